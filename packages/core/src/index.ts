@@ -1,0 +1,171 @@
+/**
+ * @hmmlab/core: a deterministic, executable model of the Linux kernel's mm, MMU notifiers, device
+ * memory migration and HMM, for testing device drivers' notifier callbacks.
+ */
+
+export {
+  EAGAIN,
+  EBUSY,
+  EEXIST,
+  EFAULT,
+  EINTR,
+  EINVAL,
+  ENOENT,
+  ENOMEM,
+  EOVERFLOW,
+  EPERM,
+  errnoName,
+  HmmlabError,
+  type HmmlabErrorCode,
+  hex,
+} from './internal/errors.js';
+// HMM
+export {
+  HMM_PFN_ERROR,
+  HMM_PFN_FLAGS,
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_PFN_SHIFT,
+  HMM_PFN_VALID,
+  HMM_PFN_WRITE,
+  type HmmRange,
+  hmmPfnToMapOrder,
+  hmmPfnToPage,
+  hmmPfnToPfn,
+  hmmRangeFault,
+} from './internal/hmm/hmm-range-fault.js';
+export { Kernel, type KernelOptions } from './internal/kernel.js';
+export { makeDeviceExclusive, makeDeviceExclusiveRange } from './internal/migrate/device-exclusive.js';
+// Device memory and migration
+export {
+  DevPagemap,
+  type DevPagemapOps,
+  MEMORY_DEVICE_COHERENT,
+  MEMORY_DEVICE_PRIVATE,
+  type MemremapOptions,
+  memremapPages,
+  memunmapPages,
+  type VmFault,
+  zoneDevicePageInit,
+} from './internal/migrate/memremap.js';
+export type { PfnArray } from './internal/migrate/migrate-core.js';
+export { migrateDeviceFinalize, migrateDevicePages, migrateDevicePfns, migrateDeviceRange } from './internal/migrate/migrate-device.js';
+export {
+  MIGRATE_PFN_LOCKED,
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_SHIFT,
+  MIGRATE_PFN_VALID,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  migratePfn,
+  migratePfnToPage,
+  migratePfnToPfn,
+} from './internal/migrate/migrate-pfn.js';
+export { MigrateVma, migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from './internal/migrate/migrate-vma.js';
+// The mm
+export * from './internal/mm/constants.js';
+export { oomReap } from './internal/mm/exit.js';
+export { handleMmFault, VM_FAULT_OOM, VM_FAULT_RETRY, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from './internal/mm/fault.js';
+export { ModelFile } from './internal/mm/file.js';
+export { Mm } from './internal/mm/mm.js';
+export { type AllocOptions, Page, PageAllocator, type PageKind, type PagemapRef } from './internal/mm/page.js';
+export {
+  formatPte,
+  mkPte,
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_DIRTY,
+  PTE_EXCLUSIVE,
+  PTE_MIGRATION,
+  PTE_NONE,
+  PTE_PFN_MUL,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
+  PTE_SWAP,
+  PTE_WRITE,
+  PTE_YOUNG,
+  type PteKind,
+  pteAccessible,
+  pteFlags,
+  pteKind,
+  pteKindOf,
+  ptePfn,
+  ptePresent,
+  pteWrite,
+} from './internal/mm/pte.js';
+export { shrinkPage } from './internal/mm/reclaim.js';
+export { type SwapSlot, SwapSpace } from './internal/mm/swap.js';
+export { Vma } from './internal/mm/vma.js';
+export {
+  MmuIntervalNotifier,
+  type MmuIntervalNotifierFinish,
+  type MmuIntervalNotifierOps,
+  mmuIntervalCheckRetry,
+  mmuIntervalNotifierInsert,
+  mmuIntervalNotifierInsertLocked,
+  mmuIntervalNotifierRemove,
+  mmuIntervalReadBegin,
+  mmuIntervalReadRetry,
+  mmuIntervalSetSeq,
+} from './internal/notifier/interval-notifier.js';
+export {
+  MmuNotifier,
+  type MmuNotifierOps,
+  mmuNotifierArchInvalidateSecondaryTlbs,
+  mmuNotifierGet,
+  mmuNotifierGetLocked,
+  mmuNotifierPut,
+  mmuNotifierRegister,
+  mmuNotifierRegisterLocked,
+  mmuNotifierUnregister,
+} from './internal/notifier/mmu-notifier.js';
+// Notifiers
+export {
+  eventName,
+  MMU_NOTIFIER_RANGE_BLOCKABLE,
+  MMU_NOTIFY_CLEAR,
+  MMU_NOTIFY_EXCLUSIVE,
+  MMU_NOTIFY_MIGRATE,
+  MMU_NOTIFY_PROTECTION_PAGE,
+  MMU_NOTIFY_PROTECTION_VMA,
+  MMU_NOTIFY_RELEASE,
+  MMU_NOTIFY_SOFT_DIRTY,
+  MMU_NOTIFY_UNMAP,
+  type MmuNotifierEvent,
+  type MmuNotifierRange,
+  mmuNotifierRangeBlockable,
+} from './internal/notifier/range.js';
+export { type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } from './internal/profile.js';
+// Scheduler and kernel sync primitives
+export { arrayDecisions, type DecisionSource, firstRunnable, seededDecisions, type TaskInfo } from './internal/sched/decisions.js';
+export { Mutex } from './internal/sched/mutex.js';
+export { RwSemaphore } from './internal/sched/rwsem.js';
+export {
+  currentScheduler,
+  type DeadlockEntry,
+  DriverCallbackError,
+  type RunOptions,
+  type RunResult,
+  type RunStatus,
+  Scheduler,
+  SignalError,
+  Task,
+  type TaskState,
+  type Waitable,
+  yieldPoint,
+} from './internal/sched/scheduler.js';
+export { Completion, WaitQueue } from './internal/sched/wait-queue.js';
+export { DelayedWork, Work, Workqueue } from './internal/sched/workqueue.js';
+export {
+  type TaskKind,
+  type TaskOutcome,
+  Trace,
+  type TraceEvent,
+  type TraceEventInput,
+  type TraceEventMap,
+  type TraceListener,
+  type TraceRecordMode,
+} from './internal/trace.js';

@@ -1,0 +1,73 @@
+/**
+ * Errors and errno values of the model.
+ *
+ * Where the kernel returns an errno, the model returns the same negative number (`-EINVAL`), so a
+ * driver author compares results exactly as the C code does. Everything else that is wrong input
+ * throws an {@link HmmlabError} with a stable `code`.
+ */
+
+/** Kernel errno values used by the model (include/uapi/asm-generic/errno-base.h, errno.h). */
+export const EPERM = 1;
+export const ENOENT = 2;
+export const EINTR = 4;
+export const ENOMEM = 12;
+export const EFAULT = 14;
+export const EBUSY = 16;
+export const EEXIST = 17;
+export const EINVAL = 22;
+export const EAGAIN = 11;
+export const EOVERFLOW = 75;
+
+const ERRNO_NAMES: Readonly<Record<number, string>> = {
+  [EPERM]: 'EPERM',
+  [ENOENT]: 'ENOENT',
+  [EINTR]: 'EINTR',
+  [EAGAIN]: 'EAGAIN',
+  [ENOMEM]: 'ENOMEM',
+  [EFAULT]: 'EFAULT',
+  [EBUSY]: 'EBUSY',
+  [EEXIST]: 'EEXIST',
+  [EINVAL]: 'EINVAL',
+  [EOVERFLOW]: 'EOVERFLOW',
+};
+
+/** `errnoName(-22)` is `'-EINVAL'`; `errnoName(0)` is `'0'`. */
+export function errnoName(ret: number): string {
+  if (ret >= 0) return String(ret);
+  const name = ERRNO_NAMES[-ret];
+  return name === undefined ? String(ret) : `-${name}`;
+}
+
+/** Stable codes of {@link HmmlabError}. */
+export type HmmlabErrorCode =
+  | 'ERR_BAD_ARGUMENT'
+  | 'ERR_UNALIGNED'
+  | 'ERR_NOT_OWNER'
+  | 'ERR_NOT_LOCKED'
+  | 'ERR_NO_TASK'
+  | 'ERR_DOUBLE_WAIT'
+  | 'ERR_RUN_ACTIVE'
+  | 'ERR_DOUBLE_INSERT'
+  | 'ERR_NOT_INSERTED'
+  | 'ERR_IN_CALLBACK'
+  | 'ERR_PROFILE'
+  | 'ERR_STATE';
+
+/**
+ * An error a user can act on: the message starts with the API name, says what is wrong, shows the
+ * bad value and what was expected.
+ */
+export class HmmlabError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: HmmlabErrorCode;
+  constructor(code: HmmlabErrorCode, message: string) {
+    super(message);
+    this.name = 'HmmlabError';
+    this.code = code;
+  }
+}
+
+/** Formats an address for messages: `0x7f0000001000`. */
+export function hex(n: number): string {
+  return n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`;
+}

@@ -1,0 +1,160 @@
+/**
+ * The kernel: one deterministic world of scheduler, trace, page allocator, swap, files and
+ * address spaces. A run is one kernel: create it, build the scenario, spawn tasks, run.
+ */
+import { HmmlabError } from './errors.js';
+import { ModelFile } from './mm/file.js';
+import { Mm } from './mm/mm.js';
+import { PageAllocator } from './mm/page.js';
+import { SwapSpace } from './mm/swap.js';
+import { type KernelProfile, kernelProfile, type ProfileName } from './profile.js';
+import type { DecisionSource } from './sched/decisions.js';
+import { Mutex } from './sched/mutex.js';
+import { RwSemaphore } from './sched/rwsem.js';
+import { type RunOptions, type RunResult, Scheduler, type Task } from './sched/scheduler.js';
+import { Completion, WaitQueue } from './sched/wait-queue.js';
+import { Workqueue } from './sched/workqueue.js';
+import { type TaskKind, Trace, type TraceRecordMode } from './trace.js';
+
+/** Options of a {@link Kernel}. */
+export interface KernelOptions {
+  /** Page size in bytes, a power of two ≥ 64. @defaultValue 4096 */
+  pageSize?: number;
+  /**
+   * Words of contents per page. A word spans `pageSize / wordsPerPage` bytes. The default gives
+   * 4-byte words, byte-exact as the kernel's tests need; fuzzing uses a few words per page.
+   * @defaultValue pageSize / 4
+   */
+  wordsPerPage?: number;
+  /** Kernel API profile of new address spaces. @defaultValue 'latest' */
+  profile?: ProfileName;
+  /** A trace to use, or how much of a new one to keep. @defaultValue 'ring' */
+  trace?: Trace | TraceRecordMode;
+  /** What-if changes to the profile, for experiments (see {@link KernelProfile}). */
+  profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
+}
+
+/** The model kernel. */
+export class Kernel {
+  readonly pageSize: number;
+  readonly wordsPerPage: number;
+  /** Bytes per word: `pageSize / wordsPerPage`. */
+  readonly wordSize: number;
+  readonly profile: KernelProfile;
+  readonly trace: Trace;
+  readonly sched: Scheduler;
+  readonly pages: PageAllocator;
+  readonly swap = new SwapSpace();
+  /** @internal Next invalidation id. */
+  nextInvId = 1;
+  private readonly overrides: Partial<Omit<KernelProfile, 'name'>>;
+  private nextMmId = 1;
+  private nextFileId = 1;
+  private readonly mms: Mm[] = [];
+
+  constructor(options: KernelOptions = {}) {
+    const pageSize = options.pageSize ?? 4096;
+    if (!Number.isInteger(pageSize) || pageSize < 64 || (pageSize & (pageSize - 1)) !== 0) {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `Kernel: pageSize ${String(pageSize)} must be a power of two of at least 64`);
+    }
+    const wordsPerPage = options.wordsPerPage ?? pageSize / 4;
+    if (!Number.isInteger(wordsPerPage) || wordsPerPage < 1 || pageSize % wordsPerPage !== 0) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `Kernel: wordsPerPage ${String(wordsPerPage)} must be a positive integer dividing pageSize ${pageSize}`,
+      );
+    }
+    this.pageSize = pageSize;
+    this.wordsPerPage = wordsPerPage;
+    this.wordSize = pageSize / wordsPerPage;
+    this.overrides = options.profileOverrides ?? {};
+    this.profile = kernelProfile(options.profile ?? 'latest', this.overrides);
+    const tr = options.trace;
+    this.trace = tr instanceof Trace ? tr : new Trace(tr ?? 'ring');
+    this.sched = new Scheduler(this.trace);
+    this.pages = new PageAllocator(this.sched, this.trace, wordsPerPage);
+  }
+
+  /** Model time (`jiffies`): one tick per scheduler step, plus jumps while every task sleeps. */
+  get jiffies(): number {
+    return this.sched.now;
+  }
+
+  /** A new process address space with `mm_users == 1`. */
+  createMm(profile?: ProfileName): Mm {
+    const mm = new Mm(this, this.nextMmId++, profile === undefined ? this.profile : kernelProfile(profile, this.overrides));
+    this.mms.push(mm);
+    return mm;
+  }
+
+  /** All address spaces created so far (including forked children), in creation order. */
+  allMms(): readonly Mm[] {
+    return this.mms;
+  }
+
+  /** A new in-memory file: a regular file, or a shmem file (`shmem: true`). */
+  createFile(name: string, options: { shmem?: boolean; size?: number } = {}): ModelFile {
+    return new ModelFile(this.nextFileId++, name, options.shmem ?? false, options.size ?? 0, this.pages);
+  }
+
+  /** Spawns a task (see {@link Scheduler.spawn}). */
+  spawn(name: string, kind: TaskKind, fn: () => Promise<unknown> | unknown): Task {
+    return this.sched.spawn(name, kind, fn);
+  }
+
+  /** Runs every spawned task to the end under `decisions`. */
+  run(decisions: DecisionSource, options?: RunOptions): Promise<RunResult> {
+    return this.sched.run(decisions, options);
+  }
+
+  /** A `struct mutex`. */
+  mutex(name: string): Mutex {
+    return new Mutex(this.sched, name);
+  }
+
+  /** A `struct rw_semaphore`. */
+  rwsem(name: string): RwSemaphore {
+    return new RwSemaphore(this.sched, name);
+  }
+
+  /** A `wait_queue_head_t`. */
+  waitQueue(name: string): WaitQueue {
+    return new WaitQueue(this.sched, name);
+  }
+
+  /** A `struct completion`. */
+  completion(name: string): Completion {
+    return new Completion(this.sched, name);
+  }
+
+  /** A workqueue with one worker task. */
+  workqueue(name: string): Workqueue {
+    return new Workqueue(this.sched, name);
+  }
+
+  /** `msleep`: sleeps `ticks` of model time. */
+  msleep(ticks: number): Promise<void> {
+    return this.sched.sleep(ticks);
+  }
+
+  /** A preemption point (`cond_resched`). */
+  yieldPoint(): Promise<void> {
+    return this.sched.yield();
+  }
+
+  /** Records a kernel WARN and carries on, as the kernel does. */
+  warn(what: string, detail: string): void {
+    if (this.trace.on) this.trace.emit({ type: 'warn', what, detail });
+  }
+
+  /** Rounds down to a page boundary (`PAGE_ALIGN_DOWN`). */
+  pageAlignDown(x: number): number {
+    return x - (x % this.pageSize);
+  }
+
+  /** Rounds up to a page boundary (`PAGE_ALIGN`). */
+  pageAlign(x: number): number {
+    const r = x % this.pageSize;
+    return r === 0 ? x : x + this.pageSize - r;
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Device-exclusive access (mm/rmap.c, mm/memory.c): a device takes a page for atomics; the CPU
+ * entry becomes a device-exclusive entry under an `MMU_NOTIFY_EXCLUSIVE` invalidation carrying
+ * the caller's owner (so the caller can filter its own event), and a CPU access restores it.
+ */
+import { EBUSY, EFAULT, EINVAL, HmmlabError } from '../errors.js';
+import { handleMmFault, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from '../mm/fault.js';
+import type { Mm } from '../mm/mm.js';
+import type { Page } from '../mm/page.js';
+import { mkPte, PTE_DEVICE_EXCLUSIVE, PTE_SOFT_DIRTY, PTE_WRITE, pteAccessible, pteFlags, ptePfn, pteWrite } from '../mm/pte.js';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInitOwner } from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_EXCLUSIVE } from '../notifier/range.js';
+import { rememberExclusiveOwner } from './device-fault.js';
+
+/** GUP with FOLL_GET|FOLL_WRITE: faults the page in writable and takes a reference. */
+async function gupWrite(mm: Mm, addr: number): Promise<Page | number> {
+  const k = mm.kernel;
+  for (let tries = 0; tries < 16; tries++) {
+    const e = mm.pte(addr);
+    if (pteAccessible(e) && pteWrite(e)) {
+      const page = k.pages.page(ptePfn(e));
+      k.pages.getPage(page);
+      return page;
+    }
+    const vma = mm.findVma(addr);
+    if (vma === undefined || !vma.writable) return -EFAULT;
+    const r = await handleMmFault(mm, vma, addr, true);
+    if ((r & (VM_FAULT_SIGSEGV | VM_FAULT_SIGBUS)) !== 0) return -EFAULT;
+  }
+  return -EBUSY;
+}
+
+async function convert(mm: Mm, addr: number, page: Page, owner: unknown): Promise<boolean> {
+  const k = mm.kernel;
+  const range = mmuNotifierRangeInitOwner(MMU_NOTIFY_EXCLUSIVE, 0, mm, addr, addr + k.pageSize, owner);
+  await mmuNotifierInvalidateRangeStart(range);
+  await k.sched.yield();
+  const vpn = addr / k.pageSize;
+  const e = mm.pt.get(vpn) ?? 0;
+  let ok = false;
+  if (pteAccessible(e) && ptePfn(e) === page.pfn && pteWrite(e)) {
+    mm.setPte(vpn, mkPte(PTE_DEVICE_EXCLUSIVE, page.pfn, PTE_WRITE | (pteFlags(e) & PTE_SOFT_DIRTY)), range.id, 'make-device-exclusive');
+    rememberExclusiveOwner(page, owner);
+    ok = true;
+  }
+  await mmuNotifierInvalidateRangeEnd(range);
+  return ok;
+}
+
+function checkCommon(api: string, mm: Mm, want: 'range' | 'single'): void {
+  const have = mm.profile.exclusive;
+  if (have !== want) {
+    const fix =
+      have === null
+        ? 'device-exclusive access arrived in v5.14'
+        : have === 'single'
+          ? 'use makeDeviceExclusive'
+          : 'use makeDeviceExclusiveRange';
+    throw new HmmlabError('ERR_PROFILE', `${api}: not available in profile ${mm.profile.name}; ${fix}`);
+  }
+  if (!mm.mmapLock.isHeldByCurrent()) {
+    throw new HmmlabError('ERR_NOT_LOCKED', `${api}: the mmap lock is not held; take mm.mmapLock.downRead() first`);
+  }
+}
+
+/**
+ * `make_device_exclusive` (~6.14+): one page at `addr`. Returns the page, locked and referenced
+ * (the caller must `unlockPage` and `putPage` it), or a negative errno.
+ */
+export async function makeDeviceExclusive(mm: Mm, addr: number, owner: unknown): Promise<Page | number> {
+  const api = 'make_device_exclusive';
+  checkCommon(api, mm, 'single');
+  const k = mm.kernel;
+  const a = k.pageAlignDown(addr);
+  const page = await gupWrite(mm, a);
+  if (typeof page === 'number') return page;
+  if (!page.anon) {
+    k.pages.putPage(page);
+    return -EINVAL; // -EOPNOTSUPP in the kernel: anonymous folios only
+  }
+  await k.pages.lockPage(page);
+  if (!(await convert(mm, a, page, owner))) {
+    k.pages.unlockPage(page);
+    k.pages.putPage(page);
+    return -EBUSY;
+  }
+  return page;
+}
+
+/**
+ * `make_device_exclusive_range` (5.14–6.13): each page of `[start, end)` is faulted in writable,
+ * trylocked and converted; `pages[i]` gets the locked, referenced page, or null where it failed.
+ * Returns the number of pages processed or a negative errno.
+ */
+export async function makeDeviceExclusiveRange(
+  mm: Mm,
+  start: number,
+  end: number,
+  pages: (Page | null)[],
+  owner: unknown,
+): Promise<number> {
+  const api = 'make_device_exclusive_range';
+  checkCommon(api, mm, 'range');
+  const k = mm.kernel;
+  const n = Math.floor((end - start) / k.pageSize);
+  if (n <= 0 || start % k.pageSize !== 0) return -EINVAL;
+  if (pages.length < n) {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `${api}: pages has ${pages.length} entries; the range needs ${n}`);
+  }
+  for (let i = 0; i < n; i++) {
+    const got = await gupWrite(mm, start + i * k.pageSize);
+    if (typeof got === 'number') {
+      for (let j = 0; j < i; j++) {
+        const p = pages[j];
+        if (p !== null && p !== undefined) {
+          k.pages.unlockPage(p);
+          k.pages.putPage(p);
+        }
+        pages[j] = null;
+      }
+      return got;
+    }
+    pages[i] = got;
+  }
+  for (let i = 0; i < n; i++) {
+    const page = pages[i] as Page;
+    if (!page.anon || !k.pages.trylockPage(page)) {
+      k.pages.putPage(page);
+      pages[i] = null;
+      continue;
+    }
+    if (!(await convert(mm, start + i * k.pageSize, page, owner))) {
+      k.pages.unlockPage(page);
+      k.pages.putPage(page);
+      pages[i] = null;
+    }
+  }
+  return n;
+}

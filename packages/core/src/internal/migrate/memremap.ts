@@ -1,0 +1,162 @@
+/**
+ * ZONE_DEVICE memory (mm/memremap.c, include/linux/memremap.h): `memremap_pages` creates the
+ * struct pages of a device-private or device-coherent range with an owner and ops; the driver
+ * allocates from them with `zone_device_page_init` and gets them back in `page_free`.
+ */
+import { HmmlabError } from '../errors.js';
+import type { Kernel } from '../kernel.js';
+import type { Mm } from '../mm/mm.js';
+import type { Page, PagemapRef } from '../mm/page.js';
+import type { Vma } from '../mm/vma.js';
+import { DriverCallbackError } from '../sched/scheduler.js';
+
+/** `MEMORY_DEVICE_PRIVATE`: the CPU can neither read nor write the memory. */
+export const MEMORY_DEVICE_PRIVATE = 1;
+/** `MEMORY_DEVICE_COHERENT`: CPU-coherent device memory (v6.0+). */
+export const MEMORY_DEVICE_COHERENT = 2;
+
+/** `struct vm_fault`, as `migrate_to_ram` receives it. */
+export interface VmFault {
+  readonly mm: Mm;
+  readonly vma: Vma;
+  /** The faulting address. */
+  readonly address: number;
+  /** The device-private page the CPU entry points at. */
+  readonly page: Page;
+  /** True for a write fault (`FAULT_FLAG_WRITE`). */
+  readonly write: boolean;
+}
+
+/** `struct dev_pagemap_ops`. */
+export interface DevPagemapOps {
+  /** Called when a page's refcount drops to zero: give it back to the driver's allocator. */
+  pageFree(page: Page): void;
+  /**
+   * Device-private only: migrate the page `vmf.page` back to system memory. Return 0 (the fault
+   * is retried) or `VM_FAULT_*` bits; device-to-system migration must not be refused.
+   */
+  migrateToRam?(vmf: VmFault): number | Promise<number>;
+}
+
+/** Options of {@link memremapPages}. */
+export interface MemremapOptions {
+  /** `MEMORY_DEVICE_PRIVATE` or `MEMORY_DEVICE_COHERENT`. */
+  type: typeof MEMORY_DEVICE_PRIVATE | typeof MEMORY_DEVICE_COHERENT;
+  /** Opaque owner; drivers compare it with `range.owner` and `devPrivateOwner`. */
+  owner: unknown;
+  /** Number of pages in the range. */
+  nrPages: number;
+  ops: DevPagemapOps;
+  /** Name for traces. */
+  name: string;
+}
+
+/** `struct dev_pagemap`. */
+export class DevPagemap implements PagemapRef {
+  readonly type: 'private' | 'coherent';
+  readonly owner: unknown;
+  readonly ops: DevPagemapOps;
+  readonly name: string;
+  /** Every page of the range, in pfn order. */
+  readonly pages: readonly Page[];
+  readonly kernel: Kernel;
+  /** @internal */
+  unmapped = false;
+
+  constructor(kernel: Kernel, o: MemremapOptions) {
+    this.kernel = kernel;
+    this.type = o.type === MEMORY_DEVICE_PRIVATE ? 'private' : 'coherent';
+    this.owner = o.owner;
+    this.ops = o.ops;
+    this.name = o.name;
+    this.pages = kernel.pages.createDevicePages(o.nrPages, this.type === 'private' ? 'device-private' : 'device-coherent', this);
+  }
+
+  /** First pfn of the range. */
+  get startPfn(): number {
+    return (this.pages[0] as Page).pfn;
+  }
+
+  /** @internal `free_zone_device_folio` → `ops.page_free`. */
+  freePage(page: Page): void {
+    try {
+      this.ops.pageFree(page);
+    } catch (e) {
+      throw new DriverCallbackError(`pgmap "${this.name}" page_free`, e);
+    }
+  }
+}
+
+/**
+ * `memremap_pages`: creates a device memory range. Like the kernel, refuses (its `-EINVAL`) a
+ * private pgmap without `migrateToRam`, any pgmap without `pageFree` or without an owner.
+ */
+export function memremapPages(kernel: Kernel, options: MemremapOptions): DevPagemap {
+  const { type, owner, nrPages, ops, name } = options;
+  if (type !== MEMORY_DEVICE_PRIVATE && type !== MEMORY_DEVICE_COHERENT) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `memremap_pages(${name}): type ${String(type)}; expected MEMORY_DEVICE_PRIVATE or MEMORY_DEVICE_COHERENT`,
+    );
+  }
+  if (type === MEMORY_DEVICE_COHERENT && !kernel.profile.deviceCoherent) {
+    throw new HmmlabError(
+      'ERR_PROFILE',
+      `memremap_pages(${name}): MEMORY_DEVICE_COHERENT does not exist in profile ${kernel.profile.name} (added in v6.0); use profile 6.1 or latest`,
+    );
+  }
+  if (!Number.isInteger(nrPages) || nrPages <= 0) {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `memremap_pages(${name}): nrPages ${String(nrPages)} must be a positive integer`);
+  }
+  if (owner === undefined || owner === null) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `memremap_pages(${name}): missing owner (the kernel WARNs "Missing owner" and returns -EINVAL); pass the value your driver compares range.owner with`,
+    );
+  }
+  if (typeof ops?.pageFree !== 'function') {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `memremap_pages(${name}): missing ops.pageFree (the kernel returns -EINVAL)`);
+  }
+  if (type === MEMORY_DEVICE_PRIVATE && typeof ops.migrateToRam !== 'function') {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `memremap_pages(${name}): a device-private pgmap needs ops.migrateToRam ("Missing migrate_to_ram method", -EINVAL)`,
+    );
+  }
+  return new DevPagemap(kernel, options);
+}
+
+/**
+ * `memunmap_pages`: removes the range. Every page must be free: evict them first (for instance
+ * with `migrateDeviceRange`), otherwise the kernel would wait forever for the references.
+ */
+export function memunmapPages(pgmap: DevPagemap): void {
+  const busy = pgmap.pages.filter((p) => !p.free);
+  if (busy.length > 0) {
+    throw new HmmlabError(
+      'ERR_STATE',
+      `memunmap_pages(${pgmap.name}): ${busy.length} page(s) still in use (first: pfn ${(busy[0] as Page).pfn}, refcount ${(busy[0] as Page).refcount}); migrate them to system memory first`,
+    );
+  }
+  pgmap.unmapped = true;
+}
+
+/**
+ * `zone_device_page_init`: the driver hands out a free page of its pgmap: refcount 1, locked by
+ * the calling task, as migration destinations must be.
+ */
+export function zoneDevicePageInit(page: Page): void {
+  const pgmap = page.pgmap;
+  if (pgmap === null) {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `zone_device_page_init: ${String(page)} is not a ZONE_DEVICE page`);
+  }
+  if (!page.free) {
+    throw new HmmlabError(
+      'ERR_STATE',
+      `zone_device_page_init: ${String(page)} is in use (refcount ${page.refcount}); take pages only from your free list`,
+    );
+  }
+  const k = (pgmap as DevPagemap).kernel;
+  k.pages.initDevicePage(page);
+  k.pages.trylockPage(page);
+}

@@ -1,0 +1,303 @@
+/**
+ * The parts of mm/migrate_device.c shared by `migrate_vma_*` and `migrate_device_*`:
+ * `migrate_device_unmap`, `__migrate_device_pages`, `__migrate_device_finalize`, with
+ * `try_to_migrate` and `remove_migration_ptes` from mm/rmap.c and mm/migrate.c.
+ */
+import type { Kernel } from '../kernel.js';
+import type { Mm } from '../mm/mm.js';
+import type { Page } from '../mm/page.js';
+import {
+  mkPte,
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_DIRTY,
+  PTE_EXCLUSIVE,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  PTE_SOFT_DIRTY,
+  PTE_WRITE,
+  PTE_YOUNG,
+  pteFlags,
+  pteKindOf,
+  ptePfn,
+  pteWrite,
+} from '../mm/pte.js';
+import {
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+  mmuNotifierRangeInitOwner,
+} from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_MIGRATE, type MutableRange } from '../notifier/range.js';
+import { MIGRATE_PFN_MIGRATE, migratePfnToPage } from './migrate-pfn.js';
+
+/** A pfn array as drivers pass it (a number array or a Float64Array). */
+export interface PfnArray {
+  readonly length: number;
+  [index: number]: number;
+}
+
+/** What `__migrate_device_pages` needs of a `struct migrate_vma` to fill holes. */
+export interface HoleFill {
+  readonly mm: Mm;
+  readonly anonymous: boolean;
+  readonly writable: boolean;
+  readonly start: number;
+  readonly end: number;
+  readonly owner: unknown;
+  readonly faultPage: Page | null;
+}
+
+const MIGRATION_KEEP = PTE_YOUNG | PTE_DIRTY | PTE_SOFT_DIRTY;
+
+/**
+ * @internal Builds the migration entry that replaces `e` (a present or device-private entry),
+ * as `migrate_vma_collect_pmd` and `try_to_migrate_one` do.
+ */
+export function migrationEntryFor(e: number, page: Page, writable: boolean, anonExclusive: boolean): number {
+  let flags = writable ? PTE_WRITE : anonExclusive ? PTE_EXCLUSIVE : 0;
+  if (pteKindOf(e) === PTE_PRESENT) flags |= pteFlags(e) & MIGRATION_KEEP;
+  else flags |= pteFlags(e) & PTE_SOFT_DIRTY;
+  return mkPte(PTE_MIGRATION, page.pfn, flags);
+}
+
+/**
+ * `try_to_migrate`: every remaining mapping of the locked page becomes a migration entry, each
+ * under its own one-page `MMU_NOTIFY_CLEAR` invalidation (`try_to_migrate_one`).
+ */
+async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
+  const mms = page.rmapMm.slice();
+  const vas = page.rmapVa.slice();
+  for (let i = 0; i < mms.length; i++) {
+    const m = mms[i] as Mm;
+    const va = vas[i] as number;
+    const vpn = Math.floor(va / k.pageSize);
+    const e0 = m.pt.get(vpn) ?? 0;
+    const kind0 = pteKindOf(e0);
+    if ((kind0 !== PTE_PRESENT && kind0 !== PTE_DEVICE_PRIVATE && kind0 !== PTE_DEVICE_EXCLUSIVE) || ptePfn(e0) !== page.pfn) continue;
+    const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, m, va, va + k.pageSize);
+    await mmuNotifierInvalidateRangeStart(range);
+    await k.sched.yield();
+    const e = m.pt.get(vpn) ?? 0;
+    const kind = pteKindOf(e);
+    if ((kind === PTE_PRESENT || kind === PTE_DEVICE_PRIVATE || kind === PTE_DEVICE_EXCLUSIVE) && ptePfn(e) === page.pfn) {
+      const exclusive = page.anon && page.anonExclusive;
+      if (exclusive && page.pins > 0) {
+        // folio_try_share_anon_rmap_pte failed: the page may be pinned; leave the mapping.
+        await mmuNotifierInvalidateRangeEnd(range);
+        continue;
+      }
+      page.anonExclusive = false;
+      if (kind === PTE_PRESENT && (pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
+      m.setPte(vpn, migrationEntryFor(e, page, pteWrite(e), exclusive), range.id, 'try-to-migrate');
+      m.rmapRemove(page, va);
+      m.rmapAdd(page, va, false);
+      k.pages.putPage(page);
+    }
+    await mmuNotifierInvalidateRangeEnd(range);
+  }
+}
+
+/**
+ * `remove_migration_ptes(src, dst)`: every migration entry of `src` becomes a mapping of `dst`
+ * (the new page, or `src` itself when the migration is undone). No invalidation: permissions only
+ * come back.
+ */
+function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
+  const mms = src.rmapMm.slice();
+  const vas = src.rmapVa.slice();
+  for (let i = 0; i < mms.length; i++) {
+    const m = mms[i] as Mm;
+    const va = vas[i] as number;
+    const vpn = Math.floor(va / k.pageSize);
+    const e = m.pt.get(vpn) ?? 0;
+    if (pteKindOf(e) !== PTE_MIGRATION || ptePfn(e) !== src.pfn) continue;
+    m.rmapRemove(src, va, false);
+    const f = pteFlags(e);
+    const writable = (f & PTE_WRITE) !== 0;
+    let n: number;
+    if (dst.isDevicePrivate) {
+      n = mkPte(PTE_DEVICE_PRIVATE, dst.pfn, (writable ? PTE_WRITE : 0) | (f & PTE_SOFT_DIRTY));
+    } else {
+      n = mkPte(PTE_PRESENT, dst.pfn, (f & MIGRATION_KEEP) | (writable ? PTE_WRITE : 0));
+    }
+    if (dst.anon && (writable || (f & PTE_EXCLUSIVE) !== 0)) dst.anonExclusive = true;
+    k.pages.getPage(dst);
+    m.rmapAdd(dst, va);
+    m.setPte(vpn, n, -1, 'remove-migration-ptes');
+  }
+}
+
+/** `migrate_vma_check_page`: false if somebody else holds a reference (a pin). */
+function checkPage(page: Page, faultPage: Page | null): boolean {
+  let extra = 1 + (page === faultPage ? 1 : 0);
+  if (page.isZoneDevice) extra++;
+  if (page.file !== null) extra++;
+  return page.refcount - extra <= page.mapcount;
+}
+
+/**
+ * `migrate_device_unmap`: isolates, unmaps (`try_to_migrate`) and checks every collected page;
+ * pages that cannot migrate are restored and dropped from `src`. Returns the number of entries
+ * still migrating, holes included.
+ */
+export async function migrateDeviceUnmap(k: Kernel, src: PfnArray, npages: number, faultPage: Page | null): Promise<number> {
+  let unmapped = 0;
+  let restore = 0;
+  for (let i = 0; i < npages; i++) {
+    const page = migratePfnToPage(k, src[i] as number);
+    if (page === null) {
+      if (((src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) unmapped++;
+      continue;
+    }
+    if (!page.isZoneDevice) {
+      if (page.isolated) {
+        // folio_isolate_lru failed: somebody else isolated it.
+        src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
+        restore++;
+        continue;
+      }
+      page.isolated = true;
+      k.pages.getPage(page); // the isolation's reference
+      k.pages.putPage(page); // drop the reference collect took
+    }
+    if (page.mapcount > 0) await tryToMigrate(k, page);
+    if (page.mapcount > 0 || !checkPage(page, faultPage)) {
+      if (!page.isZoneDevice) page.isolated = false; // folio_get + folio_putback_lru
+      src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
+      restore++;
+      continue;
+    }
+    unmapped++;
+  }
+  for (let i = 0; i < npages && restore > 0; i++) {
+    const page = migratePfnToPage(k, src[i] as number);
+    if (page === null || ((src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) continue;
+    removeMigrationPtes(k, page, page);
+    src[i] = 0;
+    if (page !== faultPage) k.pages.unlockPage(page);
+    k.pages.putPage(page);
+    restore--;
+  }
+  return unmapped;
+}
+
+/**
+ * `migrate_vma_insert_page`: maps a new page at a hole or zero-page entry, like
+ * `do_anonymous_page` would. On failure the entry stops migrating.
+ */
+function insertPage(k: Kernel, m: HoleFill, addr: number, page: Page, src: PfnArray, i: number, inv: number): void {
+  const mm = m.mm;
+  const vpn = Math.floor(addr / k.pageSize);
+  const orig = mm.pt.get(vpn) ?? 0;
+  const fillable = pteKindOf(orig) === PTE_PRESENT ? ptePfn(orig) === k.pages.zeroPage.pfn : orig === 0;
+  if (!m.anonymous || !fillable) {
+    src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
+    return;
+  }
+  let entry: number;
+  if (page.isDevicePrivate) entry = mkPte(PTE_DEVICE_PRIVATE, page.pfn, m.writable ? PTE_WRITE : 0);
+  else entry = mkPte(PTE_PRESENT, page.pfn, m.writable ? PTE_WRITE | PTE_DIRTY : 0);
+  page.anon = true;
+  page.anonExclusive = true;
+  mm.rmapAdd(page, addr);
+  k.pages.getPage(page);
+  mm.setPte(vpn, entry, inv, 'migrate-insert-page');
+  src[i] = MIGRATE_PFN_MIGRATE;
+}
+
+/**
+ * `__migrate_device_pages`: moves page metadata from each source to its destination, and fills
+ * holes (with `fill` given), opening one invalidation from the first hole to the end.
+ */
+export async function migrateDevicePagesCore(
+  k: Kernel,
+  src: PfnArray,
+  dst: PfnArray,
+  npages: number,
+  fill: HoleFill | null,
+): Promise<void> {
+  let range: MutableRange | null = null;
+  for (let i = 0; i < npages; i++) {
+    const newpage = migratePfnToPage(k, dst[i] as number);
+    const page = migratePfnToPage(k, src[i] as number);
+    if (newpage === null) {
+      src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
+      continue;
+    }
+    if (page === null) {
+      if (((src[i] as number) & MIGRATE_PFN_MIGRATE) === 0) continue;
+      if (fill === null) {
+        // VM_BUG_ON(!migrate): only migrate_vma has holes.
+        src[i] = (src[i] as number) - MIGRATE_PFN_MIGRATE;
+        continue;
+      }
+      const addr = fill.start + i * k.pageSize;
+      if (range === null) {
+        const ev = fill.mm.profile.holeFillEvent;
+        range = mmuNotifierRangeInitOwner(ev, 0, fill.mm, addr, fill.end, ev === MMU_NOTIFY_MIGRATE ? fill.owner : undefined);
+        await mmuNotifierInvalidateRangeStart(range);
+        await k.sched.yield();
+      }
+      insertPage(k, fill, addr, newpage, src, i, range.id);
+      continue;
+    }
+    if (newpage.isZoneDevice) {
+      if (page.file !== null || (!page.anon && !page.isZoneDevice)) {
+        // Only anonymous memory migrates to device memory.
+        src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
+        continue;
+      }
+      if (page.swapSlot !== 0) {
+        // folio_free_swap: only when no swap entry still references the slot.
+        const slot = k.swap.get(page.swapSlot);
+        if (slot !== undefined && slot.count > 0) {
+          src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
+          continue;
+        }
+        page.swapSlot = 0;
+        k.pages.putPage(page);
+      }
+    }
+    // folio_migrate_mapping + folio_migrate_flags
+    newpage.anon = page.anon;
+    newpage.dirty = page.dirty;
+    newpage.file = page.file;
+    newpage.index = page.index;
+  }
+  if (range !== null) await mmuNotifierInvalidateRangeEnd(range);
+}
+
+/**
+ * `__migrate_device_finalize`: migration entries become mappings of the new pages, or of the
+ * old ones where the entry did not migrate; pages are unlocked and their references dropped.
+ */
+export function migrateDeviceFinalizeCore(k: Kernel, src: PfnArray, dst: PfnArray, npages: number, faultPage: Page | null): void {
+  for (let i = 0; i < npages; i++) {
+    const newpage = migratePfnToPage(k, dst[i] as number);
+    const page = migratePfnToPage(k, src[i] as number);
+    if (page === null) {
+      if (newpage !== null) {
+        k.pages.unlockPage(newpage);
+        k.pages.putPage(newpage);
+      }
+      continue;
+    }
+    let d: Page = newpage ?? page;
+    if (((src[i] as number) & MIGRATE_PFN_MIGRATE) === 0 || newpage === null) {
+      if (newpage !== null) {
+        k.pages.unlockPage(newpage);
+        k.pages.putPage(newpage);
+      }
+      d = page;
+    }
+    if (!d.isZoneDevice) d.isolated = false; // folio_add_lru
+    removeMigrationPtes(k, page, d);
+    if (page !== faultPage) k.pages.unlockPage(page);
+    k.pages.putPage(page);
+    if (d !== page) {
+      k.pages.unlockPage(d);
+      k.pages.putPage(d);
+    }
+  }
+}

@@ -1,0 +1,36 @@
+/**
+ * `MIGRATE_PFN_*` (include/linux/migrate.h) and `MIGRATE_VMA_SELECT_*`. Entries keep the kernel's
+ * low-bit layout: `pfn << MIGRATE_PFN_SHIFT | flags`, built with multiplication so that pfns above
+ * 2^26 stay exact; `entry & MIGRATE_PFN_VALID` works as in C.
+ */
+import type { Kernel } from '../kernel.js';
+import type { Page } from '../mm/page.js';
+
+export const MIGRATE_PFN_VALID = 1 << 0;
+export const MIGRATE_PFN_MIGRATE = 1 << 1;
+/** Profiles up to 5.16 only (removed by "mm/migrate.c: Remove MIGRATE_PFN_LOCKED"). */
+export const MIGRATE_PFN_LOCKED = 1 << 2;
+export const MIGRATE_PFN_WRITE = 1 << 3;
+export const MIGRATE_PFN_SHIFT = 6;
+const MUL = 1 << MIGRATE_PFN_SHIFT;
+
+export const MIGRATE_VMA_SELECT_SYSTEM = 1 << 0;
+export const MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1 << 1;
+/** v6.0+. */
+export const MIGRATE_VMA_SELECT_DEVICE_COHERENT = 1 << 2;
+
+/** `migrate_pfn(pfn)`: `pfn << MIGRATE_PFN_SHIFT | MIGRATE_PFN_VALID`. */
+export function migratePfn(pfn: number): number {
+  return pfn * MUL + MIGRATE_PFN_VALID;
+}
+
+/** The pfn of an entry. */
+export function migratePfnToPfn(mpfn: number): number {
+  return Math.floor(mpfn / MUL);
+}
+
+/** `migrate_pfn_to_page`: the page of a VALID entry, else null. */
+export function migratePfnToPage(kernel: Kernel, mpfn: number): Page | null {
+  if ((mpfn & MIGRATE_PFN_VALID) === 0) return null;
+  return kernel.pages.pfnToPage(migratePfnToPfn(mpfn)) ?? null;
+}

@@ -1,0 +1,344 @@
+/**
+ * `migrate_vma_setup` / `migrate_vma_pages` / `migrate_vma_finalize` (mm/migrate_device.c): the
+ * migration of a virtual range of one VMA to or from device memory. Collect runs inside one
+ * invalidation over `[start, end)`: `MMU_NOTIFY_MIGRATE` with the caller's owner since the seed
+ * patch (998427b3ad2c), `MMU_NOTIFY_CLEAR` without owner before it.
+ */
+import { EINVAL, HmmlabError, hex } from '../errors.js';
+import type { Kernel } from '../kernel.js';
+import type { Mm } from '../mm/mm.js';
+import type { Page } from '../mm/page.js';
+import { PTE_DEVICE_PRIVATE, PTE_DIRTY, PTE_PRESENT, pteFlags, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
+import type { Vma } from '../mm/vma.js';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInitOwner } from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_MIGRATE } from '../notifier/range.js';
+import { DevPagemap } from './memremap.js';
+import { migrateDeviceFinalizeCore, migrateDevicePagesCore, migrateDeviceUnmap, migrationEntryFor, type PfnArray } from './migrate-core.js';
+import {
+  MIGRATE_PFN_LOCKED,
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_VALID,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_DEVICE_COHERENT,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  migratePfn,
+  migratePfnToPage,
+} from './migrate-pfn.js';
+
+/** `struct migrate_vma`. Fill in the inputs, then call {@link migrateVmaSetup}. */
+export class MigrateVma {
+  vma: Vma | null = null;
+  /** Source entries, written by setup; do not modify them afterwards. */
+  src: PfnArray = [];
+  /** Destination entries, written by the driver between setup and `migrateVmaPages`. */
+  dst: PfnArray = [];
+  /** Output: entries that will migrate (after setup: including holes). */
+  cpages = 0;
+  /** Output: entries collected. */
+  npages = 0;
+  start = 0;
+  end = 0;
+  /** v5.9+: owner of the device-private pages to select, and the owner the MIGRATE invalidation carries. */
+  pgmapOwner: unknown = undefined;
+  /** v5.9+: `MIGRATE_VMA_SELECT_*`. */
+  flags = 0;
+  /** v6.1+: the locked device-private page a `migrateToRam` is called for. */
+  faultPage: Page | null = null;
+  /**
+   * Profiles 5.8 and seed (v5.7 API): set, only device-private pages of this owner are selected;
+   * unset, only system pages.
+   */
+  srcOwner: unknown = undefined;
+
+  constructor(
+    init: Partial<Pick<MigrateVma, 'vma' | 'src' | 'dst' | 'start' | 'end' | 'pgmapOwner' | 'flags' | 'faultPage' | 'srcOwner'>> = {},
+  ) {
+    Object.assign(this, init);
+  }
+}
+
+interface MigrateState {
+  stage: 'setup' | 'pages' | 'finalized';
+  srcCopy: number[];
+  mm: Mm;
+  kernel: Kernel;
+}
+
+const state = new WeakMap<MigrateVma, MigrateState>();
+
+function checkArgs(api: string, m: MigrateVma, mm: Mm): void {
+  const p = mm.profile;
+  if (p.migrateSelect === 'src_owner') {
+    if (m.flags !== 0 || m.pgmapOwner !== undefined) {
+      throw new HmmlabError(
+        'ERR_PROFILE',
+        `${api}: flags and pgmapOwner do not exist in profile ${p.name} (added by 5143192cd410 in v5.9); use srcOwner`,
+      );
+    }
+  } else {
+    if (m.srcOwner !== undefined) {
+      throw new HmmlabError(
+        'ERR_PROFILE',
+        `${api}: srcOwner was renamed pgmapOwner (with MIGRATE_VMA_SELECT_* flags) in v5.9; profile ${p.name} uses pgmapOwner and flags`,
+      );
+    }
+    const known =
+      MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_DEVICE_PRIVATE | (p.deviceCoherent ? MIGRATE_VMA_SELECT_DEVICE_COHERENT : 0);
+    if (!Number.isInteger(m.flags) || (m.flags & ~known) !== 0) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `${api}: flags 0x${Number(m.flags).toString(16)} include unknown MIGRATE_VMA_SELECT_* bits for profile ${p.name}`,
+      );
+    }
+    if (
+      (m.flags & (MIGRATE_VMA_SELECT_DEVICE_PRIVATE | MIGRATE_VMA_SELECT_DEVICE_COHERENT)) !== 0 &&
+      (m.pgmapOwner === undefined || m.pgmapOwner === null)
+    ) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `${api}: flags select device pages but pgmapOwner is ${String(m.pgmapOwner)}; no device page can match (every pgmap has an owner). Set pgmapOwner to your pgmap's owner`,
+      );
+    }
+  }
+  if (m.pgmapOwner instanceof DevPagemap || m.srcOwner instanceof DevPagemap) {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `${api}: the owner is a DevPagemap; pass pgmap.owner, the value the pgmap was created with`);
+  }
+  if (m.faultPage !== null && !p.faultPage) {
+    throw new HmmlabError('ERR_PROFILE', `${api}: faultPage does not exist in profile ${p.name} (added in v6.1)`);
+  }
+  if (!mm.mmapLock.isHeldByCurrent()) {
+    throw new HmmlabError(
+      'ERR_NOT_LOCKED',
+      `${api}: the mmap lock is not held (walk_page_range asserts it); take mm.mmapLock.downRead() around the migration`,
+    );
+  }
+}
+
+/** The per-entry decision of `migrate_vma_collect_pmd`; returns the src entry (0: skipped). */
+function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, inv: number, counter: { cpages: number }): number {
+  const p = mm.profile;
+  const vpn = Math.floor(addr / k.pageSize);
+  const e = mm.pt.get(vpn) ?? 0;
+  const kind = pteKindOf(e);
+  const flagsMode = p.migrateSelect === 'flags';
+  const selectSystem = flagsMode ? (m.flags & MIGRATE_VMA_SELECT_SYSTEM) !== 0 : m.srcOwner === undefined;
+  if (e === 0) {
+    if (vma.anonymous) {
+      counter.cpages++;
+      return MIGRATE_PFN_MIGRATE;
+    }
+    return 0;
+  }
+  let page: Page;
+  let mpfn: number;
+  if (kind !== PTE_PRESENT) {
+    if (kind !== PTE_DEVICE_PRIVATE) return 0;
+    page = k.pages.page(ptePfn(e));
+    const owner = (page.pgmap as DevPagemap).owner;
+    const ok = flagsMode
+      ? (m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) !== 0 && owner === m.pgmapOwner
+      : m.srcOwner !== undefined && owner === m.srcOwner;
+    if (!ok) return 0;
+    mpfn = migratePfn(page.pfn) | MIGRATE_PFN_MIGRATE | (pteWrite(e) ? MIGRATE_PFN_WRITE : 0);
+  } else {
+    if (!flagsMode && m.srcOwner !== undefined) return 0;
+    const pfn = ptePfn(e);
+    if (pfn === k.pages.zeroPage.pfn) {
+      if (!selectSystem) return 0;
+      counter.cpages++;
+      return MIGRATE_PFN_MIGRATE;
+    }
+    page = k.pages.page(pfn);
+    if (!page.isZoneDevice && !selectSystem) return 0;
+    if (page.isDeviceCoherent) {
+      const owner = (page.pgmap as DevPagemap).owner;
+      if ((m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) === 0 || owner !== m.pgmapOwner) return 0;
+    }
+    mpfn = migratePfn(pfn) | MIGRATE_PFN_MIGRATE | (pteWrite(e) ? MIGRATE_PFN_WRITE : 0);
+  }
+  if (!page.anon && page.file === null) return 0; // !page->mapping
+  k.pages.getPage(page);
+  if (page === m.faultPage || k.pages.trylockPage(page)) {
+    const anonExclusive = page.anon && page.anonExclusive;
+    if (anonExclusive) {
+      if (page.pins > 0) {
+        // folio_try_share_anon_rmap_pte failed: restore the entry, skip the page.
+        if (page !== m.faultPage) k.pages.unlockPage(page);
+        k.pages.putPage(page);
+        return 0;
+      }
+      page.anonExclusive = false;
+    }
+    counter.cpages++;
+    if (kind === PTE_PRESENT && (pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
+    mm.setPte(vpn, migrationEntryFor(e, page, (mpfn & MIGRATE_PFN_WRITE) !== 0, anonExclusive), inv, 'migrate-collect');
+    mm.rmapRemove(page, addr);
+    mm.rmapAdd(page, addr, false);
+    k.pages.putPage(page);
+    return mpfn;
+  }
+  k.pages.putPage(page);
+  return 0;
+}
+
+/**
+ * `migrate_vma_setup`: collects and unmaps the pages of `[start, end)` that the selection allows,
+ * leaving them locked behind migration entries. Returns 0 or `-EINVAL`; `cpages` says how many
+ * entries will migrate. The caller holds the mmap lock.
+ */
+export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
+  const api = 'migrate_vma_setup';
+  const vma = args.vma;
+  if (vma === null || vma.mm === null) return -EINVAL;
+  const mm = vma.mm;
+  const k = mm.kernel;
+  checkArgs(api, args, mm);
+  const ps = k.pageSize;
+  const nrPages = Math.floor((args.end - args.start) / ps);
+  args.start -= args.start % ps;
+  args.end -= args.end % ps;
+  if (nrPages <= 0) return -EINVAL;
+  if (args.start < vma.start || args.start >= vma.end) return -EINVAL;
+  if (args.end <= vma.start || args.end > vma.end) return -EINVAL;
+  if (args.faultPage !== null && (!args.faultPage.isDevicePrivate || !args.faultPage.locked)) return -EINVAL;
+  if (args.src.length < nrPages || args.dst.length < nrPages) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `${api}: src has ${args.src.length} and dst ${args.dst.length} entries; [${hex(args.start)}, ${hex(args.end)}) needs ${nrPages} in each`,
+    );
+  }
+  for (let i = 0; i < nrPages; i++) {
+    args.src[i] = 0;
+    args.dst[i] = 0;
+  }
+  args.cpages = 0;
+  args.npages = 0;
+
+  // migrate_vma_collect
+  const p = mm.profile;
+  const owner = p.migrateSelect === 'flags' ? args.pgmapOwner : args.srcOwner;
+  const range = mmuNotifierRangeInitOwner(
+    p.collectEvent,
+    0,
+    mm,
+    args.start,
+    args.end,
+    p.collectEvent === MMU_NOTIFY_MIGRATE ? owner : undefined,
+  );
+  await mmuNotifierInvalidateRangeStart(range);
+  await k.sched.yield();
+  const counter = { cpages: 0 };
+  for (let i = 0; i < nrPages; i++) {
+    args.src[i] = collectOne(k, args, mm, vma, args.start + i * ps, range.id, counter);
+    args.dst[i] = 0;
+    args.npages++;
+  }
+  await mmuNotifierInvalidateRangeEnd(range);
+  args.cpages = counter.cpages;
+  args.end = args.start + args.npages * ps;
+
+  if (args.cpages > 0) args.cpages = await migrateDeviceUnmap(k, args.src, args.npages, args.faultPage);
+  const srcCopy: number[] = [];
+  for (let i = 0; i < args.npages; i++) srcCopy.push(args.src[i] as number);
+  state.set(args, { stage: 'setup', srcCopy, mm, kernel: k });
+  return 0;
+}
+
+function stateOf(api: string, args: MigrateVma, stage: MigrateState['stage']): MigrateState {
+  const st = state.get(args);
+  if (st === undefined) {
+    throw new HmmlabError('ERR_STATE', `${api}: this MigrateVma was not set up; call migrateVmaSetup first`);
+  }
+  if (st.stage !== stage) {
+    throw new HmmlabError(
+      'ERR_STATE',
+      `${api}: called after ${st.stage === 'pages' ? 'migrateVmaPages' : 'migrateVmaFinalize'}; the order is setup → pages → finalize, once each`,
+    );
+  }
+  return st;
+}
+
+function checkDst(api: string, args: MigrateVma, st: MigrateState): void {
+  const k = st.kernel;
+  const allowed = MIGRATE_PFN_VALID | MIGRATE_PFN_WRITE | (st.mm.profile.migratePfnLocked ? MIGRATE_PFN_LOCKED : 0);
+  for (let i = 0; i < args.npages; i++) {
+    if ((args.src[i] as number) !== st.srcCopy[i]) {
+      throw new HmmlabError(
+        'ERR_STATE',
+        `${api}: src[${i}] changed after migrateVmaSetup (from ${st.srcCopy[i]} to ${args.src[i]}); the caller must not modify src`,
+      );
+    }
+    const d = args.dst[i] as number;
+    if (d === 0) continue;
+    if ((d & 63 & ~allowed) !== 0) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `${api}: dst[${i}] = ${d} has flag bits 0x${(d & 63 & ~allowed).toString(16)} a destination may not carry; build it as migratePfn(pfn)${st.mm.profile.migratePfnLocked ? ' | MIGRATE_PFN_LOCKED' : ''} (| MIGRATE_PFN_WRITE)`,
+      );
+    }
+    const page = migratePfnToPage(k, d);
+    if (page === null) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `${api}: dst[${i}] = ${d} lacks MIGRATE_PFN_VALID or names no page; build it with migratePfn(page.pfn)`,
+      );
+    }
+    if (page.free || !page.locked) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `${api}: dst[${i}] is ${String(page)}, which is ${page.free ? 'free' : 'not locked'}; destination pages must be allocated and locked (zoneDevicePageInit, or allocPage + lockPage)`,
+      );
+    }
+  }
+}
+
+/**
+ * `migrate_vma_pages`: for each entry with a destination, moves the page over (holes are mapped
+ * here, inside a second invalidation from the first hole to the end). Entries without a
+ * destination stop migrating. Device page tables may be updated after this returns.
+ */
+export async function migrateVmaPages(args: MigrateVma): Promise<void> {
+  const api = 'migrate_vma_pages';
+  const st = stateOf(api, args, 'setup');
+  checkDst(api, args, st);
+  st.stage = 'pages';
+  const vma = args.vma as Vma;
+  const p = st.mm.profile;
+  await migrateDevicePagesCore(st.kernel, args.src, args.dst, args.npages, {
+    mm: st.mm,
+    anonymous: vma.anonymous,
+    writable: vma.writable,
+    start: args.start,
+    end: args.end,
+    owner: p.migrateSelect === 'flags' ? args.pgmapOwner : args.srcOwner,
+    faultPage: args.faultPage,
+  });
+}
+
+/**
+ * `migrate_vma_finalize`: migration entries become mappings of the new pages where the entry
+ * migrated, of the old ones elsewhere; pages are unlocked and released. Fires no invalidation.
+ */
+export function migrateVmaFinalize(args: MigrateVma): void {
+  const api = 'migrate_vma_finalize';
+  const st = state.get(args);
+  if (st === undefined || st.stage === 'finalized') {
+    throw new HmmlabError('ERR_STATE', `${api}: ${st === undefined ? 'this MigrateVma was not set up' : 'already finalized'}`);
+  }
+  if (st.stage === 'setup') {
+    // Without migrate_vma_pages, an entry with a destination would be remapped to a page whose
+    // metadata was never migrated.
+    checkDst(api, args, st);
+    for (let i = 0; i < args.npages; i++) {
+      if ((args.dst[i] as number) !== 0 && ((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) {
+        throw new HmmlabError(
+          'ERR_STATE',
+          `${api}: dst[${i}] is set but migrateVmaPages was not called; call migrateVmaPages before migrateVmaFinalize`,
+        );
+      }
+    }
+  }
+  st.stage = 'finalized';
+  migrateDeviceFinalizeCore(st.kernel, args.src, args.dst, args.npages, args.faultPage);
+}

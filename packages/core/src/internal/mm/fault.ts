@@ -1,0 +1,308 @@
+/**
+ * The CPU fault path (mm/memory.c `handle_mm_fault` → `handle_pte_fault`) and CPU loads and
+ * stores. An access whose entry allows it touches the page directly (the hardware walk); any
+ * other access faults under the mmap read lock and retries.
+ */
+import { HmmlabError, hex } from '../errors.js';
+import { deviceExclusiveFault, devicePrivateFault } from '../migrate/device-fault.js';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
+import { SignalError } from '../sched/scheduler.js';
+import type { Mm } from './mm.js';
+import type { Page } from './page.js';
+import {
+  mkPte,
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_DIRTY,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_SOFT_DIRTY,
+  PTE_SWAP,
+  PTE_WRITE,
+  PTE_YOUNG,
+  pteAccessible,
+  pteClear,
+  pteFlags,
+  pteKindOf,
+  ptePfn,
+  pteSet,
+  pteWrite,
+} from './pte.js';
+import type { Vma } from './vma.js';
+
+/** `VM_FAULT_*` bits (include/linux/mm_types.h). */
+export const VM_FAULT_OOM = 0x1;
+export const VM_FAULT_SIGBUS = 0x2;
+export const VM_FAULT_SIGSEGV = 0x40;
+export const VM_FAULT_RETRY = 0x400;
+
+const DIRTY_BITS = PTE_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY;
+
+/** `do_anonymous_page`: the zero page for a read, a fresh zeroed page for a write. */
+function doAnonymousPage(mm: Mm, va: number, write: boolean): number {
+  const k = mm.kernel;
+  const vpn = Math.floor(va / k.pageSize);
+  if (!write) {
+    mm.setPte(vpn, mkPte(PTE_PRESENT, k.pages.zeroPage.pfn, PTE_YOUNG), -1, 'zero-page');
+    return 0;
+  }
+  const page = k.pages.allocPage({ zero: true });
+  page.anon = true;
+  page.anonExclusive = true;
+  mm.rmapAdd(page, va);
+  mm.setPte(vpn, mkPte(PTE_PRESENT, page.pfn, DIRTY_BITS), -1, 'anon-fault');
+  return 0;
+}
+
+/** `do_read_fault` / `do_cow_fault` / `do_shared_fault` for file and shmem mappings. */
+function doFileFault(mm: Mm, vma: Vma, va: number, write: boolean): number {
+  const k = mm.kernel;
+  const file = vma.file;
+  if (file === null) return VM_FAULT_SIGBUS;
+  const index = vma.fileIndex(va, k.pageSize);
+  if (index >= file.pageCount(k.pageSize)) return VM_FAULT_SIGBUS;
+  const vpn = Math.floor(va / k.pageSize);
+  const page = file.getPage(index);
+  if (write && !vma.shared) {
+    const copy = k.pages.allocPage({ zero: false });
+    k.pages.copyPage(copy, page, 'cow');
+    copy.anon = true;
+    copy.anonExclusive = true;
+    mm.rmapAdd(copy, va);
+    mm.setPte(vpn, mkPte(PTE_PRESENT, copy.pfn, DIRTY_BITS), -1, 'cow-fault');
+    return 0;
+  }
+  k.pages.getPage(page);
+  mm.rmapAdd(page, va);
+  let flags = PTE_YOUNG;
+  if (write) {
+    flags = DIRTY_BITS;
+    page.dirty = true;
+  } else if (vma.shared && vma.writable && file.shmem) {
+    // shmem needs no write-notify: vm_page_prot of a shared writable mapping is writable.
+    flags |= PTE_WRITE;
+  }
+  mm.setPte(vpn, mkPte(PTE_PRESENT, page.pfn, flags), -1, write ? 'shared-fault' : 'read-fault');
+  return 0;
+}
+
+/** `wp_can_reuse_anon_folio`: exclusive, or the only mapping and the only reference. */
+function canReuse(page: Page): boolean {
+  if (!page.anon || page.isZero) return false;
+  if (page.anonExclusive) return true;
+  const cacheRef = page.swapSlot !== 0 ? 1 : 0;
+  return page.refcount - cacheRef === 1 && page.mapcount === 1;
+}
+
+/** `do_wp_page`: a write to a present read-only entry. */
+async function doWpPage(mm: Mm, vma: Vma, va: number, e: number): Promise<number> {
+  const k = mm.kernel;
+  const vpn = Math.floor(va / k.pageSize);
+  const page = k.pages.page(ptePfn(e));
+  if (vma.shared) {
+    // wp_page_shared: a permission upgrade, no invalidation.
+    page.dirty = true;
+    mm.setPte(vpn, pteSet(e, DIRTY_BITS), -1, 'wp-shared');
+    return 0;
+  }
+  if (canReuse(page)) {
+    page.anonExclusive = true;
+    mm.setPte(vpn, pteSet(e, DIRTY_BITS), -1, 'wp-reuse');
+    return 0;
+  }
+  // wp_page_copy: copy, then replace the entry inside a CLEAR invalidation of this page.
+  const copy = k.pages.allocPage({ zero: page.isZero });
+  if (!page.isZero) k.pages.copyPage(copy, page, 'cow');
+  copy.anon = true;
+  copy.anonExclusive = true;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, va, va + k.pageSize);
+  await mmuNotifierInvalidateRangeStart(range);
+  await k.sched.yield();
+  if ((mm.pt.get(vpn) ?? 0) === e) {
+    if (!page.isZero) mm.rmapRemove(page, va);
+    mm.rmapAdd(copy, va);
+    mm.setPte(vpn, mkPte(PTE_PRESENT, copy.pfn, DIRTY_BITS), range.id, 'cow');
+    await mmuNotifierInvalidateRangeEnd(range);
+    if (!page.isZero) k.pages.putPage(page);
+  } else {
+    // pte_same failed: somebody changed the entry while the notifiers ran.
+    await mmuNotifierInvalidateRangeEnd(range);
+    k.pages.putPage(copy);
+  }
+  return 0;
+}
+
+/** `do_swap_page` for a swap entry: read the slot back through the swap cache. */
+function doSwapPage(mm: Mm, vma: Vma, va: number, e: number, write: boolean): number {
+  const k = mm.kernel;
+  const vpn = Math.floor(va / k.pageSize);
+  const slotId = ptePfn(e);
+  const slot = k.swap.get(slotId);
+  if (slot === undefined) return VM_FAULT_SIGBUS;
+  let page: Page;
+  if (slot.cachePfn !== 0) {
+    page = k.pages.page(slot.cachePfn);
+    k.pages.getPage(page);
+  } else {
+    page = k.pages.allocPage({ zero: false });
+    page.words.set(slot.words);
+    page.anon = true;
+    page.swapSlot = slotId;
+    slot.cachePfn = page.pfn;
+    k.pages.getPage(page); // one reference for the swap cache, one for the mapping
+  }
+  const exclusive = slot.count === 1;
+  page.anonExclusive = exclusive;
+  mm.rmapAdd(page, va);
+  const flags = write && exclusive && vma.writable ? DIRTY_BITS : PTE_YOUNG;
+  mm.setPte(vpn, mkPte(PTE_PRESENT, page.pfn, flags), -1, 'swap-in');
+  k.swap.free(slotId, k.pages);
+  return 0;
+}
+
+/**
+ * `handle_mm_fault` for one page; the caller holds the mmap lock for reading and checked the
+ * VMA's permissions. Returns 0 (retry the access) or `VM_FAULT_*` bits.
+ */
+export async function handleMmFault(mm: Mm, vma: Vma, address: number, write: boolean): Promise<number> {
+  const k = mm.kernel;
+  // vmf->address is page aligned (__handle_mm_fault).
+  const va = address - (address % k.pageSize);
+  const vpn = va / k.pageSize;
+  const e = mm.pt.get(vpn) ?? 0;
+  switch (pteKindOf(e)) {
+    case 0:
+      return vma.anonymous ? doAnonymousPage(mm, va, write) : doFileFault(mm, vma, va, write);
+    case PTE_PRESENT:
+      if ((pteFlags(e) & PTE_PROTNONE) !== 0) {
+        // do_numa_page-like: the VMA allows the access, the entry is made accessible again.
+        mm.setPte(vpn, pteClear(e, PTE_PROTNONE), -1, 'protnone-fault');
+        return 0;
+      }
+      if (write && !pteWrite(e)) return doWpPage(mm, vma, va, e);
+      mm.pt.set(vpn, pteSet(e, PTE_YOUNG));
+      return 0;
+    case PTE_SWAP:
+      return doSwapPage(mm, vma, va, e, write);
+    case PTE_MIGRATION: {
+      // migration_entry_wait: sleep until the migrating page is unlocked, then refault.
+      const page = k.pages.page(ptePfn(e));
+      await k.pages.waitOnPageLocked(page);
+      return 0;
+    }
+    case PTE_DEVICE_PRIVATE:
+      return devicePrivateFault(mm, vma, va, e, write);
+    case PTE_DEVICE_EXCLUSIVE:
+      return deviceExclusiveFault(mm, vma, va, e);
+    default:
+      return VM_FAULT_SIGBUS;
+  }
+}
+
+/** Faults `va` in under the mmap read lock, with the permission check of `do_user_addr_fault`. */
+async function faultIn(mm: Mm, va: number, write: boolean): Promise<number> {
+  await mm.mmapLock.downRead();
+  try {
+    const vma = mm.findVma(va);
+    if (vma === undefined || (write ? !vma.writable : !vma.readable)) return VM_FAULT_SIGSEGV;
+    return await handleMmFault(mm, vma, va, write);
+  } finally {
+    mm.mmapLock.upRead();
+  }
+}
+
+function checkWordAddress(mm: Mm, api: string, va: number): void {
+  if (!Number.isInteger(va) || va < 0 || va % mm.kernel.wordSize !== 0) {
+    throw new HmmlabError(
+      'ERR_UNALIGNED',
+      `${api}: address ${typeof va === 'number' ? hex(va) : String(va)} is not aligned to the word size ${mm.kernel.wordSize}; use a multiple of kernel.wordSize`,
+    );
+  }
+}
+
+/**
+ * One CPU access to the page at `va`: a preemption point, then the hardware walk, faulting until
+ * the entry allows the access. Returns the page; a store marks the entry dirty.
+ */
+async function accessPage(mm: Mm, va: number, write: boolean): Promise<Page> {
+  const k = mm.kernel;
+  await k.sched.yield();
+  const vpn = Math.floor(va / k.pageSize);
+  for (;;) {
+    const e = mm.pt.get(vpn) ?? 0;
+    if (pteAccessible(e) && (!write || pteWrite(e))) {
+      mm.pt.set(vpn, pteSet(e, write ? PTE_YOUNG | PTE_DIRTY | PTE_SOFT_DIRTY : PTE_YOUNG));
+      return k.pages.page(ptePfn(e));
+    }
+    const r = await faultIn(mm, va, write);
+    if ((r & VM_FAULT_SIGSEGV) !== 0) {
+      throw new SignalError('SIGSEGV', va, `SIGSEGV: ${write ? 'write' : 'read'} at ${hex(va)} in mm ${mm.id}`);
+    }
+    if ((r & (VM_FAULT_SIGBUS | VM_FAULT_OOM)) !== 0) {
+      throw new SignalError('SIGBUS', va, `SIGBUS: ${write ? 'write' : 'read'} at ${hex(va)} in mm ${mm.id}`);
+    }
+  }
+}
+
+/** A CPU load (`write = false`, returns the word) or store of `value` at `va`. */
+export async function cpuAccess(mm: Mm, va: number, write: boolean, value: number): Promise<number> {
+  checkWordAddress(mm, write ? 'write' : 'read', va);
+  const k = mm.kernel;
+  const page = await accessPage(mm, va, write);
+  const w = Math.floor((va % k.pageSize) / k.wordSize);
+  if (write) page.words[w] = value;
+  const v = page.words[w] as number;
+  if (k.trace.on) k.trace.emit({ type: 'cpu-access', mm: mm.id, va, write, value: v, pfn: page.pfn });
+  return v;
+}
+
+async function rangeAccess(mm: Mm, va: number, count: number, write: boolean, values: ArrayLike<number> | null): Promise<Int32Array> {
+  const k = mm.kernel;
+  checkWordAddress(mm, write ? 'writeRange' : 'readRange', va);
+  const out = new Int32Array(write ? 0 : count);
+  let i = 0;
+  while (i < count) {
+    const a = va + i * k.wordSize;
+    const page = await accessPage(mm, a, write);
+    const first = Math.floor((a % k.pageSize) / k.wordSize);
+    const n = Math.min(count - i, k.wordsPerPage - first);
+    for (let j = 0; j < n; j++) {
+      if (write) page.words[first + j] = (values as ArrayLike<number>)[i + j] as number;
+      else out[i + j] = page.words[first + j] as number;
+      if (k.trace.on) {
+        k.trace.emit({
+          type: 'cpu-access',
+          mm: mm.id,
+          va: a + j * k.wordSize,
+          write,
+          value: page.words[first + j] as number,
+          pfn: page.pfn,
+        });
+      }
+    }
+    i += n;
+  }
+  return out;
+}
+
+/** CPU loads of `count` words from `va`, one fault-path access per page. */
+export function cpuReadRange(mm: Mm, va: number, count: number): Promise<Int32Array> {
+  return rangeAccess(mm, va, count, false, null);
+}
+
+/** CPU stores of `values` from `va`, one fault-path access per page. */
+export async function cpuWriteRange(mm: Mm, va: number, values: ArrayLike<number>): Promise<void> {
+  await rangeAccess(mm, va, values.length, true, values);
+}
+
+/** `populate_vma_page_range`: faults every page of `[start, end)` in, for writing if `write`. */
+export async function populateRange(mm: Mm, start: number, end: number, write: boolean): Promise<void> {
+  const k = mm.kernel;
+  for (let va = start; va < end; va += k.pageSize) {
+    const e = mm.pte(va);
+    if (pteAccessible(e) && (!write || pteWrite(e))) continue;
+    await faultIn(mm, va, write);
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * fork's `dup_mmap` (kernel/fork.c) and `copy_page_range` (mm/memory.c). For each COW mapping the
+ * parent's range is covered by one `MMU_NOTIFY_PROTECTION_PAGE` invalidation while its writable
+ * entries are write-protected and shared with the child. Shared mappings are not copied: the
+ * child faults them in (`vma_needs_copy`).
+ */
+import { HmmlabError } from '../errors.js';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_PROTECTION_PAGE } from '../notifier/range.js';
+import { VM_DONTCOPY } from './constants.js';
+import type { Mm } from './mm.js';
+import {
+  mkPte,
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_DIRTY,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  PTE_SOFT_DIRTY,
+  PTE_SWAP,
+  PTE_WRITE,
+  PTE_YOUNG,
+  pteClear,
+  pteFlags,
+  pteKindOf,
+  ptePfn,
+  pteWrite,
+} from './pte.js';
+import type { Vma } from './vma.js';
+
+/** `dup_mmap`: returns the child's address space. */
+export async function dupMm(parent: Mm): Promise<Mm> {
+  const k = parent.kernel;
+  if (parent.dead) {
+    throw new HmmlabError('ERR_STATE', `fork: mm ${parent.id} has exited`);
+  }
+  await parent.mmapLock.downWrite();
+  try {
+    const child = k.createMm(parent.profile.name);
+    child.mmapBase = parent.mmapBase;
+    for (const v of parent.vmas) {
+      if ((v.flags & VM_DONTCOPY) !== 0) continue;
+      child.insertVma(v.clone());
+    }
+    if (k.trace.on) k.trace.emit({ type: 'vma', mm: parent.id, op: 'fork', start: 0, end: 0, detail: `child mm ${child.id}` });
+    for (const v of parent.vmas) {
+      if ((v.flags & VM_DONTCOPY) !== 0 || v.shared) continue;
+      await copyPageRange(parent, child, v);
+    }
+    return child;
+  } finally {
+    parent.mmapLock.upWrite();
+  }
+}
+
+async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
+  const k = parent.kernel;
+  if (parent.vpnsInRange(vma.start, vma.end).length === 0) return;
+  const cow = vma.cow;
+  const range = cow ? mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_PAGE, 0, parent, vma.start, vma.end) : null;
+  if (range !== null) {
+    await mmuNotifierInvalidateRangeStart(range);
+    await k.sched.yield();
+  }
+  const inv = range === null ? -1 : range.id;
+  const ps = k.pageSize;
+  for (const vpn of parent.vpnsInRange(vma.start, vma.end)) {
+    let e = parent.pt.get(vpn) ?? 0;
+    const va = vpn * ps;
+    let kind = pteKindOf(e);
+    if (kind === PTE_DEVICE_EXCLUSIVE) {
+      // copy_nonpresent_pte: restore the exclusive entry (try_restore_exclusive_pte), then copy it as present.
+      const restored = mkPte(PTE_PRESENT, ptePfn(e), pteWrite(e) ? PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY : 0);
+      parent.setPte(vpn, restored, inv, 'fork-restore-exclusive');
+      e = restored;
+      kind = PTE_PRESENT;
+    }
+    switch (kind) {
+      case PTE_PRESENT: {
+        const page = k.pages.page(ptePfn(e));
+        if (page.isZero) {
+          child.setPte(vpn, e, -1, 'fork');
+          break;
+        }
+        if (cow && page.anon && page.pins > 0 && page.anonExclusive) {
+          // copy_present_page: a possibly pinned page is copied for the child at once.
+          const copy = k.pages.allocPage({ zero: false });
+          k.pages.copyPage(copy, page, 'fork-pinned');
+          copy.anon = true;
+          copy.anonExclusive = true;
+          child.rmapAdd(copy, va);
+          child.setPte(vpn, mkPte(PTE_PRESENT, copy.pfn, pteFlags(e) | PTE_WRITE | PTE_DIRTY), -1, 'fork-copy');
+          break;
+        }
+        let ce = pteClear(e, PTE_YOUNG);
+        if (cow && pteWrite(e)) {
+          parent.setPte(vpn, pteClear(e, PTE_WRITE), inv, 'fork-wrprotect');
+          ce = pteClear(ce, PTE_WRITE);
+        }
+        if (page.anon) {
+          page.anonExclusive = false;
+          ce = pteClear(ce, PTE_DIRTY);
+        }
+        k.pages.getPage(page);
+        child.rmapAdd(page, va);
+        child.setPte(vpn, ce, -1, 'fork');
+        break;
+      }
+      case PTE_SWAP:
+        k.swap.dup(ptePfn(e));
+        child.setPte(vpn, e, -1, 'fork');
+        break;
+      case PTE_MIGRATION: {
+        // A writable migration entry becomes readable in both (copy_nonpresent_pte).
+        const page = k.pages.page(ptePfn(e));
+        let ce = e;
+        if (cow && pteWrite(e)) {
+          ce = pteClear(e, PTE_WRITE);
+          parent.setPte(vpn, ce, inv, 'fork-wrprotect');
+        }
+        child.rmapAdd(page, va, false);
+        child.setPte(vpn, ce, -1, 'fork');
+        break;
+      }
+      case PTE_DEVICE_PRIVATE: {
+        const page = k.pages.page(ptePfn(e));
+        let ce = e;
+        if (cow && pteWrite(e)) {
+          ce = pteClear(e, PTE_WRITE);
+          parent.setPte(vpn, ce, inv, 'fork-wrprotect');
+        }
+        page.anonExclusive = false;
+        k.pages.getPage(page);
+        child.rmapAdd(page, va);
+        child.setPte(vpn, ce, -1, 'fork');
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (range !== null) await mmuNotifierInvalidateRangeEnd(range);
+}

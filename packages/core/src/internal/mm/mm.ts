@@ -1,0 +1,278 @@
+/**
+ * `struct mm_struct`: an address space with its VMAs, its page table, its mmap lock and its
+ * notifier subscriptions. The syscall-like operations (mmap, munmap, fork, CPU loads and stores,
+ * …) are methods; each lives in its own file and follows the kernel function named there.
+ */
+import { HmmlabError, hex } from '../errors.js';
+import type { Kernel } from '../kernel.js';
+import type { MmuNotifierSubscriptions } from '../notifier/subscriptions.js';
+import type { KernelProfile } from '../profile.js';
+import { RwSemaphore } from '../sched/rwsem.js';
+import { clearRefs } from './clear-refs.js';
+import { exitMmap } from './exit.js';
+import { cpuAccess, cpuReadRange, cpuWriteRange } from './fault.js';
+import { dupMm } from './fork.js';
+import { madvise } from './madvise.js';
+import { mmap } from './mmap.js';
+import { mprotect } from './mprotect.js';
+import { mremap } from './mremap.js';
+import { munmap } from './munmap.js';
+import type { Page } from './page.js';
+import { PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn } from './pte.js';
+import { reclaimVa } from './reclaim.js';
+import type { Vma } from './vma.js';
+
+/** An address space. */
+export class Mm {
+  readonly id: number;
+  readonly kernel: Kernel;
+  /** The kernel API profile this mm follows. */
+  readonly profile: KernelProfile;
+  /** VMAs sorted by address. */
+  readonly vmas: Vma[] = [];
+  /** The page table: virtual page number → entry (see `pte.ts`); absent means `pte_none`. */
+  readonly pt = new Map<number, number>();
+  /** `mmap_lock`. */
+  readonly mmapLock: RwSemaphore;
+  /** `mm_users`: the address space is alive while it is above zero. */
+  users = 1;
+  /** `mm_count`: the struct itself stays while it is above zero. */
+  count = 1;
+  /** Notifier state, created on first registration. */
+  notifierSubscriptions: MmuNotifierSubscriptions | null = null;
+  /** `exit_mmap` has run: no VMAs, no notifiers. */
+  dead = false;
+  /** Top of the region `mmap` hands addresses out from. */
+  mmapBase = 0x7f0000000000;
+
+  constructor(kernel: Kernel, id: number, profile: KernelProfile) {
+    this.kernel = kernel;
+    this.id = id;
+    this.profile = profile;
+    this.mmapLock = new RwSemaphore(kernel.sched, `mm ${id} mmap_lock`);
+  }
+
+  /** Page size of the kernel this mm belongs to. */
+  get pageSize(): number {
+    return this.kernel.pageSize;
+  }
+
+  // ---- syscalls ---------------------------------------------------------------------------
+
+  /** `mmap(2)`: returns the address, or a negative errno. */
+  mmap(
+    addr: number,
+    length: number,
+    prot: number,
+    flags: number,
+    file: import('./file.js').ModelFile | null = null,
+    offset = 0,
+  ): Promise<number> {
+    return mmap(this, addr, length, prot, flags, file, offset);
+  }
+
+  /** `munmap(2)`: 0 or a negative errno. */
+  munmap(addr: number, length: number): Promise<number> {
+    return munmap(this, addr, length);
+  }
+
+  /** `mprotect(2)`: 0 or a negative errno. */
+  mprotect(addr: number, length: number, prot: number): Promise<number> {
+    return mprotect(this, addr, length, prot);
+  }
+
+  /** `mremap(2)`: the new address, or a negative errno. */
+  mremap(oldAddr: number, oldLength: number, newLength: number, flags: number, newAddr = 0): Promise<number> {
+    return mremap(this, oldAddr, oldLength, newLength, flags, newAddr);
+  }
+
+  /** `madvise(2)`: 0 or a negative errno. */
+  madvise(addr: number, length: number, advice: number): Promise<number> {
+    return madvise(this, addr, length, advice);
+  }
+
+  /** `fork(2)`'s `dup_mmap`: the child's address space. */
+  fork(): Promise<Mm> {
+    return dupMm(this);
+  }
+
+  /** Writing `value` to `/proc/pid/clear_refs` (4: clear soft-dirty bits). */
+  clearRefs(value: number): Promise<number> {
+    return clearRefs(this, value);
+  }
+
+  /** Process exit: drops the process's `mm_users` reference (`mmput`). */
+  exit(): Promise<void> {
+    return this.mmput();
+  }
+
+  /** CPU load of the word at `va`, through the fault path. Throws a `SignalError` on SIGSEGV/SIGBUS. */
+  read(va: number): Promise<number> {
+    return cpuAccess(this, va, false, 0);
+  }
+
+  /** CPU store of `value` at `va`, through the fault path. */
+  async write(va: number, value: number): Promise<void> {
+    await cpuAccess(this, va, true, value);
+  }
+
+  /** CPU loads of `count` consecutive words from `va` (one fault-path access per page). */
+  readRange(va: number, count: number): Promise<Int32Array> {
+    return cpuReadRange(this, va, count);
+  }
+
+  /** CPU stores of consecutive words from `va` (one fault-path access per page). */
+  writeRange(va: number, values: ArrayLike<number>): Promise<void> {
+    return cpuWriteRange(this, va, values);
+  }
+
+  /** Page reclaim of the page mapped at `va` (`shrink_folio_list` of that one page). 0, or `-EBUSY` if it could not be reclaimed. */
+  reclaim(va: number): Promise<number> {
+    return reclaimVa(this, va);
+  }
+
+  // ---- references -------------------------------------------------------------------------
+
+  /** `mmget_not_zero`. */
+  mmgetNotZero(): boolean {
+    if (this.users <= 0) return false;
+    this.users++;
+    return true;
+  }
+
+  /** `mmget`. */
+  mmget(): void {
+    if (this.users <= 0) {
+      throw new HmmlabError('ERR_STATE', `mmget: mm ${this.id} has mm_users ${this.users}; use mmgetNotZero`);
+    }
+    this.users++;
+  }
+
+  /** `mmput`: the last user runs `exit_mmap`, in the caller's context as in the kernel. */
+  async mmput(): Promise<void> {
+    if (this.users <= 0) {
+      throw new HmmlabError('ERR_STATE', `mmput: mm ${this.id} has mm_users ${this.users}; every mmput needs an mmget`);
+    }
+    if (--this.users === 0) await exitMmap(this);
+  }
+
+  // ---- lookups ----------------------------------------------------------------------------
+
+  /** `vma_lookup`: the VMA containing `va`, or undefined. */
+  findVma(va: number): Vma | undefined {
+    const v = this.vmas;
+    let lo = 0;
+    let hi = v.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const m = v[mid] as Vma;
+      if (m.end <= va) lo = mid + 1;
+      else hi = mid;
+    }
+    const c = v[lo];
+    return c !== undefined && c.start <= va ? c : undefined;
+  }
+
+  /** VMAs intersecting `[start, end)`, in address order. */
+  vmasIn(start: number, end: number): Vma[] {
+    const out: Vma[] = [];
+    for (const v of this.vmas) if (v.start < end && v.end > start) out.push(v);
+    return out;
+  }
+
+  /** The entry mapping `va` (0 when none). */
+  pte(va: number): number {
+    return this.pt.get(Math.floor(va / this.kernel.pageSize)) ?? 0;
+  }
+
+  /** The page an entry at `va` refers to (present, migration, device-private or device-exclusive), if any. */
+  pageAt(va: number): Page | undefined {
+    const e = this.pte(va);
+    const k = pteKindOf(e);
+    if (k === PTE_PRESENT || k === PTE_MIGRATION || k === PTE_DEVICE_PRIVATE || k === PTE_DEVICE_EXCLUSIVE) {
+      return this.kernel.pages.pfnToPage(ptePfn(e));
+    }
+    return undefined;
+  }
+
+  /**
+   * Virtual page numbers with an entry in `[start, end)`, ascending. Costs O(entries) when the
+   * range is large, so a sparse terabyte costs what its populated pages cost.
+   */
+  vpnsInRange(start: number, end: number): number[] {
+    const ps = this.kernel.pageSize;
+    const first = Math.floor(start / ps);
+    const last = Math.ceil(end / ps);
+    const out: number[] = [];
+    if (last - first <= this.pt.size * 4) {
+      for (let v = first; v < last; v++) if (this.pt.has(v)) out.push(v);
+      return out;
+    }
+    for (const v of this.pt.keys()) if (v >= first && v < last) out.push(v);
+    out.sort((a, b) => a - b);
+    return out;
+  }
+
+  // ---- internals used by the operations ---------------------------------------------------
+
+  /** @internal Sets the entry of `vpn`, recording the change under invalidation `inv` (-1: none). */
+  setPte(vpn: number, value: number, inv: number, why: string): void {
+    const old = this.pt.get(vpn) ?? 0;
+    if (value === 0) this.pt.delete(vpn);
+    else this.pt.set(vpn, value);
+    const tr = this.kernel.trace;
+    if (tr.on) tr.emit({ type: 'pte', mm: this.id, va: vpn * this.kernel.pageSize, old, new: value, inv, why });
+  }
+
+  /**
+   * @internal Adds a reverse mapping (`folio_add_*_rmap_pte`). `mapped` is false for migration
+   * entries, which the rmap walk finds but `mapcount` does not count.
+   */
+  rmapAdd(page: Page, va: number, mapped = true): void {
+    page.rmapMm.push(this);
+    page.rmapVa.push(va);
+    if (mapped) page.mapcount++;
+  }
+
+  /** @internal Removes a reverse mapping (`folio_remove_rmap_pte`). */
+  rmapRemove(page: Page, va: number, mapped = true): void {
+    for (let i = 0; i < page.rmapMm.length; i++) {
+      if (page.rmapMm[i] === this && page.rmapVa[i] === va) {
+        page.rmapMm.splice(i, 1);
+        page.rmapVa.splice(i, 1);
+        if (mapped) page.mapcount--;
+        return;
+      }
+    }
+    throw new HmmlabError('ERR_STATE', `rmap: ${String(page)} has no mapping at ${hex(va)} in mm ${this.id}`);
+  }
+
+  /** @internal Inserts a VMA, keeping address order. */
+  insertVma(v: Vma): void {
+    v.mm = this;
+    let i = 0;
+    while (i < this.vmas.length && (this.vmas[i] as Vma).start < v.start) i++;
+    this.vmas.splice(i, 0, v);
+  }
+
+  /** @internal Removes a VMA. */
+  removeVma(v: Vma): void {
+    const i = this.vmas.indexOf(v);
+    if (i >= 0) this.vmas.splice(i, 1);
+  }
+
+  /** @internal Splits VMAs so that `addr` is a boundary (`split_vma`). */
+  splitAt(addr: number): void {
+    const v = this.findVma(addr);
+    if (v === undefined || v.start === addr) return;
+    const tail = v.clone();
+    tail.start = addr;
+    if (v.file !== null) tail.pgoff = v.pgoff + (addr - v.start) / this.kernel.pageSize;
+    v.end = addr;
+    this.insertVma(tail);
+  }
+
+  toString(): string {
+    return `mm ${this.id}`;
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * mprotect (mm/mprotect.c `mprotect_fixup` → `change_protection`): the VMA gets its new flags,
+ * then one `MMU_NOTIFY_PROTECTION_VMA` invalidation covers each VMA's populated part while its
+ * entries lose the permissions the new protection removes.
+ */
+import { EINVAL, ENOMEM } from '../errors.js';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_PROTECTION_VMA } from '../notifier/range.js';
+import { PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE, VM_EXEC, VM_READ, VM_WRITE } from './constants.js';
+import type { Mm } from './mm.js';
+import { protToVmFlags } from './mmap.js';
+import {
+  PTE_DEVICE_PRIVATE,
+  PTE_DIRTY,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  PTE_PROTNONE,
+  PTE_WRITE,
+  pteClear,
+  pteFlags,
+  pteKindOf,
+  ptePfn,
+  pteSet,
+} from './pte.js';
+import type { Vma } from './vma.js';
+
+/** `mprotect(2)`. */
+export async function mprotect(mm: Mm, addr: number, length: number, prot: number): Promise<number> {
+  const k = mm.kernel;
+  if (!Number.isInteger(addr) || addr < 0 || addr % k.pageSize !== 0) return -EINVAL;
+  if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) return -EINVAL;
+  if (!Number.isInteger(length) || length < 0) return -EINVAL;
+  const len = k.pageAlign(length);
+  if (len === 0) return 0;
+  const end = addr + len;
+  if (end > TASK_SIZE) return -ENOMEM;
+  await mm.mmapLock.downWrite();
+  try {
+    // The whole range must be mapped, without holes.
+    let cursor = addr;
+    for (const v of mm.vmasIn(addr, end)) {
+      if (v.start > cursor) return -ENOMEM;
+      cursor = v.end;
+    }
+    if (cursor < end) return -ENOMEM;
+    mm.splitAt(addr);
+    mm.splitAt(end);
+    const newProt = protToVmFlags(prot);
+    for (const v of mm.vmasIn(addr, end)) {
+      v.flags = (v.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newProt;
+      if (k.trace.on) k.trace.emit({ type: 'vma', mm: mm.id, op: 'mprotect', start: v.start, end: v.end, detail: `prot ${prot}` });
+      await changeProtection(mm, v);
+    }
+  } finally {
+    mm.mmapLock.upWrite();
+  }
+  return 0;
+}
+
+/** The entry `e` of `vma` after `change_pte_range` applies the VMA's flags. */
+function newEntry(mm: Mm, vma: Vma, e: number): number {
+  const kind = pteKindOf(e);
+  if (kind === PTE_PRESENT) {
+    if (!vma.readable) return pteSet(pteClear(e, PTE_WRITE), PTE_PROTNONE);
+    let n = pteClear(e, PTE_PROTNONE);
+    if (!vma.writable) return pteClear(n, PTE_WRITE);
+    // can_change_pte_writable: exclusive anon pages (private) or dirty entries (shared).
+    const page = mm.kernel.pages.page(ptePfn(n));
+    if (vma.shared ? (pteFlags(n) & PTE_DIRTY) !== 0 : page.anon && page.anonExclusive) n = pteSet(n, PTE_WRITE);
+    return n;
+  }
+  if ((kind === PTE_MIGRATION || kind === PTE_DEVICE_PRIVATE) && !vma.writable) {
+    // make_readable_migration_entry / make_readable_device_private_entry
+    return pteClear(e, PTE_WRITE);
+  }
+  return e;
+}
+
+/** `change_protection` of one VMA. */
+async function changeProtection(mm: Mm, vma: Vma): Promise<void> {
+  const k = mm.kernel;
+  const vpns = mm.vpnsInRange(vma.start, vma.end);
+  if (vpns.length === 0) return;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, vma.start, vma.end);
+  await mmuNotifierInvalidateRangeStart(range);
+  await k.sched.yield();
+  for (const vpn of mm.vpnsInRange(vma.start, vma.end)) {
+    const e = mm.pt.get(vpn) ?? 0;
+    const n = newEntry(mm, vma, e);
+    if (n !== e) mm.setPte(vpn, n, range.id, 'mprotect');
+  }
+  await mmuNotifierInvalidateRangeEnd(range);
+}

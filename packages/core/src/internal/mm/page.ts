@@ -1,0 +1,311 @@
+/**
+ * `struct page` and the page allocator. Every page has contents (`words`), so data can be checked
+ * end to end; the page size and the number of words per page are settings of the kernel.
+ */
+import { HmmlabError, hex } from '../errors.js';
+import type { Scheduler, Task, Waitable } from '../sched/scheduler.js';
+import type { Trace } from '../trace.js';
+import type { ModelFile } from './file.js';
+import type { Mm } from './mm.js';
+
+/** What memory a page belongs to. */
+export type PageKind = 'system' | 'zero' | 'device-private' | 'device-coherent';
+
+/**
+ * The owner side of a ZONE_DEVICE page: the parts of `struct dev_pagemap` the mm core reads.
+ * Created by `memremapPages`.
+ */
+export interface PagemapRef {
+  readonly type: 'private' | 'coherent';
+  readonly owner: unknown;
+  readonly name: string;
+  /** @internal Called when a device page's refcount drops to zero. */
+  freePage(page: Page): void;
+}
+
+/** A physical page. */
+export class Page implements Waitable {
+  readonly pfn: number;
+  kind: PageKind;
+  /** `page_ref_count`. */
+  refcount = 0;
+  /** `page_mapcount`: number of CPU page-table entries that map it (present or swap-type). */
+  mapcount = 0;
+  /** GUP pins (`FOLL_PIN`), also counted in `refcount`. */
+  pins = 0;
+  /** `PageDirty`. */
+  dirty = false;
+  /** `PageAnon`. */
+  anon = false;
+  /** `PageAnonExclusive`: mapped by exactly one process, writable without COW. */
+  anonExclusive = false;
+  /** Isolated from the LRU (by migration). */
+  isolated = false;
+  /** `MADV_FREE` made it lazily freeable: reclaim discards it if it stays clean. */
+  lazyfree = false;
+  /** Swap slot whose swap cache holds this page (with one reference), or 0. */
+  swapSlot = 0;
+  /** Page-cache owner (`page->mapping` for file pages) and offset in pages. */
+  file: ModelFile | null = null;
+  index = 0;
+  /** ZONE_DEVICE pagemap, for device pages. */
+  pgmap: PagemapRef | null = null;
+  /** `page->zone_device_data`: the driver's own pointer. */
+  zoneDeviceData: unknown = null;
+  /** Contents. */
+  words: Int32Array;
+  /**
+   * Reverse map: the (mm, va) of every entry that refers to the page: the mappings counted in
+   * `mapcount`, and migration entries (which the kernel finds through the anon_vma).
+   */
+  readonly rmapMm: Mm[] = [];
+  readonly rmapVa: number[] = [];
+  /** True while on the free list (or, for device pages, owned by the driver's allocator). */
+  free = true;
+  /** Incremented on every allocation, so a stale reference to a reused page can be recognised. */
+  generation = 0;
+  /** @internal Page lock holder and waiters. */
+  lockOwner: Task | null = null;
+  /** @internal */
+  readonly lockWaiters: Task[] = [];
+
+  constructor(pfn: number, kind: PageKind, wordsPerPage: number) {
+    this.pfn = pfn;
+    this.kind = kind;
+    this.words = new Int32Array(wordsPerPage);
+  }
+
+  get name(): string {
+    return `page lock of pfn ${this.pfn}`;
+  }
+
+  holders(): readonly Task[] {
+    return this.lockOwner === null ? [] : [this.lockOwner];
+  }
+
+  /** `PageLocked`. */
+  get locked(): boolean {
+    return this.lockOwner !== null;
+  }
+
+  /** `is_device_private_page`. */
+  get isDevicePrivate(): boolean {
+    return this.kind === 'device-private';
+  }
+
+  /** `is_device_coherent_page`. */
+  get isDeviceCoherent(): boolean {
+    return this.kind === 'device-coherent';
+  }
+
+  /** `is_zone_device_page`. */
+  get isZoneDevice(): boolean {
+    return this.kind === 'device-private' || this.kind === 'device-coherent';
+  }
+
+  /** `is_zero_pfn`. */
+  get isZero(): boolean {
+    return this.kind === 'zero';
+  }
+
+  toString(): string {
+    return `pfn ${this.pfn} (${this.kind})`;
+  }
+}
+
+/** Options of a page allocation. */
+export interface AllocOptions {
+  /** Clear the contents (`__GFP_ZERO`). @defaultValue true */
+  zero?: boolean;
+}
+
+/**
+ * The page allocator and the `pfn_to_page` table. Freed system pages go to a LIFO free list, so a
+ * freed page is the next one handed out, as a hot page would be: a device that still maps a
+ * freed page then sees somebody else's data, which is what the oracle looks for.
+ */
+export class PageAllocator {
+  readonly wordsPerPage: number;
+  /** The shared zero page (`ZERO_PAGE(0)`). */
+  readonly zeroPage: Page;
+  private readonly pages: (Page | undefined)[] = [undefined];
+  private readonly freeList: Page[] = [];
+  private readonly sched: Scheduler;
+  private readonly trace: Trace;
+  /** Number of system pages currently allocated. */
+  allocated = 0;
+
+  constructor(sched: Scheduler, trace: Trace, wordsPerPage: number) {
+    this.sched = sched;
+    this.trace = trace;
+    this.wordsPerPage = wordsPerPage;
+    this.zeroPage = new Page(this.pages.length, 'zero', wordsPerPage);
+    this.zeroPage.free = false;
+    this.zeroPage.refcount = 1;
+    this.pages.push(this.zeroPage);
+  }
+
+  /** `pfn_to_page`; undefined for a pfn that was never created. */
+  pfnToPage(pfn: number): Page | undefined {
+    return this.pages[pfn];
+  }
+
+  /** Like {@link PageAllocator.pfnToPage}, but throws for an unknown pfn. */
+  page(pfn: number): Page {
+    const p = this.pages[pfn];
+    if (p === undefined) {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `pfn_to_page: pfn ${pfn} does not exist in this model`);
+    }
+    return p;
+  }
+
+  /** Number of pfns created so far (system and device). */
+  get pfnCount(): number {
+    return this.pages.length;
+  }
+
+  /** `alloc_page`: a system page with refcount 1. */
+  allocPage(options: AllocOptions = {}): Page {
+    let p = this.freeList.pop();
+    if (p === undefined) {
+      p = new Page(this.pages.length, 'system', this.wordsPerPage);
+      this.pages.push(p);
+    }
+    p.free = false;
+    p.refcount = 1;
+    p.generation++;
+    if (options.zero ?? true) p.words.fill(0);
+    this.allocated++;
+    if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
+    return p;
+  }
+
+  /** @internal Creates `n` device pages of a pagemap, free (refcount 0), owned by the driver. */
+  createDevicePages(n: number, kind: 'device-private' | 'device-coherent', pgmap: PagemapRef): Page[] {
+    const out: Page[] = [];
+    for (let i = 0; i < n; i++) {
+      const p = new Page(this.pages.length, kind, this.wordsPerPage);
+      p.pgmap = pgmap;
+      this.pages.push(p);
+      out.push(p);
+    }
+    return out;
+  }
+
+  /** @internal Marks a device page allocated by its driver (`zone_device_page_init`). */
+  initDevicePage(p: Page): void {
+    p.free = false;
+    p.refcount = 1;
+    p.generation++;
+    if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: p.kind });
+  }
+
+  /** `get_page`. */
+  getPage(p: Page): void {
+    if (p.free) {
+      throw new HmmlabError('ERR_STATE', `get_page: ${String(p)} is free; take references only on allocated pages`);
+    }
+    p.refcount++;
+  }
+
+  /** `get_page_unless_zero` / `folio_try_get`. */
+  tryGetPage(p: Page): boolean {
+    if (p.free || p.refcount === 0) return false;
+    p.refcount++;
+    return true;
+  }
+
+  /** `put_page`: frees the page when the last reference goes. */
+  putPage(p: Page): void {
+    if (p.kind === 'zero') return;
+    if (p.refcount <= 0) {
+      throw new HmmlabError('ERR_STATE', `put_page: ${String(p)} has refcount ${p.refcount}; every put_page needs a matching get_page`);
+    }
+    if (--p.refcount === 0) this.free(p);
+  }
+
+  private free(p: Page): void {
+    if (p.mapcount !== 0) {
+      if (this.trace.on) {
+        this.trace.emit({ type: 'warn', what: 'bad-page', detail: `${String(p)} freed with mapcount ${p.mapcount}` });
+      }
+    }
+    p.free = true;
+    p.dirty = false;
+    p.anon = false;
+    p.anonExclusive = false;
+    p.isolated = false;
+    p.lazyfree = false;
+    p.swapSlot = 0;
+    p.file = null;
+    p.index = 0;
+    p.zoneDeviceData = p.isZoneDevice ? p.zoneDeviceData : null;
+    if (this.trace.on) this.trace.emit({ type: 'page-free', pfn: p.pfn });
+    if (p.pgmap !== null) {
+      p.pgmap.freePage(p);
+      return;
+    }
+    this.allocated--;
+    this.freeList.push(p);
+  }
+
+  /** Copies the contents of `src` into `dst`: the one primitive every page copy goes through. */
+  copyPage(dst: Page, src: Page, by: string): void {
+    dst.words.set(src.words);
+    if (this.trace.on) this.trace.emit({ type: 'page-copy', src: src.pfn, dst: dst.pfn, by });
+  }
+
+  /** `lock_page`: may sleep until the page lock is free. */
+  async lockPage(p: Page): Promise<void> {
+    const s = this.sched;
+    s.mightSleep(`lock_page(${p.pfn})`);
+    await s.yield();
+    const t = s.current;
+    if (p.lockOwner !== null) {
+      p.lockWaiters.push(t);
+      await s.park('blocked', p);
+      // unlockPage() handed the lock over to us and recorded it as held.
+    } else {
+      p.lockOwner = t;
+      t.held.push(p);
+    }
+  }
+
+  /** `trylock_page`. */
+  trylockPage(p: Page): boolean {
+    if (p.lockOwner !== null) return false;
+    p.lockOwner = this.sched.current;
+    this.sched.current.held.push(p);
+    return true;
+  }
+
+  /**
+   * `unlock_page`. Unlike a mutex the kernel does not tie a page lock to a task, so any task may
+   * unlock it; unlocking an unlocked page is a bug.
+   */
+  unlockPage(p: Page): void {
+    const holder = p.lockOwner;
+    if (holder === null) {
+      throw new HmmlabError('ERR_NOT_LOCKED', `unlock_page: ${String(p)} at ${hex(p.pfn)} is not locked`);
+    }
+    const i = holder.held.lastIndexOf(p);
+    if (i >= 0) holder.held.splice(i, 1);
+    const next = p.lockWaiters.shift();
+    p.lockOwner = next ?? null;
+    if (next !== undefined) {
+      next.held.push(p);
+      this.sched.wake(next);
+    }
+  }
+
+  /** `folio_wait_locked`: sleeps until the page is unlocked, without taking the lock. */
+  async waitOnPageLocked(p: Page): Promise<void> {
+    const s = this.sched;
+    while (p.lockOwner !== null) {
+      s.mightSleep(`wait_on_page_locked(${p.pfn})`);
+      // Take the lock and release it at once: the wait ends when the holder unlocks.
+      await this.lockPage(p);
+      this.unlockPage(p);
+    }
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * Page reclaim of one chosen page (mm/vmscan.c `shrink_folio_list` → mm/rmap.c `try_to_unmap`):
+ * with the page trylocked, every mapping is removed under its own one-page `MMU_NOTIFY_CLEAR`
+ * invalidation (`try_to_unmap_one`). Anonymous pages go to swap, clean lazily-freed pages are
+ * discarded, file pages are written back and dropped from the page cache. Pinned pages stay.
+ */
+import { EBUSY, EINVAL } from '../errors.js';
+import type { Kernel } from '../kernel.js';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
+import type { Mm } from './mm.js';
+import type { Page } from './page.js';
+import { mkPte, PTE_DIRTY, PTE_PRESENT, PTE_SWAP, pteFlags, pteKindOf, ptePfn } from './pte.js';
+
+/** Reclaims the page mapped at `va` in `mm`: 0, `-EINVAL` (nothing reclaimable there) or `-EBUSY`. */
+export async function reclaimVa(mm: Mm, va: number): Promise<number> {
+  const e = mm.pte(va);
+  if (pteKindOf(e) !== PTE_PRESENT) return -EINVAL;
+  const page = mm.kernel.pages.page(ptePfn(e));
+  if (page.isZero || page.isZoneDevice) return -EINVAL;
+  return shrinkPage(mm.kernel, page);
+}
+
+/** True if a mapping dirtied the page again since `MADV_FREE` cleaned it. */
+function anyDirtyPte(page: Page): boolean {
+  for (let i = 0; i < page.rmapMm.length; i++) {
+    const m = page.rmapMm[i] as Mm;
+    const e = m.pte(page.rmapVa[i] as number);
+    if (pteKindOf(e) === PTE_PRESENT && ptePfn(e) === page.pfn && (pteFlags(e) & PTE_DIRTY) !== 0) return true;
+  }
+  return false;
+}
+
+/** Reclaims one page: 0 when it was freed, `-EBUSY` when it is locked, pinned or still mapped. */
+export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
+  if (page.free || page.isZero || page.isZoneDevice) return -EINVAL;
+  if (!k.pages.trylockPage(page)) return -EBUSY;
+  const me = k.sched.current;
+  try {
+    if (page.pins > 0) return -EBUSY; // folio_maybe_dma_pinned
+    const discard = page.anon && page.lazyfree && !anyDirtyPte(page);
+    let slot = 0;
+    if (page.anon && !discard) {
+      // add_to_swap: the swap cache holds the page (with a reference) while it is unmapped.
+      if (page.swapSlot === 0) {
+        slot = k.swap.alloc(page.words, 0);
+        page.swapSlot = slot;
+        (k.swap.get(slot) as NonNullable<ReturnType<typeof k.swap.get>>).cachePfn = page.pfn;
+        k.pages.getPage(page);
+      } else {
+        slot = page.swapSlot;
+      }
+    }
+    // try_to_unmap: one invalidation per mapping.
+    const mms = page.rmapMm.slice();
+    const vas = page.rmapVa.slice();
+    for (let i = 0; i < mms.length; i++) {
+      const m = mms[i] as Mm;
+      const va = vas[i] as number;
+      const vpn = Math.floor(va / k.pageSize);
+      const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, m, va, va + k.pageSize);
+      await mmuNotifierInvalidateRangeStart(range);
+      await k.sched.yield();
+      const e = m.pt.get(vpn) ?? 0;
+      if (pteKindOf(e) === PTE_PRESENT && ptePfn(e) === page.pfn) {
+        if ((pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
+        if (slot !== 0) {
+          m.setPte(vpn, mkPte(PTE_SWAP, slot, 0), range.id, 'reclaim');
+          k.swap.dup(slot);
+        } else {
+          m.setPte(vpn, 0, range.id, 'reclaim');
+        }
+        m.rmapRemove(page, va);
+        k.pages.putPage(page);
+      }
+      await mmuNotifierInvalidateRangeEnd(range);
+    }
+    if (page.mapcount > 0) return -EBUSY;
+    k.pages.unlockPage(page);
+    if (slot !== 0) {
+      const s = k.swap.get(slot);
+      if (s !== undefined) {
+        s.words.set(page.words);
+        s.cachePfn = 0;
+      }
+      page.swapSlot = 0;
+      k.pages.putPage(page); // the swap cache's reference
+      return 0;
+    }
+    if (page.file !== null) {
+      // Writeback (if dirty) and removal from the page cache.
+      page.file.evict(page);
+      k.pages.putPage(page);
+    }
+    return 0;
+  } finally {
+    if (page.lockOwner === me) k.pages.unlockPage(page);
+  }
+}

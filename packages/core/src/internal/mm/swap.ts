@@ -1,0 +1,59 @@
+/**
+ * Swap space: where reclaim puts anonymous pages. A slot keeps the contents and the number of
+ * swap entries that point at it; the swap cache keeps the page read back in (with one reference),
+ * so processes sharing the slot after fork share the page.
+ */
+import type { PageAllocator } from './page.js';
+
+/** One swap slot. */
+export interface SwapSlot {
+  readonly words: Int32Array;
+  /** Swap entries (in any mm) that reference the slot (`swap_count`). */
+  count: number;
+  /** Pfn of the page in the swap cache, or 0. */
+  cachePfn: number;
+}
+
+/** The swap device. */
+export class SwapSpace {
+  private readonly slots = new Map<number, SwapSlot>();
+  private next = 1;
+
+  /** Allocates a slot holding `words`, referenced by `count` entries. */
+  alloc(words: Int32Array, count: number): number {
+    const id = this.next++;
+    this.slots.set(id, { words: words.slice(), count, cachePfn: 0 });
+    return id;
+  }
+
+  get(slot: number): SwapSlot | undefined {
+    return this.slots.get(slot);
+  }
+
+  /** `swap_duplicate`: one more entry references the slot (fork). */
+  dup(slot: number): void {
+    const s = this.slots.get(slot);
+    if (s !== undefined) s.count++;
+  }
+
+  /**
+   * `swap_free`: one entry less. With the last one the slot goes away, and its swap-cache page
+   * loses the cache's reference.
+   */
+  free(slot: number, pages: PageAllocator): void {
+    const s = this.slots.get(slot);
+    if (s === undefined) return;
+    if (--s.count > 0) return;
+    this.slots.delete(slot);
+    if (s.cachePfn !== 0) {
+      const p = pages.page(s.cachePfn);
+      p.swapSlot = 0;
+      pages.putPage(p);
+    }
+  }
+
+  /** Slots in use. */
+  get size(): number {
+    return this.slots.size;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * `struct vm_area_struct`: one mapping of an address space.
+ */
+import { VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './constants.js';
+import type { ModelFile } from './file.js';
+import type { Mm } from './mm.js';
+
+/** A mapping: `[start, end)` with flags, anonymous or backed by a file. */
+export class Vma {
+  start: number;
+  end: number;
+  /** `VM_*` flags. */
+  flags: number;
+  /** Backing file (a shmem file for shared anonymous memory), or null for private anonymous memory. */
+  file: ModelFile | null;
+  /** File offset of `start`, in pages (`vm_pgoff`). */
+  pgoff: number;
+  /** The address space the VMA belongs to (`vm_mm`), set when it is inserted. */
+  mm: Mm | null = null;
+
+  constructor(start: number, end: number, flags: number, file: ModelFile | null, pgoff: number) {
+    this.start = start;
+    this.end = end;
+    this.flags = flags;
+    this.file = file;
+    this.pgoff = pgoff;
+  }
+
+  /** `vma_is_anonymous`: private anonymous memory only (shared anonymous memory is shmem). */
+  get anonymous(): boolean {
+    return this.file === null;
+  }
+
+  /** `VM_SHARED`. */
+  get shared(): boolean {
+    return (this.flags & VM_SHARED) !== 0;
+  }
+
+  /** `is_cow_mapping`: private and may become writable. */
+  get cow(): boolean {
+    return (this.flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
+  }
+
+  get readable(): boolean {
+    return (this.flags & VM_READ) !== 0;
+  }
+
+  get writable(): boolean {
+    return (this.flags & VM_WRITE) !== 0;
+  }
+
+  /** A copy (for splits, mremap and fork). */
+  clone(): Vma {
+    return new Vma(this.start, this.end, this.flags, this.file, this.pgoff);
+  }
+
+  /** Page index into the file of `va` (`linear_page_index`). */
+  fileIndex(va: number, pageSize: number): number {
+    return this.pgoff + Math.floor((va - this.start) / pageSize);
+  }
+
+  toString(): string {
+    return `vma [0x${this.start.toString(16)}, 0x${this.end.toString(16)})`;
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * `zap_pte_range` (mm/memory.c): clears the entries of a range inside an invalidation. Pages are
+ * not freed here: like the kernel's mmu_gather, the caller puts them after the invalidation ends.
+ */
+import type { Mm } from './mm.js';
+import type { Page } from './page.js';
+import {
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_DIRTY,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  PTE_SWAP,
+  pteFlags,
+  pteKindOf,
+  ptePfn,
+} from './pte.js';
+
+/**
+ * Clears every entry of `[start, end)` under invalidation `inv`. References the entries held are
+ * appended to `toPut`.
+ */
+export function zapPtes(mm: Mm, start: number, end: number, inv: number, toPut: Page[], why: string): void {
+  const k = mm.kernel;
+  const ps = k.pageSize;
+  for (const vpn of mm.vpnsInRange(start, end)) {
+    const e = mm.pt.get(vpn) ?? 0;
+    const va = vpn * ps;
+    switch (pteKindOf(e)) {
+      case PTE_PRESENT: {
+        const page = k.pages.page(ptePfn(e));
+        mm.setPte(vpn, 0, inv, why);
+        if (page.isZero) break;
+        if ((pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
+        mm.rmapRemove(page, va);
+        toPut.push(page);
+        break;
+      }
+      case PTE_SWAP:
+        mm.setPte(vpn, 0, inv, why);
+        k.swap.free(ptePfn(e), k.pages);
+        break;
+      case PTE_MIGRATION: {
+        // The migrating task holds the page; the entry itself holds no reference.
+        const page = k.pages.page(ptePfn(e));
+        mm.setPte(vpn, 0, inv, why);
+        mm.rmapRemove(page, va, false);
+        break;
+      }
+      case PTE_DEVICE_PRIVATE:
+      case PTE_DEVICE_EXCLUSIVE: {
+        const page = k.pages.page(ptePfn(e));
+        mm.setPte(vpn, 0, inv, why);
+        mm.rmapRemove(page, va);
+        toPut.push(page);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+/** Puts the references collected by {@link zapPtes} (`tlb_finish_mmu`). */
+export function putPages(mm: Mm, pages: Page[]): void {
+  for (const p of pages) mm.kernel.pages.putPage(p);
+}

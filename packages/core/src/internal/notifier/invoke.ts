@@ -1,0 +1,46 @@
+/**
+ * How the core calls driver code: with the callback named on the task (for reports), in an
+ * atomic context when the range is not blockable (the kernel's `non_block_start()`), with throws
+ * turned into {@link DriverCallbackError}, and with the locks it left held reported.
+ */
+import { DriverCallbackError, type Scheduler } from '../sched/scheduler.js';
+
+/** What {@link invokeDriver} learned besides the return value. */
+export interface InvokeFacts {
+  /** Names of locks the callback took and still held when it returned. */
+  leaked: string[];
+}
+
+const NO_LEAKS: string[] = [];
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/**
+ * Calls `fn` as driver code named `context`. `atomic` marks a context where sleeping is not
+ * allowed. Returns the callback's result and the locks it leaked.
+ */
+export async function invokeDriver<R>(
+  sched: Scheduler,
+  context: string,
+  atomic: boolean,
+  fn: () => R | Promise<R>,
+  facts: InvokeFacts,
+): Promise<R> {
+  const t = sched.current;
+  const heldBefore = t.held.length;
+  t.contexts.push(context);
+  if (atomic) t.atomicDepth++;
+  try {
+    const r = fn();
+    return isThenable(r) ? await r : r;
+  } catch (e) {
+    if (e instanceof DriverCallbackError) throw e;
+    throw new DriverCallbackError(context, e);
+  } finally {
+    if (atomic) t.atomicDepth--;
+    t.contexts.pop();
+    facts.leaked = t.held.length > heldBefore ? t.held.slice(heldBefore).map((h) => h.name) : NO_LEAKS;
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * `struct mutex` (kernel/locking/mutex.c): a sleeping lock with an owner. `lock` is a preemption
+ * point, then blocks while another task holds it; `unlock` hands the lock to the longest waiter.
+ */
+import { HmmlabError } from '../errors.js';
+import type { Scheduler, Task, Waitable } from './scheduler.js';
+
+/** A sleeping mutual-exclusion lock. Only its owner may unlock it. */
+export class Mutex implements Waitable {
+  readonly name: string;
+  /** The holder, or null. */
+  owner: Task | null = null;
+  private readonly waiters: Task[] = [];
+  private readonly sched: Scheduler;
+
+  constructor(sched: Scheduler, name: string) {
+    this.sched = sched;
+    this.name = name;
+  }
+
+  holders(): readonly Task[] {
+    return this.owner === null ? [] : [this.owner];
+  }
+
+  /** True when some task holds it (`mutex_is_locked`). */
+  isLocked(): boolean {
+    return this.owner !== null;
+  }
+
+  /** `mutex_lock`: may sleep. Taking a mutex you already hold deadlocks, as in the kernel. */
+  async lock(): Promise<void> {
+    const s = this.sched;
+    s.mightSleep(`mutex_lock(${this.name})`);
+    await s.yield();
+    const t = s.current;
+    if (this.owner !== null) {
+      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'wait', mode: 'excl' });
+      this.waiters.push(t);
+      await s.park('blocked', this);
+      // unlock() handed the lock over to us.
+    } else {
+      this.owner = t;
+    }
+    t.held.push(this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
+  }
+
+  /** `mutex_trylock`: never sleeps; true if the lock was taken. */
+  tryLock(): boolean {
+    const s = this.sched;
+    if (this.owner !== null) {
+      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'excl' });
+      return false;
+    }
+    this.owner = s.current;
+    s.current.held.push(this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
+    return true;
+  }
+
+  /** `mutex_unlock`: only the owner may call it. */
+  unlock(): void {
+    const s = this.sched;
+    const t = s.current;
+    if (this.owner !== t) {
+      throw new HmmlabError(
+        'ERR_NOT_OWNER',
+        `mutex_unlock(${this.name}): task ${String(t)} does not hold it (holder: ${
+          this.owner === null ? 'none' : String(this.owner)
+        }); unlock only a mutex your task locked`,
+      );
+    }
+    releaseHeld(t, this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'excl' });
+    const next = this.waiters.shift();
+    this.owner = next ?? null;
+    if (next !== undefined) s.wake(next);
+  }
+}
+
+/** @internal Removes `lock` from the task's held list (the most recent entry). */
+export function releaseHeld(t: Task, lock: Waitable): void {
+  const i = t.held.lastIndexOf(lock);
+  if (i >= 0) t.held.splice(i, 1);
+}

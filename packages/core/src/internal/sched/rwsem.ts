@@ -1,0 +1,168 @@
+/**
+ * `struct rw_semaphore` (kernel/locking/rwsem.c), used for the mmap lock and drivers' notifier
+ * locks. Readers share it; a writer excludes everyone. Waiters queue in FIFO order and a new
+ * reader does not overtake a queued writer, so writers are not starved.
+ */
+import { HmmlabError } from '../errors.js';
+import { releaseHeld } from './mutex.js';
+import type { Scheduler, Task, Waitable } from './scheduler.js';
+
+interface RwWaiter {
+  task: Task;
+  write: boolean;
+}
+
+/** A sleeping reader-writer lock. */
+export class RwSemaphore implements Waitable {
+  readonly name: string;
+  /** The writer holding it, or null. */
+  writer: Task | null = null;
+  /** Readers holding it (a task appears once per read hold). */
+  readonly readers: Task[] = [];
+  private readonly waiters: RwWaiter[] = [];
+  private readonly sched: Scheduler;
+
+  constructor(sched: Scheduler, name: string) {
+    this.sched = sched;
+    this.name = name;
+  }
+
+  holders(): readonly Task[] {
+    return this.writer !== null ? [this.writer] : this.readers;
+  }
+
+  /** True if the current task holds it for reading or writing (`lockdep_assert_held`). */
+  isHeldByCurrent(): boolean {
+    const t = this.sched.current;
+    return this.writer === t || this.readers.includes(t);
+  }
+
+  /** True if the current task holds it for writing. */
+  isWriteHeldByCurrent(): boolean {
+    return this.writer === this.sched.current;
+  }
+
+  /** `down_read`: may sleep. */
+  async downRead(): Promise<void> {
+    const s = this.sched;
+    s.mightSleep(`down_read(${this.name})`);
+    await s.yield();
+    const t = s.current;
+    if (this.writer !== null || this.waiters.length > 0) {
+      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'wait', mode: 'read' });
+      this.waiters.push({ task: t, write: false });
+      await s.park('blocked', this);
+    } else {
+      this.readers.push(t);
+    }
+    t.held.push(this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
+  }
+
+  /** `down_write`: may sleep. */
+  async downWrite(): Promise<void> {
+    const s = this.sched;
+    s.mightSleep(`down_write(${this.name})`);
+    await s.yield();
+    const t = s.current;
+    if (this.writer !== null || this.readers.length > 0 || this.waiters.length > 0) {
+      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'wait', mode: 'write' });
+      this.waiters.push({ task: t, write: true });
+      await s.park('blocked', this);
+    } else {
+      this.writer = t;
+    }
+    t.held.push(this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
+  }
+
+  /** `down_read_trylock`: never sleeps. */
+  downReadTrylock(): boolean {
+    const s = this.sched;
+    if (this.writer !== null || this.waiters.length > 0) {
+      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'read' });
+      return false;
+    }
+    this.readers.push(s.current);
+    s.current.held.push(this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
+    return true;
+  }
+
+  /** `down_write_trylock`: never sleeps. */
+  downWriteTrylock(): boolean {
+    const s = this.sched;
+    if (this.writer !== null || this.readers.length > 0 || this.waiters.length > 0) {
+      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'write' });
+      return false;
+    }
+    this.writer = s.current;
+    s.current.held.push(this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
+    return true;
+  }
+
+  /** `up_read`. */
+  upRead(): void {
+    const s = this.sched;
+    const t = s.current;
+    const i = this.readers.indexOf(t);
+    if (i < 0) {
+      throw new HmmlabError(
+        'ERR_NOT_OWNER',
+        `up_read(${this.name}): task ${String(t)} does not hold it for reading; call up_read only after down_read`,
+      );
+    }
+    this.readers.splice(i, 1);
+    releaseHeld(t, this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'read' });
+    this.grant();
+  }
+
+  /** `up_write`. */
+  upWrite(): void {
+    const s = this.sched;
+    const t = s.current;
+    if (this.writer !== t) {
+      throw new HmmlabError(
+        'ERR_NOT_OWNER',
+        `up_write(${this.name}): task ${String(t)} does not hold it for writing (writer: ${
+          this.writer === null ? 'none' : String(this.writer)
+        }); call up_write only after down_write`,
+      );
+    }
+    this.writer = null;
+    releaseHeld(t, this);
+    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'write' });
+    this.grant();
+  }
+
+  /** `downgrade_write`: the writer keeps the lock as a reader. */
+  downgradeWrite(): void {
+    const s = this.sched;
+    if (this.writer !== s.current) {
+      throw new HmmlabError('ERR_NOT_OWNER', `downgrade_write(${this.name}): task ${String(s.current)} is not the writer`);
+    }
+    this.writer = null;
+    this.readers.push(s.current);
+    this.grant();
+  }
+
+  /** Hands the lock to waiters at the head of the queue: one writer, or a run of readers. */
+  private grant(): void {
+    const s = this.sched;
+    while (this.waiters.length > 0 && this.writer === null) {
+      const w = this.waiters[0] as RwWaiter;
+      if (w.write) {
+        if (this.readers.length > 0) return;
+        this.waiters.shift();
+        this.writer = w.task;
+        s.wake(w.task);
+        return;
+      }
+      this.waiters.shift();
+      this.readers.push(w.task);
+      s.wake(w.task);
+    }
+  }
+}

@@ -1,0 +1,459 @@
+/**
+ * The deterministic cooperative scheduler. Every actor (CPU thread, device work, driver path,
+ * kernel background) is a task: an async function that runs until it awaits one of the
+ * scheduler's primitives. Exactly one task runs at a time; which one runs next is chosen by a
+ * {@link DecisionSource}, so a run is a pure function of the scenario and its decisions.
+ */
+import { HmmlabError } from '../errors.js';
+import type { TaskKind, TaskOutcome, Trace } from '../trace.js';
+import type { DecisionSource, TaskInfo } from './decisions.js';
+
+/** Where a task is in its life. */
+export type TaskState = 'runnable' | 'running' | 'blocked' | 'sleeping' | 'idle' | 'done';
+
+/** Something a task can wait on or hold, named for deadlock reports. */
+export interface Waitable {
+  readonly name: string;
+  /** Tasks that hold it (a lock's owner or readers), for "who holds what". */
+  holders(): readonly Task[];
+}
+
+/** A CPU signal that ends the thread that caught it, not the run (SIGSEGV, SIGBUS). */
+export class SignalError extends Error {
+  readonly signal: 'SIGSEGV' | 'SIGBUS';
+  readonly address: number;
+  constructor(signal: 'SIGSEGV' | 'SIGBUS', address: number, message: string) {
+    super(message);
+    this.name = 'SignalError';
+    this.signal = signal;
+    this.address = address;
+  }
+}
+
+/**
+ * A driver callback threw. The run stops with status `error`; `context` names the callback
+ * (`interval notifier "dmirror" invalidate`), and `cause` is what it threw.
+ */
+export class DriverCallbackError extends Error {
+  readonly context: string;
+  constructor(context: string, cause: unknown) {
+    const msg = cause instanceof Error ? cause.message : String(cause);
+    super(`${context} threw: ${msg}`, { cause });
+    this.name = 'DriverCallbackError';
+    this.context = context;
+  }
+}
+
+/** One actor of a run. */
+export class Task implements TaskInfo {
+  readonly id: number;
+  readonly name: string;
+  readonly kind: TaskKind;
+  /** A daemon (a workqueue worker) does not keep the run alive while it idles. */
+  readonly daemon: boolean;
+  state: TaskState = 'runnable';
+  /** What the task waits on while blocked. */
+  waitingOn: Waitable | null = null;
+  /** Locks the task holds, in acquisition order. */
+  readonly held: Waitable[] = [];
+  /** Model time at which a sleeping task wakes. */
+  wakeAt = 0;
+  /**
+   * Driver-callback contexts the task is in, innermost last (e.g. `interval notifier
+   * "dmirror" invalidate, inv #4`). Reports name the innermost one.
+   */
+  readonly contexts: string[] = [];
+  /** Depth of contexts in which the task must not sleep (non-blockable notifier ranges). */
+  atomicDepth = 0;
+  outcome: TaskOutcome | null = null;
+  /** The error or signal that ended the task, if any. */
+  error: unknown = null;
+  /** @internal */
+  resume: (() => void) | null = null;
+
+  constructor(id: number, name: string, kind: TaskKind, daemon: boolean) {
+    this.id = id;
+    this.name = name;
+    this.kind = kind;
+    this.daemon = daemon;
+  }
+
+  /** `name#id`, as reports print a task. */
+  toString(): string {
+    return `${this.name}#${this.id}`;
+  }
+}
+
+/** How a run ended. */
+export type RunStatus = 'done' | 'deadlock' | 'step-limit' | 'error' | 'hung';
+
+/** One blocked task in a deadlock report. */
+export interface DeadlockEntry {
+  task: TaskInfo;
+  waitsFor: string;
+  heldBy: TaskInfo[];
+  holds: string[];
+}
+
+/** The result of {@link Scheduler.run}. */
+export interface RunResult {
+  status: RunStatus;
+  /** Scheduler steps taken. */
+  steps: number;
+  /** Model time at the end. */
+  time: number;
+  /** The choices made where more than one task could run: replaying them replays the run. */
+  decisions: number[];
+  /** For `error` and `hung`: the task that failed. */
+  failedTask: TaskInfo | null;
+  /** For `error` and `hung`: the driver callback the task was in, if any. */
+  failedContext: string | null;
+  /** For `error`: what was thrown. */
+  error: unknown;
+  /** For `deadlock`: every blocked task, what it waits for and who holds it. */
+  deadlock: DeadlockEntry[];
+  /** One paragraph saying what happened, for people. */
+  message: string;
+}
+
+/** Options of {@link Scheduler.run}. */
+export interface RunOptions {
+  /** Stop with `step-limit` after this many steps. @defaultValue 1_000_000 */
+  maxSteps?: number;
+}
+
+let activeScheduler: Scheduler | null = null;
+
+/** The scheduler whose run is in progress, if any. */
+export function currentScheduler(): Scheduler | null {
+  return activeScheduler;
+}
+
+/**
+ * The scheduler. Primitives ({@link Mutex}, wait queues, …) are bound to one scheduler and call
+ * its `park`/`wake` methods; users only spawn tasks and run.
+ */
+export class Scheduler {
+  readonly trace: Trace;
+  /** Steps taken so far (one per dispatch). */
+  step = 0;
+  /** Model time: advances by one per step, and jumps forward when every task sleeps. */
+  now = 0;
+  /** The running task; outside a run, a pseudo task named `setup`. */
+  current: Task;
+  private readonly setupTask: Task;
+  private readonly tasks: Task[] = [];
+  private readonly candidates: Task[] = [];
+  private nextId = 1;
+  private decisions: DecisionSource | null = null;
+  private readonly decisionLog: number[] = [];
+  private running = false;
+  private finished = false;
+  private maxSteps = 1_000_000;
+  private finishRun: ((r: RunResult) => void) | null = null;
+  private nextWake = Number.POSITIVE_INFINITY;
+
+  constructor(trace: Trace) {
+    this.trace = trace;
+    this.setupTask = new Task(0, 'setup', 'kernel', false);
+    this.setupTask.state = 'running';
+    this.current = this.setupTask;
+    trace.attachClock(this);
+  }
+
+  /** @internal The id of the running task, for trace stamps. */
+  currentTaskId(): number {
+    return this.current.id;
+  }
+
+  /** True while {@link Scheduler.run} is in progress. */
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** All tasks spawned so far, in spawn order. */
+  allTasks(): readonly Task[] {
+    return this.tasks;
+  }
+
+  /**
+   * Creates a task. It first runs when the scheduler picks it, inside {@link Scheduler.run}.
+   * Tasks may be spawned before a run or by other tasks during it.
+   * @param daemon - a daemon that idles does not keep the run alive. @defaultValue false
+   */
+  spawn(name: string, kind: TaskKind, fn: () => Promise<unknown> | unknown, daemon = false): Task {
+    if (this.finished && !this.running) {
+      throw new HmmlabError('ERR_STATE', `Scheduler.spawn: the run has ended; create a new Kernel for a new run`);
+    }
+    const t = new Task(this.nextId++, name, kind, daemon);
+    const gate = new Promise<void>((res) => {
+      t.resume = res;
+    });
+    this.tasks.push(t);
+    if (this.trace.on) this.trace.emit({ type: 'task-spawn', id: t.id, name, kind });
+    void this.body(t, gate, fn);
+    return t;
+  }
+
+  private async body(t: Task, gate: Promise<void>, fn: () => Promise<unknown> | unknown): Promise<void> {
+    await gate;
+    let outcome: TaskOutcome = 'done';
+    let error: unknown = null;
+    try {
+      await fn();
+    } catch (e) {
+      error = e;
+      outcome = e instanceof SignalError ? 'signal' : 'error';
+    }
+    this.exit(t, outcome, error);
+  }
+
+  private exit(t: Task, outcome: TaskOutcome, error: unknown): void {
+    if (this.finished) return;
+    t.state = 'done';
+    t.outcome = outcome;
+    t.error = error;
+    if (this.trace.on) {
+      const detail = error instanceof Error ? error.message : error === null ? '' : String(error);
+      this.trace.emit({ type: 'task-exit', id: t.id, outcome, detail });
+    }
+    if (outcome === 'error') {
+      this.finish('error', t, error);
+      return;
+    }
+    this.dispatch();
+  }
+
+  /**
+   * Runs every task to completion under `decisions`. Resolves when all non-daemon tasks are done
+   * (and daemons idle), when every task waits (deadlock), when a task throws, when a task awaits
+   * something outside the model (hung), or at the step limit.
+   */
+  run(decisions: DecisionSource, options: RunOptions = {}): Promise<RunResult> {
+    if (this.running || this.finished) {
+      throw new HmmlabError('ERR_STATE', 'Scheduler.run: this scheduler has already run; create a new Kernel');
+    }
+    if (activeScheduler !== null) {
+      throw new HmmlabError(
+        'ERR_RUN_ACTIVE',
+        'Scheduler.run: another run is in progress in this process; await it before starting the next',
+      );
+    }
+    const maxSteps = options.maxSteps ?? 1_000_000;
+    if (!Number.isInteger(maxSteps) || maxSteps <= 0) {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `Scheduler.run: maxSteps ${String(maxSteps)} must be a positive integer`);
+    }
+    this.maxSteps = maxSteps;
+    this.decisions = decisions;
+    this.running = true;
+    activeScheduler = this;
+    const done = new Promise<RunResult>((res) => {
+      this.finishRun = res;
+    });
+    this.setupTask.state = 'done';
+    this.watchdog();
+    this.dispatch();
+    return done;
+  }
+
+  /**
+   * Runs only on a macrotask turn. A run advances purely on microtasks, so if this fires while
+   * the run is unfinished, the running task awaits something that is not a model primitive.
+   */
+  private watchdog(): void {
+    setImmediate(() => {
+      if (!this.finished) this.finish('hung', this.current, null);
+    });
+  }
+
+  private finish(status: RunStatus, failed: Task | null, error: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.running = false;
+    if (activeScheduler === this) activeScheduler = null;
+    const deadlock = status === 'deadlock' ? this.deadlockReport() : [];
+    const failedContext =
+      error instanceof DriverCallbackError ? error.context : failed !== null ? (failed.contexts[failed.contexts.length - 1] ?? null) : null;
+    const result: RunResult = {
+      status,
+      steps: this.step,
+      time: this.now,
+      decisions: this.decisionLog.slice(),
+      failedTask: failed,
+      failedContext,
+      error,
+      deadlock,
+      message: this.describe(status, failed, failedContext, error, deadlock),
+    };
+    this.current = this.setupTask;
+    this.finishRun?.(result);
+  }
+
+  private describe(status: RunStatus, failed: Task | null, ctx: string | null, error: unknown, deadlock: DeadlockEntry[]): string {
+    const where = ctx !== null ? ` in ${ctx}` : '';
+    switch (status) {
+      case 'done':
+        return `run finished after ${this.step} steps`;
+      case 'step-limit':
+        return `run stopped at the step limit (${this.maxSteps} steps): some task keeps retrying without progress`;
+      case 'error': {
+        const msg = error instanceof Error ? error.message : String(error);
+        return `task ${String(failed)} threw${where} at step ${this.step}: ${msg}`;
+      }
+      case 'hung':
+        return `task ${String(failed)} is hung${where} at step ${this.step}: it awaits a promise that no model primitive will settle (a timer, I/O, or a promise that never resolves)`;
+      case 'deadlock':
+        return `deadlock at step ${this.step}: ${deadlock
+          .map(
+            (d) =>
+              `${d.task.name}#${d.task.id} waits for ${d.waitsFor}${
+                d.heldBy.length > 0 ? ` held by ${d.heldBy.map((h) => `${h.name}#${h.id}`).join(', ')}` : ''
+              }`,
+          )
+          .join('; ')}`;
+    }
+  }
+
+  private deadlockReport(): DeadlockEntry[] {
+    const out: DeadlockEntry[] = [];
+    for (const t of this.tasks) {
+      if (t.state !== 'blocked') continue;
+      out.push({
+        task: t,
+        waitsFor: t.waitingOn?.name ?? 'an event',
+        heldBy: t.waitingOn?.holders().slice() ?? [],
+        holds: t.held.map((h) => h.name),
+      });
+    }
+    return out;
+  }
+
+  private wakeSleepers(): void {
+    let next = Number.POSITIVE_INFINITY;
+    for (const t of this.tasks) {
+      if (t.state !== 'sleeping') continue;
+      if (t.wakeAt <= this.now) t.state = 'runnable';
+      else if (t.wakeAt < next) next = t.wakeAt;
+    }
+    this.nextWake = next;
+  }
+
+  private collectRunnable(): void {
+    const c = this.candidates;
+    c.length = 0;
+    for (const t of this.tasks) if (t.state === 'runnable') c.push(t);
+  }
+
+  /** Picks and resumes the next task. Called whenever the running task parks or exits. */
+  private dispatch(): void {
+    if (this.finished) return;
+    if (this.step >= this.maxSteps) {
+      this.finish('step-limit', null, null);
+      return;
+    }
+    this.step++;
+    this.now++;
+    if (this.nextWake <= this.now) this.wakeSleepers();
+    this.collectRunnable();
+    if (this.candidates.length === 0) {
+      if (this.nextWake !== Number.POSITIVE_INFINITY) {
+        this.now = this.nextWake;
+        this.wakeSleepers();
+        this.collectRunnable();
+      }
+      if (this.candidates.length === 0) {
+        const blocked = this.tasks.some((t) => t.state === 'blocked');
+        this.finish(blocked ? 'deadlock' : 'done', null, null);
+        return;
+      }
+    }
+    let idx = 0;
+    const n = this.candidates.length;
+    if (n > 1) {
+      idx = (this.decisions as DecisionSource).pick(this.candidates, this.step);
+      if (!Number.isInteger(idx) || idx < 0 || idx >= n) {
+        this.finish(
+          'error',
+          null,
+          new HmmlabError('ERR_BAD_ARGUMENT', `DecisionSource.pick: returned ${String(idx)}; expected an index in [0, ${n})`),
+        );
+        return;
+      }
+      this.decisionLog.push(idx);
+    }
+    const t = this.candidates[idx] as Task;
+    t.state = 'running';
+    t.waitingOn = null;
+    this.current = t;
+    if (this.trace.on) this.trace.emit({ type: 'switch', to: t.id, choices: n });
+    const r = t.resume as () => void;
+    t.resume = null;
+    r();
+  }
+
+  /**
+   * @internal Parks the running task in `state` and runs the next one. The returned promise
+   * settles when the scheduler picks this task again.
+   */
+  park(state: 'runnable' | 'blocked' | 'sleeping' | 'idle', on: Waitable | null): Promise<void> {
+    const t = this.current;
+    if (!this.running) {
+      if (state === 'runnable') return Promise.resolve();
+      throw new HmmlabError(
+        'ERR_NO_TASK',
+        `${on?.name ?? 'wait'}: would block outside a task; spawn a task with kernel.spawn() and call it from there`,
+      );
+    }
+    if (t.resume !== null || t.state !== 'running') {
+      throw new HmmlabError(
+        'ERR_DOUBLE_WAIT',
+        `task ${String(t)} waits twice at once (on ${on?.name ?? 'a yield point'}): a promise of a model primitive was not awaited`,
+      );
+    }
+    t.state = state;
+    t.waitingOn = on;
+    const p = new Promise<void>((res) => {
+      t.resume = res;
+    });
+    if (state === 'sleeping' && t.wakeAt < this.nextWake) this.nextWake = t.wakeAt;
+    this.dispatch();
+    return p;
+  }
+
+  /** @internal Makes a blocked, idle or sleeping task runnable again. */
+  wake(t: Task): void {
+    if (t.state === 'blocked' || t.state === 'idle' || t.state === 'sleeping') t.state = 'runnable';
+  }
+
+  /** A preemption point: another task may run before the current one continues. */
+  yield(): Promise<void> {
+    return this.park('runnable', null);
+  }
+
+  /** Sleeps `ticks` of model time (`msleep`, `schedule_timeout`). */
+  sleep(ticks: number, what = 'msleep'): Promise<void> {
+    this.mightSleep(what);
+    this.current.wakeAt = this.now + Math.max(1, ticks);
+    return this.park('sleeping', null);
+  }
+
+  /**
+   * @internal Called by every primitive that may sleep. In a non-blockable context it records a
+   * `sleep-in-atomic` event (the kernel's "sleeping function called from invalid context").
+   */
+  mightSleep(what: string): void {
+    const t = this.current;
+    if (t.atomicDepth > 0 && this.trace.on) {
+      this.trace.emit({ type: 'sleep-in-atomic', what, context: t.contexts[t.contexts.length - 1] ?? '' });
+    }
+  }
+}
+
+/**
+ * A preemption point in the current run (`cond_resched()`): lets another task run. Outside a run
+ * it does nothing.
+ */
+export function yieldPoint(): Promise<void> {
+  const s = activeScheduler;
+  return s === null ? Promise.resolve() : s.yield();
+}

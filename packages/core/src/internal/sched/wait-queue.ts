@@ -1,0 +1,94 @@
+/**
+ * Wait queues and completions (kernel/sched/wait.c, kernel/sched/completion.c).
+ */
+import type { Scheduler, Task, Waitable } from './scheduler.js';
+
+/** A `wait_queue_head_t`: tasks sleep on it until a condition holds. */
+export class WaitQueue implements Waitable {
+  readonly name: string;
+  private waiters: Task[] = [];
+  private readonly sched: Scheduler;
+
+  constructor(sched: Scheduler, name: string) {
+    this.sched = sched;
+    this.name = name;
+  }
+
+  holders(): readonly Task[] {
+    return [];
+  }
+
+  /** `wait_event`: returns at once if `cond()` holds, else sleeps until a wake-up finds it true. */
+  async waitEvent(cond: () => boolean): Promise<void> {
+    const s = this.sched;
+    while (!cond()) {
+      s.mightSleep(`wait_event(${this.name})`);
+      this.waiters.push(s.current);
+      await s.park('blocked', this);
+    }
+  }
+
+  /** `wake_up_all`: every sleeper re-checks its condition. */
+  wakeUpAll(): void {
+    if (this.waiters.length === 0) return;
+    const ws = this.waiters;
+    this.waiters = [];
+    for (const t of ws) this.sched.wake(t);
+  }
+
+  /** Number of sleepers (`waitqueue_active`). */
+  get active(): number {
+    return this.waiters.length;
+  }
+}
+
+/** A `struct completion`. */
+export class Completion implements Waitable {
+  readonly name: string;
+  private done = 0;
+  private readonly wq: WaitQueue;
+
+  constructor(sched: Scheduler, name: string) {
+    this.name = name;
+    this.wq = new WaitQueue(sched, name);
+  }
+
+  holders(): readonly Task[] {
+    return [];
+  }
+
+  /** `wait_for_completion`: sleeps until completed, and consumes one completion. */
+  async waitForCompletion(): Promise<void> {
+    await this.wq.waitEvent(() => this.done > 0);
+    if (this.done !== Number.POSITIVE_INFINITY) this.done--;
+  }
+
+  /** `try_wait_for_completion`. */
+  tryWaitForCompletion(): boolean {
+    if (this.done === 0) return false;
+    if (this.done !== Number.POSITIVE_INFINITY) this.done--;
+    return true;
+  }
+
+  /** `complete`: wakes one waiter. */
+  complete(): void {
+    if (this.done !== Number.POSITIVE_INFINITY) this.done++;
+    this.wq.wakeUpAll();
+  }
+
+  /** `complete_all`: every present and future waiter passes. */
+  completeAll(): void {
+    this.done = Number.POSITIVE_INFINITY;
+    this.wq.wakeUpAll();
+  }
+
+  /** `completion_done`. */
+  isDone(): boolean {
+    return this.done > 0;
+  }
+
+  /** `reinit_completion`. */
+  reinit(): void {
+    this.done = 0;
+  }
+}

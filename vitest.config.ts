@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+// Workspace packages resolve to their TypeScript sources through the "@hmmlab/source" export
+// condition, so tests never depend on a build.
+const conditions = ['@hmmlab/source', 'import', 'module', 'node', 'default'];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['@hmmlab/source'] } },
+  test: {
+    projects: [
+      { extends: true, test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'harness', include: ['packages/harness/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'assertions', include: ['packages/assertions/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'fuzz', include: ['packages/fuzz/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'analyze', include: ['packages/analyze/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'cli', include: ['packages/cli/src/**/*.test.ts'] } },
+      { extends: true, test: { name: 'examples', include: ['examples/**/*.test.ts'] } },
+      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], testTimeout: 120_000 } },
+    ],
+  },
+});
