@@ -36,6 +36,7 @@ export {
 } from './internal/hmm/hmm-range-fault.js';
 export { Kernel, type KernelOptions } from './internal/kernel.js';
 export { makeDeviceExclusive, makeDeviceExclusiveRange } from './internal/migrate/device-exclusive.js';
+export { compactPage } from './internal/migrate/compact.js';
 // Device memory and migration
 export {
   DevPagemap,
@@ -142,6 +143,7 @@ export { type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } fr
 // Scheduler and kernel sync primitives
 export { arrayDecisions, type DecisionSource, firstRunnable, seededDecisions, type TaskInfo } from './internal/sched/decisions.js';
 export { Mutex } from './internal/sched/mutex.js';
+export { type InvokeFacts, invokeDriver } from './internal/notifier/invoke.js';
 export { RwSemaphore } from './internal/sched/rwsem.js';
 export {
   currentScheduler,

@@ -51,6 +51,7 @@ export class Kernel {
   private nextMmId = 1;
   private nextFileId = 1;
   private readonly mms: Mm[] = [];
+  private readonly counters = new Map<string, number>();
 
   constructor(options: KernelOptions = {}) {
     const pageSize = options.pageSize ?? 4096;
@@ -73,6 +74,16 @@ export class Kernel {
     this.trace = tr instanceof Trace ? tr : new Trace(tr ?? 'ring');
     this.sched = new Scheduler(this.trace);
     this.pages = new PageAllocator(this.sched, this.trace, wordsPerPage);
+  }
+
+  /**
+   * A per-kernel counter for ids (notifier insertion order, device VMs, fences). Ids come from the
+   * kernel, never from module state, so a run does not depend on the runs before it.
+   */
+  nextId(counter: string): number {
+    const n = (this.counters.get(counter) ?? 0) + 1;
+    this.counters.set(counter, n);
+    return n;
   }
 
   /** Model time (`jiffies`): one tick per scheduler step, plus jumps while every task sleeps. */

@@ -58,6 +58,8 @@ export interface TraceEventMap {
   'page-copy': { src: number; dst: number; by: string };
   /** A CPU load or store hit page `pfn` at `va`. */
   'cpu-access': { mm: number; va: number; write: boolean; value: number; pfn: number };
+  /** Driver code (`context`) returned while still holding locks it took. */
+  'lock-leak': { context: string; locks: string[] };
   /** A kernel WARN (the model reports it, and carries on as the kernel does). */
   warn: { what: string; detail: string };
   /** A VMA-level operation (mmap, munmap, mprotect, mremap, madvise, fork, exit). */

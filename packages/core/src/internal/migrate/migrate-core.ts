@@ -65,7 +65,7 @@ export function migrationEntryFor(e: number, page: Page, writable: boolean, anon
  * `try_to_migrate`: every remaining mapping of the locked page becomes a migration entry, each
  * under its own one-page `MMU_NOTIFY_CLEAR` invalidation (`try_to_migrate_one`).
  */
-async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
+export async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
   const mms = page.rmapMm.slice();
   const vas = page.rmapVa.slice();
   for (let i = 0; i < mms.length; i++) {
@@ -103,7 +103,7 @@ async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
  * (the new page, or `src` itself when the migration is undone). No invalidation: permissions only
  * come back.
  */
-function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
+export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
   const mms = src.rmapMm.slice();
   const vas = src.rmapVa.slice();
   for (let i = 0; i < mms.length; i++) {

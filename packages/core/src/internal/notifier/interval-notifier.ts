@@ -38,8 +38,6 @@ export interface MmuIntervalNotifierOps {
   invalidateFinish?(finish: MmuIntervalNotifierFinish): void | Promise<void>;
 }
 
-let insertCounter = 0;
-
 /**
  * An interval subscription. Drivers embed it the way C code embeds the struct: subclass it to
  * carry driver state (`container_of`), or keep a map from notifier to state.
@@ -125,7 +123,7 @@ function doInsert(
   sub.ops = ops;
   sub.start = start;
   sub.last = start + length - 1;
-  sub.order = insertCounter++;
+  sub.order = mm.kernel.nextId('interval-notifier');
   mm.count++; // mmgrab
   if (subs.activeInvalidateRanges !== 0) {
     if (subs.isInvalidating()) {

@@ -26,7 +26,7 @@ export async function invokeDriver<R>(
   context: string,
   atomic: boolean,
   fn: () => R | Promise<R>,
-  facts: InvokeFacts,
+  facts: InvokeFacts = { leaked: [] },
 ): Promise<R> {
   const t = sched.current;
   const heldBefore = t.held.length;
@@ -42,5 +42,6 @@ export async function invokeDriver<R>(
     if (atomic) t.atomicDepth--;
     t.contexts.pop();
     facts.leaked = t.held.length > heldBefore ? t.held.slice(heldBefore).map((h) => h.name) : NO_LEAKS;
+    if (facts.leaked.length > 0 && sched.trace.on) sched.trace.emit({ type: 'lock-leak', context, locks: facts.leaked });
   }
 }

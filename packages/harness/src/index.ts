@@ -1,0 +1,49 @@
+/**
+ * @hmmlab/harness: what a driver author writes against: the device model (page table, TLB with
+ * fenced flushes, DMA mappings, queues, fault modes, device memory), the driver definition API,
+ * helpers for the canonical fault loop and chunked migrations, and the scenario runner.
+ */
+
+export { Device, type DeviceOptions, type FaultMode, Fence } from './internal/device.js';
+export {
+  DEV_PTE_ATOMIC,
+  DEV_PTE_PFN_MUL,
+  DEV_PTE_VALID,
+  DEV_PTE_WRITE,
+  devPteAllows,
+  devPteFlags,
+  devPtePfn,
+  formatDevPte,
+  mkDevPte,
+} from './internal/device-pte.js';
+export {
+  type AccessKind,
+  type AccessResult,
+  type DeviceFault,
+  DeviceFaultError,
+  DeviceVm,
+  type DeviceVmOps,
+} from './internal/device-vm.js';
+export { type Binding, type DriverDefinition, type DriverInstance, DriverLoadError, defineDriver, loadDriver } from './internal/driver.js';
+export { HMM_RANGE_DEFAULT_TIMEOUT, hmmRangeFaultLoop, type RangeFaultLoopArgs } from './internal/helpers/range-fault.js';
+export { forEachVmaChunk } from './internal/helpers/vma-chunks.js';
+export {
+  describeOp,
+  initialValue,
+  type Observer,
+  type OpOutcome,
+  runScenario,
+  type ScenarioResult,
+  type ScenarioRunOptions,
+  type World,
+} from './internal/runner.js';
+export {
+  kindOfOp,
+  type OpName,
+  type OpSpec,
+  type Prot,
+  type RegionSpec,
+  type Scenario,
+  type TaskSpec,
+  validateScenario,
+} from './internal/scenario.js';

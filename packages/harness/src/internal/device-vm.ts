@@ -1,0 +1,285 @@
+/**
+ * A device address space mirroring one process (a dmirror, a nouveau svmm, an amdkfd process
+ * VM, an xe VM, an ODP MR): its page table and TLB, and device accesses through TLB → page table
+ * → fault, so every access is visible in the trace.
+ */
+import { HmmlabError, hex, invokeDriver, type Mm, type Page, SignalError } from '@hmmlab/core';
+import type { Device, Fence } from './device.js';
+import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, devPteAllows, devPtePfn, mkDevPte } from './device-pte.js';
+
+/** The kind of a device access. */
+export type AccessKind = 'read' | 'write' | 'atomic';
+
+/** What the driver's fault handler is told. */
+export interface DeviceFault {
+  readonly va: number;
+  readonly kind: AccessKind;
+}
+
+/** Driver callbacks of a device address space. */
+export interface DeviceVmOps {
+  /**
+   * Replayable fault: make `fault.va` accessible for `fault.kind` (install device entries), then
+   * return 0 to replay the access, or a negative errno to fail it.
+   */
+  fault?(vm: DeviceVm, fault: DeviceFault): number | Promise<number>;
+}
+
+/** A failed device access: a fatal fault, or a fault the driver could not resolve. */
+export class DeviceFaultError extends SignalError {
+  readonly errno: number;
+  constructor(address: number, errno: number, message: string) {
+    super('SIGBUS', address, message);
+    this.name = 'DeviceFaultError';
+    this.errno = errno;
+  }
+}
+
+/** Result of a `try*` access. */
+export type AccessResult = { ok: true; value: number } | { ok: false; errno: number };
+
+/** Replays of one access before the device gives up on it. */
+const MAX_REPLAYS = 64;
+
+/** A device address space. */
+export class DeviceVm {
+  readonly id: number;
+  readonly device: Device;
+  /** The mirrored address space. */
+  readonly mm: Mm;
+  ops: DeviceVmOps;
+  /** Device page table: virtual page number → device entry. */
+  readonly pt = new Map<number, number>();
+  /** Device TLB: virtual page number → cached entry, served until a flush completes. */
+  readonly tlb = new Map<number, number>();
+
+  constructor(device: Device, mm: Mm, ops: DeviceVmOps) {
+    this.id = device.kernel.nextId('device-vm');
+    this.device = device;
+    this.mm = mm;
+    this.ops = ops;
+  }
+
+  private get pageSize(): number {
+    return this.device.kernel.pageSize;
+  }
+
+  /** The device entry mapping `va` (0: none). */
+  pte(va: number): number {
+    return this.pt.get(Math.floor(va / this.pageSize)) ?? 0;
+  }
+
+  /** Installs a device entry: `va` → `page`. */
+  setPte(va: number, page: Page, perm: { write: boolean; atomic?: boolean }, why = 'map'): void {
+    if (page.free) {
+      throw new HmmlabError('ERR_STATE', `${this.device.name}: mapping ${hex(va)} to ${String(page)}, which is free`);
+    }
+    const vpn = Math.floor(va / this.pageSize);
+    const old = this.pt.get(vpn) ?? 0;
+    const e = mkDevPte(page.pfn, perm.write, perm.atomic ?? false);
+    this.pt.set(vpn, e);
+    const tr = this.device.kernel.trace;
+    if (tr.on) tr.emit({ type: 'dev-pte', dev: this.device.name, vm: this.id, va: vpn * this.pageSize, old, new: e, why });
+  }
+
+  /** Clears the device entry of `va` (the TLB may still hold it until flushed). */
+  clearPte(va: number, why = 'unmap'): void {
+    const vpn = Math.floor(va / this.pageSize);
+    const old = this.pt.get(vpn);
+    if (old === undefined) return;
+    this.pt.delete(vpn);
+    const tr = this.device.kernel.trace;
+    if (tr.on) tr.emit({ type: 'dev-pte', dev: this.device.name, vm: this.id, va: vpn * this.pageSize, old, new: 0, why });
+  }
+
+  /** Clears every device entry in `[start, end)`; returns how many were cleared. */
+  clearRange(start: number, end: number, why = 'unmap'): number {
+    let n = 0;
+    for (const vpn of this.vpnsIn(this.pt, start, end)) {
+      this.clearPte(vpn * this.pageSize, why);
+      n++;
+    }
+    return n;
+  }
+
+  /** Write-protects the device entries of `[start, end)` (and drops atomic permission). */
+  writeProtectRange(start: number, end: number, why = 'wrprotect'): number {
+    let n = 0;
+    const tr = this.device.kernel.trace;
+    for (const vpn of this.vpnsIn(this.pt, start, end)) {
+      const old = this.pt.get(vpn) as number;
+      const e = old - (old % 8) + ((old % 8) & ~(DEV_PTE_WRITE | DEV_PTE_ATOMIC));
+      if (e === old) continue;
+      this.pt.set(vpn, e);
+      n++;
+      if (tr.on) tr.emit({ type: 'dev-pte', dev: this.device.name, vm: this.id, va: vpn * this.pageSize, old, new: e, why });
+    }
+    return n;
+  }
+
+  /** Virtual page numbers with an entry in `[start, end)`, ascending, in O(entries) for big ranges. */
+  private vpnsIn(map: Map<number, number>, start: number, end: number): number[] {
+    const ps = this.pageSize;
+    const first = Math.floor(start / ps);
+    const last = Math.ceil(end / ps);
+    const out: number[] = [];
+    if (last - first <= map.size * 4) {
+      for (let v = first; v < last; v++) if (map.has(v)) out.push(v);
+      return out;
+    }
+    for (const v of map.keys()) if (v >= first && v < last) out.push(v);
+    return out.sort((a, b) => a - b);
+  }
+
+  /** Flushes the TLB for `[start, end)` and waits for it: no later access hits an old entry. */
+  flushTlb(start: number, end: number): void {
+    const tr = this.device.kernel.trace;
+    if (tr.on) tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'flush-issue', start, end, fence: 0, entry: 0 });
+    this.completeFlush(start, end, 0);
+  }
+
+  /**
+   * Issues a TLB flush for `[start, end)` and returns its fence: the TLB keeps serving the old
+   * entries until the device completes the flush, at a later step. `await fence.wait()`.
+   */
+  flushTlbAsync(start: number, end: number): Fence {
+    return this.device.issueFlush(this, start, end);
+  }
+
+  /** @internal Drops TLB entries of `[start, end)`: a flush completes. */
+  completeFlush(start: number, end: number, fence: number): void {
+    for (const vpn of this.vpnsIn(this.tlb, start, end)) this.tlb.delete(vpn);
+    const tr = this.device.kernel.trace;
+    if (tr.on) tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'flush-complete', start, end, fence, entry: 0 });
+  }
+
+  /** Every translation of `va` the device can still use: TLB and page table entries. */
+  translations(va: number): { source: 'tlb' | 'pt'; entry: number }[] {
+    const vpn = Math.floor(va / this.pageSize);
+    const out: { source: 'tlb' | 'pt'; entry: number }[] = [];
+    const t = this.tlb.get(vpn);
+    if (t !== undefined) out.push({ source: 'tlb', entry: t });
+    const p = this.pt.get(vpn);
+    if (p !== undefined) out.push({ source: 'pt', entry: p });
+    return out;
+  }
+
+  /** Device load of the word at `va`; throws {@link DeviceFaultError} if the access fails. */
+  async read(va: number): Promise<number> {
+    return this.accessOrThrow(va, 'read', 0, null);
+  }
+
+  /** Device store at `va`. */
+  async write(va: number, value: number): Promise<void> {
+    await this.accessOrThrow(va, 'write', value, null);
+  }
+
+  /** Device atomic read-modify-write at `va`: stores `op(old)` and returns `old`. */
+  async atomic(va: number, op: (old: number) => number): Promise<number> {
+    return this.accessOrThrow(va, 'atomic', 0, op);
+  }
+
+  /** Like {@link DeviceVm.read}, but returns the failure instead of throwing. */
+  tryRead(va: number): Promise<AccessResult> {
+    return this.access(va, 'read', 0, null);
+  }
+
+  /** Like {@link DeviceVm.write}, but returns the failure instead of throwing. */
+  tryWrite(va: number, value: number): Promise<AccessResult> {
+    return this.access(va, 'write', value, null);
+  }
+
+  /** Like {@link DeviceVm.atomic}, but returns the failure instead of throwing. */
+  tryAtomic(va: number, op: (old: number) => number): Promise<AccessResult> {
+    return this.access(va, 'atomic', 0, op);
+  }
+
+  private async accessOrThrow(va: number, kind: AccessKind, value: number, op: ((old: number) => number) | null): Promise<number> {
+    const r = await this.access(va, kind, value, op);
+    if (r.ok) return r.value;
+    throw new DeviceFaultError(va, r.errno, `${this.device.name}: ${kind} at ${hex(va)} failed with ${r.errno}`);
+  }
+
+  /** One device access: a step, then TLB → page table → fault, replaying after each fault. */
+  private async access(va: number, kind: AccessKind, value: number, op: ((old: number) => number) | null): Promise<AccessResult> {
+    const dev = this.device;
+    const k = dev.kernel;
+    if (!Number.isInteger(va) || va < 0 || va % k.wordSize !== 0) {
+      throw new HmmlabError('ERR_UNALIGNED', `${dev.name} ${kind}: address ${String(va)} is not aligned to the word size ${k.wordSize}`);
+    }
+    const vpn = Math.floor(va / k.pageSize);
+    const tr = k.trace;
+    await k.sched.yield();
+    for (let replay = 0; ; replay++) {
+      if (dev.quiesced) await dev.queueWq.waitEvent(() => !dev.quiesced);
+      let via: 'tlb' | 'pt' = 'tlb';
+      let e = this.tlb.get(vpn);
+      if (e === undefined) {
+        via = 'pt';
+        e = this.pt.get(vpn);
+        if (e !== undefined) {
+          this.tlb.set(vpn, e);
+          if (tr.on)
+            tr.emit({
+              type: 'dev-tlb',
+              dev: dev.name,
+              vm: this.id,
+              op: 'fill',
+              start: vpn * k.pageSize,
+              end: (vpn + 1) * k.pageSize,
+              fence: 0,
+              entry: e,
+            });
+        }
+      }
+      if (e !== undefined && devPteAllows(e, kind)) {
+        const page = k.pages.page(devPtePfn(e));
+        const w = Math.floor((va % k.pageSize) / k.wordSize);
+        let v = page.words[w] as number;
+        if (kind === 'write') {
+          page.words[w] = value;
+          v = value;
+        } else if (kind === 'atomic' && op !== null) {
+          page.words[w] = op(v);
+        }
+        if (tr.on)
+          tr.emit({
+            type: 'dev-access',
+            dev: dev.name,
+            vm: this.id,
+            va,
+            kind,
+            value: kind === 'atomic' ? (page.words[w] as number) : v,
+            pfn: page.pfn,
+            via,
+          });
+        return { ok: true, value: v };
+      }
+      // A miss or a permission fault: the hardware drops the entry it could not use.
+      if (e !== undefined) this.tlb.delete(vpn);
+      const handler = this.ops.fault;
+      if (dev.faultMode === 'fatal' || handler === undefined || replay >= MAX_REPLAYS) {
+        const errno = replay >= MAX_REPLAYS ? -16 : -14;
+        if (replay >= MAX_REPLAYS)
+          k.warn('device-fault-livelock', `${dev.name}: ${kind} at ${hex(va)} still faults after ${MAX_REPLAYS} replays`);
+        if (tr.on) tr.emit({ type: 'dev-fault', dev: dev.name, vm: this.id, va, kind, result: errno, fatal: true });
+        return { ok: false, errno };
+      }
+      const r = await invokeDriver(k.sched, `${dev.name} fault handler at ${hex(va)} (${kind})`, false, () =>
+        handler.call(this.ops, this, { va, kind }),
+      );
+      if (typeof r !== 'number') {
+        throw new HmmlabError(
+          'ERR_BAD_ARGUMENT',
+          `${dev.name} fault handler returned ${String(r)}; return 0 to replay the access or a negative errno`,
+        );
+      }
+      if (tr.on) tr.emit({ type: 'dev-fault', dev: dev.name, vm: this.id, va, kind, result: r, fatal: false });
+      if (r < 0) return { ok: false, errno: r };
+    }
+  }
+
+  toString(): string {
+    return `${this.device.name} vm ${this.id}`;
+  }
+}

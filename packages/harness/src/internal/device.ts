@@ -1,0 +1,220 @@
+/**
+ * The device model: a device with an owner (its pgmap owner), a TLB that keeps serving a
+ * translation after its page-table entry is cleared until a flush completes, DMA mappings of
+ * system pages, queues that can be quiesced, a fault mode, and optional device memory. A device
+ * mirrors address spaces through {@link DeviceVm}s.
+ */
+import {
+  type DevPagemap,
+  type DevPagemapOps,
+  HmmlabError,
+  type Kernel,
+  MEMORY_DEVICE_COHERENT,
+  MEMORY_DEVICE_PRIVATE,
+  type Mm,
+  memremapPages,
+  type Page,
+  type Task,
+  type WaitQueue,
+  zoneDevicePageInit,
+} from '@hmmlab/core';
+import './events.js';
+import { DeviceVm, type DeviceVmOps } from './device-vm.js';
+
+/** What happens when a device access misses. */
+export type FaultMode = 'replayable' | 'fatal';
+
+/** Options of a {@link Device}. */
+export interface DeviceOptions {
+  /** Unique name, used in traces and reports. */
+  name: string;
+  /**
+   * The pgmap owner. Devices that share memory (an XGMI hive) share one owner.
+   * @defaultValue a fresh object unique to this device
+   */
+  owner?: unknown;
+  /** `replayable` faults call the driver's fault handler; `fatal` ones fail the access. @defaultValue 'replayable' */
+  faultMode?: FaultMode;
+  /** Device memory: a private or coherent pgmap of `pages` pages with this device's owner. */
+  memory?: { type: 'private' | 'coherent'; pages: number; migrateToRam?: DevPagemapOps['migrateToRam'] };
+}
+
+/** A fence: completes when the device finishes the work it stands for. */
+export class Fence {
+  readonly id: number;
+  signaled = false;
+  /** @internal */
+  readonly vm: DeviceVm;
+  /** @internal */
+  readonly start: number;
+  /** @internal */
+  readonly end: number;
+  private readonly wq: WaitQueue;
+
+  constructor(id: number, vm: DeviceVm, start: number, end: number, wq: WaitQueue) {
+    this.id = id;
+    this.vm = vm;
+    this.start = start;
+    this.end = end;
+    this.wq = wq;
+  }
+
+  /** `dma_fence_wait`: sleeps until the fence signals. */
+  async wait(): Promise<void> {
+    await this.wq.waitEvent(() => this.signaled);
+  }
+}
+
+/** A device. */
+export class Device {
+  readonly name: string;
+  readonly owner: unknown;
+  readonly kernel: Kernel;
+  faultMode: FaultMode;
+  /** Address spaces this device mirrors. */
+  readonly vms: DeviceVm[] = [];
+  /** Queues are stopped: device work waits until they resume. */
+  quiesced = false;
+  /** DMA mappings: pfn → number of mappings (`dma_map_page`). */
+  readonly dma = new Map<number, number>();
+  /** Device memory, if any. */
+  readonly pgmap: DevPagemap | null;
+  /** Free device pages (the driver's allocator; `pageFree` puts pages back). */
+  readonly freePages: Page[] = [];
+  /** @internal */
+  readonly queueWq: WaitQueue;
+  /** @internal */
+  readonly fenceWq: WaitQueue;
+  private readonly pendingFlushes: Fence[] = [];
+  private engine: Task | null = null;
+
+  constructor(kernel: Kernel, options: DeviceOptions) {
+    if (typeof options.name !== 'string' || options.name === '') {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', 'Device: options.name must be a non-empty string');
+    }
+    this.kernel = kernel;
+    this.name = options.name;
+    this.owner = options.owner ?? { device: options.name };
+    this.faultMode = options.faultMode ?? 'replayable';
+    this.queueWq = kernel.waitQueue(`${this.name} queues`);
+    this.fenceWq = kernel.waitQueue(`${this.name} fences`);
+    const mem = options.memory;
+    if (mem !== undefined) {
+      const ops: DevPagemapOps = {
+        pageFree: (page) => {
+          this.freePages.push(page);
+        },
+      };
+      if (mem.migrateToRam !== undefined) ops.migrateToRam = mem.migrateToRam;
+      this.pgmap = memremapPages(kernel, {
+        type: mem.type === 'private' ? MEMORY_DEVICE_PRIVATE : MEMORY_DEVICE_COHERENT,
+        owner: this.owner,
+        nrPages: mem.pages,
+        ops,
+        name: `${this.name} memory`,
+      });
+      // Lowest pfn handed out first.
+      for (let i = this.pgmap.pages.length - 1; i >= 0; i--) this.freePages.push(this.pgmap.pages[i] as Page);
+    } else {
+      this.pgmap = null;
+    }
+  }
+
+  /** Creates a device address space mirroring `mm`; `ops.fault` handles replayable faults. */
+  createVm(mm: Mm, ops: DeviceVmOps = {}): DeviceVm {
+    const vm = new DeviceVm(this, mm, ops);
+    this.vms.push(vm);
+    return vm;
+  }
+
+  /**
+   * Allocates a free device page (`zone_device_page_init`: refcount 1, locked by the caller).
+   * Returns null when device memory is exhausted.
+   */
+  allocPage(): Page | null {
+    const p = this.freePages.pop();
+    if (p === undefined) return null;
+    zoneDevicePageInit(p);
+    return p;
+  }
+
+  /** Number of free device pages. */
+  get freePageCount(): number {
+    return this.freePages.length;
+  }
+
+  /** `dma_map_page`: the device may now read (and write, if `write`) the system page. */
+  dmaMap(page: Page, write: boolean): void {
+    if (page.free) {
+      throw new HmmlabError('ERR_STATE', `${this.name}: dma_map_page of ${String(page)}, which is free`);
+    }
+    this.dma.set(page.pfn, (this.dma.get(page.pfn) ?? 0) + 1);
+    if (this.kernel.trace.on) this.kernel.trace.emit({ type: 'dma', dev: this.name, pfn: page.pfn, op: 'map', write });
+  }
+
+  /** `dma_unmap_page`. */
+  dmaUnmap(page: Page): void {
+    const n = this.dma.get(page.pfn) ?? 0;
+    if (n === 0) {
+      throw new HmmlabError(
+        'ERR_STATE',
+        `${this.name}: dma_unmap_page of ${String(page)}, which is not mapped; unmap only what you mapped`,
+      );
+    }
+    if (n === 1) this.dma.delete(page.pfn);
+    else this.dma.set(page.pfn, n - 1);
+    if (this.kernel.trace.on) this.kernel.trace.emit({ type: 'dma', dev: this.name, pfn: page.pfn, op: 'unmap', write: false });
+  }
+
+  /** Stops the device's queues: no device access happens until {@link Device.resume}. Takes effect at once. */
+  quiesce(): void {
+    if (this.quiesced) return;
+    this.quiesced = true;
+    if (this.kernel.trace.on) this.kernel.trace.emit({ type: 'dev-queue', dev: this.name, op: 'quiesce' });
+  }
+
+  /** Restarts the device's queues. */
+  resume(): void {
+    if (!this.quiesced) return;
+    this.quiesced = false;
+    if (this.kernel.trace.on) this.kernel.trace.emit({ type: 'dev-queue', dev: this.name, op: 'resume' });
+    this.queueWq.wakeUpAll();
+  }
+
+  /** Copies a page with the device's copy engine (synchronous): the copy the oracle checks. */
+  copyPage(dst: Page, src: Page): void {
+    this.kernel.pages.copyPage(dst, src, this.name);
+  }
+
+  /** @internal Queues a TLB invalidation that the device completes later. */
+  issueFlush(vm: DeviceVm, start: number, end: number): Fence {
+    const f = new Fence(this.kernel.nextId('fence'), vm, start, end, this.fenceWq);
+    this.pendingFlushes.push(f);
+    if (this.kernel.trace.on) {
+      this.kernel.trace.emit({ type: 'dev-tlb', dev: this.name, vm: vm.id, op: 'flush-issue', start, end, fence: f.id, entry: 0 });
+    }
+    if (this.engine === null) this.engine = this.kernel.sched.spawn(`${this.name} tlb-inval`, 'device', () => this.flushEngine(), true);
+    else this.kernel.sched.wake(this.engine);
+    return f;
+  }
+
+  /** The device's TLB invalidation engine: completes queued flushes, one per step. */
+  private async flushEngine(): Promise<void> {
+    const s = this.kernel.sched;
+    for (;;) {
+      const f = this.pendingFlushes.shift();
+      if (f === undefined) {
+        await s.park('idle', null);
+        continue;
+      }
+      await s.yield();
+      f.vm.completeFlush(f.start, f.end, f.id);
+      f.signaled = true;
+      this.fenceWq.wakeUpAll();
+    }
+  }
+
+  toString(): string {
+    return this.name;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * What a driver author writes: a driver definition that creates its devices in a kernel (module
+ * init and probe) and binds to processes (open the device file, create a GPU VM), registering its
+ * notifier callbacks in the kernel's shapes. A driver module default-exports one definition.
+ */
+import { pathToFileURL } from 'node:url';
+import { HmmlabError, type Kernel, type Mm, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
+import type { Device } from './device.js';
+import type { DeviceVm } from './device-vm.js';
+
+/**
+ * One attachment of the driver to a process: the device address spaces that mirror it, and the
+ * driver's own paths the fuzzer can call. Every action returns 0 or a negative errno.
+ */
+export interface Binding {
+  /** Device address spaces mirroring the process (one per device the binding uses). */
+  readonly vms: readonly DeviceVm[];
+  /** Migrate `[start, end)` to device memory (the driver's prefetch or migrate ioctl). */
+  migrateToDevice?(start: number, end: number): Promise<number>;
+  /** Migrate `[start, end)` back to system memory. */
+  migrateToRam?(start: number, end: number): Promise<number>;
+  /** Evict all device memory (device removal, memory pressure). */
+  evict?(): Promise<number>;
+  /** Take `[start, end)` for device atomics (device-exclusive access). */
+  makeExclusive?(start: number, end: number): Promise<number>;
+  /** Fault `[start, end)` into the device page table ahead of any access. */
+  prefetch?(start: number, end: number, write: boolean): Promise<number>;
+  /** Detach (close the file, destroy the VM). */
+  unbind?(): Promise<void>;
+}
+
+/** The driver, probed in one kernel. */
+export interface DriverInstance<B extends Binding = Binding> {
+  /** The driver's devices. */
+  readonly devices: readonly Device[];
+  /** Attaches to the process `mm`; `device` picks one of several devices (default 0). */
+  bind(mm: Mm, options?: { device?: number }): Promise<B>;
+}
+
+/** A driver definition: the default export of a driver module. */
+export interface DriverDefinition<B extends Binding = Binding> {
+  readonly name: string;
+  /** One line on what the driver models. */
+  readonly description?: string;
+  /** Kernel API profiles the driver is written for; the fuzzer runs each. @defaultValue ['latest'] */
+  readonly profiles?: readonly ProfileName[];
+  /** Creates the devices and driver state in a fresh kernel. */
+  probe(kernel: Kernel): DriverInstance<B> | Promise<DriverInstance<B>>;
+}
+
+/** Checks a driver definition and returns it unchanged (for typing and early errors). */
+export function defineDriver<B extends Binding>(def: DriverDefinition<B>): DriverDefinition<B> {
+  checkDefinition(def, 'defineDriver');
+  return def;
+}
+
+function checkDefinition(def: unknown, where: string): asserts def is DriverDefinition {
+  if (typeof def !== 'object' || def === null) {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: a driver definition must be an object with name and probe; got ${String(def)}`);
+  }
+  const d = def as Partial<DriverDefinition>;
+  if (typeof d.name !== 'string' || d.name === '') {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: the driver definition has no name (a non-empty string)`);
+  }
+  if (typeof d.probe !== 'function') {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: driver "${d.name}" has no probe(kernel) function`);
+  }
+  for (const p of d.profiles ?? []) {
+    if (!PROFILE_NAMES.includes(p)) {
+      throw new HmmlabError(
+        'ERR_PROFILE',
+        `${where}: driver "${d.name}" lists unknown profile "${p}"; expected one of ${PROFILE_NAMES.join(', ')}`,
+      );
+    }
+  }
+}
+
+/** Thrown by {@link loadDriver} when a module is missing, fails to load, or exports no driver. */
+export class DriverLoadError extends Error {
+  readonly file: string;
+  constructor(file: string, message: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = 'DriverLoadError';
+    this.file = file;
+  }
+}
+
+/**
+ * The one entry point that loads a driver module: `file` is a `driver.ts` (or .js) path, or a
+ * folder holding `driver.ts`. The module's default export must be a driver definition. Loading
+ * TypeScript needs a TypeScript-aware runtime (vitest, or tsx as the CLI uses).
+ */
+export async function loadDriver(file: string): Promise<DriverDefinition> {
+  const { existsSync, statSync } = await import('node:fs');
+  const { resolve, join } = await import('node:path');
+  let path = resolve(file);
+  if (!existsSync(path)) throw new DriverLoadError(file, `no such file or folder: ${file}`);
+  if (statSync(path).isDirectory()) {
+    const candidates = ['driver.ts', 'driver.js', 'driver.mts', 'driver.mjs'].map((n) => join(path, n));
+    const found = candidates.find((c) => existsSync(c));
+    if (found === undefined) throw new DriverLoadError(file, `${file} is a folder without driver.ts; pass the driver module itself`);
+    path = found;
+  }
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new DriverLoadError(path, `${path} failed to load: ${msg}`, e);
+  }
+  if (mod.default === undefined) {
+    throw new DriverLoadError(path, `${path} has no default export; end it with \`export default defineDriver({ ... })\``);
+  }
+  try {
+    checkDefinition(mod.default, path);
+  } catch (e) {
+    throw new DriverLoadError(path, e instanceof Error ? e.message : String(e), e);
+  }
+  return mod.default;
+}

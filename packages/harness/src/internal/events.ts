@@ -1,0 +1,40 @@
+/**
+ * Device-side trace events. Every device state change is an event, so the oracle and the
+ * timeline see the device as they see the kernel.
+ */
+
+declare module '@hmmlab/core' {
+  interface TraceEventMap {
+    /** A device page-table entry changed (`old`/`new` are device entries, 0 = none). */
+    'dev-pte': { dev: string; vm: number; va: number; old: number; new: number; why: string };
+    /** The device TLB: a translation cached, a flush issued, a flush completed. */
+    'dev-tlb': {
+      dev: string;
+      vm: number;
+      op: 'fill' | 'flush-issue' | 'flush-complete';
+      start: number;
+      end: number;
+      fence: number;
+      /** For 'fill': the cached entry. */
+      entry: number;
+    };
+    /** A DMA mapping of a system page was created or removed. */
+    dma: { dev: string; pfn: number; op: 'map' | 'unmap'; write: boolean };
+    /** Device queues stopped or restarted. */
+    'dev-queue': { dev: string; op: 'quiesce' | 'resume' };
+    /** The device read, wrote or did an atomic on `va`, hitting page `pfn`. */
+    'dev-access': {
+      dev: string;
+      vm: number;
+      va: number;
+      kind: 'read' | 'write' | 'atomic';
+      value: number;
+      pfn: number;
+      via: 'tlb' | 'pt';
+    };
+    /** A device access missed or lacked permission: the fault and how it ended. */
+    'dev-fault': { dev: string; vm: number; va: number; kind: 'read' | 'write' | 'atomic'; result: number; fatal: boolean };
+  }
+}
+
+export {};

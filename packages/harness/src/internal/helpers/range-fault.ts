@@ -1,0 +1,52 @@
+/**
+ * The canonical driver fault loop (§4.5 of the kernel notes; lib/test_hmm.c `dmirror_range_fault`,
+ * nouveau `nouveau_range_fault`, `ib_umem_odp_map_dma_and_lock`, `amdgpu_hmm_range_get_pages`):
+ * read_begin → hmm_range_fault under the mmap read lock → driver lock → read_retry → commit.
+ * Drivers may use it or write the steps themselves: the bugs authors look for live in those steps.
+ */
+import { EBUSY, type HmmRange, hmmRangeFault, type Mm, mmuIntervalReadBegin, mmuIntervalReadRetry } from '@hmmlab/core';
+
+/** `HMM_RANGE_DEFAULT_TIMEOUT` (1000 ms), in ticks of model time. */
+export const HMM_RANGE_DEFAULT_TIMEOUT = 1000;
+
+/** Arguments of {@link hmmRangeFaultLoop}. */
+export interface RangeFaultLoopArgs {
+  readonly mm: Mm;
+  /** The range to fault; `notifierSeq` is set by the loop. */
+  readonly range: HmmRange;
+  /** Takes the driver lock the invalidate callback holds around `mmuIntervalSetSeq`. */
+  lock(): Promise<void>;
+  /** Releases it. */
+  unlock(): void;
+  /** Programs the device from `range.hmmPfns`; called with the lock held and the seq still valid. */
+  commit(range: HmmRange): void | Promise<void>;
+  /** Give up with `-EBUSY` after this many ticks. @defaultValue HMM_RANGE_DEFAULT_TIMEOUT */
+  readonly timeout?: number;
+}
+
+/**
+ * Runs the loop until `commit` ran under the lock with an unchanged seq. Returns 0, `-EBUSY` on
+ * timeout, or the error `hmmRangeFault` returned.
+ */
+export async function hmmRangeFaultLoop(args: RangeFaultLoopArgs): Promise<number> {
+  const { mm, range } = args;
+  const k = mm.kernel;
+  const deadline = k.jiffies + (args.timeout ?? HMM_RANGE_DEFAULT_TIMEOUT);
+  for (;;) {
+    if (k.jiffies > deadline) return -EBUSY;
+    range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
+    await mm.mmapLock.downRead();
+    const ret = await hmmRangeFault(range);
+    mm.mmapLock.upRead();
+    if (ret === -EBUSY) continue;
+    if (ret !== 0) return ret;
+    await args.lock();
+    if (mmuIntervalReadRetry(range.notifier, range.notifierSeq)) {
+      args.unlock();
+      continue;
+    }
+    await args.commit(range);
+    args.unlock();
+    return 0;
+  }
+}

@@ -1,0 +1,132 @@
+import {
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_PFN_WRITE,
+  hmmPfnToPage,
+  type Kernel,
+  MmuIntervalNotifier,
+  type Mutex,
+  mmuIntervalNotifierInsert,
+  mmuIntervalSetSeq,
+  mmuNotifierRangeBlockable,
+  seededDecisions,
+  ULONG_MAX,
+} from '@hmmlab/core';
+import { describe, expect, it } from 'vitest';
+import { Device } from './device.js';
+import type { DeviceVm } from './device-vm.js';
+import { defineDriver } from './driver.js';
+import { hmmRangeFaultLoop } from './helpers/range-fault.js';
+import { runScenario } from './runner.js';
+import type { Scenario } from './scenario.js';
+
+/** A minimal mirror: one interval notifier over the whole address space, zap + flush on every invalidation. */
+function mirrorDriver(opts: { flush: boolean }) {
+  return defineDriver({
+    name: 'mini-mirror',
+    probe(kernel: Kernel) {
+      const dev = new Device(kernel, { name: 'mini0' });
+      return {
+        devices: [dev],
+        async bind(mm) {
+          const lock: Mutex = kernel.mutex('mini.lock');
+          const mni = new MmuIntervalNotifier('mini');
+          const vm: DeviceVm = dev.createVm(mm, {
+            async fault(v, f) {
+              const pfns = [0];
+              return hmmRangeFaultLoop({
+                mm,
+                range: {
+                  notifier: mni,
+                  notifierSeq: 0,
+                  start: f.va - (f.va % kernel.pageSize),
+                  end: f.va - (f.va % kernel.pageSize) + kernel.pageSize,
+                  hmmPfns: pfns,
+                  defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
+                  pfnFlagsMask: 0,
+                  devPrivateOwner: dev.owner,
+                },
+                lock: () => lock.lock(),
+                unlock: () => lock.unlock(),
+                commit(r) {
+                  const e = r.hmmPfns[0] as number;
+                  v.setPte(r.start, hmmPfnToPage(kernel, e), { write: (e & HMM_PFN_WRITE) !== 0 });
+                },
+              });
+            },
+          });
+          await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % kernel.pageSize), {
+            async invalidate(sub, range, curSeq) {
+              if (!mmuNotifierRangeBlockable(range)) return false;
+              await lock.lock();
+              mmuIntervalSetSeq(sub, curSeq);
+              vm.clearRange(range.start, range.end);
+              if (opts.flush) vm.flushTlb(range.start, range.end);
+              lock.unlock();
+              return true;
+            },
+          });
+          return { vms: [vm] };
+        },
+      };
+    },
+  });
+}
+
+const scenario: Scenario = {
+  regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+  tasks: [
+    {
+      kind: 'device',
+      ops: [
+        { op: 'dev-write', region: 0, page: 0, value: 7 },
+        { op: 'dev-read', region: 0, page: 1 },
+      ],
+    },
+    {
+      kind: 'cpu',
+      ops: [
+        { op: 'read', region: 0, page: 0 },
+        { op: 'munmap', region: 0, page: 1, pages: 1 },
+      ],
+    },
+  ],
+};
+
+describe('runScenario', () => {
+  it('should run a device and a CPU program against a driver to completion', async () => {
+    const r = await runScenario(mirrorDriver({ flush: true }), scenario, { decisions: seededDecisions(1), trace: 'all' });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.outcomes).toHaveLength(4);
+    const kinds = new Set(r.world.kernel.trace.events().map((e) => e.type));
+    expect(kinds.has('dev-access')).toBe(true);
+    expect(kinds.has('inv-start')).toBe(true);
+  });
+
+  it('should replay the same run from the same decisions', async () => {
+    const a = await runScenario(mirrorDriver({ flush: true }), scenario, { decisions: seededDecisions(9), trace: 'all' });
+    const { arrayDecisions } = await import('@hmmlab/core');
+    const b = await runScenario(mirrorDriver({ flush: true }), scenario, { decisions: arrayDecisions(a.run.decisions), trace: 'all' });
+    const strip = (r: typeof a) => JSON.stringify(r.world.kernel.trace.events());
+    expect(strip(b)).toBe(strip(a));
+  });
+
+  it('should keep serving a stale TLB entry when the driver does not flush', async () => {
+    const stale: Scenario = {
+      regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [
+        {
+          kind: 'device',
+          ops: [
+            { op: 'dev-read', region: 0, page: 0 },
+            { op: 'dev-read', region: 0, page: 0 },
+          ],
+        },
+      ],
+    };
+    const r = await runScenario(mirrorDriver({ flush: false }), stale, { decisions: seededDecisions(3), trace: 'all' });
+    expect(r.run.status).toBe('done');
+    const vm = r.world.binding?.vms[0];
+    expect(vm?.tlb.size).toBe(1);
+  });
+});

@@ -1,0 +1,274 @@
+/**
+ * The scenario runner: builds a kernel, probes the driver, maps the layout, binds the driver to
+ * the process, starts every program as a task and runs them to the end under a decision source.
+ * Driver errors (a throw, a hang, a leaked lock) end the run with a report; they never hang the
+ * runner.
+ */
+import {
+  compactPage,
+  type DecisionSource,
+  EINVAL,
+  Kernel,
+  MADV_DONTNEED,
+  MADV_FREE,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  type Mm,
+  MREMAP_MAYMOVE,
+  oomReap,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  type ProfileName,
+  PTE_PRESENT,
+  pteKindOf,
+  ptePfn,
+  type RunResult,
+  SignalError,
+  type Trace,
+  type TraceRecordMode,
+} from '@hmmlab/core';
+import type { Device } from './device.js';
+import type { Binding, DriverDefinition, DriverInstance } from './driver.js';
+import { type OpSpec, type Prot, type Scenario, validateScenario } from './scenario.js';
+
+/** Everything a run builds; observers see it fill in. */
+export interface World {
+  readonly kernel: Kernel;
+  readonly scenario: Scenario;
+  /** Processes: 0 is the main one; each fork appends its child. */
+  readonly processes: Mm[];
+  /** Processes that exited or were OOM-killed: their programs stop. */
+  readonly dead: Set<Mm>;
+  driver: DriverInstance | null;
+  binding: Binding | null;
+  /** The driver's devices. */
+  devices: readonly Device[];
+  /** Current base address of each region (mremap moves them). */
+  readonly regionBase: number[];
+}
+
+/** Something that watches a run (the oracle): attached before the driver is probed. */
+export interface Observer {
+  attach(world: World): void;
+}
+
+/** Outcome of one op. */
+export interface OpOutcome {
+  readonly task: number;
+  readonly index: number;
+  readonly op: OpSpec['op'];
+  /** 0 or a negative errno for syscalls and actions; the value for reads. */
+  readonly ret: number | null;
+  /** `ok`, `signal` (SIGSEGV, SIGBUS, device fault), `unsupported` (the driver lacks the action), `skipped` (dead process). */
+  readonly status: 'ok' | 'signal' | 'unsupported' | 'skipped';
+}
+
+/** Options of {@link runScenario}. */
+export interface ScenarioRunOptions {
+  decisions: DecisionSource;
+  observers?: readonly Observer[];
+  /** @defaultValue 200_000 */
+  maxSteps?: number;
+  /** How much trace to keep. @defaultValue 'ring' */
+  trace?: TraceRecordMode | Trace;
+}
+
+/** What {@link runScenario} returns. */
+export interface ScenarioResult {
+  readonly run: RunResult;
+  readonly world: World;
+  readonly outcomes: readonly OpOutcome[];
+}
+
+function protOf(p: Prot): number {
+  return p === 'none' ? PROT_NONE : p === 'r' ? PROT_READ : PROT_READ | PROT_WRITE;
+}
+
+/** Initial word 0 of page `page` of region `region` when the layout populates it by writing. */
+export function initialValue(region: number, page: number): number {
+  return 1_000_000 * (region + 1) + page;
+}
+
+/** Runs `scenario` with `driver`. */
+export async function runScenario(driver: DriverDefinition, scenario: Scenario, options: ScenarioRunOptions): Promise<ScenarioResult> {
+  validateScenario(scenario);
+  const profile: ProfileName = scenario.profile ?? 'latest';
+  const kernel = new Kernel({
+    profile,
+    pageSize: scenario.pageSize ?? 4096,
+    wordsPerPage: scenario.wordsPerPage ?? 4,
+    trace: options.trace ?? 'ring',
+  });
+  const world: World = {
+    kernel,
+    scenario,
+    processes: [kernel.createMm()],
+    dead: new Set(),
+    driver: null,
+    binding: null,
+    devices: [],
+    regionBase: scenario.regions.map(() => 0),
+  };
+  for (const o of options.observers ?? []) o.attach(world);
+  const instance = await driver.probe(kernel);
+  world.driver = instance;
+  world.devices = instance.devices;
+  const outcomes: OpOutcome[] = [];
+
+  kernel.spawn('init', 'kernel', async () => {
+    const mm = world.processes[0] as Mm;
+    for (let i = 0; i < scenario.regions.length; i++) {
+      const r = scenario.regions[i] as (typeof scenario.regions)[number];
+      const len = r.pages * kernel.pageSize;
+      const flags = (r.share === 'shared' ? MAP_SHARED : MAP_PRIVATE) | (r.backing === 'anon' ? MAP_ANONYMOUS : 0);
+      const file = r.backing === 'file' ? kernel.createFile(`region${i}`, { size: len }) : null;
+      const addr = await mm.mmap(0, len, protOf(r.prot), flags, file, 0);
+      world.regionBase[i] = addr;
+      if (r.populate === 'read' || r.populate === 'write') {
+        for (let p = 0; p < r.pages; p++) {
+          const va = addr + p * kernel.pageSize;
+          if (r.populate === 'write') await mm.write(va, initialValue(i, p));
+          else await mm.read(va);
+        }
+      }
+    }
+    world.binding = await instance.bind(mm);
+    scenario.tasks.forEach((t, ti) => {
+      kernel.spawn(t.name ?? `${t.kind}${ti}`, t.kind, async () => {
+        for (let oi = 0; oi < t.ops.length; oi++) {
+          const op = t.ops[oi] as OpSpec;
+          outcomes.push({ task: ti, index: oi, op: op.op, ...(await runOp(world, op)) });
+        }
+      });
+    });
+  });
+  const run = await kernel.run(options.decisions, { maxSteps: options.maxSteps ?? 200_000 });
+  return { run, world, outcomes };
+}
+
+type Result = { ret: number | null; status: OpOutcome['status'] };
+
+const OK = (ret: number | null): Result => ({ ret, status: 'ok' });
+
+function va(world: World, region: number, page: number, word = 0): number {
+  const k = world.kernel;
+  return (world.regionBase[region] as number) + page * k.pageSize + (word % k.wordsPerPage) * k.wordSize;
+}
+
+async function runOp(world: World, op: OpSpec): Promise<Result> {
+  const k = world.kernel;
+  const ps = k.pageSize;
+  const procIdx = 'proc' in op && op.proc !== undefined ? op.proc : 0;
+  const mm = world.processes[procIdx];
+  const needsProc = k.sched.current.kind === 'cpu' || op.op === 'reclaim' || op.op === 'compact' || op.op === 'oom-reap';
+  if (needsProc && (mm === undefined || world.dead.has(mm))) return { ret: null, status: 'skipped' };
+  const m = mm as Mm;
+  try {
+    switch (op.op) {
+      case 'read':
+        return OK(await m.read(va(world, op.region, op.page, op.word)));
+      case 'write':
+        await m.write(va(world, op.region, op.page, op.word), op.value);
+        return OK(0);
+      case 'munmap':
+        return OK(await m.munmap(va(world, op.region, op.page), op.pages * ps));
+      case 'mprotect':
+        return OK(await m.mprotect(va(world, op.region, op.page), op.pages * ps, protOf(op.prot)));
+      case 'mremap': {
+        const len = (world.scenario.regions[op.region] as { pages: number }).pages * ps;
+        const old = world.regionBase[op.region] as number;
+        const r = await m.mremap(old, len, len, MREMAP_MAYMOVE);
+        // Ops address the main process's regions: follow the move there.
+        if (r > 0 && procIdx === 0) world.regionBase[op.region] = r;
+        return OK(r < 0 ? r : 0);
+      }
+      case 'madvise':
+        return OK(await m.madvise(va(world, op.region, op.page), op.pages * ps, op.advice === 'free' ? MADV_FREE : MADV_DONTNEED));
+      case 'fork': {
+        const main = world.processes[0] as Mm;
+        if (world.dead.has(main)) return { ret: null, status: 'skipped' };
+        world.processes.push(await main.fork());
+        return OK(world.processes.length - 1);
+      }
+      case 'clear-refs':
+        return OK(await m.clearRefs(4));
+      case 'exit':
+        world.dead.add(m);
+        await m.exit();
+        return OK(0);
+      case 'dev-read':
+      case 'dev-write':
+      case 'dev-atomic': {
+        const b = world.binding;
+        const vm = b?.vms[op.device ?? 0];
+        if (vm === undefined) return { ret: null, status: 'unsupported' };
+        const a = va(world, op.region, op.page, op.word);
+        const r =
+          op.op === 'dev-read'
+            ? await vm.tryRead(a)
+            : op.op === 'dev-write'
+              ? await vm.tryWrite(a, op.value)
+              : await vm.tryAtomic(a, (x) => x + 1);
+        return r.ok ? OK(r.value) : { ret: r.errno, status: 'signal' };
+      }
+      case 'migrate-to-device':
+      case 'migrate-to-ram':
+      case 'make-exclusive':
+      case 'prefetch': {
+        const b = world.binding;
+        const f =
+          op.op === 'migrate-to-device'
+            ? b?.migrateToDevice
+            : op.op === 'migrate-to-ram'
+              ? b?.migrateToRam
+              : op.op === 'make-exclusive'
+                ? b?.makeExclusive
+                : b?.prefetch;
+        if (b === null || f === undefined) return { ret: null, status: 'unsupported' };
+        const start = va(world, op.region, op.page);
+        const end = start + op.pages * ps;
+        return OK(
+          op.op === 'prefetch'
+            ? await (f as NonNullable<Binding['prefetch']>).call(b, start, end, op.write)
+            : await (f as (s: number, e: number) => Promise<number>).call(b, start, end),
+        );
+      }
+      case 'evict': {
+        const b = world.binding;
+        if (b === null || b.evict === undefined) return { ret: null, status: 'unsupported' };
+        return OK(await b.evict());
+      }
+      case 'reclaim':
+        return OK(await m.reclaim(va(world, op.region, op.page)));
+      case 'compact': {
+        const e = m.pte(va(world, op.region, op.page));
+        if (pteKindOf(e) !== PTE_PRESENT) return OK(-EINVAL);
+        return OK(await compactPage(k, k.pages.page(ptePfn(e))));
+      }
+      case 'oom-reap':
+        // The OOM killer chose this process: it runs no more, and the reaper tears down its memory.
+        world.dead.add(m);
+        return OK((await oomReap(m)) ? 0 : -11);
+    }
+  } catch (e) {
+    if (e instanceof SignalError) return { ret: null, status: 'signal' };
+    throw e;
+  }
+}
+
+/** A short description of an op, for reports: `write r0 p2 w1 = 7`. */
+export function describeOp(op: OpSpec): string {
+  const parts: string[] = [op.op];
+  if ('region' in op) parts.push(`r${op.region}`);
+  if ('page' in op) parts.push(`p${op.page}`);
+  if ('pages' in op) parts.push(`+${op.pages}`);
+  if ('word' in op && op.word !== undefined) parts.push(`w${op.word}`);
+  if ('prot' in op) parts.push(op.prot);
+  if ('advice' in op) parts.push(op.advice);
+  if ('device' in op && op.device !== undefined) parts.push(`dev${op.device}`);
+  if ('proc' in op && op.proc !== undefined) parts.push(`proc${op.proc}`);
+  if ('value' in op) parts.push(`= ${op.value}`);
+  return parts.join(' ');
+}

@@ -1,0 +1,144 @@
+/**
+ * Scenarios as data: an address-space layout and concurrent programs of CPU threads, device work,
+ * driver actions and kernel background work. Plain JSON, so the fuzzer can generate, shrink and
+ * replay them; addresses are (region, page, word), resolved when the op runs.
+ */
+import { HmmlabError, PROFILE_NAMES, type ProfileName, type TaskKind } from '@hmmlab/core';
+
+/** Protection of a region. */
+export type Prot = 'none' | 'r' | 'rw';
+
+/** One `mmap` of the process's layout. */
+export interface RegionSpec {
+  readonly pages: number;
+  readonly prot: Prot;
+  /** MAP_PRIVATE or MAP_SHARED. */
+  readonly share: 'private' | 'shared';
+  /** Anonymous memory or a file (a fresh in-memory file of the region's size). */
+  readonly backing: 'anon' | 'file';
+  /** Touch every page before the tasks start: `read` maps zero pages, `write` stores word 0. @defaultValue 'none' */
+  readonly populate?: 'none' | 'read' | 'write';
+}
+
+/** Where an op points: region, page in the region, word in the page. */
+interface At {
+  readonly region: number;
+  readonly page: number;
+  readonly word?: number;
+}
+
+/** Which process an op runs in: 0 is the main process, forks add 1, 2, … @defaultValue 0 */
+interface InProc {
+  readonly proc?: number;
+}
+
+interface PageRange {
+  readonly region: number;
+  readonly page: number;
+  readonly pages: number;
+}
+
+/** One step of a program. */
+export type OpSpec =
+  | ({ readonly op: 'read' } & At & InProc)
+  | ({ readonly op: 'write'; readonly value: number } & At & InProc)
+  | ({ readonly op: 'munmap' } & PageRange & InProc)
+  | ({ readonly op: 'mprotect'; readonly prot: Prot } & PageRange & InProc)
+  | ({ readonly op: 'mremap'; readonly region: number } & InProc)
+  | ({ readonly op: 'madvise'; readonly advice: 'dontneed' | 'free' } & PageRange & InProc)
+  | { readonly op: 'fork' }
+  | ({ readonly op: 'clear-refs' } & InProc)
+  | ({ readonly op: 'exit' } & InProc)
+  | ({ readonly op: 'dev-read'; readonly device?: number } & At)
+  | ({ readonly op: 'dev-write'; readonly value: number; readonly device?: number } & At)
+  | ({ readonly op: 'dev-atomic'; readonly device?: number } & At)
+  | ({ readonly op: 'migrate-to-device' } & PageRange)
+  | ({ readonly op: 'migrate-to-ram' } & PageRange)
+  | { readonly op: 'evict' }
+  | ({ readonly op: 'make-exclusive' } & PageRange)
+  | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange)
+  | ({ readonly op: 'reclaim' } & At & InProc)
+  | ({ readonly op: 'compact' } & At & InProc)
+  | ({ readonly op: 'oom-reap' } & InProc);
+
+/** The name of an op. */
+export type OpName = OpSpec['op'];
+
+/** One concurrent program. */
+export interface TaskSpec {
+  readonly kind: TaskKind;
+  readonly name?: string;
+  readonly ops: readonly OpSpec[];
+}
+
+/** A whole scenario. */
+export interface Scenario {
+  /** Kernel API profile. @defaultValue 'latest' */
+  readonly profile?: ProfileName;
+  /** @defaultValue 4096 */
+  readonly pageSize?: number;
+  /** Words per page: a few are enough to check data when fuzzing. @defaultValue 4 */
+  readonly wordsPerPage?: number;
+  readonly regions: readonly RegionSpec[];
+  readonly tasks: readonly TaskSpec[];
+}
+
+const OPS_OF_KIND: Readonly<Record<TaskKind, readonly OpName[]>> = {
+  cpu: ['read', 'write', 'munmap', 'mprotect', 'mremap', 'madvise', 'fork', 'clear-refs', 'exit'],
+  device: ['dev-read', 'dev-write', 'dev-atomic'],
+  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch'],
+  kernel: ['reclaim', 'compact', 'oom-reap'],
+};
+
+/** Which task kind runs an op. */
+export function kindOfOp(op: OpName): TaskKind {
+  for (const k of Object.keys(OPS_OF_KIND) as TaskKind[]) if (OPS_OF_KIND[k].includes(op)) return k;
+  throw new HmmlabError('ERR_BAD_ARGUMENT', `scenario: unknown op "${op}"`);
+}
+
+function fail(where: string, msg: string): never {
+  throw new HmmlabError('ERR_BAD_ARGUMENT', `scenario: ${where}: ${msg}`);
+}
+
+function checkInt(where: string, name: string, v: unknown, min: number, max: number): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    fail(where, `${name} is ${JSON.stringify(v)}; expected an integer in [${min}, ${max}]`);
+  }
+}
+
+/** Checks a scenario and throws an error naming the first bad field. */
+export function validateScenario(s: Scenario): void {
+  if (typeof s !== 'object' || s === null) fail('root', 'expected an object with regions and tasks');
+  if (s.profile !== undefined && !PROFILE_NAMES.includes(s.profile)) {
+    fail('profile', `"${String(s.profile)}" is not one of ${PROFILE_NAMES.join(', ')}`);
+  }
+  if (!Array.isArray(s.regions) || s.regions.length === 0) fail('regions', 'expected at least one region');
+  if (!Array.isArray(s.tasks)) fail('tasks', 'expected an array');
+  s.regions.forEach((r, i) => {
+    const w = `regions[${i}]`;
+    checkInt(w, 'pages', r.pages, 1, 1 << 20);
+    if (!['none', 'r', 'rw'].includes(r.prot)) fail(w, `prot "${String(r.prot)}"; expected none, r or rw`);
+    if (!['private', 'shared'].includes(r.share)) fail(w, `share "${String(r.share)}"; expected private or shared`);
+    if (!['anon', 'file'].includes(r.backing)) fail(w, `backing "${String(r.backing)}"; expected anon or file`);
+    if (r.populate !== undefined && !['none', 'read', 'write'].includes(r.populate)) fail(w, `populate "${String(r.populate)}"`);
+  });
+  s.tasks.forEach((t: TaskSpec, ti) => {
+    const w = `tasks[${ti}]`;
+    if (!(t.kind in OPS_OF_KIND)) fail(w, `kind "${String(t.kind)}"; expected cpu, device, driver or kernel`);
+    const ops: readonly OpSpec[] = t.ops;
+    if (!Array.isArray(ops)) fail(w, 'ops must be an array');
+    ops.forEach((o: OpSpec, oi: number) => {
+      const ow = `${w}.ops[${oi}]`;
+      const kind = kindOfOp(o.op);
+      if (kind !== t.kind) fail(ow, `op "${o.op}" belongs in a ${kind} task, not a ${t.kind} task`);
+      if ('region' in o) {
+        checkInt(ow, 'region', o.region, 0, s.regions.length - 1);
+        const pages = (s.regions[o.region] as RegionSpec).pages;
+        if ('page' in o) checkInt(ow, 'page', o.page, 0, pages - 1);
+        if ('pages' in o) checkInt(ow, 'pages', o.pages, 1, pages - (o as PageRange).page);
+      }
+      if ('value' in o && (typeof o.value !== 'number' || !Number.isInteger(o.value)))
+        fail(ow, `value ${String(o.value)} must be an integer`);
+    });
+  });
+}
