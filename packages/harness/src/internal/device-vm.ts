@@ -194,6 +194,40 @@ export class DeviceVm {
     return this.access(va, 'atomic', 0, op);
   }
 
+  /**
+   * One access through the page table only, without a step, a TLB or a fault: what a driver does
+   * when it touches mirrored memory itself under its lock (test_hmm's `dmirror_do_read` /
+   * `dmirror_do_write`). Returns null when no entry allows the access.
+   */
+  accessMapped(va: number, kind: AccessKind, value = 0, op: ((old: number) => number) | null = null): number | null {
+    const k = this.device.kernel;
+    const vpn = Math.floor(va / k.pageSize);
+    const e = this.pt.get(vpn);
+    if (e === undefined || !devPteAllows(e, kind)) return null;
+    const page = k.pages.page(devPtePfn(e));
+    const w = Math.floor((va % k.pageSize) / k.wordSize);
+    let v = page.words[w] as number;
+    if (kind === 'write') {
+      page.words[w] = value;
+      v = value;
+    } else if (kind === 'atomic' && op !== null) {
+      page.words[w] = op(v);
+    }
+    const tr = k.trace;
+    if (tr.on)
+      tr.emit({
+        type: 'dev-access',
+        dev: this.device.name,
+        vm: this.id,
+        va,
+        kind,
+        value: kind === 'atomic' ? (page.words[w] as number) : v,
+        pfn: page.pfn,
+        via: 'pt',
+      });
+    return v;
+  }
+
   private async accessOrThrow(va: number, kind: AccessKind, value: number, op: ((old: number) => number) | null): Promise<number> {
     const r = await this.access(va, kind, value, op);
     if (r.ok) return r.value;
@@ -217,7 +251,7 @@ export class DeviceVm {
       if (e === undefined) {
         via = 'pt';
         e = this.pt.get(vpn);
-        if (e !== undefined) {
+        if (e !== undefined && dev.hasTlb) {
           this.tlb.set(vpn, e);
           if (tr.on)
             tr.emit({

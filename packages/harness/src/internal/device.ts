@@ -35,6 +35,11 @@ export interface DeviceOptions {
   owner?: unknown;
   /** `replayable` faults call the driver's fault handler; `fatal` ones fail the access. @defaultValue 'replayable' */
   faultMode?: FaultMode;
+  /**
+   * Whether the device caches translations. Without a TLB every access walks the page table, as
+   * test_hmm's CPU-emulated device does. @defaultValue true
+   */
+  tlb?: boolean;
   /** Device memory: a private or coherent pgmap of `pages` pages with this device's owner. */
   memory?: { type: 'private' | 'coherent'; pages: number; migrateToRam?: DevPagemapOps['migrateToRam'] };
 }
@@ -71,6 +76,8 @@ export class Device {
   readonly owner: unknown;
   readonly kernel: Kernel;
   faultMode: FaultMode;
+  /** The device caches translations in a TLB. */
+  readonly hasTlb: boolean;
   /** Address spaces this device mirrors. */
   readonly vms: DeviceVm[] = [];
   /** Queues are stopped: device work waits until they resume. */
@@ -96,6 +103,7 @@ export class Device {
     this.name = options.name;
     this.owner = options.owner ?? { device: options.name };
     this.faultMode = options.faultMode ?? 'replayable';
+    this.hasTlb = options.tlb ?? true;
     this.queueWq = kernel.waitQueue(`${this.name} queues`);
     this.fenceWq = kernel.waitQueue(`${this.name} fences`);
     const mem = options.memory;
