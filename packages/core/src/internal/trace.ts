@@ -36,6 +36,11 @@ export interface TraceEventMap {
     owner: unknown;
     blockable: boolean;
   };
+  /**
+   * Every start callback of invalidation `inv` returned: from here until 'inv-end' the core may
+   * change the range's entries, and devices must no longer use translations of it.
+   */
+  'inv-started': { inv: number };
   /** A notifier callback was entered or returned. */
   'inv-callback': {
     inv: number;
@@ -53,6 +58,12 @@ export interface TraceEventMap {
   /** A CPU page-table entry changed. `inv` is the invalidation it happened under, or -1. */
   pte: { mm: number; va: number; old: number; new: number; inv: number; why: string };
   'page-alloc': { pfn: number; kind: string };
+  /** `migrate_vma_pages` / `migrate_device_pages`: the entry moving from `src` will map `dst`. */
+  'migrate-pair': { src: number; dst: number; owner: unknown };
+  /** fork: `child` is a copy of `parent`'s address space. */
+  fork: { parent: number; child: number };
+  /** mremap moved `[from, from+len)` of `mm` to `to`. */
+  mremap: { mm: number; from: number; to: number; len: number };
   'page-free': { pfn: number };
   /** Contents of page `src` copied to page `dst`, by whom (`cow`, `swap-in`, a driver's name). */
   'page-copy': { src: number; dst: number; by: string };

@@ -260,6 +260,7 @@ export async function migrateDevicePagesCore(
       }
     }
     // folio_migrate_mapping + folio_migrate_flags
+    if (k.trace.on) k.trace.emit({ type: 'migrate-pair', src: page.pfn, dst: newpage.pfn, owner: fill?.owner });
     newpage.anon = page.anon;
     newpage.dirty = page.dirty;
     newpage.file = page.file;

@@ -42,7 +42,7 @@ export async function dupMm(parent: Mm): Promise<Mm> {
       if ((v.flags & VM_DONTCOPY) !== 0) continue;
       child.insertVma(v.clone());
     }
-    if (k.trace.on) k.trace.emit({ type: 'vma', mm: parent.id, op: 'fork', start: 0, end: 0, detail: `child mm ${child.id}` });
+    if (k.trace.on) k.trace.emit({ type: 'fork', parent: parent.id, child: child.id });
     for (const v of parent.vmas) {
       if ((v.flags & VM_DONTCOPY) !== 0 || v.shared) continue;
       await copyPageRange(parent, child, v);

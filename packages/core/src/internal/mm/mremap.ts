@@ -85,6 +85,7 @@ async function moveVma(mm: Mm, oldAddr: number, oldLen: number, newAddr: number,
       end: oldAddr + oldLen,
       detail: `to 0x${newAddr.toString(16)}${dontUnmap ? ' (DONTUNMAP)' : ''}`,
     });
+  if (k.trace.on) k.trace.emit({ type: 'mremap', mm: mm.id, from: oldAddr, to: newAddr, len: oldLen });
   const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, oldAddr, oldAddr + oldLen);
   await mmuNotifierInvalidateRangeStart(range);
   await k.sched.yield();

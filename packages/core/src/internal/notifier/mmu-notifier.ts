@@ -354,6 +354,8 @@ async function invalidateStart(range: MutableRange): Promise<number> {
 export async function mmuNotifierInvalidateRangeStart(range: MutableRange): Promise<void> {
   range.flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
   await invalidateStart(range);
+  const k = range.mm.kernel;
+  if (k.trace.on) k.trace.emit({ type: 'inv-started', inv: range.id });
 }
 
 /**
@@ -363,10 +365,8 @@ export async function mmuNotifierInvalidateRangeStart(range: MutableRange): Prom
 export async function mmuNotifierInvalidateRangeStartNonblock(range: MutableRange): Promise<number> {
   range.flags &= ~MMU_NOTIFIER_RANGE_BLOCKABLE;
   const ret = await invalidateStart(range);
-  if (ret !== 0) {
-    const k = range.mm.kernel;
-    if (k.trace.on) k.trace.emit({ type: 'inv-end', inv: range.id, aborted: true });
-  }
+  const k = range.mm.kernel;
+  if (k.trace.on) k.trace.emit(ret !== 0 ? { type: 'inv-end', inv: range.id, aborted: true } : { type: 'inv-started', inv: range.id });
   return ret;
 }
 
@@ -419,6 +419,7 @@ export async function mmuNotifierRelease(mm: Mm): Promise<void> {
     const range = mmuNotifierRangeInit(MMU_NOTIFY_RELEASE, MMU_NOTIFIER_RANGE_BLOCKABLE, mm, 0, ULONG_MAX);
     emitStart(range);
     await mnItreeRelease(subs, range);
+    if (k.trace.on) k.trace.emit({ type: 'inv-started', inv: range.id });
     if (k.trace.on) k.trace.emit({ type: 'inv-end', inv: range.id, aborted: false });
   }
   for (const sub of subs.list.slice()) {

@@ -85,7 +85,7 @@ export class Task implements TaskInfo {
 }
 
 /** How a run ended. */
-export type RunStatus = 'done' | 'deadlock' | 'step-limit' | 'error' | 'hung';
+export type RunStatus = 'done' | 'deadlock' | 'step-limit' | 'error' | 'hung' | 'stopped';
 
 /** One blocked task in a deadlock report. */
 export interface DeadlockEntry {
@@ -152,6 +152,7 @@ export class Scheduler {
   private maxSteps = 1_000_000;
   private finishRun: ((r: RunResult) => void) | null = null;
   private nextWake = Number.POSITIVE_INFINITY;
+  private stopReason: string | null = null;
 
   constructor(trace: Trace) {
     this.trace = trace;
@@ -294,6 +295,8 @@ export class Scheduler {
     switch (status) {
       case 'done':
         return `run finished after ${this.step} steps`;
+      case 'stopped':
+        return `run stopped at step ${this.step}: ${this.stopReason ?? ''}`;
       case 'step-limit':
         return `run stopped at the step limit (${this.maxSteps} steps): some task keeps retrying without progress`;
       case 'error': {
@@ -344,9 +347,21 @@ export class Scheduler {
     for (const t of this.tasks) if (t.state === 'runnable') c.push(t);
   }
 
+  /**
+   * Ends the run at the next scheduling point with status `stopped` (an observer that has seen
+   * enough, such as an oracle that found a violation).
+   */
+  requestStop(reason: string): void {
+    if (this.stopReason === null) this.stopReason = reason;
+  }
+
   /** Picks and resumes the next task. Called whenever the running task parks or exits. */
   private dispatch(): void {
     if (this.finished) return;
+    if (this.stopReason !== null) {
+      this.finish('stopped', null, null);
+      return;
+    }
     if (this.step >= this.maxSteps) {
       this.finish('step-limit', null, null);
       return;

@@ -33,7 +33,13 @@ export async function hmmRangeFaultLoop(args: RangeFaultLoopArgs): Promise<numbe
   const k = mm.kernel;
   const deadline = k.jiffies + (args.timeout ?? HMM_RANGE_DEFAULT_TIMEOUT);
   for (;;) {
-    if (k.jiffies > deadline) return -EBUSY;
+    if (k.jiffies > deadline) {
+      k.warn(
+        'retry-timeout',
+        `hmm_range_fault loop on [0x${range.start.toString(16)}, 0x${range.end.toString(16)}) gave up after ${args.timeout ?? HMM_RANGE_DEFAULT_TIMEOUT} ticks`,
+      );
+      return -EBUSY;
+    }
     range.notifierSeq = await mmuIntervalReadBegin(range.notifier);
     await mm.mmapLock.downRead();
     const ret = await hmmRangeFault(range);
