@@ -296,9 +296,10 @@ export class DeviceVm {
         const errno = replay >= MAX_REPLAYS ? -16 : -14;
         if (replay >= MAX_REPLAYS)
           k.warn('device-fault-livelock', `${dev.name}: ${kind} at ${hex(va)} still faults after ${MAX_REPLAYS} replays`);
-        if (tr.on) tr.emit({ type: 'dev-fault', dev: dev.name, vm: this.id, va, kind, result: errno, fatal: true });
+        if (tr.on) tr.emit({ type: 'dev-fault', dev: dev.name, vm: this.id, va, kind, phase: 'end', result: errno, fatal: true });
         return { ok: false, errno };
       }
+      if (tr.on) tr.emit({ type: 'dev-fault', dev: dev.name, vm: this.id, va, kind, phase: 'begin', result: 0, fatal: false });
       const r = await invokeDriver(k.sched, `${dev.name} fault handler at ${hex(va)} (${kind})`, false, () =>
         handler.call(this.ops, this, { va, kind }),
       );
@@ -308,7 +309,7 @@ export class DeviceVm {
           `${dev.name} fault handler returned ${String(r)}; return 0 to replay the access or a negative errno`,
         );
       }
-      if (tr.on) tr.emit({ type: 'dev-fault', dev: dev.name, vm: this.id, va, kind, result: r, fatal: false });
+      if (tr.on) tr.emit({ type: 'dev-fault', dev: dev.name, vm: this.id, va, kind, phase: 'end', result: r, fatal: false });
       if (r < 0) return { ok: false, errno: r };
     }
   }

@@ -32,8 +32,19 @@ declare module '@hmmlab/core' {
       pfn: number;
       via: 'tlb' | 'pt';
     };
-    /** A device access missed or lacked permission: the fault and how it ended. */
-    'dev-fault': { dev: string; vm: number; va: number; kind: 'read' | 'write' | 'atomic'; result: number; fatal: boolean };
+    /**
+     * A device access missed or lacked permission: `begin` when the driver's fault handler is
+     * called, `end` with its result (or a fatal fault, with `fatal` set).
+     */
+    'dev-fault': {
+      dev: string;
+      vm: number;
+      va: number;
+      kind: 'read' | 'write' | 'atomic';
+      phase: 'begin' | 'end';
+      result: number;
+      fatal: boolean;
+    };
   }
 }
 
