@@ -1,0 +1,31 @@
+/**
+ * @hmmlab/assertions: the flush-contract oracle. It watches a run online and reports, at the exact
+ * step, every needed device flush a driver skipped, with the invalidation, what its callbacks did,
+ * the translations still reachable and the trace around it; plus flush metrics and coverage.
+ */
+
+export { type CheckedRun, checkScenario } from './internal/check.js';
+export {
+  type HasViolations,
+  keepsDataIntact,
+  keepsFlushContract,
+  keepsFlushRules,
+  type MatcherResult,
+  respectsBlockability,
+  runsWithoutDriverFailure,
+  staysLive,
+  violatesRule,
+} from './internal/matchers.js';
+export { type Coverage, type FlushMetrics, FlushOracle, type OracleOptions, type OracleReport } from './internal/oracle.js';
+export {
+  type CallbackSummary,
+  formatEvent,
+  formatOwner,
+  formatViolation,
+  type InvalidationInfo,
+  type TranslationInfo,
+  type Violation,
+  violationToJson,
+} from './internal/report.js';
+export { RULE_IDS, RULES, type RuleFamily, type RuleId } from './internal/rules.js';
+export type { FlushCounts } from './internal/state.js';

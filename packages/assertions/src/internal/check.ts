@@ -1,0 +1,19 @@
+/**
+ * One call that runs a scenario under the oracle.
+ */
+import { type DriverDefinition, runScenario, type Scenario, type ScenarioResult, type ScenarioRunOptions } from '@hmmlab/harness';
+import { FlushOracle, type OracleOptions, type OracleReport } from './oracle.js';
+
+/** The oracle's report together with the run it judged. */
+export type CheckedRun = OracleReport & { readonly result: ScenarioResult };
+
+/** Runs `scenario` with `driver` under a {@link FlushOracle} and returns its verdict. */
+export async function checkScenario(
+  driver: DriverDefinition,
+  scenario: Scenario,
+  options: ScenarioRunOptions & OracleOptions,
+): Promise<CheckedRun> {
+  const oracle = new FlushOracle(options);
+  const result = await runScenario(driver, scenario, { ...options, observers: [...(options.observers ?? []), oracle] });
+  return { ...oracle.finish(result.run), result };
+}

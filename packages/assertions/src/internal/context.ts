@@ -1,0 +1,51 @@
+/**
+ * What a rule sees: the world, the oracle's state, and a way to report.
+ */
+import type { TraceEvent } from '@hmmlab/core';
+import type { Device, World } from '@hmmlab/harness';
+import type { InvalidationInfo, TranslationInfo } from './report.js';
+import type { RuleId } from './rules.js';
+import type { ActiveInvalidation, FlushCounts } from './state.js';
+
+/** The fields of a violation a rule provides; the oracle adds step, task, trace and callbacks. */
+export interface ViolationInput {
+  readonly rule: RuleId;
+  readonly explanation: string;
+  readonly mm?: number | null;
+  readonly va?: number | null;
+  readonly pfn?: number | null;
+  readonly device?: Device | null;
+  readonly inv?: ActiveInvalidation | null;
+  readonly translations?: readonly TranslationInfo[];
+  readonly context?: string | null;
+  /** Report each key once (default: rule + device + va + pfn). */
+  readonly dedupKey?: string;
+}
+
+/** The oracle as rules see it. */
+export interface OracleContext {
+  readonly world: World;
+  /** Active invalidations by id. */
+  readonly invs: Map<number, ActiveInvalidation>;
+  /** Translations kept under a legal skip: `vmId:vpn:pfn` → invalidation id. */
+  readonly skipped: Map<string, number>;
+  /** Source pages copied while migrating: pfn → step of the copy. */
+  readonly copiedOut: Map<number, number>;
+  /** Migration destinations: dst pfn → { src pfn, owner }. */
+  readonly pairs: Map<number, { src: number; owner: unknown }>;
+  report(v: ViolationInput, at: TraceEvent): void;
+  counts(event: number): FlushCounts;
+  /** Records that a coverage cell or window was reached. */
+  cover(key: string): void;
+  invalidationInfo(inv: ActiveInvalidation, device: Device | null): InvalidationInfo;
+}
+
+/** True if `device` may skip invalidation `inv`: its own MIGRATE or EXCLUSIVE (bug-classes I5 a, b). */
+export function legalSkip(inv: ActiveInvalidation, device: Device): boolean {
+  return (inv.event === 6 || inv.event === 7) && inv.owner !== undefined && inv.owner !== null && inv.owner === device.owner;
+}
+
+/** Key of a translation kept under a legal skip. */
+export function skipKey(vmId: number, vpn: number, pfn: number): string {
+  return `${vmId}:${vpn}:${pfn}`;
+}

@@ -1,0 +1,281 @@
+import { firstRunnable, MmuNotifier, mmuNotifierRegister, seededDecisions } from '@hmmlab/core';
+import { Device, defineDriver, type Scenario } from '@hmmlab/harness';
+import { describe, expect, it } from 'vitest';
+import '../vitest.js';
+import { checkScenario } from './check.js';
+import type { RuleId } from './rules.js';
+import { type Knobs, knobDriver } from './test-driver.js';
+
+const anon = (pages: number, populate: 'none' | 'write' = 'write') =>
+  ({ pages, prot: 'rw', share: 'private', backing: 'anon', populate }) as const;
+
+/** Runs tasks one after another, in the order given. */
+async function sequential(knobs: Knobs, scenario: Scenario, rules?: RuleId[]) {
+  return checkScenario(knobDriver(knobs), scenario, { decisions: firstRunnable, trace: 'all', ...(rules ? { rules } : {}) });
+}
+
+const mapThenUnmap: Scenario = {
+  regions: [anon(2)],
+  tasks: [
+    { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 5 }] },
+    { kind: 'cpu', ops: [{ op: 'munmap', region: 0, page: 0, pages: 2 }] },
+  ],
+};
+
+describe('missed-flush', () => {
+  it.each<[string, Knobs]>([
+    ['no zap and no flush', { zap: false, flush: 'none' }],
+    ['a zap without a TLB flush', { flush: 'none' }],
+    ['a fenced flush not waited for', { flush: 'fence-nowait' }],
+  ])('should fire for %s', async (_name, knobs) => {
+    const r = await sequential(knobs, mapThenUnmap);
+    expect(r).toViolate('missed-flush');
+    const v = r.violations.find((x) => x.rule === 'missed-flush');
+    expect(v?.invalidation?.event).toBe('MMU_NOTIFY_UNMAP');
+    expect(v?.translations.length).toBeGreaterThan(0);
+  });
+
+  it.each<[string, Knobs]>([
+    ['a synchronous flush', {}],
+    ['a fenced flush that is waited for', { flush: 'fence-wait' }],
+  ])('should stay silent for %s', async (_name, knobs) => {
+    const r = await sequential(knobs, mapThenUnmap);
+    expect(r).toKeepFlushContract();
+    expect(r.metrics.total.needed).toBe(0);
+    expect(r.metrics.total.performed).toBeGreaterThan(0);
+  });
+});
+
+describe('freed-page-mapped', () => {
+  it('should fire when a page is freed under a device translation', async () => {
+    const r = await sequential({ zap: false, flush: 'none' }, mapThenUnmap, ['freed-page-mapped']);
+    expect(r).toViolate('freed-page-mapped');
+  });
+
+  it('should stay silent when the driver zapped and flushed', async () => {
+    const r = await sequential({}, mapThenUnmap, ['freed-page-mapped']);
+    expect(r).toKeepFlushContract();
+  });
+});
+
+const forkThenWrite = (last: 'dev-read' | 'dev-write'): Scenario => ({
+  regions: [anon(1)],
+  tasks: [
+    { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 11 }] },
+    { kind: 'cpu', ops: [{ op: 'fork' }, { op: 'write', region: 0, page: 0, value: 22 }] },
+    {
+      kind: 'device',
+      ops: [last === 'dev-read' ? { op: 'dev-read', region: 0, page: 0 } : { op: 'dev-write', region: 0, page: 0, value: 33 }],
+    },
+  ],
+});
+
+describe('lost-write and stale-read', () => {
+  it('should report lost-write when the device writes the old page after a COW', async () => {
+    const r = await sequential({ zap: false, flush: 'none' }, forkThenWrite('dev-write'), ['lost-write']);
+    expect(r).toViolate('lost-write');
+  });
+
+  it('should report stale-read when the device reads the old page after a COW', async () => {
+    const r = await sequential({ zap: false, flush: 'none' }, forkThenWrite('dev-read'), ['stale-read']);
+    expect(r).toViolate('stale-read');
+  });
+
+  it.each(['dev-read', 'dev-write'] as const)('should stay silent for %s with the correct driver', async (last) => {
+    const r = await sequential({}, forkThenWrite(last));
+    expect(r).toKeepFlushContract();
+  });
+});
+
+const migrateWhileMapped: Scenario = {
+  regions: [anon(2)],
+  tasks: [
+    { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 1 }] },
+    { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 2 }] },
+    { kind: 'cpu', ops: [{ op: 'read', region: 0, page: 0 }] },
+  ],
+};
+
+describe('own-migration-unrevoked', () => {
+  it('should fire when an own-MIGRATE skip leaves a writable translation at the copy', async () => {
+    const r = await sequential({ ownerSkip: 'checked', revokeBeforeCopy: false }, migrateWhileMapped);
+    expect(r).toViolate('own-migration-unrevoked');
+    expect(r.violations.some((v) => v.rule === 'missed-flush')).toBe(false);
+  });
+
+  it('should stay silent when the migration path revokes before copying', async () => {
+    const r = await sequential({ ownerSkip: 'checked', revokeBeforeCopy: true }, migrateWhileMapped);
+    expect(r).toKeepFlushContract();
+    expect(r.metrics.total.legalSkips).toBeGreaterThan(0);
+  });
+
+  it('should find the lost write of that hazard under some interleaving', async () => {
+    const racy: Scenario = {
+      regions: [anon(1)],
+      tasks: [
+        {
+          kind: 'device',
+          ops: [
+            { op: 'dev-write', region: 0, page: 0, value: 1 },
+            { op: 'dev-write', region: 0, page: 0, value: 2 },
+            { op: 'dev-write', region: 0, page: 0, value: 3 },
+          ],
+        },
+        { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1 }] },
+      ],
+    };
+    let found = false;
+    for (let seed = 1; seed <= 60 && !found; seed++) {
+      const r = await checkScenario(knobDriver({ ownerSkip: 'checked', revokeBeforeCopy: false }), racy, {
+        decisions: seededDecisions(seed),
+        rules: ['lost-write'],
+      });
+      found = r.violations.some((v) => v.rule === 'lost-write');
+    }
+    expect(found).toBe(true);
+  });
+});
+
+describe('stale-install', () => {
+  const race: Scenario = {
+    regions: [anon(1)],
+    tasks: [
+      { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] },
+      { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'dontneed' }] },
+    ],
+  };
+
+  it('should fire under some interleaving when the seq check is not held until programming', async () => {
+    let found = false;
+    for (let seed = 1; seed <= 80 && !found; seed++) {
+      const r = await checkScenario(knobDriver({ retryUnderLock: false }), race, {
+        decisions: seededDecisions(seed),
+        rules: ['stale-install'],
+      });
+      found = r.violations.some((v) => v.rule === 'stale-install');
+    }
+    expect(found).toBe(true);
+  });
+
+  it('should stay silent for every interleaving tried with the check under the lock', async () => {
+    for (let seed = 1; seed <= 80; seed++) {
+      const r = await checkScenario(knobDriver({}), race, { decisions: seededDecisions(seed) });
+      expect(r).toKeepFlushContract();
+    }
+  });
+});
+
+const reaped: Scenario = {
+  regions: [anon(1)],
+  tasks: [
+    { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] },
+    { kind: 'kernel', ops: [{ op: 'oom-reap' }] },
+  ],
+};
+
+describe('sleep-in-nonblockable', () => {
+  it('should fire when the callback sleeps in the OOM reaper path', async () => {
+    expect(await sequential({ nonBlockable: 'sleep' }, reaped)).toViolate('sleep-in-nonblockable');
+  });
+
+  it('should stay silent with a trylock', async () => {
+    expect(await sequential({}, reaped)).toKeepFlushContract();
+  });
+
+  it('should catch a non-blockable callback that returns true untouched as a missed flush', async () => {
+    expect(await sequential({ nonBlockable: 'true' }, reaped)).toViolate('missed-flush');
+  });
+});
+
+describe('false-while-blockable', () => {
+  it('should fire when an interval callback returns false for a blockable range', async () => {
+    expect(await sequential({ falseWhenBlockable: true }, mapThenUnmap)).toViolate('false-while-blockable');
+  });
+});
+
+describe('lock-leak and deadlock', () => {
+  it('should report the leaked lock, then the deadlock it causes', async () => {
+    const r = await sequential(
+      { leakLock: true },
+      { ...mapThenUnmap, tasks: [...mapThenUnmap.tasks, { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 1 }] }] },
+    );
+    expect(r).toViolate('lock-leak');
+  });
+
+  it('should stay silent when the lock is released', async () => {
+    expect(await sequential({}, mapThenUnmap)).toStayLive();
+  });
+});
+
+describe('callback-threw and callback-hung', () => {
+  it('should name the callback that threw', async () => {
+    const r = await sequential({ throwInInvalidate: true }, mapThenUnmap);
+    expect(r).toViolate('callback-threw');
+    expect(r.violations.find((v) => v.rule === 'callback-threw')?.context).toContain('interval notifier "knob"');
+  });
+
+  it('should report a callback that never settles and return', async () => {
+    const r = await sequential({ hangInInvalidate: true }, mapThenUnmap);
+    expect(r).toViolate('callback-hung');
+  });
+
+  it('should stay silent for a driver that neither throws nor hangs', async () => {
+    expect(await sequential({}, mapThenUnmap)).toRunWithoutDriverFailure();
+  });
+});
+
+describe('start-failed-with-end', () => {
+  const classic = (withEnd: boolean) =>
+    defineDriver({
+      name: 'classic',
+      probe(kernel) {
+        const dev = new Device(kernel, { name: 'c0' });
+        return {
+          devices: [dev],
+          async bind(mm) {
+            const vm = dev.createVm(mm);
+            const sub = new MmuNotifier(
+              {
+                invalidateRangeStart: (_s, range) => {
+                  vm.clearRange(range.start, range.end);
+                  vm.flushTlb(range.start, range.end);
+                  return range.flags === 0 ? -11 : 0;
+                },
+                ...(withEnd ? { invalidateRangeEnd: () => {} } : {}),
+              },
+              'classic',
+            );
+            await mmuNotifierRegister(sub, mm);
+            return { vms: [vm] };
+          },
+        };
+      },
+    });
+  const scenario: Scenario = { regions: [anon(1)], tasks: [{ kind: 'kernel', ops: [{ op: 'oom-reap' }] }] };
+
+  it('should fire when a start that can fail comes with an end', async () => {
+    expect(await checkScenario(classic(true), scenario, { decisions: firstRunnable })).toViolate('start-failed-with-end');
+  });
+
+  it('should stay silent without the end callback', async () => {
+    expect(await checkScenario(classic(false), scenario, { decisions: firstRunnable })).toRespectBlockability();
+  });
+});
+
+describe('livelock', () => {
+  it('should report a fault that never resolves', async () => {
+    const stuck = defineDriver({
+      name: 'stuck',
+      probe(kernel) {
+        const dev = new Device(kernel, { name: 's0' });
+        return { devices: [dev], bind: async (mm) => ({ vms: [dev.createVm(mm, { fault: () => 0 })] }) };
+      },
+    });
+    const r = await checkScenario(
+      stuck,
+      { regions: [anon(1)], tasks: [{ kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] }] },
+      { decisions: firstRunnable },
+    );
+    expect(r).toViolate('livelock');
+  });
+});

@@ -1,0 +1,361 @@
+/**
+ * The flush-contract oracle: watches a run's trace online, with the devices' state, and reports
+ * every broken rule at the exact step it breaks.
+ */
+import { DriverCallbackError, eventName, type RunResult, type TraceEvent } from '@hmmlab/core';
+import type { Device, Observer, World } from '@hmmlab/harness';
+import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
+import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
+import { checkCpuAccess, checkDevAccess, GhostMemory, trackLayout } from './rules/ghost-memory.js';
+import { checkKernelFact } from './rules/kernel-facts.js';
+import { checkPteChange, checkResume } from './rules/missed-flush.js';
+import { checkCopy, checkFree } from './rules/page-lifetime.js';
+import { checkInstall } from './rules/stale-install.js';
+import { RULE_IDS, type RuleId } from './rules.js';
+import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
+import { activeVms, cpuAllows } from './view.js';
+
+/** Options of a {@link FlushOracle}. */
+export interface OracleOptions {
+  /** Stop the run at the first violation. @defaultValue false */
+  readonly stopOnFirst?: boolean;
+  /** Stop recording after this many violations. @defaultValue 50 */
+  readonly maxViolations?: number;
+  /** Events of trace kept in each report. @defaultValue 40 */
+  readonly traceWindow?: number;
+  /** Rules to check. @defaultValue every rule */
+  readonly rules?: readonly RuleId[];
+}
+
+/** Flush metrics of a run. */
+export interface FlushMetrics {
+  readonly total: FlushCounts;
+  /** Per invalidation event (`MMU_NOTIFY_UNMAP`, …). */
+  readonly byEvent: Readonly<Record<string, FlushCounts>>;
+}
+
+/** What a run exercised: coverage cells and race windows, with how often each was reached. */
+export interface Coverage {
+  /** `event|owner match|page kind|blockable|device state` → count. */
+  readonly cells: Readonly<Record<string, number>>;
+  /** Race window → count. */
+  readonly windows: Readonly<Record<string, number>>;
+}
+
+/** The oracle's verdict on a run. */
+export interface OracleReport {
+  readonly verdict: 'pass' | 'fail';
+  readonly violations: readonly Violation[];
+  readonly metrics: FlushMetrics;
+  readonly coverage: Coverage;
+  readonly run: { readonly status: string; readonly steps: number; readonly message: string; readonly decisions: readonly number[] };
+}
+
+/** The flush-contract oracle. Attach it to a run as an {@link Observer}, then call {@link FlushOracle.finish}. */
+export class FlushOracle implements Observer {
+  readonly violations: Violation[] = [];
+  private world: World | null = null;
+  private readonly options: Required<Omit<OracleOptions, 'rules'>>;
+  private readonly enabled: Set<RuleId>;
+  private readonly recent: RecentEvents;
+  private readonly ghost = new GhostMemory();
+  private readonly byEvent = new Map<number, FlushCounts>();
+  private readonly cells = new Map<string, number>();
+  private readonly reported = new Set<string>();
+  private faultsInFlight = 0;
+  private ctx: OracleContext | null = null;
+
+  constructor(options: OracleOptions = {}) {
+    this.options = {
+      stopOnFirst: options.stopOnFirst ?? false,
+      maxViolations: options.maxViolations ?? 50,
+      traceWindow: options.traceWindow ?? 40,
+    };
+    this.enabled = new Set(options.rules ?? RULE_IDS);
+    this.recent = new RecentEvents(this.options.traceWindow);
+  }
+
+  /** Observer hook: subscribes to the kernel's trace. */
+  attach(world: World): void {
+    this.world = world;
+    const ctx: OracleContext = {
+      world,
+      invs: new Map(),
+      skipped: new Map(),
+      copiedOut: new Map(),
+      pairs: new Map(),
+      report: (v, at) => this.report(v, at),
+      counts: (ev) => this.counts(ev),
+      cover: (key) => this.cover(key),
+      invalidationInfo: (inv, dev) => this.invalidationInfo(inv, dev),
+    };
+    this.ctx = ctx;
+    world.kernel.trace.subscribe((e) => this.onEvent(ctx, e));
+  }
+
+  private counts(event: number): FlushCounts {
+    let c = this.byEvent.get(event);
+    if (c === undefined) {
+      c = emptyCounts();
+      this.byEvent.set(event, c);
+    }
+    return c;
+  }
+
+  private cover(key: string): void {
+    this.cells.set(key, (this.cells.get(key) ?? 0) + 1);
+  }
+
+  private onEvent(ctx: OracleContext, e: TraceEvent): void {
+    this.recent.push(e);
+    switch (e.type) {
+      case 'inv-start':
+        this.startInvalidation(ctx, e);
+        if (this.faultsInFlight > 0) this.cover('window|invalidation-during-device-fault');
+        return;
+      case 'inv-started':
+        this.endCallbackPhase(ctx, e.inv);
+        return;
+      case 'inv-end':
+        this.endInvalidation(ctx, e.inv);
+        return;
+      case 'inv-callback':
+      case 'set-seq':
+        this.recordCallbackEvent(ctx, e);
+        return;
+      case 'pte':
+        if (e.inv >= 0 && this.enabled.has('missed-flush')) checkPteChange(ctx, e);
+        return;
+      case 'dev-pte':
+        this.recordCallbackEvent(ctx, e);
+        if (this.enabled.has('stale-install')) checkInstall(ctx, e);
+        return;
+      case 'dev-tlb':
+        if (e.op !== 'fill') this.recordCallbackEvent(ctx, e);
+        return;
+      case 'dev-queue':
+        if (this.enabled.has('missed-flush')) checkResume(ctx, e);
+        return;
+      case 'dev-fault':
+        this.faultsInFlight += e.phase === 'begin' ? 1 : e.fatal ? 0 : -1;
+        return;
+      case 'page-copy':
+        checkCopy(ctx, e);
+        return;
+      case 'page-free':
+        checkFree(ctx, e);
+        return;
+      case 'migrate-pair':
+        ctx.pairs.set(e.dst, { src: e.src, owner: e.owner });
+        return;
+      case 'cpu-access':
+        checkCpuAccess(ctx, this.ghost, e);
+        return;
+      case 'dev-access':
+        checkDevAccess(ctx, this.ghost, e);
+        return;
+      case 'vma':
+      case 'fork':
+      case 'mremap':
+        trackLayout(this.ghost, e);
+        return;
+      case 'sleep-in-atomic':
+      case 'lock-leak':
+      case 'warn':
+        checkKernelFact(ctx, e);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private startInvalidation(ctx: OracleContext, e: Extract<TraceEvent, { type: 'inv-start' }>): void {
+    const world = this.world as World;
+    const ps = world.kernel.pageSize;
+    const inv: ActiveInvalidation = {
+      id: e.inv,
+      mm: e.mm,
+      event: e.event,
+      start: e.start,
+      end: e.end,
+      owner: e.owner,
+      blockable: e.blockable,
+      started: false,
+      callbackEvents: [],
+      before: new Map(),
+      needed: new Set(),
+    };
+    const first = Math.floor(e.start / ps);
+    const last = Math.ceil(e.end / ps);
+    for (const vm of activeVms(world, e.mm)) {
+      for (const map of [vm.pt, vm.tlb]) {
+        for (const [vpn, entry] of map) {
+          if (vpn >= first && vpn < last && !inv.before.has(`${vm.id}:${vpn}`))
+            inv.before.set(`${vm.id}:${vpn}`, { vmId: vm.id, vpn, entry, device: vm.device.name });
+        }
+      }
+    }
+    ctx.invs.set(e.inv, inv);
+  }
+
+  private recordCallbackEvent(ctx: OracleContext, e: TraceEvent): void {
+    for (const inv of ctx.invs.values()) {
+      if (inv.started) continue;
+      if (e.type === 'inv-callback' && e.inv !== inv.id) continue;
+      inv.callbackEvents.push(e);
+    }
+  }
+
+  private stillTranslated(vmId: number, vpn: number): boolean {
+    for (const d of (this.world as World).devices) {
+      for (const vm of d.vms) if (vm.id === vmId) return vm.pt.has(vpn) || vm.tlb.has(vpn);
+    }
+    return false;
+  }
+
+  private endCallbackPhase(ctx: OracleContext, id: number): void {
+    const inv = ctx.invs.get(id);
+    if (inv === undefined) return;
+    inv.started = true;
+    const c = this.counts(inv.event);
+    for (const b of inv.before.values()) if (!this.stillTranslated(b.vmId, b.vpn)) c.performed++;
+  }
+
+  private endInvalidation(ctx: OracleContext, id: number): void {
+    const inv = ctx.invs.get(id);
+    ctx.invs.delete(id);
+    if (inv === undefined) return;
+    const world = this.world as World;
+    const c = this.counts(inv.event);
+    for (const [key, b] of inv.before) {
+      if (this.stillTranslated(b.vmId, b.vpn)) continue;
+      if (inv.needed.has(key)) continue;
+      // Removed during this invalidation without being needed: the CPU entry still allows it, or the skip was legal.
+      const dev = world.devices.find((d) => d.name === b.device) as Device;
+      const vm = dev.vms.find((v) => v.id === b.vmId);
+      const pte = vm === undefined ? 0 : vm.mm.pte(b.vpn * world.kernel.pageSize);
+      if (cpuAllows(world.kernel, pte, b.entry, dev) || legalSkip(inv, dev)) c.unnecessary++;
+    }
+  }
+
+  private invalidationInfo(inv: ActiveInvalidation, dev: Device | null): InvalidationInfo {
+    return {
+      id: inv.id,
+      event: eventName(inv.event),
+      start: inv.start,
+      end: inv.end,
+      owner: formatOwner(inv.owner),
+      ownOwner: dev !== null && inv.owner !== undefined && inv.owner === dev.owner,
+      blockable: inv.blockable,
+      mm: inv.mm,
+    };
+  }
+
+  private callbackSummaries(inv: ActiveInvalidation): CallbackSummary[] {
+    const out: { sub: string; op: string; result: string; setSeq: boolean; cleared: string[]; flushes: string[] }[] = [];
+    let cur: (typeof out)[number] | null = null;
+    for (const e of inv.callbackEvents) {
+      if (e.type === 'inv-callback') {
+        if (e.phase === 'enter') {
+          cur = { sub: e.sub, op: e.op, result: '(did not return)', setSeq: false, cleared: [], flushes: [] };
+          out.push(cur);
+        } else if (cur !== null) {
+          cur.result = String(e.result);
+        }
+      } else if (cur !== null) {
+        if (e.type === 'set-seq') cur.setSeq = true;
+        else if (e.type === 'dev-pte' && e.new === 0) cur.cleared.push(`${e.dev} 0x${e.va.toString(16)}`);
+        else if (e.type === 'dev-tlb') cur.flushes.push(`${e.dev} ${e.op} [0x${e.start.toString(16)}, 0x${e.end.toString(16)})`);
+      }
+    }
+    return out;
+  }
+
+  private report(v: ViolationInput, at: TraceEvent): void {
+    if (!this.enabled.has(v.rule) || this.violations.length >= this.options.maxViolations) return;
+    const key = v.dedupKey ?? `${v.rule}:${v.device?.name ?? ''}:${v.va ?? ''}:${v.pfn ?? ''}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    const world = this.world as World;
+    const k = world.kernel;
+    const task = k.sched.current;
+    const page = v.pfn === null || v.pfn === undefined ? null : k.pages.pfnToPage(v.pfn);
+    const inv = v.inv ?? null;
+    this.violations.push({
+      rule: v.rule,
+      explanation: v.explanation,
+      step: at.step,
+      seq: at.seq,
+      task: `${task.name}#${task.id}`,
+      mm: v.mm ?? null,
+      va: v.va ?? null,
+      page: page === null || page === undefined ? null : { pfn: page.pfn, kind: page.kind },
+      device: v.device?.name ?? null,
+      invalidation: inv === null ? null : this.invalidationInfo(inv, v.device ?? null),
+      callbacks: inv === null ? [] : this.callbackSummaries(inv),
+      translations: v.translations ?? [],
+      context: v.context ?? null,
+      trace: this.recent.list(),
+    });
+    if (this.options.stopOnFirst) k.sched.requestStop(`${v.rule}: ${v.explanation}`);
+  }
+
+  /** Metrics so far. */
+  metrics(): FlushMetrics {
+    const total = emptyCounts();
+    const byEvent: Record<string, FlushCounts> = {};
+    for (const [ev, c] of [...this.byEvent].sort((a, b) => a[0] - b[0])) {
+      byEvent[eventName(ev)] = { ...c };
+      total.needed += c.needed;
+      total.performed += c.performed;
+      total.missed += c.missed;
+      total.unnecessary += c.unnecessary;
+      total.legalSkips += c.legalSkips;
+    }
+    return { total, byEvent };
+  }
+
+  /** Coverage so far. */
+  coverage(): Coverage {
+    const cells: Record<string, number> = {};
+    const windows: Record<string, number> = {};
+    for (const [key, n] of [...this.cells].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+      if (key.startsWith('cell|')) cells[key.slice(5)] = n;
+      else windows[key.slice(7)] = n;
+    }
+    return { cells, windows };
+  }
+
+  /** Adds the run-level rules (deadlock, livelock, driver failures) and returns the verdict. */
+  finish(run: RunResult): OracleReport {
+    const k = (this.world as World).kernel;
+    const last =
+      k.trace.events().at(-1) ?? ({ type: 'warn', what: '', detail: '', seq: k.trace.length, step: run.steps, task: -1 } as TraceEvent);
+    const ctx = this.ctx as OracleContext;
+    const runRule = (rule: RuleId, explanation: string, context: string | null): void =>
+      ctx.report({ rule, explanation, context, dedupKey: `run:${rule}` }, last);
+    switch (run.status) {
+      case 'deadlock':
+        runRule('deadlock', run.message, null);
+        break;
+      case 'step-limit':
+        runRule('livelock', run.message, null);
+        break;
+      case 'hung':
+        runRule('callback-hung', run.message, run.failedContext);
+        break;
+      case 'error':
+        runRule('callback-threw', run.error instanceof DriverCallbackError ? run.error.message : run.message, run.failedContext);
+        break;
+      default:
+        break;
+    }
+    return {
+      verdict: this.violations.length === 0 ? 'pass' : 'fail',
+      violations: this.violations,
+      metrics: this.metrics(),
+      coverage: this.coverage(),
+      run: { status: run.status, steps: run.steps, message: run.message, decisions: run.decisions },
+    };
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Violation reports: what a reviewer needs to fix the driver without rerunning anything: the rule
+ * and why, the step, the address and page, the invalidation, what the callbacks did, the
+ * translations still reachable, and the trace around the step. Text for terminals, JSON for tools.
+ */
+import { eventName, formatPte, hex, type TraceEvent } from '@hmmlab/core';
+import { formatDevPte } from '@hmmlab/harness';
+import { RULES, type RuleId } from './rules.js';
+
+/** An invalidation as a report shows it. */
+export interface InvalidationInfo {
+  readonly id: number;
+  readonly event: string;
+  readonly start: number;
+  readonly end: number;
+  /** The owner the range carried, as text (`none` when it carried none). */
+  readonly owner: string;
+  /** True if that owner is the device's own. */
+  readonly ownOwner: boolean;
+  readonly blockable: boolean;
+  readonly mm: number;
+}
+
+/** One notifier callback of the invalidation and what it did. */
+export interface CallbackSummary {
+  readonly sub: string;
+  readonly op: string;
+  readonly result: string;
+  readonly setSeq: boolean;
+  /** Device entries cleared while it ran (device, va). */
+  readonly cleared: readonly string[];
+  /** TLB flushes it issued or completed. */
+  readonly flushes: readonly string[];
+}
+
+/** A translation a device still held. */
+export interface TranslationInfo {
+  readonly device: string;
+  readonly vm: number;
+  readonly source: 'tlb' | 'pt' | 'dma';
+  readonly va: number | null;
+  readonly entry: string;
+}
+
+/** One broken rule. */
+export interface Violation {
+  readonly rule: RuleId;
+  /** One line: what broke, concretely. */
+  readonly explanation: string;
+  readonly step: number;
+  /** Sequence number of the trace event where it broke. */
+  readonly seq: number;
+  /** The task that was running. */
+  readonly task: string;
+  readonly mm: number | null;
+  readonly va: number | null;
+  readonly page: { readonly pfn: number; readonly kind: string } | null;
+  readonly device: string | null;
+  readonly invalidation: InvalidationInfo | null;
+  readonly callbacks: readonly CallbackSummary[];
+  readonly translations: readonly TranslationInfo[];
+  /** The driver callback involved, for driver failures. */
+  readonly context: string | null;
+  /** Events before (and at) the step. */
+  readonly trace: readonly TraceEvent[];
+}
+
+function owner(o: unknown): string {
+  if (o === undefined || o === null) return 'none';
+  if (typeof o === 'object') {
+    const dev = (o as { device?: unknown }).device;
+    if (typeof dev === 'string') return `owner of ${dev}`;
+    const name = (o as { name?: unknown }).name;
+    if (typeof name === 'string') return name;
+    return 'object';
+  }
+  return String(o);
+}
+
+/** Formats an owner value for reports. */
+export function formatOwner(o: unknown): string {
+  return owner(o);
+}
+
+/** One trace event as a line of text. */
+export function formatEvent(e: TraceEvent): string {
+  switch (e.type) {
+    case 'inv-start':
+      return `inv #${e.inv} start ${eventName(e.event)} [${hex(e.start)}, ${hex(e.end)}) owner=${owner(e.owner)} ${e.blockable ? 'blockable' : 'NON-BLOCKABLE'} (mm ${e.mm})`;
+    case 'inv-started':
+      return `inv #${e.inv}: start callbacks returned; entries may change now`;
+    case 'inv-end':
+      return `inv #${e.inv} ${e.aborted ? 'aborted (-EAGAIN)' : 'end'}`;
+    case 'inv-callback':
+      return `  ${e.sub} ${e.op} ${e.phase === 'enter' ? 'called' : `returned ${String(e.result)}${e.leaked.length > 0 ? ` holding ${e.leaked.join(', ')}` : ''}`}`;
+    case 'set-seq':
+      return `  ${e.sub}: mmu_interval_set_seq(${e.curSeq})`;
+    case 'pte':
+      return `cpu pte ${hex(e.va)} (mm ${e.mm}): ${formatPte(e.old)} -> ${formatPte(e.new)} [${e.why}${e.inv >= 0 ? `, inv #${e.inv}` : ''}]`;
+    case 'dev-pte':
+      return `${e.dev} pte ${hex(e.va)}: ${formatDevPte(e.old)} -> ${formatDevPte(e.new)} [${e.why}]`;
+    case 'dev-tlb':
+      return e.op === 'fill'
+        ? `${e.dev} tlb fill ${hex(e.start)} = ${formatDevPte(e.entry)}`
+        : `${e.dev} tlb ${e.op} [${hex(e.start)}, ${hex(e.end)})${e.fence > 0 ? ` fence ${e.fence}` : ''}`;
+    case 'dev-access':
+      return `${e.dev} ${e.kind} ${hex(e.va)} = ${e.value} (pfn ${e.pfn}, via ${e.via})`;
+    case 'dev-fault':
+      return `${e.dev} fault ${e.kind} ${hex(e.va)} ${e.phase}${e.phase === 'end' ? ` -> ${e.result}${e.fatal ? ' (fatal)' : ''}` : ''}`;
+    case 'dev-queue':
+      return `${e.dev} queues ${e.op}`;
+    case 'dma':
+      return `${e.dev} dma ${e.op} pfn ${e.pfn}`;
+    case 'cpu-access':
+      return `cpu ${e.write ? 'write' : 'read'} ${hex(e.va)} = ${e.value} (pfn ${e.pfn}, mm ${e.mm})`;
+    case 'page-alloc':
+      return `alloc pfn ${e.pfn} (${e.kind})`;
+    case 'page-free':
+      return `free pfn ${e.pfn}`;
+    case 'page-copy':
+      return `copy pfn ${e.src} -> pfn ${e.dst} by ${e.by}`;
+    case 'migrate-pair':
+      return `migrate pfn ${e.src} -> pfn ${e.dst}`;
+    case 'lock':
+      return `lock ${e.lock} ${e.op}${e.mode === 'excl' ? '' : ` (${e.mode})`}`;
+    case 'switch':
+      return `run task #${e.to}`;
+    case 'task-spawn':
+      return `spawn ${e.name}#${e.id} (${e.kind})`;
+    case 'task-exit':
+      return `task #${e.id} ${e.outcome}${e.detail !== '' ? `: ${e.detail}` : ''}`;
+    case 'vma':
+      return `${e.op} [${hex(e.start)}, ${hex(e.end)}) mm ${e.mm} ${e.detail}`;
+    case 'fork':
+      return `fork mm ${e.parent} -> mm ${e.child}`;
+    case 'mremap':
+      return `mremap mm ${e.mm} [${hex(e.from)}, +${hex(e.len)}) -> ${hex(e.to)}`;
+    case 'warn':
+      return `WARN ${e.what}: ${e.detail}`;
+    case 'sleep-in-atomic':
+      return `sleeping ${e.what} in non-blockable ${e.context}`;
+    case 'lock-leak':
+      return `${e.context} returned holding ${e.locks.join(', ')}`;
+    default:
+      return (e as { type: string }).type;
+  }
+}
+
+/** A violation as text, for terminals. */
+export function formatViolation(v: Violation): string {
+  const lines: string[] = [];
+  lines.push(`✗ ${v.rule}: ${v.explanation}`);
+  lines.push(`  rule: ${RULES[v.rule].holds}`);
+  const where: string[] = [`step ${v.step}`, `task ${v.task}`];
+  if (v.mm !== null) where.push(`mm ${v.mm}`);
+  if (v.va !== null) where.push(`va ${hex(v.va)}`);
+  if (v.page !== null) where.push(`page pfn ${v.page.pfn} (${v.page.kind})`);
+  if (v.device !== null) where.push(`device ${v.device}`);
+  lines.push(`  at: ${where.join(', ')}`);
+  if (v.context !== null) lines.push(`  in: ${v.context}`);
+  const inv = v.invalidation;
+  if (inv !== null) {
+    lines.push(
+      `  invalidation #${inv.id}: ${inv.event} [${hex(inv.start)}, ${hex(inv.end)}) owner=${inv.owner}${inv.ownOwner ? " (the device's own)" : ''} ${inv.blockable ? 'blockable' : 'non-blockable'}`,
+    );
+  }
+  if (v.callbacks.length > 0) {
+    lines.push('  callbacks:');
+    for (const c of v.callbacks) {
+      const did = [
+        c.setSeq ? 'set_seq' : 'no set_seq',
+        c.cleared.length > 0 ? `cleared ${c.cleared.join(', ')}` : 'cleared nothing',
+        c.flushes.length > 0 ? `flushed ${c.flushes.join(', ')}` : 'no flush',
+      ];
+      lines.push(`    ${c.sub} ${c.op} → ${c.result}: ${did.join('; ')}`);
+    }
+  }
+  if (v.translations.length > 0) {
+    lines.push('  still reachable:');
+    for (const t of v.translations)
+      lines.push(`    ${t.device} vm ${t.vm} ${t.source}${t.va !== null ? ` ${hex(t.va)}` : ''} → ${t.entry}`);
+  }
+  if (v.trace.length > 0) {
+    lines.push('  trace:');
+    for (const e of v.trace) lines.push(`    ${String(e.step).padStart(5)} ${e.seq === v.seq ? '▶' : ' '} ${formatEvent(e)}`);
+  }
+  return lines.join('\n');
+}
+
+/** A violation as plain JSON (bigint-free, no class instances, trace events included). */
+export function violationToJson(v: Violation): Record<string, unknown> {
+  return JSON.parse(
+    JSON.stringify(v, (k, val: unknown) => (k === 'owner' && typeof val !== 'string' ? owner(val) : val === undefined ? null : val)),
+  ) as Record<string, unknown>;
+}

@@ -1,0 +1,58 @@
+/**
+ * The oracle's rules: stable ids, the family each belongs to, and the one-line statement of what
+ * must hold (DESIGN.md, "The oracle").
+ */
+
+/** A rule id. */
+export type RuleId =
+  | 'missed-flush'
+  | 'own-migration-unrevoked'
+  | 'stale-install'
+  | 'freed-page-mapped'
+  | 'lost-write'
+  | 'stale-read'
+  | 'sleep-in-nonblockable'
+  | 'false-while-blockable'
+  | 'start-failed-with-end'
+  | 'lock-leak'
+  | 'deadlock'
+  | 'livelock'
+  | 'callback-threw'
+  | 'callback-hung';
+
+/** Rule families, one vitest matcher each. */
+export type RuleFamily = 'flush' | 'data' | 'blocking' | 'liveness' | 'failure';
+
+/** What each rule checks. */
+export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string }>> = {
+  'missed-flush': {
+    family: 'flush',
+    holds: 'when the kernel changes a CPU entry inside an invalidation, no device still holds a translation the new entry no longer allows',
+  },
+  'own-migration-unrevoked': {
+    family: 'flush',
+    holds:
+      'after skipping its own MIGRATE/EXCLUSIVE invalidation, a device holds no writable translation to a source page when it is copied, and none at all when it is freed',
+  },
+  'stale-install': {
+    family: 'flush',
+    holds: 'a device installs only translations the CPU entry allows, and none after an invalidation of that address told it to stop',
+  },
+  'freed-page-mapped': { family: 'flush', holds: 'no device translation or DMA mapping points at a page when it is freed' },
+  'lost-write': { family: 'data', holds: 'no write is lost: every write lands on the page that holds the memory' },
+  'stale-read': { family: 'data', holds: 'every read returns the last value written to that address' },
+  'sleep-in-nonblockable': { family: 'blocking', holds: 'a callback of a non-blockable invalidation never sleeps' },
+  'false-while-blockable': { family: 'blocking', holds: 'an interval callback returns false only for a non-blockable range' },
+  'start-failed-with-end': {
+    family: 'blocking',
+    holds: 'a notifier whose invalidate_range_start can fail does not implement invalidate_range_end',
+  },
+  'lock-leak': { family: 'liveness', holds: 'driver code returns without holding a lock it took' },
+  deadlock: { family: 'liveness', holds: 'some task can always run' },
+  livelock: { family: 'liveness', holds: 'retry loops make progress within their bound' },
+  'callback-threw': { family: 'failure', holds: 'driver code does not throw' },
+  'callback-hung': { family: 'failure', holds: 'driver code awaits only model primitives, and they settle' },
+};
+
+/** All rule ids. */
+export const RULE_IDS = Object.keys(RULES) as RuleId[];

@@ -1,0 +1,163 @@
+/**
+ * `lost-write` and `stale-read`, against a ghost copy of memory: the last value written to every
+ * word, and the page it landed on. Private memory is keyed by (mm, va), shared file and shmem
+ * memory by (file, offset), so forked children and shared mappings see what they should.
+ */
+import { hex, type Mm, type TraceEvent } from '@hmmlab/core';
+import type { OracleContext } from '../context.js';
+import { backingPfn, isMigrating } from '../view.js';
+
+interface GhostWord {
+  value: number;
+  /** Page the write landed on. */
+  pfn: number;
+  step: number;
+}
+
+/** The ghost copy of memory. */
+export class GhostMemory {
+  private readonly words = new Map<string, GhostWord>();
+
+  private key(mm: Mm, va: number): string {
+    const vma = mm.findVma(va);
+    if (vma?.shared && vma.file !== null) {
+      const k = mm.kernel;
+      return `f${vma.file.id}:${vma.fileIndex(va, k.pageSize)}:${va % k.pageSize}`;
+    }
+    return `m${mm.id}:${va}`;
+  }
+
+  /** A write landed on `pfn`: it becomes what reads must return. */
+  write(mm: Mm, va: number, value: number, pfn: number, step: number): void {
+    this.words.set(this.key(mm, va), { value, pfn, step });
+  }
+
+  get(mm: Mm, va: number): GhostWord | undefined {
+    return this.words.get(this.key(mm, va));
+  }
+
+  /** Forgets private words of `mm` in `[start, end)`: their memory was unmapped or discarded. */
+  forget(mm: number, start: number, end: number): void {
+    const prefix = `m${mm}:`;
+    for (const key of [...this.words.keys()]) {
+      if (!key.startsWith(prefix)) continue;
+      const va = Number(key.slice(prefix.length));
+      if (va >= start && va < end) this.words.delete(key);
+    }
+  }
+
+  /** fork: the child starts with the parent's private memory. */
+  fork(parent: number, child: number): void {
+    const prefix = `m${parent}:`;
+    for (const [key, w] of [...this.words]) if (key.startsWith(prefix)) this.words.set(`m${child}:${key.slice(prefix.length)}`, { ...w });
+  }
+
+  /** mremap: private words move with the mapping. */
+  move(mm: number, from: number, to: number, len: number): void {
+    const prefix = `m${mm}:`;
+    const moved: [string, GhostWord][] = [];
+    for (const [key, w] of [...this.words]) {
+      if (!key.startsWith(prefix)) continue;
+      const va = Number(key.slice(prefix.length));
+      if (va >= from && va < from + len) {
+        this.words.delete(key);
+        moved.push([`${prefix}${va - from + to}`, w]);
+      }
+    }
+    for (const [key, w] of moved) this.words.set(key, w);
+  }
+}
+
+const FORGET_OPS = new Set(['munmap', 'mmap-fixed', 'madvise-dontneed', 'madvise-free', 'exit', 'oom-reap', 'mremap-shrink']);
+
+/** Keeps the ghost in step with mappings: unmaps, forks, moves. */
+export function trackLayout(ghost: GhostMemory, ev: TraceEvent): void {
+  if (ev.type === 'vma' && FORGET_OPS.has(ev.op)) ghost.forget(ev.mm, ev.start, ev.end);
+  else if (ev.type === 'fork') ghost.fork(ev.parent, ev.child);
+  else if (ev.type === 'mremap') ghost.move(ev.mm, ev.from, ev.to, ev.len);
+}
+
+function mmById(ctx: OracleContext, id: number): Mm | undefined {
+  return ctx.world.kernel.allMms().find((m) => m.id === id);
+}
+
+/** A CPU access: a read must see the last write; a write becomes the ghost. */
+export function checkCpuAccess(ctx: OracleContext, ghost: GhostMemory, ev: Extract<TraceEvent, { type: 'cpu-access' }>): void {
+  const mm = mmById(ctx, ev.mm);
+  if (mm === undefined) return;
+  if (ev.write) {
+    ghost.write(mm, ev.va, ev.value, ev.pfn, ev.step);
+    return;
+  }
+  checkRead(ctx, ghost, mm, ev.va, ev.value, ev.pfn, 'the CPU', ev);
+}
+
+/** A device access: a write must land on the page that holds the memory; a read must see the last write. */
+export function checkDevAccess(ctx: OracleContext, ghost: GhostMemory, ev: Extract<TraceEvent, { type: 'dev-access' }>): void {
+  const dev = ctx.world.devices.find((d) => d.name === ev.dev);
+  const vm = dev?.vms.find((v) => v.id === ev.vm);
+  if (dev === undefined || vm === undefined) return;
+  const mm = vm.mm;
+  for (const inv of ctx.invs.values()) {
+    if (inv.mm === mm.id && ev.va >= inv.start && ev.va < inv.end) ctx.cover('window|device-access-during-invalidation');
+  }
+  if (ev.kind === 'read') {
+    checkRead(ctx, ghost, mm, ev.va, ev.value, ev.pfn, dev.name, ev);
+    return;
+  }
+  const backing = backingPfn(mm, ev.va);
+  const page = ctx.world.kernel.pages.pfnToPage(ev.pfn);
+  let lost: string | null = null;
+  if (backing !== 0 && backing !== ev.pfn) {
+    lost = `the memory of ${hex(ev.va)} is now pfn ${backing}, so the write is lost`;
+  } else if (page !== undefined && ctx.copiedOut.has(ev.pfn) && isMigrating(page)) {
+    lost = `pfn ${ev.pfn} was already copied to its migration destination at step ${ctx.copiedOut.get(ev.pfn)}, so the write is lost when the migration completes`;
+  }
+  if (lost === null) {
+    ghost.write(mm, ev.va, ev.value, ev.pfn, ev.step);
+    return;
+  }
+  ctx.report(
+    {
+      rule: 'lost-write',
+      explanation: `${dev.name} wrote ${ev.value} to ${hex(ev.va)} through pfn ${ev.pfn} (${ev.via}); ${lost}`,
+      mm: mm.id,
+      va: ev.va,
+      pfn: ev.pfn,
+      device: dev,
+    },
+    ev,
+  );
+}
+
+function checkRead(
+  ctx: OracleContext,
+  ghost: GhostMemory,
+  mm: Mm,
+  va: number,
+  value: number,
+  pfn: number,
+  who: string,
+  ev: TraceEvent,
+): void {
+  const g = ghost.get(mm, va);
+  if (g === undefined || g.value === value) return;
+  const backing = backingPfn(mm, va);
+  const dev = ctx.world.devices.find((d) => d.name === who) ?? null;
+  const stale = backing !== 0 && pfn !== backing;
+  ctx.report(
+    {
+      rule: stale ? 'stale-read' : 'lost-write',
+      explanation: stale
+        ? `${who} read ${value} at ${hex(va)} from pfn ${pfn}, but the memory is pfn ${backing} and the last write (step ${g.step}) stored ${g.value}: a stale translation`
+        : `${who} read ${value} at ${hex(va)} (pfn ${pfn}), but ${g.value} was written there at step ${g.step} (to pfn ${g.pfn}): that write was lost`,
+      mm: mm.id,
+      va,
+      pfn,
+      device: dev,
+    },
+    ev,
+  );
+  // Resynchronise with memory so one lost value is reported once.
+  ghost.write(mm, va, value, pfn, ev.step);
+}

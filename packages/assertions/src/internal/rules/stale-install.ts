@@ -1,0 +1,66 @@
+/**
+ * `stale-install`: a device installs only translations the CPU entry allows, and none for an
+ * address whose invalidation already told devices to stop (its start callbacks returned and its
+ * entries may change now). The one legal exception: the migrating owner may map the destination
+ * page of an entry still migrating, between `migrateVmaPages` and `migrateVmaFinalize` (the
+ * kernel-doc of `migrate_vma_setup` allows it; test_hmm and nouveau do it).
+ */
+import { eventName, formatPte, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
+import { devPtePfn } from '@hmmlab/harness';
+import { legalSkip, type OracleContext } from '../context.js';
+import { cpuAllows, describeEntry } from '../view.js';
+
+type DevPteEvent = Extract<TraceEvent, { type: 'dev-pte' }>;
+
+/** Checks one device entry install. */
+export function checkInstall(ctx: OracleContext, ev: DevPteEvent): void {
+  if (ev.new === 0) return;
+  const dev = ctx.world.devices.find((d) => d.name === ev.dev);
+  const vm = dev?.vms.find((v) => v.id === ev.vm);
+  if (dev === undefined || vm === undefined) return;
+  const k = ctx.world.kernel;
+  const mm = vm.mm;
+  const pte = mm.pte(ev.va);
+  const pfn = devPtePfn(ev.new);
+  const tr = [{ device: dev.name, vm: vm.id, source: 'pt' as const, va: ev.va, entry: describeEntry(ev.new) }];
+  if (!cpuAllows(k, pte, ev.new, dev)) {
+    const pair = ctx.pairs.get(pfn);
+    const destinationOfOwnMigration =
+      pteKindOf(pte) === PTE_MIGRATION &&
+      pair !== undefined &&
+      pair.src === ptePfn(pte) &&
+      pair.owner !== undefined &&
+      pair.owner === dev.owner;
+    if (destinationOfOwnMigration) return;
+    ctx.report(
+      {
+        rule: 'stale-install',
+        explanation: `${dev.name} installed ${hex(ev.va)} → ${describeEntry(ev.new)}, but the CPU entry is ${formatPte(pte)}: the pfns it programmed are no longer what the CPU maps (a missing or misplaced mmu_interval_read_retry, or pfns used after the notifier lock was dropped)`,
+        mm: mm.id,
+        va: ev.va,
+        pfn,
+        device: dev,
+        translations: tr,
+      },
+      ev,
+    );
+    return;
+  }
+  for (const inv of ctx.invs.values()) {
+    if (!inv.started || inv.mm !== mm.id || ev.va < inv.start || ev.va >= inv.end || legalSkip(inv, dev)) continue;
+    ctx.report(
+      {
+        rule: 'stale-install',
+        explanation: `${dev.name} installed ${hex(ev.va)} → ${describeEntry(ev.new)} after invalidation #${inv.id} (${eventName(inv.event)}) had told every device to stop using ${hex(ev.va)}; the CPU entry is about to change (the seq check under the driver lock should have failed)`,
+        mm: mm.id,
+        va: ev.va,
+        pfn,
+        device: dev,
+        inv,
+        translations: tr,
+      },
+      ev,
+    );
+    return;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The oracle's running state: active invalidations (with what their callbacks did and which
+ * translations existed when they started), translations a device kept under a legal skip, the
+ * recent trace, the flush metrics and the coverage cells reached.
+ */
+import type { TraceEvent } from '@hmmlab/core';
+
+/** An invalidation in progress. */
+export interface ActiveInvalidation {
+  readonly id: number;
+  readonly mm: number;
+  readonly event: number;
+  readonly start: number;
+  readonly end: number;
+  readonly owner: unknown;
+  readonly blockable: boolean;
+  /** All start callbacks returned ('inv-started'). */
+  started: boolean;
+  /** Events of the callback phase: callbacks, set_seq, device entry clears, TLB flushes. */
+  readonly callbackEvents: TraceEvent[];
+  /** Translations held at 'inv-start': key `vm:vpn` → device entry. */
+  readonly before: Map<string, { vmId: number; vpn: number; entry: number; device: string }>;
+  /** Keys of translations that had to go when an entry changed. */
+  readonly needed: Set<string>;
+}
+
+/** Counts of device flushes, per invalidation event. */
+export interface FlushCounts {
+  /** Translations that had to go because the CPU entry changed. */
+  needed: number;
+  /** Translations removed during the callbacks. */
+  performed: number;
+  /** Needed but still there when the entry changed (each is a violation). */
+  missed: number;
+  /** Removed although the entry did not change in a way that required it, or the skip was legal. */
+  unnecessary: number;
+  /** Needed, but the invalidation was the device's own MIGRATE/EXCLUSIVE and it kept the translation. */
+  legalSkips: number;
+}
+
+/** A new zeroed {@link FlushCounts}. */
+export function emptyCounts(): FlushCounts {
+  return { needed: 0, performed: 0, missed: 0, unnecessary: 0, legalSkips: 0 };
+}
+
+/** Fixed-size ring of the last events. */
+export class RecentEvents {
+  private readonly buf: (TraceEvent | undefined)[];
+  private head = 0;
+
+  constructor(size: number) {
+    this.buf = new Array(size);
+  }
+
+  push(e: TraceEvent): void {
+    this.buf[this.head] = e;
+    this.head = (this.head + 1) % this.buf.length;
+  }
+
+  /** The kept events, oldest first, without scheduler switches. */
+  list(): TraceEvent[] {
+    const out: TraceEvent[] = [];
+    for (let i = 0; i < this.buf.length; i++) {
+      const e = this.buf[(this.head + i) % this.buf.length];
+      if (e !== undefined && e.type !== 'switch') out.push(e);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,236 @@
+/**
+ * A small mirror driver with switchable bugs, for the oracle's own tests: every rule has a knob
+ * that breaks it and a default that keeps it. Not exported from the package.
+ */
+import {
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_PFN_WRITE,
+  hmmPfnToPage,
+  type Kernel,
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  MigrateVma,
+  MMU_NOTIFY_MIGRATE,
+  MmuIntervalNotifier,
+  type Mutex,
+  migratePfn,
+  migratePfnToPage,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+  mmuIntervalNotifierInsert,
+  mmuIntervalSetSeq,
+  mmuNotifierRangeBlockable,
+  type Page,
+  ULONG_MAX,
+  type VmFault,
+} from '@hmmlab/core';
+import { type Binding, Device, type DeviceVm, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
+
+/** Bug switches; every default is the correct behaviour. */
+export interface Knobs {
+  /** Clear device entries in the callback. */
+  zap?: boolean;
+  /** How the TLB is flushed: synchronously, fenced and waited for, fenced and not waited for, or not at all. */
+  flush?: 'sync' | 'fence-wait' | 'fence-nowait' | 'none';
+  /** Call mmuIntervalSetSeq. */
+  setSeq?: boolean;
+  /** Skip own MIGRATE (`checked`), any range with own owner (`any-event`), or never. */
+  ownerSkip?: 'never' | 'checked' | 'any-event';
+  /** sys→dev migration revokes own translations of source pages before copying. */
+  revokeBeforeCopy?: boolean;
+  /** Non-blockable ranges: trylock and return false (`correct`), sleep on the lock, or return true untouched. */
+  nonBlockable?: 'correct' | 'sleep' | 'true';
+  /** The fault path checks read_retry under the lock before programming. */
+  retryUnderLock?: boolean;
+  /** The callback forgets to unlock. */
+  leakLock?: boolean;
+  /** The interval callback returns false even for blockable ranges. */
+  falseWhenBlockable?: boolean;
+  /** The callback throws. */
+  throwInInvalidate?: boolean;
+  /** The callback awaits a promise that never settles. */
+  hangInInvalidate?: boolean;
+}
+
+/** Builds the driver with `knobs`. */
+export function knobDriver(knobs: Knobs = {}) {
+  const kn = {
+    zap: true,
+    flush: 'sync',
+    setSeq: true,
+    ownerSkip: 'never',
+    revokeBeforeCopy: true,
+    nonBlockable: 'correct',
+    retryUnderLock: true,
+    ...knobs,
+  } as const;
+  return defineDriver({
+    name: 'knob-mirror',
+    probe(kernel: Kernel) {
+      const dev: Device = new Device(kernel, {
+        name: 'knob0',
+        memory: {
+          type: 'private',
+          pages: 16,
+          migrateToRam: (vmf: VmFault) => binding?.toRam(vmf) ?? Promise.resolve(0),
+        },
+      });
+      let binding: (Binding & { toRam(vmf: VmFault): Promise<number> }) | null = null;
+      return {
+        devices: [dev],
+        async bind(mm) {
+          const lock: Mutex = kernel.mutex('knob.lock');
+          const mni = new MmuIntervalNotifier('knob');
+          const ps = kernel.pageSize;
+          let vm: DeviceVm;
+          const unmapRange = async (start: number, end: number): Promise<void> => {
+            if (kn.zap) vm.clearRange(start, end);
+            if (kn.flush === 'sync') vm.flushTlb(start, end);
+            else if (kn.flush === 'fence-wait') await vm.flushTlbAsync(start, end).wait();
+            else if (kn.flush === 'fence-nowait') vm.flushTlbAsync(start, end);
+          };
+          vm = dev.createVm(mm, {
+            fault(v, f) {
+              const base = f.va - (f.va % ps);
+              const range = {
+                notifier: mni,
+                notifierSeq: 0,
+                start: base,
+                end: base + ps,
+                hmmPfns: [0],
+                defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
+                pfnFlagsMask: 0,
+                devPrivateOwner: dev.owner,
+              };
+              const program = () => {
+                const e = range.hmmPfns[0] as number;
+                v.setPte(base, hmmPfnToPage(kernel, e), { write: (e & HMM_PFN_WRITE) !== 0 });
+              };
+              if (kn.retryUnderLock) {
+                return hmmRangeFaultLoop({ mm, range, lock: () => lock.lock(), unlock: () => lock.unlock(), commit: program });
+              }
+              // Buggy: checks the seq, drops the lock, then programs (S17).
+              return hmmRangeFaultLoop({
+                mm,
+                range,
+                lock: () => lock.lock(),
+                unlock: () => {
+                  lock.unlock();
+                },
+                commit: async () => {
+                  lock.unlock();
+                  await kernel.yieldPoint();
+                  program();
+                  await lock.lock();
+                },
+              });
+            },
+          });
+          await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
+            async invalidate(sub, range, curSeq) {
+              if (kn.throwInInvalidate) throw new Error('knob: invalidate exploded');
+              if (kn.hangInInvalidate) await new Promise(() => {});
+              if (kn.falseWhenBlockable === true) return false;
+              const own = range.owner !== undefined && range.owner === dev.owner;
+              if (kn.ownerSkip === 'checked' && range.event === MMU_NOTIFY_MIGRATE && own) return true;
+              if (kn.ownerSkip === 'any-event' && own) return true;
+              if (!mmuNotifierRangeBlockable(range)) {
+                if (kn.nonBlockable === 'true') return true;
+                if (kn.nonBlockable === 'correct' && !lock.tryLock()) return false;
+                if (kn.nonBlockable === 'sleep') await lock.lock();
+              } else {
+                await lock.lock();
+              }
+              if (kn.setSeq) mmuIntervalSetSeq(sub, curSeq);
+              await unmapRange(range.start, range.end);
+              if (!kn.leakLock) lock.unlock();
+              return true;
+            },
+          });
+          const b = {
+            vms: [vm],
+            async migrateToDevice(start: number, end: number): Promise<number> {
+              const n = (end - start) / ps;
+              await mm.mmapLock.downRead();
+              try {
+                const vma = mm.findVma(start);
+                if (vma === undefined) return -22;
+                const args = new MigrateVma({
+                  vma,
+                  start,
+                  end,
+                  src: new Array(n).fill(0),
+                  dst: new Array(n).fill(0),
+                  pgmapOwner: dev.owner,
+                  flags: MIGRATE_VMA_SELECT_SYSTEM,
+                });
+                const r = await migrateVmaSetup(args);
+                if (r !== 0) return r;
+                for (let i = 0; i < args.npages; i++) {
+                  const s = args.src[i] as number;
+                  if ((s & MIGRATE_PFN_MIGRATE) === 0) continue;
+                  const dpage = dev.allocPage();
+                  if (dpage === null) continue;
+                  const spage = migratePfnToPage(kernel, s);
+                  if (kn.revokeBeforeCopy) {
+                    await lock.lock();
+                    await unmapRange(start + i * ps, start + (i + 1) * ps);
+                    lock.unlock();
+                  }
+                  if (spage !== null) dev.copyPage(dpage, spage);
+                  else dpage.words.fill(0);
+                  args.dst[i] = migratePfn(dpage.pfn) | (s & MIGRATE_PFN_WRITE);
+                }
+                await migrateVmaPages(args);
+                await lock.lock();
+                for (let i = 0; i < args.npages; i++) {
+                  const d = migratePfnToPage(kernel, args.dst[i] as number);
+                  if (d !== null && ((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0)
+                    vm.setPte(start + i * ps, d, { write: vma.writable });
+                }
+                lock.unlock();
+                migrateVmaFinalize(args);
+                return 0;
+              } finally {
+                mm.mmapLock.upRead();
+              }
+            },
+            async toRam(vmf: VmFault): Promise<number> {
+              const start = vmf.address;
+              const args = new MigrateVma({
+                vma: vmf.vma,
+                start,
+                end: start + ps,
+                src: [0],
+                dst: [0],
+                pgmapOwner: dev.owner,
+                flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+                faultPage: vmf.page,
+              });
+              if ((await migrateVmaSetup(args)) !== 0 || args.cpages === 0) return 0;
+              const s = args.src[0] as number;
+              const spage = migratePfnToPage(kernel, s) as Page;
+              await lock.lock();
+              vm.clearRange(start, start + ps);
+              vm.flushTlb(start, start + ps);
+              lock.unlock();
+              const p = kernel.pages.allocPage();
+              kernel.pages.trylockPage(p);
+              dev.copyPage(p, spage);
+              args.dst[0] = migratePfn(p.pfn) | (s & MIGRATE_PFN_WRITE);
+              await migrateVmaPages(args);
+              migrateVmaFinalize(args);
+              return 0;
+            },
+          };
+          binding = b;
+          return b;
+        },
+      };
+    },
+  });
+}

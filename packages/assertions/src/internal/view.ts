@@ -1,0 +1,124 @@
+/**
+ * What the oracle reads of the world: the translations devices hold for a virtual address, whether
+ * a CPU entry allows a translation, and the kind of a page as seen from a device.
+ */
+import {
+  type DevPagemap,
+  type Kernel,
+  type Mm,
+  type Page,
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  pteAccessible,
+  pteKindOf,
+  ptePfn,
+  pteWrite,
+} from '@hmmlab/core';
+import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, type Device, type DeviceVm, devPteFlags, devPtePfn, type World } from '@hmmlab/harness';
+
+/** A translation a device can still use. */
+export interface Translation {
+  readonly vm: DeviceVm;
+  readonly source: 'tlb' | 'pt';
+  readonly entry: number;
+}
+
+/** Device VMs mirroring the mm with this id whose device is running (not quiesced). */
+export function activeVms(world: World, mmId: number): DeviceVm[] {
+  const out: DeviceVm[] = [];
+  for (const d of world.devices) {
+    if (d.quiesced) continue;
+    for (const vm of d.vms) if (vm.mm.id === mmId) out.push(vm);
+  }
+  return out;
+}
+
+/** Every translation of `va` held by a running device mirroring mm `mmId`. */
+export function translationsOf(world: World, mmId: number, va: number): Translation[] {
+  const out: Translation[] = [];
+  for (const vm of activeVms(world, mmId)) {
+    for (const t of vm.translations(va)) out.push({ vm, source: t.source, entry: t.entry });
+  }
+  return out;
+}
+
+/** Every translation to page `pfn` held by a running device, with the va it maps. */
+export function translationsTo(world: World, pfn: number): (Translation & { va: number })[] {
+  const out: (Translation & { va: number })[] = [];
+  const ps = world.kernel.pageSize;
+  for (const d of world.devices) {
+    if (d.quiesced) continue;
+    for (const vm of d.vms) {
+      if (vm.pt.size === 0 && vm.tlb.size === 0) continue;
+      for (const [vpn, e] of vm.tlb) if (devPtePfn(e) === pfn) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
+      for (const [vpn, e] of vm.pt) if (devPtePfn(e) === pfn) out.push({ vm, source: 'pt', entry: e, va: vpn * ps });
+    }
+  }
+  return out;
+}
+
+function ownerOf(page: Page | undefined): unknown {
+  return (page?.pgmap as DevPagemap | null | undefined)?.owner;
+}
+
+/**
+ * True if the CPU entry `pte` allows `device` a translation `entry`: same page, and at least the
+ * translation's permissions. A device may use its own device-private page where the CPU has a
+ * device-private entry, any page the CPU holds device-exclusive for it, and atomics only there.
+ */
+export function cpuAllows(k: Kernel, pte: number, entry: number, device: Device): boolean {
+  const pfn = devPtePfn(entry);
+  const f = devPteFlags(entry);
+  const write = (f & DEV_PTE_WRITE) !== 0;
+  const atomic = (f & DEV_PTE_ATOMIC) !== 0;
+  if (ptePfn(pte) !== pfn) return false;
+  switch (pteKindOf(pte)) {
+    case PTE_PRESENT:
+      return pteAccessible(pte) && !atomic && (!write || pteWrite(pte));
+    case PTE_DEVICE_PRIVATE:
+      return ownerOf(k.pages.pfnToPage(pfn)) === device.owner && (!write || pteWrite(pte));
+    case PTE_DEVICE_EXCLUSIVE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** The page that currently holds the data of `va` in `mm`, or 0 (unmapped, swapped). */
+export function backingPfn(mm: Mm, va: number): number {
+  const e = mm.pte(va);
+  const kind = pteKindOf(e);
+  if (kind === PTE_PRESENT || kind === PTE_DEVICE_PRIVATE || kind === PTE_DEVICE_EXCLUSIVE || kind === PTE_MIGRATION) return ptePfn(e);
+  return 0;
+}
+
+/** True while some CPU entry refers to `page` as a migration entry (the page is being migrated). */
+export function isMigrating(page: Page): boolean {
+  for (let i = 0; i < page.rmapMm.length; i++) {
+    const e = (page.rmapMm[i] as Mm).pte(page.rmapVa[i] as number);
+    if (pteKindOf(e) === PTE_MIGRATION && ptePfn(e) === page.pfn) return true;
+  }
+  return false;
+}
+
+/** The kind of page an entry refers to, as the coverage table counts it, relative to `device`. */
+export function pageKindFor(k: Kernel, pte: number, device: Device): string {
+  const kind = pteKindOf(pte);
+  if (kind === 0) return 'none';
+  if (kind !== PTE_PRESENT && kind !== PTE_DEVICE_PRIVATE && kind !== PTE_DEVICE_EXCLUSIVE)
+    return kind === PTE_MIGRATION ? 'migrating' : 'swap';
+  const page = k.pages.pfnToPage(ptePfn(pte));
+  if (page === undefined) return 'none';
+  if (page.isZero) return 'zero';
+  if (page.isDevicePrivate) return ownerOf(page) === device.owner ? 'own-device-private' : 'foreign-device-private';
+  if (page.isDeviceCoherent) return 'coherent';
+  return 'system';
+}
+
+/** `pfn 12 rw` for a device entry. */
+export function describeEntry(entry: number): string {
+  const f = devPteFlags(entry);
+  return `pfn ${devPtePfn(entry)} ${f & DEV_PTE_WRITE ? 'rw' : 'r'}${f & DEV_PTE_ATOMIC ? ' atomic' : ''}`;
+}

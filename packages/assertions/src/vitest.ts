@@ -1,0 +1,51 @@
+/**
+ * Vitest matchers: `import '@hmmlab/assertions/vitest'` in a test file (or a setup file) and write
+ * `expect(report).toKeepFlushContract()`.
+ */
+import { expect } from 'vitest';
+import {
+  type HasViolations,
+  keepsDataIntact,
+  keepsFlushContract,
+  keepsFlushRules,
+  respectsBlockability,
+  runsWithoutDriverFailure,
+  staysLive,
+  violatesRule,
+} from './internal/matchers.js';
+import type { RuleId } from './internal/rules.js';
+
+/** The matchers this entry registers. */
+export const flushContractMatchers = {
+  toKeepFlushContract: (r: HasViolations) => keepsFlushContract(r),
+  toKeepFlushRules: (r: HasViolations) => keepsFlushRules(r),
+  toKeepDataIntact: (r: HasViolations) => keepsDataIntact(r),
+  toRespectBlockability: (r: HasViolations) => respectsBlockability(r),
+  toStayLive: (r: HasViolations) => staysLive(r),
+  toRunWithoutDriverFailure: (r: HasViolations) => runsWithoutDriverFailure(r),
+  toViolate: (r: HasViolations, rule: RuleId) => violatesRule(r, rule),
+};
+
+expect.extend(flushContractMatchers);
+
+interface FlushContractMatchers<R = unknown> {
+  /** No rule of the oracle is broken. */
+  toKeepFlushContract(): R;
+  /** No flush rule is broken. */
+  toKeepFlushRules(): R;
+  /** No write lost, no stale read. */
+  toKeepDataIntact(): R;
+  /** Blockability respected. */
+  toRespectBlockability(): R;
+  /** No deadlock, livelock or lock leak. */
+  toStayLive(): R;
+  /** Driver code neither threw nor hung. */
+  toRunWithoutDriverFailure(): R;
+  /** The run broke `rule`. */
+  toViolate(rule: RuleId): R;
+}
+
+declare module 'vitest' {
+  // biome-ignore lint/suspicious/noExplicitAny: the augmented interface must repeat vitest's own declaration, `Matchers<T = any>`.
+  interface Matchers<T = any> extends FlushContractMatchers<T> {}
+}
