@@ -22,6 +22,8 @@ import {
   migrateVmaPages,
   migrateVmaSetup,
   mmuIntervalNotifierInsert,
+  mmuIntervalReadBegin,
+  mmuIntervalReadRetry,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
   type Page,
@@ -106,9 +108,12 @@ export function knobDriver(knobs: Knobs = {}) {
                 pfnFlagsMask: 0,
                 devPrivateOwner: dev.owner,
               };
-              const program = () => {
+              const program = (): number => {
                 const e = range.hmmPfns[0] as number;
+                // An own device-private page comes back as it is: a write fault may get a read-only pfn.
+                if (f.kind !== 'read' && (e & HMM_PFN_WRITE) === 0) return -14;
                 v.setPte(base, hmmPfnToPage(kernel, e), { write: (e & HMM_PFN_WRITE) !== 0 });
+                return 0;
               };
               if (kn.retryUnderLock) {
                 return hmmRangeFaultLoop({ mm, range, lock: () => lock.lock(), unlock: () => lock.unlock(), commit: program });
@@ -124,8 +129,9 @@ export function knobDriver(knobs: Knobs = {}) {
                 commit: async () => {
                   lock.unlock();
                   await kernel.yieldPoint();
-                  program();
+                  const r = program();
                   await lock.lock();
+                  return r;
                 },
               });
             },
@@ -155,6 +161,7 @@ export function knobDriver(knobs: Knobs = {}) {
             vms: [vm],
             async migrateToDevice(start: number, end: number): Promise<number> {
               const n = (end - start) / ps;
+              const seq = await mmuIntervalReadBegin(mni);
               await mm.mmapLock.downRead();
               try {
                 const vma = mm.findVma(start);
@@ -187,10 +194,14 @@ export function knobDriver(knobs: Knobs = {}) {
                 }
                 await migrateVmaPages(args);
                 await lock.lock();
-                for (let i = 0; i < args.npages; i++) {
-                  const d = migratePfnToPage(kernel, args.dst[i] as number);
-                  if (d !== null && ((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0)
-                    vm.setPte(start + i * ps, d, { write: vma.writable });
+                // Map the new pages only if nothing invalidated the range meanwhile (the OOM
+                // reaper can, despite the mmap lock); otherwise the device faults them in later.
+                if (!mmuIntervalReadRetry(mni, seq)) {
+                  for (let i = 0; i < args.npages; i++) {
+                    const d = migratePfnToPage(kernel, args.dst[i] as number);
+                    if (d !== null && ((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0)
+                      vm.setPte(start + i * ps, d, { write: vma.writable });
+                  }
                 }
                 lock.unlock();
                 migrateVmaFinalize(args);

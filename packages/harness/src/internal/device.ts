@@ -40,6 +40,12 @@ export interface DeviceOptions {
    * test_hmm's CPU-emulated device does. @defaultValue true
    */
   tlb?: boolean;
+  /**
+   * What a device atomic needs: a writable entry (PCIe atomics, the common case), or an entry
+   * tagged atomic, which a driver installs only for a page the CPU holds device-exclusive for it
+   * (test_hmm, nouveau). @defaultValue 'write'
+   */
+  atomics?: 'write' | 'exclusive';
   /** Device memory: a private or coherent pgmap of `pages` pages with this device's owner. */
   memory?: { type: 'private' | 'coherent'; pages: number; migrateToRam?: DevPagemapOps['migrateToRam'] };
 }
@@ -78,6 +84,8 @@ export class Device {
   faultMode: FaultMode;
   /** The device caches translations in a TLB. */
   readonly hasTlb: boolean;
+  /** What a device atomic needs (see {@link DeviceOptions.atomics}). */
+  readonly atomics: 'write' | 'exclusive';
   /** Address spaces this device mirrors. */
   readonly vms: DeviceVm[] = [];
   /** Queues are stopped: device work waits until they resume. */
@@ -104,6 +112,7 @@ export class Device {
     this.owner = options.owner ?? { device: options.name };
     this.faultMode = options.faultMode ?? 'replayable';
     this.hasTlb = options.tlb ?? true;
+    this.atomics = options.atomics ?? 'write';
     this.queueWq = kernel.waitQueue(`${this.name} queues`);
     this.fenceWq = kernel.waitQueue(`${this.name} fences`);
     const mem = options.memory;

@@ -164,6 +164,8 @@ async function runOp(world: World, op: OpSpec): Promise<Result> {
   const mm = world.processes[procIdx];
   const needsProc = k.sched.current.kind === 'cpu' || op.op === 'reclaim' || op.op === 'compact' || op.op === 'oom-reap';
   if (needsProc && (mm === undefined || world.dead.has(mm))) return { ret: null, status: 'skipped' };
+  // Device work and driver actions belong to the main process: once it is killed, they stop.
+  if (!needsProc && world.dead.has(world.processes[0] as Mm)) return { ret: null, status: 'skipped' };
   const m = mm as Mm;
   try {
     switch (op.op) {
@@ -182,7 +184,7 @@ async function runOp(world: World, op: OpSpec): Promise<Result> {
         const r = await m.mremap(old, len, len, MREMAP_MAYMOVE);
         // Ops address the main process's regions: follow the move there.
         if (r > 0 && procIdx === 0) world.regionBase[op.region] = r;
-        return OK(r < 0 ? r : 0);
+        return OK(Math.min(r, 0));
       }
       case 'madvise':
         return OK(await m.madvise(va(world, op.region, op.page), op.pages * ps, op.advice === 'free' ? MADV_FREE : MADV_DONTNEED));

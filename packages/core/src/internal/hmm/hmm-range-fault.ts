@@ -121,7 +121,7 @@ function check(range: HmmRange, mm: Mm): void {
 type Walk =
   | { kind: 'ok' }
   | { kind: 'fault'; addr: number; write: boolean }
-  | { kind: 'wait'; page: Page }
+  | { kind: 'wait'; addr: number; page: Page }
   | { kind: 'error'; ret: number };
 
 /** One pass of the page walk from `from`; stops at the first page that needs a fault. */
@@ -149,7 +149,8 @@ function walk(range: HmmRange, mm: Mm, from: number): Walk {
       const cpu = (pteFlags(e) & PTE_PROTNONE) !== 0 ? 0 : HMM_PFN_VALID | (pteWrite(e) ? HMM_PFN_WRITE : 0);
       const nf = needFault(req, cpu);
       if (nf !== 0) return faultOrPerm(vma.writable, addr, nf);
-      range.hmmPfns[i] = cpu === 0 ? 0 : ptePfn(e) * MUL + cpu;
+      // pte_pfn | cpu_flags: a protnone entry reports its pfn without flags.
+      range.hmmPfns[i] = ptePfn(e) * MUL + cpu;
       continue;
     }
     if (kind === PTE_DEVICE_PRIVATE) {
@@ -170,7 +171,7 @@ function walk(range: HmmRange, mm: Mm, from: number): Walk {
       if (!mm.profile.hmmFaultsForeignPrivate) return { kind: 'error', ret: -EFAULT };
       return faultOrPerm(vma.writable, addr, nf);
     }
-    if (kind === PTE_MIGRATION) return { kind: 'wait', page: k.pages.page(ptePfn(e)) };
+    if (kind === PTE_MIGRATION) return { kind: 'wait', addr, page: k.pages.page(ptePfn(e)) };
     return { kind: 'error', ret: -EFAULT };
   }
   return { kind: 'ok' };
@@ -201,7 +202,9 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
     if (w.kind === 'ok') return 0;
     if (w.kind === 'error') return w.ret;
     if (w.kind === 'wait') {
-      // migration_entry_wait, then the walk restarts (-EBUSY inside the loop).
+      // migration_entry_wait, then the walk restarts at that entry (hmm_vma_walk->last = addr):
+      // the entries before it already hold their output, which must not be re-read as requests.
+      from = w.addr;
       await k.pages.waitOnPageLocked(w.page);
       continue;
     }

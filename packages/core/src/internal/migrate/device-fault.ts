@@ -61,7 +61,7 @@ export async function devicePrivateFault(mm: Mm, vma: Vma, va: number, e: number
  * restored under a one-page invalidation: `MMU_NOTIFY_EXCLUSIVE` with no owner up to ~6.14,
  * `MMU_NOTIFY_CLEAR` after.
  */
-export async function deviceExclusiveFault(mm: Mm, _vma: Vma, va: number, e: number): Promise<number> {
+export async function deviceExclusiveFault(mm: Mm, vma: Vma, va: number, e: number): Promise<number> {
   const k = mm.kernel;
   const page = k.pages.page(ptePfn(e));
   if (!k.pages.tryGetPage(page)) return 0;
@@ -81,8 +81,8 @@ export async function deviceExclusiveFault(mm: Mm, _vma: Vma, va: number, e: num
   await k.sched.yield();
   const vpn = addr / ps;
   if ((mm.pt.get(vpn) ?? 0) === e) {
-    // restore_exclusive_pte
-    const flags = (pteWrite(e) ? PTE_WRITE | PTE_DIRTY : 0) | (pteFlags(e) & PTE_SOFT_DIRTY);
+    // restore_exclusive_pte: writable only if the entry was and the VMA still is (maybe_mkwrite).
+    const flags = (pteWrite(e) && vma.writable ? PTE_WRITE | PTE_DIRTY : 0) | (pteFlags(e) & PTE_SOFT_DIRTY);
     mm.setPte(vpn, mkPte(PTE_PRESENT, page.pfn, flags), range.id, 'restore-exclusive');
   }
   await mmuNotifierInvalidateRangeEnd(range);

@@ -139,9 +139,17 @@ function checkPage(page: Page, faultPage: Page | null): boolean {
 /**
  * `migrate_device_unmap`: isolates, unmaps (`try_to_migrate`) and checks every collected page;
  * pages that cannot migrate are restored and dropped from `src`. Returns the number of entries
- * still migrating, holes included.
+ * still migrating, holes included. `faultPage` holds one extra reference (v6.1); it is locked by
+ * `do_swap_page` rather than by collect only when `faultPageLocked` (1afaeb8293c9, ~6.15), and
+ * then is never unlocked here.
  */
-export async function migrateDeviceUnmap(k: Kernel, src: PfnArray, npages: number, faultPage: Page | null): Promise<number> {
+export async function migrateDeviceUnmap(
+  k: Kernel,
+  src: PfnArray,
+  npages: number,
+  faultPage: Page | null,
+  faultPageLocked: boolean,
+): Promise<number> {
   let unmapped = 0;
   let restore = 0;
   for (let i = 0; i < npages; i++) {
@@ -175,7 +183,7 @@ export async function migrateDeviceUnmap(k: Kernel, src: PfnArray, npages: numbe
     if (page === null || ((src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) continue;
     removeMigrationPtes(k, page, page);
     src[i] = 0;
-    if (page !== faultPage) k.pages.unlockPage(page);
+    if (!faultPageLocked || page !== faultPage) k.pages.unlockPage(page);
     k.pages.putPage(page);
     restore--;
   }
@@ -191,7 +199,8 @@ function insertPage(k: Kernel, m: HoleFill, addr: number, page: Page, src: PfnAr
   const vpn = Math.floor(addr / k.pageSize);
   const orig = mm.pt.get(vpn) ?? 0;
   const fillable = pteKindOf(orig) === PTE_PRESENT ? ptePfn(orig) === k.pages.zeroPage.pfn : orig === 0;
-  if (!m.anonymous || !fillable) {
+  // check_stable_address_space in migrate_vma_insert_page.
+  if (!m.anonymous || !fillable || mm.unstable) {
     src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
     return;
   }
@@ -271,9 +280,17 @@ export async function migrateDevicePagesCore(
 
 /**
  * `__migrate_device_finalize`: migration entries become mappings of the new pages, or of the
- * old ones where the entry did not migrate; pages are unlocked and their references dropped.
+ * old ones where the entry did not migrate; pages are unlocked and their references dropped
+ * (except the lock of a `faultPage` that `do_swap_page` locked, see {@link migrateDeviceUnmap}).
  */
-export function migrateDeviceFinalizeCore(k: Kernel, src: PfnArray, dst: PfnArray, npages: number, faultPage: Page | null): void {
+export function migrateDeviceFinalizeCore(
+  k: Kernel,
+  src: PfnArray,
+  dst: PfnArray,
+  npages: number,
+  faultPage: Page | null,
+  faultPageLocked: boolean,
+): void {
   for (let i = 0; i < npages; i++) {
     const newpage = migratePfnToPage(k, dst[i] as number);
     const page = migratePfnToPage(k, src[i] as number);
@@ -294,7 +311,7 @@ export function migrateDeviceFinalizeCore(k: Kernel, src: PfnArray, dst: PfnArra
     }
     if (!d.isZoneDevice) d.isolated = false; // folio_add_lru
     removeMigrationPtes(k, page, d);
-    if (page !== faultPage) k.pages.unlockPage(page);
+    if (!faultPageLocked || page !== faultPage) k.pages.unlockPage(page);
     k.pages.putPage(page);
     if (d !== page) {
       k.pages.unlockPage(d);

@@ -44,7 +44,7 @@ export async function migrateDeviceRange(k: Kernel, src: PfnArray, startPfn: num
   checkProfile(k, api);
   checkLength(api, src, npages, 'src');
   for (let i = 0; i < npages; i++) src[i] = pfnLock(k, startPfn + i);
-  await migrateDeviceUnmap(k, src, npages, null);
+  await migrateDeviceUnmap(k, src, npages, null, false);
   return 0;
 }
 
@@ -54,7 +54,7 @@ export async function migrateDevicePfns(k: Kernel, src: PfnArray, npages: number
   checkProfile(k, api);
   checkLength(api, src, npages, 'src');
   for (let i = 0; i < npages; i++) src[i] = pfnLock(k, src[i] as number);
-  await migrateDeviceUnmap(k, src, npages, null);
+  await migrateDeviceUnmap(k, src, npages, null, false);
   return 0;
 }
 
@@ -73,5 +73,5 @@ export function migrateDeviceFinalize(k: Kernel, src: PfnArray, dst: PfnArray, n
   checkProfile(k, api);
   checkLength(api, src, npages, 'src');
   checkLength(api, dst, npages, 'dst');
-  migrateDeviceFinalizeCore(k, src, dst, npages, null);
+  migrateDeviceFinalizeCore(k, src, dst, npages, null, false);
 }

@@ -115,6 +115,11 @@ function checkArgs(api: string, m: MigrateVma, mm: Mm): void {
   }
 }
 
+/** True when `do_swap_page` locks the fault page before `migrate_to_ram` (1afaeb8293c9, ~6.15). */
+function faultPageLocked(mm: Mm): boolean {
+  return mm.profile.devicePrivateFault === 'trylock';
+}
+
 /** The per-entry decision of `migrate_vma_collect_pmd`; returns the src entry (0: skipped). */
 function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, inv: number, counter: { cpages: number }): number {
   const p = mm.profile;
@@ -159,12 +164,14 @@ function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, in
   }
   if (!page.anon && page.file === null) return 0; // !page->mapping
   k.pages.getPage(page);
-  if (page === m.faultPage || k.pages.trylockPage(page)) {
+  // Since 1afaeb8293c9 (~6.15) do_swap_page locks the fault page itself; before, collect trylocks it like any other.
+  const faultLocked = faultPageLocked(mm) ? m.faultPage : null;
+  if (page === faultLocked || k.pages.trylockPage(page)) {
     const anonExclusive = page.anon && page.anonExclusive;
     if (anonExclusive) {
       if (page.pins > 0) {
         // folio_try_share_anon_rmap_pte failed: restore the entry, skip the page.
-        if (page !== m.faultPage) k.pages.unlockPage(page);
+        if (page !== faultLocked) k.pages.unlockPage(page);
         k.pages.putPage(page);
         return 0;
       }
@@ -201,7 +208,8 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   if (nrPages <= 0) return -EINVAL;
   if (args.start < vma.start || args.start >= vma.end) return -EINVAL;
   if (args.end <= vma.start || args.end > vma.end) return -EINVAL;
-  if (args.faultPage !== null && (!args.faultPage.isDevicePrivate || !args.faultPage.locked)) return -EINVAL;
+  if (args.faultPage !== null && !args.faultPage.isDevicePrivate) return -EINVAL;
+  if (args.faultPage !== null && faultPageLocked(mm) && !args.faultPage.locked) return -EINVAL;
   if (args.src.length < nrPages || args.dst.length < nrPages) {
     throw new HmmlabError(
       'ERR_BAD_ARGUMENT',
@@ -238,7 +246,7 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   args.cpages = counter.cpages;
   args.end = args.start + args.npages * ps;
 
-  if (args.cpages > 0) args.cpages = await migrateDeviceUnmap(k, args.src, args.npages, args.faultPage);
+  if (args.cpages > 0) args.cpages = await migrateDeviceUnmap(k, args.src, args.npages, args.faultPage, faultPageLocked(mm));
   const srcCopy: number[] = [];
   for (let i = 0; i < args.npages; i++) srcCopy.push(args.src[i] as number);
   state.set(args, { stage: 'setup', srcCopy, mm, kernel: k });
@@ -340,5 +348,5 @@ export function migrateVmaFinalize(args: MigrateVma): void {
     }
   }
   st.stage = 'finalized';
-  migrateDeviceFinalizeCore(st.kernel, args.src, args.dst, args.npages, args.faultPage);
+  migrateDeviceFinalizeCore(st.kernel, args.src, args.dst, args.npages, args.faultPage, faultPageLocked(st.mm));
 }

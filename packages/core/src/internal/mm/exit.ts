@@ -9,7 +9,7 @@ import {
   mmuNotifierRangeInit,
   mmuNotifierRelease,
 } from '../notifier/mmu-notifier.js';
-import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_UNMAP } from '../notifier/range.js';
+import { MMU_NOTIFY_UNMAP } from '../notifier/range.js';
 import { ULONG_MAX } from './constants.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
@@ -42,18 +42,21 @@ export async function exitMmap(mm: Mm): Promise<void> {
 
 /**
  * `__oom_reap_task_mm`: with the mmap lock taken by trylock, each private VMA is zapped under a
- * non-blockable CLEAR invalidation; a VMA whose notifiers answer `-EAGAIN` is skipped. Returns
+ * non-blockable UNMAP invalidation; a VMA whose notifiers answer `-EAGAIN` is skipped. Returns
  * true if every VMA was reaped (false: the reaper would retry later).
  */
 export async function oomReap(mm: Mm): Promise<boolean> {
   const k = mm.kernel;
   if (!mm.mmapLock.downReadTrylock()) return false;
+  // set_bit(MMF_UNSTABLE): from now on page faults of this mm fail.
+  mm.unstable = true;
   let done = true;
   try {
     for (const v of mm.vmas.slice()) {
       if (!v.anonymous && v.shared) continue;
       if (mm.vpnsInRange(v.start, v.end).length === 0) continue;
-      const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, v.start, v.end);
+      // __oom_reap_task_mm: MMU_NOTIFY_UNMAP, as mainline has sent since v5.2.
+      const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, v.start, v.end);
       const ret = await mmuNotifierInvalidateRangeStartNonblock(range);
       if (ret !== 0) {
         done = false;

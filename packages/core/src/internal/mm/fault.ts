@@ -153,7 +153,10 @@ function doSwapPage(mm: Mm, vma: Vma, va: number, e: number, write: boolean): nu
     slot.cachePfn = page.pfn;
     k.pages.getPage(page); // one reference for the swap cache, one for the mapping
   }
-  const exclusive = slot.count === 1;
+  // The kernel reads exclusivity from the swap pte (pte_swp_exclusive), which fork clears, or
+  // from a folio nobody else references. Here: ours is the last entry of the slot and no other
+  // process has mapped the swap-cache page already (after fork, both may share the slot).
+  const exclusive = slot.count === 1 && page.mapcount === 0;
   page.anonExclusive = exclusive;
   mm.rmapAdd(page, va);
   const flags = write && exclusive && vma.writable ? DIRTY_BITS : PTE_YOUNG;
@@ -172,6 +175,8 @@ export async function handleMmFault(mm: Mm, vma: Vma, address: number, write: bo
   const va = address - (address % k.pageSize);
   const vpn = va / k.pageSize;
   const e = mm.pt.get(vpn) ?? 0;
+  // check_stable_address_space: the OOM reaper has torn this mm down.
+  if (mm.unstable && e === 0) return VM_FAULT_SIGBUS;
   switch (pteKindOf(e)) {
     case 0:
       return vma.anonymous ? doAnonymousPage(mm, va, write) : doFileFault(mm, vma, va, write);

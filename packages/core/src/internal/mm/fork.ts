@@ -70,7 +70,7 @@ async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
     let kind = pteKindOf(e);
     if (kind === PTE_DEVICE_EXCLUSIVE) {
       // copy_nonpresent_pte: restore the exclusive entry (try_restore_exclusive_pte), then copy it as present.
-      const restored = mkPte(PTE_PRESENT, ptePfn(e), pteWrite(e) ? PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY : 0);
+      const restored = mkPte(PTE_PRESENT, ptePfn(e), pteWrite(e) && vma.writable ? PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY : 0);
       parent.setPte(vpn, restored, inv, 'fork-restore-exclusive');
       e = restored;
       kind = PTE_PRESENT;

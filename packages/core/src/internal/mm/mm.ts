@@ -42,6 +42,11 @@ export class Mm {
   notifierSubscriptions: MmuNotifierSubscriptions | null = null;
   /** `exit_mmap` has run: no VMAs, no notifiers. */
   dead = false;
+  /**
+   * `MMF_UNSTABLE`: the OOM reaper tore the address space down; faults fail with SIGBUS
+   * (`check_stable_address_space`).
+   */
+  unstable = false;
   /** Top of the region `mmap` hands addresses out from. */
   mmapBase = 0x7f0000000000;
 

@@ -10,6 +10,7 @@ import { PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE, VM_EXEC, VM_READ, VM_WRITE
 import type { Mm } from './mm.js';
 import { protToVmFlags } from './mmap.js';
 import {
+  PTE_DEVICE_EXCLUSIVE,
   PTE_DEVICE_PRIVATE,
   PTE_DIRTY,
   PTE_MIGRATION,
@@ -71,6 +72,11 @@ function newEntry(mm: Mm, vma: Vma, e: number): number {
   }
   if ((kind === PTE_MIGRATION || kind === PTE_DEVICE_PRIVATE) && !vma.writable) {
     // make_readable_migration_entry / make_readable_device_private_entry
+    return pteClear(e, PTE_WRITE);
+  }
+  if (kind === PTE_DEVICE_EXCLUSIVE && !vma.writable && mm.profile.exclusive === 'range') {
+    // make_readable_device_exclusive_entry (5.14–6.13; later kernels keep the entry and
+    // restore_exclusive_pte consults VM_WRITE instead).
     return pteClear(e, PTE_WRITE);
   }
   return e;

@@ -39,7 +39,13 @@ export async function mremap(
       if (newAddr % k.pageSize !== 0 || newAddr < MMAP_MIN_ADDR || newAddr + newLen > TASK_SIZE) return -EINVAL;
       if (newAddr < oldAddr + oldLen && oldAddr < newAddr + newLen) return -EINVAL;
       await doMunmap(mm, newAddr, newAddr + newLen, 'mremap-fixed');
-      return await moveVma(mm, oldAddr, oldLen, newAddr, newLen, (flags & MREMAP_DONTUNMAP) !== 0);
+      let moveLen = oldLen;
+      if (oldLen > newLen) {
+        // mremap_to: the tail that does not fit goes first, then only newLen bytes move.
+        await doMunmap(mm, oldAddr + newLen, oldAddr + oldLen, 'mremap-shrink');
+        moveLen = newLen;
+      }
+      return await moveVma(mm, oldAddr, moveLen, newAddr, newLen, (flags & MREMAP_DONTUNMAP) !== 0);
     }
     if ((flags & MREMAP_DONTUNMAP) !== 0) {
       const to = findGap(mm, newLen);

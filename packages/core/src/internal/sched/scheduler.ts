@@ -371,7 +371,9 @@ export class Scheduler {
     if (this.nextWake <= this.now) this.wakeSleepers();
     this.collectRunnable();
     if (this.candidates.length === 0) {
-      if (this.nextWake !== Number.POSITIVE_INFINITY) {
+      // Jump time to the next deadline. nextWake may be stale (a sleeper woken early by wake()
+      // left it behind), so keep jumping until a sleeper wakes or none is left.
+      while (this.candidates.length === 0 && this.nextWake !== Number.POSITIVE_INFINITY) {
         this.now = this.nextWake;
         this.wakeSleepers();
         this.collectRunnable();

@@ -18,8 +18,12 @@ export interface RangeFaultLoopArgs {
   lock(): Promise<void>;
   /** Releases it. */
   unlock(): void;
-  /** Programs the device from `range.hmmPfns`; called with the lock held and the seq still valid. */
-  commit(range: HmmRange): void | Promise<void>;
+  /**
+   * Programs the device from `range.hmmPfns`; called with the lock held and the seq still valid.
+   * May return a negative errno (for instance `-EFAULT` when a write fault got a read-only pfn,
+   * as `dmirror_do_fault` does), which the loop returns.
+   */
+  commit(range: HmmRange): number | undefined | Promise<number | undefined>;
   /** Give up with `-EBUSY` after this many ticks. @defaultValue HMM_RANGE_DEFAULT_TIMEOUT */
   readonly timeout?: number;
 }
@@ -51,8 +55,8 @@ export async function hmmRangeFaultLoop(args: RangeFaultLoopArgs): Promise<numbe
       args.unlock();
       continue;
     }
-    await args.commit(range);
+    const r = await args.commit(range);
     args.unlock();
-    return 0;
+    return typeof r === 'number' ? r : 0;
   }
 }

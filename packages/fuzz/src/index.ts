@@ -1,0 +1,41 @@
+/**
+ * @hmmlab/fuzz: fast-check arbitraries for scenarios and schedules, schedule strategies (PCT,
+ * random walk, bounded exhaustive search), campaigns with shrinking and replay tokens, coverage of
+ * race windows, and parallel campaigns over worker threads.
+ */
+
+export {
+  cpuOpArb,
+  deviceOpArb,
+  driverOpArb,
+  kernelOpArb,
+  profileArb,
+  regionArb,
+  type ScenarioShape,
+  scenarioArb,
+} from './internal/arbitraries.js';
+export {
+  type CampaignOptions,
+  type CampaignResult,
+  type Counterexample,
+  counterexample,
+  coverageUniverse,
+  replay,
+  runArb,
+  runCampaign,
+  runSample,
+  runSeed,
+} from './internal/campaign.js';
+export { type CoverageUniverse, expectedCells, WINDOWS } from './internal/coverage.js';
+export {
+  pctDecisions,
+  pctScheduleArb,
+  randomScheduleArb,
+  type Schedule,
+  type ScheduleShape,
+  STRATEGIES,
+  type StrategyName,
+  scheduleArb,
+  scheduleDecisions,
+} from './internal/schedule.js';
+export { decodeToken, encodeToken, HMMLAB_VERSION, type ReplayData } from './internal/token.js';

@@ -1,0 +1,252 @@
+/**
+ * A fuzz campaign over one driver: run i draws (scenario, schedule) from its own seed, so a run
+ * does not depend on the runs before it or on how runs are split over workers; the first failing
+ * run (lowest index) is shrunk, scenario and schedule together, and replayed once more with the
+ * whole trace kept for the report.
+ */
+import { checkScenario, type FlushMetrics, type OracleOptions, type OracleReport, type Violation } from '@hmmlab/assertions';
+import { arrayDecisions, Kernel, type ProfileName } from '@hmmlab/core';
+import type { DriverDefinition, Scenario } from '@hmmlab/harness';
+import fc from 'fast-check';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { type ScenarioShape, scenarioArb } from './arbitraries.js';
+import { type CoverageUniverse, expectedCells, mergeCoverage, mergeFlushes, WINDOWS } from './coverage.js';
+import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
+import { encodeToken } from './token.js';
+
+/** Options of a campaign. */
+export interface CampaignOptions {
+  /** Runs to try. @defaultValue 1000 */
+  readonly runs?: number;
+  /** Stop after this many milliseconds even if runs remain. */
+  readonly timeMs?: number;
+  /** Campaign seed. @defaultValue 1 */
+  readonly seed?: number;
+  /** Schedule strategy. @defaultValue 'pct' */
+  readonly strategy?: Exclude<StrategyName, 'exhaustive'>;
+  /** Profiles to fuzz (default: the driver's own). */
+  readonly profiles?: readonly ProfileName[];
+  readonly shape?: ScenarioShape;
+  readonly schedule?: ScheduleShape;
+  /** Oracle rules to check. */
+  readonly rules?: OracleOptions['rules'];
+  /** Shrink a counterexample. @defaultValue true */
+  readonly shrink?: boolean;
+  /** Called as runs complete. */
+  readonly onProgress?: (done: number, total: number) => void;
+  /** Only run indices this accepts (how workers split a campaign). */
+  readonly runFilter?: (index: number) => boolean;
+  /** Fail the campaign if one of these race windows was never reached. */
+  readonly requireWindows?: readonly string[];
+  /** Step limit of one run. @defaultValue 20000 */
+  readonly maxSteps?: number;
+}
+
+/** A counterexample. */
+export interface Counterexample {
+  readonly runIndex: number;
+  readonly scenario: Scenario;
+  readonly schedule: Schedule;
+  /** The scheduler's recorded choices: replaying them replays the run. */
+  readonly decisions: readonly number[];
+  readonly violation: Violation;
+  readonly report: OracleReport;
+  readonly token: string;
+  /** Ops before and after shrinking. */
+  readonly shrunk: { readonly opsBefore: number; readonly opsAfter: number; readonly attempts: number };
+}
+
+/** The result of a campaign. */
+export interface CampaignResult {
+  readonly driver: string;
+  readonly verdict: 'pass' | 'fail';
+  readonly runs: number;
+  readonly elapsedMs: number;
+  readonly seed: number;
+  readonly strategy: string;
+  readonly failure: Counterexample | null;
+  readonly coverage: { cells: Record<string, number>; windows: Record<string, number> };
+  readonly flushes: FlushMetrics;
+  /** Expected coverage cells never reached. */
+  readonly missingCells: readonly string[];
+  /** Race windows never reached. */
+  readonly missingWindows: readonly string[];
+  /** Steps taken by all runs (for throughput). */
+  readonly steps: number;
+}
+
+/** The seed of run `index` of a campaign seeded `seed` (a 32-bit mix, so nearby runs differ). */
+export function runSeed(seed: number, index: number): number {
+  let h = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) | 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x7feb352d);
+  h ^= h >>> 15;
+  return h | 0;
+}
+
+type Sample = [Scenario, Schedule];
+
+function opsOf(s: Scenario): number {
+  return s.tasks.reduce((n, t) => n + t.ops.length, 0);
+}
+
+/** The arbitrary of one run of a campaign. */
+export function runArb(driver: DriverDefinition, options: CampaignOptions): fc.Arbitrary<Sample> {
+  const profiles = options.profiles ?? driver.profiles ?? ['latest'];
+  return fc.tuple(scenarioArb({ ...options.shape, profiles }), scheduleArb(options.strategy ?? 'pct', options.schedule));
+}
+
+/** Runs one sample under the oracle. */
+export async function runSample(
+  driver: DriverDefinition,
+  sample: Sample,
+  options: CampaignOptions,
+  keep: 'none' | 'all' = 'none',
+): Promise<OracleReport> {
+  const [scenario, schedule] = sample;
+  return checkScenario(driver, scenario, {
+    decisions: scheduleDecisions(schedule),
+    stopOnFirst: true,
+    trace: keep,
+    maxSteps: options.maxSteps ?? 20_000,
+    ...(options.rules ? { rules: options.rules } : {}),
+  });
+}
+
+/** Shrinks a failing sample while it keeps failing with the same rule. */
+async function shrink(
+  driver: DriverDefinition,
+  arb: fc.Arbitrary<Sample>,
+  start: fc.Value<Sample>,
+  rule: string,
+  options: CampaignOptions,
+): Promise<{ value: fc.Value<Sample>; attempts: number }> {
+  let cur = start;
+  let attempts = 0;
+  const budget = 3000;
+  for (let improved = true; improved && attempts < budget; ) {
+    improved = false;
+    for (const cand of arb.shrink(cur.value_, cur.context)) {
+      if (++attempts > budget) break;
+      const r = await runSample(driver, cand.value_, options);
+      if (r.violations.some((v) => v.rule === rule)) {
+        cur = cand;
+        improved = true;
+        break;
+      }
+    }
+  }
+  return { value: cur, attempts };
+}
+
+/** Turns a failing run into a counterexample: shrink, replay with the whole trace, encode the token. */
+export async function counterexample(driver: DriverDefinition, index: number, options: CampaignOptions): Promise<Counterexample> {
+  const arb = runArb(driver, options);
+  const start = arb.generate(new fc.Random(xoroshiro128plus(runSeed(options.seed ?? 1, index))), undefined);
+  const first = await runSample(driver, start.value_, options);
+  const rule = (first.violations[0] as Violation).rule;
+  const { value, attempts } = options.shrink === false ? { value: start, attempts: 0 } : await shrink(driver, arb, start, rule, options);
+  const [scenario, schedule] = value.value_;
+  const report = await runSample(driver, value.value_, options, 'all');
+  const violation = report.violations.find((v) => v.rule === rule) ?? (report.violations[0] as Violation);
+  const profile = scenario.profile ?? 'latest';
+  const token = encodeToken({ driver: driver.name, profile, scenario, decisions: report.run.decisions });
+  return {
+    runIndex: index,
+    scenario,
+    schedule,
+    decisions: report.run.decisions,
+    violation,
+    report,
+    token,
+    shrunk: { opsBefore: opsOf(start.value_[0]), opsAfter: opsOf(scenario), attempts },
+  };
+}
+
+/** Runs a campaign in this process. */
+export async function runCampaign(driver: DriverDefinition, options: CampaignOptions = {}): Promise<CampaignResult> {
+  const t0 = performance.now();
+  const runs = options.runs ?? 1000;
+  const seed = options.seed ?? 1;
+  const arb = runArb(driver, options);
+  const coverage: Record<string, Record<string, number>> = { cells: {}, windows: {} };
+  const flushes = { total: { needed: 0, performed: 0, missed: 0, unnecessary: 0, legalSkips: 0 }, byEvent: {} };
+  let done = 0;
+  let steps = 0;
+  let failing = -1;
+  for (let i = 0; i < runs; i++) {
+    if (options.runFilter !== undefined && !options.runFilter(i)) continue;
+    if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
+    const sample = arb.generate(new fc.Random(xoroshiro128plus(runSeed(seed, i))), undefined).value_;
+    const r = await runSample(driver, sample, options);
+    done++;
+    steps += r.run.steps;
+    mergeCoverage(coverage, r.coverage);
+    mergeFlushes(flushes, r.metrics);
+    options.onProgress?.(done, runs);
+    if (r.verdict === 'fail') {
+      failing = i;
+      break;
+    }
+    // Give the event loop a turn now and then, so a progress bar can draw.
+    if (done % 64 === 0) await new Promise((res) => setImmediate(res));
+  }
+  const failure = failing >= 0 ? await counterexample(driver, failing, options) : null;
+  const universe = await coverageUniverse(driver);
+  return summarize(driver, options, universe, { done, steps, coverage, flushes, failure, elapsedMs: performance.now() - t0 });
+}
+
+/** What pages and owners the driver's devices can meet, from a probe in a scratch kernel. */
+export async function coverageUniverse(driver: DriverDefinition): Promise<CoverageUniverse> {
+  const inst = await driver.probe(new Kernel({ trace: 'none' }));
+  const owners = new Set(inst.devices.map((d) => d.owner));
+  return {
+    deviceMemory: inst.devices.some((d) => d.pgmap !== null),
+    coherent: inst.devices.some((d) => d.pgmap?.type === 'coherent'),
+    foreignOwners: owners.size > 1,
+  };
+}
+
+/** Assembles a campaign result (also used to merge worker results). */
+export function summarize(
+  driver: DriverDefinition,
+  options: CampaignOptions,
+  universe: CoverageUniverse,
+  r: {
+    done: number;
+    steps: number;
+    coverage: Record<string, Record<string, number>>;
+    flushes: FlushMetrics;
+    failure: Counterexample | null;
+    elapsedMs: number;
+  },
+): CampaignResult {
+  const cells = r.coverage.cells ?? {};
+  const windows = r.coverage.windows ?? {};
+  const missingWindows = (options.requireWindows ?? WINDOWS).filter((w) => (windows[w] ?? 0) === 0);
+  const requiredMissing = (options.requireWindows ?? []).filter((w) => (windows[w] ?? 0) === 0);
+  return {
+    driver: driver.name,
+    verdict: r.failure !== null || requiredMissing.length > 0 ? 'fail' : 'pass',
+    runs: r.done,
+    elapsedMs: Math.round(r.elapsedMs),
+    seed: options.seed ?? 1,
+    strategy: options.strategy ?? 'pct',
+    failure: r.failure,
+    coverage: { cells, windows },
+    flushes: r.flushes,
+    missingCells: expectedCells(universe).filter((c) => (cells[c] ?? 0) === 0),
+    missingWindows,
+    steps: r.steps,
+  };
+}
+
+/** Replays a token's run with the whole trace kept. */
+export async function replay(
+  driver: DriverDefinition,
+  scenario: Scenario,
+  decisions: readonly number[],
+): Promise<OracleReport & { events: number }> {
+  const r = await checkScenario(driver, scenario, { decisions: arrayDecisions(decisions), trace: 'all', maxSteps: 200_000 });
+  return { ...r, events: r.result.world.kernel.trace.length };
+}
