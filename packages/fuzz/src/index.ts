@@ -25,8 +25,12 @@ export {
   runCampaign,
   runSample,
   runSeed,
+  type Scan,
+  scanRuns,
 } from './internal/campaign.js';
 export { type CoverageUniverse, expectedCells, WINDOWS } from './internal/coverage.js';
+export { type ExploreOptions, type ExploreResult, exploreSchedules } from './internal/explore.js';
+export { type ParallelOptions, runParallelCampaign } from './internal/parallel.js';
 export {
   pctDecisions,
   pctScheduleArb,

@@ -4,13 +4,23 @@
  * run (lowest index) is shrunk, scenario and schedule together, and replayed once more with the
  * whole trace kept for the report.
  */
-import { checkScenario, type FlushMetrics, type OracleOptions, type OracleReport, type Violation } from '@hmmlab/assertions';
+import {
+  type CheckedRun,
+  checkScenario,
+  type FlushCounts,
+  type FlushMetrics,
+  type OracleOptions,
+  type OracleReport,
+  type Violation,
+} from '@hmmlab/assertions';
 import { arrayDecisions, Kernel, type ProfileName } from '@hmmlab/core';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { type ScenarioShape, scenarioArb } from './arbitraries.js';
+import { emptyCounts } from './counts.js';
 import { type CoverageUniverse, expectedCells, mergeCoverage, mergeFlushes, WINDOWS } from './coverage.js';
+import { exploreSchedules } from './explore.js';
 import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
 import { encodeToken } from './token.js';
 
@@ -23,7 +33,9 @@ export interface CampaignOptions {
   /** Campaign seed. @defaultValue 1 */
   readonly seed?: number;
   /** Schedule strategy. @defaultValue 'pct' */
-  readonly strategy?: Exclude<StrategyName, 'exhaustive'>;
+  readonly strategy?: StrategyName;
+  /** Exhaustive strategy: schedules explored per scenario (preemption bound 2). @defaultValue 64 */
+  readonly schedulesPerScenario?: number;
   /** Profiles to fuzz (default: the driver's own). */
   readonly profiles?: readonly ProfileName[];
   readonly shape?: ScenarioShape;
@@ -93,7 +105,11 @@ function opsOf(s: Scenario): number {
 /** The arbitrary of one run of a campaign. */
 export function runArb(driver: DriverDefinition, options: CampaignOptions): fc.Arbitrary<Sample> {
   const profiles = options.profiles ?? driver.profiles ?? ['latest'];
-  return fc.tuple(scenarioArb({ ...options.shape, profiles }), scheduleArb(options.strategy ?? 'pct', options.schedule));
+  const strategy = options.strategy ?? 'pct';
+  // Exhaustive search enumerates schedules itself: the sample carries an empty walk.
+  const schedule =
+    strategy === 'exhaustive' ? fc.constant<Schedule>({ kind: 'random', choices: [] }) : scheduleArb(strategy, options.schedule);
+  return fc.tuple(scenarioArb({ ...options.shape, profiles }), schedule);
 }
 
 /** Runs one sample under the oracle. */
@@ -163,37 +179,66 @@ export async function counterexample(driver: DriverDefinition, index: number, op
   };
 }
 
-/** Runs a campaign in this process. */
-export async function runCampaign(driver: DriverDefinition, options: CampaignOptions = {}): Promise<CampaignResult> {
+/** What scanning runs found, before any counterexample work. */
+export interface Scan {
+  done: number;
+  steps: number;
+  coverage: Record<string, Record<string, number>>;
+  flushes: { total: FlushCounts; byEvent: Record<string, FlushCounts> };
+  /** Lowest failing run index, or -1. */
+  failing: number;
+  elapsedMs: number;
+}
+
+/**
+ * Runs the campaign's runs in index order (those `runFilter` accepts, below `stopAt()`), stopping
+ * at the first failure. Workers call this; {@link runCampaign} adds the counterexample.
+ */
+export async function scanRuns(
+  driver: DriverDefinition,
+  options: CampaignOptions,
+  stopAt: () => number = () => Number.POSITIVE_INFINITY,
+): Promise<Scan> {
   const t0 = performance.now();
   const runs = options.runs ?? 1000;
   const seed = options.seed ?? 1;
   const arb = runArb(driver, options);
-  const coverage: Record<string, Record<string, number>> = { cells: {}, windows: {} };
-  const flushes = { total: { needed: 0, performed: 0, missed: 0, unnecessary: 0, legalSkips: 0 }, byEvent: {} };
-  let done = 0;
-  let steps = 0;
-  let failing = -1;
-  for (let i = 0; i < runs; i++) {
+  const scan: Scan = {
+    done: 0,
+    steps: 0,
+    coverage: { cells: {}, windows: {} },
+    flushes: { total: emptyCounts(), byEvent: {} },
+    failing: -1,
+    elapsedMs: 0,
+  };
+  for (let i = 0; i < runs && i < stopAt(); i++) {
     if (options.runFilter !== undefined && !options.runFilter(i)) continue;
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
     const sample = arb.generate(new fc.Random(xoroshiro128plus(runSeed(seed, i))), undefined).value_;
     const r = await runSample(driver, sample, options);
-    done++;
-    steps += r.run.steps;
-    mergeCoverage(coverage, r.coverage);
-    mergeFlushes(flushes, r.metrics);
-    options.onProgress?.(done, runs);
+    scan.done++;
+    scan.steps += r.run.steps;
+    mergeCoverage(scan.coverage, r.coverage);
+    mergeFlushes(scan.flushes, r.metrics);
+    options.onProgress?.(scan.done, runs);
     if (r.verdict === 'fail') {
-      failing = i;
+      scan.failing = i;
       break;
     }
-    // Give the event loop a turn now and then, so a progress bar can draw.
-    if (done % 64 === 0) await new Promise((res) => setImmediate(res));
+    // Give the event loop a turn now and then, so progress bars draw and workers hear "stop".
+    if (scan.done % 32 === 0) await new Promise((res) => setImmediate(res));
   }
-  const failure = failing >= 0 ? await counterexample(driver, failing, options) : null;
+  scan.elapsedMs = performance.now() - t0;
+  return scan;
+}
+
+/** Runs a campaign in this process. */
+export async function runCampaign(driver: DriverDefinition, options: CampaignOptions = {}): Promise<CampaignResult> {
+  const t0 = performance.now();
+  const scan = await scanRuns(driver, options);
+  const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options) : null;
   const universe = await coverageUniverse(driver);
-  return summarize(driver, options, universe, { done, steps, coverage, flushes, failure, elapsedMs: performance.now() - t0 });
+  return summarize(driver, options, universe, { ...scan, failure, elapsedMs: performance.now() - t0 });
 }
 
 /** What pages and owners the driver's devices can meet, from a probe in a scratch kernel. */
@@ -242,11 +287,6 @@ export function summarize(
 }
 
 /** Replays a token's run with the whole trace kept. */
-export async function replay(
-  driver: DriverDefinition,
-  scenario: Scenario,
-  decisions: readonly number[],
-): Promise<OracleReport & { events: number }> {
-  const r = await checkScenario(driver, scenario, { decisions: arrayDecisions(decisions), trace: 'all', maxSteps: 200_000 });
-  return { ...r, events: r.result.world.kernel.trace.length };
+export async function replay(driver: DriverDefinition, scenario: Scenario, decisions: readonly number[]): Promise<CheckedRun> {
+  return checkScenario(driver, scenario, { decisions: arrayDecisions(decisions), trace: 'all', maxSteps: 200_000 });
 }

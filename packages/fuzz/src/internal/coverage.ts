@@ -4,6 +4,7 @@
  * violation" is not mistaken for "safe".
  */
 import type { Coverage, FlushCounts, FlushMetrics } from '@hmmlab/assertions';
+import { emptyCounts } from './counts.js';
 
 /** Race windows the oracle recognises. */
 export const WINDOWS = ['device-access-during-invalidation', 'invalidation-during-device-fault', 'copy-during-migration'] as const;
@@ -27,7 +28,7 @@ export function mergeFlushes(a: { total: FlushCounts; byEvent: Record<string, Fl
   };
   add(a.total, b.total);
   for (const [ev, c] of Object.entries(b.byEvent)) {
-    const into = (a.byEvent[ev] ??= { needed: 0, performed: 0, missed: 0, unnecessary: 0, legalSkips: 0 });
+    const into = (a.byEvent[ev] ??= emptyCounts());
     add(into, c);
   }
 }

@@ -1,0 +1,140 @@
+/**
+ * `hmmlab fuzz <driver...>`: fuzz driver callbacks against random workloads, migrations and
+ * interleavings. Exit 0: no violation (or, for drivers with an expected.json, their known bug found
+ * with an expected rule); 1: a violation; 2: bad usage or a driver that does not load.
+ */
+import { violationToJson } from '@hmmlab/assertions';
+import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
+import { type CampaignResult, runCampaign, runParallelCampaign, STRATEGIES, type StrategyName } from '@hmmlab/fuzz';
+import { DriverLoadError, loadDriver } from '@hmmlab/harness';
+import { SingleBar } from 'cli-progress';
+import { type DriverTarget, findDrivers } from '../internal/drivers.js';
+import { formatCampaign, formatMs, table } from '../internal/format.js';
+import { typecheck } from '../internal/typecheck.js';
+import { UsageError } from '../internal/usage.js';
+
+/** Options of `hmmlab fuzz`. */
+export interface FuzzCommandOptions {
+  runs?: string;
+  time?: string;
+  seed?: string;
+  strategy?: string;
+  profile?: string;
+  workers?: string;
+  json?: boolean;
+  typecheck?: boolean;
+}
+
+function int(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} ${v}: expected an integer ≥ ${min}`);
+  return n;
+}
+
+/** One driver's outcome. */
+interface Outcome {
+  target: DriverTarget;
+  result: CampaignResult;
+  /** pass / fail for drivers without expectations; caught / missed / wrong-rule for drivers with. */
+  status: 'pass' | 'fail' | 'caught' | 'missed' | 'wrong-rule';
+}
+
+function judge(target: DriverTarget, r: CampaignResult): Outcome['status'] {
+  const found = r.failure?.violation.rule;
+  if (target.expected === null) return found === undefined && r.verdict === 'pass' ? 'pass' : 'fail';
+  if (found === undefined) return 'missed';
+  return target.expected.rules.includes(found) ? 'caught' : 'wrong-rule';
+}
+
+function jsonOf(o: Outcome): Record<string, unknown> {
+  const r = o.result;
+  return {
+    driver: r.driver,
+    file: o.target.label,
+    verdict: r.verdict,
+    expected: o.target.expected?.rules ?? null,
+    status: o.status,
+    runs: r.runs,
+    elapsedMs: r.elapsedMs,
+    seed: r.seed,
+    strategy: r.strategy,
+    violation: r.failure === null ? null : violationToJson(r.failure.violation),
+    replay: r.failure?.token ?? null,
+    scenario: r.failure?.scenario ?? null,
+    coverage: { ...r.coverage, missingCells: r.missingCells, missingWindows: r.missingWindows },
+    flushes: r.flushes,
+  };
+}
+
+/** Runs the command; returns the exit code. */
+export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promise<number> {
+  const runs = int('runs', o.runs, 1) ?? 2000;
+  const time = int('time', o.time, 1);
+  const seed = int('seed', o.seed, 0) ?? 1;
+  const workers = int('workers', o.workers, 1) ?? 1;
+  const strategy = (o.strategy ?? 'pct') as StrategyName;
+  if (!STRATEGIES.includes(strategy)) throw new UsageError(`--strategy ${o.strategy}: expected one of ${STRATEGIES.join(', ')}`);
+  if (o.profile !== undefined && !PROFILE_NAMES.includes(o.profile as ProfileName)) {
+    throw new UsageError(`--profile ${o.profile}: expected one of ${PROFILE_NAMES.join(', ')}`);
+  }
+  const targets = findDrivers(paths);
+  if (o.typecheck !== false) {
+    const errors = typecheck(targets.map((t) => t.file));
+    if (errors.length > 0)
+      throw new UsageError(`driver does not type-check: ${errors[0]}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
+  }
+  const outcomes: Outcome[] = [];
+  const tty = process.stderr.isTTY === true && o.json !== true;
+  for (const target of targets) {
+    let driverName: string;
+    try {
+      driverName = (await loadDriver(target.file)).name;
+    } catch (e) {
+      if (e instanceof DriverLoadError) throw new UsageError(e.message);
+      throw e;
+    }
+    const bar = tty
+      ? new SingleBar({ format: `  ${driverName.padEnd(24)} [{bar}] {value}/{total} runs`, hideCursor: true, clearOnComplete: true })
+      : null;
+    bar?.start(runs, 0);
+    const common = {
+      runs,
+      seed,
+      strategy,
+      ...(time !== undefined ? { timeMs: time * 1000 } : {}),
+      ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
+      onProgress: (done: number) => bar?.update(done),
+    };
+    const result =
+      workers > 1
+        ? await runParallelCampaign(target.file, { ...common, workers })
+        : await runCampaign(await loadDriver(target.file), common);
+    bar?.stop();
+    outcomes.push({ target, result, status: judge(target, result) });
+  }
+  const ok = outcomes.every((x) => x.status === 'pass' || x.status === 'caught');
+  if (o.json === true) {
+    const body = outcomes.length === 1 ? jsonOf(outcomes[0] as Outcome) : { verdict: ok ? 'pass' : 'fail', drivers: outcomes.map(jsonOf) };
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+  } else if (outcomes.length === 1) {
+    const x = outcomes[0] as Outcome;
+    process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);
+    if (x.target.expected !== null) process.stdout.write(`expected  ${x.target.expected.rules.join(' or ')}: ${x.status}\n`);
+  } else {
+    const rows = outcomes.map((x) => [
+      x.target.label.replace(/\/driver\.(m?[jt]s)$/, ''),
+      x.target.expected === null ? 'no violation' : x.target.expected.rules.join(' | '),
+      x.status,
+      String(x.result.runs),
+      formatMs(x.result.elapsedMs),
+      x.result.failure?.violation.rule ?? '-',
+    ]);
+    process.stdout.write(`${table(['driver', 'expected', 'verdict', 'runs', 'time', 'rule found'], rows)}\n`);
+    const bad = outcomes.filter((x) => x.status !== 'pass' && x.status !== 'caught');
+    for (const x of bad)
+      process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
+    process.stdout.write(`\n${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
+  }
+  return ok ? 0 : 1;
+}

@@ -1,0 +1,7 @@
+/**
+ * The hmmlab CLI as a library: its commands, for tools that embed them.
+ */
+export { type FuzzCommandOptions, fuzzCommand } from './commands/fuzz.js';
+export { replayCommand } from './commands/replay.js';
+export { testCommand } from './commands/test.js';
+export { UsageError } from './internal/usage.js';

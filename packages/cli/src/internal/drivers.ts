@@ -1,0 +1,84 @@
+/**
+ * Finding driver modules: a `driver.ts` path, a folder holding one, or a folder of such folders
+ * (`examples`), each with its optional `expected.json` (the rules that must find its known bug).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { RULE_IDS, type RuleId } from '@hmmlab/assertions';
+import { UsageError } from './usage.js';
+
+/** What a driver's `expected.json` says. */
+export interface Expected {
+  /** The bug class (bug-classes.md), for the zoo. */
+  readonly class?: string;
+  /** Oracle rules, any of which counts as catching the bug. */
+  readonly rules: readonly RuleId[];
+  /** Static rules that should see it. */
+  readonly lint?: readonly string[];
+}
+
+/** One driver to run. */
+export interface DriverTarget {
+  /** The module file. */
+  readonly file: string;
+  /** How to show it: the path relative to the working directory. */
+  readonly label: string;
+  readonly expected: Expected | null;
+}
+
+const DRIVER_FILES = ['driver.ts', 'driver.js', 'driver.mts', 'driver.mjs'];
+
+function readExpected(dir: string): Expected | null {
+  const f = join(dir, 'expected.json');
+  if (!existsSync(f)) return null;
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(f, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`${f}: not valid JSON (${e instanceof Error ? e.message : String(e)}); expected { "rules": ["missed-flush"] }`);
+  }
+  const rules = (data as { rules?: unknown }).rules;
+  if (!Array.isArray(rules) || rules.length === 0 || !rules.every((r) => typeof r === 'string' && (RULE_IDS as string[]).includes(r))) {
+    throw new UsageError(`${f}: "rules" must list oracle rule ids (${RULE_IDS.join(', ')})`);
+  }
+  return data as Expected;
+}
+
+function driverIn(dir: string): string | null {
+  for (const n of DRIVER_FILES) if (existsSync(join(dir, n))) return join(dir, n);
+  return null;
+}
+
+function scan(dir: string, depth: number, out: string[]): void {
+  if (depth > 3) return;
+  const d = driverIn(dir);
+  if (d !== null) {
+    out.push(d);
+    return;
+  }
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    if (entry.isDirectory() && entry.name !== 'node_modules' && !entry.name.startsWith('.')) scan(join(dir, entry.name), depth + 1, out);
+  }
+}
+
+/** Resolves command-line paths to driver modules. */
+export function findDrivers(paths: readonly string[]): DriverTarget[] {
+  if (paths.length === 0)
+    throw new UsageError('no driver given; pass a driver.ts, a folder holding one, or a folder of drivers (for example: examples)');
+  const files: string[] = [];
+  for (const p of paths) {
+    const abs = resolve(p);
+    if (!existsSync(abs)) throw new UsageError(`${p}: no such file or folder`);
+    if (statSync(abs).isDirectory()) {
+      const before = files.length;
+      scan(abs, 0, files);
+      if (files.length === before) throw new UsageError(`${p}: no driver.ts in this folder or below it`);
+    } else {
+      files.push(abs);
+    }
+  }
+  return files.map((file) => {
+    const dir = file.slice(0, file.lastIndexOf('/'));
+    return { file, label: relative(process.cwd(), file) || file, expected: readExpected(dir) };
+  });
+}

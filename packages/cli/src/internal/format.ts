@@ -1,0 +1,68 @@
+/**
+ * Text output of the CLI: a counterexample as a person reads it, campaign summaries and tables.
+ */
+import { formatViolation } from '@hmmlab/assertions';
+import type { CampaignResult } from '@hmmlab/fuzz';
+import { describeOp, type Scenario } from '@hmmlab/harness';
+
+/** A scenario as lines: the layout, then each program's ops. */
+export function formatScenario(s: Scenario): string[] {
+  const lines = [`profile ${s.profile ?? 'latest'}, ${s.wordsPerPage ?? 4} words per page`];
+  s.regions.forEach((r, i) =>
+    lines.push(
+      `region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${r.populate && r.populate !== 'none' ? `, populated by ${r.populate}` : ''}`,
+    ),
+  );
+  s.tasks.forEach((t, i) => lines.push(`${t.kind} task ${i}: ${t.ops.map(describeOp).join('; ')}`));
+  return lines;
+}
+
+/** `1.2 s` / `340 ms`. */
+export function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+/** The summary of one campaign, and its counterexample if any. */
+export function formatCampaign(r: CampaignResult, file: string): string {
+  const out: string[] = [];
+  const f = r.flushes.total;
+  out.push(`driver    ${r.driver} (${file})`);
+  out.push(
+    r.failure === null
+      ? `verdict   ${r.verdict}: no violation in ${r.runs} runs (${formatMs(r.elapsedMs)}, seed ${r.seed}, strategy ${r.strategy})`
+      : `verdict   fail: ${r.failure.violation.rule} in run ${r.failure.runIndex} of seed ${r.seed} (${formatMs(r.elapsedMs)}, strategy ${r.strategy})`,
+  );
+  out.push(
+    `flushes   needed ${f.needed}, performed ${f.performed}, missed ${f.missed}, unnecessary ${f.unnecessary}, legal skips ${f.legalSkips}`,
+  );
+  const windows = Object.keys(r.coverage.windows).length;
+  out.push(`coverage  ${Object.keys(r.coverage.cells).length} cells, ${windows} race window(s) reached`);
+  if (r.missingWindows.length > 0) out.push(`          race windows never reached: ${r.missingWindows.join(', ')}`);
+  if (r.missingCells.length > 0) {
+    out.push(
+      `          cells never exercised (${r.missingCells.length}): ${r.missingCells.slice(0, 8).join(', ')}${r.missingCells.length > 8 ? ', …' : ''}`,
+    );
+  }
+  if (r.failure !== null) {
+    const x = r.failure;
+    out.push('');
+    out.push(formatViolation(x.violation));
+    out.push('');
+    out.push(`counterexample (shrunk from ${x.shrunk.opsBefore} to ${x.shrunk.opsAfter} ops in ${x.shrunk.attempts} attempts):`);
+    for (const l of formatScenario(x.scenario)) out.push(`  ${l}`);
+    out.push('');
+    out.push(`replay: hmmlab replay ${file} ${x.token}`);
+  }
+  return out.join('\n');
+}
+
+/** A plain text table. */
+export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}

@@ -1,0 +1,63 @@
+/**
+ * The hmmlab command line.
+ */
+import { Command, CommanderError } from 'commander';
+import { fuzzCommand } from './commands/fuzz.js';
+import { replayCommand } from './commands/replay.js';
+import { testCommand } from './commands/test.js';
+import { UsageError } from './internal/usage.js';
+
+const program = new Command('hmmlab')
+  .description('Test and fuzz the MMU notifier callbacks of Linux device drivers against a model of the kernel')
+  .version('0.1.0')
+  .exitOverride()
+  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+program
+  .command('fuzz')
+  .description('fuzz drivers against random workloads, migrations and interleavings')
+  .argument('<drivers...>', 'driver.ts files, folders holding one, or folders of drivers (e.g. examples)')
+  .option('--runs <n>', 'runs per driver', '2000')
+  .option('--time <seconds>', 'stop after this long even if runs remain')
+  .option('--seed <n>', 'campaign seed: the same seed gives the same counterexample', '1')
+  .option('--strategy <name>', 'schedule strategy: pct, random or exhaustive', 'pct')
+  .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
+  .option('--workers <n>', 'worker threads', '1')
+  .option('--json', 'print one JSON object instead of text')
+  .option('--no-typecheck', 'do not type-check the driver modules first')
+  .action(async (drivers: string[], opts) => {
+    process.exitCode = await fuzzCommand(drivers, opts);
+  });
+
+program
+  .command('replay')
+  .description('rerun a counterexample exactly from its replay token and print the full report and trace')
+  .argument('<driver>', 'the driver module (or its folder)')
+  .argument('<token>', 'the replay token hmmlab printed')
+  .option('--json', 'print JSON instead of text')
+  .action(async (driver: string, token: string, opts) => {
+    process.exitCode = await replayCommand(driver, token, opts);
+  });
+
+program
+  .command('test')
+  .description("run your repository's driver tests (vitest)")
+  .argument('[args...]', 'arguments passed to vitest run')
+  .allowUnknownOption()
+  .action((args: string[]) => {
+    process.exitCode = testCommand(args ?? []);
+  });
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e) {
+  if (e instanceof CommanderError) {
+    // commander already printed the message (unknown option, missing argument, help, version).
+    process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof UsageError) {
+    process.stderr.write(`hmmlab: ${e.message}\n`);
+    process.exitCode = 2;
+  } else {
+    throw e;
+  }
+}
