@@ -8,12 +8,11 @@ import { describeOp, type Scenario } from '@hmmlab/harness';
 /** A scenario as lines: the layout, then each program's ops. */
 export function formatScenario(s: Scenario): string[] {
   const lines = [`profile ${s.profile ?? 'latest'}, ${s.wordsPerPage ?? 4} words per page`];
-  s.regions.forEach((r, i) =>
-    lines.push(
-      `region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${r.populate && r.populate !== 'none' ? `, populated by ${r.populate}` : ''}`,
-    ),
-  );
-  s.tasks.forEach((t, i) => lines.push(`${t.kind} task ${i}: ${t.ops.map(describeOp).join('; ')}`));
+  for (const [i, r] of s.regions.entries()) {
+    const populated = r.populate && r.populate !== 'none' ? `, populated by ${r.populate}` : '';
+    lines.push(`region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${populated}`);
+  }
+  for (const [i, t] of s.tasks.entries()) lines.push(`${t.kind} task ${i}: ${t.ops.map(describeOp).join('; ')}`);
   return lines;
 }
 

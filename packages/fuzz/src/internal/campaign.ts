@@ -120,13 +120,21 @@ export async function runSample(
   keep: 'none' | 'all' = 'none',
 ): Promise<OracleReport> {
   const [scenario, schedule] = sample;
-  return checkScenario(driver, scenario, {
-    decisions: scheduleDecisions(schedule),
-    stopOnFirst: true,
-    trace: keep,
-    maxSteps: options.maxSteps ?? 20_000,
-    ...(options.rules ? { rules: options.rules } : {}),
-  });
+  const rules = options.rules ? { rules: options.rules } : {};
+  const maxSteps = options.maxSteps ?? 20_000;
+  if (options.strategy === 'exhaustive') {
+    const x = await exploreSchedules(driver, scenario, { maxSchedules: options.schedulesPerScenario ?? 64, maxSteps, ...rules });
+    if (keep === 'none') return x.last;
+    // Replay the schedule the search ended on with the whole trace.
+    return checkScenario(driver, scenario, {
+      decisions: arrayDecisions(x.last.run.decisions),
+      stopOnFirst: true,
+      trace: 'all',
+      maxSteps,
+      ...rules,
+    });
+  }
+  return checkScenario(driver, scenario, { decisions: scheduleDecisions(schedule), stopOnFirst: true, trace: keep, maxSteps, ...rules });
 }
 
 /** Shrinks a failing sample while it keeps failing with the same rule. */

@@ -46,7 +46,7 @@ function dfsSource(prefix: readonly number[], points: Point[]): DecisionSource {
   return {
     pick(candidates: readonly TaskInfo[]) {
       const cont = candidates.findIndex((c) => c.id === last);
-      const def = cont >= 0 ? cont : 0;
+      const def = Math.max(cont, 0);
       const order = [def, ...candidates.map((_c, k) => k).filter((k) => k !== def)];
       const chosen = i < prefix.length ? (prefix[i] as number) : def;
       points.push({ order, chosen, cont });
