@@ -233,6 +233,8 @@ function checkWordAddress(mm: Mm, api: string, va: number): void {
  */
 async function accessPage(mm: Mm, va: number, write: boolean): Promise<Page> {
   const k = mm.kernel;
+  const fast = accessAlone(mm, va, write);
+  if (fast !== null) return fast;
   await k.sched.yield();
   const vpn = Math.floor(va / k.pageSize);
   for (;;) {
@@ -251,11 +253,51 @@ async function accessPage(mm: Mm, va: number, write: boolean): Promise<Page> {
   }
 }
 
-/** A CPU load (`write = false`, returns the word) or store of `value` at `va`. */
-export async function cpuAccess(mm: Mm, va: number, write: boolean, value: number): Promise<number> {
-  checkWordAddress(mm, write ? 'write' : 'read', va);
+/**
+ * The same access when no other task could run and it needs at most an anonymous fault under an
+ * uncontended mmap lock: nothing can interleave, so it is done synchronously, with its preemption
+ * points counted and its events emitted as the general path would. Returns null otherwise.
+ */
+function accessAlone(mm: Mm, va: number, write: boolean): Page | null {
   const k = mm.kernel;
-  const page = await accessPage(mm, va, write);
+  const s = k.sched;
+  if (!s.alone()) return null;
+  const vpn = Math.floor(va / k.pageSize);
+  const e = mm.pt.get(vpn) ?? 0;
+  if (pteAccessible(e) && (!write || pteWrite(e))) {
+    s.tick();
+    mm.pt.set(vpn, pteSet(e, write ? PTE_YOUNG | PTE_DIRTY | PTE_SOFT_DIRTY : PTE_YOUNG));
+    return k.pages.page(ptePfn(e));
+  }
+  const lock = mm.mmapLock;
+  if (e !== 0 || mm.unstable || lock.writer !== null || lock.readers.length > 0 || lock.hasWaiters()) return null;
+  const vma = mm.findVma(va);
+  if (vma === undefined || !vma.anonymous || (write ? !vma.writable : !vma.readable)) return null;
+  s.tick(); // the access
+  s.tick(); // down_read's preemption point
+  const tr = k.trace;
+  if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'acquire', mode: 'read' });
+  doAnonymousPage(mm, va - (va % k.pageSize), write);
+  if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'release', mode: 'read' });
+  const n = mm.pt.get(vpn) ?? 0;
+  mm.pt.set(vpn, pteSet(n, write ? PTE_YOUNG | PTE_DIRTY | PTE_SOFT_DIRTY : PTE_YOUNG));
+  return k.pages.page(ptePfn(n));
+}
+
+/** A CPU load (`write = false`, returns the word) or store of `value` at `va`. */
+export function cpuAccess(mm: Mm, va: number, write: boolean, value: number): Promise<number> {
+  try {
+    checkWordAddress(mm, write ? 'write' : 'read', va);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const page = accessAlone(mm, va, write);
+  if (page !== null) return Promise.resolve(touchWord(mm, page, va, write, value));
+  return accessPage(mm, va, write).then((p) => touchWord(mm, p, va, write, value));
+}
+
+function touchWord(mm: Mm, page: Page, va: number, write: boolean, value: number): number {
+  const k = mm.kernel;
   const w = Math.floor((va % k.pageSize) / k.wordSize);
   if (write) page.words[w] = value;
   const v = page.words[w] as number;

@@ -117,8 +117,8 @@ export class Mm {
   }
 
   /** CPU store of `value` at `va`, through the fault path. */
-  async write(va: number, value: number): Promise<void> {
-    await cpuAccess(this, va, true, value);
+  write(va: number, value: number): Promise<unknown> {
+    return cpuAccess(this, va, true, value);
   }
 
   /** CPU loads of `count` consecutive words from `va` (one fault-path access per page). */

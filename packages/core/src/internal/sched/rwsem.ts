@@ -31,6 +31,11 @@ export class RwSemaphore implements Waitable {
     return this.writer !== null ? [this.writer] : this.readers;
   }
 
+  /** True if tasks wait for it. */
+  hasWaiters(): boolean {
+    return this.waiters.length > 0;
+  }
+
   /** True if the current task holds it for reading or writing (`lockdep_assert_held`). */
   isHeldByCurrent(): boolean {
     const t = this.sched.current;
