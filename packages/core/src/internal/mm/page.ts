@@ -68,6 +68,8 @@ export class Page implements Waitable {
   lockOwner: Task | null = null;
   /** @internal */
   readonly lockWaiters: Task[] = [];
+  /** @internal Tasks waiting for the page to be unlocked without taking the lock (`folio_wait_locked`). */
+  readonly unlockWaiters: Task[] = [];
 
   constructor(pfn: number, kind: PageKind, wordsPerPage: number) {
     this.pfn = pfn;
@@ -267,7 +269,7 @@ export class PageAllocator {
       // unlockPage() handed the lock over to us and recorded it as held.
     } else {
       p.lockOwner = t;
-      t.held.push(p);
+      t.held.add(p);
     }
   }
 
@@ -275,7 +277,7 @@ export class PageAllocator {
   trylockPage(p: Page): boolean {
     if (p.lockOwner !== null) return false;
     p.lockOwner = this.sched.current;
-    this.sched.current.held.push(p);
+    this.sched.current.held.add(p);
     return true;
   }
 
@@ -288,24 +290,29 @@ export class PageAllocator {
     if (holder === null) {
       throw new HmmlabError('ERR_NOT_LOCKED', `unlock_page: ${String(p)} at ${hex(p.pfn)} is not locked`);
     }
-    const i = holder.held.lastIndexOf(p);
-    if (i >= 0) holder.held.splice(i, 1);
+    holder.held.remove(p);
     const next = p.lockWaiters.shift();
     p.lockOwner = next ?? null;
     if (next !== undefined) {
-      next.held.push(p);
+      next.held.add(p);
       this.sched.wake(next);
+      return;
     }
+    // wake_up_page: the page is unlocked; those that only waited for that go on.
+    for (const t of p.unlockWaiters) this.sched.wake(t);
+    p.unlockWaiters.length = 0;
   }
 
-  /** `folio_wait_locked`: sleeps until the page is unlocked, without taking the lock. */
+  /**
+   * `folio_wait_locked`: sleeps until the page is unlocked, without taking the lock (so a page
+   * freed meanwhile is never left locked by a waiter).
+   */
   async waitOnPageLocked(p: Page): Promise<void> {
     const s = this.sched;
     while (p.lockOwner !== null) {
       s.mightSleep(`wait_on_page_locked(${p.pfn})`);
-      // Take the lock and release it at once: the wait ends when the holder unlocks.
-      await this.lockPage(p);
-      this.unlockPage(p);
+      p.unlockWaiters.push(s.current);
+      await s.park('blocked', p);
     }
   }
 }

@@ -29,7 +29,7 @@ export async function invokeDriver<R>(
   facts: InvokeFacts = { leaked: [] },
 ): Promise<R> {
   const t = sched.current;
-  const heldBefore = t.held.length;
+  const mark = t.held.mark();
   t.contexts.push(context);
   if (atomic) t.atomicDepth++;
   try {
@@ -41,7 +41,7 @@ export async function invokeDriver<R>(
   } finally {
     if (atomic) t.atomicDepth--;
     t.contexts.pop();
-    facts.leaked = t.held.length > heldBefore ? t.held.slice(heldBefore).map((h) => h.name) : NO_LEAKS;
+    facts.leaked = t.held.mark() > mark ? t.held.takenSince(mark) : NO_LEAKS;
     if (facts.leaked.length > 0 && sched.trace.on) sched.trace.emit({ type: 'lock-leak', context, locks: facts.leaked });
   }
 }

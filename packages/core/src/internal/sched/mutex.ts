@@ -41,7 +41,7 @@ export class Mutex implements Waitable {
     } else {
       this.owner = t;
     }
-    t.held.push(this);
+    t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
   }
 
@@ -53,7 +53,7 @@ export class Mutex implements Waitable {
       return false;
     }
     this.owner = s.current;
-    s.current.held.push(this);
+    s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
     return true;
   }
@@ -78,8 +78,7 @@ export class Mutex implements Waitable {
   }
 }
 
-/** @internal Removes `lock` from the task's held list (the most recent entry). */
+/** @internal Removes `lock` from the task's held locks. */
 export function releaseHeld(t: Task, lock: Waitable): void {
-  const i = t.held.lastIndexOf(lock);
-  if (i >= 0) t.held.splice(i, 1);
+  t.held.remove(lock);
 }

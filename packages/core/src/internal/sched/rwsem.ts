@@ -60,7 +60,7 @@ export class RwSemaphore implements Waitable {
     } else {
       this.readers.push(t);
     }
-    t.held.push(this);
+    t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
   }
 
@@ -77,7 +77,7 @@ export class RwSemaphore implements Waitable {
     } else {
       this.writer = t;
     }
-    t.held.push(this);
+    t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
   }
 
@@ -89,7 +89,7 @@ export class RwSemaphore implements Waitable {
       return false;
     }
     this.readers.push(s.current);
-    s.current.held.push(this);
+    s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
     return true;
   }
@@ -102,7 +102,7 @@ export class RwSemaphore implements Waitable {
       return false;
     }
     this.writer = s.current;
-    s.current.held.push(this);
+    s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
     return true;
   }

@@ -44,6 +44,53 @@ export class DriverCallbackError extends Error {
   }
 }
 
+/**
+ * The locks a task holds, in acquisition order, with O(1) add and remove (a migration can hold
+ * thousands of page locks).
+ */
+export class HeldLocks {
+  private readonly locks = new Map<Waitable, { n: number; seq: number }>();
+  private nextSeq = 0;
+
+  add(lock: Waitable): void {
+    const e = this.locks.get(lock);
+    if (e !== undefined) e.n++;
+    else this.locks.set(lock, { n: 1, seq: this.nextSeq++ });
+  }
+
+  remove(lock: Waitable): void {
+    const e = this.locks.get(lock);
+    if (e === undefined) return;
+    if (--e.n === 0) this.locks.delete(lock);
+  }
+
+  has(lock: Waitable): boolean {
+    return this.locks.has(lock);
+  }
+
+  /** Number of distinct locks held. */
+  get size(): number {
+    return this.locks.size;
+  }
+
+  /** A mark: locks taken after it are listed by {@link HeldLocks.takenSince}. */
+  mark(): number {
+    return this.nextSeq;
+  }
+
+  /** Names of locks taken since `mark` and still held. */
+  takenSince(mark: number): string[] {
+    const out: string[] = [];
+    for (const [l, e] of this.locks) if (e.seq >= mark) out.push(l.name);
+    return out;
+  }
+
+  /** Names of every lock held, oldest first. */
+  names(): string[] {
+    return [...this.locks.keys()].map((l) => l.name);
+  }
+}
+
 /** One actor of a run. */
 export class Task implements TaskInfo {
   readonly id: number;
@@ -54,8 +101,8 @@ export class Task implements TaskInfo {
   state: TaskState = 'runnable';
   /** What the task waits on while blocked. */
   waitingOn: Waitable | null = null;
-  /** Locks the task holds, in acquisition order. */
-  readonly held: Waitable[] = [];
+  /** Locks the task holds. */
+  readonly held = new HeldLocks();
   /** Model time at which a sleeping task wakes. */
   wakeAt = 0;
   /**
@@ -326,7 +373,7 @@ export class Scheduler {
         task: t,
         waitsFor: t.waitingOn?.name ?? 'an event',
         heldBy: t.waitingOn?.holders().slice() ?? [],
-        holds: t.held.map((h) => h.name),
+        holds: t.held.names(),
       });
     }
     return out;

@@ -1,0 +1,74 @@
+/**
+ * Fuzzing speed: throughput on a correct driver, and time to detect each known bug over many
+ * seeds, with the default strategy and with each strategy.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { runArb, runSample, runSeed, type StrategyName, scanRuns } from '@hmmlab/fuzz';
+import { type DriverDefinition, loadDriver } from '@hmmlab/harness';
+import fc from 'fast-check';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import { median } from './measure.js';
+
+/** Detection figures of one case. */
+export interface Detection {
+  readonly medianMs: number | null;
+  readonly detected: number;
+  readonly seeds: number;
+  readonly medianRuns: number | null;
+}
+
+/** Drivers under `dir` (folders with driver.ts), sorted. */
+export function driversUnder(dir: string): { name: string; file: string }[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'driver.ts')))
+    .map((e) => ({ name: e.name, file: join(dir, e.name, 'driver.ts') }))
+    .sort((a, b) => (a.name < b.name ? -1 : 1));
+}
+
+/** Runs per second and steps per second over `runs` runs of a correct driver. */
+export async function throughput(
+  driver: DriverDefinition,
+  runs: number,
+): Promise<{ scenariosPerSec: number; stepsPerSec: number; runs: number }> {
+  const t = performance.now();
+  const scan = await scanRuns(driver, { runs, seed: 7 });
+  const s = (performance.now() - t) / 1000;
+  return { scenariosPerSec: Math.round(scan.done / s), stepsPerSec: Math.round(scan.steps / s), runs: scan.done };
+}
+
+/** Time until the first violation, over `seeds` seeds (no shrinking: detection only). */
+export async function timeToDetect(driver: DriverDefinition, seeds: number, strategy: StrategyName, maxRuns: number): Promise<Detection> {
+  const times: number[] = [];
+  const runCounts: number[] = [];
+  for (let seed = 1; seed <= seeds; seed++) {
+    const t = performance.now();
+    const scan = await scanRuns(driver, { runs: maxRuns, seed, strategy, timeMs: 30_000 });
+    if (scan.failing >= 0) {
+      times.push(performance.now() - t);
+      runCounts.push(scan.done);
+    }
+  }
+  return {
+    medianMs: times.length > 0 ? Math.round(median(times)) : null,
+    detected: times.length,
+    seeds,
+    medianRuns: runCounts.length > 0 ? median(runCounts) : null,
+  };
+}
+
+/** Loads a driver module. */
+export function load(file: string): Promise<DriverDefinition> {
+  return loadDriver(file);
+}
+
+/** Checks that a seed's first run replays to the same verdict (a sanity check of determinism). */
+export async function sameTwice(driver: DriverDefinition): Promise<boolean> {
+  const arb = runArb(driver, {});
+  const a = arb.generate(new fc.Random(xoroshiro128plus(runSeed(3, 0))), undefined).value_;
+  const b = arb.generate(new fc.Random(xoroshiro128plus(runSeed(3, 0))), undefined).value_;
+  const ra = await runSample(driver, a, {});
+  const rb = await runSample(driver, b, {});
+  return JSON.stringify(ra.run) === JSON.stringify(rb.run);
+}

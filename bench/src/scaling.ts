@@ -1,0 +1,192 @@
+/**
+ * Scaling of the model: migrating N pages to device memory and back, hmmRangeFault over N pages,
+ * a sparse terabyte, and many interval notifiers. Cost should follow the pages touched.
+ */
+import {
+  firstRunnable,
+  HMM_PFN_REQ_FAULT,
+  hmmRangeFault,
+  Kernel,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MEMORY_DEVICE_PRIVATE,
+  MIGRATE_PFN_MIGRATE,
+  MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
+  MIGRATE_VMA_SELECT_SYSTEM,
+  MigrateVma,
+  MmuIntervalNotifier,
+  memremapPages,
+  migratePfn,
+  migratePfnToPage,
+  migrateVmaFinalize,
+  migrateVmaPages,
+  migrateVmaSetup,
+  mmuIntervalNotifierInsert,
+  mmuIntervalReadBegin,
+  mmuIntervalSetSeq,
+  type Page,
+  PROT_READ,
+  PROT_WRITE,
+  zoneDevicePageInit,
+} from '@hmmlab/core';
+import { heapUsed } from './measure.js';
+
+/** One scaling measurement. */
+export interface ScalePoint {
+  readonly pages: number;
+  readonly ms: number;
+  readonly nsPerPage: number;
+  readonly bytesPerPage: number;
+}
+
+async function inTask(k: Kernel, fn: () => Promise<void>): Promise<void> {
+  k.spawn('bench', 'driver', fn);
+  const r = await k.run(firstRunnable, { maxSteps: 50_000_000 });
+  if (r.status !== 'done') throw new Error(r.message);
+}
+
+/** Migrates `n` populated pages to device-private memory and back with migrate_vma_*. */
+export async function migrateRoundTrip(n: number): Promise<ScalePoint> {
+  const before = heapUsed();
+  const k = new Kernel({ trace: 'none', wordsPerPage: 1 });
+  const mm = k.createMm();
+  const owner = { device: 'bench' };
+  const free: Page[] = [];
+  const pgmap = memremapPages(k, {
+    type: MEMORY_DEVICE_PRIVATE,
+    owner,
+    nrPages: n,
+    name: 'bench',
+    ops: { pageFree: (p) => free.push(p), migrateToRam: () => 0 },
+  });
+  free.push(...[...pgmap.pages].reverse());
+  let ms = 0;
+  await inTask(k, async () => {
+    const len = n * k.pageSize;
+    const a = await mm.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    for (let i = 0; i < n; i++) await mm.write(a + i * k.pageSize, i);
+    const t = performance.now();
+    await mm.mmapLock.downRead();
+    const vma = mm.findVma(a);
+    const go = async (flags: number, toDevice: boolean): Promise<void> => {
+      const args = new MigrateVma({
+        vma: vma ?? null,
+        start: a,
+        end: a + len,
+        src: new Float64Array(n),
+        dst: new Float64Array(n),
+        pgmapOwner: owner,
+        flags,
+      });
+      await migrateVmaSetup(args);
+      for (let i = 0; i < args.npages; i++) {
+        const s = args.src[i] as number;
+        if ((s & MIGRATE_PFN_MIGRATE) === 0) continue;
+        const src = migratePfnToPage(k, s);
+        let dst: Page;
+        if (toDevice) {
+          dst = free.pop() as Page;
+          zoneDevicePageInit(dst);
+        } else {
+          dst = k.pages.allocPage({ zero: false });
+          k.pages.trylockPage(dst);
+        }
+        if (src !== null) k.pages.copyPage(dst, src, 'bench');
+        args.dst[i] = migratePfn(dst.pfn) | (s & MIGRATE_PFN_WRITE);
+      }
+      await migrateVmaPages(args);
+      migrateVmaFinalize(args);
+    };
+    await go(MIGRATE_VMA_SELECT_SYSTEM, true);
+    await go(MIGRATE_VMA_SELECT_DEVICE_PRIVATE, false);
+    mm.mmapLock.upRead();
+    ms = performance.now() - t;
+  });
+  const bytes = heapUsed() - before;
+  return { pages: n, ms, nsPerPage: (ms * 1e6) / n, bytesPerPage: Math.max(0, bytes) / n };
+}
+
+/** hmmRangeFault over `n` pages: first with every page faulted in, then over present pages. */
+export async function rangeFault(n: number): Promise<{ fault: ScalePoint; walk: ScalePoint }> {
+  const k = new Kernel({ trace: 'none', wordsPerPage: 1 });
+  const mm = k.createMm();
+  const out: { fault: ScalePoint; walk: ScalePoint } = {
+    fault: { pages: n, ms: 0, nsPerPage: 0, bytesPerPage: 0 },
+    walk: { pages: n, ms: 0, nsPerPage: 0, bytesPerPage: 0 },
+  };
+  await inTask(k, async () => {
+    const len = n * k.pageSize;
+    const a = await mm.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const mni = new MmuIntervalNotifier('bench');
+    await mmuIntervalNotifierInsert(mni, mm, a, len, {
+      invalidate(sub, _r, seq) {
+        mmuIntervalSetSeq(sub, seq);
+        return true;
+      },
+    });
+    for (const phase of ['fault', 'walk'] as const) {
+      const t = performance.now();
+      const range = {
+        notifier: mni,
+        notifierSeq: await mmuIntervalReadBegin(mni),
+        start: a,
+        end: a + len,
+        hmmPfns: new Float64Array(n),
+        defaultFlags: HMM_PFN_REQ_FAULT,
+        pfnFlagsMask: 0,
+        devPrivateOwner: undefined,
+      };
+      await mm.mmapLock.downRead();
+      const ret = await hmmRangeFault(range);
+      mm.mmapLock.upRead();
+      if (ret !== 0) throw new Error(`hmmRangeFault returned ${ret}`);
+      const ms = performance.now() - t;
+      out[phase] = { pages: n, ms, nsPerPage: (ms * 1e6) / n, bytesPerPage: 0 };
+    }
+  });
+  return out;
+}
+
+/** Touch `touched` pages spread over a mapping of `bytes`, then unmap it: cost follows pages touched. */
+export async function sparse(bytes: number, touched: number): Promise<number> {
+  const k = new Kernel({ trace: 'none', wordsPerPage: 1 });
+  const mm = k.createMm();
+  let ms = 0;
+  await inTask(k, async () => {
+    const t = performance.now();
+    const a = await mm.mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    if (a < 0) throw new Error(`mmap of ${bytes} bytes failed: ${a}`);
+    const stride = Math.floor(bytes / k.pageSize / touched) * k.pageSize;
+    for (let i = 0; i < touched; i++) await mm.write(a + i * stride, i);
+    await mm.munmap(a, bytes);
+    ms = performance.now() - t;
+  });
+  return ms;
+}
+
+/** `notifiers` one-page interval notifiers, then 1000 one-page invalidations: ms per invalidation. */
+export async function manyNotifiers(notifiers: number): Promise<number> {
+  const k = new Kernel({ trace: 'none', wordsPerPage: 1 });
+  const mm = k.createMm();
+  let ms = 0;
+  await inTask(k, async () => {
+    const len = notifiers * k.pageSize;
+    const a = await mm.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+    const ops = {
+      invalidate(sub: MmuIntervalNotifier, _r: unknown, seq: number) {
+        mmuIntervalSetSeq(sub, seq);
+        return true;
+      },
+    };
+    for (let i = 0; i < notifiers; i++)
+      await mmuIntervalNotifierInsert(new MmuIntervalNotifier(`n${i}`), mm, a + i * k.pageSize, k.pageSize, ops);
+    const rounds = 1000;
+    const stride = Math.max(1, Math.floor(notifiers / rounds));
+    for (let i = 0; i < rounds; i++) await mm.write(a + ((i * stride) % notifiers) * k.pageSize, i);
+    const t = performance.now();
+    for (let i = 0; i < rounds; i++) await mm.madvise(a + ((i * stride) % notifiers) * k.pageSize, k.pageSize, 4);
+    ms = (performance.now() - t) / rounds;
+  });
+  return ms;
+}
