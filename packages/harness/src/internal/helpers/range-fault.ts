@@ -23,7 +23,7 @@ export interface RangeFaultLoopArgs {
    * May return a negative errno (for instance `-EFAULT` when a write fault got a read-only pfn,
    * as `dmirror_do_fault` does), which the loop returns.
    */
-  commit(range: HmmRange): number | undefined | Promise<number | undefined>;
+  commit(range: HmmRange): unknown;
   /** Give up with `-EBUSY` after this many ticks. @defaultValue HMM_RANGE_DEFAULT_TIMEOUT */
   readonly timeout?: number;
 }
