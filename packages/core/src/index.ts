@@ -19,7 +19,6 @@ export {
   type HmmlabErrorCode,
   hex,
 } from './internal/errors.js';
-// HMM
 export {
   HMM_PFN_ERROR,
   HMM_PFN_FLAGS,
@@ -35,9 +34,8 @@ export {
   hmmRangeFault,
 } from './internal/hmm/hmm-range-fault.js';
 export { Kernel, type KernelOptions } from './internal/kernel.js';
-export { makeDeviceExclusive, makeDeviceExclusiveRange } from './internal/migrate/device-exclusive.js';
 export { compactPage } from './internal/migrate/compact.js';
-// Device memory and migration
+export { makeDeviceExclusive, makeDeviceExclusiveRange } from './internal/migrate/device-exclusive.js';
 export {
   DevPagemap,
   type DevPagemapOps,
@@ -65,11 +63,10 @@ export {
   migratePfnToPfn,
 } from './internal/migrate/migrate-pfn.js';
 export { MigrateVma, migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from './internal/migrate/migrate-vma.js';
-// The mm
 export * from './internal/mm/constants.js';
 export { oomReap } from './internal/mm/exit.js';
 export { handleMmFault, VM_FAULT_OOM, VM_FAULT_RETRY, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from './internal/mm/fault.js';
-export { ModelFile } from './internal/mm/file.js';
+export { type FileMmapOp, ModelFile } from './internal/mm/file.js';
 export { Mm } from './internal/mm/mm.js';
 export { type AllocOptions, Page, PageAllocator, type PageKind, type PagemapRef } from './internal/mm/page.js';
 export {
@@ -99,6 +96,7 @@ export {
 } from './internal/mm/pte.js';
 export { shrinkPage } from './internal/mm/reclaim.js';
 export { type SwapSlot, SwapSpace } from './internal/mm/swap.js';
+export { vmInsertPage } from './internal/mm/vm-insert-page.js';
 export { Vma } from './internal/mm/vma.js';
 export {
   MmuIntervalNotifier,
@@ -112,6 +110,7 @@ export {
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
 } from './internal/notifier/interval-notifier.js';
+export { type InvokeFacts, invokeDriver } from './internal/notifier/invoke.js';
 export {
   MmuNotifier,
   type MmuNotifierOps,
@@ -123,7 +122,6 @@ export {
   mmuNotifierRegisterLocked,
   mmuNotifierUnregister,
 } from './internal/notifier/mmu-notifier.js';
-// Notifiers
 export {
   eventName,
   MMU_NOTIFIER_RANGE_BLOCKABLE,
@@ -140,10 +138,8 @@ export {
   mmuNotifierRangeBlockable,
 } from './internal/notifier/range.js';
 export { type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } from './internal/profile.js';
-// Scheduler and kernel sync primitives
 export { arrayDecisions, type DecisionSource, firstRunnable, seededDecisions, type TaskInfo } from './internal/sched/decisions.js';
 export { Mutex } from './internal/sched/mutex.js';
-export { type InvokeFacts, invokeDriver } from './internal/notifier/invoke.js';
 export { RwSemaphore } from './internal/sched/rwsem.js';
 export {
   currentScheduler,
