@@ -3,7 +3,7 @@
  * address spaces. A run is one kernel: create it, build the scenario, spawn tasks, run.
  */
 import { HmmlabError } from './errors.js';
-import { ModelFile } from './mm/file.js';
+import { type FileMmapOp, ModelFile } from './mm/file.js';
 import { Mm } from './mm/mm.js';
 import { PageAllocator } from './mm/page.js';
 import { SwapSpace } from './mm/swap.js';
@@ -103,9 +103,12 @@ export class Kernel {
     return this.mms;
   }
 
-  /** A new in-memory file: a regular file, or a shmem file (`shmem: true`). */
-  createFile(name: string, options: { shmem?: boolean; size?: number } = {}): ModelFile {
-    return new ModelFile(this.nextFileId++, name, options.shmem ?? false, options.size ?? 0, this.pages);
+  /**
+   * A new in-memory file: a regular file, a shmem file (`shmem: true`), or a device file whose
+   * `mmap` op fills the VMAs that map it (with `vmInsertPage`).
+   */
+  createFile(name: string, options: { shmem?: boolean; size?: number; mmap?: FileMmapOp } = {}): ModelFile {
+    return new ModelFile(this.nextFileId++, name, options.shmem ?? false, options.size ?? 0, this.pages, options.mmap ?? null);
   }
 
   /** Spawns a task (see {@link Scheduler.spawn}). */

@@ -132,7 +132,8 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
 function checkPage(page: Page, faultPage: Page | null): boolean {
   let extra = 1 + (page === faultPage ? 1 : 0);
   if (page.isZoneDevice) extra++;
-  if (page.file !== null) extra++;
+  // folio_mapping(): the page cache, or the swap cache for an anonymous page in it.
+  if (page.file !== null || page.swapSlot !== 0) extra++;
   return page.refcount - extra <= page.mapcount;
 }
 

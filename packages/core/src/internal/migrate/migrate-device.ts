@@ -32,7 +32,7 @@ function pfnLock(k: Kernel, pfn: number): number {
     k.pages.putPage(page);
     return 0;
   }
-  return migratePfn(pfn) | MIGRATE_PFN_MIGRATE;
+  return migratePfn(pfn) + MIGRATE_PFN_MIGRATE;
 }
 
 /**

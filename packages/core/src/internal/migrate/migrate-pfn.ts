@@ -1,7 +1,8 @@
 /**
  * `MIGRATE_PFN_*` (include/linux/migrate.h) and `MIGRATE_VMA_SELECT_*`. Entries keep the kernel's
  * low-bit layout: `pfn << MIGRATE_PFN_SHIFT | flags`, built with multiplication so that pfns above
- * 2^26 stay exact; `entry & MIGRATE_PFN_VALID` works as in C.
+ * 2^26 stay exact; `entry & MIGRATE_PFN_VALID` works as in C. JavaScript's `|` truncates to 32
+ * bits, so above pfn 2^26 add flags (`migratePfn(pfn) + MIGRATE_PFN_WRITE`) instead of or-ing them.
  */
 import type { Kernel } from '../kernel.js';
 import type { Page } from '../mm/page.js';

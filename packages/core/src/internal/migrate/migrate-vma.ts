@@ -145,7 +145,7 @@ function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, in
       ? (m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) !== 0 && owner === m.pgmapOwner
       : m.srcOwner !== undefined && owner === m.srcOwner;
     if (!ok) return 0;
-    mpfn = migratePfn(page.pfn) | MIGRATE_PFN_MIGRATE | (pteWrite(e) ? MIGRATE_PFN_WRITE : 0);
+    mpfn = migratePfn(page.pfn) + MIGRATE_PFN_MIGRATE + (pteWrite(e) ? MIGRATE_PFN_WRITE : 0);
   } else {
     if (!flagsMode && m.srcOwner !== undefined) return 0;
     const pfn = ptePfn(e);
@@ -160,7 +160,7 @@ function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, in
       const owner = (page.pgmap as DevPagemap).owner;
       if ((m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) === 0 || owner !== m.pgmapOwner) return 0;
     }
-    mpfn = migratePfn(pfn) | MIGRATE_PFN_MIGRATE | (pteWrite(e) ? MIGRATE_PFN_WRITE : 0);
+    mpfn = migratePfn(pfn) + MIGRATE_PFN_MIGRATE + (pteWrite(e) ? MIGRATE_PFN_WRITE : 0);
   }
   if (!page.anon && page.file === null) return 0; // !page->mapping
   k.pages.getPage(page);

@@ -92,8 +92,10 @@ function doFileFault(mm: Mm, vma: Vma, va: number, write: boolean): number {
 function canReuse(page: Page): boolean {
   if (!page.anon || page.isZero) return false;
   if (page.anonExclusive) return true;
-  const cacheRef = page.swapSlot !== 0 ? 1 : 0;
-  return page.refcount - cacheRef === 1 && page.mapcount === 1;
+  // A swap-cache page is reusable only if folio_free_swap drops the cache's reference, and it
+  // fails while a swap entry still references the slot (which is whenever the model keeps it).
+  if (page.swapSlot !== 0) return false;
+  return page.refcount === 1 && page.mapcount === 1;
 }
 
 /** `do_wp_page`: a write to a present read-only entry. */

@@ -4,6 +4,10 @@
  */
 import { HmmlabError } from '../errors.js';
 import type { Page, PageAllocator } from './page.js';
+import type { Vma } from './vma.js';
+
+/** `file_operations.mmap` of a device file: fills the new VMA; returns 0 or a negative errno. */
+export type FileMmapOp = (vma: Vma) => number | Promise<number>;
 
 /** A file: its page cache, and a backing store for pages not in the cache. */
 export class ModelFile {
@@ -17,14 +21,17 @@ export class ModelFile {
   readonly cache = new Map<number, Page>();
   /** Contents of pages written back and dropped from the cache. */
   readonly store = new Map<number, Int32Array>();
+  /** A device file's `mmap` op (`f_op->mmap`), which `mmap(2)` calls with the new VMA; null for regular files. */
+  readonly mmapOp: FileMmapOp | null;
   private readonly pages: PageAllocator;
 
-  constructor(id: number, name: string, shmem: boolean, size: number, pages: PageAllocator) {
+  constructor(id: number, name: string, shmem: boolean, size: number, pages: PageAllocator, mmapOp: FileMmapOp | null = null) {
     this.id = id;
     this.name = name;
     this.shmem = shmem;
     this.size = size;
     this.pages = pages;
+    this.mmapOp = mmapOp;
   }
 
   /** Number of pages the file spans. */

@@ -4,6 +4,7 @@
  * shmem file (`shmem_zero_setup`).
  */
 import { EINVAL, ENOMEM, HmmlabError } from '../errors.js';
+import { invokeDriver } from '../notifier/invoke.js';
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -112,6 +113,15 @@ export async function mmap(
     if (anon && shared) backing = k.createFile(`shmem(mm ${mm.id}, ${start.toString(16)})`, { shmem: true, size: len });
     const vma = new Vma(start, start + len, vmFlags, backing, anon ? 0 : offset / k.pageSize);
     mm.insertVma(vma);
+    const op = backing?.mmapOp ?? null;
+    if (op !== null) {
+      // call_mmap: the device file's mmap op fills the VMA; on failure the region is unmapped.
+      const r = await invokeDriver(k.sched, `file "${backing?.name}" mmap`, false, () => op(vma));
+      if (r !== 0) {
+        await doMunmap(mm, start, start + len, 'mmap-error');
+        return r;
+      }
+    }
     if (k.trace.on) {
       k.trace.emit({
         type: 'vma',
