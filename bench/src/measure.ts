@@ -9,17 +9,6 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** Runs `fn` `n` times and returns each duration in ms. */
-export async function timeRuns(n: number, fn: () => unknown): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn();
-    out.push(performance.now() - t);
-  }
-  return out;
-}
-
 /** Heap in use after a GC, in bytes (needs node --expose-gc for a forced collection). */
 export function heapUsed(): number {
   (globalThis as { gc?: () => void }).gc?.();

@@ -145,6 +145,7 @@ export {
   currentScheduler,
   type DeadlockEntry,
   DriverCallbackError,
+  HeldLocks,
   type RunOptions,
   type RunResult,
   type RunStatus,
