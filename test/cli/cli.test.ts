@@ -1,0 +1,78 @@
+/**
+ * The hmmlab command line, run as users run it: exit codes, determinism of --seed, replay, and
+ * one-line errors for bad usage.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = fileURLToPath(new URL('../../packages/cli/bin/hmmlab.js', import.meta.url));
+const fixtures = 'test/cli/fixtures';
+
+function hmmlab(...args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('hmmlab fuzz', () => {
+  it('should exit 1 with a report and a replay token when a driver misses a flush', () => {
+    const r = hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '300', '--no-typecheck');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('missed-flush');
+    expect(r.stdout).toMatch(/replay: hmmlab replay \S+ hmmlab1_\S+/);
+  });
+
+  it('should exit 0 for a correct driver', () => {
+    const r = hmmlab('fuzz', `${fixtures}/correct`, '--runs', '300', '--no-typecheck');
+    expect(r.stdout).toContain('verdict   pass');
+    expect(r.status).toBe(0);
+  });
+
+  it('should give the same counterexample and token for the same seed, and replay it', () => {
+    const a = JSON.parse(hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '300', '--seed', '5', '--json', '--no-typecheck').stdout) as {
+      replay: string;
+      violation: { step: number };
+    };
+    const b = JSON.parse(hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '300', '--seed', '5', '--json', '--no-typecheck').stdout) as {
+      replay: string;
+      violation: { step: number };
+    };
+    expect(b.replay).toBe(a.replay);
+    const r = JSON.parse(hmmlab('replay', `${fixtures}/no-flush`, a.replay, '--json').stdout) as {
+      verdict: string;
+      violations: { rule: string; step: number }[];
+    };
+    expect(r.verdict).toBe('fail');
+    expect(r.violations[0]?.rule).toBe('missed-flush');
+    expect(r.violations[0]?.step).toBe(a.violation.step);
+  });
+
+  it('should judge a folder of drivers against their expected.json', () => {
+    const r = hmmlab('fuzz', `${fixtures}/known-bug`, `${fixtures}/correct`, '--runs', '200', '--no-typecheck');
+    expect(r.stdout).toContain('caught');
+    expect(r.stdout).toContain('all drivers as expected');
+    expect(r.status).toBe(0);
+  });
+});
+
+describe('hmmlab bad usage', () => {
+  it.each([
+    ['a missing file', ['fuzz', `${fixtures}/nowhere`], /no such file or folder/],
+    [
+      'a driver that throws at load',
+      ['fuzz', `${fixtures}/throws-at-load`, '--no-typecheck'],
+      /failed to load: this driver explodes while loading/,
+    ],
+    ['a module without a default export', ['fuzz', `${fixtures}/no-default`, '--no-typecheck'], /has no default export/],
+    ['a driver that does not type-check', ['fuzz', `${fixtures}/type-error`], /type-error\/driver\.ts:3:7: .*not assignable/],
+    ['an unknown option', ['fuzz', `${fixtures}/correct`, '--bogus'], /unknown option '--bogus'/],
+    ['a bad replay token', ['replay', `${fixtures}/correct`, 'not-a-token'], /replay token: it does not start with/],
+    ['a bad --runs', ['fuzz', `${fixtures}/correct`, '--runs', 'many'], /--runs many: expected an integer/],
+  ])('should exit 2 with one line for %s', (_what, args, message) => {
+    const r = hmmlab(...(args as string[]));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
