@@ -16,6 +16,7 @@ import { removeMigrationPtes, tryToMigrate } from './migrate-core.js';
 export async function compactPage(k: Kernel, page: Page): Promise<number> {
   if (page.free || page.kind !== 'system' || page.isolated || page.swapSlot !== 0) return -EINVAL;
   if (page.file !== null) return -EINVAL; // page-cache migration is not modelled
+  if (!page.anon) return -EINVAL; // not on the LRU: a driver's page mapped with vm_insert_page
   if (!k.pages.trylockPage(page)) return -EBUSY;
   page.isolated = true;
   k.pages.getPage(page); // isolation reference

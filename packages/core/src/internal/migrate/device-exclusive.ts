@@ -90,7 +90,8 @@ export async function makeDeviceExclusive(mm: Mm, addr: number, owner: unknown):
 /**
  * `make_device_exclusive_range` (5.14–6.13): each page of `[start, end)` is faulted in writable,
  * trylocked and converted; `pages[i]` gets the locked, referenced page, or null where it failed.
- * Returns the number of pages processed or a negative errno.
+ * Returns the number of pages processed (fewer than asked when faulting a later page fails, as
+ * `get_user_pages_remote` stops there) or a negative errno if the first page fails.
  */
 export async function makeDeviceExclusiveRange(
   mm: Mm,
@@ -107,22 +108,17 @@ export async function makeDeviceExclusiveRange(
   if (pages.length < n) {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `${api}: pages has ${pages.length} entries; the range needs ${n}`);
   }
-  for (let i = 0; i < n; i++) {
-    const got = await gupWrite(mm, start + i * k.pageSize);
+  // get_user_pages_remote: an errno only if the first page fails; otherwise the pages it got.
+  let npages = 0;
+  for (; npages < n; npages++) {
+    const got = await gupWrite(mm, start + npages * k.pageSize);
     if (typeof got === 'number') {
-      for (let j = 0; j < i; j++) {
-        const p = pages[j];
-        if (p !== null && p !== undefined) {
-          k.pages.unlockPage(p);
-          k.pages.putPage(p);
-        }
-        pages[j] = null;
-      }
-      return got;
+      if (npages === 0) return got;
+      break;
     }
-    pages[i] = got;
+    pages[npages] = got;
   }
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < npages; i++) {
     const page = pages[i] as Page;
     if (!page.anon || !k.pages.trylockPage(page)) {
       k.pages.putPage(page);
@@ -135,5 +131,5 @@ export async function makeDeviceExclusiveRange(
       pages[i] = null;
     }
   }
-  return n;
+  return npages;
 }

@@ -62,6 +62,8 @@ export class ModelFile {
   evict(p: Page): void {
     this.store.set(p.index, p.words.slice());
     this.cache.delete(p.index);
+    // __filemap_remove_folio: the page leaves the mapping even if references remain.
+    p.file = null;
   }
 
   /** `pwrite`: writes whole words at a word offset through the page cache. */

@@ -14,6 +14,7 @@ import {
   PTE_DEVICE_EXCLUSIVE,
   PTE_DEVICE_PRIVATE,
   PTE_DIRTY,
+  PTE_EXCLUSIVE,
   PTE_MIGRATION,
   PTE_PRESENT,
   PTE_SOFT_DIRTY,
@@ -111,11 +112,12 @@ async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
         child.setPte(vpn, e, -1, 'fork');
         break;
       case PTE_MIGRATION: {
-        // A writable migration entry becomes readable in both (copy_nonpresent_pte).
+        // copy_nonpresent_pte: a writable or readable-exclusive migration entry becomes plainly
+        // readable in both ("a previously exclusive entry is now shared").
         const page = k.pages.page(ptePfn(e));
         let ce = e;
-        if (cow && pteWrite(e)) {
-          ce = pteClear(e, PTE_WRITE);
+        if (cow && (pteFlags(e) & (PTE_WRITE | PTE_EXCLUSIVE)) !== 0) {
+          ce = pteClear(e, PTE_WRITE | PTE_EXCLUSIVE);
           parent.setPte(vpn, ce, inv, 'fork-wrprotect');
         }
         child.rmapAdd(page, va, false);

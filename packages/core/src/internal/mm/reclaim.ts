@@ -34,6 +34,9 @@ function anyDirtyPte(page: Page): boolean {
 /** Reclaims one page: 0 when it was freed, `-EBUSY` when it is locked, pinned or still mapped. */
 export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
   if (page.free || page.isZero || page.isZoneDevice) return -EINVAL;
+  // Only LRU pages are reclaimed: anonymous or page-cache pages, not a driver's own page that
+  // vm_insert_page mapped.
+  if (!page.anon && page.file === null) return -EINVAL;
   if (!k.pages.trylockPage(page)) return -EBUSY;
   const me = k.sched.current;
   try {

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { EINVAL, ENOMEM } from '../errors.js';
+import { Kernel } from '../kernel.js';
+import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from '../notifier/interval-notifier.js';
+import { eventsOf, mapAnon } from '../test-helpers.js';
+import { PROT_NONE, PROT_READ, PROT_WRITE, ULONG_MAX } from './constants.js';
+import { PTE_PROTNONE, pteFlags, pteWrite } from './pte.js';
+
+describe('mprotect', () => {
+  it('should write-protect populated entries and restore write for exclusive anonymous pages', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 2);
+    await mm.write(a, 1);
+    expect(await mm.mprotect(a, 2 * k.pageSize, PROT_READ)).toBe(0);
+    expect(pteWrite(mm.pte(a))).toBe(false);
+    expect(await mm.mprotect(a, 2 * k.pageSize, PROT_READ | PROT_WRITE)).toBe(0);
+    expect(pteWrite(mm.pte(a))).toBe(true);
+  });
+
+  it('should leave PROT_NONE entries present but inaccessible', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 1);
+    await mm.write(a, 1);
+    await mm.mprotect(a, k.pageSize, PROT_NONE);
+    expect(pteFlags(mm.pte(a)) & PTE_PROTNONE).toBe(PTE_PROTNONE);
+    await mm.mprotect(a, k.pageSize, PROT_READ);
+    expect(await mm.read(a)).toBe(1);
+  });
+
+  it('should send no invalidation for a VMA without entries', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 2);
+    await mmuIntervalNotifierInsert(new MmuIntervalNotifier('n'), mm, 0, ULONG_MAX, { invalidate: () => true });
+    await mm.mprotect(a, 2 * k.pageSize, PROT_READ);
+    expect(eventsOf(k, 'inv-start')).toEqual([]);
+    expect(mm.findVma(a)?.writable).toBe(false);
+  });
+
+  it.each([
+    ['a range with a hole', 0, 3, -ENOMEM],
+    ['an unaligned address', 1, 1, -EINVAL],
+  ])('should fail for %s', async (_what, off, pages, ret) => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 2);
+    expect(await mm.mprotect(a + off, pages * k.pageSize, PROT_READ)).toBe(ret);
+  });
+});

@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { Kernel } from '../kernel.js';
+import { firstRunnable } from '../sched/decisions.js';
+import { eventsOf } from '../test-helpers.js';
+
+describe('PageAllocator', () => {
+  it('should hand out zeroed pages with one reference and free them at the last put', () => {
+    const k = new Kernel({ trace: 'all' });
+    const p = k.pages.allocPage();
+    expect([p.refcount, p.free, p.words.every((w) => w === 0)]).toEqual([1, false, true]);
+    k.pages.getPage(p);
+    k.pages.putPage(p);
+    expect(p.free).toBe(false);
+    k.pages.putPage(p);
+    expect(p.free).toBe(true);
+    expect(eventsOf(k, 'page-free').map((e) => e.pfn)).toEqual([p.pfn]);
+  });
+
+  it('should reuse the last freed page first', () => {
+    const k = new Kernel();
+    const a = k.pages.allocPage();
+    const gen = a.generation;
+    k.pages.putPage(a);
+    const b = k.pages.allocPage();
+    expect(b).toBe(a);
+    expect(b.generation).toBe(gen + 1);
+  });
+
+  it('should throw ERR_STATE on a put without a reference and on a get of a free page', () => {
+    const k = new Kernel();
+    const p = k.pages.allocPage();
+    k.pages.putPage(p);
+    expect(() => k.pages.putPage(p)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
+    expect(() => k.pages.getPage(p)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
+    expect(k.pages.tryGetPage(p)).toBe(false);
+  });
+
+  it('should WARN bad-page when a page is freed while still mapped', () => {
+    const k = new Kernel({ trace: 'all' });
+    const p = k.pages.allocPage();
+    p.mapcount = 1;
+    k.pages.putPage(p);
+    expect(eventsOf(k, 'warn').map((w) => w.what)).toEqual(['bad-page']);
+  });
+
+  it('should never free the zero page', () => {
+    const k = new Kernel();
+    k.pages.putPage(k.pages.zeroPage);
+    expect(k.pages.zeroPage.free).toBe(false);
+  });
+
+  it('should throw for an unknown pfn', () => {
+    const k = new Kernel();
+    expect(k.pages.pfnToPage(999)).toBeUndefined();
+    expect(() => k.pages.page(999)).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
+  });
+});
+
+describe('lockPage', () => {
+  it('should block a second locker until the holder unlocks, and hand the lock over', async () => {
+    const k = new Kernel();
+    const p = k.pages.allocPage();
+    const log: string[] = [];
+    const held = k.completion('held');
+    k.spawn('a', 'cpu', async () => {
+      await k.pages.lockPage(p);
+      held.complete();
+      await k.msleep(5);
+      log.push('a unlocks');
+      k.pages.unlockPage(p);
+    });
+    k.spawn('b', 'cpu', async () => {
+      await held.waitForCompletion();
+      log.push(`b trylock ${k.pages.trylockPage(p)}`);
+      await k.pages.lockPage(p);
+      log.push(`b holds ${p.lockOwner?.name}`);
+      k.pages.unlockPage(p);
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('done');
+    expect(log).toEqual(['b trylock false', 'a unlocks', 'b holds b']);
+  });
+
+  it('should let any task unlock a page, but not an unlocked one', async () => {
+    const k = new Kernel();
+    const p = k.pages.allocPage();
+    k.spawn('a', 'cpu', () => k.pages.trylockPage(p));
+    k.spawn('b', 'cpu', async () => {
+      await k.yieldPoint();
+      k.pages.unlockPage(p);
+      k.pages.unlockPage(p);
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('error');
+    expect(r.error).toMatchObject({ code: 'ERR_NOT_LOCKED' });
+    expect(p.locked).toBe(false);
+  });
+
+  it('should wait in waitOnPageLocked without taking the lock', async () => {
+    const k = new Kernel();
+    const p = k.pages.allocPage();
+    const log: string[] = [];
+    k.spawn('holder', 'cpu', async () => {
+      k.pages.trylockPage(p);
+      await k.msleep(5);
+      log.push('unlock');
+      k.pages.unlockPage(p);
+    });
+    k.spawn('waiter', 'cpu', async () => {
+      await k.pages.waitOnPageLocked(p);
+      log.push(`woke, locked ${p.locked}`);
+    });
+    await k.run(firstRunnable);
+    expect(log).toEqual(['unlock', 'woke, locked false']);
+  });
+});

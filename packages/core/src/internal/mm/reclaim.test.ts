@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { EBUSY, EINVAL } from '../errors.js';
+import { Kernel } from '../kernel.js';
+import { mapAnon } from '../test-helpers.js';
+import { checkMmInvariants } from '../test-invariants.js';
+import { MAP_SHARED, PROT_READ, PROT_WRITE } from './constants.js';
+import { shrinkPage } from './reclaim.js';
+
+describe('reclaim (shrinkPage)', () => {
+  it('should turn every mapping of an anonymous page into a swap entry', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 1);
+    await mm.write(a, 4);
+    const child = await mm.fork();
+    const page = mm.pageAt(a);
+    expect(await mm.reclaim(a)).toBe(0);
+    expect(page?.free).toBe(true);
+    expect(k.swap.get(1)?.count).toBe(2);
+    expect([await child.read(a), await mm.read(a)]).toEqual([4, 4]);
+    expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
+  });
+
+  it.each([
+    ['pinned', 'pin'],
+    ['locked', 'lock'],
+  ])('should refuse a %s page with -EBUSY', async (_what, how) => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 1);
+    await mm.write(a, 4);
+    const page = mm.pageAt(a);
+    if (page === undefined) throw new Error('no page');
+    if (how === 'pin') {
+      page.pins = 1;
+      k.pages.getPage(page);
+    } else k.pages.trylockPage(page);
+    expect(await mm.reclaim(a)).toBe(-EBUSY);
+    expect(mm.pageAt(a)).toBe(page);
+  });
+
+  it('should return -EINVAL for the zero page and for an empty entry', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 2);
+    await mm.read(a);
+    expect(await mm.reclaim(a)).toBe(-EINVAL);
+    expect(await mm.reclaim(a + k.pageSize)).toBe(-EINVAL);
+    expect(await shrinkPage(k, k.pages.zeroPage)).toBe(-EINVAL);
+  });
+
+  it('should write a file page back and drop it from the page cache', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const f = k.createFile('f', { size: k.pageSize });
+    const a = await mm.mmap(0, k.pageSize, PROT_READ | PROT_WRITE, MAP_SHARED, f);
+    await mm.write(a, 6);
+    expect(await mm.reclaim(a)).toBe(0);
+    expect(f.cache.size).toBe(0);
+    expect(await mm.read(a)).toBe(6);
+    expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
+  });
+});

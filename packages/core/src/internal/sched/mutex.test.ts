@@ -1,0 +1,120 @@
+import { fc, test } from '@fast-check/vitest';
+import { describe, expect, it } from 'vitest';
+import type { HmmlabError } from '../errors.js';
+import { Kernel } from '../kernel.js';
+import { eventsOf } from '../test-helpers.js';
+import { firstRunnable, seededDecisions } from './decisions.js';
+
+describe('Mutex', () => {
+  test.prop([fc.integer()], { numRuns: 40 })('should never let two tasks into the critical section', async (seed) => {
+    const k = new Kernel();
+    const m = k.mutex('m');
+    let inside = 0;
+    let maxInside = 0;
+    for (let t = 0; t < 3; t++) {
+      k.spawn(`t${t}`, 'cpu', async () => {
+        for (let i = 0; i < 3; i++) {
+          await m.lock();
+          inside++;
+          maxInside = Math.max(maxInside, inside);
+          await k.yieldPoint();
+          inside--;
+          m.unlock();
+        }
+      });
+    }
+    const r = await k.run(seededDecisions(seed));
+    expect(r.status).toBe('done');
+    expect(maxInside).toBe(1);
+  });
+
+  it('should hand the lock to waiters in arrival order', async () => {
+    const k = new Kernel();
+    const m = k.mutex('m');
+    const got: string[] = [];
+    const held = k.completion('held');
+    k.spawn('owner', 'cpu', async () => {
+      await m.lock();
+      held.completeAll();
+      for (let i = 0; i < 5; i++) await k.yieldPoint();
+      m.unlock();
+    });
+    for (const name of ['w1', 'w2', 'w3']) {
+      k.spawn(name, 'cpu', async () => {
+        await held.waitForCompletion();
+        await m.lock();
+        got.push(name);
+        m.unlock();
+      });
+    }
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('done');
+    expect(got).toEqual(['w1', 'w2', 'w3']);
+  });
+
+  it('should fail tryLock while another task holds it, without sleeping', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const m = k.mutex('m');
+    const held = k.completion('held');
+    const release = k.completion('release');
+    let tried: boolean | null = null;
+    k.spawn('owner', 'cpu', async () => {
+      await m.lock();
+      held.complete();
+      await release.waitForCompletion();
+      m.unlock();
+    });
+    k.spawn('other', 'cpu', async () => {
+      await held.waitForCompletion();
+      tried = m.tryLock();
+      release.complete();
+    });
+    await k.run(firstRunnable);
+    expect(tried).toBe(false);
+    expect(eventsOf(k, 'lock').filter((e) => e.op === 'trylock-fail')).toHaveLength(1);
+  });
+
+  it('should take a free lock with tryLock and report it held', async () => {
+    const k = new Kernel();
+    const m = k.mutex('m');
+    let locked = false;
+    k.spawn('t', 'cpu', () => {
+      locked = m.tryLock() && m.isLocked();
+      m.unlock();
+    });
+    await k.run(firstRunnable);
+    expect(locked).toBe(true);
+    expect(m.isLocked()).toBe(false);
+  });
+
+  it('should throw ERR_NOT_OWNER when a task unlocks a mutex another task holds', async () => {
+    const k = new Kernel();
+    const m = k.mutex('m');
+    const held = k.completion('held');
+    k.spawn('owner', 'cpu', async () => {
+      await m.lock();
+      held.complete();
+      await k.msleep(10);
+    });
+    k.spawn('thief', 'cpu', async () => {
+      await held.waitForCompletion();
+      m.unlock();
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('error');
+    expect((r.error as HmmlabError).code).toBe('ERR_NOT_OWNER');
+    expect((r.error as Error).message).toContain('mutex_unlock(m): task thief#2 does not hold it (holder: owner#1)');
+  });
+
+  it('should deadlock a task that locks a mutex it already holds', async () => {
+    const k = new Kernel();
+    const m = k.mutex('m');
+    k.spawn('t', 'cpu', async () => {
+      await m.lock();
+      await m.lock();
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('deadlock');
+    expect(r.deadlock[0]).toMatchObject({ waitsFor: 'm', holds: ['m'] });
+  });
+});

@@ -1,0 +1,280 @@
+import { fc, test } from '@fast-check/vitest';
+import { describe, expect, it } from 'vitest';
+import type { HmmlabError } from '../errors.js';
+import { Kernel } from '../kernel.js';
+import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from '../notifier/interval-notifier.js';
+import { eventsOf, mapAnon } from '../test-helpers.js';
+import { arrayDecisions, firstRunnable, seededDecisions } from './decisions.js';
+import { DriverCallbackError, SignalError, yieldPoint } from './scheduler.js';
+
+describe('Scheduler.run', () => {
+  it('should end with status done once every task has finished', async () => {
+    const k = new Kernel();
+    const order: string[] = [];
+    k.spawn('a', 'cpu', async () => {
+      order.push('a');
+      await k.yieldPoint();
+      order.push('a2');
+    });
+    k.spawn('b', 'cpu', () => {
+      order.push('b');
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('done');
+    expect(r.message).toMatch(/run finished after \d+ steps/);
+    expect(order.sort()).toEqual(['a', 'a2', 'b']);
+  });
+
+  it('should interleave tasks only at await points, as the decisions choose', async () => {
+    const k = new Kernel();
+    const order: string[] = [];
+    for (const name of ['a', 'b']) {
+      k.spawn(name, 'cpu', async () => {
+        order.push(`${name}1`);
+        await k.yieldPoint();
+        order.push(`${name}2`);
+      });
+    }
+    // Steps: pick a (choice 0), a yields; then pick b (choice 1) while a is runnable.
+    const r = await k.run(arrayDecisions([0, 1, 0]));
+    expect(r.status).toBe('done');
+    expect(order).toEqual(['a1', 'b1', 'a2', 'b2']);
+  });
+
+  it('should report a deadlock with who waits for what and who holds it', async () => {
+    const k = new Kernel();
+    const a = k.mutex('lock A');
+    const b = k.mutex('lock B');
+    const aHeld = k.completion('a held');
+    const bHeld = k.completion('b held');
+    k.spawn('t1', 'cpu', async () => {
+      await a.lock();
+      aHeld.complete();
+      await bHeld.waitForCompletion();
+      await b.lock();
+    });
+    k.spawn('t2', 'cpu', async () => {
+      await b.lock();
+      bHeld.complete();
+      await aHeld.waitForCompletion();
+      await a.lock();
+    });
+    const r = await k.run(seededDecisions(7));
+    expect(r.status).toBe('deadlock');
+    const byTask = new Map(r.deadlock.map((d) => [d.task.name, d]));
+    expect(byTask.get('t1')).toMatchObject({ waitsFor: 'lock B', holds: ['lock A'] });
+    expect(byTask.get('t1')?.heldBy.map((t) => t.name)).toEqual(['t2']);
+    expect(byTask.get('t2')).toMatchObject({ waitsFor: 'lock A', holds: ['lock B'] });
+    expect(r.message).toContain('t1#1 waits for lock B held by t2#2');
+  });
+
+  it('should report a task awaiting a promise that never settles as hung', async () => {
+    const k = new Kernel();
+    k.spawn('sleeper', 'driver', async () => {
+      await new Promise(() => {});
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('hung');
+    expect(r.failedTask?.name).toBe('sleeper');
+    expect(r.message).toContain('is hung');
+  });
+
+  it('should stop with status error and the thrown value when a task throws', async () => {
+    const k = new Kernel();
+    const boom = new Error('boom');
+    k.spawn('thrower', 'cpu', () => {
+      throw boom;
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('error');
+    expect(r.error).toBe(boom);
+    expect(r.failedTask?.name).toBe('thrower');
+    expect(r.message).toContain('boom');
+  });
+
+  it('should name the driver callback that threw in failedContext', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const sub = new MmuIntervalNotifier('mirror');
+    k.spawn('cpu', 'cpu', async () => {
+      const a = await mapAnon(mm, 2);
+      await mmuIntervalNotifierInsert(sub, mm, a, 2 * k.pageSize, {
+        invalidate() {
+          throw new Error('device on fire');
+        },
+      });
+      await mm.munmap(a, 2 * k.pageSize);
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('error');
+    expect(r.error).toBeInstanceOf(DriverCallbackError);
+    expect(r.failedContext).toMatch(/^interval notifier "mirror" invalidate, inv #\d+$/);
+    expect(r.message).toContain('device on fire');
+  });
+
+  it('should end the thread but not the run on a SignalError', async () => {
+    const k = new Kernel();
+    let after = false;
+    k.spawn('segv', 'cpu', () => {
+      throw new SignalError('SIGSEGV', 0x1000, 'SIGSEGV: read at 0x1000');
+    });
+    k.spawn('other', 'cpu', async () => {
+      await k.yieldPoint();
+      after = true;
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('done');
+    expect(after).toBe(true);
+    expect(k.sched.allTasks()[0]?.outcome).toBe('signal');
+  });
+
+  it('should stop at the step limit when a task never finishes', async () => {
+    const k = new Kernel();
+    k.spawn('spinner', 'cpu', async () => {
+      for (;;) await k.yieldPoint();
+    });
+    const r = await k.run(firstRunnable, { maxSteps: 50 });
+    expect(r.status).toBe('step-limit');
+    expect(r.steps).toBe(50);
+  });
+
+  it('should record the decisions that replay the same run', async () => {
+    const build = (): { k: Kernel; order: string[] } => {
+      const k = new Kernel();
+      const order: string[] = [];
+      for (const name of ['a', 'b', 'c']) {
+        k.spawn(name, 'cpu', async () => {
+          for (let i = 0; i < 3; i++) {
+            order.push(`${name}${i}`);
+            await k.yieldPoint();
+          }
+        });
+      }
+      return { k, order };
+    };
+    const first = build();
+    const r1 = await first.k.run(seededDecisions(42));
+    const second = build();
+    const r2 = await second.k.run(arrayDecisions(r1.decisions));
+    expect(r2.decisions).toEqual(r1.decisions);
+    expect(second.order).toEqual(first.order);
+  });
+
+  it('should stop with status error when a decision source returns a bad index', async () => {
+    const k = new Kernel();
+    k.spawn('a', 'cpu', () => k.yieldPoint());
+    k.spawn('b', 'cpu', () => k.yieldPoint());
+    const r = await k.run({ pick: () => 5 });
+    expect(r.status).toBe('error');
+    expect((r.error as HmmlabError).code).toBe('ERR_BAD_ARGUMENT');
+  });
+
+  it('should refuse to run a scheduler twice', async () => {
+    const k = new Kernel();
+    await k.run(firstRunnable);
+    expect(() => k.run(firstRunnable)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
+    expect(() => k.spawn('late', 'cpu', () => {})).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
+  });
+
+  it('should refuse a maxSteps that is not a positive integer', () => {
+    const k = new Kernel();
+    expect(() => k.run(firstRunnable, { maxSteps: 0 })).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
+  });
+
+  it('should let a task spawn other tasks during the run', async () => {
+    const k = new Kernel({ trace: 'all' });
+    let childRan = false;
+    k.spawn('parent', 'cpu', () => {
+      k.spawn('child', 'cpu', () => {
+        childRan = true;
+      });
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('done');
+    expect(childRan).toBe(true);
+    expect(eventsOf(k, 'task-spawn').map((e) => e.name)).toEqual(['parent', 'child']);
+  });
+
+  test.prop([fc.integer()], { numRuns: 30 })('should run to completion under any seed', async (seed) => {
+    const k = new Kernel();
+    let total = 0;
+    for (let t = 0; t < 3; t++) {
+      k.spawn(`t${t}`, 'cpu', async () => {
+        for (let i = 0; i < 4; i++) {
+          total++;
+          await k.yieldPoint();
+        }
+      });
+    }
+    const r = await k.run(seededDecisions(seed));
+    expect(r.status).toBe('done');
+    expect(total).toBe(12);
+  });
+});
+
+describe('Scheduler.sleep', () => {
+  it('should wake a sleeper no earlier than its deadline', async () => {
+    const k = new Kernel();
+    let woke = -1;
+    let start = -1;
+    k.spawn('s', 'kernel', async () => {
+      start = k.jiffies;
+      await k.msleep(100);
+      woke = k.jiffies;
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('done');
+    expect(woke - start).toBeGreaterThanOrEqual(100);
+  });
+
+  it('should jump model time forward when every task sleeps', async () => {
+    const k = new Kernel();
+    k.spawn('s', 'kernel', () => k.msleep(1_000_000));
+    const r = await k.run(firstRunnable);
+    expect(r.time).toBeGreaterThanOrEqual(1_000_000);
+    expect(r.steps).toBeLessThan(10);
+  });
+
+  it('should wake sleepers in deadline order', async () => {
+    const k = new Kernel();
+    const order: string[] = [];
+    k.spawn('late', 'kernel', async () => {
+      await k.msleep(50);
+      order.push('late');
+    });
+    k.spawn('early', 'kernel', async () => {
+      await k.msleep(10);
+      order.push('early');
+    });
+    await k.run(firstRunnable);
+    expect(order).toEqual(['early', 'late']);
+  });
+
+  it('should record sleep-in-atomic when a non-blockable context sleeps', async () => {
+    const k = new Kernel({ trace: 'all' });
+    k.spawn('s', 'kernel', async () => {
+      const t = k.sched.current;
+      t.contexts.push('atomic test');
+      t.atomicDepth++;
+      await k.msleep(1);
+      t.atomicDepth--;
+      t.contexts.pop();
+    });
+    await k.run(firstRunnable);
+    expect(eventsOf(k, 'sleep-in-atomic')).toEqual([expect.objectContaining({ what: 'msleep', context: 'atomic test' })]);
+  });
+});
+
+describe('yieldPoint', () => {
+  it('should resolve at once outside a run', async () => {
+    await expect(yieldPoint()).resolves.toBeUndefined();
+  });
+});
+
+describe('park', () => {
+  it('should refuse to block outside a task', async () => {
+    const k = new Kernel();
+    const wq = k.waitQueue('wq');
+    await expect(wq.waitEvent(() => false)).rejects.toMatchObject({ code: 'ERR_NO_TASK' });
+  });
+});

@@ -1,0 +1,30 @@
+import { describe, expect, it } from 'vitest';
+import { Trace } from './trace.js';
+
+describe('Trace', () => {
+  it('should keep only the last ringSize events in ring mode', () => {
+    const t = new Trace('ring', 3);
+    for (let i = 0; i < 5; i++) t.emit({ type: 'warn', what: String(i), detail: '' });
+    expect(t.events().map((e) => (e.type === 'warn' ? e.what : ''))).toEqual(['2', '3', '4']);
+    expect(t.length).toBe(5);
+  });
+
+  it('should keep nothing in none mode but still call listeners', () => {
+    const t = new Trace('none');
+    expect(t.on).toBe(false);
+    const seen: number[] = [];
+    const off = t.subscribe((e) => seen.push(e.seq));
+    expect(t.on).toBe(true);
+    t.emit({ type: 'warn', what: 'a', detail: '' });
+    off();
+    expect(t.on).toBe(false);
+    expect(seen).toEqual([0]);
+    expect(t.events()).toEqual([]);
+  });
+
+  it('should stamp events with sequence, step and task', () => {
+    const t = new Trace('all');
+    t.attachClock({ step: 7, currentTaskId: () => 3 });
+    expect(t.emit({ type: 'warn', what: 'x', detail: '' })).toMatchObject({ seq: 0, step: 7, task: 3 });
+  });
+});
