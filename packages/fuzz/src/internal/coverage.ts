@@ -53,7 +53,7 @@ export function expectedCells(u: CoverageUniverse): string[] {
   const variants: [string, string, string][] = [
     ['MMU_NOTIFY_UNMAP', 'none', 'blockable'],
     ['MMU_NOTIFY_CLEAR', 'none', 'blockable'],
-    ['MMU_NOTIFY_CLEAR', 'none', 'nonblockable'],
+    ['MMU_NOTIFY_UNMAP', 'none', 'nonblockable'],
     ['MMU_NOTIFY_PROTECTION_VMA', 'none', 'blockable'],
     ['MMU_NOTIFY_PROTECTION_PAGE', 'none', 'blockable'],
     ['MMU_NOTIFY_SOFT_DIRTY', 'none', 'blockable'],
