@@ -5,11 +5,12 @@
  */
 import { violationToJson } from '@hmmlab/assertions';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
-import { type CampaignResult, runCampaign, runParallelCampaign, STRATEGIES, type StrategyName } from '@hmmlab/fuzz';
+import { type CampaignResult, runCampaign, runParallelCampaign, STRATEGIES, type StrategyName, WINDOWS } from '@hmmlab/fuzz';
 import { DriverLoadError, loadDriver } from '@hmmlab/harness';
 import { SingleBar } from 'cli-progress';
 import { type DriverTarget, findDrivers } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
+import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
 import { UsageError } from '../internal/usage.js';
 
@@ -23,6 +24,9 @@ export interface FuzzCommandOptions {
   workers?: string;
   json?: boolean;
   typecheck?: boolean;
+  requireWindow?: string[];
+  /** Write the counterexample's HTML timeline to this file. */
+  html?: string;
 }
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
@@ -78,6 +82,9 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
   if (o.profile !== undefined && !PROFILE_NAMES.includes(o.profile as ProfileName)) {
     throw new UsageError(`--profile ${o.profile}: expected one of ${PROFILE_NAMES.join(', ')}`);
   }
+  for (const w of o.requireWindow ?? []) {
+    if (!(WINDOWS as readonly string[]).includes(w)) throw new UsageError(`--require-window ${w}: expected one of ${WINDOWS.join(', ')}`);
+  }
   const targets = findDrivers(paths);
   if (o.typecheck !== false) {
     const errors = typecheck(targets.map((t) => t.file));
@@ -104,6 +111,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
       strategy,
       ...(time !== undefined ? { timeMs: time * 1000 } : {}),
       ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
+      ...(o.requireWindow !== undefined ? { requireWindows: o.requireWindow } : {}),
       onProgress: (done: number) => bar?.update(done),
     };
     const result =
@@ -136,5 +144,6 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
     process.stdout.write(`\n${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
   }
+  if (o.html !== undefined) await writeCampaignTimeline(outcomes, o.html);
   return ok ? 0 : 1;
 }

@@ -26,9 +26,12 @@ export function formatCampaign(r: CampaignResult, file: string): string {
   const out: string[] = [];
   const f = r.flushes.total;
   out.push(`driver    ${r.driver} (${file})`);
+  const how = `${formatMs(r.elapsedMs)}, seed ${r.seed}, strategy ${r.strategy}`;
   out.push(
     r.failure === null
-      ? `verdict   ${r.verdict}: no violation in ${r.runs} runs (${formatMs(r.elapsedMs)}, seed ${r.seed}, strategy ${r.strategy})`
+      ? r.verdict === 'pass'
+        ? `verdict   pass: no violation in ${r.runs} runs (${how})`
+        : `verdict   fail: no violation in ${r.runs} runs, but a required race window was never reached (${how})`
       : `verdict   fail: ${r.failure.violation.rule} in run ${r.failure.runIndex} of seed ${r.seed} (${formatMs(r.elapsedMs)}, strategy ${r.strategy})`,
   );
   out.push(
