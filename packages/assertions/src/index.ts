@@ -5,6 +5,9 @@
  */
 
 export { type CheckedRun, checkScenario } from './internal/check.js';
+export { renderTimelineHtml } from './internal/html/render.js';
+export type { TimelineInput, TimelineTask } from './internal/html/timeline-model.js';
+export type { TimelineDevice } from './internal/html/va-state.js';
 export {
   type HasViolations,
   keepsDataIntact,

@@ -1,9 +1,11 @@
 /**
  * The hmmlab command line.
  */
+import { WINDOWS } from '@hmmlab/fuzz';
 import { Command, CommanderError } from 'commander';
 import { fuzzCommand } from './commands/fuzz.js';
 import { replayCommand } from './commands/replay.js';
+import { reportCommand } from './commands/report.js';
 import { testCommand } from './commands/test.js';
 import { UsageError } from './internal/usage.js';
 
@@ -23,8 +25,10 @@ program
   .option('--strategy <name>', 'schedule strategy: pct, random or exhaustive', 'pct')
   .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
   .option('--workers <n>', 'worker threads', '1')
+  .option('--require-window <names...>', `fail if a race window was never reached (${WINDOWS.join(', ')})`)
   .option('--json', 'print one JSON object instead of text')
   .option('--no-typecheck', 'do not type-check the driver modules first')
+  .option('--html <file>', "write the counterexample's HTML timeline to this file")
   .action(async (drivers: string[], opts) => {
     process.exitCode = await fuzzCommand(drivers, opts);
   });
@@ -37,6 +41,16 @@ program
   .option('--json', 'print JSON instead of text')
   .action(async (driver: string, token: string, opts) => {
     process.exitCode = await replayCommand(driver, token, opts);
+  });
+
+program
+  .command('report')
+  .description('replay a counterexample and write its timeline as one self-contained HTML file')
+  .argument('<driver>', 'the driver module (or its folder)')
+  .argument('<token>', 'the replay token hmmlab printed')
+  .requiredOption('--html <file>', 'where to write the HTML timeline')
+  .action(async (driver: string, token: string, opts) => {
+    process.exitCode = await reportCommand(driver, token, opts);
   });
 
 program

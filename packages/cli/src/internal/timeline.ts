@@ -1,0 +1,69 @@
+/**
+ * Writing a counterexample's HTML timeline: replay the token's run with the whole trace and render
+ * it with `renderTimelineHtml`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { type CheckedRun, renderTimelineHtml } from '@hmmlab/assertions';
+import { type CampaignResult, decodeToken, type ReplayData, replay } from '@hmmlab/fuzz';
+import { type DriverDefinition, loadDriver } from '@hmmlab/harness';
+import type { DriverTarget } from './drivers.js';
+import { UsageError } from './usage.js';
+
+/** Decodes a replay token, turning its error into a usage error. */
+export function tokenData(token: string): ReplayData {
+  try {
+    return decodeToken(token);
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** Replays `token` with `driver` and writes the timeline to `out`; returns the replayed run. */
+export async function writeTimeline(driver: DriverDefinition, token: string, out: string): Promise<CheckedRun> {
+  const data = tokenData(token);
+  const r = await replay(driver, data.scenario, data.decisions);
+  const k = r.result.world.kernel;
+  const html = renderTimelineHtml({
+    violations: r.violations,
+    events: k.trace.events(),
+    scenario: data.scenario,
+    tasks: k.sched.allTasks(),
+    devices: r.result.world.devices.map((d) => ({ name: d.name, vms: d.vms.map((vm) => ({ id: vm.id, mm: vm.mm.id })) })),
+    driver: driver.name,
+    token,
+    run: { status: r.run.status, message: r.run.message },
+  });
+  const file = resolve(out);
+  try {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, html);
+  } catch (e) {
+    throw new UsageError(`--html ${out}: cannot write it (${e instanceof Error ? e.message : String(e)})`);
+  }
+  return r;
+}
+
+/** A fuzzed driver as `hmmlab fuzz` saw it. */
+interface FuzzedDriver {
+  readonly target: DriverTarget;
+  readonly result: CampaignResult;
+  readonly status: string;
+}
+
+/**
+ * `hmmlab fuzz --html`: writes the timeline of the counterexample found (the first driver not as
+ * expected, else the first with a counterexample) and says so on stderr.
+ */
+export async function writeCampaignTimeline(outcomes: readonly FuzzedDriver[], out: string): Promise<void> {
+  const found = outcomes.filter((x) => x.result.failure !== null);
+  const pick = found.find((x) => x.status !== 'caught') ?? found[0];
+  if (pick === undefined || pick.result.failure === null) {
+    process.stderr.write(`hmmlab: no counterexample, so no timeline was written to ${out}\n`);
+    return;
+  }
+  await writeTimeline(await loadDriver(pick.target.file), pick.result.failure.token, out);
+  const others =
+    found.length > 1 ? `; ${found.length - 1} other driver(s) have counterexamples too (hmmlab report <driver> <token> --html <file>)` : '';
+  process.stderr.write(`hmmlab: timeline of ${pick.target.label} written to ${out}${others}\n`);
+}
