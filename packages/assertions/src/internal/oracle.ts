@@ -6,7 +6,7 @@ import { DriverCallbackError, eventName, type RunResult, type TraceEvent } from 
 import type { Device, Observer, World } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
 import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
-import { checkCpuAccess, checkDevAccess, GhostMemory, trackLayout } from './rules/ghost-memory.js';
+import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkPteChange, checkResume } from './rules/missed-flush.js';
 import { checkCopy, checkFree } from './rules/page-lifetime.js';
@@ -59,6 +59,7 @@ export class FlushOracle implements Observer {
   private readonly enabled: Set<RuleId>;
   private readonly recent: RecentEvents;
   private readonly ghost = new GhostMemory();
+  private layout: LayoutTracker | null = null;
   private readonly byEvent = new Map<number, FlushCounts>();
   private readonly cells = new Map<string, number>();
   private readonly reported = new Set<string>();
@@ -78,6 +79,7 @@ export class FlushOracle implements Observer {
   /** Observer hook: subscribes to the kernel's trace. */
   attach(world: World): void {
     this.world = world;
+    this.layout = new LayoutTracker(this.ghost, world.kernel.pageSize);
     const ctx: OracleContext = {
       world,
       invs: new Map(),
@@ -125,6 +127,7 @@ export class FlushOracle implements Observer {
         return;
       case 'pte':
         if (e.inv >= 0 && this.enabled.has('missed-flush')) checkPteChange(ctx, e);
+        this.layout?.onEvent(e);
         return;
       case 'dev-pte':
         this.recordCallbackEvent(ctx, e);
@@ -154,10 +157,8 @@ export class FlushOracle implements Observer {
       case 'dev-access':
         checkDevAccess(ctx, this.ghost, e);
         return;
-      case 'vma':
       case 'fork':
-      case 'mremap':
-        trackLayout(this.ghost, e);
+        this.layout?.onEvent(e);
         return;
       case 'sleep-in-atomic':
       case 'lock-leak':

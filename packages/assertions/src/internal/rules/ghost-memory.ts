@@ -68,13 +68,37 @@ export class GhostMemory {
   }
 }
 
-const FORGET_OPS = new Set(['munmap', 'mmap-fixed', 'madvise-dontneed', 'madvise-free', 'exit', 'oom-reap', 'mremap-shrink']);
+/** Why-tags of entry changes after which a page's old contents are gone from that address. */
+const FORGET_WHY = new Set(['munmap', 'mmap-fixed', 'mremap-shrink', 'mremap-fixed', 'madvise-dontneed', 'exit', 'oom-reap', 'reclaim']);
 
-/** Keeps the ghost in step with mappings: unmaps, forks, moves. */
-export function trackLayout(ghost: GhostMemory, ev: TraceEvent): void {
-  if (ev.type === 'vma' && FORGET_OPS.has(ev.op)) ghost.forget(ev.mm, ev.start, ev.end);
-  else if (ev.type === 'fork') ghost.fork(ev.parent, ev.child);
-  else if (ev.type === 'mremap') ghost.move(ev.mm, ev.from, ev.to, ev.len);
+/** Keeps the ghost in step with mappings, at the entry changes themselves: zaps, moves, forks. */
+export class LayoutTracker {
+  private moving: { mm: number; va: number } | null = null;
+  private readonly ghost: GhostMemory;
+  private readonly pageSize: number;
+
+  constructor(ghost: GhostMemory, pageSize: number) {
+    this.ghost = ghost;
+    this.pageSize = pageSize;
+  }
+
+  onEvent(ev: TraceEvent): void {
+    if (ev.type === 'fork') {
+      this.ghost.fork(ev.parent, ev.child);
+      return;
+    }
+    if (ev.type !== 'pte') return;
+    if (ev.why === 'mremap-move') {
+      // move_page_tables clears the old entry, then sets the new one: the words follow.
+      if (ev.new === 0) this.moving = { mm: ev.mm, va: ev.va };
+      else if (ev.old === 0 && this.moving !== null && this.moving.mm === ev.mm) {
+        this.ghost.move(ev.mm, this.moving.va, ev.va, this.pageSize);
+        this.moving = null;
+      }
+      return;
+    }
+    if (ev.new === 0 && FORGET_WHY.has(ev.why)) this.ghost.forget(ev.mm, ev.va, ev.va + this.pageSize);
+  }
 }
 
 function mmById(ctx: OracleContext, id: number): Mm | undefined {

@@ -5,7 +5,7 @@
  * page of an entry still migrating, between `migrateVmaPages` and `migrateVmaFinalize` (the
  * kernel-doc of `migrate_vma_setup` allows it; test_hmm and nouveau do it).
  */
-import { eventName, formatPte, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
+import { type DevPagemap, eventName, formatPte, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext } from '../context.js';
 import { cpuAllows, describeEntry } from '../view.js';
@@ -25,12 +25,15 @@ export function checkInstall(ctx: OracleContext, ev: DevPteEvent): void {
   const tr = [{ device: dev.name, vm: vm.id, source: 'pt' as const, va: ev.va, entry: describeEntry(ev.new) }];
   if (!cpuAllows(k, pte, ev.new, dev)) {
     const pair = ctx.pairs.get(pfn);
-    const destinationOfOwnMigration =
-      pteKindOf(pte) === PTE_MIGRATION &&
+    // "The migrating owner": the owner the migration carried, or, in kernels whose ranges carry
+    // none (5.8), the device whose memory is the source or the destination.
+    const ownerOf = (p: number): unknown => (k.pages.pfnToPage(p)?.pgmap as DevPagemap | null | undefined)?.owner;
+    const migratingOwner =
       pair !== undefined &&
-      pair.src === ptePfn(pte) &&
-      pair.owner !== undefined &&
-      pair.owner === dev.owner;
+      (pair.owner !== undefined && pair.owner !== null
+        ? pair.owner === dev.owner
+        : ownerOf(pfn) === dev.owner || ownerOf(pair.src) === dev.owner);
+    const destinationOfOwnMigration = pteKindOf(pte) === PTE_MIGRATION && pair !== undefined && pair.src === ptePfn(pte) && migratingOwner;
     if (destinationOfOwnMigration) return;
     ctx.report(
       {
