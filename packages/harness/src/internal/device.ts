@@ -94,8 +94,8 @@ export class Device {
   readonly dma = new Map<number, number>();
   /** Device memory, if any. */
   readonly pgmap: DevPagemap | null;
-  /** Free device pages (the driver's allocator; `pageFree` puts pages back). */
-  readonly freePages: Page[] = [];
+  /** Pfns of free device pages (the driver's allocator; `pageFree` puts pages back). */
+  readonly freePages: number[] = [];
   /** @internal */
   readonly queueWq: WaitQueue;
   /** @internal */
@@ -119,7 +119,7 @@ export class Device {
     if (mem !== undefined) {
       const ops: DevPagemapOps = {
         pageFree: (page) => {
-          this.freePages.push(page);
+          this.freePages.push(page.pfn);
         },
       };
       if (mem.migrateToRam !== undefined) ops.migrateToRam = mem.migrateToRam;
@@ -131,7 +131,7 @@ export class Device {
         name: `${this.name} memory`,
       });
       // Lowest pfn handed out first.
-      for (let i = this.pgmap.pages.length - 1; i >= 0; i--) this.freePages.push(this.pgmap.pages[i] as Page);
+      for (let i = this.pgmap.nrPages - 1; i >= 0; i--) this.freePages.push(this.pgmap.startPfn + i);
     } else {
       this.pgmap = null;
     }
@@ -149,8 +149,9 @@ export class Device {
    * Returns null when device memory is exhausted.
    */
   allocPage(): Page | null {
-    const p = this.freePages.pop();
-    if (p === undefined) return null;
+    const pfn = this.freePages.pop();
+    if (pfn === undefined) return null;
+    const p = this.kernel.pages.page(pfn);
     zoneDevicePageInit(p);
     return p;
   }

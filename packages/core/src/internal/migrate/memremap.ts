@@ -57,8 +57,10 @@ export class DevPagemap implements PagemapRef {
   readonly owner: unknown;
   readonly ops: DevPagemapOps;
   readonly name: string;
-  /** Every page of the range, in pfn order. */
-  readonly pages: readonly Page[];
+  /** First pfn of the range. */
+  readonly startPfn: number;
+  /** Pages in the range. */
+  readonly nrPages: number;
   readonly kernel: Kernel;
   /** @internal */
   unmapped = false;
@@ -69,12 +71,20 @@ export class DevPagemap implements PagemapRef {
     this.owner = o.owner;
     this.ops = o.ops;
     this.name = o.name;
-    this.pages = kernel.pages.createDevicePages(o.nrPages, this.type === 'private' ? 'device-private' : 'device-coherent', this);
+    this.nrPages = o.nrPages;
+    this.startPfn = kernel.pages.reserveDevicePages(o.nrPages, this.type === 'private' ? 'device-private' : 'device-coherent', this);
   }
 
-  /** First pfn of the range. */
-  get startPfn(): number {
-    return (this.pages[0] as Page).pfn;
+  /** Page `i` of the range (`pfn_to_page(startPfn + i)`). */
+  page(i: number): Page {
+    return this.kernel.pages.page(this.startPfn + i);
+  }
+
+  /** Every page of the range, in pfn order (creates each struct page: prefer {@link DevPagemap.page}). */
+  get pages(): readonly Page[] {
+    const out: Page[] = [];
+    for (let i = 0; i < this.nrPages; i++) out.push(this.page(i));
+    return out;
   }
 
   /** @internal `free_zone_device_folio` → `ops.page_free`. */
@@ -131,7 +141,11 @@ export function memremapPages(kernel: Kernel, options: MemremapOptions): DevPage
  * with `migrateDeviceRange`), otherwise the kernel would wait forever for the references.
  */
 export function memunmapPages(pgmap: DevPagemap): void {
-  const busy = pgmap.pages.filter((p) => !p.free);
+  const busy: Page[] = [];
+  for (let i = 0; i < pgmap.nrPages; i++) {
+    const p = pgmap.kernel.pages.peek(pgmap.startPfn + i);
+    if (p !== undefined && !p.free) busy.push(p);
+  }
   if (busy.length > 0) {
     throw new HmmlabError(
       'ERR_STATE',

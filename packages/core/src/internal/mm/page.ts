@@ -132,6 +132,7 @@ export class PageAllocator {
   readonly zeroPage: Page;
   private readonly pages: (Page | undefined)[] = [undefined];
   private readonly freeList: Page[] = [];
+  private readonly deviceRanges: { start: number; n: number; kind: 'device-private' | 'device-coherent'; pgmap: PagemapRef }[] = [];
   private readonly sched: Scheduler;
   private readonly trace: Trace;
   /** Number of system pages currently allocated. */
@@ -149,12 +150,29 @@ export class PageAllocator {
 
   /** `pfn_to_page`; undefined for a pfn that was never created. */
   pfnToPage(pfn: number): Page | undefined {
+    return this.pages[pfn] ?? this.materialize(pfn);
+  }
+
+  /** The page of `pfn` if its struct page exists already (device pages are created on first use). */
+  peek(pfn: number): Page | undefined {
     return this.pages[pfn];
+  }
+
+  /** Creates the struct page of a reserved device pfn on first use. */
+  private materialize(pfn: number): Page | undefined {
+    for (const r of this.deviceRanges) {
+      if (pfn < r.start || pfn >= r.start + r.n) continue;
+      const p = new Page(pfn, r.kind, this.wordsPerPage);
+      p.pgmap = r.pgmap;
+      this.pages[pfn] = p;
+      return p;
+    }
+    return undefined;
   }
 
   /** Like {@link PageAllocator.pfnToPage}, but throws for an unknown pfn. */
   page(pfn: number): Page {
-    const p = this.pages[pfn];
+    const p = this.pages[pfn] ?? this.materialize(pfn);
     if (p === undefined) {
       throw new HmmlabError('ERR_BAD_ARGUMENT', `pfn_to_page: pfn ${pfn} does not exist in this model`);
     }
@@ -182,16 +200,16 @@ export class PageAllocator {
     return p;
   }
 
-  /** @internal Creates `n` device pages of a pagemap, free (refcount 0), owned by the driver. */
-  createDevicePages(n: number, kind: 'device-private' | 'device-coherent', pgmap: PagemapRef): Page[] {
-    const out: Page[] = [];
-    for (let i = 0; i < n; i++) {
-      const p = new Page(this.pages.length, kind, this.wordsPerPage);
-      p.pgmap = pgmap;
-      this.pages.push(p);
-      out.push(p);
-    }
-    return out;
+  /**
+   * @internal Reserves `n` pfns for the device pages of a pagemap, free (refcount 0) and owned by
+   * the driver; returns the first. Their struct pages are created on first use, so a large device
+   * memory costs what a run touches of it.
+   */
+  reserveDevicePages(n: number, kind: 'device-private' | 'device-coherent', pgmap: PagemapRef): number {
+    const start = this.pages.length;
+    for (let i = 0; i < n; i++) this.pages.push(undefined);
+    this.deviceRanges.push({ start, n, kind, pgmap });
+    return start;
   }
 
   /** @internal Marks a device page allocated by its driver (`zone_device_page_init`). */

@@ -1,0 +1,125 @@
+/**
+ * dmirror-fixed: examples/dmirror with its three races fixed, for the current kernel (profile
+ * `latest`). test_hmm has them; they are the kernel's own (see docs/findings/):
+ *
+ * 1. A1: dmirror skips its own `MMU_NOTIFY_MIGRATE` invalidation. That is safe for its
+ *    device-private pages (`dmirror_devmem_fault_alloc_and_copy` erases their entries before
+ *    copying) but not for the system pages a sys→dev migration copies: their mirror entries stay
+ *    writable until `dmirror_migrate_finalize_and_map` replaces them, so a device write in between
+ *    lands in a page that was already copied. The fix revokes them first, as the skipped
+ *    invalidation would have.
+ * 2. The callback skips its own MIGRATE without `mmu_interval_set_seq`, so the fault path
+ *    (`dmirror_range_fault`) cannot see a migration: a fault that read a pfn just before it installs
+ *    that pfn after it moved, even freed. The fix still skips the erase (the legal part of the skip)
+ *    but bumps the sequence, so concurrent faults retry.
+ * 3. `dmirror_migrate_finalize_and_map` maps the new pages with no check at all. `migrate_vma_*`
+ *    runs under the mmap read lock, which `MADV_DONTNEED` takes too: its zap can clear a migration
+ *    entry after its callback ran, and the mirror then maps a page the CPU no longer maps. The fix
+ *    counts the invalidations that are not its own migrations and maps only if none came between
+ *    `migrate_vma_setup` and the mapping. (The interval sequence cannot tell: its own MIGRATE now
+ *    moves it too.)
+ * 4. `dmirror_exclusive` stores the ATOMIC entry with no sequence check either, so a CPU access
+ *    that revokes the exclusive entry in between is missed. The fix passes its own owner to
+ *    `make_device_exclusive`, skips that `MMU_NOTIFY_EXCLUSIVE` in its callback (as nouveau does,
+ *    so its own conversion does not invalidate its sequence), and maps under the mutex only if the
+ *    sequence is unchanged, retrying the page otherwise.
+ *
+ * Everything else is examples/dmirror, imported.
+ */
+import {
+  EAGAIN,
+  MIGRATE_PFN_MIGRATE,
+  type MigrateVma,
+  MMU_NOTIFY_EXCLUSIVE,
+  MMU_NOTIFY_MIGRATE,
+  type MmuIntervalNotifier,
+  type MmuNotifierRange,
+  mmuIntervalReadBegin,
+  mmuIntervalReadRetry,
+  mmuIntervalSetSeq,
+  mmuNotifierRangeBlockable,
+  type Page,
+} from '@hmmlab/core';
+import { defineDriver } from '@hmmlab/harness';
+import { Dmirror } from '../dmirror/dmirror.js';
+import { dmirrorMigrateFinalizeAndMapLocked } from '../dmirror/migrate.js';
+import { dmirrorProbe } from '../dmirror/probe.js';
+
+/** `struct dmirror` without the races of test_hmm. */
+class DmirrorFixed extends Dmirror {
+  /** Invalidations other than its own migrations and exclusive conversions, counted under the mutex. */
+  private foreign = 0;
+
+  /** `dmirror_interval_invalidate`, with the skips of fixes 2 and 4. */
+  override async intervalInvalidate(mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): Promise<boolean> {
+    const own = range.owner === this.mdevice;
+    // Fix 4: its own exclusive conversion; atomicMap checks the sequence itself (nouveau's N2 skip).
+    if (range.event === MMU_NOTIFY_EXCLUSIVE && own) return true;
+    if (mmuNotifierRangeBlockable(range)) await this.mutex.lock();
+    else if (!this.mutex.tryLock()) return false;
+    mmuIntervalSetSeq(mni, curSeq);
+    // Fix 2: its own migration keeps its entries (the migration path revokes what it copies, fix 1)
+    // but still moves the sequence. Anything else erases, and counts for fix 3.
+    if (!(range.event === MMU_NOTIFY_MIGRATE && own)) {
+      this.foreign++;
+      this.doUpdate(range.start, range.end);
+    }
+    this.mutex.unlock();
+    return true;
+  }
+
+  /** Fix 1: revoke the mirror's own entries of the migrating pages before the copy. */
+  override async migrateAllocAndCopy(args: MigrateVma): Promise<void> {
+    const ps = this.mdevice.kernel.pageSize;
+    await this.mutex.lock();
+    for (let i = 0, addr = args.start; addr < args.end; i++, addr += ps) {
+      if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) this.pt.clearPte(addr, 'revoke before copy');
+    }
+    this.mutex.unlock();
+    await super.migrateAllocAndCopy(args);
+  }
+
+  /** Fix 3: the count of foreign invalidations before `migrate_vma_setup`… */
+  override async migrateChunkStart(): Promise<number | null> {
+    // read_begin first: it waits out an invalidation whose callback already ran but whose
+    // entry changes have not happened yet; it counted before our snapshot and would be missed.
+    await mmuIntervalReadBegin(this.notifier);
+    await this.mutex.lock();
+    const token = this.foreign;
+    this.mutex.unlock();
+    return token;
+  }
+
+  /** …unchanged under the mutex when mapping; otherwise the pages are faulted in later. */
+  override async migrateFinalizeAndMap(args: MigrateVma, token: number | null): Promise<void> {
+    await this.mutex.lock();
+    if (token === this.foreign) dmirrorMigrateFinalizeAndMapLocked(args, this);
+    this.mutex.unlock();
+  }
+
+  /** Fix 4: its own owner on `make_device_exclusive`… */
+  override exclusiveOwner(): unknown {
+    return this.mdevice;
+  }
+
+  /** …whose invalidation the callback skips without `set_seq`, so that a sequence read before the conversion… */
+  override exclusiveStart(): Promise<number | null> {
+    return mmuIntervalReadBegin(this.notifier);
+  }
+
+  /** …tells under the mutex whether the page is still exclusive when the ATOMIC entry is stored. */
+  override async atomicMap(addr: number, page: Page, seq: number | null): Promise<number> {
+    await this.mutex.lock();
+    const stale = seq === null || mmuIntervalReadRetry(this.notifier, seq);
+    if (!stale) this.pt.setPte(addr, page, { write: false, atomic: true }, 'dmirror_atomic_map');
+    this.mutex.unlock();
+    return stale ? -EAGAIN : 0;
+  }
+}
+
+export default defineDriver({
+  name: 'dmirror-fixed',
+  description: 'lib/test_hmm.c with its races fixed: no A1 hazard, its own migrations visible to its fault path, checks before mapping',
+  profiles: ['latest'],
+  probe: (kernel) => dmirrorProbe(kernel, DmirrorFixed),
+});

@@ -1,0 +1,15 @@
+/**
+ * dmirror: a port of the kernel's lib/test_hmm.c (NEWEST, with the older eras selected by the
+ * kernel profile). The default export is the driver the fuzzer loads; tests and the hmm-tests
+ * port use `bind(mm, { device })` and `Dmirror.cmd` as user space uses open and ioctl.
+ */
+import { defineDriver } from '@hmmlab/harness';
+import { Dmirror } from './dmirror.js';
+import { DMIRROR_PROFILES, dmirrorProbe } from './probe.js';
+
+export default defineDriver({
+  name: 'dmirror',
+  description: "lib/test_hmm.c: the kernel's HMM test driver, mirroring a process through one interval notifier",
+  profiles: DMIRROR_PROFILES,
+  probe: (kernel) => dmirrorProbe(kernel, Dmirror),
+});

@@ -1,0 +1,101 @@
+/**
+ * hmm-tests.c, device-exclusive access: exclusive, exclusive_mprotect, exclusive_cow.
+ */
+import { EPERM, type Mm, PROT_READ } from '@hmmlab/core';
+import { describe, expect } from 'vitest';
+import { HMM_DMIRROR_CHECK_EXCLUSIVE, HMM_DMIRROR_EXCLUSIVE, HMM_DMIRROR_WRITE } from '../../examples/dmirror/uapi.js';
+import {
+  bufferPages,
+  cpuFill,
+  expectCpuWords,
+  expectDone,
+  expectWords,
+  HMM_VARIANTS,
+  type HmmTest,
+  hmmBufferFree,
+  hmmBufferMap,
+  hmmDmirrorCmd,
+  runHmm,
+  testF,
+} from './fixture.js';
+
+/**
+ * `for (i…) ASSERT_EQ(ptr[i]++, i)` then `for (i…) ASSERT_EQ(ptr[i], i+1)`: each word is read,
+ * checked and incremented; the loads and stores of one page are batched (same values, same
+ * faults: the first load of a page revokes its exclusive entry).
+ */
+async function incrementAndCheck(t: HmmTest, mm: Mm, ptr: number, size: number, what: string): Promise<void> {
+  const n = t.wpp;
+  for (let va = ptr, base = 0; va < ptr + size; va += t.pageSize, base += n) {
+    const words = await mm.readRange(va, n);
+    expectWords(words, n, (j) => base + j, `${what} ptr[i]++`);
+    for (let j = 0; j < n; j++) words[j] = (words[j] as number) + 1;
+    await mm.writeRange(va, words);
+  }
+  await expectCpuWords(mm, ptr, size / 4, (i) => i + 1, `${what} ptr`);
+}
+
+describe('hmm-tests: device-exclusive access', () => {
+  // Basic check of exclusive faulting.
+  testF(HMM_VARIANTS, 'hmm.exclusive', async (v) => {
+    await expectDone(
+      runHmm([v.deviceNumber], async (t) => {
+        const { npages, size } = bufferPages(t);
+        const buffer = await hmmBufferMap(t, size);
+        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        // Map memory exclusively for device access.
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_EXCLUSIVE, buffer, npages)).toBe(0);
+        expect(buffer.cpages).toBe(npages);
+        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        // Fault pages back to system memory and check them.
+        await incrementAndCheck(t, t.mm, buffer.ptr, size, 'cpu');
+        // Check atomic access revoked.
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_CHECK_EXCLUSIVE, buffer, npages)).toBe(0);
+        await hmmBufferFree(t, buffer);
+      }),
+    );
+  });
+
+  testF(HMM_VARIANTS, 'hmm.exclusive_mprotect', async (v) => {
+    await expectDone(
+      runHmm([v.deviceNumber], async (t) => {
+        const { npages, size } = bufferPages(t);
+        const buffer = await hmmBufferMap(t, size);
+        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_EXCLUSIVE, buffer, npages)).toBe(0);
+        expect(buffer.cpages).toBe(npages);
+        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expect(await t.mm.mprotect(buffer.ptr, size, PROT_READ)).toBe(0);
+        // Simulate a device writing system memory.
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(-EPERM);
+        await hmmBufferFree(t, buffer);
+      }),
+    );
+  });
+
+  // Check copy-on-write works: after fork() both processes go on, increment and check.
+  testF(HMM_VARIANTS, 'hmm.exclusive_cow', async (v) => {
+    let childDone = false;
+    await expectDone(
+      runHmm([v.deviceNumber], async (t) => {
+        const { npages, size } = bufferPages(t);
+        const buffer = await hmmBufferMap(t, size);
+        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_EXCLUSIVE, buffer, npages)).toBe(0);
+        expect(buffer.cpages).toBe(npages);
+        const child = await t.mm.fork();
+        // The child's copy of *buffer.
+        const cbuf = { ...buffer };
+        t.k.spawn('child', 'cpu', async () => {
+          await incrementAndCheck(t, child, cbuf.ptr, size, 'child');
+          await hmmBufferFree(t, cbuf, child);
+          await child.exit();
+          childDone = true;
+        });
+        await incrementAndCheck(t, t.mm, buffer.ptr, size, 'parent');
+        await hmmBufferFree(t, buffer);
+      }),
+    );
+    expect(childDone).toBe(true);
+  });
+});
