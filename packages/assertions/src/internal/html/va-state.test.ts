@@ -35,7 +35,7 @@ describe('vaStateRows', () => {
   it('should keep the TLB entry after its PTE is cleared, and mark it stale once the CPU entry no longer allows it', () => {
     const placed = place([cpuFault, map, fill, unmap, wrprotect]);
     const rows = vaStateRows(placed, focus, placed.length);
-    expect(rows.map((r) => r.label)).toEqual(['CPU PTE', 'gpu0 TLB', 'gpu0 PTE']);
+    expect(rows.map((r) => r.label)).toEqual(['CPU PTE', 'gpu0 TLB', 'gpu0 PTE', 'gpu0 DMA']);
     const tlb = rows[1]?.segs ?? [];
     expect(tlb).toEqual([
       { c0: 2, c1: 4, text: 'pfn 7 rw', cls: 'dev-w' },
@@ -62,7 +62,7 @@ describe('vaStateRows', () => {
 
   it('should leave out VMs that mirror another mm', () => {
     const rows = vaStateRows(place([map]), focus, 1, [{ name: 'gpu0', vms: [{ id: 1, mm: 2 }] }]);
-    expect(rows.map((r) => r.label)).toEqual(['CPU PTE']);
+    expect(rows.map((r) => r.label)).toEqual(['CPU PTE', 'gpu0 DMA']);
   });
 
   it('should show DMA mappings of the frames behind the page, and only those', () => {

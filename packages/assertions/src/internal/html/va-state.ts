@@ -228,15 +228,13 @@ export function vaStateRows(
       rows.push({ label: `${name} TLB`, segs: segments(tlb.get(k) as Change[], cols, (v, c0, c1) => deviceSegments(v, c0, c1, cpu, q)) });
       rows.push({ label: `${name} PTE`, segs: segments(pt.get(k) as Change[], cols, (v, c0, c1) => deviceSegments(v, c0, c1, cpu, q)) });
     }
-    const d = dma.get(dev);
-    if (d !== undefined) {
-      const segs: StateSegment[] = [];
-      d.forEach(([c0, text], i) => {
-        const c1 = i + 1 < d.length ? (d[i + 1] as [number, string])[0] : cols;
-        if (text !== '' && c1 > c0) segs.push({ c0, c1, text, cls: 'dma' });
-      });
-      rows.push({ label: `${dev} DMA`, segs });
-    }
+    const d = dma.get(dev) ?? [];
+    const segs: StateSegment[] = [];
+    d.forEach(([c0, text], i) => {
+      const c1 = i + 1 < d.length ? (d[i + 1] as [number, string])[0] : cols;
+      if (text !== '' && c1 > c0) segs.push({ c0, c1, text, cls: 'dma' });
+    });
+    rows.push({ label: `${dev} DMA`, segs });
     if (q.length > 0)
       rows.push({ label: `${dev} queues`, segs: segments(q, cols, (_v, c0, c1) => [{ c0, c1, text: 'quiesced', cls: 'quiesced' }]) });
   }
