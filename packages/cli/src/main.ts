@@ -9,6 +9,12 @@ import { reportCommand } from './commands/report.js';
 import { testCommand } from './commands/test.js';
 import { UsageError } from './internal/usage.js';
 
+// `hmmlab replay … | head` closes the pipe early: stop quietly, as Unix tools do.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code !== 'EPIPE') throw e;
+  process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+});
+
 const program = new Command('hmmlab')
   .description('Test and fuzz the MMU notifier callbacks of Linux device drivers against a model of the kernel')
   .version('0.1.0')
