@@ -47,9 +47,17 @@ export interface KernelProfile {
    */
   readonly hmmFaultsForeignPrivate: boolean;
   /**
+   * `hmm_range_fault` returns a device-private page as it is only when its pgmap owner is
+   * `range.dev_private_owner` (08ddddda667b, "mm/hmm: check the device private page owner in
+   * hmm_range_fault()", v5.7). `false` is a what-if of the v5.6 kernel, which returned every
+   * device-private page, whoever owned it (bug class B7).
+   */
+  readonly hmmChecksPrivateOwner: boolean;
+  /**
    * Owner carried by the invalidation that revokes a device-exclusive entry on a CPU fault. The
-   * kernel passes none; `'caller'` is a what-if for experiments (bug class S15: a core that
-   * passes the device's owner there).
+   * kernel passes none; `'caller'` is a what-if for experiments: a core that passes the owner of
+   * the device that took the page, on the profile's `exclusiveRestoreEvent` (bug class S15 with
+   * EXCLUSIVE; with CLEAR, bug class A2: an owner on an event other than MIGRATE/EXCLUSIVE).
    */
   readonly exclusiveRestoreOwner: 'none' | 'caller';
 }
@@ -67,6 +75,7 @@ const BASE: KernelProfile = {
   devicePrivateFault: 'trylock',
   migratePfnLocked: false,
   hmmFaultsForeignPrivate: true,
+  hmmChecksPrivateOwner: true,
   exclusiveRestoreOwner: 'none',
 };
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EBUSY, EFAULT, EPERM } from '../errors.js';
-import { Kernel } from '../kernel.js';
+import { Kernel, type KernelOptions } from '../kernel.js';
 import { makeDeviceExclusive } from '../migrate/device-exclusive.js';
 import { MigrateVma, migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from '../migrate/migrate-vma.js';
 import { MADV_DONTNEED, PROT_NONE, PROT_READ, ULONG_MAX } from '../mm/constants.js';
@@ -32,8 +32,8 @@ interface World {
   devB: TestDevice;
 }
 
-async function world(profile: ProfileName = 'latest', pages = 4): Promise<World> {
-  const k = new Kernel({ trace: 'all', profile });
+async function world(profile: ProfileName = 'latest', pages = 4, overrides: KernelOptions['profileOverrides'] = {}): Promise<World> {
+  const k = new Kernel({ trace: 'all', profile, profileOverrides: overrides });
   const mm = k.createMm();
   const base = await mapAnon(mm, pages);
   const sub = new MmuIntervalNotifier('mirror');
@@ -126,6 +126,20 @@ describe('hmmRangeFault (rule 8: the per-entry algorithm)', () => {
     await w.mm.write(w.base, 5);
     await migrate(w.devB, w.mm, w.base, w.base + w.ps, 'device');
     expect((await fault(w, w.base, 1, F)).ret).toBe(-EFAULT);
+  });
+
+  it.each([
+    ['without an owner', undefined],
+    ["with the caller's own owner", 'A'],
+  ] as const)('should return a foreign device-private page as it is %s under the v5.6 what-if (B7)', async (_what, who) => {
+    const w = await world('latest', 4, { hmmChecksPrivateOwner: false });
+    await w.mm.write(w.base, 5);
+    await migrate(w.devB, w.mm, w.base, w.base + w.ps, 'device');
+    const devPfn = ptePfn(w.mm.pte(w.base));
+    const { ret, pfns } = await fault(w, w.base, 1, F, who === undefined ? undefined : w.devA.owner);
+    expect(ret).toBe(0);
+    expect(pfns).toEqual([devPfn * 256 + (HMM_PFN_VALID | HMM_PFN_WRITE)]);
+    expect(w.devB.faults).toEqual([]);
   });
 
   it.each([

@@ -156,7 +156,8 @@ function walk(range: HmmRange, mm: Mm, from: number): Walk {
     if (kind === PTE_DEVICE_PRIVATE) {
       const page = k.pages.page(ptePfn(e));
       const owner = (page.pgmap as DevPagemap).owner;
-      if (range.devPrivateOwner !== undefined && range.devPrivateOwner !== null && owner === range.devPrivateOwner) {
+      const own = range.devPrivateOwner !== undefined && range.devPrivateOwner !== null && owner === range.devPrivateOwner;
+      if (own || !mm.profile.hmmChecksPrivateOwner) {
         range.hmmPfns[i] = page.pfn * MUL + HMM_PFN_VALID + (pteWrite(e) ? HMM_PFN_WRITE : 0);
         continue;
       }

@@ -79,12 +79,15 @@ describe('makeDeviceExclusive (rule 9)', () => {
     expect(pteWrite(mm.pte(base))).toBe(true);
   });
 
-  it("should pass the caller's owner on restore only under the 'caller' what-if", async () => {
-    const { k, mm, base, seen } = await world('5.14', { profileOverrides: { exclusiveRestoreOwner: 'caller' } });
+  it.each([
+    ['5.14', MMU_NOTIFY_EXCLUSIVE],
+    ['latest', MMU_NOTIFY_CLEAR],
+  ] as const)("should pass the caller's owner on restore under the 'caller' what-if on %s, with event %i", async (profile, event) => {
+    const { k, mm, base, seen } = await world(profile, { profileOverrides: { exclusiveRestoreOwner: 'caller' } });
     await exclusive(k, mm, base);
     seen.length = 0;
     await mm.write(base, 1);
-    expect(seen.map((s) => s.owner)).toEqual([OWNER]);
+    expect(seen).toEqual([expect.objectContaining({ event, owner: OWNER })]);
   });
 
   it.each(['5.14', 'latest'] as const)('should not restore a writable entry after mprotect(PROT_READ) on %s', async (profile) => {

@@ -8,7 +8,6 @@ import { mkPte, PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteFlags, pte
 import type { Vma } from '../mm/vma.js';
 import { invokeDriver } from '../notifier/invoke.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInitOwner } from '../notifier/mmu-notifier.js';
-import { MMU_NOTIFY_EXCLUSIVE } from '../notifier/range.js';
 import type { DevPagemap, VmFault } from './memremap.js';
 
 /** Owner the exclusive-entry restore carries: the kernel passes none. */
@@ -74,8 +73,9 @@ export async function deviceExclusiveFault(mm: Mm, vma: Vma, va: number, e: numb
   const ps = k.pageSize;
   const addr = va - (va % ps);
   const p = mm.profile;
-  const owner =
-    p.exclusiveRestoreOwner === 'caller' && p.exclusiveRestoreEvent === MMU_NOTIFY_EXCLUSIVE ? exclusiveOwners.get(page) : undefined;
+  // The what-if carries the owner on whichever event the profile restores with: EXCLUSIVE up to
+  // ~6.14 (bug class S15), CLEAR after (A2: an owner on an event that is not MIGRATE/EXCLUSIVE).
+  const owner = p.exclusiveRestoreOwner === 'caller' ? exclusiveOwners.get(page) : undefined;
   const range = mmuNotifierRangeInitOwner(p.exclusiveRestoreEvent, 0, mm, addr, addr + ps, owner);
   await mmuNotifierInvalidateRangeStart(range);
   await k.sched.yield();

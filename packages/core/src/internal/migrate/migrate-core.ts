@@ -265,6 +265,7 @@ export async function migrateDevicePagesCore(
           src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
           continue;
         }
+        k.swap.uncache(page.swapSlot);
         page.swapSlot = 0;
         k.pages.putPage(page);
       }

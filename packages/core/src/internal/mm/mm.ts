@@ -8,6 +8,7 @@ import type { Kernel } from '../kernel.js';
 import type { MmuNotifierSubscriptions } from '../notifier/subscriptions.js';
 import type { KernelProfile } from '../profile.js';
 import { RwSemaphore } from '../sched/rwsem.js';
+import type { WaitQueue } from '../sched/wait-queue.js';
 import { clearRefs } from './clear-refs.js';
 import { exitMmap } from './exit.js';
 import { cpuAccess, cpuReadRange, cpuWriteRange } from './fault.js';
@@ -49,6 +50,13 @@ export class Mm {
   unstable = false;
   /** Top of the region `mmap` hands addresses out from. */
   mmapBase = 0x7f0000000000;
+  /**
+   * @internal Invalidations between `invalidate_range_start` and `_end`, and the queue that
+   * registration sleeps on until there are none (what `mm_take_all_locks` waits out).
+   */
+  invalidationsInFlight = 0;
+  /** @internal */
+  invalidationsWq: WaitQueue | null = null;
 
   constructor(kernel: Kernel, id: number, profile: KernelProfile) {
     this.kernel = kernel;

@@ -84,7 +84,7 @@ export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
       const s = k.swap.get(slot);
       if (s !== undefined) {
         s.words.set(page.words);
-        s.cachePfn = 0;
+        k.swap.uncache(slot);
       }
       page.swapSlot = 0;
       k.pages.putPage(page); // the swap cache's reference

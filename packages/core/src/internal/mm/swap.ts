@@ -37,19 +37,33 @@ export class SwapSpace {
   }
 
   /**
-   * `swap_free`: one entry less. With the last one the slot goes away, and its swap-cache page
-   * loses the cache's reference.
+   * `swap_free` / `free_swap_and_cache`: one entry less. With the last one the slot goes away, and
+   * its swap-cache page loses the cache's reference, unless that page is locked (reclaim is
+   * unmapping it): then it stays in the cache (`SWAP_HAS_CACHE`) until its holder calls
+   * {@link SwapSpace.uncache}.
    */
   free(slot: number, pages: PageAllocator): void {
     const s = this.slots.get(slot);
     if (s === undefined) return;
     if (--s.count > 0) return;
-    this.slots.delete(slot);
     if (s.cachePfn !== 0) {
       const p = pages.page(s.cachePfn);
+      if (p.locked) return;
       p.swapSlot = 0;
       pages.putPage(p);
     }
+    this.slots.delete(slot);
+  }
+
+  /**
+   * The swap-cache page of `slot` leaves the cache (its holder drops the cache's reference); a
+   * slot no entry references any more goes away with it.
+   */
+  uncache(slot: number): void {
+    const s = this.slots.get(slot);
+    if (s === undefined) return;
+    s.cachePfn = 0;
+    if (s.count <= 0) this.slots.delete(slot);
   }
 
   /** Slots in use. */

@@ -8,7 +8,7 @@ import { ULONG_MAX } from '../mm/constants.js';
 import type { Mm } from '../mm/mm.js';
 import { yieldPoint } from '../sched/scheduler.js';
 import { type InvokeFacts, invokeDriver } from './invoke.js';
-import { ensureSubscriptions } from './mmu-notifier.js';
+import { ensureSubscriptions, mmTakeAllLocks } from './mmu-notifier.js';
 import { MMU_NOTIFY_RELEASE, type MmuNotifierRange, type MutableRange, mmuNotifierRangeBlockable } from './range.js';
 import type { MmuNotifierSubscriptions } from './subscriptions.js';
 
@@ -159,7 +159,9 @@ export async function mmuIntervalNotifierInsert(
   insertChecks('mmu_interval_notifier_insert', sub, mm, start, length, ops);
   let subs = mm.notifierSubscriptions;
   if (subs === null || !subs.hasItree) {
+    // mmu_notifier_register(NULL, mm): registration under mm_take_all_locks.
     await mm.mmapLock.downWrite();
+    await mmTakeAllLocks(mm);
     subs = ensureSubscriptions(mm);
     subs.hasItree = true;
     mm.mmapLock.upWrite();

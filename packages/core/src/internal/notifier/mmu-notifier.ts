@@ -77,6 +77,27 @@ function checkOps(api: string, sub: MmuNotifier): void {
   }
 }
 
+function invalidationBegins(mm: Mm): void {
+  mm.invalidationsInFlight++;
+}
+
+function invalidationEnds(mm: Mm): void {
+  if (--mm.invalidationsInFlight === 0) mm.invalidationsWq?.wakeUpAll();
+}
+
+/**
+ * @internal The part of `mm_take_all_locks` registration depends on: with the mmap lock held for
+ * writing, sleeps until no invalidation of `mm` is between its start and its end. Those that
+ * hold the mmap lock are already excluded; the rmap walkers (reclaim, compaction,
+ * `try_to_migrate`) hold the anon_vma and i_mmap locks mm_take_all_locks takes, so a new
+ * subscription never sees the end of an invalidation whose start it missed.
+ */
+export async function mmTakeAllLocks(mm: Mm): Promise<void> {
+  if (mm.invalidationsInFlight === 0) return;
+  mm.invalidationsWq ??= mm.kernel.waitQueue(`mm ${mm.id} mm_take_all_locks`);
+  await mm.invalidationsWq.waitEvent(() => mm.invalidationsInFlight === 0);
+}
+
 /** `__mmu_notifier_register`: the caller holds the mmap lock for writing. */
 export function mmuNotifierRegisterLocked(sub: MmuNotifier, mm: Mm): number {
   checkOps('__mmu_notifier_register', sub);
@@ -104,6 +125,7 @@ export function mmuNotifierRegisterLocked(sub: MmuNotifier, mm: Mm): number {
 export async function mmuNotifierRegister(sub: MmuNotifier, mm: Mm): Promise<number> {
   await mm.mmapLock.downWrite();
   try {
+    await mmTakeAllLocks(mm);
     return mmuNotifierRegisterLocked(sub, mm);
   } finally {
     mm.mmapLock.upWrite();
@@ -138,6 +160,7 @@ export function mmuNotifierGetLocked(ops: MmuNotifierOps, mm: Mm): MmuNotifier {
 export async function mmuNotifierGet(ops: MmuNotifierOps, mm: Mm): Promise<MmuNotifier> {
   await mm.mmapLock.downWrite();
   try {
+    await mmTakeAllLocks(mm);
     return mmuNotifierGetLocked(ops, mm);
   } finally {
     mm.mmapLock.upWrite();
@@ -353,6 +376,7 @@ async function invalidateStart(range: MutableRange): Promise<number> {
  */
 export async function mmuNotifierInvalidateRangeStart(range: MutableRange): Promise<void> {
   range.flags |= MMU_NOTIFIER_RANGE_BLOCKABLE;
+  invalidationBegins(range.mm);
   await invalidateStart(range);
   const k = range.mm.kernel;
   if (k.trace.on) k.trace.emit({ type: 'inv-started', inv: range.id });
@@ -364,7 +388,9 @@ export async function mmuNotifierInvalidateRangeStart(range: MutableRange): Prom
  */
 export async function mmuNotifierInvalidateRangeStartNonblock(range: MutableRange): Promise<number> {
   range.flags &= ~MMU_NOTIFIER_RANGE_BLOCKABLE;
+  invalidationBegins(range.mm);
   const ret = await invalidateStart(range);
+  if (ret !== 0) invalidationEnds(range.mm);
   const k = range.mm.kernel;
   if (k.trace.on) k.trace.emit(ret !== 0 ? { type: 'inv-end', inv: range.id, aborted: true } : { type: 'inv-started', inv: range.id });
   return ret;
@@ -378,6 +404,7 @@ export async function mmuNotifierInvalidateRangeEnd(range: MutableRange): Promis
     if (subs.hasItree) subs.invEnd();
     if (subs.list.length > 0) await hlistEnd(subs, range);
   }
+  invalidationEnds(range.mm);
   if (k.trace.on) k.trace.emit({ type: 'inv-end', inv: range.id, aborted: false });
 }
 

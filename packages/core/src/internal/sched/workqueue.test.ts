@@ -21,6 +21,34 @@ describe('Workqueue', () => {
     expect(queued).toEqual([true, false]);
   });
 
+  it('should not wake a worker blocked inside a work item when more work is queued', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const wq = k.workqueue('events');
+    const m = k.mutex('m');
+    const order: string[] = [];
+    const first = new Work('first', async () => {
+      await m.lock();
+      order.push(`first got m, held by ${String(m.owner?.name)}`);
+      m.unlock();
+    });
+    const second = new Work('second', () => {
+      order.push('second');
+    });
+    k.spawn('t', 'cpu', async () => {
+      await m.lock();
+      wq.queueWork(first);
+      // The worker runs and blocks on m.
+      await k.msleep(5);
+      wq.queueWork(second);
+      await k.msleep(5);
+      order.push('t unlocks');
+      m.unlock();
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status, r.message).toBe('done');
+    expect(order).toEqual(['t unlocks', 'first got m, held by kworker/events', 'second']);
+  });
+
   it('should run delayed work no earlier than its delay, jumping time while idle', async () => {
     const k = new Kernel();
     const wq = k.workqueue('events');

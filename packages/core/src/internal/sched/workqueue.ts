@@ -34,6 +34,8 @@ export class Workqueue implements Waitable {
   private readonly ready: Work[] = [];
   private readonly delayed: Work[] = [];
   private worker: Task | null = null;
+  /** The worker is parked waiting for work (not blocked inside a work item). */
+  private waitingForWork = false;
   private readonly done: WaitQueue;
 
   constructor(sched: Scheduler, name: string) {
@@ -123,7 +125,9 @@ export class Workqueue implements Waitable {
   private kick(): void {
     if (this.worker === null) {
       this.worker = this.sched.spawn(`kworker/${this.name}`, 'kernel', () => this.loop(), true);
-    } else {
+    } else if (this.waitingForWork) {
+      // Only a worker waiting for work is woken: one blocked inside a work item (on a lock, a
+      // wait queue) must stay blocked until what it waits for happens.
       this.sched.wake(this.worker);
     }
   }
@@ -160,10 +164,13 @@ export class Workqueue implements Waitable {
         let due = Number.POSITIVE_INFINITY;
         for (const d of this.delayed) due = Math.min(due, d.dueAt);
         me.wakeAt = due;
+        this.waitingForWork = true;
         await s.park('sleeping', null);
       } else {
+        this.waitingForWork = true;
         await s.park('idle', this);
       }
+      this.waitingForWork = false;
     }
   }
 }
