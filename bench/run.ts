@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { Bench } from 'tinybench';
-import { type Detection, driversUnder, load, sameTwice, throughput, timeToDetect } from './src/fuzzing.js';
+import { type Detection, driversUnder, expectedShape, load, sameTwice, throughput, timeToDetect } from './src/fuzzing.js';
 import { asyncHandoff, generatorHandoff, syncHandoff } from './src/handoff.js';
 import { median } from './src/measure.js';
 import { bareMapRound, modelRound, PAGES } from './src/mixed-workload.js';
@@ -122,11 +122,12 @@ if (!args.has('--skip-fuzz')) {
   const strategies: Record<string, Record<string, Detection>> = { pct: {}, random: {}, exhaustive: {} };
   for (const c of buggy) {
     const drv = await load(c.file);
-    ttd[c.name] = await timeToDetect(drv, seeds, 'pct', 5000);
+    const shape = expectedShape(c.file);
+    ttd[c.name] = await timeToDetect(drv, seeds, 'pct', 5000, shape);
     log(`time to detect ${c.name}: ${JSON.stringify(ttd[c.name])}`);
     for (const s of ['pct', 'random', 'exhaustive'] as const) {
       (strategies[s] as Record<string, Detection>)[c.name] =
-        s === 'pct' ? (ttd[c.name] as Detection) : await timeToDetect(drv, quick ? 2 : 10, s, 2000);
+        s === 'pct' ? (ttd[c.name] as Detection) : await timeToDetect(drv, quick ? 2 : 10, s, 2000, shape);
     }
   }
   fuzz.timeToDetect = ttd;

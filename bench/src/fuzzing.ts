@@ -2,9 +2,9 @@
  * Fuzzing speed: throughput on a correct driver, and time to detect each known bug over many
  * seeds, with the default strategy and with each strategy.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { runArb, runSample, runSeed, type StrategyName, scanRuns } from '@hmmlab/fuzz';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { runArb, runSample, runSeed, type ScenarioShape, type StrategyName, scanRuns } from '@hmmlab/fuzz';
 import { type DriverDefinition, loadDriver } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -38,13 +38,26 @@ export async function throughput(
   return { scenariosPerSec: Math.round(scan.done / s), stepsPerSec: Math.round(scan.steps / s), runs: scan.done };
 }
 
+/** The campaign shape a known bug's expected.json asks for (its kernel what-if, the ops that reach it), if any. */
+export function expectedShape(file: string): ScenarioShape | undefined {
+  const f = join(dirname(file), 'expected.json');
+  if (!existsSync(f)) return undefined;
+  return (JSON.parse(readFileSync(f, 'utf8')) as { fuzz?: { shape?: ScenarioShape } }).fuzz?.shape;
+}
+
 /** Time until the first violation, over `seeds` seeds (no shrinking: detection only). */
-export async function timeToDetect(driver: DriverDefinition, seeds: number, strategy: StrategyName, maxRuns: number): Promise<Detection> {
+export async function timeToDetect(
+  driver: DriverDefinition,
+  seeds: number,
+  strategy: StrategyName,
+  maxRuns: number,
+  shape: ScenarioShape = {},
+): Promise<Detection> {
   const times: number[] = [];
   const runCounts: number[] = [];
   for (let seed = 1; seed <= seeds; seed++) {
     const t = performance.now();
-    const scan = await scanRuns(driver, { runs: maxRuns, seed, strategy, timeMs: 30_000 });
+    const scan = await scanRuns(driver, { runs: maxRuns, seed, strategy, timeMs: 30_000, shape });
     if (scan.failing >= 0) {
       times.push(performance.now() - t);
       runCounts.push(scan.done);

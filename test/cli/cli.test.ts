@@ -48,6 +48,13 @@ describe('hmmlab fuzz', () => {
     expect(r.violations[0]?.step).toBe(a.violation.step);
   });
 
+  it('should fuzz a known bug under the campaign shape of its expected.json (a kernel what-if)', () => {
+    const r = hmmlab('fuzz', 'examples/buggy/s15-exclusive-restore-owner', '--runs', '200', '--no-typecheck');
+    expect(r.stdout).toContain('expected  missed-flush: caught');
+    expect(r.stdout).toContain('shape     {"profileOverrides":{"exclusiveRestoreOwner":"caller"}} (from expected.json)');
+    expect(r.status).toBe(0);
+  });
+
   it('should judge a folder of drivers against their expected.json', () => {
     const r = hmmlab('fuzz', `${fixtures}/known-bug`, `${fixtures}/correct`, '--runs', '200', '--no-typecheck');
     expect(r.stdout).toContain('caught');

@@ -1,4 +1,16 @@
-import { firstRunnable, MmuNotifier, mmuNotifierRegister, seededDecisions } from '@hmmlab/core';
+import {
+  firstRunnable,
+  MMU_NOTIFY_EXCLUSIVE,
+  MmuIntervalNotifier,
+  MmuNotifier,
+  makeDeviceExclusiveRange,
+  mmuIntervalNotifierInsert,
+  mmuIntervalSetSeq,
+  mmuNotifierRegister,
+  type Page,
+  seededDecisions,
+  ULONG_MAX,
+} from '@hmmlab/core';
 import { Device, defineDriver, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import '../vitest.js';
@@ -83,6 +95,28 @@ describe('lost-write and stale-read', () => {
 
   it.each(['dev-read', 'dev-write'] as const)('should stay silent for %s with the correct driver', async (last) => {
     const r = await sequential({}, forkThenWrite(last));
+    expect(r).toKeepFlushContract();
+  });
+});
+
+describe('lost-write after MADV_FREE of a swapped-out page', () => {
+  const swapThenFree = (advice: 'free' | 'dontneed'): Scenario => ({
+    regions: [anon(1)],
+    tasks: [
+      { kind: 'kernel', ops: [{ op: 'reclaim', region: 0, page: 0 }] },
+      {
+        kind: 'cpu',
+        ops: [
+          { op: 'madvise', region: 0, page: 0, pages: 1, advice },
+          { op: 'read', region: 0, page: 0 },
+        ],
+      },
+    ],
+  });
+
+  it.each(['free', 'dontneed'] as const)('should accept the zero read after MADV_%s discarded the swapped-out data', async (advice) => {
+    const r = await sequential({}, swapThenFree(advice));
+    expect(r.result.outcomes.find((o) => o.op === 'read')?.ret).toBe(0);
     expect(r).toKeepFlushContract();
   });
 });
@@ -277,5 +311,69 @@ describe('livelock', () => {
       { decisions: firstRunnable },
     );
     expect(r).toViolate('livelock');
+  });
+});
+
+describe('own EXCLUSIVE skips', () => {
+  /** A device that takes a page exclusively for atomics and skips every EXCLUSIVE invalidation carrying its owner (N2). */
+  const exclusiveSkipper = defineDriver({
+    name: 'exclusive-skipper',
+    probe(kernel) {
+      const dev = new Device(kernel, { name: 'x0', atomics: 'exclusive' });
+      return {
+        devices: [dev],
+        async bind(mm) {
+          const vm = dev.createVm(mm);
+          const mni = new MmuIntervalNotifier('x');
+          await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % kernel.pageSize), {
+            invalidate(sub, range, curSeq) {
+              if (range.event === MMU_NOTIFY_EXCLUSIVE && range.owner === dev.owner) return true;
+              mmuIntervalSetSeq(sub, curSeq);
+              vm.clearRange(range.start, range.end);
+              vm.flushTlb(range.start, range.end);
+              return true;
+            },
+          });
+          return {
+            vms: [vm],
+            async makeExclusive(start) {
+              const pages: (Page | null)[] = [null];
+              await mm.mmapLock.downRead();
+              await makeDeviceExclusiveRange(mm, start, start + kernel.pageSize, pages, dev.owner);
+              mm.mmapLock.upRead();
+              const page = pages[0];
+              if (page === null || page === undefined) return -16;
+              vm.setPte(start, page, { write: true, atomic: true });
+              kernel.pages.unlockPage(page);
+              kernel.pages.putPage(page);
+              return 0;
+            },
+          };
+        },
+      };
+    },
+  });
+  const takeThenTouch = (whatIf: boolean): Scenario => ({
+    profile: '6.1',
+    ...(whatIf ? { profileOverrides: { exclusiveRestoreOwner: 'caller' } } : {}),
+    regions: [anon(1)],
+    tasks: [
+      { kind: 'driver', ops: [{ op: 'make-exclusive', region: 0, page: 0, pages: 1 }] },
+      { kind: 'cpu', ops: [{ op: 'write', region: 0, page: 0, value: 9 }] },
+    ],
+  });
+
+  it('should report the atomic translation kept across an own-owner EXCLUSIVE that gives the page back to the CPU', async () => {
+    const r = await checkScenario(exclusiveSkipper, takeThenTouch(true), { decisions: firstRunnable });
+    expect(r).toViolate('missed-flush');
+    const v = r.violations.find((x) => x.rule === 'missed-flush');
+    expect(v?.invalidation?.event).toBe('MMU_NOTIFY_EXCLUSIVE');
+    expect(v?.invalidation?.ownOwner).toBe(true);
+  });
+
+  it('should accept the skip of its own conversion, and a revocation without owner that it processes', async () => {
+    const r = await checkScenario(exclusiveSkipper, takeThenTouch(false), { decisions: firstRunnable });
+    expect(r).toKeepFlushContract();
+    expect(r.metrics.total.performed).toBeGreaterThan(0);
   });
 });

@@ -112,6 +112,8 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
       ...(time !== undefined ? { timeMs: time * 1000 } : {}),
       ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
       ...(o.requireWindow !== undefined ? { requireWindows: o.requireWindow } : {}),
+      // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op).
+      ...(target.expected?.fuzz?.shape !== undefined ? { shape: target.expected.fuzz.shape } : {}),
       onProgress: (done: number) => bar?.update(done),
     };
     const result =
@@ -129,6 +131,8 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);
     if (x.target.expected !== null) process.stdout.write(`expected  ${x.target.expected.rules.join(' or ')}: ${x.status}\n`);
+    const shape = x.target.expected?.fuzz?.shape;
+    if (shape !== undefined) process.stdout.write(`shape     ${JSON.stringify(shape)} (from expected.json)\n`);
   } else {
     const rows = outcomes.map((x) => [
       x.target.label.replace(/\/driver\.(m?[jt]s)$/, ''),

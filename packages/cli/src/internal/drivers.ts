@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { RULE_IDS, type RuleId } from '@hmmlab/assertions';
+import type { ScenarioShape } from '@hmmlab/fuzz';
 import { UsageError } from './usage.js';
 
 /** What a driver's `expected.json` says. */
@@ -15,6 +16,11 @@ export interface Expected {
   readonly rules: readonly RuleId[];
   /** Static rules that should see it. */
   readonly lint?: readonly string[];
+  /**
+   * How a campaign reaches the bug: the scenario shape, with the kernel what-if
+   * (`shape.profileOverrides`) or the ops (`shape.exit`) the default campaign lacks.
+   */
+  readonly fuzz?: { readonly shape?: ScenarioShape };
 }
 
 /** One driver to run. */
@@ -40,6 +46,14 @@ function readExpected(dir: string): Expected | null {
   const rules = (data as { rules?: unknown }).rules;
   if (!Array.isArray(rules) || rules.length === 0 || !rules.every((r) => typeof r === 'string' && (RULE_IDS as string[]).includes(r))) {
     throw new UsageError(`${f}: "rules" must list oracle rule ids (${RULE_IDS.join(', ')})`);
+  }
+  const fuzz = (data as { fuzz?: unknown }).fuzz;
+  const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (
+    fuzz !== undefined &&
+    (!isObject(fuzz) || ((fuzz as { shape?: unknown }).shape !== undefined && !isObject((fuzz as { shape?: unknown }).shape)))
+  ) {
+    throw new UsageError(`${f}: "fuzz" must be an object like { "shape": { "exit": true } }`);
   }
   return data as Expected;
 }

@@ -3,7 +3,7 @@
  * background work, profiles, and the schedule itself. Small by default, because small scenarios
  * shrink to counterexamples a person can read in a minute; every size is an option.
  */
-import type { ProfileName } from '@hmmlab/core';
+import type { KernelProfile, ProfileName } from '@hmmlab/core';
 import type { OpSpec, RegionSpec, Scenario, TaskSpec } from '@hmmlab/harness';
 import fc from 'fast-check';
 
@@ -25,6 +25,12 @@ export interface ScenarioShape {
   readonly kernelWork?: boolean;
   /** Include fork. @defaultValue true */
   readonly fork?: boolean;
+  /** Include process exit (`exit_mmap` while other programs run). @defaultValue false */
+  readonly exit?: boolean;
+  /** Number of CPU programs. @defaultValue 0 to 1 */
+  readonly cpuPrograms?: { min: number; max: number };
+  /** What-if changes to every scenario's kernel profile (see `Scenario.profileOverrides`). @defaultValue none */
+  readonly profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
 }
 
 /** A region of the layout: mostly private anonymous read-write memory, populated. */
@@ -65,7 +71,7 @@ const valueArb = fc.integer({ min: 1, max: 999 });
 const op = (o: OpSpec): OpSpec => o;
 
 /** One CPU op: loads and stores most of the time, and every syscall that changes mappings. */
-export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boolean } = {}): fc.Arbitrary<OpSpec> {
+export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } = {}): fc.Arbitrary<OpSpec> {
   const at = atArb(regions);
   const range = rangeArb(regions);
   const ops: fc.WeightedArbitrary<OpSpec>[] = [
@@ -81,6 +87,7 @@ export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boole
     { weight: 1, arbitrary: fc.integer({ min: 0, max: regions.length - 1 }).map((region) => op({ op: 'mremap', region })) },
   ];
   if (options.fork ?? true) ops.push({ weight: 2, arbitrary: fc.constant({ op: 'fork' }) });
+  if (options.exit ?? false) ops.push({ weight: 1, arbitrary: fc.constant({ op: 'exit' }) });
   return fc.oneof(...ops);
 }
 
@@ -136,13 +143,17 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
     .chain(([regions, profile]) => {
       const tasks: fc.Arbitrary<TaskSpec[]>[] = [
         fc.array(task('device', deviceOpArb(regions, shape.devices ?? 1), ops), { minLength: 1, maxLength: 2 }),
-        fc.array(task('cpu', cpuOpArb(regions, { fork: shape.fork ?? true }), ops), { minLength: 0, maxLength: 1 }),
+        fc.array(task('cpu', cpuOpArb(regions, { fork: shape.fork ?? true, exit: shape.exit ?? false }), ops), {
+          minLength: shape.cpuPrograms?.min ?? 0,
+          maxLength: shape.cpuPrograms?.max ?? 1,
+        }),
         fc.array(task('driver', driverOpArb(regions), ops), { minLength: 0, maxLength: 1 }),
       ];
       if (shape.kernelWork ?? true)
         tasks.push(fc.array(task('kernel', kernelOpArb(regions), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));
       return fc.tuple(...tasks).map((groups) => ({
         profile,
+        ...(shape.profileOverrides !== undefined ? { profileOverrides: shape.profileOverrides } : {}),
         wordsPerPage: shape.wordsPerPage ?? 2,
         regions,
         tasks: groups.flat(),

@@ -129,4 +129,71 @@ describe('runScenario', () => {
     const vm = r.world.binding?.vms[0];
     expect(vm?.tlb.size).toBe(1);
   });
+
+  it("should build the kernel with the scenario's profile overrides", async () => {
+    const r = await runScenario(
+      mirrorDriver({ flush: true }),
+      { ...scenario, profile: '6.1', profileOverrides: { exclusiveRestoreOwner: 'caller' } },
+      { decisions: seededDecisions(1) },
+    );
+    expect(r.world.kernel.profile.name).toBe('6.1');
+    expect(r.world.kernel.profile.exclusiveRestoreOwner).toBe('caller');
+    expect(r.world.processes[0]?.profile.exclusiveRestoreOwner).toBe('caller');
+  });
+
+  it('should run the unmodified profile without overrides', async () => {
+    const r = await runScenario(mirrorDriver({ flush: true }), { ...scenario, profile: '6.1' }, { decisions: seededDecisions(1) });
+    expect(r.world.kernel.profile.exclusiveRestoreOwner).toBe('none');
+  });
+
+  it.each<[string, unknown]>([
+    ['an unknown field', { exclusiveRestoreOwnr: 'caller' }],
+    ['an array', ['caller']],
+  ])('should reject profile overrides with %s', async (_name, profileOverrides) => {
+    await expect(
+      runScenario(mirrorDriver({ flush: true }), { ...scenario, profileOverrides } as Scenario, { decisions: seededDecisions(1) }),
+    ).rejects.toThrow(/scenario: profileOverrides/);
+  });
+
+  it.each<[string, 'ok' | 'skipped']>([
+    ['while the process exits', 'ok'],
+    ['after exit_mmap', 'skipped'],
+  ])('should run compaction of a page %s only until exit_mmap has torn the page tables down', async (_when, status) => {
+    const racing = status === 'ok';
+    let exiting = false;
+    const decisions = {
+      pick(c: readonly { kind: string }[]) {
+        // The CPU program first, and the kernel's once exit_mmap has started (racing) or when the CPU's is done.
+        const want = racing && exiting ? 'kernel' : 'cpu';
+        return Math.max(
+          0,
+          c.findIndex((t) => t.kind === want),
+        );
+      },
+    };
+    const r = await runScenario(
+      mirrorDriver({ flush: true }),
+      {
+        regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+        tasks: [
+          { kind: 'cpu', ops: [{ op: 'exit' }] },
+          { kind: 'kernel', ops: [{ op: 'compact', region: 0, page: 0 }] },
+        ],
+      },
+      {
+        decisions,
+        observers: [
+          {
+            attach(w) {
+              w.kernel.trace.subscribe((e) => {
+                if (e.type === 'vma' && e.op === 'exit') exiting = true;
+              });
+            },
+          },
+        ],
+      },
+    );
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.outcomes.find((o) => o.op === 'compact')?.status).toBe(status);
+  });
 });

@@ -100,6 +100,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     pageSize: scenario.pageSize ?? 4096,
     wordsPerPage: scenario.wordsPerPage ?? 4,
     trace: options.trace ?? 'ring',
+    ...(scenario.profileOverrides !== undefined ? { profileOverrides: scenario.profileOverrides } : {}),
   });
   const world: World = {
     kernel,
@@ -163,7 +164,10 @@ async function runOp(world: World, op: OpSpec): Promise<Result> {
   const procIdx = 'proc' in op && op.proc !== undefined ? op.proc : 0;
   const mm = world.processes[procIdx];
   const needsProc = k.sched.current.kind === 'cpu' || op.op === 'reclaim' || op.op === 'compact' || op.op === 'oom-reap';
-  if (needsProc && (mm === undefined || world.dead.has(mm))) return { ret: null, status: 'skipped' };
+  // Reclaim and compaction find pages through the page tables, not the process: they race with an
+  // exit until exit_mmap has torn its page tables down.
+  const pageWork = op.op === 'reclaim' || op.op === 'compact';
+  if (needsProc && (mm === undefined || (pageWork ? mm.dead : world.dead.has(mm)))) return { ret: null, status: 'skipped' };
   // Device work and driver actions belong to the main process: once it is killed, they stop.
   if (!needsProc && world.dead.has(world.processes[0] as Mm)) return { ret: null, status: 'skipped' };
   const m = mm as Mm;

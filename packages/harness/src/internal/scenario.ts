@@ -3,7 +3,7 @@
  * driver actions and kernel background work. Plain JSON, so the fuzzer can generate, shrink and
  * replay them; addresses are (region, page, word), resolved when the op runs.
  */
-import { HmmlabError, PROFILE_NAMES, type ProfileName, type TaskKind } from '@hmmlab/core';
+import { HmmlabError, type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName, type TaskKind } from '@hmmlab/core';
 
 /** Protection of a region. */
 export type Prot = 'none' | 'r' | 'rw';
@@ -75,6 +75,12 @@ export interface TaskSpec {
 export interface Scenario {
   /** Kernel API profile. @defaultValue 'latest' */
   readonly profile?: ProfileName;
+  /**
+   * What-if changes to the profile (see `KernelProfile`), for bug classes that need a kernel
+   * behaviour no released kernel has: `{ exclusiveRestoreOwner: 'caller' }` is a core that passes
+   * the device's owner when a CPU touch revokes a device-exclusive entry (bug class S15).
+   */
+  readonly profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
   /** @defaultValue 4096 */
   readonly pageSize?: number;
   /** Words per page: a few are enough to check data when fuzzing. @defaultValue 4 */
@@ -111,6 +117,16 @@ export function validateScenario(s: Scenario): void {
   if (typeof s !== 'object' || s === null) fail('root', 'expected an object with regions and tasks');
   if (s.profile !== undefined && !PROFILE_NAMES.includes(s.profile)) {
     fail('profile', `"${String(s.profile)}" is not one of ${PROFILE_NAMES.join(', ')}`);
+  }
+  if (s.profileOverrides !== undefined) {
+    if (typeof s.profileOverrides !== 'object' || s.profileOverrides === null || Array.isArray(s.profileOverrides)) {
+      fail('profileOverrides', 'expected an object of profile fields, like { "exclusiveRestoreOwner": "caller" }');
+    }
+    try {
+      kernelProfile(s.profile ?? 'latest', s.profileOverrides);
+    } catch (e) {
+      fail('profileOverrides', e instanceof Error ? e.message : String(e));
+    }
   }
   if (!Array.isArray(s.regions) || s.regions.length === 0) fail('regions', 'expected at least one region');
   if (!Array.isArray(s.tasks)) fail('tasks', 'expected an array');

@@ -68,8 +68,22 @@ export class GhostMemory {
   }
 }
 
-/** Why-tags of entry changes after which a page's old contents are gone from that address. */
-const FORGET_WHY = new Set(['munmap', 'mmap-fixed', 'mremap-shrink', 'mremap-fixed', 'madvise-dontneed', 'exit', 'oom-reap', 'reclaim']);
+/**
+ * Why-tags of entry changes after which a page's old contents are gone from that address.
+ * `madvise-free` clears only swap entries (madvise_free_pte_range frees the swap slot: the data is
+ * discarded at once); present pages it leaves mapped, marked lazily freeable.
+ */
+const FORGET_WHY = new Set([
+  'munmap',
+  'mmap-fixed',
+  'mremap-shrink',
+  'mremap-fixed',
+  'madvise-dontneed',
+  'madvise-free',
+  'exit',
+  'oom-reap',
+  'reclaim',
+]);
 
 /** Keeps the ghost in step with mappings, at the entry changes themselves: zaps, moves, forks. */
 export class LayoutTracker {

@@ -1,10 +1,11 @@
 /**
  * `missed-flush`: when the core changes a CPU entry inside an invalidation, no running device may
  * still hold a translation of that address that the new entry does not allow, unless the
- * invalidation is the device's own MIGRATE or EXCLUSIVE (then the obligation moves to the copy and
- * the free of the page: `own-migration-unrevoked`). Also checked when a device's queues resume.
+ * invalidation is the device's own MIGRATE, or its own EXCLUSIVE making the entry device-exclusive
+ * (then the obligation moves to the copy and the free of the page: `own-migration-unrevoked`).
+ * Also checked when a device's queues resume.
  */
-import { eventName, formatPte, hex, type TraceEvent } from '@hmmlab/core';
+import { eventName, formatPte, hex, MMU_NOTIFY_EXCLUSIVE, PTE_DEVICE_EXCLUSIVE, pteKindOf, type TraceEvent } from '@hmmlab/core';
 import { devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import { formatOwner } from '../report.js';
@@ -12,6 +13,17 @@ import { activeVms, cpuAllows, describeEntry, pageKindFor, translationsOf } from
 
 type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
 type QueueEvent = Extract<TraceEvent, { type: 'dev-queue' }>;
+
+/**
+ * Whether an entry change under the device's own invalidation may keep its translation for now.
+ * A MIGRATE moves the obligation to the copy and the free of the source page. An EXCLUSIVE defers
+ * nothing unless the entry becomes the device-exclusive entry its owner asked for: an EXCLUSIVE
+ * that gives the page back to the CPU (the revocation, on a core that passes an owner there) must
+ * take the device's atomic translation away now, as no copy or free follows it.
+ */
+function deferrable(event: number, newPte: number): boolean {
+  return event !== MMU_NOTIFY_EXCLUSIVE || pteKindOf(newPte) === PTE_DEVICE_EXCLUSIVE;
+}
 
 /** Checks a CPU entry change made under an invalidation. */
 export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
@@ -34,7 +46,7 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
       inv.needed.add(key);
       counts.needed++;
     }
-    if (legalSkip(inv, dev)) {
+    if (legalSkip(inv, dev) && deferrable(inv.event, ev.new)) {
       const sk = skipKey(t.vm.id, vpn, devPtePfn(t.entry));
       if (!ctx.skipped.has(sk)) counts.legalSkips++;
       ctx.skipped.set(sk, inv.id);

@@ -1,0 +1,33 @@
+import { validateScenario } from '@hmmlab/harness';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { scenarioArb } from './arbitraries.js';
+
+describe('scenarioArb', () => {
+  it("should give every scenario the shape's profile overrides", () => {
+    const scenarios = fc.sample(scenarioArb({ profiles: ['6.1'], profileOverrides: { exclusiveRestoreOwner: 'caller' } }), {
+      seed: 7,
+      numRuns: 50,
+    });
+    for (const s of scenarios) {
+      expect(s.profileOverrides).toEqual({ exclusiveRestoreOwner: 'caller' });
+      expect(() => validateScenario(s)).not.toThrow();
+    }
+  });
+
+  it('should leave the profile alone by default', () => {
+    const scenarios = fc.sample(scenarioArb(), { seed: 7, numRuns: 50 });
+    expect(scenarios.every((s) => !('profileOverrides' in s))).toBe(true);
+  });
+
+  it('should add exit and more CPU programs only when the shape asks for them', () => {
+    const cpuOps = (shape: Parameters<typeof scenarioArb>[0]) =>
+      fc.sample(scenarioArb(shape), { seed: 3, numRuns: 200 }).map((s) => s.tasks.filter((t) => t.kind === 'cpu'));
+    const plain = cpuOps({});
+    expect(plain.every((cpus) => cpus.length <= 1)).toBe(true);
+    expect(plain.flat().some((t) => t.ops.some((o) => o.op === 'exit'))).toBe(false);
+    const wide = cpuOps({ exit: true, cpuPrograms: { min: 2, max: 4 } });
+    expect(wide.every((cpus) => cpus.length >= 2 && cpus.length <= 4)).toBe(true);
+    expect(wide.flat().some((t) => t.ops.some((o) => o.op === 'exit'))).toBe(true);
+  });
+});
