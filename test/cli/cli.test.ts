@@ -63,6 +63,39 @@ describe('hmmlab fuzz', () => {
   });
 });
 
+describe('hmmlab lint, explain, codemod, init', () => {
+  it('should exit 1 and name the rule and line when a callback tests the owner without the event', () => {
+    const r = hmmlab('lint', 'examples/buggy/s1-owner-any-event', '--json');
+    const { findings } = JSON.parse(r.stdout) as { findings: { rule: string; severity: string; file: string; line: number }[] };
+    expect(findings).toContainEqual(
+      expect.objectContaining({ rule: 'owner-without-event', severity: 'error', file: 'examples/buggy/s1-owner-any-event/driver.ts' }),
+    );
+    expect(r.status).toBe(1);
+  });
+
+  it('should exit 0 on a correct driver', () => {
+    const r = hmmlab('lint', 'examples/dmirror-fixed');
+    expect(r.stdout).toContain('no findings');
+    expect(r.status).toBe(0);
+  });
+
+  it("should print one row per path of a driver's invalidate callback", () => {
+    const r = hmmlab('explain', 'examples/dmirror-fixed', '--json');
+    const { tables } = JSON.parse(r.stdout) as { tables: { rows: unknown[] }[] };
+    expect(tables.length).toBeGreaterThan(0);
+    expect(tables.every((t) => t.rows.length > 0)).toBe(true);
+    expect(r.status).toBe(0);
+  });
+
+  it('should show the diff of a codemod dry run and change nothing', () => {
+    const r = hmmlab('codemod', '--from', 'latest', '--to', '5.8', '--dry-run', 'examples/nouveau-style/dmem.ts');
+    expect(r.stdout).toContain('+++ b/examples/nouveau-style/dmem.ts');
+    expect(r.stdout).toContain('MIGRATE_PFN_LOCKED');
+    expect(r.status).toBe(0);
+    expect(hmmlab('lint', 'examples/nouveau-style').status).toBe(0);
+  });
+});
+
 describe('hmmlab bad usage', () => {
   it.each([
     ['a missing file', ['fuzz', `${fixtures}/nowhere`], /no such file or folder/],
@@ -76,6 +109,9 @@ describe('hmmlab bad usage', () => {
     ['an unknown option', ['fuzz', `${fixtures}/correct`, '--bogus'], /unknown option '--bogus'/],
     ['a bad replay token', ['replay', `${fixtures}/correct`, 'not-a-token'], /replay token: it does not start with/],
     ['a bad --runs', ['fuzz', `${fixtures}/correct`, '--runs', 'many'], /--runs many: expected an integer/],
+    ['an unknown template', ['init', 'never-created', '--template', 'nope'], /unknown template "nope"; expected one of dmirror/],
+    ['an unknown profile', ['codemod', '--from', '4.19', '--to', 'latest', 'examples/dmirror'], /4\.19/],
+    ['lint of a missing path', ['lint', 'examples/nowhere'], /nowhere/],
   ])('should exit 2 with one line for %s', (_what, args, message) => {
     const r = hmmlab(...(args as string[]));
     expect(r.status).toBe(2);

@@ -1,6 +1,7 @@
 /**
  * The hmmlab command line.
  */
+import { type CommandResult, codemodCommand, explainCommand, initCommand, lintCommand } from '@hmmlab/analyze';
 import { WINDOWS } from '@hmmlab/fuzz';
 import { Command, CommanderError } from 'commander';
 import { fuzzCommand } from './commands/fuzz.js';
@@ -66,6 +67,50 @@ program
   .allowUnknownOption()
   .action((args: string[]) => {
     process.exitCode = testCommand(args ?? []);
+  });
+
+/** Prints what a static command returned; usage errors (exit 2) go to stderr, like the other commands'. */
+function emit(r: CommandResult): void {
+  (r.exitCode === 2 ? process.stderr : process.stdout).write(r.stdout);
+  process.exitCode = r.exitCode;
+}
+
+program
+  .command('lint')
+  .description('check driver callbacks statically against the flush contract (exit 1 on an error finding)')
+  .argument('<paths...>', 'driver files or folders')
+  .option('--json', 'print { "findings": [...] }')
+  .action((paths: string[], opts: { json?: boolean }) => {
+    emit(lintCommand({ paths, json: opts.json === true }));
+  });
+
+program
+  .command('explain')
+  .description('print the decision table of each invalidate callback: conditions, flushes, set_seq, return value')
+  .argument('<paths...>', 'driver files or folders')
+  .option('--json', 'print the tables as JSON')
+  .action((paths: string[], opts: { json?: boolean }) => {
+    emit(explainCommand({ paths, json: opts.json === true }));
+  });
+
+program
+  .command('codemod')
+  .description('rewrite driver code from one kernel API profile to another (5.8, seed, 5.9, 5.14, 6.1, latest)')
+  .argument('<paths...>', 'driver files or folders')
+  .requiredOption('--from <profile>', 'the profile the code is written for')
+  .requiredOption('--to <profile>', 'the profile to rewrite it for')
+  .option('--dry-run', 'print the diff and change nothing')
+  .action((paths: string[], opts: { from: string; to: string; dryRun?: boolean }) => {
+    emit(codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
+  });
+
+program
+  .command('init')
+  .description('scaffold a driver package from an example: driver, tests, fuzz test, README')
+  .argument('<dir>', 'the folder to create')
+  .requiredOption('--template <name>', 'dmirror, nouveau, amdkfd, xe or odp')
+  .action((dir: string, opts: { template: string }) => {
+    emit(initCommand({ dir, template: opts.template }));
   });
 
 try {

@@ -1,0 +1,13 @@
+/**
+ * @hmmlab/analyze: static checks of driver notifier callbacks (lint), their decision tables
+ * (explain), codemods between kernel API profiles, and `init` templates; plus the entry points
+ * the `hmmlab` command line calls.
+ */
+
+export { type CodemodNote, type CodemodOptions, type CodemodResult, codemod } from './internal/codemod/codemod.js';
+export { type Argv, type CommandResult, codemodCommand, explainCommand, initCommand, lintCommand } from './internal/commands.js';
+export { AnalyzeError, type AnalyzeErrorCode } from './internal/errors.js';
+export { type DecisionRow, type DecisionTable, type ExplainResult, explain } from './internal/explain.js';
+export { type InitOptions, type InitResult, init, TEMPLATE_NAMES, type TemplateName } from './internal/init/init.js';
+export { type Finding, type LintOptions, type LintResult, lint, lintRules } from './internal/lint.js';
+export type { Severity } from './rules/rule.js';

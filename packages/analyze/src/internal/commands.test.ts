@@ -1,0 +1,110 @@
+import { copyFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { codemodCommand, explainCommand, initCommand, lintCommand } from './commands.js';
+import { tempDir } from './testing/temp.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`../rules/fixtures/${name}.ts`, import.meta.url));
+
+describe('lintCommand', () => {
+  it('should exit 1 and print one line per finding when a finding is an error', () => {
+    const r = lintCommand({ paths: [fixture('lock-leak.bad')] });
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/lock-leak\.bad\.ts:\d+ {2}error {2}lock-leak {2}lock-leak\.bad\.invalidate returns false with `lock`/);
+    expect(r.stdout).toMatch(/\n1 error\(s\), 0 warning\(s\)\n$/);
+  });
+
+  it('should exit 0 on warnings only, and print the findings as JSON with --json', () => {
+    const r = lintCommand({ paths: [fixture('skip-before-set-seq.warn')], json: true });
+    expect(r.exitCode).toBe(0);
+    const out = JSON.parse(r.stdout) as { findings: Record<string, unknown>[] };
+    expect(out.findings).toHaveLength(1);
+    expect(Object.keys(out.findings[0] ?? {})).toEqual(['rule', 'severity', 'file', 'line', 'message']);
+    expect(out.findings[0]).toMatchObject({ rule: 'skip-before-set-seq', severity: 'warning' });
+  });
+
+  it('should say "no findings" for a correct driver', () => {
+    expect(lintCommand({ paths: [fixture('correct-mirror')] })).toEqual({ exitCode: 0, stdout: 'no findings\n' });
+  });
+
+  it.each([
+    [{ paths: [] }, 'hmmlab lint: no paths given; for example: hmmlab lint examples/dmirror\n'],
+    [{ paths: ['missing.ts'] }, 'hmmlab lint: no such file or folder: missing.ts; pass an existing driver file or folder\n'],
+  ])('should exit 2 with one line on bad usage (%o)', (o, stdout) => {
+    expect(lintCommand(o)).toEqual({ exitCode: 2, stdout });
+  });
+});
+
+describe('argv words', () => {
+  it('should take the same options as command-line words', () => {
+    expect(lintCommand([fixture('lock-leak.bad'), '--json']).exitCode).toBe(1);
+    expect(JSON.parse(lintCommand(['--json', fixture('correct-mirror')]).stdout)).toEqual({ findings: [] });
+    expect(codemodCommand(['--from', '5.8', '--to=latest']).stdout).toBe(
+      'hmmlab codemod: no paths given; for example: hmmlab codemod --from 5.8 --to latest src/\n',
+    );
+    expect(initCommand(['--template', 'nope', 'dir']).stdout).toMatch(/unknown template "nope"/);
+  });
+});
+
+describe('explainCommand', () => {
+  it('should print the decision tables as text or JSON', () => {
+    expect(explainCommand({ paths: [fixture('correct-mirror')] }).stdout).toMatch(
+      /correct-mirror\.invalidate \(interval notifier invalidate\)\n/,
+    );
+    const json = JSON.parse(explainCommand({ paths: [fixture('correct-mirror')], json: true }).stdout) as { tables: { rows: unknown[] }[] };
+    expect(json.tables[0]?.rows).toHaveLength(3);
+  });
+
+  it('should exit 2 for a missing file', () => {
+    expect(explainCommand({ paths: ['nope.ts'] }).exitCode).toBe(2);
+  });
+});
+
+describe('codemodCommand', () => {
+  it('should print the diff in a dry run and change nothing', () => {
+    const d = tempDir('cmd');
+    try {
+      const p = join(d.path, 'seed.ts');
+      copyFileSync(fileURLToPath(new URL('./codemod/fixtures/seed-owner.ts', import.meta.url)), p);
+      const r = codemodCommand({ from: 'seed', to: 'latest', paths: [p], dryRun: true });
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toMatch(/^--- a\/.*\n\+\+\+ b\/.*\n@@/);
+      expect(readFileSync(p, 'utf8')).toContain('range.data === owner');
+      const w = codemodCommand({ from: 'seed', to: 'latest', paths: [p] });
+      expect(w.stdout).toMatch(/1 file\(s\) changed \(profile seed → latest\)\n$/);
+      expect(readFileSync(p, 'utf8')).toContain('range.owner === owner');
+    } finally {
+      d.dispose();
+    }
+  });
+
+  it.each([
+    [
+      { to: 'latest', paths: ['x'] },
+      /^hmmlab codemod: --from and --to are required; for example: hmmlab codemod --from 5\.8 --to latest src\/\n$/,
+    ],
+    [
+      { from: '4.19', to: 'latest', paths: [fixture('correct-mirror')] },
+      /^hmmlab codemod: unknown source \(--from\) profile "4\.19"; expected one of 5\.8, seed, 5\.9, 5\.14, 6\.1, latest\n$/,
+    ],
+  ])('should exit 2 with one line on bad usage (%o)', (o, stdout) => {
+    const r = codemodCommand(o);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toMatch(stdout);
+  });
+});
+
+describe('initCommand', () => {
+  it.each([
+    [
+      { dir: 'x' },
+      /^hmmlab init: a folder and --template are required; for example: hmmlab init my-driver --template dmirror\|nouveau\|amdkfd\|xe\|odp\n$/,
+    ],
+    [{ dir: 'x', template: 'radeon' }, /^hmmlab init: unknown template "radeon"; expected one of dmirror, nouveau, amdkfd, xe, odp\n$/],
+  ])('should exit 2 with one line on bad usage (%o)', (o, stdout) => {
+    const r = initCommand(o);
+    expect(r.exitCode).toBe(2);
+    expect(r.stdout).toMatch(stdout);
+  });
+});

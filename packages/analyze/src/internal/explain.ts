@@ -1,0 +1,123 @@
+/**
+ * `explain`: the decision table of each invalidate callback of a driver (interval `invalidate`,
+ * classic `invalidateRangeStart`): one row per path, by its conditions on the event, the owner,
+ * blockability and driver state, with the flushes it issues, whether it calls
+ * `mmuIntervalSetSeq`, and what it returns.
+ */
+import { displayPath, expandPaths } from './files.js';
+import { analyzeFiles, type PathResult } from './model/analyze.js';
+import { Program } from './model/program.js';
+import { ALL_EVENTS, eventSetText, NONBLOCKABLE_EVENTS } from './model/values.js';
+
+/** One path of a callback. */
+export interface DecisionRow {
+  /** `any event`, `MMU_NOTIFY_MIGRATE`, `not {MMU_NOTIFY_MIGRATE, MMU_NOTIFY_EXCLUSIVE}`, … */
+  readonly event: string;
+  /** Whether `range.owner` equals the driver's own owner on this path. */
+  readonly owner: 'own' | 'not own' | 'any';
+  /** Whether `mmuNotifierRangeBlockable(range)` is true on this path. */
+  readonly blockable: 'yes' | 'no' | 'any';
+  /** Other tests the path decided: trylocks and driver state. */
+  readonly state: readonly { readonly test: string; readonly value: boolean }[];
+  /** Device invalidations in order (`clearRange(vm)`, `flushTlb(vm)`, `quiesce(dev)`). */
+  readonly flushes: readonly string[];
+  readonly setSeq: boolean;
+  /** Locks held when `mmuIntervalSetSeq` is called. */
+  readonly setSeqUnder: readonly string[];
+  /** What the callback returns: `true`, `false`, `0`, `-11`, … */
+  readonly returns: string;
+}
+
+/** The decision table of one callback. */
+export interface DecisionTable {
+  readonly callback: string;
+  readonly kind: 'interval' | 'start';
+  readonly file: string;
+  readonly line: number;
+  /** True if the path budget ran out: some paths are missing. */
+  readonly truncated: boolean;
+  readonly rows: readonly DecisionRow[];
+}
+
+/** What {@link explain} returns: the tables, and the same as text. */
+export interface ExplainResult {
+  readonly tables: DecisionTable[];
+  readonly text: string;
+}
+
+function row(p: PathResult): DecisionRow {
+  const s = p.state;
+  const flushes: string[] = [];
+  let setSeq = false;
+  const setSeqUnder: string[] = [];
+  for (const e of s.effects) {
+    if (e.t === 'flush') flushes.push(`${e.op}(${e.target})`);
+    if (e.t === 'set-seq') {
+      setSeq = true;
+      setSeqUnder.push(...e.held.map((h) => h.key).filter((k) => !setSeqUnder.includes(k)));
+    }
+  }
+  return {
+    event: s.events === ALL_EVENTS ? 'any event' : eventSetText(s.events),
+    owner: s.own === undefined ? 'any' : s.own ? 'own' : 'not own',
+    // Only the OOM reaper's UNMAP is ever non-blockable.
+    blockable: s.blockable === undefined ? ((s.events & NONBLOCKABLE_EVENTS) === 0 ? 'yes' : 'any') : s.blockable ? 'yes' : 'no',
+    state: s.decisions.filter((d) => d.kind !== 'owner' && d.kind !== 'blockable').map((d) => ({ test: d.text, value: d.value })),
+    flushes,
+    setSeq,
+    setSeqUnder,
+    returns: p.outcome === 'throw' ? 'throws' : p.returned,
+  };
+}
+
+/** Renders tables as text, one block per callback. */
+function formatTables(tables: readonly DecisionTable[]): string {
+  const out: string[] = [];
+  for (const t of tables) {
+    out.push(`${t.file}:${t.line} ${t.callback} (${t.kind === 'interval' ? 'interval notifier invalidate' : 'invalidateRangeStart'})`);
+    const head = ['#', 'event', 'owner', 'blockable', 'driver state', 'flushes', 'set_seq', 'returns'];
+    const cells = t.rows.map((r, i) => [
+      String(i + 1),
+      r.event,
+      r.owner,
+      r.blockable,
+      r.state.map((d) => (d.value ? d.test : `!(${d.test})`)).join('; ') || '-',
+      r.flushes.join(', ') || '-',
+      r.setSeq ? `yes${r.setSeqUnder.length > 0 ? ` (${r.setSeqUnder.join(', ')})` : ' (no lock)'}` : 'no',
+      r.returns,
+    ]);
+    const widths = head.map((h, c) => Math.max(h.length, ...cells.map((r) => (r[c] as string).length)));
+    const line = (r: readonly string[]) => `  ${r.map((v, c) => v.padEnd(widths[c] as number)).join('  ')}`.trimEnd();
+    out.push(line(head), ...cells.map(line));
+    if (t.truncated) out.push('  (path budget exhausted: some paths are not shown)');
+    out.push('');
+  }
+  return out.length === 0 ? 'no invalidate callback found\n' : out.join('\n');
+}
+
+/**
+ * The decision tables of the invalidate callbacks the driver in `paths` registers (files or
+ * folders; the classes and functions they use are followed into other files).
+ */
+export function explain(paths: string | readonly string[], options: { readonly cwd?: string } = {}): ExplainResult {
+  const files = expandPaths('explain', typeof paths === 'string' ? [paths] : paths);
+  const program = new Program();
+  const a = analyzeFiles(
+    program,
+    files.map((f) => program.file(f)),
+  );
+  const cwd = options.cwd ?? process.cwd();
+  const tables: DecisionTable[] = [];
+  for (const cb of a.callbacks) {
+    if (cb.kind !== 'interval' && cb.kind !== 'start') continue;
+    tables.push({
+      callback: cb.name,
+      kind: cb.kind,
+      file: displayPath(cb.fn.node.getSourceFile().getFilePath(), cwd),
+      line: cb.fn.node.getStartLineNumber(),
+      truncated: cb.truncated,
+      rows: cb.paths.map(row),
+    });
+  }
+  return { tables, text: formatTables(tables) };
+}

@@ -1,0 +1,58 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { AnalyzeError } from './errors.js';
+import { lint, lintRules } from './lint.js';
+import { REPO } from './testing/temp.js';
+
+const EXAMPLES = join(REPO, 'examples');
+const dirsWithDriver = (root: string) =>
+  existsSync(root)
+    ? readdirSync(root)
+        .filter((d) => existsSync(join(root, d, 'driver.ts')))
+        .sort()
+    : [];
+
+/** Bug-zoo cases whose expected.json lists the lint rules that must catch them. */
+const zoo = dirsWithDriver(join(EXAMPLES, 'buggy')).flatMap((d) => {
+  const exp = join(EXAMPLES, 'buggy', d, 'expected.json');
+  if (!existsSync(exp)) return [];
+  const rules = (JSON.parse(readFileSync(exp, 'utf8')) as { lint?: string[] }).lint ?? [];
+  return [[d, rules] as [string, string[]]];
+});
+
+describe('lint on examples/', () => {
+  it.each(zoo)('should report what examples/buggy/%s/expected.json lists (%j)', (dir, rules) => {
+    const found = new Set(lint([join(EXAMPLES, 'buggy', dir, 'driver.ts')]).findings.map((f) => f.rule));
+    for (const r of rules) expect(found).toContain(r);
+  });
+
+  it.each([
+    ...dirsWithDriver(EXAMPLES).map((d) => join(EXAMPLES, d)),
+    ...dirsWithDriver(join(EXAMPLES, 'buggy', 'controls')).map((d) => join(EXAMPLES, 'buggy', 'controls', d, 'driver.ts')),
+  ])('should report no error on the correct driver %s', { timeout: 60_000 }, (path) => {
+    expect(lint([path]).findings.filter((f) => f.severity === 'error')).toEqual([]);
+  });
+});
+
+describe('lint', () => {
+  it('should name the missing path and what to pass', () => {
+    expect(() => lint(['no/such/driver.ts'])).toThrow(
+      'lint: no such file or folder: no/such/driver.ts; pass an existing driver file or folder',
+    );
+    expect(() => lint([])).toThrow(AnalyzeError);
+  });
+
+  it('should list its rules with their default severities', () => {
+    expect(lintRules().map((r) => r.id)).toEqual([
+      'owner-without-event',
+      'skip-before-set-seq',
+      'set-seq-outside-lock',
+      'retry-outside-lock',
+      'sleep-when-nonblockable',
+      'true-when-nonblockable',
+      'lock-leak',
+      'event-fallthrough',
+    ]);
+  });
+});

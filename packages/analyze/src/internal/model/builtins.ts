@@ -1,0 +1,207 @@
+/**
+ * The kernel and harness API, by name, as the rules need it: locks taken and released (and
+ * whether taking them sleeps), sleeping primitives, `mmuIntervalSetSeq` and
+ * `mmuIntervalReadRetry`, blockability, device invalidations and device programming.
+ */
+import type { CallExpression } from 'ts-morph';
+import type { Interp } from './interp.js';
+import { branches, type State } from './state.js';
+import { FALSE, keyOf, type Located, sym, TRUE, UNDEF, type Value } from './values.js';
+
+type Out = [State, Located][];
+
+/** Methods that take a lock and may sleep for it (`mutex_lock`, `down_read`, `down_write`, `lock_page`). */
+const LOCKS = new Set(['lock', 'lockInterruptible', 'lockKillable', 'downRead', 'downWrite', 'downReadKillable', 'downWriteKillable']);
+/** Methods that try to take a lock without sleeping. */
+const TRYLOCKS = new Set(['tryLock', 'downReadTrylock', 'downWriteTrylock']);
+/** Methods that release a lock. */
+const UNLOCKS = new Set(['unlock', 'upRead', 'upWrite']);
+/** Methods that sleep (`wait_event`, `wait_for_completion`, `dma_fence_wait`, `msleep`, `flush_work`, `mmput`). */
+const SLEEPS = new Set([
+  'waitEvent',
+  'waitEventTimeout',
+  'waitForCompletion',
+  'wait',
+  'msleep',
+  'sleep',
+  'flush',
+  'flushWork',
+  'cancelSync',
+  'mmput',
+  'synchronize',
+]);
+/** Device invalidations: a PTE cleared or write-protected, a TLB flush, a quiesce, a DMA unmap. */
+const FLUSH_OPS = new Set(['clearRange', 'clearPte', 'flushTlb', 'flushTlbAsync', 'writeProtectRange', 'quiesce', 'dmaUnmap']);
+/** Device programming. */
+const PROGRAM_OPS = new Set(['setPte', 'dmaMap']);
+/** Kernel functions that sleep. */
+const SLEEPING_FUNCTIONS = new Set([
+  'mmuIntervalReadBegin',
+  'hmmRangeFault',
+  'migrateVmaSetup',
+  'migrateVmaPages',
+  'makeDeviceExclusiveRange',
+]);
+/** Helpers whose function arguments run before they return (array iteration, promise chaining, harness loops). */
+export const CALLBACK_RUNNERS = new Set([
+  'forEach',
+  'map',
+  'flatMap',
+  'filter',
+  'some',
+  'every',
+  'find',
+  'findIndex',
+  'then',
+  'finally',
+  'catch',
+]);
+
+/** The last name of a receiver (`this.lock` → `lock`). */
+function lockName(key: string): string {
+  const parts = key.split('.');
+  return parts[parts.length - 1] ?? key;
+}
+
+function acquire(ip: Interp, s: State, key: string, call: CallExpression, blocking: boolean): void {
+  const stack = ip.where();
+  if (blocking) s.effects.push({ t: 'sleep', what: `${key}.${lockOp(call)}()`, node: call, stack });
+  s.held.push({ key, name: lockName(key), node: call, stack });
+  s.effects.push({ t: 'acquire', lock: key, name: lockName(key), blocking, node: call, stack });
+}
+
+function lockOp(call: CallExpression): string {
+  const e = call.getExpression();
+  return 'getName' in e && typeof e.getName === 'function' ? String(e.getName()) : 'lock';
+}
+
+function release(ip: Interp, s: State, key: string, call: CallExpression): void {
+  let i = s.held.map((h) => h.key).lastIndexOf(key);
+  if (i < 0) i = s.held.map((h) => h.name).lastIndexOf(lockName(key));
+  if (i >= 0) s.held.splice(i, 1);
+  s.effects.push({ t: 'release', lock: key, name: lockName(key), node: call, stack: ip.where() });
+}
+
+function tryAcquire(ip: Interp, s: State, key: string, call: CallExpression): Out {
+  return branches(s, ip.budget, (t, ok) => {
+    if (ok) acquire(ip, t, key, call, false);
+    t.decisions.push({ kind: 'trylock', text: `${key}.${lockOp(call)}()`, value: ok });
+    return true;
+  }).map(([t, ok]) => [t, ok ? TRUE : FALSE]);
+}
+
+/** A method of the kernel or harness API, or undefined. */
+export function builtinMethod(
+  ip: Interp,
+  name: string,
+  recv: Value,
+  args: readonly Value[],
+  s: State,
+  call: CallExpression,
+): Out | undefined {
+  const key = keyOf(recv);
+  // Page locks are tracked only for the page makeDeviceExclusive hands over: pages a driver
+  // locks itself (migration destinations) are unlocked by migrate_vma_finalize.
+  if (name === 'lockPage') {
+    s.effects.push({ t: 'sleep', what: `${key}.lockPage()`, node: call, stack: ip.where() });
+    return [[s, UNDEF]];
+  }
+  if (name === 'trylockPage') return [[s, sym(`${key}.trylockPage()`)]];
+  if (name === 'unlockPage') {
+    if (s.held.some((h) => h.key === 'page lock')) release(ip, s, 'page lock', call);
+    return [[s, UNDEF]];
+  }
+  if (LOCKS.has(name)) {
+    acquire(ip, s, key, call, true);
+    return [[s, UNDEF]];
+  }
+  if (TRYLOCKS.has(name)) return tryAcquire(ip, s, key, call);
+  if (UNLOCKS.has(name)) {
+    release(ip, s, key, call);
+    return [[s, UNDEF]];
+  }
+  if (SLEEPS.has(name)) {
+    s.effects.push({ t: 'sleep', what: `${key}.${name}()`, node: call, stack: ip.where() });
+    return [[s, sym(`${key}.${name}()`)]];
+  }
+  if (FLUSH_OPS.has(name)) {
+    s.effects.push({ t: 'flush', op: name, target: key, node: call, stack: ip.where() });
+    return [[s, sym(`${key}.${name}()`, name === 'flushTlbAsync' ? 'object' : 'number')]];
+  }
+  if (PROGRAM_OPS.has(name)) {
+    s.effects.push({ t: 'program', op: name, held: ip.held(s), node: call, stack: ip.where() });
+    return [[s, UNDEF]];
+  }
+  if (name === 'yieldPoint') return [[s, UNDEF]];
+  return builtinFunction(ip, name, args, s, call);
+}
+
+/** A function of the kernel or harness API (by its exported name), or undefined. */
+export function builtinFunction(ip: Interp, name: string, args: readonly Value[], s: State, call: CallExpression): Out | undefined {
+  const stack = ip.where();
+  switch (name) {
+    case 'mmuIntervalSetSeq':
+      s.effects.push({ t: 'set-seq', held: ip.held(s), node: call, stack });
+      return [[s, UNDEF]];
+    case 'mmuIntervalReadRetry':
+      s.effects.push({ t: 'read-retry', held: ip.held(s), node: call, stack });
+      return [[s, { k: 'cond', c: { k: 'atom', key: `mmuIntervalReadRetry@${call.getStartLineNumber()}` } }]];
+    case 'mmuIntervalCheckRetry':
+      return [[s, { k: 'cond', c: { k: 'atom', key: `mmuIntervalCheckRetry@${call.getStartLineNumber()}` } }]];
+    case 'mmuNotifierRangeBlockable':
+      return [[s, args[0]?.k === 'range' ? { k: 'cond', c: { k: 'blockable' } } : sym('blockable')]];
+    case 'hmmRangeFaultLoop':
+      return faultLoop(ip, args[0], s, call);
+    case 'makeDeviceExclusive':
+      s.effects.push({ t: 'sleep', what: 'makeDeviceExclusive()', node: call, stack });
+      return branches(s, ip.budget, (t, ok) => {
+        if (ok) acquire(ip, t, 'page lock', call, false);
+        t.decisions.push({ kind: 'state', text: 'makeDeviceExclusive() returned a page', value: ok });
+        return true;
+      }).map(([t, ok]) => [t, ok ? sym('exclusive page', 'object') : sym('errno', 'number')]);
+    case 'forEachVmaChunk':
+      s.effects.push({ t: 'sleep', what: 'forEachVmaChunk()', node: call, stack });
+      return callEach(ip, args, s, call, sym('forEachVmaChunk()', 'number'));
+    case 'yieldPoint':
+      return [[s, UNDEF]];
+  }
+  if (SLEEPING_FUNCTIONS.has(name)) {
+    s.effects.push({ t: 'sleep', what: `${name}()`, node: call, stack });
+    return [[s, sym(`${name}()`, 'number')]];
+  }
+  return undefined;
+}
+
+function callEach(ip: Interp, args: readonly Value[], s: State, call: CallExpression, result: Value): Out {
+  let out: Out = [[s, UNDEF]];
+  for (const a of args) {
+    if (a.k !== 'fn') continue;
+    out = out.flatMap(([t]) => ip.call(a, [sym('vma'), sym('addr', 'number'), sym('next', 'number')], t, call));
+  }
+  return out.map(([t]) => [t, result]);
+}
+
+/**
+ * `hmmRangeFaultLoop` (harness): read_begin, `hmm_range_fault`, `args.lock()`, read_retry,
+ * `args.commit(range)` while the seq holds, `args.unlock()`. One successful round is modelled.
+ */
+function faultLoop(ip: Interp, arg: Value | undefined, s: State, call: CallExpression): Out {
+  s.effects.push({ t: 'sleep', what: 'mmuIntervalReadBegin()', node: call, stack: ip.where() });
+  if (arg?.k !== 'obj') return [[s, sym('hmmRangeFaultLoop()', 'number')]];
+  const fn = (n: string) => {
+    const f = arg.props.get(n);
+    return f?.k === 'fn' ? f : undefined;
+  };
+  let out: Out = [[s, UNDEF]];
+  const lock = fn('lock');
+  if (lock !== undefined) out = out.flatMap(([t]) => ip.call(lock, [], t, call));
+  out = out.map(([t, v]) => {
+    t.effects.push({ t: 'read-retry', held: ip.held(t), node: call, stack: ip.where() });
+    return [t, v];
+  });
+  const commit = fn('commit');
+  if (commit !== undefined) out = out.flatMap(([t]) => ip.call(commit, [arg.props.get('range') ?? sym('range')], t, call));
+  const unlock = fn('unlock');
+  if (unlock !== undefined) out = out.flatMap(([t]) => ip.call(unlock, [], t, call));
+  return out.map(([t]) => [t, sym('hmmRangeFaultLoop()', 'number')]);
+}

@@ -1,0 +1,132 @@
+/**
+ * Calls and property reads: the driver's own functions, methods and getters are inlined (methods
+ * resolved on the concrete class of `this`, `super` on the base of the running member); the
+ * kernel and harness API is interpreted by name (builtins.ts); anything else is a symbol.
+ */
+import { type CallExpression, type NewExpression, Node, SyntaxKind } from 'ts-morph';
+import { builtinFunction, builtinMethod, CALLBACK_RUNNERS } from './builtins.js';
+import { evalExpr } from './eval-expr.js';
+import type { Frame, Interp } from './interp.js';
+import { type ClassInfo, findMember } from './program.js';
+import type { State } from './state.js';
+import { type FnValue, keyOf, type Located, sym, UNDEF, type Value } from './values.js';
+
+type Out = [State, Located][];
+
+const OWNER_FIELDS = new Set(['owner', 'data', 'migratePgmapOwner']);
+
+/** Reads `v.name` on path `s`. */
+export function property(ip: Interp, v: Value, name: string, s: State, at: Node): Out {
+  if (v.k === 'range') {
+    if (name === 'event') return [[s, { k: 'event' }]];
+    if (OWNER_FIELDS.has(name)) return [[s, { k: 'owner', field: name }]];
+    return [[s, sym(`range.${name}`, name === 'start' || name === 'end' || name === 'flags' ? 'number' : undefined)]];
+  }
+  if (v.k === 'obj') return [[s, v.props.get(name) ?? UNDEF]];
+  if (v.k === 'sym' && v.cls !== undefined) {
+    const m = findMember(v.cls, name);
+    if (m !== undefined) {
+      const fn: FnValue = { k: 'fn', node: m.node, env: null, thisValue: v, owner: m.owner };
+      return m.getter ? ip.call(fn, [], s, at) : [[s, fn]];
+    }
+    return [[s, sym(`${v.key}.${name}`, declaredType(v.cls, name))]];
+  }
+  return [[s, sym(`${keyOf(v)}.${name}`)]];
+}
+
+/**
+ * What `typeof` a field of a class is, when its declaration says it cannot be null or undefined
+ * (strict null checks guarantee it): 'object', 'number', 'string' or 'boolean'; else undefined.
+ */
+function declaredType(cls: ClassInfo, name: string): string | undefined {
+  for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
+    const p = c.decl.getProperty(name);
+    if (p === undefined) continue;
+    const t = p.getTypeNode()?.getText();
+    if (t === undefined || p.hasQuestionToken() || /\b(null|undefined|unknown|any|void)\b/.test(t)) return undefined;
+    if (t === 'number' || t === 'string' || t === 'boolean') return t;
+    return /^[A-Z][\w.]*(<.*>)?$/.test(t) ? 'object' : undefined;
+  }
+  return undefined;
+}
+
+/** Evaluates the arguments of a call left to right. */
+function evalArgs(ip: Interp, fr: Frame, args: readonly Node[], s: State): [State, Value[]][] {
+  let out: [State, Value[]][] = [[s, []]];
+  for (const a of args) {
+    const e = Node.isSpreadElement(a) ? a.getExpression() : a;
+    out = out.flatMap(([t, vs]) => evalExpr(ip, fr, e, t).map(([u, v]): [State, Value[]] => [u, [...vs, v]]));
+  }
+  return out;
+}
+
+/** Evaluates a call. */
+export function evalCall(ip: Interp, fr: Frame, call: CallExpression, s: State): Out {
+  const callee = call.getExpression();
+  const args = call.getArguments();
+  if (Node.isPropertyAccessExpression(callee)) {
+    const name = callee.getName();
+    const obj = callee.getExpression();
+    if (obj.getKind() === SyntaxKind.SuperKeyword) {
+      const m = findMember(fr.owner?.base ?? null, name);
+      if (m === undefined) return evalArgs(ip, fr, args, s).map(([t]): [State, Located] => [t, sym(`super.${name}()`)]);
+      const fn: FnValue = { k: 'fn', node: m.node, env: null, thisValue: fr.thisValue, owner: m.owner };
+      return evalArgs(ip, fr, args, s).flatMap(([t, vs]) => ip.call(fn, vs, t, call));
+    }
+    if (Node.isIdentifier(obj) && obj.getText() === 'Promise' && (name === 'resolve' || name === 'reject')) {
+      return evalArgs(ip, fr, args, s).map(([t, vs]): [State, Located] => [t, vs[0] ?? UNDEF]);
+    }
+    return evalExpr(ip, fr, obj, s).flatMap(([t, recv]): Out => {
+      if (recv.k === 'sym' && recv.cls !== undefined) {
+        const m = findMember(recv.cls, name);
+        if (m !== undefined && !m.getter) {
+          const fn: FnValue = { k: 'fn', node: m.node, env: null, thisValue: recv, owner: m.owner };
+          return evalArgs(ip, fr, args, t).flatMap(([u, vs]) => ip.call(fn, vs, u, call));
+        }
+      }
+      if (recv.k === 'obj') {
+        const f = recv.props.get(name);
+        if (f?.k === 'fn') return evalArgs(ip, fr, args, t).flatMap(([u, vs]) => ip.call(f, vs, u, call));
+      }
+      return evalArgs(ip, fr, args, t).flatMap(([u, vs]): Out => {
+        const b = builtinMethod(ip, name, recv, vs, u, call);
+        if (b !== undefined) return b;
+        if (CALLBACK_RUNNERS.has(name)) return runCallbacks(ip, vs, u, call, recv);
+        return [[u, sym(`${keyOf(recv)}.${name}(${vs.map(keyOf).join(', ')})`)]];
+      });
+    });
+  }
+  if (Node.isIdentifier(callee)) {
+    const name = callee.getText();
+    return evalExpr(ip, fr, callee, s).flatMap(([t, f]) =>
+      evalArgs(ip, fr, args, t).flatMap(([u, vs]): Out => {
+        if (f.k === 'fn') return ip.call(f, vs, u, call);
+        const binding = ip.program.lookup(name, callee);
+        const b = builtinFunction(ip, binding?.kind === 'package' ? binding.name : name, vs, u, call);
+        if (b !== undefined) return b;
+        return [[u, sym(`${name}(${vs.map(keyOf).join(', ')})`)]];
+      }),
+    );
+  }
+  return evalExpr(ip, fr, callee, s).flatMap(([t, f]) =>
+    evalArgs(ip, fr, args, t).flatMap(([u, vs]): Out => (f.k === 'fn' ? ip.call(f, vs, u, call) : [[u, sym(`${call.getText()}`)]])),
+  );
+}
+
+/** Array and promise helpers that call their function arguments now: each is called once. */
+function runCallbacks(ip: Interp, args: readonly Value[], s: State, call: CallExpression, recv: Value): Out {
+  let out: Out = [[s, UNDEF]];
+  for (const a of args) {
+    if (a.k !== 'fn') continue;
+    out = out.flatMap(([t]) => ip.call(a, [sym('element'), sym('index')], t, call));
+  }
+  return out.map(([t]) => [t, recv.k === 'sym' ? recv : sym('result')]);
+}
+
+/** `new C(...)`: arguments evaluated, constructor not run; the value knows its class. */
+export function evalNew(ip: Interp, fr: Frame, e: NewExpression, s: State): Out {
+  const callee = e.getExpression();
+  const b = Node.isIdentifier(callee) ? ip.program.lookup(callee.getText(), callee) : undefined;
+  const cls = b?.kind === 'class' ? b.info : undefined;
+  return evalArgs(ip, fr, e.getArguments(), s).map(([t]) => [t, { k: 'sym', key: `new ${callee.getText()}`, cls, type: 'object' }]);
+}

@@ -1,0 +1,205 @@
+/**
+ * The driver sources as ts-morph sees them, without a type checker: files are loaded as they are
+ * reached through relative imports, and names are resolved lexically (locals, top-level
+ * declarations, imports). Package imports (`@hmmlab/core`, `@hmmlab/harness`) are not loaded:
+ * the interpreter knows their API by name.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import {
+  type ClassDeclaration,
+  type FunctionDeclaration,
+  type MethodDeclaration,
+  Node,
+  Project,
+  type SourceFile,
+  SyntaxKind,
+  type VariableDeclaration,
+} from 'ts-morph';
+
+/** A class and its base, as far as it can be resolved. */
+export interface ClassInfo {
+  readonly name: string;
+  readonly decl: ClassDeclaration;
+  readonly base: ClassInfo | null;
+}
+
+/** What a name refers to. */
+export type Binding =
+  | { readonly kind: 'class'; readonly info: ClassInfo }
+  | { readonly kind: 'function'; readonly node: FunctionDeclaration }
+  | { readonly kind: 'variable'; readonly node: VariableDeclaration }
+  /** A parameter or local of a function the analysis does not run (a closure's outer scope). */
+  | { readonly kind: 'outer'; readonly name: string; readonly node: Node }
+  /** An import from a package, by its exported name. */
+  | { readonly kind: 'package'; readonly module: string; readonly name: string };
+
+/** Loads and resolves driver sources. */
+export class Program {
+  readonly project = new Project({
+    skipAddingFilesFromTsConfig: true,
+    skipFileDependencyResolution: true,
+    compilerOptions: { allowJs: false },
+  });
+  private readonly classes = new Map<ClassDeclaration, ClassInfo>();
+
+  /** The source file at `path` (loaded once). */
+  file(path: string): SourceFile {
+    const abs = resolve(path);
+    return this.project.getSourceFile(abs) ?? this.project.addSourceFileAtPath(abs);
+  }
+
+  /** Adds a source file from text (tests, fixtures). */
+  addText(path: string, text: string): SourceFile {
+    return this.project.createSourceFile(resolve(path), text, { overwrite: true });
+  }
+
+  /** The file a relative module specifier of `from` names (`./x.js` → `./x.ts`), or undefined. */
+  resolveModule(from: SourceFile, spec: string): SourceFile | undefined {
+    if (!spec.startsWith('.')) return undefined;
+    const base = resolve(dirname(from.getFilePath()), spec);
+    const stem = base.replace(/\.(m|c)?js$/, '');
+    for (const c of [`${stem}.ts`, `${stem}.mts`, `${stem}.tsx`, base, `${base}/index.ts`]) {
+      const known = this.project.getSourceFile(c);
+      if (known !== undefined) return known;
+      if (existsSync(c) && statSync(c).isFile() && /\.(m|c)?tsx?$/.test(c)) return this.file(c);
+    }
+    return undefined;
+  }
+
+  /** The class info of a declaration. */
+  classInfo(decl: ClassDeclaration): ClassInfo {
+    const known = this.classes.get(decl);
+    if (known !== undefined) return known;
+    let base: ClassInfo | null = null;
+    const ext = decl.getExtends();
+    if (ext !== undefined) {
+      const e = ext.getExpression();
+      if (Node.isIdentifier(e)) {
+        const b = this.lookup(e.getText(), e);
+        if (b?.kind === 'class') base = b.info;
+      }
+    }
+    const info: ClassInfo = { name: decl.getName() ?? '(anonymous class)', decl, base };
+    this.classes.set(decl, info);
+    return info;
+  }
+
+  /** What `name`, used at `at`, refers to outside the variables of running frames. */
+  lookup(name: string, at: Node): Binding | undefined {
+    for (let n: Node | undefined = at.getParent(); n !== undefined; n = n.getParent()) {
+      if (Node.isSourceFile(n)) return this.topLevel(n, name, 0);
+      const local = localDeclaration(n, name);
+      if (local !== undefined) {
+        if (Node.isClassDeclaration(local)) return { kind: 'class', info: this.classInfo(local) };
+        if (Node.isFunctionDeclaration(local)) return { kind: 'function', node: local };
+        if (Node.isVariableDeclaration(local) && isFunctionInit(local)) return { kind: 'variable', node: local };
+        return { kind: 'outer', name, node: local };
+      }
+    }
+    return undefined;
+  }
+
+  /** A top-level declaration of `file` named `name` (following imports and re-exports). */
+  topLevel(file: SourceFile, name: string, depth: number): Binding | undefined {
+    if (depth > 8) return undefined;
+    const cls = file.getClass(name);
+    if (cls !== undefined) return { kind: 'class', info: this.classInfo(cls) };
+    const fn = file.getFunction(name);
+    if (fn !== undefined) return { kind: 'function', node: fn };
+    const v = file.getVariableDeclaration(name);
+    if (v !== undefined) return { kind: 'variable', node: v };
+    for (const imp of file.getImportDeclarations()) {
+      const spec = imp.getModuleSpecifierValue();
+      for (const ni of imp.getNamedImports()) {
+        const local = ni.getAliasNode()?.getText() ?? ni.getName();
+        if (local !== name) continue;
+        const target = this.resolveModule(file, spec);
+        if (target === undefined) return { kind: 'package', module: spec, name: ni.getName() };
+        return this.topLevel(target, ni.getName(), depth + 1);
+      }
+      if (imp.getDefaultImport()?.getText() === name) {
+        const target = this.resolveModule(file, spec);
+        if (target === undefined) return { kind: 'package', module: spec, name: 'default' };
+        return undefined;
+      }
+    }
+    for (const exp of file.getExportDeclarations()) {
+      const spec = exp.getModuleSpecifierValue();
+      if (spec === undefined) continue;
+      for (const ne of exp.getNamedExports()) {
+        if ((ne.getAliasNode()?.getText() ?? ne.getName()) !== name) continue;
+        const target = this.resolveModule(file, spec);
+        return target === undefined
+          ? { kind: 'package', module: spec, name: ne.getName() }
+          : this.topLevel(target, ne.getName(), depth + 1);
+      }
+    }
+    return undefined;
+  }
+}
+
+function isFunctionInit(v: VariableDeclaration): boolean {
+  const init = v.getInitializer();
+  return init !== undefined && (Node.isArrowFunction(init) || Node.isFunctionExpression(init));
+}
+
+/** A declaration of `name` directly in scope `n` (its parameters, block statements, loop heads). */
+function localDeclaration(n: Node, name: string): Node | undefined {
+  if (Node.isFunctionLikeDeclaration(n) || Node.isArrowFunction(n) || Node.isFunctionExpression(n)) {
+    for (const p of n.getParameters()) {
+      const nn = p.getNameNode();
+      if (Node.isIdentifier(nn) ? nn.getText() === name : bindsName(nn, name)) return p;
+    }
+  }
+  if (Node.isBlock(n) || Node.isSourceFile(n) || Node.isCaseClause(n) || Node.isDefaultClause(n)) {
+    for (const st of n.getStatements()) {
+      if (Node.isVariableStatement(st)) {
+        for (const d of st.getDeclarations()) if (bindsName(d.getNameNode(), name)) return d;
+      } else if ((Node.isFunctionDeclaration(st) || Node.isClassDeclaration(st)) && st.getName() === name) {
+        return st;
+      }
+    }
+  }
+  if (Node.isForStatement(n) || Node.isForOfStatement(n) || Node.isForInStatement(n)) {
+    const init = n.getInitializer();
+    if (init !== undefined && Node.isVariableDeclarationList(init)) {
+      for (const d of init.getDeclarations()) if (bindsName(d.getNameNode(), name)) return d;
+    }
+  }
+  if (Node.isCatchClause(n)) {
+    const d = n.getVariableDeclaration();
+    if (d !== undefined && bindsName(d.getNameNode(), name)) return d;
+  }
+  return undefined;
+}
+
+/** True if a binding name (identifier or pattern) declares `name`. */
+function bindsName(n: Node, name: string): boolean {
+  if (Node.isIdentifier(n)) return n.getText() === name;
+  return n.getDescendantsOfKind(SyntaxKind.Identifier).some((i) => {
+    const p = i.getParent();
+    return i.getText() === name && !(p !== undefined && Node.isBindingElement(p) && p.getPropertyNameNode() === i);
+  });
+}
+
+/** A member of a class chain by name: method, getter or arrow-valued property, with the class it is in. */
+export function findMember(
+  cls: ClassInfo | null,
+  name: string,
+): { readonly node: MethodDeclaration | Node; readonly owner: ClassInfo; readonly getter: boolean } | undefined {
+  for (let c = cls; c !== null; c = c.base) {
+    const m = c.decl.getMethod(name);
+    if (m !== undefined && m.getBody() !== undefined) return { node: m, owner: c, getter: false };
+    const g = c.decl.getGetAccessor(name);
+    if (g !== undefined) return { node: g, owner: c, getter: true };
+    const p = c.decl.getProperty(name);
+    if (p !== undefined) {
+      const init = p.getInitializer();
+      if (init !== undefined && (Node.isArrowFunction(init) || Node.isFunctionExpression(init)))
+        return { node: init, owner: c, getter: false };
+      return undefined;
+    }
+  }
+  return undefined;
+}

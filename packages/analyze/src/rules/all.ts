@@ -1,0 +1,22 @@
+/** Every lint rule, in report order. */
+import { eventFallthrough } from './event-fallthrough.js';
+import { lockLeak } from './lock-leak.js';
+import { ownerWithoutEvent } from './owner-without-event.js';
+import { retryOutsideLock } from './retry-outside-lock.js';
+import type { Rule } from './rule.js';
+import { setSeqOutsideLock } from './set-seq-outside-lock.js';
+import { skipBeforeSetSeq } from './skip-before-set-seq.js';
+import { sleepWhenNonblockable } from './sleep-when-nonblockable.js';
+import { trueWhenNonblockable } from './true-when-nonblockable.js';
+
+/** The rules `lint` runs, in report order. */
+export const RULES: readonly Rule[] = [
+  ownerWithoutEvent,
+  skipBeforeSetSeq,
+  setSeqOutsideLock,
+  retryOutsideLock,
+  sleepWhenNonblockable,
+  trueWhenNonblockable,
+  lockLeak,
+  eventFallthrough,
+];

@@ -1,0 +1,63 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { lint } from '../internal/lint.js';
+import { RULES } from './all.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
+const rulesOf = (name: string) => lint([fixture(name)]).findings;
+
+describe('lint rules', () => {
+  it('should have a stable kebab-case id, a severity and a description each', () => {
+    for (const r of RULES) {
+      expect(r.id).toMatch(/^[a-z]+(-[a-z]+)+$/);
+      expect(['error', 'warning']).toContain(r.severity);
+      expect(r.description.length).toBeGreaterThan(20);
+    }
+    expect(new Set(RULES.map((r) => r.id)).size).toBe(RULES.length);
+  });
+
+  it.each(RULES.map((r) => r.id))('should report %s on its positive fixture, at the offending line, as an error', (id) => {
+    const f = rulesOf(`${id}.bad`).filter((x) => x.rule === id);
+    expect(f).toHaveLength(1);
+    expect(f[0]?.severity).toBe('error');
+    expect(f[0]?.file).toMatch(new RegExp(`fixtures/${id}\\.bad\\.ts$`));
+    expect(f[0]?.message.length).toBeGreaterThan(40);
+  });
+
+  it.each(RULES.map((r) => r.id))('should report nothing at all on the negative fixture of %s', (id) => {
+    expect(rulesOf(`${id}.good`)).toEqual([]);
+  });
+
+  it.each(['correct-mirror', 'sleep-when-nonblockable.flags'])('should report nothing on the correct driver %s', (name) => {
+    expect(rulesOf(name)).toEqual([]);
+  });
+
+  it.each([
+    ['skip-before-set-seq.bad', 'skip-before-set-seq', 54, /vm\.pt\.size === 0 is true/],
+    ['true-when-nonblockable.bad', 'true-when-nonblockable', 54, /return false/],
+    ['sleep-when-nonblockable.bad', 'sleep-when-nonblockable', 53, /`lock\.lock\(\)` may sleep/],
+    ['lock-leak.bad', 'lock-leak', 57, /returns false with `lock` \(taken at lock-leak\.bad\.ts:55\)/],
+    ['set-seq-outside-lock.bad', 'set-seq-outside-lock', 54, /without `lock` held \(it holds no lock\)/],
+    ['retry-outside-lock.bad', 'retry-outside-lock', 49, /programmed \(setPte\) after `lock` was released/],
+    ['retry-outside-lock.unlocked', 'retry-outside-lock', 44, /checked without `lock` held/],
+    ['owner-without-event.bad', 'owner-without-event', 54, /test the event first/],
+    ['event-fallthrough.bad', 'event-fallthrough', 65, /PROTECTION_VMA, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_SOFT_DIRTY/],
+  ])('should place and explain the finding of %s', (name, rule, line, message) => {
+    const f = rulesOf(name).find((x) => x.rule === rule);
+    expect(f?.line).toBe(line);
+    expect(f?.message).toMatch(message);
+  });
+
+  it("should only warn when a callback skips its own MIGRATE without mmuIntervalSetSeq (test_hmm's skip)", () => {
+    expect(rulesOf('skip-before-set-seq.warn')).toEqual([
+      expect.objectContaining({ rule: 'skip-before-set-seq', severity: 'warning', line: 55 }),
+    ]);
+  });
+
+  it('should run only the rules asked for', () => {
+    expect(lint([fixture('owner-without-event.bad')], { rules: ['lock-leak'] }).findings).toEqual([]);
+    expect(() => lint([fixture('correct-mirror')], { rules: ['no-such-rule'] })).toThrow(
+      /lint: unknown rule "no-such-rule"; expected one of/,
+    );
+  });
+});
