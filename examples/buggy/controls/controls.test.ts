@@ -1,0 +1,166 @@
+/**
+ * The negative controls N1 to N8: each on a scenario where its legal skip happens (the test finds
+ * the skipping callback in the trace), then over a campaign; the oracle must report nothing.
+ */
+import { type CheckedRun, checkScenario } from '@hmmlab/assertions';
+import '@hmmlab/assertions/vitest';
+import { eventName, firstRunnable, type TraceEvent } from '@hmmlab/core';
+import { exploreSchedules, runCampaign } from '@hmmlab/fuzz';
+import { type DriverDefinition, loadDriver, type OpSpec, type Scenario } from '@hmmlab/harness';
+import { describe, expect, it } from 'vitest';
+
+/** What one callback of an invalidation did. */
+interface CallbackRecord {
+  event: string;
+  own: boolean;
+  setSeq: boolean;
+  cleared: number;
+  writeProtected: number;
+  quiesced: boolean;
+}
+
+/** Every callback of the run and what it did, from the whole trace. */
+function callbacks(r: CheckedRun): CallbackRecord[] {
+  const world = r.result.world;
+  const owners = new Set(world.devices.map((d) => d.owner));
+  const invs = new Map<number, { event: string; own: boolean }>();
+  const open = new Map<number, CallbackRecord>();
+  const out: CallbackRecord[] = [];
+  for (const e of world.kernel.trace.events() as TraceEvent[]) {
+    const cur = open.get(e.task);
+    if (e.type === 'inv-start') invs.set(e.inv, { event: eventName(e.event), own: owners.has(e.owner) });
+    else if (e.type === 'inv-callback' && e.phase === 'enter') {
+      const inv = invs.get(e.inv) ?? { event: 'release op', own: false };
+      open.set(e.task, { ...inv, setSeq: false, cleared: 0, writeProtected: 0, quiesced: false });
+    } else if (e.type === 'inv-callback' && cur !== undefined) {
+      out.push(cur);
+      open.delete(e.task);
+    } else if (cur !== undefined && e.type === 'set-seq') cur.setSeq = true;
+    else if (cur !== undefined && e.type === 'dev-pte' && e.new === 0) cur.cleared++;
+    else if (cur !== undefined && e.type === 'dev-pte' && e.why === 'wrprotect') cur.writeProtected++;
+    else if (cur !== undefined && e.type === 'dev-queue' && e.op === 'quiesce') cur.quiesced = true;
+  }
+  return out;
+}
+
+const at = { region: 0, page: 0 };
+const page = (n: number) => ({ region: 0, page: n, pages: 1 });
+const dev = (...ops: OpSpec[]) => ({ kind: 'device' as const, ops });
+const cpu = (...ops: OpSpec[]) => ({ kind: 'cpu' as const, ops });
+const drv = (...ops: OpSpec[]) => ({ kind: 'driver' as const, ops });
+const scenario = (pages: number, ...tasks: Scenario['tasks']): Scenario => ({
+  regions: [{ pages, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+  tasks,
+});
+
+interface Control {
+  readonly dir: string;
+  readonly scenario: Scenario;
+  /** The callback that makes the legal skip. */
+  readonly skip: (c: CallbackRecord) => boolean;
+}
+
+const CONTROLS: Control[] = [
+  {
+    dir: 'n1-own-migrate-revoked',
+    scenario: scenario(
+      1,
+      dev({ op: 'dev-write', ...at, value: 4 }),
+      drv({ op: 'migrate-to-device', ...page(0) }),
+      cpu({ op: 'read', ...at }),
+    ),
+    // Its own MIGRATE: the sequence moves, the translations stay.
+    skip: (c) => c.event === 'MMU_NOTIFY_MIGRATE' && c.own && c.setSeq && c.cleared === 0,
+  },
+  {
+    dir: 'n2-own-exclusive-skip',
+    scenario: scenario(1, dev({ op: 'dev-read', ...at }, { op: 'dev-atomic', ...at }), cpu({ op: 'write', ...at, value: 9 })),
+    skip: (c) => c.event === 'MMU_NOTIFY_EXCLUSIVE' && c.own && !c.setSeq && c.cleared === 0,
+  },
+  {
+    dir: 'n3-nothing-mapped',
+    scenario: scenario(2, cpu({ op: 'mprotect', ...page(1), prot: 'r' }, { op: 'read', ...at }), dev({ op: 'dev-read', ...at })),
+    skip: (c) => c.event === 'MMU_NOTIFY_PROTECTION_VMA' && c.setSeq && c.cleared === 0,
+  },
+  {
+    dir: 'n4-not-present-under-lock',
+    scenario: scenario(8, dev({ op: 'dev-write', ...at, value: 1 }), cpu({ op: 'munmap', ...page(5) }, { op: 'munmap', ...page(1) })),
+    // The GPU range of pages 4 to 7 is not bound: skipped; page 1 is in the bound range of page 0: zapped whole.
+    skip: (c) => c.event === 'MMU_NOTIFY_UNMAP' && c.setSeq && c.cleared === 0,
+  },
+  {
+    dir: 'n5-release-notifier',
+    scenario: scenario(1, dev({ op: 'dev-write', ...at, value: 1 }), cpu({ op: 'exit' })),
+    skip: (c) => c.event === 'MMU_NOTIFY_RELEASE' && !c.setSeq && c.cleared === 0,
+  },
+  {
+    dir: 'n6-downgrade-own-migrate',
+    scenario: scenario(
+      1,
+      dev({ op: 'dev-write', ...at, value: 2 }),
+      drv({ op: 'migrate-to-device', ...page(0) }),
+      dev({ op: 'dev-read', ...at }),
+    ),
+    skip: (c) => c.event === 'MMU_NOTIFY_MIGRATE' && c.own && c.writeProtected > 0 && c.cleared === 0,
+  },
+  {
+    dir: 'n7-quiesce-restore',
+    scenario: scenario(
+      1,
+      dev({ op: 'dev-write', ...at, value: 3 }),
+      cpu({ op: 'mprotect', ...page(0), prot: 'r' }),
+      dev({ op: 'dev-read', ...at }),
+    ),
+    skip: (c) => c.event === 'MMU_NOTIFY_PROTECTION_VMA' && c.quiesced && c.cleared === 0,
+  },
+  {
+    dir: 'n8-inline-under-block-lock',
+    scenario: scenario(
+      1,
+      dev({ op: 'dev-write', ...at, value: 5 }),
+      drv({ op: 'migrate-to-device', ...page(0) }),
+      cpu({ op: 'read', ...at }),
+    ),
+    skip: (c) => c.event === 'MMU_NOTIFY_MIGRATE' && c.own && !c.setSeq && c.cleared === 0,
+  },
+];
+
+const load = (dir: string): Promise<DriverDefinition> => loadDriver(new URL(`./${dir}/`, import.meta.url).pathname);
+
+describe('the negative controls', () => {
+  it.each(CONTROLS.map((c) => [c.dir, c] as const))('should accept the legal skip of %s', async (_dir, c) => {
+    const r = await checkScenario(await load(c.dir), c.scenario, { decisions: firstRunnable, trace: 'all' });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(callbacks(r).filter(c.skip)).not.toEqual([]);
+    expect(r).toKeepFlushContract();
+  });
+
+  // A migration to the device racing MADV_DONTNEED of a page the device maps: every schedule with
+  // up to two preemptions (the bound that finds dmirror-fixed's unordered count snapshot).
+  const racing = scenario(
+    1,
+    dev({ op: 'dev-write', ...at, value: 3 }),
+    drv({ op: 'migrate-to-device', ...page(0) }),
+    cpu({ op: 'madvise', ...page(0), advice: 'dontneed' }),
+  );
+
+  it.each(CONTROLS.map((c) => [c.dir] as const))(
+    'should keep the flush contract in %s on every schedule of a racing migration',
+    async (dir) => {
+      const x = await exploreSchedules(await load(dir), racing, { maxPreemptions: 2, maxSchedules: 30_000 });
+      expect(x.failure?.violations[0]?.rule ?? 'none').toBe('none');
+      expect(x.complete).toBe(true);
+    },
+    60_000,
+  );
+
+  it.each(CONTROLS.map((c) => [c.dir] as const))(
+    'should keep the flush contract in %s over 2,000 runs',
+    async (dir) => {
+      const r = await runCampaign(await load(dir), { runs: 2000, seed: 1, shrink: false });
+      expect(r.failure?.violation.rule ?? 'none').toBe('none');
+      expect(r.runs).toBe(2000);
+    },
+    30_000,
+  );
+});

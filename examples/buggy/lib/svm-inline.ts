@@ -1,0 +1,60 @@
+/**
+ * NVIDIA UVM's design (uvm_hmm.c): its own migrations and exclusive conversions run under the
+ * block lock, which the initiator takes before `migrate_vma_setup` and holds while it updates its
+ * mappings inline; the callback returns at once for them (taking the lock would deadlock) and
+ * returns false for a non-blockable range (bug-classes N8). A skip without `set_seq` hides the
+ * migration from a fault that read its pfns just before it, so the mirror keeps a change count of
+ * its own, bumped under `L` when a migration revokes and when it ends, and checked together with
+ * read_retry.
+ */
+import {
+  MMU_NOTIFY_EXCLUSIVE,
+  MMU_NOTIFY_MIGRATE,
+  type MmuIntervalNotifier,
+  type MmuNotifierRange,
+  mmuNotifierRangeBlockable,
+} from '@hmmlab/core';
+import type { ToRamCaller } from './svm-migrate.js';
+import { SvmMirror } from './svm-mirror.js';
+
+/** A mirror whose migrations update its mappings inline under the block lock. */
+export class InlineMirror extends SvmMirror {
+  /** Inline revocations so far, counted under `L`. */
+  changes = 0;
+
+  override invalidate(mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): Promise<boolean> {
+    // The initiator holds the block lock and updates the mapping inline.
+    if (this.isOwn(range, MMU_NOTIFY_MIGRATE) || this.isOwn(range, MMU_NOTIFY_EXCLUSIVE)) return Promise.resolve(true);
+    if (!mmuNotifierRangeBlockable(range)) return Promise.resolve(false);
+    return super.invalidate(mni, range, curSeq);
+  }
+
+  /** The ioctl paths hold the block lock across the migration; a CPU fault takes it after `migrate_vma_setup`. */
+  override lockAcross(caller: ToRamCaller | 'to-device'): boolean {
+    return caller !== 'cpu-fault';
+  }
+
+  override revokeMigrating(start: number, end: number, caller: ToRamCaller | 'to-device'): void {
+    this.changes++;
+    super.revokeMigrating(start, end, caller);
+  }
+
+  /** Entries changed after the revocation too (a hole filled, the sources freed): a fault that read them before retries. */
+  override migrated(_caller: ToRamCaller | 'to-device'): void {
+    this.changes++;
+  }
+
+  /** The fault loop, started again when an inline revocation came between `hmm_range_fault` and the commit. */
+  override async faultRange(start: number, end: number, write: boolean): Promise<number> {
+    for (;;) {
+      const before = this.changes;
+      let moved = false;
+      const range = this.rangeFor(start, end, write);
+      const r = await this.faultLoop(range, () => {
+        moved = this.changes !== before;
+        return moved ? 0 : this.commit({ range, write });
+      });
+      if (!moved) return r;
+    }
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * Every case of the zoo is found by fuzzing: campaigns of the default strategy over five seeds,
+ * with the campaign shape its expected.json asks for, find it on at least three seeds within 2,000
+ * runs, and every rule they report is one of its expected rules.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import type { RuleId } from '@hmmlab/assertions';
+import { runCampaign, type ScenarioShape } from '@hmmlab/fuzz';
+import { loadDriver } from '@hmmlab/harness';
+import { describe, expect, it } from 'vitest';
+
+const root = new URL('.', import.meta.url).pathname;
+const cases = readdirSync(root)
+  .filter((d) => existsSync(`${root}${d}/expected.json`))
+  .sort();
+
+describe('fuzzing the bug zoo', () => {
+  it('should have a case per bug class the model expresses', () => {
+    const classes = cases.map((d) => (JSON.parse(readFileSync(`${root}${d}/expected.json`, 'utf8')) as { class: string }).class);
+    expect(classes.sort()).toEqual(
+      [
+        'A1',
+        'A2',
+        'A4',
+        'B7',
+        'C1',
+        'C2',
+        'D1',
+        'E1',
+        'E2',
+        'G2',
+        'H2',
+        'S1',
+        'S2',
+        'S3',
+        'S5',
+        'S7',
+        'S11',
+        'S13',
+        'S15',
+        'S16',
+        'S17',
+      ].sort(),
+    );
+  });
+
+  it.each(cases)(
+    'should find %s with an expected rule on most seeds',
+    async (dir) => {
+      const expected = JSON.parse(readFileSync(`${root}${dir}/expected.json`, 'utf8')) as {
+        rules: RuleId[];
+        fuzz?: { shape?: ScenarioShape };
+      };
+      const driver = await loadDriver(`${root}${dir}/driver.ts`);
+      const found: RuleId[] = [];
+      for (const seed of [1, 2, 3, 4, 5]) {
+        const r = await runCampaign(driver, { runs: 2000, seed, shrink: false, shape: expected.fuzz?.shape ?? {} });
+        if (r.failure !== null) found.push(r.failure.violation.rule);
+      }
+      expect(found.length).toBeGreaterThanOrEqual(3);
+      for (const rule of found) expect(expected.rules).toContain(rule);
+    },
+    120_000,
+  );
+});
