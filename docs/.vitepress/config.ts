@@ -43,6 +43,7 @@ export default defineConfig({
           { text: 'Your driver repository', link: '/guide/your-repo' },
           { text: 'The flush contract', link: '/guide/flush-contract' },
           { text: 'Reports and the timeline', link: '/guide/reports' },
+          { text: 'Static checks and codemods', link: '/guide/static-checks' },
         ],
       },
       {
