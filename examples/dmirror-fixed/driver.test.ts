@@ -1,5 +1,6 @@
 import { firstRunnable, Kernel, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, type TraceEvent } from '@hmmlab/core';
-import { type DriverDefinition, devPtePfn } from '@hmmlab/harness';
+import { exploreSchedules } from '@hmmlab/fuzz';
+import { type DriverDefinition, devPtePfn, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import type { Dmirror } from '../dmirror/dmirror.js';
 import dmirror from '../dmirror/driver.js';
@@ -60,4 +61,25 @@ describe('dmirror-fixed', () => {
     expect(r.mapped).toBe(PAGES);
     expect(r.data).toEqual([100, 101, 102, 103]);
   });
+
+  // A device write, a migration of that page to the device, and MADV_DONTNEED of it, on every
+  // schedule with up to two preemptions. MADV_DONTNEED zaps under the mmap read lock, as the
+  // migration runs, so its zap may clear the migration entry after migrate_vma_setup collected it:
+  // finalize must not map the new page then. With the foreign-invalidation count snapshotted after
+  // mmu_interval_read_begin instead of before, this search fails with missed-flush.
+  it('should map no migrated page that MADV_DONTNEED zapped, on any schedule with two preemptions', async () => {
+    const racing: Scenario = {
+      profile: 'latest',
+      regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [
+        { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, word: 0, value: 3 }] },
+        { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1 }] },
+        { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'dontneed' }] },
+      ],
+    };
+    const x = await exploreSchedules(fixed, racing, { maxPreemptions: 2, maxSchedules: 30_000 });
+    expect(x.failure?.violations[0]?.rule ?? 'none').toBe('none');
+    expect(x.complete).toBe(true);
+    expect(x.schedules).toBeGreaterThan(100);
+  }, 60_000);
 });

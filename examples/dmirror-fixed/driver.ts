@@ -81,12 +81,16 @@ class DmirrorFixed extends Dmirror {
 
   /** Fix 3: the count of foreign invalidations before `migrate_vma_setup`… */
   override async migrateChunkStart(): Promise<number | null> {
-    // read_begin first: it waits out an invalidation whose callback already ran but whose
-    // entry changes have not happened yet; it counted before our snapshot and would be missed.
-    await mmuIntervalReadBegin(this.notifier);
+    // The count first, then read_begin, as a sequence is read before the work it guards. An
+    // invalidation whose callback runs after the count changes it, so finalize will not map. One
+    // whose callback ran before the count may not have changed the CPU entries yet: read_begin
+    // sleeps until it has ended, so migrate_vma_setup collects what it left. The other order
+    // misses an invalidation whose callback runs between the two: counted in the snapshot, its
+    // zap (MADV_DONTNEED under the mmap read lock) still to come after the collection.
     await this.mutex.lock();
     const token = this.foreign;
     this.mutex.unlock();
+    await mmuIntervalReadBegin(this.notifier);
     return token;
   }
 
