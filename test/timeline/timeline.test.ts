@@ -1,6 +1,6 @@
 /**
- * `hmmlab report --html` and `hmmlab fuzz --html`, end to end: the CLI writes the counterexample's
- * timeline, and headless Chromium shows the violating step with its rule and explanation, and an
+ * `hmmlab report --html` and `hmmlab fuzz --html`, end to end on a zoo case (S13): the CLI writes
+ * the counterexample's timeline, and headless Chromium shows the violating step with its rule and explanation, and an
  * event's full text when it is clicked. A screenshot goes to test/timeline/__screenshots__/.
  */
 import { spawnSync } from 'node:child_process';
@@ -15,8 +15,8 @@ import { CHROMIUM, hasChromium, launchChromium } from './browser.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = fileURLToPath(new URL('../../packages/cli/bin/hmmlab.js', import.meta.url));
-const broken = 'test/timeline/fixtures/tiny-mirror';
-const fixed = 'test/timeline/fixtures/tiny-mirror-fixed';
+const broken = 'examples/buggy/s13-protection-noop';
+const fixed = 'examples/buggy/s13-protection-noop/fixed.ts';
 const shots = join(root, 'test/timeline/__screenshots__');
 
 function hmmlab(...args: string[]): { status: number; stdout: string; stderr: string } {
@@ -25,6 +25,7 @@ function hmmlab(...args: string[]): { status: number; stdout: string; stderr: st
 }
 
 interface FuzzJson {
+  status: string;
   replay: string;
   violation: { rule: RuleId; step: number; seq: number; explanation: string };
 }
@@ -38,9 +39,11 @@ let trace: ReplayJson['trace'];
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'hmmlab-timeline-'));
+  // A zoo case: its expected.json makes the campaign exit 0 when it is caught.
   const r = hmmlab('fuzz', broken, '--runs', '300', '--json', '--no-typecheck', '--html', join(dir, 'fuzz.html'));
-  expect(r.status, r.stderr).toBe(1);
   fuzz = JSON.parse(r.stdout) as FuzzJson;
+  expect(fuzz.status).toBe('caught');
+  expect(r.status, r.stderr).toBe(0);
   trace = (JSON.parse(hmmlab('replay', broken, fuzz.replay, '--json').stdout) as ReplayJson).trace;
 });
 
