@@ -1,5 +1,6 @@
 import { firstRunnable, Kernel, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, type TraceEvent } from '@hmmlab/core';
-import { exploreSchedules } from '@hmmlab/fuzz';
+import { exploreSchedules, replay } from '@hmmlab/fuzz';
+import '@hmmlab/assertions/vitest';
 import { type DriverDefinition, devPtePfn, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import type { Dmirror } from '../dmirror/dmirror.js';
@@ -82,4 +83,34 @@ describe('dmirror-fixed', () => {
     expect(x.complete).toBe(true);
     expect(x.schedules).toBeGreaterThan(100);
   }, 60_000);
+
+  // A shared file page cannot become device-private: migrate_vma_pages gives it up after the copy,
+  // and finalize restores the source. The copy of that rolled-back migration must not make a later
+  // device write to the source count as lost while the page migrates again. The schedule is the
+  // one a campaign found when the oracle still remembered such copies.
+  it('should lose no write to a page whose earlier migration was rolled back', async () => {
+    const rolledBack: Scenario = {
+      profile: 'latest',
+      regions: [
+        { pages: 4, prot: 'rw', share: 'shared', backing: 'file', populate: 'write' },
+        { pages: 2, prot: 'rw', share: 'shared', backing: 'anon', populate: 'read' },
+      ],
+      tasks: [
+        { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 1, word: 0, value: 1, device: 0 }] },
+        {
+          kind: 'driver',
+          ops: [
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 2 },
+            { op: 'prefetch', region: 0, page: 0, pages: 2, write: false },
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 2 },
+          ],
+        },
+      ],
+    };
+    const r = await replay(fixed, rolledBack, [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0]);
+    const copies = (r.result.world.kernel.trace.events() as TraceEvent[]).filter((e) => e.type === 'page-copy' && e.by === 'hmm_dmirror0');
+    expect(copies.length).toBeGreaterThan(2);
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r).toKeepFlushContract();
+  });
 });

@@ -53,8 +53,8 @@ describe('missed-flush', () => {
   ])('should stay silent for %s', async (_name, knobs) => {
     const r = await sequential(knobs, mapThenUnmap);
     expect(r).toKeepFlushContract();
-    expect(r.metrics.total.needed).toBe(0);
-    expect(r.metrics.total.performed).toBeGreaterThan(0);
+    // The device's one translation (page 0) had to go, and went in the callback.
+    expect(r.metrics.total).toMatchObject({ needed: 1, performed: 1, missed: 0, unnecessary: 0, legalSkips: 0 });
   });
 });
 

@@ -9,7 +9,7 @@ import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violatio
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkPteChange, checkResume } from './rules/missed-flush.js';
-import { checkCopy, checkFree } from './rules/page-lifetime.js';
+import { checkCopy, checkFree, checkMigrationEntryGone } from './rules/page-lifetime.js';
 import { checkInstall } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
@@ -127,6 +127,7 @@ export class FlushOracle implements Observer {
         return;
       case 'pte':
         if (e.inv >= 0 && this.enabled.has('missed-flush')) checkPteChange(ctx, e);
+        checkMigrationEntryGone(ctx, e);
         this.layout?.onEvent(e);
         return;
       case 'dev-pte':
@@ -230,12 +231,15 @@ export class FlushOracle implements Observer {
     const c = this.counts(inv.event);
     for (const [key, b] of inv.before) {
       if (this.stillTranslated(b.vmId, b.vpn)) continue;
+      // Counted when the entry changed (kept then: missed or legally skipped).
       if (inv.needed.has(key)) continue;
-      // Removed during this invalidation without being needed: the CPU entry still allows it, or the skip was legal.
       const dev = world.devices.find((d) => d.name === b.device) as Device;
       const vm = dev.vms.find((v) => v.id === b.vmId);
       const pte = vm === undefined ? 0 : vm.mm.pte(b.vpn * world.kernel.pageSize);
+      // Removed during this invalidation: needed if the new CPU entry no longer allows it; otherwise
+      // (the entry still allows it, or the skip would have been legal) a flush that was not needed.
       if (cpuAllows(world.kernel, pte, b.entry, dev) || legalSkip(inv, dev)) c.unnecessary++;
+      else c.needed++;
     }
   }
 

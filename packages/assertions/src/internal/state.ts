@@ -26,7 +26,7 @@ export interface ActiveInvalidation {
 
 /** Counts of device flushes, per invalidation event. */
 export interface FlushCounts {
-  /** Translations that had to go because the CPU entry changed. */
+  /** Translations that had to go because the CPU entry changed: removed in time, missed, or legally skipped. */
   needed: number;
   /** Translations removed during the callbacks. */
   performed: number;

@@ -4,13 +4,14 @@
  * to a source page when it is copied, and none at all when it is freed; no device translation or
  * DMA mapping may point at any page when it is freed.
  */
-import { hex, type TraceEvent } from '@hmmlab/core';
+import { hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { DEV_PTE_WRITE, devPteFlags } from '@hmmlab/harness';
 import { type OracleContext, skipKey } from '../context.js';
 import { describeEntry, isMigrating, translationsTo } from '../view.js';
 
 type CopyEvent = Extract<TraceEvent, { type: 'page-copy' }>;
 type FreeEvent = Extract<TraceEvent, { type: 'page-free' }>;
+type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
 
 /** A page is copied: a migrating source page must not be writable by a device that skipped its own invalidation. */
 export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
@@ -40,6 +41,19 @@ export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
       ev,
     );
   }
+}
+
+/**
+ * A migration entry goes away. When it was the last one of its page and the page is not freed,
+ * the migration was rolled back (`remove_migration_ptes` restored the source): the page holds the
+ * memory again, and a copy made before the rollback no longer makes a write to it a lost one.
+ */
+export function checkMigrationEntryGone(ctx: OracleContext, ev: PteEvent): void {
+  if (pteKindOf(ev.old) !== PTE_MIGRATION) return;
+  const pfn = ptePfn(ev.old);
+  if (!ctx.copiedOut.has(pfn)) return;
+  const page = ctx.world.kernel.pages.pfnToPage(pfn);
+  if (page !== undefined && !isMigrating(page)) ctx.copiedOut.delete(pfn);
 }
 
 /** A page is freed: nothing on a running device may still point at it. */
