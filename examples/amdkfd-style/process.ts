@@ -1,0 +1,288 @@
+/**
+ * `struct kfd_process` and its `svm_range_list` (drivers/gpu/drm/amd/amdkfd/kfd_process.c,
+ * kfd_svm.c): the process mirrored on every GPU of the hive, its SVM ranges, the release notifier
+ * that destroys its queues at exit, the restore worker of XNACK-off evictions, the deferred list
+ * of unmapped ranges, and the GPU fault handler of XNACK on (`svm_range_restore_pages`).
+ */
+import {
+  DelayedWork,
+  EAGAIN,
+  EFAULT,
+  EINVAL,
+  EPERM,
+  HmmlabError,
+  type Kernel,
+  type Mm,
+  MmuNotifier,
+  type Mutex,
+  mmuIntervalNotifierInsert,
+  mmuIntervalNotifierRemove,
+  mmuNotifierRegister,
+  ULONG_MAX,
+  Work,
+  type Workqueue,
+} from '@hmmlab/core';
+import type { Binding, DeviceFault, DeviceVm } from '@hmmlab/harness';
+import type { KfdHive } from './kfd.js';
+import { svmMigrateRangeToRam, svmMigrateRangeToVram, svmMigrateVramEvict } from './migrate.js';
+import { SvmRange, svmRangeMnOps, svmRangeUnmapFromGpus, svmRangeValidateAndMap } from './svm-range.js';
+
+/** Pages of a range created on a GPU fault (`svm_range_get_range_boundaries`, granularity 2^2). */
+const SVM_GRANULE_PAGES = 4;
+
+/** `struct kfd_process`, with its `svms`: the binding the fuzzer drives. */
+export class KfdProcess implements Binding {
+  readonly hive: KfdHive;
+  readonly kernel: Kernel;
+  readonly mm: Mm;
+  /** One process VM per GPU (`kfd_process_device`). */
+  readonly vms: readonly DeviceVm[];
+  /** `svms->lock`: the list of ranges. Order: mmap lock, then this, then a range's lock. */
+  readonly svmsLock: Mutex;
+  /** `svms->list`. */
+  readonly ranges: SvmRange[] = [];
+  /** `svms->evicted_ranges`. */
+  evictedRanges = 0;
+  /** Queue evictions in force (`kgd2kfd_quiesce_mm` / `kgd2kfd_resume_mm` pairs). */
+  private quiesced = 0;
+  /** The queues are destroyed (`kfd_process_notifier_release`). */
+  destroyed = false;
+  readonly wq: Workqueue;
+  /** `svms->restore_work`. */
+  readonly restoreWork: DelayedWork;
+  /** `svms->deferred_list` and its work. */
+  readonly deferredList: SvmRange[] = [];
+  readonly deferredWork: Work;
+  /** `p->mmu_notifier`: only `release`. */
+  readonly notifier: MmuNotifier;
+
+  private constructor(hive: KfdHive, mm: Mm) {
+    this.hive = hive;
+    this.kernel = hive.kernel;
+    this.mm = mm;
+    this.vms = hive.gpus.map((gpu, i) => gpu.createVm(mm, { fault: (_vm, f) => this.restorePages(i, f) }));
+    this.svmsLock = this.kernel.mutex(`kfd svms lock (mm ${mm.id})`);
+    this.wq = this.kernel.workqueue(`kfd_svm (mm ${mm.id})`);
+    this.restoreWork = new DelayedWork('svm_range_restore_work', () => this.restoreWorker());
+    this.deferredWork = new Work('svm_range_deferred_list_work', () => this.deferredListWork());
+    this.notifier = new MmuNotifier({ release: () => this.release() }, `kfd process (mm ${mm.id})`);
+  }
+
+  /** `kfd_create_process`: registers the release notifier; with XNACK off, maps every VMA on every GPU. */
+  static async create(hive: KfdHive, mm: Mm): Promise<KfdProcess> {
+    const p = new KfdProcess(hive, mm);
+    const ret = await mmuNotifierRegister(p.notifier, mm);
+    if (ret !== 0) throw new HmmlabError('ERR_STATE', `kfd_create_process: mmu_notifier_get failed with ${ret}`);
+    if (!hive.xnack) {
+      const vmas = mm.vmas.map((v) => [v.start, v.end] as const);
+      for (const [s, e] of vmas) await p.setAttrAccess(s, e, null);
+    }
+    return p;
+  }
+
+  /** `kgd2kfd_quiesce_mm`: the process's queues stop (at once) until the matching resume. */
+  quiesceMm(): void {
+    if (this.quiesced++ === 0) for (const g of this.hive.gpus) g.quiesce();
+  }
+
+  /** `kgd2kfd_resume_mm`. */
+  private resumeMm(): void {
+    if (this.quiesced > 0 && --this.quiesced === 0) for (const g of this.hive.gpus) g.resume();
+  }
+
+  /**
+   * `kfd_process_notifier_release`: the mm is going away. The queues are destroyed before
+   * exit_mmap unmaps anything, which is what lets the range callback ignore RELEASE (N5): every
+   * translation goes, later GPU accesses fault fatally, and work waiting on stopped queues runs
+   * into that.
+   */
+  async release(): Promise<void> {
+    this.destroyed = true;
+    this.wq.cancel(this.restoreWork);
+    await svmRangeUnmapFromGpus(this, 0, ULONG_MAX);
+    this.quiesced = 0;
+    for (const g of this.hive.gpus) {
+      g.faultMode = 'fatal';
+      g.resume();
+    }
+  }
+
+  /** The live range that covers `va`, with `svmsLock` held. */
+  private find(va: number): SvmRange | undefined {
+    return this.ranges.find((r) => !r.removed && va >= r.begin && va < r.end);
+  }
+
+  /**
+   * `svm_range_create_unregistered_range` / `svm_range_add`: the range around `va` (a granule
+   * clipped to its VMA and to the ranges around it), creating it if needed. Its notifier is
+   * inserted with no lock held (the first insert takes the mmap lock for writing); a range that
+   * lost a race with another goes to the deferred list.
+   */
+  private async getOrCreate(va: number): Promise<SvmRange | null> {
+    const ps = this.kernel.pageSize;
+    const g = SVM_GRANULE_PAGES * ps;
+    for (;;) {
+      await this.mm.mmapLock.downRead();
+      await this.svmsLock.lock();
+      const found = this.find(va);
+      const vma = this.mm.findVma(va);
+      let start = Math.max(va - (va % g), vma?.start ?? 0);
+      let end = Math.min(va - (va % g) + g, vma?.end ?? 0);
+      for (const r of this.ranges) {
+        if (r.removed) continue;
+        if (r.end <= va) start = Math.max(start, r.end);
+        else if (r.begin > va) end = Math.min(end, r.begin);
+      }
+      this.svmsLock.unlock();
+      this.mm.mmapLock.upRead();
+      if (found !== undefined) return found;
+      if (vma === undefined) return null;
+      const prange = new SvmRange(this, start, end);
+      if ((await mmuIntervalNotifierInsert(prange, this.mm, start, end - start, svmRangeMnOps)) !== 0) return null;
+      await this.svmsLock.lock();
+      const raced = this.ranges.some((r) => !r.removed && r.begin < end && r.end > start);
+      if (!raced) this.ranges.push(prange);
+      this.svmsLock.unlock();
+      if (!raced) return prange;
+      // The loser goes the way of an unmapped range, once, whichever comes first.
+      await prange.lock.lock();
+      if (!prange.removed) {
+        prange.removed = true;
+        this.deferredList.push(prange);
+        this.wq.queueWork(this.deferredWork);
+      }
+      prange.lock.unlock();
+    }
+  }
+
+  /**
+   * `svm_range_set_attr` with access on every GPU: creates the ranges of `[start, end)` and maps
+   * them. Returns 0 or a negative errno.
+   */
+  private async setAttrAccess(start: number, end: number, required: readonly [number, number] | null): Promise<number> {
+    const ps = this.kernel.pageSize;
+    for (let va = start; va < end; va += ps) if ((await this.getOrCreate(va)) === null) return -EFAULT;
+    const all = this.vms.map((_vm, i) => i);
+    for (let tries = 0; ; tries++) {
+      await this.mm.mmapLock.downRead();
+      await this.svmsLock.lock();
+      let r = 0;
+      for (const prange of this.ranges.slice()) {
+        if (prange.removed || prange.end <= start || prange.begin >= end) continue;
+        r = await svmRangeValidateAndMap(prange, Math.max(start, prange.begin), Math.min(end, prange.end), all, required);
+        if (r !== 0) break;
+      }
+      this.svmsLock.unlock();
+      this.mm.mmapLock.upRead();
+      if (r !== -EAGAIN || tries >= 8) return r;
+    }
+  }
+
+  /**
+   * `svm_range_restore_pages`: a retry fault (XNACK on) at `f.va` on GPU `gpu`. The access must be
+   * allowed by the VMA (`svm_fault_allowed`), else the fault fails rather than be replayed forever.
+   */
+  async restorePages(gpu: number, f: DeviceFault): Promise<number> {
+    const mm = this.mm;
+    if (this.destroyed || !mm.mmgetNotZero()) return -EFAULT;
+    try {
+      for (let tries = 0; tries < 16; tries++) {
+        const prange = await this.getOrCreate(f.va);
+        if (prange === null) return -EFAULT;
+        await mm.mmapLock.downRead();
+        const vma = mm.findVma(f.va);
+        let r = vma?.readable ? 0 : -EFAULT;
+        if (r === 0 && f.kind !== 'read' && !vma?.writable) r = -EPERM;
+        if (r === 0) {
+          await this.svmsLock.lock();
+          const page = [f.va, f.va + this.kernel.pageSize] as const;
+          r = prange.removed ? -EAGAIN : await svmRangeValidateAndMap(prange, prange.begin, prange.end, [gpu], page);
+          this.svmsLock.unlock();
+        }
+        mm.mmapLock.upRead();
+        if (r !== -EAGAIN) return r;
+      }
+      return 0; // still colliding: let the GPU replay the fault
+    } finally {
+      await mm.mmput();
+    }
+  }
+
+  /**
+   * `svm_range_restore_work` (XNACK off): revalidates and remaps every evicted range, then resumes
+   * the queues, but only if no eviction came meanwhile; otherwise it runs again.
+   */
+  private async restoreWorker(): Promise<void> {
+    const mm = this.mm;
+    if (this.destroyed || !mm.mmgetNotZero()) return;
+    const evicted = this.evictedRanges;
+    let r = 0;
+    await mm.mmapLock.downRead();
+    await this.svmsLock.lock();
+    for (const prange of this.ranges.slice()) {
+      const invalid = prange.invalid;
+      if (invalid === 0 || prange.removed) continue;
+      r = await svmRangeValidateAndMap(
+        prange,
+        prange.begin,
+        prange.end,
+        this.vms.map((_vm, i) => i),
+        null,
+      );
+      if (r !== 0) break;
+      // atomic_cmpxchg(&prange->invalid, invalid, 0): an eviction meanwhile keeps it invalid.
+      if (prange.invalid === invalid) prange.invalid = 0;
+    }
+    this.svmsLock.unlock();
+    mm.mmapLock.upRead();
+    if (!this.destroyed) {
+      // atomic_cmpxchg(&svms->evicted_ranges, evicted, 0), then kgd2kfd_resume_mm: with nothing
+      // in between, so an eviction cannot slip between the check and the resume.
+      if (r === 0 && this.evictedRanges === evicted) {
+        this.evictedRanges = 0;
+        this.resumeMm();
+      } else {
+        this.wq.queueDelayedWork(this.restoreWork, 1);
+      }
+    }
+    await mm.mmput();
+  }
+
+  /** `svm_range_deferred_list_work`: removes the notifiers of ranges the CPU unmapped. */
+  private async deferredListWork(): Promise<void> {
+    for (let prange = this.deferredList.shift(); prange !== undefined; prange = this.deferredList.shift()) {
+      await this.svmsLock.lock();
+      const i = this.ranges.indexOf(prange);
+      if (i >= 0) this.ranges.splice(i, 1);
+      this.svmsLock.unlock();
+      await mmuIntervalNotifierRemove(prange);
+    }
+  }
+
+  /** KFD_IOCTL_SVM with access attributes: map `[start, end)` on every GPU ahead of any access. */
+  async prefetch(start: number, end: number): Promise<number> {
+    if (this.destroyed || !this.mm.mmgetNotZero()) return -EINVAL;
+    const r = await this.setAttrAccess(start, end, [start, end]);
+    await this.mm.mmput();
+    return r;
+  }
+
+  /** KFD_IOCTL_SVM with PREFETCH_LOC = GPU 0: `svm_migrate_ram_to_vram`. */
+  migrateToDevice(start: number, end: number): Promise<number> {
+    return svmMigrateRangeToVram(this, start, end);
+  }
+
+  /** KFD_IOCTL_SVM with PREFETCH_LOC = system memory: `svm_migrate_vram_to_ram`. */
+  migrateToRam(start: number, end: number): Promise<number> {
+    return svmMigrateRangeToRam(this, start, end);
+  }
+
+  /** VRAM pressure: every VRAM page of the hive back to system memory. */
+  evict(): Promise<number> {
+    return svmMigrateVramEvict(this.hive);
+  }
+
+  toString(): string {
+    return this.notifier.name;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * nouveau-style: a GPU that mirrors a process the way drivers/gpu/drm/nouveau does: a classic
+ * `mmu_notifier` that zaps the GPU for every invalidation but its own migrations, short-lived
+ * interval notifiers that only order the fault path, VRAM as device-private memory, and atomics
+ * through device-exclusive entries. See README.md for what it follows and where it differs.
+ */
+import { defineDriver } from '@hmmlab/harness';
+import { NouveauDrm } from './drm.js';
+import type { NouveauSvmm } from './svmm.js';
+
+export default defineDriver<NouveauSvmm>({
+  name: 'nouveau-style',
+  description:
+    'nouveau: classic notifier with the MIGRATE self-skip, per-fault interval notifiers, VRAM migration, device-exclusive atomics',
+  profiles: ['latest'],
+  probe(kernel) {
+    // nouveau_drm_probe → nouveau_dmem_init, nouveau_svm_init: one GPU with its VRAM.
+    const drm = new NouveauDrm(kernel);
+    return {
+      devices: [drm.device],
+      bind: (mm) => drm.svmmInit(mm),
+    };
+  },
+});
