@@ -4,9 +4,9 @@
  */
 import { type CheckedRun, checkScenario } from '@hmmlab/assertions';
 import '@hmmlab/assertions/vitest';
-import { eventName, firstRunnable, type TraceEvent } from '@hmmlab/core';
-import { exploreSchedules, runCampaign } from '@hmmlab/fuzz';
-import { type DriverDefinition, loadDriver, type OpSpec, type Scenario } from '@hmmlab/harness';
+import { eventName, firstRunnable, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
+import { exploreSchedules, replay, runCampaign } from '@hmmlab/fuzz';
+import { type DriverDefinition, devPtePfn, loadDriver, type OpSpec, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 
 /** What one callback of an invalidation did. */
@@ -163,4 +163,87 @@ describe('the negative controls', () => {
     },
     30_000,
   );
+});
+
+describe('n6-downgrade-own-migrate', () => {
+  // The device reads a source page through its write-protected entry during its own migration, so
+  // its TLB holds that page again; mapping the new page must flush it before finalize frees the
+  // source. A campaign found this schedule when the migration path replaced the entry unflushed.
+  it('should hold no TLB entry of a source page when finalize frees it', async () => {
+    const readDuringMigration: Scenario = {
+      profile: 'latest',
+      regions: [{ pages: 4, prot: 'rw', share: 'private', backing: 'file', populate: 'none' }],
+      tasks: [
+        {
+          kind: 'device',
+          ops: [
+            { op: 'dev-read', region: 0, page: 1, word: 0, device: 0 },
+            { op: 'dev-write', region: 0, page: 0, word: 0, value: 1, device: 0 },
+          ],
+        },
+        { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 2, advice: 'dontneed' }] },
+        {
+          kind: 'driver',
+          ops: [
+            { op: 'prefetch', region: 0, page: 0, pages: 2, write: true },
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 2 },
+            { op: 'prefetch', region: 0, page: 0, pages: 1, write: false },
+          ],
+        },
+      ],
+    };
+    const r = await replay(
+      await load('n6-downgrade-own-migrate'),
+      readDuringMigration,
+      [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0],
+    );
+    const events = r.result.world.kernel.trace.events() as TraceEvent[];
+    expect(events.some((e) => e.type === 'dev-pte' && e.why === 'map migrated' && e.old !== 0)).toBe(true);
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r).toKeepFlushContract();
+  });
+});
+
+describe('n8-inline-under-block-lock', () => {
+  // A device fault maps its own device-private page after its own migration of that page to RAM
+  // collected it (the CPU entry is a migration entry), because the callback skipped that MIGRATE.
+  // Legal: the initiator revokes the mapping under the block lock before the copy, as it would a
+  // kept one. A campaign found this schedule when the oracle called the install stale.
+  it('should accept a mapping of its own migration source that is revoked before the copy', async () => {
+    const faultDuringOwnMigration: Scenario = {
+      profile: 'latest',
+      regions: [{ pages: 3, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [
+        { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, word: 0, value: 1, device: 0 }] },
+        { kind: 'device', ops: [{ op: 'dev-atomic', region: 0, page: 0, word: 0, device: 0 }] },
+        {
+          kind: 'cpu',
+          ops: [
+            { op: 'write', region: 0, page: 1, word: 0, value: 1 },
+            { op: 'read', region: 0, page: 0, word: 0 },
+          ],
+        },
+        {
+          kind: 'driver',
+          ops: [
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 1 },
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 1 },
+          ],
+        },
+      ],
+    };
+    const decisions = [3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 1, 2, 3, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0];
+    const r = await replay(await load('n8-inline-under-block-lock'), faultDuringOwnMigration, decisions);
+    // The schedule does reach it: a device entry installed for a page whose CPU entry is a migration entry.
+    const migrating = new Set<number>();
+    let installedWhileMigrating = 0;
+    for (const e of r.result.world.kernel.trace.events() as TraceEvent[]) {
+      if (e.type === 'pte' && pteKindOf(e.old) === PTE_MIGRATION) migrating.delete(ptePfn(e.old));
+      if (e.type === 'pte' && pteKindOf(e.new) === PTE_MIGRATION) migrating.add(ptePfn(e.new));
+      if (e.type === 'dev-pte' && e.new !== 0 && migrating.has(devPtePfn(e.new))) installedWhileMigrating++;
+    }
+    expect(installedWhileMigrating).toBeGreaterThan(0);
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r).toKeepFlushContract();
+  });
 });

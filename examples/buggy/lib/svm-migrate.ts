@@ -60,15 +60,24 @@ function copyToDevice(m: SvmMirror, args: MigrateVma): void {
   }
 }
 
-/** With `L` held: maps the new device pages (nouveau_pfns_map). */
+/**
+ * With `L` held: maps the new device pages (nouveau_pfns_map). An entry that still translates a
+ * source page (a driver that kept its sources mapped across the copy) is replaced, and the TLB
+ * flushed, before `migrate_vma_finalize` frees that page.
+ */
 function mapMigrated(m: SvmMirror, args: MigrateVma): void {
   const ps = m.kernel.pageSize;
+  let replaced = false;
   for (let i = 0; i < args.npages; i++) {
     if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) === 0) continue;
     const d = args.dst[i] as number;
     const dpage = migratePfnToPage(m.kernel, d);
-    if (dpage !== null) m.vm.setPte(args.start + i * ps, dpage, { write: (d & MIGRATE_PFN_WRITE) !== 0 }, 'map migrated');
+    if (dpage === null) continue;
+    const va = args.start + i * ps;
+    if (m.vm.pt.has(va / ps)) replaced = true;
+    m.vm.setPte(va, dpage, { write: (d & MIGRATE_PFN_WRITE) !== 0 }, 'map migrated');
   }
+  if (replaced) m.vm.flushTlb(args.start, args.end);
 }
 
 /** Runs `fn` under `L`, unless the whole migration already holds it. */

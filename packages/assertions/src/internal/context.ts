@@ -33,6 +33,8 @@ export interface OracleContext {
   readonly copiedOut: Map<number, number>;
   /** Migration destinations: dst pfn → { src pfn, owner }. */
   readonly pairs: Map<number, { src: number; owner: unknown }>;
+  /** Source pages with migration entries: pfn → the invalidation that made them (a MIGRATE or CLEAR, with its owner). */
+  readonly migrating: Map<number, ActiveInvalidation>;
   report(v: ViolationInput, at: TraceEvent): void;
   counts(event: number): FlushCounts;
   /** Records that a coverage cell or window was reached. */

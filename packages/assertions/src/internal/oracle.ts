@@ -9,7 +9,7 @@ import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violatio
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkPteChange, checkResume } from './rules/missed-flush.js';
-import { checkCopy, checkFree, checkMigrationEntryGone } from './rules/page-lifetime.js';
+import { checkCopy, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
 import { checkInstall } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
@@ -86,6 +86,7 @@ export class FlushOracle implements Observer {
       skipped: new Map(),
       copiedOut: new Map(),
       pairs: new Map(),
+      migrating: new Map(),
       report: (v, at) => this.report(v, at),
       counts: (ev) => this.counts(ev),
       cover: (key) => this.cover(key),
@@ -127,7 +128,7 @@ export class FlushOracle implements Observer {
         return;
       case 'pte':
         if (e.inv >= 0 && this.enabled.has('missed-flush')) checkPteChange(ctx, e);
-        checkMigrationEntryGone(ctx, e);
+        trackMigrationEntries(ctx, e);
         this.layout?.onEvent(e);
         return;
       case 'dev-pte':

@@ -44,16 +44,22 @@ export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
 }
 
 /**
- * A migration entry goes away. When it was the last one of its page and the page is not freed,
- * the migration was rolled back (`remove_migration_ptes` restored the source): the page holds the
- * memory again, and a copy made before the rollback no longer makes a write to it a lost one.
+ * Migration entries come and go. The invalidation that makes one is remembered for its page (whose
+ * migration it is). When the last one of a page goes and the page is not freed, the migration was
+ * rolled back (`remove_migration_ptes` restored the source): the page holds the memory again, and
+ * a copy made before the rollback no longer makes a write to it a lost one.
  */
-export function checkMigrationEntryGone(ctx: OracleContext, ev: PteEvent): void {
+export function trackMigrationEntries(ctx: OracleContext, ev: PteEvent): void {
+  if (pteKindOf(ev.new) === PTE_MIGRATION) {
+    const inv = ctx.invs.get(ev.inv);
+    if (inv !== undefined) ctx.migrating.set(ptePfn(ev.new), inv);
+  }
   if (pteKindOf(ev.old) !== PTE_MIGRATION) return;
   const pfn = ptePfn(ev.old);
-  if (!ctx.copiedOut.has(pfn)) return;
   const page = ctx.world.kernel.pages.pfnToPage(pfn);
-  if (page !== undefined && !isMigrating(page)) ctx.copiedOut.delete(pfn);
+  if (page !== undefined && isMigrating(page)) return;
+  ctx.copiedOut.delete(pfn);
+  ctx.migrating.delete(pfn);
 }
 
 /** A page is freed: nothing on a running device may still point at it. */
@@ -61,6 +67,7 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
   const k = ctx.world.kernel;
   ctx.copiedOut.delete(ev.pfn);
   ctx.pairs.delete(ev.pfn);
+  ctx.migrating.delete(ev.pfn);
   for (const t of translationsTo(ctx.world, ev.pfn)) {
     const vpn = Math.floor(t.va / k.pageSize);
     const sk = skipKey(t.vm.id, vpn, ev.pfn);

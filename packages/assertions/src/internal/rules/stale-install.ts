@@ -3,11 +3,15 @@
  * address whose invalidation already told devices to stop (its start callbacks returned and its
  * entries may change now). The one legal exception: the migrating owner may map the destination
  * page of an entry still migrating, between `migrateVmaPages` and `migrateVmaFinalize` (the
- * kernel-doc of `migrate_vma_setup` allows it; test_hmm and nouveau do it).
+ * kernel-doc of `migrate_vma_setup` allows it; test_hmm and nouveau do it). And a device that may
+ * skip a migration (its own MIGRATE) may also map that migration's source page meanwhile, writable
+ * only until the page is copied: that is no worse than keeping the translation, so the same
+ * obligations follow it (revoked before the copy if writable, before the free at all:
+ * `own-migration-unrevoked`).
  */
 import { type DevPagemap, eventName, formatPte, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
-import { devPtePfn } from '@hmmlab/harness';
-import { legalSkip, type OracleContext } from '../context.js';
+import { DEV_PTE_WRITE, devPteFlags, devPtePfn } from '@hmmlab/harness';
+import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import { cpuAllows, describeEntry } from '../view.js';
 
 type DevPteEvent = Extract<TraceEvent, { type: 'dev-pte' }>;
@@ -35,6 +39,13 @@ export function checkInstall(ctx: OracleContext, ev: DevPteEvent): void {
         : ownerOf(pfn) === dev.owner || ownerOf(pair.src) === dev.owner);
     const destinationOfOwnMigration = pteKindOf(pte) === PTE_MIGRATION && pair !== undefined && pair.src === ptePfn(pte) && migratingOwner;
     if (destinationOfOwnMigration) return;
+    const migration = pteKindOf(pte) === PTE_MIGRATION && ptePfn(pte) === pfn ? ctx.migrating.get(pfn) : undefined;
+    // Writable once the page was copied is too late: the write would miss the destination.
+    const writableAfterCopy = ctx.copiedOut.has(pfn) && (devPteFlags(ev.new) & DEV_PTE_WRITE) !== 0;
+    if (migration !== undefined && legalSkip(migration, dev) && !writableAfterCopy) {
+      ctx.skipped.set(skipKey(vm.id, Math.floor(ev.va / k.pageSize), pfn), migration.id);
+      return;
+    }
     ctx.report(
       {
         rule: 'stale-install',
