@@ -31,3 +31,21 @@ describe('scenarioArb', () => {
     expect(wide.flat().some((t) => t.ops.some((o) => o.op === 'exit'))).toBe(true);
   });
 });
+
+describe('op bias', () => {
+  const loadsAndStoresOnly = (shape: Parameters<typeof scenarioArb>[0]) =>
+    fc
+      .sample(scenarioArb({ cpuPrograms: { min: 1, max: 1 }, ops: { min: 4, max: 4 }, ...shape }), { seed: 5, numRuns: 300 })
+      .filter((s) => s.tasks.filter((t) => t.kind === 'cpu').every((t) => t.ops.every((o) => o.op === 'read' || o.op === 'write'))).length;
+
+  it('should leave op kinds out of some scenarios (swarm testing) unless the shape turns it off', () => {
+    expect(loadsAndStoresOnly({})).toBeGreaterThan(loadsAndStoresOnly({ swarm: false }));
+  });
+
+  it('should keep every scenario valid with and without the bias', () => {
+    for (const shape of [{}, { swarm: false, hotPage: false }]) {
+      for (const s of fc.sample(scenarioArb({ exit: true, ...shape }), { seed: 9, numRuns: 100 }))
+        expect(() => validateScenario(s)).not.toThrow();
+    }
+  });
+});

@@ -31,6 +31,44 @@ export interface ScenarioShape {
   readonly cpuPrograms?: { min: number; max: number };
   /** What-if changes to every scenario's kernel profile (see `Scenario.profileOverrides`). @defaultValue none */
   readonly profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
+  /**
+   * Swarm testing: half of the scenarios leave out a random subset of op kinds (each kind with
+   * probability 1/2, keeping at least one per program kind), so rare combinations of the kinds
+   * left in come up far more often than in one fixed mix. @defaultValue true
+   */
+  readonly swarm?: boolean;
+  /**
+   * Each scenario picks a hot page that about half of its addresses and ranges land on, so device
+   * work, CPU ops, migrations and kernel work meet on the same page. @defaultValue true
+   */
+  readonly hotPage?: boolean;
+}
+
+/**
+ * How one scenario biases its ops: a hot page most ops meet on, and op kinds it leaves out (swarm
+ * testing). Both are drawn per scenario; neither appears in the scenario itself, which holds only
+ * the ops they produced.
+ */
+export interface OpBias {
+  /** The page about half of the addresses and ranges land on. */
+  readonly hot?: { readonly region: number; readonly page: number };
+  /** Op kinds (`OpSpec['op']`) to leave out; a program kind whose every op is left out keeps them all. */
+  readonly omit?: ReadonlySet<string>;
+}
+
+/** Every op kind generated programs use, by program kind (the order swarm flags follow). */
+const OP_KINDS = {
+  cpu: ['read', 'write', 'munmap', 'mprotect', 'madvise', 'clear-refs', 'mremap', 'fork', 'exit'],
+  device: ['dev-read', 'dev-write', 'dev-atomic'],
+  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch'],
+  kernel: ['reclaim', 'compact', 'oom-reap'],
+} as const;
+const ALL_KINDS: readonly string[] = Object.values(OP_KINDS).flat();
+
+/** Weighted op arbitraries without the kinds `bias.omit` leaves out (all of them if it leaves out every one). */
+function pick(ops: readonly (fc.WeightedArbitrary<OpSpec> & { kind: string })[], bias: OpBias): fc.Arbitrary<OpSpec> {
+  const kept = ops.filter((o) => !(bias.omit?.has(o.kind) ?? false));
+  return fc.oneof(...(kept.length > 0 ? kept : ops));
 }
 
 /** A region of the layout: mostly private anonymous read-write memory, populated. */
@@ -44,25 +82,33 @@ export function regionArb(pages: { min: number; max: number } = { min: 1, max: 4
   }) as fc.Arbitrary<RegionSpec>;
 }
 
-/** A page of one of `regions`: `{ region, page }`. */
-function atArb(regions: readonly RegionSpec[]): fc.Arbitrary<{ region: number; page: number; word: number }> {
-  return fc.integer({ min: 0, max: regions.length - 1 }).chain((region) =>
+/** A page of one of `regions`: `{ region, page }`, the hot page about half of the time. */
+function atArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<{ region: number; page: number; word: number }> {
+  const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) =>
     fc.record({
       region: fc.constant(region),
       page: fc.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 }),
       word: fc.nat(3),
     }),
   );
+  if (hot === undefined) return any;
+  return fc.oneof(any, fc.record({ region: fc.constant(hot.region), page: fc.constant(hot.page), word: fc.nat(3) }));
 }
 
-/** A page range of one region. */
-function rangeArb(regions: readonly RegionSpec[]): fc.Arbitrary<{ region: number; page: number; pages: number }> {
-  return fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => {
+/** A page range of one region; about half of the time one that covers the hot page. */
+function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<{ region: number; page: number; pages: number }> {
+  const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => {
     const n = (regions[region] as RegionSpec).pages;
     return fc
       .integer({ min: 0, max: n - 1 })
       .chain((page) => fc.record({ region: fc.constant(region), page: fc.constant(page), pages: fc.integer({ min: 1, max: n - page }) }));
   });
+  if (hot === undefined) return any;
+  const n = (regions[hot.region] as RegionSpec).pages;
+  const covering = fc
+    .tuple(fc.integer({ min: 0, max: hot.page }), fc.integer({ min: hot.page, max: n - 1 }))
+    .map(([first, last]) => ({ region: hot.region, page: first, pages: last - first + 1 }));
+  return fc.oneof(any, covering);
 }
 
 const valueArb = fc.integer({ min: 1, max: 999 });
@@ -71,56 +117,74 @@ const valueArb = fc.integer({ min: 1, max: 999 });
 const op = (o: OpSpec): OpSpec => o;
 
 /** One CPU op: loads and stores most of the time, and every syscall that changes mappings. */
-export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } = {}): fc.Arbitrary<OpSpec> {
-  const at = atArb(regions);
-  const range = rangeArb(regions);
-  const ops: fc.WeightedArbitrary<OpSpec>[] = [
-    { weight: 4, arbitrary: at.map((a) => op({ op: 'read', ...a })) },
-    { weight: 5, arbitrary: fc.tuple(at, valueArb).map(([a, value]) => op({ op: 'write', ...a, value })) },
-    { weight: 2, arbitrary: range.map((r) => op({ op: 'munmap', ...r })) },
-    { weight: 2, arbitrary: fc.tuple(range, fc.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })) },
+export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } & OpBias = {}): fc.Arbitrary<OpSpec> {
+  const at = atArb(regions, options.hot);
+  const range = rangeArb(regions, options.hot);
+  const ops: (fc.WeightedArbitrary<OpSpec> & { kind: string })[] = [
+    { kind: 'read', weight: 4, arbitrary: at.map((a) => op({ op: 'read', ...a })) },
+    { kind: 'write', weight: 5, arbitrary: fc.tuple(at, valueArb).map(([a, value]) => op({ op: 'write', ...a, value })) },
+    { kind: 'munmap', weight: 2, arbitrary: range.map((r) => op({ op: 'munmap', ...r })) },
     {
+      kind: 'mprotect',
+      weight: 2,
+      arbitrary: fc.tuple(range, fc.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })),
+    },
+    {
+      kind: 'madvise',
       weight: 2,
       arbitrary: fc.tuple(range, fc.constantFrom('dontneed', 'free')).map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
     },
-    { weight: 1, arbitrary: fc.constant({ op: 'clear-refs' }) },
-    { weight: 1, arbitrary: fc.integer({ min: 0, max: regions.length - 1 }).map((region) => op({ op: 'mremap', region })) },
+    { kind: 'clear-refs', weight: 1, arbitrary: fc.constant({ op: 'clear-refs' }) },
+    { kind: 'mremap', weight: 1, arbitrary: fc.integer({ min: 0, max: regions.length - 1 }).map((region) => op({ op: 'mremap', region })) },
   ];
-  if (options.fork ?? true) ops.push({ weight: 2, arbitrary: fc.constant({ op: 'fork' }) });
-  if (options.exit ?? false) ops.push({ weight: 1, arbitrary: fc.constant({ op: 'exit' }) });
-  return fc.oneof(...ops);
+  if (options.fork ?? true) ops.push({ kind: 'fork', weight: 2, arbitrary: fc.constant({ op: 'fork' }) });
+  if (options.exit ?? false) ops.push({ kind: 'exit', weight: 1, arbitrary: fc.constant({ op: 'exit' }) });
+  return pick(ops, options);
 }
 
 /** One device access. */
-export function deviceOpArb(regions: readonly RegionSpec[], devices = 1): fc.Arbitrary<OpSpec> {
-  const at = atArb(regions);
+export function deviceOpArb(regions: readonly RegionSpec[], devices = 1, bias: OpBias = {}): fc.Arbitrary<OpSpec> {
+  const at = atArb(regions, bias.hot);
   const device = fc.integer({ min: 0, max: Math.max(0, devices - 1) });
-  return fc.oneof(
-    { weight: 3, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-read', ...a, device: d })) },
-    { weight: 4, arbitrary: fc.tuple(at, valueArb, device).map(([a, value, d]) => op({ op: 'dev-write', ...a, value, device: d })) },
-    { weight: 1, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-atomic', ...a, device: d })) },
+  return pick(
+    [
+      { kind: 'dev-read', weight: 3, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-read', ...a, device: d })) },
+      {
+        kind: 'dev-write',
+        weight: 4,
+        arbitrary: fc.tuple(at, valueArb, device).map(([a, value, d]) => op({ op: 'dev-write', ...a, value, device: d })),
+      },
+      { kind: 'dev-atomic', weight: 1, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-atomic', ...a, device: d })) },
+    ],
+    bias,
   );
 }
 
 /** One driver action. */
-export function driverOpArb(regions: readonly RegionSpec[]): fc.Arbitrary<OpSpec> {
-  const range = rangeArb(regions);
-  return fc.oneof(
-    { weight: 4, arbitrary: range.map((r) => op({ op: 'migrate-to-device', ...r })) },
-    { weight: 2, arbitrary: range.map((r) => op({ op: 'migrate-to-ram', ...r })) },
-    { weight: 1, arbitrary: fc.constant({ op: 'evict' }) },
-    { weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
-    { weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
+export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): fc.Arbitrary<OpSpec> {
+  const range = rangeArb(regions, bias.hot);
+  return pick(
+    [
+      { kind: 'migrate-to-device', weight: 4, arbitrary: range.map((r) => op({ op: 'migrate-to-device', ...r })) },
+      { kind: 'migrate-to-ram', weight: 2, arbitrary: range.map((r) => op({ op: 'migrate-to-ram', ...r })) },
+      { kind: 'evict', weight: 1, arbitrary: fc.constant({ op: 'evict' }) },
+      { kind: 'make-exclusive', weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
+      { kind: 'prefetch', weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
+    ],
+    bias,
   );
 }
 
 /** One piece of kernel background work. */
-export function kernelOpArb(regions: readonly RegionSpec[]): fc.Arbitrary<OpSpec> {
-  const at = atArb(regions);
-  return fc.oneof(
-    { weight: 3, arbitrary: at.map((a) => op({ op: 'reclaim', region: a.region, page: a.page })) },
-    { weight: 3, arbitrary: at.map((a) => op({ op: 'compact', region: a.region, page: a.page })) },
-    { weight: 1, arbitrary: fc.constant({ op: 'oom-reap' }) },
+export function kernelOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): fc.Arbitrary<OpSpec> {
+  const at = atArb(regions, bias.hot);
+  return pick(
+    [
+      { kind: 'reclaim', weight: 3, arbitrary: at.map((a) => op({ op: 'reclaim', region: a.region, page: a.page })) },
+      { kind: 'compact', weight: 3, arbitrary: at.map((a) => op({ op: 'compact', region: a.region, page: a.page })) },
+      { kind: 'oom-reap', weight: 1, arbitrary: fc.constant({ op: 'oom-reap' }) },
+    ],
+    bias,
   );
 }
 
@@ -128,9 +192,31 @@ function task(kind: TaskSpec['kind'], op: fc.Arbitrary<OpSpec>, ops: { min: numb
   return fc.array(op, { minLength: ops.min, maxLength: ops.max }).map((list) => ({ kind, ops: list }));
 }
 
+/** A scenario's op bias over `regions`: a hot page and the op kinds left out, as the shape asks. */
+function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): fc.Arbitrary<OpBias> {
+  const hot =
+    (shape.hotPage ?? true)
+      ? fc
+          .integer({ min: 0, max: regions.length - 1 })
+          .chain((region) =>
+            fc.record({ region: fc.constant(region), page: fc.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 }) }),
+          )
+          .map((h): { region: number; page: number } | undefined => h)
+      : fc.constant(undefined);
+  // One flag per kind; a flag shrinks to false, "keep", so shrinking goes back to the full mix.
+  // Half of the scenarios keep the full mix: bugs that need many op kinds at once stay cheap.
+  const flags = fc.array(fc.boolean(), { minLength: ALL_KINDS.length, maxLength: ALL_KINDS.length });
+  const omit = (shape.swarm ?? true) ? fc.oneof(fc.constant([]), flags) : fc.constant([]);
+  return fc.tuple(hot, omit).map(([h, flags]) => ({
+    ...(h !== undefined ? { hot: h } : {}),
+    omit: new Set(ALL_KINDS.filter((_, i) => flags[i] === true)),
+  }));
+}
+
 /**
  * A whole scenario: a layout, one or two device programs, a CPU program, and optionally a driver
- * program and kernel background work.
+ * program and kernel background work. Each scenario draws its own op bias (a hot page, a swarm
+ * subset of op kinds; see {@link ScenarioShape}); the scenario holds only the ops themselves.
  */
 export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
   const profiles = shape.profiles ?? ['latest'];
@@ -140,17 +226,18 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
       fc.array(regionArb(shape.pages), { minLength: shape.regions?.min ?? 1, maxLength: shape.regions?.max ?? 2 }),
       fc.constantFrom(...profiles),
     )
-    .chain(([regions, profile]) => {
+    .chain(([regions, profile]) => biasArb(regions, shape).map((bias) => [regions, profile, bias] as const))
+    .chain(([regions, profile, bias]) => {
       const tasks: fc.Arbitrary<TaskSpec[]>[] = [
-        fc.array(task('device', deviceOpArb(regions, shape.devices ?? 1), ops), { minLength: 1, maxLength: 2 }),
-        fc.array(task('cpu', cpuOpArb(regions, { fork: shape.fork ?? true, exit: shape.exit ?? false }), ops), {
+        fc.array(task('device', deviceOpArb(regions, shape.devices ?? 1, bias), ops), { minLength: 1, maxLength: 2 }),
+        fc.array(task('cpu', cpuOpArb(regions, { fork: shape.fork ?? true, exit: shape.exit ?? false, ...bias }), ops), {
           minLength: shape.cpuPrograms?.min ?? 0,
           maxLength: shape.cpuPrograms?.max ?? 1,
         }),
-        fc.array(task('driver', driverOpArb(regions), ops), { minLength: 0, maxLength: 1 }),
+        fc.array(task('driver', driverOpArb(regions, bias), ops), { minLength: 0, maxLength: 1 }),
       ];
       if (shape.kernelWork ?? true)
-        tasks.push(fc.array(task('kernel', kernelOpArb(regions), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));
+        tasks.push(fc.array(task('kernel', kernelOpArb(regions, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));
       return fc.tuple(...tasks).map((groups) => ({
         profile,
         ...(shape.profileOverrides !== undefined ? { profileOverrides: shape.profileOverrides } : {}),

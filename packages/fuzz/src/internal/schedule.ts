@@ -15,7 +15,13 @@ export const STRATEGIES: readonly StrategyName[] = ['pct', 'random', 'exhaustive
 /** A generated schedule. */
 export type Schedule =
   | { readonly kind: 'random'; readonly choices: readonly number[] }
-  | { readonly kind: 'pct'; readonly priorities: readonly number[]; readonly changes: readonly number[] };
+  | {
+      readonly kind: 'pct';
+      readonly priorities: readonly number[];
+      readonly changes: readonly number[];
+      /** From this scheduling decision on, run the runnable tasks round robin (a fair tail). */
+      readonly fair?: number;
+    };
 
 /** Options of the schedule arbitraries. */
 export interface ScheduleShape {
@@ -23,7 +29,10 @@ export interface ScheduleShape {
   readonly maxChoices?: number;
   /** PCT depth d: number of priority change points. @defaultValue 3 */
   readonly depth?: number;
-  /** PCT: steps over which change points are spread. @defaultValue 300 */
+  /**
+   * PCT: scheduling decisions (points where two or more tasks could run) over which change points
+   * are spread. Generated scenarios make 15 to 40 decisions in a typical run. @defaultValue 32
+   */
   readonly horizon?: number;
 }
 
@@ -32,14 +41,21 @@ export function randomScheduleArb(shape: ScheduleShape = {}): fc.Arbitrary<Sched
   return fc.array(fc.nat(7), { maxLength: shape.maxChoices ?? 200 }).map((choices) => ({ kind: 'random', choices }));
 }
 
-/** A PCT schedule: a priority per task slot and `depth` change points. */
+/**
+ * A PCT schedule: a priority per task slot, `depth` change points, and on half of the runs a fair
+ * tail (round robin from a decision within the horizon on). PCT starves low-priority tasks by
+ * design, which breaks the cycles a livelock needs (threads that keep retrying in turn); the fair
+ * tail is the fairness a real scheduler gives them (as in CHESS's fair stateless model checking).
+ */
 export function pctScheduleArb(shape: ScheduleShape = {}): fc.Arbitrary<Schedule> {
+  const horizon = shape.horizon ?? 32;
   return fc
     .record({
       priorities: fc.array(fc.nat(1000), { minLength: 8, maxLength: 8 }),
-      changes: fc.array(fc.nat(shape.horizon ?? 300), { maxLength: shape.depth ?? 3 }),
+      changes: fc.array(fc.nat(horizon), { maxLength: shape.depth ?? 3 }),
+      fair: fc.option(fc.nat(horizon), { nil: undefined, freq: 2 }),
     })
-    .map(({ priorities, changes }) => ({ kind: 'pct', priorities, changes }));
+    .map(({ priorities, changes, fair }): Schedule => ({ kind: 'pct', priorities, changes, ...(fair !== undefined ? { fair } : {}) }));
 }
 
 /** The schedule arbitrary of a strategy (exhaustive search enumerates instead of generating). */
@@ -54,17 +70,22 @@ export function scheduleDecisions(schedule: Schedule): DecisionSource {
     const choices = schedule.choices;
     return { pick: (c) => (i < choices.length ? (choices[i++] as number) % c.length : 0) };
   }
-  return pctDecisions(schedule.priorities, schedule.changes);
+  return pctDecisions(schedule.priorities, schedule.changes, schedule.fair);
 }
 
 /**
  * PCT: run the highest-priority runnable task; at the i-th change point, the task that was
- * running drops to priority i, below every initial priority.
+ * running drops to priority i, below every initial priority. From decision `fair` on (if given),
+ * run the runnable tasks round robin instead. Change points count scheduling
+ * decisions (the calls of `pick`, where at least two tasks can run), not scheduler steps: a step
+ * with one runnable task offers no preemption, and counting steps let most change points fall on
+ * such steps or after the run had ended.
  */
-export function pctDecisions(priorities: readonly number[], changes: readonly number[]): DecisionSource {
+export function pctDecisions(priorities: readonly number[], changes: readonly number[], fair?: number): DecisionSource {
   const prio = new Map<number, number>();
   const depth = changes.length;
   let last = -1;
+  let decision = 0;
   const priorityOf = (t: TaskInfo): number => {
     let p = prio.get(t.id);
     if (p === undefined) {
@@ -75,8 +96,16 @@ export function pctDecisions(priorities: readonly number[], changes: readonly nu
     return p;
   };
   return {
-    pick(candidates, step) {
-      const ci = changes.indexOf(step);
+    pick(candidates) {
+      const d = decision++;
+      if (fair !== undefined && d >= fair) {
+        // Round robin: the next task after the one that ran last, by id.
+        let next = candidates.findIndex((t) => t.id > last);
+        if (next < 0) next = 0;
+        last = (candidates[next] as TaskInfo).id;
+        return next;
+      }
+      const ci = changes.indexOf(d);
       if (ci >= 0 && last >= 0) prio.set(last, ci + 1);
       let best = 0;
       let bestP = -1;
