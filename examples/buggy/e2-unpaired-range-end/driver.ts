@@ -18,8 +18,7 @@ import {
   mmuNotifierRegister,
   mmuNotifierUnregister,
   type Page,
-  PTE_PRESENT,
-  pteKindOf,
+  pteAccessible,
   ptePfn,
   pteWrite,
   VM_FAULT_SIGBUS,
@@ -78,7 +77,8 @@ export class CountingSecondaryMmu extends SvmMirror {
     try {
       for (let tries = 0; tries < 4; tries++) {
         const e = mm.pte(va);
-        if (pteKindOf(e) === PTE_PRESENT && (!write || pteWrite(e))) {
+        // follow_page: a present entry the access is allowed through (PROT_NONE entries are not).
+        if (pteAccessible(e) && (!write || pteWrite(e))) {
           const page = k.pages.page(ptePfn(e));
           k.pages.getPage(page);
           return page;
