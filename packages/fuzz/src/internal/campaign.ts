@@ -163,13 +163,56 @@ async function shrink(
   return { value: cur, attempts };
 }
 
+/**
+ * A last pass after shrinking: drops ops one at a time (and tasks left empty) from the scenario
+ * itself, keeping the schedule, while the run still fails with the same rule. Scenario
+ * arbitraries built with `chain` shrink their inner values poorly, so ops that do not matter can
+ * survive the shrink tree.
+ */
+async function dropOps(
+  driver: DriverDefinition,
+  value: fc.Value<Sample>,
+  rule: string,
+  options: CampaignOptions,
+): Promise<{ value: fc.Value<Sample>; attempts: number }> {
+  let [scenario, schedule] = value.value_;
+  let attempts = 0;
+  let changed = false;
+  for (let improved = true; improved; ) {
+    improved = false;
+    for (let t = 0; t < scenario.tasks.length && !improved; t++) {
+      const task = scenario.tasks[t] as Scenario['tasks'][number];
+      for (let o = 0; o < task.ops.length && !improved; o++) {
+        const ops = task.ops.filter((_op, i) => i !== o);
+        const tasks =
+          ops.length === 0 ? scenario.tasks.filter((_x, i) => i !== t) : scenario.tasks.map((x, i) => (i === t ? { ...x, ops } : x));
+        if (tasks.length === 0) continue;
+        const cand: Scenario = { ...scenario, tasks };
+        attempts++;
+        const r = await runSample(driver, [cand, schedule], options);
+        if (r.violations.some((v) => v.rule === rule)) {
+          scenario = cand;
+          improved = true;
+          changed = true;
+        }
+      }
+    }
+  }
+  return { value: changed ? new fc.Value<Sample>([scenario, schedule], undefined) : value, attempts };
+}
+
 /** Turns a failing run into a counterexample: shrink, replay with the whole trace, encode the token. */
 export async function counterexample(driver: DriverDefinition, index: number, options: CampaignOptions): Promise<Counterexample> {
   const arb = runArb(driver, options);
   const start = arb.generate(new fc.Random(xoroshiro128plus(runSeed(options.seed ?? 1, index))), undefined);
   const first = await runSample(driver, start.value_, options);
   const rule = (first.violations[0] as Violation).rule;
-  const { value, attempts } = options.shrink === false ? { value: start, attempts: 0 } : await shrink(driver, arb, start, rule, options);
+  let { value, attempts } = options.shrink === false ? { value: start, attempts: 0 } : await shrink(driver, arb, start, rule, options);
+  if (options.shrink !== false) {
+    const dropped = await dropOps(driver, value, rule, options);
+    value = dropped.value;
+    attempts += dropped.attempts;
+  }
   const [scenario, schedule] = value.value_;
   const report = await runSample(driver, value.value_, options, 'all');
   const violation = report.violations.find((v) => v.rule === rule) ?? (report.violations[0] as Violation);
