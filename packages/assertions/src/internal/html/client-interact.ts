@@ -63,6 +63,8 @@ export const INTERACT_SCRIPT = String.raw`
     detail.appendChild(table);
   }
 
+  // reveal: true scrolls the timeline and the trace list to the event; 'list' only the list (a
+  // click on the timeline, where the event already is in view).
   function select(q, reveal) {
     var i = byQ[q];
     if (i === undefined) return;
@@ -71,7 +73,7 @@ export const INTERACT_SCRIPT = String.raw`
     showDetail(e);
     if (reveal) {
       var x = X(e.c);
-      if (x < scroll.scrollLeft + 40 || x > scroll.scrollLeft + scroll.clientWidth - 40)
+      if (reveal === true && (x < scroll.scrollLeft + 40 || x > scroll.scrollLeft + scroll.clientWidth - 40))
         scroll.scrollLeft = Math.max(0, x - scroll.clientWidth / 2);
       var top = i * LIST_ROW;
       if (top < listScroll.scrollTop || top > listScroll.scrollTop + listScroll.clientHeight - LIST_ROW)
@@ -91,7 +93,7 @@ export const INTERACT_SCRIPT = String.raw`
 
   canvas.addEventListener('click', function (ev) {
     var t = ev.target.closest('[data-q]');
-    if (t) select(Number(t.getAttribute('data-q')), false);
+    if (t) select(Number(t.getAttribute('data-q')), 'list');
   });
   listCanvas.addEventListener('click', function (ev) {
     var t = ev.target.closest('[data-q]');
