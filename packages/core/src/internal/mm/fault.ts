@@ -9,7 +9,7 @@ import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNoti
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
 import { SignalError } from '../sched/scheduler.js';
 import type { Mm } from './mm.js';
-import type { Page } from './page.js';
+import type { AllocOptions, Page } from './page.js';
 import {
   mkPte,
   PTE_DEVICE_EXCLUSIVE,
@@ -40,20 +40,30 @@ export const VM_FAULT_RETRY = 0x400;
 
 const DIRTY_BITS = PTE_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY;
 
+const ZEROED: AllocOptions = { zero: true };
+
 /** `do_anonymous_page`: the zero page for a read, a fresh zeroed page for a write. */
 function doAnonymousPage(mm: Mm, va: number, write: boolean): number {
+  anonymousPte(mm, va, write);
+  return 0;
+}
+
+/** {@link doAnonymousPage}'s work; returns the entry it installed. */
+function anonymousPte(mm: Mm, va: number, write: boolean): number {
   const k = mm.kernel;
   const vpn = Math.floor(va / k.pageSize);
   if (!write) {
-    mm.setPte(vpn, mkPte(PTE_PRESENT, k.pages.zeroPage.pfn, PTE_YOUNG), -1, 'zero-page');
-    return 0;
+    const z = mkPte(PTE_PRESENT, k.pages.zeroPage.pfn, PTE_YOUNG);
+    mm.setPte(vpn, z, -1, 'zero-page');
+    return z;
   }
-  const page = k.pages.allocPage({ zero: true });
+  const page = k.pages.allocPage(ZEROED);
   page.anon = true;
   page.anonExclusive = true;
   mm.rmapAdd(page, va);
-  mm.setPte(vpn, mkPte(PTE_PRESENT, page.pfn, DIRTY_BITS), -1, 'anon-fault');
-  return 0;
+  const e = mkPte(PTE_PRESENT, page.pfn, DIRTY_BITS);
+  mm.setPte(vpn, e, -1, 'anon-fault');
+  return e;
 }
 
 /** `do_read_fault` / `do_cow_fault` / `do_shared_fault` for file and shmem mappings. */
@@ -279,10 +289,11 @@ function accessAlone(mm: Mm, va: number, write: boolean): Page | null {
   s.tick(); // down_read's preemption point
   const tr = k.trace;
   if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'acquire', mode: 'read' });
-  doAnonymousPage(mm, va - (va % k.pageSize), write);
+  const n = anonymousPte(mm, va - (va % k.pageSize), write);
   if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'release', mode: 'read' });
-  const n = mm.pt.get(vpn) ?? 0;
-  mm.pt.set(vpn, pteSet(n, write ? PTE_YOUNG | PTE_DIRTY | PTE_SOFT_DIRTY : PTE_YOUNG));
+  // The access itself; the fresh entry usually has these bits already.
+  const m = pteSet(n, write ? PTE_YOUNG | PTE_DIRTY | PTE_SOFT_DIRTY : PTE_YOUNG);
+  if (m !== n) mm.pt.set(vpn, m);
   return k.pages.page(ptePfn(n));
 }
 

@@ -217,7 +217,7 @@ export class Mm {
     const first = Math.floor(start / ps);
     const last = Math.ceil(end / ps);
     const out: number[] = [];
-    if (last - first <= this.pt.size * 4) {
+    if (this.scanDense(first, last)) {
       for (let v = first; v < last; v++) if (this.pt.has(v)) out.push(v);
       return out;
     }
@@ -226,15 +226,42 @@ export class Mm {
     return out;
   }
 
+  /**
+   * @internal True when the vpns `[first, last)` are cheaper to probe one by one than the table's
+   * keys are to filter: the choice {@link Mm.vpnsInRange} makes, for loops that probe directly.
+   */
+  scanDense(first: number, last: number): boolean {
+    return last - first <= this.pt.size * 4;
+  }
+
+  /** @internal True if some entry lies in `[start, end)` (`vpnsInRange(start, end).length > 0`). */
+  anyPteInRange(start: number, end: number): boolean {
+    const ps = this.kernel.pageSize;
+    const first = Math.floor(start / ps);
+    const last = Math.ceil(end / ps);
+    if (this.scanDense(first, last)) {
+      for (let v = first; v < last; v++) if (this.pt.has(v)) return true;
+      return false;
+    }
+    for (const v of this.pt.keys()) if (v >= first && v < last) return true;
+    return false;
+  }
+
   // ---- internals used by the operations ---------------------------------------------------
 
   /** @internal Sets the entry of `vpn`, recording the change under invalidation `inv` (-1: none). */
   setPte(vpn: number, value: number, inv: number, why: string): void {
+    const tr = this.kernel.trace;
+    if (!tr.on) {
+      // Nobody sees the old entry: one table operation instead of two.
+      if (value === 0) this.pt.delete(vpn);
+      else this.pt.set(vpn, value);
+      return;
+    }
     const old = this.pt.get(vpn) ?? 0;
     if (value === 0) this.pt.delete(vpn);
     else this.pt.set(vpn, value);
-    const tr = this.kernel.trace;
-    if (tr.on) tr.emit({ type: 'pte', mm: this.id, va: vpn * this.kernel.pageSize, old, new: value, inv, why });
+    tr.emit({ type: 'pte', mm: this.id, va: vpn * this.kernel.pageSize, old, new: value, inv, why });
   }
 
   /**
@@ -249,10 +276,18 @@ export class Mm {
 
   /** @internal Removes a reverse mapping (`folio_remove_rmap_pte`). */
   rmapRemove(page: Page, va: number, mapped = true): void {
-    for (let i = 0; i < page.rmapMm.length; i++) {
-      if (page.rmapMm[i] === this && page.rmapVa[i] === va) {
-        page.rmapMm.splice(i, 1);
-        page.rmapVa.splice(i, 1);
+    const mms = page.rmapMm;
+    const vas = page.rmapVa;
+    for (let i = 0; i < mms.length; i++) {
+      if (mms[i] === this && vas[i] === va) {
+        if (i === mms.length - 1) {
+          // The common case (one mapping, or the newest): no splice.
+          mms.pop();
+          vas.pop();
+        } else {
+          mms.splice(i, 1);
+          vas.splice(i, 1);
+        }
         if (mapped) page.mapcount--;
         return;
       }

@@ -85,15 +85,28 @@ function newEntry(mm: Mm, vma: Vma, e: number): number {
 /** `change_protection` of one VMA. */
 async function changeProtection(mm: Mm, vma: Vma): Promise<void> {
   const k = mm.kernel;
-  const vpns = mm.vpnsInRange(vma.start, vma.end);
-  if (vpns.length === 0) return;
+  if (!mm.anyPteInRange(vma.start, vma.end)) return;
   const range = mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_VMA, 0, mm, vma.start, vma.end);
   await mmuNotifierInvalidateRangeStart(range);
   await k.sched.yield();
-  for (const vpn of mm.vpnsInRange(vma.start, vma.end)) {
-    const e = mm.pt.get(vpn) ?? 0;
-    const n = newEntry(mm, vma, e);
-    if (n !== e) mm.setPte(vpn, n, range.id, 'mprotect');
+  const ps = k.pageSize;
+  const first = Math.floor(vma.start / ps);
+  const last = Math.ceil(vma.end / ps);
+  const pt = mm.pt;
+  if (mm.scanDense(first, last)) {
+    // The entries vpnsInRange would list, in the same order: changing one entry adds or removes none.
+    for (let vpn = first; vpn < last; vpn++) {
+      const e = pt.get(vpn);
+      if (e === undefined) continue;
+      const n = newEntry(mm, vma, e);
+      if (n !== e) mm.setPte(vpn, n, range.id, 'mprotect');
+    }
+  } else {
+    for (const vpn of mm.vpnsInRange(vma.start, vma.end)) {
+      const e = pt.get(vpn) ?? 0;
+      const n = newEntry(mm, vma, e);
+      if (n !== e) mm.setPte(vpn, n, range.id, 'mprotect');
+    }
   }
   await mmuNotifierInvalidateRangeEnd(range);
 }

@@ -66,10 +66,20 @@ export class Page implements Waitable {
   generation = 0;
   /** @internal Page lock holder and waiters. */
   lockOwner: Task | null = null;
-  /** @internal */
-  readonly lockWaiters: Task[] = [];
+  private lockWaitersList: Task[] | null = null;
+  private unlockWaitersList: Task[] | null = null;
+
+  /** @internal Tasks waiting for the page lock, created on first use (most pages never wait). */
+  get lockWaiters(): Task[] {
+    this.lockWaitersList ??= [];
+    return this.lockWaitersList;
+  }
+
   /** @internal Tasks waiting for the page to be unlocked without taking the lock (`folio_wait_locked`). */
-  readonly unlockWaiters: Task[] = [];
+  get unlockWaiters(): Task[] {
+    this.unlockWaitersList ??= [];
+    return this.unlockWaitersList;
+  }
 
   constructor(pfn: number, kind: PageKind, wordsPerPage: number) {
     this.pfn = pfn;
@@ -317,8 +327,9 @@ export class PageAllocator {
       return;
     }
     // wake_up_page: the page is unlocked; those that only waited for that go on.
-    for (const t of p.unlockWaiters) this.sched.wake(t);
-    p.unlockWaiters.length = 0;
+    const waiters = p.unlockWaiters;
+    for (const t of waiters) this.sched.wake(t);
+    waiters.length = 0;
   }
 
   /**

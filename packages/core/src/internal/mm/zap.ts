@@ -21,43 +21,57 @@ import {
  * appended to `toPut`.
  */
 export function zapPtes(mm: Mm, start: number, end: number, inv: number, toPut: Page[], why: string): void {
-  const k = mm.kernel;
-  const ps = k.pageSize;
-  for (const vpn of mm.vpnsInRange(start, end)) {
-    const e = mm.pt.get(vpn) ?? 0;
-    const va = vpn * ps;
-    switch (pteKindOf(e)) {
-      case PTE_PRESENT: {
-        const page = k.pages.page(ptePfn(e));
-        mm.setPte(vpn, 0, inv, why);
-        if (page.isZero) break;
-        if ((pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
-        mm.rmapRemove(page, va);
-        toPut.push(page);
-        break;
-      }
-      case PTE_SWAP:
-        mm.setPte(vpn, 0, inv, why);
-        k.swap.free(ptePfn(e), k.pages);
-        break;
-      case PTE_MIGRATION: {
-        // The migrating task holds the page; the entry itself holds no reference.
-        const page = k.pages.page(ptePfn(e));
-        mm.setPte(vpn, 0, inv, why);
-        mm.rmapRemove(page, va, false);
-        break;
-      }
-      case PTE_DEVICE_PRIVATE:
-      case PTE_DEVICE_EXCLUSIVE: {
-        const page = k.pages.page(ptePfn(e));
-        mm.setPte(vpn, 0, inv, why);
-        mm.rmapRemove(page, va);
-        toPut.push(page);
-        break;
-      }
-      default:
-        break;
+  const ps = mm.kernel.pageSize;
+  const first = Math.floor(start / ps);
+  const last = Math.ceil(end / ps);
+  const pt = mm.pt;
+  if (mm.scanDense(first, last)) {
+    // Probing each vpn visits the same entries in the same order as vpnsInRange: zapping one
+    // entry changes no other.
+    for (let vpn = first; vpn < last; vpn++) {
+      const e = pt.get(vpn);
+      if (e !== undefined) zapPte(mm, vpn, e, inv, toPut, why);
     }
+    return;
+  }
+  for (const vpn of mm.vpnsInRange(start, end)) zapPte(mm, vpn, pt.get(vpn) ?? 0, inv, toPut, why);
+}
+
+/** Clears entry `e` of `vpn` (one step of {@link zapPtes}). */
+function zapPte(mm: Mm, vpn: number, e: number, inv: number, toPut: Page[], why: string): void {
+  const k = mm.kernel;
+  const va = vpn * k.pageSize;
+  switch (pteKindOf(e)) {
+    case PTE_PRESENT: {
+      const page = k.pages.page(ptePfn(e));
+      mm.setPte(vpn, 0, inv, why);
+      if (page.isZero) break;
+      if ((pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
+      mm.rmapRemove(page, va);
+      toPut.push(page);
+      break;
+    }
+    case PTE_SWAP:
+      mm.setPte(vpn, 0, inv, why);
+      k.swap.free(ptePfn(e), k.pages);
+      break;
+    case PTE_MIGRATION: {
+      // The migrating task holds the page; the entry itself holds no reference.
+      const page = k.pages.page(ptePfn(e));
+      mm.setPte(vpn, 0, inv, why);
+      mm.rmapRemove(page, va, false);
+      break;
+    }
+    case PTE_DEVICE_PRIVATE:
+    case PTE_DEVICE_EXCLUSIVE: {
+      const page = k.pages.page(ptePfn(e));
+      mm.setPte(vpn, 0, inv, why);
+      mm.rmapRemove(page, va);
+      toPut.push(page);
+      break;
+    }
+    default:
+      break;
   }
 }
 
