@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { Bench } from 'tinybench';
-import { type Detection, driversUnder, expectedShape, load, sameTwice, throughput, timeToDetect } from './src/fuzzing.js';
+import { type Detection, driversUnder, expectedKind, expectedShape, load, sameTwice, throughput, timeToDetect } from './src/fuzzing.js';
 import { asyncHandoff, generatorHandoff, syncHandoff } from './src/handoff.js';
 import { median } from './src/measure.js';
 import { bareMapRound, modelRound, PAGES } from './src/mixed-workload.js';
@@ -120,7 +120,9 @@ if (!args.has('--skip-fuzz')) {
   const seeds = quick ? 3 : 20;
   const ttd: Record<string, Detection> = {};
   const strategies: Record<string, Record<string, Detection>> = { pct: {}, random: {}, exhaustive: {} };
+  const kinds: Record<string, string> = {};
   for (const c of buggy) {
+    kinds[c.name] = expectedKind(c.file);
     const drv = await load(c.file);
     const shape = expectedShape(c.file);
     ttd[c.name] = await timeToDetect(drv, seeds, 'pct', 5000, shape);
@@ -130,6 +132,7 @@ if (!args.has('--skip-fuzz')) {
         s === 'pct' ? (ttd[c.name] as Detection) : await timeToDetect(drv, quick ? 2 : 10, s, 2000, shape);
     }
   }
+  fuzz.kinds = kinds;
   fuzz.timeToDetect = ttd;
   fuzz.strategies = strategies;
   results.fuzz = fuzz;
@@ -222,6 +225,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
   const fuzz = r.fuzz as
     | {
         throughput?: { driver: string; scenariosPerSec: number; stepsPerSec: number };
+        kinds?: Record<string, string>;
         timeToDetect?: Record<string, Detection>;
         strategies?: Record<string, Record<string, Detection>>;
       }
@@ -239,15 +243,19 @@ function renderMarkdown(r: Record<string, unknown>): string {
         'Time to detect each bug of `examples/buggy/` (default strategy, PCT; detection only, without shrinking), and the other strategies:',
         '',
       );
+      const kindOf = (c: string): string => (fuzz.kinds?.[c] === 'kernel-what-if' ? 'kernel what-if' : 'driver bug');
+      const count = (k: string): number => cases.filter((c) => kindOf(c) === k).length;
       lines.push(
-        '| case | PCT median | detected | random median | detected | exhaustive median | detected |',
-        '|---|---|---|---|---|---|---|',
+        `${count('driver bug')} driver bugs and ${count('kernel what-if')} kernel what-ifs (caught only on a kernel changed by a profile override).`,
+        '',
+        '| case | kind | PCT median | detected | random median | detected | exhaustive median | detected |',
+        '|---|---|---|---|---|---|---|---|',
       );
       const cell = (d: Detection | undefined): string =>
         d === undefined ? '-' : `${d.medianMs === null ? '-' : `${d.medianMs} ms`} | ${d.detected}/${d.seeds}`;
       for (const c of cases)
         lines.push(
-          `| ${c} | ${cell(fuzz.strategies?.pct?.[c])} | ${cell(fuzz.strategies?.random?.[c])} | ${cell(fuzz.strategies?.exhaustive?.[c])} |`,
+          `| ${c} | ${kindOf(c)} | ${cell(fuzz.strategies?.pct?.[c])} | ${cell(fuzz.strategies?.random?.[c])} | ${cell(fuzz.strategies?.exhaustive?.[c])} |`,
         );
       lines.push('', 'Targets: every case detected on every seed, with a median under 1 s on a 2-core machine.', '');
     }

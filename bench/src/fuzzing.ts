@@ -45,6 +45,17 @@ export function expectedShape(file: string): ScenarioShape | undefined {
   return (JSON.parse(readFileSync(f, 'utf8')) as { fuzz?: { shape?: ScenarioShape } }).fuzz?.shape;
 }
 
+/**
+ * What a zoo case's bug is (expected.json `kind`): a driver bug, or a kernel what-if that only a
+ * kernel changed by `profileOverrides` shows.
+ */
+export function expectedKind(file: string): 'driver-bug' | 'kernel-what-if' {
+  const f = join(dirname(file), 'expected.json');
+  const e = existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as { kind?: 'driver-bug' | 'kernel-what-if' }) : {};
+  if (e.kind !== undefined) return e.kind;
+  return Object.keys(expectedShape(file)?.profileOverrides ?? {}).length > 0 ? 'kernel-what-if' : 'driver-bug';
+}
+
 /** Time until the first violation, over `seeds` seeds (no shrinking: detection only). */
 export async function timeToDetect(
   driver: DriverDefinition,

@@ -21,6 +21,8 @@ export interface ExampleDriver {
   /** expected.json: the rules that must catch its bug, and its bug class. */
   readonly rules: readonly string[];
   readonly bugClass: string | null;
+  /** `driver-bug`, `kernel-what-if` (caught only on a kernel changed by a profile override), or null for a correct driver. */
+  readonly kind: 'driver-bug' | 'kernel-what-if' | null;
   /** Kernel commit ids the README or expected.json name (12 to 40 hex digits). */
   readonly commits: readonly string[];
 }
@@ -65,7 +67,14 @@ export default defineLoader({
       const text = existsSync(readme) ? readFileSync(readme, 'utf8') : '';
       const expectedFile = join(dir, 'expected.json');
       const expected = existsSync(expectedFile)
-        ? (JSON.parse(readFileSync(expectedFile, 'utf8')) as { rules?: string[]; class?: string; commit?: string; commits?: string[] })
+        ? (JSON.parse(readFileSync(expectedFile, 'utf8')) as {
+            rules?: string[];
+            class?: string;
+            kind?: 'driver-bug' | 'kernel-what-if';
+            fuzz?: { shape?: { profileOverrides?: object } };
+            commit?: string;
+            commits?: string[];
+          })
         : {};
       const commits = new Set<string>([...(expected.commits ?? []), ...(expected.commit !== undefined ? [expected.commit] : [])]);
       for (const m of text.matchAll(/`([0-9a-f]{12,40})`/g)) commits.add(m[1] as string);
@@ -78,6 +87,10 @@ export default defineLoader({
         html: text === '' ? '' : md.render(text.replace(/^#[^\n]*\n/, '')),
         rules: expected.rules ?? [],
         bugClass: expected.class ?? null,
+        kind:
+          expected.rules === undefined
+            ? null
+            : (expected.kind ?? (Object.keys(expected.fuzz?.shape?.profileOverrides ?? {}).length > 0 ? 'kernel-what-if' : 'driver-bug')),
         commits: [...commits],
       };
     };

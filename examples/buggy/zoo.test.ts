@@ -46,8 +46,7 @@ function driverFirst(): DecisionSource {
 
 /**
  * A device atomic takes the page exclusively, then the CPU writes it, on a core that passes the
- * device's owner when it revokes the entry (A2 and S15; the restore event is CLEAR on latest,
- * EXCLUSIVE on 6.1).
+ * device's owner when it revokes the entry (S15; the restore event is EXCLUSIVE on 6.1).
  */
 function atomicThenCpuWrite(profile: 'latest' | '6.1'): Scenario {
   return {
@@ -129,11 +128,24 @@ const CASES: Case[] = [
   },
   {
     dir: 'a2-owner-without-event',
-    scenario: atomicThenCpuWrite('latest'),
-    decisions: () => firstRunnable,
-    rule: 'missed-flush',
-    check: keptAtomicAcross('MMU_NOTIFY_CLEAR'),
-    fixed: n2,
+    // A device read faults the page in while the driver migrates it to device memory: the
+    // migration carries the owner the driver's exclusive conversions carry, and the callback
+    // returns without set_seq, so the fault commits a page the migration has taken.
+    scenario: { regions: [region()], tasks: [dev({ op: 'dev-read', ...at }), drv({ op: 'migrate-to-device', ...page0 })] },
+    decisions: () => seededDecisions(24),
+    rule: 'stale-install',
+    check: (v) => {
+      expect(v.task).toMatch(/^device/);
+      // The page the device programs is under migration: the CPU entry is a migration entry.
+      expect(v.explanation).toMatch(/CPU entry is migration\(pfn/);
+    },
+    // The event checked with the owner (nouveau): own EXCLUSIVE skipped, own MIGRATE zapped.
+    fixed: svmDriver({
+      name: 'a2-fixed',
+      description: 'own EXCLUSIVE skipped, the event checked',
+      atomics: 'exclusive',
+      policy: { skipOwnExclusive: 'always' },
+    }),
   },
   {
     dir: 'a4-own-migrate-skip-cpu-fault',

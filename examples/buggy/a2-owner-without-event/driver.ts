@@ -1,10 +1,13 @@
 /**
  * A2 (Jason Gunthorpe's review of the seed patch, v4: "nobody should read migrate_pgmap_owner
  * unless MMU_NOTIFY_MIGRATE is set as the event"): the callback compares the owner without the
- * event. Latent while the core sets an owner only on MIGRATE and EXCLUSIVE; its scenario runs a
- * what-if core that also passes the device's owner when a CPU touch revokes a device-exclusive
- * entry (`profileOverrides: { exclusiveRestoreOwner: 'caller' }`, a CLEAR on the latest profile),
- * and the callback takes that CLEAR for its own exclusive conversion.
+ * event. A nouveau-style device has both device-private memory and atomics that need
+ * device-exclusive pages, and one pgmap owner for both: the kernel passes it on the
+ * `MMU_NOTIFY_MIGRATE` of the driver's own migrations (mm/migrate_device.c, migrate_vma_collect)
+ * and on the `MMU_NOTIFY_EXCLUSIVE` of its own conversions (mm/rmap.c,
+ * page_make_device_exclusive_one). The skip meant for the conversions (N2) also returns, without
+ * `mmu_interval_set_seq`, from the driver's own migrations, so a device fault racing a migration
+ * to device memory commits the page the migration has taken.
  */
 import type { MmuNotifierEvent, MmuNotifierRange } from '@hmmlab/core';
 import { svmDriver } from '../lib/svm-driver.js';
@@ -19,8 +22,7 @@ class OwnerWithoutEvent extends SvmMirror {
 
 export default svmDriver({
   name: 'a2-owner-without-event',
-  description: 'A2: the owner is compared without the event (needs a core that sets an owner on other events)',
-  memoryPages: 0,
+  description: 'A2: the owner is compared without the event, so its own migrations are skipped like its exclusive conversions',
   atomics: 'exclusive',
   policy: { skipOwnExclusive: 'always' },
   mirror: OwnerWithoutEvent,

@@ -8,7 +8,7 @@ import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import { type CampaignResult, runCampaign, runParallelCampaign, STRATEGIES, type StrategyName, WINDOWS } from '@hmmlab/fuzz';
 import { DriverLoadError, loadDriver } from '@hmmlab/harness';
 import { SingleBar } from 'cli-progress';
-import { type DriverTarget, findDrivers } from '../internal/drivers.js';
+import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
@@ -146,7 +146,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
     const bad = outcomes.filter((x) => x.status !== 'pass' && x.status !== 'caught');
     for (const x of bad)
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
-    process.stdout.write(`\n${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
+    process.stdout.write(`\n${summaryLine(outcomes)}: ${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
   }
   if (o.html !== undefined) await writeCampaignTimeline(outcomes, o.html);
   return ok ? 0 : 1;

@@ -12,6 +12,12 @@ import { UsageError } from './usage.js';
 export interface Expected {
   /** The bug class (bug-classes.md), for the zoo. */
   readonly class?: string;
+  /**
+   * `driver-bug`: the driver breaks the contract on a modelled kernel as it is. `kernel-what-if`:
+   * it does only on a kernel changed by `fuzz.shape.profileOverrides`. Read from the file or, when
+   * absent, from whether the shape overrides the kernel.
+   */
+  readonly kind: ExpectedKind;
   /** Oracle rules, any of which counts as catching the bug. */
   readonly rules: readonly RuleId[];
   /** Static rules that should see it. */
@@ -22,6 +28,11 @@ export interface Expected {
    */
   readonly fuzz?: { readonly shape?: ScenarioShape };
 }
+
+/** What a known bug is: the driver's on a modelled kernel, or a consequence of a changed kernel. */
+export type ExpectedKind = 'driver-bug' | 'kernel-what-if';
+
+const KINDS: readonly ExpectedKind[] = ['driver-bug', 'kernel-what-if'];
 
 /** One driver to run. */
 export interface DriverTarget {
@@ -55,7 +66,40 @@ function readExpected(dir: string): Expected | null {
   ) {
     throw new UsageError(`${f}: "fuzz" must be an object like { "shape": { "exit": true } }`);
   }
-  return data as Expected;
+  const overrides = (fuzz as { shape?: { profileOverrides?: unknown } } | undefined)?.shape?.profileOverrides;
+  const whatIf = overrides !== undefined && (!isObject(overrides) || Object.keys(overrides as object).length > 0);
+  const kind = (data as { kind?: unknown }).kind ?? (whatIf ? 'kernel-what-if' : 'driver-bug');
+  if (!(KINDS as unknown[]).includes(kind)) throw new UsageError(`${f}: "kind" must be one of ${KINDS.join(', ')}`);
+  if (kind === 'driver-bug' && whatIf) {
+    throw new UsageError(
+      `${f}: a driver bug is caught on a modelled kernel as it is; a case that needs "fuzz.shape.profileOverrides" has "kind": "kernel-what-if"`,
+    );
+  }
+  if (kind === 'kernel-what-if' && !whatIf)
+    throw new UsageError(`${f}: a kernel what-if names the kernel change in "fuzz.shape.profileOverrides"`);
+  return { ...(data as Omit<Expected, 'kind'>), kind: kind as ExpectedKind };
+}
+
+/** A driver's outcome as the summary counts it. */
+export interface Judged {
+  readonly target: DriverTarget;
+  readonly status: 'pass' | 'fail' | 'caught' | 'missed' | 'wrong-rule';
+}
+
+/**
+ * The summary line of a run over several drivers, each group counted apart:
+ * "19 of 19 driver bugs caught, 2 of 2 kernel what-ifs caught, 15 of 15 correct drivers pass".
+ */
+export function summaryLine(outcomes: readonly Judged[]): string {
+  const parts: string[] = [];
+  const group = (of: (x: Judged) => boolean, ok: Judged['status'], what: string, verb: string): void => {
+    const all = outcomes.filter(of);
+    if (all.length > 0) parts.push(`${all.filter((x) => x.status === ok).length} of ${all.length} ${what} ${verb}`);
+  };
+  group((x) => x.target.expected?.kind === 'driver-bug', 'caught', 'driver bugs', 'caught');
+  group((x) => x.target.expected?.kind === 'kernel-what-if', 'caught', 'kernel what-ifs', 'caught');
+  group((x) => x.target.expected === null, 'pass', 'correct drivers', 'pass');
+  return parts.join(', ');
 }
 
 function driverIn(dir: string): string | null {
