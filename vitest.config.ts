@@ -8,6 +8,11 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ['@hmmlab/source'] } },
   test: {
+    // Tests bound their work by runs and steps, never by the clock: these limits only stop a hung
+    // run, and are generous enough for a loaded 2-core machine.
+    testTimeout: 600_000,
+    hookTimeout: 600_000,
+    teardownTimeout: 120_000,
     projects: [
       { extends: true, test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'harness', include: ['packages/harness/src/**/*.test.ts'] } },
@@ -16,7 +21,7 @@ export default defineConfig({
       { extends: true, test: { name: 'analyze', include: ['packages/analyze/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'cli', include: ['packages/cli/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'examples', include: ['examples/**/*.test.ts'] } },
-      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'], testTimeout: 120_000 } },
+      { extends: true, test: { name: 'e2e', include: ['test/**/*.test.ts'] } },
     ],
   },
 });

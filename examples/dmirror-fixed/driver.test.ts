@@ -82,7 +82,7 @@ describe('dmirror-fixed', () => {
     expect(x.failure?.violations[0]?.rule ?? 'none').toBe('none');
     expect(x.complete).toBe(true);
     expect(x.schedules).toBeGreaterThan(100);
-  }, 60_000);
+  });
 
   // A shared file page cannot become device-private: migrate_vma_pages gives it up after the copy,
   // and finalize restores the source. The copy of that rolled-back migration must not make a later

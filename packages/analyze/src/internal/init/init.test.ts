@@ -11,7 +11,7 @@ function run(cwd: string, cmd: string, args: string[]): { status: number | null;
   const env = Object.fromEntries(
     Object.entries(process.env).filter(([k]) => !k.startsWith('VITEST') && k !== 'NODE_OPTIONS' && k !== 'TEST'),
   );
-  const r = spawnSync(cmd, args, { cwd, env: { ...env, NO_COLOR: '1', FORCE_COLOR: '0' }, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(cmd, args, { cwd, env: { ...env, NO_COLOR: '1', FORCE_COLOR: '0' }, encoding: 'utf8' });
   return { status: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
@@ -62,17 +62,25 @@ describe('init', () => {
   });
 });
 
-const built = existsSync(join(REPO, 'packages', 'harness', 'dist', 'index.js'));
+/**
+ * These tests install each template's project from the npm registry (its third-party dependencies;
+ * the hmmlab packages come from this checkout's builds), so they run only when asked:
+ * `HMMLAB_INSTALL_TESTS=1 pnpm vitest run --project analyze init`, after `tsc -b`.
+ */
+const installTests = process.env.HMMLAB_INSTALL_TESTS === '1';
 
-describe.runIf(built)('init output outside the repository', () => {
+describe.runIf(installTests)('init output outside the repository', () => {
+  it('should have the packages built that a scaffolded project links to', () => {
+    expect(existsSync(join(REPO, 'packages', 'harness', 'dist', 'index.js')), 'run `npx tsc -b` first').toBe(true);
+  });
+
   it.each([
     ['dmirror', 'npm', 'npm', ['install', '--no-audit', '--no-fund']],
     ['nouveau', 'pnpm', 'npx', ['-y', 'pnpm@12.4.2', 'install']],
   ] as const)(
     'should install the %s template with %s, type-check, pass its tests, and fail them once the callback stops invalidating',
-    { timeout: 600_000 },
     (template, _client, cmd, args) => {
-      if (!existsSync(join(REPO, 'examples', template === 'nouveau' ? 'nouveau-style' : template, 'driver.ts'))) return;
+      expect(existsSync(join(REPO, 'examples', template === 'nouveau' ? 'nouveau-style' : template, 'driver.ts'))).toBe(true);
       const d = tempDir('init-e2e');
       try {
         const r = init(join(d.path, 'drv'), { template });
@@ -101,29 +109,19 @@ describe.runIf(built)('init output outside the repository', () => {
     },
   );
 
-  it.each(['amdkfd', 'xe', 'odp'] as const)(
-    'should install the %s template with npm, type-check and pass its tests',
-    { timeout: 600_000 },
-    (template) => {
-      const d = tempDir('init-e2e');
-      try {
-        let r: ReturnType<typeof init>;
-        try {
-          r = init(join(d.path, 'drv'), { template });
-        } catch (e) {
-          // The example this template copies is not in this checkout yet.
-          expect(String(e)).toMatch(/is not available/);
-          return;
-        }
-        const install = run(r.dir, 'npm', ['install', '--no-audit', '--no-fund']);
-        expect(install.status, install.out).toBe(0);
-        const tsc = run(r.dir, join(r.dir, 'node_modules', '.bin', 'tsc'), ['--noEmit']);
-        expect(tsc.status, tsc.out).toBe(0);
-        const pass = run(r.dir, join(r.dir, 'node_modules', '.bin', 'vitest'), ['run']);
-        expect(pass.status, pass.out).toBe(0);
-      } finally {
-        d.dispose();
-      }
-    },
-  );
+  it.each(['amdkfd', 'xe', 'odp'] as const)('should install the %s template with npm, type-check and pass its tests', (template) => {
+    const d = tempDir('init-e2e');
+    try {
+      // A template whose example is missing throws here, and the test fails.
+      const r = init(join(d.path, 'drv'), { template });
+      const install = run(r.dir, 'npm', ['install', '--no-audit', '--no-fund']);
+      expect(install.status, install.out).toBe(0);
+      const tsc = run(r.dir, join(r.dir, 'node_modules', '.bin', 'tsc'), ['--noEmit']);
+      expect(tsc.status, tsc.out).toBe(0);
+      const pass = run(r.dir, join(r.dir, 'node_modules', '.bin', 'vitest'), ['run']);
+      expect(pass.status, pass.out).toBe(0);
+    } finally {
+      d.dispose();
+    }
+  });
 });
