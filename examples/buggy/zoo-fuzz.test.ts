@@ -1,7 +1,8 @@
 /**
  * Every case of the zoo is found by fuzzing: campaigns of the default strategy over five seeds,
  * with the campaign shape its expected.json asks for, find it on at least three seeds within 2,000
- * runs, and every rule they report is one of its expected rules.
+ * runs, and every rule they report is one of its expected rules. A fixed twin kept beside a case
+ * (`fixed.ts`) passes a campaign of the same shape.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { RuleId } from '@hmmlab/assertions';
@@ -57,5 +58,23 @@ describe('fuzzing the bug zoo', () => {
     }
     expect(found.length).toBeGreaterThanOrEqual(3);
     for (const rule of found) expect(expected.rules).toContain(rule);
+  });
+
+  const twins = cases.filter((d) => existsSync(`${root}${d}/fixed.ts`));
+
+  it('should have the fixed twins of the cases that keep one beside them', () => {
+    expect(twins).toEqual(['a2-owner-without-event', 's13-protection-noop']);
+  });
+
+  it.each(twins)('should find nothing in the fixed twin of %s under the same campaign shape', async (dir) => {
+    const expected = JSON.parse(readFileSync(`${root}${dir}/expected.json`, 'utf8')) as { fuzz?: { shape?: ScenarioShape } };
+    const r = await runCampaign(await loadDriver(`${root}${dir}/fixed.ts`), {
+      runs: 2000,
+      seed: 1,
+      shrink: false,
+      shape: expected.fuzz?.shape ?? {},
+    });
+    expect(r.failure?.violation.explanation ?? 'pass').toBe('pass');
+    expect(r.runs).toBe(2000);
   });
 });

@@ -10,6 +10,7 @@ import { type DecisionSource, firstRunnable, type KernelProfile, seededDecisions
 import { type DriverDefinition, loadDriver, type Observer, type OpSpec, type RegionSpec, type Scenario, type World } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import dmirrorFixed from '../dmirror-fixed/driver.js';
+import a2Fixed from './a2-owner-without-event/fixed.js';
 import { twoGpus } from './b7-foreign-private-page/driver.js';
 import n1 from './controls/n1-own-migrate-revoked/driver.js';
 import n2 from './controls/n2-own-exclusive-skip/driver.js';
@@ -139,13 +140,8 @@ const CASES: Case[] = [
       // The page the device programs is under migration: the CPU entry is a migration entry.
       expect(v.explanation).toMatch(/CPU entry is migration\(pfn/);
     },
-    // The event checked with the owner (nouveau): own EXCLUSIVE skipped, own MIGRATE zapped.
-    fixed: svmDriver({
-      name: 'a2-fixed',
-      description: 'own EXCLUSIVE skipped, the event checked',
-      atomics: 'exclusive',
-      policy: { skipOwnExclusive: 'always' },
-    }),
+    // The event checked with the owner (nouveau): own EXCLUSIVE skipped, own MIGRATE invalidated.
+    fixed: a2Fixed,
   },
   {
     dir: 'a4-own-migrate-skip-cpu-fault',
