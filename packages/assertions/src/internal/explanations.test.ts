@@ -1,0 +1,95 @@
+import { firstRunnable, hex } from '@hmmlab/core';
+import type { Scenario } from '@hmmlab/harness';
+import { describe, expect, it } from 'vitest';
+import '../vitest.js';
+import { checkScenario } from './check.js';
+import type { RuleId } from './rules.js';
+import { type Knobs, knobDriver } from './test-driver.js';
+
+const anon = { pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' } as const;
+
+/** The device writes both pages, then `then` runs over both. */
+const writeThen = (then: Scenario['tasks'][number]): Scenario => ({
+  regions: [anon],
+  tasks: [
+    {
+      kind: 'device',
+      ops: [
+        { op: 'dev-write', region: 0, page: 0, value: 6 },
+        { op: 'dev-write', region: 0, page: 1, value: 7 },
+      ],
+    },
+    then,
+  ],
+});
+const migrateBoth = writeThen({ kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 2 }] });
+const unmapBoth = writeThen({ kind: 'cpu', ops: [{ op: 'munmap', region: 0, page: 0, pages: 2 }] });
+
+async function first(knobs: Knobs, scenario: Scenario, rule: RuleId) {
+  const r = await checkScenario(knobDriver(knobs), scenario, { decisions: firstRunnable, rules: [rule] });
+  return { r, v: r.violations.find((x) => x.rule === rule) };
+}
+
+describe('own-migration-unrevoked explanation', () => {
+  it('should say the callback cleared and flushed nothing when it skipped its own migration', async () => {
+    const { v } = await first({ ownerSkip: 'checked', revokeBeforeCopy: false }, migrateBoth, 'own-migration-unrevoked');
+    expect(v?.explanation).toContain(
+      'its callback returned true without mmu_interval_set_seq, clearing no device entry and issuing no TLB flush',
+    );
+    expect(v?.explanation).not.toContain('too small');
+  });
+
+  it('should say the range was too small when the callback cleared only part of the invalidated range', async () => {
+    const { v } = await first({ firstPageOnly: true, revokeBeforeCopy: false }, migrateBoth, 'own-migration-unrevoked');
+    const va = v?.va as number;
+    const firstPage = `[${hex(va - 4096)}, ${hex(va)})`;
+    expect(v?.explanation).toContain(`its callback returned true having cleared 1 device entry in ${firstPage} and flushed ${firstPage}`);
+    expect(v?.explanation).toContain(`none of which covers ${hex(va)}`);
+    expect(v?.explanation).toContain('the range it handled was too small');
+    expect(v?.explanation).not.toContain('clearing no device entry');
+  });
+
+  it('should say the flush was not waited for when the callback cleared the entry and left its fence', async () => {
+    const { v } = await first({ flush: 'fence-nowait', revokeBeforeCopy: false }, migrateBoth, 'own-migration-unrevoked');
+    expect(v?.explanation).toMatch(/issued a TLB flush covering it \(fence \d+\) that had not completed: the flush was not waited for/);
+  });
+
+  it.each<[string, Knobs]>([
+    ['the whole range handled', { revokeBeforeCopy: false }],
+    ['a fenced flush waited for', { flush: 'fence-wait', revokeBeforeCopy: false }],
+    ['a skip revoked by the migration path', { ownerSkip: 'checked', revokeBeforeCopy: true }],
+  ])('should pass the same run with %s', async (_name, knobs) => {
+    const r = await checkScenario(knobDriver(knobs), migrateBoth, { decisions: firstRunnable });
+    expect(r).toKeepFlushContract();
+  });
+});
+
+describe('missed-flush explanation', () => {
+  it.each<[string, Knobs, string]>([
+    [
+      'a callback that skips',
+      { zap: false, flush: 'none' },
+      'after mmu_interval_set_seq only, clearing no device entry and issuing no TLB flush',
+    ],
+    ['a callback that handles too small a range', { firstPageOnly: true }, 'the range it handled was too small'],
+    ['a flush not waited for', { flush: 'fence-nowait' }, 'that had not completed: the flush was not waited for'],
+    ['a cleared entry without a flush', { flush: 'none' }, 'but issued no TLB flush covering it'],
+  ])('should tell %s apart', async (_name, knobs, says) => {
+    const { v } = await first(knobs, unmapBoth, 'missed-flush');
+    expect(v?.invalidation?.event).toBe('MMU_NOTIFY_UNMAP');
+    expect(v?.explanation).toContain(says);
+    for (const other of ['clearing no device entry', 'too small', 'not waited for', 'issued no TLB flush covering it'].filter(
+      (o) => !says.includes(o),
+    )) {
+      expect(v?.explanation).not.toContain(other);
+    }
+  });
+
+  it.each<[string, Knobs]>([
+    ['a synchronous flush of the whole range', {}],
+    ['a fenced flush waited for', { flush: 'fence-wait' }],
+  ])('should pass the same run with %s', async (_name, knobs) => {
+    const r = await checkScenario(knobDriver(knobs), unmapBoth, { decisions: firstRunnable });
+    expect(r).toKeepFlushContract();
+  });
+});
