@@ -282,6 +282,7 @@ export class FlushOracle implements Observer {
       } else if (cur !== null) {
         if (e.type === 'set-seq') cur.setSeq = true;
         else if (e.type === 'dev-pte' && e.new === 0) cur.cleared.push(`${e.dev} 0x${e.va.toString(16)}`);
+        else if (e.type === 'dev-pte' && e.old !== 0) cur.cleared.push(`${e.dev} 0x${e.va.toString(16)} (changed, not cleared)`);
         else if (e.type === 'dev-tlb') cur.flushes.push(`${e.dev} ${e.op} [0x${e.start.toString(16)}, 0x${e.end.toString(16)})`);
       }
     }

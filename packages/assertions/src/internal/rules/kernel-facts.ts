@@ -25,7 +25,7 @@ export function checkKernelFact(ctx: OracleContext, ev: TraceEvent): void {
       ctx.report(
         {
           rule: 'lock-leak',
-          explanation: `${ev.context} returned still holding ${ev.locks.join(', ')}: every later taker blocks forever`,
+          explanation: `${ev.context} returned still holding ${ev.locks.join(', ')}: any later taker blocks until it is released`,
           context: ev.context,
           dedupKey: `lock-leak:${ev.context}`,
         },
@@ -37,7 +37,7 @@ export function checkKernelFact(ctx: OracleContext, ev: TraceEvent): void {
         ctx.report(
           {
             rule: 'false-while-blockable',
-            explanation: `${ev.detail}: the kernel WARNs and ignores it, so the device kept its translations`,
+            explanation: `${ev.detail}: the kernel WARNs and goes on with the invalidation (mm/mmu_notifier.c, mn_itree_invalidate), whatever the callback left in place`,
           },
           ev,
         );
@@ -46,6 +46,15 @@ export function checkKernelFact(ctx: OracleContext, ev: TraceEvent): void {
           {
             rule: 'start-failed-with-end',
             explanation: `${ev.detail}: after a failed start the kernel still calls invalidate_range_end of the others, and never this one's`,
+          },
+          ev,
+        );
+      } else if (ev.what === 'get-free-page') {
+        ctx.report(
+          {
+            rule: 'freed-page-mapped',
+            explanation: `${ev.detail}: the reference keeps nothing alive, so the page may be reused while the driver uses it (a pfn kept across the free: pfns from hmm_range_fault stay valid only until mmu_interval_read_retry says to retry)`,
+            dedupKey: `get-free-page:${ev.seq}`,
           },
           ev,
         );

@@ -119,7 +119,7 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
     ctx.report(
       {
         rule: 'freed-page-mapped',
-        explanation: `pfn ${ev.pfn} is freed while ${dev.name} still has it DMA-mapped: the device can DMA into a free page`,
+        explanation: `pfn ${ev.pfn} is freed while ${dev.name} still has it DMA-mapped: the device can still reach the free page by DMA`,
         pfn: ev.pfn,
         device: dev,
         translations: [{ device: dev.name, vm: 0, source: 'dma', va: null, entry: `pfn ${ev.pfn}` }],
