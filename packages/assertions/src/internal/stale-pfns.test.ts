@@ -60,7 +60,14 @@ describe('pfns from hmm_range_fault used after their page was freed', () => {
     expect(v?.explanation).toMatch(/DMA-mapped pfn \d+ for writing, which was freed at step \d+/);
   });
 
-  it('should pass when the same schedule meets a driver that maps and installs only after read_retry passed', async () => {
+  it('should report freed-page-mapped when the driver takes a page reference before its lock and read_retry', async () => {
+    const r = await inWindow('get-before-retry');
+    expect(r.run.status).toBe('done');
+    expect(r.violations.map((v) => v.rule)).toEqual(['freed-page-mapped']);
+    expect(r.violations[0]?.explanation).toMatch(/^get_page of pfn \d+, which is free: the reference keeps nothing alive/);
+  });
+
+  it('should pass when the same schedule meets a driver that references, maps and installs only after read_retry passed', async () => {
     const r = await inWindow('after-retry');
     expect(r.run.status).toBe('done');
     expect(r).toKeepFlushContract();

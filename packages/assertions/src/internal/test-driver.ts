@@ -63,12 +63,13 @@ export interface Knobs {
   hangInInvalidate?: boolean;
   /**
    * A fault path with a window (a yield point) between `hmm_range_fault` and the driver lock, and
-   * what it does with the pfns: DMA-map and install them only after `mmu_interval_read_retry`
-   * passed under the lock (`after-retry`), install them before checking (`install-before-retry`),
-   * or DMA-map them before taking the lock (`dma-before-retry`, as xe did before 0a98219bcc96).
-   * Unset: the canonical loop without a window.
+   * what it does with the pfns: take a page reference, DMA-map and install them only after
+   * `mmu_interval_read_retry` passed under the lock (`after-retry`), install them before checking
+   * (`install-before-retry`), DMA-map them before taking the lock (`dma-before-retry`, as xe did
+   * before 0a98219bcc96), or take a page reference (`get_page`) before taking the lock
+   * (`get-before-retry`). Unset: the canonical loop without a window.
    */
-  pfnUse?: 'after-retry' | 'install-before-retry' | 'dma-before-retry';
+  pfnUse?: 'after-retry' | 'install-before-retry' | 'dma-before-retry' | 'get-before-retry';
   /** Called in that window: tests steer the schedule with it. */
   onWindow?: () => void;
 }
@@ -142,15 +143,21 @@ export function knobDriver(knobs: Knobs = {}) {
               const system = !page.isZoneDevice && !page.isZero;
               const perm = { write: (e & HMM_PFN_WRITE) !== 0 };
               if (kn.pfnUse === 'dma-before-retry' && system) dmaMapAt(range.start, page, perm.write);
+              if (kn.pfnUse === 'get-before-retry' && system) kernel.pages.getPage(page);
               await lock.lock();
               if (kn.pfnUse === 'install-before-retry') v.setPte(range.start, page, perm);
               if (mmuIntervalReadRetry(mni, range.notifierSeq)) {
                 if (kn.pfnUse === 'dma-before-retry') dmaUnmapRange(range.start, range.end);
+                if (kn.pfnUse === 'get-before-retry' && system) kernel.pages.putPage(page);
                 lock.unlock();
                 continue;
               }
-              if (kn.pfnUse === 'after-retry' && system) dmaMapAt(range.start, page, perm.write);
+              if (kn.pfnUse === 'after-retry' && system) {
+                kernel.pages.getPage(page);
+                dmaMapAt(range.start, page, perm.write);
+              }
               v.setPte(range.start, page, perm);
+              if ((kn.pfnUse === 'after-retry' || kn.pfnUse === 'get-before-retry') && system) kernel.pages.putPage(page);
               lock.unlock();
               return 0;
             }
