@@ -3,6 +3,8 @@ import type { Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import '../vitest.js';
 import { checkScenario } from './check.js';
+import type { OracleContext, ViolationInput } from './context.js';
+import { checkKernelFact } from './rules/kernel-facts.js';
 import type { RuleId } from './rules.js';
 import { type Knobs, knobDriver } from './test-driver.js';
 
@@ -91,5 +93,24 @@ describe('missed-flush explanation', () => {
   ])('should pass the same run with %s', async (_name, knobs) => {
     const r = await checkScenario(knobDriver(knobs), unmapBoth, { decisions: firstRunnable });
     expect(r).toKeepFlushContract();
+  });
+});
+
+describe('sleep-in-nonblockable explanation', () => {
+  const explain = (context: string, what: string): string => {
+    const out: ViolationInput[] = [];
+    const ctx = { report: (v: ViolationInput) => out.push(v) } as unknown as OracleContext;
+    checkKernelFact(ctx, { type: 'sleep-in-atomic', what, context, seq: 0, step: 0, task: 0 });
+    return out[0]?.explanation ?? '';
+  };
+
+  it('should advise a trylock only for a non-blockable invalidation', () => {
+    expect(explain('interval notifier "m" invalidate', 'mutex_lock(m.lock)')).toContain('use a trylock and return false');
+  });
+
+  it('should say arch_invalidate_secondary_tlbs may never sleep, without the OOM reaper advice', () => {
+    const text = explain('mmu notifier "m" arch_invalidate_secondary_tlbs', 'arch_invalidate_secondary_tlbs returned a promise');
+    expect(text).toContain('runs under the page-table lock');
+    expect(text).not.toContain('OOM reaper');
   });
 });

@@ -15,7 +15,9 @@ export function checkKernelFact(ctx: OracleContext, ev: TraceEvent): void {
       ctx.report(
         {
           rule: 'sleep-in-nonblockable',
-          explanation: `${ev.context} called ${ev.what}, which may sleep, in a non-blockable invalidation (the OOM reaper path): use a trylock and return false`,
+          explanation: ev.context.endsWith('arch_invalidate_secondary_tlbs')
+            ? `${ev.context} may sleep (${ev.what}), but it runs under the page-table lock (mm/mmu_notifier.c, __mmu_notifier_arch_invalidate_secondary_tlbs): it must not sleep at all`
+            : `${ev.context} called ${ev.what}, which may sleep, in a non-blockable invalidation (the OOM reaper path): use a trylock and return false`,
           context: ev.context,
         },
         ev,

@@ -67,7 +67,7 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
   const former = ctx.formerPage.get(`${mm}:${Math.floor(va / k.pageSize)}`);
   if (former !== undefined && former.pfn === pfn && !(mapsPage(pte) && ptePfn(pte) === pfn)) {
     facts.push(
-      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.inv === null ? '' : `, invalidation ${former.inv}`}), so the pfn was read before that change and used after it: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
+      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.inv === null ? '' : `, invalidation ${former.inv}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
     );
   } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
     facts.push(`the CPU entry maps pfn ${pfn} but does not allow the permissions the device was given`);
