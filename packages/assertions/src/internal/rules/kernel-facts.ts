@@ -47,7 +47,7 @@ export function checkKernelFact(ctx: OracleContext, ev: TraceEvent): void {
         ctx.report(
           {
             rule: 'start-failed-with-end',
-            explanation: `${ev.detail}: after a failed start the kernel still calls invalidate_range_end of the others, and never this one's`,
+            explanation: `${ev.detail}: after a failed start the kernel calls invalidate_range_end of every notifier that has one, this one included (mm/mmu_notifier.c, mn_hlist_invalidate_range_start), so its end runs after a start that did not complete`,
           },
           ev,
         );

@@ -22,7 +22,7 @@ import {
   ptePfn,
   type TraceEvent,
 } from '@hmmlab/core';
-import { DEV_PTE_WRITE, type Device, devPteFlags, devPtePfn } from '@hmmlab/harness';
+import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, type Device, devPteFlags, devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import type { ActiveInvalidation } from '../state.js';
 import { cpuAllows, describeEntry } from '../view.js';
@@ -65,14 +65,18 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
     facts.push(`pfn ${pfn} ${at === undefined ? 'is free' : `was freed at step ${at}`}`);
   }
   const former = ctx.formerPage.get(`${mm}:${Math.floor(va / k.pageSize)}`);
-  if (former !== undefined && former.pfn === pfn && !(mapsPage(pte) && ptePfn(pte) === pfn)) {
+  if (page?.isDevicePrivate === true && (page.pgmap as DevPagemap | null)?.owner !== dev.owner) {
+    facts.push(`pfn ${pfn} is device-private memory of another owner, which ${dev.name} cannot reach`);
+  } else if (former !== undefined && former.pfn === pfn && !(mapsPage(pte) && ptePfn(pte) === pfn)) {
     facts.push(
       `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.inv === null ? '' : `, invalidation ${former.inv}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
     );
   } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
-    facts.push(`the CPU entry maps pfn ${pfn} but does not allow the permissions the device was given`);
-  } else if (page?.isDevicePrivate === true && (page.pgmap as DevPagemap | null)?.owner !== dev.owner) {
-    facts.push(`pfn ${pfn} is device-private memory of another owner, which ${dev.name} cannot reach`);
+    facts.push(
+      (devPteFlags(entry) & DEV_PTE_ATOMIC) !== 0 && pteKindOf(pte) !== PTE_DEVICE_EXCLUSIVE
+        ? `the device was given atomic access to pfn ${pfn}, which needs the CPU entry to be device-exclusive for it`
+        : `the CPU entry maps pfn ${pfn} read-only, but the device was given it writable`,
+    );
   } else if (facts.length === 0) {
     facts.push(`pfn ${pfn} is not the page the CPU maps at ${hex(va)}`);
   }
