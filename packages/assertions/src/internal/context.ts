@@ -36,8 +36,8 @@ export interface FormerPage {
   readonly pfn: number;
   readonly step: number;
   readonly why: string;
-  /** The invalidation the change was made under, as `#3 MMU_NOTIFY_CLEAR`; null when none. */
-  readonly inv: string | null;
+  /** The invalidation the change was made under (id and event); null when none. */
+  readonly inv: { readonly id: number; readonly event: number } | null;
 }
 
 /** The oracle as rules see it. */
@@ -53,8 +53,8 @@ export interface OracleContext {
   readonly pairs: Map<number, { src: number; owner: unknown }>;
   /** Source pages with migration entries: pfn → the invalidation that made them (a MIGRATE or CLEAR, with its owner). */
   readonly migrating: Map<number, ActiveInvalidation>;
-  /** The last page each CPU entry stopped mapping: `mm:vpn` → that page and the change. */
-  readonly formerPage: Map<string, FormerPage>;
+  /** The last page each CPU entry stopped mapping: mm id → virtual page number → that page and the change. */
+  readonly formerPage: Map<number, Map<number, FormerPage>>;
   /** Free pages: pfn → step of the free (forgotten when the page is allocated again). */
   readonly freedAt: Map<number, number>;
   report(v: ViolationInput, at: TraceEvent): void;

@@ -46,11 +46,16 @@ export function trackFormerPage(ctx: OracleContext, ev: PteEvent): void {
   const pfn = ptePfn(ev.old);
   if (mapsPage(ev.new) && pteKindOf(ev.new) !== PTE_MIGRATION && ptePfn(ev.new) === pfn) return;
   const inv = ctx.invs.get(ev.inv);
-  ctx.formerPage.set(`${ev.mm}:${Math.floor(ev.va / ctx.world.kernel.pageSize)}`, {
+  let byVpn = ctx.formerPage.get(ev.mm);
+  if (byVpn === undefined) {
+    byVpn = new Map();
+    ctx.formerPage.set(ev.mm, byVpn);
+  }
+  byVpn.set(Math.floor(ev.va / ctx.world.kernel.pageSize), {
     pfn,
     step: ev.step,
     why: ev.why,
-    inv: inv === undefined ? null : `#${inv.id} ${eventName(inv.event)}`,
+    inv: inv === undefined ? null : { id: inv.id, event: inv.event },
   });
 }
 
@@ -64,12 +69,12 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
     const at = ctx.freedAt.get(pfn);
     facts.push(`pfn ${pfn} ${at === undefined ? 'is free' : `was freed at step ${at}`}`);
   }
-  const former = ctx.formerPage.get(`${mm}:${Math.floor(va / k.pageSize)}`);
+  const former = ctx.formerPage.get(mm)?.get(Math.floor(va / k.pageSize));
   if (page?.isDevicePrivate === true && (page.pgmap as DevPagemap | null)?.owner !== dev.owner) {
     facts.push(`pfn ${pfn} is device-private memory of another owner, which ${dev.name} cannot reach`);
   } else if (former !== undefined && former.pfn === pfn && !(mapsPage(pte) && ptePfn(pte) === pfn)) {
     facts.push(
-      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.inv === null ? '' : `, invalidation ${former.inv}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
+      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.inv === null ? '' : `, invalidation #${former.inv.id} ${eventName(former.inv.event)}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
     );
   } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
     facts.push(
