@@ -87,6 +87,14 @@ describe('whatCallbacksDid', () => {
       'its callback returned true having cleared and flushed 0x11000; the translation was installed again afterwards',
     ],
     ['another device cleared', [enter, setSeq, clear(VA, 'gpu1'), ret], 'clearing no device entry and issuing no TLB flush'],
+    [
+      'a classic start that does nothing',
+      [
+        { ...enter, op: 'invalidate-range-start' },
+        { ...enter, op: 'invalidate-range-start', phase: 'return', result: 0 },
+      ],
+      'its callback returned 0, clearing no device entry and issuing no TLB flush',
+    ],
   ])('should describe %s', (_name, events, says) => {
     expect(whatCallbacksDid(inv(events), 'gpu0', 1, VA, PS)).toContain(says);
   });

@@ -12,6 +12,8 @@ import type { ActiveInvalidation } from '../state.js';
 export interface CallbackActs {
   /** Notifier callbacks that ran, with what they returned. */
   readonly callbacks: readonly { sub: string; result: string }[];
+  /** Some of them were interval notifier callbacks (which `mmu_interval_set_seq` concerns). */
+  readonly interval: boolean;
   readonly setSeq: boolean;
   /** Virtual addresses of the device entries cleared or write-protected. */
   readonly changed: readonly number[];
@@ -28,11 +30,13 @@ export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): 
   const issued: { start: number; end: number; fence: number }[] = [];
   const completed: { start: number; end: number }[] = [];
   let setSeq = false;
+  let interval = false;
   for (const e of inv.callbackEvents) collect(e);
-  return { callbacks, setSeq, changed, issued, completed };
+  return { callbacks, interval, setSeq, changed, issued, completed };
 
   function collect(e: TraceEvent): void {
     if (e.type === 'inv-callback') {
+      if (e.op === 'invalidate') interval = true;
       if (e.phase === 'enter') callbacks.push({ sub: e.sub, result: 'nothing (it did not return)' });
       else {
         for (let i = callbacks.length - 1; i >= 0; i--) {
@@ -81,7 +85,8 @@ export function whatCallbacksDid(inv: ActiveInvalidation, dev: string, vm: numbe
       ? `its callback returned ${a.callbacks[0]?.result}`
       : `the callbacks returned ${a.callbacks.map((c) => `${c.result} (${c.sub})`).join(', ')}`;
   if (a.changed.length === 0 && a.issued.length === 0) {
-    return `${who} ${a.setSeq ? 'after mmu_interval_set_seq only' : 'without mmu_interval_set_seq'}, clearing no device entry and issuing no TLB flush`;
+    const seq = !a.interval ? '' : a.setSeq ? ' after mmu_interval_set_seq only' : ' without mmu_interval_set_seq';
+    return `${who}${seq}, clearing no device entry and issuing no TLB flush`;
   }
   const cleared = a.changed.includes(va - (va % pageSize));
   const flush = a.issued.find((r) => covers(r, va));
