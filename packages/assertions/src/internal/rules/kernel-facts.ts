@@ -1,7 +1,7 @@
 /**
  * Rules read straight from the kernel facts the core reports: `sleep-in-nonblockable`,
  * `false-while-blockable`, `start-failed-with-end`, `lock-leak`, and `livelock` for retry loops
- * that ran over their bound.
+ * that ran over their bound, and `freed-page-mapped` for a page reference taken on a free page.
  */
 import type { TraceEvent } from '@hmmlab/core';
 import type { OracleContext } from '../context.js';

@@ -1,8 +1,9 @@
 /**
  * `own-migration-unrevoked` and `freed-page-mapped`: the obligations on a page's copy and free.
- * A device that skipped its own MIGRATE/EXCLUSIVE invalidation must hold no writable translation
- * to a source page when it is copied, and none at all when it is freed; no device translation or
- * DMA mapping may point at any page when it is freed.
+ * A device that kept a translation across its own MIGRATE/EXCLUSIVE invalidation must hold no
+ * writable translation to a source page when it is copied, and none at all when it is freed; no
+ * device translation or DMA mapping may point at any page when it is freed, and no DMA mapping
+ * may be made to a page that is already free.
  */
 import { eventName, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { DEV_PTE_WRITE, devPteFlags } from '@hmmlab/harness';
@@ -23,7 +24,7 @@ function howKept(skip: SkippedTranslation, dev: string, vm: number, va: number, 
   return `kept across ${which}: ${whatCallbacksDid(inv, dev, vm, va, pageSize)}`;
 }
 
-/** A page is copied: a migrating source page must not be writable by a device that skipped its own invalidation. */
+/** A page is copied: a migrating source page must not be writable by a device that kept a translation across its own invalidation. */
 export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
   const k = ctx.world.kernel;
   const src = k.pages.pfnToPage(ev.src);
