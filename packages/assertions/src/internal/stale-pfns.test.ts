@@ -1,4 +1,4 @@
-import type { DecisionSource } from '@hmmlab/core';
+import { type DecisionSource, seededDecisions } from '@hmmlab/core';
 import type { Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import '../vitest.js';
@@ -75,5 +75,22 @@ describe('pfns from hmm_range_fault used after their page was freed', () => {
     // The window was reached and the page freed in it: the fixed driver retried.
     expect(r.result.world.kernel.trace.events().some((e) => e.type === 'page-free')).toBe(true);
     expect(r.result.world.kernel.trace.events().filter((e) => e.type === 'inv-start').length).toBeGreaterThan(0);
+  });
+
+  it.each([
+    ['install-before-retry', 'stale-install'],
+    ['dma-before-retry', 'freed-page-mapped'],
+    ['get-before-retry', 'freed-page-mapped'],
+  ] as const)('should find %s under seeded schedules, and the fixed driver under none of them', async (pfnUse, rule) => {
+    const seeds = Array.from({ length: 40 }, (_, i) => i + 1);
+    let found = 0;
+    for (const seed of seeds) {
+      const buggy = await checkScenario(knobDriver({ pfnUse }), readWhileDiscarded, { decisions: seededDecisions(seed) });
+      if (buggy.violations.some((v) => v.rule === rule)) found++;
+      expect(buggy.run.status).toBe('done');
+      const fixed = await checkScenario(knobDriver({ pfnUse: 'after-retry' }), readWhileDiscarded, { decisions: seededDecisions(seed) });
+      expect(fixed).toKeepFlushContract();
+    }
+    expect(found).toBeGreaterThan(0);
   });
 });
