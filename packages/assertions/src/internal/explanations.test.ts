@@ -36,7 +36,7 @@ describe('own-migration-unrevoked explanation', () => {
   it('should say the callback cleared and flushed nothing when it skipped its own migration', async () => {
     const { v } = await first({ ownerSkip: 'checked', revokeBeforeCopy: false }, migrateBoth, 'own-migration-unrevoked');
     expect(v?.explanation).toContain(
-      'its callback returned true without mmu_interval_set_seq, clearing no device entry and issuing no TLB flush',
+      'callback "knob" returned true without mmu_interval_set_seq, clearing no device entry and issuing no TLB flush',
     );
     expect(v?.explanation).not.toContain('too small');
   });
@@ -45,7 +45,9 @@ describe('own-migration-unrevoked explanation', () => {
     const { v } = await first({ firstPageOnly: true, revokeBeforeCopy: false }, migrateBoth, 'own-migration-unrevoked');
     const va = v?.va as number;
     const firstPage = `[${hex(va - 4096)}, ${hex(va)})`;
-    expect(v?.explanation).toContain(`its callback returned true having cleared 1 device entry in ${firstPage} and flushed ${firstPage}`);
+    expect(v?.explanation).toContain(
+      `callback "knob" returned true having cleared 1 device entry in ${firstPage} and flushed ${firstPage}`,
+    );
     expect(v?.explanation).toContain(`none of which covers ${hex(va)}`);
     expect(v?.explanation).toContain('the range it handled was too small');
     expect(v?.explanation).not.toContain('clearing no device entry');

@@ -54,37 +54,37 @@ describe('whatCallbacksDid', () => {
     [
       'a skip after set_seq',
       [enter, setSeq, ret],
-      'its callback returned true after mmu_interval_set_seq only, clearing no device entry and issuing no TLB flush',
+      'callback "m" returned true after mmu_interval_set_seq only, clearing no device entry and issuing no TLB flush',
     ],
     [
       'a skip before set_seq',
       [enter, ret],
-      'its callback returned true without mmu_interval_set_seq, clearing no device entry and issuing no TLB flush',
+      'callback "m" returned true without mmu_interval_set_seq, clearing no device entry and issuing no TLB flush',
     ],
     [
       'too small a range',
       [enter, setSeq, clear(0x10000), issue(0x10000, 0x11000, 0), complete(0x10000, 0x11000), ret],
-      'its callback returned true having cleared 1 device entry in [0x10000, 0x11000) and flushed [0x10000, 0x11000), none of which covers 0x11000, though the invalidated range [0x10000, 0x12000) does: the range it handled was too small',
+      'callback "m" returned true having cleared 1 device entry in [0x10000, 0x11000) and flushed [0x10000, 0x11000), none of which covers 0x11000, though the invalidated range [0x10000, 0x12000) does: the range it handled was too small',
     ],
     [
       'a clear without a flush',
       [enter, setSeq, clear(VA), ret],
-      'its callback returned true having cleared the device entry of 0x11000 but issued no TLB flush covering it',
+      'callback "m" returned true having cleared the device entry of 0x11000 but issued no TLB flush covering it',
     ],
     [
       'a flush not waited for',
       [enter, setSeq, clear(VA), issue(0x10000, 0x12000, 4), ret],
-      'its callback returned true having cleared the device entry of 0x11000 and issued a TLB flush covering it (fence 4) that had not completed: the flush was not waited for',
+      'callback "m" returned true having cleared the device entry of 0x11000 and issued a TLB flush covering it (fence 4) that had not completed: the flush was not waited for',
     ],
     [
       'a flush without a clear',
       [enter, setSeq, issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), ret],
-      'its callback returned true having flushed the TLB for 0x11000 but left its page-table entry in place',
+      'callback "m" returned true having flushed the TLB for 0x11000 but left its page-table entry in place',
     ],
     [
       'a translation installed again',
       [enter, setSeq, clear(VA), issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), ret],
-      'its callback returned true having cleared and flushed 0x11000; the translation was installed again afterwards',
+      'callback "m" returned true having cleared and flushed 0x11000; the translation was installed again afterwards',
     ],
     ['another device cleared', [enter, setSeq, clear(VA, 'gpu1'), ret], 'clearing no device entry and issuing no TLB flush'],
     [
@@ -93,7 +93,7 @@ describe('whatCallbacksDid', () => {
         { ...enter, op: 'invalidate-range-start' },
         { ...enter, op: 'invalidate-range-start', phase: 'return', result: 0 },
       ],
-      'its callback returned 0, clearing no device entry and issuing no TLB flush',
+      'callback "m" returned 0, clearing no device entry and issuing no TLB flush',
     ],
   ])('should describe %s', (_name, events, says) => {
     expect(whatCallbacksDid(inv(events), 'gpu0', 1, VA, PS)).toContain(says);
@@ -102,6 +102,6 @@ describe('whatCallbacksDid', () => {
   it('should name each callback when several ran', () => {
     const other: Ev = { ...enter, sub: 'n' };
     const text = whatCallbacksDid(inv([enter, ret, other, { ...other, phase: 'return', result: false }]), 'gpu0', 1, VA, PS);
-    expect(text).toContain('the callbacks returned true (m), false (n)');
+    expect(text).toContain('callbacks "m", "n" returned true, false');
   });
 });

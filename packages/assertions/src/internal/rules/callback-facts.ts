@@ -82,8 +82,8 @@ export function whatCallbacksDid(inv: ActiveInvalidation, dev: string, vm: numbe
   if (a.callbacks.length === 0) return `no notifier callback ran for invalidation #${inv.id}`;
   const who =
     a.callbacks.length === 1
-      ? `its callback returned ${a.callbacks[0]?.result}`
-      : `the callbacks returned ${a.callbacks.map((c) => `${c.result} (${c.sub})`).join(', ')}`;
+      ? `callback "${a.callbacks[0]?.sub}" returned ${a.callbacks[0]?.result}`
+      : `callbacks ${a.callbacks.map((c) => `"${c.sub}"`).join(', ')} returned ${a.callbacks.map((c) => c.result).join(', ')}`;
   if (a.changed.length === 0 && a.issued.length === 0) {
     const seq = !a.interval ? '' : a.setSeq ? ' after mmu_interval_set_seq only' : ' without mmu_interval_set_seq';
     return `${who}${seq}, clearing no device entry and issuing no TLB flush`;
