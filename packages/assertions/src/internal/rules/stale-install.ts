@@ -18,6 +18,7 @@ import {
   PTE_DEVICE_PRIVATE,
   PTE_MIGRATION,
   PTE_PRESENT,
+  pteAccessible,
   pteKindOf,
   ptePfn,
   type TraceEvent,
@@ -77,15 +78,28 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
       `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.inv === null ? '' : `, invalidation #${former.inv.id} ${eventName(former.inv.event)}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
     );
   } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
-    facts.push(
-      (devPteFlags(entry) & DEV_PTE_ATOMIC) !== 0 && pteKindOf(pte) !== PTE_DEVICE_EXCLUSIVE
-        ? `the device was given atomic access to pfn ${pfn}, which needs the CPU entry to be device-exclusive for it`
-        : `the CPU entry maps pfn ${pfn} read-only, but the device was given it writable`,
-    );
+    facts.push(samePageWhy(ctx, pte, entry));
   } else if (facts.length === 0) {
     facts.push(`pfn ${pfn} is not the page the CPU maps at ${hex(va)}`);
   }
   return facts.join('; ');
+}
+
+/** Why an entry for the very page the CPU entry refers to is not allowed. */
+function samePageWhy(ctx: OracleContext, pte: number, entry: number): string {
+  const pfn = devPtePfn(entry);
+  if (pteKindOf(pte) === PTE_MIGRATION) {
+    const copied = ctx.copiedOut.get(pfn);
+    if (copied !== undefined && (devPteFlags(entry) & DEV_PTE_WRITE) !== 0) {
+      return `pfn ${pfn} is being migrated and was already copied at step ${copied}: a device write through it would miss the destination`;
+    }
+    return `pfn ${pfn} is being migrated (the CPU entry is a migration entry), and only a device whose owner is the migration's may map a source page meanwhile`;
+  }
+  if (pteKindOf(pte) === PTE_PRESENT && !pteAccessible(pte)) return `the CPU entry maps pfn ${pfn} with no access (PROT_NONE)`;
+  if ((devPteFlags(entry) & DEV_PTE_ATOMIC) !== 0 && pteKindOf(pte) !== PTE_DEVICE_EXCLUSIVE) {
+    return `the device was given atomic access to pfn ${pfn}, which needs the CPU entry to be device-exclusive for it`;
+  }
+  return `the CPU entry maps pfn ${pfn} read-only, but the device was given it writable`;
 }
 
 /** What the callbacks of an invalidation in progress did to the fault path's seq check. */
