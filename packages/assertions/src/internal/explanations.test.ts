@@ -1,4 +1,4 @@
-import { firstRunnable, hex } from '@hmmlab/core';
+import { firstRunnable, hex, seededDecisions } from '@hmmlab/core';
 import type { Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import '../vitest.js';
@@ -114,5 +114,44 @@ describe('sleep-in-nonblockable explanation', () => {
     const text = explain('mmu notifier "m" arch_invalidate_secondary_tlbs', 'arch_invalidate_secondary_tlbs returned a promise');
     expect(text).toContain('runs under the page-table lock');
     expect(text).not.toContain('OOM reaper');
+  });
+});
+
+describe('stale-install explanation', () => {
+  const race: Scenario = {
+    regions: [{ ...anon, pages: 1 }],
+    tasks: [
+      { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] },
+      { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'dontneed' }] },
+    ],
+  };
+  /** The explanations of stale-install over seeds 1 to 80. */
+  async function explanations(knobs: Knobs): Promise<string[]> {
+    const out: string[] = [];
+    for (let seed = 1; seed <= 80; seed++) {
+      const r = await checkScenario(knobDriver(knobs), race, { decisions: seededDecisions(seed), rules: ['stale-install'] });
+      for (const v of r.violations) out.push(v.explanation);
+    }
+    return out;
+  }
+
+  it('should say set_seq was never called when the callback skips it', async () => {
+    const texts = await explanations({ setSeq: false });
+    expect(texts.length).toBeGreaterThan(0);
+    for (const t of texts) expect(t).not.toContain('a callback called mmu_interval_set_seq');
+    expect(texts.some((t) => t.includes('no callback called mmu_interval_set_seq'))).toBe(true);
+  });
+
+  it('should say read_retry would have said to retry when set_seq was called but the install did not check under the lock', async () => {
+    const texts = await explanations({ retryUnderLock: false });
+    expect(texts.length).toBeGreaterThan(0);
+    for (const t of texts) expect(t).not.toContain('no callback called mmu_interval_set_seq');
+    expect(
+      texts.some((t) => t.includes('a callback called mmu_interval_set_seq, so mmu_interval_read_retry would have said to retry')),
+    ).toBe(true);
+  });
+
+  it('should stay silent over the same seeds with set_seq and the check under the lock', async () => {
+    expect(await explanations({})).toEqual([]);
   });
 });
