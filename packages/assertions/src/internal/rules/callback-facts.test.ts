@@ -86,6 +86,11 @@ describe('whatCallbacksDid', () => {
       [enter, setSeq, clear(VA), issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), ret],
       'callback "m" returned true having cleared and flushed 0x11000; the translation was installed again afterwards',
     ],
+    [
+      'a write-protect where a clear was needed',
+      [enter, setSeq, { ...clear(VA), new: 76, why: 'wrprotect' }, issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), ret],
+      'callback "m" returned true having write-protected the device entry of 0x11000 rather than clearing it, and flushed it',
+    ],
     ['another device cleared', [enter, setSeq, clear(VA, 'gpu1'), ret], 'clearing no device entry and issuing no TLB flush'],
     [
       'a classic start that does nothing',

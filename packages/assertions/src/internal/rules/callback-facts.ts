@@ -17,6 +17,8 @@ export interface CallbackActs {
   readonly setSeq: boolean;
   /** Virtual addresses of the device entries cleared or write-protected. */
   readonly changed: readonly number[];
+  /** Of those, the ones left in place with fewer permissions (write-protected), not cleared. */
+  readonly downgraded: readonly number[];
   /** TLB flushes issued. */
   readonly issued: readonly { start: number; end: number; fence: number }[];
   /** TLB flushes completed. */
@@ -27,12 +29,13 @@ export interface CallbackActs {
 export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): CallbackActs {
   const callbacks: { sub: string; result: string }[] = [];
   const changed: number[] = [];
+  const downgraded: number[] = [];
   const issued: { start: number; end: number; fence: number }[] = [];
   const completed: { start: number; end: number }[] = [];
   let setSeq = false;
   let interval = false;
   for (const e of inv.callbackEvents) collect(e);
-  return { callbacks, interval, setSeq, changed, issued, completed };
+  return { callbacks, interval, setSeq, changed, downgraded, issued, completed };
 
   function collect(e: TraceEvent): void {
     if (e.type === 'inv-callback') {
@@ -50,6 +53,7 @@ export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): 
       setSeq = true;
     } else if (e.type === 'dev-pte' && e.dev === dev && e.vm === vm && e.old !== 0) {
       changed.push(e.va);
+      if (e.new !== 0) downgraded.push(e.va);
     } else if (e.type === 'dev-tlb' && e.dev === dev && e.vm === vm) {
       if (e.op === 'flush-issue') issued.push({ start: e.start, end: e.end, fence: e.fence });
       else if (e.op === 'flush-complete') completed.push({ start: e.start, end: e.end });
@@ -92,9 +96,12 @@ export function whatCallbacksDid(inv: ActiveInvalidation, dev: string, vm: numbe
   const flush = a.issued.find((r) => covers(r, va));
   if (!cleared && flush === undefined) {
     const did: string[] = [];
-    if (a.changed.length > 0) did.push(`cleared ${span(a.changed, pageSize)}`);
+    if (a.changed.length > 0) did.push(`${a.downgraded.length === 0 ? 'cleared' : 'changed'} ${span(a.changed, pageSize)}`);
     if (a.issued.length > 0) did.push(`flushed ${a.issued.map((r) => `[${hex(r.start)}, ${hex(r.end)})`).join(', ')}`);
     return `${who} having ${did.join(' and ')}, none of which covers ${hex(va)}, though the invalidated range [${hex(inv.start)}, ${hex(inv.end)}) does: the range it handled was too small`;
+  }
+  if (a.downgraded.includes(va - (va % pageSize))) {
+    return `${who} having write-protected the device entry of ${hex(va)} rather than clearing it${flush === undefined ? '' : ', and flushed it'}`;
   }
   if (flush === undefined) return `${who} having cleared the device entry of ${hex(va)} but issued no TLB flush covering it`;
   if (!a.completed.some((r) => covers(r, va))) {
