@@ -22,19 +22,41 @@ export interface ViolationInput {
   readonly dedupKey?: string;
 }
 
+/**
+ * A translation kept under a legal skip: kept across the device's own invalidation `inv`, or
+ * installed (at step `installedAt`) on a source page that invalidation is migrating.
+ */
+export interface SkippedTranslation {
+  readonly inv: ActiveInvalidation;
+  readonly installedAt: number | null;
+}
+
+/** A page a CPU entry stopped mapping: at which step, why, and under which invalidation. */
+export interface FormerPage {
+  readonly pfn: number;
+  readonly step: number;
+  readonly why: string;
+  /** The invalidation the change was made under (id and event); null when none. */
+  readonly inv: { readonly id: number; readonly event: number } | null;
+}
+
 /** The oracle as rules see it. */
 export interface OracleContext {
   readonly world: World;
   /** Active invalidations by id. */
   readonly invs: Map<number, ActiveInvalidation>;
-  /** Translations kept under a legal skip: `vmId:vpn:pfn` → invalidation id. */
-  readonly skipped: Map<string, number>;
+  /** Translations kept under a legal skip: `vmId:vpn:pfn` → how. */
+  readonly skipped: Map<string, SkippedTranslation>;
   /** Source pages copied while migrating: pfn → step of the copy. */
   readonly copiedOut: Map<number, number>;
   /** Migration destinations: dst pfn → { src pfn, owner }. */
   readonly pairs: Map<number, { src: number; owner: unknown }>;
   /** Source pages with migration entries: pfn → the invalidation that made them (a MIGRATE or CLEAR, with its owner). */
   readonly migrating: Map<number, ActiveInvalidation>;
+  /** The last page each CPU entry stopped mapping: mm id → virtual page number → that page and the change. */
+  readonly formerPage: Map<number, Map<number, FormerPage>>;
+  /** Free pages: pfn → step of the free (forgotten when the page is allocated again). */
+  readonly freedAt: Map<number, number>;
   report(v: ViolationInput, at: TraceEvent): void;
   counts(event: number): FlushCounts;
   /** Records that a coverage cell or window was reached. */

@@ -9,8 +9,8 @@ import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violatio
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkPteChange, checkResume } from './rules/missed-flush.js';
-import { checkCopy, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
-import { checkInstall } from './rules/stale-install.js';
+import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
+import { checkInstall, trackFormerPage } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
 import { activeVms, cpuAllows } from './view.js';
@@ -87,6 +87,8 @@ export class FlushOracle implements Observer {
       copiedOut: new Map(),
       pairs: new Map(),
       migrating: new Map(),
+      freedAt: new Map(),
+      formerPage: new Map(),
       report: (v, at) => this.report(v, at),
       counts: (ev) => this.counts(ev),
       cover: (key) => this.cover(key),
@@ -127,13 +129,16 @@ export class FlushOracle implements Observer {
         this.recordCallbackEvent(ctx, e);
         return;
       case 'pte':
-        if (e.inv >= 0 && this.enabled.has('missed-flush')) checkPteChange(ctx, e);
+        // Always: besides missed-flush, it counts flushes and records legal skips for own-migration-unrevoked.
+        if (e.inv >= 0) checkPteChange(ctx, e);
         trackMigrationEntries(ctx, e);
+        trackFormerPage(ctx, e);
         this.layout?.onEvent(e);
         return;
       case 'dev-pte':
         this.recordCallbackEvent(ctx, e);
-        if (this.enabled.has('stale-install')) checkInstall(ctx, e);
+        // Always: it also records installs under a legal skip, for own-migration-unrevoked.
+        checkInstall(ctx, e);
         return;
       case 'dev-tlb':
         if (e.op !== 'fill') this.recordCallbackEvent(ctx, e);
@@ -149,6 +154,12 @@ export class FlushOracle implements Observer {
         return;
       case 'page-free':
         checkFree(ctx, e);
+        return;
+      case 'page-alloc':
+        ctx.freedAt.delete(e.pfn);
+        return;
+      case 'dma':
+        checkDmaMap(ctx, e);
         return;
       case 'migrate-pair':
         ctx.pairs.set(e.dst, { src: e.src, owner: e.owner });
@@ -271,6 +282,7 @@ export class FlushOracle implements Observer {
       } else if (cur !== null) {
         if (e.type === 'set-seq') cur.setSeq = true;
         else if (e.type === 'dev-pte' && e.new === 0) cur.cleared.push(`${e.dev} 0x${e.va.toString(16)}`);
+        else if (e.type === 'dev-pte' && e.old !== 0) cur.cleared.push(`${e.dev} 0x${e.va.toString(16)} (changed, not cleared)`);
         else if (e.type === 'dev-tlb') cur.flushes.push(`${e.dev} ${e.op} [0x${e.start.toString(16)}, 0x${e.end.toString(16)})`);
       }
     }

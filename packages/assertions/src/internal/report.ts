@@ -27,7 +27,7 @@ export interface CallbackSummary {
   readonly op: string;
   readonly result: string;
   readonly setSeq: boolean;
-  /** Device entries cleared while it ran (device, va). */
+  /** Device entries cleared while it ran (device, va), and entries it changed without clearing them. */
   readonly cleared: readonly string[];
   /** TLB flushes it issued or completed. */
   readonly flushes: readonly string[];

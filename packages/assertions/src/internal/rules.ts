@@ -38,7 +38,10 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
     family: 'flush',
     holds: 'a device installs only translations the CPU entry allows, and none after an invalidation of that address told it to stop',
   },
-  'freed-page-mapped': { family: 'flush', holds: 'no device translation or DMA mapping points at a page when it is freed' },
+  'freed-page-mapped': {
+    family: 'flush',
+    holds: 'no device translation, DMA mapping or driver reference points at a page when it is freed, and none is made to a free page',
+  },
   'lost-write': { family: 'data', holds: 'no write is lost: every write lands on the page that holds the memory' },
   'stale-read': { family: 'data', holds: 'every read returns the last value written to that address' },
   'sleep-in-nonblockable': { family: 'blocking', holds: 'a callback of a non-blockable invalidation never sleeps' },

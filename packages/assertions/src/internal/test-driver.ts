@@ -3,10 +3,13 @@
  * that breaks it and a default that keeps it. Not exported from the package.
  */
 import {
+  EBUSY,
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
   HMM_PFN_WRITE,
+  type HmmRange,
   hmmPfnToPage,
+  hmmRangeFault,
   type Kernel,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_WRITE,
@@ -38,6 +41,8 @@ export interface Knobs {
   zap?: boolean;
   /** How the TLB is flushed: synchronously, fenced and waited for, fenced and not waited for, or not at all. */
   flush?: 'sync' | 'fence-wait' | 'fence-nowait' | 'none';
+  /** The callback clears and flushes only the first page of the invalidated range. */
+  firstPageOnly?: boolean;
   /** Call mmuIntervalSetSeq. */
   setSeq?: boolean;
   /** Skip own MIGRATE (`checked`), any range with own owner (`any-event`), or never. */
@@ -56,6 +61,17 @@ export interface Knobs {
   throwInInvalidate?: boolean;
   /** The callback awaits a promise that never settles. */
   hangInInvalidate?: boolean;
+  /**
+   * A fault path with a window (a yield point) between `hmm_range_fault` and the driver lock, and
+   * what it does with the pfns: take a page reference, DMA-map and install them only after
+   * `mmu_interval_read_retry` passed under the lock (`after-retry`), install them before checking
+   * (`install-before-retry`), DMA-map them before taking the lock (`dma-before-retry`, as xe did
+   * before 0a98219bcc96), or take a page reference (`get_page`) before taking the lock
+   * (`get-before-retry`). Unset: the canonical loop without a window.
+   */
+  pfnUse?: 'after-retry' | 'install-before-retry' | 'dma-before-retry' | 'get-before-retry';
+  /** Called in that window: tests steer the schedule with it. */
+  onWindow?: () => void;
 }
 
 /** Builds the driver with `knobs`. */
@@ -89,11 +105,62 @@ export function knobDriver(knobs: Knobs = {}) {
           const mni = new MmuIntervalNotifier('knob');
           const ps = kernel.pageSize;
           let vm: DeviceVm;
+          /** System pages DMA-mapped by the fault path, by virtual page number. */
+          const dmaMapped = new Map<number, Page>();
+          const dmaUnmapRange = (start: number, end: number): void => {
+            for (const [vpn, p] of dmaMapped) {
+              if (vpn * ps < start || vpn * ps >= end) continue;
+              dev.dmaUnmap(p);
+              dmaMapped.delete(vpn);
+            }
+          };
+          const dmaMapAt = (va: number, p: Page, write: boolean): void => {
+            dmaUnmapRange(va, va + ps);
+            dev.dmaMap(p, write);
+            dmaMapped.set(va / ps, p);
+          };
           const unmapRange = async (start: number, end: number): Promise<void> => {
+            if (kn.zap) dmaUnmapRange(start, end);
             if (kn.zap) vm.clearRange(start, end);
             if (kn.flush === 'sync') vm.flushTlb(start, end);
             else if (kn.flush === 'fence-wait') await vm.flushTlbAsync(start, end).wait();
             else if (kn.flush === 'fence-nowait') vm.flushTlbAsync(start, end);
+          };
+          /** read_begin → hmm_range_fault → (window) → lock → read_retry → program, with the pfns used as `kn.pfnUse` says. */
+          const faultWithWindow = async (v: DeviceVm, range: HmmRange, write: boolean): Promise<number> => {
+            for (;;) {
+              range.notifierSeq = await mmuIntervalReadBegin(mni);
+              await mm.mmapLock.downRead();
+              const ret = await hmmRangeFault(range);
+              mm.mmapLock.upRead();
+              if (ret === -EBUSY) continue;
+              if (ret !== 0) return ret;
+              kn.onWindow?.();
+              await kernel.yieldPoint();
+              const e = range.hmmPfns[0] as number;
+              if (write && (e & HMM_PFN_WRITE) === 0) return -14;
+              const page = hmmPfnToPage(kernel, e);
+              const system = !page.isZoneDevice && !page.isZero;
+              const perm = { write: (e & HMM_PFN_WRITE) !== 0 };
+              if (kn.pfnUse === 'dma-before-retry' && system) dmaMapAt(range.start, page, perm.write);
+              if (kn.pfnUse === 'get-before-retry' && system) kernel.pages.getPage(page);
+              await lock.lock();
+              if (kn.pfnUse === 'install-before-retry') v.setPte(range.start, page, perm);
+              if (mmuIntervalReadRetry(mni, range.notifierSeq)) {
+                if (kn.pfnUse === 'dma-before-retry') dmaUnmapRange(range.start, range.end);
+                if (kn.pfnUse === 'get-before-retry' && system) kernel.pages.putPage(page);
+                lock.unlock();
+                continue;
+              }
+              if (kn.pfnUse === 'after-retry' && system) {
+                kernel.pages.getPage(page);
+                dmaMapAt(range.start, page, perm.write);
+              }
+              v.setPte(range.start, page, perm);
+              if ((kn.pfnUse === 'after-retry' || kn.pfnUse === 'get-before-retry') && system) kernel.pages.putPage(page);
+              lock.unlock();
+              return 0;
+            }
           };
           vm = dev.createVm(mm, {
             fault(v, f) {
@@ -115,6 +182,7 @@ export function knobDriver(knobs: Knobs = {}) {
                 v.setPte(base, hmmPfnToPage(kernel, e), { write: (e & HMM_PFN_WRITE) !== 0 });
                 return 0;
               };
+              if (kn.pfnUse !== undefined) return faultWithWindow(v, range, f.kind !== 'read');
               if (kn.retryUnderLock) {
                 return hmmRangeFaultLoop({ mm, range, lock: () => lock.lock(), unlock: () => lock.unlock(), commit: program });
               }
@@ -152,7 +220,7 @@ export function knobDriver(knobs: Knobs = {}) {
                 await lock.lock();
               }
               if (kn.setSeq) mmuIntervalSetSeq(sub, curSeq);
-              await unmapRange(range.start, range.end);
+              await unmapRange(range.start, kn.firstPageOnly === true ? range.start + ps : range.end);
               if (!kn.leakLock) lock.unlock();
               return true;
             },

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { checkScenario } from '../check.js';
 import { type Knobs, knobDriver } from '../test-driver.js';
 import { TIMELINE_SCRIPT } from './client-script.js';
+import { escapeHtml } from './escape.js';
 import { renderTimelineHtml } from './render.js';
 import { buildTimelineModel, type TimelineInput } from './timeline-model.js';
 
@@ -30,7 +31,7 @@ describe('renderTimelineHtml', () => {
     expect(html).toContain(
       `<span class="rule-id">missed-flush</span> at <a class="goto" href="#timeline" data-goto="${v?.seq}">step ${v?.step}</a>`,
     );
-    expect(html).toContain(`<p class="explanation">${(v?.explanation ?? '').replace(/>/g, '&gt;')}</p>`);
+    expect(html).toContain(`<p class="explanation">${escapeHtml(v?.explanation ?? '')}</p>`);
   });
 
   it('should say so when the run has no violation', async () => {

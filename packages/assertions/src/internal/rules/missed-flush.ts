@@ -10,6 +10,7 @@ import { devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import { formatOwner } from '../report.js';
 import { activeVms, cpuAllows, describeEntry, pageKindFor, translationsOf } from '../view.js';
+import { whatCallbacksDid } from './callback-facts.js';
 
 type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
 type QueueEvent = Extract<TraceEvent, { type: 'dev-queue' }>;
@@ -49,18 +50,20 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
     if (legalSkip(inv, dev) && deferrable(inv.event, ev.new)) {
       const sk = skipKey(t.vm.id, vpn, devPtePfn(t.entry));
       if (!ctx.skipped.has(sk)) counts.legalSkips++;
-      ctx.skipped.set(sk, inv.id);
+      ctx.skipped.set(sk, { inv, installedAt: null });
       continue;
     }
     counts.missed++;
+    const pt = t.vm.pt.get(vpn);
     const how =
-      t.source === 'tlb' && t.vm.pt.get(vpn) !== t.entry
-        ? 'its TLB still holds it (the page-table entry was cleared but no completed flush removed it)'
+      t.source === 'tlb' && pt !== t.entry
+        ? `its TLB still holds it (the page-table entry was ${pt === undefined ? 'cleared' : 'replaced'} but no completed flush removed it)`
         : 'its page table still maps it';
+    const did = whatCallbacksDid(inv, dev.name, t.vm.id, ev.va, k.pageSize);
     ctx.report(
       {
         rule: 'missed-flush',
-        explanation: `${dev.name} still translates ${hex(ev.va)} → ${describeEntry(t.entry)} after ${eventName(inv.event)} (owner ${formatOwner(inv.owner)}) changed the CPU entry to ${formatPte(ev.new)}: ${how}`,
+        explanation: `${dev.name} still translates ${hex(ev.va)} → ${describeEntry(t.entry)} after ${eventName(inv.event)} (owner ${formatOwner(inv.owner)}) changed the CPU entry to ${formatPte(ev.new)}: ${how}; ${did}`,
         mm: ev.mm,
         va: ev.va,
         pfn: devPtePfn(t.entry),

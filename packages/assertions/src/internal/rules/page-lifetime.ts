@@ -1,19 +1,30 @@
 /**
  * `own-migration-unrevoked` and `freed-page-mapped`: the obligations on a page's copy and free.
- * A device that skipped its own MIGRATE/EXCLUSIVE invalidation must hold no writable translation
- * to a source page when it is copied, and none at all when it is freed; no device translation or
- * DMA mapping may point at any page when it is freed.
+ * A device that kept a translation across its own MIGRATE/EXCLUSIVE invalidation must hold no
+ * writable translation to a source page when it is copied, and none at all when it is freed; no
+ * device translation or DMA mapping may point at any page when it is freed, and no DMA mapping
+ * may be made to a page that is already free.
  */
-import { hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
+import { eventName, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { DEV_PTE_WRITE, devPteFlags } from '@hmmlab/harness';
-import { type OracleContext, skipKey } from '../context.js';
+import { type OracleContext, type SkippedTranslation, skipKey } from '../context.js';
 import { describeEntry, isMigrating, translationsTo } from '../view.js';
+import { whatCallbacksDid } from './callback-facts.js';
 
 type CopyEvent = Extract<TraceEvent, { type: 'page-copy' }>;
 type FreeEvent = Extract<TraceEvent, { type: 'page-free' }>;
 type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
+type DmaEvent = Extract<TraceEvent, { type: 'dma' }>;
 
-/** A page is copied: a migrating source page must not be writable by a device that skipped its own invalidation. */
+/** How a translation came to be kept across the device's own invalidation, from what the oracle saw. */
+function howKept(skip: SkippedTranslation, dev: string, vm: number, va: number, pageSize: number): string {
+  const inv = skip.inv;
+  const which = `its own ${eventName(inv.event)} invalidation #${inv.id} of [${hex(inv.start)}, ${hex(inv.end)})`;
+  if (skip.installedAt !== null) return `installed at step ${skip.installedAt} on the source page of ${which}`;
+  return `kept across ${which}: ${whatCallbacksDid(inv, dev, vm, va, pageSize)}`;
+}
+
+/** A page is copied: a migrating source page must not be writable by a device that kept a translation across its own invalidation. */
 export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
   const k = ctx.world.kernel;
   const src = k.pages.pfnToPage(ev.src);
@@ -22,14 +33,14 @@ export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
   ctx.cover('window|copy-during-migration');
   for (const t of translationsTo(ctx.world, ev.src)) {
     const vpn = Math.floor(t.va / k.pageSize);
-    const invId = ctx.skipped.get(skipKey(t.vm.id, vpn, ev.src));
-    if (invId === undefined) continue;
+    const skip = ctx.skipped.get(skipKey(t.vm.id, vpn, ev.src));
+    if (skip === undefined) continue;
     if ((devPteFlags(t.entry) & DEV_PTE_WRITE) === 0) continue;
     const dev = t.vm.device;
     ctx.report(
       {
         rule: 'own-migration-unrevoked',
-        explanation: `${dev.name} skipped its own migration invalidation #${invId} but still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}) while ${ev.by} copies pfn ${ev.src} to pfn ${ev.dst}: a device write after the copy is lost`,
+        explanation: `${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}) while ${ev.by} copies pfn ${ev.src} to pfn ${ev.dst}, ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize)}, and nothing revoked it before the copy: a device write after the copy is lost`,
         va: t.va,
         mm: t.vm.mm.id,
         pfn: ev.src,
@@ -65,21 +76,22 @@ export function trackMigrationEntries(ctx: OracleContext, ev: PteEvent): void {
 /** A page is freed: nothing on a running device may still point at it. */
 export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
   const k = ctx.world.kernel;
+  ctx.freedAt.set(ev.pfn, ev.step);
   ctx.copiedOut.delete(ev.pfn);
   ctx.pairs.delete(ev.pfn);
   ctx.migrating.delete(ev.pfn);
   for (const t of translationsTo(ctx.world, ev.pfn)) {
     const vpn = Math.floor(t.va / k.pageSize);
     const sk = skipKey(t.vm.id, vpn, ev.pfn);
-    const invId = ctx.skipped.get(sk);
+    const skip = ctx.skipped.get(sk);
     ctx.skipped.delete(sk);
     const dev = t.vm.device;
     const tr = [{ device: dev.name, vm: t.vm.id, source: t.source, va: t.va, entry: describeEntry(t.entry) }];
-    if (invId !== undefined) {
+    if (skip !== undefined) {
       ctx.report(
         {
           rule: 'own-migration-unrevoked',
-          explanation: `${dev.name} skipped its own migration invalidation #${invId} and never revoked ${hex(t.va)} → pfn ${ev.pfn} (${t.source}); the page is now freed and may be reused`,
+          explanation: `pfn ${ev.pfn} is freed while ${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}), ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize)}, and nothing revoked it before the free: the page may be reused`,
           va: t.va,
           mm: t.vm.mm.id,
           pfn: ev.pfn,
@@ -92,7 +104,7 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
       ctx.report(
         {
           rule: 'freed-page-mapped',
-          explanation: `pfn ${ev.pfn} is freed while ${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}): device accesses now hit a free, soon reused page`,
+          explanation: `pfn ${ev.pfn} is freed while ${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}): a device access through it reaches a free, soon reused page`,
           va: t.va,
           mm: t.vm.mm.id,
           pfn: ev.pfn,
@@ -108,7 +120,7 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
     ctx.report(
       {
         rule: 'freed-page-mapped',
-        explanation: `pfn ${ev.pfn} is freed while ${dev.name} still has it DMA-mapped: the device can DMA into a free page`,
+        explanation: `pfn ${ev.pfn} is freed while ${dev.name} still has it DMA-mapped: the device can still reach the free page by DMA`,
         pfn: ev.pfn,
         device: dev,
         translations: [{ device: dev.name, vm: 0, source: 'dma', va: null, entry: `pfn ${ev.pfn}` }],
@@ -116,4 +128,27 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
       ev,
     );
   }
+}
+
+/**
+ * A DMA mapping is created: the page must not be free. `dma_map_page` takes no reference and checks
+ * none, so a driver that maps a pfn it read before the page was freed gives the device a free page.
+ */
+export function checkDmaMap(ctx: OracleContext, ev: DmaEvent): void {
+  if (ev.op !== 'map') return;
+  const page = ctx.world.kernel.pages.pfnToPage(ev.pfn);
+  if (page === undefined || !page.free) return;
+  const dev = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
+  const freed = ctx.freedAt.get(ev.pfn);
+  ctx.report(
+    {
+      rule: 'freed-page-mapped',
+      explanation: `${ev.dev} DMA-mapped pfn ${ev.pfn}${ev.write ? ' for writing' : ''}, which ${freed === undefined ? 'is free' : `was freed at step ${freed}`}: the device can now reach a free, soon reused page (a pfn kept across the free: pfns from hmm_range_fault stay valid only until mmu_interval_read_retry says to retry)`,
+      pfn: ev.pfn,
+      device: dev,
+      translations: [{ device: ev.dev, vm: 0, source: 'dma', va: null, entry: `pfn ${ev.pfn}` }],
+      dedupKey: `freed-page-mapped:dma:${ev.dev}:${ev.pfn}:${ev.seq}`,
+    },
+    ev,
+  );
 }

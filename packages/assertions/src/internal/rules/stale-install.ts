@@ -9,12 +9,109 @@
  * obligations follow it (revoked before the copy if writable, before the free at all:
  * `own-migration-unrevoked`).
  */
-import { type DevPagemap, eventName, formatPte, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
-import { DEV_PTE_WRITE, devPteFlags, devPtePfn } from '@hmmlab/harness';
+import {
+  type DevPagemap,
+  eventName,
+  formatPte,
+  hex,
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  pteAccessible,
+  pteKindOf,
+  ptePfn,
+  type TraceEvent,
+} from '@hmmlab/core';
+import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, type Device, devPteFlags, devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
+import type { ActiveInvalidation } from '../state.js';
 import { cpuAllows, describeEntry } from '../view.js';
+import { callbackActs } from './callback-facts.js';
 
 type DevPteEvent = Extract<TraceEvent, { type: 'dev-pte' }>;
+type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
+
+/** Entry kinds through which a CPU entry refers to a page. */
+function mapsPage(pte: number): boolean {
+  const kind = pteKindOf(pte);
+  return kind === PTE_PRESENT || kind === PTE_DEVICE_PRIVATE || kind === PTE_DEVICE_EXCLUSIVE || kind === PTE_MIGRATION;
+}
+
+/**
+ * Remembers the page a CPU entry stops mapping (cleared, replaced by another page, or turned into
+ * a migration entry), so an install of that page later can be explained by the change it missed.
+ */
+export function trackFormerPage(ctx: OracleContext, ev: PteEvent): void {
+  if (!mapsPage(ev.old) || pteKindOf(ev.old) === PTE_MIGRATION) return;
+  const pfn = ptePfn(ev.old);
+  if (mapsPage(ev.new) && pteKindOf(ev.new) !== PTE_MIGRATION && ptePfn(ev.new) === pfn) return;
+  const inv = ctx.invs.get(ev.inv);
+  let byVpn = ctx.formerPage.get(ev.mm);
+  if (byVpn === undefined) {
+    byVpn = new Map();
+    ctx.formerPage.set(ev.mm, byVpn);
+  }
+  byVpn.set(Math.floor(ev.va / ctx.world.kernel.pageSize), {
+    pfn,
+    step: ev.step,
+    why: ev.why,
+    inv: inv === undefined ? null : { id: inv.id, event: inv.event },
+  });
+}
+
+/** Why an installed entry is not what the CPU entry allows, from what the oracle saw of this page and address. */
+function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, pte: number, entry: number): string {
+  const k = ctx.world.kernel;
+  const pfn = devPtePfn(entry);
+  const page = k.pages.pfnToPage(pfn);
+  const facts: string[] = [];
+  if (page?.free === true) {
+    const at = ctx.freedAt.get(pfn);
+    facts.push(`pfn ${pfn} ${at === undefined ? 'is free' : `was freed at step ${at}`}`);
+  }
+  const former = ctx.formerPage.get(mm)?.get(Math.floor(va / k.pageSize));
+  if (page?.isDevicePrivate === true && (page.pgmap as DevPagemap | null)?.owner !== dev.owner) {
+    facts.push(`pfn ${pfn} is device-private memory of another owner, which ${dev.name} cannot reach`);
+  } else if (former !== undefined && former.pfn === pfn && !(mapsPage(pte) && ptePfn(pte) === pfn)) {
+    facts.push(
+      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.inv === null ? '' : `, invalidation #${former.inv.id} ${eventName(former.inv.event)}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
+    );
+  } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
+    facts.push(samePageWhy(ctx, pte, entry));
+  } else if (facts.length === 0) {
+    facts.push(`pfn ${pfn} is not the page the CPU maps at ${hex(va)}`);
+  }
+  return facts.join('; ');
+}
+
+/** Why an entry for the very page the CPU entry refers to is not allowed. */
+function samePageWhy(ctx: OracleContext, pte: number, entry: number): string {
+  const pfn = devPtePfn(entry);
+  if (pteKindOf(pte) === PTE_MIGRATION) {
+    const copied = ctx.copiedOut.get(pfn);
+    if (copied !== undefined && (devPteFlags(entry) & DEV_PTE_WRITE) !== 0) {
+      return `pfn ${pfn} is being migrated and was already copied at step ${copied}: a device write through it would miss the destination`;
+    }
+    return `pfn ${pfn} is being migrated (the CPU entry is a migration entry), and only a device whose owner is the migration's may map a source page meanwhile`;
+  }
+  if (pteKindOf(pte) === PTE_PRESENT && !pteAccessible(pte)) return `the CPU entry maps pfn ${pfn} with no access (PROT_NONE)`;
+  if ((devPteFlags(entry) & DEV_PTE_ATOMIC) !== 0 && pteKindOf(pte) !== PTE_DEVICE_EXCLUSIVE) {
+    return `the device was given atomic access to pfn ${pfn}, which needs the CPU entry to be device-exclusive for it`;
+  }
+  return `the CPU entry maps pfn ${pfn} read-only, but the device was given it writable`;
+}
+
+/** What the callbacks of an invalidation in progress did to the fault path's seq check. */
+function whySeqPassed(inv: ActiveInvalidation): string {
+  const acts = callbackActs(inv, '', -1);
+  if (acts.callbacks.length === 0) return 'no notifier callback ran for it';
+  if (!inv.callbackEvents.some((e) => e.type === 'inv-callback' && e.op === 'invalidate'))
+    return "only classic notifier callbacks ran for it, so the driver's own invalidation state had to stop the install";
+  return acts.setSeq
+    ? 'a callback called mmu_interval_set_seq, so mmu_interval_read_retry would have said to retry: the install did not check it, or not under the lock the callback takes'
+    : 'no callback called mmu_interval_set_seq, so mmu_interval_read_retry could not tell the fault path to retry';
+}
 
 /** Checks one device entry install. */
 export function checkInstall(ctx: OracleContext, ev: DevPteEvent): void {
@@ -43,13 +140,13 @@ export function checkInstall(ctx: OracleContext, ev: DevPteEvent): void {
     // Writable once the page was copied is too late: the write would miss the destination.
     const writableAfterCopy = ctx.copiedOut.has(pfn) && (devPteFlags(ev.new) & DEV_PTE_WRITE) !== 0;
     if (migration !== undefined && legalSkip(migration, dev) && !writableAfterCopy) {
-      ctx.skipped.set(skipKey(vm.id, Math.floor(ev.va / k.pageSize), pfn), migration.id);
+      ctx.skipped.set(skipKey(vm.id, Math.floor(ev.va / k.pageSize), pfn), { inv: migration, installedAt: ev.step });
       return;
     }
     ctx.report(
       {
         rule: 'stale-install',
-        explanation: `${dev.name} installed ${hex(ev.va)} → ${describeEntry(ev.new)}, but the CPU entry is ${formatPte(pte)}: the pfns it programmed are no longer what the CPU maps (a missing or misplaced mmu_interval_read_retry, or pfns used after the notifier lock was dropped)`,
+        explanation: `${dev.name} installed ${hex(ev.va)} → ${describeEntry(ev.new)}, but the CPU entry is ${formatPte(pte)}: ${whyNotAllowed(ctx, dev, mm.id, ev.va, pte, ev.new)}`,
         mm: mm.id,
         va: ev.va,
         pfn,
@@ -65,7 +162,7 @@ export function checkInstall(ctx: OracleContext, ev: DevPteEvent): void {
     ctx.report(
       {
         rule: 'stale-install',
-        explanation: `${dev.name} installed ${hex(ev.va)} → ${describeEntry(ev.new)} after invalidation #${inv.id} (${eventName(inv.event)}) had told every device to stop using ${hex(ev.va)}; the CPU entry is about to change (the seq check under the driver lock should have failed)`,
+        explanation: `${dev.name} installed ${hex(ev.va)} → ${describeEntry(ev.new)} after invalidation #${inv.id} (${eventName(inv.event)}) of [${hex(inv.start)}, ${hex(inv.end)}) had run its callbacks, so the CPU entry may change under it at any time: ${whySeqPassed(inv)}`,
         mm: mm.id,
         va: ev.va,
         pfn,

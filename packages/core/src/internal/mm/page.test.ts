@@ -26,13 +26,25 @@ describe('PageAllocator', () => {
     expect(b.generation).toBe(gen + 1);
   });
 
-  it('should throw ERR_STATE on a put without a reference and on a get of a free page', () => {
+  it('should throw ERR_STATE on a put without a reference', () => {
     const k = new Kernel();
     const p = k.pages.allocPage();
     k.pages.putPage(p);
     expect(() => k.pages.putPage(p)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
-    expect(() => k.pages.getPage(p)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
     expect(k.pages.tryGetPage(p)).toBe(false);
+  });
+
+  it('should record a get of a free page as get-free-page, take no reference, and absorb its put', () => {
+    const k = new Kernel({ trace: 'all' });
+    const p = k.pages.allocPage();
+    k.pages.putPage(p);
+    k.pages.getPage(p);
+    expect([p.free, p.refcount]).toEqual([true, 0]);
+    expect(eventsOf(k, 'warn').map((w) => [w.what, w.detail])).toEqual([['get-free-page', `get_page of pfn ${p.pfn}, which is free`]]);
+    k.pages.putPage(p);
+    expect([p.free, p.refcount]).toEqual([true, 0]);
+    // Only that one put: another is unbalanced.
+    expect(() => k.pages.putPage(p)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
   });
 
   it('should WARN bad-page when a page is freed while still mapped', () => {

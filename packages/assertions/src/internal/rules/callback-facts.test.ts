@@ -1,0 +1,112 @@
+import type { TraceEvent } from '@hmmlab/core';
+import { describe, expect, it } from 'vitest';
+import type { ActiveInvalidation } from '../state.js';
+import { whatCallbacksDid } from './callback-facts.js';
+
+const PS = 4096;
+const VA = 0x11000;
+
+type Ev = Record<string, unknown>;
+const enter: Ev = { type: 'inv-callback', inv: 1, sub: 'm', op: 'invalidate', phase: 'enter', result: null, leaked: [] };
+const ret: Ev = { ...enter, phase: 'return', result: true };
+const setSeq: Ev = { type: 'set-seq', sub: 'm', curSeq: 3 };
+const clear = (va: number, dev = 'gpu0'): Ev => ({ type: 'dev-pte', dev, vm: 1, va, old: 77, new: 0, why: 'unmap' });
+const issue = (start: number, end: number, fence: number): Ev => ({
+  type: 'dev-tlb',
+  dev: 'gpu0',
+  vm: 1,
+  op: 'flush-issue',
+  start,
+  end,
+  fence,
+  entry: 0,
+});
+const complete = (start: number, end: number): Ev => ({
+  type: 'dev-tlb',
+  dev: 'gpu0',
+  vm: 1,
+  op: 'flush-complete',
+  start,
+  end,
+  fence: 0,
+  entry: 0,
+});
+
+function inv(events: Ev[]): ActiveInvalidation {
+  return {
+    id: 1,
+    mm: 1,
+    event: 1,
+    start: 0x10000,
+    end: 0x12000,
+    owner: undefined,
+    blockable: true,
+    started: true,
+    callbackEvents: events.map((e, i) => ({ seq: i, step: i, task: 1, ...e }) as TraceEvent),
+    before: new Map(),
+    needed: new Set(),
+  };
+}
+
+describe('whatCallbacksDid', () => {
+  it.each<[string, Ev[], string]>([
+    ['no callback', [], 'no notifier callback ran for invalidation #1'],
+    [
+      'a skip after set_seq',
+      [enter, setSeq, ret],
+      'callback "m" returned true after mmu_interval_set_seq only, clearing no device entry and issuing no TLB flush',
+    ],
+    [
+      'a skip before set_seq',
+      [enter, ret],
+      'callback "m" returned true without mmu_interval_set_seq, clearing no device entry and issuing no TLB flush',
+    ],
+    [
+      'too small a range',
+      [enter, setSeq, clear(0x10000), issue(0x10000, 0x11000, 0), complete(0x10000, 0x11000), ret],
+      'callback "m" returned true having cleared 1 device entry in [0x10000, 0x11000) and flushed [0x10000, 0x11000), none of which covers 0x11000, though the invalidated range [0x10000, 0x12000) does: the range it handled was too small',
+    ],
+    [
+      'a clear without a flush',
+      [enter, setSeq, clear(VA), ret],
+      'callback "m" returned true having cleared the device entry of 0x11000 but issued no TLB flush covering it',
+    ],
+    [
+      'a flush not waited for',
+      [enter, setSeq, clear(VA), issue(0x10000, 0x12000, 4), ret],
+      'callback "m" returned true having cleared the device entry of 0x11000 and issued a TLB flush covering it (fence 4) that had not completed: the flush was not waited for',
+    ],
+    [
+      'a flush without a clear',
+      [enter, setSeq, issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), ret],
+      'callback "m" returned true having flushed the TLB for 0x11000 but left its page-table entry in place',
+    ],
+    [
+      'a translation installed again',
+      [enter, setSeq, clear(VA), issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), ret],
+      'callback "m" returned true having cleared and flushed 0x11000; the translation was installed again afterwards',
+    ],
+    [
+      'a write-protect where a clear was needed',
+      [enter, setSeq, { ...clear(VA), new: 76, why: 'wrprotect' }, issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), ret],
+      'callback "m" returned true having write-protected the device entry of 0x11000 rather than clearing it, and flushed it',
+    ],
+    ['another device cleared', [enter, setSeq, clear(VA, 'gpu1'), ret], 'clearing no device entry and issuing no TLB flush'],
+    [
+      'a classic start that does nothing',
+      [
+        { ...enter, op: 'invalidate-range-start' },
+        { ...enter, op: 'invalidate-range-start', phase: 'return', result: 0 },
+      ],
+      'callback "m" returned 0, clearing no device entry and issuing no TLB flush',
+    ],
+  ])('should describe %s', (_name, events, says) => {
+    expect(whatCallbacksDid(inv(events), 'gpu0', 1, VA, PS)).toContain(says);
+  });
+
+  it('should name each callback when several ran', () => {
+    const other: Ev = { ...enter, sub: 'n' };
+    const text = whatCallbacksDid(inv([enter, ret, other, { ...other, phase: 'return', result: false }]), 'gpu0', 1, VA, PS);
+    expect(text).toContain('callbacks "m", "n" returned true, false');
+  });
+});
