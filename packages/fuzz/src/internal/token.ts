@@ -110,7 +110,7 @@ export function decodeToken(token: string): ReplayData {
     bad('it is truncated or corrupted; copy the whole token hmmlab printed');
   }
   const garbled = 'it decodes, but not to a hmmlab replay; copy the whole token hmmlab printed';
-  if (!isObject(body) || typeof body.v !== 'string' || typeof body.d !== 'string') bad(garbled);
+  if (!isObject(body) || typeof body.v !== 'string') bad(garbled);
   if (body.v !== HMMLAB_VERSION) {
     bad(`it was recorded by hmmlab ${body.v}, this is hmmlab ${HMMLAB_VERSION}; replay it with hmmlab ${body.v}, or fuzz again`);
   }
@@ -118,6 +118,7 @@ export function decodeToken(token: string): ReplayData {
   const o = body.o;
   const e = body.e;
   if (
+    typeof body.d !== 'string' ||
     decisions === null ||
     !Number.isInteger(body.m) ||
     (body.m as number) <= 0 ||
