@@ -56,6 +56,7 @@ program
   .argument('<driver>', 'the driver module (or its folder)')
   .argument('<token>', 'the replay token hmmlab printed')
   .requiredOption('--html <file>', 'where to write the HTML timeline')
+  .option('--json', 'print JSON instead of text')
   .action(async (driver: string, token: string, opts) => {
     process.exitCode = await reportCommand(driver, token, opts);
   });

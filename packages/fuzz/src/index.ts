@@ -23,6 +23,7 @@ export {
   replay,
   runArb,
   runCampaign,
+  runInputs,
   runSample,
   runSeed,
   type Scan,
@@ -31,6 +32,15 @@ export {
 export { type CoverageUniverse, expectedCells, WINDOWS } from './internal/coverage.js';
 export { type ExploreOptions, type ExploreResult, exploreSchedules } from './internal/explore.js';
 export { type ParallelOptions, runParallelCampaign } from './internal/parallel.js';
+export {
+  type RunInputs,
+  recordToken,
+  replayToken,
+  type StrictDecisions,
+  strictDecisions,
+  type TokenReplay,
+  traceFingerprint,
+} from './internal/replay.js';
 export {
   pctDecisions,
   pctScheduleArb,
@@ -42,4 +52,12 @@ export {
   scheduleArb,
   scheduleDecisions,
 } from './internal/schedule.js';
-export { decodeToken, encodeToken, HMMLAB_VERSION, type ReplayData } from './internal/token.js';
+export {
+  decodeToken,
+  encodeToken,
+  HMMLAB_VERSION,
+  type ReplayData,
+  type TokenExpectation,
+  type TokenInput,
+  type TokenOracle,
+} from './internal/token.js';

@@ -7,8 +7,8 @@
 import { test } from '@fast-check/vitest';
 import { formatViolation } from '@hmmlab/assertions';
 import type { DriverDefinition } from '@hmmlab/harness';
-import { type CampaignOptions, runArb, runSample } from './internal/campaign.js';
-import { encodeToken } from './internal/token.js';
+import { type CampaignOptions, runArb, runInputs, runSample } from './internal/campaign.js';
+import { recordToken } from './internal/replay.js';
 
 /** Options of {@link fuzzDriver}. */
 export type FuzzTestOptions = CampaignOptions & {
@@ -36,10 +36,8 @@ function define(mode: 'run' | 'only' | 'skip', driver: DriverDefinition, options
     async (sample) => {
       const r = await runSample(driver, sample, options);
       if (r.verdict === 'pass') return;
-      const v = r.violations[0];
-      const [scenario] = sample;
-      const token = encodeToken({ driver: driver.name, profile: scenario.profile ?? 'latest', scenario, decisions: r.run.decisions });
-      throw new Error(`${v === undefined ? r.run.message : formatViolation(v)}\n\nreplay: hmmlab replay <driver> ${token}`);
+      const { violation, token } = await recordToken(driver, sample[0], r.run.decisions, runInputs(options));
+      throw new Error(`${formatViolation(violation)}\n\nreplay: hmmlab replay <driver> ${token}`);
     },
     options.timeout ?? 120_000,
   );

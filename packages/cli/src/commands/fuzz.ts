@@ -3,13 +3,13 @@
  * interleavings. Exit 0: no violation (or, for drivers with an expected.json, their known bug found
  * with an expected rule); 1: a violation; 2: bad usage or a driver that does not load.
  */
-import { violationToJson } from '@hmmlab/assertions';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import { type CampaignResult, runCampaign, runParallelCampaign, STRATEGIES, type StrategyName, WINDOWS } from '@hmmlab/fuzz';
 import { DriverLoadError, loadDriver } from '@hmmlab/harness';
 import { SingleBar } from 'cli-progress';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
+import { fuzzJson } from '../internal/result-json.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
 import { UsageError } from '../internal/usage.js';
@@ -49,26 +49,6 @@ function judge(target: DriverTarget, r: CampaignResult): Outcome['status'] {
   if (target.expected === null) return found === undefined && r.verdict === 'pass' ? 'pass' : 'fail';
   if (found === undefined) return 'missed';
   return target.expected.rules.includes(found) ? 'caught' : 'wrong-rule';
-}
-
-function jsonOf(o: Outcome): Record<string, unknown> {
-  const r = o.result;
-  return {
-    driver: r.driver,
-    file: o.target.label,
-    verdict: r.verdict,
-    expected: o.target.expected?.rules ?? null,
-    status: o.status,
-    runs: r.runs,
-    elapsedMs: r.elapsedMs,
-    seed: r.seed,
-    strategy: r.strategy,
-    violation: r.failure === null ? null : violationToJson(r.failure.violation),
-    replay: r.failure?.token ?? null,
-    scenario: r.failure?.scenario ?? null,
-    coverage: { ...r.coverage, missingCells: r.missingCells, missingWindows: r.missingWindows },
-    flushes: r.flushes,
-  };
 }
 
 /** Runs the command; returns the exit code. */
@@ -125,8 +105,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
   }
   const ok = outcomes.every((x) => x.status === 'pass' || x.status === 'caught');
   if (o.json === true) {
-    const body = outcomes.length === 1 ? jsonOf(outcomes[0] as Outcome) : { verdict: ok ? 'pass' : 'fail', drivers: outcomes.map(jsonOf) };
-    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    process.stdout.write(fuzzJson(outcomes));
   } else if (outcomes.length === 1) {
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);

@@ -1,24 +1,25 @@
 /**
- * `hmmlab replay <driver> <token>`: reruns a counterexample exactly and prints the full report and
- * trace.
+ * `hmmlab replay <driver> <token>`: reruns a counterexample exactly, with every input its token
+ * records, and prints the full report and trace. Exit 1: the run reached the recorded violation;
+ * 3: it diverged (one line on stderr says how); 2: bad usage or a bad token.
  */
-import { formatEvent, formatViolation, violationToJson } from '@hmmlab/assertions';
-import { decodeToken, HMMLAB_VERSION, replay } from '@hmmlab/fuzz';
+import { formatEvent, formatViolation } from '@hmmlab/assertions';
+import { replayToken } from '@hmmlab/fuzz';
 import { DriverLoadError, loadDriver } from '@hmmlab/harness';
 import { findDrivers } from '../internal/drivers.js';
 import { formatScenario } from '../internal/format.js';
+import { type ReplayOutcome, replayJson } from '../internal/result-json.js';
+import { tokenData } from '../internal/timeline.js';
 import { UsageError } from '../internal/usage.js';
 
-/** Runs the command; returns the exit code. */
-export async function replayCommand(driverPath: string, token: string, o: { json?: boolean }): Promise<number> {
+/** Exit code of a replay that does not end as its token records. */
+const EXIT_DIVERGED = 3;
+
+/** Finds and loads the driver, decodes the token and replays its run exactly. */
+export async function replayTarget(driverPath: string, token: string): Promise<ReplayOutcome> {
   const [target] = findDrivers([driverPath]);
   if (target === undefined) throw new UsageError(`${driverPath}: no driver`);
-  let data: ReturnType<typeof decodeToken>;
-  try {
-    data = decodeToken(token);
-  } catch (e) {
-    throw new UsageError(e instanceof Error ? e.message : String(e));
-  }
+  const data = tokenData(token);
   let driver: Awaited<ReturnType<typeof loadDriver>>;
   try {
     driver = await loadDriver(target.file);
@@ -28,24 +29,26 @@ export async function replayCommand(driverPath: string, token: string, o: { json
   }
   const notes: string[] = [];
   if (data.driver !== driver.name) notes.push(`note: the token was recorded with driver "${data.driver}", this is "${driver.name}"`);
-  if (data.version !== HMMLAB_VERSION) notes.push(`note: the token was recorded by hmmlab ${data.version}, this is ${HMMLAB_VERSION}`);
-  const r = await replay(driver, data.scenario, data.decisions);
-  const events = r.result.world.kernel.trace.events();
+  return { target, driver: driver.name, token: token.trim(), replayed: await replayToken(driver, data), notes };
+}
+
+/** Says on stderr, in one line, how a replay diverged; returns the exit code. */
+export function exitOf(o: ReplayOutcome): number {
+  const d = o.replayed.divergence;
+  if (d === null) return 1;
+  process.stderr.write(`hmmlab: replay diverged: ${d}\n`);
+  return EXIT_DIVERGED;
+}
+
+/** Runs the command; returns the exit code. */
+export async function replayCommand(driverPath: string, token: string, o: { json?: boolean }): Promise<number> {
+  const x = await replayTarget(driverPath, token);
+  const { data, run: r } = x.replayed;
   if (o.json === true) {
-    const body = {
-      driver: driver.name,
-      verdict: r.verdict,
-      violations: r.violations.map(violationToJson),
-      run: r.run,
-      scenario: data.scenario,
-      flushes: r.metrics,
-      coverage: r.coverage,
-      trace: events.map((e) => ({ step: e.step, seq: e.seq, task: e.task, type: e.type, text: formatEvent(e) })),
-      notes,
-    };
-    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    process.stdout.write(replayJson(x));
   } else {
-    for (const n of notes) process.stdout.write(`${n}\n`);
+    const events = r.result.world.kernel.trace.events();
+    for (const n of x.notes) process.stdout.write(`${n}\n`);
     process.stdout.write(
       `scenario:\n${formatScenario(data.scenario)
         .map((l) => `  ${l}`)
@@ -55,6 +58,9 @@ export async function replayCommand(driverPath: string, token: string, o: { json
     for (const e of events) if (e.type !== 'switch') process.stdout.write(`  ${String(e.step).padStart(5)}  ${formatEvent(e)}\n`);
     process.stdout.write(`\n${r.run.message}\n`);
     process.stdout.write(r.violations.length === 0 ? 'no violation\n' : `\n${r.violations.map(formatViolation).join('\n\n')}\n`);
+    if (x.replayed.divergence === null) {
+      process.stdout.write(`\nreplayed as recorded: ${data.expected.rule} at step ${data.expected.step}\n`);
+    }
   }
-  return r.verdict === 'pass' ? 0 : 1;
+  return exitOf(x);
 }

@@ -1,12 +1,12 @@
 /**
- * Writing a counterexample's HTML timeline: replay the token's run with the whole trace and render
- * it with `renderTimelineHtml`.
+ * Writing a counterexample's HTML timeline: replay the token's run exactly, with the whole trace,
+ * and render it with `renderTimelineHtml`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { type CheckedRun, renderTimelineHtml } from '@hmmlab/assertions';
-import { type CampaignResult, decodeToken, type ReplayData, replay } from '@hmmlab/fuzz';
-import { type DriverDefinition, loadDriver } from '@hmmlab/harness';
+import { renderTimelineHtml } from '@hmmlab/assertions';
+import { type CampaignResult, decodeToken, type ReplayData, replayToken, type TokenReplay } from '@hmmlab/fuzz';
+import { loadDriver } from '@hmmlab/harness';
 import type { DriverTarget } from './drivers.js';
 import { UsageError } from './usage.js';
 
@@ -19,10 +19,9 @@ export function tokenData(token: string): ReplayData {
   }
 }
 
-/** Replays `token` with `driver` and writes the timeline to `out`; returns the replayed run. */
-export async function writeTimeline(driver: DriverDefinition, token: string, out: string): Promise<CheckedRun> {
-  const data = tokenData(token);
-  const r = await replay(driver, data.scenario, data.decisions);
+/** Writes the timeline of a replayed token's run to `out`. */
+export function writeTimeline(replayed: TokenReplay, driver: string, token: string, out: string): void {
+  const { run: r, data } = replayed;
   const k = r.result.world.kernel;
   const html = renderTimelineHtml({
     violations: r.violations,
@@ -30,7 +29,7 @@ export async function writeTimeline(driver: DriverDefinition, token: string, out
     scenario: data.scenario,
     tasks: k.sched.allTasks(),
     devices: r.result.world.devices.map((d) => ({ name: d.name, vms: d.vms.map((vm) => ({ id: vm.id, mm: vm.mm.id })) })),
-    driver: driver.name,
+    driver,
     token,
     run: { status: r.run.status, message: r.run.message },
   });
@@ -41,7 +40,6 @@ export async function writeTimeline(driver: DriverDefinition, token: string, out
   } catch (e) {
     throw new UsageError(`--html ${out}: cannot write it (${e instanceof Error ? e.message : String(e)})`);
   }
-  return r;
 }
 
 /** A fuzzed driver as `hmmlab fuzz` saw it. */
@@ -62,7 +60,11 @@ export async function writeCampaignTimeline(outcomes: readonly FuzzedDriver[], o
     process.stderr.write(`hmmlab: no counterexample, so no timeline was written to ${out}\n`);
     return;
   }
-  await writeTimeline(await loadDriver(pick.target.file), pick.result.failure.token, out);
+  const driver = await loadDriver(pick.target.file);
+  const replayed = await replayToken(driver, pick.result.failure.token);
+  // The token was made from this very run a moment ago: a divergence here is a bug of hmmlab.
+  if (replayed.divergence !== null) throw new Error(`the counterexample's token does not replay: ${replayed.divergence}`);
+  writeTimeline(replayed, driver.name, pick.result.failure.token, out);
   const others =
     found.length > 1 ? `; ${found.length - 1} other driver(s) have counterexamples too (hmmlab report <driver> <token> --html <file>)` : '';
   process.stderr.write(`hmmlab: timeline of ${pick.target.label} written to ${out}${others}\n`);

@@ -21,8 +21,8 @@ import { type ScenarioShape, scenarioArb } from './arbitraries.js';
 import { emptyCounts } from './counts.js';
 import { type CoverageUniverse, expectedCells, mergeCoverage, mergeFlushes, WINDOWS } from './coverage.js';
 import { exploreSchedules } from './explore.js';
+import { type RunInputs, recordToken } from './replay.js';
 import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
-import { encodeToken } from './token.js';
 
 /** Options of a campaign. */
 export interface CampaignOptions {
@@ -98,6 +98,8 @@ export function runSeed(seed: number, index: number): number {
 
 type Sample = [Scenario, Schedule];
 
+const DEFAULT_MAX_STEPS = 20_000;
+
 function opsOf(s: Scenario): number {
   return s.tasks.reduce((n, t) => n + t.ops.length, 0);
 }
@@ -112,6 +114,14 @@ export function runArb(driver: DriverDefinition, options: CampaignOptions): fc.A
   return fc.tuple(scenarioArb({ ...options.shape, profiles }), schedule);
 }
 
+/** The step limit and oracle options of a campaign's runs, as a token records them. */
+export function runInputs(options: CampaignOptions): RunInputs {
+  return {
+    maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
+    oracle: { stopOnFirst: true, ...(options.rules !== undefined ? { rules: options.rules } : {}) },
+  };
+}
+
 /** Runs one sample under the oracle. */
 export async function runSample(
   driver: DriverDefinition,
@@ -121,7 +131,7 @@ export async function runSample(
 ): Promise<OracleReport> {
   const [scenario, schedule] = sample;
   const rules = options.rules ? { rules: options.rules } : {};
-  const maxSteps = options.maxSteps ?? 20_000;
+  const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
   if (options.strategy === 'exhaustive') {
     const x = await exploreSchedules(driver, scenario, { maxSchedules: options.schedulesPerScenario ?? 64, maxSteps, ...rules });
     if (keep === 'none') return x.last;
@@ -214,10 +224,9 @@ export async function counterexample(driver: DriverDefinition, index: number, op
     attempts += dropped.attempts;
   }
   const [scenario, schedule] = value.value_;
-  const report = await runSample(driver, value.value_, options, 'all');
-  const violation = report.violations.find((v) => v.rule === rule) ?? (report.violations[0] as Violation);
-  const profile = scenario.profile ?? 'latest';
-  const token = encodeToken({ driver: driver.name, profile, scenario, decisions: report.run.decisions });
+  // The token's run: the shrunk sample's decisions, replayed exactly with the whole trace kept.
+  const decided = await runSample(driver, value.value_, options);
+  const { run: report, violation, token } = await recordToken(driver, scenario, decided.run.decisions, runInputs(options), rule);
   return {
     runIndex: index,
     scenario,
@@ -337,7 +346,11 @@ export function summarize(
   };
 }
 
-/** Replays a token's run with the whole trace kept. */
+/**
+ * Runs `scenario` under a list of scheduler choices with the whole trace kept, leniently: a choice
+ * is taken modulo the runnable tasks and the lowest-numbered task runs once the list is used up
+ * (hand-written schedules). A token's run is replayed exactly with `replayToken`.
+ */
 export async function replay(driver: DriverDefinition, scenario: Scenario, decisions: readonly number[]): Promise<CheckedRun> {
   return checkScenario(driver, scenario, { decisions: arrayDecisions(decisions), trace: 'all', maxSteps: 200_000 });
 }

@@ -1,47 +1,153 @@
 /**
- * Replay tokens: scenario + recorded decisions + profile + driver name + hmmlab version, deflated
- * and base64url-encoded. The same token replays the same run, byte for byte, on any machine.
+ * Replay tokens: every input of a run (driver name, scenario with its kernel profile and
+ * overrides, the scheduler's decisions, the step limit, the oracle options) and what the run
+ * ended in (the rule and step of its violation, its length, a fingerprint of its trace), with the
+ * hmmlab version, deflated and base64url-encoded. The same token replays the same run on any
+ * machine; a replay that does not end as recorded is a divergence (see `replayToken`).
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { RULE_IDS, type RuleId } from '@hmmlab/assertions';
 import { HmmlabError, type ProfileName } from '@hmmlab/core';
 import { type Scenario, validateScenario } from '@hmmlab/harness';
 
 /** The hmmlab version tokens record. */
 export const HMMLAB_VERSION = '0.1.0';
 
-const PREFIX = 'hmmlab1_';
+/** The token format this hmmlab writes and reads: the digit in the token's `hmmlabN_` prefix. */
+const FORMAT = 2;
+const PREFIX = `hmmlab${FORMAT}_`;
+
+/** The oracle options a token's run was checked with. */
+export interface TokenOracle {
+  /** The run stopped at its first violation. */
+  readonly stopOnFirst: boolean;
+  /** The rules checked (every rule when absent). */
+  readonly rules?: readonly RuleId[];
+}
+
+/** How the recorded run ended: what a replay must reach. */
+export interface TokenExpectation {
+  /** The rule of the run's first violation. */
+  readonly rule: RuleId;
+  /** The step of that violation. */
+  readonly step: number;
+  /** Scheduler steps the run took. */
+  readonly steps: number;
+  /** A hash of the run's whole trace (event types, steps and tasks), 8 hex digits. */
+  readonly fingerprint: string;
+}
 
 /** What a token holds. */
 export interface ReplayData {
+  /** The hmmlab version that recorded it. */
   readonly version: string;
   readonly driver: string;
+  /** The kernel API profile (the scenario's; overrides are in `scenario.profileOverrides`). */
   readonly profile: ProfileName;
   readonly scenario: Scenario;
   /** The scheduler's choices, as the run recorded them. */
   readonly decisions: readonly number[];
+  /** The step limit of the run. */
+  readonly maxSteps: number;
+  readonly oracle: TokenOracle;
+  readonly expected: TokenExpectation;
+}
+
+/** What {@link encodeToken} takes: the run's inputs and outcome (the version and profile are filled in). */
+export type TokenInput = Omit<ReplayData, 'version' | 'profile'>;
+
+/** Decisions as one base-36 digit each when every one fits (tasks are few), else as numbers. */
+function packDecisions(d: readonly number[]): string | readonly number[] {
+  return d.every((x) => x < 36) ? d.map((x) => x.toString(36)).join('') : d;
+}
+
+function unpackDecisions(d: unknown): number[] | null {
+  const list = typeof d === 'string' ? [...d].map((c) => Number.parseInt(c, 36)) : d;
+  if (!Array.isArray(list) || !list.every((x) => Number.isInteger(x) && (x as number) >= 0)) return null;
+  return list as number[];
 }
 
 /** Encodes a replay token. */
-export function encodeToken(data: Omit<ReplayData, 'version'>): string {
-  const json = JSON.stringify({ version: HMMLAB_VERSION, ...data });
-  return PREFIX + deflateRawSync(Buffer.from(json, 'utf8'), { level: 9 }).toString('base64url');
+export function encodeToken(data: TokenInput): string {
+  const body = {
+    v: HMMLAB_VERSION,
+    d: data.driver,
+    s: data.scenario,
+    c: packDecisions(data.decisions),
+    m: data.maxSteps,
+    o: data.oracle,
+    e: data.expected,
+  };
+  return PREFIX + deflateRawSync(Buffer.from(JSON.stringify(body), 'utf8'), { level: 9 }).toString('base64url');
 }
 
-/** Decodes a replay token; throws an error that says what is wrong with it. */
+function bad(what: string): never {
+  throw new HmmlabError('ERR_BAD_ARGUMENT', `replay token: ${what}`);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isCount = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0;
+const isRule = (v: unknown): v is RuleId => typeof v === 'string' && (RULE_IDS as string[]).includes(v);
+
+/**
+ * Decodes a replay token; throws an `ERR_BAD_ARGUMENT` error whose one-line message says what is
+ * wrong with it: not a token, truncated, of another token format, or recorded by another hmmlab
+ * version (whose model may run the same inputs differently).
+ */
 export function decodeToken(token: string): ReplayData {
   const t = token.trim();
-  if (!t.startsWith(PREFIX)) {
-    throw new HmmlabError('ERR_BAD_ARGUMENT', `replay token: it does not start with "${PREFIX}"; copy the whole token hmmlab printed`);
+  const format = /^hmmlab(\d+)_/.exec(t);
+  if (format === null) bad(`it does not start with "${PREFIX}"; copy the whole token hmmlab printed`);
+  if (Number(format[1]) !== FORMAT) {
+    bad(
+      `it is a format-${format[1]} token; this hmmlab reads format ${FORMAT} (tokens "${PREFIX}…"), which records the step limit and oracle options too; run hmmlab fuzz again for a new token`,
+    );
   }
-  let data: ReplayData;
+  let body: unknown;
   try {
-    data = JSON.parse(inflateRawSync(Buffer.from(t.slice(PREFIX.length), 'base64url')).toString('utf8')) as ReplayData;
+    body = JSON.parse(inflateRawSync(Buffer.from(t.slice(PREFIX.length), 'base64url')).toString('utf8'));
   } catch {
-    throw new HmmlabError('ERR_BAD_ARGUMENT', 'replay token: it is truncated or corrupted; copy the whole token hmmlab printed');
+    bad('it is truncated or corrupted; copy the whole token hmmlab printed');
   }
-  if (typeof data !== 'object' || data === null || typeof data.driver !== 'string' || !Array.isArray(data.decisions)) {
-    throw new HmmlabError('ERR_BAD_ARGUMENT', 'replay token: it decodes, but not to a hmmlab replay; copy the whole token hmmlab printed');
+  const garbled = 'it decodes, but not to a hmmlab replay; copy the whole token hmmlab printed';
+  if (!isObject(body) || typeof body.v !== 'string') bad(garbled);
+  if (body.v !== HMMLAB_VERSION) {
+    bad(`it was recorded by hmmlab ${body.v}, this is hmmlab ${HMMLAB_VERSION}; replay it with hmmlab ${body.v}, or fuzz again`);
   }
-  validateScenario(data.scenario);
-  return data;
+  const decisions = unpackDecisions(body.c);
+  const o = body.o;
+  const e = body.e;
+  if (
+    typeof body.d !== 'string' ||
+    decisions === null ||
+    !Number.isInteger(body.m) ||
+    (body.m as number) <= 0 ||
+    !isObject(o) ||
+    typeof o.stopOnFirst !== 'boolean' ||
+    (o.rules !== undefined && !(Array.isArray(o.rules) && o.rules.every(isRule))) ||
+    !isObject(e) ||
+    !isRule(e.rule) ||
+    !isCount(e.step) ||
+    !isCount(e.steps) ||
+    typeof e.fingerprint !== 'string' ||
+    !isObject(body.s)
+  ) {
+    bad(garbled);
+  }
+  const scenario = body.s as unknown as Scenario;
+  try {
+    validateScenario(scenario);
+  } catch (err) {
+    bad(`its scenario is not valid (${err instanceof Error ? err.message : String(err)})`);
+  }
+  return {
+    version: body.v,
+    driver: body.d,
+    profile: scenario.profile ?? 'latest',
+    scenario,
+    decisions,
+    maxSteps: body.m as number,
+    oracle: { stopOnFirst: o.stopOnFirst, ...(o.rules !== undefined ? { rules: o.rules as RuleId[] } : {}) },
+    expected: { rule: e.rule, step: e.step, steps: e.steps, fingerprint: e.fingerprint },
+  };
 }

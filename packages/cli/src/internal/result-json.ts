@@ -1,0 +1,88 @@
+/**
+ * The one JSON document `fuzz --json`, `replay --json` and `report --json` print, described by
+ * `schema/hmmlab-result.schema.json`: `schemaVersion`, the command, the hmmlab version, and one
+ * entry per driver, each with a `status` and a `violations` array.
+ */
+import { formatEvent, violationToJson } from '@hmmlab/assertions';
+import { type CampaignResult, HMMLAB_VERSION, type TokenReplay } from '@hmmlab/fuzz';
+import type { DriverTarget } from './drivers.js';
+
+/** The version of the JSON document's layout (`schemaVersion`). */
+const SCHEMA_VERSION = 1;
+
+/** A driver as `hmmlab fuzz` judged it. */
+export interface FuzzOutcome {
+  readonly target: DriverTarget;
+  readonly result: CampaignResult;
+  /** pass / fail for drivers without expectations; caught / missed / wrong-rule for drivers with. */
+  readonly status: 'pass' | 'fail' | 'caught' | 'missed' | 'wrong-rule';
+}
+
+function document(command: 'fuzz' | 'replay' | 'report', drivers: readonly Record<string, unknown>[]): string {
+  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, command, hmmlabVersion: HMMLAB_VERSION, drivers }, null, 2)}\n`;
+}
+
+function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
+  const r = o.result;
+  const f = r.failure;
+  return {
+    driver: r.driver,
+    file: o.target.label,
+    status: o.status,
+    expected: o.target.expected?.rules ?? null,
+    violations: f === null ? [] : [violationToJson(f.violation)],
+    replay: f?.token ?? null,
+    scenario: f?.scenario ?? null,
+    shrunk: f?.shrunk ?? null,
+    runs: r.runs,
+    elapsedMs: r.elapsedMs,
+    seed: r.seed,
+    strategy: r.strategy,
+    coverage: { ...r.coverage, missingCells: r.missingCells, missingWindows: r.missingWindows },
+    flushes: r.flushes,
+  };
+}
+
+/** `hmmlab fuzz --json`. */
+export function fuzzJson(outcomes: readonly FuzzOutcome[]): string {
+  return document('fuzz', outcomes.map(fuzzEntry));
+}
+
+/** What `replay` and `report` replayed. */
+export interface ReplayOutcome {
+  readonly target: DriverTarget;
+  readonly driver: string;
+  readonly token: string;
+  readonly replayed: TokenReplay;
+  readonly notes: readonly string[];
+}
+
+function replayEntry(o: ReplayOutcome): Record<string, unknown> {
+  const { data, run, divergence } = o.replayed;
+  return {
+    driver: o.driver,
+    file: o.target.label,
+    status: divergence === null ? 'reproduced' : 'diverged',
+    divergence,
+    recorded: { driver: data.driver, rule: data.expected.rule, step: data.expected.step, maxSteps: data.maxSteps },
+    violations: run.violations.map(violationToJson),
+    replay: o.token,
+    scenario: data.scenario,
+    run: { status: run.run.status, steps: run.run.steps, message: run.run.message },
+    coverage: run.coverage,
+    flushes: run.metrics,
+    notes: o.notes,
+  };
+}
+
+/** `hmmlab replay --json`: the replayed run, with its whole trace. */
+export function replayJson(o: ReplayOutcome): string {
+  const events = o.replayed.run.result.world.kernel.trace.events();
+  const trace = events.map((e) => ({ step: e.step, seq: e.seq, task: e.task, type: e.type, text: formatEvent(e) }));
+  return document('replay', [{ ...replayEntry(o), trace }]);
+}
+
+/** `hmmlab report --json`: the replayed run and where its timeline went (null when none was written). */
+export function reportJson(o: ReplayOutcome, html: string | null): string {
+  return document('report', [{ ...replayEntry(o), html }]);
+}

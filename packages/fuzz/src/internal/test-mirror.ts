@@ -1,0 +1,72 @@
+/**
+ * A one-device mirror driver for the fuzz package's specs.
+ */
+import {
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_PFN_WRITE,
+  hmmPfnToPage,
+  type Kernel,
+  MmuIntervalNotifier,
+  mmuIntervalNotifierInsert,
+  mmuIntervalSetSeq,
+  mmuNotifierRangeBlockable,
+  ULONG_MAX,
+} from '@hmmlab/core';
+import { Device, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
+
+/** A one-device mirror whose callback clears its page table; `flush` decides whether it also flushes the TLB. */
+export function mirror(flush: boolean) {
+  return defineDriver({
+    name: flush ? 'flushing-mirror' : 'unflushed-mirror',
+    probe(kernel: Kernel) {
+      const gpu = new Device(kernel, { name: 'gpu0' });
+      return {
+        devices: [gpu],
+        async bind(mm) {
+          const lock = kernel.mutex('gpu0.lock');
+          const mni = new MmuIntervalNotifier('mirror');
+          const ps = kernel.pageSize;
+          const vm = gpu.createVm(mm, {
+            fault(v, f) {
+              const start = f.va - (f.va % ps);
+              const range = {
+                notifier: mni,
+                notifierSeq: 0,
+                start,
+                end: start + ps,
+                hmmPfns: [0],
+                defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
+                pfnFlagsMask: 0,
+                devPrivateOwner: gpu.owner,
+              };
+              return hmmRangeFaultLoop({
+                mm,
+                range,
+                lock: () => lock.lock(),
+                unlock: () => lock.unlock(),
+                commit: () => {
+                  const pfn = range.hmmPfns[0] as number;
+                  v.setPte(start, hmmPfnToPage(kernel, pfn), { write: (pfn & HMM_PFN_WRITE) !== 0 });
+                  return 0;
+                },
+              });
+            },
+          });
+          await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
+            async invalidate(sub, range, curSeq) {
+              if (mmuNotifierRangeBlockable(range)) await lock.lock();
+              else if (!lock.tryLock()) return false;
+              mmuIntervalSetSeq(sub, curSeq);
+              vm.clearRange(range.start, range.end);
+              if (flush) vm.flushTlb(range.start, range.end);
+              lock.unlock();
+              return true;
+            },
+          });
+          return { vms: [vm] };
+        },
+      };
+    },
+  });
+}

@@ -1,0 +1,53 @@
+import { deflateRawSync } from 'node:zlib';
+import type { Scenario } from '@hmmlab/harness';
+import { describe, expect, it } from 'vitest';
+import { decodeToken, encodeToken, HMMLAB_VERSION, type TokenInput } from './token.js';
+
+const scenario: Scenario = {
+  profile: '6.1',
+  profileOverrides: { exclusiveRestoreOwner: 'caller' },
+  regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+  tasks: [{ kind: 'cpu', ops: [{ op: 'write', region: 0, page: 0, value: 1 }] }],
+};
+const input: TokenInput = {
+  driver: 'd',
+  scenario,
+  decisions: [0, 1, 2, 1, 0],
+  maxSteps: 20_000,
+  oracle: { stopOnFirst: true, rules: ['missed-flush'] },
+  expected: { rule: 'missed-flush', step: 12, steps: 13, fingerprint: '0badcafe' },
+};
+
+/** A token of this format with the given body. */
+const withBody = (body: unknown): string => `hmmlab2_${deflateRawSync(Buffer.from(JSON.stringify(body))).toString('base64url')}`;
+
+describe('encodeToken and decodeToken', () => {
+  it('should round-trip every input of the run and how it ended', () => {
+    expect(decodeToken(encodeToken(input))).toEqual({ ...input, version: HMMLAB_VERSION, profile: '6.1' });
+  });
+
+  it('should keep decisions too large for one digit', () => {
+    const d = [0, 40, 3];
+    expect(decodeToken(encodeToken({ ...input, decisions: d })).decisions).toEqual(d);
+  });
+
+  it.each([
+    ['not a token', 'not-a-token', /does not start with "hmmlab2_"/],
+    ['a token of the first format', 'hmmlab1_7dLNjpswFIbhe', /format-1 token; this hmmlab reads format 2/],
+    ['a truncated token', encodeToken(input).slice(0, 40), /truncated or corrupted/],
+    ['another hmmlab version', withBody({ v: '0.0.1' }), /recorded by hmmlab 0\.0\.1, this is hmmlab/],
+    [
+      'a body without the step limit',
+      withBody({ v: HMMLAB_VERSION, d: 'd', s: scenario, c: '01', o: { stopOnFirst: true } }),
+      /not to a hmmlab replay/,
+    ],
+  ])('should refuse %s in one line', (_what, token, message) => {
+    expect(() => decodeToken(token)).toThrow(message);
+    try {
+      decodeToken(token);
+    } catch (e) {
+      expect(e).toMatchObject({ code: 'ERR_BAD_ARGUMENT' });
+      expect((e as Error).message.split('\n')).toHaveLength(1);
+    }
+  });
+});
