@@ -44,6 +44,12 @@ export class SvmRange extends MmuIntervalNotifier {
   invalid = 0;
   /** Unmapped by the CPU and queued for removal (`SVM_OP_UNMAP_RANGE`): nothing maps through it any more. */
   removed = false;
+  /**
+   * On the process's range list (`svms->list`), set under `svmsLock` and this range's lock. A range
+   * whose notifier went in but lost the race to the list never maps anything: its callback must
+   * not touch the GPU entries of the range that won, which only that range's lock protects.
+   */
+  listed = false;
 
   constructor(p: KfdProcess, start: number, end: number) {
     super(`svm_range 0x${start.toString(16)}-0x${end.toString(16)}`);
@@ -119,7 +125,7 @@ export const svmRangeMnOps: MmuIntervalNotifierOps = {
     const end = Math.min(prange.end, range.end);
     await prange.lock.lock();
     mmuIntervalSetSeq(mni, curSeq);
-    if (!prange.removed) {
+    if (prange.listed && !prange.removed) {
       if (range.event === MMU_NOTIFY_UNMAP) await svmRangeUnmapFromCpu(prange, start, end);
       else await svmRangeEvict(prange, start, end);
     }
