@@ -37,7 +37,8 @@ export class RaceShadow {
   /** A device entry changed: a write of that entry by the running task. */
   onDevPte(ctx: OracleContext, ev: DevPteEvent): void {
     const device = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
-    this.access(ctx, ev, `pte:${ev.vm}:${ev.va}`, `the ${ev.dev} device PTE of ${hex(ev.va)}`, true, false, ev.va, device);
+    const atomic = device?.vms.find((v) => v.id === ev.vm)?.atomicEntries ?? false;
+    this.access(ctx, ev, `pte:${ev.vm}:${ev.va}`, `the ${ev.dev} device PTE of ${hex(ev.va)}`, true, atomic, ev.va, device);
   }
 
   /** A shared cell or map key was read or written. */
