@@ -14,7 +14,7 @@ export interface TrackingCost {
   readonly rounds: number;
   readonly withTracking: number;
   readonly withoutTracking: number;
-  /** `withoutTracking / withTracking`: how many times slower tracking makes a campaign. */
+  /** Median over the rounds of `without / with`: how many times slower tracking makes a campaign. */
   readonly slowdown: number;
 }
 
@@ -26,23 +26,37 @@ async function rate(driver: DriverDefinition, runs: number, tracking: boolean): 
   return scan.done / ((performance.now() - t) / 1000);
 }
 
-/** Runs `rounds` rounds of `runs` runs each way, alternating, and reports the medians. */
+/**
+ * Runs `rounds` rounds of `runs` runs each way, alternating which goes first, and reports the
+ * median rates and the median of the per-round ratios (pairs run back to back, so a load change on
+ * a shared machine hits both sides of a pair alike).
+ */
 export async function trackingCost(driver: DriverDefinition, runs: number, rounds: number): Promise<TrackingCost> {
   const on: number[] = [];
   const off: number[] = [];
-  await rate(driver, Math.min(runs, 50), true); // warm up both paths
-  await rate(driver, Math.min(runs, 50), false);
+  const ratios: number[] = [];
+  // Warm both paths up (the JIT) before measuring.
+  await rate(driver, runs, true);
+  await rate(driver, runs, false);
   for (let i = 0; i < rounds; i++) {
-    on.push(await rate(driver, runs, true));
-    off.push(await rate(driver, runs, false));
+    let a: number;
+    let b: number;
+    if (i % 2 === 0) {
+      a = await rate(driver, runs, true);
+      b = await rate(driver, runs, false);
+    } else {
+      b = await rate(driver, runs, false);
+      a = await rate(driver, runs, true);
+    }
+    on.push(a);
+    off.push(b);
+    ratios.push(b / a);
   }
-  const w = median(on);
-  const wo = median(off);
   return {
     runsPerRound: runs,
     rounds,
-    withTracking: Math.round(w),
-    withoutTracking: Math.round(wo),
-    slowdown: Number((wo / w).toFixed(2)),
+    withTracking: Math.round(median(on)),
+    withoutTracking: Math.round(median(off)),
+    slowdown: Number(median(ratios).toFixed(2)),
   };
 }

@@ -9,6 +9,7 @@
  * (the shadow state follows FastTrack: the last write, and the last read of each task).
  */
 import { epochOf, happensBefore, hex, type Task, type TraceEvent } from '@hmmlab/core';
+import type { Device } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 
 interface Access {
@@ -33,29 +34,33 @@ type SharedEvent = Extract<TraceEvent, { type: 'shared-access' }>;
 /** The shadow state of every tracked location, for one run. */
 export class RaceShadow {
   private readonly shadow = new Map<string, Shadow>();
+  /** Device VMs by id: their device and whether their entries are atomic. */
+  private readonly vms = new Map<number, { device: Device | null; atomic: boolean }>();
 
   /** A device entry changed: a write of that entry by the running task. */
   onDevPte(ctx: OracleContext, ev: DevPteEvent): void {
-    const device = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
-    const atomic = device?.vms.find((v) => v.id === ev.vm)?.atomicEntries ?? false;
-    this.access(ctx, ev, `pte:${ev.vm}:${ev.va}`, `the ${ev.dev} device PTE of ${hex(ev.va)}`, true, atomic, ev.va, device);
+    let vm = this.vms.get(ev.vm);
+    if (vm === undefined) {
+      const device = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
+      vm = { device, atomic: device?.vms.find((v) => v.id === ev.vm)?.atomicEntries ?? false };
+      this.vms.set(ev.vm, vm);
+    }
+    this.access(ctx, ev, `pte:${ev.vm}:${ev.va}`, true, vm.atomic, ev.va, vm.device);
   }
 
   /** A shared cell or map key was read or written. */
   onShared(ctx: OracleContext, ev: SharedEvent): void {
-    const what = ev.key === '' ? `shared state "${ev.name}"` : `shared state "${ev.name}"[${ev.key}]`;
-    this.access(ctx, ev, `s:${ev.obj}:${ev.key}`, what, ev.write, ev.atomic, null, null);
+    this.access(ctx, ev, `s:${ev.obj}:${ev.key}`, ev.write, ev.atomic, null, null);
   }
 
   private access(
     ctx: OracleContext,
-    ev: TraceEvent,
+    ev: DevPteEvent | SharedEvent,
     key: string,
-    what: string,
     write: boolean,
     atomic: boolean,
     va: number | null,
-    device: OracleContext['world']['devices'][number] | null,
+    device: Device | null,
   ): void {
     const t = ctx.world.kernel.sched.current;
     let s = this.shadow.get(key);
@@ -80,14 +85,14 @@ export class RaceShadow {
       step: ev.step,
       write,
       atomic,
-      locks: t.held.names(),
+      locks: t.held.namesSnapshot(),
       context: t.contexts[t.contexts.length - 1] ?? null,
     };
     if (prior !== null) {
       ctx.report(
         {
           rule: 'data-race',
-          explanation: `${what}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, set_seq → read_retry), so on a real machine they can run at the same time`,
+          explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, set_seq → read_retry), so on a real machine they can run at the same time`,
           va,
           device,
           context: cur.context ?? prior.context,
@@ -111,6 +116,12 @@ export class RaceShadow {
 function races(a: Access, t: Task, atomic: boolean): boolean {
   if (a.task === t || (a.atomic && atomic)) return false;
   return !happensBefore(a.task.id, a.epoch, t);
+}
+
+/** What an access touched, as a report names it. */
+function target(ev: DevPteEvent | SharedEvent): string {
+  if (ev.type === 'dev-pte') return `the ${ev.dev} device PTE of ${hex(ev.va)}`;
+  return ev.key === '' ? `shared state "${ev.name}"` : `shared state "${ev.name}"[${ev.key}]`;
 }
 
 function describe(a: Access): string {

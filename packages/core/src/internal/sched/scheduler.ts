@@ -53,16 +53,24 @@ export class HeldLocks {
   private readonly locks = new Map<Waitable, { n: number; seq: number }>();
   private nextSeq = 0;
 
+  private cachedNames: readonly string[] | null = null;
+
   add(lock: Waitable): void {
     const e = this.locks.get(lock);
     if (e !== undefined) e.n++;
-    else this.locks.set(lock, { n: 1, seq: this.nextSeq++ });
+    else {
+      this.locks.set(lock, { n: 1, seq: this.nextSeq++ });
+      this.cachedNames = null;
+    }
   }
 
   remove(lock: Waitable): void {
     const e = this.locks.get(lock);
     if (e === undefined) return;
-    if (--e.n === 0) this.locks.delete(lock);
+    if (--e.n === 0) {
+      this.locks.delete(lock);
+      this.cachedNames = null;
+    }
   }
 
   has(lock: Waitable): boolean {
@@ -89,6 +97,12 @@ export class HeldLocks {
   /** Names of every lock held, oldest first. */
   names(): string[] {
     return [...this.locks.keys()].map((l) => l.name);
+  }
+
+  /** The same names, as one array shared until the set of locks changes (for observers that keep many). */
+  namesSnapshot(): readonly string[] {
+    if (this.cachedNames === null) this.cachedNames = Object.freeze(this.names());
+    return this.cachedNames;
   }
 }
 
