@@ -23,9 +23,10 @@ export interface SharedOptions {
 
 let nextSharedId = 1;
 
+/** Records an access. Outside a run (set-up, or inspecting state after it) nothing runs concurrently: nothing to record. */
 function access(kernel: Kernel, obj: number, name: string, key: string, write: boolean, atomic: boolean): void {
   const tr = kernel.trace;
-  if (tr.on) tr.emit({ type: 'shared-access', obj, name, key, write, atomic });
+  if (tr.on && kernel.sched.isRunning) tr.emit({ type: 'shared-access', obj, name, key, write, atomic });
 }
 
 /** One value shared between tasks: `get` is a tracked read, `set` a tracked write. */
@@ -90,7 +91,7 @@ export class SharedMap<K extends number | string, V> {
   }
 
   private touch(key: K, write: boolean): void {
-    if (this.kernel.trace.on) access(this.kernel, this.id, this.name, String(key), write, this.atomic);
+    if (this.kernel.trace.on && this.kernel.sched.isRunning) access(this.kernel, this.id, this.name, String(key), write, this.atomic);
   }
 
   /** The value of `key` (a tracked read of that key). */

@@ -62,7 +62,10 @@ export class RaceShadow {
     va: number | null,
     device: Device | null,
   ): void {
-    const t = ctx.world.kernel.sched.current;
+    const sched = ctx.world.kernel.sched;
+    // Outside a run nothing runs concurrently (set-up, or state inspected after the run).
+    if (!sched.isRunning) return;
+    const t = sched.current;
     let s = this.shadow.get(key);
     if (s === undefined) {
       s = { write: null, reads: [] };
