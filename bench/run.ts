@@ -1,7 +1,7 @@
 /**
  * `pnpm bench`: every benchmark of hmmlab, side by side with its baseline in the same run. Prints
  * a summary, writes bench/results.json and docs/performance.md (with the machine it ran on).
- * Options: --quick (small sizes, for a smoke run), --skip-scale, --skip-fuzz.
+ * Options: --quick (small sizes, for a smoke run), --skip-scale, --skip-fuzz, --skip-race.
  */
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -10,6 +10,7 @@ import { type Detection, driversUnder, expectedKind, expectedShape, load, sameTw
 import { asyncHandoff, generatorHandoff, syncHandoff } from './src/handoff.js';
 import { median } from './src/measure.js';
 import { bareMapRound, modelRound, PAGES } from './src/mixed-workload.js';
+import { type TrackingCost, trackingCost } from './src/race-tracking.js';
 import { manyNotifiers, migrateRoundTrip, rangeFault, type ScalePoint, sparse } from './src/scaling.js';
 
 const args = new Set(process.argv.slice(2));
@@ -138,6 +139,16 @@ if (!args.has('--skip-fuzz')) {
   results.fuzz = fuzz;
 }
 
+// 5. The cost of happens-before tracking (the data-race rule)
+if (!args.has('--skip-race')) {
+  const file = 'examples/amdkfd-style/driver.ts';
+  const cost = await trackingCost(await load(file), quick ? 100 : 500, quick ? 3 : 7);
+  results.raceTracking = { driver: 'amdkfd-style', ...cost };
+  log(
+    `happens-before tracking on amdkfd-style (median of ${cost.rounds} rounds of ${cost.runsPerRound} runs): ${cost.withTracking} scenarios/s with, ${cost.withoutTracking} without, ${cost.slowdown}× slower`,
+  );
+}
+
 writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync('docs/performance.md', renderMarkdown(results));
 log('wrote bench/results.json and docs/performance.md');
@@ -219,6 +230,21 @@ function renderMarkdown(r: Record<string, unknown>): string {
     lines.push(
       '',
       `One-page invalidations: ${(scale.intervalNotifiers.msPerInvalidationWith1k * 1000).toFixed(1)} µs each with 1,000 interval notifiers, ${(scale.intervalNotifiers.msPerInvalidationWith100k * 1000).toFixed(1)} µs with 100,000.`,
+      '',
+    );
+  }
+  const race = r.raceTracking as (TrackingCost & { driver: string }) | undefined;
+  if (race) {
+    lines.push(
+      '## Happens-before tracking',
+      '',
+      `Fuzz throughput on \`${race.driver}\` with the whole oracle, and with every rule but \`data-race\` (no vector clocks, no shadow state): medians of ${race.rounds} alternating rounds of ${race.runsPerRound} runs in one process.`,
+      '',
+      '| | scenarios/s |',
+      '|---|---|',
+      `| with tracking | ${race.withTracking.toLocaleString('en')} |`,
+      `| without | ${race.withoutTracking.toLocaleString('en')} |`,
+      `| slowdown | **${race.slowdown}×** |`,
       '',
     );
   }

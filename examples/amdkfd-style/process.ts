@@ -141,7 +141,13 @@ export class KfdProcess implements Binding {
       if ((await mmuIntervalNotifierInsert(prange, this.mm, start, end - start, svmRangeMnOps)) !== 0) return null;
       await this.svmsLock.lock();
       const raced = this.ranges.some((r) => !r.removed && r.begin < end && r.end > start);
-      if (!raced) this.ranges.push(prange);
+      if (!raced) {
+        // svms lock, then the range lock, as the mapping paths take them.
+        await prange.lock.lock();
+        prange.listed = true;
+        prange.lock.unlock();
+        this.ranges.push(prange);
+      }
       this.svmsLock.unlock();
       if (!raced) return prange;
       // The loser goes the way of an unmapped range, once, whichever comes first.

@@ -25,7 +25,7 @@ import {
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
 } from '@hmmlab/core';
-import { HMM_RANGE_DEFAULT_TIMEOUT } from '@hmmlab/harness';
+import { HMM_RANGE_DEFAULT_TIMEOUT, SharedCell } from '@hmmlab/harness';
 import type { KfdProcess } from './process.js';
 
 /** `AMDGPU_SVM_RANGE_RESTORE_DELAY_MS`: how long the restore worker waits after an eviction. */
@@ -40,10 +40,38 @@ export class SvmRange extends MmuIntervalNotifier {
   readonly end: number;
   /** `prange->lock`: taken by the callback around `set_seq`, and by the mapping path around `read_retry`. */
   readonly lock: Mutex;
-  /** `prange->invalid`: evictions (XNACK off) not yet revalidated by the restore worker. */
-  invalid = 0;
-  /** Unmapped by the CPU and queued for removal (`SVM_OP_UNMAP_RANGE`): nothing maps through it any more. */
-  removed = false;
+  /**
+   * `prange->invalid` (an `atomic_t`): evictions (XNACK off) not yet revalidated by the restore
+   * worker; `removed`: unmapped by the CPU and queued for removal (`SVM_OP_UNMAP_RANGE`), nothing
+   * maps through it any more; `listed`: on the process's range list (`svms->list`), set under
+   * `svmsLock` and this range's lock. A range whose notifier went in but lost the race to the
+   * list never maps anything: its callback must not touch the GPU entries of the range that won,
+   * which only that range's lock protects.
+   */
+  private readonly shared: {
+    readonly invalid: SharedCell<number>;
+    readonly removed: SharedCell<boolean>;
+    readonly listed: SharedCell<boolean>;
+  };
+
+  get invalid(): number {
+    return this.shared.invalid.get();
+  }
+  set invalid(v: number) {
+    this.shared.invalid.set(v);
+  }
+  get removed(): boolean {
+    return this.shared.removed.get();
+  }
+  set removed(v: boolean) {
+    this.shared.removed.set(v);
+  }
+  get listed(): boolean {
+    return this.shared.listed.get();
+  }
+  set listed(v: boolean) {
+    this.shared.listed.set(v);
+  }
 
   constructor(p: KfdProcess, start: number, end: number) {
     super(`svm_range 0x${start.toString(16)}-0x${end.toString(16)}`);
@@ -51,6 +79,15 @@ export class SvmRange extends MmuIntervalNotifier {
     this.begin = start;
     this.end = end;
     this.lock = p.kernel.mutex(`svm_range 0x${start.toString(16)} lock`);
+    const name = `svm_range 0x${start.toString(16)}`;
+    this.shared = {
+      invalid: new SharedCell(p.kernel, `${name} invalid`, 0, { atomic: true }),
+      // Written under this range's lock; read as a hint under svmsLock (the range lookups), and
+      // read again under this range's lock before any GPU entry is written: a hint read is a
+      // READ_ONCE, so every access to it is declared atomic.
+      removed: new SharedCell(p.kernel, `${name} removed`, false, { atomic: true }),
+      listed: new SharedCell(p.kernel, `${name} listed`, false),
+    };
   }
 }
 
@@ -119,7 +156,7 @@ export const svmRangeMnOps: MmuIntervalNotifierOps = {
     const end = Math.min(prange.end, range.end);
     await prange.lock.lock();
     mmuIntervalSetSeq(mni, curSeq);
-    if (!prange.removed) {
+    if (prange.listed && !prange.removed) {
       if (range.event === MMU_NOTIFY_UNMAP) await svmRangeUnmapFromCpu(prange, start, end);
       else await svmRangeEvict(prange, start, end);
     }

@@ -71,6 +71,8 @@ export class Dmirror implements Binding {
     this.notifier = new MmuIntervalNotifier(`${mdevice.device.name} dmirror (mm ${mm.id})`);
     this.mutex = k.mutex(`${mdevice.device.name} dmirror mutex (mm ${mm.id})`);
     this.pt = mdevice.device.createVm(mm, { fault: (_vm, f) => this.deviceFault(f) });
+    // `dmirror->pt` is an XArray: every store and erase takes its xa_lock.
+    this.pt.atomicEntries = true;
     this.file = k.createFile(`/dev/hmm_dmirror${mdevice.id}`, { mmap: (vma) => dmirrorFopsMmap(vma) });
   }
 

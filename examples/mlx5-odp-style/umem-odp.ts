@@ -25,7 +25,7 @@ import {
   mmuNotifierRangeBlockable,
   type Page,
 } from '@hmmlab/core';
-import { type DeviceVm, HMM_RANGE_DEFAULT_TIMEOUT } from '@hmmlab/harness';
+import { type DeviceVm, HMM_RANGE_DEFAULT_TIMEOUT, SharedCell } from '@hmmlab/harness';
 
 /** `struct ib_umem_odp` of `[begin, end)`, an interval notifier itself (`container_of`). */
 export class IbUmemOdp extends MmuIntervalNotifier {
@@ -40,10 +40,12 @@ export class IbUmemOdp extends MmuIntervalNotifier {
   readonly pfnList: number[];
   /** The page DMA-mapped for each index (`dma_list`). */
   readonly dmaList: (Page | null)[];
-  /** `umem_odp->npages`: pages currently DMA-mapped. */
-  npages = 0;
-  /** The MR is being destroyed: nothing is mapped any more. */
-  dying = false;
+  /**
+   * `umem_odp->npages` (pages currently DMA-mapped, which the callback's N3 shortcut reads) and
+   * whether the MR is being destroyed: shared by the callback, the fault path and teardown, only
+   * under `umem_mutex`.
+   */
+  private readonly shared: { readonly npages: SharedCell<number>; readonly dying: SharedCell<boolean> };
 
   constructor(vm: DeviceVm, begin: number, end: number) {
     super(`umem_odp 0x${begin.toString(16)}`);
@@ -52,9 +54,29 @@ export class IbUmemOdp extends MmuIntervalNotifier {
     this.begin = begin;
     this.end = end;
     this.umemMutex = this.kernel.mutex(`umem_odp 0x${begin.toString(16)} umem_mutex`);
+    this.shared = {
+      npages: new SharedCell(this.kernel, `umem_odp 0x${begin.toString(16)} npages`, 0),
+      dying: new SharedCell(this.kernel, `umem_odp 0x${begin.toString(16)} dying`, false),
+    };
     const n = (end - begin) / this.kernel.pageSize;
     this.pfnList = new Array<number>(n).fill(0);
     this.dmaList = new Array<Page | null>(n).fill(null);
+  }
+
+  /** `umem_odp->npages`: pages currently DMA-mapped. */
+  get npages(): number {
+    return this.shared.npages.get();
+  }
+  set npages(v: number) {
+    this.shared.npages.set(v);
+  }
+
+  /** The MR is being destroyed: nothing is mapped any more. */
+  get dying(): boolean {
+    return this.shared.dying.get();
+  }
+  set dying(v: boolean) {
+    this.shared.dying.set(v);
   }
 
   /** Index of the page at `va`. */

@@ -45,7 +45,7 @@ import {
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
 } from '@hmmlab/core';
-import { type Binding, type DeviceFault, type DeviceVm, HMM_RANGE_DEFAULT_TIMEOUT, hmmRangeFaultLoop } from '@hmmlab/harness';
+import { type Binding, type DeviceFault, type DeviceVm, HMM_RANGE_DEFAULT_TIMEOUT, hmmRangeFaultLoop, SharedCell } from '@hmmlab/harness';
 import { nouveauDmemEvictChunk, nouveauDmemMigrateVma, nouveauDmemMigrateVmaToRam } from './dmem.js';
 import type { NouveauDrm } from './drm.js';
 
@@ -91,12 +91,16 @@ export class NouveauSvmm implements Binding {
   readonly mutex: Mutex;
   /** `svmm->notifier`. */
   readonly notifier: MmuNotifier;
-  /** False once `svmm->vmm` is NULL (released or closed): nothing may be mapped any more. */
-  live = true;
+  /**
+   * False once `svmm->vmm` is NULL (released or closed): nothing may be mapped any more. Read and
+   * written under `svmm->mutex` by the notifier, release and the fault paths.
+   */
+  private readonly liveCell: SharedCell<boolean>;
 
   constructor(drm: NouveauDrm, mm: Mm, id: number) {
     this.drm = drm;
     this.kernel = drm.kernel;
+    this.liveCell = new SharedCell(drm.kernel, `svmm ${id} vmm`, true);
     this.mm = mm;
     this.mutex = this.kernel.mutex(`nouveau svmm${id} mutex`);
     this.vmm = drm.device.createVm(mm, { fault: (_vm, f) => this.svmFault(f) });
@@ -127,6 +131,14 @@ export class NouveauSvmm implements Binding {
    * (`__mmu_notifier_invalidate_range_start` never ends the itree part for it), and the next GPU
    * fault would then sleep in `mmu_interval_read_begin` for good. PFNCLR does not sleep here.
    */
+  /** See {@link NouveauSvmm.liveCell}. */
+  get live(): boolean {
+    return this.liveCell.get();
+  }
+  set live(v: boolean) {
+    this.liveCell.set(v);
+  }
+
   async invalidateRangeStart(update: MmuNotifierRange): Promise<number> {
     if (mmuNotifierRangeBlockable(update)) await this.mutex.lock();
     else if (!this.mutex.tryLock()) return -EAGAIN;
@@ -243,11 +255,12 @@ export class NouveauSvmm implements Binding {
         if (typeof page === 'number') return -EINVAL;
         await this.mutex.lock();
         const stale = mmuIntervalReadRetry(notifier, seq);
-        if (!stale && this.live) this.vmm.setPte(start, page, { write: true, atomic: true }, 'PFNMAP atomic');
+        const live = this.live;
+        if (!stale && live) this.vmm.setPte(start, page, { write: true, atomic: true }, 'PFNMAP atomic');
         this.mutex.unlock();
         k.pages.unlockPage(page);
         k.pages.putPage(page);
-        if (!stale) return this.live ? 0 : -EFAULT;
+        if (!stale) return live ? 0 : -EFAULT;
       }
     } finally {
       await mmuIntervalNotifierRemove(notifier);

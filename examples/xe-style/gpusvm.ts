@@ -26,7 +26,7 @@ import {
   type Page,
   type RwSemaphore,
 } from '@hmmlab/core';
-import { type Device, HMM_RANGE_DEFAULT_TIMEOUT } from '@hmmlab/harness';
+import { type Device, HMM_RANGE_DEFAULT_TIMEOUT, SharedCell } from '@hmmlab/harness';
 
 /** Pages covered by one notifier (`notifier_size`). */
 export const GPUSVM_NOTIFIER_PAGES = 16;
@@ -43,19 +43,70 @@ export class DrmGpusvmRange {
   writable: boolean[] = [];
   /** System pages DMA-mapped for the GPU (`dma_addr`). */
   dmaMapped: Page[] = [];
-  /** `flags.has_dma_mapping` / `flags.has_devmem_pages`: the pages are valid; cleared by the notifier. */
-  hasDmaMapping = false;
-  hasDevmemPages = false;
-  /** `flags.unmapped`: the CPU unmapped it; the garbage collector removes it. */
-  unmapped = false;
-  /** `tile_present` / `tile_invalidated` bits (xe_svm_range): changed only under the notifier lock. */
-  tilePresent = 0;
-  tileInvalidated = 0;
+  /**
+   * The flags the notifier callback and the fault path share, each a `SharedCell` so that the
+   * oracle sees which task touches them under which lock: `flags.has_dma_mapping`,
+   * `flags.has_devmem_pages` (the pages are valid; cleared by the notifier), `flags.unmapped` (the
+   * CPU unmapped it; the garbage collector removes it), and xe_svm_range's `tile_present` /
+   * `tile_invalidated` bits, changed only under the notifier lock (with WRITE_ONCE).
+   */
+  private readonly shared: {
+    readonly hasDmaMapping: SharedCell<boolean>;
+    readonly hasDevmemPages: SharedCell<boolean>;
+    readonly unmapped: SharedCell<boolean>;
+    readonly tilePresent: SharedCell<number>;
+    readonly tileInvalidated: SharedCell<number>;
+  };
 
   constructor(notifier: DrmGpusvmNotifier, start: number, end: number) {
     this.notifier = notifier;
     this.start = start;
     this.end = end;
+    const k = notifier.gpusvm.kernel;
+    const name = `gpusvm range 0x${start.toString(16)}`;
+    // The fault path's advisory "already bound and valid?" check reads them without the lock:
+    // the range flags are written with WRITE_ONCE and read with READ_ONCE (drm_gpusvm.c, and
+    // xe_svm.h: xe_svm_range_in_vram), the tile bits likewise (xe_vm.h:
+    // xe_vm_has_valid_gpu_mapping). The binding decision is made again under the lock.
+    const atomic = { atomic: true };
+    this.shared = {
+      hasDmaMapping: new SharedCell(k, `${name} has_dma_mapping`, false, atomic),
+      hasDevmemPages: new SharedCell(k, `${name} has_devmem_pages`, false, atomic),
+      unmapped: new SharedCell(k, `${name} unmapped`, false, atomic),
+      tilePresent: new SharedCell(k, `${name} tile_present`, 0, atomic),
+      tileInvalidated: new SharedCell(k, `${name} tile_invalidated`, 0, atomic),
+    };
+  }
+
+  get hasDmaMapping(): boolean {
+    return this.shared.hasDmaMapping.get();
+  }
+  set hasDmaMapping(v: boolean) {
+    this.shared.hasDmaMapping.set(v);
+  }
+  get hasDevmemPages(): boolean {
+    return this.shared.hasDevmemPages.get();
+  }
+  set hasDevmemPages(v: boolean) {
+    this.shared.hasDevmemPages.set(v);
+  }
+  get unmapped(): boolean {
+    return this.shared.unmapped.get();
+  }
+  set unmapped(v: boolean) {
+    this.shared.unmapped.set(v);
+  }
+  get tilePresent(): number {
+    return this.shared.tilePresent.get();
+  }
+  set tilePresent(v: number) {
+    this.shared.tilePresent.set(v);
+  }
+  get tileInvalidated(): number {
+    return this.shared.tileInvalidated.get();
+  }
+  set tileInvalidated(v: number) {
+    this.shared.tileInvalidated.set(v);
   }
 
   /** `drm_gpusvm_range_pages_valid`; call with the notifier lock held. */

@@ -41,6 +41,14 @@ export class CountingSecondaryMmu extends SvmMirror {
     `${this.device.name} kvm`,
   );
 
+  /** `kvm->mmu_lock`, a spinlock: never held across a sleep, so taking it never waits here. */
+  private readonly mmuLock = this.kernel.mutex(`${this.device.name} kvm mmu_lock`);
+
+  /** `KVM_MMU_LOCK`. */
+  private spinLock(): void {
+    if (!this.mmuLock.tryLock()) throw new Error(`${this.mmuLock.name} is held across a sleep`);
+  }
+
   override async open(): Promise<void> {
     await mmuNotifierRegister(this.mn, this.mm);
   }
@@ -51,11 +59,13 @@ export class CountingSecondaryMmu extends SvmMirror {
 
   /** kvm_mmu_notifier_invalidate_range_start, under `kvm->mmu_lock`, a spinlock: no preemption point inside. */
   rangeStart(range: MmuNotifierRange): number {
+    this.spinLock();
     this.inProgress++;
     // E2: counted, then given up; the count stays raised, as no end will come for this start.
-    if (this.cannotFlushNow(range)) return -EAGAIN;
-    this.revoke(range.start, range.end);
-    return 0;
+    const failed = this.cannotFlushNow(range);
+    if (!failed) this.revoke(range.start, range.end);
+    this.mmuLock.unlock();
+    return failed ? -EAGAIN : 0;
   }
 
   /** E2: "the secondary TLB flush may sleep": a non-blockable start gives up. The fix flushes without sleeping, as KVM does. */
@@ -65,8 +75,10 @@ export class CountingSecondaryMmu extends SvmMirror {
 
   /** kvm_mmu_notifier_invalidate_range_end, under `kvm->mmu_lock`, a spinlock: no preemption point inside. */
   rangeEnd(): void {
+    this.spinLock();
     this.invalidateSeq++;
     this.inProgress--;
+    this.mmuLock.unlock();
   }
 
   /** hva_to_pfn: the page at `va`, faulted in and referenced (`get_user_pages`), or null. */
@@ -99,8 +111,10 @@ export class CountingSecondaryMmu extends SvmMirror {
       const page = await this.hvaToPfn(va, write);
       if (page === null) return -EFAULT;
       await this.lock.lock();
+      this.spinLock();
       // mmu_invalidate_retry: RET_PF_RETRY, and the access is replayed.
       if (this.inProgress === 0 && this.invalidateSeq === seq) this.vm.setPte(va, page, { write });
+      this.mmuLock.unlock();
       this.lock.unlock();
       this.kernel.pages.putPage(page);
     }

@@ -35,7 +35,7 @@ import {
   ULONG_MAX,
   type VmFault,
 } from '@hmmlab/core';
-import { type Binding, type Device, type DeviceFault, type DeviceVm, hmmRangeFaultLoop } from '@hmmlab/harness';
+import { type Binding, type Device, type DeviceFault, type DeviceVm, hmmRangeFaultLoop, SharedCell } from '@hmmlab/harness';
 import { svmExclusiveFault, svmMapExclusive, svmReleaseExclusive } from './svm-exclusive.js';
 import { svmEvict, svmMigrateToDevice, svmMigrateToRam, svmToRam, type ToRamCaller } from './svm-migrate.js';
 
@@ -80,10 +80,13 @@ export class SvmMirror implements Binding {
   readonly lock: Mutex;
   readonly notifier: MmuIntervalNotifier;
   readonly policy: SvmPolicy;
-  /** Exclusive conversions this mirror has in progress (svm-exclusive.ts). */
-  converting = 0;
+  /**
+   * Exclusive conversions this mirror has in progress (svm-exclusive.ts): an `atomic_t`, changed
+   * by the converting path and read by the callback without `L`.
+   */
+  private readonly convertingCell: SharedCell<number>;
   /** Invalidations other than its own migrations, counted under `L` (see svm-migrate.ts). */
-  foreign = 0;
+  private readonly foreignCell: SharedCell<number>;
   /** System pages DMA-mapped for the device, by virtual page number (drivers whose device reads through the IOMMU). */
   readonly dmaMapped = new Map<number, Page>();
 
@@ -93,8 +96,26 @@ export class SvmMirror implements Binding {
     this.mm = mm;
     this.policy = { ownMigrate: 'zap', skipOwnExclusive: 'never', dma: false, ...policy };
     this.lock = this.kernel.mutex(`${device.name} svm lock`);
+    this.convertingCell = new SharedCell(this.kernel, `${device.name} svm converting`, 0, { atomic: true });
+    this.foreignCell = new SharedCell(this.kernel, `${device.name} svm foreign invalidations`, 0);
     this.notifier = new MmuIntervalNotifier(`${device.name} svm`);
     this.vm = device.createVm(mm, { fault: (_vm, f) => this.fault(f) });
+  }
+
+  /** See {@link SvmMirror.convertingCell}. */
+  get converting(): number {
+    return this.convertingCell.get();
+  }
+  set converting(v: number) {
+    this.convertingCell.set(v);
+  }
+
+  /** See {@link SvmMirror.foreignCell}. */
+  get foreign(): number {
+    return this.foreignCell.get();
+  }
+  set foreign(v: number) {
+    this.foreignCell.set(v);
   }
 
   /** The device address spaces of the binding. */

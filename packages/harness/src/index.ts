@@ -47,3 +47,4 @@ export {
   type TaskSpec,
   validateScenario,
 } from './internal/scenario.js';
+export { SharedCell, SharedMap, type SharedOptions } from './internal/shared.js';

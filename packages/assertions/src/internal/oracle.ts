@@ -6,6 +6,7 @@ import { DriverCallbackError, eventName, type RunResult, type TraceEvent } from 
 import type { Device, Observer, World } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
 import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
+import { RaceShadow } from './rules/data-race.js';
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkPteChange, checkResume } from './rules/missed-flush.js';
@@ -65,6 +66,7 @@ export class FlushOracle implements Observer {
   private readonly reported = new Set<string>();
   private faultsInFlight = 0;
   private ctx: OracleContext | null = null;
+  private races: RaceShadow | null = null;
 
   constructor(options: OracleOptions = {}) {
     this.options = {
@@ -95,6 +97,10 @@ export class FlushOracle implements Observer {
       invalidationInfo: (inv, dev) => this.invalidationInfo(inv, dev),
     };
     this.ctx = ctx;
+    if (this.enabled.has('data-race')) {
+      this.races = new RaceShadow();
+      world.kernel.sched.trackHappensBefore();
+    }
     world.kernel.trace.subscribe((e) => this.onEvent(ctx, e));
   }
 
@@ -139,6 +145,10 @@ export class FlushOracle implements Observer {
         this.recordCallbackEvent(ctx, e);
         // Always: it also records installs under a legal skip, for own-migration-unrevoked.
         checkInstall(ctx, e);
+        this.races?.onDevPte(ctx, e);
+        return;
+      case 'shared-access':
+        this.races?.onShared(ctx, e);
         return;
       case 'dev-tlb':
         if (e.op !== 'fill') this.recordCallbackEvent(ctx, e);

@@ -11,6 +11,7 @@ export type RuleId =
   | 'freed-page-mapped'
   | 'lost-write'
   | 'stale-read'
+  | 'data-race'
   | 'sleep-in-nonblockable'
   | 'false-while-blockable'
   | 'start-failed-with-end'
@@ -44,6 +45,11 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
   },
   'lost-write': { family: 'data', holds: 'no write is lost: every write lands on the page that holds the memory' },
   'stale-read': { family: 'data', holds: 'every read returns the last value written to that address' },
+  'data-race': {
+    family: 'data',
+    holds:
+      'two tasks touch the same driver state (a device PTE, a SharedCell) only when a common lock or another happens-before edge orders them',
+  },
   'sleep-in-nonblockable': { family: 'blocking', holds: 'a callback of a non-blockable invalidation never sleeps' },
   'false-while-blockable': { family: 'blocking', holds: 'an interval callback returns false only for a non-blockable range' },
   'start-failed-with-end': {

@@ -52,6 +52,13 @@ export class DeviceVm {
   readonly pt = new Map<number, number>();
   /** Device TLB: virtual page number → cached entry, served until a flush completes. */
   readonly tlb = new Map<number, number>();
+  /**
+   * Each entry update is atomic on its own: the page table is an XArray whose `xa_store` and
+   * `xa_erase` take `xa_lock` (test_hmm's `dmirror->pt`). The oracle's `data-race` rule then does
+   * not count two updates of one entry as a race; whether the driver decided them under the right
+   * lock is still checked by `stale-install` and `missed-flush`. @defaultValue false
+   */
+  atomicEntries = false;
 
   constructor(device: Device, mm: Mm, ops: DeviceVmOps) {
     this.id = device.kernel.nextId('device-vm');

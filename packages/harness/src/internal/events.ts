@@ -20,6 +20,11 @@ declare module '@hmmlab/core' {
     };
     /** A DMA mapping of a system page was created or removed. */
     dma: { dev: string; pfn: number; op: 'map' | 'unmap'; write: boolean };
+    /**
+     * Driver state shared between tasks (a SharedCell or a key of a SharedMap, shared.ts) was read
+     * or written. `obj` identifies the object within the process, `key` the map key ('' for a cell).
+     */
+    'shared-access': { obj: number; name: string; key: string; write: boolean; atomic: boolean };
     /** Device queues stopped or restarted. */
     'dev-queue': { dev: string; op: 'quiesce' | 'resume' };
     /** The device read, wrote or did an atomic on `va`, hitting page `pfn`. */

@@ -289,6 +289,7 @@ function accessAlone(mm: Mm, va: number, write: boolean): Page | null {
   s.tick(); // down_read's preemption point
   const tr = k.trace;
   if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'acquire', mode: 'read' });
+  lock.readSectionSync();
   const n = anonymousPte(mm, va - (va % k.pageSize), write);
   if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'release', mode: 'read' });
   // The access itself; the fresh entry usually has these bits already.

@@ -3,10 +3,12 @@
  * notifier subscriptions. The syscall-like operations (mmap, munmap, fork, CPU loads and stores,
  * …) are methods; each lives in its own file and follows the kernel function named there.
  */
+
 import { HmmlabError, hex } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import type { MmuNotifierSubscriptions } from '../notifier/subscriptions.js';
 import type { KernelProfile } from '../profile.js';
+import { hbAcquire, hbRelease, SyncClock } from '../sched/happens-before.js';
 import { RwSemaphore } from '../sched/rwsem.js';
 import type { WaitQueue } from '../sched/wait-queue.js';
 import { clearRefs } from './clear-refs.js';
@@ -37,6 +39,18 @@ export class Mm {
   readonly mmapLock: RwSemaphore;
   /** `mm_users`: the address space is alive while it is above zero. */
   users = 1;
+  /** `mm_users` as an atomic, for happens-before: its value-returning updates are fully ordered. */
+  private readonly usersClock = new SyncClock();
+
+  /**
+   * `atomic_inc_not_zero` / `atomic_dec_and_test` on `mm_users` are fully ordered
+   * (Documentation/atomic_t.txt): the last `mmput` sees everything the other users did before
+   * theirs, so `exit_mmap` and the release notifiers run after it.
+   */
+  private usersSync(): void {
+    hbAcquire(this.kernel.sched, this.usersClock);
+    hbRelease(this.kernel.sched, this.usersClock);
+  }
   /** `mm_count`: the struct itself stays while it is above zero. */
   count = 1;
   /** Notifier state, created on first registration. */
@@ -149,6 +163,7 @@ export class Mm {
   /** `mmget_not_zero`. */
   mmgetNotZero(): boolean {
     if (this.users <= 0) return false;
+    this.usersSync();
     this.users++;
     return true;
   }
@@ -166,6 +181,7 @@ export class Mm {
     if (this.users <= 0) {
       throw new HmmlabError('ERR_STATE', `mmput: mm ${this.id} has mm_users ${this.users}; every mmput needs an mmget`);
     }
+    this.usersSync();
     if (--this.users === 0) await exitMmap(this);
   }
 

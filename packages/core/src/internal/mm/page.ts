@@ -2,7 +2,9 @@
  * `struct page` and the page allocator. Every page has contents (`words`), so data can be checked
  * end to end; the page size and the number of words per page are settings of the kernel.
  */
+
 import { HmmlabError, hex } from '../errors.js';
+import { hbAcquire, hbRelease, SyncClock } from '../sched/happens-before.js';
 import type { Scheduler, Task, Waitable } from '../sched/scheduler.js';
 import type { Trace } from '../trace.js';
 import type { ModelFile } from './file.js';
@@ -68,6 +70,8 @@ export class Page implements Waitable {
   staleRefs = 0;
   /** @internal Page lock holder and waiters. */
   lockOwner: Task | null = null;
+  /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */
+  lockClock: SyncClock | null = null;
   private lockWaitersList: Task[] | null = null;
   private unlockWaitersList: Task[] | null = null;
 
@@ -317,6 +321,7 @@ export class PageAllocator {
       p.lockOwner = t;
       t.held.add(p);
     }
+    if (s.hb) hbAcquire(s, (p.lockClock ??= new SyncClock()));
   }
 
   /** `trylock_page`. */
@@ -324,6 +329,7 @@ export class PageAllocator {
     if (p.lockOwner !== null) return false;
     p.lockOwner = this.sched.current;
     this.sched.current.held.add(p);
+    if (this.sched.hb) hbAcquire(this.sched, (p.lockClock ??= new SyncClock()));
     return true;
   }
 
@@ -337,6 +343,7 @@ export class PageAllocator {
       throw new HmmlabError('ERR_NOT_LOCKED', `unlock_page: ${String(p)} at ${hex(p.pfn)} is not locked`);
     }
     holder.held.remove(p);
+    if (this.sched.hb) hbRelease(this.sched, (p.lockClock ??= new SyncClock()));
     const next = p.lockWaiters.shift();
     p.lockOwner = next ?? null;
     if (next !== undefined) {
@@ -361,5 +368,6 @@ export class PageAllocator {
       p.unlockWaiters.push(s.current);
       await s.park('blocked', p);
     }
+    if (s.hb && p.lockClock !== null) hbAcquire(s, p.lockClock);
   }
 }

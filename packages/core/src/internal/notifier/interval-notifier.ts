@@ -6,6 +6,7 @@
 import { EAGAIN, EINVAL, EOVERFLOW, HmmlabError, hex } from '../errors.js';
 import { ULONG_MAX } from '../mm/constants.js';
 import type { Mm } from '../mm/mm.js';
+import { hbAcquire, hbRelease, SyncClock } from '../sched/happens-before.js';
 import { yieldPoint } from '../sched/scheduler.js';
 import { type InvokeFacts, invokeDriver } from './invoke.js';
 import { ensureSubscriptions, mmTakeAllLocks } from './mmu-notifier.js';
@@ -59,6 +60,8 @@ export class MmuIntervalNotifier {
   deferred = false;
   /** Name used in traces and reports. */
   name: string;
+  /** @internal `set_seq` → the `read_retry` that sees it, for happens-before. */
+  readonly seqClock = new SyncClock();
 
   constructor(name = 'interval notifier') {
     this.name = name;
@@ -243,6 +246,7 @@ export async function mmuIntervalReadBegin(sub: MmuIntervalNotifier): Promise<nu
   }
   await yieldPoint();
   const subs = mm.notifierSubscriptions as MmuNotifierSubscriptions;
+  subs.lockedSection();
   const seq = sub.invalidateSeq;
   if (seq === subs.invalidateSeq) {
     mm.kernel.sched.mightSleep('mmu_interval_read_begin');
@@ -253,12 +257,20 @@ export async function mmuIntervalReadBegin(sub: MmuIntervalNotifier): Promise<nu
 
 /** `mmu_interval_read_retry`: true if an invalidation ran `set_seq` since `seq` was read. Call under the driver lock. */
 export function mmuIntervalReadRetry(sub: MmuIntervalNotifier, seq: number): boolean {
-  return sub.invalidateSeq !== seq;
+  return seqMoved(sub, seq);
 }
 
 /** `mmu_interval_check_retry`: the lockless, advisory form: true is definitive, false is not. */
 export function mmuIntervalCheckRetry(sub: MmuIntervalNotifier, seq: number): boolean {
-  return sub.invalidateSeq !== seq;
+  return seqMoved(sub, seq);
+}
+
+/** A reader that sees the sequence moved is ordered after the `set_seq` that moved it (READ_ONCE of a WRITE_ONCE). */
+function seqMoved(sub: MmuIntervalNotifier, seq: number): boolean {
+  if (sub.invalidateSeq === seq) return false;
+  const mm = sub.mm;
+  if (mm !== null) hbAcquire(mm.kernel.sched, sub.seqClock);
+  return true;
 }
 
 /**
@@ -268,6 +280,7 @@ export function mmuIntervalCheckRetry(sub: MmuIntervalNotifier, seq: number): bo
 export function mmuIntervalSetSeq(sub: MmuIntervalNotifier, curSeq: number): void {
   sub.invalidateSeq = curSeq;
   const mm = sub.mm;
+  if (mm !== null) hbRelease(mm.kernel.sched, sub.seqClock);
   if (mm?.kernel.trace.on) mm.kernel.trace.emit({ type: 'set-seq', sub: sub.name, curSeq });
 }
 
@@ -357,6 +370,7 @@ async function finishPasses(range: MutableRange, finishes: MmuIntervalNotifierFi
  * notifiers are skipped and the itree part is ended here).
  */
 export async function mnItreeInvalidate(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<number> {
+  subs.lockedSection();
   subs.activeInvalidateRanges++;
   const hits = subs.itree.query(range.start, range.end - 1);
   if (hits.length > 0 && subs.invalidateSeq % 2 === 0) subs.invalidateSeq++;
@@ -381,6 +395,7 @@ export async function mnItreeInvalidate(subs: MmuNotifierSubscriptions, range: M
 
 /** `mn_itree_release`: a blockable RELEASE over the whole address space, at exit. */
 export async function mnItreeRelease(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<void> {
+  subs.lockedSection();
   subs.activeInvalidateRanges++;
   const hits = subs.itree.query(range.start, range.end - 1);
   if (hits.length > 0 && subs.invalidateSeq % 2 === 0) subs.invalidateSeq++;

@@ -3,6 +3,7 @@
  * point, then blocks while another task holds it; `unlock` hands the lock to the longest waiter.
  */
 import { HmmlabError } from '../errors.js';
+import { hbAcquire, hbRelease, SyncClock } from './happens-before.js';
 import type { Scheduler, Task, Waitable } from './scheduler.js';
 
 /** A sleeping mutual-exclusion lock. Only its owner may unlock it. */
@@ -12,6 +13,7 @@ export class Mutex implements Waitable {
   owner: Task | null = null;
   private readonly waiters: Task[] = [];
   private readonly sched: Scheduler;
+  private readonly clock = new SyncClock();
 
   constructor(sched: Scheduler, name: string) {
     this.sched = sched;
@@ -41,6 +43,7 @@ export class Mutex implements Waitable {
     } else {
       this.owner = t;
     }
+    hbAcquire(s, this.clock);
     t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
   }
@@ -53,6 +56,7 @@ export class Mutex implements Waitable {
       return false;
     }
     this.owner = s.current;
+    hbAcquire(s, this.clock);
     s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
     return true;
@@ -71,6 +75,7 @@ export class Mutex implements Waitable {
       );
     }
     releaseHeld(t, this);
+    hbRelease(s, this.clock);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'excl' });
     const next = this.waiters.shift();
     this.owner = next ?? null;

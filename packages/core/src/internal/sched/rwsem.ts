@@ -4,6 +4,7 @@
  * reader does not overtake a queued writer, so writers are not starved.
  */
 import { HmmlabError } from '../errors.js';
+import { hbAcquire, hbRelease, SyncClock } from './happens-before.js';
 import { releaseHeld } from './mutex.js';
 import type { Scheduler, Task, Waitable } from './scheduler.js';
 
@@ -21,6 +22,10 @@ export class RwSemaphore implements Waitable {
   readonly readers: Task[] = [];
   private readonly waiters: RwWaiter[] = [];
   private readonly sched: Scheduler;
+  /** Released by writers: every later holder acquires it. */
+  private readonly writeClock = new SyncClock();
+  /** Released by readers: the next writer acquires it (readers are not ordered among themselves). */
+  private readonly readClock = new SyncClock();
 
   constructor(sched: Scheduler, name: string) {
     this.sched = sched;
@@ -60,6 +65,7 @@ export class RwSemaphore implements Waitable {
     } else {
       this.readers.push(t);
     }
+    hbAcquire(s, this.writeClock);
     t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
   }
@@ -77,6 +83,8 @@ export class RwSemaphore implements Waitable {
     } else {
       this.writer = t;
     }
+    hbAcquire(s, this.writeClock);
+    hbAcquire(s, this.readClock);
     t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
   }
@@ -89,6 +97,7 @@ export class RwSemaphore implements Waitable {
       return false;
     }
     this.readers.push(s.current);
+    hbAcquire(s, this.writeClock);
     s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
     return true;
@@ -102,6 +111,8 @@ export class RwSemaphore implements Waitable {
       return false;
     }
     this.writer = s.current;
+    hbAcquire(s, this.writeClock);
+    hbAcquire(s, this.readClock);
     s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
     return true;
@@ -120,6 +131,7 @@ export class RwSemaphore implements Waitable {
     }
     this.readers.splice(i, 1);
     releaseHeld(t, this);
+    hbRelease(s, this.readClock);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'read' });
     this.grant();
   }
@@ -138,8 +150,18 @@ export class RwSemaphore implements Waitable {
     }
     this.writer = null;
     releaseHeld(t, this);
+    hbRelease(s, this.writeClock);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'write' });
     this.grant();
+  }
+
+  /**
+   * @internal Happens-before of a read section that a caller took and left synchronously on an
+   * uncontended lock (the fault fast path), as `down_read` then `up_read` would give.
+   */
+  readSectionSync(): void {
+    hbAcquire(this.sched, this.writeClock);
+    hbRelease(this.sched, this.readClock);
   }
 
   /** `downgrade_write`: the writer keeps the lock as a reader. */
@@ -150,6 +172,7 @@ export class RwSemaphore implements Waitable {
     }
     this.writer = null;
     this.readers.push(s.current);
+    hbRelease(s, this.writeClock);
     this.grant();
   }
 

@@ -7,6 +7,7 @@
 import { HmmlabError } from '../errors.js';
 import type { TaskKind, TaskOutcome, Trace } from '../trace.js';
 import type { DecisionSource, TaskInfo } from './decisions.js';
+import { hbSpawn } from './happens-before.js';
 
 /** Where a task is in its life. */
 export type TaskState = 'runnable' | 'running' | 'blocked' | 'sleeping' | 'idle' | 'done';
@@ -52,16 +53,24 @@ export class HeldLocks {
   private readonly locks = new Map<Waitable, { n: number; seq: number }>();
   private nextSeq = 0;
 
+  private cachedNames: readonly string[] | null = null;
+
   add(lock: Waitable): void {
     const e = this.locks.get(lock);
     if (e !== undefined) e.n++;
-    else this.locks.set(lock, { n: 1, seq: this.nextSeq++ });
+    else {
+      this.locks.set(lock, { n: 1, seq: this.nextSeq++ });
+      this.cachedNames = null;
+    }
   }
 
   remove(lock: Waitable): void {
     const e = this.locks.get(lock);
     if (e === undefined) return;
-    if (--e.n === 0) this.locks.delete(lock);
+    if (--e.n === 0) {
+      this.locks.delete(lock);
+      this.cachedNames = null;
+    }
   }
 
   has(lock: Waitable): boolean {
@@ -88,6 +97,12 @@ export class HeldLocks {
   /** Names of every lock held, oldest first. */
   names(): string[] {
     return [...this.locks.keys()].map((l) => l.name);
+  }
+
+  /** The same names, as one array shared until the set of locks changes (for observers that keep many). */
+  namesSnapshot(): readonly string[] {
+    if (this.cachedNames === null) this.cachedNames = Object.freeze(this.names());
+    return this.cachedNames;
   }
 }
 
@@ -117,6 +132,8 @@ export class Task implements TaskInfo {
   error: unknown = null;
   /** @internal */
   resume: (() => void) | null = null;
+  /** @internal The task's vector clock (happens-before.ts), while tracking is on. */
+  vc: number[] | null = null;
 
   constructor(id: number, name: string, kind: TaskKind, daemon: boolean) {
     this.id = id;
@@ -201,6 +218,8 @@ export class Scheduler {
   private finishRun: ((r: RunResult) => void) | null = null;
   private nextWake = Number.POSITIVE_INFINITY;
   private stopReason: string | null = null;
+  /** @internal True while happens-before is tracked (happens-before.ts). */
+  hb = false;
 
   constructor(trace: Trace) {
     this.trace = trace;
@@ -213,6 +232,15 @@ export class Scheduler {
   /** @internal The id of the running task, for trace stamps. */
   currentTaskId(): number {
     return this.current.id;
+  }
+
+  /**
+   * Tracks happens-before from now on: tasks and synchronising primitives carry vector clocks, so
+   * an observer can tell whether two accesses are ordered (a data-race detector). Turn it on
+   * before spawning the tasks whose accesses matter.
+   */
+  trackHappensBefore(): void {
+    this.hb = true;
   }
 
   /** True while {@link Scheduler.run} is in progress. */
@@ -239,6 +267,7 @@ export class Scheduler {
       t.resume = res;
     });
     this.tasks.push(t);
+    if (this.hb) hbSpawn(this.current, t);
     if (this.trace.on) this.trace.emit({ type: 'task-spawn', id: t.id, name, kind });
     void this.body(t, gate, fn);
     return t;

@@ -1,6 +1,7 @@
 /**
  * Wait queues and completions (kernel/sched/wait.c, kernel/sched/completion.c).
  */
+import { hbAcquire, hbRelease, SyncClock } from './happens-before.js';
 import type { Scheduler, Task, Waitable } from './scheduler.js';
 
 /** A `wait_queue_head_t`: tasks sleep on it until a condition holds. */
@@ -8,6 +9,7 @@ export class WaitQueue implements Waitable {
   readonly name: string;
   private waiters: Task[] = [];
   private readonly sched: Scheduler;
+  private readonly clock = new SyncClock();
 
   constructor(sched: Scheduler, name: string) {
     this.sched = sched;
@@ -26,10 +28,13 @@ export class WaitQueue implements Waitable {
       this.waiters.push(s.current);
       await s.park('blocked', this);
     }
+    // The condition was made true by a waker: what it did before its wake-up happens before.
+    hbAcquire(s, this.clock);
   }
 
   /** `wake_up_all`: every sleeper re-checks its condition. */
   wakeUpAll(): void {
+    hbRelease(this.sched, this.clock);
     if (this.waiters.length === 0) return;
     const ws = this.waiters;
     this.waiters = [];

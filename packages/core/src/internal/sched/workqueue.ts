@@ -4,6 +4,7 @@
  * lets the scheduler interleave it with everything else.
  */
 import { HmmlabError } from '../errors.js';
+import { hbAcquire, hbRelease, SyncClock } from './happens-before.js';
 import type { Scheduler, Task, Waitable } from './scheduler.js';
 import { WaitQueue } from './wait-queue.js';
 
@@ -17,6 +18,8 @@ export class Work {
   running = false;
   /** For delayed work: model time it becomes ready. */
   dueAt = 0;
+  /** @internal `queue_work` → the work running. */
+  readonly queued = new SyncClock();
 
   constructor(name: string, fn: () => Promise<void> | void) {
     this.name = name;
@@ -52,6 +55,7 @@ export class Workqueue implements Waitable {
   queueWork(work: Work): boolean {
     if (work.pending) return false;
     work.pending = true;
+    hbRelease(this.sched, work.queued);
     this.ready.push(work);
     this.kick();
     return true;
@@ -67,6 +71,7 @@ export class Workqueue implements Waitable {
     }
     if (work.pending) return false;
     work.pending = true;
+    hbRelease(this.sched, work.queued);
     if (delay === 0) {
       this.ready.push(work);
     } else {
@@ -152,6 +157,7 @@ export class Workqueue implements Waitable {
       if (w !== undefined) {
         w.pending = false;
         w.running = true;
+        hbAcquire(s, w.queued);
         me.contexts.push(`work ${w.name} on ${this.name}`);
         await w.fn();
         me.contexts.pop();

@@ -1,0 +1,77 @@
+/**
+ * S18 and S19, the bugs only happens-before sees: the fault path's decision and the callback share
+ * no lock, but no preemption point separates the two halves of the fault path, so no interleaving
+ * the model runs lets the callback in between. The `data-race` rule reports them on any schedule
+ * in which both sides touch the state; the other rules stay silent; the fixed twins pass.
+ */
+import { checkScenario, RULE_IDS } from '@hmmlab/assertions';
+import { firstRunnable } from '@hmmlab/core';
+import { runCampaign } from '@hmmlab/fuzz';
+import { type DriverDefinition, loadDriver, type Scenario } from '@hmmlab/harness';
+import { describe, expect, it } from 'vitest';
+
+const root = new URL('.', import.meta.url).pathname;
+const load = (dir: string): Promise<DriverDefinition> => loadDriver(`${root}${dir}/driver.ts`);
+
+const at = { region: 0, page: 0 };
+const scenario = (...tasks: Scenario['tasks']): Scenario => ({
+  regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+  tasks,
+});
+
+interface Pair {
+  readonly bug: string;
+  readonly fixed: string;
+  readonly scenario: Scenario;
+}
+
+const PAIRS: Pair[] = [
+  {
+    // A device fault maps the page under the page-table lock; a migration's callback zaps it under L.
+    bug: 's18-retry-under-other-lock',
+    fixed: 'controls/n9-retry-under-both-locks',
+    scenario: scenario(
+      { kind: 'device', ops: [{ op: 'dev-write', ...at, value: 1 }] },
+      { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1 }] },
+    ),
+  },
+  {
+    // A device fault marks the range bound after dropping L; MADV_DONTNEED's callback reads the mark under L.
+    bug: 's19-present-after-unlock',
+    fixed: 'controls/n4-not-present-under-lock',
+    scenario: scenario(
+      { kind: 'device', ops: [{ op: 'dev-write', ...at, value: 1 }] },
+      { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'dontneed' }] },
+    ),
+  },
+];
+
+const withoutDataRace = RULE_IDS.filter((r) => r !== 'data-race');
+
+describe.each(PAIRS.map((p) => [p.bug, p] as const))('%s', (_name, p) => {
+  // The first task runs to its end before the second starts: the accesses come in that order,
+  // with no preemption point between the fault path's check and its write.
+  it('should be reported as a data race on the serial schedule, and by no other rule', async () => {
+    const bug = await load(p.bug);
+    const r = await checkScenario(bug, p.scenario, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.violations.map((v) => v.rule)).toEqual(['data-race']);
+    expect(r.violations[0]?.explanation).toMatch(/no lock in common/);
+    const others = await checkScenario(bug, p.scenario, { decisions: firstRunnable, rules: withoutDataRace });
+    expect(others.violations).toEqual([]);
+  });
+
+  it('should pass the same scenario with the fixed driver', async () => {
+    const r = await checkScenario(await load(p.fixed), p.scenario, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.violations).toEqual([]);
+  });
+
+  it('should be found by a default campaign, and the fixed driver should pass 1,000 runs', async () => {
+    const found = await runCampaign(await load(p.bug), { runs: 500, seed: 1, shrink: false });
+    expect(found.failure?.violation.rule).toBe('data-race');
+    const fixed = await runCampaign(await load(p.fixed), { runs: 1000, seed: 1, shrink: false });
+    expect(fixed.failure?.violation.rule ?? 'none').toBe('none');
+    expect(fixed.runs).toBe(1000);
+  });
+});

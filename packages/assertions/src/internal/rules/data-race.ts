@@ -1,0 +1,134 @@
+/**
+ * `data-race`: two tasks touch the same driver state, at least one writes, and nothing orders
+ * them: no lock held by both, no unlock → lock, wake-up → wait, `queue_work` → work, or
+ * `mmu_interval_set_seq` → `mmu_interval_read_retry` between them (core sched/happens-before.ts).
+ * The state is a device page-table entry (every `dev-pte` change) or a `SharedCell`/`SharedMap`
+ * key (`shared-access`). Happens-before is independent of the interleaving that ran: a race is
+ * reported even where the model took no preemption point between the two accesses, as on a real
+ * machine the notifier callback runs on another CPU at the same time as the fault path
+ * (the shadow state follows FastTrack: the last write, and the last read of each task).
+ */
+import { epochOf, happensBefore, hex, type Task, type TraceEvent } from '@hmmlab/core';
+import type { Device } from '@hmmlab/harness';
+import type { OracleContext } from '../context.js';
+
+interface Access {
+  readonly task: Task;
+  readonly epoch: number;
+  readonly step: number;
+  readonly write: boolean;
+  readonly atomic: boolean;
+  readonly locks: readonly string[];
+  readonly context: string | null;
+}
+
+interface Shadow {
+  write: Access | null;
+  /** The last read of each task since the last write. */
+  reads: Access[];
+}
+
+type DevPteEvent = Extract<TraceEvent, { type: 'dev-pte' }>;
+type SharedEvent = Extract<TraceEvent, { type: 'shared-access' }>;
+
+/** The shadow state of every tracked location, for one run. */
+export class RaceShadow {
+  private readonly shadow = new Map<string, Shadow>();
+  /** Device VMs by id: their device and whether their entries are atomic. */
+  private readonly vms = new Map<number, { device: Device | null; atomic: boolean }>();
+
+  /** A device entry changed: a write of that entry by the running task. */
+  onDevPte(ctx: OracleContext, ev: DevPteEvent): void {
+    let vm = this.vms.get(ev.vm);
+    if (vm === undefined) {
+      const device = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
+      vm = { device, atomic: device?.vms.find((v) => v.id === ev.vm)?.atomicEntries ?? false };
+      this.vms.set(ev.vm, vm);
+    }
+    this.access(ctx, ev, `pte:${ev.vm}:${ev.va}`, true, vm.atomic, ev.va, vm.device);
+  }
+
+  /** A shared cell or map key was read or written. */
+  onShared(ctx: OracleContext, ev: SharedEvent): void {
+    this.access(ctx, ev, `s:${ev.obj}:${ev.key}`, ev.write, ev.atomic, null, null);
+  }
+
+  private access(
+    ctx: OracleContext,
+    ev: DevPteEvent | SharedEvent,
+    key: string,
+    write: boolean,
+    atomic: boolean,
+    va: number | null,
+    device: Device | null,
+  ): void {
+    const sched = ctx.world.kernel.sched;
+    // Outside a run nothing runs concurrently (set-up, or state inspected after the run).
+    if (!sched.isRunning) return;
+    const t = sched.current;
+    let s = this.shadow.get(key);
+    if (s === undefined) {
+      s = { write: null, reads: [] };
+      this.shadow.set(key, s);
+    }
+    const w = s.write;
+    let prior: Access | null = null;
+    if (w !== null && races(w, t, atomic)) prior = w;
+    if (prior === null && write) {
+      for (const r of s.reads) {
+        if (races(r, t, atomic)) {
+          prior = r;
+          break;
+        }
+      }
+    }
+    const cur: Access = {
+      task: t,
+      epoch: epochOf(t),
+      step: ev.step,
+      write,
+      atomic,
+      locks: t.held.namesSnapshot(),
+      context: t.contexts[t.contexts.length - 1] ?? null,
+    };
+    if (prior !== null) {
+      ctx.report(
+        {
+          rule: 'data-race',
+          explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, set_seq → read_retry), so on a real machine they can run at the same time`,
+          va,
+          device,
+          context: cur.context ?? prior.context,
+          dedupKey: `data-race:${key}`,
+        },
+        ev,
+      );
+    }
+    if (write) {
+      s.write = cur;
+      s.reads.length = 0;
+      return;
+    }
+    const i = s.reads.findIndex((r) => r.task === t);
+    if (i >= 0) s.reads[i] = cur;
+    else s.reads.push(cur);
+  }
+}
+
+/** True if `a` (another task's access) conflicts with an access by `t` now: not ordered before it, and not both atomic. */
+function races(a: Access, t: Task, atomic: boolean): boolean {
+  if (a.task === t || (a.atomic && atomic)) return false;
+  return !happensBefore(a.task.id, a.epoch, t);
+}
+
+/** What an access touched, as a report names it. */
+function target(ev: DevPteEvent | SharedEvent): string {
+  if (ev.type === 'dev-pte') return `the ${ev.dev} device PTE of ${hex(ev.va)}`;
+  return ev.key === '' ? `shared state "${ev.name}"` : `shared state "${ev.name}"[${ev.key}]`;
+}
+
+function describe(a: Access): string {
+  const locks = a.locks.length === 0 ? 'holding no lock' : `holding ${a.locks.join(', ')}`;
+  const where = a.context !== null ? ` in ${a.context}` : '';
+  return `${a.task.name}#${a.task.id} ${a.write ? 'writes' : 'reads'} it at step ${a.step}${where} ${locks}${a.atomic ? ' (atomically)' : ''}`;
+}
