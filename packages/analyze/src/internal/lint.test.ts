@@ -36,7 +36,7 @@ describe('lint on examples/', () => {
       'nouveau-style',
       'xe-style',
     ]);
-    expect(controls).toHaveLength(8);
+    expect(controls).toHaveLength(9);
   });
 
   it.each(zoo)('should report exactly what examples/buggy/%s/expected.json lists (%j)', (dir, rules) => {

@@ -21,7 +21,14 @@ export interface SharedOptions {
   readonly atomic?: boolean;
 }
 
-let nextSharedId = 1;
+// Ids are numbered per kernel, so that a run's trace is the same whatever ran before it in the process.
+const lastSharedId = new WeakMap<Kernel, number>();
+
+function nextSharedId(kernel: Kernel): number {
+  const id = (lastSharedId.get(kernel) ?? 0) + 1;
+  lastSharedId.set(kernel, id);
+  return id;
+}
 
 /** Records an access. Outside a run (set-up, or inspecting state after it) nothing runs concurrently: nothing to record. */
 function access(kernel: Kernel, obj: number, name: string, key: string, write: boolean, atomic: boolean): void {
@@ -34,7 +41,7 @@ export class SharedCell<T> {
   readonly name: string;
   private value: T;
   private readonly kernel: Kernel;
-  private readonly id = nextSharedId++;
+  private readonly id: number;
   private readonly atomic: boolean;
 
   /**
@@ -44,6 +51,7 @@ export class SharedCell<T> {
    */
   constructor(kernel: Kernel, name: string, initial: T, options: SharedOptions = {}) {
     this.kernel = kernel;
+    this.id = nextSharedId(kernel);
     this.name = name;
     this.value = initial;
     this.atomic = options.atomic ?? false;
@@ -77,7 +85,7 @@ export class SharedMap<K extends number | string, V> {
   readonly name: string;
   private readonly map = new Map<K, V>();
   private readonly kernel: Kernel;
-  private readonly id = nextSharedId++;
+  private readonly id: number;
   private readonly atomic: boolean;
 
   /**
@@ -86,6 +94,7 @@ export class SharedMap<K extends number | string, V> {
    */
   constructor(kernel: Kernel, name: string, options: SharedOptions = {}) {
     this.kernel = kernel;
+    this.id = nextSharedId(kernel);
     this.name = name;
     this.atomic = options.atomic ?? false;
   }
