@@ -30,6 +30,7 @@ export {
 } from './internal/campaign.js';
 export { type CoverageUniverse, expectedCells, WINDOWS } from './internal/coverage.js';
 export { type ExploreOptions, type ExploreResult, exploreSchedules } from './internal/explore.js';
+export { stallViolation } from './internal/jobs.js';
 export { type ParallelOptions, runParallelCampaign } from './internal/parallel.js';
 export {
   pctDecisions,
@@ -43,3 +44,4 @@ export {
   scheduleDecisions,
 } from './internal/schedule.js';
 export { decodeToken, encodeToken, HMMLAB_VERSION, type ReplayData } from './internal/token.js';
+export { type Stall, WatchedWorker, type WatchOptions, WorkerJobError, WorkerStallError } from './internal/watchdog.js';

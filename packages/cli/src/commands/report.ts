@@ -4,6 +4,7 @@
  */
 import { DriverLoadError, loadDriver } from '@hmmlab/harness';
 import { findDrivers } from '../internal/drivers.js';
+import { prepareOutput } from '../internal/output.js';
 import { tokenData, writeTimeline } from '../internal/timeline.js';
 import { UsageError } from '../internal/usage.js';
 
@@ -16,6 +17,7 @@ export interface ReportCommandOptions {
 /** Runs the command; returns the exit code. */
 export async function reportCommand(driverPath: string, token: string, o: ReportCommandOptions): Promise<number> {
   if (o.html === undefined || o.html === '') throw new UsageError('report: say where to write the timeline with --html <file>');
+  prepareOutput('--html', o.html);
   const [target] = findDrivers([driverPath]);
   if (target === undefined) throw new UsageError(`${driverPath}: no driver`);
   tokenData(token);

@@ -2,12 +2,13 @@
  * Writing a counterexample's HTML timeline: replay the token's run with the whole trace and render
  * it with `renderTimelineHtml`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { type CheckedRun, renderTimelineHtml } from '@hmmlab/assertions';
 import { type CampaignResult, decodeToken, type ReplayData, replay } from '@hmmlab/fuzz';
 import { type DriverDefinition, loadDriver } from '@hmmlab/harness';
 import type { DriverTarget } from './drivers.js';
+import { prepareOutput } from './output.js';
 import { UsageError } from './usage.js';
 
 /** Decodes a replay token, turning its error into a usage error. */
@@ -35,8 +36,8 @@ export async function writeTimeline(driver: DriverDefinition, token: string, out
     run: { status: r.run.status, message: r.run.message },
   });
   const file = resolve(out);
+  prepareOutput('--html', out);
   try {
-    mkdirSync(dirname(file), { recursive: true });
     writeFileSync(file, html);
   } catch (e) {
     throw new UsageError(`--html ${out}: cannot write it (${e instanceof Error ? e.message : String(e)})`);

@@ -1,0 +1,24 @@
+/**
+ * Runs in a watched worker (runtime.ts): calls one command function with its output captured, and
+ * returns the output with the exit status, for the main thread to print.
+ */
+import type { WatchedCommand } from './runtime.js';
+
+/** The job: `fn(...args)` of `module`, with what it writes to stdout. */
+export async function commandJob(c: WatchedCommand): Promise<{ exitCode: number; stdout: string }> {
+  const chunks: string[] = [];
+  const write = process.stdout.write;
+  process.stdout.write = ((s: string | Uint8Array) => {
+    chunks.push(typeof s === 'string' ? s : Buffer.from(s).toString('utf8'));
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    const mod = (await import(c.module)) as Record<string, (...a: unknown[]) => Promise<number>>;
+    const fn = mod[c.fn];
+    if (fn === undefined) throw new Error(`command job: ${c.module} has no function ${c.fn}`);
+    const exitCode = await fn(...c.args);
+    return { exitCode, stdout: chunks.join('') };
+  } finally {
+    process.stdout.write = write;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * How the CLI runs driver code: in watched worker threads (the watchdog of @hmmlab/fuzz) that load
+ * TypeScript with tsx, as this process does; how their failures become exit statuses; and the
+ * interruption of a command by SIGINT or SIGTERM.
+ */
+import { formatViolation, violationToJson } from '@hmmlab/assertions';
+import { type ParallelOptions, stallViolation, WatchedWorker, WorkerJobError, WorkerStallError } from '@hmmlab/fuzz';
+import { formatScenario } from './format.js';
+import { tokenData } from './timeline.js';
+import { UsageError } from './usage.js';
+
+/** The reason an interrupted command's work was abandoned. */
+export class Interrupted extends Error {
+  constructor(signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = 'Interrupted';
+  }
+}
+
+/** Default of `--hang-timeout`, in seconds. */
+export const DEFAULT_HANG_TIMEOUT_S = 10;
+/** Default of `--max-heap`, in MB. */
+export const DEFAULT_MAX_HEAP_MB = 2048;
+
+// Workers register the same TypeScript loader as this process (bin/hmmlab.js runs it under tsx).
+const LOADER = import.meta.resolve('tsx/esm/api');
+
+/** The watchdog settings of `--hang-timeout <seconds>` and `--max-heap <mb>`. */
+export function watchOptions(
+  hangTimeout: string | undefined,
+  maxHeap: string | undefined,
+): Required<Pick<ParallelOptions, 'hangTimeoutMs' | 'heapMb' | 'loader'>> {
+  const seconds = hangTimeout === undefined ? DEFAULT_HANG_TIMEOUT_S : Number(hangTimeout);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--hang-timeout ${hangTimeout}: expected a number of seconds > 0`);
+  const mb = maxHeap === undefined ? DEFAULT_MAX_HEAP_MB : Number(maxHeap);
+  if (!Number.isInteger(mb) || mb < 16) throw new UsageError(`--max-heap ${maxHeap}: expected an integer number of MB ≥ 16`);
+  return { hangTimeoutMs: Math.round(seconds * 1000), heapMb: mb, loader: LOADER };
+}
+
+/**
+ * What a failure of a watched job means for the user: a driver that does not load or probe, or
+ * that stops responding before any run, is a usage error (exit 2); anything else is returned as
+ * it is (an internal error, exit 3).
+ */
+export function watchedFailure(e: unknown, label: string): unknown {
+  if (e instanceof WorkerJobError && (e.errorName === 'DriverLoadError' || e.errorName === 'UsageError')) return new UsageError(e.message);
+  if (e instanceof WorkerStallError && e.stall.run < 0 && e.stall.decisions?.length === 0) {
+    return new UsageError(`${label}: ${e.message} while loading or probing the driver`);
+  }
+  return e;
+}
+
+/** Arguments of a command run in a watched worker. */
+export interface WatchedCommand {
+  readonly module: string;
+  readonly fn: string;
+  readonly args: readonly unknown[];
+}
+
+/**
+ * Runs a command function (`replayCommand`, `reportCommand`) in a watched worker and prints its
+ * output; returns its exit status. A replay that stops returning control is reported as
+ * `callback-hung` (or, out of heap, `callback-threw`) with the token's scenario, exit 1.
+ */
+export async function runWatchedCommand(
+  c: WatchedCommand,
+  token: string,
+  opts: { hangTimeout?: string; maxHeap?: string; json?: boolean },
+  label: string,
+  signal: AbortSignal,
+): Promise<number> {
+  const w = new WatchedWorker(watchOptions(opts.hangTimeout, opts.maxHeap));
+  const abort = (): void => void w.stop(signal.reason instanceof Error ? signal.reason : new Interrupted('a signal'));
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    const r = await w.call<{ exitCode: number; stdout: string }>(COMMAND_JOB, 'commandJob', c);
+    process.stdout.write(r.stdout);
+    return r.exitCode;
+  } catch (e) {
+    if (!(e instanceof WorkerStallError)) throw watchedFailure(e, label);
+    const v = stallViolation(e.stall);
+    const data = tokenData(token);
+    if (opts.json === true) {
+      const body = { driver: data.driver, verdict: 'fail', violations: [violationToJson(v)], scenario: data.scenario };
+      process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+    } else {
+      process.stdout.write(
+        `scenario:\n${formatScenario(data.scenario)
+          .map((l) => `  ${l}`)
+          .join('\n')}\n\n`,
+      );
+      process.stdout.write(`the run did not finish, so there is no trace to show\n\n${formatViolation(v)}\n`);
+    }
+    return 1;
+  } finally {
+    signal.removeEventListener('abort', abort);
+    await w.stop();
+  }
+}
+
+const COMMAND_JOB = new URL(import.meta.url.endsWith('.ts') ? './command-job.ts' : './command-job.js', import.meta.url).href;
