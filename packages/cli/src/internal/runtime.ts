@@ -44,9 +44,9 @@ export function watchOptions(
  */
 export function watchedFailure(e: unknown, label: string): unknown {
   if (e instanceof WorkerJobError && (e.errorName === 'DriverLoadError' || e.errorName === 'UsageError')) return new UsageError(e.message);
-  if (e instanceof WorkerStallError && e.stall.run < 0 && e.stall.decisions?.length === 0) {
-    return new UsageError(`${label}: ${e.message} while loading or probing the driver`);
-  }
+  if (e instanceof WorkerStallError && e.stall.phase === 'loading')
+    return new UsageError(`${label}: ${e.message} while its modules loaded`);
+  if (e instanceof WorkerStallError && e.stall.phase === 'probing') return new UsageError(`${label}: ${e.message} in its probe`);
   return e;
 }
 

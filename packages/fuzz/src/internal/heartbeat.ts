@@ -20,8 +20,10 @@ export const SLOT = {
   count: 2,
   /** The scheduler step of the last decision. */
   step: 3,
+  /** 0 while modules load, 1 once the job has loaded them (probing), 2 once a kernel runs. */
+  phase: 4,
   /** Where the decisions start. */
-  decisions: 4,
+  decisions: 5,
 } as const;
 
 /** Decisions one run may record: enough for a replay's step limit (200 000 steps). */
@@ -31,6 +33,16 @@ const shared: Int32Array | null =
   workerData !== null && typeof workerData === 'object' && (workerData as { beat?: unknown }).beat instanceof SharedArrayBuffer
     ? new Int32Array((workerData as { beat: SharedArrayBuffer }).beat)
     : null;
+
+/**
+ * Says that module loading is over and driver code runs from now on: the watchdog's tight bound
+ * applies (loading TypeScript modules on a busy machine can take long).
+ */
+export function markLoaded(): void {
+  if (shared === null) return;
+  if (Atomics.load(shared, SLOT.phase) === 0) Atomics.store(shared, SLOT.phase, 1);
+  Atomics.add(shared, SLOT.beat, 1);
+}
 
 /** Marks the start of campaign run `index` (or -1 outside a campaign's numbered runs). */
 export function markRun(index: number): void {
@@ -71,6 +83,7 @@ export function installHeartbeat(): void {
   if (mem === null) return;
   const run = Kernel.prototype.run;
   Kernel.prototype.run = function watchedRun(this: Kernel, decisions: DecisionSource, options?: RunOptions) {
+    Atomics.store(mem, SLOT.phase, 2);
     Atomics.add(mem, SLOT.beat, 1);
     return run.call(this, recording(decisions, mem), options);
   };

@@ -2,7 +2,7 @@
  * The jobs a watched worker runs for a campaign (parallel.ts): load and probe the driver, scan a
  * share of the runs, and finish (counterexample, coverage, summary). Driver code runs only here.
  */
-import { dirname, resolve, sep } from 'node:path';
+import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { OracleReport, Violation } from '@hmmlab/assertions';
 import { HmmlabError, Kernel } from '@hmmlab/core';
@@ -22,7 +22,7 @@ import {
   summarize,
 } from './campaign.js';
 import { emptyCounts } from './counts.js';
-import { markRun, onParentNote, send } from './heartbeat.js';
+import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
 import { encodeToken } from './token.js';
 import type { Stall } from './watchdog.js';
 
@@ -37,7 +37,7 @@ function driverLocation(e: unknown, fallback: string): string {
     if (m === null) continue;
     const file = m[1] as string;
     if (file.startsWith(PACKAGES) || file.includes(`${sep}node_modules${sep}`)) continue;
-    return `${file}:${m[2]}`;
+    return `${relative(process.cwd(), file)}:${m[2]}`;
   }
   return fallback;
 }
@@ -48,6 +48,7 @@ function driverLocation(e: unknown, fallback: string): string {
  */
 async function loadProbed(file: string): Promise<DriverDefinition> {
   const driver = await loadDriver(file);
+  markLoaded();
   try {
     await driver.probe(new Kernel({ trace: 'none' }));
   } catch (e) {
@@ -101,6 +102,7 @@ export interface FinishJob {
 /** Builds the campaign result: the counterexample of the first failing (or stalled) run, coverage. */
 export async function finishJob(a: FinishJob): Promise<CampaignResult> {
   const driver = await loadDriver(a.file);
+  markLoaded();
   const failure =
     a.stall !== null
       ? stalledCounterexample(driver, a.stall, a.options)
@@ -167,7 +169,7 @@ export function stallViolation(s: Stall): Violation {
     explanation,
     step: s.step,
     seq: -1,
-    task: '?',
+    task: 'unknown (it did not return)',
     mm: null,
     va: null,
     page: null,

@@ -24,9 +24,15 @@ export interface WatchOptions {
   readonly onNote?: (note: unknown) => void;
 }
 
+/** Loading modules may take this many times the hang bound (at least a minute): it runs no driver callback yet. */
+const LOAD_FACTOR = 6;
+const LOAD_MIN_MS = 60_000;
+
 /** Where a worker was when it was stopped. */
 export interface Stall {
   readonly kind: 'hung' | 'out-of-memory';
+  /** Loading modules (the driver's, or hmmlab's), probing the driver, or running the model. */
+  readonly phase: 'loading' | 'probing' | 'running';
   /** Campaign run index, or -1 outside a numbered run (loading, shrinking, a replay). */
   readonly run: number;
   /** The scheduler's decisions in that run so far; null if they overflowed the record. */
@@ -78,6 +84,7 @@ type Reply =
   | { type: 'note'; note: unknown };
 
 const TICK_MS = 100;
+const PHASES = ['loading', 'probing', 'running'] as const;
 
 /** A worker thread that runs jobs (an exported function of a module) under the watchdog. */
 export class WatchedWorker {
@@ -148,6 +155,7 @@ export class WatchedWorker {
     const count = Atomics.load(m, SLOT.count);
     return {
       kind,
+      phase: PHASES[Atomics.load(m, SLOT.phase)] ?? 'running',
       run: Atomics.load(m, SLOT.run),
       decisions: count < 0 ? null : Array.from(m.subarray(SLOT.decisions, SLOT.decisions + count)),
       step: Atomics.load(m, SLOT.step),
@@ -164,8 +172,12 @@ export class WatchedWorker {
       if (now !== last) {
         last = now;
         since = performance.now();
-      } else if (performance.now() - since >= this.hangTimeoutMs) {
-        const error = new WorkerStallError(this.stall('hung', this.hangTimeoutMs));
+        return;
+      }
+      const loaded = Atomics.load(this.mem, SLOT.phase) > 0;
+      const bound = loaded ? this.hangTimeoutMs : Math.max(LOAD_MIN_MS, LOAD_FACTOR * this.hangTimeoutMs);
+      if (performance.now() - since >= bound) {
+        const error = new WorkerStallError(this.stall('hung', bound));
         void this.stop(error);
       }
     }, TICK_MS);
