@@ -45,7 +45,7 @@ describe('hmmlab fuzz with hostile drivers', () => {
   });
 
   it('should pass the same driver whose callback returns at once', () => {
-    const r = hmmlab('fuzz', `${fixtures}/calm`, '--runs', '20', '--no-typecheck', '--hang-timeout', '1', '--max-heap', '64');
+    const r = hmmlab('fuzz', `${fixtures}/calm`, '--runs', '5', '--no-typecheck', '--hang-timeout', '1', '--max-heap', '64');
     expect(r.stdout).toContain('verdict   pass');
     expect(r.status).toBe(0);
   });

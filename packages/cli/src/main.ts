@@ -6,6 +6,7 @@ import { WINDOWS } from '@hmmlab/fuzz';
 import { Command, CommanderError } from 'commander';
 import { fuzzCommand } from './commands/fuzz.js';
 import { testCommand } from './commands/test.js';
+import { prepareOutput } from './internal/output.js';
 import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted, runWatchedCommand } from './internal/runtime.js';
 import { UsageError } from './internal/usage.js';
 
@@ -113,6 +114,7 @@ program
   .option('--hang-timeout <seconds>', HANG_HELP)
   .option('--max-heap <mb>', HEAP_HELP)
   .action(async (driver: string, token: string, opts: { html: string; hangTimeout?: string; maxHeap?: string }) => {
+    prepareOutput('--html', opts.html);
     const job = { module: new URL(`report.${ext}`, COMMANDS).href, fn: 'reportCommand', args: [driver, token, { html: opts.html }] };
     process.exitCode = finalCode(await runWatchedCommand(job, token, opts, driver, interrupt.signal));
   });

@@ -10,7 +10,7 @@ import { SingleBar } from 'cli-progress';
 import { type DriverTarget, findDrivers } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareOutput } from '../internal/output.js';
-import { Interrupted, watchedFailure, watchOptions } from '../internal/runtime.js';
+import { Interrupted, runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
 import { UsageError } from '../internal/usage.js';
@@ -84,6 +84,9 @@ function printInterrupted(outcomes: readonly Outcome[], cut: { label: string; ru
   }
   return INTERRUPTED_EXIT;
 }
+
+const TIMELINE_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../internal/timeline.ts' : '../internal/timeline.js', import.meta.url)
+  .href;
 
 /** Exit status of an interrupted command. */
 const INTERRUPTED_EXIT = 130;
@@ -200,6 +203,11 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
     process.stdout.write(`\n${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
   }
-  if (o.html !== undefined) await writeCampaignTimeline(outcomes, o.html);
+  const html = o.html;
+  if (html !== undefined) {
+    await writeCampaignTimeline(outcomes, html, async (file, token) => {
+      await runWatchedJob({ module: TIMELINE_MODULE, fn: 'timelineJob', args: [file, token, html] }, watch, signal);
+    });
+  }
   return ok ? 0 : 1;
 }

@@ -2,7 +2,9 @@
  * Runs in a watched worker (runtime.ts): calls one command function with its output captured, and
  * returns the output with the exit status, for the main thread to print.
  */
+import { loadDriver } from '@hmmlab/harness';
 import type { WatchedCommand } from './runtime.js';
+import { writeTimeline } from './timeline.js';
 
 /** The job: `fn(...args)` of `module`, with what it writes to stdout. */
 export async function commandJob(c: WatchedCommand): Promise<{ exitCode: number; stdout: string }> {
@@ -21,4 +23,10 @@ export async function commandJob(c: WatchedCommand): Promise<{ exitCode: number;
   } finally {
     process.stdout.write = write;
   }
+}
+
+/** Loads the driver `file` and writes the timeline of `token` to `out` (`hmmlab fuzz --html`). */
+export async function timelineJob(file: string, token: string, out: string): Promise<number> {
+  const r = await writeTimeline(await loadDriver(file), token, out);
+  return r.verdict === 'pass' ? 0 : 1;
 }

@@ -4,7 +4,7 @@
  * interruption of a command by SIGINT or SIGTERM.
  */
 import { formatViolation, violationToJson } from '@hmmlab/assertions';
-import { type ParallelOptions, stallViolation, WatchedWorker, WorkerJobError, WorkerStallError } from '@hmmlab/fuzz';
+import { type ParallelOptions, stallViolation, WatchedWorker, type WatchOptions, WorkerJobError, WorkerStallError } from '@hmmlab/fuzz';
 import { formatScenario } from './format.js';
 import { tokenData } from './timeline.js';
 import { UsageError } from './usage.js';
@@ -58,6 +58,27 @@ export interface WatchedCommand {
 }
 
 /**
+ * Runs `fn(...args)` of `module` in a watched worker and returns its exit status and what it
+ * printed. Rejects with a `WorkerStallError` when the watchdog stops it, with {@link Interrupted}
+ * when `signal` aborts it.
+ */
+export async function runWatchedJob(
+  c: WatchedCommand,
+  watch: WatchOptions,
+  signal: AbortSignal | undefined,
+): Promise<{ exitCode: number; stdout: string }> {
+  const w = new WatchedWorker(watch);
+  const abort = (): void => void w.stop(signal?.reason instanceof Error ? signal.reason : new Interrupted('a signal'));
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    return await w.call<{ exitCode: number; stdout: string }>(COMMAND_JOB, 'commandJob', c);
+  } finally {
+    signal?.removeEventListener('abort', abort);
+    await w.stop();
+  }
+}
+
+/**
  * Runs a command function (`replayCommand`, `reportCommand`) in a watched worker and prints its
  * output; returns its exit status. A replay that stops returning control is reported as
  * `callback-hung` (or, out of heap, `callback-threw`) with the token's scenario, exit 1.
@@ -69,11 +90,8 @@ export async function runWatchedCommand(
   label: string,
   signal: AbortSignal,
 ): Promise<number> {
-  const w = new WatchedWorker(watchOptions(opts.hangTimeout, opts.maxHeap));
-  const abort = (): void => void w.stop(signal.reason instanceof Error ? signal.reason : new Interrupted('a signal'));
-  signal.addEventListener('abort', abort, { once: true });
   try {
-    const r = await w.call<{ exitCode: number; stdout: string }>(COMMAND_JOB, 'commandJob', c);
+    const r = await runWatchedJob(c, watchOptions(opts.hangTimeout, opts.maxHeap), signal);
     process.stdout.write(r.stdout);
     return r.exitCode;
   } catch (e) {
@@ -92,9 +110,6 @@ export async function runWatchedCommand(
       process.stdout.write(`the run did not finish, so there is no trace to show\n\n${formatViolation(v)}\n`);
     }
     return 1;
-  } finally {
-    signal.removeEventListener('abort', abort);
-    await w.stop();
   }
 }
 

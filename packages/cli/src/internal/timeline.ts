@@ -5,8 +5,8 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type CheckedRun, renderTimelineHtml } from '@hmmlab/assertions';
-import { type CampaignResult, decodeToken, type ReplayData, replay } from '@hmmlab/fuzz';
-import { type DriverDefinition, loadDriver } from '@hmmlab/harness';
+import { type CampaignResult, decodeToken, type ReplayData, replay, WorkerStallError } from '@hmmlab/fuzz';
+import type { DriverDefinition } from '@hmmlab/harness';
 import type { DriverTarget } from './drivers.js';
 import { prepareOutput } from './output.js';
 import { UsageError } from './usage.js';
@@ -56,14 +56,24 @@ interface FuzzedDriver {
  * `hmmlab fuzz --html`: writes the timeline of the counterexample found (the first driver not as
  * expected, else the first with a counterexample) and says so on stderr.
  */
-export async function writeCampaignTimeline(outcomes: readonly FuzzedDriver[], out: string): Promise<void> {
+export async function writeCampaignTimeline(
+  outcomes: readonly FuzzedDriver[],
+  out: string,
+  write: (file: string, token: string) => Promise<void>,
+): Promise<void> {
   const found = outcomes.filter((x) => x.result.failure !== null);
   const pick = found.find((x) => x.status !== 'caught') ?? found[0];
   if (pick === undefined || pick.result.failure === null) {
     process.stderr.write(`hmmlab: no counterexample, so no timeline was written to ${out}\n`);
     return;
   }
-  await writeTimeline(await loadDriver(pick.target.file), pick.result.failure.token, out);
+  try {
+    await write(pick.target.file, pick.result.failure.token);
+  } catch (e) {
+    if (!(e instanceof WorkerStallError)) throw e;
+    process.stderr.write(`hmmlab: no timeline of ${pick.target.label}: its run does not finish (${e.message})\n`);
+    return;
+  }
   const others =
     found.length > 1 ? `; ${found.length - 1} other driver(s) have counterexamples too (hmmlab report <driver> <token> --html <file>)` : '';
   process.stderr.write(`hmmlab: timeline of ${pick.target.label} written to ${out}${others}\n`);
