@@ -127,6 +127,11 @@ export class WatchedWorker {
     this.worker.on('exit', (code) => this.fail(new Error(`the worker thread exited (status ${code}) with jobs pending`)));
   }
 
+  /** False once the worker was stopped or died. */
+  get alive(): boolean {
+    return this.dead === null;
+  }
+
   /** Runs `fn(args)` of module `module` in the worker; resolves with what it returns. */
   call<T>(module: string, fn: string, args: unknown): Promise<T> {
     if (this.dead !== null) return Promise.reject(this.dead);
