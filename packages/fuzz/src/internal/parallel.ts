@@ -105,7 +105,12 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     if (stall !== null) total.failing = stall.run;
     // The finishing job reuses a worker that is still alive (its modules are loaded already).
     const finish = (opts: CampaignOptions): Promise<CampaignResult> =>
-      (workers.find((w) => w.alive) ?? spawn(count)).call<CampaignResult>(JOBS, 'finishJob', { file, options: opts, scan: total, stall } satisfies FinishJob);
+      (workers.find((w) => w.alive) ?? spawn(count)).call<CampaignResult>(JOBS, 'finishJob', {
+        file,
+        options: opts,
+        scan: total,
+        stall,
+      } satisfies FinishJob);
     let result: CampaignResult;
     try {
       result = await finish(data);
