@@ -1,7 +1,8 @@
 /**
  * `hmmlab fuzz <driver...>`: fuzz driver callbacks against random workloads, migrations and
- * interleavings. Exit 0: no violation (or, for drivers with an expected.json, their known bug found
- * with an expected rule); 1: a violation; 2: bad usage or a driver that does not load.
+ * interleavings, in watched worker threads. Exit 0: no violation (or, for drivers with an
+ * expected.json, their known bug found with an expected rule); 1: a violation (a hung callback
+ * included); 2: bad usage or a driver that does not load; 130: interrupted.
  */
 import { violationToJson } from '@hmmlab/assertions';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
@@ -85,8 +86,11 @@ function printInterrupted(outcomes: readonly Outcome[], cut: { label: string; ru
   return INTERRUPTED_EXIT;
 }
 
-const TIMELINE_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../internal/timeline.ts' : '../internal/timeline.js', import.meta.url)
-  .href;
+// The module of `timelineJob`, which writes a counterexample's timeline in a watched worker.
+const TIMELINE_MODULE = new URL(
+  import.meta.url.endsWith('.ts') ? '../internal/command-job.ts' : '../internal/command-job.js',
+  import.meta.url,
+).href;
 
 /** Exit status of an interrupted command. */
 const INTERRUPTED_EXIT = 130;
