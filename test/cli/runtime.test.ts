@@ -5,22 +5,42 @@
  * output only, never by elapsed time.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { runCampaign } from '@hmmlab/fuzz';
 import { loadDriver } from '@hmmlab/harness';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const bin = fileURLToPath(new URL('../../packages/cli/bin/hmmlab.js', import.meta.url));
 const fixtures = 'test/cli/fixtures';
+const schema = JSON.parse(readFileSync(`${root}/packages/cli/schema/hmmlab-result.schema.json`, 'utf8')) as object;
+const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+
+/** The JSON document's errors against the published schema; '' when it validates. */
+function errorsOf(doc: unknown): string {
+  return validate(doc) ? '' : JSON.stringify(validate.errors, null, 1);
+}
+
+interface Entry {
+  status: string;
+  violations: { rule: string; step: number; explanation: string }[];
+  replay: string | null;
+}
+
+interface Doc {
+  interrupted?: boolean;
+  drivers: Entry[];
+}
 
 function hmmlab(...args: string[]): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 110_000 });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-const TOKEN = /hmmlab1_[A-Za-z0-9_-]+/;
+const TOKEN = /hmmlab2_[A-Za-z0-9_-]+/;
 
 describe('hmmlab fuzz with hostile drivers', () => {
   it.each([
@@ -36,11 +56,13 @@ describe('hmmlab fuzz with hostile drivers', () => {
   ])('should exit 1 with a report and a replay token for %s', (_what, fixture, extra, rule, why) => {
     const r = hmmlab('fuzz', `${fixtures}/${fixture}`, '--runs', '20', '--no-typecheck', '--json', ...extra);
     expect(r.status).toBe(1);
-    const out = JSON.parse(r.stdout) as { verdict: string; violation: { rule: string; explanation: string }; replay: string };
-    expect(out.verdict).toBe('fail');
-    expect(out.violation.rule).toBe(rule);
-    expect(out.violation.explanation).toMatch(why);
-    expect(out.replay).toMatch(TOKEN);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(errorsOf(doc)).toBe('');
+    const out = doc.drivers[0];
+    expect(out?.status).toBe('fail');
+    expect(out?.violations[0]?.rule).toBe(rule);
+    expect(out?.violations[0]?.explanation).toMatch(why);
+    expect(out?.replay).toMatch(TOKEN);
     expect(r.stderr).not.toMatch(/heap out of memory|FATAL ERROR/);
   });
 
@@ -63,12 +85,28 @@ describe('hmmlab fuzz with hostile drivers', () => {
     const r = hmmlab('replay', `${fixtures}/sync-spin`, token, '--hang-timeout', '1');
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('callback-hung');
+    expect(r.stdout).toContain('replayed as recorded: callback-hung');
+    const j = hmmlab('replay', `${fixtures}/sync-spin`, token, '--hang-timeout', '1', '--json');
+    expect(j.status).toBe(1);
+    const doc = JSON.parse(j.stdout) as Doc;
+    expect(errorsOf(doc)).toBe('');
+    expect(doc.drivers[0]?.status).toBe('reproduced');
+    expect(doc.drivers[0]?.violations[0]?.rule).toBe('callback-hung');
+  });
+
+  it('should exit 3 when the token of a hung run is replayed against a driver that returns', () => {
+    const found = hmmlab('fuzz', `${fixtures}/sync-spin`, '--runs', '20', '--no-typecheck', '--hang-timeout', '1');
+    const token = TOKEN.exec(found.stdout)?.[0] ?? '';
+    expect(token).not.toBe('');
+    const r = hmmlab('replay', `${fixtures}/calm`, token, '--hang-timeout', '1');
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/^hmmlab: replay diverged: .*callback-hung/);
   });
 });
 
 describe('hmmlab output paths', () => {
   it.each([
-    ['report', ['report', `${fixtures}/no-flush`, 'hmmlab1_x', '--html', '/proc/nope/x.html']],
+    ['report', ['report', `${fixtures}/no-flush`, 'hmmlab2_x', '--html', '/proc/nope/x.html']],
     ['fuzz', ['fuzz', `${fixtures}/no-flush`, '--runs', '5', '--no-typecheck', '--html', '/proc/nope/x.html']],
   ])('should exit 2 at once with one line when %s cannot write --html', (_cmd, args) => {
     const r = hmmlab(...(args as string[]));
@@ -83,12 +121,12 @@ describe('hmmlab fuzz --workers', () => {
     expect(serial.failure).not.toBeNull();
     for (const w of new Set([1, 2, availableParallelism()])) {
       const r = hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '60', '--seed', '3', '--no-typecheck', '--json', '--workers', String(w));
-      const out = JSON.parse(r.stdout) as { verdict: string; violation: { rule: string; step: number }; replay: string };
+      const out = (JSON.parse(r.stdout) as Doc).drivers[0];
       expect(r.status).toBe(1);
-      expect(out.verdict).toBe(serial.verdict);
-      expect(out.violation.rule).toBe(serial.failure?.violation.rule);
-      expect(out.violation.step).toBe(serial.failure?.violation.step);
-      expect(out.replay).toBe(serial.failure?.token);
+      expect(out?.status).toBe(serial.verdict);
+      expect(out?.violations[0]?.rule).toBe(serial.failure?.violation.rule);
+      expect(out?.violations[0]?.step).toBe(serial.failure?.violation.step);
+      expect(out?.replay).toBe(serial.failure?.token);
     }
   });
 });
@@ -119,5 +157,38 @@ describe('hmmlab fuzz interrupted', () => {
     expect(stdout).toContain('missed-flush');
     expect(stdout).toMatch(TOKEN);
     expect(stdout).toMatch(/interrupted: 1 driver\(s\) done, test\/cli\/fixtures\/correct\/driver\.ts stopped after \d+ run\(s\)/);
+  });
+
+  it('should print the JSON document with interrupted: true, valid against the schema, on SIGINT', async () => {
+    const child = spawn(
+      process.execPath,
+      [bin, 'fuzz', `${fixtures}/no-flush`, `${fixtures}/correct`, '--runs', '1000000', '--no-typecheck', '--json'],
+      { cwd: root },
+    );
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
+      stdout += s;
+    });
+    child.stderr.on('data', (s: string) => {
+      stderr += s;
+      // The first driver's line is out (on stderr with --json): interrupt the second campaign.
+      if (!sent && /no-flush.*replay: hmmlab replay/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    expect(sent).toBe(true);
+    expect(status).toBe(130);
+    const doc = JSON.parse(stdout) as Doc;
+    expect(errorsOf(doc)).toBe('');
+    expect(doc.interrupted).toBe(true);
+    expect(doc.drivers.map((d) => d.violations[0]?.rule)).toEqual(['missed-flush']);
+    expect(doc.drivers[0]?.replay).toMatch(TOKEN);
+    expect(stderr).toMatch(/interrupted: test\/cli\/fixtures\/correct\/driver\.ts stopped after \d+ run\(s\)/);
   });
 });

@@ -154,7 +154,8 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     }
     const outcome: Outcome = { target, result, status: judge(target, result) };
     outcomes.push(outcome);
-    if (targets.length > 1 && o.json !== true) process.stdout.write(`${progressLine(outcome)}\n`);
+    // With --json, stdout holds only the JSON document: the early findings go to stderr.
+    if (targets.length > 1) (o.json === true ? process.stderr : process.stdout).write(`${progressLine(outcome)}\n`);
   }
   if (interrupted !== null) return printInterrupted(outcomes, interrupted, o.json === true);
   const ok = outcomes.every((x) => x.status === 'pass' || x.status === 'caught');
