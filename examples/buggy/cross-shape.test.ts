@@ -44,7 +44,7 @@ const fileOf = (d: string): string => (d.startsWith('controls/') ? `${here}${d}/
 describe('correct drivers under the campaign shapes of the zoo', () => {
   it('should find every template, control and shaped case, and document each pair', () => {
     expect(templates).toEqual(['amdkfd-style', 'amdkfd-style-xnack-off', 'dmirror-fixed', 'mlx5-odp-style', 'nouveau-style', 'xe-style']);
-    expect(controls).toHaveLength(8);
+    expect(controls).toHaveLength(9);
     expect(shapes.map(([d]) => d)).toEqual([
       'a2-owner-without-event',
       'b7-foreign-private-page',

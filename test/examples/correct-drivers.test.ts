@@ -45,6 +45,7 @@ describe('correct examples', () => {
       'buggy/controls/n6-downgrade-own-migrate',
       'buggy/controls/n7-quiesce-restore',
       'buggy/controls/n8-inline-under-block-lock',
+      'buggy/controls/n9-retry-under-both-locks',
       'dmirror-fixed',
       'mlx5-odp-style',
       'nouveau-style',
