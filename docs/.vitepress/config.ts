@@ -44,6 +44,7 @@ export default defineConfig({
           { text: 'The flush contract', link: '/guide/flush-contract' },
           { text: 'Reports and the timeline', link: '/guide/reports' },
           { text: 'Static checks and codemods', link: '/guide/static-checks' },
+          { text: 'Exit codes, watchdog, signals', link: '/guide/running' },
         ],
       },
       {

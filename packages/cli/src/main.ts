@@ -5,9 +5,9 @@ import { type CommandResult, codemodCommand, explainCommand, initCommand, lintCo
 import { WINDOWS } from '@hmmlab/fuzz';
 import { Command, CommanderError } from 'commander';
 import { fuzzCommand } from './commands/fuzz.js';
-import { replayCommand } from './commands/replay.js';
-import { reportCommand } from './commands/report.js';
 import { testCommand } from './commands/test.js';
+import { prepareOutput } from './internal/output.js';
+import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted, runWatchedCommand } from './internal/runtime.js';
 import { UsageError } from './internal/usage.js';
 
 // `hmmlab replay … | head` closes the pipe early: stop quietly, as Unix tools do.
@@ -16,9 +16,59 @@ process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
 });
 
+/** Exit statuses (docs/guide/exit-codes.md). */
+const EXIT_INTERNAL = 3;
+
+/** A failure of hmmlab itself, not of the driver or the command line: exit 3 with the stack. */
+function internalError(e: unknown): never {
+  const text = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  process.stderr.write(`hmmlab: internal error (a bug of hmmlab, please report it): ${text}\n`);
+  process.exit(EXIT_INTERNAL);
+}
+process.on('uncaughtException', internalError);
+process.on('unhandledRejection', internalError);
+
+// SIGINT / SIGTERM: abandon the run in progress, print what was found so far, exit 130. The
+// launcher (bin/hmmlab.js) passes on the signal the terminal already sent, so one keypress can
+// arrive twice: signals within a second of the first are ignored; a later one exits at once.
+const EXIT_INTERRUPTED = 130;
+const interrupt = new AbortController();
+let firstSignalAt = 0;
+function onSignal(signal: string): void {
+  if (!interrupt.signal.aborted) {
+    firstSignalAt = performance.now();
+    interrupt.abort(new Interrupted(signal));
+  } else if (performance.now() - firstSignalAt > 1000) {
+    if (process.stderr.isTTY) process.stderr.write('\x1b[?25h');
+    process.exit(EXIT_INTERRUPTED);
+  }
+}
+process.on('SIGINT', () => onSignal('SIGINT'));
+process.on('SIGTERM', () => onSignal('SIGTERM'));
+
+/** The exit status of a command that returned `code`: 130 if a signal interrupted it. */
+function finalCode(code: number): number {
+  return interrupt.signal.aborted ? EXIT_INTERRUPTED : code;
+}
+
+const HANG_HELP = `seconds driver code may keep the thread without returning control before it is stopped and reported as callback-hung (default ${DEFAULT_HANG_TIMEOUT_S})`;
+const HEAP_HELP = `heap limit, in MB, of the worker thread that runs driver code (default ${DEFAULT_MAX_HEAP_MB})`;
+const COMMANDS = new URL('./commands/', import.meta.url);
+const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
+
+const EXIT_CODES_HELP = `
+Exit status:
+  0    no violation (or every known bug caught as its expected.json says)
+  1    a violation was found (including callback-hung: driver code that spins or never settles)
+  2    bad usage, an unwritable output path, or a driver that does not load (its module or probe throws)
+  3    replay, report: the replay diverged from its token; any command: internal error, a bug of hmmlab
+  130  interrupted (SIGINT or SIGTERM): what was found so far is printed
+`;
+
 const program = new Command('hmmlab')
   .description('Test and fuzz the MMU notifier callbacks of Linux device drivers against a model of the kernel')
   .version('0.1.0')
+  .addHelpText('after', EXIT_CODES_HELP)
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
@@ -36,8 +86,10 @@ program
   .option('--json', 'print one JSON object instead of text')
   .option('--no-typecheck', 'do not type-check the driver modules first')
   .option('--html <file>', "write the counterexample's HTML timeline to this file")
+  .option('--hang-timeout <seconds>', HANG_HELP)
+  .option('--max-heap <mb>', HEAP_HELP)
   .action(async (drivers: string[], opts) => {
-    process.exitCode = await fuzzCommand(drivers, opts);
+    process.exitCode = finalCode(await fuzzCommand(drivers, opts, interrupt.signal));
   });
 
 program
@@ -46,8 +98,11 @@ program
   .argument('<driver>', 'the driver module (or its folder)')
   .argument('<token>', 'the replay token hmmlab printed')
   .option('--json', 'print JSON instead of text')
-  .action(async (driver: string, token: string, opts) => {
-    process.exitCode = await replayCommand(driver, token, opts);
+  .option('--hang-timeout <seconds>', HANG_HELP)
+  .option('--max-heap <mb>', HEAP_HELP)
+  .action(async (driver: string, token: string, opts: { json?: boolean; hangTimeout?: string; maxHeap?: string }) => {
+    const job = { module: new URL(`replay.${ext}`, COMMANDS).href, fn: 'replayCommand', args: [driver, token, { json: opts.json }] };
+    process.exitCode = finalCode(await runWatchedCommand(job, token, opts, driver, interrupt.signal));
   });
 
 program
@@ -57,8 +112,16 @@ program
   .argument('<token>', 'the replay token hmmlab printed')
   .requiredOption('--html <file>', 'where to write the HTML timeline')
   .option('--json', 'print JSON instead of text')
-  .action(async (driver: string, token: string, opts) => {
-    process.exitCode = await reportCommand(driver, token, opts);
+  .option('--hang-timeout <seconds>', HANG_HELP)
+  .option('--max-heap <mb>', HEAP_HELP)
+  .action(async (driver: string, token: string, opts: { html: string; json?: boolean; hangTimeout?: string; maxHeap?: string }) => {
+    prepareOutput('--html', opts.html);
+    const job = {
+      module: new URL(`report.${ext}`, COMMANDS).href,
+      fn: 'reportCommand',
+      args: [driver, token, { html: opts.html, json: opts.json }],
+    };
+    process.exitCode = finalCode(await runWatchedCommand(job, token, opts, driver, interrupt.signal));
   });
 
 program
@@ -120,10 +183,12 @@ try {
   if (e instanceof CommanderError) {
     // commander already printed the message (unknown option, missing argument, help, version).
     process.exitCode = e.exitCode === 0 ? 0 : 2;
+  } else if (e instanceof Interrupted) {
+    process.exitCode = EXIT_INTERRUPTED;
   } else if (e instanceof UsageError) {
     process.stderr.write(`hmmlab: ${e.message}\n`);
     process.exitCode = 2;
   } else {
-    throw e;
+    internalError(e);
   }
 }

@@ -31,6 +31,7 @@ export {
 } from './internal/campaign.js';
 export { type CoverageUniverse, expectedCells, WINDOWS } from './internal/coverage.js';
 export { type ExploreOptions, type ExploreResult, exploreSchedules } from './internal/explore.js';
+export { stallViolation } from './internal/jobs.js';
 export { type ParallelOptions, runParallelCampaign } from './internal/parallel.js';
 export {
   type RunInputs,
@@ -40,6 +41,7 @@ export {
   strictDecisions,
   type TokenReplay,
   traceFingerprint,
+  UNFINISHED_FINGERPRINT,
 } from './internal/replay.js';
 export {
   pctDecisions,
@@ -61,3 +63,4 @@ export {
   type TokenInput,
   type TokenOracle,
 } from './internal/token.js';
+export { type Stall, WatchedWorker, type WatchOptions, WorkerJobError, WorkerStallError } from './internal/watchdog.js';

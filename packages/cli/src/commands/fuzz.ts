@@ -1,15 +1,17 @@
 /**
  * `hmmlab fuzz <driver...>`: fuzz driver callbacks against random workloads, migrations and
- * interleavings. Exit 0: no violation (or, for drivers with an expected.json, their known bug found
- * with an expected rule); 1: a violation; 2: bad usage or a driver that does not load.
+ * interleavings, in watched worker threads. Exit 0: no violation (or, for drivers with an
+ * expected.json, their known bug found with an expected rule); 1: a violation (a hung callback
+ * included); 2: bad usage or a driver that does not load; 130: interrupted.
  */
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
-import { type CampaignResult, runCampaign, runParallelCampaign, STRATEGIES, type StrategyName, WINDOWS } from '@hmmlab/fuzz';
-import { DriverLoadError, loadDriver } from '@hmmlab/harness';
+import { type CampaignResult, runParallelCampaign, STRATEGIES, type StrategyName, WINDOWS } from '@hmmlab/fuzz';
 import { SingleBar } from 'cli-progress';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
+import { prepareOutput } from '../internal/output.js';
 import { fuzzJson } from '../internal/result-json.js';
+import { Interrupted, runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
 import { UsageError } from '../internal/usage.js';
@@ -27,6 +29,10 @@ export interface FuzzCommandOptions {
   requireWindow?: string[];
   /** Write the counterexample's HTML timeline to this file. */
   html?: string;
+  /** Seconds driver code may keep the thread without returning control. */
+  hangTimeout?: string;
+  /** Heap limit of the worker that runs driver code, in MB. */
+  maxHeap?: string;
 }
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
@@ -51,12 +57,46 @@ function judge(target: DriverTarget, r: CampaignResult): Outcome['status'] {
   return target.expected.rules.includes(found) ? 'caught' : 'wrong-rule';
 }
 
-/** Runs the command; returns the exit code. */
-export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promise<number> {
+/** One line per finished driver of a multi-driver campaign, printed as it finishes. */
+function progressLine(x: Outcome): string {
+  const f = x.result.failure;
+  const found =
+    f === null ? 'no violation' : `${f.violation.rule} in run ${f.runIndex}; replay: hmmlab replay ${x.target.label} ${f.token}`;
+  return `${x.status.padEnd(10)} ${x.target.label} (${x.result.runs} runs): ${found}`;
+}
+
+/** What an interrupted campaign prints: the drivers finished so far, and the one cut short. Exit 130. */
+function printInterrupted(outcomes: readonly Outcome[], cut: { label: string; runs: number }, json: boolean): number {
+  if (json) {
+    process.stdout.write(fuzzJson(outcomes, true));
+    process.stderr.write(`hmmlab: interrupted: ${cut.label} stopped after ${cut.runs} run(s) without a result\n`);
+  } else {
+    for (const x of outcomes.filter((y) => y.result.failure !== null)) {
+      process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
+    }
+    process.stdout.write(
+      `\ninterrupted: ${outcomes.length} driver(s) done, ${cut.label} stopped after ${cut.runs} run(s) without a result\n`,
+    );
+  }
+  return INTERRUPTED_EXIT;
+}
+
+// The module of `timelineJob`, which writes a counterexample's timeline in a watched worker.
+const TIMELINE_MODULE = new URL(
+  import.meta.url.endsWith('.ts') ? '../internal/command-job.ts' : '../internal/command-job.js',
+  import.meta.url,
+).href;
+
+/** Exit status of an interrupted command. */
+const INTERRUPTED_EXIT = 130;
+
+/** Runs the command; returns the exit code. `signal` aborts it (SIGINT): what was found so far is printed. */
+export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal?: AbortSignal): Promise<number> {
   const runs = int('runs', o.runs, 1) ?? 2000;
   const time = int('time', o.time, 1);
   const seed = int('seed', o.seed, 0) ?? 1;
   const workers = int('workers', o.workers, 1) ?? 1;
+  const watch = watchOptions(o.hangTimeout, o.maxHeap);
   const strategy = (o.strategy ?? 'pct') as StrategyName;
   if (!STRATEGIES.includes(strategy)) throw new UsageError(`--strategy ${o.strategy}: expected one of ${STRATEGIES.join(', ')}`);
   if (o.profile !== undefined && !PROFILE_NAMES.includes(o.profile as ProfileName)) {
@@ -65,6 +105,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
   for (const w of o.requireWindow ?? []) {
     if (!(WINDOWS as readonly string[]).includes(w)) throw new UsageError(`--require-window ${w}: expected one of ${WINDOWS.join(', ')}`);
   }
+  if (o.html !== undefined) prepareOutput('--html', o.html);
   const targets = findDrivers(paths);
   if (o.typecheck !== false) {
     const errors = typecheck(targets.map((t) => t.file));
@@ -73,36 +114,50 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
   }
   const outcomes: Outcome[] = [];
   const tty = process.stderr.isTTY === true && o.json !== true;
+  let interrupted: { label: string; runs: number } | null = null;
   for (const target of targets) {
-    let driverName: string;
-    try {
-      driverName = (await loadDriver(target.file)).name;
-    } catch (e) {
-      if (e instanceof DriverLoadError) throw new UsageError(e.message);
-      throw e;
-    }
-    const bar = tty
-      ? new SingleBar({ format: `  ${driverName.padEnd(24)} [{bar}] {value}/{total} runs`, hideCursor: true, clearOnComplete: true })
-      : null;
-    bar?.start(runs, 0);
+    let bar: SingleBar | null = null;
+    let done = 0;
     const common = {
       runs,
       seed,
       strategy,
+      workers,
+      ...watch,
       ...(time !== undefined ? { timeMs: time * 1000 } : {}),
       ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
       ...(o.requireWindow !== undefined ? { requireWindows: o.requireWindow } : {}),
       // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op).
       ...(target.expected?.fuzz?.shape !== undefined ? { shape: target.expected.fuzz.shape } : {}),
-      onProgress: (done: number) => bar?.update(done),
+      ...(signal !== undefined ? { signal } : {}),
+      onReady: (name: string) => {
+        if (!tty) return;
+        bar = new SingleBar({ format: `  ${name.padEnd(24)} [{bar}] {value}/{total} runs`, hideCursor: true, clearOnComplete: true });
+        bar.start(runs, 0);
+      },
+      onProgress: (n: number) => {
+        done = n;
+        (bar as SingleBar | null)?.update(n);
+      },
     };
-    const result =
-      workers > 1
-        ? await runParallelCampaign(target.file, { ...common, workers })
-        : await runCampaign(await loadDriver(target.file), common);
-    bar?.stop();
-    outcomes.push({ target, result, status: judge(target, result) });
+    let result: CampaignResult;
+    try {
+      result = await runParallelCampaign(target.file, common);
+    } catch (e) {
+      if (signal?.aborted === true && e instanceof Interrupted) {
+        interrupted = { label: target.label, runs: done };
+        break;
+      }
+      throw watchedFailure(e, target.label);
+    } finally {
+      (bar as SingleBar | null)?.stop();
+    }
+    const outcome: Outcome = { target, result, status: judge(target, result) };
+    outcomes.push(outcome);
+    // With --json, stdout holds only the JSON document: the early findings go to stderr.
+    if (targets.length > 1) (o.json === true ? process.stderr : process.stdout).write(`${progressLine(outcome)}\n`);
   }
+  if (interrupted !== null) return printInterrupted(outcomes, interrupted, o.json === true);
   const ok = outcomes.every((x) => x.status === 'pass' || x.status === 'caught');
   if (o.json === true) {
     process.stdout.write(fuzzJson(outcomes));
@@ -127,6 +182,11 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions): Promi
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
     process.stdout.write(`\n${summaryLine(outcomes)}: ${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
   }
-  if (o.html !== undefined) await writeCampaignTimeline(outcomes, o.html);
+  const html = o.html;
+  if (html !== undefined) {
+    await writeCampaignTimeline(outcomes, html, async (file, token) => {
+      await runWatchedJob({ module: TIMELINE_MODULE, fn: 'timelineJob', args: [file, token, html] }, watch, signal);
+    });
+  }
   return ok ? 0 : 1;
 }

@@ -3,6 +3,7 @@
  * timeline as one self-contained HTML page. Exit 1: the run reached the recorded violation (the
  * page is written); 3: it diverged (nothing is written; one line on stderr says how); 2: bad usage.
  */
+import { prepareOutput } from '../internal/output.js';
 import { reportJson } from '../internal/result-json.js';
 import { writeTimeline } from '../internal/timeline.js';
 import { UsageError } from '../internal/usage.js';
@@ -18,6 +19,7 @@ export interface ReportCommandOptions {
 /** Runs the command; returns the exit code. */
 export async function reportCommand(driverPath: string, token: string, o: ReportCommandOptions): Promise<number> {
   if (o.html === undefined || o.html === '') throw new UsageError('report: say where to write the timeline with --html <file>');
+  prepareOutput('--html', o.html);
   const x = await replayTarget(driverPath, token);
   const written = x.replayed.divergence === null;
   if (written) writeTimeline(x.replayed, x.driver, x.token, o.html);

@@ -3,8 +3,8 @@
  * `schema/hmmlab-result.schema.json`: `schemaVersion`, the command, the hmmlab version, and one
  * entry per driver, each with a `status` and a `violations` array.
  */
-import { formatEvent, violationToJson } from '@hmmlab/assertions';
-import { type CampaignResult, HMMLAB_VERSION, type TokenReplay } from '@hmmlab/fuzz';
+import { formatEvent, type Violation, violationToJson } from '@hmmlab/assertions';
+import { type CampaignResult, HMMLAB_VERSION, type ReplayData, type TokenReplay } from '@hmmlab/fuzz';
 import type { DriverTarget } from './drivers.js';
 
 /** The version of the JSON document's layout (`schemaVersion`). */
@@ -18,8 +18,9 @@ export interface FuzzOutcome {
   readonly status: 'pass' | 'fail' | 'caught' | 'missed' | 'wrong-rule';
 }
 
-function document(command: 'fuzz' | 'replay' | 'report', drivers: readonly Record<string, unknown>[]): string {
-  return `${JSON.stringify({ schemaVersion: SCHEMA_VERSION, command, hmmlabVersion: HMMLAB_VERSION, drivers }, null, 2)}\n`;
+function document(command: 'fuzz' | 'replay' | 'report', drivers: readonly Record<string, unknown>[], interrupted = false): string {
+  const head = { schemaVersion: SCHEMA_VERSION, command, hmmlabVersion: HMMLAB_VERSION };
+  return `${JSON.stringify({ ...head, ...(interrupted ? { interrupted: true } : {}), drivers }, null, 2)}\n`;
 }
 
 function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
@@ -43,9 +44,12 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
   };
 }
 
-/** `hmmlab fuzz --json`. */
-export function fuzzJson(outcomes: readonly FuzzOutcome[]): string {
-  return document('fuzz', outcomes.map(fuzzEntry));
+/**
+ * `hmmlab fuzz --json`. `interrupted`: a signal stopped the campaign; the entries are the drivers
+ * that finished, and the document says `interrupted: true`.
+ */
+export function fuzzJson(outcomes: readonly FuzzOutcome[], interrupted = false): string {
+  return document('fuzz', outcomes.map(fuzzEntry), interrupted);
 }
 
 /** What `replay` and `report` replayed. */
@@ -85,4 +89,36 @@ export function replayJson(o: ReplayOutcome): string {
 /** `hmmlab report --json`: the replayed run and where its timeline went (null when none was written). */
 export function reportJson(o: ReplayOutcome, html: string | null): string {
   return document('report', [{ ...replayEntry(o), html }]);
+}
+
+/** A replay (of `replay` or `report`) that the watchdog stopped: how far its run went. */
+export interface StalledReplay {
+  readonly file: string;
+  readonly token: string;
+  readonly data: ReplayData;
+  /** The stall, as a violation (`callback-hung`, or `callback-threw` out of heap). */
+  readonly violation: Violation;
+  readonly divergence: string | null;
+}
+
+/** `hmmlab replay --json` / `report --json` of a stopped replay: no trace, no timeline. */
+export function stalledReplayJson(command: 'replay' | 'report', o: StalledReplay): string {
+  const { data, violation: v } = o;
+  const zero = { needed: 0, performed: 0, missed: 0, unnecessary: 0, legalSkips: 0 };
+  const entry: Record<string, unknown> = {
+    driver: data.driver,
+    file: o.file,
+    status: o.divergence === null ? 'reproduced' : 'diverged',
+    divergence: o.divergence,
+    recorded: { driver: data.driver, rule: data.expected.rule, step: data.expected.step, maxSteps: data.maxSteps },
+    violations: [violationToJson(v)],
+    replay: o.token,
+    scenario: data.scenario,
+    run: { status: v.rule === 'callback-hung' ? 'hung' : 'error', steps: v.step, message: v.explanation },
+    coverage: { cells: {}, windows: {} },
+    flushes: { total: zero, byEvent: {} },
+    notes: [],
+    ...(command === 'report' ? { html: null } : { trace: [] }),
+  };
+  return document(command, [entry]);
 }

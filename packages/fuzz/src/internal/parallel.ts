@@ -1,37 +1,133 @@
 /**
- * Parallel campaigns over worker threads. Run indices are split round-robin over workers; each
- * worker scans its share in index order and reports its first failure; the campaign's failure is
- * the lowest failing index, so the result does not depend on the number of workers.
+ * Campaigns in watched worker threads (watchdog.ts): driver code never runs in the calling
+ * thread, so a callback that spins or allocates without bound is stopped and reported, with a
+ * replay token, instead of hanging or crashing the caller. Run indices are split round-robin over
+ * workers; each scans its share in index order and stops at its first failure; the campaign's
+ * failure is the lowest failing (or stopped) index, so the result does not depend on the number
+ * of workers.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { HmmlabError } from '@hmmlab/core';
-import { loadDriver } from '@hmmlab/harness';
-import { type CampaignOptions, type CampaignResult, counterexample, coverageUniverse, type Scan, summarize } from './campaign.js';
+import type { CampaignOptions, CampaignResult, Scan } from './campaign.js';
 import { emptyCounts } from './counts.js';
 import { mergeCoverage, mergeFlushes } from './coverage.js';
-
-/** Messages from a worker. */
-export type WorkerMessage = { type: 'progress'; done: number } | { type: 'done'; scan: Scan } | { type: 'error'; message: string };
+import type { FinishJob, ScanJob } from './jobs.js';
+import { type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
 
 /** Options of a parallel campaign (functions cannot cross into workers, so only data). */
-export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> & {
-  /** Worker threads. @defaultValue the machine's available parallelism */
-  readonly workers?: number;
-  readonly onProgress?: (done: number, total: number) => void;
-};
+export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> &
+  Omit<WatchOptions, 'onNote'> & {
+    /** Worker threads. @defaultValue the machine's available parallelism */
+    readonly workers?: number;
+    readonly onProgress?: (done: number, total: number) => void;
+    /** Called once the driver has loaded and probed, with its name. */
+    readonly onReady?: (name: string) => void;
+    /** Aborting stops the workers; the campaign rejects with the signal's reason. */
+    readonly signal?: AbortSignal;
+  };
+
+const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js', import.meta.url).href;
 
 /**
- * Runs a campaign of the driver module `file` over worker threads. Workers load TypeScript driver
- * modules with tsx, with the same flags as this process (`--import tsx`).
+ * Runs a campaign of the driver module `file` in watched worker threads. Rejects with a
+ * `WorkerJobError` whose `errorName` is `DriverLoadError` when the module or its probe fails.
  */
 export async function runParallelCampaign(file: string, options: ParallelOptions = {}): Promise<CampaignResult> {
   const t0 = performance.now();
-  const driver = await loadDriver(file);
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), 64));
-  const { onProgress, workers: _w, ...data } = options;
+  const { onProgress, onReady, signal, workers: _w, hangTimeoutMs, heapMb, loader, ...data } = options;
+  const watch: WatchOptions = {
+    ...(hangTimeoutMs !== undefined ? { hangTimeoutMs } : {}),
+    ...(heapMb !== undefined ? { heapMb } : {}),
+    ...(loader !== undefined ? { loader } : {}),
+  };
   const progress = new Array<number>(count).fill(0);
-  const total: Scan = {
+  let ready = false;
+  const live: WatchedWorker[] = [];
+  const spawn = (i: number): WatchedWorker => {
+    const w = new WatchedWorker({
+      ...watch,
+      onNote: (n) => {
+        const note = n as { type: string; done?: number; name?: string };
+        if (note.type === 'progress' && typeof note.done === 'number') {
+          progress[i] = note.done;
+          onProgress?.(
+            progress.reduce((a, b) => a + b, 0),
+            data.runs ?? 1000,
+          );
+        } else if (note.type === 'ready' && !ready && typeof note.name === 'string') {
+          ready = true;
+          onReady?.(note.name);
+        }
+      },
+    });
+    live.push(w);
+    return w;
+  };
+  const abort = (): void => {
+    for (const w of live) void w.stop(signal?.reason instanceof Error ? signal.reason : new Error('the campaign was interrupted'));
+  };
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    signal?.throwIfAborted();
+    let lowest = Number.POSITIVE_INFINITY;
+    const stalls: Stall[] = [];
+    const workers = Array.from({ length: count }, (_x, i) => spawn(i));
+    const scans = await Promise.all(
+      workers.map(async (w, index) => {
+        try {
+          const s = await w.call<Scan>(JOBS, 'scanJob', { file, options: data, index, count } satisfies ScanJob);
+          if (s.failing >= 0 && s.failing < lowest) {
+            lowest = s.failing;
+            for (const other of workers) other.post({ stopAt: lowest });
+          }
+          return s;
+        } catch (e) {
+          if (!(e instanceof WorkerStallError) || e.stall.run < 0) throw e;
+          stalls.push(e.stall);
+          if (e.stall.run < lowest) {
+            lowest = e.stall.run;
+            for (const other of workers) other.post({ stopAt: lowest });
+          }
+          return { ...emptyScan(), done: progress[index] ?? 0 };
+        }
+      }),
+    );
+    signal?.throwIfAborted();
+    const total = emptyScan();
+    for (const s of scans) {
+      total.done += s.done;
+      total.steps += s.steps;
+      mergeCoverage(total.coverage, { cells: s.coverage.cells ?? {}, windows: s.coverage.windows ?? {} });
+      mergeFlushes(total.flushes, s.flushes);
+      if (s.failing >= 0 && (total.failing < 0 || s.failing < total.failing)) total.failing = s.failing;
+    }
+    const stall = stalls.filter((s) => total.failing < 0 || s.run < total.failing).sort((a, b) => a.run - b.run)[0] ?? null;
+    if (stall !== null) total.failing = stall.run;
+    // The finishing job reuses a worker that is still alive (its modules are loaded already).
+    const finish = (opts: CampaignOptions): Promise<CampaignResult> =>
+      (workers.find((w) => w.alive) ?? spawn(count)).call<CampaignResult>(JOBS, 'finishJob', {
+        file,
+        options: opts,
+        scan: total,
+        stall,
+      } satisfies FinishJob);
+    let result: CampaignResult;
+    try {
+      result = await finish(data);
+    } catch (e) {
+      // A shrinking attempt can hang where the failing run did not: report the run unshrunk.
+      if (!(e instanceof WorkerStallError) || stall !== null || data.shrink === false) throw e;
+      result = await finish({ ...data, shrink: false });
+    }
+    return { ...result, elapsedMs: Math.round(performance.now() - t0) };
+  } finally {
+    signal?.removeEventListener('abort', abort);
+    await Promise.all(live.map((w) => w.stop()));
+  }
+}
+
+function emptyScan(): Scan {
+  return {
     done: 0,
     steps: 0,
     coverage: { cells: {}, windows: {} },
@@ -39,49 +135,4 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     failing: -1,
     elapsedMs: 0,
   };
-  let lowest = Number.POSITIVE_INFINITY;
-  const workers: Worker[] = [];
-  const finished = Array.from({ length: count }, (_x, index) => {
-    const w = new Worker(new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url), {
-      workerData: { file, options: data, index, count },
-      execArgv: process.execArgv,
-    });
-    workers.push(w);
-    return new Promise<Scan>((resolve, reject) => {
-      w.on('message', (m: WorkerMessage) => {
-        if (m.type === 'progress') {
-          progress[index] = m.done;
-          onProgress?.(
-            progress.reduce((a, b) => a + b, 0),
-            options.runs ?? 1000,
-          );
-        } else if (m.type === 'done') {
-          if (m.scan.failing >= 0 && m.scan.failing < lowest) {
-            lowest = m.scan.failing;
-            for (const other of workers) other.postMessage({ stopAt: lowest });
-          }
-          resolve(m.scan);
-        } else {
-          reject(new HmmlabError('ERR_STATE', `fuzz worker ${index}: ${m.message}`));
-        }
-      });
-      w.on('error', reject);
-    });
-  });
-  let scans: Scan[];
-  try {
-    scans = await Promise.all(finished);
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-  for (const s of scans) {
-    total.done += s.done;
-    total.steps += s.steps;
-    mergeCoverage(total.coverage, { cells: s.coverage.cells ?? {}, windows: s.coverage.windows ?? {} });
-    mergeFlushes(total.flushes, s.flushes);
-    if (s.failing >= 0 && (total.failing < 0 || s.failing < total.failing)) total.failing = s.failing;
-  }
-  const failure = total.failing >= 0 ? await counterexample(driver, total.failing, data) : null;
-  const universe = await coverageUniverse(driver);
-  return summarize(driver, data, universe, { ...total, failure, elapsedMs: performance.now() - t0 });
 }

@@ -58,6 +58,9 @@ export function traceFingerprint(events: readonly TraceEvent[]): string {
   return (h >>> 0).toString(16).padStart(8, '0');
 }
 
+/** The trace fingerprint of a token whose run the watchdog stopped: it has no whole trace. */
+export const UNFINISHED_FINGERPRINT = 'unfinished';
+
 /** The inputs of a run that a token records, beside its scenario and decisions. */
 export interface RunInputs {
   readonly maxSteps: number;

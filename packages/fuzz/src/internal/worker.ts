@@ -1,27 +1,35 @@
 /**
- * A fuzz worker: scans its share of a campaign's runs and reports back.
+ * The job server of a watched worker (watchdog.ts): runs `fn(args)` of a module for each job
+ * message and replies with its result or what it threw; passes notes on to the running job.
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import { loadDriver } from '@hmmlab/harness';
-import { type CampaignOptions, scanRuns } from './campaign.js';
-import type { WorkerMessage } from './parallel.js';
+import { parentPort } from 'node:worker_threads';
+import { deliverNote, installHeartbeat } from './heartbeat.js';
 
-const { file, options, index, count } = workerData as { file: string; options: CampaignOptions; index: number; count: number };
-const port = parentPort;
-let stopAt = Number.POSITIVE_INFINITY;
-port?.on('message', (m: { stopAt?: number }) => {
-  if (typeof m.stopAt === 'number') stopAt = Math.min(stopAt, m.stopAt);
-});
-const post = (m: WorkerMessage): void => port?.postMessage(m);
-try {
-  const driver = await loadDriver(file);
-  const scan = await scanRuns(
-    driver,
-    { ...options, runFilter: (i) => i % count === index, onProgress: (done) => post({ type: 'progress', done }) },
-    () => stopAt,
-  );
-  post({ type: 'done', scan });
-} catch (e) {
-  post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+installHeartbeat();
+
+interface Job {
+  type: 'job' | 'note';
+  id: number;
+  module: string;
+  fn: string;
+  args: unknown;
+  note: unknown;
 }
-port?.close();
+
+const port = parentPort;
+port?.on('message', async (m: Job) => {
+  if (m.type === 'note') {
+    deliverNote(m.note);
+    return;
+  }
+  try {
+    const mod = (await import(m.module)) as Record<string, unknown>;
+    const fn = mod[m.fn];
+    if (typeof fn !== 'function') throw new Error(`watched job: ${m.module} has no function ${m.fn}`);
+    const value: unknown = await (fn as (a: unknown) => unknown)(m.args);
+    port.postMessage({ type: 'result', id: m.id, value });
+  } catch (e) {
+    const err = e instanceof Error ? e : new Error(String(e));
+    port.postMessage({ type: 'failed', id: m.id, name: err.name, message: err.message, stack: err.stack });
+  }
+});

@@ -1,0 +1,30 @@
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { prepareOutput } from './output.js';
+import { UsageError } from './usage.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'hmmlab-output-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('prepareOutput', () => {
+  it('should create the missing folders of the file', () => {
+    const file = join(dir, 'a', 'b', 'x.html');
+    prepareOutput('--html', file);
+    expect(existsSync(join(dir, 'a', 'b'))).toBe(true);
+    expect(existsSync(file)).toBe(false);
+  });
+
+  it.each([
+    ['a folder that cannot be created', '/proc/nope/x.html', /--html \/proc\/nope\/x\.html: cannot write it \(.*\)/],
+    ['a path through a file', 'file-not-folder/x.html', /is not a folder/],
+    ['a path that is a folder', 'folder', /it is a folder/],
+  ])('should throw a UsageError for %s', (_what, path, message) => {
+    writeFileSync(join(dir, 'file-not-folder'), '');
+    mkdirSync(join(dir, 'folder'), { recursive: true });
+    const target = path.startsWith('/') ? path : join(dir, path);
+    expect(() => prepareOutput('--html', target)).toThrow(UsageError);
+    expect(() => prepareOutput('--html', target)).toThrow(message);
+  });
+});

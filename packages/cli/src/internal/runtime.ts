@@ -1,0 +1,140 @@
+/**
+ * How the CLI runs driver code: in watched worker threads (the watchdog of @hmmlab/fuzz) that load
+ * TypeScript with tsx, as this process does; how their failures become exit statuses; and the
+ * interruption of a command by SIGINT or SIGTERM.
+ */
+import { formatViolation } from '@hmmlab/assertions';
+import {
+  type ParallelOptions,
+  stallViolation,
+  UNFINISHED_FINGERPRINT,
+  WatchedWorker,
+  type WatchOptions,
+  WorkerJobError,
+  WorkerStallError,
+} from '@hmmlab/fuzz';
+import { findDrivers } from './drivers.js';
+import { formatScenario } from './format.js';
+import { stalledReplayJson } from './result-json.js';
+import { tokenData } from './timeline.js';
+import { UsageError } from './usage.js';
+
+/** The reason an interrupted command's work was abandoned. */
+export class Interrupted extends Error {
+  constructor(signal: string) {
+    super(`interrupted by ${signal}`);
+    this.name = 'Interrupted';
+  }
+}
+
+/** Exit status of a replay that does not end as its token records. */
+const EXIT_DIVERGED = 3;
+
+/** Default of `--hang-timeout`, in seconds. */
+export const DEFAULT_HANG_TIMEOUT_S = 10;
+/** Default of `--max-heap`, in MB. */
+export const DEFAULT_MAX_HEAP_MB = 2048;
+
+// Workers register the same TypeScript loader as this process (bin/hmmlab.js runs it under tsx).
+const LOADER = import.meta.resolve('tsx/esm/api');
+
+/** The watchdog settings of `--hang-timeout <seconds>` and `--max-heap <mb>`. */
+export function watchOptions(
+  hangTimeout: string | undefined,
+  maxHeap: string | undefined,
+): Required<Pick<ParallelOptions, 'hangTimeoutMs' | 'heapMb' | 'loader'>> {
+  const seconds = hangTimeout === undefined ? DEFAULT_HANG_TIMEOUT_S : Number(hangTimeout);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--hang-timeout ${hangTimeout}: expected a number of seconds > 0`);
+  const mb = maxHeap === undefined ? DEFAULT_MAX_HEAP_MB : Number(maxHeap);
+  if (!Number.isInteger(mb) || mb < 16) throw new UsageError(`--max-heap ${maxHeap}: expected an integer number of MB ≥ 16`);
+  return { hangTimeoutMs: Math.round(seconds * 1000), heapMb: mb, loader: LOADER };
+}
+
+/**
+ * What a failure of a watched job means for the user: a driver that does not load or probe, or
+ * that stops responding before any run, is a usage error (exit 2); anything else is returned as
+ * it is (an internal error, exit 3).
+ */
+export function watchedFailure(e: unknown, label: string): unknown {
+  if (e instanceof WorkerJobError && (e.errorName === 'DriverLoadError' || e.errorName === 'UsageError')) return new UsageError(e.message);
+  if (e instanceof WorkerStallError && e.stall.phase === 'loading')
+    return new UsageError(`${label}: ${e.message} while its modules loaded`);
+  if (e instanceof WorkerStallError && e.stall.phase === 'probing') return new UsageError(`${label}: ${e.message} in its probe`);
+  return e;
+}
+
+/** Arguments of a command run in a watched worker. */
+export interface WatchedCommand {
+  readonly module: string;
+  readonly fn: string;
+  readonly args: readonly unknown[];
+}
+
+/**
+ * Runs `fn(...args)` of `module` in a watched worker and returns its exit status and what it
+ * printed. Rejects with a `WorkerStallError` when the watchdog stops it, with {@link Interrupted}
+ * when `signal` aborts it.
+ */
+export async function runWatchedJob(
+  c: WatchedCommand,
+  watch: WatchOptions,
+  signal: AbortSignal | undefined,
+): Promise<{ exitCode: number; stdout: string }> {
+  const w = new WatchedWorker(watch);
+  const abort = (): void => void w.stop(signal?.reason instanceof Error ? signal.reason : new Interrupted('a signal'));
+  signal?.addEventListener('abort', abort, { once: true });
+  try {
+    return await w.call<{ exitCode: number; stdout: string }>(COMMAND_JOB, 'commandJob', c);
+  } finally {
+    signal?.removeEventListener('abort', abort);
+    await w.stop();
+  }
+}
+
+/**
+ * Runs a command function (`replayCommand`, `reportCommand`) in a watched worker and prints its
+ * output; returns its exit status. A replay that stops returning control is reported as
+ * `callback-hung` (or, out of heap, `callback-threw`) with the token's scenario: exit 1 when the
+ * token records that stall at that step, else exit 3 (a divergence).
+ */
+export async function runWatchedCommand(
+  c: WatchedCommand,
+  token: string,
+  opts: { hangTimeout?: string; maxHeap?: string; json?: boolean },
+  label: string,
+  signal: AbortSignal,
+): Promise<number> {
+  try {
+    const r = await runWatchedJob(c, watchOptions(opts.hangTimeout, opts.maxHeap), signal);
+    process.stdout.write(r.stdout);
+    return r.exitCode;
+  } catch (e) {
+    if (!(e instanceof WorkerStallError)) throw watchedFailure(e, label);
+    const v = stallViolation(e.stall);
+    const data = tokenData(token);
+    const want = data.expected;
+    // A stopped run is replayed exactly when it stops the same way at the recorded step.
+    const divergence =
+      want.rule === v.rule && want.step === v.step && want.fingerprint === UNFINISHED_FINGERPRINT
+        ? null
+        : `the run no longer reaches the recorded ${want.rule} at step ${want.step}: it ends in ${v.rule} at step ${v.step}`;
+    if (opts.json === true) {
+      const file = findDrivers([label])[0]?.label ?? label;
+      const command = c.fn === 'reportCommand' ? 'report' : 'replay';
+      process.stdout.write(stalledReplayJson(command, { file, token: token.trim(), data, violation: v, divergence }));
+    } else {
+      process.stdout.write(
+        `scenario:\n${formatScenario(data.scenario)
+          .map((l) => `  ${l}`)
+          .join('\n')}\n\n`,
+      );
+      process.stdout.write(`the run did not finish, so there is no trace to show\n\n${formatViolation(v)}\n`);
+      if (divergence === null) process.stdout.write(`\nreplayed as recorded: ${want.rule} at step ${want.step}\n`);
+    }
+    if (divergence === null) return 1;
+    process.stderr.write(`hmmlab: replay diverged: ${divergence}\n`);
+    return EXIT_DIVERGED;
+  }
+}
+
+const COMMAND_JOB = new URL(import.meta.url.endsWith('.ts') ? './command-job.ts' : './command-job.js', import.meta.url).href;

@@ -1,0 +1,108 @@
+/**
+ * The watched side of the watchdog: code running in a watched worker thread tells the watching
+ * thread, through shared memory, that it still makes progress (a counter bumped at every run and
+ * every scheduler decision), which run it is in, and the scheduler's decisions so far. Shared
+ * memory stays readable when the worker spins in driver code and can no longer send a message, so
+ * the watchdog can turn a hung or exhausted worker into a replay token.
+ *
+ * Outside a watched worker every function here is a no-op.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { type DecisionSource, Kernel, type RunOptions } from '@hmmlab/core';
+
+/** Layout of the shared Int32Array. */
+export const SLOT = {
+  /** Bumped at every run start and scheduler decision. */
+  beat: 0,
+  /** Index of the campaign run in progress, or -1. */
+  run: 1,
+  /** Number of decisions recorded for that run; -1 when they overflowed the buffer. */
+  count: 2,
+  /** The scheduler step of the last decision. */
+  step: 3,
+  /** 0 while modules load, 1 once the job has loaded them (probing), 2 once a kernel runs. */
+  phase: 4,
+  /** Where the decisions start. */
+  decisions: 5,
+} as const;
+
+/** Decisions one run may record: enough for a replay's step limit (200 000 steps). */
+export const DECISION_CAPACITY = 1 << 18;
+
+const shared: Int32Array | null =
+  workerData !== null && typeof workerData === 'object' && (workerData as { beat?: unknown }).beat instanceof SharedArrayBuffer
+    ? new Int32Array((workerData as { beat: SharedArrayBuffer }).beat)
+    : null;
+
+/**
+ * Says that module loading is over and driver code runs from now on: the watchdog's tight bound
+ * applies (loading TypeScript modules on a busy machine can take long).
+ */
+export function markLoaded(): void {
+  if (shared === null) return;
+  if (Atomics.load(shared, SLOT.phase) === 0) Atomics.store(shared, SLOT.phase, 1);
+  Atomics.add(shared, SLOT.beat, 1);
+}
+
+/** Marks the start of campaign run `index` (or -1 outside a campaign's numbered runs). */
+export function markRun(index: number): void {
+  if (shared === null) return;
+  Atomics.store(shared, SLOT.run, index);
+  Atomics.store(shared, SLOT.count, 0);
+  Atomics.add(shared, SLOT.beat, 1);
+}
+
+function recording(source: DecisionSource, mem: Int32Array): DecisionSource {
+  Atomics.store(mem, SLOT.count, 0);
+  Atomics.store(mem, SLOT.step, 0);
+  return {
+    pick(candidates, step) {
+      const choice = source.pick(candidates, step);
+      const n = mem[SLOT.count] as number;
+      if (n >= 0) {
+        if (n < DECISION_CAPACITY) {
+          mem[SLOT.decisions + n] = choice;
+          Atomics.store(mem, SLOT.count, n + 1);
+        } else Atomics.store(mem, SLOT.count, -1);
+      }
+      Atomics.store(mem, SLOT.step, step);
+      Atomics.add(mem, SLOT.beat, 1);
+      return choice;
+    },
+  };
+}
+
+/**
+ * Makes every kernel of this watched worker beat once per run and record its scheduler decisions
+ * in shared memory. `Kernel.run` is the one place a run's decision source enters (harness
+ * `runScenario`), so patching it here watches every run the worker makes, whoever starts it.
+ * Outside a watched worker, does nothing.
+ */
+export function installHeartbeat(): void {
+  const mem = shared;
+  if (mem === null) return;
+  const run = Kernel.prototype.run;
+  Kernel.prototype.run = function watchedRun(this: Kernel, decisions: DecisionSource, options?: RunOptions) {
+    Atomics.store(mem, SLOT.phase, 2);
+    Atomics.add(mem, SLOT.beat, 1);
+    return run.call(this, recording(decisions, mem), options);
+  };
+}
+
+const listeners = new Set<(note: unknown) => void>();
+
+/** Sends a note to the watching thread (its `onNote`); a no-op outside a watched worker. */
+export function send(note: unknown): void {
+  if (shared !== null) parentPort?.postMessage({ type: 'note', note });
+}
+
+/** Listens to notes the watching thread posts; returns the function that stops listening. */
+export function onParentNote(listener: (note: unknown) => void): () => void {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+/** Hands a note from the watching thread to the listeners (the worker's job server calls it). */
+export function deliverNote(note: unknown): void {
+  for (const l of listeners) l(note);
+}

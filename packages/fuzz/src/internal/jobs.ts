@@ -1,0 +1,197 @@
+/**
+ * The jobs a watched worker runs for a campaign (parallel.ts): load and probe the driver, scan a
+ * share of the runs, and finish (counterexample, coverage, summary). Driver code runs only here.
+ */
+import { dirname, relative, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { OracleReport, Violation } from '@hmmlab/assertions';
+import { HmmlabError, Kernel } from '@hmmlab/core';
+import { type DriverDefinition, DriverLoadError, loadDriver, type Scenario } from '@hmmlab/harness';
+import fc from 'fast-check';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
+import {
+  type CampaignOptions,
+  type CampaignResult,
+  type Counterexample,
+  counterexample,
+  coverageUniverse,
+  runArb,
+  runInputs,
+  runSeed,
+  type Scan,
+  scanRuns,
+  summarize,
+} from './campaign.js';
+import { emptyCounts } from './counts.js';
+import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
+import { UNFINISHED_FINGERPRINT } from './replay.js';
+import { encodeToken } from './token.js';
+import type { Stall } from './watchdog.js';
+
+// hmmlab's own packages: stack frames there are not the driver's.
+const PACKAGES = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..') + sep;
+
+/** `file:line` of the first stack frame in driver code (not hmmlab's, not node's). */
+function driverLocation(e: unknown, fallback: string): string {
+  const stack = e instanceof Error ? (e.stack ?? '') : '';
+  for (const line of stack.split('\n')) {
+    const m = /\(?(?:file:\/\/)?(\/[^():]+):(\d+):\d+\)?$/.exec(line.trim());
+    if (m === null) continue;
+    const file = m[1] as string;
+    if (file.startsWith(PACKAGES) || file.includes(`${sep}node_modules${sep}`)) continue;
+    return `${relative(process.cwd(), file)}:${m[2]}`;
+  }
+  return fallback;
+}
+
+/**
+ * Loads the driver module and probes it once in a scratch kernel, so that a driver that cannot
+ * start fails as a load error (`file:line: message`), not in the middle of a campaign.
+ */
+async function loadProbed(file: string): Promise<DriverDefinition> {
+  const driver = await loadDriver(file);
+  markLoaded();
+  try {
+    await driver.probe(new Kernel({ trace: 'none' }));
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new DriverLoadError(file, `${driverLocation(e, resolve(file))}: probe of driver "${driver.name}" threw: ${msg}`, e);
+  }
+  return driver;
+}
+
+/** Arguments of {@link scanJob}. */
+export interface ScanJob {
+  readonly file: string;
+  readonly options: CampaignOptions;
+  /** This worker scans the runs `i` with `i % count === index`. */
+  readonly index: number;
+  readonly count: number;
+}
+
+/** Scans this worker's share of the runs; notes `ready` (the driver's name) and `progress`. */
+export async function scanJob(a: ScanJob): Promise<Scan> {
+  const driver = await loadProbed(a.file);
+  send({ type: 'ready', name: driver.name });
+  let stopAt = Number.POSITIVE_INFINITY;
+  const stop = onParentNote((n) => {
+    const at = (n as { stopAt?: unknown }).stopAt;
+    if (typeof at === 'number') stopAt = Math.min(stopAt, at);
+  });
+  try {
+    const runFilter = (i: number): boolean => {
+      if (i % a.count !== a.index) return false;
+      markRun(i);
+      return true;
+    };
+    return await scanRuns(driver, { ...a.options, runFilter, onProgress: (done) => send({ type: 'progress', done }) }, () => stopAt);
+  } finally {
+    markRun(-1);
+    stop();
+  }
+}
+
+/** Arguments of {@link finishJob}. */
+export interface FinishJob {
+  readonly file: string;
+  readonly options: CampaignOptions;
+  /** The merged scans. */
+  readonly scan: Scan;
+  /** A run the watchdog stopped, if it comes before any failing run. */
+  readonly stall: Stall | null;
+}
+
+/** Builds the campaign result: the counterexample of the first failing (or stalled) run, coverage. */
+export async function finishJob(a: FinishJob): Promise<CampaignResult> {
+  const driver = await loadDriver(a.file);
+  markLoaded();
+  const failure =
+    a.stall !== null
+      ? stalledCounterexample(driver, a.stall, a.options)
+      : a.scan.failing >= 0
+        ? await counterexample(driver, a.scan.failing, a.options)
+        : null;
+  const universe = await coverageUniverse(driver);
+  return summarize(driver, a.options, universe, { ...a.scan, failure: failure === null ? null : plain(failure) });
+}
+
+/** The counterexample without the replayed world (kernel, driver closures): what can leave the worker. */
+function plain(c: Counterexample): Counterexample {
+  const { verdict, violations, metrics, coverage, run } = c.report;
+  return { ...c, report: { verdict, violations, metrics, coverage, run } };
+}
+
+/**
+ * The counterexample of a run the watchdog stopped: the run's scenario (regenerated from its
+ * index, as every run is) and the decisions it made before driver code stopped returning. It is
+ * not shrunk: every shrinking attempt could hang for the whole bound.
+ */
+function stalledCounterexample(driver: DriverDefinition, s: Stall, options: CampaignOptions): Counterexample {
+  if (s.decisions === null) {
+    throw new HmmlabError('ERR_STATE', `run ${s.run} stalled after more scheduler decisions than the watchdog records`);
+  }
+  const arb = runArb(driver, options);
+  const [scenario, schedule] = arb.generate(new fc.Random(xoroshiro128plus(runSeed(options.seed ?? 1, s.run))), undefined).value_;
+  const violation = stallViolation(s);
+  const report: OracleReport = {
+    verdict: 'fail',
+    violations: [violation],
+    metrics: { total: emptyCounts(), byEvent: {} },
+    coverage: { cells: {}, windows: {} },
+    run: { status: s.kind === 'hung' ? 'hung' : 'error', steps: s.step, message: violation.explanation, decisions: [...s.decisions] },
+  };
+  const ops = scenario.tasks.reduce((n, t) => n + t.ops.length, 0);
+  return {
+    runIndex: s.run,
+    scenario,
+    schedule,
+    decisions: s.decisions,
+    violation,
+    report,
+    token: encodeStallToken(driver.name, scenario, s, violation, options),
+    shrunk: { opsBefore: ops, opsAfter: ops, attempts: 0 },
+  };
+}
+
+/**
+ * The token of a stopped run, in the same format as every token: its scenario, the decisions it
+ * made, and how it ended (the stall's rule at its step). The run never finished, so it has no
+ * trace to fingerprint: {@link UNFINISHED_FINGERPRINT} stands for one. Replaying it stalls again
+ * at the same step (`hmmlab replay` runs it under the same watchdog), or diverges.
+ */
+function encodeStallToken(driver: string, scenario: Scenario, s: Stall, v: Violation, options: CampaignOptions): string {
+  return encodeToken({
+    driver,
+    scenario,
+    decisions: s.decisions ?? [],
+    ...runInputs(options),
+    expected: { rule: v.rule, step: s.step, steps: s.step, fingerprint: UNFINISHED_FINGERPRINT },
+  });
+}
+
+/**
+ * The report of a stopped run: `callback-hung` when driver code kept the thread past the hang
+ * bound, `callback-threw` when it exhausted the heap (V8 ends the thread as if by a throw).
+ */
+export function stallViolation(s: Stall): Violation {
+  const explanation =
+    s.kind === 'hung'
+      ? `driver code did not return control for ${s.bound / 1000} s after scheduler step ${s.step} (a synchronous loop that never ends?); the watchdog stopped it (--hang-timeout)`
+      : `driver code exhausted the heap limit of ${s.bound} MB after scheduler step ${s.step} (an allocation without bound?); the watchdog stopped it (--max-heap)`;
+  return {
+    rule: s.kind === 'hung' ? 'callback-hung' : 'callback-threw',
+    explanation,
+    step: s.step,
+    seq: -1,
+    task: 'unknown (it did not return)',
+    mm: null,
+    va: null,
+    page: null,
+    device: null,
+    invalidation: null,
+    callbacks: [],
+    translations: [],
+    context: null,
+    trace: [],
+  };
+}

@@ -1,0 +1,194 @@
+/**
+ * The command line as a process: exit statuses for hostile drivers (a callback that spins,
+ * allocates without bound or never settles, a probe that throws), output paths checked before any
+ * work, worker threads giving the serial campaign's result, and SIGINT. Checked by exit status and
+ * output only, never by elapsed time.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { runCampaign } from '@hmmlab/fuzz';
+import { loadDriver } from '@hmmlab/harness';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const bin = fileURLToPath(new URL('../../packages/cli/bin/hmmlab.js', import.meta.url));
+const fixtures = 'test/cli/fixtures';
+const schema = JSON.parse(readFileSync(`${root}/packages/cli/schema/hmmlab-result.schema.json`, 'utf8')) as object;
+const validate = new Ajv2020({ allErrors: true, strict: true }).compile(schema);
+
+/** The JSON document's errors against the published schema; '' when it validates. */
+function errorsOf(doc: unknown): string {
+  return validate(doc) ? '' : JSON.stringify(validate.errors, null, 1);
+}
+
+interface Entry {
+  status: string;
+  violations: { rule: string; step: number; explanation: string }[];
+  replay: string | null;
+}
+
+interface Doc {
+  interrupted?: boolean;
+  drivers: Entry[];
+}
+
+function hmmlab(...args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 110_000 });
+  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+const TOKEN = /hmmlab2_[A-Za-z0-9_-]+/;
+
+describe('hmmlab fuzz with hostile drivers', () => {
+  it.each([
+    ['a callback that spins', 'sync-spin', ['--hang-timeout', '1'], 'callback-hung', /did not return control for 1 s/],
+    ['a callback that allocates without bound', 'unbounded-alloc', ['--max-heap', '64'], 'callback-threw', /heap limit of 64 MB/],
+    [
+      'a callback whose promise never settles',
+      'never-settles',
+      [],
+      'callback-hung',
+      /awaits a promise that no model primitive will settle/,
+    ],
+  ])('should exit 1 with a report and a replay token for %s', (_what, fixture, extra, rule, why) => {
+    const r = hmmlab('fuzz', `${fixtures}/${fixture}`, '--runs', '20', '--no-typecheck', '--json', ...extra);
+    expect(r.status).toBe(1);
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(errorsOf(doc)).toBe('');
+    const out = doc.drivers[0];
+    expect(out?.status).toBe('fail');
+    expect(out?.violations[0]?.rule).toBe(rule);
+    expect(out?.violations[0]?.explanation).toMatch(why);
+    expect(out?.replay).toMatch(TOKEN);
+    expect(r.stderr).not.toMatch(/heap out of memory|FATAL ERROR/);
+  });
+
+  it('should pass the same driver whose callback returns at once', () => {
+    const r = hmmlab('fuzz', `${fixtures}/calm`, '--runs', '5', '--no-typecheck', '--hang-timeout', '1', '--max-heap', '64');
+    expect(r.stdout).toContain('verdict   pass');
+    expect(r.status).toBe(0);
+  });
+
+  it('should exit 2 with file:line and the message when the probe throws', () => {
+    const r = hmmlab('fuzz', `${fixtures}/probe-throws`, '--runs', '20', '--no-typecheck');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^hmmlab: test\/cli\/fixtures\/probe-throws\/driver\.ts:\d+: .*threw: no device found\n$/);
+  });
+
+  it('should watch the replay of a hung run and report it again', () => {
+    const found = hmmlab('fuzz', `${fixtures}/sync-spin`, '--runs', '20', '--no-typecheck', '--hang-timeout', '1');
+    const token = TOKEN.exec(found.stdout)?.[0] ?? '';
+    expect(token).not.toBe('');
+    const r = hmmlab('replay', `${fixtures}/sync-spin`, token, '--hang-timeout', '1');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('callback-hung');
+    expect(r.stdout).toContain('replayed as recorded: callback-hung');
+    const j = hmmlab('replay', `${fixtures}/sync-spin`, token, '--hang-timeout', '1', '--json');
+    expect(j.status).toBe(1);
+    const doc = JSON.parse(j.stdout) as Doc;
+    expect(errorsOf(doc)).toBe('');
+    expect(doc.drivers[0]?.status).toBe('reproduced');
+    expect(doc.drivers[0]?.violations[0]?.rule).toBe('callback-hung');
+  });
+
+  it('should exit 3 when the token of a hung run is replayed against a driver that returns', () => {
+    const found = hmmlab('fuzz', `${fixtures}/sync-spin`, '--runs', '20', '--no-typecheck', '--hang-timeout', '1');
+    const token = TOKEN.exec(found.stdout)?.[0] ?? '';
+    expect(token).not.toBe('');
+    const r = hmmlab('replay', `${fixtures}/calm`, token, '--hang-timeout', '1');
+    expect(r.status).toBe(3);
+    expect(r.stderr).toMatch(/^hmmlab: replay diverged: .*callback-hung/);
+  });
+});
+
+describe('hmmlab output paths', () => {
+  it.each([
+    ['report', ['report', `${fixtures}/no-flush`, 'hmmlab2_x', '--html', '/proc/nope/x.html']],
+    ['fuzz', ['fuzz', `${fixtures}/no-flush`, '--runs', '5', '--no-typecheck', '--html', '/proc/nope/x.html']],
+  ])('should exit 2 at once with one line when %s cannot write --html', (_cmd, args) => {
+    const r = hmmlab(...(args as string[]));
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^hmmlab: --html \/proc\/nope\/x\.html: cannot write it \(.+\)\n$/);
+  });
+});
+
+describe('hmmlab fuzz --workers', () => {
+  it('should give the serial campaign verdict, violation and token for 1, 2 and all cores', async () => {
+    const serial = await runCampaign(await loadDriver(`${root}/${fixtures}/no-flush`), { runs: 60, seed: 3 });
+    expect(serial.failure).not.toBeNull();
+    for (const w of new Set([1, 2, availableParallelism()])) {
+      const r = hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '60', '--seed', '3', '--no-typecheck', '--json', '--workers', String(w));
+      const out = (JSON.parse(r.stdout) as Doc).drivers[0];
+      expect(r.status).toBe(1);
+      expect(out?.status).toBe(serial.verdict);
+      expect(out?.violations[0]?.rule).toBe(serial.failure?.violation.rule);
+      expect(out?.violations[0]?.step).toBe(serial.failure?.violation.step);
+      expect(out?.replay).toBe(serial.failure?.token);
+    }
+  });
+});
+
+describe('hmmlab fuzz interrupted', () => {
+  it('should print the violations found so far with their tokens and exit 130 on SIGINT', async () => {
+    const child = spawn(
+      process.execPath,
+      [bin, 'fuzz', `${fixtures}/no-flush`, `${fixtures}/correct`, '--runs', '1000000', '--no-typecheck'],
+      {
+        cwd: root,
+      },
+    );
+    let stdout = '';
+    let sent = false;
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
+      stdout += s;
+      // The first driver's result is out: interrupt the second, long campaign.
+      if (!sent && /no-flush.*replay: hmmlab replay/.test(stdout)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    expect(sent).toBe(true);
+    expect(status).toBe(130);
+    expect(stdout).toContain('missed-flush');
+    expect(stdout).toMatch(TOKEN);
+    expect(stdout).toMatch(/interrupted: 1 driver\(s\) done, test\/cli\/fixtures\/correct\/driver\.ts stopped after \d+ run\(s\)/);
+  });
+
+  it('should print the JSON document with interrupted: true, valid against the schema, on SIGINT', async () => {
+    const child = spawn(
+      process.execPath,
+      [bin, 'fuzz', `${fixtures}/no-flush`, `${fixtures}/correct`, '--runs', '1000000', '--no-typecheck', '--json'],
+      { cwd: root },
+    );
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
+      stdout += s;
+    });
+    child.stderr.on('data', (s: string) => {
+      stderr += s;
+      // The first driver's line is out (on stderr with --json): interrupt the second campaign.
+      if (!sent && /no-flush.*replay: hmmlab replay/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    expect(sent).toBe(true);
+    expect(status).toBe(130);
+    const doc = JSON.parse(stdout) as Doc;
+    expect(errorsOf(doc)).toBe('');
+    expect(doc.interrupted).toBe(true);
+    expect(doc.drivers.map((d) => d.violations[0]?.rule)).toEqual(['missed-flush']);
+    expect(doc.drivers[0]?.replay).toMatch(TOKEN);
+    expect(stderr).toMatch(/interrupted: test\/cli\/fixtures\/correct\/driver\.ts stopped after \d+ run\(s\)/);
+  });
+});
