@@ -3,6 +3,9 @@
  * one-line errors for bad usage.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -89,6 +92,20 @@ describe('hmmlab lint, explain, codemod, init', () => {
     expect(r.stdout).toContain('MIGRATE_PFN_LOCKED');
     expect(r.status).toBe(0);
     expect(hmmlab('lint', 'examples/nouveau-style').status).toBe(0);
+  });
+
+  it('should exit 2 with file:line:col and the parser message when a driver does not parse', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hmmlab-syntax-'));
+    try {
+      const file = join(dir, 'driver.ts');
+      writeFileSync(file, 'export default {\n  probe(kernel) { return kernel. ; },\n};\n');
+      const r = hmmlab('lint', file);
+      expect(r.stderr).toBe(`hmmlab lint: syntax error at ${file}:2:34: Identifier expected.\n`);
+      expect(r.stdout).toBe('');
+      expect(r.status).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,4 +1,4 @@
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -33,6 +33,45 @@ describe('lintCommand', () => {
     [{ paths: ['missing.ts'] }, 'hmmlab lint: no such file or folder: missing.ts; pass an existing driver file or folder\n'],
   ])('should exit 2 with one line on bad usage (%o)', (o, stdout) => {
     expect(lintCommand(o)).toEqual({ exitCode: 2, stdout });
+  });
+});
+
+describe('a source that does not parse', () => {
+  const BROKEN = "export default {\n  name: 'broken',\n  probe(kernel) { return kernel. ; },\n};\n";
+
+  it.each([
+    ['lint', (cwd: string) => lintCommand({ paths: ['driver.ts'], cwd })],
+    ['explain', (cwd: string) => explainCommand({ paths: ['driver.ts'], cwd })],
+    ['codemod', (cwd: string) => codemodCommand({ paths: ['driver.ts'], from: '5.8', to: 'latest', cwd })],
+  ])('%s should exit 2 with the file, line, column and the parser message', (command, run) => {
+    const dir = tempDir('syntax');
+    const prev = process.cwd();
+    try {
+      writeFileSync(join(dir.path, 'driver.ts'), BROKEN);
+      process.chdir(dir.path);
+      expect(run(dir.path)).toEqual({
+        exitCode: 2,
+        stdout: `hmmlab ${command}: syntax error at driver.ts:3:34: Identifier expected.\n`,
+      });
+      expect(readFileSync(join(dir.path, 'driver.ts'), 'utf8')).toBe(BROKEN);
+    } finally {
+      process.chdir(prev);
+      dir.dispose();
+    }
+  });
+
+  it('should name a broken file reached through an import, and leave every file unchanged (codemod)', () => {
+    const dir = tempDir('syntax');
+    try {
+      writeFileSync(join(dir.path, 'a.ts'), "import { helper } from './b.js';\nexport const x = helper;\n");
+      writeFileSync(join(dir.path, 'b.ts'), 'export const helper = (;\n');
+      expect(lintCommand({ paths: [join(dir.path, 'a.ts')], cwd: dir.path }).stdout).toMatch(/^hmmlab lint: syntax error at b\.ts:1:24: /);
+      const r = codemodCommand({ paths: [dir.path], from: 'latest', to: '5.8', cwd: dir.path });
+      expect(r.exitCode).toBe(2);
+      expect(r.stdout).toMatch(/^hmmlab codemod: syntax error at b\.ts:1:24: /);
+    } finally {
+      dir.dispose();
+    }
   });
 });
 

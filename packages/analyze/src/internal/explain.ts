@@ -101,12 +101,12 @@ function formatTables(tables: readonly DecisionTable[]): string {
  */
 export function explain(paths: string | readonly string[], options: { readonly cwd?: string } = {}): ExplainResult {
   const files = expandPaths('explain', typeof paths === 'string' ? [paths] : paths);
-  const program = new Program();
+  const cwd = options.cwd ?? process.cwd();
+  const program = new Program('explain', cwd);
   const a = analyzeFiles(
     program,
     files.map((f) => program.file(f)),
   );
-  const cwd = options.cwd ?? process.cwd();
   const tables: DecisionTable[] = [];
   for (const cb of a.callbacks) {
     if (cb.kind !== 'interval' && cb.kind !== 'start') continue;

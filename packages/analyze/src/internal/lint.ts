@@ -48,12 +48,12 @@ export function lint(paths: readonly string[], options: LintOptions = {}): LintR
   for (const id of options.rules ?? []) {
     if (!known.has(id)) throw new AnalyzeError('ERR_USAGE', `lint: unknown rule "${id}"; expected one of ${[...known].join(', ')}`);
   }
-  const program = new Program();
+  const cwd = options.cwd ?? process.cwd();
+  const program = new Program('lint', cwd);
   const analysis = analyzeFiles(
     program,
     files.map((f) => program.file(f)),
   );
-  const cwd = options.cwd ?? process.cwd();
   const seen = new Set<string>();
   const findings: Finding[] = [];
   for (const rule of RULES) {

@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { Project } from 'ts-morph';
 import { displayPath, expandPaths } from '../files.js';
+import { assertParses } from '../syntax.js';
 import { unifiedDiff } from './diff.js';
 import { FileEdits } from './edits.js';
 import { rewriteExclusive } from './exclusive.js';
@@ -63,8 +64,13 @@ export function codemod(options: CodemodOptions): CodemodResult {
   const project = new Project({ skipAddingFilesFromTsConfig: true, skipFileDependencyResolution: true });
   const result: CodemodResult = { changed: [], changes: [], notes: [], diff: '' };
   let diff = '';
-  for (const path of files) {
+  // Every file must parse before any is rewritten.
+  const sources = files.map((path) => {
     const file = project.addSourceFileAtPath(path);
+    assertParses('codemod', file, cwd);
+    return { path, file };
+  });
+  for (const { path, file } of sources) {
     const fe = new FileEdits(file);
     renameOwnerField(fe, from, to);
     rewriteMigrateSelect(fe, from, to);

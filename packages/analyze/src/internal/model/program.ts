@@ -16,6 +16,7 @@ import {
   SyntaxKind,
   type VariableDeclaration,
 } from 'ts-morph';
+import { assertParses } from '../syntax.js';
 
 /** A class and its base, as far as it can be resolved. */
 export interface ClassInfo {
@@ -43,10 +44,23 @@ export class Program {
   });
   private readonly classes = new Map<ClassDeclaration, ClassInfo>();
 
-  /** The source file at `path` (loaded once). */
+  private readonly api: string;
+  private readonly cwd: string;
+
+  /** `api` names the command in errors; paths in them are relative to `cwd`. */
+  constructor(api = 'analyze', cwd = process.cwd()) {
+    this.api = api;
+    this.cwd = cwd;
+  }
+
+  /** The source file at `path` (loaded once); a file with a syntax error throws `ERR_PARSE`. */
   file(path: string): SourceFile {
     const abs = resolve(path);
-    return this.project.getSourceFile(abs) ?? this.project.addSourceFileAtPath(abs);
+    const known = this.project.getSourceFile(abs);
+    if (known !== undefined) return known;
+    const added = this.project.addSourceFileAtPath(abs);
+    assertParses(this.api, added, this.cwd);
+    return added;
   }
 
   /** Adds a source file from text (tests, fixtures). */
