@@ -1,14 +1,14 @@
 /**
  * `fuzzDriver(driver, options)`: a vitest test that fuzzes a driver with @fast-check/vitest. It
- * keeps `.only` and `.skip`, prints the fast-check seed and the hmmlab replay token on failure, and
- * honours `HMMLAB_FUZZ_RUNS` for the number of runs.
+ * keeps `.only` and `.skip`, runs the same samples on every run (seed 1 unless `HMMLAB_SEED` or
+ * `seed` says otherwise), prints the seed and the `hmmlab replay` command of the counterexample on
+ * failure, and honours `HMMLAB_FUZZ_RUNS` for the number of runs.
  */
 
 import { test } from '@fast-check/vitest';
-import { formatViolation } from '@hmmlab/assertions';
-import type { DriverDefinition } from '@hmmlab/harness';
-import { type CampaignOptions, runArb, runInputs, runSample } from './internal/campaign.js';
-import { recordToken } from './internal/replay.js';
+import { type DriverDefinition, driverModuleOf } from '@hmmlab/harness';
+import { type CampaignOptions, runArb } from './internal/campaign.js';
+import { checkSample, defaultExporting, fuzzRuns, fuzzSeed } from './internal/fuzz-test.js';
 
 /** Options of {@link fuzzDriver}. */
 export type FuzzTestOptions = CampaignOptions & {
@@ -16,31 +16,20 @@ export type FuzzTestOptions = CampaignOptions & {
   readonly name?: string;
   /** Test timeout in ms. @defaultValue 120000 */
   readonly timeout?: number;
+  /**
+   * The driver module (path or file URL), for the replay command printed on failure.
+   * @defaultValue the module that called `defineDriver`, if it has a default export
+   */
+  readonly module?: string | URL;
 };
-
-function runsOf(options: FuzzTestOptions): number {
-  const env = process.env.HMMLAB_FUZZ_RUNS;
-  if (env !== undefined && env !== '') {
-    const n = Number(env);
-    if (!Number.isInteger(n) || n <= 0) throw new Error(`HMMLAB_FUZZ_RUNS=${env}: expected a positive integer`);
-    return n;
-  }
-  return options.runs ?? 200;
-}
 
 function define(mode: 'run' | 'only' | 'skip', driver: DriverDefinition, options: FuzzTestOptions = {}): void {
   const t = mode === 'only' ? test.only : mode === 'skip' ? test.skip : test;
-  const params = { numRuns: runsOf(options), ...(options.seed === undefined ? {} : { seed: options.seed }) };
-  t.prop([runArb(driver, options)], params)(
-    options.name ?? `fuzz ${driver.name}`,
-    async (sample) => {
-      const r = await runSample(driver, sample, options);
-      if (r.verdict === 'pass') return;
-      const { violation, token } = await recordToken(driver, sample[0], r.run.decisions, runInputs(options));
-      throw new Error(`${formatViolation(violation)}\n\nreplay: hmmlab replay <driver> ${token}`);
-    },
-    options.timeout ?? 120_000,
-  );
+  const seed = fuzzSeed(options.seed, process.env.HMMLAB_SEED);
+  const runs = fuzzRuns(options.runs, process.env.HMMLAB_FUZZ_RUNS);
+  const module = options.module ?? defaultExporting(driverModuleOf(driver));
+  const check = checkSample(driver, { ...options, seed }, { module, cwd: process.cwd() });
+  t.prop([runArb(driver, options)], { numRuns: runs, seed })(options.name ?? `fuzz ${driver.name}`, check, options.timeout ?? 120_000);
 }
 
 /** Defines a vitest test that fuzzes `driver`. */

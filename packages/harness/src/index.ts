@@ -24,7 +24,15 @@ export {
   DeviceVm,
   type DeviceVmOps,
 } from './internal/device-vm.js';
-export { type Binding, type DriverDefinition, type DriverInstance, DriverLoadError, defineDriver, loadDriver } from './internal/driver.js';
+export {
+  type Binding,
+  type DriverDefinition,
+  type DriverInstance,
+  DriverLoadError,
+  defineDriver,
+  driverModuleOf,
+  loadDriver,
+} from './internal/driver.js';
 export { HMM_RANGE_DEFAULT_TIMEOUT, hmmRangeFaultLoop, type RangeFaultLoopArgs } from './internal/helpers/range-fault.js';
 export { forEachVmaChunk } from './internal/helpers/vma-chunks.js';
 export {

@@ -51,7 +51,30 @@ export interface DriverDefinition<B extends Binding = Binding> {
 /** Checks a driver definition and returns it unchanged (for typing and early errors). */
 export function defineDriver<B extends Binding>(def: DriverDefinition<B>): DriverDefinition<B> {
   checkDefinition(def, 'defineDriver');
+  const at = callingModule(new Error().stack);
+  if (at !== undefined && !modules.has(def)) modules.set(def, at);
   return def;
+}
+
+/** The module each definition came from: the one loadDriver loaded, or where defineDriver ran. */
+const modules = new WeakMap<object, string>();
+
+/**
+ * The path of the module that defined `def`, for messages such as a replay command: the file
+ * {@link loadDriver} loaded it from, or else the module whose top level called `defineDriver`
+ * (directly or through a factory function). Undefined when neither is known.
+ */
+export function driverModuleOf(def: DriverDefinition): string | undefined {
+  return modules.get(def);
+}
+
+/** The file of the first module top-level frame of a stack (a frame without a function name). */
+function callingModule(stack: string | undefined): string | undefined {
+  for (const line of (stack ?? '').split('\n').slice(1)) {
+    const m = /^\s*at (?:async )?(?:file:\/\/)?(\/[^()]*?\.[cm]?[jt]sx?):\d+:\d+$/.exec(line);
+    if (m?.[1] !== undefined && !m[1].includes('/node_modules/')) return decodeURI(m[1]);
+  }
+  return undefined;
 }
 
 function checkDefinition(def: unknown, where: string): asserts def is DriverDefinition {
@@ -116,5 +139,6 @@ export async function loadDriver(file: string): Promise<DriverDefinition> {
   } catch (e) {
     throw new DriverLoadError(path, e instanceof Error ? e.message : String(e), e);
   }
+  modules.set(mod.default, path);
   return mod.default;
 }
