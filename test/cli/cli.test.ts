@@ -14,7 +14,11 @@ const bin = fileURLToPath(new URL('../../packages/cli/bin/hmmlab.js', import.met
 const fixtures = 'test/cli/fixtures';
 
 function hmmlab(...args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  return hmmlabWithEnv({}, ...args);
+}
+
+function hmmlabWithEnv(env: Record<string, string>, ...args: string[]): { status: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -59,6 +63,28 @@ describe('hmmlab fuzz', () => {
     expect(r.stdout).toContain('caught');
     expect(r.stdout).toContain('all drivers as expected');
     expect(r.status).toBe(0);
+  });
+});
+
+describe('hmmlab fuzz progress without a terminal', () => {
+  const LINE = /^hmmlab fuzz: test\/cli\/fixtures\/correct\/driver\.ts: (\d+)\/60 runs, \d+ runs\/s, (\d+) cells, 0 violations$/;
+
+  it('should print progress lines on stderr, at the interval HMMLAB_PROGRESS_INTERVAL sets', () => {
+    const r = hmmlabWithEnv({ HMMLAB_PROGRESS_INTERVAL: '0' }, 'fuzz', `${fixtures}/correct`, '--runs', '60', '--no-typecheck');
+    expect(r.status).toBe(0);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    for (const l of lines) expect(l).toMatch(LINE);
+    const last = LINE.exec(lines.at(-1) ?? '');
+    expect(Number(last?.[1])).toBe(60);
+    expect(Number(last?.[2])).toBeGreaterThan(0);
+    expect(r.stdout).toContain('verdict   pass');
+  });
+
+  it('should print none with --quiet', () => {
+    const r = hmmlabWithEnv({ HMMLAB_PROGRESS_INTERVAL: '0' }, 'fuzz', `${fixtures}/correct`, '--runs', '60', '--no-typecheck', '--quiet');
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
   });
 });
 

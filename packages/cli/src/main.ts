@@ -88,6 +88,7 @@ program
   .option('--html <file>', "write the counterexample's HTML timeline to this file")
   .option('--hang-timeout <seconds>', HANG_HELP)
   .option('--max-heap <mb>', HEAP_HELP)
+  .option('--quiet', 'no progress on stderr (a bar on a terminal, else a line every 5 s; HMMLAB_PROGRESS_INTERVAL sets the seconds)')
   .action(async (drivers: string[], opts) => {
     process.exitCode = finalCode(await fuzzCommand(drivers, opts, interrupt.signal));
   });

@@ -20,6 +20,7 @@ export {
   type Counterexample,
   counterexample,
   coverageUniverse,
+  type RunProgress,
   replay,
   runArb,
   runCampaign,

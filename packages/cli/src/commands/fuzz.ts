@@ -10,6 +10,7 @@ import { SingleBar } from 'cli-progress';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareOutput } from '../internal/output.js';
+import { ProgressLines, progressIntervalMs } from '../internal/progress.js';
 import { fuzzJson } from '../internal/result-json.js';
 import { Interrupted, runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
@@ -33,6 +34,8 @@ export interface FuzzCommandOptions {
   hangTimeout?: string;
   /** Heap limit of the worker that runs driver code, in MB. */
   maxHeap?: string;
+  /** No progress bar (terminal) or progress lines (otherwise) on stderr. */
+  quiet?: boolean;
 }
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
@@ -113,10 +116,14 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       throw new UsageError(`driver does not type-check: ${errors[0]}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`);
   }
   const outcomes: Outcome[] = [];
-  const tty = process.stderr.isTTY === true && o.json !== true;
+  const tty = process.stderr.isTTY === true && o.json !== true && o.quiet !== true;
+  // Without a terminal (CI), a line every few seconds instead of a bar.
+  const lines = process.stderr.isTTY !== true && o.quiet !== true;
+  const intervalMs = progressIntervalMs(process.env.HMMLAB_PROGRESS_INTERVAL);
   let interrupted: { label: string; runs: number } | null = null;
   for (const target of targets) {
     let bar: SingleBar | null = null;
+    let printer: ProgressLines | null = null;
     let done = 0;
     const common = {
       runs,
@@ -131,13 +138,18 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       ...(target.expected?.fuzz?.shape !== undefined ? { shape: target.expected.fuzz.shape } : {}),
       ...(signal !== undefined ? { signal } : {}),
       onReady: (name: string) => {
+        if (lines) {
+          const write = (line: string) => process.stderr.write(line);
+          printer = new ProgressLines(target.label, { intervalMs, now: () => performance.now(), write });
+        }
         if (!tty) return;
         bar = new SingleBar({ format: `  ${name.padEnd(24)} [{bar}] {value}/{total} runs`, hideCursor: true, clearOnComplete: true });
         bar.start(runs, 0);
       },
-      onProgress: (n: number) => {
+      onProgress: (n: number, total: number, reached: { cells: number; violations: number }) => {
         done = n;
         (bar as SingleBar | null)?.update(n);
+        (printer as ProgressLines | null)?.update(n, total, reached.cells, reached.violations);
       },
     };
     let result: CampaignResult;

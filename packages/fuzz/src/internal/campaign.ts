@@ -24,6 +24,14 @@ import { exploreSchedules } from './explore.js';
 import { type RunInputs, recordToken } from './replay.js';
 import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
 
+/** What a campaign's `onProgress` learns of the run just done. */
+export interface RunProgress {
+  /** The coverage cells the campaign reached so far (cell → hits; live, do not keep). */
+  readonly cells: Readonly<Record<string, number>>;
+  /** True if this run broke a rule (the campaign stops at it). */
+  readonly failed: boolean;
+}
+
 /** Options of a campaign. */
 export interface CampaignOptions {
   /** Runs to try. @defaultValue 1000 */
@@ -44,8 +52,8 @@ export interface CampaignOptions {
   readonly rules?: OracleOptions['rules'];
   /** Shrink a counterexample. @defaultValue true */
   readonly shrink?: boolean;
-  /** Called as runs complete. */
-  readonly onProgress?: (done: number, total: number) => void;
+  /** Called as runs complete, with the cells reached so far and whether this run failed. */
+  readonly onProgress?: (done: number, total: number, last: RunProgress) => void;
   /** Only run indices this accepts (how workers split a campaign). */
   readonly runFilter?: (index: number) => boolean;
   /** Fail the campaign if one of these race windows was never reached. */
@@ -280,7 +288,7 @@ export async function scanRuns(
     scan.steps += r.run.steps;
     mergeCoverage(scan.coverage, r.coverage);
     mergeFlushes(scan.flushes, r.metrics);
-    options.onProgress?.(scan.done, runs);
+    options.onProgress?.(scan.done, runs, { cells: scan.coverage.cells ?? {}, failed: r.verdict === 'fail' });
     if (r.verdict === 'fail') {
       scan.failing = i;
       break;

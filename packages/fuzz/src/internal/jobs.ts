@@ -15,6 +15,7 @@ import {
   type Counterexample,
   counterexample,
   coverageUniverse,
+  type RunProgress,
   runArb,
   runInputs,
   runSeed,
@@ -84,7 +85,15 @@ export async function scanJob(a: ScanJob): Promise<Scan> {
       markRun(i);
       return true;
     };
-    return await scanRuns(driver, { ...a.options, runFilter, onProgress: (done) => send({ type: 'progress', done }) }, () => stopAt);
+    // Each note names only the cells this worker reached for the first time.
+    const known = new Set<string>();
+    const onProgress = (done: number, _total: number, last: RunProgress): void => {
+      const cells: string[] = [];
+      for (const c in last.cells) if (!known.has(c)) cells.push(c);
+      for (const c of cells) known.add(c);
+      send({ type: 'progress', done, cells, failed: last.failed });
+    };
+    return await scanRuns(driver, { ...a.options, runFilter, onProgress }, () => stopAt);
   } finally {
     markRun(-1);
     stop();

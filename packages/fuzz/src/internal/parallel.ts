@@ -18,7 +18,8 @@ export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> 
   Omit<WatchOptions, 'onNote'> & {
     /** Worker threads. @defaultValue the machine's available parallelism */
     readonly workers?: number;
-    readonly onProgress?: (done: number, total: number) => void;
+    /** Called as runs complete: runs done, runs asked for, cells reached and runs that broke a rule, over all workers. */
+    readonly onProgress?: (done: number, total: number, reached: { readonly cells: number; readonly violations: number }) => void;
     /** Called once the driver has loaded and probed, with its name. */
     readonly onReady?: (name: string) => void;
     /** Aborting stops the workers; the campaign rejects with the signal's reason. */
@@ -41,18 +42,23 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     ...(loader !== undefined ? { loader } : {}),
   };
   const progress = new Array<number>(count).fill(0);
+  const cells = new Set<string>();
+  let violations = 0;
   let ready = false;
   const live: WatchedWorker[] = [];
   const spawn = (i: number): WatchedWorker => {
     const w = new WatchedWorker({
       ...watch,
       onNote: (n) => {
-        const note = n as { type: string; done?: number; name?: string };
+        const note = n as { type: string; done?: number; name?: string; cells?: string[]; failed?: boolean };
         if (note.type === 'progress' && typeof note.done === 'number') {
           progress[i] = note.done;
+          for (const c of note.cells ?? []) cells.add(c);
+          if (note.failed === true) violations++;
           onProgress?.(
             progress.reduce((a, b) => a + b, 0),
             data.runs ?? 1000,
+            { cells: cells.size, violations },
           );
         } else if (note.type === 'ready' && !ready && typeof note.name === 'string') {
           ready = true;
