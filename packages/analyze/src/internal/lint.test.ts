@@ -71,6 +71,8 @@ describe('lint', () => {
       'true-when-nonblockable',
       'lock-leak',
       'event-fallthrough',
+      'clear-without-flush',
+      'dma-unmap-while-mapped',
     ]);
   });
 });

@@ -1,4 +1,6 @@
 /** Every lint rule, in report order. */
+import { clearWithoutFlush } from './clear-without-flush.js';
+import { dmaUnmapWhileMapped } from './dma-unmap-while-mapped.js';
 import { eventFallthrough } from './event-fallthrough.js';
 import { lockLeak } from './lock-leak.js';
 import { ownerWithoutEvent } from './owner-without-event.js';
@@ -19,4 +21,6 @@ export const RULES: readonly Rule[] = [
   trueWhenNonblockable,
   lockLeak,
   eventFallthrough,
+  clearWithoutFlush,
+  dmaUnmapWhileMapped,
 ];

@@ -67,6 +67,11 @@ export function pathConditions(s: State): string {
   return parts.length === 0 ? 'on every path' : `when ${parts.join(', ')}`;
 }
 
+/** What the kernel decided on a path (event, owner, blockability), as a reader would say it. */
+export function kernelConditions(s: State): string {
+  return pathConditions({ ...s, decisions: s.decisions.filter((d) => d.kind === 'owner') });
+}
+
 /** True if the path did any of these effects. */
 export function did(p: PathResult, t: Effect['t']): boolean {
   return p.state.effects.some((e) => e.t === t);

@@ -1,6 +1,9 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { lint } from '../internal/lint.js';
+import { tempDir } from '../internal/testing/temp.js';
 import { RULES } from './all.js';
 
 const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
@@ -42,6 +45,18 @@ describe('lint rules', () => {
     ['retry-outside-lock.unlocked', 'retry-outside-lock', 44, /checked without `lock` held/],
     ['owner-without-event.bad', 'owner-without-event', 54, /test the event first/],
     ['event-fallthrough.bad', 'event-fallthrough', 65, /PROTECTION_VMA, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_SOFT_DIRTY/],
+    [
+      'clear-without-flush.bad',
+      'clear-without-flush',
+      57,
+      /invalidate returns after `vm\.clearRange\(\)` \(.*not blockable\) with no TLB flush/,
+    ],
+    [
+      'dma-unmap-while-mapped.bad',
+      'dma-unmap-while-mapped',
+      67,
+      /`dev\.dmaUnmap\(\)` runs before .*`vm\.clearRange\(\)` at dma-unmap-while-mapped\.bad\.ts:70 comes after it/,
+    ],
   ])('should place and explain the finding of %s', (name, rule, line, message) => {
     const f = rulesOf(name).find((x) => x.rule === rule);
     expect(f?.line).toBe(line);
@@ -52,6 +67,19 @@ describe('lint rules', () => {
     expect(rulesOf('skip-before-set-seq.warn')).toEqual([
       expect.objectContaining({ rule: 'skip-before-set-seq', severity: 'warning', line: 55 }),
     ]);
+  });
+
+  it('should not ask for a TLB flush on a device that caches no translations (tlb: false)', () => {
+    const dir = tempDir('no-tlb');
+    try {
+      const text = readFileSync(fixture('clear-without-flush.bad'), 'utf8');
+      const noTlb = text.replace("new Device(kernel, { name: 'fx0',", "new Device(kernel, { name: 'fx0', tlb: false,");
+      expect(noTlb).not.toBe(text);
+      writeFileSync(join(dir.path, 'driver.ts'), noTlb);
+      expect(lint([join(dir.path, 'driver.ts')]).findings).toEqual([]);
+    } finally {
+      dir.dispose();
+    }
   });
 
   it('should run only the rules asked for', () => {
