@@ -3,7 +3,7 @@
  * one-line errors for bad usage.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,22 @@ describe('hmmlab fuzz', () => {
     expect(r.stdout).toContain('caught');
     expect(r.stdout).toContain('all drivers as expected');
     expect(r.status).toBe(0);
+  });
+});
+
+describe('hmmlab --version and --help', () => {
+  it('should print the version of the package, with or without starting the TypeScript runtime', () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'packages/cli/package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) expect(hmmlab(flag)).toEqual({ status: 0, stdout: `${version}\n`, stderr: '' });
+    // Not the fast path: commander answers, from the same package.json.
+    expect(hmmlab('--version', '--quiet').stdout).toBe(`${version}\n`);
+  });
+
+  it('should list every command in --help', () => {
+    const r = hmmlab('--help');
+    expect(r.status).toBe(0);
+    for (const c of ['fuzz', 'replay', 'report', 'test', 'lint', 'explain', 'codemod', 'init'])
+      expect(r.stdout).toMatch(new RegExp(`\\n  ${c} `));
   });
 });
 

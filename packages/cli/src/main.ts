@@ -1,13 +1,13 @@
 /**
- * The hmmlab command line.
+ * The hmmlab command line. Each command loads what it needs when it runs (the model, the fuzzer,
+ * ts-morph for the static checks), so that `--help` and the usage errors stay fast.
  */
-import { type CommandResult, codemodCommand, explainCommand, initCommand, lintCommand } from '@hmmlab/analyze';
-import { WINDOWS } from '@hmmlab/fuzz';
+import { readFileSync } from 'node:fs';
+import type { CommandResult } from '@hmmlab/analyze';
+import { WINDOWS } from '@hmmlab/fuzz/windows';
 import { Command, CommanderError } from 'commander';
-import { fuzzCommand } from './commands/fuzz.js';
-import { testCommand } from './commands/test.js';
 import { prepareOutput } from './internal/output.js';
-import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted, runWatchedCommand } from './internal/runtime.js';
+import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted } from './internal/signals.js';
 import { UsageError } from './internal/usage.js';
 
 // `hmmlab replay … | head` closes the pipe early: stop quietly, as Unix tools do.
@@ -67,7 +67,7 @@ Exit status:
 
 const program = new Command('hmmlab')
   .description('Test and fuzz the MMU notifier callbacks of Linux device drivers against a model of the kernel')
-  .version('0.1.0')
+  .version((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version)
   .addHelpText('after', EXIT_CODES_HELP)
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
@@ -90,6 +90,7 @@ program
   .option('--max-heap <mb>', HEAP_HELP)
   .option('--quiet', 'no progress on stderr (a bar on a terminal, else a line every 5 s; HMMLAB_PROGRESS_INTERVAL sets the seconds)')
   .action(async (drivers: string[], opts) => {
+    const { fuzzCommand } = await import('./commands/fuzz.js');
     process.exitCode = finalCode(await fuzzCommand(drivers, opts, interrupt.signal));
   });
 
@@ -103,6 +104,7 @@ program
   .option('--max-heap <mb>', HEAP_HELP)
   .action(async (driver: string, token: string, opts: { json?: boolean; hangTimeout?: string; maxHeap?: string }) => {
     const job = { module: new URL(`replay.${ext}`, COMMANDS).href, fn: 'replayCommand', args: [driver, token, { json: opts.json }] };
+    const { runWatchedCommand } = await import('./internal/runtime.js');
     process.exitCode = finalCode(await runWatchedCommand(job, token, opts, driver, interrupt.signal));
   });
 
@@ -122,6 +124,7 @@ program
       fn: 'reportCommand',
       args: [driver, token, { html: opts.html, json: opts.json }],
     };
+    const { runWatchedCommand } = await import('./internal/runtime.js');
     process.exitCode = finalCode(await runWatchedCommand(job, token, opts, driver, interrupt.signal));
   });
 
@@ -130,9 +133,15 @@ program
   .description("run your repository's driver tests (vitest)")
   .argument('[args...]', 'arguments passed to vitest run')
   .allowUnknownOption()
-  .action((args: string[]) => {
+  .action(async (args: string[]) => {
+    const { testCommand } = await import('./commands/test.js');
     process.exitCode = testCommand(args ?? []);
   });
+
+/** The static checks, codemods and templates (they load ts-morph). */
+function analyze(): Promise<typeof import('@hmmlab/analyze')> {
+  return import('@hmmlab/analyze');
+}
 
 /** Prints what a static command returned; usage errors (exit 2) go to stderr, like the other commands'. */
 function emit(r: CommandResult): void {
@@ -145,8 +154,8 @@ program
   .description('check driver callbacks statically against the flush contract (exit 1 on an error finding)')
   .argument('<paths...>', 'driver files or folders')
   .option('--json', 'print { "findings": [...] }')
-  .action((paths: string[], opts: { json?: boolean }) => {
-    emit(lintCommand({ paths, json: opts.json === true }));
+  .action(async (paths: string[], opts: { json?: boolean }) => {
+    emit((await analyze()).lintCommand({ paths, json: opts.json === true }));
   });
 
 program
@@ -154,8 +163,8 @@ program
   .description('print the decision table of each invalidate callback: conditions, flushes, set_seq, return value')
   .argument('<paths...>', 'driver files or folders')
   .option('--json', 'print the tables as JSON')
-  .action((paths: string[], opts: { json?: boolean }) => {
-    emit(explainCommand({ paths, json: opts.json === true }));
+  .action(async (paths: string[], opts: { json?: boolean }) => {
+    emit((await analyze()).explainCommand({ paths, json: opts.json === true }));
   });
 
 program
@@ -165,8 +174,8 @@ program
   .requiredOption('--from <profile>', 'the profile the code is written for')
   .requiredOption('--to <profile>', 'the profile to rewrite it for')
   .option('--dry-run', 'print the diff and change nothing')
-  .action((paths: string[], opts: { from: string; to: string; dryRun?: boolean }) => {
-    emit(codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
+  .action(async (paths: string[], opts: { from: string; to: string; dryRun?: boolean }) => {
+    emit((await analyze()).codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
   });
 
 program
@@ -174,8 +183,8 @@ program
   .description('scaffold a driver package from an example: driver, tests, fuzz test, README')
   .argument('<dir>', 'the folder to create')
   .requiredOption('--template <name>', 'dmirror, nouveau, amdkfd, xe or odp')
-  .action((dir: string, opts: { template: string }) => {
-    emit(initCommand({ dir, template: opts.template }));
+  .action(async (dir: string, opts: { template: string }) => {
+    emit((await analyze()).initCommand({ dir, template: opts.template }));
   });
 
 try {

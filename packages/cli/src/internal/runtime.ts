@@ -16,24 +16,12 @@ import {
 import { findDrivers } from './drivers.js';
 import { formatScenario } from './format.js';
 import { stalledReplayJson } from './result-json.js';
+import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted } from './signals.js';
 import { tokenData } from './timeline.js';
 import { UsageError } from './usage.js';
 
-/** The reason an interrupted command's work was abandoned. */
-export class Interrupted extends Error {
-  constructor(signal: string) {
-    super(`interrupted by ${signal}`);
-    this.name = 'Interrupted';
-  }
-}
-
 /** Exit status of a replay that does not end as its token records. */
 const EXIT_DIVERGED = 3;
-
-/** Default of `--hang-timeout`, in seconds. */
-export const DEFAULT_HANG_TIMEOUT_S = 10;
-/** Default of `--max-heap`, in MB. */
-export const DEFAULT_MAX_HEAP_MB = 2048;
 
 // Workers register the same TypeScript loader as this process (bin/hmmlab.js runs it under tsx).
 const LOADER = import.meta.resolve('tsx/esm/api');

@@ -7,7 +7,7 @@ import type { Coverage, FlushCounts, FlushMetrics } from '@hmmlab/assertions';
 import { emptyCounts } from './counts.js';
 
 /** Race windows the oracle recognises. */
-export const WINDOWS = ['device-access-during-invalidation', 'invalidation-during-device-fault', 'copy-during-migration'] as const;
+export { WINDOWS } from '../windows.js';
 
 /** Adds `b` into `a`. */
 export function mergeCoverage(a: Record<string, Record<string, number>>, b: Coverage): void {
