@@ -1,8 +1,9 @@
 /**
  * `clear-without-flush`: a callback or driver entry clears or write-protects device page-table
  * entries and returns with no TLB flush after it (bug class S7 where the flush is never issued;
- * invariant I6: a zapped PTE is followed by a TLB invalidation before the callback returns). A device TLB caches
- * translations: an entry cleared in the page table is still used until the TLB is invalidated.
+ * invariant I6: a zapped PTE is followed by a TLB invalidation before the callback returns). A
+ * device TLB caches translations: an entry cleared in the page table is still used until the TLB
+ * is invalidated.
  * Hardware drivers follow each PTE update with a TLB invalidation before the callback returns:
  * `xe_svm_invalidate` zaps the PTEs, then issues and waits for the TLB invalidations
  * (`xe_vm_range_tilemask_tlb_invalidation`, drivers/gpu/drm/xe/xe_svm.c);
