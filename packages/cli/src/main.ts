@@ -5,6 +5,7 @@ import { type CommandResult, codemodCommand, explainCommand, initCommand, lintCo
 import { WINDOWS } from '@hmmlab/fuzz';
 import { Command, CommanderError } from 'commander';
 import { fuzzCommand } from './commands/fuzz.js';
+import { mutateCommand } from './commands/mutate.js';
 import { testCommand } from './commands/test.js';
 import { prepareOutput } from './internal/output.js';
 import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted, runWatchedCommand } from './internal/runtime.js';
@@ -90,6 +91,24 @@ program
   .option('--max-heap <mb>', HEAP_HELP)
   .action(async (drivers: string[], opts) => {
     process.exitCode = finalCode(await fuzzCommand(drivers, opts, interrupt.signal));
+  });
+
+program
+  .command('mutate')
+  .description("mutation testing: fuzz each flush-contract bug written into the driver's files, report the ones no run catches")
+  .argument('<driver>', 'the driver module (or its folder)')
+  .option('--runs <n>', 'runs per mutant', '2000')
+  .option('--seed <n>', 'campaign seed', '1')
+  .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
+  .option('--workers <n>', 'mutants fuzzed at once, each in its own watched worker thread', '1')
+  .option('--operator <names...>', 'only these mutation operators')
+  .option('--tests', "also run the driver's driver.test.ts (vitest) on each mutant the fuzzer does not kill")
+  .option('--min-score <percent>', 'exit 1 when the mutation score is below this')
+  .option('--json', 'print one JSON object instead of text')
+  .option('--hang-timeout <seconds>', HANG_HELP)
+  .option('--max-heap <mb>', HEAP_HELP)
+  .action(async (driver: string, opts) => {
+    process.exitCode = finalCode(await mutateCommand(driver, opts, interrupt.signal));
   });
 
 program

@@ -1,0 +1,306 @@
+/**
+ * `hmmlab mutate <driver>`: mutation testing of a driver. Each mutant (one flush-contract bug
+ * written into one of the driver's files, see @hmmlab/analyze) is fuzzed with the same campaign
+ * as `hmmlab fuzz`, in watched worker threads, from a copy of the driver's files: a mutant the
+ * oracle reports is killed, one it does not is a survivor, with its diff. Exit 0 with the score;
+ * 1 when the score is below `--min-score`; 2 for bad usage or a driver that fails unmutated;
+ * 130 when interrupted.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { AnalyzeError, type Equivalent, type Mutant, type MutantSet, mutants, OPERATOR_NAMES, readEquivalents } from '@hmmlab/analyze';
+import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
+import { type CampaignResult, runParallelCampaign, WorkerJobError, WorkerStallError } from '@hmmlab/fuzz';
+import { findDrivers } from '../internal/drivers.js';
+import { formatMs, table } from '../internal/format.js';
+import { type MutantTree, mutantTrees } from '../internal/mutant-tree.js';
+import { Interrupted, watchedFailure, watchOptions } from '../internal/runtime.js';
+import { UsageError } from '../internal/usage.js';
+
+/** Options of `hmmlab mutate`. */
+export interface MutateCommandOptions {
+  runs?: string;
+  seed?: string;
+  profile?: string;
+  workers?: string;
+  json?: boolean;
+  minScore?: string;
+  tests?: boolean;
+  operator?: string[];
+  hangTimeout?: string;
+  maxHeap?: string;
+}
+
+/** What became of one mutant. */
+type Status = 'killed' | 'timed-out' | 'survived' | 'equivalent' | 'invalid';
+
+/** One mutant's outcome. */
+interface Outcome {
+  readonly mutant: Mutant;
+  readonly status: Status;
+  /** Killed: the oracle rule (or `tests`); timed out: `callback-hung`. */
+  readonly rule?: string;
+  readonly run?: number;
+  readonly token?: string;
+  /** Invalid: why (a type error, a load error). Equivalent: the reason recorded for it. */
+  readonly reason?: string;
+  readonly ms: number;
+}
+
+function int(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} ${v}: expected an integer ≥ ${min}`);
+  return n;
+}
+
+/** Killed (or timed out) over the mutants that count: all but the invalid and the equivalent ones. */
+function score(outcomes: readonly Outcome[]): { detected: number; counted: number; percent: number } {
+  const detected = outcomes.filter((x) => x.status === 'killed' || x.status === 'timed-out').length;
+  const counted = outcomes.filter((x) => x.status !== 'invalid' && x.status !== 'equivalent').length;
+  return { detected, counted, percent: counted === 0 ? 100 : (100 * detected) / counted };
+}
+
+/** The vitest config of a tree: hmmlab's packages from their sources, as the repository's tests load them. */
+const VITEST_CONFIG = `const conditions = ['@hmmlab/source', 'import', 'module', 'node', 'default'];
+export default { resolve: { conditions }, ssr: { resolve: { conditions, externalConditions: ['@hmmlab/source'] } } };
+`;
+
+/** Runs the driver's vitest tests in `tree`; true when they fail. */
+function testsFail(vitest: string, tree: MutantTree, test: string, signal: AbortSignal | undefined): Promise<boolean> {
+  const file = tree.at(test);
+  const config = join(dirname(file), 'vitest.mutate.config.mjs');
+  if (!existsSync(config)) writeFileSync(config, VITEST_CONFIG);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, vitest, 'run', file, '--root', dirname(file), '--config', config], {
+      stdio: 'ignore',
+      ...(signal !== undefined ? { signal } : {}),
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve(code !== 0));
+  });
+}
+
+function vitestOf(driver: string): string {
+  try {
+    return createRequire(driver)
+      .resolve('vitest/package.json')
+      .replace(/package\.json$/, 'vitest.mjs');
+  } catch {
+    throw new UsageError(`--tests: vitest cannot be resolved from ${driver}; install it where the driver's tests run`);
+  }
+}
+
+/** Runs the command; returns the exit code. `signal` aborts it (SIGINT): what was found so far is printed. */
+export async function mutateCommand(path: string, o: MutateCommandOptions, signal?: AbortSignal): Promise<number> {
+  const runs = int('runs', o.runs, 1) ?? 2000;
+  const seed = int('seed', o.seed, 0) ?? 1;
+  const workers = int('workers', o.workers, 1) ?? 1;
+  const minScore = o.minScore === undefined ? undefined : Number(o.minScore);
+  if (minScore !== undefined && !(Number.isFinite(minScore) && minScore >= 0 && minScore <= 100))
+    throw new UsageError(`--min-score ${o.minScore}: expected a percentage between 0 and 100`);
+  if (o.profile !== undefined && !PROFILE_NAMES.includes(o.profile as ProfileName))
+    throw new UsageError(`--profile ${o.profile}: expected one of ${PROFILE_NAMES.join(', ')}`);
+  for (const op of o.operator ?? [])
+    if (!OPERATOR_NAMES.includes(op)) throw new UsageError(`--operator ${op}: expected one of ${OPERATOR_NAMES.join(', ')}`);
+  const watch = watchOptions(o.hangTimeout, o.maxHeap);
+  const targets = findDrivers([path]);
+  if (targets.length !== 1) throw new UsageError(`${path}: holds ${targets.length} drivers; mutate one driver at a time`);
+  const target = targets[0] as (typeof targets)[number];
+  let set: MutantSet;
+  let equivalents: Map<string, string>;
+  try {
+    set = mutants(target.file, o.operator !== undefined ? { operators: o.operator } : {});
+    equivalents = new Map(readEquivalents(target.file).map((e: Equivalent) => [e.id, e.reason]));
+  } catch (e) {
+    throw e instanceof AnalyzeError ? new UsageError(e.message) : e;
+  }
+  const ids = new Set(set.mutants.map((m) => m.id));
+  for (const id of equivalents.keys())
+    if (!ids.has(id) && o.operator === undefined)
+      process.stderr.write(`hmmlab: mutation-equivalents.json lists ${id}, which is no longer a mutant of ${target.label}\n`);
+  const test = join(dirname(target.file), 'driver.test.ts');
+  const vitest = o.tests === true ? vitestOf(target.file) : null;
+  if (vitest !== null && !existsSync(test)) throw new UsageError(`--tests: no driver.test.ts beside ${target.label}`);
+
+  const campaign = (file: string): Promise<CampaignResult> =>
+    runParallelCampaign(file, {
+      runs,
+      seed,
+      workers: 1,
+      ...watch,
+      ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
+      ...(signal !== undefined ? { signal } : {}),
+    });
+  const t0 = performance.now();
+  const log = (s: string): void => void process.stderr.write(`${s}\n`);
+  log(`mutate ${target.label}: ${set.mutants.length} mutants in ${set.files.length} file(s), ${runs} runs each (seed ${seed})`);
+  let baseline: CampaignResult;
+  try {
+    baseline = await campaign(target.file);
+  } catch (e) {
+    throw watchedFailure(e, target.label);
+  }
+  if (baseline.failure !== null) {
+    const f = baseline.failure;
+    throw new UsageError(
+      `${target.label} fails unmutated (${f.violation.rule} in run ${f.runIndex}; replay: hmmlab replay ${target.label} ${f.token}); mutation testing needs a passing driver`,
+    );
+  }
+
+  const forest = mutantTrees(vitest !== null ? [...set.files, test] : set.files, Math.max(1, workers));
+  const outcomes: (Outcome | undefined)[] = new Array(set.mutants.length);
+  let next = 0;
+  let done = 0;
+  let interrupted = false;
+  const runOne = async (m: Mutant, tree: MutantTree): Promise<Outcome> => {
+    const start = performance.now();
+    const ms = (): number => performance.now() - start;
+    const errors = set.typeErrors(m);
+    if (errors.length > 0) return { mutant: m, status: 'invalid', reason: `does not type-check: ${errors[0]}`, ms: ms() };
+    tree.write(m.file, m.text);
+    try {
+      const r = await campaign(tree.at(target.file));
+      const f = r.failure;
+      if (f !== null) {
+        const status: Status = f.violation.rule === 'callback-hung' ? 'timed-out' : 'killed';
+        return { mutant: m, status, rule: f.violation.rule, run: f.runIndex, token: f.token, ms: ms() };
+      }
+      if (vitest !== null && (await testsFail(vitest, tree, test, signal))) return { mutant: m, status: 'killed', rule: 'tests', ms: ms() };
+      const reason = equivalents.get(m.id);
+      return reason !== undefined ? { mutant: m, status: 'equivalent', reason, ms: ms() } : { mutant: m, status: 'survived', ms: ms() };
+    } catch (e) {
+      if (signal?.aborted === true) throw e;
+      if (e instanceof WorkerStallError) return { mutant: m, status: 'timed-out', rule: 'callback-hung', ms: ms() };
+      if (e instanceof WorkerJobError && e.errorName === 'DriverLoadError')
+        return { mutant: m, status: 'invalid', reason: `does not load: ${e.message.split('\n')[0]}`, ms: ms() };
+      throw e;
+    } finally {
+      tree.restore(m.file);
+    }
+  };
+  const slot = async (tree: MutantTree): Promise<void> => {
+    while (!interrupted && next < set.mutants.length) {
+      const i = next++;
+      const m = set.mutants[i] as Mutant;
+      try {
+        const x = await runOne(m, tree);
+        outcomes[i] = x;
+        done++;
+        const why = x.rule !== undefined ? ` (${x.rule}${x.run !== undefined ? `, run ${x.run}` : ''})` : '';
+        log(`[${done}/${set.mutants.length}] ${x.status.padEnd(10)} ${m.id}${why} ${formatMs(x.ms)}`);
+      } catch (e) {
+        if (signal?.aborted === true || e instanceof Interrupted) {
+          interrupted = true;
+          return;
+        }
+        throw e;
+      }
+    }
+  };
+  try {
+    await Promise.all(forest.trees.map((t) => slot(t)));
+  } finally {
+    forest.dispose();
+  }
+  const finished = outcomes.filter((x): x is Outcome => x !== undefined);
+  const elapsed = performance.now() - t0;
+  for (const x of finished)
+    if (x.status === 'killed' && equivalents.has(x.mutant.id))
+      log(`hmmlab: ${x.mutant.id} is listed as equivalent in mutation-equivalents.json, but ${x.rule} killed it`);
+  const s = score(finished);
+  if (o.json === true) process.stdout.write(mutateJson(target.label, runs, seed, set.files, finished, s, elapsed, interrupted));
+  else process.stdout.write(mutateText(target.label, runs, seed, finished, s, elapsed, interrupted));
+  if (interrupted) return 130;
+  return minScore !== undefined && s.percent < minScore ? 1 : 0;
+}
+
+const STATUSES: readonly Status[] = ['killed', 'timed-out', 'survived', 'equivalent', 'invalid'];
+
+function mutateText(
+  label: string,
+  runs: number,
+  seed: number,
+  outcomes: readonly Outcome[],
+  s: ReturnType<typeof score>,
+  elapsed: number,
+  interrupted: boolean,
+): string {
+  const ops = OPERATOR_NAMES.filter((op) => outcomes.some((x) => x.mutant.operator === op));
+  const count = (xs: readonly Outcome[], st: Status): string => String(xs.filter((x) => x.status === st).length);
+  const rows = ops.map((op) => {
+    const xs = outcomes.filter((x) => x.mutant.operator === op);
+    return [op, String(xs.length), ...STATUSES.map((st) => count(xs, st))];
+  });
+  rows.push(['total', String(outcomes.length), ...STATUSES.map((st) => count(outcomes, st))]);
+  const out = [
+    `driver    ${label}`,
+    `campaign  ${runs} runs per mutant, seed ${seed}; ${formatMs(elapsed)}${interrupted ? ' (interrupted)' : ''}`,
+    '',
+    table(['operator', 'mutants', ...STATUSES], rows),
+    '',
+    `score     ${s.percent.toFixed(1)}% (${s.detected} killed or timed out of ${s.counted}; invalid and equivalent mutants not counted)`,
+  ];
+  const killed = outcomes.filter((x) => x.status === 'killed' || x.status === 'timed-out');
+  if (killed.length > 0) {
+    out.push('', 'killed:');
+    for (const x of killed) out.push(`  ${x.mutant.id}: ${x.rule}${x.run !== undefined ? ` in run ${x.run}` : ''}`);
+  }
+  const eq = outcomes.filter((x) => x.status === 'equivalent');
+  if (eq.length > 0) {
+    out.push('', 'equivalent (mutation-equivalents.json):');
+    for (const x of eq) out.push(`  ${x.mutant.id}: ${x.reason}`);
+  }
+  const inv = outcomes.filter((x) => x.status === 'invalid');
+  if (inv.length > 0) {
+    out.push('', 'invalid:');
+    for (const x of inv) out.push(`  ${x.mutant.id}: ${x.reason}`);
+  }
+  for (const x of outcomes.filter((y) => y.status === 'survived'))
+    out.push('', `SURVIVED ${x.mutant.id} (line ${x.mutant.line}): ${x.mutant.what}`, x.mutant.diff.trimEnd());
+  return `${out.join('\n')}\n`;
+}
+
+function mutateJson(
+  label: string,
+  runs: number,
+  seed: number,
+  files: readonly string[],
+  outcomes: readonly Outcome[],
+  s: ReturnType<typeof score>,
+  elapsed: number,
+  interrupted: boolean,
+): string {
+  const counts = Object.fromEntries(STATUSES.map((st) => [st, outcomes.filter((x) => x.status === st).length]));
+  return `${JSON.stringify(
+    {
+      command: 'mutate',
+      driver: label,
+      runs,
+      seed,
+      files,
+      interrupted,
+      elapsedMs: Math.round(elapsed),
+      counts: { total: outcomes.length, ...counts },
+      score: { percent: Number(s.percent.toFixed(2)), detected: s.detected, counted: s.counted },
+      mutants: outcomes.map((x) => ({
+        id: x.mutant.id,
+        operator: x.mutant.operator,
+        file: x.mutant.file,
+        line: x.mutant.line,
+        what: x.mutant.what,
+        status: x.status,
+        ...(x.rule !== undefined ? { rule: x.rule } : {}),
+        ...(x.run !== undefined ? { run: x.run } : {}),
+        ...(x.token !== undefined ? { token: x.token } : {}),
+        ...(x.reason !== undefined ? { reason: x.reason } : {}),
+        ...(x.status === 'survived' ? { diff: x.mutant.diff } : {}),
+        ms: Math.round(x.ms),
+      })),
+    },
+    null,
+    2,
+  )}\n`;
+}
