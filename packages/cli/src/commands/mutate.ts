@@ -12,12 +12,17 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { AnalyzeError, type Equivalent, type Mutant, type MutantSet, mutants, OPERATOR_NAMES, readEquivalents } from '@hmmlab/analyze';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
-import { type CampaignResult, runParallelCampaign, WorkerJobError, WorkerStallError } from '@hmmlab/fuzz';
+import { type CampaignResult, runParallelCampaign, WatchedWorker, WorkerStallError } from '@hmmlab/fuzz';
 import { findDrivers } from '../internal/drivers.js';
 import { formatMs, table } from '../internal/format.js';
-import { type MutantTree, mutantTrees } from '../internal/mutant-tree.js';
+import type { MutantRun } from '../internal/mutant-job.js';
+import { mutantTrees } from '../internal/mutant-tree.js';
 import { Interrupted, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { UsageError } from '../internal/usage.js';
+
+// The module of `mutantJob`, which fuzzes one mutant in a watched worker.
+const MUTANT_JOB = new URL(import.meta.url.endsWith('.ts') ? '../internal/mutant-job.ts' : '../internal/mutant-job.js', import.meta.url)
+  .href;
 
 /** Options of `hmmlab mutate`. */
 export interface MutateCommandOptions {
@@ -69,8 +74,7 @@ export default { resolve: { conditions }, ssr: { resolve: { conditions, external
 `;
 
 /** Runs the driver's vitest tests in `tree`; true when they fail. */
-function testsFail(vitest: string, tree: MutantTree, test: string, signal: AbortSignal | undefined): Promise<boolean> {
-  const file = tree.at(test);
+function testsFail(vitest: string, file: string, signal: AbortSignal | undefined): Promise<boolean> {
   const config = join(dirname(file), 'vitest.mutate.config.mjs');
   if (!existsSync(config)) writeFileSync(config, VITEST_CONFIG);
   return new Promise((resolve, reject) => {
@@ -125,21 +129,17 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
   const vitest = o.tests === true ? vitestOf(target.file) : null;
   if (vitest !== null && !existsSync(test)) throw new UsageError(`--tests: no driver.test.ts beside ${target.label}`);
 
-  const campaign = (file: string): Promise<CampaignResult> =>
-    runParallelCampaign(file, {
-      runs,
-      seed,
-      workers: 1,
-      ...watch,
-      ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
-      ...(signal !== undefined ? { signal } : {}),
-    });
+  const options = {
+    runs,
+    seed,
+    ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
+  };
   const t0 = performance.now();
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
   log(`mutate ${target.label}: ${set.mutants.length} mutants in ${set.files.length} file(s), ${runs} runs each (seed ${seed})`);
   let baseline: CampaignResult;
   try {
-    baseline = await campaign(target.file);
+    baseline = await runParallelCampaign(target.file, { ...options, workers: 1, ...watch, ...(signal !== undefined ? { signal } : {}) });
   } catch (e) {
     throw watchedFailure(e, target.label);
   }
@@ -150,59 +150,83 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
     );
   }
 
-  const forest = mutantTrees(vitest !== null ? [...set.files, test] : set.files, Math.max(1, workers));
+  const forest = mutantTrees(vitest !== null ? [...set.files, test] : set.files);
   const outcomes: (Outcome | undefined)[] = new Array(set.mutants.length);
   let next = 0;
   let done = 0;
   let interrupted = false;
-  const runOne = async (m: Mutant, tree: MutantTree): Promise<Outcome> => {
+  const live = new Set<WatchedWorker>();
+  const stopAll = (): void => {
+    for (const w of live) void w.stop(new Interrupted('a signal'));
+  };
+  signal?.addEventListener('abort', stopAll, { once: true });
+  /** Fuzzes mutant `i` in `worker` (replaced when the watchdog stops it). */
+  const runOne = async (i: number, slot: { worker: WatchedWorker | null }): Promise<Outcome> => {
+    const m = set.mutants[i] as Mutant;
     const start = performance.now();
     const ms = (): number => performance.now() - start;
     const errors = set.typeErrors(m);
     if (errors.length > 0) return { mutant: m, status: 'invalid', reason: `does not type-check: ${errors[0]}`, ms: ms() };
-    tree.write(m.file, m.text);
+    const file = forest.make(i, m.file, m.text, target.file);
     try {
-      const r = await campaign(tree.at(target.file));
-      const f = r.failure;
-      if (f !== null) {
-        const status: Status = f.violation.rule === 'callback-hung' ? 'timed-out' : 'killed';
-        return { mutant: m, status, rule: f.violation.rule, run: f.runIndex, token: f.token, ms: ms() };
+      if (slot.worker === null) {
+        slot.worker = new WatchedWorker(watch);
+        live.add(slot.worker);
       }
-      if (vitest !== null && (await testsFail(vitest, tree, test, signal))) return { mutant: m, status: 'killed', rule: 'tests', ms: ms() };
+      let r: MutantRun;
+      try {
+        r = await slot.worker.call<MutantRun>(MUTANT_JOB, 'mutantJob', { file, options });
+      } catch (e) {
+        live.delete(slot.worker);
+        slot.worker = null;
+        if (signal?.aborted === true) throw e;
+        if (e instanceof WorkerStallError)
+          return { mutant: m, status: 'timed-out', rule: 'callback-hung', ...(e.stall.run >= 0 ? { run: e.stall.run } : {}), ms: ms() };
+        throw e;
+      }
+      if (r.kind === 'load-error') return { mutant: m, status: 'invalid', reason: `does not load: ${r.message.split('\n')[0]}`, ms: ms() };
+      if (r.kind === 'fail') {
+        const status: Status = r.rule === 'callback-hung' ? 'timed-out' : 'killed';
+        return { mutant: m, status, rule: r.rule, run: r.run, token: r.token, ms: ms() };
+      }
+      if (vitest !== null && (await testsFail(vitest, file.slice(0, file.length - target.file.length) + test, signal)))
+        return { mutant: m, status: 'killed', rule: 'tests', ms: ms() };
       const reason = equivalents.get(m.id);
       return reason !== undefined ? { mutant: m, status: 'equivalent', reason, ms: ms() } : { mutant: m, status: 'survived', ms: ms() };
-    } catch (e) {
-      if (signal?.aborted === true) throw e;
-      if (e instanceof WorkerStallError) return { mutant: m, status: 'timed-out', rule: 'callback-hung', ms: ms() };
-      if (e instanceof WorkerJobError && e.errorName === 'DriverLoadError')
-        return { mutant: m, status: 'invalid', reason: `does not load: ${e.message.split('\n')[0]}`, ms: ms() };
-      throw e;
     } finally {
-      tree.restore(m.file);
+      forest.remove(i);
     }
   };
-  const slot = async (tree: MutantTree): Promise<void> => {
-    while (!interrupted && next < set.mutants.length) {
-      const i = next++;
-      const m = set.mutants[i] as Mutant;
-      try {
-        const x = await runOne(m, tree);
-        outcomes[i] = x;
-        done++;
-        const why = x.rule !== undefined ? ` (${x.rule}${x.run !== undefined ? `, run ${x.run}` : ''})` : '';
-        log(`[${done}/${set.mutants.length}] ${x.status.padEnd(10)} ${m.id}${why} ${formatMs(x.ms)}`);
-      } catch (e) {
-        if (signal?.aborted === true || e instanceof Interrupted) {
-          interrupted = true;
-          return;
+  const slot = async (): Promise<void> => {
+    const mine: { worker: WatchedWorker | null } = { worker: null };
+    try {
+      while (!interrupted && next < set.mutants.length) {
+        const i = next++;
+        try {
+          const x = await runOne(i, mine);
+          outcomes[i] = x;
+          done++;
+          const why = x.rule !== undefined ? ` (${x.rule}${x.run !== undefined ? `, run ${x.run}` : ''})` : '';
+          log(`[${done}/${set.mutants.length}] ${x.status.padEnd(10)} ${x.mutant.id}${why} ${formatMs(x.ms)}`);
+        } catch (e) {
+          if (signal?.aborted === true || e instanceof Interrupted) {
+            interrupted = true;
+            return;
+          }
+          throw e;
         }
-        throw e;
+      }
+    } finally {
+      if (mine.worker !== null) {
+        live.delete(mine.worker);
+        await mine.worker.stop();
       }
     }
   };
   try {
-    await Promise.all(forest.trees.map((t) => slot(t)));
+    await Promise.all(Array.from({ length: workers }, () => slot()));
   } finally {
+    signal?.removeEventListener('abort', stopAll);
     forest.dispose();
   }
   const finished = outcomes.filter((x): x is Outcome => x !== undefined);

@@ -1,58 +1,54 @@
 /**
  * Where mutants run: a copy of the driver's source files in a temporary folder, at the same
- * absolute path below it, with every `node_modules` the originals resolve through linked at the
- * same place, so that relative imports and bare imports (`@hmmlab/harness`) resolve as they do
- * for the original. The source tree is never written. One tree per concurrent mutant.
+ * absolute path below it, with the `package.json`, `tsconfig.json` and `node_modules` of every
+ * ancestor folder at the same place (copied, or linked for `node_modules`), so that relative and
+ * bare imports (`@hmmlab/harness`) resolve and load as they do for the original. The source
+ * tree is never written. Each mutant gets its own copy: a worker that loaded one mutant's
+ * modules loads the next one's from other paths.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
-/** A copy of a driver's files. */
-export interface MutantTree {
-  /** The copy of `original` (an absolute path) in this tree. */
-  at(original: string): string;
-  /** Writes `text` in place of `original` in this tree; `restore()` puts the original back. */
-  write(original: string, text: string): void;
-  restore(original: string): void;
-}
-
-/** The temporary folder of a mutation run; `dispose()` removes it. */
+/** The temporary folder of a mutation run. */
 export interface MutantTrees {
-  readonly trees: readonly MutantTree[];
+  /**
+   * A fresh copy of the files, numbered `n`, with `file` (one of them) holding `text`; returns
+   * the copy of `entry`.
+   */
+  make(n: number, file: string, text: string, entry: string): string;
+  /** Removes copy `n`. */
+  remove(n: number): void;
+  /** Removes the folder. */
   dispose(): void;
 }
 
-/** `count` copies of `files` (absolute paths), each with the `node_modules` folders of their ancestors linked. */
-export function mutantTrees(files: readonly string[], count: number): MutantTrees {
+/** Copies of `files` (absolute paths). */
+export function mutantTrees(files: readonly string[]): MutantTrees {
   const root = mkdtempSync(join(tmpdir(), 'hmmlab-mutate-'));
-  const trees: MutantTree[] = [];
-  for (let k = 0; k < count; k++) {
-    const base = join(root, String(k));
-    const at = (original: string): string => join(base, original);
-    const dirs = new Set<string>();
-    for (const f of files) {
-      mkdirSync(dirname(at(f)), { recursive: true });
-      copyFileSync(f, at(f));
-      for (let d = dirname(f); ; d = dirname(d)) {
-        dirs.add(d);
-        if (dirname(d) === d) break;
-      }
+  const dirs = new Set<string>();
+  for (const f of files) {
+    for (let d = dirname(f); ; d = dirname(d)) {
+      dirs.add(d);
+      if (dirname(d) === d) break;
     }
-    for (const d of dirs) mkdirSync(at(d), { recursive: true });
-    for (const d of dirs) {
-      // package.json says how Node loads the files ("type": "module"); tsconfig.json how tsx compiles them.
-      for (const f of ['package.json', 'tsconfig.json', 'tsconfig.base.json'])
-        if (existsSync(join(d, f))) copyFileSync(join(d, f), at(join(d, f)));
-      const nm = join(d, 'node_modules');
-      if (!existsSync(nm) || existsSync(at(nm))) continue;
-      symlinkSync(nm, at(nm), 'dir');
-    }
-    trees.push({
-      at,
-      write: (original, text) => writeFileSync(at(original), text),
-      restore: (original) => copyFileSync(original, at(original)),
-    });
   }
-  return { trees, dispose: () => rmSync(root, { recursive: true, force: true }) };
+  return {
+    make(n, file, text, entry) {
+      const at = (p: string): string => join(root, String(n), p);
+      for (const d of dirs) mkdirSync(at(d), { recursive: true });
+      for (const f of files) copyFileSync(f, at(f));
+      writeFileSync(at(file), text);
+      for (const d of dirs) {
+        // package.json says how Node loads the files ("type": "module"); tsconfig.json how tsx compiles them.
+        for (const f of ['package.json', 'tsconfig.json', 'tsconfig.base.json'])
+          if (existsSync(join(d, f))) copyFileSync(join(d, f), at(join(d, f)));
+        const nm = join(d, 'node_modules');
+        if (existsSync(nm)) symlinkSync(nm, at(nm), 'dir');
+      }
+      return at(entry);
+    },
+    remove: (n) => rmSync(join(root, String(n)), { recursive: true, force: true }),
+    dispose: () => rmSync(root, { recursive: true, force: true }),
+  };
 }

@@ -87,6 +87,8 @@ function ownerName(n: Node): string {
     const holder = obj.getParent();
     if (Node.isVariableDeclaration(holder)) return holder.getName();
     if (Node.isPropertyAssignment(holder)) return `${ownerName(holder)}.${holder.getName()}`;
+    // An object passed to a call (`mmuIntervalNotifierInsert(mni, mm, s, e, { invalidate … })`): named after the call.
+    if (Node.isCallExpression(holder)) return `${callName(holder)}()`;
     return '{}';
   }
   return cls?.getName() ?? '';
