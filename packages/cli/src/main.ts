@@ -59,8 +59,9 @@ const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 
 const EXIT_CODES_HELP = `
 Exit status:
-  0    no violation (or every known bug caught as its expected.json says)
-  1    a violation was found (including callback-hung: driver code that spins or never settles)
+  0    no violation (or every known bug caught as its expected.json says); mutate: the score
+  1    a violation was found (including callback-hung: driver code that spins or never settles);
+       mutate: a score below --min-score
   2    bad usage, an unwritable output path, or a driver that does not load (its module or probe throws)
   3    replay, report: the replay diverged from its token; any command: internal error, a bug of hmmlab
   130  interrupted (SIGINT or SIGTERM): what was found so far is printed
