@@ -7,9 +7,9 @@
  * 130 when interrupted.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { AnalyzeError, type Equivalent, type Mutant, type MutantSet, mutants, OPERATOR_NAMES, readEquivalents } from '@hmmlab/analyze';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import { type CampaignResult, runParallelCampaign, WatchedWorker, WorkerStallError } from '@hmmlab/fuzz';
@@ -151,6 +151,18 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
   }
 
   const forest = mutantTrees(vitest !== null ? [...set.files, test] : set.files);
+  if (vitest !== null) {
+    // The tests must pass on an unmutated copy, or every mutant would look killed by them.
+    const copy = forest.make(-1, target.file, readFileSync(target.file, 'utf8'), target.file);
+    const failed = await testsFail(vitest, copy.slice(0, copy.length - target.file.length) + test, signal);
+    forest.remove(-1);
+    if (failed) {
+      forest.dispose();
+      throw new UsageError(
+        `--tests: ${relative(process.cwd(), test)} fails on an unmutated copy of the driver; run it with vitest and fix it first`,
+      );
+    }
+  }
   const outcomes: (Outcome | undefined)[] = new Array(set.mutants.length);
   let next = 0;
   let done = 0;
