@@ -150,7 +150,9 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
     );
   }
 
-  const forest = mutantTrees(vitest !== null ? [...set.files, test] : set.files);
+  // The tests' own relative imports (another driver, shared helpers) are copied with them.
+  const testFiles = vitest !== null ? mutants(test, { operators: [] }).files : [];
+  const forest = mutantTrees([...new Set([...set.files, ...testFiles])]);
   if (vitest !== null) {
     // The tests must pass on an unmutated copy, or every mutant would look killed by them.
     const copy = forest.make(-1, target.file, readFileSync(target.file, 'utf8'), target.file);

@@ -1,7 +1,7 @@
 /**
  * Where mutants run: a copy of the driver's source files in a temporary folder, at the same
- * absolute path below it, with the `package.json`, `tsconfig.json` and `node_modules` of every
- * ancestor folder at the same place (copied, or linked for `node_modules`), so that relative and
+ * absolute path below it, with the `package.json` and `node_modules` of every ancestor folder at
+ * the same place (copied, or linked for `node_modules`), so that relative and
  * bare imports (`@hmmlab/harness`) resolve and load as they do for the original. The source
  * tree is never written. Each mutant gets its own copy: a worker that loaded one mutant's
  * modules loads the next one's from other paths.
@@ -40,9 +40,9 @@ export function mutantTrees(files: readonly string[]): MutantTrees {
       for (const f of files) copyFileSync(f, at(f));
       writeFileSync(at(file), text);
       for (const d of dirs) {
-        // package.json says how Node loads the files ("type": "module"); tsconfig.json how tsx compiles them.
-        for (const f of ['package.json', 'tsconfig.json', 'tsconfig.base.json'])
-          if (existsSync(join(d, f))) copyFileSync(join(d, f), at(join(d, f)));
+        // package.json says how Node loads the files ("type": "module"). tsconfig.json stays out: its
+        // relative `references` would name folders the copy does not have.
+        if (existsSync(join(d, 'package.json'))) copyFileSync(join(d, 'package.json'), at(join(d, 'package.json')));
         const nm = join(d, 'node_modules');
         if (existsSync(nm)) symlinkSync(nm, at(nm), 'dir');
       }
