@@ -68,9 +68,16 @@ function score(outcomes: readonly Outcome[]): { detected: number; counted: numbe
   return { detected, counted, percent: counted === 0 ? 100 : (100 * detected) / counted };
 }
 
-/** The vitest config of a tree: hmmlab's packages from their sources, as the repository's tests load them. */
+/**
+ * The vitest config of a tree: hmmlab's packages from their sources, as the repository's tests
+ * load them; tests bound their work by runs, so the clock only stops a hung test.
+ */
 const VITEST_CONFIG = `const conditions = ['@hmmlab/source', 'import', 'module', 'node', 'default'];
-export default { resolve: { conditions }, ssr: { resolve: { conditions, externalConditions: ['@hmmlab/source'] } } };
+export default {
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ['@hmmlab/source'] } },
+  test: { testTimeout: 600000, hookTimeout: 600000 },
+};
 `;
 
 /** Runs the driver's vitest tests in `tree`; true when they fail. */
