@@ -45,6 +45,7 @@ export default defineConfig({
           { text: 'Reports and the timeline', link: '/guide/reports' },
           { text: 'Static checks and codemods', link: '/guide/static-checks' },
           { text: 'Exit codes, watchdog, signals', link: '/guide/running' },
+          { text: 'Mutation testing', link: '/guide/mutation' },
         ],
       },
       {
@@ -63,6 +64,13 @@ export default defineConfig({
         ],
       },
       ...(findings.length > 0 ? [{ text: 'Findings', items: findings }] : []),
+      {
+        text: 'Mutation results',
+        items: ['dmirror-fixed', 'nouveau-style', 'amdkfd-style', 'amdkfd-style-xnack-off', 'xe-style', 'mlx5-odp-style'].map((t) => ({
+          text: t,
+          link: `/mutation/${t}`,
+        })),
+      },
       {
         text: 'Reference',
         items: [

@@ -10,4 +10,14 @@ export { AnalyzeError, type AnalyzeErrorCode } from './internal/errors.js';
 export { type DecisionRow, type DecisionTable, type ExplainResult, explain } from './internal/explain.js';
 export { type InitOptions, type InitResult, init, TEMPLATE_NAMES, type TemplateName } from './internal/init/init.js';
 export { type Finding, type LintOptions, type LintResult, lint, lintRules } from './internal/lint.js';
+export {
+  EQUIVALENTS_FILE,
+  type Equivalent,
+  type Mutant,
+  type MutantOptions,
+  type MutantSet,
+  mutants,
+  OPERATOR_NAMES,
+  readEquivalents,
+} from './internal/mutate/mutants.js';
 export type { Severity } from './rules/rule.js';

@@ -58,8 +58,9 @@ const ext = import.meta.url.endsWith('.ts') ? 'ts' : 'js';
 
 const EXIT_CODES_HELP = `
 Exit status:
-  0    no violation (or every known bug caught as its expected.json says)
-  1    a violation was found (including callback-hung: driver code that spins or never settles)
+  0    no violation (or every known bug caught as its expected.json says); mutate: the score
+  1    a violation was found (including callback-hung: driver code that spins or never settles);
+       mutate: a score below --min-score
   2    bad usage, an unwritable output path, or a driver that does not load (its module or probe throws)
   3    replay, report: the replay diverged from its token; any command: internal error, a bug of hmmlab
   130  interrupted (SIGINT or SIGTERM): what was found so far is printed
@@ -92,6 +93,25 @@ program
   .action(async (drivers: string[], opts) => {
     const { fuzzCommand } = await import('./commands/fuzz.js');
     process.exitCode = finalCode(await fuzzCommand(drivers, opts, interrupt.signal));
+  });
+
+program
+  .command('mutate')
+  .description("mutation testing: fuzz each flush-contract bug written into the driver's files, report the ones no run catches")
+  .argument('<driver>', 'the driver module (or its folder)')
+  .option('--runs <n>', 'runs per mutant', '2000')
+  .option('--seed <n>', 'campaign seed', '1')
+  .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
+  .option('--workers <n>', 'mutants fuzzed at once, each in its own watched worker thread', '1')
+  .option('--operator <names...>', 'only these mutation operators')
+  .option('--tests', "also run the driver's driver.test.ts (vitest) on each mutant the fuzzer does not kill")
+  .option('--min-score <percent>', 'exit 1 when the mutation score is below this')
+  .option('--json', 'print one JSON object instead of text')
+  .option('--hang-timeout <seconds>', HANG_HELP)
+  .option('--max-heap <mb>', HEAP_HELP)
+  .action(async (driver: string, opts) => {
+    const { mutateCommand } = await import('./commands/mutate.js');
+    process.exitCode = finalCode(await mutateCommand(driver, opts, interrupt.signal));
   });
 
 program

@@ -4,7 +4,7 @@
  */
 import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { OracleReport, Violation } from '@hmmlab/assertions';
+import { formatOwner, type OracleReport, type Violation } from '@hmmlab/assertions';
 import { HmmlabError, Kernel } from '@hmmlab/core';
 import { type DriverDefinition, DriverLoadError, loadDriver, type Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
@@ -127,7 +127,19 @@ export async function finishJob(a: FinishJob): Promise<CampaignResult> {
 /** The counterexample without the replayed world (kernel, driver closures): what can leave the worker. */
 function plain(c: Counterexample): Counterexample {
   const { verdict, violations, metrics, coverage, run } = c.report;
-  return { ...c, report: { verdict, violations, metrics, coverage, run } };
+  return { ...c, violation: cloneable(c.violation), report: { verdict, violations: violations.map(cloneable), metrics, coverage, run } };
+}
+
+/**
+ * A violation whose trace can be posted to another thread: a pgmap owner may be any driver
+ * object (nouveau's `drm->dev`, which reaches the kernel and the driver's closures), so trace
+ * events carry it as the text reports print for it.
+ */
+function cloneable(v: Violation): Violation {
+  const trace = v.trace.map((e) =>
+    'owner' in e && typeof e.owner === 'object' && e.owner !== null ? ({ ...e, owner: formatOwner(e.owner) } as typeof e) : e,
+  );
+  return { ...v, trace };
 }
 
 /**
