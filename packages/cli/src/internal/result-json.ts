@@ -39,7 +39,14 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
     elapsedMs: r.elapsedMs,
     seed: r.seed,
     strategy: r.strategy,
-    coverage: { ...r.coverage, missingCells: r.missingCells, missingWindows: r.missingWindows },
+    coverage: {
+      ...r.coverage,
+      missingCells: r.missingCells,
+      missingWindows: r.missingWindows,
+      expectedCells: r.coverageSummary.expected,
+      reachedCells: r.coverageSummary.reached,
+      notes: r.coverageSummary.notes,
+    },
     flushes: r.flushes,
   };
 }

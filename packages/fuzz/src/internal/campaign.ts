@@ -19,7 +19,16 @@ import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { type ScenarioShape, scenarioArb } from './arbitraries.js';
 import { emptyCounts } from './counts.js';
-import { type CoverageUniverse, expectedCells, mergeCoverage, mergeFlushes, WINDOWS } from './coverage.js';
+import {
+  baseCell,
+  type CoverageSummary,
+  type CoverageUniverse,
+  expectedCells,
+  mergeCoverage,
+  mergeFlushes,
+  summarizeCoverage,
+  WINDOWS,
+} from './coverage.js';
 import { exploreSchedules } from './explore.js';
 import { type RunInputs, recordToken } from './replay.js';
 import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
@@ -79,8 +88,10 @@ export interface CampaignResult {
   readonly failure: Counterexample | null;
   readonly coverage: { cells: Record<string, number>; windows: Record<string, number> };
   readonly flushes: FlushMetrics;
-  /** Expected coverage cells never reached. */
+  /** Expected coverage cells (event|owner|page kind|blockable|device state) never reached. */
   readonly missingCells: readonly string[];
+  /** Expected cells reached out of how many, unreached ones grouped, and notes when coverage is thin. */
+  readonly coverageSummary: CoverageSummary;
   /** Race windows never reached. */
   readonly missingWindows: readonly string[];
   /** Steps taken by all runs (for throughput). */
@@ -297,17 +308,21 @@ export async function runCampaign(driver: DriverDefinition, options: CampaignOpt
   const t0 = performance.now();
   const scan = await scanRuns(driver, options);
   const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options) : null;
-  const universe = await coverageUniverse(driver);
+  const universe = await coverageUniverse(driver, options.shape?.devices);
   return summarize(driver, options, universe, { ...scan, failure, elapsedMs: performance.now() - t0 });
 }
 
-/** What pages and owners the driver's devices can meet, from a probe in a scratch kernel. */
-export async function coverageUniverse(driver: DriverDefinition): Promise<CoverageUniverse> {
+/**
+ * What pages and owners the devices a campaign uses can meet (its scenarios' device work uses the
+ * first `devices` of them), from a probe in a scratch kernel.
+ */
+export async function coverageUniverse(driver: DriverDefinition, devices = 1): Promise<CoverageUniverse> {
   const inst = await driver.probe(new Kernel({ trace: 'none' }));
-  const owners = new Set(inst.devices.map((d) => d.owner));
+  const used = inst.devices.slice(0, Math.max(1, devices));
+  const owners = new Set(used.map((d) => d.owner));
   return {
-    deviceMemory: inst.devices.some((d) => d.pgmap !== null),
-    coherent: inst.devices.some((d) => d.pgmap?.type === 'coherent'),
+    deviceMemory: used.some((d) => d.pgmap !== null),
+    coherent: used.some((d) => d.pgmap?.type === 'coherent'),
     foreignOwners: owners.size > 1,
   };
 }
@@ -330,6 +345,7 @@ export function summarize(
   const windows = r.coverage.windows ?? {};
   const missingWindows = (options.requireWindows ?? WINDOWS).filter((w) => (windows[w] ?? 0) === 0);
   const requiredMissing = (options.requireWindows ?? []).filter((w) => (windows[w] ?? 0) === 0);
+  const reachedBase = new Set(Object.keys(cells).map(baseCell));
   return {
     driver: driver.name,
     verdict: r.failure !== null || requiredMissing.length > 0 ? 'fail' : 'pass',
@@ -340,7 +356,8 @@ export function summarize(
     failure: r.failure,
     coverage: { cells, windows },
     flushes: r.flushes,
-    missingCells: expectedCells(universe).filter((c) => (cells[c] ?? 0) === 0),
+    missingCells: expectedCells(universe).filter((c) => !reachedBase.has(c)),
+    coverageSummary: summarizeCoverage(universe, { cells, windows }, r.done, r.failure !== null),
     missingWindows,
     steps: r.steps,
   };

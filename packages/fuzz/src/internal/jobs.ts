@@ -4,8 +4,8 @@
  */
 import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { OracleReport, Violation } from '@hmmlab/assertions';
-import { HmmlabError, Kernel } from '@hmmlab/core';
+import { formatOwner, type OracleReport, type Violation } from '@hmmlab/assertions';
+import { HmmlabError, Kernel, type TraceEvent } from '@hmmlab/core';
 import { type DriverDefinition, DriverLoadError, loadDriver, type Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -111,14 +111,29 @@ export async function finishJob(a: FinishJob): Promise<CampaignResult> {
       : a.scan.failing >= 0
         ? await counterexample(driver, a.scan.failing, a.options)
         : null;
-  const universe = await coverageUniverse(driver);
+  const universe = await coverageUniverse(driver, a.options.shape?.devices);
   return summarize(driver, a.options, universe, { ...a.scan, failure: failure === null ? null : plain(failure) });
+}
+
+/**
+ * A violation whose trace events name owners as text: an owner is whatever pointer the driver
+ * passed (often its device object, with closures), which cannot leave the worker.
+ */
+function plainViolation(v: Violation): Violation {
+  const trace = v.trace.map((e) =>
+    'owner' in e && typeof e.owner === 'object' && e.owner !== null ? ({ ...e, owner: formatOwner(e.owner) } as TraceEvent) : e,
+  );
+  return { ...v, trace };
 }
 
 /** The counterexample without the replayed world (kernel, driver closures): what can leave the worker. */
 function plain(c: Counterexample): Counterexample {
   const { verdict, violations, metrics, coverage, run } = c.report;
-  return { ...c, report: { verdict, violations, metrics, coverage, run } };
+  return {
+    ...c,
+    violation: plainViolation(c.violation),
+    report: { verdict, violations: violations.map(plainViolation), metrics, coverage, run },
+  };
 }
 
 /**
