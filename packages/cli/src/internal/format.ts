@@ -21,6 +21,16 @@ export function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
+/** What a campaign did with its corpus, as one line. */
+function formatCorpus(r: CampaignResult): string {
+  const c = r.corpus;
+  const steer = `${c.mutants} run(s) mutated corpus entries, ${c.kept.length} reached new coverage`;
+  if (r.store === undefined) return `not kept (--no-corpus); ${steer}`;
+  const s = r.store;
+  const skipped = s.skipped > 0 ? `, ${s.skipped} file(s) skipped` : '';
+  return `${s.dir}: ${s.loaded} entr${s.loaded === 1 ? 'y' : 'ies'} loaded (${c.replayed} replayed)${skipped}, ${s.added} added; ${steer}`;
+}
+
 /** The summary of one campaign, and its counterexample if any. */
 export function formatCampaign(r: CampaignResult, file: string): string {
   const out: string[] = [];
@@ -50,6 +60,7 @@ export function formatCampaign(r: CampaignResult, file: string): string {
     if (c.unreached.length > shown.length) out.push(`            … ${c.unreached.length - shown.length} more (--json lists every cell)`);
   }
   for (const n of c.notes) out.push(`          note: ${n}`);
+  out.push(`corpus    ${formatCorpus(r)}`);
   if (r.failure !== null) {
     const x = r.failure;
     out.push('');

@@ -48,6 +48,15 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
       notes: r.coverageSummary.notes,
     },
     flushes: r.flushes,
+    corpus: {
+      dir: r.store?.dir ?? null,
+      loaded: r.store?.loaded ?? 0,
+      skipped: r.store?.skipped ?? 0,
+      added: r.store?.added ?? 0,
+      replayed: r.corpus.replayed,
+      mutants: r.corpus.mutants,
+      newCoverage: r.corpus.kept.length,
+    },
   };
 }
 

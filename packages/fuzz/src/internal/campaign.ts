@@ -18,6 +18,7 @@ import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { type ScenarioShape, scenarioArb } from './arbitraries.js';
+import { absorb, type Candidate, type CorpusEntry, coverageKeys, epochs, mutantOf } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import {
   baseCell,
@@ -61,6 +62,16 @@ export interface CampaignOptions {
   readonly requireWindows?: readonly string[];
   /** Step limit of one run. @defaultValue 20000 */
   readonly maxSteps?: number;
+  /**
+   * Corpus entries (kept by earlier campaigns) to replay first, as runs 0, 1, …, and to mutate.
+   * Entries of another profile than the campaign's, or with other kernel what-ifs, are left out.
+   */
+  readonly corpus?: readonly CorpusEntry[];
+  /**
+   * Coverage feedback: keep runs that reach coverage no earlier run reached, and draw a share of
+   * later runs as mutations of them (see corpus.ts). @defaultValue true
+   */
+  readonly feedback?: boolean;
 }
 
 /** A counterexample. */
@@ -96,6 +107,10 @@ export interface CampaignResult {
   readonly missingWindows: readonly string[];
   /** Steps taken by all runs (for throughput). */
   readonly steps: number;
+  /** Corpus entries replayed, runs that mutated one, and the entries this campaign kept (new coverage). */
+  readonly corpus: { readonly replayed: number; readonly mutants: number; readonly kept: readonly CorpusEntry[] };
+  /** The corpus folder of a campaign that kept one (`runParallelCampaign`'s `corpusDir`). */
+  readonly store?: { readonly dir: string; readonly loaded: number; readonly added: number; readonly skipped: number };
 }
 
 /** The seed of run `index` of a campaign seeded `seed` (a 32-bit mix, so nearby runs differ). */
@@ -222,14 +237,64 @@ async function dropOps(
   return { value: changed ? new fc.Value<Sample>([scenario, schedule], undefined) : value, attempts };
 }
 
-/** Turns a failing run into a counterexample: shrink, replay with the whole trace, encode the token. */
-export async function counterexample(driver: DriverDefinition, index: number, options: CampaignOptions): Promise<Counterexample> {
+/**
+ * The corpus entries a campaign replays first: those of its kernel what-ifs and, when it names
+ * profiles, of those profiles.
+ */
+export function replaysOf(options: CampaignOptions): readonly CorpusEntry[] {
+  const profiles: readonly string[] | undefined = options.profiles;
+  const overrides = JSON.stringify(options.shape?.profileOverrides ?? null);
+  return (options.corpus ?? []).filter(
+    (e) =>
+      (profiles === undefined || profiles.includes(e.scenario.profile ?? 'latest')) &&
+      JSON.stringify(e.scenario.profileOverrides ?? null) === overrides,
+  );
+}
+
+/** Where run `index`'s sample came from. */
+export type RunOrigin = 'replay' | 'mutant' | 'fresh';
+
+/**
+ * The sample of run `index`, drawing mutations from `pool` (the corpus at the start of the run's
+ * epoch): a corpus entry replayed, a mutant of one, or a fresh sample from the run's own seed.
+ */
+export function planRun(
+  arb: fc.Arbitrary<Sample>,
+  replays: readonly CorpusEntry[],
+  options: CampaignOptions,
+  index: number,
+  pool: readonly CorpusEntry[],
+): { value: fc.Value<Sample>; origin: RunOrigin } {
+  const seed = options.seed ?? 1;
+  const replay = replays[index];
+  if (replay !== undefined) return { value: new fc.Value<Sample>([replay.scenario, replay.schedule], undefined), origin: 'replay' };
+  const f = index - replays.length;
+  if (options.feedback !== false) {
+    const m = mutantOf(pool, seed, f, runSeed, { shape: options.shape ?? {}, schedules: options.strategy !== 'exhaustive' });
+    if (m !== null) return { value: new fc.Value<Sample>(m, undefined), origin: 'mutant' };
+  }
+  return { value: arb.generate(new fc.Random(xoroshiro128plus(runSeed(seed, f))), undefined), origin: 'fresh' };
+}
+
+/**
+ * Turns a failing run into a counterexample: shrink, replay with the whole trace, encode the token.
+ * `pool` is the corpus the run drew from. A fresh run shrinks through its arbitrary's shrink tree
+ * and then op by op; a replayed or mutated one op by op only (it has no shrink tree).
+ */
+export async function counterexample(
+  driver: DriverDefinition,
+  index: number,
+  options: CampaignOptions,
+  pool: readonly CorpusEntry[] = [],
+): Promise<Counterexample> {
   const arb = runArb(driver, options);
-  const start = arb.generate(new fc.Random(xoroshiro128plus(runSeed(options.seed ?? 1, index))), undefined);
+  const { value: start, origin } = planRun(arb, replaysOf(options), options, index, pool);
   const first = await runSample(driver, start.value_, options);
   const rule = (first.violations[0] as Violation).rule;
-  let { value, attempts } = options.shrink === false ? { value: start, attempts: 0 } : await shrink(driver, arb, start, rule, options);
+  let value = start;
+  let attempts = 0;
   if (options.shrink !== false) {
+    if (origin === 'fresh') ({ value, attempts } = await shrink(driver, arb, start, rule, options));
     const dropped = await dropOps(driver, value, rule, options);
     value = dropped.value;
     attempts += dropped.attempts;
@@ -259,42 +324,89 @@ export interface Scan {
   /** Lowest failing run index, or -1. */
   failing: number;
   elapsedMs: number;
+  /** Corpus entries replayed and runs that mutated one. */
+  replayed: number;
+  mutants: number;
+  /** Runs of this scan that reached coverage keys new at the start of their epoch. */
+  candidates: Candidate[];
+  /** Entries the campaign kept (after merging candidates epoch by epoch). */
+  kept: CorpusEntry[];
+  /** The corpus the failing run drew from. */
+  failingPool: CorpusEntry[];
 }
 
-/**
- * Runs the campaign's runs in index order (those `runFilter` accepts, below `stopAt()`), stopping
- * at the first failure. Workers call this; {@link runCampaign} adds the counterexample.
- */
-export async function scanRuns(
-  driver: DriverDefinition,
-  options: CampaignOptions,
-  stopAt: () => number = () => Number.POSITIVE_INFINITY,
-): Promise<Scan> {
-  const t0 = performance.now();
-  const runs = options.runs ?? 1000;
-  const seed = options.seed ?? 1;
-  const arb = runArb(driver, options);
-  const scan: Scan = {
+/** An empty scan. */
+export function emptyScan(): Scan {
+  return {
     done: 0,
     steps: 0,
     coverage: { cells: {}, windows: {} },
     flushes: { total: emptyCounts(), byEvent: {} },
     failing: -1,
     elapsedMs: 0,
+    replayed: 0,
+    mutants: 0,
+    candidates: [],
+    kept: [],
+    failingPool: [],
   };
-  for (let i = 0; i < runs && i < stopAt(); i++) {
+}
+
+/** One epoch of a campaign as a worker scans it: runs `[from, to)`, the corpus `pool`, the coverage keys `known` then. */
+export interface EpochFeed {
+  readonly from: number;
+  readonly to: number;
+  readonly pool: readonly CorpusEntry[];
+  readonly known: readonly string[];
+}
+
+/** Adds scan `b` into `a` (not its candidates, kept entries or failure). */
+export function addScan(a: Scan, b: Scan): void {
+  a.done += b.done;
+  a.steps += b.steps;
+  a.replayed += b.replayed;
+  a.mutants += b.mutants;
+  mergeCoverage(a.coverage, { cells: b.coverage.cells ?? {}, windows: b.coverage.windows ?? {} });
+  mergeFlushes(a.flushes, b.flushes);
+}
+
+/**
+ * Scans the runs of one epoch (those `runFilter` accepts, below `stopAt()`), in index order,
+ * stopping at the first failure; returns what they found and the runs that reached new keys.
+ */
+export async function scanEpoch(
+  driver: DriverDefinition,
+  options: CampaignOptions,
+  feed: EpochFeed,
+  stopAt: () => number = () => Number.POSITIVE_INFINITY,
+  progress: (done: number) => void = () => {},
+): Promise<Scan> {
+  const t0 = performance.now();
+  const arb = runArb(driver, options);
+  const replays = replaysOf(options);
+  const known = new Set(feed.known);
+  const scan = emptyScan();
+  for (let i = feed.from; i < feed.to && i < stopAt(); i++) {
     if (options.runFilter !== undefined && !options.runFilter(i)) continue;
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
-    const sample = arb.generate(new fc.Random(xoroshiro128plus(runSeed(seed, i))), undefined).value_;
+    const { value, origin } = planRun(arb, replays, options, i, feed.pool);
+    const sample = value.value_;
     const r = await runSample(driver, sample, options);
     scan.done++;
+    if (origin === 'replay') scan.replayed++;
+    if (origin === 'mutant') scan.mutants++;
     scan.steps += r.run.steps;
     mergeCoverage(scan.coverage, r.coverage);
     mergeFlushes(scan.flushes, r.metrics);
-    options.onProgress?.(scan.done, runs);
+    progress(scan.done);
     if (r.verdict === 'fail') {
       scan.failing = i;
+      scan.failingPool = [...feed.pool];
       break;
+    }
+    const keys = coverageKeys(r.coverage);
+    if (options.feedback !== false && keys.some((k) => !known.has(k))) {
+      scan.candidates.push({ index: i, entry: { scenario: sample[0], schedule: sample[1], keys } });
     }
     // Give the event loop a turn now and then, so progress bars draw and workers hear "stop".
     if (scan.done % 32 === 0) await new Promise((res) => setImmediate(res));
@@ -303,11 +415,56 @@ export async function scanRuns(
   return scan;
 }
 
+/**
+ * Runs the campaign's runs in index order, epoch by epoch (those `runFilter` accepts, below
+ * `stopAt()`), stopping at the first failure; after each epoch, the runs that reached new
+ * coverage join the corpus later epochs mutate. {@link runCampaign} adds the counterexample.
+ */
+export async function scanRuns(
+  driver: DriverDefinition,
+  options: CampaignOptions,
+  stopAt: () => number = () => Number.POSITIVE_INFINITY,
+): Promise<Scan> {
+  const t0 = performance.now();
+  const runs = options.runs ?? 1000;
+  const replays = replaysOf(options);
+  const total = emptyScan();
+  const pool: CorpusEntry[] = [...replays];
+  const known = new Set<string>();
+  for (const [from, to] of epochs(runs, replays.length)) {
+    if (from >= stopAt()) break;
+    const left = options.timeMs === undefined ? undefined : options.timeMs - (performance.now() - t0);
+    if (left !== undefined && left <= 0) break;
+    const base = total.done;
+    const s = await scanEpoch(
+      driver,
+      { ...options, ...(left !== undefined ? { timeMs: left } : {}) },
+      { from, to, pool, known: [...known] },
+      stopAt,
+      (done) => options.onProgress?.(base + done, runs),
+    );
+    addScan(total, s);
+    if (s.failing >= 0) {
+      total.failing = s.failing;
+      total.failingPool = s.failingPool;
+      break;
+    }
+    const kept = absorb(s.candidates, known);
+    // Replayed entries only teach the campaign what is known; they are in the pool already.
+    if (from >= replays.length) {
+      total.kept.push(...kept);
+      pool.push(...kept);
+    }
+  }
+  total.elapsedMs = performance.now() - t0;
+  return total;
+}
+
 /** Runs a campaign in this process. */
 export async function runCampaign(driver: DriverDefinition, options: CampaignOptions = {}): Promise<CampaignResult> {
   const t0 = performance.now();
   const scan = await scanRuns(driver, options);
-  const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options) : null;
+  const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options, scan.failingPool) : null;
   const universe = await coverageUniverse(driver, options.shape?.devices);
   return summarize(driver, options, universe, { ...scan, failure, elapsedMs: performance.now() - t0 });
 }
@@ -339,6 +496,9 @@ export function summarize(
     flushes: FlushMetrics;
     failure: Counterexample | null;
     elapsedMs: number;
+    replayed: number;
+    mutants: number;
+    kept: readonly CorpusEntry[];
   },
 ): CampaignResult {
   const cells = r.coverage.cells ?? {};
@@ -360,6 +520,7 @@ export function summarize(
     coverageSummary: summarizeCoverage(universe, { cells, windows }, r.done, r.failure !== null),
     missingWindows,
     steps: r.steps,
+    corpus: { replayed: r.replayed, mutants: r.mutants, kept: r.kept },
   };
 }
 

@@ -7,21 +7,22 @@ import { fileURLToPath } from 'node:url';
 import { formatOwner, type OracleReport, type Violation } from '@hmmlab/assertions';
 import { HmmlabError, Kernel, type TraceEvent } from '@hmmlab/core';
 import { type DriverDefinition, DriverLoadError, loadDriver, type Scenario } from '@hmmlab/harness';
-import fc from 'fast-check';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import {
   type CampaignOptions,
   type CampaignResult,
   type Counterexample,
   counterexample,
   coverageUniverse,
+  type EpochFeed,
+  planRun,
+  replaysOf,
   runArb,
   runInputs,
-  runSeed,
   type Scan,
-  scanRuns,
+  scanEpoch,
   summarize,
 } from './campaign.js';
+import type { CorpusEntry } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
 import { UNFINISHED_FINGERPRINT } from './replay.js';
@@ -60,6 +61,13 @@ async function loadProbed(file: string): Promise<DriverDefinition> {
   return driver;
 }
 
+/** Loads and probes the driver; notes `ready` and returns its name. */
+export async function nameJob(a: { readonly file: string }): Promise<string> {
+  const driver = await loadProbed(a.file);
+  send({ type: 'ready', name: driver.name });
+  return driver.name;
+}
+
 /** Arguments of {@link scanJob}. */
 export interface ScanJob {
   readonly file: string;
@@ -67,6 +75,10 @@ export interface ScanJob {
   /** This worker scans the runs `i` with `i % count === index`. */
   readonly index: number;
   readonly count: number;
+  /** The epoch to scan. */
+  readonly feed: EpochFeed;
+  /** Runs this worker did in earlier epochs (its progress notes count on from there). */
+  readonly doneBefore: number;
 }
 
 /** Scans this worker's share of the runs; notes `ready` (the driver's name) and `progress`. */
@@ -84,7 +96,13 @@ export async function scanJob(a: ScanJob): Promise<Scan> {
       markRun(i);
       return true;
     };
-    return await scanRuns(driver, { ...a.options, runFilter, onProgress: (done) => send({ type: 'progress', done }) }, () => stopAt);
+    return await scanEpoch(
+      driver,
+      { ...a.options, runFilter },
+      a.feed,
+      () => stopAt,
+      (done) => send({ type: 'progress', done: a.doneBefore + done }),
+    );
   } finally {
     markRun(-1);
     stop();
@@ -107,9 +125,9 @@ export async function finishJob(a: FinishJob): Promise<CampaignResult> {
   markLoaded();
   const failure =
     a.stall !== null
-      ? stalledCounterexample(driver, a.stall, a.options)
+      ? stalledCounterexample(driver, a.stall, a.options, a.scan.failingPool)
       : a.scan.failing >= 0
-        ? await counterexample(driver, a.scan.failing, a.options)
+        ? await counterexample(driver, a.scan.failing, a.options, a.scan.failingPool)
         : null;
   const universe = await coverageUniverse(driver, a.options.shape?.devices);
   return summarize(driver, a.options, universe, { ...a.scan, failure: failure === null ? null : plain(failure) });
@@ -138,15 +156,14 @@ function plain(c: Counterexample): Counterexample {
 
 /**
  * The counterexample of a run the watchdog stopped: the run's scenario (regenerated from its
- * index, as every run is) and the decisions it made before driver code stopped returning. It is
+ * index and the corpus of its epoch, as every run is) and the decisions it made before driver code stopped returning. It is
  * not shrunk: every shrinking attempt could hang for the whole bound.
  */
-function stalledCounterexample(driver: DriverDefinition, s: Stall, options: CampaignOptions): Counterexample {
+function stalledCounterexample(driver: DriverDefinition, s: Stall, options: CampaignOptions, pool: readonly CorpusEntry[]): Counterexample {
   if (s.decisions === null) {
     throw new HmmlabError('ERR_STATE', `run ${s.run} stalled after more scheduler decisions than the watchdog records`);
   }
-  const arb = runArb(driver, options);
-  const [scenario, schedule] = arb.generate(new fc.Random(xoroshiro128plus(runSeed(options.seed ?? 1, s.run))), undefined).value_;
+  const [scenario, schedule] = planRun(runArb(driver, options), replaysOf(options), options, s.run, pool).value.value_;
   const violation = stallViolation(s);
   const report: OracleReport = {
     verdict: 'fail',
