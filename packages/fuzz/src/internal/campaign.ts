@@ -18,7 +18,7 @@ import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { type ScenarioShape, scenarioArb } from './arbitraries.js';
-import { absorb, type Candidate, type CorpusEntry, coverageKeys, epochs, mutantOf } from './corpus.js';
+import { absorb, type Candidate, type CorpusEntry, coverageKeys, epochs, mutantOf, poolWeights } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import {
   baseCell,
@@ -264,13 +264,14 @@ export function planRun(
   options: CampaignOptions,
   index: number,
   pool: readonly CorpusEntry[],
+  weights: readonly number[] = [],
 ): { value: fc.Value<Sample>; origin: RunOrigin } {
   const seed = options.seed ?? 1;
   const replay = replays[index];
   if (replay !== undefined) return { value: new fc.Value<Sample>([replay.scenario, replay.schedule], undefined), origin: 'replay' };
   const f = index - replays.length;
   if (options.feedback !== false) {
-    const m = mutantOf(pool, seed, f, runSeed, { shape: options.shape ?? {}, schedules: options.strategy !== 'exhaustive' });
+    const m = mutantOf(pool, weights, seed, f, runSeed, { shape: options.shape ?? {}, schedules: options.strategy !== 'exhaustive' });
     if (m !== null) return { value: new fc.Value<Sample>(m, undefined), origin: 'mutant' };
   }
   return { value: arb.generate(new fc.Random(xoroshiro128plus(runSeed(seed, f))), undefined), origin: 'fresh' };
@@ -286,9 +287,10 @@ export async function counterexample(
   index: number,
   options: CampaignOptions,
   pool: readonly CorpusEntry[] = [],
+  weights: readonly number[] = [],
 ): Promise<Counterexample> {
   const arb = runArb(driver, options);
-  const { value: start, origin } = planRun(arb, replaysOf(options), options, index, pool);
+  const { value: start, origin } = planRun(arb, replaysOf(options), options, index, pool, weights);
   const first = await runSample(driver, start.value_, options);
   const rule = (first.violations[0] as Violation).rule;
   let value = start;
@@ -331,8 +333,9 @@ export interface Scan {
   candidates: Candidate[];
   /** Entries the campaign kept (after merging candidates epoch by epoch). */
   kept: CorpusEntry[];
-  /** The corpus the failing run drew from. */
+  /** The corpus the failing run drew from, and its weights. */
   failingPool: CorpusEntry[];
+  failingWeights: number[];
 }
 
 /** An empty scan. */
@@ -349,6 +352,7 @@ export function emptyScan(): Scan {
     candidates: [],
     kept: [],
     failingPool: [],
+    failingWeights: [],
   };
 }
 
@@ -357,6 +361,8 @@ export interface EpochFeed {
   readonly from: number;
   readonly to: number;
   readonly pool: readonly CorpusEntry[];
+  /** How often each pool entry is picked for mutation ({@link poolWeights}). */
+  readonly weights: readonly number[];
   readonly known: readonly string[];
 }
 
@@ -389,7 +395,7 @@ export async function scanEpoch(
   for (let i = feed.from; i < feed.to && i < stopAt(); i++) {
     if (options.runFilter !== undefined && !options.runFilter(i)) continue;
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
-    const { value, origin } = planRun(arb, replays, options, i, feed.pool);
+    const { value, origin } = planRun(arb, replays, options, i, feed.pool, feed.weights);
     const sample = value.value_;
     const r = await runSample(driver, sample, options);
     scan.done++;
@@ -402,6 +408,7 @@ export async function scanEpoch(
     if (r.verdict === 'fail') {
       scan.failing = i;
       scan.failingPool = [...feed.pool];
+      scan.failingWeights = [...feed.weights];
       break;
     }
     const keys = coverageKeys(r.coverage);
@@ -439,7 +446,7 @@ export async function scanRuns(
     const s = await scanEpoch(
       driver,
       { ...options, ...(left !== undefined ? { timeMs: left } : {}) },
-      { from, to, pool, known: [...known] },
+      { from, to, pool, weights: poolWeights(pool, total.coverage), known: [...known] },
       stopAt,
       (done) => options.onProgress?.(base + done, runs),
     );
@@ -447,6 +454,7 @@ export async function scanRuns(
     if (s.failing >= 0) {
       total.failing = s.failing;
       total.failingPool = s.failingPool;
+      total.failingWeights = s.failingWeights;
       break;
     }
     const kept = absorb(s.candidates, known);
@@ -464,7 +472,7 @@ export async function scanRuns(
 export async function runCampaign(driver: DriverDefinition, options: CampaignOptions = {}): Promise<CampaignResult> {
   const t0 = performance.now();
   const scan = await scanRuns(driver, options);
-  const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options, scan.failingPool) : null;
+  const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options, scan.failingPool, scan.failingWeights) : null;
   const universe = await coverageUniverse(driver, options.shape?.devices);
   return summarize(driver, options, universe, { ...scan, failure, elapsedMs: performance.now() - t0 });
 }

@@ -30,7 +30,7 @@ export interface CorpusEntry {
 const EPOCH = 50;
 
 /** Percentage of the runs after the first epoch that mutate a corpus entry instead of generating afresh. */
-const MUTATION_SHARE = 30;
+const MUTATION_SHARE = 20;
 
 /** The coverage keys of a run's report: every cell and race window it reached. */
 export function coverageKeys(c: Coverage): string[] {
@@ -69,6 +69,24 @@ export function absorb(candidates: readonly Candidate[], known: Set<string>): Co
   return kept;
 }
 
+/**
+ * How often each pool entry is picked for mutation: the sum over its keys of 1 / (runs that
+ * reached the key so far), so entries that reached what few runs reach are mutated most (AFLFast's
+ * and syzkaller's preference for rare coverage). `hits` are the campaign's key counts at the start
+ * of the epoch.
+ */
+export function poolWeights(
+  pool: readonly CorpusEntry[],
+  hits: { cells?: Record<string, number>; windows?: Record<string, number> },
+): number[] {
+  const count = (k: string): number => {
+    const [kind, ...rest] = k.split('|');
+    const n = (kind === 'cell' ? hits.cells : hits.windows)?.[rest.join('|')] ?? 0;
+    return Math.max(1, n);
+  };
+  return pool.map((e) => e.keys.reduce((w, k) => w + 1 / count(k), 0));
+}
+
 /** Salt of the random stream that decides whether a run mutates and how (apart from the fresh runs' stream). */
 const MUTATION_SALT = 0x6d757461;
 
@@ -86,6 +104,7 @@ export interface MutationShape {
  */
 export function mutantOf(
   pool: readonly CorpusEntry[],
+  weights: readonly number[],
   seed: number,
   f: number,
   mix: (seed: number, index: number) => number,
@@ -94,7 +113,7 @@ export function mutantOf(
   if (pool.length === 0) return null;
   const rng = new fc.Random(xoroshiro128plus(mix(seed ^ MUTATION_SALT, f)));
   if (rng.nextInt(0, 99) >= MUTATION_SHARE) return null;
-  const parent = pool[rng.nextInt(0, pool.length - 1)] as CorpusEntry;
+  const parent = pool[pickWeighted(weights, pool.length, rng)] as CorpusEntry;
   let scenario = parent.scenario;
   let schedule = parent.schedule;
   const n = rng.nextInt(1, 3);
@@ -103,6 +122,18 @@ export function mutantOf(
     else scenario = mutateOps(scenario, rng, m.shape);
   }
   return [scenario, schedule];
+}
+
+/** An index below `n`, with probability proportional to `weights` (uniform when they do not fit). */
+function pickWeighted(weights: readonly number[], n: number, rng: fc.Random): number {
+  const total = weights.length === n ? weights.reduce((a, b) => a + b, 0) : 0;
+  if (!(total > 0)) return rng.nextInt(0, n - 1);
+  let x = rng.nextDouble() * total;
+  for (let i = 0; i < n; i++) {
+    x -= weights[i] as number;
+    if (x < 0) return i;
+  }
+  return n - 1;
 }
 
 const MAX_OPS = 8;

@@ -125,9 +125,9 @@ export async function finishJob(a: FinishJob): Promise<CampaignResult> {
   markLoaded();
   const failure =
     a.stall !== null
-      ? stalledCounterexample(driver, a.stall, a.options, a.scan.failingPool)
+      ? stalledCounterexample(driver, a.stall, a.options, a.scan.failingPool, a.scan.failingWeights)
       : a.scan.failing >= 0
-        ? await counterexample(driver, a.scan.failing, a.options, a.scan.failingPool)
+        ? await counterexample(driver, a.scan.failing, a.options, a.scan.failingPool, a.scan.failingWeights)
         : null;
   const universe = await coverageUniverse(driver, a.options.shape?.devices);
   return summarize(driver, a.options, universe, { ...a.scan, failure: failure === null ? null : plain(failure) });
@@ -159,11 +159,17 @@ function plain(c: Counterexample): Counterexample {
  * index and the corpus of its epoch, as every run is) and the decisions it made before driver code stopped returning. It is
  * not shrunk: every shrinking attempt could hang for the whole bound.
  */
-function stalledCounterexample(driver: DriverDefinition, s: Stall, options: CampaignOptions, pool: readonly CorpusEntry[]): Counterexample {
+function stalledCounterexample(
+  driver: DriverDefinition,
+  s: Stall,
+  options: CampaignOptions,
+  pool: readonly CorpusEntry[],
+  weights: readonly number[],
+): Counterexample {
   if (s.decisions === null) {
     throw new HmmlabError('ERR_STATE', `run ${s.run} stalled after more scheduler decisions than the watchdog records`);
   }
-  const [scenario, schedule] = planRun(runArb(driver, options), replaysOf(options), options, s.run, pool).value.value_;
+  const [scenario, schedule] = planRun(runArb(driver, options), replaysOf(options), options, s.run, pool, weights).value.value_;
   const violation = stallViolation(s);
   const report: OracleReport = {
     verdict: 'fail',

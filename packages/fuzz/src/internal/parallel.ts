@@ -8,7 +8,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { addScan, type CampaignOptions, type CampaignResult, type EpochFeed, emptyScan, replaysOf, type Scan } from './campaign.js';
-import { absorb, type Candidate, type CorpusEntry, corpusDir, epochs, readCorpus, writeCorpus } from './corpus.js';
+import { absorb, type Candidate, type CorpusEntry, corpusDir, epochs, poolWeights, readCorpus, writeCorpus } from './corpus.js';
 import type { FinishJob, ScanJob } from './jobs.js';
 import { type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
 
@@ -99,11 +99,12 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const known = new Set<string>();
     const doneBefore = new Array<number>(count).fill(0);
     let failingPool: CorpusEntry[] = [];
+    let failingWeights: number[] = [];
     for (const [from, to] of epochs(runs, replays)) {
       if (from >= lowest) break;
       const left = data.timeMs === undefined ? undefined : data.timeMs - (performance.now() - t0);
       if (left !== undefined && left <= 0) break;
-      const feed: EpochFeed = { from, to, pool, known: [...known] };
+      const feed: EpochFeed = { from, to, pool, weights: poolWeights(pool, total.coverage), known: [...known] };
       const options = { ...data, ...(left !== undefined ? { timeMs: left } : {}) };
       const scans = await Promise.all(
         workers.map(async (w, index) => {
@@ -140,10 +141,14 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         if (s.failing >= 0 && (total.failing < 0 || s.failing < total.failing)) {
           total.failing = s.failing;
           failingPool = [...pool];
+          failingWeights = [...feed.weights];
         }
         candidates.push(...s.candidates);
       }
-      if (stalls.length > 0 && failingPool.length === 0) failingPool = [...pool];
+      if (stalls.length > 0 && failingPool.length === 0) {
+        failingPool = [...pool];
+        failingWeights = [...feed.weights];
+      }
       if (total.failing >= 0 || stalls.length > 0) break;
       const kept = absorb(candidates, known);
       if (from >= replays) {
@@ -152,6 +157,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       }
     }
     total.failingPool = failingPool;
+    total.failingWeights = failingWeights;
     const stall = stalls.filter((s) => total.failing < 0 || s.run < total.failing).sort((a, b) => a.run - b.run)[0] ?? null;
     if (stall !== null) total.failing = stall.run;
     // The finishing job reuses a worker that is still alive (its modules are loaded already).
