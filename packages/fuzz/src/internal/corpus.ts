@@ -30,7 +30,7 @@ export interface CorpusEntry {
 const EPOCH = 50;
 
 /** Percentage of the runs after the first epoch that mutate a corpus entry instead of generating afresh. */
-const MUTATION_SHARE = 20;
+const MUTATION_SHARE = 10;
 
 /** The coverage keys of a run's report: every cell and race window it reached. */
 export function coverageKeys(c: Coverage): string[] {
