@@ -13,6 +13,9 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 600_000,
     teardownTimeout: 120_000,
+    // `hmmlab fuzz` keeps a corpus under the working directory unless told otherwise: tests that
+    // run the CLI must neither write into the repo nor depend on a corpus an earlier run left.
+    env: { HMMLAB_CORPUS: 'off' },
     projects: [
       { extends: true, test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'harness', include: ['packages/harness/src/**/*.test.ts'] } },

@@ -43,6 +43,7 @@ export default defineConfig({
           { text: 'Your driver repository', link: '/guide/your-repo' },
           { text: 'The flush contract', link: '/guide/flush-contract' },
           { text: 'Reports and the timeline', link: '/guide/reports' },
+          { text: 'Coverage, feedback, corpus', link: '/guide/coverage' },
           { text: 'Static checks and codemods', link: '/guide/static-checks' },
           { text: 'Exit codes, watchdog, signals', link: '/guide/running' },
           { text: 'Mutation testing', link: '/guide/mutation' },

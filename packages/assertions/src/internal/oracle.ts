@@ -9,7 +9,7 @@ import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violatio
 import { RaceShadow } from './rules/data-race.js';
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
-import { checkPteChange, checkResume } from './rules/missed-flush.js';
+import { checkPteChange, checkResume, coverAborted } from './rules/missed-flush.js';
 import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
 import { checkInstall, trackFormerPage } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
@@ -37,7 +37,12 @@ export interface FlushMetrics {
 
 /** What a run exercised: coverage cells and race windows, with how often each was reached. */
 export interface Coverage {
-  /** `event|owner match|page kind|blockable|device state` → count. */
+  /**
+   * `event|owner match|page kind|blockable|device state|race window|callback outcome` → count. The
+   * race window is `fault` when a device fault was in flight as the invalidation started, else
+   * `quiet`; the outcome is what the device's notifier callbacks did: `skip`, `set-seq` (only),
+   * `zap` (device entries cleared, no TLB flush), `flush`, or `fail` (a callback refused).
+   */
   readonly cells: Readonly<Record<string, number>>;
   /** Race window → count. */
   readonly windows: Readonly<Record<string, number>>;
@@ -128,6 +133,7 @@ export class FlushOracle implements Observer {
         this.endCallbackPhase(ctx, e.inv);
         return;
       case 'inv-end':
+        if (e.aborted) coverAborted(ctx, e.inv);
         this.endInvalidation(ctx, e.inv);
         return;
       case 'inv-callback':
@@ -204,6 +210,7 @@ export class FlushOracle implements Observer {
       end: e.end,
       owner: e.owner,
       blockable: e.blockable,
+      duringFault: this.faultsInFlight > 0,
       started: false,
       callbackEvents: [],
       before: new Map(),

@@ -14,6 +14,8 @@ export interface ActiveInvalidation {
   readonly end: number;
   readonly owner: unknown;
   readonly blockable: boolean;
+  /** A device fault was in flight when the invalidation started (a race window coverage records). */
+  readonly duringFault: boolean;
   /** All start callbacks returned ('inv-started'). */
   started: boolean;
   /** Events of the callback phase: callbacks, set_seq, device entry clears, TLB flushes. */

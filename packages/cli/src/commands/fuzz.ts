@@ -37,6 +37,28 @@ export interface FuzzCommandOptions {
   maxHeap?: string;
   /** No progress bar (terminal) or progress lines (otherwise) on stderr. */
   quiet?: boolean;
+  /** Corpus folder; false with --no-corpus. */
+  corpus?: string | false;
+  /** False with --no-feedback. */
+  feedback?: boolean;
+}
+
+/** The corpus folder `hmmlab fuzz` uses unless told otherwise. */
+const DEFAULT_CORPUS = '.hmmlab/corpus';
+
+/**
+ * The corpus base folder: --corpus, else $HMMLAB_CORPUS (`off` for none), else .hmmlab/corpus;
+ * null with --no-corpus.
+ */
+function corpusBase(o: FuzzCommandOptions): string | null {
+  if (o.corpus === false) return null;
+  if (o.corpus !== undefined) {
+    if (o.corpus === '') throw new UsageError('--corpus: expected a folder');
+    return o.corpus;
+  }
+  const env = process.env.HMMLAB_CORPUS;
+  if (env === 'off') return null;
+  return env !== undefined && env !== '' ? env : DEFAULT_CORPUS;
 }
 
 function int(name: string, v: string | undefined, min: number): number | undefined {
@@ -110,6 +132,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     if (!(WINDOWS as readonly string[]).includes(w)) throw new UsageError(`--require-window ${w}: expected one of ${WINDOWS.join(', ')}`);
   }
   if (o.html !== undefined) prepareOutput('--html', o.html);
+  const corpus = corpusBase(o);
   const targets = findDrivers(paths);
   if (o.typecheck !== false) {
     const errors = typecheck(targets.map((t) => t.file));
@@ -135,6 +158,9 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       ...(time !== undefined ? { timeMs: time * 1000 } : {}),
       ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
       ...(o.requireWindow !== undefined ? { requireWindows: o.requireWindow } : {}),
+      ...(corpus !== null ? { corpusDir: corpus } : {}),
+      ...(o.feedback === false ? { feedback: false } : {}),
+      onWarning: (line: string) => process.stderr.write(`hmmlab: warning: ${line}\n`),
       // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op).
       ...(target.expected?.fuzz?.shape !== undefined ? { shape: target.expected.fuzz.shape } : {}),
       ...(signal !== undefined ? { signal } : {}),

@@ -17,7 +17,8 @@ import { findDrivers } from '../internal/drivers.js';
 import { formatMs, table } from '../internal/format.js';
 import type { MutantRun } from '../internal/mutant-job.js';
 import { mutantTrees } from '../internal/mutant-tree.js';
-import { Interrupted, watchedFailure, watchOptions } from '../internal/runtime.js';
+import { watchedFailure, watchOptions } from '../internal/runtime.js';
+import { Interrupted } from '../internal/signals.js';
 import { UsageError } from '../internal/usage.js';
 
 // The module of `mutantJob`, which fuzzes one mutant in a watched worker.

@@ -21,6 +21,16 @@ export function formatMs(ms: number): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
+/** What a campaign did with its corpus, as one line. */
+function formatCorpus(r: CampaignResult): string {
+  const c = r.corpus;
+  const steer = `${c.mutants} run(s) mutated corpus entries, ${c.kept.length} reached new coverage`;
+  if (r.store === undefined) return `not kept (--no-corpus); ${steer}`;
+  const s = r.store;
+  const skipped = s.skipped > 0 ? `, ${s.skipped} file(s) skipped` : '';
+  return `${s.dir}: ${s.loaded} entr${s.loaded === 1 ? 'y' : 'ies'} loaded (${c.replayed} replayed)${skipped}, ${s.added} added; ${steer}`;
+}
+
 /** The summary of one campaign, and its counterexample if any. */
 export function formatCampaign(r: CampaignResult, file: string): string {
   const out: string[] = [];
@@ -37,14 +47,20 @@ export function formatCampaign(r: CampaignResult, file: string): string {
   out.push(
     `flushes   needed ${f.needed}, performed ${f.performed}, missed ${f.missed}, unnecessary ${f.unnecessary}, legal skips ${f.legalSkips}`,
   );
+  const c = r.coverageSummary;
   const windows = Object.keys(r.coverage.windows).length;
-  out.push(`coverage  ${Object.keys(r.coverage.cells).length} cells, ${windows} race window(s) reached`);
+  out.push(
+    `coverage  ${c.reached} of ${c.expected} expected cells reached (${c.distinct} distinct with race window and callback outcome), ${windows} race window(s)`,
+  );
   if (r.missingWindows.length > 0) out.push(`          race windows never reached: ${r.missingWindows.join(', ')}`);
-  if (r.missingCells.length > 0) {
-    out.push(
-      `          cells never exercised (${r.missingCells.length}): ${r.missingCells.slice(0, 8).join(', ')}${r.missingCells.length > 8 ? ', …' : ''}`,
-    );
+  if (c.unreached.length > 0 && r.failure === null) {
+    out.push(`          unreached expected cells (${r.missingCells.length}), by event, owner, blockable, device state: page kinds`);
+    const shown = c.unreached.slice(0, 6);
+    for (const u of shown) out.push(`            ${u}`);
+    if (c.unreached.length > shown.length) out.push(`            … ${c.unreached.length - shown.length} more (--json lists every cell)`);
   }
+  for (const n of c.notes) out.push(`          note: ${n}`);
+  out.push(`corpus    ${formatCorpus(r)}`);
   if (r.failure !== null) {
     const x = r.failure;
     out.push('');

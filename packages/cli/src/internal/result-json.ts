@@ -39,8 +39,24 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
     elapsedMs: r.elapsedMs,
     seed: r.seed,
     strategy: r.strategy,
-    coverage: { ...r.coverage, missingCells: r.missingCells, missingWindows: r.missingWindows },
+    coverage: {
+      ...r.coverage,
+      missingCells: r.missingCells,
+      missingWindows: r.missingWindows,
+      expectedCells: r.coverageSummary.expected,
+      reachedCells: r.coverageSummary.reached,
+      notes: r.coverageSummary.notes,
+    },
     flushes: r.flushes,
+    corpus: {
+      dir: r.store?.dir ?? null,
+      loaded: r.store?.loaded ?? 0,
+      skipped: r.store?.skipped ?? 0,
+      added: r.store?.added ?? 0,
+      replayed: r.corpus.replayed,
+      mutants: r.corpus.mutants,
+      newCoverage: r.corpus.kept.length,
+    },
   };
 }
 

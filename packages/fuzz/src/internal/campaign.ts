@@ -18,8 +18,18 @@ import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { type ScenarioShape, scenarioArb } from './arbitraries.js';
+import { absorb, type Candidate, type CorpusEntry, coverageKeys, epochs, mutantOf, poolWeights } from './corpus.js';
 import { emptyCounts } from './counts.js';
-import { type CoverageUniverse, expectedCells, mergeCoverage, mergeFlushes, WINDOWS } from './coverage.js';
+import {
+  baseCell,
+  type CoverageSummary,
+  type CoverageUniverse,
+  expectedCells,
+  mergeCoverage,
+  mergeFlushes,
+  summarizeCoverage,
+  WINDOWS,
+} from './coverage.js';
 import { exploreSchedules } from './explore.js';
 import { type RunInputs, recordToken } from './replay.js';
 import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
@@ -60,6 +70,16 @@ export interface CampaignOptions {
   readonly requireWindows?: readonly string[];
   /** Step limit of one run. @defaultValue 20000 */
   readonly maxSteps?: number;
+  /**
+   * Corpus entries (kept by earlier campaigns) to replay first, as runs 0, 1, …, and to mutate.
+   * Entries of another profile than the campaign's, or with other kernel what-ifs, are left out.
+   */
+  readonly corpus?: readonly CorpusEntry[];
+  /**
+   * Coverage feedback: keep runs that reach coverage no earlier run reached, and draw a share of
+   * later runs as mutations of them (see corpus.ts). @defaultValue true
+   */
+  readonly feedback?: boolean;
 }
 
 /** A counterexample. */
@@ -87,12 +107,18 @@ export interface CampaignResult {
   readonly failure: Counterexample | null;
   readonly coverage: { cells: Record<string, number>; windows: Record<string, number> };
   readonly flushes: FlushMetrics;
-  /** Expected coverage cells never reached. */
+  /** Expected coverage cells (event|owner|page kind|blockable|device state) never reached. */
   readonly missingCells: readonly string[];
+  /** Expected cells reached out of how many, unreached ones grouped, and notes when coverage is thin. */
+  readonly coverageSummary: CoverageSummary;
   /** Race windows never reached. */
   readonly missingWindows: readonly string[];
   /** Steps taken by all runs (for throughput). */
   readonly steps: number;
+  /** Corpus entries replayed, runs that mutated one, and the entries this campaign kept (new coverage). */
+  readonly corpus: { readonly replayed: number; readonly mutants: number; readonly kept: readonly CorpusEntry[] };
+  /** The corpus folder of a campaign that kept one (`runParallelCampaign`'s `corpusDir`). */
+  readonly store?: { readonly dir: string; readonly loaded: number; readonly added: number; readonly skipped: number };
 }
 
 /** The seed of run `index` of a campaign seeded `seed` (a 32-bit mix, so nearby runs differ). */
@@ -219,14 +245,66 @@ async function dropOps(
   return { value: changed ? new fc.Value<Sample>([scenario, schedule], undefined) : value, attempts };
 }
 
-/** Turns a failing run into a counterexample: shrink, replay with the whole trace, encode the token. */
-export async function counterexample(driver: DriverDefinition, index: number, options: CampaignOptions): Promise<Counterexample> {
+/**
+ * The corpus entries a campaign replays first: those of its kernel what-ifs and, when it names
+ * profiles, of those profiles.
+ */
+export function replaysOf(options: CampaignOptions): readonly CorpusEntry[] {
+  const profiles: readonly string[] | undefined = options.profiles;
+  const overrides = JSON.stringify(options.shape?.profileOverrides ?? null);
+  return (options.corpus ?? []).filter(
+    (e) =>
+      (profiles === undefined || profiles.includes(e.scenario.profile ?? 'latest')) &&
+      JSON.stringify(e.scenario.profileOverrides ?? null) === overrides,
+  );
+}
+
+/** Where run `index`'s sample came from. */
+export type RunOrigin = 'replay' | 'mutant' | 'fresh';
+
+/**
+ * The sample of run `index`, drawing mutations from `pool` (the corpus at the start of the run's
+ * epoch): a corpus entry replayed, a mutant of one, or a fresh sample from the run's own seed.
+ */
+export function planRun(
+  arb: fc.Arbitrary<Sample>,
+  replays: readonly CorpusEntry[],
+  options: CampaignOptions,
+  index: number,
+  pool: readonly CorpusEntry[],
+  weights: readonly number[] = [],
+): { value: fc.Value<Sample>; origin: RunOrigin } {
+  const seed = options.seed ?? 1;
+  const replay = replays[index];
+  if (replay !== undefined) return { value: new fc.Value<Sample>([replay.scenario, replay.schedule], undefined), origin: 'replay' };
+  const f = index - replays.length;
+  if (options.feedback !== false) {
+    const m = mutantOf(pool, weights, seed, f, runSeed, { shape: options.shape ?? {}, schedules: options.strategy !== 'exhaustive' });
+    if (m !== null) return { value: new fc.Value<Sample>(m, undefined), origin: 'mutant' };
+  }
+  return { value: arb.generate(new fc.Random(xoroshiro128plus(runSeed(seed, f))), undefined), origin: 'fresh' };
+}
+
+/**
+ * Turns a failing run into a counterexample: shrink, replay with the whole trace, encode the token.
+ * `pool` is the corpus the run drew from. A fresh run shrinks through its arbitrary's shrink tree
+ * and then op by op; a replayed or mutated one op by op only (it has no shrink tree).
+ */
+export async function counterexample(
+  driver: DriverDefinition,
+  index: number,
+  options: CampaignOptions,
+  pool: readonly CorpusEntry[] = [],
+  weights: readonly number[] = [],
+): Promise<Counterexample> {
   const arb = runArb(driver, options);
-  const start = arb.generate(new fc.Random(xoroshiro128plus(runSeed(options.seed ?? 1, index))), undefined);
+  const { value: start, origin } = planRun(arb, replaysOf(options), options, index, pool, weights);
   const first = await runSample(driver, start.value_, options);
   const rule = (first.violations[0] as Violation).rule;
-  let { value, attempts } = options.shrink === false ? { value: start, attempts: 0 } : await shrink(driver, arb, start, rule, options);
+  let value = start;
+  let attempts = 0;
   if (options.shrink !== false) {
+    if (origin === 'fresh') ({ value, attempts } = await shrink(driver, arb, start, rule, options));
     const dropped = await dropOps(driver, value, rule, options);
     value = dropped.value;
     attempts += dropped.attempts;
@@ -256,42 +334,94 @@ export interface Scan {
   /** Lowest failing run index, or -1. */
   failing: number;
   elapsedMs: number;
+  /** Corpus entries replayed and runs that mutated one. */
+  replayed: number;
+  mutants: number;
+  /** Runs of this scan that reached coverage keys new at the start of their epoch. */
+  candidates: Candidate[];
+  /** Entries the campaign kept (after merging candidates epoch by epoch). */
+  kept: CorpusEntry[];
+  /** The corpus the failing run drew from, and its weights. */
+  failingPool: CorpusEntry[];
+  failingWeights: number[];
 }
 
-/**
- * Runs the campaign's runs in index order (those `runFilter` accepts, below `stopAt()`), stopping
- * at the first failure. Workers call this; {@link runCampaign} adds the counterexample.
- */
-export async function scanRuns(
-  driver: DriverDefinition,
-  options: CampaignOptions,
-  stopAt: () => number = () => Number.POSITIVE_INFINITY,
-): Promise<Scan> {
-  const t0 = performance.now();
-  const runs = options.runs ?? 1000;
-  const seed = options.seed ?? 1;
-  const arb = runArb(driver, options);
-  const scan: Scan = {
+/** An empty scan. */
+export function emptyScan(): Scan {
+  return {
     done: 0,
     steps: 0,
     coverage: { cells: {}, windows: {} },
     flushes: { total: emptyCounts(), byEvent: {} },
     failing: -1,
     elapsedMs: 0,
+    replayed: 0,
+    mutants: 0,
+    candidates: [],
+    kept: [],
+    failingPool: [],
+    failingWeights: [],
   };
-  for (let i = 0; i < runs && i < stopAt(); i++) {
+}
+
+/** One epoch of a campaign as a worker scans it: runs `[from, to)`, the corpus `pool`, the coverage keys `known` then. */
+export interface EpochFeed {
+  readonly from: number;
+  readonly to: number;
+  readonly pool: readonly CorpusEntry[];
+  /** How often each pool entry is picked for mutation ({@link poolWeights}). */
+  readonly weights: readonly number[];
+  readonly known: readonly string[];
+}
+
+/** Adds scan `b` into `a` (not its candidates, kept entries or failure). */
+export function addScan(a: Scan, b: Scan): void {
+  a.done += b.done;
+  a.steps += b.steps;
+  a.replayed += b.replayed;
+  a.mutants += b.mutants;
+  mergeCoverage(a.coverage, { cells: b.coverage.cells ?? {}, windows: b.coverage.windows ?? {} });
+  mergeFlushes(a.flushes, b.flushes);
+}
+
+/**
+ * Scans the runs of one epoch (those `runFilter` accepts, below `stopAt()`), in index order,
+ * stopping at the first failure; returns what they found and the runs that reached new keys.
+ */
+export async function scanEpoch(
+  driver: DriverDefinition,
+  options: CampaignOptions,
+  feed: EpochFeed,
+  stopAt: () => number = () => Number.POSITIVE_INFINITY,
+  progress: (done: number, last: RunProgress) => void = () => {},
+): Promise<Scan> {
+  const t0 = performance.now();
+  const arb = runArb(driver, options);
+  const replays = replaysOf(options);
+  const known = new Set(feed.known);
+  const scan = emptyScan();
+  for (let i = feed.from; i < feed.to && i < stopAt(); i++) {
     if (options.runFilter !== undefined && !options.runFilter(i)) continue;
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
-    const sample = arb.generate(new fc.Random(xoroshiro128plus(runSeed(seed, i))), undefined).value_;
+    const { value, origin } = planRun(arb, replays, options, i, feed.pool, feed.weights);
+    const sample = value.value_;
     const r = await runSample(driver, sample, options);
     scan.done++;
+    if (origin === 'replay') scan.replayed++;
+    if (origin === 'mutant') scan.mutants++;
     scan.steps += r.run.steps;
     mergeCoverage(scan.coverage, r.coverage);
     mergeFlushes(scan.flushes, r.metrics);
-    options.onProgress?.(scan.done, runs, { cells: scan.coverage.cells ?? {}, failed: r.verdict === 'fail' });
+    progress(scan.done, { cells: scan.coverage.cells ?? {}, failed: r.verdict === 'fail' });
     if (r.verdict === 'fail') {
       scan.failing = i;
+      scan.failingPool = [...feed.pool];
+      scan.failingWeights = [...feed.weights];
       break;
+    }
+    const keys = coverageKeys(r.coverage);
+    if (options.feedback !== false && keys.some((k) => !known.has(k))) {
+      scan.candidates.push({ index: i, entry: { scenario: sample[0], schedule: sample[1], keys } });
     }
     // Give the event loop a turn now and then, so progress bars draw and workers hear "stop".
     if (scan.done % 32 === 0) await new Promise((res) => setImmediate(res));
@@ -300,22 +430,72 @@ export async function scanRuns(
   return scan;
 }
 
+/**
+ * Runs the campaign's runs in index order, epoch by epoch (those `runFilter` accepts, below
+ * `stopAt()`), stopping at the first failure; after each epoch, the runs that reached new
+ * coverage join the corpus later epochs mutate. {@link runCampaign} adds the counterexample.
+ */
+export async function scanRuns(
+  driver: DriverDefinition,
+  options: CampaignOptions,
+  stopAt: () => number = () => Number.POSITIVE_INFINITY,
+): Promise<Scan> {
+  const t0 = performance.now();
+  const runs = options.runs ?? 1000;
+  const replays = replaysOf(options);
+  const total = emptyScan();
+  const pool: CorpusEntry[] = [...replays];
+  const known = new Set<string>();
+  for (const [from, to] of epochs(runs, replays.length)) {
+    if (from >= stopAt()) break;
+    const left = options.timeMs === undefined ? undefined : options.timeMs - (performance.now() - t0);
+    if (left !== undefined && left <= 0) break;
+    const base = total.done;
+    const s = await scanEpoch(
+      driver,
+      { ...options, ...(left !== undefined ? { timeMs: left } : {}) },
+      { from, to, pool, weights: poolWeights(pool, total.coverage), known: [...known] },
+      stopAt,
+      (done, last) => options.onProgress?.(base + done, runs, { cells: { ...total.coverage.cells, ...last.cells }, failed: last.failed }),
+    );
+    addScan(total, s);
+    if (s.failing >= 0) {
+      total.failing = s.failing;
+      total.failingPool = s.failingPool;
+      total.failingWeights = s.failingWeights;
+      break;
+    }
+    const kept = absorb(s.candidates, known);
+    // Replayed entries only teach the campaign what is known; they are in the pool already.
+    if (from >= replays.length) {
+      total.kept.push(...kept);
+      pool.push(...kept);
+    }
+  }
+  total.elapsedMs = performance.now() - t0;
+  return total;
+}
+
 /** Runs a campaign in this process. */
 export async function runCampaign(driver: DriverDefinition, options: CampaignOptions = {}): Promise<CampaignResult> {
   const t0 = performance.now();
   const scan = await scanRuns(driver, options);
-  const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options) : null;
-  const universe = await coverageUniverse(driver);
+  const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options, scan.failingPool, scan.failingWeights) : null;
+  const universe = await coverageUniverse(driver, options.shape?.devices);
   return summarize(driver, options, universe, { ...scan, failure, elapsedMs: performance.now() - t0 });
 }
 
-/** What pages and owners the driver's devices can meet, from a probe in a scratch kernel. */
-export async function coverageUniverse(driver: DriverDefinition): Promise<CoverageUniverse> {
+/**
+ * What pages and owners the devices a campaign uses can meet (its scenarios' device work uses the
+ * first `devices` of them), from a probe in a scratch kernel.
+ */
+export async function coverageUniverse(driver: DriverDefinition, devices = 1): Promise<CoverageUniverse> {
   const inst = await driver.probe(new Kernel({ trace: 'none' }));
-  const owners = new Set(inst.devices.map((d) => d.owner));
+  const used = inst.devices.slice(0, Math.max(1, devices));
+  const owners = new Set(used.map((d) => d.owner));
   return {
-    deviceMemory: inst.devices.some((d) => d.pgmap !== null),
-    coherent: inst.devices.some((d) => d.pgmap?.type === 'coherent'),
+    deviceMemory: used.some((d) => d.pgmap !== null),
+    coherent: used.some((d) => d.pgmap?.type === 'coherent'),
     foreignOwners: owners.size > 1,
   };
 }
@@ -332,12 +512,16 @@ export function summarize(
     flushes: FlushMetrics;
     failure: Counterexample | null;
     elapsedMs: number;
+    replayed: number;
+    mutants: number;
+    kept: readonly CorpusEntry[];
   },
 ): CampaignResult {
   const cells = r.coverage.cells ?? {};
   const windows = r.coverage.windows ?? {};
   const missingWindows = (options.requireWindows ?? WINDOWS).filter((w) => (windows[w] ?? 0) === 0);
   const requiredMissing = (options.requireWindows ?? []).filter((w) => (windows[w] ?? 0) === 0);
+  const reachedBase = new Set(Object.keys(cells).map(baseCell));
   return {
     driver: driver.name,
     verdict: r.failure !== null || requiredMissing.length > 0 ? 'fail' : 'pass',
@@ -348,9 +532,11 @@ export function summarize(
     failure: r.failure,
     coverage: { cells, windows },
     flushes: r.flushes,
-    missingCells: expectedCells(universe).filter((c) => (cells[c] ?? 0) === 0),
+    missingCells: expectedCells(universe).filter((c) => !reachedBase.has(c)),
+    coverageSummary: summarizeCoverage(universe, { cells, windows }, r.done, r.failure !== null),
     missingWindows,
     steps: r.steps,
+    corpus: { replayed: r.replayed, mutants: r.mutants, kept: r.kept },
   };
 }
 

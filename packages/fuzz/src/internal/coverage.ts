@@ -1,13 +1,14 @@
 /**
- * Campaign coverage: which (event × owner match × page kind × blockable × device state) cells and
- * which race windows were reached, merged over runs, and which were never reached, so that "no
- * violation" is not mistaken for "safe".
+ * Campaign coverage: which (event × owner match × page kind × blockable × device state × race
+ * window × callback outcome) cells and which race windows were reached, merged over runs, and
+ * which expected cells were never reached, so that "no violation" is not mistaken for "safe".
  */
 import type { Coverage, FlushCounts, FlushMetrics } from '@hmmlab/assertions';
+/** Race windows the oracle recognises. */
+import { WINDOWS } from '../windows.js';
 import { emptyCounts } from './counts.js';
 
-/** Race windows the oracle recognises. */
-export { WINDOWS } from '../windows.js';
+export { WINDOWS };
 
 /** Adds `b` into `a`. */
 export function mergeCoverage(a: Record<string, Record<string, number>>, b: Coverage): void {
@@ -40,6 +41,73 @@ export interface CoverageUniverse {
   readonly foreignOwners: boolean;
 }
 
+/** Fields of a cell key that {@link expectedCells} lists: event, owner match, page kind, blockable, device state. */
+const BASE_FIELDS = 5;
+
+/**
+ * The expected-cell part of a reached cell key: its first five fields. The race window and the
+ * callback outcome depend on what the driver does, not on what it can meet, so the expected
+ * universe leaves them out; campaign feedback uses the whole key.
+ */
+export function baseCell(key: string): string {
+  return key.split('|').slice(0, BASE_FIELDS).join('|');
+}
+
+/** How much of its universe a campaign reached, and plain notes when it explored little. */
+export interface CoverageSummary {
+  /** Expected cells (the driver's universe). */
+  readonly expected: number;
+  /** Expected cells reached. */
+  readonly reached: number;
+  /** Distinct cells reached, with race window and callback outcome. */
+  readonly distinct: number;
+  /** Unreached expected cells grouped compactly: `EVENT owner blockable state: kind, kind`. */
+  readonly unreached: readonly string[];
+  /** Why this campaign's coverage is thin (empty when it is not). */
+  readonly notes: readonly string[];
+}
+
+/** Share of the expected cells below which a campaign says it explored little. */
+const THIN_SHARE = 0.5;
+
+/** Summarises a campaign's coverage against the driver's expected cells. */
+export function summarizeCoverage(
+  u: CoverageUniverse,
+  coverage: { cells: Record<string, number>; windows: Record<string, number> },
+  runs: number,
+  stoppedAtFailure = false,
+): CoverageSummary {
+  const expected = expectedCells(u);
+  const reachedBase = new Set(Object.keys(coverage.cells).map(baseCell));
+  const missing = expected.filter((c) => !reachedBase.has(c));
+  const reached = expected.length - missing.length;
+  const groups = new Map<string, string[]>();
+  for (const c of missing) {
+    const [ev, own, kind, blk, state] = c.split('|') as [string, string, string, string, string];
+    const head = `${ev} ${own} ${blk} ${state}`;
+    groups.set(head, [...(groups.get(head) ?? []), kind]);
+  }
+  // A campaign that stopped at a violation was cut short on purpose: its coverage is not a claim.
+  const notes: string[] = [];
+  const windows = WINDOWS.filter((w) => (coverage.windows[w] ?? 0) > 0).length;
+  if (!stoppedAtFailure && Object.keys(coverage.cells).length === 0) {
+    notes.push(`no invalidation met a device translation in ${runs} run(s): the campaign did not exercise the driver's callbacks`);
+  } else if (!stoppedAtFailure && reached < expected.length * THIN_SHARE) {
+    notes.push(
+      `only ${reached} of ${expected.length} expected cells reached: the campaign explored little (more --runs, or another --seed)`,
+    );
+  }
+  if (!stoppedAtFailure && windows === 0)
+    notes.push('no race window reached: no interleaving of device work with an invalidation or a migration was tried');
+  return {
+    expected: expected.length,
+    reached,
+    distinct: Object.keys(coverage.cells).length,
+    unreached: [...groups].map(([head, kinds]) => `${head}: ${kinds.join(', ')}`),
+    notes,
+  };
+}
+
 /**
  * The cells a campaign should reach for a driver: every event the kernel sends with device
  * translations present, on every page kind the driver can meet, in the blockability and owner
@@ -64,6 +132,10 @@ export function expectedCells(u: CoverageUniverse): string[] {
   for (const [ev, own, blk] of variants) {
     for (const kind of kinds) {
       if (ev === 'MMU_NOTIFY_MIGRATE' && kind === 'zero') continue;
+      // The zero page's entry is read-only and clean: fork's write-protect (mm/memory.c
+      // copy_present_pte) and clear_refs' soft-dirty pass (fs/proc/task_mmu.c clear_soft_dirty)
+      // leave it as it was, so no entry changes under those events.
+      if ((ev === 'MMU_NOTIFY_PROTECTION_PAGE' || ev === 'MMU_NOTIFY_SOFT_DIRTY') && kind === 'zero') continue;
       if (
         ev !== 'MMU_NOTIFY_MIGRATE' &&
         kind.includes('device-private') &&

@@ -5,24 +5,25 @@
 import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatOwner, type OracleReport, type Violation } from '@hmmlab/assertions';
-import { HmmlabError, Kernel } from '@hmmlab/core';
+import { HmmlabError, Kernel, type TraceEvent } from '@hmmlab/core';
 import { type DriverDefinition, DriverLoadError, loadDriver, type Scenario } from '@hmmlab/harness';
-import fc from 'fast-check';
-import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import {
   type CampaignOptions,
   type CampaignResult,
   type Counterexample,
   counterexample,
   coverageUniverse,
+  type EpochFeed,
+  planRun,
   type RunProgress,
+  replaysOf,
   runArb,
   runInputs,
-  runSeed,
   type Scan,
-  scanRuns,
+  scanEpoch,
   summarize,
 } from './campaign.js';
+import type { CorpusEntry } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
 import { UNFINISHED_FINGERPRINT } from './replay.js';
@@ -61,6 +62,13 @@ async function loadProbed(file: string): Promise<DriverDefinition> {
   return driver;
 }
 
+/** Loads and probes the driver; notes `ready` and returns its name. */
+export async function nameJob(a: { readonly file: string }): Promise<string> {
+  const driver = await loadProbed(a.file);
+  send({ type: 'ready', name: driver.name });
+  return driver.name;
+}
+
 /** Arguments of {@link scanJob}. */
 export interface ScanJob {
   readonly file: string;
@@ -68,6 +76,10 @@ export interface ScanJob {
   /** This worker scans the runs `i` with `i % count === index`. */
   readonly index: number;
   readonly count: number;
+  /** The epoch to scan. */
+  readonly feed: EpochFeed;
+  /** Runs this worker did in earlier epochs (its progress notes count on from there). */
+  readonly doneBefore: number;
 }
 
 /** Scans this worker's share of the runs; notes `ready` (the driver's name) and `progress`. */
@@ -85,15 +97,15 @@ export async function scanJob(a: ScanJob): Promise<Scan> {
       markRun(i);
       return true;
     };
-    // Each note names only the cells this worker reached for the first time.
+    // Each note names only the cells this worker reached for the first time in this epoch.
     const known = new Set<string>();
-    const onProgress = (done: number, _total: number, last: RunProgress): void => {
+    const progress = (done: number, last: RunProgress): void => {
       const cells: string[] = [];
       for (const c in last.cells) if (!known.has(c)) cells.push(c);
       for (const c of cells) known.add(c);
-      send({ type: 'progress', done, cells, failed: last.failed });
+      send({ type: 'progress', done: a.doneBefore + done, cells, failed: last.failed });
     };
-    return await scanRuns(driver, { ...a.options, runFilter, onProgress }, () => stopAt);
+    return await scanEpoch(driver, { ...a.options, runFilter }, a.feed, () => stopAt, progress);
   } finally {
     markRun(-1);
     stop();
@@ -116,43 +128,51 @@ export async function finishJob(a: FinishJob): Promise<CampaignResult> {
   markLoaded();
   const failure =
     a.stall !== null
-      ? stalledCounterexample(driver, a.stall, a.options)
+      ? stalledCounterexample(driver, a.stall, a.options, a.scan.failingPool, a.scan.failingWeights)
       : a.scan.failing >= 0
-        ? await counterexample(driver, a.scan.failing, a.options)
+        ? await counterexample(driver, a.scan.failing, a.options, a.scan.failingPool, a.scan.failingWeights)
         : null;
-  const universe = await coverageUniverse(driver);
+  const universe = await coverageUniverse(driver, a.options.shape?.devices);
   return summarize(driver, a.options, universe, { ...a.scan, failure: failure === null ? null : plain(failure) });
+}
+
+/**
+ * A violation whose trace events name owners as text: an owner is whatever pointer the driver
+ * passed (often its device object, with closures), which cannot leave the worker.
+ */
+function plainViolation(v: Violation): Violation {
+  const trace = v.trace.map((e) =>
+    'owner' in e && typeof e.owner === 'object' && e.owner !== null ? ({ ...e, owner: formatOwner(e.owner) } as TraceEvent) : e,
+  );
+  return { ...v, trace };
 }
 
 /** The counterexample without the replayed world (kernel, driver closures): what can leave the worker. */
 function plain(c: Counterexample): Counterexample {
   const { verdict, violations, metrics, coverage, run } = c.report;
-  return { ...c, violation: cloneable(c.violation), report: { verdict, violations: violations.map(cloneable), metrics, coverage, run } };
-}
-
-/**
- * A violation whose trace can be posted to another thread: a pgmap owner may be any driver
- * object (nouveau's `drm->dev`, which reaches the kernel and the driver's closures), so trace
- * events carry it as the text reports print for it.
- */
-function cloneable(v: Violation): Violation {
-  const trace = v.trace.map((e) =>
-    'owner' in e && typeof e.owner === 'object' && e.owner !== null ? ({ ...e, owner: formatOwner(e.owner) } as typeof e) : e,
-  );
-  return { ...v, trace };
+  return {
+    ...c,
+    violation: plainViolation(c.violation),
+    report: { verdict, violations: violations.map(plainViolation), metrics, coverage, run },
+  };
 }
 
 /**
  * The counterexample of a run the watchdog stopped: the run's scenario (regenerated from its
- * index, as every run is) and the decisions it made before driver code stopped returning. It is
+ * index and the corpus of its epoch, as every run is) and the decisions it made before driver code stopped returning. It is
  * not shrunk: every shrinking attempt could hang for the whole bound.
  */
-function stalledCounterexample(driver: DriverDefinition, s: Stall, options: CampaignOptions): Counterexample {
+function stalledCounterexample(
+  driver: DriverDefinition,
+  s: Stall,
+  options: CampaignOptions,
+  pool: readonly CorpusEntry[],
+  weights: readonly number[],
+): Counterexample {
   if (s.decisions === null) {
     throw new HmmlabError('ERR_STATE', `run ${s.run} stalled after more scheduler decisions than the watchdog records`);
   }
-  const arb = runArb(driver, options);
-  const [scenario, schedule] = arb.generate(new fc.Random(xoroshiro128plus(runSeed(options.seed ?? 1, s.run))), undefined).value_;
+  const [scenario, schedule] = planRun(runArb(driver, options), replaysOf(options), options, s.run, pool, weights).value.value_;
   const violation = stallViolation(s);
   const report: OracleReport = {
     verdict: 'fail',

@@ -7,9 +7,8 @@
  * of workers.
  */
 import { availableParallelism } from 'node:os';
-import type { CampaignOptions, CampaignResult, Scan } from './campaign.js';
-import { emptyCounts } from './counts.js';
-import { mergeCoverage, mergeFlushes } from './coverage.js';
+import { addScan, type CampaignOptions, type CampaignResult, type EpochFeed, emptyScan, replaysOf, type Scan } from './campaign.js';
+import { absorb, type Candidate, type CorpusEntry, corpusDir, epochs, poolWeights, readCorpus, writeCorpus } from './corpus.js';
 import type { FinishJob, ScanJob } from './jobs.js';
 import { type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
 
@@ -24,6 +23,13 @@ export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> 
     readonly onReady?: (name: string) => void;
     /** Aborting stops the workers; the campaign rejects with the signal's reason. */
     readonly signal?: AbortSignal;
+    /**
+     * Keep the corpus in `<corpusDir>/<driver name>/`: replay its entries first, then write the
+     * entries this campaign kept. Unset: no corpus is read or written.
+     */
+    readonly corpusDir?: string;
+    /** Called with one line for each corpus file that cannot be read as an entry (it is skipped). */
+    readonly onWarning?: (line: string) => void;
   };
 
 const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js', import.meta.url).href;
@@ -35,7 +41,7 @@ const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js'
 export async function runParallelCampaign(file: string, options: ParallelOptions = {}): Promise<CampaignResult> {
   const t0 = performance.now();
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), 64));
-  const { onProgress, onReady, signal, workers: _w, hangTimeoutMs, heapMb, loader, ...data } = options;
+  const { onProgress, onReady, signal, workers: _w, hangTimeoutMs, heapMb, loader, corpusDir: base, onWarning, ...given } = options;
   const watch: WatchOptions = {
     ...(hangTimeoutMs !== undefined ? { hangTimeoutMs } : {}),
     ...(heapMb !== undefined ? { heapMb } : {}),
@@ -57,7 +63,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           if (note.failed === true) violations++;
           onProgress?.(
             progress.reduce((a, b) => a + b, 0),
-            data.runs ?? 1000,
+            given.runs ?? 1000,
             { cells: cells.size, violations },
           );
         } else if (note.type === 'ready' && !ready && typeof note.name === 'string') {
@@ -78,35 +84,86 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     let lowest = Number.POSITIVE_INFINITY;
     const stalls: Stall[] = [];
     const workers = Array.from({ length: count }, (_x, i) => spawn(i));
-    const scans = await Promise.all(
-      workers.map(async (w, index) => {
-        try {
-          const s = await w.call<Scan>(JOBS, 'scanJob', { file, options: data, index, count } satisfies ScanJob);
-          if (s.failing >= 0 && s.failing < lowest) {
-            lowest = s.failing;
-            for (const other of workers) other.post({ stopAt: lowest });
-          }
-          return s;
-        } catch (e) {
-          if (!(e instanceof WorkerStallError) || e.stall.run < 0) throw e;
-          stalls.push(e.stall);
-          if (e.stall.run < lowest) {
-            lowest = e.stall.run;
-            for (const other of workers) other.post({ stopAt: lowest });
-          }
-          return { ...emptyScan(), done: progress[index] ?? 0 };
-        }
-      }),
-    );
-    signal?.throwIfAborted();
-    const total = emptyScan();
-    for (const s of scans) {
-      total.done += s.done;
-      total.steps += s.steps;
-      mergeCoverage(total.coverage, { cells: s.coverage.cells ?? {}, windows: s.coverage.windows ?? {} });
-      mergeFlushes(total.flushes, s.flushes);
-      if (s.failing >= 0 && (total.failing < 0 || s.failing < total.failing)) total.failing = s.failing;
+    let data: typeof given = given;
+    let store: { dir: string; loaded: number; skipped: number } | null = null;
+    if (base !== undefined) {
+      const name = await (workers[0] as WatchedWorker).call<string>(JOBS, 'nameJob', { file });
+      const dir = corpusDir(base, name);
+      const found = readCorpus(dir);
+      for (const b of found.skipped) onWarning?.(`corpus file ${b.file} skipped: ${b.reason}`);
+      store = { dir, loaded: found.entries.length, skipped: found.skipped.length };
+      data = { ...given, corpus: [...(given.corpus ?? []), ...found.entries] };
     }
+    // Epoch by epoch: every worker scans its share of the epoch's runs against the same corpus;
+    // the runs that reached new coverage join the corpus in run order, so the campaign does not
+    // depend on the number of workers.
+    const runs = data.runs ?? 1000;
+    const seeds = replaysOf(data);
+    const replays = seeds.length;
+    const total = emptyScan();
+    const pool: CorpusEntry[] = [...seeds];
+    const known = new Set<string>();
+    const doneBefore = new Array<number>(count).fill(0);
+    let failingPool: CorpusEntry[] = [];
+    let failingWeights: number[] = [];
+    for (const [from, to] of epochs(runs, replays)) {
+      if (from >= lowest) break;
+      const left = data.timeMs === undefined ? undefined : data.timeMs - (performance.now() - t0);
+      if (left !== undefined && left <= 0) break;
+      const feed: EpochFeed = { from, to, pool, weights: poolWeights(pool, total.coverage), known: [...known] };
+      const options = { ...data, ...(left !== undefined ? { timeMs: left } : {}) };
+      const scans = await Promise.all(
+        workers.map(async (w, index) => {
+          try {
+            const s = await w.call<Scan>(JOBS, 'scanJob', {
+              file,
+              options,
+              index,
+              count,
+              feed,
+              doneBefore: doneBefore[index] ?? 0,
+            } satisfies ScanJob);
+            if (s.failing >= 0 && s.failing < lowest) {
+              lowest = s.failing;
+              for (const other of workers) other.post({ stopAt: lowest });
+            }
+            return s;
+          } catch (e) {
+            if (!(e instanceof WorkerStallError) || e.stall.run < 0) throw e;
+            stalls.push(e.stall);
+            if (e.stall.run < lowest) {
+              lowest = e.stall.run;
+              for (const other of workers) other.post({ stopAt: lowest });
+            }
+            return { ...emptyScan(), done: (progress[index] ?? 0) - (doneBefore[index] ?? 0) };
+          }
+        }),
+      );
+      signal?.throwIfAborted();
+      const candidates: Candidate[] = [];
+      for (const [i, s] of scans.entries()) {
+        addScan(total, s);
+        doneBefore[i] = (doneBefore[i] ?? 0) + s.done;
+        if (s.failing >= 0 && (total.failing < 0 || s.failing < total.failing)) {
+          total.failing = s.failing;
+          failingPool = [...pool];
+          failingWeights = [...feed.weights];
+        }
+        candidates.push(...s.candidates);
+      }
+      if (stalls.length > 0 && failingPool.length === 0) {
+        failingPool = [...pool];
+        failingWeights = [...feed.weights];
+      }
+      if (total.failing >= 0 || stalls.length > 0) break;
+      const kept = absorb(candidates, known);
+      if (from >= replays) {
+        total.kept.push(...kept);
+        pool.push(...kept);
+      }
+    }
+    total.failingPool = failingPool;
+    total.failingWeights = failingWeights;
     const stall = stalls.filter((s) => total.failing < 0 || s.run < total.failing).sort((a, b) => a.run - b.run)[0] ?? null;
     if (stall !== null) total.failing = stall.run;
     // The finishing job reuses a worker that is still alive (its modules are loaded already).
@@ -125,20 +182,10 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       if (!(e instanceof WorkerStallError) || stall !== null || data.shrink === false) throw e;
       result = await finish({ ...data, shrink: false });
     }
-    return { ...result, elapsedMs: Math.round(performance.now() - t0) };
+    const added = store === null ? 0 : writeCorpus(store.dir, result.corpus.kept, result.driver);
+    return { ...result, elapsedMs: Math.round(performance.now() - t0), ...(store !== null ? { store: { ...store, added } } : {}) };
   } finally {
     signal?.removeEventListener('abort', abort);
     await Promise.all(live.map((w) => w.stop()));
   }
-}
-
-function emptyScan(): Scan {
-  return {
-    done: 0,
-    steps: 0,
-    coverage: { cells: {}, windows: {} },
-    flushes: { total: emptyCounts(), byEvent: {} },
-    failing: -1,
-    elapsedMs: 0,
-  };
 }

@@ -45,6 +45,7 @@ function inv(events: Ev[]): ActiveInvalidation {
     callbackEvents: events.map((e, i) => ({ seq: i, step: i, task: 1, ...e }) as TraceEvent),
     before: new Map(),
     needed: new Set(),
+    duringFault: false,
   };
 }
 

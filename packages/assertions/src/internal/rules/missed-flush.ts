@@ -9,8 +9,9 @@ import { eventName, formatPte, hex, MMU_NOTIFY_EXCLUSIVE, PTE_DEVICE_EXCLUSIVE, 
 import { devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import { formatOwner } from '../report.js';
+import type { ActiveInvalidation } from '../state.js';
 import { activeVms, cpuAllows, describeEntry, pageKindFor, translationsOf } from '../view.js';
-import { whatCallbacksDid } from './callback-facts.js';
+import { callbackActs, whatCallbacksDid } from './callback-facts.js';
 
 type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
 type QueueEvent = Extract<TraceEvent, { type: 'dev-queue' }>;
@@ -26,6 +27,68 @@ function deferrable(event: number, newPte: number): boolean {
   return event !== MMU_NOTIFY_EXCLUSIVE || pteKindOf(newPte) === PTE_DEVICE_EXCLUSIVE;
 }
 
+/** A coverage cell key (see `Coverage.cells`). */
+function coverageCell(inv: ActiveInvalidation, own: string, kind: string, had: string, outcome: string): string {
+  const blk = inv.blockable ? 'blockable' : 'nonblockable';
+  return `cell|${eventName(inv.event)}|${own}|${kind}|${blk}|${had}|${inv.duringFault ? 'fault' : 'quiet'}|${outcome}`;
+}
+
+function failed(result: string): boolean {
+  return result === 'false' || (result !== 'null' && result !== '0' && result !== 'true' && /^-?\d+$/.test(result));
+}
+
+// What each invalidation's callbacks did per device address space, computed once: entry changes
+// come after the callback phase, whose events no longer change.
+const outcomes = new WeakMap<ActiveInvalidation, Map<number, string>>();
+
+/**
+ * What the notifier callbacks of `inv` did about device `dev`'s address space `vm`, as a coverage
+ * outcome: `fail` (a callback refused: `false` from an interval callback, an error from
+ * `invalidate_range_start`), `flush` (a device TLB flush issued), `zap` (device entries cleared or
+ * write-protected, no flush), `set-seq` (only `mmu_interval_set_seq`), or `skip` (nothing).
+ */
+function callbackOutcome(inv: ActiveInvalidation, dev: string, vm: number): string {
+  let byVm = outcomes.get(inv);
+  if (byVm === undefined) {
+    byVm = new Map();
+    outcomes.set(inv, byVm);
+  }
+  const known = byVm.get(vm);
+  if (known !== undefined && inv.started) return known;
+  const a = callbackActs(inv, dev, vm);
+  const o = a.callbacks.some((c) => failed(c.result))
+    ? 'fail'
+    : a.issued.length > 0
+      ? 'flush'
+      : a.changed.length > 0
+        ? 'zap'
+        : a.setSeq
+          ? 'set-seq'
+          : 'skip';
+  byVm.set(vm, o);
+  return o;
+}
+
+/**
+ * Coverage of an invalidation a callback refused (`invalidate_range_start_nonblock` returned
+ * `-EAGAIN`, so no entry changes under it): one `fail` cell per device address space of the mm,
+ * per page it translated in the range (or one `unmapped` cell when it translated none).
+ */
+export function coverAborted(ctx: OracleContext, id: number): void {
+  const inv = ctx.invs.get(id);
+  if (inv === undefined) return;
+  const k = ctx.world.kernel;
+  for (const vm of activeVms(ctx.world, inv.mm)) {
+    const own = inv.owner === undefined || inv.owner === null ? 'none' : inv.owner === vm.device.owner ? 'own' : 'foreign';
+    const outcome = callbackOutcome(inv, vm.device.name, vm.id);
+    const held = [...inv.before.values()].filter((b) => b.vmId === vm.id);
+    if (held.length === 0) ctx.cover(coverageCell(inv, own, pageKindFor(k, vm.mm.pte(inv.start), vm.device), 'unmapped', outcome));
+    for (const b of held) {
+      ctx.cover(coverageCell(inv, own, pageKindFor(k, vm.mm.pte(b.vpn * k.pageSize), vm.device), 'mapped', outcome));
+    }
+  }
+}
+
 /** Checks a CPU entry change made under an invalidation. */
 export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
   const inv = ctx.invs.get(ev.inv);
@@ -37,7 +100,7 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
     const dev = vm.device;
     const own = inv.owner === undefined || inv.owner === null ? 'none' : inv.owner === dev.owner ? 'own' : 'foreign';
     const had = inv.before.has(`${vm.id}:${vpn}`) ? 'mapped' : 'unmapped';
-    ctx.cover(`cell|${eventName(inv.event)}|${own}|${pageKindFor(k, ev.old, dev)}|${inv.blockable ? 'blockable' : 'nonblockable'}|${had}`);
+    ctx.cover(coverageCell(inv, own, pageKindFor(k, ev.old, dev), had, callbackOutcome(inv, dev.name, vm.id)));
   }
   for (const t of translationsOf(ctx.world, ev.mm, ev.va)) {
     const dev = t.vm.device;
