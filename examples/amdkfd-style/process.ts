@@ -22,7 +22,7 @@ import {
   Work,
   type Workqueue,
 } from '@hmmlab/core';
-import type { Binding, DeviceFault, DeviceVm } from '@hmmlab/harness';
+import { type Binding, type DeviceFault, type DeviceVm, SharedCell } from '@hmmlab/harness';
 import type { KfdHive } from './kfd.js';
 import { svmMigrateRangeToRam, svmMigrateRangeToVram, svmMigrateVramEvict } from './migrate.js';
 import { SvmRange, svmRangeMnOps, svmRangeUnmapFromGpus, svmRangeValidateAndMap } from './svm-range.js';
@@ -41,12 +41,24 @@ export class KfdProcess implements Binding {
   readonly svmsLock: Mutex;
   /** `svms->list`. */
   readonly ranges: SvmRange[] = [];
-  /** `svms->evicted_ranges`. */
-  evictedRanges = 0;
+  /**
+   * `svms->evicted_ranges`: an `atomic_t` (drivers/gpu/drm/amd/amdkfd/kfd_svm.c: `svm_range_evict`
+   * increments it with `atomic_inc_return`, `svm_range_restore_work` clears it with
+   * `atomic_cmpxchg`), so its accesses never race with each other.
+   */
+  private readonly evictedCell: SharedCell<number>;
   /** Queue evictions in force (`kgd2kfd_quiesce_mm` / `kgd2kfd_resume_mm` pairs). */
   private quiesced = 0;
-  /** The queues are destroyed (`kfd_process_notifier_release`). */
-  destroyed = false;
+  /**
+   * The queues are destroyed (`kfd_process_notifier_release`): the process is gone from the table
+   * the other paths look it up in. The kernel removes it with `hash_del_rcu` under
+   * `kfd_processes_mutex` and then waits with `synchronize_srcu`, and readers find it under
+   * `srcu_read_lock` (drivers/gpu/drm/amd/amdkfd/kfd_process.c: `kfd_process_notifier_release`,
+   * `kfd_lookup_process_by_mm`, which `kgd2kfd_quiesce_mm` calls from the eviction path): marked
+   * accesses, atomic here. The fault paths and the restore worker read it only while holding an
+   * `mm_users` reference.
+   */
+  private readonly destroyedCell: SharedCell<boolean>;
   readonly wq: Workqueue;
   /** `svms->restore_work`. */
   readonly restoreWork: DelayedWork;
@@ -66,6 +78,24 @@ export class KfdProcess implements Binding {
     this.restoreWork = new DelayedWork('svm_range_restore_work', () => this.restoreWorker());
     this.deferredWork = new Work('svm_range_deferred_list_work', () => this.deferredListWork());
     this.notifier = new MmuNotifier({ release: () => this.release() }, `kfd process (mm ${mm.id})`);
+    this.evictedCell = new SharedCell(this.kernel, `kfd svms evicted_ranges (mm ${mm.id})`, 0, { atomic: true });
+    this.destroyedCell = new SharedCell(this.kernel, `kfd process destroyed (mm ${mm.id})`, false, { atomic: true });
+  }
+
+  /** See {@link KfdProcess.evictedCell}. */
+  get evictedRanges(): number {
+    return this.evictedCell.get();
+  }
+  set evictedRanges(v: number) {
+    this.evictedCell.set(v);
+  }
+
+  /** See {@link KfdProcess.destroyedCell}. */
+  get destroyed(): boolean {
+    return this.destroyedCell.get();
+  }
+  set destroyed(v: boolean) {
+    this.destroyedCell.set(v);
   }
 
   /** `kfd_create_process`: registers the release notifier; with XNACK off, maps every VMA on every GPU. */
@@ -190,8 +220,9 @@ export class KfdProcess implements Binding {
    */
   async restorePages(gpu: number, f: DeviceFault): Promise<number> {
     const mm = this.mm;
-    if (this.destroyed || !mm.mmgetNotZero()) return -EFAULT;
+    if (!mm.mmgetNotZero()) return -EFAULT;
     try {
+      if (this.destroyed) return -EFAULT;
       for (let tries = 0; tries < 16; tries++) {
         const prange = await this.getOrCreate(f.va);
         if (prange === null) return -EFAULT;
@@ -220,7 +251,11 @@ export class KfdProcess implements Binding {
    */
   private async restoreWorker(): Promise<void> {
     const mm = this.mm;
-    if (this.destroyed || !mm.mmgetNotZero()) return;
+    if (!mm.mmgetNotZero()) return;
+    if (this.destroyed) {
+      await mm.mmput();
+      return;
+    }
     const evicted = this.evictedRanges;
     let r = 0;
     await mm.mmapLock.downRead();
@@ -267,8 +302,8 @@ export class KfdProcess implements Binding {
 
   /** KFD_IOCTL_SVM with access attributes: map `[start, end)` on every GPU ahead of any access. */
   async prefetch(start: number, end: number): Promise<number> {
-    if (this.destroyed || !this.mm.mmgetNotZero()) return -EINVAL;
-    const r = await this.setAttrAccess(start, end, [start, end]);
+    if (!this.mm.mmgetNotZero()) return -EINVAL;
+    const r = this.destroyed ? -EINVAL : await this.setAttrAccess(start, end, [start, end]);
     await this.mm.mmput();
     return r;
   }

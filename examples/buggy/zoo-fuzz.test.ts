@@ -43,6 +43,7 @@ describe('fuzzing the bug zoo', () => {
         'S17',
         'S18',
         'S19',
+        'S20',
       ].sort(),
     );
   });

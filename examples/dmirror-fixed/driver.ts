@@ -40,15 +40,18 @@ import {
   mmuNotifierRangeBlockable,
   type Page,
 } from '@hmmlab/core';
-import { defineDriver } from '@hmmlab/harness';
+import { defineDriver, SharedCell } from '@hmmlab/harness';
 import { Dmirror } from '../dmirror/dmirror.js';
 import { dmirrorMigrateFinalizeAndMapLocked } from '../dmirror/migrate.js';
 import { dmirrorProbe } from '../dmirror/probe.js';
 
 /** `struct dmirror` without the races of test_hmm. */
 class DmirrorFixed extends Dmirror {
-  /** Invalidations other than its own migrations and exclusive conversions, counted under the mutex. */
-  private foreign = 0;
+  /**
+   * Invalidations other than its own migrations and exclusive conversions: counted by the callback
+   * and read by the migration path, both under the mutex.
+   */
+  private readonly foreign = new SharedCell(this.mdevice.kernel, `${this.notifier.name} foreign invalidations`, 0);
 
   /** `dmirror_interval_invalidate`, with the skips of fixes 2 and 4. */
   override async intervalInvalidate(mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): Promise<boolean> {
@@ -61,7 +64,7 @@ class DmirrorFixed extends Dmirror {
     // Fix 2: its own migration keeps its entries (the migration path revokes what it copies, fix 1)
     // but still moves the sequence. Anything else erases, and counts for fix 3.
     if (!(range.event === MMU_NOTIFY_MIGRATE && own)) {
-      this.foreign++;
+      this.foreign.update((n) => n + 1);
       this.doUpdate(range.start, range.end);
     }
     this.mutex.unlock();
@@ -88,7 +91,7 @@ class DmirrorFixed extends Dmirror {
     // misses an invalidation whose callback runs between the two: counted in the snapshot, its
     // zap (MADV_DONTNEED under the mmap read lock) still to come after the collection.
     await this.mutex.lock();
-    const token = this.foreign;
+    const token = this.foreign.get();
     this.mutex.unlock();
     await mmuIntervalReadBegin(this.notifier);
     return token;
@@ -97,7 +100,7 @@ class DmirrorFixed extends Dmirror {
   /** …unchanged under the mutex when mapping; otherwise the pages are faulted in later. */
   override async migrateFinalizeAndMap(args: MigrateVma, token: number | null): Promise<void> {
     await this.mutex.lock();
-    if (token === this.foreign) dmirrorMigrateFinalizeAndMapLocked(args, this);
+    if (token === this.foreign.get()) dmirrorMigrateFinalizeAndMapLocked(args, this);
     this.mutex.unlock();
   }
 

@@ -14,13 +14,19 @@ import {
   type MmuNotifierRange,
   mmuNotifierRangeBlockable,
 } from '@hmmlab/core';
+import { SharedCell } from '@hmmlab/harness';
 import type { ToRamCaller } from './svm-migrate.js';
 import { SvmMirror } from './svm-mirror.js';
 
 /** A mirror whose migrations update its mappings inline under the block lock. */
 export class InlineMirror extends SvmMirror {
-  /** Inline revocations so far, counted under `L`. */
-  changes = 0;
+  /**
+   * Inline revocations so far: counted by the migration paths under `L`; the fault path takes a
+   * snapshot without `L` before `hmm_range_fault` and compares it under `L` in the commit. A value
+   * read without the lock is a `READ_ONCE`/`WRITE_ONCE` pair in C (a stale snapshot only costs a
+   * retry), so its accesses are atomic.
+   */
+  readonly changes = new SharedCell(this.kernel, `${this.device.name} svm inline changes`, 0, { atomic: true });
 
   override invalidate(mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): Promise<boolean> {
     // The initiator holds the block lock and updates the mapping inline.
@@ -35,23 +41,23 @@ export class InlineMirror extends SvmMirror {
   }
 
   override revokeMigrating(start: number, end: number, caller: ToRamCaller | 'to-device'): void {
-    this.changes++;
+    this.changes.update((n) => n + 1);
     super.revokeMigrating(start, end, caller);
   }
 
   /** Entries changed after the revocation too (a hole filled, the sources freed): a fault that read them before retries. */
   override migrated(_caller: ToRamCaller | 'to-device'): void {
-    this.changes++;
+    this.changes.update((n) => n + 1);
   }
 
   /** The fault loop, started again when an inline revocation came between `hmm_range_fault` and the commit. */
   override async faultRange(start: number, end: number, write: boolean): Promise<number> {
     for (;;) {
-      const before = this.changes;
+      const before = this.changes.get();
       let moved = false;
       const range = this.rangeFor(start, end, write);
       const r = await this.faultLoop(range, () => {
-        moved = this.changes !== before;
+        moved = this.changes.get() !== before;
         return moved ? 0 : this.commit({ range, write });
       });
       if (!moved) return r;

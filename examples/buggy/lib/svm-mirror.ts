@@ -35,7 +35,7 @@ import {
   ULONG_MAX,
   type VmFault,
 } from '@hmmlab/core';
-import { type Binding, type Device, type DeviceFault, type DeviceVm, hmmRangeFaultLoop, SharedCell } from '@hmmlab/harness';
+import { type Binding, type Device, type DeviceFault, type DeviceVm, hmmRangeFaultLoop, SharedCell, SharedMap } from '@hmmlab/harness';
 import { svmExclusiveFault, svmMapExclusive, svmReleaseExclusive } from './svm-exclusive.js';
 import { svmEvict, svmMigrateToDevice, svmMigrateToRam, svmToRam, type ToRamCaller } from './svm-migrate.js';
 
@@ -87,8 +87,11 @@ export class SvmMirror implements Binding {
   private readonly convertingCell: SharedCell<number>;
   /** Invalidations other than its own migrations, counted under `L` (see svm-migrate.ts). */
   private readonly foreignCell: SharedCell<number>;
-  /** System pages DMA-mapped for the device, by virtual page number (drivers whose device reads through the IOMMU). */
-  readonly dmaMapped = new Map<number, Page>();
+  /**
+   * System pages DMA-mapped for the device, by virtual page number (drivers whose device reads
+   * through the IOMMU): written by the fault path, read and emptied by the callback, both under `L`.
+   */
+  readonly dmaMapped: SharedMap<number, Page>;
 
   constructor(device: Device, mm: Mm, policy: Partial<SvmPolicy> = {}) {
     this.kernel = device.kernel;
@@ -98,6 +101,7 @@ export class SvmMirror implements Binding {
     this.lock = this.kernel.mutex(`${device.name} svm lock`);
     this.convertingCell = new SharedCell(this.kernel, `${device.name} svm converting`, 0, { atomic: true });
     this.foreignCell = new SharedCell(this.kernel, `${device.name} svm foreign invalidations`, 0);
+    this.dmaMapped = new SharedMap(this.kernel, `${device.name} svm dma-mapped`);
     this.notifier = new MmuIntervalNotifier(`${device.name} svm`);
     this.vm = device.createVm(mm, { fault: (_vm, f) => this.fault(f) });
   }
@@ -201,7 +205,7 @@ export class SvmMirror implements Binding {
   /** With `L` held: removes the DMA mappings of `[start, end)`. */
   dmaUnmapRange(start: number, end: number): void {
     const ps = this.kernel.pageSize;
-    for (const [vpn, page] of this.dmaMapped) {
+    for (const [vpn, page] of this.dmaMapped.entries()) {
       if (vpn * ps < start || vpn * ps >= end) continue;
       this.device.dmaUnmap(page);
       this.dmaMapped.delete(vpn);

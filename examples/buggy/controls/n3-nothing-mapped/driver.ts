@@ -8,7 +8,7 @@ import type { MmuNotifierRange } from '@hmmlab/core';
 import { svmDriver } from '../../lib/svm-driver.js';
 import { SvmMirror } from '../../lib/svm-mirror.js';
 
-class OdpNothingMapped extends SvmMirror {
+export class OdpNothingMapped extends SvmMirror {
   override invalidateLocked(range: MmuNotifierRange): void {
     // N3: set_seq already done under L; nothing is DMA-mapped, so nothing to zap.
     if (this.dmaMapped.size === 0) return;

@@ -176,6 +176,7 @@ export class FlushOracle implements Observer {
         return;
       case 'dma':
         checkDmaMap(ctx, e);
+        this.races?.onDma(ctx, e);
         return;
       case 'migrate-pair':
         ctx.pairs.set(e.dst, { src: e.src, owner: e.owner });

@@ -48,7 +48,7 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
   'data-race': {
     family: 'data',
     holds:
-      'two tasks touch the same driver state (a device PTE, a SharedCell) only when a common lock or another happens-before edge orders them',
+      'two tasks touch the same driver state (a device PTE, a SharedCell, a DMA mapping) only when a common lock or another happens-before edge orders them',
   },
   'sleep-in-nonblockable': { family: 'blocking', holds: 'a callback of a non-blockable invalidation never sleeps' },
   'false-while-blockable': { family: 'blocking', holds: 'an interval callback returns false only for a non-blockable range' },

@@ -1,5 +1,5 @@
 import { firstRunnable, Kernel, seededDecisions } from '@hmmlab/core';
-import { SharedCell, type World } from '@hmmlab/harness';
+import { Device, SharedCell, type World } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import { FlushOracle } from '../oracle.js';
 
@@ -108,5 +108,85 @@ describe('data-race', () => {
     expect(v?.explanation).toMatch(
       /^shared state "gpu0 present": fault#1 writes it at step \d+ holding no lock, and notifier#2 reads it at step \d+ holding gpu0 svm lock/,
     );
+  });
+
+  describe('DMA mappings', () => {
+    type Page = ReturnType<Kernel['pages']['allocPage']>;
+    interface Ctx {
+      k: Kernel;
+      dev: Device;
+      page: Page;
+      m: ReturnType<Kernel['mutex']>;
+    }
+    type DmaBody = (c: Ctx) => Promise<void>;
+
+    /** Two tasks on one device and one system page, `premapped` times mapped before the run. */
+    async function dma(a: DmaBody, b: DmaBody, seed: number, premapped = 0): Promise<{ rules: string[]; text: string }> {
+      const k = new Kernel();
+      const dev = new Device(k, { name: 'gpu0' });
+      const oracle = new FlushOracle();
+      oracle.attach({ ...world(k), devices: [dev] });
+      const page = k.pages.allocPage();
+      for (let i = 0; i < premapped; i++) dev.dmaMap(page, true);
+      const c: Ctx = { k, dev, page, m: k.mutex('gpu0 svm lock') };
+      k.spawn('a', 'driver', () => a(c));
+      k.spawn('b', 'driver', () => b(c));
+      const vs = oracle.finish(await k.run(seededDecisions(seed))).violations;
+      return { rules: vs.map((v) => v.rule), text: vs[0]?.explanation ?? '' };
+    }
+
+    const locked =
+      (body: DmaBody): DmaBody =>
+      async (c) => {
+        await c.m.lock();
+        await body(c);
+        c.m.unlock();
+      };
+    const map: DmaBody = async (c) => c.dev.dmaMap(c.page, false);
+    /** Unmaps once the other task's mapping exists (a yield is no happens-before edge). */
+    const unmapWhenMapped: DmaBody = async (c) => {
+      while (!c.dev.dma.has(c.page.pfn)) await c.k.yieldPoint();
+    };
+    const unmap: DmaBody = async (c) => c.dev.dmaUnmap(c.page);
+
+    it.each(SEEDS)('should report an unmap that the map it undoes is not ordered before (seed %i)', async (seed) => {
+      const r = await dma(
+        map,
+        async (c) => {
+          await unmapWhenMapped(c);
+          await unmap(c);
+        },
+        seed,
+      );
+      expect(r.rules).toEqual(['data-race']);
+      expect(r.text).toMatch(
+        /^the gpu0 DMA mappings of pfn 0x[0-9a-f]+: a#1 maps it at step \d+ holding no lock, and b#2 unmaps it at step \d+ holding no lock/,
+      );
+    });
+
+    it.each(SEEDS)('should accept the same map and unmap under one lock (seed %i)', async (seed) => {
+      const r = await dma(
+        locked(map),
+        async (c) => {
+          await unmapWhenMapped(c);
+          await locked(unmap)(c);
+        },
+        seed,
+      );
+      expect(r.rules).toEqual([]);
+    });
+
+    it.each(SEEDS)('should accept two tasks mapping one page and each unmapping its own mapping (seed %i)', async (seed) => {
+      const own: DmaBody = async (c) => {
+        await map(c);
+        await c.k.yieldPoint();
+        await unmap(c);
+      };
+      expect((await dma(own, own, seed)).rules).toEqual([]);
+    });
+
+    it('should accept unmapping a mapping made before the run', async () => {
+      expect((await dma(unmap, async () => {}, 1, 1)).rules).toEqual([]);
+    });
   });
 });

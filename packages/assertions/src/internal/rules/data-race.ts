@@ -2,8 +2,9 @@
  * `data-race`: two tasks touch the same driver state, at least one writes, and nothing orders
  * them: no lock held by both, no unlock → lock, wake-up → wait, `queue_work` → work, or
  * `mmu_interval_set_seq` → `mmu_interval_read_retry` between them (core sched/happens-before.ts).
- * The state is a device page-table entry (every `dev-pte` change) or a `SharedCell`/`SharedMap`
- * key (`shared-access`). Happens-before is independent of the interleaving that ran: a race is
+ * The state is a device page-table entry (every `dev-pte` change), a `SharedCell`/`SharedMap` key
+ * (`shared-access`), or a DMA mapping (`dma`: a `dma_unmap_page` must be ordered after the
+ * `dma_map_page` whose handle it tears down). Happens-before is independent of the interleaving that ran: a race is
  * reported even where the model took no preemption point between the two accesses, as on a real
  * machine the notifier callback runs on another CPU at the same time as the fault path
  * (the shadow state follows FastTrack: the last write, and the last read of each task).
@@ -17,6 +18,8 @@ interface Access {
   readonly epoch: number;
   readonly step: number;
   readonly write: boolean;
+  /** What the access did, as a report says it: `writes`, `reads`, `maps`, `unmaps`. */
+  readonly verb: string;
   readonly atomic: boolean;
   readonly locks: readonly string[];
   readonly context: string | null;
@@ -30,10 +33,13 @@ interface Shadow {
 
 type DevPteEvent = Extract<TraceEvent, { type: 'dev-pte' }>;
 type SharedEvent = Extract<TraceEvent, { type: 'shared-access' }>;
+type DmaEvent = Extract<TraceEvent, { type: 'dma' }>;
 
 /** The shadow state of every tracked location, for one run. */
 export class RaceShadow {
   private readonly shadow = new Map<string, Shadow>();
+  /** Live DMA mappings of each device page made during the run: their map accesses. */
+  private readonly dmaLive = new Map<string, Access[]>();
   /** Device VMs by id: their device and whether their entries are atomic. */
   private readonly vms = new Map<number, { device: Device | null; atomic: boolean }>();
 
@@ -46,6 +52,49 @@ export class RaceShadow {
       this.vms.set(ev.vm, vm);
     }
     this.access(ctx, ev, `pte:${ev.vm}:${ev.va}`, true, vm.atomic, ev.va, vm.device);
+  }
+
+  /**
+   * A device mapped or unmapped a page for DMA. `dma_unmap_page` tears down the handle one
+   * `dma_map_page` returned (kernel/dma/mapping.c), and the unmapping path can only know that
+   * handle through the driver's own tables: the map must happen before the unmap. Two mappings of
+   * one page are two handles, mapped and unmapped independently, so maps never conflict with each
+   * other, and an unmap is matched with a live mapping of the page that is ordered before it (the
+   * latest such). An unmap that no live mapping of the page is ordered before is a race with the
+   * latest unordered map: the callback unmapping what a fault path mapped after dropping the lock
+   * the callback holds. Real drivers map and unmap under one lock (drivers/gpu/drm/drm_gpusvm.c:
+   * `drm_gpusvm_range_get_pages` maps under the notifier lock that the invalidation holds around
+   * `drm_gpusvm_range_unmap_pages`; drivers/infiniband/core/umem_odp.c:
+   * `ib_umem_odp_map_dma_and_lock` and `ib_umem_odp_unmap_dma_pages` under `umem_mutex`).
+   */
+  onDma(ctx: OracleContext, ev: DmaEvent): void {
+    const sched = ctx.world.kernel.sched;
+    if (!sched.isRunning) return;
+    const key = `dma:${ev.dev}:${ev.pfn}`;
+    let live = this.dmaLive.get(key);
+    if (live === undefined) {
+      live = [];
+      this.dmaLive.set(key, live);
+    }
+    const t = sched.current;
+    const cur = accessOf(t, ev, ev.op === 'unmap', false);
+    if (ev.op === 'map') {
+      live.push(cur);
+      return;
+    }
+    const device = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
+    // Mappings made before the run (or before tracking) are ordered before everything.
+    const before = (device?.dma.get(ev.pfn) ?? 0) + 1;
+    for (let i = live.length - 1; i >= 0; i--) {
+      const m = live[i] as Access;
+      if (m.task === t || happensBefore(m.task.id, m.epoch, t)) {
+        live.splice(i, 1);
+        return;
+      }
+    }
+    if (before > live.length) return;
+    const prior = live.pop();
+    if (prior !== undefined) this.reportRace(ctx, ev, key, prior, cur, null, device);
   }
 
   /** A shared cell or map key was read or written. */
@@ -82,28 +131,8 @@ export class RaceShadow {
         }
       }
     }
-    const cur: Access = {
-      task: t,
-      epoch: epochOf(t),
-      step: ev.step,
-      write,
-      atomic,
-      locks: t.held.namesSnapshot(),
-      context: t.contexts[t.contexts.length - 1] ?? null,
-    };
-    if (prior !== null) {
-      ctx.report(
-        {
-          rule: 'data-race',
-          explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, set_seq → read_retry), so on a real machine they can run at the same time`,
-          va,
-          device,
-          context: cur.context ?? prior.context,
-          dedupKey: `data-race:${key}`,
-        },
-        ev,
-      );
-    }
+    const cur = accessOf(t, ev, write, atomic);
+    if (prior !== null) this.reportRace(ctx, ev, key, prior, cur, va, device);
     if (write) {
       s.write = cur;
       s.reads.length = 0;
@@ -113,6 +142,42 @@ export class RaceShadow {
     if (i >= 0) s.reads[i] = cur;
     else s.reads.push(cur);
   }
+
+  private reportRace(
+    ctx: OracleContext,
+    ev: DevPteEvent | SharedEvent | DmaEvent,
+    key: string,
+    prior: Access,
+    cur: Access,
+    va: number | null,
+    device: Device | null,
+  ): void {
+    ctx.report(
+      {
+        rule: 'data-race',
+        explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, set_seq → read_retry), so on a real machine they can run at the same time`,
+        va,
+        device,
+        context: cur.context ?? prior.context,
+        dedupKey: `data-race:${key}`,
+      },
+      ev,
+    );
+  }
+}
+
+/** The access the running task `t` makes now. */
+function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent, write: boolean, atomic: boolean): Access {
+  return {
+    task: t,
+    epoch: epochOf(t),
+    step: ev.step,
+    write,
+    verb: ev.type === 'dma' ? (write ? 'unmaps' : 'maps') : write ? 'writes' : 'reads',
+    atomic,
+    locks: t.held.namesSnapshot(),
+    context: t.contexts[t.contexts.length - 1] ?? null,
+  };
 }
 
 /** True if `a` (another task's access) conflicts with an access by `t` now: not ordered before it, and not both atomic. */
@@ -122,13 +187,14 @@ function races(a: Access, t: Task, atomic: boolean): boolean {
 }
 
 /** What an access touched, as a report names it. */
-function target(ev: DevPteEvent | SharedEvent): string {
+function target(ev: DevPteEvent | SharedEvent | DmaEvent): string {
   if (ev.type === 'dev-pte') return `the ${ev.dev} device PTE of ${hex(ev.va)}`;
+  if (ev.type === 'dma') return `the ${ev.dev} DMA mappings of pfn ${hex(ev.pfn)}`;
   return ev.key === '' ? `shared state "${ev.name}"` : `shared state "${ev.name}"[${ev.key}]`;
 }
 
 function describe(a: Access): string {
   const locks = a.locks.length === 0 ? 'holding no lock' : `holding ${a.locks.join(', ')}`;
   const where = a.context !== null ? ` in ${a.context}` : '';
-  return `${a.task.name}#${a.task.id} ${a.write ? 'writes' : 'reads'} it at step ${a.step}${where} ${locks}${a.atomic ? ' (atomically)' : ''}`;
+  return `${a.task.name}#${a.task.id} ${a.verb} it at step ${a.step}${where} ${locks}${a.atomic ? ' (atomically)' : ''}`;
 }

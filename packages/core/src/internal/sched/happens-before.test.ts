@@ -8,6 +8,8 @@ import {
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
 } from '../notifier/interval-notifier.js';
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
 import { seededDecisions } from './decisions.js';
 import { epochOf, happensBefore } from './happens-before.js';
 import type { Task } from './scheduler.js';
@@ -117,4 +119,81 @@ describe('happensBefore', () => {
     expect((await k.run(seededDecisions(1))).status).toBe('done');
     expect(seen).toEqual([true]);
   });
+
+  /**
+   * An invalidation of [0, 0x1000) by task "inv" whose callback marks, after `set_seq`, what it did,
+   * and then lets `reader` run until `reader` sets `waiting`; the invalidation starts once `reader`
+   * sets `go` (plain flags: no edge). `reader` gets the marks and the notifier.
+   */
+  async function invalidationWith(
+    seed: number,
+    reader: (
+      k: Kernel,
+      sub: MmuIntervalNotifier,
+      marks: { beforeSetSeq: Mark | null; afterSetSeq: Mark | null },
+      flag: { go: boolean; waiting: boolean },
+    ) => Promise<void>,
+  ): Promise<void> {
+    const k = new Kernel();
+    k.sched.trackHappensBefore();
+    const mm = k.createMm();
+    const sub = new MmuIntervalNotifier('sub');
+    const marks: { beforeSetSeq: Mark | null; afterSetSeq: Mark | null } = { beforeSetSeq: null, afterSetSeq: null };
+    const flag = { go: false, waiting: false };
+    k.spawn('setup', 'cpu', async () => {
+      await mmuIntervalNotifierInsert(sub, mm, 0, 0x1000, {
+        invalidate: async (mni, _range, curSeq) => {
+          marks.beforeSetSeq = mark(k);
+          mmuIntervalSetSeq(mni, curSeq);
+          marks.afterSetSeq = mark(k);
+          while (!flag.waiting) await k.yieldPoint();
+          await k.yieldPoint();
+          return true;
+        },
+      });
+      k.spawn('reader', 'driver', () => reader(k, sub, marks, flag));
+      k.spawn('inv', 'cpu', async () => {
+        while (!flag.go) await k.yieldPoint();
+        const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, 0, 0x1000);
+        await mmuNotifierInvalidateRangeStart(range);
+        await mmuNotifierInvalidateRangeEnd(range);
+      });
+    });
+    expect((await k.run(seededDecisions(seed))).status).toBe('done');
+  }
+
+  it.each([1, 2, 3])(
+    'should order what the callback did before the invalidation ended before a read_begin after its set_seq, which sleeps until mn_itree_inv_end or takes subscriptions->lock after it (seed %i)',
+    async (seed) => {
+      const seen: boolean[] = [];
+      await invalidationWith(seed, async (k, sub, marks, flag) => {
+        flag.go = true;
+        while (marks.afterSetSeq === null) await k.yieldPoint();
+        flag.waiting = true;
+        // The callback ran set_seq and has not returned: read_begin sleeps until mn_itree_inv_end.
+        await mmuIntervalReadBegin(sub);
+        if (marks.afterSetSeq !== null) seen.push(ordered(k, marks.afterSetSeq));
+      });
+      expect(seen).toEqual([true]);
+    },
+  );
+
+  it.each([1, 2, 3])(
+    'should not order the callback before a reader whose read_begin came before its set_seq, until read_retry sees the sequence move (seed %i)',
+    async (seed) => {
+      const seen: boolean[] = [];
+      await invalidationWith(seed, async (k, sub, marks, flag) => {
+        const seq = await mmuIntervalReadBegin(sub);
+        flag.go = true;
+        while (marks.afterSetSeq === null) await k.yieldPoint();
+        if (marks.beforeSetSeq === null || marks.afterSetSeq === null) return;
+        seen.push(ordered(k, marks.beforeSetSeq), ordered(k, marks.afterSetSeq));
+        expect(mmuIntervalReadRetry(sub, seq)).toBe(true);
+        // set_seq → read_retry: what came before set_seq, not what came after it.
+        seen.push(ordered(k, marks.beforeSetSeq), ordered(k, marks.afterSetSeq));
+        flag.waiting = true;
+      });
+      expect(seen).toEqual([false, false, true, false]);
+    },
+  );
 });
