@@ -1,7 +1,7 @@
 /**
  * dmirror-patched, the port with docs/findings/patches/ applied, against the plain port: the A1
  * race of a device write and a migration to the device is gone on every schedule of a small
- * scenario and over a fuzz campaign on A1's rules, while the plain port is caught at once.
+ * scenario (every rule) and over a fuzz campaign on A1's rule, while the plain port is caught at once.
  * HMMLAB_PATCHED_RUNS raises the campaign's run count (the finding page quotes 10,000).
  */
 import type { RuleId } from '@hmmlab/assertions';
@@ -29,8 +29,14 @@ const racing: Scenario = {
   ],
 };
 
-/** The rules A1 breaks whatever else a campaign meets: a copy of a page the mirror can still write, and the write lost by it. */
-const A1_RULES: RuleId[] = ['own-migration-unrevoked', 'lost-write'];
+/**
+ * The rule of A1 itself: a copy of a page the mirror still maps writable across its own migration.
+ * The write lost by it is `lost-write`, but so are the writes lost to the two races of test_hmm the
+ * patches leave (README.md, "The patched port"): a campaign on `latest` that checks `lost-write`
+ * too finds one at run 9,478 (seed 1) in a scenario with no migration at all, only an exclusive
+ * entry and MADV_DONTNEED.
+ */
+const A1_RULES: RuleId[] = ['own-migration-unrevoked'];
 
 describe('dmirror-patched', () => {
   it('should keep every rule on every schedule with two preemptions of a device write racing a migration', async () => {
@@ -46,7 +52,7 @@ describe('dmirror-patched', () => {
   });
 
   it.each(['6.1', 'latest'] as const)(
-    'should pass a campaign on the A1 rules on %s, where dmirror fails its first runs',
+    'should pass a campaign on the A1 rule on %s, where dmirror fails its first runs',
     async (profile) => {
       const options = { runs: RUNS, seed: 1, shrink: false, rules: A1_RULES, profiles: [profile] };
       const fixed = await runCampaign(patched as DriverDefinition, options);
