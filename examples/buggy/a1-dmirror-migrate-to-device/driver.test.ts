@@ -3,7 +3,8 @@
  * (or a fault of the mirror) in another, of one open /dev/hmm_dmirror0, scheduled so that the
  * second lands between `dmirror_migrate_alloc_and_copy` and `dmirror_migrate_finalize_and_map`.
  * The write goes to the system page that was already copied, and is lost; examples/dmirror-fixed
- * loses nothing on the same schedule (docs/findings/a1-dmirror-migrate-to-device.md).
+ * and examples/dmirror/patched (the kernel patch) lose nothing on the same schedule
+ * (docs/findings/a1-dmirror-migrate-to-device.md).
  */
 import { FlushOracle, formatViolation, type Violation } from '@hmmlab/assertions';
 import {
@@ -19,6 +20,7 @@ import {
 import type { DriverDefinition, World } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import type { Dmirror } from '../../dmirror/dmirror.js';
+import dmirrorPatched from '../../dmirror/patched/driver.js';
 import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ, HMM_DMIRROR_WRITE } from '../../dmirror/uapi.js';
 import dmirrorFixed from '../../dmirror-fixed/driver.js';
 import a1 from './driver.js';
@@ -147,11 +149,13 @@ describe('A1: HMM_DMIRROR_WRITE racing HMM_DMIRROR_MIGRATE_TO_DEV', () => {
     expect(r.violations.map((v) => v.rule)).toContain('lost-write');
   });
 
-  it.each<[string, boolean, Phase[]]>([
-    ['after the copy', true, writeAfterCopy],
-    ['with a fault across the copy', false, faultAcrossCopy],
-  ])('should keep the WRITE %s with dmirror-fixed', async (_name, mirrored, phases) => {
-    const r = await race(dmirrorFixed as DriverDefinition<Dmirror>, mirrored, phases);
+  it.each<[string, string, boolean, Phase[], DriverDefinition]>([
+    ['after the copy', 'dmirror-fixed', true, writeAfterCopy, dmirrorFixed],
+    ['with a fault across the copy', 'dmirror-fixed', false, faultAcrossCopy, dmirrorFixed],
+    ['after the copy', 'dmirror-patched', true, writeAfterCopy, dmirrorPatched],
+    ['with a fault across the copy', 'dmirror-patched', false, faultAcrossCopy, dmirrorPatched],
+  ])('should keep the WRITE %s with %s', async (_when, _name, mirrored, phases, driver) => {
+    const r = await race(driver as DriverDefinition<Dmirror>, mirrored, phases);
     expect(r.writeRet).toBe(0);
     expect(r.after).toBe(2);
     expect(r.violations).toEqual([]);
