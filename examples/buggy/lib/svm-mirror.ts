@@ -142,13 +142,19 @@ export class SvmMirror implements Binding {
     for (const n of this.classicNotifiers()) await mmuNotifierRegister(n, this.mm);
   }
 
-  /** Detaches: unregisters the notifiers, then drops every translation. */
+  /**
+   * Detaches (drm_gpusvm_fini, ib_umem_odp_release): the device memory comes back first (its
+   * `migrate_to_ram` would reach this mirror after it is gone, as `dmirror_fops_release` evicts
+   * since v6.1), every translation goes under `L`, and only then the notifiers: an invalidation
+   * before the removal finds nothing mapped, none after it reaches the device.
+   */
   async unbind(): Promise<void> {
-    for (const n of this.classicNotifiers()) if (n.mm !== null) await mmuNotifierUnregister(n, this.mm);
-    await mmuIntervalNotifierRemove(this.notifier);
+    await this.evict();
     await this.lock.lock();
     this.revoke(0, ULONG_MAX);
     this.lock.unlock();
+    for (const n of this.classicNotifiers()) if (n.mm !== null) await mmuNotifierUnregister(n, this.mm);
+    await mmuIntervalNotifierRemove(this.notifier);
   }
 
   /** True if `range` is this device's own `event` (a migration or exclusive conversion it started; I5 a, b). */

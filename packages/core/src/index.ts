@@ -10,6 +10,7 @@ export {
   EFAULT,
   EINTR,
   EINVAL,
+  ENODEV,
   ENOENT,
   ENOMEM,
   EOVERFLOW,

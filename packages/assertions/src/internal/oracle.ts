@@ -9,6 +9,7 @@ import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violatio
 import { RaceShadow } from './rules/data-race.js';
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
+import { LifecycleShadow } from './rules/lifecycle.js';
 import { checkPteChange, checkResume } from './rules/missed-flush.js';
 import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
 import { checkInstall, trackFormerPage } from './rules/stale-install.js';
@@ -67,6 +68,7 @@ export class FlushOracle implements Observer {
   private faultsInFlight = 0;
   private ctx: OracleContext | null = null;
   private races: RaceShadow | null = null;
+  private readonly lifecycle = new LifecycleShadow();
 
   constructor(options: OracleOptions = {}) {
     this.options = {
@@ -152,6 +154,9 @@ export class FlushOracle implements Observer {
         return;
       case 'dev-tlb':
         if (e.op !== 'fill') this.recordCallbackEvent(ctx, e);
+        return;
+      case 'dev-vm':
+        this.lifecycle.onVmEvent(ctx, e);
         return;
       case 'dev-queue':
         if (this.enabled.has('missed-flush')) checkResume(ctx, e);

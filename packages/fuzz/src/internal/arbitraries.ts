@@ -60,7 +60,7 @@ export interface OpBias {
 const OP_KINDS = {
   cpu: ['read', 'write', 'munmap', 'mprotect', 'madvise', 'clear-refs', 'mremap', 'fork', 'exit'],
   device: ['dev-read', 'dev-write', 'dev-atomic'],
-  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch'],
+  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch', 'unbind'],
   kernel: ['reclaim', 'compact', 'oom-reap'],
 } as const;
 const ALL_KINDS: readonly string[] = Object.values(OP_KINDS).flat();
@@ -170,6 +170,7 @@ export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): 
       { kind: 'evict', weight: 1, arbitrary: fc.constant({ op: 'evict' }) },
       { kind: 'make-exclusive', weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
       { kind: 'prefetch', weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
+      { kind: 'unbind', weight: 1, arbitrary: fc.constant({ op: 'unbind' }) },
     ],
     bias,
   );

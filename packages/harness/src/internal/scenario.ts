@@ -55,6 +55,7 @@ export type OpSpec =
   | ({ readonly op: 'migrate-to-device' } & PageRange)
   | ({ readonly op: 'migrate-to-ram' } & PageRange)
   | { readonly op: 'evict' }
+  | { readonly op: 'unbind' }
   | ({ readonly op: 'make-exclusive' } & PageRange)
   | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange)
   | ({ readonly op: 'reclaim' } & At & InProc)
@@ -92,7 +93,7 @@ export interface Scenario {
 const OPS_OF_KIND: Readonly<Record<TaskKind, readonly OpName[]>> = {
   cpu: ['read', 'write', 'munmap', 'mprotect', 'mremap', 'madvise', 'fork', 'clear-refs', 'exit'],
   device: ['dev-read', 'dev-write', 'dev-atomic'],
-  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch'],
+  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch', 'unbind'],
   kernel: ['reclaim', 'compact', 'oom-reap'],
 };
 
