@@ -4,7 +4,7 @@
  * callback returns early for a closed VM. An invalidation that arrives in between is acknowledged
  * while the device still holds, and uses, the translations it was told to drop.
  */
-import { type MmuIntervalNotifier, type MmuNotifierRange, mmuIntervalNotifierRemove, ULONG_MAX } from '@hmmlab/core';
+import { type MmuIntervalNotifier, type MmuNotifierRange, mmuIntervalNotifierRemove } from '@hmmlab/core';
 import { svmDriver } from '../lib/svm-driver.js';
 import { SvmMirror } from '../lib/svm-mirror.js';
 
@@ -15,9 +15,7 @@ export class ClosedVmEarlyReturn extends SvmMirror {
   override async unbind(): Promise<void> {
     this.closed = true;
     await this.evict();
-    await this.lock.lock();
-    this.revoke(0, ULONG_MAX);
-    this.lock.unlock();
+    await this.revokeAllAndDetach();
     await mmuIntervalNotifierRemove(this.notifier);
   }
 

@@ -15,6 +15,7 @@ class ClosedUnderLock extends SvmMirror {
     await this.lock.lock();
     this.revoke(0, ULONG_MAX);
     this.closed = true;
+    this.detached = true;
     this.lock.unlock();
     await mmuIntervalNotifierRemove(this.notifier);
   }

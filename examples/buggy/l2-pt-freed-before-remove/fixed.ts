@@ -2,16 +2,14 @@
  * L2 fixed: `mmu_interval_notifier_remove` first (it waits for the callbacks in flight, and no
  * later invalidation calls this notifier), then the page table is freed.
  */
-import { mmuIntervalNotifierRemove, ULONG_MAX } from '@hmmlab/core';
+import { mmuIntervalNotifierRemove } from '@hmmlab/core';
 import { svmDriver } from '../lib/svm-driver.js';
 import { SvmMirror } from '../lib/svm-mirror.js';
 
 class RemoveThenFree extends SvmMirror {
   override async unbind(): Promise<void> {
     await this.evict();
-    await this.lock.lock();
-    this.revoke(0, ULONG_MAX);
-    this.lock.unlock();
+    await this.revokeAllAndDetach();
     await mmuIntervalNotifierRemove(this.notifier);
     this.vm.destroy('page table freed');
   }

@@ -89,6 +89,8 @@ export class SvmMirror implements Binding {
   private readonly foreignCell: SharedCell<number>;
   /** System pages DMA-mapped for the device, by virtual page number (drivers whose device reads through the IOMMU). */
   readonly dmaMapped = new Map<number, Page>();
+  /** Set under `L` by {@link SvmMirror.revokeAllAndDetach}: the device VM is no longer this mirror's to touch. */
+  detached = false;
 
   constructor(device: Device, mm: Mm, policy: Partial<SvmPolicy> = {}) {
     this.kernel = device.kernel;
@@ -150,11 +152,22 @@ export class SvmMirror implements Binding {
    */
   async unbind(): Promise<void> {
     await this.evict();
-    await this.lock.lock();
-    this.revoke(0, ULONG_MAX);
-    this.lock.unlock();
+    await this.revokeAllAndDetach();
     for (const n of this.classicNotifiers()) if (n.mm !== null) await mmuNotifierUnregister(n, this.mm);
     await mmuIntervalNotifierRemove(this.notifier);
+  }
+
+  /**
+   * Under `L`: revokes every translation and detaches the mirror from its device VM, which its
+   * binding frees when `unbind` returns. A device page that eviction could not move (a fork
+   * mapped it meanwhile) may still reach this mirror through `migrate_to_ram`; that path then
+   * leaves the VM alone.
+   */
+  async revokeAllAndDetach(): Promise<void> {
+    await this.lock.lock();
+    this.revoke(0, ULONG_MAX);
+    this.detached = true;
+    this.lock.unlock();
   }
 
   /** True if `range` is this device's own `event` (a migration or exclusive conversion it started; I5 a, b). */
@@ -197,8 +210,9 @@ export class SvmMirror implements Binding {
     return this.lock.tryLock();
   }
 
-  /** With `L` held: clears the device entries of `[start, end)`, flushes the TLB and waits, and unmaps DMA. */
+  /** With `L` held: clears the device entries of `[start, end)`, flushes the TLB and waits, and unmaps DMA (nothing once detached). */
   revoke(start: number, end: number): void {
+    if (this.detached) return;
     this.vm.clearRange(start, end);
     this.vm.flushTlb(start, end);
     this.dmaUnmapRange(start, end);

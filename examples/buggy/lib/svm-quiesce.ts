@@ -49,6 +49,7 @@ export class QuiesceMirror extends SvmMirror {
     await this.wq.cancelSync(this.restoreWork);
     // A callback before the removal may have stopped the queues again; nothing is mapped now.
     await this.destroyQueues();
+    await this.revokeAllAndDetach();
   }
 
   /** The restore worker: snapshot, then commit, until a commit finds the sequence unchanged. */

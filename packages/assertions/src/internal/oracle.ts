@@ -12,6 +12,7 @@ import { checkKernelFact } from './rules/kernel-facts.js';
 import { LifecycleShadow } from './rules/lifecycle.js';
 import { checkPteChange, checkResume } from './rules/missed-flush.js';
 import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
+import { coverCallbacks, coverDevPte, coverInvalidationStart, coverPte } from './rules/shape-windows.js';
 import { checkInstall, trackFormerPage } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
@@ -124,6 +125,7 @@ export class FlushOracle implements Observer {
     switch (e.type) {
       case 'inv-start':
         this.startInvalidation(ctx, e);
+        coverInvalidationStart(ctx, e);
         if (this.faultsInFlight > 0) this.cover('window|invalidation-during-device-fault');
         return;
       case 'inv-started':
@@ -139,6 +141,7 @@ export class FlushOracle implements Observer {
       case 'pte':
         // Always: besides missed-flush, it counts flushes and records legal skips for own-migration-unrevoked.
         if (e.inv >= 0) checkPteChange(ctx, e);
+        coverPte(ctx, e);
         trackMigrationEntries(ctx, e);
         trackFormerPage(ctx, e);
         this.layout?.onEvent(e);
@@ -147,6 +150,7 @@ export class FlushOracle implements Observer {
         this.recordCallbackEvent(ctx, e);
         // Always: it also records installs under a legal skip, for own-migration-unrevoked.
         checkInstall(ctx, e);
+        coverDevPte(ctx, e);
         this.races?.onDevPte(ctx, e);
         return;
       case 'shared-access':
@@ -246,6 +250,7 @@ export class FlushOracle implements Observer {
     const inv = ctx.invs.get(id);
     if (inv === undefined) return;
     inv.started = true;
+    coverCallbacks(ctx, inv);
     const c = this.counts(inv.event);
     for (const b of inv.before.values()) if (!this.stillTranslated(b.vmId, b.vpn)) c.performed++;
   }

@@ -3,11 +3,20 @@
  * which race windows were reached, merged over runs, and which were never reached, so that "no
  * violation" is not mistaken for "safe".
  */
-import type { Coverage, FlushCounts, FlushMetrics } from '@hmmlab/assertions';
+import { type Coverage, type FlushCounts, type FlushMetrics, SHAPE_WINDOWS } from '@hmmlab/assertions';
 import { emptyCounts } from './counts.js';
 
-/** Race windows the oracle recognises. */
-export const WINDOWS = ['device-access-during-invalidation', 'invalidation-during-device-fault', 'copy-during-migration'] as const;
+/**
+ * Race windows the oracle recognises, then the workload shapes it counts beside them (the zero
+ * page mapped by a device and filled under it, a partial migration, one invalidation over several
+ * VMAs or notifiers).
+ */
+export const WINDOWS = [
+  'device-access-during-invalidation',
+  'invalidation-during-device-fault',
+  'copy-during-migration',
+  ...SHAPE_WINDOWS,
+] as const;
 
 /** Adds `b` into `a`. */
 export function mergeCoverage(a: Record<string, Record<string, number>>, b: Coverage): void {

@@ -7,6 +7,7 @@
 import {
   compactPage,
   type DecisionSource,
+  EFAULT,
   EINVAL,
   ENODEV,
   Kernel,
@@ -23,12 +24,14 @@ import {
   PROT_WRITE,
   type ProfileName,
   PTE_PRESENT,
+  pinUserPage,
   pteKindOf,
   ptePfn,
   type RunResult,
   SignalError,
   type Trace,
   type TraceRecordMode,
+  unpinUserPage,
   type WaitQueue,
 } from '@hmmlab/core';
 import type { Device } from './device.js';
@@ -232,6 +235,19 @@ function va(world: World, region: number, page: number, word = 0): number {
   return (world.regionBase[region] as number) + page * k.pageSize + (word % k.wordsPerPage) * k.wordSize;
 }
 
+/** Steps a `pin` op holds its pin. */
+const PIN_STEPS = 3;
+
+/** Start and length of a CPU range op: `pages` pages, or from its page through another region's page. */
+function span(world: World, op: Extract<OpSpec, { op: 'munmap' | 'mprotect' | 'madvise' }>): [number, number] {
+  const ps = world.kernel.pageSize;
+  const a = va(world, op.region, op.page);
+  if (op.through === undefined) return [a, op.pages * ps];
+  const b = va(world, op.through.region, op.through.page);
+  const lo = Math.min(a, b);
+  return [lo, Math.max(a, b) + ps - lo];
+}
+
 async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
   const k = world.kernel;
   const ps = k.pageSize;
@@ -252,10 +268,14 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
       case 'write':
         await m.write(va(world, op.region, op.page, op.word), op.value);
         return OK(0);
-      case 'munmap':
-        return OK(await m.munmap(va(world, op.region, op.page), op.pages * ps));
-      case 'mprotect':
-        return OK(await m.mprotect(va(world, op.region, op.page), op.pages * ps, protOf(op.prot)));
+      case 'munmap': {
+        const [start, len] = span(world, op);
+        return OK(await m.munmap(start, len));
+      }
+      case 'mprotect': {
+        const [start, len] = span(world, op);
+        return OK(await m.mprotect(start, len, protOf(op.prot)));
+      }
       case 'mremap': {
         const len = (world.scenario.regions[op.region] as { pages: number }).pages * ps;
         const old = world.regionBase[op.region] as number;
@@ -264,8 +284,18 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
         if (r > 0 && procIdx === 0) world.regionBase[op.region] = r;
         return OK(Math.min(r, 0));
       }
-      case 'madvise':
-        return OK(await m.madvise(va(world, op.region, op.page), op.pages * ps, op.advice === 'free' ? MADV_FREE : MADV_DONTNEED));
+      case 'madvise': {
+        const [start, len] = span(world, op);
+        return OK(await m.madvise(start, len, op.advice === 'free' ? MADV_FREE : MADV_DONTNEED));
+      }
+      case 'pin': {
+        const page = await pinUserPage(m, va(world, op.region, op.page), op.write);
+        if (page === null) return OK(-EFAULT);
+        // The DMA the pin is for: a few steps in which the page must stay put.
+        for (let i = 0; i < PIN_STEPS; i++) await k.sched.yield();
+        unpinUserPage(m, page);
+        return OK(0);
+      }
       case 'fork': {
         const main = world.processes[0] as Mm;
         if (world.dead.has(main)) return { ret: null, status: 'skipped' };
@@ -354,7 +384,9 @@ export function describeOp(op: OpSpec): string {
   const parts: string[] = [op.op];
   if ('region' in op) parts.push(`r${op.region}`);
   if ('page' in op) parts.push(`p${op.page}`);
-  if ('pages' in op) parts.push(`+${op.pages}`);
+  if ('through' in op && op.through !== undefined) parts.push(`..r${op.through.region} p${op.through.page}`);
+  else if ('pages' in op) parts.push(`+${op.pages}`);
+  if (op.op === 'pin') parts.push(op.write ? 'write' : 'read');
   if ('word' in op && op.word !== undefined) parts.push(`w${op.word}`);
   if ('prot' in op) parts.push(op.prot);
   if ('advice' in op) parts.push(op.advice);

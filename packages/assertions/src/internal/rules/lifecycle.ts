@@ -74,10 +74,11 @@ function checkUnbindEnd(ctx: OracleContext, ev: VmEvent): void {
   for (const [vpn, entry] of vm.tlb) left.push({ source: 'tlb', vpn, entry });
   const first = left[0];
   if (first === undefined) return;
+  const pages = new Set(left.map((t) => t.vpn)).size;
   ctx.report(
     {
       rule: 'translation-after-unbind',
-      explanation: `${ev.dev} vm ${ev.vm} still translates ${left.length} page(s) when unbind returns, first ${hex(first.vpn * ps)} → ${describeEntry(first.entry)} (${first.source}): no invalidation will revoke ${left.length === 1 ? 'it' : 'them'} now; clear the page table and flush the TLB (or stop the device) before the notifier goes`,
+      explanation: `${ev.dev} vm ${ev.vm} still translates ${pages} page(s) when unbind returns, first ${hex(first.vpn * ps)} → ${describeEntry(first.entry)} (${first.source}): no invalidation will revoke ${pages === 1 ? 'it' : 'them'} now; clear the page table and flush the TLB (or stop the device) before the notifier goes`,
       mm: vm.mm.id,
       va: first.vpn * ps,
       device: vm.device,
