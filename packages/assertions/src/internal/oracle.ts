@@ -18,6 +18,14 @@ import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
 import { activeVms, cpuAllows } from './view.js';
 
+/**
+ * An event a report can carry across threads and into JSON: a range's owner (any object a driver
+ * chose, which may reach the whole model) becomes its text, as reports print it.
+ */
+function plainEvent(e: TraceEvent): TraceEvent {
+  return 'owner' in e && e.owner !== undefined && typeof e.owner !== 'string' ? { ...e, owner: formatOwner(e.owner) } : e;
+}
+
 /** Options of a {@link FlushOracle}. */
 export interface OracleOptions {
   /** Stop the run at the first violation. @defaultValue false */
@@ -333,7 +341,7 @@ export class FlushOracle implements Observer {
       callbacks: inv === null ? [] : this.callbackSummaries(inv),
       translations: v.translations ?? [],
       context: v.context ?? null,
-      trace: this.recent.list(),
+      trace: this.recent.list().map(plainEvent),
     });
     if (this.options.stopOnFirst) k.sched.requestStop(`${v.rule}: ${v.explanation}`);
   }
