@@ -33,7 +33,9 @@ class DyingAfterSetSeq extends SvmMirror {
 class NeverRemoved extends SvmMirror {
   override async unbind(): Promise<void> {
     await this.evict();
-    await this.revokeAllAndDetach();
+    await this.lock.lock();
+    this.revoke(0, ULONG_MAX);
+    this.lock.unlock();
   }
 }
 
