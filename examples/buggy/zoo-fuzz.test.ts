@@ -31,6 +31,8 @@ describe('fuzzing the bug zoo', () => {
         'E2',
         'G2',
         'H2',
+        'L1',
+        'L2',
         'S1',
         'S2',
         'S3',
@@ -66,7 +68,7 @@ describe('fuzzing the bug zoo', () => {
   const twins = cases.filter((d) => existsSync(`${root}${d}/fixed.ts`));
 
   it('should have the fixed twins of the cases that keep one beside them', () => {
-    expect(twins).toEqual(['a2-owner-without-event', 's13-protection-noop']);
+    expect(twins).toEqual(['a2-owner-without-event', 'l1-closed-vm-early-return', 'l2-pt-freed-before-remove', 's13-protection-noop']);
   });
 
   it.each(twins)('should find nothing in the fixed twin of %s under the same campaign shape', async (dir) => {

@@ -19,6 +19,8 @@ import n5 from './controls/n5-release-notifier/driver.js';
 import n7 from './controls/n7-quiesce-restore/driver.js';
 import n8 from './controls/n8-inline-under-block-lock/driver.js';
 import { CountingSecondaryMmu } from './e2-unpaired-range-end/driver.js';
+import l1Fixed from './l1-closed-vm-early-return/fixed.js';
+import l2Fixed from './l2-pt-freed-before-remove/fixed.js';
 import { svmDriver } from './lib/svm-driver.js';
 import { SvmMirror } from './lib/svm-mirror.js';
 import { ReleaseNothingToDo } from './s16-release-nothing-to-do/driver.js';
@@ -269,6 +271,38 @@ const CASES: Case[] = [
     rule: 'livelock',
     check: (_v, r) => expect(r.run.status).toBe('step-limit'),
     fixed: n8,
+  },
+  {
+    dir: 'l1-closed-vm-early-return',
+    scenario: {
+      regions: [region()],
+      tasks: [
+        dev({ op: 'dev-write', ...at, value: 7 }, { op: 'dev-read', ...at }),
+        drv({ op: 'unbind' }),
+        cpu({ op: 'mprotect', ...page0, prot: 'r' }),
+      ],
+    },
+    decisions: () => seededDecisions(23),
+    rule: 'missed-flush',
+    check: (v) => {
+      expect(v.invalidation?.event).toBe('MMU_NOTIFY_PROTECTION_VMA');
+      expect(v.callbacks[0]).toMatchObject({ result: 'true', setSeq: false, cleared: [] });
+    },
+    fixed: l1Fixed,
+  },
+  {
+    dir: 'l2-pt-freed-before-remove',
+    scenario: {
+      regions: [region()],
+      tasks: [dev({ op: 'dev-write', ...at, value: 7 }), drv({ op: 'unbind' }), cpu({ op: 'munmap', ...page0 })],
+    },
+    decisions: () => seededDecisions(1),
+    rule: 'vm-use-after-free',
+    check: (v) => {
+      expect(v.invalidation?.event).toBe('MMU_NOTIFY_UNMAP');
+      expect(v.explanation).toMatch(/clearRange .* on a device address space freed at step \d+ \(page table freed\)/);
+    },
+    fixed: l2Fixed,
   },
   {
     dir: 's1-owner-any-event',

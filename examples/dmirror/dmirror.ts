@@ -81,6 +81,9 @@ export class Dmirror implements Binding {
     return this.mdevice.era;
   }
 
+  /** The device's reads and writes are `dmirror_read`/`dmirror_write` ioctls of this file. */
+  readonly accessesAreSyscalls = true;
+
   /** The device address spaces of this binding: the mirror table. */
   get vms(): readonly DeviceVm[] {
     return [this.pt];

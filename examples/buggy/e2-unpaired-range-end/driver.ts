@@ -21,6 +21,7 @@ import {
   pteAccessible,
   ptePfn,
   pteWrite,
+  ULONG_MAX,
   VM_FAULT_SIGBUS,
   VM_FAULT_SIGSEGV,
 } from '@hmmlab/core';
@@ -53,7 +54,12 @@ export class CountingSecondaryMmu extends SvmMirror {
     await mmuNotifierRegister(this.mn, this.mm);
   }
 
+  /** `kvm_destroy_vm`: the shadow pages go (`kvm_flush_shadow_all`, as the notifier's release does), then the notifier. */
   override async unbind(): Promise<void> {
+    this.spinLock();
+    this.revoke(0, ULONG_MAX);
+    this.detached = true;
+    this.mmuLock.unlock();
     if (this.mn.mm !== null) await mmuNotifierUnregister(this.mn, this.mm);
   }
 

@@ -92,6 +92,8 @@ export class SvmMirror implements Binding {
    * through the IOMMU): written by the fault path, read and emptied by the callback, both under `L`.
    */
   readonly dmaMapped: SharedMap<number, Page>;
+  /** Set under `L` by {@link SvmMirror.revokeAllAndDetach}: the device VM is no longer this mirror's to touch. */
+  detached = false;
 
   constructor(device: Device, mm: Mm, policy: Partial<SvmPolicy> = {}) {
     this.kernel = device.kernel;
@@ -146,12 +148,29 @@ export class SvmMirror implements Binding {
     for (const n of this.classicNotifiers()) await mmuNotifierRegister(n, this.mm);
   }
 
-  /** Detaches: unregisters the notifiers, then drops every translation. */
+  /**
+   * Detaches (drm_gpusvm_fini, ib_umem_odp_release): the device memory comes back first (its
+   * `migrate_to_ram` would reach this mirror after it is gone, as `dmirror_fops_release` evicts
+   * since v6.1), every translation goes under `L`, and only then the notifiers: an invalidation
+   * before the removal finds nothing mapped, none after it reaches the device.
+   */
   async unbind(): Promise<void> {
+    await this.evict();
+    await this.revokeAllAndDetach();
     for (const n of this.classicNotifiers()) if (n.mm !== null) await mmuNotifierUnregister(n, this.mm);
     await mmuIntervalNotifierRemove(this.notifier);
+  }
+
+  /**
+   * Under `L`: revokes every translation and detaches the mirror from its device VM, which its
+   * binding frees when `unbind` returns. A device page that eviction could not move (a fork
+   * mapped it meanwhile) may still reach this mirror through `migrate_to_ram`; that path then
+   * leaves the VM alone.
+   */
+  async revokeAllAndDetach(): Promise<void> {
     await this.lock.lock();
     this.revoke(0, ULONG_MAX);
+    this.detached = true;
     this.lock.unlock();
   }
 
@@ -195,8 +214,9 @@ export class SvmMirror implements Binding {
     return this.lock.tryLock();
   }
 
-  /** With `L` held: clears the device entries of `[start, end)`, flushes the TLB and waits, and unmaps DMA. */
+  /** With `L` held: clears the device entries of `[start, end)`, flushes the TLB and waits, and unmaps DMA (nothing once detached). */
   revoke(start: number, end: number): void {
+    if (this.detached) return;
     this.vm.clearRange(start, end);
     this.vm.flushTlb(start, end);
     this.dmaUnmapRange(start, end);

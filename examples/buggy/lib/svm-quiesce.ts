@@ -12,6 +12,7 @@ import {
   hmmPfnToPage,
   hmmRangeFault,
   type MmuNotifierRange,
+  mmuIntervalNotifierRemove,
   mmuIntervalReadBegin,
   mmuIntervalReadRetry,
   Work,
@@ -25,6 +26,8 @@ export type Snapshot = Map<number, number>;
 export class QuiesceMirror extends SvmMirror {
   private readonly wq = this.kernel.workqueue(`${this.device.name} restore`);
   private readonly restoreWork = new Work(`${this.device.name} restore`, () => this.restore());
+  /** The file is closing: restores stop (set before the restore work is cancelled). */
+  private closed = false;
 
   /** svm_range_evict: stop the queues, keep the page table, and schedule the restore. */
   override invalidateLocked(_range: MmuNotifierRange): void {
@@ -32,9 +35,28 @@ export class QuiesceMirror extends SvmMirror {
     this.wq.queueWork(this.restoreWork);
   }
 
+  /**
+   * Closing the file (svm_range_list_fini, kfd_process_destroy_queues): the device memory comes back, restores stop, the one
+   * running is waited for, the queues are destroyed with every translation, the notifier goes,
+   * and the work its last callbacks queued is waited for before the page table is freed.
+   */
+  override async unbind(): Promise<void> {
+    await this.evict();
+    this.closed = true;
+    await this.wq.cancelSync(this.restoreWork);
+    await this.destroyQueues();
+    await mmuIntervalNotifierRemove(this.notifier);
+    await this.wq.cancelSync(this.restoreWork);
+    // A callback before the removal may have stopped the queues again; nothing is mapped now.
+    await this.destroyQueues();
+    await this.revokeAllAndDetach();
+  }
+
   /** The restore worker: snapshot, then commit, until a commit finds the sequence unchanged. */
   async restore(): Promise<void> {
     for (;;) {
+      // The file is closing: its unbind destroys the queues.
+      if (this.closed) return;
       // The process is gone: nothing to restore, its queues are destroyed.
       if (this.mm.users <= 0) return this.destroyQueues();
       const seq = await mmuIntervalReadBegin(this.notifier);

@@ -30,5 +30,6 @@ export {
   type Violation,
   violationToJson,
 } from './internal/report.js';
+export { SHAPE_WINDOWS } from './internal/rules/shape-windows.js';
 export { RULE_IDS, RULES, type RuleFamily, type RuleId } from './internal/rules.js';
 export type { FlushCounts } from './internal/state.js';

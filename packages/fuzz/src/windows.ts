@@ -3,5 +3,20 @@
  * the command line can list them without loading the fuzzer.
  */
 
-/** Race windows the oracle recognises. */
-export const WINDOWS = ['device-access-during-invalidation', 'invalidation-during-device-fault', 'copy-during-migration'] as const;
+/** The race windows: device work interleaved with an invalidation or a migration. */
+export const RACE_WINDOWS = ['device-access-during-invalidation', 'invalidation-during-device-fault', 'copy-during-migration'] as const;
+
+
+/**
+ * Race windows the oracle recognises, then the workload shapes it counts beside them (the zero
+ * page mapped by a device and filled under it, a partial migration, one invalidation over several
+ * VMAs or notifiers: `SHAPE_WINDOWS` of @hmmlab/assertions, which a test keeps in step).
+ */
+export const WINDOWS = [
+  ...RACE_WINDOWS,
+  'zero-page-mapped-by-device',
+  'zero-page-filled-under-device',
+  'partial-migration',
+  'multi-vma-invalidation',
+  'multi-notifier-invalidation',
+] as const;

@@ -9,12 +9,22 @@ import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violatio
 import { RaceShadow } from './rules/data-race.js';
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
+import { LifecycleShadow } from './rules/lifecycle.js';
 import { checkPteChange, checkResume, coverAborted } from './rules/missed-flush.js';
 import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
+import { coverCallbacks, coverDevPte, coverInvalidationStart, coverPte } from './rules/shape-windows.js';
 import { checkInstall, trackFormerPage } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
 import { activeVms, cpuAllows } from './view.js';
+
+/**
+ * An event a report can carry across threads and into JSON: a range's owner (any object a driver
+ * chose, which may reach the whole model) becomes its text, as reports print it.
+ */
+function plainEvent(e: TraceEvent): TraceEvent {
+  return 'owner' in e && e.owner !== undefined && typeof e.owner !== 'string' ? { ...e, owner: formatOwner(e.owner) } : e;
+}
 
 /** Options of a {@link FlushOracle}. */
 export interface OracleOptions {
@@ -72,6 +82,7 @@ export class FlushOracle implements Observer {
   private faultsInFlight = 0;
   private ctx: OracleContext | null = null;
   private races: RaceShadow | null = null;
+  private readonly lifecycle = new LifecycleShadow();
 
   constructor(options: OracleOptions = {}) {
     this.options = {
@@ -127,6 +138,7 @@ export class FlushOracle implements Observer {
     switch (e.type) {
       case 'inv-start':
         this.startInvalidation(ctx, e);
+        coverInvalidationStart(ctx, e);
         if (this.faultsInFlight > 0) this.cover('window|invalidation-during-device-fault');
         return;
       case 'inv-started':
@@ -143,6 +155,7 @@ export class FlushOracle implements Observer {
       case 'pte':
         // Always: besides missed-flush, it counts flushes and records legal skips for own-migration-unrevoked.
         if (e.inv >= 0) checkPteChange(ctx, e);
+        coverPte(ctx, e);
         trackMigrationEntries(ctx, e);
         trackFormerPage(ctx, e);
         this.layout?.onEvent(e);
@@ -151,6 +164,7 @@ export class FlushOracle implements Observer {
         this.recordCallbackEvent(ctx, e);
         // Always: it also records installs under a legal skip, for own-migration-unrevoked.
         checkInstall(ctx, e);
+        coverDevPte(ctx, e);
         this.races?.onDevPte(ctx, e);
         return;
       case 'shared-access':
@@ -158,6 +172,9 @@ export class FlushOracle implements Observer {
         return;
       case 'dev-tlb':
         if (e.op !== 'fill') this.recordCallbackEvent(ctx, e);
+        return;
+      case 'dev-vm':
+        this.lifecycle.onVmEvent(ctx, e);
         return;
       case 'dev-queue':
         if (this.enabled.has('missed-flush')) checkResume(ctx, e);
@@ -249,6 +266,7 @@ export class FlushOracle implements Observer {
     const inv = ctx.invs.get(id);
     if (inv === undefined) return;
     inv.started = true;
+    coverCallbacks(ctx, inv);
     const c = this.counts(inv.event);
     for (const b of inv.before.values()) if (!this.stillTranslated(b.vmId, b.vpn)) c.performed++;
   }
@@ -331,7 +349,7 @@ export class FlushOracle implements Observer {
       callbacks: inv === null ? [] : this.callbackSummaries(inv),
       translations: v.translations ?? [],
       context: v.context ?? null,
-      trace: this.recent.list(),
+      trace: this.recent.list().map(plainEvent),
     });
     if (this.options.stopOnFirst) k.sched.requestStop(`${v.rule}: ${v.explanation}`);
   }

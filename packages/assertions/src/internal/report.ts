@@ -109,6 +109,8 @@ export function formatEvent(e: TraceEvent): string {
       return `${e.dev} fault ${e.kind} ${hex(e.va)} ${e.phase}${e.phase === 'end' ? ` -> ${e.result}${e.fatal ? ' (fatal)' : ''}` : ''}`;
     case 'dev-queue':
       return `${e.dev} queues ${e.op}`;
+    case 'dev-vm':
+      return `${e.dev} vm ${e.vm} ${e.op}${e.op === 'use-after-free' || e.op === 'destroy' ? `: ${e.what}` : ''}`;
     case 'dma':
       return `${e.dev} dma ${e.op} pfn ${e.pfn}`;
     case 'cpu-access':

@@ -9,6 +9,8 @@ export type RuleId =
   | 'own-migration-unrevoked'
   | 'stale-install'
   | 'freed-page-mapped'
+  | 'translation-after-unbind'
+  | 'vm-use-after-free'
   | 'lost-write'
   | 'stale-read'
   | 'data-race'
@@ -43,6 +45,11 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
     family: 'flush',
     holds: 'no device translation, DMA mapping or driver reference points at a page when it is freed, and none is made to a free page',
   },
+  'translation-after-unbind': {
+    family: 'flush',
+    holds: "when a binding's unbind returns, no running device holds a translation of the process: nothing would revoke it any more",
+  },
+  'vm-use-after-free': { family: 'failure', holds: 'no driver code updates, walks or flushes a device address space after it was freed' },
   'lost-write': { family: 'data', holds: 'no write is lost: every write lands on the page that holds the memory' },
   'stale-read': { family: 'data', holds: 'every read returns the last value written to that address' },
   'data-race': {

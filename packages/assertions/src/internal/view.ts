@@ -25,12 +25,22 @@ export interface Translation {
   readonly entry: number;
 }
 
-/** Device VMs mirroring the mm with this id whose device is running (not quiesced). */
+/**
+ * False for an address space no device access can reach: one that was freed, or one of a binding
+ * whose device accesses are syscalls while its release runs (they have all returned).
+ */
+function reachable(world: World, vm: DeviceVm): boolean {
+  if (vm.destroyed) return false;
+  const b = world.binding;
+  return !(world.bindingState === 'releasing' && b?.accessesAreSyscalls === true && b.vms.includes(vm));
+}
+
+/** Device VMs mirroring the mm with this id whose device is running (not quiesced) and that a device access can reach. */
 export function activeVms(world: World, mmId: number): DeviceVm[] {
   const out: DeviceVm[] = [];
   for (const d of world.devices) {
     if (d.quiesced) continue;
-    for (const vm of d.vms) if (vm.mm.id === mmId) out.push(vm);
+    for (const vm of d.vms) if (vm.mm.id === mmId && reachable(world, vm)) out.push(vm);
   }
   return out;
 }
@@ -51,7 +61,7 @@ export function translationsTo(world: World, pfn: number): (Translation & { va: 
   for (const d of world.devices) {
     if (d.quiesced) continue;
     for (const vm of d.vms) {
-      if (vm.pt.size === 0 && vm.tlb.size === 0) continue;
+      if ((vm.pt.size === 0 && vm.tlb.size === 0) || !reachable(world, vm)) continue;
       for (const [vpn, e] of vm.tlb) if (devPtePfn(e) === pfn) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
       for (const [vpn, e] of vm.pt) if (devPtePfn(e) === pfn) out.push({ vm, source: 'pt', entry: e, va: vpn * ps });
     }

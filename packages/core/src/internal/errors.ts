@@ -14,6 +14,7 @@ export const ENOMEM = 12;
 export const EFAULT = 14;
 export const EBUSY = 16;
 export const EEXIST = 17;
+export const ENODEV = 19;
 export const EINVAL = 22;
 export const EAGAIN = 11;
 export const EOVERFLOW = 75;
@@ -27,6 +28,7 @@ const ERRNO_NAMES: Readonly<Record<number, string>> = {
   [EFAULT]: 'EFAULT',
   [EBUSY]: 'EBUSY',
   [EEXIST]: 'EEXIST',
+  [ENODEV]: 'ENODEV',
   [EINVAL]: 'EINVAL',
   [EOVERFLOW]: 'EOVERFLOW',
 };

@@ -58,9 +58,9 @@ export interface OpBias {
 
 /** Every op kind generated programs use, by program kind (the order swarm flags follow). */
 const OP_KINDS = {
-  cpu: ['read', 'write', 'munmap', 'mprotect', 'madvise', 'clear-refs', 'mremap', 'fork', 'exit'],
+  cpu: ['read', 'write', 'munmap', 'mprotect', 'madvise', 'clear-refs', 'mremap', 'fork', 'exit', 'pin'],
   device: ['dev-read', 'dev-write', 'dev-atomic'],
-  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch'],
+  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch', 'unbind'],
   kernel: ['reclaim', 'compact', 'oom-reap'],
 } as const;
 const ALL_KINDS: readonly string[] = Object.values(OP_KINDS).flat();
@@ -111,6 +111,27 @@ function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbit
   return fc.oneof(any, covering);
 }
 
+/**
+ * A range over two regions: from a page of one through a page of another, so one call spans
+ * several VMAs (and the driver ranges and notifiers behind them) and the gap between them.
+ */
+function spanArb(
+  regions: readonly RegionSpec[],
+): fc.Arbitrary<{ region: number; page: number; pages: number; through: { region: number; page: number } }> {
+  const page = (region: number) => fc.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 });
+  return fc
+    .tuple(fc.integer({ min: 0, max: regions.length - 1 }), fc.integer({ min: 1, max: Math.max(1, regions.length - 1) }))
+    .chain(([a, d]) => {
+      const b = (a + d) % regions.length;
+      return fc.record({
+        region: fc.constant(a),
+        page: page(a),
+        pages: fc.constant(1),
+        through: fc.record({ region: fc.constant(b), page: page(b) }),
+      });
+    });
+}
+
 const valueArb = fc.integer({ min: 1, max: 999 });
 
 /** Types an op literal. */
@@ -136,7 +157,23 @@ export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boole
     },
     { kind: 'clear-refs', weight: 1, arbitrary: fc.constant({ op: 'clear-refs' }) },
     { kind: 'mremap', weight: 1, arbitrary: fc.integer({ min: 0, max: regions.length - 1 }).map((region) => op({ op: 'mremap', region })) },
+    {
+      kind: 'pin',
+      weight: 1,
+      arbitrary: fc.tuple(at, fc.boolean()).map(([a, write]) => op({ op: 'pin', region: a.region, page: a.page, write })),
+    },
   ];
+  if (regions.length > 1) {
+    const across = spanArb(regions);
+    ops.push(
+      { kind: 'munmap', weight: 1, arbitrary: across.map((r) => op({ op: 'munmap', ...r })) },
+      {
+        kind: 'mprotect',
+        weight: 1,
+        arbitrary: fc.tuple(across, fc.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })),
+      },
+    );
+  }
   if (options.fork ?? true) ops.push({ kind: 'fork', weight: 2, arbitrary: fc.constant({ op: 'fork' }) });
   if (options.exit ?? false) ops.push({ kind: 'exit', weight: 1, arbitrary: fc.constant({ op: 'exit' }) });
   return pick(ops, options);
@@ -170,6 +207,7 @@ export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): 
       { kind: 'evict', weight: 1, arbitrary: fc.constant({ op: 'evict' }) },
       { kind: 'make-exclusive', weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
       { kind: 'prefetch', weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
+      { kind: 'unbind', weight: 1, arbitrary: fc.constant({ op: 'unbind' }) },
     ],
     bias,
   );

@@ -1,6 +1,7 @@
+import { SHAPE_WINDOWS } from '@hmmlab/assertions';
 import { describe, expect, it } from 'vitest';
 import { runCampaign } from './campaign.js';
-import { baseCell, expectedCells, summarizeCoverage } from './coverage.js';
+import { baseCell, expectedCells, summarizeCoverage, WINDOWS } from './coverage.js';
 import { mirror } from './test-mirror.js';
 
 const outcomeOf = (cell: string): string => cell.split('|')[6] as string;
@@ -52,5 +53,11 @@ describe('summarizeCoverage', () => {
   it('should keep a stopped campaign from claiming it explored little', () => {
     expect(summarizeCoverage(u, { cells: {}, windows: {} }, 3, true).notes).toEqual([]);
     expect(baseCell('MMU_NOTIFY_UNMAP|none|system|blockable|mapped|quiet|zap')).toBe('MMU_NOTIFY_UNMAP|none|system|blockable|mapped');
+  });
+});
+
+describe('windows', () => {
+  it('should let a campaign require every shape window the oracle counts', () => {
+    expect(WINDOWS).toEqual(expect.arrayContaining([...SHAPE_WINDOWS]));
   });
 });

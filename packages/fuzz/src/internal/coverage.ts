@@ -4,8 +4,7 @@
  * which expected cells were never reached, so that "no violation" is not mistaken for "safe".
  */
 import type { Coverage, FlushCounts, FlushMetrics } from '@hmmlab/assertions';
-/** Race windows the oracle recognises. */
-import { WINDOWS } from '../windows.js';
+import { RACE_WINDOWS, WINDOWS } from '../windows.js';
 import { emptyCounts } from './counts.js';
 
 export { WINDOWS };
@@ -89,7 +88,7 @@ export function summarizeCoverage(
   }
   // A campaign that stopped at a violation was cut short on purpose: its coverage is not a claim.
   const notes: string[] = [];
-  const windows = WINDOWS.filter((w) => (coverage.windows[w] ?? 0) > 0).length;
+  const windows = RACE_WINDOWS.filter((w) => (coverage.windows[w] ?? 0) > 0).length;
   if (!stoppedAtFailure && Object.keys(coverage.cells).length === 0) {
     notes.push(`no invalidation met a device translation in ${runs} run(s): the campaign did not exercise the driver's callbacks`);
   } else if (!stoppedAtFailure && reached < expected.length * THIN_SHARE) {

@@ -3,7 +3,7 @@
  * VM, an xe VM, an ODP MR): its page table and TLB, and device accesses through TLB → page table
  * → fault, so every access is visible in the trace.
  */
-import { HmmlabError, hex, invokeDriver, type Mm, type Page, SignalError } from '@hmmlab/core';
+import { ENODEV, HmmlabError, hex, invokeDriver, type Mm, type Page, SignalError } from '@hmmlab/core';
 import type { Device, Fence } from './device.js';
 import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, devPteAllows, devPtePfn, mkDevPte } from './device-pte.js';
 
@@ -59,6 +59,8 @@ export class DeviceVm {
    * lock is still checked by `stale-install` and `missed-flush`. @defaultValue false
    */
   atomicEntries = false;
+  /** The driver freed this address space (see {@link DeviceVm.destroy}). */
+  destroyed = false;
 
   constructor(device: Device, mm: Mm, ops: DeviceVmOps) {
     this.id = device.kernel.nextId('device-vm');
@@ -71,6 +73,30 @@ export class DeviceVm {
     return this.device.kernel.pageSize;
   }
 
+  /**
+   * Frees the address space: its page table and its device context (test_hmm's `xa_destroy` of
+   * `dmirror->pt` in `dmirror_fops_release`, `drm_gpuvm_put`). Its entries and cached translations
+   * are gone; a later update or walk of its page table is a use after free, reported by the
+   * oracle, and a device access through it fails with -ENODEV.
+   */
+  destroy(why = 'free'): void {
+    if (this.destroyed) {
+      this.usedAfterFree(`destroy (${why})`);
+      return;
+    }
+    const tr = this.device.kernel.trace;
+    if (tr.on) tr.emit({ type: 'dev-vm', dev: this.device.name, vm: this.id, op: 'destroy', what: why });
+    this.destroyed = true;
+    this.pt.clear();
+    this.tlb.clear();
+  }
+
+  /** Driver code used this address space after {@link DeviceVm.destroy}: a trace event for the oracle. */
+  private usedAfterFree(what: string): void {
+    const tr = this.device.kernel.trace;
+    if (tr.on) tr.emit({ type: 'dev-vm', dev: this.device.name, vm: this.id, op: 'use-after-free', what });
+  }
+
   /** The device entry mapping `va` (0: none). */
   pte(va: number): number {
     return this.pt.get(Math.floor(va / this.pageSize)) ?? 0;
@@ -81,6 +107,10 @@ export class DeviceVm {
    * freed one) is allowed here, as real hardware allows it: that is the bug the oracle reports.
    */
   setPte(va: number, page: Page, perm: { write: boolean; atomic?: boolean }, why = 'map'): void {
+    if (this.destroyed) {
+      this.usedAfterFree(`setPte ${hex(va)} (${why})`);
+      return;
+    }
     const vpn = Math.floor(va / this.pageSize);
     const old = this.pt.get(vpn) ?? 0;
     const e = mkDevPte(page.pfn, perm.write, perm.atomic ?? false);
@@ -91,6 +121,10 @@ export class DeviceVm {
 
   /** Clears the device entry of `va` (the TLB may still hold it until flushed). */
   clearPte(va: number, why = 'unmap'): void {
+    if (this.destroyed) {
+      this.usedAfterFree(`clearPte ${hex(va)} (${why})`);
+      return;
+    }
     const vpn = Math.floor(va / this.pageSize);
     const old = this.pt.get(vpn);
     if (old === undefined) return;
@@ -101,6 +135,10 @@ export class DeviceVm {
 
   /** Clears every device entry in `[start, end)`; returns how many were cleared. */
   clearRange(start: number, end: number, why = 'unmap'): number {
+    if (this.destroyed) {
+      this.usedAfterFree(`clearRange [${hex(start)}, ${hex(end)}) (${why})`);
+      return 0;
+    }
     let n = 0;
     for (const vpn of this.vpnsIn(this.pt, start, end)) {
       this.clearPte(vpn * this.pageSize, why);
@@ -111,6 +149,10 @@ export class DeviceVm {
 
   /** Write-protects the device entries of `[start, end)` (and drops atomic permission). */
   writeProtectRange(start: number, end: number, why = 'wrprotect'): number {
+    if (this.destroyed) {
+      this.usedAfterFree(`writeProtectRange [${hex(start)}, ${hex(end)}) (${why})`);
+      return 0;
+    }
     let n = 0;
     const tr = this.device.kernel.trace;
     for (const vpn of this.vpnsIn(this.pt, start, end)) {
@@ -140,6 +182,10 @@ export class DeviceVm {
 
   /** Flushes the TLB for `[start, end)` and waits for it: no later access hits an old entry. */
   flushTlb(start: number, end: number): void {
+    if (this.destroyed) {
+      this.usedAfterFree(`flushTlb [${hex(start)}, ${hex(end)})`);
+      return;
+    }
     const tr = this.device.kernel.trace;
     if (tr.on) tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'flush-issue', start, end, fence: 0, entry: 0 });
     this.completeFlush(start, end, 0);
@@ -253,6 +299,7 @@ export class DeviceVm {
     await k.sched.yield();
     for (let replay = 0; ; replay++) {
       if (dev.quiesced) await dev.queueWq.waitEvent(() => !dev.quiesced);
+      if (this.destroyed) return { ok: false, errno: -ENODEV };
       let via: 'tlb' | 'pt' = 'tlb';
       let e = this.tlb.get(vpn);
       if (e === undefined) {

@@ -25,8 +25,21 @@ export interface Binding {
   makeExclusive?(start: number, end: number): Promise<number>;
   /** Fault `[start, end)` into the device page table ahead of any access. */
   prefetch?(start: number, end: number, write: boolean): Promise<number>;
-  /** Detach (close the file, destroy the VM). */
+  /**
+   * Detach (the last close of the file, `->release`): stop using the process, remove the
+   * notifiers, free the device address spaces. The scenario runner calls it only after the
+   * driver's calls on this binding have returned (its actions and the fault handling of its
+   * address spaces); when it returns, every address space in `vms` is freed
+   * (`DeviceVm.destroy`) unless the driver freed it already.
+   */
   unbind?(): Promise<void>;
+  /**
+   * Device accesses are the driver's own syscalls, not hardware: test_hmm's `dmirror_read` and
+   * `dmirror_write` ioctls on its CPU-emulated device hold the file, so `unbind` waits for them
+   * and nothing reaches the address spaces while it runs. Otherwise the device is hardware that
+   * keeps running on its translations until the driver stops it. @defaultValue false
+   */
+  readonly accessesAreSyscalls?: boolean;
 }
 
 /** The driver, probed in one kernel. */

@@ -25,6 +25,12 @@ declare module '@hmmlab/core' {
      * or written. `obj` identifies the object within the process, `key` the map key ('' for a cell).
      */
     'shared-access': { obj: number; name: string; key: string; write: boolean; atomic: boolean };
+    /**
+     * A device address space's lifecycle: the binding starts or ends its `unbind`, the address
+     * space is freed (`destroy`), or driver code uses one that was freed (`use-after-free`, `what`
+     * names the use).
+     */
+    'dev-vm': { dev: string; vm: number; op: 'unbind-start' | 'unbind-end' | 'destroy' | 'use-after-free'; what: string };
     /** Device queues stopped or restarted. */
     'dev-queue': { dev: string; op: 'quiesce' | 'resume' };
     /** The device read, wrote or did an atomic on `va`, hitting page `pfn`. */

@@ -7,7 +7,9 @@
 import {
   compactPage,
   type DecisionSource,
+  EFAULT,
   EINVAL,
+  ENODEV,
   Kernel,
   MADV_DONTNEED,
   MADV_FREE,
@@ -22,12 +24,15 @@ import {
   PROT_WRITE,
   type ProfileName,
   PTE_PRESENT,
+  pinUserPage,
   pteKindOf,
   ptePfn,
   type RunResult,
   SignalError,
   type Trace,
   type TraceRecordMode,
+  unpinUserPage,
+  type WaitQueue,
 } from '@hmmlab/core';
 import type { Device } from './device.js';
 import type { Binding, DriverDefinition, DriverInstance } from './driver.js';
@@ -47,6 +52,11 @@ export interface World {
   devices: readonly Device[];
   /** Current base address of each region (mremap moves them). */
   readonly regionBase: number[];
+  /**
+   * Where the binding is in its life: `open`; `closing` (closed by the process, the driver's calls
+   * in flight finishing); `releasing` (its `unbind` runs); `closed` (it returned). @defaultValue 'open'
+   */
+  bindingState?: 'open' | 'closing' | 'releasing' | 'closed';
 }
 
 /** Something that watches a run (the oracle): attached before the driver is probed. */
@@ -111,7 +121,9 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     binding: null,
     devices: [],
     regionBase: scenario.regions.map(() => 0),
+    bindingState: 'open',
   };
+  const life = new Holds(kernel);
   for (const o of options.observers ?? []) o.attach(world);
   const instance = await driver.probe(kernel);
   world.driver = instance;
@@ -136,11 +148,12 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
       }
     }
     world.binding = await instance.bind(mm);
+    holdFaults(world, life);
     scenario.tasks.forEach((t, ti) => {
       kernel.spawn(t.name ?? `${t.kind}${ti}`, t.kind, async () => {
         for (let oi = 0; oi < t.ops.length; oi++) {
           const op = t.ops[oi] as OpSpec;
-          outcomes.push({ task: ti, index: oi, op: op.op, ...(await runOp(world, op)) });
+          outcomes.push({ task: ti, index: oi, op: op.op, ...(await runOp(world, life, op)) });
         }
       });
     });
@@ -151,6 +164,70 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
 
 type Result = { ret: number | null; status: OpOutcome['status'] };
 
+/**
+ * The references the driver's own calls hold on the binding, as an open file's users hold it
+ * (`fdget` in an ioctl): `unbind` runs only when the last one is gone, as `__fput` calls
+ * `->release` only when the file's count drops to zero (fs/file_table.c, `fput`).
+ */
+class Holds {
+  private count = 0;
+  private readonly wq: WaitQueue;
+
+  constructor(kernel: Kernel) {
+    this.wq = kernel.waitQueue('binding file references');
+  }
+
+  /** Runs `f` holding a reference. */
+  async hold<T>(f: () => Promise<T>): Promise<T> {
+    this.count++;
+    try {
+      return await f();
+    } finally {
+      if (--this.count === 0) this.wq.wakeUpAll();
+    }
+  }
+
+  /** Sleeps until no call holds the binding. */
+  drain(): Promise<void> {
+    return this.wq.waitEvent(() => this.count === 0);
+  }
+}
+
+/**
+ * The fault handling of the binding's address spaces holds the binding while it runs, and is
+ * refused with -ENODEV once the binding is closing: the device's faults are cancelled
+ * (nouveau_svm_fault_cancel_fault, xe_svm_handle_pagefault on a closed VM).
+ */
+function holdFaults(world: World, life: Holds): void {
+  for (const vm of world.binding?.vms ?? []) {
+    const inner = vm.ops;
+    const fault = inner.fault;
+    if (fault === undefined) continue;
+    vm.ops = {
+      fault: (v, f) => (world.bindingState !== 'open' ? -ENODEV : life.hold(async () => fault.call(inner, v, f))),
+    };
+  }
+}
+
+const CLOSED: Result = { ret: -ENODEV, status: 'skipped' };
+
+/**
+ * `unbind`: the last close of the device file. New calls fail with -ENODEV; the calls in flight
+ * return first; then the driver's `unbind` runs, and what it leaves of its address spaces is freed.
+ */
+async function unbind(world: World, life: Holds, b: Binding & { unbind(): Promise<void> }): Promise<Result> {
+  const tr = world.kernel.trace;
+  world.bindingState = 'closing';
+  if (tr.on) for (const vm of b.vms) tr.emit({ type: 'dev-vm', dev: vm.device.name, vm: vm.id, op: 'unbind-start', what: 'close' });
+  await life.drain();
+  world.bindingState = 'releasing';
+  await b.unbind();
+  if (tr.on) for (const vm of b.vms) tr.emit({ type: 'dev-vm', dev: vm.device.name, vm: vm.id, op: 'unbind-end', what: 'close' });
+  for (const vm of b.vms) if (!vm.destroyed) vm.destroy('unbind returned');
+  world.bindingState = 'closed';
+  return OK(0);
+}
+
 const OK = (ret: number | null): Result => ({ ret, status: 'ok' });
 
 function va(world: World, region: number, page: number, word = 0): number {
@@ -158,7 +235,20 @@ function va(world: World, region: number, page: number, word = 0): number {
   return (world.regionBase[region] as number) + page * k.pageSize + (word % k.wordsPerPage) * k.wordSize;
 }
 
-async function runOp(world: World, op: OpSpec): Promise<Result> {
+/** Steps a `pin` op holds its pin. */
+const PIN_STEPS = 3;
+
+/** Start and length of a CPU range op: `pages` pages, or from its page through another region's page. */
+function span(world: World, op: Extract<OpSpec, { op: 'munmap' | 'mprotect' | 'madvise' }>): [number, number] {
+  const ps = world.kernel.pageSize;
+  const a = va(world, op.region, op.page);
+  if (op.through === undefined) return [a, op.pages * ps];
+  const b = va(world, op.through.region, op.through.page);
+  const lo = Math.min(a, b);
+  return [lo, Math.max(a, b) + ps - lo];
+}
+
+async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
   const k = world.kernel;
   const ps = k.pageSize;
   const procIdx = 'proc' in op && op.proc !== undefined ? op.proc : 0;
@@ -178,10 +268,14 @@ async function runOp(world: World, op: OpSpec): Promise<Result> {
       case 'write':
         await m.write(va(world, op.region, op.page, op.word), op.value);
         return OK(0);
-      case 'munmap':
-        return OK(await m.munmap(va(world, op.region, op.page), op.pages * ps));
-      case 'mprotect':
-        return OK(await m.mprotect(va(world, op.region, op.page), op.pages * ps, protOf(op.prot)));
+      case 'munmap': {
+        const [start, len] = span(world, op);
+        return OK(await m.munmap(start, len));
+      }
+      case 'mprotect': {
+        const [start, len] = span(world, op);
+        return OK(await m.mprotect(start, len, protOf(op.prot)));
+      }
       case 'mremap': {
         const len = (world.scenario.regions[op.region] as { pages: number }).pages * ps;
         const old = world.regionBase[op.region] as number;
@@ -190,8 +284,18 @@ async function runOp(world: World, op: OpSpec): Promise<Result> {
         if (r > 0 && procIdx === 0) world.regionBase[op.region] = r;
         return OK(Math.min(r, 0));
       }
-      case 'madvise':
-        return OK(await m.madvise(va(world, op.region, op.page), op.pages * ps, op.advice === 'free' ? MADV_FREE : MADV_DONTNEED));
+      case 'madvise': {
+        const [start, len] = span(world, op);
+        return OK(await m.madvise(start, len, op.advice === 'free' ? MADV_FREE : MADV_DONTNEED));
+      }
+      case 'pin': {
+        const page = await pinUserPage(m, va(world, op.region, op.page), op.write);
+        if (page === null) return OK(-EFAULT);
+        // The DMA the pin is for: a few steps in which the page must stay put.
+        for (let i = 0; i < PIN_STEPS; i++) await k.sched.yield();
+        unpinUserPage(m, page);
+        return OK(0);
+      }
       case 'fork': {
         const main = world.processes[0] as Mm;
         if (world.dead.has(main)) return { ret: null, status: 'skipped' };
@@ -210,13 +314,12 @@ async function runOp(world: World, op: OpSpec): Promise<Result> {
         const b = world.binding;
         const vm = b?.vms[op.device ?? 0];
         if (vm === undefined) return { ret: null, status: 'unsupported' };
+        // No new device work on a closed binding; a syscall-driven device gets none while it closes.
+        if (world.bindingState === 'closed' || (b?.accessesAreSyscalls === true && world.bindingState !== 'open')) return CLOSED;
         const a = va(world, op.region, op.page, op.word);
-        const r =
-          op.op === 'dev-read'
-            ? await vm.tryRead(a)
-            : op.op === 'dev-write'
-              ? await vm.tryWrite(a, op.value)
-              : await vm.tryAtomic(a, (x) => x + 1);
+        const access = () =>
+          op.op === 'dev-read' ? vm.tryRead(a) : op.op === 'dev-write' ? vm.tryWrite(a, op.value) : vm.tryAtomic(a, (x) => x + 1);
+        const r = b?.accessesAreSyscalls === true ? await life.hold(access) : await access();
         return r.ok ? OK(r.value) : { ret: r.errno, status: 'signal' };
       }
       case 'migrate-to-device':
@@ -233,18 +336,30 @@ async function runOp(world: World, op: OpSpec): Promise<Result> {
                 ? b?.makeExclusive
                 : b?.prefetch;
         if (b === null || f === undefined) return { ret: null, status: 'unsupported' };
+        if (world.bindingState !== 'open') return OK(-ENODEV);
         const start = va(world, op.region, op.page);
         const end = start + op.pages * ps;
         return OK(
-          op.op === 'prefetch'
-            ? await (f as NonNullable<Binding['prefetch']>).call(b, start, end, op.write)
-            : await (f as (s: number, e: number) => Promise<number>).call(b, start, end),
+          await life.hold(() =>
+            op.op === 'prefetch'
+              ? (f as NonNullable<Binding['prefetch']>).call(b, start, end, op.write)
+              : (f as (s: number, e: number) => Promise<number>).call(b, start, end),
+          ),
         );
       }
       case 'evict': {
         const b = world.binding;
         if (b === null || b.evict === undefined) return { ret: null, status: 'unsupported' };
-        return OK(await b.evict());
+        if (world.bindingState !== 'open') return OK(-ENODEV);
+        const evict = b.evict;
+        return OK(await life.hold(() => evict.call(b)));
+      }
+      case 'unbind': {
+        const b = world.binding;
+        if (b === null || b.unbind === undefined) return { ret: null, status: 'unsupported' };
+        // A second close: the file is gone already.
+        if (world.bindingState !== 'open') return CLOSED;
+        return await unbind(world, life, b as Binding & { unbind(): Promise<void> });
       }
       case 'reclaim':
         return OK(await m.reclaim(va(world, op.region, op.page)));
@@ -269,7 +384,9 @@ export function describeOp(op: OpSpec): string {
   const parts: string[] = [op.op];
   if ('region' in op) parts.push(`r${op.region}`);
   if ('page' in op) parts.push(`p${op.page}`);
-  if ('pages' in op) parts.push(`+${op.pages}`);
+  if ('through' in op && op.through !== undefined) parts.push(`..r${op.through.region} p${op.through.page}`);
+  else if ('pages' in op) parts.push(`+${op.pages}`);
+  if (op.op === 'pin') parts.push(op.write ? 'write' : 'read');
   if ('word' in op && op.word !== undefined) parts.push(`w${op.word}`);
   if ('prot' in op) parts.push(op.prot);
   if ('advice' in op) parts.push(op.advice);

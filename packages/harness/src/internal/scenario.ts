@@ -38,14 +38,23 @@ interface PageRange {
   readonly pages: number;
 }
 
+/**
+ * A CPU range that may span regions: with `through`, it runs from `(region, page)` to the end of
+ * page `through.page` of region `through.region` (in whichever order the two lie in the address
+ * space), over every VMA and gap between them, and `pages` is ignored.
+ */
+type SpanRange = PageRange & { readonly through?: { readonly region: number; readonly page: number } };
+
 /** One step of a program. */
 export type OpSpec =
   | ({ readonly op: 'read' } & At & InProc)
   | ({ readonly op: 'write'; readonly value: number } & At & InProc)
-  | ({ readonly op: 'munmap' } & PageRange & InProc)
-  | ({ readonly op: 'mprotect'; readonly prot: Prot } & PageRange & InProc)
+  | ({ readonly op: 'munmap' } & SpanRange & InProc)
+  | ({ readonly op: 'mprotect'; readonly prot: Prot } & SpanRange & InProc)
   | ({ readonly op: 'mremap'; readonly region: number } & InProc)
-  | ({ readonly op: 'madvise'; readonly advice: 'dontneed' | 'free' } & PageRange & InProc)
+  | ({ readonly op: 'madvise'; readonly advice: 'dontneed' | 'free' } & SpanRange & InProc)
+  /** A GUP pin of the page (`pin_user_pages`), held over a few steps of DMA, then dropped. */
+  | ({ readonly op: 'pin'; readonly write: boolean } & At & InProc)
   | { readonly op: 'fork' }
   | ({ readonly op: 'clear-refs' } & InProc)
   | ({ readonly op: 'exit' } & InProc)
@@ -55,6 +64,7 @@ export type OpSpec =
   | ({ readonly op: 'migrate-to-device' } & PageRange)
   | ({ readonly op: 'migrate-to-ram' } & PageRange)
   | { readonly op: 'evict' }
+  | { readonly op: 'unbind' }
   | ({ readonly op: 'make-exclusive' } & PageRange)
   | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange)
   | ({ readonly op: 'reclaim' } & At & InProc)
@@ -90,9 +100,9 @@ export interface Scenario {
 }
 
 const OPS_OF_KIND: Readonly<Record<TaskKind, readonly OpName[]>> = {
-  cpu: ['read', 'write', 'munmap', 'mprotect', 'mremap', 'madvise', 'fork', 'clear-refs', 'exit'],
+  cpu: ['read', 'write', 'munmap', 'mprotect', 'mremap', 'madvise', 'fork', 'clear-refs', 'exit', 'pin'],
   device: ['dev-read', 'dev-write', 'dev-atomic'],
-  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch'],
+  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch', 'unbind'],
   kernel: ['reclaim', 'compact', 'oom-reap'],
 };
 
@@ -153,6 +163,12 @@ export function validateScenario(s: Scenario): void {
         if ('page' in o) checkInt(ow, 'page', o.page, 0, pages - 1);
         if ('pages' in o) checkInt(ow, 'pages', o.pages, 1, pages - (o as PageRange).page);
       }
+      if ('through' in o && o.through !== undefined) {
+        const t = o.through;
+        checkInt(`${ow}.through`, 'region', t.region, 0, s.regions.length - 1);
+        checkInt(`${ow}.through`, 'page', t.page, 0, (s.regions[t.region] as RegionSpec).pages - 1);
+      }
+      if ('write' in o && typeof o.write !== 'boolean') fail(ow, `write ${String(o.write)} must be true or false`);
       if ('value' in o && (typeof o.value !== 'number' || !Number.isInteger(o.value)))
         fail(ow, `value ${String(o.value)} must be an integer`);
     });

@@ -36,6 +36,11 @@ export function eventGlyph(e: TraceEvent): { readonly cat: EventCategory; readon
       return { cat: 'device', glyph: e.phase === 'begin' ? 'flt' : e.fatal ? 'FLT' : 'f✓' };
     case 'dev-queue':
       return { cat: 'device', glyph: e.op === 'quiesce' ? 'Q■' : 'Q▶' };
+    case 'dev-vm':
+      return {
+        cat: 'device',
+        glyph: e.op === 'use-after-free' ? 'UAF' : e.op === 'destroy' ? 'vm✗' : e.op === 'unbind-start' ? 'ub' : 'ub✓',
+      };
     case 'dma':
       return { cat: 'device', glyph: e.op === 'map' ? 'dma' : 'dm✗' };
     case 'page-alloc':

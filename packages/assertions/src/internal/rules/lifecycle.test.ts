@@ -1,0 +1,125 @@
+import {
+  firstRunnable,
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  HMM_PFN_WRITE,
+  hmmPfnToPage,
+  type Kernel,
+  MmuIntervalNotifier,
+  mmuIntervalNotifierInsert,
+  mmuIntervalNotifierRemove,
+  mmuIntervalSetSeq,
+  seededDecisions,
+  ULONG_MAX,
+} from '@hmmlab/core';
+import { type Binding, Device, defineDriver, hmmRangeFaultLoop, type Scenario } from '@hmmlab/harness';
+import { describe, expect, it } from 'vitest';
+import { checkScenario } from '../check.js';
+
+/** How the mini mirror's unbind goes. */
+type Unbind = 'correct' | 'keeps-translations' | 'frees-before-remove';
+
+/** One interval notifier over the whole space; the callback clears and flushes under a lock. */
+function mirror(unbind: Unbind) {
+  return defineDriver({
+    name: `mirror-${unbind}`,
+    probe(kernel: Kernel) {
+      const dev = new Device(kernel, { name: 'gpu0' });
+      return {
+        devices: [dev],
+        async bind(mm): Promise<Binding> {
+          const lock = kernel.mutex('mirror lock');
+          const mni = new MmuIntervalNotifier('mirror');
+          const ps = kernel.pageSize;
+          const vm = dev.createVm(mm, {
+            fault: (v, f) => {
+              const start = f.va - (f.va % ps);
+              return hmmRangeFaultLoop({
+                mm,
+                range: {
+                  notifier: mni,
+                  notifierSeq: 0,
+                  start,
+                  end: start + ps,
+                  hmmPfns: [0],
+                  defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
+                  pfnFlagsMask: 0,
+                  devPrivateOwner: dev.owner,
+                },
+                lock: () => lock.lock(),
+                unlock: () => lock.unlock(),
+                commit(r) {
+                  const e = r.hmmPfns[0] as number;
+                  v.setPte(r.start, hmmPfnToPage(kernel, e), { write: (e & HMM_PFN_WRITE) !== 0 });
+                },
+              });
+            },
+          });
+          await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
+            async invalidate(sub, range, curSeq) {
+              await lock.lock();
+              mmuIntervalSetSeq(sub, curSeq);
+              vm.clearRange(range.start, range.end);
+              vm.flushTlb(range.start, range.end);
+              lock.unlock();
+              return true;
+            },
+          });
+          return {
+            vms: [vm],
+            async unbind() {
+              await lock.lock();
+              if (unbind !== 'keeps-translations') {
+                vm.clearRange(0, ULONG_MAX);
+                vm.flushTlb(0, ULONG_MAX);
+              }
+              if (unbind === 'frees-before-remove') vm.destroy('page table freed');
+              lock.unlock();
+              await mmuIntervalNotifierRemove(mni);
+            },
+          };
+        },
+      };
+    },
+  });
+}
+
+const region = { pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' } as const;
+
+/** A device write, then unbind, then munmap of the page: in that order. */
+const inOrder: Scenario = {
+  regions: [region],
+  tasks: [
+    { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 3 }] },
+    { kind: 'driver', ops: [{ op: 'unbind' }] },
+    { kind: 'cpu', ops: [{ op: 'munmap', region: 0, page: 0, pages: 1 }] },
+  ],
+};
+
+describe('lifecycle rules', () => {
+  it('should report translation-after-unbind when unbind leaves a device translation', async () => {
+    const r = await checkScenario(mirror('keeps-translations'), inOrder, { decisions: firstRunnable });
+    const v = r.violations.find((x) => x.rule === 'translation-after-unbind');
+    expect(v?.explanation).toMatch(/gpu0 vm \d+ still translates 1 page\(s\) when unbind returns/);
+    expect(v?.translations).toHaveLength(2);
+  });
+
+  it('should report vm-use-after-free when a callback walks a page table unbind freed', async () => {
+    // Unbind frees the page table, then the munmap's callback runs before the removal (schedule of seed 1).
+    const r = await checkScenario(mirror('frees-before-remove'), inOrder, { decisions: seededDecisions(1) });
+    const v = r.violations.find((x) => x.rule === 'vm-use-after-free');
+    expect(v?.explanation).toMatch(
+      /clearRange .* freed at step \d+ \(page table freed\); a callback of the invalidation #\d+ still reaches it/,
+    );
+    expect(v?.invalidation?.event).toBe('MMU_NOTIFY_UNMAP');
+  });
+
+  it.each([
+    ['in order', () => firstRunnable],
+    ['on the schedule of seed 1', () => seededDecisions(1)],
+  ])('should pass the same scenario with a correct unbind, %s', async (_name, decisions) => {
+    const r = await checkScenario(mirror('correct'), inOrder, { decisions: decisions() });
+    expect(r.violations).toEqual([]);
+    expect(r.run.status).toBe('done');
+  });
+});

@@ -1,0 +1,90 @@
+/**
+ * `vm-use-after-free` and `translation-after-unbind`: what must hold across a binding's unbind.
+ * When `unbind` returns, the device holds no translation of the process (in its page table or
+ * its TLB, on a running device), since nothing will revoke it any more; and no driver code touches
+ * a device address space after it was freed: a notifier callback that still fires after the
+ * driver freed its page table (the notifier was removed too late, or never) walks freed memory.
+ */
+import { hex, type TraceEvent } from '@hmmlab/core';
+import type { DeviceVm } from '@hmmlab/harness';
+import type { OracleContext } from '../context.js';
+import { describeEntry } from '../view.js';
+
+type VmEvent = Extract<TraceEvent, { type: 'dev-vm' }>;
+
+function vmById(ctx: OracleContext, id: number): DeviceVm | undefined {
+  for (const d of ctx.world.devices) for (const vm of d.vms) if (vm.id === id) return vm;
+  return undefined;
+}
+
+/** Device address spaces' lifecycle: remembers where each was freed, and checks unbind's end and every later use. */
+export class LifecycleShadow {
+  /** Device VM id → step and reason it was freed. */
+  private readonly freed = new Map<number, { step: number; what: string }>();
+
+  onVmEvent(ctx: OracleContext, ev: VmEvent): void {
+    switch (ev.op) {
+      case 'destroy':
+        this.freed.set(ev.vm, { step: ev.step, what: ev.what });
+        return;
+      case 'use-after-free':
+        this.useAfterFree(ctx, ev);
+        return;
+      case 'unbind-end':
+        checkUnbindEnd(ctx, ev);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private useAfterFree(ctx: OracleContext, ev: VmEvent): void {
+    const vm = vmById(ctx, ev.vm);
+    const freed = this.freed.get(ev.vm);
+    const mm = vm?.mm.id ?? null;
+    // The invalidation whose callbacks are running for this process, if any: the usual culprit.
+    let inv = null;
+    for (const i of ctx.invs.values()) if (!i.started && i.mm === mm) inv = i;
+    const when = freed === undefined ? 'earlier' : `at step ${freed.step} (${freed.what})`;
+    const how =
+      inv === null
+        ? 'driver code still reaches it after its binding let it go'
+        : `a callback of the ${inv.id >= 0 ? `invalidation #${inv.id}` : 'invalidation'} still reaches it: the notifier must be removed (mmu_interval_notifier_remove waits for callbacks in flight) before the page table is freed`;
+    ctx.report(
+      {
+        rule: 'vm-use-after-free',
+        explanation: `${ev.dev} vm ${ev.vm}: ${ev.what} on a device address space freed ${when}; ${how}`,
+        mm,
+        device: vm?.device ?? null,
+        inv,
+        dedupKey: `vm-use-after-free:${ev.vm}`,
+      },
+      ev,
+    );
+  }
+}
+
+/** `unbind` returned: a running device must hold no translation of the process any more. */
+function checkUnbindEnd(ctx: OracleContext, ev: VmEvent): void {
+  const vm = vmById(ctx, ev.vm);
+  if (vm === undefined || vm.destroyed || vm.device.quiesced) return;
+  const ps = ctx.world.kernel.pageSize;
+  const left: { source: 'tlb' | 'pt'; vpn: number; entry: number }[] = [];
+  for (const [vpn, entry] of vm.pt) left.push({ source: 'pt', vpn, entry });
+  for (const [vpn, entry] of vm.tlb) left.push({ source: 'tlb', vpn, entry });
+  const first = left[0];
+  if (first === undefined) return;
+  const pages = new Set(left.map((t) => t.vpn)).size;
+  ctx.report(
+    {
+      rule: 'translation-after-unbind',
+      explanation: `${ev.dev} vm ${ev.vm} still translates ${pages} page(s) when unbind returns, first ${hex(first.vpn * ps)} → ${describeEntry(first.entry)} (${first.source}): no invalidation will revoke ${pages === 1 ? 'it' : 'them'} now; clear the page table and flush the TLB (or stop the device) before the notifier goes`,
+      mm: vm.mm.id,
+      va: first.vpn * ps,
+      device: vm.device,
+      translations: left.map((t) => ({ device: ev.dev, vm: ev.vm, source: t.source, va: t.vpn * ps, entry: describeEntry(t.entry) })),
+      dedupKey: `translation-after-unbind:${ev.vm}`,
+    },
+    ev,
+  );
+}

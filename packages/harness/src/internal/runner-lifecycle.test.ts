@@ -1,0 +1,88 @@
+import { EFAULT, ENODEV, firstRunnable, type Kernel } from '@hmmlab/core';
+import { describe, expect, it } from 'vitest';
+import { Device } from './device.js';
+import { defineDriver } from './driver.js';
+import { runScenario } from './runner.js';
+import type { Scenario } from './scenario.js';
+
+/** A driver whose binding prefetches nothing and counts its unbinds. */
+function counting(unbinds: number[]) {
+  return defineDriver({
+    name: 'counting',
+    probe(kernel: Kernel) {
+      const dev = new Device(kernel, { name: 'dev0' });
+      return {
+        devices: [dev],
+        bind(mm) {
+          const vm = dev.createVm(mm, {});
+          return Promise.resolve({
+            vms: [vm],
+            prefetch: () => Promise.resolve(0),
+            unbind: () => {
+              unbinds.push(kernel.sched.current.id);
+              return Promise.resolve();
+            },
+          });
+        },
+      };
+    },
+  });
+}
+
+const region = { pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'read' } as const;
+
+describe('runScenario: unbind', () => {
+  it('should refuse the binding calls after unbind with -ENODEV and free its address spaces', async () => {
+    const unbinds: number[] = [];
+    const s: Scenario = {
+      regions: [region],
+      tasks: [
+        {
+          kind: 'driver',
+          ops: [
+            { op: 'prefetch', region: 0, page: 0, pages: 1, write: false },
+            { op: 'unbind' },
+            { op: 'prefetch', region: 0, page: 0, pages: 1, write: false },
+            { op: 'unbind' },
+          ],
+        },
+        { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] },
+      ],
+    };
+    const r = await runScenario(counting(unbinds), s, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.outcomes.map((o) => [o.op, o.ret, o.status])).toEqual([
+      ['prefetch', 0, 'ok'],
+      ['unbind', 0, 'ok'],
+      ['prefetch', -ENODEV, 'ok'],
+      ['unbind', -ENODEV, 'skipped'],
+      ['dev-read', -ENODEV, 'skipped'],
+    ]);
+    expect(unbinds).toHaveLength(1);
+    expect(r.world.bindingState).toBe('closed');
+    expect(r.world.binding?.vms[0]?.destroyed).toBe(true);
+  });
+});
+
+describe('runScenario: pin', () => {
+  it('should pin a present page for a while, and nothing for the zero page', async () => {
+    const s: Scenario = {
+      regions: [region],
+      tasks: [
+        {
+          kind: 'cpu',
+          ops: [
+            { op: 'pin', region: 0, page: 0, write: false },
+            { op: 'write', region: 0, page: 1, value: 5 },
+            { op: 'pin', region: 0, page: 1, write: true },
+          ],
+        },
+      ],
+    };
+    const r = await runScenario(counting([]), s, { decisions: firstRunnable });
+    expect(r.outcomes.map((o) => o.ret)).toEqual([-EFAULT, 0, 0]);
+    const page = r.world.processes[0]?.pageAt((r.world.regionBase[0] as number) + r.world.kernel.pageSize);
+    expect(page?.kind).toBe('system');
+    expect(page?.pins, 'the pin is dropped when the op ends').toBe(0);
+  });
+});
