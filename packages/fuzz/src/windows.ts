@@ -6,7 +6,6 @@
 /** The race windows: device work interleaved with an invalidation or a migration. */
 export const RACE_WINDOWS = ['device-access-during-invalidation', 'invalidation-during-device-fault', 'copy-during-migration'] as const;
 
-
 /**
  * Race windows the oracle recognises, then the workload shapes it counts beside them (the zero
  * page mapped by a device and filled under it, a partial migration, one invalidation over several
