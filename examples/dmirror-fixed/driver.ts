@@ -23,6 +23,12 @@
  *    `make_device_exclusive`, skips that `MMU_NOTIFY_EXCLUSIVE` in its callback (as nouveau does,
  *    so its own conversion does not invalidate its sequence), and maps under the mutex only if the
  *    sequence is unchanged, retrying the page otherwise.
+ * 5. `dmirror_fops_release` removes the notifier, evicts the device's chunks and frees the mirror
+ *    (`xa_destroy`, `kfree`). A CPU fault on one of its device pages that is already in
+ *    `dmirror_devmem_fault` holds that page locked, so `migrate_device_range` skips it, and the
+ *    fault then erases the entry from the freed table (`dmirror_devmem_fault_alloc_and_copy` reaches
+ *    the mirror through the page's `zone_device_data`). The fix evicts again until no live device
+ *    page points to the mirror, so the last such fault is done with it before it is freed.
  *
  * Everything else is examples/dmirror, imported.
  */
@@ -34,11 +40,14 @@ import {
   MMU_NOTIFY_MIGRATE,
   type MmuIntervalNotifier,
   type MmuNotifierRange,
+  mmuIntervalNotifierRemove,
   mmuIntervalReadBegin,
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
   type Page,
+  ULONG_MAX,
+  yieldPoint,
 } from '@hmmlab/core';
 import { defineDriver, SharedCell } from '@hmmlab/harness';
 import { Dmirror } from '../dmirror/dmirror.js';
@@ -121,6 +130,31 @@ class DmirrorFixed extends Dmirror {
     if (!stale) this.pt.setPte(addr, page, { write: false, atomic: true }, 'dmirror_atomic_map');
     this.mutex.unlock();
     return stale ? -EAGAIN : 0;
+  }
+
+  /** Fix 5: `dmirror_fops_release`, which frees the table only when no device page leads to it. */
+  override async unbind(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await mmuIntervalNotifierRemove(this.notifier);
+    await this.mdevice.evictChunk();
+    while (this.devicePagesLeft()) {
+      await yieldPoint();
+      await this.mdevice.evictChunk();
+    }
+    this.pt.clearRange(0, ULONG_MAX, 'xa_destroy');
+  }
+
+  /** Whether a device page in use still points to this mirror (a fault on it may be running). */
+  private devicePagesLeft(): boolean {
+    const pgmap = this.mdevice.device.pgmap;
+    if (pgmap === null) return false;
+    const pages = this.mdevice.kernel.pages;
+    for (let pfn = pgmap.startPfn; pfn < pgmap.startPfn + pgmap.nrPages; pfn++) {
+      const p = pages.pfnToPage(pfn);
+      if (p !== undefined && !p.free && p.zoneDeviceData === this) return true;
+    }
+    return false;
   }
 }
 

@@ -62,7 +62,7 @@ export class Dmirror implements Binding {
   flags = 0;
   /** The open file: `mm.mmap(…, dmirror.file, 0)` maps it through `dmirror_fops_mmap`. */
   readonly file: ModelFile;
-  private closed = false;
+  protected closed = false;
 
   constructor(mdevice: DmirrorDevice, mm: Mm) {
     const k = mdevice.kernel;
