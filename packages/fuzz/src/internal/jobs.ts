@@ -4,7 +4,7 @@
  */
 import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { OracleReport, Violation } from '@hmmlab/assertions';
+import { formatOwner, type OracleReport, type Violation } from '@hmmlab/assertions';
 import { HmmlabError, Kernel } from '@hmmlab/core';
 import { type DriverDefinition, DriverLoadError, loadDriver, type Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
@@ -118,7 +118,19 @@ export async function finishJob(a: FinishJob): Promise<CampaignResult> {
 /** The counterexample without the replayed world (kernel, driver closures): what can leave the worker. */
 function plain(c: Counterexample): Counterexample {
   const { verdict, violations, metrics, coverage, run } = c.report;
-  return { ...c, report: { verdict, violations, metrics, coverage, run } };
+  return {
+    ...c,
+    violation: plainViolation(c.violation),
+    report: { verdict, violations: violations.map(plainViolation), metrics, coverage, run },
+  };
+}
+
+/** A range's owner is any driver value (a device, a struct holding the kernel): its text form leaves the worker. */
+function plainViolation(v: Violation): Violation {
+  const trace = v.trace.map((e) =>
+    'owner' in e && typeof e.owner === 'object' && e.owner !== null ? { ...e, owner: formatOwner(e.owner) } : e,
+  );
+  return { ...v, trace };
 }
 
 /**
