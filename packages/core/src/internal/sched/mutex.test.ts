@@ -121,7 +121,7 @@ describe('Mutex', () => {
   describe('tryLock in a non-blockable context', () => {
     /**
      * "holder" takes and drops the lock, then stays live for a while; "reaper" trylocks the free
-     * lock once (inside a non-blockable section when `atomic`). Returns what the trylock returned.
+     * lock once (inside a non-blockable interval notifier callback when `atomic`). Returns what the trylock returned.
      */
     async function trylockOnce(decisions: DecisionSource, atomic: boolean, holderTakes = true): Promise<{ got: boolean; log: number[] }> {
       const k = new Kernel();
@@ -137,10 +137,17 @@ describe('Mutex', () => {
       k.spawn('reaper', 'kernel', async () => {
         await k.yieldPoint();
         const t = k.sched.current;
-        if (atomic) t.atomicDepth++;
+        // As a non-blockable interval notifier callback runs (notifier/invoke.ts).
+        if (atomic) {
+          t.atomicDepth++;
+          t.contexts.push('interval notifier "n" invalidate, inv #1');
+        }
         got = m.tryLock();
         if (got) m.unlock();
-        if (atomic) t.atomicDepth--;
+        if (atomic) {
+          t.atomicDepth--;
+          t.contexts.pop();
+        }
       });
       const r = await k.run(decisions);
       expect(r.status).toBe('done');

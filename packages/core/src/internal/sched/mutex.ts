@@ -52,8 +52,8 @@ export class Mutex implements Waitable {
   }
 
   /**
-   * `mutex_trylock`: never sleeps; true if the lock was taken. In a non-blockable context it may
-   * also fail on a free lock that another live task has taken before: that task may hold it on
+   * `mutex_trylock`: never sleeps; true if the lock was taken. In a non-blockable interval
+   * notifier callback it may also fail on a free lock that another live task has taken before: that task may hold it on
    * another CPU (a scheduling decision, {@link Scheduler.trylockContended}).
    */
   tryLock(): boolean {

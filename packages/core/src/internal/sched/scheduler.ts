@@ -487,9 +487,9 @@ export class Scheduler {
   }
 
   /**
-   * @internal A trylock of a free lock by a task in a non-blockable context (`atomicDepth > 0`: a
-   * non-blockable notifier callback, as the OOM reaper's `__oom_reap_task_mm` →
-   * `mmu_notifier_invalidate_range_start_nonblock` runs, mm/oom_kill.c). Critical sections
+   * @internal A trylock of a free lock by a task in a non-blockable interval notifier callback
+   * (`atomicDepth > 0`, as the OOM reaper's `__oom_reap_task_mm` →
+   * `mmu_notifier_invalidate_range_start_nonblock` runs it, mm/oom_kill.c). Critical sections
    * between awaits are atomic here, so the lock is always free when such a trylock runs; on an SMP
    * machine another CPU may hold it at that moment. If another live task has taken the lock
    * before (`lockers`), which of the two gets it is a scheduling decision like any other: the
@@ -500,6 +500,9 @@ export class Scheduler {
   trylockContended(lockers: ReadonlySet<Task>): boolean {
     const t = this.current;
     if (!this.running || t.atomicDepth === 0 || this.decisions === null) return false;
+    // Classic subscribers' trylocks stay uncontended: a classic start that fails after the
+    // interval tree's succeeded leaves the tree's invalidation open (__mmu_notifier_invalidate_range_start).
+    if (!(t.contexts[t.contexts.length - 1] ?? '').startsWith('interval notifier')) return false;
     let other: Task | null = null;
     for (const o of lockers) if (o !== t && o.state !== 'done' && (other === null || o.id < other.id)) other = o;
     if (other === null) return false;
