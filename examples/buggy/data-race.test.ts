@@ -69,8 +69,9 @@ describe.each(PAIRS.map((p) => [p.bug, p] as const))('%s', (_name, p) => {
     const bug = await load(p.bug);
     const r = await checkScenario(bug, p.scenario, { decisions: firstRunnable });
     expect(r.run.status, r.run.message).toBe('done');
-    expect(r.violations.map((v) => v.rule)).toEqual(['data-race']);
-    expect(r.violations[0]?.explanation).toMatch(p.race);
+    // S18 also races on the notifier's sequence: its read_retry is under the other lock too.
+    expect(new Set(r.violations.map((v) => v.rule))).toEqual(new Set(['data-race']));
+    expect(r.violations.map((v) => v.explanation).find((e) => p.race.test(e))).toMatch(p.race);
     const others = await checkScenario(bug, p.scenario, { decisions: firstRunnable, rules: withoutDataRace });
     expect(others.violations).toEqual([]);
   });

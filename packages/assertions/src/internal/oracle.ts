@@ -149,8 +149,14 @@ export class FlushOracle implements Observer {
         this.endInvalidation(ctx, e.inv);
         return;
       case 'inv-callback':
+        this.recordCallbackEvent(ctx, e);
+        return;
       case 'set-seq':
         this.recordCallbackEvent(ctx, e);
+        this.races?.onSeq(ctx, e);
+        return;
+      case 'read-retry':
+        this.races?.onSeq(ctx, e);
         return;
       case 'pte':
         // Always: besides missed-flush, it counts flushes and records legal skips for own-migration-unrevoked.

@@ -95,6 +95,8 @@ export function formatEvent(e: TraceEvent): string {
       return `  ${e.sub} ${e.op} ${e.phase === 'enter' ? 'called' : `returned ${String(e.result)}${e.leaked.length > 0 ? ` holding ${e.leaked.join(', ')}` : ''}`}`;
     case 'set-seq':
       return `  ${e.sub}: mmu_interval_set_seq(${e.curSeq})`;
+    case 'read-retry':
+      return `${e.sub}: mmu_interval_${e.atomic ? 'check' : 'read'}_retry(${e.seq})`;
     case 'pte':
       return `cpu pte ${hex(e.va)} (mm ${e.mm}): ${formatPte(e.old)} -> ${formatPte(e.new)} [${e.why}${e.inv >= 0 ? `, inv #${e.inv}` : ''}]`;
     case 'dev-pte':

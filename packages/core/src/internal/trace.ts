@@ -51,8 +51,16 @@ export interface TraceEventMap {
     /** On return: locks the callback took and still held. */
     leaked: string[];
   };
-  /** `mmu_interval_set_seq` was called. */
-  'set-seq': { sub: string; curSeq: number };
+  /**
+   * `mmu_interval_set_seq` was called on notifier `id` (its insertion order, unique in the kernel):
+   * a store to its sequence.
+   */
+  'set-seq': { sub: string; id: number; curSeq: number };
+  /**
+   * A driver read notifier `id`'s sequence: `mmu_interval_read_retry` (a plain load), or
+   * `mmu_interval_check_retry` (`atomic`, a `READ_ONCE`), against the `seq` its read_begin returned.
+   */
+  'read-retry': { sub: string; id: number; seq: number; atomic: boolean };
   /** End of one invalidation (`mmu_notifier_invalidate_range_end`), or its abort with -EAGAIN. */
   'inv-end': { inv: number; aborted: boolean };
   /** A CPU page-table entry changed. `inv` is the invalidation it happened under, or -1. */

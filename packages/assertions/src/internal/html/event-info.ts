@@ -22,6 +22,8 @@ export function eventGlyph(e: TraceEvent): { readonly cat: EventCategory; readon
       return { cat: 'callback', glyph: e.phase === 'enter' ? 'cb' : e.result === false ? 'ret✗' : 'ret' };
     case 'set-seq':
       return { cat: 'callback', glyph: 'seq' };
+    case 'read-retry':
+      return { cat: 'access', glyph: 'rtr' };
     case 'pte':
       return { cat: 'cpu', glyph: 'pte' };
     case 'cpu-access':

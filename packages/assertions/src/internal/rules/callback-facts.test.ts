@@ -9,7 +9,7 @@ const VA = 0x11000;
 type Ev = Record<string, unknown>;
 const enter: Ev = { type: 'inv-callback', inv: 1, sub: 'm', op: 'invalidate', phase: 'enter', result: null, leaked: [] };
 const ret: Ev = { ...enter, phase: 'return', result: true };
-const setSeq: Ev = { type: 'set-seq', sub: 'm', curSeq: 3 };
+const setSeq: Ev = { type: 'set-seq', sub: 'm', id: 1, curSeq: 3 };
 const clear = (va: number, dev = 'gpu0'): Ev => ({ type: 'dev-pte', dev, vm: 1, va, old: 77, new: 0, why: 'unmap' });
 const issue = (start: number, end: number, fence: number): Ev => ({
   type: 'dev-tlb',

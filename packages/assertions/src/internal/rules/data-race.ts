@@ -1,9 +1,11 @@
 /**
  * `data-race`: two tasks touch the same driver state, at least one writes, and nothing orders
- * them: no lock held by both, no unlock → lock, wake-up → wait, `queue_work` → work, or
- * `mmu_interval_set_seq` → `mmu_interval_read_retry` between them (core sched/happens-before.ts).
- * The state is a device page-table entry (every `dev-pte` change), a `SharedCell`/`SharedMap` key
- * (`shared-access`), or a DMA mapping (`dma`: a `dma_unmap_page` must be ordered after the
+ * them: no lock held by both, no unlock → lock, wake-up → wait, or `queue_work` → work between
+ * them (core sched/happens-before.ts). The state is a device page-table entry (every `dev-pte`
+ * change), a `SharedCell`/`SharedMap` key (`shared-access`), an interval notifier's sequence
+ * (`set-seq` is a `WRITE_ONCE`, `read-retry` a plain load, or a `READ_ONCE` for `check_retry`:
+ * include/linux/mmu_notifier.h, whose `mmu_interval_read_retry` must run under the lock
+ * `mmu_interval_set_seq` ran under), or a DMA mapping (`dma`: a `dma_unmap_page` must be ordered after the
  * `dma_map_page` whose handle it tears down). Happens-before is independent of the interleaving that ran: a race is
  * reported even where the model took no preemption point between the two accesses, as on a real
  * machine the notifier callback runs on another CPU at the same time as the fault path
@@ -34,6 +36,7 @@ interface Shadow {
 type DevPteEvent = Extract<TraceEvent, { type: 'dev-pte' }>;
 type SharedEvent = Extract<TraceEvent, { type: 'shared-access' }>;
 type DmaEvent = Extract<TraceEvent, { type: 'dma' }>;
+type SeqEvent = Extract<TraceEvent, { type: 'set-seq' | 'read-retry' }>;
 
 /** The shadow state of every tracked location, for one run. */
 export class RaceShadow {
@@ -102,9 +105,15 @@ export class RaceShadow {
     this.access(ctx, ev, `s:${ev.obj}:${ev.key}`, ev.write, ev.atomic, null, null);
   }
 
+  /** `mmu_interval_set_seq` wrote a notifier's sequence (atomically), or a driver read it back. */
+  onSeq(ctx: OracleContext, ev: SeqEvent): void {
+    const write = ev.type === 'set-seq';
+    this.access(ctx, ev, `seq:${ev.id}`, write, write || ev.atomic, null, null);
+  }
+
   private access(
     ctx: OracleContext,
-    ev: DevPteEvent | SharedEvent,
+    ev: DevPteEvent | SharedEvent | SeqEvent,
     key: string,
     write: boolean,
     atomic: boolean,
@@ -145,7 +154,7 @@ export class RaceShadow {
 
   private reportRace(
     ctx: OracleContext,
-    ev: DevPteEvent | SharedEvent | DmaEvent,
+    ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent,
     key: string,
     prior: Access,
     cur: Access,
@@ -155,7 +164,7 @@ export class RaceShadow {
     ctx.report(
       {
         rule: 'data-race',
-        explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, set_seq → read_retry), so on a real machine they can run at the same time`,
+        explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, queue_work → work), so on a real machine they can run at the same time`,
         va,
         device,
         context: cur.context ?? prior.context,
@@ -167,13 +176,13 @@ export class RaceShadow {
 }
 
 /** The access the running task `t` makes now. */
-function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent, write: boolean, atomic: boolean): Access {
+function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent, write: boolean, atomic: boolean): Access {
   return {
     task: t,
     epoch: epochOf(t),
     step: ev.step,
     write,
-    verb: ev.type === 'dma' ? (write ? 'unmaps' : 'maps') : write ? 'writes' : 'reads',
+    verb: verbOf(ev, write),
     atomic,
     locks: t.held.namesSnapshot(),
     context: t.contexts[t.contexts.length - 1] ?? null,
@@ -186,8 +195,15 @@ function races(a: Access, t: Task, atomic: boolean): boolean {
   return !happensBefore(a.task.id, a.epoch, t);
 }
 
+function verbOf(ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent, write: boolean): string {
+  if (ev.type === 'dma') return write ? 'unmaps' : 'maps';
+  return write ? 'writes' : 'reads';
+}
+
 /** What an access touched, as a report names it. */
-function target(ev: DevPteEvent | SharedEvent | DmaEvent): string {
+function target(ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent): string {
+  if (ev.type === 'set-seq' || ev.type === 'read-retry')
+    return `the sequence of interval notifier "${ev.sub}" (mmu_interval_set_seq writes it, mmu_interval_read_retry reads it)`;
   if (ev.type === 'dev-pte') return `the ${ev.dev} device PTE of ${hex(ev.va)}`;
   if (ev.type === 'dma') return `the ${ev.dev} DMA mappings of pfn ${hex(ev.pfn)}`;
   return ev.key === '' ? `shared state "${ev.name}"` : `shared state "${ev.name}"[${ev.key}]`;

@@ -6,7 +6,6 @@
 import { EAGAIN, EINVAL, EOVERFLOW, HmmlabError, hex } from '../errors.js';
 import { ULONG_MAX } from '../mm/constants.js';
 import type { Mm } from '../mm/mm.js';
-import { hbAcquire, hbRelease, SyncClock } from '../sched/happens-before.js';
 import { yieldPoint } from '../sched/scheduler.js';
 import { type InvokeFacts, invokeDriver } from './invoke.js';
 import { ensureSubscriptions, mmTakeAllLocks } from './mmu-notifier.js';
@@ -60,8 +59,6 @@ export class MmuIntervalNotifier {
   deferred = false;
   /** Name used in traces and reports. */
   name: string;
-  /** @internal `set_seq` → the `read_retry` that sees it, for happens-before. */
-  readonly seqClock = new SyncClock();
 
   constructor(name = 'interval notifier') {
     this.name = name;
@@ -255,33 +252,44 @@ export async function mmuIntervalReadBegin(sub: MmuIntervalNotifier): Promise<nu
   return seq;
 }
 
-/** `mmu_interval_read_retry`: true if an invalidation ran `set_seq` since `seq` was read. Call under the driver lock. */
+/**
+ * `mmu_interval_read_retry`: true if an invalidation ran `set_seq` since `seq` was read. Call under
+ * the driver lock that the callback holds around `mmuIntervalSetSeq`: in the kernel it is a plain
+ * load of `interval_sub->invalidate_seq` (include/linux/mmu_notifier.h), and only that lock orders
+ * it after the store, so it is a tracked read for the `data-race` rule.
+ */
 export function mmuIntervalReadRetry(sub: MmuIntervalNotifier, seq: number): boolean {
-  return seqMoved(sub, seq);
+  seqAccess(sub, 'read_retry', seq);
+  return sub.invalidateSeq !== seq;
 }
 
-/** `mmu_interval_check_retry`: the lockless, advisory form: true is definitive, false is not. */
+/**
+ * `mmu_interval_check_retry`: the lockless, advisory form: true is definitive, false is not. A
+ * `READ_ONCE` paired with `set_seq`'s `WRITE_ONCE` (include/linux/mmu_notifier.h): an atomic read,
+ * which orders nothing the caller does after it.
+ */
 export function mmuIntervalCheckRetry(sub: MmuIntervalNotifier, seq: number): boolean {
-  return seqMoved(sub, seq);
+  seqAccess(sub, 'check_retry', seq);
+  return sub.invalidateSeq !== seq;
 }
 
-/** A reader that sees the sequence moved is ordered after the `set_seq` that moved it (READ_ONCE of a WRITE_ONCE). */
-function seqMoved(sub: MmuIntervalNotifier, seq: number): boolean {
-  if (sub.invalidateSeq === seq) return false;
-  const mm = sub.mm;
-  if (mm !== null) hbAcquire(mm.kernel.sched, sub.seqClock);
-  return true;
+/** Records a driver's access to `sub`'s sequence (a read only while tasks run: set-up and inspection race with nothing). */
+function seqAccess(sub: MmuIntervalNotifier, op: 'set_seq' | 'read_retry' | 'check_retry', seq: number): void {
+  const k = sub.mm?.kernel;
+  if (k === undefined || !k.trace.on) return;
+  if (op === 'set_seq') k.trace.emit({ type: 'set-seq', sub: sub.name, id: sub.order, curSeq: seq });
+  else if (k.sched.isRunning) k.trace.emit({ type: 'read-retry', sub: sub.name, id: sub.order, seq, atomic: op === 'check_retry' });
 }
 
 /**
  * `mmu_interval_set_seq`: must be called from the invalidate callback, under the lock used for
- * `mmuIntervalReadRetry`, with the `curSeq` it was given.
+ * `mmuIntervalReadRetry`, with the `curSeq` it was given. In the kernel a `WRITE_ONCE` of
+ * `interval_sub->invalidate_seq` (include/linux/mmu_notifier.h): an atomic store that orders
+ * nothing by itself, so a tracked write for the `data-race` rule.
  */
 export function mmuIntervalSetSeq(sub: MmuIntervalNotifier, curSeq: number): void {
   sub.invalidateSeq = curSeq;
-  const mm = sub.mm;
-  if (mm !== null) hbRelease(mm.kernel.sched, sub.seqClock);
-  if (mm?.kernel.trace.on) mm.kernel.trace.emit({ type: 'set-seq', sub: sub.name, curSeq });
+  seqAccess(sub, 'set_seq', curSeq);
 }
 
 async function callInterval(

@@ -10,16 +10,17 @@
  * The edges come from the primitives that order real CPUs: a lock's release → its next acquire
  * (`mutex_unlock` → `mutex_lock`, `up_write` → `down_read`, …), a task's spawn, a wake-up → the
  * wait that returns (`complete` → `wait_for_completion`, `wake_up_all` → `wait_event`),
- * `queue_work` → the work running, and the interval notifier's sequence count (mm/mmu_notifier.c).
+ * `queue_work` → the work running, and the interval notifier's invalidation (mm/mmu_notifier.c).
  * An interval callback runs in the invalidating task, between `mn_itree_inv_start_range` and
  * `mn_itree_inv_end`, which both take `subscriptions->lock`, as `mmu_interval_read_begin` does: a
  * `read_begin` before the invalidation's start is ordered before its callbacks, and one after its
  * end is ordered after them. A `read_begin` that finds the sequence odd and already set on its
  * notifier sleeps on `subscriptions->wq` until `mn_itree_inv_end`'s `wake_up_all`: ordered after
  * the callbacks too. One that comes after the start but before its notifier's `set_seq` does not
- * wait and is not ordered after the callback: only a `mmu_interval_read_retry` (or
- * `mmu_interval_check_retry`) that sees the sequence moved is, after what the callback did before
- * its `mmu_interval_set_seq` (the `WRITE_ONCE` the read pairs with).
+ * wait and is not ordered after the callback. Nor does `mmu_interval_read_retry` order it: it is a
+ * plain load of the field `mmu_interval_set_seq` stores with `WRITE_ONCE`
+ * (include/linux/mmu_notifier.h), and the header requires both to run under one driver lock; that
+ * lock's release → acquire is the edge. Both are accesses the `data-race` rule checks.
  *
  * Tracking is off until {@link Scheduler.trackHappensBefore} turns it on; every hook is then a
  * no-op costing one branch.

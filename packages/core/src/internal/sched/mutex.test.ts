@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { HmmlabError } from '../errors.js';
 import { Kernel } from '../kernel.js';
 import { eventsOf } from '../test-helpers.js';
-import { firstRunnable, seededDecisions } from './decisions.js';
+import { arrayDecisions, type DecisionSource, firstRunnable, seededDecisions } from './decisions.js';
 
 describe('Mutex', () => {
   test.prop([fc.integer()], { numRuns: 40 })('should never let two tasks into the critical section', async (seed) => {
@@ -116,5 +116,59 @@ describe('Mutex', () => {
     const r = await k.run(firstRunnable);
     expect(r.status).toBe('deadlock');
     expect(r.deadlock[0]).toMatchObject({ waitsFor: 'm', holds: ['m'] });
+  });
+
+  describe('tryLock in a non-blockable context', () => {
+    /**
+     * "holder" takes and drops the lock, then stays live for a while; "reaper" trylocks the free
+     * lock once (inside a non-blockable interval notifier callback when `atomic`). Returns what the trylock returned.
+     */
+    async function trylockOnce(decisions: DecisionSource, atomic: boolean, holderTakes = true): Promise<{ got: boolean; log: number[] }> {
+      const k = new Kernel();
+      const m = k.mutex('m');
+      let got = false;
+      k.spawn('holder', 'driver', async () => {
+        if (holderTakes) {
+          await m.lock();
+          m.unlock();
+        }
+        for (let i = 0; i < 4; i++) await k.yieldPoint();
+      });
+      k.spawn('reaper', 'kernel', async () => {
+        await k.yieldPoint();
+        const t = k.sched.current;
+        // As a non-blockable interval notifier callback runs (notifier/invoke.ts).
+        if (atomic) {
+          t.atomicDepth++;
+          t.contexts.push('interval notifier "n" invalidate, inv #1');
+        }
+        got = m.tryLock();
+        if (got) m.unlock();
+        if (atomic) {
+          t.atomicDepth--;
+          t.contexts.pop();
+        }
+      });
+      const r = await k.run(decisions);
+      expect(r.status).toBe('done');
+      return { got, log: r.decisions };
+    }
+
+    const SEEDS = Array.from({ length: 12 }, (_, i) => i + 1);
+
+    it('should fail on some schedules when another live task has taken the lock, as a recorded decision that replays', async () => {
+      const runs: { got: boolean; log: number[] }[] = [];
+      for (const seed of SEEDS) runs.push(await trylockOnce(seededDecisions(seed), true));
+      expect(runs.some((r) => r.got)).toBe(true);
+      expect(runs.some((r) => !r.got)).toBe(true);
+      for (const r of runs) expect((await trylockOnce(arrayDecisions(r.log), true)).got).toBe(r.got);
+    });
+
+    it('should never fail on a free lock outside a non-blockable context, or when no other task has taken it', async () => {
+      for (const seed of SEEDS) {
+        expect((await trylockOnce(seededDecisions(seed), false)).got).toBe(true);
+        expect((await trylockOnce(seededDecisions(seed), true, false)).got).toBe(true);
+      }
+    });
   });
 });

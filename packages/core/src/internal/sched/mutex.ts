@@ -14,6 +14,8 @@ export class Mutex implements Waitable {
   private readonly waiters: Task[] = [];
   private readonly sched: Scheduler;
   private readonly clock = new SyncClock();
+  /** Tasks that have taken it: those that may hold it on another CPU when a trylock runs. */
+  private readonly lockers = new Set<Task>();
 
   constructor(sched: Scheduler, name: string) {
     this.sched = sched;
@@ -44,19 +46,25 @@ export class Mutex implements Waitable {
       this.owner = t;
     }
     hbAcquire(s, this.clock);
+    this.lockers.add(t);
     t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
   }
 
-  /** `mutex_trylock`: never sleeps; true if the lock was taken. */
+  /**
+   * `mutex_trylock`: never sleeps; true if the lock was taken. In a non-blockable interval
+   * notifier callback it may also fail on a free lock that another live task has taken before: that task may hold it on
+   * another CPU (a scheduling decision, {@link Scheduler.trylockContended}).
+   */
   tryLock(): boolean {
     const s = this.sched;
-    if (this.owner !== null) {
+    if (this.owner !== null || s.trylockContended(this.lockers)) {
       if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'excl' });
       return false;
     }
     this.owner = s.current;
     hbAcquire(s, this.clock);
+    this.lockers.add(s.current);
     s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
     return true;

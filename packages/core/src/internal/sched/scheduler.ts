@@ -487,6 +487,35 @@ export class Scheduler {
   }
 
   /**
+   * @internal A trylock of a free lock by a task in a non-blockable interval notifier callback
+   * (`atomicDepth > 0`, as the OOM reaper's `__oom_reap_task_mm` →
+   * `mmu_notifier_invalidate_range_start_nonblock` runs it, mm/oom_kill.c). Critical sections
+   * between awaits are atomic here, so the lock is always free when such a trylock runs; on an SMP
+   * machine another CPU may hold it at that moment. If another live task has taken the lock
+   * before (`lockers`), which of the two gets it is a scheduling decision like any other: the
+   * decision source picks between the running task and the lowest-numbered such task, the choice
+   * is recorded in the run's decisions (replay stays exact), and true means the other one holds it:
+   * the trylock fails.
+   */
+  trylockContended(lockers: ReadonlySet<Task>): boolean {
+    const t = this.current;
+    if (!this.running || t.atomicDepth === 0 || this.decisions === null) return false;
+    // Classic subscribers' trylocks stay uncontended: a classic start that fails after the
+    // interval tree's succeeded leaves the tree's invalidation open (__mmu_notifier_invalidate_range_start).
+    if (!(t.contexts[t.contexts.length - 1] ?? '').startsWith('interval notifier')) return false;
+    let other: Task | null = null;
+    for (const o of lockers) if (o !== t && o.state !== 'done' && (other === null || o.id < other.id)) other = o;
+    if (other === null) return false;
+    const pair = t.id < other.id ? [t, other] : [other, t];
+    const idx = this.decisions.pick(pair, this.step);
+    if (idx !== 0 && idx !== 1) {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `DecisionSource.pick: returned ${String(idx)}; expected an index in [0, 2)`);
+    }
+    this.decisionLog.push(idx);
+    return pair[idx] === other;
+  }
+
+  /**
    * @internal Parks the running task in `state` and runs the next one. The returned promise
    * settles when the scheduler picks this task again.
    */
