@@ -71,7 +71,12 @@ const program = new Command('hmmlab')
   .version((JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version)
   .addHelpText('after', EXIT_CODES_HELP)
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput({
+    writeErr: (s) => process.stderr.write(s),
+    // Usage errors are one line: commander's "(Did you mean --x?)" joins the message.
+    outputError: (s, write) =>
+      write(`${s.replace(/\n\((Did you mean [^)]*)\)/, (_m, hint: string) => `; ${hint.replace(/^D/, 'd')}`).trimEnd()}\n`),
+  });
 
 program
   .command('fuzz')
