@@ -46,17 +46,21 @@ export class FileEdits {
 
   /** The file's text with every edit applied (later edits inside earlier ones are dropped). */
   apply(): string {
-    const text = this.file.getFullText();
-    const sorted = [...this.edits].sort((a, b) => a.start - b.start || a.end - b.end);
-    let out = '';
-    let pos = 0;
-    for (const e of sorted) {
-      if (e.start < pos) continue;
-      out += text.slice(pos, e.start) + e.text;
-      pos = e.end;
-    }
-    return out + text.slice(pos);
+    return applyEdits(this.file.getFullText(), this.edits);
   }
+}
+
+/** `text` with `edits` applied; an edit that starts inside an earlier one is dropped. */
+export function applyEdits(text: string, edits: readonly { start: number; end: number; text: string }[]): string {
+  const sorted = [...edits].sort((a, b) => a.start - b.start || a.end - b.end);
+  let out = '';
+  let pos = 0;
+  for (const e of sorted) {
+    if (e.start < pos) continue;
+    out += text.slice(pos, e.start) + e.text;
+    pos = e.end;
+  }
+  return out + text.slice(pos);
 }
 
 const GUARD = /\b(profile|era)\b|\.(ownerField|migrateSelect|select|migratePfnLocked|pfnLocked|exclusive|deviceCoherent|faultPage)\b/;

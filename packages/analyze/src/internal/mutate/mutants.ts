@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { Project, type SourceFile, ts } from 'ts-morph';
 import { unifiedDiff } from '../codemod/diff.js';
+import { applyEdits } from '../codemod/edits.js';
 import { AnalyzeError } from '../errors.js';
 import { OPERATORS } from './operators.js';
 import { placeKey } from './sites.js';
@@ -149,19 +150,6 @@ export function mutants(driver: string, options: MutantOptions = {}): MutantSet 
       }
     },
   };
-}
-
-/** `text` with `edits` applied (edits do not overlap). */
-function applyEdits(text: string, edits: readonly { start: number; end: number; text: string }[]): string {
-  const sorted = [...edits].sort((a, b) => a.start - b.start || a.end - b.end);
-  let out = '';
-  let pos = 0;
-  for (const e of sorted) {
-    if (e.start < pos) continue;
-    out += text.slice(pos, e.start) + e.text;
-    pos = e.end;
-  }
-  return out + text.slice(pos);
 }
 
 /** One entry of `mutation-equivalents.json`. */
