@@ -1,6 +1,8 @@
 /**
  * Vitest matchers: `import '@hmmlab/assertions/vitest'` in a test file (or a setup file) and write
  * `expect(report).toKeepFlushContract()`.
+ *
+ * @module @hmmlab/assertions/vitest
  */
 import { expect } from 'vitest';
 import {

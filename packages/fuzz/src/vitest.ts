@@ -3,6 +3,8 @@
  * keeps `.only` and `.skip`, runs the same samples on every run (seed 1 unless `HMMLAB_SEED` or
  * `seed` says otherwise), prints the seed and the `hmmlab replay` command of the counterexample on
  * failure, and honours `HMMLAB_FUZZ_RUNS` for the number of runs.
+ *
+ * @module @hmmlab/fuzz/vitest
  */
 
 import { test } from '@fast-check/vitest';
