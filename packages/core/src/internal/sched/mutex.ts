@@ -8,6 +8,7 @@ import type { Scheduler, Task, Waitable } from './scheduler.js';
 
 /** A sleeping mutual-exclusion lock. Only its owner may unlock it. */
 export class Mutex implements Waitable {
+  /** Name, for traces and deadlock reports. */
   readonly name: string;
   /** The holder, or null. */
   owner: Task | null = null;
