@@ -12,7 +12,9 @@ export type AccessKind = 'read' | 'write' | 'atomic';
 
 /** What the driver's fault handler is told. */
 export interface DeviceFault {
+  /** The faulting address. */
   readonly va: number;
+  /** The kind of access. */
   readonly kind: AccessKind;
 }
 
@@ -27,6 +29,7 @@ export interface DeviceVmOps {
 
 /** A failed device access: a fatal fault, or a fault the driver could not resolve. */
 export class DeviceFaultError extends SignalError {
+  /** The negative errno the access failed with. */
   readonly errno: number;
   constructor(address: number, errno: number, message: string) {
     super('SIGBUS', address, message);
@@ -35,7 +38,10 @@ export class DeviceFaultError extends SignalError {
   }
 }
 
-/** Result of a `try*` access. */
+/**
+ * Result of a `try*` access: `ok` with `value`, the word read (or an atomic's result), or not `ok`
+ * with `errno`, the negative errno the access failed with.
+ */
 export type AccessResult = { ok: true; value: number } | { ok: false; errno: number };
 
 /** Replays of one access before the device gives up on it. */
@@ -43,10 +49,13 @@ const MAX_REPLAYS = 64;
 
 /** A device address space. */
 export class DeviceVm {
+  /** Unique id, as in traces. */
   readonly id: number;
+  /** The device. */
   readonly device: Device;
   /** The mirrored address space. */
   readonly mm: Mm;
+  /** The driver's callbacks. */
   ops: DeviceVmOps;
   /** Device page table: virtual page number → device entry. */
   readonly pt = new Map<number, number>();
@@ -206,7 +215,10 @@ export class DeviceVm {
     if (tr.on) tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'flush-complete', start, end, fence, entry: 0 });
   }
 
-  /** Every translation of `va` the device can still use: TLB and page table entries. */
+  /**
+   * Every translation of `va` the device can still use: TLB and page table entries.
+   * @returns each translation's `source` (`tlb` or `pt`) and its device `entry`
+   */
   translations(va: number): { source: 'tlb' | 'pt'; entry: number }[] {
     const vpn = Math.floor(va / this.pageSize);
     const out: { source: 'tlb' | 'pt'; entry: number }[] = [];
@@ -368,6 +380,7 @@ export class DeviceVm {
     }
   }
 
+  /** `<device> vm <id>`, for messages. */
   toString(): string {
     return `${this.device.name} vm ${this.id}`;
   }

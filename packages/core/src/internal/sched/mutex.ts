@@ -55,7 +55,7 @@ export class Mutex implements Waitable {
   /**
    * `mutex_trylock`: never sleeps; true if the lock was taken. In a non-blockable interval
    * notifier callback it may also fail on a free lock that another live task has taken before: that task may hold it on
-   * another CPU (a scheduling decision, {@link Scheduler.trylockContended}).
+   * another CPU (a scheduling decision of the run, recorded like any other).
    */
   tryLock(): boolean {
     const s = this.sched;
