@@ -50,7 +50,10 @@ export class DeviceVm {
   ops: DeviceVmOps;
   /** Device page table: virtual page number → device entry. */
   readonly pt = new Map<number, number>();
-  /** Device TLB: virtual page number → cached entry, served until a flush completes. */
+  /**
+   * Device TLB: virtual page number → cached entry, served until a flush completes. The pages of
+   * one granule ({@link Device.pageSize}) are cached and evicted together, as one TLB entry.
+   */
   readonly tlb = new Map<number, number>();
   /**
    * Each entry update is atomic on its own: the page table is an XArray whose `xa_store` and
@@ -201,9 +204,46 @@ export class DeviceVm {
 
   /** @internal Drops TLB entries of `[start, end)`: a flush completes. */
   completeFlush(start: number, end: number, fence: number): void {
-    for (const vpn of this.vpnsIn(this.tlb, start, end)) this.tlb.delete(vpn);
+    const g = this.device.pageSize;
+    // A TLB entry holds a whole granule: a flush touching any part of it evicts all of it.
+    for (const vpn of this.vpnsIn(this.tlb, start - (start % g), Math.ceil(end / g) * g)) this.tlb.delete(vpn);
     const tr = this.device.kernel.trace;
     if (tr.on) tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'flush-complete', start, end, fence, entry: 0 });
+  }
+
+  /** The device page (TLB granule) holding `va`: `[start, end)`, {@link Device.pageSize} long. */
+  granuleOf(va: number): { start: number; end: number } {
+    const g = this.device.pageSize;
+    const start = va - (va % g);
+    return { start, end: start + g };
+  }
+
+  /**
+   * A TLB miss on virtual page `vpn`: the walk caches the whole granule holding it, one TLB entry
+   * replacing whatever the old one held, with every page-table entry inside the granule.
+   */
+  private fillGranule(vpn: number): void {
+    const ps = this.pageSize;
+    const per = this.device.pageSize / ps;
+    const first = vpn - (vpn % per);
+    const tr = this.device.kernel.trace;
+    for (let v = first; v < first + per; v++) {
+      const e = this.pt.get(v);
+      if (e === undefined) {
+        this.tlb.delete(v);
+        continue;
+      }
+      this.tlb.set(v, e);
+      if (tr.on)
+        tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'fill', start: v * ps, end: (v + 1) * ps, fence: 0, entry: e });
+    }
+  }
+
+  /** The device could not use its cached translation of `vpn`: it drops the TLB entry of the whole granule. */
+  private dropGranule(vpn: number): void {
+    const per = this.device.pageSize / this.pageSize;
+    const first = vpn - (vpn % per);
+    for (let v = first; v < first + per; v++) this.tlb.delete(v);
   }
 
   /** Every translation of `va` the device can still use: TLB and page table entries. */
@@ -305,20 +345,7 @@ export class DeviceVm {
       if (e === undefined) {
         via = 'pt';
         e = this.pt.get(vpn);
-        if (e !== undefined && dev.hasTlb) {
-          this.tlb.set(vpn, e);
-          if (tr.on)
-            tr.emit({
-              type: 'dev-tlb',
-              dev: dev.name,
-              vm: this.id,
-              op: 'fill',
-              start: vpn * k.pageSize,
-              end: (vpn + 1) * k.pageSize,
-              fence: 0,
-              entry: e,
-            });
-        }
+        if (e !== undefined && dev.hasTlb) this.fillGranule(vpn);
       }
       if (e !== undefined && devPteAllows(e, kind === 'atomic' && dev.atomics === 'write' ? 'write' : kind)) {
         const page = k.pages.page(devPtePfn(e));
@@ -344,7 +371,7 @@ export class DeviceVm {
         return { ok: true, value: v };
       }
       // A miss or a permission fault: the hardware drops the entry it could not use.
-      if (e !== undefined) this.tlb.delete(vpn);
+      if (e !== undefined) this.dropGranule(vpn);
       const handler = this.ops.fault;
       if (dev.faultMode === 'fatal' || handler === undefined || replay >= MAX_REPLAYS) {
         const errno = replay >= MAX_REPLAYS ? -16 : -14;

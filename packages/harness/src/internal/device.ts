@@ -41,6 +41,16 @@ export interface DeviceOptions {
    */
   tlb?: boolean;
   /**
+   * The device's page size: the granule its TLB caches and its flushes evict, a power-of-two
+   * multiple of the kernel's page size (4 KiB, 64 KiB, 2 MiB). One TLB entry holds the
+   * translation of a whole granule, every page-table entry inside it, as hardware that caches
+   * 64 KiB fragments (amdgpu's `AMDGPU_PTE_FRAG`, amdgpu_vm.h) or 2 MiB blocks does; a flush evicts every
+   * granule it overlaps, and an access that misses or faults on one page of a granule drops and
+   * refills the whole entry. The page table keeps one entry per CPU page, since the CPU pages of a
+   * granule need not be contiguous. @defaultValue the kernel's page size (one page per TLB entry)
+   */
+  pageSize?: number;
+  /**
    * What a device atomic needs: a writable entry (PCIe atomics, the common case), or an entry
    * tagged atomic, which a driver installs only for a page the CPU holds device-exclusive for it
    * (test_hmm, nouveau). @defaultValue 'write'
@@ -48,6 +58,18 @@ export interface DeviceOptions {
   atomics?: 'write' | 'exclusive';
   /** Device memory: a private or coherent pgmap of `pages` pages with this device's owner. */
   memory?: { type: 'private' | 'coherent'; pages: number; migrateToRam?: DevPagemapOps['migrateToRam'] };
+}
+
+/** Validates {@link DeviceOptions.pageSize}. */
+function devicePageSize(kernel: Kernel, options: DeviceOptions): number {
+  const ps = options.pageSize ?? kernel.pageSize;
+  if (!Number.isInteger(ps) || ps < kernel.pageSize || (ps & (ps - 1)) !== 0) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `Device ${options.name}: pageSize ${String(ps)} is not a power-of-two multiple of the kernel page size ${kernel.pageSize}; use ${kernel.pageSize}, 65536 or 2097152`,
+    );
+  }
+  return ps;
 }
 
 /** A fence: completes when the device finishes the work it stands for. */
@@ -84,6 +106,8 @@ export class Device {
   faultMode: FaultMode;
   /** The device caches translations in a TLB. */
   readonly hasTlb: boolean;
+  /** The device's page size: the granule of its TLB entries and flushes (see {@link DeviceOptions.pageSize}). */
+  readonly pageSize: number;
   /** What a device atomic needs (see {@link DeviceOptions.atomics}). */
   readonly atomics: 'write' | 'exclusive';
   /** Address spaces this device mirrors. */
@@ -112,6 +136,7 @@ export class Device {
     this.owner = options.owner ?? { device: options.name };
     this.faultMode = options.faultMode ?? 'replayable';
     this.hasTlb = options.tlb ?? true;
+    this.pageSize = devicePageSize(kernel, options);
     this.atomics = options.atomics ?? 'write';
     this.queueWq = kernel.waitQueue(`${this.name} queues`);
     this.fenceWq = kernel.waitQueue(`${this.name} fences`);

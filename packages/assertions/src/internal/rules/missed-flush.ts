@@ -6,7 +6,7 @@
  * Also checked when a device's queues resume.
  */
 import { eventName, formatPte, hex, MMU_NOTIFY_EXCLUSIVE, PTE_DEVICE_EXCLUSIVE, pteKindOf, type TraceEvent } from '@hmmlab/core';
-import { devPtePfn } from '@hmmlab/harness';
+import { type DeviceVm, devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import { formatOwner } from '../report.js';
 import type { ActiveInvalidation } from '../state.js';
@@ -25,6 +25,18 @@ type QueueEvent = Extract<TraceEvent, { type: 'dev-queue' }>;
  */
 function deferrable(event: number, newPte: number): boolean {
   return event !== MMU_NOTIFY_EXCLUSIVE || pteKindOf(newPte) === PTE_DEVICE_EXCLUSIVE;
+}
+
+/** ` in the 64 KiB granule [a, b) it caches` for a device whose TLB entries span several CPU pages; '' otherwise. */
+function inGranule(vm: DeviceVm, va: number): string {
+  if (vm.device.pageSize === vm.device.kernel.pageSize) return '';
+  const g = vm.granuleOf(va);
+  return ` in the ${formatSize(vm.device.pageSize)} granule [${hex(g.start)}, ${hex(g.end)}) it caches as one entry`;
+}
+
+/** `64 KiB`, `2 MiB`. */
+function formatSize(bytes: number): string {
+  return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`;
 }
 
 /** A coverage cell key (see `Coverage.cells`). */
@@ -120,9 +132,9 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
     const pt = t.vm.pt.get(vpn);
     const how =
       t.source === 'tlb' && pt !== t.entry
-        ? `its TLB still holds it (the page-table entry was ${pt === undefined ? 'cleared' : 'replaced'} but no completed flush removed it)`
+        ? `its TLB still holds it${inGranule(t.vm, ev.va)} (the page-table entry was ${pt === undefined ? 'cleared' : 'replaced'} but no completed flush removed it)`
         : 'its page table still maps it';
-    const did = whatCallbacksDid(inv, dev.name, t.vm.id, ev.va, k.pageSize);
+    const did = whatCallbacksDid(inv, dev.name, t.vm.id, ev.va, k.pageSize, dev.pageSize);
     ctx.report(
       {
         rule: 'missed-flush',
