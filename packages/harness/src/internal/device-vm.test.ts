@@ -24,15 +24,29 @@ import type { Scenario } from './scenario.js';
 
 const KIB = 1024;
 
+/** How the test mirror's device is built and how its callback unmaps. */
+interface Variant {
+  /** The device's walk cache span, if it has one. */
+  readonly walkSpan?: number;
+  /** The callback frees the page-table pages the range covers before clearing what is left. */
+  readonly freeTables?: boolean;
+  /** The callback's flush is leaf-only. */
+  readonly leafOnly?: boolean;
+}
+
 /**
  * A mirror whose device fault maps the faulting page and the next one, and whose callback clears
  * the invalidated range and flushes exactly it.
  */
-function granuleDriver(pageSize: number | undefined) {
+function granuleDriver(pageSize: number | undefined, variant: Variant = {}) {
   return defineDriver({
     name: 'granule-mirror',
     probe(kernel: Kernel) {
-      const dev = new Device(kernel, { name: 'g0', ...(pageSize === undefined ? {} : { pageSize }) });
+      const dev = new Device(kernel, {
+        name: 'g0',
+        ...(pageSize === undefined ? {} : { pageSize }),
+        ...(variant.walkSpan === undefined ? {} : { walkCache: { span: variant.walkSpan } }),
+      });
       return {
         devices: [dev],
         async bind(mm) {
@@ -69,8 +83,9 @@ function granuleDriver(pageSize: number | undefined) {
             async invalidate(sub, range, curSeq) {
               await lock.lock();
               mmuIntervalSetSeq(sub, curSeq);
+              if (variant.freeTables === true) vm.freeTables(range.start, range.end);
               vm.clearRange(range.start, range.end);
-              vm.flushTlb(range.start, range.end);
+              vm.flushTlb(range.start, range.end, { leafOnly: variant.leafOnly ?? false });
               lock.unlock();
               return true;
             },
@@ -87,13 +102,19 @@ function scenario(...tasks: Scenario['tasks']): Scenario {
   return { regions: [{ pages: 32, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }], tasks };
 }
 
-/** The virtual page offsets (in the region) the device's TLB caches when the run ends. */
-async function cachedPages(pageSize: number | undefined, s: Scenario): Promise<number[]> {
-  const r = await runScenario(granuleDriver(pageSize), s, { decisions: firstRunnable });
+/** The virtual page offsets (in the region) the device's TLB, or its walk cache's freed tables, reach when the run ends. */
+async function cachedPages(
+  pageSize: number | undefined,
+  s: Scenario,
+  variant: Variant = {},
+  level: 'tlb' | 'walk' = 'tlb',
+): Promise<number[]> {
+  const r = await runScenario(granuleDriver(pageSize, variant), s, { decisions: firstRunnable });
   expect(r.run.status, r.run.message).toBe('done');
   const vm = r.world.binding?.vms[0] as DeviceVm;
   const base = r.world.regionBase[0] as number;
-  return [...vm.tlb.keys()].map((vpn) => vpn - base / r.world.kernel.pageSize).sort((a, b) => a - b);
+  const vpns = level === 'tlb' ? [...vm.tlb.keys()] : vm.freedTableEntries().map(([vpn]) => vpn);
+  return vpns.map((vpn) => vpn - base / r.world.kernel.pageSize).sort((a, b) => a - b);
 }
 
 describe('Device pageSize', () => {
@@ -127,6 +148,36 @@ describe('Device pageSize', () => {
   });
 
   it('should default to the kernel page size', () => {
+    expect(new Device(new Kernel(), { name: 'd0' }).walkSpan).toBe(0);
     expect(new Device(new Kernel(), { name: 'd0' }).pageSize).toBe(4 * KIB);
+  });
+});
+
+describe('Device walkCache', () => {
+  // The device reads page 2 (its fault maps pages 2 and 3), then the CPU unmaps the first 64 KiB
+  // table of the region, pages 0 to 15, which the callback frees whole.
+  const s = scenario(
+    { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 2 }] },
+    { kind: 'cpu', ops: [{ op: 'munmap', region: 0, page: 0, pages: 16 }] },
+  );
+  const walk = { walkSpan: 64 * KIB, freeTables: true };
+
+  it('should keep translating through a freed table after a leaf-only flush', async () => {
+    expect(await cachedPages(undefined, s, { ...walk, leafOnly: true }, 'tlb')).toEqual([]);
+    expect(await cachedPages(undefined, s, { ...walk, leafOnly: true }, 'walk')).toEqual([2, 3]);
+  });
+
+  it('should evict the freed table with a flush of every level', async () => {
+    expect(await cachedPages(undefined, s, walk, 'walk')).toEqual([]);
+  });
+
+  it('should keep nothing through a table the callback cleared entry by entry', async () => {
+    expect(await cachedPages(undefined, s, { walkSpan: 64 * KIB, leafOnly: true }, 'walk')).toEqual([]);
+  });
+
+  it('should refuse a span smaller than the device page with one clear line', () => {
+    expect(() => new Device(new Kernel(), { name: 'w0', pageSize: 64 * KIB, walkCache: { span: 4 * KIB } })).toThrow(
+      /^Device w0: walkCache.span 4096 is not a power-of-two multiple of the device page size 65536; use 2097152 for a table of 512 entries of 4 KiB$/,
+    );
   });
 });

@@ -21,8 +21,8 @@ export interface CallbackActs {
   readonly downgraded: readonly number[];
   /** TLB flushes issued. */
   readonly issued: readonly { start: number; end: number; fence: number }[];
-  /** TLB flushes completed. */
-  readonly completed: readonly { start: number; end: number }[];
+  /** TLB flushes completed; `leafOnly` ones left the page-walk cache in place. */
+  readonly completed: readonly { start: number; end: number; leafOnly: boolean }[];
 }
 
 /** Collects the acts of `inv`'s callbacks on device `dev`, address space `vm`. */
@@ -31,7 +31,7 @@ export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): 
   const changed: number[] = [];
   const downgraded: number[] = [];
   const issued: { start: number; end: number; fence: number }[] = [];
-  const completed: { start: number; end: number }[] = [];
+  const completed: { start: number; end: number; leafOnly: boolean }[] = [];
   let setSeq = false;
   let interval = false;
   for (const e of inv.callbackEvents) collect(e);
@@ -56,7 +56,7 @@ export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): 
       if (e.new !== 0) downgraded.push(e.va);
     } else if (e.type === 'dev-tlb' && e.dev === dev && e.vm === vm) {
       if (e.op === 'flush-issue') issued.push({ start: e.start, end: e.end, fence: e.fence });
-      else if (e.op === 'flush-complete') completed.push({ start: e.start, end: e.end });
+      else if (e.op === 'flush-complete') completed.push({ start: e.start, end: e.end, leafOnly: e.leafOnly === true });
     }
   }
 }
