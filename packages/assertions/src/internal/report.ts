@@ -37,7 +37,7 @@ export interface CallbackSummary {
 export interface TranslationInfo {
   readonly device: string;
   readonly vm: number;
-  readonly source: 'tlb' | 'pt' | 'dma';
+  readonly source: 'tlb' | 'walk' | 'pt' | 'dma';
   readonly va: number | null;
   readonly entry: string;
 }
