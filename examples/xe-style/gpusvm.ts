@@ -66,15 +66,18 @@ export class DrmGpusvmRange {
     const name = `gpusvm range 0x${start.toString(16)}`;
     // The fault path's advisory "already bound and valid?" check reads them without the lock:
     // the range flags are written with WRITE_ONCE and read with READ_ONCE (drm_gpusvm.c, and
-    // xe_svm.h: xe_svm_range_in_vram), the tile bits likewise (xe_vm.h:
-    // xe_vm_has_valid_gpu_mapping). The binding decision is made again under the lock.
+    // xe_svm.h: xe_svm_range_in_vram). The binding decision is made again under the lock.
     const atomic = { atomic: true };
+    // The tile bits are written with WRITE_ONCE under the notifier lock and read plainly by the
+    // other holders of it (xe_pt.c: xe_pt_zap_ptes_range; xe_svm.c:
+    // xe_svm_range_notifier_event_begin), with READ_ONCE only by the lockless check (xe_vm.h:
+    // xe_vm_has_valid_gpu_mapping): each access is marked as xe marks it.
     this.shared = {
       hasDmaMapping: new SharedCell(k, `${name} has_dma_mapping`, false, atomic),
       hasDevmemPages: new SharedCell(k, `${name} has_devmem_pages`, false, atomic),
       unmapped: new SharedCell(k, `${name} unmapped`, false, atomic),
-      tilePresent: new SharedCell(k, `${name} tile_present`, 0, atomic),
-      tileInvalidated: new SharedCell(k, `${name} tile_invalidated`, 0, atomic),
+      tilePresent: new SharedCell(k, `${name} tile_present`, 0),
+      tileInvalidated: new SharedCell(k, `${name} tile_invalidated`, 0),
     };
   }
 
@@ -96,17 +99,27 @@ export class DrmGpusvmRange {
   set unmapped(v: boolean) {
     this.shared.unmapped.set(v);
   }
+  /** `tile_present`: a plain read, for holders of the notifier lock; set with WRITE_ONCE. */
   get tilePresent(): number {
     return this.shared.tilePresent.get();
   }
   set tilePresent(v: number) {
-    this.shared.tilePresent.set(v);
+    this.shared.tilePresent.writeOnce(v);
   }
+  /** `tile_invalidated`: a plain read, for holders of the notifier lock; set with WRITE_ONCE. */
   get tileInvalidated(): number {
     return this.shared.tileInvalidated.get();
   }
   set tileInvalidated(v: number) {
-    this.shared.tileInvalidated.set(v);
+    this.shared.tileInvalidated.writeOnce(v);
+  }
+
+  /**
+   * `xe_vm_has_valid_gpu_mapping`: bound on `tile` and not invalidated since, read without the
+   * notifier lock (READ_ONCE of both masks): a hint, which a bind confirms under the lock.
+   */
+  validOnTile(tile: number): boolean {
+    return (this.shared.tilePresent.readOnce() & ~this.shared.tileInvalidated.readOnce() & (1 << tile)) !== 0;
   }
 
   /** `drm_gpusvm_range_pages_valid`; call with the notifier lock held. */

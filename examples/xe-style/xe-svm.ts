@@ -198,7 +198,7 @@ export class XeVm implements Binding {
         continue;
       }
       // xe_svm_range_is_valid: already bound and usable; the GPU just replays.
-      const live = (range.tilePresent & ~range.tileInvalidated & (1 << tile)) !== 0;
+      const live = range.validOnTile(tile);
       if (live && range.pagesValid && (!write || range.writable.every(Boolean))) return 0;
       let r = await this.gpusvm.rangeGetPages(range, vma.writable);
       // A read-only VRAM page cannot take the writes the VMA allows: fault it back as a foreign page.
