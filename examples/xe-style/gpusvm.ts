@@ -133,13 +133,28 @@ export class DrmGpusvmNotifier extends MmuIntervalNotifier {
   readonly gpusvm: DrmGpusvm;
   readonly begin: number;
   readonly end: number;
-  readonly ranges: DrmGpusvmRange[] = [];
+  /**
+   * The notifier's ranges (`notifier->root`), a `SharedCell` so that the oracle sees who walks and
+   * who changes them: the invalidation walks them under the notifier lock, the fault path under
+   * the driver's lock, and they change only under both (drm_gpusvm.c: `__drm_gpusvm_range_insert`
+   * and `__drm_gpusvm_range_remove` run with the notifier lock held, after
+   * `drm_gpusvm_driver_lock_held`).
+   */
+  private readonly rangeList: SharedCell<readonly DrmGpusvmRange[]>;
 
   constructor(gpusvm: DrmGpusvm, begin: number, end: number) {
     super(`gpusvm notifier 0x${begin.toString(16)}`);
     this.gpusvm = gpusvm;
     this.begin = begin;
     this.end = end;
+    this.rangeList = new SharedCell(gpusvm.kernel, `${this.name} ranges`, []);
+  }
+
+  get ranges(): readonly DrmGpusvmRange[] {
+    return this.rangeList.get();
+  }
+  set ranges(v: readonly DrmGpusvmRange[]) {
+    this.rangeList.set(v);
   }
 }
 
@@ -158,7 +173,8 @@ export class DrmGpusvm {
   /** `device_private_page_owner`. */
   readonly owner: unknown;
   readonly notifierLock: RwSemaphore;
-  readonly notifiers: DrmGpusvmNotifier[] = [];
+  /** The notifiers (`gpusvm->root`): found, inserted and removed under the driver's lock (`drm_gpusvm_driver_lock_held`). */
+  private readonly notifierList: SharedCell<readonly DrmGpusvmNotifier[]>;
   readonly ops: DrmGpusvmOps;
 
   constructor(dev: Device, mm: Mm, owner: unknown, ops: DrmGpusvmOps) {
@@ -168,6 +184,14 @@ export class DrmGpusvm {
     this.owner = owner;
     this.ops = ops;
     this.notifierLock = this.kernel.rwsem(`gpusvm notifier_lock (mm ${mm.id})`);
+    this.notifierList = new SharedCell(this.kernel, `gpusvm notifiers (mm ${mm.id})`, []);
+  }
+
+  get notifiers(): readonly DrmGpusvmNotifier[] {
+    return this.notifierList.get();
+  }
+  set notifiers(v: readonly DrmGpusvmNotifier[]) {
+    this.notifierList.set(v);
   }
 
   /** `drm_gpusvm_range_find`: the range of `va` in its notifier, if any. */
@@ -190,7 +214,7 @@ export class DrmGpusvm {
       const begin = va - (va % size);
       notifier = new DrmGpusvmNotifier(this, begin, begin + size);
       if ((await mmuIntervalNotifierInsert(notifier, this.mm, begin, size, { invalidate: drmGpusvmNotifierInvalidate })) !== 0) return null;
-      this.notifiers.push(notifier);
+      this.notifiers = [...this.notifiers, notifier];
     }
     await this.mm.mmapLock.downRead();
     const vma = this.mm.findVma(va);
@@ -206,7 +230,7 @@ export class DrmGpusvm {
         range = new DrmGpusvmRange(notifier, start, end);
         // __drm_gpusvm_range_insert, under the notifier lock the invalidation walks the list with.
         await this.notifierLock.downWrite();
-        notifier.ranges.push(range);
+        notifier.ranges = [...notifier.ranges, range];
         this.notifierLock.upWrite();
       }
     }
