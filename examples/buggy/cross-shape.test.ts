@@ -52,6 +52,8 @@ describe('correct drivers under the campaign shapes of the zoo', () => {
       'h2-lock-in-migrate-to-ram',
       's15-exclusive-restore-owner',
       's16-release-nothing-to-do',
+      's21-flush-first-granule',
+      's22-leaf-only-flush',
     ]);
     expect(Object.keys(documented.drivers).sort()).toEqual([...drivers].sort());
     for (const d of drivers) expect(Object.keys(documented.drivers[d] ?? {}).sort(), d).toEqual(shapes.map(([c]) => c));

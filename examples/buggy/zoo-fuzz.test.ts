@@ -46,6 +46,8 @@ describe('fuzzing the bug zoo', () => {
         'S18',
         'S19',
         'S20',
+        'S21',
+        'S22',
       ].sort(),
     );
   });
@@ -68,7 +70,14 @@ describe('fuzzing the bug zoo', () => {
   const twins = cases.filter((d) => existsSync(`${root}${d}/fixed.ts`));
 
   it('should have the fixed twins of the cases that keep one beside them', () => {
-    expect(twins).toEqual(['a2-owner-without-event', 'l1-closed-vm-early-return', 'l2-pt-freed-before-remove', 's13-protection-noop']);
+    expect(twins).toEqual([
+      'a2-owner-without-event',
+      'l1-closed-vm-early-return',
+      'l2-pt-freed-before-remove',
+      's13-protection-noop',
+      's21-flush-first-granule',
+      's22-leaf-only-flush',
+    ]);
   });
 
   it.each(twins)('should find nothing in the fixed twin of %s under the same campaign shape', async (dir) => {

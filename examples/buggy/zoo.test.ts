@@ -24,6 +24,8 @@ import l2Fixed from './l2-pt-freed-before-remove/fixed.js';
 import { svmDriver } from './lib/svm-driver.js';
 import { SvmMirror } from './lib/svm-mirror.js';
 import { ReleaseNothingToDo } from './s16-release-nothing-to-do/driver.js';
+import s21Fixed from './s21-flush-first-granule/fixed.js';
+import s22Fixed from './s22-leaf-only-flush/fixed.js';
 
 const region = (pages = 1): RegionSpec => ({ pages, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' });
 const dev = (...ops: OpSpec[]) => ({ kind: 'device' as const, ops });
@@ -411,6 +413,39 @@ const CASES: Case[] = [
     rule: 'stale-install',
     check: (v) => expect(v.task).toMatch(/^device/),
     fixed: svm,
+  },
+  {
+    dir: 's21-flush-first-granule',
+    // 20 pages below a 64 KiB boundary: pages 0-3 in one granule, 4-19 in the next; the device
+    // writes the last page, then the region is unmapped.
+    scenario: {
+      regions: [region(20)],
+      tasks: [dev({ op: 'dev-write', region: 0, page: 19, value: 3 }), cpu({ op: 'munmap', region: 0, page: 0, pages: 20 })],
+    },
+    decisions: () => firstRunnable,
+    rule: 'missed-flush',
+    check: (v) => {
+      expect(v.translations[0]?.source).toBe('tlb');
+      expect(v.explanation).toMatch(/in the 64 KiB granule \[0x7effffff0000, 0x7f0000000000\) it caches as one entry/);
+      expect(v.explanation).toMatch(/issued no TLB flush covering it/);
+    },
+    fixed: s21Fixed,
+  },
+  {
+    dir: 's22-leaf-only-flush',
+    // 16 pages: one whole 64 KiB table, which the unmap frees.
+    scenario: {
+      regions: [region(16)],
+      tasks: [dev({ op: 'dev-read', region: 0, page: 3 }), cpu({ op: 'munmap', region: 0, page: 0, pages: 16 })],
+    },
+    decisions: () => firstRunnable,
+    rule: 'missed-flush',
+    check: (v) => {
+      expect(v.translations[0]?.source).toBe('walk');
+      expect(v.explanation).toMatch(/page-walk cache still holds the freed page-table page \[0x7effffff0000, 0x7f0000000000\)/);
+      expect(v.explanation).toMatch(/was leaf-only/);
+    },
+    fixed: s22Fixed,
   },
 ];
 

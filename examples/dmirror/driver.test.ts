@@ -252,7 +252,7 @@ describe('dmirror', () => {
   it('should map the device file with vm_insert_page (dmirror_fops_mmap)', async () => {
     await withDmirror(async ({ mm, fd }) => {
       const a = await mm.mmap(0, 2 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.file, 0);
-      expect(((mm.findVma(a)?.flags ?? 0) & VM_MIXEDMAP) !== 0).toBe(true);
+      expect(((mm.lookupVma(a)?.flags ?? 0) & VM_MIXEDMAP) !== 0).toBe(true);
       expect(await mm.read(a + PS)).toBe(0);
       const m = new Uint8Array(2);
       expect((await fd.cmd(HMM_DMIRROR_SNAPSHOT, { addr: a, npages: 2, ptr: m })).ret).toBe(0);

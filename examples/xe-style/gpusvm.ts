@@ -66,15 +66,18 @@ export class DrmGpusvmRange {
     const name = `gpusvm range 0x${start.toString(16)}`;
     // The fault path's advisory "already bound and valid?" check reads them without the lock:
     // the range flags are written with WRITE_ONCE and read with READ_ONCE (drm_gpusvm.c, and
-    // xe_svm.h: xe_svm_range_in_vram), the tile bits likewise (xe_vm.h:
-    // xe_vm_has_valid_gpu_mapping). The binding decision is made again under the lock.
+    // xe_svm.h: xe_svm_range_in_vram). The binding decision is made again under the lock.
     const atomic = { atomic: true };
+    // The tile bits are written with WRITE_ONCE under the notifier lock and read plainly by the
+    // other holders of it (xe_pt.c: xe_pt_zap_ptes_range; xe_svm.c:
+    // xe_svm_range_notifier_event_begin), with READ_ONCE only by the lockless check (xe_vm.h:
+    // xe_vm_has_valid_gpu_mapping): each access is marked as xe marks it.
     this.shared = {
       hasDmaMapping: new SharedCell(k, `${name} has_dma_mapping`, false, atomic),
       hasDevmemPages: new SharedCell(k, `${name} has_devmem_pages`, false, atomic),
       unmapped: new SharedCell(k, `${name} unmapped`, false, atomic),
-      tilePresent: new SharedCell(k, `${name} tile_present`, 0, atomic),
-      tileInvalidated: new SharedCell(k, `${name} tile_invalidated`, 0, atomic),
+      tilePresent: new SharedCell(k, `${name} tile_present`, 0),
+      tileInvalidated: new SharedCell(k, `${name} tile_invalidated`, 0),
     };
   }
 
@@ -96,17 +99,27 @@ export class DrmGpusvmRange {
   set unmapped(v: boolean) {
     this.shared.unmapped.set(v);
   }
+  /** `tile_present`: a plain read, for holders of the notifier lock; set with WRITE_ONCE. */
   get tilePresent(): number {
     return this.shared.tilePresent.get();
   }
   set tilePresent(v: number) {
-    this.shared.tilePresent.set(v);
+    this.shared.tilePresent.writeOnce(v);
   }
+  /** `tile_invalidated`: a plain read, for holders of the notifier lock; set with WRITE_ONCE. */
   get tileInvalidated(): number {
     return this.shared.tileInvalidated.get();
   }
   set tileInvalidated(v: number) {
-    this.shared.tileInvalidated.set(v);
+    this.shared.tileInvalidated.writeOnce(v);
+  }
+
+  /**
+   * `xe_vm_has_valid_gpu_mapping`: bound on `tile` and not invalidated since, read without the
+   * notifier lock (READ_ONCE of both masks): a hint, which a bind confirms under the lock.
+   */
+  validOnTile(tile: number): boolean {
+    return (this.shared.tilePresent.readOnce() & ~this.shared.tileInvalidated.readOnce() & (1 << tile)) !== 0;
   }
 
   /** `drm_gpusvm_range_pages_valid`; call with the notifier lock held. */
@@ -120,13 +133,28 @@ export class DrmGpusvmNotifier extends MmuIntervalNotifier {
   readonly gpusvm: DrmGpusvm;
   readonly begin: number;
   readonly end: number;
-  readonly ranges: DrmGpusvmRange[] = [];
+  /**
+   * The notifier's ranges (`notifier->root`), a `SharedCell` so that the oracle sees who walks and
+   * who changes them: the invalidation walks them under the notifier lock, the fault path under
+   * the driver's lock, and they change only under both (drm_gpusvm.c: `__drm_gpusvm_range_insert`
+   * and `__drm_gpusvm_range_remove` run with the notifier lock held, after
+   * `drm_gpusvm_driver_lock_held`).
+   */
+  private readonly rangeList: SharedCell<readonly DrmGpusvmRange[]>;
 
   constructor(gpusvm: DrmGpusvm, begin: number, end: number) {
     super(`gpusvm notifier 0x${begin.toString(16)}`);
     this.gpusvm = gpusvm;
     this.begin = begin;
     this.end = end;
+    this.rangeList = new SharedCell(gpusvm.kernel, `${this.name} ranges`, []);
+  }
+
+  get ranges(): readonly DrmGpusvmRange[] {
+    return this.rangeList.get();
+  }
+  set ranges(v: readonly DrmGpusvmRange[]) {
+    this.rangeList.set(v);
   }
 }
 
@@ -145,7 +173,8 @@ export class DrmGpusvm {
   /** `device_private_page_owner`. */
   readonly owner: unknown;
   readonly notifierLock: RwSemaphore;
-  readonly notifiers: DrmGpusvmNotifier[] = [];
+  /** The notifiers (`gpusvm->root`): found, inserted and removed under the driver's lock (`drm_gpusvm_driver_lock_held`). */
+  private readonly notifierList: SharedCell<readonly DrmGpusvmNotifier[]>;
   readonly ops: DrmGpusvmOps;
 
   constructor(dev: Device, mm: Mm, owner: unknown, ops: DrmGpusvmOps) {
@@ -155,6 +184,14 @@ export class DrmGpusvm {
     this.owner = owner;
     this.ops = ops;
     this.notifierLock = this.kernel.rwsem(`gpusvm notifier_lock (mm ${mm.id})`);
+    this.notifierList = new SharedCell(this.kernel, `gpusvm notifiers (mm ${mm.id})`, []);
+  }
+
+  get notifiers(): readonly DrmGpusvmNotifier[] {
+    return this.notifierList.get();
+  }
+  set notifiers(v: readonly DrmGpusvmNotifier[]) {
+    this.notifierList.set(v);
   }
 
   /** `drm_gpusvm_range_find`: the range of `va` in its notifier, if any. */
@@ -177,7 +214,7 @@ export class DrmGpusvm {
       const begin = va - (va % size);
       notifier = new DrmGpusvmNotifier(this, begin, begin + size);
       if ((await mmuIntervalNotifierInsert(notifier, this.mm, begin, size, { invalidate: drmGpusvmNotifierInvalidate })) !== 0) return null;
-      this.notifiers.push(notifier);
+      this.notifiers = [...this.notifiers, notifier];
     }
     await this.mm.mmapLock.downRead();
     const vma = this.mm.findVma(va);
@@ -193,7 +230,7 @@ export class DrmGpusvm {
         range = new DrmGpusvmRange(notifier, start, end);
         // __drm_gpusvm_range_insert, under the notifier lock the invalidation walks the list with.
         await this.notifierLock.downWrite();
-        notifier.ranges.push(range);
+        notifier.ranges = [...notifier.ranges, range];
         this.notifierLock.upWrite();
       }
     }

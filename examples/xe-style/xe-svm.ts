@@ -138,12 +138,12 @@ export class XeVm implements Binding {
       await this.gpusvm.notifierLock.downWrite();
       this.gpusvm.unmapPagesLocked(r);
       const i = notifier.ranges.indexOf(r);
-      if (i >= 0) notifier.ranges.splice(i, 1);
+      if (i >= 0) notifier.ranges = notifier.ranges.toSpliced(i, 1);
       const empty = notifier.ranges.length === 0;
       this.gpusvm.notifierLock.upWrite();
       const j = this.gpusvm.notifiers.indexOf(notifier);
       if (empty && j >= 0) {
-        this.gpusvm.notifiers.splice(j, 1);
+        this.gpusvm.notifiers = this.gpusvm.notifiers.toSpliced(j, 1);
         await mmuIntervalNotifierRemove(notifier);
       }
     }
@@ -198,7 +198,7 @@ export class XeVm implements Binding {
         continue;
       }
       // xe_svm_range_is_valid: already bound and usable; the GPU just replays.
-      const live = (range.tilePresent & ~range.tileInvalidated & (1 << tile)) !== 0;
+      const live = range.validOnTile(tile);
       if (live && range.pagesValid && (!write || range.writable.every(Boolean))) return 0;
       let r = await this.gpusvm.rangeGetPages(range, vma.writable);
       // A read-only VRAM page cannot take the writes the VMA allows: fault it back as a foreign page.
@@ -269,9 +269,10 @@ export class XeVm implements Binding {
     for (const n of this.gpusvm.notifiers) {
       await this.zapRangesLocked(n.ranges, 0, ULONG_MAX);
       for (const r of n.ranges) this.gpusvm.unmapPagesLocked(r);
-      n.ranges.length = 0;
+      n.ranges = [];
     }
-    const notifiers = this.gpusvm.notifiers.splice(0);
+    const notifiers = this.gpusvm.notifiers;
+    this.gpusvm.notifiers = [];
     this.gpusvm.notifierLock.upWrite();
     for (const n of notifiers) await mmuIntervalNotifierRemove(n);
     this.lock.unlock();

@@ -43,7 +43,7 @@ beforeAll(async () => {
 
 describe('replaying the bug zoo', () => {
   it('should have every case of examples/buggy', () => {
-    expect(cases.length).toBe(26);
+    expect(cases.length).toBe(28);
     expect(cases).toEqual(expect.arrayContaining(CLI_CASES));
   });
 

@@ -18,6 +18,10 @@ export interface SvmDeviceOptions {
   readonly atomics?: 'write' | 'exclusive';
   /** The device caches translations. @defaultValue true */
   readonly tlb?: boolean;
+  /** The device's page size, the granule of its TLB (see `DeviceOptions.pageSize`). @defaultValue the kernel's page size */
+  readonly pageSize?: number;
+  /** The device's page-walk cache (see `DeviceOptions.walkCache`). @defaultValue none */
+  readonly walkCache?: { span: number };
 }
 
 /** Options of {@link svmDriver}. */
@@ -38,6 +42,8 @@ export function svmDevice(kernel: Kernel, name: string, o: SvmDeviceOptions = {}
     name,
     tlb: o.tlb ?? true,
     atomics: o.atomics ?? 'write',
+    ...(o.pageSize === undefined ? {} : { pageSize: o.pageSize }),
+    ...(o.walkCache === undefined ? {} : { walkCache: o.walkCache }),
     ...(pages > 0
       ? {
           memory: {

@@ -1,6 +1,6 @@
 /**
  * @hmmlab/harness: what a driver author writes against: the device model (page table, TLB with
- * fenced flushes, DMA mappings, queues, fault modes, device memory), the driver definition API,
+ * per-device granules, an optional page-walk cache and fenced flushes, DMA mappings, queues, fault modes, device memory), the driver definition API,
  * helpers for the canonical fault loop and chunked migrations, and the scenario runner.
  *
  * @module @hmmlab/harness
@@ -25,6 +25,8 @@ export {
   DeviceFaultError,
   DeviceVm,
   type DeviceVmOps,
+  type FlushOptions,
+  type TranslationSource,
 } from './internal/device-vm.js';
 export {
   type Binding,

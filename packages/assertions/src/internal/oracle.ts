@@ -256,7 +256,7 @@ export class FlushOracle implements Observer {
     const first = Math.floor(e.start / ps);
     const last = Math.ceil(e.end / ps);
     for (const vm of activeVms(world, e.mm)) {
-      for (const map of [vm.pt, vm.tlb]) {
+      for (const map of vm.walk.size > 0 ? [vm.pt, vm.tlb, new Map(vm.freedTableEntries())] : [vm.pt, vm.tlb]) {
         for (const [vpn, entry] of map) {
           if (vpn >= first && vpn < last && !inv.before.has(`${vm.id}:${vpn}`))
             inv.before.set(`${vm.id}:${vpn}`, { vmId: vm.id, vpn, entry, device: vm.device.name });
@@ -276,7 +276,9 @@ export class FlushOracle implements Observer {
 
   private stillTranslated(vmId: number, vpn: number): boolean {
     for (const d of (this.world as World).devices) {
-      for (const vm of d.vms) if (vm.id === vmId) return vm.pt.has(vpn) || vm.tlb.has(vpn);
+      for (const vm of d.vms)
+        if (vm.id === vmId)
+          return vm.pt.has(vpn) || vm.tlb.has(vpn) || (vm.walk.size > 0 && vm.translations(vpn * vm.mm.kernel.pageSize).length > 0);
     }
     return false;
   }

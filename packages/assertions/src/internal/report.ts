@@ -49,8 +49,8 @@ export interface TranslationInfo {
   readonly device: string;
   /** The device address space's id. */
   readonly vm: number;
-  /** Where the translation was: the TLB, the page table, or a DMA mapping. */
-  readonly source: 'tlb' | 'pt' | 'dma';
+  /** Where the translation was: the TLB, a freed page-table page the walk cache still reaches, the page table, or a DMA mapping. */
+  readonly source: 'tlb' | 'walk' | 'pt' | 'dma';
   /** The virtual address (null for a DMA mapping). */
   readonly va: number | null;
   /** The entry, formatted. */

@@ -16,12 +16,21 @@ import {
   ptePfn,
   pteWrite,
 } from '@hmmlab/core';
-import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, type Device, type DeviceVm, devPteFlags, devPtePfn, type World } from '@hmmlab/harness';
+import {
+  DEV_PTE_ATOMIC,
+  DEV_PTE_WRITE,
+  type Device,
+  type DeviceVm,
+  devPteFlags,
+  devPtePfn,
+  type TranslationSource,
+  type World,
+} from '@hmmlab/harness';
 
 /** A translation a device can still use. */
 export interface Translation {
   readonly vm: DeviceVm;
-  readonly source: 'tlb' | 'pt';
+  readonly source: TranslationSource;
   readonly entry: number;
 }
 
@@ -61,8 +70,10 @@ export function translationsTo(world: World, pfn: number): (Translation & { va: 
   for (const d of world.devices) {
     if (d.quiesced) continue;
     for (const vm of d.vms) {
-      if ((vm.pt.size === 0 && vm.tlb.size === 0) || !reachable(world, vm)) continue;
+      if ((vm.pt.size === 0 && vm.tlb.size === 0 && vm.walk.size === 0) || !reachable(world, vm)) continue;
       for (const [vpn, e] of vm.tlb) if (devPtePfn(e) === pfn) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
+      if (vm.walk.size > 0)
+        for (const [vpn, e] of vm.freedTableEntries()) if (devPtePfn(e) === pfn) out.push({ vm, source: 'walk', entry: e, va: vpn * ps });
       for (const [vpn, e] of vm.pt) if (devPtePfn(e) === pfn) out.push({ vm, source: 'pt', entry: e, va: vpn * ps });
     }
   }

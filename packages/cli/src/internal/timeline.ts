@@ -28,7 +28,11 @@ export function writeTimeline(replayed: TokenReplay, driver: string, token: stri
     events: k.trace.events(),
     scenario: data.scenario,
     tasks: k.sched.allTasks(),
-    devices: r.result.world.devices.map((d) => ({ name: d.name, vms: d.vms.map((vm) => ({ id: vm.id, mm: vm.mm.id })) })),
+    devices: r.result.world.devices.map((d) => ({
+      name: d.name,
+      pageSize: d.pageSize,
+      vms: d.vms.map((vm) => ({ id: vm.id, mm: vm.mm.id })),
+    })),
     driver,
     token,
     run: { status: r.run.status, message: r.run.message },

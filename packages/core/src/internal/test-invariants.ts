@@ -36,7 +36,7 @@ export function checkMmInvariants(k: Kernel, options: InvariantOptions = {}): st
       const va = vpn * ps;
       const where = `mm ${mm.id} va 0x${va.toString(16)}`;
       if (e === 0) bad.push(`${where}: the page table stores pte_none explicitly`);
-      if (options.quiescent === true && mm.findVma(va) === undefined) bad.push(`${where}: entry outside any VMA`);
+      if (options.quiescent === true && mm.lookupVma(va) === undefined) bad.push(`${where}: entry outside any VMA`);
       const kind = pteKindOf(e);
       const key = `${mm.id}:${va}`;
       if (kind === PTE_SWAP) {

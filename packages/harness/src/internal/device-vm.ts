@@ -7,6 +7,18 @@ import { ENODEV, HmmlabError, hex, invokeDriver, type Mm, type Page, SignalError
 import type { Device, Fence } from './device.js';
 import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, devPteAllows, devPtePfn, mkDevPte } from './device-pte.js';
 
+/** Where a device translation lives: its leaf TLB, its page-walk cache (a freed table), or its page table. */
+export type TranslationSource = 'tlb' | 'walk' | 'pt';
+
+/** Options of {@link DeviceVm.flushTlb}. */
+export interface FlushOptions {
+  /** Evict the leaf TLB only, keeping the page-walk cache (Arm's `TLBI VALE`). @defaultValue false */
+  readonly leafOnly?: boolean;
+}
+
+/** The span of a leaf page-table page when the device has no walk cache: 512 entries of 4 KiB. */
+const TABLE_SPAN = 2 * 1024 * 1024;
+
 /** The kind of a device access. */
 export type AccessKind = 'read' | 'write' | 'atomic';
 
@@ -59,8 +71,17 @@ export class DeviceVm {
   ops: DeviceVmOps;
   /** Device page table: virtual page number → device entry. */
   readonly pt = new Map<number, number>();
-  /** Device TLB: virtual page number → cached entry, served until a flush completes. */
+  /**
+   * Device TLB: virtual page number → cached entry, served until a flush completes. The pages of
+   * one granule ({@link Device.pageSize}) are cached and evicted together, as one TLB entry.
+   */
   readonly tlb = new Map<number, number>();
+  /**
+   * The page-walk cache ({@link DeviceOptions.walkCache}): leaf-table index → `null` while the
+   * cached pointer leads to the live table, or the entries a table held when the driver freed it
+   * while the device still cached its address. Empty on a device without one.
+   */
+  readonly walk = new Map<number, Map<number, number> | null>();
   /**
    * Each entry update is atomic on its own: the page table is an XArray whose `xa_store` and
    * `xa_erase` take `xa_lock` (test_hmm's `dmirror->pt`). The oracle's `data-race` rule then does
@@ -98,6 +119,7 @@ export class DeviceVm {
     this.destroyed = true;
     this.pt.clear();
     this.tlb.clear();
+    this.walk.clear();
   }
 
   /** Driver code used this address space after {@link DeviceVm.destroy}: a trace event for the oracle. */
@@ -189,41 +211,186 @@ export class DeviceVm {
     return out.sort((a, b) => a - b);
   }
 
-  /** Flushes the TLB for `[start, end)` and waits for it: no later access hits an old entry. */
-  flushTlb(start: number, end: number): void {
+  /**
+   * Flushes the TLB for `[start, end)` and waits for it: no later access hits an old entry. Every
+   * granule the range touches is evicted and, unless `options.leafOnly`, every page-walk cache
+   * entry of a table the range touches (a leaf-only flush is Arm's `TLBI VALE`, the full one
+   * `TLBI VAE`).
+   */
+  flushTlb(start: number, end: number, options: FlushOptions = {}): void {
     if (this.destroyed) {
       this.usedAfterFree(`flushTlb [${hex(start)}, ${hex(end)})`);
       return;
     }
+    const leafOnly = options.leafOnly ?? false;
     const tr = this.device.kernel.trace;
-    if (tr.on) tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'flush-issue', start, end, fence: 0, entry: 0 });
-    this.completeFlush(start, end, 0);
+    if (tr.on)
+      tr.emit({
+        type: 'dev-tlb',
+        dev: this.device.name,
+        vm: this.id,
+        op: 'flush-issue',
+        start,
+        end,
+        fence: 0,
+        entry: 0,
+        ...(leafOnly ? { leafOnly: true as const } : {}),
+      });
+    this.completeFlush(start, end, 0, leafOnly);
   }
 
   /**
    * Issues a TLB flush for `[start, end)` and returns its fence: the TLB keeps serving the old
    * entries until the device completes the flush, at a later step. `await fence.wait()`.
+   * `options` as for {@link DeviceVm.flushTlb}.
    */
-  flushTlbAsync(start: number, end: number): Fence {
-    return this.device.issueFlush(this, start, end);
+  flushTlbAsync(start: number, end: number, options: FlushOptions = {}): Fence {
+    return this.device.issueFlush(this, start, end, options.leafOnly ?? false);
   }
 
-  /** @internal Drops TLB entries of `[start, end)`: a flush completes. */
-  completeFlush(start: number, end: number, fence: number): void {
-    for (const vpn of this.vpnsIn(this.tlb, start, end)) this.tlb.delete(vpn);
+  /** @internal Drops TLB entries of `[start, end)` (and walk-cache entries unless `leafOnly`): a flush completes. */
+  completeFlush(start: number, end: number, fence: number, leafOnly = false): void {
+    const g = this.device.pageSize;
+    // A TLB entry holds a whole granule: a flush touching any part of it evicts all of it.
+    for (const vpn of this.vpnsIn(this.tlb, start - (start % g), Math.ceil(end / g) * g)) this.tlb.delete(vpn);
+    const span = this.device.walkSpan;
+    if (!leafOnly && span > 0) {
+      for (const t of [...this.walk.keys()]) if (t * span < end && start < (t + 1) * span) this.walk.delete(t);
+    }
     const tr = this.device.kernel.trace;
-    if (tr.on) tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'flush-complete', start, end, fence, entry: 0 });
+    if (tr.on)
+      tr.emit({
+        type: 'dev-tlb',
+        dev: this.device.name,
+        vm: this.id,
+        op: 'flush-complete',
+        start,
+        end,
+        fence,
+        entry: 0,
+        ...(leafOnly ? { leafOnly: true as const } : {}),
+      });
   }
 
   /**
-   * Every translation of `va` the device can still use: TLB and page table entries.
-   * @returns each translation's `source` (`tlb` or `pt`) and its device `entry`
+   * Frees the leaf page-table pages that lie wholly inside `[start, end)`, without clearing their
+   * entries one by one: the bulk unmap that drops a table from its directory entry and frees it
+   * (io-pgtable-arm.c, `__arm_lpae_unmap` on a table entry). Their entries leave the page table;
+   * a walk cache that still holds a freed table's address keeps translating through the entries
+   * it held until a flush that is not leaf-only evicts it. Entries of tables the range covers only
+   * in part stay: clear them with {@link DeviceVm.clearRange}. On a device without a walk cache the
+   * tables are those of {@link DeviceOptions.walkCache}'s default, 2 MiB. Returns the number of
+   * entries removed.
    */
-  translations(va: number): { source: 'tlb' | 'pt'; entry: number }[] {
+  freeTables(start: number, end: number, why = 'free-table'): number {
+    if (this.destroyed) {
+      this.usedAfterFree(`freeTables [${hex(start)}, ${hex(end)}) (${why})`);
+      return 0;
+    }
+    const ps = this.pageSize;
+    const span = this.device.walkSpan > 0 ? this.device.walkSpan : TABLE_SPAN;
+    const per = span / ps;
+    const tr = this.device.kernel.trace;
+    let n = 0;
+    const tables = new Set<number>();
+    for (const vpn of this.vpnsIn(this.pt, start, end)) tables.add(Math.floor(vpn / per));
+    for (const t of this.walk.keys()) tables.add(t);
+    for (const t of [...tables].sort((a, b) => a - b)) {
+      if (t * span < start || (t + 1) * span > end) continue;
+      const held = new Map<number, number>();
+      for (const vpn of this.vpnsIn(this.pt, t * span, (t + 1) * span)) {
+        const old = this.pt.get(vpn) as number;
+        held.set(vpn, old);
+        this.pt.delete(vpn);
+        n++;
+        if (tr.on) tr.emit({ type: 'dev-pte', dev: this.device.name, vm: this.id, va: vpn * ps, old, new: 0, why });
+      }
+      if (this.walk.get(t) === null) this.walk.set(t, held);
+    }
+    return n;
+  }
+
+  /** Entries the device can still reach through a freed page-table page its walk cache holds: `[vpn, entry]`. */
+  freedTableEntries(): [number, number][] {
+    const out: [number, number][] = [];
+    for (const held of this.walk.values()) if (held !== null) for (const [vpn, e] of held) out.push([vpn, e]);
+    return out;
+  }
+
+  /** The leaf entry a walk of `vpn` finds: through the walk cache's table if it holds one, else the page table. */
+  private walkEntry(vpn: number): number | undefined {
+    const span = this.device.walkSpan;
+    if (span === 0) return this.pt.get(vpn);
+    const t = Math.floor(vpn / (span / this.pageSize));
+    const held = this.walk.get(t);
+    if (held === undefined) {
+      const e = this.pt.get(vpn);
+      // Only a walk that reaches a leaf is cached.
+      if (e !== undefined && this.device.hasTlb) this.walk.set(t, null);
+      return e;
+    }
+    return held === null ? this.pt.get(vpn) : held.get(vpn);
+  }
+
+  /** A walk of `vpn` found no entry: the walk-cache entry that led there is not kept. */
+  private dropWalk(vpn: number): void {
+    const span = this.device.walkSpan;
+    if (span > 0) this.walk.delete(Math.floor(vpn / (span / this.pageSize)));
+  }
+
+  /**
+   * The device page (TLB granule) holding `va`: `[start, end)`, {@link Device.pageSize} long.
+   * @returns the granule's `start` and `end`
+   */
+  granuleOf(va: number): { start: number; end: number } {
+    const g = this.device.pageSize;
+    const start = va - (va % g);
+    return { start, end: start + g };
+  }
+
+  /**
+   * A TLB miss on virtual page `vpn`: the walk caches the whole granule holding it, one TLB entry
+   * replacing whatever the old one held, with every page-table entry inside the granule.
+   */
+  private fillGranule(vpn: number): void {
+    const ps = this.pageSize;
+    const per = this.device.pageSize / ps;
+    const first = vpn - (vpn % per);
+    const tr = this.device.kernel.trace;
+    for (let v = first; v < first + per; v++) {
+      const e = this.walkEntry(v);
+      if (e === undefined) {
+        this.tlb.delete(v);
+        continue;
+      }
+      this.tlb.set(v, e);
+      if (tr.on)
+        tr.emit({ type: 'dev-tlb', dev: this.device.name, vm: this.id, op: 'fill', start: v * ps, end: (v + 1) * ps, fence: 0, entry: e });
+    }
+  }
+
+  /** The device could not use its cached translation of `vpn`: it drops the TLB entry of the whole granule. */
+  private dropGranule(vpn: number): void {
+    const per = this.device.pageSize / this.pageSize;
+    const first = vpn - (vpn % per);
+    for (let v = first; v < first + per; v++) this.tlb.delete(v);
+  }
+
+  /**
+   * Every translation of `va` the device can still use: its leaf TLB entry, the entry of a freed
+   * table its walk cache still reaches, and its page-table entry.
+   * @returns each translation's `source` and its device `entry`
+   */
+  translations(va: number): { source: TranslationSource; entry: number }[] {
     const vpn = Math.floor(va / this.pageSize);
-    const out: { source: 'tlb' | 'pt'; entry: number }[] = [];
+    const out: { source: TranslationSource; entry: number }[] = [];
     const t = this.tlb.get(vpn);
     if (t !== undefined) out.push({ source: 'tlb', entry: t });
+    if (this.walk.size > 0) {
+      const held = this.walk.get(Math.floor(vpn / (this.device.walkSpan / this.pageSize)));
+      const w = held?.get(vpn);
+      if (w !== undefined) out.push({ source: 'walk', entry: w });
+    }
     const p = this.pt.get(vpn);
     if (p !== undefined) out.push({ source: 'pt', entry: p });
     return out;
@@ -316,21 +483,9 @@ export class DeviceVm {
       let e = this.tlb.get(vpn);
       if (e === undefined) {
         via = 'pt';
-        e = this.pt.get(vpn);
-        if (e !== undefined && dev.hasTlb) {
-          this.tlb.set(vpn, e);
-          if (tr.on)
-            tr.emit({
-              type: 'dev-tlb',
-              dev: dev.name,
-              vm: this.id,
-              op: 'fill',
-              start: vpn * k.pageSize,
-              end: (vpn + 1) * k.pageSize,
-              fence: 0,
-              entry: e,
-            });
-        }
+        e = this.walkEntry(vpn);
+        if (e === undefined) this.dropWalk(vpn);
+        else if (dev.hasTlb) this.fillGranule(vpn);
       }
       if (e !== undefined && devPteAllows(e, kind === 'atomic' && dev.atomics === 'write' ? 'write' : kind)) {
         const page = k.pages.page(devPtePfn(e));
@@ -356,7 +511,7 @@ export class DeviceVm {
         return { ok: true, value: v };
       }
       // A miss or a permission fault: the hardware drops the entry it could not use.
-      if (e !== undefined) this.tlb.delete(vpn);
+      if (e !== undefined) this.dropGranule(vpn);
       const handler = this.ops.fault;
       if (dev.faultMode === 'fatal' || handler === undefined || replay >= MAX_REPLAYS) {
         const errno = replay >= MAX_REPLAYS ? -16 : -14;

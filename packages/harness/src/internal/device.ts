@@ -41,6 +41,27 @@ export interface DeviceOptions {
    */
   tlb?: boolean;
   /**
+   * The device's page size: the granule its TLB caches and its flushes evict, a power-of-two
+   * multiple of the kernel's page size (4 KiB, 64 KiB, 2 MiB). One TLB entry holds the
+   * translation of a whole granule, every page-table entry inside it, as hardware that caches
+   * 64 KiB fragments (amdgpu's `AMDGPU_PTE_FRAG`, amdgpu_vm.h) or 2 MiB blocks does; a flush evicts every
+   * granule it overlaps, and an access that misses or faults on one page of a granule drops and
+   * refills the whole entry. The page table keeps one entry per CPU page, since the CPU pages of a
+   * granule need not be contiguous. @defaultValue the kernel's page size (one page per TLB entry)
+   */
+  pageSize?: number;
+  /**
+   * A second TLB level: a page-walk cache that keeps, for each leaf page-table page the device has
+   * walked (a table mapping `span` bytes of address space), where that table is, as IOMMU and GPU
+   * walk caches keep non-leaf entries. Entries the driver clears inside a table are seen at once
+   * through it; a table the driver frees ({@link DeviceVm.freeTables}) stays reachable, with the
+   * leaf entries it held, until a flush that is not leaf-only evicts it (the Arm SMMU's
+   * `tlb_flush_walk` beside `tlb_add_page`, include/linux/io-pgtable.h). `span` is a power-of-two
+   * multiple of {@link DeviceOptions.pageSize}. @defaultValue none (one level)
+   * @prop __type.span - bytes of address space one leaf page-table page maps
+   */
+  walkCache?: { span: number };
+  /**
    * What a device atomic needs: a writable entry (PCIe atomics, the common case), or an entry
    * tagged atomic, which a driver installs only for a page the CPU holds device-exclusive for it
    * (test_hmm, nouveau). @defaultValue 'write'
@@ -55,6 +76,32 @@ export interface DeviceOptions {
   memory?: { type: 'private' | 'coherent'; pages: number; migrateToRam?: DevPagemapOps['migrateToRam'] };
 }
 
+/** Validates {@link DeviceOptions.pageSize}. */
+function devicePageSize(kernel: Kernel, options: DeviceOptions): number {
+  const ps = options.pageSize ?? kernel.pageSize;
+  if (!Number.isInteger(ps) || ps < kernel.pageSize || (ps & (ps - 1)) !== 0) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `Device ${options.name}: pageSize ${String(ps)} is not a power-of-two multiple of the kernel page size ${kernel.pageSize}; use ${kernel.pageSize}, 65536 or 2097152`,
+    );
+  }
+  return ps;
+}
+
+/** Validates {@link DeviceOptions.walkCache}. */
+function walkSpan(pageSize: number, options: DeviceOptions): number {
+  const w = options.walkCache;
+  if (w === undefined) return 0;
+  const span = w.span;
+  if (!Number.isInteger(span) || span < pageSize || (span & (span - 1)) !== 0) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `Device ${options.name}: walkCache.span ${String(span)} is not a power-of-two multiple of the device page size ${pageSize}; use 2097152 for a table of 512 entries of 4 KiB`,
+    );
+  }
+  return span;
+}
+
 /** A fence: completes when the device finishes the work it stands for. */
 export class Fence {
   /** Unique id, as in traces. */
@@ -67,14 +114,17 @@ export class Fence {
   readonly start: number;
   /** @internal */
   readonly end: number;
+  /** @internal The flush evicts the leaf TLB only, not the walk cache. */
+  readonly leafOnly: boolean;
   private readonly wq: WaitQueue;
 
-  constructor(id: number, vm: DeviceVm, start: number, end: number, wq: WaitQueue) {
+  constructor(id: number, vm: DeviceVm, start: number, end: number, wq: WaitQueue, leafOnly = false) {
     this.id = id;
     this.vm = vm;
     this.start = start;
     this.end = end;
     this.wq = wq;
+    this.leafOnly = leafOnly;
   }
 
   /** `dma_fence_wait`: sleeps until the fence signals. */
@@ -95,6 +145,10 @@ export class Device {
   faultMode: FaultMode;
   /** The device caches translations in a TLB. */
   readonly hasTlb: boolean;
+  /** The device's page size: the granule of its TLB entries and flushes (see {@link DeviceOptions.pageSize}). */
+  readonly pageSize: number;
+  /** The span of a leaf page-table page the walk cache caches, or 0 without one (see {@link DeviceOptions.walkCache}). */
+  readonly walkSpan: number;
   /** What a device atomic needs (see {@link DeviceOptions.atomics}). */
   readonly atomics: 'write' | 'exclusive';
   /** Address spaces this device mirrors. */
@@ -123,6 +177,8 @@ export class Device {
     this.owner = options.owner ?? { device: options.name };
     this.faultMode = options.faultMode ?? 'replayable';
     this.hasTlb = options.tlb ?? true;
+    this.pageSize = devicePageSize(kernel, options);
+    this.walkSpan = walkSpan(this.pageSize, options);
     this.atomics = options.atomics ?? 'write';
     this.queueWq = kernel.waitQueue(`${this.name} queues`);
     this.fenceWq = kernel.waitQueue(`${this.name} fences`);
@@ -218,11 +274,21 @@ export class Device {
   }
 
   /** @internal Queues a TLB invalidation that the device completes later. */
-  issueFlush(vm: DeviceVm, start: number, end: number): Fence {
-    const f = new Fence(this.kernel.nextId('fence'), vm, start, end, this.fenceWq);
+  issueFlush(vm: DeviceVm, start: number, end: number, leafOnly = false): Fence {
+    const f = new Fence(this.kernel.nextId('fence'), vm, start, end, this.fenceWq, leafOnly);
     this.pendingFlushes.push(f);
     if (this.kernel.trace.on) {
-      this.kernel.trace.emit({ type: 'dev-tlb', dev: this.name, vm: vm.id, op: 'flush-issue', start, end, fence: f.id, entry: 0 });
+      this.kernel.trace.emit({
+        type: 'dev-tlb',
+        dev: this.name,
+        vm: vm.id,
+        op: 'flush-issue',
+        start,
+        end,
+        fence: f.id,
+        entry: 0,
+        ...(leafOnly ? { leafOnly: true as const } : {}),
+      });
     }
     if (this.engine === null) this.engine = this.kernel.sched.spawn(`${this.name} tlb-inval`, 'device', () => this.flushEngine(), true);
     else this.kernel.sched.wake(this.engine);
@@ -239,7 +305,7 @@ export class Device {
         continue;
       }
       await s.yield();
-      f.vm.completeFlush(f.start, f.end, f.id);
+      f.vm.completeFlush(f.start, f.end, f.id, f.leafOnly);
       f.signaled = true;
       this.fenceWq.wakeUpAll();
     }

@@ -31,6 +31,8 @@ declare module '@hmmlab/core' {
       fence: number;
       /** For 'fill': the cached entry. */
       entry: number;
+      /** For a flush: it evicts the leaf TLB only, not the page-walk cache (absent: every level). */
+      leafOnly?: true;
     };
     /**
      * A DMA mapping of a system page was created or removed.

@@ -27,6 +27,23 @@ describe('SharedCell', () => {
   });
 });
 
+describe('SharedCell (marked accesses)', () => {
+  it('should mark readOnce and writeOnce atomic on a plain cell, beside its plain get and set', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const c = new SharedCell(k, 'tile_present', 0);
+    k.spawn('t', 'driver', () => {
+      c.writeOnce(c.get() | 1);
+      expect(c.readOnce()).toBe(1);
+    });
+    await k.run(firstRunnable);
+    expect(accesses(k).map((a) => [a.write, a.atomic])).toEqual([
+      [false, false],
+      [true, true],
+      [false, true],
+    ]);
+  });
+});
+
 describe('SharedMap', () => {
   it('should record accesses per key, and every key when iterated', async () => {
     const k = new Kernel({ trace: 'all' });

@@ -8,7 +8,11 @@
  *
  * State read and written with `READ_ONCE`/`WRITE_ONCE` or atomic operations on purpose (a
  * statistics counter, a flag that is only a hint) is declared `{ atomic: true }`: accesses that
- * are all atomic never race with each other.
+ * are all atomic never race with each other. State whose accesses differ, as the kernel's often do
+ * (written with `WRITE_ONCE` under a lock, read plainly by the other holders of that lock and with
+ * `READ_ONCE` by a lockless reader), marks each access: `readOnce`/`writeOnce` beside the plain
+ * `get`/`set`. A marked access races with a plain one it is not ordered with, as KCSAN reports it
+ * (Documentation/dev-tools/kcsan.rst: a data race is two concurrent accesses, one a write, one not marked).
  */
 import type { Kernel } from '@hmmlab/core';
 
@@ -67,6 +71,18 @@ export class SharedCell<T> {
   /** Writes the value (a tracked write). */
   set(value: T): void {
     access(this.kernel, this.id, this.name, '', true, this.atomic);
+    this.value = value;
+  }
+
+  /** `READ_ONCE`: a marked read, whatever the cell's default. */
+  readOnce(): T {
+    access(this.kernel, this.id, this.name, '', false, true);
+    return this.value;
+  }
+
+  /** `WRITE_ONCE`: a marked write, whatever the cell's default. */
+  writeOnce(value: T): void {
+    access(this.kernel, this.id, this.name, '', true, true);
     this.value = value;
   }
 

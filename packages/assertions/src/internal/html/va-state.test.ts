@@ -53,6 +53,15 @@ describe('vaStateRows', () => {
     expect(tlb).toEqual([{ c0: 2, c1: 3, text: 'pfn 7 rw', cls: 'dev-w' }]);
   });
 
+  it('should drop the TLB entry at a flush of another page of its granule only on a device whose TLB caches 64 KiB granules', () => {
+    const nextPage: TraceEventInput = { ...flushed, start: VA + 4096, end: VA + 8192 };
+    const placed = place([cpuFault, map, fill, nextPage]);
+    const tlbOf = (pageSize: number) =>
+      vaStateRows(placed, focus, 10, [{ name: 'gpu0', pageSize, vms: [{ id: 1, mm: 1 }] }]).find((r) => r.label === 'gpu0 TLB')?.segs;
+    expect(tlbOf(64 * 1024)).toEqual([{ c0: 2, c1: 3, text: 'pfn 7 rw', cls: 'dev-w' }]);
+    expect(tlbOf(4096)).toEqual([{ c0: 2, c1: 10, text: 'pfn 7 rw', cls: 'dev-w' }]);
+  });
+
   it('should not mark a translation stale while the device queues are quiesced', () => {
     const placed = place([cpuFault, map, { type: 'dev-queue', dev: 'gpu0', op: 'quiesce' }, wrprotect]);
     const rows = vaStateRows(placed, focus, 4);

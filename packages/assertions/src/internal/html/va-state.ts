@@ -48,6 +48,8 @@ export interface TimelineDevice {
   readonly name: string;
   /** Its address spaces: each `id` with the `mm` (id) it mirrors. */
   readonly vms: readonly { readonly id: number; readonly mm: number }[];
+  /** The granule of its TLB (`Device.pageSize`): a flush evicts every granule it overlaps. @defaultValue the kernel's page size */
+  readonly pageSize?: number;
 }
 
 type Change = readonly [col: number, value: number];
@@ -180,7 +182,8 @@ export function vaStateRows(
         devOf(e.dev);
         if (!mirrors(e.dev, e.vm)) break;
         const k = vmOf(e.dev, e.vm);
-        if (!(e.start < focus.va + ps && focus.va < e.end)) break;
+        const g = e.op === 'flush-complete' ? (devices?.find((x) => x.name === e.dev)?.pageSize ?? ps) : ps;
+        if (!(e.start - (e.start % g) < focus.va + ps && focus.va < Math.ceil(e.end / g) * g)) break;
         if (e.op === 'fill') (tlb.get(k) as Change[]).push([col, e.entry]);
         else if (e.op === 'flush-complete') (tlb.get(k) as Change[]).push([col, 0]);
         break;

@@ -105,6 +105,15 @@ describe('whatCallbacksDid', () => {
     expect(whatCallbacksDid(inv(events), 'gpu0', 1, VA, PS)).toContain(says);
   });
 
+  it('should count a flush of another page of the granule as covering the address on a device with 64 KiB TLB entries', () => {
+    // The flush [0x10000, 0x11000) evicts the whole 64 KiB entry holding 0x11000, but not a 4 KiB one.
+    const events = [enter, setSeq, clear(VA), issue(0x10000, 0x11000, 0), complete(0x10000, 0x11000), ret];
+    expect(whatCallbacksDid(inv(events), 'gpu0', 1, VA, PS, 64 * 1024)).toContain('having cleared and flushed 0x11000');
+    expect(whatCallbacksDid(inv(events), 'gpu0', 1, VA, PS)).toContain(
+      'having cleared the device entry of 0x11000 but issued no TLB flush covering it',
+    );
+  });
+
   it('should name each callback when several ran', () => {
     const other: Ev = { ...enter, sub: 'n' };
     const text = whatCallbacksDid(inv([enter, ret, other, { ...other, phase: 'return', result: false }]), 'gpu0', 1, VA, PS);

@@ -21,8 +21,8 @@ export interface CallbackActs {
   readonly downgraded: readonly number[];
   /** TLB flushes issued. */
   readonly issued: readonly { start: number; end: number; fence: number }[];
-  /** TLB flushes completed. */
-  readonly completed: readonly { start: number; end: number }[];
+  /** TLB flushes completed; `leafOnly` ones left the page-walk cache in place. */
+  readonly completed: readonly { start: number; end: number; leafOnly: boolean }[];
 }
 
 /** Collects the acts of `inv`'s callbacks on device `dev`, address space `vm`. */
@@ -31,7 +31,7 @@ export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): 
   const changed: number[] = [];
   const downgraded: number[] = [];
   const issued: { start: number; end: number; fence: number }[] = [];
-  const completed: { start: number; end: number }[] = [];
+  const completed: { start: number; end: number; leafOnly: boolean }[] = [];
   let setSeq = false;
   let interval = false;
   for (const e of inv.callbackEvents) collect(e);
@@ -56,13 +56,15 @@ export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): 
       if (e.new !== 0) downgraded.push(e.va);
     } else if (e.type === 'dev-tlb' && e.dev === dev && e.vm === vm) {
       if (e.op === 'flush-issue') issued.push({ start: e.start, end: e.end, fence: e.fence });
-      else if (e.op === 'flush-complete') completed.push({ start: e.start, end: e.end });
+      else if (e.op === 'flush-complete') completed.push({ start: e.start, end: e.end, leafOnly: e.leafOnly === true });
     }
   }
 }
 
-function covers(r: { start: number; end: number }, va: number): boolean {
-  return va >= r.start && va < r.end;
+/** True if a flush of `r` reaches `va`: it overlaps the `granule`-sized TLB entry holding `va`. */
+function covers(r: { start: number; end: number }, va: number, granule: number): boolean {
+  const g = va - (va % granule);
+  return r.start < g + granule && g < r.end && r.start < r.end;
 }
 
 function span(vas: readonly number[], pageSize: number): string {
@@ -80,8 +82,17 @@ function span(vas: readonly number[], pageSize: number): string {
  * address space `vm`, that was still there afterwards: they did not run, skipped it (returned
  * without clearing or flushing anything), handled a range that does not cover `va`, cleared the
  * entry without a flush, issued a flush that had not completed, or removed it and it came back.
+ * A flush reaches `va` when it overlaps the device's TLB entry holding it, `granule` bytes long
+ * (the device's page size, the CPU page size by default).
  */
-export function whatCallbacksDid(inv: ActiveInvalidation, dev: string, vm: number, va: number, pageSize: number): string {
+export function whatCallbacksDid(
+  inv: ActiveInvalidation,
+  dev: string,
+  vm: number,
+  va: number,
+  pageSize: number,
+  granule = pageSize,
+): string {
   const a = callbackActs(inv, dev, vm);
   if (a.callbacks.length === 0) return `no notifier callback ran for invalidation #${inv.id}`;
   const who =
@@ -93,7 +104,7 @@ export function whatCallbacksDid(inv: ActiveInvalidation, dev: string, vm: numbe
     return `${who}${seq}, clearing no device entry and issuing no TLB flush`;
   }
   const cleared = a.changed.includes(va - (va % pageSize));
-  const flush = a.issued.find((r) => covers(r, va));
+  const flush = a.issued.find((r) => covers(r, va, granule));
   if (!cleared && flush === undefined) {
     const did: string[] = [];
     if (a.changed.length > 0) did.push(`${a.downgraded.length === 0 ? 'cleared' : 'changed'} ${span(a.changed, pageSize)}`);
@@ -104,7 +115,7 @@ export function whatCallbacksDid(inv: ActiveInvalidation, dev: string, vm: numbe
     return `${who} having write-protected the device entry of ${hex(va)} rather than clearing it${flush === undefined ? '' : ', and flushed it'}`;
   }
   if (flush === undefined) return `${who} having cleared the device entry of ${hex(va)} but issued no TLB flush covering it`;
-  if (!a.completed.some((r) => covers(r, va))) {
+  if (!a.completed.some((r) => covers(r, va, granule))) {
     return `${who} having cleared the device entry of ${hex(va)} and issued a TLB flush covering it (fence ${flush.fence}) that had not completed: the flush was not waited for`;
   }
   if (!cleared) return `${who} having flushed the TLB for ${hex(va)} but left its page-table entry in place`;

@@ -87,6 +87,50 @@ describe('data-race', () => {
     expect(await race(first, second)).toEqual([]);
   });
 
+  // A presence bit written with WRITE_ONCE under an rw_semaphore's read side, read plainly by the
+  // invalidation under its write side and with READ_ONCE by a lockless check.
+  function presence(writeOutsideLock: boolean): [Body, Body] {
+    let sem: ReturnType<Kernel['rwsem']> | null = null;
+    const bind: Body = async (k, c) => {
+      sem ??= k.rwsem('notifier lock');
+      if (c.readOnce() !== 0) return;
+      await sem.downRead();
+      if (!writeOutsideLock) c.writeOnce(1);
+      sem.upRead();
+      if (writeOutsideLock) c.writeOnce(1);
+    };
+    const invalidate: Body = async (k, c) => {
+      sem ??= k.rwsem('notifier lock');
+      await k.yieldPoint();
+      await sem.downWrite();
+      if (c.get() !== 0) c.writeOnce(0);
+      sem.upWrite();
+    };
+    return [bind, invalidate];
+  }
+
+  it('should report a WRITE_ONCE moved after the unlock against the plain read under the lock', async () => {
+    const [bind, invalidate] = presence(true);
+    expect(await race(bind, invalidate)).toEqual(['data-race']);
+  });
+
+  it.each(SEEDS)('should accept the WRITE_ONCE under the lock, beside a lockless READ_ONCE (seed %i)', async (seed) => {
+    const [bind, invalidate] = presence(false);
+    expect(await race(bind, invalidate, { seed })).toEqual([]);
+  });
+
+  it('should report a plain lockless read of a cell written with WRITE_ONCE', async () => {
+    const peek: Body = async (_k, c) => {
+      c.get();
+    };
+    const write: Body = async (_k, c) => c.writeOnce(1);
+    expect(await race(write, peek)).toEqual(['data-race']);
+    const peekOnce: Body = async (_k, c) => {
+      c.readOnce();
+    };
+    expect(await race(write, peekOnce)).toEqual([]);
+  });
+
   it('should name both accesses, their tasks and their locks', async () => {
     const k = new Kernel();
     const oracle = new FlushOracle();

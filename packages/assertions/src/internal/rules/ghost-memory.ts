@@ -19,7 +19,7 @@ export class GhostMemory {
   private readonly words = new Map<string, GhostWord>();
 
   private key(mm: Mm, va: number): string {
-    const vma = mm.findVma(va);
+    const vma = mm.lookupVma(va);
     if (vma?.shared && vma.file !== null) {
       const k = mm.kernel;
       return `f${vma.file.id}:${vma.fileIndex(va, k.pageSize)}:${va % k.pageSize}`;

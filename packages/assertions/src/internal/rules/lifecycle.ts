@@ -6,7 +6,7 @@
  * driver freed its page table (the notifier was removed too late, or never) walks freed memory.
  */
 import { hex, type TraceEvent } from '@hmmlab/core';
-import type { DeviceVm } from '@hmmlab/harness';
+import type { DeviceVm, TranslationSource } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 import { describeEntry } from '../view.js';
 
@@ -69,9 +69,10 @@ function checkUnbindEnd(ctx: OracleContext, ev: VmEvent): void {
   const vm = vmById(ctx, ev.vm);
   if (vm === undefined || vm.destroyed || vm.device.quiesced) return;
   const ps = ctx.world.kernel.pageSize;
-  const left: { source: 'tlb' | 'pt'; vpn: number; entry: number }[] = [];
+  const left: { source: TranslationSource; vpn: number; entry: number }[] = [];
   for (const [vpn, entry] of vm.pt) left.push({ source: 'pt', vpn, entry });
   for (const [vpn, entry] of vm.tlb) left.push({ source: 'tlb', vpn, entry });
+  for (const [vpn, entry] of vm.freedTableEntries()) left.push({ source: 'walk', vpn, entry });
   const first = left[0];
   if (first === undefined) return;
   const pages = new Set(left.map((t) => t.vpn)).size;

@@ -6,7 +6,7 @@
  * Also checked when a device's queues resume.
  */
 import { eventName, formatPte, hex, MMU_NOTIFY_EXCLUSIVE, PTE_DEVICE_EXCLUSIVE, pteKindOf, type TraceEvent } from '@hmmlab/core';
-import { devPtePfn } from '@hmmlab/harness';
+import { type DeviceVm, devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import { formatOwner } from '../report.js';
 import type { ActiveInvalidation } from '../state.js';
@@ -25,6 +25,34 @@ type QueueEvent = Extract<TraceEvent, { type: 'dev-queue' }>;
  */
 function deferrable(event: number, newPte: number): boolean {
   return event !== MMU_NOTIFY_EXCLUSIVE || pteKindOf(newPte) === PTE_DEVICE_EXCLUSIVE;
+}
+
+/** ` in the 64 KiB granule [a, b) it caches` for a device whose TLB entries span several CPU pages; '' otherwise. */
+function inGranule(vm: DeviceVm, va: number): string {
+  if (vm.device.pageSize === vm.device.kernel.pageSize) return '';
+  const g = vm.granuleOf(va);
+  return ` in the ${formatSize(vm.device.pageSize)} granule [${hex(g.start)}, ${hex(g.end)}) it caches as one entry`;
+}
+
+/** `[a, b)`, the span of the leaf page-table page holding `va` (see `DeviceOptions.walkCache`). */
+function tableOf(vm: DeviceVm, va: number): string {
+  const span = vm.device.walkSpan;
+  const start = va - (va % span);
+  return `[${hex(start)}, ${hex(start + span)})`;
+}
+
+/** What the callbacks' flushes did to the walk cache entry of `va`: none covered it, or they were leaf-only. */
+function whatFlushesDid(inv: ActiveInvalidation, dev: string, vm: number, va: number): string {
+  const done = callbackActs(inv, dev, vm).completed.filter((f) => f.start <= va && va < f.end);
+  if (done.length === 0) return `no completed flush of invalidation #${inv.id} covered ${hex(va)}`;
+  return done.every((f) => f.leafOnly)
+    ? `the callbacks' flush of ${hex(va)} was leaf-only: it evicted the TLB entry, not the walk cache's`
+    : `a flush covered ${hex(va)}; the freed table was walked again afterwards`;
+}
+
+/** `64 KiB`, `2 MiB`. */
+function formatSize(bytes: number): string {
+  return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`;
 }
 
 /** A coverage cell key (see `Coverage.cells`). */
@@ -119,10 +147,15 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
     counts.missed++;
     const pt = t.vm.pt.get(vpn);
     const how =
-      t.source === 'tlb' && pt !== t.entry
-        ? `its TLB still holds it (the page-table entry was ${pt === undefined ? 'cleared' : 'replaced'} but no completed flush removed it)`
-        : 'its page table still maps it';
-    const did = whatCallbacksDid(inv, dev.name, t.vm.id, ev.va, k.pageSize);
+      t.source === 'walk'
+        ? `its page-walk cache still holds the freed page-table page ${tableOf(t.vm, ev.va)} that maps it (no flush of the walk cache evicted it)`
+        : t.source === 'tlb' && pt !== t.entry
+          ? `its TLB still holds it${inGranule(t.vm, ev.va)} (the page-table entry was ${pt === undefined ? 'cleared' : 'replaced'} but no completed flush removed it)`
+          : 'its page table still maps it';
+    const did =
+      t.source === 'walk'
+        ? whatFlushesDid(inv, dev.name, t.vm.id, ev.va)
+        : whatCallbacksDid(inv, dev.name, t.vm.id, ev.va, k.pageSize, dev.pageSize);
     ctx.report(
       {
         rule: 'missed-flush',
@@ -148,6 +181,7 @@ export function checkResume(ctx: OracleContext, ev: QueueEvent): void {
   for (const vm of dev.vms) {
     for (const [source, map] of [
       ['tlb', vm.tlb],
+      ['walk', new Map(vm.freedTableEntries())],
       ['pt', vm.pt],
     ] as const) {
       for (const [vpn, entry] of map) {

@@ -17,11 +17,11 @@ type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
 type DmaEvent = Extract<TraceEvent, { type: 'dma' }>;
 
 /** How a translation came to be kept across the device's own invalidation, from what the oracle saw. */
-function howKept(skip: SkippedTranslation, dev: string, vm: number, va: number, pageSize: number): string {
+function howKept(skip: SkippedTranslation, dev: string, vm: number, va: number, pageSize: number, granule: number): string {
   const inv = skip.inv;
   const which = `its own ${eventName(inv.event)} invalidation #${inv.id} of [${hex(inv.start)}, ${hex(inv.end)})`;
   if (skip.installedAt !== null) return `installed at step ${skip.installedAt} on the source page of ${which}`;
-  return `kept across ${which}: ${whatCallbacksDid(inv, dev, vm, va, pageSize)}`;
+  return `kept across ${which}: ${whatCallbacksDid(inv, dev, vm, va, pageSize, granule)}`;
 }
 
 /** A page is copied: a migrating source page must not be writable by a device that kept a translation across its own invalidation. */
@@ -40,7 +40,7 @@ export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
     ctx.report(
       {
         rule: 'own-migration-unrevoked',
-        explanation: `${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}) while ${ev.by} copies pfn ${ev.src} to pfn ${ev.dst}, ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize)}, and nothing revoked it before the copy: a device write after the copy is lost`,
+        explanation: `${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}) while ${ev.by} copies pfn ${ev.src} to pfn ${ev.dst}, ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize, dev.pageSize)}, and nothing revoked it before the copy: a device write after the copy is lost`,
         va: t.va,
         mm: t.vm.mm.id,
         pfn: ev.src,
@@ -91,7 +91,7 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
       ctx.report(
         {
           rule: 'own-migration-unrevoked',
-          explanation: `pfn ${ev.pfn} is freed while ${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}), ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize)}, and nothing revoked it before the free: the page may be reused`,
+          explanation: `pfn ${ev.pfn} is freed while ${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}), ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize, dev.pageSize)}, and nothing revoked it before the free: the page may be reused`,
           va: t.va,
           mm: t.vm.mm.id,
           pfn: ev.pfn,

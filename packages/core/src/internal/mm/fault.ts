@@ -286,7 +286,7 @@ function accessAlone(mm: Mm, va: number, write: boolean): Page | null {
   }
   const lock = mm.mmapLock;
   if (e !== 0 || mm.unstable || lock.writer !== null || lock.readers.length > 0 || lock.hasWaiters()) return null;
-  const vma = mm.findVma(va);
+  const vma = mm.lookupVma(va);
   if (vma === undefined || !vma.anonymous || (write ? !vma.writable : !vma.readable)) return null;
   s.tick(); // the access
   s.tick(); // down_read's preemption point

@@ -82,7 +82,7 @@ class Ghost {
   readonly mismatches: string[] = [];
 
   static key(mm: Mm, va: number): string | null {
-    const vma = mm.findVma(va);
+    const vma = mm.lookupVma(va);
     if (vma === undefined) return null;
     const ps = mm.kernel.pageSize;
     if (vma.file !== null) return `f${vma.file.id}:${vma.fileIndex(va, ps) * ps + (va % ps)}`;
@@ -146,7 +146,7 @@ async function apply(w: World, o: Op): Promise<void> {
     if (g !== null) {
       for (const [key, va] of g.privateKeys(mm, 0, ULONG_MAX)) {
         const v = g.values.get(key) as number | 'unknown';
-        if (child.findVma(va) !== undefined) g.values.set(`m${child.id}:${va}`, v);
+        if (child.lookupVma(va) !== undefined) g.values.set(`m${child.id}:${va}`, v);
       }
     }
     return;
@@ -406,5 +406,39 @@ describe('Mm operations (event table)', () => {
       if (e.type === 'pte' && e.old !== 0 && e.new !== e.old && !open.has(e.inv) && e.why !== 'remove-migration-ptes') outside.push(e.why);
     }
     expect(outside).toEqual([]);
+  });
+});
+
+describe('Mm.findVma (mmap_assert_locked)', () => {
+  it('should refuse a lookup in a run without the mmap lock', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    k.spawn('driver', 'driver', async () => {
+      const base = await mapAnon(mm, 1);
+      mm.findVma(base);
+    });
+    const r = await k.run(arrayDecisions([]));
+    expect(r.status).toBe('error');
+    expect(r.error).toMatchObject({ code: 'ERR_NOT_LOCKED' });
+    expect(String(r.error)).toContain('find_vma');
+  });
+
+  it('should accept a lookup under the mmap lock, read or write, and one outside a run', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    let base = 0;
+    const found: boolean[] = [];
+    k.spawn('driver', 'driver', async () => {
+      base = await mapAnon(mm, 1);
+      await mm.mmapLock.downRead();
+      found.push(mm.findVma(base) !== undefined);
+      mm.mmapLock.upRead();
+      await mm.mmapLock.downWrite();
+      found.push(mm.findVma(base) !== undefined);
+      mm.mmapLock.upWrite();
+    });
+    await runDone(k);
+    expect(found).toEqual([true, true]);
+    expect(mm.findVma(base)).toBeDefined();
   });
 });

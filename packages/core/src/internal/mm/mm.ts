@@ -189,8 +189,26 @@ export class Mm {
 
   // ---- lookups ----------------------------------------------------------------------------
 
-  /** `vma_lookup`: the VMA containing `va`, or undefined. */
+  /**
+   * `vma_lookup`: the VMA containing `va`, or undefined. The caller holds the mmap lock: the VMA
+   * tree changes under its write side (mm/mmap.c: `find_vma` calls `mmap_assert_locked`), and a
+   * lookup without it, in a run, throws `ERR_NOT_LOCKED`.
+   */
   findVma(va: number): Vma | undefined {
+    if (this.kernel.sched.isRunning && !this.mmapLock.isHeldByCurrent()) {
+      throw new HmmlabError(
+        'ERR_NOT_LOCKED',
+        `find_vma(${hex(va)}): the mmap lock of ${String(this)} is not held (mmap_assert_locked); take mm.mmapLock.downRead() around the lookup and the use of the VMA`,
+      );
+    }
+    return this.lookupVma(va);
+  }
+
+  /**
+   * @internal The VMA containing `va`, with no lock check: for code that reads the tree when no
+   * task can change it (the oracle, invariants, a lockless fast path that checked the lock is free).
+   */
+  lookupVma(va: number): Vma | undefined {
     const v = this.vmas;
     let lo = 0;
     let hi = v.length;
@@ -329,7 +347,7 @@ export class Mm {
 
   /** @internal Splits VMAs so that `addr` is a boundary (`split_vma`). */
   splitAt(addr: number): void {
-    const v = this.findVma(addr);
+    const v = this.lookupVma(addr);
     if (v === undefined || v.start === addr) return;
     const tail = v.clone();
     tail.start = addr;

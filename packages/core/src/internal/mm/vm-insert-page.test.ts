@@ -41,7 +41,7 @@ describe('vmInsertPage', () => {
       const e = mm?.pte(a) ?? 0;
       expect(pteKindOf(e)).toBe(PTE_PRESENT);
       expect(pteWrite(e)).toBe(false);
-      expect(((mm?.findVma(a)?.flags ?? 0) & VM_MIXEDMAP) !== 0).toBe(true);
+      expect(((mm?.lookupVma(a)?.flags ?? 0) & VM_MIXEDMAP) !== 0).toBe(true);
       expect(k.pages.page(ptePfn(e)).refcount).toBe(1);
     });
   });
