@@ -92,6 +92,10 @@ program
   .option('--corpus <dir>', "keep each driver's corpus in <dir>/<driver name>/ (default .hmmlab/corpus, or $HMMLAB_CORPUS)")
   .option('--no-corpus', 'neither read nor write a corpus')
   .option('--no-feedback', 'generate every run afresh, without steering toward unreached coverage')
+  .option(
+    '--shard <i/n>',
+    'run only shard i of n (numbered from 1: run k when k mod n = i-1), without coverage feedback; hmmlab merge joins the shards',
+  )
   .option('--json', 'print one JSON object instead of text')
   .option('--no-typecheck', 'do not type-check the driver modules first')
   .option('--html <file>', "write the counterexample's HTML timeline to this file")
@@ -101,6 +105,17 @@ program
   .action(async (drivers: string[], opts) => {
     const { fuzzCommand } = await import('./commands/fuzz.js');
     process.exitCode = finalCode(await fuzzCommand(drivers, opts, interrupt.signal));
+  });
+
+program
+  .command('merge')
+  .description('join the --json results of hmmlab fuzz --shard 1/n … n/n into the result of the one campaign')
+  .argument('<results...>', 'the JSON result files of every shard')
+  .option('--json', 'print the merged JSON document instead of text')
+  .option('--out <file>', 'also write the merged JSON document to this file')
+  .action(async (files: string[], opts: { json?: boolean; out?: string }) => {
+    const { mergeCommand } = await import('./commands/merge.js');
+    process.exitCode = mergeCommand(files, opts);
   });
 
 program

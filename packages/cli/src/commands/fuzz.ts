@@ -5,14 +5,15 @@
  * included); 2: bad usage or a driver that does not load; 130: interrupted.
  */
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
-import { type CampaignResult, runParallelCampaign, STRATEGIES, type StrategyName, WINDOWS } from '@hmmlab/fuzz';
+import { type CampaignResult, runParallelCampaign, type Shard, STRATEGIES, type StrategyName, shardRuns, WINDOWS } from '@hmmlab/fuzz';
 import { SingleBar } from 'cli-progress';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareOutput } from '../internal/output.js';
 import { ProgressLines, progressIntervalMs } from '../internal/progress.js';
-import { fuzzJson } from '../internal/result-json.js';
+import { type CampaignIdentity, fuzzJson } from '../internal/result-json.js';
 import { runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
+import { formatShard, parseShard } from '../internal/shard.js';
 import { Interrupted } from '../internal/signals.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
@@ -41,6 +42,8 @@ export interface FuzzCommandOptions {
   corpus?: string | false;
   /** False with --no-feedback. */
   feedback?: boolean;
+  /** `i/n`: run only the runs of shard i of n (numbered from 1). */
+  shard?: string;
 }
 
 /** The corpus folder `hmmlab fuzz` uses unless told otherwise. */
@@ -74,6 +77,10 @@ interface Outcome {
   result: CampaignResult;
   /** pass / fail for drivers without expectations; caught / missed / wrong-rule for drivers with. */
   status: 'pass' | 'fail' | 'caught' | 'missed' | 'wrong-rule';
+  /** What makes the campaign the one it is (what `hmmlab merge` compares across shards). */
+  campaign: CampaignIdentity;
+  /** The shard this campaign ran, or null. */
+  shard: Shard | null;
 }
 
 function judge(target: DriverTarget, r: CampaignResult): Outcome['status'] {
@@ -122,6 +129,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   const time = int('time', o.time, 1);
   const seed = int('seed', o.seed, 0) ?? 1;
   const workers = int('workers', o.workers, 1) ?? 1;
+  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   const watch = watchOptions(o.hangTimeout, o.maxHeap);
   const strategy = (o.strategy ?? 'pct') as StrategyName;
   if (!STRATEGIES.includes(strategy)) throw new UsageError(`--strategy ${o.strategy}: expected one of ${STRATEGIES.join(', ')}`);
@@ -160,6 +168,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       ...(o.requireWindow !== undefined ? { requireWindows: o.requireWindow } : {}),
       ...(corpus !== null ? { corpusDir: corpus } : {}),
       ...(o.feedback === false ? { feedback: false } : {}),
+      ...(shard !== undefined ? { shard } : {}),
       onWarning: (line: string) => process.stderr.write(`hmmlab: warning: ${line}\n`),
       // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op).
       ...(target.expected?.fuzz?.shape !== undefined ? { shape: target.expected.fuzz.shape } : {}),
@@ -171,7 +180,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
         }
         if (!tty) return;
         bar = new SingleBar({ format: `  ${name.padEnd(24)} [{bar}] {value}/{total} runs`, hideCursor: true, clearOnComplete: true });
-        bar.start(runs, 0);
+        bar.start(shardRuns(runs, shard), 0);
       },
       onProgress: (n: number, total: number, reached: { cells: number; violations: number }) => {
         done = n;
@@ -191,7 +200,17 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     } finally {
       (bar as SingleBar | null)?.stop();
     }
-    const outcome: Outcome = { target, result, status: judge(target, result) };
+    const campaign: CampaignIdentity = {
+      runs,
+      seed,
+      strategy,
+      profiles: o.profile !== undefined ? [o.profile] : null,
+      feedback: o.feedback !== false && shard === undefined,
+      shape: target.expected?.fuzz?.shape ?? null,
+      requireWindows: o.requireWindow ?? null,
+      corpus: result.store !== undefined && result.store.loaded > 0 ? result.store.digest : null,
+    };
+    const outcome: Outcome = { target, result, status: judge(target, result), campaign, shard: shard ?? null };
     outcomes.push(outcome);
     // With --json, stdout holds only the JSON document: the early findings go to stderr.
     if (targets.length > 1) (o.json === true ? process.stderr : process.stdout).write(`${progressLine(outcome)}\n`);
@@ -203,6 +222,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   } else if (outcomes.length === 1) {
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);
+    if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
     if (x.target.expected !== null) process.stdout.write(`expected  ${x.target.expected.rules.join(' or ')}: ${x.status}\n`);
     const shape = x.target.expected?.fuzz?.shape;
     if (shape !== undefined) process.stdout.write(`shape     ${JSON.stringify(shape)} (from expected.json)\n`);
@@ -220,6 +240,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     for (const x of bad)
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
     process.stdout.write(`\n${summaryLine(outcomes)}: ${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
+    if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
   }
   const html = o.html;
   if (html !== undefined) {

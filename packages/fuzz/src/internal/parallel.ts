@@ -8,8 +8,19 @@
  */
 import { availableParallelism } from 'node:os';
 import { addScan, type CampaignOptions, type CampaignResult, type EpochFeed, emptyScan, replaysOf, type Scan } from './campaign.js';
-import { absorb, type Candidate, type CorpusEntry, corpusDir, epochs, poolWeights, readCorpus, writeCorpus } from './corpus.js';
+import {
+  absorb,
+  type Candidate,
+  type CorpusEntry,
+  corpusDigest,
+  corpusDir,
+  epochs,
+  poolWeights,
+  readCorpus,
+  writeCorpus,
+} from './corpus.js';
 import type { FinishJob, ScanJob } from './jobs.js';
+import { checkShard, shardRuns } from './shard.js';
 import { type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
 
 /** Options of a parallel campaign (functions cannot cross into workers, so only data). */
@@ -39,6 +50,7 @@ const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js'
  * `WorkerJobError` whose `errorName` is `DriverLoadError` when the module or its probe fails.
  */
 export async function runParallelCampaign(file: string, options: ParallelOptions = {}): Promise<CampaignResult> {
+  if (options.shard !== undefined) checkShard(options.shard);
   const t0 = performance.now();
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), 64));
   const { onProgress, onReady, signal, workers: _w, hangTimeoutMs, heapMb, loader, corpusDir: base, onWarning, ...given } = options;
@@ -63,7 +75,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           if (note.failed === true) violations++;
           onProgress?.(
             progress.reduce((a, b) => a + b, 0),
-            given.runs ?? 1000,
+            shardRuns(given.runs ?? 1000, given.shard),
             { cells: cells.size, violations },
           );
         } else if (note.type === 'ready' && !ready && typeof note.name === 'string') {
@@ -85,13 +97,13 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const stalls: Stall[] = [];
     const workers = Array.from({ length: count }, (_x, i) => spawn(i));
     let data: typeof given = given;
-    let store: { dir: string; loaded: number; skipped: number } | null = null;
+    let store: { dir: string; loaded: number; skipped: number; digest: string } | null = null;
     if (base !== undefined) {
       const name = await (workers[0] as WatchedWorker).call<string>(JOBS, 'nameJob', { file });
       const dir = corpusDir(base, name);
       const found = readCorpus(dir);
       for (const b of found.skipped) onWarning?.(`corpus file ${b.file} skipped: ${b.reason}`);
-      store = { dir, loaded: found.entries.length, skipped: found.skipped.length };
+      store = { dir, loaded: found.entries.length, skipped: found.skipped.length, digest: corpusDigest(found.entries) };
       data = { ...given, corpus: [...(given.corpus ?? []), ...found.entries] };
     }
     // Epoch by epoch: every worker scans its share of the epoch's runs against the same corpus;
