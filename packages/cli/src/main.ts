@@ -223,11 +223,25 @@ program
 
 program
   .command('init')
-  .description('scaffold a driver package from an example: driver, tests, fuzz test, README')
-  .argument('<dir>', 'the folder to create')
-  .requiredOption('--template <name>', 'dmirror, nouveau, amdkfd, xe or odp')
-  .action(async (dir: string, opts: { template: string }) => {
-    emit((await analyze()).initCommand({ dir, template: opts.template }));
+  .description('scaffold a driver package from an example (--template), or write CI workflows that fuzz in shards (--ci)')
+  .argument('[dir]', 'the folder to create (--template), or the repository root (--ci, default .)')
+  .option('--template <name>', 'dmirror, nouveau, amdkfd, xe or odp')
+  .option('--ci', 'write a GitHub Actions workflow (shards as a matrix, a merge job) and a Kubernetes Indexed Job')
+  .option('--shards <n>', '--ci: shards of the campaign', '4')
+  .option('--runs <n>', '--ci: runs of the whole campaign', '20000')
+  .option('--drivers <path>', '--ci: the driver files or folders to fuzz, relative to the repository root', '.')
+  .action(async (dir: string | undefined, opts: { template?: string; ci?: boolean; shards: string; runs: string; drivers: string }) => {
+    if (opts.template !== undefined || opts.ci !== true) {
+      emit(
+        (await analyze()).initCommand({
+          ...(dir !== undefined ? { dir } : {}),
+          ...(opts.template !== undefined ? { template: opts.template } : {}),
+        }),
+      );
+      if (process.exitCode !== 0 || opts.ci !== true) return;
+    }
+    const { initCiCommand } = await import('./commands/init-ci.js');
+    process.exitCode = initCiCommand(dir ?? '.', opts);
   });
 
 try {
