@@ -173,10 +173,23 @@ program
 
 program
   .command('test')
-  .description("run your repository's driver tests (vitest)")
+  .description("run your repository's driver tests (vitest), or with --corpus replay every saved counterexample")
   .argument('[args...]', 'arguments passed to vitest run')
+  .option(
+    '--corpus <dir>',
+    'instead of vitest, replay every counterexample hmmlab fuzz saved under <dir> (e.g. .hmmlab/corpus); exit 1 if one still breaks a rule',
+  )
+  .option('--hang-timeout <seconds>', `--corpus: ${HANG_HELP}`)
+  .option('--max-heap <mb>', `--corpus: ${HEAP_HELP}`)
   .allowUnknownOption()
-  .action(async (args: string[]) => {
+  .action(async (args: string[], opts: { corpus?: string; hangTimeout?: string; maxHeap?: string }) => {
+    if (opts.corpus !== undefined) {
+      if ((args ?? []).length > 0)
+        throw new UsageError(`test --corpus: unexpected arguments ${args.join(' ')}; run the vitest tests apart`);
+      const { testCorpusCommand } = await import('./commands/test-corpus.js');
+      process.exitCode = finalCode(await testCorpusCommand(opts.corpus, opts, interrupt.signal));
+      return;
+    }
     const { testCommand } = await import('./commands/test.js');
     process.exitCode = testCommand(args ?? []);
   });

@@ -7,6 +7,7 @@
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import { type CampaignResult, runParallelCampaign, type Shard, STRATEGIES, type StrategyName, shardRuns, WINDOWS } from '@hmmlab/fuzz';
 import { SingleBar } from 'cli-progress';
+import { saveCounterexample } from '../internal/counterexamples.js';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareOutput } from '../internal/output.js';
@@ -81,6 +82,8 @@ interface Outcome {
   campaign: CampaignIdentity;
   /** The shard this campaign ran, or null. */
   shard: Shard | null;
+  /** Where the counterexample was saved for `hmmlab test --corpus`, or null. */
+  saved: string | null;
 }
 
 function judge(target: DriverTarget, r: CampaignResult): Outcome['status'] {
@@ -210,7 +213,20 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       requireWindows: o.requireWindow ?? null,
       corpus: result.store !== undefined && result.store.loaded > 0 ? result.store.digest : null,
     };
-    const outcome: Outcome = { target, result, status: judge(target, result), campaign, shard: shard ?? null };
+    const status = judge(target, result);
+    // A violation of a driver without a known bug: keep its token for `hmmlab test --corpus`.
+    const f = result.failure;
+    const saved =
+      status === 'fail' && f !== null && result.store !== undefined
+        ? saveCounterexample(result.store.dir, target.file, {
+            driver: result.driver,
+            rule: f.violation.rule,
+            seed,
+            runIndex: f.runIndex,
+            token: f.token,
+          })
+        : null;
+    const outcome: Outcome = { target, result, status, campaign, shard: shard ?? null, saved };
     outcomes.push(outcome);
     // With --json, stdout holds only the JSON document: the early findings go to stderr.
     if (targets.length > 1) (o.json === true ? process.stderr : process.stdout).write(`${progressLine(outcome)}\n`);
@@ -223,6 +239,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);
     if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
+    if (x.saved !== null) process.stdout.write(`saved     ${x.saved} (hmmlab test --corpus ${corpus} replays it)\n`);
     if (x.target.expected !== null) process.stdout.write(`expected  ${x.target.expected.rules.join(' or ')}: ${x.status}\n`);
     const shape = x.target.expected?.fuzz?.shape;
     if (shape !== undefined) process.stdout.write(`shape     ${JSON.stringify(shape)} (from expected.json)\n`);
@@ -237,8 +254,10 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     ]);
     process.stdout.write(`${table(['driver', 'expected', 'verdict', 'runs', 'time', 'rule found'], rows)}\n`);
     const bad = outcomes.filter((x) => x.status !== 'pass' && x.status !== 'caught');
-    for (const x of bad)
+    for (const x of bad) {
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
+      if (x.saved !== null) process.stdout.write(`saved     ${x.saved} (hmmlab test --corpus ${corpus} replays it)\n`);
+    }
     process.stdout.write(`\n${summaryLine(outcomes)}: ${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
     if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
   }

@@ -42,7 +42,16 @@ interface Entry {
     notes: string[];
   };
   flushes: { total: Counts; byEvent: Record<string, Counts> };
-  corpus: { dir: string | null; loaded: number; skipped: number; added: number; replayed: number; mutants: number; newCoverage: number };
+  corpus: {
+    dir: string | null;
+    loaded: number;
+    skipped: number;
+    added: number;
+    replayed: number;
+    mutants: number;
+    newCoverage: number;
+    counterexample?: string | null;
+  };
   campaign?: Record<string, unknown> & { runs: number; requireWindows: string[] | null };
   shard?: { index: number; count: number } | null;
 }
@@ -219,7 +228,14 @@ function mergeEntry(parts: readonly { name: string; e: Entry }[], warnings: stri
       notes: coverageNotes(base.coverage.expectedCells, reached, { cells, windows }, runs, failing !== undefined),
     },
     flushes,
-    corpus: { ...base.corpus, added: sum('added'), replayed: sum('replayed'), mutants: sum('mutants'), newCoverage: sum('newCoverage') },
+    corpus: {
+      ...base.corpus,
+      added: sum('added'),
+      replayed: sum('replayed'),
+      mutants: sum('mutants'),
+      newCoverage: sum('newCoverage'),
+      ...(base.corpus.counterexample !== undefined ? { counterexample: failing?.corpus.counterexample ?? null } : {}),
+    },
     shard: null,
     merged: { shards: parts.length, complete },
   };

@@ -39,6 +39,8 @@ export interface FuzzOutcome {
   readonly campaign: CampaignIdentity;
   /** The shard the campaign ran (0-based inside; the document numbers shards from 1), or null. */
   readonly shard: Shard | null;
+  /** Where the counterexample was saved for `hmmlab test --corpus`, or null. */
+  readonly saved: string | null;
 }
 
 function document(command: 'fuzz' | 'replay' | 'report', drivers: readonly Record<string, unknown>[], interrupted = false): string {
@@ -80,6 +82,7 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
       replayed: r.corpus.replayed,
       mutants: r.corpus.mutants,
       newCoverage: r.corpus.kept.length,
+      counterexample: o.saved,
     },
     campaign: o.campaign,
     shard: o.shard === null ? null : { index: o.shard.index + 1, count: o.shard.count },
