@@ -96,6 +96,10 @@ program
     '--shard <i/n>',
     'run only shard i of n (numbered from 1: run k when k mod n = i-1), without coverage feedback; hmmlab merge joins the shards',
   )
+  .option(
+    '--checkpoint <file>',
+    'write a checkpoint after every 50 runs, and resume from this file when it holds the same campaign (one driver)',
+  )
   .option('--json', 'print one JSON object instead of text')
   .option('--no-typecheck', 'do not type-check the driver modules first')
   .option('--html <file>', "write the counterexample's HTML timeline to this file")

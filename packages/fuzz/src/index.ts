@@ -30,6 +30,7 @@ export {
   type Scan,
   scanRuns,
 } from './internal/campaign.js';
+export { CheckpointError } from './internal/checkpoint.js';
 export { type CoverageUniverse, coverageNotes, expectedCells, mergeCoverage, mergeFlushes, WINDOWS } from './internal/coverage.js';
 export { type ExploreOptions, type ExploreResult, exploreSchedules } from './internal/explore.js';
 export { stallViolation } from './internal/jobs.js';

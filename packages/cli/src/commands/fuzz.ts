@@ -5,7 +5,16 @@
  * included); 2: bad usage or a driver that does not load; 130: interrupted.
  */
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
-import { type CampaignResult, runParallelCampaign, type Shard, STRATEGIES, type StrategyName, shardRuns, WINDOWS } from '@hmmlab/fuzz';
+import {
+  type CampaignResult,
+  CheckpointError,
+  runParallelCampaign,
+  type Shard,
+  STRATEGIES,
+  type StrategyName,
+  shardRuns,
+  WINDOWS,
+} from '@hmmlab/fuzz';
 import { SingleBar } from 'cli-progress';
 import { saveCounterexample } from '../internal/counterexamples.js';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
@@ -45,6 +54,8 @@ export interface FuzzCommandOptions {
   feedback?: boolean;
   /** `i/n`: run only the runs of shard i of n (numbered from 1). */
   shard?: string;
+  /** Checkpoint file: written after each epoch, resumed from when it holds this campaign. */
+  checkpoint?: string;
 }
 
 /** The corpus folder `hmmlab fuzz` uses unless told otherwise. */
@@ -143,8 +154,12 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     if (!(WINDOWS as readonly string[]).includes(w)) throw new UsageError(`--require-window ${w}: expected one of ${WINDOWS.join(', ')}`);
   }
   if (o.html !== undefined) prepareOutput('--html', o.html);
+  if (o.checkpoint !== undefined) prepareOutput('--checkpoint', o.checkpoint);
   const corpus = corpusBase(o);
   const targets = findDrivers(paths);
+  if (o.checkpoint !== undefined && targets.length > 1) {
+    throw new UsageError(`--checkpoint: one driver at a time (${targets.length} found); give each driver its own checkpoint file`);
+  }
   if (o.typecheck !== false) {
     const errors = typecheck(targets.map((t) => t.file));
     if (errors.length > 0)
@@ -172,6 +187,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       ...(corpus !== null ? { corpusDir: corpus } : {}),
       ...(o.feedback === false ? { feedback: false } : {}),
       ...(shard !== undefined ? { shard } : {}),
+      ...(o.checkpoint !== undefined ? { checkpoint: o.checkpoint } : {}),
       onWarning: (line: string) => process.stderr.write(`hmmlab: warning: ${line}\n`),
       // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op).
       ...(target.expected?.fuzz?.shape !== undefined ? { shape: target.expected.fuzz.shape } : {}),
@@ -199,6 +215,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
         interrupted = { label: target.label, runs: done };
         break;
       }
+      if (e instanceof CheckpointError) throw new UsageError(e.message);
       throw watchedFailure(e, target.label);
     } finally {
       (bar as SingleBar | null)?.stop();
@@ -239,6 +256,9 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);
     if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
+    if (x.result.resumed !== undefined) {
+      process.stdout.write(`resumed   from ${x.result.resumed.from}, where ${x.result.resumed.runs} runs were done\n`);
+    }
     if (x.saved !== null) process.stdout.write(`saved     ${x.saved} (hmmlab test --corpus ${corpus} replays it)\n`);
     if (x.target.expected !== null) process.stdout.write(`expected  ${x.target.expected.rules.join(' or ')}: ${x.status}\n`);
     const shape = x.target.expected?.fuzz?.shape;

@@ -129,6 +129,8 @@ export interface CampaignResult {
   readonly steps: number;
   /** Corpus entries replayed, runs that mutated one, and the entries this campaign kept (new coverage). */
   readonly corpus: { readonly replayed: number; readonly mutants: number; readonly kept: readonly CorpusEntry[] };
+  /** A campaign resumed from a checkpoint (`runParallelCampaign`'s `checkpoint`): the runs it had done, and the file. */
+  readonly resumed?: { readonly runs: number; readonly from: string };
   /** The corpus folder of a campaign that kept one (`runParallelCampaign`'s `corpusDir`). */
   readonly store?: {
     readonly dir: string;

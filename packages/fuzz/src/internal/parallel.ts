@@ -7,7 +7,9 @@
  * of workers.
  */
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { addScan, type CampaignOptions, type CampaignResult, type EpochFeed, emptyScan, replaysOf, type Scan } from './campaign.js';
+import { campaignDigest, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import {
   absorb,
   type Candidate,
@@ -41,6 +43,12 @@ export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> 
     readonly corpusDir?: string;
     /** Called with one line for each corpus file that cannot be read as an entry (it is skipped). */
     readonly onWarning?: (line: string) => void;
+    /**
+     * Write a checkpoint to this file after each epoch, and resume from it when it holds one of
+     * this campaign (same driver module, options and corpus): the result is the uninterrupted
+     * campaign's. A file of another campaign is a `CheckpointError`.
+     */
+    readonly checkpoint?: string;
   };
 
 const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js', import.meta.url).href;
@@ -53,13 +61,27 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
   if (options.shard !== undefined) checkShard(options.shard);
   const t0 = performance.now();
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), 64));
-  const { onProgress, onReady, signal, workers: _w, hangTimeoutMs, heapMb, loader, corpusDir: base, onWarning, ...given } = options;
+  const {
+    onProgress,
+    onReady,
+    signal,
+    workers: _w,
+    hangTimeoutMs,
+    heapMb,
+    loader,
+    corpusDir: base,
+    onWarning,
+    checkpoint,
+    ...given
+  } = options;
   const watch: WatchOptions = {
     ...(hangTimeoutMs !== undefined ? { hangTimeoutMs } : {}),
     ...(heapMb !== undefined ? { heapMb } : {}),
     ...(loader !== undefined ? { loader } : {}),
   };
   const progress = new Array<number>(count).fill(0);
+  // Runs done before a resumed campaign's checkpoint.
+  let restored = 0;
   const cells = new Set<string>();
   let violations = 0;
   let ready = false;
@@ -73,11 +95,10 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           progress[i] = note.done;
           for (const c of note.cells ?? []) cells.add(c);
           if (note.failed === true) violations++;
-          onProgress?.(
-            progress.reduce((a, b) => a + b, 0),
-            shardRuns(given.runs ?? 1000, given.shard),
-            { cells: cells.size, violations },
-          );
+          onProgress?.(restored + progress.reduce((a, b) => a + b, 0), shardRuns(given.runs ?? 1000, given.shard), {
+            cells: cells.size,
+            violations,
+          });
         } else if (note.type === 'ready' && !ready && typeof note.name === 'string') {
           ready = true;
           onReady?.(note.name);
@@ -112,13 +133,23 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const runs = data.runs ?? 1000;
     const seeds = replaysOf(data);
     const replays = seeds.length;
-    const total = emptyScan();
+    let total = emptyScan();
     const pool: CorpusEntry[] = [...seeds];
     const known = new Set<string>();
     const doneBefore = new Array<number>(count).fill(0);
     let failingPool: CorpusEntry[] = [];
     let failingWeights: number[] = [];
+    const { timeMs: _t, ...identity } = data;
+    const digest = campaignDigest(resolve(file), identity);
+    const resumed = checkpoint === undefined ? null : readCheckpoint(checkpoint, digest);
+    if (resumed !== null) {
+      total = { ...resumed.total, kept: [...resumed.total.kept] };
+      pool.splice(0, pool.length, ...resumed.pool);
+      for (const k of resumed.known) known.add(k);
+      restored = total.done;
+    }
     for (const [from, to] of epochs(runs, replays)) {
+      if (resumed !== null && from < resumed.next) continue;
       if (from >= lowest) break;
       const left = data.timeMs === undefined ? undefined : data.timeMs - (performance.now() - t0);
       if (left !== undefined && left <= 0) break;
@@ -173,6 +204,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         total.kept.push(...kept);
         pool.push(...kept);
       }
+      if (checkpoint !== undefined) writeCheckpoint(checkpoint, { campaign: digest, next: to, total, pool, known: [...known] });
     }
     total.failingPool = failingPool;
     total.failingWeights = failingWeights;
@@ -195,7 +227,12 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       result = await finish({ ...data, shrink: false });
     }
     const added = store === null ? 0 : writeCorpus(store.dir, result.corpus.kept, result.driver);
-    return { ...result, elapsedMs: Math.round(performance.now() - t0), ...(store !== null ? { store: { ...store, added } } : {}) };
+    return {
+      ...result,
+      elapsedMs: Math.round(performance.now() - t0),
+      ...(store !== null ? { store: { ...store, added } } : {}),
+      ...(resumed !== null ? { resumed: { runs: restored, from: checkpoint as string } } : {}),
+    };
   } finally {
     signal?.removeEventListener('abort', abort);
     await Promise.all(live.map((w) => w.stop()));
