@@ -4,6 +4,7 @@
  * expected.json, their known bug found with an expected rule); 1: a violation (a hung callback
  * included); 2: bad usage or a driver that does not load; 130: interrupted.
  */
+import { existsSync } from 'node:fs';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import {
   type CampaignResult,
@@ -248,7 +249,13 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     // With --json, stdout holds only the JSON document: the early findings go to stderr.
     if (targets.length > 1) (o.json === true ? process.stderr : process.stdout).write(`${progressLine(outcome)}\n`);
   }
-  if (interrupted !== null) return printInterrupted(outcomes, interrupted, o.json === true);
+  if (interrupted !== null) {
+    const code = printInterrupted(outcomes, interrupted, o.json === true);
+    if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
+      process.stderr.write(`hmmlab: the campaign's last checkpoint is in ${o.checkpoint}: run the same command to resume it\n`);
+    }
+    return code;
+  }
   const ok = outcomes.every((x) => x.status === 'pass' || x.status === 'caught');
   if (o.json === true) {
     process.stdout.write(fuzzJson(outcomes));
