@@ -1,7 +1,8 @@
 /**
  * Sharded campaigns as CI runs them: four `hmmlab fuzz --shard i/4` processes and `hmmlab merge`
  * give the verdict, first violation and replay token of one campaign over the same seed, for a
- * driver of the bug zoo and for a correct driver; merge refuses results of another campaign.
+ * driver of the bug zoo and for a correct driver; merge refuses results of another campaign, and a
+ * campaign refuses to resume another campaign's checkpoint.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -117,8 +118,29 @@ describe('hmmlab fuzz --shard and hmmlab merge', () => {
     expect(r.stderr).toBe(
       `hmmlab: merge: ${files[2]} ran another campaign of s3-early-return-before-set-seq than ${files[0]}: seed 2 where the first has 1\n`,
     );
-    const missing = await hmmlab('merge', ...files.slice(0, 2));
-    expect(missing.status).toBe(2);
-    expect(missing.stderr).toBe('hmmlab: merge: shards 3/4, 4/4 missing; give the results of all 4 shards\n');
+  });
+
+  it("should refuse, exit 2, to resume another campaign's checkpoint, and a checkpoint for several drivers", async () => {
+    // A checkpoint file as a campaign writes it, but of another campaign (its digest differs).
+    const file = join(dir, 'checkpoint.json');
+    writeFileSync(file, JSON.stringify({ format: 'hmmlab-checkpoint-1', campaign: 'another', next: 50, total: {}, pool: [], known: [] }));
+    const other = await hmmlab(
+      'fuzz',
+      'test/cli/fixtures/correct',
+      '--runs',
+      '60',
+      '--no-corpus',
+      '--no-typecheck',
+      '--quiet',
+      '--checkpoint',
+      file,
+    );
+    expect(other.status).toBe(2);
+    expect(other.stderr).toBe(
+      `hmmlab: checkpoint ${file} is of another campaign (another driver, seed, runs, option or corpus); delete it, or give another file\n`,
+    );
+    const two = await hmmlab('fuzz', ...DRIVERS, '--checkpoint', file, '--no-typecheck');
+    expect(two.status).toBe(2);
+    expect(two.stderr).toBe('hmmlab: --checkpoint: one driver at a time (2 found); give each driver its own checkpoint file\n');
   });
 });
