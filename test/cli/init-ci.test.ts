@@ -5,7 +5,7 @@
  * error (exit 2); the Kubernetes Indexed Job maps completion index i to shard i+1.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +88,12 @@ describe('hmmlab init --ci', () => {
       expect(sh(script, env, 1, work)).toBe(0);
       expect(sh(script, env, 2, work)).not.toBe(0);
     }
+    // The regressions job replays the committed counterexamples, and passes when there is no corpus yet.
+    const regressions = w.jobs.regressions?.steps.find((s) => s.run?.includes('hmmlab test'))?.run ?? '';
+    expect(sh(regressions, {}, 1, work)).toBe(0);
+    mkdirSync(join(work, '.hmmlab/corpus'), { recursive: true });
+    expect(sh(regressions, {}, 1, work)).toBe(1);
+    expect(sh(regressions, {}, 0, work)).toBe(0);
     const merge = w.jobs.merge?.steps.find((s) => s.run?.includes('hmmlab merge'))?.run;
     expect(merge).toBe('npx hmmlab merge shards/shard-*.json --out merged.json');
   });

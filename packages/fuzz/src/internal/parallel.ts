@@ -4,7 +4,8 @@
  * replay token, instead of hanging or crashing the caller. Run indices are split round-robin over
  * workers; each scans its share in index order and stops at its first failure; the campaign's
  * failure is the lowest failing (or stopped) index, so the result does not depend on the number
- * of workers.
+ * of workers. A campaign may be one shard of a larger one (shard.ts), and may write a checkpoint
+ * after each epoch and resume from it (checkpoint.ts).
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
