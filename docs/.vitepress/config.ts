@@ -61,6 +61,7 @@ export default defineConfig({
           { text: 'Coverage, feedback, corpus', link: '/guide/coverage' },
           { text: 'Static checks and codemods', link: '/guide/static-checks' },
           { text: 'Exit codes, watchdog, signals', link: '/guide/running' },
+          { text: 'Scaling out: shards, merge, CI', link: '/guide/scale-out' },
           { text: 'Mutation testing', link: '/guide/mutation' },
         ],
       },

@@ -18,7 +18,7 @@ function hmmlab(...args: string[]): { status: number; stdout: string; stderr: st
 }
 
 function hmmlabWithEnv(env: Record<string, string>, ...args: string[]): { status: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: 'utf8', timeout: 600_000, env: { ...process.env, ...env } });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -37,7 +37,7 @@ function fuzz(cwd: string, ...args: string[]): { status: number; entry: Entry; s
     cwd,
     env,
     encoding: 'utf8',
-    timeout: 110_000,
+    timeout: 600_000,
   });
   const doc = JSON.parse(r.stdout) as { drivers: Entry[] };
   return { status: r.status ?? -1, entry: doc.drivers[0] as Entry, stderr: r.stderr };

@@ -39,7 +39,7 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'hmmlab-json-'));
   fuzz = hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '300', '--json', '--no-typecheck');
   token = fuzz.doc.drivers[0]?.replay ?? '';
-}, 120_000);
+});
 
 afterAll(() => {
   if (dir !== '') rmSync(dir, { recursive: true, force: true });

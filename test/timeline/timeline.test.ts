@@ -48,8 +48,7 @@ beforeAll(() => {
   expect(fuzz.status).toBe('caught');
   expect(r.status, r.stderr).toBe(0);
   trace = (JSON.parse(hmmlab('replay', broken, fuzz.replay, '--json').stdout) as ReplayJson).drivers[0]?.trace ?? [];
-  // Two CLI runs: on a loaded machine they can take longer than the default hook timeout.
-}, 120_000);
+});
 
 afterAll(() => {
   if (dir !== '') rmSync(dir, { recursive: true, force: true });

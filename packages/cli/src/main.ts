@@ -92,6 +92,14 @@ program
   .option('--corpus <dir>', "keep each driver's corpus in <dir>/<driver name>/ (default .hmmlab/corpus, or $HMMLAB_CORPUS)")
   .option('--no-corpus', 'neither read nor write a corpus')
   .option('--no-feedback', 'generate every run afresh, without steering toward unreached coverage')
+  .option(
+    '--shard <i/n>',
+    'run only shard i of n (numbered from 1: run k when k mod n = i-1), without coverage feedback; hmmlab merge joins the shards',
+  )
+  .option(
+    '--checkpoint <file>',
+    'write a checkpoint after every 50 runs, and resume from this file when it holds the same campaign (one driver)',
+  )
   .option('--json', 'print one JSON object instead of text')
   .option('--no-typecheck', 'do not type-check the driver modules first')
   .option('--html <file>', "write the counterexample's HTML timeline to this file")
@@ -101,6 +109,17 @@ program
   .action(async (drivers: string[], opts) => {
     const { fuzzCommand } = await import('./commands/fuzz.js');
     process.exitCode = finalCode(await fuzzCommand(drivers, opts, interrupt.signal));
+  });
+
+program
+  .command('merge')
+  .description('join the --json results of hmmlab fuzz --shard 1/n … n/n into the result of the one campaign')
+  .argument('<results...>', 'the JSON result files of every shard')
+  .option('--json', 'print the merged JSON document instead of text')
+  .option('--out <file>', 'also write the merged JSON document to this file')
+  .action(async (files: string[], opts: { json?: boolean; out?: string }) => {
+    const { mergeCommand } = await import('./commands/merge.js');
+    process.exitCode = mergeCommand(files, opts);
   });
 
 program
@@ -158,10 +177,23 @@ program
 
 program
   .command('test')
-  .description("run your repository's driver tests (vitest)")
+  .description("run your repository's driver tests (vitest), or with --corpus replay every saved counterexample")
   .argument('[args...]', 'arguments passed to vitest run')
+  .option(
+    '--corpus <dir>',
+    'instead of vitest, replay every counterexample hmmlab fuzz saved under <dir> (e.g. .hmmlab/corpus); exit 1 if one still breaks a rule',
+  )
+  .option('--hang-timeout <seconds>', `--corpus: ${HANG_HELP}`)
+  .option('--max-heap <mb>', `--corpus: ${HEAP_HELP}`)
   .allowUnknownOption()
-  .action(async (args: string[]) => {
+  .action(async (args: string[], opts: { corpus?: string; hangTimeout?: string; maxHeap?: string }) => {
+    if (opts.corpus !== undefined) {
+      if ((args ?? []).length > 0)
+        throw new UsageError(`test --corpus: unexpected arguments ${args.join(' ')}; run the vitest tests apart`);
+      const { testCorpusCommand } = await import('./commands/test-corpus.js');
+      process.exitCode = finalCode(await testCorpusCommand(opts.corpus, opts, interrupt.signal));
+      return;
+    }
     const { testCommand } = await import('./commands/test.js');
     process.exitCode = testCommand(args ?? []);
   });
@@ -208,11 +240,25 @@ program
 
 program
   .command('init')
-  .description('scaffold a driver package from an example: driver, tests, fuzz test, README')
-  .argument('<dir>', 'the folder to create')
-  .requiredOption('--template <name>', 'dmirror, nouveau, amdkfd, xe or odp')
-  .action(async (dir: string, opts: { template: string }) => {
-    emit((await analyze()).initCommand({ dir, template: opts.template }));
+  .description('scaffold a driver package from an example (--template), or write CI workflows that fuzz in shards (--ci)')
+  .argument('[dir]', 'the folder to create (--template), or the repository root (--ci, default .)')
+  .option('--template <name>', 'dmirror, nouveau, amdkfd, xe or odp')
+  .option('--ci', 'write a GitHub Actions workflow (shards as a matrix, a merge job) and a Kubernetes Indexed Job')
+  .option('--shards <n>', '--ci: shards of the campaign', '4')
+  .option('--runs <n>', '--ci: runs of the whole campaign', '20000')
+  .option('--drivers <path>', '--ci: the driver files or folders to fuzz, relative to the repository root', '.')
+  .action(async (dir: string | undefined, opts: { template?: string; ci?: boolean; shards: string; runs: string; drivers: string }) => {
+    if (opts.template !== undefined || opts.ci !== true) {
+      emit(
+        (await analyze()).initCommand({
+          ...(dir !== undefined ? { dir } : {}),
+          ...(opts.template !== undefined ? { template: opts.template } : {}),
+        }),
+      );
+      if (process.exitCode !== 0 || opts.ci !== true) return;
+    }
+    const { initCiCommand } = await import('./commands/init-ci.js');
+    process.exitCode = initCiCommand(dir ?? '.', opts);
   });
 
 try {

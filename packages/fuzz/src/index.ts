@@ -32,7 +32,8 @@ export {
   type Scan,
   scanRuns,
 } from './internal/campaign.js';
-export { type CoverageUniverse, expectedCells, WINDOWS } from './internal/coverage.js';
+export { CheckpointError } from './internal/checkpoint.js';
+export { type CoverageUniverse, coverageNotes, expectedCells, mergeCoverage, mergeFlushes, WINDOWS } from './internal/coverage.js';
 export { type ExploreOptions, type ExploreResult, exploreSchedules } from './internal/explore.js';
 export { stallViolation } from './internal/jobs.js';
 export { type ParallelOptions, runParallelCampaign } from './internal/parallel.js';
@@ -57,6 +58,7 @@ export {
   scheduleArb,
   scheduleDecisions,
 } from './internal/schedule.js';
+export { type Shard, shardRuns } from './internal/shard.js';
 export {
   decodeToken,
   encodeToken,

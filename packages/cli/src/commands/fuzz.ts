@@ -4,15 +4,27 @@
  * expected.json, their known bug found with an expected rule); 1: a violation (a hung callback
  * included); 2: bad usage or a driver that does not load; 130: interrupted.
  */
+import { existsSync } from 'node:fs';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
-import { type CampaignResult, runParallelCampaign, STRATEGIES, type StrategyName, WINDOWS } from '@hmmlab/fuzz';
+import {
+  type CampaignResult,
+  CheckpointError,
+  runParallelCampaign,
+  type Shard,
+  STRATEGIES,
+  type StrategyName,
+  shardRuns,
+  WINDOWS,
+} from '@hmmlab/fuzz';
 import { SingleBar } from 'cli-progress';
+import { saveCounterexample } from '../internal/counterexamples.js';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareOutput } from '../internal/output.js';
 import { ProgressLines, progressIntervalMs } from '../internal/progress.js';
-import { fuzzJson } from '../internal/result-json.js';
+import { type CampaignIdentity, fuzzJson } from '../internal/result-json.js';
 import { runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
+import { formatShard, parseShard } from '../internal/shard.js';
 import { Interrupted } from '../internal/signals.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
@@ -50,6 +62,10 @@ export interface FuzzCommandOptions {
   corpus?: string | false;
   /** False with --no-feedback. */
   feedback?: boolean;
+  /** `i/n`: run only the runs of shard i of n (numbered from 1). */
+  shard?: string;
+  /** Checkpoint file: written after each epoch, resumed from when it holds this campaign. */
+  checkpoint?: string;
 }
 
 /** The corpus folder `hmmlab fuzz` uses unless told otherwise. */
@@ -83,6 +99,12 @@ interface Outcome {
   result: CampaignResult;
   /** pass / fail for drivers without expectations; caught / missed / wrong-rule for drivers with. */
   status: 'pass' | 'fail' | 'caught' | 'missed' | 'wrong-rule';
+  /** What makes the campaign the one it is (what `hmmlab merge` compares across shards). */
+  campaign: CampaignIdentity;
+  /** The shard this campaign ran, or null. */
+  shard: Shard | null;
+  /** Where the counterexample was saved for `hmmlab test --corpus`, or null. */
+  saved: string | null;
 }
 
 function judge(target: DriverTarget, r: CampaignResult): Outcome['status'] {
@@ -131,6 +153,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   const time = int('time', o.time, 1);
   const seed = int('seed', o.seed, 0) ?? 1;
   const workers = int('workers', o.workers, 1) ?? 1;
+  const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   const watch = watchOptions(o.hangTimeout, o.maxHeap);
   const strategy = (o.strategy ?? 'pct') as StrategyName;
   if (!STRATEGIES.includes(strategy)) throw new UsageError(`--strategy ${o.strategy}: expected one of ${STRATEGIES.join(', ')}`);
@@ -141,8 +164,12 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     if (!(WINDOWS as readonly string[]).includes(w)) throw new UsageError(`--require-window ${w}: expected one of ${WINDOWS.join(', ')}`);
   }
   if (o.html !== undefined) prepareOutput('--html', o.html);
+  if (o.checkpoint !== undefined) prepareOutput('--checkpoint', o.checkpoint);
   const corpus = corpusBase(o);
   const targets = findDrivers(paths);
+  if (o.checkpoint !== undefined && targets.length > 1) {
+    throw new UsageError(`--checkpoint: one driver at a time (${targets.length} found); give each driver its own checkpoint file`);
+  }
   if (o.typecheck !== false) {
     const errors = typecheck(targets.map((t) => t.file));
     if (errors.length > 0)
@@ -169,6 +196,8 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       ...(o.requireWindow !== undefined ? { requireWindows: o.requireWindow } : {}),
       ...(corpus !== null ? { corpusDir: corpus } : {}),
       ...(o.feedback === false ? { feedback: false } : {}),
+      ...(shard !== undefined ? { shard } : {}),
+      ...(o.checkpoint !== undefined ? { checkpoint: o.checkpoint } : {}),
       onWarning: (line: string) => process.stderr.write(`hmmlab: warning: ${line}\n`),
       // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op).
       ...(target.expected?.fuzz?.shape !== undefined ? { shape: target.expected.fuzz.shape } : {}),
@@ -180,7 +209,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
         }
         if (!tty) return;
         bar = new SingleBar({ format: `  ${name.padEnd(24)} [{bar}] {value}/{total} runs`, hideCursor: true, clearOnComplete: true });
-        bar.start(runs, 0);
+        bar.start(shardRuns(runs, shard), 0);
       },
       onProgress: (n: number, total: number, reached: { cells: number; violations: number }) => {
         done = n;
@@ -196,22 +225,57 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
         interrupted = { label: target.label, runs: done };
         break;
       }
+      if (e instanceof CheckpointError) throw new UsageError(e.message);
       throw watchedFailure(e, target.label);
     } finally {
       (bar as SingleBar | null)?.stop();
     }
-    const outcome: Outcome = { target, result, status: judge(target, result) };
+    const campaign: CampaignIdentity = {
+      runs,
+      seed,
+      strategy,
+      profiles: o.profile !== undefined ? [o.profile] : null,
+      feedback: o.feedback !== false && shard === undefined,
+      shape: target.expected?.fuzz?.shape ?? null,
+      requireWindows: o.requireWindow ?? null,
+      corpus: result.store !== undefined && result.store.loaded > 0 ? result.store.digest : null,
+    };
+    const status = judge(target, result);
+    // A violation of a driver without a known bug: keep its token for `hmmlab test --corpus`.
+    const f = result.failure;
+    const saved =
+      status === 'fail' && f !== null && result.store !== undefined
+        ? saveCounterexample(result.store.dir, target.file, {
+            driver: result.driver,
+            rule: f.violation.rule,
+            seed,
+            runIndex: f.runIndex,
+            token: f.token,
+          })
+        : null;
+    const outcome: Outcome = { target, result, status, campaign, shard: shard ?? null, saved };
     outcomes.push(outcome);
     // With --json, stdout holds only the JSON document: the early findings go to stderr.
     if (targets.length > 1) (o.json === true ? process.stderr : process.stdout).write(`${progressLine(outcome)}\n`);
   }
-  if (interrupted !== null) return printInterrupted(outcomes, interrupted, o.json === true);
+  if (interrupted !== null) {
+    const code = printInterrupted(outcomes, interrupted, o.json === true);
+    if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
+      process.stderr.write(`hmmlab: the campaign's last checkpoint is in ${o.checkpoint}: run the same command to resume it\n`);
+    }
+    return code;
+  }
   const ok = outcomes.every((x) => x.status === 'pass' || x.status === 'caught');
   if (o.json === true) {
     process.stdout.write(fuzzJson(outcomes));
   } else if (outcomes.length === 1) {
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);
+    if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
+    if (x.result.resumed !== undefined) {
+      process.stdout.write(`resumed   from ${x.result.resumed.from}, where ${x.result.resumed.runs} runs were done\n`);
+    }
+    if (x.saved !== null) process.stdout.write(`saved     ${x.saved} (hmmlab test --corpus ${corpus} replays it)\n`);
     if (x.target.expected !== null) process.stdout.write(`expected  ${x.target.expected.rules.join(' or ')}: ${x.status}\n`);
     const shape = x.target.expected?.fuzz?.shape;
     if (shape !== undefined) process.stdout.write(`shape     ${JSON.stringify(shape)} (from expected.json)\n`);
@@ -226,9 +290,12 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     ]);
     process.stdout.write(`${table(['driver', 'expected', 'verdict', 'runs', 'time', 'rule found'], rows)}\n`);
     const bad = outcomes.filter((x) => x.status !== 'pass' && x.status !== 'caught');
-    for (const x of bad)
+    for (const x of bad) {
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
+      if (x.saved !== null) process.stdout.write(`saved     ${x.saved} (hmmlab test --corpus ${corpus} replays it)\n`);
+    }
     process.stdout.write(`\n${summaryLine(outcomes)}: ${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
+    if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
   }
   const html = o.html;
   if (html !== undefined) {

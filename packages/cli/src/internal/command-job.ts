@@ -2,10 +2,13 @@
  * Runs in a watched worker (runtime.ts): calls one command function with its output captured, and
  * returns the output with the exit status, for the main thread to print.
  */
-import { replayToken } from '@hmmlab/fuzz';
-import { loadDriver } from '@hmmlab/harness';
+import { relative } from 'node:path';
+import { replay, replayToken } from '@hmmlab/fuzz';
+import { DriverLoadError, loadDriver } from '@hmmlab/harness';
+import { readCounterexample } from './counterexamples.js';
 import type { WatchedCommand } from './runtime.js';
-import { writeTimeline } from './timeline.js';
+import { tokenData, writeTimeline } from './timeline.js';
+import { UsageError } from './usage.js';
 
 /** The job: `fn(...args)` of `module`, with what it writes to stdout. */
 export async function commandJob(c: WatchedCommand): Promise<{ exitCode: number; stdout: string }> {
@@ -34,4 +37,45 @@ export async function timelineJob(file: string, token: string, out: string): Pro
   if (replayed.divergence !== null) throw new Error(`the counterexample's token does not replay: ${replayed.divergence}`);
   writeTimeline(replayed, driver.name, token, out);
   return replayed.run.verdict === 'pass' ? 0 : 1;
+}
+
+/**
+ * Replays the counterexample file `path` (`hmmlab test --corpus`) and prints one line: exit 1
+ * when its token's run, replayed exactly, breaks a rule, or when the driver changed so that the
+ * exact replay diverges and its scenario, run leniently with the recorded choices, still breaks
+ * one; 0 otherwise.
+ */
+export async function counterexampleJob(path: string): Promise<number> {
+  let c: ReturnType<typeof readCounterexample>;
+  try {
+    c = readCounterexample(path);
+  } catch (e) {
+    throw new UsageError(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  const data = tokenData(c.token);
+  let driver: Awaited<ReturnType<typeof loadDriver>>;
+  try {
+    driver = await loadDriver(c.file);
+  } catch (e) {
+    if (e instanceof DriverLoadError) throw new UsageError(`${path}: ${e.message}`);
+    throw e;
+  }
+  const label = relative(process.cwd(), c.file);
+  const exact = await replayToken(driver, data);
+  const broke = exact.run.violations[0];
+  if (broke !== undefined) {
+    const how = exact.divergence === null ? 'exactly as recorded' : 'on a changed path';
+    process.stdout.write(`reproduced  ${path}: ${broke.rule} at step ${broke.step}, ${how}; hmmlab replay ${label} ${c.token}\n`);
+    return 1;
+  }
+  const lenient = await replay(driver, data.scenario, data.decisions);
+  const again = lenient.violations[0];
+  if (again !== undefined) {
+    process.stdout.write(
+      `reproduced  ${path}: the scenario still breaks ${again.rule} (step ${again.step}) with the recorded choices; hmmlab replay ${label} ${c.token}\n`,
+    );
+    return 1;
+  }
+  process.stdout.write(`fixed       ${path}: ${c.rule} of ${c.driver} no longer happens\n`);
+  return 0;
 }

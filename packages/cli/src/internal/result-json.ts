@@ -4,11 +4,31 @@
  * entry per driver, each with a `status` and a `violations` array.
  */
 import { formatEvent, type Violation, violationToJson } from '@hmmlab/assertions';
-import { type CampaignResult, HMMLAB_VERSION, type ReplayData, type TokenReplay } from '@hmmlab/fuzz';
+import { type CampaignResult, HMMLAB_VERSION, type ReplayData, type Shard, type TokenReplay } from '@hmmlab/fuzz';
 import type { DriverTarget } from './drivers.js';
 
 /** The version of the JSON document's layout (`schemaVersion`). */
 const SCHEMA_VERSION = 1;
+
+/**
+ * What makes a campaign the one it is: the options its runs depend on. Shards of one campaign
+ * have the same; `hmmlab merge` refuses results whose campaigns differ.
+ */
+export interface CampaignIdentity {
+  /** Runs of the whole campaign (`--runs`), not of one shard. */
+  readonly runs: number;
+  readonly seed: number;
+  readonly strategy: string;
+  /** `--profile`, or null for the profiles the driver declares. */
+  readonly profiles: readonly string[] | null;
+  /** Coverage feedback (off with --no-feedback and for a shard). */
+  readonly feedback: boolean;
+  /** The scenario shape of the driver's expected.json, or null. */
+  readonly shape: unknown;
+  readonly requireWindows: readonly string[] | null;
+  /** Digest of the corpus entries replayed first, or null when none were. */
+  readonly corpus: string | null;
+}
 
 /** A driver as `hmmlab fuzz` judged it. */
 export interface FuzzOutcome {
@@ -16,6 +36,11 @@ export interface FuzzOutcome {
   readonly result: CampaignResult;
   /** pass / fail for drivers without expectations; caught / missed / wrong-rule for drivers with. */
   readonly status: 'pass' | 'fail' | 'caught' | 'missed' | 'wrong-rule';
+  readonly campaign: CampaignIdentity;
+  /** The shard the campaign ran (0-based inside; the document numbers shards from 1), or null. */
+  readonly shard: Shard | null;
+  /** Where the counterexample was saved for `hmmlab test --corpus`, or null. */
+  readonly saved: string | null;
 }
 
 function document(command: 'fuzz' | 'replay' | 'report', drivers: readonly Record<string, unknown>[], interrupted = false): string {
@@ -33,6 +58,7 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
     expected: o.target.expected?.rules ?? null,
     violations: f === null ? [] : [violationToJson(f.violation)],
     replay: f?.token ?? null,
+    failingRun: f?.runIndex ?? null,
     scenario: f?.scenario ?? null,
     shrunk: f?.shrunk ?? null,
     runs: r.runs,
@@ -56,7 +82,10 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
       replayed: r.corpus.replayed,
       mutants: r.corpus.mutants,
       newCoverage: r.corpus.kept.length,
+      counterexample: o.saved,
     },
+    campaign: o.campaign,
+    shard: o.shard === null ? null : { index: o.shard.index + 1, count: o.shard.count },
   };
 }
 

@@ -33,6 +33,7 @@ import {
 import { exploreSchedules } from './explore.js';
 import { type RunInputs, recordToken } from './replay.js';
 import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
+import { checkShard, inShard, type Shard, shardRuns } from './shard.js';
 
 /** What a campaign's `onProgress` learns of the run just done. */
 export interface RunProgress {
@@ -82,6 +83,17 @@ export interface CampaignOptions {
    * later runs as mutations of them (see corpus.ts). @defaultValue true
    */
   readonly feedback?: boolean;
+  /**
+   * Run only this shard's runs (run `k` belongs to shard `k mod count`): `count` campaigns with the
+   * same options, one per shard, run exactly the runs of one campaign. Implies no coverage
+   * feedback, which would make a run depend on runs other shards run (see shard.ts).
+   */
+  readonly shard?: Shard;
+}
+
+/** True if the campaign steers runs by coverage: feedback is on and the campaign is not a shard. */
+function feedbackOn(options: CampaignOptions): boolean {
+  return options.feedback !== false && options.shard === undefined;
 }
 
 /** A counterexample. */
@@ -149,13 +161,24 @@ export interface CampaignResult {
    */
   readonly corpus: { readonly replayed: number; readonly mutants: number; readonly kept: readonly CorpusEntry[] };
   /**
-   * The corpus folder of a campaign that kept one (`runParallelCampaign`'s `corpusDir`).
-   * @prop __type.dir - the folder
-   * @prop __type.loaded - entries read from it
-   * @prop __type.added - entries written to it
-   * @prop __type.skipped - files in it that could not be read, or were for another driver
+   * A campaign resumed from a checkpoint (`runParallelCampaign`'s `checkpoint`): the runs it had done, and the file.
+   * @prop __type.runs - runs the checkpoint had done
+   * @prop __type.from - the checkpoint file
    */
-  readonly store?: { readonly dir: string; readonly loaded: number; readonly added: number; readonly skipped: number };
+  readonly resumed?: { readonly runs: number; readonly from: string };
+  /** The corpus folder of a campaign that kept one (`runParallelCampaign`'s `corpusDir`). */
+  readonly store?: {
+    /** The folder. */
+    readonly dir: string;
+    /** Entries read from it. */
+    readonly loaded: number;
+    /** Entries written to it. */
+    readonly added: number;
+    /** Files in it that could not be read, or were for another driver. */
+    readonly skipped: number;
+    /** Digest of the entries loaded (`corpusDigest` of corpus.ts). */
+    readonly digest: string;
+  };
 }
 
 /** The seed of run `index` of a campaign seeded `seed` (a 32-bit mix, so nearby runs differ). */
@@ -315,7 +338,7 @@ export function planRun(
   const replay = replays[index];
   if (replay !== undefined) return { value: new fc.Value<Sample>([replay.scenario, replay.schedule], undefined), origin: 'replay' };
   const f = index - replays.length;
-  if (options.feedback !== false) {
+  if (feedbackOn(options)) {
     const m = mutantOf(pool, weights, seed, f, runSeed, { shape: options.shape ?? {}, schedules: options.strategy !== 'exhaustive' });
     if (m !== null) return { value: new fc.Value<Sample>(m, undefined), origin: 'mutant' };
   }
@@ -449,6 +472,7 @@ export async function scanEpoch(
   const known = new Set(feed.known);
   const scan = emptyScan();
   for (let i = feed.from; i < feed.to && i < stopAt(); i++) {
+    if (!inShard(i, options.shard)) continue;
     if (options.runFilter !== undefined && !options.runFilter(i)) continue;
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
     const { value, origin } = planRun(arb, replays, options, i, feed.pool, feed.weights);
@@ -468,7 +492,7 @@ export async function scanEpoch(
       break;
     }
     const keys = coverageKeys(r.coverage);
-    if (options.feedback !== false && keys.some((k) => !known.has(k))) {
+    if (feedbackOn(options) && keys.some((k) => !known.has(k))) {
       scan.candidates.push({ index: i, entry: { scenario: sample[0], schedule: sample[1], keys } });
     }
     // Give the event loop a turn now and then, so progress bars draw and workers hear "stop".
@@ -504,7 +528,11 @@ export async function scanRuns(
       { ...options, ...(left !== undefined ? { timeMs: left } : {}) },
       { from, to, pool, weights: poolWeights(pool, total.coverage), known: [...known] },
       stopAt,
-      (done, last) => options.onProgress?.(base + done, runs, { cells: { ...total.coverage.cells, ...last.cells }, failed: last.failed }),
+      (done, last) =>
+        options.onProgress?.(base + done, shardRuns(runs, options.shard), {
+          cells: { ...total.coverage.cells, ...last.cells },
+          failed: last.failed,
+        }),
     );
     addScan(total, s);
     if (s.failing >= 0) {
@@ -526,6 +554,7 @@ export async function scanRuns(
 
 /** Runs a campaign in this process. */
 export async function runCampaign(driver: DriverDefinition, options: CampaignOptions = {}): Promise<CampaignResult> {
+  if (options.shard !== undefined) checkShard(options.shard);
   const t0 = performance.now();
   const scan = await scanRuns(driver, options);
   const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options, scan.failingPool, scan.failingWeights) : null;

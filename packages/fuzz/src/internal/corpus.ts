@@ -211,6 +211,16 @@ function entryFile(e: CorpusEntry): string {
     .slice(0, 16)}.json`;
 }
 
+/**
+ * A digest of corpus entries, in order: campaigns that replay entries with the same digest replay
+ * the same runs first (how `hmmlab merge` tells that shards started from the same corpus).
+ */
+export function corpusDigest(entries: readonly CorpusEntry[]): string {
+  const h = createHash('sha256');
+  for (const e of entries) h.update(JSON.stringify([e.scenario, e.schedule])).update('\n');
+  return h.digest('hex').slice(0, 16);
+}
+
 /** The format tag of corpus files. */
 const FORMAT = 'hmmlab-corpus-1';
 

@@ -89,25 +89,37 @@ export function summarizeCoverage(
     const head = `${ev} ${own} ${blk} ${state}`;
     groups.set(head, [...(groups.get(head) ?? []), kind]);
   }
-  // A campaign that stopped at a violation was cut short on purpose: its coverage is not a claim.
-  const notes: string[] = [];
-  const windows = RACE_WINDOWS.filter((w) => (coverage.windows[w] ?? 0) > 0).length;
-  if (!stoppedAtFailure && Object.keys(coverage.cells).length === 0) {
-    notes.push(`no invalidation met a device translation in ${runs} run(s): the campaign did not exercise the driver's callbacks`);
-  } else if (!stoppedAtFailure && reached < expected.length * THIN_SHARE) {
-    notes.push(
-      `only ${reached} of ${expected.length} expected cells reached: the campaign explored little (more --runs, or another --seed)`,
-    );
-  }
-  if (!stoppedAtFailure && windows === 0)
-    notes.push('no race window reached: no interleaving of device work with an invalidation or a migration was tried');
   return {
     expected: expected.length,
     reached,
     distinct: Object.keys(coverage.cells).length,
     unreached: [...groups].map(([head, kinds]) => `${head}: ${kinds.join(', ')}`),
-    notes,
+    notes: coverageNotes(expected.length, reached, coverage, runs, stoppedAtFailure),
   };
+}
+
+/**
+ * Why a campaign's coverage is thin, one sentence each: `reached` of `expected` expected cells
+ * and the cells and windows of `coverage`, over `runs` runs. None for a campaign that stopped at a
+ * violation: it was cut short on purpose, its coverage is not a claim.
+ */
+export function coverageNotes(
+  expected: number,
+  reached: number,
+  coverage: { cells: Record<string, number>; windows: Record<string, number> },
+  runs: number,
+  stoppedAtFailure: boolean,
+): string[] {
+  const notes: string[] = [];
+  const windows = RACE_WINDOWS.filter((w) => (coverage.windows[w] ?? 0) > 0).length;
+  if (!stoppedAtFailure && Object.keys(coverage.cells).length === 0) {
+    notes.push(`no invalidation met a device translation in ${runs} run(s): the campaign did not exercise the driver's callbacks`);
+  } else if (!stoppedAtFailure && reached < expected * THIN_SHARE) {
+    notes.push(`only ${reached} of ${expected} expected cells reached: the campaign explored little (more --runs, or another --seed)`);
+  }
+  if (!stoppedAtFailure && windows === 0)
+    notes.push('no race window reached: no interleaving of device work with an invalidation or a migration was tried');
+  return notes;
 }
 
 /**

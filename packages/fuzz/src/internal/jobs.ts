@@ -27,6 +27,7 @@ import type { CorpusEntry } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
 import { UNFINISHED_FINGERPRINT } from './replay.js';
+import { shardPosition } from './shard.js';
 import { encodeToken } from './token.js';
 import type { Stall } from './watchdog.js';
 
@@ -73,7 +74,7 @@ export async function nameJob(a: { readonly file: string }): Promise<string> {
 export interface ScanJob {
   readonly file: string;
   readonly options: CampaignOptions;
-  /** This worker scans the runs `i` with `i % count === index`. */
+  /** This worker scans the runs of the campaign's shard whose position in the shard is `index` mod `count`. */
   readonly index: number;
   readonly count: number;
   /** The epoch to scan. */
@@ -93,7 +94,7 @@ export async function scanJob(a: ScanJob): Promise<Scan> {
   });
   try {
     const runFilter = (i: number): boolean => {
-      if (i % a.count !== a.index) return false;
+      if (shardPosition(i, a.options.shard) % a.count !== a.index) return false;
       markRun(i);
       return true;
     };

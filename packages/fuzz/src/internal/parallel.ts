@@ -4,12 +4,26 @@
  * replay token, instead of hanging or crashing the caller. Run indices are split round-robin over
  * workers; each scans its share in index order and stops at its first failure; the campaign's
  * failure is the lowest failing (or stopped) index, so the result does not depend on the number
- * of workers.
+ * of workers. A campaign may be one shard of a larger one (shard.ts), and may write a checkpoint
+ * after each epoch and resume from it (checkpoint.ts).
  */
 import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import { addScan, type CampaignOptions, type CampaignResult, type EpochFeed, emptyScan, replaysOf, type Scan } from './campaign.js';
-import { absorb, type Candidate, type CorpusEntry, corpusDir, epochs, poolWeights, readCorpus, writeCorpus } from './corpus.js';
+import { campaignDigest, readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import {
+  absorb,
+  type Candidate,
+  type CorpusEntry,
+  corpusDigest,
+  corpusDir,
+  epochs,
+  poolWeights,
+  readCorpus,
+  writeCorpus,
+} from './corpus.js';
 import type { FinishJob, ScanJob } from './jobs.js';
+import { checkShard, shardRuns } from './shard.js';
 import { type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
 
 /** Options of a parallel campaign (functions cannot cross into workers, so only data). */
@@ -30,6 +44,12 @@ export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> 
     readonly corpusDir?: string;
     /** Called with one line for each corpus file that cannot be read as an entry (it is skipped). */
     readonly onWarning?: (line: string) => void;
+    /**
+     * Write a checkpoint to this file after each epoch, and resume from it when it holds one of
+     * this campaign (same driver module, options and corpus): the result is the uninterrupted
+     * campaign's. A file of another campaign is a `CheckpointError`.
+     */
+    readonly checkpoint?: string;
   };
 
 const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js', import.meta.url).href;
@@ -39,15 +59,30 @@ const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js'
  * `WorkerJobError` whose `errorName` is `DriverLoadError` when the module or its probe fails.
  */
 export async function runParallelCampaign(file: string, options: ParallelOptions = {}): Promise<CampaignResult> {
+  if (options.shard !== undefined) checkShard(options.shard);
   const t0 = performance.now();
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), 64));
-  const { onProgress, onReady, signal, workers: _w, hangTimeoutMs, heapMb, loader, corpusDir: base, onWarning, ...given } = options;
+  const {
+    onProgress,
+    onReady,
+    signal,
+    workers: _w,
+    hangTimeoutMs,
+    heapMb,
+    loader,
+    corpusDir: base,
+    onWarning,
+    checkpoint,
+    ...given
+  } = options;
   const watch: WatchOptions = {
     ...(hangTimeoutMs !== undefined ? { hangTimeoutMs } : {}),
     ...(heapMb !== undefined ? { heapMb } : {}),
     ...(loader !== undefined ? { loader } : {}),
   };
   const progress = new Array<number>(count).fill(0);
+  // Runs done before a resumed campaign's checkpoint.
+  let restored = 0;
   const cells = new Set<string>();
   let violations = 0;
   let ready = false;
@@ -61,11 +96,10 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           progress[i] = note.done;
           for (const c of note.cells ?? []) cells.add(c);
           if (note.failed === true) violations++;
-          onProgress?.(
-            progress.reduce((a, b) => a + b, 0),
-            given.runs ?? 1000,
-            { cells: cells.size, violations },
-          );
+          onProgress?.(restored + progress.reduce((a, b) => a + b, 0), shardRuns(given.runs ?? 1000, given.shard), {
+            cells: cells.size,
+            violations,
+          });
         } else if (note.type === 'ready' && !ready && typeof note.name === 'string') {
           ready = true;
           onReady?.(note.name);
@@ -85,13 +119,13 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const stalls: Stall[] = [];
     const workers = Array.from({ length: count }, (_x, i) => spawn(i));
     let data: typeof given = given;
-    let store: { dir: string; loaded: number; skipped: number } | null = null;
+    let store: { dir: string; loaded: number; skipped: number; digest: string } | null = null;
     if (base !== undefined) {
       const name = await (workers[0] as WatchedWorker).call<string>(JOBS, 'nameJob', { file });
       const dir = corpusDir(base, name);
       const found = readCorpus(dir);
       for (const b of found.skipped) onWarning?.(`corpus file ${b.file} skipped: ${b.reason}`);
-      store = { dir, loaded: found.entries.length, skipped: found.skipped.length };
+      store = { dir, loaded: found.entries.length, skipped: found.skipped.length, digest: corpusDigest(found.entries) };
       data = { ...given, corpus: [...(given.corpus ?? []), ...found.entries] };
     }
     // Epoch by epoch: every worker scans its share of the epoch's runs against the same corpus;
@@ -100,13 +134,23 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const runs = data.runs ?? 1000;
     const seeds = replaysOf(data);
     const replays = seeds.length;
-    const total = emptyScan();
+    let total = emptyScan();
     const pool: CorpusEntry[] = [...seeds];
     const known = new Set<string>();
     const doneBefore = new Array<number>(count).fill(0);
     let failingPool: CorpusEntry[] = [];
     let failingWeights: number[] = [];
+    const { timeMs: _t, ...identity } = data;
+    const digest = campaignDigest(resolve(file), identity);
+    const resumed = checkpoint === undefined ? null : readCheckpoint(checkpoint, digest);
+    if (resumed !== null) {
+      total = { ...resumed.total, kept: [...resumed.total.kept] };
+      pool.splice(0, pool.length, ...resumed.pool);
+      for (const k of resumed.known) known.add(k);
+      restored = total.done;
+    }
     for (const [from, to] of epochs(runs, replays)) {
+      if (resumed !== null && from < resumed.next) continue;
       if (from >= lowest) break;
       const left = data.timeMs === undefined ? undefined : data.timeMs - (performance.now() - t0);
       if (left !== undefined && left <= 0) break;
@@ -161,6 +205,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         total.kept.push(...kept);
         pool.push(...kept);
       }
+      if (checkpoint !== undefined) writeCheckpoint(checkpoint, { campaign: digest, next: to, total, pool, known: [...known] });
     }
     total.failingPool = failingPool;
     total.failingWeights = failingWeights;
@@ -183,7 +228,12 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       result = await finish({ ...data, shrink: false });
     }
     const added = store === null ? 0 : writeCorpus(store.dir, result.corpus.kept, result.driver);
-    return { ...result, elapsedMs: Math.round(performance.now() - t0), ...(store !== null ? { store: { ...store, added } } : {}) };
+    return {
+      ...result,
+      elapsedMs: Math.round(performance.now() - t0),
+      ...(store !== null ? { store: { ...store, added } } : {}),
+      ...(resumed !== null ? { resumed: { runs: restored, from: checkpoint as string } } : {}),
+    };
   } finally {
     signal?.removeEventListener('abort', abort);
     await Promise.all(live.map((w) => w.stop()));

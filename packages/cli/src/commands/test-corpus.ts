@@ -1,0 +1,45 @@
+/**
+ * `hmmlab test --corpus <dir>`: replays every counterexample `hmmlab fuzz` saved under `dir`, each
+ * in a watched worker, and fails if one still breaks the flush contract, so a race that was fixed
+ * stays fixed. A counterexample counts as reproduced when its token's run, replayed exactly,
+ * breaks a rule; or, when the driver changed so that the exact replay diverges, when its scenario
+ * run with the same scheduler choices (taken modulo the runnable tasks, then the lowest task)
+ * still breaks one. Exit 0: none reproduces; 1: one does (or hangs); 2: a file or a driver that
+ * cannot be read or loaded.
+ */
+import { WorkerStallError } from '@hmmlab/fuzz';
+import { findCounterexamples } from '../internal/counterexamples.js';
+import { runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
+
+/** The job's exit code of a counterexample that still breaks a rule. */
+const REPRODUCED = 1;
+
+// The module of `counterexampleJob`, which replays one counterexample in a watched worker.
+const JOB_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../internal/command-job.ts' : '../internal/command-job.js', import.meta.url)
+  .href;
+
+/** Runs the command; returns the exit code. */
+export async function testCorpusCommand(dir: string, o: { hangTimeout?: string; maxHeap?: string }, signal: AbortSignal): Promise<number> {
+  const watch = watchOptions(o.hangTimeout, o.maxHeap);
+  const files = findCounterexamples(dir);
+  let reproduced = 0;
+  for (const path of files) {
+    try {
+      const r = await runWatchedJob({ module: JOB_MODULE, fn: 'counterexampleJob', args: [path] }, watch, signal);
+      process.stdout.write(r.stdout);
+      if (r.exitCode === REPRODUCED) reproduced++;
+    } catch (e) {
+      // Driver code that stops returning control while the run replays: the race still hangs it.
+      if (e instanceof WorkerStallError && e.stall.phase === 'running') {
+        process.stdout.write(`reproduced  ${path}: the replay stopped: ${e.message}\n`);
+        reproduced++;
+        continue;
+      }
+      throw watchedFailure(e, path);
+    }
+  }
+  process.stdout.write(
+    `${files.length} saved counterexample(s) in ${dir}: ${reproduced === 0 ? 'none reproduces' : `${reproduced} reproduce(s)`}\n`,
+  );
+  return reproduced === 0 ? 0 : 1;
+}
