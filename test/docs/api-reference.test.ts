@@ -4,7 +4,7 @@
  * fails on an export without TSDoc: shown on a small package with and without its comments.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,22 @@ function exportedNames(program: ts.Program, file: string): string[] {
     .sort();
 }
 
+/** Every entry point of every package (the `exports` maps' source files), by import path. */
+function packageEntryPoints(): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const dir of readdirSync(join(root, 'packages')).sort()) {
+    const pkg = JSON.parse(readFileSync(join(root, 'packages', dir, 'package.json'), 'utf8')) as {
+      name: string;
+      exports: Record<string, string | Record<string, string>>;
+    };
+    for (const [sub, target] of Object.entries(pkg.exports)) {
+      const source = typeof target === 'object' ? target['@hmmlab/source'] : undefined;
+      if (source !== undefined) out.set(join(pkg.name, sub), join('packages', dir, source));
+    }
+  }
+  return out;
+}
+
 describe('the API reference', () => {
   let run: TypedocRun;
   let modules: { name: string; children?: { name: string }[] }[];
@@ -52,6 +68,13 @@ describe('the API reference', () => {
   it("should pass TypeDoc's validation: every export documented, every link resolved", () => {
     expect(run.output).not.toMatch(/\[warning\]|\[error\]/);
     expect(run.status).toBe(0);
+  });
+
+  it("should document every entry point of every package's exports map, named after its import path", () => {
+    const entries = packageEntryPoints();
+    expect(entries.size).toBeGreaterThan(0);
+    expect([...config.entryPoints].sort()).toEqual([...entries.values()].sort());
+    for (const [name, file] of entries) expect(readFileSync(join(root, file), 'utf8'), file).toMatch(new RegExp(`@module ${name}\\n`));
   });
 
   it('should list every exported name of every entry point', () => {
