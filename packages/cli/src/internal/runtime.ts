@@ -39,7 +39,8 @@ export function loaderFor(paths: readonly string[]): { loader?: string } {
     const file = existsSync(p) && statSync(p).isDirectory() ? driverIn(p) : p;
     return file !== null && JAVASCRIPT.test(file);
   };
-  return FROM_SOURCE || !paths.every(javascript) ? { loader: import.meta.resolve('tsx/esm/api') } : {};
+  if (FROM_SOURCE) return { loader: import.meta.resolve('tsx/esm/api') };
+  return paths.every(javascript) ? {} : { loader: new URL('./typescript-loader.js', import.meta.url).href };
 }
 
 /** The watchdog settings of `--hang-timeout <seconds>` and `--max-heap <mb>`. */
