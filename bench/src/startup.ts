@@ -5,13 +5,18 @@
  * the built command (packages/cli/bin/hmmlab.js over dist), as a user's shell would.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import { median } from './measure.js';
 
-/** Wall-clock milliseconds of each launch of one command, and their median. */
+/**
+ * Wall-clock milliseconds of each launch of one command and their median, and the median CPU time
+ * of a launch (user and system, all threads; on Linux, else null): on a busy machine the wall
+ * clock grows with the load, the CPU time much less.
+ */
 export interface Launches {
   readonly medianMs: number;
   readonly ms: readonly number[];
+  readonly cpuMedianMs: number | null;
 }
 
 /** The startup figures. */
@@ -30,15 +35,41 @@ export interface Startup {
 
 const BIN = 'packages/cli/bin/hmmlab.js';
 
-function launch(args: readonly string[], env: NodeJS.ProcessEnv): number {
+/** CPU milliseconds of this process's waited-for children so far (Linux: /proc/self/stat), or null. */
+function childrenCpuMs(): number | null {
+  try {
+    // cutime and cstime, fields 16 and 17 of the line (13 and 14 after the command name), in clock ticks of 10 ms.
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) * 10;
+  } catch {
+    return null;
+  }
+}
+
+interface Launch {
+  readonly ms: number;
+  readonly cpuMs: number | null;
+}
+
+function launch(args: readonly string[], env: NodeJS.ProcessEnv): Launch {
+  const cpu0 = childrenCpuMs();
   const t0 = performance.now();
   const r = spawnSync(process.execPath, args, { env, encoding: 'utf8', maxBuffer: 1 << 24 });
   const ms = performance.now() - t0;
+  const cpu1 = childrenCpuMs();
   if (r.status !== 0) throw new Error(`bench: node ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr.trim().split('\n')[0]}`);
-  return ms;
+  return { ms, cpuMs: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0 };
 }
 
-const launches = (ms: number[]): Launches => ({ medianMs: Math.round(median(ms)), ms: ms.map((x) => Math.round(x)) });
+function launches(xs: readonly Launch[]): Launches {
+  const cpu = xs.map((x) => x.cpuMs);
+  return {
+    medianMs: Math.round(median(xs.map((x) => x.ms))),
+    ms: xs.map((x) => Math.round(x.ms)),
+    cpuMedianMs: cpu.every((c) => c !== null) ? Math.round(median(cpu as number[])) : null,
+  };
+}
 
 /** Measures `rounds` rounds, each launching every command once, in the working directory (the repo root). */
 export function startup(driver: string, rounds: number): Startup {
@@ -47,7 +78,7 @@ export function startup(driver: string, rounds: number): Startup {
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.NODE_OPTIONS;
   const fuzzArgs = [BIN, 'fuzz', driver, '--runs', '1', '--no-corpus', '--quiet'];
-  const times = { node: [] as number[], version: [] as number[], fuzz: [] as number[], edited: [] as number[] };
+  const times = { node: [] as Launch[], version: [] as Launch[], fuzz: [] as Launch[], edited: [] as Launch[] };
   const { atime, mtime } = statSync(driver);
   try {
     launch(fuzzArgs, env); // the first launch reads files the later ones find in the page cache
