@@ -3,7 +3,8 @@
  * workspace (pnpm pack, which writes real versions for `workspace:` ranges), installs the tarballs
  * with npm into an empty folder outside the workspace, and runs there, on a small TypeScript
  * driver and its twin without the TLB flush: `hmmlab fuzz`, a `fuzzDriver` vitest test and
- * `hmmlab lint`. The correct driver must pass each of them and the twin must fail each of them.
+ * `hmmlab lint`. The correct driver must pass each of them and the twin must fail each of them;
+ * the correct driver must also pass `hmmlab fuzz` as JavaScript.
  *
  * `pnpm test:pack` (after `npx tsc -b`); `.ci/run` runs it after the tests. npm takes the
  * packages it has cached without asking the registry (--prefer-offline). Exit 1 on a failure.
@@ -131,6 +132,19 @@ if (install.status === 0) {
     'hmmlab fuzz no-flush.ts reports missed-flush with a replay command',
     bad,
   );
+
+  // The same driver as JavaScript (the project's TypeScript strips its types): no type check, no tsx.
+  const js = run(
+    process.execPath,
+    [
+      '-e',
+      "const ts = require('typescript'); const fs = require('node:fs'); fs.writeFileSync('driver.js', ts.transpileModule(fs.readFileSync('driver.ts', 'utf8'), { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2023 } }).outputText);",
+    ],
+    project,
+  );
+  expectThat(js.status === 0, 'transpile driver.ts to driver.js', js);
+  const goodJs = run(hmmlab, ['fuzz', 'driver.js', '--runs', '100', '--no-corpus'], project);
+  expectThat(goodJs.status === 0 && /verdict +pass/.test(goodJs.stdout), 'hmmlab fuzz driver.js passes', goodJs);
 
   const vitest = join(project, 'node_modules', '.bin', 'vitest');
   const goodTest = run(vitest, ['run', 'driver.test.ts'], project);
