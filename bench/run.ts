@@ -167,7 +167,7 @@ if (startupOnly) {
   const kept = JSON.parse(readFileSync('bench/results.json', 'utf8')) as Record<string, unknown>;
   writeFileSync('bench/results.json', `${JSON.stringify({ ...kept, startup: results.startup }, null, 2)}\n`);
   const doc = readFileSync('docs/performance.md', 'utf8');
-  const section = startupMarkdown(results.startup as Startup & { date: string }).join('\n');
+  const section = startupMarkdown(results.startup as Startup & { date: string; machine: { cores: number } }).join('\n');
   const at = doc.indexOf('## Startup\n');
   const end = at < 0 ? -1 : doc.indexOf('\n## ', at + 1);
   writeFileSync(
@@ -181,7 +181,7 @@ if (startupOnly) {
 log('wrote bench/results.json and docs/performance.md');
 
 /** The Startup section of docs/performance.md, ending with a blank line. */
-function startupMarkdown(s: Startup & { date: string }): string[] {
+function startupMarkdown(s: Startup & { date: string; machine: { cores: number } }): string[] {
   const sec = (ms: number | null): string => (ms === null ? '-' : `${(ms / 1000).toFixed(2)} s`);
   const row = (what: string, l: Startup['node'], target: string): string =>
     `| ${what} | ${sec(l.medianMs)} | ${sec(l.cpuMedianMs)} | ${target} |`;
@@ -189,6 +189,8 @@ function startupMarkdown(s: Startup & { date: string }): string[] {
     '## Startup',
     '',
     `Whole launches of the built command, medians of ${s.rounds} rounds that launch each command once (measured on ${s.date}, \`pnpm bench --startup-only\`): wall-clock time, and CPU time of all the threads of the process. The fuzz campaign is one run of \`${s.driver}\`, a small TypeScript driver, with the default type check and without corpus; its cost is what every campaign pays before its runs.`,
+    '',
+    `Load average of the machine (${s.machine.cores} cores) before and after the rounds: ${s.loadAverage[0]} and ${s.loadAverage[1]}; other work on the machine lengthens every launch, the baseline's too.`,
     '',
     '| command | wall clock | CPU | target (wall clock) |',
     '|---|---|---|---|',
@@ -280,7 +282,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
       '',
     );
   }
-  if (r.startup) lines.push(...startupMarkdown(r.startup as Startup & { date: string }));
+  if (r.startup) lines.push(...startupMarkdown(r.startup as Startup & { date: string; machine: { cores: number } }));
   const race = r.raceTracking as (TrackingCost & { driver: string }) | undefined;
   if (race) {
     lines.push(

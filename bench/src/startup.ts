@@ -6,6 +6,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { median } from './measure.js';
 
 /**
@@ -31,6 +32,8 @@ export interface Startup {
   readonly fuzz: Launches;
   /** The same right after the driver file changed, so that its type check runs again. */
   readonly fuzzAfterEdit: Launches;
+  /** The one-minute load average of the machine before and after the rounds (other work slows every launch). */
+  readonly loadAverage: readonly [number, number];
 }
 
 const BIN = 'packages/cli/bin/hmmlab.js';
@@ -80,6 +83,7 @@ export function startup(driver: string, rounds: number): Startup {
   const fuzzArgs = [BIN, 'fuzz', driver, '--runs', '1', '--no-corpus', '--quiet'];
   const times = { node: [] as Launch[], version: [] as Launch[], fuzz: [] as Launch[], edited: [] as Launch[] };
   const { atime, mtime } = statSync(driver);
+  const loadBefore = loadavg()[0] ?? 0;
   try {
     launch(fuzzArgs, env); // the first launch reads files the later ones find in the page cache
     for (let i = 0; i < rounds; i++) {
@@ -93,6 +97,7 @@ export function startup(driver: string, rounds: number): Startup {
   } finally {
     utimesSync(driver, atime, mtime);
   }
+  const loadAfter = loadavg()[0] ?? 0;
   return {
     rounds,
     driver,
@@ -100,5 +105,6 @@ export function startup(driver: string, rounds: number): Startup {
     version: launches(times.version),
     fuzz: launches(times.fuzz),
     fuzzAfterEdit: launches(times.edited),
+    loadAverage: [Number(loadBefore.toFixed(1)), Number(loadAfter.toFixed(1))],
   };
 }
