@@ -267,5 +267,56 @@ describe('runScenario', () => {
         ['dev-read', 'signal', -14],
       ]);
     });
+
+    it('should keep the address space alive while a copy command runs, as the thread in the syscall holds it', async () => {
+      const inner = mirrorDriver({ flush: true });
+      const seen: boolean[] = [];
+      let copying = false;
+      const slowCopier = defineDriver({
+        name: 'slow-copier',
+        async probe(kernel) {
+          const i = await inner.probe(kernel);
+          return {
+            devices: i.devices,
+            async bind(mm) {
+              const b = await i.bind(mm);
+              return {
+                ...b,
+                accessesAreSyscalls: true,
+                async readRange(start: number) {
+                  copying = true;
+                  for (let n = 0; n < 3; n++) await kernel.yieldPoint();
+                  seen.push(mm.findVma(start) !== undefined);
+                  return 0;
+                },
+              };
+            },
+          };
+        },
+      });
+      const r = await runScenario(
+        slowCopier,
+        {
+          regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+          tasks: [
+            { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0, pages: 2 }] },
+            { kind: 'cpu', ops: [{ op: 'exit' }] },
+          ],
+        },
+        {
+          // The device program until its command sleeps, then the CPU's exit.
+          decisions: {
+            pick: (c: readonly { kind: string }[]) =>
+              Math.max(
+                0,
+                c.findIndex((t) => t.kind === (copying ? 'cpu' : 'device')),
+              ),
+          },
+        },
+      );
+      expect(r.run.status, r.run.message).toBe('done');
+      // The exit ran while the command slept; the teardown waited for its end.
+      expect([seen, r.outcomes.map((o) => o.op), r.world.processes[0]?.users]).toEqual([[true], ['exit', 'dev-read'], 0]);
+    });
   });
 });

@@ -399,8 +399,18 @@ async function rangeAccess(
   const end = start + pages * ps;
   const copy = op.op === 'dev-read' ? b.readRange : b.writeRange;
   if (copy !== undefined) {
+    // The command is a syscall of the process: the thread making it holds the mm until it
+    // returns (do_exit runs exit_mm only after the syscall, kernel/exit.c), so the process's
+    // exit cannot tear the address space down under it.
+    const mm = world.processes[0] as Mm;
+    if (!mm.mmgetNotZero()) return { ret: null, status: 'skipped' };
     const value = op.op === 'dev-write' ? op.value : 0;
-    const ret = await life.hold(() => copy.call(b, start, end, value));
+    let ret: number;
+    try {
+      ret = await life.hold(() => copy.call(b, start, end, value));
+    } finally {
+      await mm.mmput();
+    }
     return ret < 0 ? { ret, status: 'signal' } : OK(ret);
   }
   let r: AccessResult = { ok: true, value: 0 };
