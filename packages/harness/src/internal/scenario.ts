@@ -58,8 +58,14 @@ export type OpSpec =
   | { readonly op: 'fork' }
   | ({ readonly op: 'clear-refs' } & InProc)
   | ({ readonly op: 'exit' } & InProc)
-  | ({ readonly op: 'dev-read'; readonly device?: number } & At)
-  | ({ readonly op: 'dev-write'; readonly value: number; readonly device?: number } & At)
+  /**
+   * A device load; with `pages`, one access of several pages from `page` on: the driver's copy
+   * command when the binding has one (`Binding.readRange`), else the word `word` of each page in
+   * turn.
+   */
+  | ({ readonly op: 'dev-read'; readonly device?: number; readonly pages?: number } & At)
+  /** A device store; with `pages`, of `value` into every word of several pages (see `dev-read`). */
+  | ({ readonly op: 'dev-write'; readonly value: number; readonly device?: number; readonly pages?: number } & At)
   | ({ readonly op: 'dev-atomic'; readonly device?: number } & At)
   | ({ readonly op: 'migrate-to-device' } & PageRange)
   | ({ readonly op: 'migrate-to-ram' } & PageRange)
