@@ -15,7 +15,8 @@ export default defineConfig({
     teardownTimeout: 120_000,
     // `hmmlab fuzz` keeps a corpus under the working directory unless told otherwise: tests that
     // run the CLI must neither write into the repo nor depend on a corpus an earlier run left.
-    env: { HMMLAB_CORPUS: 'off' },
+    // The CLI they start runs from source (packages/cli/bin/hmmlab.js), not from a build.
+    env: { HMMLAB_CORPUS: 'off', NODE_OPTIONS: '--conditions=@hmmlab/source' },
     projects: [
       { extends: true, test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'harness', include: ['packages/harness/src/**/*.test.ts'] } },

@@ -32,7 +32,9 @@ export default defineLoader({
     const root = resolve(config?.srcDir ?? resolve('docs'), '..');
     const bin = resolve(root, 'packages/cli/bin/hmmlab.js');
     const helpOf = async (args: string[]): Promise<string> => {
-      const r = await run(process.execPath, [bin, ...args, '--help'], { cwd: root, env: { ...process.env, COLUMNS: '100' } });
+      // From source, so that the site builds in a checkout that was never built.
+      const env = { ...process.env, COLUMNS: '100', NODE_OPTIONS: '--conditions=@hmmlab/source' };
+      const r = await run(process.execPath, [bin, ...args, '--help'], { cwd: root, env });
       return r.stdout.trimEnd();
     };
     const help = await helpOf([]);

@@ -245,6 +245,18 @@ export class Dmirror implements Binding {
     return (await this.cmd(request, { addr: start, npages, ptr: dmirrorBounceInit(this, start, npages).ptr })).ret;
   }
 
+  /** `HMM_DMIRROR_READ` of `[start, end)`: the device reads the pages into a user buffer. */
+  readRange(start: number, end: number): Promise<number> {
+    return this.pagesCmd(HMM_DMIRROR_READ, start, end);
+  }
+
+  /** `HMM_DMIRROR_WRITE` of `[start, end)` from a user buffer holding `value` in every word. */
+  async writeRange(start: number, end: number, value: number): Promise<number> {
+    const npages = Math.floor((end - start) / this.mdevice.kernel.pageSize);
+    const ptr = new Int32Array(npages * this.mdevice.kernel.wordsPerPage).fill(value);
+    return (await this.cmd(HMM_DMIRROR_WRITE, { addr: start, npages, ptr })).ret;
+  }
+
   /** `HMM_DMIRROR_MIGRATE_TO_DEV` of `[start, end)`. */
   migrateToDevice(start: number, end: number): Promise<number> {
     return this.pagesCmd(HMM_DMIRROR_MIGRATE_TO_DEV, start, end);

@@ -5,7 +5,7 @@
  * `faults` counts those rounds.
  */
 import { EFAULT, ENOENT } from '@hmmlab/core';
-import { DEV_PTE_WRITE, devPteFlags } from '@hmmlab/harness';
+import { DEV_PTE_WRITE, devPteFlags, kernelBuffer } from '@hmmlab/harness';
 import type { Dmirror } from './dmirror.js';
 import { dmirrorFault } from './fault.js';
 
@@ -25,9 +25,9 @@ export interface DmirrorBounce {
   cpages: number;
 }
 
-/** `dmirror_bounce_init`. */
+/** `dmirror_bounce_init`: the buffer is `vmalloc`'d, so an access past its end is out of bounds. */
 export function dmirrorBounceInit(dmirror: Dmirror, addr: number, npages: number): DmirrorBounce {
-  return { ptr: new Int32Array(npages * dmirror.mdevice.kernel.wordsPerPage), addr, cpages: 0 };
+  return { ptr: kernelBuffer(npages * dmirror.mdevice.kernel.wordsPerPage, 'dmirror bounce buffer'), addr, cpages: 0 };
 }
 
 /** `copy_to_user` of `src` into the user buffer: false (the caller's `-EFAULT`) if it does not fit. */

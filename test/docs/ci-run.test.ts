@@ -29,6 +29,18 @@ describe('.ci/run', () => {
     expect(at[1]).toBeGreaterThan(at[0] as number);
   });
 
+  it('should run the packed-tarball test after the tests, with the dist folders they built', () => {
+    const lines = ci.split('\n').map((l) => l.trim());
+    const test = lines.indexOf('npx -y pnpm@12.4.2 test');
+    const pack = lines.indexOf('npx -y pnpm@12.4.2 test:pack');
+    expect(pack, '.ci/run runs `pnpm test:pack`').toBeGreaterThan(test);
+    expect(test).toBeGreaterThanOrEqual(0);
+    const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { scripts: Record<string, string> };
+    expect(pkg.scripts['test:pack']).toBe('tsx test/pack/run.ts');
+    expect(pkg.scripts.test).toMatch(/^pnpm run typecheck && /);
+    expect(pkg.scripts.typecheck).toMatch(/^tsc -b /);
+  });
+
   it('should set CI, prefer the caches, and not skip a failed Chromium install', () => {
     expect(ci).toMatch(/^export CI=1$/m);
     expect(ci).toMatch(/^export npm_config_prefer_offline=true$/m);

@@ -28,9 +28,9 @@ function internalError(e: unknown): never {
 process.on('uncaughtException', internalError);
 process.on('unhandledRejection', internalError);
 
-// SIGINT / SIGTERM: abandon the run in progress, print what was found so far, exit 130. The
-// launcher (bin/hmmlab.js) passes on the signal the terminal already sent, so one keypress can
-// arrive twice: signals within a second of the first are ignored; a later one exits at once.
+// SIGINT / SIGTERM: abandon the run in progress, print what was found so far, exit 130. A script
+// runner (npm, pnpm) may pass on the signal the terminal already sent, so one keypress can arrive
+// twice: signals within a second of the first are ignored; a later one exits at once.
 const EXIT_INTERRUPTED = 130;
 const interrupt = new AbortController();
 let firstSignalAt = 0;

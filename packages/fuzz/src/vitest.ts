@@ -1,14 +1,16 @@
 /**
- * `fuzzDriver(driver, options)`: a vitest test that fuzzes a driver with @fast-check/vitest. It
- * keeps `.only` and `.skip`, runs the same samples on every run (seed 1 unless `HMMLAB_SEED` or
- * `seed` says otherwise), prints the seed and the `hmmlab replay` command of the counterexample on
+ * `fuzzDriver(driver, options)`: a vitest test that fuzzes a driver: a fast-check property over
+ * runs, checked with `fc.assert` (vitest is the only thing it needs besides hmmlab). It keeps
+ * `.only` and `.skip`, runs the same samples on every run (seed 1 unless `HMMLAB_SEED` or `seed`
+ * says otherwise), prints the seed and the `hmmlab replay` command of the counterexample on
  * failure, and honours `HMMLAB_FUZZ_RUNS` for the number of runs.
  *
  * @module @hmmlab/fuzz/vitest
  */
 
-import { test } from '@fast-check/vitest';
 import { type DriverDefinition, driverModuleOf } from '@hmmlab/harness';
+import fc from 'fast-check';
+import { test } from 'vitest';
 import { type CampaignOptions, runArb } from './internal/campaign.js';
 import { checkSample, defaultExporting, fuzzRuns, fuzzSeed } from './internal/fuzz-test.js';
 
@@ -31,7 +33,8 @@ function define(mode: 'run' | 'only' | 'skip', driver: DriverDefinition, options
   const runs = fuzzRuns(options.runs, process.env.HMMLAB_FUZZ_RUNS);
   const module = options.module ?? defaultExporting(driverModuleOf(driver));
   const check = checkSample(driver, { ...options, seed }, { module, cwd: process.cwd() });
-  t.prop([runArb(driver, options)], { numRuns: runs, seed })(options.name ?? `fuzz ${driver.name}`, check, options.timeout ?? 120_000);
+  const property = fc.asyncProperty(runArb(driver, options), check);
+  t(options.name ?? `fuzz ${driver.name}`, () => fc.assert(property, { numRuns: runs, seed }), options.timeout ?? 120_000);
 }
 
 /** Defines a vitest test that fuzzes `driver`. */

@@ -222,6 +222,7 @@ export class FlushOracle implements Observer {
         return;
       case 'dev-access':
         checkDevAccess(ctx, this.ghost, e);
+        if (e.driver === true) this.races?.onMappedAccess(ctx, e);
         return;
       case 'fork':
         this.layout?.onEvent(e);

@@ -23,7 +23,7 @@ import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareOutput } from '../internal/output.js';
 import { ProgressLines, progressIntervalMs } from '../internal/progress.js';
 import { type CampaignIdentity, fuzzJson } from '../internal/result-json.js';
-import { runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
+import { loaderFor, runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { formatShard, parseShard } from '../internal/shard.js';
 import { Interrupted } from '../internal/signals.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
@@ -191,6 +191,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       strategy,
       workers,
       ...watch,
+      ...loaderFor([target.file]),
       ...(time !== undefined ? { timeMs: time * 1000 } : {}),
       ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
       ...(o.requireWindow !== undefined ? { requireWindows: o.requireWindow } : {}),
@@ -300,7 +301,11 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   const html = o.html;
   if (html !== undefined) {
     await writeCampaignTimeline(outcomes, html, async (file, token) => {
-      await runWatchedJob({ module: TIMELINE_MODULE, fn: 'timelineJob', args: [file, token, html] }, watch, signal);
+      await runWatchedJob(
+        { module: TIMELINE_MODULE, fn: 'timelineJob', args: [file, token, html] },
+        { ...watch, ...loaderFor([file]) },
+        signal,
+      );
     });
   }
   return ok ? 0 : 1;

@@ -17,7 +17,7 @@ import { findDrivers } from '../internal/drivers.js';
 import { formatMs, table } from '../internal/format.js';
 import type { MutantRun } from '../internal/mutant-job.js';
 import { mutantTrees } from '../internal/mutant-tree.js';
-import { watchedFailure, watchOptions } from '../internal/runtime.js';
+import { loaderFor, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { Interrupted } from '../internal/signals.js';
 import { UsageError } from '../internal/usage.js';
 
@@ -117,10 +117,11 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
     throw new UsageError(`--profile ${o.profile}: expected one of ${PROFILE_NAMES.join(', ')}`);
   for (const op of o.operator ?? [])
     if (!OPERATOR_NAMES.includes(op)) throw new UsageError(`--operator ${op}: expected one of ${OPERATOR_NAMES.join(', ')}`);
-  const watch = watchOptions(o.hangTimeout, o.maxHeap);
+  const limits = watchOptions(o.hangTimeout, o.maxHeap);
   const targets = findDrivers([path]);
   if (targets.length !== 1) throw new UsageError(`${path}: holds ${targets.length} drivers; mutate one driver at a time`);
   const target = targets[0] as (typeof targets)[number];
+  const watch = { ...limits, ...loaderFor([target.file]) };
   let set: MutantSet;
   let equivalents: Map<string, string>;
   try {

@@ -8,8 +8,8 @@
  * cannot be read or loaded.
  */
 import { WorkerStallError } from '@hmmlab/fuzz';
-import { findCounterexamples } from '../internal/counterexamples.js';
-import { runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
+import { findCounterexamples, readCounterexample } from '../internal/counterexamples.js';
+import { loaderFor, runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
 
 /** The job's exit code of a counterexample that still breaks a rule. */
 const REPRODUCED = 1;
@@ -18,6 +18,15 @@ const REPRODUCED = 1;
 const JOB_MODULE = new URL(import.meta.url.endsWith('.ts') ? '../internal/command-job.ts' : '../internal/command-job.js', import.meta.url)
   .href;
 
+/** The driver module a counterexample file names (the file itself when unreadable: the job reports why). */
+function driverModule(path: string): string {
+  try {
+    return readCounterexample(path).file;
+  } catch {
+    return path;
+  }
+}
+
 /** Runs the command; returns the exit code. */
 export async function testCorpusCommand(dir: string, o: { hangTimeout?: string; maxHeap?: string }, signal: AbortSignal): Promise<number> {
   const watch = watchOptions(o.hangTimeout, o.maxHeap);
@@ -25,7 +34,11 @@ export async function testCorpusCommand(dir: string, o: { hangTimeout?: string; 
   let reproduced = 0;
   for (const path of files) {
     try {
-      const r = await runWatchedJob({ module: JOB_MODULE, fn: 'counterexampleJob', args: [path] }, watch, signal);
+      const r = await runWatchedJob(
+        { module: JOB_MODULE, fn: 'counterexampleJob', args: [path] },
+        { ...watch, ...loaderFor([driverModule(path)]) },
+        signal,
+      );
       process.stdout.write(r.stdout);
       if (r.exitCode === REPRODUCED) reproduced++;
     } catch (e) {

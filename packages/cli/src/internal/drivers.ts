@@ -102,7 +102,8 @@ export function summaryLine(outcomes: readonly Judged[]): string {
   return parts.join(', ');
 }
 
-function driverIn(dir: string): string | null {
+/** The driver module of folder `dir`, or null. */
+export function driverIn(dir: string): string | null {
   for (const n of DRIVER_FILES) if (existsSync(join(dir, n))) return join(dir, n);
   return null;
 }

@@ -1,8 +1,9 @@
 /**
  * How the CLI runs driver code: in watched worker threads (the watchdog of @hmmlab/fuzz) that load
- * TypeScript with tsx, as this process does; how their failures become exit statuses; and the
+ * a TypeScript driver module with tsx; how their failures become exit statuses; and the
  * interruption of a command by SIGINT or SIGTERM.
  */
+import { existsSync, statSync } from 'node:fs';
 import { formatViolation } from '@hmmlab/assertions';
 import {
   type ParallelOptions,
@@ -13,7 +14,7 @@ import {
   WorkerJobError,
   WorkerStallError,
 } from '@hmmlab/fuzz';
-import { findDrivers } from './drivers.js';
+import { driverIn, findDrivers } from './drivers.js';
 import { formatScenario } from './format.js';
 import { stalledReplayJson } from './result-json.js';
 import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted } from './signals.js';
@@ -23,19 +24,35 @@ import { UsageError } from './usage.js';
 /** Exit status of a replay that does not end as its token records. */
 const EXIT_DIVERGED = 3;
 
-// Workers register the same TypeScript loader as this process (bin/hmmlab.js runs it under tsx).
-const LOADER = import.meta.resolve('tsx/esm/api');
+// A worker registers tsx before it imports anything when the driver module is TypeScript, or when
+// the CLI itself runs from its TypeScript sources (bin/hmmlab.js): a JavaScript driver under the
+// built CLI never loads it.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const JAVASCRIPT = /\.[mc]?js$/;
+
+/**
+ * The worker `loader` option for driver modules `paths` (files, or folders holding one): tsx
+ * unless every one of them is JavaScript.
+ */
+export function loaderFor(paths: readonly string[]): { loader?: string } {
+  const javascript = (p: string): boolean => {
+    const file = existsSync(p) && statSync(p).isDirectory() ? driverIn(p) : p;
+    return file !== null && JAVASCRIPT.test(file);
+  };
+  if (FROM_SOURCE) return { loader: import.meta.resolve('tsx/esm/api') };
+  return paths.every(javascript) ? {} : { loader: new URL('./typescript-loader.js', import.meta.url).href };
+}
 
 /** The watchdog settings of `--hang-timeout <seconds>` and `--max-heap <mb>`. */
 export function watchOptions(
   hangTimeout: string | undefined,
   maxHeap: string | undefined,
-): Required<Pick<ParallelOptions, 'hangTimeoutMs' | 'heapMb' | 'loader'>> {
+): Required<Pick<ParallelOptions, 'hangTimeoutMs' | 'heapMb'>> {
   const seconds = hangTimeout === undefined ? DEFAULT_HANG_TIMEOUT_S : Number(hangTimeout);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--hang-timeout ${hangTimeout}: expected a number of seconds > 0`);
   const mb = maxHeap === undefined ? DEFAULT_MAX_HEAP_MB : Number(maxHeap);
   if (!Number.isInteger(mb) || mb < 16) throw new UsageError(`--max-heap ${maxHeap}: expected an integer number of MB ≥ 16`);
-  return { hangTimeoutMs: Math.round(seconds * 1000), heapMb: mb, loader: LOADER };
+  return { hangTimeoutMs: Math.round(seconds * 1000), heapMb: mb };
 }
 
 /**
@@ -93,7 +110,8 @@ export async function runWatchedCommand(
   signal: AbortSignal,
 ): Promise<number> {
   try {
-    const r = await runWatchedJob(c, watchOptions(opts.hangTimeout, opts.maxHeap), signal);
+    const watch = watchOptions(opts.hangTimeout, opts.maxHeap);
+    const r = await runWatchedJob(c, { ...watch, ...loaderFor([label]) }, signal);
     process.stdout.write(r.stdout);
     return r.exitCode;
   } catch (e) {

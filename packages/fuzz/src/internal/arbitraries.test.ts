@@ -32,6 +32,22 @@ describe('scenarioArb', () => {
   });
 });
 
+describe('device ops', () => {
+  it('should make some device reads and writes of several pages, some up to the end of their region', () => {
+    const ops = fc
+      .sample(scenarioArb({ pages: { min: 3, max: 4 } }), { seed: 11, numRuns: 300 })
+      .flatMap((s) =>
+        s.tasks
+          .filter((t) => t.kind === 'device')
+          .flatMap((t) => t.ops.map((o) => ({ o, pages: (s.regions[(o as { region: number }).region] as { pages: number }).pages }))),
+      );
+    const ranged = ops.filter(({ o }) => (o.op === 'dev-read' || o.op === 'dev-write') && (o.pages ?? 1) > 1);
+    expect(ranged.length).toBeGreaterThan(0);
+    expect(ranged.length).toBeLessThan(ops.length / 2);
+    expect(ranged.some(({ o, pages }) => 'page' in o && 'pages' in o && o.page + (o.pages ?? 0) === pages)).toBe(true);
+  });
+});
+
 describe('op bias', () => {
   const loadsAndStoresOnly = (shape: Parameters<typeof scenarioArb>[0]) =>
     fc

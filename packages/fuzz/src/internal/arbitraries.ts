@@ -195,12 +195,27 @@ export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boole
   return pick(ops, options);
 }
 
-/** One device access. */
+/**
+ * One device access: mostly of one word; sometimes of a range of pages in one go (a driver's copy
+ * command, or a burst over several pages), often up to the region's end, so a loop over the
+ * range meets its last page and the VMA boundary after it.
+ */
 export function deviceOpArb(regions: readonly RegionSpec[], devices = 1, bias: OpBias = {}): fc.Arbitrary<OpSpec> {
   const at = atArb(regions, bias.hot);
+  const range = rangeArb(regions, bias.hot);
   const device = fc.integer({ min: 0, max: Math.max(0, devices - 1) });
   return pick(
     [
+      {
+        kind: 'dev-read',
+        weight: 1,
+        arbitrary: fc.tuple(range, device).map(([r, d]) => op({ op: 'dev-read', ...r, device: d })),
+      },
+      {
+        kind: 'dev-write',
+        weight: 1,
+        arbitrary: fc.tuple(range, valueArb, device).map(([r, value, d]) => op({ op: 'dev-write', ...r, value, device: d })),
+      },
       { kind: 'dev-read', weight: 3, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-read', ...a, device: d })) },
       {
         kind: 'dev-write',

@@ -456,6 +456,7 @@ export class DeviceVm {
         value: kind === 'atomic' ? (page.words[w] as number) : v,
         pfn: page.pfn,
         via: 'pt',
+        driver: true,
       });
     return v;
   }

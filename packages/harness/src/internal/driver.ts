@@ -26,6 +26,15 @@ export interface Binding {
   /** Fault `[start, end)` into the device page table ahead of any access. */
   prefetch?(start: number, end: number, write: boolean): Promise<number>;
   /**
+   * The device reads `[start, end)` through the driver's own copy command (test_hmm's
+   * `HMM_DMIRROR_READ`), for a multi-page `dev-read`: 0 or a negative errno. The words it copies
+   * are device reads the oracle checks (`DeviceVm.accessMapped`). Without it, such an op reads one
+   * word of each page through the device.
+   */
+  readRange?(start: number, end: number): Promise<number>;
+  /** The device stores `value` in every word of `[start, end)` through the driver's own copy command (`HMM_DMIRROR_WRITE`). */
+  writeRange?(start: number, end: number, value: number): Promise<number>;
+  /**
    * Detach (the last close of the file, `->release`): stop using the process, remove the
    * notifiers, free the device address spaces. The scenario runner calls it only after the
    * driver's calls on this binding have returned (its actions and the fault handling of its

@@ -84,6 +84,12 @@ declare module '@hmmlab/core' {
       pfn: number;
       /** Whether the translation came from the TLB or a page-table walk. */
       via: 'tlb' | 'pt';
+      /**
+       * Set when driver code made the access itself through its page table
+       * (`DeviceVm.accessMapped`, test_hmm's `dmirror_do_read` / `dmirror_do_write`) rather than
+       * the device's hardware.
+       */
+      driver?: true;
     };
     /**
      * A device access missed or lacked permission: `begin` when the driver's fault handler is

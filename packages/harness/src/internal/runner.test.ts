@@ -196,4 +196,127 @@ describe('runScenario', () => {
     expect(r.run.status, r.run.message).toBe('done');
     expect(r.outcomes.find((o) => o.op === 'compact')?.status).toBe(status);
   });
+
+  describe('device accesses of several pages', () => {
+    const rangeOps: Scenario = {
+      regions: [{ pages: 3, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [
+        {
+          kind: 'device',
+          ops: [
+            { op: 'dev-write', region: 0, page: 1, pages: 2, value: 5 },
+            { op: 'dev-read', region: 0, page: 0, pages: 3 },
+          ],
+        },
+      ],
+    };
+
+    it('should touch the word of each page in turn through the device without a copy command', async () => {
+      const r = await runScenario(mirrorDriver({ flush: true }), rangeOps, { decisions: seededDecisions(1), trace: 'all' });
+      expect(r.run.status, r.run.message).toBe('done');
+      const accesses = r.world.kernel.trace.events().flatMap((e) => (e.type === 'dev-access' ? [[e.kind, e.value]] : []));
+      // The populated word 0 of page 0, then the two stores the read sees back.
+      expect(accesses).toEqual([
+        ['write', 5],
+        ['write', 5],
+        ['read', 1_000_000],
+        ['read', 5],
+        ['read', 5],
+      ]);
+      expect(r.outcomes.map((o) => [o.op, o.status, o.ret])).toEqual([
+        ['dev-write', 'ok', 5],
+        ['dev-read', 'ok', 5],
+      ]);
+    });
+
+    it("should run the binding's copy commands with the range, and report their errors", async () => {
+      const calls: string[] = [];
+      const inner = mirrorDriver({ flush: true });
+      const copier = defineDriver({
+        name: 'copier',
+        async probe(kernel) {
+          const i = await inner.probe(kernel);
+          return {
+            devices: i.devices,
+            async bind(mm) {
+              const b = await i.bind(mm);
+              const pages = (start: number, end: number) => {
+                const at = mm.findVma(start)?.start ?? 0;
+                return `${(start - at) / kernel.pageSize}..${(end - at) / kernel.pageSize}`;
+              };
+              return {
+                ...b,
+                async readRange(start: number, end: number) {
+                  calls.push(`read ${pages(start, end)}`);
+                  return -14;
+                },
+                async writeRange(start: number, end: number, value: number) {
+                  calls.push(`write ${pages(start, end)} = ${value}`);
+                  return 0;
+                },
+              };
+            },
+          };
+        },
+      });
+      const r = await runScenario(copier, rangeOps, { decisions: seededDecisions(1) });
+      expect(r.run.status, r.run.message).toBe('done');
+      expect(calls).toEqual(['write 1..3 = 5', 'read 0..3']);
+      expect(r.outcomes.map((o) => [o.op, o.status, o.ret])).toEqual([
+        ['dev-write', 'ok', 0],
+        ['dev-read', 'signal', -14],
+      ]);
+    });
+
+    it('should keep the address space alive while a copy command runs, as the thread in the syscall holds it', async () => {
+      const inner = mirrorDriver({ flush: true });
+      const seen: boolean[] = [];
+      let copying = false;
+      const slowCopier = defineDriver({
+        name: 'slow-copier',
+        async probe(kernel) {
+          const i = await inner.probe(kernel);
+          return {
+            devices: i.devices,
+            async bind(mm) {
+              const b = await i.bind(mm);
+              return {
+                ...b,
+                accessesAreSyscalls: true,
+                async readRange(start: number) {
+                  copying = true;
+                  for (let n = 0; n < 3; n++) await kernel.yieldPoint();
+                  seen.push(mm.findVma(start) !== undefined);
+                  return 0;
+                },
+              };
+            },
+          };
+        },
+      });
+      const r = await runScenario(
+        slowCopier,
+        {
+          regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+          tasks: [
+            { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0, pages: 2 }] },
+            { kind: 'cpu', ops: [{ op: 'exit' }] },
+          ],
+        },
+        {
+          // The device program until its command sleeps, then the CPU's exit.
+          decisions: {
+            pick: (c: readonly { kind: string }[]) =>
+              Math.max(
+                0,
+                c.findIndex((t) => t.kind === (copying ? 'cpu' : 'device')),
+              ),
+          },
+        },
+      );
+      expect(r.run.status, r.run.message).toBe('done');
+      // The exit ran while the command slept; the teardown waited for its end.
+      expect([seen, r.outcomes.map((o) => o.op), r.world.processes[0]?.users]).toEqual([[true], ['exit', 'dev-read'], 0]);
+    });
+  });
 });

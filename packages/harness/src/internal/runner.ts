@@ -35,6 +35,7 @@ import {
   type WaitQueue,
 } from '@hmmlab/core';
 import type { Device } from './device.js';
+import type { AccessResult, DeviceVm } from './device-vm.js';
 import type { Binding, DriverDefinition, DriverInstance } from './driver.js';
 import { type OpSpec, type Prot, type Scenario, validateScenario } from './scenario.js';
 
@@ -329,6 +330,7 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
         if (vm === undefined) return { ret: null, status: 'unsupported' };
         // No new device work on a closed binding; a syscall-driven device gets none while it closes.
         if (world.bindingState === 'closed' || (b?.accessesAreSyscalls === true && world.bindingState !== 'open')) return CLOSED;
+        if (op.op !== 'dev-atomic' && op.pages !== undefined) return await rangeAccess(world, life, b as Binding, vm, op, op.pages);
         const a = va(world, op.region, op.page, op.word);
         const access = () =>
           op.op === 'dev-read' ? vm.tryRead(a) : op.op === 'dev-write' ? vm.tryWrite(a, op.value) : vm.tryAtomic(a, (x) => x + 1);
@@ -390,6 +392,47 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
     if (e instanceof SignalError) return { ret: null, status: 'signal' };
     throw e;
   }
+}
+
+/**
+ * A device access of several pages: the driver's copy command for them when it has one, holding
+ * the file as its other calls do; otherwise the device touches word `word` of each page in turn,
+ * up to the first access that fails.
+ */
+async function rangeAccess(
+  world: World,
+  life: Holds,
+  b: Binding,
+  vm: DeviceVm,
+  op: Extract<OpSpec, { op: 'dev-read' | 'dev-write' }>,
+  pages: number,
+): Promise<Result> {
+  const ps = world.kernel.pageSize;
+  const start = va(world, op.region, op.page);
+  const end = start + pages * ps;
+  const copy = op.op === 'dev-read' ? b.readRange : b.writeRange;
+  if (copy !== undefined) {
+    // The command is a syscall of the process: the thread making it holds the mm until it
+    // returns (do_exit runs exit_mm only after the syscall, kernel/exit.c), so the process's
+    // exit cannot tear the address space down under it.
+    const mm = world.processes[0] as Mm;
+    if (!mm.mmgetNotZero()) return { ret: null, status: 'skipped' };
+    const value = op.op === 'dev-write' ? op.value : 0;
+    let ret: number;
+    try {
+      ret = await life.hold(() => copy.call(b, start, end, value));
+    } finally {
+      await mm.mmput();
+    }
+    return ret < 0 ? { ret, status: 'signal' } : OK(ret);
+  }
+  let r: AccessResult = { ok: true, value: 0 };
+  for (let p = 0; p < pages && r.ok; p++) {
+    const a = va(world, op.region, op.page + p, op.word);
+    const access = () => (op.op === 'dev-read' ? vm.tryRead(a) : vm.tryWrite(a, op.value));
+    r = b.accessesAreSyscalls === true ? await life.hold(access) : await access();
+  }
+  return r.ok ? OK(r.value) : { ret: r.errno, status: 'signal' };
 }
 
 /** A short description of an op, for reports: `write r0 p2 w1 = 7`. */

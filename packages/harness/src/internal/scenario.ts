@@ -53,7 +53,7 @@ type SpanRange = PageRange & { readonly through?: { readonly region: number; rea
  * region with `through`), and for CPU and kernel ops the process `proc` (0 is the main process,
  * forks add 1, 2, …). `value` is the word a store writes, `prot` and `advice` the syscall's
  * argument, `write` a pin or prefetch for writing, `device` the index of the device among the
- * driver's devices (0 by default).
+ * driver's devices (0 by default), and a device access's `pages` how many pages it spans.
  */
 export type OpSpec =
   /** A CPU load of the word. */
@@ -76,10 +76,14 @@ export type OpSpec =
   | ({ readonly op: 'clear-refs' } & InProc)
   /** The process exits (`exit_mmap` while the other programs run). */
   | ({ readonly op: 'exit' } & InProc)
-  /** A device load of the word, through `device` (an index into the driver's devices, default 0). */
-  | ({ readonly op: 'dev-read'; readonly device?: number } & At)
-  /** A device store of `value` to the word. */
-  | ({ readonly op: 'dev-write'; readonly value: number; readonly device?: number } & At)
+  /**
+   * A device load; with `pages`, one access of several pages from `page` on: the driver's copy
+   * command when the binding has one (`Binding.readRange`), else the word `word` of each page in
+   * turn.
+   */
+  | ({ readonly op: 'dev-read'; readonly device?: number; readonly pages?: number } & At)
+  /** A device store; with `pages`, of `value` into every word of several pages (see `dev-read`). */
+  | ({ readonly op: 'dev-write'; readonly value: number; readonly device?: number; readonly pages?: number } & At)
   /** A device atomic on the word. */
   | ({ readonly op: 'dev-atomic'; readonly device?: number } & At)
   /** The binding migrates the pages to device memory. */

@@ -1,6 +1,18 @@
-import { firstRunnable, Kernel, seededDecisions } from '@hmmlab/core';
-import { Device, SharedCell, type World } from '@hmmlab/harness';
+import {
+  firstRunnable,
+  Kernel,
+  MmuIntervalNotifier,
+  mmuIntervalNotifierInsert,
+  mmuIntervalSetSeq,
+  PTE_PRESENT,
+  pteKindOf,
+  ptePfn,
+  seededDecisions,
+  ULONG_MAX,
+} from '@hmmlab/core';
+import { Device, defineDriver, type Scenario, SharedCell, type World } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
+import { checkScenario } from '../check.js';
 import { FlushOracle } from '../oracle.js';
 
 /** A bare world for the oracle: a kernel with no devices and no scenario. */
@@ -232,5 +244,76 @@ describe('data-race', () => {
     it('should accept unmapping a mapping made before the run', async () => {
       expect((await dma(unmap, async () => {}, 1, 1)).rules).toEqual([]);
     });
+  });
+});
+
+describe('driver copies through device entries', () => {
+  /**
+   * A device whose accesses are the driver's own code (test_hmm's shape): `prefetch` maps the
+   * range's pages under the mirror lock, then copies each page through its entry, with the lock
+   * held (`locked`) or after dropping it; the invalidation callback erases entries under the lock.
+   */
+  const copier = (locked: boolean) =>
+    defineDriver({
+      name: locked ? 'copier-locked' : 'copier-unlocked',
+      probe(kernel) {
+        const dev = new Device(kernel, { name: 'm0', tlb: false });
+        return {
+          devices: [dev],
+          async bind(mm) {
+            const vm = dev.createVm(mm);
+            vm.atomicEntries = true;
+            const lock = kernel.mutex('m0 mirror lock');
+            const mni = new MmuIntervalNotifier('m0');
+            await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % kernel.pageSize), {
+              async invalidate(sub, range, curSeq) {
+                await lock.lock();
+                mmuIntervalSetSeq(sub, curSeq);
+                vm.clearRange(range.start, range.end);
+                lock.unlock();
+                return true;
+              },
+            });
+            return {
+              vms: [vm],
+              accessesAreSyscalls: true,
+              async prefetch(start, end) {
+                const ps = kernel.pageSize;
+                await lock.lock();
+                for (let va = start; va < end; va += ps) {
+                  const e = mm.pte(va);
+                  if (pteKindOf(e) === PTE_PRESENT) vm.setPte(va, kernel.pages.page(ptePfn(e)), { write: true });
+                }
+                if (!locked) lock.unlock();
+                for (let va = start; va < end; va += ps) if (vm.pte(va) !== 0) vm.accessMapped(va, 'read');
+                if (locked) lock.unlock();
+                return 0;
+              },
+            };
+          },
+        };
+      },
+    });
+  const copyThenUnmap: Scenario = {
+    regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      { kind: 'driver', ops: [{ op: 'prefetch', region: 0, page: 0, pages: 2, write: false }] },
+      { kind: 'cpu', ops: [{ op: 'munmap', region: 0, page: 1, pages: 1 }] },
+    ],
+  };
+
+  // The copy runs before the munmap here, then the callback erases the entry it copied through.
+  it('should report a copy the invalidation callback is not ordered with', async () => {
+    const r = await checkScenario(copier(false), copyThenUnmap, { decisions: firstRunnable });
+    const races = r.violations.filter((v) => v.rule === 'data-race');
+    expect(races.map((v) => v.rule)).toEqual(['data-race']);
+    expect(races[0]?.explanation).toMatch(
+      /^the m0 device PTE of 0x[0-9a-f]+: .* (copies from its page through it|writes it) .* holding no lock/,
+    );
+  });
+
+  it.each(SEEDS)('should accept the same copy under the lock the callback takes (seed %i)', async (seed) => {
+    const r = await checkScenario(copier(true), copyThenUnmap, { decisions: seededDecisions(seed) });
+    expect(r.violations.map((v) => v.rule)).toEqual([]);
   });
 });

@@ -34,6 +34,7 @@ interface Shadow {
 }
 
 type DevPteEvent = Extract<TraceEvent, { type: 'dev-pte' }>;
+type DevAccessEvent = Extract<TraceEvent, { type: 'dev-access' }>;
 type SharedEvent = Extract<TraceEvent, { type: 'shared-access' }>;
 type DmaEvent = Extract<TraceEvent, { type: 'dma' }>;
 type SeqEvent = Extract<TraceEvent, { type: 'set-seq' | 'read-retry' }>;
@@ -43,6 +44,11 @@ export class RaceShadow {
   private readonly shadow = new Map<string, Shadow>();
   /** Live DMA mappings of each device page made during the run: their map accesses. */
   private readonly dmaLive = new Map<string, Access[]>();
+  /**
+   * Per device entry: the driver's own copies through it (`DeviceVm.accessMapped`), the last of
+   * each task since an invalidation callback last changed the entry, and that change.
+   */
+  private readonly mapped = new Map<string, { uses: Access[]; revoked: Access | null }>();
   /** Device VMs by id: their device and whether their entries are atomic. */
   private readonly vms = new Map<number, { device: Device | null; atomic: boolean }>();
 
@@ -54,7 +60,58 @@ export class RaceShadow {
       vm = { device, atomic: device?.vms.find((v) => v.id === ev.vm)?.atomicEntries ?? false };
       this.vms.set(ev.vm, vm);
     }
-    this.access(ctx, ev, `pte:${ev.vm}:${ev.va}`, true, vm.atomic, ev.va, vm.device);
+    const key = `pte:${ev.vm}:${ev.va}`;
+    this.access(ctx, ev, key, true, vm.atomic, ev.va, vm.device);
+    this.onEntryChange(ctx, ev, key, vm.device);
+  }
+
+  /**
+   * Driver code copied through a device entry (`dmirror_do_read`/`dmirror_do_write` load the
+   * entry, then `memcpy` to or from its page). On a device whose accesses are the driver's own
+   * code there is no TLB to flush: an invalidation callback that changes the entry revokes the
+   * access only if the copy cannot still be running, so every such copy must be ordered with the
+   * callback (by the lock the callback takes: test_hmm's `dmirror->mutex` around
+   * `dmirror_do_update` and around each copy, lib/test_hmm.c). A copy unordered with the change,
+   * before or after it, can on a real machine read or write the page after the callback returned,
+   * when the kernel may already have freed or reused it.
+   */
+  onMappedAccess(ctx: OracleContext, ev: DevAccessEvent): void {
+    const sched = ctx.world.kernel.sched;
+    if (!sched.isRunning) return;
+    const key = `pte:${ev.vm}:${ev.va - (ev.va % ctx.world.kernel.pageSize)}`;
+    const m = this.mappedOf(key);
+    const t = sched.current;
+    const cur = accessOf(t, ev, false, false);
+    const device = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
+    if (m.revoked !== null && races(m.revoked, t, false)) this.reportRace(ctx, ev, key, m.revoked, cur, ev.va, device);
+    const i = m.uses.findIndex((u) => u.task === t);
+    if (i >= 0) m.uses[i] = cur;
+    else m.uses.push(cur);
+  }
+
+  /** A device entry changed: inside an invalidation callback, it must be ordered with the driver's copies through it. */
+  private onEntryChange(ctx: OracleContext, ev: DevPteEvent, key: string, device: Device | null): void {
+    const t = ctx.world.kernel.sched.current;
+    const m = this.mapped.get(key);
+    if (!inInvalidationCallback(t)) {
+      if (m !== undefined) m.revoked = null;
+      return;
+    }
+    const cur = accessOf(t, ev, true, false);
+    const prior = m?.uses.find((u) => races(u, t, false));
+    if (prior !== undefined) this.reportRace(ctx, ev, key, prior, cur, ev.va, device);
+    const s = this.mappedOf(key);
+    s.uses.length = 0;
+    s.revoked = cur;
+  }
+
+  private mappedOf(key: string): { uses: Access[]; revoked: Access | null } {
+    let m = this.mapped.get(key);
+    if (m === undefined) {
+      m = { uses: [], revoked: null };
+      this.mapped.set(key, m);
+    }
+    return m;
   }
 
   /**
@@ -154,7 +211,7 @@ export class RaceShadow {
 
   private reportRace(
     ctx: OracleContext,
-    ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent,
+    ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent | DevAccessEvent,
     key: string,
     prior: Access,
     cur: Access,
@@ -176,7 +233,7 @@ export class RaceShadow {
 }
 
 /** The access the running task `t` makes now. */
-function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent, write: boolean, atomic: boolean): Access {
+function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent | DevAccessEvent, write: boolean, atomic: boolean): Access {
   return {
     task: t,
     epoch: epochOf(t),
@@ -189,22 +246,29 @@ function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent, 
   };
 }
 
+/** Whether `t` runs an invalidation callback of a notifier (its innermost driver context names the invalidation). */
+function inInvalidationCallback(t: Task): boolean {
+  return /, inv #\d+$/.test(t.contexts[t.contexts.length - 1] ?? '');
+}
+
 /** True if `a` (another task's access) conflicts with an access by `t` now: not ordered before it, and not both atomic. */
 function races(a: Access, t: Task, atomic: boolean): boolean {
   if (a.task === t || (a.atomic && atomic)) return false;
   return !happensBefore(a.task.id, a.epoch, t);
 }
 
-function verbOf(ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent, write: boolean): string {
+function verbOf(ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent | DevAccessEvent, write: boolean): string {
   if (ev.type === 'dma') return write ? 'unmaps' : 'maps';
+  if (ev.type === 'dev-access') return ev.kind === 'read' ? 'copies from its page through it' : 'copies to its page through it';
   return write ? 'writes' : 'reads';
 }
 
 /** What an access touched, as a report names it. */
-function target(ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent): string {
+function target(ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent | DevAccessEvent): string {
   if (ev.type === 'set-seq' || ev.type === 'read-retry')
     return `the sequence of interval notifier "${ev.sub}" (mmu_interval_set_seq writes it, mmu_interval_read_retry reads it)`;
   if (ev.type === 'dev-pte') return `the ${ev.dev} device PTE of ${hex(ev.va)}`;
+  if (ev.type === 'dev-access') return `the ${ev.dev} device PTE of ${hex(ev.va)}`;
   if (ev.type === 'dma') return `the ${ev.dev} DMA mappings of pfn ${hex(ev.pfn)}`;
   return ev.key === '' ? `shared state "${ev.name}"` : `shared state "${ev.name}"[${ev.key}]`;
 }

@@ -9,7 +9,7 @@
 import { EBUSY, EFAULT, EPERM, HmmlabError, hex } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { DevPagemap } from '../migrate/memremap.js';
-import type { PfnArray } from '../migrate/migrate-core.js';
+import { type PfnArray, rangePfns, unboundPfns } from '../migrate/migrate-core.js';
 import { VM_IO, VM_PFNMAP } from '../mm/constants.js';
 import { handleMmFault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from '../mm/fault.js';
 import type { Mm } from '../mm/mm.js';
@@ -101,12 +101,15 @@ function check(range: HmmRange, mm: Mm): void {
     );
   }
   const n = (range.end - range.start) / k.pageSize;
+  range.hmmPfns = unboundPfns(range.hmmPfns);
   if (range.hmmPfns.length < n) {
     throw new HmmlabError(
       'ERR_BAD_ARGUMENT',
       `${api}: hmmPfns has ${range.hmmPfns.length} entries; [${hex(range.start)}, ${hex(range.end)}) needs ${n}`,
     );
   }
+  // From here the driver sees the range's entries only.
+  range.hmmPfns = rangePfns(range.hmmPfns, n, api, 'hmmPfns');
   if (range.devPrivateOwner instanceof DevPagemap) {
     throw new HmmlabError(
       'ERR_BAD_ARGUMENT',

@@ -3,6 +3,7 @@
  * `migrate_device_unmap`, `__migrate_device_pages`, `__migrate_device_finalize`, with
  * `try_to_migrate` and `remove_migration_ptes` from mm/rmap.c and mm/migrate.c.
  */
+import { HmmlabError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
@@ -36,6 +37,53 @@ export interface PfnArray {
   /** Number of entries. */
   readonly length: number;
   [index: number]: number;
+}
+
+/** The arrays behind the views {@link rangePfns} made. */
+const viewTargets = new WeakMap<PfnArray, PfnArray>();
+
+/** The array a view of {@link rangePfns} shows (or `a` itself). */
+export function unboundPfns(a: PfnArray): PfnArray {
+  return viewTargets.get(a) ?? a;
+}
+
+/**
+ * A view of the first `n` entries of a driver's pfn array: the entries a call filled for a range
+ * of `n` pages. An index past them throws: it names no page of the range, and in C it reads or
+ * writes what the array held before, or what follows it (`migrate_vma_setup` fills `src[0..npages)`,
+ * mm/migrate_device.c; `hmm_range_fault` fills `hmm_pfns[0..npages)`, mm/hmm.c), the out-of-bounds
+ * access KASAN reports. The view has the array's storage and reports `length` `n`.
+ */
+export function rangePfns(a: PfnArray, n: number, api: string, name: string): PfnArray {
+  const target = unboundPfns(a);
+  const past = (prop: string | symbol): number | null => {
+    if (typeof prop !== 'string' || !/^\d+$/.test(prop)) return null;
+    const i = Number(prop);
+    return i >= n ? i : null;
+  };
+  const fail = (i: number, verb: string): never => {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `${api}: ${verb} ${name}[${i}], past the range's ${n} entries: only ${name}[0] to ${name}[${n - 1}] belong to it (in C, an out-of-bounds access)`,
+    );
+  };
+  const view = new Proxy(target, {
+    get(t, prop) {
+      if (prop === 'length') return n;
+      const i = past(prop);
+      if (i !== null) fail(i, 'read of');
+      const v: unknown = Reflect.get(t, prop);
+      // Array methods are generic and go through the view; a typed array's need the array itself.
+      return typeof v === 'function' && ArrayBuffer.isView(t) ? (v as (...args: unknown[]) => unknown).bind(t) : v;
+    },
+    set(t, prop, value) {
+      const i = past(prop);
+      if (i !== null) fail(i, 'write to');
+      return Reflect.set(t, prop, value);
+    },
+  });
+  viewTargets.set(view, target);
+  return view;
 }
 
 /** What `__migrate_device_pages` needs of a `struct migrate_vma` to fill holes. */

@@ -470,6 +470,35 @@ describe('migrateVmaSetup (bad input)', () => {
     mm.mmapLock.upRead();
   });
 
+  // A loop one entry past the range (`addr <= args.end`) reads src[npages]: in C whatever the
+  // driver's array held there; here an error naming the index. The loop that stops at the end
+  // passes, and the driver's array keeps its own size and the entries setup filled.
+  it.each([
+    ['the loop that stops at the end', 2, null],
+    ['the loop one step past the end', 3, 'read of src[2], past the range'],
+  ])('should let the driver read src and write dst of the range only: %s', async (_name, steps, error) => {
+    const { k, mm, base, ps, dev } = await world('latest', 3);
+    await mm.mmapLock.downRead();
+    const src = new Array<number>(8).fill(0);
+    const dst = new Array<number>(8).fill(0);
+    const args = new MigrateVma({ vma: mm.findVma(base) ?? null, start: base, end: base + 2 * ps, src, dst });
+    setSelect(mm, args, dev.owner, 'system');
+    expect(await migrateVmaSetup(args)).toBe(0);
+    const walk = () => {
+      for (let i = 0; i < steps; i++) if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) args.dst[i] = 0;
+    };
+    if (error === null) expect(walk).not.toThrow();
+    else expect(walk).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringContaining(error) }));
+    expect(() => {
+      args.dst[2] = 1;
+    }).toThrow(/write to dst\[2\], past the range/);
+    expect([args.src.length, src.length, (src[0] as number) & MIGRATE_PFN_MIGRATE]).toEqual([2, 8, MIGRATE_PFN_MIGRATE]);
+    await migrateVmaPages(args);
+    migrateVmaFinalize(args);
+    mm.mmapLock.upRead();
+    expect(k.pages.page(ptePfn(mm.pte(base))).kind).toBe('system');
+  });
+
   it('should throw when pgmapOwner is a DevPagemap', async () => {
     const { mm, base, ps, dev } = await world('latest', 1);
     await mm.mmapLock.downRead();

@@ -13,7 +13,15 @@ import type { Vma } from '../mm/vma.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInitOwner } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_MIGRATE } from '../notifier/range.js';
 import { DevPagemap } from './memremap.js';
-import { migrateDeviceFinalizeCore, migrateDevicePagesCore, migrateDeviceUnmap, migrationEntryFor, type PfnArray } from './migrate-core.js';
+import {
+  migrateDeviceFinalizeCore,
+  migrateDevicePagesCore,
+  migrateDeviceUnmap,
+  migrationEntryFor,
+  type PfnArray,
+  rangePfns,
+  unboundPfns,
+} from './migrate-core.js';
 import {
   MIGRATE_PFN_LOCKED,
   MIGRATE_PFN_MIGRATE,
@@ -213,12 +221,17 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   if (args.end <= vma.start || args.end > vma.end) return -EINVAL;
   if (args.faultPage !== null && !args.faultPage.isDevicePrivate) return -EINVAL;
   if (args.faultPage !== null && faultPageLocked(mm) && !args.faultPage.locked) return -EINVAL;
+  args.src = unboundPfns(args.src);
+  args.dst = unboundPfns(args.dst);
   if (args.src.length < nrPages || args.dst.length < nrPages) {
     throw new HmmlabError(
       'ERR_BAD_ARGUMENT',
       `${api}: src has ${args.src.length} and dst ${args.dst.length} entries; [${hex(args.start)}, ${hex(args.end)}) needs ${nrPages} in each`,
     );
   }
+  // From here the driver sees the range's entries only.
+  args.src = rangePfns(args.src, nrPages, api, 'src');
+  args.dst = rangePfns(args.dst, nrPages, api, 'dst');
   for (let i = 0; i < nrPages; i++) {
     args.src[i] = 0;
     args.dst[i] = 0;
