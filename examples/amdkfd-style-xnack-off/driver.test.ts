@@ -166,6 +166,41 @@ describe('amdkfd-style-xnack-off', () => {
     expect(r.run.status).toBe('done');
   });
 
+  // A region moved after the bind has no ranges: a prefetch creates and lists them while the CPU
+  // invalidates the new place (the range's callback reads `listed` under the range lock).
+  const moved: Scenario = {
+    regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      {
+        kind: 'cpu',
+        ops: [
+          { op: 'mremap', region: 0 },
+          { op: 'madvise', region: 0, page: 0, pages: 2, advice: 'dontneed' },
+          { op: 'write', region: 0, page: 0, value: 5 },
+          { op: 'madvise', region: 0, page: 0, pages: 2, advice: 'dontneed' },
+        ],
+      },
+      {
+        kind: 'driver',
+        ops: [
+          { op: 'prefetch', region: 0, page: 0, pages: 2, write: false },
+          { op: 'prefetch', region: 0, page: 0, pages: 2, write: false },
+          { op: 'prefetch', region: 0, page: 0, pages: 2, write: false },
+        ],
+      },
+    ],
+  };
+
+  it.each([1, 2, 3, 4, 5, 6, 7, 8])(
+    'should keep the flush contract while a prefetch lists the ranges of a moved region (seed %i)',
+    async (seed) => {
+      const r = await checkScenario(driver, moved, { decisions: seededDecisions(seed) });
+      expect(r).toKeepFlushContract();
+      expect(r.run.status).toBe('done');
+      expect(r.result.outcomes.find((o) => o.op === 'mremap')?.status).toBe('ok');
+    },
+  );
+
   it('should pass a short fuzz campaign on both GPUs', async () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true, devices: 2 } });
     expect(r.failure?.violation ?? null).toBeNull();

@@ -60,7 +60,10 @@ async function withMr(fn: (c: Ctx) => Promise<void>): Promise<Kernel> {
         return a;
       },
       umem(va) {
-        const u = [...mr.children.values()].find((c) => va >= c.begin && va < c.end);
+        const u = mr.children
+          .entries()
+          .map(([, c]) => c)
+          .find((c) => va >= c.begin && va < c.end);
         if (u === undefined) throw new Error(`no child MR covers 0x${va.toString(16)}`);
         return u;
       },

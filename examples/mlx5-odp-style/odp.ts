@@ -13,7 +13,7 @@ import {
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
 } from '@hmmlab/core';
-import type { Binding, Device, DeviceFault, DeviceVm } from '@hmmlab/harness';
+import { type Binding, type Device, type DeviceFault, type DeviceVm, SharedMap } from '@hmmlab/harness';
 import { IbUmemOdp, ibUmemOdpMapDmaAndLock, mlx5MniOps, mlx5ZapAndUnmap } from './umem-odp.js';
 
 /** Pages per child MR (`MLX5_IMR_MTT_ENTRIES`, scaled down). */
@@ -26,8 +26,11 @@ export class Mlx5ImplicitMr implements Binding {
   readonly mm: Mm;
   /** The NIC's translation of the MR. */
   readonly vm: DeviceVm;
-  /** `mr->implicit_children`, by child index. */
-  readonly children = new Map<number, IbUmemOdp>();
+  /**
+   * `mr->implicit_children`, by child index: read and written by every fault that looks up or
+   * adds a child, and by the deregistration, all under {@link Mlx5ImplicitMr.childrenLock}.
+   */
+  readonly children: SharedMap<number, IbUmemOdp>;
   /** Protects `children` (the xarray lock). */
   private readonly childrenLock: Mutex;
   private dead = false;
@@ -38,6 +41,7 @@ export class Mlx5ImplicitMr implements Binding {
     this.mm = mm;
     this.vm = dev.createVm(mm, { fault: (_vm, f) => this.pageFault(f) });
     this.childrenLock = this.kernel.mutex(`mlx5 implicit mr children (mm ${mm.id})`);
+    this.children = new SharedMap(this.kernel, `mlx5 implicit mr children (mm ${mm.id})`);
   }
 
   get vms(): readonly DeviceVm[] {
@@ -122,8 +126,11 @@ export class Mlx5ImplicitMr implements Binding {
   async unbind(): Promise<void> {
     await this.childrenLock.lock();
     this.dead = true;
-    const children = [...this.children.values()];
-    this.children.clear();
+    const children: IbUmemOdp[] = [];
+    for (const [idx, umem] of this.children.entries()) {
+      children.push(umem);
+      this.children.delete(idx);
+    }
     this.childrenLock.unlock();
     for (const umem of children) {
       await umem.umemMutex.lock();

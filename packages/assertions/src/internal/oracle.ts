@@ -16,6 +16,7 @@ import { coverCallbacks, coverDevPte, coverInvalidationStart, coverPte } from '.
 import { checkInstall, trackFormerPage } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
+import { entryLeft, flushCompleted } from './tlb-walk.js';
 import { activeVms, cpuAllows } from './view.js';
 
 /**
@@ -146,6 +147,15 @@ export class FlushOracle implements Observer {
     this.cells.set(key, (this.cells.get(key) ?? 0) + 1);
   }
 
+  /** Keeps what the device's page-table walker may have cached (tlb-walk.ts) in step with entry changes and completed flushes. */
+  private walked(ctx: OracleContext, e: Extract<TraceEvent, { type: 'dev-pte' | 'dev-tlb' }>): void {
+    if (e.type === 'dev-tlb' && e.op !== 'flush-complete') return;
+    const vm = ctx.world.devices.find((d) => d.name === e.dev)?.vms.find((v) => v.id === e.vm);
+    if (vm === undefined) return;
+    if (e.type === 'dev-pte') entryLeft(vm, Math.floor(e.va / ctx.world.kernel.pageSize), e.old, e.new);
+    else flushCompleted(vm, e.start, e.end);
+  }
+
   private onEvent(ctx: OracleContext, e: TraceEvent): void {
     this.recent.push(e);
     switch (e.type) {
@@ -185,12 +195,14 @@ export class FlushOracle implements Observer {
         checkInstall(ctx, e);
         coverDevPte(ctx, e);
         this.races?.onDevPte(ctx, e);
+        this.walked(ctx, e);
         return;
       case 'shared-access':
         this.races?.onShared(ctx, e);
         return;
       case 'dev-tlb':
         if (e.op !== 'fill') this.recordCallbackEvent(ctx, e);
+        this.walked(ctx, e);
         return;
       case 'dev-vm':
         this.lifecycle.onVmEvent(ctx, e);

@@ -41,6 +41,8 @@ export interface Knobs {
   zap?: boolean;
   /** How the TLB is flushed: synchronously, fenced and waited for, fenced and not waited for, or not at all. */
   flush?: 'sync' | 'fence-wait' | 'fence-nowait' | 'none';
+  /** The callback flushes the TLB before it clears the entries, instead of after. */
+  flushBeforeClear?: boolean;
   /** The callback clears and flushes only the first page of the invalidated range. */
   firstPageOnly?: boolean;
   /** Call mmuIntervalSetSeq. */
@@ -121,10 +123,11 @@ export function knobDriver(knobs: Knobs = {}) {
           };
           const unmapRange = async (start: number, end: number): Promise<void> => {
             if (kn.zap) dmaUnmapRange(start, end);
-            if (kn.zap) vm.clearRange(start, end);
+            if (kn.zap && kn.flushBeforeClear !== true) vm.clearRange(start, end);
             if (kn.flush === 'sync') vm.flushTlb(start, end);
             else if (kn.flush === 'fence-wait') await vm.flushTlbAsync(start, end).wait();
             else if (kn.flush === 'fence-nowait') vm.flushTlbAsync(start, end);
+            if (kn.zap && kn.flushBeforeClear === true) vm.clearRange(start, end);
           };
           /** read_begin → hmm_range_fault → (window) → lock → read_retry → program, with the pfns used as `kn.pfnUse` says. */
           const faultWithWindow = async (v: DeviceVm, range: HmmRange, write: boolean): Promise<number> => {

@@ -26,6 +26,7 @@ import {
   type TranslationSource,
   type World,
 } from '@hmmlab/harness';
+import { allStaleEntries, staleEntries } from './tlb-walk.js';
 
 /** A translation a device can still use. */
 export interface Translation {
@@ -54,11 +55,17 @@ export function activeVms(world: World, mmId: number): DeviceVm[] {
   return out;
 }
 
-/** Every translation of `va` held by a running device mirroring mm `mmId`. */
+/**
+ * Every translation of `va` held by a running device mirroring mm `mmId`: its TLB and page-table
+ * entries, and entries that left the page table after its last completed flush (tlb-walk.ts).
+ */
 export function translationsOf(world: World, mmId: number, va: number): Translation[] {
   const out: Translation[] = [];
+  const vpn = Math.floor(va / world.kernel.pageSize);
   for (const vm of activeVms(world, mmId)) {
-    for (const t of vm.translations(va)) out.push({ vm, source: t.source, entry: t.entry });
+    const held = vm.translations(va);
+    for (const t of held) out.push({ vm, source: t.source, entry: t.entry });
+    for (const e of staleEntries(vm, vpn)) if (!held.some((t) => t.entry === e)) out.push({ vm, source: 'tlb', entry: e });
   }
   return out;
 }
@@ -70,11 +77,14 @@ export function translationsTo(world: World, pfn: number): (Translation & { va: 
   for (const d of world.devices) {
     if (d.quiesced) continue;
     for (const vm of d.vms) {
-      if ((vm.pt.size === 0 && vm.tlb.size === 0 && vm.walk.size === 0) || !reachable(world, vm)) continue;
+      if (!reachable(world, vm)) continue;
       for (const [vpn, e] of vm.tlb) if (devPtePfn(e) === pfn) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
       if (vm.walk.size > 0)
         for (const [vpn, e] of vm.freedTableEntries()) if (devPtePfn(e) === pfn) out.push({ vm, source: 'walk', entry: e, va: vpn * ps });
       for (const [vpn, e] of vm.pt) if (devPtePfn(e) === pfn) out.push({ vm, source: 'pt', entry: e, va: vpn * ps });
+      for (const [vpn, e] of allStaleEntries(vm)) {
+        if (devPtePfn(e) === pfn && vm.tlb.get(vpn) !== e && vm.pt.get(vpn) !== e) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
+      }
     }
   }
   return out;

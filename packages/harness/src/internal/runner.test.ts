@@ -130,6 +130,37 @@ describe('runScenario', () => {
     expect(vm?.tlb.size).toBe(1);
   });
 
+  it('should move a region with mremap, its contents with it, and address the new place from then on', async () => {
+    const moved: Scenario = {
+      regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [
+        {
+          kind: 'cpu',
+          ops: [
+            { op: 'write', region: 0, page: 1, value: 42 },
+            { op: 'mremap', region: 0 },
+            { op: 'read', region: 0, page: 1 },
+          ],
+        },
+      ],
+    };
+    const r = await runScenario(mirrorDriver({ flush: true }), moved, { decisions: seededDecisions(1), trace: 'all' });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.outcomes.map((o) => [o.op, o.status, o.ret])).toEqual([
+      ['write', 'ok', 0],
+      ['mremap', 'ok', 0],
+      ['read', 'ok', 42],
+    ]);
+    const base = r.world.regionBase[0] as number;
+    expect(r.world.processes[0]?.findVma(base)?.start).toBe(base);
+    // The region left its first place: nothing is mapped there any more.
+    const first = r.world.kernel.trace.events().find((e) => e.type === 'vma' && e.op === 'mmap');
+    expect(first?.type).toBe('vma');
+    const was = first?.type === 'vma' ? first.start : -1;
+    expect(base).not.toBe(was);
+    expect(r.world.processes[0]?.findVma(was)).toBeUndefined();
+  });
+
   it("should build the kernel with the scenario's profile overrides", async () => {
     const r = await runScenario(
       mirrorDriver({ flush: true }),

@@ -17,6 +17,7 @@ import {
   MAP_PRIVATE,
   MAP_SHARED,
   type Mm,
+  MREMAP_FIXED,
   MREMAP_MAYMOVE,
   oomReap,
   PROT_NONE,
@@ -293,7 +294,13 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
       case 'mremap': {
         const len = (world.scenario.regions[op.region] as { pages: number }).pages * ps;
         const old = world.regionBase[op.region] as number;
-        const r = await m.mremap(old, len, len, MREMAP_MAYMOVE);
+        // A same-size MREMAP_MAYMOVE stays where it is (mm/mremap.c, `do_mremap`): reserve a
+        // fresh place and move the region onto it with MREMAP_FIXED (`mremap_to`), as a program
+        // relocating a buffer does, so the region's pages reach a VMA made after the driver bound.
+        const to = await m.mmap(0, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS);
+        if (to < 0) return OK(to);
+        const r = await m.mremap(old, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, to);
+        if (r < 0) await m.munmap(to, len);
         // Ops address the main process's regions: follow the move there.
         if (r > 0 && procIdx === 0) world.regionBase[op.region] = r;
         return OK(Math.min(r, 0));

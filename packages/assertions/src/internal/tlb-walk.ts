@@ -1,0 +1,53 @@
+/**
+ * What a device TLB may hold beyond what the model's accesses put there. The device's page-table
+ * walker runs on the device, not on the scheduler: while the device runs, any entry present in its
+ * page table may be walked and cached at any moment, by an access in flight or a prefetch. A
+ * completed flush drops what was cached before it, but an entry still present after that flush
+ * may be cached again right away. So an entry that leaves the page table (cleared, replaced,
+ * write-protected) after the last completed flush covering its address may still be in the TLB,
+ * whether or not a model access happened to walk it: clearing a PTE and then flushing revokes the
+ * translation; flushing and then clearing leaves it. (nouveau's `NVIF_VMM_V0_PFNCLR` and xe's
+ * `xe_pt_zap_ptes` followed by `xe_gt_tlb_invalidation_range` both clear before they invalidate.)
+ */
+import type { DeviceVm } from '@hmmlab/harness';
+
+/** Per address space: virtual page number → entries that left the page table since the last completed flush covering it. */
+const staleByVm = new WeakMap<DeviceVm, Map<number, number[]>>();
+
+/** A device entry changed from `old` to `now`: `old` may stay cached until a flush of `vpn` completes. */
+export function entryLeft(vm: DeviceVm, vpn: number, old: number, now: number): void {
+  if (old === 0 || old === now || !vm.device.hasTlb) return;
+  let m = staleByVm.get(vm);
+  if (m === undefined) {
+    m = new Map();
+    staleByVm.set(vm, m);
+  }
+  const list = m.get(vpn);
+  if (list === undefined) m.set(vpn, [old]);
+  else if (!list.includes(old)) list.push(old);
+}
+
+/**
+ * A flush of `[start, end)` completed: nothing that left the page table before it is cached any
+ * more, in every device granule the range overlaps (a flush evicts whole TLB entries).
+ */
+export function flushCompleted(vm: DeviceVm, start: number, end: number): void {
+  const m = staleByVm.get(vm);
+  if (m === undefined || m.size === 0 || end <= start) return;
+  const ps = vm.device.kernel.pageSize;
+  const first = Math.floor(vm.granuleOf(start).start / ps);
+  const last = Math.ceil(vm.granuleOf(end - 1).end / ps);
+  for (const vpn of [...m.keys()]) if (vpn >= first && vpn < last) m.delete(vpn);
+}
+
+/** Entries of `vpn` that left the page table after the last completed flush covering it. */
+export function staleEntries(vm: DeviceVm, vpn: number): readonly number[] {
+  return staleByVm.get(vm)?.get(vpn) ?? [];
+}
+
+/** Every entry of `vm` that left its page table after the last completed flush covering it, with its page number. */
+export function* allStaleEntries(vm: DeviceVm): Generator<[vpn: number, entry: number]> {
+  const m = staleByVm.get(vm);
+  if (m === undefined) return;
+  for (const [vpn, list] of m) for (const e of list) yield [vpn, e];
+}
