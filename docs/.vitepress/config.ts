@@ -20,6 +20,18 @@ function folderPages(folder: string): DefaultTheme.SidebarItem[] {
 
 const findings = folderPages('findings');
 
+/**
+ * The API reference's sidebar, written by TypeDoc (`pnpm docs:api`, run first by `docs:build` and
+ * `docs:dev`) beside the pages it generates into docs/api.
+ */
+function apiSidebar(): DefaultTheme.SidebarItem[] {
+  const file = join(docs, 'api/typedoc-sidebar.json');
+  if (!existsSync(file)) return [];
+  return JSON.parse(readFileSync(file, 'utf8')) as DefaultTheme.SidebarItem[];
+}
+
+const api = apiSidebar();
+
 // The documentation site. `pnpm docs:build` builds it offline into docs/.vitepress/dist.
 export default defineConfig({
   title: 'hmmlab',
@@ -34,6 +46,7 @@ export default defineConfig({
       { text: 'Kernel semantics', link: '/kernel-semantics/' },
       { text: 'Examples', link: '/examples/' },
       { text: 'CLI', link: '/reference/cli' },
+      { text: 'API', link: '/api/' },
     ],
     sidebar: [
       {
@@ -79,9 +92,11 @@ export default defineConfig({
         text: 'Reference',
         items: [
           { text: 'Command line', link: '/reference/cli' },
+          { text: 'API reference', link: '/api/' },
           { text: 'Performance', link: '/performance' },
         ],
       },
+      ...(api.length > 0 ? [{ text: 'API reference', collapsed: true, items: api }] : []),
     ],
     search: { provider: 'local' },
     outline: { level: [2, 3] },

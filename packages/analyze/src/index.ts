@@ -2,6 +2,8 @@
  * @hmmlab/analyze: static checks of driver notifier callbacks (lint), their decision tables
  * (explain), codemods between kernel API profiles, and `init` templates; plus the entry points
  * the `hmmlab` command line calls.
+ *
+ * @module @hmmlab/analyze
  */
 
 export { type CodemodNote, type CodemodOptions, type CodemodResult, codemod } from './internal/codemod/codemod.js';

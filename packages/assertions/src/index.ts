@@ -2,6 +2,8 @@
  * @hmmlab/assertions: the flush-contract oracle. It watches a run online and reports, at the exact
  * step, every needed device flush a driver skipped, with the invalidation, what its callbacks did,
  * the translations still reachable and the trace around it; plus flush metrics and coverage.
+ *
+ * @module @hmmlab/assertions
  */
 
 export { type CheckedRun, checkScenario } from './internal/check.js';

@@ -1,6 +1,8 @@
 /**
  * Vitest matchers: `import '@hmmlab/assertions/vitest'` in a test file (or a setup file) and write
  * `expect(report).toKeepFlushContract()`.
+ *
+ * @module @hmmlab/assertions/vitest
  */
 import { expect } from 'vitest';
 import {
@@ -17,12 +19,19 @@ import type { RuleId } from './internal/rules.js';
 
 /** The matchers this entry registers. */
 export const flushContractMatchers = {
+  /** Passes when no rule of the oracle is broken. */
   toKeepFlushContract: (r: HasViolations) => keepsFlushContract(r),
+  /** Passes when no flush rule is broken. */
   toKeepFlushRules: (r: HasViolations) => keepsFlushRules(r),
+  /** Passes when no write was lost and no read was stale. */
   toKeepDataIntact: (r: HasViolations) => keepsDataIntact(r),
+  /** Passes when blockability was respected. */
   toRespectBlockability: (r: HasViolations) => respectsBlockability(r),
+  /** Passes when there was no deadlock, livelock or lock leak. */
   toStayLive: (r: HasViolations) => staysLive(r),
+  /** Passes when driver code neither threw nor hung. */
   toRunWithoutDriverFailure: (r: HasViolations) => runsWithoutDriverFailure(r),
+  /** Passes when the run broke `rule`. */
   toViolate: (r: HasViolations, rule: RuleId) => violatesRule(r, rule),
 };
 

@@ -1,5 +1,7 @@
 /**
  * The hmmlab CLI as a library: its commands, for tools that embed them.
+ *
+ * @module hmmlab
  */
 export { type FuzzCommandOptions, fuzzCommand } from './commands/fuzz.js';
 export { replayCommand } from './commands/replay.js';

@@ -1,6 +1,8 @@
 /**
  * @hmmlab/core: a deterministic, executable model of the Linux kernel's mm, MMU notifiers, device
  * memory migration and HMM, for testing device drivers' notifier callbacks.
+ *
+ * @module @hmmlab/core
  */
 
 export {

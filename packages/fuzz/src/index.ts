@@ -2,6 +2,8 @@
  * @hmmlab/fuzz: fast-check arbitraries for scenarios and schedules, schedule strategies (PCT,
  * random walk, bounded exhaustive search), campaigns with shrinking and replay tokens, coverage of
  * race windows, and parallel campaigns over worker threads.
+ *
+ * @module @hmmlab/fuzz
  */
 
 export {

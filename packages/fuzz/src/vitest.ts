@@ -4,6 +4,8 @@
  * `.only` and `.skip`, runs the same samples on every run (seed 1 unless `HMMLAB_SEED` or `seed`
  * says otherwise), prints the seed and the `hmmlab replay` command of the counterexample on
  * failure, and honours `HMMLAB_FUZZ_RUNS` for the number of runs.
+ *
+ * @module @hmmlab/fuzz/vitest
  */
 
 import { type DriverDefinition, driverModuleOf } from '@hmmlab/harness';

@@ -1,6 +1,8 @@
 /**
  * The race windows a campaign can require (`--require-window`), in a module of their own so that
  * the command line can list them without loading the fuzzer.
+ *
+ * @module @hmmlab/fuzz/windows
  */
 
 /** The race windows: device work interleaved with an invalidation or a migration. */

@@ -2,6 +2,8 @@
  * @hmmlab/harness: what a driver author writes against: the device model (page table, TLB with
  * per-device granules, an optional page-walk cache and fenced flushes, DMA mappings, queues, fault modes, device memory), the driver definition API,
  * helpers for the canonical fault loop and chunked migrations, and the scenario runner.
+ *
+ * @module @hmmlab/harness
  */
 
 export { Device, type DeviceOptions, type FaultMode, Fence } from './internal/device.js';

@@ -13,6 +13,7 @@ import { lint } from './lint.js';
 export interface CommandResult {
   /** 0 success, 1 findings with an error (lint), 2 bad usage. */
   readonly exitCode: number;
+  /** What the command prints on standard output. */
   readonly stdout: string;
 }
 

@@ -12,6 +12,7 @@ export type AnalyzeErrorCode =
 
 /** A usage error: a missing file, a file that does not parse, an unknown profile or template, a bad argument. */
 export class AnalyzeError extends Error {
+  /** Stable error code. */
   readonly code: AnalyzeErrorCode;
   constructor(code: AnalyzeErrorCode, message: string) {
     super(message);

@@ -17,10 +17,11 @@ export interface DecisionRow {
   readonly owner: 'own' | 'not own' | 'any';
   /** Whether `mmuNotifierRangeBlockable(range)` is true on this path. */
   readonly blockable: 'yes' | 'no' | 'any';
-  /** Other tests the path decided: trylocks and driver state. */
+  /** Other tests the path decided (trylocks and driver state): each `test` as written, and its `value` on the path. */
   readonly state: readonly { readonly test: string; readonly value: boolean }[];
   /** Device invalidations in order (`clearRange(vm)`, `flushTlb(vm)`, `quiesce(dev)`). */
   readonly flushes: readonly string[];
+  /** Whether the path calls `mmuIntervalSetSeq`. */
   readonly setSeq: boolean;
   /** Locks held when `mmuIntervalSetSeq` is called. */
   readonly setSeqUnder: readonly string[];
@@ -30,18 +31,25 @@ export interface DecisionRow {
 
 /** The decision table of one callback. */
 export interface DecisionTable {
+  /** The callback's name (`ops.invalidate`, `Class.method`). */
   readonly callback: string;
+  /** An interval notifier's `invalidate`, or a classic notifier's `invalidateRangeStart`. */
   readonly kind: 'interval' | 'start';
+  /** Path of the file. */
   readonly file: string;
+  /** 1-based line of the callback. */
   readonly line: number;
   /** True if the path budget ran out: some paths are missing. */
   readonly truncated: boolean;
+  /** One row per path through the callback. */
   readonly rows: readonly DecisionRow[];
 }
 
 /** What {@link explain} returns: the tables, and the same as text. */
 export interface ExplainResult {
+  /** One table per callback found. */
   readonly tables: DecisionTable[];
+  /** The tables as text, as `hmmlab explain` prints them. */
   readonly text: string;
 }
 

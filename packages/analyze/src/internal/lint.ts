@@ -10,6 +10,7 @@ import { Program } from './model/program.js';
 export interface Finding {
   /** Stable rule id, e.g. `skip-before-set-seq`. */
   readonly rule: string;
+  /** `error` or `warning`. */
   readonly severity: Severity;
   /** Path of the file, relative to `cwd` when it lies under it. */
   readonly file: string;
@@ -29,10 +30,14 @@ export interface LintOptions {
 
 /** What {@link lint} returns. */
 export interface LintResult {
+  /** Every finding, sorted by file, line and rule. */
   readonly findings: Finding[];
 }
 
-/** The ids of every lint rule, with their default severity and what they catch. */
+/**
+ * The ids of every lint rule, with their default severity and what they catch.
+ * @returns each rule's `id`, default `severity` and `description`
+ */
 export function lintRules(): { id: string; severity: Severity; description: string }[] {
   return RULES.map((r) => ({ id: r.id, severity: r.severity, description: r.description }));
 }

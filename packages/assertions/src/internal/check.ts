@@ -4,7 +4,7 @@
 import { type DriverDefinition, runScenario, type Scenario, type ScenarioResult, type ScenarioRunOptions } from '@hmmlab/harness';
 import { FlushOracle, type OracleOptions, type OracleReport } from './oracle.js';
 
-/** The oracle's report together with the run it judged. */
+/** The oracle's report together with the run it judged (`result`). */
 export type CheckedRun = OracleReport & { readonly result: ScenarioResult };
 
 /** Runs `scenario` with `driver` under a {@link FlushOracle} and returns its verdict. */

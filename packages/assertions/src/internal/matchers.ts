@@ -7,12 +7,15 @@ import { RULES, type RuleFamily, type RuleId } from './rules.js';
 
 /** What a matcher returns. */
 export interface MatcherResult {
+  /** Whether the expectation holds. */
   pass: boolean;
+  /** The failure message (or, negated, the message of the unexpected pass). */
   message: () => string;
 }
 
 /** Anything carrying an oracle verdict (an {@link OracleReport} or a checked run). */
 export interface HasViolations {
+  /** The rules the run broke; empty if none. */
   readonly violations: readonly Violation[];
 }
 

@@ -41,6 +41,7 @@ export interface OracleOptions {
 
 /** Flush metrics of a run. */
 export interface FlushMetrics {
+  /** Over the whole run. */
   readonly total: FlushCounts;
   /** Per invalidation event (`MMU_NOTIFY_UNMAP`, …). */
   readonly byEvent: Readonly<Record<string, FlushCounts>>;
@@ -61,15 +62,27 @@ export interface Coverage {
 
 /** The oracle's verdict on a run. */
 export interface OracleReport {
+  /** `fail` if any rule broke. */
   readonly verdict: 'pass' | 'fail';
+  /** Every broken rule, in the order they broke. */
   readonly violations: readonly Violation[];
+  /** Device flushes issued and needed. */
   readonly metrics: FlushMetrics;
+  /** What the run exercised. */
   readonly coverage: Coverage;
+  /**
+   * How the run ended.
+   * @prop __type.status - how the scheduler's run ended (`RunResult.status`)
+   * @prop __type.steps - scheduler steps taken
+   * @prop __type.message - what ended the run (an error's message), or ''
+   * @prop __type.decisions - the scheduling decisions, which replay the run
+   */
   readonly run: { readonly status: string; readonly steps: number; readonly message: string; readonly decisions: readonly number[] };
 }
 
 /** The flush-contract oracle. Attach it to a run as an {@link Observer}, then call {@link FlushOracle.finish}. */
 export class FlushOracle implements Observer {
+  /** The violations found so far. */
   readonly violations: Violation[] = [];
   private world: World | null = null;
   private readonly options: Required<Omit<OracleOptions, 'rules'>>;

@@ -9,23 +9,33 @@ import { RULES, type RuleId } from './rules.js';
 
 /** An invalidation as a report shows it. */
 export interface InvalidationInfo {
+  /** The invalidation's id, unique in the run. */
   readonly id: number;
+  /** The `MMU_NOTIFY_*` event, by name. */
   readonly event: string;
+  /** First address (inclusive). */
   readonly start: number;
+  /** End address (exclusive). */
   readonly end: number;
   /** The owner the range carried, as text (`none` when it carried none). */
   readonly owner: string;
   /** True if that owner is the device's own. */
   readonly ownOwner: boolean;
+  /** Whether callbacks could sleep (`MMU_NOTIFIER_RANGE_BLOCKABLE`). */
   readonly blockable: boolean;
+  /** Id of the address space. */
   readonly mm: number;
 }
 
 /** One notifier callback of the invalidation and what it did. */
 export interface CallbackSummary {
+  /** The subscription's name. */
   readonly sub: string;
+  /** The callback (`invalidate`, `invalidate-range-start`, …). */
   readonly op: string;
+  /** What it returned, as text. */
   readonly result: string;
+  /** Whether it called `mmu_interval_set_seq`. */
   readonly setSeq: boolean;
   /** Device entries cleared while it ran (device, va), and entries it changed without clearing them. */
   readonly cleared: readonly string[];
@@ -35,29 +45,43 @@ export interface CallbackSummary {
 
 /** A translation a device still held. */
 export interface TranslationInfo {
+  /** The device's name. */
   readonly device: string;
+  /** The device address space's id. */
   readonly vm: number;
+  /** Where the translation was: the TLB, a freed page-table page the walk cache still reaches, the page table, or a DMA mapping. */
   readonly source: 'tlb' | 'walk' | 'pt' | 'dma';
+  /** The virtual address (null for a DMA mapping). */
   readonly va: number | null;
+  /** The entry, formatted. */
   readonly entry: string;
 }
 
 /** One broken rule. */
 export interface Violation {
+  /** The rule broken. */
   readonly rule: RuleId;
   /** One line: what broke, concretely. */
   readonly explanation: string;
+  /** The scheduler step at which it broke. */
   readonly step: number;
   /** Sequence number of the trace event where it broke. */
   readonly seq: number;
   /** The task that was running. */
   readonly task: string;
+  /** Id of the address space, if the rule concerns one. */
   readonly mm: number | null;
+  /** The virtual address, if the rule concerns one. */
   readonly va: number | null;
+  /** The page, if the rule concerns one: its `pfn` and its kind. */
   readonly page: { readonly pfn: number; readonly kind: string } | null;
+  /** The device, if the rule concerns one. */
   readonly device: string | null;
+  /** The invalidation in progress, if any. */
   readonly invalidation: InvalidationInfo | null;
+  /** What each notifier callback of that invalidation did. */
   readonly callbacks: readonly CallbackSummary[];
+  /** The translations devices still held. */
   readonly translations: readonly TranslationInfo[];
   /** The driver callback involved, for driver failures. */
   readonly context: string | null;

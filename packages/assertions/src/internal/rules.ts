@@ -26,7 +26,7 @@ export type RuleId =
 /** Rule families, one vitest matcher each. */
 export type RuleFamily = 'flush' | 'data' | 'blocking' | 'liveness' | 'failure';
 
-/** What each rule checks. */
+/** What each rule checks: its `family`, and the property that `holds` while the rule is kept. */
 export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string }>> = {
   'missed-flush': {
     family: 'flush',

@@ -32,14 +32,23 @@ import { UsageError } from '../internal/usage.js';
 
 /** Options of `hmmlab fuzz`. */
 export interface FuzzCommandOptions {
+  /** `--runs`: runs per driver. */
   runs?: string;
+  /** `--time`: seconds after which a campaign stops early. */
   time?: string;
+  /** `--seed`: the campaign seed. */
   seed?: string;
+  /** `--strategy`: `pct`, `random` or `exhaustive`. */
   strategy?: string;
+  /** `--profile`: fuzz this kernel API profile only. */
   profile?: string;
+  /** `--workers`: number of watched worker threads. */
   workers?: string;
+  /** `--json`: print the results as JSON. */
   json?: boolean;
+  /** `--no-typecheck` sets it false: skip type-checking the driver. */
   typecheck?: boolean;
+  /** `--require-window`: race windows every campaign must reach. */
   requireWindow?: string[];
   /** Write the counterexample's HTML timeline to this file. */
   html?: string;

@@ -13,6 +13,7 @@ import { exitOf, replayTarget } from './replay.js';
 export interface ReportCommandOptions {
   /** Where to write the HTML timeline. */
   html?: string;
+  /** `--json`: print the report as JSON. */
   json?: boolean;
 }
 

@@ -8,15 +8,25 @@
 
 /** Kernel errno values used by the model (include/uapi/asm-generic/errno-base.h, errno.h). */
 export const EPERM = 1;
+/** `ENOENT`: no such entry. */
 export const ENOENT = 2;
+/** `EINTR`: interrupted by a signal (a fatal signal ended a killable wait). */
 export const EINTR = 4;
+/** `ENOMEM`: out of memory. */
 export const ENOMEM = 12;
+/** `EFAULT`: bad address: no VMA, or an access the VMA does not allow. */
 export const EFAULT = 14;
+/** `EBUSY`: resource busy (a page pinned or locked, a range already taken). */
 export const EBUSY = 16;
+/** `EEXIST`: already exists (a notifier already registered). */
 export const EEXIST = 17;
+/** `ENODEV`: no such device. */
 export const ENODEV = 19;
+/** `EINVAL`: invalid argument. */
 export const EINVAL = 22;
+/** `EAGAIN`: try again (a non-blockable range would sleep, or a sequence changed). */
 export const EAGAIN = 11;
+/** `EOVERFLOW`: value too large. */
 export const EOVERFLOW = 75;
 
 const ERRNO_NAMES: Readonly<Record<number, string>> = {

@@ -36,14 +36,21 @@ export interface KernelOptions {
 
 /** The model kernel. */
 export class Kernel {
+  /** Bytes per page (`PAGE_SIZE`). */
   readonly pageSize: number;
+  /** 32-bit words of contents per page. */
   readonly wordsPerPage: number;
   /** Bytes per word: `pageSize / wordsPerPage`. */
   readonly wordSize: number;
+  /** The kernel API profile the model follows. */
   readonly profile: KernelProfile;
+  /** The event trace of this kernel. */
   readonly trace: Trace;
+  /** The scheduler that runs every task of this kernel. */
   readonly sched: Scheduler;
+  /** The page allocator and `pfn_to_page` table. */
   readonly pages: PageAllocator;
+  /** The swap device. */
   readonly swap = new SwapSpace();
   /** @internal Next invalidation id. */
   nextInvId = 1;

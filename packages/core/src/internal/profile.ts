@@ -13,6 +13,7 @@ export const PROFILE_NAMES: readonly ProfileName[] = ['5.8', 'seed', '5.9', '5.1
 
 /** What a profile changes. */
 export interface KernelProfile {
+  /** The profile's name. */
   readonly name: ProfileName;
   /** Event of the invalidation `migrate_vma_collect` sends (CLEAR before 998427b3ad2c). */
   readonly collectEvent: MmuNotifierEvent;

@@ -15,38 +15,75 @@ export type TaskOutcome = 'done' | 'signal' | 'error' | 'killed';
  * '@hmmlab/core' { interface TraceEventMap { ... } }`) to add event kinds of your own.
  */
 export interface TraceEventMap {
+  /**
+   * A task was spawned.
+   * @prop __type.id - the task's id
+   * @prop __type.name - its name
+   * @prop __type.kind - what kind of actor it models
+   */
   'task-spawn': { id: number; name: string; kind: TaskKind };
+  /**
+   * A task ended.
+   * @prop __type.id - the task's id
+   * @prop __type.outcome - how it ended
+   * @prop __type.detail - the message of the error or signal that ended it, or ''
+   */
   'task-exit': { id: number; outcome: TaskOutcome; detail: string };
-  /** The scheduler resumed task `to` after a choice among `choices` runnable tasks. */
+  /**
+   * The scheduler resumed task `to` after a choice among `choices` runnable tasks.
+   * @prop __type.to - the id of the task that runs next
+   * @prop __type.choices - how many tasks were runnable
+   */
   switch: { to: number; choices: number };
+  /** A task took, released, waited for or failed to try-lock a lock. */
   lock: {
+    /** The lock's name. */
     lock: string;
+    /** What happened. */
     op: 'acquire' | 'release' | 'wait' | 'trylock-fail';
+    /** Exclusive (a mutex, a spinlock), or the side of a reader-writer lock. */
     mode: 'excl' | 'read' | 'write';
   };
-  /** A blocking primitive was used where sleeping is not allowed (non-blockable notifier range). */
+  /**
+   * A blocking primitive was used where sleeping is not allowed (non-blockable notifier range).
+   * @prop __type.what - the blocking primitive (`mutex_lock`, `wait_event`, …)
+   * @prop __type.context - the driver-callback context it was used in
+   */
   'sleep-in-atomic': { what: string; context: string };
   /** Start of one invalidation (`mmu_notifier_invalidate_range_start`). */
   'inv-start': {
+    /** Invalidation id, unique in the kernel. */
     inv: number;
+    /** Id of the address space. */
     mm: number;
+    /** The `MMU_NOTIFY_*` event. */
     event: number;
+    /** First address (inclusive). */
     start: number;
+    /** End address (exclusive). */
     end: number;
+    /** The owner a MIGRATE or EXCLUSIVE invalidation carries. */
     owner: unknown;
+    /** Whether callbacks may sleep (`MMU_NOTIFIER_RANGE_BLOCKABLE`). */
     blockable: boolean;
   };
   /**
    * Every start callback of invalidation `inv` returned: from here until 'inv-end' the core may
    * change the range's entries, and devices must no longer use translations of it.
+   * @prop __type.inv - the invalidation id
    */
   'inv-started': { inv: number };
   /** A notifier callback was entered or returned. */
   'inv-callback': {
+    /** The invalidation id. */
     inv: number;
+    /** The subscription's name. */
     sub: string;
+    /** Which callback. */
     op: 'invalidate' | 'invalidate-range-start' | 'invalidate-range-end' | 'release' | 'arch-invalidate-secondary-tlbs';
+    /** Entered or returned. */
     phase: 'enter' | 'return';
+    /** On return: what the callback returned (a bool, an errno or 0), else null. */
     result: number | boolean | null;
     /** On return: locks the callback took and still held. */
     leaked: string[];
@@ -54,48 +91,125 @@ export interface TraceEventMap {
   /**
    * `mmu_interval_set_seq` was called on notifier `id` (its insertion order, unique in the kernel):
    * a store to its sequence.
+   * @prop __type.sub - the notifier's name
+   * @prop __type.id - the notifier's insertion order
+   * @prop __type.curSeq - the sequence stored
    */
   'set-seq': { sub: string; id: number; curSeq: number };
   /**
    * A driver read notifier `id`'s sequence: `mmu_interval_read_retry` (a plain load), or
    * `mmu_interval_check_retry` (`atomic`, a `READ_ONCE`), against the `seq` its read_begin returned.
+   * @prop __type.sub - the notifier's name
+   * @prop __type.id - the notifier's insertion order
+   * @prop __type.seq - the sequence read_begin returned
+   * @prop __type.atomic - a `READ_ONCE` (`mmu_interval_check_retry`) rather than a plain load
    */
   'read-retry': { sub: string; id: number; seq: number; atomic: boolean };
-  /** End of one invalidation (`mmu_notifier_invalidate_range_end`), or its abort with -EAGAIN. */
+  /**
+   * End of one invalidation (`mmu_notifier_invalidate_range_end`), or its abort with -EAGAIN.
+   * @prop __type.inv - the invalidation id
+   * @prop __type.aborted - ended by -EAGAIN from a non-blockable start
+   */
   'inv-end': { inv: number; aborted: boolean };
-  /** A CPU page-table entry changed. `inv` is the invalidation it happened under, or -1. */
+  /**
+   * A CPU page-table entry changed. `inv` is the invalidation it happened under, or -1.
+   * @prop __type.mm - id of the address space
+   * @prop __type.va - the page's virtual address
+   * @prop __type.old - the entry before (0 = none)
+   * @prop __type.new - the entry after (0 = none)
+   * @prop __type.why - the kernel path that changed it (`anon-fault`, `cow`, `migrate-collect`, `reclaim`, …)
+   * @prop __type.inv - the invalidation it happened under, or -1
+   */
   pte: { mm: number; va: number; old: number; new: number; inv: number; why: string };
+  /**
+   * A page was allocated.
+   * @prop __type.pfn - its pfn
+   * @prop __type.kind - its {@link PageKind}
+   */
   'page-alloc': { pfn: number; kind: string };
-  /** `migrate_vma_pages` / `migrate_device_pages`: the entry moving from `src` will map `dst`. */
+  /**
+   * `migrate_vma_pages` / `migrate_device_pages`: the entry moving from `src` will map `dst`.
+   * @prop __type.src - the source entry's pfn
+   * @prop __type.dst - the destination pfn
+   * @prop __type.owner - the owner of the migration
+   */
   'migrate-pair': { src: number; dst: number; owner: unknown };
-  /** fork: `child` is a copy of `parent`'s address space. */
+  /**
+   * fork: `child` is a copy of `parent`'s address space.
+   * @prop __type.parent - id of the parent's address space
+   * @prop __type.child - id of the child's address space
+   */
   fork: { parent: number; child: number };
-  /** mremap moved `[from, from+len)` of `mm` to `to`. */
+  /**
+   * mremap moved `[from, from+len)` of `mm` to `to`.
+   * @prop __type.mm - id of the address space
+   * @prop __type.from - old start
+   * @prop __type.to - new start
+   * @prop __type.len - length in bytes
+   */
   mremap: { mm: number; from: number; to: number; len: number };
+  /**
+   * A page went back to the free list (or, for a device page, to its driver).
+   * @prop __type.pfn - its pfn
+   */
   'page-free': { pfn: number };
-  /** Contents of page `src` copied to page `dst`, by whom (`cow`, `swap-in`, a driver's name). */
+  /**
+   * Contents of page `src` copied to page `dst`, by whom (`cow`, `swap-in`, a driver's name).
+   * @prop __type.src - source pfn
+   * @prop __type.dst - destination pfn
+   * @prop __type.by - who copied
+   */
   'page-copy': { src: number; dst: number; by: string };
-  /** A CPU load or store hit page `pfn` at `va`. */
+  /**
+   * A CPU load or store hit page `pfn` at `va`.
+   * @prop __type.mm - id of the address space
+   * @prop __type.va - the virtual address
+   * @prop __type.write - a store (else a load)
+   * @prop __type.value - the word stored or loaded
+   * @prop __type.pfn - the page hit
+   */
   'cpu-access': { mm: number; va: number; write: boolean; value: number; pfn: number };
-  /** Driver code (`context`) returned while still holding locks it took. */
+  /**
+   * Driver code (`context`) returned while still holding locks it took.
+   * @prop __type.context - the driver-callback context
+   * @prop __type.locks - names of the locks still held
+   */
   'lock-leak': { context: string; locks: string[] };
-  /** A kernel WARN (the model reports it, and carries on as the kernel does). */
+  /**
+   * A kernel WARN (the model reports it, and carries on as the kernel does).
+   * @prop __type.what - a short name of the warning (`bad-page`, …)
+   * @prop __type.detail - what was wrong
+   */
   warn: { what: string; detail: string };
-  /** A VMA-level operation (mmap, munmap, mprotect, mremap, madvise, fork, exit). */
+  /**
+   * A VMA-level operation (mmap, munmap, mprotect, mremap, madvise, fork, exit).
+   * @prop __type.mm - id of the address space
+   * @prop __type.op - the operation (`mmap`, `munmap`, `mprotect`, `mremap-grow`, `exit`, …)
+   * @prop __type.start - first address (inclusive)
+   * @prop __type.end - end address (exclusive)
+   * @prop __type.detail - more about it, or ''
+   */
   vma: { mm: number; op: string; start: number; end: number; detail: string };
 }
 
 /** One trace event: its payload plus sequence number, scheduler step and running task id. */
 export type TraceEvent = {
   [K in keyof TraceEventMap]: TraceEventMap[K] & {
+    /** The event type, a key of {@link TraceEventMap}. */
     readonly type: K;
+    /** Position in the trace, from 0. */
     seq: number;
+    /** The scheduler step at which it happened. */
     step: number;
+    /** Id of the task that was running, or -1 outside a run. */
     task: number;
   };
 }[keyof TraceEventMap];
 
-/** The argument of {@link Trace.emit}: an event without the fields the trace fills in. */
+/**
+ * The argument of {@link Trace.emit}: an event without the fields the trace fills in; `type` is
+ * the event type, a key of {@link TraceEventMap}.
+ */
 export type TraceEventInput = {
   [K in keyof TraceEventMap]: TraceEventMap[K] & { readonly type: K };
 }[keyof TraceEventMap];

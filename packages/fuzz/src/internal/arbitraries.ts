@@ -9,11 +9,23 @@ import fc from 'fast-check';
 
 /** Sizes and mixes of generated scenarios. */
 export interface ScenarioShape {
-  /** Regions in the layout. @defaultValue 1 to 2 */
+  /**
+   * Regions in the layout. @defaultValue 1 to 2
+   * @prop __type.min - fewest regions
+   * @prop __type.max - most regions
+   */
   readonly regions?: { min: number; max: number };
-  /** Pages per region. @defaultValue 1 to 4 */
+  /**
+   * Pages per region. @defaultValue 1 to 4
+   * @prop __type.min - fewest pages
+   * @prop __type.max - most pages
+   */
   readonly pages?: { min: number; max: number };
-  /** Ops per task. @defaultValue 1 to 4 */
+  /**
+   * Ops per task. @defaultValue 1 to 4
+   * @prop __type.min - fewest ops
+   * @prop __type.max - most ops
+   */
   readonly ops?: { min: number; max: number };
   /** Devices of the driver that device work may use. @defaultValue 1 */
   readonly devices?: number;
@@ -27,7 +39,11 @@ export interface ScenarioShape {
   readonly fork?: boolean;
   /** Include process exit (`exit_mmap` while other programs run). @defaultValue false */
   readonly exit?: boolean;
-  /** Number of CPU programs. @defaultValue 0 to 1 */
+  /**
+   * Number of CPU programs. @defaultValue 0 to 1
+   * @prop __type.min - fewest CPU programs
+   * @prop __type.max - most CPU programs
+   */
   readonly cpuPrograms?: { min: number; max: number };
   /** What-if changes to every scenario's kernel profile (see `Scenario.profileOverrides`). @defaultValue none */
   readonly profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;

@@ -57,7 +57,9 @@ export interface CampaignOptions {
   readonly schedulesPerScenario?: number;
   /** Profiles to fuzz (default: the driver's own). */
   readonly profiles?: readonly ProfileName[];
+  /** Sizes and mixes of the generated scenarios. */
   readonly shape?: ScenarioShape;
+  /** Sizes of the generated schedules. */
   readonly schedule?: ScheduleShape;
   /** Oracle rules to check. */
   readonly rules?: OracleOptions['rules'];
@@ -96,28 +98,52 @@ function feedbackOn(options: CampaignOptions): boolean {
 
 /** A counterexample. */
 export interface Counterexample {
+  /** Index of the failing run in the campaign. */
   readonly runIndex: number;
+  /** The scenario, shrunk. */
   readonly scenario: Scenario;
+  /** The schedule the run drew. */
   readonly schedule: Schedule;
   /** The scheduler's recorded choices: replaying them replays the run. */
   readonly decisions: readonly number[];
+  /** The violation the token records. */
   readonly violation: Violation;
+  /** The oracle's report on the shrunk run. */
   readonly report: OracleReport;
+  /** The replay token (`hmmlab replay <driver> <token>`). */
   readonly token: string;
-  /** Ops before and after shrinking. */
+  /**
+   * Ops before and after shrinking.
+   * @prop __type.opsBefore - ops of the failing run
+   * @prop __type.opsAfter - ops after shrinking
+   * @prop __type.attempts - shrink attempts made
+   */
   readonly shrunk: { readonly opsBefore: number; readonly opsAfter: number; readonly attempts: number };
 }
 
 /** The result of a campaign. */
 export interface CampaignResult {
+  /** The driver's name. */
   readonly driver: string;
+  /** `fail` if a run broke a rule (or a required race window was never reached). */
   readonly verdict: 'pass' | 'fail';
+  /** Runs made. */
   readonly runs: number;
+  /** Wall-clock duration of the campaign. */
   readonly elapsedMs: number;
+  /** The campaign seed. */
   readonly seed: number;
+  /** The schedule strategy. */
   readonly strategy: string;
+  /** The first failing run, shrunk, or null. */
   readonly failure: Counterexample | null;
+  /**
+   * What the runs reached: coverage cells and race windows, with how often.
+   * @prop __type.cells - coverage cell → count (see `Coverage.cells` of @hmmlab/assertions)
+   * @prop __type.windows - race window → count
+   */
   readonly coverage: { cells: Record<string, number>; windows: Record<string, number> };
+  /** Device flushes issued and needed, over every run. */
   readonly flushes: FlushMetrics;
   /** Expected coverage cells (event|owner|page kind|blockable|device state) never reached. */
   readonly missingCells: readonly string[];
@@ -127,15 +153,28 @@ export interface CampaignResult {
   readonly missingWindows: readonly string[];
   /** Steps taken by all runs (for throughput). */
   readonly steps: number;
-  /** Corpus entries replayed, runs that mutated one, and the entries this campaign kept (new coverage). */
+  /**
+   * Corpus entries replayed, runs that mutated one, and the entries this campaign kept (new coverage).
+   * @prop __type.replayed - corpus entries replayed
+   * @prop __type.mutants - runs that mutated an entry
+   * @prop __type.kept - entries kept for their new coverage
+   */
   readonly corpus: { readonly replayed: number; readonly mutants: number; readonly kept: readonly CorpusEntry[] };
-  /** A campaign resumed from a checkpoint (`runParallelCampaign`'s `checkpoint`): the runs it had done, and the file. */
+  /**
+   * A campaign resumed from a checkpoint (`runParallelCampaign`'s `checkpoint`): the runs it had done, and the file.
+   * @prop __type.runs - runs the checkpoint had done
+   * @prop __type.from - the checkpoint file
+   */
   readonly resumed?: { readonly runs: number; readonly from: string };
   /** The corpus folder of a campaign that kept one (`runParallelCampaign`'s `corpusDir`). */
   readonly store?: {
+    /** The folder. */
     readonly dir: string;
+    /** Entries read from it. */
     readonly loaded: number;
+    /** Entries written to it. */
     readonly added: number;
+    /** Files in it that could not be read, or were for another driver. */
     readonly skipped: number;
     /** Digest of the entries loaded (`corpusDigest` of corpus.ts). */
     readonly digest: string;
@@ -348,15 +387,25 @@ export async function counterexample(
 
 /** What scanning runs found, before any counterexample work. */
 export interface Scan {
+  /** Runs scanned. */
   done: number;
+  /** Scheduler steps taken by them. */
   steps: number;
+  /** Coverage reached: `cells` and `windows`, each key → count. */
   coverage: Record<string, Record<string, number>>;
+  /**
+   * Device flush metrics.
+   * @prop __type.total - over every run
+   * @prop __type.byEvent - per invalidation event
+   */
   flushes: { total: FlushCounts; byEvent: Record<string, FlushCounts> };
   /** Lowest failing run index, or -1. */
   failing: number;
+  /** Wall-clock duration of the scan. */
   elapsedMs: number;
   /** Corpus entries replayed and runs that mutated one. */
   replayed: number;
+  /** Runs that mutated a corpus entry. */
   mutants: number;
   /** Runs of this scan that reached coverage keys new at the start of their epoch. */
   candidates: Candidate[];
@@ -364,6 +413,7 @@ export interface Scan {
   kept: CorpusEntry[];
   /** The corpus the failing run drew from, and its weights. */
   failingPool: CorpusEntry[];
+  /** The weights of `failingPool`, index for index. */
   failingWeights: number[];
 }
 

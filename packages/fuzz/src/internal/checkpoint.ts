@@ -29,6 +29,7 @@ export interface Checkpoint {
 
 /** A checkpoint file that cannot be resumed: another campaign's, or not a checkpoint. */
 export class CheckpointError extends Error {
+  /** Stable error code. */
   readonly code = 'ERR_CHECKPOINT';
   constructor(message: string) {
     super(message);

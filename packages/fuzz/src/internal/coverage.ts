@@ -35,8 +35,11 @@ export function mergeFlushes(a: { total: FlushCounts; byEvent: Record<string, Fl
 
 /** What a driver can meet: whether it has device memory, coherent memory, several owners. */
 export interface CoverageUniverse {
+  /** The driver has device memory (device-private or coherent pages can be met). */
   readonly deviceMemory: boolean;
+  /** The device memory is coherent (`MEMORY_DEVICE_COHERENT`). */
   readonly coherent: boolean;
+  /** Invalidations may carry another owner than the device's own (several owners in play). */
   readonly foreignOwners: boolean;
 }
 

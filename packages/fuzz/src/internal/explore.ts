@@ -17,6 +17,7 @@ export interface ExploreOptions {
   readonly maxSchedules?: number;
   /** Step limit per run. @defaultValue 20000 */
   readonly maxSteps?: number;
+  /** Oracle rules to check (default: every rule). */
   readonly rules?: OracleOptions['rules'];
 }
 

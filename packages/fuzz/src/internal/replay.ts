@@ -63,7 +63,9 @@ export const UNFINISHED_FINGERPRINT = 'unfinished';
 
 /** The inputs of a run that a token records, beside its scenario and decisions. */
 export interface RunInputs {
+  /** The step limit of the run. */
   readonly maxSteps: number;
+  /** The oracle options of the run. */
   readonly oracle: TokenOracle;
 }
 
@@ -71,6 +73,7 @@ export interface RunInputs {
  * Replays `decisions` strictly with the whole trace kept and encodes the token of the run. The
  * run must fail (a token records a violation); `rule` picks which of its violations the token
  * expects (default: the first).
+ * @returns the checked `run`, the `violation` the token expects, and the `token`
  */
 export async function recordToken(
   driver: DriverDefinition,
@@ -101,6 +104,7 @@ export async function recordToken(
 
 /** The outcome of {@link replayToken}. */
 export interface TokenReplay {
+  /** What the token held. */
   readonly data: ReplayData;
   /** The replayed run, with the whole trace. */
   readonly run: CheckedRun;

@@ -14,10 +14,15 @@ export const STRATEGIES: readonly StrategyName[] = ['pct', 'random', 'exhaustive
 
 /** A generated schedule. */
 export type Schedule =
+  /** A random walk: decision `i` runs the runnable task `choices[i]` modulo their number (past the end, the first). */
   | { readonly kind: 'random'; readonly choices: readonly number[] }
+  /** PCT: the runnable task of highest priority runs, and at each change point the last one to run drops below every other. */
   | {
+      /** The strategy. */
       readonly kind: 'pct';
+      /** Initial priorities, drawn for each task by its id. */
       readonly priorities: readonly number[];
+      /** The change points: decision numbers. */
       readonly changes: readonly number[];
       /** From this scheduling decision on, run the runnable tasks round robin (a fair tail). */
       readonly fair?: number;

@@ -9,7 +9,9 @@
 
 /** One shard of a campaign: `index` counts from 0, below `count`. */
 export interface Shard {
+  /** This shard's index, from 0. */
   readonly index: number;
+  /** Number of shards. */
   readonly count: number;
 }
 

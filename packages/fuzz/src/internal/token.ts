@@ -41,15 +41,19 @@ export interface TokenExpectation {
 export interface ReplayData {
   /** The hmmlab version that recorded it. */
   readonly version: string;
+  /** The driver's name. */
   readonly driver: string;
   /** The kernel API profile (the scenario's; overrides are in `scenario.profileOverrides`). */
   readonly profile: ProfileName;
+  /** The scenario of the run. */
   readonly scenario: Scenario;
   /** The scheduler's choices, as the run recorded them. */
   readonly decisions: readonly number[];
   /** The step limit of the run. */
   readonly maxSteps: number;
+  /** The oracle options of the run. */
   readonly oracle: TokenOracle;
+  /** How the recorded run ended: what a replay must reproduce. */
   readonly expected: TokenExpectation;
 }
 

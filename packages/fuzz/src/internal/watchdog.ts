@@ -30,6 +30,7 @@ const LOAD_MIN_MS = 60_000;
 
 /** Where a worker was when it was stopped. */
 export interface Stall {
+  /** Hung (no progress for the time bound), or out of memory (the heap limit). */
   readonly kind: 'hung' | 'out-of-memory';
   /** Loading modules (the driver's, or hmmlab's), probing the driver, or running the model. */
   readonly phase: 'loading' | 'probing' | 'running';
@@ -45,6 +46,7 @@ export interface Stall {
 
 /** A watched job was stopped by the watchdog. */
 export class WorkerStallError extends Error {
+  /** Where the worker was when it was stopped. */
   readonly stall: Stall;
   constructor(stall: Stall) {
     super(
@@ -59,6 +61,7 @@ export class WorkerStallError extends Error {
 
 /** A watched job threw: `errorName` is the class name of what it threw (e.g. DriverLoadError). */
 export class WorkerJobError extends Error {
+  /** The class name of what the job threw. */
   readonly errorName: string;
   constructor(errorName: string, message: string, stack: string | undefined) {
     super(message);

@@ -24,7 +24,9 @@ export type AccessKind = 'read' | 'write' | 'atomic';
 
 /** What the driver's fault handler is told. */
 export interface DeviceFault {
+  /** The faulting address. */
   readonly va: number;
+  /** The kind of access. */
   readonly kind: AccessKind;
 }
 
@@ -39,6 +41,7 @@ export interface DeviceVmOps {
 
 /** A failed device access: a fatal fault, or a fault the driver could not resolve. */
 export class DeviceFaultError extends SignalError {
+  /** The negative errno the access failed with. */
   readonly errno: number;
   constructor(address: number, errno: number, message: string) {
     super('SIGBUS', address, message);
@@ -47,7 +50,10 @@ export class DeviceFaultError extends SignalError {
   }
 }
 
-/** Result of a `try*` access. */
+/**
+ * Result of a `try*` access: `ok` with `value`, the word read (or an atomic's result), or not `ok`
+ * with `errno`, the negative errno the access failed with.
+ */
 export type AccessResult = { ok: true; value: number } | { ok: false; errno: number };
 
 /** Replays of one access before the device gives up on it. */
@@ -55,10 +61,13 @@ const MAX_REPLAYS = 64;
 
 /** A device address space. */
 export class DeviceVm {
+  /** Unique id, as in traces. */
   readonly id: number;
+  /** The device. */
   readonly device: Device;
   /** The mirrored address space. */
   readonly mm: Mm;
+  /** The driver's callbacks. */
   ops: DeviceVmOps;
   /** Device page table: virtual page number → device entry. */
   readonly pt = new Map<number, number>();
@@ -329,7 +338,10 @@ export class DeviceVm {
     if (span > 0) this.walk.delete(Math.floor(vpn / (span / this.pageSize)));
   }
 
-  /** The device page (TLB granule) holding `va`: `[start, end)`, {@link Device.pageSize} long. */
+  /**
+   * The device page (TLB granule) holding `va`: `[start, end)`, {@link Device.pageSize} long.
+   * @returns the granule's `start` and `end`
+   */
   granuleOf(va: number): { start: number; end: number } {
     const g = this.device.pageSize;
     const start = va - (va % g);
@@ -367,6 +379,7 @@ export class DeviceVm {
   /**
    * Every translation of `va` the device can still use: its leaf TLB entry, the entry of a freed
    * table its walk cache still reaches, and its page-table entry.
+   * @returns each translation's `source` and its device `entry`
    */
   translations(va: number): { source: TranslationSource; entry: number }[] {
     const vpn = Math.floor(va / this.pageSize);
@@ -523,6 +536,7 @@ export class DeviceVm {
     }
   }
 
+  /** `<device> vm <id>`, for messages. */
   toString(): string {
     return `${this.device.name} vm ${this.id}`;
   }

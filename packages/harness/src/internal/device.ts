@@ -58,6 +58,7 @@ export interface DeviceOptions {
    * leaf entries it held, until a flush that is not leaf-only evicts it (the Arm SMMU's
    * `tlb_flush_walk` beside `tlb_add_page`, include/linux/io-pgtable.h). `span` is a power-of-two
    * multiple of {@link DeviceOptions.pageSize}. @defaultValue none (one level)
+   * @prop __type.span - bytes of address space one leaf page-table page maps
    */
   walkCache?: { span: number };
   /**
@@ -66,7 +67,12 @@ export interface DeviceOptions {
    * (test_hmm, nouveau). @defaultValue 'write'
    */
   atomics?: 'write' | 'exclusive';
-  /** Device memory: a private or coherent pgmap of `pages` pages with this device's owner. */
+  /**
+   * Device memory: a private or coherent pgmap of `pages` pages with this device's owner.
+   * @prop __type.type - `'private'` (`MEMORY_DEVICE_PRIVATE`) or `'coherent'` (`MEMORY_DEVICE_COHERENT`)
+   * @prop __type.pages - number of device pages
+   * @prop __type.migrateToRam - the pagemap's `migrate_to_ram`, for device-private memory
+   */
   memory?: { type: 'private' | 'coherent'; pages: number; migrateToRam?: DevPagemapOps['migrateToRam'] };
 }
 
@@ -98,7 +104,9 @@ function walkSpan(pageSize: number, options: DeviceOptions): number {
 
 /** A fence: completes when the device finishes the work it stands for. */
 export class Fence {
+  /** Unique id, as in traces. */
   readonly id: number;
+  /** Set when the device finished the work: the flush it stands for has completed. */
   signaled = false;
   /** @internal */
   readonly vm: DeviceVm;
@@ -127,9 +135,13 @@ export class Fence {
 
 /** A device. */
 export class Device {
+  /** Name, for traces and reports. */
   readonly name: string;
+  /** Opaque owner: the `pgmap_owner` of its device memory and migrations. */
   readonly owner: unknown;
+  /** The kernel the device belongs to. */
   readonly kernel: Kernel;
+  /** How the device handles a fault (see {@link FaultMode}). */
   faultMode: FaultMode;
   /** The device caches translations in a TLB. */
   readonly hasTlb: boolean;
@@ -299,6 +311,7 @@ export class Device {
     }
   }
 
+  /** The device's name, for messages. */
   toString(): string {
     return this.name;
   }

@@ -61,6 +61,7 @@ export interface DriverInstance<B extends Binding = Binding> {
 
 /** A driver definition: the default export of a driver module. */
 export interface DriverDefinition<B extends Binding = Binding> {
+  /** Name, for reports and replay tokens. */
   readonly name: string;
   /** One line on what the driver models. */
   readonly description?: string;
@@ -122,6 +123,7 @@ function checkDefinition(def: unknown, where: string): asserts def is DriverDefi
 
 /** Thrown by {@link loadDriver} when a module is missing, fails to load, or exports no driver. */
 export class DriverLoadError extends Error {
+  /** The module that failed. */
   readonly file: string;
   constructor(file: string, message: string, cause?: unknown) {
     super(message, { cause });

@@ -42,13 +42,17 @@ import { type OpSpec, type Prot, type Scenario, validateScenario } from './scena
 
 /** Everything a run builds; observers see it fill in. */
 export interface World {
+  /** The kernel of the run. */
   readonly kernel: Kernel;
+  /** The scenario being run. */
   readonly scenario: Scenario;
   /** Processes: 0 is the main one; each fork appends its child. */
   readonly processes: Mm[];
   /** Processes that exited or were OOM-killed: their programs stop. */
   readonly dead: Set<Mm>;
+  /** The driver, once probed. */
   driver: DriverInstance | null;
+  /** The driver's binding to the main process, once bound. */
   binding: Binding | null;
   /** The driver's devices. */
   devices: readonly Device[];
@@ -63,13 +67,17 @@ export interface World {
 
 /** Something that watches a run (the oracle): attached before the driver is probed. */
 export interface Observer {
+  /** Called once with the world, before the driver is probed. */
   attach(world: World): void;
 }
 
 /** Outcome of one op. */
 export interface OpOutcome {
+  /** Index of the task (program) in the scenario. */
   readonly task: number;
+  /** Index of the op in its program. */
   readonly index: number;
+  /** The op's name. */
   readonly op: OpSpec['op'];
   /** 0 or a negative errno for syscalls and actions; the value for reads. */
   readonly ret: number | null;
@@ -79,7 +87,9 @@ export interface OpOutcome {
 
 /** Options of {@link runScenario}. */
 export interface ScenarioRunOptions {
+  /** The scheduling decisions: where more than one task can run, which one does. */
   decisions: DecisionSource;
+  /** Watchers of the run (the oracle), attached before the driver is probed. */
   observers?: readonly Observer[];
   /** @defaultValue 200_000 */
   maxSteps?: number;
@@ -89,8 +99,11 @@ export interface ScenarioRunOptions {
 
 /** What {@link runScenario} returns. */
 export interface ScenarioResult {
+  /** How the scheduler's run ended. */
   readonly run: RunResult;
+  /** Everything the run built. */
   readonly world: World;
+  /** The outcome of every op that ran. */
   readonly outcomes: readonly OpOutcome[];
 }
 

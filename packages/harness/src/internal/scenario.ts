@@ -10,7 +10,9 @@ export type Prot = 'none' | 'r' | 'rw';
 
 /** One `mmap` of the process's layout. */
 export interface RegionSpec {
+  /** Length in pages. */
   readonly pages: number;
+  /** Protection of the mapping. */
   readonly prot: Prot;
   /** MAP_PRIVATE or MAP_SHARED. */
   readonly share: 'private' | 'shared';
@@ -45,18 +47,34 @@ interface PageRange {
  */
 type SpanRange = PageRange & { readonly through?: { readonly region: number; readonly page: number } };
 
-/** One step of a program. */
+/**
+ * One step of a program: `op` names it. Where it acts: `region`, `page` and `word` (a word of one
+ * page), or `region`, `page` and `pages` (a page range; a CPU range may reach through another
+ * region with `through`), and for CPU and kernel ops the process `proc` (0 is the main process,
+ * forks add 1, 2, …). `value` is the word a store writes, `prot` and `advice` the syscall's
+ * argument, `write` a pin or prefetch for writing, `device` the index of the device among the
+ * driver's devices (0 by default), and a device access's `pages` how many pages it spans.
+ */
 export type OpSpec =
+  /** A CPU load of the word. */
   | ({ readonly op: 'read' } & At & InProc)
+  /** A CPU store of `value` to the word. */
   | ({ readonly op: 'write'; readonly value: number } & At & InProc)
+  /** `munmap` of the pages. */
   | ({ readonly op: 'munmap' } & SpanRange & InProc)
+  /** `mprotect` of the pages to `prot`. */
   | ({ readonly op: 'mprotect'; readonly prot: Prot } & SpanRange & InProc)
+  /** `mremap` of region `region` to a new place: its pages move, its base changes. */
   | ({ readonly op: 'mremap'; readonly region: number } & InProc)
+  /** `madvise` of the pages with `MADV_DONTNEED` or `MADV_FREE`. */
   | ({ readonly op: 'madvise'; readonly advice: 'dontneed' | 'free' } & SpanRange & InProc)
   /** A GUP pin of the page (`pin_user_pages`), held over a few steps of DMA, then dropped. */
   | ({ readonly op: 'pin'; readonly write: boolean } & At & InProc)
+  /** `fork` of the main process: the child is the next process. */
   | { readonly op: 'fork' }
+  /** A write of 4 to `/proc/<pid>/clear_refs`: clears soft-dirty bits and write-protects the pages. */
   | ({ readonly op: 'clear-refs' } & InProc)
+  /** The process exits (`exit_mmap` while the other programs run). */
   | ({ readonly op: 'exit' } & InProc)
   /**
    * A device load; with `pages`, one access of several pages from `page` on: the driver's copy
@@ -66,15 +84,25 @@ export type OpSpec =
   | ({ readonly op: 'dev-read'; readonly device?: number; readonly pages?: number } & At)
   /** A device store; with `pages`, of `value` into every word of several pages (see `dev-read`). */
   | ({ readonly op: 'dev-write'; readonly value: number; readonly device?: number; readonly pages?: number } & At)
+  /** A device atomic on the word. */
   | ({ readonly op: 'dev-atomic'; readonly device?: number } & At)
+  /** The binding migrates the pages to device memory. */
   | ({ readonly op: 'migrate-to-device' } & PageRange)
+  /** The binding migrates the pages back to system memory. */
   | ({ readonly op: 'migrate-to-ram' } & PageRange)
+  /** The binding evicts its device memory. */
   | { readonly op: 'evict' }
+  /** The last close of the device file: the binding's `unbind` (see the scenarios guide). */
   | { readonly op: 'unbind' }
+  /** The binding makes the pages device-exclusive. */
   | ({ readonly op: 'make-exclusive' } & PageRange)
+  /** The binding prefetches the pages into the device page table (for writing if `write`). */
   | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange)
+  /** The kernel reclaims the page (swap-out or writeback). */
   | ({ readonly op: 'reclaim' } & At & InProc)
+  /** The kernel compacts the page (migrates it to another pfn). */
   | ({ readonly op: 'compact' } & At & InProc)
+  /** The OOM reaper unmaps the process's memory, with a non-blockable invalidation. */
   | ({ readonly op: 'oom-reap' } & InProc);
 
 /** The name of an op. */
@@ -82,8 +110,11 @@ export type OpName = OpSpec['op'];
 
 /** One concurrent program. */
 export interface TaskSpec {
+  /** Who runs the program: a CPU thread, the device, the driver or the kernel. */
   readonly kind: TaskKind;
+  /** Name, for traces and reports. */
   readonly name?: string;
+  /** The ops, run in order. */
   readonly ops: readonly OpSpec[];
 }
 
@@ -101,7 +132,9 @@ export interface Scenario {
   readonly pageSize?: number;
   /** Words per page: a few are enough to check data when fuzzing. @defaultValue 4 */
   readonly wordsPerPage?: number;
+  /** The process's mappings, mapped in order before the tasks start. */
   readonly regions: readonly RegionSpec[];
+  /** The concurrent programs. */
   readonly tasks: readonly TaskSpec[];
 }
 

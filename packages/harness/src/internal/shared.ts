@@ -42,6 +42,7 @@ function access(kernel: Kernel, obj: number, name: string, key: string, write: b
 
 /** One value shared between tasks: `get` is a tracked read, `set` a tracked write. */
 export class SharedCell<T> {
+  /** Name, for traces and data-race reports. */
   readonly name: string;
   private value: T;
   private readonly kernel: Kernel;
@@ -98,6 +99,7 @@ export class SharedCell<T> {
  * (a presence bitmap indexed by page, a list of DMA mappings by page). Iterating reads every key.
  */
 export class SharedMap<K extends number | string, V> {
+  /** Name, for traces and data-race reports. */
   readonly name: string;
   private readonly map = new Map<K, V>();
   private readonly kernel: Kernel;

@@ -33,8 +33,11 @@ export interface CodemodOptions {
 
 /** What happened at one place of one file. */
 export interface CodemodNote {
+  /** Path of the file. */
   readonly file: string;
+  /** 1-based line. */
   readonly line: number;
+  /** What was rewritten, or why it was left alone. */
   readonly message: string;
 }
 

@@ -28,6 +28,7 @@ export const TEMPLATE_NAMES = Object.keys(TEMPLATES) as TemplateName[];
 
 /** Options of {@link init}. */
 export interface InitOptions {
+  /** The template's name (one of {@link TEMPLATE_NAMES}). */
   readonly template: string;
   /** The hmmlab checkout whose examples and packages to use. @defaultValue the one this module is in */
   readonly hmmlabRoot?: string;
@@ -35,7 +36,9 @@ export interface InitOptions {
 
 /** What {@link init} wrote. */
 export interface InitResult {
+  /** The folder written. */
   readonly dir: string;
+  /** The template used. */
   readonly template: TemplateName;
   /** Files written, relative to `dir`, sorted. */
   readonly files: string[];

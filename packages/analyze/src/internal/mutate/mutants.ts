@@ -21,9 +21,11 @@ export interface Mutant {
    * edits elsewhere.
    */
   readonly id: string;
+  /** The mutation operator (one of {@link OPERATOR_NAMES}). */
   readonly operator: string;
   /** Absolute path of the mutated file. */
   readonly file: string;
+  /** 1-based line of the mutated site. */
   readonly line: number;
   /** What the mutant does. */
   readonly what: string;
@@ -39,6 +41,7 @@ export interface MutantSet {
   readonly driver: string;
   /** Its source files, the module first (absolute paths). */
   readonly files: readonly string[];
+  /** Every mutant of the driver's files. */
   readonly mutants: readonly Mutant[];
   /** Type errors of `mutant` in its file (`file:line: message`); empty when it checks. */
   typeErrors(mutant: Mutant): string[];
@@ -154,6 +157,7 @@ export function mutants(driver: string, options: MutantOptions = {}): MutantSet 
 
 /** One entry of `mutation-equivalents.json`. */
 export interface Equivalent {
+  /** The mutant's id (see {@link Mutant.id}). */
   readonly id: string;
   /** Why the mutant cannot break the flush contract. */
   readonly reason: string;

@@ -23,8 +23,11 @@ import { type PlacedEvent, type StateRow, type TimelineDevice, vaStateRows } fro
 
 /** A task as the timeline names it. */
 export interface TimelineTask {
+  /** The task's id. */
   readonly id: number;
+  /** Its name. */
   readonly name: string;
+  /** What kind of actor it models. */
   readonly kind: TaskKind;
 }
 
@@ -44,7 +47,11 @@ export interface TimelineInput {
   readonly driver?: string;
   /** The replay token, shown so the reader can rerun the counterexample. */
   readonly token?: string;
-  /** How the run ended (`RunResult.status` and `message`). */
+  /**
+   * How the run ended (`RunResult.status` and `message`).
+   * @prop __type.status - how the run ended
+   * @prop __type.message - what ended it, or ''
+   */
   readonly run?: { readonly status: string; readonly message: string };
   /** Page title. @defaultValue the first rule broken, or "no violation" */
   readonly title?: string;

@@ -44,7 +44,9 @@ export interface StateRow {
 
 /** Which mm each device VM mirrors, when the caller knows it. */
 export interface TimelineDevice {
+  /** The device's name. */
   readonly name: string;
+  /** Its address spaces: each `id` with the `mm` (id) it mirrors. */
   readonly vms: readonly { readonly id: number; readonly mm: number }[];
   /** The granule of its TLB (`Device.pageSize`): a flush evicts every granule it overlaps. @defaultValue the kernel's page size */
   readonly pageSize?: number;

@@ -62,10 +62,13 @@ export function hmmPfnToMapOrder(hmmPfn: number): number {
 
 /** `struct hmm_range`. */
 export interface HmmRange {
+  /** The interval notifier whose sequence guards the walk. */
   notifier: MmuIntervalNotifier;
   /** The value `mmuIntervalReadBegin` returned. */
   notifierSeq: number;
+  /** First address (inclusive, page aligned). */
   start: number;
+  /** End address (exclusive, page aligned). */
   end: number;
   /** One entry per page: input request flags (with `pfnFlagsMask`), output pfn and flags. */
   hmmPfns: PfnArray;

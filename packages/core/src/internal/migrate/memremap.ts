@@ -17,7 +17,9 @@ export const MEMORY_DEVICE_COHERENT = 2;
 
 /** `struct vm_fault`, as `migrate_to_ram` receives it. */
 export interface VmFault {
+  /** The faulting address space. */
   readonly mm: Mm;
+  /** The VMA of the faulting address. */
   readonly vma: Vma;
   /** The faulting address. */
   readonly address: number;
@@ -46,6 +48,7 @@ export interface MemremapOptions {
   owner: unknown;
   /** Number of pages in the range. */
   nrPages: number;
+  /** The pagemap's callbacks. */
   ops: DevPagemapOps;
   /** Name for traces. */
   name: string;
@@ -53,14 +56,19 @@ export interface MemremapOptions {
 
 /** `struct dev_pagemap`. */
 export class DevPagemap implements PagemapRef {
+  /** `MEMORY_DEVICE_PRIVATE` or `MEMORY_DEVICE_COHERENT`, by name. */
   readonly type: 'private' | 'coherent';
+  /** Opaque owner, as given to {@link memremapPages}. */
   readonly owner: unknown;
+  /** The pagemap's callbacks (`pgmap->ops`). */
   readonly ops: DevPagemapOps;
+  /** Name for traces. */
   readonly name: string;
   /** First pfn of the range. */
   readonly startPfn: number;
   /** Pages in the range. */
   readonly nrPages: number;
+  /** The kernel the pages belong to. */
   readonly kernel: Kernel;
   /** @internal */
   unmapped = false;

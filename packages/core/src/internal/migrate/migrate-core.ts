@@ -34,6 +34,7 @@ import { MIGRATE_PFN_MIGRATE, migratePfnToPage } from './migrate-pfn.js';
 
 /** A pfn array as drivers pass it (a number array or a Float64Array). */
 export interface PfnArray {
+  /** Number of entries. */
   readonly length: number;
   [index: number]: number;
 }

@@ -7,15 +7,21 @@
 import type { Kernel } from '../kernel.js';
 import type { Page } from '../mm/page.js';
 
+/** The entry holds a pfn. */
 export const MIGRATE_PFN_VALID = 1 << 0;
+/** The page is to be migrated (set by collection, cleared when migration of that page is refused). */
 export const MIGRATE_PFN_MIGRATE = 1 << 1;
 /** Profiles up to 5.16 only (removed by "mm/migrate.c: Remove MIGRATE_PFN_LOCKED"). */
 export const MIGRATE_PFN_LOCKED = 1 << 2;
+/** The source entry was writable (or, in a destination entry, map the new page writable). */
 export const MIGRATE_PFN_WRITE = 1 << 3;
+/** Bits below the pfn in an entry. */
 export const MIGRATE_PFN_SHIFT = 6;
 const MUL = 1 << MIGRATE_PFN_SHIFT;
 
+/** Select system memory pages for migration. */
 export const MIGRATE_VMA_SELECT_SYSTEM = 1 << 0;
+/** Select device-private pages whose pagemap owner is `pgmapOwner`. */
 export const MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1 << 1;
 /** v6.0+. */
 export const MIGRATE_VMA_SELECT_DEVICE_COHERENT = 1 << 2;

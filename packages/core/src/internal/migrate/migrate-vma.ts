@@ -36,6 +36,7 @@ import {
 
 /** `struct migrate_vma`. Fill in the inputs, then call {@link migrateVmaSetup}. */
 export class MigrateVma {
+  /** The VMA holding `[start, end)`. */
   vma: Vma | null = null;
   /** Source entries, written by setup; do not modify them afterwards. */
   src: PfnArray = [];
@@ -45,7 +46,9 @@ export class MigrateVma {
   cpages = 0;
   /** Output: entries collected. */
   npages = 0;
+  /** First address (page aligned). */
   start = 0;
+  /** End address (exclusive, page aligned; `end - start` at most the VMA). */
   end = 0;
   /** v5.9+: owner of the device-private pages to select, and the owner the MIGRATE invalidation carries. */
   pgmapOwner: unknown = undefined;

@@ -34,8 +34,11 @@ import type { Vma } from './vma.js';
 
 /** `VM_FAULT_*` bits (include/linux/mm_types.h). */
 export const VM_FAULT_OOM = 0x1;
+/** The fault raises SIGBUS. */
 export const VM_FAULT_SIGBUS = 0x2;
+/** The fault raises SIGSEGV. */
 export const VM_FAULT_SIGSEGV = 0x40;
+/** The fault dropped the mmap lock: retry it. */
 export const VM_FAULT_RETRY = 0x400;
 
 const DIRTY_BITS = PTE_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY;

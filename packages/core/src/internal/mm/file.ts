@@ -11,7 +11,9 @@ export type FileMmapOp = (vma: Vma) => number | Promise<number>;
 
 /** A file: its page cache, and a backing store for pages not in the cache. */
 export class ModelFile {
+  /** Unique id. */
   readonly id: number;
+  /** Name for traces. */
   readonly name: string;
   /** shmem (tmpfs, shared anonymous memory): pages are swap-backed, mapped writable without write-notify. */
   readonly shmem: boolean;

@@ -27,7 +27,9 @@ import type { Vma } from './vma.js';
 
 /** An address space. */
 export class Mm {
+  /** Unique id, as in traces (`mm 1`). */
   readonly id: number;
+  /** The kernel the address space belongs to. */
   readonly kernel: Kernel;
   /** The kernel API profile this mm follows. */
   readonly profile: KernelProfile;
@@ -354,6 +356,7 @@ export class Mm {
     this.insertVma(tail);
   }
 
+  /** `mm <id>`, for messages. */
   toString(): string {
     return `mm ${this.id}`;
   }

@@ -18,8 +18,11 @@ export type PageKind = 'system' | 'zero' | 'device-private' | 'device-coherent';
  * Created by `memremapPages`.
  */
 export interface PagemapRef {
+  /** `MEMORY_DEVICE_PRIVATE` or `MEMORY_DEVICE_COHERENT`, by name. */
   readonly type: 'private' | 'coherent';
+  /** Opaque owner the driver gave `memremapPages`. */
   readonly owner: unknown;
+  /** Name for traces. */
   readonly name: string;
   /** @internal Called when a device page's refcount drops to zero. */
   freePage(page: Page): void;
@@ -27,7 +30,9 @@ export interface PagemapRef {
 
 /** A physical page. */
 export class Page implements Waitable {
+  /** Page frame number. */
   readonly pfn: number;
+  /** What the page is (system, zero, device-private, device-coherent). */
   kind: PageKind;
   /** `page_ref_count`. */
   refcount = 0;
@@ -49,6 +54,7 @@ export class Page implements Waitable {
   swapSlot = 0;
   /** Page-cache owner (`page->mapping` for file pages) and offset in pages. */
   file: ModelFile | null = null;
+  /** Offset in the file, in pages (`page->index`). */
   index = 0;
   /** ZONE_DEVICE pagemap, for device pages. */
   pgmap: PagemapRef | null = null;
@@ -61,6 +67,7 @@ export class Page implements Waitable {
    * `mapcount`, and migration entries (which the kernel finds through the anon_vma).
    */
   readonly rmapMm: Mm[] = [];
+  /** The addresses of the entries in `rmapMm`, index for index. */
   readonly rmapVa: number[] = [];
   /** True while on the free list (or, for device pages, owned by the driver's allocator). */
   free = true;
@@ -93,6 +100,7 @@ export class Page implements Waitable {
     this.words = new Int32Array(wordsPerPage);
   }
 
+  /** The page lock's name, for traces and deadlock reports. */
   get name(): string {
     return `page lock of pfn ${this.pfn}`;
   }
@@ -143,6 +151,7 @@ export interface AllocOptions {
  * freed page then sees somebody else's data, which is what the oracle looks for.
  */
 export class PageAllocator {
+  /** 32-bit words of contents per page. */
   readonly wordsPerPage: number;
   /** The shared zero page (`ZERO_PAGE(0)`). */
   readonly zeroPage: Page;

@@ -7,6 +7,7 @@ import type { PageAllocator } from './page.js';
 
 /** One swap slot. */
 export interface SwapSlot {
+  /** The slot's contents. */
   readonly words: Int32Array;
   /** Swap entries (in any mm) that reference the slot (`swap_count`). */
   count: number;
@@ -26,6 +27,7 @@ export class SwapSpace {
     return id;
   }
 
+  /** The slot `slot`, or undefined if it is free. */
   get(slot: number): SwapSlot | undefined {
     return this.slots.get(slot);
   }

@@ -7,7 +7,9 @@ import type { Mm } from './mm.js';
 
 /** A mapping: `[start, end)` with flags, anonymous or backed by a file. */
 export class Vma {
+  /** First address (inclusive, page aligned). */
   start: number;
+  /** End address (exclusive, page aligned). */
   end: number;
   /** `VM_*` flags. */
   flags: number;
@@ -41,10 +43,12 @@ export class Vma {
     return (this.flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
   }
 
+  /** `VM_READ`. */
   get readable(): boolean {
     return (this.flags & VM_READ) !== 0;
   }
 
+  /** `VM_WRITE`. */
   get writable(): boolean {
     return (this.flags & VM_WRITE) !== 0;
   }
@@ -59,6 +63,7 @@ export class Vma {
     return this.pgoff + Math.floor((va - this.start) / pageSize);
   }
 
+  /** `vma [start, end)`, for messages. */
   toString(): string {
     return `vma [0x${this.start.toString(16)}, 0x${this.end.toString(16)})`;
   }

@@ -14,6 +14,7 @@ import type { MmuNotifierSubscriptions } from './subscriptions.js';
 
 /** Handle passed back by a two-pass `invalidateStart` to get its `invalidateFinish` called. */
 export interface MmuIntervalNotifierFinish {
+  /** The notifier whose `invalidateFinish` to call (set by the core). */
   notifier?: MmuIntervalNotifier;
 }
 
@@ -28,6 +29,7 @@ export interface MmuIntervalNotifierOps {
   /**
    * Two-pass variant (newest kernels): first pass. Return a finish handle to get
    * `invalidateFinish` called after every first pass of this invalidation.
+   * @returns `ok`: as `invalidate` returns; `finish`: the handle, or null for no second pass
    */
   invalidateStart?(
     mni: MmuIntervalNotifier,
@@ -51,7 +53,9 @@ export class MmuIntervalNotifier {
   order = 0;
   /** `interval_sub->invalidate_seq`. */
   invalidateSeq = 0;
+  /** The callbacks (`interval_sub->ops`), set by insertion. */
   ops: MmuIntervalNotifierOps | null = null;
+  /** The address space, set by insertion. */
   mm: Mm | null = null;
   /** @internal In the interval tree (`!RB_EMPTY_NODE`). */
   inTree = false;

@@ -24,6 +24,7 @@ export interface MmuNotifierOps {
   release?(sub: MmuNotifier, mm: Mm): void | Promise<void>;
   /** Return 0, or `-EAGAIN` when the range is not blockable and the work would sleep. */
   invalidateRangeStart?(sub: MmuNotifier, range: MmuNotifierRange): number | Promise<number>;
+  /** Called after the CPU page tables of the range changed; may sleep. */
   invalidateRangeEnd?(sub: MmuNotifier, range: MmuNotifierRange): void | Promise<void>;
   /** v6.6+: called under the page-table lock when the CPU TLB is flushed; must not sleep. */
   archInvalidateSecondaryTlbs?(sub: MmuNotifier, mm: Mm, start: number, end: number): void;
@@ -44,12 +45,15 @@ const KNOWN_OPS = new Set([
 
 /** A classic subscription. Subclass it to carry driver state. */
 export class MmuNotifier {
+  /** The callbacks. */
   ops: MmuNotifierOps;
+  /** The address space, set by registration. */
   mm: Mm | null = null;
   /** `mmu_notifier_get` references. */
   users = 0;
   /** On the mm's list (`!hlist_unhashed`). */
   hashed = false;
+  /** Name used in traces and reports. */
   name: string;
 
   constructor(ops: MmuNotifierOps, name = 'mmu notifier') {

@@ -48,6 +48,7 @@ export const MMU_NOTIFIER_RANGE_BLOCKABLE = 1;
  * `owner` (5.14+); before the seed patch none is. The others stay `undefined`.
  */
 export interface MmuNotifierRange {
+  /** The address space being invalidated. */
   readonly mm: Mm;
   /** First address (inclusive). */
   readonly start: number;
@@ -55,6 +56,7 @@ export interface MmuNotifierRange {
   readonly end: number;
   /** `MMU_NOTIFIER_RANGE_BLOCKABLE` or 0. */
   readonly flags: number;
+  /** Why: `MMU_NOTIFY_*`. */
   readonly event: MmuNotifierEvent;
   /** Profile 5.14+: owner of a MIGRATE or EXCLUSIVE invalidation. */
   readonly owner: unknown;

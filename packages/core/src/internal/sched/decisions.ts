@@ -7,8 +7,11 @@ import type { TaskKind } from '../trace.js';
 
 /** What a decision source sees of a task. */
 export interface TaskInfo {
+  /** Unique id, in spawn order. */
   readonly id: number;
+  /** Name, for traces and reports. */
   readonly name: string;
+  /** What kind of actor the task models. */
   readonly kind: TaskKind;
 }
 

@@ -8,6 +8,7 @@ import type { Scheduler, Task, Waitable } from './scheduler.js';
 
 /** A sleeping mutual-exclusion lock. Only its owner may unlock it. */
 export class Mutex implements Waitable {
+  /** Name, for traces and deadlock reports. */
   readonly name: string;
   /** The holder, or null. */
   owner: Task | null = null;
@@ -54,7 +55,7 @@ export class Mutex implements Waitable {
   /**
    * `mutex_trylock`: never sleeps; true if the lock was taken. In a non-blockable interval
    * notifier callback it may also fail on a free lock that another live task has taken before: that task may hold it on
-   * another CPU (a scheduling decision, {@link Scheduler.trylockContended}).
+   * another CPU (a scheduling decision of the run, recorded like any other).
    */
   tryLock(): boolean {
     const s = this.sched;

@@ -15,6 +15,7 @@ interface RwWaiter {
 
 /** A sleeping reader-writer lock. */
 export class RwSemaphore implements Waitable {
+  /** Name, for traces and deadlock reports. */
   readonly name: string;
   /** The writer holding it, or null. */
   writer: Task | null = null;

@@ -14,6 +14,7 @@ export type TaskState = 'runnable' | 'running' | 'blocked' | 'sleeping' | 'idle'
 
 /** Something a task can wait on or hold, named for deadlock reports. */
 export interface Waitable {
+  /** Name, for traces and deadlock reports. */
   readonly name: string;
   /** Tasks that hold it (a lock's owner or readers), for "who holds what". */
   holders(): readonly Task[];
@@ -21,7 +22,9 @@ export interface Waitable {
 
 /** A CPU signal that ends the thread that caught it, not the run (SIGSEGV, SIGBUS). */
 export class SignalError extends Error {
+  /** `SIGSEGV` or `SIGBUS`. */
   readonly signal: 'SIGSEGV' | 'SIGBUS';
+  /** The faulting address. */
   readonly address: number;
   constructor(signal: 'SIGSEGV' | 'SIGBUS', address: number, message: string) {
     super(message);
@@ -36,6 +39,7 @@ export class SignalError extends Error {
  * (`interval notifier "dmirror" invalidate`), and `cause` is what it threw.
  */
 export class DriverCallbackError extends Error {
+  /** The callback that threw. */
   readonly context: string;
   constructor(context: string, cause: unknown) {
     const msg = cause instanceof Error ? cause.message : String(cause);
@@ -55,6 +59,7 @@ export class HeldLocks {
 
   private cachedNames: readonly string[] | null = null;
 
+  /** Records one more hold of `lock` (a lock held twice, as a read lock can be, counts twice). */
   add(lock: Waitable): void {
     const e = this.locks.get(lock);
     if (e !== undefined) e.n++;
@@ -64,6 +69,7 @@ export class HeldLocks {
     }
   }
 
+  /** Drops one hold of `lock`. */
   remove(lock: Waitable): void {
     const e = this.locks.get(lock);
     if (e === undefined) return;
@@ -73,6 +79,7 @@ export class HeldLocks {
     }
   }
 
+  /** Whether `lock` is held. */
   has(lock: Waitable): boolean {
     return this.locks.has(lock);
   }
@@ -108,11 +115,15 @@ export class HeldLocks {
 
 /** One actor of a run. */
 export class Task implements TaskInfo {
+  /** Unique id, in spawn order. */
   readonly id: number;
+  /** Name, for traces and reports. */
   readonly name: string;
+  /** What kind of actor the task models. */
   readonly kind: TaskKind;
   /** A daemon (a workqueue worker) does not keep the run alive while it idles. */
   readonly daemon: boolean;
+  /** Where the task is in its life. */
   state: TaskState = 'runnable';
   /** What the task waits on while blocked. */
   waitingOn: Waitable | null = null;
@@ -127,6 +138,7 @@ export class Task implements TaskInfo {
   readonly contexts: string[] = [];
   /** Depth of contexts in which the task must not sleep (non-blockable notifier ranges). */
   atomicDepth = 0;
+  /** How it ended, once done. */
   outcome: TaskOutcome | null = null;
   /** The error or signal that ended the task, if any. */
   error: unknown = null;
@@ -153,14 +165,19 @@ export type RunStatus = 'done' | 'deadlock' | 'step-limit' | 'error' | 'hung' | 
 
 /** One blocked task in a deadlock report. */
 export interface DeadlockEntry {
+  /** The blocked task. */
   task: TaskInfo;
+  /** The name of what it waits for. */
   waitsFor: string;
+  /** The tasks that hold it. */
   heldBy: TaskInfo[];
+  /** Names of the locks the blocked task holds. */
   holds: string[];
 }
 
 /** The result of {@link Scheduler.run}. */
 export interface RunResult {
+  /** How the run ended. */
   status: RunStatus;
   /** Scheduler steps taken. */
   steps: number;
@@ -199,6 +216,7 @@ export function currentScheduler(): Scheduler | null {
  * its `park`/`wake` methods; users only spawn tasks and run.
  */
 export class Scheduler {
+  /** The event trace the scheduler writes to. */
   readonly trace: Trace;
   /** Steps taken so far (one per dispatch). */
   step = 0;

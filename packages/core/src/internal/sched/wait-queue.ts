@@ -6,6 +6,7 @@ import type { Scheduler, Task, Waitable } from './scheduler.js';
 
 /** A `wait_queue_head_t`: tasks sleep on it until a condition holds. */
 export class WaitQueue implements Waitable {
+  /** Name, for traces and deadlock reports. */
   readonly name: string;
   private waiters: Task[] = [];
   private readonly sched: Scheduler;
@@ -49,6 +50,7 @@ export class WaitQueue implements Waitable {
 
 /** A `struct completion`. */
 export class Completion implements Waitable {
+  /** Name, for traces and deadlock reports. */
   readonly name: string;
   private done = 0;
   private readonly wq: WaitQueue;

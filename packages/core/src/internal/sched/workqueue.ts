@@ -10,7 +10,9 @@ import { WaitQueue } from './wait-queue.js';
 
 /** A `struct work_struct`. */
 export class Work {
+  /** Name, for traces. */
   readonly name: string;
+  /** The work function, run by the worker task. */
   readonly fn: () => Promise<void> | void;
   /** Queued and not yet started. */
   pending = false;
@@ -32,6 +34,7 @@ export class DelayedWork extends Work {}
 
 /** A `struct workqueue_struct` with one worker task (an ordered workqueue). */
 export class Workqueue implements Waitable {
+  /** Name, for traces and deadlock reports. */
   readonly name: string;
   private readonly sched: Scheduler;
   private readonly ready: Work[] = [];

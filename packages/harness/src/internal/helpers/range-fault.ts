@@ -11,6 +11,7 @@ export const HMM_RANGE_DEFAULT_TIMEOUT = 1000;
 
 /** Arguments of {@link hmmRangeFaultLoop}. */
 export interface RangeFaultLoopArgs {
+  /** The address space, whose mmap lock the loop takes for reading. */
   readonly mm: Mm;
   /** The range to fault; `notifierSeq` is set by the loop. */
   readonly range: HmmRange;
