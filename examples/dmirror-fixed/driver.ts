@@ -50,7 +50,7 @@ import {
   yieldPoint,
 } from '@hmmlab/core';
 import { defineDriver, SharedCell } from '@hmmlab/harness';
-import { Dmirror } from '../dmirror/dmirror.js';
+import { DMIRROR_COMMANDS, Dmirror } from '../dmirror/dmirror.js';
 import { dmirrorMigrateFinalizeAndMapLocked } from '../dmirror/migrate.js';
 import { dmirrorProbe } from '../dmirror/probe.js';
 
@@ -162,5 +162,6 @@ export default defineDriver({
   name: 'dmirror-fixed',
   description: 'lib/test_hmm.c with its races fixed: no A1 hazard, its own migrations visible to its fault path, checks before mapping',
   profiles: ['latest'],
+  commands: DMIRROR_COMMANDS,
   probe: (kernel) => dmirrorProbe(kernel, DmirrorFixed),
 });

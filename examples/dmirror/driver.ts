@@ -4,12 +4,13 @@
  * port use `bind(mm, { device })` and `Dmirror.cmd` as user space uses open and ioctl.
  */
 import { defineDriver } from '@hmmlab/harness';
-import { Dmirror } from './dmirror.js';
+import { DMIRROR_COMMANDS, Dmirror } from './dmirror.js';
 import { DMIRROR_PROFILES, dmirrorProbe } from './probe.js';
 
 export default defineDriver({
   name: 'dmirror',
   description: "lib/test_hmm.c: the kernel's HMM test driver, mirroring a process through one interval notifier",
   profiles: DMIRROR_PROFILES,
+  commands: DMIRROR_COMMANDS,
   probe: (kernel) => dmirrorProbe(kernel, Dmirror),
 });

@@ -65,3 +65,24 @@ describe('op bias', () => {
     }
   });
 });
+
+describe("a driver's extra commands", () => {
+  const commandsOf = (shape: Parameters<typeof scenarioArb>[0]) =>
+    fc
+      .sample(scenarioArb(shape), { seed: 13, numRuns: 300 })
+      .flatMap((s) => s.tasks.flatMap((t) => t.ops.flatMap((o) => (o.op === 'command' ? [o.name] : []))));
+
+  it('should call each declared command from driver programs, over valid ranges', () => {
+    const names = commandsOf({ commands: ['query', 'map'] });
+    expect(new Set(names)).toEqual(new Set(['query', 'map']));
+    for (const s of fc.sample(scenarioArb({ commands: ['query'] }), { seed: 13, numRuns: 100 }))
+      expect(() => validateScenario(s)).not.toThrow();
+  });
+
+  it('should draw the same scenarios as before for a driver that declares none', () => {
+    expect(commandsOf({})).toEqual([]);
+    expect(fc.sample(scenarioArb({ commands: [] }), { seed: 13, numRuns: 100 })).toEqual(
+      fc.sample(scenarioArb({}), { seed: 13, numRuns: 100 }),
+    );
+  });
+});

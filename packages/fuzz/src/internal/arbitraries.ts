@@ -15,6 +15,11 @@ export interface ScenarioShape {
   readonly pages?: { min: number; max: number };
   /** Ops per task. @defaultValue 1 to 4 */
   readonly ops?: { min: number; max: number };
+  /**
+   * The driver's extra commands (`DriverDefinition.commands`) driver programs may call; with none,
+   * scenarios are drawn exactly as before commands existed. @defaultValue []
+   */
+  readonly commands?: readonly string[];
   /** Devices of the driver that device work may use. @defaultValue 1 */
   readonly devices?: number;
   /** Profiles to draw from. @defaultValue ['latest'] */
@@ -212,9 +217,19 @@ export function deviceOpArb(regions: readonly RegionSpec[], devices = 1, bias: O
   );
 }
 
-/** One driver action. */
-export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): fc.Arbitrary<OpSpec> {
+/** One driver action: its migrations, evictions, exclusive access, prefetch and release, and its extra `commands`. */
+export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}, commands: readonly string[] = []): fc.Arbitrary<OpSpec> {
   const range = rangeArb(regions, bias.hot);
+  const extra: (fc.WeightedArbitrary<OpSpec> & { kind: string })[] =
+    commands.length === 0
+      ? []
+      : [
+          {
+            kind: 'command',
+            weight: 2,
+            arbitrary: fc.tuple(range, fc.constantFrom(...commands)).map(([r, name]) => op({ op: 'command', ...r, name })),
+          },
+        ];
   return pick(
     [
       { kind: 'migrate-to-device', weight: 4, arbitrary: range.map((r) => op({ op: 'migrate-to-device', ...r })) },
@@ -223,6 +238,7 @@ export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): 
       { kind: 'make-exclusive', weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
       { kind: 'prefetch', weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
       { kind: 'unbind', weight: 1, arbitrary: fc.constant({ op: 'unbind' }) },
+      ...extra,
     ],
     bias,
   );
@@ -258,11 +274,13 @@ function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): fc.Arbit
       : fc.constant(undefined);
   // One flag per kind; a flag shrinks to false, "keep", so shrinking goes back to the full mix.
   // Half of the scenarios keep the full mix: bugs that need many op kinds at once stay cheap.
-  const flags = fc.array(fc.boolean(), { minLength: ALL_KINDS.length, maxLength: ALL_KINDS.length });
+  // A driver with extra commands has one more flag, after the others.
+  const kinds = (shape.commands ?? []).length > 0 ? [...ALL_KINDS, 'command'] : ALL_KINDS;
+  const flags = fc.array(fc.boolean(), { minLength: kinds.length, maxLength: kinds.length });
   const omit = (shape.swarm ?? true) ? fc.oneof(fc.constant([]), flags) : fc.constant([]);
   return fc.tuple(hot, omit).map(([h, flags]) => ({
     ...(h !== undefined ? { hot: h } : {}),
-    omit: new Set(ALL_KINDS.filter((_, i) => flags[i] === true)),
+    omit: new Set(kinds.filter((_, i) => flags[i] === true)),
   }));
 }
 
@@ -287,7 +305,7 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
           minLength: shape.cpuPrograms?.min ?? 0,
           maxLength: shape.cpuPrograms?.max ?? 1,
         }),
-        fc.array(task('driver', driverOpArb(regions, bias), ops), { minLength: 0, maxLength: 1 }),
+        fc.array(task('driver', driverOpArb(regions, bias, shape.commands), ops), { minLength: 0, maxLength: 1 }),
       ];
       if (shape.kernelWork ?? true)
         tasks.push(fc.array(task('kernel', kernelOpArb(regions, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));

@@ -228,6 +228,43 @@ describe('runScenario', () => {
     expect(r.outcomes.find((o) => o.op === 'compact')?.status).toBe(status);
   });
 
+  it("should run a driver's extra command over its range, and mark it unsupported for a binding without commands", async () => {
+    const calls: string[] = [];
+    const inner = mirrorDriver({ flush: true });
+    const withCommands = defineDriver({
+      name: 'with-commands',
+      commands: ['query'],
+      async probe(kernel) {
+        const i = await inner.probe(kernel);
+        return {
+          devices: i.devices,
+          async bind(mm) {
+            const b = await i.bind(mm);
+            return {
+              ...b,
+              async command(name: string, start: number, end: number) {
+                calls.push(`${name} ${start}..${end}`);
+                return -1;
+              },
+            };
+          },
+        };
+      },
+    });
+    const scenario: Scenario = {
+      regions: [{ pages: 3, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [{ kind: 'driver', ops: [{ op: 'command', name: 'query', region: 0, page: 1, pages: 2 }] }],
+    };
+    const r = await runScenario(withCommands, scenario, { decisions: seededDecisions(1) });
+    expect(r.run.status, r.run.message).toBe('done');
+    const base = r.world.regionBase[0] as number;
+    const ps = r.world.kernel.pageSize;
+    expect(calls).toEqual([`query ${base + ps}..${base + 3 * ps}`]);
+    expect(r.outcomes.map((o) => [o.op, o.status, o.ret])).toEqual([['command', 'ok', -1]]);
+    const plain = await runScenario(inner, scenario, { decisions: seededDecisions(1) });
+    expect(plain.outcomes.map((o) => [o.op, o.status])).toEqual([['command', 'unsupported']]);
+  });
+
   describe('device accesses of several pages', () => {
     const rangeOps: Scenario = {
       regions: [{ pages: 3, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],

@@ -356,6 +356,15 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
           ),
         );
       }
+      case 'command': {
+        const b = world.binding;
+        if (b === null || b.command === undefined) return { ret: null, status: 'unsupported' };
+        if (world.bindingState !== 'open') return OK(-ENODEV);
+        const command = b.command;
+        const start = va(world, op.region, op.page);
+        const end = start + op.pages * ps;
+        return OK(await life.hold(() => command.call(b, op.name, start, end)));
+      }
       case 'evict': {
         const b = world.binding;
         if (b === null || b.evict === undefined) return { ret: null, status: 'unsupported' };
@@ -437,6 +446,7 @@ export function describeOp(op: OpSpec): string {
   if ('through' in op && op.through !== undefined) parts.push(`..r${op.through.region} p${op.through.page}`);
   else if ('pages' in op) parts.push(`+${op.pages}`);
   if (op.op === 'pin') parts.push(op.write ? 'write' : 'read');
+  if (op.op === 'command') parts.push(op.name);
   if ('word' in op && op.word !== undefined) parts.push(`w${op.word}`);
   if ('prot' in op) parts.push(op.prot);
   if ('advice' in op) parts.push(op.advice);

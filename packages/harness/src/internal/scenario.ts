@@ -73,6 +73,8 @@ export type OpSpec =
   | { readonly op: 'unbind' }
   | ({ readonly op: 'make-exclusive' } & PageRange)
   | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange)
+  /** The driver's extra command `name` over the range (`Binding.command`). */
+  | ({ readonly op: 'command'; readonly name: string } & PageRange)
   | ({ readonly op: 'reclaim' } & At & InProc)
   | ({ readonly op: 'compact' } & At & InProc)
   | ({ readonly op: 'oom-reap' } & InProc);
@@ -108,7 +110,7 @@ export interface Scenario {
 const OPS_OF_KIND: Readonly<Record<TaskKind, readonly OpName[]>> = {
   cpu: ['read', 'write', 'munmap', 'mprotect', 'mremap', 'madvise', 'fork', 'clear-refs', 'exit', 'pin'],
   device: ['dev-read', 'dev-write', 'dev-atomic'],
-  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch', 'unbind'],
+  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch', 'unbind', 'command'],
   kernel: ['reclaim', 'compact', 'oom-reap'],
 };
 
@@ -175,6 +177,8 @@ export function validateScenario(s: Scenario): void {
         checkInt(`${ow}.through`, 'page', t.page, 0, (s.regions[t.region] as RegionSpec).pages - 1);
       }
       if ('write' in o && typeof o.write !== 'boolean') fail(ow, `write ${String(o.write)} must be true or false`);
+      if (o.op === 'command' && (typeof o.name !== 'string' || o.name === ''))
+        fail(ow, `command name ${JSON.stringify(o.name)} must be a non-empty string`);
       if ('value' in o && (typeof o.value !== 'number' || !Number.isInteger(o.value)))
         fail(ow, `value ${String(o.value)} must be an integer`);
     });
