@@ -308,18 +308,20 @@ describe('runScenario', () => {
             devices: i.devices,
             async bind(mm) {
               const b = await i.bind(mm);
-              const pages = (start: number, end: number) => {
+              const pages = async (start: number, end: number) => {
+                await mm.mmapLock.downRead();
                 const at = mm.findVma(start)?.start ?? 0;
+                mm.mmapLock.upRead();
                 return `${(start - at) / kernel.pageSize}..${(end - at) / kernel.pageSize}`;
               };
               return {
                 ...b,
                 async readRange(start: number, end: number) {
-                  calls.push(`read ${pages(start, end)}`);
+                  calls.push(`read ${await pages(start, end)}`);
                   return -14;
                 },
                 async writeRange(start: number, end: number, value: number) {
-                  calls.push(`write ${pages(start, end)} = ${value}`);
+                  calls.push(`write ${await pages(start, end)} = ${value}`);
                   return 0;
                 },
               };
@@ -354,7 +356,9 @@ describe('runScenario', () => {
                 async readRange(start: number) {
                   copying = true;
                   for (let n = 0; n < 3; n++) await kernel.yieldPoint();
+                  await mm.mmapLock.downRead();
                   seen.push(mm.findVma(start) !== undefined);
+                  mm.mmapLock.upRead();
                   return 0;
                 },
               };
