@@ -12,5 +12,7 @@ export default defineDriver({
   description: "lib/test_hmm.c: the kernel's HMM test driver, mirroring a process through one interval notifier",
   profiles: DMIRROR_PROFILES,
   commands: DMIRROR_COMMANDS,
+  // hmm-tests' `hmm2` fixture opens /dev/hmm_dmirror0 and /dev/hmm_dmirror1 in one process.
+  bindDevices: 2,
   probe: (kernel) => dmirrorProbe(kernel, Dmirror),
 });

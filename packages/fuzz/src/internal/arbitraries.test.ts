@@ -86,3 +86,20 @@ describe("a driver's extra commands", () => {
     );
   });
 });
+
+describe('a process using several devices of the driver', () => {
+  const throughDevices = (shape: Parameters<typeof scenarioArb>[0]) =>
+    fc
+      .sample(scenarioArb(shape), { seed: 17, numRuns: 300 })
+      .flatMap((s) => s.tasks.filter((t) => t.kind === 'driver').flatMap((t) => t.ops.map((o) => ('device' in o ? o.device : undefined))));
+
+  it('should send some driver actions through the other devices, and the rest through the first binding', () => {
+    const devices = throughDevices({ bindDevices: 3 });
+    expect(new Set(devices)).toEqual(new Set([undefined, 1, 2]));
+    for (const s of fc.sample(scenarioArb({ bindDevices: 3 }), { seed: 17, numRuns: 100 })) expect(() => validateScenario(s)).not.toThrow();
+  });
+
+  it('should name no device when the process uses one', () => {
+    expect(throughDevices({}).every((d) => d === undefined)).toBe(true);
+  });
+});

@@ -20,6 +20,12 @@ export interface ScenarioShape {
    * scenarios are drawn exactly as before commands existed. @defaultValue []
    */
   readonly commands?: readonly string[];
+  /**
+   * Devices of the driver one process uses at once (`DriverDefinition.bindDevices`): above 1,
+   * about half of the migrations, prefetches and exclusive takes go through a binding of device 1
+   * to n - 1; at 1, scenarios are drawn exactly as before. @defaultValue 1
+   */
+  readonly bindDevices?: number;
   /** Devices of the driver that device work may use. @defaultValue 1 */
   readonly devices?: number;
   /** Profiles to draw from. @defaultValue ['latest'] */
@@ -217,9 +223,24 @@ export function deviceOpArb(regions: readonly RegionSpec[], devices = 1, bias: O
   );
 }
 
-/** One driver action: its migrations, evictions, exclusive access, prefetch and release, and its extra `commands`. */
-export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}, commands: readonly string[] = []): fc.Arbitrary<OpSpec> {
-  const range = rangeArb(regions, bias.hot);
+/**
+ * One driver action: its migrations, evictions, exclusive access, prefetch and release, and its
+ * extra `commands`; with `bindDevices` above 1, a range action goes through another device's
+ * binding about half of the time.
+ */
+export function driverOpArb(
+  regions: readonly RegionSpec[],
+  bias: OpBias = {},
+  commands: readonly string[] = [],
+  bindDevices = 1,
+): fc.Arbitrary<OpSpec> {
+  const plain = rangeArb(regions, bias.hot);
+  const range: fc.Arbitrary<{ region: number; page: number; pages: number; device?: number }> =
+    bindDevices > 1
+      ? fc
+          .tuple(plain, fc.oneof(fc.constant(0), fc.integer({ min: 1, max: bindDevices - 1 })))
+          .map(([r, device]) => (device === 0 ? r : { ...r, device }))
+      : plain;
   const extra: (fc.WeightedArbitrary<OpSpec> & { kind: string })[] =
     commands.length === 0
       ? []
@@ -227,7 +248,7 @@ export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}, c
           {
             kind: 'command',
             weight: 2,
-            arbitrary: fc.tuple(range, fc.constantFrom(...commands)).map(([r, name]) => op({ op: 'command', ...r, name })),
+            arbitrary: fc.tuple(plain, fc.constantFrom(...commands)).map(([r, name]) => op({ op: 'command', ...r, name })),
           },
         ];
   return pick(
@@ -305,7 +326,7 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
           minLength: shape.cpuPrograms?.min ?? 0,
           maxLength: shape.cpuPrograms?.max ?? 1,
         }),
-        fc.array(task('driver', driverOpArb(regions, bias, shape.commands), ops), { minLength: 0, maxLength: 1 }),
+        fc.array(task('driver', driverOpArb(regions, bias, shape.commands, shape.bindDevices), ops), { minLength: 0, maxLength: 1 }),
       ];
       if (shape.kernelWork ?? true)
         tasks.push(fc.array(task('kernel', kernelOpArb(regions, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));

@@ -167,7 +167,9 @@ export function runArb(driver: DriverDefinition, options: CampaignOptions): fc.A
   const schedule =
     strategy === 'exhaustive' ? fc.constant<Schedule>({ kind: 'random', choices: [] }) : scheduleArb(strategy, options.schedule);
   const commands = driver.commands ?? [];
-  return fc.tuple(scenarioArb({ ...options.shape, profiles, ...(commands.length > 0 ? { commands } : {}) }), schedule);
+  const bindDevices = driver.bindDevices ?? 1;
+  const shape = { ...options.shape, profiles, ...(commands.length > 0 ? { commands } : {}), ...(bindDevices > 1 ? { bindDevices } : {}) };
+  return fc.tuple(scenarioArb(shape), schedule);
 }
 
 /** The step limit and oracle options of a campaign's runs, as a token records them. */

@@ -78,6 +78,13 @@ export interface DriverDefinition<B extends Binding = Binding> {
    * the device file); generated driver programs call them like the other actions. @defaultValue []
    */
   readonly commands?: readonly string[];
+  /**
+   * How many of its devices one process may use at once, each through its own
+   * `bind(mm, { device })` (a process using two GPUs; two open /dev/hmm_dmirrorN files): above 1,
+   * the fuzzer's driver programs also migrate, prefetch and take pages through devices 1 to n - 1,
+   * so each device sees the others' invalidations with a foreign owner. @defaultValue 1
+   */
+  readonly bindDevices?: number;
   /** Creates the devices and driver state in a fresh kernel. */
   probe(kernel: Kernel): DriverInstance<B> | Promise<DriverInstance<B>>;
 }
@@ -124,6 +131,12 @@ function checkDefinition(def: unknown, where: string): asserts def is DriverDefi
   }
   if (d.commands !== undefined && (!Array.isArray(d.commands) || d.commands.some((c) => typeof c !== 'string' || c === ''))) {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: driver "${d.name}" commands must be an array of non-empty names`);
+  }
+  if (d.bindDevices !== undefined && (!Number.isInteger(d.bindDevices) || d.bindDevices < 1)) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `${where}: driver "${d.name}" bindDevices is ${String(d.bindDevices)}; expected an integer of at least 1`,
+    );
   }
   for (const p of d.profiles ?? []) {
     if (!PROFILE_NAMES.includes(p)) {

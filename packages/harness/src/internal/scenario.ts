@@ -45,6 +45,15 @@ interface PageRange {
  */
 type SpanRange = PageRange & { readonly through?: { readonly region: number; readonly page: number } };
 
+/**
+ * Which binding a driver action goes through: 0 (the default) is the scenario's binding; `n` is
+ * the process's binding of the driver's device `n`, opened (`bind(mm, { device: n })`) at its
+ * first use, as a process opens a second GPU.
+ */
+interface ThroughDevice {
+  readonly device?: number;
+}
+
 /** One step of a program. */
 export type OpSpec =
   | ({ readonly op: 'read' } & At & InProc)
@@ -67,12 +76,12 @@ export type OpSpec =
   /** A device store; with `pages`, of `value` into every word of several pages (see `dev-read`). */
   | ({ readonly op: 'dev-write'; readonly value: number; readonly device?: number; readonly pages?: number } & At)
   | ({ readonly op: 'dev-atomic'; readonly device?: number } & At)
-  | ({ readonly op: 'migrate-to-device' } & PageRange)
-  | ({ readonly op: 'migrate-to-ram' } & PageRange)
+  | ({ readonly op: 'migrate-to-device' } & PageRange & ThroughDevice)
+  | ({ readonly op: 'migrate-to-ram' } & PageRange & ThroughDevice)
   | { readonly op: 'evict' }
   | { readonly op: 'unbind' }
-  | ({ readonly op: 'make-exclusive' } & PageRange)
-  | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange)
+  | ({ readonly op: 'make-exclusive' } & PageRange & ThroughDevice)
+  | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange & ThroughDevice)
   /** The driver's extra command `name` over the range (`Binding.command`). */
   | ({ readonly op: 'command'; readonly name: string } & PageRange)
   | ({ readonly op: 'reclaim' } & At & InProc)
@@ -177,6 +186,7 @@ export function validateScenario(s: Scenario): void {
         checkInt(`${ow}.through`, 'page', t.page, 0, (s.regions[t.region] as RegionSpec).pages - 1);
       }
       if ('write' in o && typeof o.write !== 'boolean') fail(ow, `write ${String(o.write)} must be true or false`);
+      if (kind === 'driver' && 'device' in o && o.device !== undefined) checkInt(ow, 'device', o.device, 0, 63);
       if (o.op === 'command' && (typeof o.name !== 'string' || o.name === ''))
         fail(ow, `command name ${JSON.stringify(o.name)} must be a non-empty string`);
       if ('value' in o && (typeof o.value !== 'number' || !Number.isInteger(o.value)))
