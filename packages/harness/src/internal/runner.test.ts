@@ -265,6 +265,54 @@ describe('runScenario', () => {
     expect(plain.outcomes.map((o) => [o.op, o.status])).toEqual([['command', 'unsupported']]);
   });
 
+  it("should send a driver action that names a device through the process's binding of that device, opened once", async () => {
+    const opened: number[] = [];
+    const calls: string[] = [];
+    const inner = mirrorDriver({ flush: true });
+    const twoDevices = defineDriver({
+      name: 'two-devices',
+      bindDevices: 2,
+      async probe(kernel) {
+        const i = await inner.probe(kernel);
+        return {
+          devices: [...i.devices, ...i.devices],
+          async bind(mm, options) {
+            const device = options?.device ?? 0;
+            opened.push(device);
+            const b = await i.bind(mm);
+            return {
+              ...b,
+              async migrateToDevice() {
+                calls.push(`migrate through ${device}`);
+                return 0;
+              },
+            };
+          },
+        };
+      },
+    });
+    const scenario: Scenario = {
+      regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [
+        {
+          kind: 'driver',
+          ops: [
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 1, device: 1 },
+            { op: 'migrate-to-device', region: 0, page: 1, pages: 1 },
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 2, device: 1 },
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 1, device: 2 },
+          ],
+        },
+      ],
+    };
+    const r = await runScenario(twoDevices, scenario, { decisions: seededDecisions(1) });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(opened).toEqual([0, 1]);
+    expect(calls).toEqual(['migrate through 1', 'migrate through 0', 'migrate through 1']);
+    // The driver has no device 2.
+    expect(r.outcomes.map((o) => o.status)).toEqual(['ok', 'ok', 'ok', 'unsupported']);
+  });
+
   describe('device accesses of several pages', () => {
     const rangeOps: Scenario = {
       regions: [{ pages: 3, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
