@@ -1,12 +1,26 @@
-import { firstRunnable, Kernel, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, type TraceEvent } from '@hmmlab/core';
-import { exploreSchedules, replay } from '@hmmlab/fuzz';
+import {
+  firstRunnable,
+  Kernel,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  MMU_NOTIFY_MIGRATE,
+  type MmuIntervalNotifier,
+  type MmuNotifierRange,
+  mmuIntervalSetSeq,
+  mmuNotifierRangeBlockable,
+  PROT_READ,
+  PROT_WRITE,
+  type TraceEvent,
+} from '@hmmlab/core';
+import { exploreSchedules, replay, runCampaign } from '@hmmlab/fuzz';
 import '@hmmlab/assertions/vitest';
-import { type DriverDefinition, devPtePfn, type Scenario } from '@hmmlab/harness';
+import { type DriverDefinition, defineDriver, devPtePfn, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
-import type { Dmirror } from '../dmirror/dmirror.js';
+import { DMIRROR_COMMANDS, type Dmirror } from '../dmirror/dmirror.js';
 import dmirror from '../dmirror/driver.js';
+import { dmirrorProbe } from '../dmirror/probe.js';
 import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ } from '../dmirror/uapi.js';
-import fixed from './driver.js';
+import fixed, { DmirrorFixed } from './driver.js';
 
 const PS = 4096;
 const PAGES = 4;
@@ -112,5 +126,43 @@ describe('dmirror-fixed', () => {
     expect(copies.length).toBeGreaterThan(2);
     expect(r.run.status, r.run.message).toBe('done');
     expect(r).toKeepFlushContract();
+  });
+});
+
+/** Takes every migration for its own: keeps its entries when another device migrates the pages. */
+class SkipsEveryMigration extends DmirrorFixed {
+  override async intervalInvalidate(mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): Promise<boolean> {
+    if (range.event !== MMU_NOTIFY_MIGRATE) return super.intervalInvalidate(mni, range, curSeq);
+    if (mmuNotifierRangeBlockable(range)) await this.mutex.lock();
+    else if (!this.mutex.tryLock()) return false;
+    mmuIntervalSetSeq(mni, curSeq);
+    this.mutex.unlock();
+    return true;
+  }
+}
+
+const skipsEveryMigration = (bindDevices: number) =>
+  defineDriver({
+    name: `dmirror-skips-every-migration-${bindDevices}`,
+    profiles: ['latest'],
+    commands: DMIRROR_COMMANDS,
+    bindDevices,
+    probe: (kernel) => dmirrorProbe(kernel, SkipsEveryMigration),
+  });
+
+describe('a process using two dmirror devices', () => {
+  const campaign = (driver: DriverDefinition) => runCampaign(driver, { runs: 300, seed: 1, shrink: false });
+
+  it("should catch a mirror that skips another device's migrations, once the process uses a second device", async () => {
+    const two = await campaign(skipsEveryMigration(2));
+    expect(two.verdict).toBe('fail');
+    expect(two.failure?.violation.rule).toBe('missed-flush');
+    // With one device every migration is the mirror's own: the skip is right every time.
+    expect((await campaign(skipsEveryMigration(1))).verdict).toBe('pass');
+  });
+
+  it('should pass dmirror-fixed, which skips only its own migrations', async () => {
+    expect(fixed.bindDevices).toBe(2);
+    expect((await campaign(fixed)).verdict).toBe('pass');
   });
 });

@@ -50,12 +50,12 @@ import {
   yieldPoint,
 } from '@hmmlab/core';
 import { defineDriver, SharedCell } from '@hmmlab/harness';
-import { Dmirror } from '../dmirror/dmirror.js';
+import { DMIRROR_COMMANDS, Dmirror } from '../dmirror/dmirror.js';
 import { dmirrorMigrateFinalizeAndMapLocked } from '../dmirror/migrate.js';
 import { dmirrorProbe } from '../dmirror/probe.js';
 
 /** `struct dmirror` without the races of test_hmm. */
-class DmirrorFixed extends Dmirror {
+export class DmirrorFixed extends Dmirror {
   /**
    * Invalidations other than its own migrations and exclusive conversions: counted by the callback
    * and read by the migration path, both under the mutex.
@@ -162,5 +162,8 @@ export default defineDriver({
   name: 'dmirror-fixed',
   description: 'lib/test_hmm.c with its races fixed: no A1 hazard, its own migrations visible to its fault path, checks before mapping',
   profiles: ['latest'],
+  commands: DMIRROR_COMMANDS,
+  // hmm-tests' `hmm2` fixture opens /dev/hmm_dmirror0 and /dev/hmm_dmirror1 in one process.
+  bindDevices: 2,
   probe: (kernel) => dmirrorProbe(kernel, DmirrorFixed),
 });

@@ -10,6 +10,8 @@ import {
   EFAULT,
   EINVAL,
   HmmlabError,
+  MAP_FIXED,
+  MAP_PRIVATE,
   type MigrateVma,
   MMU_NOTIFY_MIGRATE,
   type Mm,
@@ -22,6 +24,8 @@ import {
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
   type Page,
+  PROT_READ,
+  PROT_WRITE,
   ULONG_MAX,
 } from '@hmmlab/core';
 import type { Binding, DeviceFault, DeviceVm } from '@hmmlab/harness';
@@ -46,6 +50,13 @@ import {
   type HmmDmirrorCmdArgs,
   type HmmDmirrorCmdResult,
 } from './uapi.js';
+
+/**
+ * The commands of a dmirror binding beyond its actions (`Binding.command`): `check-exclusive` is
+ * `HMM_DMIRROR_CHECK_EXCLUSIVE` of the range; `mmap` maps the device file over the range
+ * (`MAP_FIXED | MAP_PRIVATE`, through `dmirror_fops_mmap`), as hmm-tests' `mixedmap` maps it.
+ */
+export const DMIRROR_COMMANDS: readonly string[] = ['check-exclusive', 'mmap'];
 
 /** `struct dmirror`. Subclass it to change one of its C functions (see examples/dmirror-fixed). */
 export class Dmirror implements Binding {
@@ -275,6 +286,16 @@ export class Dmirror implements Binding {
   /** `HMM_DMIRROR_EXCLUSIVE` of `[start, end)` (`-EINVAL` before v5.14). */
   makeExclusive(start: number, end: number): Promise<number> {
     return this.pagesCmd(HMM_DMIRROR_EXCLUSIVE, start, end);
+  }
+
+  /** Runs one of {@link DMIRROR_COMMANDS} over `[start, end)`. */
+  async command(name: string, start: number, end: number): Promise<number> {
+    if (name === 'check-exclusive') return this.pagesCmd(HMM_DMIRROR_CHECK_EXCLUSIVE, start, end);
+    if (name === 'mmap') {
+      const r = await this.mm.mmap(start, end - start, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE, this.file, 0);
+      return Math.min(r, 0);
+    }
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `dmirror: unknown command "${name}"; expected one of ${DMIRROR_COMMANDS.join(', ')}`);
   }
 
   /** The fault step of `HMM_DMIRROR_READ` / `HMM_DMIRROR_WRITE` (`dmirror_fault`), without the copy. */

@@ -249,6 +249,23 @@ describe('dmirror', () => {
     });
   });
 
+  it("should run the definition's extra commands over a range (check-exclusive, mmap of the device file)", async () => {
+    expect(driver.commands).toEqual(['check-exclusive', 'mmap']);
+    await withDmirror(async ({ mm, fd, map, buf }) => {
+      const a = await map(3);
+      expect(await fd.command('check-exclusive', a, a + 3 * PS)).toBe(0);
+      expect((await fd.cmd(HMM_DMIRROR_EXCLUSIVE, { addr: a + PS, npages: 1, ptr: buf(1) })).ret).toBe(0);
+      expect(await fd.command('check-exclusive', a, a + 3 * PS)).toBe(-EPERM);
+      expect(await fd.command('mmap', a, a + 2 * PS)).toBe(0);
+      await mm.mmapLock.downRead();
+      const vma = mm.findVma(a);
+      mm.mmapLock.upRead();
+      expect(vma?.start === a && vma.end === a + 2 * PS && (vma.flags & VM_MIXEDMAP) !== 0).toBe(true);
+      expect(await mm.read(a + PS)).toBe(0);
+      await expect(fd.command('snapshot', a, a + PS)).rejects.toThrow(/unknown command "snapshot"/);
+    });
+  });
+
   it('should map the device file with vm_insert_page (dmirror_fops_mmap)', async () => {
     await withDmirror(async ({ mm, fd }) => {
       const a = await mm.mmap(0, 2 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd.file, 0);

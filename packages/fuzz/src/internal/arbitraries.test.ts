@@ -65,3 +65,41 @@ describe('op bias', () => {
     }
   });
 });
+
+describe("a driver's extra commands", () => {
+  const commandsOf = (shape: Parameters<typeof scenarioArb>[0]) =>
+    fc
+      .sample(scenarioArb(shape), { seed: 13, numRuns: 300 })
+      .flatMap((s) => s.tasks.flatMap((t) => t.ops.flatMap((o) => (o.op === 'command' ? [o.name] : []))));
+
+  it('should call each declared command from driver programs, over valid ranges', () => {
+    const names = commandsOf({ commands: ['query', 'map'] });
+    expect(new Set(names)).toEqual(new Set(['query', 'map']));
+    for (const s of fc.sample(scenarioArb({ commands: ['query'] }), { seed: 13, numRuns: 100 }))
+      expect(() => validateScenario(s)).not.toThrow();
+  });
+
+  it('should draw the same scenarios as before for a driver that declares none', () => {
+    expect(commandsOf({})).toEqual([]);
+    expect(fc.sample(scenarioArb({ commands: [] }), { seed: 13, numRuns: 100 })).toEqual(
+      fc.sample(scenarioArb({}), { seed: 13, numRuns: 100 }),
+    );
+  });
+});
+
+describe('a process using several devices of the driver', () => {
+  const throughDevices = (shape: Parameters<typeof scenarioArb>[0]) =>
+    fc
+      .sample(scenarioArb(shape), { seed: 17, numRuns: 300 })
+      .flatMap((s) => s.tasks.filter((t) => t.kind === 'driver').flatMap((t) => t.ops.map((o) => ('device' in o ? o.device : undefined))));
+
+  it('should send some driver actions through the other devices, and the rest through the first binding', () => {
+    const devices = throughDevices({ bindDevices: 3 });
+    expect(new Set(devices)).toEqual(new Set([undefined, 1, 2]));
+    for (const s of fc.sample(scenarioArb({ bindDevices: 3 }), { seed: 17, numRuns: 100 })) expect(() => validateScenario(s)).not.toThrow();
+  });
+
+  it('should name no device when the process uses one', () => {
+    expect(throughDevices({}).every((d) => d === undefined)).toBe(true);
+  });
+});

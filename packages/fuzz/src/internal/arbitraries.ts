@@ -27,6 +27,17 @@ export interface ScenarioShape {
    * @prop __type.max - most ops
    */
   readonly ops?: { min: number; max: number };
+  /**
+   * The driver's extra commands (`DriverDefinition.commands`) driver programs may call; with none,
+   * scenarios are drawn exactly as before commands existed. @defaultValue []
+   */
+  readonly commands?: readonly string[];
+  /**
+   * Devices of the driver one process uses at once (`DriverDefinition.bindDevices`): above 1,
+   * about half of the migrations, prefetches and exclusive takes go through a binding of device 1
+   * to n - 1; at 1, scenarios are drawn exactly as before. @defaultValue 1
+   */
+  readonly bindDevices?: number;
   /** Devices of the driver that device work may use. @defaultValue 1 */
   readonly devices?: number;
   /** Profiles to draw from. @defaultValue ['latest'] */
@@ -228,9 +239,34 @@ export function deviceOpArb(regions: readonly RegionSpec[], devices = 1, bias: O
   );
 }
 
-/** One driver action. */
-export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): fc.Arbitrary<OpSpec> {
-  const range = rangeArb(regions, bias.hot);
+/**
+ * One driver action: its migrations, evictions, exclusive access, prefetch and release, and its
+ * extra `commands`; with `bindDevices` above 1, a range action goes through another device's
+ * binding about half of the time.
+ */
+export function driverOpArb(
+  regions: readonly RegionSpec[],
+  bias: OpBias = {},
+  commands: readonly string[] = [],
+  bindDevices = 1,
+): fc.Arbitrary<OpSpec> {
+  const plain = rangeArb(regions, bias.hot);
+  const range: fc.Arbitrary<{ region: number; page: number; pages: number; device?: number }> =
+    bindDevices > 1
+      ? fc
+          .tuple(plain, fc.oneof(fc.constant(0), fc.integer({ min: 1, max: bindDevices - 1 })))
+          .map(([r, device]) => (device === 0 ? r : { ...r, device }))
+      : plain;
+  const extra: (fc.WeightedArbitrary<OpSpec> & { kind: string })[] =
+    commands.length === 0
+      ? []
+      : [
+          {
+            kind: 'command',
+            weight: 2,
+            arbitrary: fc.tuple(plain, fc.constantFrom(...commands)).map(([r, name]) => op({ op: 'command', ...r, name })),
+          },
+        ];
   return pick(
     [
       { kind: 'migrate-to-device', weight: 4, arbitrary: range.map((r) => op({ op: 'migrate-to-device', ...r })) },
@@ -239,6 +275,7 @@ export function driverOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): 
       { kind: 'make-exclusive', weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
       { kind: 'prefetch', weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
       { kind: 'unbind', weight: 1, arbitrary: fc.constant({ op: 'unbind' }) },
+      ...extra,
     ],
     bias,
   );
@@ -274,11 +311,13 @@ function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): fc.Arbit
       : fc.constant(undefined);
   // One flag per kind; a flag shrinks to false, "keep", so shrinking goes back to the full mix.
   // Half of the scenarios keep the full mix: bugs that need many op kinds at once stay cheap.
-  const flags = fc.array(fc.boolean(), { minLength: ALL_KINDS.length, maxLength: ALL_KINDS.length });
+  // A driver with extra commands has one more flag, after the others.
+  const kinds = (shape.commands ?? []).length > 0 ? [...ALL_KINDS, 'command'] : ALL_KINDS;
+  const flags = fc.array(fc.boolean(), { minLength: kinds.length, maxLength: kinds.length });
   const omit = (shape.swarm ?? true) ? fc.oneof(fc.constant([]), flags) : fc.constant([]);
   return fc.tuple(hot, omit).map(([h, flags]) => ({
     ...(h !== undefined ? { hot: h } : {}),
-    omit: new Set(ALL_KINDS.filter((_, i) => flags[i] === true)),
+    omit: new Set(kinds.filter((_, i) => flags[i] === true)),
   }));
 }
 
@@ -303,7 +342,7 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
           minLength: shape.cpuPrograms?.min ?? 0,
           maxLength: shape.cpuPrograms?.max ?? 1,
         }),
-        fc.array(task('driver', driverOpArb(regions, bias), ops), { minLength: 0, maxLength: 1 }),
+        fc.array(task('driver', driverOpArb(regions, bias, shape.commands, shape.bindDevices), ops), { minLength: 0, maxLength: 1 }),
       ];
       if (shape.kernelWork ?? true)
         tasks.push(fc.array(task('kernel', kernelOpArb(regions, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));

@@ -205,7 +205,10 @@ export function runArb(driver: DriverDefinition, options: CampaignOptions): fc.A
   // Exhaustive search enumerates schedules itself: the sample carries an empty walk.
   const schedule =
     strategy === 'exhaustive' ? fc.constant<Schedule>({ kind: 'random', choices: [] }) : scheduleArb(strategy, options.schedule);
-  return fc.tuple(scenarioArb({ ...options.shape, profiles }), schedule);
+  const commands = driver.commands ?? [];
+  const bindDevices = driver.bindDevices ?? 1;
+  const shape = { ...options.shape, profiles, ...(commands.length > 0 ? { commands } : {}), ...(bindDevices > 1 ? { bindDevices } : {}) };
+  return fc.tuple(scenarioArb(shape), schedule);
 }
 
 /** The step limit and oracle options of a campaign's runs, as a token records them. */

@@ -146,7 +146,7 @@ function freshOp(kind: TaskSpec['kind'], regions: readonly RegionSpec[], rng: fc
       : kind === 'device'
         ? deviceOpArb(regions, shape.devices ?? 1)
         : kind === 'driver'
-          ? driverOpArb(regions)
+          ? driverOpArb(regions, {}, shape.commands, shape.bindDevices)
           : kind === 'kernel'
             ? kernelOpArb(regions)
             : null;

@@ -35,6 +35,12 @@ export interface Binding {
   /** The device stores `value` in every word of `[start, end)` through the driver's own copy command (`HMM_DMIRROR_WRITE`). */
   writeRange?(start: number, end: number, value: number): Promise<number>;
   /**
+   * Runs the driver's extra command `name` (one of {@link DriverDefinition.commands}) over
+   * `[start, end)`: an ioctl or file operation of the driver that no other action stands for.
+   * Returns 0, a count, or a negative errno.
+   */
+  command?(name: string, start: number, end: number): Promise<number>;
+  /**
    * Detach (the last close of the file, `->release`): stop using the process, remove the
    * notifiers, free the device address spaces. The scenario runner calls it only after the
    * driver's calls on this binding have returned (its actions and the fault handling of its
@@ -67,6 +73,19 @@ export interface DriverDefinition<B extends Binding = Binding> {
   readonly description?: string;
   /** Kernel API profiles the driver is written for; the fuzzer runs each. @defaultValue ['latest'] */
   readonly profiles?: readonly ProfileName[];
+  /**
+   * Names of extra commands over a page range that its bindings run through
+   * {@link Binding.command} (its own ioctls, such as a query of the device page table, or mapping
+   * the device file); generated driver programs call them like the other actions. @defaultValue []
+   */
+  readonly commands?: readonly string[];
+  /**
+   * How many of its devices one process may use at once, each through its own
+   * `bind(mm, { device })` (a process using two GPUs; two open /dev/hmm_dmirrorN files): above 1,
+   * the fuzzer's driver programs also migrate, prefetch and take pages through devices 1 to n - 1,
+   * so each device sees the others' invalidations with a foreign owner. @defaultValue 1
+   */
+  readonly bindDevices?: number;
   /** Creates the devices and driver state in a fresh kernel. */
   probe(kernel: Kernel): DriverInstance<B> | Promise<DriverInstance<B>>;
 }
@@ -110,6 +129,15 @@ function checkDefinition(def: unknown, where: string): asserts def is DriverDefi
   }
   if (typeof d.probe !== 'function') {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: driver "${d.name}" has no probe(kernel) function`);
+  }
+  if (d.commands !== undefined && (!Array.isArray(d.commands) || d.commands.some((c) => typeof c !== 'string' || c === ''))) {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: driver "${d.name}" commands must be an array of non-empty names`);
+  }
+  if (d.bindDevices !== undefined && (!Number.isInteger(d.bindDevices) || d.bindDevices < 1)) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `${where}: driver "${d.name}" bindDevices is ${String(d.bindDevices)}; expected an integer of at least 1`,
+    );
   }
   for (const p of d.profiles ?? []) {
     if (!PROFILE_NAMES.includes(p)) {

@@ -228,6 +228,91 @@ describe('runScenario', () => {
     expect(r.outcomes.find((o) => o.op === 'compact')?.status).toBe(status);
   });
 
+  it("should run a driver's extra command over its range, and mark it unsupported for a binding without commands", async () => {
+    const calls: string[] = [];
+    const inner = mirrorDriver({ flush: true });
+    const withCommands = defineDriver({
+      name: 'with-commands',
+      commands: ['query'],
+      async probe(kernel) {
+        const i = await inner.probe(kernel);
+        return {
+          devices: i.devices,
+          async bind(mm) {
+            const b = await i.bind(mm);
+            return {
+              ...b,
+              async command(name: string, start: number, end: number) {
+                calls.push(`${name} ${start}..${end}`);
+                return -1;
+              },
+            };
+          },
+        };
+      },
+    });
+    const scenario: Scenario = {
+      regions: [{ pages: 3, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [{ kind: 'driver', ops: [{ op: 'command', name: 'query', region: 0, page: 1, pages: 2 }] }],
+    };
+    const r = await runScenario(withCommands, scenario, { decisions: seededDecisions(1) });
+    expect(r.run.status, r.run.message).toBe('done');
+    const base = r.world.regionBase[0] as number;
+    const ps = r.world.kernel.pageSize;
+    expect(calls).toEqual([`query ${base + ps}..${base + 3 * ps}`]);
+    expect(r.outcomes.map((o) => [o.op, o.status, o.ret])).toEqual([['command', 'ok', -1]]);
+    const plain = await runScenario(inner, scenario, { decisions: seededDecisions(1) });
+    expect(plain.outcomes.map((o) => [o.op, o.status])).toEqual([['command', 'unsupported']]);
+  });
+
+  it("should send a driver action that names a device through the process's binding of that device, opened once", async () => {
+    const opened: number[] = [];
+    const calls: string[] = [];
+    const inner = mirrorDriver({ flush: true });
+    const twoDevices = defineDriver({
+      name: 'two-devices',
+      bindDevices: 2,
+      async probe(kernel) {
+        const i = await inner.probe(kernel);
+        return {
+          devices: [...i.devices, ...i.devices],
+          async bind(mm, options) {
+            const device = options?.device ?? 0;
+            opened.push(device);
+            const b = await i.bind(mm);
+            return {
+              ...b,
+              async migrateToDevice() {
+                calls.push(`migrate through ${device}`);
+                return 0;
+              },
+            };
+          },
+        };
+      },
+    });
+    const scenario: Scenario = {
+      regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [
+        {
+          kind: 'driver',
+          ops: [
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 1, device: 1 },
+            { op: 'migrate-to-device', region: 0, page: 1, pages: 1 },
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 2, device: 1 },
+            { op: 'migrate-to-device', region: 0, page: 0, pages: 1, device: 2 },
+          ],
+        },
+      ],
+    };
+    const r = await runScenario(twoDevices, scenario, { decisions: seededDecisions(1) });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(opened).toEqual([0, 1]);
+    expect(calls).toEqual(['migrate through 1', 'migrate through 0', 'migrate through 1']);
+    // The driver has no device 2.
+    expect(r.outcomes.map((o) => o.status)).toEqual(['ok', 'ok', 'ok', 'unsupported']);
+  });
+
   describe('device accesses of several pages', () => {
     const rangeOps: Scenario = {
       regions: [{ pages: 3, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
@@ -271,18 +356,20 @@ describe('runScenario', () => {
             devices: i.devices,
             async bind(mm) {
               const b = await i.bind(mm);
-              const pages = (start: number, end: number) => {
+              const pages = async (start: number, end: number) => {
+                await mm.mmapLock.downRead();
                 const at = mm.findVma(start)?.start ?? 0;
+                mm.mmapLock.upRead();
                 return `${(start - at) / kernel.pageSize}..${(end - at) / kernel.pageSize}`;
               };
               return {
                 ...b,
                 async readRange(start: number, end: number) {
-                  calls.push(`read ${pages(start, end)}`);
+                  calls.push(`read ${await pages(start, end)}`);
                   return -14;
                 },
                 async writeRange(start: number, end: number, value: number) {
-                  calls.push(`write ${pages(start, end)} = ${value}`);
+                  calls.push(`write ${await pages(start, end)} = ${value}`);
                   return 0;
                 },
               };
@@ -317,7 +404,9 @@ describe('runScenario', () => {
                 async readRange(start: number) {
                   copying = true;
                   for (let n = 0; n < 3; n++) await kernel.yieldPoint();
+                  await mm.mmapLock.downRead();
                   seen.push(mm.findVma(start) !== undefined);
+                  mm.mmapLock.upRead();
                   return 0;
                 },
               };

@@ -56,6 +56,8 @@ export interface World {
   binding: Binding | null;
   /** The driver's devices. */
   devices: readonly Device[];
+  /** The main process's bindings of other devices (by device index), opened by driver actions that name one. */
+  readonly peers?: Map<number, Binding>;
   /** Current base address of each region (mremap moves them). */
   readonly regionBase: number[];
   /**
@@ -137,6 +139,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     devices: [],
     regionBase: scenario.regions.map(() => 0),
     bindingState: 'open',
+    peers: new Map(),
   };
   const life = new Holds(kernel);
   for (const o of options.observers ?? []) o.attach(world);
@@ -348,7 +351,8 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
       case 'migrate-to-ram':
       case 'make-exclusive':
       case 'prefetch': {
-        const b = world.binding;
+        const device = op.device ?? 0;
+        const b = device === 0 ? world.binding : await peerBinding(world, device);
         const f =
           op.op === 'migrate-to-device'
             ? b?.migrateToDevice
@@ -358,7 +362,7 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
                 ? b?.makeExclusive
                 : b?.prefetch;
         if (b === null || f === undefined) return { ret: null, status: 'unsupported' };
-        if (world.bindingState !== 'open') return OK(-ENODEV);
+        if (device === 0 && world.bindingState !== 'open') return OK(-ENODEV);
         const start = va(world, op.region, op.page);
         const end = start + op.pages * ps;
         return OK(
@@ -368,6 +372,15 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
               : (f as (s: number, e: number) => Promise<number>).call(b, start, end),
           ),
         );
+      }
+      case 'command': {
+        const b = world.binding;
+        if (b === null || b.command === undefined) return { ret: null, status: 'unsupported' };
+        if (world.bindingState !== 'open') return OK(-ENODEV);
+        const command = b.command;
+        const start = va(world, op.region, op.page);
+        const end = start + op.pages * ps;
+        return OK(await life.hold(() => command.call(b, op.name, start, end)));
       }
       case 'evict': {
         const b = world.binding;
@@ -399,6 +412,20 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
     if (e instanceof SignalError) return { ret: null, status: 'signal' };
     throw e;
   }
+}
+
+/**
+ * The main process's binding of driver device `device`, opened at its first use; null when the
+ * driver has no such device or its process is gone.
+ */
+async function peerBinding(world: World, device: number): Promise<Binding | null> {
+  const known = world.peers?.get(device);
+  if (known !== undefined) return known;
+  const mm = world.processes[0] as Mm;
+  if (world.driver === null || device >= world.devices.length || world.dead.has(mm)) return null;
+  const b = await world.driver.bind(mm, { device });
+  world.peers?.set(device, b);
+  return b;
 }
 
 /**
@@ -450,6 +477,7 @@ export function describeOp(op: OpSpec): string {
   if ('through' in op && op.through !== undefined) parts.push(`..r${op.through.region} p${op.through.page}`);
   else if ('pages' in op) parts.push(`+${op.pages}`);
   if (op.op === 'pin') parts.push(op.write ? 'write' : 'read');
+  if (op.op === 'command') parts.push(op.name);
   if ('word' in op && op.word !== undefined) parts.push(`w${op.word}`);
   if ('prot' in op) parts.push(op.prot);
   if ('advice' in op) parts.push(op.advice);

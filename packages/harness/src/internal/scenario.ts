@@ -48,12 +48,23 @@ interface PageRange {
 type SpanRange = PageRange & { readonly through?: { readonly region: number; readonly page: number } };
 
 /**
+ * Which binding a driver action goes through: 0 (the default) is the scenario's binding; `n` is
+ * the process's binding of the driver's device `n`, opened (`bind(mm, { device: n })`) at its
+ * first use, as a process opens a second GPU.
+ */
+interface ThroughDevice {
+  readonly device?: number;
+}
+
+/**
  * One step of a program: `op` names it. Where it acts: `region`, `page` and `word` (a word of one
  * page), or `region`, `page` and `pages` (a page range; a CPU range may reach through another
  * region with `through`), and for CPU and kernel ops the process `proc` (0 is the main process,
  * forks add 1, 2, …). `value` is the word a store writes, `prot` and `advice` the syscall's
  * argument, `write` a pin or prefetch for writing, `device` the index of the device among the
- * driver's devices (0 by default), and a device access's `pages` how many pages it spans.
+ * driver's devices (0 by default; for a driver action, the binding it goes through: see
+ * `ThroughDevice`), a device access's `pages` how many pages it spans, and `name` a driver
+ * command's name.
  */
 export type OpSpec =
   /** A CPU load of the word. */
@@ -87,17 +98,19 @@ export type OpSpec =
   /** A device atomic on the word. */
   | ({ readonly op: 'dev-atomic'; readonly device?: number } & At)
   /** The binding migrates the pages to device memory. */
-  | ({ readonly op: 'migrate-to-device' } & PageRange)
+  | ({ readonly op: 'migrate-to-device' } & PageRange & ThroughDevice)
   /** The binding migrates the pages back to system memory. */
-  | ({ readonly op: 'migrate-to-ram' } & PageRange)
+  | ({ readonly op: 'migrate-to-ram' } & PageRange & ThroughDevice)
   /** The binding evicts its device memory. */
   | { readonly op: 'evict' }
   /** The last close of the device file: the binding's `unbind` (see the scenarios guide). */
   | { readonly op: 'unbind' }
   /** The binding makes the pages device-exclusive. */
-  | ({ readonly op: 'make-exclusive' } & PageRange)
+  | ({ readonly op: 'make-exclusive' } & PageRange & ThroughDevice)
   /** The binding prefetches the pages into the device page table (for writing if `write`). */
-  | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange)
+  | ({ readonly op: 'prefetch'; readonly write: boolean } & PageRange & ThroughDevice)
+  /** The driver's extra command `name` over the range (`Binding.command`). */
+  | ({ readonly op: 'command'; readonly name: string } & PageRange)
   /** The kernel reclaims the page (swap-out or writeback). */
   | ({ readonly op: 'reclaim' } & At & InProc)
   /** The kernel compacts the page (migrates it to another pfn). */
@@ -141,7 +154,7 @@ export interface Scenario {
 const OPS_OF_KIND: Readonly<Record<TaskKind, readonly OpName[]>> = {
   cpu: ['read', 'write', 'munmap', 'mprotect', 'mremap', 'madvise', 'fork', 'clear-refs', 'exit', 'pin'],
   device: ['dev-read', 'dev-write', 'dev-atomic'],
-  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch', 'unbind'],
+  driver: ['migrate-to-device', 'migrate-to-ram', 'evict', 'make-exclusive', 'prefetch', 'unbind', 'command'],
   kernel: ['reclaim', 'compact', 'oom-reap'],
 };
 
@@ -208,6 +221,9 @@ export function validateScenario(s: Scenario): void {
         checkInt(`${ow}.through`, 'page', t.page, 0, (s.regions[t.region] as RegionSpec).pages - 1);
       }
       if ('write' in o && typeof o.write !== 'boolean') fail(ow, `write ${String(o.write)} must be true or false`);
+      if (kind === 'driver' && 'device' in o && o.device !== undefined) checkInt(ow, 'device', o.device, 0, 63);
+      if (o.op === 'command' && (typeof o.name !== 'string' || o.name === ''))
+        fail(ow, `command name ${JSON.stringify(o.name)} must be a non-empty string`);
       if ('value' in o && (typeof o.value !== 'number' || !Number.isInteger(o.value)))
         fail(ow, `value ${String(o.value)} must be an integer`);
     });
