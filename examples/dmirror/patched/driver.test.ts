@@ -53,7 +53,7 @@ describe('dmirror-patched', () => {
   });
 
   it.each(['6.1', 'latest'] as const)(
-    'should pass a campaign on the A1 rule on %s, where dmirror fails its first runs',
+    'should pass a campaign on the A1 rule on %s, where dmirror fails within its first 100 runs',
     async (profile) => {
       const options = { runs: RUNS, seed: 1, shrink: false, rules: A1_RULES, shape: { kernelWork: false }, profiles: [profile] };
       const fixed = await runCampaign(patched as DriverDefinition, options);
@@ -61,7 +61,7 @@ describe('dmirror-patched', () => {
       expect(fixed.runs).toBe(RUNS);
       const plain = await runCampaign(dmirror as DriverDefinition, options);
       expect(plain.failure?.violation.rule).toBe('own-migration-unrevoked');
-      expect(plain.runs).toBeLessThan(20);
+      expect(plain.runs).toBeLessThan(100);
     },
   );
 });
