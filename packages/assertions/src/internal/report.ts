@@ -96,7 +96,11 @@ function owner(o: unknown): string {
     if (typeof dev === 'string') return `owner of ${dev}`;
     const name = (o as { name?: unknown }).name;
     if (typeof name === 'string') return name;
-    return 'object';
+    // A driver's device structure that holds its model device (test_hmm's `dmirror_device`).
+    const devName = typeof dev === 'object' && dev !== null ? (dev as { name?: unknown }).name : undefined;
+    if (typeof devName === 'string') return `owner of ${devName}`;
+    const ctor = (o as { constructor?: { name?: unknown } }).constructor?.name;
+    return typeof ctor === 'string' && ctor !== '' && ctor !== 'Object' ? `a ${ctor}` : 'object';
   }
   return String(o);
 }

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { formatOwner } from './report.js';
+
+class GpuDevice {
+  readonly device = { name: 'gpu1' };
+}
+class Hive {
+  readonly ctx = () => 0;
+}
+
+describe('formatOwner', () => {
+  it('should name the device an owner stands for', () => {
+    expect(formatOwner({ device: 'gpu0' })).toBe('owner of gpu0');
+    expect(formatOwner({ name: 'hive A' })).toBe('hive A');
+    expect(formatOwner(new GpuDevice())).toBe('owner of gpu1');
+  });
+
+  it('should name an instance of a class by its class, and nothing else by a kind', () => {
+    expect(formatOwner(new Hive())).toBe('a Hive');
+    expect(formatOwner({})).toBe('object');
+    expect(formatOwner(null)).toBe('none');
+    expect(formatOwner(undefined)).toBe('none');
+    expect(formatOwner(7)).toBe('7');
+  });
+});
