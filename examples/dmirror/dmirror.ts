@@ -31,7 +31,7 @@ import {
 import type { Binding, DeviceFault, DeviceVm } from '@hmmlab/harness';
 import type { DmirrorDevice } from './device.js';
 import type { DmirrorEra } from './era.js';
-import { dmirrorAtomicMap, dmirrorCheckAtomic, dmirrorExclusive } from './exclusive.js';
+import { dmirrorAtomicMap, dmirrorAtomicMapRange, dmirrorCheckAtomic, dmirrorExclusive } from './exclusive.js';
 import { dmirrorFault } from './fault.js';
 import { dmirrorMigrateAllocAndCopy, dmirrorMigrateFinalizeAndMap, dmirrorMigrateToDevice, dmirrorMigrateToSystem } from './migrate.js';
 import { dmirrorFopsMmap } from './mmap.js';
@@ -175,14 +175,22 @@ export class Dmirror implements Binding {
     return null;
   }
 
-  /** Called before each `make_device_exclusive`; handed to {@link Dmirror.atomicMap}. test_hmm does nothing here. */
+  /**
+   * Called before each `make_device_exclusive` (or `make_device_exclusive_range`); handed to
+   * {@link Dmirror.atomicMap} (or {@link Dmirror.atomicMapRange}). test_hmm does nothing here.
+   */
   exclusiveStart(): Promise<number | null> {
     return Promise.resolve(null);
   }
 
-  /** `dmirror_atomic_map` of one page: 0, or a negative errno to retry the page. */
+  /** `dmirror_atomic_map` of one page: 0, `-EAGAIN` to retry the page, or another negative errno. */
   atomicMap(addr: number, page: Page, _token: number | null): Promise<number> {
     return dmirrorAtomicMap(addr, page, this);
+  }
+
+  /** `dmirror_atomic_map` of the 5.14–6.13 driver: how many of `pages` it mapped. */
+  atomicMapRange(start: number, end: number, pages: (Page | null)[], _token: number | null): Promise<number> {
+    return dmirrorAtomicMapRange(start, end, pages, this);
   }
 
   /** A device access missed: fault the page in as the READ/WRITE ioctls do, or take it exclusively for an atomic. */

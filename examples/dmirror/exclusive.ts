@@ -5,7 +5,7 @@
  * tag. It passes no owner, so its own `MMU_NOTIFY_EXCLUSIVE` invalidation erases the old entry
  * before the atomic one is stored.
  */
-import { EBUSY, EFAULT, EINVAL, EPERM, makeDeviceExclusive, makeDeviceExclusiveRange, type Page } from '@hmmlab/core';
+import { EAGAIN, EBUSY, EFAULT, EINVAL, EPERM, makeDeviceExclusive, makeDeviceExclusiveRange, type Page } from '@hmmlab/core';
 import { DEV_PTE_ATOMIC, devPteFlags } from '@hmmlab/harness';
 import type { Dmirror } from './dmirror.js';
 import { copyToUser, dmirrorBounceInit, dmirrorDoRead, type HmmDmirrorCmd } from './rw.js';
@@ -22,17 +22,23 @@ export async function dmirrorAtomicMap(addr: number, page: Page, dmirror: Dmirro
 }
 
 /** `dmirror_atomic_map` (5.14–6.13): stores the pages that were made exclusive; returns how many. */
-async function dmirrorAtomicMapRange(start: number, end: number, pages: (Page | null)[], dmirror: Dmirror): Promise<number> {
+export async function dmirrorAtomicMapRange(start: number, end: number, pages: (Page | null)[], dmirror: Dmirror): Promise<number> {
+  await dmirror.mutex.lock();
+  const mapped = dmirrorAtomicMapRangeLocked(start, end, pages, dmirror);
+  dmirror.mutex.unlock();
+  return mapped;
+}
+
+/** The body of {@link dmirrorAtomicMapRange}, with `dmirror->mutex` held. */
+export function dmirrorAtomicMapRangeLocked(start: number, end: number, pages: (Page | null)[], dmirror: Dmirror): number {
   const ps = dmirror.mdevice.kernel.pageSize;
   let mapped = 0;
-  await dmirror.mutex.lock();
   for (let i = 0, addr = start; addr < end; i++, addr += ps) {
     const page = pages[i];
     if (page === null || page === undefined) continue;
     dmirror.pt.setPte(addr, page, { write: false, atomic: true }, 'dmirror_atomic_map');
     mapped++;
   }
-  dmirror.mutex.unlock();
   return mapped;
 }
 
@@ -49,7 +55,7 @@ async function exclusiveSingle(dmirror: Dmirror, start: number, end: number): Pr
       ret = await dmirror.atomicMap(addr, page, token);
       k.pages.unlockPage(page);
       k.pages.putPage(page);
-      if (ret === 0 || attempt >= 8) break;
+      if (ret !== -EAGAIN || attempt >= 8) break;
     }
   }
   return ret;
@@ -63,8 +69,9 @@ async function exclusiveRange(dmirror: Dmirror, start: number, end: number): Pro
   for (let addr = start; addr < end; ) {
     const next = Math.min(end, addr + EXCLUSIVE_CHUNK * ps);
     pages.fill(null);
+    const token = await dmirror.exclusiveStart();
     const ret = await makeDeviceExclusiveRange(dmirror.mm, addr, next, pages, dmirror.exclusiveOwner());
-    const mapped = await dmirrorAtomicMapRange(addr, next, pages, dmirror);
+    const mapped = await dmirror.atomicMapRange(addr, next, pages, token);
     for (let i = 0; i < ret; i++) {
       const p = pages[i];
       if (p === null || p === undefined) continue;

@@ -1,10 +1,11 @@
 /**
  * dmirror-patched, the port with docs/findings/patches/ applied, against the plain port: the A1
- * race of a device write and a migration to the device is gone on every schedule of a small
- * scenario (every rule) and over fuzz campaigns on A1's rule without kernel work, while the plain port is caught at once.
- * HMMLAB_PATCHED_RUNS raises the campaign's run count (the finding page quotes 10,000).
+ * race of a device write and a migration to the device (0002), a migration's destination mapped
+ * after a zap (0003) and an ATOMIC entry stored after a zap (0004) are gone on every schedule of
+ * small scenarios (every rule), and a fuzz campaign on every rule with kernel work passes, while
+ * the plain port is caught. HMMLAB_PATCHED_RUNS raises the campaign's run count (the finding page
+ * quotes 10,000).
  */
-import type { RuleId } from '@hmmlab/assertions';
 import { exploreSchedules, runCampaign } from '@hmmlab/fuzz';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
@@ -29,15 +30,28 @@ const racing: Scenario = {
   ],
 };
 
-/**
- * The rule of A1 itself: a copy of a page the mirror still maps writable across its own migration.
- * The campaigns leave out kernel work. The patches leave test_hmm's other races (README.md, "The
- * patched port"), and one of them breaks this rule too: `dmirror_migrate_finalize_and_map` maps
- * destinations whose migration entries an OOM-reaper zap removed, and `migrate_vma_finalize` frees
- * them while mirrored (the rule's free clause). With kernel work, a 10,000-run campaign on 6.1
- * finds it at run 8,948 (seed 1). `lost-write` would count the writes lost to those races as well.
- */
-const A1_RULES: RuleId[] = ['own-migration-unrevoked'];
+/** A migration to the device racing `MADV_DONTNEED` of the page; the mirror never mapped it, so A1 cannot occur. */
+const zapDuringMigration = (profile: '6.1' | 'latest'): Scenario => ({
+  profile,
+  regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+  tasks: [
+    { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1 }] },
+    { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'dontneed' }] },
+  ],
+});
+
+/** `HMM_DMIRROR_EXCLUSIVE` of the page racing `MADV_DONTNEED` of it, then a device write. */
+const zapDuringExclusive = (profile: '6.1' | 'latest'): Scenario => ({
+  profile,
+  regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+  tasks: [
+    { kind: 'driver', ops: [{ op: 'make-exclusive', region: 0, page: 0, pages: 1 }] },
+    { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'dontneed' }] },
+  ],
+});
+
+const explore = (driver: unknown, scenario: Scenario) =>
+  exploreSchedules(driver as DriverDefinition, scenario, { maxPreemptions: 2, maxSchedules: 20_000 });
 
 describe('dmirror-patched', () => {
   it('should keep every rule on every schedule with two preemptions of a device write racing a migration', async () => {
@@ -52,15 +66,34 @@ describe('dmirror-patched', () => {
     expect(x.failure?.violations[0]?.rule).toBe('own-migration-unrevoked');
   });
 
+  it.each(['6.1', 'latest'] as const)('should not map a destination a zap unmapped during the migration on %s (0003)', async (profile) => {
+    const x = await explore(patched, zapDuringMigration(profile));
+    expect(x.failure?.violations[0]?.rule ?? 'none').toBe('none');
+    expect(x.complete).toBe(true);
+    const plain = await explore(dmirror, zapDuringMigration(profile));
+    expect(plain.failure?.violations[0]?.rule).toBe('stale-install');
+    // dmirror_migrate_finalize_and_map mirrors the destination, which the CPU no longer maps.
+    expect(plain.failure?.violations[0]?.page?.kind).toBe('device-private');
+  });
+
+  it.each(['6.1', 'latest'] as const)('should not store an ATOMIC entry a zap made stale on %s (0004)', async (profile) => {
+    const x = await explore(patched, zapDuringExclusive(profile));
+    expect(x.failure?.violations[0]?.rule ?? 'none').toBe('none');
+    expect(x.complete).toBe(true);
+    const plain = await explore(dmirror, zapDuringExclusive(profile));
+    expect(plain.failure?.violations[0]?.rule).toBe('stale-install');
+    expect(plain.failure?.violations[0]?.explanation).toMatch(/→ pfn \d+ r atomic, but the CPU entry is none/);
+  });
+
   it.each(['6.1', 'latest'] as const)(
-    'should pass a campaign on the A1 rule on %s, where dmirror fails within its first 100 runs',
+    'should pass a campaign on every rule with kernel work on %s, where dmirror fails within its first 100 runs',
     async (profile) => {
-      const options = { runs: RUNS, seed: 1, shrink: false, rules: A1_RULES, shape: { kernelWork: false }, profiles: [profile] };
+      const options = { runs: RUNS, seed: 1, shrink: false, profiles: [profile] };
       const fixed = await runCampaign(patched as DriverDefinition, options);
       expect(fixed.failure?.violation.explanation ?? 'pass').toBe('pass');
       expect(fixed.runs).toBe(RUNS);
       const plain = await runCampaign(dmirror as DriverDefinition, options);
-      expect(plain.failure?.violation.rule).toBe('own-migration-unrevoked');
+      expect(plain.failure).toBeDefined();
       expect(plain.runs).toBeLessThan(100);
     },
   );
