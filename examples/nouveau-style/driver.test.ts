@@ -215,6 +215,40 @@ describe('nouveau-style', () => {
     expect(r.run.status).toBe('done');
   });
 
+  // A migration to VRAM while the CPU discards part of the region (MADV_DONTNEED): the discard's
+  // CLEAR may land between migrate_vma_setup and nouveau_pfns_map, zap the migration entries, and
+  // make migrate_vma_finalize free the new VRAM pages; the migration's notifier must move its
+  // sequence so that the read_retry before the map sees it (else stale-install).
+  const discarded: Scenario = {
+    regions: [{ pages: 4, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      {
+        kind: 'cpu',
+        ops: [
+          { op: 'madvise', region: 0, page: 0, pages: 2, advice: 'dontneed' },
+          { op: 'write', region: 0, page: 1, value: 5 },
+          { op: 'madvise', region: 0, page: 0, pages: 2, advice: 'dontneed' },
+        ],
+      },
+      {
+        kind: 'driver',
+        ops: [
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 4 },
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 4 },
+        ],
+      },
+    ],
+  };
+
+  it('should keep the flush contract while the CPU discards pages a migration to VRAM holds', async () => {
+    for (let seed = 1; seed <= 16; seed++) {
+      const r = await checkScenario(driver, discarded, { decisions: seededDecisions(seed) });
+      expect(r, `seed ${seed}`).toKeepFlushContract();
+      expect(r.run.status).toBe('done');
+      expect(r.result.outcomes.filter((o) => o.op === 'migrate-to-device').map((o) => o.status)).toEqual(['ok', 'ok']);
+    }
+  });
+
   it('should pass a short fuzz campaign', async () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true } });
     expect(r.failure?.violation ?? null).toBeNull();
