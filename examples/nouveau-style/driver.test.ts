@@ -249,6 +249,31 @@ describe('nouveau-style', () => {
     }
   });
 
+  // The same window, met by the OOM reaper: its non-blockable CLEAR may find `svmm->mutex` taken
+  // by the migration (a failed trylock must refuse, so the reaper skips the VMA, as
+  // `__oom_reap_task_mm` does on -EAGAIN, mm/oom_kill.c).
+  const reaped: Scenario = {
+    regions: [{ pages: 4, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      {
+        kind: 'driver',
+        ops: [
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 4 },
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 4 },
+        ],
+      },
+      { kind: 'kernel', ops: [{ op: 'oom-reap' }, { op: 'oom-reap' }] },
+    ],
+  };
+
+  it('should keep the flush contract while the OOM reaper zaps pages a migration to VRAM holds', async () => {
+    for (let seed = 1; seed <= 16; seed++) {
+      const r = await checkScenario(driver, reaped, { decisions: seededDecisions(seed) });
+      expect(r, `seed ${seed}`).toKeepFlushContract();
+      expect(r.run.status).toBe('done');
+    }
+  });
+
   it('should pass a short fuzz campaign', async () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true } });
     expect(r.failure?.violation ?? null).toBeNull();
