@@ -201,6 +201,39 @@ describe('amdkfd-style-xnack-off', () => {
     },
   );
 
+  // The fresh place `mremap` moves region 0 to lies right below region 1 (mmap allocates top
+  // down): the prefetch's new range ends where region 1's range begins, which is a neighbour, not
+  // a range that raced its creation.
+  const below: Scenario = {
+    regions: [
+      { pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' },
+      { pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' },
+    ],
+    tasks: [
+      { kind: 'cpu', ops: [{ op: 'mremap', region: 0 }] },
+      {
+        kind: 'driver',
+        ops: [
+          { op: 'prefetch', region: 0, page: 0, pages: 2, write: false },
+          { op: 'prefetch', region: 0, page: 0, pages: 2, write: false },
+        ],
+      },
+    ],
+  };
+
+  it('should create the range of a moved region right below another range', async () => {
+    const rets: number[] = [];
+    for (let seed = 1; seed <= 4; seed++) {
+      const r = await checkScenario(driver, below, { decisions: seededDecisions(seed) });
+      expect(r, `seed ${seed}`).toKeepFlushContract();
+      expect(r.run.status).toBe('done');
+      // A prefetch of the old place that the move empties meanwhile finds no VMA there (-EFAULT).
+      for (const o of r.result.outcomes) if (o.op === 'prefetch') rets.push(o.ret ?? Number.NaN);
+    }
+    expect(rets.every((x) => x === 0 || x === -EFAULT)).toBe(true);
+    expect(rets.filter((x) => x === 0).length).toBeGreaterThan(4);
+  });
+
   it('should pass a short fuzz campaign on both GPUs', async () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true, devices: 2 } });
     expect(r.failure?.violation ?? null).toBeNull();

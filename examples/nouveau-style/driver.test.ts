@@ -215,6 +215,65 @@ describe('nouveau-style', () => {
     expect(r.run.status).toBe('done');
   });
 
+  // A migration to VRAM while the CPU discards part of the region (MADV_DONTNEED): the discard's
+  // CLEAR may land between migrate_vma_setup and nouveau_pfns_map, zap the migration entries, and
+  // make migrate_vma_finalize free the new VRAM pages; the migration's notifier must move its
+  // sequence so that the read_retry before the map sees it (else stale-install).
+  const discarded: Scenario = {
+    regions: [{ pages: 4, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      {
+        kind: 'cpu',
+        ops: [
+          { op: 'madvise', region: 0, page: 0, pages: 2, advice: 'dontneed' },
+          { op: 'write', region: 0, page: 1, value: 5 },
+          { op: 'madvise', region: 0, page: 0, pages: 2, advice: 'dontneed' },
+        ],
+      },
+      {
+        kind: 'driver',
+        ops: [
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 4 },
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 4 },
+        ],
+      },
+    ],
+  };
+
+  it('should keep the flush contract while the CPU discards pages a migration to VRAM holds', async () => {
+    for (let seed = 1; seed <= 16; seed++) {
+      const r = await checkScenario(driver, discarded, { decisions: seededDecisions(seed) });
+      expect(r, `seed ${seed}`).toKeepFlushContract();
+      expect(r.run.status).toBe('done');
+      expect(r.result.outcomes.filter((o) => o.op === 'migrate-to-device').map((o) => o.status)).toEqual(['ok', 'ok']);
+    }
+  });
+
+  // The same window, met by the OOM reaper: its non-blockable CLEAR may find `svmm->mutex` taken
+  // by the migration (a failed trylock must refuse, so the reaper skips the VMA, as
+  // `__oom_reap_task_mm` does on -EAGAIN, mm/oom_kill.c).
+  const reaped: Scenario = {
+    regions: [{ pages: 4, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      {
+        kind: 'driver',
+        ops: [
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 4 },
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 4 },
+        ],
+      },
+      { kind: 'kernel', ops: [{ op: 'oom-reap' }, { op: 'oom-reap' }] },
+    ],
+  };
+
+  it('should keep the flush contract while the OOM reaper zaps pages a migration to VRAM holds', async () => {
+    for (let seed = 1; seed <= 16; seed++) {
+      const r = await checkScenario(driver, reaped, { decisions: seededDecisions(seed) });
+      expect(r, `seed ${seed}`).toKeepFlushContract();
+      expect(r.run.status).toBe('done');
+    }
+  });
+
   it('should pass a short fuzz campaign', async () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true } });
     expect(r.failure?.violation ?? null).toBeNull();
