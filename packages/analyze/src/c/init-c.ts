@@ -2,7 +2,7 @@
  * `hmmlab init <dir> --from <file.c>`: a TypeScript driver skeleton whose notifier callbacks
  * mirror the C callbacks' decision structure: the same tests of `range->event`, the owner and
  * blockability, the same locks (a `kernel.mutex` per C lock), `mmu_interval_set_seq`, the same
- * returns. Tests of driver state become `driverState('<C test>')` and device operations become
+ * returns. Tests of driver state become `driverState['<C test>']` and device operations become
  * TODOs (a device PTE clear or TLB flush, judged by the C function's name, is written as
  * `vm.clearRange` / `vm.flushTlb` with the C call beside it), so the author starts the model from
  * the real code.
@@ -30,6 +30,9 @@ interface Ctx {
   readonly ranges: Set<string>;
   readonly events: Set<string>;
   readonly locks: Map<string, string>;
+  /** Functions the C file defines, and the file's name. */
+  readonly helpers: ReadonlySet<string>;
+  readonly source: string;
   todos: number;
 }
 
@@ -96,7 +99,7 @@ function cond(ctx: Ctx, e: CNode): string {
   if (name === 'mmu_notifier_range_blockable') return 'mmuNotifierRangeBlockable(range)';
   if (/trylock$/.test(name) && args(x)[0] !== undefined) return `${lockVar(ctx, args(x)[0] as CNode)}.tryLock()`;
   ctx.todos++;
-  return `driverState(${JSON.stringify(textOf(x))})`;
+  return `driverState[${JSON.stringify(textOf(x))}] === true`;
 }
 
 /** A C statement as TypeScript lines. */
@@ -148,7 +151,7 @@ function stmt(ctx: Ctx, n: CNode, ind: string): string[] {
         if (v === 'true' || v === '1') return [c('return true;')];
         if (v === 'false' || v === '0') return [c('return false;')];
         ctx.todos++;
-        return [c(`return driverState(${JSON.stringify(`return ${v}`)}); // TODO: C returns ${v}`)];
+        return [c(`return driverState[${JSON.stringify(`return ${v}`)}] === true; // TODO: C returns ${v}`)];
       }
       const w = v.replace(/\s/g, '');
       if (/^-?\d+$/.test(w) || /^-(EAGAIN|EINTR|ENOMEM|EBUSY|EINVAL)$/.test(w)) return [c(`return ${w};`)];
@@ -206,7 +209,7 @@ function expr(ctx: Ctx, e: CNode, ind: string): string[] {
   if (/^(container_of|WARN|BUG|pr_|dev_|trace_|lockdep_|printk|READ_ONCE|WRITE_ONCE|might_sleep)/.test(name))
     return [c(`// C: ${textOf(e).slice(0, 120)}`)];
   ctx.todos++;
-  const what = `${textOf(e).slice(0, 140)}`;
+  const what = `${textOf(e).slice(0, 140)}${ctx.helpers.has(name) ? ` (a function of ${ctx.source}: model what its body does to the device)` : ''}`;
   switch (classify(name)) {
     case 'revoke':
       return [c(`vm.clearRange(range.start, range.end); // TODO: C ${what}: clears or write-protects device PTEs?`)];
@@ -291,7 +294,15 @@ export async function initFromC(dir: string, from: string): Promise<InitFromCRes
   for (const cb of callbacks) {
     const kind = cb.field === 'invalidate' ? 'interval' : 'start';
     const rangeParam = cb.def.params[1] ?? 'range';
-    const ctx: Ctx = { kind, ranges: new Set([rangeParam]), events: new Set(), locks, todos: 0 };
+    const ctx: Ctx = {
+      kind,
+      ranges: new Set([rangeParam]),
+      events: new Set(),
+      locks,
+      helpers: new Set(fns.map((f) => f.name)),
+      source: basename(src),
+      todos: 0,
+    };
     const body = cb.def.node.childForFieldName('body');
     const lines = body === null ? [] : stmt(ctx, body, '        ');
     todos += ctx.todos;
@@ -300,11 +311,13 @@ export async function initFromC(dir: string, from: string): Promise<InitFromCRes
       kind === 'interval'
         ? `      /** \`${cb.fn}\` (${basename(src)}:${lineOf(cb.def.node)}), \`${cb.table}.invalidate\`. */\n      async function ${fname}(mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): Promise<boolean> {`
         : `      /** \`${cb.fn}\` (${basename(src)}:${lineOf(cb.def.node)}), \`${cb.table}.invalidate_range_start\`: register it as a classic notifier's invalidateRangeStart (TODO). */\n      async function ${fname}(range: MmuNotifierRange): Promise<number> {`;
-    const tail = kind === 'interval' ? '        return true;\n      }' : '        return 0;\n      }';
+    const ends = lines.length > 0 && /^\s*return [^;]*;/.test(lines[lines.length - 1] as string);
+    const tail = `${ends ? '' : kind === 'interval' ? '        return true;\n' : '        return 0;\n'}      }`;
     bodies.push(`${head}\n${lines.join('\n')}\n${tail}`);
-    registered.push(kind === 'interval' ? fname : `void ${fname};`);
+    registered.push(fname);
   }
   const interval = callbacks.find((c) => c.field === 'invalidate');
+  const unregistered = registered.filter((f) => interval === undefined || f !== ident(interval.fn));
   const lockDecls = [...locks].map(([key, v]) => `      const ${v} = kernel.mutex(${JSON.stringify(key)});`);
   const firstLock = [...locks.values()][0];
   const text = `/**
@@ -347,10 +360,8 @@ void [EAGAIN, EINTR, ENOMEM, EBUSY, EINVAL];
 void [MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFY_MIGRATE, MMU_NOTIFY_PROTECTION_PAGE];
 void [MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFY_RELEASE, MMU_NOTIFY_SOFT_DIRTY, MMU_NOTIFY_UNMAP];
 
-/** TODO: a test of driver state the C callback makes; model it on the driver's own state. */
-function driverState(_cTest: string): boolean {
-  return false;
-}
+/** TODO: the tests of driver state the C callbacks make, by their C text; model each on the driver's own state. */
+const driverState: Record<string, boolean> = {};
 
 /** TODO: a value of driver state a C switch tests. */
 function driverValue(_cExpr: string): string {
@@ -396,12 +407,9 @@ ${lockDecls.join('\n')}
         },
       });
 ${bodies.join('\n\n')}
-${registered
-  .filter((r) => r.startsWith('void '))
-  .map((r) => `      ${r}`)
-  .join('\n')}
+${unregistered.map((f) => `      void ${f}; // TODO: register it (another ops table of the C driver)`).join('\n')}
       await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % kernel.pageSize), {
-        invalidate: ${interval === undefined ? 'async () => true' : ident(interval.fn)},
+        invalidate: ${interval === undefined ? 'async () => true' : `(sub, range, curSeq) => ${ident(interval.fn)}(sub, range, curSeq)`},
       });
       return { vms: [vm] };
       },
