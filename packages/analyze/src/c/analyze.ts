@@ -6,7 +6,7 @@
  * their outermost caller in the same files so the locks the caller holds are seen.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { AnalyzeError } from '../internal/errors.js';
 import { CInterp, type CPath, declName, type FnDef, type CInterp as Interp } from './interp.js';
 import { type CNode, cParser, kids, lineOf } from './parse.js';
@@ -23,16 +23,18 @@ export interface CRun {
   readonly line: number;
   readonly paths: readonly CPath[];
   readonly truncated: boolean;
+  /** A fault path with external linkage: callers in other files may hold the lock. */
+  readonly external: boolean;
 }
 
 /** What the C rules look at. */
 export interface CAnalysis {
   readonly callbacks: readonly CRun[];
   readonly entries: readonly CRun[];
-  /** Last names of the locks held where `mmu_interval_read_retry` is checked. */
-  readonly retryLocks: ReadonlySet<string>;
-  /** Last names of the locks held where callbacks call `mmu_interval_set_seq`. */
-  readonly seqLocks: ReadonlySet<string>;
+  /** Last names of the locks held where `mmu_interval_read_retry` is checked, by the folder of the driver. */
+  readonly retryLocks: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Last names of the locks held where callbacks call `mmu_interval_set_seq`, by the folder of the driver. */
+  readonly seqLocks: ReadonlyMap<string, ReadonlySet<string>>;
   /** Ops fields naming a function the analysed files do not define: `table.field → name`. */
   readonly unresolved: readonly string[];
   /** Files read, and files parsed (those that mention the notifier API). */
@@ -208,13 +210,19 @@ export async function analyzeC(api: string, paths: readonly string[]): Promise<C
       callbacks.push(runOne(interp, `${t.name}.${t.field}`, kind, def));
     }
   }
-  const entries = faultPaths(parsed, fns).map((def) => runOne(interp, def.name, 'fault', def));
-  const retryLocks = new Set<string>();
-  for (const e of entries)
-    for (const p of e.paths) for (const x of p.state.effects) if (x.t === 'read-retry') for (const h of x.held) retryLocks.add(h.name);
-  const seqLocks = new Set<string>();
-  for (const c of callbacks)
-    for (const p of c.paths) for (const x of p.state.effects) if (x.t === 'set-seq') for (const h of x.held) seqLocks.add(h.name);
+  const entries = faultPaths(parsed, fns).map((def) => ({ ...runOne(interp, def.name, 'fault', def), external: !isStatic(def) }));
+  // A driver is the folder of its files: lock names are matched within it, never across drivers.
+  const locksOf = (runs: readonly CRun[], t: 'read-retry' | 'set-seq') => {
+    const m = new Map<string, Set<string>>();
+    for (const r of runs) {
+      const set = m.get(dirname(r.fn.file)) ?? new Set<string>();
+      m.set(dirname(r.fn.file), set);
+      for (const p of r.paths) for (const x of p.state.effects) if (x.t === t) for (const h of x.held) set.add(h.name);
+    }
+    return m;
+  };
+  const retryLocks = locksOf(entries, 'read-retry');
+  const seqLocks = locksOf(callbacks, 'set-seq');
   return { callbacks, entries, retryLocks, seqLocks, unresolved, read: files.length, parsed: parsed.length };
 }
 
@@ -224,7 +232,12 @@ function runOne(interp: Interp, name: string, kind: CCallbackKind | 'fault', def
   if (kind === 'start' || kind === 'end') params.set(1, 'range');
   const ret = kind === 'interval' ? 'bool' : kind === 'start' ? 'int' : kind === 'fault' ? 'int' : 'void';
   const paths = interp.run(def, params, ret);
-  return { name, kind, fn: def, line: lineOf(def.node), paths, truncated: interp.truncated };
+  return { name, kind, fn: def, line: lineOf(def.node), paths, truncated: interp.truncated, external: false };
+}
+
+/** True if a definition is `static` (file-local). */
+function isStatic(def: FnDef): boolean {
+  return kids(def.node).some((k) => k.type === 'storage_class_specifier' && k.text === 'static');
 }
 
 /**

@@ -49,8 +49,10 @@ export type CEffect =
       readonly name: string;
       readonly target: string;
       readonly cls: OpClass;
-      /** True for a function of the analysed files, whose body was inlined. */
+      /** True for a function of the analysed files whose body was inlined. */
       readonly inlined: boolean;
+      /** True for a function of the analysed files (inlined, or not for lack of budget): not judged by its name. */
+      readonly defined: boolean;
       /** 0 when the callback itself calls it. */
       readonly depth: number;
       readonly held: readonly Held[];
@@ -76,6 +78,8 @@ export interface CState {
   frames: Frame[];
   jumps: Set<string>;
   depth: number;
+  /** True if the interpreter ran out of budget on this path: its end is not known. */
+  cut?: boolean;
 }
 
 function clone(s: CState): CState {
@@ -89,6 +93,7 @@ function clone(s: CState): CState {
     frames: s.frames.map((f) => ({ kinds: new Map(f.kinds), vals: new Map(f.vals) })),
     jumps: new Set(s.jumps),
     depth: s.depth,
+    ...(s.cut === true ? { cut: true } : {}),
   };
 }
 
@@ -131,10 +136,10 @@ const RELEASE =
 const TRYLOCK =
   /^(mutex_trylock|spin_trylock(_irq|_irqsave)?|raw_spin_trylock|down_read_trylock|down_write_trylock|read_trylock|write_trylock|mmap_read_trylock)$/;
 const SLEEPS =
-  /^(mutex_lock\w*|down_read\w*|down_write\w*|mmap_read_lock\w*|mmap_write_lock\w*|msleep\w*|ssleep|usleep_range\w*|schedule\w*|wait_event\w*|wait_for_completion\w*|dma_fence_wait\w*|dma_resv_wait_timeout\w*|flush_work|flush_workqueue|cancel_work_sync|cancel_delayed_work_sync|synchronize_rcu\w*|synchronize_srcu|might_sleep|cond_resched)$/;
+  /^(mutex_lock\w*|down_read\w*|down_write\w*|mmap_read_lock\w*|mmap_write_lock\w*|msleep\w*|ssleep|usleep_range\w*|schedule|schedule_timeout\w*|wait_event\w*|wait_for_completion\w*|dma_fence_wait\w*|dma_resv_wait_timeout\w*|flush_work|flush_workqueue|cancel_work_sync|cancel_delayed_work_sync|synchronize_rcu\w*|synchronize_srcu|might_sleep|cond_resched)$/;
 /** Kernel helpers that neither change the device nor matter to the contract. */
 const NEUTRAL =
-  /^(kunmap\w*|kmap\w*|vunmap|vmap|iounmap|ioremap\w*|container_of|container_of_const|READ_ONCE|WRITE_ONCE|likely|unlikely|WARN\w*|BUG\w*|BUILD_BUG_ON\w*|pr_\w+|dev_(dbg|err|warn|info|notice|err_ratelimited|warn_ratelimited)|printk\w*|trace_\w+|lockdep_\w+|min|max|min_t|max_t|clamp\w*|ALIGN\w*|PAGE_ALIGN|PFN_\w+|IS_ERR\w*|PTR_ERR|ERR_PTR|ERR_CAST|list_\w+|hlist_\w+|atomic\w*|refcount_\w+|kref_\w+|rcu_\w+|smp_\w+|barrier|mmu_interval_read_begin|mmu_interval_check_retry|mmu_notifier_range_blockable|mmgrab|mmdrop|mmget\w*|mmput\w*|kfree|kvfree|vfree|kmalloc\w*|kzalloc\w*|kcalloc|kvmalloc\w*|kvcalloc|kvzalloc|kmem_cache_\w+|memset|memcpy|sizeof|offsetof|ARRAY_SIZE|test_bit|set_bit|clear_bit|BIT|GENMASK\w*|FIELD_\w+|lower_32_bits|upper_32_bits|jiffies_to_\w+|msecs_to_jiffies|time_after\w*|time_before\w*|get_task_struct|put_task_struct|interval_tree_\w+|ktime_\w+|tracepoint\w*|get_user_pages\w*|put_page|get_page|folio_\w+|page_to_pfn|pfn_to_page|hmm_pfn_to_page|hmm_pfn_to_map_order|is_device_private_page|page_address|virt_to_page|sg_\w+|mmu_notifier_\w+|mmu_interval_notifier_\w+|xa_for_each\w*|for_each_\w+|idr_for_each\w*)$/;
+  /^(kunmap\w*|kmap\w*|vunmap|vmap|iounmap|ioremap\w*|container_of|container_of_const|READ_ONCE|WRITE_ONCE|likely|unlikely|WARN\w*|BUG\w*|BUILD_BUG_ON\w*|pr_\w+|dev_(dbg|err|warn|info|notice|err_ratelimited|warn_ratelimited)|printk\w*|trace_\w+|lockdep_\w+|min|max|min_t|max_t|clamp\w*|ALIGN\w*|PAGE_ALIGN|PFN_\w+|IS_ERR\w*|PTR_ERR|ERR_PTR|ERR_CAST|list_\w+|hlist_\w+|atomic\w*|refcount_\w+|kref_\w+|rcu_\w+|smp_\w+|barrier|mmu_interval_read_begin|mmu_interval_check_retry|mmu_notifier_range_blockable|mmgrab|mmdrop|mmget\w*|mmput\w*|kfree|kvfree|vfree|kmalloc\w*|kzalloc\w*|kcalloc|kvmalloc\w*|kvcalloc|kvzalloc|kmem_cache_\w+|memset|memcpy|sizeof|offsetof|ARRAY_SIZE|test_bit|set_bit|clear_bit|__set_bit|__clear_bit|bitmap_\w+|BIT|GENMASK\w*|FIELD_\w+|lower_32_bits|upper_32_bits|jiffies_to_\w+|msecs_to_jiffies|time_after\w*|time_before\w*|get_task_struct|put_task_struct|interval_tree_\w+|ktime_\w+|tracepoint\w*|get_user_pages\w*|put_page|get_page|folio_\w+|page_to_pfn|pfn_to_page|hmm_pfn_to_page|hmm_pfn_to_map_order|is_device_private_page|page_address|virt_to_page|sg_\w+|mmu_notifier_\w+|mmu_interval_notifier_\w+|xa_for_each\w*|for_each_\w+|idr_for_each\w*)$/;
 /** Loop macros: a call statement followed by the body it repeats. */
 const LOOP_MACRO =
   /(^|_)for_each(_|$)|^list_for_each|^hlist_for_each|^xa_for_each|^idr_for_each|^interval_tree_for_each|^drm_for_each|^mn_itree_for_each/;
@@ -312,8 +317,10 @@ export class CInterp {
 
   private exec(n: CNode, s: CState): Out[] {
     if (++this.steps > MAX_STEPS) {
+      // Out of budget: the rest of the path is not interpreted, but the path is kept.
       this.truncated = true;
-      return [];
+      s.cut = true;
+      return [{ s, sig: NORMAL }];
     }
     switch (n.type) {
       case 'compound_statement':
@@ -756,6 +763,22 @@ export class CInterp {
       }
       return out;
     }
+    // A driver's own lock wrapper the files do not define (`svm_range_lock(prange)` from a header).
+    const wrapper = /^(\w+_)(un)?lock$/.exec(name);
+    if (wrapper !== null && !this.fns.has(name) && lock !== undefined) {
+      const key = `${textOf(lock)} (${wrapper[1]}lock)`;
+      const at2 = this.site(this.cur, x);
+      if (wrapper[2] === undefined) {
+        const h: Held = { key, name: `${wrapper[1]}lock`, at: at2 };
+        s.held.push(h);
+        s.effects.push({ t: 'acquire', at: at2, key });
+      } else {
+        const i = s.held.findIndex((h) => h.key === key);
+        if (i >= 0) s.held.splice(i, 1);
+        s.effects.push({ t: 'release', at: at2, key, name: `${wrapper[1]}lock` });
+      }
+      return [[s, undefined]];
+    }
     if (name === 'mmu_notifier_range_blockable') {
       const out: [CState, string | undefined][] = [];
       for (const b of [true, false]) {
@@ -787,7 +810,8 @@ export class CInterp {
       return [[s, undefined]];
     const def = this.fns.get(name);
     const target = args[0] === undefined ? '' : textOf(args[0]);
-    const inline = def !== undefined && s.frames.length <= MAX_DEPTH && !s.frames.some((f) => f.vals.get('\0fn') === name);
+    const inline =
+      def !== undefined && s.frames.length <= MAX_DEPTH && this.steps < MAX_STEPS / 2 && !s.frames.some((f) => f.vals.get('\0fn') === name);
     s.effects.push({
       t: 'op',
       at,
@@ -795,6 +819,7 @@ export class CInterp {
       target,
       cls: classify(name),
       inlined: inline,
+      defined: def !== undefined,
       depth: s.frames.length - 1,
       held: [...s.held],
     });
@@ -820,11 +845,32 @@ export class CInterp {
     const body = def.node.childForFieldName('body');
     const outs = body === null ? [{ s, sig: NORMAL as Signal }] : this.execFnBody(body, s);
     this.cur = caller;
-    return outs.map((o) => {
+    // A helper's own tests of driver state stay inside it: its paths that end alike (same kernel
+    // knowledge, locks, effects and value) are one path for the caller.
+    const decided = s.decisions.length;
+    const effects = s.effects.length;
+    const merged = new Map<string, [CState, string | undefined]>();
+    for (const o of outs) {
       o.s.frames.pop();
       o.s.depth = depth;
-      return [o.s, o.sig.k === 'return' ? o.sig.value : undefined];
-    });
+      const v = o.sig.k === 'return' ? o.sig.value : undefined;
+      // Trylocks stay: whether the lock was taken is what the caller's table shows.
+      const inner = o.s.decisions
+        .slice(decided)
+        .filter((d) => !d.text.startsWith('mmu_notifier_range_blockable') && !/trylock/.test(d.text));
+      o.s.decisions = o.s.decisions.filter((d) => !inner.includes(d));
+      const key = JSON.stringify([
+        o.s.events,
+        o.s.own,
+        o.s.blockable,
+        o.s.decisions,
+        o.s.held.map((h) => h.key),
+        o.s.effects.slice(effects).map((e) => `${e.t}:${e.at.line}`),
+        v,
+      ]);
+      if (!merged.has(key)) merged.set(key, [o.s, v]);
+    }
+    return [...merged.values()];
   }
 }
 
