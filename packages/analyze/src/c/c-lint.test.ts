@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { formatTables } from '../internal/explain.js';
 import { tempDir } from '../internal/testing/temp.js';
 import { RULES } from '../rules/all.js';
+import { isCTarget } from './analyze.js';
+import { explainCCommand, initFromCCommand, lintCCommand } from './commands.js';
 import { explainC, lintC } from './lint-c.js';
 import { C_RULES } from './rules.js';
 
@@ -140,5 +142,48 @@ describe('lint on kernel C', () => {
       ['yes', '0'],
     ]);
     expect(r.text).toMatch(/fixtures\/correct-kernel-c\.c:\d+ fx_ops\.invalidate \(interval notifier invalidate\)/);
+  });
+});
+
+describe('the C commands', () => {
+  it('should take .c files and folders of C as C, and TypeScript folders as TypeScript', () => {
+    const dir = fileURLToPath(new URL('./fixtures', import.meta.url));
+    expect(isCTarget([fixture('lock-leak.bad')])).toBe(true);
+    expect(isCTarget([dir])).toBe(true);
+    expect(isCTarget([fileURLToPath(new URL('../rules/fixtures', import.meta.url))])).toBe(false);
+    expect(isCTarget([])).toBe(false);
+  });
+
+  it('should print findings as file:line severity rule message, then totals; exit 1 on an error', async () => {
+    const r = await lintCCommand({ paths: [fixture('lock-leak.bad')] });
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/fixtures\/lock-leak\.bad\.c:43 {2}error {2}lock-leak {2}fx_ops\.invalidate returns true/);
+    expect(r.stdout).toMatch(
+      /1 error\(s\), 0 warning\(s\)\n1 C file\(s\) read, 1 using the notifier API parsed, 1 callback\(s\) and 1 fault path\(s\) checked in/,
+    );
+    const ok = await lintCCommand({ paths: [fixture('lock-leak.good')], json: true });
+    expect(ok.exitCode).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ findings: [], stats: { files: 1, parsed: 1, callbacks: 1, faultPaths: 1 } });
+  });
+
+  it('should say in one line, exit 2, what is wrong with the arguments', async () => {
+    expect(await lintCCommand({ paths: ['no/such/file.c'] })).toEqual({
+      exitCode: 2,
+      stdout: 'hmmlab lint: no such file or folder: no/such/file.c; pass an existing driver file or folder\n',
+    });
+    expect((await explainCCommand({ paths: [] })).stdout).toBe(
+      'hmmlab explain: no paths given; for example: hmmlab explain lib/test_hmm.c\n',
+    );
+    expect((await initFromCCommand({ dir: 'x' })).exitCode).toBe(2);
+    expect(await lintC([fixture('lock-leak.bad')], { rules: ['no-such-rule'] }).catch((e: Error) => e.message)).toMatch(
+      /lint: unknown rule "no-such-rule"; expected one of owner-without-event/,
+    );
+  });
+
+  it('should explain a C file as text and as JSON', async () => {
+    const r = await explainCCommand({ paths: [fixture('skip-before-set-seq.good')], json: true });
+    const tables = JSON.parse(r.stdout).tables as { callback: string; rows: unknown[] }[];
+    expect(tables.map((t) => t.callback)).toEqual(['fx_ops.invalidate']);
+    expect((await explainCCommand({ paths: [fixture('skip-before-set-seq.good')] })).stdout).toMatch(/# +event +owner +blockable/);
   });
 });
