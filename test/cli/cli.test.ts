@@ -136,6 +136,28 @@ describe('hmmlab lint, explain, codemod, init', () => {
     expect(hmmlab('lint', 'examples/nouveau-style').status).toBe(0);
   });
 
+  it('should lint and explain kernel C, and write a skeleton from it with init --from', () => {
+    const c = 'packages/analyze/src/c/fixtures';
+    const bad = hmmlab('lint', `${c}/clear-without-flush.bad.c`);
+    expect(bad.stdout).toMatch(/clear-without-flush\.bad\.c:42 {2}error {2}clear-without-flush {2}/);
+    expect(bad.status).toBe(1);
+    expect(hmmlab('lint', `${c}/clear-without-flush.good.c`).status).toBe(0);
+    expect(hmmlab('explain', `${c}/correct-kernel-c.c`).stdout).toMatch(
+      /correct-kernel-c\.c:45 fx_ops\.invalidate \(interval notifier invalidate\)/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'hmmlab-from-c-'));
+    try {
+      const r = hmmlab('init', join(dir, 'drv'), '--from', `${c}/correct-kernel-c.c`);
+      expect(r.stdout).toMatch(/^created .*drv\/driver\.ts from .*correct-kernel-c\.c: 2 callback\(s\)/);
+      expect(r.status).toBe(0);
+      expect(hmmlab('init', join(dir, 'drv'), '--from', `${c}/correct-kernel-c.c`).stderr).toMatch(
+        /^hmmlab init: .* exists and is not empty/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('should exit 2 with file:line:col and the parser message when a driver does not parse', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hmmlab-syntax-'));
     try {
