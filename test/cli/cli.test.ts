@@ -189,6 +189,11 @@ describe('hmmlab bad usage', () => {
     ['an unknown template', ['init', 'never-created', '--template', 'nope'], /unknown template "nope"; expected one of dmirror/],
     ['an unknown profile', ['codemod', '--from', '4.19', '--to', 'latest', 'examples/dmirror'], /4\.19/],
     ['lint of a missing path', ['lint', 'examples/nowhere'], /nowhere/],
+    [
+      'lint of C and TypeScript at once',
+      ['lint', 'packages/analyze/src/c/fixtures/lock-leak.bad.c', 'examples/dmirror'],
+      /C files and TypeScript drivers in one run/,
+    ],
   ])('should exit 2 with one line for %s', (_what, args, message) => {
     const r = hmmlab(...(args as string[]));
     expect(r.status).toBe(2);

@@ -203,6 +203,14 @@ function analyze(): Promise<typeof import('@hmmlab/analyze')> {
   return import('@hmmlab/analyze');
 }
 
+/** True if `paths` are C (`.c`/`.h`, folders of C); a usage error when C and TypeScript are mixed. */
+function cPaths(a: typeof import('@hmmlab/analyze'), command: string, paths: readonly string[]): boolean {
+  const c = a.isCTarget(paths);
+  if (!c && paths.some((p) => /\.[ch]$/.test(p)))
+    throw new UsageError(`${command}: C files and TypeScript drivers in one run; ${command} them apart`);
+  return c;
+}
+
 /** Prints what a static command returned; usage errors (exit 2) go to stderr, like the other commands'. */
 function emit(r: CommandResult): void {
   (r.exitCode === 2 ? process.stderr : process.stdout).write(r.stdout);
@@ -217,7 +225,9 @@ program
   .action(async (paths: string[], opts: { json?: boolean }) => {
     const a = await analyze();
     emit(
-      a.isCTarget(paths) ? await a.lintCCommand({ paths, json: opts.json === true }) : a.lintCommand({ paths, json: opts.json === true }),
+      cPaths(a, 'lint', paths)
+        ? await a.lintCCommand({ paths, json: opts.json === true })
+        : a.lintCommand({ paths, json: opts.json === true }),
     );
   });
 
@@ -229,7 +239,7 @@ program
   .action(async (paths: string[], opts: { json?: boolean }) => {
     const a = await analyze();
     emit(
-      a.isCTarget(paths)
+      cPaths(a, 'explain', paths)
         ? await a.explainCCommand({ paths, json: opts.json === true })
         : a.explainCommand({ paths, json: opts.json === true }),
     );
