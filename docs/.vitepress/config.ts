@@ -60,6 +60,7 @@ export default defineConfig({
           { text: 'Reports and the timeline', link: '/guide/reports' },
           { text: 'Coverage, feedback, corpus', link: '/guide/coverage' },
           { text: 'Static checks and codemods', link: '/guide/static-checks' },
+          { text: 'C drivers: lint, explain, init --from', link: '/guide/c-drivers' },
           { text: 'Exit codes, watchdog, signals', link: '/guide/running' },
           { text: 'Scaling out: shards, merge, CI', link: '/guide/scale-out' },
           { text: 'Mutation testing', link: '/guide/mutation' },

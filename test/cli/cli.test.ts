@@ -136,6 +136,28 @@ describe('hmmlab lint, explain, codemod, init', () => {
     expect(hmmlab('lint', 'examples/nouveau-style').status).toBe(0);
   });
 
+  it('should lint and explain kernel C, and write a skeleton from it with init --from', () => {
+    const c = 'packages/analyze/src/c/fixtures';
+    const bad = hmmlab('lint', `${c}/clear-without-flush.bad.c`);
+    expect(bad.stdout).toMatch(/clear-without-flush\.bad\.c:42 {2}error {2}clear-without-flush {2}/);
+    expect(bad.status).toBe(1);
+    expect(hmmlab('lint', `${c}/clear-without-flush.good.c`).status).toBe(0);
+    expect(hmmlab('explain', `${c}/correct-kernel-c.c`).stdout).toMatch(
+      /correct-kernel-c\.c:45 fx_ops\.invalidate \(interval notifier invalidate\)/,
+    );
+    const dir = mkdtempSync(join(tmpdir(), 'hmmlab-from-c-'));
+    try {
+      const r = hmmlab('init', join(dir, 'drv'), '--from', `${c}/correct-kernel-c.c`);
+      expect(r.stdout).toMatch(/^created .*drv\/driver\.ts from .*correct-kernel-c\.c: 2 callback\(s\)/);
+      expect(r.status).toBe(0);
+      expect(hmmlab('init', join(dir, 'drv'), '--from', `${c}/correct-kernel-c.c`).stderr).toMatch(
+        /^hmmlab init: .* exists and is not empty/,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('should exit 2 with file:line:col and the parser message when a driver does not parse', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hmmlab-syntax-'));
     try {
@@ -167,6 +189,11 @@ describe('hmmlab bad usage', () => {
     ['an unknown template', ['init', 'never-created', '--template', 'nope'], /unknown template "nope"; expected one of dmirror/],
     ['an unknown profile', ['codemod', '--from', '4.19', '--to', 'latest', 'examples/dmirror'], /4\.19/],
     ['lint of a missing path', ['lint', 'examples/nowhere'], /nowhere/],
+    [
+      'lint of C and TypeScript at once',
+      ['lint', 'packages/analyze/src/c/fixtures/lock-leak.bad.c', 'examples/dmirror'],
+      /C files and TypeScript drivers in one run/,
+    ],
   ])('should exit 2 with one line for %s', (_what, args, message) => {
     const r = hmmlab(...(args as string[]));
     expect(r.status).toBe(2);

@@ -3,7 +3,7 @@
  * workspace (pnpm pack, which writes real versions for `workspace:` ranges), installs the tarballs
  * with npm into an empty folder outside the workspace, and runs there, on a small TypeScript
  * driver and its twin without the TLB flush: `hmmlab fuzz`, a `fuzzDriver` vitest test and
- * `hmmlab lint`. The correct driver must pass each of them and the twin must fail each of them;
+ * `hmmlab lint` (also on a small C driver and its twin, which loads the C parser's WebAssembly). The correct driver must pass each of them and the twin must fail each of them;
  * the correct driver must also pass `hmmlab fuzz` as JavaScript.
  *
  * `pnpm test:pack` (after `npx tsc -b`); `.ci/run` runs it after the tests. npm takes the
@@ -162,6 +162,36 @@ if (install.status === 0) {
   expectThat(lint.status === 0, 'hmmlab lint driver.ts has no error finding', lint);
   const lintBad = run(hmmlab, ['lint', 'no-flush.ts'], project);
   expectThat(lintBad.status === 1 && /no-flush\.ts:\d+/.test(lintBad.stdout), 'hmmlab lint no-flush.ts reports the missing flush', lintBad);
+
+  // Kernel C: the parser's WebAssembly must load from the installed packages.
+  const cDriver = [
+    'static bool fx_invalidate(struct mmu_interval_notifier *mni, const struct mmu_notifier_range *range, unsigned long cur_seq)',
+    '{',
+    '\tstruct fx *fx = container_of(mni, struct fx, notifier);',
+    '',
+    '\tif (!mmu_notifier_range_blockable(range))',
+    '\t\treturn false;',
+    '\tmutex_lock(&fx->lock);',
+    '\tmmu_interval_set_seq(mni, cur_seq);',
+    '\tfx_zap_range(fx, range->start, range->end);',
+    '\tfx_flush_tlb(fx, range->start, range->end);',
+    '\tmutex_unlock(&fx->lock);',
+    '\treturn true;',
+    '}',
+    '',
+    'static const struct mmu_interval_notifier_ops fx_ops = { .invalidate = fx_invalidate };',
+    '',
+  ].join('\n');
+  writeFileSync(join(project, 'fx.c'), cDriver);
+  writeFileSync(join(project, 'fx-no-flush.c'), cDriver.replace('\tfx_flush_tlb(fx, range->start, range->end);\n', ''));
+  const lintC = run(hmmlab, ['lint', 'fx.c'], project);
+  expectThat(lintC.status === 0 && /no findings/.test(lintC.stdout), 'hmmlab lint fx.c has no finding', lintC);
+  const lintCBad = run(hmmlab, ['lint', 'fx-no-flush.c'], project);
+  expectThat(
+    lintCBad.status === 1 && /fx-no-flush\.c:9 +error +clear-without-flush/.test(lintCBad.stdout),
+    'hmmlab lint fx-no-flush.c reports the missing flush',
+    lintCBad,
+  );
 }
 
 if (keep || failures.length > 0) process.stdout.write(`kept ${work}\n`);

@@ -6,6 +6,10 @@
  * @module @hmmlab/analyze
  */
 
+export { isCTarget } from './c/analyze.js';
+export { explainCCommand, initFromCCommand, lintCCommand } from './c/commands.js';
+export { type InitFromCResult, initFromC } from './c/init-c.js';
+export { type CLintResult, explainC, lintC } from './c/lint-c.js';
 export { type CodemodNote, type CodemodOptions, type CodemodResult, codemod } from './internal/codemod/codemod.js';
 export { type Argv, type CommandResult, codemodCommand, explainCommand, initCommand, lintCommand } from './internal/commands.js';
 export { AnalyzeError, type AnalyzeErrorCode } from './internal/errors.js';

@@ -203,6 +203,14 @@ function analyze(): Promise<typeof import('@hmmlab/analyze')> {
   return import('@hmmlab/analyze');
 }
 
+/** True if `paths` are C (`.c`/`.h`, folders of C); a usage error when C and TypeScript are mixed. */
+function cPaths(a: typeof import('@hmmlab/analyze'), command: string, paths: readonly string[]): boolean {
+  const c = a.isCTarget(paths);
+  if (!c && paths.some((p) => /\.[ch]$/.test(p)))
+    throw new UsageError(`${command}: C files and TypeScript drivers in one run; ${command} them apart`);
+  return c;
+}
+
 /** Prints what a static command returned; usage errors (exit 2) go to stderr, like the other commands'. */
 function emit(r: CommandResult): void {
   (r.exitCode === 2 ? process.stderr : process.stdout).write(r.stdout);
@@ -211,26 +219,36 @@ function emit(r: CommandResult): void {
 
 program
   .command('lint')
-  .description('check driver callbacks statically against the flush contract (exit 1 on an error finding)')
-  .argument('<paths...>', 'driver files or folders')
+  .description('check driver callbacks statically against the flush contract, TypeScript models or kernel C (exit 1 on an error finding)')
+  .argument('<paths...>', 'driver files or folders (.ts, or .c/.h)')
   .option('--json', 'print { "findings": [...] }')
   .action(async (paths: string[], opts: { json?: boolean }) => {
-    emit((await analyze()).lintCommand({ paths, json: opts.json === true }));
+    const a = await analyze();
+    emit(
+      cPaths(a, 'lint', paths)
+        ? await a.lintCCommand({ paths, json: opts.json === true })
+        : a.lintCommand({ paths, json: opts.json === true }),
+    );
   });
 
 program
   .command('explain')
   .description('print the decision table of each invalidate callback: conditions, flushes, set_seq, return value')
-  .argument('<paths...>', 'driver files or folders')
+  .argument('<paths...>', 'driver files or folders (.ts, or .c/.h)')
   .option('--json', 'print the tables as JSON')
   .action(async (paths: string[], opts: { json?: boolean }) => {
-    emit((await analyze()).explainCommand({ paths, json: opts.json === true }));
+    const a = await analyze();
+    emit(
+      cPaths(a, 'explain', paths)
+        ? await a.explainCCommand({ paths, json: opts.json === true })
+        : a.explainCommand({ paths, json: opts.json === true }),
+    );
   });
 
 program
   .command('codemod')
   .description('rewrite driver code from one kernel API profile to another (5.8, seed, 5.9, 5.14, 6.1, latest)')
-  .argument('<paths...>', 'driver files or folders')
+  .argument('<paths...>', 'driver files or folders (.ts, or .c/.h)')
   .requiredOption('--from <profile>', 'the profile the code is written for')
   .requiredOption('--to <profile>', 'the profile to rewrite it for')
   .option('--dry-run', 'print the diff and change nothing')
@@ -240,26 +258,38 @@ program
 
 program
   .command('init')
-  .description('scaffold a driver package from an example (--template), or write CI workflows that fuzz in shards (--ci)')
+  .description(
+    'scaffold a driver package from an example (--template) or a kernel C driver (--from), or write CI workflows that fuzz in shards (--ci)',
+  )
   .argument('[dir]', 'the folder to create (--template), or the repository root (--ci, default .)')
   .option('--template <name>', 'dmirror, nouveau, amdkfd, xe or odp')
+  .option('--from <file.c>', 'write a driver skeleton mirroring the notifier callbacks of a kernel C driver')
   .option('--ci', 'write a GitHub Actions workflow (shards as a matrix, a merge job) and a Kubernetes Indexed Job')
   .option('--shards <n>', '--ci: shards of the campaign', '4')
   .option('--runs <n>', '--ci: runs of the whole campaign', '20000')
   .option('--drivers <path>', '--ci: the driver files or folders to fuzz, relative to the repository root', '.')
-  .action(async (dir: string | undefined, opts: { template?: string; ci?: boolean; shards: string; runs: string; drivers: string }) => {
-    if (opts.template !== undefined || opts.ci !== true) {
-      emit(
-        (await analyze()).initCommand({
-          ...(dir !== undefined ? { dir } : {}),
-          ...(opts.template !== undefined ? { template: opts.template } : {}),
-        }),
-      );
-      if (process.exitCode !== 0 || opts.ci !== true) return;
-    }
-    const { initCiCommand } = await import('./commands/init-ci.js');
-    process.exitCode = initCiCommand(dir ?? '.', opts);
-  });
+  .action(
+    async (
+      dir: string | undefined,
+      opts: { template?: string; from?: string; ci?: boolean; shards: string; runs: string; drivers: string },
+    ) => {
+      if (opts.from !== undefined) {
+        emit(await (await analyze()).initFromCCommand({ ...(dir !== undefined ? { dir } : {}), from: opts.from }));
+        return;
+      }
+      if (opts.template !== undefined || opts.ci !== true) {
+        emit(
+          (await analyze()).initCommand({
+            ...(dir !== undefined ? { dir } : {}),
+            ...(opts.template !== undefined ? { template: opts.template } : {}),
+          }),
+        );
+        if (process.exitCode !== 0 || opts.ci !== true) return;
+      }
+      const { initCiCommand } = await import('./commands/init-ci.js');
+      process.exitCode = initCiCommand(dir ?? '.', opts);
+    },
+  );
 
 try {
   await program.parseAsync(process.argv);

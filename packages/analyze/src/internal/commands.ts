@@ -76,7 +76,7 @@ function fromArgv(argv: Argv): {
   };
 }
 
-function usage(command: string, e: unknown): CommandResult {
+export function usage(command: string, e: unknown): CommandResult {
   if (e instanceof AnalyzeError) {
     const msg = e.message.startsWith(`${command}:`) ? e.message : `${command}: ${e.message}`;
     return { exitCode: 2, stdout: `hmmlab ${msg}\n` };
@@ -84,7 +84,7 @@ function usage(command: string, e: unknown): CommandResult {
   throw e;
 }
 
-function needPaths(command: string, paths: readonly string[] | undefined, example: string): CommandResult | undefined {
+export function needPaths(command: string, paths: readonly string[] | undefined, example: string): CommandResult | undefined {
   if (paths !== undefined && paths.length > 0) return undefined;
   return { exitCode: 2, stdout: `hmmlab ${command}: no paths given; for example: hmmlab ${example}\n` };
 }

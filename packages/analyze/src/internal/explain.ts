@@ -79,7 +79,7 @@ function row(p: PathResult): DecisionRow {
 }
 
 /** Renders tables as text, one block per callback. */
-function formatTables(tables: readonly DecisionTable[]): string {
+export function formatTables(tables: readonly DecisionTable[]): string {
   const out: string[] = [];
   for (const t of tables) {
     out.push(`${t.file}:${t.line} ${t.callback} (${t.kind === 'interval' ? 'interval notifier invalidate' : 'invalidateRangeStart'})`);

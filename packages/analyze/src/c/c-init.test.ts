@@ -1,0 +1,79 @@
+import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { AnalyzeError } from '../internal/errors.js';
+import { explain, formatTables } from '../internal/explain.js';
+import { REPO, tempDir, typeErrors } from '../internal/testing/temp.js';
+import { initFromC } from './init-c.js';
+import { explainC } from './lint-c.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.c`, import.meta.url));
+
+/** A folder whose skeleton resolves `@hmmlab/*` as a driver in examples/ does. */
+function skeletonDir() {
+  const d = tempDir('init-from-c');
+  symlinkSync(join(REPO, 'examples', 'node_modules'), join(d.path, 'node_modules'));
+  return d;
+}
+
+/** The kernel's decisions of each row: what a skeleton must mirror. */
+const decisions = (t: { rows: readonly { event: string; owner: string; blockable: string; setSeq: boolean; returns: string }[] }) =>
+  t.rows.map((r) => `${r.event} | ${r.owner} | ${r.blockable} | set_seq ${r.setSeq} | ${r.returns}`).sort();
+
+describe('init --from a C driver', () => {
+  it.each(['lock-leak.good', 'correct-kernel-c'])('should write a skeleton for %s that type-checks', async (name) => {
+    const d = skeletonDir();
+    try {
+      const r = await initFromC(join(d.path, 'drv'), fixture(name));
+      expect(r.callbacks).toBeGreaterThan(0);
+      expect(readFileSync(r.file, 'utf8')).toMatch(/TODO/);
+      expect(typeErrors(d.path)).toEqual([]);
+    } finally {
+      d.dispose();
+    }
+  });
+
+  it.each(['owner-without-event.good', 'lock-leak.good', 'skip-before-set-seq.good'])(
+    'should mirror the decision table of %s: the skeleton explains as the C does',
+    async (name) => {
+      const d = skeletonDir();
+      try {
+        const r = await initFromC(join(d.path, 'drv'), fixture(name));
+        const c = (await explainC([fixture(name)], formatTables)).tables;
+        const ts = explain(r.file).tables;
+        expect(ts).toHaveLength(1);
+        expect(decisions(ts[0] as (typeof ts)[0])).toEqual(decisions(c[0] as (typeof c)[0]));
+      } finally {
+        d.dispose();
+      }
+    },
+  );
+
+  it('should refuse a missing file, a file with no ops table, and a folder that is not empty', async () => {
+    const d = tempDir('init-from-c');
+    try {
+      await expect(initFromC(join(d.path, 'a'), join(d.path, 'none.c'))).rejects.toThrow(/init: no such file: .*none\.c/);
+      await expect(initFromC(join(d.path, 'a'), fileURLToPath(import.meta.url))).rejects.toThrow(AnalyzeError);
+      await expect(initFromC(REPO, fixture('lock-leak.good'))).rejects.toThrow(/exists and is not empty/);
+    } finally {
+      d.dispose();
+    }
+  });
+
+  const src = process.env.HMMLAB_LINUX_SRC;
+  const testHmm = src === undefined ? undefined : join(src, 'lib', 'test_hmm.c');
+  it.skipIf(testHmm === undefined || !existsSync(testHmm))(
+    'should write a skeleton of lib/test_hmm.c that type-checks (HMMLAB_LINUX_SRC: the unpacked kernel source)',
+    async () => {
+      const d = skeletonDir();
+      try {
+        const r = await initFromC(join(d.path, 'drv'), testHmm as string);
+        expect(r.callbacks).toBe(2);
+        expect(typeErrors(d.path)).toEqual([]);
+      } finally {
+        d.dispose();
+      }
+    },
+  );
+});

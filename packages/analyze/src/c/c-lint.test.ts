@@ -1,0 +1,189 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { formatTables } from '../internal/explain.js';
+import { tempDir } from '../internal/testing/temp.js';
+import { RULES } from '../rules/all.js';
+import { isCTarget } from './analyze.js';
+import { explainCCommand, initFromCCommand, lintCCommand } from './commands.js';
+import { explainC, lintC } from './lint-c.js';
+import { C_RULES } from './rules.js';
+
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}.c`, import.meta.url));
+const findings = async (name: string) => (await lintC([fixture(name)])).findings;
+
+/** Lints the text of a fixture after one edit (the edit must apply). */
+async function lintEdited(name: string, from: string, to: string) {
+  const text = readFileSync(fixture(name), 'utf8');
+  const edited = text.replace(from, to);
+  expect(edited).not.toBe(text);
+  const dir = tempDir('c-lint');
+  try {
+    writeFileSync(join(dir.path, `${name}.c`), edited);
+    return (await lintC([join(dir.path, `${name}.c`)])).findings;
+  } finally {
+    dir.dispose();
+  }
+}
+
+describe('lint on kernel C', () => {
+  it('should run the same rule ids as the TypeScript checker, in the same order', () => {
+    expect(C_RULES.map((r) => [r.id, r.severity])).toEqual(RULES.map((r) => [r.id, r.severity]));
+  });
+
+  it.each(C_RULES.map((r) => r.id))('should report %s once on its firing fixture, as an error', async (id) => {
+    const f = (await findings(`${id}.bad`)).filter((x) => x.rule === id);
+    expect(f).toHaveLength(1);
+    expect(f[0]?.severity).toBe('error');
+    expect(f[0]?.file).toMatch(new RegExp(`fixtures/${id}\\.bad\\.c$`));
+  });
+
+  it.each(C_RULES.map((r) => r.id))('should report nothing at all on the silent fixture of %s', async (id) => {
+    expect(await findings(`${id}.good`)).toEqual([]);
+  });
+
+  it.each([
+    [
+      'owner-without-event.bad',
+      'owner-without-event',
+      37,
+      /`range->owner == fx->owner` tests the owner while range->event may be any event/,
+    ],
+    ['skip-before-set-seq.bad', 'skip-before-set-seq', 38, /without mmu_interval_set_seq when fx->idle is true/],
+    ['set-seq-outside-lock.bad', 'set-seq-outside-lock', 37, /without `lock` held \(it holds no lock\)/],
+    ['retry-outside-lock.bad', 'retry-outside-lock', 21, /checked without `lock` held/],
+    [
+      'retry-outside-lock.released',
+      'retry-outside-lock',
+      27,
+      /programmed \(fx_dev_map_range\) after `fx->lock` was released .* at retry-outside-lock\.released\.c:22/,
+    ],
+    ['sleep-when-nonblockable.bad', 'sleep-when-nonblockable', 37, /`mutex_lock\(\)` may sleep/],
+    ['true-when-nonblockable.bad', 'true-when-nonblockable', 38, /or return false/],
+    [
+      'lock-leak.bad',
+      'lock-leak',
+      43,
+      /returns true \(when blockable, fx->dead is true\) with `fx->lock` \(taken at lock-leak\.bad\.c:38\)/,
+    ],
+    ['lock-leak.goto', 'lock-leak', 48, /fx->dead is true\) with `fx->lock`/],
+    [
+      'event-fallthrough.bad',
+      'event-fallthrough',
+      50,
+      /MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_SOFT_DIRTY, MMU_NOTIFY_RELEASE fall through/,
+    ],
+    ['clear-without-flush.bad', 'clear-without-flush', 42, /fx_ops\.invalidate returns after `fx_dev_zap_range\(\)` .* with no TLB flush/],
+    [
+      'dma-unmap-while-mapped.bad',
+      'dma-unmap-while-mapped',
+      42,
+      /`fx_dev_zap_range\(\)` at dma-unmap-while-mapped\.bad\.c:43 comes after it/,
+    ],
+  ])('should place and explain the finding of %s', async (name, rule, line, message) => {
+    const f = (await findings(name)).filter((x) => x.rule === rule);
+    expect(f).toEqual([expect.objectContaining({ line, message: expect.stringMatching(message) })]);
+  });
+
+  it('should report nothing on a correct driver written with guard, scoped_guard, a loop macro, goto unwinding and helpers', async () => {
+    expect(await findings('correct-kernel-c')).toEqual([]);
+  });
+
+  it('should follow the static helpers, the loop macro and scoped_guard of the correct driver (its twins fire)', async () => {
+    const noFlush = await lintEdited('correct-kernel-c', '\tfx_dev_flush_tlb(fx->dev, update->start, update->end);\n}', '}');
+    expect(noFlush.map((f) => [f.rule, f.line])).toEqual([['clear-without-flush', 30]]);
+    // The helper's `update` is the callback's range: its event is followed into the helper.
+    const noSeq = await lintEdited(
+      'correct-kernel-c',
+      '\tmmu_interval_set_seq(mni, seq);\n',
+      '\tif (update->event != MMU_NOTIFY_CLEAR)\n\t\tmmu_interval_set_seq(mni, seq);\n',
+    );
+    expect(noSeq.map((f) => [f.rule, f.message.match(/range->event is \w+/)?.[0]])).toEqual([
+      ['skip-before-set-seq', 'range->event is MMU_NOTIFY_CLEAR'],
+    ]);
+    const leak = await lintEdited('correct-kernel-c', '\tmutex_unlock(&fx->lock);\n\treturn true;\n}', '\treturn true;\n}');
+    expect(leak.map((f) => f.rule)).toEqual(['lock-leak']);
+  });
+
+  it('should hold a guard() lock to the end of its block, and know that guard(mutex) sleeps', async () => {
+    const sleeps = await lintEdited(
+      'correct-kernel-c',
+      '\tif (!mmu_notifier_range_blockable(update))\n\t\treturn -EAGAIN;\n\tguard',
+      '\tguard',
+    );
+    expect(sleeps.map((f) => [f.rule, f.line])).toEqual([['sleep-when-nonblockable', 69]]);
+  });
+
+  it('should follow goto unwinding to the label that releases the lock', async () => {
+    const skipUnlock = await lintEdited('correct-kernel-c', 'out_unlock:\n\tmutex_unlock(&fx->lock);\n', 'out_unlock:\n');
+    expect(skipUnlock.map((f) => f.rule)).toEqual(['lock-leak']);
+  });
+
+  it('should print the decision table of each invalidate callback: event × owner × blockable → set_seq, flushes, return', async () => {
+    const r = await explainC([fixture('correct-kernel-c')], formatTables);
+    expect(r.tables.map((t) => [t.callback, t.kind])).toEqual([
+      ['fx_ops.invalidate', 'interval'],
+      ['fx_mn_ops.invalidate_range_start', 'start'],
+    ]);
+    const rows = r.tables[0]?.rows.map((x) => [x.event, x.owner, x.blockable, x.setSeq, x.returns]);
+    expect(rows).toEqual([
+      ['MMU_NOTIFY_EXCLUSIVE', 'own', 'yes', false, 'true'],
+      ['MMU_NOTIFY_UNMAP', 'any', 'no', false, 'false'],
+      ['MMU_NOTIFY_EXCLUSIVE', 'not own', 'yes', true, 'true'],
+      ['not MMU_NOTIFY_EXCLUSIVE', 'any', 'yes', true, 'true'],
+      ['MMU_NOTIFY_UNMAP', 'any', 'no', true, 'true'],
+    ]);
+    // fx_lock only takes the lock: the helpers that reach the device are listed.
+    expect(r.tables[0]?.rows[2]?.flushes).toEqual(['fx_update(fx)']);
+    expect(r.tables[0]?.rows[1]?.state).toEqual([{ test: 'mutex_trylock(&fx->lock)', value: false }]);
+    expect(r.tables[1]?.rows.map((x) => [x.blockable, x.returns])).toEqual([
+      ['no', '-EAGAIN'],
+      ['yes', '0'],
+    ]);
+    expect(r.text).toMatch(/fixtures\/correct-kernel-c\.c:\d+ fx_ops\.invalidate \(interval notifier invalidate\)/);
+  });
+});
+
+describe('the C commands', () => {
+  it('should take .c files and folders of C as C, and TypeScript folders as TypeScript', () => {
+    const dir = fileURLToPath(new URL('./fixtures', import.meta.url));
+    expect(isCTarget([fixture('lock-leak.bad')])).toBe(true);
+    expect(isCTarget([dir])).toBe(true);
+    expect(isCTarget([fileURLToPath(new URL('../rules/fixtures', import.meta.url))])).toBe(false);
+    expect(isCTarget([])).toBe(false);
+  });
+
+  it('should print findings as file:line severity rule message, then totals; exit 1 on an error', async () => {
+    const r = await lintCCommand({ paths: [fixture('lock-leak.bad')] });
+    expect(r.exitCode).toBe(1);
+    expect(r.stdout).toMatch(/fixtures\/lock-leak\.bad\.c:43 {2}error {2}lock-leak {2}fx_ops\.invalidate returns true/);
+    expect(r.stdout).toMatch(
+      /1 error\(s\), 0 warning\(s\)\n1 C file\(s\) read, 1 using the notifier API parsed, 1 callback\(s\) and 1 fault path\(s\) checked in/,
+    );
+    const ok = await lintCCommand({ paths: [fixture('lock-leak.good')], json: true });
+    expect(ok.exitCode).toBe(0);
+    expect(JSON.parse(ok.stdout)).toMatchObject({ findings: [], stats: { files: 1, parsed: 1, callbacks: 1, faultPaths: 1 } });
+  });
+
+  it('should say in one line, exit 2, what is wrong with the arguments', async () => {
+    expect(await lintCCommand({ paths: ['no/such/file.c'] })).toEqual({
+      exitCode: 2,
+      stdout: 'hmmlab lint: no such file or folder: no/such/file.c; pass an existing driver file or folder\n',
+    });
+    expect((await explainCCommand({ paths: [] })).stdout).toBe(
+      'hmmlab explain: no paths given; for example: hmmlab explain lib/test_hmm.c\n',
+    );
+    expect((await initFromCCommand({ dir: 'x' })).exitCode).toBe(2);
+    expect(await lintC([fixture('lock-leak.bad')], { rules: ['no-such-rule'] }).catch((e: Error) => e.message)).toMatch(
+      /lint: unknown rule "no-such-rule"; expected one of owner-without-event/,
+    );
+  });
+
+  it('should explain a C file as text and as JSON', async () => {
+    const r = await explainCCommand({ paths: [fixture('skip-before-set-seq.good')], json: true });
+    const tables = JSON.parse(r.stdout).tables as { callback: string; rows: unknown[] }[];
+    expect(tables.map((t) => t.callback)).toEqual(['fx_ops.invalidate']);
+    expect((await explainCCommand({ paths: [fixture('skip-before-set-seq.good')] })).stdout).toMatch(/# +event +owner +blockable/);
+  });
+});

@@ -1,0 +1,43 @@
+/**
+ * Lint on the real drivers of linux-source-6.1: the findings judged in
+ * docs/findings/c-lint-6.1.md, no more and no fewer. Needs the unpacked source: set
+ * HMMLAB_LINUX_SRC to its folder (Debian: `apt-get install linux-source-6.1`, then unpack
+ * /usr/src/linux-source-6.1.tar.xz). Skipped with a message when it is not set.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { lintC } from './lint-c.js';
+
+const SRC = process.env.HMMLAB_LINUX_SRC;
+const present = SRC !== undefined && existsSync(join(SRC, 'lib', 'test_hmm.c'));
+if (!present) console.log('c-real.test.ts: skipped; set HMMLAB_LINUX_SRC to an unpacked linux-source-6.1 to lint the real drivers');
+
+/** Each file, and its findings as `line severity rule` (see docs/findings/c-lint-6.1.md). */
+const EXPECTED: readonly (readonly [string, readonly string[]])[] = [
+  ['lib/test_hmm.c', ['318 warning skip-before-set-seq']],
+  ['drivers/gpu/drm/nouveau/nouveau_svm.c', []],
+  ['drivers/gpu/drm/nouveau/nouveau_dmem.c', []],
+  ['drivers/gpu/drm/amd/amdgpu/amdgpu_mn.c', ['250 warning retry-outside-lock']],
+  ['drivers/gpu/drm/amd/amdkfd/kfd_svm.c', ['2351 error sleep-when-nonblockable', '2404 warning event-fallthrough']],
+  ['drivers/infiniband/hw/mlx5/odp.c', []],
+  ['drivers/infiniband/core/umem_odp.c', []],
+  ['drivers/gpu/drm/i915/gem/i915_gem_userptr.c', ['311 warning retry-outside-lock', '341 warning retry-outside-lock']],
+  [
+    'drivers/infiniband/hw/hfi1/user_exp_rcv.c',
+    [
+      '828 error sleep-when-nonblockable',
+      '910 error event-fallthrough',
+      '957 error sleep-when-nonblockable',
+      '962 error skip-before-set-seq',
+    ],
+  ],
+  ['drivers/iommu/amd/iommu_v2.c', ['286 error clear-without-flush']],
+];
+
+describe.skipIf(!present)('lint on the drivers of linux-source-6.1', () => {
+  it.each(EXPECTED)('should report on %s exactly the findings judged in the note', async (file, expected) => {
+    const r = await lintC([join(SRC as string, file)], { cwd: SRC as string });
+    expect(r.findings.map((f) => `${f.line} ${f.severity} ${f.rule}`)).toEqual(expected);
+  });
+});

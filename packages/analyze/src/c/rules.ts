@@ -1,0 +1,421 @@
+/**
+ * The lint rules over C paths: the same ids, severities and contract as the TypeScript rules
+ * (packages/analyze/src/rules), said in the kernel's names (`mmu_interval_set_seq`,
+ * `mmu_interval_read_retry`, `range->event`). Device operations are driver calls the files do
+ * not define; which of them revoke a PTE, flush a TLB or unmap DMA is read from their names
+ * (`classify` in interp.ts).
+ */
+
+import { dirname } from 'node:path';
+import { ALL_EVENTS, EV, EVENT_NAMES, eventNames, eventSetText, NONBLOCKABLE_EVENTS } from '../internal/model/values.js';
+import type { Severity } from '../rules/rule.js';
+import type { CAnalysis, CRun } from './analyze.js';
+import type { CEffect, CPath, CState, Held, Site } from './interp.js';
+
+/** A finding before it is made relative to the working folder. */
+export interface CRawFinding {
+  readonly rule: string;
+  readonly severity: Severity;
+  readonly at: Site;
+  readonly message: string;
+}
+
+interface CRule {
+  readonly id: string;
+  readonly severity: Severity;
+  check(a: CAnalysis): { at: Site; message: string; severity?: Severity }[];
+}
+
+type Eff<T extends CEffect['t']> = Extract<CEffect, { t: T }>;
+
+function did(p: CPath, t: CEffect['t'], pred: (e: CEffect) => boolean = () => true): boolean {
+  return p.state.effects.some((e) => e.t === t && pred(e));
+}
+
+/** A device operation that changes what the device maps (a leaf call, not an inlined helper). */
+function deviceOps(p: CPath): Eff<'op'>[] {
+  return p.state.effects.filter((e): e is Eff<'op'> => e.t === 'op' && !e.defined);
+}
+
+/** Any driver call (the callback's own work): what "invalidated something" means in C. */
+function didWork(p: CPath): boolean {
+  return p.state.effects.some((e) => e.t === 'op');
+}
+
+/** The conditions of a path, as a reader would say them. */
+function pathConditions(s: CState, withState = true): string {
+  const parts: string[] = [];
+  if (s.events !== ALL_EVENTS) parts.push(`range->event is ${eventSetText(s.events)}`);
+  if (s.own !== undefined) parts.push(s.own ? 'the owner is its own' : 'the owner is not its own');
+  if (s.blockable !== undefined) parts.push(s.blockable ? 'blockable' : 'not blockable');
+  if (withState) for (const d of s.decisions) if (!d.text.startsWith('mmu_notifier_range_blockable')) parts.push(`${d.text} is ${d.value}`);
+  return parts.length === 0 ? 'on every path' : `when ${parts.join(', ')}`;
+}
+
+function where(s: Site): string {
+  return `${s.file.split('/').pop()}:${s.line}`;
+}
+
+/** The site a path returned from, at the callback's own level when it can. */
+function returnSite(r: CRun, p: CPath): Site {
+  const rets = p.state.effects.filter((e): e is Eff<'return'> => e.t === 'return' && e.depth === 0);
+  return rets[rets.length - 1]?.at ?? p.at ?? { file: r.fn.file, line: r.line, text: r.name };
+}
+
+/** The lock names of the driver (folder) that `file` belongs to. */
+function driverLocks(m: ReadonlyMap<string, ReadonlySet<string>>, file: string): ReadonlySet<string> {
+  return m.get(dirname(file)) ?? new Set();
+}
+
+const OWNED_EVENTS = EV.MIGRATE | EV.EXCLUSIVE;
+
+const ownerWithoutEvent: CRule = {
+  id: 'owner-without-event',
+  severity: 'error',
+  check(a) {
+    return a.callbacks.flatMap((cb) =>
+      cb.paths.flatMap((p) =>
+        p.state.effects
+          .filter((e): e is Eff<'owner-test'> => e.t === 'owner-test' && (e.events & ~OWNED_EVENTS) !== 0)
+          .map((e) => ({
+            at: e.at,
+            message:
+              `\`${e.at.text}\` tests the owner while range->event may be ${eventSetText(e.events)}; the owner is meaningful only ` +
+              'for MMU_NOTIFY_MIGRATE and MMU_NOTIFY_EXCLUSIVE: test the event first (`range->event == MMU_NOTIFY_MIGRATE && range->owner == owner`)',
+          })),
+      ),
+    );
+  },
+};
+
+const skipBeforeSetSeq: CRule = {
+  id: 'skip-before-set-seq',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const cb of a.callbacks) {
+      if (cb.kind !== 'interval' || !cb.paths.some((p) => did(p, 'set-seq'))) continue;
+      for (const p of cb.paths) {
+        const s = p.state;
+        if (p.outcome !== 'ok' || did(p, 'set-seq') || s.blockable === false) continue;
+        if ((s.events & ~EV.RELEASE) === 0) continue;
+        if (s.own === true && (s.events & ~EV.EXCLUSIVE) === 0) continue;
+        const own = s.own === true && (s.events & ~(EV.MIGRATE | EV.EXCLUSIVE)) === 0;
+        out.push(
+          own
+            ? {
+                at: returnSite(cb, p),
+                severity: 'warning',
+                message:
+                  `returns true for its own MMU_NOTIFY_MIGRATE without mmu_interval_set_seq (${pathConditions(s)}): a fault that read ` +
+                  'its pfns just before the migration still passes mmu_interval_read_retry. Call mmu_interval_set_seq under the lock ' +
+                  'and skip only the zap, unless the fault path detects its own migrations another way',
+              }
+            : {
+                at: returnSite(cb, p),
+                message:
+                  `returns true without mmu_interval_set_seq ${pathConditions(s)}: a fault that read its pfns before this invalidation ` +
+                  'passes mmu_interval_read_retry and maps a page the CPU no longer maps. Take the lock and call ' +
+                  'mmu_interval_set_seq(mni, cur_seq) before this return (only its own MMU_NOTIFY_EXCLUSIVE may skip it)',
+              },
+        );
+      }
+    }
+    return out;
+  },
+};
+
+const setSeqOutsideLock: CRule = {
+  id: 'set-seq-outside-lock',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const cb of a.callbacks) {
+      const retryLocks = driverLocks(a.retryLocks, cb.fn.file);
+      const locks = [...retryLocks];
+      for (const p of cb.paths) {
+        for (const e of p.state.effects) {
+          if (e.t !== 'set-seq') continue;
+          const ok = locks.length > 0 ? e.held.some((h) => retryLocks.has(h.name)) : e.held.length > 0;
+          if (ok) continue;
+          const want = locks.length > 0 ? locks.map((l) => `\`${l}\``).join(' or ') : 'the driver lock';
+          const have = e.held.length > 0 ? ` (it holds ${e.held.map((h) => `\`${h.key}\``).join(', ')})` : ' (it holds no lock)';
+          out.push({
+            at: e.at,
+            message:
+              `mmu_interval_set_seq is called without ${want} held${have}: take the lock the fault path holds around ` +
+              'mmu_interval_read_retry before calling it, so no fault can check the sequence between the update and the zap',
+          });
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const retryOutsideLock: CRule = {
+  id: 'retry-outside-lock',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const entry of a.entries) {
+      const seqLocks = driverLocks(a.seqLocks, entry.fn.file);
+      const locks = [...seqLocks];
+      const matters = (h: Held) => (locks.length > 0 ? seqLocks.has(h.name) : true);
+      const want = locks.length > 0 ? locks.map((l) => `\`${l}\``).join(' or ') : 'the driver lock';
+      // A function other files call may run with the lock its callers took: say so, as a warning.
+      const outside = entry.external && !entry.paths.some((p) => did(p, 'acquire'));
+      for (const p of entry.paths) {
+        let checked: { held: Held[]; at: Site; released: Held | undefined } | undefined;
+        for (const e of p.state.effects) {
+          if (e.t === 'read-retry') {
+            const held = e.held.filter(matters);
+            if (held.length === 0) {
+              out.push({
+                at: e.at,
+                ...(outside ? { severity: 'warning' as const } : {}),
+                message:
+                  `mmu_interval_read_retry is checked without ${want} held: its answer is stale as soon as it is read. Take the lock ` +
+                  'the invalidate callback holds around mmu_interval_set_seq, check under it, and program the device before releasing it' +
+                  (outside
+                    ? ` (${entry.name} takes no lock and has external linkage: if its callers in other files hold the lock, this is safe)`
+                    : ''),
+              });
+              checked = undefined;
+            } else checked = { held, at: e.at, released: undefined };
+          } else if (e.t === 'release' && checked !== undefined && checked.released === undefined) {
+            checked.released = checked.held.find((h) => h.key === e.key || h.name === e.name);
+          } else if (e.t === 'op' && e.cls === 'program' && !e.defined && checked?.released !== undefined) {
+            const lock = checked.released;
+            if (e.held.some((h) => h.name === lock.name)) continue;
+            out.push({
+              at: e.at,
+              message:
+                `the device is programmed (${e.name}) after \`${lock.key}\` was released following the mmu_interval_read_retry check at ` +
+                `${where(checked.at)}: an invalidation can run in between. Program the device while still holding the lock, right after the check`,
+            });
+          }
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const sleepWhenNonblockable: CRule = {
+  id: 'sleep-when-nonblockable',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const cb of a.callbacks) {
+      if (cb.kind === 'release') continue;
+      for (const p of cb.paths) {
+        if (p.state.blockable === true || (p.state.events & NONBLOCKABLE_EVENTS) === 0) continue;
+        for (const e of p.state.effects) {
+          if (e.t !== 'sleep') continue;
+          out.push({
+            at: e.at,
+            message:
+              `\`${e.what}\` may sleep on a path that runs when mmu_notifier_range_blockable(range) is false (the OOM reaper): ` +
+              `test it first and take the lock with a trylock there, returning ${cb.kind === 'interval' ? 'false' : '-EAGAIN'} if that fails`,
+          });
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const trueWhenNonblockable: CRule = {
+  id: 'true-when-nonblockable',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const cb of a.callbacks) {
+      if (cb.kind !== 'interval' && cb.kind !== 'start') continue;
+      for (const p of cb.paths) {
+        if (p.outcome !== 'ok' || p.state.blockable !== false || didWork(p) || did(p, 'set-seq') || did(p, 'acquire')) continue;
+        const ok = cb.kind === 'interval' ? 'true' : '0';
+        const fail = cb.kind === 'interval' ? 'false' : '-EAGAIN';
+        out.push({
+          at: returnSite(cb, p),
+          message:
+            `returns ${ok} for a non-blockable range (the OOM reaper) without invalidating anything: the reaper then frees pages ` +
+            `the device may still map. Invalidate without sleeping (trylock, clear and flush) or return ${fail}`,
+        });
+      }
+    }
+    return out;
+  },
+};
+
+const lockLeak: CRule = {
+  id: 'lock-leak',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const r of [...a.callbacks, ...a.entries]) {
+      // `…_and_lock()`: a function named for a lock returns holding it when it succeeds.
+      const handsOver = r.kind === 'fault' && /lock/.test(r.fn.name);
+      for (const p of r.paths) {
+        if ((handsOver && !p.returned.startsWith('-')) || p.state.cut === true) continue;
+        for (const h of p.state.held) {
+          const ret = r.kind === 'interval' || r.kind === 'start' || r.kind === 'fault' ? ` ${p.returned}` : '';
+          out.push({
+            at: returnSite(r, p),
+            message: `${r.name} returns${ret} (${pathConditions(p.state)}) with \`${h.key}\` (taken at ${where(h.at)}) still held: release it on every path before returning`,
+          });
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const WATCHED = [EV.PROTECTION_VMA, EV.PROTECTION_PAGE, EV.SOFT_DIRTY, EV.RELEASE] as const;
+
+function shortName(ev: number): string {
+  return (EVENT_NAMES[Math.log2(ev)] as string).replace('MMU_NOTIFY_', '');
+}
+
+const eventFallthrough: CRule = {
+  id: 'event-fallthrough',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const cb of a.callbacks) {
+      if (cb.kind !== 'interval' && cb.kind !== 'start') continue;
+      if (!cb.paths.some((p) => didWork(p))) continue;
+      const dropped = new Map<string, { events: number; at: Site }>();
+      for (const ev of WATCHED) {
+        const paths = cb.paths.filter((p) => (p.state.events & ev) !== 0);
+        if (paths.length === 0 || paths.some((p) => didWork(p))) continue;
+        for (const p of paths) {
+          const tests = p.state.effects.filter((e): e is Eff<'event-test'> => e.t === 'event-test');
+          const test = tests[tests.length - 1];
+          if (test === undefined) continue;
+          const named = test.at.text.includes(shortName(ev));
+          const justified = named ? test.comments.length > 0 : test.comments.some((c) => c.includes(shortName(ev)));
+          if (justified || cb.fn.doc.includes(shortName(ev))) continue;
+          const key = `${test.at.file}:${test.at.line}`;
+          const d = dropped.get(key) ?? { events: 0, at: test.at };
+          d.events |= ev;
+          dropped.set(key, d);
+        }
+      }
+      for (const d of dropped.values()) {
+        const names = eventNames(d.events);
+        out.push({
+          at: d.at,
+          severity: d.events === EV.RELEASE ? 'warning' : 'error',
+          message:
+            `${names.join(', ')} ${names.length > 1 ? 'fall' : 'falls'} through this test of range->event and nothing is invalidated for ` +
+            `${names.length > 1 ? 'them' : 'it'}: the CPU takes write permission away (or tears the mm down), so revoke or write-protect ` +
+            'the device mapping too, or say in a comment here why the device cannot hold it',
+        });
+      }
+    }
+    return out;
+  },
+};
+
+const clearWithoutFlush: CRule = {
+  id: 'clear-without-flush',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const r of [...a.callbacks, ...a.entries]) {
+      const groups = new Map<string, { flushed: boolean; op: Eff<'op'>; p: CPath }>();
+      for (const p of r.paths) {
+        if (p.state.cut === true) continue;
+        const ops = deviceOps(p);
+        for (const [i, op] of ops.entries()) {
+          if (op.cls !== 'revoke') continue;
+          const flushed = ops.slice(i + 1).some((x) => x.cls === 'tlb' || x.cls === 'invalidate');
+          const key = `${op.at.file}:${op.at.line}\0${p.state.events}|${String(p.state.own)}|${String(p.state.blockable)}`;
+          const g = groups.get(key);
+          if (g === undefined) groups.set(key, { flushed, op, p });
+          else g.flushed ||= flushed;
+        }
+      }
+      const reported = new Set<string>();
+      for (const g of groups.values()) {
+        const site = `${g.op.at.file}:${g.op.at.line}`;
+        if (g.flushed || reported.has(site)) continue;
+        reported.add(site);
+        out.push({
+          at: g.op.at,
+          message:
+            `${r.name} returns after \`${g.op.name}()\` (${pathConditions(g.p.state, false)}) with no TLB flush after it: ` +
+            'the device keeps using the translation its TLB cached. Flush the device TLB after the update, before returning',
+        });
+      }
+    }
+    return out;
+  },
+};
+
+const dmaUnmapWhileMapped: CRule = {
+  id: 'dma-unmap-while-mapped',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const r of [...a.callbacks, ...a.entries]) {
+      for (const p of r.paths) {
+        const ops = deviceOps(p);
+        let cleared = false;
+        let revoked = false;
+        for (const [i, e] of ops.entries()) {
+          if (e.cls === 'revoke') cleared = true;
+          else if (e.cls === 'invalidate') revoked = true;
+          else if (e.cls === 'tlb') revoked ||= cleared;
+          else if (e.cls === 'dma-unmap') {
+            if (revoked) break;
+            const later = ops.slice(i + 1).find((x) => x.cls === 'revoke' || x.cls === 'tlb' || x.cls === 'invalidate');
+            if (later !== undefined) {
+              out.push({
+                at: e.at,
+                message:
+                  `${r.name}: \`${e.name}()\` runs before the device translation is revoked (${pathConditions(p.state, false)}; ` +
+                  `\`${later.name}()\` at ${where(later.at)} comes after it): until the PTE is cleared and the TLB flushed, ` +
+                  'the device can still reach the page at a DMA address that is no longer mapped. Clear the PTE and flush the TLB first, then unmap',
+              });
+            }
+            break;
+          }
+        }
+      }
+    }
+    return out;
+  },
+};
+
+/** The C rules, in the TypeScript checker's report order. */
+export const C_RULES: readonly CRule[] = [
+  ownerWithoutEvent,
+  skipBeforeSetSeq,
+  setSeqOutsideLock,
+  retryOutsideLock,
+  sleepWhenNonblockable,
+  trueWhenNonblockable,
+  lockLeak,
+  eventFallthrough,
+  clearWithoutFlush,
+  dmaUnmapWhileMapped,
+];
+
+/** Every finding of the rules asked for (all by default), one per rule and line. */
+export function checkC(a: CAnalysis, only?: readonly string[]): CRawFinding[] {
+  const seen = new Set<string>();
+  const out: CRawFinding[] = [];
+  for (const rule of C_RULES) {
+    if (only !== undefined && !only.includes(rule.id)) continue;
+    for (const f of rule.check(a)) {
+      const key = `${rule.id}\0${f.at.file}\0${f.at.line}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      out.push({ rule: rule.id, severity: f.severity ?? rule.severity, at: f.at, message: f.message });
+    }
+  }
+  return out;
+}
