@@ -109,6 +109,10 @@ export class HeldLocks {
   /** Every lock held whose hold is numbered `mark` or later, oldest first. */
   private ordered(mark: number): Waitable[] {
     const out: Waitable[] = [];
+    if (this.ownedLive === 0) {
+      for (const [l, seq] of this.locks) if (seq >= mark) out.push(l);
+      return out;
+    }
     const owned = this.owned;
     let j = 0;
     const skipStale = (): void => {
