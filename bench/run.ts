@@ -2,8 +2,8 @@
  * `pnpm bench`: every benchmark of hmmlab, side by side with its baseline in the same run. Prints
  * a summary, writes bench/results.json and docs/performance.md (with the machine it ran on).
  * Options: --quick (small sizes, for a smoke run), --skip-scale, --skip-fuzz, --skip-race,
- * --skip-startup, --skip-hmm-tests; --only=<sections> (comma-separated: handoff, model, scale,
- * fuzz, race, startup, hmm-tests) runs those sections alone and keeps the other sections' last
+ * --skip-startup, --skip-hmm-tests, --skip-detect (fuzz time to detect); --only=<sections>
+ * (comma-separated: handoff, model, scale, fuzz, detect, race, startup, hmm-tests) runs those sections alone and keeps the other sections' last
  * figures in both files; --startup-only measures the startup alone and updates only its figures
  * in both files (it needs the build: npx tsc -b).
  */
@@ -30,7 +30,7 @@ import { type Startup, startup } from './src/startup.js';
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const startupOnly = args.has('--startup-only');
-const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'race', 'startup', 'hmm-tests'];
+const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'startup', 'hmm-tests'];
 const onlyArg = [...args].find((a) => a.startsWith('--only='));
 const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(','));
 for (const o of only ?? []) {
@@ -41,7 +41,7 @@ for (const o of only ?? []) {
 }
 /** Whether section `name` runs: not skipped, and among --only's if given. */
 const want = (name: string): boolean =>
-  !startupOnly && !args.has(`--skip-${name}`) && (only === null || only.has(name)) && !(name === 'startup' && args.has('--skip-startup'));
+  !startupOnly && !args.has(`--skip-${name}`) && !(name === 'detect' && args.has('--skip-fuzz')) && (only === null || only.has(name));
 /** Marks of the hand-written part of docs/performance.md (where the time goes), kept across runs. */
 const PROFILE_BEGIN = '<!-- profile: written by hand, kept by pnpm bench -->';
 const PROFILE_END = '<!-- /profile -->';
@@ -153,30 +153,30 @@ if (want('scale')) {
 }
 
 // 4. Fuzzing
-if (want('fuzz')) {
+if (want('fuzz') || want('detect')) {
   const correct = driversUnder('examples').filter((d) => d.name !== 'buggy' && d.name !== 'dmirror');
   const buggy = driversUnder('examples/buggy');
   const fuzz: Record<string, unknown> = {};
   const probe = correct[0];
-  if (probe !== undefined) {
+  if (probe !== undefined && want('fuzz')) {
     const drv = await load(probe.file);
     fuzz.throughput = { driver: probe.name, ...(await throughput(drv, quick ? 200 : 2000)), deterministic: await sameTwice(drv) };
     log(`fuzz throughput on ${probe.name}: ${JSON.stringify(fuzz.throughput)}`);
   }
   // Every correct template, with the oracle on: a short campaign each, after one warm-up.
   const byTemplate: Record<string, { scenariosPerSec: number; stepsPerSec: number; runs: number }> = {};
-  for (const c of correct) {
+  for (const c of want('fuzz') ? correct : []) {
     const drv = await load(c.file);
     await throughput(drv, quick ? 20 : 100);
     byTemplate[c.name] = await throughput(drv, quick ? 100 : 500);
     log(`fuzz throughput on ${c.name}: ${JSON.stringify(byTemplate[c.name])}`);
   }
-  fuzz.throughputByTemplate = byTemplate;
+  if (want('fuzz')) fuzz.throughputByTemplate = byTemplate;
   const seeds = quick ? 3 : 20;
   const ttd: Record<string, Detection> = {};
   const strategies: Record<string, Record<string, Detection>> = { pct: {}, random: {}, exhaustive: {} };
   const kinds: Record<string, string> = {};
-  for (const c of buggy) {
+  for (const c of want('detect') ? buggy : []) {
     kinds[c.name] = expectedKind(c.file);
     const drv = await load(c.file);
     const shape = expectedShape(c.file);
@@ -187,9 +187,11 @@ if (want('fuzz')) {
         s === 'pct' ? (ttd[c.name] as Detection) : await timeToDetect(drv, quick ? 2 : 10, s, 2000, shape);
     }
   }
-  fuzz.kinds = kinds;
-  fuzz.timeToDetect = ttd;
-  fuzz.strategies = strategies;
+  if (want('detect')) {
+    fuzz.kinds = kinds;
+    fuzz.timeToDetect = ttd;
+    fuzz.strategies = strategies;
+  }
   results.fuzz = fuzz;
 }
 
@@ -226,7 +228,13 @@ if (only !== null) {
   // Only the sections run change: the others keep what their last run measured.
   const kept = JSON.parse(readFileSync('bench/results.json', 'utf8')) as Record<string, unknown>;
   const merged: Record<string, unknown> = { ...kept, machine: results.machine, date: results.date };
-  for (const [key, v] of Object.entries(results)) if (key !== 'machine' && key !== 'date') merged[key] = v;
+  // A section's fields replace the kept ones; fields it did not measure (detection without
+  // throughput, say) stay.
+  for (const [key, v] of Object.entries(results)) {
+    if (key === 'machine' || key === 'date') continue;
+    const old = kept[key];
+    merged[key] = isRecord(old) && isRecord(v) ? { ...old, ...v } : v;
+  }
   writeFileSync('bench/results.json', `${JSON.stringify(merged, null, 2)}\n`);
   writeFileSync('docs/performance.md', renderMarkdown(merged));
 } else if (startupOnly) {
@@ -256,6 +264,10 @@ interface Bare {
   migrateRatio: number;
   faultRatio: number;
   walkRatio: number;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function round1(x: number): number {
