@@ -493,7 +493,7 @@ export class DeviceVm {
     if (e === undefined || !devPteAllows(e, kind)) return false;
     const words = k.pages.page(devPtePfn(e)).words;
     const w = Math.floor((va % k.pageSize) / k.wordSize);
-    if (kind === 'read') buf.set(words.subarray(w, w + count), at);
+    if (kind === 'read') buf.set(count === words.length ? words : words.subarray(w, w + count), at);
     else words.set(buf.subarray(at, at + count), w);
     return true;
   }
