@@ -192,3 +192,68 @@ export async function manyNotifiers(notifiers: number): Promise<number> {
   });
   return ms;
 }
+
+/**
+ * The baseline of {@link migrateRoundTrip}: the same pages moved between two bare Maps (host and
+ * device page tables), each move a block copy into a page from the other side's free list.
+ */
+export function bareMigrateRoundTrip(n: number, wordsPerPage = 1): ScalePoint {
+  const host = new Map<number, Int32Array>();
+  const dev = new Map<number, Int32Array>();
+  const devFree: Int32Array[] = [];
+  const hostFree: Int32Array[] = [];
+  for (let i = 0; i < n; i++) devFree.push(new Int32Array(wordsPerPage));
+  const base = 0x7f0000000;
+  for (let i = 0; i < n; i++) {
+    const p = new Int32Array(wordsPerPage);
+    p[0] = i;
+    host.set(base + i, p);
+  }
+  const t = performance.now();
+  const move = (from: Map<number, Int32Array>, to: Map<number, Int32Array>, free: Int32Array[], freed: Int32Array[]): void => {
+    for (let i = 0; i < n; i++) {
+      const s = from.get(base + i) as Int32Array;
+      const d = free.pop() ?? new Int32Array(wordsPerPage);
+      d.set(s);
+      to.set(base + i, d);
+      from.delete(base + i);
+      freed.push(s);
+    }
+  };
+  move(host, dev, devFree, hostFree);
+  move(dev, host, hostFree, devFree);
+  const ms = performance.now() - t;
+  if ((host.get(base + n - 1) as Int32Array)[0] !== n - 1) throw new Error('bare migrate lost a page');
+  return { pages: n, ms, nsPerPage: (ms * 1e6) / n, bytesPerPage: 0 };
+}
+
+/**
+ * The baseline of {@link rangeFault}: a walk of a bare Map page table that fills a pfn array,
+ * allocating a zeroed page for each missing entry the first time, reading the entries the second.
+ */
+export function bareRangeWalk(n: number, wordsPerPage = 1): { fault: ScalePoint; walk: ScalePoint } {
+  const pt = new Map<number, number>();
+  const pages: Int32Array[] = [];
+  const pfns = new Float64Array(n);
+  const base = 0x7f0000000;
+  const out: { fault: ScalePoint; walk: ScalePoint } = {
+    fault: { pages: n, ms: 0, nsPerPage: 0, bytesPerPage: 0 },
+    walk: { pages: n, ms: 0, nsPerPage: 0, bytesPerPage: 0 },
+  };
+  for (const phase of ['fault', 'walk'] as const) {
+    const t = performance.now();
+    for (let i = 0; i < n; i++) {
+      let e = pt.get(base + i);
+      if (e === undefined) {
+        pages.push(new Int32Array(wordsPerPage));
+        e = pages.length * 4096 + 0x67;
+        pt.set(base + i, e);
+      }
+      pfns[i] = Math.floor(e / 4096) * 4 + 3;
+    }
+    const ms = performance.now() - t;
+    out[phase] = { pages: n, ms, nsPerPage: (ms * 1e6) / n, bytesPerPage: 0 };
+  }
+  if (pfns[n - 1] !== n * 4 + 3) throw new Error('bare walk missed a page');
+  return out;
+}

@@ -45,7 +45,8 @@ export function dmirrorDoRead(dmirror: Dmirror, start: number, end: number, boun
   let off = ((start - bounce.addr) / ps) * wpp;
   for (let va = start; va < end; va += ps) {
     if (dmirror.pt.pte(va) === 0) return -ENOENT;
-    for (let w = 0; w < wpp; w++) bounce.ptr[off + w] = dmirror.pt.accessMapped(va + w * k.wordSize, 'read') as number;
+    // memcpy of the page (the entry was checked above).
+    dmirror.pt.copyMapped(va, 'read', bounce.ptr, off, wpp);
     off += wpp;
     bounce.cpages++;
   }
@@ -61,7 +62,7 @@ function dmirrorDoWrite(dmirror: Dmirror, start: number, end: number, bounce: Dm
   for (let va = start; va < end; va += ps) {
     const e = dmirror.pt.pte(va);
     if (e === 0 || (devPteFlags(e) & DEV_PTE_WRITE) === 0) return -ENOENT;
-    for (let w = 0; w < wpp; w++) dmirror.pt.accessMapped(va + w * k.wordSize, 'write', bounce.ptr[off + w] as number);
+    dmirror.pt.copyMapped(va, 'write', bounce.ptr, off, wpp);
     off += wpp;
     bounce.cpages++;
   }

@@ -181,3 +181,39 @@ describe('Device walkCache', () => {
     );
   });
 });
+
+describe('DeviceVm.copyMapped', () => {
+  /** A run whose device mapped pages 4 and 5 of the region, traced or not; the vm and the region's address. */
+  async function mapped(trace: 'ring' | 'none') {
+    const s = scenario({ kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 4 }] });
+    const r = await runScenario(granuleDriver(undefined), s, { decisions: firstRunnable, trace });
+    expect(r.run.status, r.run.message).toBe('done');
+    return { vm: r.world.binding?.vms[0] as DeviceVm, k: r.world.kernel, base: r.world.regionBase[0] as number };
+  }
+
+  for (const trace of ['ring', 'none'] as const) {
+    it(`should copy what accessMapped reads and writes word by word (trace ${trace})`, async () => {
+      const { vm, k, base } = await mapped(trace);
+      const va = base + 4 * k.pageSize;
+      const wpp = k.wordsPerPage;
+      const before = k.trace.length;
+      const src = Int32Array.from({ length: wpp }, (_, i) => 1000 + i);
+      expect(vm.copyMapped(va, 'write', src, 0, wpp)).toBe(true);
+      for (let i = 0; i < wpp; i++) expect(vm.accessMapped(va + i * k.wordSize, 'read')).toBe(1000 + i);
+      const out = new Int32Array(wpp + 2);
+      expect(vm.copyMapped(va + k.wordSize, 'read', out, 2, wpp - 1)).toBe(true);
+      expect(Array.from(out.subarray(2, wpp + 1))).toEqual(Array.from(src.subarray(1)));
+      // Traced, each word is one access the oracle sees; untraced, nothing is recorded.
+      const accesses = 2 * wpp + (wpp - 1);
+      expect(k.trace.length - before).toBe(trace === 'ring' ? accesses : 0);
+      expect(vm.copyMapped(base + 10 * k.pageSize, 'read', out, 0, 1)).toBe(false);
+    });
+  }
+
+  it('should refuse words outside the buffer or across a page with one clear line', async () => {
+    const { vm, k, base } = await mapped('none');
+    const va = base + 4 * k.pageSize;
+    expect(() => vm.copyMapped(va, 'read', new Int32Array(4), 2, 4)).toThrow(/words \[2, 6\) lie outside the buffer's 4 words/);
+    expect(() => vm.copyMapped(va + k.pageSize - k.wordSize, 'read', new Int32Array(4), 0, 2)).toThrow(/cross a page boundary/);
+  });
+});

@@ -461,6 +461,43 @@ export class DeviceVm {
     return v;
   }
 
+  /**
+   * {@link DeviceVm.accessMapped} of the `count` words from `va` (all in one page): a read copies
+   * them into `buf` from `at`, a write copies them from `buf` at `at` into the page. The copy is
+   * one block when nobody observes accesses; otherwise it makes the same word-by-word accesses
+   * (and events). Returns false, having copied nothing, when no entry allows the access.
+   */
+  copyMapped(va: number, kind: 'read' | 'write', buf: Int32Array, at: number, count: number): boolean {
+    const k = this.device.kernel;
+    if (!Number.isInteger(at) || !Number.isInteger(count) || at < 0 || count < 0 || at + count > buf.length) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `${this.device.name} copyMapped: words [${at}, ${at + count}) lie outside the buffer's ${buf.length} words`,
+      );
+    }
+    if (count > 0 && Math.floor(va / k.pageSize) !== Math.floor((va + (count - 1) * k.wordSize) / k.pageSize)) {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `${this.device.name} copyMapped: ${count} words from ${hex(va)} cross a page boundary`);
+    }
+    if (k.trace.on) {
+      for (let i = 0; i < count; i++) {
+        const va1 = va + i * k.wordSize;
+        if (kind === 'read') {
+          const v = this.accessMapped(va1, 'read');
+          if (v === null) return false;
+          buf[at + i] = v;
+        } else if (this.accessMapped(va1, 'write', buf[at + i] as number) === null) return false;
+      }
+      return true;
+    }
+    const e = this.pt.get(Math.floor(va / k.pageSize));
+    if (e === undefined || !devPteAllows(e, kind)) return false;
+    const words = k.pages.page(devPtePfn(e)).words;
+    const w = Math.floor((va % k.pageSize) / k.wordSize);
+    if (kind === 'read') buf.set(count === words.length ? words : words.subarray(w, w + count), at);
+    else words.set(buf.subarray(at, at + count), w);
+    return true;
+  }
+
   private async accessOrThrow(va: number, kind: AccessKind, value: number, op: ((old: number) => number) | null): Promise<number> {
     const r = await this.access(va, kind, value, op);
     if (r.ok) return r.value;

@@ -16,55 +16,69 @@ interface GhostWord {
 
 /** The ghost copy of memory. */
 export class GhostMemory {
-  private readonly words = new Map<string, GhostWord>();
+  /** Private memory: mm id → va → word (number keys: no string built per access). */
+  private readonly private = new Map<number, Map<number, GhostWord>>();
+  /** Shared file and shmem memory, by (file, page index, offset in the page). */
+  private readonly shared = new Map<string, GhostWord>();
 
-  private key(mm: Mm, va: number): string {
+  /** The shared-memory key of `va` in `mm`, or null for private memory. */
+  private sharedKey(mm: Mm, va: number): string | null {
     const vma = mm.lookupVma(va);
     if (vma?.shared && vma.file !== null) {
       const k = mm.kernel;
       return `f${vma.file.id}:${vma.fileIndex(va, k.pageSize)}:${va % k.pageSize}`;
     }
-    return `m${mm.id}:${va}`;
+    return null;
+  }
+
+  private words(mm: number): Map<number, GhostWord> {
+    let w = this.private.get(mm);
+    if (w === undefined) {
+      w = new Map();
+      this.private.set(mm, w);
+    }
+    return w;
   }
 
   /** A write landed on `pfn`: it becomes what reads must return. */
   write(mm: Mm, va: number, value: number, pfn: number, step: number): void {
-    this.words.set(this.key(mm, va), { value, pfn, step });
+    const key = this.sharedKey(mm, va);
+    if (key !== null) this.shared.set(key, { value, pfn, step });
+    else this.words(mm.id).set(va, { value, pfn, step });
   }
 
   get(mm: Mm, va: number): GhostWord | undefined {
-    return this.words.get(this.key(mm, va));
+    const key = this.sharedKey(mm, va);
+    return key !== null ? this.shared.get(key) : this.private.get(mm.id)?.get(va);
   }
 
   /** Forgets private words of `mm` in `[start, end)`: their memory was unmapped or discarded. */
   forget(mm: number, start: number, end: number): void {
-    const prefix = `m${mm}:`;
-    for (const key of [...this.words.keys()]) {
-      if (!key.startsWith(prefix)) continue;
-      const va = Number(key.slice(prefix.length));
-      if (va >= start && va < end) this.words.delete(key);
-    }
+    const words = this.private.get(mm);
+    if (words === undefined) return;
+    for (const va of [...words.keys()]) if (va >= start && va < end) words.delete(va);
   }
 
   /** fork: the child starts with the parent's private memory. */
   fork(parent: number, child: number): void {
-    const prefix = `m${parent}:`;
-    for (const [key, w] of [...this.words]) if (key.startsWith(prefix)) this.words.set(`m${child}:${key.slice(prefix.length)}`, { ...w });
+    const from = this.private.get(parent);
+    if (from === undefined) return;
+    const to = this.words(child);
+    for (const [va, w] of [...from]) to.set(va, { ...w });
   }
 
   /** mremap: private words move with the mapping. */
   move(mm: number, from: number, to: number, len: number): void {
-    const prefix = `m${mm}:`;
-    const moved: [string, GhostWord][] = [];
-    for (const [key, w] of [...this.words]) {
-      if (!key.startsWith(prefix)) continue;
-      const va = Number(key.slice(prefix.length));
+    const words = this.private.get(mm);
+    if (words === undefined) return;
+    const moved: [number, GhostWord][] = [];
+    for (const [va, w] of [...words]) {
       if (va >= from && va < from + len) {
-        this.words.delete(key);
-        moved.push([`${prefix}${va - from + to}`, w]);
+        words.delete(va);
+        moved.push([va - from + to, w]);
       }
     }
-    for (const [key, w] of moved) this.words.set(key, w);
+    for (const [va, w] of moved) words.set(va, w);
   }
 }
 

@@ -39,6 +39,16 @@ export interface PfnArray {
   [index: number]: number;
 }
 
+/** Whether `s` is a non-empty string of decimal digits (an index, as a property key spells it). */
+function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /** The arrays behind the views {@link rangePfns} made. */
 const viewTargets = new WeakMap<PfnArray, PfnArray>();
 
@@ -57,7 +67,7 @@ export function unboundPfns(a: PfnArray): PfnArray {
 export function rangePfns(a: PfnArray, n: number, api: string, name: string): PfnArray {
   const target = unboundPfns(a);
   const past = (prop: string | symbol): number | null => {
-    if (typeof prop !== 'string' || !/^\d+$/.test(prop)) return null;
+    if (typeof prop !== 'string' || !isDigits(prop)) return null;
     const i = Number(prop);
     return i >= n ? i : null;
   };

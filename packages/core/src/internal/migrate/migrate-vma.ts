@@ -71,7 +71,7 @@ export class MigrateVma {
 
 interface MigrateState {
   stage: 'setup' | 'pages' | 'finalized';
-  srcCopy: number[];
+  srcCopy: Float64Array;
   mm: Mm;
   kernel: Kernel;
 }
@@ -232,9 +232,12 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   // From here the driver sees the range's entries only.
   args.src = rangePfns(args.src, nrPages, api, 'src');
   args.dst = rangePfns(args.dst, nrPages, api, 'dst');
+  // The kernel's own loops use the arrays behind the views: the bounds are its own.
+  const src = unboundPfns(args.src);
+  const dst = unboundPfns(args.dst);
   for (let i = 0; i < nrPages; i++) {
-    args.src[i] = 0;
-    args.dst[i] = 0;
+    src[i] = 0;
+    dst[i] = 0;
   }
   args.cpages = 0;
   args.npages = 0;
@@ -254,17 +257,17 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   await k.sched.yield();
   const counter = { cpages: 0 };
   for (let i = 0; i < nrPages; i++) {
-    args.src[i] = collectOne(k, args, mm, vma, args.start + i * ps, range.id, counter);
-    args.dst[i] = 0;
+    src[i] = collectOne(k, args, mm, vma, args.start + i * ps, range.id, counter);
+    dst[i] = 0;
     args.npages++;
   }
   await mmuNotifierInvalidateRangeEnd(range);
   args.cpages = counter.cpages;
   args.end = args.start + args.npages * ps;
 
-  if (args.cpages > 0) args.cpages = await migrateDeviceUnmap(k, args.src, args.npages, args.faultPage, faultPageLocked(mm));
-  const srcCopy: number[] = [];
-  for (let i = 0; i < args.npages; i++) srcCopy.push(args.src[i] as number);
+  if (args.cpages > 0) args.cpages = await migrateDeviceUnmap(k, src, args.npages, args.faultPage, faultPageLocked(mm));
+  const srcCopy = new Float64Array(args.npages);
+  for (let i = 0; i < args.npages; i++) srcCopy[i] = src[i] as number;
   state.set(args, { stage: 'setup', srcCopy, mm, kernel: k });
   return 0;
 }
@@ -286,14 +289,16 @@ function stateOf(api: string, args: MigrateVma, stage: MigrateState['stage']): M
 function checkDst(api: string, args: MigrateVma, st: MigrateState): void {
   const k = st.kernel;
   const allowed = MIGRATE_PFN_VALID | MIGRATE_PFN_WRITE | (st.mm.profile.migratePfnLocked ? MIGRATE_PFN_LOCKED : 0);
+  const src = unboundPfns(args.src);
+  const dst = unboundPfns(args.dst);
   for (let i = 0; i < args.npages; i++) {
-    if ((args.src[i] as number) !== st.srcCopy[i]) {
+    if ((src[i] as number) !== st.srcCopy[i]) {
       throw new HmmlabError(
         'ERR_STATE',
         `${api}: src[${i}] changed after migrateVmaSetup (from ${st.srcCopy[i]} to ${args.src[i]}); the caller must not modify src`,
       );
     }
-    const d = args.dst[i] as number;
+    const d = dst[i] as number;
     if (d === 0) continue;
     if ((d & 63 & ~allowed) !== 0) {
       throw new HmmlabError(
@@ -329,7 +334,7 @@ export async function migrateVmaPages(args: MigrateVma): Promise<void> {
   st.stage = 'pages';
   const vma = args.vma as Vma;
   const p = st.mm.profile;
-  await migrateDevicePagesCore(st.kernel, args.src, args.dst, args.npages, {
+  await migrateDevicePagesCore(st.kernel, unboundPfns(args.src), unboundPfns(args.dst), args.npages, {
     mm: st.mm,
     anonymous: vma.anonymous,
     writable: vma.writable,
@@ -364,5 +369,5 @@ export function migrateVmaFinalize(args: MigrateVma): void {
     }
   }
   st.stage = 'finalized';
-  migrateDeviceFinalizeCore(st.kernel, args.src, args.dst, args.npages, args.faultPage, faultPageLocked(st.mm));
+  migrateDeviceFinalizeCore(st.kernel, unboundPfns(args.src), unboundPfns(args.dst), args.npages, args.faultPage, faultPageLocked(st.mm));
 }

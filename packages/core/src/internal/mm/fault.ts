@@ -332,6 +332,15 @@ async function rangeAccess(mm: Mm, va: number, count: number, write: boolean, va
     const page = await accessPage(mm, a, write);
     const first = Math.floor((a % k.pageSize) / k.wordSize);
     const n = Math.min(count - i, k.wordsPerPage - first);
+    if (!k.trace.on) {
+      // Nobody sees the single accesses: one block copy (values may be any array-like).
+      if (!write) out.set(page.words.subarray(first, first + n), i);
+      else if (ArrayBuffer.isView(values) && !(values instanceof DataView))
+        page.words.set((values as Int32Array).subarray(i, i + n), first);
+      else for (let j = 0; j < n; j++) page.words[first + j] = (values as ArrayLike<number>)[i + j] as number;
+      i += n;
+      continue;
+    }
     for (let j = 0; j < n; j++) {
       if (write) page.words[first + j] = (values as ArrayLike<number>)[i + j] as number;
       else out[i + j] = page.words[first + j] as number;

@@ -5,7 +5,7 @@
 
 import { HmmlabError, hex } from '../errors.js';
 import { hbAcquire, hbRelease, SyncClock } from '../sched/happens-before.js';
-import type { Scheduler, Task, Waitable } from '../sched/scheduler.js';
+import type { OwnedLock, Scheduler, Task } from '../sched/scheduler.js';
 import type { Trace } from '../trace.js';
 import type { ModelFile } from './file.js';
 import type { Mm } from './mm.js';
@@ -29,7 +29,7 @@ export interface PagemapRef {
 }
 
 /** A physical page. */
-export class Page implements Waitable {
+export class Page implements OwnedLock {
   /** Page frame number. */
   readonly pfn: number;
   /** What the page is (system, zero, device-private, device-coherent). */
@@ -77,6 +77,8 @@ export class Page implements Waitable {
   staleRefs = 0;
   /** @internal Page lock holder and waiters. */
   lockOwner: Task | null = null;
+  /** @internal The hold of the page lock in its holder's list of held locks (-1: unlocked). */
+  heldSeq = -1;
   /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */
   lockClock: SyncClock | null = null;
   private lockWaitersList: Task[] | null = null;
@@ -98,6 +100,16 @@ export class Page implements Waitable {
     this.pfn = pfn;
     this.kind = kind;
     this.words = new Int32Array(wordsPerPage);
+  }
+
+  /** @internal Whether some task waits for the page lock (without creating the list). */
+  get hasLockWaiters(): boolean {
+    return this.lockWaitersList !== null && this.lockWaitersList.length > 0;
+  }
+
+  /** @internal Whether some task waits for the page to be unlocked (without creating the list). */
+  get hasUnlockWaiters(): boolean {
+    return this.unlockWaitersList !== null && this.unlockWaitersList.length > 0;
   }
 
   /** The page lock's name, for traces and deadlock reports. */
@@ -328,7 +340,7 @@ export class PageAllocator {
       // unlockPage() handed the lock over to us and recorded it as held.
     } else {
       p.lockOwner = t;
-      t.held.add(p);
+      t.held.addOwned(p);
     }
     if (s.hb) hbAcquire(s, (p.lockClock ??= new SyncClock()));
   }
@@ -337,7 +349,7 @@ export class PageAllocator {
   trylockPage(p: Page): boolean {
     if (p.lockOwner !== null) return false;
     p.lockOwner = this.sched.current;
-    this.sched.current.held.add(p);
+    this.sched.current.held.addOwned(p);
     if (this.sched.hb) hbAcquire(this.sched, (p.lockClock ??= new SyncClock()));
     return true;
   }
@@ -351,16 +363,18 @@ export class PageAllocator {
     if (holder === null) {
       throw new HmmlabError('ERR_NOT_LOCKED', `unlock_page: ${String(p)} at ${hex(p.pfn)} is not locked`);
     }
-    holder.held.remove(p);
+    holder.held.removeOwned(p);
     if (this.sched.hb) hbRelease(this.sched, (p.lockClock ??= new SyncClock()));
-    const next = p.lockWaiters.shift();
+    // Most pages never had a waiter: look without creating the lists.
+    const next = p.hasLockWaiters ? p.lockWaiters.shift() : undefined;
     p.lockOwner = next ?? null;
     if (next !== undefined) {
-      next.held.add(p);
+      next.held.addOwned(p);
       this.sched.wake(next);
       return;
     }
     // wake_up_page: the page is unlocked; those that only waited for that go on.
+    if (!p.hasUnlockWaiters) return;
     const waiters = p.unlockWaiters;
     for (const t of waiters) this.sched.wake(t);
     waiters.length = 0;

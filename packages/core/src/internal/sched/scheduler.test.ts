@@ -5,7 +5,7 @@ import { Kernel } from '../kernel.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from '../notifier/interval-notifier.js';
 import { eventsOf, mapAnon } from '../test-helpers.js';
 import { arrayDecisions, firstRunnable, seededDecisions } from './decisions.js';
-import { DriverCallbackError, SignalError, yieldPoint } from './scheduler.js';
+import { DriverCallbackError, HeldLocks, SignalError, yieldPoint } from './scheduler.js';
 
 describe('Scheduler.run', () => {
   it('should end with status done once every task has finished', async () => {
@@ -277,4 +277,40 @@ describe('park', () => {
     const wq = k.waitQueue('wq');
     await expect(wq.waitEvent(() => false)).rejects.toMatchObject({ code: 'ERR_NO_TASK' });
   });
+});
+
+describe('HeldLocks', () => {
+  /** Plain locks (a rwsem may be held twice) and owned locks (a page lock), by index. */
+  const plain = Array.from({ length: 4 }, (_, i) => ({ name: `lock ${i}`, holders: () => [] }));
+  const owned = Array.from({ length: 4 }, (_, i) => ({ name: `page ${i}`, holders: () => [], heldSeq: -1 }));
+
+  test.prop([fc.array(fc.tuple(fc.boolean(), fc.boolean(), fc.nat(3)), { maxLength: 200 })], { numRuns: 300 })(
+    'should list the locks held in acquisition order, owned or not, as a table of holds does',
+    (ops) => {
+      for (const o of owned) o.heldSeq = -1;
+      const held = new HeldLocks();
+      // The reference: every distinct lock held, oldest first, with its holds and its mark.
+      const ref: { name: string; n: number; seq: number }[] = [];
+      let seq = 0;
+      const marks: number[] = [];
+      for (const [add, isOwned, i] of ops) {
+        const lock = isOwned ? (owned[i] as (typeof owned)[number]) : (plain[i] as (typeof plain)[number]);
+        const at = ref.findIndex((r) => r.name === lock.name);
+        if (add) {
+          if (isOwned && at >= 0) continue; // an owned lock is held at most once
+          if (at >= 0) (ref[at] as { n: number }).n++;
+          else ref.push({ name: lock.name, n: 1, seq: seq++ });
+          if (isOwned) held.addOwned(lock as (typeof owned)[number]);
+          else held.add(lock);
+          marks.push(held.mark());
+        } else {
+          if (at >= 0 && --(ref[at] as { n: number }).n === 0) ref.splice(at, 1);
+          if (isOwned) held.removeOwned(lock as (typeof owned)[number]);
+          else held.remove(lock);
+        }
+        expect(held.names()).toEqual(ref.map((r) => r.name));
+      }
+      for (const m of marks) expect(held.takenSince(m)).toEqual(ref.filter((r) => r.seq >= m).map((r) => r.name));
+    },
+  );
 });

@@ -20,6 +20,15 @@ export interface Waitable {
   holders(): readonly Task[];
 }
 
+/**
+ * A lock that one task at a time holds, at most once (a page lock): its holder records the hold
+ * on the lock itself rather than in a table, so a migration holding many costs no hashing.
+ */
+export interface OwnedLock extends Waitable {
+  /** @internal The hold's sequence number in its holder's {@link HeldLocks}; -1 when not held. */
+  heldSeq: number;
+}
+
 /** A CPU signal that ends the thread that caught it, not the run (SIGSEGV, SIGBUS). */
 export class SignalError extends Error {
   /** `SIGSEGV` or `SIGBUS`. */
@@ -54,39 +63,97 @@ export class DriverCallbackError extends Error {
  * thousands of page locks).
  */
 export class HeldLocks {
-  private readonly locks = new Map<Waitable, { n: number; seq: number }>();
+  /** Per lock: its acquisition sequence number (a small integer, stored unboxed). */
+  private readonly locks = new Map<Waitable, number>();
+  /** Holds beyond the first, for the rare lock held more than once (a read lock taken twice). */
+  private readonly extra = new Map<Waitable, number>();
   private nextSeq = 0;
+
+  /** Owned locks taken, in order, with the sequence number of each hold (stale once released). */
+  private readonly owned: OwnedLock[] = [];
+  private readonly ownedSeq: number[] = [];
+  private ownedLive = 0;
 
   private cachedNames: readonly string[] | null = null;
 
+  /** Records the hold of an owned lock (see {@link OwnedLock}). */
+  addOwned(lock: OwnedLock): void {
+    lock.heldSeq = this.nextSeq++;
+    this.owned.push(lock);
+    this.ownedSeq.push(lock.heldSeq);
+    this.ownedLive++;
+    this.cachedNames = null;
+  }
+
+  /** Drops the hold of an owned lock. */
+  removeOwned(lock: OwnedLock): void {
+    if (lock.heldSeq < 0) return;
+    lock.heldSeq = -1;
+    this.cachedNames = null;
+    if (--this.ownedLive === 0) {
+      this.owned.length = 0;
+      this.ownedSeq.length = 0;
+    } else if (this.owned.length > 64 && this.owned.length > 4 * this.ownedLive) {
+      let n = 0;
+      for (let i = 0; i < this.owned.length; i++) {
+        const l = this.owned[i] as OwnedLock;
+        if (l.heldSeq !== this.ownedSeq[i]) continue;
+        this.owned[n] = l;
+        this.ownedSeq[n++] = l.heldSeq;
+      }
+      this.owned.length = n;
+      this.ownedSeq.length = n;
+    }
+  }
+
+  /** Every lock held whose hold is numbered `mark` or later, oldest first. */
+  private ordered(mark: number): Waitable[] {
+    const out: Waitable[] = [];
+    if (this.ownedLive === 0) {
+      for (const [l, seq] of this.locks) if (seq >= mark) out.push(l);
+      return out;
+    }
+    const owned = this.owned;
+    let j = 0;
+    const skipStale = (): void => {
+      while (j < owned.length && (owned[j] as OwnedLock).heldSeq !== this.ownedSeq[j]) j++;
+    };
+    skipStale();
+    for (const [l, seq] of this.locks) {
+      while (j < owned.length && (this.ownedSeq[j] as number) < seq) {
+        if ((this.ownedSeq[j] as number) >= mark) out.push(owned[j] as OwnedLock);
+        j++;
+        skipStale();
+      }
+      if (seq >= mark) out.push(l);
+    }
+    for (; j < owned.length; j++) {
+      const l = owned[j] as OwnedLock;
+      if (l.heldSeq === this.ownedSeq[j] && l.heldSeq >= mark) out.push(l);
+    }
+    return out;
+  }
+
   /** Records one more hold of `lock` (a lock held twice, as a read lock can be, counts twice). */
   add(lock: Waitable): void {
-    const e = this.locks.get(lock);
-    if (e !== undefined) e.n++;
+    if (this.locks.has(lock)) this.extra.set(lock, (this.extra.get(lock) ?? 0) + 1);
     else {
-      this.locks.set(lock, { n: 1, seq: this.nextSeq++ });
+      this.locks.set(lock, this.nextSeq++);
       this.cachedNames = null;
     }
   }
 
   /** Drops one hold of `lock`. */
   remove(lock: Waitable): void {
-    const e = this.locks.get(lock);
-    if (e === undefined) return;
-    if (--e.n === 0) {
-      this.locks.delete(lock);
-      this.cachedNames = null;
+    if (this.extra.size > 0) {
+      const x = this.extra.get(lock);
+      if (x !== undefined) {
+        if (x === 1) this.extra.delete(lock);
+        else this.extra.set(lock, x - 1);
+        return;
+      }
     }
-  }
-
-  /** Whether `lock` is held. */
-  has(lock: Waitable): boolean {
-    return this.locks.has(lock);
-  }
-
-  /** Number of distinct locks held. */
-  get size(): number {
-    return this.locks.size;
+    if (this.locks.delete(lock)) this.cachedNames = null;
   }
 
   /** A mark: locks taken after it are listed by {@link HeldLocks.takenSince}. */
@@ -96,14 +163,12 @@ export class HeldLocks {
 
   /** Names of locks taken since `mark` and still held. */
   takenSince(mark: number): string[] {
-    const out: string[] = [];
-    for (const [l, e] of this.locks) if (e.seq >= mark) out.push(l.name);
-    return out;
+    return this.ordered(mark).map((l) => l.name);
   }
 
   /** Names of every lock held, oldest first. */
   names(): string[] {
-    return [...this.locks.keys()].map((l) => l.name);
+    return this.ordered(0).map((l) => l.name);
   }
 
   /** The same names, as one array shared until the set of locks changes (for observers that keep many). */

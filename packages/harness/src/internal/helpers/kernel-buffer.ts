@@ -6,6 +6,17 @@
  */
 import { HmmlabError } from '@hmmlab/core';
 
+/** Whether `s` spells an integer index, possibly negative (`/^-?\d+$/`, without a regular expression). */
+function isIndex(s: string): boolean {
+  const from = s.charCodeAt(0) === 45 ? 1 : 0;
+  if (s.length === from) return false;
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 /**
  * An `Int32Array` of `words` words, zeroed, named `name` in errors. Reading or writing an index
  * outside `[0, words)` throws: in C it reads or overwrites whatever follows the allocation (KASAN
@@ -14,7 +25,7 @@ import { HmmlabError } from '@hmmlab/core';
 export function kernelBuffer(words: number, name: string): Int32Array {
   const target = new Int32Array(words);
   const outside = (prop: string | symbol): number | null => {
-    if (typeof prop !== 'string' || !/^-?\d+$/.test(prop)) return null;
+    if (typeof prop !== 'string' || !isIndex(prop)) return null;
     const i = Number(prop);
     return i < 0 || i >= words ? i : null;
   };

@@ -1,0 +1,62 @@
+/**
+ * `pnpm bench:profile <workload> [size]`: a CPU profile of one workload, taken in process around
+ * the workload alone (not the startup), written to `<workload>.cpuprofile` (open it in Chrome
+ * DevTools or VS Code), with the functions of most self time printed. Workloads: `hmm-tests` (the
+ * port's cases), `migrate` (the migrate round trip of `size` pages, 131,072 by default), `fuzz`
+ * (a campaign of `size` runs of amdkfd-style, 1000 by default).
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { load, throughput } from './src/fuzzing.js';
+import { hmmTestsPort } from './src/hmm-tests.js';
+import { migrateRoundTrip } from './src/scaling.js';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+}
+
+const [workload, sizeArg] = process.argv.slice(2);
+const workloads: Record<string, () => Promise<unknown>> = {
+  'hmm-tests': async () => {
+    const r = await hmmTestsPort();
+    return { cases: r.cases, failed: r.failed.length, ms: r.ms };
+  },
+  migrate: () => migrateRoundTrip(Number(sizeArg ?? 131_072)),
+  fuzz: async () => throughput(await load('examples/amdkfd-style/driver.ts'), Number(sizeArg ?? 1000)),
+};
+const run = workload === undefined ? undefined : workloads[workload];
+if (run === undefined) {
+  process.stderr.write(`bench:profile: give a workload: ${Object.keys(workloads).join(', ')}\n`);
+  process.exit(2);
+}
+if (workload === 'fuzz') await workloads.fuzz?.(); // warm-up: compile the driver and the oracle first
+const s = new Session();
+s.connect();
+await s.post('Profiler.enable');
+await s.post('Profiler.setSamplingInterval', { interval: 200 });
+await s.post('Profiler.start');
+const result = await run();
+const { profile } = await s.post('Profiler.stop');
+const file = `${workload}.cpuprofile`;
+writeFileSync(file, JSON.stringify(profile));
+process.stdout.write(`${JSON.stringify(result)}\nwrote ${file}\n`);
+
+const byId = new Map<number, ProfileNode>();
+for (const n of profile.nodes as ProfileNode[]) byId.set(n.id, n);
+const self = new Map<string, number>();
+let total = 0;
+const samples = profile.samples ?? [];
+const deltas = profile.timeDeltas ?? [];
+for (let i = 0; i < samples.length; i++) {
+  const n = byId.get(samples[i] as number);
+  if (n === undefined) continue;
+  const where = n.callFrame.url.replace(/^.*?\/(packages|examples|bench|test|node_modules)\//, '$1/');
+  const key = `${n.callFrame.functionName || '(anonymous)'} ${where}`;
+  const dt = deltas[i] ?? 0;
+  self.set(key, (self.get(key) ?? 0) + dt);
+  total += dt;
+}
+for (const [key, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
+  process.stdout.write(`${((100 * us) / total).toFixed(1).padStart(5)}%  ${(us / 1000).toFixed(0).padStart(6)} ms  ${key}\n`);
+}
