@@ -8,6 +8,7 @@ import { HmmlabError } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_PROTECTION_PAGE } from '../notifier/range.js';
 import { VM_DONTCOPY } from './constants.js';
+import { type HugePmdKind, hugePmdsIn, pmdSize } from './huge.js';
 import type { Mm } from './mm.js';
 import {
   mkPte,
@@ -140,6 +141,12 @@ async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
       default:
         break;
     }
+  }
+  // copy_huge_pmd / copy_hugetlb_page_range: the child maps the same huge pages at the PMD level.
+  for (const idx of hugePmdsIn(parent, vma.start, vma.end)) {
+    const first = (idx * pmdSize(parent)) / ps;
+    if (ptePfn(child.pt.get(first) ?? 0) === ptePfn(parent.pt.get(first) ?? 0))
+      child.hugePmds.set(idx, parent.hugePmds.get(idx) as HugePmdKind);
   }
   if (range !== null) await mmuNotifierInvalidateRangeEnd(range);
 }
