@@ -327,7 +327,7 @@ function accessAlone(mm: Mm, va: number, write: boolean): Page | null {
   if (e !== 0 || mm.unstable || lock.writer !== null || lock.readers.length > 0 || lock.hasWaiters()) return null;
   const vma = mm.lookupVma(va);
   if (vma === undefined || !vma.anonymous || (write ? !vma.writable : !vma.readable)) return null;
-  if (mm.kernel.thp !== 'never' && thpFaultAllowed(mm, vma, va)) return null;
+  if (vma.hugetlb || (mm.kernel.thp !== 'never' && thpFaultAllowed(mm, vma, va))) return null;
   s.tick(); // the access
   s.tick(); // down_read's preemption point
   const tr = k.trace;

@@ -6,7 +6,7 @@ import { makeDeviceExclusive, makeDeviceExclusiveRange } from '../migrate/device
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalReadBegin, mmuIntervalSetSeq } from '../notifier/interval-notifier.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_EXCLUSIVE, MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFY_UNMAP } from '../notifier/range.js';
 import type { ProfileName } from '../profile.js';
-import { asPage, createDevice, migrate } from '../test-helpers.js';
+import { asPage, createDevice, migrate, runDone } from '../test-helpers.js';
 import { checkMmInvariants } from '../test-invariants.js';
 import {
   MADV_DONTNEED,
@@ -291,5 +291,25 @@ describe('hugetlbfs (MAP_HUGETLB)', () => {
     expect(checkMmInvariants(w.k)).toEqual([]);
     expect(await w.mm.munmap(a, HUGE)).toBe(0);
     expect(w.k.hugetlb.free).toBe(2);
+  });
+
+  it('should fault a whole huge page for a CPU task running alone (no base-page fast path)', async () => {
+    const w = await world({ hugePages: 1 });
+    let a = 0;
+    w.k.spawn('cpu', 'cpu', async () => {
+      a = await w.mm.mmap(0, HUGE, RW, FLAGS);
+      await w.mm.write(a + HUGE - 4, 6);
+    });
+    await runDone(w.k);
+    expect(w.mm.hugePmds.get(a / HUGE)).toBe('hugetlb');
+    expect(await w.mm.read(a + HUGE - 4)).toBe(6);
+    expect(checkMmInvariants(w.k)).toEqual([]);
+  });
+
+  it('should map a THP for a CPU task running alone', async () => {
+    const w = await world();
+    w.k.spawn('cpu', 'cpu', () => w.mm.write(w.huge, 6));
+    await runDone(w.k);
+    expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('thp');
   });
 });
