@@ -36,7 +36,7 @@ export {
   hmmPfnToPfn,
   hmmRangeFault,
 } from './internal/hmm/hmm-range-fault.js';
-export { Kernel, type KernelOptions } from './internal/kernel.js';
+export { type HugetlbPool, Kernel, type KernelOptions } from './internal/kernel.js';
 export { compactPage } from './internal/migrate/compact.js';
 export { makeDeviceExclusive, makeDeviceExclusiveRange } from './internal/migrate/device-exclusive.js';
 export {

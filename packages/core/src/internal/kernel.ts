@@ -43,6 +43,16 @@ export interface KernelOptions {
   profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
 }
 
+/** The hugetlb pool of a {@link Kernel} (`/proc/meminfo`'s `HugePages_*` of the PMD size). */
+export interface HugetlbPool {
+  /** `HugePages_Total`: the pool's size (`KernelOptions.hugePages`). */
+  total: number;
+  /** `HugePages_Free`: huge pages not mapped by anybody. */
+  free: number;
+  /** `HugePages_Rsvd`: free huge pages promised to mappings that have not faulted them in. */
+  reserved: number;
+}
+
 /** The model kernel. */
 export class Kernel {
   /** Bytes per page (`PAGE_SIZE`). */
@@ -69,7 +79,7 @@ export class Kernel {
    * The hugetlb pool (mm/hugetlb.c `struct hstate` of the PMD size): `free` huge pages, of which
    * `reserved` are promised to mappings (`resv_huge_pages`) and not yet faulted in.
    */
-  readonly hugetlb: { total: number; free: number; reserved: number };
+  readonly hugetlb: HugetlbPool;
   private readonly overrides: Partial<Omit<KernelProfile, 'name'>>;
   private nextMmId = 1;
   private nextFileId = 1;
