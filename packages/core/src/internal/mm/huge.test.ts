@@ -130,6 +130,37 @@ describe('anonymous THP (do_huge_pmd_anonymous_page)', () => {
   });
 });
 
+describe('fork (copy_huge_pmd) and COW (do_huge_pmd_wp_page)', () => {
+  it('should share the PMD with the child, then split it at the first write of a shared folio', async () => {
+    const w = await world();
+    await w.mm.write(w.huge + 8, 5);
+    const child = await w.mm.fork();
+    expect(child.hugePmds.get(w.huge / HUGE)).toBe('thp');
+    w.seen.length = 0;
+    await w.mm.write(w.huge + 8, 6);
+    expect(splitEvents(w)).toHaveLength(1);
+    expect(w.mm.hugePmds.size).toBe(0);
+    expect(child.hugePmds.get(w.huge / HUGE)).toBe('thp');
+    expect(await child.read(w.huge + 8)).toBe(5);
+    expect(await w.mm.read(w.huge + 8)).toBe(6);
+    expect(checkMmInvariants(w.k)).toEqual([]);
+  });
+
+  it('should reuse the folio whole once the child has exited (no split, no copy)', async () => {
+    const w = await world();
+    await w.mm.write(w.huge, 1);
+    const child = await w.mm.fork();
+    await child.exit();
+    const pfn = ptePfn(w.mm.pte(w.huge));
+    w.seen.length = 0;
+    await w.mm.write(w.huge + HUGE - 4, 2);
+    expect(splitEvents(w)).toHaveLength(0);
+    expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('thp');
+    expect(ptePfn(w.mm.pte(w.huge))).toBe(pfn);
+    expect(checkMmInvariants(w.k)).toEqual([]);
+  });
+});
+
 describe('splits (__split_huge_pmd) with a CLEAR of the whole huge page', () => {
   it('should split on a partial munmap, before unmapping the part', async () => {
     const w = await world();
