@@ -56,6 +56,7 @@ export default defineConfig({
           { text: 'Your driver repository', link: '/guide/your-repo' },
           { text: 'The flush contract', link: '/guide/flush-contract' },
           { text: 'The device model', link: '/guide/device-model' },
+          { text: 'Huge pages', link: '/guide/huge-pages' },
           { text: 'Scenario ops and unbind', link: '/guide/scenarios' },
           { text: 'Reports and the timeline', link: '/guide/reports' },
           { text: 'Coverage, feedback, corpus', link: '/guide/coverage' },

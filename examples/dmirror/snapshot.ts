@@ -57,7 +57,7 @@ function dmirrorMkentry(dmirror: Dmirror, entry: number): number {
   else perm = HMM_DMIRROR_PROT_NONE;
   perm |= (entry & HMM_PFN_WRITE) !== 0 ? HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_READ;
   // hmm_pfn_to_map_order() + PAGE_SHIFT == PMD_SHIFT (or PUD_SHIFT): a table level holds
-  // PTRS_PER_PTE entries (2^9 with 8-byte entries). The model only maps base pages (order 0).
+  // PTRS_PER_PTE entries (2^9 with 8-byte entries): order 9 under a THP or hugetlb PMD.
   const levelOrder = Math.log2(k.pageSize / 8);
   if (hmmPfnToMapOrder(entry) === levelOrder) perm |= HMM_DMIRROR_PROT_PMD;
   else if (hmmPfnToMapOrder(entry) === 2 * levelOrder) perm |= HMM_DMIRROR_PROT_PUD;

@@ -5,7 +5,6 @@
  */
 import {
   EFAULT,
-  ENOMEM,
   EPERM,
   MADV_HUGEPAGE,
   MAP_ANONYMOUS,
@@ -35,6 +34,7 @@ import {
   hmmMigrateSysToDev,
   NTIMES,
   PMD_SIZE,
+  pmdMapping,
   runHmm,
   testF,
 } from './fixture.js';
@@ -150,13 +150,13 @@ describe('hmm-tests: device access to system memory', () => {
             const buffer = await hmmBufferMap(t, size * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, size);
             const oldPtr = buffer.ptr;
             if (useThp) {
-              // No THP in the model: MADV_HUGEPAGE is accepted as the hint it is, pages stay 4 KiB.
               const map = align(buffer.ptr, size);
               expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
               buffer.ptr = map;
             }
             // Initialize buffer->ptr so we can tell if it is written.
             await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+            expect(pmdMapping(t.mm, buffer.ptr)).toBe(useThp ? 'thp' : undefined);
             // Initialize data that the device will write to buffer->ptr.
             fill(buffer.mirror, size / 4, (i) => -i);
             if (migrate) {
@@ -217,54 +217,60 @@ describe('hmm-tests: device access to system memory', () => {
     );
   });
 
-  // Write private anonymous huge page. The model has no THP: the PMD-aligned range is written
-  // as 512 pages of 4 KiB, which is what the assertions check.
-  testF(
-    HMM_VARIANTS,
-    'hmm.anon_write_huge',
-    async (v) => {
-      await expectDone(
-        runHmm([v.deviceNumber], async (t) => {
-          let size = 2 * PMD_SIZE;
-          const buffer = await hmmBufferMap(t, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, size / 2);
-          size /= 2;
+  // Write private anonymous huge page: the device's write fault maps a THP
+  // (do_huge_pmd_anonymous_page), which it then writes through.
+  testF(HMM_VARIANTS, 'hmm.anon_write_huge', async (v) => {
+    await expectDone(
+      runHmm([v.deviceNumber], async (t) => {
+        let size = 2 * PMD_SIZE;
+        const buffer = await hmmBufferMap(t, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, size / 2);
+        size /= 2;
+        const npages = size / t.pageSize;
+        const map = align(buffer.ptr, size);
+        expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
+        const oldPtr = buffer.ptr;
+        buffer.ptr = map;
+        fill(buffer.mirror, size / 4, (i) => i);
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(0);
+        expect(buffer.cpages).toBe(npages);
+        expect(buffer.faults).toBe(1);
+        expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+        buffer.ptr = oldPtr;
+        await hmmBufferFree(t, buffer);
+      }),
+    );
+  });
+
+  // Write huge TLBFS page. The kernel test needs a reserved huge page (it SKIPs without one):
+  // the run's pool has one.
+  testF(HMM_VARIANTS, 'hmm.anon_write_hugetlbfs', async (v) => {
+    await expectDone(
+      runHmm(
+        [v.deviceNumber],
+        async (t) => {
+          const defaultHsize = PMD_SIZE; // default_huge_page_size(): Hugepagesize of x86-64
+          const size = align(2 << 20, defaultHsize);
           const npages = size / t.pageSize;
-          const map = align(buffer.ptr, size);
-          expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
-          const oldPtr = buffer.ptr;
-          buffer.ptr = map;
+          const ptr = await t.mm.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
+          expect(ptr).toBeGreaterThan(0);
+          const buffer: HmmBuffer = { ptr, mirror: new Int32Array(size / 4), size, cpages: 0, faults: 0 };
+          // Initialize data that the device will write to buffer->ptr.
           fill(buffer.mirror, size / 4, (i) => i);
+          // Simulate a device writing system memory.
           expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(0);
           expect(buffer.cpages).toBe(npages);
           expect(buffer.faults).toBe(1);
+          expect(pmdMapping(t.mm, ptr)).toBe('hugetlb');
+          // Check what the device wrote.
           await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
-          buffer.ptr = oldPtr;
           await hmmBufferFree(t, buffer);
-        }),
-      );
-    },
-    '4 KiB pages: no THP in the model',
-  );
-
-  // Write huge TLBFS page: the model reserves no huge pages, so mmap(MAP_HUGETLB) fails as on a
-  // machine without them and the kernel test takes its SKIP path.
-  testF(
-    HMM_VARIANTS,
-    'hmm.anon_write_hugetlbfs',
-    async (v, ctx) => {
-      let mapped = 0;
-      await expectDone(
-        runHmm([v.deviceNumber], async (t) => {
-          const defaultHsize = PMD_SIZE; // default_huge_page_size(): Hugepagesize of x86-64
-          const size = align(2 << 20, defaultHsize);
-          mapped = await t.mm.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB);
-        }),
-      );
-      expect(mapped).toBe(-ENOMEM);
-      ctx.skip('Huge page could not be allocated');
-    },
-    'SKIP path: MAP_HUGETLB fails',
-  );
+          expect(t.k.hugetlb.free).toBe(1);
+        },
+        { hugePages: 1 },
+      ),
+    );
+  });
 
   // Read mmap'ed file memory.
   testF(HMM_VARIANTS, 'hmm.file_read', async (v) => {

@@ -7,6 +7,7 @@
 import {
   type DecisionSource,
   firstRunnable,
+  type HugePmdKind,
   Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
@@ -15,6 +16,7 @@ import {
   PROT_WRITE,
   type ProfileName,
   type RunResult,
+  type ThpMode,
 } from '@hmmlab/core';
 import { expect, it, type TestContext } from 'vitest';
 import type { Dmirror } from '../../examples/dmirror/dmirror.js';
@@ -90,6 +92,10 @@ export interface HmmTest {
 export interface RunHmmOptions {
   readonly profile?: ProfileName;
   readonly decisions?: DecisionSource;
+  /** Transparent huge pages (`/sys/kernel/mm/transparent_hugepage/enabled`). @defaultValue 'madvise' */
+  readonly thp?: ThpMode;
+  /** Huge pages in the hugetlb pool (`vm.nr_hugepages`). @defaultValue 0 */
+  readonly hugePages?: number;
 }
 
 /** A run of one test: the scheduler's result, and the tasks (processes) a signal killed. */
@@ -107,7 +113,13 @@ export async function runHmm(
   body: (t: HmmTest) => Promise<void>,
   options: RunHmmOptions = {},
 ): Promise<HmmRun> {
-  const k = new Kernel({ pageSize: 4096, profile: options.profile ?? 'latest', trace: 'none' });
+  const k = new Kernel({
+    pageSize: 4096,
+    profile: options.profile ?? 'latest',
+    trace: 'none',
+    thp: options.thp ?? 'madvise',
+    hugePages: options.hugePages ?? 0,
+  });
   const instance = await driver.probe(k);
   const mm = k.createMm();
   k.spawn('hmm-tests', 'cpu', async () => {
@@ -231,4 +243,9 @@ export function testF<V extends { readonly name: string }>(
   note = '',
 ): void {
   for (const v of variants) it(`${name} [${v.name}]${note === '' ? '' : ` (${note})`}`, (ctx) => fn(v, ctx));
+}
+
+/** What maps the PMD of `va` in `mm`: `thp`, `zero` (the huge zero page), `hugetlb`, or undefined (a page table). */
+export function pmdMapping(mm: Mm, va: number): HugePmdKind | undefined {
+  return mm.hugePmds.get(Math.floor(va / PMD_SIZE));
 }

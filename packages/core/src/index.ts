@@ -36,7 +36,7 @@ export {
   hmmPfnToPfn,
   hmmRangeFault,
 } from './internal/hmm/hmm-range-fault.js';
-export { Kernel, type KernelOptions } from './internal/kernel.js';
+export { type HugetlbPool, Kernel, type KernelOptions } from './internal/kernel.js';
 export { compactPage } from './internal/migrate/compact.js';
 export { makeDeviceExclusive, makeDeviceExclusiveRange } from './internal/migrate/device-exclusive.js';
 export {
@@ -71,6 +71,7 @@ export { oomReap } from './internal/mm/exit.js';
 export { handleMmFault, VM_FAULT_OOM, VM_FAULT_RETRY, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from './internal/mm/fault.js';
 export { type FileMmapOp, ModelFile } from './internal/mm/file.js';
 export { pinUserPage, unpinUserPage } from './internal/mm/gup.js';
+export { HPAGE_PMD_NR, HPAGE_PMD_ORDER, type HugePmdKind, type ThpMode } from './internal/mm/huge.js';
 export { Mm } from './internal/mm/mm.js';
 export { type AllocOptions, Page, PageAllocator, type PageKind, type PagemapRef } from './internal/mm/page.js';
 export {

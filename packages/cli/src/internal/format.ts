@@ -10,7 +10,9 @@ export function formatScenario(s: Scenario): string[] {
   const lines = [`profile ${s.profile ?? 'latest'}, ${s.wordsPerPage ?? 4} words per page`];
   for (const [i, r] of s.regions.entries()) {
     const populated = r.populate && r.populate !== 'none' ? `, populated by ${r.populate}` : '';
-    lines.push(`region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${populated}`);
+    lines.push(
+      `region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${populated}${r.thp === true ? ', THP (MADV_HUGEPAGE, PMD-aligned)' : ''}`,
+    );
   }
   for (const [i, t] of s.tasks.entries()) lines.push(`${t.kind} task ${i}: ${t.ops.map(describeOp).join('; ')}`);
   return lines;

@@ -4,6 +4,7 @@
  */
 import { HmmlabError } from './errors.js';
 import { type FileMmapOp, ModelFile } from './mm/file.js';
+import type { ThpMode } from './mm/huge.js';
 import { Mm } from './mm/mm.js';
 import { PageAllocator } from './mm/page.js';
 import { SwapSpace } from './mm/swap.js';
@@ -30,8 +31,26 @@ export interface KernelOptions {
   profile?: ProfileName;
   /** A trace to use, or how much of a new one to keep. @defaultValue 'ring' */
   trace?: Trace | TraceRecordMode;
+  /**
+   * Transparent huge pages (`/sys/kernel/mm/transparent_hugepage/enabled`): `always`, `madvise`
+   * (only in `MADV_HUGEPAGE` ranges) or `never`. THP needs a PMD's worth (512 pages) of aligned
+   * anonymous memory. @defaultValue 'madvise'
+   */
+  thp?: ThpMode;
+  /** Pages of the hugetlb pool (`vm.nr_hugepages`, in PMD-sized huge pages). @defaultValue 0 */
+  hugePages?: number;
   /** What-if changes to the profile, for experiments (see {@link KernelProfile}). */
   profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
+}
+
+/** The hugetlb pool of a {@link Kernel} (`/proc/meminfo`'s `HugePages_*` of the PMD size). */
+export interface HugetlbPool {
+  /** `HugePages_Total`: the pool's size (`KernelOptions.hugePages`). */
+  total: number;
+  /** `HugePages_Free`: huge pages not mapped by anybody. */
+  free: number;
+  /** `HugePages_Rsvd`: free huge pages promised to mappings that have not faulted them in. */
+  reserved: number;
 }
 
 /** The model kernel. */
@@ -54,6 +73,13 @@ export class Kernel {
   readonly swap = new SwapSpace();
   /** @internal Next invalidation id. */
   nextInvId = 1;
+  /** Transparent huge pages: `always`, `madvise` or `never`. */
+  readonly thp: ThpMode;
+  /**
+   * The hugetlb pool (mm/hugetlb.c `struct hstate` of the PMD size): `free` huge pages, of which
+   * `reserved` are promised to mappings (`resv_huge_pages`) and not yet faulted in.
+   */
+  readonly hugetlb: HugetlbPool;
   private readonly overrides: Partial<Omit<KernelProfile, 'name'>>;
   private nextMmId = 1;
   private nextFileId = 1;
@@ -76,11 +102,24 @@ export class Kernel {
     this.wordsPerPage = wordsPerPage;
     this.wordSize = pageSize / wordsPerPage;
     this.overrides = options.profileOverrides ?? {};
+    const thp = options.thp ?? 'madvise';
+    if (thp !== 'always' && thp !== 'madvise' && thp !== 'never') {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `Kernel: thp "${String(thp)}" must be always, madvise or never`);
+    }
+    this.thp = thp;
+    const hp = options.hugePages ?? 0;
+    if (!Number.isInteger(hp) || hp < 0) {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `Kernel: hugePages ${String(hp)} must be a non-negative integer`);
+    }
+    this.hugetlb = { total: hp, free: hp, reserved: 0 };
     this.profile = kernelProfile(options.profile ?? 'latest', this.overrides);
     const tr = options.trace;
     this.trace = tr instanceof Trace ? tr : new Trace(tr ?? 'ring');
     this.sched = new Scheduler(this.trace);
     this.pages = new PageAllocator(this.sched, this.trace, wordsPerPage);
+    this.pages.onHugetlbFree = () => {
+      this.hugetlb.free++;
+    };
   }
 
   /**

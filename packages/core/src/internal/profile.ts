@@ -61,6 +61,12 @@ export interface KernelProfile {
    * EXCLUSIVE; with CLEAR, bug class A2: an owner on an event other than MIGRATE/EXCLUSIVE).
    */
   readonly exclusiveRestoreOwner: 'none' | 'caller';
+  /**
+   * What `migrate_vma_collect_pmd` does with a page of a PTE-mapped large folio (a THP whose PMD
+   * was split): skip it (`PageTransCompound`, up to 6.x) or split the folio and collect its pages
+   * (`migrate_vma_split_folio`, the newest tree). A PMD-mapped THP is split in both.
+   */
+  readonly largeFolioCollect: 'skip' | 'split';
 }
 
 const BASE: KernelProfile = {
@@ -78,12 +84,14 @@ const BASE: KernelProfile = {
   hmmFaultsForeignPrivate: true,
   hmmChecksPrivateOwner: true,
   exclusiveRestoreOwner: 'none',
+  largeFolioCollect: 'split',
 };
 
 const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
   '5.8': {
     ...BASE,
     name: '5.8',
+    largeFolioCollect: 'skip',
     collectEvent: MMU_NOTIFY_CLEAR,
     ownerField: null,
     migrateSelect: 'src_owner',
@@ -99,6 +107,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
   seed: {
     ...BASE,
     name: 'seed',
+    largeFolioCollect: 'skip',
     collectEvent: MMU_NOTIFY_MIGRATE,
     ownerField: 'data',
     migrateSelect: 'src_owner',
@@ -114,6 +123,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
   '5.9': {
     ...BASE,
     name: '5.9',
+    largeFolioCollect: 'skip',
     ownerField: 'migratePgmapOwner',
     holeFillEvent: MMU_NOTIFY_CLEAR,
     exclusive: null,
@@ -127,6 +137,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
   '5.14': {
     ...BASE,
     name: '5.14',
+    largeFolioCollect: 'skip',
     exclusive: 'range',
     exclusiveRestoreEvent: MMU_NOTIFY_EXCLUSIVE,
     deviceCoherent: false,
@@ -138,6 +149,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
   '6.1': {
     ...BASE,
     name: '6.1',
+    largeFolioCollect: 'skip',
     exclusive: 'range',
     exclusiveRestoreEvent: MMU_NOTIFY_EXCLUSIVE,
     devicePrivateFault: 'ref',

@@ -4,6 +4,7 @@
  * swap slots and the page cache must agree.
  */
 import type { Kernel } from './kernel.js';
+import { checkHugePmds } from './mm/huge.js';
 import type { Mm } from './mm/mm.js';
 import type { Page } from './mm/page.js';
 import { PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_NONE, PTE_PRESENT, PTE_SWAP, pteKindOf, ptePfn } from './mm/pte.js';
@@ -32,6 +33,7 @@ export function checkMmInvariants(k: Kernel, options: InvariantOptions = {}): st
   };
   for (const mm of k.allMms()) {
     if (mm.dead && mm.pt.size > 0) bad.push(`mm ${mm.id} exited with ${mm.pt.size} entries left`);
+    bad.push(...checkHugePmds(mm));
     for (const [vpn, e] of mm.pt) {
       const va = vpn * ps;
       const where = `mm ${mm.id} va 0x${va.toString(16)}`;

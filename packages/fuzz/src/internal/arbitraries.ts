@@ -69,6 +69,13 @@ export interface ScenarioShape {
    * work, CPU ops, migrations and kernel work meet on the same page. @defaultValue true
    */
   readonly hotPage?: boolean;
+  /**
+   * Every layout starts with a transparent-huge-page region (`RegionSpec.thp`): 512 pages of
+   * private anonymous read-write memory, populated by writes so each is under one PMD mapping
+   * when the programs start; the other regions are drawn as usual after it. Off, scenarios are
+   * drawn exactly as before. @defaultValue false
+   */
+  readonly thp?: boolean;
 }
 
 /**
@@ -97,6 +104,9 @@ function pick(ops: readonly (fc.WeightedArbitrary<OpSpec> & { kind: string })[],
   const kept = ops.filter((o) => !(bias.omit?.has(o.kind) ?? false));
   return fc.oneof(...(kept.length > 0 ? kept : ops));
 }
+
+/** The region `ScenarioShape.thp` puts first: one PMD's worth of THP memory, populated. */
+const THP_REGION: RegionSpec = { pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true };
 
 /** A region of the layout: mostly private anonymous read-write memory, populated. */
 export function regionArb(pages: { min: number; max: number } = { min: 1, max: 4 }): fc.Arbitrary<RegionSpec> {
@@ -329,11 +339,10 @@ function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): fc.Arbit
 export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
   const profiles = shape.profiles ?? ['latest'];
   const ops = shape.ops ?? { min: 1, max: 4 };
+  const drawn = fc.array(regionArb(shape.pages), { minLength: shape.regions?.min ?? 1, maxLength: shape.regions?.max ?? 2 });
+  const layout = shape.thp === true ? drawn.map((rs): RegionSpec[] => [THP_REGION, ...rs]) : drawn;
   return fc
-    .tuple(
-      fc.array(regionArb(shape.pages), { minLength: shape.regions?.min ?? 1, maxLength: shape.regions?.max ?? 2 }),
-      fc.constantFrom(...profiles),
-    )
+    .tuple(layout, fc.constantFrom(...profiles))
     .chain(([regions, profile]) => biasArb(regions, shape).map((bias) => [regions, profile, bias] as const))
     .chain(([regions, profile, bias]) => {
       const tasks: fc.Arbitrary<TaskSpec[]>[] = [

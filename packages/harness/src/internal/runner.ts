@@ -10,9 +10,11 @@ import {
   EFAULT,
   EINVAL,
   ENODEV,
+  HPAGE_PMD_NR,
   Kernel,
   MADV_DONTNEED,
   MADV_FREE,
+  MADV_HUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -118,6 +120,21 @@ export function initialValue(region: number, page: number): number {
   return 1_000_000 * (region + 1) + page;
 }
 
+/**
+ * A THP region: `len` bytes at a PMD-aligned address (a larger mapping trimmed to it, as the
+ * kernel's hmm-tests align their buffers), advised `MADV_HUGEPAGE`.
+ */
+async function mapThpRegion(mm: Mm, len: number, prot: number): Promise<number> {
+  const pmd = mm.kernel.pageSize * HPAGE_PMD_NR;
+  const raw = await mm.mmap(0, len + pmd, prot, MAP_PRIVATE | MAP_ANONYMOUS);
+  if (raw < 0) return raw;
+  const addr = Math.ceil(raw / pmd) * pmd;
+  if (addr > raw) await mm.munmap(raw, addr - raw);
+  if (addr + len < raw + len + pmd) await mm.munmap(addr + len, raw + pmd - addr);
+  await mm.madvise(addr, len, MADV_HUGEPAGE);
+  return addr;
+}
+
 /** Runs `scenario` with `driver`. */
 export async function runScenario(driver: DriverDefinition, scenario: Scenario, options: ScenarioRunOptions): Promise<ScenarioResult> {
   validateScenario(scenario);
@@ -155,7 +172,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
       const len = r.pages * kernel.pageSize;
       const flags = (r.share === 'shared' ? MAP_SHARED : MAP_PRIVATE) | (r.backing === 'anon' ? MAP_ANONYMOUS : 0);
       const file = r.backing === 'file' ? kernel.createFile(`region${i}`, { size: len }) : null;
-      const addr = await mm.mmap(0, len, protOf(r.prot), flags, file, 0);
+      const addr = r.thp === true ? await mapThpRegion(mm, len, protOf(r.prot)) : await mm.mmap(0, len, protOf(r.prot), flags, file, 0);
       world.regionBase[i] = addr;
       if (r.populate === 'read' || r.populate === 'write') {
         for (let p = 0; p < r.pages; p++) {

@@ -20,6 +20,12 @@ export interface RegionSpec {
   readonly backing: 'anon' | 'file';
   /** Touch every page before the tasks start: `read` maps zero pages, `write` stores word 0. @defaultValue 'none' */
   readonly populate?: 'none' | 'read' | 'write';
+  /**
+   * Transparent huge pages: the region is mapped at a PMD-aligned address and advised
+   * `MADV_HUGEPAGE`, so the first touch of each 512-page block maps a THP. Private anonymous
+   * regions of a multiple of 512 pages only. @defaultValue false
+   */
+  readonly thp?: boolean;
 }
 
 /** Where an op points: region, page in the region, word in the page. */
@@ -199,6 +205,10 @@ export function validateScenario(s: Scenario): void {
     if (!['private', 'shared'].includes(r.share)) fail(w, `share "${String(r.share)}"; expected private or shared`);
     if (!['anon', 'file'].includes(r.backing)) fail(w, `backing "${String(r.backing)}"; expected anon or file`);
     if (r.populate !== undefined && !['none', 'read', 'write'].includes(r.populate)) fail(w, `populate "${String(r.populate)}"`);
+    if (r.thp !== undefined && typeof r.thp !== 'boolean') fail(w, `thp ${String(r.thp)}; expected true or false`);
+    if (r.thp === true && (r.share !== 'private' || r.backing !== 'anon' || r.pages % 512 !== 0)) {
+      fail(w, `thp needs a private anonymous region of a multiple of 512 pages; got ${r.pages} ${r.share} ${r.backing} pages`);
+    }
   });
   s.tasks.forEach((t: TaskSpec, ti) => {
     const w = `tasks[${ti}]`;

@@ -16,7 +16,9 @@ function scenarioLines(s: Scenario): string[] {
   const lines = [`profile ${s.profile ?? 'latest'}, page size ${s.pageSize ?? 4096}, ${s.wordsPerPage ?? 4} words per page`];
   s.regions.forEach((r, i) => {
     const populated = r.populate !== undefined && r.populate !== 'none' ? `, populated by ${r.populate}` : '';
-    lines.push(`region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${populated}`);
+    lines.push(
+      `region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${populated}${r.thp === true ? ', THP (MADV_HUGEPAGE, PMD-aligned)' : ''}`,
+    );
   });
   s.tasks.forEach((t, i) => {
     lines.push(`${t.kind} task ${i}${t.name !== undefined ? ` (${t.name})` : ''}: ${t.ops.map(describeOp).join('; ')}`);

@@ -12,6 +12,7 @@ import { DevPagemap } from '../migrate/memremap.js';
 import { type PfnArray, rangePfns, unboundPfns } from '../migrate/migrate-core.js';
 import { VM_IO, VM_PFNMAP } from '../mm/constants.js';
 import { handleMmFault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from '../mm/fault.js';
+import { HPAGE_PMD_ORDER, hugePmdAt } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
 import {
@@ -55,7 +56,10 @@ export function hmmPfnToPage(kernel: Kernel, hmmPfn: number): Page {
   return kernel.pages.page(hmmPfnToPfn(hmmPfn));
 }
 
-/** `hmm_pfn_to_map_order`: log2 of the CPU mapping size in pages (always 0: no huge pages). */
+/**
+ * `hmm_pfn_to_map_order`: log2 of the CPU mapping size in pages: 9 for a page of a PMD-mapped
+ * THP or hugetlb page (mm/hmm.c `hmm_vma_handle_pmd`, `hmm_vma_walk_hugetlb_entry`), else 0.
+ */
 export function hmmPfnToMapOrder(hmmPfn: number): number {
   return (hmmPfn >> ORDER_SHIFT) & 0x1f;
 }
@@ -155,8 +159,10 @@ function walk(range: HmmRange, mm: Mm, from: number): Walk {
       const cpu = (pteFlags(e) & PTE_PROTNONE) !== 0 ? 0 : HMM_PFN_VALID | (pteWrite(e) ? HMM_PFN_WRITE : 0);
       const nf = needFault(req, cpu);
       if (nf !== 0) return faultOrPerm(vma.writable, addr, nf);
-      // pte_pfn | cpu_flags: a protnone entry reports its pfn without flags.
-      range.hmmPfns[i] = ptePfn(e) * MUL + cpu;
+      // pte_pfn | cpu_flags: a protnone entry reports its pfn without flags. Under a PMD
+      // mapping, hmm_vma_handle_pmd adds hmm_pfn_flags_order(PMD_SHIFT - PAGE_SHIFT).
+      const order = mm.hugePmds.size > 0 && hugePmdAt(mm, addr) !== undefined ? HPAGE_PMD_ORDER << ORDER_SHIFT : 0;
+      range.hmmPfns[i] = ptePfn(e) * MUL + cpu + order;
       continue;
     }
     if (kind === PTE_DEVICE_PRIVATE) {

@@ -6,6 +6,7 @@
  */
 import { EBUSY, EINVAL } from '../errors.js';
 import type { Kernel } from '../kernel.js';
+import { splitHugePage } from '../mm/huge.js';
 import type { Page } from '../mm/page.js';
 import { removeMigrationPtes, tryToMigrate } from './migrate-core.js';
 
@@ -17,6 +18,14 @@ export async function compactPage(k: Kernel, page: Page): Promise<number> {
   if (page.free || page.kind !== 'system' || page.isolated || page.swapSlot !== 0) return -EINVAL;
   if (page.file !== null) return -EINVAL; // page-cache migration is not modelled
   if (!page.anon) return -EINVAL; // not on the LRU: a driver's page mapped with vm_insert_page
+  if (page.large) {
+    // The model has no large-folio migration: a THP is split first, as migrate_pages_batch
+    // does when it cannot migrate a large folio whole (try_split_folio); hugetlb is not compacted.
+    if (page.folio.hugetlb) return -EINVAL;
+    const m = page.rmapMm[0];
+    if (m !== undefined && !(await splitHugePage(m, page.rmapVa[0] as number))) return -EBUSY;
+    if (page.large) k.pages.splitFolio(page.folio);
+  }
   if (!k.pages.trylockPage(page)) return -EBUSY;
   page.isolated = true;
   k.pages.getPage(page); // isolation reference

@@ -5,6 +5,7 @@
  */
 import { EBUSY, EFAULT, EINVAL, HmmlabError } from '../errors.js';
 import { handleMmFault, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from '../mm/fault.js';
+import { splitHugePmd } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
 import { mkPte, PTE_DEVICE_EXCLUSIVE, PTE_SOFT_DIRTY, PTE_WRITE, pteAccessible, pteFlags, ptePfn, pteWrite } from '../mm/pte.js';
@@ -12,10 +13,15 @@ import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNoti
 import { MMU_NOTIFY_EXCLUSIVE } from '../notifier/range.js';
 import { rememberExclusiveOwner } from './device-fault.js';
 
-/** GUP with FOLL_GET|FOLL_WRITE: faults the page in writable and takes a reference. */
+/**
+ * GUP with FOLL_GET|FOLL_WRITE|FOLL_SPLIT_PMD: faults the page in writable and takes a
+ * reference; a THP PMD in the way is split first (`follow_pmd_mask` → `split_huge_pmd`), which
+ * leaves its folio large.
+ */
 async function gupWrite(mm: Mm, addr: number): Promise<Page | number> {
   const k = mm.kernel;
   for (let tries = 0; tries < 16; tries++) {
+    if (mm.hugePmds.size > 0) await splitHugePmd(mm, addr);
     const e = mm.pte(addr);
     if (pteAccessible(e) && pteWrite(e)) {
       const page = k.pages.page(ptePfn(e));
@@ -47,6 +53,45 @@ async function convert(mm: Mm, addr: number, page: Page, owner: unknown): Promis
   return ok;
 }
 
+/**
+ * `folio_make_device_exclusive` (6.1) of a large folio whose head is mapped at `addr`: hugetlb
+ * folios are refused; otherwise the rmap walk (`page_make_device_exclusive_one`) converts every
+ * present entry of the folio in the VMA under one `MMU_NOTIFY_EXCLUSIVE` invalidation of
+ * `[addr, min(vm_end, addr + folio_size))`. True if the entry at `addr` was writable and no entry
+ * still maps a page of the folio (`!folio_mapcount(folio)`).
+ */
+async function convertFolio(mm: Mm, addr: number, head: Page, owner: unknown): Promise<boolean> {
+  const k = mm.kernel;
+  if (head.hugetlb) return false;
+  const vma = mm.findVma(addr);
+  const n = 2 ** head.order;
+  const end = Math.min(vma === undefined ? addr + k.pageSize : vma.end, addr + n * k.pageSize);
+  const range = mmuNotifierRangeInitOwner(MMU_NOTIFY_EXCLUSIVE, 0, mm, addr, end, owner);
+  await mmuNotifierInvalidateRangeStart(range);
+  await k.sched.yield();
+  let valid = false;
+  let stillMapped = false;
+  for (let i = 0; i < n; i++) {
+    const page = k.pages.page(head.pfn + i);
+    for (let j = 0; j < page.rmapMm.length; j++) {
+      const va = page.rmapVa[j] as number;
+      if (page.rmapMm[j] !== mm || va < addr || va >= end) {
+        stillMapped = true;
+        continue;
+      }
+      const vpn = va / k.pageSize;
+      const e = mm.pt.get(vpn) ?? 0;
+      if (!pteAccessible(e) || ptePfn(e) !== page.pfn) continue;
+      const w = pteWrite(e) ? PTE_WRITE : 0;
+      mm.setPte(vpn, mkPte(PTE_DEVICE_EXCLUSIVE, page.pfn, w | (pteFlags(e) & PTE_SOFT_DIRTY)), range.id, 'make-device-exclusive');
+      rememberExclusiveOwner(page, owner);
+      if (va === addr && w !== 0) valid = true;
+    }
+  }
+  await mmuNotifierInvalidateRangeEnd(range);
+  return valid && !stillMapped;
+}
+
 function checkCommon(api: string, mm: Mm, want: 'range' | 'single'): void {
   const have = mm.profile.exclusive;
   if (have !== want) {
@@ -74,9 +119,9 @@ export async function makeDeviceExclusive(mm: Mm, addr: number, owner: unknown):
   const a = k.pageAlignDown(addr);
   const page = await gupWrite(mm, a);
   if (typeof page === 'number') return page;
-  if (!page.anon) {
+  if (!page.anon || page.folio.hugetlb) {
     k.pages.putPage(page);
-    return -EINVAL; // -EOPNOTSUPP in the kernel: anonymous folios only
+    return -EINVAL; // -EOPNOTSUPP in the kernel: anonymous non-hugetlb folios only
   }
   await k.pages.lockPage(page);
   if (!(await convert(mm, a, page, owner))) {
@@ -120,12 +165,16 @@ export async function makeDeviceExclusiveRange(
   }
   for (let i = 0; i < npages; i++) {
     const page = pages[i] as Page;
-    if (!page.anon || !k.pages.trylockPage(page)) {
+    // `PageTail(pages[i]) || !folio_trylock(folio)`: a tail page of a large folio is refused.
+    if (page.head !== null || !page.anon || !k.pages.trylockPage(page)) {
       k.pages.putPage(page);
       pages[i] = null;
       continue;
     }
-    if (!(await convert(mm, start + i * k.pageSize, page, owner))) {
+    const ok = page.large
+      ? await convertFolio(mm, start + i * k.pageSize, page, owner)
+      : !page.folio.hugetlb && (await convert(mm, start + i * k.pageSize, page, owner));
+    if (!ok) {
       k.pages.unlockPage(page);
       k.pages.putPage(page);
       pages[i] = null;

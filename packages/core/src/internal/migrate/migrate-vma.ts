@@ -6,6 +6,7 @@
  */
 import { EINVAL, HmmlabError, hex } from '../errors.js';
 import type { Kernel } from '../kernel.js';
+import { hugePmdsIn, pmdSize, splitHugePage } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
 import { PTE_DEVICE_PRIVATE, PTE_DIRTY, PTE_PRESENT, pteFlags, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
@@ -167,6 +168,8 @@ function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, in
     }
     page = k.pages.page(pfn);
     if (!page.isZoneDevice && !selectSystem) return 0;
+    // 6.1: `PageTransCompound(page)`: a page of a PTE-mapped large folio is not migrated.
+    if (page.large) return 0;
     if (page.isDeviceCoherent) {
       const owner = (page.pgmap as DevPagemap).owner;
       if ((m.flags & MIGRATE_VMA_SELECT_DEVICE_COHERENT) === 0 || owner !== m.pgmapOwner) return 0;
@@ -209,6 +212,8 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   const api = 'migrate_vma_setup';
   const vma = args.vma;
   if (vma === null || vma.mm === null) return -EINVAL;
+  // migrate_vma_setup: is_vm_hugetlb_page(args->vma) is refused.
+  if (vma.hugetlb) return -EINVAL;
   const mm = vma.mm;
   const k = mm.kernel;
   checkArgs(api, args, mm);
@@ -255,9 +260,32 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   );
   await mmuNotifierInvalidateRangeStart(range);
   await k.sched.yield();
+  // migrate_vma_collect_pmd: a PMD-mapped THP (or huge zero page) is split first; a PMD whose
+  // folio lock is contended is skipped (migrate_vma_collect_skip).
+  const skipPmds = new Set<number>();
+  const hsize = pmdSize(mm);
+  for (const idx of hugePmdsIn(mm, args.start, args.end)) {
+    if (!(await splitHugePage(mm, idx * hsize))) skipPmds.add(idx);
+  }
   const counter = { cpages: 0 };
   for (let i = 0; i < nrPages; i++) {
-    src[i] = collectOne(k, args, mm, vma, args.start + i * ps, range.id, counter);
+    const addr = args.start + i * ps;
+    if (skipPmds.size > 0 && skipPmds.has(Math.floor(addr / hsize))) {
+      src[i] = 0;
+      dst[i] = 0;
+      args.npages++;
+      continue;
+    }
+    if (mm.profile.largeFolioCollect === 'split') {
+      const pg = mm.pageAt(addr);
+      if (pg?.large && !(await splitHugePage(mm, addr))) {
+        src[i] = 0;
+        dst[i] = 0;
+        args.npages++;
+        continue;
+      }
+    }
+    src[i] = collectOne(k, args, mm, vma, addr, range.id, counter);
     dst[i] = 0;
     args.npages++;
   }

@@ -21,7 +21,7 @@ export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 /** Populate (prefault) the page tables. */
 export const MAP_POPULATE = 0x8000;
-/** Back the mapping with huge pages (the model reserves none: mmap fails with `-ENOMEM`). */
+/** Back the mapping with hugetlb pages from the kernel's pool (`hugePages`); `-ENOMEM` when it cannot reserve them. */
 export const MAP_HUGETLB = 0x40000;
 
 /** mremap may move the mapping. */
@@ -37,9 +37,9 @@ export const MADV_NORMAL = 0;
 export const MADV_DONTNEED = 4;
 /** The range's pages may be freed lazily, if still clean when reclaimed. */
 export const MADV_FREE = 8;
-/** Allow transparent huge pages (no effect in the model). */
+/** Allow transparent huge pages in the range (`VM_HUGEPAGE`; used when the kernel's `thp` is `madvise` or `always`). */
 export const MADV_HUGEPAGE = 14;
-/** Disallow transparent huge pages (no effect in the model). */
+/** Disallow transparent huge pages in the range (`VM_NOHUGEPAGE`). */
 export const MADV_NOHUGEPAGE = 15;
 
 /** `VM_READ`: the VMA may be read. */
@@ -66,6 +66,12 @@ export const VM_IO = 0x4000;
 export const VM_DONTCOPY = 0x20000;
 /** `VM_SOFTDIRTY`: soft-dirty tracking of the whole VMA. */
 export const VM_SOFTDIRTY = 0x8000000;
+/** `VM_HUGETLB`: a hugetlbfs mapping. */
+export const VM_HUGETLB = 0x00400000;
+/** `VM_HUGEPAGE`: `MADV_HUGEPAGE` was given. */
+export const VM_HUGEPAGE = 0x20000000;
+/** `VM_NOHUGEPAGE`: `MADV_NOHUGEPAGE` was given. */
+export const VM_NOHUGEPAGE = 0x40000000;
 /** `VM_MIXEDMAP`: pages and raw pfns mixed (`vm_insert_page`). */
 export const VM_MIXEDMAP = 0x10000000;
 

@@ -11,6 +11,7 @@ import {
 } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_UNMAP } from '../notifier/range.js';
 import { ULONG_MAX } from './constants.js';
+import { hugetlbUnreserveRange } from './hugetlb.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
 import { putPages, zapPtes } from './zap.js';
@@ -30,6 +31,7 @@ export async function exitMmap(mm: Mm): Promise<void> {
     await mmuNotifierInvalidateRangeStart(range);
     await k.sched.yield();
     const toPut: Page[] = [];
+    hugetlbUnreserveRange(mm, 0, ULONG_MAX);
     zapPtes(mm, 0, ULONG_MAX, range.id, toPut, 'exit');
     await mmuNotifierInvalidateRangeEnd(range);
     putPages(mm, toPut);
@@ -54,6 +56,7 @@ export async function oomReap(mm: Mm): Promise<boolean> {
   try {
     for (const v of mm.vmas.slice()) {
       if (!v.anonymous && v.shared) continue;
+      if (v.hugetlb) continue; // __oom_reap_task_mm skips VM_HUGETLB
       if (mm.vpnsInRange(v.start, v.end).length === 0) continue;
       // __oom_reap_task_mm: MMU_NOTIFY_UNMAP, as mainline has sent since v5.2.
       const range = mmuNotifierRangeInit(MMU_NOTIFY_UNMAP, 0, mm, v.start, v.end);

@@ -8,6 +8,9 @@ import { deviceExclusiveFault, devicePrivateFault } from '../migrate/device-faul
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
 import { SignalError } from '../sched/scheduler.js';
+import { VM_HUGETLB } from './constants.js';
+import { doHugePmdAnonymousPage, HPAGE_PMD_NR, hugePmdAt, pmdSize, splitHugePmd, thpFaultAllowed } from './huge.js';
+import { hugetlbFault, hugetlbWp } from './hugetlb.js';
 import type { Mm } from './mm.js';
 import type { AllocOptions, Page } from './page.js';
 import {
@@ -111,11 +114,42 @@ function canReuse(page: Page): boolean {
   return page.refcount === 1 && page.mapcount === 1;
 }
 
+/**
+ * `do_huge_pmd_wp_page`: a write to a write-protected PMD. An exclusive anonymous folio is
+ * reused whole (the PMD made writable); otherwise, and for the huge zero page, the PMD is split
+ * (`__split_huge_pmd`) and the write retried on the entry (`VM_FAULT_FALLBACK`). Returns true
+ * when it handled the write.
+ */
+async function doHugePmdWpPage(mm: Mm, va: number, page: Page): Promise<boolean> {
+  const k = mm.kernel;
+  const head = page.folio;
+  if (hugePmdAt(mm, va) === 'thp' && head.anon) {
+    let exclusive = true;
+    for (let i = 0; i < HPAGE_PMD_NR && exclusive; i++) exclusive = canReuse(k.pages.page(head.pfn + i));
+    if (exclusive) {
+      const size = pmdSize(mm);
+      const first = (va - (va % size)) / k.pageSize;
+      for (let i = 0; i < HPAGE_PMD_NR; i++) {
+        k.pages.page(head.pfn + i).anonExclusive = true;
+        mm.setPte(first + i, pteSet(mm.pt.get(first + i) ?? 0, DIRTY_BITS), -1, 'huge-wp-reuse');
+      }
+      return true;
+    }
+  }
+  await splitHugePmd(mm, va);
+  return false;
+}
+
 /** `do_wp_page`: a write to a present read-only entry. */
 async function doWpPage(mm: Mm, vma: Vma, va: number, e: number): Promise<number> {
   const k = mm.kernel;
   const vpn = Math.floor(va / k.pageSize);
   const page = k.pages.page(ptePfn(e));
+  if (mm.hugePmds.size > 0 && hugePmdAt(mm, va) !== undefined && !vma.shared) {
+    if (hugePmdAt(mm, va) === 'hugetlb') return hugetlbWp(mm, vma, va);
+    if (await doHugePmdWpPage(mm, va, page)) return 0;
+    return 0; // split: the access retries on the entry
+  }
   if (vma.shared) {
     // wp_page_shared: a permission upgrade, no invalidation.
     page.dirty = true;
@@ -194,6 +228,11 @@ export async function handleMmFault(mm: Mm, vma: Vma, address: number, write: bo
   if (mm.unstable && e === 0) return VM_FAULT_SIGBUS;
   switch (pteKindOf(e)) {
     case 0:
+      if ((vma.flags & VM_HUGETLB) !== 0) return hugetlbFault(mm, vma, va, write);
+      if (vma.anonymous && thpFaultAllowed(mm, vma, va)) {
+        doHugePmdAnonymousPage(mm, va, write);
+        return 0;
+      }
       return vma.anonymous ? doAnonymousPage(mm, va, write) : doFileFault(mm, vma, va, write);
     case PTE_PRESENT:
       if ((pteFlags(e) & PTE_PROTNONE) !== 0) {
@@ -288,6 +327,7 @@ function accessAlone(mm: Mm, va: number, write: boolean): Page | null {
   if (e !== 0 || mm.unstable || lock.writer !== null || lock.readers.length > 0 || lock.hasWaiters()) return null;
   const vma = mm.lookupVma(va);
   if (vma === undefined || !vma.anonymous || (write ? !vma.writable : !vma.readable)) return null;
+  if (vma.hugetlb || (mm.kernel.thp !== 'never' && thpFaultAllowed(mm, vma, va))) return null;
   s.tick(); // the access
   s.tick(); // down_read's preemption point
   const tr = k.trace;

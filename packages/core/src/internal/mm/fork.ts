@@ -8,6 +8,7 @@ import { HmmlabError } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_PROTECTION_PAGE } from '../notifier/range.js';
 import { VM_DONTCOPY } from './constants.js';
+import { HPAGE_PMD_NR, type HugePmdKind, hugePmdsIn, pmdSize } from './huge.js';
 import type { Mm } from './mm.js';
 import {
   mkPte,
@@ -140,6 +141,14 @@ async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
       default:
         break;
     }
+  }
+  // copy_huge_pmd / copy_hugetlb_page_range: the child maps the same huge pages at the PMD level.
+  // A block with a pinned page copied for the child stays a page table in the child.
+  for (const idx of hugePmdsIn(parent, vma.start, vma.end)) {
+    const first = (idx * pmdSize(parent)) / ps;
+    let same = true;
+    for (let i = 0; i < HPAGE_PMD_NR && same; i++) same = ptePfn(child.pt.get(first + i) ?? 0) === ptePfn(parent.pt.get(first + i) ?? 0);
+    if (same) child.hugePmds.set(idx, parent.hugePmds.get(idx) as HugePmdKind);
   }
   if (range !== null) await mmuNotifierInvalidateRangeEnd(range);
 }

@@ -6,8 +6,19 @@
 import { EINVAL, ENOMEM } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
-import { MADV_DONTNEED, MADV_FREE, MADV_HUGEPAGE, MADV_NOHUGEPAGE, MADV_NORMAL, TASK_SIZE } from './constants.js';
+import {
+  MADV_DONTNEED,
+  MADV_FREE,
+  MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
+  MADV_NORMAL,
+  TASK_SIZE,
+  VM_HUGEPAGE,
+  VM_NOHUGEPAGE,
+} from './constants.js';
+import { pmdSize, splitHugePmdsAtEdges } from './huge.js';
 import type { Mm } from './mm.js';
+import { hugetlbAligned } from './munmap.js';
 import type { Page } from './page.js';
 import { PTE_DIRTY, PTE_PRESENT, PTE_SWAP, PTE_YOUNG, pteClear, pteKindOf, ptePfn } from './pte.js';
 import { putPages, zapPtes } from './zap.js';
@@ -23,13 +34,14 @@ export async function madvise(mm: Mm, addr: number, length: number, advice: numb
   if (len === 0) return 0;
   const end = addr + len;
   if (end > TASK_SIZE) return -EINVAL;
+  if (advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE) return hugepageMadvise(mm, addr, end, len, advice);
   await mm.mmapLock.downRead();
   try {
     const vmas = mm.vmasIn(addr, end);
     let mapped = 0;
     for (const v of vmas) mapped += Math.min(end, v.end) - Math.max(addr, v.start);
-    if (advice === MADV_NORMAL || advice === MADV_HUGEPAGE || advice === MADV_NOHUGEPAGE) {
-      // Hints only: the model has no transparent huge pages.
+    if (advice === MADV_NORMAL) {
+      // A hint only: the model has no readahead to tune.
       if (k.trace.on)
         k.trace.emit({
           type: 'vma',
@@ -37,14 +49,22 @@ export async function madvise(mm: Mm, addr: number, length: number, advice: numb
           op: 'madvise',
           start: addr,
           end,
-          detail: `advice ${advice} (hint only: no THP in the model)`,
+          detail: `advice ${advice} (hint only)`,
         });
       return mapped < len ? -ENOMEM : 0;
     }
     for (const v of vmas) {
       const s = Math.max(addr, v.start);
-      const e = Math.min(end, v.end);
-      if (advice === MADV_FREE && !v.anonymous) return -EINVAL;
+      let e = Math.min(end, v.end);
+      if (advice === MADV_FREE && (!v.anonymous || v.hugetlb)) return -EINVAL;
+      if (v.hugetlb) {
+        // madvise_dontneed_free_valid_vma: a hugetlb range starts on a huge page boundary; its
+        // end is rounded down to one.
+        const size = pmdSize(mm);
+        if (s % size !== 0) return -EINVAL;
+        e -= e % size;
+        if (e <= s) continue;
+      }
       if (k.trace.on)
         k.trace.emit({
           type: 'vma',
@@ -57,6 +77,8 @@ export async function madvise(mm: Mm, addr: number, length: number, advice: numb
       const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, s, e);
       await mmuNotifierInvalidateRangeStart(range);
       await k.sched.yield();
+      // zap_pmd_range / madvise_free_pmd_range split a PMD the range covers in part.
+      await splitHugePmdsAtEdges(mm, s, e);
       const toPut: Page[] = [];
       if (advice === MADV_DONTNEED) zapPtes(mm, s, e, range.id, toPut, 'madvise-dontneed');
       else lazyFree(mm, s, e, range.id);
@@ -86,5 +108,33 @@ function lazyFree(mm: Mm, start: number, end: number, inv: number): void {
     page.dirty = false;
     page.lazyfree = true;
     mm.setPte(vpn, pteClear(e, PTE_DIRTY | PTE_YOUNG), inv, 'madvise-free');
+  }
+}
+
+/**
+ * `hugepage_madvise` under the mmap write lock (`madvise_need_mmap_write`): `MADV_HUGEPAGE` sets
+ * `VM_HUGEPAGE` and clears `VM_NOHUGEPAGE` on the range, `MADV_NOHUGEPAGE` the reverse; the
+ * VMAs are split at the range's edges (`madvise_update_vma`). PMDs already mapped stay.
+ */
+async function hugepageMadvise(mm: Mm, addr: number, end: number, len: number, advice: number): Promise<number> {
+  const k = mm.kernel;
+  await mm.mmapLock.downWrite();
+  try {
+    const vmas = mm.vmasIn(addr, end);
+    let mapped = 0;
+    for (const v of vmas) mapped += Math.min(end, v.end) - Math.max(addr, v.start);
+    if (!hugetlbAligned(mm, addr, end)) return -EINVAL;
+    await splitHugePmdsAtEdges(mm, addr, end);
+    mm.splitAt(addr);
+    mm.splitAt(end);
+    const set = advice === MADV_HUGEPAGE ? VM_HUGEPAGE : VM_NOHUGEPAGE;
+    for (const v of mm.vmasIn(addr, end)) v.flags = (v.flags & ~(VM_HUGEPAGE | VM_NOHUGEPAGE)) | set;
+    if (k.trace.on) {
+      const name = advice === MADV_HUGEPAGE ? 'MADV_HUGEPAGE' : 'MADV_NOHUGEPAGE';
+      k.trace.emit({ type: 'vma', mm: mm.id, op: 'madvise', start: addr, end, detail: name });
+    }
+    return mapped < len ? -ENOMEM : 0;
+  } finally {
+    mm.mmapLock.upWrite();
   }
 }

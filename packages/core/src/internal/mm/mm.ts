@@ -15,6 +15,7 @@ import { clearRefs } from './clear-refs.js';
 import { exitMmap } from './exit.js';
 import { cpuAccess, cpuReadRange, cpuWriteRange } from './fault.js';
 import { dupMm } from './fork.js';
+import type { HugePmdKind } from './huge.js';
 import { madvise } from './madvise.js';
 import { mmap } from './mmap.js';
 import { mprotect } from './mprotect.js';
@@ -37,6 +38,11 @@ export class Mm {
   readonly vmas: Vma[] = [];
   /** The page table: virtual page number → entry (see `pte.ts`); absent means `pte_none`. */
   readonly pt = new Map<number, number>();
+  /**
+   * PMD mappings (see `huge.ts`): PMD index (`va / HPAGE_PMD_SIZE`) → what it maps. The 512
+   * entries under each stay in {@link Mm.pt}.
+   */
+  readonly hugePmds = new Map<number, HugePmdKind>();
   /** `mmap_lock`. */
   readonly mmapLock: RwSemaphore;
   /** `mm_users`: the address space is alive while it is above zero. */

@@ -18,6 +18,7 @@ import {
   PROT_WRITE,
   TASK_SIZE,
   VM_EXEC,
+  VM_HUGETLB,
   VM_MAYEXEC,
   VM_MAYREAD,
   VM_MAYSHARE,
@@ -28,6 +29,8 @@ import {
 } from './constants.js';
 import { populateRange } from './fault.js';
 import type { ModelFile } from './file.js';
+import { pmdSize } from './huge.js';
+import { hugetlbReserve } from './hugetlb.js';
 import type { Mm } from './mm.js';
 import { doMunmap } from './munmap.js';
 import { Vma } from './vma.js';
@@ -40,13 +43,14 @@ export function protToVmFlags(prot: number): number {
 }
 
 /** `get_unmapped_area`, top-down: the highest free gap of `len` bytes below `mm.mmapBase`. */
-export function findGap(mm: Mm, len: number): number {
+export function findGap(mm: Mm, len: number, align = 1): number {
   let top = mm.mmapBase;
   for (let i = mm.vmas.length - 1; i >= -1; i--) {
     const v = mm.vmas[i];
     const floor = v === undefined ? MMAP_MIN_ADDR : v.end;
     if (v !== undefined && v.start >= top) continue;
-    if (top - floor >= len) return top - len;
+    const at = top - len - ((top - len) % align);
+    if (at >= floor) return at;
     if (v !== undefined) top = Math.min(top, v.start);
   }
   return -ENOMEM;
@@ -86,15 +90,24 @@ export async function mmap(
   if (!Number.isInteger(length) || length <= 0) return -EINVAL;
   if (!Number.isInteger(offset) || offset < 0 || offset % k.pageSize !== 0) return -EINVAL;
   if (!Number.isInteger(addr) || addr < 0) return -EINVAL;
-  // No huge pages are reserved in the model: MAP_HUGETLB fails as on such a machine.
-  if ((flags & MAP_HUGETLB) !== 0) return -ENOMEM;
+  const hugetlb = (flags & MAP_HUGETLB) !== 0;
+  if (hugetlb && (!anon || type === MAP_SHARED)) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      'mmap: MAP_HUGETLB is modelled for private anonymous mappings only; use MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB',
+    );
+  }
   if (mm.dead) return -ENOMEM;
-  const len = k.pageAlign(length);
+  // ksys_mmap_pgoff: a MAP_HUGETLB length is rounded up to the huge page size.
+  const hsize = hugetlb ? pmdSize(mm) : k.pageSize;
+  const len = Math.ceil(k.pageAlign(length) / hsize) * hsize;
   if (len > TASK_SIZE) return -ENOMEM;
+  if (hugetlb && (flags & MAP_FIXED) !== 0 && addr % hsize !== 0) return -EINVAL;
 
   const shared = type === MAP_SHARED;
   let vmFlags = protToVmFlags(prot) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
   if (shared) vmFlags |= VM_SHARED | VM_MAYSHARE;
+  if (hugetlb) vmFlags |= VM_HUGETLB;
 
   await mm.mmapLock.downWrite();
   let start: number;
@@ -105,10 +118,12 @@ export async function mmap(
       start = addr;
       await doMunmap(mm, start, start + len, 'mmap-fixed');
     } else {
-      const hint = k.pageAlignDown(addr);
-      start = hint !== 0 && rangeFree(mm, hint, hint + len) ? hint : findGap(mm, len);
+      const hint = addr - (addr % hsize);
+      start = hint !== 0 && rangeFree(mm, hint, hint + len) ? hint : findGap(mm, len, hsize);
       if (start < 0) return start;
     }
+    // hugetlb_reserve_pages: the mapping's huge pages are reserved now, or mmap fails.
+    if (hugetlb && !hugetlbReserve(k, len / hsize)) return -ENOMEM;
     let backing = file;
     if (anon && shared) backing = k.createFile(`shmem(mm ${mm.id}, ${start.toString(16)})`, { shmem: true, size: len });
     const vma = new Vma(start, start + len, vmFlags, backing, anon ? 0 : offset / k.pageSize);

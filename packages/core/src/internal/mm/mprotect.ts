@@ -7,8 +7,10 @@ import { EINVAL, ENOMEM } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_PROTECTION_VMA } from '../notifier/range.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE, VM_EXEC, VM_READ, VM_WRITE } from './constants.js';
+import { splitHugePmdsAtEdges } from './huge.js';
 import type { Mm } from './mm.js';
 import { protToVmFlags } from './mmap.js';
+import { hugetlbAligned } from './munmap.js';
 import {
   PTE_DEVICE_EXCLUSIVE,
   PTE_DEVICE_PRIVATE,
@@ -44,6 +46,8 @@ export async function mprotect(mm: Mm, addr: number, length: number, prot: numbe
       cursor = v.end;
     }
     if (cursor < end) return -ENOMEM;
+    if (!hugetlbAligned(mm, addr, end)) return -EINVAL;
+    await splitHugePmdsAtEdges(mm, addr, end);
     mm.splitAt(addr);
     mm.splitAt(end);
     const newProt = protToVmFlags(prot);

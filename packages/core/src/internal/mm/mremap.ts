@@ -8,6 +8,7 @@ import { EFAULT, EINVAL, ENOMEM } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_UNMAP } from '../notifier/range.js';
 import { MMAP_MIN_ADDR, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, TASK_SIZE } from './constants.js';
+import { type HugePmdKind, hugePmdsIn, pmdSize, splitHugePmd, splitHugePmdsAtEdges } from './huge.js';
 import type { Mm } from './mm.js';
 import { findGap } from './mmap.js';
 import { doMunmap } from './munmap.js';
@@ -35,6 +36,8 @@ export async function mremap(
   try {
     const vma = mm.findVma(oldAddr);
     if (vma === undefined || oldAddr + oldLen > vma.end) return -EFAULT;
+    // vma_to_resize (6.1): hugetlb mappings are not remapped.
+    if (vma.hugetlb) return -EINVAL;
     if ((flags & MREMAP_FIXED) !== 0) {
       if (newAddr % k.pageSize !== 0 || newAddr < MMAP_MIN_ADDR || newAddr + newLen > TASK_SIZE) return -EINVAL;
       if (newAddr < oldAddr + oldLen && oldAddr < newAddr + newLen) return -EINVAL;
@@ -75,6 +78,7 @@ export async function mremap(
 async function moveVma(mm: Mm, oldAddr: number, oldLen: number, newAddr: number, newLen: number, dontUnmap: boolean): Promise<number> {
   const k = mm.kernel;
   const ps = k.pageSize;
+  await splitHugePmdsAtEdges(mm, oldAddr, oldAddr + oldLen);
   mm.splitAt(oldAddr);
   mm.splitAt(oldAddr + oldLen);
   const old = mm.findVma(oldAddr) as Vma;
@@ -96,6 +100,19 @@ async function moveVma(mm: Mm, oldAddr: number, oldLen: number, newAddr: number,
   await mmuNotifierInvalidateRangeStart(range);
   await k.sched.yield();
   const delta = newAddr - oldAddr;
+  // move_page_tables: a PMD moves whole (move_huge_pmd) when the old and new addresses are both
+  // PMD aligned; otherwise it is split (split_huge_pmd) and its entries move one by one.
+  const size = pmdSize(mm);
+  const movedPmds: [number, HugePmdKind][] = [];
+  for (const idx of hugePmdsIn(mm, oldAddr, oldAddr + oldLen)) {
+    const kind = mm.hugePmds.get(idx) as HugePmdKind;
+    if (delta % size === 0) {
+      mm.hugePmds.delete(idx);
+      movedPmds.push([idx + delta / size, kind]);
+    } else {
+      await splitHugePmd(mm, idx * size);
+    }
+  }
   for (const vpn of mm.vpnsInRange(oldAddr, oldAddr + oldLen)) {
     const e = mm.pt.get(vpn) ?? 0;
     const va = vpn * ps;
@@ -111,6 +128,7 @@ async function moveVma(mm: Mm, oldAddr: number, oldLen: number, newAddr: number,
     mm.setPte(vpn, 0, range.id, 'mremap-move');
     mm.setPte(vpn + delta / ps, e, -1, 'mremap-move');
   }
+  for (const [idx, kind] of movedPmds) mm.hugePmds.set(idx, kind);
   await mmuNotifierInvalidateRangeEnd(range);
   if (!dontUnmap) mm.removeVma(old);
   return newAddr;

@@ -7,6 +7,8 @@ import { EINVAL } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_UNMAP } from '../notifier/range.js';
 import { TASK_SIZE } from './constants.js';
+import { pmdSize, splitHugePmdsAtEdges } from './huge.js';
+import { hugetlbUnreserveRange } from './hugetlb.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
 import { putPages, zapPtes } from './zap.js';
@@ -20,6 +22,7 @@ export async function munmap(mm: Mm, addr: number, length: number): Promise<numb
   if (addr + len > TASK_SIZE) return -EINVAL;
   await mm.mmapLock.downWrite();
   try {
+    if (!hugetlbAligned(mm, addr, addr + len)) return -EINVAL;
     await doMunmap(mm, addr, addr + len, 'munmap');
   } finally {
     mm.mmapLock.upWrite();
@@ -30,6 +33,9 @@ export async function munmap(mm: Mm, addr: number, length: number): Promise<numb
 /** @internal Unmaps `[start, end)`; the caller holds the mmap lock for writing. */
 export async function doMunmap(mm: Mm, start: number, end: number, why: string): Promise<void> {
   if (mm.vmasIn(start, end).length === 0) return;
+  // __split_vma → vma_adjust_trans_huge: a THP PMD across a new VMA boundary is split first.
+  await splitHugePmdsAtEdges(mm, start, end);
+  hugetlbUnreserveRange(mm, start, end);
   mm.splitAt(start);
   mm.splitAt(end);
   const victims = mm.vmasIn(start, end);
@@ -51,4 +57,17 @@ async function unmapRegion(mm: Mm, start: number, end: number, why: string): Pro
   await mmuNotifierInvalidateRangeEnd(range);
   await mm.kernel.sched.yield();
   putPages(mm, toPut);
+}
+
+/**
+ * `hugetlb_vm_op_split`: a hugetlb VMA can be split only at a huge page boundary, so an
+ * operation whose edge falls inside one fails with `-EINVAL`.
+ */
+export function hugetlbAligned(mm: Mm, start: number, end: number): boolean {
+  const size = pmdSize(mm);
+  for (const a of [start, end]) {
+    const v = mm.lookupVma(a);
+    if (v?.hugetlb && a % size !== 0) return false;
+  }
+  return true;
 }

@@ -73,6 +73,15 @@ export class Page implements OwnedLock {
   free = true;
   /** Incremented on every allocation, so a stale reference to a reused page can be recognised. */
   generation = 0;
+  /**
+   * `folio_order` of the folio this page heads: 0 for a base page, 9 for a PMD-sized THP or
+   * hugetlb folio (`HPAGE_PMD_ORDER`). Only the head carries it.
+   */
+  order = 0;
+  /** The head page of the large folio this page is a tail of (`compound_head`), or null. */
+  head: Page | null = null;
+  /** `folio_test_hugetlb`: the folio came from the hugetlb pool. */
+  hugetlb = false;
   /** @internal `get_page` calls made while the page was free, whose `put_page` is still to come. */
   staleRefs = 0;
   /** @internal Page lock holder and waiters. */
@@ -121,9 +130,19 @@ export class Page implements OwnedLock {
     return this.lockOwner === null ? [] : [this.lockOwner];
   }
 
-  /** `PageLocked`. */
+  /** `PageLocked`: the lock of the page's folio (a tail page is locked through its head). */
   get locked(): boolean {
-    return this.lockOwner !== null;
+    return (this.head ?? this).lockOwner !== null;
+  }
+
+  /** `page_folio`: the head page of the page's folio (the page itself for a base page). */
+  get folio(): Page {
+    return this.head ?? this;
+  }
+
+  /** `folio_test_large` of the page's folio. */
+  get large(): boolean {
+    return this.head !== null || this.order > 0;
   }
 
   /** `is_device_private_page`. */
@@ -174,6 +193,8 @@ export class PageAllocator {
   private readonly trace: Trace;
   /** Number of system pages currently allocated. */
   allocated = 0;
+  /** @internal Called when a hugetlb folio is freed (it goes back to the pool). */
+  onHugetlbFree: (() => void) | null = null;
 
   constructor(sched: Scheduler, trace: Trace, wordsPerPage: number) {
     this.sched = sched;
@@ -239,6 +260,47 @@ export class PageAllocator {
   }
 
   /**
+   * `folio_alloc(order)`: `2^order` pages with consecutive pfns, each with refcount 1 (the model
+   * counts references and mappings per page, where the kernel keeps them on the folio), the first
+   * the head. A large folio never comes from the free list, which holds single pages.
+   */
+  allocFolio(order: number): Page {
+    const n = 2 ** order;
+    let head: Page | null = null;
+    for (let i = 0; i < n; i++) {
+      const p = new Page(this.pages.length, 'system', this.wordsPerPage);
+      this.pages.push(p);
+      p.free = false;
+      p.refcount = 1;
+      p.generation++;
+      if (head === null) {
+        head = p;
+        p.order = order;
+      } else {
+        p.head = head;
+      }
+      this.allocated++;
+      if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
+    }
+    return head as Page;
+  }
+
+  /**
+   * `split_folio`: the pages of a large folio become base pages. The folio must not be locked
+   * by anybody but the caller (whose lock, if any, stays on the head).
+   */
+  splitFolio(head: Page): void {
+    if (head.order === 0) return;
+    const n = 2 ** head.order;
+    for (let i = 1; i < n; i++) {
+      const p = this.pages[head.pfn + i];
+      if (p !== undefined && p.head === head) p.head = null;
+    }
+    head.order = 0;
+    head.hugetlb = false;
+  }
+
+  /**
    * @internal Reserves `n` pfns for the device pages of a pagemap, free (refcount 0) and owned by
    * the driver; returns the first. Their struct pages are created on first use, so a large device
    * memory costs what a run touches of it.
@@ -298,6 +360,12 @@ export class PageAllocator {
   }
 
   private free(p: Page): void {
+    // A large folio whose page is freed is split first: the kernel frees a folio whole, and a
+    // partly unmapped THP goes to the deferred split queue; the model splits it at once.
+    if (p.large) {
+      if (p.folio.hugetlb) this.onHugetlbFree?.();
+      this.splitFolio(p.folio);
+    }
     if (p.mapcount !== 0) {
       if (this.trace.on) {
         this.trace.emit({ type: 'warn', what: 'bad-page', detail: `${String(p)} freed with mapcount ${p.mapcount}` });
@@ -329,7 +397,8 @@ export class PageAllocator {
   }
 
   /** `lock_page`: may sleep until the page lock is free. */
-  async lockPage(p: Page): Promise<void> {
+  async lockPage(page: Page): Promise<void> {
+    const p = page.folio;
     const s = this.sched;
     s.mightSleep(`lock_page(${p.pfn})`);
     await s.yield();
@@ -346,7 +415,8 @@ export class PageAllocator {
   }
 
   /** `trylock_page`. */
-  trylockPage(p: Page): boolean {
+  trylockPage(page: Page): boolean {
+    const p = page.folio;
     if (p.lockOwner !== null) return false;
     p.lockOwner = this.sched.current;
     this.sched.current.held.addOwned(p);
@@ -358,7 +428,8 @@ export class PageAllocator {
    * `unlock_page`. Unlike a mutex the kernel does not tie a page lock to a task, so any task may
    * unlock it; unlocking an unlocked page is a bug.
    */
-  unlockPage(p: Page): void {
+  unlockPage(page: Page): void {
+    const p = page.folio;
     const holder = p.lockOwner;
     if (holder === null) {
       throw new HmmlabError('ERR_NOT_LOCKED', `unlock_page: ${String(p)} at ${hex(p.pfn)} is not locked`);
@@ -384,7 +455,8 @@ export class PageAllocator {
    * `folio_wait_locked`: sleeps until the page is unlocked, without taking the lock (so a page
    * freed meanwhile is never left locked by a waiter).
    */
-  async waitOnPageLocked(p: Page): Promise<void> {
+  async waitOnPageLocked(page: Page): Promise<void> {
+    const p = page.folio;
     const s = this.sched;
     while (p.lockOwner !== null) {
       s.mightSleep(`wait_on_page_locked(${p.pfn})`);

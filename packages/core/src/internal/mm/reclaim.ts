@@ -8,6 +8,7 @@ import { EBUSY, EINVAL } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
+import { splitHugePage } from './huge.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
 import { mkPte, PTE_DIRTY, PTE_PRESENT, PTE_SWAP, pteFlags, pteKindOf, ptePfn } from './pte.js';
@@ -37,6 +38,14 @@ export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
   // Only LRU pages are reclaimed: anonymous or page-cache pages, not a driver's own page that
   // vm_insert_page mapped.
   if (!page.anon && page.file === null) return -EINVAL;
+  if (page.large) {
+    // hugetlb folios are not on the LRU; a THP is split first (shrink_folio_list →
+    // split_folio_to_list; the model has no THP swap-out).
+    if (page.folio.hugetlb) return -EINVAL;
+    const m = page.rmapMm[0];
+    if (m !== undefined && !(await splitHugePage(m, page.rmapVa[0] as number))) return -EBUSY;
+    if (page.large) k.pages.splitFolio(page.folio);
+  }
   if (!k.pages.trylockPage(page)) return -EBUSY;
   const me = k.sched.current;
   try {

@@ -1,7 +1,7 @@
 /**
  * `struct vm_area_struct`: one mapping of an address space.
  */
-import { VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './constants.js';
+import { VM_HUGETLB, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WRITE } from './constants.js';
 import type { ModelFile } from './file.js';
 import type { Mm } from './mm.js';
 
@@ -41,6 +41,11 @@ export class Vma {
   /** `is_cow_mapping`: private and may become writable. */
   get cow(): boolean {
     return (this.flags & (VM_SHARED | VM_MAYWRITE)) === VM_MAYWRITE;
+  }
+
+  /** `is_vm_hugetlb_page`. */
+  get hugetlb(): boolean {
+    return (this.flags & VM_HUGETLB) !== 0;
   }
 
   /** `VM_READ`. */

@@ -2,6 +2,7 @@
  * `zap_pte_range` (mm/memory.c): clears the entries of a range inside an invalidation. Pages are
  * not freed here: like the kernel's mmu_gather, the caller puts them after the invalidation ends.
  */
+import { dropHugePmds } from './huge.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
 import {
@@ -21,6 +22,8 @@ import {
  * appended to `toPut`.
  */
 export function zapPtes(mm: Mm, start: number, end: number, inv: number, toPut: Page[], why: string): void {
+  // zap_huge_pmd for the PMD mappings inside the range; the caller split those it covers in part.
+  if (mm.hugePmds.size > 0) dropHugePmds(mm, start, end);
   const ps = mm.kernel.pageSize;
   const first = Math.floor(start / ps);
   const last = Math.ceil(end / ps);

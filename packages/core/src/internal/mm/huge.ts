@@ -1,0 +1,216 @@
+/**
+ * Huge pages: PMD-mapped transparent huge pages (mm/huge_memory.c) and the PMD-level side of
+ * hugetlbfs (mm/hugetlb.c). A PMD mapping is recorded per address space in `mm.hugePmds`, keyed
+ * by the PMD's index (`va / pmdSize`); the 512 page-table entries under it stay in `mm.pt`, each
+ * naming its page of the folio, so every walker that reads entries keeps working. What a PMD
+ * mapping changes is what the kernel does at the PMD level: the first fault maps the whole folio
+ * (`do_huge_pmd_anonymous_page`), `hmm_range_fault` reports map order 9 (`hmm_vma_handle_pmd`),
+ * and an operation on part of it splits it first (`__split_huge_pmd`), under a `MMU_NOTIFY_CLEAR`
+ * invalidation of the whole huge page.
+ */
+import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
+import { VM_HUGEPAGE, VM_HUGETLB, VM_NOHUGEPAGE } from './constants.js';
+import type { Mm } from './mm.js';
+import type { Page } from './page.js';
+import { mkPte, PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, PTE_YOUNG, pteKindOf, ptePfn } from './pte.js';
+import type { Vma } from './vma.js';
+
+/** `HPAGE_PMD_ORDER`: a PMD maps 2^9 pages (x86-64). */
+export const HPAGE_PMD_ORDER = 9;
+/** `HPAGE_PMD_NR`. */
+export const HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;
+
+/** What a PMD maps: a THP folio, the huge zero page, or a hugetlb folio. */
+export type HugePmdKind = 'thp' | 'zero' | 'hugetlb';
+
+/** `/sys/kernel/mm/transparent_hugepage/enabled`. */
+export type ThpMode = 'always' | 'madvise' | 'never';
+
+/** `HPAGE_PMD_SIZE` of a kernel with this page size. */
+export function pmdSize(mm: Mm): number {
+  return mm.kernel.pageSize * HPAGE_PMD_NR;
+}
+
+/** The PMD-mapped block containing `va`, or undefined. */
+export function hugePmdAt(mm: Mm, va: number): HugePmdKind | undefined {
+  if (mm.hugePmds.size === 0) return undefined;
+  return mm.hugePmds.get(Math.floor(va / pmdSize(mm)));
+}
+
+/**
+ * `thp_vma_allowable_order` for an anonymous fault at `va` (mm/huge_memory.c
+ * `hugepage_vma_check` in 6.1): THP enabled for the VMA (`always`, or `madvise` with
+ * `VM_HUGEPAGE`; never with `VM_NOHUGEPAGE`), the aligned huge page inside the VMA
+ * (`transhuge_vma_suitable`), and the PMD still empty (`pmd_none`: no entry under it).
+ */
+export function thpFaultAllowed(mm: Mm, vma: Vma, va: number): boolean {
+  const mode = mm.kernel.thp;
+  if (mode === 'never' || !vma.anonymous || (vma.flags & (VM_NOHUGEPAGE | VM_HUGETLB)) !== 0) return false;
+  if (mode === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false;
+  const size = pmdSize(mm);
+  const haddr = va - (va % size);
+  if (haddr < vma.start || haddr + size > vma.end) return false;
+  return !mm.anyPteInRange(haddr, haddr + size);
+}
+
+/**
+ * `do_huge_pmd_anonymous_page`: a read maps the huge zero page (`use_zero_page`, on by
+ * default), a write a fresh zeroed PMD-sized folio, all 512 entries at once.
+ */
+export function doHugePmdAnonymousPage(mm: Mm, va: number, write: boolean): void {
+  const k = mm.kernel;
+  const size = pmdSize(mm);
+  const haddr = va - (va % size);
+  const first = haddr / k.pageSize;
+  if (!write) {
+    const z = mkPte(PTE_PRESENT, k.pages.zeroPage.pfn, PTE_YOUNG);
+    for (let i = 0; i < HPAGE_PMD_NR; i++) mm.setPte(first + i, z, -1, 'huge-zero-page');
+    mm.hugePmds.set(haddr / size, 'zero');
+    return;
+  }
+  const head = k.pages.allocFolio(HPAGE_PMD_ORDER);
+  mapFolio(mm, head, haddr, PTE_WRITE | PTE_DIRTY | PTE_YOUNG | PTE_SOFT_DIRTY, 'huge-anon-fault');
+  mm.hugePmds.set(haddr / size, 'thp');
+}
+
+/** Maps the 512 pages of `head`'s folio at `haddr` (`set_pmd_at` of `mk_huge_pmd`). */
+export function mapFolio(mm: Mm, head: Page, haddr: number, flags: number, why: string): void {
+  const k = mm.kernel;
+  const first = haddr / k.pageSize;
+  for (let i = 0; i < HPAGE_PMD_NR; i++) {
+    const p = k.pages.page(head.pfn + i);
+    p.anon = true;
+    p.anonExclusive = true;
+    mm.rmapAdd(p, haddr + i * k.pageSize);
+    mm.setPte(first + i, mkPte(PTE_PRESENT, p.pfn, flags), -1, why);
+  }
+}
+
+/**
+ * `__split_huge_pmd`: a `MMU_NOTIFY_CLEAR` invalidation of the whole huge page
+ * (`mmu_notifier_range_init(&range, MMU_NOTIFY_CLEAR, 0, vma, mm, address & HPAGE_PMD_MASK,
+ * (address & HPAGE_PMD_MASK) + HPAGE_PMD_SIZE)`), inside which the PMD becomes a page table of
+ * the same 512 entries (`__split_huge_pmd_locked`). The folio stays large. No-op when `va` is not
+ * PMD-mapped (or is hugetlb, which never splits). Returns true if it split.
+ */
+export async function splitHugePmd(mm: Mm, va: number): Promise<boolean> {
+  const kind = hugePmdAt(mm, va);
+  if (kind === undefined || kind === 'hugetlb') return false;
+  const size = pmdSize(mm);
+  const haddr = va - (va % size);
+  const k = mm.kernel;
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + size);
+  await mmuNotifierInvalidateRangeStart(range);
+  await k.sched.yield();
+  // Somebody else may have split it while the notifiers ran (the kernel rechecks under the lock).
+  if (mm.hugePmds.get(haddr / size) === kind) {
+    mm.hugePmds.delete(haddr / size);
+    if (k.trace.on) k.trace.emit({ type: 'vma', mm: mm.id, op: 'split-huge-pmd', start: haddr, end: haddr + size, detail: kind });
+  }
+  await mmuNotifierInvalidateRangeEnd(range);
+  return true;
+}
+
+/**
+ * `vma_adjust_trans_huge` / `split_huge_pmd_if_needed`: splits the PMD mappings that straddle
+ * `start` or `end` (an operation on `[start, end)` covers them only in part).
+ */
+export async function splitHugePmdsAtEdges(mm: Mm, start: number, end: number): Promise<void> {
+  if (mm.hugePmds.size === 0) return;
+  const size = pmdSize(mm);
+  if (start % size !== 0) await splitHugePmd(mm, start);
+  if (end % size !== 0) await splitHugePmd(mm, end);
+}
+
+/**
+ * `zap_huge_pmd`: forgets the PMD mappings wholly inside `[start, end)` (the caller clears their
+ * entries). The caller split the partly covered ones first.
+ */
+export function dropHugePmds(mm: Mm, start: number, end: number): void {
+  if (mm.hugePmds.size === 0) return;
+  const size = pmdSize(mm);
+  for (const idx of [...mm.hugePmds.keys()]) {
+    const s = idx * size;
+    if (s >= start && s + size <= end) mm.hugePmds.delete(idx);
+  }
+}
+
+/** PMD indexes of the PMD mappings that intersect `[start, end)`, ascending. */
+export function hugePmdsIn(mm: Mm, start: number, end: number): number[] {
+  if (mm.hugePmds.size === 0) return [];
+  const size = pmdSize(mm);
+  const out: number[] = [];
+  for (const idx of mm.hugePmds.keys()) if (idx * size < end && (idx + 1) * size > start) out.push(idx);
+  return out.sort((a, b) => a - b);
+}
+
+/**
+ * `split_huge_page` / `split_folio` of the large folio mapped at `va` in `mm` (what
+ * `migrate_vma_collect_pmd` does with a THP, and reclaim with a large folio): its PMD mapping is
+ * split (`unmap_folio` → `try_to_migrate` with `TTU_SPLIT_HUGE_PMD` → `__split_huge_pmd`), its
+ * entries are frozen and restored under `try_to_migrate_one`'s `MMU_NOTIFY_CLEAR` of the folio's
+ * range (clipped to the VMA), and the folio becomes base pages. The huge zero page is only split
+ * (`split_huge_pmd`); hugetlb folios are never split. Returns false if the folio lock could not
+ * be taken (the caller skips the range, as `migrate_vma_collect_skip`).
+ */
+export async function splitHugePage(mm: Mm, va: number): Promise<boolean> {
+  const k = mm.kernel;
+  const kind = hugePmdAt(mm, va);
+  if (kind === 'hugetlb') return true;
+  if (kind === 'zero') {
+    await splitHugePmd(mm, va);
+    return true;
+  }
+  const e = mm.pt.get(Math.floor(va / k.pageSize)) ?? 0;
+  if (pteKindOf(e) !== PTE_PRESENT) return true;
+  const page = k.pages.page(ptePfn(e));
+  if (!page.large || page.folio.hugetlb) return true;
+  const head = page.folio;
+  k.pages.getPage(head);
+  if (!k.pages.trylockPage(head)) {
+    k.pages.putPage(head);
+    return false;
+  }
+  if (kind === 'thp') await splitHugePmd(mm, va);
+  const vma = mm.lookupVma(va);
+  const start = va - (page.pfn - head.pfn) * k.pageSize;
+  const end = Math.min(start + 2 ** head.order * k.pageSize, vma === undefined ? start + k.pageSize : vma.end);
+  const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, Math.max(start, vma?.start ?? start), end);
+  await mmuNotifierInvalidateRangeStart(range);
+  await k.sched.yield();
+  k.pages.splitFolio(head);
+  await mmuNotifierInvalidateRangeEnd(range);
+  k.pages.unlockPage(head);
+  k.pages.putPage(head);
+  return true;
+}
+
+/**
+ * Checks that every PMD mapping of `mm` maps what it claims: 512 present entries naming
+ * consecutive pages of one large folio (or the zero page). Returns the problems found.
+ */
+export function checkHugePmds(mm: Mm): string[] {
+  const out: string[] = [];
+  const k = mm.kernel;
+  const size = pmdSize(mm);
+  for (const [idx, kind] of mm.hugePmds) {
+    const first = (idx * size) / k.pageSize;
+    const e0 = mm.pt.get(first) ?? 0;
+    const head = pteKindOf(e0) === PTE_PRESENT ? k.pages.peek(ptePfn(e0)) : undefined;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
+      const e = mm.pt.get(first + i) ?? 0;
+      const ok =
+        pteKindOf(e) === PTE_PRESENT &&
+        head !== undefined &&
+        (kind === 'zero'
+          ? ptePfn(e) === k.pages.zeroPage.pfn
+          : ptePfn(e) === head.pfn + i && head.order === HPAGE_PMD_ORDER && (i === 0 || k.pages.peek(ptePfn(e))?.head === head));
+      if (!ok) {
+        out.push(`${String(mm)}: the ${kind} PMD at 0x${(idx * size).toString(16)} has a stray entry at page ${i}`);
+        break;
+      }
+    }
+  }
+  return out;
+}
