@@ -1,13 +1,13 @@
 /**
  * fork's `dup_mmap` (kernel/fork.c) and `copy_page_range` (mm/memory.c). For each COW mapping the
  * parent's range is covered by one `MMU_NOTIFY_PROTECTION_PAGE` invalidation while its writable
- * entries are write-protected and shared with the child. Shared mappings are not copied: the
- * child faults them in (`vma_needs_copy`).
+ * entries are write-protected and shared with the child. Shared mappings, and private ones that
+ * never held an anonymous page, are not copied: the child faults them in (`vma_needs_copy`).
  */
 import { HmmlabError } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_PROTECTION_PAGE } from '../notifier/range.js';
-import { VM_DONTCOPY } from './constants.js';
+import { VM_DONTCOPY, VM_MIXEDMAP, VM_PFNMAP } from './constants.js';
 import type { Mm } from './mm.js';
 import {
   mkPte,
@@ -54,9 +54,19 @@ export async function dupMm(parent: Mm): Promise<Mm> {
   }
 }
 
+/**
+ * `vma_needs_copy` (mm/memory.c): raw-pfn and mixed mappings, and VMAs that ever held anonymous
+ * pages (`anon_vma`). Anything else (a private mapping with only zero pages, or none) is left for
+ * the child to fault in: no copy, no invalidation.
+ */
+function vmaNeedsCopy(vma: Vma): boolean {
+  return (vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0 || vma.anonVma;
+}
+
+/** `copy_page_range`: the invalidation of a COW VMA covers it whole, populated or not. */
 async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
   const k = parent.kernel;
-  if (parent.vpnsInRange(vma.start, vma.end).length === 0) return;
+  if (!vmaNeedsCopy(vma)) return;
   const cow = vma.cow;
   const range = cow ? mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_PAGE, 0, parent, vma.start, vma.end) : null;
   if (range !== null) {
