@@ -64,7 +64,11 @@ async function exclusiveRange(dmirror: Dmirror, start: number, end: number): Pro
     const next = Math.min(end, addr + EXCLUSIVE_CHUNK * ps);
     pages.fill(null);
     const ret = await makeDeviceExclusiveRange(dmirror.mm, addr, next, pages, dmirror.exclusiveOwner());
-    const mapped = await dmirrorAtomicMapRange(addr, next, pages, dmirror);
+    // 6.1 maps only when every page was made exclusive ("Do dmirror_atomic_map() iff all pages
+    // are marked for exclusive access", lib/test_hmm.c dmirror_exclusive); the pages converted
+    // before a failure keep their device-exclusive entries, unmirrored.
+    const all = ret === (next - addr) / ps;
+    const mapped = all || !dmirror.era.deviceRange ? await dmirrorAtomicMapRange(addr, next, pages, dmirror) : 0;
     for (let i = 0; i < ret; i++) {
       const p = pages[i];
       if (p === null || p === undefined) continue;

@@ -17,6 +17,7 @@ import {
   PTE_EXCLUSIVE,
   PTE_MIGRATION,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SOFT_DIRTY,
   PTE_SWAP,
   PTE_WRITE,
@@ -81,7 +82,9 @@ async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
     let kind = pteKindOf(e);
     if (kind === PTE_DEVICE_EXCLUSIVE) {
       // copy_nonpresent_pte: restore the exclusive entry (try_restore_exclusive_pte), then copy it as present.
-      const restored = mkPte(PTE_PRESENT, ptePfn(e), pteWrite(e) && vma.writable ? PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY : 0);
+      // The entry comes from vma->vm_page_prot: none in a PROT_NONE VMA.
+      const prot = !vma.readable ? PTE_PROTNONE : pteWrite(e) && vma.writable ? PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY : 0;
+      const restored = mkPte(PTE_PRESENT, ptePfn(e), prot);
       parent.setPte(vpn, restored, inv, 'fork-restore-exclusive');
       e = restored;
       kind = PTE_PRESENT;
