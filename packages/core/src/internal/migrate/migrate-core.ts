@@ -112,41 +112,22 @@ export function migrationEntryFor(e: number, page: Page, writable: boolean, anon
 }
 
 /**
- * The (mm, address) pairs `rmap_walk` visits for `page`, oldest address space first: for a file
- * or shmem page every VMA mapping its index (`rmap_walk_file`, the `i_mmap` tree), for an
- * anonymous page the places its rmap records, migration entries included (`rmap_walk_anon`).
- */
-function rmapWalkOrder(k: Kernel, page: Page): [Mm, number][] {
-  const out: [Mm, number][] = [];
-  const file = page.file;
-  if (file !== null) {
-    for (const m of k.allMms()) {
-      for (const v of m.vmas) {
-        if (v.file !== file) continue;
-        const va = v.start + (page.index - v.pgoff) * k.pageSize;
-        if (va >= v.start && va < v.end) out.push([m, va]);
-      }
-    }
-  } else {
-    for (let i = 0; i < page.rmapMm.length; i++) out.push([page.rmapMm[i] as Mm, page.rmapVa[i] as number]);
-  }
-  return out.sort((a, b) => a[0].id - b[0].id);
-}
-
-/**
  * `try_to_migrate`: every remaining mapping of the locked page becomes a migration entry, each
- * under its own one-page `MMU_NOTIFY_CLEAR` invalidation (`try_to_migrate_one`). The rmap walk
- * stops once the page is unmapped (`page_not_mapped`), but `try_to_migrate_one` invalidates every
- * place it visits before then, whether the page is mapped there or not (mm/rmap.c, v6.1): an
- * address space whose entry is already a migration entry, visited first, is invalidated too.
+ * under its own one-page `MMU_NOTIFY_CLEAR` invalidation (`try_to_migrate_one`).
  */
 export async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
-  for (const [m, va] of rmapWalkOrder(k, page)) {
-    if (page.mapcount <= 0) break;
+  const mms = page.rmapMm.slice();
+  const vas = page.rmapVa.slice();
+  for (let i = 0; i < mms.length; i++) {
+    const m = mms[i] as Mm;
+    const va = vas[i] as number;
+    const vpn = Math.floor(va / k.pageSize);
+    const e0 = m.pt.get(vpn) ?? 0;
+    const kind0 = pteKindOf(e0);
+    if ((kind0 !== PTE_PRESENT && kind0 !== PTE_DEVICE_PRIVATE && kind0 !== PTE_DEVICE_EXCLUSIVE) || ptePfn(e0) !== page.pfn) continue;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, m, va, va + k.pageSize);
     await mmuNotifierInvalidateRangeStart(range);
     await k.sched.yield();
-    const vpn = Math.floor(va / k.pageSize);
     const e = m.pt.get(vpn) ?? 0;
     const kind = pteKindOf(e);
     if ((kind === PTE_PRESENT || kind === PTE_DEVICE_PRIVATE || kind === PTE_DEVICE_EXCLUSIVE) && ptePfn(e) === page.pfn) {

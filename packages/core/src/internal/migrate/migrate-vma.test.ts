@@ -1125,31 +1125,3 @@ describe('remove_migration_ptes in a PROT_NONE VMA of another process', () => {
     expect(got).toBe(want);
   });
 });
-
-// mm/rmap.c try_to_migrate_one (v6.1) invalidates each place the rmap walk visits, before it
-// knows whether the page is mapped there: the collecting process (already a migration entry) is
-// visited first, so its secondary MMUs lose the page while another process still maps it.
-describe('try_to_migrate of a shmem page another process maps', () => {
-  it.each([
-    ['maps it too', true, 1],
-    ['does not map it', false, 0],
-  ] as const)('should send the collecting process a CLEAR when the child %s', async (_what, childMaps, clears) => {
-    const k = new Kernel({ profile: '6.1' });
-    const mm = k.createMm();
-    const ps = k.pageSize;
-    const a = await mm.mmap(0, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
-    await mm.write(a, 5);
-    const child = await mm.fork();
-    if (childMaps) expect(await child.read(a)).toBe(5);
-    const seen: number[] = [];
-    await mmuIntervalNotifierInsert(new MmuIntervalNotifier('n'), mm, 0, ULONG_MAX, {
-      invalidate: (_m, r) => {
-        if (r.event === MMU_NOTIFY_CLEAR) seen.push(r.start);
-        return true;
-      },
-    });
-    await migrate(createDevice(k, { name: 'd' }), mm, a, a + ps, 'device');
-    expect(seen).toEqual(clears === 1 ? [a] : []);
-    expect(await mm.read(a)).toBe(5);
-  });
-});
