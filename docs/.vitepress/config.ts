@@ -65,6 +65,7 @@ export default defineConfig({
           { text: 'Exit codes, watchdog, signals', link: '/guide/running' },
           { text: 'Scaling out: shards, merge, CI', link: '/guide/scale-out' },
           { text: 'Mutation testing', link: '/guide/mutation' },
+          { text: 'Differential testing vs Linux 6.1', link: '/guide/differential' },
         ],
       },
       {

@@ -1,5 +1,6 @@
 import {
   EAGAIN,
+  EBUSY,
   EFAULT,
   EINVAL,
   ENOENT,
@@ -206,6 +207,41 @@ describe('dmirror', () => {
         HMM_DMIRROR_PROT_ERROR,
       ]);
     });
+  });
+
+  // lib/test_hmm.c dmirror_fault: hmm_range_fault over pfns[64] in 6.1, pfns[32] in NEWEST; a
+  // fault that fails in a chunk mirrors none of that chunk, but keeps the chunks before it.
+  it.each([
+    ['6.1', 0],
+    ['latest', 32],
+  ] as const)('should keep the mirror entries of the chunks before a failed fault as profile %s does (%i)', async (profile, kept) => {
+    await withDmirror(
+      async ({ mm, fd, map, buf }) => {
+        const a = await map(48);
+        expect(await mm.munmap(a + 40 * PS, PS)).toBe(0);
+        expect((await fd.cmd(HMM_DMIRROR_READ, { addr: a, npages: 48, ptr: buf(48) })).ret).toBe(-EFAULT);
+        expect(entries(fd, a, 40).filter((e) => e !== 0).length).toBe(kept);
+      },
+      { profile },
+    );
+  });
+
+  // lib/test_hmm.c (6.1) dmirror_exclusive: dmirror_atomic_map only when every page of the chunk
+  // was made exclusive; the ones converted before a hole keep unmirrored device-exclusive entries.
+  it.each([
+    ['6.1', 0],
+    ['5.14', 2],
+  ] as const)('should mirror the pages before a hole of an EXCLUSIVE range as profile %s does (%i)', async (profile, mirrored) => {
+    await withDmirror(
+      async ({ mm, fd, map, buf }) => {
+        const a = await map(4);
+        expect(await mm.munmap(a + 2 * PS, 2 * PS)).toBe(0);
+        expect((await fd.cmd(HMM_DMIRROR_EXCLUSIVE, { addr: a, npages: 4, ptr: buf(4) })).ret).toBe(-EBUSY);
+        expect(pteKindOf(mm.pte(a))).toBe(PTE_DEVICE_EXCLUSIVE);
+        expect(entries(fd, a, 2).filter((e) => (devPteFlags(e) & DEV_PTE_ATOMIC) !== 0).length).toBe(mirrored);
+      },
+      { profile },
+    );
   });
 
   it.each(['latest', '5.14'] as const)('should map pages exclusively and lose them on a CPU touch (profile %s)', async (profile) => {

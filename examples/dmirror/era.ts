@@ -18,9 +18,9 @@ export interface DmirrorEra {
   readonly ownerField: 'owner' | 'migratePgmapOwner' | null;
   /** `struct migrate_vma` selection: `src_owner` (v5.7–5.8) or `pgmap_owner` + flags (v5.9+). */
   readonly select: 'src_owner' | 'flags';
-  /** Pages per `migrate_vma_setup` call: `src_pfns[64]` in v5.8, `PTRS_PER_PTE` in NEWEST. */
+  /** Pages per `migrate_vma_setup` call: `src_pfns[64]` up to v6.1 (`dmirror_migrate_to_device`), `PTRS_PER_PTE` in NEWEST. */
   readonly migrateChunk: number;
-  /** Pages per `hmm_range_fault` call: `pfns[64]` in v5.8, `pfns[32]` in NEWEST. */
+  /** Pages per `hmm_range_fault` call: `pfns[64]` up to v6.1 (`dmirror_fault`), `pfns[32]` in NEWEST. */
   readonly faultChunk: number;
   /**
    * `dmirror_migrate_alloc_and_copy` makes a hole's destination writable when the VMA is
@@ -56,8 +56,8 @@ export function dmirrorEra(profile: KernelProfile, pageSize: number): DmirrorEra
     ownerFilter: profile.ownerField !== null,
     ownerField: profile.ownerField === 'data' ? null : profile.ownerField,
     select: profile.migrateSelect,
-    migrateChunk: profile.name === '5.8' ? 64 : pageSize / 8, // PTRS_PER_PTE: 8-byte PTEs per page
-    faultChunk: profile.name === '5.8' ? 64 : 32,
+    migrateChunk: latest ? pageSize / 8 : 64, // NEWEST: PTRS_PER_PTE, 8-byte PTEs per page
+    faultChunk: latest ? 32 : 64,
     holeWritable: !latest,
     pfnLocked: profile.migratePfnLocked,
     exclusive: profile.exclusive,

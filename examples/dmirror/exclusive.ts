@@ -71,7 +71,11 @@ async function exclusiveRange(dmirror: Dmirror, start: number, end: number): Pro
     pages.fill(null);
     const token = await dmirror.exclusiveStart();
     const ret = await makeDeviceExclusiveRange(dmirror.mm, addr, next, pages, dmirror.exclusiveOwner());
-    const mapped = await dmirror.atomicMapRange(addr, next, pages, token);
+    // 6.1 maps only when every page was made exclusive ("Do dmirror_atomic_map() iff all pages
+    // are marked for exclusive access", lib/test_hmm.c dmirror_exclusive); the pages converted
+    // before a failure keep their device-exclusive entries, unmirrored.
+    const all = ret === (next - addr) / ps;
+    const mapped = all || !dmirror.era.deviceRange ? await dmirror.atomicMapRange(addr, next, pages, token) : 0;
     for (let i = 0; i < ret; i++) {
       const p = pages[i];
       if (p === null || p === undefined) continue;

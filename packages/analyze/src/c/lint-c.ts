@@ -16,8 +16,17 @@ import { C_RULES, checkC } from './rules.js';
 export interface CLintResult {
   /** Every finding, sorted by file, line and rule. */
   readonly findings: Finding[];
-  /** Files read, files parsed (they mention the notifier API), callbacks and fault paths run. */
-  readonly stats: { readonly files: number; readonly parsed: number; readonly callbacks: number; readonly faultPaths: number };
+  /** What the run covered. */
+  readonly stats: {
+    /** C files read. */
+    readonly files: number;
+    /** Files parsed: those that mention the notifier API. */
+    readonly parsed: number;
+    /** Notifier callbacks checked. */
+    readonly callbacks: number;
+    /** Fault paths checked (functions that call `mmu_interval_read_retry`). */
+    readonly faultPaths: number;
+  };
   /** Callbacks named by an ops table but defined in none of the files (`table.field → function`). */
   readonly unresolved: readonly string[];
 }

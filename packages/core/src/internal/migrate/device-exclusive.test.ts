@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EFAULT, EINVAL } from '../errors.js';
 import { Kernel, type KernelOptions } from '../kernel.js';
-import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, ULONG_MAX } from '../mm/constants.js';
+import { MAP_ANONYMOUS, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE, ULONG_MAX } from '../mm/constants.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
 import { PTE_DEVICE_EXCLUSIVE, PTE_PRESENT, pteKindOf, pteWrite } from '../mm/pte.js';
@@ -156,5 +156,23 @@ describe('makeDeviceExclusiveRange', () => {
     k.pages.unlockPage(p);
     k.pages.putPage(p);
     expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
+  });
+});
+
+// mm/memory.c copy_nonpresent_pte → try_restore_exclusive_pte: the entry comes from vm_page_prot.
+describe('fork of a device-exclusive entry', () => {
+  it.each([
+    [PROT_NONE, 'SIGSEGV'],
+    [PROT_READ, 'ok'],
+  ] as const)('should restore it with the VMA protection (%i): a child read gives %s', async (prot, want) => {
+    const { k, mm, base, ps } = await world('6.1');
+    await exclusive(k, mm, base);
+    expect(await mm.mprotect(base, ps, prot)).toBe(0);
+    const child = await mm.fork();
+    const got = await child.read(base).then(
+      () => 'ok',
+      (e: unknown) => (e instanceof SignalError ? e.signal : String(e)),
+    );
+    expect(got).toBe(want);
   });
 });

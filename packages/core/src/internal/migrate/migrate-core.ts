@@ -15,6 +15,7 @@ import {
   PTE_EXCLUSIVE,
   PTE_MIGRATION,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SOFT_DIRTY,
   PTE_WRITE,
   PTE_YOUNG,
@@ -179,6 +180,9 @@ export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
       n = mkPte(PTE_DEVICE_PRIVATE, dst.pfn, (writable ? PTE_WRITE : 0) | (f & PTE_SOFT_DIRTY));
     } else {
       n = mkPte(PTE_PRESENT, dst.pfn, (f & MIGRATION_KEEP) | (writable ? PTE_WRITE : 0));
+      // remove_migration_pte builds the entry from vma->vm_page_prot: none in a PROT_NONE VMA
+      // (another process's, after fork and mprotect).
+      if (m.lookupVma(va)?.readable === false) n = mkPte(PTE_PRESENT, dst.pfn, (f & MIGRATION_KEEP) | PTE_PROTNONE);
     }
     if (dst.anon && (writable || (f & PTE_EXCLUSIVE) !== 0)) dst.anonExclusive = true;
     k.pages.getPage(dst);

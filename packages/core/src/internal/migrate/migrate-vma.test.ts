@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { EINVAL } from '../errors.js';
 import { HMM_PFN_REQ_FAULT, hmmRangeFault } from '../hmm/hmm-range-fault.js';
 import { Kernel } from '../kernel.js';
-import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, ULONG_MAX } from '../mm/constants.js';
+import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE, ULONG_MAX } from '../mm/constants.js';
 import { oomReap } from '../mm/exit.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
@@ -1103,5 +1103,25 @@ describe('migrateVmaSetup (property: no write is lost to a racing migration)', (
     expect(wrong).toEqual([]);
     expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
     expect(Array.from(await mm.readRange(base, NPAGES * WPP))).toEqual(Array.from(ghost));
+  });
+});
+
+// mm/migrate.c remove_migration_pte builds the new entry from vma->vm_page_prot.
+describe('remove_migration_ptes in a PROT_NONE VMA of another process', () => {
+  it.each([
+    ['PROT_NONE in the child', PROT_NONE, 'SIGSEGV'],
+    ['readable in the child', PROT_READ, 'ok'],
+  ] as const)('should leave the child %s after the parent migrates the page back', async (_what, childProt, want) => {
+    const { mm, base, ps, dev } = await world('6.1', 1);
+    expect((await migrate(dev, mm, base, base + ps, 'device')).cpages).toBe(1);
+    expect(await mm.mprotect(base, ps, childProt)).toBe(0);
+    const child = await mm.fork();
+    expect(await mm.mprotect(base, ps, PROT_READ | PROT_WRITE)).toBe(0);
+    expect((await migrate(dev, mm, base, base + ps, 'ram')).cpages).toBe(1);
+    const got = await child.read(base).then(
+      () => 'ok',
+      (e: unknown) => (e instanceof SignalError ? e.signal : String(e)),
+    );
+    expect(got).toBe(want);
   });
 });

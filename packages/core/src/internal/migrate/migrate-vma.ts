@@ -6,6 +6,7 @@
  */
 import { EINVAL, HmmlabError, hex } from '../errors.js';
 import type { Kernel } from '../kernel.js';
+import { VM_IO, VM_MIXEDMAP, VM_PFNMAP } from '../mm/constants.js';
 import { hugePmdsIn, pmdSize, splitHugePage } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
@@ -212,8 +213,10 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   const api = 'migrate_vma_setup';
   const vma = args.vma;
   if (vma === null || vma.mm === null) return -EINVAL;
-  // migrate_vma_setup: is_vm_hugetlb_page(args->vma) is refused.
+  // mm/migrate_device.c migrate_vma_setup: hugetlb VMAs (is_vm_hugetlb_page) and VM_SPECIAL
+  // mappings (vm_insert_page's VM_MIXEDMAP, raw-pfn VM_PFNMAP, VM_IO) are refused.
   if (vma.hugetlb) return -EINVAL;
+  if ((vma.flags & (VM_IO | VM_PFNMAP | VM_MIXEDMAP)) !== 0) return -EINVAL;
   const mm = vma.mm;
   const k = mm.kernel;
   checkArgs(api, args, mm);

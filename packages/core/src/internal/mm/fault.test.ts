@@ -5,7 +5,7 @@ import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
 import { SignalError } from '../sched/scheduler.js';
 import { eventsOf, mapAnon } from '../test-helpers.js';
 import { checkMmInvariants } from '../test-invariants.js';
-import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE, ULONG_MAX } from './constants.js';
+import { MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PROT_NONE, PROT_READ, PROT_WRITE, ULONG_MAX } from './constants.js';
 import type { Mm } from './mm.js';
 import { PTE_DIRTY, PTE_PRESENT, PTE_SWAP, pteFlags, pteKindOf, ptePfn, pteWrite } from './pte.js';
 
@@ -138,6 +138,26 @@ describe('do_wp_page', () => {
     await mm.write(a, 2); // swap-in read-only (the slot is shared), then a COW copy
     expect(await child.read(a)).toBe(1);
     expect(await mm.read(a)).toBe(2);
+    expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
+  });
+});
+
+// mm/memory.c do_fault_around → mm/filemap.c filemap_map_pages (v6.1, fault_around_bytes 64 KiB).
+describe('fault-around of a shmem read fault', () => {
+  it.each([
+    ['maps the cached page of the same 16-page window', 3, true],
+    ['leaves the cached page of the next window alone', 20, false],
+  ] as const)('%s', async (_what, cached, mapped) => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const ps = k.pageSize;
+    const a = await mm.mmap(0x100000000000, 32 * ps, PROT_READ, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED);
+    const child = await mm.fork();
+    expect(await child.read(a + cached * ps)).toBe(0);
+    expect(mm.pte(a + cached * ps)).toBe(0);
+    expect(await mm.read(a + 5 * ps)).toBe(0);
+    expect(pteKindOf(mm.pte(a + cached * ps)) === PTE_PRESENT).toBe(mapped);
+    expect(mm.pte(a + 6 * ps)).toBe(0);
     expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNoti
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
 import { SignalError } from '../sched/scheduler.js';
 import { VM_HUGETLB } from './constants.js';
+import type { ModelFile } from './file.js';
 import { doHugePmdAnonymousPage, HPAGE_PMD_NR, hugePmdAt, pmdSize, splitHugePmd, thpFaultAllowed } from './huge.js';
 import { hugetlbFault, hugetlbWp } from './hugetlb.js';
 import type { Mm } from './mm.js';
@@ -101,7 +102,34 @@ function doFileFault(mm: Mm, vma: Vma, va: number, write: boolean): number {
     flags |= PTE_WRITE;
   }
   mm.setPte(vpn, mkPte(PTE_PRESENT, page.pfn, flags), -1, write ? 'shared-fault' : 'read-fault');
+  if (!write && file.mmapOp === null) faultAround(mm, vma, va, flags);
   return 0;
+}
+
+/**
+ * `do_fault_around` → `filemap_map_pages` (mm/memory.c, mm/filemap.c, v6.1): a read fault also
+ * maps the pages of the file already in the page cache around it, in the `fault_around_bytes`
+ * (64 KiB) aligned window, clamped to the VMA and its page table, where no entry is.
+ */
+function faultAround(mm: Mm, vma: Vma, va: number, flags: number): void {
+  const k = mm.kernel;
+  const file = vma.file as ModelFile;
+  const ps = k.pageSize;
+  const window = 16 * ps;
+  const table = 512 * ps;
+  const start = Math.max(va - (va % window), vma.start);
+  const end = Math.min(start + window, vma.end, start - (start % table) + table);
+  const size = file.pageCount(ps);
+  for (let a = start; a < end; a += ps) {
+    const index = vma.fileIndex(a, ps);
+    const vpn = a / ps;
+    if (index >= size || mm.pt.has(vpn)) continue;
+    const page = file.cache.get(index);
+    if (page === undefined) continue;
+    k.pages.getPage(page);
+    mm.rmapAdd(page, a);
+    mm.setPte(vpn, mkPte(PTE_PRESENT, page.pfn, flags), -1, 'fault-around');
+  }
 }
 
 /** `wp_can_reuse_anon_folio`: exclusive, or the only mapping and the only reference. */

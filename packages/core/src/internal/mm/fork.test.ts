@@ -2,9 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Kernel } from '../kernel.js';
 import { migratePfn } from '../migrate/migrate-pfn.js';
 import { MigrateVma, migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from '../migrate/migrate-vma.js';
-import { createDevice, mapAnon, setSelect } from '../test-helpers.js';
+import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from '../notifier/interval-notifier.js';
+import { createDevice, eventsOf, mapAnon, setSelect } from '../test-helpers.js';
 import { checkMmInvariants } from '../test-invariants.js';
-import { MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, VM_DONTCOPY } from './constants.js';
+import { MADV_DONTNEED, MAP_ANONYMOUS, MAP_SHARED, PROT_READ, PROT_WRITE, ULONG_MAX, VM_DONTCOPY } from './constants.js';
 import { PTE_EXCLUSIVE, PTE_SWAP, pteFlags, pteKindOf, pteWrite } from './pte.js';
 
 describe('fork (dup_mmap)', () => {
@@ -99,5 +100,29 @@ describe('fork of a migration entry', () => {
     await child.write(a, 6);
     expect([await mm.read(a), await child.read(a)]).toEqual([5, 6]);
     expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
+  });
+
+  // mm/memory.c copy_page_range → vma_needs_copy: no anon_vma, nothing to copy.
+  it('should neither copy nor invalidate a private VMA that only ever held the zero page', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 2);
+    expect(await mm.read(a)).toBe(0);
+    await mmuIntervalNotifierInsert(new MmuIntervalNotifier('n'), mm, 0, ULONG_MAX, { invalidate: () => true });
+    const child = await mm.fork();
+    expect(eventsOf(k, 'inv-start')).toEqual([]);
+    expect(child.pte(a)).toBe(0);
+    expect(await child.read(a)).toBe(0);
+  });
+
+  it('should invalidate a private VMA whose anonymous pages are gone (its anon_vma stays)', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 2);
+    await mm.write(a, 1);
+    expect(await mm.madvise(a, 2 * k.pageSize, MADV_DONTNEED)).toBe(0);
+    const before = eventsOf(k, 'inv-start').length;
+    await mm.fork();
+    expect(eventsOf(k, 'inv-start').length).toBe(before + 1);
   });
 });

@@ -1,13 +1,13 @@
 /**
  * fork's `dup_mmap` (kernel/fork.c) and `copy_page_range` (mm/memory.c). For each COW mapping the
  * parent's range is covered by one `MMU_NOTIFY_PROTECTION_PAGE` invalidation while its writable
- * entries are write-protected and shared with the child. Shared mappings are not copied: the
- * child faults them in (`vma_needs_copy`).
+ * entries are write-protected and shared with the child. Shared mappings, and private ones that
+ * never held an anonymous page, are not copied: the child faults them in (`vma_needs_copy`).
  */
 import { HmmlabError } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_PROTECTION_PAGE } from '../notifier/range.js';
-import { VM_DONTCOPY } from './constants.js';
+import { VM_DONTCOPY, VM_MIXEDMAP, VM_PFNMAP } from './constants.js';
 import { HPAGE_PMD_NR, type HugePmdKind, hugePmdsIn, pmdSize } from './huge.js';
 import type { Mm } from './mm.js';
 import {
@@ -18,6 +18,7 @@ import {
   PTE_EXCLUSIVE,
   PTE_MIGRATION,
   PTE_PRESENT,
+  PTE_PROTNONE,
   PTE_SOFT_DIRTY,
   PTE_SWAP,
   PTE_WRITE,
@@ -55,9 +56,19 @@ export async function dupMm(parent: Mm): Promise<Mm> {
   }
 }
 
+/**
+ * `vma_needs_copy` (mm/memory.c): raw-pfn and mixed mappings, and VMAs that ever held anonymous
+ * pages (`anon_vma`). Anything else (a private mapping with only zero pages, or none) is left for
+ * the child to fault in: no copy, no invalidation.
+ */
+function vmaNeedsCopy(vma: Vma): boolean {
+  return (vma.flags & (VM_PFNMAP | VM_MIXEDMAP)) !== 0 || vma.anonVma;
+}
+
+/** `copy_page_range`: the invalidation of a COW VMA covers it whole, populated or not. */
 async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
   const k = parent.kernel;
-  if (parent.vpnsInRange(vma.start, vma.end).length === 0) return;
+  if (!vmaNeedsCopy(vma)) return;
   const cow = vma.cow;
   const range = cow ? mmuNotifierRangeInit(MMU_NOTIFY_PROTECTION_PAGE, 0, parent, vma.start, vma.end) : null;
   if (range !== null) {
@@ -72,7 +83,9 @@ async function copyPageRange(parent: Mm, child: Mm, vma: Vma): Promise<void> {
     let kind = pteKindOf(e);
     if (kind === PTE_DEVICE_EXCLUSIVE) {
       // copy_nonpresent_pte: restore the exclusive entry (try_restore_exclusive_pte), then copy it as present.
-      const restored = mkPte(PTE_PRESENT, ptePfn(e), pteWrite(e) && vma.writable ? PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY : 0);
+      // The entry comes from vma->vm_page_prot: none in a PROT_NONE VMA.
+      const prot = !vma.readable ? PTE_PROTNONE : pteWrite(e) && vma.writable ? PTE_WRITE | PTE_DIRTY | PTE_SOFT_DIRTY : 0;
+      const restored = mkPte(PTE_PRESENT, ptePfn(e), prot);
       parent.setPte(vpn, restored, inv, 'fork-restore-exclusive');
       e = restored;
       kind = PTE_PRESENT;

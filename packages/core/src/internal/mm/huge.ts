@@ -63,6 +63,9 @@ export function doHugePmdAnonymousPage(mm: Mm, va: number, write: boolean): void
   const size = pmdSize(mm);
   const haddr = va - (va % size);
   const first = haddr / k.pageSize;
+  // do_huge_pmd_anonymous_page starts with anon_vma_prepare, for the huge zero page too.
+  const vma = mm.lookupVma(haddr);
+  if (vma !== undefined) vma.anonVma = true;
   if (!write) {
     const z = mkPte(PTE_PRESENT, k.pages.zeroPage.pfn, PTE_YOUNG);
     for (let i = 0; i < HPAGE_PMD_NR; i++) mm.setPte(first + i, z, -1, 'huge-zero-page');

@@ -311,6 +311,11 @@ export class Mm {
    * entries, which the rmap walk finds but `mapcount` does not count.
    */
   rmapAdd(page: Page, va: number, mapped = true): void {
+    // An anonymous page mapped here means the VMA got its anon_vma (anon_vma_prepare).
+    if (page.anon) {
+      const v = this.lookupVma(va);
+      if (v !== undefined) v.anonVma = true;
+    }
     page.rmapMm.push(this);
     page.rmapVa.push(va);
     if (mapped) page.mapcount++;

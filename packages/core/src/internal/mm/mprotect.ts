@@ -1,7 +1,9 @@
 /**
- * mprotect (mm/mprotect.c `mprotect_fixup` → `change_protection`): the VMA gets its new flags,
- * then one `MMU_NOTIFY_PROTECTION_VMA` invalidation covers each VMA's populated part while its
- * entries lose the permissions the new protection removes.
+ * mprotect (mm/mprotect.c `do_mprotect_pkey` → `mprotect_fixup` → `change_protection`): each VMA
+ * whose flags change gets them, then one `MMU_NOTIFY_PROTECTION_VMA` invalidation covers its
+ * populated part while its entries lose the permissions the new protection removes. A VMA that
+ * already has the protection is left alone; a hole stops the walk with `-ENOMEM` after the VMAs
+ * before it changed.
  */
 import { EINVAL, ENOMEM } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
@@ -39,22 +41,33 @@ export async function mprotect(mm: Mm, addr: number, length: number, prot: numbe
   if (end > TASK_SIZE) return -ENOMEM;
   await mm.mmapLock.downWrite();
   try {
-    // The whole range must be mapped, without holes.
-    let cursor = addr;
-    for (const v of mm.vmasIn(addr, end)) {
-      if (v.start > cursor) return -ENOMEM;
-      cursor = v.end;
-    }
-    if (cursor < end) return -ENOMEM;
+    // Hugetlb edges must be huge-page aligned (hugetlb_vm_op_split refuses the split).
     if (!hugetlbAligned(mm, addr, end)) return -EINVAL;
-    await splitHugePmdsAtEdges(mm, addr, end);
-    mm.splitAt(addr);
-    mm.splitAt(end);
+    // do_mprotect_pkey: the first VMA must contain addr, else nothing changes. Then VMA by VMA;
+    // a hole after a VMA ends the walk with -ENOMEM, the VMAs before it already changed.
     const newProt = protToVmFlags(prot);
-    for (const v of mm.vmasIn(addr, end)) {
-      v.flags = (v.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newProt;
-      if (k.trace.on) k.trace.emit({ type: 'vma', mm: mm.id, op: 'mprotect', start: v.start, end: v.end, detail: `prot ${prot}` });
-      await changeProtection(mm, v);
+    let v = mm.lookupVma(addr);
+    if (v === undefined) return -ENOMEM;
+    let nstart = addr;
+    for (;;) {
+      const tmp = Math.min(v.end, end);
+      // mprotect_fixup: nothing to do (no split, no invalidation) when the flags do not change.
+      if (((v.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newProt) !== v.flags) {
+        // __split_vma → vma_adjust_trans_huge: a PMD mapping across an edge is split first.
+        await splitHugePmdsAtEdges(mm, nstart, tmp);
+        mm.splitAt(nstart);
+        mm.splitAt(tmp);
+        const piece = mm.lookupVma(nstart) as Vma;
+        piece.flags = (piece.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newProt;
+        if (k.trace.on)
+          k.trace.emit({ type: 'vma', mm: mm.id, op: 'mprotect', start: piece.start, end: piece.end, detail: `prot ${prot}` });
+        await changeProtection(mm, piece);
+      }
+      nstart = tmp;
+      if (nstart >= end) break;
+      const next = mm.lookupVma(nstart);
+      if (next === undefined) return -ENOMEM;
+      v = next;
     }
   } finally {
     mm.mmapLock.upWrite();

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { EBUSY, EFAULT, EINVAL } from '../errors.js';
 import { Kernel } from '../kernel.js';
+import { MigrateVma, migrateVmaFinalize, migrateVmaPages, migrateVmaSetup } from '../migrate/migrate-vma.js';
 import { firstRunnable } from '../sched/decisions.js';
-import { MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, VM_MIXEDMAP } from './constants.js';
+import { setSelect } from '../test-helpers.js';
+import { MAP_ANONYMOUS, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, VM_MIXEDMAP } from './constants.js';
 import { PTE_PRESENT, pteKindOf, ptePfn, pteWrite } from './pte.js';
 import { vmInsertPage } from './vm-insert-page.js';
 import type { Vma } from './vma.js';
@@ -93,5 +95,32 @@ describe('vmInsertPage', () => {
       () => -EINVAL,
     );
     expect(ret).toBe(-EINVAL);
+  });
+
+  // mm/migrate_device.c migrate_vma_setup: a VM_SPECIAL VMA (here VM_MIXEDMAP) is refused.
+  it.each([
+    ['the VM_MIXEDMAP mapping of a device file', true, -EINVAL, 0],
+    ['an anonymous mapping of the same kernel', false, 0, 2],
+  ] as const)('should answer migrate_vma_setup of %s with %i', async (_what, special, want, cpages) => {
+    await withDeviceFile(MAP_PRIVATE, async (k, a) => {
+      const mm = k.allMms()[0];
+      if (mm === undefined) throw new Error('no mm');
+      let start = a;
+      if (!special) {
+        start = await mm.mmap(0, 2 * k.pageSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+        await mm.write(start, 1);
+        await mm.write(start + k.pageSize, 2);
+      }
+      await mm.mmapLock.downRead();
+      const args = new MigrateVma({ vma: mm.findVma(start) ?? null, start, end: start + 2 * k.pageSize, src: [0, 0], dst: [0, 0] });
+      setSelect(mm, args, 'owner', 'system');
+      expect(await migrateVmaSetup(args)).toBe(want);
+      expect(args.cpages).toBe(cpages);
+      if (want === 0) {
+        await migrateVmaPages(args);
+        migrateVmaFinalize(args);
+      }
+      mm.mmapLock.upRead();
+    });
   });
 });

@@ -19,6 +19,11 @@ export class Vma {
   pgoff: number;
   /** The address space the VMA belongs to (`vm_mm`), set when it is inserted. */
   mm: Mm | null = null;
+  /**
+   * `vma->anon_vma != NULL`: an anonymous page was mapped here once (`anon_vma_prepare`). It stays
+   * set when the pages go; fork copies the entries of such a VMA (mm/memory.c `vma_needs_copy`).
+   */
+  anonVma = false;
 
   constructor(start: number, end: number, flags: number, file: ModelFile | null, pgoff: number) {
     this.start = start;
@@ -60,7 +65,9 @@ export class Vma {
 
   /** A copy (for splits, mremap and fork). */
   clone(): Vma {
-    return new Vma(this.start, this.end, this.flags, this.file, this.pgoff);
+    const v = new Vma(this.start, this.end, this.flags, this.file, this.pgoff);
+    v.anonVma = this.anonVma;
+    return v;
   }
 
   /** Page index into the file of `va` (`linear_page_index`). */

@@ -76,7 +76,7 @@ export class HeldLocks {
 
   private cachedNames: readonly string[] | null = null;
 
-  /** Records the hold of an owned lock (see {@link OwnedLock}). */
+  /** Records the hold of an owned lock (a page lock, whose holder records the hold on the lock). */
   addOwned(lock: OwnedLock): void {
     lock.heldSeq = this.nextSeq++;
     this.owned.push(lock);
