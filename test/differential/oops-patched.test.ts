@@ -8,10 +8,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { interpretScript } from '../../../test/differential/interpreter.js';
-import patched from './driver.js';
+import patched from '../../examples/dmirror/patched/driver.js';
+import { interpretScript } from './interpreter.js';
 
-const dir = new URL('../../../docs/findings/oops/', import.meta.url).pathname;
+const dir = new URL('../../docs/findings/oops/', import.meta.url).pathname;
 
 const scripts = readdirSync(dir)
   .filter((f) => f.endsWith('.hmm'))
