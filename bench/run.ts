@@ -231,6 +231,8 @@ if (want('hmm-tests')) {
     `hmm-tests port: ${r.cases} cases (${r.passed} passed, ${r.skipped} skipped, ${r.failed.length} failed) in ${(r.ms / 1000).toFixed(2)} s; ${JSON.stringify(r.msByFile)}`,
   );
   for (const f of r.failed) log(`  failed: ${f}`);
+  // A failed case makes its time meaningless: the bench ends with status 1 (results still written).
+  if (r.failed.length > 0) process.exitCode = 1;
 }
 
 results.loadAverage = { before: loadBefore, after: Number((loadavg()[0] ?? 0).toFixed(1)) };

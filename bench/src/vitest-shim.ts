@@ -53,6 +53,7 @@ function matchers(actual: unknown, negated: boolean) {
     toEqual: (e: unknown) => check(isDeepStrictEqual(actual, e), 'to equal', e),
     toBeGreaterThan: (e: number) => check((actual as number) > e, 'to be greater than', e),
     toBeGreaterThanOrEqual: (e: number) => check((actual as number) >= e, 'to be at least', e),
+    toBeUndefined: () => check(actual === undefined, 'to be', undefined),
   };
 }
 

@@ -111,15 +111,14 @@ export class Kernel {
     if (!Number.isInteger(hp) || hp < 0) {
       throw new HmmlabError('ERR_BAD_ARGUMENT', `Kernel: hugePages ${String(hp)} must be a non-negative integer`);
     }
-    this.hugetlb = { total: hp, free: hp, reserved: 0 };
     this.profile = kernelProfile(options.profile ?? 'latest', this.overrides);
     const tr = options.trace;
     this.trace = tr instanceof Trace ? tr : new Trace(tr ?? 'ring');
     this.sched = new Scheduler(this.trace);
     this.pages = new PageAllocator(this.sched, this.trace, wordsPerPage);
-    this.pages.onHugetlbFree = () => {
-      this.hugetlb.free++;
-    };
+    this.hugetlb = this.pages.hugetlb;
+    this.hugetlb.total = hp;
+    this.hugetlb.free = hp;
   }
 
   /**

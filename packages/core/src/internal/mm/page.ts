@@ -193,8 +193,11 @@ export class PageAllocator {
   private readonly trace: Trace;
   /** Number of system pages currently allocated. */
   allocated = 0;
-  /** @internal Called when a hugetlb folio is freed (it goes back to the pool). */
-  onHugetlbFree: (() => void) | null = null;
+  /**
+   * @internal The hugetlb pool's counts (`Kernel.hugetlb`): a freed hugetlb folio goes back to it.
+   * A plain record, not a callback into the kernel, so the allocator holds no closure.
+   */
+  readonly hugetlb: { total: number; free: number; reserved: number } = { total: 0, free: 0, reserved: 0 };
 
   constructor(sched: Scheduler, trace: Trace, wordsPerPage: number) {
     this.sched = sched;
@@ -363,7 +366,7 @@ export class PageAllocator {
     // A large folio whose page is freed is split first: the kernel frees a folio whole, and a
     // partly unmapped THP goes to the deferred split queue; the model splits it at once.
     if (p.large) {
-      if (p.folio.hugetlb) this.onHugetlbFree?.();
+      if (p.folio.hugetlb) this.hugetlb.free++;
       this.splitFolio(p.folio);
     }
     if (p.mapcount !== 0) {
