@@ -8,6 +8,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { AnalyzeError } from '../internal/errors.js';
+import { expandSourcePaths } from '../internal/files.js';
 import { CInterp, type CPath, declName, type FnDef, type CInterp as Interp } from './interp.js';
 import { type CNode, cParser, kids, lineOf } from './parse.js';
 
@@ -65,20 +66,7 @@ function walk(dir: string, out: string[]): void {
 
 /** The C files of `paths`: `.c` and `.h` files, folders searched. */
 function expandCPaths(api: string, paths: readonly string[]): string[] {
-  if (paths.length === 0) throw new AnalyzeError('ERR_NO_FILES', `${api}: no paths given; pass driver files or folders`);
-  const out = new Set<string>();
-  for (const p of paths) {
-    const abs = resolve(p);
-    if (!existsSync(abs))
-      throw new AnalyzeError('ERR_NO_SUCH_FILE', `${api}: no such file or folder: ${p}; pass an existing driver file or folder`);
-    if (statSync(abs).isDirectory()) {
-      const found: string[] = [];
-      walk(abs, found);
-      if (found.length === 0) throw new AnalyzeError('ERR_NO_FILES', `${api}: folder ${p} holds no .c or .h sources`);
-      for (const f of found) out.add(f);
-    } else out.add(abs);
-  }
-  return [...out].sort();
+  return expandSourcePaths(api, paths, walk, '.c or .h sources');
 }
 
 /** True if `paths` name C sources: `.c`/`.h` files, or folders that hold C and no TypeScript. */

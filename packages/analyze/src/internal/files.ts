@@ -24,6 +24,20 @@ function walk(dir: string, out: string[]): void {
  * the caller in errors.
  */
 export function expandPaths(api: string, paths: readonly string[]): string[] {
+  return expandSourcePaths(api, paths, walk, '.ts driver sources');
+}
+
+/**
+ * The files of `paths` (absolute, sorted, without duplicates): a file as named, a folder through
+ * `find` (which appends the sources below it). `what` names those sources in the error of a
+ * folder that holds none.
+ */
+export function expandSourcePaths(
+  api: string,
+  paths: readonly string[],
+  find: (dir: string, out: string[]) => void,
+  what: string,
+): string[] {
   if (paths.length === 0) throw new AnalyzeError('ERR_NO_FILES', `${api}: no paths given; pass driver files or folders`);
   const out = new Set<string>();
   for (const p of paths) {
@@ -32,8 +46,8 @@ export function expandPaths(api: string, paths: readonly string[]): string[] {
       throw new AnalyzeError('ERR_NO_SUCH_FILE', `${api}: no such file or folder: ${p}; pass an existing driver file or folder`);
     if (statSync(abs).isDirectory()) {
       const found: string[] = [];
-      walk(abs, found);
-      if (found.length === 0) throw new AnalyzeError('ERR_NO_FILES', `${api}: folder ${p} holds no .ts driver sources`);
+      find(abs, found);
+      if (found.length === 0) throw new AnalyzeError('ERR_NO_FILES', `${api}: folder ${p} holds no ${what}`);
       for (const f of found) out.add(f);
     } else out.add(abs);
   }
