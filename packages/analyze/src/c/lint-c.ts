@@ -4,10 +4,9 @@
  */
 
 import { AnalyzeError } from '../internal/errors.js';
-import type { DecisionRow, DecisionTable, ExplainResult } from '../internal/explain.js';
+import { type DecisionRow, type DecisionTable, type ExplainResult, rowHeader } from '../internal/explain.js';
 import { displayPath } from '../internal/files.js';
 import type { Finding, LintOptions } from '../internal/lint.js';
-import { ALL_EVENTS, eventSetText, NONBLOCKABLE_EVENTS } from '../internal/model/values.js';
 import { analyzeC, type CAnalysis } from './analyze.js';
 import type { CEffect, CPath } from './interp.js';
 import { C_RULES, checkC } from './rules.js';
@@ -71,25 +70,19 @@ function doesDeviceWork(ops: readonly Extract<CEffect, { t: 'op' }>[], op: Extra
 function row(p: CPath): DecisionRow {
   const s = p.state;
   const flushes: string[] = [];
-  let setSeq = false;
-  const setSeqUnder: string[] = [];
   const ops = s.effects.filter((e) => e.t === 'op');
   for (const e of s.effects) {
     if (e.t === 'op' && e.depth === 0 && (!e.inlined || doesDeviceWork(ops, e))) flushes.push(`${e.name}(${e.target})`);
-    if (e.t === 'set-seq') {
-      setSeq = true;
-      setSeqUnder.push(...e.held.map((h) => h.key).filter((k) => !setSeqUnder.includes(k)));
-    }
   }
+  const h = rowHeader(s);
   return {
-    event: s.events === ALL_EVENTS ? 'any event' : eventSetText(s.events),
-    owner: s.own === undefined ? 'any' : s.own ? 'own' : 'not own',
-    // Only the OOM reaper's UNMAP is ever non-blockable.
-    blockable: s.blockable === undefined ? ((s.events & NONBLOCKABLE_EVENTS) === 0 ? 'yes' : 'any') : s.blockable ? 'yes' : 'no',
+    event: h.event,
+    owner: h.owner,
+    blockable: h.blockable,
     state: s.decisions.filter((d) => !d.text.startsWith('mmu_notifier_range_blockable')).map((d) => ({ test: d.text, value: d.value })),
     flushes,
-    setSeq,
-    setSeqUnder,
+    setSeq: h.setSeq,
+    setSeqUnder: h.setSeqUnder,
     returns: p.returned,
   };
 }

@@ -53,14 +53,23 @@ export interface ExplainResult {
   readonly text: string;
 }
 
-function row(p: PathResult): DecisionRow {
-  const s = p.state;
-  const flushes: string[] = [];
+/** What a path of a callback knows of its range: the events, the owner test and blockability. */
+interface RangeFacts {
+  readonly events: number;
+  readonly own?: boolean | undefined;
+  readonly blockable?: boolean | undefined;
+  readonly effects: readonly ({ readonly t: string } | { readonly t: 'set-seq'; readonly held: readonly { readonly key: string }[] })[];
+}
+
+/**
+ * The columns of a decision row that the TypeScript and C checkers share: event, owner and
+ * blockability as text, and whether (and under which locks) the path moves the sequence.
+ */
+export function rowHeader(s: RangeFacts): Pick<DecisionRow, 'event' | 'owner' | 'blockable' | 'setSeq' | 'setSeqUnder'> {
   let setSeq = false;
   const setSeqUnder: string[] = [];
   for (const e of s.effects) {
-    if (e.t === 'flush') flushes.push(`${e.op}(${e.target})`);
-    if (e.t === 'set-seq') {
+    if (e.t === 'set-seq' && 'held' in e) {
       setSeq = true;
       setSeqUnder.push(...e.held.map((h) => h.key).filter((k) => !setSeqUnder.includes(k)));
     }
@@ -70,10 +79,24 @@ function row(p: PathResult): DecisionRow {
     owner: s.own === undefined ? 'any' : s.own ? 'own' : 'not own',
     // Only the OOM reaper's UNMAP is ever non-blockable.
     blockable: s.blockable === undefined ? ((s.events & NONBLOCKABLE_EVENTS) === 0 ? 'yes' : 'any') : s.blockable ? 'yes' : 'no',
-    state: s.decisions.filter((d) => d.kind !== 'owner' && d.kind !== 'blockable').map((d) => ({ test: d.text, value: d.value })),
-    flushes,
     setSeq,
     setSeqUnder,
+  };
+}
+
+function row(p: PathResult): DecisionRow {
+  const s = p.state;
+  const flushes: string[] = [];
+  for (const e of s.effects) if (e.t === 'flush') flushes.push(`${e.op}(${e.target})`);
+  const h = rowHeader(s);
+  return {
+    event: h.event,
+    owner: h.owner,
+    blockable: h.blockable,
+    state: s.decisions.filter((d) => d.kind !== 'owner' && d.kind !== 'blockable').map((d) => ({ test: d.text, value: d.value })),
+    flushes,
+    setSeq: h.setSeq,
+    setSeqUnder: h.setSeqUnder,
     returns: p.outcome === 'throw' ? 'throws' : p.returned,
   };
 }
