@@ -9,6 +9,8 @@
  * have contents of their own, so the port copies to, and mirrors, the device page itself.
  */
 import {
+  HPAGE_PMD_NR,
+  HPAGE_PMD_ORDER,
   type Kernel,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_WRITE,
@@ -19,6 +21,7 @@ import {
   migratePfn,
   migratePfnToPage,
   type Page,
+  zoneDeviceFolioInit,
 } from '@hmmlab/core';
 import { Device } from '@hmmlab/harness';
 import { dmirrorDevmemFault } from './devmem.js';
@@ -66,6 +69,31 @@ export class DmirrorDevice {
    */
   allocPage(): Page | null {
     return this.device.allocPage();
+  }
+
+  /**
+   * `dmirror_devmem_alloc_page(mdevice, true)` (NEWEST): a free PMD-sized device folio, locked
+   * with refcount 1 (`zone_device_folio_init`), or null when no aligned run of `HPAGE_PMD_NR` free
+   * pages is left (the kernel's huge free list is the chunk's aligned runs).
+   */
+  allocHugePage(): Page | null {
+    const free = this.device.freePages;
+    const set = new Set(free);
+    for (const pfn of free) {
+      if (pfn % HPAGE_PMD_NR !== 0) continue;
+      let all = true;
+      for (let j = 1; j < HPAGE_PMD_NR && all; j++) all = set.has(pfn + j);
+      if (!all) continue;
+      const taken = new Set<number>();
+      for (let j = 0; j < HPAGE_PMD_NR; j++) taken.add(pfn + j);
+      const rest = free.filter((f) => !taken.has(f));
+      free.length = 0;
+      free.push(...rest);
+      const head = this.kernel.pages.page(pfn);
+      zoneDeviceFolioInit(head, HPAGE_PMD_ORDER);
+      return head;
+    }
+    return null;
   }
 
   /**

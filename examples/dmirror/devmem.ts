@@ -6,9 +6,12 @@
  * the v5.8 driver saw a CLEAR invalidation and erased again after `migrate_vma_pages`.
  */
 import {
+  HPAGE_PMD_ORDER,
+  MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_LOCKED,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_COMPOUND,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MigrateVma,
@@ -42,15 +45,37 @@ export async function dmirrorDevmemFaultAllocAndCopy(args: MigrateVma, dmirror: 
       k.warn('dmirror', `dmirror_devmem_fault_alloc_and_copy: ${String(spage)} is not a device page`);
       continue;
     }
+    // NEWEST: a compound entry is a whole device folio; it moves to a THP, or to base pages
+    // when that allocation fails.
+    const order = (s & MIGRATE_PFN_COMPOUND) !== 0 ? HPAGE_PMD_ORDER : 0;
+    const flags = (s & MIGRATE_PFN_WRITE) | (dmirror.era.pfnLocked ? MIGRATE_PFN_LOCKED : 0);
     let dpage: Page | null = null;
     if ((dmirror.flags & HMM_DMIRROR_FLAG_FAIL_ALLOC) !== 0) dmirror.flags &= ~HMM_DMIRROR_FLAG_FAIL_ALLOC;
+    else if (order > 0)
+      dpage = k.pages.allocFolio(order); // vma_alloc_folio(order)
     else dpage = k.pages.allocPage({ zero: false }); // alloc_page_vma(GFP_HIGHUSER_MOVABLE)
-    if (dpage === null) return VM_FAULT_OOM;
-    await k.pages.lockPage(dpage);
-    args.dst[i] = migratePfn(dpage.pfn) | (s & MIGRATE_PFN_WRITE) | (dmirror.era.pfnLocked ? MIGRATE_PFN_LOCKED : 0);
-    if (dmirror.era.ownerFilter) dmirror.pt.clearPte(addr, 'xa_erase');
-    // copy_highpage from BACKING_PAGE(spage): the device page itself in the model.
-    dmirror.mdevice.device.copyPage(dpage, spage);
+    if (dpage === null && order === 0) return VM_FAULT_OOM;
+    const nr = 2 ** order;
+    for (let j = 0; j < nr; j++) {
+      let d: Page;
+      if (dpage === null) {
+        // Fall back to PAGE_SIZE pages, one destination per entry.
+        d = k.pages.allocPage({ zero: false });
+        await k.pages.lockPage(d);
+        args.dst[i + j] = migratePfn(d.pfn) | flags;
+      } else {
+        d = k.pages.page(dpage.pfn + j);
+        if (j === 0) {
+          await k.pages.lockPage(d);
+          args.dst[i] = migratePfn(d.pfn) | flags | (order > 0 ? MIGRATE_PFN_COMPOUND : 0);
+        }
+      }
+      if (dmirror.era.ownerFilter) dmirror.pt.clearPte(addr + j * ps, 'xa_erase');
+      // copy_highpage from BACKING_PAGE(spage): the device page itself in the model.
+      dmirror.mdevice.device.copyPage(d, k.pages.page(spage.pfn + j));
+    }
+    i += nr - 1;
+    addr += (nr - 1) * ps;
   }
   return 0;
 }
@@ -63,11 +88,13 @@ export async function dmirrorDevmemFault(vmf: VmFault): Promise<number> {
   const dmirror = vmf.page.zoneDeviceData as Dmirror | null;
   if (dmirror === null) return VM_FAULT_SIGBUS;
   const ps = dmirror.mdevice.kernel.pageSize;
-  const start = vmf.address - (vmf.address % ps);
-  const args = new MigrateVma({ vma: vmf.vma, start, end: start + ps, src: [0], dst: [0] });
+  // NEWEST: a fault on a device-private PMD migrates the whole folio; on a PTE, one page.
+  const nr = vmf.pmd === true ? 2 ** vmf.page.folio.order : 1;
+  const start = vmf.address - (vmf.address % (nr * ps));
+  const args = new MigrateVma({ vma: vmf.vma, start, end: start + nr * ps, src: new Array(nr).fill(0), dst: new Array(nr).fill(0) });
   if (dmirror.era.select === 'flags') {
     args.pgmapOwner = dmirror.mdevice;
-    args.flags = dmirrorSelectDevice(dmirror);
+    args.flags = dmirrorSelectDevice(dmirror) | (dmirror.era.compound ? MIGRATE_VMA_SELECT_COMPOUND : 0);
   } else {
     args.srcOwner = dmirror.mdevice;
   }

@@ -37,6 +37,11 @@ export interface DmirrorEra {
   readonly deviceRange: boolean;
   /** `HMM_DMIRROR_FLAGS` (the THP series). */
   readonly flagsIoctl: boolean;
+  /**
+   * Migrations ask for `MIGRATE_VMA_SELECT_COMPOUND` and move a PMD-sized THP as one device
+   * folio (the device THP series, NEWEST: `dmirror_migrate_to_device`, `dmirror_devmem_fault`).
+   */
+  readonly compound: boolean;
 }
 
 /**
@@ -64,5 +69,6 @@ export function dmirrorEra(profile: KernelProfile, pageSize: number): DmirrorEra
     migrateToSys: profile.deviceCoherent,
     deviceRange: profile.faultPage,
     flagsIoctl: latest,
+    compound: profile.deviceThp,
   };
 }

@@ -7,10 +7,13 @@ import {
   EFAULT,
   EINVAL,
   ENOMEM,
+  HPAGE_PMD_NR,
+  MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_LOCKED,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_VALID,
   MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_COMPOUND,
   MIGRATE_VMA_SELECT_SYSTEM,
   MigrateVma,
   migratePfn,
@@ -46,16 +49,39 @@ export async function dmirrorMigrateAllocAndCopy(args: MigrateVma, dmirror: Dmir
       k.warn('dmirror', `dmirror_migrate_alloc_and_copy: page already in device ${String(spage)}`);
       continue;
     }
+    // This flag is only set if a whole huge page is migrated (NEWEST).
+    const isHuge = (s & MIGRATE_PFN_COMPOUND) !== 0;
     let dpage: Page | null = null;
     if ((dmirror.flags & HMM_DMIRROR_FLAG_FAIL_ALLOC) !== 0) dmirror.flags &= ~HMM_DMIRROR_FLAG_FAIL_ALLOC;
-    else dpage = mdevice.allocPage();
-    if (dpage === null) continue;
-    // rpage->zone_device_data = dmirror: the device page is its own backing page in the model.
-    dpage.zoneDeviceData = dmirror;
+    else dpage = isHuge ? mdevice.allocHugePage() : mdevice.allocPage();
     const write = (s & MIGRATE_PFN_WRITE) !== 0 || (era.holeWritable && spage === null && (args.vma?.writable ?? false));
-    args.dst[i] = migratePfn(dpage.pfn) | (write ? MIGRATE_PFN_WRITE : 0) | (era.pfnLocked ? MIGRATE_PFN_LOCKED : 0);
-    // copy_highpage, or clear_highpage (a copy of the zero page) for a hole.
-    mdevice.device.copyPage(dpage, spage ?? k.pages.zeroPage);
+    const flags = (write ? MIGRATE_PFN_WRITE : 0) | (era.pfnLocked ? MIGRATE_PFN_LOCKED : 0);
+    if (dpage === null && isHuge) {
+      // Try falling back to PAGE_SIZE pages: one destination per entry of the huge page.
+      for (let j = 0; j < HPAGE_PMD_NR; j++) {
+        const d = mdevice.allocPage();
+        if (d === null) break;
+        d.zoneDeviceData = dmirror;
+        args.dst[i + j] = migratePfn(d.pfn) | flags;
+        mdevice.device.copyPage(d, spage === null ? k.pages.zeroPage : k.pages.page(spage.pfn + j));
+      }
+      i += HPAGE_PMD_NR - 1;
+      addr += (HPAGE_PMD_NR - 1) * ps;
+      continue;
+    }
+    if (dpage === null) continue;
+    const nr = isHuge ? HPAGE_PMD_NR : 1;
+    for (let j = 0; j < nr; j++) {
+      const d = k.pages.page(dpage.pfn + j);
+      // rpage->zone_device_data = dmirror: the device page is its own backing page in the model
+      // (each page of a device folio, as dmirror_devmem_folio_split gives it on a split).
+      d.zoneDeviceData = dmirror;
+      // copy_highpage, or clear_highpage (a copy of the zero page) for a hole.
+      mdevice.device.copyPage(d, spage === null ? k.pages.zeroPage : k.pages.page(spage.pfn + j));
+    }
+    args.dst[i] = migratePfn(dpage.pfn) | flags | (isHuge ? MIGRATE_PFN_COMPOUND : 0);
+    i += nr - 1;
+    addr += (nr - 1) * ps;
   }
 }
 
@@ -78,8 +104,19 @@ export function dmirrorMigrateFinalizeAndMapLocked(args: MigrateVma, dmirror: Dm
     const d = args.dst[i] as number;
     const dpage = migratePfnToPage(k, d);
     if (dpage === null) continue;
-    // BACKING_PAGE(dpage) in the kernel; the device page itself here.
-    dmirror.pt.setPte(addr, dpage, { write: (d & MIGRATE_PFN_WRITE) !== 0 }, 'dmirror_migrate_finalize_and_map');
+    // A compound destination maps each of its pages (NEWEST: the `MIGRATE_PFN_COMPOUND` loop).
+    const nr = (d & MIGRATE_PFN_COMPOUND) !== 0 ? HPAGE_PMD_NR : 1;
+    for (let j = 0; j < nr; j++) {
+      // BACKING_PAGE(dpage) in the kernel; the device page itself here.
+      dmirror.pt.setPte(
+        addr + j * ps,
+        k.pages.page(dpage.pfn + j),
+        { write: (d & MIGRATE_PFN_WRITE) !== 0 },
+        'dmirror_migrate_finalize_and_map',
+      );
+    }
+    i += nr - 1;
+    addr += (nr - 1) * ps;
   }
 }
 
@@ -103,7 +140,7 @@ export async function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCm
     const args = new MigrateVma({ vma, src, dst, start: addr, end: next });
     if (era.select === 'flags') {
       args.pgmapOwner = dmirror.mdevice;
-      args.flags = MIGRATE_VMA_SELECT_SYSTEM;
+      args.flags = MIGRATE_VMA_SELECT_SYSTEM | (era.compound ? MIGRATE_VMA_SELECT_COMPOUND : 0);
     }
     // v5.8: src_owner stays NULL, which selects system pages and sends no owner.
     const r = await migrateVmaSetup(args);
@@ -158,7 +195,7 @@ export async function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCm
       start: addr,
       end: next,
       pgmapOwner: dmirror.mdevice,
-      flags: dmirrorSelectDevice(dmirror),
+      flags: dmirrorSelectDevice(dmirror) | (era.compound ? MIGRATE_VMA_SELECT_COMPOUND : 0),
     });
     const r = await migrateVmaSetup(args);
     if (r !== 0) return r;

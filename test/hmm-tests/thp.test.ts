@@ -22,6 +22,14 @@ import {
 } from '@hmmlab/core';
 import { describe, expect } from 'vitest';
 import {
+  HMM_DMIRROR_FLAG_FAIL_ALLOC,
+  HMM_DMIRROR_FLAGS,
+  HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL,
+  HMM_DMIRROR_PROT_PMD,
+  HMM_DMIRROR_PROT_WRITE,
+  HMM_DMIRROR_SNAPSHOT,
+} from '../../examples/dmirror/uapi.js';
+import {
   align,
   cpuFill,
   expectCpuWords,
@@ -33,6 +41,9 @@ import {
   type HmmTest,
   hmmBufferFree,
   hmmBufferMap,
+  hmmDmirrorCmd,
+  hmmIsCoherentType,
+  hmmMigrateDevToSys,
   hmmMigrateSysToDev,
   PMD_SIZE,
   pmdMapping,
@@ -101,7 +112,9 @@ describe('hmm-tests: THP tests', () => {
         expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expect(pmdMapping(t.mm, buffer.ptr)).toBeUndefined();
+        // The driver asks for MIGRATE_VMA_SELECT_COMPOUND: the THP moved whole, to a
+        // device-private PMD (or a PMD-mapped device-coherent folio).
+        expect(pmdMapping(t.mm, buffer.ptr)).toBe(hmmIsCoherentType(v.deviceNumber) ? 'thp' : 'device-private');
         expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
         // Try freeing it.
         expect(await t.mm.madvise(buffer.ptr, size, MADV_FREE)).toBe(0);
@@ -122,6 +135,14 @@ describe('hmm-tests: THP tests', () => {
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        if (!hmmIsCoherentType(v.deviceNumber)) {
+          expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages)).toBe(0);
+          expect(buffer.cpages).toBe(npages);
+          const m = new Uint8Array(buffer.mirror.buffer);
+          expectWords(m, npages, () => HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL | HMM_DMIRROR_PROT_WRITE | HMM_DMIRROR_PROT_PMD, 'snapshot');
+          // pagemap: every page a swap-type (device-private) entry, none present.
+          expect(pmdMapping(t.mm, buffer.ptr)).toBe('device-private');
+        }
         await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
         buffer.ptr = oldPtr;
         await hmmBufferFree(t, buffer);
@@ -217,5 +238,98 @@ describe('hmm-tests: THP tests', () => {
       }),
     );
     expect(rounds).toBe(24);
+  });
+
+  // Migrate private anonymous huge page with allocation errors.
+  testF(HMM_VARIANTS, 'hmm.migrate_anon_huge_err', async (v) => {
+    await expectDone(
+      runHmm([v.deviceNumber], async (t) => {
+        const size = PMD_SIZE;
+        const npages = size / t.pageSize;
+        const buffer = await hmmBufferMap(t, 2 * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 2 * size);
+        fill(buffer.mirror, (2 * size) / 4, () => -1);
+        let oldPtr = buffer.ptr;
+        let map = align(oldPtr, size);
+        expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
+        buffer.ptr = map;
+        // Initialize buffer in system memory.
+        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
+        // Migrate memory to device but force a THP allocation error.
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_FLAGS, buffer, HMM_DMIRROR_FLAG_FAIL_ALLOC)).toBe(0);
+        expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
+        expect(buffer.cpages).toBe(npages);
+        // Check what the device read.
+        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        // The driver fell back to base pages: the THP was split on its way.
+        expect(pmdMapping(t.mm, buffer.ptr)).toBeUndefined();
+        // Try faulting back a single (PAGE_SIZE) page.
+        expect(await t.mm.read(buffer.ptr + 2048 * 4)).toBe(2048);
+        // unmap and remap the region to reset things.
+        expect(await t.mm.munmap(oldPtr, 2 * size)).toBe(0);
+        oldPtr = await t.mm.mmap(0, 2 * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
+        expect(oldPtr, 'mmap').toBeGreaterThan(0);
+        map = align(oldPtr, size);
+        expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
+        buffer.ptr = map;
+        // Initialize buffer in system memory.
+        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        // Migrate THP to device.
+        expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
+        expect(buffer.cpages).toBe(npages);
+        expect(pmdMapping(t.mm, buffer.ptr)).toBe(hmmIsCoherentType(v.deviceNumber) ? 'thp' : 'device-private');
+        // Force an allocation error when faulting back a THP resident in the device.
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_FLAGS, buffer, HMM_DMIRROR_FLAG_FAIL_ALLOC)).toBe(0);
+        expect(await hmmMigrateDevToSys(t.fd, buffer, npages)).toBe(0);
+        expect(await t.mm.read(buffer.ptr + 2048 * 4)).toBe(2048);
+        buffer.ptr = oldPtr;
+        await hmmBufferFree(t, buffer);
+      }),
+    );
+  });
+
+  // Migrate private anonymous huge zero page with allocation errors.
+  testF(HMM_VARIANTS, 'hmm.migrate_anon_huge_zero_err', async (v) => {
+    await expectDone(
+      runHmm([v.deviceNumber], async (t) => {
+        const size = PMD_SIZE;
+        const npages = size / t.pageSize;
+        const buffer = await hmmBufferMap(t, 2 * size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, 2 * size);
+        fill(buffer.mirror, (2 * size) / 4, () => -1);
+        let oldPtr = buffer.ptr;
+        let map = align(oldPtr, size);
+        expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
+        buffer.ptr = map;
+        // Migrate memory to device but force a THP allocation error.
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_FLAGS, buffer, HMM_DMIRROR_FLAG_FAIL_ALLOC)).toBe(0);
+        expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
+        expect(buffer.cpages).toBe(npages);
+        // Check what the device read.
+        expectWords(buffer.mirror, size / 4, () => 0, 'mirror');
+        // Try faulting back a single (PAGE_SIZE) page.
+        const ptr = buffer.ptr;
+        expect(await t.mm.read(ptr + 2048 * 4)).toBe(0);
+        // unmap and remap the region to reset things.
+        expect(await t.mm.munmap(oldPtr, 2 * size)).toBe(0);
+        oldPtr = await t.mm.mmap(0, 2 * size, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS);
+        expect(oldPtr, 'mmap').toBeGreaterThan(0);
+        map = align(oldPtr, size);
+        expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
+        buffer.ptr = map;
+        // Initialize buffer in system memory (zero THP page): the C test reads through the
+        // pointer it kept, which the new mapping reuses.
+        expect(map).toBe(ptr);
+        expect(await t.mm.read(ptr)).toBe(0);
+        expect(pmdMapping(t.mm, buffer.ptr)).toBe('zero');
+        // Migrate memory to device but force a THP allocation error.
+        expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_FLAGS, buffer, HMM_DMIRROR_FLAG_FAIL_ALLOC)).toBe(0);
+        expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
+        expect(buffer.cpages).toBe(npages);
+        // Fault the device memory back and check it.
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, () => 0, 'ptr');
+        buffer.ptr = oldPtr;
+        await hmmBufferFree(t, buffer);
+      }),
+    );
   });
 });

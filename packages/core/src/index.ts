@@ -48,16 +48,19 @@ export {
   memremapPages,
   memunmapPages,
   type VmFault,
+  zoneDeviceFolioInit,
   zoneDevicePageInit,
 } from './internal/migrate/memremap.js';
 export type { PfnArray } from './internal/migrate/migrate-core.js';
 export { migrateDeviceFinalize, migrateDevicePages, migrateDevicePfns, migrateDeviceRange } from './internal/migrate/migrate-device.js';
 export {
+  MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_LOCKED,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_SHIFT,
   MIGRATE_PFN_VALID,
   MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_COMPOUND,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM,

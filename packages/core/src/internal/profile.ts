@@ -67,6 +67,13 @@ export interface KernelProfile {
    * (`migrate_vma_split_folio`, the newest tree). A PMD-mapped THP is split in both.
    */
   readonly largeFolioCollect: 'skip' | 'split';
+  /**
+   * THP migration to and from device memory (the newest tree): `MIGRATE_VMA_SELECT_COMPOUND` and
+   * `MIGRATE_PFN_COMPOUND` (include/linux/migrate.h), the huge PMD collect
+   * (mm/migrate_device.c `migrate_vma_collect_huge_pmd`), device-private PMD entries and their
+   * fault (mm/huge_memory.c `do_huge_pmd_device_private`). Without it the flags are refused.
+   */
+  readonly deviceThp: boolean;
 }
 
 const BASE: KernelProfile = {
@@ -85,6 +92,7 @@ const BASE: KernelProfile = {
   hmmChecksPrivateOwner: true,
   exclusiveRestoreOwner: 'none',
   largeFolioCollect: 'split',
+  deviceThp: true,
 };
 
 const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
@@ -92,6 +100,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
     ...BASE,
     name: '5.8',
     largeFolioCollect: 'skip',
+    deviceThp: false,
     collectEvent: MMU_NOTIFY_CLEAR,
     ownerField: null,
     migrateSelect: 'src_owner',
@@ -108,6 +117,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
     ...BASE,
     name: 'seed',
     largeFolioCollect: 'skip',
+    deviceThp: false,
     collectEvent: MMU_NOTIFY_MIGRATE,
     ownerField: 'data',
     migrateSelect: 'src_owner',
@@ -124,6 +134,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
     ...BASE,
     name: '5.9',
     largeFolioCollect: 'skip',
+    deviceThp: false,
     ownerField: 'migratePgmapOwner',
     holeFillEvent: MMU_NOTIFY_CLEAR,
     exclusive: null,
@@ -138,6 +149,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
     ...BASE,
     name: '5.14',
     largeFolioCollect: 'skip',
+    deviceThp: false,
     exclusive: 'range',
     exclusiveRestoreEvent: MMU_NOTIFY_EXCLUSIVE,
     deviceCoherent: false,
@@ -150,6 +162,7 @@ const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {
     ...BASE,
     name: '6.1',
     largeFolioCollect: 'skip',
+    deviceThp: false,
     exclusive: 'range',
     exclusiveRestoreEvent: MMU_NOTIFY_EXCLUSIVE,
     devicePrivateFault: 'ref',

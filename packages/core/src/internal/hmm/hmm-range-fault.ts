@@ -170,7 +170,10 @@ function walk(range: HmmRange, mm: Mm, from: number): Walk {
       const owner = (page.pgmap as DevPagemap).owner;
       const own = range.devPrivateOwner !== undefined && range.devPrivateOwner !== null && owner === range.devPrivateOwner;
       if (own || !mm.profile.hmmChecksPrivateOwner) {
-        range.hmmPfns[i] = page.pfn * MUL + HMM_PFN_VALID + (pteWrite(e) ? HMM_PFN_WRITE : 0);
+        // Profile latest: a device-private PMD reports map order 9 (mm/hmm.c
+        // hmm_vma_handle_absent_pmd, hmm_pfn_flags_order(HPAGE_PMD_ORDER)).
+        const order = mm.hugePmds.size > 0 && hugePmdAt(mm, addr) === 'device-private' ? HPAGE_PMD_ORDER << ORDER_SHIFT : 0;
+        range.hmmPfns[i] = page.pfn * MUL + HMM_PFN_VALID + (pteWrite(e) ? HMM_PFN_WRITE : 0) + order;
         continue;
       }
     }

@@ -3,6 +3,7 @@
  * owner's `migrate_to_ram`; a device-exclusive entry is restored under its own one-page
  * invalidation (`remove_device_exclusive_entry`).
  */
+import { hugePmdAt } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import { mkPte, PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteFlags, ptePfn, pteWrite } from '../mm/pte.js';
 import type { Vma } from '../mm/vma.js';
@@ -25,11 +26,14 @@ export function rememberExclusiveOwner(page: object, owner: unknown): void {
  */
 export async function devicePrivateFault(mm: Mm, vma: Vma, va: number, e: number, write: boolean): Promise<number> {
   const k = mm.kernel;
-  const page = k.pages.page(ptePfn(e));
+  // mm/huge_memory.c do_huge_pmd_device_private: under a device-private PMD, vmf->page is the
+  // PMD's page, the folio's head; the page lock and reference below are the same.
+  const pmd = mm.hugePmds.size > 0 && hugePmdAt(mm, va) === 'device-private';
+  const page = pmd ? k.pages.page(ptePfn(e)).folio : k.pages.page(ptePfn(e));
   const pgmap = page.pgmap as DevPagemap;
   const migrateToRam = pgmap.ops.migrateToRam;
   if (migrateToRam === undefined) return 0;
-  const vmf: VmFault = { mm, vma, address: va, page, write };
+  const vmf: VmFault = pmd ? { mm, vma, address: va, page, write, pmd } : { mm, vma, address: va, page, write };
   const context = `pgmap "${pgmap.name}" migrate_to_ram at 0x${va.toString(16)}`;
   const call = (): Promise<number> => invokeDriver(k.sched, context, false, () => migrateToRam.call(pgmap.ops, vmf), { leaked: [] });
   const mode = mm.profile.devicePrivateFault;

@@ -27,6 +27,12 @@ export interface VmFault {
   readonly page: Page;
   /** True for a write fault (`FAULT_FLAG_WRITE`). */
   readonly write: boolean;
+  /**
+   * Profile `latest`: true when the CPU touched a device-private PMD (mm/huge_memory.c
+   * `do_huge_pmd_device_private`, where `vmf->pte` is NULL); `page` is then the head of the
+   * PMD-sized device folio, and the whole folio is the driver's to migrate.
+   */
+  readonly pmd?: boolean;
 }
 
 /** `struct dev_pagemap_ops`. */
@@ -181,4 +187,42 @@ export function zoneDevicePageInit(page: Page): void {
   const k = (pgmap as DevPagemap).kernel;
   k.pages.initDevicePage(page);
   k.pages.trylockPage(page);
+}
+
+/**
+ * `zone_device_folio_init(folio, order)` (mm/memremap.c, the newest tree; profile `latest` only):
+ * like {@link zoneDevicePageInit} for the `2^order` free pages of one pgmap from `head`, which
+ * become one device folio (`prep_compound_page`), locked by the calling task. `head`'s pfn must be
+ * a multiple of `2^order` (a PMD-sized device-private folio is mapped by one PMD).
+ */
+export function zoneDeviceFolioInit(head: Page, order: number): void {
+  const pgmap = head.pgmap as DevPagemap | null;
+  if (pgmap === null) {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `zone_device_folio_init: ${String(head)} is not a ZONE_DEVICE page`);
+  }
+  const k = pgmap.kernel;
+  if (!k.profile.deviceThp && order > 0) {
+    throw new HmmlabError('ERR_PROFILE', `zone_device_folio_init: large device folios do not exist in profile ${k.profile.name}`);
+  }
+  const n = 2 ** order;
+  if (!Number.isInteger(order) || order < 0 || head.pfn % n !== 0) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `zone_device_folio_init: order ${String(order)} needs a head pfn aligned to ${n}; ${String(head)} is not`,
+    );
+  }
+  const pages: Page[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = head.pfn + i < pgmap.startPfn + pgmap.nrPages ? k.pages.page(head.pfn + i) : undefined;
+    if (p === undefined || !p.free) {
+      throw new HmmlabError(
+        'ERR_STATE',
+        `zone_device_folio_init: pfn ${head.pfn + i} is ${p === undefined ? 'outside the pgmap' : `in use (refcount ${p.refcount})`}; a folio of order ${order} needs ${n} free pages of one pgmap`,
+      );
+    }
+    pages.push(p);
+  }
+  for (const p of pages) k.pages.initDevicePage(p);
+  k.pages.prepCompound(head, order);
+  k.pages.trylockPage(head);
 }

@@ -5,6 +5,7 @@
  */
 import { HmmlabError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
+import { HPAGE_PMD_NR, type HugePmdKind, hugePmdAt, pmdSize, splitHugePmd } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
 import {
@@ -31,7 +32,7 @@ import {
   mmuNotifierRangeInitOwner,
 } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_MIGRATE, type MutableRange } from '../notifier/range.js';
-import { MIGRATE_PFN_MIGRATE, migratePfnToPage } from './migrate-pfn.js';
+import { MIGRATE_PFN_COMPOUND, MIGRATE_PFN_MIGRATE, MIGRATE_PFN_WRITE, migratePfn, migratePfnToPage } from './migrate-pfn.js';
 
 /** A pfn array as drivers pass it (a number array or a Float64Array). */
 export interface PfnArray {
@@ -280,6 +281,60 @@ function insertPage(k: Kernel, m: HoleFill, addr: number, page: Page, src: PfnAr
 }
 
 /**
+ * `migrate_vma_insert_huge_pmd_page` (mm/migrate_device.c, profile `latest`): maps the new
+ * PMD-sized folio at the PMD-sized hole (or huge zero PMD) at `addr`, as
+ * `__do_huge_pmd_anonymous_page` would: a device-private PMD entry for a device-private folio, a
+ * THP mapping otherwise. On failure the 512 entries stop migrating.
+ */
+function insertHugePmdPage(k: Kernel, m: HoleFill, addr: number, head: Page, src: PfnArray, i: number, inv: number): void {
+  const mm = m.mm;
+  const size = pmdSize(mm);
+  const vma = mm.lookupVma(addr);
+  const kind = hugePmdAt(mm, addr);
+  const fillable = kind === 'zero' || (kind === undefined && !mm.anyPteInRange(addr, addr + size));
+  // thp_vma_suitable_order, the pmd_none / is_huge_zero_pmd check, check_stable_address_space.
+  if (!m.anonymous || addr % size !== 0 || vma === undefined || addr < vma.start || addr + size > vma.end || !fillable || mm.unstable) {
+    for (let j = 0; j < HPAGE_PMD_NR; j++) src[i + j] = (src[i + j] as number) - ((src[i + j] as number) & MIGRATE_PFN_MIGRATE);
+    return;
+  }
+  const first = addr / k.pageSize;
+  for (let j = 0; j < HPAGE_PMD_NR; j++) {
+    const p = k.pages.page(head.pfn + j);
+    p.anon = true;
+    p.anonExclusive = true;
+    mm.rmapAdd(p, addr + j * k.pageSize);
+    k.pages.getPage(p);
+    const entry = p.isDevicePrivate
+      ? mkPte(PTE_DEVICE_PRIVATE, p.pfn, m.writable ? PTE_WRITE : 0)
+      : mkPte(PTE_PRESENT, p.pfn, m.writable ? PTE_WRITE | PTE_DIRTY : 0);
+    mm.setPte(first + j, entry, inv, 'migrate-insert-huge-pmd-page');
+  }
+  mm.hugePmds.set(addr / size, head.isDevicePrivate ? 'device-private' : 'thp');
+}
+
+/**
+ * `migrate_vma_split_unmapped_folio` (mm/migrate_device.c, profile `latest`): the destination of
+ * a compound source entry is not compound, so the locked, unmapped source folio is split: its PMD
+ * migration entry becomes 512 PTE migration entries (`split_huge_pmd_address`), the folio base
+ * pages, each locked, and `src[i + j]` names page `j` with the head entry's flags.
+ */
+function splitUnmappedFolio(k: Kernel, m: HoleFill, src: PfnArray, i: number, head: Page): void {
+  const s = src[i] as number;
+  const flags = (s & MIGRATE_PFN_MIGRATE) + (s & MIGRATE_PFN_WRITE);
+  const size = pmdSize(m.mm);
+  const haddr = m.start + i * k.pageSize;
+  if (m.mm.hugePmds.get(haddr / size) === 'migration') m.mm.hugePmds.delete(haddr / size);
+  k.pages.splitFolio(head);
+  src[i] = migratePfn(head.pfn) + flags;
+  for (let j = 1; j < HPAGE_PMD_NR; j++) {
+    const p = k.pages.page(head.pfn + j);
+    k.pages.trylockPage(p);
+    p.isolated = head.isolated;
+    src[i + j] = migratePfn(p.pfn) + flags;
+  }
+}
+
+/**
  * `__migrate_device_pages`: moves page metadata from each source to its destination, and fills
  * holes (with `fill` given), opening one invalidation from the first hole to the end.
  */
@@ -294,6 +349,9 @@ export async function migrateDevicePagesCore(
   for (let i = 0; i < npages; i++) {
     const newpage = migratePfnToPage(k, dst[i] as number);
     const page = migratePfnToPage(k, src[i] as number);
+    // Profile latest: compound entries (MIGRATE_PFN_COMPOUND, set only where the profile has it).
+    const srcCompound = ((src[i] as number) & MIGRATE_PFN_COMPOUND) !== 0;
+    const dstCompound = ((dst[i] as number) & MIGRATE_PFN_COMPOUND) !== 0;
     if (newpage === null) {
       src[i] = (src[i] as number) - ((src[i] as number) & MIGRATE_PFN_MIGRATE);
       continue;
@@ -312,8 +370,48 @@ export async function migrateDevicePagesCore(
         await mmuNotifierInvalidateRangeStart(range);
         await k.sched.yield();
       }
+      if (dstCompound && newpage !== null) {
+        insertHugePmdPage(k, fill, addr, newpage, src, i, range.id);
+        i += HPAGE_PMD_NR - 1;
+        continue;
+      }
+      if (srcCompound) {
+        // A compound hole whose destination is base pages: each entry is filled on its own
+        // (migrate_vma_insert_page splits a huge zero PMD first).
+        src[i] = (src[i] as number) - MIGRATE_PFN_COMPOUND;
+        if (hugePmdAt(fill.mm, addr) === 'zero') await splitHugePmd(fill.mm, addr);
+        for (let j = 0; j < HPAGE_PMD_NR; j++) {
+          const np = migratePfnToPage(k, dst[i + j] as number);
+          if (np === null) {
+            src[i + j] = 0;
+            continue;
+          }
+          src[i + j] = MIGRATE_PFN_MIGRATE;
+          insertPage(k, fill, addr + j * k.pageSize, np, src, i + j, range.id);
+        }
+        i += HPAGE_PMD_NR - 1;
+        continue;
+      }
       insertPage(k, fill, addr, newpage, src, i, range.id);
       continue;
+    }
+    if (((src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0 && srcCompound !== dstCompound) {
+      if (dstCompound || fill === null) {
+        // A compound destination for a base page, or a compound source of migrate_device_*
+        // whose destination is not: that entry does not migrate.
+        src[i] = (src[i] as number) - ((src[i] as number) & (MIGRATE_PFN_MIGRATE | MIGRATE_PFN_COMPOUND));
+        continue;
+      }
+      splitUnmappedFolio(k, fill, src, i, page);
+    }
+    if (srcCompound && dstCompound) {
+      // The whole folio moves: each page's metadata, then the 511 entries after the head.
+      for (let j = 1; j < HPAGE_PMD_NR; j++) {
+        const np = k.pages.page(newpage.pfn + j);
+        const op = k.pages.page(page.pfn + j);
+        np.anon = op.anon;
+        np.dirty = op.dirty;
+      }
     }
     if (newpage.isZoneDevice) {
       if (page.file !== null || (!page.anon && !page.isZoneDevice)) {
@@ -339,6 +437,7 @@ export async function migrateDevicePagesCore(
     newpage.dirty = page.dirty;
     newpage.file = page.file;
     newpage.index = page.index;
+    if (srcCompound && dstCompound) i += HPAGE_PMD_NR - 1;
   }
   if (range !== null) await mmuNotifierInvalidateRangeEnd(range);
 }
@@ -359,11 +458,19 @@ export function migrateDeviceFinalizeCore(
   for (let i = 0; i < npages; i++) {
     const newpage = migratePfnToPage(k, dst[i] as number);
     const page = migratePfnToPage(k, src[i] as number);
+    const dstCompound = newpage !== null && ((dst[i] as number) & MIGRATE_PFN_COMPOUND) !== 0;
     if (page === null) {
       if (newpage !== null) {
         k.pages.unlockPage(newpage);
         k.pages.putPage(newpage);
+        if (dstCompound) putTails(k, newpage);
       }
+      if (dstCompound) i += HPAGE_PMD_NR - 1;
+      continue;
+    }
+    if (((src[i] as number) & MIGRATE_PFN_COMPOUND) !== 0) {
+      finalizeCompound(k, src[i] as number, page, newpage, faultPage, faultPageLocked);
+      i += HPAGE_PMD_NR - 1;
       continue;
     }
     let d: Page = newpage ?? page;
@@ -382,5 +489,47 @@ export function migrateDeviceFinalizeCore(
       k.pages.unlockPage(d);
       k.pages.putPage(d);
     }
+  }
+}
+
+/** The model's per-page references of a PMD-sized folio's tail pages (the kernel has one per folio). */
+function putTails(k: Kernel, head: Page): void {
+  for (let j = 1; j < HPAGE_PMD_NR; j++) k.pages.putPage(k.pages.page(head.pfn + j));
+}
+
+/**
+ * `__migrate_device_finalize` of a compound entry that still heads a whole folio (profile
+ * `latest`): `remove_migration_ptes` turns each PMD migration entry of the old folio into a PMD
+ * mapping of the new one (`remove_migration_pmd`: a device-private PMD for a device-private folio)
+ * or, when the entry did not migrate, back into a mapping of the old folio.
+ */
+function finalizeCompound(k: Kernel, s: number, page: Page, newpage: Page | null, faultPage: Page | null, faultPageLocked: boolean): void {
+  const migrated = (s & MIGRATE_PFN_MIGRATE) !== 0 && newpage !== null;
+  const d = migrated ? (newpage as Page) : page;
+  const pmds: [Mm, number][] = [];
+  for (let r = 0; r < page.rmapMm.length; r++) {
+    const m = page.rmapMm[r] as Mm;
+    const va = page.rmapVa[r] as number;
+    if (va % pmdSize(m) === 0 && m.hugePmds.get(va / pmdSize(m)) === 'migration') pmds.push([m, va]);
+  }
+  for (let j = 0; j < HPAGE_PMD_NR; j++) {
+    const dp = k.pages.page(d.pfn + j);
+    if (!dp.isZoneDevice) dp.isolated = false; // folio_add_lru
+    removeMigrationPtes(k, k.pages.page(page.pfn + j), dp);
+  }
+  const kind: HugePmdKind = d.isDevicePrivate ? 'device-private' : 'thp';
+  for (const [m, va] of pmds) m.hugePmds.set(va / pmdSize(m), kind);
+  if (newpage !== null && !migrated) {
+    k.pages.unlockPage(newpage);
+    k.pages.putPage(newpage);
+    putTails(k, newpage);
+  }
+  if (!faultPageLocked || page !== faultPage) k.pages.unlockPage(page);
+  k.pages.putPage(page);
+  putTails(k, page);
+  if (migrated) {
+    k.pages.unlockPage(d);
+    k.pages.putPage(d);
+    putTails(k, d);
   }
 }

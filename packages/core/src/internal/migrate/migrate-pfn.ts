@@ -15,6 +15,12 @@ export const MIGRATE_PFN_MIGRATE = 1 << 1;
 export const MIGRATE_PFN_LOCKED = 1 << 2;
 /** The source entry was writable (or, in a destination entry, map the new page writable). */
 export const MIGRATE_PFN_WRITE = 1 << 3;
+/**
+ * Profile `latest` only: the entry is the head of a PMD-sized folio (or a PMD-sized hole) and the
+ * `HPAGE_PMD_NR - 1` entries after it are 0; in a destination, the new page heads a PMD-sized
+ * folio (include/linux/migrate.h, the device THP migration series).
+ */
+export const MIGRATE_PFN_COMPOUND = 1 << 4;
 /** Bits below the pfn in an entry. */
 export const MIGRATE_PFN_SHIFT = 6;
 const MUL = 1 << MIGRATE_PFN_SHIFT;
@@ -25,6 +31,12 @@ export const MIGRATE_VMA_SELECT_SYSTEM = 1 << 0;
 export const MIGRATE_VMA_SELECT_DEVICE_PRIVATE = 1 << 1;
 /** v6.0+. */
 export const MIGRATE_VMA_SELECT_DEVICE_COHERENT = 1 << 2;
+
+/**
+ * Profile `latest` only: collect a PMD-mapped THP, a device-private PMD or a PMD-sized hole as one
+ * compound entry instead of splitting it (include/linux/migrate.h `MIGRATE_VMA_SELECT_COMPOUND`).
+ */
+export const MIGRATE_VMA_SELECT_COMPOUND = 1 << 3;
 
 /** `migrate_pfn(pfn)`: `pfn << MIGRATE_PFN_SHIFT | MIGRATE_PFN_VALID`. */
 export function migratePfn(pfn: number): number {

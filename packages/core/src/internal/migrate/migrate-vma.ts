@@ -7,7 +7,7 @@
 import { EINVAL, HmmlabError, hex } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { VM_IO, VM_MIXEDMAP, VM_PFNMAP } from '../mm/constants.js';
-import { hugePmdsIn, pmdSize, splitHugePage } from '../mm/huge.js';
+import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, hugePmdAt, hugePmdsIn, pmdSize, splitHugePage } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
 import { PTE_DEVICE_PRIVATE, PTE_DIRTY, PTE_PRESENT, pteFlags, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
@@ -25,10 +25,12 @@ import {
   unboundPfns,
 } from './migrate-core.js';
 import {
+  MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_LOCKED,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_VALID,
   MIGRATE_PFN_WRITE,
+  MIGRATE_VMA_SELECT_COMPOUND,
   MIGRATE_VMA_SELECT_DEVICE_COHERENT,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM,
@@ -97,7 +99,10 @@ function checkArgs(api: string, m: MigrateVma, mm: Mm): void {
       );
     }
     const known =
-      MIGRATE_VMA_SELECT_SYSTEM | MIGRATE_VMA_SELECT_DEVICE_PRIVATE | (p.deviceCoherent ? MIGRATE_VMA_SELECT_DEVICE_COHERENT : 0);
+      MIGRATE_VMA_SELECT_SYSTEM |
+      MIGRATE_VMA_SELECT_DEVICE_PRIVATE |
+      (p.deviceCoherent ? MIGRATE_VMA_SELECT_DEVICE_COHERENT : 0) |
+      (p.deviceThp ? MIGRATE_VMA_SELECT_COMPOUND : 0);
     if (!Number.isInteger(m.flags) || (m.flags & ~known) !== 0) {
       throw new HmmlabError(
         'ERR_BAD_ARGUMENT',
@@ -205,6 +210,87 @@ function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, in
 }
 
 /**
+ * `migrate_vma_collect_huge_pmd` (mm/migrate_device.c, profile `latest` with
+ * `MIGRATE_VMA_SELECT_COMPOUND`) for the PMD-aligned block at `haddr`, whose entries start at
+ * `src[i0]`: a PMD-sized hole or huge zero PMD becomes one compound hole entry
+ * (`migrate_vma_collect_hole`), a PMD-mapped THP or a device-private PMD of the caller's owner one
+ * compound entry behind a PMD migration entry (`set_pmd_migration_entry`); a PMD that does not
+ * match the selection, or whose folio lock is taken, is skipped (`migrate_vma_collect_skip`). The
+ * other `HPAGE_PMD_NR - 1` entries are 0. Returns false when the block is a page table (the caller
+ * collects it entry by entry) or the migration entry could not be set (a pinned page: the caller
+ * splits the folio, the `fallback` path).
+ */
+function collectHugePmd(
+  k: Kernel,
+  m: MigrateVma,
+  mm: Mm,
+  vma: Vma,
+  haddr: number,
+  src: PfnArray,
+  i0: number,
+  inv: number,
+  counter: { cpages: number },
+): boolean {
+  const kind = hugePmdAt(mm, haddr);
+  const size = pmdSize(mm);
+  const ps = k.pageSize;
+  for (let j = 0; j < HPAGE_PMD_NR; j++) src[i0 + j] = 0;
+  if (kind === undefined || kind === 'zero') {
+    if (kind === undefined && mm.anyPteInRange(haddr, haddr + size)) return false;
+    if (kind === 'zero' && (m.flags & MIGRATE_VMA_SELECT_SYSTEM) === 0) return true;
+    // migrate_vma_collect_hole: only anonymous memory is populated.
+    if (!vma.anonymous) return true;
+    src[i0] = MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND;
+    counter.cpages++;
+    return true;
+  }
+  if (kind !== 'thp' && kind !== 'device-private') return true; // a PMD migration entry: somebody else migrates it
+  const first = haddr / ps;
+  const e0 = mm.pt.get(first) ?? 0;
+  const head = k.pages.page(ptePfn(e0)).folio;
+  if (kind === 'thp' && (m.flags & MIGRATE_VMA_SELECT_SYSTEM) === 0) return true;
+  if (
+    kind === 'device-private' &&
+    ((m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 || (head.pgmap as DevPagemap).owner !== m.pgmapOwner)
+  ) {
+    return true;
+  }
+  const write = pteWrite(e0);
+  const faultLocked = faultPageLocked(mm) ? m.faultPage?.folio : undefined;
+  k.pages.getPage(head);
+  if (head !== faultLocked && !k.pages.trylockPage(head)) {
+    k.pages.putPage(head);
+    return true;
+  }
+  const pages: Page[] = [];
+  for (let j = 0; j < HPAGE_PMD_NR; j++) pages.push(k.pages.page(head.pfn + j));
+  // set_pmd_migration_entry: folio_try_share_anon_rmap_pmd fails on a pinned folio.
+  const anonExclusive = head.anon && head.anonExclusive;
+  if (anonExclusive && pages.some((p) => p.pins > 0)) {
+    if (head !== faultLocked) k.pages.unlockPage(head);
+    k.pages.putPage(head);
+    return false;
+  }
+  for (let j = 0; j < HPAGE_PMD_NR; j++) {
+    const p = pages[j] as Page;
+    const va = haddr + j * ps;
+    const e = mm.pt.get(first + j) ?? 0;
+    if (kind === 'thp' && (pteFlags(e) & PTE_DIRTY) !== 0) head.dirty = true;
+    p.anonExclusive = false;
+    mm.setPte(first + j, migrationEntryFor(e, p, write, anonExclusive), inv, 'migrate-collect-huge-pmd');
+    mm.rmapRemove(p, va);
+    mm.rmapAdd(p, va, false);
+  }
+  // The PMD's reference becomes the one collect holds (as for a base page); the model's per-page
+  // references of the tail pages stay with them until finalize.
+  k.pages.putPage(head);
+  mm.hugePmds.set(haddr / size, 'migration');
+  src[i0] = migratePfn(head.pfn) + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND + (write ? MIGRATE_PFN_WRITE : 0);
+  counter.cpages++;
+  return true;
+}
+
+/**
  * `migrate_vma_setup`: collects and unmaps the pages of `[start, end)` that the selection allows,
  * leaving them locked behind migration entries. Returns 0 or `-EINVAL`; `cpages` says how many
  * entries will migrate. The caller holds the mmap lock.
@@ -267,12 +353,27 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   // folio lock is contended is skipped (migrate_vma_collect_skip).
   const skipPmds = new Set<number>();
   const hsize = pmdSize(mm);
+  const counter = { cpages: 0 };
+  // Profile latest with MIGRATE_VMA_SELECT_COMPOUND: each PMD-aligned block the range covers
+  // whole goes through migrate_vma_collect_huge_pmd first.
+  const compoundPmds = new Set<number>();
+  if (p.deviceThp && (args.flags & MIGRATE_VMA_SELECT_COMPOUND) !== 0) {
+    for (let haddr = Math.ceil(args.start / hsize) * hsize; haddr + hsize <= args.end; haddr += hsize) {
+      if (collectHugePmd(k, args, mm, vma, haddr, src, (haddr - args.start) / ps, range.id, counter)) compoundPmds.add(haddr / hsize);
+    }
+  }
   for (const idx of hugePmdsIn(mm, args.start, args.end)) {
+    if (compoundPmds.has(idx)) continue;
     if (!(await splitHugePage(mm, idx * hsize))) skipPmds.add(idx);
   }
-  const counter = { cpages: 0 };
   for (let i = 0; i < nrPages; i++) {
     const addr = args.start + i * ps;
+    if (compoundPmds.size > 0 && compoundPmds.has(Math.floor(addr / hsize))) {
+      // Filled by collectHugePmd: the head entry, then HPAGE_PMD_NR - 1 zeros.
+      dst[i] = 0;
+      args.npages++;
+      continue;
+    }
     if (skipPmds.size > 0 && skipPmds.has(Math.floor(addr / hsize))) {
       src[i] = 0;
       dst[i] = 0;
@@ -319,7 +420,11 @@ function stateOf(api: string, args: MigrateVma, stage: MigrateState['stage']): M
 
 function checkDst(api: string, args: MigrateVma, st: MigrateState): void {
   const k = st.kernel;
-  const allowed = MIGRATE_PFN_VALID | MIGRATE_PFN_WRITE | (st.mm.profile.migratePfnLocked ? MIGRATE_PFN_LOCKED : 0);
+  const allowed =
+    MIGRATE_PFN_VALID |
+    MIGRATE_PFN_WRITE |
+    (st.mm.profile.migratePfnLocked ? MIGRATE_PFN_LOCKED : 0) |
+    (st.mm.profile.deviceThp ? MIGRATE_PFN_COMPOUND : 0);
   const src = unboundPfns(args.src);
   const dst = unboundPfns(args.dst);
   for (let i = 0; i < args.npages; i++) {
@@ -342,6 +447,12 @@ function checkDst(api: string, args: MigrateVma, st: MigrateState): void {
       throw new HmmlabError(
         'ERR_BAD_ARGUMENT',
         `${api}: dst[${i}] = ${d} lacks MIGRATE_PFN_VALID or names no page; build it with migratePfn(page.pfn)`,
+      );
+    }
+    if ((d & MIGRATE_PFN_COMPOUND) !== 0 && (page.order !== HPAGE_PMD_ORDER || i + HPAGE_PMD_NR > args.npages)) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `${api}: dst[${i}] has MIGRATE_PFN_COMPOUND but ${page.order !== HPAGE_PMD_ORDER ? `${String(page)} does not head a PMD-sized folio (order ${page.order})` : `only ${args.npages - i} entries follow it`}; a compound destination is the head of an order-${HPAGE_PMD_ORDER} folio for ${HPAGE_PMD_NR} entries`,
       );
     }
     if (page.free || !page.locked) {

@@ -13,7 +13,18 @@ import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
 import { VM_HUGEPAGE, VM_HUGETLB, VM_NOHUGEPAGE } from './constants.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
-import { mkPte, PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, PTE_YOUNG, pteKindOf, ptePfn } from './pte.js';
+import {
+  mkPte,
+  PTE_DEVICE_PRIVATE,
+  PTE_DIRTY,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  PTE_SOFT_DIRTY,
+  PTE_WRITE,
+  PTE_YOUNG,
+  pteKindOf,
+  ptePfn,
+} from './pte.js';
 import type { Vma } from './vma.js';
 
 /** `HPAGE_PMD_ORDER`: a PMD maps 2^9 pages (x86-64). */
@@ -21,8 +32,14 @@ export const HPAGE_PMD_ORDER = 9;
 /** `HPAGE_PMD_NR`. */
 export const HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;
 
-/** What a PMD maps: a THP folio, the huge zero page, or a hugetlb folio. */
-export type HugePmdKind = 'thp' | 'zero' | 'hugetlb';
+/**
+ * What a PMD maps: a THP folio, the huge zero page, a hugetlb folio, and on profile `latest` a
+ * device-private PMD-sized folio (a non-present PMD entry, `make_writable_device_private_entry` in
+ * mm/migrate_device.c `migrate_vma_insert_huge_pmd_page`) or a PMD migration entry
+ * (mm/huge_memory.c `set_pmd_migration_entry`, while `migrate_vma_*` moves a whole folio). The 512
+ * entries under a device-private or migration PMD are device-private or migration entries.
+ */
+export type HugePmdKind = 'thp' | 'zero' | 'hugetlb' | 'device-private' | 'migration';
 
 /** `/sys/kernel/mm/transparent_hugepage/enabled`. */
 export type ThpMode = 'always' | 'madvise' | 'never';
@@ -166,6 +183,7 @@ export async function splitHugePage(mm: Mm, va: number): Promise<boolean> {
     return true;
   }
   const e = mm.pt.get(Math.floor(va / k.pageSize)) ?? 0;
+  if (kind === 'device-private') return splitDevicePrivatePmd(mm, va, k.pages.page(ptePfn(e)));
   if (pteKindOf(e) !== PTE_PRESENT) return true;
   const page = k.pages.page(ptePfn(e));
   if (!page.large || page.folio.hugetlb) return true;
@@ -190,6 +208,27 @@ export async function splitHugePage(mm: Mm, va: number): Promise<boolean> {
 }
 
 /**
+ * `split_folio` of a device-private PMD-sized folio (the fallback of mm/migrate_device.c
+ * `migrate_vma_collect_huge_pmd` when the caller does not ask for `MIGRATE_VMA_SELECT_COMPOUND`):
+ * the PMD becomes 512 device-private entries (`__split_huge_pmd_locked` of a device-private
+ * entry) and the folio base pages. Returns false if the folio lock could not be taken.
+ */
+async function splitDevicePrivatePmd(mm: Mm, va: number, page: Page): Promise<boolean> {
+  const k = mm.kernel;
+  const head = page.folio;
+  k.pages.getPage(head);
+  if (!k.pages.trylockPage(head)) {
+    k.pages.putPage(head);
+    return false;
+  }
+  await splitHugePmd(mm, va);
+  k.pages.splitFolio(head);
+  k.pages.unlockPage(head);
+  k.pages.putPage(head);
+  return true;
+}
+
+/**
  * Checks that every PMD mapping of `mm` maps what it claims: 512 present entries naming
  * consecutive pages of one large folio (or the zero page). Returns the problems found.
  */
@@ -200,11 +239,12 @@ export function checkHugePmds(mm: Mm): string[] {
   for (const [idx, kind] of mm.hugePmds) {
     const first = (idx * size) / k.pageSize;
     const e0 = mm.pt.get(first) ?? 0;
-    const head = pteKindOf(e0) === PTE_PRESENT ? k.pages.peek(ptePfn(e0)) : undefined;
+    const entryKind = kind === 'device-private' ? PTE_DEVICE_PRIVATE : kind === 'migration' ? PTE_MIGRATION : PTE_PRESENT;
+    const head = pteKindOf(e0) === entryKind ? k.pages.peek(ptePfn(e0)) : undefined;
     for (let i = 0; i < HPAGE_PMD_NR; i++) {
       const e = mm.pt.get(first + i) ?? 0;
       const ok =
-        pteKindOf(e) === PTE_PRESENT &&
+        pteKindOf(e) === entryKind &&
         head !== undefined &&
         (kind === 'zero'
           ? ptePfn(e) === k.pages.zeroPage.pfn

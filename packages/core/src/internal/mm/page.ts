@@ -289,6 +289,16 @@ export class PageAllocator {
   }
 
   /**
+   * `prep_compound_page`: the `2^order` pages from `head` become one folio headed by `head` (the
+   * caller checked they are consecutive, allocated and not part of another folio).
+   */
+  prepCompound(head: Page, order: number): void {
+    const n = 2 ** order;
+    head.order = order;
+    for (let i = 1; i < n; i++) (this.pages[head.pfn + i] as Page).head = head;
+  }
+
+  /**
    * `split_folio`: the pages of a large folio become base pages. The folio must not be locked
    * by anybody but the caller (whose lock, if any, stays on the head).
    */
