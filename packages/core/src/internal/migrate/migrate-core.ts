@@ -409,6 +409,7 @@ export async function migrateDevicePagesCore(
       for (let j = 1; j < HPAGE_PMD_NR; j++) {
         const np = k.pages.page(newpage.pfn + j);
         const op = k.pages.page(page.pfn + j);
+        if (k.trace.on) k.trace.emit({ type: 'migrate-pair', src: op.pfn, dst: np.pfn, owner: fill?.owner });
         np.anon = op.anon;
         np.dirty = op.dirty;
       }

@@ -1,0 +1,22 @@
+import { describe, expect, it } from 'vitest';
+import { runCampaign } from './campaign.js';
+import { devThpMirror } from './test-dpthp-mirror.js';
+
+const RUNS = 200;
+
+describe('campaigns over a THP region with device-private THP migration (profile latest)', () => {
+  it('should catch a mirror that maps a device-private THP as 512 pages but zaps only the first', async () => {
+    const r = await runCampaign(devThpMirror(true), { runs: RUNS, seed: 1, shape: { thp: true } });
+    const f = r.failure;
+    if (f === null) throw new Error(`the first-page-zap mirror passed ${RUNS} runs`);
+    expect(['missed-flush', 'freed-page-mapped', 'own-migration-unrevoked']).toContain(f.violation.rule);
+    expect(f.violation.page?.kind).toBe('device-private');
+    expect(f.scenario.regions[0]?.thp).toBe(true);
+  });
+
+  it('should find nothing in the same runs when the invalidation zaps the whole range', async () => {
+    const r = await runCampaign(devThpMirror(false), { runs: RUNS, seed: 1, shape: { thp: true } });
+    expect(r.failure).toBeNull();
+    expect(r.runs).toBe(RUNS);
+  });
+});
