@@ -1,12 +1,13 @@
 /**
  * hmm-tests.c, the device-private THP tests: migrate_anon_huge_empty, migrate_anon_huge_zero,
  * migrate_anon_huge_free, migrate_anon_huge_fault, migrate_partial_unmap_fault,
- * migrate_remap_fault. The kernel runs them with THP enabled for `MADV_HUGEPAGE` ranges, and so
- * does the model (`thp: 'madvise'`): the CPU's first touch of the advised, aligned 2 MiB maps a
- * PMD (the huge zero page for a read), which each test checks before going on. The driver passes
- * no `MIGRATE_VMA_SELECT_COMPOUND` (the model has no device folios), so migration splits the THP
- * and moves its 512 pages one by one, as the kernel does without that flag. See README.md for
- * the THP tests left out.
+ * migrate_remap_fault, migrate_anon_huge_err, migrate_anon_huge_zero_err. The kernel runs them
+ * with THP enabled for `MADV_HUGEPAGE` ranges, and so does the model (`thp: 'madvise'`): the
+ * CPU's first touch of the advised, aligned 2 MiB maps a PMD (the huge zero page for a read),
+ * which each test checks before going on. The driver passes `MIGRATE_VMA_SELECT_COMPOUND`, as
+ * NEWEST's test_hmm does, so a THP moves to device memory whole (a device-private PMD) unless an
+ * allocation fails and the driver falls back to base pages. See README.md for the THP test left
+ * out.
  */
 import {
   MADV_FREE,
