@@ -6,6 +6,9 @@
  */
 import { HmmlabError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
+import { pmdSize } from '../mm/huge.js';
+import type { Mm } from '../mm/mm.js';
+import type { Page } from '../mm/page.js';
 import { migrateDeviceFinalizeCore, migrateDevicePagesCore, migrateDeviceUnmap, type PfnArray } from './migrate-core.js';
 import { MIGRATE_PFN_MIGRATE, migratePfn } from './migrate-pfn.js';
 
@@ -24,10 +27,36 @@ function checkLength(api: string, arr: PfnArray, npages: number, name: string): 
   }
 }
 
+/**
+ * Profile `latest`: the device-private PMDs that map the folio of `page` become page tables of the
+ * same 512 entries and the folio base pages. Model simplification: the newest
+ * `migrate_device_range` marks a large folio's entry `MIGRATE_PFN_COMPOUND` and migrates it whole
+ * behind a PMD migration entry; the model splits it and migrates its pages one by one, so the
+ * driver sees each page's `try_to_migrate` invalidation instead of one over the huge page.
+ * Returns false if the folio lock is taken (the pfn is then not collected).
+ */
+function splitDeviceFolio(k: Kernel, page: Page): boolean {
+  const head = page.folio;
+  if (!k.pages.trylockPage(head)) return false;
+  for (let r = 0; r < head.rmapMm.length; r++) {
+    const m = head.rmapMm[r] as Mm;
+    const va = head.rmapVa[r] as number;
+    const size = pmdSize(m);
+    if (va % size === 0 && m.hugePmds.get(va / size) === 'device-private') m.hugePmds.delete(va / size);
+  }
+  k.pages.splitFolio(head);
+  k.pages.unlockPage(head);
+  return true;
+}
+
 /** `migrate_device_pfn_lock`: reference and trylock a pfn that is in use. */
 function pfnLock(k: Kernel, pfn: number): number {
   const page = k.pages.pfnToPage(pfn);
   if (page === undefined || !k.pages.tryGetPage(page)) return 0;
+  if (page.large && page.isDevicePrivate && !splitDeviceFolio(k, page)) {
+    k.pages.putPage(page);
+    return 0;
+  }
   if (!k.pages.trylockPage(page)) {
     k.pages.putPage(page);
     return 0;

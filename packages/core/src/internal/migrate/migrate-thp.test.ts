@@ -17,6 +17,7 @@ import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalReadBegin, m
 import type { ProfileName } from '../profile.js';
 import { checkMmInvariants } from '../test-invariants.js';
 import { MEMORY_DEVICE_PRIVATE, memremapPages, type VmFault, zoneDeviceFolioInit, zoneDevicePageInit } from './memremap.js';
+import { migrateDeviceFinalize, migrateDevicePages, migrateDeviceRange } from './migrate-device.js';
 import {
   MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
@@ -312,6 +313,35 @@ describe('migrate_vma_collect_huge_pmd (profile latest, MIGRATE_VMA_SELECT_COMPO
     const { src } = await toDevice(w, true);
     expect(src[0]).toBe(MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND);
     expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('device-private');
+    expect(checkMmInvariants(w.k)).toEqual([]);
+  });
+});
+
+describe('migrate_device_range over a device-private THP (eviction)', () => {
+  it('should bring every page of the folio back to system memory and leave no device-private PMD', async () => {
+    const w = await world();
+    await fillThp(w);
+    const { args } = await toDevice(w, true);
+    const dhead = migratePfnToPage(w.k, args.dst[0] as number) as Page;
+    const n = HPAGE_PMD_NR;
+    const src: number[] = new Array(n).fill(0);
+    const dst: number[] = new Array(n).fill(0);
+    await migrateDeviceRange(w.k, src, dhead.pfn, n);
+    for (let i = 0; i < n; i++) {
+      const spage = migratePfnToPage(w.k, src[i] as number);
+      if (spage === null || ((src[i] as number) & MIGRATE_PFN_MIGRATE) === 0) continue;
+      const d = w.k.pages.allocPage({ zero: false });
+      w.k.pages.trylockPage(d);
+      w.k.pages.copyPage(d, spage, 'evict');
+      dst[i] = migratePfn(d.pfn) + ((src[i] as number) & MIGRATE_PFN_WRITE);
+    }
+    await migrateDevicePages(w.k, src, dst, n);
+    migrateDeviceFinalize(w.k, src, dst, n);
+    expect(w.mm.hugePmds.has(w.huge / HUGE)).toBe(false);
+    expect(kinds(w)).toEqual(new Set([PTE_PRESENT]));
+    expect(await w.mm.read(w.huge + 77 * w.ps)).toBe(1077);
+    expect(dhead.free).toBe(true);
+    expect(w.faults.length).toBe(0);
     expect(checkMmInvariants(w.k)).toEqual([]);
   });
 });
