@@ -12,7 +12,7 @@ import { MADV_HUGEPAGE, MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE, ULONG
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
-import { PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn } from '../mm/pte.js';
+import { PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalReadBegin, mmuIntervalSetSeq } from '../notifier/interval-notifier.js';
 import type { ProfileName } from '../profile.js';
 import { checkMmInvariants } from '../test-invariants.js';
@@ -313,6 +313,27 @@ describe('migrate_vma_collect_huge_pmd (profile latest, MIGRATE_VMA_SELECT_COMPO
     const { src } = await toDevice(w, true);
     expect(src[0]).toBe(MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND);
     expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('device-private');
+    expect(checkMmInvariants(w.k)).toEqual([]);
+  });
+});
+
+describe('fork of a device-private PMD (copy_huge_pmd)', () => {
+  it('should share the device folio with the child, both PMDs read-only, and fault it back from either', async () => {
+    const w = await world();
+    await fillThp(w);
+    await toDevice(w, true);
+    const child = await w.mm.fork();
+    expect(child.hugePmds.get(w.huge / HUGE)).toBe('device-private');
+    expect(pteWrite(w.mm.pte(w.huge))).toBe(false);
+    expect(pteWrite(child.pte(w.huge))).toBe(false);
+    // The child's fault moves the folio back for both (try_to_migrate of the parent's PMD too).
+    expect(await child.read(w.huge + 3 * w.ps)).toBe(1003);
+    expect(w.faults.length).toBe(1);
+    expect(child.hugePmds.get(w.huge / HUGE)).toBe('thp');
+    expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('thp');
+    expect(ptePfn(w.mm.pte(w.huge + 4 * w.ps))).toBe(ptePfn(child.pte(w.huge + 4 * w.ps)));
+    expect(await w.mm.read(w.huge + 4 * w.ps)).toBe(1004);
+    expect(w.faults.length).toBe(1);
     expect(checkMmInvariants(w.k)).toEqual([]);
   });
 });

@@ -10,10 +10,15 @@ import { VM_IO, VM_MIXEDMAP, VM_PFNMAP } from '../mm/constants.js';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, hugePmdAt, hugePmdsIn, pmdSize, splitHugePage } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
-import { PTE_DEVICE_PRIVATE, PTE_DIRTY, PTE_PRESENT, pteFlags, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
+import { PTE_DEVICE_PRIVATE, PTE_DIRTY, PTE_MIGRATION, PTE_PRESENT, pteFlags, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
 import type { Vma } from '../mm/vma.js';
-import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInitOwner } from '../notifier/mmu-notifier.js';
-import { MMU_NOTIFY_MIGRATE } from '../notifier/range.js';
+import {
+  mmuNotifierInvalidateRangeEnd,
+  mmuNotifierInvalidateRangeStart,
+  mmuNotifierRangeInit,
+  mmuNotifierRangeInitOwner,
+} from '../notifier/mmu-notifier.js';
+import { MMU_NOTIFY_CLEAR, MMU_NOTIFY_MIGRATE } from '../notifier/range.js';
 import { DevPagemap } from './memremap.js';
 import {
   migrateDeviceFinalizeCore,
@@ -291,6 +296,44 @@ function collectHugePmd(
 }
 
 /**
+ * `try_to_migrate` of a compound entry's folio (mm/rmap.c `try_to_migrate_one` on a PMD-mapped
+ * folio, the newest tree): every other PMD that still maps it (another process after `fork`)
+ * becomes a PMD migration entry (`set_pmd_migration_entry`) under a `MMU_NOTIFY_CLEAR`
+ * invalidation of the huge page, and drops its references, so that `migrate_device_unmap` finds
+ * the folio unmapped. Mappings of single pages of the folio are left to that step.
+ */
+async function tryToMigrateHugePmds(k: Kernel, head: Page): Promise<void> {
+  const ps = k.pageSize;
+  const mms = head.rmapMm.slice();
+  const vas = head.rmapVa.slice();
+  for (let r = 0; r < mms.length; r++) {
+    const m = mms[r] as Mm;
+    const va = vas[r] as number;
+    const size = pmdSize(m);
+    const kind = va % size === 0 ? m.hugePmds.get(va / size) : undefined;
+    if (kind !== 'thp' && kind !== 'device-private') continue;
+    const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, m, va, va + size);
+    await mmuNotifierInvalidateRangeStart(range);
+    await k.sched.yield();
+    const first = va / ps;
+    const e0 = m.pt.get(first) ?? 0;
+    if (m.hugePmds.get(va / size) === kind && ptePfn(e0) === head.pfn && pteKindOf(e0) !== PTE_MIGRATION) {
+      for (let j = 0; j < HPAGE_PMD_NR; j++) {
+        const p = k.pages.page(head.pfn + j);
+        const e = m.pt.get(first + j) ?? 0;
+        if (kind === 'thp' && (pteFlags(e) & PTE_DIRTY) !== 0) head.dirty = true;
+        m.setPte(first + j, migrationEntryFor(e, p, pteWrite(e), false), range.id, 'try-to-migrate-huge-pmd');
+        m.rmapRemove(p, va + j * ps);
+        m.rmapAdd(p, va + j * ps, false);
+        k.pages.putPage(p);
+      }
+      m.hugePmds.set(va / size, 'migration');
+    }
+    await mmuNotifierInvalidateRangeEnd(range);
+  }
+}
+
+/**
  * `migrate_vma_setup`: collects and unmaps the pages of `[start, end)` that the selection allows,
  * leaving them locked behind migration entries. Returns 0 or `-EINVAL`; `cpages` says how many
  * entries will migrate. The caller holds the mmap lock.
@@ -396,6 +439,11 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   await mmuNotifierInvalidateRangeEnd(range);
   args.cpages = counter.cpages;
   args.end = args.start + args.npages * ps;
+  // The rest of try_to_migrate for a compound entry's folio still PMD-mapped elsewhere.
+  for (const idx of compoundPmds) {
+    const pg = migratePfnToPage(k, src[(idx * hsize - args.start) / ps] as number);
+    if (pg !== null && pg.mapcount > 0) await tryToMigrateHugePmds(k, pg);
+  }
 
   if (args.cpages > 0) args.cpages = await migrateDeviceUnmap(k, src, args.npages, args.faultPage, faultPageLocked(mm));
   const srcCopy = new Float64Array(args.npages);
