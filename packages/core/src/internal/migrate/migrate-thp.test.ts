@@ -317,6 +317,31 @@ describe('migrate_vma_collect_huge_pmd (profile latest, MIGRATE_VMA_SELECT_COMPO
   });
 });
 
+describe('a device-private PMD another owner selects', () => {
+  it.each([0, MIGRATE_VMA_SELECT_COMPOUND])('should be skipped whole, not split (flags | %i)', async (compound) => {
+    const w = await world();
+    await fillThp(w);
+    await toDevice(w, true);
+    await w.mm.mmapLock.downRead();
+    const args = new MigrateVma({
+      vma: w.mm.findVma(w.huge) ?? null,
+      start: w.huge,
+      end: w.huge + HUGE,
+      src: new Array(HPAGE_PMD_NR).fill(0),
+      dst: new Array(HPAGE_PMD_NR).fill(0),
+      pgmapOwner: { device: 'another' },
+      flags: MIGRATE_VMA_SELECT_DEVICE_PRIVATE | compound,
+    });
+    expect(await migrateVmaSetup(args)).toBe(0);
+    expect(args.cpages).toBe(0);
+    expect(args.npages).toBe(HPAGE_PMD_NR);
+    migrateVmaFinalize(args);
+    w.mm.mmapLock.upRead();
+    expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('device-private');
+    expect(checkMmInvariants(w.k)).toEqual([]);
+  });
+});
+
 describe('fork of a device-private PMD (copy_huge_pmd)', () => {
   it('should share the device folio with the child, both PMDs read-only, and fault it back from either', async () => {
     const w = await world();

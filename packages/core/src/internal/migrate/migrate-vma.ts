@@ -254,12 +254,7 @@ function collectHugePmd(
   const e0 = mm.pt.get(first) ?? 0;
   const head = k.pages.page(ptePfn(e0)).folio;
   if (kind === 'thp' && (m.flags & MIGRATE_VMA_SELECT_SYSTEM) === 0) return true;
-  if (
-    kind === 'device-private' &&
-    ((m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) === 0 || (head.pgmap as DevPagemap).owner !== m.pgmapOwner)
-  ) {
-    return true;
-  }
+  if (kind === 'device-private' && !selectsDevicePrivatePmd(k, m, mm, haddr)) return true;
   const write = pteWrite(e0);
   const faultLocked = faultPageLocked(mm) ? m.faultPage?.folio : undefined;
   k.pages.getPage(head);
@@ -293,6 +288,12 @@ function collectHugePmd(
   src[i0] = migratePfn(head.pfn) + MIGRATE_PFN_MIGRATE + MIGRATE_PFN_COMPOUND + (write ? MIGRATE_PFN_WRITE : 0);
   counter.cpages++;
   return true;
+}
+
+/** True if `m` selects the device-private PMD at `haddr`: `MIGRATE_VMA_SELECT_DEVICE_PRIVATE` and its owner. */
+function selectsDevicePrivatePmd(k: Kernel, m: MigrateVma, mm: Mm, haddr: number): boolean {
+  const head = k.pages.page(ptePfn(mm.pt.get(haddr / k.pageSize) ?? 0));
+  return (m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) !== 0 && (head.pgmap as DevPagemap).owner === m.pgmapOwner;
 }
 
 /**
@@ -407,6 +408,13 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   }
   for (const idx of hugePmdsIn(mm, args.start, args.end)) {
     if (compoundPmds.has(idx)) continue;
+    // Profile latest (migrate_vma_collect_huge_pmd): a device-private PMD the selection excludes,
+    // or a PMD migration entry, is skipped whole, never split.
+    const kind = mm.hugePmds.get(idx);
+    if (kind === 'migration' || (kind === 'device-private' && !selectsDevicePrivatePmd(k, args, mm, idx * hsize))) {
+      skipPmds.add(idx);
+      continue;
+    }
     if (!(await splitHugePage(mm, idx * hsize))) skipPmds.add(idx);
   }
   for (let i = 0; i < nrPages; i++) {
