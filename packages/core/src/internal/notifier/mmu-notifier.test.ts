@@ -234,6 +234,53 @@ describe('a classic invalidate_range_start that fails after the interval tree su
     });
   }
 
+  // nouveau's interval notifiers live only for one GPU fault: the reap may come when the tree is
+  // empty (has_itree stays set). The leaked count alone then makes the next insert odd
+  // (__mmu_interval_notifier_insert: invalidate_seq |= 1), and its read_begin waits for ever.
+  async function faultAfterEmptyTreeReap(fix: boolean): Promise<{ status: string; after: string; reader: string[] }> {
+    const k = new Kernel({ trace: 'all', profile: '6.1', ...(fix ? { profileOverrides: { classicFailureItree: 'end' as const } } : {}) });
+    const mm = k.createMm();
+    const base = await mapAnon(mm, 1);
+    await mm.write(base, 1);
+    await mmuNotifierRegister(
+      new MmuNotifier({ invalidateRangeStart: (_s, r) => (mmuNotifierRangeBlockable(r) ? 0 : -EAGAIN) }, 'svmm'),
+      mm,
+    );
+    const ops = {
+      invalidate(sub: MmuIntervalNotifier, _r: unknown, curSeq: number) {
+        mmuIntervalSetSeq(sub, curSeq);
+        return true;
+      },
+    };
+    const earlier = new MmuIntervalNotifier('earlier fault');
+    const reader: string[] = [];
+    let after = '';
+    k.spawn('oom', 'kernel', async () => {
+      await mmuIntervalNotifierInsert(earlier, mm, base, k.pageSize, ops);
+      await mmuIntervalNotifierRemove(earlier);
+      await oomReap(mm);
+      const subs = mm.notifierSubscriptions;
+      after = `active ${subs?.activeInvalidateRanges}, seq ${(subs?.invalidateSeq ?? 0) % 2 === 0 ? 'even' : 'odd'}`;
+      k.spawn('gpu fault', 'driver', async () => {
+        const mni = new MmuIntervalNotifier('next fault');
+        await mmuIntervalNotifierInsert(mni, mm, base, k.pageSize, ops);
+        await mmuIntervalReadBegin(mni);
+        reader.push('read_begin returned');
+        await mmuIntervalNotifierRemove(mni);
+      });
+    });
+    const r = await k.run(firstRunnable);
+    return { status: r.status, after, reader };
+  }
+
+  it('should make the next fault wait for ever after a reap that met an empty tree', async () => {
+    expect(await faultAfterEmptyTreeReap(false)).toEqual({ status: 'deadlock', after: 'active 1, seq even', reader: [] });
+  });
+
+  it('should let the next fault run after the same reap on the fixed-kernel what-if', async () => {
+    expect(await faultAfterEmptyTreeReap(true)).toEqual({ status: 'done', after: 'active 0, seq even', reader: ['read_begin returned'] });
+  });
+
   it('should end the interval tree part on the fixed-kernel what-if (classicFailureItree: end)', async () => {
     const o = await reapThenFault('6.1', true, true);
     expect(o.reaped).toEqual([false, false]);
