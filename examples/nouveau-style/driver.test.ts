@@ -253,9 +253,10 @@ describe('nouveau-style', () => {
     }
   });
 
-  // The same window, met by the OOM reaper: its non-blockable CLEAR may find `svmm->mutex` taken
-  // by the migration (a failed trylock must refuse, so the reaper skips the VMA, as
-  // `__oom_reap_task_mm` does on -EAGAIN, mm/oom_kill.c).
+  // The same window, met by the OOM reaper: its non-blockable UNMAP may find `svmm->mutex` taken
+  // by the migration (the interval notifiers' failed trylock refuses), and the classic callback
+  // refuses it anyway, so the reaper skips the VMA (`__oom_reap_task_mm` on -EAGAIN,
+  // mm/oom_kill.c) and the migrations finish.
   const reaped: Scenario = {
     regions: [{ pages: 4, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
     tasks: [
@@ -270,7 +271,7 @@ describe('nouveau-style', () => {
     ],
   };
 
-  it('should keep the flush contract while the OOM reaper zaps pages a migration to VRAM holds', async () => {
+  it('should keep the flush contract while the OOM reaper comes to pages a migration to VRAM holds', async () => {
     for (let seed = 1; seed <= 16; seed++) {
       const r = await checkScenario(driver, reaped, { decisions: seededDecisions(seed) });
       expect(r, `seed ${seed}`).toKeepFlushContract();
