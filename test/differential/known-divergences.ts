@@ -23,19 +23,8 @@ const RMAP_WALK =
 
 export const KNOWN_DIVERGENCES: Readonly<Record<string, KnownDivergence>> = {
   'gen-s1019': { line: 22, kind: 'kernel-oops', cause: OOPS },
-  'gen-s1040': {
-    line: 39,
-    kind: 'model',
-    cause: 'migrate_to_dev after fork: 6.1 migrates pages a held child shares where the model answers -ENOENT; not yet traced',
-  },
   'gen-s1055': { line: 17, kind: 'kernel-oops', cause: OOPS },
   'gen-s1058': { line: 19, kind: 'kernel-oops', cause: OOPS },
-  'gen-s1062': {
-    line: 25,
-    kind: 'model',
-    cause:
-      "dev_write after fork to a read-only device-private page of this device: the port's dmirror_do_fault warns and returns -EFAULT as the 6.1 source reads, yet 6.1 succeeded without a warning; not yet traced",
-  },
   'gen-s1127': { line: 36, kind: 'model', cause: RMAP_WALK },
   'gen-s1133': { line: 19, kind: 'kernel-oops', cause: OOPS },
   'gen-s1177': { line: 21, kind: 'kernel-oops', cause: OOPS },
@@ -73,7 +62,7 @@ export const KNOWN_DIVERGENCES: Readonly<Record<string, KnownDivergence>> = {
   'gen-s1441': { line: 10, kind: 'model', cause: RMAP_WALK },
   'gen-s1462': { line: 24, kind: 'kernel-oops', cause: OOPS },
   'gen-s1469': { line: 21, kind: 'model', cause: RMAP_WALK },
-  'gen-s1473': { line: 41, kind: 'model', cause: 'dev_write after fork to a read-only device-private page of this device (as gen-s1062)' },
+  'gen-s1473': { line: 46, kind: 'model', cause: RMAP_WALK },
   'gen-s1490': { line: 40, kind: 'kernel-oops', cause: OOPS },
   'gen-s1498': { line: 38, kind: 'model', cause: RMAP_WALK },
   'gen-s1506': { line: 32, kind: 'kernel-oops', cause: OOPS },
