@@ -25,6 +25,6 @@ export const KNOWN_DIVERGENCES: Readonly<Record<string, KnownDivergence>> = {
     line: 36,
     kind: 'kernel-timing',
     cause:
-      'migrate_to_dev of two pages a held child shares: the recording printed ENOENT (a page not migrated, its mirror entry cleared), but 16 of 16 later runs of the script on the same 6.1 build print ok cpages=2, as the model does; a page that fails migrate_vma_check_page (mm/migrate_device.c) for an extra reference held only for a moment is the likely cause',
+      'migrate_to_dev of two pages a held child shares: the recording printed ENOENT (a page not migrated, its mirror entry cleared), but 40 of 40 later runs of the script on the same 6.1 build print ok cpages=2, as the model does; a page that fails migrate_vma_check_page (mm/migrate_device.c) for an extra reference held only for a moment is the likely cause',
   },
 };
