@@ -11,8 +11,12 @@ import type { NouveauSvmm } from './svmm.js';
 export default defineDriver<NouveauSvmm>({
   name: 'nouveau-style',
   description:
-    'nouveau: classic notifier with the MIGRATE self-skip, per-fault interval notifiers, VRAM migration, device-exclusive atomics',
+    'nouveau: classic notifier with the MIGRATE self-skip, per-fault interval notifiers, VRAM migration, device-exclusive atomics (on the fixed-kernel what-if classicFailureItree: end)',
   profiles: ['latest'],
+  // The classic callback refuses every non-blockable range, as nouveau's does; every kernel then
+  // leaves the interval tree invalidating for ever (docs/findings/classic-eagain-itree-leak.md).
+  // The template runs the kernel with the proposed fix; driver.test.ts shows the hang without it.
+  profileOverrides: { classicFailureItree: 'end' },
   probe(kernel) {
     // nouveau_drm_probe → nouveau_dmem_init, nouveau_svm_init: one GPU with its VRAM.
     const drm = new NouveauDrm(kernel);
