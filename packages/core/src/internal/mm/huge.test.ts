@@ -24,6 +24,7 @@ import { HPAGE_PMD_NR } from './huge.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
 import { PTE_DEVICE_EXCLUSIVE, pteKindOf, ptePfn } from './pte.js';
+import { reclaimVa } from './reclaim.js';
 
 const MB = 1 << 20;
 const HUGE = 2 * MB;
@@ -342,5 +343,33 @@ describe('hugetlbfs (MAP_HUGETLB)', () => {
     w.k.spawn('cpu', 'cpu', () => w.mm.write(w.huge, 6));
     await runDone(w.k);
     expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('thp');
+  });
+});
+
+describe('can_split_folio: a folio with a reference beyond its mappings is not split', () => {
+  it('should keep a THP whole when reclaim meets a GUP reference on one of its pages, and split it without one', async () => {
+    for (const held of [true, false]) {
+      const w = await world();
+      await w.mm.write(w.huge + 5 * w.k.pageSize, 42);
+      const head = w.k.pages.page(ptePfn(w.mm.pte(w.huge)));
+      const sub = w.k.pages.page(head.pfn + 3);
+      if (held) w.k.pages.getPage(sub); // get_user_pages (FOLL_GET) of the fourth page
+      const ret = await reclaimVa(w.mm, w.huge + 3 * w.k.pageSize);
+      if (held) {
+        // split_huge_page splits the PMD first (unmap_folio, TTU_SPLIT_HUGE_PMD), then fails to
+        // freeze the folio's references and maps its pages back: the folio stays whole, PTE-mapped.
+        expect(ret).toBe(-EBUSY);
+        expect(sub.large).toBe(true);
+        expect(w.mm.hugePmds.has(w.huge / HUGE)).toBe(false);
+        expect(ptePfn(w.mm.pte(w.huge + 3 * w.k.pageSize))).toBe(sub.pfn);
+        expect(await w.mm.read(w.huge + 5 * w.k.pageSize)).toBe(42);
+        w.k.pages.putPage(sub);
+      } else {
+        expect(ret).toBe(0);
+        expect(sub.large).toBe(false);
+        expect(w.mm.hugePmds.has(w.huge / HUGE)).toBe(false);
+      }
+      expect(checkMmInvariants(w.k)).toEqual([]);
+    }
   });
 });

@@ -8,6 +8,7 @@
  * and an operation on part of it splits it first (`__split_huge_pmd`), under a `MMU_NOTIFY_CLEAR`
  * invalidation of the whole huge page.
  */
+import type { Kernel } from '../kernel.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
 import { VM_HUGEPAGE, VM_HUGETLB, VM_NOHUGEPAGE } from './constants.js';
@@ -204,7 +205,8 @@ export function hugePmdsIn(mm: Mm, start: number, end: number): number[] {
  * entries are frozen and restored under `try_to_migrate_one`'s `MMU_NOTIFY_CLEAR` of the folio's
  * range (clipped to the VMA), and the folio becomes base pages. The huge zero page is only split
  * (`split_huge_pmd`); hugetlb folios are never split. Returns false if the folio lock could not
- * be taken (the caller skips the range, as `migrate_vma_collect_skip`).
+ * be taken, or the folio holds a reference beyond its mappings and the caller's (a GUP reference
+ * or pin: `can_split_folio`); the caller then skips the range, as `migrate_vma_collect_skip`.
  */
 export async function splitHugePage(mm: Mm, va: number): Promise<boolean> {
   const k = mm.kernel;
@@ -232,10 +234,29 @@ export async function splitHugePage(mm: Mm, va: number): Promise<boolean> {
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, Math.max(start, vma?.start ?? start), end);
   await mmuNotifierInvalidateRangeStart(range);
   await k.sched.yield();
-  k.pages.splitFolio(head);
+  // folio_ref_freeze after unmap_folio: a reference taken before the entries were frozen (a GUP
+  // that ran meanwhile) makes the split fail, and the entries are restored as they were.
+  const ok = canSplitFolio(k, head, 1);
+  if (ok) k.pages.splitFolio(head);
   await mmuNotifierInvalidateRangeEnd(range);
   k.pages.unlockPage(head);
   k.pages.putPage(head);
+  return ok;
+}
+
+/**
+ * `can_split_folio` (mm/huge_memory.c): a folio splits only if no one holds a reference beyond
+ * its mappings, its swap-cache entries and the `callerRefs` the splitter took on the head (the
+ * model counts references and mappings per page; a GUP pin counts in `refcount` too). A GUP
+ * reference (`make_device_exclusive`'s, a DMA's) makes `split_huge_page` fail with `-EAGAIN`.
+ */
+export function canSplitFolio(k: Kernel, head: Page, callerRefs: number): boolean {
+  const n = 2 ** head.order;
+  for (let i = 0; i < n; i++) {
+    const p = k.pages.page(head.pfn + i);
+    const expected = p.mapcount + (p.swapSlot !== 0 ? 1 : 0) + (i === 0 ? callerRefs : 0);
+    if (p.refcount > expected) return false;
+  }
   return true;
 }
 

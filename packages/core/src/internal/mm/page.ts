@@ -90,6 +90,13 @@ export class Page implements OwnedLock {
   heldSeq = -1;
   /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */
   lockClock: SyncClock | null = null;
+  /**
+   * @internal The folio whose lock was taken through this tail page, while it is held: the model
+   * splits a partly freed THP at once (the kernel defers the split, and never splits a folio under
+   * another task's lock), so the unlock must release the folio that was locked, not the page's
+   * folio after the split.
+   */
+  lockedFolio: Page | null = null;
   private lockWaitersList: Task[] | null = null;
   private unlockWaitersList: Task[] | null = null;
 
@@ -424,6 +431,7 @@ export class PageAllocator {
       p.lockOwner = t;
       t.held.addOwned(p);
     }
+    if (p !== page) page.lockedFolio = p;
     if (s.hb) hbAcquire(s, (p.lockClock ??= new SyncClock()));
   }
 
@@ -433,6 +441,7 @@ export class PageAllocator {
     if (p.lockOwner !== null) return false;
     p.lockOwner = this.sched.current;
     this.sched.current.held.addOwned(p);
+    if (p !== page) page.lockedFolio = p;
     if (this.sched.hb) hbAcquire(this.sched, (p.lockClock ??= new SyncClock()));
     return true;
   }
@@ -442,7 +451,8 @@ export class PageAllocator {
    * unlock it; unlocking an unlocked page is a bug.
    */
   unlockPage(page: Page): void {
-    const p = page.folio;
+    const p = page.lockedFolio ?? page.folio;
+    page.lockedFolio = null;
     const holder = p.lockOwner;
     if (holder === null) {
       throw new HmmlabError('ERR_NOT_LOCKED', `unlock_page: ${String(p)} at ${hex(p.pfn)} is not locked`);

@@ -8,7 +8,7 @@ import { EBUSY, EINVAL } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
-import { splitHugePage } from './huge.js';
+import { canSplitFolio, splitHugePage } from './huge.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
 import { mkPte, PTE_DIRTY, PTE_PRESENT, PTE_SWAP, pteFlags, pteKindOf, ptePfn } from './pte.js';
@@ -44,7 +44,16 @@ export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
     if (page.folio.hugetlb) return -EINVAL;
     const m = page.rmapMm[0];
     if (m !== undefined && !(await splitHugePage(m, page.rmapVa[0] as number))) return -EBUSY;
-    if (page.large) k.pages.splitFolio(page.folio);
+    if (page.large) {
+      // A folio no longer PMD-mapped: split_folio_to_list under the folio lock shrink_folio_list
+      // took first (folio_trylock), and only without extra references (can_split_folio).
+      const head = page.folio;
+      if (!k.pages.trylockPage(head)) return -EBUSY;
+      const ok = canSplitFolio(k, head, 0);
+      if (ok) k.pages.splitFolio(head);
+      k.pages.unlockPage(head);
+      if (!ok) return -EBUSY;
+    }
   }
   if (!k.pages.trylockPage(page)) return -EBUSY;
   const me = k.sched.current;
