@@ -13,12 +13,15 @@ export default defineDriver<NouveauSvmm>({
   description:
     'nouveau: classic notifier with the MIGRATE self-skip, per-fault interval notifiers, VRAM migration, device-exclusive atomics',
   profiles: ['latest'],
+  // A process may open two GPUs (two /dev/dri nodes, each with its own svmm): each GPU then sees
+  // the other's migrations and device-exclusive conversions, with the other's owner.
+  bindDevices: 2,
   probe(kernel) {
-    // nouveau_drm_probe → nouveau_dmem_init, nouveau_svm_init: one GPU with its VRAM.
-    const drm = new NouveauDrm(kernel);
+    // nouveau_drm_probe → nouveau_dmem_init, nouveau_svm_init, once per GPU, each with its VRAM.
+    const drms = [new NouveauDrm(kernel, 0), new NouveauDrm(kernel, 1)];
     return {
-      devices: [drm.device],
-      bind: (mm) => drm.svmmInit(mm),
+      devices: drms.map((d) => d.device),
+      bind: (mm, options) => (drms[options?.device ?? 0] as NouveauDrm).svmmInit(mm),
     };
   },
 });
