@@ -37,6 +37,7 @@ import {
   PMD_SIZE,
   pmdMapping,
   runHmm,
+  seq,
   testF,
 } from './fixture.js';
 
@@ -97,12 +98,12 @@ describe('hmm-tests: THP tests', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { buffer, oldPtr, size } = await hugeBuffer(t, PROT_READ | PROT_WRITE);
         const npages = size / t.pageSize;
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(pmdMapping(t.mm, buffer.ptr)).toBeUndefined();
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         // Try freeing it.
         expect(await t.mm.madvise(buffer.ptr, size, MADV_FREE)).toBe(0);
         buffer.ptr = oldPtr;
@@ -117,12 +118,12 @@ describe('hmm-tests: THP tests', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { buffer, oldPtr, size } = await hugeBuffer(t, PROT_READ | PROT_WRITE);
         const npages = size / t.pageSize;
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
-        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
         buffer.ptr = oldPtr;
         await hmmBufferFree(t, buffer);
       }),
@@ -139,17 +140,17 @@ describe('hmm-tests: THP tests', () => {
           for (const off of offsets) {
             const { buffer, oldPtr, size } = await hugeBuffer(t, PROT_READ | PROT_WRITE, useThp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
             const npages = size / t.pageSize;
-            await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+            await cpuFill(t.mm, buffer.ptr, size / 4, seq());
             expect(pmdMapping(t.mm, buffer.ptr)).toBe(useThp ? 'thp' : undefined);
             expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
             expect(buffer.cpages).toBe(npages);
-            expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+            expectWords(buffer.mirror, size / 4, seq(), 'mirror');
             expect(await t.mm.munmap(buffer.ptr + off, ONEMEG)).toBe(0);
             // Fault pages back to system memory and check them: the words outside the hole.
             const what = `ptr (thp ${useThp}, offset ${off})`;
-            await expectCpuWords(t.mm, buffer.ptr, off / 4, (i) => i, what);
+            await expectCpuWords(t.mm, buffer.ptr, off / 4, seq(), what);
             const tail = off + ONEMEG;
-            await expectCpuWords(t.mm, buffer.ptr + tail, (size - tail) / 4, (i) => tail / 4 + i, what);
+            await expectCpuWords(t.mm, buffer.ptr + tail, (size - tail) / 4, seq(tail / 4), what);
             buffer.ptr = oldPtr;
             await hmmBufferFree(t, buffer);
             rounds++;
@@ -180,7 +181,7 @@ describe('hmm-tests: THP tests', () => {
                 const oldPtr = buffer.ptr;
                 await t.mm.munmap(map + size, size * 2);
                 buffer.ptr = map;
-                await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+                await cpuFill(t.mm, buffer.ptr, size / 4, seq());
                 expect(pmdMapping(t.mm, buffer.ptr)).toBe(useThp ? 'thp' : undefined);
                 let newPtr = 0;
                 if (before) {
@@ -192,7 +193,7 @@ describe('hmm-tests: THP tests', () => {
                 }
                 expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
                 expect(buffer.cpages).toBe(npages);
-                expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+                expectWords(buffer.mirror, size / 4, seq(), 'mirror');
                 if (!before) {
                   newPtr = await t.mm.mremap(map, size, size, flags, map + size + off);
                   expect(newPtr).toBeGreaterThan(0);
@@ -203,7 +204,7 @@ describe('hmm-tests: THP tests', () => {
                   t.mm,
                   buffer.ptr,
                   size / 4,
-                  (i) => i,
+                  seq(),
                   `ptr (before ${before}, dontunmap ${dontUnmap}, thp ${useThp}, offset ${off})`,
                 );
                 await t.mm.munmap(newPtr, size);
