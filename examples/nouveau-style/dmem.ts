@@ -163,7 +163,7 @@ export async function nouveauDmemMigrateVma(svmm: NouveauSvmm, start: number, en
  * `nouveau_dmem_fault_copy_one` for every entry: a new system page each, then under
  * `svmm->mutex` the GPU's translations of the range go (`nouveau_svmm_invalidate`, the explicit
  * invalidation its skipped MIGRATE needs) before the copy. Nothing under the mutex sleeps: a
- * non-blockable invalidation must find it free (see `invalidateRangeStart`).
+ * non-blockable invalidation must find it free (the interval notifiers' trylock, `nouveauSvmMniOps`).
  */
 async function copyToRam(svmm: NouveauSvmm | null, args: MigrateVma): Promise<void> {
   const k = args.vma?.mm?.kernel;

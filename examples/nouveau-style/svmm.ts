@@ -124,13 +124,6 @@ export class NouveauSvmm implements Binding {
     this.vmm.flushTlb(start, limit);
   }
 
-  /**
-   * `nouveau_svmm_invalidate_range_start`. nouveau returns -EAGAIN for every non-blockable range;
-   * this template invalidates whenever its mutex is free, because a classic notifier that fails
-   * after the interval notifiers succeeded leaves the interval tree "invalidating" forever
-   * (`__mmu_notifier_invalidate_range_start` never ends the itree part for it), and the next GPU
-   * fault would then sleep in `mmu_interval_read_begin` for good. PFNCLR does not sleep here.
-   */
   /** See {@link NouveauSvmm.liveCell}. */
   get live(): boolean {
     return this.liveCell.get();
@@ -139,9 +132,17 @@ export class NouveauSvmm implements Binding {
     this.liveCell.set(v);
   }
 
+  /**
+   * `nouveau_svmm_invalidate_range_start`: like nouveau (6.1 and the newest tree), it refuses
+   * every non-blockable range with -EAGAIN before taking the mutex, so the OOM reaper skips the
+   * VMA. On the kernel as it is, that refusal after the fault's interval notifier succeeded leaves
+   * the interval tree invalidating for ever (docs/findings/classic-eagain-itree-leak.md), and the
+   * next `mmu_interval_read_begin` of the fault path never returns: driver.ts runs the fixed
+   * kernel (`classicFailureItree: 'end'`), and driver.test.ts shows the hang on the kernel as it is.
+   */
   async invalidateRangeStart(update: MmuNotifierRange): Promise<number> {
-    if (mmuNotifierRangeBlockable(update)) await this.mutex.lock();
-    else if (!this.mutex.tryLock()) return -EAGAIN;
+    if (!mmuNotifierRangeBlockable(update)) return -EAGAIN;
+    await this.mutex.lock();
     // Ignore our own migrations: every migration path revokes what it copies (I5 c), see dmem.ts.
     const ownMigration = update.event === MMU_NOTIFY_MIGRATE && update.owner === this.drm.dev;
     if (this.live && !ownMigration) this.invalidate(update.start, update.end);

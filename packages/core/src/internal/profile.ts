@@ -67,6 +67,16 @@ export interface KernelProfile {
    * (`migrate_vma_split_folio`, the newest tree). A PMD-mapped THP is split in both.
    */
   readonly largeFolioCollect: 'skip' | 'split';
+  /**
+   * What `__mmu_notifier_invalidate_range_start` (mm/mmu_notifier.c) does with the interval
+   * tree's invalidation when `mn_itree_invalidate` succeeded and a classic subscriber's
+   * `invalidate_range_start` then fails a non-blockable range: return the error and leave it open
+   * (`'leave-open'`, every kernel since the interval tree, 99cb252f5e68, v5.5, up to the newest
+   * tree), so `active_invalidate_ranges` keeps the count and `invalidate_seq` may stay odd; or end
+   * it with `mn_itree_inv_end`, as `mn_itree_invalidate` does for its own `-EAGAIN` (`'end'`, a
+   * what-if: the fix proposed in docs/findings/classic-eagain-itree-leak.md).
+   */
+  readonly classicFailureItree: 'leave-open' | 'end';
 }
 
 const BASE: KernelProfile = {
@@ -85,6 +95,7 @@ const BASE: KernelProfile = {
   hmmChecksPrivateOwner: true,
   exclusiveRestoreOwner: 'none',
   largeFolioCollect: 'split',
+  classicFailureItree: 'leave-open',
 };
 
 const PROFILES: Readonly<Record<ProfileName, KernelProfile>> = {

@@ -4,7 +4,7 @@
  * notifier callbacks in the kernel's shapes. A driver module default-exports one definition.
  */
 import { pathToFileURL } from 'node:url';
-import { HmmlabError, type Kernel, type Mm, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
+import { HmmlabError, type Kernel, type KernelProfile, kernelProfile, type Mm, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import type { Device } from './device.js';
 import type { DeviceVm } from './device-vm.js';
 
@@ -86,6 +86,13 @@ export interface DriverDefinition<B extends Binding = Binding> {
    * so each device sees the others' invalidations with a foreign owner. @defaultValue 1
    */
   readonly bindDevices?: number;
+  /**
+   * A kernel what-if the driver needs: profile rows changed in every run (a scenario's own
+   * `profileOverrides` change more). Only for a correct driver that meets a kernel bug on the
+   * kernel as it is; name the bug and its fix where the driver is documented, and keep a test of
+   * the hang or corruption on the real kernel. @defaultValue none
+   */
+  readonly profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
   /** Creates the devices and driver state in a fresh kernel. */
   probe(kernel: Kernel): DriverInstance<B> | Promise<DriverInstance<B>>;
 }
@@ -138,6 +145,16 @@ function checkDefinition(def: unknown, where: string): asserts def is DriverDefi
       'ERR_BAD_ARGUMENT',
       `${where}: driver "${d.name}" bindDevices is ${String(d.bindDevices)}; expected an integer of at least 1`,
     );
+  }
+  if (d.profileOverrides !== undefined) {
+    try {
+      if (typeof d.profileOverrides !== 'object' || d.profileOverrides === null || Array.isArray(d.profileOverrides)) {
+        throw new Error('expected an object of profile fields, like { "classicFailureItree": "end" }');
+      }
+      kernelProfile('latest', d.profileOverrides);
+    } catch (e) {
+      throw new HmmlabError('ERR_PROFILE', `${where}: driver "${d.name}" profileOverrides: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
   for (const p of d.profiles ?? []) {
     if (!PROFILE_NAMES.includes(p)) {

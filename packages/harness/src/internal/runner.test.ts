@@ -172,6 +172,23 @@ describe('runScenario', () => {
     expect(r.world.processes[0]?.profile.exclusiveRestoreOwner).toBe('caller');
   });
 
+  it("should apply the driver's own kernel what-if under the scenario's overrides, and refuse an unknown row", async () => {
+    const d = {
+      ...mirrorDriver({ flush: true }),
+      profileOverrides: { classicFailureItree: 'end' as const, exclusiveRestoreOwner: 'caller' as const },
+    };
+    const r = await runScenario(
+      d,
+      { ...scenario, profile: '6.1', profileOverrides: { exclusiveRestoreOwner: 'none' } },
+      { decisions: seededDecisions(1) },
+    );
+    expect(r.world.kernel.profile.classicFailureItree).toBe('end');
+    expect(r.world.kernel.profile.exclusiveRestoreOwner).toBe('none');
+    expect(() => defineDriver({ ...d, profileOverrides: { noSuchRow: true } as never })).toThrow(
+      /profileOverrides: .*"noSuchRow" is not a profile field/,
+    );
+  });
+
   it('should run the unmodified profile without overrides', async () => {
     const r = await runScenario(mirrorDriver({ flush: true }), { ...scenario, profile: '6.1' }, { decisions: seededDecisions(1) });
     expect(r.world.kernel.profile.exclusiveRestoreOwner).toBe('none');

@@ -144,7 +144,9 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     pageSize: scenario.pageSize ?? 4096,
     wordsPerPage: scenario.wordsPerPage ?? 4,
     trace: options.trace ?? 'ring',
-    ...(scenario.profileOverrides !== undefined ? { profileOverrides: scenario.profileOverrides } : {}),
+    ...(driver.profileOverrides !== undefined || scenario.profileOverrides !== undefined
+      ? { profileOverrides: { ...driver.profileOverrides, ...scenario.profileOverrides } }
+      : {}),
   });
   const world: World = {
     kernel,

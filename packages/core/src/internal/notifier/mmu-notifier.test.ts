@@ -4,8 +4,16 @@ import { Kernel } from '../kernel.js';
 import { MADV_DONTNEED } from '../mm/constants.js';
 import { oomReap } from '../mm/exit.js';
 import type { Mm } from '../mm/mm.js';
+import type { ProfileName } from '../profile.js';
+import { firstRunnable } from '../sched/decisions.js';
 import { eventsOf, mapAnon, runDone } from '../test-helpers.js';
-import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from './interval-notifier.js';
+import {
+  MmuIntervalNotifier,
+  mmuIntervalNotifierInsert,
+  mmuIntervalNotifierRemove,
+  mmuIntervalReadBegin,
+  mmuIntervalSetSeq,
+} from './interval-notifier.js';
 import {
   MmuNotifier,
   mmuNotifierArchInvalidateSecondaryTlbs,
@@ -155,6 +163,130 @@ describe('mmu_notifier_invalidate_range_start_nonblock', () => {
     k.spawn('oom', 'kernel', () => oomReap(mm));
     await runDone(k);
     expect(eventsOf(k, 'warn').map((w) => w.what)).toEqual(['start-failed-with-end']);
+  });
+});
+
+// mm/mmu_notifier.c, __mmu_notifier_invalidate_range_start: mn_itree_invalidate runs first and
+// raises active_invalidate_ranges (invalidate_seq goes odd when an interval notifier overlaps);
+// when mn_hlist_invalidate_range_start then fails, the error is returned as it is and nothing
+// calls mn_itree_inv_end: __oom_reap_task_mm (mm/oom_kill.c) skips the VMA without
+// mmu_notifier_invalidate_range_end. nouveau's classic callback (nouveau_svm.c,
+// nouveau_svmm_invalidate_range_start) fails every non-blockable range.
+describe('a classic invalidate_range_start that fails after the interval tree succeeded', () => {
+  interface Outcome {
+    status: string;
+    reaped: boolean[];
+    after: { active: number; seq: 'even' | 'odd' };
+    reader: string[];
+  }
+
+  /** Two OOM reaps (oom_reap_task retries), then a GPU fault's read_begin and remove on the notifier. */
+  async function reapThenFault(profile: ProfileName, classicFails: boolean, fix = false): Promise<Outcome> {
+    const k = new Kernel({ trace: 'all', profile, ...(fix ? { profileOverrides: { classicFailureItree: 'end' as const } } : {}) });
+    const mm = k.createMm();
+    const base = await mapAnon(mm, 1);
+    await mm.write(base, 1);
+    await mmuNotifierRegister(
+      new MmuNotifier({ invalidateRangeStart: (_s, r) => (classicFails && !mmuNotifierRangeBlockable(r) ? -EAGAIN : 0) }, 'svmm'),
+      mm,
+    );
+    const mni = new MmuIntervalNotifier('fault window');
+    await mmuIntervalNotifierInsert(mni, mm, base, k.pageSize, {
+      invalidate(sub, _r, curSeq) {
+        mmuIntervalSetSeq(sub, curSeq);
+        return true;
+      },
+    });
+    const subs = mm.notifierSubscriptions;
+    if (subs === null) throw new Error('no subscriptions');
+    const out: Outcome = { status: '', reaped: [], after: { active: 0, seq: 'even' }, reader: [] };
+    k.spawn('oom', 'kernel', async () => {
+      out.reaped.push(await oomReap(mm), await oomReap(mm));
+      out.after = { active: subs.activeInvalidateRanges, seq: subs.invalidateSeq % 2 === 0 ? 'even' : 'odd' };
+      k.spawn('gpu fault', 'driver', async () => {
+        await mmuIntervalReadBegin(mni);
+        out.reader.push('read_begin returned');
+        await mmuIntervalNotifierRemove(mni);
+        out.reader.push('removed');
+      });
+    });
+    const r = await k.run(firstRunnable);
+    out.status = r.status;
+    return out;
+  }
+
+  for (const profile of ['6.1', 'latest'] as const) {
+    it(`should leave the interval tree invalidating for ever on ${profile}: a later read_begin never returns`, async () => {
+      const o = await reapThenFault(profile, true);
+      expect(o.reaped).toEqual([false, false]);
+      // One count per failed attempt, never given back; the notifier's set_seq made the seq odd.
+      expect(o.after).toEqual({ active: 2, seq: 'odd' });
+      expect(o.reader).toEqual([]);
+      expect(o.status).toBe('deadlock');
+    });
+
+    it(`should end the invalidation on ${profile} when the classic callback does not fail`, async () => {
+      const o = await reapThenFault(profile, false);
+      expect(o.reaped).toEqual([true, true]);
+      expect(o.after).toEqual({ active: 0, seq: 'even' });
+      expect(o.reader).toEqual(['read_begin returned', 'removed']);
+      expect(o.status).toBe('done');
+    });
+  }
+
+  // nouveau's interval notifiers live only for one GPU fault: the reap may come when the tree is
+  // empty (has_itree stays set). The leaked count alone then makes the next insert odd
+  // (__mmu_interval_notifier_insert: invalidate_seq |= 1), and its read_begin waits for ever.
+  async function faultAfterEmptyTreeReap(fix: boolean): Promise<{ status: string; after: string; reader: string[] }> {
+    const k = new Kernel({ trace: 'all', profile: '6.1', ...(fix ? { profileOverrides: { classicFailureItree: 'end' as const } } : {}) });
+    const mm = k.createMm();
+    const base = await mapAnon(mm, 1);
+    await mm.write(base, 1);
+    await mmuNotifierRegister(
+      new MmuNotifier({ invalidateRangeStart: (_s, r) => (mmuNotifierRangeBlockable(r) ? 0 : -EAGAIN) }, 'svmm'),
+      mm,
+    );
+    const ops = {
+      invalidate(sub: MmuIntervalNotifier, _r: unknown, curSeq: number) {
+        mmuIntervalSetSeq(sub, curSeq);
+        return true;
+      },
+    };
+    const earlier = new MmuIntervalNotifier('earlier fault');
+    const reader: string[] = [];
+    let after = '';
+    k.spawn('oom', 'kernel', async () => {
+      await mmuIntervalNotifierInsert(earlier, mm, base, k.pageSize, ops);
+      await mmuIntervalNotifierRemove(earlier);
+      await oomReap(mm);
+      const subs = mm.notifierSubscriptions;
+      after = `active ${subs?.activeInvalidateRanges}, seq ${(subs?.invalidateSeq ?? 0) % 2 === 0 ? 'even' : 'odd'}`;
+      k.spawn('gpu fault', 'driver', async () => {
+        const mni = new MmuIntervalNotifier('next fault');
+        await mmuIntervalNotifierInsert(mni, mm, base, k.pageSize, ops);
+        await mmuIntervalReadBegin(mni);
+        reader.push('read_begin returned');
+        await mmuIntervalNotifierRemove(mni);
+      });
+    });
+    const r = await k.run(firstRunnable);
+    return { status: r.status, after, reader };
+  }
+
+  it('should make the next fault wait for ever after a reap that met an empty tree', async () => {
+    expect(await faultAfterEmptyTreeReap(false)).toEqual({ status: 'deadlock', after: 'active 1, seq even', reader: [] });
+  });
+
+  it('should let the next fault run after the same reap on the fixed-kernel what-if', async () => {
+    expect(await faultAfterEmptyTreeReap(true)).toEqual({ status: 'done', after: 'active 0, seq even', reader: ['read_begin returned'] });
+  });
+
+  it('should end the interval tree part on the fixed-kernel what-if (classicFailureItree: end)', async () => {
+    const o = await reapThenFault('6.1', true, true);
+    expect(o.reaped).toEqual([false, false]);
+    expect(o.after).toEqual({ active: 0, seq: 'even' });
+    expect(o.reader).toEqual(['read_begin returned', 'removed']);
+    expect(o.status).toBe('done');
   });
 });
 

@@ -370,7 +370,15 @@ async function invalidateStart(range: MutableRange): Promise<number> {
     const ret = await mnItreeInvalidate(subs, range);
     if (ret !== 0) return ret;
   }
-  if (subs.list.length > 0) return hlistStart(subs, range);
+  if (subs.list.length > 0) {
+    const ret = await hlistStart(subs, range);
+    // The kernel returns the classic subscribers' error as it is: the interval tree's part of
+    // this invalidation, begun by mn_itree_invalidate above, is never ended, because a
+    // non-blocking caller must not call _end after -EAGAIN (mm/oom_kill.c, __oom_reap_task_mm).
+    // The 'end' what-if ends it here, as mn_itree_invalidate does for its own -EAGAIN.
+    if (ret !== 0 && subs.hasItree && !mmuNotifierRangeBlockable(range) && range.mm.profile.classicFailureItree === 'end') subs.invEnd();
+    return ret;
+  }
   return 0;
 }
 
