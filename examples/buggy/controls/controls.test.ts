@@ -200,6 +200,17 @@ describe('n6-downgrade-own-migrate', () => {
 });
 
 describe('n8-inline-under-block-lock', () => {
+  // A page a forked child still maps: migrate_vma_setup's try_to_migrate sends MMU_NOTIFY_CLEAR
+  // (no owner) to the initiator's own VMA first, from inside the call that holds the block lock.
+  // The callback skips what that task raises there, as UVM does; taking the lock would deadlock.
+  it('should skip the CLEAR its own migrate_vma_setup raises for a page a forked child shares', async () => {
+    const shared = scenario(1, cpu({ op: 'fork' }), drv({ op: 'migrate-to-device', ...page(0) }), cpu({ op: 'read', ...at }));
+    const r = await checkScenario(await load('n8-inline-under-block-lock'), shared, { decisions: firstRunnable, trace: 'all' });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(callbacks(r).filter((c) => c.event === 'MMU_NOTIFY_CLEAR' && !c.own && !c.setSeq && c.cleared === 0)).not.toEqual([]);
+    expect(r).toKeepFlushContract();
+  });
+
   // A device fault maps its own device-private page after its own migration of that page to RAM
   // collected it (the CPU entry is a migration entry), because the callback skipped that MIGRATE.
   // Legal: the initiator revokes the mapping under the block lock before the copy, as it would a

@@ -1,8 +1,9 @@
 /**
  * NVIDIA UVM's design (uvm_hmm.c): its own migrations and exclusive conversions run under the
  * block lock, which the initiator takes before `migrate_vma_setup` and holds while it updates its
- * mappings inline; the callback returns at once for them (taking the lock would deadlock) and
- * returns false for a non-blockable range (bug-classes N8). A skip without `set_seq` hides the
+ * mappings inline; the callback returns at once for them, and for any invalidation the initiator
+ * raises inside `migrate_vma_setup` (`setupTask`; taking the lock would deadlock), and returns
+ * false for a non-blockable range (bug-classes N8). A skip without `set_seq` hides the
  * migration from a fault that read its pfns just before it, so the mirror keeps a change count of
  * its own, bumped under `L` when a migration revokes and when it ends, and checked together with
  * read_retry.
@@ -29,7 +30,12 @@ export class InlineMirror extends SvmMirror {
   readonly changes = new SharedCell(this.kernel, `${this.device.name} svm inline changes`, 0, { atomic: true });
 
   override invalidate(mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): Promise<boolean> {
-    // The initiator holds the block lock and updates the mapping inline.
+    // The initiator holds the block lock and updates the mapping inline. That covers whatever it
+    // raises inside migrate_vma_setup: try_to_migrate_one (mm/rmap.c) sends MMU_NOTIFY_CLEAR, with
+    // no owner, to every VMA its rmap walk visits, the initiator's own first, when another process
+    // still maps a collected page; taking the block lock for it would deadlock (uvm_hmm.c
+    // hmm_invalidate skips it through ignore_hmm_invalidate_va_block).
+    if (this.setupTask !== null && this.setupTask === this.kernel.sched.currentTaskId()) return Promise.resolve(true);
     if (this.isOwn(range, MMU_NOTIFY_MIGRATE) || this.isOwn(range, MMU_NOTIFY_EXCLUSIVE)) return Promise.resolve(true);
     if (!mmuNotifierRangeBlockable(range)) return Promise.resolve(false);
     return super.invalidate(mni, range, curSeq);

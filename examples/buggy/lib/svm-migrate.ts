@@ -94,6 +94,17 @@ function chunkArgs(m: SvmMirror, vma: Vma, start: number, end: number, flags: nu
   return new MigrateVma({ vma, start, end, src: pfns(), dst: pfns(), pgmapOwner: m.owner, flags });
 }
 
+/** `migrate_vma_setup`; with `L` held across it, the mirror knows the task that is inside it (`setupTask`). */
+async function setupLocked(m: SvmMirror, whole: boolean, args: MigrateVma): Promise<number> {
+  if (!whole) return migrateVmaSetup(args);
+  m.setupTask = m.kernel.sched.currentTaskId();
+  try {
+    return await migrateVmaSetup(args);
+  } finally {
+    m.setupTask = null;
+  }
+}
+
 async function chunkToDevice(m: SvmMirror, vma: Vma, start: number, end: number): Promise<number> {
   const args = chunkArgs(m, vma, start, end, MIGRATE_VMA_SELECT_SYSTEM);
   // The count of other invalidations before setup, then read_begin: it waits out every one whose
@@ -105,7 +116,7 @@ async function chunkToDevice(m: SvmMirror, vma: Vma, start: number, end: number)
   await mmuIntervalReadBegin(m.notifier);
   const whole = m.lockAcross('to-device');
   if (whole) await m.lock.lock();
-  const r = await migrateVmaSetup(args);
+  const r = await setupLocked(m, whole, args);
   if (r === 0) {
     await locked(m, whole, () => m.revokeMigrating(start, end, 'to-device'));
     copyToDevice(m, args);
@@ -151,7 +162,7 @@ async function copyToRam(m: SvmMirror, src: PfnArray, dst: PfnArray, npages: num
 async function toRamChunk(m: SvmMirror, args: MigrateVma, caller: ToRamCaller): Promise<number> {
   const whole = m.lockAcross(caller);
   if (whole) await m.lock.lock();
-  const r = await migrateVmaSetup(args);
+  const r = await setupLocked(m, whole, args);
   if (r === 0 && args.cpages > 0) {
     await locked(m, whole, () => m.revokeMigrating(args.start, args.end, caller));
     await copyToRam(m, args.src, args.dst, args.npages);

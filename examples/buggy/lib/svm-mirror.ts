@@ -344,6 +344,14 @@ export class SvmMirror implements Binding {
     return false;
   }
 
+  /**
+   * The task that is inside `migrate_vma_setup` holding `L` (when `lockAcross`), or null: UVM's
+   * `uvm_thread_context()->ignore_hmm_invalidate_va_block`, set around the call by
+   * `migrate_vma_setup_locked` (uvm_hmm.c). The mirror may ignore every invalidation that task
+   * raises meanwhile, such as the `MMU_NOTIFY_CLEAR` of `try_to_migrate_one`.
+   */
+  setupTask: number | null = null;
+
   /** Evicts all of the device memory to system memory (device removal, memory pressure). */
   evict(): Promise<number> {
     return svmEvict(this);

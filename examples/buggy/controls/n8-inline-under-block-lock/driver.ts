@@ -1,5 +1,6 @@
 /**
- * N8 (NVIDIA UVM uvm_hmm.c): the callback returns at once for its own MIGRATE and EXCLUSIVE
+ * N8 (NVIDIA UVM uvm_hmm.c): the callback returns at once for its own MIGRATE and EXCLUSIVE, and
+ * for whatever the initiator raises inside migrate_vma_setup
  * (the initiator holds the block lock and updates its mappings inline), and returns false for a
  * non-blockable range (lib/svm-inline.ts).
  */

@@ -210,12 +210,22 @@ describe('hmmRangeFault (rule 8: the per-entry algorithm)', () => {
     expect(hmmPfnToPage(w.k, r.pfns[0] as number).words[0]).toBe(9);
   });
 
-  it('should fault only the pages whose per-page request asks for it (pfnFlagsMask)', async () => {
+  it('should fault from the first page whose per-page request asks for it to the end of the walk step (hmm_vma_fault)', async () => {
     const w = await world();
-    const r = await fault(w, w.base, 3, 0, w.devA.owner, [0, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, 0]);
+    await w.mm.write(w.base, 1);
+    const r = await fault(w, w.base, 4, 0, w.devA.owner, [0, HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE, 0, 0]);
     expect(r.ret).toBe(0);
-    expect(r.pfns.map((p) => p & 7)).toEqual([0, HMM_PFN_VALID | HMM_PFN_WRITE, 0]);
-    expect([0, 1, 2].map((i) => w.mm.pte(w.base + i * w.ps) !== 0)).toEqual([false, true, false]);
+    // Page 0 needs nothing and is reported as it is; pages 1-3 are all faulted writable, though
+    // only page 1 asked (mm/hmm.c hmm_vma_fault loops handle_mm_fault up to the step's end).
+    expect(r.pfns.map((p) => p & 7)).toEqual(new Array(4).fill(HMM_PFN_VALID | HMM_PFN_WRITE));
+    expect([0, 1, 2, 3].map((i) => w.mm.pte(w.base + i * w.ps) !== 0)).toEqual([true, true, true, true]);
+  });
+
+  it('should not fault past the end of the range', async () => {
+    const w = await world();
+    const r = await fault(w, w.base, 2, 0, w.devA.owner, [HMM_PFN_REQ_FAULT, 0]);
+    expect(r.ret).toBe(0);
+    expect([0, 1, 2, 3].map((i) => w.mm.pte(w.base + i * w.ps) !== 0)).toEqual([true, true, false, false]);
   });
 
   it('should fault several holes in one call without returning -EBUSY', async () => {

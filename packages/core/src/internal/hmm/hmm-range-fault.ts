@@ -12,7 +12,7 @@ import { DevPagemap } from '../migrate/memremap.js';
 import { type PfnArray, rangePfns, unboundPfns } from '../migrate/migrate-core.js';
 import { VM_IO, VM_PFNMAP } from '../mm/constants.js';
 import { handleMmFault, VM_FAULT_OOM, VM_FAULT_SIGBUS, VM_FAULT_SIGSEGV } from '../mm/fault.js';
-import { HPAGE_PMD_ORDER, hugePmdAt } from '../mm/huge.js';
+import { HPAGE_PMD_ORDER, hugePmdAt, pmdSize } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
 import {
@@ -224,7 +224,16 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
     from = w.addr;
     const vma = mm.findVma(w.addr);
     if (vma === undefined) return -EFAULT;
-    const r = await handleMmFault(mm, vma, w.addr, w.write);
-    if ((r & (VM_FAULT_SIGSEGV | VM_FAULT_SIGBUS | VM_FAULT_OOM)) !== 0) return -EFAULT;
+    // hmm_vma_fault (mm/hmm.c) faults every page from the first that needs it to the end of the
+    // walk's step: the range's end, the VMA's end or the next PMD boundary (walk_pmd_range's
+    // pmd_addr_end), whichever comes first, with that page's fault flags. A later page of the
+    // step is faulted even when it needs nothing, so an own device-private page there goes back
+    // through migrate_to_ram.
+    const pmd = pmdSize(mm);
+    const stepEnd = Math.min(range.end, vma.end, w.addr - (w.addr % pmd) + pmd);
+    for (let addr = w.addr; addr < stepEnd; addr += k.pageSize) {
+      const r = await handleMmFault(mm, vma, addr, w.write);
+      if ((r & (VM_FAULT_SIGSEGV | VM_FAULT_SIGBUS | VM_FAULT_OOM)) !== 0) return -EFAULT;
+    }
   }
 }

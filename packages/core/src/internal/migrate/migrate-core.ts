@@ -122,19 +122,28 @@ export function migrationEntryFor(e: number, page: Page, writable: boolean, anon
 }
 
 /**
- * `try_to_migrate`: every remaining mapping of the locked page becomes a migration entry, each
- * under its own one-page `MMU_NOTIFY_CLEAR` invalidation (`try_to_migrate_one`).
+ * `try_to_migrate` (mm/rmap.c): the rmap walk visits the places of the locked page (its mappings
+ * and migration entries), and `try_to_migrate_one` starts a one-page `MMU_NOTIFY_CLEAR` (no owner)
+ * for each place it visits *before* `page_vma_mapped_walk` looks for the page there, then turns a
+ * mapping it finds into a migration entry. A place whose entry is already a migration entry (the
+ * process `migrate_vma_collect_pmd` unmapped) is notified all the same. The walk stops as soon as
+ * the page is mapped nowhere (`rwc->done` = `page_not_mapped`).
+ *
+ * Order: `rmap_walk_anon` and `rmap_walk_file` iterate an interval tree (the anon_vma's, the
+ * file's `i_mmap`) by `vm_pgoff`; a forked child's VMA goes in right after its parent's
+ * (`anon_vma_clone`, `vma_interval_tree_insert_after` in `dup_mmap`), so at equal `vm_pgoff` the
+ * older address space comes first. The kernel also visits VMAs of the tree that no longer map the
+ * page at all; the model knows the page's places only.
  */
 export async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
-  const mms = page.rmapMm.slice();
-  const vas = page.rmapVa.slice();
-  for (let i = 0; i < mms.length; i++) {
-    const m = mms[i] as Mm;
-    const va = vas[i] as number;
+  const places = page.rmapMm.map((m, i) => {
+    const va = page.rmapVa[i] as number;
+    return { m, va, pgoff: m.lookupVma(va)?.pgoff ?? 0 };
+  });
+  places.sort((a, b) => a.pgoff - b.pgoff || a.m.id - b.m.id);
+  for (const { m, va } of places) {
+    if (page.mapcount === 0) break;
     const vpn = Math.floor(va / k.pageSize);
-    const e0 = m.pt.get(vpn) ?? 0;
-    const kind0 = pteKindOf(e0);
-    if ((kind0 !== PTE_PRESENT && kind0 !== PTE_DEVICE_PRIVATE && kind0 !== PTE_DEVICE_EXCLUSIVE) || ptePfn(e0) !== page.pfn) continue;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, m, va, va + k.pageSize);
     await mmuNotifierInvalidateRangeStart(range);
     await k.sched.yield();

@@ -127,6 +127,38 @@ export async function splitHugePmdsAtEdges(mm: Mm, start: number, end: number): 
 }
 
 /**
+ * `__split_vma` at `addr` (a no-op unless `addr` lies strictly inside a VMA), preceded by what
+ * `vma_adjust_trans_huge` → `split_huge_pmd_if_needed` (mm/huge_memory.c) does there: when `addr`
+ * is not PMD-aligned and the PMD-sized block around it lies inside the VMA, and a page table
+ * reaches that block (`mm_find_pmd`, mm/rmap.c, returns the PMD slot whenever the PUD entry is
+ * present, huge or not), `__split_huge_pmd` runs. It starts its `MMU_NOTIFY_CLEAR` of the whole
+ * block before it looks at the PMD, so the notifiers see that invalidation even when nothing is
+ * PMD-mapped there. The model takes the PUD entry as present while the mm has any entry in the
+ * PUD-sized block.
+ */
+export async function splitVmaAt(mm: Mm, addr: number): Promise<void> {
+  const vma = mm.lookupVma(addr);
+  if (vma === undefined || vma.start === addr) return;
+  const size = pmdSize(mm);
+  const haddr = addr - (addr % size);
+  if (addr !== haddr && haddr >= vma.start && haddr + size <= vma.end && !(await splitHugePmd(mm, addr)) && pudPresent(mm, addr)) {
+    const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + size);
+    await mmuNotifierInvalidateRangeStart(range);
+    await mm.kernel.sched.yield();
+    await mmuNotifierInvalidateRangeEnd(range);
+  }
+  mm.splitAt(addr);
+}
+
+/** Whether `mm` has a page-table entry in the PUD-sized block (512 PMDs) around `va`. */
+function pudPresent(mm: Mm, va: number): boolean {
+  const span = HPAGE_PMD_NR * HPAGE_PMD_NR;
+  const block = Math.floor(va / mm.kernel.pageSize / span);
+  for (const vpn of mm.pt.keys()) if (Math.floor(vpn / span) === block) return true;
+  return false;
+}
+
+/**
  * `zap_huge_pmd`: forgets the PMD mappings wholly inside `[start, end)` (the caller clears their
  * entries). The caller split the partly covered ones first.
  */

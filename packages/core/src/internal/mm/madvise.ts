@@ -16,7 +16,7 @@ import {
   VM_HUGEPAGE,
   VM_NOHUGEPAGE,
 } from './constants.js';
-import { pmdSize, splitHugePmdsAtEdges } from './huge.js';
+import { pmdSize, splitHugePmdsAtEdges, splitVmaAt } from './huge.js';
 import type { Mm } from './mm.js';
 import { hugetlbAligned } from './munmap.js';
 import type { Page } from './page.js';
@@ -124,9 +124,8 @@ async function hugepageMadvise(mm: Mm, addr: number, end: number, len: number, a
     let mapped = 0;
     for (const v of vmas) mapped += Math.min(end, v.end) - Math.max(addr, v.start);
     if (!hugetlbAligned(mm, addr, end)) return -EINVAL;
-    await splitHugePmdsAtEdges(mm, addr, end);
-    mm.splitAt(addr);
-    mm.splitAt(end);
+    await splitVmaAt(mm, addr);
+    await splitVmaAt(mm, end);
     const set = advice === MADV_HUGEPAGE ? VM_HUGEPAGE : VM_NOHUGEPAGE;
     for (const v of mm.vmasIn(addr, end)) v.flags = (v.flags & ~(VM_HUGEPAGE | VM_NOHUGEPAGE)) | set;
     if (k.trace.on) {

@@ -9,7 +9,7 @@ import { EINVAL, ENOMEM } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_PROTECTION_VMA } from '../notifier/range.js';
 import { PROT_EXEC, PROT_READ, PROT_WRITE, TASK_SIZE, VM_EXEC, VM_READ, VM_WRITE } from './constants.js';
-import { splitHugePmdsAtEdges } from './huge.js';
+import { splitVmaAt } from './huge.js';
 import type { Mm } from './mm.js';
 import { protToVmFlags } from './mmap.js';
 import { hugetlbAligned } from './munmap.js';
@@ -53,10 +53,9 @@ export async function mprotect(mm: Mm, addr: number, length: number, prot: numbe
       const tmp = Math.min(v.end, end);
       // mprotect_fixup: nothing to do (no split, no invalidation) when the flags do not change.
       if (((v.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newProt) !== v.flags) {
-        // __split_vma → vma_adjust_trans_huge: a PMD mapping across an edge is split first.
-        await splitHugePmdsAtEdges(mm, nstart, tmp);
-        mm.splitAt(nstart);
-        mm.splitAt(tmp);
+        // __split_vma → vma_adjust_trans_huge at each edge (a PMD mapping across it is split).
+        await splitVmaAt(mm, nstart);
+        await splitVmaAt(mm, tmp);
         const piece = mm.lookupVma(nstart) as Vma;
         piece.flags = (piece.flags & ~(VM_READ | VM_WRITE | VM_EXEC)) | newProt;
         if (k.trace.on)

@@ -8,7 +8,7 @@ import { EFAULT, EINVAL, ENOMEM } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_UNMAP } from '../notifier/range.js';
 import { MMAP_MIN_ADDR, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, TASK_SIZE } from './constants.js';
-import { type HugePmdKind, hugePmdsIn, pmdSize, splitHugePmd, splitHugePmdsAtEdges } from './huge.js';
+import { type HugePmdKind, hugePmdsIn, pmdSize, splitHugePmd, splitVmaAt } from './huge.js';
 import type { Mm } from './mm.js';
 import { findGap } from './mmap.js';
 import { doMunmap } from './munmap.js';
@@ -78,9 +78,8 @@ export async function mremap(
 async function moveVma(mm: Mm, oldAddr: number, oldLen: number, newAddr: number, newLen: number, dontUnmap: boolean): Promise<number> {
   const k = mm.kernel;
   const ps = k.pageSize;
-  await splitHugePmdsAtEdges(mm, oldAddr, oldAddr + oldLen);
-  mm.splitAt(oldAddr);
-  mm.splitAt(oldAddr + oldLen);
+  await splitVmaAt(mm, oldAddr);
+  await splitVmaAt(mm, oldAddr + oldLen);
   const old = mm.findVma(oldAddr) as Vma;
   const moved = old.clone();
   moved.start = newAddr;

@@ -7,7 +7,7 @@ import { EINVAL } from '../errors.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_UNMAP } from '../notifier/range.js';
 import { TASK_SIZE } from './constants.js';
-import { pmdSize, splitHugePmdsAtEdges } from './huge.js';
+import { pmdSize, splitVmaAt } from './huge.js';
 import { hugetlbUnreserveRange } from './hugetlb.js';
 import type { Mm } from './mm.js';
 import type { Page } from './page.js';
@@ -33,11 +33,10 @@ export async function munmap(mm: Mm, addr: number, length: number): Promise<numb
 /** @internal Unmaps `[start, end)`; the caller holds the mmap lock for writing. */
 export async function doMunmap(mm: Mm, start: number, end: number, why: string): Promise<void> {
   if (mm.vmasIn(start, end).length === 0) return;
-  // __split_vma → vma_adjust_trans_huge: a THP PMD across a new VMA boundary is split first.
-  await splitHugePmdsAtEdges(mm, start, end);
   hugetlbUnreserveRange(mm, start, end);
-  mm.splitAt(start);
-  mm.splitAt(end);
+  // __split_vma → vma_adjust_trans_huge at each new VMA boundary (a THP PMD across it is split).
+  await splitVmaAt(mm, start);
+  await splitVmaAt(mm, end);
   const victims = mm.vmasIn(start, end);
   const first = (victims[0] as (typeof victims)[number]).start;
   const last = (victims[victims.length - 1] as (typeof victims)[number]).end;
