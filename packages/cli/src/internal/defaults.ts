@@ -3,7 +3,7 @@
 /**
  * Runs of a default campaign, per driver (`fuzz`) and per mutant (`mutate`). Races that need three
  * operations to meet (a migration, an invalidation of the same pages from another task, and a
- * schedule that puts the invalidation inside the migration) first show after 2,000 to 8,500 runs in
+ * schedule that puts the invalidation inside the migration) first show after 2,000 to 9,200 runs in
  * the templates' mutants (docs/mutation); at 1,000 to 2,000 runs/s a correct driver's 10,000 runs
  * take 5 to 10 s.
  */
