@@ -19,10 +19,11 @@ export class NouveauDrm {
   readonly device: Device;
   private svmms = 0;
 
-  constructor(kernel: Kernel) {
+  /** @param index - the GPU's number: `nouveau<index>`. */
+  constructor(kernel: Kernel, index = 0) {
     this.kernel = kernel;
     this.device = new Device(kernel, {
-      name: 'nouveau0',
+      name: `nouveau${index}`,
       owner: this,
       faultMode: 'replayable',
       // System memory atomics go through make_device_exclusive (nouveau_atomic_range_fault).

@@ -36,6 +36,7 @@ import {
   PMD_SIZE,
   pmdMapping,
   runHmm,
+  seq,
   testF,
 } from './fixture.js';
 
@@ -59,7 +60,7 @@ describe('hmm-tests: device access to system memory', () => {
         const buffer = await hmmBufferMap(t, size);
         // Initialize buffer in system memory but leave the first two pages zero (pte_none and pfn_zero).
         const first = (2 * t.pageSize) / 4;
-        await cpuFill(t.mm, buffer.ptr + first * 4, size / 4 - first, (i) => first + i);
+        await cpuFill(t.mm, buffer.ptr + first * 4, size / 4 - first, seq(first));
         // Set buffer permission to read-only.
         expect(await t.mm.mprotect(buffer.ptr, size, PROT_READ)).toBe(0);
         // Populate the CPU page table with a special zero page.
@@ -81,15 +82,15 @@ describe('hmm-tests: device access to system memory', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         // Initialize mirror buffer so we can verify it isn't written.
-        fill(buffer.mirror, size / 4, (i) => -i);
+        fill(buffer.mirror, size / 4, seq(0, -1));
         expect(await t.mm.mprotect(buffer.ptr, size, PROT_NONE)).toBe(0);
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_READ, buffer, npages)).toBe(-EFAULT);
         // Allow CPU to read the buffer so we can check it.
         expect(await t.mm.mprotect(buffer.ptr, size, PROT_READ)).toBe(0);
-        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
-        expectWords(buffer.mirror, size / 4, (i) => -i, 'mirror');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
+        expectWords(buffer.mirror, size / 4, seq(0, -1), 'mirror');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -102,11 +103,11 @@ describe('hmm-tests: device access to system memory', () => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size);
         // Initialize data that the device will write to buffer->ptr.
-        fill(buffer.mirror, size / 4, (i) => i);
+        fill(buffer.mirror, size / 4, seq());
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(buffer.faults).toBe(1);
-        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -122,7 +123,7 @@ describe('hmm-tests: device access to system memory', () => {
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_READ, buffer, 1)).toBe(0);
         expect(buffer.cpages).toBe(1);
         expect(buffer.faults).toBe(1);
-        fill(buffer.mirror, size / 4, (i) => i);
+        fill(buffer.mirror, size / 4, seq());
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(-EPERM);
         await expectCpuWords(t.mm, buffer.ptr, size / 4, () => 0, 'ptr');
         // Now allow writing and see that the zero page is replaced.
@@ -130,7 +131,7 @@ describe('hmm-tests: device access to system memory', () => {
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(buffer.faults).toBe(1);
-        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -155,10 +156,10 @@ describe('hmm-tests: device access to system memory', () => {
               buffer.ptr = map;
             }
             // Initialize buffer->ptr so we can tell if it is written.
-            await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+            await cpuFill(t.mm, buffer.ptr, size / 4, seq());
             expect(pmdMapping(t.mm, buffer.ptr)).toBe(useThp ? 'thp' : undefined);
             // Initialize data that the device will write to buffer->ptr.
-            fill(buffer.mirror, size / 4, (i) => -i);
+            fill(buffer.mirror, size / 4, seq(0, -1));
             if (migrate) {
               expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
               expect(buffer.cpages).toBe(npages);
@@ -167,19 +168,19 @@ describe('hmm-tests: device access to system memory', () => {
             const child = await t.mm.fork();
             const cbuf: HmmBuffer = { ...buffer };
             // Check that we see the parent's values.
-            await expectCpuWords(child, cbuf.ptr, size / 4, (i) => i, 'child ptr');
-            if (!migrate) expectWords(cbuf.mirror, size / 4, (i) => -i, 'child mirror');
+            await expectCpuWords(child, cbuf.ptr, size / 4, seq(), 'child ptr');
+            if (!migrate) expectWords(cbuf.mirror, size / 4, seq(0, -1), 'child mirror');
             // The child process needs its own mirror to its own mm.
             const childFd = await t.hmmOpen(0, child);
             expect(await hmmDmirrorCmd(childFd, HMM_DMIRROR_WRITE, cbuf, npages)).toBe(0);
             expect(cbuf.cpages).toBe(npages);
             expect(cbuf.faults).toBe(1);
             // Check what the device wrote.
-            if (!migrate) await expectCpuWords(child, cbuf.ptr, size / 4, (i) => -i, 'child ptr');
+            if (!migrate) await expectCpuWords(child, cbuf.ptr, size / 4, seq(0, -1), 'child ptr');
             await childFd.unbind();
             await child.exit();
             // Check that the parent's buffer did not change.
-            await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'parent ptr');
+            await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'parent ptr');
             buffer.ptr = oldPtr;
             await hmmBufferFree(t, buffer);
             rounds++;
@@ -197,21 +198,21 @@ describe('hmm-tests: device access to system memory', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
-        fill(buffer.mirror, size / 4, (i) => -i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
+        fill(buffer.mirror, size / 4, seq(0, -1));
         const child = await t.mm.fork();
         const cbuf: HmmBuffer = { ...buffer };
-        await expectCpuWords(child, cbuf.ptr, size / 4, (i) => i, 'child ptr');
-        expectWords(cbuf.mirror, size / 4, (i) => -i, 'child mirror');
+        await expectCpuWords(child, cbuf.ptr, size / 4, seq(), 'child ptr');
+        expectWords(cbuf.mirror, size / 4, seq(0, -1), 'child mirror');
         const childFd = await t.hmmOpen(0, child);
         expect(await hmmDmirrorCmd(childFd, HMM_DMIRROR_WRITE, cbuf, npages)).toBe(0);
         expect(cbuf.cpages).toBe(npages);
         expect(cbuf.faults).toBe(1);
-        await expectCpuWords(child, cbuf.ptr, size / 4, (i) => -i, 'child ptr');
+        await expectCpuWords(child, cbuf.ptr, size / 4, seq(0, -1), 'child ptr');
         await childFd.unbind();
         await child.exit();
         // Check that the parent's buffer did change.
-        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => -i, 'parent ptr');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(0, -1), 'parent ptr');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -230,12 +231,12 @@ describe('hmm-tests: device access to system memory', () => {
         expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
         const oldPtr = buffer.ptr;
         buffer.ptr = map;
-        fill(buffer.mirror, size / 4, (i) => i);
+        fill(buffer.mirror, size / 4, seq());
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(buffer.faults).toBe(1);
         expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
-        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
         buffer.ptr = oldPtr;
         await hmmBufferFree(t, buffer);
       }),
@@ -256,14 +257,14 @@ describe('hmm-tests: device access to system memory', () => {
           expect(ptr).toBeGreaterThan(0);
           const buffer: HmmBuffer = { ptr, mirror: new Int32Array(size / 4), size, cpages: 0, faults: 0 };
           // Initialize data that the device will write to buffer->ptr.
-          fill(buffer.mirror, size / 4, (i) => i);
+          fill(buffer.mirror, size / 4, seq());
           // Simulate a device writing system memory.
           expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(0);
           expect(buffer.cpages).toBe(npages);
           expect(buffer.faults).toBe(1);
           expect(pmdMapping(t.mm, ptr)).toBe('hugetlb');
           // Check what the device wrote.
-          await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+          await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
           await hmmBufferFree(t, buffer);
           expect(t.k.hugetlb.free).toBe(1);
         },
@@ -280,7 +281,7 @@ describe('hmm-tests: device access to system memory', () => {
         const file = t.k.createFile('hmm-tests O_TMPFILE', { size }); // hmm_create_file
         const mirror = new Int32Array(size / 4);
         // Write initial contents of the file (pwrite), then clear the mirror.
-        fill(mirror, size / 4, (i) => i);
+        fill(mirror, size / 4, seq());
         file.writeWords(0, mirror, t.wpp, t.pageSize);
         expect(file.size).toBe(size);
         mirror.fill(0);
@@ -290,7 +291,7 @@ describe('hmm-tests: device access to system memory', () => {
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_READ, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(buffer.faults).toBe(1);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -305,13 +306,13 @@ describe('hmm-tests: device access to system memory', () => {
         const ptr = await t.mm.mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
         expect(ptr).toBeGreaterThan(0);
         const buffer: HmmBuffer = { ptr, mirror: new Int32Array(size / 4), size, cpages: 0, faults: 0 };
-        fill(buffer.mirror, size / 4, (i) => i);
+        fill(buffer.mirror, size / 4, seq());
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(buffer.faults).toBe(1);
-        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
         // Check that the device also wrote the file (pread).
-        expectWords(file.readWords(0, size / 4, t.wpp), size / 4, (i) => i, 'file');
+        expectWords(file.readWords(0, size / 4, t.wpp), size / 4, seq(), 'file');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -325,11 +326,11 @@ describe('hmm-tests: device access to system memory', () => {
         const { npages, size } = bufferPages(t);
         for (let c = 0; c < NTIMES; c++) {
           const buffer = await hmmBufferMap(t, size);
-          await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i + c);
+          await cpuFill(t.mm, buffer.ptr, size / 4, seq(c));
           expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_READ, buffer, npages)).toBe(0);
           expect(buffer.cpages).toBe(npages);
           expect(buffer.faults).toBe(1);
-          expectWords(buffer.mirror, size / 4, (i) => i + c, `mirror (round ${c})`);
+          expectWords(buffer.mirror, size / 4, seq(c), `mirror (round ${c})`);
           await hmmBufferFree(t, buffer);
           rounds++;
         }

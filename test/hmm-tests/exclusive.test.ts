@@ -18,6 +18,7 @@ import {
   PMD_SIZE,
   pmdMapping,
   runHmm,
+  seq,
   testF,
 } from './fixture.js';
 
@@ -34,7 +35,7 @@ async function incrementAndCheck(t: HmmTest, mm: Mm, ptr: number, size: number, 
     for (let j = 0; j < n; j++) words[j] = (words[j] as number) + 1;
     await mm.writeRange(va, words);
   }
-  await expectCpuWords(mm, ptr, size / 4, (i) => i + 1, `${what} ptr`);
+  await expectCpuWords(mm, ptr, size / 4, seq(1), `${what} ptr`);
 }
 
 describe('hmm-tests: device-exclusive access', () => {
@@ -44,11 +45,11 @@ describe('hmm-tests: device-exclusive access', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         // Map memory exclusively for device access.
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_EXCLUSIVE, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         // Fault pages back to system memory and check them.
         await incrementAndCheck(t, t.mm, buffer.ptr, size, 'cpu');
         // Check atomic access revoked.
@@ -63,10 +64,10 @@ describe('hmm-tests: device-exclusive access', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_EXCLUSIVE, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         expect(await t.mm.mprotect(buffer.ptr, size, PROT_READ)).toBe(0);
         // Simulate a device writing system memory.
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(-EPERM);
@@ -82,7 +83,7 @@ describe('hmm-tests: device-exclusive access', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_EXCLUSIVE, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         const child = await t.mm.fork();
@@ -122,14 +123,14 @@ describe('hmm-tests: device-exclusive access with THP=always', () => {
         async (t) => {
           const { npages, size } = bufferPages(t);
           const buffer = await hmmBufferMap(t, size);
-          await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+          await cpuFill(t.mm, buffer.ptr, size / 4, seq());
           const huge = Math.ceil(buffer.ptr / PMD_SIZE) * PMD_SIZE;
           expect(pmdMapping(t.mm, huge)).toBe('thp');
           expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_EXCLUSIVE, buffer, npages)).toBe(p.ret);
           expect(pmdMapping(t.mm, huge)).toBeUndefined();
           if (p.ret === 0) {
             expect(buffer.cpages).toBe(npages);
-            expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+            expectWords(buffer.mirror, size / 4, seq(), 'mirror');
           }
           // Either way the CPU finds its data, faulting back what the device holds.
           await incrementAndCheck(t, t.mm, buffer.ptr, size, 'cpu');
@@ -148,7 +149,7 @@ describe('hmm-tests: device-exclusive access with THP=always', () => {
         async (t) => {
           const { npages, size } = bufferPages(t);
           const buffer = await hmmBufferMap(t, size);
-          await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+          await cpuFill(t.mm, buffer.ptr, size / 4, seq());
           expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_EXCLUSIVE, buffer, npages)).toBe(p.ret);
           expect(await t.mm.mprotect(buffer.ptr, size, PROT_READ)).toBe(0);
           expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_WRITE, buffer, npages)).toBe(-EPERM);

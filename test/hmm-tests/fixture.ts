@@ -185,15 +185,39 @@ export async function hmmBufferFree(t: HmmTest, buffer: HmmBuffer, mm: Mm = t.mm
 }
 
 /** `for (i = 0; i < n; ++i) ptr[i] = f(i)` on CPU memory at `va`. */
+/**
+ * The word pattern `ptr[i] = start + step * i` of the C loops (`i`, `-i`, `i + c`): callable like
+ * any pattern, and {@link cpuFill}, {@link fill} and {@link expectWords} run it without a call per
+ * word (a loop over many different closures is megamorphic in V8, and costs most of a fill).
+ */
+export interface Seq {
+  (i: number): number;
+  readonly start: number;
+  readonly step: number;
+}
+
+/** `start + step * i`: `seq()` is `i`, `seq(c)` is `i + c`, `seq(0, -1)` is `-i`. */
+export function seq(start = 0, step = 1): Seq {
+  return Object.assign((i: number) => start + step * i, { start, step });
+}
+
+function isSeq(f: (i: number) => number): f is Seq {
+  return typeof (f as Partial<Seq>).step === 'number';
+}
+
+/** `for (i = 0; i < n; ++i) ptr[i] = f(i)`: CPU stores of `n` words at `va`. */
 export async function cpuFill(mm: Mm, va: number, n: number, f: (i: number) => number): Promise<void> {
   const v = new Int32Array(n);
-  for (let i = 0; i < n; i++) v[i] = f(i);
+  fill(v, n, f);
   await mm.writeRange(va, v);
 }
 
 /** `for (i = 0; i < n; ++i) ptr[i] = f(i)` on the mirror buffer. */
 export function fill(buf: Int32Array | Uint8Array, n: number, f: (i: number) => number): void {
-  for (let i = 0; i < n; i++) buf[i] = f(i);
+  if (isSeq(f)) {
+    const { start, step } = f;
+    for (let i = 0; i < n; i++) buf[i] = start + step * i;
+  } else for (let i = 0; i < n; i++) buf[i] = f(i);
 }
 
 /**
@@ -202,6 +226,13 @@ export function fill(buf: Int32Array | Uint8Array, n: number, f: (i: number) => 
  */
 export function expectWords(words: ArrayLike<number>, n: number, f: (i: number) => number, what: string): void {
   expect(words.length, `${what}: length`).toBeGreaterThanOrEqual(n);
+  if (isSeq(f)) {
+    const { start, step } = f;
+    for (let i = 0; i < n; i++) {
+      if (words[i] !== start + step * i) expect(words[i], `${what}[${i}]`).toBe(f(i));
+    }
+    return;
+  }
   for (let i = 0; i < n; i++) {
     if (words[i] !== f(i)) expect(words[i], `${what}[${i}]`).toBe(f(i));
   }

@@ -21,6 +21,7 @@ import {
   hmmMigrateSysToDev,
   NTIMES,
   runHmm,
+  seq,
   testF,
 } from './fixture.js';
 
@@ -31,10 +32,10 @@ describe('hmm-tests: migration', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -48,16 +49,16 @@ describe('hmm-tests: migration', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         // Fault half the pages back to system memory and check them.
-        await expectCpuWords(t.mm, buffer.ptr, size / 8, (i) => i, 'ptr');
+        await expectCpuWords(t.mm, buffer.ptr, size / 8, seq(), 'ptr');
         // Migrate memory to the device again.
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -68,14 +69,14 @@ describe('hmm-tests: migration', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { npages, size } = bufferPages(t);
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         // Release device memory.
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_RELEASE, buffer, npages)).toBe(0);
         // Fault pages back to system memory and check them.
-        await expectCpuWords(t.mm, buffer.ptr, size / 8, (i) => i, 'ptr');
+        await expectCpuWords(t.mm, buffer.ptr, size / 8, seq(), 'ptr');
         await hmmBufferFree(t, buffer);
       }),
     );
@@ -143,16 +144,16 @@ describe('hmm-tests: migration', () => {
         const { npages, size } = bufferPages(t);
         for (let c = 0; c < NTIMES; c++) {
           const buffer = await hmmBufferMap(t, size);
-          await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+          await cpuFill(t.mm, buffer.ptr, size / 4, seq());
           expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
           expect(buffer.cpages).toBe(npages);
-          expectWords(buffer.mirror, size / 4, (i) => i, `mirror (round ${c})`);
+          expectWords(buffer.mirror, size / 4, seq(), `mirror (round ${c})`);
           // Migrate back to system memory and check them.
           if (hmmIsCoherentType(v.deviceNumber)) {
             expect(await hmmMigrateDevToSys(t.fd, buffer, npages)).toBe(0);
             expect(buffer.cpages).toBe(npages);
           }
-          await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, `ptr (round ${c})`);
+          await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), `ptr (round ${c})`);
           await hmmBufferFree(t, buffer);
           rounds++;
         }
@@ -169,13 +170,13 @@ describe('hmm-tests: migration', () => {
         const npages = 4;
         const size = npages * t.pageSize;
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         // fork(): the child only spins until the parent kills it.
         const child = await t.mm.fork();
         // Parent process writes to COW pages(s) and gets a new copy in system.
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         // Terminate child and wait.
         await child.exit();
         // Take snapshot to CPU pagetables.

@@ -19,6 +19,7 @@ import {
   hmmBufferMap,
   hmmMigrateSysToDev,
   runHmm,
+  seq,
 } from './fixture.js';
 
 describe('hmm-tests: the seed patch', () => {
@@ -50,12 +51,12 @@ describe('hmm-tests: the seed patch', () => {
           expect(t.fd.era.ownerFilter).toBe(false);
           const { npages, size } = bufferPages(t);
           const buffer = await hmmBufferMap(t, size);
-          await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+          await cpuFill(t.mm, buffer.ptr, size / 4, seq());
           expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
           expect(buffer.cpages).toBe(npages);
-          expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+          expectWords(buffer.mirror, size / 4, seq(), 'mirror');
           // Fault half the pages back to system memory and check them.
-          await expectCpuWords(t.mm, buffer.ptr, size / 8, (i) => i, 'ptr');
+          await expectCpuWords(t.mm, buffer.ptr, size / 8, seq(), 'ptr');
           // Migrate memory to the device again: hmm_migrate_sys_to_dev, with the driver's outputs kept.
           const r = await t.fd.cmd(HMM_DMIRROR_MIGRATE_TO_DEV, { addr: buffer.ptr, npages, ptr: buffer.mirror });
           seen.ret = r.ret;
@@ -66,7 +67,7 @@ describe('hmm-tests: the seed patch', () => {
             if (pteKindOf(t.mm.pte(buffer.ptr + p * t.pageSize)) === PTE_DEVICE_PRIVATE) seen.devicePrivate++;
           }
           // The data of the second half is intact: only the mirror forgot it.
-          await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+          await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
           await hmmBufferFree(t, buffer);
         },
         { profile: '5.8' },

@@ -32,6 +32,7 @@ import {
   hmmMigrateSysToDev,
   PMD_SIZE,
   runHmm,
+  seq,
   testF,
 } from './fixture.js';
 
@@ -106,7 +107,7 @@ describe('hmm-tests: snapshots and two devices', () => {
           expect(ptr).toBeGreaterThan(0);
           const buffer: HmmBuffer = { ptr, mirror: new Uint8Array(npages), size, cpages: 0, faults: 0 };
           // Initialize the pages the device will snapshot in buffer->ptr.
-          await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+          await cpuFill(t.mm, buffer.ptr, size / 4, seq());
           // Simulate a device snapshotting CPU pagetables.
           expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages)).toBe(0);
           expect(buffer.cpages).toBe(npages);
@@ -139,26 +140,26 @@ describe('hmm-tests: snapshots and two devices', () => {
         const npages = 6;
         const size = npages * t.pageSize;
         const buffer = await hmmBufferMap(t, size);
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         // Make region read-only.
         expect(await t.mm.mprotect(buffer.ptr, size, PROT_READ)).toBe(0);
         // Simulate device 0 reading system memory.
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_READ, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(buffer.faults).toBe(1);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror (device 0)');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror (device 0)');
         // Simulate device 1 reading system memory.
         expect(await hmmDmirrorCmd(t.fd1, HMM_DMIRROR_READ, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(buffer.faults).toBe(1);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror (device 1)');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror (device 1)');
         // Migrate pages to device 1 and try to read from device 0.
         expect(await hmmMigrateSysToDev(t.fd1, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_READ, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         expect(buffer.faults).toBe(1);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror (device 0 after the migration)');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror (device 0 after the migration)');
         await hmmBufferFree(t, buffer);
       }),
     );

@@ -19,6 +19,7 @@ import {
   hmmDmirrorCmd,
   NTIMES,
   runHmm,
+  seq,
   testF,
 } from './fixture.js';
 
@@ -55,7 +56,7 @@ describe('hmm-tests: teardown', () => {
               const { npages, size } = bufferPages(t);
               for (let c = 0; c < NTIMES; ++c) {
                 const buffer = await hmmBufferMap(t, size);
-                await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i + c);
+                await cpuFill(t.mm, buffer.ptr, size / 4, seq(c));
                 // pthread_create(unmap_buffer): delay for a bit and then unmap the buffer while it is being read.
                 const joined = t.k.completion(`unmap_buffer ${c}`);
                 const delay = random() % MAX_DELAY;
@@ -71,7 +72,7 @@ describe('hmm-tests: teardown', () => {
                 if (rc === 0) {
                   expect(buffer.cpages).toBe(npages);
                   expect(buffer.faults).toBe(1);
-                  expectWords(buffer.mirror, size / 4, (i) => i + c, `mirror (seed ${seed}, round ${c})`);
+                  expectWords(buffer.mirror, size / 4, seq(c), `mirror (seed ${seed}, round ${c})`);
                 }
                 await joined.waitForCompletion();
                 // The thread cleared buffer->ptr: hmm_buffer_free unmaps nothing, as in C.

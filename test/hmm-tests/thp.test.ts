@@ -49,6 +49,7 @@ import {
   PMD_SIZE,
   pmdMapping,
   runHmm,
+  seq,
   testF,
 } from './fixture.js';
 
@@ -109,14 +110,14 @@ describe('hmm-tests: THP tests', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { buffer, oldPtr, size } = await hugeBuffer(t, PROT_READ | PROT_WRITE);
         const npages = size / t.pageSize;
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         // The driver asks for MIGRATE_VMA_SELECT_COMPOUND: the THP moved whole, to a
         // device-private PMD (or a PMD-mapped device-coherent folio).
         expect(pmdMapping(t.mm, buffer.ptr)).toBe(hmmIsCoherentType(v.deviceNumber) ? 'thp' : 'device-private');
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         // Try freeing it.
         expect(await t.mm.madvise(buffer.ptr, size, MADV_FREE)).toBe(0);
         buffer.ptr = oldPtr;
@@ -131,11 +132,11 @@ describe('hmm-tests: THP tests', () => {
       runHmm([v.deviceNumber], async (t) => {
         const { buffer, oldPtr, size } = await hugeBuffer(t, PROT_READ | PROT_WRITE);
         const npages = size / t.pageSize;
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         if (!hmmIsCoherentType(v.deviceNumber)) {
           expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_SNAPSHOT, buffer, npages)).toBe(0);
           expect(buffer.cpages).toBe(npages);
@@ -144,7 +145,7 @@ describe('hmm-tests: THP tests', () => {
           // pagemap: every page a swap-type (device-private) entry, none present.
           expect(pmdMapping(t.mm, buffer.ptr)).toBe('device-private');
         }
-        await expectCpuWords(t.mm, buffer.ptr, size / 4, (i) => i, 'ptr');
+        await expectCpuWords(t.mm, buffer.ptr, size / 4, seq(), 'ptr');
         buffer.ptr = oldPtr;
         await hmmBufferFree(t, buffer);
       }),
@@ -161,17 +162,17 @@ describe('hmm-tests: THP tests', () => {
           for (const off of offsets) {
             const { buffer, oldPtr, size } = await hugeBuffer(t, PROT_READ | PROT_WRITE, useThp ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
             const npages = size / t.pageSize;
-            await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+            await cpuFill(t.mm, buffer.ptr, size / 4, seq());
             expect(pmdMapping(t.mm, buffer.ptr)).toBe(useThp ? 'thp' : undefined);
             expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
             expect(buffer.cpages).toBe(npages);
-            expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+            expectWords(buffer.mirror, size / 4, seq(), 'mirror');
             expect(await t.mm.munmap(buffer.ptr + off, ONEMEG)).toBe(0);
             // Fault pages back to system memory and check them: the words outside the hole.
             const what = `ptr (thp ${useThp}, offset ${off})`;
-            await expectCpuWords(t.mm, buffer.ptr, off / 4, (i) => i, what);
+            await expectCpuWords(t.mm, buffer.ptr, off / 4, seq(), what);
             const tail = off + ONEMEG;
-            await expectCpuWords(t.mm, buffer.ptr + tail, (size - tail) / 4, (i) => tail / 4 + i, what);
+            await expectCpuWords(t.mm, buffer.ptr + tail, (size - tail) / 4, seq(tail / 4), what);
             buffer.ptr = oldPtr;
             await hmmBufferFree(t, buffer);
             rounds++;
@@ -202,7 +203,7 @@ describe('hmm-tests: THP tests', () => {
                 const oldPtr = buffer.ptr;
                 await t.mm.munmap(map + size, size * 2);
                 buffer.ptr = map;
-                await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+                await cpuFill(t.mm, buffer.ptr, size / 4, seq());
                 expect(pmdMapping(t.mm, buffer.ptr)).toBe(useThp ? 'thp' : undefined);
                 let newPtr = 0;
                 if (before) {
@@ -214,7 +215,7 @@ describe('hmm-tests: THP tests', () => {
                 }
                 expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
                 expect(buffer.cpages).toBe(npages);
-                expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+                expectWords(buffer.mirror, size / 4, seq(), 'mirror');
                 if (!before) {
                   newPtr = await t.mm.mremap(map, size, size, flags, map + size + off);
                   expect(newPtr).toBeGreaterThan(0);
@@ -225,7 +226,7 @@ describe('hmm-tests: THP tests', () => {
                   t.mm,
                   buffer.ptr,
                   size / 4,
-                  (i) => i,
+                  seq(),
                   `ptr (before ${before}, dontunmap ${dontUnmap}, thp ${useThp}, offset ${off})`,
                 );
                 await t.mm.munmap(newPtr, size);
@@ -254,14 +255,14 @@ describe('hmm-tests: THP tests', () => {
         expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
         buffer.ptr = map;
         // Initialize buffer in system memory.
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         expect(pmdMapping(t.mm, buffer.ptr)).toBe('thp');
         // Migrate memory to device but force a THP allocation error.
         expect(await hmmDmirrorCmd(t.fd, HMM_DMIRROR_FLAGS, buffer, HMM_DMIRROR_FLAG_FAIL_ALLOC)).toBe(0);
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);
         // Check what the device read.
-        expectWords(buffer.mirror, size / 4, (i) => i, 'mirror');
+        expectWords(buffer.mirror, size / 4, seq(), 'mirror');
         // The driver fell back to base pages: the THP was split on its way.
         expect(pmdMapping(t.mm, buffer.ptr)).toBeUndefined();
         // Try faulting back a single (PAGE_SIZE) page.
@@ -274,7 +275,7 @@ describe('hmm-tests: THP tests', () => {
         expect(await t.mm.madvise(map, size, MADV_HUGEPAGE)).toBe(0);
         buffer.ptr = map;
         // Initialize buffer in system memory.
-        await cpuFill(t.mm, buffer.ptr, size / 4, (i) => i);
+        await cpuFill(t.mm, buffer.ptr, size / 4, seq());
         // Migrate THP to device.
         expect(await hmmMigrateSysToDev(t.fd, buffer, npages)).toBe(0);
         expect(buffer.cpages).toBe(npages);

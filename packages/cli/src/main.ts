@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { CommandResult } from '@hmmlab/analyze';
 import { WINDOWS } from '@hmmlab/fuzz/windows';
 import { Command, CommanderError } from 'commander';
+import { DEFAULT_RUNS } from './internal/defaults.js';
 import { prepareOutput } from './internal/output.js';
 import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted } from './internal/signals.js';
 import { UsageError } from './internal/usage.js';
@@ -82,7 +83,7 @@ program
   .command('fuzz')
   .description('fuzz drivers against random workloads, migrations and interleavings')
   .argument('<drivers...>', 'driver.ts files, folders holding one, or folders of drivers (e.g. examples)')
-  .option('--runs <n>', 'runs per driver', '2000')
+  .option('--runs <n>', 'runs per driver', String(DEFAULT_RUNS))
   .option('--time <seconds>', 'stop after this long even if runs remain')
   .option('--seed <n>', 'campaign seed: the same seed gives the same counterexample', '1')
   .option('--strategy <name>', 'schedule strategy: pct, random or exhaustive', 'pct')
@@ -126,7 +127,7 @@ program
   .command('mutate')
   .description("mutation testing: fuzz each flush-contract bug written into the driver's files, report the ones no run catches")
   .argument('<driver>', 'the driver module (or its folder)')
-  .option('--runs <n>', 'runs per mutant', '2000')
+  .option('--runs <n>', 'runs per mutant', String(DEFAULT_RUNS))
   .option('--seed <n>', 'campaign seed', '1')
   .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
   .option('--workers <n>', 'mutants fuzzed at once, each in its own watched worker thread', '1')

@@ -18,6 +18,7 @@ import {
 } from '@hmmlab/fuzz';
 import { SingleBar } from 'cli-progress';
 import { saveCounterexample } from '../internal/counterexamples.js';
+import { DEFAULT_RUNS } from '../internal/defaults.js';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareOutput } from '../internal/output.js';
@@ -149,7 +150,7 @@ const INTERRUPTED_EXIT = 130;
 
 /** Runs the command; returns the exit code. `signal` aborts it (SIGINT): what was found so far is printed. */
 export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal?: AbortSignal): Promise<number> {
-  const runs = int('runs', o.runs, 1) ?? 2000;
+  const runs = int('runs', o.runs, 1) ?? DEFAULT_RUNS;
   const time = int('time', o.time, 1);
   const seed = int('seed', o.seed, 0) ?? 1;
   const workers = int('workers', o.workers, 1) ?? 1;

@@ -13,6 +13,7 @@ import { dirname, join, relative } from 'node:path';
 import { AnalyzeError, type Equivalent, type Mutant, type MutantSet, mutants, OPERATOR_NAMES, readEquivalents } from '@hmmlab/analyze';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import { type CampaignResult, runParallelCampaign, WatchedWorker, WorkerStallError } from '@hmmlab/fuzz';
+import { DEFAULT_RUNS } from '../internal/defaults.js';
 import { findDrivers } from '../internal/drivers.js';
 import { formatMs, table } from '../internal/format.js';
 import type { MutantRun } from '../internal/mutant-job.js';
@@ -107,7 +108,7 @@ function vitestOf(driver: string): string {
 
 /** Runs the command; returns the exit code. `signal` aborts it (SIGINT): what was found so far is printed. */
 export async function mutateCommand(path: string, o: MutateCommandOptions, signal?: AbortSignal): Promise<number> {
-  const runs = int('runs', o.runs, 1) ?? 2000;
+  const runs = int('runs', o.runs, 1) ?? DEFAULT_RUNS;
   const seed = int('seed', o.seed, 0) ?? 1;
   const workers = int('workers', o.workers, 1) ?? 1;
   const minScore = o.minScore === undefined ? undefined : Number(o.minScore);
