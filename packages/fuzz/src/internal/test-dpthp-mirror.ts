@@ -8,8 +8,6 @@
  */
 import {
   EFAULT,
-  HMM_PFN_REQ_FAULT,
-  HMM_PFN_REQ_WRITE,
   HMM_PFN_WRITE,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -42,6 +40,7 @@ import {
   zoneDevicePageInit,
 } from '@hmmlab/core';
 import { Device, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
+import { onePageRange } from './test-mirror.js';
 
 /** The mirror; `zapFirstOnly` is the bug described above. */
 export function devThpMirror(zapFirstOnly: boolean) {
@@ -147,16 +146,7 @@ export function devThpMirror(zapFirstOnly: boolean) {
           const vm = gpu.createVm(mm, {
             fault(_v, f) {
               const start = f.va - (f.va % ps);
-              const range = {
-                notifier: mni,
-                notifierSeq: 0,
-                start,
-                end: start + ps,
-                hmmPfns: [0],
-                defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
-                pfnFlagsMask: 0,
-                devPrivateOwner: gpu.owner,
-              };
+              const range = onePageRange(mni, start, ps, f.kind === 'read', gpu.owner);
               return hmmRangeFaultLoop({
                 mm,
                 range,

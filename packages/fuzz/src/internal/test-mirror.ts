@@ -5,6 +5,7 @@ import {
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
   HMM_PFN_WRITE,
+  type HmmRange,
   hmmPfnToPage,
   type Kernel,
   MmuIntervalNotifier,
@@ -14,6 +15,20 @@ import {
   ULONG_MAX,
 } from '@hmmlab/core';
 import { Device, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
+
+/** The one-page `hmm_range` of the test mirrors' device faults: the page at `start`, writable unless the fault reads. */
+export function onePageRange(notifier: MmuIntervalNotifier, start: number, ps: number, read: boolean, owner: unknown): HmmRange {
+  return {
+    notifier,
+    notifierSeq: 0,
+    start,
+    end: start + ps,
+    hmmPfns: [0],
+    defaultFlags: HMM_PFN_REQ_FAULT | (read ? 0 : HMM_PFN_REQ_WRITE),
+    pfnFlagsMask: 0,
+    devPrivateOwner: owner,
+  };
+}
 
 /** A one-device mirror whose callback clears its page table; `flush` decides whether it also flushes the TLB. */
 export function mirror(flush: boolean) {
@@ -30,16 +45,7 @@ export function mirror(flush: boolean) {
           const vm = gpu.createVm(mm, {
             fault(v, f) {
               const start = f.va - (f.va % ps);
-              const range = {
-                notifier: mni,
-                notifierSeq: 0,
-                start,
-                end: start + ps,
-                hmmPfns: [0],
-                defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
-                pfnFlagsMask: 0,
-                devPrivateOwner: gpu.owner,
-              };
+              const range = onePageRange(mni, start, ps, f.kind === 'read', gpu.owner);
               return hmmRangeFaultLoop({
                 mm,
                 range,

@@ -6,8 +6,6 @@
  * (the bug) all 512 of them, most outside any interval of its own.
  */
 import {
-  HMM_PFN_REQ_FAULT,
-  HMM_PFN_REQ_WRITE,
   HMM_PFN_WRITE,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -20,6 +18,7 @@ import {
   mmuNotifierRangeBlockable,
 } from '@hmmlab/core';
 import { Device, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
+import { onePageRange } from './test-mirror.js';
 
 const WINDOW_PAGES = 64;
 
@@ -65,16 +64,7 @@ export function thpMirror(clamp: boolean) {
               }
               winLock.unlock();
               const notifier = mni;
-              const range = {
-                notifier,
-                notifierSeq: 0,
-                start,
-                end: start + ps,
-                hmmPfns: [0],
-                defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
-                pfnFlagsMask: 0,
-                devPrivateOwner: gpu.owner,
-              };
+              const range = onePageRange(notifier, start, ps, f.kind === 'read', gpu.owner);
               return hmmRangeFaultLoop({
                 mm,
                 range,
