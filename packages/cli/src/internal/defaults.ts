@@ -5,6 +5,6 @@
  * operations to meet (a migration, an invalidation of the same pages from another task, and a
  * schedule that puts the invalidation inside the migration) first show after 2,000 to 9,200 runs in
  * the templates' mutants (docs/mutation); at 1,000 to 2,000 runs/s a correct driver's 10,000 runs
- * take 5 to 10 s.
+ * take 5 to 15 s.
  */
 export const DEFAULT_RUNS = 10_000;

@@ -160,3 +160,21 @@ describe('the lock of a large folio taken through a tail page', () => {
     k.pages.unlockPage(head);
   });
 });
+
+describe('a page lock taken through a page that was a tail before', () => {
+  it('should release its own lock once the page is a folio of its own again', () => {
+    const k = new Kernel();
+    const head = k.pages.allocFolio(2);
+    const tail = k.pages.page(head.pfn + 1);
+    // Locked through the tail, unlocked through the head: the tail's record of the folio is stale.
+    expect(k.pages.trylockPage(tail)).toBe(true);
+    k.pages.unlockPage(head);
+    k.pages.splitFolio(head);
+    expect(k.pages.trylockPage(tail)).toBe(true);
+    expect(k.pages.trylockPage(head)).toBe(true);
+    k.pages.unlockPage(tail);
+    expect(tail.lockOwner).toBeNull();
+    expect(head.lockOwner).not.toBeNull();
+    k.pages.unlockPage(head);
+  });
+});

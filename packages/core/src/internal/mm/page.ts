@@ -431,7 +431,7 @@ export class PageAllocator {
       p.lockOwner = t;
       t.held.addOwned(p);
     }
-    if (p !== page) page.lockedFolio = p;
+    page.lockedFolio = p === page ? null : p;
     if (s.hb) hbAcquire(s, (p.lockClock ??= new SyncClock()));
   }
 
@@ -441,7 +441,7 @@ export class PageAllocator {
     if (p.lockOwner !== null) return false;
     p.lockOwner = this.sched.current;
     this.sched.current.held.addOwned(p);
-    if (p !== page) page.lockedFolio = p;
+    page.lockedFolio = p === page ? null : p;
     if (this.sched.hb) hbAcquire(this.sched, (p.lockClock ??= new SyncClock()));
     return true;
   }
