@@ -1,5 +1,6 @@
-import { validateScenario } from '@hmmlab/harness';
+import { type Scenario, validateScenario } from '@hmmlab/harness';
 import fc from 'fast-check';
+import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { describe, expect, it } from 'vitest';
 import { scenarioArb } from './arbitraries.js';
 
@@ -29,6 +30,29 @@ describe('scenarioArb', () => {
     const wide = cpuOps({ exit: true, cpuPrograms: { min: 2, max: 4 } });
     expect(wide.every((cpus) => cpus.length >= 2 && cpus.length <= 4)).toBe(true);
     expect(wide.flat().some((t) => t.ops.some((o) => o.op === 'exit'))).toBe(true);
+  });
+});
+
+describe('the arbitraries kept per shape and layout', () => {
+  // A shape no other test uses, so the first draws below find nothing kept yet.
+  const shape = { pages: { min: 1, max: 5 }, regions: { min: 1, max: 3 }, exit: true };
+  const draw = (seed: number) => scenarioArb(shape).generate(new fc.Random(xoroshiro128plus(seed)), undefined);
+  const shrinks = (v: fc.Value<Scenario>) => [...scenarioArb(shape).shrink(v.value_, v.context).take(20)].map((s) => s.value_);
+
+  it('should draw and shrink the same scenarios whatever was kept before', () => {
+    const seeds = Array.from({ length: 60 }, (_, i) => i * 31 + 1);
+    // Cold: each layout's arbitraries are built as the draws meet it; then warm, in the other order.
+    const cold = seeds.map((seed) => {
+      const v = draw(seed);
+      return { value: v.value_, shrinks: seed % 10 === 1 ? shrinks(v) : [] };
+    });
+    const warm = [...seeds].reverse().map((seed) => {
+      const v = draw(seed);
+      return { value: v.value_, shrinks: seed % 10 === 1 ? shrinks(v) : [] };
+    });
+    warm.reverse();
+    expect(new Set(cold.map((c) => JSON.stringify(c.value.regions.map((r) => r.pages)))).size).toBeGreaterThan(5);
+    expect(warm).toEqual(cold);
   });
 });
 

@@ -99,8 +99,11 @@ const OP_KINDS = {
 } as const;
 const ALL_KINDS: readonly string[] = Object.values(OP_KINDS).flat();
 
+/** Weighted op arbitraries, each with its op kind (`OpSpec['op']`). */
+type KindedOps = (fc.WeightedArbitrary<OpSpec> & { kind: string })[];
+
 /** Weighted op arbitraries without the kinds `bias.omit` leaves out (all of them if it leaves out every one). */
-function pick(ops: readonly (fc.WeightedArbitrary<OpSpec> & { kind: string })[], bias: OpBias): fc.Arbitrary<OpSpec> {
+function pick(ops: KindedOps, bias: OpBias): fc.Arbitrary<OpSpec> {
   const kept = ops.filter((o) => !(bias.omit?.has(o.kind) ?? false));
   return fc.oneof(...(kept.length > 0 ? kept : ops));
 }
@@ -121,25 +124,26 @@ export function regionArb(pages: { min: number; max: number } = { min: 1, max: 4
 
 /** A page of one of `regions`: `{ region, page }`, the hot page about half of the time. */
 function atArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<{ region: number; page: number; word: number }> {
-  const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) =>
-    fc.record({
-      region: fc.constant(region),
-      page: fc.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 }),
-      word: fc.nat(3),
-    }),
+  const inRegion = regions.map((r, region) =>
+    fc.record({ region: fc.constant(region), page: fc.integer({ min: 0, max: r.pages - 1 }), word: fc.nat(3) }),
   );
+  const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
   if (hot === undefined) return any;
   return fc.oneof(any, fc.record({ region: fc.constant(hot.region), page: fc.constant(hot.page), word: fc.nat(3) }));
 }
 
 /** A page range of one region; about half of the time one that covers the hot page. */
 function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<{ region: number; page: number; pages: number }> {
-  const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => {
-    const n = (regions[region] as RegionSpec).pages;
-    return fc
-      .integer({ min: 0, max: n - 1 })
-      .chain((page) => fc.record({ region: fc.constant(region), page: fc.constant(page), pages: fc.integer({ min: 1, max: n - page }) }));
-  });
+  // Built once per region and page rather than inside `chain` for every draw: the draws are the same.
+  const fromPage = regions.map((r, region) =>
+    Array.from({ length: r.pages }, (_, page) =>
+      fc.record({ region: fc.constant(region), page: fc.constant(page), pages: fc.integer({ min: 1, max: r.pages - page }) }),
+    ),
+  );
+  const inRegion = fromPage.map((pages) =>
+    fc.integer({ min: 0, max: pages.length - 1 }).chain((page) => pages[page] as (typeof pages)[number]),
+  );
+  const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
   if (hot === undefined) return any;
   const n = (regions[hot.region] as RegionSpec).pages;
   const covering = fc
@@ -156,17 +160,22 @@ function spanArb(
   regions: readonly RegionSpec[],
 ): fc.Arbitrary<{ region: number; page: number; pages: number; through: { region: number; page: number } }> {
   const page = (region: number) => fc.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 });
-  return fc
-    .tuple(fc.integer({ min: 0, max: regions.length - 1 }), fc.integer({ min: 1, max: Math.max(1, regions.length - 1) }))
-    .chain(([a, d]) => {
-      const b = (a + d) % regions.length;
+  const maxD = Math.max(1, regions.length - 1);
+  // One record per (first region, distance), built once rather than inside `chain` for every draw.
+  const spans = regions.map((_, a) =>
+    Array.from({ length: maxD }, (_x, i) => {
+      const b = (a + i + 1) % regions.length;
       return fc.record({
         region: fc.constant(a),
         page: page(a),
         pages: fc.constant(1),
         through: fc.record({ region: fc.constant(b), page: page(b) }),
       });
-    });
+    }),
+  );
+  return fc
+    .tuple(fc.integer({ min: 0, max: regions.length - 1 }), fc.integer({ min: 1, max: maxD }))
+    .chain(([a, d]) => (spans[a] as (typeof spans)[number])[d - 1] as (typeof spans)[number][number]);
 }
 
 const valueArb = fc.integer({ min: 1, max: 999 });
@@ -176,9 +185,14 @@ const op = (o: OpSpec): OpSpec => o;
 
 /** One CPU op: loads and stores most of the time, and every syscall that changes mappings. */
 export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } & OpBias = {}): fc.Arbitrary<OpSpec> {
+  return pick(cpuOps(regions, options), options);
+}
+
+/** The weighted CPU ops of {@link cpuOpArb}, before the bias leaves kinds out. */
+function cpuOps(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } & OpBias): KindedOps {
   const at = atArb(regions, options.hot);
   const range = rangeArb(regions, options.hot);
-  const ops: (fc.WeightedArbitrary<OpSpec> & { kind: string })[] = [
+  const ops: KindedOps = [
     { kind: 'read', weight: 4, arbitrary: at.map((a) => op({ op: 'read', ...a })) },
     { kind: 'write', weight: 5, arbitrary: fc.tuple(at, valueArb).map(([a, value]) => op({ op: 'write', ...a, value })) },
     { kind: 'munmap', weight: 2, arbitrary: range.map((r) => op({ op: 'munmap', ...r })) },
@@ -213,7 +227,7 @@ export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boole
   }
   if (options.fork ?? true) ops.push({ kind: 'fork', weight: 2, arbitrary: fc.constant({ op: 'fork' }) });
   if (options.exit ?? false) ops.push({ kind: 'exit', weight: 1, arbitrary: fc.constant({ op: 'exit' }) });
-  return pick(ops, options);
+  return ops;
 }
 
 /**
@@ -222,31 +236,33 @@ export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boole
  * range meets its last page and the VMA boundary after it.
  */
 export function deviceOpArb(regions: readonly RegionSpec[], devices = 1, bias: OpBias = {}): fc.Arbitrary<OpSpec> {
-  const at = atArb(regions, bias.hot);
-  const range = rangeArb(regions, bias.hot);
+  return pick(deviceOps(regions, devices, bias.hot), bias);
+}
+
+/** The weighted device ops of {@link deviceOpArb}, before the bias leaves kinds out. */
+function deviceOps(regions: readonly RegionSpec[], devices: number, hot: OpBias['hot']): KindedOps {
+  const at = atArb(regions, hot);
+  const range = rangeArb(regions, hot);
   const device = fc.integer({ min: 0, max: Math.max(0, devices - 1) });
-  return pick(
-    [
-      {
-        kind: 'dev-read',
-        weight: 1,
-        arbitrary: fc.tuple(range, device).map(([r, d]) => op({ op: 'dev-read', ...r, device: d })),
-      },
-      {
-        kind: 'dev-write',
-        weight: 1,
-        arbitrary: fc.tuple(range, valueArb, device).map(([r, value, d]) => op({ op: 'dev-write', ...r, value, device: d })),
-      },
-      { kind: 'dev-read', weight: 3, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-read', ...a, device: d })) },
-      {
-        kind: 'dev-write',
-        weight: 4,
-        arbitrary: fc.tuple(at, valueArb, device).map(([a, value, d]) => op({ op: 'dev-write', ...a, value, device: d })),
-      },
-      { kind: 'dev-atomic', weight: 1, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-atomic', ...a, device: d })) },
-    ],
-    bias,
-  );
+  return [
+    {
+      kind: 'dev-read',
+      weight: 1,
+      arbitrary: fc.tuple(range, device).map(([r, d]) => op({ op: 'dev-read', ...r, device: d })),
+    },
+    {
+      kind: 'dev-write',
+      weight: 1,
+      arbitrary: fc.tuple(range, valueArb, device).map(([r, value, d]) => op({ op: 'dev-write', ...r, value, device: d })),
+    },
+    { kind: 'dev-read', weight: 3, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-read', ...a, device: d })) },
+    {
+      kind: 'dev-write',
+      weight: 4,
+      arbitrary: fc.tuple(at, valueArb, device).map(([a, value, d]) => op({ op: 'dev-write', ...a, value, device: d })),
+    },
+    { kind: 'dev-atomic', weight: 1, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-atomic', ...a, device: d })) },
+  ];
 }
 
 /**
@@ -260,14 +276,19 @@ export function driverOpArb(
   commands: readonly string[] = [],
   bindDevices = 1,
 ): fc.Arbitrary<OpSpec> {
-  const plain = rangeArb(regions, bias.hot);
+  return pick(driverOps(regions, bias.hot, commands, bindDevices), bias);
+}
+
+/** The weighted driver actions of {@link driverOpArb}, before the bias leaves kinds out. */
+function driverOps(regions: readonly RegionSpec[], hot: OpBias['hot'], commands: readonly string[], bindDevices: number): KindedOps {
+  const plain = rangeArb(regions, hot);
   const range: fc.Arbitrary<{ region: number; page: number; pages: number; device?: number }> =
     bindDevices > 1
       ? fc
           .tuple(plain, fc.oneof(fc.constant(0), fc.integer({ min: 1, max: bindDevices - 1 })))
           .map(([r, device]) => (device === 0 ? r : { ...r, device }))
       : plain;
-  const extra: (fc.WeightedArbitrary<OpSpec> & { kind: string })[] =
+  const extra: KindedOps =
     commands.length === 0
       ? []
       : [
@@ -277,31 +298,30 @@ export function driverOpArb(
             arbitrary: fc.tuple(plain, fc.constantFrom(...commands)).map(([r, name]) => op({ op: 'command', ...r, name })),
           },
         ];
-  return pick(
-    [
-      { kind: 'migrate-to-device', weight: 4, arbitrary: range.map((r) => op({ op: 'migrate-to-device', ...r })) },
-      { kind: 'migrate-to-ram', weight: 2, arbitrary: range.map((r) => op({ op: 'migrate-to-ram', ...r })) },
-      { kind: 'evict', weight: 1, arbitrary: fc.constant({ op: 'evict' }) },
-      { kind: 'make-exclusive', weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
-      { kind: 'prefetch', weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
-      { kind: 'unbind', weight: 1, arbitrary: fc.constant({ op: 'unbind' }) },
-      ...extra,
-    ],
-    bias,
-  );
+  return [
+    { kind: 'migrate-to-device', weight: 4, arbitrary: range.map((r) => op({ op: 'migrate-to-device', ...r })) },
+    { kind: 'migrate-to-ram', weight: 2, arbitrary: range.map((r) => op({ op: 'migrate-to-ram', ...r })) },
+    { kind: 'evict', weight: 1, arbitrary: fc.constant({ op: 'evict' }) },
+    { kind: 'make-exclusive', weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
+    { kind: 'prefetch', weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
+    { kind: 'unbind', weight: 1, arbitrary: fc.constant({ op: 'unbind' }) },
+    ...extra,
+  ];
 }
 
 /** One piece of kernel background work. */
 export function kernelOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): fc.Arbitrary<OpSpec> {
-  const at = atArb(regions, bias.hot);
-  return pick(
-    [
-      { kind: 'reclaim', weight: 3, arbitrary: at.map((a) => op({ op: 'reclaim', region: a.region, page: a.page })) },
-      { kind: 'compact', weight: 3, arbitrary: at.map((a) => op({ op: 'compact', region: a.region, page: a.page })) },
-      { kind: 'oom-reap', weight: 1, arbitrary: fc.constant({ op: 'oom-reap' }) },
-    ],
-    bias,
-  );
+  return pick(kernelOps(regions, bias.hot), bias);
+}
+
+/** The weighted kernel work of {@link kernelOpArb}, before the bias leaves kinds out. */
+function kernelOps(regions: readonly RegionSpec[], hot: OpBias['hot']): KindedOps {
+  const at = atArb(regions, hot);
+  return [
+    { kind: 'reclaim', weight: 3, arbitrary: at.map((a) => op({ op: 'reclaim', region: a.region, page: a.page })) },
+    { kind: 'compact', weight: 3, arbitrary: at.map((a) => op({ op: 'compact', region: a.region, page: a.page })) },
+    { kind: 'oom-reap', weight: 1, arbitrary: fc.constant({ op: 'oom-reap' }) },
+  ];
 }
 
 function task(kind: TaskSpec['kind'], op: fc.Arbitrary<OpSpec>, ops: { min: number; max: number }): fc.Arbitrary<TaskSpec> {
@@ -310,13 +330,12 @@ function task(kind: TaskSpec['kind'], op: fc.Arbitrary<OpSpec>, ops: { min: numb
 
 /** A scenario's op bias over `regions`: a hot page and the op kinds left out, as the shape asks. */
 function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): fc.Arbitrary<OpBias> {
+  const hotIn = regions.map((r, region) => fc.record({ region: fc.constant(region), page: fc.integer({ min: 0, max: r.pages - 1 }) }));
   const hot =
     (shape.hotPage ?? true)
       ? fc
           .integer({ min: 0, max: regions.length - 1 })
-          .chain((region) =>
-            fc.record({ region: fc.constant(region), page: fc.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 }) }),
-          )
+          .chain((region) => hotIn[region] as (typeof hotIn)[number])
           .map((h): { region: number; page: number } | undefined => h)
       : fc.constant(undefined);
   // One flag per kind; a flag shrinks to false, "keep", so shrinking goes back to the full mix.
@@ -331,36 +350,100 @@ function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): fc.Arbit
   }));
 }
 
+/** What {@link scenarioArb} keeps per shape (at most {@link CACHE_LIMIT} entries per map). */
+interface ShapeCache {
+  /** Bias arbitraries, by layout ({@link layoutKey}). */
+  readonly bias: Map<string, fc.Arbitrary<OpBias>>;
+  /** Each program kind's weighted ops, by layout and hot page. */
+  readonly ops: Map<string, ProgramOps>;
+  /** The programs of a scenario that leaves no op kind out, by layout and hot page. */
+  readonly programs: Map<string, fc.Arbitrary<TaskSpec[][]>>;
+}
+
+/** Each program kind's weighted ops over one layout, with one hot page. */
+interface ProgramOps {
+  readonly cpu: KindedOps;
+  readonly device: KindedOps;
+  readonly driver: KindedOps;
+  readonly kernel: KindedOps;
+}
+
+/** Entries each cache keeps before it starts over (a bound on memory, not on what is drawn). */
+const CACHE_LIMIT = 4096;
+
+/** What {@link scenarioArb} keeps, by shape: a campaign builds its arbitrary again for every epoch. */
+const byShape = new Map<string, ShapeCache>();
+
+/** `cache`'s entry for `key`, made by `make` if missing. */
+function cached<T>(cache: Map<string, T>, key: string, make: () => T): T {
+  let v = cache.get(key);
+  if (v === undefined) {
+    if (cache.size >= CACHE_LIMIT) cache.clear();
+    v = make();
+    cache.set(key, v);
+  }
+  return v;
+}
+
+/** What op arbitraries depend on in a layout: the number of pages of each region. */
+function layoutKey(regions: readonly RegionSpec[]): string {
+  let key = '';
+  for (const r of regions) key += `${r.pages},`;
+  return key;
+}
+
 /**
  * A whole scenario: a layout, one or two device programs, a CPU program, and optionally a driver
  * program and kernel background work. Each scenario draws its own op bias (a hot page, a swarm
  * subset of op kinds; see {@link ScenarioShape}); the scenario holds only the ops themselves.
+ *
+ * The arbitraries a layout needs are built once per shape, layout and hot page and kept (fast-check
+ * arbitraries hold no state), rather than inside `chain` for every scenario: each seed draws,
+ * and each shrink tries, exactly what building them afresh would.
  */
 export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
+  const cache = cached(byShape, JSON.stringify(shape), (): ShapeCache => ({ bias: new Map(), ops: new Map(), programs: new Map() }));
   const profiles = shape.profiles ?? ['latest'];
   const ops = shape.ops ?? { min: 1, max: 4 };
   const drawn = fc.array(regionArb(shape.pages), { minLength: shape.regions?.min ?? 1, maxLength: shape.regions?.max ?? 2 });
   const layout = shape.thp === true ? drawn.map((rs): RegionSpec[] => [THP_REGION, ...rs]) : drawn;
+  const programs = (lists: ProgramOps, bias: OpBias): fc.Arbitrary<TaskSpec[][]> => {
+    const tasks: fc.Arbitrary<TaskSpec[]>[] = [
+      fc.array(task('device', pick(lists.device, bias), ops), { minLength: 1, maxLength: 2 }),
+      fc.array(task('cpu', pick(lists.cpu, bias), ops), {
+        minLength: shape.cpuPrograms?.min ?? 0,
+        maxLength: shape.cpuPrograms?.max ?? 1,
+      }),
+      fc.array(task('driver', pick(lists.driver, bias), ops), { minLength: 0, maxLength: 1 }),
+    ];
+    if (shape.kernelWork ?? true)
+      tasks.push(fc.array(task('kernel', pick(lists.kernel, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));
+    return fc.tuple(...tasks);
+  };
   return fc
     .tuple(layout, fc.constantFrom(...profiles))
-    .chain(([regions, profile]) => biasArb(regions, shape).map((bias) => [regions, profile, bias] as const))
+    .chain(([regions, profile]) =>
+      cached(cache.bias, layoutKey(regions), () => biasArb(regions, shape)).map((bias) => [regions, profile, bias] as const),
+    )
     .chain(([regions, profile, bias]) => {
-      const tasks: fc.Arbitrary<TaskSpec[]>[] = [
-        fc.array(task('device', deviceOpArb(regions, shape.devices ?? 1, bias), ops), { minLength: 1, maxLength: 2 }),
-        fc.array(task('cpu', cpuOpArb(regions, { fork: shape.fork ?? true, exit: shape.exit ?? false, ...bias }), ops), {
-          minLength: shape.cpuPrograms?.min ?? 0,
-          maxLength: shape.cpuPrograms?.max ?? 1,
-        }),
-        fc.array(task('driver', driverOpArb(regions, bias, shape.commands, shape.bindDevices), ops), { minLength: 0, maxLength: 1 }),
-      ];
-      if (shape.kernelWork ?? true)
-        tasks.push(fc.array(task('kernel', kernelOpArb(regions, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));
-      return fc.tuple(...tasks).map((groups) => ({
+      const where = `${layoutKey(regions)}|${bias.hot === undefined ? '' : `${bias.hot.region}:${bias.hot.page}`}`;
+      const lists = cached(cache.ops, where, () => ({
+        device: deviceOps(regions, shape.devices ?? 1, bias.hot),
+        cpu: cpuOps(regions, { fork: shape.fork ?? true, exit: shape.exit ?? false, ...(bias.hot !== undefined ? { hot: bias.hot } : {}) }),
+        driver: driverOps(regions, bias.hot, shape.commands ?? [], shape.bindDevices ?? 1),
+        kernel: kernelOps(regions, bias.hot),
+      }));
+      // A scenario that leaves no kind out (half of them) reuses the whole programs arbitrary.
+      const groups =
+        bias.omit === undefined || bias.omit.size === 0
+          ? cached(cache.programs, where, () => programs(lists, bias))
+          : programs(lists, bias);
+      return groups.map((g) => ({
         profile,
         ...(shape.profileOverrides !== undefined ? { profileOverrides: shape.profileOverrides } : {}),
         wordsPerPage: shape.wordsPerPage ?? 2,
         regions,
-        tasks: groups.flat(),
+        tasks: g.flat(),
       }));
     });
 }

@@ -299,6 +299,8 @@ export class Scheduler {
   private finished = false;
   private maxSteps = 1_000_000;
   private finishRun: ((r: RunResult) => void) | null = null;
+  /** The pending watchdog turn; cleared when the run ends, so it does not keep the finished run alive. */
+  private watchdogTurn: ReturnType<typeof setImmediate> | null = null;
   private nextWake = Number.POSITIVE_INFINITY;
   private stopReason: string | null = null;
   /** @internal True while happens-before is tracked (happens-before.ts). */
@@ -422,7 +424,8 @@ export class Scheduler {
    * the run is unfinished, the running task awaits something that is not a model primitive.
    */
   private watchdog(): void {
-    setImmediate(() => {
+    this.watchdogTurn = setImmediate(() => {
+      this.watchdogTurn = null;
       if (!this.finished) this.finish('hung', this.current, null);
     });
   }
@@ -431,6 +434,10 @@ export class Scheduler {
     if (this.finished) return;
     this.finished = true;
     this.running = false;
+    if (this.watchdogTurn !== null) {
+      clearImmediate(this.watchdogTurn);
+      this.watchdogTurn = null;
+    }
     if (activeScheduler === this) activeScheduler = null;
     const deadlock = status === 'deadlock' ? this.deadlockReport() : [];
     const failedContext =
