@@ -51,7 +51,6 @@ describe('correct drivers under the campaign shapes of the zoo', () => {
       'd1-mmget-not-zero',
       'h2-lock-in-migrate-to-ram',
       's15-exclusive-restore-owner',
-      's16-release-nothing-to-do',
       's21-flush-first-granule',
       's22-leaf-only-flush',
     ]);

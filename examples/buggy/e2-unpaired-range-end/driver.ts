@@ -38,6 +38,7 @@ export class CountingSecondaryMmu extends SvmMirror {
     {
       invalidateRangeStart: (_sub, range) => this.rangeStart(range),
       invalidateRangeEnd: () => this.rangeEnd(),
+      release: () => this.release(),
     },
     `${this.device.name} kvm`,
   );
@@ -61,6 +62,16 @@ export class CountingSecondaryMmu extends SvmMirror {
     this.detached = true;
     this.mmuLock.unlock();
     if (this.mn.mm !== null) await mmuNotifierUnregister(this.mn, this.mm);
+  }
+
+  /**
+   * `kvm_mmu_notifier_release` (virt/kvm/kvm_main.c): the address space is torn down, the shadow
+   * pages go (`kvm_flush_shadow_all`) before `__mmu_notifier_release` unhashes the notifier.
+   */
+  release(): void {
+    this.spinLock();
+    this.revoke(0, ULONG_MAX);
+    this.mmuLock.unlock();
   }
 
   /** kvm_mmu_notifier_invalidate_range_start, under `kvm->mmu_lock`, a spinlock: no preemption point inside. */

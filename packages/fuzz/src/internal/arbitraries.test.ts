@@ -21,12 +21,17 @@ describe('scenarioArb', () => {
     expect(scenarios.every((s) => !('profileOverrides' in s))).toBe(true);
   });
 
-  it('should add exit and more CPU programs only when the shape asks for them', () => {
+  it('should make process exits by default, none when the shape leaves them out, and more CPU programs only when asked', () => {
     const cpuOps = (shape: Parameters<typeof scenarioArb>[0]) =>
       fc.sample(scenarioArb(shape), { seed: 3, numRuns: 200 }).map((s) => s.tasks.filter((t) => t.kind === 'cpu'));
     const plain = cpuOps({});
     expect(plain.every((cpus) => cpus.length <= 1)).toBe(true);
-    expect(plain.flat().some((t) => t.ops.some((o) => o.op === 'exit'))).toBe(false);
+    expect(plain.flat().some((t) => t.ops.some((o) => o.op === 'exit'))).toBe(true);
+    expect(
+      cpuOps({ exit: false })
+        .flat()
+        .some((t) => t.ops.some((o) => o.op === 'exit')),
+    ).toBe(false);
     const wide = cpuOps({ exit: true, cpuPrograms: { min: 2, max: 4 } });
     expect(wide.every((cpus) => cpus.length >= 2 && cpus.length <= 4)).toBe(true);
     expect(wide.flat().some((t) => t.ops.some((o) => o.op === 'exit'))).toBe(true);

@@ -48,7 +48,10 @@ export interface ScenarioShape {
   readonly kernelWork?: boolean;
   /** Include fork. @defaultValue true */
   readonly fork?: boolean;
-  /** Include process exit (`exit_mmap` while other programs run). @defaultValue false */
+  /**
+   * Include process exit: `exit_mmap` while other programs run, then the device file's last close
+   * (the driver's `unbind`) when no forked child holds it. @defaultValue true
+   */
   readonly exit?: boolean;
   /**
    * Number of CPU programs. @defaultValue 0 to 1
@@ -132,6 +135,15 @@ function atArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrar
   return fc.oneof(any, fc.record({ region: fc.constant(hot.region), page: fc.constant(hot.page), word: fc.nat(3) }));
 }
 
+/**
+ * One of `regions`, the hot page's about half of the time: an op that takes a whole region (a
+ * move) lands where the other ops meet, so later ops reach the region in its new place.
+ */
+function regionOf(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<number> {
+  const any = fc.integer({ min: 0, max: regions.length - 1 });
+  return hot === undefined ? any : fc.oneof(any, fc.constant(hot.region));
+}
+
 /** A page range of one region; about half of the time one that covers the hot page. */
 function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<{ region: number; page: number; pages: number }> {
   // Built once per region and page rather than inside `chain` for every draw: the draws are the same.
@@ -204,10 +216,12 @@ function cpuOps(regions: readonly RegionSpec[], options: { fork?: boolean; exit?
     {
       kind: 'madvise',
       weight: 2,
-      arbitrary: fc.tuple(range, fc.constantFrom('dontneed', 'free')).map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
+      arbitrary: fc
+        .tuple(range, fc.constantFrom('dontneed', 'free', 'nohugepage'))
+        .map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
     },
     { kind: 'clear-refs', weight: 1, arbitrary: fc.constant({ op: 'clear-refs' }) },
-    { kind: 'mremap', weight: 1, arbitrary: fc.integer({ min: 0, max: regions.length - 1 }).map((region) => op({ op: 'mremap', region })) },
+    { kind: 'mremap', weight: 1, arbitrary: regionOf(regions, options.hot).map((region) => op({ op: 'mremap', region })) },
     {
       kind: 'pin',
       weight: 1,
@@ -429,7 +443,7 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
       const where = `${layoutKey(regions)}|${bias.hot === undefined ? '' : `${bias.hot.region}:${bias.hot.page}`}`;
       const lists = cached(cache.ops, where, () => ({
         device: deviceOps(regions, shape.devices ?? 1, bias.hot),
-        cpu: cpuOps(regions, { fork: shape.fork ?? true, exit: shape.exit ?? false, ...(bias.hot !== undefined ? { hot: bias.hot } : {}) }),
+        cpu: cpuOps(regions, { fork: shape.fork ?? true, exit: shape.exit ?? true, ...(bias.hot !== undefined ? { hot: bias.hot } : {}) }),
         driver: driverOps(regions, bias.hot, shape.commands ?? [], shape.bindDevices ?? 1),
         kernel: kernelOps(regions, bias.hot),
       }));

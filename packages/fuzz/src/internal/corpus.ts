@@ -142,7 +142,7 @@ const MAX_OPS = 8;
 function freshOp(kind: TaskSpec['kind'], regions: readonly RegionSpec[], rng: fc.Random, shape: ScenarioShape): OpSpec | null {
   const arb =
     kind === 'cpu'
-      ? cpuOpArb(regions, { fork: shape.fork ?? true, exit: shape.exit ?? false })
+      ? cpuOpArb(regions, { fork: shape.fork ?? true, exit: shape.exit ?? true })
       : kind === 'device'
         ? deviceOpArb(regions, shape.devices ?? 1)
         : kind === 'driver'

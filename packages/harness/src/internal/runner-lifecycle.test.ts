@@ -64,6 +64,55 @@ describe('runScenario: unbind', () => {
   });
 });
 
+describe('runScenario: exit', () => {
+  it('should close the device file when the main process exits, after its address space', async () => {
+    const unbinds: number[] = [];
+    const s: Scenario = {
+      regions: [region],
+      tasks: [
+        { kind: 'cpu', ops: [{ op: 'exit' }] },
+        { kind: 'driver', ops: [{ op: 'prefetch', region: 0, page: 0, pages: 1, write: false }] },
+      ],
+    };
+    const r = await runScenario(counting(unbinds), s, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(unbinds).toHaveLength(1);
+    expect(r.world.bindingState).toBe('closed');
+    expect(r.world.processes[0]?.dead).toBe(true);
+    expect(r.outcomes.find((o) => o.op === 'prefetch')?.status).toBe('skipped');
+  });
+
+  it('should leave the file open while a child it forked still holds it', async () => {
+    const unbinds: number[] = [];
+    const s: Scenario = { regions: [region], tasks: [{ kind: 'cpu', ops: [{ op: 'fork' }, { op: 'exit' }] }] };
+    const r = await runScenario(counting(unbinds), s, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.world.processes).toHaveLength(2);
+    expect(unbinds).toEqual([]);
+    expect(r.world.bindingState).toBe('open');
+  });
+});
+
+describe('runScenario: madvise', () => {
+  it('should split the VMA with MADV_NOHUGEPAGE and send no invalidation', async () => {
+    const s: Scenario = {
+      regions: [{ ...region, pages: 4 }],
+      tasks: [{ kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 1, pages: 2, advice: 'nohugepage' }] }],
+    };
+    const r = await runScenario(counting([]), s, { decisions: firstRunnable, trace: 'all' });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.outcomes.map((o) => [o.op, o.ret])).toEqual([['madvise', 0]]);
+    const mm = r.world.processes[0];
+    const base = r.world.regionBase[0] as number;
+    expect(mm?.vmas.map((v) => [v.start - base, v.end - base])).toEqual([
+      [0, 4096],
+      [4096, 3 * 4096],
+      [3 * 4096, 4 * 4096],
+    ]);
+    expect(r.world.kernel.trace.events().filter((e) => e.type === 'inv-start')).toEqual([]);
+  });
+});
+
 describe('runScenario: pin', () => {
   it('should pin a present page for a while, and nothing for the zero page', async () => {
     const s: Scenario = {

@@ -15,6 +15,7 @@ import {
   MADV_DONTNEED,
   MADV_FREE,
   MADV_HUGEPAGE,
+  MADV_NOHUGEPAGE,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
   MAP_SHARED,
@@ -265,6 +266,13 @@ async function unbind(world: World, life: Holds, b: Binding & { unbind(): Promis
   return OK(0);
 }
 
+/**
+ * The madvise advice of an op. `nohugepage` changes no page table: it splits the VMAs at the
+ * range's edges (mm/madvise.c, `madvise_update_vma`), so a driver range can outlive the VMA it
+ * was made for without an invalidation, as `MADV_RANDOM` or `mlock` splits do.
+ */
+const ADVICE = { dontneed: MADV_DONTNEED, free: MADV_FREE, nohugepage: MADV_NOHUGEPAGE } as const;
+
 const OK = (ret: number | null): Result => ({ ret, status: 'ok' });
 
 function va(world: World, region: number, page: number, word = 0): number {
@@ -329,7 +337,7 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
       }
       case 'madvise': {
         const [start, len] = span(world, op);
-        return OK(await m.madvise(start, len, op.advice === 'free' ? MADV_FREE : MADV_DONTNEED));
+        return OK(await m.madvise(start, len, ADVICE[op.advice]));
       }
       case 'pin': {
         const page = await pinUserPage(m, va(world, op.region, op.page), op.write);
@@ -347,10 +355,18 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
       }
       case 'clear-refs':
         return OK(await m.clearRefs(4));
-      case 'exit':
+      case 'exit': {
         world.dead.add(m);
         await m.exit();
+        // do_exit closes the files after the address space (kernel/exit.c: exit_mm, then
+        // exit_files): the main process's exit is the device file's last close unless a child
+        // forked from it still holds the file.
+        const b = world.binding;
+        const holders = world.processes.filter((p) => !world.dead.has(p));
+        if (procIdx === 0 && holders.length === 0 && b?.unbind !== undefined && world.bindingState === 'open')
+          await unbind(world, life, b as Binding & { unbind(): Promise<void> });
         return OK(0);
+      }
       case 'dev-read':
       case 'dev-write':
       case 'dev-atomic': {

@@ -84,7 +84,7 @@ export type OpSpec =
   /** `mremap` of region `region` to a new place: its pages move, its base changes. */
   | ({ readonly op: 'mremap'; readonly region: number } & InProc)
   /** `madvise` of the pages with `MADV_DONTNEED` or `MADV_FREE`. */
-  | ({ readonly op: 'madvise'; readonly advice: 'dontneed' | 'free' } & SpanRange & InProc)
+  | ({ readonly op: 'madvise'; readonly advice: 'dontneed' | 'free' | 'nohugepage' } & SpanRange & InProc)
   /** A GUP pin of the page (`pin_user_pages`), held over a few steps of DMA, then dropped. */
   | ({ readonly op: 'pin'; readonly write: boolean } & At & InProc)
   /** `fork` of the main process: the child is the next process. */

@@ -143,6 +143,91 @@ describe('data-race', () => {
     expect(await race(write, peekOnce)).toEqual([]);
   });
 
+  // A write made without the lock the reader holds, followed in the same task by a critical section
+  // of that lock taken for something else: in a schedule that runs the writer first, the lock's
+  // release → acquire orders the two, but another timing runs the read inside the writer's gap.
+  function orderedByAnotherSection(writeUnderLock: boolean): [Body, Body] {
+    let m: ReturnType<Kernel['mutex']> | null = null;
+    const writer: Body = async (k, c) => {
+      m ??= k.mutex('notifier lock');
+      if (writeUnderLock) await m.lock();
+      c.set(1);
+      if (writeUnderLock) m.unlock();
+      await k.yieldPoint();
+      await m.lock();
+      m.unlock();
+    };
+    const reader: Body = async (k, c) => {
+      m ??= k.mutex('notifier lock');
+      await m.lock();
+      c.get();
+      m.unlock();
+    };
+    return [writer, reader];
+  }
+
+  it.each(SEEDS)('should report a write ordered with the reader only by a later section of its lock (seed %i)', async (seed) => {
+    const [writer, reader] = orderedByAnotherSection(false);
+    expect(await race(writer, reader, { seed })).toEqual(['data-race']);
+  });
+
+  it('should report it in the schedule where the lock orders the two', async () => {
+    const [writer, reader] = orderedByAnotherSection(false);
+    // The writer runs to its end first: its unlock happens before the reader's lock.
+    expect(await race(writer, reader)).toEqual(['data-race']);
+  });
+
+  it.each(SEEDS)('should accept the write made under that lock (seed %i)', async (seed) => {
+    const [writer, reader] = orderedByAnotherSection(true);
+    expect(await race(writer, reader, { seed })).toEqual([]);
+  });
+
+  it('should not let a wake-up order what only a lock ordered before it', async () => {
+    const k = new Kernel();
+    const oracle = new FlushOracle();
+    oracle.attach(world(k));
+    const cell = new SharedCell(k, 'flag', 0);
+    const l = k.mutex('l');
+    const m = k.mutex('m');
+    const done = k.completion('done');
+    // a → b through the lock l only; b → c through the completion.
+    k.spawn('a', 'driver', async () => {
+      cell.set(1);
+      await l.lock();
+      l.unlock();
+    });
+    k.spawn('b', 'driver', async () => {
+      await l.lock();
+      l.unlock();
+      done.completeAll();
+    });
+    k.spawn('c', 'driver', async () => {
+      await done.waitForCompletion();
+      await m.lock();
+      cell.get();
+      m.unlock();
+    });
+    expect(oracle.finish(await k.run(firstRunnable)).violations.map((v) => v.rule)).toEqual(['data-race']);
+    // The same with the write before a wake-up: ordered.
+    const k2 = new Kernel();
+    const oracle2 = new FlushOracle();
+    oracle2.attach(world(k2));
+    const cell2 = new SharedCell(k2, 'flag', 0);
+    const m2 = k2.mutex('m');
+    const done2 = k2.completion('done');
+    k2.spawn('a', 'driver', async () => {
+      cell2.set(1);
+      done2.completeAll();
+    });
+    k2.spawn('c', 'driver', async () => {
+      await done2.waitForCompletion();
+      await m2.lock();
+      cell2.get();
+      m2.unlock();
+    });
+    expect(oracle2.finish(await k2.run(firstRunnable)).violations).toEqual([]);
+  });
+
   it('should name both accesses, their tasks and their locks', async () => {
     const k = new Kernel();
     const oracle = new FlushOracle();

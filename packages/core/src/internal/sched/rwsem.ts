@@ -24,9 +24,9 @@ export class RwSemaphore implements Waitable {
   private readonly waiters: RwWaiter[] = [];
   private readonly sched: Scheduler;
   /** Released by writers: every later holder acquires it. */
-  private readonly writeClock = new SyncClock();
+  private readonly writeClock = new SyncClock(true);
   /** Released by readers: the next writer acquires it (readers are not ordered among themselves). */
-  private readonly readClock = new SyncClock();
+  private readonly readClock = new SyncClock(true);
 
   constructor(sched: Scheduler, name: string) {
     this.sched = sched;
