@@ -198,22 +198,22 @@ describe('DeviceVm.copyMapped', () => {
       const wpp = k.wordsPerPage;
       const before = k.trace.length;
       const src = Int32Array.from({ length: wpp }, (_, i) => 1000 + i);
-      expect(vm.copyMapped(va, 'write', src, 0, wpp)).toBe(true);
+      expect(await vm.copyMapped(va, 'write', src, 0, wpp)).toBe(true);
       for (let i = 0; i < wpp; i++) expect(vm.accessMapped(va + i * k.wordSize, 'read')).toBe(1000 + i);
       const out = new Int32Array(wpp + 2);
-      expect(vm.copyMapped(va + k.wordSize, 'read', out, 2, wpp - 1)).toBe(true);
+      expect(await vm.copyMapped(va + k.wordSize, 'read', out, 2, wpp - 1)).toBe(true);
       expect(Array.from(out.subarray(2, wpp + 1))).toEqual(Array.from(src.subarray(1)));
       // Traced, each word is one access the oracle sees; untraced, nothing is recorded.
       const accesses = 2 * wpp + (wpp - 1);
       expect(k.trace.length - before).toBe(trace === 'ring' ? accesses : 0);
-      expect(vm.copyMapped(base + 10 * k.pageSize, 'read', out, 0, 1)).toBe(false);
+      expect(await vm.copyMapped(base + 10 * k.pageSize, 'read', out, 0, 1)).toBe(false);
     });
   }
 
   it('should refuse words outside the buffer or across a page with one clear line', async () => {
     const { vm, k, base } = await mapped('none');
     const va = base + 4 * k.pageSize;
-    expect(() => vm.copyMapped(va, 'read', new Int32Array(4), 2, 4)).toThrow(/words \[2, 6\) lie outside the buffer's 4 words/);
-    expect(() => vm.copyMapped(va + k.pageSize - k.wordSize, 'read', new Int32Array(4), 0, 2)).toThrow(/cross a page boundary/);
+    await expect(vm.copyMapped(va, 'read', new Int32Array(4), 2, 4)).rejects.toThrow(/words \[2, 6\) lie outside the buffer's 4 words/);
+    await expect(vm.copyMapped(va + k.pageSize - k.wordSize, 'read', new Int32Array(4), 0, 2)).rejects.toThrow(/cross a page boundary/);
   });
 });
