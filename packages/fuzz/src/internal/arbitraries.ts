@@ -56,6 +56,13 @@ export interface ScenarioShape {
    * @prop __type.max - most CPU programs
    */
   readonly cpuPrograms?: { min: number; max: number };
+  /**
+   * Number of driver programs: threads of the process that make the driver's ioctls concurrently,
+   * so that two migrations, evictions or releases of one device can overlap. @defaultValue 0 to 1
+   * @prop __type.min - fewest driver programs
+   * @prop __type.max - most driver programs
+   */
+  readonly driverPrograms?: { min: number; max: number };
   /** What-if changes to every scenario's kernel profile (see `Scenario.profileOverrides`). @defaultValue none */
   readonly profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
   /**
@@ -333,7 +340,7 @@ function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): fc.Arbit
 
 /**
  * A whole scenario: a layout, one or two device programs, a CPU program, and optionally a driver
- * program and kernel background work. Each scenario draws its own op bias (a hot page, a swarm
+ * program (or as many as `shape.driverPrograms` says) and kernel background work. Each scenario draws its own op bias (a hot page, a swarm
  * subset of op kinds; see {@link ScenarioShape}); the scenario holds only the ops themselves.
  */
 export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
@@ -351,7 +358,10 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
           minLength: shape.cpuPrograms?.min ?? 0,
           maxLength: shape.cpuPrograms?.max ?? 1,
         }),
-        fc.array(task('driver', driverOpArb(regions, bias, shape.commands, shape.bindDevices), ops), { minLength: 0, maxLength: 1 }),
+        fc.array(task('driver', driverOpArb(regions, bias, shape.commands, shape.bindDevices), ops), {
+          minLength: shape.driverPrograms?.min ?? 0,
+          maxLength: shape.driverPrograms?.max ?? 1,
+        }),
       ];
       if (shape.kernelWork ?? true)
         tasks.push(fc.array(task('kernel', kernelOpArb(regions, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));
