@@ -182,6 +182,17 @@ class RevokesUnlocked extends DmirrorFixed {
   }
 }
 
+/** Revokes the entries of its device pages that migrate back without the mutex (fix 6 unlocked). */
+class RevokesDevmemUnlocked extends DmirrorFixed {
+  override devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
+    const ps = this.mdevice.kernel.pageSize;
+    for (let i = 0, addr = args.start; addr < args.end; i++, addr += ps) {
+      if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) this.pt.clearPte(addr, 'revoke before copy');
+    }
+    return dmirrorDevmemFaultAllocAndCopy(args, this);
+  }
+}
+
 /** Leaves the erase of its device pages' entries to the copy step, without the mutex (test_hmm's, without fix 6). */
 class ErasesAtCopy extends DmirrorFixed {
   override devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
@@ -237,9 +248,14 @@ describe('a write command racing a migration that revokes the entries it copies 
     expect(ok.complete).toBe(true);
   });
 
-  it('should lose a write when the dev→sys copy step erases the entries without the mutex, and none with fix 6', async () => {
+  it('should lose a write when the dev→sys path revokes or erases the entries without the mutex, and none with fix 6', async () => {
     const bug = await exploreSchedules(variant('dmirror-erases-at-copy', ErasesAtCopy), toRam, { maxPreemptions: 2, maxSchedules: 20_000 });
     expect(bug.failure?.violations[0]?.rule ?? 'none').toBe('lost-write');
+    const unlocked = await exploreSchedules(variant('dmirror-revokes-devmem-unlocked', RevokesDevmemUnlocked), toRam, {
+      maxPreemptions: 2,
+      maxSchedules: 20_000,
+    });
+    expect(unlocked.failure?.violations[0]?.rule ?? 'none').toBe('lost-write');
     // test_hmm itself: its callback returns before taking the mutex for its own migrations
     // (dmirror_interval_invalidate), so nothing orders the erase with the write either.
     const port = await exploreSchedules(dmirror, toRam, { maxPreemptions: 2, maxSchedules: 20_000 });
