@@ -3,6 +3,8 @@ import {
   Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  MIGRATE_PFN_MIGRATE,
+  type MigrateVma,
   MMU_NOTIFY_MIGRATE,
   type MmuIntervalNotifier,
   type MmuNotifierRange,
@@ -16,8 +18,10 @@ import { exploreSchedules, replay, runCampaign } from '@hmmlab/fuzz';
 import '@hmmlab/assertions/vitest';
 import { type DriverDefinition, defineDriver, devPtePfn, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
+import { dmirrorDevmemFaultAllocAndCopy } from '../dmirror/devmem.js';
 import { DMIRROR_COMMANDS, type Dmirror } from '../dmirror/dmirror.js';
 import dmirror from '../dmirror/driver.js';
+import { dmirrorMigrateAllocAndCopy } from '../dmirror/migrate.js';
 import { dmirrorProbe } from '../dmirror/probe.js';
 import { HMM_DMIRROR_MIGRATE_TO_DEV, HMM_DMIRROR_READ } from '../dmirror/uapi.js';
 import fixed, { DmirrorFixed } from './driver.js';
@@ -164,5 +168,143 @@ describe('a process using two dmirror devices', () => {
   it('should pass dmirror-fixed, which skips only its own migrations', async () => {
     expect(fixed.bindDevices).toBe(2);
     expect((await campaign(fixed)).verdict).toBe('pass');
+  });
+});
+
+/** Revokes the entries of the pages it migrates to the device without the mutex (fix 1 unlocked). */
+class RevokesUnlocked extends DmirrorFixed {
+  override async migrateAllocAndCopy(args: MigrateVma): Promise<void> {
+    const ps = this.mdevice.kernel.pageSize;
+    for (let i = 0, addr = args.start; addr < args.end; i++, addr += ps) {
+      if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) this.pt.clearPte(addr, 'revoke before copy');
+    }
+    await dmirrorMigrateAllocAndCopy(args, this);
+  }
+}
+
+/** Revokes the entries of its device pages that migrate back without the mutex (fix 6 unlocked). */
+class RevokesDevmemUnlocked extends DmirrorFixed {
+  override devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
+    const ps = this.mdevice.kernel.pageSize;
+    for (let i = 0, addr = args.start; addr < args.end; i++, addr += ps) {
+      if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) this.pt.clearPte(addr, 'revoke before copy');
+    }
+    return dmirrorDevmemFaultAllocAndCopy(args, this);
+  }
+}
+
+/** Leaves the erase of its device pages' entries to the copy step, without the mutex (test_hmm's, without fix 6). */
+class ErasesAtCopy extends DmirrorFixed {
+  override devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
+    return dmirrorDevmemFaultAllocAndCopy(args, this);
+  }
+}
+
+const variant = (name: string, Ctor: typeof DmirrorFixed) =>
+  defineDriver({ name, profiles: ['latest'], commands: DMIRROR_COMMANDS, bindDevices: 2, probe: (kernel) => dmirrorProbe(kernel, Ctor) });
+
+// HMM_DMIRROR_WRITE of two pages (dmirror_do_write: xa_load of each entry, then memcpy into its
+// page, holding only the mutex) while the pages migrate. A migration that revokes the entries and
+// copies the pages between one write's lookup and its copy loses that write.
+describe('a write command racing a migration that revokes the entries it copies through', () => {
+  const region = { pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' } as const;
+  const toDevice: Scenario = {
+    profile: 'latest',
+    regions: [region],
+    tasks: [
+      { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, pages: 2, value: 3 }] },
+      { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 2 }] },
+    ],
+  };
+  const toRam: Scenario = {
+    profile: 'latest',
+    regions: [region],
+    tasks: [
+      {
+        kind: 'driver',
+        ops: [
+          { op: 'migrate-to-device', region: 0, page: 0, pages: 2 },
+          { op: 'migrate-to-ram', region: 0, page: 0, pages: 2 },
+        ],
+      },
+      {
+        kind: 'device',
+        ops: [
+          { op: 'dev-write', region: 0, page: 0, pages: 2, value: 3 },
+          { op: 'dev-write', region: 0, page: 0, pages: 2, value: 4 },
+        ],
+      },
+    ],
+  };
+
+  it('should lose a write when the sys→dev revoke skips the mutex, and none with it', async () => {
+    const bug = await exploreSchedules(variant('dmirror-revokes-unlocked', RevokesUnlocked), toDevice, {
+      maxPreemptions: 3,
+      maxSchedules: 20_000,
+    });
+    expect(bug.failure?.violations[0]?.rule ?? 'none').toBe('lost-write');
+    const ok = await exploreSchedules(fixed, toDevice, { maxPreemptions: 3, maxSchedules: 20_000 });
+    expect(ok.failure?.violations[0]?.rule ?? 'none').toBe('none');
+    expect(ok.complete).toBe(true);
+  });
+
+  it('should lose a write when the dev→sys path revokes or erases the entries without the mutex, and none with fix 6', async () => {
+    const bug = await exploreSchedules(variant('dmirror-erases-at-copy', ErasesAtCopy), toRam, { maxPreemptions: 2, maxSchedules: 20_000 });
+    expect(bug.failure?.violations[0]?.rule ?? 'none').toBe('lost-write');
+    const unlocked = await exploreSchedules(variant('dmirror-revokes-devmem-unlocked', RevokesDevmemUnlocked), toRam, {
+      maxPreemptions: 2,
+      maxSchedules: 20_000,
+    });
+    expect(unlocked.failure?.violations[0]?.rule ?? 'none').toBe('lost-write');
+    // test_hmm itself: its callback returns before taking the mutex for its own migrations
+    // (dmirror_interval_invalidate), so nothing orders the erase with the write either.
+    const port = await exploreSchedules(dmirror, toRam, { maxPreemptions: 2, maxSchedules: 20_000 });
+    expect(port.failure?.violations[0]?.rule ?? 'none').toBe('lost-write');
+    const ok = await exploreSchedules(fixed, toRam, { maxPreemptions: 2, maxSchedules: 20_000 });
+    expect(ok.failure?.violations[0]?.rule ?? 'none').toBe('none');
+    expect(ok.complete).toBe(true);
+  });
+});
+
+/** `dmirror_device_remove_chunks` without `devmem_lock`: `HMM_DMIRROR_RELEASE` evicts unlocked. */
+const releasesUnlocked = defineDriver({
+  name: 'dmirror-releases-unlocked',
+  profiles: ['latest'],
+  commands: DMIRROR_COMMANDS,
+  bindDevices: 2,
+  probe(kernel) {
+    const instance = dmirrorProbe(kernel, DmirrorFixed);
+    for (const m of instance.mdevices) m.removeChunks = () => m.evictChunk();
+    return instance;
+  },
+});
+
+// Two HMM_DMIRROR_RELEASE evictions at once, without devmem_lock, while the CPU and the device
+// touch the migrated pages: migrate_device_range takes a page only if it gets a reference
+// (get_page_unless_zero: not a freed page) and its lock (trylock_page: not a page the other
+// eviction, or a CPU fault, is migrating), mm/migrate_device.c, so each device page is evicted
+// once, by whichever gets it first.
+describe('two concurrent releases of device memory without devmem_lock', () => {
+  const twoReleases: Scenario = {
+    profile: 'latest',
+    regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 2 }, { op: 'evict' }] },
+      { kind: 'driver', ops: [{ op: 'evict' }] },
+      { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, word: 0, value: 3 }] },
+    ],
+  };
+
+  it('should keep the flush contract and the data on every schedule with one preemption', async () => {
+    const x = await exploreSchedules(releasesUnlocked, twoReleases, { maxPreemptions: 1, maxSchedules: 5_000 });
+    expect(x.failure?.violations[0]?.rule ?? 'none').toBe('none');
+    expect(x.complete).toBe(true);
+    expect(x.schedules).toBeGreaterThan(10);
+  });
+
+  it('should pass a campaign whose scenarios all have two driver programs', async () => {
+    const r = await runCampaign(releasesUnlocked, { runs: 300, seed: 1, shrink: false, shape: { driverPrograms: { min: 2, max: 2 } } });
+    expect(r.failure?.violation.rule ?? 'none').toBe('none');
+    expect(r.runs).toBe(300);
   });
 });

@@ -29,11 +29,20 @@
  *    fault then erases the entry from the freed table (`dmirror_devmem_fault_alloc_and_copy` reaches
  *    the mirror through the page's `zone_device_data`). The fix evicts again until no live device
  *    page points to the mirror, so the last such fault is done with it before it is freed.
+ * 6. `dmirror_devmem_fault_alloc_and_copy`, the copy step of the migrations back to system memory
+ *    (the CPU fault on a device page, `HMM_DMIRROR_MIGRATE_TO_SYS`), erases each mirror entry with
+ *    `xa_erase` just before copying its page, without `dmirror->mutex`. `dmirror_do_write` holds
+ *    only that mutex between its `xa_load` of an entry and the `memcpy` into the page, so a write
+ *    that loaded the entry of a device page before the erase can store into it after the copy:
+ *    the write is lost when the migration completes. The fix revokes the entries of the pages
+ *    that migrate under the mutex before the copy, as fix 1 does for the other direction.
  *
  * Everything else is examples/dmirror, imported.
  */
 import {
   EAGAIN,
+  HPAGE_PMD_NR,
+  MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
   type MigrateVma,
   MMU_NOTIFY_EXCLUSIVE,
@@ -89,6 +98,23 @@ export class DmirrorFixed extends Dmirror {
     }
     this.mutex.unlock();
     await super.migrateAllocAndCopy(args);
+  }
+
+  /** Fix 6: revoke the mirror's entries of the device pages that migrate back before the copy. */
+  override async devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
+    const ps = this.mdevice.kernel.pageSize;
+    await this.mutex.lock();
+    for (let i = 0, addr = args.start; addr < args.end; i++, addr += ps) {
+      const s = args.src[i] as number;
+      if ((s & MIGRATE_PFN_MIGRATE) === 0) continue;
+      // A compound entry stands for the whole device folio, the entries after it included.
+      const nr = (s & MIGRATE_PFN_COMPOUND) !== 0 ? Math.min(HPAGE_PMD_NR, (args.end - addr) / ps) : 1;
+      for (let j = 0; j < nr; j++) this.pt.clearPte(addr + j * ps, 'revoke before copy');
+      i += nr - 1;
+      addr += (nr - 1) * ps;
+    }
+    this.mutex.unlock();
+    return super.devmemFaultAllocAndCopy(args);
   }
 
   /** Fix 3: the count of foreign invalidations before `migrate_vma_setup`… */

@@ -101,7 +101,7 @@ export async function dmirrorDevmemFault(vmf: VmFault): Promise<number> {
   if (dmirror.era.deviceRange) args.faultPage = vmf.page;
   // In practice migrate_vma_setup() should never fail unless the test is wrong.
   if ((await migrateVmaSetup(args)) !== 0) return VM_FAULT_SIGBUS;
-  const ret = await dmirrorDevmemFaultAllocAndCopy(args, dmirror);
+  const ret = await dmirror.devmemFaultAllocAndCopy(args);
   if (ret !== 0) {
     migrateVmaFinalize(args);
     return ret;

@@ -30,6 +30,7 @@ import {
 } from '@hmmlab/core';
 import type { Binding, DeviceFault, DeviceVm } from '@hmmlab/harness';
 import type { DmirrorDevice } from './device.js';
+import { dmirrorDevmemFaultAllocAndCopy } from './devmem.js';
 import type { DmirrorEra } from './era.js';
 import { dmirrorAtomicMap, dmirrorAtomicMapRange, dmirrorCheckAtomic, dmirrorExclusive } from './exclusive.js';
 import { dmirrorFault } from './fault.js';
@@ -155,6 +156,15 @@ export class Dmirror implements Binding {
    */
   migrateAllocAndCopy(args: MigrateVma): Promise<void> {
     return dmirrorMigrateAllocAndCopy(args, this);
+  }
+
+  /**
+   * `dmirror_devmem_fault_alloc_and_copy`, called by the dev→sys migrations (the CPU fault on a
+   * device page and `HMM_DMIRROR_MIGRATE_TO_SYS`) between `migrate_vma_setup` and
+   * `migrate_vma_pages`: 0 or a `VM_FAULT_*` code. Override it to change that step.
+   */
+  devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
+    return dmirrorDevmemFaultAllocAndCopy(args, this);
   }
 
   /**

@@ -108,7 +108,7 @@ export async function dmirrorExclusive(dmirror: Dmirror, cmd: HmmDmirrorCmd): Pr
   // Return the migrated data for verification.
   const bounce = dmirrorBounceInit(dmirror, start, cmd.npages);
   await dmirror.mutex.lock();
-  ret = dmirrorDoRead(dmirror, start, end, bounce);
+  ret = await dmirrorDoRead(dmirror, start, end, bounce);
   dmirror.mutex.unlock();
   if (ret === 0 && !copyToUser(cmd.ptr, bounce.ptr)) ret = -EFAULT;
   cmd.cpages = bounce.cpages;

@@ -24,7 +24,7 @@ import {
   type Page,
 } from '@hmmlab/core';
 import { forEachVmaChunk } from '@hmmlab/harness';
-import { dmirrorDevmemFaultAllocAndCopy, dmirrorSelectDevice } from './devmem.js';
+import { dmirrorSelectDevice } from './devmem.js';
 import type { Dmirror } from './dmirror.js';
 import { copyToUser, dmirrorBounceInit, dmirrorDoRead, type HmmDmirrorCmd } from './rw.js';
 import { HMM_DMIRROR_FLAG_FAIL_ALLOC } from './uapi.js';
@@ -156,7 +156,7 @@ export async function dmirrorMigrateToDevice(dmirror: Dmirror, cmd: HmmDmirrorCm
   // Return the migrated data for verification.
   const bounce = dmirrorBounceInit(dmirror, start, cmd.npages);
   await dmirror.mutex.lock();
-  ret = dmirrorDoRead(dmirror, start, end, bounce);
+  ret = await dmirrorDoRead(dmirror, start, end, bounce);
   dmirror.mutex.unlock();
   if (ret === 0 && !copyToUser(cmd.ptr, bounce.ptr)) ret = -EFAULT;
   cmd.cpages = bounce.cpages;
@@ -199,7 +199,7 @@ export async function dmirrorMigrateToSystem(dmirror: Dmirror, cmd: HmmDmirrorCm
     });
     const r = await migrateVmaSetup(args);
     if (r !== 0) return r;
-    if ((await dmirrorDevmemFaultAllocAndCopy(args, dmirror)) !== 0) {
+    if ((await dmirror.devmemFaultAllocAndCopy(args)) !== 0) {
       migrateVmaFinalize(args);
       return -ENOMEM;
     }

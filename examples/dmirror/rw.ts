@@ -38,15 +38,15 @@ export function copyToUser(ptr: Int32Array | Uint8Array | undefined, src: Int32A
 }
 
 /** `dmirror_do_read`: copies mirrored pages into the bounce buffer; `-ENOENT` at the first page not mirrored. */
-export function dmirrorDoRead(dmirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
+export async function dmirrorDoRead(dmirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): Promise<number> {
   const k = dmirror.mdevice.kernel;
   const ps = k.pageSize;
   const wpp = k.wordsPerPage;
   let off = ((start - bounce.addr) / ps) * wpp;
   for (let va = start; va < end; va += ps) {
     if (dmirror.pt.pte(va) === 0) return -ENOENT;
-    // memcpy of the page (the entry was checked above).
-    dmirror.pt.copyMapped(va, 'read', bounce.ptr, off, wpp);
+    // kmap and memcpy of the page the entry names (checked above).
+    await dmirror.pt.copyMapped(va, 'read', bounce.ptr, off, wpp);
     off += wpp;
     bounce.cpages++;
   }
@@ -54,7 +54,7 @@ export function dmirrorDoRead(dmirror: Dmirror, start: number, end: number, boun
 }
 
 /** `dmirror_do_write`: `-ENOENT` at the first page without a `DPT_XA_TAG_WRITE` entry. */
-function dmirrorDoWrite(dmirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): number {
+async function dmirrorDoWrite(dmirror: Dmirror, start: number, end: number, bounce: DmirrorBounce): Promise<number> {
   const k = dmirror.mdevice.kernel;
   const ps = k.pageSize;
   const wpp = k.wordsPerPage;
@@ -62,7 +62,7 @@ function dmirrorDoWrite(dmirror: Dmirror, start: number, end: number, bounce: Dm
   for (let va = start; va < end; va += ps) {
     const e = dmirror.pt.pte(va);
     if (e === 0 || (devPteFlags(e) & DEV_PTE_WRITE) === 0) return -ENOENT;
-    dmirror.pt.copyMapped(va, 'write', bounce.ptr, off, wpp);
+    await dmirror.pt.copyMapped(va, 'write', bounce.ptr, off, wpp);
     off += wpp;
     bounce.cpages++;
   }
@@ -78,7 +78,7 @@ export async function dmirrorRead(dmirror: Dmirror, cmd: HmmDmirrorCmd): Promise
   let ret: number;
   for (;;) {
     await dmirror.mutex.lock();
-    ret = dmirrorDoRead(dmirror, start, end, bounce);
+    ret = await dmirrorDoRead(dmirror, start, end, bounce);
     dmirror.mutex.unlock();
     if (ret !== -ENOENT) break;
     start = cmd.addr + bounce.cpages * ps;
@@ -103,7 +103,7 @@ export async function dmirrorWrite(dmirror: Dmirror, cmd: HmmDmirrorCmd): Promis
   let ret: number;
   for (;;) {
     await dmirror.mutex.lock();
-    ret = dmirrorDoWrite(dmirror, start, end, bounce);
+    ret = await dmirrorDoWrite(dmirror, start, end, bounce);
     dmirror.mutex.unlock();
     if (ret !== -ENOENT) break;
     start = cmd.addr + bounce.cpages * ps;

@@ -59,6 +59,13 @@ export interface ScenarioShape {
    * @prop __type.max - most CPU programs
    */
   readonly cpuPrograms?: { min: number; max: number };
+  /**
+   * Number of driver programs: threads of the process that make the driver's ioctls concurrently,
+   * so that two migrations, evictions or releases of one device can overlap. @defaultValue 0 to 1
+   * @prop __type.min - fewest driver programs
+   * @prop __type.max - most driver programs
+   */
+  readonly driverPrograms?: { min: number; max: number };
   /** What-if changes to every scenario's kernel profile (see `Scenario.profileOverrides`). @defaultValue none */
   readonly profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
   /**
@@ -408,8 +415,9 @@ function layoutKey(regions: readonly RegionSpec[]): string {
 
 /**
  * A whole scenario: a layout, one or two device programs, a CPU program, and optionally a driver
- * program and kernel background work. Each scenario draws its own op bias (a hot page, a swarm
- * subset of op kinds; see {@link ScenarioShape}); the scenario holds only the ops themselves.
+ * program (or as many as `shape.driverPrograms` says) and kernel background work. Each scenario
+ * draws its own op bias (a hot page, a swarm subset of op kinds; see {@link ScenarioShape}); the
+ * scenario holds only the ops themselves.
  *
  * The arbitraries a layout needs are built once per shape, layout and hot page and kept (fast-check
  * arbitraries hold no state), rather than inside `chain` for every scenario: each seed draws,
@@ -428,7 +436,10 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
         minLength: shape.cpuPrograms?.min ?? 0,
         maxLength: shape.cpuPrograms?.max ?? 1,
       }),
-      fc.array(task('driver', pick(lists.driver, bias), ops), { minLength: 0, maxLength: 1 }),
+      fc.array(task('driver', pick(lists.driver, bias), ops), {
+        minLength: shape.driverPrograms?.min ?? 0,
+        maxLength: shape.driverPrograms?.max ?? 1,
+      }),
     ];
     if (shape.kernelWork ?? true)
       tasks.push(fc.array(task('kernel', pick(lists.kernel, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));

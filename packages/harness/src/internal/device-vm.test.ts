@@ -198,22 +198,63 @@ describe('DeviceVm.copyMapped', () => {
       const wpp = k.wordsPerPage;
       const before = k.trace.length;
       const src = Int32Array.from({ length: wpp }, (_, i) => 1000 + i);
-      expect(vm.copyMapped(va, 'write', src, 0, wpp)).toBe(true);
+      expect(await vm.copyMapped(va, 'write', src, 0, wpp)).toBe(true);
       for (let i = 0; i < wpp; i++) expect(vm.accessMapped(va + i * k.wordSize, 'read')).toBe(1000 + i);
       const out = new Int32Array(wpp + 2);
-      expect(vm.copyMapped(va + k.wordSize, 'read', out, 2, wpp - 1)).toBe(true);
+      expect(await vm.copyMapped(va + k.wordSize, 'read', out, 2, wpp - 1)).toBe(true);
       expect(Array.from(out.subarray(2, wpp + 1))).toEqual(Array.from(src.subarray(1)));
       // Traced, each word is one access the oracle sees; untraced, nothing is recorded.
       const accesses = 2 * wpp + (wpp - 1);
       expect(k.trace.length - before).toBe(trace === 'ring' ? accesses : 0);
-      expect(vm.copyMapped(base + 10 * k.pageSize, 'read', out, 0, 1)).toBe(false);
+      expect(await vm.copyMapped(base + 10 * k.pageSize, 'read', out, 0, 1)).toBe(false);
     });
   }
 
   it('should refuse words outside the buffer or across a page with one clear line', async () => {
     const { vm, k, base } = await mapped('none');
     const va = base + 4 * k.pageSize;
-    expect(() => vm.copyMapped(va, 'read', new Int32Array(4), 2, 4)).toThrow(/words \[2, 6\) lie outside the buffer's 4 words/);
-    expect(() => vm.copyMapped(va + k.pageSize - k.wordSize, 'read', new Int32Array(4), 0, 2)).toThrow(/cross a page boundary/);
+    await expect(vm.copyMapped(va, 'read', new Int32Array(4), 2, 4)).rejects.toThrow(/words \[2, 6\) lie outside the buffer's 4 words/);
+    await expect(vm.copyMapped(va + k.pageSize - k.wordSize, 'read', new Int32Array(4), 0, 2)).rejects.toThrow(/cross a page boundary/);
+  });
+});
+
+describe('DeviceVm.copyMapped between its lookup and its copy', () => {
+  // Two tasks: one copies a page in through the entry of `va`, the other points that entry at
+  // another page. The decisions run the copier first, then switch at the first choice.
+  async function copyWhileRemapped(decisions: number[]) {
+    const k = new Kernel({ trace: 'all' });
+    const dev = new Device(k, { name: 'copier', tlb: false });
+    const vm = dev.createVm(k.createMm());
+    const before = k.pages.allocPage();
+    const after = k.pages.allocPage();
+    const va = 0x10000;
+    vm.setPte(va, before, { write: true });
+    const src = new Int32Array(k.wordsPerPage).fill(7);
+    k.spawn('copy', 'device', () => vm.copyMapped(va, 'write', src, 0, k.wordsPerPage));
+    // What the old page held when the entry moved.
+    let atRemap: number[] = [];
+    k.spawn('remap', 'device', () => {
+      atRemap = Array.from(before.words);
+      vm.setPte(va, after, { write: true }, 'remap');
+    });
+    const r = await k.run({ pick: (c) => Math.min(decisions.shift() ?? 0, c.length - 1) });
+    expect(r.status, r.message).toBe('done');
+    return { before: Array.from(before.words), after: Array.from(after.words), filled: Array.from(src), atRemap };
+  }
+
+  it('should let another task change the entry after the lookup, and copy to the page looked up', async () => {
+    // The copier looks the entry up, then the other task runs at its preemption point.
+    const r = await copyWhileRemapped([0, 1]);
+    // The entry moved before the copy (the old page was still empty then), and the copy still
+    // went to the page the lookup found: a write that the new page never sees.
+    expect(r.atRemap).not.toEqual(r.filled);
+    expect(r.before).toEqual(r.filled);
+    expect(r.after).not.toEqual(r.filled);
+  });
+
+  it('should copy to the new page when the entry changed before the lookup', async () => {
+    const r = await copyWhileRemapped([1]);
+    expect(r.after).toEqual(r.filled);
+    expect(r.before).not.toEqual(r.filled);
   });
 });

@@ -433,10 +433,15 @@ export class DeviceVm {
    */
   accessMapped(va: number, kind: AccessKind, value = 0, op: ((old: number) => number) | null = null): number | null {
     const k = this.device.kernel;
-    const vpn = Math.floor(va / k.pageSize);
-    const e = this.pt.get(vpn);
+    const e = this.pt.get(Math.floor(va / k.pageSize));
     if (e === undefined || !devPteAllows(e, kind === 'atomic' && this.device.atomics === 'write' ? 'write' : kind)) return null;
-    const page = k.pages.page(devPtePfn(e));
+    return this.accessPage(devPtePfn(e), va, kind, value, op);
+  }
+
+  /** The word of `va` in page `pfn`, read or written by driver code, with its `dev-access` event. */
+  private accessPage(pfn: number, va: number, kind: AccessKind, value: number, op: ((old: number) => number) | null): number {
+    const k = this.device.kernel;
+    const page = k.pages.page(pfn);
     const w = Math.floor((va % k.pageSize) / k.wordSize);
     let v = page.words[w] as number;
     if (kind === 'write') {
@@ -462,12 +467,18 @@ export class DeviceVm {
   }
 
   /**
-   * {@link DeviceVm.accessMapped} of the `count` words from `va` (all in one page): a read copies
-   * them into `buf` from `at`, a write copies them from `buf` at `at` into the page. The copy is
-   * one block when nobody observes accesses; otherwise it makes the same word-by-word accesses
-   * (and events). Returns false, having copied nothing, when no entry allows the access.
+   * The `count` words from `va` (all in one page) copied by driver code through its page table: a
+   * read copies them into `buf` from `at`, a write copies them from `buf` at `at` into the page.
+   * As test_hmm's `dmirror_do_read` / `dmirror_do_write` do, the entry is looked up first
+   * (`xa_load`), then the page it names is copied (`kmap`, `memcpy`): the code holds no lock that
+   * keeps the entry, and a preemptible kernel can switch tasks between the two, or another CPU
+   * change the entry meanwhile, so the lookup and the copy are separated by a preemption point,
+   * and the copy goes to the page looked up even if the entry changed since. The copy is one block
+   * when nobody observes accesses; otherwise it makes word-by-word accesses, each a `dev-access`
+   * event, as {@link DeviceVm.accessMapped} does. Resolves to false, having copied nothing (and
+   * without the preemption point), when no entry allows the access.
    */
-  copyMapped(va: number, kind: 'read' | 'write', buf: Int32Array, at: number, count: number): boolean {
+  async copyMapped(va: number, kind: 'read' | 'write', buf: Int32Array, at: number, count: number): Promise<boolean> {
     const k = this.device.kernel;
     if (!Number.isInteger(at) || !Number.isInteger(count) || at < 0 || count < 0 || at + count > buf.length) {
       throw new HmmlabError(
@@ -478,20 +489,19 @@ export class DeviceVm {
     if (count > 0 && Math.floor(va / k.pageSize) !== Math.floor((va + (count - 1) * k.wordSize) / k.pageSize)) {
       throw new HmmlabError('ERR_BAD_ARGUMENT', `${this.device.name} copyMapped: ${count} words from ${hex(va)} cross a page boundary`);
     }
+    const e = this.pt.get(Math.floor(va / k.pageSize));
+    if (e === undefined || !devPteAllows(e, kind)) return false;
+    const pfn = devPtePfn(e);
+    await k.sched.yield();
     if (k.trace.on) {
       for (let i = 0; i < count; i++) {
         const va1 = va + i * k.wordSize;
-        if (kind === 'read') {
-          const v = this.accessMapped(va1, 'read');
-          if (v === null) return false;
-          buf[at + i] = v;
-        } else if (this.accessMapped(va1, 'write', buf[at + i] as number) === null) return false;
+        if (kind === 'read') buf[at + i] = this.accessPage(pfn, va1, 'read', 0, null);
+        else this.accessPage(pfn, va1, 'write', buf[at + i] as number, null);
       }
       return true;
     }
-    const e = this.pt.get(Math.floor(va / k.pageSize));
-    if (e === undefined || !devPteAllows(e, kind)) return false;
-    const words = k.pages.page(devPtePfn(e)).words;
+    const words = k.pages.page(pfn).words;
     const w = Math.floor((va % k.pageSize) / k.wordSize);
     if (kind === 'read') buf.set(count === words.length ? words : words.subarray(w, w + count), at);
     else words.set(buf.subarray(at, at + count), w);

@@ -291,7 +291,6 @@ describe('HeldLocks', () => {
       const held = new HeldLocks();
       // The reference: every distinct lock held, oldest first, with its holds and its mark.
       const ref: { name: string; n: number; seq: number }[] = [];
-      let seq = 0;
       const marks: number[] = [];
       for (const [add, isOwned, i] of ops) {
         const lock = isOwned ? (owned[i] as (typeof owned)[number]) : (plain[i] as (typeof plain)[number]);
@@ -299,7 +298,7 @@ describe('HeldLocks', () => {
         if (add) {
           if (isOwned && at >= 0) continue; // an owned lock is held at most once
           if (at >= 0) (ref[at] as { n: number }).n++;
-          else ref.push({ name: lock.name, n: 1, seq: seq++ });
+          else ref.push({ name: lock.name, n: 1, seq: held.mark() });
           if (isOwned) held.addOwned(lock as (typeof owned)[number]);
           else held.add(lock);
           marks.push(held.mark());
@@ -313,4 +312,21 @@ describe('HeldLocks', () => {
       for (const m of marks) expect(held.takenSince(m)).toEqual(ref.filter((r) => r.seq >= m).map((r) => r.name));
     },
   );
+
+  // A page lock is not tied to a task: one task releases it, another takes it. The first keeps a
+  // stale record of its hold until it compacts its list; the other's hold must not revive it.
+  it('should not count as held a page lock another task took after this one released it', () => {
+    const [q, p] = owned as [(typeof owned)[number], (typeof owned)[number]];
+    q.heldSeq = -1;
+    p.heldSeq = -1;
+    const a = new HeldLocks();
+    const b = new HeldLocks();
+    a.addOwned(q);
+    a.addOwned(p);
+    a.removeOwned(p);
+    b.add(plain[0] as (typeof plain)[number]);
+    b.addOwned(p);
+    expect(a.names()).toEqual([q.name]);
+    expect(b.names()).toEqual([(plain[0] as (typeof plain)[number]).name, p.name]);
+  });
 });

@@ -59,6 +59,13 @@ export class DriverCallbackError extends Error {
 }
 
 /**
+ * Hold numbers, shared by every task's {@link HeldLocks}: an owned lock keeps the number of its
+ * current hold (`heldSeq`), and a task that released it tells its stale record apart by that
+ * number, so the number must not be one another task's later hold of the same lock can get.
+ */
+let nextHoldSeq = 0;
+
+/**
  * The locks a task holds, in acquisition order, with O(1) add and remove (a migration can hold
  * thousands of page locks).
  */
@@ -67,8 +74,6 @@ export class HeldLocks {
   private readonly locks = new Map<Waitable, number>();
   /** Holds beyond the first, for the rare lock held more than once (a read lock taken twice). */
   private readonly extra = new Map<Waitable, number>();
-  private nextSeq = 0;
-
   /** Owned locks taken, in order, with the sequence number of each hold (stale once released). */
   private readonly owned: OwnedLock[] = [];
   private readonly ownedSeq: number[] = [];
@@ -78,7 +83,7 @@ export class HeldLocks {
 
   /** Records the hold of an owned lock (a page lock, whose holder records the hold on the lock). */
   addOwned(lock: OwnedLock): void {
-    lock.heldSeq = this.nextSeq++;
+    lock.heldSeq = nextHoldSeq++;
     this.owned.push(lock);
     this.ownedSeq.push(lock.heldSeq);
     this.ownedLive++;
@@ -138,7 +143,7 @@ export class HeldLocks {
   add(lock: Waitable): void {
     if (this.locks.has(lock)) this.extra.set(lock, (this.extra.get(lock) ?? 0) + 1);
     else {
-      this.locks.set(lock, this.nextSeq++);
+      this.locks.set(lock, nextHoldSeq++);
       this.cachedNames = null;
     }
   }
@@ -158,7 +163,7 @@ export class HeldLocks {
 
   /** A mark: locks taken after it are listed by {@link HeldLocks.takenSince}. */
   mark(): number {
-    return this.nextSeq;
+    return nextHoldSeq;
   }
 
   /** Names of locks taken since `mark` and still held. */
