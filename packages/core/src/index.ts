@@ -147,7 +147,7 @@ export {
 } from './internal/notifier/range.js';
 export { type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } from './internal/profile.js';
 export { arrayDecisions, type DecisionSource, firstRunnable, seededDecisions, type TaskInfo } from './internal/sched/decisions.js';
-export { epochOf, happensBefore, syncHappensBefore } from './internal/sched/happens-before.js';
+export { epochOf, happensBefore } from './internal/sched/happens-before.js';
 export { Mutex } from './internal/sched/mutex.js';
 export { RwSemaphore } from './internal/sched/rwsem.js';
 export {

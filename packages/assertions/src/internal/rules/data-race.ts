@@ -11,7 +11,7 @@
  * machine the notifier callback runs on another CPU at the same time as the fault path
  * (the shadow state follows FastTrack: the last write, and the last read of each task).
  */
-import { epochOf, happensBefore, hex, syncHappensBefore, type Task, type TraceEvent } from '@hmmlab/core';
+import { epochOf, happensBefore, hex, type Task, type TraceEvent } from '@hmmlab/core';
 import type { Device } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 
@@ -187,12 +187,11 @@ export class RaceShadow {
       this.shadow.set(key, s);
     }
     const w = s.write;
-    const locks = t.held.namesSnapshot();
     let prior: Access | null = null;
-    if (w !== null && racesUnlocked(w, t, atomic, locks)) prior = w;
+    if (w !== null && races(w, t, atomic)) prior = w;
     if (prior === null && write) {
       for (const r of s.reads) {
-        if (racesUnlocked(r, t, atomic, locks)) {
+        if (races(r, t, atomic)) {
           prior = r;
           break;
         }
@@ -222,7 +221,7 @@ export class RaceShadow {
     ctx.report(
       {
         rule: 'data-race',
-        explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two but locks neither holds across both (what orders two accesses: unlock → lock of a lock both hold, wake-up → wait, queue_work → work), so on a real machine they can run at the same time`,
+        explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, queue_work → work), so on a real machine they can run at the same time`,
         va,
         device,
         context: cur.context ?? prior.context,
@@ -256,20 +255,6 @@ function inInvalidationCallback(t: Task): boolean {
 function races(a: Access, t: Task, atomic: boolean): boolean {
   if (a.task === t || (a.atomic && atomic)) return false;
   return !happensBefore(a.task.id, a.epoch, t);
-}
-
-/**
- * `races`, or the two hold no lock in common and only locks order them: the first access's task
- * released a lock that a task on the way to `t` took, for its own critical section. Another
- * timing lets the second access run inside the first one's critical section, as a lockset
- * detector (Eraser, Savage et al. 1997) would say: a write made without the lock that every
- * other access of the state holds.
- */
-function racesUnlocked(a: Access, t: Task, atomic: boolean, locks: readonly string[]): boolean {
-  if (a.task === t || (a.atomic && atomic)) return false;
-  if (!happensBefore(a.task.id, a.epoch, t)) return true;
-  if (syncHappensBefore(a.task.id, a.epoch, t)) return false;
-  return !a.locks.some((l) => locks.includes(l));
 }
 
 function verbOf(ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent | DevAccessEvent, write: boolean): string {

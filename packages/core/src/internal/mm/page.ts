@@ -432,7 +432,7 @@ export class PageAllocator {
       t.held.addOwned(p);
     }
     page.lockedFolio = p === page ? null : p;
-    if (s.hb) hbAcquire(s, (p.lockClock ??= new SyncClock(true)));
+    if (s.hb) hbAcquire(s, (p.lockClock ??= new SyncClock()));
   }
 
   /** `trylock_page`. */
@@ -442,7 +442,7 @@ export class PageAllocator {
     p.lockOwner = this.sched.current;
     this.sched.current.held.addOwned(p);
     page.lockedFolio = p === page ? null : p;
-    if (this.sched.hb) hbAcquire(this.sched, (p.lockClock ??= new SyncClock(true)));
+    if (this.sched.hb) hbAcquire(this.sched, (p.lockClock ??= new SyncClock()));
     return true;
   }
 
@@ -458,7 +458,7 @@ export class PageAllocator {
       throw new HmmlabError('ERR_NOT_LOCKED', `unlock_page: ${String(p)} at ${hex(p.pfn)} is not locked`);
     }
     holder.held.removeOwned(p);
-    if (this.sched.hb) hbRelease(this.sched, (p.lockClock ??= new SyncClock(true)));
+    if (this.sched.hb) hbRelease(this.sched, (p.lockClock ??= new SyncClock()));
     // Most pages never had a waiter: look without creating the lists.
     const next = p.hasLockWaiters ? p.lockWaiters.shift() : undefined;
     p.lockOwner = next ?? null;

@@ -22,13 +22,6 @@
  * (include/linux/mmu_notifier.h), and the header requires both to run under one driver lock; that
  * lock's release → acquire is the edge. Both are accesses the `data-race` rule checks.
  *
- * Every task carries a second clock, its sync clock, that only the edges which are not a lock's
- * release → acquire join (spawn, wake-up → wait, `queue_work` → work, the notifier protocol,
- * `mmget`/`mmput`): the hybrid detectors' split (ThreadSanitizer's hybrid mode, O'Callahan and
- * Choi 2003) between orderings a program relies on and orderings a lock taken for something else
- * happened to make in the run that ran. Two accesses that hold no lock in common and are ordered
- * only through other locks can run at the same time under another timing.
- *
  * Tracking is off until {@link Scheduler.trackHappensBefore} turns it on; every hook is then a
  * no-op costing one branch.
  */
@@ -38,14 +31,6 @@ import type { Scheduler, Task } from './scheduler.js';
 export class SyncClock {
   /** Component per task id. */
   readonly vc: number[] = [];
-  /** The same, over the edges that are not a lock's (the sync clocks released into it). */
-  readonly svc: number[] = [];
-  /** True for a lock (mutex, rw_semaphore, page lock): its edges join only the full clocks. */
-  readonly lock: boolean;
-
-  constructor(lock = false) {
-    this.lock = lock;
-  }
 }
 
 /** The vector clock of `t`, created at its first epoch when it has none yet. */
@@ -55,15 +40,8 @@ function clockOf(t: Task): number[] {
     v = new Array<number>(t.id + 1).fill(0);
     v[t.id] = 1;
     t.vc = v;
-    t.svc = v.slice();
   }
   return v;
-}
-
-/** The sync clock of `t` (lock edges left out); its own component is always its epoch. */
-function syncClockOf(t: Task): number[] {
-  clockOf(t);
-  return t.svc as number[];
 }
 
 function join(into: number[], from: readonly number[]): void {
@@ -80,34 +58,24 @@ export function hbRelease(s: Scheduler, c: SyncClock): void {
   if (!s.hb) return;
   const t = s.current;
   const v = clockOf(t);
-  const sv = t.svc as number[];
   join(c.vc, v);
-  if (!c.lock) join(c.svc, sv);
   v[t.id] = (v[t.id] as number) + 1;
-  sv[t.id] = v[t.id] as number;
 }
 
 /** Acquire: everything released into `c` happens before what the running task does next. */
 export function hbAcquire(s: Scheduler, c: SyncClock): void {
   if (!s.hb) return;
   join(clockOf(s.current), c.vc);
-  if (!c.lock) join(s.current.svc as number[], c.svc);
 }
 
 /** Spawn: the parent's past happens before the child's first step. */
 export function hbSpawn(parent: Task, child: Task): void {
   const pv = clockOf(parent);
-  const psv = parent.svc as number[];
   const cv = pv.slice();
-  const csv = psv.slice();
   for (let i = cv.length; i <= child.id; i++) cv.push(0);
-  for (let i = csv.length; i <= child.id; i++) csv.push(0);
   cv[child.id] = 1;
-  csv[child.id] = 1;
   child.vc = cv;
-  child.svc = csv;
   pv[parent.id] = (pv[parent.id] as number) + 1;
-  psv[parent.id] = pv[parent.id] as number;
 }
 
 /** The current epoch of `t`: its own component of its clock. */
@@ -118,12 +86,4 @@ export function epochOf(t: Task): number {
 /** True if the access of task `taskId` at `epoch` happens before everything `t` does from now on. */
 export function happensBefore(taskId: number, epoch: number, t: Task): boolean {
   return epoch <= (clockOf(t)[taskId] ?? 0);
-}
-
-/**
- * True if the access of task `taskId` at `epoch` happens before everything `t` does from now on
- * through edges other than locks' alone (see the sync clock above).
- */
-export function syncHappensBefore(taskId: number, epoch: number, t: Task): boolean {
-  return epoch <= (syncClockOf(t)[taskId] ?? 0);
 }

@@ -14,7 +14,7 @@ export class Mutex implements Waitable {
   owner: Task | null = null;
   private readonly waiters: Task[] = [];
   private readonly sched: Scheduler;
-  private readonly clock = new SyncClock(true);
+  private readonly clock = new SyncClock();
   /** Tasks that have taken it: those that may hold it on another CPU when a trylock runs. */
   private readonly lockers = new Set<Task>();
 

@@ -24,9 +24,9 @@ export class RwSemaphore implements Waitable {
   private readonly waiters: RwWaiter[] = [];
   private readonly sched: Scheduler;
   /** Released by writers: every later holder acquires it. */
-  private readonly writeClock = new SyncClock(true);
+  private readonly writeClock = new SyncClock();
   /** Released by readers: the next writer acquires it (readers are not ordered among themselves). */
-  private readonly readClock = new SyncClock(true);
+  private readonly readClock = new SyncClock();
 
   constructor(sched: Scheduler, name: string) {
     this.sched = sched;

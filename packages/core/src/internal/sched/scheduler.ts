@@ -216,8 +216,6 @@ export class Task implements TaskInfo {
   resume: (() => void) | null = null;
   /** @internal The task's vector clock (happens-before.ts), while tracking is on. */
   vc: number[] | null = null;
-  /** @internal The task's sync clock: the vector clock without lock edges (happens-before.ts). */
-  svc: number[] | null = null;
 
   constructor(id: number, name: string, kind: TaskKind, daemon: boolean) {
     this.id = id;
