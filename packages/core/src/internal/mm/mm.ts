@@ -21,7 +21,7 @@ import { mmap } from './mmap.js';
 import { mprotect } from './mprotect.js';
 import { mremap } from './mremap.js';
 import { munmap } from './munmap.js';
-import type { Page } from './page.js';
+import { NO_MMS, NO_VAS, type Page } from './page.js';
 import { PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn } from './pte.js';
 import { reclaimVa } from './reclaim.js';
 import type { Vma } from './vma.js';
@@ -316,18 +316,28 @@ export class Mm {
       const v = this.lookupVma(va);
       if (v !== undefined) v.anonVma = true;
     }
-    page.rmapMm.push(this);
-    page.rmapVa.push(va);
+    if (page.rmapMm.length === 0) {
+      // The page's first entry: its own arrays, sized for it (see NO_MMS).
+      page.rmapMm = [this];
+      page.rmapVa = [va];
+    } else {
+      (page.rmapMm as Mm[]).push(this);
+      (page.rmapVa as number[]).push(va);
+    }
     if (mapped) page.mapcount++;
   }
 
   /** @internal Removes a reverse mapping (`folio_remove_rmap_pte`). */
   rmapRemove(page: Page, va: number, mapped = true): void {
-    const mms = page.rmapMm;
-    const vas = page.rmapVa;
+    const mms = page.rmapMm as Mm[];
+    const vas = page.rmapVa as number[];
     for (let i = 0; i < mms.length; i++) {
       if (mms[i] === this && vas[i] === va) {
-        if (i === mms.length - 1) {
+        if (mms.length === 1) {
+          // The last entry: the page goes back to the shared empty arrays.
+          page.rmapMm = NO_MMS;
+          page.rmapVa = NO_VAS;
+        } else if (i === mms.length - 1) {
           // The common case (one mapping, or the newest): no splice.
           mms.pop();
           vas.pop();
@@ -340,6 +350,12 @@ export class Mm {
       }
     }
     throw new HmmlabError('ERR_STATE', `rmap: ${String(page)} has no mapping at ${hex(va)} in mm ${this.id}`);
+  }
+
+  /** @internal Moves the reverse mapping of `page` at `va` to `newVa` (mremap moving the entry). */
+  rmapMove(page: Page, va: number, newVa: number): void {
+    const mms = page.rmapMm;
+    for (let i = 0; i < mms.length; i++) if (mms[i] === this && page.rmapVa[i] === va) (page.rmapVa as number[])[i] = newVa;
   }
 
   /** @internal Inserts a VMA, keeping address order. */

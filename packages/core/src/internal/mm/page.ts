@@ -28,6 +28,15 @@ export interface PagemapRef {
   freePage(page: Page): void;
 }
 
+/**
+ * @internal The reverse map of a page with no entry: shared and frozen, so a page that is mapped
+ * nowhere (most device pages, every free page) holds no arrays of its own; `Mm.rmapAdd` gives the
+ * page its own arrays at its first entry and `Mm.rmapRemove` drops them at its last.
+ */
+export const NO_MMS: readonly Mm[] = Object.freeze([]);
+/** @internal The addresses of {@link NO_MMS}. */
+export const NO_VAS: readonly number[] = Object.freeze([]);
+
 /** A physical page. */
 export class Page implements OwnedLock {
   /** Page frame number. */
@@ -66,9 +75,9 @@ export class Page implements OwnedLock {
    * Reverse map: the (mm, va) of every entry that refers to the page: the mappings counted in
    * `mapcount`, and migration entries (which the kernel finds through the anon_vma).
    */
-  readonly rmapMm: Mm[] = [];
+  rmapMm: readonly Mm[] = NO_MMS;
   /** The addresses of the entries in `rmapMm`, index for index. */
-  readonly rmapVa: number[] = [];
+  rmapVa: readonly number[] = NO_VAS;
   /** True while on the free list (or, for device pages, owned by the driver's allocator). */
   free = true;
   /** Incremented on every allocation, so a stale reference to a reused page can be recognised. */
