@@ -22,7 +22,7 @@ import { mprotect } from './mprotect.js';
 import { mremap } from './mremap.js';
 import { munmap } from './munmap.js';
 import { NO_MMS, NO_VAS, type Page } from './page.js';
-import { PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn } from './pte.js';
+import { PageTable, PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn } from './pte.js';
 import { reclaimVa } from './reclaim.js';
 import type { Vma } from './vma.js';
 
@@ -37,7 +37,7 @@ export class Mm {
   /** VMAs sorted by address. */
   readonly vmas: Vma[] = [];
   /** The page table: virtual page number → entry (see `pte.ts`); absent means `pte_none`. */
-  readonly pt = new Map<number, number>();
+  readonly pt = new PageTable();
   /**
    * PMD mappings (see `huge.ts`): PMD index (`va / HPAGE_PMD_SIZE`) → what it maps. The 512
    * entries under each stay in {@link Mm.pt}.
@@ -251,26 +251,20 @@ export class Mm {
   }
 
   /**
-   * Virtual page numbers with an entry in `[start, end)`, ascending. Costs O(entries) when the
-   * range is large, so a sparse terabyte costs what its populated pages cost.
+   * Virtual page numbers with an entry in `[start, end)`, ascending. Costs what the populated
+   * leaves of the range cost (see {@link PageTable}), so a sparse terabyte costs what its populated
+   * pages cost.
    */
   vpnsInRange(start: number, end: number): number[] {
     const ps = this.kernel.pageSize;
     const first = Math.floor(start / ps);
     const last = Math.ceil(end / ps);
-    const out: number[] = [];
-    if (this.scanDense(first, last)) {
-      for (let v = first; v < last; v++) if (this.pt.has(v)) out.push(v);
-      return out;
-    }
-    for (const v of this.pt.keys()) if (v >= first && v < last) out.push(v);
-    out.sort((a, b) => a - b);
-    return out;
+    return this.pt.vpnsIn(first, last);
   }
 
   /**
-   * @internal True when the vpns `[first, last)` are cheaper to probe one by one than the table's
-   * keys are to filter: the choice {@link Mm.vpnsInRange} makes, for loops that probe directly.
+   * @internal True when the vpns `[first, last)` are few enough (at most four per entry of the
+   * table) to probe one by one rather than list with {@link Mm.vpnsInRange}.
    */
   scanDense(first: number, last: number): boolean {
     return last - first <= this.pt.size * 4;
@@ -281,12 +275,7 @@ export class Mm {
     const ps = this.kernel.pageSize;
     const first = Math.floor(start / ps);
     const last = Math.ceil(end / ps);
-    if (this.scanDense(first, last)) {
-      for (let v = first; v < last; v++) if (this.pt.has(v)) return true;
-      return false;
-    }
-    for (const v of this.pt.keys()) if (v >= first && v < last) return true;
-    return false;
+    return this.pt.anyIn(first, last);
   }
 
   // ---- internals used by the operations ---------------------------------------------------
