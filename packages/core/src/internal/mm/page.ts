@@ -1,6 +1,8 @@
 /**
  * `struct page` and the page allocator. Every page has contents (`words`), so data can be checked
- * end to end; the page size and the number of words per page are settings of the kernel.
+ * end to end; the page size and the number of words per page are settings of the kernel. The
+ * contents of all pages live in large slabs, indexed by pfn (as `pfn_to_page` indexes
+ * `mem_map`): a page costs no buffer of its own.
  */
 
 import { HmmlabError, hex } from '../errors.js';
@@ -69,8 +71,13 @@ export class Page implements OwnedLock {
   pgmap: PagemapRef | null = null;
   /** `page->zone_device_data`: the driver's own pointer. */
   zoneDeviceData: unknown = null;
-  /** Contents. */
-  words: Int32Array;
+  /** @internal The slab that holds the contents (see {@link PageAllocator.slabOf}). */
+  readonly slab: Int32Array;
+  /** @internal Where the contents start in {@link Page.slab}. */
+  readonly wordOffset: number;
+  /** @internal Where the contents end in {@link Page.slab}. */
+  readonly wordEnd: number;
+  private wordsView: Int32Array | null = null;
   /**
    * Reverse map: the (mm, va) of every entry that refers to the page: the mappings counted in
    * `mapcount`, and migration entries (which the kernel finds through the anon_vma).
@@ -121,10 +128,19 @@ export class Page implements OwnedLock {
     return this.unlockWaitersList;
   }
 
-  constructor(pfn: number, kind: PageKind, wordsPerPage: number) {
+  /** @internal Pages are created by the {@link PageAllocator}, whose slab holds their contents. */
+  constructor(pfn: number, kind: PageKind, slab: Int32Array, wordOffset: number, wordsPerPage: number) {
     this.pfn = pfn;
     this.kind = kind;
-    this.words = new Int32Array(wordsPerPage);
+    this.slab = slab;
+    this.wordOffset = wordOffset;
+    this.wordEnd = wordOffset + wordsPerPage;
+  }
+
+  /** Contents: a view of the page's words in its slab (the same view each time). */
+  get words(): Int32Array {
+    this.wordsView ??= this.slab.subarray(this.wordOffset, this.wordEnd);
+    return this.wordsView;
   }
 
   /** @internal Whether some task waits for the page lock (without creating the list). */
@@ -186,6 +202,24 @@ export class Page implements OwnedLock {
   }
 }
 
+/** Words per contents slab: 256 KiB, or one page when a page is larger. */
+const SLAB_WORDS = 65536;
+
+/** Copies the contents of `src` into `dst`: a block move within a slab, else a word loop or a block copy. */
+function copyWords(dst: Page, src: Page): void {
+  const n = src.wordEnd - src.wordOffset;
+  if (dst.slab === src.slab) {
+    dst.slab.copyWithin(dst.wordOffset, src.wordOffset, src.wordEnd);
+  } else if (n <= 16) {
+    // Small pages: a loop is cheaper than the view a block copy needs.
+    const d = dst.slab;
+    const s = src.slab;
+    for (let j = 0; j < n; j++) d[dst.wordOffset + j] = s[src.wordOffset + j] as number;
+  } else {
+    dst.slab.set(src.slab.subarray(src.wordOffset, src.wordEnd), dst.wordOffset);
+  }
+}
+
 /** Options of a page allocation. */
 export interface AllocOptions {
   /** Clear the contents (`__GFP_ZERO`). @defaultValue true */
@@ -202,6 +236,10 @@ export class PageAllocator {
   readonly wordsPerPage: number;
   /** The shared zero page (`ZERO_PAGE(0)`). */
   readonly zeroPage: Page;
+  /** Pages per contents slab. */
+  private readonly pagesPerSlab: number;
+  /** The contents slabs, by `pfn / pagesPerSlab`, each created when its first page is. */
+  private readonly slabs: Int32Array[] = [];
   private readonly pages: (Page | undefined)[] = [undefined];
   private readonly freeList: Page[] = [];
   private readonly deviceRanges: { start: number; n: number; kind: 'device-private' | 'device-coherent'; pgmap: PagemapRef }[] = [];
@@ -219,10 +257,18 @@ export class PageAllocator {
     this.sched = sched;
     this.trace = trace;
     this.wordsPerPage = wordsPerPage;
-    this.zeroPage = new Page(this.pages.length, 'zero', wordsPerPage);
+    this.pagesPerSlab = Math.max(1, Math.floor(SLAB_WORDS / wordsPerPage));
+    this.zeroPage = this.newPage(this.pages.length, 'zero');
     this.zeroPage.free = false;
     this.zeroPage.refcount = 1;
     this.pages.push(this.zeroPage);
+  }
+
+  /** The struct page of `pfn`, its contents in the slab of its pfn. */
+  private newPage(pfn: number, kind: PageKind): Page {
+    const i = Math.floor(pfn / this.pagesPerSlab);
+    const slab = (this.slabs[i] ??= new Int32Array(this.pagesPerSlab * this.wordsPerPage));
+    return new Page(pfn, kind, slab, (pfn - i * this.pagesPerSlab) * this.wordsPerPage, this.wordsPerPage);
   }
 
   /** `pfn_to_page`; undefined for a pfn that was never created. */
@@ -239,7 +285,7 @@ export class PageAllocator {
   private materialize(pfn: number): Page | undefined {
     for (const r of this.deviceRanges) {
       if (pfn < r.start || pfn >= r.start + r.n) continue;
-      const p = new Page(pfn, r.kind, this.wordsPerPage);
+      const p = this.newPage(pfn, r.kind);
       p.pgmap = r.pgmap;
       this.pages[pfn] = p;
       return p;
@@ -265,14 +311,14 @@ export class PageAllocator {
   allocPage(options: AllocOptions = {}): Page {
     let p = this.freeList.pop();
     if (p === undefined) {
-      p = new Page(this.pages.length, 'system', this.wordsPerPage);
+      p = this.newPage(this.pages.length, 'system');
       this.pages.push(p);
     }
     p.free = false;
     p.refcount = 1;
     p.generation++;
     p.staleRefs = 0;
-    if (options.zero ?? true) p.words.fill(0);
+    if (options.zero ?? true) p.slab.fill(0, p.wordOffset, p.wordEnd);
     this.allocated++;
     if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
     return p;
@@ -287,7 +333,7 @@ export class PageAllocator {
     const n = 2 ** order;
     let head: Page | null = null;
     for (let i = 0; i < n; i++) {
-      const p = new Page(this.pages.length, 'system', this.wordsPerPage);
+      const p = this.newPage(this.pages.length, 'system');
       this.pages.push(p);
       p.free = false;
       p.refcount = 1;
@@ -421,7 +467,7 @@ export class PageAllocator {
 
   /** Copies the contents of `src` into `dst`: the one primitive every page copy goes through. */
   copyPage(dst: Page, src: Page, by: string): void {
-    dst.words.set(src.words);
+    copyWords(dst, src);
     if (this.trace.on) this.trace.emit({ type: 'page-copy', src: src.pfn, dst: dst.pfn, by });
   }
 
