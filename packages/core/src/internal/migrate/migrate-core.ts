@@ -160,8 +160,7 @@ export async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
       page.anonExclusive = false;
       if (kind === PTE_PRESENT && (pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
       m.setPte(vpn, migrationEntryFor(e, page, pteWrite(e), exclusive), range.id, 'try-to-migrate');
-      m.rmapRemove(page, va);
-      m.rmapAdd(page, va, false);
+      m.rmapReplace(page, page, va, true, false);
       k.pages.putPage(page);
     }
     await mmuNotifierInvalidateRangeEnd(range);
@@ -191,7 +190,6 @@ function removeMigrationPte(k: Kernel, src: Page, dst: Page, m: Mm, va: number):
   const vpn = Math.floor(va / k.pageSize);
   const e = m.pt.get(vpn) ?? 0;
   if (pteKindOf(e) !== PTE_MIGRATION || ptePfn(e) !== src.pfn) return;
-  m.rmapRemove(src, va, false);
   const f = pteFlags(e);
   const writable = (f & PTE_WRITE) !== 0;
   let n: number;
@@ -205,7 +203,7 @@ function removeMigrationPte(k: Kernel, src: Page, dst: Page, m: Mm, va: number):
   }
   if (dst.anon && (writable || (f & PTE_EXCLUSIVE) !== 0)) dst.anonExclusive = true;
   k.pages.getPage(dst);
-  m.rmapAdd(dst, va);
+  m.rmapReplace(src, dst, va, false, true);
   m.setPte(vpn, n, -1, 'remove-migration-ptes');
 }
 

@@ -341,6 +341,33 @@ export class Mm {
     throw new HmmlabError('ERR_STATE', `rmap: ${String(page)} has no mapping at ${hex(va)} in mm ${this.id}`);
   }
 
+  /**
+   * @internal The entry at `va` that referred to `from` now refers to `to` (the same page when a
+   * mapping becomes a migration entry): `rmapRemove(from, va, wasMapped)` then
+   * `rmapAdd(to, va, mapped)`, without new arrays when that entry is the only one of `from` and
+   * `to` has none (the arrays move over).
+   */
+  rmapReplace(from: Page, to: Page, va: number, wasMapped: boolean, mapped: boolean): void {
+    const mms = from.rmapMm;
+    if (mms.length !== 1 || mms[0] !== this || from.rmapVa[0] !== va || (to !== from && to.rmapMm.length !== 0)) {
+      this.rmapRemove(from, va, wasMapped);
+      this.rmapAdd(to, va, mapped);
+      return;
+    }
+    if (to.anon) {
+      const v = this.lookupVma(va);
+      if (v !== undefined) v.anonVma = true;
+    }
+    if (to !== from) {
+      to.rmapMm = mms;
+      to.rmapVa = from.rmapVa;
+      from.rmapMm = NO_MMS;
+      from.rmapVa = NO_VAS;
+    }
+    if (wasMapped) from.mapcount--;
+    if (mapped) to.mapcount++;
+  }
+
   /** @internal Moves the reverse mapping of `page` at `va` to `newVa` (mremap moving the entry). */
   rmapMove(page: Page, va: number, newVa: number): void {
     const mms = page.rmapMm;
