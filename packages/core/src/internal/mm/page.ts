@@ -202,8 +202,10 @@ export class Page implements OwnedLock {
   }
 }
 
-/** Words per contents slab: 256 KiB, or one page when a page is larger. */
+/** Words per full-sized contents slab: 256 KiB (or 4 pages when pages are larger). */
 const SLAB_WORDS = 65536;
+/** Pages of the first contents slab. */
+const FIRST_SLAB_PAGES = 4;
 
 /** Copies the contents of `src` into `dst`: a block move within a slab, else a word loop or a block copy. */
 function copyWords(dst: Page, src: Page): void {
@@ -236,9 +238,11 @@ export class PageAllocator {
   readonly wordsPerPage: number;
   /** The shared zero page (`ZERO_PAGE(0)`). */
   readonly zeroPage: Page;
-  /** Pages per contents slab. */
+  /** Pages per full-sized contents slab (a power of two). */
   private readonly pagesPerSlab: number;
-  /** The contents slabs, by `pfn / pagesPerSlab`, each created when its first page is. */
+  /** Number of the slabs below {@link PageAllocator.pagesPerSlab}, which double in size. */
+  private readonly smallSlabs: number;
+  /** The contents slabs, each created when its first page is (see {@link PageAllocator.newPage}). */
   private readonly slabs: Int32Array[] = [];
   private readonly pages: (Page | undefined)[] = [undefined];
   private readonly freeList: Page[] = [];
@@ -257,18 +261,41 @@ export class PageAllocator {
     this.sched = sched;
     this.trace = trace;
     this.wordsPerPage = wordsPerPage;
-    this.pagesPerSlab = Math.max(1, Math.floor(SLAB_WORDS / wordsPerPage));
+    this.pagesPerSlab = Math.max(FIRST_SLAB_PAGES, 2 ** Math.floor(Math.log2(Math.max(1, SLAB_WORDS / wordsPerPage))));
+    this.smallSlabs = Math.log2(this.pagesPerSlab / FIRST_SLAB_PAGES) + 1;
     this.zeroPage = this.newPage(this.pages.length, 'zero');
     this.zeroPage.free = false;
     this.zeroPage.refcount = 1;
     this.pages.push(this.zeroPage);
   }
 
-  /** The struct page of `pfn`, its contents in the slab of its pfn. */
+  /**
+   * The struct page of `pfn`, its contents in the slab of its pfn. The first slabs double in size
+   * (4 pages, 4, 8, 16, … up to {@link PageAllocator.pagesPerSlab}), so a small run allocates
+   * little; every later slab is full-sized.
+   */
   private newPage(pfn: number, kind: PageKind): Page {
-    const i = Math.floor(pfn / this.pagesPerSlab);
-    const slab = (this.slabs[i] ??= new Int32Array(this.pagesPerSlab * this.wordsPerPage));
-    return new Page(pfn, kind, slab, (pfn - i * this.pagesPerSlab) * this.wordsPerPage, this.wordsPerPage);
+    const full = this.pagesPerSlab;
+    let index: number;
+    let start: number;
+    let size: number;
+    if (pfn < FIRST_SLAB_PAGES) {
+      index = 0;
+      start = 0;
+      size = FIRST_SLAB_PAGES;
+    } else if (pfn < full) {
+      index = 32 - Math.clz32(Math.floor(pfn / FIRST_SLAB_PAGES));
+      start = FIRST_SLAB_PAGES * 2 ** (index - 1);
+      size = start;
+    } else {
+      const j = Math.floor((pfn - full) / full);
+      index = this.smallSlabs + j;
+      start = full + j * full;
+      size = full;
+    }
+    const wpp = this.wordsPerPage;
+    const slab = (this.slabs[index] ??= new Int32Array(size * wpp));
+    return new Page(pfn, kind, slab, (pfn - start) * wpp, wpp);
   }
 
   /** `pfn_to_page`; undefined for a pfn that was never created. */
