@@ -39,6 +39,30 @@ export const NO_MMS: readonly Mm[] = Object.freeze([]);
 /** @internal The addresses of {@link NO_MMS}. */
 export const NO_VAS: readonly number[] = Object.freeze([]);
 
+/** Bits of `Page.flags`, one per boolean property. */
+const PG_DIRTY = 1;
+const PG_ANON = 2;
+const PG_ANON_EXCLUSIVE = 4;
+const PG_ISOLATED = 8;
+const PG_LAZYFREE = 16;
+const PG_FREE = 32;
+const PG_HUGETLB = 64;
+
+/** The fields of a page that most pages never set (see `Page.swapSlot` and the others). */
+class PageRare {
+  swapSlot = 0;
+  file: ModelFile | null = null;
+  index = 0;
+  staleRefs = 0;
+}
+
+/** A page lock's happens-before clock and wait lists. */
+class PageLockWait {
+  clock: SyncClock | null = null;
+  waiters: Task[] | null = null;
+  unlockWaiters: Task[] | null = null;
+}
+
 /** A physical page. */
 export class Page implements OwnedLock {
   /** Page frame number. */
@@ -51,27 +75,11 @@ export class Page implements OwnedLock {
   mapcount = 0;
   /** GUP pins (`FOLL_PIN`), also counted in `refcount`. */
   pins = 0;
-  /** `PageDirty`. */
-  dirty = false;
-  /** `PageAnon`. */
-  anon = false;
-  /** `PageAnonExclusive`: mapped by exactly one process, writable without COW. */
-  anonExclusive = false;
-  /** Isolated from the LRU (by migration). */
-  isolated = false;
-  /** `MADV_FREE` made it lazily freeable: reclaim discards it if it stays clean. */
-  lazyfree = false;
-  /** Swap slot whose swap cache holds this page (with one reference), or 0. */
-  swapSlot = 0;
-  /** Page-cache owner (`page->mapping` for file pages) and offset in pages. */
-  file: ModelFile | null = null;
-  /** Offset in the file, in pages (`page->index`). */
-  index = 0;
   /** ZONE_DEVICE pagemap, for device pages. */
   pgmap: PagemapRef | null = null;
   /** `page->zone_device_data`: the driver's own pointer. */
   zoneDeviceData: unknown = null;
-  /** @internal The slab that holds the contents (see {@link PageAllocator.slabOf}). */
+  /** @internal The slab that holds the contents (see {@link PageAllocator}). */
   readonly slab: Int32Array;
   /** @internal Where the contents start in {@link Page.slab}. */
   readonly wordOffset: number;
@@ -85,8 +93,6 @@ export class Page implements OwnedLock {
   rmapMm: readonly Mm[] = NO_MMS;
   /** The addresses of the entries in `rmapMm`, index for index. */
   rmapVa: readonly number[] = NO_VAS;
-  /** True while on the free list (or, for device pages, owned by the driver's allocator). */
-  free = true;
   /** Incremented on every allocation, so a stale reference to a reused page can be recognised. */
   generation = 0;
   /**
@@ -96,16 +102,10 @@ export class Page implements OwnedLock {
   order = 0;
   /** The head page of the large folio this page is a tail of (`compound_head`), or null. */
   head: Page | null = null;
-  /** `folio_test_hugetlb`: the folio came from the hugetlb pool. */
-  hugetlb = false;
-  /** @internal `get_page` calls made while the page was free, whose `put_page` is still to come. */
-  staleRefs = 0;
   /** @internal Page lock holder and waiters. */
   lockOwner: Task | null = null;
   /** @internal The hold of the page lock in its holder's list of held locks (-1: unlocked). */
   heldSeq = -1;
-  /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */
-  lockClock: SyncClock | null = null;
   /**
    * @internal The folio whose lock was taken through this tail page, while it is held: the model
    * splits a partly freed THP at once (the kernel defers the split, and never splits a folio under
@@ -113,19 +113,127 @@ export class Page implements OwnedLock {
    * folio after the split.
    */
   lockedFolio: Page | null = null;
-  private lockWaitersList: Task[] | null = null;
-  private unlockWaitersList: Task[] | null = null;
+  /** The fields most pages never set (swap, page cache, stale references), created on first use. */
+  private rare: PageRare | null = null;
+  /** The page lock's clock and wait lists, created on first use (most pages never wait). */
+  private lockWait: PageLockWait | null = null;
+
+  /** Swap slot whose swap cache holds this page (with one reference), or 0. */
+  get swapSlot(): number {
+    return this.rare === null ? 0 : this.rare.swapSlot;
+  }
+  set swapSlot(v: number) {
+    if (this.rare !== null) this.rare.swapSlot = v;
+    else if (v !== 0) (this.rare = new PageRare()).swapSlot = v;
+  }
+
+  /** Page-cache owner (`page->mapping` for file pages). */
+  get file(): ModelFile | null {
+    return this.rare === null ? null : this.rare.file;
+  }
+  set file(v: ModelFile | null) {
+    if (this.rare !== null) this.rare.file = v;
+    else if (v !== null) (this.rare = new PageRare()).file = v;
+  }
+
+  /** Offset in the file, in pages (`page->index`). */
+  get index(): number {
+    return this.rare === null ? 0 : this.rare.index;
+  }
+  set index(v: number) {
+    if (this.rare !== null) this.rare.index = v;
+    else if (v !== 0) (this.rare = new PageRare()).index = v;
+  }
+
+  /** @internal `get_page` calls made while the page was free, whose `put_page` is still to come. */
+  get staleRefs(): number {
+    return this.rare === null ? 0 : this.rare.staleRefs;
+  }
+  set staleRefs(v: number) {
+    if (this.rare !== null) this.rare.staleRefs = v;
+    else if (v !== 0) (this.rare = new PageRare()).staleRefs = v;
+  }
+
+  /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */
+  get lockClock(): SyncClock | null {
+    return this.lockWait === null ? null : this.lockWait.clock;
+  }
+  set lockClock(v: SyncClock | null) {
+    if (this.lockWait !== null) this.lockWait.clock = v;
+    else if (v !== null) (this.lockWait = new PageLockWait()).clock = v;
+  }
+
+  /** @internal The page's flags (`PG_*` bits, as `page->flags`), behind the boolean properties. */
+  private flags = PG_FREE;
+
+  /** `PageDirty`. */
+  get dirty(): boolean {
+    return (this.flags & PG_DIRTY) !== 0;
+  }
+  set dirty(v: boolean) {
+    this.flags = v ? this.flags | PG_DIRTY : this.flags & ~PG_DIRTY;
+  }
+
+  /** `PageAnon`. */
+  get anon(): boolean {
+    return (this.flags & PG_ANON) !== 0;
+  }
+  set anon(v: boolean) {
+    this.flags = v ? this.flags | PG_ANON : this.flags & ~PG_ANON;
+  }
+
+  /** `PageAnonExclusive`: mapped by exactly one process, writable without COW. */
+  get anonExclusive(): boolean {
+    return (this.flags & PG_ANON_EXCLUSIVE) !== 0;
+  }
+  set anonExclusive(v: boolean) {
+    this.flags = v ? this.flags | PG_ANON_EXCLUSIVE : this.flags & ~PG_ANON_EXCLUSIVE;
+  }
+
+  /** Isolated from the LRU (by migration). */
+  get isolated(): boolean {
+    return (this.flags & PG_ISOLATED) !== 0;
+  }
+  set isolated(v: boolean) {
+    this.flags = v ? this.flags | PG_ISOLATED : this.flags & ~PG_ISOLATED;
+  }
+
+  /** `MADV_FREE` made it lazily freeable: reclaim discards it if it stays clean. */
+  get lazyfree(): boolean {
+    return (this.flags & PG_LAZYFREE) !== 0;
+  }
+  set lazyfree(v: boolean) {
+    this.flags = v ? this.flags | PG_LAZYFREE : this.flags & ~PG_LAZYFREE;
+  }
+
+  /** True while on the free list (or, for device pages, owned by the driver's allocator). */
+  get free(): boolean {
+    return (this.flags & PG_FREE) !== 0;
+  }
+  set free(v: boolean) {
+    this.flags = v ? this.flags | PG_FREE : this.flags & ~PG_FREE;
+  }
+
+  /** `folio_test_hugetlb`: the folio came from the hugetlb pool. */
+  get hugetlb(): boolean {
+    return (this.flags & PG_HUGETLB) !== 0;
+  }
+  set hugetlb(v: boolean) {
+    this.flags = v ? this.flags | PG_HUGETLB : this.flags & ~PG_HUGETLB;
+  }
 
   /** @internal Tasks waiting for the page lock, created on first use (most pages never wait). */
   get lockWaiters(): Task[] {
-    this.lockWaitersList ??= [];
-    return this.lockWaitersList;
+    this.lockWait ??= new PageLockWait();
+    this.lockWait.waiters ??= [];
+    return this.lockWait.waiters;
   }
 
   /** @internal Tasks waiting for the page to be unlocked without taking the lock (`folio_wait_locked`). */
   get unlockWaiters(): Task[] {
-    this.unlockWaitersList ??= [];
-    return this.unlockWaitersList;
+    this.lockWait ??= new PageLockWait();
+    this.lockWait.unlockWaiters ??= [];
+    return this.lockWait.unlockWaiters;
   }
 
   /** @internal Pages are created by the {@link PageAllocator}, whose slab holds their contents. */
@@ -145,12 +253,14 @@ export class Page implements OwnedLock {
 
   /** @internal Whether some task waits for the page lock (without creating the list). */
   get hasLockWaiters(): boolean {
-    return this.lockWaitersList !== null && this.lockWaitersList.length > 0;
+    const w = this.lockWait === null ? null : this.lockWait.waiters;
+    return w !== null && w.length > 0;
   }
 
   /** @internal Whether some task waits for the page to be unlocked (without creating the list). */
   get hasUnlockWaiters(): boolean {
-    return this.unlockWaitersList !== null && this.unlockWaitersList.length > 0;
+    const w = this.lockWait === null ? null : this.lockWait.unlockWaiters;
+    return w !== null && w.length > 0;
   }
 
   /** The page lock's name, for traces and deadlock reports. */
