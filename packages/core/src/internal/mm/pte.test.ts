@@ -49,7 +49,7 @@ describe('formatPte', () => {
 });
 
 describe('PageTable', () => {
-  // The top of a 47-bit address space: vpns past 2^31, leaves found by a small integer.
+  // The top of a 47-bit address space: vpns past 2^31. top + 511 and top + 512 lie in two leaves.
   const top = 2 ** 35 - 1024;
 
   it('answers like a Map: get, has, set, delete, size; storing 0 clears the entry', () => {

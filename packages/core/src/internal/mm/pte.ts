@@ -105,16 +105,21 @@ export function formatPte(e: number): string {
   return `${pteKind(e)}(${what} ${ptePfn(e)}, ${bits.join(' ')})`;
 }
 
-/** Entries per page-table leaf (`PTRS_PER_PTE` on x86-64). */
-const LEAF = 512;
+/**
+ * Entries per page-table leaf. The kernel's PTE page holds 512 (`PTRS_PER_PTE` on x86-64); a
+ * smaller leaf keeps a sparse address space cheap (a leaf per touched page when pages lie far
+ * apart) and costs a dense one nothing measurable.
+ */
+const LEAF = 64;
 
 /**
  * A page table: virtual page number → entry, with the interface of a `Map` (`get` answers
- * `undefined` for `pte_none`). As in the kernel the entries live in leaves of 512 (a PTE page),
- * here a `Float64Array` found by the leaf's index (`vpn / 512`, a small integer even for the top of
- * a 47-bit address space), so an entry costs 8 bytes and neighbouring entries share one lookup. A
- * leaf is freed with its last entry (`free_pte_range`), so a sparse address space costs what its
- * populated leaves cost. Storing 0 (`pte_none`) clears the entry.
+ * `undefined` for `pte_none`). As in the kernel the entries live in leaves (see {@link LEAF}),
+ * here a `Float64Array` found by the leaf's index (`vpn / LEAF`, a small integer even for the top
+ * of a 47-bit address space), so an entry costs 8 bytes and neighbouring entries share one lookup.
+ * A leaf is freed with its last entry (the kernel frees page tables when their range is unmapped,
+ * `free_pgtables` in mm/memory.c; nothing observes the difference), so a sparse address space
+ * costs what its populated leaves cost. Storing 0 (`pte_none`) clears the entry.
  */
 export class PageTable {
   /** Leaf index → leaf; slot {@link LEAF} of a leaf counts its entries. */
