@@ -1,5 +1,5 @@
 /**
- * Timing helpers for the benchmarks: medians of repeated runs, and heap use.
+ * Timing helpers for the benchmarks: medians of repeated runs, and memory use.
  */
 
 /** Median of numbers. */
@@ -9,8 +9,12 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
-/** Heap in use after a GC, in bytes (needs node --expose-gc for a forced collection). */
-export function heapUsed(): number {
+/**
+ * Memory in use after a GC, in bytes: the heap and the array buffers outside it (typed arrays'
+ * storage: page contents, page-table leaves). Needs node --expose-gc for a forced collection.
+ */
+export function memoryUsed(): number {
   (globalThis as { gc?: () => void }).gc?.();
-  return process.memoryUsage().heapUsed;
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
 }

@@ -160,8 +160,7 @@ export async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
       page.anonExclusive = false;
       if (kind === PTE_PRESENT && (pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
       m.setPte(vpn, migrationEntryFor(e, page, pteWrite(e), exclusive), range.id, 'try-to-migrate');
-      m.rmapRemove(page, va);
-      m.rmapAdd(page, va, false);
+      m.rmapReplace(page, page, va, true, false);
       k.pages.putPage(page);
     }
     await mmuNotifierInvalidateRangeEnd(range);
@@ -174,31 +173,38 @@ export async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
  * come back.
  */
 export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
+  const n = src.rmapMm.length;
+  if (n === 0) return;
+  if (n === 1) {
+    // The common case, one entry: no copy of the arrays the loop changes.
+    removeMigrationPte(k, src, dst, src.rmapMm[0] as Mm, src.rmapVa[0] as number);
+    return;
+  }
   const mms = src.rmapMm.slice();
   const vas = src.rmapVa.slice();
-  for (let i = 0; i < mms.length; i++) {
-    const m = mms[i] as Mm;
-    const va = vas[i] as number;
-    const vpn = Math.floor(va / k.pageSize);
-    const e = m.pt.get(vpn) ?? 0;
-    if (pteKindOf(e) !== PTE_MIGRATION || ptePfn(e) !== src.pfn) continue;
-    m.rmapRemove(src, va, false);
-    const f = pteFlags(e);
-    const writable = (f & PTE_WRITE) !== 0;
-    let n: number;
-    if (dst.isDevicePrivate) {
-      n = mkPte(PTE_DEVICE_PRIVATE, dst.pfn, (writable ? PTE_WRITE : 0) | (f & PTE_SOFT_DIRTY));
-    } else {
-      n = mkPte(PTE_PRESENT, dst.pfn, (f & MIGRATION_KEEP) | (writable ? PTE_WRITE : 0));
-      // remove_migration_pte builds the entry from vma->vm_page_prot: none in a PROT_NONE VMA
-      // (another process's, after fork and mprotect).
-      if (m.lookupVma(va)?.readable === false) n = mkPte(PTE_PRESENT, dst.pfn, (f & MIGRATION_KEEP) | PTE_PROTNONE);
-    }
-    if (dst.anon && (writable || (f & PTE_EXCLUSIVE) !== 0)) dst.anonExclusive = true;
-    k.pages.getPage(dst);
-    m.rmapAdd(dst, va);
-    m.setPte(vpn, n, -1, 'remove-migration-ptes');
+  for (let i = 0; i < n; i++) removeMigrationPte(k, src, dst, mms[i] as Mm, vas[i] as number);
+}
+
+/** One entry of {@link removeMigrationPtes}: the entry of `src` at `va` in `m`. */
+function removeMigrationPte(k: Kernel, src: Page, dst: Page, m: Mm, va: number): void {
+  const vpn = Math.floor(va / k.pageSize);
+  const e = m.pt.get(vpn) ?? 0;
+  if (pteKindOf(e) !== PTE_MIGRATION || ptePfn(e) !== src.pfn) return;
+  const f = pteFlags(e);
+  const writable = (f & PTE_WRITE) !== 0;
+  let n: number;
+  if (dst.isDevicePrivate) {
+    n = mkPte(PTE_DEVICE_PRIVATE, dst.pfn, (writable ? PTE_WRITE : 0) | (f & PTE_SOFT_DIRTY));
+  } else {
+    n = mkPte(PTE_PRESENT, dst.pfn, (f & MIGRATION_KEEP) | (writable ? PTE_WRITE : 0));
+    // remove_migration_pte builds the entry from vma->vm_page_prot: none in a PROT_NONE VMA
+    // (another process's, after fork and mprotect).
+    if (m.lookupVma(va)?.readable === false) n = mkPte(PTE_PRESENT, dst.pfn, (f & MIGRATION_KEEP) | PTE_PROTNONE);
   }
+  if (dst.anon && (writable || (f & PTE_EXCLUSIVE) !== 0)) dst.anonExclusive = true;
+  k.pages.getPage(dst);
+  m.rmapReplace(src, dst, va, false, true);
+  m.setPte(vpn, n, -1, 'remove-migration-ptes');
 }
 
 /** `migrate_vma_check_page`: false if somebody else holds a reference (a pin). */

@@ -205,8 +205,7 @@ function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, in
     counter.cpages++;
     if (kind === PTE_PRESENT && (pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
     mm.setPte(vpn, migrationEntryFor(e, page, (mpfn & MIGRATE_PFN_WRITE) !== 0, anonExclusive), inv, 'migrate-collect');
-    mm.rmapRemove(page, addr);
-    mm.rmapAdd(page, addr, false);
+    mm.rmapReplace(page, page, addr, true, false);
     k.pages.putPage(page);
     return mpfn;
   }
@@ -278,8 +277,7 @@ function collectHugePmd(
     if (kind === 'thp' && (pteFlags(e) & PTE_DIRTY) !== 0) head.dirty = true;
     p.anonExclusive = false;
     mm.setPte(first + j, migrationEntryFor(e, p, write, anonExclusive), inv, 'migrate-collect-huge-pmd');
-    mm.rmapRemove(p, va);
-    mm.rmapAdd(p, va, false);
+    mm.rmapReplace(p, p, va, true, false);
   }
   // The PMD's reference becomes the one collect holds (as for a base page); the model's per-page
   // references of the tail pages stay with them until finalize.
@@ -324,8 +322,7 @@ async function tryToMigrateHugePmds(k: Kernel, head: Page): Promise<void> {
         const e = m.pt.get(first + j) ?? 0;
         if (kind === 'thp' && (pteFlags(e) & PTE_DIRTY) !== 0) head.dirty = true;
         m.setPte(first + j, migrationEntryFor(e, p, pteWrite(e), false), range.id, 'try-to-migrate-huge-pmd');
-        m.rmapRemove(p, va + j * ps);
-        m.rmapAdd(p, va + j * ps, false);
+        m.rmapReplace(p, p, va + j * ps, true, false);
         k.pages.putPage(p);
       }
       m.hugePmds.set(va / size, 'migration');

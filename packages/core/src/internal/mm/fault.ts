@@ -383,9 +383,9 @@ export function cpuAccess(mm: Mm, va: number, write: boolean, value: number): Pr
 
 function touchWord(mm: Mm, page: Page, va: number, write: boolean, value: number): number {
   const k = mm.kernel;
-  const w = Math.floor((va % k.pageSize) / k.wordSize);
-  if (write) page.words[w] = value;
-  const v = page.words[w] as number;
+  const w = page.wordOffset + Math.floor((va % k.pageSize) / k.wordSize);
+  if (write) page.slab[w] = value;
+  const v = page.slab[w] as number;
   if (k.trace.on) k.trace.emit({ type: 'cpu-access', mm: mm.id, va, write, value: v, pfn: page.pfn });
   return v;
 }

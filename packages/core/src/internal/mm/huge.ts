@@ -172,8 +172,7 @@ export async function splitVmaAt(mm: Mm, addr: number): Promise<void> {
 function pudPresent(mm: Mm, va: number): boolean {
   const span = HPAGE_PMD_NR * HPAGE_PMD_NR;
   const block = Math.floor(va / mm.kernel.pageSize / span);
-  for (const vpn of mm.pt.keys()) if (Math.floor(vpn / span) === block) return true;
-  return false;
+  return mm.pt.anyIn(block * span, (block + 1) * span);
 }
 
 /**

@@ -21,8 +21,8 @@ import { mmap } from './mmap.js';
 import { mprotect } from './mprotect.js';
 import { mremap } from './mremap.js';
 import { munmap } from './munmap.js';
-import type { Page } from './page.js';
-import { PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn } from './pte.js';
+import { NO_MMS, NO_VAS, type Page } from './page.js';
+import { PageTable, PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn } from './pte.js';
 import { reclaimVa } from './reclaim.js';
 import type { Vma } from './vma.js';
 
@@ -37,7 +37,7 @@ export class Mm {
   /** VMAs sorted by address. */
   readonly vmas: Vma[] = [];
   /** The page table: virtual page number → entry (see `pte.ts`); absent means `pte_none`. */
-  readonly pt = new Map<number, number>();
+  readonly pt = new PageTable();
   /**
    * PMD mappings (see `huge.ts`): PMD index (`va / HPAGE_PMD_SIZE`) → what it maps. The 512
    * entries under each stay in {@link Mm.pt}.
@@ -251,26 +251,20 @@ export class Mm {
   }
 
   /**
-   * Virtual page numbers with an entry in `[start, end)`, ascending. Costs O(entries) when the
-   * range is large, so a sparse terabyte costs what its populated pages cost.
+   * Virtual page numbers with an entry in `[start, end)`, ascending. Costs what the populated
+   * leaves of the range cost (see {@link PageTable}), so a sparse terabyte costs what its populated
+   * pages cost.
    */
   vpnsInRange(start: number, end: number): number[] {
     const ps = this.kernel.pageSize;
     const first = Math.floor(start / ps);
     const last = Math.ceil(end / ps);
-    const out: number[] = [];
-    if (this.scanDense(first, last)) {
-      for (let v = first; v < last; v++) if (this.pt.has(v)) out.push(v);
-      return out;
-    }
-    for (const v of this.pt.keys()) if (v >= first && v < last) out.push(v);
-    out.sort((a, b) => a - b);
-    return out;
+    return this.pt.vpnsIn(first, last);
   }
 
   /**
-   * @internal True when the vpns `[first, last)` are cheaper to probe one by one than the table's
-   * keys are to filter: the choice {@link Mm.vpnsInRange} makes, for loops that probe directly.
+   * @internal True when the vpns `[first, last)` are few enough (at most four per entry of the
+   * table) to probe one by one rather than list with {@link Mm.vpnsInRange}.
    */
   scanDense(first: number, last: number): boolean {
     return last - first <= this.pt.size * 4;
@@ -281,12 +275,7 @@ export class Mm {
     const ps = this.kernel.pageSize;
     const first = Math.floor(start / ps);
     const last = Math.ceil(end / ps);
-    if (this.scanDense(first, last)) {
-      for (let v = first; v < last; v++) if (this.pt.has(v)) return true;
-      return false;
-    }
-    for (const v of this.pt.keys()) if (v >= first && v < last) return true;
-    return false;
+    return this.pt.anyIn(first, last);
   }
 
   // ---- internals used by the operations ---------------------------------------------------
@@ -316,18 +305,28 @@ export class Mm {
       const v = this.lookupVma(va);
       if (v !== undefined) v.anonVma = true;
     }
-    page.rmapMm.push(this);
-    page.rmapVa.push(va);
+    if (page.rmapMm.length === 0) {
+      // The page's first entry: its own arrays, sized for it (see NO_MMS).
+      page.rmapMm = [this];
+      page.rmapVa = [va];
+    } else {
+      (page.rmapMm as Mm[]).push(this);
+      (page.rmapVa as number[]).push(va);
+    }
     if (mapped) page.mapcount++;
   }
 
   /** @internal Removes a reverse mapping (`folio_remove_rmap_pte`). */
   rmapRemove(page: Page, va: number, mapped = true): void {
-    const mms = page.rmapMm;
-    const vas = page.rmapVa;
+    const mms = page.rmapMm as Mm[];
+    const vas = page.rmapVa as number[];
     for (let i = 0; i < mms.length; i++) {
       if (mms[i] === this && vas[i] === va) {
-        if (i === mms.length - 1) {
+        if (mms.length === 1) {
+          // The last entry: the page goes back to the shared empty arrays.
+          page.rmapMm = NO_MMS;
+          page.rmapVa = NO_VAS;
+        } else if (i === mms.length - 1) {
           // The common case (one mapping, or the newest): no splice.
           mms.pop();
           vas.pop();
@@ -340,6 +339,39 @@ export class Mm {
       }
     }
     throw new HmmlabError('ERR_STATE', `rmap: ${String(page)} has no mapping at ${hex(va)} in mm ${this.id}`);
+  }
+
+  /**
+   * @internal The entry at `va` that referred to `from` now refers to `to` (the same page when a
+   * mapping becomes a migration entry): `rmapRemove(from, va, wasMapped)` then
+   * `rmapAdd(to, va, mapped)`, without new arrays when that entry is the only one of `from` and
+   * `to` has none (the arrays move over).
+   */
+  rmapReplace(from: Page, to: Page, va: number, wasMapped: boolean, mapped: boolean): void {
+    const mms = from.rmapMm;
+    if (mms.length !== 1 || mms[0] !== this || from.rmapVa[0] !== va || (to !== from && to.rmapMm.length !== 0)) {
+      this.rmapRemove(from, va, wasMapped);
+      this.rmapAdd(to, va, mapped);
+      return;
+    }
+    if (to.anon) {
+      const v = this.lookupVma(va);
+      if (v !== undefined) v.anonVma = true;
+    }
+    if (to !== from) {
+      to.rmapMm = mms;
+      to.rmapVa = from.rmapVa;
+      from.rmapMm = NO_MMS;
+      from.rmapVa = NO_VAS;
+    }
+    if (wasMapped) from.mapcount--;
+    if (mapped) to.mapcount++;
+  }
+
+  /** @internal Moves the reverse mapping of `page` at `va` to `newVa` (mremap moving the entry). */
+  rmapMove(page: Page, va: number, newVa: number): void {
+    const mms = page.rmapMm;
+    for (let i = 0; i < mms.length; i++) if (mms[i] === this && page.rmapVa[i] === va) (page.rmapVa as number[])[i] = newVa;
   }
 
   /** @internal Inserts a VMA, keeping address order. */

@@ -118,11 +118,7 @@ async function moveVma(mm: Mm, oldAddr: number, oldLen: number, newAddr: number,
     const kind = pteKindOf(e);
     if (kind === PTE_PRESENT || kind === PTE_MIGRATION || kind === PTE_DEVICE_PRIVATE || kind === PTE_DEVICE_EXCLUSIVE) {
       const page = k.pages.page(ptePfn(e));
-      if (!page.isZero) {
-        for (let i = 0; i < page.rmapMm.length; i++) {
-          if (page.rmapMm[i] === mm && page.rmapVa[i] === va) page.rmapVa[i] = va + delta;
-        }
-      }
+      if (!page.isZero) mm.rmapMove(page, va, va + delta);
     }
     mm.setPte(vpn, 0, range.id, 'mremap-move');
     mm.setPte(vpn + delta / ps, e, -1, 'mremap-move');

@@ -16,6 +16,20 @@ describe('PageAllocator', () => {
     expect(eventsOf(k, 'page-free').map((e) => e.pfn)).toEqual([p.pfn]);
   });
 
+  it('should keep each page its own contents across the slabs (small first slabs, then full ones)', () => {
+    for (const wordsPerPage of [1, 1024]) {
+      const k = new Kernel({ wordsPerPage });
+      // 1 word: 70,000 pages reach the second full slab; 1024 words: 200 pages reach the fourth.
+      const pages = Array.from({ length: wordsPerPage === 1 ? 70_000 : 200 }, () => k.pages.allocPage());
+      for (const p of pages) p.words.fill(p.pfn);
+      const src = pages[0] as NonNullable<(typeof pages)[0]>;
+      const dst = pages[pages.length - 1] as NonNullable<(typeof pages)[0]>;
+      k.pages.copyPage(dst, src, 'test');
+      const wrong = pages.filter((p) => p.words.length !== wordsPerPage || p.words.some((w) => w !== (p === dst ? src.pfn : p.pfn)));
+      expect([wordsPerPage, wrong.length, k.pages.zeroPage.words.every((w) => w === 0)]).toEqual([wordsPerPage, 0, true]);
+    }
+  });
+
   it('should reuse the last freed page first', () => {
     const k = new Kernel();
     const a = k.pages.allocPage();

@@ -1,6 +1,8 @@
 /**
  * `struct page` and the page allocator. Every page has contents (`words`), so data can be checked
- * end to end; the page size and the number of words per page are settings of the kernel.
+ * end to end; the page size and the number of words per page are settings of the kernel. The
+ * contents of all pages live in large slabs, indexed by pfn (as `pfn_to_page` indexes
+ * `mem_map`): a page costs no buffer of its own.
  */
 
 import { HmmlabError, hex } from '../errors.js';
@@ -28,6 +30,39 @@ export interface PagemapRef {
   freePage(page: Page): void;
 }
 
+/**
+ * @internal The reverse map of a page with no entry: shared and frozen, so a page that is mapped
+ * nowhere (most device pages, every free page) holds no arrays of its own; `Mm.rmapAdd` gives the
+ * page its own arrays at its first entry and `Mm.rmapRemove` drops them at its last.
+ */
+export const NO_MMS: readonly Mm[] = Object.freeze([]);
+/** @internal The addresses of {@link NO_MMS}. */
+export const NO_VAS: readonly number[] = Object.freeze([]);
+
+/** Bits of `Page.flags`, one per boolean property. */
+const PG_DIRTY = 1;
+const PG_ANON = 2;
+const PG_ANON_EXCLUSIVE = 4;
+const PG_ISOLATED = 8;
+const PG_LAZYFREE = 16;
+const PG_FREE = 32;
+const PG_HUGETLB = 64;
+
+/** The fields of a page that most pages never set (see `Page.swapSlot` and the others). */
+class PageRare {
+  swapSlot = 0;
+  file: ModelFile | null = null;
+  index = 0;
+  staleRefs = 0;
+}
+
+/** A page lock's happens-before clock and wait lists. */
+class PageLockWait {
+  clock: SyncClock | null = null;
+  waiters: Task[] | null = null;
+  unlockWaiters: Task[] | null = null;
+}
+
 /** A physical page. */
 export class Page implements OwnedLock {
   /** Page frame number. */
@@ -40,37 +75,24 @@ export class Page implements OwnedLock {
   mapcount = 0;
   /** GUP pins (`FOLL_PIN`), also counted in `refcount`. */
   pins = 0;
-  /** `PageDirty`. */
-  dirty = false;
-  /** `PageAnon`. */
-  anon = false;
-  /** `PageAnonExclusive`: mapped by exactly one process, writable without COW. */
-  anonExclusive = false;
-  /** Isolated from the LRU (by migration). */
-  isolated = false;
-  /** `MADV_FREE` made it lazily freeable: reclaim discards it if it stays clean. */
-  lazyfree = false;
-  /** Swap slot whose swap cache holds this page (with one reference), or 0. */
-  swapSlot = 0;
-  /** Page-cache owner (`page->mapping` for file pages) and offset in pages. */
-  file: ModelFile | null = null;
-  /** Offset in the file, in pages (`page->index`). */
-  index = 0;
   /** ZONE_DEVICE pagemap, for device pages. */
   pgmap: PagemapRef | null = null;
   /** `page->zone_device_data`: the driver's own pointer. */
   zoneDeviceData: unknown = null;
-  /** Contents. */
-  words: Int32Array;
+  /** @internal The slab that holds the contents (see {@link PageAllocator}). */
+  readonly slab: Int32Array;
+  /** @internal Where the contents start in {@link Page.slab}. */
+  readonly wordOffset: number;
+  /** @internal Where the contents end in {@link Page.slab}. */
+  readonly wordEnd: number;
+  private wordsView: Int32Array | null = null;
   /**
    * Reverse map: the (mm, va) of every entry that refers to the page: the mappings counted in
    * `mapcount`, and migration entries (which the kernel finds through the anon_vma).
    */
-  readonly rmapMm: Mm[] = [];
+  rmapMm: readonly Mm[] = NO_MMS;
   /** The addresses of the entries in `rmapMm`, index for index. */
-  readonly rmapVa: number[] = [];
-  /** True while on the free list (or, for device pages, owned by the driver's allocator). */
-  free = true;
+  rmapVa: readonly number[] = NO_VAS;
   /** Incremented on every allocation, so a stale reference to a reused page can be recognised. */
   generation = 0;
   /**
@@ -80,16 +102,10 @@ export class Page implements OwnedLock {
   order = 0;
   /** The head page of the large folio this page is a tail of (`compound_head`), or null. */
   head: Page | null = null;
-  /** `folio_test_hugetlb`: the folio came from the hugetlb pool. */
-  hugetlb = false;
-  /** @internal `get_page` calls made while the page was free, whose `put_page` is still to come. */
-  staleRefs = 0;
   /** @internal Page lock holder and waiters. */
   lockOwner: Task | null = null;
   /** @internal The hold of the page lock in its holder's list of held locks (-1: unlocked). */
   heldSeq = -1;
-  /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */
-  lockClock: SyncClock | null = null;
   /**
    * @internal The folio whose lock was taken through this tail page, while it is held: the model
    * splits a partly freed THP at once (the kernel defers the split, and never splits a folio under
@@ -97,35 +113,154 @@ export class Page implements OwnedLock {
    * folio after the split.
    */
   lockedFolio: Page | null = null;
-  private lockWaitersList: Task[] | null = null;
-  private unlockWaitersList: Task[] | null = null;
+  /** The fields most pages never set (swap, page cache, stale references), created on first use. */
+  private rare: PageRare | null = null;
+  /** The page lock's clock and wait lists, created on first use (most pages never wait). */
+  private lockWait: PageLockWait | null = null;
+
+  /** Swap slot whose swap cache holds this page (with one reference), or 0. */
+  get swapSlot(): number {
+    return this.rare === null ? 0 : this.rare.swapSlot;
+  }
+  set swapSlot(v: number) {
+    if (this.rare !== null) this.rare.swapSlot = v;
+    else if (v !== 0) (this.rare = new PageRare()).swapSlot = v;
+  }
+
+  /** Page-cache owner (`page->mapping` for file pages). */
+  get file(): ModelFile | null {
+    return this.rare === null ? null : this.rare.file;
+  }
+  set file(v: ModelFile | null) {
+    if (this.rare !== null) this.rare.file = v;
+    else if (v !== null) (this.rare = new PageRare()).file = v;
+  }
+
+  /** Offset in the file, in pages (`page->index`). */
+  get index(): number {
+    return this.rare === null ? 0 : this.rare.index;
+  }
+  set index(v: number) {
+    if (this.rare !== null) this.rare.index = v;
+    else if (v !== 0) (this.rare = new PageRare()).index = v;
+  }
+
+  /** @internal `get_page` calls made while the page was free, whose `put_page` is still to come. */
+  get staleRefs(): number {
+    return this.rare === null ? 0 : this.rare.staleRefs;
+  }
+  set staleRefs(v: number) {
+    if (this.rare !== null) this.rare.staleRefs = v;
+    else if (v !== 0) (this.rare = new PageRare()).staleRefs = v;
+  }
+
+  /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */
+  get lockClock(): SyncClock | null {
+    return this.lockWait === null ? null : this.lockWait.clock;
+  }
+  set lockClock(v: SyncClock | null) {
+    if (this.lockWait !== null) this.lockWait.clock = v;
+    else if (v !== null) (this.lockWait = new PageLockWait()).clock = v;
+  }
+
+  /** @internal The page's flags (`PG_*` bits, as `page->flags`), behind the boolean properties. */
+  private flags = PG_FREE;
+
+  /** `PageDirty`. */
+  get dirty(): boolean {
+    return (this.flags & PG_DIRTY) !== 0;
+  }
+  set dirty(v: boolean) {
+    this.flags = v ? this.flags | PG_DIRTY : this.flags & ~PG_DIRTY;
+  }
+
+  /** `PageAnon`. */
+  get anon(): boolean {
+    return (this.flags & PG_ANON) !== 0;
+  }
+  set anon(v: boolean) {
+    this.flags = v ? this.flags | PG_ANON : this.flags & ~PG_ANON;
+  }
+
+  /** `PageAnonExclusive`: mapped by exactly one process, writable without COW. */
+  get anonExclusive(): boolean {
+    return (this.flags & PG_ANON_EXCLUSIVE) !== 0;
+  }
+  set anonExclusive(v: boolean) {
+    this.flags = v ? this.flags | PG_ANON_EXCLUSIVE : this.flags & ~PG_ANON_EXCLUSIVE;
+  }
+
+  /** Isolated from the LRU (by migration). */
+  get isolated(): boolean {
+    return (this.flags & PG_ISOLATED) !== 0;
+  }
+  set isolated(v: boolean) {
+    this.flags = v ? this.flags | PG_ISOLATED : this.flags & ~PG_ISOLATED;
+  }
+
+  /** `MADV_FREE` made it lazily freeable: reclaim discards it if it stays clean. */
+  get lazyfree(): boolean {
+    return (this.flags & PG_LAZYFREE) !== 0;
+  }
+  set lazyfree(v: boolean) {
+    this.flags = v ? this.flags | PG_LAZYFREE : this.flags & ~PG_LAZYFREE;
+  }
+
+  /** True while on the free list (or, for device pages, owned by the driver's allocator). */
+  get free(): boolean {
+    return (this.flags & PG_FREE) !== 0;
+  }
+  set free(v: boolean) {
+    this.flags = v ? this.flags | PG_FREE : this.flags & ~PG_FREE;
+  }
+
+  /** `folio_test_hugetlb`: the folio came from the hugetlb pool. */
+  get hugetlb(): boolean {
+    return (this.flags & PG_HUGETLB) !== 0;
+  }
+  set hugetlb(v: boolean) {
+    this.flags = v ? this.flags | PG_HUGETLB : this.flags & ~PG_HUGETLB;
+  }
 
   /** @internal Tasks waiting for the page lock, created on first use (most pages never wait). */
   get lockWaiters(): Task[] {
-    this.lockWaitersList ??= [];
-    return this.lockWaitersList;
+    this.lockWait ??= new PageLockWait();
+    this.lockWait.waiters ??= [];
+    return this.lockWait.waiters;
   }
 
   /** @internal Tasks waiting for the page to be unlocked without taking the lock (`folio_wait_locked`). */
   get unlockWaiters(): Task[] {
-    this.unlockWaitersList ??= [];
-    return this.unlockWaitersList;
+    this.lockWait ??= new PageLockWait();
+    this.lockWait.unlockWaiters ??= [];
+    return this.lockWait.unlockWaiters;
   }
 
-  constructor(pfn: number, kind: PageKind, wordsPerPage: number) {
+  /** @internal Pages are created by the {@link PageAllocator}, whose slab holds their contents. */
+  constructor(pfn: number, kind: PageKind, slab: Int32Array, wordOffset: number, wordsPerPage: number) {
     this.pfn = pfn;
     this.kind = kind;
-    this.words = new Int32Array(wordsPerPage);
+    this.slab = slab;
+    this.wordOffset = wordOffset;
+    this.wordEnd = wordOffset + wordsPerPage;
+  }
+
+  /** Contents: a view of the page's words in its slab (the same view each time). */
+  get words(): Int32Array {
+    this.wordsView ??= this.slab.subarray(this.wordOffset, this.wordEnd);
+    return this.wordsView;
   }
 
   /** @internal Whether some task waits for the page lock (without creating the list). */
   get hasLockWaiters(): boolean {
-    return this.lockWaitersList !== null && this.lockWaitersList.length > 0;
+    const w = this.lockWait === null ? null : this.lockWait.waiters;
+    return w !== null && w.length > 0;
   }
 
   /** @internal Whether some task waits for the page to be unlocked (without creating the list). */
   get hasUnlockWaiters(): boolean {
-    return this.unlockWaitersList !== null && this.unlockWaitersList.length > 0;
+    const w = this.lockWait === null ? null : this.lockWait.unlockWaiters;
+    return w !== null && w.length > 0;
   }
 
   /** The page lock's name, for traces and deadlock reports. */
@@ -177,6 +312,26 @@ export class Page implements OwnedLock {
   }
 }
 
+/** Words per full-sized contents slab: 256 KiB (or 4 pages when pages are larger). */
+const SLAB_WORDS = 65536;
+/** Pages of the first contents slab. */
+const FIRST_SLAB_PAGES = 4;
+
+/** Copies the contents of `src` into `dst`: a block move within a slab, else a word loop or a block copy. */
+function copyWords(dst: Page, src: Page): void {
+  const n = src.wordEnd - src.wordOffset;
+  if (dst.slab === src.slab) {
+    dst.slab.copyWithin(dst.wordOffset, src.wordOffset, src.wordEnd);
+  } else if (n <= 16) {
+    // Small pages: a loop is cheaper than the view a block copy needs.
+    const d = dst.slab;
+    const s = src.slab;
+    for (let j = 0; j < n; j++) d[dst.wordOffset + j] = s[src.wordOffset + j] as number;
+  } else {
+    dst.slab.set(src.slab.subarray(src.wordOffset, src.wordEnd), dst.wordOffset);
+  }
+}
+
 /** Options of a page allocation. */
 export interface AllocOptions {
   /** Clear the contents (`__GFP_ZERO`). @defaultValue true */
@@ -193,6 +348,12 @@ export class PageAllocator {
   readonly wordsPerPage: number;
   /** The shared zero page (`ZERO_PAGE(0)`). */
   readonly zeroPage: Page;
+  /** Pages per full-sized contents slab (a power of two). */
+  private readonly pagesPerSlab: number;
+  /** Number of the slabs below {@link PageAllocator.pagesPerSlab}, which double in size. */
+  private readonly smallSlabs: number;
+  /** The contents slabs, each created when its first page is (see {@link PageAllocator.newPage}). */
+  private readonly slabs: Int32Array[] = [];
   private readonly pages: (Page | undefined)[] = [undefined];
   private readonly freeList: Page[] = [];
   private readonly deviceRanges: { start: number; n: number; kind: 'device-private' | 'device-coherent'; pgmap: PagemapRef }[] = [];
@@ -210,10 +371,41 @@ export class PageAllocator {
     this.sched = sched;
     this.trace = trace;
     this.wordsPerPage = wordsPerPage;
-    this.zeroPage = new Page(this.pages.length, 'zero', wordsPerPage);
+    this.pagesPerSlab = Math.max(FIRST_SLAB_PAGES, 2 ** Math.floor(Math.log2(Math.max(1, SLAB_WORDS / wordsPerPage))));
+    this.smallSlabs = Math.log2(this.pagesPerSlab / FIRST_SLAB_PAGES) + 1;
+    this.zeroPage = this.newPage(this.pages.length, 'zero');
     this.zeroPage.free = false;
     this.zeroPage.refcount = 1;
     this.pages.push(this.zeroPage);
+  }
+
+  /**
+   * The struct page of `pfn`, its contents in the slab of its pfn. The first slabs double in size
+   * (4 pages, 4, 8, 16, … up to {@link PageAllocator.pagesPerSlab}), so a small run allocates
+   * little; every later slab is full-sized.
+   */
+  private newPage(pfn: number, kind: PageKind): Page {
+    const full = this.pagesPerSlab;
+    let index: number;
+    let start: number;
+    let size: number;
+    if (pfn < FIRST_SLAB_PAGES) {
+      index = 0;
+      start = 0;
+      size = FIRST_SLAB_PAGES;
+    } else if (pfn < full) {
+      index = 32 - Math.clz32(Math.floor(pfn / FIRST_SLAB_PAGES));
+      start = FIRST_SLAB_PAGES * 2 ** (index - 1);
+      size = start;
+    } else {
+      const j = Math.floor((pfn - full) / full);
+      index = this.smallSlabs + j;
+      start = full + j * full;
+      size = full;
+    }
+    const wpp = this.wordsPerPage;
+    const slab = (this.slabs[index] ??= new Int32Array(size * wpp));
+    return new Page(pfn, kind, slab, (pfn - start) * wpp, wpp);
   }
 
   /** `pfn_to_page`; undefined for a pfn that was never created. */
@@ -230,7 +422,7 @@ export class PageAllocator {
   private materialize(pfn: number): Page | undefined {
     for (const r of this.deviceRanges) {
       if (pfn < r.start || pfn >= r.start + r.n) continue;
-      const p = new Page(pfn, r.kind, this.wordsPerPage);
+      const p = this.newPage(pfn, r.kind);
       p.pgmap = r.pgmap;
       this.pages[pfn] = p;
       return p;
@@ -256,14 +448,14 @@ export class PageAllocator {
   allocPage(options: AllocOptions = {}): Page {
     let p = this.freeList.pop();
     if (p === undefined) {
-      p = new Page(this.pages.length, 'system', this.wordsPerPage);
+      p = this.newPage(this.pages.length, 'system');
       this.pages.push(p);
     }
     p.free = false;
     p.refcount = 1;
     p.generation++;
     p.staleRefs = 0;
-    if (options.zero ?? true) p.words.fill(0);
+    if (options.zero ?? true) p.slab.fill(0, p.wordOffset, p.wordEnd);
     this.allocated++;
     if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
     return p;
@@ -278,7 +470,7 @@ export class PageAllocator {
     const n = 2 ** order;
     let head: Page | null = null;
     for (let i = 0; i < n; i++) {
-      const p = new Page(this.pages.length, 'system', this.wordsPerPage);
+      const p = this.newPage(this.pages.length, 'system');
       this.pages.push(p);
       p.free = false;
       p.refcount = 1;
@@ -412,7 +604,7 @@ export class PageAllocator {
 
   /** Copies the contents of `src` into `dst`: the one primitive every page copy goes through. */
   copyPage(dst: Page, src: Page, by: string): void {
-    dst.words.set(src.words);
+    copyWords(dst, src);
     if (this.trace.on) this.trace.emit({ type: 'page-copy', src: src.pfn, dst: dst.pfn, by });
   }
 

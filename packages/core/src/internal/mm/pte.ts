@@ -104,3 +104,170 @@ export function formatPte(e: number): string {
   const what = pteKindOf(e) === PTE_SWAP ? 'slot' : 'pfn';
   return `${pteKind(e)}(${what} ${ptePfn(e)}, ${bits.join(' ')})`;
 }
+
+/**
+ * Entries per page-table leaf. The kernel's PTE page holds 512 (`PTRS_PER_PTE` on x86-64); a
+ * smaller leaf keeps a sparse address space cheap (a leaf per touched page when pages lie far
+ * apart) and costs a dense one nothing measurable.
+ */
+const LEAF = 64;
+
+/**
+ * A page table: virtual page number → entry, with the interface of a `Map` (`get` answers
+ * `undefined` for `pte_none`). As in the kernel the entries live in leaves (see {@link LEAF}),
+ * here a `Float64Array` found by the leaf's index (`vpn / LEAF`, a small integer even for the top
+ * of a 47-bit address space), so an entry costs 8 bytes and neighbouring entries share one lookup.
+ * A leaf is freed with its last entry (the kernel frees page tables when their range is unmapped,
+ * `free_pgtables` in mm/memory.c; nothing observes the difference), so a sparse address space
+ * costs what its populated leaves cost. Storing 0 (`pte_none`) clears the entry.
+ */
+export class PageTable {
+  /** Leaf index → leaf; slot {@link LEAF} of a leaf counts its entries. */
+  private readonly leaves = new Map<number, Float64Array>();
+  /** The leaf of the last lookup (consecutive lookups mostly fall in one leaf). */
+  private lastIndex = -1;
+  private lastLeaf: Float64Array | undefined = undefined;
+  /** Number of entries. */
+  size = 0;
+
+  private leaf(index: number): Float64Array | undefined {
+    if (index === this.lastIndex) return this.lastLeaf;
+    const l = this.leaves.get(index);
+    this.lastIndex = index;
+    this.lastLeaf = l;
+    return l;
+  }
+
+  /** The entry of `vpn`, or undefined for `pte_none`. */
+  get(vpn: number): number | undefined {
+    const index = Math.floor(vpn / LEAF);
+    const l = this.leaf(index);
+    if (l === undefined) return undefined;
+    const e = l[vpn - index * LEAF] as number;
+    return e === 0 ? undefined : e;
+  }
+
+  /** Whether `vpn` has an entry. */
+  has(vpn: number): boolean {
+    const index = Math.floor(vpn / LEAF);
+    const l = this.leaf(index);
+    return l !== undefined && l[vpn - index * LEAF] !== 0;
+  }
+
+  /** Sets the entry of `vpn` (0 clears it). */
+  set(vpn: number, e: number): this {
+    if (e === 0) {
+      this.delete(vpn);
+      return this;
+    }
+    const index = Math.floor(vpn / LEAF);
+    let l = this.leaf(index);
+    if (l === undefined) {
+      l = new Float64Array(LEAF + 1);
+      this.leaves.set(index, l);
+      this.lastLeaf = l;
+    }
+    const i = vpn - index * LEAF;
+    if (l[i] === 0) {
+      (l[LEAF] as number)++;
+      this.size++;
+    }
+    l[i] = e;
+    return this;
+  }
+
+  /** Clears the entry of `vpn`; true if it had one. */
+  delete(vpn: number): boolean {
+    const index = Math.floor(vpn / LEAF);
+    const l = this.leaf(index);
+    if (l === undefined) return false;
+    const i = vpn - index * LEAF;
+    if (l[i] === 0) return false;
+    l[i] = 0;
+    this.size--;
+    if (--(l[LEAF] as number) === 0) {
+      this.leaves.delete(index);
+      this.lastLeaf = undefined;
+    }
+    return true;
+  }
+
+  /** Clears every entry. */
+  clear(): void {
+    this.leaves.clear();
+    this.lastIndex = -1;
+    this.lastLeaf = undefined;
+    this.size = 0;
+  }
+
+  /** The vpns with an entry in `[first, last)`, ascending. */
+  vpnsIn(first: number, last: number): number[] {
+    const out: number[] = [];
+    if (first >= last || this.size === 0) return out;
+    const lo = Math.floor(first / LEAF);
+    const hi = Math.floor((last - 1) / LEAF);
+    if (hi - lo + 1 <= this.leaves.size * 2) {
+      for (let index = lo; index <= hi; index++) this.collect(index, first, last, out);
+      return out;
+    }
+    const indices: number[] = [];
+    for (const index of this.leaves.keys()) if (index >= lo && index <= hi) indices.push(index);
+    indices.sort((a, b) => a - b);
+    for (const index of indices) this.collect(index, first, last, out);
+    return out;
+  }
+
+  /** Appends the vpns of leaf `index` inside `[first, last)` to `out`. */
+  private collect(index: number, first: number, last: number, out: number[]): void {
+    const l = this.leaves.get(index);
+    if (l === undefined) return;
+    const base = index * LEAF;
+    const from = Math.max(0, first - base);
+    const to = Math.min(LEAF, last - base);
+    for (let i = from; i < to; i++) if (l[i] !== 0) out.push(base + i);
+  }
+
+  /** Whether some entry lies in `[first, last)`. */
+  anyIn(first: number, last: number): boolean {
+    if (first >= last || this.size === 0) return false;
+    const lo = Math.floor(first / LEAF);
+    const hi = Math.floor((last - 1) / LEAF);
+    if (hi - lo + 1 <= this.leaves.size * 2) {
+      for (let index = lo; index <= hi; index++) if (this.anyInLeaf(index, first, last)) return true;
+      return false;
+    }
+    for (const index of this.leaves.keys()) if (index >= lo && index <= hi && this.anyInLeaf(index, first, last)) return true;
+    return false;
+  }
+
+  private anyInLeaf(index: number, first: number, last: number): boolean {
+    const l = this.leaves.get(index);
+    if (l === undefined) return false;
+    const base = index * LEAF;
+    const from = Math.max(0, first - base);
+    const to = Math.min(LEAF, last - base);
+    for (let i = from; i < to; i++) if (l[i] !== 0) return true;
+    return false;
+  }
+
+  /** The vpns with an entry, ascending within a leaf, leaves in the order they were created. */
+  *keys(): IterableIterator<number> {
+    for (const [index, l] of this.leaves) {
+      for (let i = 0; i < LEAF; i++) if (l[i] !== 0) yield index * LEAF + i;
+    }
+  }
+
+  /** `[vpn, entry]` pairs, in the order of {@link PageTable.keys}. */
+  *entries(): IterableIterator<[number, number]> {
+    for (const [index, l] of this.leaves) {
+      for (let i = 0; i < LEAF; i++) {
+        const e = l[i] as number;
+        if (e !== 0) yield [index * LEAF + i, e];
+      }
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[number, number]> {
+    return this.entries();
+  }
+}
