@@ -252,7 +252,7 @@ export class Mm {
 
   /**
    * Virtual page numbers with an entry in `[start, end)`, ascending. Costs what the populated
-   * leaves of the range cost (see {@link PageTable}), so a sparse terabyte costs what its populated
+   * leaves of the range cost (see `PageTable`), so a sparse terabyte costs what its populated
    * pages cost.
    */
   vpnsInRange(start: number, end: number): number[] {

@@ -122,6 +122,7 @@ export class Page implements OwnedLock {
   get swapSlot(): number {
     return this.rare === null ? 0 : this.rare.swapSlot;
   }
+  /** Sets `swapSlot`. */
   set swapSlot(v: number) {
     if (this.rare !== null) this.rare.swapSlot = v;
     else if (v !== 0) (this.rare = new PageRare()).swapSlot = v;
@@ -131,6 +132,7 @@ export class Page implements OwnedLock {
   get file(): ModelFile | null {
     return this.rare === null ? null : this.rare.file;
   }
+  /** Sets `file`. */
   set file(v: ModelFile | null) {
     if (this.rare !== null) this.rare.file = v;
     else if (v !== null) (this.rare = new PageRare()).file = v;
@@ -140,6 +142,7 @@ export class Page implements OwnedLock {
   get index(): number {
     return this.rare === null ? 0 : this.rare.index;
   }
+  /** Sets `index`. */
   set index(v: number) {
     if (this.rare !== null) this.rare.index = v;
     else if (v !== 0) (this.rare = new PageRare()).index = v;
@@ -149,6 +152,7 @@ export class Page implements OwnedLock {
   get staleRefs(): number {
     return this.rare === null ? 0 : this.rare.staleRefs;
   }
+  /** @internal */
   set staleRefs(v: number) {
     if (this.rare !== null) this.rare.staleRefs = v;
     else if (v !== 0) (this.rare = new PageRare()).staleRefs = v;
@@ -158,6 +162,7 @@ export class Page implements OwnedLock {
   get lockClock(): SyncClock | null {
     return this.lockWait === null ? null : this.lockWait.clock;
   }
+  /** @internal */
   set lockClock(v: SyncClock | null) {
     if (this.lockWait !== null) this.lockWait.clock = v;
     else if (v !== null) (this.lockWait = new PageLockWait()).clock = v;
@@ -170,6 +175,7 @@ export class Page implements OwnedLock {
   get dirty(): boolean {
     return (this.flags & PG_DIRTY) !== 0;
   }
+  /** Sets `dirty`. */
   set dirty(v: boolean) {
     this.flags = v ? this.flags | PG_DIRTY : this.flags & ~PG_DIRTY;
   }
@@ -178,6 +184,7 @@ export class Page implements OwnedLock {
   get anon(): boolean {
     return (this.flags & PG_ANON) !== 0;
   }
+  /** Sets `anon`. */
   set anon(v: boolean) {
     this.flags = v ? this.flags | PG_ANON : this.flags & ~PG_ANON;
   }
@@ -186,6 +193,7 @@ export class Page implements OwnedLock {
   get anonExclusive(): boolean {
     return (this.flags & PG_ANON_EXCLUSIVE) !== 0;
   }
+  /** Sets `anonExclusive`. */
   set anonExclusive(v: boolean) {
     this.flags = v ? this.flags | PG_ANON_EXCLUSIVE : this.flags & ~PG_ANON_EXCLUSIVE;
   }
@@ -194,6 +202,7 @@ export class Page implements OwnedLock {
   get isolated(): boolean {
     return (this.flags & PG_ISOLATED) !== 0;
   }
+  /** Sets `isolated`. */
   set isolated(v: boolean) {
     this.flags = v ? this.flags | PG_ISOLATED : this.flags & ~PG_ISOLATED;
   }
@@ -202,6 +211,7 @@ export class Page implements OwnedLock {
   get lazyfree(): boolean {
     return (this.flags & PG_LAZYFREE) !== 0;
   }
+  /** Sets `lazyfree`. */
   set lazyfree(v: boolean) {
     this.flags = v ? this.flags | PG_LAZYFREE : this.flags & ~PG_LAZYFREE;
   }
@@ -210,6 +220,7 @@ export class Page implements OwnedLock {
   get free(): boolean {
     return (this.flags & PG_FREE) !== 0;
   }
+  /** Sets `free`. */
   set free(v: boolean) {
     this.flags = v ? this.flags | PG_FREE : this.flags & ~PG_FREE;
   }
@@ -218,6 +229,7 @@ export class Page implements OwnedLock {
   get hugetlb(): boolean {
     return (this.flags & PG_HUGETLB) !== 0;
   }
+  /** Sets `hugetlb`. */
   set hugetlb(v: boolean) {
     this.flags = v ? this.flags | PG_HUGETLB : this.flags & ~PG_HUGETLB;
   }
