@@ -131,9 +131,14 @@ export class Kernel {
     return n;
   }
 
-  /** Model time (`jiffies`): one tick per scheduler step, plus jumps while every task sleeps. */
+  /**
+   * Model time (`jiffies`) as the running task sees it ({@link Scheduler.clock}): one tick per
+   * scheduler step, plus jumps while every task sleeps, less the steps the task was runnable while
+   * another ran. A deadline taken and checked by one task (a retry loop's timeout) so counts the
+   * time its CPU spent, not the time the interleaving gave to other tasks.
+   */
   get jiffies(): number {
-    return this.sched.now;
+    return this.sched.clock();
   }
 
   /** A new process address space with `mm_users == 1`. */

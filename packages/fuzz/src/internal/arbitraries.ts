@@ -153,15 +153,20 @@ function regionOf(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbit
 
 /** A page range of one region; about half of the time one that covers the hot page. */
 function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<{ region: number; page: number; pages: number }> {
-  // Built once per region and page rather than inside `chain` for every draw: the draws are the same.
-  const fromPage = regions.map((r, region) =>
-    Array.from({ length: r.pages }, (_, page) =>
-      fc.record({ region: fc.constant(region), page: fc.constant(page), pages: fc.integer({ min: 1, max: r.pages - page }) }),
-    ),
-  );
-  const inRegion = fromPage.map((pages) =>
-    fc.integer({ min: 0, max: pages.length - 1 }).chain((page) => pages[page] as (typeof pages)[number]),
-  );
+  // Built once per region and page rather than inside `chain` for every draw (the draws are the
+  // same), and only for the pages drawn: a THP region has 512 of them.
+  type FromPage = fc.Arbitrary<{ region: number; page: number; pages: number }>;
+  const inRegion = regions.map((r, region) => {
+    const made: (FromPage | undefined)[] = [];
+    return fc.integer({ min: 0, max: r.pages - 1 }).chain((page): FromPage => {
+      let a = made[page];
+      if (a === undefined) {
+        a = fc.record({ region: fc.constant(region), page: fc.constant(page), pages: fc.integer({ min: 1, max: r.pages - page }) });
+        made[page] = a;
+      }
+      return a;
+    });
+  });
   const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
   if (hot === undefined) return any;
   const n = (regions[hot.region] as RegionSpec).pages;

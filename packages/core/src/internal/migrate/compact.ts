@@ -25,6 +25,12 @@ export async function compactPage(k: Kernel, page: Page): Promise<number> {
     const m = page.rmapMm[0];
     if (m !== undefined && !(await splitHugePage(m, page.rmapVa[0] as number))) return -EBUSY;
     if (page.large) k.pages.splitFolio(page.folio);
+    // The split slept: a process exit may have freed the page meanwhile. Compaction holds its
+    // isolation reference across the split (mm/compaction.c isolate_migratepages_block), and
+    // mm/migrate.c unmap_and_move finds a page whose only reference is that one ("page was freed
+    // from under us") and moves nothing; the model takes no reference before the split, so it
+    // looks again.
+    if (page.free || page.kind !== 'system' || !page.anon || page.isolated) return -EBUSY;
   }
   if (!k.pages.trylockPage(page)) return -EBUSY;
   page.isolated = true;

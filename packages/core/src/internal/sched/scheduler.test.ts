@@ -212,6 +212,76 @@ describe('Scheduler.run', () => {
   });
 });
 
+describe("Kernel.jiffies (the running task's clock)", () => {
+  /** Runs the task named `first` while it is runnable and `started()` is false, then prefers the others. */
+  const startThenStarve = (first: string, started: () => boolean) => ({
+    pick(c: readonly { name: string }[]) {
+      const i = started() ? c.findIndex((t) => t.name !== first) : c.findIndex((t) => t.name === first);
+      return i < 0 ? 0 : i;
+    },
+  });
+
+  it('should not count the steps a runnable task waited while another ran', async () => {
+    const k = new Kernel();
+    let seen = -1;
+    let globalSeen = -1;
+    let started = false;
+    k.spawn('loop', 'device', async () => {
+      started = true;
+      const t0 = k.jiffies;
+      const g0 = k.sched.now;
+      await k.yieldPoint();
+      seen = k.jiffies - t0;
+      globalSeen = k.sched.now - g0;
+    });
+    k.spawn('busy', 'device', async () => {
+      for (let i = 0; i < 50; i++) await k.yieldPoint();
+    });
+    const r = await k.run(startThenStarve('loop', () => started));
+    expect(r.status).toBe('done');
+    expect(globalSeen).toBeGreaterThan(50);
+    expect(seen).toBeLessThanOrEqual(2);
+  });
+
+  it("should count the task's own steps, whatever else runs", async () => {
+    const k = new Kernel();
+    let seen = -1;
+    k.spawn('loop', 'device', async () => {
+      const t0 = k.jiffies;
+      for (let i = 0; i < 50; i++) await k.yieldPoint();
+      seen = k.jiffies - t0;
+    });
+    k.spawn('busy', 'device', async () => {
+      for (let i = 0; i < 50; i++) await k.yieldPoint();
+    });
+    const r = await k.run(seededDecisions(3));
+    expect(r.status).toBe('done');
+    expect(seen).toBeGreaterThanOrEqual(50);
+  });
+
+  it('should count the time a task blocks on a lock another holds', async () => {
+    const k = new Kernel();
+    const m = k.mutex('m');
+    let seen = -1;
+    let locked = false;
+    k.spawn('holder', 'device', async () => {
+      await m.lock();
+      locked = true;
+      for (let i = 0; i < 50; i++) await k.yieldPoint();
+      m.unlock();
+    });
+    k.spawn('waiter', 'device', async () => {
+      const t0 = k.jiffies;
+      await m.lock();
+      seen = k.jiffies - t0;
+      m.unlock();
+    });
+    const r = await k.run(startThenStarve('holder', () => locked));
+    expect(r.status).toBe('done');
+    expect(seen).toBeGreaterThanOrEqual(50);
+  });
+});
+
 describe('Scheduler.sleep', () => {
   it('should wake a sleeper no earlier than its deadline', async () => {
     const k = new Kernel();

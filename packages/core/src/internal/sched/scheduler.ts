@@ -216,6 +216,11 @@ export class Task implements TaskInfo {
   resume: (() => void) | null = null;
   /** @internal The task's vector clock (happens-before.ts), while tracking is on. */
   vc: number[] | null = null;
+  /**
+   * Ticks the task was runnable while another task ran: on a machine with a CPU for each task it
+   * would have run then, so its own clock ({@link Scheduler.clock}) does not count them.
+   */
+  heldBack = 0;
 
   constructor(id: number, name: string, kind: TaskKind, daemon: boolean) {
     this.id = id;
@@ -571,6 +576,8 @@ export class Scheduler {
       }
       this.decisionLog.push(idx);
     }
+    // The tasks not picked wait for the schedule, not for the machine: their clocks stand still.
+    for (let i = 0; i < n; i++) if (i !== idx) (this.candidates[i] as Task).heldBack++;
     const t = this.candidates[idx] as Task;
     t.state = 'running';
     t.waitingOn = null;
@@ -680,6 +687,18 @@ export class Scheduler {
       if (t.state === 'runnable' || (t.state === 'sleeping' && t.wakeAt <= now)) return true;
     }
     return false;
+  }
+
+  /**
+   * Model time as the running task sees it: {@link Scheduler.now} less the ticks the task was
+   * runnable while another ran ({@link Task.heldBack}). One interleaving runs the tasks one step
+   * at a time, where a machine runs each on its own CPU at once; a task the schedule holds back
+   * for long would otherwise see a timeout (`HMM_RANGE_DEFAULT_TIMEOUT`) run out in a loop that
+   * made a single attempt. Time the task blocks on a lock or sleeps still counts. Outside a task,
+   * `now`.
+   */
+  clock(): number {
+    return this.running ? this.now - this.current.heldBack : this.now;
   }
 
   /** Sleeps `ticks` of model time (`msleep`, `schedule_timeout`). */
