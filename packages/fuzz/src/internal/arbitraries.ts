@@ -80,10 +80,12 @@ export interface ScenarioShape {
    */
   readonly hotPage?: boolean;
   /**
-   * Every layout starts with a transparent-huge-page region (`RegionSpec.thp`): 512 pages of
+   * Layouts that start with a transparent-huge-page region (`RegionSpec.thp`): 512 pages of
    * private anonymous read-write memory, populated by writes so each is under one PMD mapping
-   * when the programs start; the other regions are drawn as usual after it. Off, scenarios are
-   * drawn exactly as before. @defaultValue false
+   * when the programs start; the other regions are drawn as usual after it. `true`: every
+   * layout; `false`: none. Left out, one layout in 16: a scenario over a huge page costs about
+   * ten times one without, and splits, PMD-wide invalidations and huge migrations are paths of
+   * their own in a driver. @defaultValue one layout in 16
    */
   readonly thp?: boolean;
 }
@@ -117,6 +119,9 @@ function pick(ops: KindedOps, bias: OpBias): fc.Arbitrary<OpSpec> {
   const kept = ops.filter((o) => !(bias.omit?.has(o.kind) ?? false));
   return fc.oneof(...(kept.length > 0 ? kept : ops));
 }
+
+/** Layouts of which one, by default, starts with the THP region (`ScenarioShape.thp`). */
+const THP_ONE_IN = 16;
 
 /** The region `ScenarioShape.thp` puts first: one PMD's worth of THP memory, populated. */
 const THP_REGION: RegionSpec = { pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true };
@@ -167,7 +172,12 @@ function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbit
       return a;
     });
   });
-  const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
+  // A quarter of the time the whole region, as drivers migrate and prefetch whole allocations: a
+  // range that covers a THP region's PMD is what lets a migration move the huge page whole.
+  const whole = regions.map((r, region) => fc.constant({ region, page: 0, pages: r.pages }));
+  const part = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
+  const all = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => whole[region] as (typeof whole)[number]);
+  const any = fc.oneof({ arbitrary: part, weight: 3 }, { arbitrary: all, weight: 1 });
   if (hot === undefined) return any;
   const n = (regions[hot.region] as RegionSpec).pages;
   const covering = fc
@@ -433,7 +443,13 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
   const profiles = shape.profiles ?? ['latest'];
   const ops = shape.ops ?? { min: 1, max: 4 };
   const drawn = fc.array(regionArb(shape.pages), { minLength: shape.regions?.min ?? 1, maxLength: shape.regions?.max ?? 2 });
-  const layout = shape.thp === true ? drawn.map((rs): RegionSpec[] => [THP_REGION, ...rs]) : drawn;
+  const withThp = drawn.map((rs): RegionSpec[] => [THP_REGION, ...rs]);
+  const layout =
+    shape.thp === true
+      ? withThp
+      : shape.thp === false
+        ? drawn
+        : fc.oneof({ arbitrary: drawn, weight: THP_ONE_IN - 1 }, { arbitrary: withThp, weight: 1 });
   const programs = (lists: ProgramOps, bias: OpBias): fc.Arbitrary<TaskSpec[][]> => {
     const tasks: fc.Arbitrary<TaskSpec[]>[] = [
       fc.array(task('device', pick(lists.device, bias), ops), { minLength: 1, maxLength: 2 }),
