@@ -266,6 +266,40 @@ describe('a write command racing a migration that revokes the entries it copies 
   });
 });
 
+/** Fix 1 as it was first written: revokes only the entries that carry `MIGRATE_PFN_MIGRATE`. */
+class RevokesFirstOfHuge extends DmirrorFixed {
+  override async migrateAllocAndCopy(args: MigrateVma): Promise<void> {
+    const ps = this.mdevice.kernel.pageSize;
+    await this.mutex.lock();
+    for (let i = 0, addr = args.start; addr < args.end; i++, addr += ps) {
+      if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) this.pt.clearPte(addr, 'revoke before copy');
+    }
+    this.mutex.unlock();
+    await dmirrorMigrateAllocAndCopy(args, this);
+  }
+}
+
+// A THP migrated whole has one compound entry for its 512 pages (MIGRATE_PFN_COMPOUND on the
+// first, 0 after it): a revoke that looks only for MIGRATE_PFN_MIGRATE leaves the mirror's entry
+// of every other page of it, which the device read before, mapped through the copy.
+describe('the revoke before the copy of a THP that migrates to the device whole', () => {
+  const thp: Scenario = {
+    profile: 'latest',
+    regions: [{ pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true }],
+    tasks: [
+      { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 1 }] },
+      { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 512 }] },
+    ],
+  };
+
+  it('should report the pages after the compound entry left mapped, and nothing when fix 1 revokes the whole folio', async () => {
+    const bug = await replay(variant('dmirror-revokes-first-of-huge', RevokesFirstOfHuge), thp, []);
+    expect(bug.violations[0]?.rule ?? 'none').toBe('own-migration-unrevoked');
+    const ok = await exploreSchedules(fixed, thp, { maxPreemptions: 1, maxSchedules: 40 });
+    expect(ok.failure?.violations[0]?.rule ?? 'none').toBe('none');
+  });
+});
+
 /** `dmirror_device_remove_chunks` without `devmem_lock`: `HMM_DMIRROR_RELEASE` evicts unlocked. */
 const releasesUnlocked = defineDriver({
   name: 'dmirror-releases-unlocked',

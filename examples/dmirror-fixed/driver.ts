@@ -7,7 +7,8 @@
  *    copying) but not for the system pages a sys→dev migration copies: their mirror entries stay
  *    writable until `dmirror_migrate_finalize_and_map` replaces them, so a device write in between
  *    lands in a page that was already copied. The fix revokes them first, as the skipped
- *    invalidation would have.
+ *    invalidation would have: every page a compound entry (a THP migrated whole) stands for, not
+ *    only the first, whose entry alone carries `MIGRATE_PFN_MIGRATE`.
  * 2. The callback skips its own MIGRATE without `mmu_interval_set_seq`, so the fault path
  *    (`dmirror_range_fault`) cannot see a migration: a fault that read a pfn just before it installs
  *    that pfn after it moved, even freed. The fix still skips the erase (the legal part of the skip)
@@ -89,31 +90,34 @@ export class DmirrorFixed extends Dmirror {
     return true;
   }
 
-  /** Fix 1: revoke the mirror's own entries of the migrating pages before the copy. */
-  override async migrateAllocAndCopy(args: MigrateVma): Promise<void> {
-    const ps = this.mdevice.kernel.pageSize;
-    await this.mutex.lock();
-    for (let i = 0, addr = args.start; addr < args.end; i++, addr += ps) {
-      if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) this.pt.clearPte(addr, 'revoke before copy');
-    }
-    this.mutex.unlock();
-    await super.migrateAllocAndCopy(args);
-  }
-
-  /** Fix 6: revoke the mirror's entries of the device pages that migrate back before the copy. */
-  override async devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
+  /**
+   * Fixes 1 and 6: under the mutex, revoke the mirror's entries of the pages that migrate, so a
+   * device access that looked one up before cannot reach the page after the copy. A compound entry
+   * (`MIGRATE_PFN_COMPOUND`) stands for the whole huge page, the entries after it (0) included.
+   */
+  private async revokeBeforeCopy(args: MigrateVma): Promise<void> {
     const ps = this.mdevice.kernel.pageSize;
     await this.mutex.lock();
     for (let i = 0, addr = args.start; addr < args.end; i++, addr += ps) {
       const s = args.src[i] as number;
       if ((s & MIGRATE_PFN_MIGRATE) === 0) continue;
-      // A compound entry stands for the whole device folio, the entries after it included.
       const nr = (s & MIGRATE_PFN_COMPOUND) !== 0 ? Math.min(HPAGE_PMD_NR, (args.end - addr) / ps) : 1;
       for (let j = 0; j < nr; j++) this.pt.clearPte(addr + j * ps, 'revoke before copy');
       i += nr - 1;
       addr += (nr - 1) * ps;
     }
     this.mutex.unlock();
+  }
+
+  /** Fix 1: revoke the mirror's own entries of the pages that migrate to the device before the copy. */
+  override async migrateAllocAndCopy(args: MigrateVma): Promise<void> {
+    await this.revokeBeforeCopy(args);
+    await super.migrateAllocAndCopy(args);
+  }
+
+  /** Fix 6: revoke the mirror's entries of the device pages that migrate back before the copy. */
+  override async devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
+    await this.revokeBeforeCopy(args);
     return super.devmemFaultAllocAndCopy(args);
   }
 

@@ -253,3 +253,24 @@ describe('n8-inline-under-block-lock', () => {
     expect(r).toKeepFlushContract();
   });
 });
+
+// fork write-protects every page of a THP region for copy-on-write; a prefetch of the whole region
+// then faults 512 pages, each under its own invalidation, in one pass of the driver's retry loop
+// (about 1,600 steps), where the kernel takes well under HMM_RANGE_DEFAULT_TIMEOUT. The loop's
+// bound must not mistake that pass for a livelock.
+describe('a prefetch of a whole THP region after fork', () => {
+  const scenario: Scenario = {
+    regions: [{ pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true }],
+    tasks: [
+      { kind: 'cpu', ops: [{ op: 'fork' }] },
+      { kind: 'driver', ops: [{ op: 'prefetch', region: 0, page: 0, pages: 512, write: true }] },
+    ],
+  };
+
+  it('should pass in one retry after the copy-on-write pass', async () => {
+    const r = await replay(await load('n8-inline-under-block-lock'), scenario, []);
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.violations.map((v) => v.rule)).toEqual([]);
+    expect(r.run.steps).toBeGreaterThan(1000);
+  });
+});

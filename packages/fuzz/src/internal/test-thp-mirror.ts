@@ -6,6 +6,7 @@
  * (the bug) all 512 of them, most outside any interval of its own.
  */
 import {
+  EFAULT,
   HMM_PFN_WRITE,
   HPAGE_PMD_NR,
   HPAGE_PMD_ORDER,
@@ -40,6 +41,9 @@ export function thpMirror(clamp: boolean) {
             async fault(v, f) {
               const start = f.va - (f.va % ps);
               const w = start - (start % span);
+              // A window's notifier goes on a live mm only (mmget_not_zero, as a driver's fault
+              // handler takes it before registering): after exit the fault fails.
+              if (!mm.mmgetNotZero()) return -EFAULT;
               await winLock.lock();
               let mni = windows.get(w);
               if (mni === undefined) {
@@ -63,6 +67,7 @@ export function thpMirror(clamp: boolean) {
                 windows.set(w, mni);
               }
               winLock.unlock();
+              await mm.mmput();
               const notifier = mni;
               const range = onePageRange(notifier, start, ps, f.kind === 'read', gpu.owner);
               return hmmRangeFaultLoop({

@@ -40,3 +40,4 @@ describe('compaction of a THP page while the process exits', () => {
     expect(r.schedules).toBeGreaterThan(1);
   });
 });
+

@@ -163,6 +163,30 @@ describe('the lock of a large folio taken through a tail page', () => {
     expect(() => k.pages.unlockPage(tail)).toThrow(/is not locked/);
   });
 
+  it('should keep every page of a folio split under its lock locked until the holder unlocks', () => {
+    // Found by a THP campaign: a device-exclusive conversion held the folio lock of a tail page,
+    // MADV_DONTNEED freed other pages of the THP (the model splits then), and the CPU fault that
+    // restores the exclusive entry took the page's lock at once, as if the folio were unlocked.
+    const k = new Kernel();
+    const head = k.pages.allocFolio(2);
+    const tail = k.pages.page(head.pfn + 1);
+    const sibling = k.pages.page(head.pfn + 2);
+    expect(k.pages.trylockPage(tail)).toBe(true);
+    // The last reference of one page goes (a zap): the model splits the folio there.
+    const freed = k.pages.page(head.pfn + 3);
+    while (!freed.free) k.pages.putPage(freed);
+    expect(head.large).toBe(false);
+    expect([tail.locked, sibling.locked, head.locked]).toEqual([true, true, true]);
+    expect(k.pages.trylockPage(tail)).toBe(false);
+    expect(k.pages.trylockPage(sibling)).toBe(false);
+    k.pages.unlockPage(tail);
+    expect([tail.locked, sibling.locked, head.locked]).toEqual([false, false, false]);
+    expect(k.pages.trylockPage(sibling)).toBe(true);
+    expect(k.pages.trylockPage(tail)).toBe(true);
+    k.pages.unlockPage(sibling);
+    k.pages.unlockPage(tail);
+  });
+
   it('should release the folio through the page that locked it while the folio stays whole', () => {
     const k = new Kernel();
     const head = k.pages.allocFolio(2);

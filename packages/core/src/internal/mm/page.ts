@@ -54,6 +54,10 @@ class PageRare {
   file: ModelFile | null = null;
   index = 0;
   staleRefs = 0;
+  /** The head of the folio this page was split from while `splitOwner` held that folio's lock. */
+  splitHead: Page | null = null;
+  /** The task that held the folio lock at the split. */
+  splitOwner: Task | null = null;
 }
 
 /** A page lock's happens-before clock and wait lists. */
@@ -286,7 +290,31 @@ export class Page implements OwnedLock {
 
   /** `PageLocked`: the lock of the page's folio (a tail page is locked through its head). */
   get locked(): boolean {
-    return (this.head ?? this).lockOwner !== null;
+    return this.lockFolio().lockOwner !== null;
+  }
+
+  /**
+   * @internal The page whose lock stands for this page's: its folio's head, or, for a page of a
+   * folio the model split while a task held the folio's lock, that folio's head for as long as the
+   * same task holds it. The kernel never splits a folio under another task's lock (a partly
+   * unmapped THP waits on the deferred split queue, and the splitter trylocks it); the model splits
+   * it when a page of it is freed, so the pages keep contending for the lock they were under.
+   */
+  lockFolio(): Page {
+    const r = this.rare;
+    if (r !== null && r.splitHead !== null) {
+      if (r.splitHead.lockOwner === r.splitOwner) return r.splitHead;
+      r.splitHead = null;
+      r.splitOwner = null;
+    }
+    return this.head ?? this;
+  }
+
+  /** @internal Records that the page was split from `head`'s folio while `owner` held its lock. */
+  splitUnderLock(head: Page, owner: Task): void {
+    const r = this.rare ?? (this.rare = new PageRare());
+    r.splitHead = head;
+    r.splitOwner = owner;
   }
 
   /** `page_folio`: the head page of the page's folio (the page itself for a base page). */
@@ -511,14 +539,20 @@ export class PageAllocator {
 
   /**
    * `split_folio`: the pages of a large folio become base pages. The folio must not be locked
-   * by anybody but the caller (whose lock, if any, stays on the head).
+   * by anybody but the caller (whose lock, if any, stays on the head). With `keepLock` (the model's
+   * split of a partly freed folio, which the kernel defers), a lock another task holds on the
+   * folio goes on covering every page of it until that task unlocks ({@link Page.lockFolio}).
    */
-  splitFolio(head: Page): void {
+  splitFolio(head: Page, keepLock = false): void {
     if (head.order === 0) return;
     const n = 2 ** head.order;
+    const owner = keepLock ? head.lockOwner : null;
     for (let i = 1; i < n; i++) {
       const p = this.pages[head.pfn + i];
-      if (p !== undefined && p.head === head) p.head = null;
+      if (p !== undefined && p.head === head) {
+        p.head = null;
+        if (owner !== null) p.splitUnderLock(head, owner);
+      }
     }
     head.order = 0;
     head.hugetlb = false;
@@ -588,7 +622,7 @@ export class PageAllocator {
     // partly unmapped THP goes to the deferred split queue; the model splits it at once.
     if (p.large) {
       if (p.folio.hugetlb) this.hugetlb.free++;
-      this.splitFolio(p.folio);
+      this.splitFolio(p.folio, true);
     }
     if (p.mapcount !== 0) {
       if (this.trace.on) {
@@ -622,10 +656,10 @@ export class PageAllocator {
 
   /** `lock_page`: may sleep until the page lock is free. */
   async lockPage(page: Page): Promise<void> {
-    const p = page.folio;
     const s = this.sched;
-    s.mightSleep(`lock_page(${p.pfn})`);
+    s.mightSleep(`lock_page(${page.folio.pfn})`);
     await s.yield();
+    const p = page.lockFolio();
     const t = s.current;
     if (p.lockOwner !== null) {
       p.lockWaiters.push(t);
@@ -641,7 +675,7 @@ export class PageAllocator {
 
   /** `trylock_page`. */
   trylockPage(page: Page): boolean {
-    const p = page.folio;
+    const p = page.lockFolio();
     if (p.lockOwner !== null) return false;
     p.lockOwner = this.sched.current;
     this.sched.current.held.addOwned(p);
@@ -655,7 +689,7 @@ export class PageAllocator {
    * unlock it; unlocking an unlocked page is a bug.
    */
   unlockPage(page: Page): void {
-    const p = page.lockedFolio ?? page.folio;
+    const p = page.lockedFolio ?? page.lockFolio();
     page.lockedFolio = null;
     const holder = p.lockOwner;
     if (holder === null) {
@@ -683,7 +717,7 @@ export class PageAllocator {
    * freed meanwhile is never left locked by a waiter).
    */
   async waitOnPageLocked(page: Page): Promise<void> {
-    const p = page.folio;
+    const p = page.lockFolio();
     const s = this.sched;
     while (p.lockOwner !== null) {
       s.mightSleep(`wait_on_page_locked(${p.pfn})`);

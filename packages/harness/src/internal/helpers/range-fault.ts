@@ -6,8 +6,17 @@
  */
 import { EBUSY, type HmmRange, hmmRangeFault, type Mm, mmuIntervalReadBegin, mmuIntervalReadRetry } from '@hmmlab/core';
 
-/** `HMM_RANGE_DEFAULT_TIMEOUT` (1000 ms), in ticks of model time. */
-export const HMM_RANGE_DEFAULT_TIMEOUT = 1000;
+/**
+ * `HMM_RANGE_DEFAULT_TIMEOUT` (1000 ms in include/linux/hmm.h), in ticks of model time. A tick is
+ * one scheduler step, a page's worth of work (a fault, an entry changed), so a millisecond is
+ * many of them; the bound is set so that no single pass of a retry loop that makes progress can
+ * use it up. The largest pass a scenario makes, `hmm_range_fault` over a 512-page THP region with
+ * a copy-on-write fault per page after `fork`, takes about 1,600 steps, where the kernel takes
+ * well under a millisecond (`hmm_vma_fault` faults the whole walk's range, then restarts it): a
+ * loop still retrying after 10,000 ticks has retried many times over, the livelock the bound is
+ * there to catch.
+ */
+export const HMM_RANGE_DEFAULT_TIMEOUT = 10_000;
 
 /** Arguments of {@link hmmRangeFaultLoop}. */
 export interface RangeFaultLoopArgs {
