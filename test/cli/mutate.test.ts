@@ -1,9 +1,9 @@
 /**
  * `hmmlab mutate` as users run it, on a small correct driver with a few operators and few runs:
  * a dropped flush is killed, a statistics update moved out of the lock is listed as equivalent,
- * and ignoring a failed trylock in a non-blockable callback survives 100 runs (a trylock fails
+ * and ignoring a failed trylock in a non-blockable callback survives 30 runs (a trylock fails
  * only when a non-blockable invalidation, such as the OOM reaper's, meets the lock held, which
- * so short a campaign does not build: the default campaign's run 136 of seed 1 does), which `--min-score` turns into exit 1.
+ * so short a campaign does not build: the default campaign's run 35 of seed 1 does), which `--min-score` turns into exit 1.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,7 @@ interface Doc {
 describe('hmmlab mutate', () => {
   it('should kill a dropped flush, honour an equivalent mutant, report a survivor with its diff and exit 1 below --min-score', () => {
     const ops = ['drop-tlb-flush', 'flag-after-unlock', 'ignore-trylock-failure'];
-    const r = hmmlab('mutate', 'test/cli/fixtures/mutate', '--runs', '100', '--operator', ...ops, '--min-score', '60', '--json');
+    const r = hmmlab('mutate', 'test/cli/fixtures/mutate', '--runs', '30', '--operator', ...ops, '--min-score', '60', '--json');
     const doc = JSON.parse(r.stdout) as Doc;
     const by = (op: string) => doc.mutants.find((m) => m.id.startsWith(`${op}@`));
     expect(by('drop-tlb-flush')).toMatchObject({

@@ -274,3 +274,22 @@ describe('a prefetch of a whole THP region after fork', () => {
     expect(r.run.steps).toBeGreaterThan(1000);
   });
 });
+
+// A device write over 374 pages of a THP region that fork write-protected, one fault per page, each
+// rechecking the driver's whole range: 76,000 steps of progress. The step limit a
+// campaign gives a run grows with the layout's pages, or the run is taken for a livelock.
+describe('a device write over most of a THP region after fork', () => {
+  const scenario: Scenario = {
+    regions: [{ pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true }],
+    tasks: [
+      { kind: 'cpu', ops: [{ op: 'fork' }] },
+      { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, pages: 374, value: 1 }] },
+    ],
+  };
+
+  it('should finish within the step limit of its layout', async () => {
+    const r = await exploreSchedules(await load('n7-quiesce-restore'), scenario, { maxSchedules: 1 });
+    expect(r.failure?.violations.map((v) => v.rule) ?? []).toEqual([]);
+    expect(r.last.run.steps).toBeGreaterThan(50_000);
+  });
+});

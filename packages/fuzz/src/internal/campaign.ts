@@ -30,7 +30,7 @@ import {
   summarizeCoverage,
   WINDOWS,
 } from './coverage.js';
-import { exploreSchedules } from './explore.js';
+import { defaultMaxSteps, exploreSchedules } from './explore.js';
 import { type RunInputs, recordToken } from './replay.js';
 import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
 import { checkShard, inShard, type Shard, shardRuns } from './shard.js';
@@ -71,7 +71,7 @@ export interface CampaignOptions {
   readonly runFilter?: (index: number) => boolean;
   /** Fail the campaign if one of these race windows was never reached. */
   readonly requireWindows?: readonly string[];
-  /** Step limit of one run. @defaultValue 20000 */
+  /** Step limit of one run. @defaultValue 20,000 and 500 per page of the run's layout ({@link defaultMaxSteps}) */
   readonly maxSteps?: number;
   /**
    * Corpus entries (kept by earlier campaigns) to replay first, as runs 0, 1, …, and to mutate.
@@ -192,8 +192,6 @@ export function runSeed(seed: number, index: number): number {
 
 type Sample = [Scenario, Schedule];
 
-const DEFAULT_MAX_STEPS = 20_000;
-
 function opsOf(s: Scenario): number {
   return s.tasks.reduce((n, t) => n + t.ops.length, 0);
 }
@@ -211,10 +209,10 @@ export function runArb(driver: DriverDefinition, options: CampaignOptions): fc.A
   return fc.tuple(scenarioArb(shape), schedule);
 }
 
-/** The step limit and oracle options of a campaign's runs, as a token records them. */
-export function runInputs(options: CampaignOptions): RunInputs {
+/** The step limit and oracle options of a run of `scenario`, as a token records them. */
+export function runInputs(options: CampaignOptions, scenario: Scenario): RunInputs {
   return {
-    maxSteps: options.maxSteps ?? DEFAULT_MAX_STEPS,
+    maxSteps: options.maxSteps ?? defaultMaxSteps(scenario),
     oracle: { stopOnFirst: true, ...(options.rules !== undefined ? { rules: options.rules } : {}) },
   };
 }
@@ -228,7 +226,7 @@ export async function runSample(
 ): Promise<OracleReport> {
   const [scenario, schedule] = sample;
   const rules = options.rules ? { rules: options.rules } : {};
-  const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS;
+  const maxSteps = options.maxSteps ?? defaultMaxSteps(scenario);
   if (options.strategy === 'exhaustive') {
     const x = await exploreSchedules(driver, scenario, { maxSchedules: options.schedulesPerScenario ?? 64, maxSteps, ...rules });
     if (keep === 'none') return x.last;
@@ -375,7 +373,7 @@ export async function counterexample(
   const [scenario, schedule] = value.value_;
   // The token's run: the shrunk sample's decisions, replayed exactly with the whole trace kept.
   const decided = await runSample(driver, value.value_, options);
-  const { run: report, violation, token } = await recordToken(driver, scenario, decided.run.decisions, runInputs(options), rule);
+  const { run: report, violation, token } = await recordToken(driver, scenario, decided.run.decisions, runInputs(options, scenario), rule);
   return {
     runIndex: index,
     scenario,

@@ -9,13 +9,26 @@ import { checkScenario, type OracleOptions, type OracleReport } from '@hmmlab/as
 import type { DecisionSource, TaskInfo } from '@hmmlab/core';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 
+/**
+ * The step limit of a run of `scenario` when the campaign or search sets none: 20,000, and 500
+ * more for each page of its layout. A run that reaches it is reported as a livelock, and runs over
+ * a 512-page THP region make progress for far longer: a device write of 374 pages of it after
+ * `fork`, one fault per page by a driver that rechecks its whole range at each, takes 76,000
+ * steps (`examples/buggy/controls`, n7).
+ */
+export function defaultMaxSteps(scenario: Scenario): number {
+  let pages = 0;
+  for (const r of scenario.regions) pages += r.pages;
+  return 20_000 + 500 * pages;
+}
+
 /** Options of {@link exploreSchedules}. */
 export interface ExploreOptions {
   /** Preemptions allowed per schedule. @defaultValue 2 */
   readonly maxPreemptions?: number;
   /** Stop after this many schedules. @defaultValue 10000 */
   readonly maxSchedules?: number;
-  /** Step limit per run. @defaultValue 20000 */
+  /** Step limit per run. @defaultValue 20,000 and 500 per page of the layout ({@link defaultMaxSteps}) */
   readonly maxSteps?: number;
   /** Oracle rules to check (default: every rule). */
   readonly rules?: OracleOptions['rules'];
@@ -69,7 +82,7 @@ export async function exploreSchedules(driver: DriverDefinition, scenario: Scena
     const r = await checkScenario(driver, scenario, {
       decisions: dfsSource(prefix, points),
       stopOnFirst: true,
-      maxSteps: options.maxSteps ?? 20_000,
+      maxSteps: options.maxSteps ?? defaultMaxSteps(scenario),
       ...(options.rules ? { rules: options.rules } : {}),
     });
     last = r;

@@ -65,7 +65,7 @@ export function checkSample(
   return async (sample) => {
     const r = await runSample(driver, sample, options);
     if (r.verdict === 'pass') return;
-    const { violation, token } = await recordToken(driver, sample[0], r.run.decisions, runInputs(options));
+    const { violation, token } = await recordToken(driver, sample[0], r.run.decisions, runInputs(options, sample[0]));
     throw new Error(
       `${formatViolation(violation)}\n\nseed: ${options.seed} (HMMLAB_SEED=${options.seed} draws the same samples)\nreplay: ${replayCommand(where.module, token, where.cwd)}`,
     );

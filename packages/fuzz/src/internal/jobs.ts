@@ -206,7 +206,7 @@ function encodeStallToken(driver: string, scenario: Scenario, s: Stall, v: Viola
     driver,
     scenario,
     decisions: s.decisions ?? [],
-    ...runInputs(options),
+    ...runInputs(options, scenario),
     expected: { rule: v.rule, step: s.step, steps: s.step, fingerprint: UNFINISHED_FINGERPRINT },
   });
 }

@@ -1,6 +1,7 @@
 import type { TaskInfo } from '@hmmlab/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Counterexample, runCampaign } from './campaign.js';
+import { defaultMaxSteps } from './explore.js';
 import { replayToken, strictDecisions } from './replay.js';
 import { mirror } from './test-mirror.js';
 import { decodeToken, type ReplayData } from './token.js';
@@ -57,7 +58,8 @@ describe('replayToken', () => {
     const d = decodeToken(r.failure?.token ?? '');
     expect(d.maxSteps).toBe(5000);
     expect(d.oracle).toEqual({ stopOnFirst: true, rules: ['missed-flush'] });
-    expect(data.maxSteps).toBe(20_000);
+    // Without one, the default of the run's layout.
+    expect(data.maxSteps).toBe(defaultMaxSteps(data.scenario));
     expect(data.oracle).toEqual({ stopOnFirst: true });
   });
 

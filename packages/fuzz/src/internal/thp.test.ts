@@ -40,4 +40,3 @@ describe('compaction of a THP page while the process exits', () => {
     expect(r.schedules).toBeGreaterThan(1);
   });
 });
-

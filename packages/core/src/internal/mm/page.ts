@@ -541,12 +541,14 @@ export class PageAllocator {
    * `split_folio`: the pages of a large folio become base pages. The folio must not be locked
    * by anybody but the caller (whose lock, if any, stays on the head). With `keepLock` (the model's
    * split of a partly freed folio, which the kernel defers), a lock another task holds on the
-   * folio goes on covering every page of it until that task unlocks ({@link Page.lockFolio}).
+   * folio goes on covering every page of it until that task unlocks (`Page.lockFolio`).
    */
   splitFolio(head: Page, keepLock = false): void {
     if (head.order === 0) return;
     const n = 2 ** head.order;
-    const owner = keepLock ? head.lockOwner : null;
+    // The holder itself freeing a page of its folio splits as the kernel's splitter does: its
+    // lock stays on the head alone.
+    const owner = keepLock && head.lockOwner !== this.sched.current ? head.lockOwner : null;
     for (let i = 1; i < n; i++) {
       const p = this.pages[head.pfn + i];
       if (p !== undefined && p.head === head) {
