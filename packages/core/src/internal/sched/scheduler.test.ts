@@ -217,7 +217,7 @@ describe("Kernel.jiffies (the running task's clock)", () => {
   const startThenStarve = (first: string, started: () => boolean) => ({
     pick(c: readonly { name: string }[]) {
       const i = started() ? c.findIndex((t) => t.name !== first) : c.findIndex((t) => t.name === first);
-      return i < 0 ? 0 : i;
+      return Math.max(i, 0);
     },
   });
 
