@@ -196,6 +196,35 @@ describe('the lock of a large folio taken through a tail page', () => {
     expect(seen).toEqual(['split true', 'locked true true', 'trylock false false']);
   });
 
+  it('should not let a freed page of such a folio, allocated again, reach the folio lock', async () => {
+    // Found by a THP campaign: compaction held the THP's lock while MADV_DONTNEED freed pages of
+    // it; the new page compaction then allocated was one of them, and its unlock released the
+    // THP's lock under compaction's feet.
+    const k = new Kernel();
+    const head = k.pages.allocFolio(2);
+    let reused: ReturnType<typeof k.pages.allocPage> | null = null;
+    let locked = false;
+    k.spawn('compaction', 'kernel', async () => {
+      expect(k.pages.trylockPage(head)).toBe(true);
+      locked = true;
+      while (reused === null) await k.yieldPoint();
+      expect(k.pages.trylockPage(reused)).toBe(true);
+      k.pages.unlockPage(reused);
+      expect(head.locked).toBe(true);
+      k.pages.unlockPage(head);
+    });
+    k.spawn('zapper', 'cpu', async () => {
+      while (!locked) await k.yieldPoint();
+      const freed = k.pages.page(head.pfn + 3);
+      while (!freed.free) k.pages.putPage(freed);
+      let p = k.pages.allocPage();
+      while (p.pfn !== freed.pfn) p = k.pages.allocPage();
+      reused = p;
+    });
+    const r = await k.run({ pick: (c: readonly unknown[], step: number) => step % c.length });
+    expect(r.status, r.message).toBe('done');
+  });
+
   it('should leave the lock on the head alone when the holder frees a page of its own folio', () => {
     const k = new Kernel();
     const head = k.pages.allocFolio(2);

@@ -310,6 +310,15 @@ export class Page implements OwnedLock {
     return this.head ?? this;
   }
 
+  /** @internal Forgets the folio lock the page was split under: the page is freed, its own from now on. */
+  clearSplitLock(): void {
+    const r = this.rare;
+    if (r !== null) {
+      r.splitHead = null;
+      r.splitOwner = null;
+    }
+  }
+
   /** @internal Records that the page was split from `head`'s folio while `owner` held its lock. */
   splitUnderLock(head: Page, owner: Task): void {
     const r = this.rare ?? (this.rare = new PageRare());
@@ -626,6 +635,9 @@ export class PageAllocator {
       if (p.folio.hugetlb) this.hugetlb.free++;
       this.splitFolio(p.folio, true);
     }
+    // A freed page is reused as a page of its own: the lock of the folio it was split from no
+    // longer covers it.
+    p.clearSplitLock();
     if (p.mapcount !== 0) {
       if (this.trace.on) {
         this.trace.emit({ type: 'warn', what: 'bad-page', detail: `${String(p)} freed with mapcount ${p.mapcount}` });
