@@ -303,7 +303,36 @@ async function dropOps(
       }
     }
   }
+  // Then each region down to the pages the ops reach, without THP: a counterexample keeps a
+  // 512-page huge page only when the bug needs it.
+  for (let r = 0; r < scenario.regions.length; r++) {
+    const region = scenario.regions[r] as Scenario['regions'][number];
+    const pages = pagesReached(scenario, r);
+    if (pages >= region.pages && region.thp !== true) continue;
+    const { thp: _thp, ...plain } = region;
+    const regions = scenario.regions.map((x, i) => (i === r ? { ...plain, pages: Math.min(pages, region.pages) } : x));
+    const cand: Scenario = { ...scenario, regions };
+    attempts++;
+    const res = await runSample(driver, [cand, schedule], options);
+    if (res.violations.some((v) => v.rule === rule)) {
+      scenario = cand;
+      changed = true;
+    }
+  }
   return { value: changed ? new fc.Value<Sample>([scenario, schedule], undefined) : value, attempts };
+}
+
+/** The pages of region `r` that `scenario`'s ops name (at least 1): one past the last they reach. */
+function pagesReached(scenario: Scenario, r: number): number {
+  let n = 1;
+  for (const t of scenario.tasks) {
+    for (const op of t.ops) {
+      const o = op as { region?: number; page?: number; pages?: number; through?: { region: number; page: number } };
+      if (o.region === r && o.page !== undefined) n = Math.max(n, o.page + (o.through === undefined ? (o.pages ?? 1) : 1));
+      if (o.through?.region === r) n = Math.max(n, o.through.page + 1);
+    }
+  }
+  return n;
 }
 
 /**
