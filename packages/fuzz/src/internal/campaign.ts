@@ -283,6 +283,15 @@ async function dropOps(
   let [scenario, schedule] = value.value_;
   let attempts = 0;
   let changed = false;
+  /** Runs `cand` under the schedule; keeps it if the rule still fires. */
+  const keepIfFails = async (cand: Scenario): Promise<boolean> => {
+    attempts++;
+    const r = await runSample(driver, [cand, schedule], options);
+    if (!r.violations.some((v) => v.rule === rule)) return false;
+    scenario = cand;
+    changed = true;
+    return true;
+  };
   for (let improved = true; improved; ) {
     improved = false;
     for (let t = 0; t < scenario.tasks.length && !improved; t++) {
@@ -292,14 +301,7 @@ async function dropOps(
         const tasks =
           ops.length === 0 ? scenario.tasks.filter((_x, i) => i !== t) : scenario.tasks.map((x, i) => (i === t ? { ...x, ops } : x));
         if (tasks.length === 0) continue;
-        const cand: Scenario = { ...scenario, tasks };
-        attempts++;
-        const r = await runSample(driver, [cand, schedule], options);
-        if (r.violations.some((v) => v.rule === rule)) {
-          scenario = cand;
-          improved = true;
-          changed = true;
-        }
+        improved = await keepIfFails({ ...scenario, tasks });
       }
     }
   }
@@ -311,13 +313,7 @@ async function dropOps(
     if (pages >= region.pages && region.thp !== true) continue;
     const { thp: _thp, ...plain } = region;
     const regions = scenario.regions.map((x, i) => (i === r ? { ...plain, pages: Math.min(pages, region.pages) } : x));
-    const cand: Scenario = { ...scenario, regions };
-    attempts++;
-    const res = await runSample(driver, [cand, schedule], options);
-    if (res.violations.some((v) => v.rule === rule)) {
-      scenario = cand;
-      changed = true;
-    }
+    await keepIfFails({ ...scenario, regions });
   }
   return { value: changed ? new fc.Value<Sample>([scenario, schedule], undefined) : value, attempts };
 }
