@@ -1,8 +1,11 @@
+import { checkScenario } from '@hmmlab/assertions';
 import {
   firstRunnable,
+  HPAGE_PMD_NR,
   Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  MIGRATE_PFN_COMPOUND,
   MIGRATE_PFN_MIGRATE,
   type MigrateVma,
   MMU_NOTIFY_MIGRATE,
@@ -297,6 +300,59 @@ describe('the revoke before the copy of a THP that migrates to the device whole'
     expect(bug.violations[0]?.rule ?? 'none').toBe('own-migration-unrevoked');
     const ok = await exploreSchedules(fixed, thp, { maxPreemptions: 1, maxSchedules: 40 });
     expect(ok.failure?.violations[0]?.rule ?? 'none').toBe('none');
+  });
+});
+
+/**
+ * A fallback to base pages that gives a huge page up whole when device memory runs out before
+ * every entry has a page, and forgets to free the pages it got for the first ones: a cleanup
+ * missed on an error path. Those pages stay in use, pointing to the mirror.
+ */
+class DropsPartialFallback extends DmirrorFixed {
+  override async migrateAllocAndCopy(args: MigrateVma): Promise<void> {
+    await super.migrateAllocAndCopy(args);
+    for (let i = 0; i < args.npages; i++) {
+      const huge = ((args.src[i] as number) & MIGRATE_PFN_COMPOUND) !== 0;
+      if (!huge || ((args.dst[i] as number) & MIGRATE_PFN_COMPOUND) !== 0) continue;
+      let partial = false;
+      for (let j = 0; j < HPAGE_PMD_NR; j++) partial ||= args.dst[i + j] === 0;
+      if (partial) for (let j = 0; j < HPAGE_PMD_NR; j++) args.dst[i + j] = 0;
+      i += HPAGE_PMD_NR - 1;
+    }
+  }
+}
+
+// A THP migrated whole needs an aligned run of 512 free device pages (allocHugePage); when other
+// users hold part of device memory there is none, and dmirror falls back to one base page per
+// entry, as far as the memory goes. A driver's error paths there are reached only when device
+// memory is short, as it is on a GPU whose other contexts fill it.
+describe('a THP migrated whole into device memory that other users hold part of', () => {
+  const thp = (deviceMemory?: Scenario['deviceMemory']): Scenario => ({
+    profile: 'latest',
+    ...(deviceMemory !== undefined ? { deviceMemory } : {}),
+    regions: [{ pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true }],
+    tasks: [
+      { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 1 }] },
+      { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 512 }, { op: 'unbind' }] },
+    ],
+  });
+
+  it.each([
+    ['in pieces (one page in every 64 held)', { every: 64 }],
+    ['nearly full (2 pages free)', { free: 2 }],
+    ['free', undefined],
+  ] as const)('should pass with device memory %s', async (_name, held) => {
+    const r = await replay(fixed, thp(held), []);
+    expect(r.violations.map((v) => v.rule)).toEqual([]);
+  });
+
+  it('should report the release that waits forever for the pages a partial fallback leaked, and only when memory runs out', async () => {
+    const drops = variant('dmirror-drops-partial-fallback', DropsPartialFallback);
+    // The release's wait loop runs until the step limit: a small one is enough to see it.
+    const bug = await checkScenario(drops, thp({ free: 2 }), { decisions: firstRunnable, maxSteps: 20_000 });
+    expect(bug.violations[0]?.rule ?? 'none').toBe('livelock');
+    const whole = await replay(drops, thp({ every: 64 }), []);
+    expect(whole.violations.map((v) => v.rule)).toEqual([]);
   });
 });
 

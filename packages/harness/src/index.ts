@@ -6,7 +6,7 @@
  * @module @hmmlab/harness
  */
 
-export { Device, type DeviceOptions, type FaultMode, Fence } from './internal/device.js';
+export { Device, type DeviceOptions, type FaultMode, Fence, type MemoryHold } from './internal/device.js';
 export {
   DEV_PTE_ATOMIC,
   DEV_PTE_PFN_MUL,
@@ -51,6 +51,7 @@ export {
   type World,
 } from './internal/runner.js';
 export {
+  describeDeviceMemory,
   kindOfOp,
   type OpName,
   type OpSpec,

@@ -3,7 +3,7 @@
  */
 import { formatViolation } from '@hmmlab/assertions';
 import type { CampaignResult } from '@hmmlab/fuzz';
-import { describeOp, type Scenario } from '@hmmlab/harness';
+import { describeDeviceMemory, describeOp, type Scenario } from '@hmmlab/harness';
 
 /** A scenario as lines: the layout, then each program's ops. */
 export function formatScenario(s: Scenario): string[] {
@@ -14,6 +14,7 @@ export function formatScenario(s: Scenario): string[] {
       `region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${populated}${r.thp === true ? ', THP (MADV_HUGEPAGE, PMD-aligned)' : ''}`,
     );
   }
+  if (s.deviceMemory !== undefined) lines.push(describeDeviceMemory(s.deviceMemory));
   for (const [i, t] of s.tasks.entries()) lines.push(`${t.kind} task ${i}: ${t.ops.map(describeOp).join('; ')}`);
   return lines;
 }

@@ -80,7 +80,7 @@ describe('device ops', () => {
 describe('op bias', () => {
   const loadsAndStoresOnly = (shape: Parameters<typeof scenarioArb>[0]) =>
     fc
-      .sample(scenarioArb({ cpuPrograms: { min: 1, max: 1 }, ops: { min: 4, max: 4 }, ...shape }), { seed: 5, numRuns: 300 })
+      .sample(scenarioArb({ cpuPrograms: { min: 1, max: 1 }, ops: { min: 4, max: 4 }, ...shape }), { seed: 5, numRuns: 2000 })
       .filter((s) => s.tasks.filter((t) => t.kind === 'cpu').every((t) => t.ops.every((o) => o.op === 'read' || o.op === 'write'))).length;
 
   it('should leave op kinds out of some scenarios (swarm testing) unless the shape turns it off', () => {
@@ -130,5 +130,24 @@ describe('a process using several devices of the driver', () => {
 
   it('should name no device when the process uses one', () => {
     expect(throughDevices({}).every((d) => d === undefined)).toBe(true);
+  });
+
+  it('should start one layout in about 8 with device memory held, every layout or none when the shape says so', () => {
+    const held = (shape: Parameters<typeof scenarioArb>[0]) =>
+      fc.sample(scenarioArb(shape), { seed: 5, numRuns: 800 }).map((s) => {
+        expect(() => validateScenario(s)).not.toThrow();
+        return s.deviceMemory;
+      });
+    const plain = held({ thp: false });
+    const n = plain.filter((h) => h !== undefined).length;
+    // Binomial(800, 1/8): mean 100, standard deviation 9.4.
+    expect(n).toBeGreaterThan(60);
+    expect(n).toBeLessThan(140);
+    const all = held({ thp: false, deviceMemory: true });
+    expect(all.every((h) => h !== undefined)).toBe(true);
+    // Both kinds: nearly full, and in pieces.
+    expect(all.some((h) => h !== undefined && 'free' in h && h.free <= 16)).toBe(true);
+    expect(all.some((h) => h !== undefined && 'every' in h && h.every >= 2 && h.every <= 512)).toBe(true);
+    expect(held({ thp: false, deviceMemory: false }).every((h) => h === undefined)).toBe(true);
   });
 });

@@ -4,7 +4,7 @@
  * shrink to counterexamples a person can read in a minute; every size is an option.
  */
 import type { KernelProfile, ProfileName } from '@hmmlab/core';
-import type { OpSpec, RegionSpec, Scenario, TaskSpec } from '@hmmlab/harness';
+import type { MemoryHold, OpSpec, RegionSpec, Scenario, TaskSpec } from '@hmmlab/harness';
 import fc from 'fast-check';
 
 /** Sizes and mixes of generated scenarios. */
@@ -88,6 +88,14 @@ export interface ScenarioShape {
    * their own in a driver. @defaultValue one layout in 16
    */
   readonly thp?: boolean;
+  /**
+   * Layouts whose devices start with part of their memory held by other users
+   * (`Scenario.deviceMemory`): nearly full (0 to 16 pages free) or in pieces (one page in every 2
+   * to 512 held, so no huge device page). Migrations then run out of destinations or fall back
+   * from huge pages to base pages: allocation-failure paths of their own in a driver. `true`:
+   * every layout; `false`: none. Left out, one layout in 8. @defaultValue one layout in 8
+   */
+  readonly deviceMemory?: boolean;
 }
 
 /**
@@ -122,6 +130,15 @@ function pick(ops: KindedOps, bias: OpBias): fc.Arbitrary<OpSpec> {
 
 /** Layouts of which one, by default, starts with the THP region (`ScenarioShape.thp`). */
 const THP_ONE_IN = 16;
+
+/** Layouts of which one, by default, starts with device memory held (`ScenarioShape.deviceMemory`). */
+const HELD_ONE_IN = 8;
+
+/** Device memory other users hold: nearly full, or in pieces. */
+const memoryHoldArb: fc.Arbitrary<MemoryHold> = fc.oneof(
+  fc.record({ free: fc.nat(16) }),
+  fc.record({ every: fc.integer({ min: 2, max: 512 }) }),
+);
 
 /** The region `ScenarioShape.thp` puts first: one PMD's worth of THP memory, populated. */
 const THP_REGION: RegionSpec = { pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true };
@@ -450,6 +467,12 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
       : shape.thp === false
         ? drawn
         : fc.oneof({ arbitrary: drawn, weight: THP_ONE_IN - 1 }, { arbitrary: withThp, weight: 1 });
+  const held: fc.Arbitrary<MemoryHold | undefined> =
+    shape.deviceMemory === true
+      ? memoryHoldArb
+      : shape.deviceMemory === false
+        ? fc.constant(undefined)
+        : fc.oneof({ arbitrary: fc.constant(undefined), weight: HELD_ONE_IN - 1 }, { arbitrary: memoryHoldArb, weight: 1 });
   const programs = (lists: ProgramOps, bias: OpBias): fc.Arbitrary<TaskSpec[][]> => {
     const tasks: fc.Arbitrary<TaskSpec[]>[] = [
       fc.array(task('device', pick(lists.device, bias), ops), { minLength: 1, maxLength: 2 }),
@@ -467,11 +490,11 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
     return fc.tuple(...tasks);
   };
   return fc
-    .tuple(layout, fc.constantFrom(...profiles))
-    .chain(([regions, profile]) =>
-      cached(cache.bias, layoutKey(regions), () => biasArb(regions, shape)).map((bias) => [regions, profile, bias] as const),
+    .tuple(layout, fc.constantFrom(...profiles), held)
+    .chain(([regions, profile, hold]) =>
+      cached(cache.bias, layoutKey(regions), () => biasArb(regions, shape)).map((bias) => [regions, profile, hold, bias] as const),
     )
-    .chain(([regions, profile, bias]) => {
+    .chain(([regions, profile, hold, bias]) => {
       const where = `${layoutKey(regions)}|${bias.hot === undefined ? '' : `${bias.hot.region}:${bias.hot.page}`}`;
       const lists = cached(cache.ops, where, () => ({
         device: deviceOps(regions, shape.devices ?? 1, bias.hot),
@@ -488,6 +511,7 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
         profile,
         ...(shape.profileOverrides !== undefined ? { profileOverrides: shape.profileOverrides } : {}),
         wordsPerPage: shape.wordsPerPage ?? 2,
+        ...(hold !== undefined ? { deviceMemory: hold } : {}),
         regions,
         tasks: g.flat(),
       }));

@@ -315,6 +315,11 @@ async function dropOps(
     const regions = scenario.regions.map((x, i) => (i === r ? { ...plain, pages: Math.min(pages, region.pages) } : x));
     await keepIfFails({ ...scenario, regions });
   }
+  // And the device memory other users hold, when the bug does not need it.
+  if (scenario.deviceMemory !== undefined) {
+    const { deviceMemory: _held, ...whole } = scenario;
+    await keepIfFails(whole);
+  }
   return { value: changed ? new fc.Value<Sample>([scenario, schedule], undefined) : value, attempts };
 }
 

@@ -24,6 +24,13 @@ import { DeviceVm, type DeviceVmOps } from './device-vm.js';
 /** What happens when a device access misses. */
 export type FaultMode = 'replayable' | 'fatal';
 
+/**
+ * Device memory that other users hold (see `Device.holdMemory`): `free` leaves only that many
+ * pages free (memory nearly full); `every` holds one page in every `every` (memory in pieces: no
+ * run of `every` free pages, so no huge page when `every` is at most 512).
+ */
+export type MemoryHold = { readonly free: number } | { readonly every: number };
+
 /** Options of a {@link Device}. */
 export interface DeviceOptions {
   /** Unique name, used in traces and reports. */
@@ -221,6 +228,28 @@ export class Device {
     const p = this.kernel.pages.page(pfn);
     zoneDevicePageInit(p);
     return p;
+  }
+
+  /**
+   * Takes free pages out of the allocator for good, as other users' buffers hold part of a
+   * device's memory (see `Scenario.deviceMemory`): with `free`, every page but the `free` ones
+   * handed out first; with `every`, one page in every `every`, counted from the start of the
+   * memory, so that no run of `every` free pages is left. The pages stay as they are (free, with
+   * no reference): nothing of the driver's reaches them. Returns the number of pages taken.
+   */
+  holdMemory(hold: MemoryHold): number {
+    const pgmap = this.pgmap;
+    if (pgmap === null) return 0;
+    const before = this.freePages.length;
+    if ('free' in hold) {
+      // The stack hands out its last entries first.
+      this.freePages.splice(0, Math.max(0, before - hold.free));
+    } else {
+      const kept = this.freePages.filter((pfn) => (pfn - pgmap.startPfn) % hold.every !== 0);
+      this.freePages.length = 0;
+      this.freePages.push(...kept);
+    }
+    return before - this.freePages.length;
   }
 
   /** Number of free device pages. */

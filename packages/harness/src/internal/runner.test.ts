@@ -3,7 +3,7 @@ import {
   HMM_PFN_REQ_WRITE,
   HMM_PFN_WRITE,
   hmmPfnToPage,
-  type Kernel,
+  Kernel,
   MmuIntervalNotifier,
   type Mutex,
   mmuIntervalNotifierInsert,
@@ -455,5 +455,70 @@ describe('runScenario', () => {
       // The exit ran while the command slept; the teardown waited for its end.
       expect([seen, r.outcomes.map((o) => o.op), r.world.processes[0]?.users]).toEqual([[true], ['exit', 'dev-read'], 0]);
     });
+  });
+});
+
+describe('device memory other users hold (Scenario.deviceMemory)', () => {
+  /** A driver with one device of `pages` pages of device-coherent memory, and nothing else. */
+  const withMemory = (pages: number) =>
+    defineDriver({
+      name: 'memory-only',
+      probe(kernel: Kernel) {
+        const dev = new Device(kernel, { name: 'mem0', memory: { type: 'coherent', pages } });
+        return { devices: [dev], bind: async () => ({ vms: [] }) };
+      },
+    });
+  const layout: Scenario = { regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon' }], tasks: [] };
+
+  /** The offsets, from the start of the memory, of the pages the device hands out, in order. */
+  async function handedOut(pages: number, deviceMemory?: Scenario['deviceMemory']): Promise<number[]> {
+    const r = await runScenario(
+      withMemory(pages),
+      { ...layout, ...(deviceMemory ? { deviceMemory } : {}) },
+      { decisions: seededDecisions(1) },
+    );
+    const dev = r.world.devices[0] as Device;
+    const start = dev.pgmap?.startPfn ?? 0;
+    const out: number[] = [];
+    for (let p = dev.allocPage(); p !== null; p = dev.allocPage()) out.push(p.pfn - start);
+    return out;
+  }
+
+  it('should hand out every page, lowest first, when nobody holds any', async () => {
+    expect(await handedOut(6)).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it.each([
+    [{ free: 2 }, [0, 1]],
+    [{ free: 0 }, []],
+    [{ free: 9 }, [0, 1, 2, 3, 4, 5]],
+    [{ every: 2 }, [1, 3, 5]],
+    [{ every: 4 }, [1, 2, 3, 5]],
+  ] as const)('should leave the driver only what %j does not hold', async (deviceMemory, left) => {
+    expect(await handedOut(6, deviceMemory)).toEqual(left);
+  });
+
+  it('should leave no run of 512 free pages with one page in every 512 held: no huge device page', () => {
+    const k = new Kernel();
+    const dev = new Device(k, { name: 'mem1', memory: { type: 'coherent', pages: 1024 } });
+    expect(dev.holdMemory({ every: 512 })).toBe(2);
+    const free = new Set(dev.freePages);
+    let longest = 0;
+    for (let run = 0, o = 0; o < 1024; o++) {
+      run = free.has((dev.pgmap?.startPfn ?? 0) + o) ? run + 1 : 0;
+      longest = Math.max(longest, run);
+    }
+    expect(longest).toBe(511);
+  });
+
+  it.each<[string, unknown]>([
+    ['both fields', { free: 1, every: 2 }],
+    ['an unknown field', { fre: 1 }],
+    ['every below 2', { every: 1 }],
+    ['a negative free', { free: -1 }],
+  ])('should reject a device memory hold with %s', async (_name, deviceMemory) => {
+    await expect(runScenario(withMemory(4), { ...layout, deviceMemory } as Scenario, { decisions: seededDecisions(1) })).rejects.toThrow(
+      /scenario: deviceMemory/,
+    );
   });
 });

@@ -166,6 +166,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
   const instance = await driver.probe(kernel);
   world.driver = instance;
   world.devices = instance.devices;
+  if (scenario.deviceMemory !== undefined) for (const d of world.devices) d.holdMemory(scenario.deviceMemory);
   const outcomes: OpOutcome[] = [];
 
   kernel.spawn('init', 'kernel', async () => {

@@ -3,7 +3,9 @@
  * driver actions and kernel background work. Plain JSON, so the fuzzer can generate, shrink and
  * replay them; addresses are (region, page, word), resolved when the op runs.
  */
+
 import { HmmlabError, type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName, type TaskKind } from '@hmmlab/core';
+import type { MemoryHold } from './device.js';
 
 /** Protection of a region. */
 export type Prot = 'none' | 'r' | 'rw';
@@ -151,6 +153,15 @@ export interface Scenario {
   readonly pageSize?: number;
   /** Words per page: a few are enough to check data when fuzzing. @defaultValue 4 */
   readonly wordsPerPage?: number;
+  /**
+   * Device memory that other users hold before the tasks start, as other contexts' buffers fill a
+   * GPU's memory: `{ free: n }` leaves each device only `n` free pages, so migrations run out of
+   * destinations; `{ every: k }` holds one page in every `k`, so no run of `k` free pages is left
+   * (with `k` at most 512, no huge device page). A driver must cope with both: leave an entry in
+   * system memory (`migrate_vma_pages` skips an entry with no destination) or fall back to base
+   * pages. Devices without memory are unaffected. @defaultValue none held
+   */
+  readonly deviceMemory?: MemoryHold;
   /** The process's mappings, mapped in order before the tasks start. */
   readonly regions: readonly RegionSpec[];
   /** The concurrent programs. */
@@ -180,6 +191,22 @@ function checkInt(where: string, name: string, v: unknown, min: number, max: num
   }
 }
 
+function checkMemoryHold(m: MemoryHold): void {
+  const keys = typeof m === 'object' && m !== null ? Object.keys(m) : [];
+  if (keys.length !== 1 || !(keys[0] === 'free' || keys[0] === 'every')) {
+    fail('deviceMemory', `expected { "free": n } or { "every": k }; got ${JSON.stringify(m)}`);
+  }
+  if ('free' in m) checkInt('deviceMemory', 'free', m.free, 0, 1 << 20);
+  else checkInt('deviceMemory', 'every', m.every, 2, 1 << 20);
+}
+
+/** `deviceMemory` as a person reads it, for reports: `device memory: 3 free page(s) per device`. */
+export function describeDeviceMemory(m: MemoryHold): string {
+  return 'free' in m
+    ? `device memory: other users hold all but ${m.free} page(s) of each device's memory`
+    : `device memory: other users hold one page in every ${m.every} of each device's memory`;
+}
+
 /** Checks a scenario and throws an error naming the first bad field. */
 export function validateScenario(s: Scenario): void {
   if (typeof s !== 'object' || s === null) fail('root', 'expected an object with regions and tasks');
@@ -196,6 +223,7 @@ export function validateScenario(s: Scenario): void {
       fail('profileOverrides', e instanceof Error ? e.message : String(e));
     }
   }
+  if (s.deviceMemory !== undefined) checkMemoryHold(s.deviceMemory);
   if (!Array.isArray(s.regions) || s.regions.length === 0) fail('regions', 'expected at least one region');
   if (!Array.isArray(s.tasks)) fail('tasks', 'expected an array');
   s.regions.forEach((r, i) => {

@@ -3,7 +3,7 @@
  * no network, no external assets) that a reviewer opens offline or attaches to a bug report.
  */
 import { HmmlabError, hex } from '@hmmlab/core';
-import { describeOp, type Scenario } from '@hmmlab/harness';
+import { describeDeviceMemory, describeOp, type Scenario } from '@hmmlab/harness';
 import { formatViolation, type Violation } from '../report.js';
 import { RULES } from '../rules.js';
 import { TIMELINE_SCRIPT } from './client-script.js';
@@ -20,6 +20,7 @@ function scenarioLines(s: Scenario): string[] {
       `region ${i}: ${r.pages} page(s) ${r.prot} ${r.share} ${r.backing}${populated}${r.thp === true ? ', THP (MADV_HUGEPAGE, PMD-aligned)' : ''}`,
     );
   });
+  if (s.deviceMemory !== undefined) lines.push(describeDeviceMemory(s.deviceMemory));
   s.tasks.forEach((t, i) => {
     lines.push(`${t.kind} task ${i}${t.name !== undefined ? ` (${t.name})` : ''}: ${t.ops.map(describeOp).join('; ')}`);
   });
