@@ -18,6 +18,8 @@ export interface ViolationInput {
   readonly inv?: ActiveInvalidation | null;
   readonly translations?: readonly TranslationInfo[];
   readonly context?: string | null;
+  /** The task to name (default: the running one). */
+  readonly task?: { readonly name: string; readonly id: number } | null;
   /** Report each key once (default: rule + device + va + pfn). */
   readonly dedupKey?: string;
 }

@@ -10,6 +10,7 @@ import {
   type Page,
   seededDecisions,
   ULONG_MAX,
+  yieldPoint,
 } from '@hmmlab/core';
 import { Device, defineDriver, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
@@ -311,6 +312,33 @@ describe('livelock', () => {
       { decisions: firstRunnable },
     );
     expect(r).toViolate('livelock');
+  });
+
+  it('should name the task that kept running, not the setup, when a loop only yields', async () => {
+    // A release that waits for device pages that never come back, yielding and checking again.
+    const waitsForever = defineDriver({
+      name: 'waits-forever',
+      probe(kernel) {
+        const dev = new Device(kernel, { name: 'w0' });
+        return {
+          devices: [dev],
+          bind: async (mm) => ({
+            vms: [dev.createVm(mm)],
+            async unbind() {
+              for (;;) await yieldPoint();
+            },
+          }),
+        };
+      },
+    });
+    const r = await checkScenario(
+      waitsForever,
+      { regions: [anon(1)], tasks: [{ kind: 'driver', name: 'closer', ops: [{ op: 'unbind' }] }] },
+      { decisions: firstRunnable, maxSteps: 2_000 },
+    );
+    const v = r.violations.find((x) => x.rule === 'livelock');
+    expect(v?.task).toMatch(/^closer#/);
+    expect(v?.explanation).toMatch(/the last to run was closer#\d+/);
   });
 });
 

@@ -366,7 +366,7 @@ export class FlushOracle implements Observer {
     this.reported.add(key);
     const world = this.world as World;
     const k = world.kernel;
-    const task = k.sched.current;
+    const task = v.task ?? k.sched.current;
     const page = v.pfn === null || v.pfn === undefined ? null : k.pages.pfnToPage(v.pfn);
     const inv = v.inv ?? null;
     this.violations.push({
@@ -427,7 +427,11 @@ export class FlushOracle implements Observer {
         runRule('deadlock', run.message, null);
         break;
       case 'step-limit':
-        runRule('livelock', run.message, null);
+        // Named after the last task to run: a loop that only yields leaves no trace of its own.
+        ctx.report(
+          { rule: 'livelock', explanation: run.message, context: run.failedContext, dedupKey: 'run:livelock', task: run.failedTask },
+          last,
+        );
         break;
       case 'hung':
         runRule('callback-hung', run.message, run.failedContext);

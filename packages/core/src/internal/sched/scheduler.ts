@@ -260,9 +260,9 @@ export interface RunResult {
   time: number;
   /** The choices made where more than one task could run: replaying them replays the run. */
   decisions: number[];
-  /** For `error` and `hung`: the task that failed. */
+  /** For `error` and `hung`: the task that failed; for `step-limit`: the last task to run. */
   failedTask: TaskInfo | null;
-  /** For `error` and `hung`: the driver callback the task was in, if any. */
+  /** For `error`, `hung` and `step-limit`: the driver callback that task was in, if any. */
   failedContext: string | null;
   /** For `error`: what was thrown. */
   error: unknown;
@@ -475,7 +475,9 @@ export class Scheduler {
       case 'stopped':
         return `run stopped at step ${this.step}: ${this.stopReason ?? ''}`;
       case 'step-limit':
-        return `run stopped at the step limit (${this.maxSteps} steps): some task keeps retrying without progress`;
+        return `run stopped at the step limit (${this.maxSteps} steps): some task keeps retrying without progress${
+          failed !== null ? `; the last to run was ${String(failed)}${where}` : ''
+        }`;
       case 'error': {
         const msg = error instanceof Error ? error.message : String(error);
         return `task ${String(failed)} threw${where} at step ${this.step}: ${msg}`;
@@ -541,7 +543,8 @@ export class Scheduler {
       return;
     }
     if (this.step >= this.maxSteps) {
-      this.finish('step-limit', null, null);
+      // The task that ran last is one that keeps going (the others may be blocked on it).
+      this.finish('step-limit', this.current === this.setupTask ? null : this.current, null);
       return;
     }
     this.step++;
