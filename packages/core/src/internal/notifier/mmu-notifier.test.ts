@@ -343,6 +343,41 @@ describe('mmuNotifierUnregister', () => {
     expect(sub.hashed).toBe(false);
   });
 
+  // mm/mmu_notifier.c, mmu_notifier_unregister: "Wait for any running method to finish, of
+  // course including ->release if it was run by mmu_notifier_release instead of us"
+  // (synchronize_srcu). A driver frees what its callbacks use once unregister returns.
+  it.each([
+    ['waits for the', true],
+    ['has nothing to wait for without a', false],
+  ])('should return only after the release exit_mmap runs: unregister %s release in flight', async (_what, racing) => {
+    const { k, mm } = await world();
+    const lock = k.mutex('driver lock');
+    const log: string[] = [];
+    const sub = new MmuNotifier({
+      // exit_mmap's call waits for the lock; unregister's own call does not.
+      release: async () => {
+        const byExit = k.sched.current.name === 'exit';
+        if (byExit) await lock.lock();
+        log.push(byExit ? 'exit release done' : 'release done');
+        if (byExit) lock.unlock();
+      },
+    });
+    await mmuNotifierRegister(sub, mm);
+    k.spawn('holder', 'driver', async () => {
+      await lock.lock();
+      if (racing) k.spawn('exit', 'cpu', () => mm.exit());
+      await k.msleep(10);
+      lock.unlock();
+    });
+    k.spawn('closer', 'driver', async () => {
+      await k.msleep(5);
+      await mmuNotifierUnregister(sub, mm);
+      log.push('unregister returned');
+    });
+    await runDone(k);
+    expect(log).toEqual(racing ? ['release done', 'exit release done', 'unregister returned'] : ['release done', 'unregister returned']);
+  });
+
   it('should throw ERR_NOT_INSERTED for a subscription of another mm', async () => {
     const { k, mm } = await world();
     await expect(mmuNotifierUnregister(new MmuNotifier({}), k.createMm())).rejects.toMatchObject({ code: 'ERR_NOT_INSERTED' });
@@ -369,6 +404,36 @@ describe('mmuNotifierGet', () => {
     mmuNotifierPut(b);
     expect(freed).toEqual([a]);
     expect(() => mmuNotifierPut(a)).toThrow(expect.objectContaining({ code: 'ERR_STATE' }));
+  });
+
+  it('should free the subscription at the last put only after the methods in flight returned (call_srcu)', async () => {
+    const { k, mm, base, ps } = await world();
+    const lock = k.mutex('driver lock');
+    const log: string[] = [];
+    const ops = {
+      invalidateRangeStart: async () => {
+        await lock.lock();
+        log.push('start returned');
+        lock.unlock();
+        return 0;
+      },
+      allocNotifier: () => new MmuNotifier({}, 'shared'),
+      freeNotifier: () => {
+        log.push('freed');
+      },
+    };
+    const sub = await mmuNotifierGet(ops, mm);
+    k.spawn('holder', 'driver', async () => {
+      await lock.lock();
+      k.spawn('unmapper', 'cpu', () => mm.madvise(base, ps, MADV_DONTNEED));
+      await k.msleep(5);
+      mmuNotifierPut(sub);
+      log.push('put');
+      await k.msleep(5);
+      lock.unlock();
+    });
+    await runDone(k);
+    expect(log).toEqual(['put', 'start returned', 'freed']);
   });
 });
 

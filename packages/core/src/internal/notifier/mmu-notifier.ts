@@ -16,6 +16,7 @@ import {
   type MutableRange,
   mmuNotifierRangeBlockable,
 } from './range.js';
+import { mmuNotifierSrcu } from './srcu.js';
 import { MmuNotifierSubscriptions } from './subscriptions.js';
 
 /** `struct mmu_notifier_ops` (classic subscriptions). */
@@ -173,7 +174,9 @@ export async function mmuNotifierGet(ops: MmuNotifierOps, mm: Mm): Promise<MmuNo
 
 /**
  * `mmu_notifier_put`: drops a `get` reference; the last one unhashes the subscription and frees
- * it with `ops.freeNotifier`. `release` is not called.
+ * it with `ops.freeNotifier` after an SRCU grace period (`call_srcu`): at once when no notifier
+ * method is running, else from a kernel task once those in flight have returned. `release` is
+ * not called.
  */
 export function mmuNotifierPut(sub: MmuNotifier): void {
   const mm = sub.mm;
@@ -182,8 +185,19 @@ export function mmuNotifierPut(sub: MmuNotifier): void {
   }
   if (--sub.users > 0) return;
   unhash(mm, sub);
-  sub.ops.freeNotifier?.(sub);
   mm.count--;
+  const free = sub.ops.freeNotifier;
+  if (free === undefined) return;
+  // call_srcu: the subscription is freed once the methods in flight have returned.
+  const srcu = mmuNotifierSrcu(mm.kernel);
+  if (!srcu.busy) {
+    free.call(sub.ops, sub);
+    return;
+  }
+  mm.kernel.spawn(`call_srcu(${sub.name})`, 'kernel', async () => {
+    await srcu.synchronize();
+    free.call(sub.ops, sub);
+  });
 }
 
 function unhash(mm: Mm, sub: MmuNotifier): void {
@@ -194,25 +208,38 @@ function unhash(mm: Mm, sub: MmuNotifier): void {
   sub.hashed = false;
 }
 
-/** `mmu_notifier_unregister`: calls `release` if still registered, then unhashes. */
+/**
+ * `mmu_notifier_unregister`: calls `release` if still registered, unhashes, then waits
+ * (`synchronize_srcu`) for every notifier method in flight to return: a `release` that
+ * `exit_mmap` is running concurrently returns before this does, so the caller may then free what
+ * the callbacks use.
+ */
 export async function mmuNotifierUnregister(sub: MmuNotifier, mm: Mm): Promise<void> {
   if (sub.mm !== mm) {
     throw new HmmlabError('ERR_NOT_INSERTED', `mmu_notifier_unregister: "${sub.name}" is not registered on mm ${mm.id}`);
   }
+  const srcu = mmuNotifierSrcu(mm.kernel);
   if (sub.hashed) {
     const release = sub.ops.release;
     if (release !== undefined) {
       const facts: InvokeFacts = { leaked: [] };
-      await invokeDriver(
-        mm.kernel.sched,
-        `mmu notifier "${sub.name}" release (unregister)`,
-        false,
-        () => release.call(sub.ops, sub, mm),
-        facts,
-      );
+      const id = srcu.readLock();
+      try {
+        await invokeDriver(
+          mm.kernel.sched,
+          `mmu notifier "${sub.name}" release (unregister)`,
+          false,
+          () => release.call(sub.ops, sub, mm),
+          facts,
+        );
+      } finally {
+        srcu.readUnlock(id);
+      }
     }
     unhash(mm, sub);
   }
+  // Wait for any running method to finish, `->release` run by `exit_mmap` included.
+  await srcu.synchronize();
   sub.mm = null;
   mm.count--;
 }
@@ -264,6 +291,17 @@ function emitStart(range: MutableRange): void {
 }
 
 async function hlistStart(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<number> {
+  const srcu = mmuNotifierSrcu(range.mm.kernel);
+  const id = srcu.readLock();
+  try {
+    return await hlistStartLocked(subs, range);
+  } finally {
+    srcu.readUnlock(id);
+  }
+}
+
+/** `mn_hlist_invalidate_range_start` inside its SRCU read-side section. */
+async function hlistStartLocked(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<number> {
   const k = range.mm.kernel;
   const blockable = mmuNotifierRangeBlockable(range);
   let ret = 0;
@@ -324,6 +362,17 @@ async function hlistStart(subs: MmuNotifierSubscriptions, range: MutableRange): 
 }
 
 async function hlistEnd(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<void> {
+  const srcu = mmuNotifierSrcu(range.mm.kernel);
+  const id = srcu.readLock();
+  try {
+    await hlistEndLocked(subs, range);
+  } finally {
+    srcu.readUnlock(id);
+  }
+}
+
+/** `mn_hlist_invalidate_end` inside its SRCU read-side section. */
+async function hlistEndLocked(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<void> {
   const k = range.mm.kernel;
   const blockable = mmuNotifierRangeBlockable(range);
   for (const sub of subs.list.slice()) {
@@ -461,6 +510,21 @@ export async function mmuNotifierRelease(mm: Mm): Promise<void> {
     if (k.trace.on) k.trace.emit({ type: 'inv-started', inv: range.id });
     if (k.trace.on) k.trace.emit({ type: 'inv-end', inv: range.id, aborted: false });
   }
+  // mn_hlist_release: the calls in one read-side section, then the unhash, then a grace period.
+  const srcu = mmuNotifierSrcu(k);
+  const id = srcu.readLock();
+  try {
+    await hlistRelease(subs, mm);
+  } finally {
+    srcu.readUnlock(id);
+  }
+  for (const sub of subs.list.slice()) unhash(mm, sub);
+  await srcu.synchronize();
+}
+
+/** The `->release` calls of `mn_hlist_release`. */
+async function hlistRelease(subs: MmuNotifierSubscriptions, mm: Mm): Promise<void> {
+  const k = mm.kernel;
   for (const sub of subs.list.slice()) {
     const release = sub.ops.release;
     if (release === undefined) continue;
@@ -473,5 +537,4 @@ export async function mmuNotifierRelease(mm: Mm): Promise<void> {
       k.trace.emit({ type: 'inv-callback', inv: -1, sub: sub.name, op: 'release', phase: 'return', result: null, leaked: facts.leaked });
     }
   }
-  for (const sub of subs.list.slice()) unhash(mm, sub);
 }
