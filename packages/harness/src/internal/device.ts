@@ -29,7 +29,15 @@ export type FaultMode = 'replayable' | 'fatal';
  * pages free (memory nearly full); `every` holds one page in every `every` (memory in pieces: no
  * run of `every` free pages, so no huge page when `every` is at most 512).
  */
-export type MemoryHold = { readonly free: number } | { readonly every: number };
+export type MemoryHold =
+  | {
+      /** Pages of each device's memory left free: those handed out first. */
+      readonly free: number;
+    }
+  | {
+      /** One page in every `every` is held, counted from the start of the memory. */
+      readonly every: number;
+    };
 
 /** Options of a {@link Device}. */
 export interface DeviceOptions {
