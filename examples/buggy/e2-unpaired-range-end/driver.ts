@@ -66,11 +66,15 @@ export class CountingSecondaryMmu extends SvmMirror {
 
   /**
    * `kvm_mmu_notifier_release` (virt/kvm/kvm_main.c): the address space is torn down, the shadow
-   * pages go (`kvm_flush_shadow_all`) before `__mmu_notifier_release` unhashes the notifier.
+   * pages go (`kvm_flush_shadow_all`) before `__mmu_notifier_release` unhashes the notifier. The
+   * sequence moves too: the unmap of `exit_mmap` that follows never reaches the unhashed notifier,
+   * so a device fault that looked a page up before the release must not map it after (KVM has no
+   * such fault: its vCPUs are threads of the exiting process; a device runs on).
    */
   release(): void {
     this.spinLock();
     this.revoke(0, ULONG_MAX);
+    this.invalidateSeq++;
     this.mmuLock.unlock();
   }
 
