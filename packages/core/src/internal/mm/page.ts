@@ -58,6 +58,8 @@ class PageRare {
   splitHead: Page | null = null;
   /** The task that held the folio lock at the split. */
   splitOwner: Task | null = null;
+  /** See `Page.lockedFolio`. */
+  lockedFolio: Page | null = null;
 }
 
 /** A page lock's happens-before clock and wait lists. */
@@ -110,13 +112,6 @@ export class Page implements OwnedLock {
   lockOwner: Task | null = null;
   /** @internal The hold of the page lock in its holder's list of held locks (-1: unlocked). */
   heldSeq = -1;
-  /**
-   * @internal The folio whose lock was taken through this tail page, while it is held: the model
-   * splits a partly freed THP at once (the kernel defers the split, and never splits a folio under
-   * another task's lock), so the unlock must release the folio that was locked, not the page's
-   * folio after the split.
-   */
-  lockedFolio: Page | null = null;
   /** The fields most pages never set (swap, page cache, stale references), created on first use. */
   private rare: PageRare | null = null;
   /** The page lock's clock and wait lists, created on first use (most pages never wait). */
@@ -160,6 +155,21 @@ export class Page implements OwnedLock {
   set staleRefs(v: number) {
     if (this.rare !== null) this.rare.staleRefs = v;
     else if (v !== 0) (this.rare = new PageRare()).staleRefs = v;
+  }
+
+  /**
+   * @internal The folio whose lock was taken through this tail page, while it is held: the model
+   * splits a partly freed THP at once (the kernel defers the split, and never splits a folio under
+   * another task's lock), so the unlock must release the folio that was locked, not the page's
+   * folio after the split. Kept with the rare fields: only a lock taken through a tail sets it.
+   */
+  get lockedFolio(): Page | null {
+    return this.rare === null ? null : this.rare.lockedFolio;
+  }
+  /** @internal */
+  set lockedFolio(v: Page | null) {
+    if (this.rare !== null) this.rare.lockedFolio = v;
+    else if (v !== null) (this.rare = new PageRare()).lockedFolio = v;
   }
 
   /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */
