@@ -223,18 +223,15 @@ export async function mmuNotifierUnregister(sub: MmuNotifier, mm: Mm): Promise<v
     const release = sub.ops.release;
     if (release !== undefined) {
       const facts: InvokeFacts = { leaked: [] };
-      const id = srcu.readLock();
-      try {
-        await invokeDriver(
+      await srcu.read(() =>
+        invokeDriver(
           mm.kernel.sched,
           `mmu notifier "${sub.name}" release (unregister)`,
           false,
           () => release.call(sub.ops, sub, mm),
           facts,
-        );
-      } finally {
-        srcu.readUnlock(id);
-      }
+        ),
+      );
     }
     unhash(mm, sub);
   }
@@ -291,13 +288,7 @@ function emitStart(range: MutableRange): void {
 }
 
 async function hlistStart(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<number> {
-  const srcu = mmuNotifierSrcu(range.mm.kernel);
-  const id = srcu.readLock();
-  try {
-    return await hlistStartLocked(subs, range);
-  } finally {
-    srcu.readUnlock(id);
-  }
+  return mmuNotifierSrcu(range.mm.kernel).read(() => hlistStartLocked(subs, range));
 }
 
 /** `mn_hlist_invalidate_range_start` inside its SRCU read-side section. */
@@ -362,13 +353,7 @@ async function hlistStartLocked(subs: MmuNotifierSubscriptions, range: MutableRa
 }
 
 async function hlistEnd(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<void> {
-  const srcu = mmuNotifierSrcu(range.mm.kernel);
-  const id = srcu.readLock();
-  try {
-    await hlistEndLocked(subs, range);
-  } finally {
-    srcu.readUnlock(id);
-  }
+  await mmuNotifierSrcu(range.mm.kernel).read(() => hlistEndLocked(subs, range));
 }
 
 /** `mn_hlist_invalidate_end` inside its SRCU read-side section. */
@@ -512,12 +497,7 @@ export async function mmuNotifierRelease(mm: Mm): Promise<void> {
   }
   // mn_hlist_release: the calls in one read-side section, then the unhash, then a grace period.
   const srcu = mmuNotifierSrcu(k);
-  const id = srcu.readLock();
-  try {
-    await hlistRelease(subs, mm);
-  } finally {
-    srcu.readUnlock(id);
-  }
+  await srcu.read(() => hlistRelease(subs, mm));
   for (const sub of subs.list.slice()) unhash(mm, sub);
   await srcu.synchronize();
 }

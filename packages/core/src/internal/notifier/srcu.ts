@@ -30,6 +30,16 @@ export class Srcu {
     this.wq.wakeUpAll();
   }
 
+  /** Runs `f` in a read-side section. */
+  async read<T>(f: () => Promise<T>): Promise<T> {
+    const id = this.readLock();
+    try {
+      return await f();
+    } finally {
+      this.readUnlock(id);
+    }
+  }
+
   /** Whether a read-side section is in progress (a grace period would have to wait). */
   get busy(): boolean {
     return this.active.size > 0;
