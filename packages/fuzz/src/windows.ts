@@ -18,6 +18,10 @@ export const WINDOWS = [
   'zero-page-mapped-by-device',
   'zero-page-filled-under-device',
   'partial-migration',
+  'zap-during-migration-to-device',
+  'zap-during-migration-to-ram',
+  'huge-page-migrated-whole',
+  'huge-page-split-for-migration',
   'multi-vma-invalidation',
   'multi-notifier-invalidation',
 ] as const;

@@ -153,6 +153,8 @@ export function formatEvent(e: TraceEvent): string {
       return `copy pfn ${e.src} -> pfn ${e.dst} by ${e.by}`;
     case 'migrate-pair':
       return `migrate pfn ${e.src} -> pfn ${e.dst}`;
+    case 'folio-split':
+      return `split folio pfn ${e.pfn} (order ${e.order})`;
     case 'lock':
       return `lock ${e.lock} ${e.op}${e.mode === 'excl' ? '' : ` (${e.mode})`}`;
     case 'switch':

@@ -135,6 +135,12 @@ export interface TraceEventMap {
    */
   'migrate-pair': { src: number; dst: number; owner: unknown };
   /**
+   * `split_folio`: the large folio headed by `pfn` became `2^order` base pages.
+   * @prop __type.pfn - the head's pfn
+   * @prop __type.order - the folio's order before the split
+   */
+  'folio-split': { pfn: number; order: number };
+  /**
    * fork: `child` is a copy of `parent`'s address space.
    * @prop __type.parent - id of the parent's address space
    * @prop __type.child - id of the child's address space

@@ -18,5 +18,8 @@ describe('campaigns over a THP region with device-private THP migration (profile
     const r = await runCampaign(devThpMirror(false), { runs: RUNS, seed: 1, shape: { thp: true } });
     expect(r.failure).toBeNull();
     expect(r.runs).toBe(RUNS);
+    // Huge pages moved whole, and split where the compound destination was missing.
+    expect(r.coverage.windows['huge-page-migrated-whole']).toBeGreaterThan(0);
+    expect(r.coverage.windows['huge-page-split-for-migration']).toBeGreaterThan(0);
   });
 });

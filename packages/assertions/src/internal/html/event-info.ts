@@ -53,6 +53,8 @@ export function eventGlyph(e: TraceEvent): { readonly cat: EventCategory; readon
       return { cat: 'page', glyph: 'cp' };
     case 'migrate-pair':
       return { cat: 'page', glyph: 'mig' };
+    case 'folio-split':
+      return { cat: 'page', glyph: 'spl' };
     case 'lock':
       return { cat: 'lock', glyph: e.op === 'acquire' ? 'L' : e.op === 'release' ? 'U' : e.op === 'wait' ? 'L…' : 'L✗' };
     case 'task-spawn':
@@ -129,6 +131,7 @@ export function touchesFocus(e: TraceEvent, f: FocusPage): boolean {
     case 'dma':
     case 'page-alloc':
     case 'page-free':
+    case 'folio-split':
       return f.pfns.has(e.pfn);
     case 'page-copy':
     case 'migrate-pair':

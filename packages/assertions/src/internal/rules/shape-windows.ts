@@ -1,18 +1,56 @@
 /**
  * Coverage of workload shapes that no rule needs but whose absence would leave bugs unreachable:
  * a device mapping the shared zero page and the hole filled under it, a migration that dropped an
- * entry it had collected, and one invalidation over several VMAs or several notifiers.
+ * entry it had collected, a migration entry zapped while its migration runs, a transparent huge
+ * page migrated whole or split for a migration, and one invalidation over several VMAs or several
+ * notifiers.
  */
 import { PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { devPtePfn } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 import type { ActiveInvalidation } from '../state.js';
 
+/**
+ * Per run: source pages whose migration entry was zapped, and source pages a migration has
+ * given a destination (`migrate-pair`), each since its latest migration entry was installed.
+ */
+interface MigrationZaps {
+  readonly zapped: Set<number>;
+  readonly paired: Map<number, number>;
+}
+
+const migrationZaps = new WeakMap<OracleContext, MigrationZaps>();
+
+function zapsOf(ctx: OracleContext): MigrationZaps {
+  let z = migrationZaps.get(ctx);
+  if (z === undefined) {
+    z = { zapped: new Set(), paired: new Map() };
+    migrationZaps.set(ctx, z);
+  }
+  return z;
+}
+
+/**
+ * A page a migration moves (it has a destination) lost its CPU entry to a zap (munmap,
+ * MADV_DONTNEED, exit) while the migration held it as a migration entry: remove_migration_ptes
+ * finds nothing to restore, and the destination is freed at finalize (mm/migrate_device.c
+ * `migrate_vma_finalize`); a driver that maps the destination anyway, or misses the zap, maps a
+ * freed page. Named by where the page was going.
+ */
+function coverZappedMigration(ctx: OracleContext, dst: number): void {
+  const device = ctx.world.kernel.pages.pfnToPage(dst)?.isZoneDevice === true;
+  ctx.cover(device ? 'window|zap-during-migration-to-device' : 'window|zap-during-migration-to-ram');
+}
+
 /** Shape windows, as the oracle's coverage reports them. */
 export const SHAPE_WINDOWS = [
   'zero-page-mapped-by-device',
   'zero-page-filled-under-device',
   'partial-migration',
+  'zap-during-migration-to-device',
+  'zap-during-migration-to-ram',
+  'huge-page-migrated-whole',
+  'huge-page-split-for-migration',
   'multi-vma-invalidation',
   'multi-notifier-invalidation',
 ] as const;
@@ -41,7 +79,42 @@ export function coverPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'pt
       }
     }
   }
-  if (pteKindOf(ev.old) === PTE_MIGRATION && ev.new !== 0 && ptePfn(ev.new) === ptePfn(ev.old)) ctx.cover('window|partial-migration');
+  if (pteKindOf(ev.new) === PTE_MIGRATION) {
+    const z = zapsOf(ctx);
+    z.zapped.delete(ptePfn(ev.new));
+    z.paired.delete(ptePfn(ev.new));
+  }
+  if (pteKindOf(ev.old) === PTE_MIGRATION) {
+    if (ev.new !== 0 && ptePfn(ev.new) === ptePfn(ev.old)) ctx.cover('window|partial-migration');
+    else if (ev.new === 0) {
+      const z = zapsOf(ctx);
+      const src = ptePfn(ev.old);
+      const dst = z.paired.get(src);
+      if (dst !== undefined) coverZappedMigration(ctx, dst);
+      else z.zapped.add(src);
+    }
+  }
+}
+
+/**
+ * Page metadata moves from `src` to `dst`: a page zapped while it migrated (see
+ * {@link coverZappedMigration}), or a whole transparent huge page when both are heads of large folios (MIGRATE_PFN_COMPOUND on both sides, mm/migrate_device.c `migrate_vma_pages`).
+ */
+export function coverMigratePair(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'migrate-pair' }>): void {
+  const z = zapsOf(ctx);
+  if (z.zapped.delete(ev.src)) coverZappedMigration(ctx, ev.dst);
+  else z.paired.set(ev.src, ev.dst);
+  const pages = ctx.world.kernel.pages;
+  if ((pages.pfnToPage(ev.src)?.order ?? 0) > 0 && (pages.pfnToPage(ev.dst)?.order ?? 0) > 0) ctx.cover('window|huge-page-migrated-whole');
+}
+
+/**
+ * A large folio is split while isolated for a migration: its destination is base pages
+ * (`migrate_vma_split_unmapped_folio`, mm/migrate_device.c), as when a driver falls back from a
+ * huge device page it could not allocate.
+ */
+export function coverFolioSplit(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'folio-split' }>): void {
+  if (ctx.world.kernel.pages.pfnToPage(ev.pfn)?.isolated === true) ctx.cover('window|huge-page-split-for-migration');
 }
 
 /** An invalidation starts: one range over several VMAs. */

@@ -564,6 +564,7 @@ export class PageAllocator {
    */
   splitFolio(head: Page, keepLock = false): void {
     if (head.order === 0) return;
+    if (this.trace.on) this.trace.emit({ type: 'folio-split', pfn: head.pfn, order: head.order });
     const n = 2 ** head.order;
     // The holder itself freeing a page of its folio splits as the kernel's splitter does: its
     // lock stays on the head alone.
