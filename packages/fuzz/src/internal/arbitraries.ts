@@ -252,12 +252,15 @@ function cpuOps(regions: readonly RegionSpec[], options: { fork?: boolean; exit?
       weight: 2,
       arbitrary: fc.tuple(range, fc.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })),
     },
+    // MADV_DONTNEED twice as often as the other advice: it zaps under mmap_lock held for read
+    // (mm/madvise.c madvise_need_mmap_write), so of the CPU's zaps it alone can run inside a device
+    // fault or migration, which hold the same lock for read, and clear their migration entries
+    // (munmap waits for the lock; MADV_FREE leaves non-present entries, madvise_free_pte_range).
+    { kind: 'madvise', weight: 2, arbitrary: range.map((r) => op({ op: 'madvise', ...r, advice: 'dontneed' })) },
     {
       kind: 'madvise',
-      weight: 2,
-      arbitrary: fc
-        .tuple(range, fc.constantFrom('dontneed', 'free', 'nohugepage'))
-        .map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
+      weight: 1,
+      arbitrary: fc.tuple(range, fc.constantFrom('free', 'nohugepage')).map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
     },
     { kind: 'clear-refs', weight: 1, arbitrary: fc.constant({ op: 'clear-refs' }) },
     { kind: 'mremap', weight: 1, arbitrary: regionOf(regions, options.hot).map((region) => op({ op: 'mremap', region })) },
