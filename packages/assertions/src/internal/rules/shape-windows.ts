@@ -98,7 +98,8 @@ export function coverPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'pt
 
 /**
  * Page metadata moves from `src` to `dst`: a page zapped while it migrated (see
- * {@link coverZappedMigration}), or a whole transparent huge page when both are heads of large folios (MIGRATE_PFN_COMPOUND on both sides, mm/migrate_device.c `migrate_vma_pages`).
+ * {@link coverZappedMigration}), or a whole transparent huge page when both are heads of large
+ * folios (MIGRATE_PFN_COMPOUND on both sides, mm/migrate_device.c `migrate_vma_pages`).
  */
 export function coverMigratePair(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'migrate-pair' }>): void {
   const z = zapsOf(ctx);
