@@ -52,6 +52,7 @@ export {
 } from './internal/runner.js';
 export {
   describeDeviceMemory,
+  EXIT_AT_END_TEXT,
   kindOfOp,
   type OpName,
   type OpSpec,

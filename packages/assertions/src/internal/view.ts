@@ -42,7 +42,9 @@ export interface Translation {
 function reachable(world: World, vm: DeviceVm): boolean {
   if (vm.destroyed) return false;
   const b = world.binding;
-  return !(world.bindingState === 'releasing' && b?.accessesAreSyscalls === true && b.vms.includes(vm));
+  if (world.bindingState === 'releasing' && b?.accessesAreSyscalls === true && b.vms.includes(vm)) return false;
+  for (const peer of world.releasingPeers ?? []) if (peer.accessesAreSyscalls === true && peer.vms.includes(vm)) return false;
+  return true;
 }
 
 /** Device VMs mirroring the mm with this id whose device is running (not quiesced) and that a device access can reach. */

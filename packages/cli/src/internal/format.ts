@@ -3,7 +3,7 @@
  */
 import { formatViolation } from '@hmmlab/assertions';
 import type { CampaignResult } from '@hmmlab/fuzz';
-import { describeDeviceMemory, describeOp, type Scenario } from '@hmmlab/harness';
+import { describeDeviceMemory, describeOp, EXIT_AT_END_TEXT, type Scenario } from '@hmmlab/harness';
 
 /** A scenario as lines: the layout, then each program's ops. */
 export function formatScenario(s: Scenario): string[] {
@@ -16,6 +16,7 @@ export function formatScenario(s: Scenario): string[] {
   }
   if (s.deviceMemory !== undefined) lines.push(describeDeviceMemory(s.deviceMemory));
   for (const [i, t] of s.tasks.entries()) lines.push(`${t.kind} task ${i}: ${t.ops.map(describeOp).join('; ')}`);
+  if (s.exitAtEnd === true) lines.push(EXIT_AT_END_TEXT);
   return lines;
 }
 

@@ -320,6 +320,11 @@ async function dropOps(
     const { deviceMemory: _held, ...whole } = scenario;
     await keepIfFails(whole);
   }
+  // And the exit at the end, when the bug shows without it.
+  if (scenario.exitAtEnd === true) {
+    const { exitAtEnd: _end, ...whole } = scenario;
+    await keepIfFails(whole);
+  }
   return { value: changed ? new fc.Value<Sample>([scenario, schedule], undefined) : value, attempts };
 }
 

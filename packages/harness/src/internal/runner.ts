@@ -53,6 +53,8 @@ export interface World {
   readonly processes: Mm[];
   /** Processes that exited or were OOM-killed: their programs stop. */
   readonly dead: Set<Mm>;
+  /** Processes whose exit dropped their reference on the address space (`exit_mm`). */
+  readonly exited?: Set<Mm>;
   /** The driver, once probed. */
   driver: DriverInstance | null;
   /** The driver's binding to the main process, once bound. */
@@ -68,6 +70,8 @@ export interface World {
    * in flight finishing); `releasing` (its `unbind` runs); `closed` (it returned). @defaultValue 'open'
    */
   bindingState?: 'open' | 'closing' | 'releasing' | 'closed';
+  /** The bindings of other devices (`peers`) whose `unbind` runs now. */
+  readonly releasingPeers?: Set<Binding>;
 }
 
 /** Something that watches a run (the oracle): attached before the driver is probed. */
@@ -154,12 +158,14 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     scenario,
     processes: [kernel.createMm()],
     dead: new Set(),
+    exited: new Set(),
     driver: null,
     binding: null,
     devices: [],
     regionBase: scenario.regions.map(() => 0),
     bindingState: 'open',
     peers: new Map(),
+    releasingPeers: new Set(),
   };
   const life = new Holds(kernel);
   for (const o of options.observers ?? []) o.attach(world);
@@ -188,14 +194,28 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     }
     world.binding = await instance.bind(mm);
     holdFaults(world, life);
+    // The end of the run is spawned by the last task to finish, so that it takes no scheduling
+    // decision while the programs run.
+    let running = scenario.tasks.length;
+    const end = (): void => {
+      if (--running === 0 && scenario.exitAtEnd === true) kernel.spawn('exit at end', 'cpu', () => exitAtEnd(world, life));
+    };
     scenario.tasks.forEach((t, ti) => {
       kernel.spawn(t.name ?? `${t.kind}${ti}`, t.kind, async () => {
-        for (let oi = 0; oi < t.ops.length; oi++) {
-          const op = t.ops[oi] as OpSpec;
-          outcomes.push({ task: ti, index: oi, op: op.op, ...(await runOp(world, life, op)) });
+        try {
+          for (let oi = 0; oi < t.ops.length; oi++) {
+            const op = t.ops[oi] as OpSpec;
+            outcomes.push({ task: ti, index: oi, op: op.op, ...(await runOp(world, life, op)) });
+          }
+        } finally {
+          end();
         }
       });
     });
+    if (scenario.tasks.length === 0) {
+      running = 1;
+      end();
+    }
   });
   const run = await kernel.run(options.decisions, { maxSteps: options.maxSteps ?? 200_000 });
   return { run, world, outcomes };
@@ -265,6 +285,39 @@ async function unbind(world: World, life: Holds, b: Binding & { unbind(): Promis
   for (const vm of b.vms) if (!vm.destroyed) vm.destroy('unbind returned');
   world.bindingState = 'closed';
   return OK(0);
+}
+
+/**
+ * `Scenario.exitAtEnd`: the programs are done, so each process that has not exited does,
+ * children first (the last `mmput` of an address space runs `exit_mmap`), then the files close.
+ */
+async function exitAtEnd(world: World, life: Holds): Promise<void> {
+  for (let i = world.processes.length - 1; i >= 0; i--) {
+    // An OOM-killed process exits too: the reaper left its address space to `exit_mmap`.
+    const p = world.processes[i] as Mm;
+    if (world.exited?.has(p) === true) continue;
+    world.dead.add(p);
+    world.exited?.add(p);
+    await p.exit();
+  }
+  await closeFiles(world, life);
+}
+
+/**
+ * The main process's last close of its device files (`exit_files`): the binding's `unbind`,
+ * unless a program closed it already, then the bindings of the other devices it opened.
+ */
+async function closeFiles(world: World, life: Holds): Promise<void> {
+  const b = world.binding;
+  if (b?.unbind !== undefined && world.bindingState === 'open') await unbind(world, life, b as Binding & { unbind(): Promise<void> });
+  for (const [device, peer] of world.peers ?? []) {
+    world.peers?.delete(device);
+    if (peer.unbind === undefined) continue;
+    world.releasingPeers?.add(peer);
+    await peer.unbind();
+    world.releasingPeers?.delete(peer);
+    for (const vm of peer.vms) if (!vm.destroyed) vm.destroy('unbind returned');
+  }
 }
 
 /**
@@ -358,14 +411,13 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
         return OK(await m.clearRefs(4));
       case 'exit': {
         world.dead.add(m);
+        world.exited?.add(m);
         await m.exit();
         // do_exit closes the files after the address space (kernel/exit.c: exit_mm, then
         // exit_files): the main process's exit is the device file's last close unless a child
         // forked from it still holds the file.
-        const b = world.binding;
         const holders = world.processes.filter((p) => !world.dead.has(p));
-        if (procIdx === 0 && holders.length === 0 && b?.unbind !== undefined && world.bindingState === 'open')
-          await unbind(world, life, b as Binding & { unbind(): Promise<void> });
+        if (procIdx === 0 && holders.length === 0) await closeFiles(world, life);
         return OK(0);
       }
       case 'dev-read':

@@ -162,6 +162,13 @@ export interface Scenario {
    * pages. Devices without memory are unaffected. @defaultValue none held
    */
   readonly deviceMemory?: MemoryHold;
+  /**
+   * End the run as a program ends: once every task is done, each process that has not exited
+   * does, children first, and the device files close (`do_exit` runs `exit_mm`, then `exit_files`;
+   * kernel/exit.c), so what the driver leaks or leaves running shows at its release. Generated
+   * scenarios set it. @defaultValue false
+   */
+  readonly exitAtEnd?: boolean;
   /** The process's mappings, mapped in order before the tasks start. */
   readonly regions: readonly RegionSpec[];
   /** The concurrent programs. */
@@ -207,6 +214,9 @@ export function describeDeviceMemory(m: MemoryHold): string {
     : `device memory: other users hold one page in every ${m.every} of each device's memory`;
 }
 
+/** What `exitAtEnd` adds to a run, as a person reads it, for reports. */
+export const EXIT_AT_END_TEXT = 'at the end: every process that has not exited does (OOM-killed ones too), then the device files close';
+
 /** Checks a scenario and throws an error naming the first bad field. */
 export function validateScenario(s: Scenario): void {
   if (typeof s !== 'object' || s === null) fail('root', 'expected an object with regions and tasks');
@@ -224,6 +234,8 @@ export function validateScenario(s: Scenario): void {
     }
   }
   if (s.deviceMemory !== undefined) checkMemoryHold(s.deviceMemory);
+  if (s.exitAtEnd !== undefined && typeof s.exitAtEnd !== 'boolean')
+    fail('exitAtEnd', `${JSON.stringify(s.exitAtEnd)}; expected true or false`);
   if (!Array.isArray(s.regions) || s.regions.length === 0) fail('regions', 'expected at least one region');
   if (!Array.isArray(s.tasks)) fail('tasks', 'expected an array');
   s.regions.forEach((r, i) => {

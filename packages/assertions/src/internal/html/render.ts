@@ -3,7 +3,7 @@
  * no network, no external assets) that a reviewer opens offline or attaches to a bug report.
  */
 import { HmmlabError, hex } from '@hmmlab/core';
-import { describeDeviceMemory, describeOp, type Scenario } from '@hmmlab/harness';
+import { describeDeviceMemory, describeOp, EXIT_AT_END_TEXT, type Scenario } from '@hmmlab/harness';
 import { formatViolation, type Violation } from '../report.js';
 import { RULES } from '../rules.js';
 import { TIMELINE_SCRIPT } from './client-script.js';
@@ -24,6 +24,7 @@ function scenarioLines(s: Scenario): string[] {
   s.tasks.forEach((t, i) => {
     lines.push(`${t.kind} task ${i}${t.name !== undefined ? ` (${t.name})` : ''}: ${t.ops.map(describeOp).join('; ')}`);
   });
+  if (s.exitAtEnd === true) lines.push(EXIT_AT_END_TEXT);
   return lines;
 }
 
