@@ -96,6 +96,12 @@ export interface ScenarioShape {
    * every layout; `false`: none. Left out, one layout in 8. @defaultValue one layout in 8
    */
   readonly deviceMemory?: boolean;
+  /**
+   * End every run as a program ends (`Scenario.exitAtEnd`): the processes exit and the device
+   * files close once the programs are done, so device memory or work a driver leaks shows at its
+   * release. `false`: runs end with the programs. @defaultValue true
+   */
+  readonly exitAtEnd?: boolean;
 }
 
 /**
@@ -252,16 +258,19 @@ function cpuOps(regions: readonly RegionSpec[], options: { fork?: boolean; exit?
       weight: 2,
       arbitrary: fc.tuple(range, fc.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })),
     },
-    // MADV_DONTNEED twice as often as the other advice: it zaps under mmap_lock held for read
-    // (mm/madvise.c madvise_need_mmap_write), so of the CPU's zaps it alone can run inside a device
-    // fault or migration, which hold the same lock for read, and clear their migration entries
-    // (munmap waits for the lock; MADV_FREE leaves non-present entries, madvise_free_pte_range).
-    { kind: 'madvise', weight: 2, arbitrary: range.map((r) => op({ op: 'madvise', ...r, advice: 'dontneed' })) },
     {
       kind: 'madvise',
-      weight: 1,
-      arbitrary: fc.tuple(range, fc.constantFrom('free', 'nohugepage')).map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
+      weight: 2,
+      arbitrary: fc
+        .tuple(range, fc.constantFrom('dontneed', 'free', 'nohugepage'))
+        .map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
     },
+    // And MADV_DONTNEED once more: it zaps under mmap_lock held for read (mm/madvise.c
+    // madvise_need_mmap_write), so of the CPU's zaps it alone can run inside a device fault or
+    // migration, which hold the same lock for read, and clear their migration entries (munmap
+    // waits for the lock; MADV_FREE leaves non-present entries, madvise_free_pte_range). The
+    // other advice keeps its share: MADV_NOHUGEPAGE splits VMAs under a driver's ranges.
+    { kind: 'madvise', weight: 1, arbitrary: range.map((r) => op({ op: 'madvise', ...r, advice: 'dontneed' })) },
     { kind: 'clear-refs', weight: 1, arbitrary: fc.constant({ op: 'clear-refs' }) },
     { kind: 'mremap', weight: 1, arbitrary: regionOf(regions, options.hot).map((region) => op({ op: 'mremap', region })) },
     {
@@ -515,6 +524,7 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
         ...(shape.profileOverrides !== undefined ? { profileOverrides: shape.profileOverrides } : {}),
         wordsPerPage: shape.wordsPerPage ?? 2,
         ...(hold !== undefined ? { deviceMemory: hold } : {}),
+        ...((shape.exitAtEnd ?? true) ? { exitAtEnd: true } : {}),
         regions,
         tasks: g.flat(),
       }));
