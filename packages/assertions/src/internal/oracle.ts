@@ -9,7 +9,7 @@ import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violatio
 import { RaceShadow } from './rules/data-race.js';
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
-import { LifecycleShadow } from './rules/lifecycle.js';
+import { checkLeaksAtExit, LifecycleShadow } from './rules/lifecycle.js';
 import { checkPteChange, checkResume, coverAborted } from './rules/missed-flush.js';
 import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
 import { coverCallbacks, coverDevPte, coverFolioSplit, coverInvalidationStart, coverMigratePair, coverPte } from './rules/shape-windows.js';
@@ -442,6 +442,9 @@ export class FlushOracle implements Observer {
         break;
       case 'error':
         runRule('callback-threw', run.error instanceof DriverCallbackError ? run.error.message : run.message, run.failedContext);
+        break;
+      case 'done':
+        checkLeaksAtExit(ctx, last);
         break;
       default:
         break;

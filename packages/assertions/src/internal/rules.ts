@@ -18,6 +18,7 @@ export type RuleId =
   | 'false-while-blockable'
   | 'start-failed-with-end'
   | 'lock-leak'
+  | 'leak-at-exit'
   | 'deadlock'
   | 'livelock'
   | 'callback-threw'
@@ -64,6 +65,11 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
     holds: 'a notifier whose invalidate_range_start can fail does not implement invalidate_range_end',
   },
   'lock-leak': { family: 'liveness', holds: 'driver code returns without holding a lock it took' },
+  'leak-at-exit': {
+    family: 'liveness',
+    holds:
+      'once every process has exited and every device file is closed, the driver holds nothing of them: every device page is free again and every address space was torn down',
+  },
   deadlock: { family: 'liveness', holds: 'some task can always run' },
   livelock: { family: 'liveness', holds: 'retry loops make progress within their bound' },
   'callback-threw': { family: 'failure', holds: 'driver code does not throw' },

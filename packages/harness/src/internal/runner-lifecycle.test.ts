@@ -93,6 +93,96 @@ describe('runScenario: exit', () => {
   });
 });
 
+describe('runScenario: exitAtEnd', () => {
+  /** A two-device driver whose bindings hold an mm reference from bind to unbind, and log their unbinds. */
+  function holding(log: string[]) {
+    return defineDriver({
+      name: 'holding',
+      probe(kernel: Kernel) {
+        const devs = [new Device(kernel, { name: 'dev0' }), new Device(kernel, { name: 'dev1' })];
+        return {
+          devices: devs,
+          bind(mm, options) {
+            const dev = devs[options?.device ?? 0] as Device;
+            if (!mm.mmgetNotZero()) return Promise.reject(new Error('bind: mm is gone'));
+            return Promise.resolve({
+              vms: [dev.createVm(mm, {})],
+              prefetch: () => Promise.resolve(0),
+              migrateToDevice: () => Promise.resolve(0),
+              unbind: async () => {
+                log.push(`unbind ${dev.name} (mm ${mm.dead ? 'torn down' : 'up'})`);
+                await mm.mmput();
+              },
+            });
+          },
+        };
+      },
+    });
+  }
+
+  const twoDevices: Scenario = {
+    regions: [region],
+    tasks: [
+      { kind: 'cpu', ops: [{ op: 'fork' }] },
+      { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1, device: 1 }] },
+    ],
+  };
+
+  it('should exit every process and close every device file once the programs are done', async () => {
+    const log: string[] = [];
+    const r = await runScenario(holding(log), { ...twoDevices, exitAtEnd: true }, { decisions: firstRunnable, trace: 'all' });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.world.processes).toHaveLength(2);
+    // The bindings' references keep the main address space up until the files close.
+    expect(log).toEqual(['unbind dev0 (mm up)', 'unbind dev1 (mm up)']);
+    expect(r.world.processes.map((p) => p.dead)).toEqual([true, true]);
+    expect(r.world.bindingState).toBe('closed');
+    const exits = r.world.kernel.trace.events().filter((e) => e.type === 'vma' && e.op === 'exit');
+    // Children first.
+    expect(exits.map((e) => (e as { mm: number }).mm)).toEqual([r.world.processes[1]?.id, r.world.processes[0]?.id]);
+  });
+
+  it('should leave processes and files as the programs left them without it', async () => {
+    const log: string[] = [];
+    const r = await runScenario(holding(log), twoDevices, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(log).toEqual([]);
+    expect(r.world.processes.map((p) => p.dead)).toEqual([false, false]);
+    expect(r.world.bindingState).toBe('open');
+  });
+
+  it('should not exit a process a second time, nor close a file a program closed', async () => {
+    const log: string[] = [];
+    const s: Scenario = {
+      regions: [region],
+      tasks: [{ kind: 'cpu', ops: [{ op: 'exit' }] }],
+      exitAtEnd: true,
+    };
+    const r = await runScenario(holding(log), s, { decisions: firstRunnable });
+    // A second mmput of the exited process would underflow mm_users and throw.
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(log).toEqual(['unbind dev0 (mm up)']);
+    expect(r.world.processes[0]?.dead).toBe(true);
+  });
+
+  it('should exit an OOM-killed process, whose address space the reaper left', async () => {
+    const log: string[] = [];
+    const s: Scenario = { regions: [region], tasks: [{ kind: 'kernel', ops: [{ op: 'oom-reap' }] }], exitAtEnd: true };
+    const r = await runScenario(holding(log), s, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(log).toEqual(['unbind dev0 (mm up)']);
+    expect(r.world.processes[0]?.dead).toBe(true);
+    const without = await runScenario(holding([]), { ...s, exitAtEnd: false }, { decisions: firstRunnable });
+    expect(without.world.processes[0]?.dead).toBe(false);
+  });
+
+  it('should reject an exitAtEnd that is not a boolean', async () => {
+    await expect(
+      runScenario(holding([]), { ...twoDevices, exitAtEnd: 'yes' } as unknown as Scenario, { decisions: firstRunnable }),
+    ).rejects.toThrow(/scenario: exitAtEnd: "yes"; expected true or false/);
+  });
+});
+
 describe('runScenario: madvise', () => {
   it('should split the VMA with MADV_NOHUGEPAGE and send no invalidation', async () => {
     const s: Scenario = {

@@ -123,3 +123,88 @@ describe('lifecycle rules', () => {
     expect(r.run.status).toBe('done');
   });
 });
+
+/** What the leaky driver keeps after its work: nothing, a device page it allocated, or an mm reference. */
+type Keeps = 'nothing' | 'device-page' | 'mm-reference';
+
+/**
+ * A driver whose `migrateToDevice` allocates a device page for a copy that then fails, and whose
+ * `prefetch` takes an mm reference for its walk; `keeps` is what it forgets to give back.
+ */
+function leaky(keeps: Keeps) {
+  return defineDriver({
+    name: `leaky-${keeps}`,
+    probe(kernel: Kernel) {
+      // No page of it is ever mapped, so no CPU fault reaches migrateToRam.
+      const dev = new Device(kernel, { name: 'gpu0', memory: { type: 'private', pages: 4, migrateToRam: () => Promise.resolve(0) } });
+      return {
+        devices: [dev],
+        bind(mm): Promise<Binding> {
+          return Promise.resolve({
+            vms: [dev.createVm(mm, {})],
+            migrateToDevice() {
+              const page = dev.allocPage();
+              if (page === null) return Promise.resolve(-12);
+              if (keeps !== 'device-page') {
+                kernel.pages.unlockPage(page);
+                kernel.pages.putPage(page);
+              }
+              return Promise.resolve(-11);
+            },
+            async prefetch() {
+              if (!mm.mmgetNotZero()) return -14;
+              if (keeps !== 'mm-reference') await mm.mmput();
+              return 0;
+            },
+            unbind: () => Promise.resolve(),
+          });
+        },
+      };
+    },
+  });
+}
+
+const work: Scenario = {
+  regions: [region],
+  tasks: [
+    {
+      kind: 'driver',
+      ops: [
+        { op: 'migrate-to-device', region: 0, page: 0, pages: 1 },
+        { op: 'prefetch', region: 0, page: 0, pages: 1, write: false },
+      ],
+    },
+  ],
+  exitAtEnd: true,
+};
+
+describe('leak-at-exit', () => {
+  it('should report a device page the driver still holds once the process exited and its file closed', async () => {
+    const r = await checkScenario(leaky('device-page'), work, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['leak-at-exit']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /^gpu0: 1 device page\(s\) still referenced .* memunmap_pages waits for every device page/,
+    );
+    expect(r.violations[0]?.device).toBe('gpu0');
+  });
+
+  it('should report an address space a reference kept from being torn down', async () => {
+    const r = await checkScenario(leaky('mm-reference'), work, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['leak-at-exit']);
+    expect(r.violations[0]?.explanation).toMatch(/^mm \d+ was never torn down: .* pair every mmget_not_zero with an mmput$/);
+  });
+
+  it.each(['device-page', 'mm-reference'] as const)('should not judge a run that does not end with the exit (%s kept)', async (keeps) => {
+    const r = await checkScenario(leaky(keeps), { ...work, exitAtEnd: false }, { decisions: firstRunnable });
+    expect(r.violations).toEqual([]);
+  });
+
+  it.each([
+    ['in order', () => firstRunnable],
+    ['on the schedule of seed 1', () => seededDecisions(1)],
+  ])('should pass a driver that gives everything back, %s', async (_name, decisions) => {
+    const r = await checkScenario(leaky('nothing'), work, { decisions: decisions() });
+    expect(r.violations).toEqual([]);
+    expect(r.run.status).toBe('done');
+  });
+});

@@ -1,5 +1,6 @@
 /**
- * `vm-use-after-free` and `translation-after-unbind`: what must hold across a binding's unbind.
+ * `vm-use-after-free`, `translation-after-unbind` and `leak-at-exit`: what must hold across a
+ * binding's unbind and the process's end.
  * When `unbind` returns, the device holds no translation of the process (in its page table or
  * its TLB, on a running device), since nothing will revoke it any more; and no driver code touches
  * a device address space after it was freed: a notifier callback that still fires after the
@@ -88,4 +89,54 @@ function checkUnbindEnd(ctx: OracleContext, ev: VmEvent): void {
     },
     ev,
   );
+}
+
+/**
+ * `leak-at-exit`, at the end of a run that ended as a program ends (`Scenario.exitAtEnd`): every
+ * process exited and every device file closed, so nothing may hold a device page or an address
+ * space any more.
+ * - A device page still referenced: `zone_device_page_init` took a reference on the pagemap for
+ *   it that only its free drops (`free_zone_device_page`), and `memunmap_pages` waits for every one
+ *   (`wait_for_completion(&pgmap->done)`, mm/memremap.c), so the device can never be removed.
+ * - An address space that was not torn down: an `mmget` without its `mmput`, so `exit_mmap`
+ *   never runs and the process's memory is never freed (kernel/fork.c, `mmput`).
+ */
+export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent): void {
+  const world = ctx.world;
+  if (world.scenario.exitAtEnd !== true || world.processes.some((p) => world.exited?.has(p) !== true)) return;
+  for (const mm of world.processes) {
+    if (mm.dead) continue;
+    ctx.report(
+      {
+        rule: 'leak-at-exit',
+        explanation: `mm ${mm.id} was never torn down: its process exited and the device files are closed, yet a reference on it (mm_users) was never dropped, so exit_mmap never runs; pair every mmget_not_zero with an mmput`,
+        mm: mm.id,
+        task: null,
+        dedupKey: `leak-at-exit:mm:${mm.id}`,
+      },
+      at,
+    );
+  }
+  const closed = world.bindingState === 'closed' || world.binding?.unbind === undefined;
+  if (!closed || (world.peers !== undefined && world.peers.size > 0)) return;
+  const pages = world.kernel.pages;
+  for (const device of world.devices) {
+    const pgmap = device.pgmap;
+    if (pgmap === null) continue;
+    const held: number[] = [];
+    for (let pfn = pgmap.startPfn; pfn < pgmap.startPfn + pgmap.nrPages; pfn++) if (pages.page(pfn).refcount > 0) held.push(pfn);
+    const first = held[0];
+    if (first === undefined) continue;
+    ctx.report(
+      {
+        rule: 'leak-at-exit',
+        explanation: `${device.name}: ${held.length} device page(s) still referenced after every process exited and every device file closed, first pfn ${first}${held.length > 1 ? `, last pfn ${held.at(-1)}` : ''}: no mapping or user is left to free ${held.length === 1 ? 'it' : 'them'}, and memunmap_pages waits for every device page, so the device can never be removed; free what a failed or partial migration allocated, and drop the driver's own references at release`,
+        pfn: first,
+        device,
+        task: null,
+        dedupKey: `leak-at-exit:${device.name}`,
+      },
+      at,
+    );
+  }
 }
