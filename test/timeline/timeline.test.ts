@@ -173,7 +173,7 @@ describe.runIf(browserTests)(`the timeline in Chromium${browserTests ? '' : ` (s
   it("should show the violating page's device TLB entry as stale after the CPU entry changed", async () => {
     const stale = page.locator('.seg.stale');
     await expect(stale.count()).resolves.toBeGreaterThan(0);
-    await expect(stale.first().getAttribute('data-tip')).resolves.toMatch(/^gpu0 TLB: pfn \d+ rw?\nthe CPU entry no longer allows/);
+    await expect(stale.first().getAttribute('data-tip')).resolves.toMatch(/^gpu0 (TLB|PTE): pfn \d+ rw?\nthe CPU entry no longer allows/);
   });
 
   it('should load nothing but the file itself, and save a screenshot', async () => {

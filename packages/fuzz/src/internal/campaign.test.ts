@@ -1,6 +1,37 @@
+import type { Kernel } from '@hmmlab/core';
+import { Device, defineDriver } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import { runCampaign, runSample } from './campaign.js';
 import { mirror } from './test-mirror.js';
+
+/**
+ * A driver with device memory whose `migrateToDevice` allocates a page for a copy that fails and,
+ * with `leaks`, never gives it back: a leak that only the end of the process shows.
+ */
+function allocFails(leaks: boolean) {
+  return defineDriver({
+    name: leaks ? 'alloc-fails-leaks' : 'alloc-fails',
+    probe(kernel: Kernel) {
+      const dev = new Device(kernel, { name: 'gpu0', memory: { type: 'private', pages: 64, migrateToRam: () => Promise.resolve(0) } });
+      return {
+        devices: [dev],
+        bind: (mm) =>
+          Promise.resolve({
+            vms: [dev.createVm(mm, {})],
+            migrateToDevice() {
+              const page = dev.allocPage();
+              if (page !== null && !leaks) {
+                kernel.pages.unlockPage(page);
+                kernel.pages.putPage(page);
+              }
+              return Promise.resolve(-11);
+            },
+            unbind: () => Promise.resolve(),
+          }),
+      };
+    },
+  });
+}
 
 describe('runCampaign', () => {
   it.each([1, 2, 3, 4])('should shrink the counterexample of seed %i until every op it keeps is needed', async (seed) => {
@@ -22,6 +53,42 @@ describe('runCampaign', () => {
         expect(again.violations.map((v) => v.rule)).not.toContain('missed-flush');
       }
     }
+  });
+
+  it('should drop the exit at the end from counterexamples the programs show without it, and keep it where the bug needs it', async () => {
+    const kept: number[] = [];
+    const dropped: number[] = [];
+    for (let seed = 1; seed <= 8; seed++) {
+      const r = await runCampaign(mirror(false), { runs: 500, seed });
+      const f = r.failure;
+      if (f === null) throw new Error(`seed ${seed} found nothing in 500 runs`);
+      // Every generated scenario ends with the exit: a counterexample without it was shrunk so.
+      if (f.scenario.exitAtEnd !== true) {
+        dropped.push(seed);
+        continue;
+      }
+      kept.push(seed);
+      const { exitAtEnd: _end, ...without } = f.scenario;
+      const again = await runSample(mirror(false), [without, f.schedule], {});
+      expect(again.violations.map((v) => v.rule)).not.toContain('missed-flush');
+    }
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(kept.length).toBeGreaterThan(0);
+  });
+
+  it('should catch a device page leaked by a failed migration at the end of the process, and keep the end in the counterexample', async () => {
+    const r = await runCampaign(allocFails(true), { runs: 300, seed: 1 });
+    const f = r.failure;
+    if (f === null) throw new Error('the leaking driver passed 300 runs');
+    expect(f.violation.rule).toBe('leak-at-exit');
+    expect(f.scenario.exitAtEnd).toBe(true);
+    expect(f.scenario.tasks.flatMap((t) => t.ops.map((o) => o.op))).toEqual(['migrate-to-device']);
+  });
+
+  it('should find nothing in the same runs when the failed migration frees its page', async () => {
+    const r = await runCampaign(allocFails(false), { runs: 300, seed: 1 });
+    expect(r.failure).toBeNull();
+    expect(r.runs).toBe(300);
   });
 
   it('should find nothing in the same runs when the callback flushes', async () => {

@@ -249,15 +249,17 @@ async function shrink(
   start: fc.Value<Sample>,
   rule: string,
   options: CampaignOptions,
+  prep: (s: Sample) => Sample,
+  spent: number,
 ): Promise<{ value: fc.Value<Sample>; attempts: number }> {
   let cur = start;
-  let attempts = 0;
+  let attempts = spent;
   const budget = 3000;
   for (let improved = true; improved && attempts < budget; ) {
     improved = false;
     for (const cand of arb.shrink(cur.value_, cur.context)) {
       if (++attempts > budget) break;
-      const r = await runSample(driver, cand.value_, options);
+      const r = await runSample(driver, prep(cand.value_), options);
       if (r.violations.some((v) => v.rule === rule)) {
         cur = cand;
         improved = true;
@@ -266,6 +268,12 @@ async function shrink(
     }
   }
   return { value: cur, attempts };
+}
+
+/** `sample` without `Scenario.exitAtEnd`. */
+function withoutEnd([scenario, schedule]: Sample): Sample {
+  const { exitAtEnd: _end, ...rest } = scenario;
+  return [rest, schedule];
 }
 
 /**
@@ -399,13 +407,21 @@ export async function counterexample(
   const rule = (first.violations[0] as Violation).rule;
   let value = start;
   let attempts = 0;
+  let prep = (s: Sample): Sample => s;
   if (options.shrink !== false) {
-    if (origin === 'fresh') ({ value, attempts } = await shrink(driver, arb, start, rule, options));
-    const dropped = await dropOps(driver, value, rule, options);
+    // A bug the programs show without the exit at the end is shrunk without it, so that the
+    // counterexample keeps the op that shows it rather than leaning on the exit's zap.
+    if (start.value_[0].exitAtEnd === true) {
+      attempts++;
+      const endless = withoutEnd(start.value_);
+      if ((await runSample(driver, endless, options)).violations.some((v) => v.rule === rule)) prep = withoutEnd;
+    }
+    if (origin === 'fresh') ({ value, attempts } = await shrink(driver, arb, start, rule, options, prep, attempts));
+    const dropped = await dropOps(driver, new fc.Value<Sample>(prep(value.value_), undefined), rule, options);
     value = dropped.value;
     attempts += dropped.attempts;
   }
-  const [scenario, schedule] = value.value_;
+  const [scenario, schedule] = prep(value.value_);
   // The token's run: the shrunk sample's decisions, replayed exactly with the whole trace kept.
   const decided = await runSample(driver, value.value_, options);
   const { run: report, violation, token } = await recordToken(driver, scenario, decided.run.decisions, runInputs(options, scenario), rule);

@@ -310,6 +310,8 @@ async function exitAtEnd(world: World, life: Holds): Promise<void> {
 async function closeFiles(world: World, life: Holds): Promise<void> {
   const b = world.binding;
   if (b?.unbind !== undefined && world.bindingState === 'open') await unbind(world, life, b as Binding & { unbind(): Promise<void> });
+  // The calls in flight hold their files (`fdget`): the other devices' `release` waits for them too.
+  if ((world.peers?.size ?? 0) > 0) await life.drain();
   for (const [device, peer] of world.peers ?? []) {
     world.peers?.delete(device);
     if (peer.unbind === undefined) continue;
