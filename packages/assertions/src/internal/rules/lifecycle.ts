@@ -124,7 +124,8 @@ export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent): void {
     const pgmap = device.pgmap;
     if (pgmap === null) continue;
     const held: number[] = [];
-    for (let pfn = pgmap.startPfn; pfn < pgmap.startPfn + pgmap.nrPages; pfn++) if (pages.page(pfn).refcount > 0) held.push(pfn);
+    // A page whose struct page was never made was never handed out.
+    for (let pfn = pgmap.startPfn; pfn < pgmap.startPfn + pgmap.nrPages; pfn++) if ((pages.peek(pfn)?.refcount ?? 0) > 0) held.push(pfn);
     const first = held[0];
     if (first === undefined) continue;
     ctx.report(

@@ -51,7 +51,8 @@ function splitDeviceFolio(k: Kernel, page: Page): boolean {
 
 /** `migrate_device_pfn_lock`: reference and trylock a pfn that is in use. */
 function pfnLock(k: Kernel, pfn: number): number {
-  const page = k.pages.pfnToPage(pfn);
+  // A device page whose struct page was never made was never handed out: its count is zero.
+  const page = k.pages.peek(pfn);
   if (page === undefined || !k.pages.tryGetPage(page)) return 0;
   if (page.large && page.isDevicePrivate && !splitDeviceFolio(k, page)) {
     k.pages.putPage(page);
