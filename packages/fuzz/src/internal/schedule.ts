@@ -79,18 +79,30 @@ export function scheduleDecisions(schedule: Schedule): DecisionSource {
 }
 
 /**
+ * Scheduling decisions in a row that PCT gives one task while another could run, before it drops
+ * that task below every other. Runs make tens of decisions, so this never changes a schedule that
+ * ends; it ends a starvation no real scheduler allows: a task that polls (sleeps or yields in a
+ * loop) for what a lower-priority task must do would otherwise run alone to the step limit, and
+ * a wait that ends on any machine would be reported as `livelock`.
+ */
+export const PCT_STARVATION_BOUND = 1000;
+
+/**
  * PCT: run the highest-priority runnable task; at the i-th change point, the task that was
  * running drops to priority i, below every initial priority. From decision `fair` on (if given),
  * run the runnable tasks round robin instead. Change points count scheduling
  * decisions (the calls of `pick`, where at least two tasks can run), not scheduler steps: a step
  * with one runnable task offers no preemption, and counting steps let most change points fall on
- * such steps or after the run had ended.
+ * such steps or after the run had ended. A task picked {@link PCT_STARVATION_BOUND} times in a
+ * row while another could run drops below every other, the tasks dropped before it included.
  */
 export function pctDecisions(priorities: readonly number[], changes: readonly number[], fair?: number): DecisionSource {
   const prio = new Map<number, number>();
   const depth = changes.length;
   let last = -1;
   let decision = 0;
+  let streak = 0;
+  let demoted = 0;
   const priorityOf = (t: TaskInfo): number => {
     let p = prio.get(t.id);
     if (p === undefined) {
@@ -112,6 +124,10 @@ export function pctDecisions(priorities: readonly number[], changes: readonly nu
       }
       const ci = changes.indexOf(d);
       if (ci >= 0 && last >= 0) prio.set(last, ci + 1);
+      if (streak >= PCT_STARVATION_BOUND) {
+        prio.set(last, -++demoted);
+        streak = 0;
+      }
       let best = 0;
       let bestP = -1;
       for (let i = 0; i < candidates.length; i++) {
@@ -121,7 +137,9 @@ export function pctDecisions(priorities: readonly number[], changes: readonly nu
           best = i;
         }
       }
-      last = (candidates[best] as TaskInfo).id;
+      const id = (candidates[best] as TaskInfo).id;
+      streak = id === last ? streak + 1 : 1;
+      last = id;
       return best;
     },
   };
