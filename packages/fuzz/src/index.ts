@@ -48,6 +48,7 @@ export {
   UNFINISHED_FINGERPRINT,
 } from './internal/replay.js';
 export {
+  PCT_STARVATION_BOUND,
   pctDecisions,
   pctScheduleArb,
   randomScheduleArb,

@@ -347,6 +347,21 @@ describe('park', () => {
     const wq = k.waitQueue('wq');
     await expect(wq.waitEvent(() => false)).rejects.toMatchObject({ code: 'ERR_NO_TASK' });
   });
+
+  it('should halt, not throw, a wait once the run has ended', async () => {
+    const k = new Kernel();
+    const wq = k.waitQueue('wq');
+    k.spawn('t', 'cpu', () => undefined);
+    await k.run(firstRunnable);
+    const wait = wq
+      .waitEvent(() => false)
+      .then(
+        () => 'settled',
+        () => 'threw',
+      );
+    const tick = new Promise((res) => setTimeout(() => res('pending'), 10));
+    await expect(Promise.race([wait, tick])).resolves.toBe('pending');
+  });
 });
 
 describe('HeldLocks', () => {

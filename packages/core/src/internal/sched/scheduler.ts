@@ -628,6 +628,10 @@ export class Scheduler {
     const t = this.current;
     if (!this.running) {
       if (state === 'runnable') return Promise.resolve();
+      // After the run has ended (stopped at a violation, or failed), a task of it may still be
+      // running driver code: it halts at its next wait, as on a stopped machine, instead of
+      // throwing into code that may have dropped the promise (an unhandled rejection).
+      if (this.finished) return new Promise<void>(() => {});
       throw new HmmlabError(
         'ERR_NO_TASK',
         `${on?.name ?? 'wait'}: would block outside a task; spawn a task with kernel.spawn() and call it from there`,
