@@ -199,7 +199,7 @@ export async function svmEvict(m: SvmMirror): Promise<number> {
   const pgmap = m.device.pgmap;
   const k = m.kernel;
   if (pgmap === null || !k.profile.faultPage) return -EOPNOTSUPP;
-  const n = pgmap.pages.length;
+  const n = pgmap.nrPages;
   const src: number[] = new Array<number>(n).fill(0);
   const dst: number[] = new Array<number>(n).fill(0);
   await migrateDeviceRange(k, src, pgmap.startPfn, n);

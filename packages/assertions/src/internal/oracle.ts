@@ -88,7 +88,8 @@ export class FlushOracle implements Observer {
   private readonly options: Required<Omit<OracleOptions, 'rules'>>;
   private readonly enabled: Set<RuleId>;
   private readonly recent: RecentEvents;
-  private readonly ghost = new GhostMemory();
+  /** Made anew with the kernel's page size by {@link FlushOracle.attach}. */
+  private ghost = new GhostMemory(4096);
   private layout: LayoutTracker | null = null;
   private readonly byEvent = new Map<number, FlushCounts>();
   private readonly cells = new Map<string, number>();
@@ -111,6 +112,7 @@ export class FlushOracle implements Observer {
   /** Observer hook: subscribes to the kernel's trace. */
   attach(world: World): void {
     this.world = world;
+    this.ghost = new GhostMemory(world.kernel.pageSize);
     this.layout = new LayoutTracker(this.ghost, world.kernel.pageSize);
     const ctx: OracleContext = {
       world,

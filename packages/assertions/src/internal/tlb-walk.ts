@@ -45,9 +45,9 @@ export function staleEntries(vm: DeviceVm, vpn: number): readonly number[] {
   return staleByVm.get(vm)?.get(vpn) ?? [];
 }
 
-/** Every entry of `vm` that left its page table after the last completed flush covering it, with its page number. */
-export function* allStaleEntries(vm: DeviceVm): Generator<[vpn: number, entry: number]> {
-  const m = staleByVm.get(vm);
-  if (m === undefined) return;
-  for (const [vpn, list] of m) for (const e of list) yield [vpn, e];
+/** Calls `f` on every entry of `vm` that left its page table after the last completed flush covering it, with its page number. */
+export function forEachStaleEntry(vm: DeviceVm, f: (vpn: number, entry: number) => void): void {
+  staleByVm.get(vm)?.forEach((list, vpn) => {
+    for (const e of list) f(vpn, e);
+  });
 }

@@ -26,7 +26,7 @@ import {
   type TranslationSource,
   type World,
 } from '@hmmlab/harness';
-import { allStaleEntries, staleEntries } from './tlb-walk.js';
+import { forEachStaleEntry, staleEntries } from './tlb-walk.js';
 
 /** A translation a device can still use. */
 export interface Translation {
@@ -80,13 +80,18 @@ export function translationsTo(world: World, pfn: number): (Translation & { va: 
     if (d.quiesced) continue;
     for (const vm of d.vms) {
       if (!reachable(world, vm)) continue;
-      for (const [vpn, e] of vm.tlb) if (devPtePfn(e) === pfn) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
+      // forEach, not for-of: no entry pair built per mapped page (this runs at every page free and copy).
+      vm.tlb.forEach((e, vpn) => {
+        if (devPtePfn(e) === pfn) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
+      });
       if (vm.walk.size > 0)
         for (const [vpn, e] of vm.freedTableEntries()) if (devPtePfn(e) === pfn) out.push({ vm, source: 'walk', entry: e, va: vpn * ps });
-      for (const [vpn, e] of vm.pt) if (devPtePfn(e) === pfn) out.push({ vm, source: 'pt', entry: e, va: vpn * ps });
-      for (const [vpn, e] of allStaleEntries(vm)) {
+      vm.pt.forEach((e, vpn) => {
+        if (devPtePfn(e) === pfn) out.push({ vm, source: 'pt', entry: e, va: vpn * ps });
+      });
+      forEachStaleEntry(vm, (vpn, e) => {
         if (devPtePfn(e) === pfn && vm.tlb.get(vpn) !== e && vm.pt.get(vpn) !== e) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
-      }
+      });
     }
   }
   return out;

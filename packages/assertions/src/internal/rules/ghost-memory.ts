@@ -16,10 +16,18 @@ interface GhostWord {
 
 /** The ghost copy of memory. */
 export class GhostMemory {
-  /** Private memory: mm id → va → word (number keys: no string built per access). */
-  private readonly private = new Map<number, Map<number, GhostWord>>();
+  /**
+   * Private memory: mm id → virtual page number → va → word (number keys: no string built per
+   * access). Bucketed by page, so unmapping or moving a page touches only that page's words.
+   */
+  private readonly private = new Map<number, Map<number, Map<number, GhostWord>>>();
   /** Shared file and shmem memory, by (file, page index, offset in the page). */
   private readonly shared = new Map<string, GhostWord>();
+  private readonly pageSize: number;
+
+  constructor(pageSize: number) {
+    this.pageSize = pageSize;
+  }
 
   /** The shared-memory key of `va` in `mm`, or null for private memory. */
   private sharedKey(mm: Mm, va: number): string | null {
@@ -31,54 +39,99 @@ export class GhostMemory {
     return null;
   }
 
-  private words(mm: number): Map<number, GhostWord> {
-    let w = this.private.get(mm);
-    if (w === undefined) {
-      w = new Map();
-      this.private.set(mm, w);
+  private pages(mm: number): Map<number, Map<number, GhostWord>> {
+    let p = this.private.get(mm);
+    if (p === undefined) {
+      p = new Map();
+      this.private.set(mm, p);
     }
-    return w;
+    return p;
+  }
+
+  /** Sets the private word at `va` of `mm`. */
+  private setPrivate(pages: Map<number, Map<number, GhostWord>>, va: number, w: GhostWord): void {
+    const vpn = Math.floor(va / this.pageSize);
+    let words = pages.get(vpn);
+    if (words === undefined) {
+      words = new Map();
+      pages.set(vpn, words);
+    }
+    words.set(va, w);
   }
 
   /** A write landed on `pfn`: it becomes what reads must return. */
   write(mm: Mm, va: number, value: number, pfn: number, step: number): void {
     const key = this.sharedKey(mm, va);
     if (key !== null) this.shared.set(key, { value, pfn, step });
-    else this.words(mm.id).set(va, { value, pfn, step });
+    else this.setPrivate(this.pages(mm.id), va, { value, pfn, step });
   }
 
   get(mm: Mm, va: number): GhostWord | undefined {
     const key = this.sharedKey(mm, va);
-    return key !== null ? this.shared.get(key) : this.private.get(mm.id)?.get(va);
+    return key !== null
+      ? this.shared.get(key)
+      : this.private
+          .get(mm.id)
+          ?.get(Math.floor(va / this.pageSize))
+          ?.get(va);
+  }
+
+  /**
+   * Takes the private words of `mm` in `[start, end)` out of the ghost, calling `take` on each.
+   * Walks only the pages of the range, or only the pages that
+   * hold words when the range is larger.
+   */
+  private remove(mm: number, start: number, end: number, take?: (va: number, w: GhostWord) => void): void {
+    const pages = this.private.get(mm);
+    if (pages === undefined || end <= start) return;
+    const first = Math.floor(start / this.pageSize);
+    const last = Math.ceil(end / this.pageSize);
+    if (last - first <= pages.size) for (let vpn = first; vpn < last; vpn++) this.removeIn(pages, vpn, start, end, take);
+    else
+      for (const vpn of [...pages.keys()].filter((v) => v >= first && v < last).sort((a, b) => a - b))
+        this.removeIn(pages, vpn, start, end, take);
+  }
+
+  /** {@link GhostMemory.remove} on page `vpn`. */
+  private removeIn(
+    pages: Map<number, Map<number, GhostWord>>,
+    vpn: number,
+    start: number,
+    end: number,
+    take: ((va: number, w: GhostWord) => void) | undefined,
+  ): void {
+    const words = pages.get(vpn);
+    if (words === undefined) return;
+    const whole = vpn * this.pageSize >= start && (vpn + 1) * this.pageSize <= end;
+    if (!whole || take !== undefined)
+      for (const [va, w] of words) {
+        if (!whole && (va < start || va >= end)) continue;
+        take?.(va, w);
+        if (!whole) words.delete(va);
+      }
+    if (whole || words.size === 0) pages.delete(vpn);
   }
 
   /** Forgets private words of `mm` in `[start, end)`: their memory was unmapped or discarded. */
   forget(mm: number, start: number, end: number): void {
-    const words = this.private.get(mm);
-    if (words === undefined) return;
-    for (const va of [...words.keys()]) if (va >= start && va < end) words.delete(va);
+    this.remove(mm, start, end);
   }
 
   /** fork: the child starts with the parent's private memory. */
   fork(parent: number, child: number): void {
     const from = this.private.get(parent);
     if (from === undefined) return;
-    const to = this.words(child);
-    for (const [va, w] of [...from]) to.set(va, { ...w });
+    const to = this.pages(child);
+    for (const words of from.values()) for (const [va, w] of words) this.setPrivate(to, va, { ...w });
   }
 
   /** mremap: private words move with the mapping. */
   move(mm: number, from: number, to: number, len: number): void {
-    const words = this.private.get(mm);
-    if (words === undefined) return;
     const moved: [number, GhostWord][] = [];
-    for (const [va, w] of [...words]) {
-      if (va >= from && va < from + len) {
-        words.delete(va);
-        moved.push([va - from + to, w]);
-      }
-    }
-    for (const [va, w] of moved) words.set(va, w);
+    this.remove(mm, from, from + len, (va, w) => moved.push([va - from + to, w]));
+    if (moved.length === 0) return;
+    const pages = this.pages(mm);
+    for (const [va, w] of moved) this.setPrivate(pages, va, w);
   }
 }
 
