@@ -12,7 +12,15 @@ import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkLeaksAtExit, LifecycleShadow } from './rules/lifecycle.js';
 import { checkPteChange, checkResume, coverAborted } from './rules/missed-flush.js';
 import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
-import { coverCallbacks, coverDevPte, coverFolioSplit, coverInvalidationStart, coverMigratePair, coverPte } from './rules/shape-windows.js';
+import {
+  coverCallbacks,
+  coverDevPte,
+  coverFolioSplit,
+  coverInvalidationStart,
+  coverMigratePair,
+  coverPrivateFault,
+  coverPte,
+} from './rules/shape-windows.js';
 import { checkInstall, trackFormerPage } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
@@ -234,6 +242,9 @@ export class FlushOracle implements Observer {
         return;
       case 'folio-split':
         coverFolioSplit(ctx, e);
+        return;
+      case 'private-fault':
+        coverPrivateFault(ctx, e);
         return;
       case 'cpu-access':
         checkCpuAccess(ctx, this.ghost, e);

@@ -135,6 +135,8 @@ export function formatEvent(e: TraceEvent): string {
         : `${e.dev} tlb ${e.op} [${hex(e.start)}, ${hex(e.end)})${e.fence > 0 ? ` fence ${e.fence}` : ''}`;
     case 'dev-access':
       return `${e.dev} ${e.kind} ${hex(e.va)} = ${e.value} (pfn ${e.pfn}, via ${e.via})`;
+    case 'private-fault':
+      return `cpu fault on device page pfn ${e.pfn} at ${hex(e.va)} (mm ${e.mm}) ${e.phase === 'begin' ? 'begins' : 'ends'}`;
     case 'dev-fault':
       return `${e.dev} fault ${e.kind} ${hex(e.va)} ${e.phase}${e.phase === 'end' ? ` -> ${e.result}${e.fatal ? ' (fatal)' : ''}` : ''}`;
     case 'dev-queue':

@@ -176,6 +176,15 @@ export interface TraceEventMap {
    */
   'cpu-access': { mm: number; va: number; write: boolean; value: number; pfn: number };
   /**
+   * A CPU fault on a device-private entry (mm/memory.c `do_swap_page`) began or ended: from
+   * before it takes the page's reference or lock to after its owner's `migrate_to_ram` returned.
+   * @prop __type.mm - id of the address space
+   * @prop __type.va - the faulting address
+   * @prop __type.pfn - the device page
+   * @prop __type.phase - `begin` or `end`
+   */
+  'private-fault': { mm: number; va: number; pfn: number; phase: 'begin' | 'end' };
+  /**
    * Driver code (`context`) returned while still holding locks it took.
    * @prop __type.context - the driver-callback context
    * @prop __type.locks - names of the locks still held

@@ -28,6 +28,8 @@ export function eventGlyph(e: TraceEvent): { readonly cat: EventCategory; readon
       return { cat: 'cpu', glyph: 'pte' };
     case 'cpu-access':
       return { cat: 'access', glyph: e.write ? 'W' : 'R' };
+    case 'private-fault':
+      return { cat: 'cpu', glyph: e.phase === 'begin' ? 'cfl' : 'c✓' };
     case 'dev-pte':
       return { cat: 'device', glyph: e.new === 0 ? 'dp✗' : 'dpt' };
     case 'dev-tlb':
@@ -117,6 +119,7 @@ export function touchesFocus(e: TraceEvent, f: FocusPage): boolean {
   switch (e.type) {
     case 'pte':
     case 'cpu-access':
+    case 'private-fault':
       return onPage(e.va) && (f.mm === null || e.mm === f.mm);
     case 'dev-pte':
     case 'dev-access':

@@ -34,3 +34,34 @@ describe('zap-during-migration-to-device', () => {
     expect(r.coverage.windows['zap-during-migration-to-ram']).toBeUndefined();
   });
 });
+
+describe('cpu-faults-on-one-device-page', () => {
+  // Two CPU threads read a page the driver moved to device memory: each read faults into
+  // do_swap_page, and the one that comes second may start while the first is in migrate_to_ram.
+  const race: Scenario = {
+    regions: [anon(1)],
+    tasks: [
+      { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1 }] },
+      { kind: 'cpu', ops: [{ op: 'read', region: 0, page: 0 }] },
+      { kind: 'cpu', ops: [{ op: 'read', region: 0, page: 0 }] },
+    ],
+  };
+
+  it('should count two CPU faults on one device page in flight at once, under some interleaving', async () => {
+    let reached = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = await checkScenario(knobDriver({}), race, { decisions: seededDecisions(seed) });
+      expect(r).toKeepFlushContract();
+      if ((r.coverage.windows['cpu-faults-on-one-device-page'] ?? 0) > 0) reached++;
+    }
+    expect(reached).toBeGreaterThan(0);
+  });
+
+  it('should not count faults that run one after the other', async () => {
+    const r = await checkScenario(knobDriver({}), race, { decisions: firstRunnable });
+    expect(r).toKeepFlushContract();
+    // The first read's fault moved the page back (a MIGRATE invalidation of the device page).
+    expect(Object.keys(r.coverage.cells).some((c) => c.startsWith('MMU_NOTIFY_MIGRATE|own|own-device-private|'))).toBe(true);
+    expect(r.coverage.windows['cpu-faults-on-one-device-page']).toBeUndefined();
+  });
+});

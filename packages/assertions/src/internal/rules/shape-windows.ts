@@ -2,8 +2,8 @@
  * Coverage of workload shapes that no rule needs but whose absence would leave bugs unreachable:
  * a device mapping the shared zero page and the hole filled under it, a migration that dropped an
  * entry it had collected, a migration entry zapped while its migration runs, a transparent huge
- * page migrated whole or split for a migration, and one invalidation over several VMAs or several
- * notifiers.
+ * page migrated whole or split for a migration, one invalidation over several VMAs or several
+ * notifiers, and two CPU faults on one device-private page at once.
  */
 import { PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { devPtePfn } from '@hmmlab/harness';
@@ -17,6 +17,8 @@ import type { ActiveInvalidation } from '../state.js';
 interface MigrationZaps {
   readonly zapped: Set<number>;
   readonly paired: Map<number, number>;
+  /** CPU faults in flight on each device-private page. */
+  readonly privateFaults: Map<number, number>;
 }
 
 const migrationZaps = new WeakMap<OracleContext, MigrationZaps>();
@@ -24,7 +26,7 @@ const migrationZaps = new WeakMap<OracleContext, MigrationZaps>();
 function zapsOf(ctx: OracleContext): MigrationZaps {
   let z = migrationZaps.get(ctx);
   if (z === undefined) {
-    z = { zapped: new Set(), paired: new Map() };
+    z = { zapped: new Set(), paired: new Map(), privateFaults: new Map() };
     migrationZaps.set(ctx, z);
   }
   return z;
@@ -53,6 +55,7 @@ export const SHAPE_WINDOWS = [
   'huge-page-split-for-migration',
   'multi-vma-invalidation',
   'multi-notifier-invalidation',
+  'cpu-faults-on-one-device-page',
 ] as const;
 
 /** A device installs a translation of the shared zero page (a read fault of untouched anonymous memory). */
@@ -129,4 +132,21 @@ export function coverCallbacks(ctx: OracleContext, inv: ActiveInvalidation): voi
   const subs = new Set<string>();
   for (const e of inv.callbackEvents) if (e.type === 'inv-callback' && e.phase === 'enter') subs.add(e.sub);
   if (subs.size > 1) ctx.cover('window|multi-notifier-invalidation');
+}
+
+/**
+ * CPU faults on device-private entries: two at once on the same device page. In `do_swap_page`
+ * (mm/memory.c) each holds a reference to the page (6.1) or waits for its lock (1afaeb8293c9,
+ * ~6.15) while the other runs the owner's `migrate_to_ram`, whose `migrate_vma_setup` then finds
+ * the page pinned and migrates nothing: the shape in which a driver lock taken before
+ * `migrate_vma_setup` livelocks the faulting threads.
+ */
+export function coverPrivateFault(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'private-fault' }>): void {
+  const inFlight = zapsOf(ctx).privateFaults;
+  const n = inFlight.get(ev.pfn) ?? 0;
+  if (ev.phase === 'begin') {
+    if (n > 0) ctx.cover('window|cpu-faults-on-one-device-page');
+    inFlight.set(ev.pfn, n + 1);
+  } else if (n <= 1) inFlight.delete(ev.pfn);
+  else inFlight.set(ev.pfn, n - 1);
 }

@@ -26,6 +26,19 @@ export function rememberExclusiveOwner(page: object, owner: unknown): void {
  */
 export async function devicePrivateFault(mm: Mm, vma: Vma, va: number, e: number, write: boolean): Promise<number> {
   const k = mm.kernel;
+  const tr = k.trace;
+  const pfn = ptePfn(e);
+  if (tr.on) tr.emit({ type: 'private-fault', mm: mm.id, va, pfn, phase: 'begin' });
+  try {
+    return await privateFault(mm, vma, va, e, write);
+  } finally {
+    if (tr.on) tr.emit({ type: 'private-fault', mm: mm.id, va, pfn, phase: 'end' });
+  }
+}
+
+/** {@link devicePrivateFault} between its trace events. */
+async function privateFault(mm: Mm, vma: Vma, va: number, e: number, write: boolean): Promise<number> {
+  const k = mm.kernel;
   // mm/huge_memory.c do_huge_pmd_device_private: under a device-private PMD, vmf->page is the
   // PMD's page, the folio's head; the page lock and reference below are the same.
   const pmd = mm.hugePmds.size > 0 && hugePmdAt(mm, va) === 'device-private';
