@@ -3,11 +3,14 @@
  * the workload alone (not the startup), written to `<workload>.cpuprofile` (open it in Chrome
  * DevTools or VS Code), with the functions of most self time printed. Workloads: `hmm-tests` (the
  * port's cases), `migrate` (the migrate round trip of `size` pages, 131,072 by default), `fuzz`
- * (a campaign of `size` runs of amdkfd-style, 1000 by default).
+ * (a campaign of `size` runs of amdkfd-style, 1000 by default), `detect` (a campaign of one case of
+ * `examples/buggy/`, given as `size`, with the shape its expected.json asks for: `pnpm bench:profile
+ * detect h2-lock-in-migrate-to-ram [runs] [seed]`, 1000 runs of seed 1 by default).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { load, throughput } from './src/fuzzing.js';
+import { scanRuns } from '@hmmlab/fuzz';
+import { expectedShape, load, throughput } from './src/fuzzing.js';
 import { hmmTestsPort } from './src/hmm-tests.js';
 import { migrateRoundTrip } from './src/scaling.js';
 
@@ -16,7 +19,8 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string };
 }
 
-const [workload, sizeArg] = process.argv.slice(2);
+const [workload, sizeArg, runsArg, seedArg] = process.argv.slice(2);
+const caseFile = `examples/buggy/${sizeArg ?? ''}/driver.ts`;
 const workloads: Record<string, () => Promise<unknown>> = {
   'hmm-tests': async () => {
     const r = await hmmTestsPort();
@@ -24,6 +28,14 @@ const workloads: Record<string, () => Promise<unknown>> = {
   },
   migrate: () => migrateRoundTrip(Number(sizeArg ?? 131_072)),
   fuzz: async () => throughput(await load('examples/amdkfd-style/driver.ts'), Number(sizeArg ?? 1000)),
+  detect: async () => {
+    const scan = await scanRuns(await load(caseFile), {
+      runs: Number(runsArg ?? 1000),
+      seed: Number(seedArg ?? 1),
+      shape: expectedShape(caseFile),
+    });
+    return { runs: scan.done, steps: scan.steps, failing: scan.failing };
+  },
 };
 const run = workload === undefined ? undefined : workloads[workload];
 if (run === undefined) {
