@@ -18,7 +18,7 @@ const shape = expectedShape(file);
 const runs = Number(runsArg ?? 10_000);
 for (let seed = 1; seed <= Number(seedsArg ?? 20); seed++) {
   const t = performance.now();
-  const scan = await scanRuns(driver, { runs, seed, shape });
+  const scan = await scanRuns(driver, { runs, seed, shape: shape ?? {} });
   const failed = scan.failing >= 0 ? String(scan.failing + 1) : '-';
   process.stdout.write(
     `seed ${seed}: failed at run ${failed}, ${scan.done} runs, ${scan.steps} steps, ${Math.round(performance.now() - t)} ms\n`,

@@ -32,7 +32,7 @@ const workloads: Record<string, () => Promise<unknown>> = {
     const scan = await scanRuns(await load(caseFile), {
       runs: Number(runsArg ?? 1000),
       seed: Number(seedArg ?? 1),
-      shape: expectedShape(caseFile),
+      shape: expectedShape(caseFile) ?? {},
     });
     return { runs: scan.done, steps: scan.steps, failing: scan.failing };
   },
