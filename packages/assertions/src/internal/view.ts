@@ -60,11 +60,12 @@ export function activeVms(world: World, mmId: number): DeviceVm[] {
 /**
  * Every translation of `va` held by a running device mirroring mm `mmId`: its TLB and page-table
  * entries, and entries that left the page table after its last completed flush (tlb-walk.ts).
+ * `vms`: those address spaces ({@link activeVms}), when the caller has them already.
  */
-export function translationsOf(world: World, mmId: number, va: number): Translation[] {
+export function translationsOf(world: World, mmId: number, va: number, vms: readonly DeviceVm[] = activeVms(world, mmId)): Translation[] {
   const out: Translation[] = [];
   const vpn = Math.floor(va / world.kernel.pageSize);
-  for (const vm of activeVms(world, mmId)) {
+  for (const vm of vms) {
     const held = vm.translations(va);
     for (const t of held) out.push({ vm, source: t.source, entry: t.entry });
     for (const e of staleEntries(vm, vpn)) if (!held.some((t) => t.entry === e)) out.push({ vm, source: 'tlb', entry: e });

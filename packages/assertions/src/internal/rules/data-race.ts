@@ -42,6 +42,8 @@ type SeqEvent = Extract<TraceEvent, { type: 'set-seq' | 'read-retry' }>;
 /** The shadow state of every tracked location, for one run. */
 export class RaceShadow {
   private readonly shadow = new Map<string, Shadow>();
+  /** Shared cells and map keys: object id → key → shadow (no key string built per access). */
+  private readonly sharedShadow = new Map<number, Map<string, Shadow>>();
   /** Live DMA mappings of each device page made during the run: their map accesses. */
   private readonly dmaLive = new Map<string, Access[]>();
   /**
@@ -61,7 +63,7 @@ export class RaceShadow {
       this.vms.set(ev.vm, vm);
     }
     const key = `pte:${ev.vm}:${ev.va}`;
-    this.access(ctx, ev, key, true, vm.atomic, ev.va, vm.device);
+    this.access(ctx, ev, this.shadowOf(key), key, true, vm.atomic, ev.va, vm.device);
     this.onEntryChange(ctx, ev, key, vm.device);
   }
 
@@ -159,19 +161,42 @@ export class RaceShadow {
 
   /** A shared cell or map key was read or written. */
   onShared(ctx: OracleContext, ev: SharedEvent): void {
-    this.access(ctx, ev, `s:${ev.obj}:${ev.key}`, ev.write, ev.atomic, null, null);
+    let byKey = this.sharedShadow.get(ev.obj);
+    if (byKey === undefined) {
+      byKey = new Map();
+      this.sharedShadow.set(ev.obj, byKey);
+    }
+    let s = byKey.get(ev.key);
+    if (s === undefined) {
+      s = { write: null, reads: [] };
+      byKey.set(ev.key, s);
+    }
+    // The report's key is built only if there is a race.
+    this.access(ctx, ev, s, null, ev.write, ev.atomic, null, null);
   }
 
   /** `mmu_interval_set_seq` wrote a notifier's sequence (atomically), or a driver read it back. */
   onSeq(ctx: OracleContext, ev: SeqEvent): void {
     const write = ev.type === 'set-seq';
-    this.access(ctx, ev, `seq:${ev.id}`, write, write || ev.atomic, null, null);
+    const key = `seq:${ev.id}`;
+    this.access(ctx, ev, this.shadowOf(key), key, write, write || ev.atomic, null, null);
   }
 
+  private shadowOf(key: string): Shadow {
+    let s = this.shadow.get(key);
+    if (s === undefined) {
+      s = { write: null, reads: [] };
+      this.shadow.set(key, s);
+    }
+    return s;
+  }
+
+  /** An access to the location whose shadow is `s`; `key` names it in a report (null: a shared cell's, from `ev`). */
   private access(
     ctx: OracleContext,
     ev: DevPteEvent | SharedEvent | SeqEvent,
-    key: string,
+    s: Shadow,
+    key: string | null,
     write: boolean,
     atomic: boolean,
     va: number | null,
@@ -181,11 +206,6 @@ export class RaceShadow {
     // Outside a run nothing runs concurrently (set-up, or state inspected after the run).
     if (!sched.isRunning) return;
     const t = sched.current;
-    let s = this.shadow.get(key);
-    if (s === undefined) {
-      s = { write: null, reads: [] };
-      this.shadow.set(key, s);
-    }
     const w = s.write;
     let prior: Access | null = null;
     if (w !== null && races(w, t, atomic)) prior = w;
@@ -198,7 +218,8 @@ export class RaceShadow {
       }
     }
     const cur = accessOf(t, ev, write, atomic);
-    if (prior !== null) this.reportRace(ctx, ev, key, prior, cur, va, device);
+    if (prior !== null)
+      this.reportRace(ctx, ev, key ?? (ev.type === 'shared-access' ? `s:${ev.obj}:${ev.key}` : ''), prior, cur, va, device);
     if (write) {
       s.write = cur;
       s.reads.length = 0;

@@ -97,6 +97,35 @@ function callbackOutcome(inv: ActiveInvalidation, dev: string, vm: number): stri
   return o;
 }
 
+// The cells of entry changes, by invalidation and device address space, once the start callbacks
+// returned: then only the page kind and whether the device had the page vary (the owner match,
+// blockability and callback outcome are fixed), and each cell string is built once, not per entry.
+const pteCells = new WeakMap<ActiveInvalidation, Map<number, Map<string, [unmapped: string, mapped: string]>>>();
+
+/** The coverage cell of an entry change of a page of kind `kind` under `inv`, for address space `vm`. */
+function pteCell(inv: ActiveInvalidation, vm: DeviceVm, kind: string, had: boolean): string {
+  const dev = vm.device;
+  const own = inv.owner === undefined || inv.owner === null ? 'none' : inv.owner === dev.owner ? 'own' : 'foreign';
+  if (!inv.started) return coverageCell(inv, own, kind, had ? 'mapped' : 'unmapped', callbackOutcome(inv, dev.name, vm.id));
+  let byVm = pteCells.get(inv);
+  if (byVm === undefined) {
+    byVm = new Map();
+    pteCells.set(inv, byVm);
+  }
+  let byKind = byVm.get(vm.id);
+  if (byKind === undefined) {
+    byKind = new Map();
+    byVm.set(vm.id, byKind);
+  }
+  let pair = byKind.get(kind);
+  if (pair === undefined) {
+    const outcome = callbackOutcome(inv, dev.name, vm.id);
+    pair = [coverageCell(inv, own, kind, 'unmapped', outcome), coverageCell(inv, own, kind, 'mapped', outcome)];
+    byKind.set(kind, pair);
+  }
+  return pair[had ? 1 : 0];
+}
+
 /**
  * Coverage of an invalidation a callback refused (`invalidate_range_start_nonblock` returned
  * `-EAGAIN`, so no entry changes under it): one `fail` cell per device address space of the mm,
@@ -124,13 +153,9 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
   const k = ctx.world.kernel;
   const vpn = Math.floor(ev.va / k.pageSize);
   const counts = ctx.counts(inv.event);
-  for (const vm of activeVms(ctx.world, ev.mm)) {
-    const dev = vm.device;
-    const own = inv.owner === undefined || inv.owner === null ? 'none' : inv.owner === dev.owner ? 'own' : 'foreign';
-    const had = inv.before.has(`${vm.id}:${vpn}`) ? 'mapped' : 'unmapped';
-    ctx.cover(coverageCell(inv, own, pageKindFor(k, ev.old, dev), had, callbackOutcome(inv, dev.name, vm.id)));
-  }
-  for (const t of translationsOf(ctx.world, ev.mm, ev.va)) {
+  const vms = activeVms(ctx.world, ev.mm);
+  for (const vm of vms) ctx.cover(pteCell(inv, vm, pageKindFor(k, ev.old, vm.device), inv.before.has(`${vm.id}:${vpn}`)));
+  for (const t of translationsOf(ctx.world, ev.mm, ev.va, vms)) {
     const dev = t.vm.device;
     if (cpuAllows(k, ev.new, t.entry, dev)) continue;
     const key = `${t.vm.id}:${vpn}`;
