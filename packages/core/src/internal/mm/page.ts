@@ -112,6 +112,10 @@ export class Page implements OwnedLock {
   lockOwner: Task | null = null;
   /** @internal The hold of the page lock in its holder's list of held locks (-1: unlocked). */
   heldSeq = -1;
+  /** @internal The page locks its holder took before and after this one (see `HeldLocks`). */
+  heldPrev: Page | null = null;
+  /** @internal See {@link Page.heldPrev}. */
+  heldNext: Page | null = null;
   /** The fields most pages never set (swap, page cache, stale references), created on first use. */
   private rare: PageRare | null = null;
   /** The page lock's clock and wait lists, created on first use (most pages never wait). */

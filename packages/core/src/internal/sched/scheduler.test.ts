@@ -5,7 +5,7 @@ import { Kernel } from '../kernel.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from '../notifier/interval-notifier.js';
 import { eventsOf, mapAnon } from '../test-helpers.js';
 import { arrayDecisions, firstRunnable, seededDecisions } from './decisions.js';
-import { DriverCallbackError, HeldLocks, SignalError, yieldPoint } from './scheduler.js';
+import { DriverCallbackError, HeldLocks, type OwnedLock, SignalError, yieldPoint } from './scheduler.js';
 
 describe('Scheduler.run', () => {
   it('should end with status done once every task has finished', async () => {
@@ -367,7 +367,13 @@ describe('park', () => {
 describe('HeldLocks', () => {
   /** Plain locks (a rwsem may be held twice) and owned locks (a page lock), by index. */
   const plain = Array.from({ length: 4 }, (_, i) => ({ name: `lock ${i}`, holders: () => [] }));
-  const owned = Array.from({ length: 4 }, (_, i) => ({ name: `page ${i}`, holders: () => [], heldSeq: -1 }));
+  const owned: OwnedLock[] = Array.from({ length: 4 }, (_, i) => ({
+    name: `page ${i}`,
+    holders: () => [],
+    heldSeq: -1,
+    heldPrev: null,
+    heldNext: null,
+  }));
 
   test.prop([fc.array(fc.tuple(fc.boolean(), fc.boolean(), fc.nat(3)), { maxLength: 200 })], { numRuns: 300 })(
     'should list the locks held in acquisition order, owned or not, as a table of holds does',
@@ -398,8 +404,8 @@ describe('HeldLocks', () => {
     },
   );
 
-  // A page lock is not tied to a task: one task releases it, another takes it. The first keeps a
-  // stale record of its hold until it compacts its list; the other's hold must not revive it.
+  // A page lock is not tied to a task: one task releases it, another takes it. The second hold
+  // links the lock into the other task's list, and the first task's list must not show it again.
   it('should not count as held a page lock another task took after this one released it', () => {
     const [q, p] = owned as [(typeof owned)[number], (typeof owned)[number]];
     q.heldSeq = -1;

@@ -27,6 +27,10 @@ export interface Waitable {
 export interface OwnedLock extends Waitable {
   /** @internal The hold's sequence number in its holder's {@link HeldLocks}; -1 when not held. */
   heldSeq: number;
+  /** @internal The lock its holder took before this one and still holds (its list's link). */
+  heldPrev: OwnedLock | null;
+  /** @internal The lock its holder took after this one and still holds. */
+  heldNext: OwnedLock | null;
 }
 
 /** A CPU signal that ends the thread that caught it, not the run (SIGSEGV, SIGBUS). */
@@ -59,34 +63,35 @@ export class DriverCallbackError extends Error {
 }
 
 /**
- * Hold numbers, shared by every task's {@link HeldLocks}: an owned lock keeps the number of its
- * current hold (`heldSeq`), and a task that released it tells its stale record apart by that
- * number, so the number must not be one another task's later hold of the same lock can get.
+ * Hold numbers, shared by every task's {@link HeldLocks}: they order a task's holds, and
+ * {@link HeldLocks.mark} tells the locks taken since a point apart from those taken before.
  */
 let nextHoldSeq = 0;
 
 /**
  * The locks a task holds, in acquisition order, with O(1) add and remove (a migration can hold
- * thousands of page locks).
+ * thousands of page locks). Owned locks (page locks) are kept as the kernel keeps a `list_head`:
+ * linked through the locks themselves, so holding many allocates nothing.
  */
 export class HeldLocks {
   /** Per lock: its acquisition sequence number (a small integer, stored unboxed). */
   private readonly locks = new Map<Waitable, number>();
   /** Holds beyond the first, for the rare lock held more than once (a read lock taken twice). */
   private readonly extra = new Map<Waitable, number>();
-  /** Owned locks taken, in order, with the sequence number of each hold (stale once released). */
-  private readonly owned: OwnedLock[] = [];
-  private readonly ownedSeq: number[] = [];
-  private ownedLive = 0;
+  /** The owned locks held, oldest first, linked by `heldPrev`/`heldNext`. */
+  private ownedHead: OwnedLock | null = null;
+  private ownedTail: OwnedLock | null = null;
 
   private cachedNames: readonly string[] | null = null;
 
   /** Records the hold of an owned lock (a page lock, whose holder records the hold on the lock). */
   addOwned(lock: OwnedLock): void {
     lock.heldSeq = nextHoldSeq++;
-    this.owned.push(lock);
-    this.ownedSeq.push(lock.heldSeq);
-    this.ownedLive++;
+    lock.heldPrev = this.ownedTail;
+    lock.heldNext = null;
+    if (this.ownedTail === null) this.ownedHead = lock;
+    else this.ownedTail.heldNext = lock;
+    this.ownedTail = lock;
     this.cachedNames = null;
   }
 
@@ -94,48 +99,26 @@ export class HeldLocks {
   removeOwned(lock: OwnedLock): void {
     if (lock.heldSeq < 0) return;
     lock.heldSeq = -1;
+    const { heldPrev: prev, heldNext: next } = lock;
+    if (prev === null) this.ownedHead = next;
+    else prev.heldNext = next;
+    if (next === null) this.ownedTail = prev;
+    else next.heldPrev = prev;
+    lock.heldPrev = null;
+    lock.heldNext = null;
     this.cachedNames = null;
-    if (--this.ownedLive === 0) {
-      this.owned.length = 0;
-      this.ownedSeq.length = 0;
-    } else if (this.owned.length > 64 && this.owned.length > 4 * this.ownedLive) {
-      let n = 0;
-      for (let i = 0; i < this.owned.length; i++) {
-        const l = this.owned[i] as OwnedLock;
-        if (l.heldSeq !== this.ownedSeq[i]) continue;
-        this.owned[n] = l;
-        this.ownedSeq[n++] = l.heldSeq;
-      }
-      this.owned.length = n;
-      this.ownedSeq.length = n;
-    }
   }
 
   /** Every lock held whose hold is numbered `mark` or later, oldest first. */
   private ordered(mark: number): Waitable[] {
     const out: Waitable[] = [];
-    if (this.ownedLive === 0) {
-      for (const [l, seq] of this.locks) if (seq >= mark) out.push(l);
-      return out;
-    }
-    const owned = this.owned;
-    let j = 0;
-    const skipStale = (): void => {
-      while (j < owned.length && (owned[j] as OwnedLock).heldSeq !== this.ownedSeq[j]) j++;
-    };
-    skipStale();
+    let o = this.ownedHead;
+    while (o !== null && o.heldSeq < mark) o = o.heldNext;
     for (const [l, seq] of this.locks) {
-      while (j < owned.length && (this.ownedSeq[j] as number) < seq) {
-        if ((this.ownedSeq[j] as number) >= mark) out.push(owned[j] as OwnedLock);
-        j++;
-        skipStale();
-      }
+      for (; o !== null && o.heldSeq < seq; o = o.heldNext) out.push(o);
       if (seq >= mark) out.push(l);
     }
-    for (; j < owned.length; j++) {
-      const l = owned[j] as OwnedLock;
-      if (l.heldSeq === this.ownedSeq[j] && l.heldSeq >= mark) out.push(l);
-    }
+    for (; o !== null; o = o.heldNext) out.push(o);
     return out;
   }
 
