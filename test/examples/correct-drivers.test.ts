@@ -1,40 +1,15 @@
 /**
- * Every correct example (each examples/* driver without an expected.json, and the controls of the
- * bug zoo) keeps the flush contract over 10,000 random scenarios: campaigns of the default
- * strategy, seeded, stopping at the first violation. HMMLAB_EXAMPLE_RUNS lowers the count for a
- * quick local run.
+ * The correct examples and their campaign groups (`correct-drivers.ts`): every correct example is
+ * in exactly one group, so none goes without its campaign.
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { formatViolation } from '@hmmlab/assertions';
-import { runCampaign } from '@hmmlab/fuzz';
-import { loadDriver } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
-
-const root = fileURLToPath(new URL('../../examples', import.meta.url));
-const RUNS = Number(process.env.HMMLAB_EXAMPLE_RUNS ?? 10_000);
-
-/** Folders under `dir` holding a driver.ts and no expected.json, recursively (the zoo's controls included). */
-function correctDrivers(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (!e.isDirectory() || e.name === 'node_modules') continue;
-    const d = join(dir, e.name);
-    if (existsSync(join(d, 'driver.ts'))) {
-      if (!existsSync(join(d, 'expected.json'))) out.push(d);
-    } else {
-      out.push(...correctDrivers(d));
-    }
-  }
-  return out.sort();
-}
-
-const drivers = correctDrivers(root);
+import { correctDrivers, GROUPS } from './correct-drivers.js';
 
 describe('correct examples', () => {
   it('should find the correct examples', () => {
-    expect(drivers.map((d) => d.slice(root.length + 1))).toEqual([
+    expect(correctDrivers()).toEqual([
       'amdkfd-style',
       'amdkfd-style-xnack-off',
       'buggy/controls/n1-own-migrate-revoked',
@@ -53,13 +28,24 @@ describe('correct examples', () => {
     ]);
   });
 
-  it.each(drivers.map((d) => [d.slice(root.length + 1), d]))(
-    'should keep the flush contract in %s over the campaign',
-    async (_name, dir) => {
-      const driver = await loadDriver(join(dir, 'driver.ts'));
-      const r = await runCampaign(driver, { runs: RUNS, seed: 1 });
-      expect(r.failure === null ? 'pass' : formatViolation(r.failure.violation)).toBe('pass');
-      expect(r.runs).toBe(RUNS);
-    },
-  );
+  it('should put every correct example in exactly one campaign group', () => {
+    expect(Object.values(GROUPS).flat().sort()).toEqual(correctDrivers());
+  });
+
+  it('should run every campaign group from its own test file', () => {
+    const here = readdirSync(fileURLToPath(new URL('.', import.meta.url)));
+    const files = here.filter((f) => /^correct-.+\.test\.ts$/.test(f) && f !== 'correct-drivers.test.ts');
+    expect(files.sort()).toEqual(
+      Object.keys(GROUPS)
+        .map((g) => `correct-${g}.test.ts`)
+        .sort(),
+    );
+    for (const g of Object.keys(GROUPS)) {
+      expect(readFileText(`correct-${g}.test.ts`)).toContain(`campaigns('${g}')`);
+    }
+  });
 });
+
+function readFileText(name: string): string {
+  return readFileSync(new URL(name, import.meta.url), 'utf8');
+}
