@@ -8,6 +8,7 @@ import type { ThpMode } from './mm/huge.js';
 import { Mm } from './mm/mm.js';
 import { PageAllocator } from './mm/page.js';
 import { SwapSpace } from './mm/swap.js';
+import type { Srcu } from './notifier/srcu.js';
 import { type KernelProfile, kernelProfile, type ProfileName } from './profile.js';
 import type { DecisionSource } from './sched/decisions.js';
 import { Mutex } from './sched/mutex.js';
@@ -73,6 +74,13 @@ export class Kernel {
   readonly swap = new SwapSpace();
   /** @internal Next invalidation id. */
   nextInvId = 1;
+  /**
+   * @internal The mmu notifier SRCU domain (`mmuNotifierSrcu`), made on first use. A field, not
+   * a module-level `WeakMap` keyed by the kernel: V8's young-generation collector keeps the values
+   * of such a map alive, and the domain reaches the whole run, so every run would outlive its end
+   * until the next full collection.
+   */
+  notifierSrcu: Srcu | null = null;
   /** Transparent huge pages: `always`, `madvise` or `never`. */
   readonly thp: ThpMode;
   /**

@@ -5,18 +5,16 @@
  */
 import { hugePmdAt } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
+import type { Page } from '../mm/page.js';
 import { mkPte, PTE_DIRTY, PTE_PRESENT, PTE_SOFT_DIRTY, PTE_WRITE, pteFlags, ptePfn, pteWrite } from '../mm/pte.js';
 import type { Vma } from '../mm/vma.js';
 import { invokeDriver } from '../notifier/invoke.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInitOwner } from '../notifier/mmu-notifier.js';
 import type { DevPagemap, VmFault } from './memremap.js';
 
-/** Owner the exclusive-entry restore carries: the kernel passes none. */
-const exclusiveOwners = new WeakMap<object, unknown>();
-
 /** @internal Remembers who made a page device-exclusive (only for the `'caller'` what-if). */
-export function rememberExclusiveOwner(page: object, owner: unknown): void {
-  exclusiveOwners.set(page, owner);
+export function rememberExclusiveOwner(page: Page, owner: unknown): void {
+  page.exclusiveOwner = owner;
 }
 
 /**
@@ -92,7 +90,7 @@ export async function deviceExclusiveFault(mm: Mm, vma: Vma, va: number, e: numb
   const p = mm.profile;
   // The what-if carries the owner on whichever event the profile restores with: EXCLUSIVE up to
   // ~6.14 (bug class S15), CLEAR after (A2: an owner on an event that is not MIGRATE/EXCLUSIVE).
-  const owner = p.exclusiveRestoreOwner === 'caller' ? exclusiveOwners.get(page) : undefined;
+  const owner = p.exclusiveRestoreOwner === 'caller' ? page.exclusiveOwner : undefined;
   const range = mmuNotifierRangeInitOwner(p.exclusiveRestoreEvent, 0, mm, addr, addr + ps, owner);
   await mmuNotifierInvalidateRangeStart(range);
   await k.sched.yield();

@@ -51,12 +51,16 @@ function isDigits(s: string): boolean {
   return true;
 }
 
-/** The arrays behind the views {@link rangePfns} made. */
-const viewTargets = new WeakMap<PfnArray, PfnArray>();
+/**
+ * The key under which a view of {@link rangePfns} gives the array behind it (its `get` trap
+ * answers it), rather than a module-level `WeakMap` from view to array: V8's young-generation
+ * collector keeps the values of such a map alive until a full collection.
+ */
+const VIEW_TARGET = Symbol('pfn view target');
 
 /** The array a view of {@link rangePfns} shows (or `a` itself). */
 export function unboundPfns(a: PfnArray): PfnArray {
-  return viewTargets.get(a) ?? a;
+  return (a as PfnArray & { [VIEW_TARGET]?: PfnArray })[VIEW_TARGET] ?? a;
 }
 
 /**
@@ -82,6 +86,7 @@ export function rangePfns(a: PfnArray, n: number, api: string, name: string): Pf
   const view = new Proxy(target, {
     get(t, prop) {
       if (prop === 'length') return n;
+      if (prop === VIEW_TARGET) return t;
       const i = past(prop);
       if (i !== null) fail(i, 'read of');
       const v: unknown = Reflect.get(t, prop);
@@ -94,7 +99,6 @@ export function rangePfns(a: PfnArray, n: number, api: string, name: string): Pf
       return Reflect.set(t, prop, value);
     },
   });
-  viewTargets.set(view, target);
   return view;
 }
 

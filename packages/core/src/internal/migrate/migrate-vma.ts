@@ -85,7 +85,13 @@ interface MigrateState {
   kernel: Kernel;
 }
 
-const state = new WeakMap<MigrateVma, MigrateState>();
+/**
+ * Where each `MigrateVma` is in setup → pages → finalize, kept on the object under a symbol (not
+ * in a module-level `WeakMap`: V8's young-generation collector keeps such a map's values alive,
+ * and this one reaches the kernel, so every run would outlive its end until a full collection).
+ */
+const STATE = Symbol('migrate_vma state');
+type WithState = MigrateVma & { [STATE]?: MigrateState };
 
 function checkArgs(api: string, m: MigrateVma, mm: Mm): void {
   const p = mm.profile;
@@ -453,12 +459,12 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
   if (args.cpages > 0) args.cpages = await migrateDeviceUnmap(k, src, args.npages, args.faultPage, faultPageLocked(mm));
   const srcCopy = new Float64Array(args.npages);
   for (let i = 0; i < args.npages; i++) srcCopy[i] = src[i] as number;
-  state.set(args, { stage: 'setup', srcCopy, mm, kernel: k });
+  (args as WithState)[STATE] = { stage: 'setup', srcCopy, mm, kernel: k };
   return 0;
 }
 
 function stateOf(api: string, args: MigrateVma, stage: MigrateState['stage']): MigrateState {
-  const st = state.get(args);
+  const st = (args as WithState)[STATE];
   if (st === undefined) {
     throw new HmmlabError('ERR_STATE', `${api}: this MigrateVma was not set up; call migrateVmaSetup first`);
   }
@@ -546,7 +552,7 @@ export async function migrateVmaPages(args: MigrateVma): Promise<void> {
  */
 export function migrateVmaFinalize(args: MigrateVma): void {
   const api = 'migrate_vma_finalize';
-  const st = state.get(args);
+  const st = (args as WithState)[STATE];
   if (st === undefined || st.stage === 'finalized') {
     throw new HmmlabError('ERR_STATE', `${api}: ${st === undefined ? 'this MigrateVma was not set up' : 'already finalized'}`);
   }

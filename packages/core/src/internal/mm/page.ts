@@ -60,6 +60,8 @@ class PageRare {
   splitOwner: Task | null = null;
   /** See `Page.lockedFolio`. */
   lockedFolio: Page | null = null;
+  /** See `Page.exclusiveOwner`. */
+  exclusiveOwner: unknown = undefined;
 }
 
 /** A page lock's happens-before clock and wait lists. */
@@ -174,6 +176,19 @@ export class Page implements OwnedLock {
   set lockedFolio(v: Page | null) {
     if (this.rare !== null) this.rare.lockedFolio = v;
     else if (v !== null) (this.rare = new PageRare()).lockedFolio = v;
+  }
+
+  /**
+   * @internal The owner that last made the page device-exclusive (`make_device_exclusive`), for
+   * the what-if profiles whose restore carries it; undefined if none ever did.
+   */
+  get exclusiveOwner(): unknown {
+    return this.rare === null ? undefined : this.rare.exclusiveOwner;
+  }
+  /** @internal */
+  set exclusiveOwner(v: unknown) {
+    if (this.rare !== null) this.rare.exclusiveOwner = v;
+    else if (v !== undefined) (this.rare = new PageRare()).exclusiveOwner = v;
   }
 
   /** @internal The page lock's clock for happens-before, created on first use while it is tracked. */

@@ -55,14 +55,8 @@ export class Srcu {
   }
 }
 
-const domains = new WeakMap<Kernel, Srcu>();
-
 /** @internal The kernel's mmu notifier SRCU domain. */
 export function mmuNotifierSrcu(kernel: Kernel): Srcu {
-  let s = domains.get(kernel);
-  if (s === undefined) {
-    s = new Srcu(kernel, 'mmu_notifier srcu');
-    domains.set(kernel, s);
-  }
-  return s;
+  kernel.notifierSrcu ??= new Srcu(kernel, 'mmu_notifier srcu');
+  return kernel.notifierSrcu;
 }
