@@ -65,6 +65,7 @@ export class Program {
 
   /** Adds a source file from text (tests, fixtures). */
   addText(path: string, text: string): SourceFile {
+    this.lookups.clear();
     return this.project.createSourceFile(resolve(path), text, { overwrite: true });
   }
 
@@ -99,8 +100,26 @@ export class Program {
     return info;
   }
 
+  /**
+   * Answers of {@link Program.lookup} by node and name: the analysis runs the same code on every
+   * path, and the answer depends only on the sources (forgotten when one is replaced).
+   */
+  private readonly lookups = new Map<Node, Map<string, Binding | undefined>>();
+
   /** What `name`, used at `at`, refers to outside the variables of running frames. */
   lookup(name: string, at: Node): Binding | undefined {
+    let byName = this.lookups.get(at);
+    if (byName === undefined) {
+      byName = new Map();
+      this.lookups.set(at, byName);
+    }
+    if (byName.has(name)) return byName.get(name);
+    const b = this.resolve(name, at);
+    byName.set(name, b);
+    return b;
+  }
+
+  private resolve(name: string, at: Node): Binding | undefined {
     for (let n: Node | undefined = at.getParent(); n !== undefined; n = n.getParent()) {
       if (Node.isSourceFile(n)) return this.topLevel(n, name, 0);
       const local = localDeclaration(n, name);
@@ -197,12 +216,28 @@ function bindsName(n: Node, name: string): boolean {
   });
 }
 
+/** What {@link findMember} finds. */
+type Member = { readonly node: MethodDeclaration | Node; readonly owner: ClassInfo; readonly getter: boolean };
+
+/** Answers of {@link findMember} by class and name (a class's members do not change). */
+const members = new WeakMap<ClassInfo, Map<string, Member | undefined>>();
+
 /** A member of a class chain by name: method, getter or arrow-valued property, with the class it is in. */
-export function findMember(
-  cls: ClassInfo | null,
-  name: string,
-): { readonly node: MethodDeclaration | Node; readonly owner: ClassInfo; readonly getter: boolean } | undefined {
-  for (let c = cls; c !== null; c = c.base) {
+export function findMember(cls: ClassInfo | null, name: string): Member | undefined {
+  if (cls === null) return undefined;
+  let byName = members.get(cls);
+  if (byName === undefined) {
+    byName = new Map();
+    members.set(cls, byName);
+  }
+  if (byName.has(name)) return byName.get(name);
+  const m = memberOf(cls, name);
+  byName.set(name, m);
+  return m;
+}
+
+function memberOf(cls: ClassInfo, name: string): Member | undefined {
+  for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
     const m = c.decl.getMethod(name);
     if (m !== undefined && m.getBody() !== undefined) return { node: m, owner: c, getter: false };
     const g = c.decl.getGetAccessor(name);
