@@ -76,8 +76,10 @@ export async function migrateRoundTrip(n: number): Promise<ScalePoint> {
         vma: vma ?? null,
         start: a,
         end: a + len,
-        src: new Float64Array(n),
-        dst: new Float64Array(n),
+        // Plain arrays of the range's entries, as drivers allocate them: the range's view is
+        // the array itself (a typed array is seen through a view that checks every index).
+        src: new Array<number>(n).fill(0),
+        dst: new Array<number>(n).fill(0),
         pgmapOwner: owner,
         flags,
       });
@@ -135,7 +137,7 @@ export async function rangeFault(n: number): Promise<{ fault: ScalePoint; walk: 
         notifierSeq: await mmuIntervalReadBegin(mni),
         start: a,
         end: a + len,
-        hmmPfns: new Float64Array(n),
+        hmmPfns: new Array<number>(n).fill(0),
         defaultFlags: HMM_PFN_REQ_FAULT,
         pfnFlagsMask: 0,
         devPrivateOwner: undefined,

@@ -323,6 +323,38 @@ describe('hmmRangeFault (bad input)', () => {
     w.mm.mmapLock.upRead();
   });
 
+  // hmm_range_fault fills hmm_pfns[0..npages) (mm/hmm.c); the driver reading one entry more
+  // reads past its array in C. Both a plain array of the range (its own view) and a longer one
+  // (seen through a view of the range) say so; the entries of the range read as filled.
+  it.each([
+    ['a plain array of the range', 2],
+    ['a longer plain array', 5],
+  ])('should throw when the driver reads hmmPfns past the range, with %s', async (_kind, size) => {
+    const w = await world();
+    await w.mm.write(w.base, 1);
+    await w.mm.write(w.base + w.ps, 2);
+    const pfns = new Array<number>(size).fill(0);
+    const range: HmmRange = {
+      notifier: w.sub,
+      notifierSeq: await mmuIntervalReadBegin(w.sub),
+      start: w.base,
+      end: w.base + 2 * w.ps,
+      hmmPfns: pfns,
+      defaultFlags: 0,
+      pfnFlagsMask: 0,
+      devPrivateOwner: null,
+    };
+    await w.mm.mmapLock.downRead();
+    expect(await hmmRangeFault(range)).toBe(0);
+    w.mm.mmapLock.upRead();
+    expect(range.hmmPfns === pfns).toBe(size === 2);
+    expect([range.hmmPfns.length, ((range.hmmPfns[1] as number) & HMM_PFN_VALID) !== 0]).toEqual([2, true]);
+    expect(() => range.hmmPfns[2]).toThrow(/read of hmmPfns\[2\], past the range's 2 entries/);
+    expect(() => {
+      range.hmmPfns[2] = 0;
+    }).toThrow(/write to hmmPfns\[2\], past the range/);
+  });
+
   it('should throw when devPrivateOwner is a DevPagemap', async () => {
     const w = await world();
     await w.mm.mmapLock.downRead();

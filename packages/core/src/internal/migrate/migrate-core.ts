@@ -63,39 +63,88 @@ export function unboundPfns(a: PfnArray): PfnArray {
   return (a as PfnArray & { [VIEW_TARGET]?: PfnArray })[VIEW_TARGET] ?? a;
 }
 
+/** Throws for the access of `name[i]`, past the `n` entries of the range. */
+function pastTheRange(api: string, name: string, n: number, i: number, verb: string): never {
+  throw new HmmlabError(
+    'ERR_BAD_ARGUMENT',
+    `${api}: ${verb} ${name}[${i}], past the range's ${n} entries: only ${name}[0] to ${name}[${n - 1}] belong to it (in C, an out-of-bounds access)`,
+  );
+}
+
+/**
+ * The prototypes of the plain arrays that hold exactly a range's entries, by `api`, `name` and
+ * `n` (a few per driver: one per range size it uses). Each is a proxy of `Array.prototype`
+ * that JavaScript consults only for what the array itself lacks: an index past its entries
+ * throws, anything else is `Array.prototype`'s.
+ */
+const guards = new Map<string, object>();
+/** The prototypes of {@link guards}. */
+const guardProtos = new Set<unknown>();
+
+function guardFor(api: string, name: string, n: number): object {
+  const key = `${api}\0${name}\0${n}`;
+  let g = guards.get(key);
+  if (g === undefined) {
+    g = new Proxy(Array.prototype, {
+      get(t, prop, receiver) {
+        if (typeof prop === 'string' && isDigits(prop)) {
+          const i = Number(prop);
+          if (i >= n) pastTheRange(api, name, n, i, 'read of');
+          return undefined; // a hole of the range
+        }
+        return Reflect.get(t, prop, receiver);
+      },
+      set(t, prop, value, receiver) {
+        if (typeof prop === 'string' && isDigits(prop) && Number(prop) >= n) pastTheRange(api, name, n, Number(prop), 'write to');
+        return Reflect.set(t, prop, value, receiver);
+      },
+    });
+    guards.set(key, g);
+    guardProtos.add(g);
+  }
+  return g;
+}
+
 /**
  * A view of the first `n` entries of a driver's pfn array: the entries a call filled for a range
  * of `n` pages. An index past them throws: it names no page of the range, and in C it reads or
  * writes what the array held before, or what follows it (`migrate_vma_setup` fills `src[0..npages)`,
  * mm/migrate_device.c; `hmm_range_fault` fills `hmm_pfns[0..npages)`, mm/hmm.c), the out-of-bounds
  * access KASAN reports. The view has the array's storage and reports `length` `n`.
+ *
+ * A plain array of exactly `n` entries (as drivers allocate them) is its own view: its prototype
+ * becomes one that throws for the indices past `n`, which JavaScript looks up there because the
+ * array lacks them, so the entries themselves are read and written at full speed. Any other
+ * array (a longer one, a typed array, whose indices never reach a prototype) is seen through a
+ * `Proxy` that checks every access.
  */
 export function rangePfns(a: PfnArray, n: number, api: string, name: string): PfnArray {
   const target = unboundPfns(a);
+  if (Array.isArray(target) && target.length === n && Object.isExtensible(target)) {
+    const proto: unknown = Object.getPrototypeOf(target);
+    if (proto === Array.prototype || guardProtos.has(proto)) {
+      Object.setPrototypeOf(target, guardFor(api, name, n));
+      return target;
+    }
+  }
   const past = (prop: string | symbol): number | null => {
     if (typeof prop !== 'string' || !isDigits(prop)) return null;
     const i = Number(prop);
     return i >= n ? i : null;
-  };
-  const fail = (i: number, verb: string): never => {
-    throw new HmmlabError(
-      'ERR_BAD_ARGUMENT',
-      `${api}: ${verb} ${name}[${i}], past the range's ${n} entries: only ${name}[0] to ${name}[${n - 1}] belong to it (in C, an out-of-bounds access)`,
-    );
   };
   const view = new Proxy(target, {
     get(t, prop) {
       if (prop === 'length') return n;
       if (prop === VIEW_TARGET) return t;
       const i = past(prop);
-      if (i !== null) fail(i, 'read of');
+      if (i !== null) pastTheRange(api, name, n, i, 'read of');
       const v: unknown = Reflect.get(t, prop);
       // Array methods are generic and go through the view; a typed array's need the array itself.
       return typeof v === 'function' && ArrayBuffer.isView(t) ? (v as (...args: unknown[]) => unknown).bind(t) : v;
     },
     set(t, prop, value) {
       const i = past(prop);
-      if (i !== null) fail(i, 'write to');
+      if (i !== null) pastTheRange(api, name, n, i, 'write to');
       return Reflect.set(t, prop, value);
     },
   });

@@ -472,18 +472,31 @@ describe('migrateVmaSetup (bad input)', () => {
 
   // A loop one entry past the range (`addr <= args.end`) reads src[npages]: in C whatever the
   // driver's array held there; here an error naming the index. The loop that stops at the end
-  // passes, and the driver's array keeps its own size and the entries setup filled.
-  it.each([
-    ['the loop that stops at the end', 2, null],
-    ['the loop one step past the end', 3, 'read of src[2], past the range'],
-  ])('should let the driver read src and write dst of the range only: %s', async (_name, steps, error) => {
+  // passes, and the driver's array keeps its own size and the entries setup filled. Each kind
+  // of array: a longer plain array and a typed array are seen through a checking view; a plain
+  // array of exactly the range's entries is its own view.
+  const arrays: [string, () => number[] | Float64Array][] = [
+    ['a longer plain array', () => new Array<number>(8).fill(0)],
+    ['a plain array of the range', () => new Array<number>(2).fill(0)],
+    ['a Float64Array of the range', () => new Float64Array(2)],
+  ];
+  it.each(
+    arrays.flatMap(
+      ([kind, make]) =>
+        [
+          [kind, make, 'the loop that stops at the end', 2, null],
+          [kind, make, 'the loop one step past the end', 3, 'read of src[2], past the range'],
+        ] as const,
+    ),
+  )('should let the driver read src and write dst of the range only, in %s: %s', async (kind, make, _name, steps, error) => {
     const { k, mm, base, ps, dev } = await world('latest', 3);
     await mm.mmapLock.downRead();
-    const src = new Array<number>(8).fill(0);
-    const dst = new Array<number>(8).fill(0);
+    const src = make();
+    const dst = make();
     const args = new MigrateVma({ vma: mm.findVma(base) ?? null, start: base, end: base + 2 * ps, src, dst });
     setSelect(mm, args, dev.owner, 'system');
     expect(await migrateVmaSetup(args)).toBe(0);
+    expect(args.src === src).toBe(kind === 'a plain array of the range');
     const walk = () => {
       for (let i = 0; i < steps; i++) if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) args.dst[i] = 0;
     };
@@ -492,7 +505,7 @@ describe('migrateVmaSetup (bad input)', () => {
     expect(() => {
       args.dst[2] = 1;
     }).toThrow(/write to dst\[2\], past the range/);
-    expect([args.src.length, src.length, (src[0] as number) & MIGRATE_PFN_MIGRATE]).toEqual([2, 8, MIGRATE_PFN_MIGRATE]);
+    expect([args.src.length, src.length, (src[0] as number) & MIGRATE_PFN_MIGRATE]).toEqual([2, make().length, MIGRATE_PFN_MIGRATE]);
     await migrateVmaPages(args);
     migrateVmaFinalize(args);
     mm.mmapLock.upRead();
