@@ -16,15 +16,15 @@ import type { Device } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 
 interface Access {
-  readonly task: Task;
-  readonly epoch: number;
-  readonly step: number;
-  readonly write: boolean;
+  task: Task;
+  epoch: number;
+  step: number;
+  write: boolean;
   /** What the access did, as a report says it: `writes`, `reads`, `maps`, `unmaps`. */
-  readonly verb: string;
-  readonly atomic: boolean;
-  readonly locks: readonly string[];
-  readonly context: string | null;
+  verb: string;
+  atomic: boolean;
+  locks: readonly string[];
+  context: string | null;
 }
 
 interface Shadow {
@@ -42,7 +42,9 @@ type SeqEvent = Extract<TraceEvent, { type: 'set-seq' | 'read-retry' }>;
 /** The shadow state of every tracked location, for one run. */
 export class RaceShadow {
   private readonly shadow = new Map<string, Shadow>();
-  /** Shared cells and map keys: object id → key → shadow (no key string built per access). */
+  /** Shared cells by object id (ids are small and dense, numbered per kernel). */
+  private readonly cellShadow: (Shadow | undefined)[] = [];
+  /** Shared map keys: object id → key → shadow (no key string built per access). */
   private readonly sharedShadow = new Map<number, Map<string, Shadow>>();
   /** Live DMA mappings of each device page made during the run: their map accesses. */
   private readonly dmaLive = new Map<string, Access[]>();
@@ -161,6 +163,15 @@ export class RaceShadow {
 
   /** A shared cell or map key was read or written. */
   onShared(ctx: OracleContext, ev: SharedEvent): void {
+    if (ev.key === '') {
+      let c = this.cellShadow[ev.obj];
+      if (c === undefined) {
+        c = { write: null, reads: [] };
+        this.cellShadow[ev.obj] = c;
+      }
+      this.access(ctx, ev, c, null, ev.write, ev.atomic, null, null);
+      return;
+    }
     let byKey = this.sharedShadow.get(ev.obj);
     if (byKey === undefined) {
       byKey = new Map();
@@ -217,17 +228,28 @@ export class RaceShadow {
         }
       }
     }
-    const cur = accessOf(t, ev, write, atomic);
-    if (prior !== null)
+    // The access is recorded in the task's own record of this location when it has one (a
+    // task's latest read, or the latest write when it was the task's): no object per access.
+    let cur: Access | null = null;
+    if (prior !== null) {
+      cur = accessOf(t, ev, write, atomic);
       this.reportRace(ctx, ev, key ?? (ev.type === 'shared-access' ? `s:${ev.obj}:${ev.key}` : ''), prior, cur, va, device);
+    }
     if (write) {
-      s.write = cur;
+      if (w !== null && w.task === t && cur === null) refill(w, t, ev, true, atomic);
+      else s.write = cur ?? accessOf(t, ev, true, atomic);
       s.reads.length = 0;
       return;
     }
-    const i = s.reads.findIndex((r) => r.task === t);
-    if (i >= 0) s.reads[i] = cur;
-    else s.reads.push(cur);
+    const reads = s.reads;
+    for (let i = 0; i < reads.length; i++) {
+      const r = reads[i] as Access;
+      if (r.task !== t) continue;
+      if (cur === null) refill(r, t, ev, false, atomic);
+      else reads[i] = cur;
+      return;
+    }
+    reads.push(cur ?? accessOf(t, ev, false, atomic));
   }
 
   private reportRace(
@@ -265,6 +287,17 @@ function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent |
     locks: t.held.namesSnapshot(),
     context: t.contexts[t.contexts.length - 1] ?? null,
   };
+}
+
+/** Makes `a` the access the running task `t` makes now, as {@link accessOf} would build it. */
+function refill(a: Access, t: Task, ev: DevPteEvent | SharedEvent | SeqEvent, write: boolean, atomic: boolean): void {
+  a.epoch = epochOf(t);
+  a.step = ev.step;
+  a.write = write;
+  a.verb = verbOf(ev, write);
+  a.atomic = atomic;
+  a.locks = t.held.namesSnapshot();
+  a.context = t.contexts[t.contexts.length - 1] ?? null;
 }
 
 /** Whether `t` runs an invalidation callback of a notifier (its innermost driver context names the invalidation). */
