@@ -51,7 +51,7 @@ function driverLocation(e: unknown, fallback: string): string {
  * Loads the driver module and probes it once in a scratch kernel, so that a driver that cannot
  * start fails as a load error (`file:line: message`), not in the middle of a campaign.
  */
-async function loadProbed(file: string): Promise<DriverDefinition> {
+async function probe(file: string): Promise<DriverDefinition> {
   const driver = await loadDriver(file);
   markLoaded();
   try {
@@ -63,11 +63,62 @@ async function loadProbed(file: string): Promise<DriverDefinition> {
   return driver;
 }
 
+/** Each driver module this worker has loaded and probed (a campaign's epochs use it again and again). */
+const probed = new Map<string, Promise<DriverDefinition>>();
+
+/** {@link probe}, once per module in this worker; a failed load is tried again next time. */
+function loadProbed(file: string): Promise<DriverDefinition> {
+  let p = probed.get(file);
+  if (p === undefined) {
+    p = probe(file);
+    probed.set(file, p);
+    p.catch(() => probed.delete(file));
+  }
+  return p;
+}
+
 /** Loads and probes the driver; notes `ready` and returns its name. */
 export async function nameJob(a: { readonly file: string }): Promise<string> {
   const driver = await loadProbed(a.file);
   send({ type: 'ready', name: driver.name });
   return driver.name;
+}
+
+/**
+ * What an epoch adds to the campaign's corpus, as the watching thread sends it: the pool entries
+ * and coverage keys kept since the last epoch it sent this worker (the pool and the keys only
+ * grow), and every entry's weight. The whole pool went with every epoch before: 150 KB of
+ * structured clone per epoch and worker once a campaign of amdkfd-style has kept its 100 entries.
+ */
+export interface FeedDelta {
+  /** The campaign: a worker scans for one campaign at a time. */
+  readonly campaign: string;
+  readonly from: number;
+  readonly to: number;
+  /** Entries of the pool this worker already has; `pool` follows them. */
+  readonly poolFrom: number;
+  readonly pool: readonly CorpusEntry[];
+  /** Keys this worker already has; `known` follows them. */
+  readonly knownFrom: number;
+  readonly known: readonly string[];
+  readonly weights: readonly number[];
+}
+
+/** The pool and known keys of the campaign this worker scans for, as its epochs' feeds built them. */
+let corpus: { campaign: string; pool: CorpusEntry[]; known: string[] } | null = null;
+
+/** The epoch's whole feed: what this worker has of the campaign's corpus, and `d`. */
+function feedOf(d: FeedDelta): EpochFeed {
+  if (corpus === null || corpus.campaign !== d.campaign) corpus = { campaign: d.campaign, pool: [], known: [] };
+  if (d.poolFrom !== corpus.pool.length || d.knownFrom !== corpus.known.length) {
+    throw new HmmlabError(
+      'ERR_STATE',
+      `scanJob: the epoch's corpus continues from ${d.poolFrom} entries and ${d.knownFrom} keys, but this worker has ${corpus.pool.length} and ${corpus.known.length}`,
+    );
+  }
+  corpus.pool.push(...d.pool);
+  corpus.known.push(...d.known);
+  return { from: d.from, to: d.to, pool: corpus.pool, weights: d.weights, known: corpus.known };
 }
 
 /** Arguments of {@link scanJob}. */
@@ -78,36 +129,57 @@ export interface ScanJob {
   readonly index: number;
   readonly count: number;
   /** The epoch to scan. */
-  readonly feed: EpochFeed;
+  readonly feed: FeedDelta;
   /** Runs this worker did in earlier epochs (its progress notes count on from there). */
   readonly doneBefore: number;
 }
 
-/** Scans this worker's share of the runs; notes `ready` (the driver's name) and `progress`. */
+/** Progress notes are sent at most this often (ms), besides the one for a run that broke a rule and the last of an epoch. */
+const PROGRESS_EVERY_MS = 100;
+
+/**
+ * Scans this worker's share of the runs; notes `ready` (the driver's name) and `progress`: the
+ * runs done, the cells reached for the first time in this epoch, and the runs that broke a rule,
+ * since the last note.
+ */
 export async function scanJob(a: ScanJob): Promise<Scan> {
   const driver = await loadProbed(a.file);
   send({ type: 'ready', name: driver.name });
+  const feed = feedOf(a.feed);
   let stopAt = Number.POSITIVE_INFINITY;
   const stop = onParentNote((n) => {
     const at = (n as { stopAt?: unknown }).stopAt;
     if (typeof at === 'number') stopAt = Math.min(stopAt, at);
   });
+  const known = new Set<string>();
+  let pending: { done: number; cells: string[]; failed: number } | null = null;
+  let sentAt = performance.now();
+  const flush = (): void => {
+    if (pending === null) return;
+    send({ type: 'progress', done: a.doneBefore + pending.done, cells: pending.cells, failed: pending.failed });
+    pending = null;
+    sentAt = performance.now();
+  };
   try {
     const runFilter = (i: number): boolean => {
       if (shardPosition(i, a.options.shard) % a.count !== a.index) return false;
       markRun(i);
       return true;
     };
-    // Each note names only the cells this worker reached for the first time in this epoch.
-    const known = new Set<string>();
     const progress = (done: number, last: RunProgress): void => {
-      const cells: string[] = [];
-      for (const c in last.cells) if (!known.has(c)) cells.push(c);
-      for (const c of cells) known.add(c);
-      send({ type: 'progress', done: a.doneBefore + done, cells, failed: last.failed });
+      pending ??= { done, cells: [], failed: 0 };
+      pending.done = done;
+      for (const c in last.cells) {
+        if (known.has(c)) continue;
+        known.add(c);
+        pending.cells.push(c);
+      }
+      if (last.failed) pending.failed++;
+      if (last.failed || performance.now() - sentAt >= PROGRESS_EVERY_MS) flush();
     };
-    return await scanEpoch(driver, { ...a.options, runFilter }, a.feed, () => stopAt, progress);
+    return await scanEpoch(driver, { ...a.options, runFilter }, feed, () => stopAt, progress);
   } finally {
+    flush();
     markRun(-1);
     stop();
   }

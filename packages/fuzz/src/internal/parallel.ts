@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { addScan, type CampaignOptions, type CampaignResult, type EpochFeed, emptyScan, replaysOf, type Scan } from './campaign.js';
+import { addScan, type CampaignOptions, type CampaignResult, emptyScan, replaysOf, type Scan } from './campaign.js';
 import { campaignDigest, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import {
   absorb,
@@ -52,6 +52,9 @@ export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> 
     readonly checkpoint?: string;
   };
 
+/** Campaigns started in this process, to name each one to its workers. */
+let campaigns = 0;
+
 const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js', import.meta.url).href;
 
 /**
@@ -91,11 +94,11 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const w = new WatchedWorker({
       ...watch,
       onNote: (n) => {
-        const note = n as { type: string; done?: number; name?: string; cells?: string[]; failed?: boolean };
+        const note = n as { type: string; done?: number; name?: string; cells?: string[]; failed?: number };
         if (note.type === 'progress' && typeof note.done === 'number') {
           progress[i] = note.done;
           for (const c of note.cells ?? []) cells.add(c);
-          if (note.failed === true) violations++;
+          violations += note.failed ?? 0;
           onProgress?.(restored + progress.reduce((a, b) => a + b, 0), shardRuns(given.runs ?? 1000, given.shard), {
             cells: cells.size,
             violations,
@@ -138,6 +141,10 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const pool: CorpusEntry[] = [...seeds];
     const known = new Set<string>();
     const doneBefore = new Array<number>(count).fill(0);
+    // What each worker has of the corpus: the epochs send it what was kept since (FeedDelta).
+    const campaignId = `${process.pid}:${++campaigns}`;
+    const poolSent = new Array<number>(count).fill(0);
+    const knownSent = new Array<number>(count).fill(0);
     let failingPool: CorpusEntry[] = [];
     let failingWeights: number[] = [];
     const { timeMs: _t, ...identity } = data;
@@ -154,7 +161,8 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       if (from >= lowest) break;
       const left = data.timeMs === undefined ? undefined : data.timeMs - (performance.now() - t0);
       if (left !== undefined && left <= 0) break;
-      const feed: EpochFeed = { from, to, pool, weights: poolWeights(pool, total.coverage), known: [...known] };
+      const weights = poolWeights(pool, total.coverage);
+      const knownList = [...known];
       const options = { ...data, ...(left !== undefined ? { timeMs: left } : {}) };
       const scans = await Promise.all(
         workers.map(async (w, index) => {
@@ -164,9 +172,20 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
               options,
               index,
               count,
-              feed,
+              feed: {
+                campaign: campaignId,
+                from,
+                to,
+                poolFrom: poolSent[index] ?? 0,
+                pool: pool.slice(poolSent[index] ?? 0),
+                knownFrom: knownSent[index] ?? 0,
+                known: knownList.slice(knownSent[index] ?? 0),
+                weights,
+              },
               doneBefore: doneBefore[index] ?? 0,
             } satisfies ScanJob);
+            poolSent[index] = pool.length;
+            knownSent[index] = knownList.length;
             if (s.failing >= 0 && s.failing < lowest) {
               lowest = s.failing;
               for (const other of workers) other.post({ stopAt: lowest });
@@ -191,13 +210,13 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         if (s.failing >= 0 && (total.failing < 0 || s.failing < total.failing)) {
           total.failing = s.failing;
           failingPool = [...pool];
-          failingWeights = [...feed.weights];
+          failingWeights = [...weights];
         }
         candidates.push(...s.candidates);
       }
       if (stalls.length > 0 && failingPool.length === 0) {
         failingPool = [...pool];
-        failingWeights = [...feed.weights];
+        failingWeights = [...weights];
       }
       if (total.failing >= 0 || stalls.length > 0) break;
       const kept = absorb(candidates, known);
