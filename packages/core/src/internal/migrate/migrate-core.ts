@@ -73,9 +73,9 @@ function pastTheRange(api: string, name: string, n: number, i: number, verb: str
 
 /**
  * The prototypes of the plain arrays that hold exactly a range's entries, by `api`, `name` and
- * `n` (a few per driver: one per range size it uses). Each is a proxy of `Array.prototype`
- * that JavaScript consults only for what the array itself lacks: an index past its entries
- * throws, anything else is `Array.prototype`'s.
+ * `n` (a few per driver: one per range size it uses). Each is a proxy of an object that
+ * inherits from `Array.prototype`, which JavaScript consults only for what the array itself
+ * lacks: an index past its entries throws, anything else is `Array.prototype`'s.
  */
 const guards = new Map<string, object>();
 /** The prototypes of {@link guards}. */
@@ -85,7 +85,9 @@ function guardFor(api: string, name: string, n: number): object {
   const key = `${api}\0${name}\0${n}`;
   let g = guards.get(key);
   if (g === undefined) {
-    g = new Proxy(Array.prototype, {
+    // The target inherits from Array.prototype, so that the array stays an `instanceof Array`
+    // (a proxy of Array.prototype itself is not Array.prototype).
+    g = new Proxy(Object.create(Array.prototype) as object, {
       get(t, prop, receiver) {
         if (typeof prop === 'string' && isDigits(prop)) {
           const i = Number(prop);

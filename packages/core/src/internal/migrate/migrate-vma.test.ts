@@ -497,6 +497,8 @@ describe('migrateVmaSetup (bad input)', () => {
     setSelect(mm, args, dev.owner, 'system');
     expect(await migrateVmaSetup(args)).toBe(0);
     expect(args.src === src).toBe(kind === 'a plain array of the range');
+    // biome-ignore lint/suspicious/useIsArray: the prototype of a range's own array must keep it an instance of Array
+    expect([Array.isArray(src), src instanceof Array]).toEqual(kind === 'a Float64Array of the range' ? [false, false] : [true, true]);
     const walk = () => {
       for (let i = 0; i < steps; i++) if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) !== 0) args.dst[i] = 0;
     };
