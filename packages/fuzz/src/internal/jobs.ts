@@ -87,8 +87,8 @@ export async function nameJob(a: { readonly file: string }): Promise<string> {
 /**
  * What an epoch adds to the campaign's corpus, as the watching thread sends it: the pool entries
  * and coverage keys kept since the last epoch it sent this worker (the pool and the keys only
- * grow), and every entry's weight. The whole pool went with every epoch before: 150 KB of
- * structured clone per epoch and worker once a campaign of amdkfd-style has kept its 100 entries.
+ * grow), and every entry's weight: the whole pool would be 150 KB of structured clone per epoch
+ * and worker once a campaign of amdkfd-style has kept its 100 entries.
  */
 export interface FeedDelta {
   /** The campaign: a worker scans for one campaign at a time. */
