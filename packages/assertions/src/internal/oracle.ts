@@ -23,7 +23,7 @@ import {
 } from './rules/shape-windows.js';
 import { checkInstall, trackFormerPage } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
-import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents } from './state.js';
+import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents, translationKey } from './state.js';
 import { entryLeft, flushCompleted } from './tlb-walk.js';
 import { activeVms, cpuAllows } from './view.js';
 
@@ -288,8 +288,9 @@ export class FlushOracle implements Observer {
     for (const vm of activeVms(world, e.mm)) {
       for (const map of vm.walk.size > 0 ? [vm.pt, vm.tlb, new Map(vm.freedTableEntries())] : [vm.pt, vm.tlb]) {
         for (const [vpn, entry] of map) {
-          if (vpn >= first && vpn < last && !inv.before.has(`${vm.id}:${vpn}`))
-            inv.before.set(`${vm.id}:${vpn}`, { vmId: vm.id, vpn, entry, device: vm.device.name });
+          if (vpn < first || vpn >= last) continue;
+          const key = translationKey(vm.id, vpn);
+          if (!inv.before.has(key)) inv.before.set(key, { vmId: vm.id, vpn, entry, device: vm.device.name });
         }
       }
     }

@@ -3,7 +3,7 @@
  * translations existed when they started), translations a device kept under a legal skip, the
  * recent trace, the flush metrics and the coverage cells reached.
  */
-import type { TraceEvent } from '@hmmlab/core';
+import { HmmlabError, type TraceEvent } from '@hmmlab/core';
 
 /** An invalidation in progress. */
 export interface ActiveInvalidation {
@@ -20,10 +20,23 @@ export interface ActiveInvalidation {
   started: boolean;
   /** Events of the callback phase: callbacks, set_seq, device entry clears, TLB flushes. */
   readonly callbackEvents: TraceEvent[];
-  /** Translations held at 'inv-start': key `vm:vpn` → device entry. */
-  readonly before: Map<string, { vmId: number; vpn: number; entry: number; device: string }>;
-  /** Keys of translations that had to go when an entry changed. */
-  readonly needed: Set<string>;
+  /** Translations held at 'inv-start', by {@link translationKey} → device entry. */
+  readonly before: Map<number, { vmId: number; vpn: number; entry: number; device: string }>;
+  /** {@link translationKey}s of translations that had to go when an entry changed. */
+  readonly needed: Set<number>;
+}
+
+/** Device address spaces a translation key tells apart (far more than a run creates). */
+const VM_KEYS = 65536;
+
+/**
+ * The key of the translation of page `vpn` in device address space `vmId`: one number, so that
+ * the oracle builds no string per entry change (virtual page numbers stay below 2^36, so the key
+ * stays below 2^52, an exact integer).
+ */
+export function translationKey(vmId: number, vpn: number): number {
+  if (vmId >= VM_KEYS) throw new HmmlabError('ERR_STATE', `device address space ${vmId}: the oracle tells apart only the first ${VM_KEYS} of a run`);
+  return vpn * VM_KEYS + vmId;
 }
 
 /** Counts of device flushes, per invalidation event. */

@@ -9,7 +9,7 @@ import { eventName, formatPte, hex, MMU_NOTIFY_EXCLUSIVE, PTE_DEVICE_EXCLUSIVE, 
 import { type DeviceVm, devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import { formatOwner } from '../report.js';
-import type { ActiveInvalidation } from '../state.js';
+import { type ActiveInvalidation, translationKey } from '../state.js';
 import { activeVms, cpuAllows, describeEntry, pageKindFor, translationsOf } from '../view.js';
 import { callbackActs, whatCallbacksDid } from './callback-facts.js';
 
@@ -154,11 +154,11 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
   const vpn = Math.floor(ev.va / k.pageSize);
   const counts = ctx.counts(inv.event);
   const vms = activeVms(ctx.world, ev.mm);
-  for (const vm of vms) ctx.cover(pteCell(inv, vm, pageKindFor(k, ev.old, vm.device), inv.before.has(`${vm.id}:${vpn}`)));
+  for (const vm of vms) ctx.cover(pteCell(inv, vm, pageKindFor(k, ev.old, vm.device), inv.before.has(translationKey(vm.id, vpn))));
   for (const t of translationsOf(ctx.world, ev.mm, ev.va, vms)) {
     const dev = t.vm.device;
     if (cpuAllows(k, ev.new, t.entry, dev)) continue;
-    const key = `${t.vm.id}:${vpn}`;
+    const key = translationKey(t.vm.id, vpn);
     if (!inv.needed.has(key)) {
       inv.needed.add(key);
       counts.needed++;
