@@ -35,7 +35,8 @@ const VM_KEYS = 65536;
  * stays below 2^52, an exact integer).
  */
 export function translationKey(vmId: number, vpn: number): number {
-  if (vmId >= VM_KEYS) throw new HmmlabError('ERR_STATE', `device address space ${vmId}: the oracle tells apart only the first ${VM_KEYS} of a run`);
+  if (vmId >= VM_KEYS)
+    throw new HmmlabError('ERR_STATE', `device address space ${vmId}: the oracle tells apart only the first ${VM_KEYS} of a run`);
   return vpn * VM_KEYS + vmId;
 }
 
