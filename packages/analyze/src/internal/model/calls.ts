@@ -39,6 +39,24 @@ export function property(ip: Interp, v: Value, name: string, s: State, at: Node)
  * (strict null checks guarantee it): 'object', 'number', 'string' or 'boolean'; else undefined.
  */
 function declaredType(cls: ClassInfo, name: string): string | undefined {
+  let byName = declaredTypes.get(cls);
+  if (byName === undefined) {
+    byName = new Map();
+    declaredTypes.set(cls, byName);
+  }
+  if (byName.has(name)) return byName.get(name);
+  const t = readDeclaredType(cls, name);
+  byName.set(name, t);
+  return t;
+}
+
+/**
+ * Answers of {@link declaredType}, by class and field: the analysis reads the same fields on every
+ * path. A replaced source gets new `ClassInfo`s, so an answer never outlives its declaration.
+ */
+const declaredTypes = new WeakMap<ClassInfo, Map<string, string | undefined>>();
+
+function readDeclaredType(cls: ClassInfo, name: string): string | undefined {
   for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
     const p = c.decl.getProperty(name);
     if (p === undefined) continue;
