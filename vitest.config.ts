@@ -2,7 +2,8 @@ import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Workspace packages resolve to their TypeScript sources through the "@hmmlab/source" export
-// condition, so tests never depend on a build.
+// condition: what a test imports is never a stale build. The `hmmlab` processes tests start run
+// the build (test/setup/build.ts makes it first).
 const conditions = ['@hmmlab/source', 'import', 'module', 'node', 'default'];
 
 export default defineConfig({
@@ -23,8 +24,10 @@ export default defineConfig({
     isolate: false,
     // `hmmlab fuzz` keeps a corpus under the working directory unless told otherwise: tests that
     // run the CLI must neither write into the repo nor depend on a corpus an earlier run left.
-    // The CLI they start runs from source (packages/cli/bin/hmmlab.js), not from a build.
-    env: { HMMLAB_CORPUS: 'off', NODE_OPTIONS: '--conditions=@hmmlab/source' },
+    env: { HMMLAB_CORPUS: 'off' },
+    // The CLI the tests start (packages/cli/bin/hmmlab.js) runs the build, as an installed one
+    // does: the workspace is built first (incremental, a no-op when dist is current).
+    globalSetup: ['test/setup/build.ts'],
     projects: [
       { extends: true, test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'harness', include: ['packages/harness/src/**/*.test.ts'] } },
