@@ -30,6 +30,22 @@ describe('PageAllocator', () => {
     }
   });
 
+  it('should zero a reused page, and leave its words to a caller that does not ask for zeroes', () => {
+    const k = new Kernel({ wordsPerPage: 4 });
+    const a = k.pages.allocPage();
+    a.words.fill(7);
+    k.pages.putPage(a);
+    const b = k.pages.allocPage();
+    expect([b === a, [...b.words]]).toEqual([true, [0, 0, 0, 0]]);
+    b.words.fill(9);
+    k.pages.putPage(b);
+    const c = k.pages.allocPage({ zero: false });
+    expect([c === a, [...c.words]]).toEqual([true, [9, 9, 9, 9]]);
+    // Pages never handed out before are zero without a fill, in every slab size.
+    const fresh = Array.from({ length: 40 }, () => k.pages.allocPage({ zero: false }));
+    expect(fresh.filter((p) => p.words.some((w) => w !== 0)).map((p) => p.pfn)).toEqual([]);
+  });
+
   it('should reuse the last freed page first', () => {
     const k = new Kernel();
     const a = k.pages.allocPage();

@@ -472,8 +472,10 @@ export class PageAllocator {
       start = 0;
       size = FIRST_SLAB_PAGES;
     } else if (pfn < full) {
-      index = 32 - Math.clz32(Math.floor(pfn / FIRST_SLAB_PAGES));
-      start = FIRST_SLAB_PAGES * 2 ** (index - 1);
+      // Integer arithmetic: `2 ** n` is a float power, and it made this the costliest line of a
+      // page's creation (pagesPerSlab < 2^31, so the shifts do not overflow).
+      index = 32 - Math.clz32((pfn / FIRST_SLAB_PAGES) | 0);
+      start = FIRST_SLAB_PAGES << (index - 1);
       size = start;
     } else {
       const j = Math.floor((pfn - full) / full);
@@ -525,15 +527,18 @@ export class PageAllocator {
   /** `alloc_page`: a system page with refcount 1. */
   allocPage(options: AllocOptions = {}): Page {
     let p = this.freeList.pop();
+    // A new page's words are zero already: its slab was zeroed when created and held no page there.
+    let zeroed = false;
     if (p === undefined) {
       p = this.newPage(this.pages.length, 'system');
       this.pages.push(p);
+      zeroed = true;
     }
     p.free = false;
     p.refcount = 1;
     p.generation++;
     p.staleRefs = 0;
-    if (options.zero ?? true) p.slab.fill(0, p.wordOffset, p.wordEnd);
+    if (!zeroed && (options.zero ?? true)) p.slab.fill(0, p.wordOffset, p.wordEnd);
     this.allocated++;
     if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
     return p;
