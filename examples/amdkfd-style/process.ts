@@ -137,9 +137,12 @@ export class KfdProcess implements Binding {
     }
   }
 
-  /** The live range that covers `va`, with `svmsLock` held. */
+  /**
+   * The live range that covers `va`, with `svmsLock` held. Like the interval-tree lookup of
+   * `svm_range_from_addr`, it reads the state (`removed`) of the ranges around `va` only.
+   */
   private find(va: number): SvmRange | undefined {
-    return this.ranges.find((r) => !r.removed && va >= r.begin && va < r.end);
+    return this.ranges.find((r) => va >= r.begin && va < r.end && !r.removed);
   }
 
   /**
@@ -158,10 +161,11 @@ export class KfdProcess implements Binding {
       const vma = this.mm.findVma(va);
       let start = Math.max(va - (va % g), vma?.start ?? 0);
       let end = Math.min(va - (va % g) + g, vma?.end ?? 0);
+      // The live ranges that clip the granule (a range that would not clip it is not read).
       for (const r of this.ranges) {
-        if (r.removed) continue;
-        if (r.end <= va) start = Math.max(start, r.end);
-        else if (r.begin > va) end = Math.min(end, r.begin);
+        if (r.end <= va) {
+          if (r.end > start && !r.removed) start = r.end;
+        } else if (r.begin > va && r.begin < end && !r.removed) end = r.begin;
       }
       this.svmsLock.unlock();
       this.mm.mmapLock.upRead();
@@ -170,7 +174,7 @@ export class KfdProcess implements Binding {
       const prange = new SvmRange(this, start, end);
       if ((await mmuIntervalNotifierInsert(prange, this.mm, start, end - start, svmRangeMnOps)) !== 0) return null;
       await this.svmsLock.lock();
-      const raced = this.ranges.some((r) => !r.removed && r.begin < end && r.end > start);
+      const raced = this.ranges.some((r) => r.begin < end && r.end > start && !r.removed);
       if (!raced) {
         // svms lock, then the range lock, as the mapping paths take them.
         await prange.lock.lock();
@@ -204,7 +208,7 @@ export class KfdProcess implements Binding {
       await this.svmsLock.lock();
       let r = 0;
       for (const prange of this.ranges.slice()) {
-        if (prange.removed || prange.end <= start || prange.begin >= end) continue;
+        if (prange.end <= start || prange.begin >= end || prange.removed) continue;
         r = await svmRangeValidateAndMap(prange, Math.max(start, prange.begin), Math.min(end, prange.end), all, required);
         if (r !== 0) break;
       }
