@@ -175,13 +175,17 @@ export class DmirrorFixed extends Dmirror {
     this.pt.clearRange(0, ULONG_MAX, 'xa_destroy');
   }
 
-  /** Whether a device page in use still points to this mirror (a fault on it may be running). */
+  /**
+   * Whether a device page in use still points to this mirror (a fault on it may be running). A
+   * device page whose struct page the model never made was never handed out (`peek`: looking
+   * does not make it).
+   */
   private devicePagesLeft(): boolean {
     const pgmap = this.mdevice.device.pgmap;
     if (pgmap === null) return false;
     const pages = this.mdevice.kernel.pages;
     for (let pfn = pgmap.startPfn; pfn < pgmap.startPfn + pgmap.nrPages; pfn++) {
-      const p = pages.pfnToPage(pfn);
+      const p = pages.peek(pfn);
       if (p !== undefined && !p.free && p.zoneDeviceData === this) return true;
     }
     return false;
