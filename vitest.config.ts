@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
+import LongestFirst from './test/setup/sequencer.js';
 
 // Workspace packages resolve to their TypeScript sources through the "@hmmlab/source" export
 // condition: what a test imports is never a stale build. The `hmmlab` processes tests start run
@@ -28,6 +29,8 @@ export default defineConfig({
     // The CLI the tests start (packages/cli/bin/hmmlab.js) runs the build, as an installed one
     // does: the workspace is built first (incremental, a no-op when dist is current).
     globalSetup: ['test/setup/build.ts'],
+    // Longest files first, by test/setup/durations.json, whether or not this machine ran them before.
+    sequence: { sequencer: LongestFirst },
     projects: [
       { extends: true, test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
       { extends: true, test: { name: 'harness', include: ['packages/harness/src/**/*.test.ts'] } },
