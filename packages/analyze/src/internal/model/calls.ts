@@ -7,7 +7,7 @@ import { type CallExpression, type NewExpression, Node, SyntaxKind } from 'ts-mo
 import { builtinFunction, builtinMethod, CALLBACK_RUNNERS } from './builtins.js';
 import { evalExpr } from './eval-expr.js';
 import type { Frame, Interp } from './interp.js';
-import { type ClassInfo, findMember } from './program.js';
+import { type ClassInfo, findMember, perClassAndName } from './program.js';
 import type { State } from './state.js';
 import { type FnValue, keyOf, type Located, sym, UNDEF, type Value } from './values.js';
 
@@ -39,21 +39,10 @@ export function property(ip: Interp, v: Value, name: string, s: State, at: Node)
  * (strict null checks guarantee it): 'object', 'number', 'string' or 'boolean'; else undefined.
  */
 function declaredType(cls: ClassInfo, name: string): string | undefined {
-  let byName = declaredTypes.get(cls);
-  if (byName === undefined) {
-    byName = new Map();
-    declaredTypes.set(cls, byName);
-  }
-  if (byName.has(name)) return byName.get(name);
-  const t = readDeclaredType(cls, name);
-  byName.set(name, t);
-  return t;
+  return perClassAndName(declaredTypes, cls, name, readDeclaredType);
 }
 
-/**
- * Answers of {@link declaredType}, by class and field: the analysis reads the same fields on every
- * path. A replaced source gets new `ClassInfo`s, so an answer never outlives its declaration.
- */
+/** Answers of {@link declaredType} by class and field. */
 const declaredTypes = new WeakMap<ClassInfo, Map<string, string | undefined>>();
 
 function readDeclaredType(cls: ClassInfo, name: string): string | undefined {

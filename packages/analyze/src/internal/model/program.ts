@@ -219,21 +219,33 @@ function bindsName(n: Node, name: string): boolean {
 /** What {@link findMember} finds. */
 type Member = { readonly node: MethodDeclaration | Node; readonly owner: ClassInfo; readonly getter: boolean };
 
-/** Answers of {@link findMember} by class and name (a class's members do not change). */
+/**
+ * `answer(cls, name)`, kept in `cache`: the analysis asks the same question of a class on every
+ * path, and a class's declarations do not change (a replaced source makes new `ClassInfo`s).
+ */
+export function perClassAndName<T>(
+  cache: WeakMap<ClassInfo, Map<string, T>>,
+  cls: ClassInfo,
+  name: string,
+  answer: (cls: ClassInfo, name: string) => T,
+): T {
+  let byName = cache.get(cls);
+  if (byName === undefined) {
+    byName = new Map();
+    cache.set(cls, byName);
+  }
+  if (byName.has(name)) return byName.get(name) as T;
+  const a = answer(cls, name);
+  byName.set(name, a);
+  return a;
+}
+
+/** Answers of {@link findMember} by class and name. */
 const members = new WeakMap<ClassInfo, Map<string, Member | undefined>>();
 
 /** A member of a class chain by name: method, getter or arrow-valued property, with the class it is in. */
 export function findMember(cls: ClassInfo | null, name: string): Member | undefined {
-  if (cls === null) return undefined;
-  let byName = members.get(cls);
-  if (byName === undefined) {
-    byName = new Map();
-    members.set(cls, byName);
-  }
-  if (byName.has(name)) return byName.get(name);
-  const m = memberOf(cls, name);
-  byName.set(name, m);
-  return m;
+  return cls === null ? undefined : perClassAndName(members, cls, name, memberOf);
 }
 
 function memberOf(cls: ClassInfo, name: string): Member | undefined {
