@@ -2,7 +2,7 @@
  * Expressions: each evaluates to one value per path, and may fork the path (a short-circuit
  * test, a conditional, a trylock, an inlined call with several returns).
  */
-import { Node, SyntaxKind } from 'ts-morph';
+import { type CallExpression, Node, type PropertyAccessExpression, SyntaxKind } from 'ts-morph';
 import { evalCall, evalNew, property } from './calls.js';
 import { closure, type Frame, type Interp } from './interp.js';
 import { decide, type State } from './state.js';
@@ -26,6 +26,16 @@ type Out = [State, Located][];
 /** Evaluates `e` on path `s`. */
 export function evalExpr(ip: Interp, fr: Frame, e: Node, s: State): Out {
   if (!ip.step()) return [];
+  // The commonest kinds first, by one kind test each: every `Node.isX` below asks ts-morph for
+  // the node's kind again.
+  const kind = e.getKind();
+  if (kind === SyntaxKind.Identifier) return [[s, identifier(ip, fr, e.getText(), e, s)]];
+  if (kind === SyntaxKind.PropertyAccessExpression) {
+    const pa = e as PropertyAccessExpression;
+    const name = pa.getName();
+    return evalExpr(ip, fr, pa.getExpression(), s).flatMap(([t, v]) => property(ip, v, name, t, pa));
+  }
+  if (kind === SyntaxKind.CallExpression) return evalCall(ip, fr, e as CallExpression, s);
   if (
     Node.isParenthesizedExpression(e) ||
     Node.isAsExpression(e) ||
@@ -38,7 +48,7 @@ export function evalExpr(ip: Interp, fr: Frame, e: Node, s: State): Out {
   }
   if (Node.isNumericLiteral(e)) return [[s, { k: 'const', v: e.getLiteralValue() }]];
   if (Node.isStringLiteral(e) || Node.isNoSubstitutionTemplateLiteral(e)) return [[s, { k: 'const', v: e.getLiteralValue() }]];
-  switch (e.getKind()) {
+  switch (kind) {
     case SyntaxKind.TrueKeyword:
       return [[s, TRUE]];
     case SyntaxKind.FalseKeyword:
@@ -48,11 +58,6 @@ export function evalExpr(ip: Interp, fr: Frame, e: Node, s: State): Out {
     case SyntaxKind.ThisKeyword:
       return [[s, fr.thisValue ?? sym('this')]];
   }
-  if (Node.isIdentifier(e)) return [[s, identifier(ip, fr, e.getText(), e, s)]];
-  if (Node.isPropertyAccessExpression(e)) {
-    const name = e.getName();
-    return evalExpr(ip, fr, e.getExpression(), s).flatMap(([t, v]) => property(ip, v, name, t, e));
-  }
   if (Node.isElementAccessExpression(e)) {
     const arg = e.getArgumentExpression();
     return evalExpr(ip, fr, e.getExpression(), s).flatMap(([t, v]) =>
@@ -61,7 +66,6 @@ export function evalExpr(ip: Interp, fr: Frame, e: Node, s: State): Out {
         : evalExpr(ip, fr, arg, t).map(([u, a]): [State, Located] => [u, sym(`${keyOf(v)}[${keyOf(a)}]`)]),
     );
   }
-  if (Node.isCallExpression(e)) return evalCall(ip, fr, e, s);
   if (Node.isNewExpression(e)) return evalNew(ip, fr, e, s);
   if (Node.isArrowFunction(e) || Node.isFunctionExpression(e)) return [[s, closure(fr, e)]];
   if (Node.isPrefixUnaryExpression(e)) return prefix(ip, fr, e.getOperatorToken(), e.getOperand(), s);
