@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { validateScenario } from '@hmmlab/harness';
 import { afterEach, describe, expect, it } from 'vitest';
 import { counterexample, planRun, runArb, runCampaign, runSample, scanRuns } from './campaign.js';
-import { corpusDir, readCorpus, writeCorpus } from './corpus.js';
+import { type CorpusEntry, corpusDir, poolWeights, readCorpus, writeCorpus } from './corpus.js';
 import { replayToken } from './replay.js';
 import { mirror } from './test-mirror.js';
 
@@ -19,6 +19,15 @@ const temp = (): string => {
 };
 
 describe('coverage feedback', () => {
+  it('should weigh each pool entry by the sum over its keys of 1 / the runs that reached the key', () => {
+    const entry = (keys: string[]): CorpusEntry => ({ scenario: { regions: [], tasks: [] }, schedule: { kind: 'random', choices: [] }, keys });
+    // A cell key holds '|' itself; a key the counts do not know counts as reached once.
+    const hits = { cells: { 'a|b': 4, c: 2 }, windows: { w: 8 } };
+    const pool = [entry(['cell|a|b', 'window|w']), entry(['cell|c', 'cell|a|b']), entry(['cell|unknown']), entry([])];
+    expect(poolWeights(pool, hits)).toEqual([1 / 4 + 1 / 8, 1 / 2 + 1 / 4, 1, 0]);
+    expect(poolWeights(pool, {})).toEqual([2, 2, 1, 0]);
+  });
+
   it('should keep runs that reached new coverage and give the same campaign for the same seed', async () => {
     const a = await scanRuns(mirror(true), { runs: 200, seed: 5 });
     const b = await scanRuns(mirror(true), { runs: 200, seed: 5 });

@@ -79,12 +79,20 @@ export function poolWeights(
   pool: readonly CorpusEntry[],
   hits: { cells?: Record<string, number>; windows?: Record<string, number> },
 ): number[] {
-  const count = (k: string): number => {
-    const [kind, ...rest] = k.split('|');
-    const n = (kind === 'cell' ? hits.cells : hits.windows)?.[rest.join('|')] ?? 0;
-    return Math.max(1, n);
+  // Entries share most of their keys: each key's share is computed once per call.
+  const shares = new Map<string, number>();
+  const share = (k: string): number => {
+    let w = shares.get(k);
+    if (w === undefined) {
+      const bar = k.indexOf('|');
+      const kind = bar < 0 ? k : k.slice(0, bar);
+      const n = (kind === 'cell' ? hits.cells : hits.windows)?.[bar < 0 ? '' : k.slice(bar + 1)] ?? 0;
+      w = 1 / Math.max(1, n);
+      shares.set(k, w);
+    }
+    return w;
   };
-  return pool.map((e) => e.keys.reduce((w, k) => w + 1 / count(k), 0));
+  return pool.map((e) => e.keys.reduce((w, k) => w + share(k), 0));
 }
 
 /** Salt of the random stream that decides whether a run mutates and how (apart from the fresh runs' stream). */
