@@ -27,15 +27,35 @@ export function driversUnder(dir: string): { name: string; file: string }[] {
     .sort((a, b) => (a.name < b.name ? -1 : 1));
 }
 
-/** Runs per second and steps per second over `runs` runs of a correct driver. */
+/** Runs per second and steps per second over `runs` runs of a correct driver (one campaign, seeded `seed`). */
 export async function throughput(
   driver: DriverDefinition,
   runs: number,
+  seed = 7,
 ): Promise<{ scenariosPerSec: number; stepsPerSec: number; runs: number }> {
   const t = performance.now();
-  const scan = await scanRuns(driver, { runs, seed: 7 });
+  const scan = await scanRuns(driver, { runs, seed });
   const s = (performance.now() - t) / 1000;
   return { scenariosPerSec: Math.round(scan.done / s), stepsPerSec: Math.round(scan.steps / s), runs: scan.done };
+}
+
+/**
+ * The medians of {@link throughput} over `rounds` campaigns of `runs` runs each, seeded 7, 8, …:
+ * one campaign of a few hundred runs moved by up to 40% from one bench run to the next.
+ */
+export async function medianThroughput(
+  driver: DriverDefinition,
+  rounds: number,
+  runs: number,
+): Promise<{ scenariosPerSec: number; stepsPerSec: number; runs: number; rounds: number }> {
+  const each: { scenariosPerSec: number; stepsPerSec: number; runs: number }[] = [];
+  for (let i = 0; i < rounds; i++) each.push(await throughput(driver, runs, 7 + i));
+  return {
+    scenariosPerSec: Math.round(median(each.map((t) => t.scenariosPerSec))),
+    stepsPerSec: Math.round(median(each.map((t) => t.stepsPerSec))),
+    runs: each.reduce((n, t) => n + t.runs, 0),
+    rounds,
+  };
 }
 
 /** The campaign shape a known bug's expected.json asks for (its kernel what-if, the ops that reach it), if any. */
