@@ -37,9 +37,15 @@ export function snapshot(dir: string): Map<string, string> {
   return out;
 }
 
+/**
+ * The project {@link typeErrors} checks in. One for every check: the library, `@types/node` and
+ * hmmlab's declarations are parsed once, not at every check (most of a check's time).
+ */
+let checker: Project | null = null;
+
 /** Type errors of the `.ts` files under `dir`, with the repository's compiler options (sources through `@hmmlab/source`). */
 export function typeErrors(dir: string): string[] {
-  const project = new Project({
+  checker ??= new Project({
     compilerOptions: {
       target: ts.ScriptTarget.ES2023,
       lib: ['lib.es2023.d.ts'],
@@ -56,6 +62,14 @@ export function typeErrors(dir: string): string[] {
       typeRoots: [join(REPO, 'node_modules', '@types')],
     },
   });
+  const project = checker;
+  // The files of earlier checks leave the project, and so does every file outside the packages
+  // and node_modules (a test may have changed it since); what stays cannot have changed.
+  const packages = join(REPO, 'packages');
+  for (const sf of project.getSourceFiles()) {
+    const path = sf.getFilePath();
+    if (!path.includes('/node_modules/') && !path.startsWith(`${packages}/`)) project.removeSourceFile(sf);
+  }
   project.addSourceFilesAtPaths([`${dir}/**/*.ts`, `!${dir}/**/node_modules/**`]);
   return project
     .getPreEmitDiagnostics()
