@@ -221,9 +221,7 @@ if (want('fuzz') || want('detect')) {
     log(`fuzz throughput on ${probe.name}: ${JSON.stringify(fuzz.throughput)}`);
   }
   // Every correct template, with the oracle on: the medians of three short campaigns each, after a
-  // warm-up campaign. A process's runs speed up over its first few thousand (the JIT), and a
-  // warm-up of 100 runs left amdkfd-style at 1,344 scenarios/s where the same process did 1,874
-  // later: the warm-up is 1,000 runs.
+  // warm-up campaign of another seed (a process's runs speed up over its first few thousand: the JIT).
   const byTemplate: Record<string, { scenariosPerSec: number; stepsPerSec: number; runs: number; rounds: number }> = {};
   for (const c of want('fuzz') ? correct : []) {
     const drv = await load(c.file);
