@@ -20,7 +20,11 @@ const temp = (): string => {
 
 describe('coverage feedback', () => {
   it('should weigh each pool entry by the sum over its keys of 1 / the runs that reached the key', () => {
-    const entry = (keys: string[]): CorpusEntry => ({ scenario: { regions: [], tasks: [] }, schedule: { kind: 'random', choices: [] }, keys });
+    const entry = (keys: string[]): CorpusEntry => ({
+      scenario: { regions: [], tasks: [] },
+      schedule: { kind: 'random', choices: [] },
+      keys,
+    });
     // A cell key holds '|' itself; a key the counts do not know counts as reached once.
     const hits = { cells: { 'a|b': 4, c: 2 }, windows: { w: 8 } };
     const pool = [entry(['cell|a|b', 'window|w']), entry(['cell|c', 'cell|a|b']), entry(['cell|unknown']), entry([])];
