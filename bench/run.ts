@@ -524,7 +524,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
   }
   const fuzz = r.fuzz as
     | {
-        throughput?: { driver: string; scenariosPerSec: number; stepsPerSec: number };
+        throughput?: { driver: string; scenariosPerSec: number; stepsPerSec: number; runs?: number };
         throughputByTemplate?: Record<string, { scenariosPerSec: number; stepsPerSec: number; runs: number; rounds?: number }>;
         kinds?: Record<string, string>;
         timeToDetect?: Record<string, Detection>;
@@ -535,7 +535,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
     lines.push('## Fuzzing', '');
     if (fuzz.throughput)
       lines.push(
-        `Throughput on \`${fuzz.throughput.driver}\` with the oracle on: ${fuzz.throughput.scenariosPerSec.toLocaleString('en')} scenarios/s, ${fuzz.throughput.stepsPerSec.toLocaleString('en')} scheduler steps/s.`,
+        `Throughput on \`${fuzz.throughput.driver}\` with the oracle on, over the first ${(fuzz.throughput.runs ?? 2000).toLocaleString('en')} runs of the process (cold: the JIT warms up over the first few thousand): ${fuzz.throughput.scenariosPerSec.toLocaleString('en')} scenarios/s, ${fuzz.throughput.stepsPerSec.toLocaleString('en')} scheduler steps/s.`,
         '',
       );
     const byTemplate = Object.entries(fuzz.throughputByTemplate ?? {});
