@@ -39,9 +39,42 @@ type SharedEvent = Extract<TraceEvent, { type: 'shared-access' }>;
 type DmaEvent = Extract<TraceEvent, { type: 'dma' }>;
 type SeqEvent = Extract<TraceEvent, { type: 'set-seq' | 'read-retry' }>;
 
+/** Values by device VM id and address: a location's key without a string built per access. */
+class ByVmVa<T> {
+  private readonly byVm = new Map<number, Map<number, T>>();
+
+  get(vm: number, va: number): T | undefined {
+    return this.byVm.get(vm)?.get(va);
+  }
+
+  /** The value of `(vm, va)`, made by `make` if there is none. */
+  getOrMake(vm: number, va: number, make: () => T): T {
+    let byVa = this.byVm.get(vm);
+    if (byVa === undefined) {
+      byVa = new Map();
+      this.byVm.set(vm, byVa);
+    }
+    let v = byVa.get(va);
+    if (v === undefined) {
+      v = make();
+      byVa.set(va, v);
+    }
+    return v;
+  }
+}
+
+const newShadow = (): Shadow => ({ write: null, reads: [] });
+const newMapped = (): { uses: Access[]; revoked: Access | null } => ({ uses: [], revoked: null });
+
+/** How a report names a device entry's location (its dedup key). */
+const pteKey = (vm: number, va: number): string => `pte:${vm}:${va}`;
+
 /** The shadow state of every tracked location, for one run. */
 export class RaceShadow {
-  private readonly shadow = new Map<string, Shadow>();
+  /** Device entries' shadows, by VM and address. */
+  private readonly pteShadow = new ByVmVa<Shadow>();
+  /** Interval notifiers' sequences' shadows, by notifier id. */
+  private readonly seqShadow = new Map<number, Shadow>();
   /** Shared cells by object id (ids are small and dense, numbered per kernel). */
   private readonly cellShadow: (Shadow | undefined)[] = [];
   /** Shared map keys: object id → key → shadow (no key string built per access). */
@@ -52,7 +85,7 @@ export class RaceShadow {
    * Per device entry: the driver's own copies through it (`DeviceVm.accessMapped`), the last of
    * each task since an invalidation callback last changed the entry, and that change.
    */
-  private readonly mapped = new Map<string, { uses: Access[]; revoked: Access | null }>();
+  private readonly mapped = new ByVmVa<{ uses: Access[]; revoked: Access | null }>();
   /** Device VMs by id: their device and whether their entries are atomic. */
   private readonly vms = new Map<number, { device: Device | null; atomic: boolean }>();
 
@@ -64,9 +97,8 @@ export class RaceShadow {
       vm = { device, atomic: device?.vms.find((v) => v.id === ev.vm)?.atomicEntries ?? false };
       this.vms.set(ev.vm, vm);
     }
-    const key = `pte:${ev.vm}:${ev.va}`;
-    this.access(ctx, ev, this.shadowOf(key), key, true, vm.atomic, ev.va, vm.device);
-    this.onEntryChange(ctx, ev, key, vm.device);
+    this.access(ctx, ev, this.pteShadow.getOrMake(ev.vm, ev.va, newShadow), true, vm.atomic, ev.va, vm.device);
+    this.onEntryChange(ctx, ev, vm.device);
   }
 
   /**
@@ -82,40 +114,31 @@ export class RaceShadow {
   onMappedAccess(ctx: OracleContext, ev: DevAccessEvent): void {
     const sched = ctx.world.kernel.sched;
     if (!sched.isRunning) return;
-    const key = `pte:${ev.vm}:${ev.va - (ev.va % ctx.world.kernel.pageSize)}`;
-    const m = this.mappedOf(key);
+    const page = ev.va - (ev.va % ctx.world.kernel.pageSize);
+    const m = this.mapped.getOrMake(ev.vm, page, newMapped);
     const t = sched.current;
     const cur = accessOf(t, ev, false, false);
     const device = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
-    if (m.revoked !== null && races(m.revoked, t, false)) this.reportRace(ctx, ev, key, m.revoked, cur, ev.va, device);
+    if (m.revoked !== null && races(m.revoked, t, false)) this.reportRace(ctx, ev, pteKey(ev.vm, page), m.revoked, cur, ev.va, device);
     const i = m.uses.findIndex((u) => u.task === t);
     if (i >= 0) m.uses[i] = cur;
     else m.uses.push(cur);
   }
 
   /** A device entry changed: inside an invalidation callback, it must be ordered with the driver's copies through it. */
-  private onEntryChange(ctx: OracleContext, ev: DevPteEvent, key: string, device: Device | null): void {
+  private onEntryChange(ctx: OracleContext, ev: DevPteEvent, device: Device | null): void {
     const t = ctx.world.kernel.sched.current;
-    const m = this.mapped.get(key);
+    const m = this.mapped.get(ev.vm, ev.va);
     if (!inInvalidationCallback(t)) {
       if (m !== undefined) m.revoked = null;
       return;
     }
     const cur = accessOf(t, ev, true, false);
     const prior = m?.uses.find((u) => races(u, t, false));
-    if (prior !== undefined) this.reportRace(ctx, ev, key, prior, cur, ev.va, device);
-    const s = this.mappedOf(key);
+    if (prior !== undefined) this.reportRace(ctx, ev, pteKey(ev.vm, ev.va), prior, cur, ev.va, device);
+    const s = m ?? this.mapped.getOrMake(ev.vm, ev.va, newMapped);
     s.uses.length = 0;
     s.revoked = cur;
-  }
-
-  private mappedOf(key: string): { uses: Access[]; revoked: Access | null } {
-    let m = this.mapped.get(key);
-    if (m === undefined) {
-      m = { uses: [], revoked: null };
-      this.mapped.set(key, m);
-    }
-    return m;
   }
 
   /**
@@ -169,7 +192,7 @@ export class RaceShadow {
         c = { write: null, reads: [] };
         this.cellShadow[ev.obj] = c;
       }
-      this.access(ctx, ev, c, null, ev.write, ev.atomic, null, null);
+      this.access(ctx, ev, c, ev.write, ev.atomic, null, null);
       return;
     }
     let byKey = this.sharedShadow.get(ev.obj);
@@ -183,31 +206,25 @@ export class RaceShadow {
       byKey.set(ev.key, s);
     }
     // The report's key is built only if there is a race.
-    this.access(ctx, ev, s, null, ev.write, ev.atomic, null, null);
+    this.access(ctx, ev, s, ev.write, ev.atomic, null, null);
   }
 
   /** `mmu_interval_set_seq` wrote a notifier's sequence (atomically), or a driver read it back. */
   onSeq(ctx: OracleContext, ev: SeqEvent): void {
     const write = ev.type === 'set-seq';
-    const key = `seq:${ev.id}`;
-    this.access(ctx, ev, this.shadowOf(key), key, write, write || ev.atomic, null, null);
-  }
-
-  private shadowOf(key: string): Shadow {
-    let s = this.shadow.get(key);
+    let s = this.seqShadow.get(ev.id);
     if (s === undefined) {
-      s = { write: null, reads: [] };
-      this.shadow.set(key, s);
+      s = newShadow();
+      this.seqShadow.set(ev.id, s);
     }
-    return s;
+    this.access(ctx, ev, s, write, write || ev.atomic, null, null);
   }
 
-  /** An access to the location whose shadow is `s`; `key` names it in a report (null: a shared cell's, from `ev`). */
+  /** An access to the location whose shadow is `s`; a report names it by {@link locationKey}. */
   private access(
     ctx: OracleContext,
     ev: DevPteEvent | SharedEvent | SeqEvent,
     s: Shadow,
-    key: string | null,
     write: boolean,
     atomic: boolean,
     va: number | null,
@@ -233,7 +250,7 @@ export class RaceShadow {
     let cur: Access | null = null;
     if (prior !== null) {
       cur = accessOf(t, ev, write, atomic);
-      this.reportRace(ctx, ev, key ?? (ev.type === 'shared-access' ? `s:${ev.obj}:${ev.key}` : ''), prior, cur, va, device);
+      this.reportRace(ctx, ev, locationKey(ev), prior, cur, va, device);
     }
     if (write) {
       if (w !== null && w.task === t && cur === null) refill(w, t, ev, true, atomic);
@@ -300,9 +317,30 @@ function refill(a: Access, t: Task, ev: DevPteEvent | SharedEvent | SeqEvent, wr
   a.context = t.contexts[t.contexts.length - 1] ?? null;
 }
 
-/** Whether `t` runs an invalidation callback of a notifier (its innermost driver context names the invalidation). */
+/** How a report names the location of an access that {@link RaceShadow.access} tracks (its dedup key). */
+function locationKey(ev: DevPteEvent | SharedEvent | SeqEvent): string {
+  if (ev.type === 'dev-pte') return pteKey(ev.vm, ev.va);
+  if (ev.type === 'shared-access') return `s:${ev.obj}:${ev.key}`;
+  return `seq:${ev.id}`;
+}
+
+/** The mark an invalidation callback's driver context ends with, before the invalidation's number. */
+const INV_MARK = ', inv #';
+
+/**
+ * Whether `t` runs an invalidation callback of a notifier: its innermost driver context ends with
+ * {@link INV_MARK} and a number (`/, inv #\d+$/`, without a regular expression on every entry change).
+ */
 function inInvalidationCallback(t: Task): boolean {
-  return /, inv #\d+$/.test(t.contexts[t.contexts.length - 1] ?? '');
+  const c = t.contexts[t.contexts.length - 1];
+  if (c === undefined) return false;
+  const i = c.lastIndexOf(INV_MARK);
+  if (i < 0 || i + INV_MARK.length === c.length) return false;
+  for (let j = i + INV_MARK.length; j < c.length; j++) {
+    const d = c.charCodeAt(j);
+    if (d < 48 || d > 57) return false;
+  }
+  return true;
 }
 
 /** True if `a` (another task's access) conflicts with an access by `t` now: not ordered before it, and not both atomic. */
