@@ -175,7 +175,7 @@ export class Device {
   /** Device memory, if any. */
   readonly pgmap: DevPagemap | null;
   /** Pfns of free device pages (the driver's allocator; `pageFree` puts pages back). */
-  readonly freePages: number[] = [];
+  readonly freePages: number[];
   /** @internal */
   readonly queueWq: WaitQueue;
   /** @internal */
@@ -212,10 +212,17 @@ export class Device {
         ops,
         name: `${this.name} memory`,
       });
-      // Lowest pfn handed out first.
-      for (let i = this.pgmap.nrPages - 1; i >= 0; i--) this.freePages.push(this.pgmap.startPfn + i);
+      // Lowest pfn handed out first (the end of the stack). Made at its full size at once: grown
+      // by a push per page, the list of a device of a thousand pages cost four times as long, and
+      // every run makes its devices afresh.
+      const n = this.pgmap.nrPages;
+      const start = this.pgmap.startPfn;
+      const free = new Array<number>(n);
+      for (let i = 0; i < n; i++) free[i] = start + n - 1 - i;
+      this.freePages = free;
     } else {
       this.pgmap = null;
+      this.freePages = [];
     }
   }
 

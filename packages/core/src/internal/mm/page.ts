@@ -432,7 +432,7 @@ export class PageAllocator {
   private readonly smallSlabs: number;
   /** The contents slabs, each created when its first page is (see {@link PageAllocator.newPage}). */
   private readonly slabs: Int32Array[] = [];
-  private readonly pages: (Page | undefined)[] = [undefined];
+  private pages: (Page | undefined)[] = [undefined];
   private readonly freeList: Page[] = [];
   private readonly deviceRanges: { start: number; n: number; kind: 'device-private' | 'device-coherent'; pgmap: PagemapRef }[] = [];
   private readonly sched: Scheduler;
@@ -611,7 +611,12 @@ export class PageAllocator {
    */
   reserveDevicePages(n: number, kind: 'device-private' | 'device-coherent', pgmap: PagemapRef): number {
     const start = this.pages.length;
-    for (let i = 0; i < n; i++) this.pages.push(undefined);
+    // The range's slots in one allocation (pushed one by one, the table was reallocated several
+    // times for a device of a thousand pages, and every run of a campaign makes its devices).
+    const grown = new Array<Page | undefined>(start + n);
+    for (let i = 0; i < start; i++) grown[i] = this.pages[i];
+    for (let i = start; i < start + n; i++) grown[i] = undefined;
+    this.pages = grown;
     this.deviceRanges.push({ start, n, kind, pgmap });
     return start;
   }
