@@ -435,8 +435,7 @@ export class FlushOracle implements Observer {
   /** Adds the run-level rules (deadlock, livelock, driver failures) and returns the verdict. */
   finish(run: RunResult): OracleReport {
     const k = (this.world as World).kernel;
-    const last =
-      k.trace.events().at(-1) ?? ({ type: 'warn', what: '', detail: '', seq: k.trace.length, step: run.steps, task: -1 } as TraceEvent);
+    const last = k.trace.last() ?? ({ type: 'warn', what: '', detail: '', seq: k.trace.length, step: run.steps, task: -1 } as TraceEvent);
     const ctx = this.ctx as OracleContext;
     const runRule = (rule: RuleId, explanation: string, context: string | null): void =>
       ctx.report({ rule, explanation, context, dedupKey: `run:${rule}` }, last);

@@ -27,4 +27,21 @@ describe('Trace', () => {
     t.attachClock({ step: 7, currentTaskId: () => 3 });
     expect(t.emit({ type: 'warn', what: 'x', detail: '' })).toMatchObject({ seq: 0, step: 7, task: 3 });
   });
+
+  it.each([
+    ['ring', 0],
+    ['ring', 2],
+    ['ring', 3],
+    ['ring', 7],
+    ['all', 0],
+    ['all', 4],
+    ['none', 0],
+    ['none', 2],
+  ] as const)('should give as last() the newest of events() in %s mode after %i events', (mode, n) => {
+    const t = new Trace(mode, 3);
+    for (let i = 0; i < n; i++) t.emit({ type: 'warn', what: String(i), detail: '' });
+    expect(t.last()).toBe(t.events().at(-1));
+    if (mode !== 'none' && n > 0) expect(t.last()).toMatchObject({ what: String(n - 1) });
+    else expect(t.last()).toBeUndefined();
+  });
 });

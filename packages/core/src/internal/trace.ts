@@ -303,6 +303,13 @@ export class Trace {
     return this.seq;
   }
 
+  /** The newest kept event (`events().at(-1)`, without copying the kept events), if any. */
+  last(): TraceEvent | undefined {
+    if (this.mode === 'all') return this.all.at(-1);
+    if (this.mode === 'none') return undefined;
+    return this.ring[(this.ringHead + this.ring.length - 1) % this.ring.length];
+  }
+
   /** The kept events, oldest first. */
   events(): TraceEvent[] {
     if (this.mode === 'all') return this.all.slice();
