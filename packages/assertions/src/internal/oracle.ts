@@ -97,7 +97,7 @@ export class FlushOracle implements Observer {
   private readonly enabled: Set<RuleId>;
   private readonly recent: RecentEvents;
   /** Made anew with the kernel's page size by {@link FlushOracle.attach}. */
-  private ghost = new GhostMemory(4096);
+  private ghost = new GhostMemory(4096, 4);
   private layout: LayoutTracker | null = null;
   private readonly byEvent = new Map<number, FlushCounts>();
   private readonly cells = new Map<string, number>();
@@ -120,7 +120,7 @@ export class FlushOracle implements Observer {
   /** Observer hook: subscribes to the kernel's trace. */
   attach(world: World): void {
     this.world = world;
-    this.ghost = new GhostMemory(world.kernel.pageSize);
+    this.ghost = new GhostMemory(world.kernel.pageSize, world.kernel.wordSize);
     this.layout = new LayoutTracker(this.ghost, world.kernel.pageSize);
     const ctx: OracleContext = {
       world,

@@ -14,19 +14,25 @@ interface GhostWord {
   step: number;
 }
 
+/** The words of one page, by their index in the page (accesses are word-aligned). */
+type PageWords = (GhostWord | undefined)[];
+
 /** The ghost copy of memory. */
 export class GhostMemory {
   /**
-   * Private memory: mm id → virtual page number → va → word (number keys: no string built per
-   * access). Bucketed by page, so unmapping or moving a page touches only that page's words.
+   * Private memory: mm id → virtual page number → the page's words by index (number keys: no
+   * string built per access, and no map per page). Bucketed by page, so unmapping or moving a page
+   * touches only that page's words.
    */
-  private readonly private = new Map<number, Map<number, Map<number, GhostWord>>>();
+  private readonly private = new Map<number, Map<number, PageWords>>();
   /** Shared file and shmem memory, by (file, page index, offset in the page). */
   private readonly shared = new Map<string, GhostWord>();
   private readonly pageSize: number;
+  private readonly wordSize: number;
 
-  constructor(pageSize: number) {
+  constructor(pageSize: number, wordSize: number) {
     this.pageSize = pageSize;
+    this.wordSize = wordSize;
   }
 
   /** The shared-memory key of `va` in `mm`, or null for private memory. */
@@ -39,7 +45,7 @@ export class GhostMemory {
     return null;
   }
 
-  private pages(mm: number): Map<number, Map<number, GhostWord>> {
+  private pages(mm: number): Map<number, PageWords> {
     let p = this.private.get(mm);
     if (p === undefined) {
       p = new Map();
@@ -49,14 +55,14 @@ export class GhostMemory {
   }
 
   /** Sets the private word at `va` of `mm`. */
-  private setPrivate(pages: Map<number, Map<number, GhostWord>>, va: number, w: GhostWord): void {
+  private setPrivate(pages: Map<number, PageWords>, va: number, w: GhostWord): void {
     const vpn = Math.floor(va / this.pageSize);
     let words = pages.get(vpn);
     if (words === undefined) {
-      words = new Map();
+      words = [];
       pages.set(vpn, words);
     }
-    words.set(va, w);
+    words[(va - vpn * this.pageSize) / this.wordSize] = w;
   }
 
   /** A write landed on `pfn`: it becomes what reads must return. */
@@ -68,12 +74,12 @@ export class GhostMemory {
 
   get(mm: Mm, va: number): GhostWord | undefined {
     const key = this.sharedKey(mm, va);
-    return key !== null
-      ? this.shared.get(key)
-      : this.private
-          .get(mm.id)
-          ?.get(Math.floor(va / this.pageSize))
-          ?.get(va);
+    return key !== null ? this.shared.get(key) : this.wordOf(this.private.get(mm.id)?.get(Math.floor(va / this.pageSize)), va);
+  }
+
+  /** The word at `va` among the words of its page. */
+  private wordOf(words: PageWords | undefined, va: number): GhostWord | undefined {
+    return words?.[(va % this.pageSize) / this.wordSize];
   }
 
   /**
@@ -94,7 +100,7 @@ export class GhostMemory {
 
   /** {@link GhostMemory.remove} on page `vpn`. */
   private removeIn(
-    pages: Map<number, Map<number, GhostWord>>,
+    pages: Map<number, PageWords>,
     vpn: number,
     start: number,
     end: number,
@@ -102,14 +108,22 @@ export class GhostMemory {
   ): void {
     const words = pages.get(vpn);
     if (words === undefined) return;
-    const whole = vpn * this.pageSize >= start && (vpn + 1) * this.pageSize <= end;
+    const base = vpn * this.pageSize;
+    const whole = base >= start && base + this.pageSize <= end;
+    let left = 0;
     if (!whole || take !== undefined)
-      for (const [va, w] of words) {
-        if (!whole && (va < start || va >= end)) continue;
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i];
+        if (w === undefined) continue;
+        const va = base + i * this.wordSize;
+        if (!whole && (va < start || va >= end)) {
+          left++;
+          continue;
+        }
         take?.(va, w);
-        if (!whole) words.delete(va);
+        if (!whole) words[i] = undefined;
       }
-    if (whole || words.size === 0) pages.delete(vpn);
+    if (whole || left === 0) pages.delete(vpn);
   }
 
   /** Forgets private words of `mm` in `[start, end)`: their memory was unmapped or discarded. */
@@ -122,7 +136,11 @@ export class GhostMemory {
     const from = this.private.get(parent);
     if (from === undefined) return;
     const to = this.pages(child);
-    for (const words of from.values()) for (const [va, w] of words) this.setPrivate(to, va, { ...w });
+    for (const [vpn, words] of from)
+      for (let i = 0; i < words.length; i++) {
+        const w = words[i];
+        if (w !== undefined) this.setPrivate(to, vpn * this.pageSize + i * this.wordSize, { ...w });
+      }
   }
 
   /** mremap: private words move with the mapping. */
