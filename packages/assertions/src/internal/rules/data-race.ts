@@ -334,6 +334,18 @@ const INV_MARK = ', inv #';
 function inInvalidationCallback(t: Task): boolean {
   const c = t.contexts[t.contexts.length - 1];
   if (c === undefined) return false;
+  // A callback changes many entries under one context string: the answer of the last one is kept.
+  if (c === lastContext) return lastInCallback;
+  lastContext = c;
+  lastInCallback = endsWithInvalidation(c);
+  return lastInCallback;
+}
+
+/** The context {@link inInvalidationCallback} answered last, and its answer. */
+let lastContext: string | undefined;
+let lastInCallback = false;
+
+function endsWithInvalidation(c: string): boolean {
   const i = c.lastIndexOf(INV_MARK);
   if (i < 0 || i + INV_MARK.length === c.length) return false;
   for (let j = i + INV_MARK.length; j < c.length; j++) {
