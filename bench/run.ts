@@ -2,8 +2,8 @@
  * `pnpm bench`: every benchmark of hmmlab, side by side with its baseline in the same run. Prints
  * a summary, writes bench/results.json and docs/performance.md (with the machine it ran on).
  * Options: --quick (small sizes, for a smoke run), --skip-scale, --skip-fuzz, --skip-race,
- * --skip-startup, --skip-hmm-tests, --skip-detect (fuzz time to detect); --only=<sections>
- * (comma-separated: handoff, model, scale, fuzz, detect, race, startup, hmm-tests) runs those sections alone and keeps the other sections' last
+ * --skip-layout, --skip-startup, --skip-hmm-tests, --skip-detect (fuzz time to detect); --only=<sections>
+ * (comma-separated: handoff, model, scale, fuzz, detect, race, layout, startup, hmm-tests) runs those sections alone and keeps the other sections' last
  * figures in both files; --startup-only measures the startup alone and updates only its figures
  * in both files (it needs the build: npx tsc -b); --render-only writes docs/performance.md again
  * from bench/results.json.
@@ -25,6 +25,7 @@ import {
 } from './src/fuzzing.js';
 import { asyncHandoff, generatorHandoff, syncHandoff } from './src/handoff.js';
 import type { HmmTestsRun } from './src/hmm-tests.js';
+import { type LayoutCost, layoutCost } from './src/layout-cost.js';
 import { median, memoryUsed } from './src/measure.js';
 import { bareMapRound, modelRound, PAGES } from './src/mixed-workload.js';
 import { type TrackingCost, trackingCost } from './src/race-tracking.js';
@@ -43,7 +44,7 @@ import { type Startup, startup } from './src/startup.js';
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const startupOnly = args.has('--startup-only');
-const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'startup', 'hmm-tests'];
+const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'layout', 'startup', 'hmm-tests'];
 const onlyArg = [...args].find((a) => a.startsWith('--only='));
 const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(','));
 for (const o of only ?? []) {
@@ -261,6 +262,15 @@ if (want('race')) {
   results.raceTracking = { driver: 'amdkfd-style', ...cost };
   log(
     `happens-before tracking on amdkfd-style (median of ${cost.rounds} rounds of ${cost.runsPerRound} runs): ${cost.withTracking} scenarios/s with, ${cost.withoutTracking} without, ${cost.slowdown}× slower`,
+  );
+}
+
+// 5b. What a campaign's runs cost by layout: THP layouts (one in 16) against the others
+if (want('layout')) {
+  const cost = await layoutCost(await load('examples/amdkfd-style/driver.ts'), quick ? 40 : 400, quick ? 2 : 5);
+  results.layoutCost = { driver: 'amdkfd-style', ...cost };
+  log(
+    `runs by layout on amdkfd-style (medians of ${cost.rounds} rounds): ${cost.usPerRunWithoutThp} µs a run without a THP region, ${cost.usPerRunThpOnly} µs with one (${(cost.usPerRunThpOnly / cost.usPerRunWithoutThp).toFixed(1)}×; rounds' median ratio ${cost.thpRunCost}×), ${cost.usPerRunDefault} µs in the default mix (${cost.usPerRunDefaultPredicted} µs predicted); THP layouts take ${Math.round(cost.thpShareOfDefault * 100)}% of a default campaign's time`,
   );
 }
 
@@ -519,6 +529,23 @@ function renderMarkdown(r: Record<string, unknown>): string {
       `| with tracking | ${race.withTracking.toLocaleString('en')} |`,
       `| without | ${race.withoutTracking.toLocaleString('en')} |`,
       `| slowdown | **${race.slowdown}×** |`,
+      '',
+    );
+  }
+  const layout = r.layoutCost as (LayoutCost & { driver: string }) | undefined;
+  if (layout) {
+    lines.push(
+      '## Campaign runs by layout',
+      '',
+      `One layout in 16 starts with a THP region of 512 pages, populated page by page and torn down at the exit (\`ScenarioShape.thp\`). Campaigns on \`${layout.driver}\` of layouts without one (${layout.runsPerRound} runs), of THP layouts only (${Math.max(1, Math.floor(layout.runsPerRound / 10))} runs), and of the default mix (${layout.runsPerRound} runs): medians of ${layout.rounds} rounds in one process, the three in a rotating order.`,
+      '',
+      '| campaign | µs per run |',
+      '|---|---|',
+      `| no THP layout | ${layout.usPerRunWithoutThp.toLocaleString('en')} |`,
+      `| THP layouts only | ${layout.usPerRunThpOnly.toLocaleString('en')} (**${(layout.usPerRunThpOnly / layout.usPerRunWithoutThp).toFixed(1)}×**; the median of the rounds' own ratios: ${layout.thpRunCost}×) |`,
+      `| default mix | ${layout.usPerRunDefault.toLocaleString('en')} (predicted from the two: ${layout.usPerRunDefaultPredicted.toLocaleString('en')}) |`,
+      '',
+      `The THP layouts' runs take about **${Math.round(layout.thpShareOfDefault * 100)}%** of a default campaign's time (\`t / (t + 15 f)\` of the two rates above).`,
       '',
     );
   }
