@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Kernel } from '../kernel.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from '../notifier/interval-notifier.js';
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
+import { firstRunnable } from '../sched/decisions.js';
 import { SignalError } from '../sched/scheduler.js';
 import { eventsOf, mapAnon } from '../test-helpers.js';
 import { checkMmInvariants } from '../test-invariants.js';
@@ -159,5 +160,63 @@ describe('fault-around of a shmem read fault', () => {
     expect(pteKindOf(mm.pte(a + cached * ps)) === PTE_PRESENT).toBe(mapped);
     expect(mm.pte(a + 6 * ps)).toBe(0);
     expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
+  });
+});
+
+describe('Mm.accessNow', () => {
+  /** A run of one task that maps 4 pages and touches them with `touch`; its trace, steps and entries. */
+  async function runOf(touch: (mm: Mm, base: number, ps: number) => Promise<void>) {
+    const k = new Kernel({ trace: 'all' });
+    const mm = k.createMm();
+    let base = 0;
+    k.spawn('cpu', 'cpu', async () => {
+      base = await mapAnon(mm, 4);
+      await touch(mm, base, k.pageSize);
+    });
+    const r = await k.run(firstRunnable);
+    return {
+      status: r.status,
+      steps: r.steps,
+      events: k.trace.events().map(({ seq: _s, ...e }) => e),
+      ptes: [0, 1, 2, 3].map((i) => mm.pte(base + i * k.pageSize)),
+    };
+  }
+
+  it('should do what awaiting read and write does, with the same steps, events and entries, when nothing can interleave', async () => {
+    const awaited = await runOf(async (mm, base, ps) => {
+      for (let i = 0; i < 4; i++) await mm.write(base + i * ps, 10 + i);
+      expect(await mm.read(base + ps)).toBe(11);
+      expect(await mm.read(base + 2 * ps + 4)).toBe(0);
+    });
+    const now = await runOf(async (mm, base, ps) => {
+      for (let i = 0; i < 4; i++) expect(mm.accessNow(base + i * ps, true, 10 + i)).toBe(10 + i);
+      expect(mm.accessNow(base + ps, false, 0)).toBe(11);
+      expect(mm.accessNow(base + 2 * ps + 4, false, 0)).toBe(0);
+    });
+    expect(now.status).toBe('done');
+    expect(now).toEqual(awaited);
+  });
+
+  it('should do nothing and return undefined while another task could run', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const mm = k.createMm();
+    let got: number | undefined = -1;
+    let before = -1;
+    let after = -1;
+    k.spawn('cpu', 'cpu', async () => {
+      const base = await mapAnon(mm, 1);
+      k.spawn('other', 'cpu', async () => {});
+      before = k.trace.length;
+      got = mm.accessNow(base, true, 5);
+      after = k.trace.length;
+    });
+    expect((await k.run(firstRunnable)).status).toBe('done');
+    expect(got).toBeUndefined();
+    expect(after).toBe(before);
+  });
+
+  it('should refuse an unaligned address at once, as write does', async () => {
+    const { mm, base } = await world();
+    expect(() => mm.accessNow(base + 1, true, 5)).toThrow(/not aligned/);
   });
 });

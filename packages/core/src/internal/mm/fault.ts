@@ -381,6 +381,18 @@ export function cpuAccess(mm: Mm, va: number, write: boolean, value: number): Pr
   return accessPage(mm, va, write).then((p) => touchWord(mm, p, va, write, value));
 }
 
+/**
+ * The same access done at once when it needs no preemption point that another task could take
+ * and at most an anonymous fault (see `accessAlone`): the word loaded or stored, with the same
+ * steps and events as {@link cpuAccess}. Undefined when only the general path can do it: the
+ * caller then awaits {@link cpuAccess}, which does the whole access, as nothing was done here.
+ */
+export function cpuAccessNow(mm: Mm, va: number, write: boolean, value: number): number | undefined {
+  checkWordAddress(mm, write ? 'write' : 'read', va);
+  const page = accessAlone(mm, va, write);
+  return page === null ? undefined : touchWord(mm, page, va, write, value);
+}
+
 function touchWord(mm: Mm, page: Page, va: number, write: boolean, value: number): number {
   const k = mm.kernel;
   const w = page.wordOffset + Math.floor((va % k.pageSize) / k.wordSize);

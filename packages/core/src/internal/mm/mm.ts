@@ -13,7 +13,7 @@ import { RwSemaphore } from '../sched/rwsem.js';
 import type { WaitQueue } from '../sched/wait-queue.js';
 import { clearRefs } from './clear-refs.js';
 import { exitMmap } from './exit.js';
-import { cpuAccess, cpuReadRange, cpuWriteRange } from './fault.js';
+import { cpuAccess, cpuAccessNow, cpuReadRange, cpuWriteRange } from './fault.js';
 import { dupMm } from './fork.js';
 import type { HugePmdKind } from './huge.js';
 import { madvise } from './madvise.js';
@@ -149,6 +149,16 @@ export class Mm {
   /** CPU store of `value` at `va`, through the fault path. */
   write(va: number, value: number): Promise<unknown> {
     return cpuAccess(this, va, true, value);
+  }
+
+  /**
+   * @internal A CPU load or store done at once when nothing can interleave with it (no other
+   * task runnable, an uncontended mmap lock, at most an anonymous fault): the word loaded or
+   * stored, with the steps and events `read`/`write` would give. Undefined when it needs their
+   * general path: nothing was done, and the caller awaits `read` or `write`.
+   */
+  accessNow(va: number, write: boolean, value: number): number | undefined {
+    return cpuAccessNow(this, va, write, value);
   }
 
   /** CPU loads of `count` consecutive words from `va` (one fault-path access per page). */
