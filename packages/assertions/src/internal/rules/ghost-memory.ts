@@ -30,9 +30,13 @@ export class GhostMemory {
   private readonly pageSize: number;
   private readonly wordSize: number;
 
+  /** Slots a page's array of words starts with: its words, up to four. */
+  private readonly firstSlots: number;
+
   constructor(pageSize: number, wordSize: number) {
     this.pageSize = pageSize;
     this.wordSize = wordSize;
+    this.firstSlots = Math.min(4, Math.max(1, Math.floor(pageSize / wordSize)));
   }
 
   /** The shared-memory key of `va` in `mm`, or null for private memory. */
@@ -59,7 +63,9 @@ export class GhostMemory {
     const vpn = Math.floor(va / this.pageSize);
     let words = pages.get(vpn);
     if (words === undefined) {
-      words = [];
+      // Room for a few words at once: an empty array's first store reserves 17 slots, and the
+      // pages of a run (512 of a THP region) live as long as the run.
+      words = new Array(this.firstSlots);
       pages.set(vpn, words);
     }
     words[(va - vpn * this.pageSize) / this.wordSize] = w;
