@@ -40,14 +40,18 @@ export function flushCompleted(vm: DeviceVm, start: number, end: number): void {
   for (const vpn of [...m.keys()]) if (vpn >= first && vpn < last) m.delete(vpn);
 }
 
+/** What {@link staleEntries} returns for a page with none (shared: nothing is made per call). */
+const NONE: readonly number[] = Object.freeze([]);
+
 /** Entries of `vpn` that left the page table after the last completed flush covering it. */
 export function staleEntries(vm: DeviceVm, vpn: number): readonly number[] {
-  return staleByVm.get(vm)?.get(vpn) ?? [];
+  return staleByVm.get(vm)?.get(vpn) ?? NONE;
 }
 
-/** Calls `f` on every entry of `vm` that left its page table after the last completed flush covering it, with its page number. */
-export function forEachStaleEntry(vm: DeviceVm, f: (vpn: number, entry: number) => void): void {
-  staleByVm.get(vm)?.forEach((list, vpn) => {
-    for (const e of list) f(vpn, e);
-  });
+/**
+ * The entries of `vm` that left its page table after the last completed flush covering them, by
+ * page number (undefined: none); read it, do not keep it.
+ */
+export function staleEntriesOf(vm: DeviceVm): ReadonlyMap<number, readonly number[]> | undefined {
+  return staleByVm.get(vm);
 }

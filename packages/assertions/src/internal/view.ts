@@ -26,7 +26,7 @@ import {
   type TranslationSource,
   type World,
 } from '@hmmlab/harness';
-import { forEachStaleEntry, staleEntries } from './tlb-walk.js';
+import { staleEntries, staleEntriesOf } from './tlb-walk.js';
 
 /** A translation a device can still use. */
 export interface Translation {
@@ -73,6 +73,32 @@ export function translationsOf(world: World, mmId: number, va: number, vms: read
   return out;
 }
 
+/** What {@link translationsTo} looks for in one address space, and what it found. */
+interface PfnSearch {
+  readonly pfn: number;
+  readonly ps: number;
+  readonly vm: DeviceVm;
+  readonly out: (Translation & { va: number })[];
+}
+
+// The `forEach` callbacks of translationsTo, with the search as `this`: it runs at every page free
+// and copy, and callbacks made per call (three per address space) were most of what it allocated.
+// forEach, not for-of: no entry pair built per mapped page.
+function tlbTo(this: PfnSearch, e: number, vpn: number): void {
+  if (devPtePfn(e) === this.pfn) this.out.push({ vm: this.vm, source: 'tlb', entry: e, va: vpn * this.ps });
+}
+
+function ptTo(this: PfnSearch, e: number, vpn: number): void {
+  if (devPtePfn(e) === this.pfn) this.out.push({ vm: this.vm, source: 'pt', entry: e, va: vpn * this.ps });
+}
+
+function staleTo(this: PfnSearch, list: readonly number[], vpn: number): void {
+  const vm = this.vm;
+  for (const e of list)
+    if (devPtePfn(e) === this.pfn && vm.tlb.get(vpn) !== e && vm.pt.get(vpn) !== e)
+      this.out.push({ vm, source: 'tlb', entry: e, va: vpn * this.ps });
+}
+
 /** Every translation to page `pfn` held by a running device, with the va it maps. */
 export function translationsTo(world: World, pfn: number): (Translation & { va: number })[] {
   const out: (Translation & { va: number })[] = [];
@@ -81,18 +107,12 @@ export function translationsTo(world: World, pfn: number): (Translation & { va: 
     if (d.quiesced) continue;
     for (const vm of d.vms) {
       if (!reachable(world, vm)) continue;
-      // forEach, not for-of: no entry pair built per mapped page (this runs at every page free and copy).
-      vm.tlb.forEach((e, vpn) => {
-        if (devPtePfn(e) === pfn) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
-      });
+      const search: PfnSearch = { pfn, ps, vm, out };
+      vm.tlb.forEach(tlbTo, search);
       if (vm.walk.size > 0)
         for (const [vpn, e] of vm.freedTableEntries()) if (devPtePfn(e) === pfn) out.push({ vm, source: 'walk', entry: e, va: vpn * ps });
-      vm.pt.forEach((e, vpn) => {
-        if (devPtePfn(e) === pfn) out.push({ vm, source: 'pt', entry: e, va: vpn * ps });
-      });
-      forEachStaleEntry(vm, (vpn, e) => {
-        if (devPtePfn(e) === pfn && vm.tlb.get(vpn) !== e && vm.pt.get(vpn) !== e) out.push({ vm, source: 'tlb', entry: e, va: vpn * ps });
-      });
+      vm.pt.forEach(ptTo, search);
+      staleEntriesOf(vm)?.forEach(staleTo, search);
     }
   }
   return out;
