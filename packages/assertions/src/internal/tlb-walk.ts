@@ -40,8 +40,11 @@ export function flushCompleted(vm: DeviceVm, start: number, end: number): void {
   for (const vpn of [...m.keys()]) if (vpn >= first && vpn < last) m.delete(vpn);
 }
 
-/** What {@link staleEntries} returns for a page with none (shared: nothing is made per call). */
-const NONE: readonly number[] = Object.freeze([]);
+/**
+ * What {@link staleEntries} returns for a page with none (shared: nothing is made per call). Not
+ * frozen: loops over a frozen array do not take the fast path for ordinary arrays.
+ */
+const NONE: readonly number[] = [];
 
 /** Entries of `vpn` that left the page table after the last completed flush covering it. */
 export function staleEntries(vm: DeviceVm, vpn: number): readonly number[] {

@@ -47,14 +47,31 @@ function reachable(world: World, vm: DeviceVm): boolean {
   return true;
 }
 
-/** Device VMs mirroring the mm with this id whose device is running (not quiesced) and that a device access can reach. */
-export function activeVms(world: World, mmId: number): DeviceVm[] {
-  const out: DeviceVm[] = [];
+/**
+ * What {@link activeVms} returns when there is none (shared: nothing is made per call). Not
+ * frozen: a frozen array's elements are of another kind, and loops over the lists would no longer
+ * take the fast path for ordinary arrays.
+ */
+const NO_VMS: readonly DeviceVm[] = [];
+
+/**
+ * Device VMs mirroring the mm with this id whose device is running (not quiesced) and that a
+ * device access can reach. It runs at every CPU entry change under an invalidation, and most mms
+ * have none or one: those get a shared empty list or a list of one (an array grown from empty
+ * reserves 17 slots).
+ */
+export function activeVms(world: World, mmId: number): readonly DeviceVm[] {
+  let first: DeviceVm | null = null;
+  let out: DeviceVm[] | null = null;
   for (const d of world.devices) {
     if (d.quiesced) continue;
-    for (const vm of d.vms) if (vm.mm.id === mmId && reachable(world, vm)) out.push(vm);
+    for (const vm of d.vms) {
+      if (vm.mm.id !== mmId || !reachable(world, vm)) continue;
+      if (first === null) first = vm;
+      else (out ??= [first]).push(vm);
+    }
   }
-  return out;
+  return out ?? (first === null ? NO_VMS : [first]);
 }
 
 /**
