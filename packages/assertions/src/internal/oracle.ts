@@ -3,7 +3,7 @@
  * every broken rule at the exact step it breaks.
  */
 import { DriverCallbackError, eventName, type RunResult, type TraceEvent } from '@hmmlab/core';
-import type { Device, Observer, World } from '@hmmlab/harness';
+import type { Device, DeviceVm, Observer, World } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
 import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
 import { RaceShadow } from './rules/data-race.js';
@@ -86,6 +86,24 @@ export interface OracleReport {
    * @prop __type.decisions - the scheduling decisions, which replay the run
    */
   readonly run: { readonly status: string; readonly steps: number; readonly message: string; readonly decisions: readonly number[] };
+}
+
+/** What an invalidation's start records of one address space: its translations of `[first, last)`. */
+interface HeldSearch {
+  readonly first: number;
+  readonly last: number;
+  readonly vm: DeviceVm;
+  readonly before: ActiveInvalidation['before'];
+}
+
+/**
+ * Records a translation held when an invalidation starts, unless one of its page was recorded
+ * already (a `forEach` callback with the search as `this`: no entry pair or callback per entry).
+ */
+function holdEntry(this: HeldSearch, entry: number, vpn: number): void {
+  if (vpn < this.first || vpn >= this.last) return;
+  const key = translationKey(this.vm.id, vpn);
+  if (!this.before.has(key)) this.before.set(key, { vmId: this.vm.id, vpn, entry, device: this.vm.device.name });
 }
 
 /** The flush-contract oracle. Attach it to a run as an {@link Observer}, then call {@link FlushOracle.finish}. */
@@ -286,13 +304,12 @@ export class FlushOracle implements Observer {
     const first = Math.floor(e.start / ps);
     const last = Math.ceil(e.end / ps);
     for (const vm of activeVms(world, e.mm)) {
-      for (const map of vm.walk.size > 0 ? [vm.pt, vm.tlb, new Map(vm.freedTableEntries())] : [vm.pt, vm.tlb]) {
-        for (const [vpn, entry] of map) {
-          if (vpn < first || vpn >= last) continue;
-          const key = translationKey(vm.id, vpn);
-          if (!inv.before.has(key)) inv.before.set(key, { vmId: vm.id, vpn, entry, device: vm.device.name });
-        }
-      }
+      // Page table first, then TLB, then the walk cache's freed tables: the first entry of a page wins.
+      const held: HeldSearch = { first, last, vm, before: inv.before };
+      vm.pt.forEach(holdEntry, held);
+      vm.tlb.forEach(holdEntry, held);
+      // A page in several freed tables: the last one's entry, as a map of them keeps it.
+      if (vm.walk.size > 0) new Map(vm.freedTableEntries()).forEach(holdEntry, held);
     }
     ctx.invs.set(e.inv, inv);
   }
