@@ -392,8 +392,12 @@ export class Page implements OwnedLock {
 
 /** Words per full-sized contents slab: 256 KiB (or 4 pages when pages are larger). */
 const SLAB_WORDS = 65536;
-/** Pages of the first contents slab. */
-const FIRST_SLAB_PAGES = 4;
+/**
+ * Words of the first contents slab (at least 4 pages). A slab past 64 bytes is a buffer of its own
+ * outside the JavaScript heap, each costing about a microsecond to make: with one-word pages, a
+ * first slab of 4 pages made a 257-page run allocate 8 slabs, not 2.
+ */
+const FIRST_SLAB_WORDS = 256;
 
 /** Copies the contents of `src` into `dst`: a block move within a slab, else a word loop or a block copy. */
 function copyWords(dst: Page, src: Page): void {
@@ -430,6 +434,8 @@ export class PageAllocator {
   private readonly pagesPerSlab: number;
   /** Number of the slabs below {@link PageAllocator.pagesPerSlab}, which double in size. */
   private readonly smallSlabs: number;
+  /** Pages of the first contents slab: a power of two, {@link FIRST_SLAB_WORDS} or 4 pages. */
+  private readonly firstSlabPages: number;
   /** The contents slabs, each created when its first page is (see {@link PageAllocator.newPage}). */
   private readonly slabs: Int32Array[] = [];
   private pages: (Page | undefined)[] = [undefined];
@@ -449,8 +455,12 @@ export class PageAllocator {
     this.sched = sched;
     this.trace = trace;
     this.wordsPerPage = wordsPerPage;
-    this.pagesPerSlab = Math.max(FIRST_SLAB_PAGES, 2 ** Math.floor(Math.log2(Math.max(1, SLAB_WORDS / wordsPerPage))));
-    this.smallSlabs = Math.log2(this.pagesPerSlab / FIRST_SLAB_PAGES) + 1;
+    this.pagesPerSlab = Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, SLAB_WORDS / wordsPerPage))));
+    this.firstSlabPages = Math.min(
+      this.pagesPerSlab,
+      Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, FIRST_SLAB_WORDS / wordsPerPage)))),
+    );
+    this.smallSlabs = Math.log2(this.pagesPerSlab / this.firstSlabPages) + 1;
     this.zeroPage = this.newPage(this.pages.length, 'zero');
     this.zeroPage.free = false;
     this.zeroPage.refcount = 1;
@@ -459,23 +469,25 @@ export class PageAllocator {
 
   /**
    * The struct page of `pfn`, its contents in the slab of its pfn. The first slabs double in size
-   * (4 pages, 4, 8, 16, … up to {@link PageAllocator.pagesPerSlab}), so a small run allocates
-   * little; every later slab is full-sized.
+   * (`f` pages, `f`, `2f`, `4f`, … up to {@link PageAllocator.pagesPerSlab}, `f` the
+   * {@link PageAllocator.firstSlabPages}), so a small run allocates little; every later slab is
+   * full-sized.
    */
   private newPage(pfn: number, kind: PageKind): Page {
     const full = this.pagesPerSlab;
+    const first = this.firstSlabPages;
     let index: number;
     let start: number;
     let size: number;
-    if (pfn < FIRST_SLAB_PAGES) {
+    if (pfn < first) {
       index = 0;
       start = 0;
-      size = FIRST_SLAB_PAGES;
+      size = first;
     } else if (pfn < full) {
       // Integer arithmetic: `2 ** n` is a float power, and it made this the costliest line of a
       // page's creation (pagesPerSlab < 2^31, so the shifts do not overflow).
-      index = 32 - Math.clz32((pfn / FIRST_SLAB_PAGES) | 0);
-      start = FIRST_SLAB_PAGES << (index - 1);
+      index = 32 - Math.clz32((pfn / first) | 0);
+      start = first << (index - 1);
       size = start;
     } else {
       const j = Math.floor((pfn - full) / full);
