@@ -55,7 +55,11 @@ export interface FlushMetrics {
   readonly byEvent: Readonly<Record<string, FlushCounts>>;
 }
 
-/** What a run exercised: coverage cells and race windows, with how often each was reached. */
+/**
+ * What a run exercised: coverage cells and race windows, with how often each was reached. The
+ * oracle's records have no prototype (`Object.create(null)`), their keys in order: test a key with
+ * `in` or `Object.hasOwn`.
+ */
 export interface Coverage {
   /**
    * `event|owner match|page kind|blockable|device state|race window|callback outcome` → count. The
@@ -440,9 +444,14 @@ export class FlushOracle implements Observer {
 
   /** Coverage so far. */
   coverage(): Coverage {
-    const cells: Record<string, number> = {};
-    const windows: Record<string, number> = {};
-    for (const [key, n] of [...this.cells].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    // Records without a prototype: V8 makes them as dictionaries at once. An ordinary `{}` grows a
+    // hidden class per key, and cell keys vary from run to run: building the two records took
+    // twice as long (8 µs a run on amdkfd-style, for three or four keys).
+    const cells: Record<string, number> = Object.create(null);
+    const windows: Record<string, number> = Object.create(null);
+    // In key order (the default sort's order of UTF-16 code units, the `<` of strings).
+    for (const key of [...this.cells.keys()].sort()) {
+      const n = this.cells.get(key) as number;
       if (key.startsWith('cell|')) cells[key.slice(5)] = n;
       else windows[key.slice(7)] = n;
     }

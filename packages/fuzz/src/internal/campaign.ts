@@ -543,9 +543,9 @@ export async function scanEpoch(
       scan.failingWeights = [...feed.weights];
       break;
     }
-    const keys = coverageKeys(r.coverage);
-    if (feedbackOn(options) && keys.some((k) => !known.has(k))) {
-      scan.candidates.push({ index: i, entry: { scenario: sample[0], schedule: sample[1], keys } });
+    if (feedbackOn(options)) {
+      const keys = coverageKeys(r.coverage);
+      if (keys.some((k) => !known.has(k))) scan.candidates.push({ index: i, entry: { scenario: sample[0], schedule: sample[1], keys } });
     }
     // Give the event loop a turn now and then, so progress bars draw and workers hear "stop".
     if (scan.done % 32 === 0) await new Promise((res) => setImmediate(res));
