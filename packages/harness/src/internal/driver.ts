@@ -117,10 +117,16 @@ export function driverModuleOf(def: DriverDefinition): string | undefined {
   return modules.get(def);
 }
 
-/** The file of the first module top-level frame of a stack (a frame without a function name). */
-function callingModule(stack: string | undefined): string | undefined {
+/**
+ * The file of the first module top-level frame of a stack (a frame without a function name):
+ * `at file:///m.js:1:2` as V8 prints it, or `at <anonymous> (/m.ts:1:2)` as Node prints it with
+ * source maps on (TypeScript loaded through tsx).
+ */
+export function callingModule(stack: string | undefined): string | undefined {
   for (const line of (stack ?? '').split('\n').slice(1)) {
-    const m = /^\s*at (?:async )?(?:file:\/\/)?(\/[^()]*?\.[cm]?[jt]sx?):\d+:\d+$/.exec(line);
+    const m =
+      /^\s*at (?:async )?(?:file:\/\/)?(\/[^()]*?\.[cm]?[jt]sx?):\d+:\d+$/.exec(line) ??
+      /^\s*at (?:async )?<anonymous> \((?:file:\/\/)?(\/[^()]*?\.[cm]?[jt]sx?):\d+:\d+\)$/.exec(line);
     if (m?.[1] !== undefined && !m[1].includes('/node_modules/')) return decodeURI(m[1]);
   }
   return undefined;
