@@ -7,45 +7,49 @@
  *
  * Starting from the build instead of the sources saves tsx's compile hooks at every start: about
  * 0.8 s of CPU per `hmmlab` process, and the test suite starts about ninety.
+ *
+ * JavaScript, not TypeScript: Vitest's main process imports it natively (vitest.config.ts runs the
+ * test files without Vite's module runner), and that process has no TypeScript loader.
  */
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { TestProject } from 'vitest/node';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 // Each project of vitest.config.ts loads this module anew, in the one main process: a flag on
 // globalThis makes it one build per run (and one per watch-mode rerun), not one per project.
 const BUILT = Symbol.for('hmmlab.test.built');
-const state = globalThis as { [BUILT]?: true };
+const state = /** @type {{ [BUILT]?: true }} */ (globalThis);
 
 /**
  * `tsc -b`. When it fails (a type error in code under work), the processes tests start run from
  * the TypeScript sources instead: slower, but never a stale build. Vitest's workers, and the
  * processes they start, inherit this process's environment.
  */
-function build(): void {
+function build() {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   try {
     execFileSync(process.execPath, [tsc, '-b'], { cwd: root, stdio: 'inherit' });
     process.env.NODE_OPTIONS = withoutSource(process.env.NODE_OPTIONS);
   } catch {
-    process.stderr.write('test/setup/build.ts: tsc -b failed (above); the hmmlab processes tests start run from source\n');
+    process.stderr.write('test/setup/build.js: tsc -b failed (above); the hmmlab processes tests start run from source\n');
     process.env.NODE_OPTIONS = `${withoutSource(process.env.NODE_OPTIONS)} ${SOURCE}`.trim();
   }
 }
 
 const SOURCE = '--conditions=@hmmlab/source';
 
-function withoutSource(options: string | undefined): string {
+/** NODE_OPTIONS without the source condition. @param {string | undefined} options */
+function withoutSource(options) {
   return (options ?? '')
     .split(' ')
     .filter((o) => o !== SOURCE)
     .join(' ');
 }
 
-export default function setup(project: TestProject): void {
+/** @param {import('vitest/node').TestProject} project */
+export default function setup(project) {
   if (state[BUILT]) return;
   state[BUILT] = true;
   build();
