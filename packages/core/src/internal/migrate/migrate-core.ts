@@ -527,9 +527,11 @@ export function migrateDeviceFinalizeCore(
   faultPageLocked: boolean,
 ): void {
   for (let i = 0; i < npages; i++) {
-    const newpage = migratePfnToPage(k, dst[i] as number);
-    const page = migratePfnToPage(k, src[i] as number);
-    const dstCompound = newpage !== null && ((dst[i] as number) & MIGRATE_PFN_COMPOUND) !== 0;
+    const s = src[i] as number;
+    const t = dst[i] as number;
+    const newpage = migratePfnToPage(k, t);
+    const page = migratePfnToPage(k, s);
+    const dstCompound = newpage !== null && (t & MIGRATE_PFN_COMPOUND) !== 0;
     if (page === null) {
       if (newpage !== null) {
         k.pages.unlockPage(newpage);
@@ -539,13 +541,13 @@ export function migrateDeviceFinalizeCore(
       if (dstCompound) i += HPAGE_PMD_NR - 1;
       continue;
     }
-    if (((src[i] as number) & MIGRATE_PFN_COMPOUND) !== 0) {
-      finalizeCompound(k, src[i] as number, page, newpage, faultPage, faultPageLocked);
+    if ((s & MIGRATE_PFN_COMPOUND) !== 0) {
+      finalizeCompound(k, s, page, newpage, faultPage, faultPageLocked);
       i += HPAGE_PMD_NR - 1;
       continue;
     }
     let d: Page = newpage ?? page;
-    if (((src[i] as number) & MIGRATE_PFN_MIGRATE) === 0 || newpage === null) {
+    if ((s & MIGRATE_PFN_MIGRATE) === 0 || newpage === null) {
       if (newpage !== null) {
         k.pages.unlockPage(newpage);
         k.pages.putPage(newpage);

@@ -10,7 +10,7 @@ import { VM_IO, VM_MIXEDMAP, VM_PFNMAP } from '../mm/constants.js';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, hugePmdAt, hugePmdsIn, pmdSize, splitHugePage } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
-import { PTE_DEVICE_PRIVATE, PTE_DIRTY, PTE_MIGRATION, PTE_PRESENT, pteFlags, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
+import { PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_DIRTY, PTE_MIGRATION, PTE_PRESENT, pteFlags, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
 import type { Vma } from '../mm/vma.js';
 import {
   mmuNotifierInvalidateRangeEnd,
@@ -149,8 +149,25 @@ function faultPageLocked(mm: Mm): boolean {
   return mm.profile.devicePrivateFault === 'trylock';
 }
 
-/** The per-entry decision of `migrate_vma_collect_pmd`; returns the src entry (0: skipped). */
-function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, inv: number, counter: { cpages: number }): number {
+/** What {@link collectOne} returns for a page of a large folio that must be split first. */
+const COLLECT_SPLIT = -1;
+
+/**
+ * The per-entry decision of `migrate_vma_collect_pmd`; returns the src entry (0: skipped), or,
+ * with `split` (profile `largeFolioCollect: 'split'`), {@link COLLECT_SPLIT} for an entry of a
+ * page of a large folio, before it changes anything: the caller splits the folio and asks again
+ * without `split`.
+ */
+function collectOne(
+  k: Kernel,
+  m: MigrateVma,
+  mm: Mm,
+  vma: Vma,
+  addr: number,
+  inv: number,
+  counter: { cpages: number },
+  split: boolean,
+): number {
   const p = mm.profile;
   const vpn = Math.floor(addr / k.pageSize);
   const e = mm.pt.get(vpn) ?? 0;
@@ -167,8 +184,15 @@ function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, in
   let page: Page;
   let mpfn: number;
   if (kind !== PTE_PRESENT) {
-    if (kind !== PTE_DEVICE_PRIVATE) return 0;
+    if (kind !== PTE_DEVICE_PRIVATE) {
+      // A migration or device-exclusive entry of a large folio's page is split all the same.
+      if (split && (kind === PTE_MIGRATION || kind === PTE_DEVICE_EXCLUSIVE) && k.pages.pfnToPage(ptePfn(e))?.large === true) {
+        return COLLECT_SPLIT;
+      }
+      return 0;
+    }
     page = k.pages.page(ptePfn(e));
+    if (split && page.large) return COLLECT_SPLIT;
     const owner = (page.pgmap as DevPagemap).owner;
     const ok = flagsMode
       ? (m.flags & MIGRATE_VMA_SELECT_DEVICE_PRIVATE) !== 0 && owner === m.pgmapOwner
@@ -176,8 +200,9 @@ function collectOne(k: Kernel, m: MigrateVma, mm: Mm, vma: Vma, addr: number, in
     if (!ok) return 0;
     mpfn = migratePfn(page.pfn) + MIGRATE_PFN_MIGRATE + (pteWrite(e) ? MIGRATE_PFN_WRITE : 0);
   } else {
-    if (!flagsMode && m.srcOwner !== undefined) return 0;
     const pfn = ptePfn(e);
+    if (split && k.pages.pfnToPage(pfn)?.large === true) return COLLECT_SPLIT;
+    if (!flagsMode && m.srcOwner !== undefined) return 0;
     if (pfn === k.pages.zeroPage.pfn) {
       if (!selectSystem) return 0;
       counter.cpages++;
@@ -420,32 +445,24 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
     }
     if (!(await splitHugePage(mm, idx * hsize))) skipPmds.add(idx);
   }
+  // Profile latest (migrate_vma_collect_pmd): a PTE-mapped page of a large folio is split first
+  // (split_folio); if the split fails, the entry is skipped.
+  const split = p.largeFolioCollect === 'split';
+  const compound = compoundPmds.size > 0;
+  const skip = skipPmds.size > 0;
+  // dst is all zeros already; src[i] of a compound block was filled by collectHugePmd (the head
+  // entry, then HPAGE_PMD_NR - 1 zeros).
   for (let i = 0; i < nrPages; i++) {
     const addr = args.start + i * ps;
-    if (compoundPmds.size > 0 && compoundPmds.has(Math.floor(addr / hsize))) {
-      // Filled by collectHugePmd: the head entry, then HPAGE_PMD_NR - 1 zeros.
-      dst[i] = 0;
-      args.npages++;
-      continue;
-    }
-    if (skipPmds.size > 0 && skipPmds.has(Math.floor(addr / hsize))) {
-      src[i] = 0;
-      dst[i] = 0;
-      args.npages++;
-      continue;
-    }
-    if (mm.profile.largeFolioCollect === 'split') {
-      const pg = mm.pageAt(addr);
-      if (pg?.large && !(await splitHugePage(mm, addr))) {
-        src[i] = 0;
-        dst[i] = 0;
-        args.npages++;
-        continue;
-      }
-    }
-    src[i] = collectOne(k, args, mm, vma, addr, range.id, counter);
-    dst[i] = 0;
     args.npages++;
+    if (compound && compoundPmds.has(Math.floor(addr / hsize))) continue;
+    if (skip && skipPmds.has(Math.floor(addr / hsize))) {
+      src[i] = 0;
+      continue;
+    }
+    const s = collectOne(k, args, mm, vma, addr, range.id, counter, split);
+    // split_huge_page may leave the page in a folio (a device-private one): it is collected as it is then.
+    src[i] = s !== COLLECT_SPLIT ? s : (await splitHugePage(mm, addr)) ? collectOne(k, args, mm, vma, addr, range.id, counter, false) : 0;
   }
   await mmuNotifierInvalidateRangeEnd(range);
   args.cpages = counter.cpages;
