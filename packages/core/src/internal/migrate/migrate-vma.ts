@@ -10,7 +10,17 @@ import { VM_IO, VM_MIXEDMAP, VM_PFNMAP } from '../mm/constants.js';
 import { HPAGE_PMD_NR, HPAGE_PMD_ORDER, hugePmdAt, hugePmdsIn, pmdSize, splitHugePage } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
-import { PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_DIRTY, PTE_MIGRATION, PTE_PRESENT, pteFlags, pteKindOf, ptePfn, pteWrite } from '../mm/pte.js';
+import {
+  PTE_DEVICE_EXCLUSIVE,
+  PTE_DEVICE_PRIVATE,
+  PTE_DIRTY,
+  PTE_MIGRATION,
+  PTE_PRESENT,
+  pteFlags,
+  pteKindOf,
+  ptePfn,
+  pteWrite,
+} from '../mm/pte.js';
 import type { Vma } from '../mm/vma.js';
 import {
   mmuNotifierInvalidateRangeEnd,
