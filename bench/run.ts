@@ -64,7 +64,7 @@ const HMM_TESTS_ROUNDS = 3;
 /** Runs of the warm-up campaign before each template's throughput is measured. */
 const WARM_UP_RUNS = 1000;
 /** Rounds of each scaling measurement; figures are their medians. */
-const SCALE_ROUNDS = 3;
+const SCALE_ROUNDS = 5;
 /** The median of each field of `points` (of one size), taken field by field. */
 function medianPoint(points: readonly ScalePoint[]): ScalePoint {
   const first = points[0] as ScalePoint;
@@ -194,12 +194,17 @@ if (want('scale')) {
   resident = null;
   // One launch of each measured the JIT's warm-up and the collection of the rounds' garbage as
   // much as the model (the 1 TiB figure went from 3.2 to 59.5 ms between two runs of the same
-  // code): each figure is the median of SMALL_ROUNDS rounds after a warm-up round, the two sizes
-  // alternating.
+  // code): each figure is the median of SMALL_ROUNDS rounds after WARM_ROUNDS rounds to warm up,
+  // the two sizes alternating, each timed after a full collection (collectBeforeTiming). With one
+  // round to warm up, the first rounds of 1,000 invalidations still took 13 to 22 µs each, the
+  // later ones 2 to 3.
   const SMALL_ROUNDS = quick ? 1 : 5;
+  const WARM_ROUNDS = quick ? 1 : 3;
   const pairs = async (a: () => Promise<number>, b: () => Promise<number>): Promise<[number, number]> => {
-    await a();
-    await b();
+    for (let i = 0; i < WARM_ROUNDS; i++) {
+      await a();
+      await b();
+    }
     const as: number[] = [];
     const bs: number[] = [];
     for (let i = 0; i < SMALL_ROUNDS; i++) {
@@ -513,11 +518,11 @@ function renderMarkdown(r: Record<string, unknown>): string {
     );
     lines.push(
       '',
-      `Touching 1000 pages of a mapping and unmapping it (medians of 5 rounds after a warm-up round, the two sizes alternating): ${scale.sparse.ms4MiB.toFixed(1)} ms for 4 MiB, ${scale.sparse.ms1TiB.toFixed(1)} ms for 1 TiB (ratio ${scale.sparse.ratio}): cost follows the pages touched, not the size of the address space.`,
+      `Touching 1000 pages of a mapping and unmapping it (medians of 5 rounds after 3 to warm up, the two sizes alternating, each after a full collection): ${scale.sparse.ms4MiB.toFixed(1)} ms for 4 MiB, ${scale.sparse.ms1TiB.toFixed(1)} ms for 1 TiB (ratio ${scale.sparse.ratio}): cost follows the pages touched, not the size of the address space.`,
     );
     lines.push(
       '',
-      `One-page invalidations (medians of 5 rounds of 1,000, after a warm-up round): ${(scale.intervalNotifiers.msPerInvalidationWith1k * 1000).toFixed(1)} µs each with 1,000 interval notifiers, ${(scale.intervalNotifiers.msPerInvalidationWith100k * 1000).toFixed(1)} µs with 100,000.`,
+      `One-page invalidations (medians of 5 rounds of 1,000, after 3 to warm up, each after a full collection): ${(scale.intervalNotifiers.msPerInvalidationWith1k * 1000).toFixed(1)} µs each with 1,000 interval notifiers, ${(scale.intervalNotifiers.msPerInvalidationWith100k * 1000).toFixed(1)} µs with 100,000.`,
       '',
     );
   }

@@ -30,7 +30,7 @@ import {
   PROT_WRITE,
   zoneDevicePageInit,
 } from '@hmmlab/core';
-import { memoryUsed } from './measure.js';
+import { collectBeforeTiming, memoryUsed } from './measure.js';
 
 /** One scaling measurement. */
 export interface ScalePoint {
@@ -184,6 +184,7 @@ export async function sparse(bytes: number, touched: number): Promise<number> {
   const mm = k.createMm();
   let ms = 0;
   await inTask(k, async () => {
+    collectBeforeTiming();
     const t = performance.now();
     const a = await mm.mmap(0, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     if (a < 0) throw new Error(`mmap of ${bytes} bytes failed: ${a}`);
@@ -214,6 +215,7 @@ export async function manyNotifiers(notifiers: number): Promise<number> {
     const rounds = 1000;
     const stride = Math.max(1, Math.floor(notifiers / rounds));
     for (let i = 0; i < rounds; i++) await mm.write(a + ((i * stride) % notifiers) * k.pageSize, i);
+    collectBeforeTiming();
     const t = performance.now();
     for (let i = 0; i < rounds; i++) await mm.madvise(a + ((i * stride) % notifiers) * k.pageSize, k.pageSize, 4);
     ms = (performance.now() - t) / rounds;
