@@ -72,9 +72,9 @@ export function checkMmInvariants(k: Kernel, options: InvariantOptions = {}): st
       }
     }
   }
-  for (let pfn = 1; pfn < k.pages.pfnCount; pfn++) {
-    const page = k.pages.pfnToPage(pfn);
-    if (page === undefined || page.isZero) continue;
+  // A device page whose struct page was never made is free, unmapped and unreferenced.
+  for (const page of k.pages.peekRange(1, k.pages.pfnCount)) {
+    if (page.isZero) continue;
     const m = mapped.get(page) ?? [];
     const mig = migrating.get(page) ?? [];
     const name = String(page);

@@ -174,8 +174,17 @@ export class Device {
   readonly dma = new Map<number, number>();
   /** Device memory, if any. */
   readonly pgmap: DevPagemap | null;
-  /** Pfns of free device pages (the driver's allocator; `pageFree` puts pages back). */
-  readonly freePages: number[];
+  /**
+   * The free list of device pages (the driver's allocator), in two parts that together act as one
+   * stack: on top, the pfns `pageFree` gave back, last in first out; under them, the pfns never
+   * handed out, lowest first: `[fresh, freshEnd)` less those `holdEvery` holds. The second part is
+   * a range, not a list, so a device memory of a million pages costs what a run uses of it.
+   */
+  private freeStack: number[] = [];
+  private fresh = 0;
+  private freshEnd = 0;
+  /** One pfn in every `holdEvery` of the memory is held (0: none); see {@link Device.holdMemory}. */
+  private holdEvery = 0;
   /** @internal */
   readonly queueWq: WaitQueue;
   /** @internal */
@@ -201,7 +210,7 @@ export class Device {
     if (mem !== undefined) {
       const ops: DevPagemapOps = {
         pageFree: (page) => {
-          this.freePages.push(page.pfn);
+          this.freeStack.push(page.pfn);
         },
       };
       if (mem.migrateToRam !== undefined) ops.migrateToRam = mem.migrateToRam;
@@ -212,18 +221,44 @@ export class Device {
         ops,
         name: `${this.name} memory`,
       });
-      // Lowest pfn handed out first (the end of the stack). Made at its full size at once: grown
-      // by a push per page, the list of a device of a thousand pages cost four times as long, and
-      // every run makes its devices afresh.
-      const n = this.pgmap.nrPages;
-      const start = this.pgmap.startPfn;
-      const free = new Array<number>(n);
-      for (let i = 0; i < n; i++) free[i] = start + n - 1 - i;
-      this.freePages = free;
+      this.fresh = this.pgmap.startPfn;
+      this.freshEnd = this.pgmap.startPfn + this.pgmap.nrPages;
     } else {
       this.pgmap = null;
-      this.freePages = [];
     }
+  }
+
+  /**
+   * Pfns of the free device pages, as a stack: the last entry is handed out next (the lowest pfns
+   * first, then, last in first out, the pages `pageFree` gives back). The list is the allocator's
+   * own: a driver may take pages out of it (a huge page's aligned run). Made on first use, in time
+   * proportional to the device's memory; {@link Device.allocPage} and
+   * {@link Device.freePageCount} need no list.
+   */
+  get freePages(): number[] {
+    if (this.fresh < this.freshEnd) {
+      const list: number[] = [];
+      for (let pfn = this.freshEnd - 1; pfn >= this.fresh; pfn--) if (!this.held(pfn)) list.push(pfn);
+      for (const pfn of this.freeStack) list.push(pfn);
+      this.freeStack = list;
+      this.fresh = this.freshEnd;
+    }
+    return this.freeStack;
+  }
+
+  /** Whether {@link Device.holdMemory} holds `pfn`. */
+  private held(pfn: number): boolean {
+    return this.holdEvery !== 0 && (pfn - (this.pgmap as DevPagemap).startPfn) % this.holdEvery === 0;
+  }
+
+  /** Number of the never handed out pfns in `[fresh, end)` that are not held. */
+  private freshCount(end = this.freshEnd): number {
+    const n = end - this.fresh;
+    if (this.holdEvery === 0 || n <= 0) return Math.max(0, n);
+    const start = (this.pgmap as DevPagemap).startPfn;
+    const e = this.holdEvery;
+    // Offsets from the start that are multiples of `e`, in [fresh - start, end - start).
+    return n - (Math.ceil((end - start) / e) - Math.ceil((this.fresh - start) / e));
   }
 
   /** Creates a device address space mirroring `mm`; `ops.fault` handles replayable faults. */
@@ -238,8 +273,12 @@ export class Device {
    * Returns null when device memory is exhausted.
    */
   allocPage(): Page | null {
-    const pfn = this.freePages.pop();
-    if (pfn === undefined) return null;
+    let pfn = this.freeStack.pop();
+    if (pfn === undefined) {
+      while (this.fresh < this.freshEnd && this.held(this.fresh)) this.fresh++;
+      if (this.fresh >= this.freshEnd) return null;
+      pfn = this.fresh++;
+    }
     const p = this.kernel.pages.page(pfn);
     zoneDevicePageInit(p);
     return p;
@@ -255,21 +294,37 @@ export class Device {
   holdMemory(hold: MemoryHold): number {
     const pgmap = this.pgmap;
     if (pgmap === null) return 0;
-    const before = this.freePages.length;
+    const before = this.freePageCount;
     if ('free' in hold) {
-      // The stack hands out its last entries first.
-      this.freePages.splice(0, Math.max(0, before - hold.free));
+      // The stack hands out its last entries first: the bottom goes, which is the highest never
+      // handed out pfns, then the first pages given back.
+      const keepFresh = hold.free - this.freeStack.length;
+      if (keepFresh < 0) {
+        this.freshEnd = this.fresh;
+        this.freeStack.splice(0, -keepFresh);
+      } else if (keepFresh < this.freshCount()) {
+        let end = this.fresh + keepFresh;
+        while (this.freshCount(end) < keepFresh) end++;
+        this.freshEnd = end;
+      }
+    } else if (this.holdEvery === 0 || this.fresh >= this.freshEnd) {
+      this.holdEvery = hold.every;
+      const kept = this.freeStack.filter((pfn) => (pfn - pgmap.startPfn) % hold.every !== 0);
+      this.freeStack.length = 0;
+      for (const pfn of kept) this.freeStack.push(pfn);
     } else {
-      const kept = this.freePages.filter((pfn) => (pfn - pgmap.startPfn) % hold.every !== 0);
-      this.freePages.length = 0;
-      this.freePages.push(...kept);
+      // A second pattern over the first: as a list.
+      const list = this.freePages;
+      const kept = list.filter((pfn) => (pfn - pgmap.startPfn) % hold.every !== 0);
+      list.length = 0;
+      for (const pfn of kept) list.push(pfn);
     }
-    return before - this.freePages.length;
+    return before - this.freePageCount;
   }
 
   /** Number of free device pages. */
   get freePageCount(): number {
-    return this.freePages.length;
+    return this.freeStack.length + this.freshCount();
   }
 
   /**

@@ -123,9 +123,11 @@ export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent): void {
   for (const device of world.devices) {
     const pgmap = device.pgmap;
     if (pgmap === null) continue;
-    const held: number[] = [];
     // A page whose struct page was never made was never handed out.
-    for (let pfn = pgmap.startPfn; pfn < pgmap.startPfn + pgmap.nrPages; pfn++) if ((pages.peek(pfn)?.refcount ?? 0) > 0) held.push(pfn);
+    const held = pages
+      .peekRange(pgmap.startPfn, pgmap.nrPages)
+      .filter((p) => p.refcount > 0)
+      .map((p) => p.pfn);
     const first = held[0];
     if (first === undefined) continue;
     ctx.report(

@@ -155,11 +155,8 @@ export function memremapPages(kernel: Kernel, options: MemremapOptions): DevPage
  * with `migrateDeviceRange`), otherwise the kernel would wait forever for the references.
  */
 export function memunmapPages(pgmap: DevPagemap): void {
-  const busy: Page[] = [];
-  for (let i = 0; i < pgmap.nrPages; i++) {
-    const p = pgmap.kernel.pages.peek(pgmap.startPfn + i);
-    if (p !== undefined && !p.free) busy.push(p);
-  }
+  // A page whose struct page was never made was never handed out.
+  const busy = pgmap.kernel.pages.peekRange(pgmap.startPfn, pgmap.nrPages).filter((p) => !p.free);
   if (busy.length > 0) {
     throw new HmmlabError(
       'ERR_STATE',

@@ -399,6 +399,14 @@ const SLAB_WORDS = 65536;
  */
 const FIRST_SLAB_WORDS = 256;
 
+/**
+ * The pfn table is in chunks of `2^PFN_CHUNK_SHIFT` struct pages, each made when its first struct
+ * page is: a device memory's pfns are reserved whole, but a chunk of them costs nothing until a page
+ * of it is used.
+ */
+const PFN_CHUNK_SHIFT = 10;
+const PFN_CHUNK_MASK = (1 << PFN_CHUNK_SHIFT) - 1;
+
 /** Copies the contents of `src` into `dst`: a block move within a slab, else a word loop or a block copy. */
 function copyWords(dst: Page, src: Page): void {
   const n = src.wordEnd - src.wordOffset;
@@ -438,7 +446,10 @@ export class PageAllocator {
   private readonly firstSlabPages: number;
   /** The contents slabs, each created when its first page is (see {@link PageAllocator.newPage}). */
   private readonly slabs: Int32Array[] = [];
-  private pages: (Page | undefined)[] = [undefined];
+  /** The `pfn_to_page` table, by chunk (see {@link PFN_CHUNK_SHIFT}); pfn 0 is never used. */
+  private readonly chunks: ((Page | undefined)[] | undefined)[] = [];
+  /** The next pfn to create: system pages take it one by one, a device memory a range of them. */
+  private nextPfn = 1;
   private readonly freeList: Page[] = [];
   private readonly deviceRanges: { start: number; n: number; kind: 'device-private' | 'device-coherent'; pgmap: PagemapRef }[] = [];
   private readonly sched: Scheduler;
@@ -461,10 +472,52 @@ export class PageAllocator {
       Math.max(4, 2 ** Math.floor(Math.log2(Math.max(1, FIRST_SLAB_WORDS / wordsPerPage)))),
     );
     this.smallSlabs = Math.log2(this.pagesPerSlab / this.firstSlabPages) + 1;
-    this.zeroPage = this.newPage(this.pages.length, 'zero');
+    this.zeroPage = this.newPage(this.nextPfn++, 'zero');
     this.zeroPage.free = false;
     this.zeroPage.refcount = 1;
-    this.pages.push(this.zeroPage);
+    this.store(this.zeroPage);
+  }
+
+  /** The struct page of `pfn` if it exists. */
+  private slot(pfn: number): Page | undefined {
+    const c = this.chunks[pfn >> PFN_CHUNK_SHIFT];
+    return c === undefined ? undefined : c[pfn & PFN_CHUNK_MASK];
+  }
+
+  /** Enters `p` in the table, making its chunk if needed. */
+  private store(p: Page): void {
+    const i = p.pfn >> PFN_CHUNK_SHIFT;
+    // The chunks of a reserved range stay undefined, but present: a far index would turn the array into a dictionary.
+    while (this.chunks.length < i) this.chunks.push(undefined);
+    let c = this.chunks[i];
+    if (c === undefined) {
+      c = new Array<Page | undefined>(PFN_CHUNK_MASK + 1);
+      this.chunks[i] = c;
+    }
+    c[p.pfn & PFN_CHUNK_MASK] = p;
+  }
+
+  /**
+   * The struct pages that exist in `[pfn, pfn + n)`, in pfn order: of a device memory, the pages
+   * used so far (see {@link PageAllocator.peek}). Costs what the range's used chunks cost, not its
+   * length.
+   */
+  peekRange(pfn: number, n: number): Page[] {
+    const out: Page[] = [];
+    const end = pfn + n;
+    let at = Math.max(pfn, 0);
+    while (at < end) {
+      const c = this.chunks[at >> PFN_CHUNK_SHIFT];
+      const chunkEnd = Math.min(end, ((at >> PFN_CHUNK_SHIFT) + 1) << PFN_CHUNK_SHIFT);
+      if (c !== undefined) {
+        for (let q = at; q < chunkEnd; q++) {
+          const p = c[q & PFN_CHUNK_MASK];
+          if (p !== undefined) out.push(p);
+        }
+      }
+      at = chunkEnd;
+    }
+    return out;
   }
 
   /**
@@ -502,12 +555,12 @@ export class PageAllocator {
 
   /** `pfn_to_page`; undefined for a pfn that was never created. */
   pfnToPage(pfn: number): Page | undefined {
-    return this.pages[pfn] ?? this.materialize(pfn);
+    return this.slot(pfn) ?? this.materialize(pfn);
   }
 
   /** The page of `pfn` if its struct page exists already (device pages are created on first use). */
   peek(pfn: number): Page | undefined {
-    return this.pages[pfn];
+    return this.slot(pfn);
   }
 
   /** Creates the struct page of a reserved device pfn on first use. */
@@ -516,7 +569,7 @@ export class PageAllocator {
       if (pfn < r.start || pfn >= r.start + r.n) continue;
       const p = this.newPage(pfn, r.kind);
       p.pgmap = r.pgmap;
-      this.pages[pfn] = p;
+      this.store(p);
       return p;
     }
     return undefined;
@@ -524,7 +577,7 @@ export class PageAllocator {
 
   /** Like {@link PageAllocator.pfnToPage}, but throws for an unknown pfn. */
   page(pfn: number): Page {
-    const p = this.pages[pfn] ?? this.materialize(pfn);
+    const p = this.slot(pfn) ?? this.materialize(pfn);
     if (p === undefined) {
       throw new HmmlabError('ERR_BAD_ARGUMENT', `pfn_to_page: pfn ${pfn} does not exist in this model`);
     }
@@ -533,7 +586,7 @@ export class PageAllocator {
 
   /** Number of pfns created so far (system and device). */
   get pfnCount(): number {
-    return this.pages.length;
+    return this.nextPfn;
   }
 
   /** `alloc_page`: a system page with refcount 1. */
@@ -542,8 +595,8 @@ export class PageAllocator {
     // A new page's words are zero already: its slab was zeroed when created and held no page there.
     let zeroed = false;
     if (p === undefined) {
-      p = this.newPage(this.pages.length, 'system');
-      this.pages.push(p);
+      p = this.newPage(this.nextPfn++, 'system');
+      this.store(p);
       zeroed = true;
     }
     p.free = false;
@@ -565,8 +618,8 @@ export class PageAllocator {
     const n = 2 ** order;
     let head: Page | null = null;
     for (let i = 0; i < n; i++) {
-      const p = this.newPage(this.pages.length, 'system');
-      this.pages.push(p);
+      const p = this.newPage(this.nextPfn++, 'system');
+      this.store(p);
       p.free = false;
       p.refcount = 1;
       p.generation++;
@@ -589,7 +642,7 @@ export class PageAllocator {
   prepCompound(head: Page, order: number): void {
     const n = 2 ** order;
     head.order = order;
-    for (let i = 1; i < n; i++) (this.pages[head.pfn + i] as Page).head = head;
+    for (let i = 1; i < n; i++) (this.slot(head.pfn + i) as Page).head = head;
   }
 
   /**
@@ -606,7 +659,7 @@ export class PageAllocator {
     // lock stays on the head alone.
     const owner = keepLock && head.lockOwner !== this.sched.current ? head.lockOwner : null;
     for (let i = 1; i < n; i++) {
-      const p = this.pages[head.pfn + i];
+      const p = this.slot(head.pfn + i);
       if (p !== undefined && p.head === head) {
         p.head = null;
         if (owner !== null) p.splitUnderLock(head, owner);
@@ -622,13 +675,8 @@ export class PageAllocator {
    * memory costs what a run touches of it.
    */
   reserveDevicePages(n: number, kind: 'device-private' | 'device-coherent', pgmap: PagemapRef): number {
-    const start = this.pages.length;
-    // The range's slots in one allocation (pushed one by one, the table was reallocated several
-    // times for a device of a thousand pages, and every run of a campaign makes its devices).
-    const grown = new Array<Page | undefined>(start + n);
-    for (let i = 0; i < start; i++) grown[i] = this.pages[i];
-    for (let i = start; i < start + n; i++) grown[i] = undefined;
-    this.pages = grown;
+    const start = this.nextPfn;
+    this.nextPfn += n;
     this.deviceRanges.push({ start, n, kind, pgmap });
     return start;
   }
