@@ -173,12 +173,14 @@ function collectOne(
   m: MigrateVma,
   mm: Mm,
   vma: Vma,
-  addr: number,
+  i: number,
   inv: number,
   counter: { cpages: number },
   split: boolean,
 ): number {
   const p = mm.profile;
+  // The entry's index, not its address: an address is no small integer, and V8 would box it in a heap number for the call.
+  const addr = m.start + i * k.pageSize;
   const vpn = Math.floor(addr / k.pageSize);
   const e = mm.pt.get(vpn) ?? 0;
   const kind = pteKindOf(e);
@@ -470,9 +472,9 @@ export async function migrateVmaSetup(args: MigrateVma): Promise<number> {
       src[i] = 0;
       continue;
     }
-    const s = collectOne(k, args, mm, vma, addr, range.id, counter, split);
+    const s = collectOne(k, args, mm, vma, i, range.id, counter, split);
     // split_huge_page may leave the page in a folio (a device-private one): it is collected as it is then.
-    src[i] = s !== COLLECT_SPLIT ? s : (await splitHugePage(mm, addr)) ? collectOne(k, args, mm, vma, addr, range.id, counter, false) : 0;
+    src[i] = s !== COLLECT_SPLIT ? s : (await splitHugePage(mm, addr)) ? collectOne(k, args, mm, vma, i, range.id, counter, false) : 0;
   }
   await mmuNotifierInvalidateRangeEnd(range);
   args.cpages = counter.cpages;
