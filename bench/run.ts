@@ -32,6 +32,7 @@ import { type TrackingCost, trackingCost } from './src/race-tracking.js';
 import {
   bareMigrateRoundTrip,
   bareRangeWalk,
+  deviceSetup,
   manyNotifiers,
   migrateRoundTrip,
   rangeFault,
@@ -221,15 +222,27 @@ if (want('scale')) {
     () => manyNotifiers(1000),
     () => manyNotifiers(quick ? 1000 : 100_000),
   );
+  const [dev1k, dev1M] = await pairs(
+    () => deviceSetup(1024, 1000),
+    () => deviceSetup(1_048_576, 1000),
+  );
   results.scale = {
     migrateRoundTrip: migrate,
     hmmRangeFault: { fault, walk },
     bare,
     sparse: { touchedPages: 1000, ms4MiB: sparseSmall, ms1TiB: sparseTiB, ratio: Number((sparseTiB / sparseSmall).toFixed(2)) },
     intervalNotifiers: { msPerInvalidationWith1k: n1k, msPerInvalidationWith100k: n100k },
+    deviceMemory: {
+      usPerKernelWith1kPages: round1(dev1k),
+      usPerKernelWith1MPages: round1(dev1M),
+      ratio: Number((dev1M / dev1k).toFixed(2)),
+    },
   };
   log(`sparse: 1000 pages touched in 4 MiB ${sparseSmall.toFixed(1)} ms, in 1 TiB ${sparseTiB.toFixed(1)} ms`);
   log(`interval notifiers: ${(n1k * 1000).toFixed(1)} µs per invalidation with 1k, ${(n100k * 1000).toFixed(1)} µs with 100k`);
+  log(
+    `device memory: a kernel and a device that hands out one page, ${dev1k.toFixed(1)} µs with 1,024 pages, ${dev1M.toFixed(1)} µs with 1,048,576`,
+  );
 }
 
 // 4. Fuzzing
@@ -480,6 +493,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
         hmmRangeFault: { fault: ScalePoint[]; walk: ScalePoint[] };
         sparse: { ms4MiB: number; ms1TiB: number; ratio: number };
         intervalNotifiers: { msPerInvalidationWith1k: number; msPerInvalidationWith100k: number };
+        deviceMemory?: { usPerKernelWith1kPages: number; usPerKernelWith1MPages: number; ratio: number };
         bare?: Bare[];
       }
     | undefined;
@@ -525,6 +539,11 @@ function renderMarkdown(r: Record<string, unknown>): string {
       `One-page invalidations (medians of 5 rounds of 1,000, after 3 to warm up, each after a full collection): ${(scale.intervalNotifiers.msPerInvalidationWith1k * 1000).toFixed(1)} µs each with 1,000 interval notifiers, ${(scale.intervalNotifiers.msPerInvalidationWith100k * 1000).toFixed(1)} µs with 100,000.`,
       '',
     );
+    if (scale.deviceMemory !== undefined)
+      lines.push(
+        `A kernel and a device whose memory hands out one page, as each run of a campaign makes them (medians of 5 rounds of 1,000, after 3 to warm up): ${scale.deviceMemory.usPerKernelWith1kPages} µs with 1,024 pages of device memory, ${scale.deviceMemory.usPerKernelWith1MPages} µs with 1,048,576 (ratio ${scale.deviceMemory.ratio}): cost follows the device pages used, not the size of the memory.`,
+        '',
+      );
   }
   const hmm = r.hmmTests as (HmmTestsRun & { rounds?: number[] }) | undefined;
   if (hmm) {

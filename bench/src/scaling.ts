@@ -30,6 +30,7 @@ import {
   PROT_WRITE,
   zoneDevicePageInit,
 } from '@hmmlab/core';
+import { Device } from '@hmmlab/harness';
 import { collectBeforeTiming, memoryUsed } from './measure.js';
 
 /** One scaling measurement. */
@@ -73,6 +74,7 @@ export async function migrateRoundTrip(n: number, keep?: unknown[]): Promise<Sca
     const len = n * k.pageSize;
     const a = await mm.mmap(0, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS);
     for (let i = 0; i < n; i++) await mm.write(a + i * k.pageSize, i);
+    collectBeforeTiming();
     const t = performance.now();
     await mm.mmapLock.downRead();
     const vma = mm.findVma(a);
@@ -196,6 +198,22 @@ export async function sparse(bytes: number, touched: number): Promise<number> {
   return ms;
 }
 
+/**
+ * `count` kernels, each with a device of `pages` pages of device memory that hands out one page,
+ * as every run of a campaign makes its devices: µs per kernel. The memory's pfns are reserved
+ * whole, but its struct pages and free list are made as pages are used.
+ */
+export async function deviceSetup(pages: number, count: number): Promise<number> {
+  collectBeforeTiming();
+  const t = performance.now();
+  for (let i = 0; i < count; i++) {
+    const k = new Kernel({ trace: 'none', wordsPerPage: 1 });
+    const dev = new Device(k, { name: 'gpu', memory: { type: 'private', pages, migrateToRam: () => 0 } });
+    if (dev.allocPage() === null) throw new Error('a device page could not be allocated');
+  }
+  return ((performance.now() - t) * 1000) / count;
+}
+
 /** `notifiers` one-page interval notifiers, then 1000 one-page invalidations: ms per invalidation. */
 export async function manyNotifiers(notifiers: number): Promise<number> {
   const k = new Kernel({ trace: 'none', wordsPerPage: 1 });
@@ -239,6 +257,7 @@ export function bareMigrateRoundTrip(n: number, wordsPerPage = 1): ScalePoint {
     p[0] = i;
     host.set(base + i, p);
   }
+  collectBeforeTiming();
   const t = performance.now();
   const move = (from: Map<number, Int32Array>, to: Map<number, Int32Array>, free: Int32Array[], freed: Int32Array[]): void => {
     for (let i = 0; i < n; i++) {
