@@ -207,10 +207,21 @@ function isSeq(f: (i: number) => number): f is Seq {
 
 /** `for (i = 0; i < n; ++i) ptr[i] = f(i)`: CPU stores of `n` words at `va`. */
 export async function cpuFill(mm: Mm, va: number, n: number, f: (i: number) => number): Promise<void> {
-  const v = new Int32Array(n);
+  // The words are staged in a buffer used again by later fills (a fresh one of megabytes costs
+  // its first touch of every page); tasks filling at once each take a buffer of their own.
+  let buf = fillBuffers.pop();
+  if (buf === undefined || buf.length < n) buf = new Int32Array(n);
+  const v = buf.subarray(0, n);
   fill(v, n, f);
-  await mm.writeRange(va, v);
+  try {
+    await mm.writeRange(va, v);
+  } finally {
+    fillBuffers.push(buf);
+  }
 }
+
+/** The staging buffers of {@link cpuFill} not in use. */
+const fillBuffers: Int32Array[] = [];
 
 /** `for (i = 0; i < n; ++i) ptr[i] = f(i)` on the mirror buffer. */
 export function fill(buf: Int32Array | Uint8Array, n: number, f: (i: number) => number): void {
@@ -224,7 +235,35 @@ export function fill(buf: Int32Array | Uint8Array, n: number, f: (i: number) => 
   else fillUint8(buf, n, f.start, f.step);
 }
 
+/**
+ * `step * j` for every `j` below the length, per step: the words of `seq(start, step)` are a slice
+ * of it when `start` is a multiple of `step` (the port's patterns `i`, `i + c` and `-i`). A fill is
+ * then one block copy and a check one byte comparison, as the C loops cost next to nothing against
+ * the model; the port fills and checks about 250M words each.
+ */
+const seqTables = new Map<number, Int32Array>();
+
+/** The slice of the table of `step` holding `n` words of `seq(start, step)`, or null. */
+function seqSlice(n: number, start: number, step: number): Int32Array | null {
+  if (step === 0 || !Number.isInteger(step) || start % step !== 0 || start / step < 0) return null;
+  const from = start / step;
+  let t = seqTables.get(step);
+  if (t === undefined || t.length < from + n) {
+    const len = Math.max(from + n, 2 * (t?.length ?? 0));
+    if (Math.abs(step) * len > 2 ** 31) return null;
+    t = new Int32Array(len);
+    for (let j = 0; j < len; j++) t[j] = step * j;
+    seqTables.set(step, t);
+  }
+  return t.subarray(from, from + n);
+}
+
 function fillInt32(buf: Int32Array, n: number, start: number, step: number): void {
+  const words = seqSlice(n, start, step);
+  if (words !== null) {
+    buf.set(words);
+    return;
+  }
   for (let i = 0; i < n; i++) buf[i] = start + step * i;
 }
 
@@ -248,6 +287,9 @@ export function expectWords(words: ArrayLike<number>, n: number, f: (i: number) 
 
 /** The first index below `n` where `words` differs from `start + step * i` (-1: none). */
 function firstOffInt32(words: Int32Array, n: number, start: number, step: number): number {
+  const want = seqSlice(n, start, step);
+  if (want !== null && Buffer.from(words.buffer, words.byteOffset, n * 4).equals(Buffer.from(want.buffer, want.byteOffset, n * 4)))
+    return -1;
   for (let i = 0; i < n; i++) if (words[i] !== start + step * i) return i;
   return -1;
 }
