@@ -38,6 +38,29 @@ describe('Kernel', () => {
     expect([k.pageAlignDown(4097), k.pageAlign(4097), k.pageAlign(8192)]).toEqual([4096, 8192, 8192]);
   });
 
+  it.each([[64], [4096], [65536]])('should give the offset in a page of %i bytes as x %% pageSize does, for any address', (pageSize) => {
+    const k = new Kernel({ pageSize });
+    const xs = [
+      0,
+      1,
+      pageSize - 1,
+      pageSize,
+      pageSize + 1,
+      2 ** 31 + 5,
+      0x7f0000000000 + 4 * 7,
+      0x7fffffffffff,
+      2 ** 53 - 1,
+      2 ** 64,
+      -1,
+      -pageSize - 3,
+    ];
+    for (let i = 0; i < 64; i++) xs.push(0x7f0000000000 + i * 4093 * 977);
+    for (const x of xs) {
+      expect(k.pageOffset(x)).toBe((x % pageSize) + 0);
+      expect(k.pageAlignDown(x)).toBe(x - (x % pageSize));
+    }
+  });
+
   it('should list every mm in creation order, forked children included', async () => {
     const k = new Kernel();
     const a = k.createMm();

@@ -2,6 +2,7 @@
  * The kernel: one deterministic world of scheduler, trace, page allocator, swap, files and
  * address spaces. A run is one kernel: create it, build the scenario, spawn tasks, run.
  */
+import { offsetIn } from './align.js';
 import { HmmlabError } from './errors.js';
 import { type FileMmapOp, ModelFile } from './mm/file.js';
 import type { ThpMode } from './mm/huge.js';
@@ -219,14 +220,22 @@ export class Kernel {
     if (this.trace.on) this.trace.emit({ type: 'warn', what, detail });
   }
 
+  /**
+   * The offset of `x` in its page (`offset_in_page`): `x % pageSize`, the same value, without the
+   * floating-point remainder V8 calls for an address above 2^31.
+   */
+  pageOffset(x: number): number {
+    return offsetIn(x, this.pageSize);
+  }
+
   /** Rounds down to a page boundary (`PAGE_ALIGN_DOWN`). */
   pageAlignDown(x: number): number {
-    return x - (x % this.pageSize);
+    return x - this.pageOffset(x);
   }
 
   /** Rounds up to a page boundary (`PAGE_ALIGN`). */
   pageAlign(x: number): number {
-    const r = x % this.pageSize;
+    const r = this.pageOffset(x);
     return r === 0 ? x : x + this.pageSize - r;
   }
 }

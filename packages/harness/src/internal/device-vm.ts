@@ -442,7 +442,7 @@ export class DeviceVm {
   private accessPage(pfn: number, va: number, kind: AccessKind, value: number, op: ((old: number) => number) | null): number {
     const k = this.device.kernel;
     const page = k.pages.page(pfn);
-    const w = Math.floor((va % k.pageSize) / k.wordSize);
+    const w = Math.floor(k.pageOffset(va) / k.wordSize);
     let v = page.words[w] as number;
     if (kind === 'write') {
       page.words[w] = value;
@@ -502,7 +502,7 @@ export class DeviceVm {
       return true;
     }
     const words = k.pages.page(pfn).words;
-    const w = Math.floor((va % k.pageSize) / k.wordSize);
+    const w = Math.floor(k.pageOffset(va) / k.wordSize);
     if (kind === 'read') buf.set(count === words.length ? words : words.subarray(w, w + count), at);
     else words.set(buf.subarray(at, at + count), w);
     return true;
@@ -518,7 +518,7 @@ export class DeviceVm {
   private async access(va: number, kind: AccessKind, value: number, op: ((old: number) => number) | null): Promise<AccessResult> {
     const dev = this.device;
     const k = dev.kernel;
-    if (!Number.isInteger(va) || va < 0 || va % k.wordSize !== 0) {
+    if (!Number.isInteger(va) || va < 0 || k.pageOffset(va) % k.wordSize !== 0) {
       throw new HmmlabError('ERR_UNALIGNED', `${dev.name} ${kind}: address ${String(va)} is not aligned to the word size ${k.wordSize}`);
     }
     const vpn = Math.floor(va / k.pageSize);
@@ -537,7 +537,7 @@ export class DeviceVm {
       }
       if (e !== undefined && devPteAllows(e, kind === 'atomic' && dev.atomics === 'write' ? 'write' : kind)) {
         const page = k.pages.page(devPtePfn(e));
-        const w = Math.floor((va % k.pageSize) / k.wordSize);
+        const w = Math.floor(k.pageOffset(va) / k.wordSize);
         let v = page.words[w] as number;
         if (kind === 'write') {
           page.words[w] = value;

@@ -114,7 +114,7 @@ export class RaceShadow {
   onMappedAccess(ctx: OracleContext, ev: DevAccessEvent): void {
     const sched = ctx.world.kernel.sched;
     if (!sched.isRunning) return;
-    const page = ev.va - (ev.va % ctx.world.kernel.pageSize);
+    const page = ctx.world.kernel.pageAlignDown(ev.va);
     const m = this.mapped.getOrMake(ev.vm, page, newMapped);
     const t = sched.current;
     const cur = accessOf(t, ev, false, false);

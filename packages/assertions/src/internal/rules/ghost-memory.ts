@@ -44,7 +44,7 @@ export class GhostMemory {
     const vma = mm.lookupVma(va);
     if (vma?.shared && vma.file !== null) {
       const k = mm.kernel;
-      return `f${vma.file.id}:${vma.fileIndex(va, k.pageSize)}:${va % k.pageSize}`;
+      return `f${vma.file.id}:${vma.fileIndex(va, k.pageSize)}:${k.pageOffset(va)}`;
     }
     return null;
   }
@@ -80,12 +80,9 @@ export class GhostMemory {
 
   get(mm: Mm, va: number): GhostWord | undefined {
     const key = this.sharedKey(mm, va);
-    return key !== null ? this.shared.get(key) : this.wordOf(this.private.get(mm.id)?.get(Math.floor(va / this.pageSize)), va);
-  }
-
-  /** The word at `va` among the words of its page. */
-  private wordOf(words: PageWords | undefined, va: number): GhostWord | undefined {
-    return words?.[(va % this.pageSize) / this.wordSize];
+    if (key !== null) return this.shared.get(key);
+    const vpn = Math.floor(va / this.pageSize);
+    return this.private.get(mm.id)?.get(vpn)?.[(va - vpn * this.pageSize) / this.wordSize];
   }
 
   /**

@@ -6,6 +6,7 @@
  * Output entries keep the kernel's flag names but the model puts the flags in the low bits
  * (`pfn << HMM_PFN_SHIFT | flags`), so `entry & HMM_PFN_VALID` works on JavaScript numbers.
  */
+import { offsetIn } from '../align.js';
 import { EBUSY, EFAULT, EPERM, HmmlabError, hex } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { DevPagemap } from '../migrate/memremap.js';
@@ -233,7 +234,7 @@ export async function hmmRangeFault(range: HmmRange): Promise<number> {
     // step is faulted even when it needs nothing, so an own device-private page there goes back
     // through migrate_to_ram.
     const pmd = pmdSize(mm);
-    const stepEnd = Math.min(range.end, vma.end, w.addr - (w.addr % pmd) + pmd);
+    const stepEnd = Math.min(range.end, vma.end, w.addr - offsetIn(w.addr, pmd) + pmd);
     for (let addr = w.addr; addr < stepEnd; addr += k.pageSize) {
       const r = await handleMmFault(mm, vma, addr, w.write);
       if ((r & (VM_FAULT_SIGSEGV | VM_FAULT_SIGBUS | VM_FAULT_OOM)) !== 0) return -EFAULT;

@@ -3,6 +3,7 @@
  * owner's `migrate_to_ram`; a device-exclusive entry is restored under its own one-page
  * invalidation (`remove_device_exclusive_entry`).
  */
+import { offsetIn } from '../align.js';
 import { hugePmdAt } from '../mm/huge.js';
 import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
@@ -86,7 +87,7 @@ export async function deviceExclusiveFault(mm: Mm, vma: Vma, va: number, e: numb
     return 0;
   }
   const ps = k.pageSize;
-  const addr = va - (va % ps);
+  const addr = va - offsetIn(va, ps);
   const p = mm.profile;
   // The what-if carries the owner on whichever event the profile restores with: EXCLUSIVE up to
   // ~6.14 (bug class S15), CLEAR after (A2: an owner on an event that is not MIGRATE/EXCLUSIVE).

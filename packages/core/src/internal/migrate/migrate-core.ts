@@ -3,6 +3,7 @@
  * `migrate_device_unmap`, `__migrate_device_pages`, `__migrate_device_finalize`, with
  * `try_to_migrate` and `remove_migration_ptes` from mm/rmap.c and mm/migrate.c.
  */
+import { offsetIn } from '../align.js';
 import { HmmlabError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { HPAGE_PMD_NR, type HugePmdKind, hugePmdAt, pmdSize, splitHugePmd } from '../mm/huge.js';
@@ -363,7 +364,15 @@ function insertHugePmdPage(k: Kernel, m: HoleFill, addr: number, head: Page, src
   const kind = hugePmdAt(mm, addr);
   const fillable = kind === 'zero' || (kind === undefined && !mm.anyPteInRange(addr, addr + size));
   // thp_vma_suitable_order, the pmd_none / is_huge_zero_pmd check, check_stable_address_space.
-  if (!m.anonymous || addr % size !== 0 || vma === undefined || addr < vma.start || addr + size > vma.end || !fillable || mm.unstable) {
+  if (
+    !m.anonymous ||
+    offsetIn(addr, size) !== 0 ||
+    vma === undefined ||
+    addr < vma.start ||
+    addr + size > vma.end ||
+    !fillable ||
+    mm.unstable
+  ) {
     for (let j = 0; j < HPAGE_PMD_NR; j++) src[i + j] = (src[i + j] as number) - ((src[i + j] as number) & MIGRATE_PFN_MIGRATE);
     return;
   }
@@ -583,7 +592,7 @@ function finalizeCompound(k: Kernel, s: number, page: Page, newpage: Page | null
   for (let r = 0; r < page.rmapMm.length; r++) {
     const m = page.rmapMm[r] as Mm;
     const va = page.rmapVa[r] as number;
-    if (va % pmdSize(m) === 0 && m.hugePmds.get(va / pmdSize(m)) === 'migration') pmds.push([m, va]);
+    if (offsetIn(va, pmdSize(m)) === 0 && m.hugePmds.get(va / pmdSize(m)) === 'migration') pmds.push([m, va]);
   }
   for (let j = 0; j < HPAGE_PMD_NR; j++) {
     const dp = k.pages.page(d.pfn + j);

@@ -4,6 +4,7 @@
  * memory without knowing its virtual addresses. Its only invalidations are those of
  * `try_to_migrate`, one per mapping.
  */
+import { offsetIn } from '../align.js';
 import { HmmlabError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { pmdSize } from '../mm/huge.js';
@@ -42,7 +43,7 @@ function splitDeviceFolio(k: Kernel, page: Page): boolean {
     const m = head.rmapMm[r] as Mm;
     const va = head.rmapVa[r] as number;
     const size = pmdSize(m);
-    if (va % size === 0 && m.hugePmds.get(va / size) === 'device-private') m.hugePmds.delete(va / size);
+    if (offsetIn(va, size) === 0 && m.hugePmds.get(va / size) === 'device-private') m.hugePmds.delete(va / size);
   }
   k.pages.splitFolio(head);
   k.pages.unlockPage(head);

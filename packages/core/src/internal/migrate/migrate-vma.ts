@@ -4,6 +4,7 @@
  * invalidation over `[start, end)`: `MMU_NOTIFY_MIGRATE` with the caller's owner since the seed
  * patch (998427b3ad2c), `MMU_NOTIFY_CLEAR` without owner before it.
  */
+import { offsetIn } from '../align.js';
 import { EINVAL, HmmlabError, hex } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { VM_IO, VM_MIXEDMAP, VM_PFNMAP } from '../mm/constants.js';
@@ -352,7 +353,7 @@ async function tryToMigrateHugePmds(k: Kernel, head: Page): Promise<void> {
     const m = mms[r] as Mm;
     const va = vas[r] as number;
     const size = pmdSize(m);
-    const kind = va % size === 0 ? m.hugePmds.get(va / size) : undefined;
+    const kind = offsetIn(va, size) === 0 ? m.hugePmds.get(va / size) : undefined;
     if (kind !== 'thp' && kind !== 'device-private') continue;
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, m, va, va + size);
     await mmuNotifierInvalidateRangeStart(range);

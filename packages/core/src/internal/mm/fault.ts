@@ -3,6 +3,7 @@
  * stores. An access whose entry allows it touches the page directly (the hardware walk); any
  * other access faults under the mmap read lock and retries.
  */
+import { offsetIn } from '../align.js';
 import { HmmlabError, hex } from '../errors.js';
 import { deviceExclusiveFault, devicePrivateFault } from '../migrate/device-fault.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
@@ -117,8 +118,8 @@ function faultAround(mm: Mm, vma: Vma, va: number, flags: number): void {
   const ps = k.pageSize;
   const window = 16 * ps;
   const table = 512 * ps;
-  const start = Math.max(va - (va % window), vma.start);
-  const end = Math.min(start + window, vma.end, start - (start % table) + table);
+  const start = Math.max(va - offsetIn(va, window), vma.start);
+  const end = Math.min(start + window, vma.end, start - offsetIn(start, table) + table);
   const size = file.pageCount(ps);
   for (let a = start; a < end; a += ps) {
     const index = vma.fileIndex(a, ps);
@@ -156,7 +157,7 @@ async function doHugePmdWpPage(mm: Mm, va: number, page: Page): Promise<boolean>
     for (let i = 0; i < HPAGE_PMD_NR && exclusive; i++) exclusive = canReuse(k.pages.page(head.pfn + i));
     if (exclusive) {
       const size = pmdSize(mm);
-      const first = (va - (va % size)) / k.pageSize;
+      const first = (va - offsetIn(va, size)) / k.pageSize;
       for (let i = 0; i < HPAGE_PMD_NR; i++) {
         k.pages.page(head.pfn + i).anonExclusive = true;
         mm.setPte(first + i, pteSet(mm.pt.get(first + i) ?? 0, DIRTY_BITS), -1, 'huge-wp-reuse');
@@ -249,7 +250,7 @@ function doSwapPage(mm: Mm, vma: Vma, va: number, e: number, write: boolean): nu
 export async function handleMmFault(mm: Mm, vma: Vma, address: number, write: boolean): Promise<number> {
   const k = mm.kernel;
   // vmf->address is page aligned (__handle_mm_fault).
-  const va = address - (address % k.pageSize);
+  const va = k.pageAlignDown(address);
   const vpn = va / k.pageSize;
   const e = mm.pt.get(vpn) ?? 0;
   // check_stable_address_space: the OOM reaper has torn this mm down.
@@ -301,7 +302,7 @@ async function faultIn(mm: Mm, va: number, write: boolean): Promise<number> {
 }
 
 function checkWordAddress(mm: Mm, api: string, va: number): void {
-  if (!Number.isInteger(va) || va < 0 || va % mm.kernel.wordSize !== 0) {
+  if (!Number.isInteger(va) || va < 0 || mm.kernel.pageOffset(va) % mm.kernel.wordSize !== 0) {
     throw new HmmlabError(
       'ERR_UNALIGNED',
       `${api}: address ${typeof va === 'number' ? hex(va) : String(va)} is not aligned to the word size ${mm.kernel.wordSize}; use a multiple of kernel.wordSize`,
@@ -361,7 +362,7 @@ function accessAlone(mm: Mm, va: number, write: boolean): Page | null {
   const tr = k.trace;
   if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'acquire', mode: 'read' });
   lock.readSectionSync();
-  const n = anonymousPte(mm, va - (va % k.pageSize), write);
+  const n = anonymousPte(mm, vpn * k.pageSize, write);
   if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'release', mode: 'read' });
   // The access itself; the fresh entry usually has these bits already.
   const m = pteSet(n, write ? PTE_YOUNG | PTE_DIRTY | PTE_SOFT_DIRTY : PTE_YOUNG);
@@ -395,7 +396,7 @@ export function cpuAccessNow(mm: Mm, va: number, write: boolean, value: number):
 
 function touchWord(mm: Mm, page: Page, va: number, write: boolean, value: number): number {
   const k = mm.kernel;
-  const w = page.wordOffset + Math.floor((va % k.pageSize) / k.wordSize);
+  const w = page.wordOffset + Math.floor(k.pageOffset(va) / k.wordSize);
   if (write) page.slab[w] = value;
   const v = page.slab[w] as number;
   if (k.trace.on) k.trace.emit({ type: 'cpu-access', mm: mm.id, va, write, value: v, pfn: page.pfn });
@@ -410,7 +411,7 @@ async function rangeAccess(mm: Mm, va: number, count: number, write: boolean, va
   while (i < count) {
     const a = va + i * k.wordSize;
     const page = await accessPage(mm, a, write);
-    const first = Math.floor((a % k.pageSize) / k.wordSize);
+    const first = Math.floor(k.pageOffset(a) / k.wordSize);
     const n = Math.min(count - i, k.wordsPerPage - first);
     if (!k.trace.on) {
       // Nobody sees the single accesses: one block copy (values may be any array-like).

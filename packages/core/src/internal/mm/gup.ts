@@ -23,7 +23,7 @@ import { PTE_PRESENT, pteAccessible, pteKindOf, ptePfn, pteWrite } from './pte.j
  */
 export async function pinUserPage(mm: Mm, va: number, write: boolean): Promise<Page | null> {
   const k = mm.kernel;
-  const start = va - (va % k.pageSize);
+  const start = k.pageAlignDown(va);
   await populateRange(mm, start, start + k.pageSize, write);
   // follow_page_pte: nothing interleaves from the walk to the pin.
   const e = mm.pte(start);

@@ -8,6 +8,7 @@
  * and an operation on part of it splits it first (`__split_huge_pmd`), under a `MMU_NOTIFY_CLEAR`
  * invalidation of the whole huge page.
  */
+import { offsetIn } from '../align.js';
 import type { Kernel } from '../kernel.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInit } from '../notifier/mmu-notifier.js';
 import { MMU_NOTIFY_CLEAR } from '../notifier/range.js';
@@ -67,7 +68,7 @@ export function thpFaultAllowed(mm: Mm, vma: Vma, va: number): boolean {
   if (mode === 'never' || !vma.anonymous || (vma.flags & (VM_NOHUGEPAGE | VM_HUGETLB)) !== 0) return false;
   if (mode === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false;
   const size = pmdSize(mm);
-  const haddr = va - (va % size);
+  const haddr = va - offsetIn(va, size);
   if (haddr < vma.start || haddr + size > vma.end) return false;
   return !mm.anyPteInRange(haddr, haddr + size);
 }
@@ -79,7 +80,7 @@ export function thpFaultAllowed(mm: Mm, vma: Vma, va: number): boolean {
 export function doHugePmdAnonymousPage(mm: Mm, va: number, write: boolean): void {
   const k = mm.kernel;
   const size = pmdSize(mm);
-  const haddr = va - (va % size);
+  const haddr = va - offsetIn(va, size);
   const first = haddr / k.pageSize;
   // do_huge_pmd_anonymous_page starts with anon_vma_prepare, for the huge zero page too.
   const vma = mm.lookupVma(haddr);
@@ -119,7 +120,7 @@ export async function splitHugePmd(mm: Mm, va: number): Promise<boolean> {
   const kind = hugePmdAt(mm, va);
   if (kind === undefined || kind === 'hugetlb') return false;
   const size = pmdSize(mm);
-  const haddr = va - (va % size);
+  const haddr = va - offsetIn(va, size);
   const k = mm.kernel;
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + size);
   await mmuNotifierInvalidateRangeStart(range);
@@ -140,8 +141,8 @@ export async function splitHugePmd(mm: Mm, va: number): Promise<boolean> {
 export async function splitHugePmdsAtEdges(mm: Mm, start: number, end: number): Promise<void> {
   if (mm.hugePmds.size === 0) return;
   const size = pmdSize(mm);
-  if (start % size !== 0) await splitHugePmd(mm, start);
-  if (end % size !== 0) await splitHugePmd(mm, end);
+  if (offsetIn(start, size) !== 0) await splitHugePmd(mm, start);
+  if (offsetIn(end, size) !== 0) await splitHugePmd(mm, end);
 }
 
 /**
@@ -158,7 +159,7 @@ export async function splitVmaAt(mm: Mm, addr: number): Promise<void> {
   const vma = mm.lookupVma(addr);
   if (vma === undefined || vma.start === addr) return;
   const size = pmdSize(mm);
-  const haddr = addr - (addr % size);
+  const haddr = addr - offsetIn(addr, size);
   if (addr !== haddr && haddr >= vma.start && haddr + size <= vma.end && !(await splitHugePmd(mm, addr)) && pudPresent(mm, addr)) {
     const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + size);
     await mmuNotifierInvalidateRangeStart(range);
