@@ -252,7 +252,7 @@ export class DeviceVm {
   completeFlush(start: number, end: number, fence: number, leafOnly = false): void {
     const g = this.device.pageSize;
     // A TLB entry holds a whole granule: a flush touching any part of it evicts all of it.
-    for (const vpn of this.vpnsIn(this.tlb, start - (start % g), Math.ceil(end / g) * g)) this.tlb.delete(vpn);
+    for (const vpn of this.vpnsIn(this.tlb, alignDown(start, g), Math.ceil(end / g) * g)) this.tlb.delete(vpn);
     const span = this.device.walkSpan;
     if (!leafOnly && span > 0) {
       for (const t of [...this.walk.keys()]) if (t * span < end && start < (t + 1) * span) this.walk.delete(t);
@@ -344,7 +344,7 @@ export class DeviceVm {
    */
   granuleOf(va: number): { start: number; end: number } {
     const g = this.device.pageSize;
-    const start = va - (va % g);
+    const start = alignDown(va, g);
     return { start, end: start + g };
   }
 
@@ -355,7 +355,7 @@ export class DeviceVm {
   private fillGranule(vpn: number): void {
     const ps = this.pageSize;
     const per = this.device.pageSize / ps;
-    const first = vpn - (vpn % per);
+    const first = alignDown(vpn, per);
     const tr = this.device.kernel.trace;
     for (let v = first; v < first + per; v++) {
       const e = this.walkEntry(v);
@@ -372,7 +372,7 @@ export class DeviceVm {
   /** The device could not use its cached translation of `vpn`: it drops the TLB entry of the whole granule. */
   private dropGranule(vpn: number): void {
     const per = this.device.pageSize / this.pageSize;
-    const first = vpn - (vpn % per);
+    const first = alignDown(vpn, per);
     for (let v = first; v < first + per; v++) this.tlb.delete(v);
   }
 
@@ -587,4 +587,13 @@ export class DeviceVm {
   toString(): string {
     return `${this.device.name} vm ${this.id}`;
   }
+}
+
+/**
+ * `x - (x % size)` for `x >= 0` and a power-of-two `size` (device page sizes and walk spans are):
+ * an address or page number above 2^31 is no small integer, and V8 computes `%` of such a number
+ * by a call to a floating-point remainder (see `Kernel.pageOffset`).
+ */
+function alignDown(x: number, size: number): number {
+  return Math.trunc(x / size) * size;
 }
