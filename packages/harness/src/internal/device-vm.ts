@@ -518,7 +518,7 @@ export class DeviceVm {
   private async access(va: number, kind: AccessKind, value: number, op: ((old: number) => number) | null): Promise<AccessResult> {
     const dev = this.device;
     const k = dev.kernel;
-    if (!Number.isInteger(va) || va < 0 || k.pageOffset(va) % k.wordSize !== 0) {
+    if (!Number.isInteger(va) || va < 0 || alignDown(va, k.wordSize) !== va) {
       throw new HmmlabError('ERR_UNALIGNED', `${dev.name} ${kind}: address ${String(va)} is not aligned to the word size ${k.wordSize}`);
     }
     const vpn = Math.floor(va / k.pageSize);

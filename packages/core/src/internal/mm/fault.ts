@@ -302,7 +302,7 @@ async function faultIn(mm: Mm, va: number, write: boolean): Promise<number> {
 }
 
 function checkWordAddress(mm: Mm, api: string, va: number): void {
-  if (!Number.isInteger(va) || va < 0 || mm.kernel.pageOffset(va) % mm.kernel.wordSize !== 0) {
+  if (!Number.isInteger(va) || va < 0 || offsetIn(va, mm.kernel.wordSize) !== 0) {
     throw new HmmlabError(
       'ERR_UNALIGNED',
       `${api}: address ${typeof va === 'number' ? hex(va) : String(va)} is not aligned to the word size ${mm.kernel.wordSize}; use a multiple of kernel.wordSize`,
