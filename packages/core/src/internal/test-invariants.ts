@@ -73,7 +73,7 @@ export function checkMmInvariants(k: Kernel, options: InvariantOptions = {}): st
     }
   }
   // A device page whose struct page was never made is free, unmapped and unreferenced.
-  for (const page of k.pages.peekRange(1, k.pages.pfnCount)) {
+  for (const page of k.pages.peekRange(1, k.pages.pfnCount - 1)) {
     if (page.isZero) continue;
     const m = mapped.get(page) ?? [];
     const mig = migrating.get(page) ?? [];
