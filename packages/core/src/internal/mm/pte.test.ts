@@ -1,3 +1,4 @@
+import { fc } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import {
   formatPte,
@@ -12,6 +13,7 @@ import {
   pteClear,
   pteFlags,
   pteKind,
+  pteKindOf,
   ptePfn,
   ptePresent,
   pteSet,
@@ -35,6 +37,26 @@ describe('mkPte', () => {
     expect(pteAccessible(e)).toBe(false);
     expect(pteAccessible(pteClear(e, PTE_PROTNONE))).toBe(true);
     expect(ptePfn(e)).toBe(9);
+  });
+
+  it('should read kind, flags and pfn as the remainders and quotient of the entry, for pfns past 2^21 (entries past 2^31) too', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 5 }),
+        fc.oneof(fc.nat(1 << 20), fc.integer({ min: 2 ** 21, max: 2 ** 40 })),
+        fc.nat(0x3ff),
+        (kind, pfn, bits) => {
+          const e = mkPte(kind, pfn, bits);
+          // What a pte_t's bit fields are, by the definition: the entry divided by 8 and by 1024.
+          const flags = (e % 1024) & 0x3f8;
+          expect([pteKindOf(e), ptePfn(e), pteFlags(e)]).toEqual([e % 8, pfn, flags]);
+          expect(pteWrite(e)).toBe((flags & PTE_WRITE) !== 0);
+          expect(pteAccessible(e)).toBe(e % 8 === PTE_PRESENT && (flags & PTE_PROTNONE) === 0);
+          expect(pteClear(pteSet(e, PTE_DIRTY), PTE_DIRTY)).toBe(e - (flags & PTE_DIRTY));
+        },
+      ),
+      { numRuns: 500, seed: 16 },
+    );
   });
 });
 
