@@ -316,6 +316,17 @@ export class Mm {
       const v = this.lookupVma(va);
       if (v !== undefined) v.anonVma = true;
     }
+    this.rmapLink(page, va, mapped);
+  }
+
+  /** @internal {@link Mm.rmapAdd} of a mapping at `va` in `vma`, a VMA of this mm the caller looked up. */
+  rmapAddIn(vma: Vma, page: Page, va: number): void {
+    if (page.anon) vma.anonVma = true;
+    this.rmapLink(page, va, true);
+  }
+
+  /** Appends `(this, va)` to the page's reverse map. */
+  private rmapLink(page: Page, va: number, mapped: boolean): void {
     if (page.rmapMm.length === 0) {
       // The page's first entry: its own arrays, sized for it (see NO_MMS).
       page.rmapMm = [this];

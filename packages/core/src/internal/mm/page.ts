@@ -267,6 +267,31 @@ export class Page implements OwnedLock {
     this.flags = v ? this.flags | PG_HUGETLB : this.flags & ~PG_HUGETLB;
   }
 
+  /**
+   * @internal The allocator hands the page out: not free, one reference, a new generation, and no
+   * stale `get_page` left from its free time.
+   */
+  clearOnAlloc(): void {
+    this.flags &= ~PG_FREE;
+    this.refcount = 1;
+    this.generation++;
+    if (this.rare !== null) this.rare.staleRefs = 0;
+  }
+
+  /**
+   * @internal The page goes back to its allocator: `free`, and not dirty, anon, anon-exclusive,
+   * isolated or lazyfree (one store of the flags), with no swap slot and no page-cache owner.
+   */
+  clearOnFree(): void {
+    this.flags = (this.flags & PG_HUGETLB) | PG_FREE;
+    const r = this.rare;
+    if (r !== null) {
+      r.swapSlot = 0;
+      r.file = null;
+      r.index = 0;
+    }
+  }
+
   /** @internal Tasks waiting for the page lock, created on first use (most pages never wait). */
   get lockWaiters(): Task[] {
     this.lockWait ??= new PageLockWait();
@@ -491,7 +516,9 @@ export class PageAllocator {
     while (this.chunks.length < i) this.chunks.push(undefined);
     let c = this.chunks[i];
     if (c === undefined) {
-      c = new Array<Page | undefined>(PFN_CHUNK_MASK + 1);
+      // Grown as its pages are made (an index below 1024 past the end keeps the array's fast
+      // elements): a kernel that makes few pages does not pay for 1024 slots.
+      c = [];
       this.chunks[i] = c;
     }
     c[p.pfn & PFN_CHUNK_MASK] = p;
@@ -599,10 +626,7 @@ export class PageAllocator {
       this.store(p);
       zeroed = true;
     }
-    p.free = false;
-    p.refcount = 1;
-    p.generation++;
-    p.staleRefs = 0;
+    p.clearOnAlloc();
     if (!zeroed && (options.zero ?? true)) p.slab.fill(0, p.wordOffset, p.wordEnd);
     this.allocated++;
     if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
@@ -620,9 +644,7 @@ export class PageAllocator {
     for (let i = 0; i < n; i++) {
       const p = this.newPage(this.nextPfn++, 'system');
       this.store(p);
-      p.free = false;
-      p.refcount = 1;
-      p.generation++;
+      p.clearOnAlloc();
       if (head === null) {
         head = p;
         p.order = order;
@@ -683,10 +705,7 @@ export class PageAllocator {
 
   /** @internal Marks a device page allocated by its driver (`zone_device_page_init`). */
   initDevicePage(p: Page): void {
-    p.free = false;
-    p.refcount = 1;
-    p.generation++;
-    p.staleRefs = 0;
+    p.clearOnAlloc();
     if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: p.kind });
   }
 
@@ -743,15 +762,7 @@ export class PageAllocator {
         this.trace.emit({ type: 'warn', what: 'bad-page', detail: `${String(p)} freed with mapcount ${p.mapcount}` });
       }
     }
-    p.free = true;
-    p.dirty = false;
-    p.anon = false;
-    p.anonExclusive = false;
-    p.isolated = false;
-    p.lazyfree = false;
-    p.swapSlot = 0;
-    p.file = null;
-    p.index = 0;
+    p.clearOnFree();
     p.zoneDeviceData = p.isZoneDevice ? p.zoneDeviceData : null;
     if (this.trace.on) this.trace.emit({ type: 'page-free', pfn: p.pfn });
     if (p.pgmap !== null) {
