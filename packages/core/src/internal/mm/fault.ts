@@ -58,19 +58,21 @@ function doAnonymousPage(mm: Mm, vma: Vma, vpn: number, write: boolean): number 
 
 /** {@link doAnonymousPage}'s work on the entry of `vpn` in `vma`; returns the entry it installed. */
 function anonymousPte(mm: Mm, vma: Vma, vpn: number, write: boolean): number {
+  if (!write) return zeroPagePte(mm, vpn);
   const k = mm.kernel;
-  if (!write) {
-    const z = mkPte(PTE_PRESENT, k.pages.zeroPage.pfn, PTE_YOUNG);
-    mm.setPte(vpn, z, -1, 'zero-page');
-    return z;
-  }
   const page = k.pages.allocPage(ZEROED);
-  page.anon = true;
-  page.anonExclusive = true;
+  page.markAnonExclusive();
   mm.rmapAddIn(vma, page, vpn * k.pageSize);
   const e = mkPte(PTE_PRESENT, page.pfn, DIRTY_BITS);
   mm.setPte(vpn, e, -1, 'anon-fault');
   return e;
+}
+
+/** A read of a missing anonymous entry maps the shared zero page (`my_zero_pfn`). */
+function zeroPagePte(mm: Mm, vpn: number): number {
+  const z = mkPte(PTE_PRESENT, mm.kernel.pages.zeroPage.pfn, PTE_YOUNG);
+  mm.setPte(vpn, z, -1, 'zero-page');
+  return z;
 }
 
 /** `do_read_fault` / `do_cow_fault` / `do_shared_fault` for file and shmem mappings. */

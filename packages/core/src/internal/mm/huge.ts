@@ -64,9 +64,16 @@ export function hugePmdAt(mm: Mm, va: number): HugePmdKind | undefined {
  * (`transhuge_vma_suitable`), and the PMD still empty (`pmd_none`: no entry under it).
  */
 export function thpFaultAllowed(mm: Mm, vma: Vma, va: number): boolean {
+  // The sysfs mode first and the rest apart: the fault fast path inlines this, and with the
+  // default `madvise` most VMAs stop here.
   const mode = mm.kernel.thp;
-  if (mode === 'never' || !vma.anonymous || (vma.flags & (VM_NOHUGEPAGE | VM_HUGETLB)) !== 0) return false;
-  if (mode === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0) return false;
+  if (mode === 'never' || (mode === 'madvise' && (vma.flags & VM_HUGEPAGE) === 0)) return false;
+  return thpFaultFits(mm, vma, va);
+}
+
+/** {@link thpFaultAllowed} past the sysfs mode: the VMA's kind and flags, and room for an aligned PMD with no entry yet. */
+function thpFaultFits(mm: Mm, vma: Vma, va: number): boolean {
+  if (!vma.anonymous || (vma.flags & (VM_NOHUGEPAGE | VM_HUGETLB)) !== 0) return false;
   const size = pmdSize(mm);
   const haddr = va - offsetIn(va, size);
   if (haddr < vma.start || haddr + size > vma.end) return false;

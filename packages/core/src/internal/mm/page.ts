@@ -267,6 +267,11 @@ export class Page implements OwnedLock {
     this.flags = v ? this.flags | PG_HUGETLB : this.flags & ~PG_HUGETLB;
   }
 
+  /** @internal A fresh anonymous page of one mapping: `anon` and `anonExclusive` in one store. */
+  markAnonExclusive(): void {
+    this.flags |= PG_ANON | PG_ANON_EXCLUSIVE;
+  }
+
   /**
    * @internal The allocator hands the page out: not free, one reference, a new generation, and no
    * stale `get_page` left from its free time.
@@ -655,8 +660,13 @@ export class PageAllocator {
     p.clearOnAlloc();
     if (!zeroed && (options.zero ?? true)) p.slab.fill(0, p.wordOffset, p.wordEnd);
     this.allocated++;
-    if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
+    if (this.trace.on) this.traceAlloc(p);
     return p;
+  }
+
+  /** The `page-alloc` event of a system page (apart, so that the allocation path stays small to inline). */
+  private traceAlloc(p: Page): void {
+    this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
   }
 
   /**

@@ -168,12 +168,7 @@ export class PageTable {
       return this;
     }
     const index = Math.floor(vpn / LEAF);
-    let l = this.leaf(index);
-    if (l === undefined) {
-      l = new Float64Array(LEAF + 1);
-      this.leaves.set(index, l);
-      this.lastLeaf = l;
-    }
+    const l = this.leaf(index) ?? this.addLeaf(index);
     const i = vpn - index * LEAF;
     if (l[i] === 0) {
       (l[LEAF] as number)++;
@@ -181,6 +176,14 @@ export class PageTable {
     }
     l[i] = e;
     return this;
+  }
+
+  /** A new empty leaf at `index`, which the last lookup found missing. */
+  private addLeaf(index: number): Float64Array {
+    const l = new Float64Array(LEAF + 1);
+    this.leaves.set(index, l);
+    this.lastLeaf = l;
+    return l;
   }
 
   /** Clears the entry of `vpn`; true if it had one. */

@@ -672,7 +672,11 @@ export class Scheduler {
   private otherCanRun(): boolean {
     const cur = this.current;
     const now = this.now + 1;
-    for (const t of this.tasks) {
+    const tasks = this.tasks;
+    // An index loop: a for-of's iterator protocol is most of the bytecode of this check, which
+    // the fault fast path inlines.
+    for (let i = 0; i < tasks.length; i++) {
+      const t = tasks[i] as Task;
       if (t === cur) continue;
       if (t.state === 'runnable' || (t.state === 'sleeping' && t.wakeAt <= now)) return true;
     }
