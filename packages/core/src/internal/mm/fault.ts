@@ -303,12 +303,15 @@ async function faultIn(mm: Mm, va: number, write: boolean): Promise<number> {
 }
 
 function checkWordAddress(mm: Mm, api: string, va: number): void {
-  if (!Number.isInteger(va) || va < 0 || offsetIn(va, mm.kernel.wordSize) !== 0) {
-    throw new HmmlabError(
-      'ERR_UNALIGNED',
-      `${api}: address ${typeof va === 'number' ? hex(va) : String(va)} is not aligned to the word size ${mm.kernel.wordSize}; use a multiple of kernel.wordSize`,
-    );
-  }
+  // The error apart: every access inlines this check.
+  if (!Number.isInteger(va) || va < 0 || offsetIn(va, mm.kernel.wordSize) !== 0) unalignedAccess(mm, api, va);
+}
+
+function unalignedAccess(mm: Mm, api: string, va: number): never {
+  throw new HmmlabError(
+    'ERR_UNALIGNED',
+    `${api}: address ${typeof va === 'number' ? hex(va) : String(va)} is not aligned to the word size ${mm.kernel.wordSize}; use a multiple of kernel.wordSize`,
+  );
 }
 
 /**
