@@ -6,7 +6,9 @@
  * runs of every driver, seeded by the round. It prints each round's times and their ratio, then
  * the ratio of the totals and the median of the rounds'. `HMMLAB_COMPARE_DRIVERS` (example
  * folders, comma-separated) and `HMMLAB_COMPARE_THP` (`1`: THP layouts only, `0`: none) change
- * the campaigns. Before a speed comparison, check that the two builds make the same runs
+ * the campaigns. `HMMLAB_COMPARE_ROUND=1` times the model's round of `pnpm bench` instead
+ * (bench/src/mixed-workload.ts of each checkout: 256 stores, an mprotect and a munmap), `runs`
+ * rounds a process. Before a speed comparison, check that the two builds make the same runs
  * (`hmmlab fuzz --json` of both).
  *
  * One process per build, not both builds in one process: with both loaded, one of them ran 15 to
@@ -41,6 +43,17 @@ const names = process.env.HMMLAB_COMPARE_DRIVERS?.split(',').filter((n) => n !==
 const thp = process.env.HMMLAB_COMPARE_THP;
 const shape: CampaignOptions = thp === undefined ? {} : { shape: { thp: thp === '1' } };
 
+/** The child of `HMMLAB_COMPARE_ROUND=1`: times `runs` of the model's round of the checkout at `root`. */
+async function roundChild(root: string, runs: number): Promise<void> {
+  const file = resolve(root, 'bench/src/mixed-workload.ts');
+  if (!existsSync(file)) usage(`${file} is missing`);
+  const { modelRound } = (await import(pathToFileURL(file).href)) as { modelRound: () => Promise<number> };
+  for (let i = 0; i < 3000; i++) await modelRound();
+  const t = performance.now();
+  for (let i = 0; i < runs; i++) await modelRound();
+  process.stdout.write(`${performance.now() - t}\n`);
+}
+
 /** The child: times the campaigns of the build at `root`, prints the milliseconds. */
 async function child(root: string, runs: number, seed: number): Promise<void> {
   const dist = (pkg: string): string => {
@@ -70,8 +83,10 @@ if (!Number.isInteger(runs) || runs < 1) usage(`runs ${runsArg}: expected a posi
 if (!Number.isInteger(rounds) || rounds < 1) usage(`rounds ${roundsArg}: expected a positive integer`);
 
 const childRoot = process.env.HMMLAB_COMPARE_ROOT;
+const modelRounds = process.env.HMMLAB_COMPARE_ROUND === '1';
 if (childRoot !== undefined) {
-  await child(childRoot, runs, Number(process.env.HMMLAB_COMPARE_SEED ?? 1));
+  if (modelRounds) await roundChild(childRoot, runs);
+  else await child(childRoot, runs, Number(process.env.HMMLAB_COMPARE_SEED ?? 1));
 } else {
   // Index 0 is the other build (the baseline), index 1 this one.
   const roots = [resolve(otherArg), resolve(import.meta.dirname, '..')];
@@ -98,6 +113,6 @@ if (childRoot !== undefined) {
     );
   }
   process.stdout.write(
-    `${names.length} drivers, ${runs} runs each, ${rounds} rounds: other/this ${((total[0] as number) / (total[1] as number)).toFixed(3)} in total, ${median(ratios).toFixed(3)} the median of the rounds (above 1: this build is faster)\n`,
+    `${modelRounds ? 'the model round' : `${names.length} drivers`}, ${runs} runs each, ${rounds} rounds: other/this ${((total[0] as number) / (total[1] as number)).toFixed(3)} in total, ${median(ratios).toFixed(3)} the median of the rounds (above 1: this build is faster)\n`,
   );
 }
