@@ -5,6 +5,7 @@
  * `mem_map`): a page costs no buffer of its own.
  */
 
+import { ViewArena } from '../arena.js';
 import { HmmlabError, hex } from '../errors.js';
 import { hbAcquire, hbRelease, SyncClock } from '../sched/happens-before.js';
 import type { OwnedLock, Scheduler, Task } from '../sched/scheduler.js';
@@ -429,30 +430,13 @@ const SLAB_WORDS = 65536;
  */
 const FIRST_SLAB_WORDS = 256;
 
-/**
- * Slabs of up to `ARENA_SLAB_WORDS` words (4 KiB) are views carved from a shared arena of
- * `ARENA_WORDS` (16 KiB) rather than buffers of their own. Making an `ArrayBuffer` outside the
- * heap costs 1.8 to 2.8 µs, a view of one 0.1 to 0.2 µs, and a campaign makes a kernel, with its
- * first slabs, every run (a 257-page run with one-word pages makes two). An arena is never handed
- * out twice: a carved slab is zero, as a new buffer is, and an arena lives while a slab of it does.
- * Arenas of 256 KiB made the model's round 7 to 9% slower instead (likely because the C allocator
- * maps a buffer that large afresh, and its pages fault in at first touch).
- */
-const ARENA_WORDS = 4096;
+/** Slabs of up to 1,024 words (4 KiB) are carved from shared arenas (see arena.ts). */
 const ARENA_SLAB_WORDS = 1024;
-let arena: Int32Array | null = null;
-let arenaNext = 0;
+const slabArena = new ViewArena(4, (buffer, offset, length) => new Int32Array(buffer, offset, length));
 
-/** A zeroed contents slab of `words` words: carved from the arena when small (see {@link ARENA_WORDS}). */
+/** A zeroed contents slab of `words` words: carved from an arena when small. */
 function newSlab(words: number): Int32Array {
-  if (words > ARENA_SLAB_WORDS) return new Int32Array(words);
-  if (arena === null || arenaNext + words > ARENA_WORDS) {
-    arena = new Int32Array(ARENA_WORDS);
-    arenaNext = 0;
-  }
-  const slab = new Int32Array(arena.buffer, arenaNext * 4, words);
-  arenaNext += words;
-  return slab;
+  return words > ARENA_SLAB_WORDS ? new Int32Array(words) : slabArena.carve(words);
 }
 
 /**

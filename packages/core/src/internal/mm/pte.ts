@@ -6,6 +6,8 @@
  * a double, whose `%` V8 computes by a floating-point remainder call (8 to 11 ns, against about 2).
  */
 
+import { ViewArena } from '../arena.js';
+
 /** Entry kinds (the low 3 bits). */
 export const PTE_NONE = 0;
 /** A present mapping (`pte_present`). */
@@ -120,6 +122,9 @@ export function formatPte(e: number): string {
  */
 const LEAF = 64;
 
+/** Leaves are carved from shared arenas (see arena.ts): one of its own would be 520 bytes outside the heap. */
+const leafArena = new ViewArena(8, (buffer, offset, length) => new Float64Array(buffer, offset, length));
+
 /**
  * A page table: virtual page number → entry, with the interface of a `Map` (`get` answers
  * `undefined` for `pte_none`). As in the kernel the entries live in leaves (see {@link LEAF}),
@@ -129,27 +134,6 @@ const LEAF = 64;
  * `free_pgtables` in mm/memory.c; nothing observes the difference), so a sparse address space
  * costs what its populated leaves cost. Storing 0 (`pte_none`) clears the entry.
  */
-/** Doubles of a shared arena that leaves are carved from (16 KiB, 31 leaves). */
-const LEAF_ARENA = 2048;
-let leafArena: Float64Array | null = null;
-let leafArenaNext = 0;
-
-/**
- * A zeroed leaf. A leaf of its own would be a buffer outside the heap (520 bytes, past V8's 64 for
- * typed arrays inside it), 1.8 to 2.8 µs to make; it is carved from a shared arena instead, as the
- * page allocator's small contents slabs are. A carved leaf is never handed out again: a freed leaf
- * is garbage, and an arena lives while a leaf of it does.
- */
-function newLeaf(): Float64Array {
-  if (leafArena === null || leafArenaNext + LEAF + 1 > LEAF_ARENA) {
-    leafArena = new Float64Array(LEAF_ARENA);
-    leafArenaNext = 0;
-  }
-  const l = new Float64Array(leafArena.buffer, leafArenaNext * 8, LEAF + 1);
-  leafArenaNext += LEAF + 1;
-  return l;
-}
-
 export class PageTable {
   /** Leaf index → leaf; slot {@link LEAF} of a leaf counts its entries. */
   private readonly leaves = new Map<number, Float64Array>();
@@ -202,7 +186,7 @@ export class PageTable {
 
   /** A new empty leaf at `index`, which the last lookup found missing. */
   private addLeaf(index: number): Float64Array {
-    const l = newLeaf();
+    const l = leafArena.carve(LEAF + 1);
     this.leaves.set(index, l);
     this.lastLeaf = l;
     return l;
