@@ -5,7 +5,9 @@ import type { TraceEvent } from '@hmmlab/core';
 import type { Device, World } from '@hmmlab/harness';
 import type { InvalidationInfo, TranslationInfo } from './report.js';
 import type { RuleId } from './rules.js';
+import type { ShapeState } from './rules/shape-windows.js';
 import type { ActiveInvalidation, FlushCounts } from './state.js';
+import type { StaleEntries } from './tlb-walk.js';
 
 /** The fields of a violation a rule provides; the oracle adds step, task, trace and callbacks. */
 export interface ViolationInput {
@@ -59,6 +61,10 @@ export interface OracleContext {
   readonly formerPage: Map<number, Map<number, FormerPage>>;
   /** Free pages: pfn → step of the free (forgotten when the page is allocated again). */
   readonly freedAt: Map<number, number>;
+  /** Device entries that may still be cached after they left the page table (tlb-walk.ts). */
+  readonly stale: StaleEntries;
+  /** What the shape windows follow (rules/shape-windows.ts). */
+  readonly shapes: ShapeState;
   report(v: ViolationInput, at: TraceEvent): void;
   counts(event: number): FlushCounts;
   /** Records that a coverage cell or window was reached. */

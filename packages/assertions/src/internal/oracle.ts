@@ -20,11 +20,12 @@ import {
   coverMigratePair,
   coverPrivateFault,
   coverPte,
+  newShapeState,
 } from './rules/shape-windows.js';
 import { checkInstall, trackFormerPage } from './rules/stale-install.js';
 import { RULE_IDS, type RuleId } from './rules.js';
 import { type ActiveInvalidation, emptyCounts, type FlushCounts, RecentEvents, translationKey } from './state.js';
-import { entryLeft, flushCompleted } from './tlb-walk.js';
+import { StaleEntries } from './tlb-walk.js';
 import { activeVms, cpuAllows } from './view.js';
 
 /**
@@ -153,6 +154,8 @@ export class FlushOracle implements Observer {
       migrating: new Map(),
       freedAt: new Map(),
       formerPage: new Map(),
+      stale: new StaleEntries(),
+      shapes: newShapeState(),
       report: (v, at) => this.report(v, at),
       counts: (ev) => this.counts(ev),
       cover: (key) => this.cover(key),
@@ -184,8 +187,8 @@ export class FlushOracle implements Observer {
     if (e.type === 'dev-tlb' && e.op !== 'flush-complete') return;
     const vm = ctx.world.devices.find((d) => d.name === e.dev)?.vms.find((v) => v.id === e.vm);
     if (vm === undefined) return;
-    if (e.type === 'dev-pte') entryLeft(vm, Math.floor(e.va / ctx.world.kernel.pageSize), e.old, e.new);
-    else flushCompleted(vm, e.start, e.end);
+    if (e.type === 'dev-pte') ctx.stale.entryLeft(vm, Math.floor(e.va / ctx.world.kernel.pageSize), e.old, e.new);
+    else ctx.stale.flushCompleted(vm, e.start, e.end);
   }
 
   private onEvent(ctx: OracleContext, e: TraceEvent): void {
@@ -304,6 +307,8 @@ export class FlushOracle implements Observer {
       callbackEvents: [],
       before: new Map(),
       needed: new Set(),
+      outcomes: new Map(),
+      pteCells: new Map(),
     };
     const first = Math.floor(e.start / ps);
     const last = Math.ceil(e.end / ps);

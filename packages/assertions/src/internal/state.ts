@@ -24,6 +24,16 @@ export interface ActiveInvalidation {
   readonly before: Map<number, { vmId: number; vpn: number; entry: number; device: string }>;
   /** {@link translationKey}s of translations that had to go when an entry changed. */
   readonly needed: Set<number>;
+  /**
+   * What the callbacks did about each device address space, as a coverage outcome, by its id
+   * (rules/missed-flush.ts; final once `started`).
+   */
+  readonly outcomes: Map<number, string>;
+  /**
+   * The coverage cells of entry changes once `started`, by device address space id and page kind:
+   * [unmapped, mapped] (rules/missed-flush.ts).
+   */
+  readonly pteCells: Map<number, Map<string, readonly [unmapped: string, mapped: string]>>;
 }
 
 /** Device address spaces a translation key tells apart (far more than a run creates). */

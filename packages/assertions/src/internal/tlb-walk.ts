@@ -11,50 +11,55 @@
  */
 import type { DeviceVm } from '@hmmlab/harness';
 
-/** Per address space: virtual page number → entries that left the page table since the last completed flush covering it. */
-const staleByVm = new WeakMap<DeviceVm, Map<number, number[]>>();
-
-/** A device entry changed from `old` to `now`: `old` may stay cached until a flush of `vpn` completes. */
-export function entryLeft(vm: DeviceVm, vpn: number, old: number, now: number): void {
-  if (old === 0 || old === now || !vm.device.hasTlb) return;
-  let m = staleByVm.get(vm);
-  if (m === undefined) {
-    m = new Map();
-    staleByVm.set(vm, m);
-  }
-  const list = m.get(vpn);
-  if (list === undefined) m.set(vpn, [old]);
-  else if (!list.includes(old)) list.push(old);
-}
-
 /**
- * A flush of `[start, end)` completed: nothing that left the page table before it is cached any
- * more, in every device granule the range overlaps (a flush evicts whole TLB entries).
- */
-export function flushCompleted(vm: DeviceVm, start: number, end: number): void {
-  const m = staleByVm.get(vm);
-  if (m === undefined || m.size === 0 || end <= start) return;
-  const ps = vm.device.kernel.pageSize;
-  const first = Math.floor(vm.granuleOf(start).start / ps);
-  const last = Math.ceil(vm.granuleOf(end - 1).end / ps);
-  for (const vpn of [...m.keys()]) if (vpn >= first && vpn < last) m.delete(vpn);
-}
-
-/**
- * What {@link staleEntries} returns for a page with none (shared: nothing is made per call). Not
- * frozen: loops over a frozen array do not take the fast path for ordinary arrays.
+ * What {@link StaleEntries.of} returns for a page with none (shared: nothing is made per call).
+ * Not frozen: loops over a frozen array do not take the fast path for ordinary arrays.
  */
 const NONE: readonly number[] = [];
 
-/** Entries of `vpn` that left the page table after the last completed flush covering it. */
-export function staleEntries(vm: DeviceVm, vpn: number): readonly number[] {
-  return staleByVm.get(vm)?.get(vpn) ?? NONE;
-}
-
 /**
- * The entries of `vm` that left its page table after the last completed flush covering them, by
- * page number (undefined: none); read it, do not keep it.
+ * Per device address space of a run (by id): virtual page number → entries that left the page
+ * table since the last completed flush covering it.
  */
-export function staleEntriesOf(vm: DeviceVm): ReadonlyMap<number, readonly number[]> | undefined {
-  return staleByVm.get(vm);
+export class StaleEntries {
+  private readonly byVm = new Map<number, Map<number, number[]>>();
+
+  /** A device entry changed from `old` to `now`: `old` may stay cached until a flush of `vpn` completes. */
+  entryLeft(vm: DeviceVm, vpn: number, old: number, now: number): void {
+    if (old === 0 || old === now || !vm.device.hasTlb) return;
+    let m = this.byVm.get(vm.id);
+    if (m === undefined) {
+      m = new Map();
+      this.byVm.set(vm.id, m);
+    }
+    const list = m.get(vpn);
+    if (list === undefined) m.set(vpn, [old]);
+    else if (!list.includes(old)) list.push(old);
+  }
+
+  /**
+   * A flush of `[start, end)` completed: nothing that left the page table before it is cached any
+   * more, in every device granule the range overlaps (a flush evicts whole TLB entries).
+   */
+  flushCompleted(vm: DeviceVm, start: number, end: number): void {
+    const m = this.byVm.get(vm.id);
+    if (m === undefined || m.size === 0 || end <= start) return;
+    const ps = vm.device.kernel.pageSize;
+    const first = Math.floor(vm.granuleOf(start).start / ps);
+    const last = Math.ceil(vm.granuleOf(end - 1).end / ps);
+    for (const vpn of [...m.keys()]) if (vpn >= first && vpn < last) m.delete(vpn);
+  }
+
+  /** Entries of `vpn` that left the page table after the last completed flush covering it. */
+  of(vm: DeviceVm, vpn: number): readonly number[] {
+    return this.byVm.get(vm.id)?.get(vpn) ?? NONE;
+  }
+
+  /**
+   * The entries of `vm` that left its page table after the last completed flush covering them, by
+   * page number (undefined: none); read it, do not keep it.
+   */
+  all(vm: DeviceVm): ReadonlyMap<number, readonly number[]> | undefined {
+    return this.byVm.get(vm.id);
+  }
 }

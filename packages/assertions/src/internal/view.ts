@@ -26,7 +26,7 @@ import {
   type TranslationSource,
   type World,
 } from '@hmmlab/harness';
-import { staleEntries, staleEntriesOf } from './tlb-walk.js';
+import type { StaleEntries } from './tlb-walk.js';
 
 /** A translation a device can still use. */
 export interface Translation {
@@ -76,16 +76,22 @@ export function activeVms(world: World, mmId: number): readonly DeviceVm[] {
 
 /**
  * Every translation of `va` held by a running device mirroring mm `mmId`: its TLB and page-table
- * entries, and entries that left the page table after its last completed flush (tlb-walk.ts).
+ * entries, and entries that left the page table after its last completed flush (`stale`).
  * `vms`: those address spaces ({@link activeVms}), when the caller has them already.
  */
-export function translationsOf(world: World, mmId: number, va: number, vms: readonly DeviceVm[] = activeVms(world, mmId)): Translation[] {
+export function translationsOf(
+  world: World,
+  stale: StaleEntries,
+  mmId: number,
+  va: number,
+  vms: readonly DeviceVm[] = activeVms(world, mmId),
+): Translation[] {
   const out: Translation[] = [];
   const vpn = Math.floor(va / world.kernel.pageSize);
   for (const vm of vms) {
     const held = vm.translations(va);
     for (const t of held) out.push({ vm, source: t.source, entry: t.entry });
-    for (const e of staleEntries(vm, vpn)) if (!held.some((t) => t.entry === e)) out.push({ vm, source: 'tlb', entry: e });
+    for (const e of stale.of(vm, vpn)) if (!held.some((t) => t.entry === e)) out.push({ vm, source: 'tlb', entry: e });
   }
   return out;
 }
@@ -116,8 +122,11 @@ function staleTo(this: PfnSearch, list: readonly number[], vpn: number): void {
       this.out.push({ vm, source: 'tlb', entry: e, va: vpn * this.ps });
 }
 
-/** Every translation to page `pfn` held by a running device, with the va it maps. */
-export function translationsTo(world: World, pfn: number): (Translation & { va: number })[] {
+/**
+ * Every translation to page `pfn` held by a running device, with the va it maps (`stale`: the
+ * entries that left page tables after their last completed flush).
+ */
+export function translationsTo(world: World, stale: StaleEntries, pfn: number): (Translation & { va: number })[] {
   const out: (Translation & { va: number })[] = [];
   const ps = world.kernel.pageSize;
   for (const d of world.devices) {
@@ -129,7 +138,7 @@ export function translationsTo(world: World, pfn: number): (Translation & { va: 
       if (vm.walk.size > 0)
         for (const [vpn, e] of vm.freedTableEntries()) if (devPtePfn(e) === pfn) out.push({ vm, source: 'walk', entry: e, va: vpn * ps });
       vm.pt.forEach(ptTo, search);
-      staleEntriesOf(vm)?.forEach(staleTo, search);
+      stale.all(vm)?.forEach(staleTo, search);
     }
   }
   return out;

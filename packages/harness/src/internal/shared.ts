@@ -26,12 +26,8 @@ export interface SharedOptions {
 }
 
 // Ids are numbered per kernel, so that a run's trace is the same whatever ran before it in the process.
-const lastSharedId = new WeakMap<Kernel, number>();
-
 function nextSharedId(kernel: Kernel): number {
-  const id = (lastSharedId.get(kernel) ?? 0) + 1;
-  lastSharedId.set(kernel, id);
-  return id;
+  return kernel.nextId('shared');
 }
 
 /** Records an access. Outside a run (set-up, or inspecting state after it) nothing runs concurrently: nothing to record. */

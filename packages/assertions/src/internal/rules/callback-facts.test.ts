@@ -46,6 +46,8 @@ function inv(events: Ev[]): ActiveInvalidation {
     before: new Map(),
     needed: new Set(),
     duringFault: false,
+    outcomes: new Map(),
+    pteCells: new Map(),
   };
 }
 

@@ -55,19 +55,35 @@ function formatSize(bytes: number): string {
   return bytes % (1 << 20) === 0 ? `${bytes / (1 << 20)} MiB` : `${bytes / 1024} KiB`;
 }
 
+/**
+ * Coverage cell keys (see `Coverage.cells`), made once per process: by the event and the three
+ * flags packed in a number, then by owner match, page kind and callback outcome. Entry changes
+ * reach the same few cells run after run, and a key built anew is a fresh string that each map
+ * lookup must flatten and hash.
+ */
+const cellKeys = new Map<number, Map<string, Map<string, Map<string, string>>>>();
+
 /** A coverage cell key (see `Coverage.cells`). */
-function coverageCell(inv: ActiveInvalidation, own: string, kind: string, had: string, outcome: string): string {
-  const blk = inv.blockable ? 'blockable' : 'nonblockable';
-  return `cell|${eventName(inv.event)}|${own}|${kind}|${blk}|${had}|${inv.duringFault ? 'fault' : 'quiet'}|${outcome}`;
+function coverageCell(inv: ActiveInvalidation, own: string, kind: string, had: 'mapped' | 'unmapped', outcome: string): string {
+  const flags = inv.event * 8 + (inv.blockable ? 4 : 0) + (had === 'mapped' ? 2 : 0) + (inv.duringFault ? 1 : 0);
+  let byOwn = cellKeys.get(flags);
+  if (byOwn === undefined) cellKeys.set(flags, (byOwn = new Map()));
+  let byKind = byOwn.get(own);
+  if (byKind === undefined) byOwn.set(own, (byKind = new Map()));
+  let byOutcome = byKind.get(kind);
+  if (byOutcome === undefined) byKind.set(kind, (byOutcome = new Map()));
+  let key = byOutcome.get(outcome);
+  if (key === undefined) {
+    const blk = inv.blockable ? 'blockable' : 'nonblockable';
+    key = `cell|${eventName(inv.event)}|${own}|${kind}|${blk}|${had}|${inv.duringFault ? 'fault' : 'quiet'}|${outcome}`;
+    byOutcome.set(outcome, key);
+  }
+  return key;
 }
 
 function failed(result: string): boolean {
   return result === 'false' || (result !== 'null' && result !== '0' && result !== 'true' && /^-?\d+$/.test(result));
 }
-
-// What each invalidation's callbacks did per device address space, computed once: entry changes
-// come after the callback phase, whose events no longer change.
-const outcomes = new WeakMap<ActiveInvalidation, Map<number, string>>();
 
 /**
  * What the notifier callbacks of `inv` did about device `dev`'s address space `vm`, as a coverage
@@ -76,12 +92,9 @@ const outcomes = new WeakMap<ActiveInvalidation, Map<number, string>>();
  * write-protected, no flush), `set-seq` (only `mmu_interval_set_seq`), or `skip` (nothing).
  */
 function callbackOutcome(inv: ActiveInvalidation, dev: string, vm: number): string {
-  let byVm = outcomes.get(inv);
-  if (byVm === undefined) {
-    byVm = new Map();
-    outcomes.set(inv, byVm);
-  }
-  const known = byVm.get(vm);
+  // Computed once per address space: entry changes come after the callback phase, whose events no
+  // longer change.
+  const known = inv.outcomes.get(vm);
   if (known !== undefined && inv.started) return known;
   const a = callbackActs(inv, dev, vm);
   const o = a.callbacks.some((c) => failed(c.result))
@@ -93,29 +106,21 @@ function callbackOutcome(inv: ActiveInvalidation, dev: string, vm: number): stri
         : a.setSeq
           ? 'set-seq'
           : 'skip';
-  byVm.set(vm, o);
+  inv.outcomes.set(vm, o);
   return o;
 }
-
-// The cells of entry changes, by invalidation and device address space, once the start callbacks
-// returned: then only the page kind and whether the device had the page vary (the owner match,
-// blockability and callback outcome are fixed), and each cell string is built once, not per entry.
-const pteCells = new WeakMap<ActiveInvalidation, Map<number, Map<string, [unmapped: string, mapped: string]>>>();
 
 /** The coverage cell of an entry change of a page of kind `kind` under `inv`, for address space `vm`. */
 function pteCell(inv: ActiveInvalidation, vm: DeviceVm, kind: string, had: boolean): string {
   const dev = vm.device;
   const own = inv.owner === undefined || inv.owner === null ? 'none' : inv.owner === dev.owner ? 'own' : 'foreign';
   if (!inv.started) return coverageCell(inv, own, kind, had ? 'mapped' : 'unmapped', callbackOutcome(inv, dev.name, vm.id));
-  let byVm = pteCells.get(inv);
-  if (byVm === undefined) {
-    byVm = new Map();
-    pteCells.set(inv, byVm);
-  }
-  let byKind = byVm.get(vm.id);
+  // Once the start callbacks returned, only the page kind and whether the device had the page
+  // vary (the owner match, blockability and callback outcome are fixed).
+  let byKind = inv.pteCells.get(vm.id);
   if (byKind === undefined) {
     byKind = new Map();
-    byVm.set(vm.id, byKind);
+    inv.pteCells.set(vm.id, byKind);
   }
   let pair = byKind.get(kind);
   if (pair === undefined) {
@@ -155,7 +160,7 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
   const counts = ctx.counts(inv.event);
   const vms = activeVms(ctx.world, ev.mm);
   for (const vm of vms) ctx.cover(pteCell(inv, vm, pageKindFor(k, ev.old, vm.device), inv.before.has(translationKey(vm.id, vpn))));
-  for (const t of translationsOf(ctx.world, ev.mm, ev.va, vms)) {
+  for (const t of translationsOf(ctx.world, ctx.stale, ev.mm, ev.va, vms)) {
     const dev = t.vm.device;
     if (cpuAllows(k, ev.new, t.entry, dev)) continue;
     const key = translationKey(t.vm.id, vpn);

@@ -31,7 +31,7 @@ export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
   if (src === undefined || !isMigrating(src)) return;
   ctx.copiedOut.set(ev.src, ev.step);
   ctx.cover('window|copy-during-migration');
-  for (const t of translationsTo(ctx.world, ev.src)) {
+  for (const t of translationsTo(ctx.world, ctx.stale, ev.src)) {
     const vpn = Math.floor(t.va / k.pageSize);
     const skip = ctx.skipped.get(skipKey(t.vm.id, vpn, ev.src));
     if (skip === undefined) continue;
@@ -80,7 +80,7 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
   ctx.copiedOut.delete(ev.pfn);
   ctx.pairs.delete(ev.pfn);
   ctx.migrating.delete(ev.pfn);
-  for (const t of translationsTo(ctx.world, ev.pfn)) {
+  for (const t of translationsTo(ctx.world, ctx.stale, ev.pfn)) {
     const vpn = Math.floor(t.va / k.pageSize);
     const sk = skipKey(t.vm.id, vpn, ev.pfn);
     const skip = ctx.skipped.get(sk);

@@ -10,8 +10,8 @@ import { devPtePfn } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 import type { ActiveInvalidation } from '../state.js';
 
-/** What the shape windows follow during a run. */
-interface ShapeState {
+/** What the shape windows follow during a run (the oracle's `OracleContext.shapes`). */
+export interface ShapeState {
   /**
    * Source pages whose migration entry was zapped, and source pages a migration has given a
    * destination (`migrate-pair`), each since its latest migration entry was installed.
@@ -22,15 +22,9 @@ interface ShapeState {
   readonly privateFaults: Map<number, number>;
 }
 
-const shapeStates = new WeakMap<OracleContext, ShapeState>();
-
-function stateOf(ctx: OracleContext): ShapeState {
-  let z = shapeStates.get(ctx);
-  if (z === undefined) {
-    z = { zapped: new Set(), paired: new Map(), privateFaults: new Map() };
-    shapeStates.set(ctx, z);
-  }
-  return z;
+/** The state of a run that starts. */
+export function newShapeState(): ShapeState {
+  return { zapped: new Set(), paired: new Map(), privateFaults: new Map() };
 }
 
 /**
@@ -84,14 +78,14 @@ export function coverPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'pt
     }
   }
   if (pteKindOf(ev.new) === PTE_MIGRATION) {
-    const z = stateOf(ctx);
+    const z = ctx.shapes;
     z.zapped.delete(ptePfn(ev.new));
     z.paired.delete(ptePfn(ev.new));
   }
   if (pteKindOf(ev.old) === PTE_MIGRATION) {
     if (ev.new !== 0 && ptePfn(ev.new) === ptePfn(ev.old)) ctx.cover('window|partial-migration');
     else if (ev.new === 0) {
-      const z = stateOf(ctx);
+      const z = ctx.shapes;
       const src = ptePfn(ev.old);
       const dst = z.paired.get(src);
       if (dst !== undefined) coverZappedMigration(ctx, dst);
@@ -106,7 +100,7 @@ export function coverPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'pt
  * folios (MIGRATE_PFN_COMPOUND on both sides, mm/migrate_device.c `migrate_vma_pages`).
  */
 export function coverMigratePair(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'migrate-pair' }>): void {
-  const z = stateOf(ctx);
+  const z = ctx.shapes;
   if (z.zapped.delete(ev.src)) coverZappedMigration(ctx, ev.dst);
   else z.paired.set(ev.src, ev.dst);
   const pages = ctx.world.kernel.pages;
@@ -143,7 +137,7 @@ export function coverCallbacks(ctx: OracleContext, inv: ActiveInvalidation): voi
  * `migrate_vma_setup` livelocks the faulting threads.
  */
 export function coverPrivateFault(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'private-fault' }>): void {
-  const inFlight = stateOf(ctx).privateFaults;
+  const inFlight = ctx.shapes.privateFaults;
   const n = inFlight.get(ev.pfn) ?? 0;
   if (ev.phase === 'begin') {
     if (n > 0) ctx.cover('window|cpu-faults-on-one-device-page');
