@@ -4,8 +4,8 @@
 import type { TraceEvent } from '@hmmlab/core';
 import type { Device, World } from '@hmmlab/harness';
 import type { InvalidationInfo, TranslationInfo } from './report.js';
-import type { RuleId } from './rules.js';
 import type { ShapeState } from './rules/shape-windows.js';
+import type { RuleId } from './rules.js';
 import type { ActiveInvalidation, FlushCounts } from './state.js';
 import type { StaleEntries } from './tlb-walk.js';
 
