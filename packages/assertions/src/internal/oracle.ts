@@ -36,6 +36,14 @@ function plainEvent(e: TraceEvent): TraceEvent {
   return 'owner' in e && e.owner !== undefined && typeof e.owner !== 'string' ? { ...e, owner: formatOwner(e.owner) } : e;
 }
 
+/** Every rule: what an oracle checks unless told otherwise (one set for all: an oracle is made per run). */
+const ALL_RULES: ReadonlySet<RuleId> = new Set(RULE_IDS);
+
+/** Reports a run-level rule once, at the last event of the run. */
+function runRule(ctx: OracleContext, last: TraceEvent, rule: RuleId, explanation: string, context: string | null): void {
+  ctx.report({ rule, explanation, context, dedupKey: `run:${rule}` }, last);
+}
+
 /** Options of a {@link FlushOracle}. */
 export interface OracleOptions {
   /** Stop the run at the first violation. @defaultValue false */
@@ -117,7 +125,7 @@ export class FlushOracle implements Observer {
   readonly violations: Violation[] = [];
   private world: World | null = null;
   private readonly options: Required<Omit<OracleOptions, 'rules'>>;
-  private readonly enabled: Set<RuleId>;
+  private readonly enabled: ReadonlySet<RuleId>;
   private readonly recent: RecentEvents;
   /** Made anew with the kernel's page size by {@link FlushOracle.attach}. */
   private ghost = new GhostMemory(4096, 4);
@@ -136,7 +144,7 @@ export class FlushOracle implements Observer {
       maxViolations: options.maxViolations ?? 50,
       traceWindow: options.traceWindow ?? 40,
     };
-    this.enabled = new Set(options.rules ?? RULE_IDS);
+    this.enabled = options.rules === undefined ? ALL_RULES : new Set(options.rules);
     this.recent = new RecentEvents(this.options.traceWindow);
   }
 
@@ -145,6 +153,7 @@ export class FlushOracle implements Observer {
     this.world = world;
     this.ghost = new GhostMemory(world.kernel.pageSize, world.kernel.wordSize);
     this.layout = new LayoutTracker(this.ghost, world.kernel.pageSize);
+    const oracle = this;
     const ctx: OracleContext = {
       world,
       invs: new Map(),
@@ -156,10 +165,20 @@ export class FlushOracle implements Observer {
       formerPage: new Map(),
       stale: new StaleEntries(),
       shapes: newShapeState(),
-      report: (v, at) => this.report(v, at),
-      counts: (ev) => this.counts(ev),
-      cover: (key) => this.cover(key),
-      invalidationInfo: (inv, dev) => this.invalidationInfo(inv, dev),
+      // Methods, not arrow functions: run from TypeScript sources (tsx, esbuild's keepNames), every
+      // arrow function stored in a property gets its name set by a defineProperty call, run after run.
+      report(v, at) {
+        oracle.report(v, at);
+      },
+      counts(ev) {
+        return oracle.counts(ev);
+      },
+      cover(key) {
+        oracle.cover(key);
+      },
+      invalidationInfo(inv, dev) {
+        return oracle.invalidationInfo(inv, dev);
+      },
     };
     this.ctx = ctx;
     if (this.enabled.has('data-race')) {
@@ -468,11 +487,9 @@ export class FlushOracle implements Observer {
     const k = (this.world as World).kernel;
     const last = k.trace.last() ?? ({ type: 'warn', what: '', detail: '', seq: k.trace.length, step: run.steps, task: -1 } as TraceEvent);
     const ctx = this.ctx as OracleContext;
-    const runRule = (rule: RuleId, explanation: string, context: string | null): void =>
-      ctx.report({ rule, explanation, context, dedupKey: `run:${rule}` }, last);
     switch (run.status) {
       case 'deadlock':
-        runRule('deadlock', run.message, null);
+        runRule(ctx, last, 'deadlock', run.message, null);
         break;
       case 'step-limit':
         // Named after the last task to run: a loop that only yields leaves no trace of its own.
@@ -482,10 +499,10 @@ export class FlushOracle implements Observer {
         );
         break;
       case 'hung':
-        runRule('callback-hung', run.message, run.failedContext);
+        runRule(ctx, last, 'callback-hung', run.message, run.failedContext);
         break;
       case 'error':
-        runRule('callback-threw', run.error instanceof DriverCallbackError ? run.error.message : run.message, run.failedContext);
+        runRule(ctx, last, 'callback-threw', run.error instanceof DriverCallbackError ? run.error.message : run.message, run.failedContext);
         break;
       case 'done':
         checkLeaksAtExit(ctx, last);

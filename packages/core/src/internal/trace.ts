@@ -238,6 +238,9 @@ export interface TraceClock {
   currentTaskId(): number;
 }
 
+/** The clock of a trace no scheduler stamps (one for all: a trace is made per run). */
+const NO_CLOCK: TraceClock = { step: 0, currentTaskId: () => -1 };
+
 /** How much of the trace is kept. */
 export type TraceRecordMode = 'none' | 'ring' | 'all';
 
@@ -254,7 +257,7 @@ export class Trace {
   private readonly all: TraceEvent[] = [];
   private readonly mode: TraceRecordMode;
   private seq = 0;
-  private clock: TraceClock = { step: 0, currentTaskId: () => -1 };
+  private clock: TraceClock = NO_CLOCK;
 
   /**
    * @param mode - what to keep: nothing, the last `ringSize` events, or everything.

@@ -275,6 +275,13 @@ function holdFaults(world: World, life: Holds): void {
 
 const CLOSED: Result = { ret: -ENODEV, status: 'skipped' };
 
+const increment = (x: number): number => x + 1;
+
+/** The device access of a `dev-*` op at `a` (the closures that call it are made only where needed, not per access). */
+function devAccess(vm: DeviceVm, op: Extract<OpSpec, { op: 'dev-read' | 'dev-write' | 'dev-atomic' }>, a: number): Promise<AccessResult> {
+  return op.op === 'dev-read' ? vm.tryRead(a) : op.op === 'dev-write' ? vm.tryWrite(a, op.value) : vm.tryAtomic(a, increment);
+}
+
 /**
  * `unbind`: the last close of the device file. New calls fail with -ENODEV; the calls in flight
  * return first; then the driver's `unbind` runs, and what it leaves of its address spaces is freed.
@@ -437,9 +444,7 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
         if (world.bindingState === 'closed' || (b?.accessesAreSyscalls === true && world.bindingState !== 'open')) return CLOSED;
         if (op.op !== 'dev-atomic' && op.pages !== undefined) return await rangeAccess(world, life, b as Binding, vm, op, op.pages);
         const a = va(world, op.region, op.page, op.word);
-        const access = () =>
-          op.op === 'dev-read' ? vm.tryRead(a) : op.op === 'dev-write' ? vm.tryWrite(a, op.value) : vm.tryAtomic(a, (x) => x + 1);
-        const r = b?.accessesAreSyscalls === true ? await life.hold(access) : await access();
+        const r = b?.accessesAreSyscalls === true ? await life.hold(() => devAccess(vm, op, a)) : await devAccess(vm, op, a);
         return r.ok ? OK(r.value) : { ret: r.errno, status: 'signal' };
       }
       case 'migrate-to-device':
@@ -558,8 +563,7 @@ async function rangeAccess(
   let r: AccessResult = { ok: true, value: 0 };
   for (let p = 0; p < pages && r.ok; p++) {
     const a = va(world, op.region, op.page + p, op.word);
-    const access = () => (op.op === 'dev-read' ? vm.tryRead(a) : vm.tryWrite(a, op.value));
-    r = b.accessesAreSyscalls === true ? await life.hold(access) : await access();
+    r = b.accessesAreSyscalls === true ? await life.hold(() => devAccess(vm, op, a)) : await devAccess(vm, op, a);
   }
   return r.ok ? OK(r.value) : { ret: r.errno, status: 'signal' };
 }
