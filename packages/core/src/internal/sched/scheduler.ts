@@ -40,7 +40,12 @@ export class SignalError extends Error {
   /** The faulting address. */
   readonly address: number;
   constructor(signal: 'SIGSEGV' | 'SIGBUS', address: number, message: string) {
+    // No stack trace: the JavaScript frames of a modeled signal say nothing of the run it ended
+    // (the message names the access), and capturing them cost microseconds per signal.
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = limit;
     this.name = 'SignalError';
     this.signal = signal;
     this.address = address;
