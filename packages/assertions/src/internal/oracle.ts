@@ -36,6 +36,21 @@ function plainEvent(e: TraceEvent): TraceEvent {
   return 'owner' in e && e.owner !== undefined && typeof e.owner !== 'string' ? { ...e, owner: formatOwner(e.owner) } : e;
 }
 
+/**
+ * Coverage keys without their `cell|` or `window|` prefix, made once per process: a key sliced
+ * anew every run is a fresh string, which every map of a campaign's coverage hashes again.
+ */
+const unprefixedKeys = new Map<string, string>();
+
+function unprefixed(key: string, prefix: number): string {
+  let k = unprefixedKeys.get(key);
+  if (k === undefined) {
+    k = key.slice(prefix);
+    unprefixedKeys.set(key, k);
+  }
+  return k;
+}
+
 /** Every rule: what an oracle checks unless told otherwise (one set for all: an oracle is made per run). */
 const ALL_RULES: ReadonlySet<RuleId> = new Set(RULE_IDS);
 
@@ -476,8 +491,8 @@ export class FlushOracle implements Observer {
     // In key order (the default sort's order of UTF-16 code units, the `<` of strings).
     for (const key of [...this.cells.keys()].sort()) {
       const n = this.cells.get(key) as number;
-      if (key.startsWith('cell|')) cells[key.slice(5)] = n;
-      else windows[key.slice(7)] = n;
+      if (key.startsWith('cell|')) cells[unprefixed(key, 5)] = n;
+      else windows[unprefixed(key, 7)] = n;
     }
     return { cells, windows };
   }

@@ -11,26 +11,27 @@ export { WINDOWS };
 
 /** Adds `b` into `a`. */
 export function mergeCoverage(a: Record<string, Record<string, number>>, b: Coverage): void {
-  for (const kind of ['cells', 'windows'] as const) {
-    const into = (a[kind] ??= {});
-    for (const [k, n] of Object.entries(b[kind])) into[k] = (into[k] ?? 0) + n;
-  }
+  mergeCounts((a.cells ??= {}), b.cells);
+  mergeCounts((a.windows ??= {}), b.windows);
+}
+
+/** Adds the counts of `from` into `into`, key by key (no entry pair made per key). */
+function mergeCounts(into: Record<string, number>, from: Readonly<Record<string, number>>): void {
+  for (const k of Object.keys(from)) into[k] = (into[k] ?? 0) + (from[k] as number);
 }
 
 /** Adds `b` into `a`. */
 export function mergeFlushes(a: { total: FlushCounts; byEvent: Record<string, FlushCounts> }, b: FlushMetrics): void {
-  const add = (x: FlushCounts, y: FlushCounts): void => {
-    x.needed += y.needed;
-    x.performed += y.performed;
-    x.missed += y.missed;
-    x.unnecessary += y.unnecessary;
-    x.legalSkips += y.legalSkips;
-  };
-  add(a.total, b.total);
-  for (const [ev, c] of Object.entries(b.byEvent)) {
-    const into = (a.byEvent[ev] ??= emptyCounts());
-    add(into, c);
-  }
+  addCounts(a.total, b.total);
+  for (const ev of Object.keys(b.byEvent)) addCounts((a.byEvent[ev] ??= emptyCounts()), b.byEvent[ev] as FlushCounts);
+}
+
+function addCounts(x: FlushCounts, y: FlushCounts): void {
+  x.needed += y.needed;
+  x.performed += y.performed;
+  x.missed += y.missed;
+  x.unnecessary += y.unnecessary;
+  x.legalSkips += y.legalSkips;
 }
 
 /** What a driver can meet: whether it has device memory, coherent memory, several owners. */
