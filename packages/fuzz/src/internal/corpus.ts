@@ -34,7 +34,24 @@ const MUTATION_SHARE = 10;
 
 /** The coverage keys of a run's report: every cell and race window it reached. */
 export function coverageKeys(c: Coverage): string[] {
-  return [...Object.keys(c.cells).map((k) => `cell|${k}`), ...Object.keys(c.windows).map((k) => `window|${k}`)].sort();
+  const out: string[] = [];
+  for (const k of Object.keys(c.cells)) out.push(prefixed(cellKeys, 'cell|', k));
+  for (const k of Object.keys(c.windows)) out.push(prefixed(windowKeys, 'window|', k));
+  return out.sort();
+}
+
+// The keys of coverageKeys, made once per process: a run reaches the same few cells as the runs
+// before it, and a key built anew is a fresh string that every lookup of it hashes again.
+const cellKeys = new Map<string, string>();
+const windowKeys = new Map<string, string>();
+
+function prefixed(made: Map<string, string>, prefix: string, k: string): string {
+  let key = made.get(k);
+  if (key === undefined) {
+    key = prefix + k;
+    made.set(k, key);
+  }
+  return key;
 }
 
 /**
