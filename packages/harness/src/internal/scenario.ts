@@ -182,21 +182,42 @@ const OPS_OF_KIND: Readonly<Record<TaskKind, readonly OpName[]>> = {
   kernel: ['reclaim', 'compact', 'oom-reap'],
 };
 
+const KIND_OF_OP: ReadonlyMap<string, TaskKind> = new Map(
+  (Object.keys(OPS_OF_KIND) as TaskKind[]).flatMap((k) => OPS_OF_KIND[k].map((op) => [op, k] as const)),
+);
+
 /** Which task kind runs an op. */
 export function kindOfOp(op: OpName): TaskKind {
-  for (const k of Object.keys(OPS_OF_KIND) as TaskKind[]) if (OPS_OF_KIND[k].includes(op)) return k;
-  throw new HmmlabError('ERR_BAD_ARGUMENT', `scenario: unknown op "${op}"`);
+  const kind = KIND_OF_OP.get(op);
+  if (kind === undefined) throw new HmmlabError('ERR_BAD_ARGUMENT', `scenario: unknown op "${op}"`);
+  return kind;
 }
 
 function fail(where: string, msg: string): never {
   throw new HmmlabError('ERR_BAD_ARGUMENT', `scenario: ${where}: ${msg}`);
 }
 
-function checkInt(where: string, name: string, v: unknown, min: number, max: number): void {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    fail(where, `${name} is ${JSON.stringify(v)}; expected an integer in [${min}, ${max}]`);
-  }
+function badInt(v: unknown, min: number, max: number): boolean {
+  return typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max;
 }
+
+function intMessage(name: string, v: unknown, min: number, max: number): string {
+  return `${name} is ${JSON.stringify(v)}; expected an integer in [${min}, ${max}]`;
+}
+
+function checkInt(where: string, name: string, v: unknown, min: number, max: number): void {
+  if (badInt(v, min, max)) fail(where, intMessage(name, v, min, max));
+}
+
+/** Where op `oi` of task `ti` is, for a message (made only when one is needed). */
+function opAt(ti: number, oi: number, sub = ''): string {
+  return `tasks[${ti}].ops[${oi}]${sub}`;
+}
+
+const PROTS: readonly string[] = ['none', 'r', 'rw'];
+const SHARES: readonly string[] = ['private', 'shared'];
+const BACKINGS: readonly string[] = ['anon', 'file'];
+const POPULATES: readonly string[] = ['none', 'read', 'write'];
 
 function checkMemoryHold(m: MemoryHold): void {
   const keys = typeof m === 'object' && m !== null ? Object.keys(m) : [];
@@ -238,44 +259,56 @@ export function validateScenario(s: Scenario): void {
     fail('exitAtEnd', `${JSON.stringify(s.exitAtEnd)}; expected true or false`);
   if (!Array.isArray(s.regions) || s.regions.length === 0) fail('regions', 'expected at least one region');
   if (!Array.isArray(s.tasks)) fail('tasks', 'expected an array');
-  s.regions.forEach((r, i) => {
-    const w = `regions[${i}]`;
-    checkInt(w, 'pages', r.pages, 1, 1 << 20);
-    if (!['none', 'r', 'rw'].includes(r.prot)) fail(w, `prot "${String(r.prot)}"; expected none, r or rw`);
-    if (!['private', 'shared'].includes(r.share)) fail(w, `share "${String(r.share)}"; expected private or shared`);
-    if (!['anon', 'file'].includes(r.backing)) fail(w, `backing "${String(r.backing)}"; expected anon or file`);
-    if (r.populate !== undefined && !['none', 'read', 'write'].includes(r.populate)) fail(w, `populate "${String(r.populate)}"`);
-    if (r.thp !== undefined && typeof r.thp !== 'boolean') fail(w, `thp ${String(r.thp)}; expected true or false`);
+  // Validated on every run of a campaign: the loops build no message, and no string, until one fails.
+  for (let i = 0; i < s.regions.length; i++) {
+    const r = s.regions[i] as RegionSpec;
+    if (badInt(r.pages, 1, 1 << 20)) fail(`regions[${i}]`, intMessage('pages', r.pages, 1, 1 << 20));
+    if (!PROTS.includes(r.prot)) fail(`regions[${i}]`, `prot "${String(r.prot)}"; expected none, r or rw`);
+    if (!SHARES.includes(r.share)) fail(`regions[${i}]`, `share "${String(r.share)}"; expected private or shared`);
+    if (!BACKINGS.includes(r.backing)) fail(`regions[${i}]`, `backing "${String(r.backing)}"; expected anon or file`);
+    if (r.populate !== undefined && !POPULATES.includes(r.populate)) fail(`regions[${i}]`, `populate "${String(r.populate)}"`);
+    if (r.thp !== undefined && typeof r.thp !== 'boolean') fail(`regions[${i}]`, `thp ${String(r.thp)}; expected true or false`);
     if (r.thp === true && (r.share !== 'private' || r.backing !== 'anon' || r.pages % 512 !== 0)) {
-      fail(w, `thp needs a private anonymous region of a multiple of 512 pages; got ${r.pages} ${r.share} ${r.backing} pages`);
+      fail(
+        `regions[${i}]`,
+        `thp needs a private anonymous region of a multiple of 512 pages; got ${r.pages} ${r.share} ${r.backing} pages`,
+      );
     }
-  });
-  s.tasks.forEach((t: TaskSpec, ti) => {
-    const w = `tasks[${ti}]`;
-    if (!(t.kind in OPS_OF_KIND)) fail(w, `kind "${String(t.kind)}"; expected cpu, device, driver or kernel`);
+  }
+  for (let ti = 0; ti < s.tasks.length; ti++) {
+    const t = s.tasks[ti] as TaskSpec;
+    if (!(t.kind in OPS_OF_KIND)) fail(`tasks[${ti}]`, `kind "${String(t.kind)}"; expected cpu, device, driver or kernel`);
     const ops: readonly OpSpec[] = t.ops;
-    if (!Array.isArray(ops)) fail(w, 'ops must be an array');
-    ops.forEach((o: OpSpec, oi: number) => {
-      const ow = `${w}.ops[${oi}]`;
-      const kind = kindOfOp(o.op);
-      if (kind !== t.kind) fail(ow, `op "${o.op}" belongs in a ${kind} task, not a ${t.kind} task`);
-      if ('region' in o) {
-        checkInt(ow, 'region', o.region, 0, s.regions.length - 1);
-        const pages = (s.regions[o.region] as RegionSpec).pages;
-        if ('page' in o) checkInt(ow, 'page', o.page, 0, pages - 1);
-        if ('pages' in o) checkInt(ow, 'pages', o.pages, 1, pages - (o as PageRange).page);
-      }
-      if ('through' in o && o.through !== undefined) {
-        const t = o.through;
-        checkInt(`${ow}.through`, 'region', t.region, 0, s.regions.length - 1);
-        checkInt(`${ow}.through`, 'page', t.page, 0, (s.regions[t.region] as RegionSpec).pages - 1);
-      }
-      if ('write' in o && typeof o.write !== 'boolean') fail(ow, `write ${String(o.write)} must be true or false`);
-      if (kind === 'driver' && 'device' in o && o.device !== undefined) checkInt(ow, 'device', o.device, 0, 63);
-      if (o.op === 'command' && (typeof o.name !== 'string' || o.name === ''))
-        fail(ow, `command name ${JSON.stringify(o.name)} must be a non-empty string`);
-      if ('value' in o && (typeof o.value !== 'number' || !Number.isInteger(o.value)))
-        fail(ow, `value ${String(o.value)} must be an integer`);
-    });
-  });
+    if (!Array.isArray(ops)) fail(`tasks[${ti}]`, 'ops must be an array');
+    for (let oi = 0; oi < ops.length; oi++) checkOp(s, t, ops[oi] as OpSpec, ti, oi);
+  }
+}
+
+/** Checks op `oi` of task `ti` of `s`. */
+function checkOp(s: Scenario, t: TaskSpec, o: OpSpec, ti: number, oi: number): void {
+  const kind = kindOfOp(o.op);
+  if (kind !== t.kind) fail(opAt(ti, oi), `op "${o.op}" belongs in a ${kind} task, not a ${t.kind} task`);
+  if ('region' in o) {
+    if (badInt(o.region, 0, s.regions.length - 1)) fail(opAt(ti, oi), intMessage('region', o.region, 0, s.regions.length - 1));
+    const pages = (s.regions[o.region] as RegionSpec).pages;
+    if ('page' in o && badInt(o.page, 0, pages - 1)) fail(opAt(ti, oi), intMessage('page', o.page, 0, pages - 1));
+    if ('pages' in o) {
+      const max = pages - (o as PageRange).page;
+      if (badInt(o.pages, 1, max)) fail(opAt(ti, oi), intMessage('pages', o.pages, 1, max));
+    }
+  }
+  if ('through' in o && o.through !== undefined) {
+    const th = o.through;
+    if (badInt(th.region, 0, s.regions.length - 1))
+      fail(opAt(ti, oi, '.through'), intMessage('region', th.region, 0, s.regions.length - 1));
+    const max = (s.regions[th.region] as RegionSpec).pages - 1;
+    if (badInt(th.page, 0, max)) fail(opAt(ti, oi, '.through'), intMessage('page', th.page, 0, max));
+  }
+  if ('write' in o && typeof o.write !== 'boolean') fail(opAt(ti, oi), `write ${String(o.write)} must be true or false`);
+  if (kind === 'driver' && 'device' in o && o.device !== undefined && badInt(o.device, 0, 63))
+    fail(opAt(ti, oi), intMessage('device', o.device, 0, 63));
+  if (o.op === 'command' && (typeof o.name !== 'string' || o.name === ''))
+    fail(opAt(ti, oi), `command name ${JSON.stringify(o.name)} must be a non-empty string`);
+  if ('value' in o && (typeof o.value !== 'number' || !Number.isInteger(o.value)))
+    fail(opAt(ti, oi), `value ${String(o.value)} must be an integer`);
 }
