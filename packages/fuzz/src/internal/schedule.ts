@@ -73,7 +73,11 @@ export function scheduleDecisions(schedule: Schedule): DecisionSource {
   if (schedule.kind === 'random') {
     let i = 0;
     const choices = schedule.choices;
-    return { pick: (c) => (i < choices.length ? (choices[i++] as number) % c.length : 0) };
+    return {
+      pick(c) {
+        return i < choices.length ? (choices[i++] as number) % c.length : 0;
+      },
+    };
   }
   return pctDecisions(schedule.priorities, schedule.changes, schedule.fair);
 }
@@ -86,6 +90,16 @@ export function scheduleDecisions(schedule: Schedule): DecisionSource {
  * a wait that ends on any machine would be reported as `livelock`.
  */
 export const PCT_STARVATION_BOUND = 1000;
+
+/** The PCT priority of task `t`: its drawn one (distinct, above every change-point priority) until a change point sets it. */
+function priorityOf(prio: Map<number, number>, depth: number, priorities: readonly number[], t: TaskInfo): number {
+  let p = prio.get(t.id);
+  if (p === undefined) {
+    p = depth + 1 + (priorities[t.id % priorities.length] ?? 0) * 64 + t.id;
+    prio.set(t.id, p);
+  }
+  return p;
+}
 
 /**
  * PCT: run the highest-priority runnable task; at the i-th change point, the task that was
@@ -103,15 +117,6 @@ export function pctDecisions(priorities: readonly number[], changes: readonly nu
   let decision = 0;
   let streak = 0;
   let demoted = 0;
-  const priorityOf = (t: TaskInfo): number => {
-    let p = prio.get(t.id);
-    if (p === undefined) {
-      // Distinct initial priorities above every change-point priority.
-      p = depth + 1 + (priorities[t.id % priorities.length] ?? 0) * 64 + t.id;
-      prio.set(t.id, p);
-    }
-    return p;
-  };
   return {
     pick(candidates) {
       const d = decision++;
@@ -131,7 +136,7 @@ export function pctDecisions(priorities: readonly number[], changes: readonly nu
       let best = 0;
       let bestP = -1;
       for (let i = 0; i < candidates.length; i++) {
-        const p = priorityOf(candidates[i] as TaskInfo);
+        const p = priorityOf(prio, depth, priorities, candidates[i] as TaskInfo);
         if (p > bestP) {
           bestP = p;
           best = i;

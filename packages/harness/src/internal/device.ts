@@ -208,9 +208,12 @@ export class Device {
     this.fenceWq = kernel.waitQueue(`${this.name} fences`);
     const mem = options.memory;
     if (mem !== undefined) {
+      const device = this;
       const ops: DevPagemapOps = {
-        pageFree: (page) => {
-          this.freeStack.push(page.pfn);
+        // A method, not an arrow function: from TypeScript sources (tsx), a stored arrow function's
+        // name is set by a defineProperty call each time one is made, and a run makes its devices.
+        pageFree(page) {
+          device.freeStack.push(page.pfn);
         },
       };
       if (mem.migrateToRam !== undefined) ops.migrateToRam = mem.migrateToRam;

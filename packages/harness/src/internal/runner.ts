@@ -201,10 +201,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     holdFaults(world, life);
     // The end of the run is spawned by the last task to finish, so that it takes no scheduling
     // decision while the programs run.
-    let running = scenario.tasks.length;
-    const end = (): void => {
-      if (--running === 0 && scenario.exitAtEnd === true) kernel.spawn('exit at end', 'cpu', () => exitAtEnd(world, life));
-    };
+    const left = { tasks: scenario.tasks.length };
     scenario.tasks.forEach((t, ti) => {
       kernel.spawn(t.name ?? `${t.kind}${ti}`, t.kind, async () => {
         try {
@@ -213,17 +210,22 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
             outcomes.push({ task: ti, index: oi, op: op.op, ...(await runOp(world, life, op)) });
           }
         } finally {
-          end();
+          taskEnded(world, life, left);
         }
       });
     });
     if (scenario.tasks.length === 0) {
-      running = 1;
-      end();
+      left.tasks = 1;
+      taskEnded(world, life, left);
     }
   });
   const run = await kernel.run(options.decisions, { maxSteps: options.maxSteps ?? 200_000 });
   return { run, world, outcomes };
+}
+
+/** A program ended: the last one to end spawns the end of the run, when the scenario asks for it. */
+function taskEnded(world: World, life: Holds, left: { tasks: number }): void {
+  if (--left.tasks === 0 && world.scenario.exitAtEnd === true) world.kernel.spawn('exit at end', 'cpu', () => exitAtEnd(world, life));
 }
 
 type Result = { ret: number | null; status: OpOutcome['status'] };
@@ -268,7 +270,9 @@ function holdFaults(world: World, life: Holds): void {
     const fault = inner.fault;
     if (fault === undefined) continue;
     vm.ops = {
-      fault: (v, f) => (world.bindingState !== 'open' ? -ENODEV : life.hold(async () => fault.call(inner, v, f))),
+      fault(v, f) {
+        return world.bindingState !== 'open' ? -ENODEV : life.hold(async () => fault.call(inner, v, f));
+      },
     };
   }
 }
