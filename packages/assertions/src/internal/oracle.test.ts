@@ -405,3 +405,30 @@ describe('own EXCLUSIVE skips', () => {
     expect(r.metrics.total.performed).toBeGreaterThan(0);
   });
 });
+
+describe("a report's trace window", () => {
+  // The oracle does without scheduler switches: with a trace that keeps nothing they are not made,
+  // and each still takes its sequence number, so a report's window is the same either way.
+  it('should be the same whether or not the trace makes switch events', async () => {
+    let reported = 0;
+    for (const seed of [0, 1, 2, 3, 4, 5, 6]) {
+      // A seeded source is used up by a run: each run gets its own.
+      const run = (trace: 'none' | 'ring') =>
+        checkScenario(knobDriver({ zap: false, flush: 'none' }), mapThenUnmap, {
+          decisions: seed === 0 ? firstRunnable : seededDecisions(seed),
+          trace,
+          traceWindow: 8,
+        });
+      const without = await run('none');
+      const made = await run('ring');
+      expect(made.result.world.kernel.trace.events().some((e) => e.type === 'switch')).toBe(true);
+      expect(without.violations).toEqual(made.violations);
+      for (const v of without.violations) {
+        reported++;
+        expect(v.trace.length).toBeGreaterThan(0);
+        expect(v.trace.every((e) => e.type !== 'switch' && e.seq > v.seq - 8 && e.seq <= v.seq)).toBe(true);
+      }
+    }
+    expect(reported).toBeGreaterThan(0);
+  });
+});

@@ -200,7 +200,8 @@ export class FlushOracle implements Observer {
       this.races = new RaceShadow();
       world.kernel.sched.trackHappensBefore();
     }
-    world.kernel.trace.subscribe((e) => this.onEvent(ctx, e));
+    // No rule reads scheduler switches, and the reports' trace windows leave them out.
+    world.kernel.trace.subscribe((e) => this.onEvent(ctx, e), { switches: false });
   }
 
   private counts(event: number): FlushCounts {
@@ -461,7 +462,7 @@ export class FlushOracle implements Observer {
       callbacks: inv === null ? [] : this.callbackSummaries(inv),
       translations: v.translations ?? [],
       context: v.context ?? null,
-      trace: this.recent.list().map(plainEvent),
+      trace: this.recent.list(k.trace.length).map(plainEvent),
     });
     if (this.options.stopOnFirst) k.sched.requestStop(`${v.rule}: ${v.explanation}`);
   }

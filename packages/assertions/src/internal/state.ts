@@ -83,12 +83,17 @@ export class RecentEvents {
     this.head = (this.head + 1) % this.buf.length;
   }
 
-  /** The kept events, oldest first, without scheduler switches. */
-  list(): TraceEvent[] {
+  /**
+   * The events among the last `size` of the trace (sequence numbers from `length - size`, `length`
+   * being the trace's), oldest first, without scheduler switches. A listener that does without
+   * switches keeps the same window: each switch still takes its sequence number.
+   */
+  list(length: number): TraceEvent[] {
     const out: TraceEvent[] = [];
+    const from = length - this.buf.length;
     for (let i = 0; i < this.buf.length; i++) {
       const e = this.buf[(this.head + i) % this.buf.length];
-      if (e !== undefined && e.type !== 'switch') out.push(e);
+      if (e !== undefined && e.type !== 'switch' && e.seq >= from) out.push(e);
     }
     return out;
   }

@@ -251,7 +251,14 @@ export type TraceRecordMode = 'none' | 'ring' | 'all';
 export class Trace {
   /** True when any event would be observed: hot paths check it before building an event. */
   on: boolean;
+  /**
+   * True when a `switch` event would be observed: the trace keeps events, or a listener wants them
+   * (see {@link Trace.subscribe}). The scheduler makes one at most steps.
+   */
+  switches: boolean;
   private readonly listeners: TraceListener[] = [];
+  /** Whether each listener, by index, wants `switch` events. */
+  private readonly wantSwitches: boolean[] = [];
   private readonly ring: (TraceEvent | undefined)[];
   private ringHead = 0;
   private readonly all: TraceEvent[] = [];
@@ -267,6 +274,7 @@ export class Trace {
     this.mode = mode;
     this.ring = mode === 'ring' ? new Array(ringSize) : [];
     this.on = mode !== 'none';
+    this.switches = this.on;
   }
 
   /** @internal Connects the trace to the scheduler that stamps its events. */
@@ -274,15 +282,35 @@ export class Trace {
     this.clock = clock;
   }
 
-  /** Adds a listener called synchronously for each event; returns a function that removes it. */
-  subscribe(listener: TraceListener): () => void {
+  /**
+   * Adds a listener called synchronously for each event; returns a function that removes it. With
+   * `switches: false` the listener does without `switch` events: while no listener wants them and
+   * the trace keeps nothing, the scheduler does not make them, though each still takes its
+   * sequence number ({@link Trace.skip}), so the other events keep theirs.
+   * @param options.switches - @defaultValue true
+   */
+  subscribe(listener: TraceListener, options: { readonly switches?: boolean } = {}): () => void {
     this.listeners.push(listener);
-    this.on = true;
+    this.wantSwitches.push(options.switches ?? true);
+    this.listenersChanged();
     return () => {
       const i = this.listeners.indexOf(listener);
-      if (i >= 0) this.listeners.splice(i, 1);
-      this.on = this.mode !== 'none' || this.listeners.length > 0;
+      if (i >= 0) {
+        this.listeners.splice(i, 1);
+        this.wantSwitches.splice(i, 1);
+      }
+      this.listenersChanged();
     };
+  }
+
+  private listenersChanged(): void {
+    this.on = this.mode !== 'none' || this.listeners.length > 0;
+    this.switches = this.mode !== 'none' || this.wantSwitches.includes(true);
+  }
+
+  /** Takes the sequence number of an event no one observes (a `switch` no listener wants). */
+  skip(): void {
+    this.seq++;
   }
 
   /** Records an event and hands it to every listener. Callers check {@link Trace.on} first. */

@@ -573,7 +573,8 @@ export class Scheduler {
     t.state = 'running';
     t.waitingOn = null;
     this.current = t;
-    if (this.trace.on) this.trace.emit({ type: 'switch', to: t.id, choices: n });
+    if (this.trace.switches) this.trace.emit({ type: 'switch', to: t.id, choices: n });
+    else if (this.trace.on) this.trace.skip();
     const r = t.resume as () => void;
     t.resume = null;
     r();
