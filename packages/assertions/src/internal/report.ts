@@ -124,7 +124,7 @@ export function formatEvent(e: TraceEvent): string {
     case 'set-seq':
       return `  ${e.sub}: mmu_interval_set_seq(${e.curSeq})`;
     case 'read-retry':
-      return `${e.sub}: mmu_interval_${e.atomic ? 'check' : 'read'}_retry(${e.seq})`;
+      return `${e.sub}: mmu_interval_${e.atomic ? 'check' : 'read'}_retry(${e.readSeq})`;
     case 'pte':
       return `cpu pte ${hex(e.va)} (mm ${e.mm}): ${formatPte(e.old)} -> ${formatPte(e.new)} [${e.why}${e.inv >= 0 ? `, inv #${e.inv}` : ''}]`;
     case 'dev-pte':

@@ -98,13 +98,13 @@ export interface TraceEventMap {
   'set-seq': { sub: string; id: number; curSeq: number };
   /**
    * A driver read notifier `id`'s sequence: `mmu_interval_read_retry` (a plain load), or
-   * `mmu_interval_check_retry` (`atomic`, a `READ_ONCE`), against the `seq` its read_begin returned.
+   * `mmu_interval_check_retry` (`atomic`, a `READ_ONCE`), against the sequence its read_begin returned.
    * @prop __type.sub - the notifier's name
    * @prop __type.id - the notifier's insertion order
-   * @prop __type.seq - the sequence read_begin returned
+   * @prop __type.readSeq - the sequence read_begin returned (`seq` is the event's place in the trace, as on every event)
    * @prop __type.atomic - a `READ_ONCE` (`mmu_interval_check_retry`) rather than a plain load
    */
-  'read-retry': { sub: string; id: number; seq: number; atomic: boolean };
+  'read-retry': { sub: string; id: number; readSeq: number; atomic: boolean };
   /**
    * End of one invalidation (`mmu_notifier_invalidate_range_end`), or its abort with -EAGAIN.
    * @prop __type.inv - the invalidation id

@@ -383,6 +383,26 @@ describe('mmuIntervalReadBegin (rule 2)', () => {
     expect(retry).toBe(false);
   });
 
+  it("should record the sequence a read_retry compared, apart from the event's place in the trace", async () => {
+    const { k, mm, base, ps } = await world();
+    const sub = new MmuIntervalNotifier('a');
+    await mmuIntervalNotifierInsert(sub, mm, base, ps, recording([], mm));
+    let seq = -1;
+    k.spawn('reader', 'driver', async () => {
+      seq = await mmuIntervalReadBegin(sub);
+      mmuIntervalReadRetry(sub, seq);
+      mmuIntervalCheckRetry(sub, seq + 2);
+    });
+    await runDone(k);
+    const reads = k.trace.events().filter((e) => e.type === 'read-retry');
+    expect(reads.map((e) => [e.readSeq, e.atomic])).toEqual([
+      [seq, false],
+      [seq + 2, true],
+    ]);
+    // The trace's own sequence numbers go on counting events.
+    expect(reads.map((e) => e.seq)).toEqual(reads.map((e) => k.trace.events().indexOf(e)));
+  });
+
   it('should block while the callback already ran set_seq for an unfinished invalidation, until it ends', async () => {
     const { k, mm, base, ps } = await world();
     const gate = k.completion('gate');
