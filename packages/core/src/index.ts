@@ -176,4 +176,5 @@ export {
   type TraceEventMap,
   type TraceListener,
   type TraceRecordMode,
+  type TraceStamp,
 } from './internal/trace.js';

@@ -207,18 +207,26 @@ export interface TraceEventMap {
   vma: { mm: number; op: string; start: number; end: number; detail: string };
 }
 
+/**
+ * The fields {@link Trace.emit} sets on every event. No payload of {@link TraceEventMap} may use
+ * these names: `emit` would overwrite them.
+ */
+export interface TraceStamp {
+  /** Position in the trace, from 0. */
+  seq: number;
+  /** The scheduler step at which it happened. */
+  step: number;
+  /** Id of the task that was running, or -1 outside a run. */
+  task: number;
+}
+
 /** One trace event: its payload plus sequence number, scheduler step and running task id. */
 export type TraceEvent = {
-  [K in keyof TraceEventMap]: TraceEventMap[K] & {
-    /** The event type, a key of {@link TraceEventMap}. */
-    readonly type: K;
-    /** Position in the trace, from 0. */
-    seq: number;
-    /** The scheduler step at which it happened. */
-    step: number;
-    /** Id of the task that was running, or -1 outside a run. */
-    task: number;
-  };
+  [K in keyof TraceEventMap]: TraceEventMap[K] &
+    TraceStamp & {
+      /** The event type, a key of {@link TraceEventMap}. */
+      readonly type: K;
+    };
 }[keyof TraceEventMap];
 
 /**

@@ -3,6 +3,8 @@
  * timeline see the device as they see the kernel.
  */
 
+import type { TraceEventMap, TraceStamp } from '@hmmlab/core';
+
 declare module '@hmmlab/core' {
   interface TraceEventMap {
     /**
@@ -114,4 +116,13 @@ declare module '@hmmlab/core' {
   }
 }
 
-export {};
+/**
+ * Payload fields that would collide with what `Trace.emit` sets on every event (its place in the
+ * trace, step and task): `emit` overwrites them, so no event kind may use those names. `never`
+ * while no kind of the core's or of this file does; otherwise the assignment below fails to compile.
+ */
+type StampClash = {
+  [K in keyof TraceEventMap]: Extract<keyof TraceEventMap[K], keyof TraceStamp>;
+}[keyof TraceEventMap];
+const noStampClash: [StampClash] extends [never] ? true : false = true;
+void noStampClash;
