@@ -282,7 +282,8 @@ function seqAccess(sub: MmuIntervalNotifier, op: 'set_seq' | 'read_retry' | 'che
   const k = sub.mm?.kernel;
   if (k === undefined || !k.trace.on) return;
   if (op === 'set_seq') k.trace.emit({ type: 'set-seq', sub: sub.name, id: sub.order, curSeq: seq });
-  else if (k.sched.isRunning) k.trace.emit({ type: 'read-retry', sub: sub.name, id: sub.order, readSeq: seq, atomic: op === 'check_retry' });
+  else if (k.sched.isRunning)
+    k.trace.emit({ type: 'read-retry', sub: sub.name, id: sub.order, readSeq: seq, atomic: op === 'check_retry' });
 }
 
 /**
