@@ -1,3 +1,4 @@
+import { fc } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
 import { EINVAL, EOVERFLOW, errnoName, HmmlabError, hex } from './errors.js';
 
@@ -16,6 +17,20 @@ describe('errnoName', () => {
 describe('hex', () => {
   it('should format addresses', () => {
     expect([hex(0x1000), hex(-16)]).toEqual(['0x1000', '-0x10']);
+  });
+
+  it('should give the digits toString(16) gives, above 2^32 too', () => {
+    const at = [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 0x7f0000001000, 0x7fffffffffff, 2 ** 53 - 1, 2 ** 53, 2 ** 60, 0.5, 2 ** 40 + 0.5];
+    fc.assert(
+      fc.property(
+        fc.oneof(fc.constantFrom(...at), fc.maxSafeInteger(), fc.integer({ min: 0, max: 2 ** 48 }), fc.double({ noNaN: true })),
+        (n) => {
+          expect(hex(n)).toBe(n < 0 ? `-0x${(-n).toString(16)}` : `0x${n.toString(16)}`);
+          expect(hex(-n)).toBe(-n < 0 ? `-0x${n.toString(16)}` : `0x${(-n).toString(16)}`);
+        },
+      ),
+      { seed: 16, numRuns: 2000 },
+    );
   });
 });
 
