@@ -40,8 +40,10 @@ export interface FormerPage {
   readonly pfn: number;
   readonly step: number;
   readonly why: string;
-  /** The invalidation the change was made under (id and event); null when none. */
-  readonly inv: { readonly id: number; readonly event: number } | null;
+  /** The id of the invalidation the change was made under; -1 when none. */
+  readonly invId: number;
+  /** That invalidation's event (`MMU_NOTIFY_*`); -1 when none. */
+  readonly invEvent: number;
 }
 
 /** The oracle as rules see it. */

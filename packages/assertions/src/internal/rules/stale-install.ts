@@ -52,11 +52,13 @@ export function trackFormerPage(ctx: OracleContext, ev: PteEvent): void {
     byVpn = new Map();
     ctx.formerPage.set(ev.mm, byVpn);
   }
+  // One flat record per change: the exit of a huge page's mm clears 512 entries.
   byVpn.set(Math.floor(ev.va / ctx.world.kernel.pageSize), {
     pfn,
     step: ev.step,
     why: ev.why,
-    inv: inv === undefined ? null : { id: inv.id, event: inv.event },
+    invId: inv === undefined ? -1 : inv.id,
+    invEvent: inv === undefined ? -1 : inv.event,
   });
 }
 
@@ -75,7 +77,7 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
     facts.push(`pfn ${pfn} is device-private memory of another owner, which ${dev.name} cannot reach`);
   } else if (former !== undefined && former.pfn === pfn && !(mapsPage(pte) && ptePfn(pte) === pfn)) {
     facts.push(
-      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.inv === null ? '' : `, invalidation #${former.inv.id} ${eventName(former.inv.event)}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
+      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.invId < 0 ? '' : `, invalidation #${former.invId} ${eventName(former.invEvent)}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
     );
   } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
     facts.push(samePageWhy(ctx, pte, entry));
