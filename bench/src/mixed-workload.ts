@@ -15,6 +15,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '@hmmlab/core';
+import { median } from './measure.js';
 
 /** Pages per workload round. */
 export const PAGES = 256;
@@ -70,4 +71,73 @@ export function bareMapRound(): number {
     if (pt.delete(base + i)) free.push(pages[i] as Int32Array);
   }
   return calls;
+}
+
+/** The model's round against the bare loop's, measured in alternating blocks. */
+export interface PairedRounds {
+  /** Median time of one model round, over the blocks (ms). */
+  readonly modelMedianMs: number;
+  /** Median time of one bare round, over the blocks (ms). */
+  readonly bareMedianMs: number;
+  /** Median of the blocks' ratios (model over bare), and the lowest and highest of them. */
+  readonly ratio: number;
+  readonly ratioMin: number;
+  readonly ratioMax: number;
+  /** Blocks of each, and rounds per block. */
+  readonly pairs: number;
+  readonly modelRoundsPerBlock: number;
+  readonly bareRoundsPerBlock: number;
+}
+
+/**
+ * {@link modelRound} against {@link bareMapRound}, in `pairs` pairs of blocks of about 60 ms each,
+ * the two alternating (which goes first alternates too), after a warm-up of both. Each pair gives
+ * a ratio of the two sides measured within a tenth of a second of each other, so the machine's
+ * speed, which moves by half over minutes on a shared machine, changes both alike; the figure is
+ * the median of those ratios.
+ */
+export async function pairedRounds(pairs: number, warm: number): Promise<PairedRounds> {
+  for (let i = 0; i < warm; i++) {
+    await modelRound();
+    bareMapRound();
+  }
+  const modelN = 1000;
+  const bareN = 2000;
+  const model = async (): Promise<number> => {
+    const t = performance.now();
+    for (let i = 0; i < modelN; i++) await modelRound();
+    return (performance.now() - t) / modelN;
+  };
+  const bare = (): number => {
+    const t = performance.now();
+    for (let i = 0; i < bareN; i++) bareMapRound();
+    return (performance.now() - t) / bareN;
+  };
+  const ms: number[] = [];
+  const bs: number[] = [];
+  const ratios: number[] = [];
+  for (let p = 0; p < pairs; p++) {
+    let m: number;
+    let b: number;
+    if (p % 2 === 0) {
+      m = await model();
+      b = bare();
+    } else {
+      b = bare();
+      m = await model();
+    }
+    ms.push(m);
+    bs.push(b);
+    ratios.push(m / b);
+  }
+  return {
+    modelMedianMs: median(ms),
+    bareMedianMs: median(bs),
+    ratio: Number(median(ratios).toFixed(2)),
+    ratioMin: Number(Math.min(...ratios).toFixed(2)),
+    ratioMax: Number(Math.max(...ratios).toFixed(2)),
+    pairs,
+    modelRoundsPerBlock: modelN,
+    bareRoundsPerBlock: bareN,
+  };
 }
