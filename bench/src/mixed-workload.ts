@@ -21,7 +21,7 @@ import { median } from './measure.js';
 export const PAGES = 256;
 
 /** One round in the model: mmap, fault every page by a store, mprotect half, munmap. */
-export async function modelRound(): Promise<number> {
+async function modelRound(): Promise<number> {
   const k = new Kernel({ trace: 'none', wordsPerPage: 1 });
   const mm = k.createMm();
   let calls = 0;
@@ -45,7 +45,7 @@ export async function modelRound(): Promise<number> {
 }
 
 /** The same page-table work on a bare Map: entries, zeroed pages from a free list, two callback calls. */
-export function bareMapRound(): number {
+function bareMapRound(): number {
   const pt = new Map<number, number>();
   const pages: Int32Array[] = [];
   const free: Int32Array[] = [];
