@@ -181,6 +181,22 @@ describe('Scheduler.run', () => {
     expect(() => k.run(firstRunnable, { maxSteps: 0 })).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
   });
 
+  it.each([
+    ['nothing', undefined],
+    ['an array of choices', [0, 1]],
+    ['an object without pick', {}],
+  ])('should refuse %s as the decisions before any task runs', (_what, decisions) => {
+    const k = new Kernel();
+    let ran = false;
+    k.spawn('a', 'cpu', () => {
+      ran = true;
+    });
+    expect(() => k.run(decisions as never)).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(/decisions .* pick\(candidates, step\)/) }),
+    );
+    expect(ran).toBe(false);
+  });
+
   it('should let a task spawn other tasks during the run', async () => {
     const k = new Kernel({ trace: 'all' });
     let childRan = false;

@@ -400,6 +400,14 @@ export class Scheduler {
         'Scheduler.run: another run is in progress in this process; await it before starting the next',
       );
     }
+    // Without a source, the first choice between two tasks would fail inside whatever code ran
+    // then (a driver's callback, reported as the driver's error): refuse it before anything runs.
+    if (typeof (decisions as Partial<DecisionSource> | null | undefined)?.pick !== 'function') {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `Scheduler.run: decisions ${Array.isArray(decisions) ? 'is an array' : `is ${typeof decisions === 'object' && decisions !== null ? 'an object' : String(decisions)}`} without pick(candidates, step); pass a DecisionSource: firstRunnable, arrayDecisions(choices) or seededDecisions(seed)`,
+      );
+    }
     const maxSteps = options.maxSteps ?? 1_000_000;
     if (!Number.isInteger(maxSteps) || maxSteps <= 0) {
       throw new HmmlabError('ERR_BAD_ARGUMENT', `Scheduler.run: maxSteps ${String(maxSteps)} must be a positive integer`);
