@@ -33,6 +33,48 @@ function allocFails(leaks: boolean) {
   });
 }
 
+describe('checkCampaignOptions', () => {
+  it.each([
+    ['no runs', { runs: 0 }, /runs 0: expected an integer ≥ 1/],
+    ['a fractional count of runs', { runs: 2.5 }, /runs 2.5/],
+    ['NaN runs', { runs: Number.NaN }, /runs NaN/],
+    ['a fractional seed', { seed: 1.5 }, /seed 1.5: expected an integer in \[0, 4294967295\]/],
+    ['a seed beyond 32 bits', { seed: 2 ** 32 + 1 }, /seed 4294967297/],
+    ['a negative seed', { seed: -1 }, /seed -1/],
+    ['an unknown strategy', { strategy: 'dfs' as never }, /strategy "dfs": expected one of pct, random, exhaustive/],
+    ['no time', { timeMs: 0 }, /timeMs 0/],
+    ['no step budget', { maxSteps: 0 }, /maxSteps 0/],
+    ['no schedules per scenario', { schedulesPerScenario: 0 }, /schedulesPerScenario 0/],
+    ['no profiles', { profiles: [] }, /profiles: expected at least one/],
+    ['an unknown profile', { profiles: ['4.19' as never] }, /profile "4.19": expected one of/],
+  ])('should refuse %s before any run', async (_what, options, message) => {
+    let probes = 0;
+    const counted = defineDriver({
+      name: 'counted',
+      probe(kernel: Kernel) {
+        probes++;
+        return mirror(true).probe(kernel);
+      },
+    });
+    await expect(runCampaign(counted, options)).rejects.toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(message) }),
+    );
+    expect(probes).toBe(0);
+  });
+
+  it('should take the edges of each range', async () => {
+    const r = await runCampaign(mirror(true), {
+      runs: 1,
+      seed: 2 ** 32 - 1,
+      timeMs: 60_000,
+      maxSteps: 50_000,
+      schedulesPerScenario: 1,
+      profiles: ['latest'],
+    });
+    expect(r.runs).toBe(1);
+  });
+});
+
 describe('runCampaign', () => {
   it.each([1, 2, 3, 4])('should shrink the counterexample of seed %i until every op it keeps is needed', async (seed) => {
     const driver = mirror(false);

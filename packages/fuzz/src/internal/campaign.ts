@@ -13,7 +13,7 @@ import {
   type OracleReport,
   type Violation,
 } from '@hmmlab/assertions';
-import { arrayDecisions, Kernel, type ProfileName } from '@hmmlab/core';
+import { arrayDecisions, HmmlabError, Kernel, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -32,7 +32,7 @@ import {
 } from './coverage.js';
 import { defaultMaxSteps, exploreSchedules } from './explore.js';
 import { type RunInputs, recordToken } from './replay.js';
-import { type Schedule, type ScheduleShape, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
+import { type Schedule, type ScheduleShape, STRATEGIES, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
 import { checkShard, inShard, type Shard, shardRuns } from './shard.js';
 
 /** What a campaign's `onProgress` learns of the run just done. */
@@ -49,7 +49,7 @@ export interface CampaignOptions {
   readonly runs?: number;
   /** Stop after this many milliseconds even if runs remain. */
   readonly timeMs?: number;
-  /** Campaign seed. @defaultValue 1 */
+  /** Campaign seed, an integer from 0 to {@link MAX_SEED}. @defaultValue 1 */
   readonly seed?: number;
   /** Schedule strategy. @defaultValue 'pct' */
   readonly strategy?: StrategyName;
@@ -89,6 +89,38 @@ export interface CampaignOptions {
    * feedback, which would make a run depend on runs other shards run (see shard.ts).
    */
   readonly shard?: Shard;
+}
+
+/** The largest campaign seed: {@link runSeed} mixes a seed as a 32-bit integer. */
+export const MAX_SEED = 2 ** 32 - 1;
+
+/**
+ * Refuses options that would silently give another campaign than the one asked for: no runs, or a
+ * count that is not an integer (a campaign of nothing passes); a seed that is not an integer in
+ * [0, {@link MAX_SEED}] (seeds equal modulo 2^32, or 1 and 1.5, made the same runs); an unknown
+ * strategy or profile (the default ran instead); a time, step or schedule bound that is not
+ * positive.
+ */
+export function checkCampaignOptions(o: Omit<CampaignOptions, 'onProgress' | 'runFilter'>): void {
+  const bad = (what: string): never => {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `campaign options: ${what}`);
+  };
+  const positiveInt = (name: string, v: number | undefined): void => {
+    if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) bad(`${name} ${String(v)}: expected an integer ≥ 1`);
+  };
+  positiveInt('runs', o.runs);
+  positiveInt('schedulesPerScenario', o.schedulesPerScenario);
+  positiveInt('maxSteps', o.maxSteps);
+  if (o.seed !== undefined && !(Number.isInteger(o.seed) && o.seed >= 0 && o.seed <= MAX_SEED))
+    bad(`seed ${String(o.seed)}: expected an integer in [0, ${MAX_SEED}]`);
+  if (o.timeMs !== undefined && !(typeof o.timeMs === 'number' && o.timeMs > 0 && o.timeMs <= Number.MAX_SAFE_INTEGER))
+    bad(`timeMs ${String(o.timeMs)}: expected a number of milliseconds > 0`);
+  if (o.strategy !== undefined && !STRATEGIES.includes(o.strategy))
+    bad(`strategy "${String(o.strategy)}": expected one of ${STRATEGIES.join(', ')}`);
+  if (o.profiles !== undefined) {
+    if (!Array.isArray(o.profiles) || o.profiles.length === 0) bad('profiles: expected at least one kernel API profile');
+    for (const p of o.profiles) if (!PROFILE_NAMES.includes(p)) bad(`profile "${String(p)}": expected one of ${PROFILE_NAMES.join(', ')}`);
+  }
 }
 
 /** True if the campaign steers runs by coverage: feedback is on and the campaign is not a shard. */
@@ -564,6 +596,7 @@ export async function scanRuns(
   options: CampaignOptions,
   stopAt: () => number = () => Number.POSITIVE_INFINITY,
 ): Promise<Scan> {
+  checkCampaignOptions(options);
   const t0 = performance.now();
   const runs = options.runs ?? 1000;
   const replays = replaysOf(options);
@@ -606,6 +639,7 @@ export async function scanRuns(
 
 /** Runs a campaign in this process. */
 export async function runCampaign(driver: DriverDefinition, options: CampaignOptions = {}): Promise<CampaignResult> {
+  checkCampaignOptions(options);
   if (options.shard !== undefined) checkShard(options.shard);
   const t0 = performance.now();
   const scan = await scanRuns(driver, options);

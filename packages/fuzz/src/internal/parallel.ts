@@ -9,7 +9,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { addScan, type CampaignOptions, type CampaignResult, emptyScan, replaysOf, type Scan } from './campaign.js';
+import { addScan, type CampaignOptions, type CampaignResult, checkCampaignOptions, emptyScan, replaysOf, type Scan } from './campaign.js';
 import { campaignDigest, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import {
   absorb,
@@ -62,6 +62,7 @@ const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js'
  * `WorkerJobError` whose `errorName` is `DriverLoadError` when the module or its probe fails.
  */
 export async function runParallelCampaign(file: string, options: ParallelOptions = {}): Promise<CampaignResult> {
+  checkCampaignOptions(options);
   if (options.shard !== undefined) checkShard(options.shard);
   const t0 = performance.now();
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), 64));
