@@ -186,6 +186,11 @@ describe('hmmlab bad usage', () => {
     ['an unknown option', ['fuzz', `${fixtures}/correct`, '--bogus'], /unknown option '--bogus'/],
     ['a bad replay token', ['replay', `${fixtures}/correct`, 'not-a-token'], /replay token: it does not start with/],
     ['a bad --runs', ['fuzz', `${fixtures}/correct`, '--runs', 'many'], /--runs many: expected an integer/],
+    [
+      'a --seed beyond 32 bits',
+      ['fuzz', `${fixtures}/correct`, '--seed', '4294967297'],
+      /--seed 4294967297: expected an integer from 0 to 4294967295/,
+    ],
     ['an unknown template', ['init', 'never-created', '--template', 'nope'], /unknown template "nope"; expected one of dmirror/],
     ['an unknown profile', ['codemod', '--from', '4.19', '--to', 'latest', 'examples/dmirror'], /4\.19/],
     ['lint of a missing path', ['lint', 'examples/nowhere'], /nowhere/],

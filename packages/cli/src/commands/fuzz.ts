@@ -9,6 +9,7 @@ import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import {
   type CampaignResult,
   CheckpointError,
+  MAX_SEED,
   runParallelCampaign,
   type Shard,
   STRATEGIES,
@@ -29,7 +30,7 @@ import { formatShard, parseShard } from '../internal/shard.js';
 import { Interrupted } from '../internal/signals.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
-import { UsageError } from '../internal/usage.js';
+import { intOption, UsageError } from '../internal/usage.js';
 
 /** Options of `hmmlab fuzz`. */
 export interface FuzzCommandOptions {
@@ -85,13 +86,6 @@ function corpusBase(o: FuzzCommandOptions): string | null {
   const env = process.env.HMMLAB_CORPUS;
   if (env === 'off') return null;
   return env !== undefined && env !== '' ? env : DEFAULT_CORPUS;
-}
-
-function int(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} ${v}: expected an integer ≥ ${min}`);
-  return n;
 }
 
 /** One driver's outcome. */
@@ -150,10 +144,10 @@ const INTERRUPTED_EXIT = 130;
 
 /** Runs the command; returns the exit code. `signal` aborts it (SIGINT): what was found so far is printed. */
 export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal?: AbortSignal): Promise<number> {
-  const runs = int('runs', o.runs, 1) ?? DEFAULT_RUNS;
-  const time = int('time', o.time, 1);
-  const seed = int('seed', o.seed, 0) ?? 1;
-  const workers = int('workers', o.workers, 1) ?? 1;
+  const runs = intOption('runs', o.runs, 1) ?? DEFAULT_RUNS;
+  const time = intOption('time', o.time, 1);
+  const seed = intOption('seed', o.seed, 0, MAX_SEED) ?? 1;
+  const workers = intOption('workers', o.workers, 1) ?? 1;
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   const watch = watchOptions(o.hangTimeout, o.maxHeap);
   const strategy = (o.strategy ?? 'pct') as StrategyName;

@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { AnalyzeError, type Equivalent, type Mutant, type MutantSet, mutants, OPERATOR_NAMES, readEquivalents } from '@hmmlab/analyze';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
-import { type CampaignResult, runParallelCampaign, WatchedWorker, WorkerStallError } from '@hmmlab/fuzz';
+import { type CampaignResult, MAX_SEED, runParallelCampaign, WatchedWorker, WorkerStallError } from '@hmmlab/fuzz';
 import { DEFAULT_RUNS } from '../internal/defaults.js';
 import { findDrivers } from '../internal/drivers.js';
 import { formatMs, table } from '../internal/format.js';
@@ -20,7 +20,7 @@ import type { MutantRun } from '../internal/mutant-job.js';
 import { mutantTrees } from '../internal/mutant-tree.js';
 import { loaderFor, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { Interrupted } from '../internal/signals.js';
-import { UsageError } from '../internal/usage.js';
+import { intOption, UsageError } from '../internal/usage.js';
 
 // The module of `mutantJob`, which fuzzes one mutant in a watched worker.
 const MUTANT_JOB = new URL(import.meta.url.endsWith('.ts') ? '../internal/mutant-job.ts' : '../internal/mutant-job.js', import.meta.url)
@@ -54,13 +54,6 @@ interface Outcome {
   /** Invalid: why (a type error, a load error). Equivalent: the reason recorded for it. */
   readonly reason?: string;
   readonly ms: number;
-}
-
-function int(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} ${v}: expected an integer ≥ ${min}`);
-  return n;
 }
 
 /** Killed (or timed out) over the mutants that count: all but the invalid and the equivalent ones. */
@@ -108,9 +101,9 @@ function vitestOf(driver: string): string {
 
 /** Runs the command; returns the exit code. `signal` aborts it (SIGINT): what was found so far is printed. */
 export async function mutateCommand(path: string, o: MutateCommandOptions, signal?: AbortSignal): Promise<number> {
-  const runs = int('runs', o.runs, 1) ?? DEFAULT_RUNS;
-  const seed = int('seed', o.seed, 0) ?? 1;
-  const workers = int('workers', o.workers, 1) ?? 1;
+  const runs = intOption('runs', o.runs, 1) ?? DEFAULT_RUNS;
+  const seed = intOption('seed', o.seed, 0, MAX_SEED) ?? 1;
+  const workers = intOption('workers', o.workers, 1) ?? 1;
   const minScore = o.minScore === undefined ? undefined : Number(o.minScore);
   if (minScore !== undefined && !(Number.isFinite(minScore) && minScore >= 0 && minScore <= 100))
     throw new UsageError(`--min-score ${o.minScore}: expected a percentage between 0 and 100`);

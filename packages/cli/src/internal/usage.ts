@@ -8,3 +8,12 @@ export class UsageError extends Error {
     this.name = 'UsageError';
   }
 }
+
+/** The integer value of option `--name` (undefined if not given), at least `min` and at most `max`. */
+export function intOption(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`--${name} ${v}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}`);
+  return n;
+}
