@@ -7,6 +7,7 @@
  */
 
 export {
+  checkScenarioShape,
   cpuOpArb,
   deviceOpArb,
   driverOpArb,

@@ -2,7 +2,60 @@ import { type Scenario, validateScenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { describe, expect, it } from 'vitest';
-import { scenarioArb } from './arbitraries.js';
+import { checkScenarioShape, type ScenarioShape, scenarioArb } from './arbitraries.js';
+
+describe('checkScenarioShape', () => {
+  it.each([
+    ['a misspelt field', { exitt: true }, /unknown field "exitt"; the fields are regions, pages, ops/],
+    [
+      'a range whose min is above its max',
+      { pages: { min: 5, max: 2 } },
+      /pages is \{"min":5,"max":2\}; expected \{ "min": m, "max": n \} with integers 1 <= m <= n <= 1048576/,
+    ],
+    ['no regions', { regions: { min: 0, max: 0 } }, /regions is .*integers 1 <= m <= n/],
+    ['a range with a fraction', { ops: { min: 1, max: 2.5 } }, /ops is/],
+    ['a range with a third field', { cpuPrograms: { min: 0, max: 1, mean: 1 } }, /cpuPrograms is/],
+    ['a range given as a number', { driverPrograms: 2 }, /driverPrograms is 2/],
+    ['no devices', { devices: 0 }, /devices is 0; expected an integer from 1 to 64/],
+    ['words that do not divide a page', { wordsPerPage: 3 }, /wordsPerPage is 3; expected a power of two/],
+    ['a flag given as a string', { thp: 'yes' }, /thp is "yes"; expected true or false/],
+    ['an empty command name', { commands: [''] }, /commands: expected a list of command names/],
+    ['no profiles', { profiles: [] }, /profiles: expected at least one/],
+    ['an unknown profile', { profiles: ['4.19'] }, /profile "4.19": expected one of/],
+    ['an unknown kernel what-if', { profileOverrides: { noSuchField: true } }, /profileOverrides: .*noSuchField/],
+  ])('should refuse %s, naming it', (_what, shape, message) => {
+    expect(() => checkScenarioShape(shape as ScenarioShape)).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(message) }),
+    );
+    expect(() => scenarioArb(shape as ScenarioShape)).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
+  });
+
+  it('should take every field at the edges of its range', () => {
+    const shape: Required<ScenarioShape> = {
+      regions: { min: 1, max: 1 },
+      pages: { min: 1, max: 1 << 20 },
+      ops: { min: 0, max: 0 },
+      commands: ['flush'],
+      bindDevices: 64,
+      devices: 1,
+      profiles: ['latest', '5.8'],
+      wordsPerPage: 4096,
+      kernelWork: false,
+      fork: false,
+      exit: false,
+      cpuPrograms: { min: 0, max: 0 },
+      driverPrograms: { min: 0, max: 0 },
+      profileOverrides: { exclusiveRestoreOwner: 'caller' },
+      swarm: false,
+      hotPage: false,
+      thp: false,
+      deviceMemory: false,
+      exitAtEnd: false,
+    };
+    expect(() => checkScenarioShape(shape)).not.toThrow();
+    expect(() => checkScenarioShape({})).not.toThrow();
+  });
+});
 
 describe('scenarioArb', () => {
   it("should give every scenario the shape's profile overrides", () => {

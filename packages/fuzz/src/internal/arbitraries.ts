@@ -3,7 +3,7 @@
  * background work, profiles, and the schedule itself. Small by default, because small scenarios
  * shrink to counterexamples a person can read in a minute; every size is an option.
  */
-import type { KernelProfile, ProfileName } from '@hmmlab/core';
+import { HmmlabError, type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import type { MemoryHold, OpSpec, RegionSpec, Scenario, TaskSpec } from '@hmmlab/harness';
 import fc from 'fast-check';
 
@@ -102,6 +102,92 @@ export interface ScenarioShape {
    * release. `false`: runs end with the programs. @defaultValue true
    */
   readonly exitAtEnd?: boolean;
+}
+
+/** What each field of a {@link ScenarioShape} holds, for {@link checkScenarioShape}. */
+type ShapeField = 'layouts' | 'regionPages' | 'count' | 'programs' | 'devices' | 'flag' | 'commands' | 'profiles' | 'overrides' | 'words';
+
+/** Every field of {@link ScenarioShape}: a field the interface gains must be added here. */
+const SHAPE_FIELDS = {
+  regions: 'layouts',
+  pages: 'regionPages',
+  ops: 'count',
+  commands: 'commands',
+  bindDevices: 'devices',
+  devices: 'devices',
+  profiles: 'profiles',
+  wordsPerPage: 'words',
+  kernelWork: 'flag',
+  fork: 'flag',
+  exit: 'flag',
+  cpuPrograms: 'programs',
+  driverPrograms: 'programs',
+  profileOverrides: 'overrides',
+  swarm: 'flag',
+  hotPage: 'flag',
+  thp: 'flag',
+  deviceMemory: 'flag',
+  exitAtEnd: 'flag',
+} as const satisfies Record<keyof ScenarioShape, ShapeField>;
+
+/** The least `min` of each kind of range. */
+const RANGE_LEAST: Partial<Record<ShapeField, number>> = { layouts: 1, regionPages: 1, count: 0, programs: 0 };
+
+/**
+ * Checks a scenario shape, as given by a caller or an expected.json, and throws an error naming
+ * the first bad field: an unknown field (a misspelt one would be left out of the campaign without
+ * a word), a range that is not `{ min, max }` of integers with `min <= max`, a device count below
+ * 1, an unknown profile or kernel what-if.
+ */
+export function checkScenarioShape(shape: ScenarioShape): void {
+  const bad = (what: string): never => {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `scenario shape: ${what}`);
+  };
+  if (typeof shape !== 'object' || shape === null || Array.isArray(shape)) bad('expected an object like { "exit": true }');
+  const fields: Readonly<Record<string, ShapeField>> = SHAPE_FIELDS;
+  for (const [key, v] of Object.entries(shape)) {
+    const kind = fields[key];
+    if (kind === undefined) bad(`unknown field "${key}"; the fields are ${Object.keys(SHAPE_FIELDS).join(', ')}`);
+    if (v === undefined) continue;
+    const least = RANGE_LEAST[kind as ShapeField];
+    if (least !== undefined) {
+      const r = v as { min?: unknown; max?: unknown };
+      const keys = typeof v === 'object' && v !== null ? Object.keys(v) : [];
+      const ok =
+        keys.length === 2 &&
+        Number.isInteger(r.min) &&
+        Number.isInteger(r.max) &&
+        (r.min as number) >= least &&
+        (r.max as number) >= (r.min as number) &&
+        (kind !== 'regionPages' || (r.max as number) <= 1 << 20);
+      if (!ok)
+        bad(
+          `${key} is ${JSON.stringify(v)}; expected { "min": m, "max": n } with integers ${least} <= m <= n${kind === 'regionPages' ? ` <= ${1 << 20}` : ''}`,
+        );
+    } else if (kind === 'devices') {
+      if (!(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 64))
+        bad(`${key} is ${JSON.stringify(v)}; expected an integer from 1 to 64`);
+    } else if (kind === 'words') {
+      if (!(Number.isInteger(v) && (v as number) >= 1 && 4096 % (v as number) === 0))
+        bad(`${key} is ${JSON.stringify(v)}; expected a power of two from 1 to 4096 (words of a 4 KiB page)`);
+    } else if (kind === 'flag') {
+      if (typeof v !== 'boolean') bad(`${key} is ${JSON.stringify(v)}; expected true or false`);
+    } else if (kind === 'commands') {
+      if (!Array.isArray(v) || !v.every((c) => typeof c === 'string' && c !== '')) bad(`${key}: expected a list of command names`);
+    } else if (kind === 'profiles') {
+      if (!Array.isArray(v) || v.length === 0) bad(`${key}: expected at least one kernel API profile`);
+      for (const p of v as unknown[])
+        if (!PROFILE_NAMES.includes(p as ProfileName)) bad(`profile ${JSON.stringify(p)}: expected one of ${PROFILE_NAMES.join(', ')}`);
+    } else if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      bad(`${key}: expected an object of kernel profile fields, like { "exclusiveRestoreOwner": "caller" }`);
+    } else {
+      try {
+        kernelProfile('latest', v as Partial<Omit<KernelProfile, 'name'>>);
+      } catch (e) {
+        bad(`${key}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
 }
 
 /**
@@ -468,6 +554,7 @@ function layoutKey(regions: readonly RegionSpec[]): string {
  * and each shrink tries, exactly what building them afresh would.
  */
 export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
+  checkScenarioShape(shape);
   const cache = cached(byShape, JSON.stringify(shape), (): ShapeCache => ({ bias: new Map(), ops: new Map(), programs: new Map() }));
   const profiles = shape.profiles ?? ['latest'];
   const ops = shape.ops ?? { min: 1, max: 4 };

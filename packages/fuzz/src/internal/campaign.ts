@@ -17,7 +17,7 @@ import { arrayDecisions, HmmlabError, Kernel, PROFILE_NAMES, type ProfileName } 
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { type ScenarioShape, scenarioArb } from './arbitraries.js';
+import { checkScenarioShape, type ScenarioShape, scenarioArb } from './arbitraries.js';
 import { absorb, type Candidate, type CorpusEntry, coverageKeys, epochs, mutantOf, poolWeights } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import {
@@ -117,6 +117,7 @@ export function checkCampaignOptions(o: Omit<CampaignOptions, 'onProgress' | 'ru
     bad(`timeMs ${String(o.timeMs)}: expected a number of milliseconds > 0`);
   if (o.strategy !== undefined && !STRATEGIES.includes(o.strategy))
     bad(`strategy "${String(o.strategy)}": expected one of ${STRATEGIES.join(', ')}`);
+  if (o.shape !== undefined) checkScenarioShape(o.shape);
   if (o.profiles !== undefined) {
     if (!Array.isArray(o.profiles) || o.profiles.length === 0) bad('profiles: expected at least one kernel API profile');
     for (const p of o.profiles) if (!PROFILE_NAMES.includes(p)) bad(`profile "${String(p)}": expected one of ${PROFILE_NAMES.join(', ')}`);
