@@ -187,6 +187,11 @@ describe('hmmlab bad usage', () => {
     ['a bad replay token', ['replay', `${fixtures}/correct`, 'not-a-token'], /replay token: it does not start with/],
     ['a bad --runs', ['fuzz', `${fixtures}/correct`, '--runs', 'many'], /--runs many: expected an integer/],
     [
+      'a misspelt field of an expected.json shape',
+      ['fuzz', `${fixtures}/misspelt-shape`, '--no-typecheck'],
+      /"fuzz\.shape": unknown field "exitt"; the fields are regions, /,
+    ],
+    [
       'a --seed beyond 32 bits',
       ['fuzz', `${fixtures}/correct`, '--seed', '4294967297'],
       /--seed 4294967297: expected an integer from 0 to 4294967295/,

@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { RULE_IDS, type RuleId } from '@hmmlab/assertions';
-import type { ScenarioShape } from '@hmmlab/fuzz';
+import { checkScenarioShape, type ScenarioShape } from '@hmmlab/fuzz';
 import { UsageError } from './usage.js';
 
 /** What a driver's `expected.json` says. */
@@ -65,6 +65,14 @@ function readExpected(dir: string): Expected | null {
     (!isObject(fuzz) || ((fuzz as { shape?: unknown }).shape !== undefined && !isObject((fuzz as { shape?: unknown }).shape)))
   ) {
     throw new UsageError(`${f}: "fuzz" must be an object like { "shape": { "exit": true } }`);
+  }
+  const shape = (fuzz as { shape?: ScenarioShape } | undefined)?.shape;
+  if (shape !== undefined) {
+    try {
+      checkScenarioShape(shape);
+    } catch (e) {
+      throw new UsageError(`${f}: "fuzz.shape": ${e instanceof Error ? e.message.replace(/^scenario shape: /, '') : String(e)}`);
+    }
   }
   const overrides = (fuzz as { shape?: { profileOverrides?: unknown } } | undefined)?.shape?.profileOverrides;
   const whatIf = overrides !== undefined && (!isObject(overrides) || Object.keys(overrides as object).length > 0);
