@@ -6,7 +6,7 @@
  * need few preemptions (Musuvathi and Qadeer, CHESS).
  */
 import { checkScenario, type OracleOptions, type OracleReport } from '@hmmlab/assertions';
-import type { DecisionSource, TaskInfo } from '@hmmlab/core';
+import { type DecisionSource, HmmlabError, type TaskInfo } from '@hmmlab/core';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 
 /**
@@ -75,6 +75,12 @@ function dfsSource(prefix: readonly number[], points: Point[]): DecisionSource {
 export async function exploreSchedules(driver: DriverDefinition, scenario: Scenario, options: ExploreOptions = {}): Promise<ExploreResult> {
   const bound = options.maxPreemptions ?? 2;
   const max = options.maxSchedules ?? 10_000;
+  // A search of no schedule would have no report to give, and a negative bound would explore
+  // one schedule and call the search complete.
+  if (!(Number.isSafeInteger(max) && max >= 1))
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `exploreSchedules: maxSchedules ${String(max)}: expected an integer ≥ 1`);
+  if (!(Number.isSafeInteger(bound) && bound >= 0))
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `exploreSchedules: maxPreemptions ${String(bound)}: expected an integer ≥ 0`);
   let prefix: number[] = [];
   let last: OracleReport | null = null;
   for (let n = 1; n <= max; n++) {
