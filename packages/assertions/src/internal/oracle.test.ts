@@ -35,6 +35,31 @@ const mapThenUnmap: Scenario = {
   ],
 };
 
+describe('oracle options', () => {
+  it.each([
+    ['an unknown rule', { rules: ['missed-flsh'] }, /oracle options: rule "missed-flsh": expected one of missed-flush, /],
+    ['no rule', { rules: [] }, /oracle options: rules: expected at least one of missed-flush, /],
+    ['no trace window', { traceWindow: 0 }, /traceWindow 0: expected an integer ≥ 1/],
+    ['a negative trace window', { traceWindow: -1 }, /traceWindow -1/],
+    ['no violations kept', { maxViolations: 0 }, /maxViolations 0: expected an integer ≥ 1/],
+  ])('should refuse %s rather than give a verdict that checked less than it says', async (_what, options, message) => {
+    await expect(checkScenario(knobDriver({}), mapThenUnmap, { decisions: firstRunnable, ...(options as object) })).rejects.toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(message) }),
+    );
+  });
+
+  it('should check the one rule it is given', async () => {
+    const r = await checkScenario(knobDriver({ flush: 'none' }), mapThenUnmap, {
+      decisions: firstRunnable,
+      rules: ['missed-flush'],
+      traceWindow: 1,
+      maxViolations: 1,
+    });
+    expect(r.violations.map((v) => v.rule)).toEqual(['missed-flush']);
+    expect(r.violations[0]?.trace).toHaveLength(1);
+  });
+});
+
 describe('missed-flush', () => {
   it.each<[string, Knobs]>([
     ['no zap and no flush', { zap: false, flush: 'none' }],

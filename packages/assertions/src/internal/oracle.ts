@@ -2,7 +2,7 @@
  * The flush-contract oracle: watches a run's trace online, with the devices' state, and reports
  * every broken rule at the exact step it breaks.
  */
-import { DriverCallbackError, eventName, type RunResult, type TraceEvent } from '@hmmlab/core';
+import { DriverCallbackError, eventName, HmmlabError, type RunResult, type TraceEvent } from '@hmmlab/core';
 import type { Device, DeviceVm, Observer, World } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
 import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
@@ -53,6 +53,24 @@ function unprefixed(key: string, prefix: number): string {
 
 /** Every rule: what an oracle checks unless told otherwise (one set for all: an oracle is made per run). */
 const ALL_RULES: ReadonlySet<RuleId> = new Set(RULE_IDS);
+
+/**
+ * Refuses oracle options that would make its verdict mean less than it says: a rule list that is
+ * empty or names no rule (the oracle checked nothing, and the run passed), and bounds that are
+ * not positive integers.
+ */
+function checkOracleOptions(o: { maxViolations: number; traceWindow: number }, rules: readonly RuleId[] | undefined): void {
+  const bad = (what: string): never => {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `oracle options: ${what}`);
+  };
+  if (rules !== undefined) {
+    if (!Array.isArray(rules) || rules.length === 0) bad(`rules: expected at least one of ${RULE_IDS.join(', ')}`);
+    for (const r of rules) if (!ALL_RULES.has(r)) bad(`rule ${JSON.stringify(r)}: expected one of ${RULE_IDS.join(', ')}`);
+  }
+  if (!(Number.isSafeInteger(o.maxViolations) && o.maxViolations >= 1))
+    bad(`maxViolations ${String(o.maxViolations)}: expected an integer ≥ 1`);
+  if (!(Number.isSafeInteger(o.traceWindow) && o.traceWindow >= 1)) bad(`traceWindow ${String(o.traceWindow)}: expected an integer ≥ 1`);
+}
 
 /** Reports a run-level rule once, at the last event of the run. */
 function runRule(ctx: OracleContext, last: TraceEvent, rule: RuleId, explanation: string, context: string | null): void {
@@ -159,6 +177,7 @@ export class FlushOracle implements Observer {
       maxViolations: options.maxViolations ?? 50,
       traceWindow: options.traceWindow ?? 40,
     };
+    checkOracleOptions(this.options, options.rules);
     this.enabled = options.rules === undefined ? ALL_RULES : new Set(options.rules);
     this.recent = new RecentEvents(this.options.traceWindow);
   }
