@@ -104,6 +104,43 @@ function devicePageSize(kernel: Kernel, options: DeviceOptions): number {
 }
 
 /** Validates {@link DeviceOptions.walkCache}. */
+/** Every field of {@link DeviceOptions}: a field the interface gains must be added here. */
+const DEVICE_FIELDS = {
+  name: true,
+  owner: true,
+  faultMode: true,
+  tlb: true,
+  pageSize: true,
+  walkCache: true,
+  atomics: true,
+  memory: true,
+} as const satisfies Record<keyof DeviceOptions, true>;
+
+/**
+ * Refuses device options that would model another device than the one described: a misspelt
+ * field (`walkCach`: no walk cache, and the bugs of one go unseen), and a fault mode, atomics
+ * mode, TLB flag or memory type that is not one of the documented values.
+ */
+function checkDeviceOptions(o: DeviceOptions): void {
+  const bad = (what: string): never => {
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `Device ${o.name}: ${what}`);
+  };
+  for (const k of Object.keys(o))
+    if (!(k in DEVICE_FIELDS)) bad(`unknown option "${k}"; the options are ${Object.keys(DEVICE_FIELDS).join(', ')}`);
+  if (o.faultMode !== undefined && o.faultMode !== 'replayable' && o.faultMode !== 'fatal')
+    bad(`faultMode ${JSON.stringify(o.faultMode)}: expected "replayable" or "fatal"`);
+  if (o.tlb !== undefined && typeof o.tlb !== 'boolean') bad(`tlb ${JSON.stringify(o.tlb)}: expected true or false`);
+  if (o.atomics !== undefined && o.atomics !== 'write' && o.atomics !== 'exclusive')
+    bad(`atomics ${JSON.stringify(o.atomics)}: expected "write" or "exclusive"`);
+  const m = o.memory;
+  if (m !== undefined) {
+    for (const k of Object.keys(m))
+      if (k !== 'type' && k !== 'pages' && k !== 'migrateToRam')
+        bad(`memory: unknown field "${k}"; the fields are type, pages, migrateToRam`);
+    if (m.type !== 'private' && m.type !== 'coherent') bad(`memory.type ${JSON.stringify(m.type)}: expected "private" or "coherent"`);
+  }
+}
+
 function walkSpan(pageSize: number, options: DeviceOptions): number {
   const w = options.walkCache;
   if (w === undefined) return 0;
@@ -196,6 +233,7 @@ export class Device {
     if (typeof options.name !== 'string' || options.name === '') {
       throw new HmmlabError('ERR_BAD_ARGUMENT', 'Device: options.name must be a non-empty string');
     }
+    checkDeviceOptions(options);
     this.kernel = kernel;
     this.name = options.name;
     this.owner = options.owner ?? { device: options.name };

@@ -132,6 +132,17 @@ export function callingModule(stack: string | undefined): string | undefined {
   return undefined;
 }
 
+/** Every field of {@link DriverDefinition}: a field the interface gains must be added here. */
+const DEFINITION_FIELDS = {
+  name: true,
+  description: true,
+  profiles: true,
+  commands: true,
+  bindDevices: true,
+  profileOverrides: true,
+  probe: true,
+} as const satisfies Record<keyof DriverDefinition, true>;
+
 function checkDefinition(def: unknown, where: string): asserts def is DriverDefinition {
   if (typeof def !== 'object' || def === null) {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: a driver definition must be an object with name and probe; got ${String(def)}`);
@@ -142,6 +153,15 @@ function checkDefinition(def: unknown, where: string): asserts def is DriverDefi
   }
   if (typeof d.probe !== 'function') {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: driver "${d.name}" has no probe(kernel) function`);
+  }
+  // A misspelt field (`bindDevice`) would leave the fuzzer without what it names, without a word.
+  for (const k of Object.keys(d)) {
+    if (!(k in DEFINITION_FIELDS)) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `${where}: driver "${d.name}" has an unknown field "${k}"; the fields are ${Object.keys(DEFINITION_FIELDS).join(', ')}`,
+      );
+    }
   }
   if (d.commands !== undefined && (!Array.isArray(d.commands) || d.commands.some((c) => typeof c !== 'string' || c === ''))) {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `${where}: driver "${d.name}" commands must be an array of non-empty names`);
