@@ -45,3 +45,15 @@ describe('Trace', () => {
     else expect(t.last()).toBeUndefined();
   });
 });
+
+describe('Trace options', () => {
+  it.each([
+    ['a misspelt mode', ['al', 4096], /Trace: mode "al": expected "none", "ring" or "all"/],
+    ['an empty ring', ['ring', 0], /Trace: ringSize 0: expected an integer ≥ 1/],
+    ['a fractional ring', ['ring', 2.5], /Trace: ringSize 2.5/],
+  ])('should refuse %s', (_what, [mode, size], message) => {
+    expect(() => new Trace(mode as never, size as number)).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(message) }),
+    );
+  });
+});

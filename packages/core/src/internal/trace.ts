@@ -4,6 +4,8 @@
  * {@link TraceEventMap}.
  */
 
+import { HmmlabError } from './errors.js';
+
 /** What kind of actor a task models. */
 export type TaskKind = 'cpu' | 'device' | 'driver' | 'kernel';
 
@@ -279,6 +281,11 @@ export class Trace {
    * @param ringSize - @defaultValue 4096
    */
   constructor(mode: TraceRecordMode = 'ring', ringSize = 4096) {
+    // Another word would keep nothing and still report itself on, as a misspelt 'all' did.
+    if (mode !== 'none' && mode !== 'ring' && mode !== 'all')
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `Trace: mode ${JSON.stringify(mode)}: expected "none", "ring" or "all"`);
+    if (!(Number.isSafeInteger(ringSize) && ringSize >= 1))
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `Trace: ringSize ${String(ringSize)}: expected an integer ≥ 1`);
     this.mode = mode;
     this.ring = mode === 'ring' ? new Array(ringSize) : [];
     this.on = mode !== 'none';
