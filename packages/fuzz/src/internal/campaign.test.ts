@@ -47,6 +47,17 @@ describe('checkCampaignOptions', () => {
     ['no schedules per scenario', { schedulesPerScenario: 0 }, /schedulesPerScenario 0/],
     ['no profiles', { profiles: [] }, /profiles: expected at least one/],
     ['an unknown profile', { profiles: ['4.19' as never] }, /profile "4.19": expected one of/],
+    [
+      'an unknown race window to require',
+      { requireWindows: ['copy-during-migraton'] },
+      /requireWindows: unknown race window "copy-during-migraton"; the windows are /,
+    ],
+    [
+      'a corpus entry without a schedule',
+      { corpus: [{ scenario: { regions: [], tasks: [] }, keys: [] } as never] },
+      /corpus\[0\]: its schedule is not valid/,
+    ],
+    ['a misspelt shape field', { shape: { exitt: true } as never }, /scenario shape: unknown field "exitt"/],
   ])('should refuse %s before any run', async (_what, options, message) => {
     let probes = 0;
     const counted = defineDriver({

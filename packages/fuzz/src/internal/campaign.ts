@@ -18,7 +18,7 @@ import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
 import { checkScenarioShape, type ScenarioShape, scenarioArb } from './arbitraries.js';
-import { absorb, type Candidate, type CorpusEntry, coverageKeys, epochs, mutantOf, poolWeights } from './corpus.js';
+import { absorb, type Candidate, type CorpusEntry, corpusEntryProblem, coverageKeys, epochs, mutantOf, poolWeights } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import {
   baseCell,
@@ -118,6 +118,13 @@ export function checkCampaignOptions(o: Omit<CampaignOptions, 'onProgress' | 'ru
   if (o.strategy !== undefined && !STRATEGIES.includes(o.strategy))
     bad(`strategy "${String(o.strategy)}": expected one of ${STRATEGIES.join(', ')}`);
   if (o.shape !== undefined) checkScenarioShape(o.shape);
+  for (const w of o.requireWindows ?? [])
+    if (!(WINDOWS as readonly string[]).includes(w))
+      bad(`requireWindows: unknown race window "${w}"; the windows are ${WINDOWS.join(', ')}`);
+  for (const [i, e] of (o.corpus ?? []).entries()) {
+    const problem = corpusEntryProblem(e);
+    if (problem !== null) bad(`corpus[${i}]: ${problem}`);
+  }
   if (o.profiles !== undefined) {
     if (!Array.isArray(o.profiles) || o.profiles.length === 0) bad('profiles: expected at least one kernel API profile');
     for (const p of o.profiles) if (!PROFILE_NAMES.includes(p)) bad(`profile "${String(p)}": expected one of ${PROFILE_NAMES.join(', ')}`);

@@ -267,14 +267,23 @@ function parseEntry(text: string): CorpusEntry {
   }
   const b = body as Record<string, unknown>;
   if (typeof body !== 'object' || body === null || b.format !== FORMAT) throw new Error(`not a corpus entry (no "format": "${FORMAT}")`);
-  if (!isSchedule(b.schedule)) throw new Error('its schedule is not valid');
-  if (!Array.isArray(b.keys) || !b.keys.every((k) => typeof k === 'string')) throw new Error('its keys are not a list of strings');
+  const problem = corpusEntryProblem(b);
+  if (problem !== null) throw new Error(problem);
+  return { scenario: b.scenario as Scenario, schedule: b.schedule as Schedule, keys: b.keys as string[] };
+}
+
+/** What is wrong with `e` as a corpus entry (its schedule, keys or scenario), or null. */
+export function corpusEntryProblem(e: unknown): string | null {
+  if (typeof e !== 'object' || e === null) return 'not an object with scenario, schedule and keys';
+  const b = e as Record<string, unknown>;
+  if (!isSchedule(b.schedule)) return 'its schedule is not valid';
+  if (!Array.isArray(b.keys) || !b.keys.every((k) => typeof k === 'string')) return 'its keys are not a list of strings';
   try {
     validateScenario(b.scenario as Scenario);
   } catch (e) {
-    throw new Error(`its scenario is not valid (${e instanceof Error ? e.message : String(e)})`);
+    return `its scenario is not valid (${e instanceof Error ? e.message : String(e)})`;
   }
-  return { scenario: b.scenario as Scenario, schedule: b.schedule, keys: b.keys as string[] };
+  return null;
 }
 
 /** What {@link readCorpus} found: the entries, in file-name order, and the files it skipped with why. */
