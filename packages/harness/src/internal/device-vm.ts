@@ -123,6 +123,17 @@ export class DeviceVm {
   }
 
   /** Driver code used this address space after {@link DeviceVm.destroy}: a trace event for the oracle. */
+  /**
+   * An entry update with an address that is no address (NaN, a fraction, negative: it was stored
+   * under a page number no access reaches) or with no page (it failed on reading the page's pfn).
+   */
+  private badEntry(api: string, va: number, page: Page | null): never {
+    const what = !(va >= 0 && Number.isSafeInteger(va))
+      ? `va ${String(va)} is not an address (a non-negative integer)`
+      : `page ${String(page)} is not a struct page`;
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `${this.device.name} vm ${this.id} ${api}: ${what}`);
+  }
+
   private usedAfterFree(what: string): void {
     const tr = this.device.kernel.trace;
     if (tr.on) tr.emit({ type: 'dev-vm', dev: this.device.name, vm: this.id, op: 'use-after-free', what });
@@ -138,6 +149,7 @@ export class DeviceVm {
    * freed one) is allowed here, as real hardware allows it: that is the bug the oracle reports.
    */
   setPte(va: number, page: Page, perm: { write: boolean; atomic?: boolean }, why = 'map'): void {
+    if (!(va >= 0 && Number.isSafeInteger(va)) || typeof page?.pfn !== 'number') this.badEntry('setPte', va, page);
     if (this.destroyed) {
       this.usedAfterFree(`setPte ${hex(va)} (${why})`);
       return;
@@ -152,6 +164,7 @@ export class DeviceVm {
 
   /** Clears the device entry of `va` (the TLB may still hold it until flushed). */
   clearPte(va: number, why = 'unmap'): void {
+    if (!(va >= 0 && Number.isSafeInteger(va))) this.badEntry('clearPte', va, null);
     if (this.destroyed) {
       this.usedAfterFree(`clearPte ${hex(va)} (${why})`);
       return;

@@ -74,3 +74,44 @@ describe('defineDriver', () => {
     expect(d.bindDevices).toBe(2);
   });
 });
+
+describe('DeviceVm entry updates', () => {
+  const setUp = () => {
+    const k = new Kernel({ trace: 'all' });
+    const vm = new Device(k, { name: 'gpu0' }).createVm(k.createMm(), {});
+    return { k, vm, page: k.pages.allocPage() };
+  };
+
+  it.each([
+    ['NaN', Number.NaN],
+    ['a fraction', 4096.5],
+    ['a negative number', -4096],
+  ])('should refuse %s as the address of an entry, which no access would reach', (_what, va) => {
+    const { vm, page } = setUp();
+    expect(() => vm.setPte(va, page, { write: true })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_BAD_ARGUMENT',
+        message: `gpu0 vm ${vm.id} setPte: va ${String(va)} is not an address (a non-negative integer)`,
+      }),
+    );
+    expect(() => vm.clearPte(va)).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(/clearPte: va .* is not an address/) }),
+    );
+    expect(vm.pt.size).toBe(0);
+  });
+
+  it('should refuse a missing page', () => {
+    const { vm } = setUp();
+    expect(() => vm.setPte(0x7f0000000000, null as never, { write: false })).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: `gpu0 vm ${vm.id} setPte: page null is not a struct page` }),
+    );
+  });
+
+  it('should map and clear a page at any address of it, as before', () => {
+    const { k, vm, page } = setUp();
+    vm.setPte(0x7f0000000000 + 8, page, { write: true });
+    expect([...vm.pt.keys()]).toEqual([0x7f0000000000 / k.pageSize]);
+    vm.clearPte(0x7f0000000000);
+    expect(vm.pt.size).toBe(0);
+  });
+});
