@@ -54,3 +54,15 @@ describe('fuzzDriver', () => {
     expect(other).not.toEqual(first);
   });
 });
+
+describe('fuzzDriver options', () => {
+  it.each([
+    ['no runs', { runs: 0 }, /runs 0: expected an integer ≥ 1/],
+    ['a seed beyond 32 bits', { seed: 2 ** 32 }, /seed 4294967296: expected an integer in \[0, 4294967295\]/],
+    ['a misspelt shape field', { shape: { exitt: true } as never }, /scenario shape: unknown field "exitt"/],
+  ])('should refuse %s where the test is defined, instead of a test that checks something else', (_what, options, message) => {
+    expect(() => fuzzDriver(mirror(true), { ...options, name: 'never defined' })).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(message) }),
+    );
+  });
+});

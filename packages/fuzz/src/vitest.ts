@@ -11,7 +11,7 @@
 import { type DriverDefinition, driverModuleOf } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { test } from 'vitest';
-import { type CampaignOptions, runArb } from './internal/campaign.js';
+import { type CampaignOptions, checkCampaignOptions, runArb } from './internal/campaign.js';
 import { checkSample, defaultExporting, fuzzRuns, fuzzSeed } from './internal/fuzz-test.js';
 
 /** Options of {@link fuzzDriver}. */
@@ -31,6 +31,9 @@ function define(mode: 'run' | 'only' | 'skip', driver: DriverDefinition, options
   const t = mode === 'only' ? test.only : mode === 'skip' ? test.skip : test;
   const seed = fuzzSeed(options.seed, process.env.HMMLAB_SEED);
   const runs = fuzzRuns(options.runs, process.env.HMMLAB_FUZZ_RUNS);
+  // As a campaign's: runs: 0 made a test of no run that passed, and seeds equal modulo 2^32 the
+  // same samples. Refused when the file defines the test, naming the option.
+  checkCampaignOptions({ ...options, seed, runs });
   const module = options.module ?? defaultExporting(driverModuleOf(driver));
   const check = checkSample(driver, { ...options, seed }, { module, cwd: process.cwd() });
   const property = fc.asyncProperty(runArb(driver, options), check);
