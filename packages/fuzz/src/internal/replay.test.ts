@@ -70,6 +70,16 @@ describe('replayToken', () => {
   });
 
   it.each([
+    ['a decision out of range', (d: ReplayData) => d.decisions.map((x, i) => (i === 0 ? x + 9 : x))],
+    ['decisions missing', (d: ReplayData) => d.decisions.slice(0, 1)],
+  ])('should end a run that diverges on %s there, with no violation of its own making', async (_what, decisions) => {
+    const r = await replayToken(mirror(false), { ...data, decisions: decisions(data) });
+    expect(r.run.run.status).toBe('stopped');
+    expect(r.run.run.message).toMatch(/: the decision source ended the run \(pick returned -1 among \d+ tasks\)$/);
+    expect(r.run.violations).toEqual([]);
+  });
+
+  it.each([
     [
       'a decision out of range',
       (d: ReplayData) => ({ decisions: d.decisions.map((x, i) => (i === 0 ? x + 9 : x)) }),

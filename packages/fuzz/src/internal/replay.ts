@@ -19,7 +19,7 @@ export interface StrictDecisions extends DecisionSource {
 
 /**
  * Plays `choices` one by one. A choice out of range, or a pick after the last choice, records a
- * divergence and returns -1, which ends the run (the scheduler rejects the index).
+ * divergence and returns -1, which ends the run (status `stopped`) without a verdict of its own.
  */
 export function strictDecisions(choices: readonly number[]): StrictDecisions {
   let next = 0;

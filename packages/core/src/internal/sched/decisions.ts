@@ -18,7 +18,10 @@ export interface TaskInfo {
 /** Chooses which runnable task runs next. */
 export interface DecisionSource {
   /**
-   * Picks one of `candidates` (at least two, sorted by task id) and returns its index.
+   * Picks one of `candidates` (at least two, sorted by task id) and returns its index, or -1 to
+   * end the run there (status `stopped`; a strict replay does so when its recorded decisions run
+   * out). Any other value is the source's error: the run ends and `Kernel.run` rejects with
+   * `ERR_BAD_ARGUMENT`, rather than report it as the failure of the task that was running.
    * @param step - the scheduler step the choice is made at.
    */
   pick(candidates: readonly TaskInfo[], step: number): number;

@@ -164,6 +164,67 @@ describe('Mutex', () => {
       for (const r of runs) expect((await trylockOnce(arrayDecisions(r.log), true)).got).toBe(r.got);
     });
 
+    /** Runs "holder" for its first three turns (it takes and drops the lock), then "reaper" whenever it can; at the trylock's own decision, answers `answer`. */
+    function atTrylock(k: Kernel, answer: number): DecisionSource {
+      let picks = 0;
+      return { pick: (c) => (k.sched.current.atomicDepth > 0 ? answer : picks++ < 3 ? 0 : c.length - 1) };
+    }
+
+    it("should end the run at a trylock's decision that is -1, without failing the task in the callback", async () => {
+      const k = new Kernel();
+      const m = k.mutex('m');
+      let got: boolean | null = null;
+      k.spawn('holder', 'driver', async () => {
+        await m.lock();
+        m.unlock();
+        for (let i = 0; i < 4; i++) await k.yieldPoint();
+      });
+      k.spawn('reaper', 'kernel', async () => {
+        await k.yieldPoint();
+        const t = k.sched.current;
+        t.atomicDepth++;
+        t.contexts.push('interval notifier "n" invalidate, inv #1');
+        got = m.tryLock();
+        if (got) m.unlock();
+        t.atomicDepth--;
+        t.contexts.pop();
+        await k.yieldPoint();
+      });
+      const r = await k.run(atTrylock(k, -1));
+      expect(got).toBe(true);
+      expect(r.status).toBe('stopped');
+      expect(r.message).toContain('the decision source ended the run (pick returned -1 among 2 tasks)');
+      expect(r.error).toBeNull();
+    });
+
+    it("should reject the run at a trylock's decision that is no index, rather than throw into the callback", async () => {
+      const k = new Kernel();
+      const m = k.mutex('m');
+      let threw: unknown = null;
+      k.spawn('holder', 'driver', async () => {
+        await m.lock();
+        m.unlock();
+        for (let i = 0; i < 4; i++) await k.yieldPoint();
+      });
+      k.spawn('reaper', 'kernel', async () => {
+        await k.yieldPoint();
+        const t = k.sched.current;
+        t.atomicDepth++;
+        t.contexts.push('interval notifier "n" invalidate, inv #1');
+        try {
+          if (m.tryLock()) m.unlock();
+        } catch (e) {
+          threw = e;
+        }
+        t.atomicDepth--;
+        t.contexts.pop();
+      });
+      await expect(k.run(atTrylock(k, 7))).rejects.toThrow(
+        /^DecisionSource\.pick: returned 7 at step \d+; expected an index in \[0, 2\), or -1 to end the run$/,
+      );
+      expect(threw).toBeNull();
+    });
+
     it('should never fail on a free lock outside a non-blockable context, or when no other task has taken it', async () => {
       for (const seed of SEEDS) {
         expect((await trylockOnce(seededDecisions(seed), false)).got).toBe(true);

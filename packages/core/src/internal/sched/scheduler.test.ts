@@ -1,6 +1,6 @@
 import { fc, test } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import type { HmmlabError } from '../errors.js';
+import { HmmlabError } from '../errors.js';
 import { Kernel } from '../kernel.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert } from '../notifier/interval-notifier.js';
 import { eventsOf, mapAnon } from '../test-helpers.js';
@@ -160,13 +160,42 @@ describe('Scheduler.run', () => {
     expect(second.order).toEqual(first.order);
   });
 
-  it('should stop with status error when a decision source returns a bad index', async () => {
+  it.each([5, 1.5, Number.NaN, -2])('should reject the run, blaming no task, when a decision source returns %s', async (bad) => {
     const k = new Kernel();
-    k.spawn('a', 'cpu', () => k.yieldPoint());
+    let ran = 0;
+    k.spawn('a', 'cpu', async () => {
+      await k.yieldPoint();
+      ran++;
+    });
     k.spawn('b', 'cpu', () => k.yieldPoint());
-    const r = await k.run({ pick: () => 5 });
-    expect(r.status).toBe('error');
-    expect((r.error as HmmlabError).code).toBe('ERR_BAD_ARGUMENT');
+    const err = await k.run({ pick: () => bad }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(HmmlabError);
+    expect((err as HmmlabError).code).toBe('ERR_BAD_ARGUMENT');
+    expect((err as HmmlabError).message).toBe(
+      `DecisionSource.pick: returned ${String(bad)} at step 1; expected an index in [0, 2), or -1 to end the run`,
+    );
+    expect(ran).toBe(0);
+  });
+
+  it('should end the run with status stopped when a decision source returns -1', async () => {
+    const k = new Kernel();
+    const done: string[] = [];
+    k.spawn('a', 'cpu', async () => {
+      await k.yieldPoint();
+      done.push('a');
+    });
+    k.spawn('b', 'cpu', async () => {
+      await k.yieldPoint();
+      done.push('b');
+    });
+    let picks = 0;
+    const r = await k.run({ pick: () => (picks++ < 1 ? 0 : -1) });
+    expect(r).toMatchObject({ status: 'stopped', failedTask: null, error: null, decisions: [0] });
+    expect(r.message).toBe(`run stopped at step ${r.steps}: the decision source ended the run (pick returned -1 among 2 tasks)`);
+    expect(done).toEqual([]);
   });
 
   it('should refuse to run a scheduler twice', async () => {

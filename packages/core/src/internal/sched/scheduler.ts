@@ -297,6 +297,9 @@ export class Scheduler {
   private finished = false;
   private maxSteps = 1_000_000;
   private finishRun: ((r: RunResult) => void) | null = null;
+  private failRun: ((e: unknown) => void) | null = null;
+  /** A decision source's answer that was no index: the run ends and {@link Scheduler.run} rejects with it. */
+  private decisionError: HmmlabError | null = null;
   /** The pending watchdog turn; cleared when the run ends, so it does not keep the finished run alive. */
   private watchdogTurn: ReturnType<typeof setImmediate> | null = null;
   private nextWake = Number.POSITIVE_INFINITY;
@@ -416,8 +419,9 @@ export class Scheduler {
     this.decisions = decisions;
     this.running = true;
     activeScheduler = this;
-    const done = new Promise<RunResult>((res) => {
+    const done = new Promise<RunResult>((res, rej) => {
       this.finishRun = res;
+      this.failRun = rej;
     });
     this.setupTask.state = 'done';
     this.watchdog();
@@ -460,7 +464,27 @@ export class Scheduler {
       message: this.describe(status, failed, failedContext, error, deadlock),
     };
     this.current = this.setupTask;
-    this.finishRun?.(result);
+    if (this.decisionError !== null) this.failRun?.(this.decisionError);
+    else this.finishRun?.(result);
+  }
+
+  /**
+   * Whether `idx`, a decision source's answer among `n` tasks, ends the run: -1 asks to end it
+   * (status `stopped`: a replay that has no recorded decision left), any other value that is no
+   * index in `[0, n)` is the source's error, which the run rejects with rather than blame the
+   * task that was running (a driver's callback, at a contended trylock).
+   */
+  private endsRun(idx: number, n: number): boolean {
+    if (Number.isInteger(idx) && idx >= 0 && idx < n) return false;
+    if (idx === -1) this.requestStop(`the decision source ended the run (pick returned -1 among ${n} tasks)`);
+    else {
+      this.decisionError = new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `DecisionSource.pick: returned ${String(idx)} at step ${this.step}; expected an index in [0, ${n}), or -1 to end the run`,
+      );
+      this.requestStop('the decision source failed');
+    }
+    return true;
   }
 
   private describe(status: RunStatus, failed: Task | null, ctx: string | null, error: unknown, deadlock: DeadlockEntry[]): string {
@@ -565,12 +589,8 @@ export class Scheduler {
     const n = this.candidates.length;
     if (n > 1) {
       idx = (this.decisions as DecisionSource).pick(this.candidates, this.step);
-      if (!Number.isInteger(idx) || idx < 0 || idx >= n) {
-        this.finish(
-          'error',
-          null,
-          new HmmlabError('ERR_BAD_ARGUMENT', `DecisionSource.pick: returned ${String(idx)}; expected an index in [0, ${n})`),
-        );
+      if (this.endsRun(idx, n)) {
+        this.finish('stopped', null, null);
         return;
       }
       this.decisionLog.push(idx);
@@ -610,9 +630,8 @@ export class Scheduler {
     if (other === null) return false;
     const pair = t.id < other.id ? [t, other] : [other, t];
     const idx = this.decisions.pick(pair, this.step);
-    if (idx !== 0 && idx !== 1) {
-      throw new HmmlabError('ERR_BAD_ARGUMENT', `DecisionSource.pick: returned ${String(idx)}; expected an index in [0, 2)`);
-    }
+    // The run ends at the next scheduling point; until then the trylock is uncontended.
+    if (this.endsRun(idx, 2)) return false;
     this.decisionLog.push(idx);
     return pair[idx] === other;
   }
