@@ -26,6 +26,12 @@ describe('encodeToken and decodeToken', () => {
     expect(decodeToken(encodeToken(input))).toEqual({ ...input, version: HMMLAB_VERSION, profile: '6.1' });
   });
 
+  it('should read a token that was wrapped over lines, or indented', () => {
+    const t = encodeToken(input);
+    const wrapped = `  ${t.slice(0, 30)}\n  ${t.slice(30, 70)}\r\n${t.slice(70)}\n`;
+    expect(decodeToken(wrapped)).toEqual(decodeToken(t));
+  });
+
   it('should keep decisions too large for one digit', () => {
     const d = [0, 40, 3];
     expect(decodeToken(encodeToken({ ...input, decisions: d })).decisions).toEqual(d);
@@ -35,6 +41,10 @@ describe('encodeToken and decodeToken', () => {
     ['not a token', 'not-a-token', /does not start with "hmmlab2_"/],
     ['a token of the first format', 'hmmlab1_7dLNjpswFIbhe', /format-1 token; this hmmlab reads format 2/],
     ['a truncated token', encodeToken(input).slice(0, 40), /truncated or corrupted/],
+    ['a token with text after it', `${encodeToken(input)}AAAA`, /truncated or corrupted/],
+    ['a token with one character after it', `${encodeToken(input)}x`, /truncated or corrupted/],
+    ['a token with a character of another alphabet', encodeToken(input).replace(/^(hmmlab2_.{20})./, '$1+'), /truncated or corrupted/],
+    ['two tokens run together', encodeToken(input) + encodeToken(input), /truncated or corrupted/],
     ['another hmmlab version', withBody({ v: '0.0.1' }), /recorded by hmmlab 0\.0\.1, this is hmmlab/],
     [
       'a body without the step limit',

@@ -99,7 +99,9 @@ const isRule = (v: unknown): v is RuleId => typeof v === 'string' && (RULE_IDS a
  * version (whose model may run the same inputs differently).
  */
 export function decodeToken(token: string): ReplayData {
-  const t = token.trim();
+  // A token that a terminal or a mail wrapped is still the token: its characters never include
+  // white space.
+  const t = token.replace(/\s+/g, '');
   const format = /^hmmlab(\d+)_/.exec(t);
   if (format === null) bad(`it does not start with "${PREFIX}"; copy the whole token hmmlab printed`);
   if (Number(format[1]) !== FORMAT) {
@@ -107,11 +109,21 @@ export function decodeToken(token: string): ReplayData {
       `it is a format-${format[1]} token; this hmmlab reads format ${FORMAT} (tokens "${PREFIX}…"), which records the step limit and oracle options too; run hmmlab fuzz again for a new token`,
     );
   }
+  const corrupted = 'it is truncated or corrupted; copy the whole token hmmlab printed';
+  // Base64url decoding skips characters outside its alphabet and a lone last one, and inflating
+  // stops at the end of the stream: a token with a character changed into another alphabet's, or
+  // with text after it, would replay as if whole. Neither is: it must read back as written, and
+  // its stream must end where the token does.
+  const text = t.slice(PREFIX.length);
+  const bytes = Buffer.from(text, 'base64url');
+  if (bytes.toString('base64url') !== text) bad(corrupted);
   let body: unknown;
   try {
-    body = JSON.parse(inflateRawSync(Buffer.from(t.slice(PREFIX.length), 'base64url')).toString('utf8'));
+    const { buffer, engine } = inflateRawSync(bytes, { info: true }) as unknown as { buffer: Buffer; engine: { bytesWritten: number } };
+    if (engine.bytesWritten !== bytes.length) bad(corrupted);
+    body = JSON.parse(buffer.toString('utf8'));
   } catch {
-    bad('it is truncated or corrupted; copy the whole token hmmlab printed');
+    bad(corrupted);
   }
   const garbled = 'it decodes, but not to a hmmlab replay; copy the whole token hmmlab printed';
   if (!isObject(body) || typeof body.v !== 'string') bad(garbled);
