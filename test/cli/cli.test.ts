@@ -196,6 +196,11 @@ describe('hmmlab bad usage', () => {
       ['fuzz', `${fixtures}/correct`, '--seed', '4294967297'],
       /--seed 4294967297: expected an integer from 0 to 4294967295/,
     ],
+    [
+      'a --corpus that is a file',
+      ['fuzz', `${fixtures}/correct`, '--no-typecheck', '--corpus', `${fixtures}/correct/driver.ts`],
+      /--corpus .*driver\.ts: cannot write it \(.*driver\.ts is not a folder\); --no-corpus fuzzes without one\n$/,
+    ],
     ['an unknown template', ['init', 'never-created', '--template', 'nope'], /unknown template "nope"; expected one of dmirror/],
     ['an unknown profile', ['codemod', '--from', '4.19', '--to', 'latest', 'examples/dmirror'], /4\.19/],
     ['lint of a missing path', ['lint', 'examples/nowhere'], /nowhere/],

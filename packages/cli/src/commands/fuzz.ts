@@ -22,7 +22,7 @@ import { saveCounterexample } from '../internal/counterexamples.js';
 import { DEFAULT_RUNS } from '../internal/defaults.js';
 import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
-import { prepareOutput } from '../internal/output.js';
+import { prepareFolder, prepareOutput } from '../internal/output.js';
 import { ProgressLines, progressIntervalMs } from '../internal/progress.js';
 import { type CampaignIdentity, fuzzJson } from '../internal/result-json.js';
 import { loaderFor, runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
@@ -161,6 +161,11 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   if (o.html !== undefined) prepareOutput('--html', o.html);
   if (o.checkpoint !== undefined) prepareOutput('--checkpoint', o.checkpoint);
   const corpus = corpusBase(o);
+  // Checked now rather than when the campaign ends and writes it.
+  if (corpus !== null) {
+    const flag = o.corpus !== undefined ? '--corpus' : process.env.HMMLAB_CORPUS !== undefined ? '$HMMLAB_CORPUS' : 'corpus folder';
+    prepareFolder(flag, corpus, '; --no-corpus fuzzes without one');
+  }
   const targets = findDrivers(paths);
   if (o.checkpoint !== undefined && targets.length > 1) {
     throw new UsageError(`--checkpoint: one driver at a time (${targets.length} found); give each driver its own checkpoint file`);

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { prepareOutput } from './output.js';
+import { prepareFolder, prepareOutput } from './output.js';
 import { UsageError } from './usage.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hmmlab-output-'));
@@ -26,5 +26,22 @@ describe('prepareOutput', () => {
     const target = path.startsWith('/') ? path : join(dir, path);
     expect(() => prepareOutput('--html', target)).toThrow(UsageError);
     expect(() => prepareOutput('--html', target)).toThrow(message);
+  });
+});
+
+describe('prepareFolder', () => {
+  it('should accept a folder that exists, or one that is missing below a writable folder, and create nothing', () => {
+    prepareFolder('--corpus', dir);
+    prepareFolder('--corpus', join(dir, 'c', 'd'));
+    expect(existsSync(join(dir, 'c'))).toBe(false);
+  });
+
+  it.each([
+    ['a file', 'plain-file', /--corpus .*plain-file: cannot write it \(.*plain-file is not a folder\)/],
+    ['a folder below a file', 'plain-file/sub', /--corpus .*plain-file\/sub: cannot write it \(.*plain-file is not a folder\)/],
+  ])('should throw a UsageError for %s', (_what, path, message) => {
+    writeFileSync(join(dir, 'plain-file'), '');
+    expect(() => prepareFolder('--corpus', join(dir, path))).toThrow(UsageError);
+    expect(() => prepareFolder('--corpus', join(dir, path))).toThrow(message);
   });
 });

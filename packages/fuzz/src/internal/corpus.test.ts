@@ -121,4 +121,11 @@ describe('corpus files', () => {
     expect(readdirSync(dir)).toHaveLength(3);
     expect(readCorpus(join(dir, 'missing'))).toEqual({ entries: [], skipped: [] });
   });
+
+  it('should refuse a corpus folder that is a file, naming it, rather than fail inside readdir', () => {
+    const file = join(temp(), 'not-a-folder');
+    writeFileSync(file, '');
+    expect(() => readCorpus(file)).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
+    expect(() => readCorpus(file)).toThrow(`corpus folder ${file}: cannot read it (ENOTDIR`);
+  });
 });

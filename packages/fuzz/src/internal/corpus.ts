@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Coverage } from '@hmmlab/assertions';
+import { HmmlabError } from '@hmmlab/core';
 import { type OpSpec, type RegionSpec, type Scenario, type TaskSpec, validateScenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -299,7 +300,7 @@ export function readCorpus(dir: string): LoadedCorpus {
     names = readdirSync(dir).filter((n) => n.endsWith('.json'));
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], skipped: [] };
-    throw e;
+    throw new HmmlabError('ERR_BAD_ARGUMENT', `corpus folder ${dir}: cannot read it (${e instanceof Error ? e.message : String(e)})`);
   }
   const entries: CorpusEntry[] = [];
   const skipped: { file: string; reason: string }[] = [];
