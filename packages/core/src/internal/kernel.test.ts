@@ -11,6 +11,13 @@ describe('Kernel', () => {
     expect(() => new Kernel({ wordsPerPage })).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
   });
 
+  it('should refuse a misspelt option, naming the options, rather than model the default kernel', () => {
+    expect(() => new Kernel({ pagesize: 8192 } as never)).toThrow(
+      'Kernel: unknown option "pagesize"; the options are pageSize, wordsPerPage, profile, trace, thp, hugePages, profileOverrides',
+    );
+    expect(() => new Kernel({ hugepages: 4 } as never)).toThrow(expect.objectContaining({ code: 'ERR_BAD_ARGUMENT' }));
+  });
+
   it('should derive the word size and default to byte-exact 4-byte words', () => {
     expect(new Kernel().wordSize).toBe(4);
     expect(new Kernel({ pageSize: 256, wordsPerPage: 4 }).wordSize).toBe(64);

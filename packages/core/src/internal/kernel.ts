@@ -45,6 +45,17 @@ export interface KernelOptions {
   profileOverrides?: Partial<Omit<KernelProfile, 'name'>>;
 }
 
+/** The fields of {@link KernelOptions}, every one (the compiler checks it). */
+const KERNEL_FIELDS = {
+  pageSize: true,
+  wordsPerPage: true,
+  profile: true,
+  trace: true,
+  thp: true,
+  hugePages: true,
+  profileOverrides: true,
+} as const satisfies Record<keyof KernelOptions, true>;
+
 /** The hugetlb pool of a {@link Kernel} (`/proc/meminfo`'s `HugePages_*` of the PMD size). */
 export interface HugetlbPool {
   /** `HugePages_Total`: the pool's size (`KernelOptions.hugePages`). */
@@ -96,6 +107,15 @@ export class Kernel {
   private readonly counters = new Map<string, number>();
 
   constructor(options: KernelOptions = {}) {
+    // A misspelt option (`pagesize`, `hugepages`) would model another kernel than the one asked for.
+    for (const k of Object.keys(options)) {
+      if (!(k in KERNEL_FIELDS)) {
+        throw new HmmlabError(
+          'ERR_BAD_ARGUMENT',
+          `Kernel: unknown option "${k}"; the options are ${Object.keys(KERNEL_FIELDS).join(', ')}`,
+        );
+      }
+    }
     const pageSize = options.pageSize ?? 4096;
     if (!Number.isInteger(pageSize) || pageSize < 64 || (pageSize & (pageSize - 1)) !== 0) {
       throw new HmmlabError('ERR_BAD_ARGUMENT', `Kernel: pageSize ${String(pageSize)} must be a power of two of at least 64`);
