@@ -6,6 +6,7 @@
  */
 
 export {
+  checkOptionNames,
   EAGAIN,
   EBUSY,
   EEXIST,

@@ -60,6 +60,11 @@ describe('fuzzDriver options', () => {
     ['no runs', { runs: 0 }, /runs 0: expected an integer ≥ 1/],
     ['a seed beyond 32 bits', { seed: 2 ** 32 }, /seed 4294967296: expected an integer in \[0, 4294967295\]/],
     ['a misspelt shape field', { shape: { exitt: true } as never }, /scenario shape: unknown field "exitt"/],
+    [
+      'a misspelt option',
+      { timout: 5 } as never,
+      /campaign options: unknown option "timout"; the options are runs, .*, name, timeout, module$/,
+    ],
   ])('should refuse %s where the test is defined, instead of a test that checks something else', (_what, options, message) => {
     expect(() => fuzzDriver(mirror(true), { ...options, name: 'never defined' })).toThrow(
       expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(message) }),

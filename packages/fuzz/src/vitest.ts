@@ -11,7 +11,7 @@
 import { type DriverDefinition, driverModuleOf } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { test } from 'vitest';
-import { type CampaignOptions, checkCampaignOptions, runArb } from './internal/campaign.js';
+import { CAMPAIGN_FIELDS, type CampaignOptions, checkCampaignOptions, runArb } from './internal/campaign.js';
 import { checkSample, defaultExporting, fuzzRuns, fuzzSeed } from './internal/fuzz-test.js';
 
 /** Options of {@link fuzzDriver}. */
@@ -27,13 +27,19 @@ export type FuzzTestOptions = CampaignOptions & {
   readonly module?: string | URL;
 };
 
+/** Every field of {@link FuzzTestOptions} (the compiler checks it), for the check of option names. */
+const FUZZ_TEST_FIELDS = { ...CAMPAIGN_FIELDS, name: true, timeout: true, module: true } as const satisfies Record<
+  keyof FuzzTestOptions,
+  true
+>;
+
 function define(mode: 'run' | 'only' | 'skip', driver: DriverDefinition, options: FuzzTestOptions = {}): void {
   const t = mode === 'only' ? test.only : mode === 'skip' ? test.skip : test;
   const seed = fuzzSeed(options.seed, process.env.HMMLAB_SEED);
   const runs = fuzzRuns(options.runs, process.env.HMMLAB_FUZZ_RUNS);
   // As a campaign's: runs: 0 made a test of no run that passed, and seeds equal modulo 2^32 the
   // same samples. Refused when the file defines the test, naming the option.
-  checkCampaignOptions({ ...options, seed, runs });
+  checkCampaignOptions({ ...options, seed, runs }, FUZZ_TEST_FIELDS);
   const module = options.module ?? defaultExporting(driverModuleOf(driver));
   const check = checkSample(driver, { ...options, seed }, { module, cwd: process.cwd() });
   const property = fc.asyncProperty(runArb(driver, options), check);

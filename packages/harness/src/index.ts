@@ -46,6 +46,7 @@ export {
   type Observer,
   type OpOutcome,
   runScenario,
+  SCENARIO_RUN_FIELDS,
   type ScenarioResult,
   type ScenarioRunOptions,
   type World,

@@ -42,6 +42,11 @@ describe('oracle options', () => {
     ['no trace window', { traceWindow: 0 }, /traceWindow 0: expected an integer ≥ 1/],
     ['a negative trace window', { traceWindow: -1 }, /traceWindow -1/],
     ['no violations kept', { maxViolations: 0 }, /maxViolations 0: expected an integer ≥ 1/],
+    [
+      'a misspelt option',
+      { rule: ['missed-flush'] },
+      /checkScenario: unknown option "rule"; the options are decisions, observers, maxSteps, trace, stopOnFirst, maxViolations, traceWindow, rules/,
+    ],
   ])('should refuse %s rather than give a verdict that checked less than it says', async (_what, options, message) => {
     await expect(checkScenario(knobDriver({}), mapThenUnmap, { decisions: firstRunnable, ...(options as object) })).rejects.toThrow(
       expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(message) }),

@@ -59,6 +59,14 @@ const ALL_RULES: ReadonlySet<RuleId> = new Set(RULE_IDS);
  * empty or names no rule (the oracle checked nothing, and the run passed), and bounds that are
  * not positive integers.
  */
+/** Every field of {@link OracleOptions} (the compiler checks it), for the check of option names. */
+export const ORACLE_FIELDS = {
+  stopOnFirst: true,
+  maxViolations: true,
+  traceWindow: true,
+  rules: true,
+} as const satisfies Record<keyof OracleOptions, true>;
+
 function checkOracleOptions(o: { maxViolations: number; traceWindow: number }, rules: readonly RuleId[] | undefined): void {
   const bad = (what: string): never => {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `oracle options: ${what}`);

@@ -1,6 +1,6 @@
 import { fc } from '@fast-check/vitest';
 import { describe, expect, it } from 'vitest';
-import { EINVAL, EOVERFLOW, errnoName, HmmlabError, hex } from './errors.js';
+import { checkOptionNames, EINVAL, EOVERFLOW, errnoName, HmmlabError, hex } from './errors.js';
 
 describe('errnoName', () => {
   it.each([
@@ -38,5 +38,24 @@ describe('HmmlabError', () => {
   it('should carry a stable code and name', () => {
     const e = new HmmlabError('ERR_STATE', 'api: bad');
     expect([e.code, e.name, e.message, e instanceof Error]).toEqual(['ERR_STATE', 'HmmlabError', 'api: bad', true]);
+  });
+});
+
+describe('checkOptionNames', () => {
+  const fields = { runs: true, seed: true } as const;
+
+  it('should accept the fields it names, set or not', () => {
+    checkOptionNames('f', {}, fields);
+    checkOptionNames('f', { runs: 1, seed: undefined }, fields);
+  });
+
+  it('should refuse the first field it does not name, listing the ones it does', () => {
+    expect(() => checkOptionNames('f', { runs: 1, seeds: 2 }, fields)).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: 'f: unknown option "seeds"; the options are runs, seed' }),
+    );
+  });
+
+  it("should not take a field of Object's prototype for one it names", () => {
+    expect(() => checkOptionNames('f', { toString: 1 }, fields)).toThrow('f: unknown option "toString"');
   });
 });

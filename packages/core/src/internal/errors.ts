@@ -79,6 +79,20 @@ export class HmmlabError extends Error {
   }
 }
 
+/**
+ * Refuses an options object with a field that `fields` (every field of the options type, tied to
+ * it by `satisfies Record<keyof Options, true>`) does not name: a misspelt option (`maxstep`,
+ * `rule`) would otherwise be ignored and the call run with the default. Throws
+ * `ERR_BAD_ARGUMENT`: `<api>: unknown option "<name>"; the options are …`.
+ */
+export function checkOptionNames(api: string, options: object, fields: Readonly<Record<string, true>>): void {
+  for (const k in options) {
+    if (!Object.hasOwn(fields, k)) {
+      throw new HmmlabError('ERR_BAD_ARGUMENT', `${api}: unknown option "${k}"; the options are ${Object.keys(fields).join(', ')}`);
+    }
+  }
+}
+
 /** Formats an address for messages: `0x7f0000001000`. */
 export function hex(n: number): string {
   return n < 0 ? `-0x${hexDigits(-n)}` : `0x${hexDigits(n)}`;

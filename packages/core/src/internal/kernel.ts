@@ -3,7 +3,7 @@
  * address spaces. A run is one kernel: create it, build the scenario, spawn tasks, run.
  */
 import { offsetIn } from './align.js';
-import { HmmlabError } from './errors.js';
+import { checkOptionNames, HmmlabError } from './errors.js';
 import { type FileMmapOp, ModelFile } from './mm/file.js';
 import type { ThpMode } from './mm/huge.js';
 import { Mm } from './mm/mm.js';
@@ -108,14 +108,7 @@ export class Kernel {
 
   constructor(options: KernelOptions = {}) {
     // A misspelt option (`pagesize`, `hugepages`) would model another kernel than the one asked for.
-    for (const k of Object.keys(options)) {
-      if (!(k in KERNEL_FIELDS)) {
-        throw new HmmlabError(
-          'ERR_BAD_ARGUMENT',
-          `Kernel: unknown option "${k}"; the options are ${Object.keys(KERNEL_FIELDS).join(', ')}`,
-        );
-      }
-    }
+    checkOptionNames('Kernel', options, KERNEL_FIELDS);
     const pageSize = options.pageSize ?? 4096;
     if (!Number.isInteger(pageSize) || pageSize < 64 || (pageSize & (pageSize - 1)) !== 0) {
       throw new HmmlabError('ERR_BAD_ARGUMENT', `Kernel: pageSize ${String(pageSize)} must be a power of two of at least 64`);

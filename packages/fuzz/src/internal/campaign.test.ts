@@ -58,6 +58,8 @@ describe('checkCampaignOptions', () => {
       /corpus\[0\]: its schedule is not valid/,
     ],
     ['a misspelt shape field', { shape: { exitt: true } as never }, /scenario shape: unknown field "exitt"/],
+    ['a misspelt option', { run: 5 } as never, /campaign options: unknown option "run"; the options are runs, timeMs, seed, /],
+    ['an option of another call', { maxSchedules: 5 } as never, /campaign options: unknown option "maxSchedules"/],
   ])('should refuse %s before any run', async (_what, options, message) => {
     let probes = 0;
     const counted = defineDriver({

@@ -13,7 +13,7 @@ import {
   type OracleReport,
   type Violation,
 } from '@hmmlab/assertions';
-import { arrayDecisions, HmmlabError, Kernel, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
+import { arrayDecisions, checkOptionNames, HmmlabError, Kernel, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -94,6 +94,27 @@ export interface CampaignOptions {
 /** The largest campaign seed: {@link runSeed} mixes a seed as a 32-bit integer. */
 export const MAX_SEED = 2 ** 32 - 1;
 
+/** Every field of {@link CampaignOptions} (the compiler checks it), for the check of option names. */
+export const CAMPAIGN_FIELDS = {
+  runs: true,
+  timeMs: true,
+  seed: true,
+  strategy: true,
+  schedulesPerScenario: true,
+  profiles: true,
+  shape: true,
+  schedule: true,
+  rules: true,
+  shrink: true,
+  onProgress: true,
+  runFilter: true,
+  requireWindows: true,
+  maxSteps: true,
+  corpus: true,
+  feedback: true,
+  shard: true,
+} as const satisfies Record<keyof CampaignOptions, true>;
+
 /**
  * Refuses options that would silently give another campaign than the one asked for: no runs, or a
  * count that is not an integer (a campaign of nothing passes); a seed that is not an integer in
@@ -101,10 +122,14 @@ export const MAX_SEED = 2 ** 32 - 1;
  * strategy or profile (the default ran instead); a time, step or schedule bound that is not
  * positive.
  */
-export function checkCampaignOptions(o: Omit<CampaignOptions, 'onProgress' | 'runFilter'>): void {
+export function checkCampaignOptions(
+  o: Omit<CampaignOptions, 'onProgress' | 'runFilter'>,
+  fields: Readonly<Record<string, true>> = CAMPAIGN_FIELDS,
+): void {
   const bad = (what: string): never => {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `campaign options: ${what}`);
   };
+  checkOptionNames('campaign options', o, fields);
   const positiveInt = (name: string, v: number | undefined): void => {
     if (v !== undefined && !(Number.isSafeInteger(v) && v >= 1)) bad(`${name} ${String(v)}: expected an integer ≥ 1`);
   };

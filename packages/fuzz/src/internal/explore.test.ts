@@ -13,6 +13,11 @@ describe('exploreSchedules options', () => {
     ['no schedules', { maxSchedules: 0 }, /maxSchedules 0: expected an integer ≥ 1/],
     ['a fractional count of schedules', { maxSchedules: 2.5 }, /maxSchedules 2.5/],
     ['a negative preemption bound', { maxPreemptions: -1 }, /maxPreemptions -1: expected an integer ≥ 0/],
+    [
+      'a misspelt option',
+      { maxschedules: 1 } as never,
+      /exploreSchedules: unknown option "maxschedules"; the options are maxPreemptions, maxSchedules, maxSteps, rules/,
+    ],
   ])('should refuse %s rather than report a search it did not make', async (_what, options, message) => {
     await expect(exploreSchedules(thpMirror(true), scenario, options)).rejects.toThrow(
       expect.objectContaining({ code: 'ERR_BAD_ARGUMENT', message: expect.stringMatching(message) }),

@@ -6,7 +6,7 @@
  * need few preemptions (Musuvathi and Qadeer, CHESS).
  */
 import { checkScenario, type OracleOptions, type OracleReport } from '@hmmlab/assertions';
-import { type DecisionSource, HmmlabError, type TaskInfo } from '@hmmlab/core';
+import { checkOptionNames, type DecisionSource, HmmlabError, type TaskInfo } from '@hmmlab/core';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 
 /**
@@ -33,6 +33,12 @@ export interface ExploreOptions {
   /** Oracle rules to check (default: every rule). */
   readonly rules?: OracleOptions['rules'];
 }
+
+/** Every field of {@link ExploreOptions} (the compiler checks it). */
+const EXPLORE_FIELDS = { maxPreemptions: true, maxSchedules: true, maxSteps: true, rules: true } as const satisfies Record<
+  keyof ExploreOptions,
+  true
+>;
 
 /** The search's outcome. */
 export interface ExploreResult {
@@ -73,6 +79,7 @@ function dfsSource(prefix: readonly number[], points: Point[]): DecisionSource {
 
 /** Runs every schedule of `scenario` within the preemption bound until one fails. */
 export async function exploreSchedules(driver: DriverDefinition, scenario: Scenario, options: ExploreOptions = {}): Promise<ExploreResult> {
+  checkOptionNames('exploreSchedules', options, EXPLORE_FIELDS);
   const bound = options.maxPreemptions ?? 2;
   const max = options.maxSchedules ?? 10_000;
   // A search of no schedule would have no report to give, and a negative bound would explore

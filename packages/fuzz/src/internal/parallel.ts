@@ -9,7 +9,16 @@
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
-import { addScan, type CampaignOptions, type CampaignResult, checkCampaignOptions, emptyScan, replaysOf, type Scan } from './campaign.js';
+import {
+  addScan,
+  CAMPAIGN_FIELDS,
+  type CampaignOptions,
+  type CampaignResult,
+  checkCampaignOptions,
+  emptyScan,
+  replaysOf,
+  type Scan,
+} from './campaign.js';
 import { campaignDigest, readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import {
   absorb,
@@ -52,6 +61,20 @@ export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> 
     readonly checkpoint?: string;
   };
 
+/** Every field of {@link ParallelOptions} (the compiler checks it), for the check of option names. */
+const PARALLEL_FIELDS = {
+  ...CAMPAIGN_FIELDS,
+  hangTimeoutMs: true,
+  heapMb: true,
+  loader: true,
+  workers: true,
+  onReady: true,
+  signal: true,
+  corpusDir: true,
+  onWarning: true,
+  checkpoint: true,
+} as const satisfies Record<keyof ParallelOptions, true>;
+
 /** Campaigns started in this process, to name each one to its workers. */
 let campaigns = 0;
 
@@ -62,7 +85,7 @@ const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js'
  * `WorkerJobError` whose `errorName` is `DriverLoadError` when the module or its probe fails.
  */
 export async function runParallelCampaign(file: string, options: ParallelOptions = {}): Promise<CampaignResult> {
-  checkCampaignOptions(options);
+  checkCampaignOptions(options, PARALLEL_FIELDS);
   if (options.shard !== undefined) checkShard(options.shard);
   const t0 = performance.now();
   const count = Math.max(1, Math.min(options.workers ?? availableParallelism(), 64));

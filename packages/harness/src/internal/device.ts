@@ -5,6 +5,7 @@
  * mirrors address spaces through {@link DeviceVm}s.
  */
 import {
+  checkOptionNames,
   type DevPagemap,
   type DevPagemapOps,
   HmmlabError,
@@ -125,8 +126,7 @@ function checkDeviceOptions(o: DeviceOptions): void {
   const bad = (what: string): never => {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `Device ${o.name}: ${what}`);
   };
-  for (const k of Object.keys(o))
-    if (!(k in DEVICE_FIELDS)) bad(`unknown option "${k}"; the options are ${Object.keys(DEVICE_FIELDS).join(', ')}`);
+  checkOptionNames(`Device ${o.name}`, o, DEVICE_FIELDS);
   if (o.faultMode !== undefined && o.faultMode !== 'replayable' && o.faultMode !== 'fatal')
     bad(`faultMode ${JSON.stringify(o.faultMode)}: expected "replayable" or "fatal"`);
   if (o.tlb !== undefined && typeof o.tlb !== 'boolean') bad(`tlb ${JSON.stringify(o.tlb)}: expected true or false`);

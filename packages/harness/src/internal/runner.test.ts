@@ -103,6 +103,21 @@ describe('runScenario', () => {
     expect(kinds.has('inv-start')).toBe(true);
   });
 
+  it('should refuse a misspelt option, naming the options, before the driver is probed', async () => {
+    let probes = 0;
+    const counted = defineDriver({
+      name: 'counted',
+      probe(kernel) {
+        probes++;
+        return mirrorDriver({ flush: true }).probe(kernel);
+      },
+    });
+    await expect(runScenario(counted, scenario, { decisions: seededDecisions(1), maxstep: 10 } as never)).rejects.toThrow(
+      'runScenario: unknown option "maxstep"; the options are decisions, observers, maxSteps, trace',
+    );
+    expect(probes).toBe(0);
+  });
+
   it('should replay the same run from the same decisions', async () => {
     const a = await runScenario(mirrorDriver({ flush: true }), scenario, { decisions: seededDecisions(9), trace: 'all' });
     const { arrayDecisions } = await import('@hmmlab/core');

@@ -5,6 +5,7 @@
  * runner.
  */
 import {
+  checkOptionNames,
   compactPage,
   type DecisionSource,
   EFAULT,
@@ -106,6 +107,17 @@ export interface ScenarioRunOptions {
   trace?: TraceRecordMode | Trace;
 }
 
+/**
+ * Every field of {@link ScenarioRunOptions} (the compiler checks it): {@link runScenario} refuses
+ * any other, and a call that passes these options on (`checkScenario`) takes them too.
+ */
+export const SCENARIO_RUN_FIELDS: Readonly<Record<keyof ScenarioRunOptions, true>> = {
+  decisions: true,
+  observers: true,
+  maxSteps: true,
+  trace: true,
+};
+
 /** What {@link runScenario} returns. */
 export interface ScenarioResult {
   /** How the scheduler's run ended. */
@@ -142,6 +154,7 @@ async function mapThpRegion(mm: Mm, len: number, prot: number): Promise<number> 
 
 /** Runs `scenario` with `driver`. */
 export async function runScenario(driver: DriverDefinition, scenario: Scenario, options: ScenarioRunOptions): Promise<ScenarioResult> {
+  checkOptionNames('runScenario', options, SCENARIO_RUN_FIELDS);
   validateScenario(scenario);
   const profile: ProfileName = scenario.profile ?? 'latest';
   const kernel = new Kernel({
