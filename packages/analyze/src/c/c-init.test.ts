@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, symlinkSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -56,6 +56,12 @@ describe('init --from a C driver', () => {
       await expect(initFromC(join(d.path, 'a'), join(d.path, 'none.c'))).rejects.toThrow(/init: no such file: .*none\.c/);
       await expect(initFromC(join(d.path, 'a'), fileURLToPath(import.meta.url))).rejects.toThrow(AnalyzeError);
       await expect(initFromC(REPO, fixture('lock-leak.good'))).rejects.toThrow(/exists and is not empty/);
+      // A file with no ops table leaves no folder behind.
+      expect(existsSync(join(d.path, 'a'))).toBe(false);
+      writeFileSync(join(d.path, 'plain'), '');
+      await expect(initFromC(join(d.path, 'plain', 'sub'), fixture('lock-leak.good'))).rejects.toThrow(
+        expect.objectContaining({ code: 'ERR_USAGE', message: expect.stringMatching(/cannot create it \(.*plain is not a folder\)$/) }),
+      );
     } finally {
       d.dispose();
     }

@@ -7,9 +7,10 @@
  * `vm.clearRange` / `vm.flushTlb` with the C call beside it), so the author starts the model from
  * the real code.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { AnalyzeError } from '../internal/errors.js';
+import { checkTarget } from '../internal/init/target.js';
 import { classify, declName, type FnDef } from './interp.js';
 import { type CNode, cParser, kids, lineOf, textOf } from './parse.js';
 
@@ -269,9 +270,7 @@ export async function initFromC(dir: string, from: string): Promise<InitFromCRes
   const src = resolve(from);
   if (!existsSync(src))
     throw new AnalyzeError('ERR_NO_SUCH_FILE', `init: no such file: ${from}; pass the C file that defines the notifier ops`);
-  const target = resolve(dir);
-  if (existsSync(target) && readdirSync(target).length > 0)
-    throw new AnalyzeError('ERR_TARGET_EXISTS', `init: ${dir} exists and is not empty; name a new folder`);
+  const target = checkTarget(dir);
   const parser = await cParser();
   const tree = parser.parse(readFileSync(src, 'utf8'));
   if (tree === null) throw new AnalyzeError('ERR_PARSE', `init: ${from}: the C parser returned nothing`);
@@ -417,8 +416,8 @@ ${unregistered.map((f) => `      void ${f}; // TODO: register it (another ops ta
   },
 });
 `;
-  mkdirSync(target, { recursive: true });
-  const file = join(target, 'driver.ts');
+  target.create();
+  const file = join(target.abs, 'driver.ts');
   writeFileSync(file, text);
   return { file, callbacks: callbacks.length, todos };
 }

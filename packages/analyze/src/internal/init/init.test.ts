@@ -56,6 +56,23 @@ describe('init', () => {
       expect(() => init(join(d.path, 'new'), { template: 'xe', hmmlabRoot: join(d.path, 'root') })).toThrow(
         /template xe is not available .* pick another template/,
       );
+      expect(existsSync(join(d.path, 'new'))).toBe(false);
+    } finally {
+      d.dispose();
+    }
+  });
+
+  it('should refuse a path that is a file, or below one, as a usage error before writing anything', () => {
+    const d = tempDir('init');
+    try {
+      const file = join(d.path, 'plain');
+      writeFileSync(file, '');
+      expect(() => init(file, { template: 'dmirror' })).toThrow(
+        expect.objectContaining({ code: 'ERR_TARGET_EXISTS', message: `init: ${file} exists and is a file; name a new folder` }),
+      );
+      expect(() => init(join(file, 'sub'), { template: 'dmirror' })).toThrow(
+        expect.objectContaining({ code: 'ERR_USAGE', message: `init: ${join(file, 'sub')}: cannot create it (${file} is not a folder)` }),
+      );
     } finally {
       d.dispose();
     }

@@ -9,6 +9,7 @@ import { basename, dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AnalyzeError } from '../errors.js';
 import { packageJson, pnpmWorkspace, readme, tsconfig } from './files.js';
+import { checkTarget } from './target.js';
 import { driverTest, fuzzTest } from './tests.js';
 
 /** The templates and the example folders they come from (first that exists). */
@@ -102,10 +103,8 @@ export function init(dir: string, options: InitOptions): InitResult {
   }
   const template = options.template as TemplateName;
   const root = resolve(options.hmmlabRoot ?? join(HERE, '..', '..', '..', '..', '..'));
-  const abs = resolve(dir);
-  if (existsSync(abs) && readdirSync(abs).length > 0) {
-    throw new AnalyzeError('ERR_TARGET_EXISTS', `init: ${dir} exists and is not empty; name a new folder`);
-  }
+  const target = checkTarget(dir);
+  const abs = target.abs;
   const example = exampleDir(root, template);
   const files = collectSources(example, join(root, 'examples'));
   const name =
@@ -120,6 +119,7 @@ export function init(dir: string, options: InitOptions): InitResult {
   files.set('tsconfig.json', tsconfig());
   files.set('README.md', readme(name, template, relative(root, example)));
   files.set('.gitignore', 'node_modules/\n');
+  target.create();
   for (const [rel, text] of files) {
     const p = join(abs, rel);
     mkdirSync(dirname(p), { recursive: true });
