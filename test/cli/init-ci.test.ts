@@ -5,7 +5,7 @@
  * error (exit 2); the Kubernetes Indexed Job maps completion index i to shard i+1.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,5 +131,12 @@ describe('hmmlab init --ci', () => {
     const bad = hmmlab('init', '--ci', dir, '--shards', '0');
     expect(bad.status).toBe(2);
     expect(bad.stderr).toBe('hmmlab: --shards 0: expected an integer from 1 to 256\n');
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const below = hmmlab('init', '--ci', file);
+    expect(below.status).toBe(2);
+    expect(below.stderr).toBe(
+      `hmmlab: init --ci: ${join(file, '.github/workflows/hmmlab-fuzz.yml')}: cannot write it (${file} is not a folder)\n`,
+    );
   });
 });

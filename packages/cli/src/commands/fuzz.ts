@@ -161,7 +161,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   if (o.html !== undefined) prepareOutput('--html', o.html);
   if (o.checkpoint !== undefined) prepareOutput('--checkpoint', o.checkpoint);
   const corpus = corpusBase(o);
-  // Checked now rather than when the campaign ends and writes it.
+  // Made now rather than when the campaign ends and writes to it.
   if (corpus !== null) {
     const flag = o.corpus !== undefined ? '--corpus' : process.env.HMMLAB_CORPUS !== undefined ? '$HMMLAB_CORPUS' : 'corpus folder';
     prepareFolder(flag, corpus, '; --no-corpus fuzzes without one');

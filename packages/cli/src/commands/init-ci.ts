@@ -3,9 +3,10 @@
  * (shards as a matrix, a merge job, counterexamples as artifacts) and a Kubernetes Indexed Job
  * example (completion index → `--shard`). Existing files are left alone: a usage error names them.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { CI_FILES, type CiSettings, githubWorkflow, kubernetesJob } from '../internal/ci-templates.js';
+import { prepareOutput } from '../internal/output.js';
 import { UsageError } from '../internal/usage.js';
 
 /** Options of `hmmlab init --ci`. */
@@ -37,10 +38,10 @@ export function initCiCommand(dir: string, o: InitCiOptions): number {
   ] as const;
   const there = files.map(([f]) => join(dir, f)).filter((f) => existsSync(f));
   if (there.length > 0) throw new UsageError(`init --ci: ${there.join(' and ')} exist already; move them away to write new ones`);
+  for (const [f] of files) prepareOutput('init --ci:', join(dir, f));
   for (const [f, text] of files) {
     const path = join(dir, f);
     try {
-      mkdirSync(dirname(path), { recursive: true });
       writeFileSync(path, text);
     } catch (e) {
       throw new UsageError(`init --ci: cannot write ${path} (${e instanceof Error ? e.message : String(e)})`);

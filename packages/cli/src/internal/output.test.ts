@@ -30,10 +30,14 @@ describe('prepareOutput', () => {
 });
 
 describe('prepareFolder', () => {
-  it('should accept a folder that exists, or one that is missing below a writable folder, and create nothing', () => {
+  it('should accept a folder that exists, and create one that is missing below a writable folder', () => {
     prepareFolder('--corpus', dir);
     prepareFolder('--corpus', join(dir, 'c', 'd'));
-    expect(existsSync(join(dir, 'c'))).toBe(false);
+    expect(existsSync(join(dir, 'c', 'd'))).toBe(true);
+  });
+
+  it('should refuse, at once, a folder that cannot be created under /proc', () => {
+    expect(() => prepareFolder('--corpus', '/proc/nope/corpus')).toThrow(/^--corpus \/proc\/nope\/corpus: cannot write it \(/);
   });
 
   it.each([

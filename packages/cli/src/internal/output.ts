@@ -58,12 +58,15 @@ export function prepareOutput(flag: string, file: string): void {
 
 /**
  * Makes sure files can be written into the folder `dir` later: it is a writable folder, or it is
- * missing and the nearest folder above it that exists is writable. Creates nothing. Throws a
+ * created now, one level at a time (files written below it later may then create their own
+ * folders with `recursive: true`, which does not return on some paths under /proc). Throws a
  * {@link UsageError} naming `flag` otherwise; `hint` is added to its message.
  */
 export function prepareFolder(flag: string, dir: string, hint = ''): void {
   try {
-    accessSync(existingFolder(flag, dir, resolve(dir)).dir, constants.W_OK);
+    const { dir: at, missing } = existingFolder(flag, dir, resolve(dir));
+    accessSync(at, constants.W_OK);
+    for (const d of missing) mkdirSync(d);
   } catch (e) {
     throw new UsageError(`${e instanceof UsageError ? e.message : `${flag} ${dir}: cannot write it (${problem(e)})`}${hint}`);
   }
