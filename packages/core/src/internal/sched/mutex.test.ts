@@ -4,6 +4,7 @@ import type { HmmlabError } from '../errors.js';
 import { Kernel } from '../kernel.js';
 import { eventsOf } from '../test-helpers.js';
 import { arrayDecisions, type DecisionSource, firstRunnable, seededDecisions } from './decisions.js';
+import type { RunResult } from './scheduler.js';
 
 describe('Mutex', () => {
   test.prop([fc.integer()], { numRuns: 40 })('should never let two tasks into the critical section', async (seed) => {
@@ -164,43 +165,15 @@ describe('Mutex', () => {
       for (const r of runs) expect((await trylockOnce(arrayDecisions(r.log), true)).got).toBe(r.got);
     });
 
-    /** Runs "holder" for its first three turns (it takes and drops the lock), then "reaper" whenever it can; at the trylock's own decision, answers `answer`. */
-    function atTrylock(k: Kernel, answer: number): DecisionSource {
-      let picks = 0;
-      return { pick: (c) => (k.sched.current.atomicDepth > 0 ? answer : picks++ < 3 ? 0 : c.length - 1) };
-    }
-
-    it("should end the run at a trylock's decision that is -1, without failing the task in the callback", async () => {
+    /**
+     * "holder" takes and drops the lock in its first three turns, then "reaper" runs whenever it
+     * can and trylocks in a non-blockable callback; at the trylock's own decision the source
+     * answers `answer`. Returns the run, what the trylock returned, and what it threw.
+     */
+    function answerAtTrylock(answer: number): { run: Promise<RunResult>; outcome: { got: boolean | null; threw: unknown } } {
       const k = new Kernel();
       const m = k.mutex('m');
-      let got: boolean | null = null;
-      k.spawn('holder', 'driver', async () => {
-        await m.lock();
-        m.unlock();
-        for (let i = 0; i < 4; i++) await k.yieldPoint();
-      });
-      k.spawn('reaper', 'kernel', async () => {
-        await k.yieldPoint();
-        const t = k.sched.current;
-        t.atomicDepth++;
-        t.contexts.push('interval notifier "n" invalidate, inv #1');
-        got = m.tryLock();
-        if (got) m.unlock();
-        t.atomicDepth--;
-        t.contexts.pop();
-        await k.yieldPoint();
-      });
-      const r = await k.run(atTrylock(k, -1));
-      expect(got).toBe(true);
-      expect(r.status).toBe('stopped');
-      expect(r.message).toContain('the decision source ended the run (pick returned -1 among 2 tasks)');
-      expect(r.error).toBeNull();
-    });
-
-    it("should reject the run at a trylock's decision that is no index, rather than throw into the callback", async () => {
-      const k = new Kernel();
-      const m = k.mutex('m');
-      let threw: unknown = null;
+      const outcome: { got: boolean | null; threw: unknown } = { got: null, threw: null };
       k.spawn('holder', 'driver', async () => {
         await m.lock();
         m.unlock();
@@ -212,17 +185,35 @@ describe('Mutex', () => {
         t.atomicDepth++;
         t.contexts.push('interval notifier "n" invalidate, inv #1');
         try {
-          if (m.tryLock()) m.unlock();
+          outcome.got = m.tryLock();
+          if (outcome.got) m.unlock();
         } catch (e) {
-          threw = e;
+          outcome.threw = e;
         }
         t.atomicDepth--;
         t.contexts.pop();
+        await k.yieldPoint();
       });
-      await expect(k.run(atTrylock(k, 7))).rejects.toThrow(
+      let picks = 0;
+      const run = k.run({ pick: (c) => (k.sched.current.atomicDepth > 0 ? answer : picks++ < 3 ? 0 : c.length - 1) });
+      return { run, outcome };
+    }
+
+    it("should end the run at a trylock's decision that is -1, without failing the task in the callback", async () => {
+      const { run, outcome } = answerAtTrylock(-1);
+      const r = await run;
+      expect(outcome).toEqual({ got: true, threw: null });
+      expect(r.status).toBe('stopped');
+      expect(r.message).toContain('the decision source ended the run (pick returned -1 among 2 tasks)');
+      expect(r.error).toBeNull();
+    });
+
+    it("should reject the run at a trylock's decision that is no index, rather than throw into the callback", async () => {
+      const { run, outcome } = answerAtTrylock(7);
+      await expect(run).rejects.toThrow(
         /^DecisionSource\.pick: returned 7 at step \d+; expected an index in \[0, 2\), or -1 to end the run$/,
       );
-      expect(threw).toBeNull();
+      expect(outcome.threw).toBeNull();
     });
 
     it('should never fail on a free lock outside a non-blockable context, or when no other task has taken it', async () => {
