@@ -121,13 +121,14 @@ describe('Mutex', () => {
 
   describe('tryLock in a non-blockable context', () => {
     /**
-     * "holder" takes and drops the lock, then stays live for a while; "reaper" trylocks the free
-     * lock once (inside a non-blockable interval notifier callback when `atomic`). Returns what the trylock returned.
+     * "holder" takes and drops the lock (unless not `holderTakes`), then stays live for a while;
+     * "reaper" trylocks the free lock once (inside a non-blockable interval notifier callback when
+     * `atomic`). `outcome` says what the trylock returned or threw once the run is over.
      */
-    async function trylockOnce(decisions: DecisionSource, atomic: boolean, holderTakes = true): Promise<{ got: boolean; log: number[] }> {
+    function trylockWorld(atomic: boolean, holderTakes = true): { k: Kernel; outcome: { got: boolean | null; threw: unknown } } {
       const k = new Kernel();
       const m = k.mutex('m');
-      let got = false;
+      const outcome: { got: boolean | null; threw: unknown } = { got: null, threw: null };
       k.spawn('holder', 'driver', async () => {
         if (holderTakes) {
           await m.lock();
@@ -143,16 +144,27 @@ describe('Mutex', () => {
           t.atomicDepth++;
           t.contexts.push('interval notifier "n" invalidate, inv #1');
         }
-        got = m.tryLock();
-        if (got) m.unlock();
+        try {
+          outcome.got = m.tryLock();
+          if (outcome.got) m.unlock();
+        } catch (e) {
+          outcome.threw = e;
+        }
         if (atomic) {
           t.atomicDepth--;
           t.contexts.pop();
         }
       });
+      return { k, outcome };
+    }
+
+    /** Runs {@link trylockWorld} under `decisions` to the end. Returns what the trylock returned. */
+    async function trylockOnce(decisions: DecisionSource, atomic: boolean, holderTakes = true): Promise<{ got: boolean; log: number[] }> {
+      const { k, outcome } = trylockWorld(atomic, holderTakes);
       const r = await k.run(decisions);
       expect(r.status).toBe('done');
-      return { got, log: r.decisions };
+      expect(outcome.threw).toBeNull();
+      return { got: outcome.got === true, log: r.decisions };
     }
 
     const SEEDS = Array.from({ length: 12 }, (_, i) => i + 1);
@@ -166,34 +178,11 @@ describe('Mutex', () => {
     });
 
     /**
-     * "holder" takes and drops the lock in its first three turns, then "reaper" runs whenever it
-     * can and trylocks in a non-blockable callback; at the trylock's own decision the source
-     * answers `answer`. Returns the run, what the trylock returned, and what it threw.
+     * {@link trylockWorld} in a non-blockable callback, run with "holder" first for three turns,
+     * then "reaper" whenever it can; at the trylock's own decision the source answers `answer`.
      */
     function answerAtTrylock(answer: number): { run: Promise<RunResult>; outcome: { got: boolean | null; threw: unknown } } {
-      const k = new Kernel();
-      const m = k.mutex('m');
-      const outcome: { got: boolean | null; threw: unknown } = { got: null, threw: null };
-      k.spawn('holder', 'driver', async () => {
-        await m.lock();
-        m.unlock();
-        for (let i = 0; i < 4; i++) await k.yieldPoint();
-      });
-      k.spawn('reaper', 'kernel', async () => {
-        await k.yieldPoint();
-        const t = k.sched.current;
-        t.atomicDepth++;
-        t.contexts.push('interval notifier "n" invalidate, inv #1');
-        try {
-          outcome.got = m.tryLock();
-          if (outcome.got) m.unlock();
-        } catch (e) {
-          outcome.threw = e;
-        }
-        t.atomicDepth--;
-        t.contexts.pop();
-        await k.yieldPoint();
-      });
+      const { k, outcome } = trylockWorld(true);
       let picks = 0;
       const run = k.run({ pick: (c) => (k.sched.current.atomicDepth > 0 ? answer : picks++ < 3 ? 0 : c.length - 1) });
       return { run, outcome };
