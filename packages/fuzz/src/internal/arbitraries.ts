@@ -5,7 +5,8 @@
  */
 import { HmmlabError, type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import type { MemoryHold, OpSpec, RegionSpec, Scenario, TaskSpec } from '@hmmlab/harness';
-import fc from 'fast-check';
+import type fc from 'fast-check';
+import * as g from './gen.js';
 
 /** Sizes and mixes of generated scenarios. */
 export interface ScenarioShape {
@@ -212,12 +213,12 @@ const OP_KINDS = {
 const ALL_KINDS: readonly string[] = Object.values(OP_KINDS).flat();
 
 /** Weighted op arbitraries, each with its op kind (`OpSpec['op']`). */
-type KindedOps = (fc.WeightedArbitrary<OpSpec> & { kind: string })[];
+type KindedOps = (g.Weighted<OpSpec> & { kind: string })[];
 
 /** Weighted op arbitraries without the kinds `bias.omit` leaves out (all of them if it leaves out every one). */
-function pick(ops: KindedOps, bias: OpBias): fc.Arbitrary<OpSpec> {
+function pick(ops: KindedOps, bias: OpBias): g.Gen<OpSpec> {
   const kept = ops.filter((o) => !(bias.omit?.has(o.kind) ?? false));
-  return fc.oneof(...(kept.length > 0 ? kept : ops));
+  return g.oneof(...(kept.length > 0 ? kept : ops));
 }
 
 /** Layouts of which one, by default, starts with the THP region (`ScenarioShape.thp`). */
@@ -227,55 +228,52 @@ const THP_ONE_IN = 16;
 const HELD_ONE_IN = 8;
 
 /** Device memory other users hold: nearly full, or in pieces. */
-const memoryHoldArb: fc.Arbitrary<MemoryHold> = fc.oneof(
-  fc.record({ free: fc.nat(16) }),
-  fc.record({ every: fc.integer({ min: 2, max: 512 }) }),
-);
+const memoryHoldArb: g.Gen<MemoryHold> = g.oneof(g.record({ free: g.nat(16) }), g.record({ every: g.integer({ min: 2, max: 512 }) }));
 
 /** The region `ScenarioShape.thp` puts first: one PMD's worth of THP memory, populated. */
 const THP_REGION: RegionSpec = { pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true };
 
-/** A region of the layout: mostly private anonymous read-write memory, populated. */
-export function regionArb(pages: { min: number; max: number } = { min: 1, max: 4 }): fc.Arbitrary<RegionSpec> {
-  return fc.record({
-    pages: fc.integer(pages),
-    prot: fc.constantFrom('rw', 'rw', 'rw', 'r'),
-    share: fc.constantFrom('private', 'private', 'private', 'shared'),
-    backing: fc.constantFrom('anon', 'anon', 'anon', 'file'),
-    populate: fc.constantFrom('write', 'write', 'read', 'none'),
-  }) as fc.Arbitrary<RegionSpec>;
+/** The generator of {@link regionArb}. */
+function regionGen(pages: { min: number; max: number } = { min: 1, max: 4 }): g.Gen<RegionSpec> {
+  return g.record({
+    pages: g.integer(pages),
+    prot: g.constantFrom('rw', 'rw', 'rw', 'r'),
+    share: g.constantFrom('private', 'private', 'private', 'shared'),
+    backing: g.constantFrom('anon', 'anon', 'anon', 'file'),
+    populate: g.constantFrom('write', 'write', 'read', 'none'),
+  }) as g.Gen<RegionSpec>;
 }
 
 /** A page of one of `regions`: `{ region, page }`, the hot page about half of the time. */
-function atArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<{ region: number; page: number; word: number }> {
+function atArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<{ region: number; page: number; word: number }> {
   const inRegion = regions.map((r, region) =>
-    fc.record({ region: fc.constant(region), page: fc.integer({ min: 0, max: r.pages - 1 }), word: fc.nat(3) }),
+    g.record({ region: g.constant(region), page: g.integer({ min: 0, max: r.pages - 1 }), word: g.nat(3) }),
   );
-  const any = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
+  const any = g.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
   if (hot === undefined) return any;
-  return fc.oneof(any, fc.record({ region: fc.constant(hot.region), page: fc.constant(hot.page), word: fc.nat(3) }));
+  return g.oneof(any, g.record({ region: g.constant(hot.region), page: g.constant(hot.page), word: g.nat(3) }));
 }
 
 /**
  * One of `regions`, the hot page's about half of the time: an op that takes a whole region (a
  * move) lands where the other ops meet, so later ops reach the region in its new place.
  */
-function regionOf(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<number> {
-  const any = fc.integer({ min: 0, max: regions.length - 1 });
-  return hot === undefined ? any : fc.oneof(any, fc.constant(hot.region));
+function regionOf(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<number> {
+  const any = g.integer({ min: 0, max: regions.length - 1 });
+  return hot === undefined ? any : g.oneof(any, g.constant(hot.region));
 }
 
 /** A page range of one region; about half of the time one that covers the hot page. */
-function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbitrary<{ region: number; page: number; pages: number }> {
+function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<{ region: number; page: number; pages: number }> {
   // Built once per region and page rather than inside `chain` for every draw (the draws are the
   // same), and only for the pages drawn: a THP region has 512 of them.
-  type FromPage = fc.Arbitrary<{ region: number; page: number; pages: number }>;
+  type FromPage = g.Gen<{ region: number; page: number; pages: number }>;
   const inRegion = regions.map((r, region) => {
     const made: (FromPage | undefined)[] = [];
-    return fc.integer({ min: 0, max: r.pages - 1 }).chain((page): FromPage => {
+    return g.integer({ min: 0, max: r.pages - 1 }).chain((page): FromPage => {
       let a = made[page];
       if (a === undefined) {
-        a = fc.record({ region: fc.constant(region), page: fc.constant(page), pages: fc.integer({ min: 1, max: r.pages - page }) });
+        a = g.record({ region: g.constant(region), page: g.constant(page), pages: g.integer({ min: 1, max: r.pages - page }) });
         made[page] = a;
       }
       return a;
@@ -283,16 +281,16 @@ function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbit
   });
   // A quarter of the time the whole region, as drivers migrate and prefetch whole allocations: a
   // range that covers a THP region's PMD is what lets a migration move the huge page whole.
-  const whole = regions.map((r, region) => fc.constant({ region, page: 0, pages: r.pages }));
-  const part = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
-  const all = fc.integer({ min: 0, max: regions.length - 1 }).chain((region) => whole[region] as (typeof whole)[number]);
-  const any = fc.oneof({ arbitrary: part, weight: 3 }, { arbitrary: all, weight: 1 });
+  const whole = regions.map((r, region) => g.constant({ region, page: 0, pages: r.pages }));
+  const part = g.integer({ min: 0, max: regions.length - 1 }).chain((region) => inRegion[region] as (typeof inRegion)[number]);
+  const all = g.integer({ min: 0, max: regions.length - 1 }).chain((region) => whole[region] as (typeof whole)[number]);
+  const any = g.oneof({ gen: part, weight: 3 }, { gen: all, weight: 1 });
   if (hot === undefined) return any;
   const n = (regions[hot.region] as RegionSpec).pages;
-  const covering = fc
-    .tuple(fc.integer({ min: 0, max: hot.page }), fc.integer({ min: hot.page, max: n - 1 }))
+  const covering = g
+    .tuple(g.integer({ min: 0, max: hot.page }), g.integer({ min: hot.page, max: n - 1 }))
     .map(([first, last]) => ({ region: hot.region, page: first, pages: last - first + 1 }));
-  return fc.oneof(any, covering);
+  return g.oneof(any, covering);
 }
 
 /**
@@ -301,142 +299,132 @@ function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): fc.Arbit
  */
 function spanArb(
   regions: readonly RegionSpec[],
-): fc.Arbitrary<{ region: number; page: number; pages: number; through: { region: number; page: number } }> {
-  const page = (region: number) => fc.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 });
+): g.Gen<{ region: number; page: number; pages: number; through: { region: number; page: number } }> {
+  const page = (region: number) => g.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 });
   const maxD = Math.max(1, regions.length - 1);
   // One record per (first region, distance), built once rather than inside `chain` for every draw.
   const spans = regions.map((_, a) =>
     Array.from({ length: maxD }, (_x, i) => {
       const b = (a + i + 1) % regions.length;
-      return fc.record({
-        region: fc.constant(a),
+      return g.record({
+        region: g.constant(a),
         page: page(a),
-        pages: fc.constant(1),
-        through: fc.record({ region: fc.constant(b), page: page(b) }),
+        pages: g.constant(1),
+        through: g.record({ region: g.constant(b), page: page(b) }),
       });
     }),
   );
-  return fc
-    .tuple(fc.integer({ min: 0, max: regions.length - 1 }), fc.integer({ min: 1, max: maxD }))
+  return g
+    .tuple(g.integer({ min: 0, max: regions.length - 1 }), g.integer({ min: 1, max: maxD }))
     .chain(([a, d]) => (spans[a] as (typeof spans)[number])[d - 1] as (typeof spans)[number][number]);
 }
 
-const valueArb = fc.integer({ min: 1, max: 999 });
+const valueArb = g.integer({ min: 1, max: 999 });
 
 /** Types an op literal. */
 const op = (o: OpSpec): OpSpec => o;
 
-/** One CPU op: loads and stores most of the time, and every syscall that changes mappings. */
-export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } & OpBias = {}): fc.Arbitrary<OpSpec> {
+/** The generator of {@link cpuOpArb}. */
+export function cpuOpGen(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } & OpBias = {}): g.Gen<OpSpec> {
   return pick(cpuOps(regions, options), options);
 }
 
-/** The weighted CPU ops of {@link cpuOpArb}, before the bias leaves kinds out. */
+/** The weighted CPU ops of {@link cpuOpGen}, before the bias leaves kinds out. */
 function cpuOps(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } & OpBias): KindedOps {
   const at = atArb(regions, options.hot);
   const range = rangeArb(regions, options.hot);
   const ops: KindedOps = [
-    { kind: 'read', weight: 4, arbitrary: at.map((a) => op({ op: 'read', ...a })) },
-    { kind: 'write', weight: 5, arbitrary: fc.tuple(at, valueArb).map(([a, value]) => op({ op: 'write', ...a, value })) },
-    { kind: 'munmap', weight: 2, arbitrary: range.map((r) => op({ op: 'munmap', ...r })) },
+    { kind: 'read', weight: 4, gen: at.map((a) => op({ op: 'read', ...a })) },
+    { kind: 'write', weight: 5, gen: g.tuple(at, valueArb).map(([a, value]) => op({ op: 'write', ...a, value })) },
+    { kind: 'munmap', weight: 2, gen: range.map((r) => op({ op: 'munmap', ...r })) },
     {
       kind: 'mprotect',
       weight: 2,
-      arbitrary: fc.tuple(range, fc.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })),
+      gen: g.tuple(range, g.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })),
     },
     {
       kind: 'madvise',
       weight: 2,
-      arbitrary: fc
-        .tuple(range, fc.constantFrom('dontneed', 'free', 'nohugepage'))
-        .map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
+      gen: g.tuple(range, g.constantFrom('dontneed', 'free', 'nohugepage')).map(([r, advice]) => op({ op: 'madvise', ...r, advice })),
     },
     // And MADV_DONTNEED once more: it zaps under mmap_lock held for read (mm/madvise.c
     // madvise_need_mmap_write), so of the CPU's zaps it alone can run inside a device fault or
     // migration, which hold the same lock for read, and clear their migration entries (munmap
     // waits for the lock; MADV_FREE leaves non-present entries, madvise_free_pte_range). The
     // other advice keeps its share: MADV_NOHUGEPAGE splits VMAs under a driver's ranges.
-    { kind: 'madvise', weight: 1, arbitrary: range.map((r) => op({ op: 'madvise', ...r, advice: 'dontneed' })) },
-    { kind: 'clear-refs', weight: 1, arbitrary: fc.constant({ op: 'clear-refs' }) },
-    { kind: 'mremap', weight: 1, arbitrary: regionOf(regions, options.hot).map((region) => op({ op: 'mremap', region })) },
+    { kind: 'madvise', weight: 1, gen: range.map((r) => op({ op: 'madvise', ...r, advice: 'dontneed' })) },
+    { kind: 'clear-refs', weight: 1, gen: g.constant({ op: 'clear-refs' }) },
+    { kind: 'mremap', weight: 1, gen: regionOf(regions, options.hot).map((region) => op({ op: 'mremap', region })) },
     {
       kind: 'pin',
       weight: 1,
-      arbitrary: fc.tuple(at, fc.boolean()).map(([a, write]) => op({ op: 'pin', region: a.region, page: a.page, write })),
+      gen: g.tuple(at, g.boolean()).map(([a, write]) => op({ op: 'pin', region: a.region, page: a.page, write })),
     },
   ];
   if (regions.length > 1) {
     const across = spanArb(regions);
     ops.push(
-      { kind: 'munmap', weight: 1, arbitrary: across.map((r) => op({ op: 'munmap', ...r })) },
+      { kind: 'munmap', weight: 1, gen: across.map((r) => op({ op: 'munmap', ...r })) },
       {
         kind: 'mprotect',
         weight: 1,
-        arbitrary: fc.tuple(across, fc.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })),
+        gen: g.tuple(across, g.constantFrom('r', 'none', 'rw')).map(([r, prot]) => op({ op: 'mprotect', ...r, prot })),
       },
     );
   }
-  if (options.fork ?? true) ops.push({ kind: 'fork', weight: 2, arbitrary: fc.constant({ op: 'fork' }) });
-  if (options.exit ?? false) ops.push({ kind: 'exit', weight: 1, arbitrary: fc.constant({ op: 'exit' }) });
+  if (options.fork ?? true) ops.push({ kind: 'fork', weight: 2, gen: g.constant({ op: 'fork' }) });
+  if (options.exit ?? false) ops.push({ kind: 'exit', weight: 1, gen: g.constant({ op: 'exit' }) });
   return ops;
 }
 
-/**
- * One device access: mostly of one word; sometimes of a range of pages in one go (a driver's copy
- * command, or a burst over several pages), often up to the region's end, so a loop over the
- * range meets its last page and the VMA boundary after it.
- */
-export function deviceOpArb(regions: readonly RegionSpec[], devices = 1, bias: OpBias = {}): fc.Arbitrary<OpSpec> {
+/** The generator of {@link deviceOpArb}. */
+export function deviceOpGen(regions: readonly RegionSpec[], devices = 1, bias: OpBias = {}): g.Gen<OpSpec> {
   return pick(deviceOps(regions, devices, bias.hot), bias);
 }
 
-/** The weighted device ops of {@link deviceOpArb}, before the bias leaves kinds out. */
+/** The weighted device ops of {@link deviceOpGen}, before the bias leaves kinds out. */
 function deviceOps(regions: readonly RegionSpec[], devices: number, hot: OpBias['hot']): KindedOps {
   const at = atArb(regions, hot);
   const range = rangeArb(regions, hot);
-  const device = fc.integer({ min: 0, max: Math.max(0, devices - 1) });
+  const device = g.integer({ min: 0, max: Math.max(0, devices - 1) });
   return [
     {
       kind: 'dev-read',
       weight: 1,
-      arbitrary: fc.tuple(range, device).map(([r, d]) => op({ op: 'dev-read', ...r, device: d })),
+      gen: g.tuple(range, device).map(([r, d]) => op({ op: 'dev-read', ...r, device: d })),
     },
     {
       kind: 'dev-write',
       weight: 1,
-      arbitrary: fc.tuple(range, valueArb, device).map(([r, value, d]) => op({ op: 'dev-write', ...r, value, device: d })),
+      gen: g.tuple(range, valueArb, device).map(([r, value, d]) => op({ op: 'dev-write', ...r, value, device: d })),
     },
-    { kind: 'dev-read', weight: 3, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-read', ...a, device: d })) },
+    { kind: 'dev-read', weight: 3, gen: g.tuple(at, device).map(([a, d]) => op({ op: 'dev-read', ...a, device: d })) },
     {
       kind: 'dev-write',
       weight: 4,
-      arbitrary: fc.tuple(at, valueArb, device).map(([a, value, d]) => op({ op: 'dev-write', ...a, value, device: d })),
+      gen: g.tuple(at, valueArb, device).map(([a, value, d]) => op({ op: 'dev-write', ...a, value, device: d })),
     },
-    { kind: 'dev-atomic', weight: 1, arbitrary: fc.tuple(at, device).map(([a, d]) => op({ op: 'dev-atomic', ...a, device: d })) },
+    { kind: 'dev-atomic', weight: 1, gen: g.tuple(at, device).map(([a, d]) => op({ op: 'dev-atomic', ...a, device: d })) },
   ];
 }
 
-/**
- * One driver action: its migrations, evictions, exclusive access, prefetch and release, and its
- * extra `commands`; with `bindDevices` above 1, a range action goes through another device's
- * binding about half of the time.
- */
-export function driverOpArb(
+/** The generator of {@link driverOpArb}. */
+export function driverOpGen(
   regions: readonly RegionSpec[],
   bias: OpBias = {},
   commands: readonly string[] = [],
   bindDevices = 1,
-): fc.Arbitrary<OpSpec> {
+): g.Gen<OpSpec> {
   return pick(driverOps(regions, bias.hot, commands, bindDevices), bias);
 }
 
-/** The weighted driver actions of {@link driverOpArb}, before the bias leaves kinds out. */
+/** The weighted driver actions of {@link driverOpGen}, before the bias leaves kinds out. */
 function driverOps(regions: readonly RegionSpec[], hot: OpBias['hot'], commands: readonly string[], bindDevices: number): KindedOps {
   const plain = rangeArb(regions, hot);
-  const range: fc.Arbitrary<{ region: number; page: number; pages: number; device?: number }> =
+  const range: g.Gen<{ region: number; page: number; pages: number; device?: number }> =
     bindDevices > 1
-      ? fc
-          .tuple(plain, fc.oneof(fc.constant(0), fc.integer({ min: 1, max: bindDevices - 1 })))
+      ? g
+          .tuple(plain, g.oneof(g.constant(0), g.integer({ min: 1, max: bindDevices - 1 })))
           .map(([r, device]) => (device === 0 ? r : { ...r, device }))
       : plain;
   const extra: KindedOps =
@@ -446,69 +434,69 @@ function driverOps(regions: readonly RegionSpec[], hot: OpBias['hot'], commands:
           {
             kind: 'command',
             weight: 2,
-            arbitrary: fc.tuple(plain, fc.constantFrom(...commands)).map(([r, name]) => op({ op: 'command', ...r, name })),
+            gen: g.tuple(plain, g.constantFrom(...commands)).map(([r, name]) => op({ op: 'command', ...r, name })),
           },
         ];
   return [
-    { kind: 'migrate-to-device', weight: 4, arbitrary: range.map((r) => op({ op: 'migrate-to-device', ...r })) },
-    { kind: 'migrate-to-ram', weight: 2, arbitrary: range.map((r) => op({ op: 'migrate-to-ram', ...r })) },
-    { kind: 'evict', weight: 1, arbitrary: fc.constant({ op: 'evict' }) },
-    { kind: 'make-exclusive', weight: 2, arbitrary: range.map((r) => op({ op: 'make-exclusive', ...r })) },
-    { kind: 'prefetch', weight: 2, arbitrary: fc.tuple(range, fc.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
-    { kind: 'unbind', weight: 1, arbitrary: fc.constant({ op: 'unbind' }) },
+    { kind: 'migrate-to-device', weight: 4, gen: range.map((r) => op({ op: 'migrate-to-device', ...r })) },
+    { kind: 'migrate-to-ram', weight: 2, gen: range.map((r) => op({ op: 'migrate-to-ram', ...r })) },
+    { kind: 'evict', weight: 1, gen: g.constant({ op: 'evict' }) },
+    { kind: 'make-exclusive', weight: 2, gen: range.map((r) => op({ op: 'make-exclusive', ...r })) },
+    { kind: 'prefetch', weight: 2, gen: g.tuple(range, g.boolean()).map(([r, write]) => op({ op: 'prefetch', ...r, write })) },
+    { kind: 'unbind', weight: 1, gen: g.constant({ op: 'unbind' }) },
     ...extra,
   ];
 }
 
-/** One piece of kernel background work. */
-export function kernelOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): fc.Arbitrary<OpSpec> {
+/** The generator of {@link kernelOpArb}. */
+export function kernelOpGen(regions: readonly RegionSpec[], bias: OpBias = {}): g.Gen<OpSpec> {
   return pick(kernelOps(regions, bias.hot), bias);
 }
 
-/** The weighted kernel work of {@link kernelOpArb}, before the bias leaves kinds out. */
+/** The weighted kernel work of {@link kernelOpGen}, before the bias leaves kinds out. */
 function kernelOps(regions: readonly RegionSpec[], hot: OpBias['hot']): KindedOps {
   const at = atArb(regions, hot);
   return [
-    { kind: 'reclaim', weight: 3, arbitrary: at.map((a) => op({ op: 'reclaim', region: a.region, page: a.page })) },
-    { kind: 'compact', weight: 3, arbitrary: at.map((a) => op({ op: 'compact', region: a.region, page: a.page })) },
-    { kind: 'oom-reap', weight: 1, arbitrary: fc.constant({ op: 'oom-reap' }) },
+    { kind: 'reclaim', weight: 3, gen: at.map((a) => op({ op: 'reclaim', region: a.region, page: a.page })) },
+    { kind: 'compact', weight: 3, gen: at.map((a) => op({ op: 'compact', region: a.region, page: a.page })) },
+    { kind: 'oom-reap', weight: 1, gen: g.constant({ op: 'oom-reap' }) },
   ];
 }
 
-function task(kind: TaskSpec['kind'], op: fc.Arbitrary<OpSpec>, ops: { min: number; max: number }): fc.Arbitrary<TaskSpec> {
-  return fc.array(op, { minLength: ops.min, maxLength: ops.max }).map((list) => ({ kind, ops: list }));
+function task(kind: TaskSpec['kind'], op: g.Gen<OpSpec>, ops: { min: number; max: number }): g.Gen<TaskSpec> {
+  return g.array(op, { minLength: ops.min, maxLength: ops.max }).map((list) => ({ kind, ops: list }));
 }
 
 /** A scenario's op bias over `regions`: a hot page and the op kinds left out, as the shape asks. */
-function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): fc.Arbitrary<OpBias> {
-  const hotIn = regions.map((r, region) => fc.record({ region: fc.constant(region), page: fc.integer({ min: 0, max: r.pages - 1 }) }));
+function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): g.Gen<OpBias> {
+  const hotIn = regions.map((r, region) => g.record({ region: g.constant(region), page: g.integer({ min: 0, max: r.pages - 1 }) }));
   const hot =
     (shape.hotPage ?? true)
-      ? fc
+      ? g
           .integer({ min: 0, max: regions.length - 1 })
           .chain((region) => hotIn[region] as (typeof hotIn)[number])
           .map((h): { region: number; page: number } | undefined => h)
-      : fc.constant(undefined);
+      : g.constant(undefined);
   // One flag per kind; a flag shrinks to false, "keep", so shrinking goes back to the full mix.
   // Half of the scenarios keep the full mix: bugs that need many op kinds at once stay cheap.
   // A driver with extra commands has one more flag, after the others.
   const kinds = (shape.commands ?? []).length > 0 ? [...ALL_KINDS, 'command'] : ALL_KINDS;
-  const flags = fc.array(fc.boolean(), { minLength: kinds.length, maxLength: kinds.length });
-  const omit = (shape.swarm ?? true) ? fc.oneof(fc.constant([]), flags) : fc.constant([]);
-  return fc.tuple(hot, omit).map(([h, flags]) => ({
+  const flags = g.array(g.boolean(), { minLength: kinds.length, maxLength: kinds.length });
+  const omit = (shape.swarm ?? true) ? g.oneof(g.constant([]), flags) : g.constant([]);
+  return g.tuple(hot, omit).map(([h, flags]) => ({
     ...(h !== undefined ? { hot: h } : {}),
     omit: new Set(kinds.filter((_, i) => flags[i] === true)),
   }));
 }
 
-/** What {@link scenarioArb} keeps per shape (at most {@link CACHE_LIMIT} entries per map). */
+/** What {@link scenarioGen} keeps per shape (at most {@link CACHE_LIMIT} entries per map). */
 interface ShapeCache {
   /** Bias arbitraries, by layout ({@link layoutKey}). */
-  readonly bias: Map<string, fc.Arbitrary<OpBias>>;
+  readonly bias: Map<string, g.Gen<OpBias>>;
   /** Each program kind's weighted ops, by layout and hot page. */
   readonly ops: Map<string, ProgramOps>;
   /** The programs of a scenario that leaves no op kind out, by layout and hot page. */
-  readonly programs: Map<string, fc.Arbitrary<TaskSpec[][]>>;
+  readonly programs: Map<string, g.Gen<TaskSpec[][]>>;
 }
 
 /** Each program kind's weighted ops over one layout, with one hot page. */
@@ -522,7 +510,7 @@ interface ProgramOps {
 /** Entries each cache keeps before it starts over (a bound on memory, not on what is drawn). */
 const CACHE_LIMIT = 4096;
 
-/** What {@link scenarioArb} keeps, by shape: a campaign builds its arbitrary again for every epoch. */
+/** What {@link scenarioGen} keeps, by shape: a campaign builds its arbitrary again for every epoch. */
 const byShape = new Map<string, ShapeCache>();
 
 /** `cache`'s entry for `key`, made by `make` if missing. */
@@ -543,53 +531,44 @@ function layoutKey(regions: readonly RegionSpec[]): string {
   return key;
 }
 
-/**
- * A whole scenario: a layout, one or two device programs, a CPU program, and optionally a driver
- * program (or as many as `shape.driverPrograms` says) and kernel background work. Each scenario
- * draws its own op bias (a hot page, a swarm subset of op kinds; see {@link ScenarioShape}); the
- * scenario holds only the ops themselves.
- *
- * The arbitraries a layout needs are built once per shape, layout and hot page and kept (fast-check
- * arbitraries hold no state), rather than inside `chain` for every scenario: each seed draws,
- * and each shrink tries, exactly what building them afresh would.
- */
-export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
+/** The generator of {@link scenarioArb}. */
+export function scenarioGen(shape: ScenarioShape = {}): g.Gen<Scenario> {
   checkScenarioShape(shape);
   const cache = cached(byShape, JSON.stringify(shape), (): ShapeCache => ({ bias: new Map(), ops: new Map(), programs: new Map() }));
   const profiles = shape.profiles ?? ['latest'];
   const ops = shape.ops ?? { min: 1, max: 4 };
-  const drawn = fc.array(regionArb(shape.pages), { minLength: shape.regions?.min ?? 1, maxLength: shape.regions?.max ?? 2 });
+  const drawn = g.array(regionGen(shape.pages), { minLength: shape.regions?.min ?? 1, maxLength: shape.regions?.max ?? 2 });
   const withThp = drawn.map((rs): RegionSpec[] => [THP_REGION, ...rs]);
   const layout =
     shape.thp === true
       ? withThp
       : shape.thp === false
         ? drawn
-        : fc.oneof({ arbitrary: drawn, weight: THP_ONE_IN - 1 }, { arbitrary: withThp, weight: 1 });
-  const held: fc.Arbitrary<MemoryHold | undefined> =
+        : g.oneof({ gen: drawn, weight: THP_ONE_IN - 1 }, { gen: withThp, weight: 1 });
+  const held: g.Gen<MemoryHold | undefined> =
     shape.deviceMemory === true
       ? memoryHoldArb
       : shape.deviceMemory === false
-        ? fc.constant(undefined)
-        : fc.oneof({ arbitrary: fc.constant(undefined), weight: HELD_ONE_IN - 1 }, { arbitrary: memoryHoldArb, weight: 1 });
-  const programs = (lists: ProgramOps, bias: OpBias): fc.Arbitrary<TaskSpec[][]> => {
-    const tasks: fc.Arbitrary<TaskSpec[]>[] = [
-      fc.array(task('device', pick(lists.device, bias), ops), { minLength: 1, maxLength: 2 }),
-      fc.array(task('cpu', pick(lists.cpu, bias), ops), {
+        ? g.constant(undefined)
+        : g.oneof({ gen: g.constant(undefined), weight: HELD_ONE_IN - 1 }, { gen: memoryHoldArb, weight: 1 });
+  const programs = (lists: ProgramOps, bias: OpBias): g.Gen<TaskSpec[][]> => {
+    const tasks: g.Gen<TaskSpec[]>[] = [
+      g.array(task('device', pick(lists.device, bias), ops), { minLength: 1, maxLength: 2 }),
+      g.array(task('cpu', pick(lists.cpu, bias), ops), {
         minLength: shape.cpuPrograms?.min ?? 0,
         maxLength: shape.cpuPrograms?.max ?? 1,
       }),
-      fc.array(task('driver', pick(lists.driver, bias), ops), {
+      g.array(task('driver', pick(lists.driver, bias), ops), {
         minLength: shape.driverPrograms?.min ?? 0,
         maxLength: shape.driverPrograms?.max ?? 1,
       }),
     ];
     if (shape.kernelWork ?? true)
-      tasks.push(fc.array(task('kernel', pick(lists.kernel, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));
-    return fc.tuple(...tasks);
+      tasks.push(g.array(task('kernel', pick(lists.kernel, bias), { min: 1, max: 2 }), { minLength: 0, maxLength: 1 }));
+    return g.tuple(...tasks);
   };
-  return fc
-    .tuple(layout, fc.constantFrom(...profiles), held)
+  return g
+    .tuple(layout, g.constantFrom(...profiles), held)
     .chain(([regions, profile, hold]) =>
       cached(cache.bias, layoutKey(regions), () => biasArb(regions, shape)).map((bias) => [regions, profile, hold, bias] as const),
     )
@@ -618,7 +597,64 @@ export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
     });
 }
 
+/** The generator of {@link profileArb}. */
+function profileGen(profiles: readonly ProfileName[]): g.Gen<ProfileName> {
+  return g.constantFrom(...profiles);
+}
+
+/** A region of the layout: mostly private anonymous read-write memory, populated. */
+export function regionArb(pages: { min: number; max: number } = { min: 1, max: 4 }): fc.Arbitrary<RegionSpec> {
+  return regionGen(pages).arb;
+}
+
+/** One CPU op: loads and stores most of the time, and every syscall that changes mappings. */
+export function cpuOpArb(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } & OpBias = {}): fc.Arbitrary<OpSpec> {
+  return cpuOpGen(regions, options).arb;
+}
+
+/**
+ * One device access: mostly of one word; sometimes of a range of pages in one go (a driver's copy
+ * command, or a burst over several pages), often up to the region's end, so a loop over the
+ * range meets its last page and the VMA boundary after it.
+ */
+export function deviceOpArb(regions: readonly RegionSpec[], devices = 1, bias: OpBias = {}): fc.Arbitrary<OpSpec> {
+  return deviceOpGen(regions, devices, bias).arb;
+}
+
+/**
+ * One driver action: its migrations, evictions, exclusive access, prefetch and release, and its
+ * extra `commands`; with `bindDevices` above 1, a range action goes through another device's
+ * binding about half of the time.
+ */
+export function driverOpArb(
+  regions: readonly RegionSpec[],
+  bias: OpBias = {},
+  commands: readonly string[] = [],
+  bindDevices = 1,
+): fc.Arbitrary<OpSpec> {
+  return driverOpGen(regions, bias, commands, bindDevices).arb;
+}
+
+/** One piece of kernel background work. */
+export function kernelOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): fc.Arbitrary<OpSpec> {
+  return kernelOpGen(regions, bias).arb;
+}
+
+/**
+ * A whole scenario: a layout, one or two device programs, a CPU program, and optionally a driver
+ * program (or as many as `shape.driverPrograms` says) and kernel background work. Each scenario
+ * draws its own op bias (a hot page, a swarm subset of op kinds; see {@link ScenarioShape}); the
+ * scenario holds only the ops themselves.
+ *
+ * The arbitraries a layout needs are built once per shape, layout and hot page and kept (fast-check
+ * arbitraries hold no state), rather than inside `chain` for every scenario: each seed draws,
+ * and each shrink tries, exactly what building them afresh would.
+ */
+export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
+  return scenarioGen(shape).arb;
+}
+
 /** A kernel API profile among `profiles`. */
 export function profileArb(profiles: readonly ProfileName[]): fc.Arbitrary<ProfileName> {
-  return fc.constantFrom(...profiles);
+  return profileGen(profiles).arb;
 }

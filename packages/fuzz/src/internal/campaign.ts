@@ -17,7 +17,7 @@ import { arrayDecisions, checkOptionNames, HmmlabError, Kernel, PROFILE_NAMES, t
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { checkScenarioShape, type ScenarioShape, scenarioArb } from './arbitraries.js';
+import { checkScenarioShape, type ScenarioShape, scenarioGen } from './arbitraries.js';
 import { absorb, type Candidate, type CorpusEntry, corpusEntryProblem, coverageKeys, epochs, mutantOf, poolWeights } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import {
@@ -31,8 +31,9 @@ import {
   WINDOWS,
 } from './coverage.js';
 import { defaultMaxSteps, exploreSchedules } from './explore.js';
+import * as g from './gen.js';
 import { type RunInputs, recordToken } from './replay.js';
-import { type Schedule, type ScheduleShape, STRATEGIES, type StrategyName, scheduleArb, scheduleDecisions } from './schedule.js';
+import { type Schedule, type ScheduleShape, STRATEGIES, type StrategyName, scheduleDecisions, scheduleGen } from './schedule.js';
 import { checkShard, inShard, type Shard, shardRuns } from './shard.js';
 
 /** What a campaign's `onProgress` learns of the run just done. */
@@ -263,15 +264,20 @@ function opsOf(s: Scenario): number {
 
 /** The arbitrary of one run of a campaign. */
 export function runArb(driver: DriverDefinition, options: CampaignOptions): fc.Arbitrary<Sample> {
+  return runGen(driver, options).arb;
+}
+
+/** The generator of {@link runArb}: a campaign draws its runs with it, and generates a failing one's shrink tree. */
+export function runGen(driver: DriverDefinition, options: CampaignOptions): g.Gen<Sample> {
   const profiles = options.profiles ?? driver.profiles ?? ['latest'];
   const strategy = options.strategy ?? 'pct';
   // Exhaustive search enumerates schedules itself: the sample carries an empty walk.
   const schedule =
-    strategy === 'exhaustive' ? fc.constant<Schedule>({ kind: 'random', choices: [] }) : scheduleArb(strategy, options.schedule);
+    strategy === 'exhaustive' ? g.constant<Schedule>({ kind: 'random', choices: [] }) : scheduleGen(strategy, options.schedule);
   const commands = driver.commands ?? [];
   const bindDevices = driver.bindDevices ?? 1;
   const shape = { ...options.shape, profiles, ...(commands.length > 0 ? { commands } : {}), ...(bindDevices > 1 ? { bindDevices } : {}) };
-  return fc.tuple(scenarioArb(shape), schedule);
+  return g.tuple<Sample>(scenarioGen(shape), schedule);
 }
 
 /** The step limit and oracle options of a run of `scenario`, as a token records them. */
@@ -434,14 +440,17 @@ export type RunOrigin = 'replay' | 'mutant' | 'fresh';
 /**
  * The sample of run `index`, drawing mutations from `pool` (the corpus at the start of the run's
  * epoch): a corpus entry replayed, a mutant of one, or a fresh sample from the run's own seed.
+ * A fresh sample comes with its shrink tree only when `tree` asks for it: the draw without it
+ * is the same sample, made faster.
  */
 export function planRun(
-  arb: fc.Arbitrary<Sample>,
+  gen: g.Gen<Sample>,
   replays: readonly CorpusEntry[],
   options: CampaignOptions,
   index: number,
   pool: readonly CorpusEntry[],
   weights: readonly number[] = [],
+  tree = false,
 ): { value: fc.Value<Sample>; origin: RunOrigin } {
   const seed = options.seed ?? 1;
   const replay = replays[index];
@@ -451,7 +460,8 @@ export function planRun(
     const m = mutantOf(pool, weights, seed, f, runSeed, { shape: options.shape ?? {}, schedules: options.strategy !== 'exhaustive' });
     if (m !== null) return { value: new fc.Value<Sample>(m, undefined), origin: 'mutant' };
   }
-  return { value: arb.generate(new fc.Random(xoroshiro128plus(runSeed(seed, f))), undefined), origin: 'fresh' };
+  const random = new fc.Random(xoroshiro128plus(runSeed(seed, f)));
+  return { value: tree ? gen.arb.generate(random, undefined) : new fc.Value<Sample>(gen.draw(random), undefined), origin: 'fresh' };
 }
 
 /**
@@ -466,8 +476,9 @@ export async function counterexample(
   pool: readonly CorpusEntry[] = [],
   weights: readonly number[] = [],
 ): Promise<Counterexample> {
-  const arb = runArb(driver, options);
-  const { value: start, origin } = planRun(arb, replaysOf(options), options, index, pool, weights);
+  const gen = runGen(driver, options);
+  const arb = gen.arb;
+  const { value: start, origin } = planRun(gen, replaysOf(options), options, index, pool, weights, true);
   const first = await runSample(driver, start.value_, options);
   const rule = (first.violations[0] as Violation).rule;
   let value = start;
@@ -584,7 +595,7 @@ export async function scanEpoch(
   progress: (done: number, last: RunProgress) => void = () => {},
 ): Promise<Scan> {
   const t0 = performance.now();
-  const arb = runArb(driver, options);
+  const gen = runGen(driver, options);
   const replays = replaysOf(options);
   const known = new Set(feed.known);
   const scan = emptyScan();
@@ -592,7 +603,7 @@ export async function scanEpoch(
     if (!inShard(i, options.shard)) continue;
     if (options.runFilter !== undefined && !options.runFilter(i)) continue;
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
-    const { value, origin } = planRun(arb, replays, options, i, feed.pool, feed.weights);
+    const { value, origin } = planRun(gen, replays, options, i, feed.pool, feed.weights);
     const sample = value.value_;
     const r = await runSample(driver, sample, options);
     scan.done++;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateScenario } from '@hmmlab/harness';
 import { afterEach, describe, expect, it } from 'vitest';
-import { counterexample, planRun, runArb, runCampaign, runSample, scanRuns } from './campaign.js';
+import { counterexample, planRun, runCampaign, runGen, runSample, scanRuns } from './campaign.js';
 import { type CorpusEntry, corpusDir, poolWeights, readCorpus, writeCorpus } from './corpus.js';
 import { replayToken } from './replay.js';
 import { mirror } from './test-mirror.js';
@@ -70,11 +70,11 @@ describe('coverage feedback', () => {
   it('should draw valid mutants whose failures shrink to tokens that replay exactly', async () => {
     const pool = (await runCampaign(mirror(true), { runs: 200, seed: 5 })).corpus.kept;
     const buggy = mirror(false);
-    const arb = runArb(buggy, {});
+    const gen = runGen(buggy, {});
     let mutants = 0;
     let checked = false;
     for (let i = 0; i < 60; i++) {
-      const { value, origin } = planRun(arb, [], { seed: 9 }, i, pool);
+      const { value, origin } = planRun(gen, [], { seed: 9 }, i, pool);
       if (origin !== 'mutant') continue;
       mutants++;
       validateScenario(value.value_[0]);

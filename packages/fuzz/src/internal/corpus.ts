@@ -16,7 +16,7 @@ import { HmmlabError } from '@hmmlab/core';
 import { type OpSpec, type RegionSpec, type Scenario, type TaskSpec, validateScenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
-import { cpuOpArb, deviceOpArb, driverOpArb, kernelOpArb, type ScenarioShape } from './arbitraries.js';
+import { cpuOpGen, deviceOpGen, driverOpGen, kernelOpGen, type ScenarioShape } from './arbitraries.js';
 import type { Schedule } from './schedule.js';
 
 /** A kept run: its scenario and schedule, and the coverage keys it reached. */
@@ -166,17 +166,17 @@ const MAX_OPS = 8;
 
 /** A fresh op for a task of `kind` over `regions`, or null for a kind this module does not generate. */
 function freshOp(kind: TaskSpec['kind'], regions: readonly RegionSpec[], rng: fc.Random, shape: ScenarioShape): OpSpec | null {
-  const arb =
+  const gen =
     kind === 'cpu'
-      ? cpuOpArb(regions, { fork: shape.fork ?? true, exit: shape.exit ?? true })
+      ? cpuOpGen(regions, { fork: shape.fork ?? true, exit: shape.exit ?? true })
       : kind === 'device'
-        ? deviceOpArb(regions, shape.devices ?? 1)
+        ? deviceOpGen(regions, shape.devices ?? 1)
         : kind === 'driver'
-          ? driverOpArb(regions, {}, shape.commands, shape.bindDevices)
+          ? driverOpGen(regions, {}, shape.commands, shape.bindDevices)
           : kind === 'kernel'
-            ? kernelOpArb(regions)
+            ? kernelOpGen(regions)
             : null;
-  return arb === null ? null : arb.generate(rng, undefined).value;
+  return gen === null ? null : gen.draw(rng);
 }
 
 /** One op mutation: insert a fresh op, delete one, replace one with a fresh one, or swap two. */

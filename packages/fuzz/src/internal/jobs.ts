@@ -17,7 +17,7 @@ import {
   planRun,
   type RunProgress,
   replaysOf,
-  runArb,
+  runGen,
   runInputs,
   type Scan,
   scanEpoch,
@@ -245,7 +245,7 @@ function stalledCounterexample(
   if (s.decisions === null) {
     throw new HmmlabError('ERR_STATE', `run ${s.run} stalled after more scheduler decisions than the watchdog records`);
   }
-  const [scenario, schedule] = planRun(runArb(driver, options), replaysOf(options), options, s.run, pool, weights).value.value_;
+  const [scenario, schedule] = planRun(runGen(driver, options), replaysOf(options), options, s.run, pool, weights).value.value_;
   const violation = stallViolation(s);
   const report: OracleReport = {
     verdict: 'fail',

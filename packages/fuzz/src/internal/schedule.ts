@@ -4,7 +4,8 @@
  * testing, which finds a depth-d bug with probability at least 1/(n·k^(d−1)) per run).
  */
 import type { DecisionSource, TaskInfo } from '@hmmlab/core';
-import fc from 'fast-check';
+import type fc from 'fast-check';
+import * as g from './gen.js';
 
 /** Schedule strategies. */
 export type StrategyName = 'random' | 'pct' | 'exhaustive';
@@ -43,7 +44,12 @@ export interface ScheduleShape {
 
 /** A random-walk schedule. */
 export function randomScheduleArb(shape: ScheduleShape = {}): fc.Arbitrary<Schedule> {
-  return fc.array(fc.nat(7), { maxLength: shape.maxChoices ?? 200 }).map((choices) => ({ kind: 'random', choices }));
+  return randomScheduleGen(shape).arb;
+}
+
+/** The generator of {@link randomScheduleArb}. */
+function randomScheduleGen(shape: ScheduleShape): g.Gen<Schedule> {
+  return g.array(g.nat(7), { maxLength: shape.maxChoices ?? 200 }).map((choices): Schedule => ({ kind: 'random', choices }));
 }
 
 /**
@@ -53,19 +59,29 @@ export function randomScheduleArb(shape: ScheduleShape = {}): fc.Arbitrary<Sched
  * tail is the fairness a real scheduler gives them (as in CHESS's fair stateless model checking).
  */
 export function pctScheduleArb(shape: ScheduleShape = {}): fc.Arbitrary<Schedule> {
+  return pctScheduleGen(shape).arb;
+}
+
+/** The generator of {@link pctScheduleArb}. */
+function pctScheduleGen(shape: ScheduleShape): g.Gen<Schedule> {
   const horizon = shape.horizon ?? 32;
-  return fc
+  return g
     .record({
-      priorities: fc.array(fc.nat(1000), { minLength: 8, maxLength: 8 }),
-      changes: fc.array(fc.nat(horizon), { maxLength: shape.depth ?? 3 }),
-      fair: fc.option(fc.nat(horizon), { nil: undefined, freq: 2 }),
+      priorities: g.array(g.nat(1000), { minLength: 8, maxLength: 8 }),
+      changes: g.array(g.nat(horizon), { maxLength: shape.depth ?? 3 }),
+      fair: g.option(g.nat(horizon), { nil: undefined, freq: 2 }),
     })
     .map(({ priorities, changes, fair }): Schedule => ({ kind: 'pct', priorities, changes, ...(fair !== undefined ? { fair } : {}) }));
 }
 
 /** The schedule arbitrary of a strategy (exhaustive search enumerates instead of generating). */
 export function scheduleArb(strategy: Exclude<StrategyName, 'exhaustive'>, shape: ScheduleShape = {}): fc.Arbitrary<Schedule> {
-  return strategy === 'pct' ? pctScheduleArb(shape) : randomScheduleArb(shape);
+  return scheduleGen(strategy, shape).arb;
+}
+
+/** The generator of {@link scheduleArb}. */
+export function scheduleGen(strategy: Exclude<StrategyName, 'exhaustive'>, shape: ScheduleShape = {}): g.Gen<Schedule> {
+  return strategy === 'pct' ? pctScheduleGen(shape) : randomScheduleGen(shape);
 }
 
 /** The decision source that plays a schedule. */
