@@ -1,7 +1,9 @@
 /**
  * fast-check arbitraries for scenarios: layouts, CPU programs, device work, driver actions, kernel
  * background work, profiles, and the schedule itself. Small by default, because small scenarios
- * shrink to counterexamples a person can read in a minute; every size is an option.
+ * shrink to counterexamples a person can read in a minute; every size is an option. Each is
+ * written once as a generator (gen.ts), which gives the arbitrary and a draw of the same values
+ * without fast-check's value tree, as a campaign draws its runs.
  */
 import { HmmlabError, type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import type { MemoryHold, OpSpec, RegionSpec, Scenario, TaskSpec } from '@hmmlab/harness';
@@ -228,7 +230,7 @@ const THP_ONE_IN = 16;
 const HELD_ONE_IN = 8;
 
 /** Device memory other users hold: nearly full, or in pieces. */
-const memoryHoldArb: g.Gen<MemoryHold> = g.oneof(g.record({ free: g.nat(16) }), g.record({ every: g.integer({ min: 2, max: 512 }) }));
+const memoryHoldGen: g.Gen<MemoryHold> = g.oneof(g.record({ free: g.nat(16) }), g.record({ every: g.integer({ min: 2, max: 512 }) }));
 
 /** The region `ScenarioShape.thp` puts first: one PMD's worth of THP memory, populated. */
 const THP_REGION: RegionSpec = { pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true };
@@ -245,7 +247,7 @@ function regionGen(pages: { min: number; max: number } = { min: 1, max: 4 }): g.
 }
 
 /** A page of one of `regions`: `{ region, page }`, the hot page about half of the time. */
-function atArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<{ region: number; page: number; word: number }> {
+function atGen(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<{ region: number; page: number; word: number }> {
   const inRegion = regions.map((r, region) =>
     g.record({ region: g.constant(region), page: g.integer({ min: 0, max: r.pages - 1 }), word: g.nat(3) }),
   );
@@ -264,7 +266,7 @@ function regionOf(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<nu
 }
 
 /** A page range of one region; about half of the time one that covers the hot page. */
-function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<{ region: number; page: number; pages: number }> {
+function rangeGen(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<{ region: number; page: number; pages: number }> {
   // Built once per region and page rather than inside `chain` for every draw (the draws are the
   // same), and only for the pages drawn: a THP region has 512 of them.
   type FromPage = g.Gen<{ region: number; page: number; pages: number }>;
@@ -297,7 +299,7 @@ function rangeArb(regions: readonly RegionSpec[], hot?: OpBias['hot']): g.Gen<{ 
  * A range over two regions: from a page of one through a page of another, so one call spans
  * several VMAs (and the driver ranges and notifiers behind them) and the gap between them.
  */
-function spanArb(
+function spanGen(
   regions: readonly RegionSpec[],
 ): g.Gen<{ region: number; page: number; pages: number; through: { region: number; page: number } }> {
   const page = (region: number) => g.integer({ min: 0, max: (regions[region] as RegionSpec).pages - 1 });
@@ -319,7 +321,7 @@ function spanArb(
     .chain(([a, d]) => (spans[a] as (typeof spans)[number])[d - 1] as (typeof spans)[number][number]);
 }
 
-const valueArb = g.integer({ min: 1, max: 999 });
+const valueGen = g.integer({ min: 1, max: 999 });
 
 /** Types an op literal. */
 const op = (o: OpSpec): OpSpec => o;
@@ -331,11 +333,11 @@ export function cpuOpGen(regions: readonly RegionSpec[], options: { fork?: boole
 
 /** The weighted CPU ops of {@link cpuOpGen}, before the bias leaves kinds out. */
 function cpuOps(regions: readonly RegionSpec[], options: { fork?: boolean; exit?: boolean } & OpBias): KindedOps {
-  const at = atArb(regions, options.hot);
-  const range = rangeArb(regions, options.hot);
+  const at = atGen(regions, options.hot);
+  const range = rangeGen(regions, options.hot);
   const ops: KindedOps = [
     { kind: 'read', weight: 4, gen: at.map((a) => op({ op: 'read', ...a })) },
-    { kind: 'write', weight: 5, gen: g.tuple(at, valueArb).map(([a, value]) => op({ op: 'write', ...a, value })) },
+    { kind: 'write', weight: 5, gen: g.tuple(at, valueGen).map(([a, value]) => op({ op: 'write', ...a, value })) },
     { kind: 'munmap', weight: 2, gen: range.map((r) => op({ op: 'munmap', ...r })) },
     {
       kind: 'mprotect',
@@ -362,7 +364,7 @@ function cpuOps(regions: readonly RegionSpec[], options: { fork?: boolean; exit?
     },
   ];
   if (regions.length > 1) {
-    const across = spanArb(regions);
+    const across = spanGen(regions);
     ops.push(
       { kind: 'munmap', weight: 1, gen: across.map((r) => op({ op: 'munmap', ...r })) },
       {
@@ -384,8 +386,8 @@ export function deviceOpGen(regions: readonly RegionSpec[], devices = 1, bias: O
 
 /** The weighted device ops of {@link deviceOpGen}, before the bias leaves kinds out. */
 function deviceOps(regions: readonly RegionSpec[], devices: number, hot: OpBias['hot']): KindedOps {
-  const at = atArb(regions, hot);
-  const range = rangeArb(regions, hot);
+  const at = atGen(regions, hot);
+  const range = rangeGen(regions, hot);
   const device = g.integer({ min: 0, max: Math.max(0, devices - 1) });
   return [
     {
@@ -396,13 +398,13 @@ function deviceOps(regions: readonly RegionSpec[], devices: number, hot: OpBias[
     {
       kind: 'dev-write',
       weight: 1,
-      gen: g.tuple(range, valueArb, device).map(([r, value, d]) => op({ op: 'dev-write', ...r, value, device: d })),
+      gen: g.tuple(range, valueGen, device).map(([r, value, d]) => op({ op: 'dev-write', ...r, value, device: d })),
     },
     { kind: 'dev-read', weight: 3, gen: g.tuple(at, device).map(([a, d]) => op({ op: 'dev-read', ...a, device: d })) },
     {
       kind: 'dev-write',
       weight: 4,
-      gen: g.tuple(at, valueArb, device).map(([a, value, d]) => op({ op: 'dev-write', ...a, value, device: d })),
+      gen: g.tuple(at, valueGen, device).map(([a, value, d]) => op({ op: 'dev-write', ...a, value, device: d })),
     },
     { kind: 'dev-atomic', weight: 1, gen: g.tuple(at, device).map(([a, d]) => op({ op: 'dev-atomic', ...a, device: d })) },
   ];
@@ -420,7 +422,7 @@ export function driverOpGen(
 
 /** The weighted driver actions of {@link driverOpGen}, before the bias leaves kinds out. */
 function driverOps(regions: readonly RegionSpec[], hot: OpBias['hot'], commands: readonly string[], bindDevices: number): KindedOps {
-  const plain = rangeArb(regions, hot);
+  const plain = rangeGen(regions, hot);
   const range: g.Gen<{ region: number; page: number; pages: number; device?: number }> =
     bindDevices > 1
       ? g
@@ -455,7 +457,7 @@ export function kernelOpGen(regions: readonly RegionSpec[], bias: OpBias = {}): 
 
 /** The weighted kernel work of {@link kernelOpGen}, before the bias leaves kinds out. */
 function kernelOps(regions: readonly RegionSpec[], hot: OpBias['hot']): KindedOps {
-  const at = atArb(regions, hot);
+  const at = atGen(regions, hot);
   return [
     { kind: 'reclaim', weight: 3, gen: at.map((a) => op({ op: 'reclaim', region: a.region, page: a.page })) },
     { kind: 'compact', weight: 3, gen: at.map((a) => op({ op: 'compact', region: a.region, page: a.page })) },
@@ -468,7 +470,7 @@ function task(kind: TaskSpec['kind'], op: g.Gen<OpSpec>, ops: { min: number; max
 }
 
 /** A scenario's op bias over `regions`: a hot page and the op kinds left out, as the shape asks. */
-function biasArb(regions: readonly RegionSpec[], shape: ScenarioShape): g.Gen<OpBias> {
+function biasGen(regions: readonly RegionSpec[], shape: ScenarioShape): g.Gen<OpBias> {
   const hotIn = regions.map((r, region) => g.record({ region: g.constant(region), page: g.integer({ min: 0, max: r.pages - 1 }) }));
   const hot =
     (shape.hotPage ?? true)
@@ -547,10 +549,10 @@ export function scenarioGen(shape: ScenarioShape = {}): g.Gen<Scenario> {
         : g.oneof({ gen: drawn, weight: THP_ONE_IN - 1 }, { gen: withThp, weight: 1 });
   const held: g.Gen<MemoryHold | undefined> =
     shape.deviceMemory === true
-      ? memoryHoldArb
+      ? memoryHoldGen
       : shape.deviceMemory === false
         ? g.constant(undefined)
-        : g.oneof({ gen: g.constant(undefined), weight: HELD_ONE_IN - 1 }, { gen: memoryHoldArb, weight: 1 });
+        : g.oneof({ gen: g.constant(undefined), weight: HELD_ONE_IN - 1 }, { gen: memoryHoldGen, weight: 1 });
   const programs = (lists: ProgramOps, bias: OpBias): g.Gen<TaskSpec[][]> => {
     const tasks: g.Gen<TaskSpec[]>[] = [
       g.array(task('device', pick(lists.device, bias), ops), { minLength: 1, maxLength: 2 }),
@@ -570,7 +572,7 @@ export function scenarioGen(shape: ScenarioShape = {}): g.Gen<Scenario> {
   return g
     .tuple(layout, g.constantFrom(...profiles), held)
     .chain(([regions, profile, hold]) =>
-      cached(cache.bias, layoutKey(regions), () => biasArb(regions, shape)).map((bias) => [regions, profile, hold, bias] as const),
+      cached(cache.bias, layoutKey(regions), () => biasGen(regions, shape)).map((bias) => [regions, profile, hold, bias] as const),
     )
     .chain(([regions, profile, hold, bias]) => {
       const where = `${layoutKey(regions)}|${bias.hot === undefined ? '' : `${bias.hot.region}:${bias.hot.page}`}`;
@@ -585,14 +587,14 @@ export function scenarioGen(shape: ScenarioShape = {}): g.Gen<Scenario> {
         bias.omit === undefined || bias.omit.size === 0
           ? cached(cache.programs, where, () => programs(lists, bias))
           : programs(lists, bias);
-      return groups.map((g) => ({
+      return groups.map((programs) => ({
         profile,
         ...(shape.profileOverrides !== undefined ? { profileOverrides: shape.profileOverrides } : {}),
         wordsPerPage: shape.wordsPerPage ?? 2,
         ...(hold !== undefined ? { deviceMemory: hold } : {}),
         ...((shape.exitAtEnd ?? true) ? { exitAtEnd: true } : {}),
         regions,
-        tasks: g.flat(),
+        tasks: programs.flat(),
       }));
     });
 }
@@ -646,9 +648,9 @@ export function kernelOpArb(regions: readonly RegionSpec[], bias: OpBias = {}): 
  * draws its own op bias (a hot page, a swarm subset of op kinds; see {@link ScenarioShape}); the
  * scenario holds only the ops themselves.
  *
- * The arbitraries a layout needs are built once per shape, layout and hot page and kept (fast-check
- * arbitraries hold no state), rather than inside `chain` for every scenario: each seed draws,
- * and each shrink tries, exactly what building them afresh would.
+ * The generators a layout needs are built once per shape, layout and hot page and kept, each with
+ * its arbitrary once built (fast-check arbitraries hold no state), rather than inside `chain` for
+ * every scenario: each seed draws, and each shrink tries, exactly what building them afresh would.
  */
 export function scenarioArb(shape: ScenarioShape = {}): fc.Arbitrary<Scenario> {
   return scenarioGen(shape).arb;
