@@ -16,6 +16,33 @@ describe('invokeDriver', () => {
     expect(eventsOf(k, 'lock-leak')).toEqual([expect.objectContaining({ context: 'cb', locks: ['driver lock'] })]);
   });
 
+  it('should report the error of a callback that throws holding a lock, not the lock', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const m = k.mutex('driver lock');
+    const facts: InvokeFacts = { leaked: [] };
+    let thrown: unknown = null;
+    k.spawn('t', 'driver', async () => {
+      try {
+        await invokeDriver(
+          k.sched,
+          'cb',
+          false,
+          async () => {
+            await m.lock();
+            throw new Error('oops');
+          },
+          facts,
+        );
+      } catch (e) {
+        thrown = e;
+      }
+    });
+    await k.run(firstRunnable);
+    expect(thrown).toMatchObject({ name: 'DriverCallbackError', context: 'cb' });
+    expect(facts.leaked).toEqual(['driver lock']);
+    expect(eventsOf(k, 'lock-leak')).toEqual([]);
+  });
+
   it('should name the callback on the task while it runs, and make an atomic context non-sleeping', async () => {
     const k = new Kernel({ trace: 'all' });
     const seen: [string[], number][] = [];

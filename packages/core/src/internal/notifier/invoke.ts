@@ -32,16 +32,20 @@ export async function invokeDriver<R>(
   const mark = t.held.mark();
   t.contexts.push(context);
   if (atomic) t.atomicDepth++;
+  let threw = false;
   try {
     const r = fn();
     return isThenable(r) ? await r : r;
   } catch (e) {
+    threw = true;
     if (e instanceof DriverCallbackError) throw e;
     throw new DriverCallbackError(context, e);
   } finally {
     if (atomic) t.atomicDepth--;
     t.contexts.pop();
     facts.leaked = t.held.mark() > mark ? t.held.takenSince(mark) : NO_LEAKS;
-    if (facts.leaked.length > 0 && sched.trace.on) sched.trace.emit({ type: 'lock-leak', context, locks: facts.leaked });
+    // A callback that threw ends the run with its error (an oops in C): the locks the throw left
+    // held are its consequence, and reporting them first would hide the cause.
+    if (!threw && facts.leaked.length > 0 && sched.trace.on) sched.trace.emit({ type: 'lock-leak', context, locks: facts.leaked });
   }
 }
