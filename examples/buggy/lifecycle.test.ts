@@ -1,6 +1,7 @@
 /**
- * The lifecycle bugs of the zoo written another way, by drivers nobody wrote for the zoo: a
- * default campaign must find each, and the same mirror without the bug must pass the same campaign.
+ * The lifecycle bugs of the zoo written another way, by drivers nobody wrote for the zoo, and a
+ * fault handler that outlives the teardown: a default campaign must find each, and the same
+ * mirror without the bug must pass the same campaign.
  */
 import type { RuleId } from '@hmmlab/assertions';
 import { type MmuIntervalNotifier, type MmuNotifierRange, mmuIntervalSetSeq, ULONG_MAX } from '@hmmlab/core';
@@ -32,11 +33,21 @@ class DyingAfterSetSeq extends SvmMirror {
 /** L2 another way: unbind revokes everything but never removes its notifier, so callbacks outlive the page table. */
 class NeverRemoved extends SvmMirror {
   override async unbind(): Promise<void> {
+    await this.stopFaults();
     await this.evict();
     await this.lock.lock();
     this.revoke(0, ULONG_MAX);
     this.lock.unlock();
   }
+}
+
+/**
+ * A fault handler outliving the teardown: unbind never stops the device's faults, so a fault that
+ * began before it runs on into a removed notifier and a freed page table (the file's close does
+ * not wait for a device's faults; the driver must).
+ */
+class FaultsNotStopped extends SvmMirror {
+  override async stopFaults(): Promise<void> {}
 }
 
 const variants: [string, DriverDefinition, readonly RuleId[]][] = [
@@ -49,6 +60,11 @@ const variants: [string, DriverDefinition, readonly RuleId[]][] = [
     'a notifier never removed',
     svmDriver({ name: 'never-removed', description: 'L2 another way', mirror: NeverRemoved }),
     ['vm-use-after-free'],
+  ],
+  [
+    'a fault in flight left running through unbind',
+    svmDriver({ name: 'faults-not-stopped', description: 'a fault handler outliving the teardown', mirror: FaultsNotStopped }),
+    ['callback-threw', 'vm-use-after-free'],
   ],
 ];
 

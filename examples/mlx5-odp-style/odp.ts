@@ -12,6 +12,7 @@ import {
   type Mutex,
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
+  type WaitQueue,
 } from '@hmmlab/core';
 import { type Binding, type Device, type DeviceFault, type DeviceVm, SharedMap } from '@hmmlab/harness';
 import { IbUmemOdp, ibUmemOdpMapDmaAndLock, mlx5MniOps, mlx5ZapAndUnmap } from './umem-odp.js';
@@ -34,6 +35,15 @@ export class Mlx5ImplicitMr implements Binding {
   /** Protects `children` (the xarray lock). */
   private readonly childrenLock: Mutex;
   private dead = false;
+  /**
+   * The MR's entry in `dev->odp_mkeys` and its `mmkey->usecount`: a NIC page fault finds the MR
+   * there and holds it while it runs (`pagefault_single_data_segment`), and deregistration
+   * erases the entry and waits for the faults in flight (`mlx5r_deref_wait_odp_mkey`) before it
+   * tears the children down: the NIC raises faults whether or not the MR is going.
+   */
+  private registered = true;
+  private faultsInFlight = 0;
+  private readonly faultsDone: WaitQueue;
 
   constructor(dev: Device, mm: Mm) {
     this.kernel = dev.kernel;
@@ -41,6 +51,7 @@ export class Mlx5ImplicitMr implements Binding {
     this.mm = mm;
     this.vm = dev.createVm(mm, { fault: (_vm, f) => this.pageFault(f) });
     this.childrenLock = this.kernel.mutex(`mlx5 implicit mr children (mm ${mm.id})`);
+    this.faultsDone = this.kernel.waitQueue(`mlx5 odp mkey usecount (mm ${mm.id})`);
     this.children = new SharedMap(this.kernel, `mlx5 implicit mr children (mm ${mm.id})`);
   }
 
@@ -106,11 +117,19 @@ export class Mlx5ImplicitMr implements Binding {
     return r;
   }
 
-  /** `mlx5_ib_page_fault` of one page (an RDMA read, write or atomic that missed). */
-  pageFault(f: DeviceFault): Promise<number> {
-    const ps = this.kernel.pageSize;
-    const start = this.kernel.pageAlignDown(f.va);
-    return this.pagefaultImplicitMr(start, start + ps, f.kind !== 'read');
+  /** `mlx5_ib_page_fault` of one page (an RDMA read, write or atomic that missed), holding the MR's mkey. */
+  async pageFault(f: DeviceFault): Promise<number> {
+    // xa_load(&dev->odp_mkeys) and refcount_inc(&mmkey->usecount), with nothing in between.
+    if (!this.registered) return -EFAULT;
+    this.faultsInFlight++;
+    try {
+      const ps = this.kernel.pageSize;
+      const start = this.kernel.pageAlignDown(f.va);
+      return await this.pagefaultImplicitMr(start, start + ps, f.kind !== 'read');
+    } finally {
+      // mlx5r_deref_odp_mkey.
+      if (--this.faultsInFlight === 0) this.faultsDone.wakeUpAll();
+    }
   }
 
   /** `ibv_advise_mr(IBV_ADVISE_MR_ADVICE_PREFETCH[_WRITE])`: `mlx5_ib_advise_mr_prefetch` of `[start, end)`. */
@@ -120,10 +139,14 @@ export class Mlx5ImplicitMr implements Binding {
   }
 
   /**
-   * `mlx5_ib_dereg_mr` → `ib_umem_odp_release` for every child: the NIC's translations and DMA
-   * mappings go under `umem_mutex`, then the notifier.
+   * `mlx5_ib_dereg_mr`: the mkey out of reach of new faults and the faults in flight done, then
+   * `ib_umem_odp_release` for every child: the NIC's translations and DMA mappings go under
+   * `umem_mutex`, then the notifier.
    */
   async unbind(): Promise<void> {
+    // xa_erase(&dev->odp_mkeys), then mlx5r_deref_wait_odp_mkey.
+    this.registered = false;
+    await this.faultsDone.waitEvent(() => this.faultsInFlight === 0);
     await this.childrenLock.lock();
     this.dead = true;
     const children: IbUmemOdp[] = [];

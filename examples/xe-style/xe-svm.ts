@@ -7,6 +7,7 @@
 import {
   EAGAIN,
   EFAULT,
+  ENOENT,
   EPERM,
   type Kernel,
   MMU_NOTIFY_UNMAP,
@@ -18,7 +19,7 @@ import {
   Work,
   type Workqueue,
 } from '@hmmlab/core';
-import { type Binding, Device, type DeviceFault, type DeviceVm, type Fence } from '@hmmlab/harness';
+import { type Binding, Device, type DeviceFault, type DeviceVm, type Fence, SharedCell } from '@hmmlab/harness';
 import { DrmGpusvm, type DrmGpusvmNotifier, type DrmGpusvmRange } from './gpusvm.js';
 import { drmPagemapEvictToRam, drmPagemapMigrateToDevmem, drmPagemapMigrateToRam } from './migrate.js';
 
@@ -59,6 +60,13 @@ export class XeVm implements Binding {
   readonly vms: readonly DeviceVm[];
   /** `vm->lock`: serializes faults, prefetches and the garbage collector. Order: this, mmap lock, notifier lock. */
   readonly lock: Mutex;
+  /**
+   * `xe_vm_is_closed`: set by `xe_vm_close` under {@link XeVm.lock} when the file closes, and read
+   * under it by `handle_pagefault`, which fails a fault of a closed VM: the GPU raises faults
+   * whether or not the file is closing, so only this keeps a fault from binding pages after the
+   * teardown.
+   */
+  private readonly closed: SharedCell<boolean>;
   readonly gpusvm: DrmGpusvm;
   /** `vm->svm.garbage_collector`. */
   private readonly gcList: DrmGpusvmRange[] = [];
@@ -72,6 +80,7 @@ export class XeVm implements Binding {
     this.mm = mm;
     this.vms = xe.tiles.map((t, i) => t.createVm(mm, { fault: (_vm, f) => this.handlePagefault(i, f) }));
     this.lock = this.kernel.mutex(`xe vm lock (mm ${mm.id})`);
+    this.closed = new SharedCell(this.kernel, `xe vm closed (mm ${mm.id})`, false);
     this.gpusvm = new DrmGpusvm(xe.tiles[0] as Device, mm, xe.pgmapOwner, { invalidate: (n, r) => this.invalidate(n, r) });
     this.wq = this.kernel.workqueue(`xe_svm gc (mm ${mm.id})`);
     this.gcWork = new Work('xe_svm_garbage_collector_work_func', async () => {
@@ -209,11 +218,12 @@ export class XeVm implements Binding {
     return 0; // still colliding: let the GPU replay the fault
   }
 
-  /** `xe_svm_handle_pagefault`: a recoverable fault of `tile`. */
+  /** `handle_pagefault` → `xe_svm_handle_pagefault`: a recoverable fault of `tile`. */
   async handlePagefault(tile: number, f: DeviceFault): Promise<number> {
     if (!this.mm.mmgetNotZero()) return -EFAULT;
     await this.lock.lock();
     try {
+      if (this.closed.get()) return -ENOENT;
       return await this.faultLocked(tile, this.kernel.pageAlignDown(f.va), f.kind !== 'read');
     } finally {
       this.lock.unlock();
@@ -262,9 +272,10 @@ export class XeVm implements Binding {
     return drmPagemapEvictToRam(this.xe);
   }
 
-  /** `xe_svm_close` + `drm_gpusvm_fini`: everything unbound before the notifiers go. */
+  /** `xe_vm_close` + `xe_svm_close` + `drm_gpusvm_fini`: the VM closed, everything unbound before the notifiers go. */
   async unbind(): Promise<void> {
     await this.lock.lock();
+    this.closed.set(true);
     await this.gpusvm.notifierLock.downWrite();
     for (const n of this.gpusvm.notifiers) {
       await this.zapRangesLocked(n.ranges, 0, ULONG_MAX);

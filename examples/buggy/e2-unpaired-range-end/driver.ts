@@ -57,6 +57,7 @@ export class CountingSecondaryMmu extends SvmMirror {
 
   /** `kvm_destroy_vm`: the shadow pages go (`kvm_flush_shadow_all`, as the notifier's release does), then the notifier. */
   override async unbind(): Promise<void> {
+    await this.stopFaults();
     this.spinLock();
     this.revoke(0, ULONG_MAX);
     this.detached = true;

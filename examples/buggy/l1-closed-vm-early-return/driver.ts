@@ -13,6 +13,7 @@ export class ClosedVmEarlyReturn extends SvmMirror {
   closed = false;
 
   override async unbind(): Promise<void> {
+    await this.stopFaults();
     this.closed = true;
     await this.evict();
     await this.revokeAllAndDetach();

@@ -11,6 +11,7 @@ class ClosedUnderLock extends SvmMirror {
   closed = false;
 
   override async unbind(): Promise<void> {
+    await this.stopFaults();
     await this.evict();
     await this.lock.lock();
     this.revoke(0, ULONG_MAX);

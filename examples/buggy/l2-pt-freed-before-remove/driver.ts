@@ -9,6 +9,7 @@ import { SvmMirror } from '../lib/svm-mirror.js';
 
 export class PtFreedBeforeRemove extends SvmMirror {
   override async unbind(): Promise<void> {
+    await this.stopFaults();
     await this.evict();
     await this.lock.lock();
     this.revoke(0, ULONG_MAX);

@@ -8,6 +8,7 @@ import { SvmMirror } from '../lib/svm-mirror.js';
 
 class RemoveThenFree extends SvmMirror {
   override async unbind(): Promise<void> {
+    await this.stopFaults();
     await this.evict();
     await this.revokeAllAndDetach();
     await mmuIntervalNotifierRemove(this.notifier);

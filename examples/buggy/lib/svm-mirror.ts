@@ -34,6 +34,7 @@ import {
   type Page,
   ULONG_MAX,
   type VmFault,
+  type WaitQueue,
 } from '@hmmlab/core';
 import { type Binding, type Device, type DeviceFault, type DeviceVm, hmmRangeFaultLoop, SharedCell, SharedMap } from '@hmmlab/harness';
 import { svmExclusiveFault, svmMapExclusive, svmReleaseExclusive } from './svm-exclusive.js';
@@ -94,6 +95,15 @@ export class SvmMirror implements Binding {
   readonly dmaMapped: SharedMap<number, Page>;
   /** Set under `L` by {@link SvmMirror.revokeAllAndDetach}: the device VM is no longer this mirror's to touch. */
   detached = false;
+  /**
+   * The device's faults: taken while open, counted while the driver handles them. The device
+   * raises faults whether or not the file is closing, so `unbind` first stops taking them and
+   * waits for those in flight ({@link SvmMirror.stopFaults}, as nouveau's fault buffer fini and
+   * the flush of a fault worker do) before it tears anything down.
+   */
+  private faultsOpen = true;
+  private faultsInFlight = 0;
+  private readonly faultsDone: WaitQueue;
 
   constructor(device: Device, mm: Mm, policy: Partial<SvmPolicy> = {}) {
     this.kernel = device.kernel;
@@ -105,7 +115,25 @@ export class SvmMirror implements Binding {
     this.foreignCell = new SharedCell(this.kernel, `${device.name} svm foreign invalidations`, 0);
     this.dmaMapped = new SharedMap(this.kernel, `${device.name} svm dma-mapped`);
     this.notifier = new MmuIntervalNotifier(`${device.name} svm`);
-    this.vm = device.createVm(mm, { fault: (_vm, f) => this.fault(f) });
+    this.faultsDone = this.kernel.waitQueue(`${device.name} svm faults`);
+    this.vm = device.createVm(mm, { fault: (_vm, f) => this.takeFault(f) });
+  }
+
+  /** A device fault, handled while faults are taken (a fault after {@link SvmMirror.stopFaults} fails). */
+  async takeFault(f: DeviceFault): Promise<number> {
+    if (!this.faultsOpen) return -EFAULT;
+    this.faultsInFlight++;
+    try {
+      return await this.fault(f);
+    } finally {
+      if (--this.faultsInFlight === 0) this.faultsDone.wakeUpAll();
+    }
+  }
+
+  /** The first step of every `unbind`: no new device fault reaches the driver, and those in flight are done. */
+  async stopFaults(): Promise<void> {
+    this.faultsOpen = false;
+    await this.faultsDone.waitEvent(() => this.faultsInFlight === 0);
   }
 
   /** See {@link SvmMirror.convertingCell}. */
@@ -149,12 +177,14 @@ export class SvmMirror implements Binding {
   }
 
   /**
-   * Detaches (drm_gpusvm_fini, ib_umem_odp_release): the device memory comes back first (its
-   * `migrate_to_ram` would reach this mirror after it is gone, as `dmirror_fops_release` evicts
-   * since v6.1), every translation goes under `L`, and only then the notifiers: an invalidation
-   * before the removal finds nothing mapped, none after it reaches the device.
+   * Detaches (drm_gpusvm_fini, ib_umem_odp_release): the device's faults stop, then the device
+   * memory comes back (its `migrate_to_ram` would reach this mirror after it is gone, as
+   * `dmirror_fops_release` evicts since v6.1), every translation goes under `L`, and only then the
+   * notifiers: an invalidation before the removal finds nothing mapped, none after it reaches the
+   * device.
    */
   async unbind(): Promise<void> {
+    await this.stopFaults();
     await this.evict();
     await this.revokeAllAndDetach();
     for (const n of this.classicNotifiers()) if (n.mm !== null) await mmuNotifierUnregister(n, this.mm);

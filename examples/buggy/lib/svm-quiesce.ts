@@ -41,6 +41,7 @@ export class QuiesceMirror extends SvmMirror {
    * and the work its last callbacks queued is waited for before the page table is freed.
    */
   override async unbind(): Promise<void> {
+    await this.stopFaults();
     await this.evict();
     this.closed = true;
     await this.wq.cancelSync(this.restoreWork);

@@ -62,6 +62,56 @@ describe('runScenario: unbind', () => {
     expect(r.world.bindingState).toBe('closed');
     expect(r.world.binding?.vms[0]?.destroyed).toBe(true);
   });
+
+  it("should run the driver's unbind while a device fault is still in its handler", async () => {
+    // The file's close waits for the calls that hold it, not for the device's faults: this fault
+    // handler sleeps until unbind has run, which only a driver that waits for it itself avoids.
+    const log: string[] = [];
+    const driver = defineDriver({
+      name: 'fault-in-flight',
+      probe(kernel: Kernel) {
+        const dev = new Device(kernel, { name: 'dev0' });
+        const gate = kernel.waitQueue('unbind ran');
+        let unbound = false;
+        return {
+          devices: [dev],
+          bind(mm) {
+            const vm = dev.createVm(mm, {
+              async fault() {
+                log.push('fault begins');
+                await gate.waitEvent(() => unbound);
+                log.push('fault ends');
+                return -EFAULT;
+              },
+            });
+            return Promise.resolve({
+              vms: [vm],
+              unbind: () => {
+                log.push('unbind');
+                unbound = true;
+                gate.wakeUpAll();
+                return Promise.resolve();
+              },
+            });
+          },
+        };
+      },
+    });
+    const s: Scenario = {
+      regions: [region],
+      tasks: [
+        { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] },
+        { kind: 'driver', ops: [{ op: 'unbind' }] },
+      ],
+    };
+    const r = await runScenario(driver, s, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(log).toEqual(['fault begins', 'unbind', 'fault ends']);
+    expect(r.outcomes.map((o) => [o.op, o.status])).toEqual([
+      ['unbind', 'ok'],
+      ['dev-read', 'signal'],
+    ]);
+  });
 });
 
 describe('runScenario: exit', () => {

@@ -211,7 +211,6 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
       }
     }
     world.binding = await instance.bind(mm);
-    holdFaults(world, life);
     // The end of the run is spawned by the last task to finish, so that it takes no scheduling
     // decision while the programs run.
     const left = { tasks: scenario.tasks.length };
@@ -272,24 +271,6 @@ class Holds {
   }
 }
 
-/**
- * The fault handling of the binding's address spaces holds the binding while it runs, and is
- * refused with -ENODEV once the binding is closing: the device's faults are cancelled
- * (nouveau_svm_fault_cancel_fault, xe_svm_handle_pagefault on a closed VM).
- */
-function holdFaults(world: World, life: Holds): void {
-  for (const vm of world.binding?.vms ?? []) {
-    const inner = vm.ops;
-    const fault = inner.fault;
-    if (fault === undefined) continue;
-    vm.ops = {
-      fault(v, f) {
-        return world.bindingState !== 'open' ? -ENODEV : life.hold(async () => fault.call(inner, v, f));
-      },
-    };
-  }
-}
-
 const CLOSED: Result = { ret: -ENODEV, status: 'skipped' };
 
 const increment = (x: number): number => x + 1;
@@ -301,7 +282,12 @@ function devAccess(vm: DeviceVm, op: Extract<OpSpec, { op: 'dev-read' | 'dev-wri
 
 /**
  * `unbind`: the last close of the device file. New calls fail with -ENODEV; the calls in flight
- * return first; then the driver's `unbind` runs, and what it leaves of its address spaces is freed.
+ * return first (each holds the file, as `fdget` in an ioctl does); then the driver's `unbind`
+ * runs, and what it leaves of its address spaces is freed. A device's own fault handling holds no
+ * file: a GPU or NIC raises faults whether or not the file is closing, and its driver's teardown
+ * must stop them or wait for the ones in flight itself (xe: the VM marked closed under `vm->lock`,
+ * which `handle_pagefault` checks; mlx5: `mlx5r_deref_wait_odp_mkey` waits for the faults that
+ * hold the mkey). A fault handler still at work after `unbind` returned uses freed address spaces.
  */
 async function unbind(world: World, life: Holds, b: Binding & { unbind(): Promise<void> }): Promise<Result> {
   const tr = world.kernel.trace;

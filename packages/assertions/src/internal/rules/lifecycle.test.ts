@@ -1,4 +1,5 @@
 import {
+  EFAULT,
   firstRunnable,
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
@@ -31,28 +32,36 @@ function mirror(unbind: Unbind) {
           const lock = kernel.mutex('mirror lock');
           const mni = new MmuIntervalNotifier('mirror');
           const ps = kernel.pageSize;
+          // The device's faults: taken while bound, and waited for by unbind before it tears down.
+          const faults = { open: true, inFlight: 0, done: kernel.waitQueue('mirror faults') };
           const vm = dev.createVm(mm, {
-            fault: (v, f) => {
+            fault: async (v, f) => {
+              if (!faults.open) return -EFAULT;
+              faults.inFlight++;
               const start = f.va - (f.va % ps);
-              return hmmRangeFaultLoop({
-                mm,
-                range: {
-                  notifier: mni,
-                  notifierSeq: 0,
-                  start,
-                  end: start + ps,
-                  hmmPfns: [0],
-                  defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
-                  pfnFlagsMask: 0,
-                  devPrivateOwner: dev.owner,
-                },
-                lock: () => lock.lock(),
-                unlock: () => lock.unlock(),
-                commit(r) {
-                  const e = r.hmmPfns[0] as number;
-                  v.setPte(r.start, hmmPfnToPage(kernel, e), { write: (e & HMM_PFN_WRITE) !== 0 });
-                },
-              });
+              try {
+                return await hmmRangeFaultLoop({
+                  mm,
+                  range: {
+                    notifier: mni,
+                    notifierSeq: 0,
+                    start,
+                    end: start + ps,
+                    hmmPfns: [0],
+                    defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
+                    pfnFlagsMask: 0,
+                    devPrivateOwner: dev.owner,
+                  },
+                  lock: () => lock.lock(),
+                  unlock: () => lock.unlock(),
+                  commit(r) {
+                    const e = r.hmmPfns[0] as number;
+                    v.setPte(r.start, hmmPfnToPage(kernel, e), { write: (e & HMM_PFN_WRITE) !== 0 });
+                  },
+                });
+              } finally {
+                if (--faults.inFlight === 0) faults.done.wakeUpAll();
+              }
             },
           });
           await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
@@ -68,6 +77,8 @@ function mirror(unbind: Unbind) {
           return {
             vms: [vm],
             async unbind() {
+              faults.open = false;
+              await faults.done.waitEvent(() => faults.inFlight === 0);
               await lock.lock();
               if (unbind !== 'keeps-translations') {
                 vm.clearRange(0, ULONG_MAX);
