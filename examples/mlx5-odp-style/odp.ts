@@ -132,6 +132,12 @@ export class Mlx5ImplicitMr implements Binding {
     }
   }
 
+  /** The mkey out of reach of new faults (`xa_erase(&dev->odp_mkeys)`), and those in flight done (`mlx5r_deref_wait_odp_mkey`). */
+  private async stopFaults(): Promise<void> {
+    this.registered = false;
+    await this.faultsDone.waitEvent(() => this.faultsInFlight === 0);
+  }
+
   /** `ibv_advise_mr(IBV_ADVISE_MR_ADVICE_PREFETCH[_WRITE])`: `mlx5_ib_advise_mr_prefetch` of `[start, end)`. */
   prefetch(start: number, end: number, write: boolean): Promise<number> {
     if (start % this.kernel.pageSize !== 0 || end <= start) return Promise.resolve(-EINVAL);
@@ -144,9 +150,7 @@ export class Mlx5ImplicitMr implements Binding {
    * `umem_mutex`, then the notifier.
    */
   async unbind(): Promise<void> {
-    // xa_erase(&dev->odp_mkeys), then mlx5r_deref_wait_odp_mkey.
-    this.registered = false;
-    await this.faultsDone.waitEvent(() => this.faultsInFlight === 0);
+    await this.stopFaults();
     await this.childrenLock.lock();
     this.dead = true;
     const children: IbUmemOdp[] = [];
