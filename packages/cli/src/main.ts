@@ -65,6 +65,7 @@ Exit status:
   2    bad usage, an unwritable output path, or a driver that does not load (its module or probe throws)
   3    replay, report: the replay diverged from its token; any command: internal error, a bug of hmmlab
   130  interrupted (SIGINT or SIGTERM): what was found so far is printed
+  133, 134  V8 aborted the process: driver code grew one array or allocation without bound (no report)
 `;
 
 const program = new Command('hmmlab')
