@@ -41,11 +41,13 @@ export interface Binding {
    */
   command?(name: string, start: number, end: number): Promise<number>;
   /**
-   * Detach (the last close of the file, `->release`): stop using the process, remove the
-   * notifiers, free the device address spaces. The scenario runner calls it only after the
-   * driver's calls on this binding have returned (its actions and the fault handling of its
-   * address spaces); when it returns, every address space in `vms` is freed
-   * (`DeviceVm.destroy`) unless the driver freed it already.
+   * Detach (the last close of the file, `->release`): stop taking the device's faults and wait
+   * for those in flight, stop using the process, remove the notifiers, free the device address
+   * spaces. The scenario runner calls it only after the driver's calls on this binding have
+   * returned (its actions, and its device accesses when they are syscalls); the device's own
+   * fault handling holds no file and may still be running, as a GPU's or NIC's does. When it
+   * returns, every address space in `vms` is freed (`DeviceVm.destroy`) unless the driver freed
+   * it already.
    */
   unbind?(): Promise<void>;
   /**
