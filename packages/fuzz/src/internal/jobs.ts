@@ -243,7 +243,12 @@ function stalledCounterexample(
   weights: readonly number[],
 ): Counterexample {
   if (s.decisions === null) {
-    throw new HmmlabError('ERR_STATE', `run ${s.run} stalled after more scheduler decisions than the watchdog records`);
+    throw new HmmlabError(
+      'ERR_STATE',
+      s.kind === 'aborted'
+        ? `run ${s.run}: driver code made V8 abort the process it ran in ("${s.message ?? 'no message'}") while it still made progress, so the watchdog has no scheduler decisions to replay it with`
+        : `run ${s.run} stalled after more scheduler decisions than the watchdog records`,
+    );
   }
   const [scenario, schedule] = planRun(runGen(driver, options), replaysOf(options), options, s.run, pool, weights).value.value_;
   const violation = stallViolation(s);
@@ -285,13 +290,16 @@ function encodeStallToken(driver: string, scenario: Scenario, s: Stall, v: Viola
 
 /**
  * The report of a stopped run: `callback-hung` when driver code kept the thread past the hang
- * bound, `callback-threw` when it exhausted the heap (V8 ends the thread as if by a throw).
+ * bound, `callback-threw` when it exhausted the heap (V8 ends the thread as if by a throw) or made
+ * V8 abort the process it ran in.
  */
 export function stallViolation(s: Stall): Violation {
   const explanation =
     s.kind === 'hung'
       ? `driver code did not return control for ${s.bound / 1000} s after scheduler step ${s.step} (a synchronous loop that never ends?); the watchdog stopped it (--hang-timeout)`
-      : `driver code exhausted the heap limit of ${s.bound} MB after scheduler step ${s.step} (an allocation without bound?); the watchdog stopped it (--max-heap)`;
+      : s.kind === 'out-of-memory'
+        ? `driver code exhausted the heap limit of ${s.bound} MB after scheduler step ${s.step} (an allocation without bound?); the watchdog stopped it (--max-heap)`
+        : `driver code made V8 abort the process it ran in after scheduler step ${s.step}: "${s.message ?? 'no message'}" (one array or allocation grown without bound?); the watchdog reports it from outside that process`;
   return {
     rule: s.kind === 'hung' ? 'callback-hung' : 'callback-threw',
     explanation,

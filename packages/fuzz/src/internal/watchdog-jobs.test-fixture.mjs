@@ -16,3 +16,8 @@ export function hoard() {
   const all = [];
   for (;;) all.push(new Array(1 << 16).fill(all.length));
 }
+export function grow() {
+  markLoaded();
+  const one = [];
+  for (let i = 0; ; i++) one.push(i);
+}

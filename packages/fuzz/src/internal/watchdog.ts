@@ -1,13 +1,16 @@
 /**
- * The watchdog: driver code runs in a worker thread that can be stopped. The worker beats in
- * shared memory at every run and every scheduler decision (heartbeat.ts); when it stops beating
- * for `hangTimeoutMs` (driver code that spins synchronously: nothing else can notice it), or when
- * it exhausts its heap limit, the watchdog stops it and reports where it was: the run index and
- * the scheduler decisions so far, which make a replay token. Everything the model can bound by
- * counting (steps, a promise nothing settles) is bounded by the scheduler, not here.
+ * The watchdog: driver code runs in a worker thread that can be stopped (watched-thread.ts), in a
+ * host process of its own (host.ts). The thread beats in shared memory at every run and every
+ * scheduler decision (heartbeat.ts); when it stops beating for `hangTimeoutMs` (driver code that
+ * spins synchronously: nothing else can notice it), or when it exhausts its heap limit, the host
+ * stops it and reports where it was: the run index and the scheduler decisions so far, which make
+ * a replay token. When V8 aborts the host instead (an array grown past its length limit, an
+ * allocation past the heap limit in one step: V8 ends the process, not the thread), the caller
+ * reports the run and decisions the host last sent. Everything the model can bound by counting
+ * (steps, a promise nothing settles) is bounded by the scheduler, not here.
  */
-import { Worker } from 'node:worker_threads';
-import { DECISION_CAPACITY, SLOT } from './heartbeat.js';
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
 
 /** Options of a watched worker. */
 export interface WatchOptions {
@@ -24,14 +27,10 @@ export interface WatchOptions {
   readonly onNote?: (note: unknown) => void;
 }
 
-/** Loading modules may take this many times the hang bound (at least a minute): it runs no driver callback yet. */
-const LOAD_FACTOR = 6;
-const LOAD_MIN_MS = 60_000;
-
 /** Where a worker was when it was stopped. */
 export interface Stall {
-  /** Hung (no progress for the time bound), or out of memory (the heap limit). */
-  readonly kind: 'hung' | 'out-of-memory';
+  /** Hung (no progress for the time bound), out of memory (the heap limit), or V8 aborted the host process. */
+  readonly kind: 'hung' | 'out-of-memory' | 'aborted';
   /** Loading modules (the driver's, or hmmlab's), probing the driver, or running the model. */
   readonly phase: 'loading' | 'probing' | 'running';
   /** Campaign run index, or -1 outside a numbered run (loading, shrinking, a replay). */
@@ -40,8 +39,10 @@ export interface Stall {
   readonly decisions: readonly number[] | null;
   /** Scheduler step of the last decision. */
   readonly step: number;
-  /** The bound that was hit: milliseconds without progress, or the heap limit in MB. */
+  /** The bound that was hit: milliseconds without progress, or the heap limit in MB (0 when V8 aborted). */
   readonly bound: number;
+  /** When V8 aborted: what it printed (e.g. `Fatal JavaScript invalid size error 169220804`). */
+  readonly message?: string;
 }
 
 /** A watched job was stopped by the watchdog. */
@@ -52,7 +53,9 @@ export class WorkerStallError extends Error {
     super(
       stall.kind === 'hung'
         ? `driver code did not return control for ${stall.bound} ms`
-        : `driver code exhausted the heap limit of ${stall.bound} MB`,
+        : stall.kind === 'out-of-memory'
+          ? `driver code exhausted the heap limit of ${stall.bound} MB`
+          : `driver code made V8 abort the process it ran in: ${stall.message ?? 'no message'}`,
     );
     this.name = 'WorkerStallError';
     this.stall = stall;
@@ -71,63 +74,88 @@ export class WorkerJobError extends Error {
   }
 }
 
-// Evaluated as the worker's entry: registers the loader, then starts the job server. A string,
-// so that it needs no loader itself.
-const BOOT = `
-const { workerData } = require('node:worker_threads');
+// Evaluated as the host process's entry (`node -e`): registers the loader, then starts the host.
+// A string, so that it needs no loader itself.
+const HOST_BOOT = `
 (async () => {
-  if (workerData.loader) (await import(workerData.loader)).register();
-  await import(workerData.server);
-})().catch((e) => { setImmediate(() => { throw e; }); });
+  const [loader, host] = JSON.parse(process.argv[1]);
+  if (loader) (await import(loader)).register();
+  await import(host);
+})().catch((e) => { console.error(e); process.exit(70); });
 `;
 
-type Reply =
+type HostReply =
   | { type: 'result'; id: number; value: unknown }
   | { type: 'failed'; id: number; name: string; message: string; stack?: string }
-  | { type: 'note'; note: unknown };
+  | { type: 'stalled'; id: number; stall: Stall }
+  | { type: 'note'; note: unknown }
+  | { type: 'run'; run: number }
+  | { type: 'stuck'; stall: Stall }
+  | { type: 'moving' };
 
-const TICK_MS = 100;
-const PHASES = ['loading', 'probing', 'running'] as const;
+/** The first line of what V8 prints when it aborts the process. */
+const FATAL_START = /^(# Fatal error|<--- Last few GCs --->|FATAL ERROR:)/;
 
-/** A worker thread that runs jobs (an exported function of a module) under the watchdog. */
+/** How long a stopped host may take to exit before it is killed. */
+const STOP_GRACE_MS = 5_000;
+
+/** What V8's abort says, from the lines it printed: `Fatal JavaScript invalid size error 169220804`, `Reached heap limit …`. */
+export function fatalMessage(lines: readonly string[]): string {
+  for (const l of lines) {
+    const m = /^# (Fatal (?!error in).*)$/.exec(l) ?? /^FATAL ERROR: (.*)$/.exec(l);
+    if (m !== null) return (m[1] as string).trim();
+  }
+  return lines.find((l) => l.trim() !== '' && l.trim() !== '#')?.trim() ?? 'V8 aborted the process';
+}
+
+/**
+ * A worker that runs jobs (an exported function of a module) under the watchdog, in a host
+ * process of its own: a callback that spins, exhausts the heap or makes V8 abort ends the job
+ * with a {@link WorkerStallError} that says where it was, and never the caller.
+ */
 export class WatchedWorker {
-  private readonly worker: Worker;
-  private readonly mem: Int32Array;
-  private readonly hangTimeoutMs: number;
-  private readonly heapMb: number;
+  private readonly host: ChildProcess;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
+  private readonly onNote: ((note: unknown) => void) | undefined;
+  private readonly exited: Promise<void>;
   private nextId = 0;
-  private timer: NodeJS.Timeout | null = null;
   private dead: Error | null = null;
+  /** The run the host last said the thread is in. */
+  private run = -1;
+  /** Where the thread was when the host last saw it stop beating, until it beats again. */
+  private stuck: Stall | null = null;
+  /** What V8 printed when it aborted the host, line by line; null until it does. */
+  private fatal: string[] | null = null;
+  /** The host's stderr: its unfinished last line, and blank or `#` lines held back until the next line says whether V8 aborts. */
+  private partial = '';
+  private held: string[] = [];
 
   constructor(options: WatchOptions = {}) {
-    this.hangTimeoutMs = options.hangTimeoutMs ?? 10_000;
-    this.heapMb = options.heapMb ?? 2048;
-    const beat = new SharedArrayBuffer((SLOT.decisions + DECISION_CAPACITY) * 4);
-    this.mem = new Int32Array(beat);
-    this.mem[SLOT.run] = -1;
-    const server = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href;
-    this.worker = new Worker(BOOT, {
-      eval: true,
-      workerData: { beat, server, loader: options.loader ?? null },
-      resourceLimits: { maxOldGenerationSizeMb: this.heapMb },
-      stdout: false,
-      stderr: false,
+    const { onNote, ...rest } = options;
+    this.onNote = onNote;
+    const source = import.meta.url.endsWith('.ts');
+    const host = new URL(source ? './host.ts' : './host.js', import.meta.url).href;
+    // The host itself needs the loader only when it runs from hmmlab's TypeScript sources; the
+    // thread registers it on its own, for the driver.
+    const boot = JSON.stringify([source ? (options.loader ?? null) : null, host]);
+    this.host = spawn(process.execPath, [...process.execArgv, '-e', HOST_BOOT, boot], {
+      stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+      serialization: 'advanced',
     });
-    this.worker.on('message', (m: Reply) => {
-      if (m.type === 'note') options.onNote?.(m.note);
-      else {
-        const p = this.pending.get(m.id);
-        this.pending.delete(m.id);
-        if (m.type === 'result') p?.resolve(m.value);
-        else p?.reject(new WorkerJobError(m.name, m.message, m.stack));
-        this.idle();
-      }
+    this.host.stderr?.setEncoding('utf8');
+    this.host.stderr?.on('data', (chunk: string) => this.stderr(chunk));
+    this.host.on('message', (m: HostReply) => this.message(m));
+    this.exited = new Promise<void>((resolve) => {
+      this.host.on('error', (e) => {
+        this.fail(e);
+        resolve();
+      });
+      this.host.on('close', (code, signal) => {
+        this.closed(code, signal);
+        resolve();
+      });
     });
-    this.worker.on('error', (e: Error & { code?: string }) => {
-      this.fail(e.code === 'ERR_WORKER_OUT_OF_MEMORY' ? new WorkerStallError(this.stall('out-of-memory', this.heapMb)) : e);
-    });
-    this.worker.on('exit', (code) => this.fail(new Error(`the worker thread exited (status ${code}) with jobs pending`)));
+    this.host.send({ type: 'init', options: rest });
   }
 
   /** False once the worker was stopped or died. */
@@ -142,66 +170,100 @@ export class WatchedWorker {
     const result = new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
     });
-    this.watch();
-    this.worker.postMessage({ type: 'job', id, module, fn, args });
+    this.host.send({ type: 'job', id, module, fn, args });
     return result;
   }
 
   /** Sends a message to the running job (`onParentMessage` in heartbeat.ts). */
   post(message: unknown): void {
-    if (this.dead === null) this.worker.postMessage({ type: 'note', note: message });
+    if (this.dead === null && this.host.connected) this.host.send({ type: 'note', note: message });
   }
 
-  /** Stops the worker; pending jobs reject with `reason`. */
+  /** Stops the worker and its host process; pending jobs reject with `reason`. */
   async stop(reason: Error = new Error('the worker was stopped')): Promise<void> {
     this.fail(reason);
-    await this.worker.terminate();
+    if (this.host.exitCode !== null || this.host.signalCode !== null) return;
+    if (this.host.connected) this.host.send({ type: 'stop' });
+    else this.host.kill('SIGKILL');
+    const kill = setTimeout(() => this.host.kill('SIGKILL'), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(kill);
   }
 
-  private stall(kind: Stall['kind'], bound: number): Stall {
-    const m = this.mem;
-    const count = Atomics.load(m, SLOT.count);
-    return {
-      kind,
-      phase: PHASES[Atomics.load(m, SLOT.phase)] ?? 'running',
-      run: Atomics.load(m, SLOT.run),
-      decisions: count < 0 ? null : Array.from(m.subarray(SLOT.decisions, SLOT.decisions + count)),
-      step: Atomics.load(m, SLOT.step),
-      bound,
-    };
-  }
-
-  private watch(): void {
-    if (this.timer !== null) return;
-    let last = Atomics.load(this.mem, SLOT.beat);
-    let since = performance.now();
-    this.timer = setInterval(() => {
-      const now = Atomics.load(this.mem, SLOT.beat);
-      if (now !== last) {
-        last = now;
-        since = performance.now();
+  private message(m: HostReply): void {
+    switch (m.type) {
+      case 'note':
+        this.onNote?.(m.note);
         return;
+      case 'run':
+        this.run = m.run;
+        return;
+      case 'stuck':
+        this.stuck = m.stall;
+        return;
+      case 'moving':
+        this.stuck = null;
+        return;
+      case 'stalled':
+        // The thread is gone: so is the host's work.
+        void this.stop(new WorkerStallError(m.stall));
+        return;
+      default: {
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        if (m.type === 'result') p?.resolve(m.value);
+        else p?.reject(new WorkerJobError(m.name, m.message, m.stack));
       }
-      const loaded = Atomics.load(this.mem, SLOT.phase) > 0;
-      const bound = loaded ? this.hangTimeoutMs : Math.max(LOAD_MIN_MS, LOAD_FACTOR * this.hangTimeoutMs);
-      if (performance.now() - since >= bound) {
-        const error = new WorkerStallError(this.stall('hung', bound));
-        void this.stop(error);
-      }
-    }, TICK_MS);
+    }
   }
 
-  private idle(): void {
-    if (this.pending.size === 0 && this.timer !== null) {
-      clearInterval(this.timer);
-      this.timer = null;
+  /** Passes the host's stderr on, line by line, but for what V8 prints when it aborts. */
+  private stderr(chunk: string): void {
+    const lines = (this.partial + chunk).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const l of lines) this.line(l);
+  }
+
+  private line(l: string): void {
+    if (this.fatal !== null) {
+      this.fatal.push(l);
+      return;
     }
+    if (FATAL_START.test(l)) {
+      this.fatal = [l];
+      this.held = [];
+      return;
+    }
+    if (l.trim() === '' || l.trim() === '#') {
+      this.held.push(l);
+      return;
+    }
+    process.stderr.write(`${[...this.held, l].join('\n')}\n`);
+    this.held = [];
+  }
+
+  private closed(code: number | null, signal: NodeJS.Signals | null): void {
+    if (this.partial !== '') this.line(this.partial);
+    this.partial = '';
+    if (this.fatal === null && this.held.length > 0) process.stderr.write(`${this.held.join('\n')}\n`);
+    this.held = [];
+    if (this.dead !== null) return;
+    if (this.fatal !== null || signal === 'SIGTRAP' || signal === 'SIGABRT' || signal === 'SIGILL') {
+      const where: Stall = this.stuck ?? { kind: 'aborted', phase: 'running', run: this.run, decisions: null, step: 0, bound: 0 };
+      const message = this.fatal !== null ? fatalMessage(this.fatal) : `V8 ended the process with ${signal}`;
+      this.fail(new WorkerStallError({ ...where, kind: 'aborted', bound: 0, message }));
+      return;
+    }
+    this.fail(new Error(`the watched worker's host process exited (${signal ?? `status ${code}`}) with jobs pending`));
   }
 
   private fail(e: Error): void {
     if (this.dead === null) this.dead = e;
     for (const p of this.pending.values()) p.reject(this.dead);
     this.pending.clear();
-    this.idle();
+    // Nothing waits on a dead worker: its host, until it exits, must not keep the caller alive.
+    this.host.unref();
+    this.host.channel?.unref();
+    (this.host.stderr as Socket | null)?.unref();
   }
 }
