@@ -94,6 +94,27 @@ describe('hmmlab fuzz with hostile drivers', () => {
     expect(doc.drivers[0]?.violations[0]?.rule).toBe('callback-hung');
   });
 
+  it('should exit 1 with a report and a replay token for a callback that grows one array until V8 aborts, and replay it', () => {
+    // V8 ends the process, not the thread, for this one: the thread runs in a host process of its own.
+    const found = hmmlab('fuzz', `${fixtures}/unbounded-array`, '--runs', '20', '--no-typecheck', '--json', '--max-heap', '64');
+    expect(found.status).toBe(1);
+    const doc = JSON.parse(found.stdout) as Doc;
+    expect(errorsOf(doc)).toBe('');
+    const out = doc.drivers[0];
+    expect(out?.status).toBe('fail');
+    expect(out?.violations[0]?.rule).toBe('callback-threw');
+    expect(out?.violations[0]?.explanation).toMatch(/made V8 abort the process it ran in after scheduler step \d+: "Reached heap limit/);
+    // V8's own output of the abort is left out.
+    expect(found.stderr).not.toMatch(/heap out of memory|FATAL ERROR|Native stack trace/);
+    const token = out?.replay ?? '';
+    expect(token).toMatch(TOKEN);
+    const r = hmmlab('replay', `${fixtures}/unbounded-array`, token, '--max-heap', '64');
+    expect(r.status).toBe(1);
+    expect(r.stdout).toContain('replayed as recorded: callback-threw');
+    const calm = hmmlab('replay', `${fixtures}/calm`, token, '--max-heap', '64');
+    expect(calm.status).toBe(3);
+  });
+
   it('should exit 3 when the token of a hung run is replayed against a driver that returns', () => {
     const found = hmmlab('fuzz', `${fixtures}/sync-spin`, '--runs', '20', '--no-typecheck', '--hang-timeout', '1');
     const token = TOKEN.exec(found.stdout)?.[0] ?? '';

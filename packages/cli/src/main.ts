@@ -65,7 +65,6 @@ Exit status:
   2    bad usage, an unwritable output path, or a driver that does not load (its module or probe throws)
   3    replay, report: the replay diverged from its token; any command: internal error, a bug of hmmlab
   130  interrupted (SIGINT or SIGTERM): what was found so far is printed
-  133, 134  V8 aborted the process: driver code grew one array or allocation without bound (no report)
 `;
 
 const program = new Command('hmmlab')
@@ -89,7 +88,7 @@ program
   .option('--seed <n>', 'campaign seed, 0 to 4294967295: the same seed gives the same counterexample', '1')
   .option('--strategy <name>', 'schedule strategy: pct, random or exhaustive', 'pct')
   .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
-  .option('--workers <n>', 'worker threads', '1')
+  .option('--workers <n>', 'watched workers the runs are split over (each a thread in a process of its own)', '1')
   .option('--require-window <names...>', `fail if a race window was never reached (${WINDOWS.join(', ')})`)
   .option('--corpus <dir>', "keep each driver's corpus in <dir>/<driver name>/ (default .hmmlab/corpus, or $HMMLAB_CORPUS)")
   .option('--no-corpus', 'neither read nor write a corpus')
@@ -131,7 +130,7 @@ program
   .option('--runs <n>', 'runs per mutant', String(DEFAULT_RUNS))
   .option('--seed <n>', 'campaign seed, 0 to 4294967295', '1')
   .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
-  .option('--workers <n>', 'mutants fuzzed at once, each in its own watched worker thread', '1')
+  .option('--workers <n>', 'mutants fuzzed at once, each in its own watched worker (a thread in a process of its own)', '1')
   .option('--operator <names...>', 'only these mutation operators')
   .option('--tests', "also run the driver's driver.test.ts (vitest) on each mutant the fuzzer does not kill")
   .option('--min-score <percent>', 'exit 1 when the mutation score is below this')

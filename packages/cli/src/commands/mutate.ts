@@ -195,10 +195,14 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
         r = await slot.worker.call<MutantRun>(MUTANT_JOB, 'mutantJob', { file, options });
       } catch (e) {
         live.delete(slot.worker);
+        void slot.worker.stop();
         slot.worker = null;
         if (signal?.aborted === true) throw e;
-        if (e instanceof WorkerStallError)
-          return { mutant: m, status: 'timed-out', rule: 'callback-hung', ...(e.stall.run >= 0 ? { run: e.stall.run } : {}), ms: ms() };
+        if (e instanceof WorkerStallError) {
+          const rule = e.stall.kind === 'hung' ? 'callback-hung' : 'callback-threw';
+          const status: Status = e.stall.kind === 'hung' ? 'timed-out' : 'killed';
+          return { mutant: m, status, rule, ...(e.stall.run >= 0 ? { run: e.stall.run } : {}), ms: ms() };
+        }
         throw e;
       }
       if (r.kind === 'load-error') return { mutant: m, status: 'invalid', reason: `does not load: ${r.message.split('\n')[0]}`, ms: ms() };
