@@ -111,8 +111,6 @@ describe('hmmlab fuzz with hostile drivers', () => {
     const r = hmmlab('replay', `${fixtures}/unbounded-array`, token, '--max-heap', '64');
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('replayed as recorded: callback-threw');
-    const calm = hmmlab('replay', `${fixtures}/calm`, token, '--max-heap', '64');
-    expect(calm.status).toBe(3);
   });
 
   it('should exit 3 when the token of a hung run is replayed against a driver that returns', () => {
