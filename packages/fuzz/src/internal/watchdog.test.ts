@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fatalMessage, WatchedWorker, WorkerJobError, WorkerStallError } from './watchdog.js';
+import { fatalMessage, hostExecArgv, WatchedWorker, WorkerJobError, WorkerStallError } from './watchdog.js';
 
 // The worker runs hmmlab's TypeScript sources, as the CLI's do: with tsx's loader.
 const loader = import.meta.resolve('tsx/esm/api');
@@ -59,6 +59,26 @@ describe('a stopped watched worker', () => {
     expect(r.error).toBeUndefined();
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toEqual(stall);
+  });
+});
+
+describe('hostExecArgv', () => {
+  it("should keep the caller's conditions and loaders, and leave out its inspector and profilers", () => {
+    expect(
+      hostExecArgv([
+        '--conditions=@hmmlab/source',
+        '--inspect-brk',
+        '--import',
+        'tsx',
+        '--inspect-port',
+        '9230',
+        '--cpu-prof',
+        '--cpu-prof-dir=/tmp/p',
+        '--heap-prof-dir',
+        '/tmp/h',
+        '--max-old-space-size=4096',
+      ]),
+    ).toEqual(['--conditions=@hmmlab/source', '--import', 'tsx', '--max-old-space-size=4096']);
   });
 });
 

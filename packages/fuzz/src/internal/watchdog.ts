@@ -108,6 +108,31 @@ export function fatalMessage(lines: readonly string[]): string {
   return lines.find((l) => l.trim() !== '' && l.trim() !== '#')?.trim() ?? 'V8 aborted the process';
 }
 
+/** Flags of the caller's that would make a second process debug or profile the same way: an inspector on the same port, one waiting for a debugger. */
+const NOT_FOR_HOST = /^--(inspect|debug|cpu-prof|heap-prof|prof)/;
+/** Those of them whose value may be the next argument. */
+const TAKES_VALUE = new Set([
+  '--inspect-port',
+  '--debug-port',
+  '--cpu-prof-dir',
+  '--cpu-prof-name',
+  '--cpu-prof-interval',
+  '--heap-prof-dir',
+  '--heap-prof-name',
+  '--heap-prof-interval',
+]);
+
+/** The caller's Node.js flags (export conditions, loaders, …) that its host process takes too. */
+export function hostExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (!NOT_FOR_HOST.test(a)) out.push(a);
+    else if (TAKES_VALUE.has(a)) i++;
+  }
+  return out;
+}
+
 /**
  * A worker that runs jobs (an exported function of a module) under the watchdog, in a host
  * process of its own: a callback that spins, exhausts the heap or makes V8 abort ends the job
@@ -138,7 +163,7 @@ export class WatchedWorker {
     // The host itself needs the loader only when it runs from hmmlab's TypeScript sources; the
     // thread registers it on its own, for the driver.
     const boot = JSON.stringify([source ? (options.loader ?? null) : null, host]);
-    this.host = spawn(process.execPath, [...process.execArgv, '-e', HOST_BOOT, boot], {
+    this.host = spawn(process.execPath, [...hostExecArgv(process.execArgv), '-e', HOST_BOOT, boot], {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
