@@ -6,8 +6,8 @@
  * a process of its own lets the caller outlive them. While the thread stops beating, the host
  * tells the caller where it is, so that an abort that follows still has its run and decisions.
  */
-import type { WatchOptions } from './watchdog.js';
-import { WorkerJobError, WorkerStallError } from './watchdog.js';
+
+import { type WatchOptions, WorkerJobError, WorkerStallError } from './watchdog.js';
 import { WatchedThread } from './watched-thread.js';
 
 /** What the caller sends. */
