@@ -351,7 +351,7 @@ if (only !== null) {
   const end = at < 0 ? -1 : doc.indexOf('\n## ', at + 1);
   writeFileSync(
     'docs/performance.md',
-    at < 0 ? `${doc.trimEnd()}\n\n${section}` : `${doc.slice(0, at)}${section}${end < 0 ? '' : doc.slice(end + 1)}`,
+    at < 0 ? `${doc.trimEnd()}\n\n${section}` : `${doc.slice(0, at)}${section}${end < 0 ? '' : doc.slice(end)}`,
   );
 } else {
   writeFileSync('bench/results.json', `${JSON.stringify(results, null, 2)}\n`);
