@@ -96,7 +96,9 @@ describe('hmmlab fuzz with hostile drivers', () => {
 
   it('should exit 1 with a report and a replay token for a callback that grows one array until V8 aborts, and replay it', () => {
     // V8 ends the process, not the thread, for this one: the thread runs in a host process of its own.
-    const found = hmmlab('fuzz', `${fixtures}/unbounded-array`, '--runs', '20', '--no-typecheck', '--json', '--max-heap', '64');
+    // A hang bound far beyond the abort (about a second here), so that a loaded machine still aborts first.
+    const slow = ['--max-heap', '64', '--hang-timeout', '120'];
+    const found = hmmlab('fuzz', `${fixtures}/unbounded-array`, '--runs', '20', '--no-typecheck', '--json', ...slow);
     expect(found.status).toBe(1);
     const doc = JSON.parse(found.stdout) as Doc;
     expect(errorsOf(doc)).toBe('');
@@ -108,7 +110,7 @@ describe('hmmlab fuzz with hostile drivers', () => {
     expect(found.stderr).not.toMatch(/heap out of memory|FATAL ERROR|Native stack trace/);
     const token = out?.replay ?? '';
     expect(token).toMatch(TOKEN);
-    const r = hmmlab('replay', `${fixtures}/unbounded-array`, token, '--max-heap', '64');
+    const r = hmmlab('replay', `${fixtures}/unbounded-array`, token, ...slow);
     expect(r.status).toBe(1);
     expect(r.stdout).toContain('replayed as recorded: callback-threw');
   });

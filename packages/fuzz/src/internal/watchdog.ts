@@ -210,6 +210,7 @@ export class WatchedWorker {
     if (this.host.exitCode !== null || this.host.signalCode !== null) return;
     if (this.host.connected) this.host.send({ type: 'stop' });
     else this.host.kill('SIGKILL');
+    // fail() unref'd the host; this timer keeps the caller alive until the host has exited.
     const kill = setTimeout(() => this.host.kill('SIGKILL'), STOP_GRACE_MS);
     await this.exited;
     clearTimeout(kill);
