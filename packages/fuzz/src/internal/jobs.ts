@@ -23,8 +23,9 @@ import {
   scanEpoch,
   summarize,
 } from './campaign.js';
-import type { CorpusEntry } from './corpus.js';
+import { absorb, type CorpusEntry, epochs, poolWeights } from './corpus.js';
 import { emptyCounts } from './counts.js';
+import { mergeCoverage } from './coverage.js';
 import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
 import { UNFINISHED_FINGERPRINT } from './replay.js';
 import { shardPosition } from './shard.js';
@@ -138,6 +139,45 @@ export interface ScanJob {
 const PROGRESS_EVERY_MS = 100;
 
 /**
+ * The `progress` notes of a worker's runs: the runs done (counted on from `doneBefore`), the cells
+ * reached for the first time, and the runs that broke a rule, since the last note. `flush` sends
+ * what is pending.
+ */
+function progressNotes(doneBefore: number): { progress: (done: number, last: RunProgress) => void; flush: () => void } {
+  const known = new Set<string>();
+  let pending: { done: number; cells: string[]; failed: number } | null = null;
+  let sentAt = performance.now();
+  const flush = (): void => {
+    if (pending === null) return;
+    send({ type: 'progress', done: doneBefore + pending.done, cells: pending.cells, failed: pending.failed });
+    pending = null;
+    sentAt = performance.now();
+  };
+  const progress = (done: number, last: RunProgress): void => {
+    pending ??= { done, cells: [], failed: 0 };
+    pending.done = done;
+    for (const c in last.cells) {
+      if (known.has(c)) continue;
+      known.add(c);
+      pending.cells.push(c);
+    }
+    if (last.failed) pending.failed++;
+    if (last.failed || performance.now() - sentAt >= PROGRESS_EVERY_MS) flush();
+  };
+  return { progress, flush };
+}
+
+/** Listens for the lowest run index another worker stopped at; `stopAt()` reads it. */
+function stopNotes(): { stopAt: () => number; stop: () => void } {
+  let stopAt = Number.POSITIVE_INFINITY;
+  const stop = onParentNote((n) => {
+    const at = (n as { stopAt?: unknown }).stopAt;
+    if (typeof at === 'number') stopAt = Math.min(stopAt, at);
+  });
+  return { stopAt: () => stopAt, stop };
+}
+
+/**
  * Scans this worker's share of the runs; notes `ready` (the driver's name) and `progress`: the
  * runs done, the cells reached for the first time in this epoch, and the runs that broke a rule,
  * since the last note.
@@ -146,42 +186,94 @@ export async function scanJob(a: ScanJob): Promise<Scan> {
   const driver = await loadProbed(a.file);
   send({ type: 'ready', name: driver.name });
   const feed = feedOf(a.feed);
-  let stopAt = Number.POSITIVE_INFINITY;
-  const stop = onParentNote((n) => {
-    const at = (n as { stopAt?: unknown }).stopAt;
-    if (typeof at === 'number') stopAt = Math.min(stopAt, at);
-  });
-  const known = new Set<string>();
-  let pending: { done: number; cells: string[]; failed: number } | null = null;
-  let sentAt = performance.now();
-  const flush = (): void => {
-    if (pending === null) return;
-    send({ type: 'progress', done: a.doneBefore + pending.done, cells: pending.cells, failed: pending.failed });
-    pending = null;
-    sentAt = performance.now();
-  };
+  const { stopAt, stop } = stopNotes();
+  const { progress, flush } = progressNotes(a.doneBefore);
   try {
     const runFilter = (i: number): boolean => {
       if (shardPosition(i, a.options.shard) % a.count !== a.index) return false;
       markRun(i);
       return true;
     };
-    const progress = (done: number, last: RunProgress): void => {
-      pending ??= { done, cells: [], failed: 0 };
-      pending.done = done;
-      for (const c in last.cells) {
-        if (known.has(c)) continue;
-        known.add(c);
-        pending.cells.push(c);
-      }
-      if (last.failed) pending.failed++;
-      if (last.failed || performance.now() - sentAt >= PROGRESS_EVERY_MS) flush();
-    };
-    return await scanEpoch(driver, { ...a.options, runFilter }, feed, () => stopAt, progress);
+    return await scanEpoch(driver, { ...a.options, runFilter }, feed, stopAt, progress);
   } finally {
     flush();
     markRun(-1);
     stop();
+  }
+}
+
+/** Where a campaign run by {@link campaignJob} starts: from its first epoch, or from a checkpoint. */
+export interface CampaignStart {
+  /** The first run of the first epoch to scan. */
+  readonly next: number;
+  /** The corpus the campaign had drawn from and kept by then. */
+  readonly pool: readonly CorpusEntry[];
+  /** The coverage keys it knew. */
+  readonly known: readonly string[];
+  /** The coverage its runs reached (the pool's weights are computed from it). */
+  readonly coverage: Scan['coverage'];
+  /** Runs done before (progress notes count on from there). */
+  readonly done: number;
+}
+
+/** Arguments of {@link campaignJob}. */
+export interface CampaignJob {
+  readonly file: string;
+  readonly options: CampaignOptions;
+  readonly start: CampaignStart;
+  /**
+   * Milliseconds the campaign has left, counted from the moment the driver is loaded here (as a
+   * first per-epoch job's scan counts its `timeMs`): no epoch starts after that.
+   */
+  readonly timeLeft: number | null;
+}
+
+/**
+ * The whole campaign in this one worker, epoch after epoch without waiting for the caller: each
+ * epoch's corpus is the one {@link scanJob}'s caller would send (the same merge of the same
+ * candidates, as one worker scans every run). Notes `ready`, `progress`, and `epoch` with each
+ * epoch's scan, from which the caller merges, checkpoints and reports exactly as it does the
+ * results of {@link scanJob}. It ends after the epoch of the first failing run, after the last
+ * epoch, or when the time left is up.
+ */
+export async function campaignJob(a: CampaignJob): Promise<void> {
+  const driver = await loadProbed(a.file);
+  send({ type: 'ready', name: driver.name });
+  const deadline = a.timeLeft === null ? null : performance.now() + a.timeLeft;
+  const { progress, flush } = progressNotes(a.start.done);
+  const replays = replaysOf(a.options).length;
+  const pool = [...a.start.pool];
+  const known = new Set(a.start.known);
+  const coverage = structuredClone(a.start.coverage);
+  let done = 0;
+  const runFilter = (i: number): boolean => {
+    markRun(i);
+    return true;
+  };
+  try {
+    for (const [from, to] of epochs(a.options.runs ?? 1000, replays)) {
+      if (from < a.start.next) continue;
+      const left = deadline === null ? undefined : deadline - performance.now();
+      if (left !== undefined && left <= 0) break;
+      const before = done;
+      const s = await scanEpoch(
+        driver,
+        { ...a.options, runFilter, ...(left !== undefined ? { timeMs: left } : {}) },
+        { from, to, pool, weights: poolWeights(pool, coverage), known: [...known] },
+        undefined,
+        (n, last) => progress(before + n, last),
+      );
+      done += s.done;
+      flush();
+      send({ type: 'epoch', from, to, scan: s });
+      if (s.failing >= 0) break;
+      mergeCoverage(coverage, { cells: s.coverage.cells ?? {}, windows: s.coverage.windows ?? {} });
+      const kept = absorb(s.candidates, known);
+      if (from >= replays) pool.push(...kept);
+    }
+  } finally {
+    flush();
+    markRun(-1);
   }
 }
 

@@ -4,11 +4,15 @@
  * replay token, instead of hanging or crashing the caller. Run indices are split round-robin over
  * workers; each scans its share in index order and stops at its first failure; the campaign's
  * failure is the lowest failing (or stopped) index, so the result does not depend on the number
- * of workers. A campaign may be one shard of a larger one (shard.ts), and may write a checkpoint
- * after each epoch and resume from it (checkpoint.ts).
+ * of workers. Several workers get a job per epoch, as each epoch's corpus needs every worker's
+ * runs of the one before; a single worker runs every epoch in one job and notes each epoch's scan,
+ * which is merged here in the same way, so that no epoch waits for a round trip between threads
+ * and processes. A campaign may be one shard of a larger one (shard.ts), and may write a
+ * checkpoint after each epoch and resume from it (checkpoint.ts).
  */
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { HmmlabError } from '@hmmlab/core';
 import {
   addScan,
   CAMPAIGN_FIELDS,
@@ -31,7 +35,7 @@ import {
   readCorpus,
   writeCorpus,
 } from './corpus.js';
-import type { FinishJob, ScanJob } from './jobs.js';
+import type { CampaignJob, FinishJob, ScanJob } from './jobs.js';
 import { checkShard, shardRuns } from './shard.js';
 import { type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
 
@@ -75,6 +79,50 @@ const PARALLEL_FIELDS = {
   checkpoint: true,
 } as const satisfies Record<keyof ParallelOptions, true>;
 
+/** What a worker running `campaignJob` (jobs.ts) notes after each epoch. */
+interface EpochNote {
+  readonly type: 'epoch';
+  readonly from: number;
+  readonly to: number;
+  readonly scan: Scan;
+}
+
+/**
+ * The epochs' scans a `campaignJob` notes, in order, as they come; then the end of the job: `null`
+ * when it returned, `{ error }` when it failed (a stall among them).
+ */
+class EpochStream {
+  private readonly notes: EpochNote[] = [];
+  private ended: { readonly error: unknown } | null | undefined = undefined;
+  private wake: (() => void) | null = null;
+  /** Settles when the job has, never rejecting. */
+  readonly settled: Promise<void>;
+
+  constructor(job: Promise<void>) {
+    this.settled = job.then(
+      () => this.end(null),
+      (error: unknown) => this.end({ error }),
+    );
+  }
+
+  private end(how: { readonly error: unknown } | null): void {
+    this.ended = how;
+    this.wake?.();
+  }
+
+  push(note: EpochNote): void {
+    this.notes.push(note);
+    this.wake?.();
+  }
+
+  /** The next epoch's note; once every note is taken, how the job ended. */
+  async next(): Promise<EpochNote | { readonly error: unknown } | null> {
+    while (this.notes.length === 0 && this.ended === undefined) await new Promise<void>((r) => (this.wake = r));
+    this.wake = null;
+    return this.notes.shift() ?? this.ended ?? null;
+  }
+}
+
 /** Campaigns started in this process, to name each one to its workers. */
 let campaigns = 0;
 
@@ -114,6 +162,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
   let violations = 0;
   let ready = false;
   const live: WatchedWorker[] = [];
+  let stream: EpochStream | null = null;
   const spawn = (i: number): WatchedWorker => {
     const w = new WatchedWorker({
       ...watch,
@@ -127,6 +176,8 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
             cells: cells.size,
             violations,
           });
+        } else if (note.type === 'epoch') {
+          stream?.push(n as EpochNote);
         } else if (note.type === 'ready' && !ready && typeof note.name === 'string') {
           ready = true;
           onReady?.(note.name);
@@ -180,52 +231,84 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       for (const k of resumed.known) known.add(k);
       restored = total.done;
     }
+    // A stalled worker's share: the runs it finished before the stalled one.
+    const stalled = (e: unknown, index: number): Scan => {
+      if (!(e instanceof WorkerStallError) || e.stall.run < 0) throw e;
+      stalls.push(e.stall);
+      if (e.stall.run < lowest) {
+        lowest = e.stall.run;
+        for (const other of workers) other.post({ stopAt: lowest });
+      }
+      return { ...emptyScan(), done: (progress[index] ?? 0) - (doneBefore[index] ?? 0) };
+    };
+    // One worker: it runs every epoch in one job and notes each epoch's scan (campaignJob), merged
+    // below as the scans of per-epoch jobs are; no epoch waits for a round trip to this thread.
+    if (count === 1) {
+      const left = data.timeMs === undefined ? null : data.timeMs - (performance.now() - t0);
+      stream = new EpochStream(
+        (workers[0] as WatchedWorker).call<void>(JOBS, 'campaignJob', {
+          file,
+          options: data,
+          start: { next: resumed?.next ?? 0, pool, known: [...known], coverage: total.coverage, done: 0 },
+          timeLeft: left,
+        } satisfies CampaignJob),
+      );
+    }
     for (const [from, to] of epochs(runs, replays)) {
       if (resumed !== null && from < resumed.next) continue;
       if (from >= lowest) break;
       const left = data.timeMs === undefined ? undefined : data.timeMs - (performance.now() - t0);
-      if (left !== undefined && left <= 0) break;
+      // The streaming worker keeps to the time limit itself.
+      if (stream === null && left !== undefined && left <= 0) break;
       const weights = poolWeights(pool, total.coverage);
-      const knownList = [...known];
-      const options = { ...data, ...(left !== undefined ? { timeMs: left } : {}) };
-      const scans = await Promise.all(
-        workers.map(async (w, index) => {
-          try {
-            const s = await w.call<Scan>(JOBS, 'scanJob', {
-              file,
-              options,
-              index,
-              count,
-              feed: {
-                campaign: campaignId,
-                from,
-                to,
-                poolFrom: poolSent[index] ?? 0,
-                pool: pool.slice(poolSent[index] ?? 0),
-                knownFrom: knownSent[index] ?? 0,
-                known: knownList.slice(knownSent[index] ?? 0),
-                weights,
-              },
-              doneBefore: doneBefore[index] ?? 0,
-            } satisfies ScanJob);
-            poolSent[index] = pool.length;
-            knownSent[index] = knownList.length;
-            if (s.failing >= 0 && s.failing < lowest) {
-              lowest = s.failing;
-              for (const other of workers) other.post({ stopAt: lowest });
+      let scans: Scan[];
+      if (stream !== null) {
+        const next = await stream.next();
+        // The worker ended the campaign before this epoch: its time was up.
+        if (next === null) break;
+        if ('error' in next) scans = [stalled(next.error, 0)];
+        else if (next.from !== from || next.to !== to) {
+          throw new HmmlabError(
+            'ERR_STATE',
+            `runParallelCampaign: the worker scanned runs ${next.from}–${next.to} where runs ${from}–${to} were due`,
+          );
+        } else scans = [next.scan];
+      } else {
+        const knownList = [...known];
+        const options = { ...data, ...(left !== undefined ? { timeMs: left } : {}) };
+        scans = await Promise.all(
+          workers.map(async (w, index) => {
+            try {
+              const s = await w.call<Scan>(JOBS, 'scanJob', {
+                file,
+                options,
+                index,
+                count,
+                feed: {
+                  campaign: campaignId,
+                  from,
+                  to,
+                  poolFrom: poolSent[index] ?? 0,
+                  pool: pool.slice(poolSent[index] ?? 0),
+                  knownFrom: knownSent[index] ?? 0,
+                  known: knownList.slice(knownSent[index] ?? 0),
+                  weights,
+                },
+                doneBefore: doneBefore[index] ?? 0,
+              } satisfies ScanJob);
+              poolSent[index] = pool.length;
+              knownSent[index] = knownList.length;
+              if (s.failing >= 0 && s.failing < lowest) {
+                lowest = s.failing;
+                for (const other of workers) other.post({ stopAt: lowest });
+              }
+              return s;
+            } catch (e) {
+              return stalled(e, index);
             }
-            return s;
-          } catch (e) {
-            if (!(e instanceof WorkerStallError) || e.stall.run < 0) throw e;
-            stalls.push(e.stall);
-            if (e.stall.run < lowest) {
-              lowest = e.stall.run;
-              for (const other of workers) other.post({ stopAt: lowest });
-            }
-            return { ...emptyScan(), done: (progress[index] ?? 0) - (doneBefore[index] ?? 0) };
-          }
-        }),
-      );
+          }),
+        );
+      }
       signal?.throwIfAborted();
       const candidates: Candidate[] = [];
       for (const [i, s] of scans.entries()) {
@@ -250,6 +333,8 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       }
       if (checkpoint !== undefined) writeCheckpoint(checkpoint, { campaign: digest, next: to, total, pool, known: [...known] });
     }
+    // The finishing job may reuse the streaming worker: its campaign job must have ended.
+    await stream?.settled;
     total.failingPool = failingPool;
     total.failingWeights = failingWeights;
     const stall = stalls.filter((s) => total.failing < 0 || s.run < total.failing).sort((a, b) => a.run - b.run)[0] ?? null;

@@ -1,0 +1,59 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { type CampaignResult, runCampaign } from './campaign.js';
+import { type ParallelOptions, runParallelCampaign } from './parallel.js';
+import { mirror } from './test-mirror.js';
+
+// The workers run hmmlab's TypeScript sources, as the CLI's do: with tsx's loader.
+const loader = import.meta.resolve('tsx/esm/api');
+const flushed = fileURLToPath(new URL('./test-flushed.ts', import.meta.url));
+const unflushed = fileURLToPath(new URL('./test-unflushed.ts', import.meta.url));
+
+/** What a campaign found, without its times. */
+function outcome(r: CampaignResult) {
+  return {
+    verdict: r.verdict,
+    runs: r.runs,
+    steps: r.steps,
+    failingRun: r.failure?.runIndex ?? null,
+    failure: r.failure?.token ?? null,
+    coverage: r.coverage,
+    flushes: r.flushes,
+    corpus: { replayed: r.corpus.replayed, mutants: r.corpus.mutants, kept: r.corpus.kept },
+  };
+}
+
+// One worker runs the whole campaign in one job and notes each epoch's scan; more workers get a
+// job per epoch. Both merge the same candidates in the same order, as the in-process campaign does.
+describe('runParallelCampaign: one worker, one job', () => {
+  it('should find what per-epoch jobs on two workers and the in-process campaign find, with feedback across seven epochs', async () => {
+    const options: ParallelOptions = { runs: 350, seed: 3, loader };
+    const one = await runParallelCampaign(flushed, { ...options, workers: 1 });
+    const two = await runParallelCampaign(flushed, { ...options, workers: 2 });
+    const here = await runCampaign(mirror(true), { runs: 350, seed: 3 });
+    expect(one.runs).toBe(350);
+    expect(one.corpus.mutants).toBeGreaterThan(0);
+    expect(one.corpus.kept.length).toBeGreaterThan(0);
+    expect(outcome(one)).toEqual(outcome(two));
+    expect(outcome(one)).toEqual(outcome(here));
+  });
+
+  it('should stop at the first failing run and give the counterexample of the in-process campaign and of two workers', async () => {
+    const options: ParallelOptions = { runs: 400, seed: 5, loader, shrink: false };
+    const one = await runParallelCampaign(unflushed, { ...options, workers: 1 });
+    const two = await runParallelCampaign(unflushed, { ...options, workers: 2 });
+    const here = await runCampaign(mirror(false), { runs: 400, seed: 5, shrink: false });
+    expect(one.verdict).toBe('fail');
+    expect(one.runs).toBe((one.failure?.runIndex ?? -1) + 1);
+    expect(outcome(one)).toEqual(outcome(here));
+    // Two workers also stop at the lowest failing run; the other may have made a few more runs.
+    expect([two.failure?.runIndex, two.failure?.token]).toEqual([one.failure?.runIndex, one.failure?.token]);
+  });
+
+  it('should keep to the time limit in the worker and report the runs it made', async () => {
+    const r = await runParallelCampaign(flushed, { runs: 1_000_000, timeMs: 500, seed: 1, workers: 1, loader });
+    expect(r.verdict).toBe('pass');
+    expect(r.runs).toBeGreaterThan(0);
+    expect(r.runs).toBeLessThan(1_000_000);
+  });
+});
