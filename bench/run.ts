@@ -2,8 +2,8 @@
  * `pnpm bench`: every benchmark of hmmlab, side by side with its baseline in the same run. Prints
  * a summary, writes bench/results.json and docs/performance.md (with the machine it ran on).
  * Options: --quick (small sizes, for a smoke run), --skip-scale, --skip-fuzz, --skip-race,
- * --skip-layout, --skip-startup, --skip-hmm-tests, --skip-detect (fuzz time to detect); --only=<sections>
- * (comma-separated: handoff, model, scale, fuzz, detect, race, layout, startup, hmm-tests) runs those sections alone and keeps the other sections' last
+ * --skip-layout, --skip-startup, --skip-cli, --skip-hmm-tests, --skip-detect (fuzz time to detect); --only=<sections>
+ * (comma-separated: handoff, model, scale, fuzz, detect, race, layout, startup, cli, hmm-tests) runs those sections alone and keeps the other sections' last
  * figures in both files; --startup-only measures the startup alone and updates only its figures
  * in both files (it needs the build: npx tsc -b); --render-only writes docs/performance.md again
  * from bench/results.json.
@@ -11,6 +11,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
+import { type CliCampaigns, cliCampaigns } from './src/cli-campaigns.js';
 import {
   type Detection,
   driversUnder,
@@ -44,7 +45,7 @@ import { type Startup, startup } from './src/startup.js';
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const startupOnly = args.has('--startup-only');
-const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'layout', 'startup', 'hmm-tests'];
+const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'layout', 'startup', 'cli', 'hmm-tests'];
 const onlyArg = [...args].find((a) => a.startsWith('--only='));
 const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(','));
 for (const o of only ?? []) {
@@ -296,6 +297,17 @@ if (want('layout')) {
   );
 }
 
+// 5c. Campaigns through `hmmlab fuzz`, with one worker and with two
+if (want('cli')) {
+  const c = cliCampaigns('examples/amdkfd-style', quick ? 500 : 10_000, quick ? 1 : 3, [1, 2]);
+  results.cliCampaigns = c;
+  log(
+    `hmmlab fuzz of ${c.driver}, ${c.runs} runs (medians of ${c.rounds} rounds): ${Object.entries(c.byWorkers)
+      .map(([w, f]) => `${w} worker(s) ${f.medianMs} ms, ${f.scenariosPerSec} scenarios/s (launch ${f.launchMedianMs} ms)`)
+      .join('; ')}`,
+  );
+}
+
 // 6. Startup: `hmmlab --version` and the fixed cost of `hmmlab fuzz`, against `node -e 0`
 if (startupOnly || want('startup')) {
   const s = startup('test/pack/fixtures/driver.ts', quick ? 3 : 7);
@@ -334,8 +346,10 @@ if (only !== null) {
   const merged: Record<string, unknown> = { ...kept, machine: results.machine, date: results.date };
   // A section's fields replace the kept ones; fields it did not measure (detection without
   // throughput, say) stay.
+  // The load average stays the full run's: it qualifies the figures of every section, and a
+  // section that runs alone records its own where it matters (cliCampaigns, startup).
   for (const [key, v] of Object.entries(results)) {
-    if (key === 'machine' || key === 'date') continue;
+    if (key === 'machine' || key === 'date' || key === 'loadAverage') continue;
     const old = kept[key];
     merged[key] = isRecord(old) && isRecord(v) ? { ...old, ...v } : v;
   }
@@ -581,6 +595,23 @@ function renderMarkdown(r: Record<string, unknown>): string {
       `| default mix | ${layout.usPerRunDefault.toLocaleString('en')} (predicted from the two: ${layout.usPerRunDefaultPredicted.toLocaleString('en')}) |`,
       '',
       `The THP layouts' runs take about **${Math.round(layout.thpShareOfDefault * 100)}%** of a default campaign's time (\`t / (t + 15 f)\` of the two rates above).`,
+      '',
+    );
+  }
+  const cli = r.cliCampaigns as CliCampaigns | undefined;
+  if (cli) {
+    const one = cli.byWorkers['1'];
+    lines.push(
+      '## Campaigns through hmmlab fuzz',
+      '',
+      `\`hmmlab fuzz ${cli.driver} --runs ${cli.runs} --no-corpus --json\`, the built command as a user runs it, with \`--workers\` 1 and 2 (the default is 1): medians of ${cli.rounds} rounds, seeded 1, 2, …, the counts alternating. The campaign's time is the report's \`elapsedMs\`: from starting its first worker (a host process and its watched thread, which load the driver) to its result, the JIT's warm-up included; the launch adds starting hmmlab and the type check. The in-process figures under [Fuzzing](#fuzzing) are of warm campaigns without any of that.`,
+      '',
+      '| workers | campaign | scenarios/s | whole launch |',
+      '|---|---|---|---|',
+      ...Object.entries(cli.byWorkers).map(
+        ([w, f]) =>
+          `| ${w} | ${(f.medianMs / 1000).toFixed(2)} s | ${f.scenariosPerSec.toLocaleString('en')}${one !== undefined && w !== '1' ? ` (${(one.medianMs / f.medianMs).toFixed(2)}× one worker)` : ''} | ${(f.launchMedianMs / 1000).toFixed(2)} s |`,
+      ),
       '',
     );
   }
