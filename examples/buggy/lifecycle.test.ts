@@ -59,7 +59,7 @@ const variants: [string, DriverDefinition, readonly RuleId[]][] = [
   [
     'a notifier never removed',
     svmDriver({ name: 'never-removed', description: 'L2 another way', mirror: NeverRemoved }),
-    ['vm-use-after-free'],
+    ['vm-use-after-free', 'leak-at-exit'],
   ],
   [
     'a fault in flight left running through unbind',

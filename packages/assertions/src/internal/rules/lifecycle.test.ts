@@ -7,9 +7,12 @@ import {
   hmmPfnToPage,
   type Kernel,
   MmuIntervalNotifier,
+  MmuNotifier,
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
   mmuIntervalSetSeq,
+  mmuNotifierRegister,
+  mmuNotifierUnregister,
   seededDecisions,
   ULONG_MAX,
 } from '@hmmlab/core';
@@ -135,12 +138,16 @@ describe('lifecycle rules', () => {
   });
 });
 
-/** What the leaky driver keeps after its work: nothing, a device page it allocated, or an mm reference. */
-type Keeps = 'nothing' | 'device-page' | 'mm-reference';
+/**
+ * What the leaky driver keeps after its work: nothing, a device page it allocated, an mm
+ * reference, its interval notifier or its classic notifier's registration.
+ */
+type Keeps = 'nothing' | 'device-page' | 'mm-reference' | 'interval-notifier' | 'classic-notifier';
 
 /**
  * A driver whose `migrateToDevice` allocates a device page for a copy that then fails, and whose
- * `prefetch` takes an mm reference for its walk; `keeps` is what it forgets to give back.
+ * `prefetch` takes an mm reference for its walk; it inserts an interval notifier and registers a
+ * classic one at bind, which its unbind removes; `keeps` is what it forgets to give back.
  */
 function leaky(keeps: Keeps) {
   return defineDriver({
@@ -150,8 +157,17 @@ function leaky(keeps: Keeps) {
       const dev = new Device(kernel, { name: 'gpu0', memory: { type: 'private', pages: 4, migrateToRam: () => Promise.resolve(0) } });
       return {
         devices: [dev],
-        bind(mm): Promise<Binding> {
-          return Promise.resolve({
+        async bind(mm): Promise<Binding> {
+          const mni = new MmuIntervalNotifier('leaky interval');
+          await mmuIntervalNotifierInsert(mni, mm, 0, 1 << 30, {
+            invalidate(sub, _range, curSeq) {
+              mmuIntervalSetSeq(sub, curSeq);
+              return Promise.resolve(true);
+            },
+          });
+          const mn = new MmuNotifier({ invalidateRangeStart: () => Promise.resolve(0) }, 'leaky classic');
+          await mmuNotifierRegister(mn, mm);
+          return {
             vms: [dev.createVm(mm, {})],
             migrateToDevice() {
               const page = dev.allocPage();
@@ -167,8 +183,11 @@ function leaky(keeps: Keeps) {
               if (keeps !== 'mm-reference') await mm.mmput();
               return 0;
             },
-            unbind: () => Promise.resolve(),
-          });
+            async unbind() {
+              if (keeps !== 'interval-notifier') await mmuIntervalNotifierRemove(mni);
+              if (keeps !== 'classic-notifier') await mmuNotifierUnregister(mn, mm);
+            },
+          };
         },
       };
     },
@@ -205,10 +224,31 @@ describe('leak-at-exit', () => {
     expect(r.violations[0]?.explanation).toMatch(/^mm \d+ was never torn down: .* pair every mmget_not_zero with an mmput$/);
   });
 
-  it.each(['device-page', 'mm-reference'] as const)('should not judge a run that does not end with the exit (%s kept)', async (keeps) => {
-    const r = await checkScenario(leaky(keeps), { ...work, exitAtEnd: false }, { decisions: firstRunnable });
-    expect(r.violations).toEqual([]);
+  it('should report an interval notifier unbind never removed, by name and range', async () => {
+    const r = await checkScenario(leaky('interval-notifier'), work, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['leak-at-exit']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /^mm \d+: every process exited and every device file is closed, yet the driver's notifiers still hold it: 1 interval notifier\(s\) still inserted \("leaky interval" \[0x0, 0x40000000\)\): mmu_interval_notifier_insert took a reference on the mm \(mmgrab\) that only mmu_interval_notifier_remove drops/,
+    );
+    expect(r.violations[0]?.explanation).not.toMatch(/mmu_notifier registration/);
   });
+
+  it('should report a classic notifier registration never dropped', async () => {
+    const r = await checkScenario(leaky('classic-notifier'), work, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['leak-at-exit']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /still hold it: 1 mmu_notifier registration\(s\) never dropped: mmu_notifier_register \(or _get\) took a reference on the mm that only mmu_notifier_unregister/,
+    );
+    expect(r.violations[0]?.explanation).not.toMatch(/interval notifier/);
+  });
+
+  it.each(['device-page', 'mm-reference', 'interval-notifier', 'classic-notifier'] as const)(
+    'should not judge a run that does not end with the exit (%s kept)',
+    async (keeps) => {
+      const r = await checkScenario(leaky(keeps), { ...work, exitAtEnd: false }, { decisions: firstRunnable });
+      expect(r.violations).toEqual([]);
+    },
+  );
 
   it.each([
     ['in order', () => firstRunnable],

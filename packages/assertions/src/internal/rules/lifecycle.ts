@@ -6,7 +6,7 @@
  * a device address space after it was freed: a notifier callback that still fires after the
  * driver freed its page table (the notifier was removed too late, or never) walks freed memory.
  */
-import { hex, type TraceEvent } from '@hmmlab/core';
+import { hex, type Mm, type TraceEvent } from '@hmmlab/core';
 import type { DeviceVm, TranslationSource } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 import { describeEntry } from '../view.js';
@@ -92,6 +92,48 @@ function checkUnbindEnd(ctx: OracleContext, ev: VmEvent): void {
 }
 
 /**
+ * Notifiers left on `mm` once every device file is closed. `mmu_interval_notifier_insert` takes a
+ * reference on the mm (`mmgrab` in `__mmu_interval_notifier_insert`, mm/mmu_notifier.c) that only
+ * `mmu_interval_notifier_remove` drops, and `exit_mmap` only invalidates interval notifiers
+ * (`mn_itree_release`), it does not remove them; `mmu_notifier_register` takes one that only
+ * `mmu_notifier_unregister` or the last `mmu_notifier_put` drops. One not dropped keeps the
+ * mm_struct forever, and a notifier not removed stays linked in the mm's interval tree after the
+ * driver freed it with its object at release: a later invalidation of its range calls into freed
+ * memory.
+ */
+function checkNotifiersLeft(ctx: OracleContext, mm: Mm, at: TraceEvent): void {
+  const subs = mm.notifierSubscriptions;
+  if (subs === null) return;
+  const left = [...new Set([...subs.itree.all(), ...subs.deferredList])].filter((n) => n.mm === mm);
+  // Interval notifiers hold one reference each; the rest of those above the mm's own are classic ones'.
+  const classic = mm.count - 1 - left.length;
+  if (left.length === 0 && classic <= 0) return;
+  const named = left.slice(0, 3).map((n) => `"${n.name}" [${hex(n.start)}, ${hex(n.last + 1)})`);
+  const what = [
+    ...(left.length > 0
+      ? [
+          `${left.length} interval notifier(s) still inserted (${named.join(', ')}${left.length > 3 ? ', …' : ''}): mmu_interval_notifier_insert took a reference on the mm (mmgrab) that only mmu_interval_notifier_remove drops, and exit_mmap does not remove them, so each stays linked in the mm's interval tree after the driver freed it at release`,
+        ]
+      : []),
+    ...(classic > 0
+      ? [
+          `${classic} mmu_notifier registration(s) never dropped: mmu_notifier_register (or _get) took a reference on the mm that only mmu_notifier_unregister (or the last mmu_notifier_put) drops`,
+        ]
+      : []),
+  ];
+  ctx.report(
+    {
+      rule: 'leak-at-exit',
+      explanation: `mm ${mm.id}: every process exited and every device file is closed, yet the driver's notifiers still hold it: ${what.join('; ')}. The mm_struct is never freed; remove every notifier the driver inserted, on every path (an error path, or a notifier that lost an insertion race, included)`,
+      mm: mm.id,
+      task: null,
+      dedupKey: `leak-at-exit:notifiers:${mm.id}`,
+    },
+    at,
+  );
+}
+
+/**
  * `leak-at-exit`, at the end of a run that ended as a program ends (`Scenario.exitAtEnd`): every
  * process exited and every device file closed, so nothing may hold a device page or an address
  * space any more.
@@ -100,6 +142,8 @@ function checkUnbindEnd(ctx: OracleContext, ev: VmEvent): void {
  *   (`wait_for_completion(&pgmap->done)`, mm/memremap.c), so the device can never be removed.
  * - An address space that was not torn down: an `mmget` without its `mmput`, so `exit_mmap`
  *   never runs and the process's memory is never freed (kernel/fork.c, `mmput`).
+ * - Once every device file is closed too, a notifier the driver inserted or registered and never
+ *   removed (`checkNotifiersLeft`).
  */
 export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent): void {
   const world = ctx.world;
@@ -119,6 +163,9 @@ export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent): void {
   }
   const closed = world.bindingState === 'closed' || world.binding?.unbind === undefined;
   if (!closed || (world.peers !== undefined && world.peers.size > 0)) return;
+  // Only a driver whose release ran had the chance to remove its notifiers (a test driver may
+  // define no unbind at all).
+  if (world.bindingState === 'closed') for (const mm of world.processes) checkNotifiersLeft(ctx, mm, at);
   const pages = world.kernel.pages;
   for (const device of world.devices) {
     const pgmap = device.pgmap;
