@@ -17,6 +17,7 @@ import {
   type Mutex,
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
+  mmuNotifierPut,
   mmuNotifierRegister,
   ULONG_MAX,
   Work,
@@ -135,6 +136,9 @@ export class KfdProcess implements Binding {
       g.faultMode = 'fatal';
       g.resume();
     }
+    // kfd_process_notifier_release_internal ends with mmu_notifier_put: the registration's
+    // reference on the mm (mmgrab) goes with the process, or the mm_struct is never freed.
+    mmuNotifierPut(this.notifier);
   }
 
   /**

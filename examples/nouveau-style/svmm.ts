@@ -35,8 +35,8 @@ import {
   mmuIntervalReadBegin,
   mmuIntervalReadRetry,
   mmuIntervalSetSeq,
+  mmuNotifierPut,
   mmuNotifierRangeBlockable,
-  mmuNotifierUnregister,
   PTE_PRESENT,
   pteAccessible,
   pteKindOf,
@@ -157,15 +157,21 @@ export class NouveauSvmm implements Binding {
    */
   async release(): Promise<void> {
     await this.mutex.lock();
-    this.invalidate(0, ULONG_MAX);
+    // Closing the client may have freed the GPU VMM already (`svmm->vmm = NULL`): an `exit_mmap`
+    // that found the notifier hashed still calls release after `mmu_notifier_put`.
+    if (this.live) this.invalidate(0, ULONG_MAX);
     this.live = false;
     this.mutex.unlock();
   }
 
-  /** `nouveau_svmm_fini`: closing the client. */
+  /**
+   * `nouveau_svmm_fini`: closing the client. The GPU's translations go under the mutex (`svmm->vmm
+   * = NULL`), then `mmu_notifier_put` drops the registration's reference on the mm, whether or not
+   * `exit_mmap` already unhashed the notifier: only the put (or an unregister) does `mmdrop`.
+   */
   async unbind(): Promise<void> {
-    if (this.notifier.hashed) await mmuNotifierUnregister(this.notifier, this.mm);
-    else await this.release();
+    await this.release();
+    mmuNotifierPut(this.notifier);
   }
 
   /** `nouveau_svm_fault` for one fault: `mmget_not_zero`, then the read/write or the atomic path. */
