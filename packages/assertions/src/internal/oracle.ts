@@ -270,6 +270,7 @@ export class FlushOracle implements Observer {
         return;
       case 'inv-callback':
         this.recordCallbackEvent(ctx, e);
+        if (e.op === 'release' && e.phase === 'return') this.lifecycle.releaseRan = true;
         return;
       case 'set-seq':
         this.recordCallbackEvent(ctx, e);
@@ -548,7 +549,7 @@ export class FlushOracle implements Observer {
         runRule(ctx, last, 'callback-threw', run.error instanceof DriverCallbackError ? run.error.message : run.message, run.failedContext);
         break;
       case 'done':
-        checkLeaksAtExit(ctx, last);
+        checkLeaksAtExit(ctx, last, this.lifecycle.releaseRan);
         break;
       default:
         break;

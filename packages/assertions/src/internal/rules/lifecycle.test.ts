@@ -11,6 +11,7 @@ import {
   mmuIntervalNotifierInsert,
   mmuIntervalNotifierRemove,
   mmuIntervalSetSeq,
+  mmuNotifierPut,
   mmuNotifierRegister,
   mmuNotifierUnregister,
   seededDecisions,
@@ -208,6 +209,46 @@ const work: Scenario = {
   exitAtEnd: true,
 };
 
+/**
+ * A driver with no unbind that lives as long as the mm, as amdkfd's process does: its classic
+ * notifier's `release` is its teardown, which has a work item remove its interval notifier and, when `put`, drops
+ * the registration (`mmu_notifier_put`, as `kfd_process_notifier_release_internal` ends).
+ * `hook: false`: no classic notifier at all, so the driver has no teardown.
+ */
+function mmLifetime(put: boolean, hook = true) {
+  return defineDriver({
+    name: `mm-lifetime-${put ? 'put' : 'kept'}${hook ? '' : '-no-hook'}`,
+    probe(kernel: Kernel) {
+      const dev = new Device(kernel, { name: 'gpu0' });
+      return {
+        devices: [dev],
+        async bind(mm): Promise<Binding> {
+          const mni = new MmuIntervalNotifier('process ranges');
+          await mmuIntervalNotifierInsert(mni, mm, 0, 1 << 30, {
+            invalidate(sub, _range, curSeq) {
+              mmuIntervalSetSeq(sub, curSeq);
+              return Promise.resolve(true);
+            },
+          });
+          const mn: MmuNotifier = new MmuNotifier(
+            {
+              release() {
+                // No removal from a callback: a work item does it (kfd_process_wq_release).
+                kernel.spawn('process release work', 'kernel', () => mmuIntervalNotifierRemove(mni));
+                if (put) mmuNotifierPut(mn);
+                return Promise.resolve();
+              },
+            },
+            'process release',
+          );
+          if (hook) await mmuNotifierRegister(mn, mm);
+          return { vms: [dev.createVm(mm, {})] };
+        },
+      };
+    },
+  });
+}
+
 describe('leak-at-exit', () => {
   it('should report a device page the driver still holds once the process exited and its file closed', async () => {
     const r = await checkScenario(leaky('device-page'), work, { decisions: firstRunnable });
@@ -240,6 +281,19 @@ describe('leak-at-exit', () => {
       /still hold it: 1 mmu_notifier registration\(s\) never dropped: mmu_notifier_register \(or _get\) took a reference on the mm that only mmu_notifier_unregister/,
     );
     expect(r.violations[0]?.explanation).not.toMatch(/interval notifier/);
+  });
+
+  it('should judge a driver without unbind once its release notifier ran: a registration it never put', async () => {
+    const r = await checkScenario(mmLifetime(false), work, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['leak-at-exit']);
+    expect(r.violations[0]?.explanation).toMatch(/1 mmu_notifier registration\(s\) never dropped/);
+    const fixed = await checkScenario(mmLifetime(true), work, { decisions: firstRunnable });
+    expect(fixed.violations).toEqual([]);
+  });
+
+  it('should not judge the notifiers of a driver that has no teardown at all (no unbind, no release notifier)', async () => {
+    const r = await checkScenario(mmLifetime(false, false), work, { decisions: firstRunnable });
+    expect(r.violations).toEqual([]);
   });
 
   it.each(['device-page', 'mm-reference', 'interval-notifier', 'classic-notifier'] as const)(

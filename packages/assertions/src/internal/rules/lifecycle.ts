@@ -22,6 +22,8 @@ function vmById(ctx: OracleContext, id: number): DeviceVm | undefined {
 export class LifecycleShadow {
   /** Device VM id → step and reason it was freed. */
   private readonly freed = new Map<number, { step: number; what: string }>();
+  /** A classic notifier's `release` callback returned (`exit_mmap`, or an unregister). */
+  releaseRan = false;
 
   onVmEvent(ctx: OracleContext, ev: VmEvent): void {
     switch (ev.op) {
@@ -142,10 +144,10 @@ function checkNotifiersLeft(ctx: OracleContext, mm: Mm, at: TraceEvent): void {
  *   (`wait_for_completion(&pgmap->done)`, mm/memremap.c), so the device can never be removed.
  * - An address space that was not torn down: an `mmget` without its `mmput`, so `exit_mmap`
  *   never runs and the process's memory is never freed (kernel/fork.c, `mmput`).
- * - Once every device file is closed too, a notifier the driver inserted or registered and never
- *   removed (`checkNotifiersLeft`).
+ * - Once the driver's teardown ran (its unbind, or `releaseRan`: its classic notifier's release),
+ *   a notifier it inserted or registered and never removed (`checkNotifiersLeft`).
  */
-export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent): void {
+export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent, releaseRan = false): void {
   const world = ctx.world;
   if (world.scenario.exitAtEnd !== true || world.processes.some((p) => world.exited?.has(p) !== true)) return;
   for (const mm of world.processes) {
@@ -163,9 +165,10 @@ export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent): void {
   }
   const closed = world.bindingState === 'closed' || world.binding?.unbind === undefined;
   if (!closed || (world.peers !== undefined && world.peers.size > 0)) return;
-  // Only a driver whose release ran had the chance to remove its notifiers (a test driver may
-  // define no unbind at all).
-  if (world.bindingState === 'closed') for (const mm of world.processes) checkNotifiersLeft(ctx, mm, at);
+  // Only a driver whose teardown ran had the chance to remove its notifiers: its unbind, or, for
+  // a driver that defines none and lives as long as the mm (amdkfd's kfd_process), the release
+  // callback of its classic notifier. A driver with neither has no teardown to judge.
+  if (world.bindingState === 'closed' || releaseRan) for (const mm of world.processes) checkNotifiersLeft(ctx, mm, at);
   const pages = world.kernel.pages;
   for (const device of world.devices) {
     const pgmap = device.pgmap;
