@@ -32,6 +32,7 @@ describe('mutants', () => {
     ['drop-tlb-flush', 1, /\{\}\n {4}this\.invalidations/],
     ['drop-pte-clear', 1, /\{\}\n {4}await this\.vm\.flushTlbAsync/],
     ['drop-dma-unmap', 1, /continue;\n {6}\{\}/],
+    ['drop-notifier-remove', 1, /async unbind\(mni: MmuIntervalNotifier\): Promise<void> \{\n {4}\{\}\n/],
     ['drop-lock-pair', 3, /if \(mmuNotifierRangeBlockable\(range\)\) \{\}\n {4}else if \(!true\) return false;/],
     ['other-lock', 3, /await this\.statsLock\.lock\(\);\n {4}else if \(!this\.statsLock\.tryLock\(\)\)/],
     ['return-before-set-seq', 1, /return true; if \(mmuNotifierRangeBlockable\(range\)\)/],

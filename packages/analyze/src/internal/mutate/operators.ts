@@ -1,7 +1,8 @@
 /**
  * Mutation operators of the flush contract: each finds the places in a driver source where a
  * plausible driver bug can be written (a flush dropped, a lock taken on the wrong object, the
- * sequence moved out of the lock, a range one page short, an event or owner test inverted …) and
+ * sequence moved out of the lock, a range one page short, an event or owner test inverted, a
+ * notifier never removed …) and
  * says which text edit writes it. One site is one mutant.
  */
 import { type BinaryExpression, type CallExpression, Node, type SourceFile, type Statement, SyntaxKind } from 'ts-morph';
@@ -12,6 +13,7 @@ import {
   DMA_UNMAPS,
   enclosingFunction,
   LOCK_PAIRS,
+  NOTIFIER_REMOVALS,
   namedFunction,
   PTE_CLEARS,
   RANGE_CALLS,
@@ -157,6 +159,11 @@ export const OPERATORS: readonly Operator[] = [
   { name: 'drop-tlb-flush', summary: 'remove a device TLB flush or quiesce', sites: dropCalls(TLB_FLUSHES) },
   { name: 'drop-pte-clear', summary: 'remove a device PTE clear or write-protect', sites: dropCalls(PTE_CLEARS) },
   { name: 'drop-dma-unmap', summary: 'remove a DMA unmap', sites: dropCalls(DMA_UNMAPS) },
+  {
+    name: 'drop-notifier-remove',
+    summary: 'remove an interval notifier removal, or a classic notifier unregister or put',
+    sites: dropCalls(NOTIFIER_REMOVALS),
+  },
   {
     name: 'drop-lock-pair',
     summary: 'take no lock: remove a lock, its trylock and its unlocks in one function',

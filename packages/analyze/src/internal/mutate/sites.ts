@@ -11,6 +11,8 @@ export const TLB_FLUSHES = new Set(['flushTlb', 'flushTlbAsync', 'quiesce']);
 export const PTE_CLEARS = new Set(['clearRange', 'clearPte', 'writeProtectRange']);
 /** IOMMU/DMA mappings of system pages removed. */
 export const DMA_UNMAPS = new Set(['dmaUnmap']);
+/** A notifier taken off its mm: an interval notifier removed, a classic one unregistered or put. */
+export const NOTIFIER_REMOVALS = new Set(['mmuIntervalNotifierRemove', 'mmuNotifierUnregister', 'mmuNotifierPut']);
 /** Device calls whose first two arguments are the `[start, end)` of a range. */
 export const RANGE_CALLS = new Set(['clearRange', 'writeProtectRange', 'flushTlb', 'flushTlbAsync']);
 /** Lock methods (`mutex_lock`, `down_read`, `down_write` and their killable forms) → the unlock that pairs with them. */
