@@ -26,28 +26,25 @@ function outcome(r: CampaignResult) {
 // One worker runs the whole campaign in one job and notes each epoch's scan; more workers get a
 // job per epoch. Both merge the same candidates in the same order, as the in-process campaign does.
 describe('runParallelCampaign: one worker, one job', () => {
-  it('should find what per-epoch jobs on two workers and the in-process campaign find, with feedback across seven epochs', async () => {
-    const options: ParallelOptions = { runs: 350, seed: 3, loader };
+  it('should find what per-epoch jobs on two workers and the in-process campaign find, with feedback across four epochs', async () => {
+    const options: ParallelOptions = { runs: 200, seed: 3, loader };
     const one = await runParallelCampaign(flushed, { ...options, workers: 1 });
     const two = await runParallelCampaign(flushed, { ...options, workers: 2 });
-    const here = await runCampaign(mirror(true), { runs: 350, seed: 3 });
-    expect(one.runs).toBe(350);
+    const here = await runCampaign(mirror(true), { runs: 200, seed: 3 });
+    expect(one.runs).toBe(200);
     expect(one.corpus.mutants).toBeGreaterThan(0);
     expect(one.corpus.kept.length).toBeGreaterThan(0);
     expect(outcome(one)).toEqual(outcome(two));
     expect(outcome(one)).toEqual(outcome(here));
   });
 
-  it('should stop at the first failing run and give the counterexample of the in-process campaign and of two workers', async () => {
-    const options: ParallelOptions = { runs: 400, seed: 5, loader, shrink: false };
-    const one = await runParallelCampaign(unflushed, { ...options, workers: 1 });
-    const two = await runParallelCampaign(unflushed, { ...options, workers: 2 });
+  // Two workers' failing run and token against one worker's: test/cli/runtime.test.ts.
+  it('should stop at the first failing run and give the counterexample of the in-process campaign', async () => {
+    const one = await runParallelCampaign(unflushed, { runs: 400, seed: 5, loader, shrink: false, workers: 1 });
     const here = await runCampaign(mirror(false), { runs: 400, seed: 5, shrink: false });
     expect(one.verdict).toBe('fail');
     expect(one.runs).toBe((one.failure?.runIndex ?? -1) + 1);
     expect(outcome(one)).toEqual(outcome(here));
-    // Two workers also stop at the lowest failing run; the other may have made a few more runs.
-    expect([two.failure?.runIndex, two.failure?.token]).toEqual([one.failure?.runIndex, one.failure?.token]);
   });
 
   it('should keep to the time limit in the worker and report the runs it made', async () => {
