@@ -6,6 +6,7 @@ import {
   HMM_PFN_WRITE,
   hmmPfnToPage,
   type Kernel,
+  type Mm,
   MmuIntervalNotifier,
   MmuNotifier,
   mmuIntervalNotifierInsert,
@@ -139,6 +140,18 @@ describe('lifecycle rules', () => {
   });
 });
 
+/** An interval notifier over the first GiB of `mm` whose callback only moves the sequence. */
+async function seqOnlyNotifier(mm: Mm, name: string): Promise<MmuIntervalNotifier> {
+  const mni = new MmuIntervalNotifier(name);
+  await mmuIntervalNotifierInsert(mni, mm, 0, 1 << 30, {
+    invalidate(sub, _range, curSeq) {
+      mmuIntervalSetSeq(sub, curSeq);
+      return Promise.resolve(true);
+    },
+  });
+  return mni;
+}
+
 /**
  * What the leaky driver keeps after its work: nothing, a device page it allocated, an mm
  * reference, its interval notifier or its classic notifier's registration.
@@ -159,13 +172,7 @@ function leaky(keeps: Keeps) {
       return {
         devices: [dev],
         async bind(mm): Promise<Binding> {
-          const mni = new MmuIntervalNotifier('leaky interval');
-          await mmuIntervalNotifierInsert(mni, mm, 0, 1 << 30, {
-            invalidate(sub, _range, curSeq) {
-              mmuIntervalSetSeq(sub, curSeq);
-              return Promise.resolve(true);
-            },
-          });
+          const mni = await seqOnlyNotifier(mm, 'leaky interval');
           const mn = new MmuNotifier({ invalidateRangeStart: () => Promise.resolve(0) }, 'leaky classic');
           await mmuNotifierRegister(mn, mm);
           return {
@@ -223,13 +230,7 @@ function mmLifetime(put: boolean, hook = true) {
       return {
         devices: [dev],
         async bind(mm): Promise<Binding> {
-          const mni = new MmuIntervalNotifier('process ranges');
-          await mmuIntervalNotifierInsert(mni, mm, 0, 1 << 30, {
-            invalidate(sub, _range, curSeq) {
-              mmuIntervalSetSeq(sub, curSeq);
-              return Promise.resolve(true);
-            },
-          });
+          const mni = await seqOnlyNotifier(mm, 'process ranges');
           const mn: MmuNotifier = new MmuNotifier(
             {
               release() {
