@@ -631,6 +631,30 @@ export async function scanEpoch(
 }
 
 /**
+ * Where {@link scanRuns} starts and what it tells after each epoch, for a campaign that goes on in
+ * a worker (jobs.ts, `campaignJob`).
+ */
+export interface ScanResume {
+  /**
+   * The state of a campaign after its runs below `next`: its corpus, known coverage keys and the
+   * coverage its runs reached (the pool's weights come from it). Unset: from the first run.
+   */
+  readonly from?: {
+    readonly next: number;
+    readonly pool: readonly CorpusEntry[];
+    readonly known: readonly string[];
+    readonly coverage: Scan['coverage'];
+  };
+  /** Called with each epoch's scan, before it is merged. */
+  readonly onEpoch?: (from: number, to: number, scan: Scan) => void;
+  /**
+   * Called after each run with the runs done so far and the coverage of the run's epoch (live, not
+   * merged with the epochs before: no copy per run, unlike `onProgress`).
+   */
+  readonly onRun?: (done: number, epoch: RunProgress) => void;
+}
+
+/**
  * Runs the campaign's runs in index order, epoch by epoch (those `runFilter` accepts, below
  * `stopAt()`), stopping at the first failure; after each epoch, the runs that reached new
  * coverage join the corpus later epochs mutate. {@link runCampaign} adds the counterexample.
@@ -639,15 +663,19 @@ export async function scanRuns(
   driver: DriverDefinition,
   options: CampaignOptions,
   stopAt: () => number = () => Number.POSITIVE_INFINITY,
+  resume: ScanResume = {},
 ): Promise<Scan> {
   checkCampaignOptions(options);
   const t0 = performance.now();
   const runs = options.runs ?? 1000;
   const replays = replaysOf(options);
   const total = emptyScan();
-  const pool: CorpusEntry[] = [...replays];
-  const known = new Set<string>();
+  const pool: CorpusEntry[] = [...(resume.from?.pool ?? replays)];
+  const known = new Set<string>(resume.from?.known);
+  const at = resume.from?.coverage;
+  if (at !== undefined) mergeCoverage(total.coverage, { cells: at.cells ?? {}, windows: at.windows ?? {} });
   for (const [from, to] of epochs(runs, replays.length)) {
+    if (from < (resume.from?.next ?? 0)) continue;
     if (from >= stopAt()) break;
     const left = options.timeMs === undefined ? undefined : options.timeMs - (performance.now() - t0);
     if (left !== undefined && left <= 0) break;
@@ -657,12 +685,15 @@ export async function scanRuns(
       { ...options, ...(left !== undefined ? { timeMs: left } : {}) },
       { from, to, pool, weights: poolWeights(pool, total.coverage), known: [...known] },
       stopAt,
-      (done, last) =>
+      (done, last) => {
+        resume.onRun?.(base + done, last);
         options.onProgress?.(base + done, shardRuns(runs, options.shard), {
           cells: { ...total.coverage.cells, ...last.cells },
           failed: last.failed,
-        }),
+        });
+      },
     );
+    resume.onEpoch?.(from, to, s);
     addScan(total, s);
     if (s.failing >= 0) {
       total.failing = s.failing;

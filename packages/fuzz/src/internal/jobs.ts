@@ -20,12 +20,13 @@ import {
   runGen,
   runInputs,
   type Scan,
+  type ScanResume,
   scanEpoch,
+  scanRuns,
   summarize,
 } from './campaign.js';
-import { absorb, type CorpusEntry, epochs, poolWeights } from './corpus.js';
+import type { CorpusEntry } from './corpus.js';
 import { emptyCounts } from './counts.js';
-import { mergeCoverage } from './coverage.js';
 import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
 import { UNFINISHED_FINGERPRINT } from './replay.js';
 import { shardPosition } from './shard.js';
@@ -202,25 +203,12 @@ export async function scanJob(a: ScanJob): Promise<Scan> {
   }
 }
 
-/** Where a campaign run by {@link campaignJob} starts: from its first epoch, or from a checkpoint. */
-export interface CampaignStart {
-  /** The first run of the first epoch to scan. */
-  readonly next: number;
-  /** The corpus the campaign had drawn from and kept by then. */
-  readonly pool: readonly CorpusEntry[];
-  /** The coverage keys it knew. */
-  readonly known: readonly string[];
-  /** The coverage its runs reached (the pool's weights are computed from it). */
-  readonly coverage: Scan['coverage'];
-  /** Runs done before (progress notes count on from there). */
-  readonly done: number;
-}
-
 /** Arguments of {@link campaignJob}. */
 export interface CampaignJob {
   readonly file: string;
   readonly options: CampaignOptions;
-  readonly start: CampaignStart;
+  /** Where the campaign starts (`ScanResume.from`): from its first run, or from a checkpoint. */
+  readonly start: NonNullable<ScanResume['from']>;
   /**
    * Milliseconds the campaign has left, counted from the moment the driver is loaded here (as a
    * first per-epoch job's scan counts its `timeMs`): no epoch starts after that.
@@ -229,48 +217,31 @@ export interface CampaignJob {
 }
 
 /**
- * The whole campaign in this one worker, epoch after epoch without waiting for the caller: each
- * epoch's corpus is the one {@link scanJob}'s caller would send (the same merge of the same
- * candidates, as one worker scans every run). Notes `ready`, `progress`, and `epoch` with each
- * epoch's scan, from which the caller merges, checkpoints and reports exactly as it does the
+ * The whole campaign in this one worker, epoch after epoch without waiting for the caller: it is
+ * {@link scanRuns}, the in-process campaign, which merges each epoch's candidates into the corpus
+ * as {@link scanJob}'s caller does for its workers. Notes `ready`, `progress`, and `epoch` with
+ * each epoch's scan, from which the caller merges, checkpoints and reports exactly as it does the
  * results of {@link scanJob}. It ends after the epoch of the first failing run, after the last
  * epoch, or when the time left is up.
  */
 export async function campaignJob(a: CampaignJob): Promise<void> {
   const driver = await loadProbed(a.file);
   send({ type: 'ready', name: driver.name });
-  const deadline = a.timeLeft === null ? null : performance.now() + a.timeLeft;
-  const { progress, flush } = progressNotes(a.start.done);
-  const replays = replaysOf(a.options).length;
-  const pool = [...a.start.pool];
-  const known = new Set(a.start.known);
-  const coverage = structuredClone(a.start.coverage);
-  let done = 0;
+  if (a.timeLeft !== null && a.timeLeft <= 0) return;
+  const { progress, flush } = progressNotes(0);
   const runFilter = (i: number): boolean => {
     markRun(i);
     return true;
   };
   try {
-    for (const [from, to] of epochs(a.options.runs ?? 1000, replays)) {
-      if (from < a.start.next) continue;
-      const left = deadline === null ? undefined : deadline - performance.now();
-      if (left !== undefined && left <= 0) break;
-      const before = done;
-      const s = await scanEpoch(
-        driver,
-        { ...a.options, runFilter, ...(left !== undefined ? { timeMs: left } : {}) },
-        { from, to, pool, weights: poolWeights(pool, coverage), known: [...known] },
-        undefined,
-        (n, last) => progress(before + n, last),
-      );
-      done += s.done;
-      flush();
-      send({ type: 'epoch', from, to, scan: s });
-      if (s.failing >= 0) break;
-      mergeCoverage(coverage, { cells: s.coverage.cells ?? {}, windows: s.coverage.windows ?? {} });
-      const kept = absorb(s.candidates, known);
-      if (from >= replays) pool.push(...kept);
-    }
+    await scanRuns(driver, { ...a.options, runFilter, ...(a.timeLeft !== null ? { timeMs: a.timeLeft } : {}) }, undefined, {
+      from: a.start,
+      onRun: progress,
+      onEpoch: (from, to, scan) => {
+        flush();
+        send({ type: 'epoch', from, to, scan });
+      },
+    });
   } finally {
     flush();
     markRun(-1);

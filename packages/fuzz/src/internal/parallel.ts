@@ -249,7 +249,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         (workers[0] as WatchedWorker).call<void>(JOBS, 'campaignJob', {
           file,
           options: data,
-          start: { next: resumed?.next ?? 0, pool, known: [...known], coverage: total.coverage, done: 0 },
+          start: { next: resumed?.next ?? 0, pool, known: [...known], coverage: total.coverage },
           timeLeft: left,
         } satisfies CampaignJob),
       );
