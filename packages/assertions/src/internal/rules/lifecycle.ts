@@ -103,7 +103,7 @@ function checkUnbindEnd(ctx: OracleContext, ev: VmEvent): void {
  * driver freed it with its object at release: a later invalidation of its range calls into freed
  * memory.
  */
-function checkNotifiersLeft(ctx: OracleContext, mm: Mm, at: TraceEvent): void {
+function checkNotifiersLeft(ctx: OracleContext, mm: Mm, at: TraceEvent, teardown: string): void {
   const subs = mm.notifierSubscriptions;
   if (subs === null) return;
   const left = [...new Set([...subs.itree.all(), ...subs.deferredList])].filter((n) => n.mm === mm);
@@ -126,7 +126,7 @@ function checkNotifiersLeft(ctx: OracleContext, mm: Mm, at: TraceEvent): void {
   ctx.report(
     {
       rule: 'leak-at-exit',
-      explanation: `mm ${mm.id}: every process exited and every device file is closed, yet the driver's notifiers still hold it: ${what.join('; ')}. The mm_struct is never freed; remove every notifier the driver inserted, on every path (an error path, or a notifier that lost an insertion race, included)`,
+      explanation: `mm ${mm.id}: every process exited and ${teardown}, yet the driver's notifiers still hold it: ${what.join('; ')}. The mm_struct is never freed; remove every notifier the driver inserted, on every path (an error path, or a notifier that lost an insertion race, included)`,
       mm: mm.id,
       task: null,
       dedupKey: `leak-at-exit:notifiers:${mm.id}`,
@@ -168,7 +168,9 @@ export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent, releaseRan 
   // Only a driver whose teardown ran had the chance to remove its notifiers: its unbind, or, for
   // a driver that defines none and lives as long as the mm (amdkfd's kfd_process), the release
   // callback of its classic notifier. A driver with neither has no teardown to judge.
-  if (world.bindingState === 'closed' || releaseRan) for (const mm of world.processes) checkNotifiersLeft(ctx, mm, at);
+  const teardown =
+    world.bindingState === 'closed' ? 'every device file is closed' : releaseRan ? "the driver's release notifier ran" : null;
+  if (teardown !== null) for (const mm of world.processes) checkNotifiersLeft(ctx, mm, at, teardown);
   const pages = world.kernel.pages;
   for (const device of world.devices) {
     const pgmap = device.pgmap;
