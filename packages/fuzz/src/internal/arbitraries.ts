@@ -512,6 +512,9 @@ interface ProgramOps {
 /** Entries each cache keeps before it starts over (a bound on memory, not on what is drawn). */
 const CACHE_LIMIT = 4096;
 
+/** The most pages of the region of a hot page whose arbitraries {@link scenarioGen} keeps. */
+const HOT_CACHE_PAGES = 64;
+
 /** What {@link scenarioGen} keeps, by shape: a campaign builds its arbitrary again for every epoch. */
 const byShape = new Map<string, ShapeCache>();
 
@@ -576,15 +579,20 @@ export function scenarioGen(shape: ScenarioShape = {}): g.Gen<Scenario> {
     )
     .chain(([regions, profile, hold, bias]) => {
       const where = `${layoutKey(regions)}|${bias.hot === undefined ? '' : `${bias.hot.region}:${bias.hot.page}`}`;
-      const lists = cached(cache.ops, where, () => ({
+      const make = (): ProgramOps => ({
         device: deviceOps(regions, shape.devices ?? 1, bias.hot),
         cpu: cpuOps(regions, { fork: shape.fork ?? true, exit: shape.exit ?? true, ...(bias.hot !== undefined ? { hot: bias.hot } : {}) }),
         driver: driverOps(regions, bias.hot, shape.commands ?? [], shape.bindDevices ?? 1),
         kernel: kernelOps(regions, bias.hot),
-      }));
+      });
+      // A hot page in a large region (the THP region's 512 pages) is rarely drawn twice: its
+      // arbitraries are made for the one draw and not kept, as kept ones would outlive young
+      // collections and push out the layouts that do come back.
+      const keep = bias.hot === undefined || (regions[bias.hot.region] as RegionSpec).pages <= HOT_CACHE_PAGES;
+      const lists = keep ? cached(cache.ops, where, make) : make();
       // A scenario that leaves no kind out (half of them) reuses the whole programs arbitrary.
       const groups =
-        bias.omit === undefined || bias.omit.size === 0
+        keep && (bias.omit === undefined || bias.omit.size === 0)
           ? cached(cache.programs, where, () => programs(lists, bias))
           : programs(lists, bias);
       return groups.map((programs) => ({
