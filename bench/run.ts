@@ -2,8 +2,8 @@
  * `pnpm bench`: every benchmark of hmmlab, side by side with its baseline in the same run. Prints
  * a summary, writes bench/results.json and docs/performance.md (with the machine it ran on).
  * Options: --quick (small sizes, for a smoke run), --skip-scale, --skip-fuzz, --skip-race,
- * --skip-layout, --skip-startup, --skip-cli, --skip-hmm-tests, --skip-detect (fuzz time to detect); --only=<sections>
- * (comma-separated: handoff, model, scale, fuzz, detect, race, layout, startup, cli, hmm-tests) runs those sections alone and keeps the other sections' last
+ * --skip-layout, --skip-oracle, --skip-startup, --skip-cli, --skip-hmm-tests, --skip-detect (fuzz time to detect); --only=<sections>
+ * (comma-separated: handoff, model, scale, fuzz, detect, race, layout, oracle, startup, cli, hmm-tests) runs those sections alone and keeps the other sections' last
  * figures in both files; --startup-only measures the startup alone and updates only its figures
  * in both files (it needs the build: npx tsc -b); --render-only writes docs/performance.md again
  * from bench/results.json.
@@ -28,6 +28,7 @@ import type { HmmTestsRun } from './src/hmm-tests.js';
 import { type LayoutCost, layoutCost } from './src/layout-cost.js';
 import { median, memoryUsed } from './src/measure.js';
 import { PAGES, type PairedRounds, pairedRounds } from './src/mixed-workload.js';
+import { type OracleCost, oracleCost } from './src/oracle-cost.js';
 import { type TrackingCost, trackingCost } from './src/race-tracking.js';
 import {
   bareMigrateRoundTrip,
@@ -45,7 +46,7 @@ import { type Startup, startup } from './src/startup.js';
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const startupOnly = args.has('--startup-only');
-const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'layout', 'startup', 'cli', 'hmm-tests'];
+const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'layout', 'oracle', 'startup', 'cli', 'hmm-tests'];
 const onlyArg = [...args].find((a) => a.startsWith('--only='));
 const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(','));
 for (const o of only ?? []) {
@@ -297,7 +298,17 @@ if (want('layout')) {
   );
 }
 
-// 5c. Campaigns through `hmmlab fuzz`, with one worker and with two
+// 5c. What the oracle costs fixed runs, against the model alone
+if (want('oracle')) {
+  const cost = await oracleCost(await load('examples/amdkfd-style/driver.ts'), quick ? 2 : 7, quick ? 0.1 : 1);
+  results.oracleCost = { driver: 'amdkfd-style', ...cost };
+  for (const c of cost.cases)
+    log(
+      `oracle on amdkfd-style, ${c.name} (medians of ${cost.rounds} rounds of ${c.runsPerRound} runs): model ${c.modelUs} µs, with the oracle ${c.oracleUs} µs, ${c.ratio}×`,
+    );
+}
+
+// 5d. Campaigns through `hmmlab fuzz`, with one worker and with two
 if (want('cli')) {
   const c = cliCampaigns('examples/amdkfd-style', quick ? 500 : 10_000, quick ? 1 : 3, [1, 2]);
   results.cliCampaigns = c;
@@ -595,6 +606,22 @@ function renderMarkdown(r: Record<string, unknown>): string {
       `| default mix | ${layout.usPerRunDefault.toLocaleString('en')} (predicted from the two: ${layout.usPerRunDefaultPredicted.toLocaleString('en')}) |`,
       '',
       `The THP layouts' runs take about **${Math.round(layout.thpShareOfDefault * 100)}%** of a default campaign's time (\`t / (t + 15 f)\` of the two rates above).`,
+      '',
+    );
+  }
+  const oracle = r.oracleCost as (OracleCost & { driver: string }) | undefined;
+  if (oracle) {
+    lines.push(
+      '## The oracle against the model alone',
+      '',
+      `Fixed runs of \`${oracle.driver}\` under one schedule (\`firstRunnable\`): the model alone (\`runScenario\`, no trace listener, no happens-before tracking) and with the whole oracle (\`checkScenario\`), side by side in ${oracle.rounds} alternating rounds in one process. Ratio: the median of the rounds' own ratios.`,
+      '',
+      '| run | runs per round | model alone | with the oracle | ratio |',
+      '|---|---|---|---|---|',
+      ...oracle.cases.map(
+        (c) =>
+          `| ${c.name} | ${c.runsPerRound} | ${c.modelUs.toLocaleString('en')} µs | ${c.oracleUs.toLocaleString('en')} µs | **${c.ratio}×** |`,
+      ),
       '',
     );
   }
