@@ -15,7 +15,7 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from '@hmmlab/core';
-import { median } from './measure.js';
+import { alternating, median } from './measure.js';
 
 /** Pages per workload round. */
 export const PAGES = 256;
@@ -113,23 +113,8 @@ export async function pairedRounds(pairs: number, warm: number): Promise<PairedR
     for (let i = 0; i < bareN; i++) bareMapRound();
     return (performance.now() - t) / bareN;
   };
-  const ms: number[] = [];
-  const bs: number[] = [];
-  const ratios: number[] = [];
-  for (let p = 0; p < pairs; p++) {
-    let m: number;
-    let b: number;
-    if (p % 2 === 0) {
-      m = await model();
-      b = bare();
-    } else {
-      b = bare();
-      m = await model();
-    }
-    ms.push(m);
-    bs.push(b);
-    ratios.push(m / b);
-  }
+  const { first: ms, second: bs } = await alternating(pairs, model, bare);
+  const ratios = ms.map((m, i) => m / (bs[i] as number));
   return {
     modelMedianMs: median(ms),
     bareMedianMs: median(bs),

@@ -8,7 +8,7 @@
 import { checkScenario } from '@hmmlab/assertions';
 import { firstRunnable } from '@hmmlab/core';
 import { type DriverDefinition, type OpSpec, type RegionSpec, runScenario, type Scenario } from '@hmmlab/harness';
-import { median } from './measure.js';
+import { alternating, median } from './measure.js';
 
 /** One fixed run's cost with the model alone and with the oracle. */
 export interface OracleCase {
@@ -97,23 +97,12 @@ export async function oracleCost(driver: DriverDefinition, rounds: number, scale
     const runs = Math.max(1, Math.round(c.runs * scale));
     await timeRuns(driver, c.scenario, runs, false);
     await timeRuns(driver, c.scenario, runs, true);
-    const model: number[] = [];
-    const withOracle: number[] = [];
-    const ratios: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      let m: number;
-      let o: number;
-      if (i % 2 === 0) {
-        m = await timeRuns(driver, c.scenario, runs, false);
-        o = await timeRuns(driver, c.scenario, runs, true);
-      } else {
-        o = await timeRuns(driver, c.scenario, runs, true);
-        m = await timeRuns(driver, c.scenario, runs, false);
-      }
-      model.push(m);
-      withOracle.push(o);
-      ratios.push(o / m);
-    }
+    const { first: model, second: withOracle } = await alternating(
+      rounds,
+      () => timeRuns(driver, c.scenario, runs, false),
+      () => timeRuns(driver, c.scenario, runs, true),
+    );
+    const ratios = model.map((m, i) => (withOracle[i] as number) / m);
     cases.push({
       name: c.name,
       runsPerRound: runs,

@@ -6,7 +6,7 @@
 import { RULE_IDS } from '@hmmlab/assertions';
 import { scanRuns } from '@hmmlab/fuzz';
 import type { DriverDefinition } from '@hmmlab/harness';
-import { median } from './measure.js';
+import { alternating, median } from './measure.js';
 
 /** Median scenarios per second with and without tracking, and their ratio. */
 export interface TrackingCost {
@@ -32,26 +32,15 @@ async function rate(driver: DriverDefinition, runs: number, tracking: boolean): 
  * a shared machine hits both sides of a pair alike).
  */
 export async function trackingCost(driver: DriverDefinition, runs: number, rounds: number): Promise<TrackingCost> {
-  const on: number[] = [];
-  const off: number[] = [];
-  const ratios: number[] = [];
   // Warm both paths up (the JIT) before measuring.
   await rate(driver, runs, true);
   await rate(driver, runs, false);
-  for (let i = 0; i < rounds; i++) {
-    let a: number;
-    let b: number;
-    if (i % 2 === 0) {
-      a = await rate(driver, runs, true);
-      b = await rate(driver, runs, false);
-    } else {
-      b = await rate(driver, runs, false);
-      a = await rate(driver, runs, true);
-    }
-    on.push(a);
-    off.push(b);
-    ratios.push(b / a);
-  }
+  const { first: on, second: off } = await alternating(
+    rounds,
+    () => rate(driver, runs, true),
+    () => rate(driver, runs, false),
+  );
+  const ratios = on.map((a, i) => (off[i] as number) / a);
   return {
     runsPerRound: runs,
     rounds,
