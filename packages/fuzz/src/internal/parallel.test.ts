@@ -8,6 +8,7 @@ import { mirror } from './test-mirror.js';
 const loader = import.meta.resolve('tsx/esm/api');
 const flushed = fileURLToPath(new URL('./test-flushed.ts', import.meta.url));
 const unflushed = fileURLToPath(new URL('./test-unflushed.ts', import.meta.url));
+const spinsLate = fileURLToPath(new URL('./test-spin-late.ts', import.meta.url));
 
 /** What a campaign found, without its times. */
 function outcome(r: CampaignResult) {
@@ -45,6 +46,20 @@ describe('runParallelCampaign: one worker, one job', () => {
     expect(one.verdict).toBe('fail');
     expect(one.runs).toBe((one.failure?.runIndex ?? -1) + 1);
     expect(outcome(one)).toEqual(outcome(here));
+  });
+
+  // The worker dies with the hung run: the runs it made are counted from the run's index, not
+  // from its last progress note (up to 100 ms older).
+  it('should count the runs made up to a run that hangs, that run included', async () => {
+    const options: ParallelOptions = { seed: 9, loader, shrink: false, hangTimeoutMs: 1000, workers: 1 };
+    const hung = await runParallelCampaign(spinsLate, { ...options, runs: 400 });
+    expect(hung.failure?.violation.rule).toBe('callback-hung');
+    expect(hung.failure?.runIndex).toBe(87);
+    expect(hung.runs).toBe(88);
+    // The runs before it: the same driver passes them all.
+    const before = await runParallelCampaign(spinsLate, { ...options, runs: 87 });
+    expect(before.verdict).toBe('pass');
+    expect(before.runs).toBe(87);
   });
 
   it('should keep to the time limit in the worker and report the runs it made', async () => {

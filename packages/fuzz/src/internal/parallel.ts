@@ -36,7 +36,7 @@ import {
   writeCorpus,
 } from './corpus.js';
 import type { CampaignJob, FinishJob, ScanJob } from './jobs.js';
-import { checkShard, shardRuns } from './shard.js';
+import { checkShard, inShard, shardPosition, shardRuns } from './shard.js';
 import { type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
 
 /** Options of a parallel campaign (functions cannot cross into workers, so only data). */
@@ -231,15 +231,24 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       for (const k of resumed.known) known.add(k);
       restored = total.done;
     }
-    // A stalled worker's share: the runs it finished before the stalled one.
-    const stalled = (e: unknown, index: number): Scan => {
+    // A stalled worker's share of epoch [from, to): the runs it made, the stalled one included (as
+    // a failing run is). It makes its share in index order, so they are those up to the stalled
+    // run; its last progress note may be up to 100 ms older. What the runs found died with the
+    // worker: the scan holds their count alone.
+    const stalled = (e: unknown, index: number, from: number, to: number): Scan => {
       if (!(e instanceof WorkerStallError) || e.stall.run < 0) throw e;
+      const run = e.stall.run;
       stalls.push(e.stall);
-      if (e.stall.run < lowest) {
-        lowest = e.stall.run;
+      if (run < lowest) {
+        lowest = run;
         for (const other of workers) other.post({ stopAt: lowest });
       }
-      return { ...emptyScan(), done: (progress[index] ?? 0) - (doneBefore[index] ?? 0) };
+      let done = (progress[index] ?? 0) - (doneBefore[index] ?? 0);
+      if (run >= from && run < to) {
+        done = 0;
+        for (let i = from; i <= run; i++) if (inShard(i, data.shard) && shardPosition(i, data.shard) % count === index) done++;
+      }
+      return { ...emptyScan(), done };
     };
     // One worker: it runs every epoch in one job and notes each epoch's scan (campaignJob), merged
     // below as the scans of per-epoch jobs are; no epoch waits for a round trip to this thread.
@@ -266,7 +275,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         const next = await stream.next();
         // The worker ended the campaign before this epoch: its time was up.
         if (next === null) break;
-        if ('error' in next) scans = [stalled(next.error, 0)];
+        if ('error' in next) scans = [stalled(next.error, 0, from, to)];
         else if (next.from !== from || next.to !== to) {
           throw new HmmlabError(
             'ERR_STATE',
@@ -304,7 +313,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
               }
               return s;
             } catch (e) {
-              return stalled(e, index);
+              return stalled(e, index, from, to);
             }
           }),
         );

@@ -9,6 +9,7 @@ import {
   hmmPfnToPage,
   type Kernel,
   MmuIntervalNotifier,
+  type MmuNotifierRange,
   mmuIntervalNotifierInsert,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
@@ -30,8 +31,11 @@ export function onePageRange(notifier: MmuIntervalNotifier, start: number, ps: n
   };
 }
 
-/** A one-device mirror whose callback clears its page table; `flush` decides whether it also flushes the TLB. */
-export function mirror(flush: boolean) {
+/**
+ * A one-device mirror whose callback clears its page table; `flush` decides whether it also
+ * flushes the TLB. `spinsOn`: invalidations on which the callback spins instead (a hung driver).
+ */
+export function mirror(flush: boolean, spinsOn?: (range: MmuNotifierRange) => boolean) {
   return defineDriver({
     name: flush ? 'flushing-mirror' : 'unflushed-mirror',
     probe(kernel: Kernel) {
@@ -61,6 +65,7 @@ export function mirror(flush: boolean) {
           });
           await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
             async invalidate(sub, range, curSeq) {
+              if (spinsOn?.(range) === true) for (;;) {}
               if (mmuNotifierRangeBlockable(range)) await lock.lock();
               else if (!lock.tryLock()) return false;
               mmuIntervalSetSeq(sub, curSeq);
