@@ -48,18 +48,19 @@ describe('runParallelCampaign: one worker, one job', () => {
     expect(outcome(one)).toEqual(outcome(here));
   });
 
-  // The worker dies with the hung run: the runs it made are counted from the run's index, not
-  // from its last progress note (up to 100 ms older).
-  it('should count the runs made up to a run that hangs, that run included', async () => {
+  // What the runs before a hung one found dies with the worker: a new worker makes them again.
+  it.each([1, 2])('should report the runs made before a run that hangs, and what they found (%i workers)', async (workers) => {
     const options: ParallelOptions = { seed: 9, loader, shrink: false, hangTimeoutMs: 1000, workers: 1 };
-    const hung = await runParallelCampaign(spinsLate, { ...options, runs: 400 });
-    expect(hung.failure?.violation.rule).toBe('callback-hung');
-    expect(hung.failure?.runIndex).toBe(87);
-    expect(hung.runs).toBe(88);
     // The runs before it: the same driver passes them all.
     const before = await runParallelCampaign(spinsLate, { ...options, runs: 87 });
     expect(before.verdict).toBe('pass');
     expect(before.runs).toBe(87);
+    const hung = await runParallelCampaign(spinsLate, { ...options, workers, runs: workers === 1 ? 400 : 88 });
+    expect(hung.failure?.violation.rule).toBe('callback-hung');
+    expect(hung.failure?.runIndex).toBe(87);
+    expect(hung.runs).toBe(88);
+    expect(hung.coverage).toEqual(before.coverage);
+    expect(hung.flushes).toEqual(before.flushes);
   });
 
   it('should keep to the time limit in the worker and report the runs it made', async () => {

@@ -231,11 +231,37 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       for (const k of resumed.known) known.add(k);
       restored = total.done;
     }
-    // A stalled worker's share of epoch [from, to): the runs it made, the stalled one included (as
-    // a failing run is). It makes its share in index order, so they are those up to the stalled
-    // run; its last progress note may be up to 100 ms older. What the runs found died with the
-    // worker: the scan holds their count alone.
-    const stalled = (e: unknown, index: number, from: number, to: number): Scan => {
+    // Worker `index`'s share of runs [from, to), in a scan job: the corpus as it stands (what the
+    // worker does not have of it yet), the epoch's pool weights.
+    const scanShare = async (index: number, from: number, to: number, weights: readonly number[], options: CampaignOptions) => {
+      const knownList = [...known];
+      const s = await (workers[index] as WatchedWorker).call<Scan>(JOBS, 'scanJob', {
+        file,
+        options,
+        index,
+        count,
+        feed: {
+          campaign: campaignId,
+          from,
+          to,
+          poolFrom: poolSent[index] ?? 0,
+          pool: pool.slice(poolSent[index] ?? 0),
+          knownFrom: knownSent[index] ?? 0,
+          known: knownList.slice(knownSent[index] ?? 0),
+          weights,
+        },
+        doneBefore: doneBefore[index] ?? 0,
+      } satisfies ScanJob);
+      poolSent[index] = pool.length;
+      knownSent[index] = knownList.length;
+      return s;
+    };
+    // A stalled worker's share of epoch [from, to). It made its share in index order up to the
+    // stalled run, which counts as made (as a failing run does); what the runs before it found
+    // died with the worker, so a new worker makes them again (the same runs) for the report. When
+    // that fails too, or the run is not of this epoch, the scan holds only the runs' count (from
+    // the last progress note, up to 100 ms old, for a run outside the epoch).
+    const stalled = async (e: unknown, index: number, from: number, to: number, weights: readonly number[]): Promise<Scan> => {
       if (!(e instanceof WorkerStallError) || e.stall.run < 0) throw e;
       const run = e.stall.run;
       stalls.push(e.stall);
@@ -243,12 +269,21 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         lowest = run;
         for (const other of workers) other.post({ stopAt: lowest });
       }
-      let done = (progress[index] ?? 0) - (doneBefore[index] ?? 0);
-      if (run >= from && run < to) {
-        done = 0;
-        for (let i = from; i <= run; i++) if (inShard(i, data.shard) && shardPosition(i, data.shard) % count === index) done++;
+      if (run < from || run >= to) return { ...emptyScan(), done: (progress[index] ?? 0) - (doneBefore[index] ?? 0) };
+      let made = 0;
+      for (let i = from; i <= run; i++) if (inShard(i, data.shard) && shardPosition(i, data.shard) % count === index) made++;
+      if (made === 1 || signal?.aborted === true) return { ...emptyScan(), done: made };
+      workers[index] = spawn(index);
+      poolSent[index] = 0;
+      knownSent[index] = 0;
+      const { timeMs: _t, ...untimed } = data;
+      try {
+        const s = await scanShare(index, from, run, weights, untimed);
+        if (s.failing >= 0 || s.done !== made - 1) return { ...emptyScan(), done: made };
+        return { ...s, done: made };
+      } catch {
+        return { ...emptyScan(), done: made };
       }
-      return { ...emptyScan(), done };
     };
     // One worker: it runs every epoch in one job and notes each epoch's scan (campaignJob), merged
     // below as the scans of per-epoch jobs are; no epoch waits for a round trip to this thread.
@@ -275,7 +310,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         const next = await stream.next();
         // The worker ended the campaign before this epoch: its time was up.
         if (next === null) break;
-        if ('error' in next) scans = [stalled(next.error, 0, from, to)];
+        if ('error' in next) scans = [await stalled(next.error, 0, from, to, weights)];
         else if (next.from !== from || next.to !== to) {
           throw new HmmlabError(
             'ERR_STATE',
@@ -283,37 +318,18 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           );
         } else scans = [next.scan];
       } else {
-        const knownList = [...known];
         const options = { ...data, ...(left !== undefined ? { timeMs: left } : {}) };
         scans = await Promise.all(
-          workers.map(async (w, index) => {
+          workers.map(async (_w, index) => {
             try {
-              const s = await w.call<Scan>(JOBS, 'scanJob', {
-                file,
-                options,
-                index,
-                count,
-                feed: {
-                  campaign: campaignId,
-                  from,
-                  to,
-                  poolFrom: poolSent[index] ?? 0,
-                  pool: pool.slice(poolSent[index] ?? 0),
-                  knownFrom: knownSent[index] ?? 0,
-                  known: knownList.slice(knownSent[index] ?? 0),
-                  weights,
-                },
-                doneBefore: doneBefore[index] ?? 0,
-              } satisfies ScanJob);
-              poolSent[index] = pool.length;
-              knownSent[index] = knownList.length;
+              const s = await scanShare(index, from, to, weights, options);
               if (s.failing >= 0 && s.failing < lowest) {
                 lowest = s.failing;
                 for (const other of workers) other.post({ stopAt: lowest });
               }
               return s;
             } catch (e) {
-              return stalled(e, index, from, to);
+              return stalled(e, index, from, to, weights);
             }
           }),
         );
