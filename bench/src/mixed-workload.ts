@@ -20,8 +20,11 @@ import { alternating, median } from './measure.js';
 /** Pages per workload round. */
 export const PAGES = 256;
 
-/** One round in the model: mmap, fault every page by a store, mprotect half, munmap. */
-async function modelRound(): Promise<number> {
+/**
+ * One round in the model: mmap, fault every page by a store, mprotect half, munmap.
+ * @public `pnpm bench:compare` with `HMMLAB_COMPARE_ROUND=1` imports it from each checkout.
+ */
+export async function modelRound(): Promise<number> {
   const k = new Kernel({ trace: 'none', wordsPerPage: 1 });
   const mm = k.createMm();
   let calls = 0;
