@@ -89,6 +89,22 @@ describe('missed-flush', () => {
   });
 });
 
+describe('a wait whose promise is dropped', () => {
+  it('should end the run blaming the task whose callback dropped the wait, not the one running', async () => {
+    const r = await sequential({ flush: 'fence-wait-dropped' }, mapThenUnmap);
+    expect(r).toViolate('callback-threw');
+    const v = r.violations[0];
+    expect(v?.rule).toBe('callback-threw');
+    expect(v?.explanation).toContain('was not awaited');
+    // The callback ran in the task that unmapped (a CPU task), which the flush's own task is not.
+    expect(v?.explanation).toMatch(/^task cpu\d#\d+ threw .*task cpu\d#\d+ (was still blocked|went on after it blocked)/);
+  });
+
+  it('should pass when the same wait is awaited', async () => {
+    expect(await sequential({ flush: 'fence-wait' }, mapThenUnmap)).toKeepFlushContract();
+  });
+});
+
 describe('freed-page-mapped', () => {
   it('should fire when a page is freed under a device translation', async () => {
     const r = await sequential({ zap: false, flush: 'none' }, mapThenUnmap, ['freed-page-mapped']);

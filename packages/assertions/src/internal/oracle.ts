@@ -470,9 +470,12 @@ export class FlushOracle implements Observer {
     if (!this.enabled.has(v.rule) || this.violations.length >= this.options.maxViolations) return;
     const key = v.dedupKey ?? `${v.rule}:${v.device?.name ?? ''}:${v.va ?? ''}:${v.pfn ?? ''}`;
     if (this.reported.has(key)) return;
-    this.reported.add(key);
     const world = this.world as World;
     const k = world.kernel;
+    // Code of another task than the running one, going on past a wait it did not await: what it
+    // did would be blamed on the running task. The run ends with that error instead (callback-threw).
+    if (v.task === undefined && k.sched.strayCode(`a ${at.type} event at step ${at.step}`)) return;
+    this.reported.add(key);
     const task = v.task ?? k.sched.current;
     const page = v.pfn === null || v.pfn === undefined ? null : k.pages.pfnToPage(v.pfn);
     const inv = v.inv ?? null;

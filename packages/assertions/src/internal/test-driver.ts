@@ -39,8 +39,11 @@ import { type Binding, Device, type DeviceVm, defineDriver, hmmRangeFaultLoop } 
 export interface Knobs {
   /** Clear device entries in the callback. */
   zap?: boolean;
-  /** How the TLB is flushed: synchronously, fenced and waited for, fenced and not waited for, or not at all. */
-  flush?: 'sync' | 'fence-wait' | 'fence-nowait' | 'none';
+  /**
+   * How the TLB is flushed: synchronously, fenced and waited for, fenced and not waited for, fenced
+   * with a wait whose promise is dropped (`void fence.wait()`), or not at all.
+   */
+  flush?: 'sync' | 'fence-wait' | 'fence-nowait' | 'fence-wait-dropped' | 'none';
   /** The callback flushes the TLB before it clears the entries, instead of after. */
   flushBeforeClear?: boolean;
   /** The callback clears and flushes only the first page of the invalidated range. */
@@ -127,6 +130,7 @@ export function knobDriver(knobs: Knobs = {}) {
             if (kn.flush === 'sync') vm.flushTlb(start, end);
             else if (kn.flush === 'fence-wait') await vm.flushTlbAsync(start, end).wait();
             else if (kn.flush === 'fence-nowait') vm.flushTlbAsync(start, end);
+            else if (kn.flush === 'fence-wait-dropped') void vm.flushTlbAsync(start, end).wait();
             if (kn.zap && kn.flushBeforeClear === true) vm.clearRange(start, end);
           };
           /** read_begin → hmm_range_fault → (window) → lock → read_retry → program, with the pfns used as `kn.pfnUse` says. */

@@ -58,6 +58,7 @@ export type HmmlabErrorCode =
   | 'ERR_NOT_LOCKED'
   | 'ERR_NO_TASK'
   | 'ERR_DOUBLE_WAIT'
+  | 'ERR_NOT_AWAITED'
   | 'ERR_RUN_ACTIVE'
   | 'ERR_DOUBLE_INSERT'
   | 'ERR_NOT_INSERTED'

@@ -35,7 +35,15 @@ export async function invokeDriver<R>(
   let threw = false;
   try {
     const r = fn();
-    return isThenable(r) ? await r : r;
+    const v = isThenable(r) ? await r : r;
+    // Returned while its task is parked: the callback left a wait unawaited.
+    if (sched.isRunning && sched.current !== t) {
+      sched.notAwaited(t, `the return of ${context}`);
+      // The code halts here. A promise of its own, not a shared one: a shared promise would keep
+      // every halted run reachable through its list of reactions.
+      await new Promise<never>(() => {});
+    }
+    return v;
   } catch (e) {
     threw = true;
     if (e instanceof DriverCallbackError) throw e;
@@ -45,7 +53,9 @@ export async function invokeDriver<R>(
     t.contexts.pop();
     facts.leaked = t.held.mark() > mark ? t.held.takenSince(mark) : NO_LEAKS;
     // A callback that threw ends the run with its error (an oops in C): the locks the throw left
-    // held are its consequence, and reporting them first would hide the cause.
-    if (!threw && facts.leaked.length > 0 && sched.trace.on) sched.trace.emit({ type: 'lock-leak', context, locks: facts.leaked });
+    // held are its consequence, and reporting them first would hide the cause. So are the locks
+    // held by code that went on after the run ended (past a wait it did not await).
+    if (!threw && facts.leaked.length > 0 && sched.trace.on && sched.isRunning)
+      sched.trace.emit({ type: 'lock-leak', context, locks: facts.leaked });
   }
 }

@@ -76,6 +76,7 @@ export class Mutex implements Waitable {
     const s = this.sched;
     const t = s.current;
     if (this.owner !== t) {
+      if (s.checkAwaited('mutex_unlock', this, this.holders())) return;
       throw new HmmlabError(
         'ERR_NOT_OWNER',
         `mutex_unlock(${this.name}): task ${String(t)} does not hold it (holder: ${

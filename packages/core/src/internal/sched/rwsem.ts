@@ -125,6 +125,7 @@ export class RwSemaphore implements Waitable {
     const t = s.current;
     const i = this.readers.indexOf(t);
     if (i < 0) {
+      if (s.checkAwaited('up_read', this, this.readers)) return;
       throw new HmmlabError(
         'ERR_NOT_OWNER',
         `up_read(${this.name}): task ${String(t)} does not hold it for reading; call up_read only after down_read`,
@@ -142,6 +143,7 @@ export class RwSemaphore implements Waitable {
     const s = this.sched;
     const t = s.current;
     if (this.writer !== t) {
+      if (s.checkAwaited('up_write', this, this.holders())) return;
       throw new HmmlabError(
         'ERR_NOT_OWNER',
         `up_write(${this.name}): task ${String(t)} does not hold it for writing (writer: ${
@@ -171,6 +173,7 @@ export class RwSemaphore implements Waitable {
   downgradeWrite(): void {
     const s = this.sched;
     if (this.writer !== s.current) {
+      if (s.checkAwaited('downgrade_write', this, this.holders())) return;
       throw new HmmlabError('ERR_NOT_OWNER', `downgrade_write(${this.name}): task ${String(s.current)} is not the writer`);
     }
     this.writer = null;

@@ -266,6 +266,66 @@ export interface RunOptions {
   maxSteps?: number;
 }
 
+/** Frames of the model itself, skipped when naming the driver code that called a primitive. */
+const MODEL_FRAME = /[\\/](?:packages|@hmmlab)[\\/](?:core|harness|assertions|fuzz)[\\/]|\(node:|^at node:/;
+
+/**
+ * Per task id, an async function named `hmmlab_task_<id>` through which the task's body runs:
+ * V8's async stack traces follow a chain of awaits up to the body, so the innermost such frame of
+ * a stack names the task whose code it is (see {@link Scheduler.strayCode}). Made once per id and
+ * kept (ids restart with each run's scheduler).
+ */
+const taskMarkers: ((fn: () => unknown) => Promise<unknown>)[] = [];
+
+function taskMarker(id: number): (fn: () => unknown) => Promise<unknown> {
+  let m = taskMarkers[id];
+  if (m === undefined) {
+    const name = `hmmlab_task_${id}`;
+    const holder: Record<string, (fn: () => unknown) => Promise<unknown>> = {
+      async [name](fn: () => unknown): Promise<unknown> {
+        return await fn();
+      },
+    };
+    m = holder[name] as (fn: () => unknown) => Promise<unknown>;
+    taskMarkers[id] = m;
+  }
+  return m;
+}
+
+const TASK_FRAME = /^hmmlab_task_(\d+)$/;
+
+/** The id in the innermost `hmmlab_task_<id>` frame of the stack here (async frames included), or 0. */
+function taskOfStack(): number {
+  const limit = Error.stackTraceLimit;
+  const prepare = Error.prepareStackTrace;
+  Error.stackTraceLimit = 200;
+  // Structured frames, without formatting the stack (or mapping it through source maps).
+  Error.prepareStackTrace = (_e, frames) => frames;
+  const holder: { stack?: unknown } = {};
+  Error.captureStackTrace(holder);
+  const frames = holder.stack as NodeJS.CallSite[] | undefined;
+  Error.stackTraceLimit = limit;
+  Error.prepareStackTrace = prepare;
+  for (const f of frames ?? []) {
+    const m = TASK_FRAME.exec(f.getFunctionName() ?? f.getMethodName() ?? '');
+    if (m !== null) return Number(m[1]);
+  }
+  return 0;
+}
+
+/** ` (in f (file:line:col))`: the innermost frame of the stack outside the model, or nothing. */
+function callerFrame(): string {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 40;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  for (const line of stack.split('\n').slice(1)) {
+    const l = line.trim();
+    if (!MODEL_FRAME.test(l)) return ` (${l.replace(/^at /, 'in ')})`;
+  }
+  return '';
+}
+
 let activeScheduler: Scheduler | null = null;
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -304,6 +364,16 @@ export class Scheduler {
   private watchdogTurn: ReturnType<typeof setImmediate> | null = null;
   private nextWake = Number.POSITIVE_INFINITY;
   private stopReason: string | null = null;
+  /**
+   * The task that has just parked, from its {@link Scheduler.park} until the microtask queued
+   * then: the task picked next only starts running in a microtask queued after it, so code that
+   * runs in that window and calls a primitive is no task's (most often the parked task's own,
+   * going on past a wait it did not await: see {@link Scheduler.checkAwaited}).
+   */
+  private parkedNow: Task | null = null;
+  private readonly closeParkWindow = (): void => {
+    this.parkedNow = null;
+  };
   /** @internal True while happens-before is tracked (happens-before.ts). */
   hb = false;
 
@@ -364,10 +434,15 @@ export class Scheduler {
     let outcome: TaskOutcome = 'done';
     let error: unknown = null;
     try {
-      await fn();
+      await taskMarker(t.id)(fn);
     } catch (e) {
       error = e;
       outcome = e instanceof SignalError ? 'signal' : 'error';
+    }
+    // The task's code ended while the scheduler has the task parked: it left a wait unawaited.
+    if (this.running && this.current !== t && outcome !== 'error') {
+      this.notAwaited(t, 'the end of its code');
+      return;
     }
     this.exit(t, outcome, error);
   }
@@ -642,6 +717,8 @@ export class Scheduler {
    */
   park(state: 'runnable' | 'blocked' | 'sleeping' | 'idle', on: Waitable | null): Promise<void> {
     const t = this.current;
+    // The run ends there; the code that went on halts at this wait, as below.
+    if (this.parkedNow !== null && this.running) this.outsideTask(`a wait on ${on?.name ?? 'a yield point'}`);
     if (!this.running) {
       if (state === 'runnable') return Promise.resolve();
       // After the run has ended (stopped at a violation, or failed), a task of it may still be
@@ -665,8 +742,108 @@ export class Scheduler {
       t.resume = res;
     });
     if (state === 'sleeping' && t.wakeAt < this.nextWake) this.nextWake = t.wakeAt;
+    // Queued before dispatch resumes the next task, so the window closes before that task runs.
+    this.parkedNow = t;
+    queueMicrotask(this.closeParkWindow);
     this.dispatch();
     return p;
+  }
+
+  /**
+   * @internal Called by a primitive about to refuse a misuse by the running task (an unlock of a
+   * lock it does not hold, held by `holders`): when the code is another task's going on past a
+   * wait it did not await ({@link Scheduler.strayCode}), or runs in the window after a park (see
+   * {@link Scheduler.parkedNow}), the misuse is a consequence, and that is what gets reported.
+   * True when that ended the run: the primitive then returns without acting (the code goes on
+   * until its next wait, where it halts).
+   */
+  checkAwaited(api: string, lock: Waitable, holders: readonly Task[]): boolean {
+    if (!this.running) return false;
+    const where = `${api}(${lock.name})`;
+    if (this.strayCode(where)) return true;
+    if (this.parkedNow === null) return false;
+    this.outsideTask(where, holders);
+    return true;
+  }
+
+  /** The task whose code runs here, by the innermost task frame of its async stack; null if none shows. */
+  private codeOwner(): Task | null {
+    const id = taskOfStack();
+    return id > 0 ? (this.tasks[id - 1] ?? null) : null;
+  }
+
+  /**
+   * @internal Whether the code running now, which reached `where`, is another task's than the
+   * running one's: the code of a task that went on past a wait it did not await (its async stack
+   * leads to that task's body). Then the run ends with that error, blaming that task, and true is
+   * returned. Costs a stack capture: for rare paths, as a report about to blame the running task.
+   */
+  strayCode(where: string): boolean {
+    if (!this.running) return false;
+    const owner = this.codeOwner();
+    if (owner === null || owner === this.current) return false;
+    const on = owner.waitingOn?.name;
+    const state = owner.state === 'done' ? 'after its task ended' : `after it blocked${on !== undefined ? ` on ${on}` : ''}`;
+    this.endNotAwaited(
+      owner,
+      `the code of task ${String(owner)} went on ${state}, and reached ${where}${callerFrame()} while task ${String(this.current)} was running`,
+    );
+    return true;
+  }
+
+  /**
+   * Code reached `where` between a park and the start of the task picked next, where no task runs
+   * it: the task its stack leads to, else the blocked holder of the lock it releases (`holders`),
+   * else most often the parked task. The stack names the code.
+   */
+  private outsideTask(where: string, holders: readonly Task[] = []): void {
+    const p = this.parkedNow as Task;
+    const code = callerFrame();
+    const owner =
+      this.codeOwner() ??
+      (holders.includes(p) ? p : holders.find((h) => h !== this.current && h.state !== 'running' && h.state !== 'done'));
+    if (owner !== undefined && owner !== this.current) {
+      const on = owner.waitingOn?.name;
+      this.endNotAwaited(
+        owner,
+        `the code of task ${String(owner)} went on after it blocked${on !== undefined ? ` on ${on}` : ''}, and reached ${where}${code}`,
+      );
+      return;
+    }
+    const on = p.waitingOn?.name;
+    this.endNotAwaited(
+      p,
+      `driver code reached ${where}${code} right after task ${String(p)} blocked${on !== undefined ? ` on ${on}` : ''} and before task ${String(this.current)} ran, where no task runs it: ${String(p)}'s code went on past that wait, or a callback returned before a wait of its own had finished and its caller went on`,
+    );
+  }
+
+  /**
+   * @internal `what` (the return of a callback, the end of a task's code or of a work item) came
+   * while task `t`, whose code it is, was still blocked: a wait in that code was not awaited. The
+   * caller then halts that code (it awaits a promise that never settles).
+   */
+  notAwaited(t: Task, what: string): void {
+    const on = t.waitingOn?.name;
+    this.endNotAwaited(t, `${what} came while task ${String(t)} was still blocked${on !== undefined ? ` on ${on}` : ''}`);
+  }
+
+  /**
+   * Ends the run with status `error`, blaming `t` and the callback it was in (nothing is thrown:
+   * into code that dropped a promise, a throw would become an unhandled rejection): a promise of a model
+   * primitive was dropped, stored, or combined without being awaited, so driver code ran while the
+   * scheduler had given the CPU to another task, and what it did would be credited to that task.
+   */
+  private endNotAwaited(t: Task, fact: string): void {
+    const err = new HmmlabError(
+      'ERR_NOT_AWAITED',
+      `${fact}. A promise of a model primitive was not awaited (dropped with \`void\`, stored for later, or passed to Promise.all or Promise.race whose result was not awaited); in the kernel a wait blocks its caller until it returns: await every primitive that returns a promise`,
+    );
+    if (this.running) {
+      t.state = 'done';
+      t.outcome = 'error';
+      t.error = err;
+      this.finish('error', t, err);
+    }
   }
 
   /** @internal Makes a blocked, idle or sleeping task runnable again. */
@@ -678,7 +855,14 @@ export class Scheduler {
   yield(): Promise<void> {
     // Fast path: when no other task could run, the scheduler has no choice to make; the step is
     // counted without a switch (and without allocating a promise).
-    if (this.running && this.stopReason === null && this.step + 1 < this.maxSteps && this.current.resume === null && !this.otherCanRun()) {
+    if (
+      this.running &&
+      this.stopReason === null &&
+      this.parkedNow === null &&
+      this.step + 1 < this.maxSteps &&
+      this.current.resume === null &&
+      !this.otherCanRun()
+    ) {
       this.step++;
       this.now++;
       return RESOLVED;
@@ -692,7 +876,14 @@ export class Scheduler {
    * counting its preemption points with {@link Scheduler.tick}.
    */
   alone(): boolean {
-    return this.running && this.stopReason === null && this.step + 4 < this.maxSteps && this.current.resume === null && !this.otherCanRun();
+    return (
+      this.running &&
+      this.stopReason === null &&
+      this.parkedNow === null &&
+      this.step + 4 < this.maxSteps &&
+      this.current.resume === null &&
+      !this.otherCanRun()
+    );
   }
 
   /** @internal Counts a preemption point taken on the fast path (see {@link Scheduler.alone}). */

@@ -163,6 +163,11 @@ export class Workqueue implements Waitable {
         hbAcquire(s, w.queued);
         me.contexts.push(`work ${w.name} on ${this.name}`);
         await w.fn();
+        if (s.isRunning && s.current !== me) {
+          // The run ends; the worker's code halts here.
+          s.notAwaited(me, `the end of work ${w.name}`);
+          return;
+        }
         me.contexts.pop();
         w.running = false;
         this.done.wakeUpAll();
