@@ -196,6 +196,8 @@ describe('hmmlab bad usage', () => {
       ['fuzz', `${fixtures}/correct`, '--seed', '4294967297'],
       /--seed 4294967297: expected an integer from 0 to 4294967295/,
     ],
+    ['a --runs in exponent notation', ['fuzz', `${fixtures}/correct`, '--runs', '1e3'], /--runs 1e3: expected an integer ≥ 1/],
+    ['a --seed in hexadecimal', ['fuzz', `${fixtures}/correct`, '--seed', '0x10'], /--seed 0x10: expected an integer from 0 to 4294967295/],
     [
       'a --corpus that is a file',
       ['fuzz', `${fixtures}/correct`, '--no-typecheck', '--corpus', `${fixtures}/correct/driver.ts`],

@@ -5,8 +5,9 @@
  * output only, never by elapsed time.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCampaign } from '@hmmlab/fuzz';
 import { loadDriver } from '@hmmlab/harness';
@@ -76,6 +77,38 @@ describe('hmmlab fuzz with hostile drivers', () => {
     const r = hmmlab('fuzz', `${fixtures}/probe-throws`, '--runs', '20', '--no-typecheck');
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/^hmmlab: test\/cli\/fixtures\/probe-throws\/driver\.ts:\d+: .*threw: no device found\n$/);
+  });
+
+  it('should exit 2 with file:line and the message when the probe throws under replay, report and test --corpus', () => {
+    const found = hmmlab('fuzz', `${fixtures}/known-bug`, '--runs', '200', '--no-typecheck', '--no-corpus');
+    const token = TOKEN.exec(found.stdout)?.[0] ?? '';
+    expect(token).not.toBe('');
+    const dir = mkdtempSync(join(tmpdir(), 'hmmlab-probe-'));
+    try {
+      const saved = join(dir, 'probe-throws', 'counterexamples');
+      mkdirSync(saved, { recursive: true });
+      const module = relative(saved, resolve(root, fixtures, 'probe-throws/driver.ts'))
+        .split(sep)
+        .join('/');
+      const body = { format: 'hmmlab-counterexample-1', driver: 'probe-throws', module, rule: 'missed-flush', seed: 1, runIndex: 0, token };
+      writeFileSync(join(saved, 'c.json'), JSON.stringify(body));
+      for (const args of [
+        ['replay', `${fixtures}/probe-throws`, token],
+        ['report', `${fixtures}/probe-throws`, token, '--html', join(dir, 'r.html')],
+      ]) {
+        const r = hmmlab(...args);
+        expect(r.status).toBe(2);
+        expect(r.stderr).toMatch(
+          /^hmmlab: test\/cli\/fixtures\/probe-throws\/driver\.ts:\d+: probe of driver "probe-throws" threw: no device found\n$/,
+        );
+      }
+      const c = hmmlab('test', '--corpus', dir);
+      expect(c.status).toBe(2);
+      expect(c.stderr).toContain('probe of driver "probe-throws" threw: no device found');
+      expect(c.stderr).not.toContain('internal error');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('should watch the replay of a hung run and report it again', () => {

@@ -301,6 +301,9 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   } else if (outcomes.length === 1) {
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);
+    if (time !== undefined && shard === undefined && x.result.failure === null && x.result.runs < runs) {
+      process.stdout.write(`limit     --time ${time} stopped the campaign after ${x.result.runs} of the ${runs} runs asked\n`);
+    }
     if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
     if (x.result.resumed !== undefined) {
       process.stdout.write(`resumed   from ${x.result.resumed.from}, where ${x.result.resumed.runs} runs were done\n`);

@@ -18,7 +18,7 @@ export interface InitCiOptions {
 
 function int(name: string, v: string | undefined, min: number, max: number, fallback: number): number {
   if (v === undefined) return fallback;
-  const n = Number(v);
+  const n = /^-?\d+$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} ${v}: expected an integer from ${min} to ${max}`);
   return n;
 }

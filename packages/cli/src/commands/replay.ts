@@ -4,8 +4,8 @@
  * 3: it diverged (one line on stderr says how); 2: bad usage or a bad token.
  */
 import { formatEvent, formatViolation } from '@hmmlab/assertions';
-import { replayToken } from '@hmmlab/fuzz';
-import { DriverLoadError, loadDriver } from '@hmmlab/harness';
+import { loadProbedDriver, replayToken } from '@hmmlab/fuzz';
+import { DriverLoadError } from '@hmmlab/harness';
 import { findDrivers } from '../internal/drivers.js';
 import { formatScenario } from '../internal/format.js';
 import { type ReplayOutcome, replayJson } from '../internal/result-json.js';
@@ -20,9 +20,9 @@ export async function replayTarget(driverPath: string, token: string): Promise<R
   const [target] = findDrivers([driverPath]);
   if (target === undefined) throw new UsageError(`${driverPath}: no driver`);
   const data = tokenData(token);
-  let driver: Awaited<ReturnType<typeof loadDriver>>;
+  let driver: Awaited<ReturnType<typeof loadProbedDriver>>;
   try {
-    driver = await loadDriver(target.file);
+    driver = await loadProbedDriver(target.file);
   } catch (e) {
     if (e instanceof DriverLoadError) throw new UsageError(e.message);
     throw e;

@@ -3,7 +3,7 @@
  * returns the output with the exit status, for the main thread to print.
  */
 import { relative } from 'node:path';
-import { replay, replayToken } from '@hmmlab/fuzz';
+import { loadProbedDriver, replay, replayToken } from '@hmmlab/fuzz';
 import { DriverLoadError, loadDriver } from '@hmmlab/harness';
 import { readCounterexample } from './counterexamples.js';
 import type { WatchedCommand } from './runtime.js';
@@ -53,9 +53,9 @@ export async function counterexampleJob(path: string): Promise<number> {
     throw new UsageError(`${path}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const data = tokenData(c.token);
-  let driver: Awaited<ReturnType<typeof loadDriver>>;
+  let driver: Awaited<ReturnType<typeof loadProbedDriver>>;
   try {
-    driver = await loadDriver(c.file);
+    driver = await loadProbedDriver(c.file);
   } catch (e) {
     if (e instanceof DriverLoadError) throw new UsageError(`${path}: ${e.message}`);
     throw e;

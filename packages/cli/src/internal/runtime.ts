@@ -115,7 +115,8 @@ export async function runWatchedCommand(
     process.stdout.write(r.stdout);
     return r.exitCode;
   } catch (e) {
-    if (!(e instanceof WorkerStallError)) throw watchedFailure(e, label);
+    // A driver that does not load or probe is a usage error, whatever the token says.
+    if (!(e instanceof WorkerStallError) || e.stall.phase !== 'running') throw watchedFailure(e, label);
     const v = stallViolation(e.stall);
     const data = tokenData(token);
     const want = data.expected;

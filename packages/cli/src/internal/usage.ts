@@ -12,7 +12,8 @@ export class UsageError extends Error {
 /** The integer value of option `--name` (undefined if not given), at least `min` and at most `max`. */
 export function intOption(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  // Decimal digits only: Number() also reads 1e3, 0x10 and ' 7 ', which are not what was asked.
+  const n = /^-?\d+$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max)
     throw new UsageError(`--${name} ${v}: expected an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}`);
   return n;

@@ -51,9 +51,11 @@ function driverLocation(e: unknown, fallback: string): string {
 
 /**
  * Loads the driver module and probes it once in a scratch kernel, so that a driver that cannot
- * start fails as a load error (`file:line: message`), not in the middle of a campaign.
+ * start fails as a load error (`file:line: message`), not in the middle of a campaign or of a
+ * replay. In a watched worker, a probe that stops responding is then reported as such (the
+ * watchdog's `probing` phase).
  */
-async function probe(file: string): Promise<DriverDefinition> {
+export async function loadProbedDriver(file: string): Promise<DriverDefinition> {
   const driver = await loadDriver(file);
   markLoaded();
   try {
@@ -68,11 +70,11 @@ async function probe(file: string): Promise<DriverDefinition> {
 /** Each driver module this worker has loaded and probed (a campaign's epochs use it again and again). */
 const probed = new Map<string, Promise<DriverDefinition>>();
 
-/** {@link probe}, once per module in this worker; a failed load is tried again next time. */
+/** {@link loadProbedDriver}, once per module in this worker; a failed load is tried again next time. */
 function loadProbed(file: string): Promise<DriverDefinition> {
   let p = probed.get(file);
   if (p === undefined) {
-    p = probe(file);
+    p = loadProbedDriver(file);
     probed.set(file, p);
     p.catch(() => probed.delete(file));
   }

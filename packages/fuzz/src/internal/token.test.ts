@@ -32,6 +32,24 @@ describe('encodeToken and decodeToken', () => {
     expect(decodeToken(wrapped)).toEqual(decodeToken(t));
   });
 
+  it('should refuse a token with any one character changed, never replaying another run', () => {
+    const t = encodeToken(input);
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    for (let i = 'hmmlab2_'.length; i < t.length; i++) {
+      const c = t[i] as string;
+      const other = alphabet[(alphabet.indexOf(c) + 1 + (i % 63)) % 64] as string;
+      const changed = t.slice(0, i) + other + t.slice(i + 1);
+      expect(() => decodeToken(changed), `character ${i}: ${c} → ${other}`).toThrow(
+        /replay token: (it is truncated or corrupted|it decodes, but not to a hmmlab replay|its scenario is not valid)/,
+      );
+    }
+  });
+
+  it('should still read a token of this version without the check', () => {
+    const body = { v: HMMLAB_VERSION, d: 'd', s: scenario, c: '01210', m: 20_000, o: input.oracle, e: input.expected };
+    expect(decodeToken(withBody(body)).decisions).toEqual(input.decisions);
+  });
+
   it('should keep decisions too large for one digit', () => {
     const d = [0, 40, 3];
     expect(decodeToken(encodeToken({ ...input, decisions: d })).decisions).toEqual(d);

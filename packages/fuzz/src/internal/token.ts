@@ -5,6 +5,7 @@
  * hmmlab version, deflated and base64url-encoded. The same token replays the same run on any
  * machine; a replay that does not end as recorded is a divergence (see `replayToken`).
  */
+import { createHash } from 'node:crypto';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { RULE_IDS, type RuleId } from '@hmmlab/assertions';
 import { HmmlabError, type ProfileName } from '@hmmlab/core';
@@ -82,7 +83,18 @@ export function encodeToken(data: TokenInput): string {
     o: data.oracle,
     e: data.expected,
   };
-  return PREFIX + deflateRawSync(Buffer.from(JSON.stringify(body), 'utf8'), { level: 9 }).toString('base64url');
+  const json = JSON.stringify(body);
+  const sealed = `${json.slice(0, -1)},"k":"${check(json)}"}`;
+  return PREFIX + deflateRawSync(Buffer.from(sealed, 'utf8'), { level: 9 }).toString('base64url');
+}
+
+/**
+ * The check of a token's content (`k`, last in its JSON): a character changed in a token can still
+ * inflate to a valid scenario (another word count, another value), which would replay as another
+ * run; with the check it is refused as corrupted.
+ */
+function check(json: string): string {
+  return createHash('sha256').update(json).digest('base64url').slice(0, 8);
 }
 
 function bad(what: string): never {
@@ -127,6 +139,10 @@ export function decodeToken(token: string): ReplayData {
   }
   const garbled = 'it decodes, but not to a hmmlab replay; copy the whole token hmmlab printed';
   if (!isObject(body) || typeof body.v !== 'string') bad(garbled);
+  if (body.k !== undefined) {
+    const { k, ...content } = body;
+    if (k !== check(JSON.stringify(content))) bad(corrupted);
+  }
   if (body.v !== HMMLAB_VERSION) {
     bad(`it was recorded by hmmlab ${body.v}, this is hmmlab ${HMMLAB_VERSION}; replay it with hmmlab ${body.v}, or fuzz again`);
   }

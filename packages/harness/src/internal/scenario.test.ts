@@ -38,6 +38,17 @@ describe('validateScenario', () => {
       'scenario: tasks[0].ops[0].through: page is 9; expected an integer in [0, 1]',
     ],
     [withOps('driver', [{ op: 'evict', device: 99 }]), 'scenario: tasks[0].ops[0]: device is 99; expected an integer in [0, 63]'],
+    [withOps('cpu', [{ op: 'write', region: 0, page: 0 }]), 'scenario: tasks[0].ops[0]: op "write" needs value'],
+    [withOps('cpu', [{ op: 'munmap', region: 0, page: 0 }]), 'scenario: tasks[0].ops[0]: op "munmap" needs pages'],
+    [withOps('cpu', [{ op: 'read', region: 0, page: 0, word: -1 }]), 'scenario: tasks[0].ops[0]: word -1 must be an integer ≥ 0'],
+    [
+      withOps('cpu', [{ op: 'mprotect', region: 0, page: 0, pages: 1, prot: 'rwx' }]),
+      'scenario: tasks[0].ops[0]: prot "rwx"; expected none, r or rw',
+    ],
+    [
+      withOps('cpu', [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'willneed' }]),
+      'scenario: tasks[0].ops[0]: advice "willneed"; expected dontneed, free, nohugepage',
+    ],
     [withOps('cpu', [{ op: 'write', region: 0, page: 0, value: 1.5 }]), 'scenario: tasks[0].ops[0]: value 1.5 must be an integer'],
     [withOps('cpu', [{ op: 'bogus' }]), 'scenario: unknown op "bogus"'],
   ])('should name the place and the problem: %j', (scenario, message) => {

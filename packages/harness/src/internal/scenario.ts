@@ -215,6 +215,40 @@ function opAt(ti: number, oi: number, sub = ''): string {
 }
 
 const PROTS: readonly string[] = ['none', 'r', 'rw'];
+const ADVICES: readonly string[] = ['dontneed', 'free', 'nohugepage'];
+
+const AT = ['region', 'page'] as const;
+const RANGE = ['region', 'page', 'pages'] as const;
+
+/**
+ * The fields each op must have (its type's required ones): a scenario from JSON or a token that
+ * lacks one is refused, instead of running an op with `undefined` in it (a store of nothing).
+ */
+const REQUIRED: Readonly<Record<OpName, readonly string[]>> = {
+  read: AT,
+  write: [...AT, 'value'],
+  munmap: RANGE,
+  mprotect: [...RANGE, 'prot'],
+  mremap: ['region'],
+  madvise: [...RANGE, 'advice'],
+  pin: [...AT, 'write'],
+  fork: [],
+  'clear-refs': [],
+  exit: [],
+  'dev-read': AT,
+  'dev-write': [...AT, 'value'],
+  'dev-atomic': AT,
+  'migrate-to-device': RANGE,
+  'migrate-to-ram': RANGE,
+  evict: [],
+  unbind: [],
+  'make-exclusive': RANGE,
+  prefetch: [...RANGE, 'write'],
+  command: [...RANGE, 'name'],
+  reclaim: AT,
+  compact: AT,
+  'oom-reap': [],
+};
 const SHARES: readonly string[] = ['private', 'shared'];
 const BACKINGS: readonly string[] = ['anon', 'file'];
 const POPULATES: readonly string[] = ['none', 'read', 'write'];
@@ -288,6 +322,14 @@ export function validateScenario(s: Scenario): void {
 function checkOp(s: Scenario, t: TaskSpec, o: OpSpec, ti: number, oi: number): void {
   const kind = kindOfOp(o.op);
   if (kind !== t.kind) fail(opAt(ti, oi), `op "${o.op}" belongs in a ${kind} task, not a ${t.kind} task`);
+  for (const f of REQUIRED[o.op]) {
+    if ((o as unknown as Record<string, unknown>)[f] === undefined) fail(opAt(ti, oi), `op "${o.op}" needs ${f}`);
+  }
+  // A word index is taken modulo the words of a page (the runner's `va`): any integer ≥ 0 will do.
+  const word = (o as { word?: unknown }).word;
+  if (word !== undefined && badInt(word, 0, Number.MAX_SAFE_INTEGER)) fail(opAt(ti, oi), `word ${String(word)} must be an integer ≥ 0`);
+  if (o.op === 'mprotect' && !PROTS.includes(o.prot)) fail(opAt(ti, oi), `prot "${String(o.prot)}"; expected none, r or rw`);
+  if (o.op === 'madvise' && !ADVICES.includes(o.advice)) fail(opAt(ti, oi), `advice "${String(o.advice)}"; expected ${ADVICES.join(', ')}`);
   if ('region' in o) {
     if (badInt(o.region, 0, s.regions.length - 1)) fail(opAt(ti, oi), intMessage('region', o.region, 0, s.regions.length - 1));
     const pages = (s.regions[o.region] as RegionSpec).pages;
