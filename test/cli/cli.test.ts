@@ -3,7 +3,7 @@
  * one-line errors for bad usage.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,6 +167,29 @@ describe('hmmlab lint, explain, codemod, init', () => {
       expect(r.stderr).toBe(`hmmlab lint: syntax error at ${file}:2:34: Identifier expected.\n`);
       expect(r.stdout).toBe('');
       expect(r.status).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('hmmlab fuzz of a project without @types/node', () => {
+  it("should show the driver's own type error, not the missing typings", () => {
+    // Outside the repository, with only hmmlab's packages to import: no @types/node to find.
+    const dir = mkdtempSync(join(tmpdir(), 'hmmlab-notypes-'));
+    try {
+      symlinkSync(join(root, 'examples/node_modules'), join(dir, 'node_modules'));
+      writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n');
+      const file = join(dir, 'driver.ts');
+      writeFileSync(
+        file,
+        "import { defineDriver } from '@hmmlab/harness';\nconst pages: number = 'four';\nexport default defineDriver({ name: `d${pages}`, probe: () => ({ devices: [], bind: async () => ({}) }) });\n",
+      );
+      // Run from the project, as its author would: typings are looked up from there.
+      const r = spawnSync(process.execPath, [bin, 'fuzz', 'driver.ts', '--runs', '1'], { cwd: dir, encoding: 'utf8', timeout: 600_000 });
+      expect(r.status).toBe(2);
+      expect(r.stderr).toMatch(/driver\.ts:2:7: Type 'string' is not assignable to type 'number'/);
+      expect(r.stderr).not.toContain("type definition file for 'node'");
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

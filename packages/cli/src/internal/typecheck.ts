@@ -108,7 +108,10 @@ function check(files: readonly string[], full: boolean): { errors: string[]; rea
   const program = ts.createProgram({ rootNames: [...files], options });
   const diags = ts
     .getPreEmitDiagnostics(program)
-    .filter((d) => d.file === undefined || files.includes(d.file.fileName) || !d.file.fileName.includes('node_modules'));
+    .filter((d) => d.file === undefined || files.includes(d.file.fileName) || !d.file.fileName.includes('node_modules'))
+    // A project without @types/node (TS2688, "Cannot find type definition file for 'node'"): the
+    // typings only add names, and that error would come first and hide the driver's own.
+    .filter((d) => d.code !== 2688);
   const errors = diags.map((d) => {
     const msg = ts.flattenDiagnosticMessageText(d.messageText, ' ');
     if (d.file === undefined || d.start === undefined) return msg;
