@@ -185,6 +185,17 @@ export class Fence {
   }
 }
 
+/**
+ * Per kernel of a scenario run, the devices the driver's probe returned: the oracle watches those
+ * alone, so an address space on any other device would go unseen (its translations, its flushes).
+ */
+const probedDevices = new WeakMap<Kernel, ReadonlySet<Device>>();
+
+/** @internal The devices `kernel`'s driver probe returned (harness runner). */
+export function declareDevices(kernel: Kernel, devices: readonly Device[]): void {
+  probedDevices.set(kernel, new Set(devices));
+}
+
 /** A device. */
 export class Device {
   /** Name, for traces and reports. */
@@ -304,6 +315,15 @@ export class Device {
 
   /** Creates a device address space mirroring `mm`; `ops.fault` handles replayable faults. */
   createVm(mm: Mm, ops: DeviceVmOps = {}): DeviceVm {
+    const declared = probedDevices.get(this.kernel);
+    if (declared !== undefined && !declared.has(this)) {
+      throw new HmmlabError(
+        'ERR_STATE',
+        `Device ${this.name}: createVm on a device that the driver's probe did not return in devices (it returned ${
+          declared.size === 0 ? 'none' : [...declared].map((d) => d.name).join(', ')
+        }); the oracle watches only those: add ${this.name} to the devices probe returns`,
+      );
+    }
     const vm = new DeviceVm(this, mm, ops);
     this.vms.push(vm);
     return vm;

@@ -275,3 +275,34 @@ describe('runScenario: pin', () => {
     expect(page?.pins, 'the pin is dropped when the op ends').toBe(0);
   });
 });
+
+describe('runScenario: the devices a probe returns', () => {
+  /** A driver whose binding makes its address space on a device the probe returns, or does not. */
+  const binding = (declare: boolean) =>
+    defineDriver({
+      name: 'declares',
+      probe(kernel: Kernel) {
+        const dev = new Device(kernel, { name: 'gpu0' });
+        return {
+          devices: declare ? [dev] : [],
+          bind(mm) {
+            return Promise.resolve({ vms: [dev.createVm(mm, {})] });
+          },
+        };
+      },
+    });
+  const s: Scenario = { regions: [region], tasks: [] };
+
+  it('should end the run with an error when a binding uses a device the probe did not return', async () => {
+    const r = await runScenario(binding(false), s, { decisions: firstRunnable });
+    expect(r.run.status).toBe('error');
+    expect(r.run.message).toContain(
+      "Device gpu0: createVm on a device that the driver's probe did not return in devices (it returned none)",
+    );
+  });
+
+  it('should run when the probe returns it', async () => {
+    const r = await runScenario(binding(true), s, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+  });
+});

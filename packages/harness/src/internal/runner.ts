@@ -39,7 +39,7 @@ import {
   unpinUserPage,
   type WaitQueue,
 } from '@hmmlab/core';
-import type { Device } from './device.js';
+import { type Device, declareDevices } from './device.js';
 import type { AccessResult, DeviceVm } from './device-vm.js';
 import type { Binding, DriverDefinition, DriverInstance } from './driver.js';
 import { type OpSpec, type Prot, type Scenario, validateScenario } from './scenario.js';
@@ -185,6 +185,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
   const instance = await driver.probe(kernel);
   world.driver = instance;
   world.devices = instance.devices;
+  declareDevices(kernel, instance.devices);
   if (scenario.deviceMemory !== undefined) for (const d of world.devices) d.holdMemory(scenario.deviceMemory);
   const outcomes: OpOutcome[] = [];
 
