@@ -183,7 +183,7 @@ describe('hmmlab fuzz of a project without @types/node', () => {
       const file = join(dir, 'driver.ts');
       writeFileSync(
         file,
-        "import { defineDriver } from '@hmmlab/harness';\nconst pages: number = 'four';\nexport default defineDriver({ name: `d${pages}`, probe: () => ({ devices: [], bind: async () => ({}) }) });\n",
+        "import { defineDriver } from '@hmmlab/harness';\nconst pages: number = 'four';\nexport default defineDriver({ name: String(pages), probe: () => ({ devices: [], bind: async () => ({}) }) });\n",
       );
       // Run from the project, as its author would: typings are looked up from there.
       const r = spawnSync(process.execPath, [bin, 'fuzz', 'driver.ts', '--runs', '1'], { cwd: dir, encoding: 'utf8', timeout: 600_000 });
