@@ -48,6 +48,14 @@ describe('runParallelCampaign: one worker, one job', () => {
     expect(outcome(one)).toEqual(outcome(here));
   });
 
+  it('should report what one worker reports when another worker scanned past the failing run', async () => {
+    const options: ParallelOptions = { runs: 400, seed: 5, loader, shrink: false };
+    const one = await runParallelCampaign(unflushed, { ...options, workers: 1 });
+    const two = await runParallelCampaign(unflushed, { ...options, workers: 2 });
+    expect(two.verdict).toBe('fail');
+    expect(outcome(two)).toEqual(outcome(one));
+  });
+
   it('should keep to the time limit in the worker and report the runs it made', async () => {
     const r = await runParallelCampaign(flushed, { runs: 1_000_000, timeMs: 500, seed: 1, workers: 1, loader });
     expect(r.verdict).toBe('pass');

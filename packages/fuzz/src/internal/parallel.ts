@@ -285,6 +285,31 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         return { ...emptyScan(), done: made };
       }
     };
+    // The epoch's scans as one worker would have made them: it stops at the campaign's failure, the
+    // lowest failing or stalled run of the epoch. Another worker may have scanned past it before
+    // the stop reached it (runs, coverage and flushes one worker never makes): its share before
+    // that run is scanned again, the same runs, and replaces its scan. If that fails, the scan stays.
+    const trimToFailure = async (scans: Scan[], from: number, weights: readonly number[], options: CampaignOptions): Promise<Scan[]> => {
+      let failing = -1;
+      for (const s of scans) if (s.failing >= 0 && (failing < 0 || s.failing < failing)) failing = s.failing;
+      for (const st of stalls) if (st.run >= from && (failing < 0 || st.run < failing)) failing = st.run;
+      if (failing < 0) return scans;
+      const owner = shardPosition(failing, data.shard) % count;
+      return Promise.all(
+        scans.map(async (s, index) => {
+          if (index === owner) return s;
+          let before = 0;
+          for (let i = from; i < failing; i++) if (inShard(i, data.shard) && shardPosition(i, data.shard) % count === index) before++;
+          if (s.done <= before && s.failing < 0) return s;
+          try {
+            const again = await scanShare(index, from, failing, weights, options);
+            return again.failing < 0 && again.done === before ? again : s;
+          } catch {
+            return s;
+          }
+        }),
+      );
+    };
     // One worker: it runs every epoch in one job and notes each epoch's scan (campaignJob), merged
     // below as the scans of per-epoch jobs are; no epoch waits for a round trip to this thread.
     if (count === 1) {
@@ -333,6 +358,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
             }
           }),
         );
+        scans = await trimToFailure(scans, from, weights, options);
       }
       signal?.throwIfAborted();
       const candidates: Candidate[] = [];
