@@ -111,6 +111,31 @@ describe('hmmlab fuzz with hostile drivers', () => {
     }
   });
 
+  it('should fuzz and report the other drivers when one of several does not load, then exit 2', () => {
+    const args = [
+      'fuzz',
+      `${fixtures}/known-bug`,
+      `${fixtures}/probe-throws`,
+      `${fixtures}/correct`,
+      '--runs',
+      '200',
+      '--no-typecheck',
+      '--no-corpus',
+    ];
+    const r = hmmlab(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/probe-throws\/driver\.ts:\d+: probe of driver "probe-throws" threw: no device found/);
+    expect(r.stdout).toContain('NOT LOADED: test/cli/fixtures/probe-throws/driver.ts');
+    expect(r.stdout).toMatch(/known-bug .* caught/);
+    expect(r.stdout).toContain('1 driver(s) did not load');
+    const j = hmmlab(...args, '--json');
+    expect(j.status).toBe(2);
+    const doc = JSON.parse(j.stdout) as Doc & { notLoaded?: { file: string; error: string }[] };
+    expect(errorsOf(doc)).toBe('');
+    expect(doc.drivers.map((d) => d.status)).toEqual(['caught', 'pass']);
+    expect(doc.notLoaded?.map((n) => n.file)).toEqual(['test/cli/fixtures/probe-throws/driver.ts']);
+  });
+
   it('should watch the replay of a hung run and report it again', () => {
     const found = hmmlab('fuzz', `${fixtures}/sync-spin`, '--runs', '20', '--no-typecheck', '--hang-timeout', '1');
     const token = TOKEN.exec(found.stdout)?.[0] ?? '';

@@ -24,7 +24,7 @@ import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareFolder, prepareOutput } from '../internal/output.js';
 import { ProgressLines, progressIntervalMs } from '../internal/progress.js';
-import { type CampaignIdentity, fuzzJson } from '../internal/result-json.js';
+import { type CampaignIdentity, fuzzJson, type NotLoaded } from '../internal/result-json.js';
 import { loaderFor, runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { formatShard, parseShard } from '../internal/shard.js';
 import { Interrupted } from '../internal/signals.js';
@@ -193,6 +193,8 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   const lines = process.stderr.isTTY !== true && o.quiet !== true;
   const intervalMs = progressIntervalMs(process.env.HMMLAB_PROGRESS_INTERVAL);
   let interrupted: { label: string; runs: number } | null = null;
+  // Of several drivers, those that did not load or probe: the others are fuzzed and reported.
+  const notLoaded: NotLoaded[] = [];
   // Stops a campaign: SIGINT, or the drivers' type check failing.
   const typeError = new AbortController();
   const stop = signal === undefined ? typeError.signal : AbortSignal.any([signal, typeError.signal]);
@@ -256,7 +258,13 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
         break;
       }
       if (e instanceof CheckpointError) throw new UsageError(e.message);
-      throw watchedFailure(e, target.label);
+      const failure = watchedFailure(e, target.label);
+      if (failure instanceof UsageError && targets.length > 1) {
+        notLoaded.push({ file: target.label, error: failure.message });
+        process.stderr.write(`hmmlab: ${failure.message}\n`);
+        continue;
+      }
+      throw failure;
     } finally {
       (bar as SingleBar | null)?.stop();
     }
@@ -297,7 +305,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   }
   const ok = outcomes.every((x) => x.status === 'pass' || x.status === 'caught');
   if (o.json === true) {
-    process.stdout.write(fuzzJson(outcomes));
+    process.stdout.write(fuzzJson(outcomes, false, notLoaded));
   } else if (outcomes.length === 1) {
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);
@@ -327,7 +335,11 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
       if (x.saved !== null) process.stdout.write(`saved     ${x.saved} (hmmlab test --corpus ${corpus} replays it)\n`);
     }
-    process.stdout.write(`\n${summaryLine(outcomes)}: ${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}\n`);
+    for (const n of notLoaded) process.stdout.write(`\nNOT LOADED: ${n.file}\n${n.error}\n`);
+    const loadLine = notLoaded.length > 0 ? `; ${notLoaded.length} driver(s) did not load` : '';
+    process.stdout.write(
+      `\n${summaryLine(outcomes)}: ${ok ? 'all drivers as expected' : `${bad.length} driver(s) not as expected`}${loadLine}\n`,
+    );
     if (shard !== undefined) process.stdout.write(`${formatShard(shard, runs)}\n`);
   }
   const html = o.html;
@@ -340,5 +352,6 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       );
     });
   }
-  return ok ? 0 : 1;
+  // A driver that does not load is a broken set-up: exit 2, once the others' results are out.
+  return notLoaded.length > 0 ? 2 : ok ? 0 : 1;
 }

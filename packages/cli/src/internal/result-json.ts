@@ -43,9 +43,21 @@ export interface FuzzOutcome {
   readonly saved: string | null;
 }
 
-function document(command: 'fuzz' | 'replay' | 'report', drivers: readonly Record<string, unknown>[], interrupted = false): string {
+function document(
+  command: 'fuzz' | 'replay' | 'report',
+  drivers: readonly Record<string, unknown>[],
+  interrupted = false,
+  notLoaded: readonly NotLoaded[] = [],
+): string {
   const head = { schemaVersion: SCHEMA_VERSION, command, hmmlabVersion: HMMLAB_VERSION };
-  return `${JSON.stringify({ ...head, ...(interrupted ? { interrupted: true } : {}), drivers }, null, 2)}\n`;
+  const rest = notLoaded.length > 0 ? { notLoaded } : {};
+  return `${JSON.stringify({ ...head, ...(interrupted ? { interrupted: true } : {}), drivers, ...rest }, null, 2)}\n`;
+}
+
+/** A driver of a `hmmlab fuzz` of several that did not load or probe: its file and the one-line error. */
+export interface NotLoaded {
+  readonly file: string;
+  readonly error: string;
 }
 
 function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
@@ -93,8 +105,8 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
  * `hmmlab fuzz --json`. `interrupted`: a signal stopped the campaign; the entries are the drivers
  * that finished, and the document says `interrupted: true`.
  */
-export function fuzzJson(outcomes: readonly FuzzOutcome[], interrupted = false): string {
-  return document('fuzz', outcomes.map(fuzzEntry), interrupted);
+export function fuzzJson(outcomes: readonly FuzzOutcome[], interrupted = false, notLoaded: readonly NotLoaded[] = []): string {
+  return document('fuzz', outcomes.map(fuzzEntry), interrupted, notLoaded);
 }
 
 /** What `replay` and `report` replayed. */
