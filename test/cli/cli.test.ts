@@ -173,9 +173,42 @@ describe('hmmlab lint, explain, codemod, init', () => {
   });
 });
 
-describe('hmmlab fuzz of a project without @types/node', () => {
-  it("should show the driver's own type error, not the missing typings", () => {
-    // Outside the repository, with only hmmlab's packages to import: no @types/node to find.
+/** Runs hmmlab in a project of its own outside this repository (only hmmlab's packages to import). */
+function inProject(packageJson: string, driver: string, ...args: string[]): { status: number | null; stderr: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'hmmlab-project-'));
+  try {
+    symlinkSync(join(root, 'examples/node_modules'), join(dir, 'node_modules'));
+    writeFileSync(join(dir, 'package.json'), packageJson);
+    writeFileSync(join(dir, 'driver.ts'), driver);
+    // Run from the project, as its author would: typings are looked up from there.
+    return spawnSync(process.execPath, [bin, 'fuzz', 'driver.ts', ...args], { cwd: dir, encoding: 'utf8', timeout: 600_000 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('hmmlab fuzz of a project outside this repository', () => {
+  const driver =
+    "import { defineDriver } from '@hmmlab/harness';\nexport default defineDriver({ name: 'd', probe: () => ({ devices: [], bind: async () => ({ vms: [] }) }) });\n";
+
+  it('should say in one line where a driver does not parse, without the type check too', () => {
+    const r = inProject('{ "type": "module" }\n', `const x = {;\n${driver}`, '--runs', '1', '--no-typecheck');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^hmmlab: \S*driver\.ts:1:11: Expected identifier but found ";"\n$/);
+  });
+
+  it('should say what to add to package.json when Node loads the driver as CommonJS', () => {
+    const r = inProject('{}\n', driver, '--runs', '1', '--no-typecheck');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('add "type": "module" to the package.json of its folder');
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('should pass the same driver in a project that says "type": "module"', () => {
+    expect(inProject('{ "type": "module" }\n', driver, '--runs', '1', '--no-typecheck', '--no-corpus').status).toBe(0);
+  });
+
+  it("should show the driver's own type error, not the missing typings of a project without @types/node", () => {
     const dir = mkdtempSync(join(tmpdir(), 'hmmlab-notypes-'));
     try {
       symlinkSync(join(root, 'examples/node_modules'), join(dir, 'node_modules'));

@@ -194,6 +194,25 @@ function checkDefinition(def: unknown, where: string): asserts def is DriverDefi
   }
 }
 
+/**
+ * One line for a module that failed to load: the place and message of a TypeScript syntax error
+ * (esbuild's "Transform failed with 1 error:" and a line of its own), and for a module Node loads
+ * as CommonJS, what to add to package.json.
+ */
+function loadFailure(path: string, e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  const transform = /^Transform failed with \d+ errors?:\n([\s\S]*)$/.exec(msg);
+  if (transform !== null) {
+    const lines = (transform[1] as string).trim().split('\n');
+    const first = (lines[0] as string).replace(/: ERROR: /, ': ');
+    return `${first}${lines.length > 1 ? ` (and ${lines.length - 1} more)` : ''}`;
+  }
+  if (/Cannot require\(\) ES Module|ERR_REQUIRE_ESM|ERR_REQUIRE_CYCLE_MODULE/.test(msg)) {
+    return `${path} failed to load: Node loads it as CommonJS: add "type": "module" to the package.json of its folder (${msg.split('\n')[0]})`;
+  }
+  return `${path} failed to load: ${msg}`;
+}
+
 /** Thrown by {@link loadDriver} when a module is missing, fails to load, or exports no driver. */
 export class DriverLoadError extends Error {
   /** The module that failed. */
@@ -225,8 +244,7 @@ export async function loadDriver(file: string): Promise<DriverDefinition> {
   try {
     mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
   } catch (e) {
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new DriverLoadError(path, `${path} failed to load: ${msg}`, e);
+    throw new DriverLoadError(path, loadFailure(path, e), e);
   }
   if (mod.default === undefined) {
     throw new DriverLoadError(path, `${path} has no default export; end it with \`export default defineDriver({ ... })\``);

@@ -306,3 +306,25 @@ describe('runScenario: the devices a probe returns', () => {
     expect(r.run.status, r.run.message).toBe('done');
   });
 });
+
+describe('runScenario: what bind returns', () => {
+  const binding = (withVms: boolean) =>
+    defineDriver({
+      name: 'binds',
+      probe() {
+        return { devices: [], bind: () => Promise.resolve((withVms ? { vms: [] } : {}) as { vms: [] }) };
+      },
+    });
+  const s: Scenario = { regions: [region], tasks: [{ kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] }] };
+
+  it('should end the run with an error that says what is missing when the binding has no vms', async () => {
+    const r = await runScenario(binding(false), s, { decisions: firstRunnable });
+    expect(r.run.status).toBe('error');
+    expect(r.run.message).toContain('driver "binds": bind(mm) must return a binding with vms');
+  });
+
+  it('should run a binding with no address space', async () => {
+    const r = await runScenario(binding(true), s, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+  });
+});

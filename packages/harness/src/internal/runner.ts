@@ -11,6 +11,7 @@ import {
   EFAULT,
   EINVAL,
   ENODEV,
+  HmmlabError,
   HPAGE_PMD_NR,
   Kernel,
   MADV_DONTNEED,
@@ -211,7 +212,16 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
         }
       }
     }
-    world.binding = await instance.bind(mm);
+    const binding = await instance.bind(mm);
+    if (typeof binding !== 'object' || binding === null || !Array.isArray((binding as { vms?: unknown }).vms)) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `driver "${driver.name}": bind(mm) must return a binding with vms, the device address spaces it made (an empty array if none); got ${
+          typeof binding === 'object' && binding !== null ? `an object without vms` : String(binding)
+        }`,
+      );
+    }
+    world.binding = binding;
     // The end of the run is spawned by the last task to finish, so that it takes no scheduling
     // decision while the programs run.
     const left = { tasks: scenario.tasks.length };
