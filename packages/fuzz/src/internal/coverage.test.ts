@@ -36,6 +36,13 @@ describe('summarizeCoverage', () => {
     expect(s.notes.join(' ')).toMatch(/no race window reached/);
   });
 
+  it('should say that more runs will not help when invalidations came but the device never had a page mapped', () => {
+    const s = summarizeCoverage(u, { cells: { 'MMU_NOTIFY_UNMAP|none|system|blockable|unmapped|quiet|skip': 40 }, windows: {} }, 500);
+    expect(s.notes[0]).toMatch(
+      /no invalidation met a device translation in 500 run\(s\): the device never had a page mapped.*more runs will not change that/,
+    );
+  });
+
   it('should say nothing when every expected cell and a race window were reached', () => {
     const cells = Object.fromEntries(expectedCells(u).map((c) => [`${c}|quiet|flush`, 1]));
     const s = summarizeCoverage(u, { cells, windows: { 'copy-during-migration': 1 } }, 10);
@@ -48,6 +55,7 @@ describe('summarizeCoverage', () => {
     expect(s.reached).toBe(1);
     expect(s.unreached).toContain('MMU_NOTIFY_UNMAP none nonblockable mapped: system, zero');
     expect(s.notes[0]).toMatch(/only 1 of \d+ expected cells reached/);
+    expect(s.notes.join(' ')).not.toMatch(/never had a page mapped/);
   });
 
   it('should keep a stopped campaign from claiming it explored little', () => {

@@ -113,8 +113,14 @@ export function coverageNotes(
 ): string[] {
   const notes: string[] = [];
   const windows = RACE_WINDOWS.filter((w) => (coverage.windows[w] ?? 0) > 0).length;
+  // A cell records whether the device translated the page (`|mapped|`) or not (`|unmapped|`).
+  const mapped = Object.keys(coverage.cells).some((c) => c.includes('|mapped|'));
   if (!stoppedAtFailure && Object.keys(coverage.cells).length === 0) {
     notes.push(`no invalidation met a device translation in ${runs} run(s): the campaign did not exercise the driver's callbacks`);
+  } else if (!stoppedAtFailure && !mapped) {
+    notes.push(
+      `no invalidation met a device translation in ${runs} run(s): the device never had a page mapped when one came (do its faults fail, or does it make no access?), so the callbacks' flushes were never needed; more runs will not change that`,
+    );
   } else if (!stoppedAtFailure && reached < expected * THIN_SHARE) {
     notes.push(`only ${reached} of ${expected} expected cells reached: the campaign explored little (more --runs, or another --seed)`);
   }
