@@ -30,7 +30,7 @@ import { formatShard, parseShard } from '../internal/shard.js';
 import { Interrupted } from '../internal/signals.js';
 import { writeCampaignTimeline } from '../internal/timeline.js';
 import { typecheck } from '../internal/typecheck.js';
-import { intOption, UsageError } from '../internal/usage.js';
+import { intOption, UsageError, warnOverCores } from '../internal/usage.js';
 
 /** Options of `hmmlab fuzz`. */
 export interface FuzzCommandOptions {
@@ -160,6 +160,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   const time = intOption('time', o.time, 1);
   const seed = intOption('seed', o.seed, 0, MAX_SEED) ?? 1;
   const workers = intOption('workers', o.workers, 1) ?? 1;
+  warnOverCores(workers);
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   const watch = watchOptions(o.hangTimeout, o.maxHeap);
   const strategy = (o.strategy ?? 'pct') as StrategyName;

@@ -20,7 +20,7 @@ import type { MutantRun } from '../internal/mutant-job.js';
 import { mutantTrees } from '../internal/mutant-tree.js';
 import { loaderFor, watchedFailure, watchOptions } from '../internal/runtime.js';
 import { Interrupted } from '../internal/signals.js';
-import { intOption, UsageError } from '../internal/usage.js';
+import { intOption, UsageError, warnOverCores } from '../internal/usage.js';
 
 // The module of `mutantJob`, which fuzzes one mutant in a watched worker.
 const MUTANT_JOB = new URL(import.meta.url.endsWith('.ts') ? '../internal/mutant-job.ts' : '../internal/mutant-job.js', import.meta.url)
@@ -104,6 +104,7 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
   const runs = intOption('runs', o.runs, 1) ?? DEFAULT_RUNS;
   const seed = intOption('seed', o.seed, 0, MAX_SEED) ?? 1;
   const workers = intOption('workers', o.workers, 1) ?? 1;
+  warnOverCores(workers);
   const minScore = o.minScore === undefined ? undefined : Number(o.minScore);
   if (minScore !== undefined && !(Number.isFinite(minScore) && minScore >= 0 && minScore <= 100))
     throw new UsageError(`--min-score ${o.minScore}: expected a percentage between 0 and 100`);
