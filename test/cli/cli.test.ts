@@ -262,6 +262,7 @@ describe('hmmlab bad usage', () => {
     ['an unknown template', ['init', 'never-created', '--template', 'nope'], /unknown template "nope"; expected one of dmirror/],
     ['an unknown profile', ['codemod', '--from', '4.19', '--to', 'latest', 'examples/dmirror'], /4\.19/],
     ['lint of a missing path', ['lint', 'examples/nowhere'], /nowhere/],
+    ['lint of a file that is no source', ['lint', 'README.md'], /README\.md is not one of the \.ts driver sources/],
     [
       'lint of C and TypeScript at once',
       ['lint', 'packages/analyze/src/c/fixtures/lock-leak.bad.c', 'examples/dmirror'],

@@ -66,7 +66,7 @@ function walk(dir: string, out: string[]): void {
 
 /** The C files of `paths`: `.c` and `.h` files, folders searched. */
 function expandCPaths(api: string, paths: readonly string[]): string[] {
-  return expandSourcePaths(api, paths, walk, '.c or .h sources');
+  return expandSourcePaths(api, paths, walk, '.c or .h sources', (f) => f.endsWith('.c') || f.endsWith('.h'));
 }
 
 /** True if `paths` name C sources: `.c`/`.h` files, or folders that hold C and no TypeScript. */

@@ -24,19 +24,21 @@ function walk(dir: string, out: string[]): void {
  * the caller in errors.
  */
 export function expandPaths(api: string, paths: readonly string[]): string[] {
-  return expandSourcePaths(api, paths, walk, '.ts driver sources');
+  return expandSourcePaths(api, paths, walk, '.ts driver sources', (f) => /\.(m|c)?[tj]s$/.test(f));
 }
 
 /**
  * The files of `paths` (absolute, sorted, without duplicates): a file as named, a folder through
  * `find` (which appends the sources below it). `what` names those sources in the error of a
- * folder that holds none.
+ * folder that holds none, and of a file named that `accepts` refuses (a log passed by mistake
+ * would otherwise be read as a source and reported as a syntax error).
  */
 export function expandSourcePaths(
   api: string,
   paths: readonly string[],
   find: (dir: string, out: string[]) => void,
   what: string,
+  accepts: (file: string) => boolean = () => true,
 ): string[] {
   if (paths.length === 0) throw new AnalyzeError('ERR_NO_FILES', `${api}: no paths given; pass driver files or folders`);
   const out = new Set<string>();
@@ -49,6 +51,8 @@ export function expandSourcePaths(
       find(abs, found);
       if (found.length === 0) throw new AnalyzeError('ERR_NO_FILES', `${api}: folder ${p} holds no ${what}`);
       for (const f of found) out.add(f);
+    } else if (!accepts(abs)) {
+      throw new AnalyzeError('ERR_NO_FILES', `${api}: ${p} is not one of the ${what}; pass driver files or folders`);
     } else out.add(abs);
   }
   return [...out].sort();
