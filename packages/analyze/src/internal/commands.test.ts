@@ -24,6 +24,20 @@ describe('lintCommand', () => {
     expect(out.findings[0]).toMatchObject({ rule: 'skip-before-set-seq', severity: 'warning' });
   });
 
+  it('should say that nothing was checked in a file that registers no notifier callback', () => {
+    const dir = tempDir('lint-none');
+    try {
+      const file = join(dir.path, 'helpers.ts');
+      writeFileSync(file, 'export function pagesOf(len: number): number {\n  return len / 4096;\n}\n');
+      const r = lintCommand({ paths: [file] });
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout).toMatch(/^no notifier callback found: nothing was checked\. The ops may be registered in another file/);
+      expect(explainCommand({ paths: [file] }).stdout).toMatch(/^no invalidate callback found\. The ops may be registered in another file/);
+    } finally {
+      dir.dispose();
+    }
+  });
+
   it('should say "no findings" for a correct driver', () => {
     expect(lintCommand({ paths: [fixture('correct-mirror')] })).toEqual({ exitCode: 0, stdout: 'no findings\n' });
   });

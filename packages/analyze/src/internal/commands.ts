@@ -76,6 +76,13 @@ function fromArgv(argv: Argv): {
   };
 }
 
+/**
+ * What lint and explain say when the files hold no notifier callback a driver registers: the
+ * registration (`mmuIntervalNotifierInsert`, `mmuNotifierRegister`) may be in another file.
+ */
+const NO_CALLBACKS =
+  'no notifier callback found: nothing was checked. The ops may be registered in another file of the driver (mmuIntervalNotifierInsert, mmuNotifierRegister): give its folder';
+
 export function usage(command: string, e: unknown): CommandResult {
   if (e instanceof AnalyzeError) {
     const msg = e.message.startsWith(`${command}:`) ? e.message : `${command}: ${e.message}`;
@@ -95,12 +102,14 @@ export function lintCommand(opts: (CommonOptions & { readonly paths?: readonly s
   const missing = needPaths('lint', o.paths, 'lint examples/dmirror');
   if (missing !== undefined) return missing;
   try {
-    const { findings } = lint(o.paths ?? [], o.cwd === undefined ? {} : { cwd: o.cwd });
+    const { findings, callbacks } = lint(o.paths ?? [], o.cwd === undefined ? {} : { cwd: o.cwd });
     const exitCode = findings.some((f) => f.severity === 'error') ? 1 : 0;
     if (o.json === true) return { exitCode, stdout: `${JSON.stringify({ findings }, null, 2)}\n` };
     const errors = findings.filter((f) => f.severity === 'error').length;
     const lines = findings.map((f) => `${f.file}:${f.line}  ${f.severity}  ${f.rule}  ${f.message}`);
-    lines.push(findings.length === 0 ? 'no findings' : `${errors} error(s), ${findings.length - errors} warning(s)`);
+    lines.push(
+      findings.length > 0 ? `${errors} error(s), ${findings.length - errors} warning(s)` : callbacks === 0 ? NO_CALLBACKS : 'no findings',
+    );
     return { exitCode, stdout: `${lines.join('\n')}\n` };
   } catch (e) {
     return usage('lint', e);

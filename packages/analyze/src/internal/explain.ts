@@ -123,7 +123,9 @@ export function formatTables(tables: readonly DecisionTable[]): string {
     if (t.truncated) out.push('  (path budget exhausted: some paths are not shown)');
     out.push('');
   }
-  return out.length === 0 ? 'no invalidate callback found\n' : out.join('\n');
+  return out.length === 0
+    ? 'no invalidate callback found. The ops may be registered in another file of the driver (mmuIntervalNotifierInsert, mmuNotifierRegister): give its folder\n'
+    : out.join('\n');
 }
 
 /**

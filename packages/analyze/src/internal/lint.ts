@@ -32,6 +32,8 @@ export interface LintOptions {
 export interface LintResult {
   /** Every finding, sorted by file, line and rule. */
   readonly findings: Finding[];
+  /** How many notifier callbacks the drivers register were checked: 0 means nothing was. */
+  readonly callbacks: number;
 }
 
 /**
@@ -80,5 +82,5 @@ export function lint(paths: readonly string[], options: LintOptions = {}): LintR
   findings.sort((x, y) =>
     x.file < y.file ? -1 : x.file > y.file ? 1 : x.line - y.line || (x.rule < y.rule ? -1 : x.rule > y.rule ? 1 : 0),
   );
-  return { findings };
+  return { findings, callbacks: analysis.callbacks.length };
 }
