@@ -3,7 +3,10 @@ import type { Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import '../../vitest.js';
 import { checkScenario } from '../check.js';
+import type { OracleContext } from '../context.js';
+import type { ActiveInvalidation } from '../state.js';
 import { knobDriver } from '../test-driver.js';
+import { coverCallbacks } from './shape-windows.js';
 
 const anon = (pages: number) => ({ pages, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }) as const;
 
@@ -62,5 +65,25 @@ describe('cpu-faults-on-one-device-page', () => {
     // The first read's fault moved the page back (a MIGRATE invalidation of the device page).
     expect(Object.keys(r.coverage.cells).some((c) => c.startsWith('MMU_NOTIFY_MIGRATE|own|own-device-private|'))).toBe(true);
     expect(r.coverage.windows['cpu-faults-on-one-device-page']).toBeUndefined();
+  });
+});
+
+describe('multi-notifier-invalidation', () => {
+  const enter = (sub: string, op: 'invalidate' | 'invalidate-range-end' = 'invalidate') =>
+    ({ type: 'inv-callback', inv: 1, sub, op, phase: 'enter', result: null, leaked: [] }) as const;
+  const covered = (events: readonly ReturnType<typeof enter>[]): string[] => {
+    const cells: string[] = [];
+    const ctx = { cover: (k: string) => cells.push(k) } as unknown as OracleContext;
+    coverCallbacks(ctx, { callbackEvents: events } as unknown as ActiveInvalidation);
+    return cells;
+  };
+
+  it('should count two notifiers called for one invalidation even when they share a name (two GPUs)', () => {
+    expect(covered([enter('nouveau svmm0'), enter('nouveau svmm0')])).toEqual(['window|multi-notifier-invalidation']);
+  });
+
+  it('should not count one notifier, nor a callback that is no start callback', () => {
+    expect(covered([enter('nouveau svmm0')])).toEqual([]);
+    expect(covered([enter('nouveau svmm0'), enter('nouveau svmm0', 'invalidate-range-end')])).toEqual([]);
   });
 });

@@ -122,11 +122,18 @@ export function coverInvalidationStart(ctx: OracleContext, ev: Extract<TraceEven
   if (mm !== undefined && mm.vmasIn(ev.start, ev.end).length > 1) ctx.cover('window|multi-vma-invalidation');
 }
 
-/** An invalidation's start callbacks returned: several notifiers were called for it. */
+/**
+ * An invalidation's start callbacks returned: several notifiers were called for it. Each
+ * subscription's start callback is entered once per invalidation (`mn_itree_invalidate`,
+ * `mn_hlist_invalidate_range_start`, mm/mmu_notifier.c), so the entries are counted: names do
+ * not tell subscriptions apart (a driver may give all its notifiers one name, as two GPUs' do).
+ */
 export function coverCallbacks(ctx: OracleContext, inv: ActiveInvalidation): void {
-  const subs = new Set<string>();
-  for (const e of inv.callbackEvents) if (e.type === 'inv-callback' && e.phase === 'enter') subs.add(e.sub);
-  if (subs.size > 1) ctx.cover('window|multi-notifier-invalidation');
+  let starts = 0;
+  for (const e of inv.callbackEvents) {
+    if (e.type === 'inv-callback' && e.phase === 'enter' && (e.op === 'invalidate' || e.op === 'invalidate-range-start')) starts++;
+  }
+  if (starts > 1) ctx.cover('window|multi-notifier-invalidation');
 }
 
 /**
