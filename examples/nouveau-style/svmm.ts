@@ -100,16 +100,16 @@ export class NouveauSvmm implements Binding {
   constructor(drm: NouveauDrm, mm: Mm, id: number) {
     this.drm = drm;
     this.kernel = drm.kernel;
-    this.liveCell = new SharedCell(drm.kernel, `svmm ${id} vmm`, true);
+    this.liveCell = new SharedCell(drm.kernel, `${drm.device.name} svmm ${id} vmm`, true);
     this.mm = mm;
-    this.mutex = this.kernel.mutex(`nouveau svmm${id} mutex`);
+    this.mutex = this.kernel.mutex(`${drm.device.name} svmm${id} mutex`);
     this.vmm = drm.device.createVm(mm, { fault: (_vm, f) => this.svmFault(f) });
     this.notifier = new MmuNotifier(
       {
         invalidateRangeStart: (_mn, update) => this.invalidateRangeStart(update),
         release: () => this.release(),
       },
-      `nouveau svmm${id}`,
+      `${drm.device.name} svmm${id}`,
     );
   }
 
