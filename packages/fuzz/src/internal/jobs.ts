@@ -58,11 +58,21 @@ function driverLocation(e: unknown, fallback: string): string {
 export async function loadProbedDriver(file: string): Promise<DriverDefinition> {
   const driver = await loadDriver(file);
   markLoaded();
+  let devices: readonly { readonly name: string }[];
   try {
-    await driver.probe(new Kernel({ trace: 'none' }));
+    devices = (await driver.probe(new Kernel({ trace: 'none' }))).devices;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new DriverLoadError(file, `${driverLocation(e, resolve(file))}: probe of driver "${driver.name}" threw: ${msg}`, e);
+  }
+  // The trace and the oracle tell devices apart by name (the runner refuses such a probe too).
+  // (One device listed twice is one device.)
+  const dup = devices.find((d, i) => devices.findIndex((o) => o.name === d.name && o !== d) >= 0 && devices.indexOf(d) === i);
+  if (dup !== undefined) {
+    throw new DriverLoadError(
+      file,
+      `${resolve(file)}: probe of driver "${driver.name}" returned two devices named "${dup.name}"; give each its own name`,
+    );
   }
   return driver;
 }

@@ -191,9 +191,30 @@ export class Fence {
  */
 const probedDevices = new WeakMap<Kernel, ReadonlySet<Device>>();
 
-/** @internal The devices `kernel`'s driver probe returned (harness runner). */
+/**
+ * @internal The devices `kernel`'s driver probe returned (harness runner). Their names must differ:
+ * the trace names a device by its name, and so do the oracle's reports.
+ */
 export function declareDevices(kernel: Kernel, devices: readonly Device[]): void {
+  const dup = duplicateDeviceName(devices);
+  if (dup !== null) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `probe returned two devices named "${dup}": the trace and the oracle tell devices apart by name; give each its own (new Device(kernel, { name }))`,
+    );
+  }
   probedDevices.set(kernel, new Set(devices));
+}
+
+/** The first name two different devices of `devices` share, or null (one device listed twice is one device). */
+function duplicateDeviceName(devices: readonly Device[]): string | null {
+  const byName = new Map<string, Device>();
+  for (const d of devices) {
+    const other = byName.get(d.name);
+    if (other !== undefined && other !== d) return d.name;
+    byName.set(d.name, d);
+  }
+  return null;
 }
 
 /** A device. */

@@ -328,3 +328,23 @@ describe('runScenario: what bind returns', () => {
     expect(r.run.status, r.run.message).toBe('done');
   });
 });
+
+describe('runScenario: device names', () => {
+  const twoGpus = (second: string) =>
+    defineDriver({
+      name: 'two-gpus',
+      probe(kernel: Kernel) {
+        const devices = [new Device(kernel, { name: 'gpu0' }), new Device(kernel, { name: second })];
+        return { devices, bind: (mm) => Promise.resolve({ vms: devices.map((d) => d.createVm(mm, {})) }) };
+      },
+    });
+  const s: Scenario = { regions: [region], tasks: [] };
+
+  it('should refuse a probe that returns two devices of one name, which the trace could not tell apart', async () => {
+    await expect(runScenario(twoGpus('gpu0'), s, { decisions: firstRunnable })).rejects.toThrow(/probe returned two devices named "gpu0"/);
+  });
+
+  it('should run two devices of different names', async () => {
+    expect((await runScenario(twoGpus('gpu1'), s, { decisions: firstRunnable })).run.status).toBe('done');
+  });
+});
