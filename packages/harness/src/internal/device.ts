@@ -185,38 +185,6 @@ export class Fence {
   }
 }
 
-/**
- * Per kernel of a scenario run, the devices the driver's probe returned: the oracle watches those
- * alone, so an address space on any other device would go unseen (its translations, its flushes).
- */
-const probedDevices = new WeakMap<Kernel, ReadonlySet<Device>>();
-
-/**
- * @internal The devices `kernel`'s driver probe returned (harness runner). Their names must differ:
- * the trace names a device by its name, and so do the oracle's reports.
- */
-export function declareDevices(kernel: Kernel, devices: readonly Device[]): void {
-  const dup = duplicateDeviceName(devices);
-  if (dup !== null) {
-    throw new HmmlabError(
-      'ERR_BAD_ARGUMENT',
-      `probe returned two devices named "${dup}": the trace and the oracle tell devices apart by name; give each its own (new Device(kernel, { name }))`,
-    );
-  }
-  probedDevices.set(kernel, new Set(devices));
-}
-
-/** The first name two different devices of `devices` share, or null (one device listed twice is one device). */
-function duplicateDeviceName(devices: readonly Device[]): string | null {
-  const byName = new Map<string, Device>();
-  for (const d of devices) {
-    const other = byName.get(d.name);
-    if (other !== undefined && other !== d) return d.name;
-    byName.set(d.name, d);
-  }
-  return null;
-}
-
 /** A device. */
 export class Device {
   /** Name, for traces and reports. */
@@ -336,15 +304,6 @@ export class Device {
 
   /** Creates a device address space mirroring `mm`; `ops.fault` handles replayable faults. */
   createVm(mm: Mm, ops: DeviceVmOps = {}): DeviceVm {
-    const declared = probedDevices.get(this.kernel);
-    if (declared !== undefined && !declared.has(this)) {
-      throw new HmmlabError(
-        'ERR_STATE',
-        `Device ${this.name}: createVm on a device that the driver's probe did not return in devices (it returned ${
-          declared.size === 0 ? 'none' : [...declared].map((d) => d.name).join(', ')
-        }); the oracle watches only those: add ${this.name} to the devices probe returns`,
-      );
-    }
     const vm = new DeviceVm(this, mm, ops);
     this.vms.push(vm);
     return vm;

@@ -297,7 +297,7 @@ describe('runScenario: the devices a probe returns', () => {
     const r = await runScenario(binding(false), s, { decisions: firstRunnable });
     expect(r.run.status).toBe('error');
     expect(r.run.message).toContain(
-      "Device gpu0: createVm on a device that the driver's probe did not return in devices (it returned none)",
+      "bind made an address space on device gpu0, which the driver's probe did not return in devices (it returned none)",
     );
   });
 

@@ -40,7 +40,7 @@ import {
   unpinUserPage,
   type WaitQueue,
 } from '@hmmlab/core';
-import { type Device, declareDevices } from './device.js';
+import type { Device } from './device.js';
 import type { AccessResult, DeviceVm } from './device-vm.js';
 import type { Binding, DriverDefinition, DriverInstance } from './driver.js';
 import { type OpSpec, type Prot, type Scenario, validateScenario } from './scenario.js';
@@ -153,6 +153,41 @@ async function mapThpRegion(mm: Mm, len: number, prot: number): Promise<number> 
   return addr;
 }
 
+/**
+ * The devices a probe returned must have names of their own: the trace names a device by its
+ * name, and the oracle tells devices apart by it.
+ */
+function checkProbedDevices(devices: readonly Device[]): void {
+  const byName = new Map<string, Device>();
+  for (const d of devices) {
+    const other = byName.get(d.name);
+    // One device listed twice is one device.
+    if (other !== undefined && other !== d) {
+      throw new HmmlabError(
+        'ERR_BAD_ARGUMENT',
+        `probe returned two devices named "${d.name}": the trace and the oracle tell devices apart by name; give each its own (new Device(kernel, { name }))`,
+      );
+    }
+    byName.set(d.name, d);
+  }
+}
+
+/**
+ * A binding's address spaces must be on devices the probe returned: the oracle watches only
+ * those, and would judge the driver on half of what it did (its translations, its flushes).
+ */
+function checkBindingDevices(binding: Binding, devices: readonly Device[]): void {
+  for (const vm of binding.vms) {
+    if (devices.includes(vm.device)) continue;
+    throw new HmmlabError(
+      'ERR_STATE',
+      `bind made an address space on device ${vm.device.name}, which the driver's probe did not return in devices (it returned ${
+        devices.length === 0 ? 'none' : devices.map((d) => d.name).join(', ')
+      }); the oracle watches only those: add ${vm.device.name} to the devices probe returns`,
+    );
+  }
+}
+
 /** Runs `scenario` with `driver`. */
 export async function runScenario(driver: DriverDefinition, scenario: Scenario, options: ScenarioRunOptions): Promise<ScenarioResult> {
   checkOptionNames('runScenario', options, SCENARIO_RUN_FIELDS);
@@ -186,7 +221,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
   const instance = await driver.probe(kernel);
   world.driver = instance;
   world.devices = instance.devices;
-  declareDevices(kernel, instance.devices);
+  checkProbedDevices(instance.devices);
   if (scenario.deviceMemory !== undefined) for (const d of world.devices) d.holdMemory(scenario.deviceMemory);
   const outcomes: OpOutcome[] = [];
 
@@ -221,6 +256,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
         }`,
       );
     }
+    checkBindingDevices(binding, world.devices);
     world.binding = binding;
     // The end of the run is spawned by the last task to finish, so that it takes no scheduling
     // decision while the programs run.
@@ -538,6 +574,7 @@ async function peerBinding(world: World, device: number): Promise<Binding | null
   const mm = world.processes[0] as Mm;
   if (world.driver === null || device >= world.devices.length || world.dead.has(mm)) return null;
   const b = await world.driver.bind(mm, { device });
+  checkBindingDevices(b, world.devices);
   world.peers?.set(device, b);
   return b;
 }
