@@ -270,6 +270,11 @@ describe('hmmlab bad usage', () => {
     ['an unknown template', ['init', 'never-created', '--template', 'nope'], /unknown template "nope"; expected one of dmirror/],
     ['an unknown profile', ['codemod', '--from', '4.19', '--to', 'latest', 'examples/dmirror'], /4\.19/],
     ['lint of a missing path', ['lint', 'examples/nowhere'], /nowhere/],
+    [
+      '--corpus with --no-corpus',
+      ['fuzz', `${fixtures}/correct`, '--corpus', 'x', '--no-corpus'],
+      /--corpus and --no-corpus: give one of them/,
+    ],
     ['lint of a file that is no source', ['lint', 'README.md'], /README\.md is not one of the \.ts driver sources/],
     [
       'lint of C and TypeScript at once',

@@ -108,6 +108,11 @@ program
   .option('--max-heap <mb>', HEAP_HELP)
   .option('--quiet', 'no progress on stderr (a bar on a terminal, else a line every 5 s; HMMLAB_PROGRESS_INTERVAL sets the seconds)')
   .action(async (drivers: string[], opts) => {
+    // One option value holds both, and the last given would win without a word.
+    const words = process.argv.slice(2);
+    if (words.includes('--no-corpus') && words.some((w) => w === '--corpus' || w.startsWith('--corpus='))) {
+      throw new UsageError('--corpus and --no-corpus: give one of them');
+    }
     const { fuzzCommand } = await import('./commands/fuzz.js');
     process.exitCode = finalCode(await fuzzCommand(drivers, opts, interrupt.signal));
   });
