@@ -95,7 +95,7 @@ describe('a wait whose promise is dropped', () => {
     expect(r).toViolate('callback-threw');
     const v = r.violations[0];
     expect(v?.rule).toBe('callback-threw');
-    expect(v?.explanation).toContain('was not awaited');
+    expect(v?.explanation).toContain('was not awaited at once');
     // The callback ran in the task that unmapped (a CPU task), which the flush's own task is not.
     expect(v?.explanation).toMatch(/^task cpu\d#\d+ threw .*task cpu\d#\d+ (was still blocked|went on after it blocked)/);
   });

@@ -32,7 +32,7 @@ function expectNotAwaited(r: RunResult, task: string, text: string): void {
   expect((r.error as HmmlabError).code).toBe('ERR_NOT_AWAITED');
   expect(r.failedTask?.name).toBe(task);
   expect((r.error as Error).message).toContain(text);
-  expect((r.error as Error).message).toContain('was not awaited');
+  expect((r.error as Error).message).toContain('was not awaited at once');
 }
 
 describe('a wait that is not awaited', () => {
@@ -51,14 +51,32 @@ describe('a wait that is not awaited', () => {
     );
   });
 
-  it('should pass when the combined waits are awaited', async () => {
+  it('should blame the task even when the combined waits are awaited: a thread waits for one thing at a time', async () => {
     const { k, done } = world();
     const other = k.completion('other flush');
-    k.spawn('completer', 'device', () => other.complete());
     k.spawn('notifier', 'cpu', async () => {
       await Promise.all([done.waitForCompletion(), other.waitForCompletion()]);
     });
     signaller(k, done);
+    signaller(k, other);
+    const r = await k.run(firstRunnable);
+    expectNotAwaited(
+      r,
+      'notifier',
+      'the code of task notifier#1 went on after it blocked on flush done, and reached a wait on other flush',
+    );
+    expect((r.error as Error).message).toContain('one after the other');
+  });
+
+  it('should pass when the same waits are awaited one after the other', async () => {
+    const { k, done } = world();
+    const other = k.completion('other flush');
+    k.spawn('notifier', 'cpu', async () => {
+      await done.waitForCompletion();
+      await other.waitForCompletion();
+    });
+    signaller(k, done);
+    signaller(k, other);
     expect((await k.run(firstRunnable)).status).toBe('done');
   });
 

@@ -836,7 +836,7 @@ export class Scheduler {
   private endNotAwaited(t: Task, fact: string): void {
     const err = new HmmlabError(
       'ERR_NOT_AWAITED',
-      `${fact}. A promise of a model primitive was not awaited (dropped with \`void\`, stored for later, or passed to Promise.all or Promise.race whose result was not awaited); in the kernel a wait blocks its caller until it returns: await every primitive that returns a promise`,
+      `${fact}. A promise of a model primitive was not awaited at once (dropped with \`void\`, stored for later, or combined with others in Promise.all or Promise.race, whose second wait starts while the first blocks); in the kernel a wait blocks its caller until it returns, and a thread waits for one thing at a time: await every primitive that returns a promise, one after the other`,
     );
     if (this.running) {
       t.state = 'done';
