@@ -6,7 +6,14 @@ import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatOwner, type OracleReport, type Violation } from '@hmmlab/assertions';
 import { HmmlabError, Kernel, type TraceEvent } from '@hmmlab/core';
-import { type DriverDefinition, DriverLoadError, loadDriver, type Scenario } from '@hmmlab/harness';
+import {
+  checkProbedDevices,
+  type DriverDefinition,
+  type DriverInstance,
+  DriverLoadError,
+  loadDriver,
+  type Scenario,
+} from '@hmmlab/harness';
 import {
   type CampaignOptions,
   type CampaignResult,
@@ -58,21 +65,17 @@ function driverLocation(e: unknown, fallback: string): string {
 export async function loadProbedDriver(file: string): Promise<DriverDefinition> {
   const driver = await loadDriver(file);
   markLoaded();
-  let devices: readonly { readonly name: string }[];
+  let devices: DriverInstance['devices'];
   try {
     devices = (await driver.probe(new Kernel({ trace: 'none' }))).devices;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     throw new DriverLoadError(file, `${driverLocation(e, resolve(file))}: probe of driver "${driver.name}" threw: ${msg}`, e);
   }
-  // The trace and the oracle tell devices apart by name (the runner refuses such a probe too).
-  // (One device listed twice is one device.)
-  const dup = devices.find((d, i) => devices.findIndex((o) => o.name === d.name && o !== d) >= 0 && devices.indexOf(d) === i);
-  if (dup !== undefined) {
-    throw new DriverLoadError(
-      file,
-      `${resolve(file)}: probe of driver "${driver.name}" returned two devices named "${dup.name}"; give each its own name`,
-    );
+  try {
+    checkProbedDevices(devices);
+  } catch (e) {
+    throw new DriverLoadError(file, `${resolve(file)}: ${e instanceof Error ? e.message : String(e)}`, e);
   }
   return driver;
 }

@@ -154,14 +154,14 @@ async function mapThpRegion(mm: Mm, len: number, prot: number): Promise<number> 
 }
 
 /**
- * The devices a probe returned must have names of their own: the trace names a device by its
- * name, and the oracle tells devices apart by it.
+ * Throws unless the devices a probe returned have names of their own: the trace names a device by
+ * its name, and the oracle tells devices apart by it. One device listed twice is one device.
+ * @param devices - what the driver's probe returned in `devices`
  */
-function checkProbedDevices(devices: readonly Device[]): void {
+export function checkProbedDevices(devices: readonly Device[]): void {
   const byName = new Map<string, Device>();
   for (const d of devices) {
     const other = byName.get(d.name);
-    // One device listed twice is one device.
     if (other !== undefined && other !== d) {
       throw new HmmlabError(
         'ERR_BAD_ARGUMENT',
