@@ -57,6 +57,19 @@ export interface World {
   readonly dead: Set<Mm>;
   /** Processes whose exit dropped their reference on the address space (`exit_mm`). */
   readonly exited?: Set<Mm>;
+  /**
+   * The CPU ops of each process's programs now in flight (its threads in a system call or fault),
+   * and where its exit waits for them (`exit_group`: exit_mmap runs once every other thread left).
+   */
+  readonly threads?: Map<
+    Mm,
+    {
+      /** Ops in flight. */
+      inFlight: number;
+      /** Where an exit waits for `inFlight` to drop to 0, made by the first exit that waits. */
+      idle: WaitQueue | null;
+    }
+  >;
   /** The driver, once probed. */
   driver: DriverInstance | null;
   /** The driver's binding to the main process, once bound. */
@@ -207,6 +220,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     scenario,
     processes: [kernel.createMm()],
     dead: new Set(),
+    threads: new Map(),
     exited: new Set(),
     driver: null,
     binding: null,
@@ -412,6 +426,19 @@ function span(world: World, op: Extract<OpSpec, { op: 'munmap' | 'mprotect' | 'm
 }
 
 async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
+  // A thread of the process in a system call or fault holds its own reference on the address
+  // space (mm_users): the process's exit runs exit_mmap only once every other thread has left.
+  const mm = world.processes['proc' in op && op.proc !== undefined ? op.proc : 0];
+  if (mm === undefined || op.op === 'exit' || world.kernel.sched.current.kind !== 'cpu' || world.dead.has(mm)) return doOp(world, life, op);
+  const thread = enterThread(world, mm);
+  try {
+    return await doOp(world, life, op);
+  } finally {
+    if (--thread.inFlight === 0) thread.idle?.wakeUpAll();
+  }
+}
+
+async function doOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
   const k = world.kernel;
   const ps = k.pageSize;
   const procIdx = 'proc' in op && op.proc !== undefined ? op.proc : 0;
@@ -475,6 +502,7 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
         return OK(await m.clearRefs(4));
       case 'exit': {
         world.dead.add(m);
+        await threadsLeft(world, m);
         world.exited?.add(m);
         await m.exit();
         // do_exit closes the files after the address space (kernel/exit.c: exit_mm, then
@@ -562,6 +590,32 @@ async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
     if (e instanceof SignalError) return { ret: null, status: 'signal' };
     throw e;
   }
+}
+
+/** Counts a CPU op of `mm`'s programs as in flight until it returns. */
+function enterThread(world: World, mm: Mm): { inFlight: number; idle: WaitQueue | null } {
+  let t = world.threads?.get(mm);
+  if (t === undefined) {
+    t = { inFlight: 0, idle: null };
+    world.threads?.set(mm, t);
+  }
+  t.inFlight++;
+  return t;
+}
+
+/**
+ * `exit_group`: the process's other threads are killed, and the last of them to leave the kernel
+ * drops the last reference on the address space (kernel/exit.c: `zap_other_threads`, then each
+ * thread's `exit_mm` and `mmput`). So `exit_mmap` never runs beside a system call or fault of the
+ * same process: the exit waits until none of its programs' ops is in flight (an op waiting for a
+ * killable lock would return -EINTR instead of finishing; it finishes here, which changes nothing
+ * the exit then does). New ops of the process are skipped from the moment it is marked dead.
+ */
+async function threadsLeft(world: World, mm: Mm): Promise<void> {
+  const t = world.threads?.get(mm);
+  if (t === undefined || t.inFlight === 0) return;
+  t.idle ??= world.kernel.waitQueue(`exit_group (mm ${mm.id})`);
+  await t.idle.waitEvent(() => t.inFlight === 0);
 }
 
 /**
