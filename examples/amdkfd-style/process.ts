@@ -2,7 +2,8 @@
  * `struct kfd_process` and its `svm_range_list` (drivers/gpu/drm/amd/amdkfd/kfd_process.c,
  * kfd_svm.c): the process mirrored on every GPU of the hive, its SVM ranges, the release notifier
  * that destroys its queues at exit, the restore worker of XNACK-off evictions, the deferred list
- * of unmapped ranges, and the GPU fault handler of XNACK on (`svm_range_restore_pages`).
+ * of unmapped ranges, the GPU fault handler of XNACK on (`svm_range_restore_pages`), and the
+ * process's release work, which removes every range's notifier (`svm_range_list_fini`).
  */
 import {
   DelayedWork,
@@ -66,8 +67,10 @@ export class KfdProcess implements Binding {
   /** `svms->deferred_list` and its work. */
   readonly deferredList: SvmRange[] = [];
   readonly deferredWork: Work;
-  /** `p->mmu_notifier`: only `release`. */
+  /** `p->mmu_notifier`: `release`, and `free_notifier` once the last reference is put. */
   readonly notifier: MmuNotifier;
+  /** `kfd_process_wq`, where the process's release work runs. */
+  private readonly releaseWq: Workqueue;
 
   private constructor(hive: KfdHive, mm: Mm) {
     this.hive = hive;
@@ -78,7 +81,18 @@ export class KfdProcess implements Binding {
     this.wq = this.kernel.workqueue(`kfd_svm (mm ${mm.id})`);
     this.restoreWork = new DelayedWork('svm_range_restore_work', () => this.restoreWorker());
     this.deferredWork = new Work('svm_range_deferred_list_work', () => this.deferredListWork());
-    this.notifier = new MmuNotifier({ release: () => this.release() }, `kfd process (mm ${mm.id})`);
+    this.releaseWq = this.kernel.workqueue(`kfd_process_wq (mm ${mm.id})`);
+    // kfd_process_free_notifier drops the process's reference; the last one queues
+    // kfd_process_wq_release (drivers/gpu/drm/amd/amdkfd/kfd_process.c: kfd_process_ref_release).
+    this.notifier = new MmuNotifier(
+      {
+        release: () => this.release(),
+        freeNotifier: () => {
+          this.releaseWq.queueWork(new Work('kfd_process_wq_release', () => this.svmRangeListFini()));
+        },
+      },
+      `kfd process (mm ${mm.id})`,
+    );
     this.evictedCell = new SharedCell(this.kernel, `kfd svms evicted_ranges (mm ${mm.id})`, 0, { atomic: true });
     this.destroyedCell = new SharedCell(this.kernel, `kfd process destroyed (mm ${mm.id})`, false, { atomic: true });
   }
@@ -295,6 +309,18 @@ export class KfdProcess implements Binding {
       }
     }
     await mm.mmput();
+  }
+
+  /**
+   * `svm_range_list_fini`, from `kfd_process_wq_release` (drivers/gpu/drm/amd/amdkfd/kfd_svm.c,
+   * kfd_process.c): the restore worker cancelled, the deferred list worked off, then every range
+   * left on the list unlinked and its notifier removed. Whatever the invalidations before it did
+   * with the ranges, none of their notifiers outlives the process.
+   */
+  private async svmRangeListFini(): Promise<void> {
+    await this.wq.cancelSync(this.restoreWork);
+    await this.wq.flushWork(this.deferredWork);
+    for (let prange = this.ranges.shift(); prange !== undefined; prange = this.ranges.shift()) await mmuIntervalNotifierRemove(prange);
   }
 
   /** `svm_range_deferred_list_work`: removes the notifiers of ranges the CPU unmapped. */

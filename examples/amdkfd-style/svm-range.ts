@@ -125,12 +125,15 @@ async function svmRangeEvict(prange: SvmRange, start: number, end: number): Prom
 }
 
 /**
- * `svm_range_unmap_from_cpu`: the range is gone from the CPU (munmap, mremap, exit): unmap it from
- * the GPUs now; a range unmapped whole goes to the deferred list, whose worker removes its
- * notifier (the callback may not).
+ * `svm_range_unmap_from_cpu`: the range is gone from the CPU (munmap, mremap): unmap it from the
+ * GPUs now; a range unmapped whole goes to the deferred list, whose worker removes its notifier
+ * (the callback may not). Once the release notifier has run, `kfd_lookup_process_by_mm` finds no
+ * process and this returns at once: the UNMAPs of `exit_mmap` leave the ranges to
+ * `svm_range_list_fini`.
  */
 async function svmRangeUnmapFromCpu(prange: SvmRange, start: number, end: number): Promise<void> {
   const p = prange.p;
+  if (p.destroyed) return;
   await svmRangeUnmapFromGpus(p, start, end);
   if (start <= prange.begin && end >= prange.end) {
     prange.removed = true;
