@@ -139,7 +139,9 @@ export class KfdProcess implements Binding {
    * `kfd_process_notifier_release`: the mm is going away. The queues are destroyed before
    * exit_mmap unmaps anything, which is what lets the range callback ignore RELEASE (N5): every
    * translation goes, later GPU accesses fault fatally, and work waiting on stopped queues runs
-   * into that.
+   * into that. This is the order of the fixed kernel ("drm/amdkfd: Dequeue user queues when
+   * process mm released"); v6.1 dequeued them only in `kfd_process_wq_release`, after exit_mmap
+   * (examples/buggy/d2-queues-after-mm-release).
    */
   async release(): Promise<void> {
     this.destroyed = true;

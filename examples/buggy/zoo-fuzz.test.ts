@@ -27,6 +27,7 @@ describe('fuzzing the bug zoo', () => {
         'C1',
         'C2',
         'D1',
+        'D2',
         'E1',
         'E2',
         'G2',

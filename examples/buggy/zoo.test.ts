@@ -232,6 +232,22 @@ const CASES: Case[] = [
     fixed: n5,
   },
   {
+    dir: 'd2-queues-after-mm-release',
+    scenario: { regions: [region()], tasks: [dev({ op: 'dev-write', ...at, value: 3 }), cpu({ op: 'exit' })] },
+    // The device maps the page; the process exits: the release notifier leaves the queues to the
+    // release work, and exit_mmap's UNMAP clears the CPU entry before that work runs.
+    decisions: () => firstRunnable,
+    rule: 'missed-flush',
+    check: (v, r) => {
+      expect(v.invalidation?.event).toBe('MMU_NOTIFY_UNMAP');
+      // The callback moved the sequence and cleared nothing: svm_range_unmap_from_cpu found no process.
+      expect(v.callbacks[0]?.setSeq).toBe(true);
+      expect(v.callbacks[0]?.cleared).toEqual([]);
+      expect(r.violations.map((x) => x.rule)).toContain('freed-page-mapped');
+    },
+    fixed: n5,
+  },
+  {
     dir: 'e1-nonblocking-lock-leak',
     scenario: { regions: [region()], tasks: [dev({ op: 'dev-read', ...at }), kern({ op: 'oom-reap' })] },
     decisions: () => firstRunnable,
