@@ -12,10 +12,11 @@ import {
   ULONG_MAX,
   yieldPoint,
 } from '@hmmlab/core';
-import { Device, defineDriver, type Scenario } from '@hmmlab/harness';
+import { Device, defineDriver, HMM_RANGE_DEFAULT_TIMEOUT, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import '../vitest.js';
 import { checkScenario } from './check.js';
+import { SELF_RETRY_LIMIT } from './rules/self-retry.js';
 import type { RuleId } from './rules.js';
 import { type Knobs, knobDriver } from './test-driver.js';
 
@@ -476,5 +477,47 @@ describe("a report's trace window", () => {
       }
     }
     expect(reported).toBeGreaterThan(0);
+  });
+});
+
+describe('a retry loop that collides with itself', () => {
+  const oneRead: Scenario = { regions: [anon(1)], tasks: [{ kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] }] };
+
+  it('should report a livelock when every pass of the loop zaps its own page, long before the loop times out', async () => {
+    const r = await sequential({ selfInvalidate: 'always' }, oneRead);
+    const v = r.violations[0];
+    expect(v?.rule).toBe('livelock');
+    expect(v?.explanation).toMatch(
+      new RegExp(
+        `failed ${SELF_RETRY_LIMIT} times in a row, each time because the sequence was moved by an invalidation this task started itself \\(#\\d+, MMU_NOTIFY_CLEAR \\[`,
+      ),
+    );
+    expect(v?.task).toMatch(/^device/);
+    // Found at the limit, not at HMM_RANGE_DEFAULT_TIMEOUT's warning (10,000 ticks).
+    expect(v?.step).toBeLessThan(HMM_RANGE_DEFAULT_TIMEOUT / 2);
+  });
+
+  it('should pass a loop that collides with itself once and then maps the page', async () => {
+    const r = await sequential({ selfInvalidate: 'once' }, oneRead);
+    expect(r.violations).toEqual([]);
+    expect(r.result.outcomes.map((o) => [o.status, o.ret])).toEqual([['ok', 0]]);
+  });
+
+  it('should pass a loop that collides with another task every time (not its own doing)', async () => {
+    // The zaps come from the CPU program; the device's loop is not the one moving its sequence.
+    const s: Scenario = {
+      regions: [anon(1)],
+      tasks: [
+        { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] },
+        {
+          kind: 'cpu',
+          ops: Array.from({ length: 40 }, () => ({ op: 'madvise' as const, region: 0, page: 0, pages: 1, advice: 'dontneed' as const })),
+        },
+      ],
+    };
+    for (const seed of [1, 2, 3, 4]) {
+      const r = await checkScenario(knobDriver({}), s, { decisions: seededDecisions(seed) });
+      expect(r.violations.map((x) => x.rule)).not.toContain('livelock');
+    }
   });
 });

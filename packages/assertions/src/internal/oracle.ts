@@ -12,6 +12,7 @@ import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkLeaksAtExit, LifecycleShadow } from './rules/lifecycle.js';
 import { checkPteChange, checkResume, coverAborted } from './rules/missed-flush.js';
 import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rules/page-lifetime.js';
+import { SelfRetries } from './rules/self-retry.js';
 import {
   coverCallbacks,
   coverDevPte,
@@ -177,6 +178,7 @@ export class FlushOracle implements Observer {
   private faultsInFlight = 0;
   private ctx: OracleContext | null = null;
   private races: RaceShadow | null = null;
+  private selfRetries: SelfRetries | null = null;
   private readonly lifecycle = new LifecycleShadow();
 
   constructor(options: OracleOptions = {}) {
@@ -223,6 +225,7 @@ export class FlushOracle implements Observer {
       },
     };
     this.ctx = ctx;
+    if (this.enabled.has('livelock')) this.selfRetries = new SelfRetries();
     if (this.enabled.has('data-race')) {
       this.races = new RaceShadow();
       world.kernel.sched.trackHappensBefore();
@@ -257,6 +260,7 @@ export class FlushOracle implements Observer {
     this.recent.push(e);
     switch (e.type) {
       case 'inv-start':
+        this.selfRetries?.onInvStart(e);
         this.startInvalidation(ctx, e);
         coverInvalidationStart(ctx, e);
         if (this.faultsInFlight > 0) this.cover('window|invalidation-during-device-fault');
@@ -275,9 +279,11 @@ export class FlushOracle implements Observer {
       case 'set-seq':
         this.recordCallbackEvent(ctx, e);
         this.races?.onSeq(ctx, e);
+        this.selfRetries?.onSetSeq(e);
         return;
       case 'read-retry':
         this.races?.onSeq(ctx, e);
+        this.selfRetries?.onReadRetry(ctx, e);
         return;
       case 'pte':
         // Always: besides missed-flush, it counts flushes and records legal skips for own-migration-unrevoked.
@@ -310,6 +316,7 @@ export class FlushOracle implements Observer {
         return;
       case 'dev-fault':
         this.faultsInFlight += e.phase === 'begin' ? 1 : e.fatal ? 0 : -1;
+        this.selfRetries?.onFault(e.task);
         return;
       case 'page-copy':
         checkCopy(ctx, e);

@@ -11,6 +11,7 @@ import {
   hmmPfnToPage,
   hmmRangeFault,
   type Kernel,
+  MADV_DONTNEED,
   MIGRATE_PFN_MIGRATE,
   MIGRATE_PFN_WRITE,
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
@@ -77,6 +78,12 @@ export interface Knobs {
   pfnUse?: 'after-retry' | 'install-before-retry' | 'dma-before-retry' | 'get-before-retry';
   /** Called in that window: tests steer the schedule with it. */
   onWindow?: () => void;
+  /**
+   * The fault path zaps the faulting page itself (`MADV_DONTNEED`) inside its read section, before
+   * it takes the lock for `read_retry`: on every pass (`always`: the loop collides with itself
+   * until its timeout), or on the first pass only (`once`: it collides once and then maps).
+   */
+  selfInvalidate?: 'always' | 'once';
 }
 
 /** Builds the driver with `knobs`. */
@@ -191,7 +198,15 @@ export function knobDriver(knobs: Knobs = {}) {
               };
               if (kn.pfnUse !== undefined) return faultWithWindow(v, range, f.kind !== 'read');
               if (kn.retryUnderLock) {
-                return hmmRangeFaultLoop({ mm, range, lock: () => lock.lock(), unlock: () => lock.unlock(), commit: program });
+                let zaps = 0;
+                const lockAfterZap = async (): Promise<void> => {
+                  if (kn.selfInvalidate === 'always' || (kn.selfInvalidate === 'once' && zaps === 0)) {
+                    zaps++;
+                    await mm.madvise(base, ps, MADV_DONTNEED);
+                  }
+                  await lock.lock();
+                };
+                return hmmRangeFaultLoop({ mm, range, lock: lockAfterZap, unlock: () => lock.unlock(), commit: program });
               }
               // Buggy: checks the seq, drops the lock, then programs (S17).
               return hmmRangeFaultLoop({
