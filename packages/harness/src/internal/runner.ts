@@ -60,6 +60,8 @@ export interface World {
   /**
    * The CPU ops of each process's programs now in flight (its threads in a system call or fault),
    * and where its exit waits for them (`exit_group`: exit_mmap runs once every other thread left).
+   * Kept only when a program of the scenario has an `exit` op (the exit at the end comes after
+   * every program ended).
    */
   readonly threads?: Map<
     Mm,
@@ -220,7 +222,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
     scenario,
     processes: [kernel.createMm()],
     dead: new Set(),
-    threads: new Map(),
+    ...(scenario.tasks.some((t) => t.ops.some((o) => o.op === 'exit')) ? { threads: new Map() } : {}),
     exited: new Set(),
     driver: null,
     binding: null,
@@ -428,6 +430,7 @@ function span(world: World, op: Extract<OpSpec, { op: 'munmap' | 'mprotect' | 'm
 async function runOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
   // A thread of the process in a system call or fault holds its own reference on the address
   // space (mm_users): the process's exit runs exit_mmap only once every other thread has left.
+  if (world.threads === undefined) return doOp(world, life, op);
   const mm = world.processes['proc' in op && op.proc !== undefined ? op.proc : 0];
   if (mm === undefined || op.op === 'exit' || world.kernel.sched.current.kind !== 'cpu' || world.dead.has(mm)) return doOp(world, life, op);
   const thread = enterThread(world, mm);
