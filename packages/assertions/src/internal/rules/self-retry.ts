@@ -22,9 +22,10 @@ type ReadRetry = Extract<TraceEvent, { type: 'read-retry' }>;
  * livelock: a loop that makes progress collides with itself once, and then reads again after the
  * invalidation it made; one that collides on every pass does so for as long as it retries. Loops
  * that give up after a few attempts (eight is common: the exclusive loops of the zoo's kit and of
- * dmirror) can still fail every attempt of every call a program makes in a row, and a program
- * makes at most eight calls: the limit is well above those 72, and well below the passes a loop
- * makes before `HMM_RANGE_DEFAULT_TIMEOUT` (well over a thousand).
+ * dmirror) can still fail every attempt of every call a program makes in a row, and a generated
+ * program makes at most eight calls (a `ScenarioShape.ops` asking for more can make more): the
+ * limit is well above those 72, and well below the passes a loop makes before
+ * `HMM_RANGE_DEFAULT_TIMEOUT` (well over a thousand).
  */
 export const SELF_RETRY_LIMIT = 256;
 
