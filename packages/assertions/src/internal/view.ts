@@ -181,8 +181,8 @@ export function backingPfn(mm: Mm, va: number): number {
 
 /** True while some CPU entry refers to `page` as a migration entry (the page is being migrated). */
 export function isMigrating(page: Page): boolean {
-  for (let i = 0; i < page.rmapMm.length; i++) {
-    const e = (page.rmapMm[i] as Mm).pte(page.rmapVa[i] as number);
+  for (let i = 0; i < page.rmapCount; i++) {
+    const e = page.rmapMmAt(i).pte(page.rmapVaAt(i));
     if (pteKindOf(e) === PTE_MIGRATION && ptePfn(e) === page.pfn) return true;
   }
   return false;

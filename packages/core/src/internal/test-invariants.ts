@@ -78,7 +78,6 @@ export function checkMmInvariants(k: Kernel, options: InvariantOptions = {}): st
     const m = mapped.get(page) ?? [];
     const mig = migrating.get(page) ?? [];
     const name = String(page);
-    if (page.rmapMm.length !== page.rmapVa.length) bad.push(`${name}: rmapMm and rmapVa differ in length`);
     if (page.mapcount !== m.length) bad.push(`${name}: mapcount ${page.mapcount}, but ${m.length} entries map it`);
     const want = [...m, ...mig].sort();
     const have = page.rmapMm.map((mm: Mm, i) => `${mm.id}:${page.rmapVa[i]}`).sort();

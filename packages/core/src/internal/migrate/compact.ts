@@ -22,8 +22,8 @@ export async function compactPage(k: Kernel, page: Page): Promise<number> {
     // The model has no large-folio migration: a THP is split first, as migrate_pages_batch
     // does when it cannot migrate a large folio whole (try_split_folio); hugetlb is not compacted.
     if (page.folio.hugetlb) return -EINVAL;
-    const m = page.rmapMm[0];
-    if (m !== undefined && !(await splitHugePage(m, page.rmapVa[0] as number))) return -EBUSY;
+    const m = page.rmapMm0;
+    if (m !== null && !(await splitHugePage(m, page.rmapVa0))) return -EBUSY;
     if (page.large) k.pages.splitFolio(page.folio);
     // The split slept: a process exit may have freed the page meanwhile. Compaction holds its
     // isolation reference across the split (mm/compaction.c isolate_migratepages_block), and

@@ -73,9 +73,9 @@ async function convertFolio(mm: Mm, addr: number, head: Page, owner: unknown): P
   let stillMapped = false;
   for (let i = 0; i < n; i++) {
     const page = k.pages.page(head.pfn + i);
-    for (let j = 0; j < page.rmapMm.length; j++) {
-      const va = page.rmapVa[j] as number;
-      if (page.rmapMm[j] !== mm || va < addr || va >= end) {
+    for (let j = 0; j < page.rmapCount; j++) {
+      const va = page.rmapVaAt(j);
+      if (page.rmapMmAt(j) !== mm || va < addr || va >= end) {
         stillMapped = true;
         continue;
       }

@@ -193,8 +193,9 @@ export function migrationEntryFor(e: number, page: Page, writable: boolean, anon
  * page at all; the model knows the page's places only.
  */
 export async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
+  const vas = page.rmapVa;
   const places = page.rmapMm.map((m, i) => {
-    const va = page.rmapVa[i] as number;
+    const va = vas[i] as number;
     return { m, va, pgoff: m.lookupVma(va)?.pgoff ?? 0 };
   });
   places.sort((a, b) => a.pgoff - b.pgoff || a.m.id - b.m.id);
@@ -229,15 +230,15 @@ export async function tryToMigrate(k: Kernel, page: Page): Promise<void> {
  * come back.
  */
 export function removeMigrationPtes(k: Kernel, src: Page, dst: Page): void {
-  const n = src.rmapMm.length;
+  const n = src.rmapCount;
   if (n === 0) return;
   if (n === 1) {
-    // The common case, one entry: no copy of the arrays the loop changes.
-    removeMigrationPte(k, src, dst, src.rmapMm[0] as Mm, src.rmapVa[0] as number);
+    // The common case, one entry: no copy of the entries the loop changes.
+    removeMigrationPte(k, src, dst, src.rmapMm0 as Mm, src.rmapVa0);
     return;
   }
-  const mms = src.rmapMm.slice();
-  const vas = src.rmapVa.slice();
+  const mms = src.rmapMm;
+  const vas = src.rmapVa;
   for (let i = 0; i < n; i++) removeMigrationPte(k, src, dst, mms[i] as Mm, vas[i] as number);
 }
 
@@ -589,9 +590,9 @@ function finalizeCompound(k: Kernel, s: number, page: Page, newpage: Page | null
   const migrated = (s & MIGRATE_PFN_MIGRATE) !== 0 && newpage !== null;
   const d = migrated ? (newpage as Page) : page;
   const pmds: [Mm, number][] = [];
-  for (let r = 0; r < page.rmapMm.length; r++) {
-    const m = page.rmapMm[r] as Mm;
-    const va = page.rmapVa[r] as number;
+  for (let r = 0; r < page.rmapCount; r++) {
+    const m = page.rmapMmAt(r);
+    const va = page.rmapVaAt(r);
     if (offsetIn(va, pmdSize(m)) === 0 && m.hugePmds.get(va / pmdSize(m)) === 'migration') pmds.push([m, va]);
   }
   for (let j = 0; j < HPAGE_PMD_NR; j++) {

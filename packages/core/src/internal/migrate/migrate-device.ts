@@ -8,7 +8,6 @@ import { offsetIn } from '../align.js';
 import { HmmlabError } from '../errors.js';
 import type { Kernel } from '../kernel.js';
 import { pmdSize } from '../mm/huge.js';
-import type { Mm } from '../mm/mm.js';
 import type { Page } from '../mm/page.js';
 import { migrateDeviceFinalizeCore, migrateDevicePagesCore, migrateDeviceUnmap, type PfnArray } from './migrate-core.js';
 import { MIGRATE_PFN_MIGRATE, migratePfn } from './migrate-pfn.js';
@@ -39,9 +38,9 @@ function checkLength(api: string, arr: PfnArray, npages: number, name: string): 
 function splitDeviceFolio(k: Kernel, page: Page): boolean {
   const head = page.folio;
   if (!k.pages.trylockPage(head)) return false;
-  for (let r = 0; r < head.rmapMm.length; r++) {
-    const m = head.rmapMm[r] as Mm;
-    const va = head.rmapVa[r] as number;
+  for (let r = 0; r < head.rmapCount; r++) {
+    const m = head.rmapMmAt(r);
+    const va = head.rmapVaAt(r);
     const size = pmdSize(m);
     if (offsetIn(va, size) === 0 && m.hugePmds.get(va / size) === 'device-private') m.hugePmds.delete(va / size);
   }

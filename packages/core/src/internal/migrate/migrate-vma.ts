@@ -347,8 +347,8 @@ function selectsDevicePrivatePmd(k: Kernel, m: MigrateVma, mm: Mm, haddr: number
  */
 async function tryToMigrateHugePmds(k: Kernel, head: Page): Promise<void> {
   const ps = k.pageSize;
-  const mms = head.rmapMm.slice();
-  const vas = head.rmapVa.slice();
+  const mms = head.rmapMm;
+  const vas = head.rmapVa;
   for (let r = 0; r < mms.length; r++) {
     const m = mms[r] as Mm;
     const va = vas[r] as number;

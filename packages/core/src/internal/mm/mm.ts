@@ -21,7 +21,7 @@ import { mmap } from './mmap.js';
 import { mprotect } from './mprotect.js';
 import { mremap } from './mremap.js';
 import { munmap } from './munmap.js';
-import { NO_MMS, NO_VAS, type Page } from './page.js';
+import type { Page } from './page.js';
 import { PageTable, PTE_DEVICE_EXCLUSIVE, PTE_DEVICE_PRIVATE, PTE_MIGRATION, PTE_PRESENT, pteKindOf, ptePfn } from './pte.js';
 import { reclaimVa } from './reclaim.js';
 import type { Vma } from './vma.js';
@@ -327,51 +327,26 @@ export class Mm {
 
   /** Appends `(this, va)` to the page's reverse map. */
   private rmapLink(page: Page, va: number, mapped: boolean): void {
-    if (page.rmapMm.length === 0) {
-      // The page's first entry: its own arrays, sized for it (see NO_MMS).
-      page.rmapMm = [this];
-      page.rmapVa = [va];
-    } else {
-      (page.rmapMm as Mm[]).push(this);
-      (page.rmapVa as number[]).push(va);
-    }
+    page.rmapPush(this, va);
     if (mapped) page.mapcount++;
   }
 
   /** @internal Removes a reverse mapping (`folio_remove_rmap_pte`). */
   rmapRemove(page: Page, va: number, mapped = true): void {
-    const mms = page.rmapMm as Mm[];
-    const vas = page.rmapVa as number[];
-    for (let i = 0; i < mms.length; i++) {
-      if (mms[i] === this && vas[i] === va) {
-        if (mms.length === 1) {
-          // The last entry: the page goes back to the shared empty arrays.
-          page.rmapMm = NO_MMS;
-          page.rmapVa = NO_VAS;
-        } else if (i === mms.length - 1) {
-          // The common case (one mapping, or the newest): no splice.
-          mms.pop();
-          vas.pop();
-        } else {
-          mms.splice(i, 1);
-          vas.splice(i, 1);
-        }
-        if (mapped) page.mapcount--;
-        return;
-      }
+    if (!page.rmapDrop(this, va)) {
+      throw new HmmlabError('ERR_STATE', `rmap: ${String(page)} has no mapping at ${hex(va)} in mm ${this.id}`);
     }
-    throw new HmmlabError('ERR_STATE', `rmap: ${String(page)} has no mapping at ${hex(va)} in mm ${this.id}`);
+    if (mapped) page.mapcount--;
   }
 
   /**
    * @internal The entry at `va` that referred to `from` now refers to `to` (the same page when a
    * mapping becomes a migration entry): `rmapRemove(from, va, wasMapped)` then
-   * `rmapAdd(to, va, mapped)`, without new arrays when that entry is the only one of `from` and
-   * `to` has none (the arrays move over).
+   * `rmapAdd(to, va, mapped)`, with the entry left in place when it is the only one of `from`
+   * and `to` is `from`.
    */
   rmapReplace(from: Page, to: Page, va: number, wasMapped: boolean, mapped: boolean): void {
-    const mms = from.rmapMm;
-    if (mms.length !== 1 || mms[0] !== this || from.rmapVa[0] !== va || (to !== from && to.rmapMm.length !== 0)) {
+    if (to !== from || from.rmapCount !== 1 || from.rmapMm0 !== this || from.rmapVa0 !== va) {
       this.rmapRemove(from, va, wasMapped);
       this.rmapAdd(to, va, mapped);
       return;
@@ -380,20 +355,13 @@ export class Mm {
       const v = this.lookupVma(va);
       if (v !== undefined) v.anonVma = true;
     }
-    if (to !== from) {
-      to.rmapMm = mms;
-      to.rmapVa = from.rmapVa;
-      from.rmapMm = NO_MMS;
-      from.rmapVa = NO_VAS;
-    }
     if (wasMapped) from.mapcount--;
     if (mapped) to.mapcount++;
   }
 
   /** @internal Moves the reverse mapping of `page` at `va` to `newVa` (mremap moving the entry). */
   rmapMove(page: Page, va: number, newVa: number): void {
-    const mms = page.rmapMm;
-    for (let i = 0; i < mms.length; i++) if (mms[i] === this && page.rmapVa[i] === va) (page.rmapVa as number[])[i] = newVa;
+    page.rmapRetarget(this, va, newVa);
   }
 
   /** @internal Inserts a VMA, keeping address order. */

@@ -283,3 +283,44 @@ describe('a page lock taken through a page that was a tail before', () => {
     k.pages.unlockPage(head);
   });
 });
+
+describe('Page reverse map', () => {
+  const entries = (p: { rmapMm: readonly { id: number }[]; rmapVa: readonly number[] }): string[] =>
+    p.rmapMm.map((m, i) => `${m.id}:${(p.rmapVa[i] as number).toString(16)}`);
+
+  it('should keep its entries in the order they were added, whichever one goes', () => {
+    const k = new Kernel({});
+    const [a, b, c] = [k.createMm(), k.createMm(), k.createMm()];
+    const p = k.pages.allocPage();
+    p.anon = true;
+    a.rmapAdd(p, 0x1000);
+    b.rmapAdd(p, 0x2000);
+    c.rmapAdd(p, 0x3000);
+    a.rmapAdd(p, 0x4000, false); // a migration entry: in the rmap, not in mapcount
+    expect([p.rmapCount, p.mapcount, entries(p)]).toEqual([4, 3, [`${a.id}:1000`, `${b.id}:2000`, `${c.id}:3000`, `${a.id}:4000`]]);
+    a.rmapRemove(p, 0x1000); // the first goes: the second takes its place
+    expect(entries(p)).toEqual([`${b.id}:2000`, `${c.id}:3000`, `${a.id}:4000`]);
+    c.rmapRemove(p, 0x3000); // one in the middle
+    b.rmapMove(p, 0x2000, 0x5000);
+    expect([p.rmapCount, p.mapcount, entries(p)]).toEqual([2, 1, [`${b.id}:5000`, `${a.id}:4000`]]);
+    a.rmapRemove(p, 0x4000, false);
+    b.rmapRemove(p, 0x5000);
+    expect([p.rmapCount, p.mapcount, entries(p)]).toEqual([0, 0, []]);
+    expect(() => b.rmapRemove(p, 0x5000)).toThrow(/has no mapping at 0x5000/);
+  });
+
+  it('should move an entry that becomes a migration entry of the same page only when it is not the only one', () => {
+    const k = new Kernel({});
+    const [a, b] = [k.createMm(), k.createMm()];
+    const p = k.pages.allocPage();
+    a.rmapAdd(p, 0x1000);
+    a.rmapReplace(p, p, 0x1000, true, false); // the only entry: stays, leaves mapcount
+    expect([p.mapcount, entries(p)]).toEqual([0, [`${a.id}:1000`]]);
+    b.rmapAdd(p, 0x2000);
+    a.rmapReplace(p, p, 0x1000, false, true); // two entries: goes to the end, as remove then add
+    expect([p.mapcount, entries(p)]).toEqual([2, [`${b.id}:2000`, `${a.id}:1000`]]);
+    const q = k.pages.allocPage();
+    b.rmapReplace(p, q, 0x2000, true, true);
+    expect([p.mapcount, entries(p), q.mapcount, entries(q)]).toEqual([1, [`${a.id}:1000`], 1, [`${b.id}:2000`]]);
+  });
+});

@@ -32,13 +32,13 @@ export interface PagemapRef {
 }
 
 /**
- * @internal The reverse map of a page with no entry: shared and frozen, so a page that is mapped
- * nowhere (most device pages, every free page) holds no arrays of its own; `Mm.rmapAdd` gives the
- * page its own arrays at its first entry and `Mm.rmapRemove` drops them at its last.
+ * The reverse map's entries after a page's first (a page mapped in more than one place: after
+ * fork, or a file page mapped by several processes), in the order they were added.
  */
-export const NO_MMS: readonly Mm[] = Object.freeze([]);
-/** @internal The addresses of {@link NO_MMS}. */
-export const NO_VAS: readonly number[] = Object.freeze([]);
+class RmapMore {
+  readonly mms: Mm[] = [];
+  readonly vas: number[] = [];
+}
 
 /** Bits of `Page.flags`, one per boolean property. */
 const PG_DIRTY = 1;
@@ -96,12 +96,15 @@ export class Page implements OwnedLock {
   readonly wordEnd: number;
   private wordsView: Int32Array | null = null;
   /**
-   * Reverse map: the (mm, va) of every entry that refers to the page: the mappings counted in
-   * `mapcount`, and migration entries (which the kernel finds through the anon_vma).
+   * @internal The reverse map's first entry (the mm, null when the page has none, and its
+   * address), kept in the page itself: most pages have at most one, and an array per page was a
+   * third of what a fault allocated. The entries after it are in {@link Page.rmapMore}.
    */
-  rmapMm: readonly Mm[] = NO_MMS;
-  /** The addresses of the entries in `rmapMm`, index for index. */
-  rmapVa: readonly number[] = NO_VAS;
+  rmapMm0: Mm | null = null;
+  /** @internal See {@link Page.rmapMm0}. */
+  rmapVa0 = 0;
+  /** @internal The entries after the first, created at the page's second. */
+  private rmapMore: RmapMore | null = null;
   /** Incremented on every allocation, so a stale reference to a reused page can be recognised. */
   generation = 0;
   /**
@@ -123,6 +126,84 @@ export class Page implements OwnedLock {
   private rare: PageRare | null = null;
   /** The page lock's clock and wait lists, created on first use (most pages never wait). */
   private lockWait: PageLockWait | null = null;
+
+  /**
+   * Reverse map: the number of entries that refer to the page, the mappings counted in `mapcount`
+   * and migration entries (which the kernel finds through the anon_vma). {@link Page.rmapMmAt}
+   * and {@link Page.rmapVaAt} give entry `i`, in the order the entries were added.
+   */
+  get rmapCount(): number {
+    return this.rmapMm0 === null ? 0 : this.rmapMore === null ? 1 : 1 + this.rmapMore.mms.length;
+  }
+
+  /** The mm of reverse-map entry `i` (`0 <= i < rmapCount`). */
+  rmapMmAt(i: number): Mm {
+    return (i === 0 ? this.rmapMm0 : (this.rmapMore as RmapMore).mms[i - 1]) as Mm;
+  }
+
+  /** The address of reverse-map entry `i` (`0 <= i < rmapCount`). */
+  rmapVaAt(i: number): number {
+    return i === 0 ? this.rmapVa0 : ((this.rmapMore as RmapMore).vas[i - 1] as number);
+  }
+
+  /** The mms of the reverse map's entries, in order: a copy (see {@link Page.rmapCount}). */
+  get rmapMm(): readonly Mm[] {
+    const out: Mm[] = [];
+    for (let i = 0; i < this.rmapCount; i++) out.push(this.rmapMmAt(i));
+    return out;
+  }
+
+  /** The addresses of the reverse map's entries, index for index with {@link Page.rmapMm}: a copy. */
+  get rmapVa(): readonly number[] {
+    const out: number[] = [];
+    for (let i = 0; i < this.rmapCount; i++) out.push(this.rmapVaAt(i));
+    return out;
+  }
+
+  /** @internal Appends the entry `(mm, va)` to the reverse map. */
+  rmapPush(mm: Mm, va: number): void {
+    if (this.rmapMm0 === null) {
+      this.rmapMm0 = mm;
+      this.rmapVa0 = va;
+      return;
+    }
+    const more = (this.rmapMore ??= new RmapMore());
+    more.mms.push(mm);
+    more.vas.push(va);
+  }
+
+  /** @internal Removes the entry `(mm, va)`, keeping the others' order; false if there is none. */
+  rmapDrop(mm: Mm, va: number): boolean {
+    const more = this.rmapMore;
+    if (this.rmapMm0 === mm && this.rmapVa0 === va) {
+      if (more === null) {
+        this.rmapMm0 = null;
+        this.rmapVa0 = 0;
+      } else {
+        this.rmapMm0 = more.mms.shift() as Mm;
+        this.rmapVa0 = more.vas.shift() as number;
+        if (more.mms.length === 0) this.rmapMore = null;
+      }
+      return true;
+    }
+    if (more === null) return false;
+    for (let i = 0; i < more.mms.length; i++) {
+      if (more.mms[i] === mm && more.vas[i] === va) {
+        more.mms.splice(i, 1);
+        more.vas.splice(i, 1);
+        if (more.mms.length === 0) this.rmapMore = null;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** @internal The entry `(mm, va)` now has the address `newVa` (mremap moving it). */
+  rmapRetarget(mm: Mm, va: number, newVa: number): void {
+    if (this.rmapMm0 === mm && this.rmapVa0 === va) this.rmapVa0 = newVa;
+    const more = this.rmapMore;
+    if (more !== null) for (let i = 0; i < more.mms.length; i++) if (more.mms[i] === mm && more.vas[i] === va) more.vas[i] = newVa;
+  }
 
   /** Swap slot whose swap cache holds this page (with one reference), or 0. */
   get swapSlot(): number {

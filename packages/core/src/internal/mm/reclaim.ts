@@ -24,9 +24,8 @@ export async function reclaimVa(mm: Mm, va: number): Promise<number> {
 
 /** True if a mapping dirtied the page again since `MADV_FREE` cleaned it. */
 function anyDirtyPte(page: Page): boolean {
-  for (let i = 0; i < page.rmapMm.length; i++) {
-    const m = page.rmapMm[i] as Mm;
-    const e = m.pte(page.rmapVa[i] as number);
+  for (let i = 0; i < page.rmapCount; i++) {
+    const e = page.rmapMmAt(i).pte(page.rmapVaAt(i));
     if (pteKindOf(e) === PTE_PRESENT && ptePfn(e) === page.pfn && (pteFlags(e) & PTE_DIRTY) !== 0) return true;
   }
   return false;
@@ -42,8 +41,8 @@ export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
     // hugetlb folios are not on the LRU; a THP is split first (shrink_folio_list →
     // split_folio_to_list; the model has no THP swap-out).
     if (page.folio.hugetlb) return -EINVAL;
-    const m = page.rmapMm[0];
-    if (m !== undefined && !(await splitHugePage(m, page.rmapVa[0] as number))) return -EBUSY;
+    const m = page.rmapMm0;
+    if (m !== null && !(await splitHugePage(m, page.rmapVa0))) return -EBUSY;
     if (page.large) {
       // A folio no longer PMD-mapped: split_folio_to_list under the folio lock shrink_folio_list
       // took first (folio_trylock), and only without extra references (can_split_folio).
@@ -73,8 +72,8 @@ export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
       }
     }
     // try_to_unmap: one invalidation per mapping.
-    const mms = page.rmapMm.slice();
-    const vas = page.rmapVa.slice();
+    const mms = page.rmapMm;
+    const vas = page.rmapVa;
     for (let i = 0; i < mms.length; i++) {
       const m = mms[i] as Mm;
       const va = vas[i] as number;
