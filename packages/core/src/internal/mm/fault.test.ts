@@ -78,6 +78,34 @@ describe('handleMmFault (through CPU loads and stores)', () => {
     await expect(p).rejects.toBeInstanceOf(SignalError);
   });
 
+  it('should reject, not throw, when an observer of a store done at once throws, as a store that waits does', async () => {
+    const k = new Kernel({ trace: 'none' });
+    const mm = k.createMm();
+    const outcome: string[] = [];
+    k.spawn('cpu', 'cpu', async () => {
+      const base = await mapAnon(mm, 2);
+      k.trace.subscribe((e) => {
+        if (e.type === 'cpu-access') throw new Error(`observer saw ${e.value}`);
+      });
+      for (const value of [7, 8]) {
+        let p: Promise<unknown>;
+        try {
+          p = mm.write(base + (value - 7) * k.pageSize, value); // a fault, then a mapped page
+        } catch {
+          outcome.push('threw');
+          continue;
+        }
+        await p.then(
+          () => outcome.push('stored'),
+          (e: Error) => outcome.push(e.message),
+        );
+      }
+      outcome.push(`words ${(mm.pageAt(base) as NonNullable<ReturnType<Mm['pageAt']>>).words[0]}`);
+    });
+    expect((await k.run(firstRunnable)).status).toBe('done');
+    expect(outcome).toEqual(['observer saw 7', 'observer saw 8', 'words 7']);
+  });
+
   it('should throw ERR_UNALIGNED for an address that is not word aligned', async () => {
     const { mm, base } = await world();
     await expect(async () => mm.read(base + 1)).rejects.toMatchObject({ code: 'ERR_UNALIGNED' });

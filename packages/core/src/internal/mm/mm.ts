@@ -146,7 +146,7 @@ export class Mm {
     return cpuAccess(this, va, false, 0);
   }
 
-  /** CPU store of `value` at `va`, through the fault path. */
+  /** CPU store of `value` at `va`, through the fault path; resolves once the store is done (to no value to rely on). */
   write(va: number, value: number): Promise<unknown> {
     return cpuAccess(this, va, true, value);
   }
