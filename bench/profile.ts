@@ -5,13 +5,15 @@
  * port's cases), `migrate` (the migrate round trip of `size` pages, 131,072 by default), `fuzz`
  * (a campaign of `size` runs of amdkfd-style, 1000 by default), `detect` (a campaign of one case of
  * `examples/buggy/`, given as `size`, with the shape its expected.json asks for: `pnpm bench:profile
- * detect h2-lock-in-migrate-to-ram [runs] [seed]`, 1000 runs of seed 1 by default).
+ * detect h2-lock-in-migrate-to-ram [runs] [seed]`, 1000 runs of seed 1 by default), `round` (`size`
+ * rounds of the model's side of the bench's model-against-bare-Map round, 20,000 by default).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { scanRuns } from '@hmmlab/fuzz';
 import { expectedShape, load, throughput } from './src/fuzzing.js';
 import { hmmTestsPort } from './src/hmm-tests.js';
+import { modelRound } from './src/mixed-workload.js';
 import { migrateRoundTrip } from './src/scaling.js';
 
 interface ProfileNode {
@@ -27,6 +29,12 @@ const workloads: Record<string, () => Promise<unknown>> = {
     return { cases: r.cases, failed: r.failed.length, ms: r.ms };
   },
   migrate: () => migrateRoundTrip(Number(sizeArg ?? 131_072)),
+  round: async () => {
+    const n = Number(sizeArg ?? 20_000);
+    const t = performance.now();
+    for (let i = 0; i < n; i++) await modelRound();
+    return { rounds: n, usPerRound: ((performance.now() - t) * 1000) / n };
+  },
   fuzz: async () => throughput(await load('examples/amdkfd-style/driver.ts'), Number(sizeArg ?? 1000)),
   detect: async () => {
     const scan = await scanRuns(await load(caseFile), {
@@ -42,7 +50,7 @@ if (run === undefined) {
   process.stderr.write(`bench:profile: give a workload: ${Object.keys(workloads).join(', ')}\n`);
   process.exit(2);
 }
-if (workload === 'fuzz') await workloads.fuzz?.(); // warm-up: compile the driver and the oracle first
+if (workload === 'fuzz' || workload === 'round') await workloads[workload]?.(); // warm-up: compile the driver and the oracle first
 const s = new Session();
 s.connect();
 await s.post('Profiler.enable');
