@@ -26,6 +26,7 @@ import {
 import { asyncHandoff, generatorHandoff, syncHandoff } from './src/handoff.js';
 import type { HmmTestsRun } from './src/hmm-tests.js';
 import { type LayoutCost, layoutCost } from './src/layout-cost.js';
+import { type MachineProbe, machineProbe } from './src/machine-probe.js';
 import { median, memoryUsed } from './src/measure.js';
 import { PAGES, type PairedRounds, pairedRounds } from './src/mixed-workload.js';
 import { type OracleCost, oracleCost } from './src/oracle-cost.js';
@@ -99,6 +100,9 @@ const results: Record<string, unknown> = {
 };
 /** The machine's 1-minute load average when the run started (other work on the machine slows every figure). */
 const loadBefore = Number((loadavg()[0] ?? 0).toFixed(1));
+/** The machine's state when the run started, as loops of arithmetic and of memory accesses time it. */
+const probeBefore = await machineProbe();
+log(`machine probe: ${probeText(probeBefore)}`);
 
 // 1. Task representation
 if (want('handoff')) {
@@ -350,6 +354,9 @@ if (want('hmm-tests')) {
 }
 
 results.loadAverage = { before: loadBefore, after: Number((loadavg()[0] ?? 0).toFixed(1)) };
+const probeAfter = await machineProbe();
+log(`machine probe after the run: ${probeText(probeAfter)}`);
+results.machineProbe = { before: probeBefore, after: probeAfter };
 
 if (only !== null) {
   // Only the sections run change: the others keep what their last run measured.
@@ -360,7 +367,7 @@ if (only !== null) {
   // The load average stays the full run's: it qualifies the figures of every section, and a
   // section that runs alone records its own where it matters (cliCampaigns, startup).
   for (const [key, v] of Object.entries(results)) {
-    if (key === 'machine' || key === 'date' || key === 'loadAverage') continue;
+    if (key === 'machine' || key === 'date' || key === 'loadAverage' || key === 'machineProbe') continue;
     const old = kept[key];
     merged[key] = isRecord(old) && isRecord(v) ? { ...old, ...v } : v;
   }
@@ -400,6 +407,19 @@ function loadNote(l: { before: number; after: number } | undefined, cores: numbe
   if (l === undefined || Math.max(l.before, l.after) < cores / 2) return [];
   return [
     `The last run's machine was shared: load average ${l.before} when it started and ${l.after} when it ended, on ${cores} cores. Every time here is inflated by that; the side-by-side ratios much less, since both sides ran under the same load.`,
+    '',
+  ];
+}
+
+function probeText(p: MachineProbe): string {
+  return `integer arithmetic ${p.aluNs} ns, a Map lookup ${p.mapNs} ns (${p.memoryOverAlu}×), an await ${p.awaitNs} ns`;
+}
+
+/** The machine probe's line of docs/performance.md (see bench/src/machine-probe.ts). */
+function probeNote(p: { before: MachineProbe; after: MachineProbe } | undefined): string[] {
+  if (p === undefined) return [];
+  return [
+    `The machine's state, before and after the run (bench/src/machine-probe.ts: loops that stay in registers and loops that go through the caches, which alone slow down when the machine runs a process at its slower speed): ${probeText(p.before)}; after, ${probeText(p.after)}.`,
     '',
   ];
 }
@@ -454,6 +474,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
     `Measured by \`pnpm bench\` on ${r.date as string}: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}. Every figure is a median; each comparison ran side by side in the same process.`,
     '',
     ...loadNote(r.loadAverage as { before: number; after: number } | undefined, m.cores),
+    ...probeNote(r.machineProbe as { before: MachineProbe; after: MachineProbe } | undefined),
     ...profileNotes(),
   ];
   const h = r.taskHandoff as { asyncStepsPerSec: number; generatorStepsPerSec: number; syncStepsPerSec: number } | undefined;
