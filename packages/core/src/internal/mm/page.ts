@@ -97,8 +97,9 @@ export class Page implements OwnedLock {
   private wordsView: Int32Array | null = null;
   /**
    * @internal The reverse map's first entry (the mm, null when the page has none, and its
-   * address), kept in the page itself: most pages have at most one, and an array per page was a
-   * third of what a fault allocated. The entries after it are in {@link Page.rmapMore}.
+   * address), kept in the page itself: most pages have at most one, and the two arrays a page had
+   * were a tenth of what a round of faults, mprotect and munmap allocated. The entries after it are
+   * in {@link Page.rmapMore}.
    */
   rmapMm0: Mm | null = null;
   /** @internal See {@link Page.rmapMm0}. */
