@@ -50,7 +50,7 @@ if (run === undefined) {
   process.stderr.write(`bench:profile: give a workload: ${Object.keys(workloads).join(', ')}\n`);
   process.exit(2);
 }
-if (workload === 'fuzz' || workload === 'round') await workloads[workload]?.(); // warm-up: compile the driver and the oracle first
+if (workload === 'fuzz' || workload === 'round') await workloads[workload]?.(); // warm-up: the JIT compiles the workload's code (driver, oracle, model) first
 const s = new Session();
 s.connect();
 await s.post('Profiler.enable');
