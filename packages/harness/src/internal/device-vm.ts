@@ -85,8 +85,10 @@ export class DeviceVm {
   /**
    * Each entry update is atomic on its own: the page table is an XArray whose `xa_store` and
    * `xa_erase` take `xa_lock` (test_hmm's `dmirror->pt`). The oracle's `data-race` rule then does
-   * not count two updates of one entry as a race; whether the driver decided them under the right
-   * lock is still checked by `stale-install` and `missed-flush`. @defaultValue false
+   * not count two updates of one entry as a race, but for an install outside an invalidation
+   * callback and a change inside one that nothing orders: the callback could have run between the
+   * install's decision and its store (an install must be stored under the lock the callback takes).
+   * @defaultValue false
    */
   atomicEntries = false;
   /** The driver freed this address space (see {@link DeviceVm.destroy}). */

@@ -317,3 +317,77 @@ describe('driver copies through device entries', () => {
     expect(r.violations.map((v) => v.rule)).toEqual([]);
   });
 });
+
+describe('atomic device entries', () => {
+  /**
+   * A device whose entry updates are each atomic (an XArray, as test_hmm's): `prefetch` decides
+   * under the mirror lock and stores the entries of the range's present pages, under the lock
+   * (`locked`) or after dropping it; the invalidation callback erases entries under the lock.
+   */
+  const storer = (locked: boolean) =>
+    defineDriver({
+      name: locked ? 'store-locked' : 'store-after-unlock',
+      probe(kernel) {
+        const dev = new Device(kernel, { name: 'x0', tlb: false });
+        return {
+          devices: [dev],
+          async bind(mm) {
+            const vm = dev.createVm(mm);
+            vm.atomicEntries = true;
+            const lock = kernel.mutex('x0 mirror lock');
+            const mni = new MmuIntervalNotifier('x0');
+            await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % kernel.pageSize), {
+              async invalidate(sub, range, curSeq) {
+                await lock.lock();
+                mmuIntervalSetSeq(sub, curSeq);
+                vm.clearRange(range.start, range.end);
+                lock.unlock();
+                return true;
+              },
+            });
+            return {
+              vms: [vm],
+              async prefetch(start, end) {
+                const ps = kernel.pageSize;
+                await lock.lock();
+                const pages: [number, number][] = [];
+                for (let va = start; va < end; va += ps) {
+                  const e = mm.pte(va);
+                  if (pteKindOf(e) === PTE_PRESENT) pages.push([va, ptePfn(e)]);
+                }
+                if (!locked) lock.unlock();
+                for (const [va, pfn] of pages) vm.setPte(va, kernel.pages.page(pfn), { write: true });
+                if (locked) lock.unlock();
+                return 0;
+              },
+            };
+          },
+        };
+      },
+    });
+  const region = { pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' } as const;
+  const prefetch = { kind: 'driver', ops: [{ op: 'prefetch', region: 0, page: 0, pages: 2, write: false }] } as const;
+  const storeThenUnmap: Scenario = {
+    regions: [region],
+    tasks: [prefetch, { kind: 'cpu', ops: [{ op: 'munmap', region: 0, page: 1, pages: 1 }] }],
+  };
+
+  // The store runs before the munmap here, then the callback erases the entry it stored.
+  it('should report a store after the unlock that the callback erases unordered', async () => {
+    const r = await checkScenario(storer(false), storeThenUnmap, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['data-race']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /^the x0 device PTE of 0x[0-9a-f]+: driver0#\d+ writes it .* holding no lock \(atomically\), and cpu1#\d+ writes it .* holding .*x0 mirror lock \(atomically\); each update of the entry is atomic, but no lock in common .*: the invalidation callback can run after the install was decided and before it is stored/,
+    );
+  });
+
+  it.each(SEEDS)('should accept the same store under the lock the callback takes (seed %i)', async (seed) => {
+    const r = await checkScenario(storer(true), storeThenUnmap, { decisions: seededDecisions(seed) });
+    expect(r.violations.map((v) => v.rule)).toEqual([]);
+  });
+
+  it.each(SEEDS)('should accept two stores after the unlock with no callback between them (seed %i)', async (seed) => {
+    const r = await checkScenario(storer(false), { regions: [region], tasks: [prefetch, prefetch] }, { decisions: seededDecisions(seed) });
+    expect(r.violations.map((v) => v.rule)).toEqual([]);
+  });
+});

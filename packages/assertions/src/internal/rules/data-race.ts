@@ -23,9 +23,30 @@ interface Access {
   /** What the access did, as a report says it: `writes`, `reads`, `maps`, `unmaps`. */
   verb: string;
   atomic: boolean;
+  /** Of a device entry change: {@link ROLE_INSTALL}, {@link ROLE_REVOKE}, or {@link ROLE_OTHER}. */
+  role: Role;
   locks: readonly string[];
   context: string | null;
 }
+
+/**
+ * What a device entry change does in the mirroring protocol. Two updates of an entry that are
+ * each atomic (an XArray's `xa_store` and `xa_erase` take `xa_lock`) are no data race, with one
+ * exception: an install outside an invalidation callback and a change inside one. The fault path
+ * must decide and store its entry under the lock the callback holds (Documentation/mm/hmm.rst:
+ * `take_lock(driver->update)`, `mmu_interval_read_retry`, update the device page table,
+ * `release_lock`); when nothing orders the two, the callback can run between the fault path's
+ * check and its store, and the store then maps a page the callback revoked. The model runs the
+ * code between two awaits at once, so that interleaving may never run: the order of the two
+ * changes is what shows it.
+ */
+type Role = 0 | 1 | 2;
+/** Any other access: a read, a clear outside a callback, a shared cell or sequence. */
+const ROLE_OTHER: Role = 0;
+/** A device entry made or changed to a present one outside an invalidation callback. */
+const ROLE_INSTALL: Role = 1;
+/** A device entry changed inside an invalidation callback. */
+const ROLE_REVOKE: Role = 2;
 
 interface Shadow {
   write: Access | null;
@@ -97,7 +118,17 @@ export class RaceShadow {
       vm = { device, atomic: device?.vms.find((v) => v.id === ev.vm)?.atomicEntries ?? false };
       this.vms.set(ev.vm, vm);
     }
-    this.access(ctx, ev, this.pteShadow.getOrMake(ev.vm, ev.va, newShadow), true, vm.atomic, ev.va, vm.device);
+    const sched = ctx.world.kernel.sched;
+    // Roles matter only between atomic updates (any two unordered plain updates race).
+    const role =
+      !vm.atomic || !sched.isRunning
+        ? ROLE_OTHER
+        : inInvalidationCallback(sched.current)
+          ? ROLE_REVOKE
+          : ev.new !== 0
+            ? ROLE_INSTALL
+            : ROLE_OTHER;
+    this.access(ctx, ev, this.pteShadow.getOrMake(ev.vm, ev.va, newShadow), true, vm.atomic, ev.va, vm.device, role);
     this.onEntryChange(ctx, ev, vm.device);
   }
 
@@ -229,6 +260,7 @@ export class RaceShadow {
     atomic: boolean,
     va: number | null,
     device: Device | null,
+    role: Role = ROLE_OTHER,
   ): void {
     const sched = ctx.world.kernel.sched;
     // Outside a run nothing runs concurrently (set-up, or state inspected after the run).
@@ -236,10 +268,10 @@ export class RaceShadow {
     const t = sched.current;
     const w = s.write;
     let prior: Access | null = null;
-    if (w !== null && races(w, t, atomic)) prior = w;
+    if (w !== null && races(w, t, atomic, role)) prior = w;
     if (prior === null && write) {
       for (const r of s.reads) {
-        if (races(r, t, atomic)) {
+        if (races(r, t, atomic, role)) {
           prior = r;
           break;
         }
@@ -249,12 +281,12 @@ export class RaceShadow {
     // task's latest read, or the latest write when it was the task's): no object per access.
     let cur: Access | null = null;
     if (prior !== null) {
-      cur = accessOf(t, ev, write, atomic);
+      cur = accessOf(t, ev, write, atomic, role);
       this.reportRace(ctx, ev, locationKey(ev), prior, cur, va, device);
     }
     if (write) {
-      if (w !== null && w.task === t && cur === null) refill(w, t, ev, true, atomic);
-      else s.write = cur ?? accessOf(t, ev, true, atomic);
+      if (w !== null && w.task === t && cur === null) refill(w, t, ev, true, atomic, role);
+      else s.write = cur ?? accessOf(t, ev, true, atomic, role);
       s.reads.length = 0;
       return;
     }
@@ -262,11 +294,11 @@ export class RaceShadow {
     for (let i = 0; i < reads.length; i++) {
       const r = reads[i] as Access;
       if (r.task !== t) continue;
-      if (cur === null) refill(r, t, ev, false, atomic);
+      if (cur === null) refill(r, t, ev, false, atomic, role);
       else reads[i] = cur;
       return;
     }
-    reads.push(cur ?? accessOf(t, ev, false, atomic));
+    reads.push(cur ?? accessOf(t, ev, false, atomic, role));
   }
 
   private reportRace(
@@ -278,10 +310,14 @@ export class RaceShadow {
     va: number | null,
     device: Device | null,
   ): void {
+    const unordered = 'no lock in common and nothing orders the two (unlock → lock, wake-up → wait, queue_work → work)';
     ctx.report(
       {
         rule: 'data-race',
-        explanation: `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; no lock in common and nothing orders the two (unlock → lock, wake-up → wait, queue_work → work), so on a real machine they can run at the same time`,
+        explanation:
+          prior.atomic && cur.atomic
+            ? `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; each update of the entry is atomic, but ${unordered}: the invalidation callback can run after the install was decided and before it is stored, and the install then maps a page the callback revoked (store the entry under the lock the callback takes, after mmu_interval_read_retry)`
+            : `${target(ev)}: ${describe(prior)}, and ${describe(cur)}; ${unordered}, so on a real machine they can run at the same time`,
         va,
         device,
         context: cur.context ?? prior.context,
@@ -293,7 +329,13 @@ export class RaceShadow {
 }
 
 /** The access the running task `t` makes now. */
-function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent | DevAccessEvent, write: boolean, atomic: boolean): Access {
+function accessOf(
+  t: Task,
+  ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent | DevAccessEvent,
+  write: boolean,
+  atomic: boolean,
+  role: Role = ROLE_OTHER,
+): Access {
   return {
     task: t,
     epoch: epochOf(t),
@@ -301,18 +343,20 @@ function accessOf(t: Task, ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent |
     write,
     verb: verbOf(ev, write),
     atomic,
+    role,
     locks: t.held.namesSnapshot(),
     context: t.contexts[t.contexts.length - 1] ?? null,
   };
 }
 
 /** Makes `a` the access the running task `t` makes now, as {@link accessOf} would build it. */
-function refill(a: Access, t: Task, ev: DevPteEvent | SharedEvent | SeqEvent, write: boolean, atomic: boolean): void {
+function refill(a: Access, t: Task, ev: DevPteEvent | SharedEvent | SeqEvent, write: boolean, atomic: boolean, role: Role): void {
   a.epoch = epochOf(t);
   a.step = ev.step;
   a.write = write;
   a.verb = verbOf(ev, write);
   a.atomic = atomic;
+  a.role = role;
   a.locks = t.held.namesSnapshot();
   a.context = t.contexts[t.contexts.length - 1] ?? null;
 }
@@ -356,9 +400,14 @@ function endsWithInvalidation(c: string): boolean {
 }
 
 /** True if `a` (another task's access) conflicts with an access by `t` now: not ordered before it, and not both atomic. */
-function races(a: Access, t: Task, atomic: boolean): boolean {
-  if (a.task === t || (a.atomic && atomic)) return false;
+function races(a: Access, t: Task, atomic: boolean, role: Role = ROLE_OTHER): boolean {
+  if (a.task === t || (a.atomic && atomic && !installMeetsRevoke(a.role, role))) return false;
   return !happensBefore(a.task.id, a.epoch, t);
+}
+
+/** True for an install outside an invalidation callback and a change inside one, in either order. */
+function installMeetsRevoke(a: Role, b: Role): boolean {
+  return (a === ROLE_INSTALL && b === ROLE_REVOKE) || (a === ROLE_REVOKE && b === ROLE_INSTALL);
 }
 
 function verbOf(ev: DevPteEvent | SharedEvent | DmaEvent | SeqEvent | DevAccessEvent, write: boolean): string {
