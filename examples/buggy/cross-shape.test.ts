@@ -53,6 +53,7 @@ describe('correct drivers under the campaign shapes of the zoo', () => {
       's15-exclusive-restore-owner',
       's21-flush-first-granule',
       's22-leaf-only-flush',
+      's23-store-after-unlock',
     ]);
     expect(Object.keys(documented.drivers).sort()).toEqual([...drivers].sort());
     for (const d of drivers) expect(Object.keys(documented.drivers[d] ?? {}).sort(), d).toEqual(shapes.map(([c]) => c));

@@ -1,12 +1,12 @@
 /**
- * S18, S19 and S20, the bugs only happens-before sees: the fault path's decision and the callback share
+ * S18, S19, S20 and S23, the bugs only happens-before sees: the fault path's decision and the callback share
  * no lock, but no preemption point separates the two halves of the fault path, so no interleaving
  * the model runs lets the callback in between. The `data-race` rule reports them on any schedule
  * in which both sides touch the state; the other rules stay silent; the fixed twins pass.
  */
 import { checkScenario, RULE_IDS } from '@hmmlab/assertions';
-import { firstRunnable } from '@hmmlab/core';
-import { runCampaign } from '@hmmlab/fuzz';
+import { arrayDecisions, firstRunnable } from '@hmmlab/core';
+import { exploreSchedules, runCampaign } from '@hmmlab/fuzz';
 import { type DriverDefinition, loadDriver, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 
@@ -86,6 +86,50 @@ describe.each(PAIRS.map((p) => [p.bug, p] as const))('%s', (_name, p) => {
     const found = await runCampaign(await load(p.bug), { runs: 500, seed: 1, shrink: false });
     expect(found.failure?.violation.rule).toBe('data-race');
     const fixed = await runCampaign(await load(p.fixed), { runs: 1000, seed: 1, shrink: false });
+    expect(fixed.failure?.violation.rule ?? 'none').toBe('none');
+    expect(fixed.runs).toBe(1000);
+  });
+});
+
+/**
+ * S23: the migration decides under the mutex and stores the device entries after dropping it, on
+ * a device whose entry updates are atomic (test_hmm's XArray). Two atomic stores are no data race,
+ * but an install the invalidation callback's lock does not order is: the callback could run
+ * between the decision and the store. No serial schedule shows it (the migration takes the mutex
+ * again to read the range back before it returns), so the bounded search looks for one.
+ */
+describe('s23-store-after-unlock', () => {
+  const s23 = scenario(
+    { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1 }] },
+    { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'dontneed' }] },
+  );
+  const race =
+    /^the hmm_dmirror0 device PTE of 0x[0-9a-f]+: driver0#\d+ writes it .* \(atomically\), and cpu1#\d+ writes it .* in interval notifier .* invalidate, inv #\d+ holding .*hmm_dmirror0 dmirror mutex.* \(atomically\); each update of the entry is atomic, but no lock in common/;
+
+  it('should be reported as a data race within two preemptions, and by no other rule on that schedule', async () => {
+    const bug = await load('s23-store-after-unlock');
+    const x = await exploreSchedules(bug, s23, { maxPreemptions: 2 });
+    const failure = x.failure;
+    expect(failure?.violations.map((v) => v.rule)).toEqual(['data-race']);
+    expect(failure?.violations[0]?.explanation).toMatch(race);
+    const replay = { decisions: arrayDecisions(failure?.run.decisions ?? []), rules: withoutDataRace };
+    const others = await checkScenario(bug, s23, replay);
+    expect(others.run.status, others.run.message).toBe('done');
+    expect(others.violations).toEqual([]);
+  });
+
+  it('should pass every schedule of the same search with the fixed driver', async () => {
+    const x = await exploreSchedules(await load('../dmirror-fixed'), s23, { maxPreemptions: 2 });
+    expect(x.failure).toBeNull();
+    expect(x.complete).toBe(true);
+    expect(x.schedules).toBeGreaterThan(10);
+  });
+
+  it('should be found by a campaign of its shape, and the fixed driver should pass 1,000 runs of it', async () => {
+    const shape = { regions: { min: 1, max: 1 }, cpuPrograms: { min: 1, max: 1 }, driverPrograms: { min: 1, max: 1 } };
+    const found = await runCampaign(await load('s23-store-after-unlock'), { runs: 2000, seed: 5, shape, shrink: false });
+    expect(found.failure?.violation.rule).toBe('data-race');
+    const fixed = await runCampaign(await load('../dmirror-fixed'), { runs: 1000, seed: 5, shape, shrink: false });
     expect(fixed.failure?.violation.rule ?? 'none').toBe('none');
     expect(fixed.runs).toBe(1000);
   });

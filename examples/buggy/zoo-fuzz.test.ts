@@ -49,6 +49,7 @@ describe('fuzzing the bug zoo', () => {
         'S20',
         'S21',
         'S22',
+        'S23',
       ].sort(),
     );
   });

@@ -70,7 +70,7 @@ export class DmirrorFixed extends Dmirror {
    * Invalidations other than its own migrations and exclusive conversions: counted by the callback
    * and read by the migration path, both under the mutex.
    */
-  private readonly foreign = new SharedCell(this.mdevice.kernel, `${this.notifier.name} foreign invalidations`, 0);
+  protected readonly foreign = new SharedCell(this.mdevice.kernel, `${this.notifier.name} foreign invalidations`, 0);
 
   /** `dmirror_interval_invalidate`, with the skips of fixes 2 and 4. */
   override async intervalInvalidate(mni: MmuIntervalNotifier, range: MmuNotifierRange, curSeq: number): Promise<boolean> {
