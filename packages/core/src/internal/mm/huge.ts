@@ -132,10 +132,14 @@ export async function splitHugePmd(mm: Mm, va: number): Promise<boolean> {
   const range = mmuNotifierRangeInit(MMU_NOTIFY_CLEAR, 0, mm, haddr, haddr + size);
   await mmuNotifierInvalidateRangeStart(range);
   await k.sched.yield();
-  // Somebody else may have split it while the notifiers ran (the kernel rechecks under the lock).
-  if (mm.hugePmds.get(haddr / size) === kind) {
+  // The kernel rechecks under the PMD lock and splits whatever huge entry is there now: somebody
+  // may have split it while the notifiers ran, or a migration may have replaced the THP by a PMD
+  // migration entry or a device-private PMD (`__split_huge_pmd` splits those too), which a zap of
+  // part of the range must not leave whole.
+  const now = mm.hugePmds.get(haddr / size);
+  if (now !== undefined && now !== 'hugetlb') {
     mm.hugePmds.delete(haddr / size);
-    if (k.trace.on) k.trace.emit({ type: 'vma', mm: mm.id, op: 'split-huge-pmd', start: haddr, end: haddr + size, detail: kind });
+    if (k.trace.on) k.trace.emit({ type: 'vma', mm: mm.id, op: 'split-huge-pmd', start: haddr, end: haddr + size, detail: now });
   }
   await mmuNotifierInvalidateRangeEnd(range);
   return true;
