@@ -1,7 +1,9 @@
 import {
   firstRunnable,
   Kernel,
+  type Mm,
   MmuIntervalNotifier,
+  type Mutex,
   mmuIntervalNotifierInsert,
   mmuIntervalSetSeq,
   PTE_PRESENT,
@@ -10,7 +12,7 @@ import {
   seededDecisions,
   ULONG_MAX,
 } from '@hmmlab/core';
-import { Device, defineDriver, type Scenario, SharedCell, type World } from '@hmmlab/harness';
+import { Device, type DeviceVm, defineDriver, type Scenario, SharedCell, type World } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import { checkScenario } from '../check.js';
 import { FlushOracle } from '../oracle.js';
@@ -247,6 +249,43 @@ describe('data-race', () => {
   });
 });
 
+/**
+ * A mirror with one device address space of atomic entries (an XArray, test_hmm's shape) and a
+ * mirror lock, whose invalidation callback erases entries under the lock; `prefetch` is the
+ * driver's, given the kernel, the mm, the address space and the lock.
+ */
+const atomicMirror = (
+  name: string,
+  device: string,
+  prefetch: (kernel: Kernel, mm: Mm, vm: DeviceVm, lock: Mutex, start: number, end: number) => Promise<number>,
+  extra: { accessesAreSyscalls?: boolean } = {},
+) =>
+  defineDriver({
+    name,
+    probe(kernel) {
+      const dev = new Device(kernel, { name: device, tlb: false });
+      return {
+        devices: [dev],
+        async bind(mm) {
+          const vm = dev.createVm(mm);
+          vm.atomicEntries = true;
+          const lock = kernel.mutex(`${device} mirror lock`);
+          const mni = new MmuIntervalNotifier(device);
+          await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % kernel.pageSize), {
+            async invalidate(sub, range, curSeq) {
+              await lock.lock();
+              mmuIntervalSetSeq(sub, curSeq);
+              vm.clearRange(range.start, range.end);
+              lock.unlock();
+              return true;
+            },
+          });
+          return { vms: [vm], ...extra, prefetch: (start, end) => prefetch(kernel, mm, vm, lock, start, end) };
+        },
+      };
+    },
+  });
+
 describe('driver copies through device entries', () => {
   /**
    * A device whose accesses are the driver's own code (test_hmm's shape): `prefetch` maps the
@@ -254,46 +293,23 @@ describe('driver copies through device entries', () => {
    * held (`locked`) or after dropping it; the invalidation callback erases entries under the lock.
    */
   const copier = (locked: boolean) =>
-    defineDriver({
-      name: locked ? 'copier-locked' : 'copier-unlocked',
-      probe(kernel) {
-        const dev = new Device(kernel, { name: 'm0', tlb: false });
-        return {
-          devices: [dev],
-          async bind(mm) {
-            const vm = dev.createVm(mm);
-            vm.atomicEntries = true;
-            const lock = kernel.mutex('m0 mirror lock');
-            const mni = new MmuIntervalNotifier('m0');
-            await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % kernel.pageSize), {
-              async invalidate(sub, range, curSeq) {
-                await lock.lock();
-                mmuIntervalSetSeq(sub, curSeq);
-                vm.clearRange(range.start, range.end);
-                lock.unlock();
-                return true;
-              },
-            });
-            return {
-              vms: [vm],
-              accessesAreSyscalls: true,
-              async prefetch(start, end) {
-                const ps = kernel.pageSize;
-                await lock.lock();
-                for (let va = start; va < end; va += ps) {
-                  const e = mm.pte(va);
-                  if (pteKindOf(e) === PTE_PRESENT) vm.setPte(va, kernel.pages.page(ptePfn(e)), { write: true });
-                }
-                if (!locked) lock.unlock();
-                for (let va = start; va < end; va += ps) if (vm.pte(va) !== 0) vm.accessMapped(va, 'read');
-                if (locked) lock.unlock();
-                return 0;
-              },
-            };
-          },
-        };
+    atomicMirror(
+      locked ? 'copier-locked' : 'copier-unlocked',
+      'm0',
+      async (kernel, mm, vm, lock, start, end) => {
+        const ps = kernel.pageSize;
+        await lock.lock();
+        for (let va = start; va < end; va += ps) {
+          const e = mm.pte(va);
+          if (pteKindOf(e) === PTE_PRESENT) vm.setPte(va, kernel.pages.page(ptePfn(e)), { write: true });
+        }
+        if (!locked) lock.unlock();
+        for (let va = start; va < end; va += ps) if (vm.pte(va) !== 0) vm.accessMapped(va, 'read');
+        if (locked) lock.unlock();
+        return 0;
       },
-    });
+      { accessesAreSyscalls: true },
+    );
   const copyThenUnmap: Scenario = {
     regions: [{ pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
     tasks: [
@@ -325,45 +341,18 @@ describe('atomic device entries', () => {
    * (`locked`) or after dropping it; the invalidation callback erases entries under the lock.
    */
   const storer = (locked: boolean) =>
-    defineDriver({
-      name: locked ? 'store-locked' : 'store-after-unlock',
-      probe(kernel) {
-        const dev = new Device(kernel, { name: 'x0', tlb: false });
-        return {
-          devices: [dev],
-          async bind(mm) {
-            const vm = dev.createVm(mm);
-            vm.atomicEntries = true;
-            const lock = kernel.mutex('x0 mirror lock');
-            const mni = new MmuIntervalNotifier('x0');
-            await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % kernel.pageSize), {
-              async invalidate(sub, range, curSeq) {
-                await lock.lock();
-                mmuIntervalSetSeq(sub, curSeq);
-                vm.clearRange(range.start, range.end);
-                lock.unlock();
-                return true;
-              },
-            });
-            return {
-              vms: [vm],
-              async prefetch(start, end) {
-                const ps = kernel.pageSize;
-                await lock.lock();
-                const pages: [number, number][] = [];
-                for (let va = start; va < end; va += ps) {
-                  const e = mm.pte(va);
-                  if (pteKindOf(e) === PTE_PRESENT) pages.push([va, ptePfn(e)]);
-                }
-                if (!locked) lock.unlock();
-                for (const [va, pfn] of pages) vm.setPte(va, kernel.pages.page(pfn), { write: true });
-                if (locked) lock.unlock();
-                return 0;
-              },
-            };
-          },
-        };
-      },
+    atomicMirror(locked ? 'store-locked' : 'store-after-unlock', 'x0', async (kernel, mm, vm, lock, start, end) => {
+      const ps = kernel.pageSize;
+      await lock.lock();
+      const pages: [number, number][] = [];
+      for (let va = start; va < end; va += ps) {
+        const e = mm.pte(va);
+        if (pteKindOf(e) === PTE_PRESENT) pages.push([va, ptePfn(e)]);
+      }
+      if (!locked) lock.unlock();
+      for (const [va, pfn] of pages) vm.setPte(va, kernel.pages.page(pfn), { write: true });
+      if (locked) lock.unlock();
+      return 0;
     });
   const region = { pages: 2, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' } as const;
   const prefetch = { kind: 'driver', ops: [{ op: 'prefetch', region: 0, page: 0, pages: 2, write: false }] } as const;
