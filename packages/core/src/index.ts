@@ -22,6 +22,7 @@ export {
   HmmlabError,
   type HmmlabErrorCode,
   hex,
+  internalError,
 } from './internal/errors.js';
 export {
   HMM_PFN_ERROR,

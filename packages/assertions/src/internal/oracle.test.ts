@@ -296,6 +296,13 @@ describe('callback-threw and callback-hung', () => {
     expect(r.violations.find((v) => v.rule === 'callback-threw')?.context).toContain('interval notifier "knob"');
   });
 
+  it('should not blame the driver for the model breaking its own invariant in its callback: the run has no verdict', async () => {
+    await expect(sequential({ internalErrorInInvalidate: true }, mapThenUnmap)).rejects.toMatchObject({
+      code: 'ERR_INTERNAL',
+      message: expect.stringMatching(/knob: the model broke an invariant .*please report it/),
+    });
+  });
+
   it('should report a callback that never settles and return', async () => {
     const r = await sequential({ hangInInvalidate: true }, mapThenUnmap);
     expect(r).toViolate('callback-hung');

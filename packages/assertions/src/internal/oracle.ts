@@ -2,7 +2,7 @@
  * The flush-contract oracle: watches a run's trace online, with the devices' state, and reports
  * every broken rule at the exact step it breaks.
  */
-import { DriverCallbackError, eventName, HmmlabError, type RunResult, type TraceEvent } from '@hmmlab/core';
+import { DriverCallbackError, eventName, HmmlabError, internalError, type RunResult, type TraceEvent } from '@hmmlab/core';
 import type { Device, DeviceVm, Observer, World } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
 import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
@@ -556,6 +556,9 @@ export class FlushOracle implements Observer {
         runRule(ctx, last, 'callback-hung', run.message, run.failedContext);
         break;
       case 'error':
+        // The model broke its own state: a bug of hmmlab, not of the driver, and the run has no verdict.
+        if (internalError(run.error) !== null)
+          throw new HmmlabError('ERR_INTERNAL', `${run.message} (at step ${run.steps}; please report it)`);
         runRule(ctx, last, 'callback-threw', run.error instanceof DriverCallbackError ? run.error.message : run.message, run.failedContext);
         break;
       case 'done':

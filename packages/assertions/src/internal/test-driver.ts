@@ -7,6 +7,7 @@ import {
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
   HMM_PFN_WRITE,
+  HmmlabError,
   type HmmRange,
   hmmPfnToPage,
   hmmRangeFault,
@@ -65,6 +66,8 @@ export interface Knobs {
   falseWhenBlockable?: boolean;
   /** The callback throws. */
   throwInInvalidate?: boolean;
+  /** The model breaks one of its own invariants inside the callback (`ERR_INTERNAL`). */
+  internalErrorInInvalidate?: boolean;
   /** The callback awaits a promise that never settles. */
   hangInInvalidate?: boolean;
   /**
@@ -229,6 +232,7 @@ export function knobDriver(knobs: Knobs = {}) {
           await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
             async invalidate(sub, range, curSeq) {
               if (kn.throwInInvalidate) throw new Error('knob: invalidate exploded');
+              if (kn.internalErrorInInvalidate) throw new HmmlabError('ERR_INTERNAL', 'knob: the model broke an invariant');
               if (kn.hangInInvalidate) await new Promise(() => {});
               if (kn.falseWhenBlockable === true) return false;
               const own = range.owner !== undefined && range.owner === dev.owner;

@@ -50,7 +50,10 @@ export function errnoName(ret: number): string {
   return name === undefined ? String(ret) : `-${name}`;
 }
 
-/** Stable codes of {@link HmmlabError}. */
+/**
+ * Stable codes of {@link HmmlabError}. `ERR_INTERNAL` is the one that is never the caller's doing:
+ * the model found its own state broken (a bug of hmmlab), and a run that meets it has no verdict.
+ */
 export type HmmlabErrorCode =
   | 'ERR_BAD_ARGUMENT'
   | 'ERR_UNALIGNED'
@@ -64,7 +67,8 @@ export type HmmlabErrorCode =
   | 'ERR_NOT_INSERTED'
   | 'ERR_IN_CALLBACK'
   | 'ERR_PROFILE'
-  | 'ERR_STATE';
+  | 'ERR_STATE'
+  | 'ERR_INTERNAL';
 
 /**
  * An error a user can act on: the message starts with the API name, says what is wrong, shows the
@@ -78,6 +82,14 @@ export class HmmlabError extends Error {
     this.name = 'HmmlabError';
     this.code = code;
   }
+}
+
+/** The `ERR_INTERNAL` error in `e` or in its chain of causes, if any. */
+export function internalError(e: unknown): HmmlabError | null {
+  for (let x = e, depth = 0; x instanceof Error && depth < 8; x = x.cause, depth++) {
+    if (x instanceof HmmlabError && x.code === 'ERR_INTERNAL') return x;
+  }
+  return null;
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   type OracleReport,
   type Violation,
 } from '@hmmlab/assertions';
-import { arrayDecisions, checkOptionNames, HmmlabError, Kernel, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
+import { arrayDecisions, checkOptionNames, HmmlabError, internalError, Kernel, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -605,7 +605,11 @@ export async function scanEpoch(
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
     const { value, origin } = planRun(gen, replays, options, i, feed.pool, feed.weights);
     const sample = value.value_;
-    const r = await runSample(driver, sample, options);
+    const r = await runSample(driver, sample, options).catch((e: unknown) => {
+      // A broken model has no verdict to give: the campaign stops, naming the run to replay.
+      if (internalError(e) === null) throw e;
+      throw new HmmlabError('ERR_INTERNAL', `${driver.name}: run ${i} of seed ${options.seed ?? 1} (${origin}): ${(e as Error).message}`);
+    });
     scan.done++;
     if (origin === 'replay') scan.replayed++;
     if (origin === 'mutant') scan.mutants++;

@@ -334,7 +334,11 @@ export class Mm {
   /** @internal Removes a reverse mapping (`folio_remove_rmap_pte`). */
   rmapRemove(page: Page, va: number, mapped = true): void {
     if (!page.rmapDrop(this, va)) {
-      throw new HmmlabError('ERR_STATE', `rmap: ${String(page)} has no mapping at ${hex(va)} in mm ${this.id}`);
+      // Only the model changes entries and the reverse map together: no driver call can part them.
+      throw new HmmlabError(
+        'ERR_INTERNAL',
+        `rmap: ${String(page)} has no mapping at ${hex(va)} in mm ${this.id}: the page table and the reverse map disagree (a bug of hmmlab)`,
+      );
     }
     if (mapped) page.mapcount--;
   }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { HmmlabError, internalError } from '../errors.js';
 import { Kernel } from '../kernel.js';
 import { firstRunnable } from '../sched/decisions.js';
 import { eventsOf } from '../test-helpers.js';
@@ -307,6 +308,24 @@ describe('Page reverse map', () => {
     b.rmapRemove(p, 0x5000);
     expect([p.rmapCount, p.mapcount, entries(p)]).toEqual([0, 0, []]);
     expect(() => b.rmapRemove(p, 0x5000)).toThrow(/has no mapping at 0x5000/);
+  });
+
+  it('should report an entry missing from the reverse map as an internal error of the model, not of its caller', () => {
+    const k = new Kernel({});
+    const mm = k.createMm();
+    const p = k.pages.allocPage();
+    mm.rmapAdd(p, 0x1000);
+    const e = (() => {
+      try {
+        mm.rmapRemove(p, 0x2000);
+      } catch (x) {
+        return x;
+      }
+      return null;
+    })();
+    expect(e).toMatchObject({ code: 'ERR_INTERNAL', message: expect.stringMatching(/has no mapping at 0x2000 .*a bug of hmmlab/) });
+    expect(internalError(new Error('wrapped', { cause: e }))).toBe(e);
+    expect(internalError(new HmmlabError('ERR_STATE', 'a driver error'))).toBeNull();
   });
 
   it('should move an entry that becomes a migration entry of the same page only when it is not the only one', () => {
