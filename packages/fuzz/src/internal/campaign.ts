@@ -605,11 +605,14 @@ export async function scanEpoch(
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
     const { value, origin } = planRun(gen, replays, options, i, feed.pool, feed.weights);
     const sample = value.value_;
-    const r = await runSample(driver, sample, options).catch((e: unknown) => {
+    let r: OracleReport;
+    try {
+      r = await runSample(driver, sample, options);
+    } catch (e) {
       // A broken model has no verdict to give: the campaign stops, naming the run to replay.
       if (internalError(e) === null) throw e;
       throw new HmmlabError('ERR_INTERNAL', `${driver.name}: run ${i} of seed ${options.seed ?? 1} (${origin}): ${(e as Error).message}`);
-    });
+    }
     scan.done++;
     if (origin === 'replay') scan.replayed++;
     if (origin === 'mutant') scan.mutants++;
