@@ -11,6 +11,7 @@ import {
   MMU_NOTIFY_MIGRATE,
   type MmuIntervalNotifier,
   type MmuNotifierRange,
+  mmuIntervalReadBegin,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
   PROT_READ,
@@ -104,6 +105,11 @@ describe('dmirror-fixed', () => {
     expect(x.failure?.violations[0]?.rule ?? 'none').toBe('none');
     expect(x.complete).toBe(true);
     expect(x.schedules).toBeGreaterThan(100);
+    const late = await exploreSchedules(variant('dmirror-counts-after-read-begin', CountsAfterReadBegin), racing, {
+      maxPreemptions: 2,
+      maxSchedules: 30_000,
+    });
+    expect(late.failure?.violations.map((v) => v.rule)).toContain('missed-flush');
   });
 
   // MADV_DONTNEED of part of a THP shared with a forked child starts __split_huge_pmd's CLEAR;
@@ -230,6 +236,17 @@ class RevokesDevmemUnlocked extends DmirrorFixed {
 class ErasesAtCopy extends DmirrorFixed {
   override devmemFaultAllocAndCopy(args: MigrateVma): Promise<number> {
     return dmirrorDevmemFaultAllocAndCopy(args, this);
+  }
+}
+
+/** Takes the foreign-invalidation count after `mmu_interval_read_begin` rather than before it. */
+class CountsAfterReadBegin extends DmirrorFixed {
+  override async migrateChunkStart(): Promise<number | null> {
+    await mmuIntervalReadBegin(this.notifier);
+    await this.mutex.lock();
+    const token = this.foreign.get();
+    this.mutex.unlock();
+    return token;
   }
 }
 
