@@ -58,6 +58,65 @@ describe('hmmlab fuzz', () => {
     expect(r.status).toBe(0);
   });
 
+  it("should draw every scenario under --shape, its fields over an expected.json's", () => {
+    type Doc = { drivers: { campaign: { shape: unknown }; scenario: { regions: unknown[] }; replay: string }[] };
+    const shaped = hmmlab(
+      'fuzz',
+      `${fixtures}/no-flush`,
+      '--runs',
+      '300',
+      '--no-typecheck',
+      '--no-corpus',
+      '--json',
+      '--shape',
+      '{"regions":{"min":3,"max":3},"thp":false}',
+    );
+    expect(shaped.status).toBe(1);
+    const d = (JSON.parse(shaped.stdout) as Doc).drivers[0];
+    expect(d?.campaign.shape).toEqual({ regions: { min: 3, max: 3 }, thp: false });
+    expect(d?.scenario.regions).toHaveLength(3);
+    const plain = (
+      JSON.parse(hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '300', '--no-typecheck', '--no-corpus', '--json').stdout) as Doc
+    ).drivers[0];
+    expect(plain?.campaign.shape).toBeNull();
+    const dir = mkdtempSync(join(tmpdir(), 'hmmlab-shape-'));
+    try {
+      writeFileSync(join(dir, 'shape.json'), '{ "regions": { "min": 3, "max": 3 }, "thp": false }');
+      const fromFile = hmmlab(
+        'fuzz',
+        `${fixtures}/no-flush`,
+        '--runs',
+        '300',
+        '--no-typecheck',
+        '--no-corpus',
+        '--json',
+        '--shape',
+        join(dir, 'shape.json'),
+      );
+      const f = (JSON.parse(fromFile.stdout) as Doc).drivers[0];
+      expect(f?.campaign).toEqual(d?.campaign);
+      expect(f?.replay).toBe(d?.replay);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // The kernel what-if of S15's expected.json stays: without it the case is missed.
+    const whatIf = hmmlab(
+      'fuzz',
+      'examples/buggy/s15-exclusive-restore-owner',
+      '--runs',
+      '200',
+      '--no-typecheck',
+      '--no-corpus',
+      '--shape',
+      '{"thp":false}',
+    );
+    expect(whatIf.stdout).toContain('expected  missed-flush: caught');
+    expect(whatIf.stdout).toContain(
+      'shape     {"profileOverrides":{"exclusiveRestoreOwner":"caller"},"thp":false} (from expected.json and --shape)',
+    );
+    expect(whatIf.status).toBe(0);
+  });
+
   it('should judge a folder of drivers against their expected.json', () => {
     const r = hmmlab('fuzz', `${fixtures}/known-bug`, `${fixtures}/correct`, '--runs', '200', '--no-typecheck');
     expect(r.stdout).toContain('caught');
@@ -250,6 +309,24 @@ describe('hmmlab bad usage', () => {
     ['an unknown option', ['fuzz', `${fixtures}/correct`, '--bogus'], /unknown option '--bogus'/],
     ['a bad replay token', ['replay', `${fixtures}/correct`, 'not-a-token'], /replay token: it does not start with/],
     ['a bad --runs', ['fuzz', `${fixtures}/correct`, '--runs', 'many'], /--runs many: expected an integer/],
+    [
+      'a misspelt --shape field',
+      ['fuzz', `${fixtures}/correct`, '--shape', '{"regionz":{"min":1,"max":1}}'],
+      /--shape: unknown field "regionz"/,
+    ],
+    ['a --shape that is not JSON', ['fuzz', `${fixtures}/correct`, '--shape', '{regions: 1}'], /--shape: not valid JSON/],
+    ['a --shape that is no object', ['fuzz', `${fixtures}/correct`, '--shape', '[1]'], /--shape: expected a JSON object like /],
+    [
+      'a --shape file that does not exist',
+      ['fuzz', `${fixtures}/correct`, '--shape', 'nowhere.json'],
+      /--shape nowhere\.json: no such file/,
+    ],
+    [
+      'a kernel what-if in --shape',
+      ['fuzz', `${fixtures}/correct`, '--shape', '{"profileOverrides":{"exclusiveRestoreOwner":"caller"}}'],
+      /--shape: profileOverrides changes the modelled kernel; a kernel what-if goes in an expected\.json/,
+    ],
+    ['profiles in --shape', ['fuzz', `${fixtures}/correct`, '--shape', '{"profiles":["latest"]}'], /--shape: profiles: .*or --profile/],
     [
       'a misspelt field of an expected.json shape',
       ['fuzz', `${fixtures}/misspelt-shape`, '--no-typecheck'],

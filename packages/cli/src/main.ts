@@ -94,6 +94,10 @@ program
   .option('--no-corpus', 'neither read nor write a corpus')
   .option('--no-feedback', 'generate every run afresh, without steering toward unreached coverage')
   .option(
+    '--shape <json|file>',
+    'scenario shape fields over each driver\'s own, as a JSON object or a file holding one, e.g. \'{"regions":{"min":1,"max":1}}\'',
+  )
+  .option(
     '--shard <i/n>',
     'run only shard i of n (numbered from 1: run k when k mod n = i-1), without coverage feedback; hmmlab merge joins the shards',
   )

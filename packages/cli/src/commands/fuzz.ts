@@ -20,7 +20,7 @@ import {
 import { SingleBar } from 'cli-progress';
 import { saveCounterexample } from '../internal/counterexamples.js';
 import { DEFAULT_RUNS } from '../internal/defaults.js';
-import { type DriverTarget, findDrivers, summaryLine } from '../internal/drivers.js';
+import { campaignShape, type DriverTarget, findDrivers, parseShapeOption, shapeOrigin, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareFolder, prepareOutput } from '../internal/output.js';
 import { ProgressLines, progressIntervalMs } from '../internal/progress.js';
@@ -68,6 +68,8 @@ export interface FuzzCommandOptions {
   shard?: string;
   /** Checkpoint file: written after each epoch, resumed from when it holds this campaign. */
   checkpoint?: string;
+  /** `--shape`: scenario-shape fields (a JSON object, or a file holding one) over each driver's own. */
+  shape?: string;
 }
 
 /** The corpus folder `hmmlab fuzz` uses unless told otherwise. */
@@ -171,6 +173,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   for (const w of o.requireWindow ?? []) {
     if (!(WINDOWS as readonly string[]).includes(w)) throw new UsageError(`--require-window ${w}: expected one of ${WINDOWS.join(', ')}`);
   }
+  const shapeOption = o.shape === undefined ? undefined : parseShapeOption(o.shape);
   if (o.html !== undefined) prepareOutput('--html', o.html);
   if (o.checkpoint !== undefined) prepareOutput('--checkpoint', o.checkpoint);
   const corpus = corpusBase(o);
@@ -203,6 +206,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     let bar: SingleBar | null = null;
     let printer: ProgressLines | null = null;
     let done = 0;
+    const shape = campaignShape(target, shapeOption);
     const common = {
       runs,
       seed,
@@ -218,8 +222,9 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       ...(shard !== undefined ? { shard } : {}),
       ...(o.checkpoint !== undefined ? { checkpoint: o.checkpoint } : {}),
       onWarning: (line: string) => process.stderr.write(`hmmlab: warning: ${line}\n`),
-      // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op).
-      ...(target.expected?.fuzz?.shape !== undefined ? { shape: target.expected.fuzz.shape } : {}),
+      // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op);
+      // --shape narrows or widens every driver's scenarios.
+      ...(shape !== undefined ? { shape } : {}),
       signal: stop,
       onReady: (name: string) => {
         if (unchecked) return;
@@ -275,7 +280,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       strategy,
       profiles: o.profile !== undefined ? [o.profile] : null,
       feedback: o.feedback !== false && shard === undefined,
-      shape: target.expected?.fuzz?.shape ?? null,
+      shape: shape ?? null,
       requireWindows: o.requireWindow ?? null,
       corpus: result.store !== undefined && result.store.loaded > 0 ? result.store.digest : null,
     };
@@ -319,8 +324,8 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     }
     if (x.saved !== null) process.stdout.write(`saved     ${x.saved} (hmmlab test --corpus ${corpus} replays it)\n`);
     if (x.target.expected !== null) process.stdout.write(`expected  ${x.target.expected.rules.join(' or ')}: ${x.status}\n`);
-    const shape = x.target.expected?.fuzz?.shape;
-    if (shape !== undefined) process.stdout.write(`shape     ${JSON.stringify(shape)} (from expected.json)\n`);
+    const shape = x.campaign.shape;
+    if (shape !== null) process.stdout.write(`shape     ${JSON.stringify(shape)} (${shapeOrigin(x.target, shapeOption)})\n`);
   } else {
     const rows = outcomes.map((x) => [
       x.target.label.replace(/\/driver\.(m?[jt]s)$/, ''),

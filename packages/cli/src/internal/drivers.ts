@@ -45,6 +45,71 @@ export interface DriverTarget {
 
 const DRIVER_FILES = ['driver.ts', 'driver.js', 'driver.mts', 'driver.mjs'];
 
+const isObject = (v: unknown): v is object => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The message of a shape {@link checkScenarioShape} refused, without its own prefix. */
+function shapeMessage(e: unknown): string {
+  return e instanceof Error ? e.message.replace(/^scenario shape: /, '') : String(e);
+}
+
+const SHAPE_EXAMPLE = '{"regions":{"min":1,"max":1},"driverPrograms":{"min":1,"max":1}}';
+
+/**
+ * `--shape`: scenario-shape fields for every campaign, given as a JSON object or as a file holding
+ * one, checked as an expected.json's are. The kernel stays as it is: `profileOverrides` (a kernel
+ * what-if) belongs to an expected.json, whose `kind` says that a violation is not a driver bug.
+ */
+export function parseShapeOption(value: string): ScenarioShape {
+  let text = value;
+  if (!/^\s*[[{"]/.test(value)) {
+    if (!existsSync(value) || !statSync(value).isFile()) {
+      throw new UsageError(`--shape ${value}: no such file; give a JSON object like '${SHAPE_EXAMPLE}' or a file holding one`);
+    }
+    text = readFileSync(value, 'utf8');
+  }
+  const where = text === value ? '--shape' : `--shape ${value}`;
+  let shape: unknown;
+  try {
+    shape = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(
+      `${where}: not valid JSON (${e instanceof Error ? e.message : String(e)}); expected an object like ${SHAPE_EXAMPLE}`,
+    );
+  }
+  if (!isObject(shape)) throw new UsageError(`${where}: expected a JSON object like ${SHAPE_EXAMPLE}`);
+  if ('profileOverrides' in shape) {
+    throw new UsageError(
+      `${where}: profileOverrides changes the modelled kernel; a kernel what-if goes in an expected.json beside the driver, with "kind": "kernel-what-if"`,
+    );
+  }
+  // The campaign sets these from the driver and the command line, over any shape's.
+  const fromDriver: Record<string, string> = {
+    profiles: 'the profiles come from the driver (defineDriver({ profiles })) or --profile',
+    commands: "the commands come from the driver's defineDriver({ commands })",
+    bindDevices: "the devices a process binds come from the driver's defineDriver({ bindDevices })",
+  };
+  for (const k of Object.keys(fromDriver)) if (k in shape) throw new UsageError(`${where}: ${k}: ${fromDriver[k]}`);
+  try {
+    checkScenarioShape(shape as ScenarioShape);
+  } catch (e) {
+    throw new UsageError(`${where}: ${shapeMessage(e)}`);
+  }
+  return shape as ScenarioShape;
+}
+
+/** A campaign's scenario shape: the driver's expected.json shape, with `--shape`'s fields over it; undefined when neither gives one. */
+export function campaignShape(target: DriverTarget, option: ScenarioShape | undefined): ScenarioShape | undefined {
+  const own = target.expected?.fuzz?.shape;
+  if (option === undefined) return own;
+  return own === undefined ? option : { ...own, ...option };
+}
+
+/** Where a campaign's shape came from, for its report line. */
+export function shapeOrigin(target: DriverTarget, option: ScenarioShape | undefined): string {
+  const own = target.expected?.fuzz?.shape !== undefined;
+  return option === undefined ? 'from expected.json' : own ? 'from expected.json and --shape' : 'from --shape';
+}
+
 function readExpected(dir: string): Expected | null {
   const f = join(dir, 'expected.json');
   if (!existsSync(f)) return null;
@@ -59,7 +124,6 @@ function readExpected(dir: string): Expected | null {
     throw new UsageError(`${f}: "rules" must list oracle rule ids (${RULE_IDS.join(', ')})`);
   }
   const fuzz = (data as { fuzz?: unknown }).fuzz;
-  const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (
     fuzz !== undefined &&
     (!isObject(fuzz) || ((fuzz as { shape?: unknown }).shape !== undefined && !isObject((fuzz as { shape?: unknown }).shape)))
@@ -71,7 +135,7 @@ function readExpected(dir: string): Expected | null {
     try {
       checkScenarioShape(shape);
     } catch (e) {
-      throw new UsageError(`${f}: "fuzz.shape": ${e instanceof Error ? e.message.replace(/^scenario shape: /, '') : String(e)}`);
+      throw new UsageError(`${f}: "fuzz.shape": ${shapeMessage(e)}`);
     }
   }
   const overrides = (fuzz as { shape?: { profileOverrides?: unknown } } | undefined)?.shape?.profileOverrides;

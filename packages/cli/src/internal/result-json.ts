@@ -23,7 +23,7 @@ export interface CampaignIdentity {
   readonly profiles: readonly string[] | null;
   /** Coverage feedback (off with --no-feedback and for a shard). */
   readonly feedback: boolean;
-  /** The scenario shape of the driver's expected.json, or null. */
+  /** The campaign's scenario shape (the driver's expected.json shape with --shape's fields over it), or null. */
   readonly shape: unknown;
   readonly requireWindows: readonly string[] | null;
   /** Digest of the corpus entries replayed first, or null when none were. */
