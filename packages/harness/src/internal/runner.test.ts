@@ -1,4 +1,5 @@
 import {
+  type DecisionSource,
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
   HMM_PFN_WRITE,
@@ -10,6 +11,7 @@ import {
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
   seededDecisions,
+  type TaskInfo,
   ULONG_MAX,
 } from '@hmmlab/core';
 import { describe, expect, it } from 'vitest';
@@ -343,6 +345,80 @@ describe('runScenario', () => {
     expect(calls).toEqual(['migrate through 1', 'migrate through 0', 'migrate through 1']);
     // The driver has no device 2.
     expect(r.outcomes.map((o) => o.status)).toEqual(['ok', 'ok', 'ok', 'unsupported']);
+  });
+
+  it('should open a device once when two threads first use it at once, the second waiting for the first', async () => {
+    const inner = mirrorDriver({ flush: true });
+    const runOnce = async (decisions: DecisionSource) => {
+      const opened: number[] = [];
+      const closed: number[] = [];
+      const twoDevices = defineDriver({
+        name: 'two-devices-slow-open',
+        bindDevices: 2,
+        async probe(kernel) {
+          const i = await inner.probe(kernel);
+          return {
+            devices: [...i.devices, ...i.devices],
+            async bind(mm, options) {
+              const device = options?.device ?? 0;
+              opened.push(device);
+              // The open sleeps, as an open that allocates and registers a notifier does.
+              await kernel.yieldPoint();
+              const b = await i.bind(mm);
+              return {
+                ...b,
+                migrateToDevice: () => Promise.resolve(0),
+                unbind() {
+                  closed.push(device);
+                  return Promise.resolve();
+                },
+              };
+            },
+          };
+        },
+      });
+      const migrate = { op: 'migrate-to-device', region: 0, page: 0, pages: 1, device: 1 } as const;
+      const r = await runScenario(
+        twoDevices,
+        {
+          exitAtEnd: true,
+          regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+          tasks: [
+            { kind: 'driver', ops: [migrate] },
+            { kind: 'driver', ops: [migrate] },
+          ],
+        },
+        { decisions },
+      );
+      expect(r.run.status, r.run.message).toBe('done');
+      expect(r.outcomes.map((o) => [o.op, o.status, o.ret])).toEqual([
+        ['migrate-to-device', 'ok', 0],
+        ['migrate-to-device', 'ok', 0],
+      ]);
+      return { opened, closed };
+    };
+    // Round robin: the second thread runs while the first one's open sleeps.
+    let last = -1;
+    const roundRobin: DecisionSource = {
+      pick(candidates) {
+        const next = Math.max(
+          0,
+          candidates.findIndex((t) => t.id > last),
+        );
+        last = (candidates[next] as TaskInfo).id;
+        return next;
+      },
+    };
+    const schedules: [string, DecisionSource][] = [['round robin', roundRobin]];
+    for (let seed = 1; seed <= 10; seed++) schedules.push([`seed ${seed}`, seededDecisions(seed)]);
+    for (const [name, decisions] of schedules) {
+      const { opened, closed } = await runOnce(decisions);
+      expect(
+        opened.filter((d) => d === 1),
+        name,
+      ).toEqual([1]);
+      expect(closed.sort(), name).toEqual([0, 1]);
+    }
   });
 
   describe('device accesses of several pages', () => {

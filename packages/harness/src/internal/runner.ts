@@ -621,13 +621,47 @@ async function threadsLeft(world: World, mm: Mm): Promise<void> {
   await t.idle.waitEvent(() => t.inFlight === 0);
 }
 
+/** An open of another device in progress, which the process's other actions that use the device wait for. */
+interface PeerOpen {
+  done: boolean;
+  readonly wq: WaitQueue;
+}
+
+/** The opens of other devices in progress, by run: actions that first use a device at once share its one open. */
+const peerOpens = new WeakMap<World, Map<number, PeerOpen>>();
+
 /**
  * The main process's binding of driver device `device`, opened at its first use; null when the
- * driver has no such device or its process is gone.
+ * driver has no such device or its process is gone. Two actions of the process that first use the
+ * device at once (two threads) share the one binding: the second sleeps until the first's open
+ * returned, so the binding the exit closes is the only one the driver made.
  */
 async function peerBinding(world: World, device: number): Promise<Binding | null> {
   const known = world.peers?.get(device);
   if (known !== undefined) return known;
+  let opens = peerOpens.get(world);
+  const pending = opens?.get(device);
+  if (pending !== undefined) {
+    await pending.wq.waitEvent(() => pending.done);
+    return world.peers?.get(device) ?? null;
+  }
+  if (opens === undefined) {
+    opens = new Map();
+    peerOpens.set(world, opens);
+  }
+  const open: PeerOpen = { done: false, wq: world.kernel.waitQueue(`open of device ${device}`) };
+  opens.set(device, open);
+  try {
+    return await openPeer(world, device);
+  } finally {
+    open.done = true;
+    opens.delete(device);
+    open.wq.wakeUpAll();
+  }
+}
+
+/** Opens device `device` for the main process: the driver's `bind` of it. */
+async function openPeer(world: World, device: number): Promise<Binding | null> {
   const mm = world.processes[0] as Mm;
   if (world.driver === null || device >= world.devices.length || world.dead.has(mm)) return null;
   const b = await world.driver.bind(mm, { device });
