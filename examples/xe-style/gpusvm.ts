@@ -273,7 +273,12 @@ export class DrmGpusvm {
         this.notifierLock.upRead();
         continue;
       }
-      this.unmapPagesLocked(range);
+      // A system page mapped already keeps its DMA mapping: a tile bound to the range may still
+      // reach it through that address (drm_gpusvm unmaps only in the notifier, after the zap, and
+      // when the range goes). Only the mappings of pages the range no longer holds go.
+      const kept = range.dmaMapped;
+      range.dmaMapped = [];
+      range.hasDevmemPages = false;
       range.pages = [];
       range.writable = [];
       for (let i = 0; i < n; i++) {
@@ -284,11 +289,14 @@ export class DrmGpusvm {
         if (page === null) continue;
         if (page.isDevicePrivate) range.hasDevmemPages = true;
         else {
-          this.dev.dmaMap(page, (e & HMM_PFN_WRITE) !== 0);
+          const j = kept.indexOf(page);
+          if (j >= 0) kept.splice(j, 1);
+          else this.dev.dmaMap(page, (e & HMM_PFN_WRITE) !== 0);
           range.dmaMapped.push(page);
-          range.hasDmaMapping = true;
         }
       }
+      for (const p of kept) this.dev.dmaUnmap(p);
+      range.hasDmaMapping = range.dmaMapped.length > 0;
       this.notifierLock.upRead();
       return 0;
     }
