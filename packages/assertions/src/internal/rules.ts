@@ -10,6 +10,7 @@ export type RuleId =
   | 'stale-install'
   | 'freed-page-mapped'
   | 'translation-after-unbind'
+  | 'dma-unmapped-in-use'
   | 'vm-use-after-free'
   | 'lost-write'
   | 'stale-read'
@@ -49,6 +50,11 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
   'translation-after-unbind': {
     family: 'flush',
     holds: "when a binding's unbind returns, no running device holds a translation of the process: nothing would revoke it any more",
+  },
+  'dma-unmapped-in-use': {
+    family: 'flush',
+    holds:
+      "a device's DMA mapping of a page is torn down only once the device holds no translation that reaches the page (its entry cleared and its TLB flushed)",
   },
   'vm-use-after-free': { family: 'failure', holds: 'no driver code updates, walks or flushes a device address space after it was freed' },
   'lost-write': { family: 'data', holds: 'no write is lost: every write lands on the page that holds the memory' },

@@ -48,6 +48,8 @@ export interface Knobs {
   flush?: 'sync' | 'fence-wait' | 'fence-nowait' | 'fence-wait-dropped' | 'none';
   /** The callback flushes the TLB before it clears the entries, instead of after. */
   flushBeforeClear?: boolean;
+  /** The callback tears the DMA mappings down before it clears the entries and flushes, instead of after. */
+  dmaUnmapFirst?: boolean;
   /** The callback clears and flushes only the first page of the invalidated range. */
   firstPageOnly?: boolean;
   /** Call mmuIntervalSetSeq. */
@@ -134,14 +136,16 @@ export function knobDriver(knobs: Knobs = {}) {
             dev.dmaMap(p, write);
             dmaMapped.set(va / ps, p);
           };
+          // The DMA mappings go last: the device must reach no page through them any more.
           const unmapRange = async (start: number, end: number): Promise<void> => {
-            if (kn.zap) dmaUnmapRange(start, end);
+            if (kn.zap && kn.dmaUnmapFirst === true) dmaUnmapRange(start, end);
             if (kn.zap && kn.flushBeforeClear !== true) vm.clearRange(start, end);
             if (kn.flush === 'sync') vm.flushTlb(start, end);
             else if (kn.flush === 'fence-wait') await vm.flushTlbAsync(start, end).wait();
             else if (kn.flush === 'fence-nowait') vm.flushTlbAsync(start, end);
             else if (kn.flush === 'fence-wait-dropped') void vm.flushTlbAsync(start, end).wait();
             if (kn.zap && kn.flushBeforeClear === true) vm.clearRange(start, end);
+            if (kn.zap) dmaUnmapRange(start, end);
           };
           /** read_begin → hmm_range_fault → (window) → lock → read_retry → program, with the pfns used as `kn.pfnUse` says. */
           const faultWithWindow = async (v: DeviceVm, range: HmmRange, write: boolean): Promise<number> => {

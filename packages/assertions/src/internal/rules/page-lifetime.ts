@@ -1,9 +1,10 @@
 /**
- * `own-migration-unrevoked` and `freed-page-mapped`: the obligations on a page's copy and free.
- * A device that kept a translation across its own MIGRATE/EXCLUSIVE invalidation must hold no
- * writable translation to a source page when it is copied, and none at all when it is freed; no
- * device translation or DMA mapping may point at any page when it is freed, and no DMA mapping
- * may be made to a page that is already free.
+ * `own-migration-unrevoked`, `freed-page-mapped` and `dma-unmapped-in-use`: the obligations on a
+ * page's copy, free and DMA mappings. A device that kept a translation across its own
+ * MIGRATE/EXCLUSIVE invalidation must hold no writable translation to a source page when it is
+ * copied, and none at all when it is freed; no device translation or DMA mapping may point at any
+ * page when it is freed, no DMA mapping may be made to a page that is already free, and none may
+ * be torn down while the device still translates the page.
  */
 import { eventName, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { DEV_PTE_WRITE, devPteFlags } from '@hmmlab/harness';
@@ -135,7 +136,10 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
  * none, so a driver that maps a pfn it read before the page was freed gives the device a free page.
  */
 export function checkDmaMap(ctx: OracleContext, ev: DmaEvent): void {
-  if (ev.op !== 'map') return;
+  if (ev.op === 'unmap') {
+    checkDmaUnmap(ctx, ev);
+    return;
+  }
   const page = ctx.world.kernel.pages.pfnToPage(ev.pfn);
   if (page === undefined || !page.free) return;
   const dev = ctx.world.devices.find((d) => d.name === ev.dev) ?? null;
@@ -148,6 +152,39 @@ export function checkDmaMap(ctx: OracleContext, ev: DmaEvent): void {
       device: dev,
       translations: [{ device: ev.dev, vm: 0, source: 'dma', va: null, entry: `pfn ${ev.pfn}` }],
       dedupKey: `freed-page-mapped:dma:${ev.dev}:${ev.pfn}:${ev.seq}`,
+    },
+    ev,
+  );
+}
+
+/**
+ * A DMA mapping is torn down (`dma_unmap_page`): once the device's last mapping of the page goes,
+ * the device must hold no translation that still reaches the page through it, in its page table,
+ * its TLB or a walk in progress. "It is the driver's responsibility to ensure, before calling us,
+ * that the hardware will not attempt to access the MR any more" (drivers/infiniband/core/umem_odp.c,
+ * `ib_umem_odp_release`); `mlx5_ib_invalidate_range` zaps the NIC's entries and waits
+ * (`mlx5r_umr_update_xlt`) before `ib_umem_odp_unmap_dma_pages`, and `xe_svm_invalidate`
+ * (drivers/gpu/drm/xe/xe_svm.c) waits for its TLB invalidation before `drm_gpusvm_range_unmap_pages`. An access through a translation that
+ * outlived its mapping goes to a DMA address that maps nothing (an IOMMU fault), or to another
+ * page once the address is handed out again.
+ */
+function checkDmaUnmap(ctx: OracleContext, ev: DmaEvent): void {
+  const dev = ctx.world.devices.find((d) => d.name === ev.dev);
+  if (dev === undefined || dev.quiesced || dev.dma.has(ev.pfn)) return;
+  const left = translationsTo(ctx.world, ctx.stale, ev.pfn).filter((t) => t.vm.device === dev);
+  const first = left[0];
+  if (first === undefined) return;
+  const more = left.length > 1 ? ` (and ${left.length - 1} more)` : '';
+  ctx.report(
+    {
+      rule: 'dma-unmapped-in-use',
+      explanation: `${ev.dev} DMA-unmaps pfn ${ev.pfn} while it still translates ${hex(first.va)} → ${describeEntry(first.entry)} (${first.source})${more}: a device access through it now goes to a DMA address that maps nothing, or to another page once the address is reused; clear the entry and wait for the TLB flush before dma_unmap_page`,
+      va: first.va,
+      mm: first.vm.mm.id,
+      pfn: ev.pfn,
+      device: dev,
+      translations: left.map((t) => ({ device: dev.name, vm: t.vm.id, source: t.source, va: t.va, entry: describeEntry(t.entry) })),
+      dedupKey: `dma-unmapped-in-use:${ev.dev}:${ev.pfn}:${ev.seq}`,
     },
     ev,
   );
