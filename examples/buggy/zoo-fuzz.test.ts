@@ -50,6 +50,7 @@ describe('fuzzing the bug zoo', () => {
         'S21',
         'S22',
         'S23',
+        'S24',
       ].sort(),
     );
   });
@@ -79,6 +80,7 @@ describe('fuzzing the bug zoo', () => {
       's13-protection-noop',
       's21-flush-first-granule',
       's22-leaf-only-flush',
+      's24-dma-unmap-before-flush',
     ]);
   });
 
