@@ -43,9 +43,10 @@ export interface Knobs {
   zap?: boolean;
   /**
    * How the TLB is flushed: synchronously, fenced and waited for, fenced and not waited for, fenced
-   * with a wait whose promise is dropped (`void fence.wait()`), or not at all.
+   * with a wait whose promise is dropped (`void fence.wait()`), fenced and waited for only after the
+   * DMA mappings were torn down, or not at all.
    */
-  flush?: 'sync' | 'fence-wait' | 'fence-nowait' | 'fence-wait-dropped' | 'none';
+  flush?: 'sync' | 'fence-wait' | 'fence-nowait' | 'fence-wait-dropped' | 'fence-wait-after-dma-unmap' | 'none';
   /** The callback flushes the TLB before it clears the entries, instead of after. */
   flushBeforeClear?: boolean;
   /** The callback tears the DMA mappings down before it clears the entries and flushes, instead of after. */
@@ -145,6 +146,12 @@ export function knobDriver(knobs: Knobs = {}) {
             else if (kn.flush === 'fence-nowait') vm.flushTlbAsync(start, end);
             else if (kn.flush === 'fence-wait-dropped') void vm.flushTlbAsync(start, end).wait();
             if (kn.zap && kn.flushBeforeClear === true) vm.clearRange(start, end);
+            if (kn.flush === 'fence-wait-after-dma-unmap') {
+              const fence = vm.flushTlbAsync(start, end);
+              if (kn.zap) dmaUnmapRange(start, end);
+              await fence.wait();
+              return;
+            }
             if (kn.zap) dmaUnmapRange(start, end);
           };
           /** read_begin → hmm_range_fault → (window) → lock → read_retry → program, with the pfns used as `kn.pfnUse` says. */

@@ -35,10 +35,15 @@ describe('dma-unmapped-in-use', () => {
   });
 
   it('should report a DMA mapping torn down while the TLB flush issued for it is still in flight', async () => {
-    const r = await run({ flush: 'fence-nowait' });
-    expect(r.run.status).toBe('done');
-    expect(r.violations[0]?.rule).toBe('dma-unmapped-in-use');
-    expect(r.violations[0]?.translations.map((t) => t.source)).toEqual(['tlb']);
+    // Issued and never waited for; issued, the mappings torn down, and then waited for.
+    for (const flush of ['fence-nowait', 'fence-wait-after-dma-unmap'] as const) {
+      const r = await run({ flush });
+      expect(r.run.status).toBe('done');
+      expect(r.violations.map((v) => v.rule)[0], flush).toBe('dma-unmapped-in-use');
+      expect(r.violations[0]?.translations.map((t) => t.source)).toEqual(['tlb']);
+    }
+    // The flush waited for after the unmap leaves nothing else to report.
+    expect((await run({ flush: 'fence-wait-after-dma-unmap' })).violations.map((v) => v.rule)).toEqual(['dma-unmapped-in-use']);
   });
 
   it('should pass when the same run clears the entry and waits for the flush before the DMA mapping goes', async () => {
