@@ -53,6 +53,8 @@ export function amdkfdDriver(options: { name: string; xnack: boolean }): DriverD
     name: options.name,
     description: `amdkfd SVM (kfd_svm.c), XNACK ${options.xnack ? 'on: unmap and retry faults' : 'off: quiesce queues, restore worker'}; a hive of two GPUs sharing one pgmap owner`,
     profiles: PROFILES,
+    // One kfd_process mirrors the process on every GPU of the hive.
+    vmsPerBinding: 2,
     probe(kernel) {
       const hive = new KfdHive(kernel, options.xnack);
       return {

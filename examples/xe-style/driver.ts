@@ -11,6 +11,8 @@ export default defineDriver<XeVm>({
   name: 'xe-style',
   description: 'xe SVM on drm_gpusvm: notifier rwsem, tile_present under the lock, fenced TLB invalidation, UNMAP to a garbage collector',
   profiles: ['latest'],
+  // One xe VM mirrors the process on both tiles.
+  vmsPerBinding: 2,
   probe(kernel) {
     const xe = new XeDevice(kernel);
     return {

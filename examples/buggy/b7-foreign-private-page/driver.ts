@@ -24,6 +24,7 @@ export function twoGpus(name: string, Accessor: typeof SvmMirror): DriverDefinit
     name,
     description: "B7: a GPU maps another GPU's device-private page (no dev_private_owner, on a kernel before 08ddddda667b)",
     profiles: ['latest'],
+    vmsPerBinding: 2,
     probe(kernel) {
       const gpu0 = svmDevice(kernel, 'gpu0', { memoryPages: 0 });
       const gpu1 = svmDevice(kernel, 'gpu1');

@@ -276,8 +276,22 @@ export function runGen(driver: DriverDefinition, options: CampaignOptions): g.Ge
     strategy === 'exhaustive' ? g.constant<Schedule>({ kind: 'random', choices: [] }) : scheduleGen(strategy, options.schedule);
   const commands = driver.commands ?? [];
   const bindDevices = driver.bindDevices ?? 1;
-  const shape = { ...options.shape, profiles, ...(commands.length > 0 ? { commands } : {}), ...(bindDevices > 1 ? { bindDevices } : {}) };
+  const shape = {
+    ...options.shape,
+    profiles,
+    ...(commands.length > 0 ? { commands } : {}),
+    ...(bindDevices > 1 ? { bindDevices } : {}),
+    devices: campaignDevices(driver, options),
+  };
   return g.tuple<Sample>(scenarioGen(shape), schedule);
+}
+
+/**
+ * The address spaces of a binding that a campaign's device work uses: the shape's `devices`, else
+ * every one the driver declares (`DriverDefinition.vmsPerBinding`).
+ */
+export function campaignDevices(driver: DriverDefinition, options: CampaignOptions): number {
+  return options.shape?.devices ?? driver.vmsPerBinding ?? 1;
 }
 
 /** The step limit and oracle options of a run of `scenario`, as a token records them. */
@@ -726,7 +740,7 @@ export async function runCampaign(driver: DriverDefinition, options: CampaignOpt
   const t0 = performance.now();
   const scan = await scanRuns(driver, options);
   const failure = scan.failing >= 0 ? await counterexample(driver, scan.failing, options, scan.failingPool, scan.failingWeights) : null;
-  const universe = await coverageUniverse(driver, options.shape?.devices);
+  const universe = await coverageUniverse(driver, campaignDevices(driver, options));
   return summarize(driver, options, universe, { ...scan, failure, elapsedMs: performance.now() - t0 });
 }
 

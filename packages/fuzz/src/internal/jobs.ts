@@ -19,6 +19,7 @@ import {
   type CampaignResult,
   type Counterexample,
   counterexample,
+  campaignDevices,
   coverageUniverse,
   type EpochFeed,
   planRun,
@@ -283,7 +284,7 @@ export async function finishJob(a: FinishJob): Promise<CampaignResult> {
       : a.scan.failing >= 0
         ? await counterexample(driver, a.scan.failing, a.options, a.scan.failingPool, a.scan.failingWeights)
         : null;
-  const universe = await coverageUniverse(driver, a.options.shape?.devices);
+  const universe = await coverageUniverse(driver, campaignDevices(driver, a.options));
   return summarize(driver, a.options, universe, { ...a.scan, failure: failure === null ? null : plain(failure) });
 }
 

@@ -89,6 +89,13 @@ export interface DriverDefinition<B extends Binding = Binding> {
    */
   readonly bindDevices?: number;
   /**
+   * How many device address spaces one binding mirrors the process in (`Binding.vms`: one per GPU
+   * of a hive that one open file drives, one per tile of a GPU): the fuzzer's device work uses
+   * every one of them. A binding with more address spaces than declared fails its run, so that
+   * no GPU or tile is left out of a campaign without a word. @defaultValue 1
+   */
+  readonly vmsPerBinding?: number;
+  /**
    * A kernel what-if the driver needs: profile rows changed in every run (a scenario's own
    * `profileOverrides` change more). Only for a correct driver that meets a kernel bug on the
    * kernel as it is; name the bug and its fix where the driver is documented, and keep a test of
@@ -141,6 +148,7 @@ const DEFINITION_FIELDS = {
   profiles: true,
   commands: true,
   bindDevices: true,
+  vmsPerBinding: true,
   profileOverrides: true,
   probe: true,
 } as const satisfies Record<keyof DriverDefinition, true>;
@@ -172,6 +180,12 @@ function checkDefinition(def: unknown, where: string): asserts def is DriverDefi
     throw new HmmlabError(
       'ERR_BAD_ARGUMENT',
       `${where}: driver "${d.name}" bindDevices is ${String(d.bindDevices)}; expected an integer of at least 1`,
+    );
+  }
+  if (d.vmsPerBinding !== undefined && (!Number.isInteger(d.vmsPerBinding) || d.vmsPerBinding < 1)) {
+    throw new HmmlabError(
+      'ERR_BAD_ARGUMENT',
+      `${where}: driver "${d.name}" vmsPerBinding is ${String(d.vmsPerBinding)}; expected an integer of at least 1`,
     );
   }
   if (d.profileOverrides !== undefined) {

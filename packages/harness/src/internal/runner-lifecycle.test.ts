@@ -330,9 +330,10 @@ describe('runScenario: what bind returns', () => {
 });
 
 describe('runScenario: device names', () => {
-  const twoGpus = (second: string) =>
+  const twoGpus = (second: string, vmsPerBinding: number | null = 2) =>
     defineDriver({
       name: 'two-gpus',
+      ...(vmsPerBinding !== null ? { vmsPerBinding } : {}),
       probe(kernel: Kernel) {
         const devices = [new Device(kernel, { name: 'gpu0' }), new Device(kernel, { name: second })];
         return { devices, bind: (mm) => Promise.resolve({ vms: devices.map((d) => d.createVm(mm, {})) }) };
@@ -346,5 +347,14 @@ describe('runScenario: device names', () => {
 
   it('should run two devices of different names', async () => {
     expect((await runScenario(twoGpus('gpu1'), s, { decisions: firstRunnable })).run.status).toBe('done');
+  });
+
+  it('should fail a run whose binding mirrors the process on more devices than the driver declares', async () => {
+    const r = await runScenario(twoGpus('gpu1', null), s, { decisions: firstRunnable });
+    expect(r.run.status).not.toBe('done');
+    expect(r.run.message).toMatch(
+      /bind made 2 device address spaces \(gpu0, gpu1\), and driver "two-gpus" declares vmsPerBinding 1: device work would reach only the first one; declare defineDriver\(\{ vmsPerBinding: 2 \}\)/,
+    );
+    expect((await runScenario(twoGpus('gpu1', 3), s, { decisions: firstRunnable })).run.status).toBe('done');
   });
 });

@@ -191,6 +191,20 @@ export function checkProbedDevices(devices: readonly Device[]): void {
  * A binding's address spaces must be on devices the probe returned: the oracle watches only
  * those, and would judge the driver on half of what it did (its translations, its flushes).
  */
+/**
+ * The main binding mirrors the process in no more device address spaces than the driver declares
+ * (`DriverDefinition.vmsPerBinding`): the fuzzer's device work uses that many, and any more would
+ * never see a device access.
+ */
+function checkBindingVms(driver: DriverDefinition, binding: Binding): void {
+  const declared = driver.vmsPerBinding ?? 1;
+  if (binding.vms.length <= declared) return;
+  throw new HmmlabError(
+    'ERR_STATE',
+    `bind made ${binding.vms.length} device address spaces (${binding.vms.map((vm) => vm.device.name).join(', ')}), and driver "${driver.name}" declares vmsPerBinding ${declared}: device work would reach only the first ${declared === 1 ? 'one' : declared}; declare defineDriver({ vmsPerBinding: ${binding.vms.length} })`,
+  );
+}
+
 function checkBindingDevices(binding: Binding, devices: readonly Device[]): void {
   for (const vm of binding.vms) {
     if (devices.includes(vm.device)) continue;
@@ -273,6 +287,7 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
       );
     }
     checkBindingDevices(binding, world.devices);
+    checkBindingVms(driver, binding);
     world.binding = binding;
     // The end of the run is spawned by the last task to finish, so that it takes no scheduling
     // decision while the programs run.
