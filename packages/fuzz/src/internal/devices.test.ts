@@ -1,6 +1,4 @@
 import {
-  HMM_PFN_WRITE,
-  hmmPfnToPage,
   type Kernel,
   MmuIntervalNotifier,
   mmuIntervalNotifierInsert,
@@ -8,10 +6,10 @@ import {
   mmuNotifierRangeBlockable,
   ULONG_MAX,
 } from '@hmmlab/core';
-import { Device, type DeviceVm, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
+import { Device, type DeviceVm, defineDriver } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import { runCampaign } from './campaign.js';
-import { onePageRange } from './test-mirror.js';
+import { onePageFault } from './test-mirror.js';
 
 /**
  * One binding mirroring the process on two GPUs (a hive, or two tiles), under one notifier and
@@ -29,25 +27,7 @@ function twoGpuMirror(forgetsSecond: boolean) {
           const lock = kernel.mutex('hive.lock');
           const mni = new MmuIntervalNotifier('hive');
           const ps = kernel.pageSize;
-          const vms: DeviceVm[] = gpus.map((gpu) =>
-            gpu.createVm(mm, {
-              fault(v, f) {
-                const start = f.va - (f.va % ps);
-                const range = onePageRange(mni, start, ps, f.kind === 'read', gpu.owner);
-                return hmmRangeFaultLoop({
-                  mm,
-                  range,
-                  lock: () => lock.lock(),
-                  unlock: () => lock.unlock(),
-                  commit: () => {
-                    const pfn = range.hmmPfns[0] as number;
-                    v.setPte(start, hmmPfnToPage(kernel, pfn), { write: (pfn & HMM_PFN_WRITE) !== 0 });
-                    return 0;
-                  },
-                });
-              },
-            }),
-          );
+          const vms: DeviceVm[] = gpus.map((gpu) => gpu.createVm(mm, { fault: onePageFault(kernel, mm, mni, lock, gpu.owner) }));
           await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
             async invalidate(sub, range, curSeq) {
               if (mmuNotifierRangeBlockable(range)) await lock.lock();

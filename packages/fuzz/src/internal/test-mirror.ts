@@ -8,14 +8,16 @@ import {
   type HmmRange,
   hmmPfnToPage,
   type Kernel,
+  type Mm,
   MmuIntervalNotifier,
   type MmuNotifierRange,
+  type Mutex,
   mmuIntervalNotifierInsert,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
   ULONG_MAX,
 } from '@hmmlab/core';
-import { Device, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
+import { Device, type DeviceFault, type DeviceVm, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
 
 /** The one-page `hmm_range` of the test mirrors' device faults: the page at `start`, writable unless the fault reads. */
 export function onePageRange(notifier: MmuIntervalNotifier, start: number, ps: number, read: boolean, owner: unknown): HmmRange {
@@ -28,6 +30,35 @@ export function onePageRange(notifier: MmuIntervalNotifier, start: number, ps: n
     defaultFlags: HMM_PFN_REQ_FAULT | (read ? 0 : HMM_PFN_REQ_WRITE),
     pfnFlagsMask: 0,
     devPrivateOwner: owner,
+  };
+}
+
+/**
+ * The device fault handler of the test mirrors: the faulting page through `hmm_range_fault`
+ * under `mni`, installed under `lock` once `read_retry` passed.
+ */
+export function onePageFault(
+  kernel: Kernel,
+  mm: Mm,
+  mni: MmuIntervalNotifier,
+  lock: Mutex,
+  owner: unknown,
+): (vm: DeviceVm, f: DeviceFault) => Promise<number> {
+  const ps = kernel.pageSize;
+  return (v, f) => {
+    const start = f.va - (f.va % ps);
+    const range = onePageRange(mni, start, ps, f.kind === 'read', owner);
+    return hmmRangeFaultLoop({
+      mm,
+      range,
+      lock: () => lock.lock(),
+      unlock: () => lock.unlock(),
+      commit: () => {
+        const pfn = range.hmmPfns[0] as number;
+        v.setPte(start, hmmPfnToPage(kernel, pfn), { write: (pfn & HMM_PFN_WRITE) !== 0 });
+        return 0;
+      },
+    });
   };
 }
 
@@ -46,23 +77,7 @@ export function mirror(flush: boolean, spinsOn?: (range: MmuNotifierRange) => bo
           const lock = kernel.mutex('gpu0.lock');
           const mni = new MmuIntervalNotifier('mirror');
           const ps = kernel.pageSize;
-          const vm = gpu.createVm(mm, {
-            fault(v, f) {
-              const start = f.va - (f.va % ps);
-              const range = onePageRange(mni, start, ps, f.kind === 'read', gpu.owner);
-              return hmmRangeFaultLoop({
-                mm,
-                range,
-                lock: () => lock.lock(),
-                unlock: () => lock.unlock(),
-                commit: () => {
-                  const pfn = range.hmmPfns[0] as number;
-                  v.setPte(start, hmmPfnToPage(kernel, pfn), { write: (pfn & HMM_PFN_WRITE) !== 0 });
-                  return 0;
-                },
-              });
-            },
-          });
+          const vm = gpu.createVm(mm, { fault: onePageFault(kernel, mm, mni, lock, gpu.owner) });
           await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
             async invalidate(sub, range, curSeq) {
               if (spinsOn?.(range) === true) for (;;) {}
