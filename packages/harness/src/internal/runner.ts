@@ -188,10 +188,6 @@ export function checkProbedDevices(devices: readonly Device[]): void {
 }
 
 /**
- * A binding's address spaces must be on devices the probe returned: the oracle watches only
- * those, and would judge the driver on half of what it did (its translations, its flushes).
- */
-/**
  * The main binding mirrors the process in no more device address spaces than the driver declares
  * (`DriverDefinition.vmsPerBinding`): the fuzzer's device work uses that many, and any more would
  * never see a device access.
@@ -205,6 +201,10 @@ function checkBindingVms(driver: DriverDefinition, binding: Binding): void {
   );
 }
 
+/**
+ * A binding's address spaces must be on devices the probe returned: the oracle watches only
+ * those, and would judge the driver on half of what it did (its translations, its flushes).
+ */
 function checkBindingDevices(binding: Binding, devices: readonly Device[]): void {
   for (const vm of binding.vms) {
     if (devices.includes(vm.device)) continue;

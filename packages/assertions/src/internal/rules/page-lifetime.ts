@@ -164,9 +164,10 @@ export function checkDmaMap(ctx: OracleContext, ev: DmaEvent): void {
  * that the hardware will not attempt to access the MR any more" (drivers/infiniband/core/umem_odp.c,
  * `ib_umem_odp_release`); `mlx5_ib_invalidate_range` zaps the NIC's entries and waits
  * (`mlx5r_umr_update_xlt`) before `ib_umem_odp_unmap_dma_pages`, and `xe_svm_invalidate`
- * (drivers/gpu/drm/xe/xe_svm.c) waits for its TLB invalidation before `drm_gpusvm_range_unmap_pages`. An access through a translation that
- * outlived its mapping goes to a DMA address that maps nothing (an IOMMU fault), or to another
- * page once the address is handed out again.
+ * (drivers/gpu/drm/xe/xe_svm.c) waits for its TLB invalidation before
+ * `drm_gpusvm_range_unmap_pages`. An access through a translation that outlived its mapping goes
+ * to a DMA address that maps nothing (an IOMMU fault), or to another page once the address is
+ * handed out again.
  */
 function checkDmaUnmap(ctx: OracleContext, ev: DmaEvent): void {
   const dev = ctx.world.devices.find((d) => d.name === ev.dev);
