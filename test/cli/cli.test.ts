@@ -310,6 +310,11 @@ describe('hmmlab bad usage', () => {
     ['a bad replay token', ['replay', `${fixtures}/correct`, 'not-a-token'], /replay token: it does not start with/],
     ['a bad --runs', ['fuzz', `${fixtures}/correct`, '--runs', 'many'], /--runs many: expected an integer/],
     [
+      'a binding with more address spaces than its driver declares',
+      ['fuzz', `${fixtures}/undeclared-vms`, '--no-typecheck'],
+      /undeclared-vms\/driver\.ts: bind made 2 device address spaces \(gpu0, gpu1\), and driver "undeclared-vms" declares vmsPerBinding 1: .*declare defineDriver\(\{ vmsPerBinding: 2 \}\)/,
+    ],
+    [
       'a misspelt --shape field',
       ['fuzz', `${fixtures}/correct`, '--shape', '{"regionz":{"min":1,"max":1}}'],
       /--shape: unknown field "regionz"/,

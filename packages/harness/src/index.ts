@@ -41,6 +41,7 @@ export { kernelBuffer } from './internal/helpers/kernel-buffer.js';
 export { HMM_RANGE_DEFAULT_TIMEOUT, hmmRangeFaultLoop, type RangeFaultLoopArgs } from './internal/helpers/range-fault.js';
 export { forEachVmaChunk } from './internal/helpers/vma-chunks.js';
 export {
+  BindingMismatchError,
   checkProbedDevices,
   describeOp,
   initialValue,

@@ -5,13 +5,15 @@
 import { dirname, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { formatOwner, type OracleReport, type Violation } from '@hmmlab/assertions';
-import { HmmlabError, Kernel, type TraceEvent } from '@hmmlab/core';
+import { firstRunnable, HmmlabError, Kernel, type TraceEvent } from '@hmmlab/core';
 import {
+  BindingMismatchError,
   checkProbedDevices,
   type DriverDefinition,
   type DriverInstance,
   DriverLoadError,
   loadDriver,
+  runScenario,
   type Scenario,
 } from '@hmmlab/harness';
 import {
@@ -78,8 +80,16 @@ export async function loadProbedDriver(file: string): Promise<DriverDefinition> 
   } catch (e) {
     throw new DriverLoadError(file, `${resolve(file)}: ${e instanceof Error ? e.message : String(e)}`, e);
   }
+  // A binding the definition does not describe (more address spaces than vmsPerBinding) would
+  // fail every run as the driver's own error: one bind in a scratch run reports it as a load error.
+  const scratch = await runScenario(driver, SCRATCH_SCENARIO, { decisions: firstRunnable, trace: 'none' });
+  const e = scratch.run.error;
+  if (e instanceof BindingMismatchError) throw new DriverLoadError(file, `${resolve(file)}: ${e.message}`, e);
   return driver;
 }
+
+/** One untouched page and no program: the driver's probe and bind, then the run's end. */
+const SCRATCH_SCENARIO: Scenario = { regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon' }], tasks: [] };
 
 /** Each driver module this worker has loaded and probed (a campaign's epochs use it again and again). */
 const probed = new Map<string, Promise<DriverDefinition>>();

@@ -192,11 +192,18 @@ export function checkProbedDevices(devices: readonly Device[]): void {
  * (`DriverDefinition.vmsPerBinding`): the fuzzer's device work uses that many, and any more would
  * never see a device access.
  */
+/** A binding the driver's definition does not describe: a definition to fix, which a load reports before any run. */
+export class BindingMismatchError extends HmmlabError {
+  constructor(message: string) {
+    super('ERR_BAD_ARGUMENT', message);
+    this.name = 'BindingMismatchError';
+  }
+}
+
 function checkBindingVms(driver: DriverDefinition, binding: Binding): void {
   const declared = driver.vmsPerBinding ?? 1;
   if (binding.vms.length <= declared) return;
-  throw new HmmlabError(
-    'ERR_STATE',
+  throw new BindingMismatchError(
     `bind made ${binding.vms.length} device address spaces (${binding.vms.map((vm) => vm.device.name).join(', ')}), and driver "${driver.name}" declares vmsPerBinding ${declared}: device work would reach only the first ${declared === 1 ? 'one' : declared}; declare defineDriver({ vmsPerBinding: ${binding.vms.length} })`,
   );
 }
