@@ -314,6 +314,7 @@ describe('hmmlab bad usage', () => {
       ['fuzz', `${fixtures}/undeclared-vms`, '--no-typecheck'],
       /undeclared-vms\/driver\.ts: bind made 2 device address spaces \(gpu0, gpu1\), and driver "undeclared-vms" declares vmsPerBinding 1: .*declare defineDriver\(\{ vmsPerBinding: 2 \}\)/,
     ],
+    ['a bad --shape of mutate', ['mutate', `${fixtures}/correct`, '--shape', '{"regions":{"min":0,"max":1}}'], /--shape: regions is /],
     [
       'a misspelt --shape field',
       ['fuzz', `${fixtures}/correct`, '--shape', '{"regionz":{"min":1,"max":1}}'],

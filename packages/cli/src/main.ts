@@ -141,6 +141,7 @@ program
   .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
   .option('--workers <n>', 'mutants fuzzed at once, each in its own watched worker (a thread in a process of its own)', '1')
   .option('--operator <names...>', 'only these mutation operators')
+  .option('--shape <json|file>', 'scenario shape fields for every campaign, as hmmlab fuzz --shape')
   .option('--tests', "also run the driver's driver.test.ts (vitest) on each mutant the fuzzer does not kill")
   .option('--min-score <percent>', 'exit 1 when the mutation score is below this')
   .option('--json', 'print one JSON object instead of text')

@@ -14,7 +14,7 @@ import { AnalyzeError, type Equivalent, type Mutant, type MutantSet, mutants, OP
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import { type CampaignResult, MAX_SEED, runParallelCampaign, WatchedWorker, WorkerStallError } from '@hmmlab/fuzz';
 import { DEFAULT_RUNS } from '../internal/defaults.js';
-import { findDrivers } from '../internal/drivers.js';
+import { campaignShape, findDrivers, parseShapeOption } from '../internal/drivers.js';
 import { formatMs, table } from '../internal/format.js';
 import type { MutantRun } from '../internal/mutant-job.js';
 import { mutantTrees } from '../internal/mutant-tree.js';
@@ -38,6 +38,8 @@ export interface MutateCommandOptions {
   operator?: string[];
   hangTimeout?: string;
   maxHeap?: string;
+  /** `--shape`: scenario-shape fields for every campaign (a JSON object, or a file holding one), as `hmmlab fuzz --shape`. */
+  shape?: string;
 }
 
 /** What became of one mutant. */
@@ -112,6 +114,7 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
     throw new UsageError(`--profile ${o.profile}: expected one of ${PROFILE_NAMES.join(', ')}`);
   for (const op of o.operator ?? [])
     if (!OPERATOR_NAMES.includes(op)) throw new UsageError(`--operator ${op}: expected one of ${OPERATOR_NAMES.join(', ')}`);
+  const shapeOption = o.shape === undefined ? undefined : parseShapeOption(o.shape);
   const limits = watchOptions(o.hangTimeout, o.maxHeap);
   const targets = findDrivers([path]);
   if (targets.length !== 1) throw new UsageError(`${path}: holds ${targets.length} drivers; mutate one driver at a time`);
@@ -133,10 +136,12 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
   const vitest = o.tests === true ? vitestOf(target.file) : null;
   if (vitest !== null && !existsSync(test)) throw new UsageError(`--tests: no driver.test.ts beside ${target.label}`);
 
+  const shape = campaignShape(target, shapeOption);
   const options = {
     runs,
     seed,
     ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
+    ...(shape !== undefined ? { shape } : {}),
   };
   const t0 = performance.now();
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
