@@ -278,6 +278,7 @@ export class DrmGpusvm {
       // when the range goes). Only the mappings of pages the range no longer holds go.
       const kept = range.dmaMapped;
       range.dmaMapped = [];
+      range.hasDmaMapping = false;
       range.hasDevmemPages = false;
       range.pages = [];
       range.writable = [];
@@ -293,10 +294,10 @@ export class DrmGpusvm {
           if (j >= 0) kept.splice(j, 1);
           else this.dev.dmaMap(page, (e & HMM_PFN_WRITE) !== 0);
           range.dmaMapped.push(page);
+          range.hasDmaMapping = true;
         }
       }
       for (const p of kept) this.dev.dmaUnmap(p);
-      range.hasDmaMapping = range.dmaMapped.length > 0;
       this.notifierLock.upRead();
       return 0;
     }
