@@ -60,40 +60,20 @@ describe('hmmlab fuzz', () => {
 
   it("should draw every scenario under --shape, its fields over an expected.json's", () => {
     type Doc = { drivers: { campaign: { shape: unknown }; scenario: { regions: unknown[] }; replay: string }[] };
-    const shaped = hmmlab(
-      'fuzz',
-      `${fixtures}/no-flush`,
-      '--runs',
-      '300',
-      '--no-typecheck',
-      '--no-corpus',
-      '--json',
-      '--shape',
-      '{"regions":{"min":3,"max":3},"thp":false}',
-    );
+    // A 300-run JSON campaign of the no-flush fixture, with these arguments added.
+    const campaign = (...extra: string[]) =>
+      hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '300', '--no-typecheck', '--no-corpus', '--json', ...extra);
+    const shaped = campaign('--shape', '{"regions":{"min":3,"max":3},"thp":false}');
     expect(shaped.status).toBe(1);
     const d = (JSON.parse(shaped.stdout) as Doc).drivers[0];
     expect(d?.campaign.shape).toEqual({ regions: { min: 3, max: 3 }, thp: false });
     expect(d?.scenario.regions).toHaveLength(3);
-    const plain = (
-      JSON.parse(hmmlab('fuzz', `${fixtures}/no-flush`, '--runs', '300', '--no-typecheck', '--no-corpus', '--json').stdout) as Doc
-    ).drivers[0];
+    const plain = (JSON.parse(campaign().stdout) as Doc).drivers[0];
     expect(plain?.campaign.shape).toBeNull();
     const dir = mkdtempSync(join(tmpdir(), 'hmmlab-shape-'));
     try {
       writeFileSync(join(dir, 'shape.json'), '{ "regions": { "min": 3, "max": 3 }, "thp": false }');
-      const fromFile = hmmlab(
-        'fuzz',
-        `${fixtures}/no-flush`,
-        '--runs',
-        '300',
-        '--no-typecheck',
-        '--no-corpus',
-        '--json',
-        '--shape',
-        join(dir, 'shape.json'),
-      );
-      const f = (JSON.parse(fromFile.stdout) as Doc).drivers[0];
+      const f = (JSON.parse(campaign('--shape', join(dir, 'shape.json')).stdout) as Doc).drivers[0];
       expect(f?.campaign).toEqual(d?.campaign);
       expect(f?.replay).toBe(d?.replay);
     } finally {
