@@ -35,7 +35,8 @@ export class InlineMirror extends SvmMirror {
     // no owner, to every VMA its rmap walk visits, the initiator's own first, when another process
     // still maps a collected page; taking the block lock for it would deadlock (uvm_hmm.c
     // hmm_invalidate skips it through ignore_hmm_invalidate_va_block).
-    if (this.setupTask !== null && this.setupTask === this.kernel.sched.currentTaskId()) return Promise.resolve(true);
+    const setup = this.setupTask.get();
+    if (setup !== null && setup === this.kernel.sched.currentTaskId()) return Promise.resolve(true);
     if (this.isOwn(range, MMU_NOTIFY_MIGRATE) || this.isOwn(range, MMU_NOTIFY_EXCLUSIVE)) return Promise.resolve(true);
     if (!mmuNotifierRangeBlockable(range)) return Promise.resolve(false);
     return super.invalidate(mni, range, curSeq);

@@ -97,11 +97,11 @@ function chunkArgs(m: SvmMirror, vma: Vma, start: number, end: number, flags: nu
 /** `migrate_vma_setup`; with `L` held across it, the mirror knows the task that is inside it (`setupTask`). */
 async function setupLocked(m: SvmMirror, whole: boolean, args: MigrateVma): Promise<number> {
   if (!whole) return migrateVmaSetup(args);
-  m.setupTask = m.kernel.sched.currentTaskId();
+  m.setupTask.set(m.kernel.sched.currentTaskId());
   try {
     return await migrateVmaSetup(args);
   } finally {
-    m.setupTask = null;
+    m.setupTask.set(null);
   }
 }
 

@@ -113,6 +113,7 @@ export class SvmMirror implements Binding {
     this.lock = this.kernel.mutex(`${device.name} svm lock`);
     this.convertingCell = new SharedCell(this.kernel, `${device.name} svm converting`, 0, { atomic: true });
     this.foreignCell = new SharedCell(this.kernel, `${device.name} svm foreign invalidations`, 0);
+    this.setupTask = new SharedCell<number | null>(this.kernel, `${device.name} svm setup task`, null, { atomic: true });
     this.dmaMapped = new SharedMap(this.kernel, `${device.name} svm dma-mapped`);
     this.notifier = new MmuIntervalNotifier(`${device.name} svm`);
     this.faultsDone = this.kernel.waitQueue(`${device.name} svm faults`);
@@ -378,9 +379,11 @@ export class SvmMirror implements Binding {
    * The task that is inside `migrate_vma_setup` holding `L` (when `lockAcross`), or null: UVM's
    * `uvm_thread_context()->ignore_hmm_invalidate_va_block`, set around the call by
    * `migrate_vma_setup_locked` (uvm_hmm.c). The mirror may ignore every invalidation that task
-   * raises meanwhile, such as the `MMU_NOTIFY_CLEAR` of `try_to_migrate_one`.
+   * raises meanwhile, such as the `MMU_NOTIFY_CLEAR` of `try_to_migrate_one`. UVM keeps it per
+   * thread; here it is one cell that callbacks of any task read without `L`, so its accesses are
+   * marked (`READ_ONCE`/`WRITE_ONCE`): a callback of another task never finds its own id in it.
    */
-  setupTask: number | null = null;
+  readonly setupTask: SharedCell<number | null>;
 
   /** Evicts all of the device memory to system memory (device removal, memory pressure). */
   evict(): Promise<number> {
