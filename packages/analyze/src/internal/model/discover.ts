@@ -80,6 +80,22 @@ function propName(p: Node): string | undefined {
   return Node.isPropertyAssignment(p) || Node.isMethodDeclaration(p) || Node.isShorthandPropertyAssignment(p) ? p.getName() : undefined;
 }
 
+/**
+ * Whether code at `n`, in a method of the base class `owner`, runs for an object of class `cls`:
+ * not when `cls` overrides that method without calling `super.<method>()` in the override (a
+ * driver that registers its own classic notifier in its `open` never registers the interval
+ * notifier of its base class's `open`).
+ */
+function runsFor(cls: ClassInfo | null, owner: ClassInfo | null, n: Node): boolean {
+  if (cls === null || owner === null || cls === owner) return true;
+  const method = n.getFirstAncestorByKind(SyntaxKind.MethodDeclaration);
+  if (method === undefined) return true;
+  const name = method.getName();
+  const m = findMember(cls, name);
+  if (m === undefined || m.owner === owner) return true;
+  return m.node.getText().includes(`super.${name}(`);
+}
+
 /** Callbacks and fault handlers registered inside `scope`, with `this` bound to `cls`. */
 function registrations(
   program: Program,
@@ -130,11 +146,13 @@ function registrations(
     }
   };
   for (const call of scope.getDescendantsOfKind(SyntaxKind.CallExpression)) {
+    if (!runsFor(cls, owner, call)) continue;
     const n = calleeName(call);
     if (n === 'mmuIntervalNotifierInsert' || n === 'mmuIntervalNotifierInsertLocked') visit(call.getArguments()[4], call, 'notifier');
     else if (n === 'createVm') visit(call.getArguments()[1], call, 'vm');
   }
   for (const ne of scope.getDescendantsOfKind(SyntaxKind.NewExpression)) {
+    if (!runsFor(cls, owner, ne)) continue;
     const n = ne.getExpression().getText();
     if (n === 'MmuNotifier') visit(ne.getArguments()[0], ne, 'notifier');
     else if (n === 'Work' || n === 'DelayedWork') visit(ne.getArguments()[1], ne, 'work');
