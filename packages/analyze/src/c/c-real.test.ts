@@ -26,6 +26,7 @@ const EXPECTED: readonly (readonly [string, readonly string[]])[] = [
   [
     'drivers/infiniband/hw/hfi1/user_exp_rcv.c',
     [
+      '154 warning unshared-driver-state',
       '828 error sleep-when-nonblockable',
       '910 error event-fallthrough',
       '957 error sleep-when-nonblockable',

@@ -57,7 +57,9 @@ export type CEffect =
       readonly depth: number;
       readonly held: readonly Held[];
     }
-  | { readonly t: 'return'; readonly at: Site; readonly held: readonly Held[]; readonly depth: number };
+  | { readonly t: 'return'; readonly at: Site; readonly held: readonly Held[]; readonly depth: number }
+  /** A field of a driver struct (`struct dmirror.closed`) read or written with a plain access. */
+  | { readonly t: 'field'; readonly at: Site; readonly field: string; readonly write: boolean; readonly held: readonly Held[] };
 
 /** What a name stands for in a frame. */
 type Kind = 'range' | 'mni' | 'event' | 'owner';
@@ -222,6 +224,8 @@ export class CInterp {
   }
 
   private cur: FnDef | undefined;
+  /** Parameters and locals declared as structs, by function node (the parsed trees live as long as the interpreter). */
+  private readonly structs = new Map<number, Map<string, string>>();
 
   private limit(outs: Out[]): Out[] {
     if (outs.length <= MAX_PATHS) return outs;
@@ -610,9 +614,73 @@ export class CInterp {
     return undefined;
   }
 
+  /**
+   * `struct NAME` of a parameter or local declared in the function around `id` as a pointer to a
+   * struct, by its declaration. Not a struct the function holds by value (its own, not shared),
+   * nor one the function allocated (`node = kzalloc(...)`: it fills the new object in before it
+   * publishes it).
+   */
+  private structOf(id: CNode): string | undefined {
+    let fn: CNode | null = id.parent;
+    while (fn !== null && fn.type !== 'function_definition') fn = fn.parent;
+    if (fn === null) return undefined;
+    let known = this.structs.get(fn.id);
+    if (known === undefined) {
+      known = new Map();
+      this.structs.set(fn.id, known);
+      for (const d of [...fn.descendantsOfType('parameter_declaration'), ...fn.descendantsOfType('declaration')]) {
+        const type = d?.childForFieldName('type');
+        const tag = type?.type === 'struct_specifier' ? type.childForFieldName('name')?.text : undefined;
+        if (d === null || tag === undefined) continue;
+        for (const c of d.namedChildren) {
+          if (c === null || c.type === 'struct_specifier') continue;
+          const decl = c.type === 'init_declarator' ? c.childForFieldName('declarator') : c;
+          const n = declName(decl);
+          if (n !== undefined && decl?.type === 'pointer_declarator' && !known.has(n)) known.set(n, `struct ${tag}`);
+        }
+      }
+      for (const a of fn.descendantsOfType(['assignment_expression', 'init_declarator'])) {
+        const value = a?.childForFieldName(a.type === 'init_declarator' ? 'value' : 'right');
+        const fresh = value !== null && value !== undefined && ALLOCATES.test(calleeOf(value) ?? '');
+        const n = a?.type === 'init_declarator' ? declName(a.childForFieldName('declarator')) : a?.childForFieldName('left')?.text;
+        if (fresh && n !== undefined) known.delete(n);
+      }
+    }
+    return known.get(id.text);
+  }
+
+  /**
+   * Records a plain access to `p->f` or `p.f` when `p` is a parameter or local declared as a
+   * struct (`struct dmirror *dmirror`): the field is keyed by the struct. An address taken
+   * (`&p->lock`, a lock or a list head handed to a helper) and the marked accesses of
+   * `READ_ONCE`/`WRITE_ONCE` are not plain accesses.
+   */
+  private touchField(s: CState, x: CNode, write: boolean): void {
+    const base = x.childForFieldName('argument');
+    const name = x.childForFieldName('field')?.text;
+    if (base === null || name === undefined || strip(base).type !== 'identifier') return;
+    const parent = x.parent;
+    if (parent?.type === 'pointer_expression' && parent.childForFieldName('operator')?.text === '&') return;
+    const call = parent?.type === 'argument_list' ? parent.parent : null;
+    if (
+      call?.type === 'call_expression' &&
+      /^(READ_ONCE|WRITE_ONCE|smp_load_acquire|smp_store_release)$/.test(call.childForFieldName('function')?.text ?? '')
+    )
+      return;
+    const struct = this.structOf(strip(base));
+    if (struct === undefined) return;
+    s.effects.push({ t: 'field', at: this.site(this.cur, x), field: `${struct}.${name}`, write, held: [...s.held] });
+  }
+
   /** Effects of an expression on each path, with its value when known (a literal). */
   private evalExpr(e: CNode, s: CState): [CState, string | undefined][] {
     const x = strip(e);
+    if (x.type === 'field_expression') this.touchField(s, x, false);
+    else if (x.type === 'update_expression') {
+      // `p->count++`: a write (the read is the operand's, below).
+      const arg = strip(x.childForFieldName('argument') as CNode);
+      if (arg.type === 'field_expression') this.touchField(s, arg, true);
+    }
     switch (x.type) {
       case 'true':
         return [[s, 'true']];
@@ -661,6 +729,7 @@ export class CInterp {
         const op = x.childForFieldName('operator')?.text;
         return this.evalExpr(right, s).map(([st, v]) => {
           if (left.type === 'identifier') this.bind(st, left.text, right, op === '=' ? v : undefined);
+          else if (strip(left).type === 'field_expression') this.touchField(st, strip(left), true);
           return [st, v];
         });
       }
@@ -865,10 +934,20 @@ export class CInterp {
         o.s.blockable,
         o.s.decisions,
         o.s.held.map((h) => h.key),
-        o.s.effects.slice(effects).map((e) => `${e.t}:${e.at.line}`),
+        o.s.effects
+          .slice(effects)
+          .filter((e) => e.t !== 'field')
+          .map((e) => `${e.t}:${e.at.line}`),
         v,
       ]);
-      if (!merged.has(key)) merged.set(key, [o.s, v]);
+      // Field accesses do not split paths: the one kept gathers those of the paths it stands for.
+      const kept = merged.get(key);
+      if (kept === undefined) merged.set(key, [o.s, v]);
+      else {
+        const has = new Set(kept[0].effects.map((e) => (e.t === 'field' ? `${e.field}:${e.write}:${e.at.line}` : '')));
+        for (const e of o.s.effects.slice(effects))
+          if (e.t === 'field' && !has.has(`${e.field}:${e.write}:${e.at.line}`)) kept[0].effects.push(e);
+      }
     }
     return [...merged.values()];
   }
@@ -879,6 +958,16 @@ function judge(v: string, kind: 'bool' | 'int' | 'void'): 'ok' | 'fail' | 'unkno
   if (kind === 'void') return 'ok';
   if (kind === 'bool') return v === 'true' || v === '1' ? 'ok' : v === 'false' || v === '0' ? 'fail' : 'unknown';
   return v === '0' ? 'ok' : /^-/.test(v) ? 'fail' : 'unknown';
+}
+
+/** Allocators whose result is a new object nobody else sees yet. */
+const ALLOCATES = /^(k[mvz]?alloc\w*|kv[mz]?alloc\w*|k[v]?calloc|kmem_cache_z?alloc\w*|devm_k[mz]alloc\w*|v[mz]?alloc\w*|kmemdup)$/;
+
+/** The function a call (under casts and parentheses) names, or undefined. */
+function calleeOf(e: CNode): string | undefined {
+  let x = strip(e);
+  while (x.type === 'cast_expression') x = strip(x.childForFieldName('value') as CNode);
+  return x.type === 'call_expression' ? x.childForFieldName('function')?.text : undefined;
 }
 
 function strip(e: CNode): CNode {

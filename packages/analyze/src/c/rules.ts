@@ -7,6 +7,7 @@
  */
 
 import { dirname } from 'node:path';
+import { type Access, collectAccesses, lockSetRaces, locksText } from '../internal/lockset.js';
 import { ALL_EVENTS, EV, EVENT_NAMES, eventNames, eventSetText, NONBLOCKABLE_EVENTS } from '../internal/model/values.js';
 import type { Severity } from '../rules/rule.js';
 import type { CAnalysis, CRun } from './analyze.js';
@@ -390,6 +391,34 @@ const dmaUnmapWhileMapped: CRule = {
   },
 };
 
+type FieldEff = Eff<'field'>;
+
+const MMGET = /^mmget_not_zero\(/;
+const placeOf = (e: FieldEff): string => `${e.at.file}:${e.at.line}:${e.at.text}`;
+
+/**
+ * `unshared-driver-state`: a field of a driver struct (`p->f`, `p` declared `struct x *p`) written
+ * by an invalidate callback and read or written by a fault path, or the other way round, with no
+ * lock held in common and no `READ_ONCE`/`WRITE_ONCE` (internal/lockset.ts).
+ */
+const unsharedDriverState: CRule = {
+  id: 'unshared-driver-state',
+  severity: 'warning',
+  check(a) {
+    const inCallbacks = new Map<string, Access<FieldEff>[]>();
+    const inEntries = new Map<string, Access<FieldEff>[]>();
+    for (const cb of a.callbacks)
+      collectAccesses(cb.paths, inCallbacks, { where: `${cb.name}()`, release: cb.kind === 'release', mmget: MMGET, placeOf });
+    for (const en of a.entries) collectAccesses(en.paths, inEntries, { where: `${en.name}()`, mmget: MMGET, placeOf });
+    return lockSetRaces(inCallbacks, inEntries).map(({ field, write: w, other: o }) => ({
+      at: w.e.at,
+      message:
+        `\`${field}\` is written in ${w.where} with ${locksText(w)} held and ${o.e.write ? 'written' : 'read'} in ${o.where} at ${where(o.e.at)} with ${locksText(o)}: ` +
+        'nothing orders the two, a data race. Take the lock the other side holds (a count both sides update needs it, or an atomic_t), or mark both accesses with READ_ONCE/WRITE_ONCE if a stale value is harmless',
+    }));
+  },
+};
+
 /** The C rules, in the TypeScript checker's report order. */
 export const C_RULES: readonly CRule[] = [
   ownerWithoutEvent,
@@ -402,6 +431,7 @@ export const C_RULES: readonly CRule[] = [
   eventFallthrough,
   clearWithoutFlush,
   dmaUnmapWhileMapped,
+  unsharedDriverState,
 ];
 
 /** Every finding of the rules asked for (all by default), one per rule and line. */

@@ -45,6 +45,16 @@ describe('lint on examples/', () => {
     expect(found).toEqual([...rules].sort());
   });
 
+  it("should warn of L1's closed flag, set and read with no lock, and not of its fixed twin's, set and read under L", () => {
+    const l1 = join(EXAMPLES, 'buggy', 'l1-closed-vm-early-return');
+    const warned = lint([join(l1, 'driver.ts')]).findings.filter((f) => f.rule === 'unshared-driver-state');
+    expect(warned).toHaveLength(1);
+    expect(warned[0]?.message).toMatch(
+      /^`ClosedVmEarlyReturn\.closed` is written in ClosedVmEarlyReturn\.unbind with no lock held and read in ClosedVmEarlyReturn\.invalidate/,
+    );
+    expect(lint([join(l1, 'fixed.ts')]).findings).toEqual([]);
+  });
+
   it.each([...templates.map((d) => join(EXAMPLES, d)), ...controls.map((d) => join(EXAMPLES, 'buggy', 'controls', d, 'driver.ts'))])(
     'should report no error on the correct driver %s, but those its lint-known.json explains',
     (path) => {
@@ -81,6 +91,7 @@ describe('lint', () => {
       'event-fallthrough',
       'clear-without-flush',
       'dma-unmap-while-mapped',
+      'unshared-driver-state',
     ]);
   });
 });

@@ -10,6 +10,7 @@ import { setSeqOutsideLock } from './set-seq-outside-lock.js';
 import { skipBeforeSetSeq } from './skip-before-set-seq.js';
 import { sleepWhenNonblockable } from './sleep-when-nonblockable.js';
 import { trueWhenNonblockable } from './true-when-nonblockable.js';
+import { unsharedDriverState } from './unshared-driver-state.js';
 
 /** The rules `lint` runs, in report order. */
 export const RULES: readonly Rule[] = [
@@ -23,4 +24,5 @@ export const RULES: readonly Rule[] = [
   eventFallthrough,
   clearWithoutFlush,
   dmaUnmapWhileMapped,
+  unsharedDriverState,
 ];

@@ -19,13 +19,16 @@ describe('lint rules', () => {
     expect(new Set(RULES.map((r) => r.id)).size).toBe(RULES.length);
   });
 
-  it.each(RULES.map((r) => r.id))('should report %s on its positive fixture, at the offending line, as an error', (id) => {
-    const f = rulesOf(`${id}.bad`).filter((x) => x.rule === id);
-    expect(f).toHaveLength(1);
-    expect(f[0]?.severity).toBe('error');
-    expect(f[0]?.file).toMatch(new RegExp(`fixtures/${id}\\.bad\\.ts$`));
-    expect(f[0]?.message.length).toBeGreaterThan(40);
-  });
+  it.each(RULES.map((r) => [r.id, r.severity]))(
+    'should report %s on its positive fixture, at the offending line, as an %s',
+    (id, severity) => {
+      const f = rulesOf(`${id}.bad`).filter((x) => x.rule === id);
+      expect(f).toHaveLength(1);
+      expect(f[0]?.severity).toBe(severity);
+      expect(f[0]?.file).toMatch(new RegExp(`fixtures/${id}\\.bad\\.ts$`));
+      expect(f[0]?.message.length).toBeGreaterThan(40);
+    },
+  );
 
   it.each(RULES.map((r) => r.id))('should report nothing at all on the negative fixture of %s', (id) => {
     expect(rulesOf(`${id}.good`)).toEqual([]);
@@ -57,6 +60,12 @@ describe('lint rules', () => {
       67,
       /`dev\.dmaUnmap\(\)` runs before .*`vm\.clearRange\(\)` at dma-unmap-while-mapped\.bad\.ts:70 comes after it/,
     ],
+    [
+      'unshared-driver-state.bad',
+      'unshared-driver-state',
+      86,
+      /`FxMirror\.closed` is written in FxMirror\.unbind with no lock held and read in FxMirror\.invalidate at unshared-driver-state\.bad\.ts:53 with `this\.lock`/,
+    ],
   ])('should place and explain the finding of %s', (name, rule, line, message) => {
     const f = rulesOf(name).find((x) => x.rule === rule);
     expect(f?.line).toBe(line);
@@ -77,6 +86,35 @@ describe('lint rules', () => {
       expect(noTlb).not.toBe(text);
       writeFileSync(join(dir.path, 'driver.ts'), noTlb);
       expect(lint([join(dir.path, 'driver.ts')]).findings).toEqual([]);
+    } finally {
+      dir.dispose();
+    }
+  });
+
+  it('should take a snapshot read without the lock, compared again under it, for no race (mmu_invalidate_retry)', () => {
+    const dir = tempDir('snapshot');
+    try {
+      // The callback counts invalidations under the lock; the fault path reads the count without
+      // it before hmm_range_fault. Compared again under the lock before mapping: no finding. Not
+      // compared again: the unlocked read races with the callback's write.
+      const text = readFileSync(fixture('unshared-driver-state.good'), 'utf8');
+      const counted = text
+        .replace('  closed = false;\n', '  closed = false;\n  seq = 0;\n')
+        .replace('    mmuIntervalSetSeq(sub, curSeq);\n', '    mmuIntervalSetSeq(sub, curSeq);\n    this.seq++;\n')
+        .replace(
+          '    const start = this.kernel.pageAlignDown(va);\n',
+          '    const start = this.kernel.pageAlignDown(va);\n    const snap = this.seq;\n',
+        );
+      const rechecked = counted.replace(
+        '        const e = r.hmmPfns[0] as number;\n',
+        '        if (this.seq !== snap) return;\n        const e = r.hmmPfns[0] as number;\n',
+      );
+      expect(counted.split('this.seq').length).toBe(3);
+      expect(rechecked).not.toBe(counted);
+      writeFileSync(join(dir.path, 'driver.ts'), rechecked);
+      expect(lint([join(dir.path, 'driver.ts')]).findings).toEqual([]);
+      writeFileSync(join(dir.path, 'driver.ts'), counted);
+      expect(lint([join(dir.path, 'driver.ts')]).findings.map((f) => f.rule)).toEqual(['unshared-driver-state']);
     } finally {
       dir.dispose();
     }

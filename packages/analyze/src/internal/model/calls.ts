@@ -29,9 +29,88 @@ export function property(ip: Interp, v: Value, name: string, s: State, at: Node)
       const fn: FnValue = { k: 'fn', node: m.node, env: null, thisValue: v, owner: m.owner };
       return m.getter ? ip.call(fn, [], s, at) : [[s, fn]];
     }
-    return [[s, sym(`${v.key}.${name}`, declaredType(v.cls, name))]];
+    const field = plainField(v.cls, name);
+    const type = declaredType(v.cls, name);
+    if (field === undefined) return [[s, sym(`${v.key}.${name}`, type)]];
+    touchField(ip, s, at, field, false);
+    return [[s, { k: 'sym', key: `${v.key}.${name}`, field, ...(type === undefined ? {} : { type }) }]];
   }
   return [[s, sym(`${keyOf(v)}.${name}`)]];
+}
+
+/** Records that the path read or wrote the plain driver field `field` (`Class.field`) at `at`. */
+export function touchField(ip: Interp, s: State, at: Node, field: string, write: boolean): void {
+  // A constructor runs before the object is shared: nothing it does can race.
+  if (at.getFirstAncestorByKind(SyntaxKind.Constructor) !== undefined) return;
+  s.effects.push({ t: 'field', field, write, held: [...s.held], node: at, stack: ip.where() });
+}
+
+/** Methods that change the array, `Map` or `Set` they are called on. */
+const MUTATORS: ReadonlySet<string> = new Set([
+  'set',
+  'delete',
+  'add',
+  'clear',
+  'push',
+  'pop',
+  'shift',
+  'unshift',
+  'splice',
+  'sort',
+  'reverse',
+  'fill',
+  'copyWithin',
+]);
+
+/**
+ * `Class.field` when `name` is a field of `cls` (or a base class) that holds plain state: a
+ * number, flag, string, array, `Map` or `Set` (optionally with `null` or `undefined`), by its
+ * declared type or, without one, by its initialiser. A `readonly` field of a primitive type never
+ * changes and is not state. Fields of other types (locks, `SharedCell`, device address spaces,
+ * objects of the driver) are not: their own methods say what they do.
+ */
+export function plainField(cls: ClassInfo, name: string): string | undefined {
+  return perClassAndName(plainFields, cls, name, readPlainField);
+}
+
+const plainFields = new WeakMap<ClassInfo, Map<string, string | undefined>>();
+
+const PRIMITIVE = /^(number|boolean|string|bigint)$/;
+const CONTAINER = /^(Map|Set|Array)<.*>$|\[\]$/;
+
+function readPlainField(cls: ClassInfo, name: string): string | undefined {
+  for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
+    const p = c.decl.getProperty(name);
+    if (p === undefined || p.isStatic()) continue;
+    const typeText = p.getTypeNode()?.getText();
+    let kind: 'primitive' | 'container' | undefined;
+    if (typeText !== undefined) {
+      const parts = typeText
+        .split('|')
+        .map((t) => t.trim())
+        .filter((t) => t !== 'null' && t !== 'undefined');
+      if (parts.length > 0 && parts.every((t) => PRIMITIVE.test(t))) kind = 'primitive';
+      else if (parts.length === 1 && CONTAINER.test(parts[0] as string)) kind = 'container';
+    } else {
+      const init = p.getInitializer();
+      if (init === undefined) return undefined;
+      if (
+        Node.isNumericLiteral(init) ||
+        Node.isStringLiteral(init) ||
+        init.getKind() === SyntaxKind.TrueKeyword ||
+        init.getKind() === SyntaxKind.FalseKeyword
+      )
+        kind = 'primitive';
+      else if (
+        Node.isArrayLiteralExpression(init) ||
+        (Node.isNewExpression(init) && /^(Map|Set|Array)$/.test(init.getExpression().getText()))
+      )
+        kind = 'container';
+    }
+    if (kind === undefined || (kind === 'primitive' && p.isReadonly())) return undefined;
+    return `${c.name}.${name}`;
+  }
+  return undefined;
 }
 
 /**
@@ -96,6 +175,7 @@ export function evalCall(ip: Interp, fr: Frame, call: CallExpression, s: State):
         if (f?.k === 'fn') return evalArgs(ip, fr, args, t).flatMap(([u, vs]) => ip.call(f, vs, u, call));
       }
       return evalArgs(ip, fr, args, t).flatMap(([u, vs]): Out => {
+        if (recv.k === 'sym' && recv.field !== undefined && MUTATORS.has(name)) touchField(ip, u, call, recv.field, true);
         const b = builtinMethod(ip, name, recv, vs, u, call);
         if (b !== undefined) return b;
         if (CALLBACK_RUNNERS.has(name)) return runCallbacks(ip, vs, u, call, recv);

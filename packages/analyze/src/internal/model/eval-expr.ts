@@ -3,7 +3,7 @@
  * test, a conditional, a trylock, an inlined call with several returns).
  */
 import { type CallExpression, Node, type PropertyAccessExpression, SyntaxKind } from 'ts-morph';
-import { evalCall, evalNew, property } from './calls.js';
+import { evalCall, evalNew, plainField, property, touchField } from './calls.js';
 import { closure, type Frame, type Interp } from './interp.js';
 import { decide, type State } from './state.js';
 import {
@@ -160,15 +160,26 @@ function prefix(ip: Interp, fr: Frame, op: SyntaxKind, operand: Node, s: State):
   });
 }
 
-/** Stores `value` into an assignment target (locals only; properties are not tracked). */
+/** Stores `value` into an assignment target: locals are tracked; a plain driver field (`plainField`) is recorded as written. */
 function assignTo(ip: Interp, fr: Frame, target: Node, value: Value, s: State): Out {
   if (Node.isIdentifier(target)) {
     const slot = lookupSlot(fr.env, target.getText());
     if (slot !== undefined) s.vars.set(slot, value);
     return [[s, value]];
   }
-  if (Node.isPropertyAccessExpression(target) || Node.isElementAccessExpression(target)) {
-    return evalExpr(ip, fr, target.getExpression(), s).map(([t]): [State, Located] => [t, value]);
+  if (Node.isPropertyAccessExpression(target)) {
+    const name = target.getName();
+    return evalExpr(ip, fr, target.getExpression(), s).map(([t, base]): [State, Located] => {
+      const field = base.k === 'sym' && base.cls !== undefined ? plainField(base.cls, name) : undefined;
+      if (field !== undefined) touchField(ip, t, target, field, true);
+      return [t, value];
+    });
+  }
+  if (Node.isElementAccessExpression(target)) {
+    return evalExpr(ip, fr, target.getExpression(), s).map(([t, base]): [State, Located] => {
+      if (base.k === 'sym' && base.field !== undefined) touchField(ip, t, target, base.field, true);
+      return [t, value];
+    });
   }
   return [[s, value]];
 }

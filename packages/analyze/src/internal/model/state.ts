@@ -38,7 +38,9 @@ export type Effect =
   | (At & { readonly t: 'owner-test'; readonly events: number })
   /** The event was tested; `positive` when this path is the one where it matched the named events. */
   | (At & { readonly t: 'event-test'; readonly set: number; readonly positive: boolean })
-  | (At & { readonly t: 'return'; readonly held: readonly Held[] });
+  | (At & { readonly t: 'return'; readonly held: readonly Held[] })
+  /** A field of plain driver state (`Class.field`: a number, flag, string, array, Map or Set) read or written. */
+  | (At & { readonly t: 'field'; readonly field: string; readonly write: boolean; readonly held: readonly Held[] });
 
 /** A decision of the path, for decision tables. */
 export interface Decision {

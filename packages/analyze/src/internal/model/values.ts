@@ -112,7 +112,14 @@ export type Value =
   | { readonly k: 'owner'; readonly field: string }
   | { readonly k: 'range' }
   /** A symbolic value; `cls` when its class is known (`this`). `type` drives `typeof` tests. */
-  | { readonly k: 'sym'; readonly key: string; readonly cls?: ClassInfo | undefined; readonly type?: string | undefined }
+  | {
+      readonly k: 'sym';
+      readonly key: string;
+      readonly cls?: ClassInfo | undefined;
+      readonly type?: string | undefined;
+      /** The driver field it was read from, as `Class.field` (see `plainField` in calls.ts). */
+      readonly field?: string | undefined;
+    }
   | FnValue
   | { readonly k: 'obj'; readonly props: ReadonlyMap<string, Value> };
 
