@@ -55,9 +55,11 @@ import {
 /**
  * The commands of a dmirror binding beyond its actions (`Binding.command`): `check-exclusive` is
  * `HMM_DMIRROR_CHECK_EXCLUSIVE` of the range; `mmap` maps the device file over the range
- * (`MAP_FIXED | MAP_PRIVATE`, through `dmirror_fops_mmap`), as hmm-tests' `mixedmap` maps it.
+ * (`MAP_FIXED | MAP_PRIVATE`, through `dmirror_fops_mmap`), as hmm-tests' `mixedmap` maps it;
+ * `snapshot` is `HMM_DMIRROR_SNAPSHOT` of the range (`hmm_range_fault` without faulting, under an
+ * interval notifier of its own that it removes again), as hmm-tests' snapshot cases run it.
  */
-export const DMIRROR_COMMANDS: readonly string[] = ['check-exclusive', 'mmap'];
+export const DMIRROR_COMMANDS: readonly string[] = ['check-exclusive', 'mmap', 'snapshot'];
 
 /** `struct dmirror`. Subclass it to change one of its C functions (see examples/dmirror-fixed). */
 export class Dmirror implements Binding {
@@ -309,6 +311,7 @@ export class Dmirror implements Binding {
   /** Runs one of {@link DMIRROR_COMMANDS} over `[start, end)`. */
   async command(name: string, start: number, end: number): Promise<number> {
     if (name === 'check-exclusive') return this.pagesCmd(HMM_DMIRROR_CHECK_EXCLUSIVE, start, end);
+    if (name === 'snapshot') return this.pagesCmd(HMM_DMIRROR_SNAPSHOT, start, end);
     if (name === 'mmap') {
       const r = await this.mm.mmap(start, end - start, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE, this.file, 0);
       return Math.min(r, 0);

@@ -285,8 +285,8 @@ describe('dmirror', () => {
     });
   });
 
-  it("should run the definition's extra commands over a range (check-exclusive, mmap of the device file)", async () => {
-    expect(driver.commands).toEqual(['check-exclusive', 'mmap']);
+  it("should run the definition's extra commands over a range (check-exclusive, mmap of the device file, snapshot)", async () => {
+    expect(driver.commands).toEqual(['check-exclusive', 'mmap', 'snapshot']);
     await withDmirror(async ({ mm, fd, map, buf }) => {
       const a = await map(3);
       expect(await fd.command('check-exclusive', a, a + 3 * PS)).toBe(0);
@@ -298,7 +298,8 @@ describe('dmirror', () => {
       mm.mmapLock.upRead();
       expect(vma?.start === a && vma.end === a + 2 * PS && (vma.flags & VM_MIXEDMAP) !== 0).toBe(true);
       expect(await mm.read(a + PS)).toBe(0);
-      await expect(fd.command('snapshot', a, a + PS)).rejects.toThrow(/unknown command "snapshot"/);
+      expect(await fd.command('snapshot', a, a + 3 * PS)).toBe(0);
+      await expect(fd.command('frobnicate', a, a + PS)).rejects.toThrow(/unknown command "frobnicate"/);
     });
   });
 
