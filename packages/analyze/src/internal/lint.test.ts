@@ -45,6 +45,13 @@ describe('lint on examples/', () => {
     expect(found).toEqual([...rules].sort());
   });
 
+  it("should check a callback an ops literal names by a function declared in the files (xe-style's drm_gpusvm notifier)", () => {
+    // `{ invalidate: drmGpusvmNotifierInvalidate }`, a module-level function: found, and checked.
+    const r = lint([join(EXAMPLES, 'xe-style')]);
+    expect(r.callbacks).toBeGreaterThanOrEqual(1);
+    expect(r.findings).toEqual([]);
+  });
+
   it("should warn of L1's closed flag, set and read with no lock, and not of its fixed twin's, set and read under L", () => {
     const l1 = join(EXAMPLES, 'buggy', 'l1-closed-vm-early-return');
     const warned = lint([join(l1, 'driver.ts')]).findings.filter((f) => f.rule === 'unshared-driver-state');

@@ -48,13 +48,18 @@ function calleeName(call: CallExpression): string {
 }
 
 /** The function a property of an ops literal stands for. */
-function opFunction(p: Node, cls: ClassInfo | null, owner: ClassInfo | null): FnValue | undefined {
+function opFunction(program: Program, p: Node, cls: ClassInfo | null, owner: ClassInfo | null): FnValue | undefined {
   let init: Node | undefined;
   if (Node.isMethodDeclaration(p)) init = p;
   else if (Node.isPropertyAssignment(p)) init = p.getInitializer();
   if (init === undefined) return undefined;
   if (Node.isArrowFunction(init) || Node.isFunctionExpression(init) || Node.isMethodDeclaration(init)) {
     return { k: 'fn', node: init, env: null, thisValue: thisOf(cls), owner };
+  }
+  // `{ invalidate: drmGpusvmNotifierInvalidate }`: a function declared in the files.
+  if (Node.isIdentifier(init)) {
+    const b = program.lookup(init.getText(), init);
+    if (b?.kind === 'function') return { k: 'fn', node: b.node, env: null, thisValue: null, owner: null };
   }
   // `this.invalidate.bind(this)`
   if (
@@ -112,7 +117,7 @@ function registrations(
     for (const p of init.getProperties()) {
       const name = propName(p);
       const kind = name === undefined ? undefined : OPS_KINDS[name];
-      const fn = opFunction(p, null, null);
+      const fn = opFunction(program, p, null, null);
       if (kind !== undefined && fn !== undefined) callbacks.push({ kind, name: `${declaredName(init)}.${name}`, fn, site });
     }
   };
@@ -138,7 +143,7 @@ function registrations(
     for (const p of ops.getProperties()) {
       const name = propName(p);
       if (name === undefined) continue;
-      const fn = opFunction(p, cls, owner);
+      const fn = opFunction(program, p, cls, owner);
       if (fn === undefined) continue;
       if (kinds === 'vm' && name === 'fault') entries.push({ name: `${label} device fault`, fn, driverEntry: true });
       const kind = OPS_KINDS[name];
