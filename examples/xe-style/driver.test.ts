@@ -23,11 +23,20 @@ import {
   type TraceEvent,
 } from '@hmmlab/core';
 import { runCampaign } from '@hmmlab/fuzz';
-import { DEV_PTE_WRITE, type DeviceVm, devPteFlags, devPtePfn, initialValue, runScenario, type Scenario } from '@hmmlab/harness';
+import {
+  DEV_PTE_WRITE,
+  type DeviceVm,
+  defineDriver,
+  devPteFlags,
+  devPtePfn,
+  initialValue,
+  runScenario,
+  type Scenario,
+} from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import driver from './driver.js';
 import { type DrmGpusvmRange, GPUSVM_NOTIFIER_PAGES } from './gpusvm.js';
-import { XE_VRAM_PAGES, type XeVm } from './xe-svm.js';
+import { XE_VRAM_PAGES, XeDevice, XeVm } from './xe-svm.js';
 
 const PS = 4096;
 
@@ -332,5 +341,26 @@ describe('xe-style', () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true, devices: 2 } });
     expect(r.failure?.violation ?? null).toBeNull();
     expect(r.verdict).toBe('pass');
+  });
+
+  it("should keep the collector's list under its own lock: without it, the invalidation's add races with the collector's take", async () => {
+    // The invalidation adds under the notifier lock, the collector takes under vm->lock: with
+    // garbage_collector.lock dropped, nothing orders the two (the same campaign as above passes).
+    class UnlockedCollector extends XeVm {
+      protected override gcSpinLock(): void {}
+      protected override gcSpinUnlock(): void {}
+    }
+    const unlocked = defineDriver<XeVm>({
+      ...driver,
+      name: 'xe-style, garbage collector list without its lock',
+      probe(kernel) {
+        const xe = new XeDevice(kernel);
+        return { devices: xe.tiles, bind: async (mm) => new UnlockedCollector(xe, mm) };
+      },
+    });
+    const r = await runCampaign(unlocked, { runs: 300, seed: 7, shape: { exit: true, devices: 2 } });
+    expect(r.verdict).toBe('fail');
+    expect(r.failure?.violation.rule).toBe('data-race');
+    expect(r.failure?.violation.explanation).toMatch(/xe svm garbage collector list/);
   });
 });

@@ -68,8 +68,14 @@ export class XeVm implements Binding {
    */
   private readonly closed: SharedCell<boolean>;
   readonly gpusvm: DrmGpusvm;
-  /** `vm->svm.garbage_collector`. */
-  private readonly gcList: DrmGpusvmRange[] = [];
+  /** `vm->svm.garbage_collector.range_list`, under {@link XeVm.gcLock}. */
+  private readonly gcList: SharedCell<readonly DrmGpusvmRange[]>;
+  /**
+   * `vm->svm.garbage_collector.lock`, a spinlock: the invalidation adds to the list under the
+   * notifier lock, the collector takes from it under `vm->lock`, so the list has a lock of its own.
+   * Never held across a sleep, so taking it never waits here.
+   */
+  private readonly gcLock: Mutex;
   /** The workqueue the garbage collector's work runs on (the next fault also runs it first). */
   readonly wq: Workqueue;
   private readonly gcWork: Work;
@@ -81,6 +87,8 @@ export class XeVm implements Binding {
     this.vms = xe.tiles.map((t, i) => t.createVm(mm, { fault: (_vm, f) => this.handlePagefault(i, f) }));
     this.lock = this.kernel.mutex(`xe vm lock (mm ${mm.id})`);
     this.closed = new SharedCell(this.kernel, `xe vm closed (mm ${mm.id})`, false);
+    this.gcList = new SharedCell<readonly DrmGpusvmRange[]>(this.kernel, `xe svm garbage collector list (mm ${mm.id})`, []);
+    this.gcLock = this.kernel.mutex(`xe svm garbage collector lock (mm ${mm.id})`);
     this.gpusvm = new DrmGpusvm(xe.tiles[0] as Device, mm, xe.pgmapOwner, { invalidate: (n, r) => this.invalidate(n, r) });
     this.wq = this.kernel.workqueue(`xe_svm gc (mm ${mm.id})`);
     this.gcWork = new Work('xe_svm_garbage_collector_work_func', async () => {
@@ -135,13 +143,34 @@ export class XeVm implements Binding {
   private garbageCollectorAddRange(r: DrmGpusvmRange): void {
     if (r.unmapped) return;
     r.unmapped = true;
-    this.gcList.push(r);
+    this.gcSpinLock();
+    this.gcList.set([...this.gcList.get(), r]);
+    this.gcSpinUnlock();
     this.wq.queueWork(this.gcWork);
+  }
+
+  /** `spin_lock(&vm->svm.garbage_collector.lock)`. */
+  protected gcSpinLock(): void {
+    if (!this.gcLock.tryLock()) throw new Error(`${this.gcLock.name} is held across a sleep`);
+  }
+
+  /** `spin_unlock(&vm->svm.garbage_collector.lock)`. */
+  protected gcSpinUnlock(): void {
+    this.gcLock.unlock();
+  }
+
+  /** The first range of the collector's list, taken off it under its lock (`list_first_entry_or_null`, `list_del_init`). */
+  private gcTake(): DrmGpusvmRange | undefined {
+    this.gcSpinLock();
+    const [r, ...rest] = this.gcList.get();
+    if (r !== undefined) this.gcList.set(rest);
+    this.gcSpinUnlock();
+    return r;
   }
 
   /** `xe_svm_garbage_collector`, with `vm->lock` held: removes unmapped ranges, then empty notifiers. */
   private async garbageCollector(): Promise<void> {
-    for (let r = this.gcList.shift(); r !== undefined; r = this.gcList.shift()) {
+    for (let r = this.gcTake(); r !== undefined; r = this.gcTake()) {
       const notifier = r.notifier;
       // drm_gpusvm_range_remove: the notifier already zapped it.
       await this.gpusvm.notifierLock.downWrite();
