@@ -21,7 +21,7 @@ import {
   seededDecisions,
 } from '@hmmlab/core';
 import { runCampaign } from '@hmmlab/fuzz';
-import { DEV_PTE_WRITE, devPteFlags, devPtePfn, initialValue, runScenario, type Scenario } from '@hmmlab/harness';
+import { DEV_PTE_WRITE, defineDriver, devPteFlags, devPtePfn, initialValue, runScenario, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import driver from './driver.js';
 import { KFD_VRAM_PAGES } from './kfd.js';
@@ -151,7 +151,7 @@ describe('amdkfd-style (XNACK on)', () => {
       expect(p.ranges[0]?.removed).toBe(true);
     });
     expect(p.ranges).toEqual([]);
-    expect(p.deferredList).toEqual([]);
+    expect(p.deferredRanges).toEqual([]);
   });
 
   it('should return false from a non-blockable invalidation (OOM reaper), leaving the range mapped', async () => {
@@ -235,5 +235,26 @@ describe('amdkfd-style (XNACK on)', () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true, devices: 2 } });
     expect(r.failure?.violation ?? null).toBeNull();
     expect(r.verdict).toBe('pass');
+  });
+
+  it('should keep the deferred list under its own lock: without it, an invalidation and a fault or the worker race on it', async () => {
+    // svm_range_add_list_work adds under the range's lock, the worker takes under none: with
+    // deferred_list_lock dropped, nothing orders them. The same campaign of the template passes.
+    const unlocked = defineDriver<KfdProcess>({
+      ...driver,
+      name: 'amdkfd-style, deferred list without its lock',
+      async probe(kernel) {
+        const inner = await driver.probe(kernel);
+        return {
+          ...inner,
+          bind: async (mm) => Object.assign(await inner.bind(mm), { deferredSpinLock() {}, deferredSpinUnlock() {} }),
+        };
+      },
+    });
+    const [withLock, without] = [await runCampaign(driver, { runs: 1000, seed: 1 }), await runCampaign(unlocked, { runs: 1000, seed: 1 })];
+    expect(withLock.verdict).toBe('pass');
+    expect(without.verdict).toBe('fail');
+    expect(without.failure?.violation.rule).toBe('data-race');
+    expect(without.failure?.violation.explanation).toMatch(/kfd svms deferred_list/);
   });
 });

@@ -64,8 +64,14 @@ export class KfdProcess implements Binding {
   readonly wq: Workqueue;
   /** `svms->restore_work`. */
   readonly restoreWork: DelayedWork;
-  /** `svms->deferred_list` and its work. */
-  readonly deferredList: SvmRange[] = [];
+  /** `svms->deferred_list`, under {@link KfdProcess.deferredListLock}. */
+  private readonly deferredList: SharedCell<readonly SvmRange[]>;
+  /**
+   * `svms->deferred_list_lock`, a spinlock: the invalidation adds to the list under the range's
+   * lock, the worker takes from it under none, so the list has a lock of its own. Never held across
+   * a sleep, so taking it never waits here.
+   */
+  private readonly deferredListLock: Mutex;
   readonly deferredWork: Work;
   /** `p->mmu_notifier`: `release`, and `free_notifier` once the last reference is put. */
   readonly notifier: MmuNotifier;
@@ -80,6 +86,8 @@ export class KfdProcess implements Binding {
     this.svmsLock = this.kernel.mutex(`kfd svms lock (mm ${mm.id})`);
     this.wq = this.kernel.workqueue(`kfd_svm (mm ${mm.id})`);
     this.restoreWork = new DelayedWork('svm_range_restore_work', () => this.restoreWorker());
+    this.deferredList = new SharedCell<readonly SvmRange[]>(this.kernel, `kfd svms deferred_list (mm ${mm.id})`, []);
+    this.deferredListLock = this.kernel.mutex(`kfd svms deferred_list_lock (mm ${mm.id})`);
     this.deferredWork = new Work('svm_range_deferred_list_work', () => this.deferredListWork());
     this.releaseWq = this.kernel.workqueue(`kfd_process_wq (mm ${mm.id})`);
     // kfd_process_free_notifier drops the process's reference; the last one queues
@@ -208,8 +216,7 @@ export class KfdProcess implements Binding {
       await prange.lock.lock();
       if (!prange.removed) {
         prange.removed = true;
-        this.deferredList.push(prange);
-        this.wq.queueWork(this.deferredWork);
+        this.deferredListAdd(prange);
       }
       prange.lock.unlock();
     }
@@ -325,9 +332,41 @@ export class KfdProcess implements Binding {
     for (let prange = this.ranges.shift(); prange !== undefined; prange = this.ranges.shift()) await mmuIntervalNotifierRemove(prange);
   }
 
+  /** `spin_lock(&svms->deferred_list_lock)`. */
+  protected deferredSpinLock(): void {
+    if (!this.deferredListLock.tryLock()) throw new Error(`${this.deferredListLock.name} is held across a sleep`);
+  }
+
+  /** `spin_unlock(&svms->deferred_list_lock)`. */
+  protected deferredSpinUnlock(): void {
+    this.deferredListLock.unlock();
+  }
+
+  /** `svm_range_add_list_work` + `schedule_deferred_list_work`: queues `prange` for its notifier's removal. */
+  deferredListAdd(prange: SvmRange): void {
+    this.deferredSpinLock();
+    this.deferredList.set([...this.deferredList.get(), prange]);
+    this.deferredSpinUnlock();
+    this.wq.queueWork(this.deferredWork);
+  }
+
+  /** The ranges queued for the deferred worker (for tests, after a run). */
+  get deferredRanges(): readonly SvmRange[] {
+    return this.deferredList.get();
+  }
+
+  /** The first range of the deferred list, taken off it under its lock. */
+  private deferredListTake(): SvmRange | undefined {
+    this.deferredSpinLock();
+    const [prange, ...rest] = this.deferredList.get();
+    if (prange !== undefined) this.deferredList.set(rest);
+    this.deferredSpinUnlock();
+    return prange;
+  }
+
   /** `svm_range_deferred_list_work`: removes the notifiers of ranges the CPU unmapped. */
   private async deferredListWork(): Promise<void> {
-    for (let prange = this.deferredList.shift(); prange !== undefined; prange = this.deferredList.shift()) {
+    for (let prange = this.deferredListTake(); prange !== undefined; prange = this.deferredListTake()) {
       await this.svmsLock.lock();
       const i = this.ranges.indexOf(prange);
       if (i >= 0) this.ranges.splice(i, 1);

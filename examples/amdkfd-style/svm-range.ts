@@ -137,8 +137,7 @@ async function svmRangeUnmapFromCpu(prange: SvmRange, start: number, end: number
   await svmRangeUnmapFromGpus(p, start, end);
   if (start <= prange.begin && end >= prange.end) {
     prange.removed = true;
-    p.deferredList.push(prange);
-    p.wq.queueWork(p.deferredWork);
+    p.deferredListAdd(prange);
   }
 }
 
