@@ -120,6 +120,30 @@ describe('lint rules', () => {
     }
   });
 
+  it("should follow driver state through declared types: a parameter's, a field's, a cast's class", () => {
+    // The callback reaches the mirror through `(mni as FxNotifier).mirror`, a field declared
+    // `FxMirror`; `unbind` sets the flag without the lock the callback reads it under.
+    const typed = rulesOf('unshared-driver-state.typed').filter((f) => f.rule === 'unshared-driver-state');
+    expect(typed.map((f) => f.message)).toEqual([
+      expect.stringMatching(
+        /^`FxMirror\.closed` is written in FxMirror\.unbind with no lock held and read in fxOps\.invalidate at unshared-driver-state\.typed\.ts:\d+ with `mni\.mirror\.lock`/,
+      ),
+    ]);
+    const dir = tempDir('typed');
+    try {
+      const text = readFileSync(fixture('unshared-driver-state.typed'), 'utf8');
+      const locked = text.replace(
+        '    this.closed = true;\n    await this.lock.lock();\n',
+        '    await this.lock.lock();\n    this.closed = true;\n',
+      );
+      expect(locked).not.toBe(text);
+      writeFileSync(join(dir.path, 'driver.ts'), locked);
+      expect(lint([join(dir.path, 'driver.ts')]).findings).toEqual([]);
+    } finally {
+      dir.dispose();
+    }
+  });
+
   it('should run only the rules asked for', () => {
     expect(lint([fixture('owner-without-event.bad')], { rules: ['lock-leak'] }).findings).toEqual([]);
     expect(() => lint([fixture('correct-mirror')], { rules: ['no-such-rule'] })).toThrow(

@@ -29,13 +29,54 @@ export function property(ip: Interp, v: Value, name: string, s: State, at: Node)
       const fn: FnValue = { k: 'fn', node: m.node, env: null, thisValue: v, owner: m.owner };
       return m.getter ? ip.call(fn, [], s, at) : [[s, fn]];
     }
-    const field = plainField(v.cls, name);
-    const type = declaredType(v.cls, name);
-    if (field === undefined) return [[s, sym(`${v.key}.${name}`, type)]];
-    touchField(ip, s, at, field, false);
-    return [[s, { k: 'sym', key: `${v.key}.${name}`, field, ...(type === undefined ? {} : { type }) }]];
+    return [[s, fieldValue(ip, s, at, v.cls, v.key, name)]];
   }
+  if (v.k === 'sym' && v.fcls !== undefined) return [[s, fieldValue(ip, s, at, v.fcls, v.key, name)]];
   return [[s, sym(`${keyOf(v)}.${name}`)]];
+}
+
+/**
+ * The value of field `name` of an object of class `cls` (its text `key`): a plain field's read is
+ * recorded, and a field whose declared type names a class of the program carries that class, to
+ * key the fields read through it in turn.
+ */
+function fieldValue(ip: Interp, s: State, at: Node, cls: ClassInfo, key: string, name: string): Value {
+  const field = plainField(cls, name);
+  const type = declaredType(cls, name);
+  const fcls = fieldClass(ip, cls, name);
+  if (field !== undefined) touchField(ip, s, at, field, false);
+  if (field === undefined && fcls === undefined) return sym(`${key}.${name}`, type);
+  return {
+    k: 'sym',
+    key: `${key}.${name}`,
+    ...(field === undefined ? {} : { field }),
+    ...(type === undefined ? {} : { type }),
+    ...(fcls === undefined ? {} : { fcls }),
+  };
+}
+
+/** The class of the program that field `name` of `cls` is declared as (`readonly p: KfdProcess`), or undefined. */
+function fieldClass(ip: Interp, cls: ClassInfo, name: string): ClassInfo | undefined {
+  for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
+    const p = c.decl.getProperty(name);
+    if (p === undefined) continue;
+    const t = p.getTypeNode();
+    return t === undefined ? undefined : classNamed(ip, t);
+  }
+  return undefined;
+}
+
+/** The class of the program a type annotation names (`Foo`, `Foo | null`, `Foo | undefined`), or undefined. */
+export function classNamed(ip: Interp, type: Node): ClassInfo | undefined {
+  const names = type
+    .getText()
+    .split('|')
+    .map((t) => t.trim())
+    .filter((t) => t !== 'null' && t !== 'undefined');
+  const only = names.length === 1 ? names[0] : undefined;
+  if (only === undefined || !/^[A-Z]\w*$/.test(only)) return undefined;
+  const b = ip.program.lookup(only, type);
+  return b?.kind === 'class' ? b.info : undefined;
 }
 
 /** Records that the path read or wrote the plain driver field `field` (`Class.field`) at `at`. */

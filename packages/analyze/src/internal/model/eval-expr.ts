@@ -3,7 +3,7 @@
  * test, a conditional, a trylock, an inlined call with several returns).
  */
 import { type CallExpression, Node, type PropertyAccessExpression, SyntaxKind } from 'ts-morph';
-import { evalCall, evalNew, plainField, property, touchField } from './calls.js';
+import { classNamed, evalCall, evalNew, plainField, property, touchField } from './calls.js';
 import { closure, type Frame, type Interp } from './interp.js';
 import { decide, type State } from './state.js';
 import {
@@ -36,9 +36,17 @@ export function evalExpr(ip: Interp, fr: Frame, e: Node, s: State): Out {
     return evalExpr(ip, fr, pa.getExpression(), s).flatMap(([t, v]) => property(ip, v, name, t, pa));
   }
   if (kind === SyntaxKind.CallExpression) return evalCall(ip, fr, e as CallExpression, s);
+  if (Node.isAsExpression(e)) {
+    // `mni as DrmGpusvmNotifier`: the class keys the fields read through it.
+    const type = e.getTypeNode();
+    const fcls = type === undefined ? undefined : classNamed(ip, type);
+    return evalExpr(ip, fr, e.getExpression(), s).map(([t, v]): [State, Located] => [
+      t,
+      fcls !== undefined && v.k === 'sym' && v.cls === undefined ? { ...v, fcls } : v,
+    ]);
+  }
   if (
     Node.isParenthesizedExpression(e) ||
-    Node.isAsExpression(e) ||
     Node.isNonNullExpression(e) ||
     Node.isTypeAssertion(e) ||
     Node.isSatisfiesExpression(e) ||
@@ -170,7 +178,8 @@ function assignTo(ip: Interp, fr: Frame, target: Node, value: Value, s: State): 
   if (Node.isPropertyAccessExpression(target)) {
     const name = target.getName();
     return evalExpr(ip, fr, target.getExpression(), s).map(([t, base]): [State, Located] => {
-      const field = base.k === 'sym' && base.cls !== undefined ? plainField(base.cls, name) : undefined;
+      const cls = base.k === 'sym' ? (base.cls ?? base.fcls) : undefined;
+      const field = cls !== undefined ? plainField(cls, name) : undefined;
       if (field !== undefined) touchField(ip, t, target, field, true);
       return [t, value];
     });

@@ -4,7 +4,8 @@
  * concrete driver class, so overrides are followed). Loops run their body at most once; a throw
  * ends its path.
  */
-import { type ArrowFunction, type FunctionExpression, Node } from 'ts-morph';
+import { type ArrowFunction, type FunctionExpression, Node, type ParameterDeclaration } from 'ts-morph';
+import { classNamed } from './calls.js';
 import { evalExpr } from './eval-expr.js';
 import { execBody } from './exec-stmt.js';
 import type { ClassInfo, Program } from './program.js';
@@ -172,13 +173,21 @@ function bindParams(ip: Interp, frame: Frame, fn: Node, args: readonly Value[], 
           next.push(u);
         }
       } else {
-        bindPattern(frame, name, arg ?? (p.isRestParameter() ? sym('rest') : UNDEF), t);
+        bindPattern(frame, name, typedArg(ip, p, arg) ?? (p.isRestParameter() ? sym('rest') : UNDEF), t);
         next.push(t);
       }
     }
     states = next;
   });
   return states;
+}
+
+/** `arg`, carrying the class its parameter's type names (`prange: SvmRange`) when it is a symbol of no known class. */
+function typedArg(ip: Interp, p: ParameterDeclaration, arg: Value | undefined): Value | undefined {
+  const type = p.getTypeNode();
+  if (arg?.k !== 'sym' || arg.cls !== undefined || arg.fcls !== undefined || type === undefined) return arg;
+  const fcls = classNamed(ip, type);
+  return fcls === undefined ? arg : { ...arg, fcls };
 }
 
 /** A function value for an arrow or function expression evaluated in `frame`. */

@@ -119,6 +119,12 @@ export type Value =
       readonly type?: string | undefined;
       /** The driver field it was read from, as `Class.field` (see `plainField` in calls.ts). */
       readonly field?: string | undefined;
+      /**
+       * The class its declared type names (a parameter `prange: SvmRange`, a field, a cast `as
+       * X`), when `cls` is not known: used only to key the fields read through it, not to
+       * resolve its methods.
+       */
+      readonly fcls?: ClassInfo | undefined;
     }
   | FnValue
   | { readonly k: 'obj'; readonly props: ReadonlyMap<string, Value> };
