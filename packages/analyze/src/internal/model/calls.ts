@@ -57,6 +57,13 @@ function fieldValue(ip: Interp, s: State, at: Node, cls: ClassInfo, key: string,
 
 /** The class of the program that field `name` of `cls` is declared as (`readonly p: KfdProcess`), or undefined. */
 function fieldClass(ip: Interp, cls: ClassInfo, name: string): ClassInfo | undefined {
+  return perClassAndName(fieldClasses, cls, name, (c, n) => readFieldClass(ip, c, n));
+}
+
+/** Answers of {@link fieldClass} by class and field (a class belongs to one program). */
+const fieldClasses = new WeakMap<ClassInfo, Map<string, ClassInfo | undefined>>();
+
+function readFieldClass(ip: Interp, cls: ClassInfo, name: string): ClassInfo | undefined {
   for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
     const p = c.decl.getProperty(name);
     if (p === undefined) continue;
@@ -82,9 +89,21 @@ export function classNamed(ip: Interp, type: Node): ClassInfo | undefined {
 /** Records that the path read or wrote the plain driver field `field` (`Class.field`) at `at`. */
 export function touchField(ip: Interp, s: State, at: Node, field: string, write: boolean): void {
   // A constructor runs before the object is shared: nothing it does can race.
-  if (at.getFirstAncestorByKind(SyntaxKind.Constructor) !== undefined) return;
+  if (inConstructor(at)) return;
   s.effects.push({ t: 'field', field, write, held: [...s.held], node: at, stack: ip.where() });
 }
+
+/** Whether `n` is inside a constructor, by node (ts-morph keeps one wrapper per node). */
+function inConstructor(n: Node): boolean {
+  let known = constructorNodes.get(n);
+  if (known === undefined) {
+    known = n.getFirstAncestorByKind(SyntaxKind.Constructor) !== undefined;
+    constructorNodes.set(n, known);
+  }
+  return known;
+}
+
+const constructorNodes = new WeakMap<Node, boolean>();
 
 /** Methods that change the array, `Map` or `Set` they are called on. */
 const MUTATORS: ReadonlySet<string> = new Set([
