@@ -615,15 +615,15 @@ export class CInterp {
   }
 
   /**
-   * `struct NAME` of a parameter or local declared in the function around `id` as a pointer to a
+   * `struct NAME` of a parameter or local `id` of the function being interpreted, declared as a pointer to a
    * struct, by its declaration. Not a struct the function holds by value (its own, not shared),
    * nor one the function allocated (`node = kzalloc(...)`: it fills the new object in before it
    * publishes it).
    */
   private structOf(id: CNode): string | undefined {
-    let fn: CNode | null = id.parent;
-    while (fn !== null && fn.type !== 'function_definition') fn = fn.parent;
-    if (fn === null) return undefined;
+    // The function being interpreted is the one the access is in (an inlined one sets `cur`).
+    const fn = this.cur?.node;
+    if (fn === undefined || fn.type !== 'function_definition') return undefined;
     let known = this.structs.get(fn.id);
     if (known === undefined) {
       known = new Map();
