@@ -60,7 +60,7 @@ export function collectAccesses<E extends FieldTouch>(
 ): void {
   // One access per place (a path that does not recheck a snapshot may be one that does not use
   // it either): its later accesses are those of every path through it.
-  const byPlace = new Map<unknown, Access<E>>();
+  const byPlace = new Map<unknown, Map<string, Access<E>>>();
   for (const p of paths) {
     const users = o.release === true || p.state.decisions.some((d) => d.value && o.mmget.test(d.text));
     const fields = p.state.effects.filter((e): e is E => e.t === 'field');
@@ -69,14 +69,17 @@ export function collectAccesses<E extends FieldTouch>(
       const e = fields[i] as E;
       const locks = locksOf(e);
       const later = fields.slice(i + 1).flatMap((f) => (f.field === e.field ? [{ write: f.write, locks: locksOf(f) }] : []));
-      const place = o.placeOf(e);
-      const known = byPlace.get(place);
-      if (known !== undefined && known.e.write === e.write && known.locks.length === locks.length) {
+      // One access per place, kind and set of locks held there.
+      const places = byPlace.get(o.placeOf(e)) ?? new Map<string, Access<E>>();
+      byPlace.set(o.placeOf(e), places);
+      const key = `${e.write}:${[...locks].sort().join(',')}`;
+      const known = places.get(key);
+      if (known !== undefined) {
         known.later.push(...later);
         continue;
       }
       const access: Access<E> = { e, locks, where: o.where, later };
-      if (known === undefined) byPlace.set(place, access);
+      places.set(key, access);
       let list = into.get(e.field);
       if (list === undefined) {
         list = [];
