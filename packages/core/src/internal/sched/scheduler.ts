@@ -744,7 +744,9 @@ export class Scheduler {
     if (state === 'sleeping' && t.wakeAt < this.nextWake) this.nextWake = t.wakeAt;
     // Queued before dispatch resumes the next task, so the window closes before that task runs.
     this.parkedNow = t;
-    queueMicrotask(this.closeParkWindow);
+    // `then` of a settled promise queues the microtask as `queueMicrotask` would, without the
+    // `AsyncResource` Node makes for each `queueMicrotask` (lib/internal/process/task_queues.js).
+    RESOLVED.then(this.closeParkWindow);
     this.dispatch();
     return p;
   }
