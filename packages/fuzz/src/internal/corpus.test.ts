@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateScenario } from '@hmmlab/harness';
 import { afterEach, describe, expect, it } from 'vitest';
-import { counterexample, planRun, runCampaign, runGen, runSample, scanRuns } from './campaign.js';
+import { counterexample, FreshDraws, planRun, runCampaign, runGen, runSample, scanRuns } from './campaign.js';
 import { type CorpusEntry, corpusDir, poolWeights, readCorpus, writeCorpus } from './corpus.js';
 import { replayToken } from './replay.js';
 import { mirror } from './test-mirror.js';
@@ -65,6 +65,30 @@ describe('coverage feedback', () => {
     const fixed = await runCampaign(mirror(true), { runs: 200, seed: 5, corpus: kept });
     expect(fixed.failure).toBeNull();
     expect(fixed.corpus.replayed).toBe(kept.length);
+  });
+
+  it('should plan the same runs with fresh samples drawn ahead as one at a time, in a shard and with a corpus', async () => {
+    const pool = (await runCampaign(mirror(true), { runs: 200, seed: 5 })).corpus.kept;
+    expect(pool.length).toBeGreaterThan(0);
+    const driver = mirror(true);
+    for (const options of [
+      { seed: 9, runs: 1200 },
+      { seed: 4, runs: 1200, shard: { index: 1, count: 3 } },
+    ]) {
+      const gen = runGen(driver, options);
+      const ahead = new FreshDraws(driver, options, 0);
+      const origins = new Set<string>();
+      // Past one batch, and with the corpus empty, then holding entries.
+      for (let i = 0; i < options.runs; i += 7) {
+        const fed = i < 600 ? [] : pool;
+        const one = planRun(gen, [], options, i, fed);
+        const batched = planRun(gen, [], options, i, fed, [], false, ahead);
+        expect(batched.origin).toBe(one.origin);
+        expect(batched.value.value_).toEqual(one.value.value_);
+        origins.add(one.origin);
+      }
+      expect([...origins].sort()).toEqual(options.shard === undefined ? ['fresh', 'mutant'] : ['fresh']);
+    }
   });
 
   it('should draw valid mutants whose failures shrink to tokens that replay exactly', async () => {

@@ -124,6 +124,20 @@ export interface MutationShape {
 }
 
 /**
+ * The random stream of run `f`'s mutation, past the draw that decides it; null when the run
+ * generates afresh whatever the corpus holds (it does not depend on the corpus).
+ */
+function mutationRandom(seed: number, f: number, mix: (seed: number, index: number) => number): fc.Random | null {
+  const rng = new fc.Random(xoroshiro128plus(mix(seed ^ MUTATION_SALT, f)));
+  return rng.nextInt(0, 99) >= MUTATION_SHARE ? null : rng;
+}
+
+/** True when run `f` is a mutant as soon as the corpus holds an entry ({@link mutantOf}). */
+export function mutatesOnceFed(seed: number, f: number, mix: (seed: number, index: number) => number): boolean {
+  return mutationRandom(seed, f, mix) !== null;
+}
+
+/**
  * The mutant of run `f` (counted from the first generated run) of a campaign seeded `seed`, or null
  * when the run generates afresh: null when the corpus is empty, else with probability
  * {@link MUTATION_SHARE}%. `mix` is the campaign's per-run seed mix.
@@ -136,9 +150,8 @@ export function mutantOf(
   mix: (seed: number, index: number) => number,
   m: MutationShape,
 ): [Scenario, Schedule] | null {
-  if (pool.length === 0) return null;
-  const rng = new fc.Random(xoroshiro128plus(mix(seed ^ MUTATION_SALT, f)));
-  if (rng.nextInt(0, 99) >= MUTATION_SHARE) return null;
+  const rng = pool.length === 0 ? null : mutationRandom(seed, f, mix);
+  if (rng === null) return null;
   const parent = pool[pickWeighted(weights, pool.length, rng)] as CorpusEntry;
   let scenario = parent.scenario;
   let schedule = parent.schedule;

@@ -255,13 +255,10 @@ export async function campaignJob(a: CampaignJob): Promise<void> {
   send({ type: 'ready', name: driver.name });
   if (a.timeLeft !== null && a.timeLeft <= 0) return;
   const { progress, flush } = progressNotes(0);
-  const runFilter = (i: number): boolean => {
-    markRun(i);
-    return true;
-  };
   try {
-    await scanRuns(driver, { ...a.options, runFilter, ...(a.timeLeft !== null ? { timeMs: a.timeLeft } : {}) }, undefined, {
+    await scanRuns(driver, { ...a.options, ...(a.timeLeft !== null ? { timeMs: a.timeLeft } : {}) }, undefined, {
       from: a.start,
+      onStart: markRun,
       onRun: progress,
       onEpoch: (from, to, scan) => {
         flush();
