@@ -251,11 +251,18 @@ if (want('fuzz') || want('detect')) {
   }
   // Every correct template, with the oracle on: the medians of three short campaigns each, after a
   // warm-up campaign of another seed (a process's runs speed up over its first few thousand: the JIT).
-  const byTemplate: Record<string, { scenariosPerSec: number; stepsPerSec: number; runs: number; rounds: number }> = {};
+  // Each template's campaigns between two machine probes: this machine's speed changes from one
+  // minute to the next, and the probes tell which speed each row had.
+  const byTemplate: Record<
+    string,
+    { scenariosPerSec: number; stepsPerSec: number; runs: number; rounds: number; machine: readonly [number, number] }
+  > = {};
   for (const c of want('fuzz') ? correct : []) {
     const drv = await load(c.file);
     await throughput(drv, quick ? 20 : WARM_UP_RUNS, 1);
-    byTemplate[c.name] = await medianThroughput(drv, quick ? 1 : 3, quick ? 100 : 500);
+    const before = (await machineProbe()).memoryOverAlu;
+    const t = await medianThroughput(drv, quick ? 1 : 3, quick ? 100 : 500);
+    byTemplate[c.name] = { ...t, machine: [before, (await machineProbe()).memoryOverAlu] };
     log(`fuzz throughput on ${c.name}: ${JSON.stringify(byTemplate[c.name])}`);
   }
   if (want('fuzz')) fuzz.throughputByTemplate = byTemplate;
@@ -666,7 +673,10 @@ function renderMarkdown(r: Record<string, unknown>): string {
   const fuzz = r.fuzz as
     | {
         throughput?: { driver: string; scenariosPerSec: number; stepsPerSec: number; runs?: number };
-        throughputByTemplate?: Record<string, { scenariosPerSec: number; stepsPerSec: number; runs: number; rounds?: number }>;
+        throughputByTemplate?: Record<
+          string,
+          { scenariosPerSec: number; stepsPerSec: number; runs: number; rounds?: number; machine?: readonly [number, number] }
+        >;
         kinds?: Record<string, string>;
         timeToDetect?: Record<string, Detection>;
         strategies?: Record<string, Record<string, Detection>>;
@@ -682,13 +692,13 @@ function renderMarkdown(r: Record<string, unknown>): string {
     const byTemplate = Object.entries(fuzz.throughputByTemplate ?? {});
     if (byTemplate.length > 0) {
       lines.push(
-        `Every correct template, with the oracle on, after a warm-up campaign of ${WARM_UP_RUNS.toLocaleString('en')} runs: the median of the campaigns shown (seeded 7, 8, …; one campaign in results written before the medians), and the runs they made together. Target: 5,000 scenarios/s on amdkfd-style.`,
+        `Every correct template, with the oracle on, after a warm-up campaign of ${WARM_UP_RUNS.toLocaleString('en')} runs: the median of the campaigns shown (seeded 7, 8, …; one campaign in results written before the medians), and the runs they made together. Target: 5,000 scenarios/s on amdkfd-style. The machine column is the machine probe's lookups over arithmetic just before and just after the template's campaigns: about 4 to 5 at this machine's faster speed, 9 to 11 at its slower one (a dash: not probed).`,
         '',
-        '| template | campaigns | runs | scenarios/s | scheduler steps/s |',
-        '|---|---|---|---|---|',
+        '| template | campaigns | runs | scenarios/s | scheduler steps/s | machine |',
+        '|---|---|---|---|---|---|',
         ...byTemplate.map(
           ([name, t]) =>
-            `| ${name} | ${t.rounds ?? 1} | ${t.runs} | ${t.scenariosPerSec.toLocaleString('en')} | ${t.stepsPerSec.toLocaleString('en')} |`,
+            `| ${name} | ${t.rounds ?? 1} | ${t.runs} | ${t.scenariosPerSec.toLocaleString('en')} | ${t.stepsPerSec.toLocaleString('en')} | ${t.machine === undefined ? '-' : `${t.machine[0]} → ${t.machine[1]}`} |`,
         ),
         '',
       );
