@@ -496,9 +496,9 @@ function freshRandom(seed: number, f: number): fc.Random {
 
 /**
  * The fresh samples of one campaign's runs, drawn a batch at a time. Between two runs, a draw of
- * amdkfd-style's scenario took 42 µs, against 18 in a loop of draws: a run leaves none of the
- * draw's code and data in the caches. A fresh sample depends on the seed and the run's index
- * alone, so drawing it ahead changes nothing of the campaign. Runs outside the shard, and runs that
+ * amdkfd-style's scenario took 42 µs, against 19 in a loop of draws (medians): a run leaves none
+ * of the draw's code and data in the caches. A fresh sample depends on the seed and the run's
+ * index alone, so drawing it ahead changes nothing of the campaign. Runs outside the shard, and runs that
  * are mutants once the corpus holds an entry ({@link mutatesOnceFed}), are not drawn ahead.
  */
 export class FreshDraws {
