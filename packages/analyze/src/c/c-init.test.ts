@@ -22,7 +22,7 @@ const decisions = (t: { rows: readonly { event: string; owner: string; blockable
   t.rows.map((r) => `${r.event} | ${r.owner} | ${r.blockable} | set_seq ${r.setSeq} | ${r.returns}`).sort();
 
 describe('init --from a C driver', () => {
-  it.each(['lock-leak.good', 'correct-kernel-c'])('should write a skeleton for %s that type-checks', async (name) => {
+  it.each(['lock-leak.good', 'correct-kernel-c', 'init-statements'])('should write a skeleton for %s that type-checks', async (name) => {
     const d = skeletonDir();
     try {
       const r = await initFromC(join(d.path, 'drv'), fixture(name));
@@ -34,7 +34,7 @@ describe('init --from a C driver', () => {
     }
   });
 
-  it.each(['owner-without-event.good', 'lock-leak.good', 'skip-before-set-seq.good'])(
+  it.each(['owner-without-event.good', 'lock-leak.good', 'skip-before-set-seq.good', 'init-statements'])(
     'should mirror the decision table of %s: the skeleton explains as the C does',
     async (name) => {
       const d = skeletonDir();
@@ -49,6 +49,29 @@ describe('init --from a C driver', () => {
       }
     },
   );
+
+  it('should write the call of an assignment or a cast to void as the call, and leave log messages as comments', async () => {
+    const d = tempDir('init-from-c');
+    try {
+      const r = await initFromC(join(d.path, 'drv'), fixture('init-statements'));
+      const ts = readFileSync(r.file, 'utf8');
+      for (const call of [
+        'fx_bo_reserve(fx->bo, true)',
+        'dma_resv_wait_timeout(fx->resv',
+        'fx_bo_move_to_cpu(fx->bo)',
+        'fx_bo_validate(fx->bo)',
+        'fx_bo_unreserve(fx->bo)',
+      ])
+        expect(ts).toContain(`// TODO device operation: C ${call}`);
+      expect(ts).toContain('// C: r = fx_bo_reserve(fx->bo, true)');
+      expect(ts).toContain('// C: fx->evictions++');
+      expect(ts).not.toMatch(/TODO device operation: C (DRM_ERROR|fx_dbg)/);
+      // The second test of `r` reads the result of another call: a truth test TypeScript does not narrow away.
+      expect(ts.match(/if \(driverState\["r"\]\) \{/g)).toHaveLength(2);
+    } finally {
+      d.dispose();
+    }
+  });
 
   it('should refuse a missing file, a file with no ops table, and a folder that is not empty', async () => {
     const d = tempDir('init-from-c');

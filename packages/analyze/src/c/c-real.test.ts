@@ -4,9 +4,11 @@
  * HMMLAB_LINUX_SRC to its folder (Debian: `apt-get install linux-source-6.1`, then unpack
  * /usr/src/linux-source-6.1.tar.xz). Skipped with a message when it is not set.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { REPO, tempDir, typeErrors } from '../internal/testing/temp.js';
+import { initFromC } from './init-c.js';
 import { lintC } from './lint-c.js';
 
 const SRC = process.env.HMMLAB_LINUX_SRC;
@@ -40,5 +42,34 @@ describe.skipIf(!present)('lint on the drivers of linux-source-6.1', () => {
   it.each(EXPECTED)('should report on %s exactly the findings judged in the note', async (file, expected) => {
     const r = await lintC([join(SRC as string, file)], { cwd: SRC as string });
     expect(r.findings.map((f) => `${f.line} ${f.severity} ${f.rule}`)).toEqual(expected);
+  });
+});
+
+/** Each file with a notifier ops table, and the invalidate callbacks `init --from` finds in it. */
+const INIT: readonly (readonly [string, number])[] = [
+  ['lib/test_hmm.c', 2],
+  ['drivers/gpu/drm/nouveau/nouveau_svm.c', 2],
+  ['drivers/gpu/drm/amd/amdgpu/amdgpu_mn.c', 2],
+  ['drivers/gpu/drm/amd/amdkfd/kfd_svm.c', 1],
+  ['drivers/gpu/drm/radeon/radeon_mn.c', 1],
+  ['drivers/gpu/drm/i915/gem/i915_gem_userptr.c', 1],
+  ['drivers/infiniband/hw/mlx5/odp.c', 1],
+  ['drivers/infiniband/hw/hfi1/user_exp_rcv.c', 2],
+  ['drivers/infiniband/hw/hfi1/mmu_rb.c', 1],
+  ['drivers/xen/gntdev.c', 1],
+  ['drivers/misc/sgi-gru/grutlbpurge.c', 1],
+];
+
+describe.skipIf(!present)('init --from the drivers of linux-source-6.1', () => {
+  it.each(INIT)('should write a skeleton of %s that type-checks', async (file, callbacks) => {
+    const d = tempDir('init-from-real');
+    try {
+      symlinkSync(join(REPO, 'examples', 'node_modules'), join(d.path, 'node_modules'));
+      const r = await initFromC(join(d.path, 'drv'), join(SRC as string, file));
+      expect(r.callbacks).toBe(callbacks);
+      expect(typeErrors(d.path)).toEqual([]);
+    } finally {
+      d.dispose();
+    }
   });
 });

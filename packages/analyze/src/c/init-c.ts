@@ -71,8 +71,10 @@ function callName(e: CNode): string {
   return f?.type === 'identifier' ? f.text : '';
 }
 
+/** The arguments of a call; none for any other expression. */
 function args(e: CNode): CNode[] {
-  return kids(e.childForFieldName('arguments') as CNode).filter((a) => a.type !== 'comment');
+  const list = e.childForFieldName('arguments');
+  return list === null ? [] : kids(list).filter((a) => a.type !== 'comment');
 }
 
 /** A C condition as TypeScript. */
@@ -100,7 +102,10 @@ function cond(ctx: Ctx, e: CNode): string {
   if (name === 'mmu_notifier_range_blockable') return 'mmuNotifierRangeBlockable(range)';
   if (/trylock$/.test(name) && args(x)[0] !== undefined) return `${lockVar(ctx, args(x)[0] as CNode)}.tryLock()`;
   ctx.todos++;
-  return `driverState[${JSON.stringify(textOf(x))}] === true`;
+  // A truth test, not `=== true`: C may test the same text again after changing what it reads
+  // (`r = f(); if (r) return …; r = g(); if (r) …`), which TypeScript's narrowing of the entry
+  // after the first test would call a comparison that can never hold.
+  return `driverState[${JSON.stringify(textOf(x))}]`;
 }
 
 /** A C statement as TypeScript lines. */
@@ -190,6 +195,11 @@ function stmt(ctx: Ctx, n: CNode, ind: string): string[] {
 /** An expression statement: locks, set_seq and device operations. */
 function expr(ctx: Ctx, e: CNode, ind: string): string[] {
   const c = (s: string) => `${ind}${s}`;
+  // `r = f(…)` and `(void)f(…)`: the call is what the statement does to locks and the device.
+  const called =
+    e.type === 'assignment_expression' ? e.childForFieldName('right') : e.type === 'cast_expression' ? e.childForFieldName('value') : null;
+  if (called !== null && strip(called).type === 'call_expression')
+    return [c(`// C: ${textOf(e).slice(0, 120)}`), ...expr(ctx, strip(called), ind)];
   if (e.type === 'call_expression' && e.childForFieldName('function')?.type === 'call_expression') {
     const inner = e.childForFieldName('function') as CNode;
     if (callName(inner) === 'guard' && args(e)[0] !== undefined) {
@@ -207,7 +217,10 @@ function expr(ctx: Ctx, e: CNode, ind: string): string[] {
     return [c(`await ${lockVar(ctx, a[0])}.lock(); // C: ${textOf(e)}`)];
   if (/(_unlock|^up_read|^up_write)/.test(name) && a[0] !== undefined) return [c(`${lockVar(ctx, a[0])}.unlock(); // C: ${textOf(e)}`)];
   if (name === 'mmu_interval_set_seq') return [c('mmuIntervalSetSeq(mni, curSeq);')];
-  if (/^(container_of|WARN|BUG|pr_|dev_|trace_|lockdep_|printk|READ_ONCE|WRITE_ONCE|might_sleep)/.test(name))
+  if (
+    /^(container_of|WARN|BUG|pr_|dev_|trace_|lockdep_|printk|READ_ONCE|WRITE_ONCE|might_sleep|DRM_)/.test(name) ||
+    /_(dbg|debug|info|notice|warn|warn_once|err)$/.test(name)
+  )
     return [c(`// C: ${textOf(e).slice(0, 120)}`)];
   ctx.todos++;
   const what = `${textOf(e).slice(0, 140)}${ctx.helpers.has(name) ? ` (a function of ${ctx.source}: model what its body does to the device)` : ''}`;
