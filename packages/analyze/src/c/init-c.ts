@@ -384,8 +384,10 @@ void driverValue;
 export default defineDriver({
   name: ${JSON.stringify(basename(src, '.c'))},
   probe(kernel: Kernel) {
-    // TODO: the device's memory and TLB, as the C driver's hardware has them.
-    const dev = new Device(kernel, { name: ${JSON.stringify(`${basename(src, '.c')}0`)}, memory: { type: 'private', pages: 4 } });
+    // TODO: the device's TLB and memory, as the C driver's hardware has them. Device memory that
+    // the CPU cannot address (MEMORY_DEVICE_PRIVATE) needs its pagemap's migrate_to_ram:
+    // memory: { type: 'private', pages, migrateToRam(vmf) { ... } }.
+    const dev = new Device(kernel, { name: ${JSON.stringify(`${basename(src, '.c')}0`)} });
     return {
       devices: [dev],
       async bind(mm) {
