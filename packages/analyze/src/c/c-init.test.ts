@@ -79,6 +79,10 @@ describe('init --from a C driver', () => {
       await expect(initFromC(join(d.path, 'a'), join(d.path, 'none.c'))).rejects.toThrow(/init: no such file: .*none\.c/);
       await expect(initFromC(join(d.path, 'a'), fileURLToPath(import.meta.url))).rejects.toThrow(AnalyzeError);
       await expect(initFromC(REPO, fixture('lock-leak.good'))).rejects.toThrow(/exists and is not empty/);
+      // A secondary-TLB callback alone is named, not called missing.
+      await expect(initFromC(join(d.path, 'a'), fixture('init-secondary-tlb'))).rejects.toThrow(
+        /fx_mn_ops\.invalidate_range = fx_invalidate_range is a secondary-TLB callback, which init --from does not translate/,
+      );
       // A file with no ops table leaves no folder behind.
       expect(existsSync(join(d.path, 'a'))).toBe(false);
       writeFileSync(join(d.path, 'plain'), '');
