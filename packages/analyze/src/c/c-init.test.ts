@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { AnalyzeError } from '../internal/errors.js';
 import { explain, formatTables } from '../internal/explain.js';
+import { lint } from '../internal/lint.js';
 import { REPO, tempDir, typeErrors } from '../internal/testing/temp.js';
 import { initFromC } from './init-c.js';
 import { explainC } from './lint-c.js';
@@ -22,17 +23,20 @@ const decisions = (t: { rows: readonly { event: string; owner: string; blockable
   t.rows.map((r) => `${r.event} | ${r.owner} | ${r.blockable} | set_seq ${r.setSeq} | ${r.returns}`).sort();
 
 describe('init --from a C driver', () => {
-  it.each(['lock-leak.good', 'correct-kernel-c', 'init-statements'])('should write a skeleton for %s that type-checks', async (name) => {
-    const d = skeletonDir();
-    try {
-      const r = await initFromC(join(d.path, 'drv'), fixture(name));
-      expect(r.callbacks).toBeGreaterThan(0);
-      expect(readFileSync(r.file, 'utf8')).toMatch(/TODO/);
-      expect(typeErrors(d.path)).toEqual([]);
-    } finally {
-      d.dispose();
-    }
-  });
+  it.each(['lock-leak.good', 'correct-kernel-c', 'init-statements', 'init-two-locks'])(
+    'should write a skeleton for %s that type-checks',
+    async (name) => {
+      const d = skeletonDir();
+      try {
+        const r = await initFromC(join(d.path, 'drv'), fixture(name));
+        expect(r.callbacks).toBeGreaterThan(0);
+        expect(readFileSync(r.file, 'utf8')).toMatch(/TODO/);
+        expect(typeErrors(d.path)).toEqual([]);
+      } finally {
+        d.dispose();
+      }
+    },
+  );
 
   it.each(['owner-without-event.good', 'lock-leak.good', 'skip-before-set-seq.good', 'init-statements'])(
     'should mirror the decision table of %s: the skeleton explains as the C does',
@@ -72,6 +76,26 @@ describe('init --from a C driver', () => {
       d.dispose();
     }
   });
+
+  it.each(['correct-kernel-c', 'lock-leak.good', 'init-two-locks'])(
+    'should give the fault path of %s the lock its interval callback holds around set_seq, as lint asks',
+    async (name) => {
+      const d = skeletonDir();
+      try {
+        const r = await initFromC(join(d.path, 'drv'), fixture(name));
+        const rules = lint([r.file]).findings.map((f) => f.rule);
+        expect(rules).not.toContain('set-seq-outside-lock');
+        expect(rules).not.toContain('retry-outside-lock');
+        if (name === 'init-two-locks') {
+          const ts = readFileSync(r.file, 'utf8');
+          expect(ts).toContain('lock: () => lock_fx_r.lock(),');
+          expect(ts).toContain('await lock_fx_r.lock(); // C: fx_range_lock(fx->r) (a lock wrapper)');
+        }
+      } finally {
+        d.dispose();
+      }
+    },
+  );
 
   it('should refuse a missing file, a file with no ops table, and a folder that is not empty', async () => {
     const d = tempDir('init-from-c');
