@@ -34,8 +34,17 @@ describe('lint rules', () => {
     expect(rulesOf(`${id}.good`)).toEqual([]);
   });
 
-  it.each(['correct-mirror', 'sleep-when-nonblockable.flags'])('should report nothing on the correct driver %s', (name) => {
-    expect(rulesOf(name)).toEqual([]);
+  it.each(['correct-mirror', 'correct-mirror.alias', 'sleep-when-nonblockable.flags'])(
+    'should report nothing on the correct driver %s',
+    (name) => {
+      expect(rulesOf(name)).toEqual([]);
+    },
+  );
+
+  it('should see through a const that renames a lock: the renamed lock is the lock, another one is not', () => {
+    const f = rulesOf('set-seq-outside-lock.alias');
+    expect(f.map((x) => x.rule).sort()).toEqual(['retry-outside-lock', 'set-seq-outside-lock']);
+    expect(f.find((x) => x.rule === 'set-seq-outside-lock')?.message).toMatch(/without `other` held \(it holds `lock`\)/);
   });
 
   it.each([

@@ -2,7 +2,7 @@
  * Expressions: each evaluates to one value per path, and may fork the path (a short-circuit
  * test, a conditional, a trylock, an inlined call with several returns).
  */
-import { type CallExpression, Node, type PropertyAccessExpression, SyntaxKind } from 'ts-morph';
+import { type CallExpression, type Identifier, Node, type PropertyAccessExpression, SyntaxKind, VariableDeclarationKind } from 'ts-morph';
 import { classNamed, evalCall, evalNew, plainField, property, touchField } from './calls.js';
 import { closure, type Frame, type Interp } from './interp.js';
 import { decide, type State } from './state.js';
@@ -108,6 +108,25 @@ export function evalExpr(ip: Interp, fr: Frame, e: Node, s: State): Out {
 function identifier(ip: Interp, fr: Frame, name: string, at: Node, s: State): Value {
   const slot = lookupSlot(fr.env, name);
   if (slot !== undefined) return s.vars.get(slot) ?? UNDEF;
+  return declared(ip, name, at, 0);
+}
+
+/**
+ * The `const` a declaration of another name only renames (`const faultLock = lock;`), which a
+ * lock, a device or a notifier is as much as the name it renames, or undefined.
+ */
+function aliased(decl: Node): Identifier | undefined {
+  if (!Node.isVariableDeclaration(decl)) return undefined;
+  const init = decl.getInitializer();
+  return init !== undefined &&
+    Node.isIdentifier(init) &&
+    decl.getVariableStatement()?.getDeclarationKind() === VariableDeclarationKind.Const
+    ? init
+    : undefined;
+}
+
+/** The value of a name declared outside the running frames (`depth`: renames followed so far). */
+function declared(ip: Interp, name: string, at: Node, depth: number): Value {
   if (name === 'undefined') return UNDEF;
   const b = ip.program.lookup(name, at);
   if (b === undefined || b.kind === 'package') {
@@ -125,11 +144,17 @@ function identifier(ip: Interp, fr: Frame, name: string, at: Node, s: State): Va
         return { k: 'fn', node: init, env: null, thisValue: null, owner: null };
       }
       const lit = init === undefined ? undefined : literal(init);
-      return lit ?? sym(name);
+      return lit ?? renamed(ip, name, b.node, depth);
     }
     case 'outer':
-      return sym(name);
+      return renamed(ip, name, b.node, depth);
   }
+}
+
+/** A name whose declaration `decl` may rename another: that one's value, else the name's own symbol. */
+function renamed(ip: Interp, name: string, decl: Node, depth: number): Value {
+  const target = depth < 8 ? aliased(decl) : undefined;
+  return target === undefined ? sym(name) : declared(ip, target.getText(), target, depth + 1);
 }
 
 function literal(e: Node): Value | undefined {
