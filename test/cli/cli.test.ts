@@ -357,6 +357,11 @@ describe('hmmlab bad usage', () => {
       ['lint', 'packages/analyze/src/c/fixtures/lock-leak.bad.c', 'examples/dmirror'],
       /C files and TypeScript drivers in one run/,
     ],
+    [
+      'codemod of kernel C',
+      ['codemod', '--from', '6.1', '--to', '5.8', 'examples/dmirror', 'packages/analyze/src/c/fixtures/lock-leak.bad.c'],
+      /codemod: packages\/analyze\/src\/c\/fixtures\/lock-leak\.bad\.c: kernel C; codemod rewrites TypeScript driver models/,
+    ],
   ])('should exit 2 with one line for %s', (_what, args, message) => {
     const r = hmmlab(...(args as string[]));
     expect(r.status).toBe(2);

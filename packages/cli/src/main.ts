@@ -258,13 +258,19 @@ program
 
 program
   .command('codemod')
-  .description('rewrite driver code from one kernel API profile to another (5.8, seed, 5.9, 5.14, 6.1, latest)')
-  .argument('<paths...>', 'driver files or folders (.ts, or .c/.h)')
+  .description('rewrite a TypeScript driver model from one kernel API profile to another (5.8, seed, 5.9, 5.14, 6.1, latest)')
+  .argument('<paths...>', 'driver files or folders (.ts)')
   .requiredOption('--from <profile>', 'the profile the code is written for')
   .requiredOption('--to <profile>', 'the profile to rewrite it for')
   .option('--dry-run', 'print the diff and change nothing')
   .action(async (paths: string[], opts: { from: string; to: string; dryRun?: boolean }) => {
-    emit((await analyze()).codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
+    const a = await analyze();
+    const c = a.isCTarget(paths) ? paths : paths.filter((p) => /\.[ch]$/.test(p));
+    if (c.length > 0)
+      throw new UsageError(
+        `codemod: ${c.join(' ')}: kernel C; codemod rewrites TypeScript driver models between profiles (lint and explain read C, init --from writes a model of it)`,
+      );
+    emit(a.codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
   });
 
 program
