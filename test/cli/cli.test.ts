@@ -30,6 +30,18 @@ describe('hmmlab fuzz', () => {
     expect(r.stdout).toMatch(/replay: hmmlab replay \S+ hmmlab2_\S+/);
   });
 
+  it('should warn when --profile is one the driver does not declare, and not when it is', () => {
+    const other = hmmlab('fuzz', 'examples/dmirror-fixed', '--runs', '5', '--profile', '5.8', '--no-corpus', '--no-typecheck', '--quiet');
+    expect(other.stderr).toMatch(
+      /^hmmlab: warning: dmirror-fixed declares profiles latest; this campaign runs it on 5\.8, a kernel it is not written for/,
+    );
+    expect(other.stdout).toMatch(/migrate_device_range: does not exist in profile 5\.8/);
+    expect(other.status).toBe(1);
+    const own = hmmlab('fuzz', 'examples/dmirror-fixed', '--runs', '5', '--profile', 'latest', '--no-corpus', '--no-typecheck', '--quiet');
+    expect(own.stderr).toBe('');
+    expect(own.status).toBe(0);
+  });
+
   it('should exit 0 for a correct driver', () => {
     const r = hmmlab('fuzz', `${fixtures}/correct`, '--runs', '300', '--no-typecheck');
     expect(r.stdout).toContain('verdict   pass');

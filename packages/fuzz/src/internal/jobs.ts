@@ -108,7 +108,7 @@ function loadProbed(file: string): Promise<DriverDefinition> {
 /** Loads and probes the driver; notes `ready` and returns its name. */
 export async function nameJob(a: { readonly file: string }): Promise<string> {
   const driver = await loadProbed(a.file);
-  send({ type: 'ready', name: driver.name });
+  send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
   return driver.name;
 }
 
@@ -211,7 +211,7 @@ function stopNotes(): { stopAt: () => number; stop: () => void } {
  */
 export async function scanJob(a: ScanJob): Promise<Scan> {
   const driver = await loadProbed(a.file);
-  send({ type: 'ready', name: driver.name });
+  send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
   const feed = feedOf(a.feed);
   const { stopAt, stop } = stopNotes();
   const { progress, flush } = progressNotes(a.doneBefore);
@@ -252,7 +252,7 @@ export interface CampaignJob {
  */
 export async function campaignJob(a: CampaignJob): Promise<void> {
   const driver = await loadProbed(a.file);
-  send({ type: 'ready', name: driver.name });
+  send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
   if (a.timeLeft !== null && a.timeLeft <= 0) return;
   const { progress, flush } = progressNotes(0);
   try {

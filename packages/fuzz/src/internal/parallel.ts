@@ -167,7 +167,14 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const w = new WatchedWorker({
       ...watch,
       onNote: (n) => {
-        const note = n as { type: string; done?: number; name?: string; cells?: string[]; failed?: number };
+        const note = n as {
+          type: string;
+          done?: number;
+          name?: string;
+          cells?: string[];
+          failed?: number;
+          profiles?: readonly string[] | null;
+        };
         if (note.type === 'progress' && typeof note.done === 'number') {
           progress[i] = note.done;
           for (const c of note.cells ?? []) cells.add(c);
@@ -180,6 +187,12 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           stream?.push(n as EpochNote);
         } else if (note.type === 'ready' && !ready && typeof note.name === 'string') {
           ready = true;
+          const declared = note.profiles ?? null;
+          const other = declared === null ? [] : (given.profiles ?? []).filter((p) => !declared.includes(p));
+          if (other.length > 0)
+            onWarning?.(
+              `${note.name} declares profiles ${declared?.join(', ')}; this campaign runs it on ${other.join(', ')}, a kernel it is not written for: a call of an API that profile lacks fails as callback-threw`,
+            );
           onReady?.(note.name);
         }
       },
