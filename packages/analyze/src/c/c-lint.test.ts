@@ -59,6 +59,12 @@ describe('lint on kernel C', () => {
       27,
       /programmed \(fx_dev_map_range\) after `fx->lock` was released .* at retry-outside-lock\.released\.c:22/,
     ],
+    [
+      'retry-outside-lock.partial',
+      'retry-outside-lock',
+      26,
+      /programmed \(fx_dev_map_range\) on a path that read the notifier sequence at retry-outside-lock\.partial\.c:17 and never checked/,
+    ],
     ['sleep-when-nonblockable.bad', 'sleep-when-nonblockable', 37, /`mutex_lock\(\)` may sleep/],
     ['true-when-nonblockable.bad', 'true-when-nonblockable', 38, /or return false/],
     [

@@ -865,6 +865,11 @@ export class CInterp {
       s.effects.push({ t: 'set-seq', at, held: [...s.held] });
       return [[s, undefined]];
     }
+    if (name === 'mmu_interval_read_begin') {
+      // It waits for the invalidations in progress (wait_event), and starts what the retry checks.
+      s.effects.push({ t: 'sleep', at, what: 'mmu_interval_read_begin()' });
+      return [[s, undefined]];
+    }
     if (name === 'mmu_interval_read_retry') {
       s.effects.push({ t: 'read-retry', at, held: [...s.held] });
       const out: [CState, string | undefined][] = [];

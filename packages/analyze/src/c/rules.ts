@@ -168,8 +168,27 @@ const retryOutsideLock: CRule = {
       const outside = entry.external && !entry.paths.some((p) => did(p, 'acquire'));
       for (const p of entry.paths) {
         let checked: { held: Held[]; at: Site; released: Held | undefined } | undefined;
+        // The last mmu_interval_read_begin while no mmu_interval_read_retry has followed it, and
+        // whether hmm_range_fault read pages under it since.
+        let unchecked: Site | undefined;
+        let faulted = false;
         for (const e of p.state.effects) {
+          if (e.t === 'sleep' && e.what === 'mmu_interval_read_begin()') {
+            unchecked = e.at;
+            faulted = false;
+          }
+          if (e.t === 'op' && e.name === 'hmm_range_fault') faulted = true;
+          if (e.t === 'op' && e.cls === 'program' && !e.defined && unchecked !== undefined && faulted) {
+            out.push({
+              at: e.at,
+              message:
+                `the device is programmed (${e.name}) on a path that read the notifier sequence at ${where(unchecked)} and never ` +
+                'checked mmu_interval_read_retry: pages the CPU changed since are installed. Check it under the lock on every path before programming the device',
+            });
+            unchecked = undefined;
+          }
           if (e.t === 'read-retry') {
+            unchecked = undefined;
             const held = e.held.filter(matters);
             if (held.length === 0) {
               out.push({

@@ -1,7 +1,9 @@
 /**
  * `retry-outside-lock`: `mmuIntervalReadRetry` is checked without the lock the invalidate callback
  * holds around `mmuIntervalSetSeq` (bug class C1), or the lock is dropped after the check and the
- * device is programmed afterwards (bug class S17; invariant I3). Runs over every function of the
+ * device is programmed afterwards (bug class S17; invariant I3), or a path that read the sequence
+ * with `mmuIntervalReadBegin` programs the device without checking it at all (a retry check on
+ * some paths only: `if (write && mmuIntervalReadRetry(...))`). Runs over every function of the
  * linted files and the driver's entry points.
  */
 import type { Effect, Held } from '../internal/model/state.js';
@@ -11,7 +13,8 @@ import { at, blame, type RawFinding, type Rule } from './rule.js';
 export const retryOutsideLock: Rule = {
   id: 'retry-outside-lock',
   severity: 'error',
-  description: 'mmuIntervalReadRetry is checked outside the lock, or the device is programmed after that lock was released',
+  description:
+    'mmuIntervalReadRetry is checked outside the lock, the device is programmed after that lock was released, or a path programs it after hmmRangeFault without the check',
   check(a) {
     const out: RawFinding[] = [];
     const locks = [...a.seqLocks];
@@ -20,8 +23,27 @@ export const retryOutsideLock: Rule = {
     for (const entry of a.entries) {
       for (const p of entry.paths) {
         let checked: { readonly held: readonly Held[]; readonly at: Effect; released: Held | undefined } | undefined;
+        // The last mmuIntervalReadBegin of the path while no mmuIntervalReadRetry has followed it,
+        // and whether hmmRangeFault read pages under it since.
+        let unchecked: Effect | undefined;
+        let faulted = false;
         for (const e of p.state.effects) {
+          if (e.t === 'sleep' && e.what === 'mmuIntervalReadBegin()') {
+            unchecked = e;
+            faulted = false;
+          }
+          if (e.t === 'sleep' && e.what === 'hmmRangeFault()') faulted = true;
+          if (e.t === 'program' && e.op === 'setPte' && unchecked !== undefined && faulted) {
+            out.push({
+              node: blame(a, e.node, e.stack),
+              message:
+                `the device is programmed (${e.op}) on a path that read the notifier sequence at ${at(unchecked.node)} and never ` +
+                'checked mmuIntervalReadRetry: pages the CPU changed since are installed. Check it under the lock on every path before programming the device',
+            });
+            unchecked = undefined;
+          }
           if (e.t === 'read-retry') {
+            unchecked = undefined;
             const held = e.held.filter(matters);
             if (held.length === 0) {
               out.push({

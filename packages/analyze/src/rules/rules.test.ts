@@ -34,12 +34,18 @@ describe('lint rules', () => {
     expect(rulesOf(`${id}.good`)).toEqual([]);
   });
 
-  it.each(['correct-mirror', 'correct-mirror.alias', 'sleep-when-nonblockable.flags'])(
+  it.each(['correct-mirror', 'correct-mirror.alias', 'correct-mirror.own-loop', 'sleep-when-nonblockable.flags'])(
     'should report nothing on the correct driver %s',
     (name) => {
       expect(rulesOf(name)).toEqual([]);
     },
   );
+
+  it('should report a fault path that programs the device after hmmRangeFault with no retry check on that path', () => {
+    const f = rulesOf('retry-outside-lock.partial');
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['61 retry-outside-lock']);
+    expect(f[0]?.message).toMatch(/programmed \(setPte\) on a path that read the notifier sequence at retry-outside-lock\.partial\.ts:48/);
+  });
 
   it('should see through a const that renames a lock: the renamed lock is the lock, another one is not', () => {
     const f = rulesOf('set-seq-outside-lock.alias');
