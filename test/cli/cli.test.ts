@@ -370,6 +370,11 @@ describe('hmmlab bad usage', () => {
       /C files and TypeScript drivers in one run/,
     ],
     [
+      'a --shape with more devices than the driver binds',
+      ['fuzz', `${fixtures}/correct`, '--no-typecheck', '--no-corpus', '--shape', '{"devices":2}'],
+      /correct\/driver\.ts: shape devices 2: driver "mini-correct" binds 1 device address space \(vmsPerBinding\)/,
+    ],
+    [
       'codemod of kernel C',
       ['codemod', '--from', '6.1', '--to', '5.8', 'examples/dmirror', 'packages/analyze/src/c/fixtures/lock-leak.bad.c'],
       /codemod: packages\/analyze\/src\/c\/fixtures\/lock-leak\.bad\.c: kernel C; codemod rewrites TypeScript driver models/,

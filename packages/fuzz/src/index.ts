@@ -19,6 +19,7 @@ export {
 } from './internal/arbitraries.js';
 export {
   type CampaignOptions,
+  CampaignOptionsError,
   type CampaignResult,
   type Counterexample,
   checkCampaignOptions,

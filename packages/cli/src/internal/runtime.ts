@@ -62,6 +62,8 @@ export function watchOptions(
  */
 export function watchedFailure(e: unknown, label: string): unknown {
   if (e instanceof WorkerJobError && (e.errorName === 'DriverLoadError' || e.errorName === 'UsageError')) return new UsageError(e.message);
+  // A campaign's options that do not fit its driver (a shape that asks more devices than it binds).
+  if (e instanceof WorkerJobError && e.errorName === 'CampaignOptionsError') return new UsageError(`${label}: ${e.message}`);
   if (e instanceof WorkerStallError && e.stall.phase === 'loading')
     return new UsageError(`${label}: ${e.message} while its modules loaded`);
   if (e instanceof WorkerStallError && e.stall.phase === 'probing') return new UsageError(`${label}: ${e.message} in its probe`);

@@ -41,7 +41,11 @@ export interface ScenarioShape {
    * to n - 1; at 1, scenarios are drawn exactly as before. @defaultValue 1
    */
   readonly bindDevices?: number;
-  /** Devices of the driver that device work may use. @defaultValue 1 */
+  /**
+   * Device address spaces of a binding that device work may use: in a campaign, at most the
+   * driver's `vmsPerBinding` (a larger number is refused, as device work beyond the binding's
+   * address spaces would do nothing). @defaultValue 1; a campaign's: the driver's vmsPerBinding
+   */
   readonly devices?: number;
   /** Profiles to draw from. @defaultValue ['latest'] */
   readonly profiles?: readonly ProfileName[];

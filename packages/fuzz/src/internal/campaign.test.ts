@@ -75,6 +75,25 @@ describe('checkCampaignOptions', () => {
     expect(probes).toBe(0);
   });
 
+  it('should refuse a shape with more devices than the driver binds, before any run, and take as many as it binds', async () => {
+    let probes = 0;
+    const counted = defineDriver({
+      name: 'counted',
+      probe(kernel: Kernel) {
+        probes++;
+        return mirror(true).probe(kernel);
+      },
+    });
+    await expect(runCampaign(counted, { runs: 5, shape: { devices: 2 } })).rejects.toThrow(
+      expect.objectContaining({
+        name: 'CampaignOptionsError',
+        message: 'shape devices 2: driver "counted" binds 1 device address space (vmsPerBinding); device work can use 1 to 1',
+      }),
+    );
+    expect(probes).toBe(0);
+    expect((await runCampaign(counted, { runs: 5, shape: { devices: 1 } })).runs).toBe(5);
+  });
+
   it('should take the edges of each range', async () => {
     const r = await runCampaign(mirror(true), {
       runs: 1,

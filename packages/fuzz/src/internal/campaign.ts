@@ -296,12 +296,29 @@ export function runGen(driver: DriverDefinition, options: CampaignOptions): g.Ge
   return g.tuple<Sample>(scenarioGen(shape), schedule);
 }
 
+/** Campaign options that do not fit the driver they are for: a usage error of whoever asked for the campaign. */
+export class CampaignOptionsError extends Error {
+  /** Stable error code. */
+  readonly code = 'ERR_CAMPAIGN_OPTIONS';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CampaignOptionsError';
+  }
+}
+
 /**
  * The address spaces of a binding that a campaign's device work uses: the shape's `devices`, else
  * every one the driver declares (`DriverDefinition.vmsPerBinding`).
  */
 export function campaignDevices(driver: DriverDefinition, options: CampaignOptions): number {
-  return options.shape?.devices ?? driver.vmsPerBinding ?? 1;
+  const vms = driver.vmsPerBinding ?? 1;
+  const devices = options.shape?.devices;
+  // Device work on an address space the binding does not make would do nothing, run after run.
+  if (devices !== undefined && devices > vms)
+    throw new CampaignOptionsError(
+      `shape devices ${devices}: driver "${driver.name}" binds ${vms} device address space${vms === 1 ? '' : 's'} (vmsPerBinding); device work can use 1 to ${vms}`,
+    );
+  return devices ?? vms;
 }
 
 /** The step limit and oracle options of a run of `scenario`, as a token records them. */
