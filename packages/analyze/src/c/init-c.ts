@@ -368,7 +368,9 @@ export async function initFromC(dir: string, from: string): Promise<InitFromCRes
  * each test of driver state, then run \`hmmlab lint\` and \`hmmlab fuzz\` on this folder.
  */
 import {
+  EFAULT,
   HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
   HMM_PFN_WRITE,
   type HmmRange,
   hmmPfnToPage,
@@ -431,7 +433,8 @@ ${firstLock === undefined ? "      const faultLock = kernel.mutex('fault lock');
             start,
             end: start + kernel.pageSize,
             hmmPfns: [0],
-            defaultFlags: HMM_PFN_REQ_FAULT,
+            // A write fault asks for a writable page (HMM_PFN_REQ_WRITE), or the device would fault on it again and again.
+            defaultFlags: HMM_PFN_REQ_FAULT | (f.kind === 'read' ? 0 : HMM_PFN_REQ_WRITE),
             pfnFlagsMask: 0,
             devPrivateOwner: dev.owner,
           };
@@ -442,7 +445,9 @@ ${firstLock === undefined ? "      const faultLock = kernel.mutex('fault lock');
             unlock: () => ${firstLock ?? 'faultLock'}.unlock(),
             commit(r) {
               const e = r.hmmPfns[0] as number;
+              if (f.kind !== 'read' && (e & HMM_PFN_WRITE) === 0) return -EFAULT;
               v.setPte(r.start, hmmPfnToPage(kernel, e), { write: (e & HMM_PFN_WRITE) !== 0 });
+              return 0;
             },
           });
         },
