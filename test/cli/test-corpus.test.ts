@@ -44,6 +44,15 @@ describe('hmmlab test --corpus', () => {
     expect(still.stdout).toContain(`reproduced  ${saved}: missed-flush at step`);
     expect(still.stdout).toContain(`1 saved counterexample(s) in ${corpus}: 1 reproduce(s)`);
 
+    // Without a folder, the one hmmlab fuzz keeps: $HMMLAB_CORPUS, else .hmmlab/corpus.
+    const byEnv = spawnSync(process.execPath, [bin, 'test', '--corpus'], {
+      cwd: root,
+      encoding: 'utf8',
+      env: { ...process.env, HMMLAB_CORPUS: corpus },
+    });
+    expect(byEnv.stdout).toContain(`1 saved counterexample(s) in ${corpus}: 1 reproduce(s)`);
+    expect(byEnv.status).toBe(1);
+
     driver(true);
     const fixed = hmmlab('test', '--corpus', corpus);
     expect(fixed.stdout).toBe(

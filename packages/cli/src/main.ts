@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { CommandResult } from '@hmmlab/analyze';
 import { WINDOWS } from '@hmmlab/fuzz/windows';
 import { Command, CommanderError } from 'commander';
-import { DEFAULT_RUNS } from './internal/defaults.js';
+import { DEFAULT_RUNS, defaultCorpus } from './internal/defaults.js';
 import { prepareOutput } from './internal/output.js';
 import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted } from './internal/signals.js';
 import { UsageError } from './internal/usage.js';
@@ -191,18 +191,20 @@ program
   .description("run your repository's driver tests (vitest), or with --corpus replay every saved counterexample")
   .argument('[args...]', 'arguments passed to vitest run')
   .option(
-    '--corpus <dir>',
-    'instead of vitest, replay every counterexample hmmlab fuzz saved under <dir> (e.g. .hmmlab/corpus); exit 1 if one still breaks a rule',
+    '--corpus [dir]',
+    'instead of vitest, replay every counterexample hmmlab fuzz saved under [dir] (default .hmmlab/corpus, or $HMMLAB_CORPUS, as hmmlab fuzz keeps them); exit 1 if one still breaks a rule',
   )
   .option('--hang-timeout <seconds>', `--corpus: ${HANG_HELP}`)
   .option('--max-heap <mb>', `--corpus: ${HEAP_HELP}`)
   .allowUnknownOption()
-  .action(async (args: string[], opts: { corpus?: string; hangTimeout?: string; maxHeap?: string }) => {
+  .action(async (args: string[], opts: { corpus?: string | true; hangTimeout?: string; maxHeap?: string }) => {
     if (opts.corpus !== undefined) {
       if ((args ?? []).length > 0)
         throw new UsageError(`test --corpus: unexpected arguments ${args.join(' ')}; run the vitest tests apart`);
+      const dir = opts.corpus === true ? defaultCorpus() : opts.corpus;
+      if (dir === null) throw new UsageError('test --corpus: $HMMLAB_CORPUS is off; name the corpus folder');
       const { testCorpusCommand } = await import('./commands/test-corpus.js');
-      process.exitCode = finalCode(await testCorpusCommand(opts.corpus, opts, interrupt.signal));
+      process.exitCode = finalCode(await testCorpusCommand(dir, opts, interrupt.signal));
       return;
     }
     const { testCommand } = await import('./commands/test.js');

@@ -19,7 +19,7 @@ import {
 } from '@hmmlab/fuzz';
 import { SingleBar } from 'cli-progress';
 import { saveCounterexample } from '../internal/counterexamples.js';
-import { DEFAULT_RUNS } from '../internal/defaults.js';
+import { DEFAULT_RUNS, defaultCorpus } from '../internal/defaults.js';
 import { campaignShape, type DriverTarget, findDrivers, parseShapeOption, shapeOrigin, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
 import { prepareFolder, prepareOutput } from '../internal/output.js';
@@ -72,9 +72,6 @@ export interface FuzzCommandOptions {
   shape?: string;
 }
 
-/** The corpus folder `hmmlab fuzz` uses unless told otherwise. */
-const DEFAULT_CORPUS = '.hmmlab/corpus';
-
 /**
  * The corpus base folder: --corpus, else $HMMLAB_CORPUS (`off` for none), else .hmmlab/corpus;
  * null with --no-corpus.
@@ -85,9 +82,7 @@ function corpusBase(o: FuzzCommandOptions): string | null {
     if (o.corpus === '') throw new UsageError('--corpus: expected a folder');
     return o.corpus;
   }
-  const env = process.env.HMMLAB_CORPUS;
-  if (env === 'off') return null;
-  return env !== undefined && env !== '' ? env : DEFAULT_CORPUS;
+  return defaultCorpus();
 }
 
 /** One driver's outcome. */

@@ -8,3 +8,13 @@
  * take 5 to 15 s.
  */
 export const DEFAULT_RUNS = 10_000;
+
+/**
+ * The corpus folder of `hmmlab fuzz` and `hmmlab test --corpus` unless told otherwise:
+ * $HMMLAB_CORPUS, else .hmmlab/corpus; null when $HMMLAB_CORPUS is `off`.
+ */
+export function defaultCorpus(): string | null {
+  const env = process.env.HMMLAB_CORPUS;
+  if (env === 'off') return null;
+  return env !== undefined && env !== '' ? env : '.hmmlab/corpus';
+}
