@@ -112,8 +112,8 @@ function identifier(ip: Interp, fr: Frame, name: string, at: Node, s: State): Va
 }
 
 /**
- * The `const` a declaration of another name only renames (`const faultLock = lock;`), which a
- * lock, a device or a notifier is as much as the name it renames, or undefined.
+ * The name a `const` declaration only renames (`const faultLock = lock;` gives `lock`): a lock, a
+ * device or a notifier is the same object under either name. Undefined for any other declaration.
  */
 function aliased(decl: Node): Identifier | undefined {
   if (!Node.isVariableDeclaration(decl)) return undefined;
