@@ -682,6 +682,33 @@ export interface EpochHooks {
   readonly ahead?: FreshDraws;
   /** Called before each run starts, with its index. */
   readonly onStart?: (index: number) => void;
+  /** Runs of the epoch made before the scan, by index ({@link MadeRun}): taken as made, not run again. */
+  readonly made?: ReadonlyMap<number, MadeRun>;
+}
+
+/**
+ * A run made before the scan of its epoch, with the sample that epoch's plan gives it (only a run
+ * {@link freshWhatever} says is fresh can be): its report, or what it threw (`report` null).
+ */
+export interface MadeRun {
+  readonly sample: Sample;
+  readonly report: OracleReport | null;
+  readonly error: unknown;
+}
+
+/**
+ * Whether run `index` of a campaign with `replays` replayed entries is drawn afresh whatever the
+ * corpus holds when its epoch comes: its sample then depends on the seed and the index alone, and
+ * the run can be made before its epoch's corpus is known.
+ */
+export function freshWhatever(options: CampaignOptions, replays: number, index: number): boolean {
+  return index >= replays && !(feedbackOn(options) && mutatesOnceFed(options.seed ?? 1, index - replays, runSeed));
+}
+
+/** What a campaign reports of run `index` that threw `e`: an internal error names the run to replay; anything else is the driver's. */
+function runFailure(driver: DriverDefinition, options: CampaignOptions, index: number, origin: RunOrigin, e: unknown): unknown {
+  if (internalError(e) === null) return e;
+  return new HmmlabError('ERR_INTERNAL', `${driver.name}: run ${index} of seed ${options.seed ?? 1} (${origin}): ${(e as Error).message}`);
 }
 
 /**
@@ -706,16 +733,26 @@ export async function scanEpoch(
     if (!inShard(i, options.shard)) continue;
     if (options.runFilter !== undefined && !options.runFilter(i)) continue;
     if (options.timeMs !== undefined && performance.now() - t0 > options.timeMs) break;
-    hooks.onStart?.(i);
-    const { value, origin } = planRun(gen, replays, options, i, feed.pool, feed.weights, false, ahead);
-    const sample = value.value_;
+    const made = hooks.made?.get(i);
+    let sample: Sample;
+    let origin: RunOrigin;
     let r: OracleReport;
-    try {
-      r = await runSample(driver, sample, options);
-    } catch (e) {
-      // A broken model has no verdict to give: the campaign stops, naming the run to replay.
-      if (internalError(e) === null) throw e;
-      throw new HmmlabError('ERR_INTERNAL', `${driver.name}: run ${i} of seed ${options.seed ?? 1} (${origin}): ${(e as Error).message}`);
+    if (made !== undefined) {
+      sample = made.sample;
+      origin = 'fresh';
+      if (made.report === null) throw runFailure(driver, options, i, origin, made.error);
+      r = made.report;
+    } else {
+      hooks.onStart?.(i);
+      const plan = planRun(gen, replays, options, i, feed.pool, feed.weights, false, ahead);
+      sample = plan.value.value_;
+      origin = plan.origin;
+      try {
+        r = await runSample(driver, sample, options);
+      } catch (e) {
+        // A broken model has no verdict to give: the campaign stops, naming the run to replay.
+        throw runFailure(driver, options, i, origin, e);
+      }
     }
     scan.done++;
     if (origin === 'replay') scan.replayed++;

@@ -67,6 +67,13 @@ export function epochs(runs: number, replays: number): [number, number][] {
   return out;
 }
 
+/** The epoch of {@link epochs} that starts where an epoch ends at `to`; null after the last one, or when `to` ends none. */
+export function nextEpoch(to: number, runs: number, replays: number): [number, number] | null {
+  const first = Math.min(replays, runs);
+  if (to >= runs || to < first || (to - first) % EPOCH !== 0) return null;
+  return [to, Math.min(runs, to + EPOCH)];
+}
+
 /** A run's coverage keys, for merging into the campaign's corpus at the end of its epoch. */
 export interface Candidate {
   readonly index: number;

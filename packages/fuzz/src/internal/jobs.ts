@@ -24,22 +24,25 @@ import {
   counterexample,
   coverageUniverse,
   type EpochFeed,
+  freshWhatever,
+  type MadeRun,
   planRun,
   type RunProgress,
   replaysOf,
   runGen,
   runInputs,
+  runSample,
   type Scan,
   type ScanResume,
   scanEpoch,
   scanRuns,
   summarize,
 } from './campaign.js';
-import type { CorpusEntry } from './corpus.js';
+import { type CorpusEntry, nextEpoch } from './corpus.js';
 import { emptyCounts } from './counts.js';
 import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
 import { UNFINISHED_FINGERPRINT } from './replay.js';
-import { shardPosition } from './shard.js';
+import { inShard, shardPosition } from './shard.js';
 import { encodeToken } from './token.js';
 import type { Stall } from './watchdog.js';
 
@@ -210,23 +213,106 @@ function stopNotes(): { stopAt: () => number; stop: () => void } {
  * since the last note.
  */
 export async function scanJob(a: ScanJob): Promise<Scan> {
+  const before = await stopAhead();
   const driver = await loadProbed(a.file);
   send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
   const feed = feedOf(a.feed);
   const { stopAt, stop } = stopNotes();
   const { progress, flush } = progressNotes(a.doneBefore);
+  const mine = (i: number): boolean => inShard(i, a.options.shard) && shardPosition(i, a.options.shard) % a.count === a.index;
+  let scan: Scan;
   try {
     const runFilter = (i: number): boolean => {
-      if (shardPosition(i, a.options.shard) % a.count !== a.index) return false;
+      if (!mine(i)) return false;
       markRun(i);
       return true;
     };
-    return await scanEpoch(driver, { ...a.options, runFilter }, feed, stopAt, progress);
+    const made = before !== null && before.campaign === a.feed.campaign && before.from === a.feed.from ? before.made : null;
+    scan = await scanEpoch(driver, { ...a.options, runFilter }, feed, stopAt, progress, made === null ? {} : { made });
   } finally {
     flush();
     markRun(-1);
     stop();
   }
+  const next = nextEpoch(a.feed.to, a.options.runs ?? 1000, replaysOf(a.options).length);
+  if (scan.failing < 0 && next !== null && next[0] < stopAt()) makeAhead(driver, a, next, mine);
+  return scan;
+}
+
+/**
+ * Runs of the next epoch this worker makes while its caller merges the epoch it just scanned and
+ * sends the next job: a per-epoch job waits for every worker's runs of the epoch before, and that
+ * round trip between processes took 4 to 5 ms an epoch, a fifth of the time of a worker's share
+ * of 50 runs (two workers).
+ * Only the runs whose sample does not depend on the corpus are made ahead (nine in ten); the next
+ * scan takes them as made and runs the others, so the scan, and the campaign, are what they would
+ * be without them.
+ */
+interface Ahead {
+  readonly campaign: string;
+  /** The first run of the epoch. */
+  readonly from: number;
+  readonly made: Map<number, MadeRun>;
+  stop: boolean;
+  /** Settles when the last run it started has ended. */
+  done: Promise<void>;
+}
+
+let ahead: Ahead | null = null;
+
+/** Stops making runs ahead; resolves, once the run being made has ended, with what was made. */
+async function stopAhead(): Promise<Ahead | null> {
+  const a = ahead;
+  ahead = null;
+  if (a === null) return null;
+  a.stop = true;
+  await a.done;
+  return a;
+}
+
+/** A turn of the event loop: a job or note that came in is handled first. */
+const turn = (): Promise<void> => new Promise((res) => setImmediate(res));
+
+/**
+ * Starts making this worker's runs of epoch `next` ({@link Ahead}), after a turn of the event
+ * loop (the scan's result leaves first); any job, or the caller's note of a run below them that
+ * failed, stops it.
+ */
+function makeAhead(driver: DriverDefinition, a: ScanJob, next: [number, number], mine: (i: number) => boolean): void {
+  const replays = replaysOf(a.options);
+  const indices: number[] = [];
+  for (let i = next[0]; i < next[1]; i++) if (mine(i) && freshWhatever(a.options, replays.length, i)) indices.push(i);
+  if (indices.length === 0) return;
+  const state: Ahead = { campaign: a.feed.campaign, from: next[0], made: new Map(), stop: false, done: Promise.resolve() };
+  const unlisten = onParentNote((n) => {
+    const at = (n as { stopAt?: unknown }).stopAt;
+    if (typeof at === 'number' && at < next[1]) state.stop = true;
+  });
+  state.done = (async () => {
+    await turn();
+    if (state.stop) return;
+    const gen = runGen(driver, a.options);
+    const samples = indices.map((i) => planRun(gen, replays, a.options, i, [], []).value.value_);
+    for (const [k, i] of indices.entries()) {
+      if (state.stop) break;
+      const sample = samples[k] as MadeRun['sample'];
+      markRun(i);
+      let report: OracleReport;
+      try {
+        report = await runSample(driver, sample, a.options);
+      } catch (error) {
+        state.made.set(i, { sample, report: null, error });
+        break;
+      }
+      state.made.set(i, { sample, report, error: null });
+      if (report.verdict === 'fail') break;
+      await turn();
+    }
+  })().finally(() => {
+    markRun(-1);
+    unlisten();
+  });
+  ahead = state;
 }
 
 /** Arguments of {@link campaignJob}. */
@@ -283,6 +369,8 @@ export interface FinishJob {
 
 /** Builds the campaign result: the counterexample of the first failing (or stalled) run, coverage. */
 export async function finishJob(a: FinishJob): Promise<CampaignResult> {
+  // Runs made ahead of an epoch that will not come: what they found is not the campaign's.
+  await stopAhead();
   const driver = await loadDriver(a.file);
   markLoaded();
   const failure =

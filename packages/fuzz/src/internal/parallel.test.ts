@@ -80,4 +80,29 @@ describe('runParallelCampaign: a run that hangs', () => {
     expect(hung.coverage).toEqual(before.coverage);
     expect(hung.flushes).toEqual(before.flushes);
   });
+
+  // Seeded 2002, run 49 spins, and run 50, the first of the other worker's runs made ahead of the
+  // next epoch: the finishing job, given to that worker, stops responding; a new worker does it.
+  it('should finish on a new worker when the one it was given hangs in a run made ahead', async () => {
+    const options: ParallelOptions = { seed: 2002, loader, shrink: false, hangTimeoutMs: 2000 };
+    const before = await runParallelCampaign(spinsLate, { ...options, runs: 49, workers: 1 });
+    const hung = await runParallelCampaign(spinsLate, { ...options, runs: 400, workers: 2 });
+    expect(hung.failure?.violation.rule).toBe('callback-hung');
+    expect(hung.failure?.runIndex).toBe(49);
+    expect(hung.runs).toBe(50);
+    expect(hung.coverage).toEqual(before.coverage);
+  });
+
+  // Seeded 9, runs 110 and 130 spin as well: the other worker, its share of runs 50 to 99 done,
+  // makes its runs of the next epoch ahead and spins in run 110, which the campaign never makes;
+  // its share before run 87 is then scanned again by a new worker.
+  it('should report the first hung run when another worker hangs in a run made ahead of an epoch that never comes', async () => {
+    const options: ParallelOptions = { seed: 9, loader, shrink: false, hangTimeoutMs: 2000 };
+    const before = await runParallelCampaign(spinsLate, { ...options, runs: 87, workers: 1 });
+    const hung = await runParallelCampaign(spinsLate, { ...options, runs: 400, workers: 2 });
+    expect(hung.failure?.violation.rule).toBe('callback-hung');
+    expect(hung.failure?.runIndex).toBe(87);
+    expect(hung.runs).toBe(88);
+    expect(hung.coverage).toEqual(before.coverage);
+  });
 });

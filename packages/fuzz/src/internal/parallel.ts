@@ -234,6 +234,8 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     const poolSent = new Array<number>(count).fill(0);
     const knownSent = new Array<number>(count).fill(0);
     let failingPool: CorpusEntry[] = [];
+    // The worker whose run failed: it made no runs ahead after it.
+    let failingWorker = -1;
     let failingWeights: number[] = [];
     const { timeMs: _t, ...identity } = data;
     const digest = campaignDigest(resolve(file), identity);
@@ -315,7 +317,15 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           for (let i = from; i < failing; i++) if (inShard(i, data.shard) && shardPosition(i, data.shard) % count === index) before++;
           if (s.done <= before && s.failing < 0) return s;
           try {
-            const again = await scanShare(index, from, failing, weights, options);
+            const again = await scanShare(index, from, failing, weights, options).catch((e: unknown) => {
+              // The worker stopped responding in a run it made ahead of the next epoch (jobs.ts,
+              // `makeAhead`), one the campaign never makes: a new worker scans the share again.
+              if (!(e instanceof WorkerStallError) || e.stall.run < failing) throw e;
+              workers[index] = spawn(index);
+              poolSent[index] = 0;
+              knownSent[index] = 0;
+              return scanShare(index, from, failing, weights, options);
+            });
             return again.failing < 0 && again.done === before ? again : s;
           } catch {
             return s;
@@ -380,6 +390,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         doneBefore[i] = (doneBefore[i] ?? 0) + s.done;
         if (s.failing >= 0 && (total.failing < 0 || s.failing < total.failing)) {
           total.failing = s.failing;
+          failingWorker = i;
           failingPool = [...pool];
           failingWeights = [...weights];
         }
@@ -403,14 +414,21 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     total.failingWeights = failingWeights;
     const stall = stalls.filter((s) => total.failing < 0 || s.run < total.failing).sort((a, b) => a.run - b.run)[0] ?? null;
     if (stall !== null) total.failing = stall.run;
-    // The finishing job reuses a worker that is still alive (its modules are loaded already).
-    const finish = (opts: CampaignOptions): Promise<CampaignResult> =>
-      (workers.find((w) => w.alive) ?? spawn(count)).call<CampaignResult>(JOBS, 'finishJob', {
-        file,
-        options: opts,
-        scan: total,
-        stall,
-      } satisfies FinishJob);
+    // The finishing job reuses a worker that is still alive (its modules are loaded already),
+    // preferably the one whose run failed. Another may be making runs of an epoch that will not
+    // come (jobs.ts, `makeAhead`); when one of them stops responding (the finishing job makes no
+    // numbered run), the job is done again by a new worker.
+    const job = (on: WatchedWorker, opts: CampaignOptions): Promise<CampaignResult> =>
+      on.call<CampaignResult>(JOBS, 'finishJob', { file, options: opts, scan: total, stall } satisfies FinishJob);
+    const finish = async (opts: CampaignOptions): Promise<CampaignResult> => {
+      const owner = workers[failingWorker];
+      try {
+        return await job((owner?.alive === true ? owner : workers.find((w) => w.alive)) ?? spawn(count), opts);
+      } catch (e) {
+        if (!(e instanceof WorkerStallError) || e.stall.run < 0) throw e;
+        return job(spawn(count), opts);
+      }
+    };
     let result: CampaignResult;
     try {
       result = await finish(data);
