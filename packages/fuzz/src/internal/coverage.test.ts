@@ -28,6 +28,14 @@ describe('coverage cells', () => {
 describe('summarizeCoverage', () => {
   const u = { deviceMemory: false, coherent: false, foreignOwners: false };
 
+  it('should say that too few runs tell nothing, not that more runs will not help, when the device never had a page mapped', () => {
+    const cells = { 'MMU_NOTIFY_UNMAP|none|system|blockable|unmapped|quiet|skip': 4 };
+    const few = summarizeCoverage(u, { cells, windows: {} }, 5);
+    expect(few.notes[0]).toMatch(/no invalidation met a device translation in only 5 run\(s\): too few to tell.*more --runs/);
+    expect(few.notes.join(' ')).not.toMatch(/will not change/);
+    expect(summarizeCoverage(u, { cells, windows: {} }, 100).notes[0]).toMatch(/more runs will not change that/);
+  });
+
   it('should say that a campaign that met no device translation explored nothing', () => {
     const s = summarizeCoverage(u, { cells: {}, windows: {} }, 10);
     expect(s.reached).toBe(0);
