@@ -46,6 +46,13 @@ const TOKEN = /hmmlab2_[A-Za-z0-9_-]+/;
 describe('hmmlab fuzz with hostile drivers', () => {
   it.each([
     ['a callback that spins', 'sync-spin', ['--hang-timeout', '1'], 'callback-hung', /did not return control for 1 s/],
+    [
+      'a callback that spins awaiting settled promises',
+      'await-spin',
+      ['--hang-timeout', '1'],
+      'callback-hung',
+      /did not return control for 1 s.*awaiting only promises that are already settled/,
+    ],
     ['a callback that allocates without bound', 'unbounded-alloc', ['--max-heap', '64'], 'callback-threw', /heap limit of 64 MB/],
     [
       'a callback whose promise never settles',

@@ -470,7 +470,7 @@ function encodeStallToken(driver: string, scenario: Scenario, s: Stall, v: Viola
 export function stallViolation(s: Stall): Violation {
   const explanation =
     s.kind === 'hung'
-      ? `driver code did not return control for ${s.bound / 1000} s after scheduler step ${s.step} (a synchronous loop that never ends?); the watchdog stopped it (--hang-timeout)`
+      ? `driver code did not return control for ${s.bound / 1000} s after scheduler step ${s.step} (a loop that never ends: synchronous, or awaiting only promises that are already settled, as await Promise.resolve() in a retry loop?); the watchdog stopped it (--hang-timeout)`
       : s.kind === 'out-of-memory'
         ? `driver code exhausted the heap limit of ${s.bound} MB after scheduler step ${s.step} (an allocation without bound?); the watchdog stopped it (--max-heap)`
         : `driver code made V8 abort the process it ran in after scheduler step ${s.step}: "${s.message ?? 'no message'}" (one array or allocation grown without bound?); the watchdog reports it from outside that process`;
