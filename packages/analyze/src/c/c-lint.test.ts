@@ -112,6 +112,20 @@ describe('lint on kernel C', () => {
     expect(leak.map((f) => f.rule)).toEqual(['lock-leak']);
   });
 
+  // gntdev's unmap_grant_pages: a count set to 0, moved by `++` in a loop, tested after it.
+  it('should know that a local moved by ++ or -- no longer holds the value it was set to', async () => {
+    const counted = (zap: string) => `\tint n = 0;\n\twhile (n < 4 && fx->dev)\n\t\tn++;\n\tif (n)\n\t\t${zap}\n`;
+    const zap = '\tfx_dev_zap_range(fx->dev, range->start, range->end);\n';
+    const bad = await lintEdited('clear-without-flush.bad', zap, counted('fx_dev_zap_range(fx->dev, range->start, range->end);'));
+    expect(bad.map((f) => f.rule)).toEqual(['clear-without-flush']);
+    const good = await lintEdited(
+      'clear-without-flush.good',
+      `${zap}\tfx_dev_flush_tlb(fx->dev, range->start, range->end);\n`,
+      counted('{ fx_dev_zap_range(fx->dev, range->start, range->end); fx_dev_flush_tlb(fx->dev, range->start, range->end); }'),
+    );
+    expect(good).toEqual([]);
+  });
+
   it('should hold a guard() lock to the end of its block, and know that guard(mutex) sleeps', async () => {
     const sleeps = await lintEdited(
       'correct-kernel-c',
@@ -148,6 +162,30 @@ describe('lint on kernel C', () => {
       ['yes', '0'],
     ]);
     expect(r.text).toMatch(/fixtures\/correct-kernel-c\.c:\d+ fx_ops\.invalidate \(interval notifier invalidate\)/);
+  });
+
+  // i915's userptr callback revokes by waiting for the GPU (dma_resv_wait_timeout); mlx5's and
+  // i915's read accessors (ib_umem_start(), to_i915()) that are not device work.
+  it('should list device waits among the flushes, and leave out calls whose value is an operand or a pointer', async () => {
+    const dir = tempDir('c-explain');
+    try {
+      const text = readFileSync(fixture('clear-without-flush.good'), 'utf8')
+        .replace(
+          '\tfx_dev_flush_tlb(fx->dev, range->start, range->end);\n',
+          '\tdma_resv_wait_timeout(fx->resv, DMA_RESV_USAGE_BOOKKEEP, false, MAX_SCHEDULE_TIMEOUT);\n',
+        )
+        .replace(
+          '\tstruct fx *fx = container_of(mni, struct fx, notifier);\n',
+          '\tstruct fx *fx = container_of(mni, struct fx, notifier);\n\tstruct fx_dev *dev = to_fx_dev(fx->dev);\n\tunsigned long start = max(fx_start(fx), range->start);\n',
+        );
+      writeFileSync(join(dir.path, 'waits.c'), text);
+      const r = await explainC([join(dir.path, 'waits.c')], formatTables);
+      const flushes = r.tables[0]?.rows.map((x) => x.flushes);
+      expect(flushes).toContainEqual(['fx_dev_zap_range(fx->dev)', 'dma_resv_wait_timeout(fx->resv)']);
+      expect(flushes?.flat().some((f) => /to_fx_dev|fx_start/.test(f))).toBe(false);
+    } finally {
+      dir.dispose();
+    }
   });
 });
 

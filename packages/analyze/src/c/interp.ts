@@ -42,7 +42,14 @@ export type CEffect =
   | { readonly t: 'release'; readonly at: Site; readonly key: string; readonly name: string }
   | { readonly t: 'set-seq'; readonly at: Site; readonly held: readonly Held[] }
   | { readonly t: 'read-retry'; readonly at: Site; readonly held: readonly Held[] }
-  | { readonly t: 'sleep'; readonly at: Site; readonly what: string }
+  | {
+      readonly t: 'sleep';
+      readonly at: Site;
+      readonly what: string;
+      /** For a call: its first argument, and 0 when the callback itself calls it. */
+      readonly target?: string;
+      readonly depth?: number;
+    }
   | {
       readonly t: 'op';
       readonly at: Site;
@@ -56,6 +63,12 @@ export type CEffect =
       /** 0 when the callback itself calls it. */
       readonly depth: number;
       readonly held: readonly Held[];
+      /**
+       * True for a call whose value is an operand (an argument of another call, a side of an
+       * operator, the base of a field or subscript) or initializes a pointer: an accessor such as
+       * `to_i915(dev)` or `ib_umem_start(umem)`, not an action on the device.
+       */
+      readonly operand: boolean;
     }
   | { readonly t: 'return'; readonly at: Site; readonly held: readonly Held[]; readonly depth: number }
   /** A field of a driver struct (`struct dmirror.closed`) read or written with a plain access. */
@@ -141,7 +154,7 @@ const SLEEPS =
   /^(mutex_lock\w*|down_read\w*|down_write\w*|mmap_read_lock\w*|mmap_write_lock\w*|msleep\w*|ssleep|usleep_range\w*|schedule|schedule_timeout\w*|wait_event\w*|wait_for_completion\w*|dma_fence_wait\w*|dma_resv_wait_timeout\w*|flush_work|flush_workqueue|cancel_work_sync|cancel_delayed_work_sync|synchronize_rcu\w*|synchronize_srcu|might_sleep|cond_resched)$/;
 /** Kernel helpers that neither change the device nor matter to the contract. */
 const NEUTRAL =
-  /^(kunmap\w*|kmap\w*|vunmap|vmap|iounmap|ioremap\w*|container_of|container_of_const|READ_ONCE|WRITE_ONCE|likely|unlikely|WARN\w*|BUG\w*|BUILD_BUG_ON\w*|pr_\w+|dev_(dbg|err|warn|info|notice|err_ratelimited|warn_ratelimited)|printk\w*|trace_\w+|lockdep_\w+|min|max|min_t|max_t|clamp\w*|ALIGN\w*|PAGE_ALIGN|PFN_\w+|IS_ERR\w*|PTR_ERR|ERR_PTR|ERR_CAST|list_\w+|hlist_\w+|atomic\w*|refcount_\w+|kref_\w+|rcu_\w+|smp_\w+|barrier|mmu_interval_read_begin|mmu_interval_check_retry|mmu_notifier_range_blockable|mmgrab|mmdrop|mmget\w*|mmput\w*|kfree|kvfree|vfree|kmalloc\w*|kzalloc\w*|kcalloc|kvmalloc\w*|kvcalloc|kvzalloc|kmem_cache_\w+|memset|memcpy|sizeof|offsetof|ARRAY_SIZE|test_bit|set_bit|clear_bit|__set_bit|__clear_bit|bitmap_\w+|BIT|GENMASK\w*|FIELD_\w+|lower_32_bits|upper_32_bits|jiffies_to_\w+|msecs_to_jiffies|time_after\w*|time_before\w*|get_task_struct|put_task_struct|interval_tree_\w+|ktime_\w+|tracepoint\w*|get_user_pages\w*|put_page|get_page|folio_\w+|page_to_pfn|pfn_to_page|hmm_pfn_to_page|hmm_pfn_to_map_order|is_device_private_page|page_address|virt_to_page|sg_\w+|mmu_notifier_\w+|mmu_interval_notifier_\w+|xa_for_each\w*|for_each_\w+|idr_for_each\w*)$/;
+  /^(kunmap\w*|kmap\w*|vunmap|vmap|iounmap|ioremap\w*|container_of|container_of_const|READ_ONCE|WRITE_ONCE|likely|unlikely|WARN\w*|BUG\w*|BUILD_BUG_ON\w*|pr_\w+|dev_(dbg|err|warn|info|notice|err_ratelimited|warn_ratelimited)|drm_(dbg|err|warn|info|notice|debug)\w*|drm_WARN\w*|\w+_dbg|pfn_to_kaddr|printk\w*|trace_\w+|lockdep_\w+|min|max|min_t|max_t|clamp\w*|ALIGN\w*|PAGE_ALIGN|PFN_\w+|IS_ERR\w*|PTR_ERR|ERR_PTR|ERR_CAST|list_\w+|hlist_\w+|atomic\w*|refcount_\w+|kref_\w+|rcu_\w+|smp_\w+|barrier|mmu_interval_read_begin|mmu_interval_check_retry|mmu_notifier_range_blockable|mmgrab|mmdrop|mmget\w*|mmput\w*|kfree|kvfree|vfree|kmalloc\w*|kzalloc\w*|kcalloc|kvmalloc\w*|kvcalloc|kvzalloc|kmem_cache_\w+|memset|memcpy|sizeof|offsetof|ARRAY_SIZE|test_bit|set_bit|clear_bit|__set_bit|__clear_bit|bitmap_\w+|BIT|GENMASK\w*|FIELD_\w+|lower_32_bits|upper_32_bits|jiffies_to_\w+|msecs_to_jiffies|time_after\w*|time_before\w*|get_task_struct|put_task_struct|interval_tree_\w+|ktime_\w+|tracepoint\w*|get_user_pages\w*|put_page|get_page|folio_\w+|page_to_pfn|pfn_to_page|hmm_pfn_to_page|hmm_pfn_to_map_order|is_device_private_page|page_address|virt_to_page|sg_\w+|mmu_notifier_\w+|mmu_interval_notifier_\w+|xa_for_each\w*|for_each_\w+|idr_for_each\w*)$/;
 /** Loop macros: a call statement followed by the body it repeats. */
 const LOOP_MACRO =
   /(^|_)for_each(_|$)|^list_for_each|^hlist_for_each|^xa_for_each|^idr_for_each|^interval_tree_for_each|^drm_for_each|^mn_itree_for_each/;
@@ -156,6 +169,15 @@ export function classify(name: string): OpClass {
   if (/(zap|clear|unmap|_wp(_|$)|write_protect)/.test(n)) return 'revoke';
   if (/(^|_)(map|bind|set_pte|update_pte|populate|program|mthd)(_|$)/.test(n)) return 'program';
   return 'other';
+}
+
+/** Whether the value of call `x` is an operand of an enclosing expression or initializes a pointer (see the `op` effect). */
+function isOperand(x: CNode): boolean {
+  let p = x.parent;
+  while (p !== null && (p.type === 'parenthesized_expression' || p.type === 'cast_expression')) p = p.parent;
+  if (p === null) return false;
+  if (p.type === 'init_declarator') return p.childForFieldName('declarator')?.type === 'pointer_declarator';
+  return /^(argument_list|binary_expression|unary_expression|field_expression|subscript_expression|pointer_expression)$/.test(p.type);
 }
 
 /** Interpreter limits: paths per function, inlining depth, statements per function. */
@@ -743,6 +765,14 @@ export class CInterp {
       }
       case 'call_expression':
         return this.evalCall(x, s);
+      case 'update_expression': {
+        // `range++`: whatever value the local was known to hold, it holds another now.
+        const arg = strip(x.childForFieldName('argument') as CNode);
+        return this.evalExpr(arg, s).map(([st]) => {
+          if (arg.type === 'identifier') frame(st).vals.delete(arg.text);
+          return [st, undefined];
+        });
+      }
       case 'comma_expression': {
         let states: [CState, string | undefined][] = [[s, undefined]];
         for (const c of kids(x)) states = states.flatMap(([st]) => this.evalExpr(c, st));
@@ -800,7 +830,14 @@ export class CInterp {
   }
 
   private callEffects(name: string, x: CNode, args: readonly CNode[], at: Site, s: CState): [CState, string | undefined][] {
-    if (SLEEPS.test(name)) s.effects.push({ t: 'sleep', at, what: `${name}()` });
+    if (SLEEPS.test(name))
+      s.effects.push({
+        t: 'sleep',
+        at,
+        what: `${name}()`,
+        target: args[0] === undefined ? '' : textOf(args[0]),
+        depth: s.frames.length - 1,
+      });
     const lock = args[0];
     if (ACQUIRE.test(name) && lock !== undefined) {
       this.acquire(s, lock);
@@ -896,6 +933,7 @@ export class CInterp {
       defined: def !== undefined,
       depth: s.frames.length - 1,
       held: [...s.held],
+      operand: isOperand(x),
     });
     if (!inline || def === undefined) return [[s, undefined]];
     return this.inline(def, args, s);

@@ -67,12 +67,16 @@ function doesDeviceWork(ops: readonly Extract<CEffect, { t: 'op' }>[], op: Extra
   return false;
 }
 
+/** Waits for the device's work on a buffer or fence: what a driver that revokes by waiting (i915's userptr) flushes with. */
+const DEVICE_WAIT = /^dma_(fence|resv)_wait\w*\(\)$/;
+
 function row(p: CPath): DecisionRow {
   const s = p.state;
   const flushes: string[] = [];
   const ops = s.effects.filter((e) => e.t === 'op');
   for (const e of s.effects) {
-    if (e.t === 'op' && e.depth === 0 && (!e.inlined || doesDeviceWork(ops, e))) flushes.push(`${e.name}(${e.target})`);
+    if (e.t === 'op' && e.depth === 0 && !e.operand && (!e.inlined || doesDeviceWork(ops, e))) flushes.push(`${e.name}(${e.target})`);
+    if (e.t === 'sleep' && e.depth === 0 && DEVICE_WAIT.test(e.what)) flushes.push(e.what.replace(/\(\)$/, `(${e.target ?? ''})`));
   }
   const h = rowHeader(s);
   return {
