@@ -54,6 +54,15 @@ describe('explain', () => {
     expect(text).toMatch(/\n {2}1 +MMU_NOTIFY_EXCLUSIVE +own +yes +- +- +no +true\n/);
   });
 
+  it("should list the flushes of the op a helper's callback calls through its ops table (drm_gpusvm's shape)", () => {
+    const rows = explain(fixture('correct-mirror.ops-table')).tables[0]?.rows ?? [];
+    expect(rows.map((r) => [r.blockable, r.flushes, r.returns])).toEqual([
+      ['yes', ['clearRange(this.vm)', 'flushTlb(this.vm)'], 'true'],
+      ['no', ['clearRange(this.vm)', 'flushTlb(this.vm)'], 'true'],
+      ['no', [], 'false'],
+    ]);
+  });
+
   it('should name the missing file', () => {
     expect(() => explain('no/such/driver.ts')).toThrow('explain: no such file or folder: no/such/driver.ts');
   });

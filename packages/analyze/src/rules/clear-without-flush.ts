@@ -38,7 +38,7 @@ export const clearWithoutFlush: Rule = {
   description: 'a path clears or write-protects device PTEs and returns without a TLB flush after it',
   check(a) {
     const out: RawFinding[] = [];
-    for (const r of [...a.callbacks, ...a.entries]) {
+    for (const r of [...a.callbacks, ...a.entries.filter((e) => !e.helper)]) {
       const groups = new Map<string, { flushed: boolean; op: DeviceOp; path: PathResult }>();
       for (const p of r.paths) {
         if (p.outcome === 'throw') continue;

@@ -44,7 +44,7 @@ export const dmaUnmapWhileMapped: Rule = {
   description: 'a path DMA-unmaps a page before clearing its device PTE and flushing the TLB',
   check(a) {
     const out: RawFinding[] = [];
-    for (const r of [...a.callbacks, ...a.entries]) {
+    for (const r of [...a.callbacks, ...a.entries.filter((e) => !e.helper)]) {
       for (const p of r.paths) {
         if (p.outcome === 'throw') continue;
         const bad = earlyUnmap(a, p);

@@ -34,17 +34,30 @@ describe('lint rules', () => {
     expect(rulesOf(`${id}.good`)).toEqual([]);
   });
 
-  it.each(['correct-mirror', 'correct-mirror.alias', 'correct-mirror.own-loop', 'sleep-when-nonblockable.flags'])(
-    'should report nothing on the correct driver %s',
-    (name) => {
-      expect(rulesOf(name)).toEqual([]);
-    },
-  );
+  it.each([
+    'correct-mirror',
+    'correct-mirror.alias',
+    'correct-mirror.own-loop',
+    'correct-mirror.ops-table',
+    'correct-mirror.ops-split',
+    'correct-mirror.zap-helper',
+    'sleep-when-nonblockable.flags',
+  ])('should report nothing on the correct driver %s', (name) => {
+    expect(rulesOf(name)).toEqual([]);
+  });
 
   it('should report a fault path that programs the device after hmmRangeFault with no retry check on that path', () => {
     const f = rulesOf('retry-outside-lock.partial');
     expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['61 retry-outside-lock']);
     expect(f[0]?.message).toMatch(/programmed \(setPte\) on a path that read the notifier sequence at retry-outside-lock\.partial\.ts:48/);
+  });
+
+  // drm_gpusvm's shape: the helper's callback calls the driver's op through a table it was given.
+  it('should follow a call through an ops table to the op the driver gave, and judge the op in its caller', () => {
+    const f = rulesOf('clear-without-flush.ops-table');
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['69 clear-without-flush']);
+    // Found on the callback's path, not only in the op run alone (which the split twin shows is not enough).
+    expect(f[0]?.message).toMatch(/^clear-without-flush\.ops-table\.invalidate returns after `this\.vm\.clearRange\(\)`/);
   });
 
   it('should see through a const that renames a lock: the renamed lock is the lock, another one is not', () => {

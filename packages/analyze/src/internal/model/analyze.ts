@@ -32,6 +32,12 @@ export interface CallbackPaths extends Callback {
 export interface EntryPaths extends Entry {
   readonly paths: readonly PathResult[];
   readonly truncated: boolean;
+  /**
+   * A function of the driver (not an entry point of its own) that another analysed function calls
+   * and whose body the analysis of that caller followed: what it leaves undone (a flush after its
+   * zap) may be done by the caller, so rules that judge a path's end judge it in its callers.
+   */
+  readonly helper: boolean;
 }
 
 /** Everything the rules look at. */
@@ -81,9 +87,14 @@ function outcomeOf(kind: CallbackKind | 'entry', v: Located, s: State, ip: Inter
   return [[s, 'ok', text]];
 }
 
-function run(program: Program, kind: CallbackKind | 'entry', fn: Callback['fn']): { paths: PathResult[]; truncated: boolean } {
+function run(
+  program: Program,
+  kind: CallbackKind | 'entry',
+  fn: Callback['fn'],
+  called: Set<Node>,
+): { paths: PathResult[]; truncated: boolean } {
   // Entry points (ioctls, fault handlers) reach much more code than callbacks; their rules need fewer paths.
-  const ip = new Interp(program, kind === 'entry' ? { maxForks: 500, maxSteps: 60_000 } : {});
+  const ip = new Interp(program, kind === 'entry' ? { maxForks: 500, maxSteps: 60_000 } : {}, called);
   const paths: PathResult[] = [];
   for (const [s, v] of ip.call(fn, argsFor(kind, fn.node), initialState(), null)) {
     for (const [t, outcome, returned] of outcomeOf(kind, v, s, ip)) paths.push({ state: t, outcome, returned, origin: v.origin });
@@ -99,8 +110,10 @@ function lockNames(paths: readonly PathResult[], t: 'set-seq' | 'read-retry'): s
 /** Analyzes `files`. */
 export function analyzeFiles(program: Program, files: readonly SourceFile[]): Analysis {
   const found = discover(program, files);
-  const callbacks = found.callbacks.map((c) => ({ ...c, ...run(program, c.kind, c.fn) }));
-  const entries = found.entries.map((e) => ({ ...e, ...run(program, 'entry', e.fn) }));
+  const called = new Set<Node>();
+  const callbacks = found.callbacks.map((c) => ({ ...c, ...run(program, c.kind, c.fn, called) }));
+  const ran = found.entries.map((e) => ({ ...e, ...run(program, 'entry', e.fn, called) }));
+  const entries = ran.map((e) => ({ ...e, helper: !e.driverEntry && called.has(e.fn.node) }));
   const all = [...callbacks, ...entries];
   return {
     program,

@@ -45,7 +45,7 @@ function fieldValue(ip: Interp, s: State, at: Node, cls: ClassInfo, key: string,
   const type = declaredType(cls, name);
   const fcls = fieldClass(ip, cls, name);
   if (field !== undefined) touchField(ip, s, at, field, false);
-  if (field === undefined && fcls === undefined) return sym(`${key}.${name}`, type);
+  if (field === undefined && fcls === undefined) return givenValue(ip, cls, name) ?? sym(`${key}.${name}`, type);
   return {
     k: 'sym',
     key: `${key}.${name}`,
@@ -53,6 +53,73 @@ function fieldValue(ip: Interp, s: State, at: Node, cls: ClassInfo, key: string,
     ...(type === undefined ? {} : { type }),
     ...(fcls === undefined ? {} : { fcls }),
   };
+}
+
+/**
+ * What field `name` of `cls` holds when the program gives it one value: an ops table or a callback
+ * the driver hands to a class of its own (`new DrmGpusvm(dev, mm, owner, { invalidate: (n, r) =>
+ * this.invalidate(n, r) })`, kept as `readonly ops: DrmGpusvmOps`). The class's constructor sets
+ * the field from one of its parameters, and the program makes objects of the class at one place,
+ * passing an object literal or a function there: its functions are then the driver's (an arrow's
+ * `this` is the object of the class whose code made it), and a call through the table
+ * (`gpusvm->ops->invalidate` in drm_gpusvm) is followed as a method call is. Undefined otherwise.
+ */
+function givenValue(ip: Interp, cls: ClassInfo, name: string): Value | undefined {
+  return perClassAndName(givenValues, cls, name, (c, n) => readGivenValue(ip, c, n));
+}
+
+const givenValues = new WeakMap<ClassInfo, Map<string, Value | undefined>>();
+
+function readGivenValue(ip: Interp, cls: ClassInfo, name: string): Value | undefined {
+  const ctor = cls.decl.getConstructors().find((c) => c.getBody() !== undefined);
+  if (ctor === undefined) return undefined;
+  const params = ctor.getParameters();
+  let index = params.findIndex((p) => p.isParameterProperty() && p.getName() === name);
+  if (index < 0) {
+    for (const a of ctor.getDescendantsOfKind(SyntaxKind.BinaryExpression)) {
+      const l = a.getLeft();
+      const r = a.getRight();
+      if (a.getOperatorToken().getKind() !== SyntaxKind.EqualsToken || !Node.isPropertyAccessExpression(l) || !Node.isIdentifier(r))
+        continue;
+      if (l.getExpression().getKind() !== SyntaxKind.ThisKeyword || l.getName() !== name) continue;
+      index = params.findIndex((p) => p.getName() === r.getText());
+      break;
+    }
+  }
+  if (index < 0) return undefined;
+  const given: Node[] = [];
+  for (const f of ip.program.project.getSourceFiles()) {
+    for (const e of f.getDescendantsOfKind(SyntaxKind.NewExpression)) {
+      const callee = e.getExpression();
+      if (!Node.isIdentifier(callee) || callee.getText() !== cls.name) continue;
+      const b = ip.program.lookup(callee.getText(), callee);
+      if (b?.kind !== 'class' || b.info !== cls) continue;
+      const arg = e.getArguments()[index];
+      if (arg === undefined) return undefined;
+      given.push(arg);
+    }
+  }
+  const only = given.length === 1 ? given[0] : undefined;
+  if (only === undefined) return undefined;
+  if (Node.isArrowFunction(only) || Node.isFunctionExpression(only)) return madeAt(ip, only, only);
+  if (!Node.isObjectLiteralExpression(only)) return undefined;
+  const props = new Map<string, Value>();
+  for (const p of only.getProperties()) {
+    if (Node.isPropertyAssignment(p)) {
+      const init = p.getInitializer();
+      if (init !== undefined && (Node.isArrowFunction(init) || Node.isFunctionExpression(init)))
+        props.set(p.getName(), madeAt(ip, init, only));
+    } else if (Node.isMethodDeclaration(p)) props.set(p.getName(), { k: 'fn', node: p, env: null, thisValue: null, owner: null });
+  }
+  return props.size === 0 ? undefined : { k: 'obj', props };
+}
+
+/** A function of the driver written at `site`: an arrow's `this` is the object of the class whose code holds it. */
+function madeAt(ip: Interp, fn: Node, site: Node): FnValue {
+  const decl = site.getFirstAncestorByKind(SyntaxKind.ClassDeclaration);
+  const owner = decl === undefined ? null : ip.program.classInfo(decl);
+  const thisValue: Value | null = Node.isArrowFunction(fn) && owner !== null ? { k: 'sym', key: 'this', cls: owner } : null;
+  return { k: 'fn', node: fn, env: null, thisValue, owner };
 }
 
 /** The class of the program that field `name` of `cls` is declared as (`readonly p: KfdProcess`), or undefined. */

@@ -33,8 +33,12 @@ export class Interp {
   /** Paths ended by a `throw`. */
   readonly thrown: State[] = [];
 
-  constructor(program: Program, options: { maxForks?: number; maxSteps?: number } = {}) {
+  /** Functions whose bodies a call inlined (not the function the run starts from). */
+  readonly called: Set<Node>;
+
+  constructor(program: Program, options: { maxForks?: number; maxSteps?: number } = {}, called = new Set<Node>()) {
     this.program = program;
+    this.called = called;
     this.budget = { forks: 0, maxForks: options.maxForks ?? 2000, truncated: false };
     this.maxSteps = options.maxSteps ?? 200_000;
   }
@@ -71,7 +75,10 @@ export class Interp {
     if (this.running.includes(fn.node) || this.running.length > 16) return [[s, sym(`${fn.node.getKindName()} (recursive)`)]];
     const id = this.nextFrame();
     const frame: Frame = { env: newEnv(fn.env), thisValue: fn.thisValue, owner: fn.owner, id };
-    if (site !== null) this.stack.push(site);
+    if (site !== null) {
+      this.stack.push(site);
+      this.called.add(fn.node);
+    }
     this.running.push(fn.node);
     try {
       const withParams = bindParams(this, frame, fn.node, args, s);
