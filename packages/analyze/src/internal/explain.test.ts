@@ -63,6 +63,17 @@ describe('explain', () => {
     ]);
   });
 
+  it('should find the callbacks of a class that registers itself as the ops, and follow a spread of a rest parameter', () => {
+    for (const name of ['correct-mirror.this-ops', 'correct-mirror.rest-args']) {
+      const rows = explain(fixture(name)).tables[0]?.rows ?? [];
+      expect(rows.map((r) => [r.event, r.blockable, r.flushes, r.returns])).toEqual([
+        ['any event', 'yes', ['clearRange(this.vm)', 'flushTlb(this.vm)'], 'true'],
+        ['MMU_NOTIFY_UNMAP', 'no', ['clearRange(this.vm)', 'flushTlb(this.vm)'], 'true'],
+        ['MMU_NOTIFY_UNMAP', 'no', [], 'false'],
+      ]);
+    }
+  });
+
   it('should name the missing file', () => {
     expect(() => explain('no/such/driver.ts')).toThrow('explain: no such file or folder: no/such/driver.ts');
   });

@@ -41,6 +41,8 @@ describe('lint rules', () => {
     'correct-mirror.ops-table',
     'correct-mirror.ops-split',
     'correct-mirror.zap-helper',
+    'correct-mirror.this-ops',
+    'correct-mirror.rest-args',
     'sleep-when-nonblockable.flags',
   ])('should report nothing on the correct driver %s', (name) => {
     expect(rulesOf(name)).toEqual([]);

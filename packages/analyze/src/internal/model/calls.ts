@@ -9,7 +9,7 @@ import { evalExpr } from './eval-expr.js';
 import type { Frame, Interp } from './interp.js';
 import { type ClassInfo, findMember, perClassAndName } from './program.js';
 import type { State } from './state.js';
-import { type FnValue, keyOf, type Located, sym, UNDEF, type Value } from './values.js';
+import { type FnValue, keyOf, type Located, spreadOf, sym, UNDEF, type Value } from './values.js';
 
 type Out = [State, Located][];
 
@@ -267,8 +267,11 @@ function readDeclaredType(cls: ClassInfo, name: string): string | undefined {
 function evalArgs(ip: Interp, fr: Frame, args: readonly Node[], s: State): [State, Value[]][] {
   let out: [State, Value[]][] = [[s, []]];
   for (const a of args) {
-    const e = Node.isSpreadElement(a) ? a.getExpression() : a;
-    out = out.flatMap(([t, vs]) => evalExpr(ip, fr, e, t).map(([u, v]): [State, Value[]] => [u, [...vs, v]]));
+    const spread = Node.isSpreadElement(a);
+    const e = spread ? a.getExpression() : a;
+    out = out.flatMap(([t, vs]) =>
+      evalExpr(ip, fr, e, t).map(([u, v]): [State, Value[]] => [u, [...vs, ...((spread ? spreadOf(v) : undefined) ?? [v])]]),
+    );
   }
   return out;
 }

@@ -123,6 +123,22 @@ function registrations(
   };
   const visit = (ops: Node | undefined, site: Node, kinds: 'notifier' | 'vm' | 'work'): void => {
     if (ops === undefined) return;
+    // The driver object itself as the ops (`mmuIntervalNotifierInsert(mni, mm, s, l, this)`): its
+    // methods of the callbacks' names are the callbacks.
+    if (ops.getKind() === SyntaxKind.ThisKeyword && kinds === 'notifier' && cls !== null) {
+      for (const name of Object.keys(OPS_KINDS)) {
+        const m = findMember(cls, name);
+        const kind = OPS_KINDS[name];
+        if (m === undefined || m.getter || kind === undefined) continue;
+        callbacks.push({
+          kind,
+          name: `${label}.${name}`,
+          fn: { k: 'fn', node: m.node, env: null, thisValue: thisOf(cls), owner: m.owner },
+          site,
+        });
+      }
+      return;
+    }
     if (Node.isIdentifier(ops) && kinds === 'notifier') {
       const b = program.lookup(ops.getText(), ops);
       const init = b?.kind === 'variable' ? b.node.getInitializer() : undefined;

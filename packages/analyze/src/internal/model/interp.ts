@@ -10,7 +10,7 @@ import { evalExpr } from './eval-expr.js';
 import { execBody } from './exec-stmt.js';
 import type { ClassInfo, Program } from './program.js';
 import type { Budget, Held, State } from './state.js';
-import { type Env, type FnValue, type Located, newEnv, sym, UNDEF, type Value } from './values.js';
+import { argList, type Env, type FnValue, type Located, newEnv, sym, UNDEF, type Value } from './values.js';
 
 /** Where a function runs: its variables, `this`, and the class of the member (for `super`). */
 export interface Frame {
@@ -173,6 +173,11 @@ function bindParams(ip: Interp, frame: Frame, fn: Node, args: readonly Value[], 
     const arg = args[i];
     const init = p.getInitializer();
     const next: State[] = [];
+    if (p.isRestParameter()) {
+      // `(...a) => this.invalidate(...a)`: the arguments from here on, which a spread passes on.
+      for (const t of states) bindPattern(frame, name, argList(args.slice(i)), t);
+      return;
+    }
     for (const t of states) {
       if ((arg === undefined || (arg.k === 'const' && arg.v === undefined)) && init !== undefined) {
         for (const [u, v] of evalExpr(ip, frame, init, t)) {

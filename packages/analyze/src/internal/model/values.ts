@@ -227,3 +227,18 @@ export function asCond(v: Value): Cond {
       return { k: 'atom', key: keyOf(v) };
   }
 }
+
+/** The arguments a rest parameter gathers, as an array-like object (`length` and the indices): a spread of it passes them on. */
+export function argList(args: readonly Value[]): Value {
+  const props = new Map<string, Value>(args.map((v, i) => [String(i), v]));
+  props.set('length', { k: 'const', v: args.length });
+  return { k: 'obj', props };
+}
+
+/** The values a spread of `v` passes (an {@link argList}), or undefined when they are not known. */
+export function spreadOf(v: Value): Value[] | undefined {
+  if (v.k !== 'obj') return undefined;
+  const n = v.props.get('length');
+  if (n?.k !== 'const' || typeof n.v !== 'number') return undefined;
+  return Array.from({ length: n.v }, (_x, i) => v.props.get(String(i)) ?? UNDEF);
+}
