@@ -49,8 +49,15 @@ export class KfdProcess implements Binding {
    * `atomic_cmpxchg`), so its accesses never race with each other.
    */
   private readonly evictedCell: SharedCell<number>;
-  /** Queue evictions in force (`kgd2kfd_quiesce_mm` / `kgd2kfd_resume_mm` pairs). */
-  private quiesced = 0;
+  /**
+   * Queue evictions in force (`kgd2kfd_quiesce_mm` / `kgd2kfd_resume_mm` pairs): the kernel counts
+   * them per queue set (`qpd->evicted`) under the DQM lock (`dqm_lock` in
+   * `evict_process_queues_cpsch` and `restore_process_queues_cpsch`,
+   * drivers/gpu/drm/amd/amdkfd/kfd_device_queue_manager.c), which the eviction path in the
+   * callback and the restore worker both take. Here the count and the queues' state change
+   * together without a sleep in between, so its accesses are declared atomic.
+   */
+  private readonly quiescedCell: SharedCell<number>;
   /**
    * The queues are destroyed (`kfd_process_notifier_release`): the process is gone from the table
    * the other paths look it up in. The kernel removes it with `hash_del_rcu` under
@@ -102,6 +109,7 @@ export class KfdProcess implements Binding {
       `kfd process (mm ${mm.id})`,
     );
     this.evictedCell = new SharedCell(this.kernel, `kfd svms evicted_ranges (mm ${mm.id})`, 0, { atomic: true });
+    this.quiescedCell = new SharedCell(this.kernel, `kfd qpd evicted (mm ${mm.id})`, 0, { atomic: true });
     this.destroyedCell = new SharedCell(this.kernel, `kfd process destroyed (mm ${mm.id})`, false, { atomic: true });
   }
 
@@ -135,12 +143,17 @@ export class KfdProcess implements Binding {
 
   /** `kgd2kfd_quiesce_mm`: the process's queues stop (at once) until the matching resume. */
   quiesceMm(): void {
-    if (this.quiesced++ === 0) for (const g of this.hive.gpus) g.quiesce();
+    const n = this.quiescedCell.get();
+    this.quiescedCell.set(n + 1);
+    if (n === 0) for (const g of this.hive.gpus) g.quiesce();
   }
 
   /** `kgd2kfd_resume_mm`. */
   private resumeMm(): void {
-    if (this.quiesced > 0 && --this.quiesced === 0) for (const g of this.hive.gpus) g.resume();
+    const n = this.quiescedCell.get();
+    if (n === 0) return;
+    this.quiescedCell.set(n - 1);
+    if (n === 1) for (const g of this.hive.gpus) g.resume();
   }
 
   /**
@@ -155,7 +168,7 @@ export class KfdProcess implements Binding {
     this.destroyed = true;
     this.wq.cancel(this.restoreWork);
     await svmRangeUnmapFromGpus(this, 0, ULONG_MAX);
-    this.quiesced = 0;
+    this.quiescedCell.set(0);
     for (const g of this.hive.gpus) {
       g.faultMode = 'fatal';
       g.resume();

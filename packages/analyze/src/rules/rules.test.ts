@@ -43,6 +43,7 @@ describe('lint rules', () => {
     'correct-mirror.zap-helper',
     'correct-mirror.this-ops',
     'correct-mirror.rest-args',
+    'correct-mirror.typed-helper',
     'sleep-when-nonblockable.flags',
   ])('should report nothing on the correct driver %s', (name) => {
     expect(rulesOf(name)).toEqual([]);
@@ -60,6 +61,13 @@ describe('lint rules', () => {
     expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['69 clear-without-flush']);
     // Found on the callback's path, not only in the op run alone (which the split twin shows is not enough).
     expect(f[0]?.message).toMatch(/^clear-without-flush\.ops-table\.invalidate returns after `this\.vm\.clearRange\(\)`/);
+  });
+
+  it("should follow a method of an object a field's declared type names, when no class extends that type", () => {
+    const f = rulesOf('clear-without-flush.typed-helper');
+    expect(f.map((x) => x.rule)).toEqual(['clear-without-flush']);
+    // On the callback's path through the helper (its twin correct-mirror.typed-helper flushes after the call).
+    expect(f[0]?.message).toMatch(/^Mirror\.invalidate returns after `this\.pt\.vm\.clearRange\(\)`/);
   });
 
   it('should see through a const that renames a lock: the renamed lock is the lock, another one is not', () => {

@@ -293,8 +293,9 @@ export function evalCall(ip: Interp, fr: Frame, call: CallExpression, s: State):
       return evalArgs(ip, fr, args, s).map(([t, vs]): [State, Located] => [t, vs[0] ?? UNDEF]);
     }
     return evalExpr(ip, fr, obj, s).flatMap(([t, recv]): Out => {
-      if (recv.k === 'sym' && recv.cls !== undefined) {
-        const m = findMember(recv.cls, name);
+      const cls = recv.k === 'sym' ? (recv.cls ?? leafClass(ip, recv.fcls)) : undefined;
+      if (recv.k === 'sym' && cls !== undefined) {
+        const m = findMember(cls, name);
         if (m !== undefined && !m.getter) {
           const fn: FnValue = { k: 'fn', node: m.node, env: null, thisValue: recv, owner: m.owner };
           return evalArgs(ip, fr, args, t).flatMap(([u, vs]) => ip.call(fn, vs, u, call));
@@ -329,6 +330,23 @@ export function evalCall(ip: Interp, fr: Frame, call: CallExpression, s: State):
     evalArgs(ip, fr, args, t).flatMap(([u, vs]): Out => (f.k === 'fn' ? ip.call(f, vs, u, call) : [[u, sym(`${call.getText()}`)]])),
   );
 }
+
+/**
+ * `cls` when no class of the program extends it: an object whose declared type it is (a field
+ * `readonly m: Mirror`, a parameter, a cast) is then of that class, and its methods are the ones
+ * called. Undefined for a class with subclasses, whose overrides the declared type does not tell.
+ */
+function leafClass(ip: Interp, cls: ClassInfo | undefined): ClassInfo | undefined {
+  if (cls === undefined) return undefined;
+  let leaf = leaves.get(cls);
+  if (leaf === undefined) {
+    leaf = !ip.program.project.getSourceFiles().some((f) => f.getClasses().some((c) => ip.program.classInfo(c).base === cls));
+    leaves.set(cls, leaf);
+  }
+  return leaf ? cls : undefined;
+}
+
+const leaves = new WeakMap<ClassInfo, boolean>();
 
 /** Array and promise helpers that call their function arguments now: each is called once. */
 function runCallbacks(ip: Interp, args: readonly Value[], s: State, call: CallExpression, recv: Value): Out {
