@@ -44,6 +44,8 @@ describe('lint rules', () => {
     'correct-mirror.this-ops',
     'correct-mirror.rest-args',
     'correct-mirror.typed-helper',
+    'correct-mirror.ops-factory',
+    'correct-mirror.ops-class',
     'sleep-when-nonblockable.flags',
   ])('should report nothing on the correct driver %s', (name) => {
     expect(rulesOf(name)).toEqual([]);

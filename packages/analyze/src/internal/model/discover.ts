@@ -139,6 +139,39 @@ function registrations(
       }
       return;
     }
+    if (kinds === 'notifier' && (Node.isCallExpression(ops) || Node.isNewExpression(ops))) {
+      const callee = ops.getExpression();
+      const b = Node.isIdentifier(callee) ? program.lookup(callee.getText(), callee) : undefined;
+      // An object of a class of the driver whose methods are the callbacks (`new MirrorOps(this)`).
+      if (Node.isNewExpression(ops) && b?.kind === 'class') {
+        for (const name of Object.keys(OPS_KINDS)) {
+          const m = findMember(b.info, name);
+          const kind = OPS_KINDS[name];
+          if (m === undefined || m.getter || kind === undefined) continue;
+          const self: FnValue['thisValue'] = { k: 'sym', key: `new ${b.info.name}`, cls: b.info };
+          callbacks.push({
+            kind,
+            name: `${b.info.name}.${name}`,
+            fn: { k: 'fn', node: m.node, env: null, thisValue: self, owner: m.owner },
+            site,
+          });
+        }
+        return;
+      }
+      // A function of the driver that makes the ops (`mirrorOps(this)`): the object literals it returns.
+      const fn = b?.kind === 'function' ? b.node : b?.kind === 'variable' ? b.node.getInitializer() : undefined;
+      if (fn !== undefined && (Node.isFunctionDeclaration(fn) || Node.isArrowFunction(fn) || Node.isFunctionExpression(fn))) {
+        const body = fn.getBody();
+        const returned =
+          body === undefined
+            ? []
+            : Node.isBlock(body)
+              ? body.getDescendantsOfKind(SyntaxKind.ReturnStatement).map((r) => r.getExpression())
+              : [body];
+        for (const r of returned) if (r !== undefined) declaredOps(Node.isParenthesizedExpression(r) ? r.getExpression() : r, site);
+      }
+      return;
+    }
     if (Node.isIdentifier(ops) && kinds === 'notifier') {
       const b = program.lookup(ops.getText(), ops);
       const init = b?.kind === 'variable' ? b.node.getInitializer() : undefined;

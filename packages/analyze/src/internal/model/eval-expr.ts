@@ -154,7 +154,12 @@ function declared(ip: Interp, name: string, at: Node, depth: number): Value {
 /** A name whose declaration `decl` may rename another: that one's value, else the name's own symbol. */
 function renamed(ip: Interp, name: string, decl: Node, depth: number): Value {
   const target = depth < 8 ? aliased(decl) : undefined;
-  return target === undefined ? sym(name) : declared(ip, target.getText(), target, depth + 1);
+  if (target !== undefined) return declared(ip, target.getText(), target, depth + 1);
+  // A parameter of an enclosing function the run did not enter (`m` of a factory `mirrorOps(m:
+  // Mirror)`): its declared type keys its fields and, for a class nothing extends, its methods.
+  const type = Node.isParameterDeclaration(decl) ? decl.getTypeNode() : undefined;
+  const fcls = type === undefined ? undefined : classNamed(ip, type);
+  return fcls === undefined ? sym(name) : { k: 'sym', key: name, fcls };
 }
 
 function literal(e: Node): Value | undefined {
