@@ -46,6 +46,7 @@ describe('lint rules', () => {
     'correct-mirror.typed-helper',
     'correct-mirror.ops-factory',
     'correct-mirror.ops-class',
+    'correct-mirror.unlock-fn',
     'sleep-when-nonblockable.flags',
   ])('should report nothing on the correct driver %s', (name) => {
     expect(rulesOf(name)).toEqual([]);
@@ -70,6 +71,12 @@ describe('lint rules', () => {
     expect(f.map((x) => x.rule)).toEqual(['clear-without-flush']);
     // On the callback's path through the helper (its twin correct-mirror.typed-helper flushes after the call).
     expect(f[0]?.message).toMatch(/^Mirror\.invalidate returns after `this\.pt\.vm\.clearRange\(\)`/);
+  });
+
+  it('should know that a function a helper returned is not null: only the path that forgot to call it leaks', () => {
+    const f = rulesOf('lock-leak.unlock-fn');
+    expect(f.map((x) => x.rule)).toEqual(['lock-leak']);
+    expect(f[0]?.message).toMatch(/^Mirror\.invalidate returns true with `this\.lock`/);
   });
 
   it('should see through a const that renames a lock: the renamed lock is the lock, another one is not', () => {

@@ -330,6 +330,10 @@ function equals(l: Value, r: Value, node: Node, loose: boolean): Cond {
   if (l.k === 'cond' && r.k === 'const' && typeof r.v === 'boolean') return r.v ? l.c : notCond(l.c);
   if (l.k === 'cond' && r.k === 'const' && r.v === 0) return notCond(l.c);
   if (r.k === 'cond' && l.k === 'const' && typeof l.v === 'boolean') return l.v ? r.c : notCond(r.c);
+  // A function or an object the path made is never null or undefined (`release === null` after
+  // a helper returned its unlock function).
+  if ((l.k === 'fn' || l.k === 'obj') && r.k === 'const') return { k: 'const', v: false };
+  if ((r.k === 'fn' || r.k === 'obj') && l.k === 'const') return { k: 'const', v: false };
   if (l.k === 'sym' && l.type !== undefined && isNullish(r)) return { k: 'const', v: false };
   if (r.k === 'sym' && r.type !== undefined && isNullish(l)) return { k: 'const', v: false };
   if (l.k === 'const' && r.k === 'sym') return { k: 'atom', key: `${keyOf(r)} === ${keyOf(l)}` };
