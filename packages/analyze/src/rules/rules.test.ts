@@ -47,6 +47,7 @@ describe('lint rules', () => {
     'correct-mirror.ops-factory',
     'correct-mirror.ops-class',
     'correct-mirror.unlock-fn',
+    'correct-mirror.destructured',
     'sleep-when-nonblockable.flags',
   ])('should report nothing on the correct driver %s', (name) => {
     expect(rulesOf(name)).toEqual([]);
@@ -77,6 +78,10 @@ describe('lint rules', () => {
     const f = rulesOf('lock-leak.unlock-fn');
     expect(f.map((x) => x.rule)).toEqual(['lock-leak']);
     expect(f[0]?.message).toMatch(/^Mirror\.invalidate returns true with `this\.lock`/);
+  });
+
+  it("should know a destructured range's event and owner as the range's own", () => {
+    expect(rulesOf('owner-without-event.destructured').map((x) => x.rule)).toEqual(['owner-without-event']);
   });
 
   it('should see through a const that renames a lock: the renamed lock is the lock, another one is not', () => {

@@ -9,19 +9,13 @@ import { evalExpr } from './eval-expr.js';
 import type { Frame, Interp } from './interp.js';
 import { type ClassInfo, findMember, perClassAndName } from './program.js';
 import type { State } from './state.js';
-import { type FnValue, keyOf, type Located, spreadOf, sym, UNDEF, type Value } from './values.js';
+import { type FnValue, keyOf, type Located, rangeField, spreadOf, sym, UNDEF, type Value } from './values.js';
 
 type Out = [State, Located][];
 
-const OWNER_FIELDS = new Set(['owner', 'data', 'migratePgmapOwner']);
-
 /** Reads `v.name` on path `s`. */
 export function property(ip: Interp, v: Value, name: string, s: State, at: Node): Out {
-  if (v.k === 'range') {
-    if (name === 'event') return [[s, { k: 'event' }]];
-    if (OWNER_FIELDS.has(name)) return [[s, { k: 'owner', field: name }]];
-    return [[s, sym(`range.${name}`, name === 'start' || name === 'end' || name === 'flags' ? 'number' : undefined)]];
-  }
+  if (v.k === 'range') return [[s, rangeField(name)]];
   if (v.k === 'obj') return [[s, v.props.get(name) ?? UNDEF]];
   if (v.k === 'sym' && v.cls !== undefined) {
     const m = findMember(v.cls, name);

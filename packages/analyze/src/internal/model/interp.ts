@@ -10,7 +10,7 @@ import { evalExpr } from './eval-expr.js';
 import { execBody } from './exec-stmt.js';
 import type { ClassInfo, Program } from './program.js';
 import type { Budget, Held, State } from './state.js';
-import { argList, type Env, type FnValue, type Located, newEnv, sym, UNDEF, type Value } from './values.js';
+import { argList, type Env, type FnValue, type Located, newEnv, rangeField, sym, UNDEF, type Value } from './values.js';
 
 /** Where a function runs: its variables, `this`, and the class of the member (for `super`). */
 export interface Frame {
@@ -149,7 +149,9 @@ export function bindPattern(frame: Frame, pattern: Node, value: Value, s: State)
   if (Node.isObjectBindingPattern(pattern)) {
     for (const el of pattern.getElements()) {
       const prop = el.getPropertyNameNode()?.getText() ?? el.getNameNode().getText();
-      const v = value.k === 'obj' ? (value.props.get(prop) ?? UNDEF) : sym(`${keyText(value)}.${prop}`);
+      // `{ start, end, event }` of the kernel's range: its event and owner stay what they are.
+      const v =
+        value.k === 'obj' ? (value.props.get(prop) ?? UNDEF) : value.k === 'range' ? rangeField(prop) : sym(`${keyText(value)}.${prop}`);
       bindPattern(frame, el.getNameNode(), v, s);
     }
     return;

@@ -242,3 +242,12 @@ export function spreadOf(v: Value): Value[] | undefined {
   if (n?.k !== 'const' || typeof n.v !== 'number') return undefined;
   return Array.from({ length: n.v }, (_x, i) => v.props.get(String(i)) ?? UNDEF);
 }
+
+const OWNER_FIELDS = new Set(['owner', 'data', 'migratePgmapOwner']);
+
+/** Field `name` of the kernel's `mmu_notifier_range`: its event, its owner, or a number. */
+export function rangeField(name: string): Value {
+  if (name === 'event') return { k: 'event' };
+  if (OWNER_FIELDS.has(name)) return { k: 'owner', field: name };
+  return sym(`range.${name}`, name === 'start' || name === 'end' || name === 'flags' ? 'number' : undefined);
+}
