@@ -84,6 +84,12 @@ describe('lint rules', () => {
     expect(rulesOf('owner-without-event.destructured').map((x) => x.rule)).toEqual(['owner-without-event']);
   });
 
+  it('should read a list or Set of event constants tested with includes or has as a test of the event', () => {
+    const f = rulesOf('event-fallthrough.event-set');
+    expect(f.map((x) => `${x.severity} ${x.rule}`)).toEqual(['warning event-fallthrough']);
+    expect(f[0]?.message).toMatch(/^MMU_NOTIFY_RELEASE falls through this test of range\.event/);
+  });
+
   it('should see through a const that renames a lock: the renamed lock is the lock, another one is not', () => {
     const f = rulesOf('set-seq-outside-lock.alias');
     expect(f.map((x) => x.rule).sort()).toEqual(['retry-outside-lock', 'set-seq-outside-lock']);

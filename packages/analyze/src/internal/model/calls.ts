@@ -286,6 +286,17 @@ export function evalCall(ip: Interp, fr: Frame, call: CallExpression, s: State):
     if (Node.isIdentifier(obj) && obj.getText() === 'Promise' && (name === 'resolve' || name === 'reject')) {
       return evalArgs(ip, fr, args, s).map(([t, vs]): [State, Located] => [t, vs[0] ?? UNDEF]);
     }
+    // `SKIPPED.includes(range.event)`, `[A, B].includes(event)`, `SET.has(range.event)` over a
+    // list of event constants: a test of the event, as `===` against each would be.
+    const arg = args[0];
+    if ((name === 'includes' || name === 'has') && args.length === 1 && arg !== undefined && /^[\w.]+$/.test(arg.getText())) {
+      const set = eventList(ip, fr, obj, s);
+      if (set !== undefined) {
+        const tested = evalExpr(ip, fr, arg, s);
+        if (tested.every(([, v]) => v.k === 'event'))
+          return tested.map(([t]): [State, Located] => [t, { k: 'cond', c: { k: 'event', set, node: call } }]);
+      }
+    }
     return evalExpr(ip, fr, obj, s).flatMap(([t, recv]): Out => {
       const cls = recv.k === 'sym' ? (recv.cls ?? leafClass(ip, recv.fcls)) : undefined;
       if (recv.k === 'sym' && cls !== undefined) {
@@ -341,6 +352,37 @@ function leafClass(ip: Interp, cls: ClassInfo | undefined): ClassInfo | undefine
 }
 
 const leaves = new WeakMap<ClassInfo, boolean>();
+
+/**
+ * The events a list names, as a mask (bit `1 << event`): an array literal or `new Set([...])` of
+ * event constants, written there or as the initializer of a `const`. Undefined for anything else.
+ */
+function eventList(ip: Interp, fr: Frame, list: Node, s: State): number | undefined {
+  let e: Node | undefined = list;
+  for (let depth = 0; e !== undefined && depth < 4; depth++) {
+    if (Node.isAsExpression(e) || Node.isParenthesizedExpression(e) || Node.isSatisfiesExpression(e)) e = e.getExpression();
+    else if (Node.isIdentifier(e)) {
+      const b = ip.program.lookup(e.getText(), e);
+      if (
+        b?.kind !== 'variable' ||
+        !Node.isVariableDeclarationList(b.node.getParent()) ||
+        (b.node.getParent() as Node & { getDeclarationKind(): string }).getDeclarationKind() !== 'const'
+      )
+        return undefined;
+      e = b.node.getInitializer();
+    } else if (Node.isNewExpression(e) && e.getExpression().getText() === 'Set') e = e.getArguments()[0];
+    else break;
+  }
+  if (e === undefined || !Node.isArrayLiteralExpression(e)) return undefined;
+  let mask = 0;
+  for (const el of e.getElements()) {
+    const vs = evalExpr(ip, fr, el, s);
+    const v = vs.length === 1 ? vs[0]?.[1] : undefined;
+    if (v?.k !== 'const' || typeof v.v !== 'number' || v.v < 0 || v.v >= 8) return undefined;
+    mask |= 1 << v.v;
+  }
+  return mask;
+}
 
 /** Array and promise helpers that call their function arguments now: each is called once. */
 function runCallbacks(ip: Interp, args: readonly Value[], s: State, call: CallExpression, recv: Value): Out {
