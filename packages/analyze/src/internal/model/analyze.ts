@@ -107,8 +107,28 @@ function lockNames(paths: readonly PathResult[], t: 'set-seq' | 'read-retry'): s
   return paths.flatMap((p) => p.state.effects.flatMap((e: Effect) => (e.t === t ? e.held.map((h) => h.name) : [])));
 }
 
+/**
+ * Loads every file `files` import, directly or not: which classes extend a class and where the
+ * driver makes its objects (calls.ts) are read from the loaded files, and must not depend on which
+ * run happened to load a file first.
+ */
+function loadImports(program: Program, files: readonly SourceFile[]): void {
+  const seen = new Set<SourceFile>();
+  const work = [...files];
+  for (let f = work.pop(); f !== undefined; f = work.pop()) {
+    if (seen.has(f)) continue;
+    seen.add(f);
+    for (const d of [...f.getImportDeclarations(), ...f.getExportDeclarations()]) {
+      const spec = d.getModuleSpecifierValue();
+      const target = spec === undefined ? undefined : program.resolveModule(f, spec);
+      if (target !== undefined) work.push(target);
+    }
+  }
+}
+
 /** Analyzes `files`. */
 export function analyzeFiles(program: Program, files: readonly SourceFile[]): Analysis {
+  loadImports(program, files);
   const found = discover(program, files);
   const called = new Set<Node>();
   const callbacks = found.callbacks.map((c) => ({ ...c, ...run(program, c.kind, c.fn, called) }));
