@@ -271,6 +271,12 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       knownSent[index] = knownList.length;
       return s;
     };
+    // A new worker in place of worker `index`: it has nothing of the corpus yet.
+    const renew = (index: number): void => {
+      workers[index] = spawn(index);
+      poolSent[index] = 0;
+      knownSent[index] = 0;
+    };
     // A stalled worker's share of epoch [from, to). It made its share in index order up to the
     // stalled run, which counts as made (as a failing run does); what the runs before it found
     // died with the worker, so a new worker makes them again (the same runs) for the report. When
@@ -288,9 +294,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       let made = 0;
       for (let i = from; i <= run; i++) if (inShard(i, data.shard) && shardPosition(i, data.shard) % count === index) made++;
       if (made === 1 || signal?.aborted === true) return { ...emptyScan(), done: made };
-      workers[index] = spawn(index);
-      poolSent[index] = 0;
-      knownSent[index] = 0;
+      renew(index);
       const { timeMs: _t, ...untimed } = data;
       try {
         const s = await scanShare(index, from, run, weights, untimed);
@@ -321,9 +325,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
               // The worker stopped responding in a run it made ahead of the next epoch (jobs.ts,
               // `makeAhead`), one the campaign never makes: a new worker scans the share again.
               if (!(e instanceof WorkerStallError) || e.stall.run < failing) throw e;
-              workers[index] = spawn(index);
-              poolSent[index] = 0;
-              knownSent[index] = 0;
+              renew(index);
               return scanShare(index, from, failing, weights, options);
             });
             return again.failing < 0 && again.done === before ? again : s;
