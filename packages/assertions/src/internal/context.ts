@@ -61,6 +61,8 @@ export interface OracleContext {
   readonly migrating: Map<number, ActiveInvalidation>;
   /** The last page each CPU entry stopped mapping: mm id → virtual page number → that page and the change. */
   readonly formerPage: Map<number, Map<number, FormerPage>>;
+  /** The last change that took write access from a CPU entry that kept its page: mm id → virtual page number → that change. */
+  readonly lostWrite: Map<number, Map<number, FormerPage>>;
   /** Free pages: pfn → step of the free (forgotten when the page is allocated again). */
   readonly freedAt: Map<number, number>;
   /** Device entries that may still be cached after they left the page table (tlb-walk.ts). */

@@ -207,6 +207,7 @@ export class FlushOracle implements Observer {
       migrating: new Map(),
       freedAt: new Map(),
       formerPage: new Map(),
+      lostWrite: new Map(),
       stale: new StaleEntries(),
       shapes: newShapeState(),
       // Methods, not arrow functions: run from TypeScript sources (tsx, esbuild's keepNames), every
@@ -252,7 +253,7 @@ export class FlushOracle implements Observer {
     if (e.type === 'dev-tlb' && e.op !== 'flush-complete') return;
     const vm = ctx.world.devices.find((d) => d.name === e.dev)?.vms.find((v) => v.id === e.vm);
     if (vm === undefined) return;
-    if (e.type === 'dev-pte') ctx.stale.entryLeft(vm, Math.floor(e.va / ctx.world.kernel.pageSize), e.old, e.new);
+    if (e.type === 'dev-pte') ctx.stale.entryLeft(vm, Math.floor(e.va / ctx.world.kernel.pageSize), e.old, e.new, e.step);
     else ctx.stale.flushCompleted(vm, e.start, e.end);
   }
 

@@ -18,8 +18,17 @@ const readWhileDiscarded: Scenario = {
   ],
 };
 
+/** The device writes page 0 while the CPU makes it read-only: the entry keeps its page, not its write access. */
+const writeWhileProtected: Scenario = {
+  regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+  tasks: [
+    { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 7 }] },
+    { kind: 'cpu', ops: [{ op: 'mprotect', region: 0, page: 0, pages: 1, prot: 'r' }] },
+  ],
+};
+
 /** Runs the scenario with the CPU task preferred from the first window on. */
-async function inWindow(pfnUse: NonNullable<Knobs['pfnUse']>) {
+async function inWindow(pfnUse: NonNullable<Knobs['pfnUse']>, scenario: Scenario = readWhileDiscarded) {
   let window = false;
   const decisions: DecisionSource = {
     pick: (candidates) => {
@@ -35,7 +44,7 @@ async function inWindow(pfnUse: NonNullable<Knobs['pfnUse']>) {
         window = true;
       },
     }),
-    readWhileDiscarded,
+    scenario,
     { decisions, trace: 'all' },
   );
 }
@@ -92,5 +101,28 @@ describe('pfns from hmm_range_fault used after their page was freed', () => {
       expect(fixed).toKeepFlushContract();
     }
     expect(found).toBeGreaterThan(0);
+  });
+});
+
+describe('pfns from hmm_range_fault used after their CPU entry lost write access', () => {
+  it('should name the change that took write access when the driver installs a writable pfn before checking read_retry', async () => {
+    const r = await inWindow('install-before-retry', writeWhileProtected);
+    expect(r.run.status).toBe('done');
+    expect(r.violations.map((v) => v.rule)).toEqual(['stale-install']);
+    const protect = r.result.world.kernel.trace.events().find((e) => e.type === 'inv-start');
+    expect(r.violations[0]?.explanation).toContain('read-only, but the device was given it writable');
+    expect(r.violations[0]?.explanation).toMatch(
+      new RegExp(
+        `lost write access at step \\d+ \\(mprotect, invalidation #${protect?.type === 'inv-start' ? protect.inv : -1} MMU_NOTIFY_PROTECTION_VMA\\)`,
+      ),
+    );
+  });
+
+  it('should pass when the same schedule meets a driver that installs only after read_retry passed', async () => {
+    const r = await inWindow('after-retry', writeWhileProtected);
+    expect(r.run.status).toBe('done');
+    expect(r).toKeepFlushContract();
+    // The mprotect ran in the window: the fixed driver retried and mapped the page read-only.
+    expect(r.result.world.kernel.trace.events().some((e) => e.type === 'inv-start')).toBe(true);
   });
 });

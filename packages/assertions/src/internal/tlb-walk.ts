@@ -23,18 +23,37 @@ const NONE: readonly number[] = [];
  */
 export class StaleEntries {
   private readonly byVm = new Map<number, Map<number, number[]>>();
+  /** Per address space and page, the scheduler step at which each entry of `byVm`'s list left. */
+  private readonly stepsByVm = new Map<number, Map<number, number[]>>();
 
-  /** A device entry changed from `old` to `now`: `old` may stay cached until a flush of `vpn` completes. */
-  entryLeft(vm: DeviceVm, vpn: number, old: number, now: number): void {
+  /**
+   * A device entry changed from `old` to `now` at scheduler step `step`: `old` may stay cached
+   * until a flush of `vpn` completes.
+   */
+  entryLeft(vm: DeviceVm, vpn: number, old: number, now: number, step: number): void {
     if (old === 0 || old === now || !vm.device.hasTlb) return;
     let m = this.byVm.get(vm.id);
-    if (m === undefined) {
+    let steps = this.stepsByVm.get(vm.id);
+    if (m === undefined || steps === undefined) {
       m = new Map();
+      steps = new Map();
       this.byVm.set(vm.id, m);
+      this.stepsByVm.set(vm.id, steps);
     }
     const list = m.get(vpn);
-    if (list === undefined) m.set(vpn, [old]);
-    else if (!list.includes(old)) list.push(old);
+    if (list === undefined) {
+      m.set(vpn, [old]);
+      steps.set(vpn, [step]);
+    } else if (!list.includes(old)) {
+      list.push(old);
+      steps.get(vpn)?.push(step);
+    }
+  }
+
+  /** The step at which `entry` left the page table at `vpn`, if it is one of {@link of}'s entries. */
+  leftAt(vm: DeviceVm, vpn: number, entry: number): number | undefined {
+    const i = this.of(vm, vpn).indexOf(entry);
+    return i < 0 ? undefined : this.stepsByVm.get(vm.id)?.get(vpn)?.[i];
   }
 
   /**
@@ -47,7 +66,12 @@ export class StaleEntries {
     const ps = vm.device.kernel.pageSize;
     const first = Math.floor(vm.granuleOf(start).start / ps);
     const last = Math.ceil(vm.granuleOf(end - 1).end / ps);
-    for (const vpn of [...m.keys()]) if (vpn >= first && vpn < last) m.delete(vpn);
+    const steps = this.stepsByVm.get(vm.id);
+    for (const vpn of [...m.keys()]) {
+      if (vpn < first || vpn >= last) continue;
+      m.delete(vpn);
+      steps?.delete(vpn);
+    }
   }
 
   /** Entries of `vpn` that left the page table after the last completed flush covering it. */

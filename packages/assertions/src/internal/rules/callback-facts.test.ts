@@ -90,6 +90,21 @@ describe('whatCallbacksDid', () => {
       'callback "m" returned true having cleared and flushed 0x11000; the translation was installed again afterwards',
     ],
     [
+      'a flush that completed before the clear',
+      [enter, setSeq, issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), clear(VA), ret],
+      'callback "m" returned true having flushed the TLB for 0x11000 and cleared its device entry only after the flush completed: the device may cache the entry again between the flush and the clear',
+    ],
+    [
+      'a flush issued before the clear and completed after it',
+      [enter, setSeq, issue(0x10000, 0x12000, 3), clear(VA), complete(0x10000, 0x12000), ret],
+      'callback "m" returned true having cleared and flushed 0x11000; the translation was installed again afterwards',
+    ],
+    [
+      'a second flush after a clear that came between two',
+      [enter, setSeq, issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), clear(VA), issue(VA, 0x12000, 1), complete(VA, 0x12000), ret],
+      'callback "m" returned true having cleared and flushed 0x11000; the translation was installed again afterwards',
+    ],
+    [
       'a write-protect where a clear was needed',
       [enter, setSeq, { ...clear(VA), new: 76, why: 'wrprotect' }, issue(0x10000, 0x12000, 0), complete(0x10000, 0x12000), ret],
       'callback "m" returned true having write-protected the device entry of 0x11000 rather than clearing it, and flushed it',

@@ -17,27 +17,33 @@ export interface CallbackActs {
   readonly setSeq: boolean;
   /** Virtual addresses of the device entries cleared or write-protected. */
   readonly changed: readonly number[];
+  /** For each of `changed`, its event's index among the callbacks' events (their order). */
+  readonly changedAt: readonly number[];
   /** Of those, the ones left in place with fewer permissions (write-protected), not cleared. */
   readonly downgraded: readonly number[];
   /** TLB flushes issued. */
   readonly issued: readonly { start: number; end: number; fence: number }[];
-  /** TLB flushes completed; `leafOnly` ones left the page-walk cache in place. */
-  readonly completed: readonly { start: number; end: number; leafOnly: boolean }[];
+  /**
+   * TLB flushes completed; `leafOnly` ones left the page-walk cache in place; `at`: the event's
+   * index among the callbacks' events.
+   */
+  readonly completed: readonly { start: number; end: number; leafOnly: boolean; at: number }[];
 }
 
 /** Collects the acts of `inv`'s callbacks on device `dev`, address space `vm`. */
 export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): CallbackActs {
   const callbacks: { sub: string; result: string }[] = [];
   const changed: number[] = [];
+  const changedAt: number[] = [];
   const downgraded: number[] = [];
   const issued: { start: number; end: number; fence: number }[] = [];
-  const completed: { start: number; end: number; leafOnly: boolean }[] = [];
+  const completed: { start: number; end: number; leafOnly: boolean; at: number }[] = [];
   let setSeq = false;
   let interval = false;
-  for (const e of inv.callbackEvents) collect(e);
-  return { callbacks, interval, setSeq, changed, downgraded, issued, completed };
+  inv.callbackEvents.forEach(collect);
+  return { callbacks, interval, setSeq, changed, changedAt, downgraded, issued, completed };
 
-  function collect(e: TraceEvent): void {
+  function collect(e: TraceEvent, at: number): void {
     if (e.type === 'inv-callback') {
       if (e.op === 'invalidate') interval = true;
       if (e.phase === 'enter') callbacks.push({ sub: e.sub, result: 'nothing (it did not return)' });
@@ -53,10 +59,11 @@ export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): 
       setSeq = true;
     } else if (e.type === 'dev-pte' && e.dev === dev && e.vm === vm && e.old !== 0) {
       changed.push(e.va);
+      changedAt.push(at);
       if (e.new !== 0) downgraded.push(e.va);
     } else if (e.type === 'dev-tlb' && e.dev === dev && e.vm === vm) {
       if (e.op === 'flush-issue') issued.push({ start: e.start, end: e.end, fence: e.fence });
-      else if (e.op === 'flush-complete') completed.push({ start: e.start, end: e.end, leafOnly: e.leafOnly === true });
+      else if (e.op === 'flush-complete') completed.push({ start: e.start, end: e.end, leafOnly: e.leafOnly === true, at });
     }
   }
 }
@@ -119,5 +126,9 @@ export function whatCallbacksDid(
     return `${who} having cleared the device entry of ${hex(va)} and issued a TLB flush covering it (fence ${flush.fence}) that had not completed: the flush was not waited for`;
   }
   if (!cleared) return `${who} having flushed the TLB for ${hex(va)} but left its page-table entry in place`;
+  const clearedAt = a.changedAt[a.changed.lastIndexOf(va - (va % pageSize))] ?? 0;
+  if (!a.completed.some((r) => r.at > clearedAt && covers(r, va, granule))) {
+    return `${who} having flushed the TLB for ${hex(va)} and cleared its device entry only after the flush completed: the device may cache the entry again between the flush and the clear, so the flush must come after the clear`;
+  }
   return `${who} having cleared and flushed ${hex(va)}; the translation was installed again afterwards`;
 }

@@ -10,7 +10,7 @@ import { type DeviceVm, devPtePfn } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, skipKey } from '../context.js';
 import { formatOwner } from '../report.js';
 import { type ActiveInvalidation, translationKey } from '../state.js';
-import { activeVms, cpuAllows, describeEntry, pageKindFor, translationsOf } from '../view.js';
+import { activeVms, cpuAllows, describeEntry, pageKindFor, type Translation, translationsOf } from '../view.js';
 import { callbackActs, whatCallbacksDid } from './callback-facts.js';
 
 type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
@@ -180,7 +180,7 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
       t.source === 'walk'
         ? `its page-walk cache still holds the freed page-table page ${tableOf(t.vm, ev.va)} that maps it (no flush of the walk cache evicted it)`
         : t.source === 'tlb' && pt !== t.entry
-          ? `its TLB still holds it${inGranule(t.vm, ev.va)} (the page-table entry was ${pt === undefined ? 'cleared' : 'replaced'} but no completed flush removed it)`
+          ? `its TLB still holds it${inGranule(t.vm, ev.va)} (the page-table entry was ${pt === undefined ? 'cleared' : 'replaced'}${leftAt(ctx, t, vpn)})`
           : 'its page table still maps it';
     const did =
       t.source === 'walk'
@@ -200,6 +200,12 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
       ev,
     );
   }
+}
+
+/** When the translation `t` of page `vpn` left its page table, and that no flush removed it since. */
+function leftAt(ctx: OracleContext, t: Translation, vpn: number): string {
+  const step = ctx.stale.leftAt(t.vm, vpn, t.entry);
+  return step === undefined ? ' but no completed flush removed it' : ` at step ${step} and no flush covering it completed after that`;
 }
 
 /** When queues resume, every translation must be allowed by the CPU entry again (N7: quiesce, revalidate, resume). */

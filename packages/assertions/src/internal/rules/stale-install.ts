@@ -21,10 +21,11 @@ import {
   pteAccessible,
   pteKindOf,
   ptePfn,
+  pteWrite,
   type TraceEvent,
 } from '@hmmlab/core';
 import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, type Device, devPteFlags, devPtePfn } from '@hmmlab/harness';
-import { legalSkip, type OracleContext, skipKey } from '../context.js';
+import { type FormerPage, legalSkip, type OracleContext, skipKey } from '../context.js';
 import type { ActiveInvalidation } from '../state.js';
 import { cpuAllows, describeEntry } from '../view.js';
 import { callbackActs } from './callback-facts.js';
@@ -45,12 +46,17 @@ function mapsPage(pte: number): boolean {
 export function trackFormerPage(ctx: OracleContext, ev: PteEvent): void {
   if (!mapsPage(ev.old) || pteKindOf(ev.old) === PTE_MIGRATION) return;
   const pfn = ptePfn(ev.old);
-  if (mapsPage(ev.new) && pteKindOf(ev.new) !== PTE_MIGRATION && ptePfn(ev.new) === pfn) return;
+  let changes = ctx.formerPage;
+  if (mapsPage(ev.new) && pteKindOf(ev.new) !== PTE_MIGRATION && ptePfn(ev.new) === pfn) {
+    // The same page kept: remembered only when it lost write access (mprotect, fork's COW).
+    if (pteKindOf(ev.old) !== PTE_PRESENT || !pteWrite(ev.old) || pteWrite(ev.new)) return;
+    changes = ctx.lostWrite;
+  }
   const inv = ctx.invs.get(ev.inv);
-  let byVpn = ctx.formerPage.get(ev.mm);
+  let byVpn = changes.get(ev.mm);
   if (byVpn === undefined) {
     byVpn = new Map();
-    ctx.formerPage.set(ev.mm, byVpn);
+    changes.set(ev.mm, byVpn);
   }
   // One flat record per change: the exit of a huge page's mm clears 512 entries.
   byVpn.set(Math.floor(ev.va / ctx.world.kernel.pageSize), {
@@ -80,15 +86,18 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
       `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.invId < 0 ? '' : `, invalidation #${former.invId} ${eventName(former.invEvent)}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
     );
   } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
-    facts.push(samePageWhy(ctx, pte, entry));
+    facts.push(samePageWhy(ctx, pte, entry, ctx.lostWrite.get(mm)?.get(Math.floor(va / k.pageSize))));
   } else if (facts.length === 0) {
     facts.push(`pfn ${pfn} is not the page the CPU maps at ${hex(va)}`);
   }
   return facts.join('; ');
 }
 
-/** Why an entry for the very page the CPU entry refers to is not allowed. */
-function samePageWhy(ctx: OracleContext, pte: number, entry: number): string {
+/**
+ * Why an entry for the very page the CPU entry refers to is not allowed; `lost`: the last change
+ * that took write access from the CPU entry, if the oracle saw one.
+ */
+function samePageWhy(ctx: OracleContext, pte: number, entry: number, lost: FormerPage | undefined): string {
   const pfn = devPtePfn(entry);
   if (pteKindOf(pte) === PTE_MIGRATION) {
     const copied = ctx.copiedOut.get(pfn);
@@ -101,7 +110,9 @@ function samePageWhy(ctx: OracleContext, pte: number, entry: number): string {
   if ((devPteFlags(entry) & DEV_PTE_ATOMIC) !== 0 && pteKindOf(pte) !== PTE_DEVICE_EXCLUSIVE) {
     return `the device was given atomic access to pfn ${pfn}, which needs the CPU entry to be device-exclusive for it`;
   }
-  return `the CPU entry maps pfn ${pfn} read-only, but the device was given it writable`;
+  const readOnly = `the CPU entry maps pfn ${pfn} read-only, but the device was given it writable`;
+  if (lost === undefined || lost.pfn !== pfn) return readOnly;
+  return `${readOnly}; the CPU entry lost write access at step ${lost.step} (${lost.why}${lost.invId < 0 ? '' : `, invalidation #${lost.invId} ${eventName(lost.invEvent)}`}): a fault path that got the pfn writable before that change must find mmu_interval_read_retry, checked under the lock the callback takes, saying to retry, and one that got it read-only (HMM_PFN_WRITE clear) must map it read-only`;
 }
 
 /** What the callbacks of an invalidation in progress did to the fault path's seq check. */
