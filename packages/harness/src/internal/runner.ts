@@ -682,14 +682,24 @@ async function peerBinding(world: World, device: number): Promise<Binding | null
   }
 }
 
-/** Opens device `device` for the main process: the driver's `bind` of it. */
+/**
+ * Opens device `device` for the main process: the driver's `bind` of it. The open and the
+ * driver's init ioctl are system calls of a thread of the process, so the process's exit waits
+ * for them ({@link threadsLeft}) as for its other system calls: the driver registers its
+ * notifiers on an mm that still has users, and the exit's close of the files finds the binding.
+ */
 async function openPeer(world: World, device: number): Promise<Binding | null> {
   const mm = world.processes[0] as Mm;
   if (world.driver === null || device >= world.devices.length || world.dead.has(mm)) return null;
-  const b = await world.driver.bind(mm, { device });
-  checkBindingDevices(b, world.devices);
-  world.peers?.set(device, b);
-  return b;
+  const thread = world.threads === undefined ? null : enterThread(world, mm);
+  try {
+    const b = await world.driver.bind(mm, { device });
+    checkBindingDevices(b, world.devices);
+    world.peers?.set(device, b);
+    return b;
+  } finally {
+    if (thread !== null && --thread.inFlight === 0) thread.idle?.wakeUpAll();
+  }
 }
 
 /**
