@@ -59,9 +59,9 @@ export function staysLive(report: HasViolations): MatcherResult {
   return family(report, 'liveness', 'liveness');
 }
 
-/** Passes when driver code neither throws nor hangs. */
+/** Passes when driver code neither throws, hangs nor makes the kernel WARN. */
 export function runsWithoutDriverFailure(report: HasViolations): MatcherResult {
-  return family(report, 'failure', 'driver code that neither throws nor hangs');
+  return family(report, 'failure', 'driver code that neither throws, hangs nor makes the kernel WARN');
 }
 
 /** Passes when the run broke `rule` (for tests that a bug is caught). */

@@ -23,7 +23,8 @@ export type RuleId =
   | 'deadlock'
   | 'livelock'
   | 'callback-threw'
-  | 'callback-hung';
+  | 'callback-hung'
+  | 'kernel-warn';
 
 /** Rule families, one vitest matcher each. */
 export type RuleFamily = 'flush' | 'data' | 'blocking' | 'liveness' | 'failure';
@@ -65,7 +66,10 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
       'two tasks touch the same driver state (a device PTE, a SharedCell, a DMA mapping) only when a common lock or another happens-before edge orders them',
   },
   'sleep-in-nonblockable': { family: 'blocking', holds: 'a callback of a non-blockable invalidation never sleeps' },
-  'false-while-blockable': { family: 'blocking', holds: 'an interval callback returns false only for a non-blockable range' },
+  'false-while-blockable': {
+    family: 'blocking',
+    holds: 'an interval callback returns false, and a classic invalidate_range_start an error, only for a non-blockable range',
+  },
   'start-failed-with-end': {
     family: 'blocking',
     holds: 'a notifier whose invalidate_range_start can fail does not implement invalidate_range_end',
@@ -80,6 +84,10 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
   livelock: { family: 'liveness', holds: 'retry loops make progress within their bound' },
   'callback-threw': { family: 'failure', holds: 'driver code does not throw' },
   'callback-hung': { family: 'failure', holds: 'driver code awaits only model primitives, and they settle' },
+  'kernel-warn': {
+    family: 'failure',
+    holds: 'driver code never makes the kernel WARN or report a bad page state: each is a misuse of a kernel API that the kernel survives',
+  },
 };
 
 /** All rule ids. */

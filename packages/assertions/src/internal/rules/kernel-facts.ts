@@ -1,12 +1,38 @@
 /**
  * Rules read straight from the kernel facts the core reports: `sleep-in-nonblockable`,
- * `false-while-blockable`, `start-failed-with-end`, `lock-leak`, and `livelock` for retry loops
- * that ran over their bound, and `freed-page-mapped` for a page reference taken on a free page.
+ * `false-while-blockable`, `start-failed-with-end`, `lock-leak`, `livelock` for retry loops that
+ * ran over their bound, `freed-page-mapped` for a page reference taken on a free page, and
+ * `kernel-warn` for every other WARN and bad page state: none is dropped.
  */
 import type { TraceEvent } from '@hmmlab/core';
 import type { OracleContext } from '../context.js';
 
 const LIVELOCK_WARNS = new Set(['retry-timeout', 'device-fault-livelock']);
+
+/** The warnings mapped to a rule of their own in {@link checkKernelFact}. */
+export const RULED_WARNS: ReadonlySet<string> = new Set([
+  ...LIVELOCK_WARNS,
+  'false-while-blockable',
+  'start-failed-with-end',
+  'start-failed-blockable',
+  'get-free-page',
+]);
+
+/**
+ * Why the kernel WARNs, by the model's name of the warning, with the kernel function that does.
+ * Every warning the model emits is either here or mapped to a rule of its own above
+ * (kernel-facts.test.ts reads the model's sources for their names).
+ */
+export const KERNEL_WARNS: Readonly<Record<string, string>> = {
+  'start-failed-errno':
+    'in a non-blockable range a start may fail only with -EAGAIN; the kernel WARNs (mm/mmu_notifier.c, mn_hlist_invalidate_range_start)',
+  'insert-dead-mm':
+    'the kernel WARNs and returns -EINVAL (mm/mmu_notifier.c, __mmu_interval_notifier_insert: "Must call with a mmget() held"): insert notifiers only while holding a user reference to the mm (mmget_not_zero), never once its last user is gone',
+  'register-both':
+    'the kernel WARNs and returns -EINVAL (mm/mmu_notifier.c, __mmu_notifier_register, from v6.6): a subscription implements arch_invalidate_secondary_tlbs or invalidate_range_start/end, not both',
+  'bad-page':
+    'the kernel reports a bad page state, "nonzero mapcount" (mm/page_alloc.c, free_page_is_bad, bad_page): the last reference went while a CPU entry still maps the page, a put_page without its get_page',
+};
 
 /** Maps one kernel fact to a violation. */
 export function checkKernelFact(ctx: OracleContext, ev: TraceEvent): void {
@@ -60,9 +86,22 @@ export function checkKernelFact(ctx: OracleContext, ev: TraceEvent): void {
           },
           ev,
         );
+      } else if (ev.what === 'start-failed-blockable') {
+        ctx.report(
+          {
+            rule: 'false-while-blockable',
+            explanation: `${ev.detail}: a start may fail only in a non-blockable range; the kernel WARNs and goes on with the invalidation (mm/mmu_notifier.c, mn_hlist_invalidate_range_start), whatever the callback left in place`,
+          },
+          ev,
+        );
       } else if (LIVELOCK_WARNS.has(ev.what)) {
         ctx.report({ rule: 'livelock', explanation: ev.detail }, ev);
+      } else if (Object.hasOwn(KERNEL_WARNS, ev.what)) {
+        const why = KERNEL_WARNS[ev.what] as string;
+        ctx.report({ rule: 'kernel-warn', explanation: `${ev.detail}: ${why}`, dedupKey: `kernel-warn:${ev.what}:${ev.detail}` }, ev);
       }
+      // Any other name is a driver's own WARN_ON (`kernel.warn` called by the driver): its
+      // assertion, shown in the trace, not a misuse of the kernel.
       return;
     default:
       return;

@@ -95,6 +95,15 @@ describe('mmuIntervalNotifierInsert', () => {
     });
   });
 
+  it('should refuse the first insert on an mm without users: its registration BUGs in the kernel', async () => {
+    const { mm, base, ps } = await world(1);
+    mm.users = 0;
+    await expect(mmuIntervalNotifierInsert(new MmuIntervalNotifier('late'), mm, base, ps, recording([], mm))).rejects.toMatchObject({
+      code: 'ERR_STATE',
+      message: expect.stringContaining('mm_users 0'),
+    });
+  });
+
   it('should return -EINVAL with a WARN when mm_users is zero', async () => {
     const { k, mm, base, ps } = await world(1);
     await mmuIntervalNotifierInsert(new MmuIntervalNotifier('first'), mm, base, ps, recording([], mm));

@@ -8,7 +8,7 @@ import { ULONG_MAX } from '../mm/constants.js';
 import type { Mm } from '../mm/mm.js';
 import { yieldPoint } from '../sched/scheduler.js';
 import { type InvokeFacts, invokeDriver } from './invoke.js';
-import { ensureSubscriptions, mmTakeAllLocks } from './mmu-notifier.js';
+import { ensureSubscriptions, mmTakeAllLocks, registerChecksUsers } from './mmu-notifier.js';
 import { MMU_NOTIFY_RELEASE, type MmuNotifierRange, type MutableRange, mmuNotifierRangeBlockable } from './range.js';
 import type { MmuNotifierSubscriptions } from './subscriptions.js';
 
@@ -163,6 +163,7 @@ export async function mmuIntervalNotifierInsert(
   insertChecks('mmu_interval_notifier_insert', sub, mm, start, length, ops);
   let subs = mm.notifierSubscriptions;
   if (subs === null || !subs.hasItree) {
+    registerChecksUsers('mmu_interval_notifier_insert', mm);
     // mmu_notifier_register(NULL, mm): registration under mm_take_all_locks.
     await mm.mmapLock.downWrite();
     await mmTakeAllLocks(mm);
@@ -188,6 +189,7 @@ export function mmuIntervalNotifierInsertLocked(
       'mmu_interval_notifier_insert_locked: the mmap lock is not held for writing (mmap_assert_write_locked); take mm.mmapLock.downWrite() first or call mmuIntervalNotifierInsert',
     );
   }
+  if (mm.notifierSubscriptions?.hasItree !== true) registerChecksUsers('mmu_interval_notifier_insert_locked', mm);
   const subs = ensureSubscriptions(mm);
   subs.hasItree = true;
   return doInsert(sub, mm, subs, start, length, ops);

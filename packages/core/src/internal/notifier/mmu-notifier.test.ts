@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EAGAIN, EINVAL } from '../errors.js';
+import { EAGAIN, EINVAL, ENOMEM } from '../errors.js';
 import { Kernel } from '../kernel.js';
 import { MADV_DONTNEED } from '../mm/constants.js';
 import { oomReap } from '../mm/exit.js';
@@ -147,11 +147,36 @@ describe('mmu_notifier_invalidate_range_start_nonblock', () => {
     expect(mm.pt.size).toBe(0);
   });
 
-  it('should WARN start-failed when a blockable invalidate_range_start fails', async () => {
+  it('should WARN start-failed-blockable when a blockable invalidate_range_start fails', async () => {
     const { k, mm, base, ps } = await world();
     await mmuNotifierRegister(new MmuNotifier({ invalidateRangeStart: () => -EAGAIN }, 'rude'), mm);
     await mm.madvise(base, ps, MADV_DONTNEED);
-    expect(eventsOf(k, 'warn').map((w) => w.what)).toEqual(['start-failed']);
+    expect(eventsOf(k, 'warn').map((w) => w.what)).toEqual(['start-failed-blockable']);
+  });
+
+  it('should WARN start-failed-errno when a non-blockable start fails with another error than -EAGAIN, and not for -EAGAIN', async () => {
+    for (const [r, warns] of [
+      [-ENOMEM, ['start-failed-errno']],
+      [-EAGAIN, []],
+    ] as const) {
+      const { k, mm } = await world();
+      await mmuNotifierRegister(
+        new MmuNotifier({ invalidateRangeStart: (_s, range) => (mmuNotifierRangeBlockable(range) ? 0 : r) }, 'oom'),
+        mm,
+      );
+      k.spawn('oom', 'kernel', () => oomReap(mm));
+      await runDone(k);
+      expect(eventsOf(k, 'warn').map((w) => w.what)).toEqual(warns);
+    }
+  });
+
+  it('should refuse a registration on an mm without users, where the kernel BUGs', async () => {
+    const { mm } = await world();
+    mm.users = 0;
+    await expect(mmuNotifierRegister(new MmuNotifier({ invalidateRangeStart: () => 0 }, 'late'), mm)).rejects.toMatchObject({
+      code: 'ERR_STATE',
+      message: expect.stringContaining('__mmu_notifier_register'),
+    });
   });
 
   it('should WARN start-failed-with-end when a failing subscription also implements invalidate_range_end', async () => {

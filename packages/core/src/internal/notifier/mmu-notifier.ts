@@ -103,6 +103,19 @@ export async function mmTakeAllLocks(mm: Mm): Promise<void> {
   await mm.invalidationsWq.waitEvent(() => mm.invalidationsInFlight === 0);
 }
 
+/**
+ * `__mmu_notifier_register` BUGs on an mm without users (`BUG_ON(atomic_read(&mm->mm_users) <= 0)`):
+ * a registration needs a user reference (`mmget`, `mmget_not_zero`) for its whole length, and an
+ * mm whose last user is gone is being torn down by `exit_mmap`.
+ */
+export function registerChecksUsers(api: string, mm: Mm): void {
+  if (mm.users > 0) return;
+  throw new HmmlabError(
+    'ERR_STATE',
+    `${api}: mm ${mm.id} has no users (mm_users ${mm.users}): the kernel BUGs here (mm/mmu_notifier.c, __mmu_notifier_register); register only while holding a user reference (mmget_not_zero)`,
+  );
+}
+
 /** `__mmu_notifier_register`: the caller holds the mmap lock for writing. */
 export function mmuNotifierRegisterLocked(sub: MmuNotifier, mm: Mm): number {
   checkOps('__mmu_notifier_register', sub);
@@ -112,6 +125,7 @@ export function mmuNotifierRegisterLocked(sub: MmuNotifier, mm: Mm): number {
   if (sub.hashed) {
     throw new HmmlabError('ERR_DOUBLE_INSERT', `__mmu_notifier_register: "${sub.name}" is already registered`);
   }
+  registerChecksUsers('__mmu_notifier_register', mm);
   const o = sub.ops;
   if (o.archInvalidateSecondaryTlbs !== undefined && (o.invalidateRangeStart !== undefined || o.invalidateRangeEnd !== undefined)) {
     mm.kernel.warn('register-both', `"${sub.name}" has archInvalidateSecondaryTlbs and invalidateRangeStart/End; v6.6+ rejects it`);
@@ -337,7 +351,10 @@ async function hlistStartLocked(subs: MmuNotifierSubscriptions, range: MutableRa
     }
     if (r !== 0) {
       if (blockable || r !== -11) {
-        k.warn('start-failed', `"${sub.name}" invalidate_range_start returned ${r} in a ${blockable ? '' : 'non-'}blockable context`);
+        k.warn(
+          blockable ? 'start-failed-blockable' : 'start-failed-errno',
+          `"${sub.name}" invalidate_range_start returned ${r} in a ${blockable ? '' : 'non-'}blockable context`,
+        );
       }
       if (sub.ops.invalidateRangeEnd !== undefined) {
         k.warn('start-failed-with-end', `"${sub.name}" can fail invalidate_range_start but also implements invalidate_range_end`);
