@@ -93,6 +93,12 @@ export class DeviceVm {
   atomicEntries = false;
   /** The driver freed this address space (see {@link DeviceVm.destroy}). */
   destroyed = false;
+  /**
+   * The process whose device work runs in this address space has exited (the harness sets it
+   * once its `exit_mmap` is done): its work waiting on stopped queues ends, as the queues of a
+   * process that is gone never run it again (amdkfd destroys them at its release).
+   */
+  processGone = false;
 
   constructor(device: Device, mm: Mm, ops: DeviceVmOps) {
     this.id = device.kernel.nextId('device-vm');
@@ -540,8 +546,8 @@ export class DeviceVm {
     const tr = k.trace;
     await k.sched.yield();
     for (let replay = 0; ; replay++) {
-      if (dev.quiesced) await dev.queueWq.waitEvent(() => !dev.quiesced);
-      if (this.destroyed) return { ok: false, errno: -ENODEV };
+      if (dev.quiesced) await dev.queueWq.waitEvent(() => !dev.quiesced || this.processGone);
+      if (this.destroyed || (dev.quiesced && this.processGone)) return { ok: false, errno: -ENODEV };
       let via: 'tlb' | 'pt' = 'tlb';
       let e = this.tlb.get(vpn);
       if (e === undefined) {

@@ -393,7 +393,11 @@ export class Device {
     if (this.kernel.trace.on) this.kernel.trace.emit({ type: 'dma', dev: this.name, pfn: page.pfn, op: 'unmap', write: false });
   }
 
-  /** Stops the device's queues: no device access happens until {@link Device.resume}. Takes effect at once. */
+  /**
+   * Stops the device's queues: no device access happens until {@link Device.resume}. Takes effect
+   * at once. Work waiting on them when its process has exited ends with -ENODEV instead: a
+   * process's queues that stay stopped past its exit are destroyed with it, not run.
+   */
   quiesce(): void {
     if (this.quiesced) return;
     this.quiesced = true;

@@ -299,6 +299,58 @@ describe('runScenario', () => {
     expect(plain.outcomes.map((o) => [o.op, o.status])).toEqual([['command', 'unsupported']]);
   });
 
+  describe('device work waiting on stopped queues', () => {
+    /** The mini mirror with a `stop` command: the queues of its device stop and never resume. */
+    const inner = mirrorDriver({ flush: true });
+    const stopper = defineDriver({
+      name: 'stopper',
+      commands: ['stop'],
+      async probe(kernel) {
+        const i = await inner.probe(kernel);
+        const dev = i.devices[0] as Device;
+        return {
+          devices: i.devices,
+          async bind(mm) {
+            const b = await i.bind(mm);
+            return {
+              ...b,
+              async command() {
+                dev.quiesce();
+                return 0;
+              },
+            };
+          },
+        };
+      },
+    });
+    const stopThenRead = (cpu: Scenario['tasks'][number]['ops']): Scenario => ({
+      regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+      tasks: [
+        { kind: 'driver', ops: [{ op: 'command', name: 'stop', region: 0, page: 0, pages: 1 }] },
+        { kind: 'device', ops: [{ op: 'dev-read', region: 0, page: 0 }] },
+        { kind: 'cpu', ops: cpu },
+      ],
+    });
+    // In task order: the queues stop, the device read waits on them, then the CPU program runs.
+    const inOrder: DecisionSource = { pick: () => 0 };
+
+    it('should end the work once its process has exited: the queues of a process that is gone never run it', async () => {
+      const r = await runScenario(stopper, stopThenRead([{ op: 'exit' }]), { decisions: inOrder });
+      expect(r.run.status, r.run.message).toBe('done');
+      expect(r.outcomes.map((o) => [o.op, o.status, o.ret])).toEqual([
+        ['command', 'ok', 0],
+        ['exit', 'ok', 0],
+        ['dev-read', 'signal', -19],
+      ]);
+    });
+
+    it('should keep the work waiting while its process lives: nothing resumes the queues, which is a deadlock', async () => {
+      const r = await runScenario(stopper, stopThenRead([{ op: 'read', region: 0, page: 0 }]), { decisions: inOrder });
+      expect(r.run.status).toBe('deadlock');
+      expect(r.run.message).toContain('mini0 queues');
+    });
+  });
+
   it("should send a driver action that names a device through the process's binding of that device, opened once", async () => {
     const opened: number[] = [];
     const calls: string[] = [];

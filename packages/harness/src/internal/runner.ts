@@ -399,8 +399,26 @@ async function exitAtEnd(world: World, life: Holds): Promise<void> {
     world.dead.add(p);
     world.exited?.add(p);
     await p.exit();
+    exited(world, p);
   }
   await closeFiles(world, life);
+}
+
+/**
+ * The process of `mm` has exited: when it is the main process, the device work of its address
+ * spaces that waits on stopped queues ends (see {@link DeviceVm.processGone}).
+ */
+function exited(world: World, mm: Mm): void {
+  if (mm !== world.processes[0]) return;
+  for (const d of world.devices) {
+    let waiting = false;
+    for (const vm of d.vms) {
+      if (vm.mm !== mm) continue;
+      vm.processGone = true;
+      waiting ||= d.quiesced;
+    }
+    if (waiting) d.queueWq.wakeUpAll();
+  }
 }
 
 /**
@@ -530,6 +548,7 @@ async function doOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
         await threadsLeft(world, m);
         world.exited?.add(m);
         await m.exit();
+        exited(world, m);
         // do_exit closes the files after the address space (kernel/exit.c: exit_mm, then
         // exit_files): the main process's exit is the device file's last close unless a child
         // forked from it still holds the file.
