@@ -58,6 +58,18 @@ describe('own-migration-unrevoked explanation', () => {
     expect(v?.explanation).toMatch(/issued a TLB flush covering it \(fence \d+\) that had not completed: the flush was not waited for/);
   });
 
+  it("should say the migration path's revoke cleared the entry but did not wait for its flush", async () => {
+    const { v } = await first(
+      { ownerSkip: 'checked', revokeBeforeCopy: true, flush: 'fence-nowait' },
+      migrateBoth,
+      'own-migration-unrevoked',
+    );
+    expect(v?.explanation).toMatch(
+      /its page-table entry was cleared at step \d+, but no flush covering it completed before the copy \(a flush issued and not waited for revokes nothing\)/,
+    );
+    expect(v?.explanation).not.toContain('nothing revoked it');
+  });
+
   it.each<[string, Knobs]>([
     ['the whole range handled', { revokeBeforeCopy: false }],
     ['a fenced flush waited for', { flush: 'fence-wait', revokeBeforeCopy: false }],

@@ -131,6 +131,14 @@ describe('whatCallbacksDid', () => {
     );
   });
 
+  it('should say which of several callbacks are interval ones when only those can call mmu_interval_set_seq', () => {
+    const classic: Ev = { ...enter, sub: 'c', op: 'invalidate-range-start' };
+    const events = [enter, setSeq, ret, classic, { ...classic, phase: 'return', result: 0 }];
+    expect(whatCallbacksDid(inv(events), 'gpu0', 1, VA, PS)).toBe(
+      'callbacks "m", "c" returned true, 0, clearing no device entry and issuing no TLB flush (of them, the interval notifier callback "m" called mmu_interval_set_seq)',
+    );
+  });
+
   it('should name each callback when several ran', () => {
     const other: Ev = { ...enter, sub: 'n' };
     const text = whatCallbacksDid(inv([enter, ret, other, { ...other, phase: 'return', result: false }]), 'gpu0', 1, VA, PS);

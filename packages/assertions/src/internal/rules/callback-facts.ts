@@ -10,8 +10,8 @@ import type { ActiveInvalidation } from '../state.js';
 
 /** The acts of the callbacks of one invalidation on one device address space. */
 export interface CallbackActs {
-  /** Notifier callbacks that ran, with what they returned. */
-  readonly callbacks: readonly { sub: string; result: string }[];
+  /** Notifier callbacks that ran, with what they returned, and whether each is an interval notifier's. */
+  readonly callbacks: readonly { sub: string; result: string; interval: boolean }[];
   /** Some of them were interval notifier callbacks (which `mmu_interval_set_seq` concerns). */
   readonly interval: boolean;
   readonly setSeq: boolean;
@@ -32,7 +32,7 @@ export interface CallbackActs {
 
 /** Collects the acts of `inv`'s callbacks on device `dev`, address space `vm`. */
 export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): CallbackActs {
-  const callbacks: { sub: string; result: string }[] = [];
+  const callbacks: { sub: string; result: string; interval: boolean }[] = [];
   const changed: number[] = [];
   const changedAt: number[] = [];
   const downgraded: number[] = [];
@@ -46,10 +46,10 @@ export function callbackActs(inv: ActiveInvalidation, dev: string, vm: number): 
   function collect(e: TraceEvent, at: number): void {
     if (e.type === 'inv-callback') {
       if (e.op === 'invalidate') interval = true;
-      if (e.phase === 'enter') callbacks.push({ sub: e.sub, result: 'nothing (it did not return)' });
+      if (e.phase === 'enter') callbacks.push({ sub: e.sub, result: 'nothing (it did not return)', interval: e.op === 'invalidate' });
       else {
         for (let i = callbacks.length - 1; i >= 0; i--) {
-          const c = callbacks[i] as { sub: string; result: string };
+          const c = callbacks[i] as { sub: string; result: string; interval: boolean };
           if (c.sub !== e.sub) continue;
           c.result = String(e.result);
           break;
@@ -107,8 +107,14 @@ export function whatCallbacksDid(
       ? `callback "${a.callbacks[0]?.sub}" returned ${a.callbacks[0]?.result}`
       : `callbacks ${a.callbacks.map((c) => `"${c.sub}"`).join(', ')} returned ${a.callbacks.map((c) => c.result).join(', ')}`;
   if (a.changed.length === 0 && a.issued.length === 0) {
-    const seq = !a.interval ? '' : a.setSeq ? ' after mmu_interval_set_seq only' : ' without mmu_interval_set_seq';
-    return `${who}${seq}, clearing no device entry and issuing no TLB flush`;
+    const nothing = 'clearing no device entry and issuing no TLB flush';
+    if (!a.interval) return `${who}, ${nothing}`;
+    const intervals = a.callbacks.filter((c) => c.interval);
+    if (intervals.length === a.callbacks.length) {
+      return `${who}${a.setSeq ? ' after mmu_interval_set_seq only' : ' without mmu_interval_set_seq'}, ${nothing}`;
+    }
+    const names = intervals.map((c) => `"${c.sub}"`).join(', ');
+    return `${who}, ${nothing} (of them, the interval notifier callback${intervals.length === 1 ? '' : 's'} ${names} ${a.setSeq ? 'called mmu_interval_set_seq' : 'did not call mmu_interval_set_seq'})`;
   }
   const cleared = a.changed.includes(va - (va % pageSize));
   const flush = a.issued.find((r) => covers(r, va, granule));

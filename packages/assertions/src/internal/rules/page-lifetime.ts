@@ -9,13 +9,25 @@
 import { eventName, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { DEV_PTE_WRITE, devPteFlags } from '@hmmlab/harness';
 import { type OracleContext, type SkippedTranslation, skipKey } from '../context.js';
-import { describeEntry, isMigrating, translationsTo } from '../view.js';
+import { describeEntry, isMigrating, type Translation, translationsTo } from '../view.js';
 import { whatCallbacksDid } from './callback-facts.js';
 
 type CopyEvent = Extract<TraceEvent, { type: 'page-copy' }>;
 type FreeEvent = Extract<TraceEvent, { type: 'page-free' }>;
 type PteEvent = Extract<TraceEvent, { type: 'pte' }>;
 type DmaEvent = Extract<TraceEvent, { type: 'dma' }>;
+
+/**
+ * What became of translation `t` of page `vpn` before `what` (the copy, the free): nothing, or,
+ * for a TLB entry whose page-table entry is gone, the step it left and that no flush covering it
+ * completed since (a flush issued and not waited for revokes nothing).
+ */
+function notRevoked(ctx: OracleContext, t: Translation, vpn: number, what: string): string {
+  if (t.source !== 'tlb' || t.vm.pt.get(vpn) === t.entry) return `nothing revoked it before ${what}`;
+  const step = ctx.stale.leftAt(t.vm, vpn, t.entry);
+  const left = step === undefined ? '' : ` at step ${step}`;
+  return `its page-table entry was ${t.vm.pt.get(vpn) === undefined ? 'cleared' : 'replaced'}${left}, but no flush covering it completed before ${what} (a flush issued and not waited for revokes nothing)`;
+}
 
 /** How a translation came to be kept across the device's own invalidation, from what the oracle saw. */
 function howKept(skip: SkippedTranslation, dev: string, vm: number, va: number, pageSize: number, granule: number): string {
@@ -41,7 +53,7 @@ export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
     ctx.report(
       {
         rule: 'own-migration-unrevoked',
-        explanation: `${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}) while ${ev.by} copies pfn ${ev.src} to pfn ${ev.dst}, ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize, dev.pageSize)}, and nothing revoked it before the copy: a device write after the copy is lost`,
+        explanation: `${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}) while ${ev.by} copies pfn ${ev.src} to pfn ${ev.dst}, ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize, dev.pageSize)}, and ${notRevoked(ctx, t, vpn, 'the copy')}: a device write after the copy is lost`,
         va: t.va,
         mm: t.vm.mm.id,
         pfn: ev.src,
@@ -92,7 +104,7 @@ export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
       ctx.report(
         {
           rule: 'own-migration-unrevoked',
-          explanation: `pfn ${ev.pfn} is freed while ${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}), ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize, dev.pageSize)}, and nothing revoked it before the free: the page may be reused`,
+          explanation: `pfn ${ev.pfn} is freed while ${dev.name} still translates ${hex(t.va)} → ${describeEntry(t.entry)} (${t.source}), ${howKept(skip, dev.name, t.vm.id, t.va, k.pageSize, dev.pageSize)}, and ${notRevoked(ctx, t, vpn, 'the free')}: the page may be reused`,
           va: t.va,
           mm: t.vm.mm.id,
           pfn: ev.pfn,
