@@ -6,7 +6,7 @@
  * page when it is freed, no DMA mapping may be made to a page that is already free, and none may
  * be torn down while the device still translates the page.
  */
-import { eventName, hex, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
+import { eventName, hex, type Page, PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { DEV_PTE_WRITE, devPteFlags } from '@hmmlab/harness';
 import { type OracleContext, type SkippedTranslation, skipKey } from '../context.js';
 import { describeEntry, isMigrating, type Translation, translationsTo } from '../view.js';
@@ -37,10 +37,36 @@ function howKept(skip: SkippedTranslation, dev: string, vm: number, va: number, 
   return `kept across ${which}: ${whatCallbacksDid(inv, dev, vm, va, pageSize, granule)}`;
 }
 
+/**
+ * A copy that reads or writes a free page: the copy engine (or the CPU) uses memory that is no
+ * longer the process's, as when a copy is left running past the free of its source
+ * (`migrate_vma_finalize` or `migrate_device_finalize` put it) or lands in a destination the driver
+ * already freed.
+ */
+function copiesFreePage(ctx: OracleContext, ev: CopyEvent, src: Page | undefined, dst: Page | undefined): void {
+  for (const [page, role] of [
+    [src, 'reads'],
+    [dst, 'writes'],
+  ] as const) {
+    if (page?.free !== true) continue;
+    const at = ctx.freedAt.get(page.pfn);
+    ctx.report(
+      {
+        rule: 'freed-page-mapped',
+        explanation: `${ev.by} copies pfn ${ev.src} to pfn ${ev.dst}, but pfn ${page.pfn}, which the copy ${role}, ${at === undefined ? 'is free' : `was freed at step ${at}`}: a copy must complete before its pages are freed (wait for it before migrate_vma_pages and migrate_vma_finalize), and its destination must stay allocated until then`,
+        pfn: page.pfn,
+        dedupKey: `copy-free:${ev.seq}:${role}`,
+      },
+      ev,
+    );
+  }
+}
+
 /** A page is copied: a migrating source page must not be writable by a device that kept a translation across its own invalidation. */
 export function checkCopy(ctx: OracleContext, ev: CopyEvent): void {
   const k = ctx.world.kernel;
   const src = k.pages.pfnToPage(ev.src);
+  copiesFreePage(ctx, ev, src, k.pages.pfnToPage(ev.dst));
   if (src === undefined || !isMigrating(src)) return;
   ctx.copiedOut.set(ev.src, ev.step);
   ctx.cover('window|copy-during-migration');
