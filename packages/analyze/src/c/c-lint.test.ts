@@ -65,6 +65,12 @@ describe('lint on kernel C', () => {
       26,
       /programmed \(fx_dev_map_range\) on a path that read the notifier sequence at retry-outside-lock\.partial\.c:17 and never checked/,
     ],
+    [
+      'retry-outside-lock.late-begin',
+      'retry-outside-lock',
+      22,
+      /mmu_interval_read_retry checks the sequence mmu_interval_read_begin read at retry-outside-lock\.late-begin\.c:18, after hmm_range_fault at retry-outside-lock\.late-begin\.c:17/,
+    ],
     ['sleep-when-nonblockable.bad', 'sleep-when-nonblockable', 37, /`mutex_lock\(\)` may sleep/],
     ['true-when-nonblockable.bad', 'true-when-nonblockable', 38, /or return false/],
     [

@@ -172,12 +172,26 @@ const retryOutsideLock: CRule = {
         // whether hmm_range_fault read pages under it since.
         let unchecked: Site | undefined;
         let faulted = false;
+        // The last hmm_range_fault since the last retry check.
+        let lastFault: Site | undefined;
         for (const e of p.state.effects) {
           if (e.t === 'sleep' && e.what === 'mmu_interval_read_begin()') {
             unchecked = e.at;
             faulted = false;
           }
-          if (e.t === 'op' && e.name === 'hmm_range_fault') faulted = true;
+          if (e.t === 'op' && e.name === 'hmm_range_fault') {
+            faulted = true;
+            lastFault = e.at;
+          }
+          if (e.t === 'read-retry' && unchecked !== undefined && !faulted && lastFault !== undefined) {
+            out.push({
+              at: e.at,
+              message:
+                `mmu_interval_read_retry checks the sequence mmu_interval_read_begin read at ${where(unchecked)}, after hmm_range_fault at ` +
+                `${where(lastFault)} had read the pages: an invalidation between the two is never seen. Read the sequence first, then fault`,
+            });
+          }
+          if (e.t === 'read-retry') lastFault = undefined;
           if (e.t === 'op' && e.cls === 'program' && !e.defined && unchecked !== undefined && faulted) {
             out.push({
               at: e.at,

@@ -3,7 +3,8 @@
  * holds around `mmuIntervalSetSeq` (bug class C1), or the lock is dropped after the check and the
  * device is programmed afterwards (bug class S17; invariant I3), or a path that read the sequence
  * with `mmuIntervalReadBegin` programs the device without checking it at all (a retry check on
- * some paths only: `if (write && mmuIntervalReadRetry(...))`). Runs over every function of the
+ * some paths only: `if (write && mmuIntervalReadRetry(...))`), or checks a sequence read only
+ * after `hmmRangeFault` had read the pages. Runs over every function of the
  * linted files and the driver's entry points.
  */
 import type { Effect, Held } from '../internal/model/state.js';
@@ -14,7 +15,7 @@ export const retryOutsideLock: Rule = {
   id: 'retry-outside-lock',
   severity: 'error',
   description:
-    'mmuIntervalReadRetry is checked outside the lock, the device is programmed after that lock was released, or a path programs it after hmmRangeFault without the check',
+    'mmuIntervalReadRetry is checked outside the lock, the device is programmed after that lock was released, a path programs it after hmmRangeFault without the check, or the sequence it checks was read after hmmRangeFault',
   check(a) {
     const out: RawFinding[] = [];
     const locks = [...a.seqLocks];
@@ -27,12 +28,26 @@ export const retryOutsideLock: Rule = {
         // and whether hmmRangeFault read pages under it since.
         let unchecked: Effect | undefined;
         let faulted = false;
+        // The last hmmRangeFault since the last retry check.
+        let lastFault: Effect | undefined;
         for (const e of p.state.effects) {
           if (e.t === 'sleep' && e.what === 'mmuIntervalReadBegin()') {
             unchecked = e;
             faulted = false;
           }
-          if (e.t === 'sleep' && e.what === 'hmmRangeFault()') faulted = true;
+          if (e.t === 'sleep' && e.what === 'hmmRangeFault()') {
+            faulted = true;
+            lastFault = e;
+          }
+          if (e.t === 'read-retry' && unchecked !== undefined && !faulted && lastFault !== undefined) {
+            out.push({
+              node: blame(a, e.node, e.stack),
+              message:
+                `mmuIntervalReadRetry checks the sequence mmuIntervalReadBegin read at ${at(unchecked.node)}, after hmmRangeFault at ` +
+                `${at(lastFault.node)} had read the pages: an invalidation between the two is never seen. Read the sequence first, then fault`,
+            });
+          }
+          if (e.t === 'read-retry') lastFault = undefined;
           if (e.t === 'program' && e.op === 'setPte' && unchecked !== undefined && faulted) {
             out.push({
               node: blame(a, e.node, e.stack),

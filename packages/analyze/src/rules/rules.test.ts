@@ -59,6 +59,14 @@ describe('lint rules', () => {
     expect(f[0]?.message).toMatch(/programmed \(setPte\) on a path that read the notifier sequence at retry-outside-lock\.partial\.ts:48/);
   });
 
+  it('should report a fault path whose retry check tests a sequence read after hmmRangeFault read the pages', () => {
+    const f = rulesOf('retry-outside-lock.late-begin');
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['57 retry-outside-lock']);
+    expect(f[0]?.message).toMatch(
+      /^mmuIntervalReadRetry checks the sequence mmuIntervalReadBegin read at retry-outside-lock\.late-begin\.ts:53, after hmmRangeFault at retry-outside-lock\.late-begin\.ts:50/,
+    );
+  });
+
   // drm_gpusvm's shape: the helper's callback calls the driver's op through a table it was given.
   it('should follow a call through an ops table to the op the driver gave, and judge the op in its caller', () => {
     const f = rulesOf('clear-without-flush.ops-table');
