@@ -48,6 +48,7 @@ describe('lint rules', () => {
     'correct-mirror.ops-class',
     'correct-mirror.unlock-fn',
     'correct-mirror.destructured',
+    'correct-mirror.fence-waited',
     'sleep-when-nonblockable.flags',
   ])('should report nothing on the correct driver %s', (name) => {
     expect(rulesOf(name)).toEqual([]);
@@ -57,6 +58,12 @@ describe('lint rules', () => {
     const f = rulesOf('retry-outside-lock.partial');
     expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['61 retry-outside-lock']);
     expect(f[0]?.message).toMatch(/programmed \(setPte\) on a path that read the notifier sequence at retry-outside-lock\.partial\.ts:48/);
+  });
+
+  it('should report an asynchronous TLB flush whose fence is dropped, as a statement or through a wait not awaited', () => {
+    const f = rulesOf('clear-without-flush.fence-dropped');
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['62 clear-without-flush', '64 clear-without-flush']);
+    expect(f[0]?.message).toMatch(/issues `vm\.flushTlbAsync\(\)` and drops its fence/);
   });
 
   it('should report a fault path whose retry check tests a sequence read after hmmRangeFault read the pages', () => {
