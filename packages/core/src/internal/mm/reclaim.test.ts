@@ -21,6 +21,43 @@ describe('reclaim (shrinkPage)', () => {
     expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
   });
 
+  it('should free a page that reclaim left in the swap cache once its last mapping is zapped (free_swap_cache)', async () => {
+    // What add_to_swap leaves when try_to_unmap then misses a mapping (an mremap moved it under
+    // the walk): the swap cache holds the page, with a reference, while a process still maps it.
+    const k = new Kernel();
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 1);
+    await mm.write(a, 4);
+    const page = mm.pageAt(a);
+    if (page === undefined) throw new Error('no page');
+    const slot = k.swap.alloc(page.words, 0);
+    page.swapSlot = slot;
+    (k.swap.get(slot) as { cachePfn: number }).cachePfn = page.pfn;
+    k.pages.getPage(page);
+    expect(await mm.munmap(a, k.pageSize)).toBe(0);
+    expect(page.free).toBe(true);
+    expect(k.swap.size).toBe(0);
+    expect(checkMmInvariants(k, { quiescent: true })).toEqual([]);
+  });
+
+  it('should keep a swap-cache page whose slot a swap entry still references when another mapping of it is zapped', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const a = await mapAnon(mm, 1);
+    await mm.write(a, 4);
+    const page = mm.pageAt(a);
+    if (page === undefined) throw new Error('no page');
+    const slot = k.swap.alloc(page.words, 1);
+    page.swapSlot = slot;
+    (k.swap.get(slot) as { cachePfn: number }).cachePfn = page.pfn;
+    k.pages.getPage(page);
+    expect(await mm.munmap(a, k.pageSize)).toBe(0);
+    // page_swapped: the slot's contents are still needed, and the cache keeps the page for them.
+    expect(page.free).toBe(false);
+    expect(page.refcount).toBe(1);
+    expect(k.swap.get(slot)?.cachePfn).toBe(page.pfn);
+  });
+
   it.each([
     ['pinned', 'pin'],
     ['locked', 'lock'],

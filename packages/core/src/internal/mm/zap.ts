@@ -78,7 +78,31 @@ function zapPte(mm: Mm, vpn: number, e: number, inv: number, toPut: Page[], why:
   }
 }
 
-/** Puts the references collected by {@link zapPtes} (`tlb_finish_mmu`). */
+/**
+ * Puts the references collected by {@link zapPtes} (`tlb_finish_mmu`, whose
+ * `free_pages_and_swap_cache` first takes a page no entry maps any more out of the swap cache:
+ * `free_swap_cache`, mm/swap_state.c). A page reclaim put in the swap cache and then failed to
+ * unmap (it holds the cache's reference while still mapped) goes away with its last mapping.
+ */
 export function putPages(mm: Mm, pages: Page[]): void {
-  for (const p of pages) mm.kernel.pages.putPage(p);
+  const k = mm.kernel;
+  for (const p of pages) {
+    if (p.swapSlot !== 0 && p.mapcount === 0) freeSwapCache(mm, p);
+    k.pages.putPage(p);
+  }
+}
+
+/**
+ * `free_swap_cache` → `try_to_free_swap`: an unmapped page leaves the swap cache, dropping the
+ * cache's reference, unless its page lock is held (reclaim is at work on it) or a swap entry still
+ * references its slot (`page_swapped`: the slot's contents are still needed).
+ */
+function freeSwapCache(mm: Mm, p: Page): void {
+  const k = mm.kernel;
+  const slot = p.swapSlot;
+  const s = k.swap.get(slot);
+  if (p.locked || (s !== undefined && s.count > 0)) return;
+  k.swap.uncache(slot);
+  p.swapSlot = 0;
+  k.pages.putPage(p);
 }
