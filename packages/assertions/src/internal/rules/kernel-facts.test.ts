@@ -26,11 +26,11 @@ import { KERNEL_WARNS, RULED_WARNS } from './kernel-facts.js';
 
 /**
  * What the mini mirror gets wrong: nothing; a `put_page` without its `get_page` on the page it
- * maps; a classic notifier whose start fails in blockable ranges too; an interval notifier
+ * maps, or a `get_page` never put; a classic notifier whose start fails in blockable ranges too; an interval notifier
  * inserted by a classic notifier's release, while `exit_mmap` tears the mm down (no user
  * reference to it is left).
  */
-type Misuse = 'none' | 'put-without-get' | 'classic-fails-blockable' | 'insert-in-release';
+type Misuse = 'none' | 'put-without-get' | 'get-without-put' | 'classic-fails-blockable' | 'insert-in-release';
 
 function mirror(misuse: Misuse) {
   return defineDriver({
@@ -65,6 +65,7 @@ function mirror(misuse: Misuse) {
                   const page = hmmPfnToPage(kernel, e);
                   v.setPte(r.start, page, { write: (e & HMM_PFN_WRITE) !== 0 });
                   if (misuse === 'put-without-get') kernel.pages.putPage(page);
+                  if (misuse === 'get-without-put') kernel.pages.getPage(page);
                 },
               });
             },
@@ -124,11 +125,19 @@ const writeThenDiscard: Scenario = {
 
 const check = (misuse: Misuse) => checkScenario(mirror(misuse), writeThenDiscard, { decisions: firstRunnable });
 
-describe('kernel WARNs and bad page states reached through the driver', () => {
+describe('kernel WARNs, bad page states and page leaks reached through the driver', () => {
   it('should report kernel-warn for a put_page without its get_page that frees a page the CPU still maps', async () => {
     const r = await check('put-without-get');
     const v = r.violations.find((x) => x.rule === 'kernel-warn');
     expect(v?.explanation).toMatch(/freed with mapcount 1: the kernel reports a bad page state, "nonzero mapcount" \(mm\/page_alloc\.c/);
+  });
+
+  it('should report leak-at-exit for a get_page never put: the page outlives every process', async () => {
+    const r = await check('get-without-put');
+    expect(r.violations.map((x) => x.rule)).toEqual(['leak-at-exit']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /^1 system page\(s\) still referenced after every process exited and every device file closed, first pfn \d+ \(refcount 1, mapcount 0\)/,
+    );
   });
 
   it('should report false-while-blockable for a classic invalidate_range_start that fails in a blockable range', async () => {

@@ -172,6 +172,7 @@ export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent, releaseRan 
     world.bindingState === 'closed' ? 'every device file is closed' : releaseRan ? "the driver's release notifier ran" : null;
   if (teardown !== null) for (const mm of world.processes) checkNotifiersLeft(ctx, mm, at, teardown);
   const pages = world.kernel.pages;
+  checkSystemPagesLeft(ctx, at);
   for (const device of world.devices) {
     const pgmap = device.pgmap;
     if (pgmap === null) continue;
@@ -194,4 +195,35 @@ export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent, releaseRan 
       at,
     );
   }
+}
+
+/**
+ * System pages still allocated once every process exited and every device file closed, beyond a
+ * page cache's own reference: nothing maps them and no process is left to free them, so a
+ * reference was taken (`get_page`, a pin, a page kept from `hmm_range_fault` or a migration) and
+ * never dropped. The kernel keeps such a page for ever.
+ */
+function checkSystemPagesLeft(ctx: OracleContext, at: TraceEvent): void {
+  // An address space never torn down still maps its pages: that leak is reported as the mm's.
+  if (ctx.world.processes.some((p) => !p.dead)) return;
+  const pages = ctx.world.kernel.pages;
+  const held: number[] = [];
+  for (const p of pages.peekRange(1, pages.pfnCount)) {
+    if (p.kind !== 'system' || p.free) continue;
+    if (p.refcount <= (p.file === null ? 0 : 1)) continue;
+    held.push(p.pfn);
+  }
+  const first = held[0];
+  if (first === undefined) return;
+  const page = pages.page(first);
+  ctx.report(
+    {
+      rule: 'leak-at-exit',
+      explanation: `${held.length} system page(s) still referenced after every process exited and every device file closed, first pfn ${first} (refcount ${page.refcount}, mapcount ${page.mapcount}${page.file === null ? '' : ', in a page cache'})${held.length > 1 ? `, last pfn ${held.at(-1)}` : ''}: no mapping or process is left to free ${held.length === 1 ? 'it' : 'them'}; drop every reference the driver took (put_page after get_page, unpin after a pin)`,
+      pfn: first,
+      task: null,
+      dedupKey: 'leak-at-exit:system-pages',
+    },
+    at,
+  );
 }
