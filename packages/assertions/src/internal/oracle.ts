@@ -162,6 +162,14 @@ function holdEntry(this: HeldSearch, entry: number, vpn: number): void {
 }
 
 /** The flush-contract oracle. Attach it to a run as an {@link Observer}, then call {@link FlushOracle.finish}. */
+
+/** True if `e` completes a TLB flush whose fence the callbacks of `inv` issued. */
+function issuedFence(inv: ActiveInvalidation, e: TraceEvent): boolean {
+  if (e.type !== 'dev-tlb' || e.op !== 'flush-complete' || e.fence === 0) return false;
+  for (const x of inv.callbackEvents)
+    if (x.type === 'dev-tlb' && x.op === 'flush-issue' && x.fence === e.fence && x.dev === e.dev) return true;
+  return false;
+}
 export class FlushOracle implements Observer {
   /** The violations found so far. */
   readonly violations: Violation[] = [];
@@ -374,6 +382,7 @@ export class FlushOracle implements Observer {
       owner: e.owner,
       blockable: e.blockable,
       duringFault: this.faultsInFlight > 0,
+      task: e.task,
       started: false,
       callbackEvents: [],
       before: new Map(),
@@ -394,10 +403,20 @@ export class FlushOracle implements Observer {
     ctx.invs.set(e.inv, inv);
   }
 
+  /**
+   * Files an event of the callback phase with the invalidations whose callbacks may have caused it.
+   * With one invalidation in its callback phase, every such event is its own (a flush its callback
+   * issued may complete in a device task). With several at once (two tasks invalidating), an event
+   * belongs to the invalidation of the task that emitted it, and a flush completed elsewhere to the
+   * one whose callbacks issued its fence.
+   */
   private recordCallbackEvent(ctx: OracleContext, e: TraceEvent): void {
+    let open = 0;
+    for (const inv of ctx.invs.values()) if (!inv.started) open++;
     for (const inv of ctx.invs.values()) {
       if (inv.started) continue;
       if (e.type === 'inv-callback' && e.inv !== inv.id) continue;
+      if (open > 1 && e.task !== inv.task && !issuedFence(inv, e)) continue;
       inv.callbackEvents.push(e);
     }
   }

@@ -16,6 +16,8 @@ export interface ActiveInvalidation {
   readonly blockable: boolean;
   /** A device fault was in flight when the invalidation started (a race window coverage records). */
   readonly duringFault: boolean;
+  /** The task that started it: its callbacks run in that task (`mmu_notifier_invalidate_range_start`). */
+  readonly task: number;
   /** All start callbacks returned ('inv-started'). */
   started: boolean;
   /** Events of the callback phase: callbacks, set_seq, device entry clears, TLB flushes. */

@@ -46,6 +46,7 @@ function inv(events: Ev[]): ActiveInvalidation {
     before: new Map(),
     needed: new Set(),
     duringFault: false,
+    task: 1,
     outcomes: new Map(),
     pteCells: new Map(),
   };

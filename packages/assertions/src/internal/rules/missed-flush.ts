@@ -189,7 +189,7 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
     ctx.report(
       {
         rule: 'missed-flush',
-        explanation: `${dev.name} still translates ${hex(ev.va)} → ${describeEntry(t.entry)} after ${eventName(inv.event)} (owner ${formatOwner(inv.owner)}) changed the CPU entry to ${formatPte(ev.new)}: ${how}; ${did}`,
+        explanation: `${dev.name} still translates ${hex(ev.va)} → ${describeEntry(t.entry)} after ${eventName(inv.event)} (${ownerOf(inv.owner)}) changed the CPU entry to ${formatPte(ev.new)}: ${how}; ${did}`,
         mm: ev.mm,
         va: ev.va,
         pfn: devPtePfn(t.entry),
@@ -200,6 +200,12 @@ export function checkPteChange(ctx: OracleContext, ev: PteEvent): void {
       ev,
     );
   }
+}
+
+/** `owner none`, `owner a Foo`, or `owner of gpu0` (not `owner owner of gpu0`). */
+function ownerOf(o: unknown): string {
+  const text = formatOwner(o);
+  return text.startsWith('owner of ') ? text : `owner ${text}`;
 }
 
 /** When the translation `t` of page `vpn` left its page table, and that no flush removed it since. */
