@@ -44,4 +44,17 @@ describe('hmmlab mutate', () => {
     expect(r.stderr).toMatch(/\[3\/3\] /);
     expect(r.status).toBe(1);
   });
+
+  it('should count a mutant that stops the driver from loading as invalid, not killed', () => {
+    const r = hmmlab('mutate', 'test/cli/fixtures/mutate-probe', '--runs', '5', '--operator', 'stop-advance', '--max-heap', '64', '--json');
+    const doc = JSON.parse(r.stdout) as Doc;
+    expect(doc.mutants).toEqual([
+      expect.objectContaining({
+        id: 'stop-advance@driver.ts:defineDriver().probe#0',
+        status: 'invalid',
+        reason: expect.stringMatching(/^does not load: /),
+      }),
+    ]);
+    expect(doc.counts).toMatchObject({ total: 1, killed: 0, invalid: 1 });
+  });
 });

@@ -205,6 +205,17 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
         slot.worker = null;
         if (signal?.aborted === true) throw e;
         if (e instanceof WorkerStallError) {
+          // Stopped while loading or probing the mutant: the driver does not load, as `hmmlab
+          // fuzz` says of it (exit 2), rather than a run that caught the mutant.
+          if (e.stall.phase !== 'running') {
+            const what =
+              e.stall.kind === 'hung'
+                ? 'did not return control'
+                : e.stall.kind === 'out-of-memory'
+                  ? 'exhausted the heap'
+                  : `aborted${e.stall.message === undefined ? '' : ` (${e.stall.message.split('\n')[0]})`}`;
+            return { mutant: m, status: 'invalid', reason: `does not load: ${what} while ${e.stall.phase}`, ms: ms() };
+          }
           const rule = e.stall.kind === 'hung' ? 'callback-hung' : 'callback-threw';
           const status: Status = e.stall.kind === 'hung' ? 'timed-out' : 'killed';
           return { mutant: m, status, rule, ...(e.stall.run >= 0 ? { run: e.stall.run } : {}), ms: ms() };
