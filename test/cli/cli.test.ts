@@ -61,6 +61,16 @@ describe('hmmlab fuzz', () => {
     expect(r.status).toBe(1);
     expect(replayed?.violations[0]?.rule).toBe('missed-flush');
     expect(replayed?.violations[0]?.step).toBe(a.violations[0]?.step);
+    // The text trace says how many events it leaves out (the scheduler's switches), and shows the rest.
+    const text = hmmlab('replay', `${fixtures}/no-flush`, a.replay).stdout;
+    const head = /trace \((\d+) events, (\d+) shown\):\n/.exec(text);
+    const lines =
+      text
+        .slice((head?.index ?? 0) + (head?.[0].length ?? 0))
+        .split('\n\n')[0]
+        ?.split('\n') ?? [];
+    expect(lines.length).toBe(Number(head?.[2]));
+    expect(Number(head?.[1])).toBeGreaterThan(Number(head?.[2]));
   });
 
   it('should fuzz a known bug under the campaign shape of its expected.json (a kernel what-if)', () => {
@@ -315,6 +325,11 @@ describe('hmmlab bad usage', () => {
     ['a driver that does not type-check', ['fuzz', `${fixtures}/type-error`], /type-error\/driver\.ts:3:7: .*not assignable/],
     ['an unknown option', ['fuzz', `${fixtures}/correct`, '--bogus'], /unknown option '--bogus'/],
     ['a bad replay token', ['replay', `${fixtures}/correct`, 'not-a-token'], /replay token: it does not start with/],
+    [
+      'a replay of a folder of several drivers',
+      ['replay', 'examples/buggy', 'hmmlab2_x'],
+      /examples\/buggy: holds \d+ drivers; give the one the token was recorded with/,
+    ],
     ['a bad --runs', ['fuzz', `${fixtures}/correct`, '--runs', 'many'], /--runs many: expected an integer/],
     [
       'a binding with more address spaces than its driver declares',

@@ -17,8 +17,15 @@ const EXIT_DIVERGED = 3;
 
 /** Finds and loads the driver, decodes the token and replays its run exactly. */
 export async function replayTarget(driverPath: string, token: string): Promise<ReplayOutcome> {
-  const [target] = findDrivers([driverPath]);
+  const targets = findDrivers([driverPath]);
+  const [target] = targets;
   if (target === undefined) throw new UsageError(`${driverPath}: no driver`);
+  // A token is a run of one driver: a folder of several would have to be guessed from.
+  if (targets.length > 1) {
+    throw new UsageError(
+      `${driverPath}: holds ${targets.length} drivers; give the one the token was recorded with (its folder or driver.ts)`,
+    );
+  }
   const data = tokenData(token);
   let driver: Awaited<ReturnType<typeof loadProbedDriver>>;
   try {
@@ -54,8 +61,10 @@ export async function replayCommand(driverPath: string, token: string, o: { json
         .map((l) => `  ${l}`)
         .join('\n')}\n\n`,
     );
-    process.stdout.write(`trace (${events.length} events):\n`);
-    for (const e of events) if (e.type !== 'switch') process.stdout.write(`  ${String(e.step).padStart(5)}  ${formatEvent(e)}\n`);
+    // Scheduler switches are left out: the step column says where each event ran.
+    const shown = events.filter((e) => e.type !== 'switch');
+    process.stdout.write(`trace (${events.length} events, ${shown.length} shown):\n`);
+    for (const e of shown) process.stdout.write(`  ${String(e.step).padStart(5)}  ${formatEvent(e)}\n`);
     process.stdout.write(`\n${r.run.message}\n`);
     process.stdout.write(r.violations.length === 0 ? 'no violation\n' : `\n${r.violations.map(formatViolation).join('\n\n')}\n`);
     if (x.replayed.divergence === null) {
