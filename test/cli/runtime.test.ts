@@ -34,6 +34,7 @@ interface Entry {
 interface Doc {
   interrupted?: boolean;
   drivers: Entry[];
+  notLoaded?: { file: string; error: string }[];
 }
 
 function hmmlab(...args: string[]): { status: number; stdout: string; stderr: string } {
@@ -248,7 +249,17 @@ describe('hmmlab fuzz interrupted', () => {
   it('should print the JSON document with interrupted: true, valid against the schema, on SIGINT', async () => {
     const child = spawn(
       process.execPath,
-      [bin, 'fuzz', `${fixtures}/no-flush`, `${fixtures}/correct`, '--runs', '1000000', '--no-typecheck', '--json'],
+      [
+        bin,
+        'fuzz',
+        `${fixtures}/throws-at-load`,
+        `${fixtures}/no-flush`,
+        `${fixtures}/correct`,
+        '--runs',
+        '1000000',
+        '--no-typecheck',
+        '--json',
+      ],
       { cwd: root },
     );
     let stdout = '';
@@ -275,6 +286,17 @@ describe('hmmlab fuzz interrupted', () => {
     expect(doc.interrupted).toBe(true);
     expect(doc.drivers.map((d) => d.violations[0]?.rule)).toEqual(['missed-flush']);
     expect(doc.drivers[0]?.replay).toMatch(TOKEN);
+    // The driver that did not load is still named, as in a campaign that ends.
+    expect(doc.notLoaded?.map((n) => n.file)).toEqual(['test/cli/fixtures/throws-at-load/driver.ts']);
     expect(stderr).toMatch(/interrupted: test\/cli\/fixtures\/correct\/driver\.ts stopped after \d+ run\(s\)/);
+  });
+
+  it('should say interrupted: true in the JSON of a campaign --time stopped before its runs, and exit as its verdict says', () => {
+    const r = hmmlab('fuzz', `${fixtures}/correct`, '--runs', '100000000', '--time', '1', '--no-typecheck', '--no-corpus', '--json');
+    const doc = JSON.parse(r.stdout) as Doc & { drivers: { runs: number }[] };
+    expect(errorsOf(doc)).toBe('');
+    expect(doc.interrupted).toBe(true);
+    expect(doc.drivers[0]?.runs).toBeLessThan(100000000);
+    expect(r.status).toBe(0);
   });
 });

@@ -115,9 +115,14 @@ function progressLine(x: Outcome): string {
 }
 
 /** What an interrupted campaign prints: the drivers finished so far, and the one cut short. Exit 130. */
-function printInterrupted(outcomes: readonly Outcome[], cut: { label: string; runs: number }, json: boolean): number {
+function printInterrupted(
+  outcomes: readonly Outcome[],
+  cut: { label: string; runs: number },
+  json: boolean,
+  notLoaded: readonly NotLoaded[],
+): number {
   if (json) {
-    process.stdout.write(fuzzJson(outcomes, true));
+    process.stdout.write(fuzzJson(outcomes, true, notLoaded));
     process.stderr.write(`hmmlab: interrupted: ${cut.label} stopped after ${cut.runs} run(s) without a result\n`);
   } else {
     for (const x of outcomes.filter((y) => y.result.failure !== null)) {
@@ -298,15 +303,17 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     if (targets.length > 1) (o.json === true ? process.stderr : process.stdout).write(`${progressLine(outcome)}\n`);
   }
   if (interrupted !== null) {
-    const code = printInterrupted(outcomes, interrupted, o.json === true);
+    const code = printInterrupted(outcomes, interrupted, o.json === true, notLoaded);
     if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
       process.stderr.write(`hmmlab: the campaign's last checkpoint is in ${o.checkpoint}: run the same command to resume it\n`);
     }
     return code;
   }
   const ok = outcomes.every((x) => x.status === 'pass' || x.status === 'caught');
+  // A campaign --time stopped before its runs: the document says so (`interrupted`), as the text does.
+  const timedOut = time !== undefined && shard === undefined && outcomes.some((x) => x.result.failure === null && x.result.runs < runs);
   if (o.json === true) {
-    process.stdout.write(fuzzJson(outcomes, false, notLoaded));
+    process.stdout.write(fuzzJson(outcomes, timedOut, notLoaded));
   } else if (outcomes.length === 1) {
     const x = outcomes[0] as Outcome;
     process.stdout.write(`${formatCampaign(x.result, x.target.label)}\n`);

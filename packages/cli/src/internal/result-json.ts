@@ -102,8 +102,9 @@ function fuzzEntry(o: FuzzOutcome): Record<string, unknown> {
 }
 
 /**
- * `hmmlab fuzz --json`. `interrupted`: a signal stopped the campaign; the entries are the drivers
- * that finished, and the document says `interrupted: true`.
+ * `hmmlab fuzz --json`. `interrupted`: a signal stopped the campaign (the entries are the drivers
+ * that finished) or `--time` stopped one before its runs (its entry says how many it did); the
+ * document says `interrupted: true`.
  */
 export function fuzzJson(outcomes: readonly FuzzOutcome[], interrupted = false, notLoaded: readonly NotLoaded[] = []): string {
   return document('fuzz', outcomes.map(fuzzEntry), interrupted, notLoaded);
