@@ -218,6 +218,26 @@ describe('hmmlab fuzz --workers', () => {
   });
 });
 
+describe('hmmlab fuzz under a shape of large scenarios', () => {
+  it('should pass a correct driver: drawing many scenarios of 100 regions ahead holds no arbitraries of theirs', () => {
+    const r = hmmlab(
+      'fuzz',
+      `${fixtures}/correct`,
+      '--runs',
+      '300',
+      '--shape',
+      '{"regions":{"min":100,"max":100}}',
+      '--max-heap',
+      '256',
+      '--no-typecheck',
+      '--no-corpus',
+    );
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('verdict   pass: no violation in 300 runs');
+    expect(r.status).toBe(0);
+  });
+});
+
 describe('hmmlab fuzz interrupted', () => {
   it('should print the violations found so far with their tokens and exit 130 on SIGINT', async () => {
     const child = spawn(

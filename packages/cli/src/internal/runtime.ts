@@ -67,6 +67,12 @@ export function watchedFailure(e: unknown, label: string): unknown {
   if (e instanceof WorkerStallError && e.stall.phase === 'loading')
     return new UsageError(`${label}: ${e.message} while its modules loaded`);
   if (e instanceof WorkerStallError && e.stall.phase === 'probing') return new UsageError(`${label}: ${e.message} in its probe`);
+  // No driver code runs while scenarios are drawn: the campaign's shape asks for more than fits.
+  if (e instanceof WorkerStallError && e.stall.phase === 'drawing') {
+    return new UsageError(
+      `${label}: ${e.message}: the campaign's shape (--shape, or its expected.json) makes scenarios too large; draw smaller ones or raise --max-heap`,
+    );
+  }
   return e;
 }
 

@@ -519,6 +519,12 @@ const CACHE_LIMIT = 4096;
 /** The most pages of the region of a hot page whose arbitraries {@link scenarioGen} keeps. */
 const HOT_CACHE_PAGES = 64;
 
+/**
+ * The most regions of a layout whose arbitraries {@link scenarioGen} keeps: a shape of many
+ * regions rarely draws a layout twice, and each one's op arbitraries are megabytes.
+ */
+const CACHE_REGIONS = 8;
+
 /** What {@link scenarioGen} keeps, by shape: a campaign builds its arbitrary again for every epoch. */
 const byShape = new Map<string, ShapeCache>();
 
@@ -579,7 +585,10 @@ export function scenarioGen(shape: ScenarioShape = {}): g.Gen<Scenario> {
   return g
     .tuple(layout, g.constantFrom(...profiles), held)
     .chain(([regions, profile, hold]) =>
-      cached(cache.bias, layoutKey(regions), () => biasGen(regions, shape)).map((bias) => [regions, profile, hold, bias] as const),
+      (regions.length <= CACHE_REGIONS
+        ? cached(cache.bias, layoutKey(regions), () => biasGen(regions, shape))
+        : biasGen(regions, shape)
+      ).map((bias) => [regions, profile, hold, bias] as const),
     )
     .chain(([regions, profile, hold, bias]) => {
       const where = `${layoutKey(regions)}|${bias.hot === undefined ? '' : `${bias.hot.region}:${bias.hot.page}`}`;
@@ -589,10 +598,11 @@ export function scenarioGen(shape: ScenarioShape = {}): g.Gen<Scenario> {
         driver: driverOps(regions, bias.hot, shape.commands ?? [], shape.bindDevices ?? 1),
         kernel: kernelOps(regions, bias.hot),
       });
-      // A hot page in a large region (the THP region's 512 pages) is rarely drawn twice: its
-      // arbitraries are made for the one draw and not kept, as kept ones would outlive young
-      // collections and push out the layouts that do come back.
-      const keep = bias.hot === undefined || (regions[bias.hot.region] as RegionSpec).pages <= HOT_CACHE_PAGES;
+      // A hot page in a large region (the THP region's 512 pages) is rarely drawn twice, nor is a
+      // layout of many regions: their arbitraries are made for the one draw and not kept, as kept
+      // ones would outlive young collections and push out the layouts that do come back.
+      const keep =
+        regions.length <= CACHE_REGIONS && (bias.hot === undefined || (regions[bias.hot.region] as RegionSpec).pages <= HOT_CACHE_PAGES);
       const lists = keep ? cached(cache.ops, where, make) : make();
       // A scenario that leaves no kind out (half of them) reuses the whole programs arbitrary.
       const groups =

@@ -14,7 +14,7 @@ export const SLOT = {
   count: 2,
   /** The scheduler step of the last decision. */
   step: 3,
-  /** 0 while modules load, 1 once the job has loaded them (probing), 2 once a kernel runs. */
+  /** 0 while modules load, 1 once the job has loaded them (probing), 2 once a kernel runs, 3 while scenarios are drawn. */
   phase: 4,
   /** Where the decisions start. */
   decisions: 5,

@@ -42,6 +42,7 @@ import {
 } from './coverage.js';
 import { defaultMaxSteps, exploreSchedules } from './explore.js';
 import * as g from './gen.js';
+import { beatDraw, markDrawing, markDrawn } from './heartbeat.js';
 import { type RunInputs, recordToken } from './replay.js';
 import { type Schedule, type ScheduleShape, STRATEGIES, type StrategyName, scheduleDecisions, scheduleGen } from './schedule.js';
 import { checkShard, inShard, type Shard, shardRuns } from './shard.js';
@@ -521,6 +522,8 @@ function freshRandom(seed: number, f: number): fc.Random {
 export class FreshDraws {
   /** Samples per batch: 512 samples of amdkfd-style's default shape hold 1.3 to 1.9 MiB of heap (after a full collection). */
   static readonly BATCH = 512;
+  /** Regions and ops a batch holds at most: about 30 of amdkfd-style's default samples, times 512. */
+  static readonly BATCH_OPS = 16_384;
   readonly gen: g.Gen<Sample>;
   private readonly options: CampaignOptions;
   /** Index of the first generated run (after the replays). */
@@ -546,13 +549,28 @@ export class FreshDraws {
     return got ?? this.gen.draw(freshRandom(seed, f));
   }
 
+  /**
+   * Draws the batch from `from` on. The watchdog sees it as hmmlab's drawing, not a run (a shape
+   * whose scenarios exhaust the heap is the campaign's, not the driver's), with a beat per sample.
+   * A batch also stops once it holds `BATCH_OPS` ops and regions (a shape of large scenarios draws
+   * few at a time), which changes no sample: each depends on the seed and its index alone.
+   */
   private fill(seed: number, from: number, fed: boolean): void {
     const mutants = fed && feedbackOn(this.options);
     this.start = from;
     this.batch = [];
-    for (let f = from; f < Math.min(from + FreshDraws.BATCH, this.fresh); f++) {
-      const skip = !inShard(f + this.firstFresh, this.options.shard) || (mutants && mutatesOnceFed(seed, f, runSeed));
-      this.batch.push(skip ? undefined : this.gen.draw(freshRandom(seed, f)));
+    const was = markDrawing();
+    try {
+      let size = 0;
+      for (let f = from; f < Math.min(from + FreshDraws.BATCH, this.fresh) && size < FreshDraws.BATCH_OPS; f++) {
+        const skip = !inShard(f + this.firstFresh, this.options.shard) || (mutants && mutatesOnceFed(seed, f, runSeed));
+        const s = skip ? undefined : this.gen.draw(freshRandom(seed, f));
+        if (s !== undefined) size += s[0].regions.length + opsOf(s[0]);
+        this.batch.push(s);
+        beatDraw();
+      }
+    } finally {
+      markDrawn(was);
     }
   }
 }

@@ -34,6 +34,33 @@ export function markRun(index: number): void {
   Atomics.add(shared, SLOT.beat, 1);
 }
 
+/**
+ * Marks the start of drawing scenarios ahead (hmmlab's work, outside any run); returns what to
+ * hand {@link markDrawn} to go back to the run and phase it interrupts.
+ */
+export function markDrawing(): number {
+  if (shared === null) return 0;
+  const was = Atomics.load(shared, SLOT.run) * 4 + Atomics.load(shared, SLOT.phase);
+  Atomics.store(shared, SLOT.run, -1);
+  Atomics.store(shared, SLOT.phase, 3);
+  Atomics.add(shared, SLOT.beat, 1);
+  return was;
+}
+
+/** One scenario drawn: progress, for the watchdog. */
+export function beatDraw(): void {
+  if (shared !== null) Atomics.add(shared, SLOT.beat, 1);
+}
+
+/** Drawing is over: back to the run and phase {@link markDrawing} found. */
+export function markDrawn(was: number): void {
+  if (shared === null) return;
+  const phase = ((was % 4) + 4) % 4;
+  Atomics.store(shared, SLOT.run, (was - phase) / 4);
+  Atomics.store(shared, SLOT.phase, phase);
+  Atomics.add(shared, SLOT.beat, 1);
+}
+
 function recording(source: DecisionSource, mem: Int32Array): DecisionSource {
   Atomics.store(mem, SLOT.count, 0);
   Atomics.store(mem, SLOT.step, 0);

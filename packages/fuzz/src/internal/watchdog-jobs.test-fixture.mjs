@@ -1,5 +1,5 @@
 // Jobs for watchdog.test.ts. Driver code starts once a job says its modules have loaded.
-import { markLoaded } from './heartbeat.ts';
+import { beatDraw, markDrawing, markDrawn, markLoaded, markRun } from './heartbeat.ts';
 
 export function echo(x) {
   return x;
@@ -20,4 +20,18 @@ export function grow() {
   markLoaded();
   const one = [];
   for (let i = 0; ; i++) one.push(i);
+}
+export function drawForever() {
+  markLoaded();
+  markRun(7);
+  markDrawing();
+  for (;;) {}
+}
+export function drawThenSpin() {
+  markLoaded();
+  markRun(7);
+  const was = markDrawing();
+  for (let i = 0; i < 3; i++) beatDraw();
+  markDrawn(was);
+  for (;;) {}
 }

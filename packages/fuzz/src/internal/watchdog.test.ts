@@ -45,6 +45,26 @@ describe('WatchedWorker', () => {
   });
 });
 
+describe('a watched worker drawing scenarios', () => {
+  it.each([
+    ['drawForever', 'drawing', -1, "drawing the campaign's scenarios did not return control"],
+    ['drawThenSpin', 'probing', 7, 'driver code did not return control'],
+  ] as const)(
+    'should tell a stall while drawing (hmmlab work) from one in the run it interrupted (%s)',
+    async (fn, phase, run, message) => {
+      const w = new WatchedWorker({ loader, hangTimeoutMs: 300 });
+      try {
+        const e = await w.call(jobs, fn, null).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(WorkerStallError);
+        expect((e as WorkerStallError).stall).toMatchObject({ kind: 'hung', phase, run });
+        expect((e as WorkerStallError).message).toContain(message);
+      } finally {
+        await w.stop();
+      }
+    },
+  );
+});
+
 describe('a stopped watched worker', () => {
   // `grow` grows one array without bound: V8 ends the whole host process, not the thread.
   it.each([

@@ -31,8 +31,11 @@ export interface WatchOptions {
 export interface Stall {
   /** Hung (no progress for the time bound), out of memory (the heap limit), or V8 aborted the host process. */
   readonly kind: 'hung' | 'out-of-memory' | 'aborted';
-  /** Loading modules (the driver's, or hmmlab's), probing the driver, or running the model. */
-  readonly phase: 'loading' | 'probing' | 'running';
+  /**
+   * Loading modules (the driver's, or hmmlab's), probing the driver, running the model, or drawing
+   * the campaign's scenarios (hmmlab's own work: no driver code runs then).
+   */
+  readonly phase: 'loading' | 'probing' | 'running' | 'drawing';
   /** Campaign run index, or -1 outside a numbered run (loading, shrinking, a replay). */
   readonly run: number;
   /** The scheduler's decisions in that run so far; null if they overflowed the record. */
@@ -50,12 +53,13 @@ export class WorkerStallError extends Error {
   /** Where the worker was when it was stopped. */
   readonly stall: Stall;
   constructor(stall: Stall) {
+    const who = stall.phase === 'drawing' ? "drawing the campaign's scenarios" : 'driver code';
     super(
       stall.kind === 'hung'
-        ? `driver code did not return control for ${stall.bound} ms`
+        ? `${who} did not return control for ${stall.bound} ms`
         : stall.kind === 'out-of-memory'
-          ? `driver code exhausted the heap limit of ${stall.bound} MB`
-          : `driver code made V8 abort the process it ran in: ${stall.message ?? 'no message'}`,
+          ? `${who} exhausted the heap limit of ${stall.bound} MB`
+          : `${who} made V8 abort the process it ran in: ${stall.message ?? 'no message'}`,
     );
     this.name = 'WorkerStallError';
     this.stall = stall;

@@ -33,7 +33,7 @@ type Reply =
   | { type: 'note'; note: unknown };
 
 const TICK_MS = 100;
-const PHASES = ['loading', 'probing', 'running'] as const;
+const PHASES = ['loading', 'probing', 'running', 'drawing'] as const;
 
 /** A worker thread that runs jobs (an exported function of a module) under the watchdog. */
 export class WatchedThread {
