@@ -78,7 +78,7 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
   'leak-at-exit': {
     family: 'liveness',
     holds:
-      'once every process has exited and every device file is closed, the driver holds nothing of them: every device page is free again, no system page is still referenced, every address space was torn down, and no notifier of the driver is left on it',
+      'once every process has exited and every device file is closed, the driver holds nothing of them: every device page is free again, no system page is still referenced nor DMA-mapped, every address space was torn down, and no notifier of the driver is left on it',
   },
   deadlock: { family: 'liveness', holds: 'some task can always run' },
   livelock: { family: 'liveness', holds: 'retry loops make progress within their bound' },

@@ -26,11 +26,11 @@ import { KERNEL_WARNS, RULED_WARNS } from './kernel-facts.js';
 
 /**
  * What the mini mirror gets wrong: nothing; a `put_page` without its `get_page` on the page it
- * maps, or a `get_page` never put; a classic notifier whose start fails in blockable ranges too; an interval notifier
+ * maps, or a `get_page` never put; a DMA mapping never torn down; a classic notifier whose start fails in blockable ranges too; an interval notifier
  * inserted by a classic notifier's release, while `exit_mmap` tears the mm down (no user
  * reference to it is left).
  */
-type Misuse = 'none' | 'put-without-get' | 'get-without-put' | 'classic-fails-blockable' | 'insert-in-release';
+type Misuse = 'none' | 'put-without-get' | 'get-without-put' | 'dma-map-kept' | 'classic-fails-blockable' | 'insert-in-release';
 
 function mirror(misuse: Misuse) {
   return defineDriver({
@@ -66,6 +66,7 @@ function mirror(misuse: Misuse) {
                   v.setPte(r.start, page, { write: (e & HMM_PFN_WRITE) !== 0 });
                   if (misuse === 'put-without-get') kernel.pages.putPage(page);
                   if (misuse === 'get-without-put') kernel.pages.getPage(page);
+                  if (misuse === 'dma-map-kept') dev.dmaMap(page, true);
                 },
               });
             },
@@ -138,6 +139,21 @@ describe('kernel WARNs, bad page states and page leaks reached through the drive
     expect(r.violations[0]?.explanation).toMatch(
       /^1 system page\(s\) still referenced after every process exited and every device file closed, first pfn \d+ \(refcount 1, mapcount 0\)/,
     );
+  });
+
+  it('should report leak-at-exit for a DMA mapping of a page-cache page never torn down: nothing frees the page', async () => {
+    const fileWrite: Scenario = {
+      regions: [{ pages: 1, prot: 'rw', share: 'shared', backing: 'file', populate: 'write' }],
+      tasks: [{ kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 3 }] }],
+      exitAtEnd: true,
+    };
+    const r = await checkScenario(mirror('dma-map-kept'), fileWrite, { decisions: firstRunnable });
+    expect(r.violations.map((x) => x.rule)).toEqual(['leak-at-exit']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /^gpu0: 1 DMA mapping\(s\) still in place after every process exited and every device file closed/,
+    );
+    const fixed = await checkScenario(mirror('none'), fileWrite, { decisions: firstRunnable });
+    expect(fixed.violations).toEqual([]);
   });
 
   it('should report false-while-blockable for a classic invalidate_range_start that fails in a blockable range', async () => {

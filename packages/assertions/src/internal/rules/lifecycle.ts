@@ -173,6 +173,7 @@ export function checkLeaksAtExit(ctx: OracleContext, at: TraceEvent, releaseRan 
   if (teardown !== null) for (const mm of world.processes) checkNotifiersLeft(ctx, mm, at, teardown);
   const pages = world.kernel.pages;
   checkSystemPagesLeft(ctx, at);
+  checkDmaLeft(ctx, at);
   for (const device of world.devices) {
     const pgmap = device.pgmap;
     if (pgmap === null) continue;
@@ -226,4 +227,29 @@ function checkSystemPagesLeft(ctx: OracleContext, at: TraceEvent): void {
     },
     at,
   );
+}
+
+/**
+ * DMA mappings still in place once every process exited and every device file closed: the
+ * driver tore its mappings down on no path that reached them (`dma_unmap_page` after each
+ * `dma_map_page`), so the IOMMU keeps the page reachable by the device; a mapping of a page that
+ * is never freed (a page-cache page) is found by nothing else.
+ */
+function checkDmaLeft(ctx: OracleContext, at: TraceEvent): void {
+  for (const device of ctx.world.devices) {
+    const first = device.dma.keys().next();
+    if (first.done === true) continue;
+    const pfns = [...device.dma.keys()];
+    ctx.report(
+      {
+        rule: 'leak-at-exit',
+        explanation: `${device.name}: ${pfns.length} DMA mapping(s) still in place after every process exited and every device file closed, first pfn ${first.value}${pfns.length > 1 ? `, last pfn ${pfns.at(-1)}` : ''}: the device can still reach ${pfns.length === 1 ? 'that page' : 'those pages'} through the IOMMU; unmap every page the driver DMA-mapped, on every path (an error path, a page it skipped) and at release`,
+        pfn: first.value,
+        device,
+        task: null,
+        dedupKey: `leak-at-exit:dma:${device.name}`,
+      },
+      at,
+    );
+  }
 }
