@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,5 +66,50 @@ describe('runParallelCampaign with a checkpoint', () => {
     expect((e as Error).message).toBe(
       `checkpoint ${file} is of another campaign (another driver, seed, runs, option or corpus); delete it, or give another file`,
     );
+  });
+
+  /** The parts of a checkpoint file the damages below touch. */
+  type Body = { next: number; total: Record<string, unknown>; pool: unknown[] };
+  it.each<[string, (c: Body) => void, RegExp]>([
+    [
+      'a coverage of null',
+      (c) => {
+        c.total.coverage = null;
+      },
+      /"total\.coverage" is not cells and windows with counts/,
+    ],
+    [
+      'a count that is a string',
+      (c) => {
+        c.total.done = 'abc';
+      },
+      /"total\.done" is not a count/,
+    ],
+    [
+      'a pool entry without its scenario',
+      (c) => {
+        c.pool[0] = { keys: [] };
+      },
+      /pool entry 0 has no scenario/,
+    ],
+    [
+      'a negative next run',
+      (c) => {
+        c.next = -50;
+      },
+      /"next" is not a run index/,
+    ],
+  ])('should refuse a damaged checkpoint of its own campaign (%s), not resume it', async (_what, damage, why) => {
+    const file = join(dir, 'e.json');
+    rmSync(file, { force: true });
+    await runParallelCampaign(driver, { ...campaign, runs: 100, checkpoint: file });
+    const c = JSON.parse(readFileSync(file, 'utf8')) as Body;
+    expect(c.pool.length).toBeGreaterThan(0);
+    damage(c);
+    writeFileSync(file, JSON.stringify(c));
+    const e = await runParallelCampaign(driver, { ...campaign, runs: 100, checkpoint: file }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(CheckpointError);
+    expect((e as Error).message).toMatch(why);
+    expect((e as Error).message).toMatch(/damaged .*; delete it to start the campaign afresh$/);
   });
 });

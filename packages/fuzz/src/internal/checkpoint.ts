@@ -45,6 +45,41 @@ export function campaignDigest(file: string, options: object): string {
     .slice(0, 24);
 }
 
+const isCount = (x: unknown): boolean => Number.isSafeInteger(x) && (x as number) >= 0;
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+const counts = (x: unknown): boolean => isRecord(x) && Object.values(x).every((v) => isCount(v));
+
+/**
+ * What is wrong with a checkpoint's body that has its format (null: nothing): the fields a resumed
+ * campaign reads, with their types, so a damaged file is refused rather than resumed into nonsense.
+ */
+function malformed(b: Partial<Checkpoint>): string | null {
+  if (!isCount(b.next)) return '"next" is not a run index';
+  if (!Array.isArray(b.known) && b.known !== undefined) return '"known" is not a list';
+  if ((b.known ?? []).some((k) => typeof k !== 'string')) return '"known" holds a key that is not a string';
+  const t = b.total as unknown;
+  if (!isRecord(t)) return '"total" is not an object';
+  for (const f of ['done', 'steps', 'replayed', 'mutants']) if (!isCount(t[f])) return `"total.${f}" is not a count`;
+  if (!Number.isSafeInteger(t.failing) || (t.failing as number) < -1) return '"total.failing" is not a run index or -1';
+  const cov = t.coverage;
+  if (!isRecord(cov) || !counts(cov.cells) || !counts(cov.windows)) return '"total.coverage" is not cells and windows with counts';
+  const fl = t.flushes;
+  if (!isRecord(fl) || !counts(fl.total) || !isRecord(fl.byEvent) || !Object.values(fl.byEvent).every(counts)) {
+    return '"total.flushes" is not flush counts';
+  }
+  for (const f of ['candidates', 'kept', 'failingPool', 'failingWeights']) if (!Array.isArray(t[f])) return `"total.${f}" is not a list`;
+  for (const [i, e] of (b.pool ?? []).entries()) {
+    const x = e as unknown;
+    if (!isRecord(x) || !isRecord(x.scenario) || !Array.isArray(x.scenario.regions) || !Array.isArray(x.scenario.tasks)) {
+      return `pool entry ${i} has no scenario`;
+    }
+    if (!isRecord(x.schedule) || !Array.isArray(x.keys) || x.keys.some((k) => typeof k !== 'string')) {
+      return `pool entry ${i} has no schedule or coverage keys`;
+    }
+  }
+  return null;
+}
+
 /** Writes a checkpoint (to a temporary file first, so a crash never leaves half of one). */
 export function writeCheckpoint(path: string, c: Checkpoint): void {
   const tmp = `${path}.tmp`;
@@ -72,6 +107,10 @@ export function readCheckpoint(path: string, campaign: string): Checkpoint | nul
   }
   if (body.format !== FORMAT || typeof body.next !== 'number' || body.total === undefined || !Array.isArray(body.pool)) {
     throw new CheckpointError(`checkpoint ${path}: not a checkpoint (no "format": "${FORMAT}"); delete it to start the campaign afresh`);
+  }
+  const broken = malformed(body);
+  if (broken !== null) {
+    throw new CheckpointError(`checkpoint ${path}: damaged (${broken}); delete it to start the campaign afresh`);
   }
   if (body.campaign !== campaign) {
     throw new CheckpointError(
