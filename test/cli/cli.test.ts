@@ -73,6 +73,26 @@ describe('hmmlab fuzz', () => {
     expect(Number(head?.[1])).toBeGreaterThan(Number(head?.[2]));
   });
 
+  it('should fail a campaign that misses a required race window, name it, and still list every window it missed', () => {
+    const r = hmmlab(
+      'fuzz',
+      `${fixtures}/correct`,
+      '--runs',
+      '20',
+      '--require-window',
+      'huge-page-migrated-whole',
+      '--no-typecheck',
+      '--no-corpus',
+    );
+    expect(r.stdout).toMatch(
+      /verdict {3}fail: no violation in 20 runs, but required race windows were never reached: huge-page-migrated-whole \(/,
+    );
+    const missed = /race windows never reached: (.*)/.exec(r.stdout)?.[1]?.split(', ') ?? [];
+    expect(missed).toContain('huge-page-migrated-whole');
+    expect(missed.length).toBeGreaterThan(1);
+    expect(r.status).toBe(1);
+  });
+
   it('should fuzz a known bug under the campaign shape of its expected.json (a kernel what-if)', () => {
     const r = hmmlab('fuzz', 'examples/buggy/s15-exclusive-restore-owner', '--runs', '200', '--no-typecheck');
     expect(r.stdout).toContain('expected  missed-flush: caught');

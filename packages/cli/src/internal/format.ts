@@ -45,7 +45,7 @@ export function formatCampaign(r: CampaignResult, file: string): string {
     r.failure === null
       ? r.verdict === 'pass'
         ? `verdict   pass: no violation in ${r.runs} runs (${how})`
-        : `verdict   fail: no violation in ${r.runs} runs, but a required race window was never reached (${how})`
+        : `verdict   fail: no violation in ${r.runs} runs, but required race windows were never reached: ${r.requiredWindowsMissing.join(', ')} (${how})`
       : `verdict   fail: ${r.failure.violation.rule} in run ${r.failure.runIndex} of seed ${r.seed} (${formatMs(r.elapsedMs)}, strategy ${r.strategy})`,
   );
   out.push(

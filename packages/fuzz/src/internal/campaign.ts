@@ -228,6 +228,8 @@ export interface CampaignResult {
   readonly coverageSummary: CoverageSummary;
   /** Race windows never reached. */
   readonly missingWindows: readonly string[];
+  /** Of those, the ones the campaign required (`requireWindows`): any fails it. */
+  readonly requiredWindowsMissing: readonly string[];
   /** Steps taken by all runs (for throughput). */
   readonly steps: number;
   /**
@@ -931,7 +933,7 @@ export function summarize(
 ): CampaignResult {
   const cells = r.coverage.cells ?? {};
   const windows = r.coverage.windows ?? {};
-  const missingWindows = (options.requireWindows ?? WINDOWS).filter((w) => (windows[w] ?? 0) === 0);
+  const missingWindows = WINDOWS.filter((w) => (windows[w] ?? 0) === 0);
   const requiredMissing = (options.requireWindows ?? []).filter((w) => (windows[w] ?? 0) === 0);
   const reachedBase = new Set(Object.keys(cells).map(baseCell));
   return {
@@ -947,6 +949,7 @@ export function summarize(
     missingCells: expectedCells(universe).filter((c) => !reachedBase.has(c)),
     coverageSummary: summarizeCoverage(universe, { cells, windows }, r.done, r.failure !== null),
     missingWindows,
+    requiredWindowsMissing: requiredMissing,
     steps: r.steps,
     corpus: { replayed: r.replayed, mutants: r.mutants, kept: r.kept },
   };
