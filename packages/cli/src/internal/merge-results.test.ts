@@ -118,6 +118,8 @@ describe('mergeResults', () => {
       'merge: one.json: driver d was not fuzzed as a shard; run hmmlab fuzz --shard i/n --json',
     );
     expect(() => mergeResults([{ name: 'x.json', text: 'hello' }])).toThrow('merge: x.json: not JSON');
+    const empty = JSON.stringify({ schemaVersion: 1, command: 'fuzz', drivers: [{}] });
+    expect(() => mergeResults([{ name: 'e.json', text: empty }])).toThrow('merge: e.json: entry 0 of "drivers" names no driver');
     expect(() => mergeResults([])).toThrow('merge: no result files');
   });
 });

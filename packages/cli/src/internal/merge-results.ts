@@ -103,7 +103,12 @@ function parse(f: ShardFile): Doc {
     throw new UsageError(`merge: ${f.name}: the result of hmmlab ${d.command}, expected one of hmmlab fuzz --shard i/n`);
   if (d.drivers.length === 0) throw new UsageError(`merge: ${f.name}: no driver in it`);
   if (d.interrupted === true) throw new UsageError(`merge: ${f.name}: that shard was interrupted; run it again`);
-  for (const e of d.drivers) {
+  for (const [i, e] of d.drivers.entries()) {
+    if (typeof e !== 'object' || e === null || typeof e.driver !== 'string') {
+      throw new UsageError(
+        `merge: ${f.name}: entry ${i} of "drivers" names no driver; expected the output of hmmlab fuzz --shard i/n --json`,
+      );
+    }
     if (e.shard === undefined || e.shard === null || e.campaign === undefined) {
       throw new UsageError(`merge: ${f.name}: driver ${e.driver} was not fuzzed as a shard; run hmmlab fuzz --shard i/n --json`);
     }
