@@ -339,7 +339,7 @@ describe('hmmlab bad usage', () => {
     [
       'a driver that throws at load',
       ['fuzz', `${fixtures}/throws-at-load`, '--no-typecheck'],
-      /failed to load: this driver explodes while loading/,
+      /^hmmlab: test\/cli\/fixtures\/throws-at-load\/driver\.ts:1: failed to load: this driver explodes while loading$/m,
     ],
     ['a module without a default export', ['fuzz', `${fixtures}/no-default`, '--no-typecheck'], /has no default export/],
     ['a driver that does not type-check', ['fuzz', `${fixtures}/type-error`], /type-error\/driver\.ts:3:7: .*not assignable/],

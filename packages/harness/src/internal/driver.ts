@@ -3,7 +3,8 @@
  * init and probe) and binds to processes (open the device file, create a GPU VM), registering its
  * notifier callbacks in the kernel's shapes. A driver module default-exports one definition.
  */
-import { pathToFileURL } from 'node:url';
+import { relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { HmmlabError, type Kernel, type KernelProfile, kernelProfile, type Mm, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import type { Device } from './device.js';
 import type { DeviceVm } from './device-vm.js';
@@ -224,7 +225,38 @@ function loadFailure(path: string, e: unknown): string {
   if (/Cannot require\(\) ES Module|ERR_REQUIRE_ESM|ERR_REQUIRE_CYCLE_MODULE/.test(msg)) {
     return `${path} failed to load: Node loads it as CommonJS: add "type": "module" to the package.json of its folder (${msg.split('\n')[0]})`;
   }
-  return `${path} failed to load: ${msg}`;
+  return `${throwSite(path, e)} failed to load: ${msg}`;
+}
+
+/** This module's folder: frames of the loader itself are not where a driver threw. */
+const HARNESS_DIR = fileURLToPath(new URL('.', import.meta.url));
+
+/**
+ * Where a module's load threw, as `file:line` relative to the working folder: the first frame of
+ * its stack in a file of the driver's (not in node_modules, Node's own code or this loader), else
+ * the module.
+ */
+function throwSite(path: string, e: unknown): string {
+  const stack = e instanceof Error ? (e.stack ?? '') : '';
+  for (const m of stack.matchAll(/(?:^|[\s(])((?:file:\/\/)?\/[^\s()]+?):(\d+):\d+/gm)) {
+    const at = m[1] as string;
+    if (at.includes('/node_modules/')) continue;
+    let file: string;
+    try {
+      file = at.startsWith('file:') ? fileURLToPath(at) : at;
+    } catch {
+      continue;
+    }
+    if (file.startsWith(HARNESS_DIR)) continue;
+    return `${shown(file)}:${m[2]}:`;
+  }
+  return shown(path);
+}
+
+/** `file` relative to the working folder when it is under it. */
+function shown(file: string): string {
+  const rel = relative(process.cwd(), file);
+  return rel.startsWith('..') || rel === '' ? file : rel;
 }
 
 /** Thrown by {@link loadDriver} when a module is missing, fails to load, or exports no driver. */
