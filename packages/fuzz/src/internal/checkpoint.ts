@@ -108,14 +108,14 @@ export function readCheckpoint(path: string, campaign: string): Checkpoint | nul
   if (body.format !== FORMAT || typeof body.next !== 'number' || body.total === undefined || !Array.isArray(body.pool)) {
     throw new CheckpointError(`checkpoint ${path}: not a checkpoint (no "format": "${FORMAT}"); delete it to start the campaign afresh`);
   }
-  const broken = malformed(body);
-  if (broken !== null) {
-    throw new CheckpointError(`checkpoint ${path}: damaged (${broken}); delete it to start the campaign afresh`);
-  }
   if (body.campaign !== campaign) {
     throw new CheckpointError(
       `checkpoint ${path} is of another campaign (another driver, seed, runs, option or corpus); delete it, or give another file`,
     );
+  }
+  const broken = malformed(body);
+  if (broken !== null) {
+    throw new CheckpointError(`checkpoint ${path}: damaged (${broken}); delete it to start the campaign afresh`);
   }
   return { campaign, next: body.next, total: body.total, pool: body.pool, known: body.known ?? [] };
 }
