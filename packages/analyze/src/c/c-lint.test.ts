@@ -44,6 +44,18 @@ describe('lint on kernel C', () => {
   });
 
   it.each([
+    ['NULL != range->owner', /its only test of the owner, `NULL != range->owner`, holds for other owners too/],
+    ['range->owner', /its only test of the owner, `range->owner`, holds/],
+    ['!!range->owner', /its only test of the owner, `range->owner`, holds/],
+    ['1', /MMU_NOTIFY_MIGRATE, blockable, and never tests range->owner/],
+    ['range->owner != fx->owner', /when range->event is MMU_NOTIFY_MIGRATE, the owner is not its own, blockable: another/],
+  ])('should report a migration skip the owner does not restrict to its own device: %s', async (test, message) => {
+    const f = await lintEdited('skip-any-owner.bad', 'range->owner != NULL', test);
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['42 skip-any-owner']);
+    expect(f[0]?.message).toMatch(message);
+  });
+
+  it.each([
     [
       'owner-without-event.bad',
       'owner-without-event',

@@ -588,6 +588,10 @@ export class CInterp {
         if (special !== undefined) return special;
       }
     }
+    if (this.kindOf(x, s) === 'owner') {
+      s.effects.push({ t: 'owner-test', at: this.site(this.cur, x), events: s.events });
+      return this.ownerNull(s, false);
+    }
     if (x.type === 'call_expression' && /^(likely|unlikely)$/.test(x.childForFieldName('function')?.text ?? '')) {
       const inner = kids(x.childForFieldName('arguments') as CNode)[0];
       if (inner !== undefined) return this.evalCond(inner, s);
@@ -625,6 +629,8 @@ export class CInterp {
     if (k === 'owner') {
       const out: [CState, boolean][] = [];
       s.effects.push({ t: 'owner-test', at: this.site(this.cur, x), events: s.events });
+      // `range->owner == NULL` tells an owner from none, not this device's owner from another's.
+      if (/^(NULL|0|\(void \*\) ?0)$/.test(strip(b).text)) return this.ownerNull(s, eq);
       for (const own of [true, false]) {
         if (s.own !== undefined && s.own !== own) continue;
         const st = clone(s);
@@ -634,6 +640,16 @@ export class CInterp {
       return out;
     }
     return undefined;
+  }
+
+  /** A test of `range->owner` against NULL: true on the path where it `is` NULL. */
+  private ownerNull(s: CState, is: boolean): [CState, boolean][] {
+    const out: [CState, boolean][] = [];
+    for (const value of [true, false]) {
+      const st = clone(s);
+      if (this.decide(st, 'range->owner == NULL', value)) out.push([st, value === is]);
+    }
+    return out;
   }
 
   /**

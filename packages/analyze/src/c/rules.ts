@@ -126,6 +126,54 @@ const skipBeforeSetSeq: CRule = {
   },
 };
 
+/** The decisions of a path other than its tests of the owner. */
+function stateDecisions(p: CPath): Map<string, boolean> {
+  return new Map(p.state.decisions.filter((d) => !/\b(owner|migrate_pgmap_owner)\b/.test(d.text)).map((d) => [d.text, d.value]));
+}
+
+const skipAnyOwner: CRule = {
+  id: 'skip-any-owner',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const cb of a.callbacks) {
+      if (cb.kind !== 'interval' && cb.kind !== 'start') continue;
+      if (!cb.paths.some((p) => didWork(p))) continue;
+      for (const p of cb.paths) {
+        const s = p.state;
+        if (p.outcome !== 'ok' || s.cut === true || s.blockable === false || didWork(p) || s.own === true) continue;
+        if (s.events === 0 || (s.events & ~OWNED_EVENTS) !== 0) continue;
+        if (cb.kind === 'interval' && !did(p, 'set-seq')) continue;
+        // The skip is the event's and the owner's doing: a path that invalidates made the same
+        // tests of the driver's state with the same outcomes (not an empty range, nothing mapped).
+        const mine = [...stateDecisions(p)];
+        const twin = cb.paths.some((q) => {
+          if (q === p || !didWork(q)) return false;
+          const theirs = stateDecisions(q);
+          return mine.every(([text, v]) => theirs.get(text) === v);
+        });
+        if (!twin) continue;
+        const tests = s.effects.filter((e): e is Eff<'owner-test'> => e.t === 'owner-test').map((e) => `\`${e.at.text}\``);
+        const decided = s.effects.filter((e) => e.t === 'event-test' || e.t === 'owner-test');
+        const tested =
+          s.own === false
+            ? ''
+            : tests.length === 0
+              ? ', and never tests range->owner'
+              : `; its only test of the owner, ${[...new Set(tests)].join(', ')}, holds for other owners too`;
+        out.push({
+          at: decided[decided.length - 1]?.at ?? returnSite(cb, p),
+          message:
+            `returns ${cb.kind === 'interval' ? 'true' : '0'} without invalidating anything ${pathConditions(s, false)}${tested}: another ` +
+            "device's or driver's migration sends the same event with its own owner (migrate_vma_collect passes its pgmap_owner), and " +
+            "this device keeps its translations of the pages that migration moves. Skip only when range->owner is this device's owner",
+        });
+      }
+    }
+    return out;
+  },
+};
+
 const setSeqOutsideLock: CRule = {
   id: 'set-seq-outside-lock',
   severity: 'error',
@@ -456,6 +504,7 @@ const unsharedDriverState: CRule = {
 export const C_RULES: readonly CRule[] = [
   ownerWithoutEvent,
   skipBeforeSetSeq,
+  skipAnyOwner,
   setSeqOutsideLock,
   retryOutsideLock,
   sleepWhenNonblockable,

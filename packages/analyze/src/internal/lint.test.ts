@@ -86,10 +86,17 @@ describe('lint', () => {
     expect(() => lint([])).toThrow(AnalyzeError);
   });
 
+  it('should have a row for every rule, in report order and with its default severity, in docs/guide/static-checks.md', () => {
+    const page = readFileSync(join(REPO, 'docs', 'guide', 'static-checks.md'), 'utf8');
+    const rows = [...page.matchAll(/^\| `([a-z-]+)` \| (error|warning)[^|]* \|/gm)].map((m) => [m[1], m[2]]);
+    expect(rows).toEqual(lintRules().map((r) => [r.id, r.severity]));
+  });
+
   it('should list its rules with their default severities', () => {
     expect(lintRules().map((r) => r.id)).toEqual([
       'owner-without-event',
       'skip-before-set-seq',
+      'skip-any-owner',
       'set-seq-outside-lock',
       'retry-outside-lock',
       'sleep-when-nonblockable',

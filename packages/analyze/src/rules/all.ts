@@ -7,6 +7,7 @@ import { ownerWithoutEvent } from './owner-without-event.js';
 import { retryOutsideLock } from './retry-outside-lock.js';
 import type { Rule } from './rule.js';
 import { setSeqOutsideLock } from './set-seq-outside-lock.js';
+import { skipAnyOwner } from './skip-any-owner.js';
 import { skipBeforeSetSeq } from './skip-before-set-seq.js';
 import { sleepWhenNonblockable } from './sleep-when-nonblockable.js';
 import { trueWhenNonblockable } from './true-when-nonblockable.js';
@@ -16,6 +17,7 @@ import { unsharedDriverState } from './unshared-driver-state.js';
 export const RULES: readonly Rule[] = [
   ownerWithoutEvent,
   skipBeforeSetSeq,
+  skipAnyOwner,
   setSeqOutsideLock,
   retryOutsideLock,
   sleepWhenNonblockable,

@@ -99,6 +99,25 @@ describe('lint rules', () => {
     expect(rulesOf('owner-without-event.destructured').map((x) => x.rule)).toEqual(['owner-without-event']);
   });
 
+  it.each([
+    ['skip-any-owner.bad', /its only test of the owner, `range\.owner != null`, holds for other owners too/],
+    ['skip-any-owner.no-test', /MMU_NOTIFY_MIGRATE, blockable, and never tests range\.owner:/],
+    ['skip-any-owner.instanceof', /its only test of the owner, `range\.owner instanceof Object`, holds/],
+    ['skip-any-owner.destructured', /its only test of the owner, `owner`, holds for other owners too/],
+  ])('should report %s: a migration skip that the owner does not restrict to its own device', (name, message) => {
+    const f = rulesOf(name);
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual([`${name.endsWith('destructured') ? 59 : 58} skip-any-owner`]);
+    expect(f[0]?.message).toMatch(message);
+  });
+
+  it("should not report a skip decided by the driver's own state (an empty range, a detached mirror) or a test of the owner for NULL that flushes", () => {
+    // nouveau-style's classic callback skips an empty range and a dead VMM for every event.
+    expect(lint([fileURLToPath(new URL('../../../../examples/nouveau-style', import.meta.url))]).findings.map((x) => x.rule)).toEqual([
+      'skip-before-set-seq',
+    ]);
+    expect(rulesOf('skip-any-owner.good')).toEqual([]);
+  });
+
   it('should read a list or Set of event constants tested with includes or has as a test of the event', () => {
     const f = rulesOf('event-fallthrough.event-set');
     expect(f.map((x) => `${x.severity} ${x.rule}`)).toEqual(['warning event-fallthrough']);

@@ -15,7 +15,7 @@ type Out = [State, Located][];
 
 /** Reads `v.name` on path `s`. */
 export function property(ip: Interp, v: Value, name: string, s: State, at: Node): Out {
-  if (v.k === 'range') return [[s, rangeField(name)]];
+  if (v.k === 'range') return [[s, rangeField(name, at)]];
   if (v.k === 'obj') return [[s, v.props.get(name) ?? UNDEF]];
   if (v.k === 'sym' && v.cls !== undefined) {
     const m = findMember(v.cls, name);

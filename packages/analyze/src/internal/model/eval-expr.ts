@@ -29,7 +29,11 @@ export function evalExpr(ip: Interp, fr: Frame, e: Node, s: State): Out {
   // The commonest kinds first, by one kind test each: every `Node.isX` below asks ts-morph for
   // the node's kind again.
   const kind = e.getKind();
-  if (kind === SyntaxKind.Identifier) return [[s, identifier(ip, fr, e.getText(), e, s)]];
+  if (kind === SyntaxKind.Identifier) {
+    const v = identifier(ip, fr, e.getText(), e, s);
+    // The range's owner in a variable: a test of it is where the variable is read.
+    return [[s, v.k === 'owner' ? { ...v, node: e } : v]];
+  }
   if (kind === SyntaxKind.PropertyAccessExpression) {
     const pa = e as PropertyAccessExpression;
     const name = pa.getName();

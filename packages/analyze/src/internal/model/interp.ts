@@ -151,7 +151,11 @@ export function bindPattern(frame: Frame, pattern: Node, value: Value, s: State)
       const prop = el.getPropertyNameNode()?.getText() ?? el.getNameNode().getText();
       // `{ start, end, event }` of the kernel's range: its event and owner stay what they are.
       const v =
-        value.k === 'obj' ? (value.props.get(prop) ?? UNDEF) : value.k === 'range' ? rangeField(prop) : sym(`${keyText(value)}.${prop}`);
+        value.k === 'obj'
+          ? (value.props.get(prop) ?? UNDEF)
+          : value.k === 'range'
+            ? rangeField(prop, el)
+            : sym(`${keyText(value)}.${prop}`);
       bindPattern(frame, el.getNameNode(), v, s);
     }
     return;

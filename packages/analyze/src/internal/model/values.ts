@@ -109,7 +109,8 @@ export type Value =
   | { readonly k: 'const'; readonly v: unknown }
   | { readonly k: 'cond'; readonly c: Cond }
   | { readonly k: 'event' }
-  | { readonly k: 'owner'; readonly field: string }
+  /** `range.owner` (or `data`, `migratePgmapOwner`), and where it was read. */
+  | { readonly k: 'owner'; readonly field: string; readonly node?: Node | undefined }
   | { readonly k: 'range' }
   /** A symbolic value; `cls` when its class is known (`this`). `type` drives `typeof` tests. */
   | {
@@ -223,6 +224,10 @@ export function asCond(v: Value): Cond {
     case 'obj':
     case 'range':
       return { k: 'const', v: true };
+    case 'owner':
+      // `if (range.owner)`: true for every owner but NULL, another device's included.
+      if (v.node !== undefined) return notCond({ k: 'owner', node: v.node, text: v.node.getText(), match: false });
+      return { k: 'atom', key: keyOf(v) };
     default:
       return { k: 'atom', key: keyOf(v) };
   }
@@ -246,8 +251,8 @@ export function spreadOf(v: Value): Value[] | undefined {
 const OWNER_FIELDS = new Set(['owner', 'data', 'migratePgmapOwner']);
 
 /** Field `name` of the kernel's `mmu_notifier_range`: its event, its owner, or a number. */
-export function rangeField(name: string): Value {
+export function rangeField(name: string, at?: Node): Value {
   if (name === 'event') return { k: 'event' };
-  if (OWNER_FIELDS.has(name)) return { k: 'owner', field: name };
+  if (OWNER_FIELDS.has(name)) return { k: 'owner', field: name, node: at };
   return sym(`range.${name}`, name === 'start' || name === 'end' || name === 'flags' ? 'number' : undefined);
 }
