@@ -284,16 +284,38 @@ describe('lock-leak and deadlock', () => {
     expect(r).toViolate('lock-leak');
   });
 
+  it('should name a blocked task of the deadlock, not the setup task the ended run left current', async () => {
+    const unmapTwice: Scenario = {
+      regions: [anon(2)],
+      tasks: [
+        {
+          kind: 'cpu',
+          ops: [
+            { op: 'munmap', region: 0, page: 0, pages: 1 },
+            { op: 'munmap', region: 0, page: 1, pages: 1 },
+          ],
+        },
+      ],
+    };
+    const r = await sequential({ leakLock: true }, unmapTwice, ['deadlock']);
+    expect(r.run.status).toBe('deadlock');
+    expect(r.violations.map((x) => x.rule)).toEqual(['deadlock']);
+    expect(r.violations[0]?.task).toMatch(/^cpu0#\d+$/);
+  });
+
   it('should stay silent when the lock is released', async () => {
     expect(await sequential({}, mapThenUnmap)).toStayLive();
   });
 });
 
 describe('callback-threw and callback-hung', () => {
-  it('should name the callback that threw', async () => {
+  it('should name the callback that threw, and the task it ran in rather than the setup task the ended run left current', async () => {
     const r = await sequential({ throwInInvalidate: true }, mapThenUnmap);
     expect(r).toViolate('callback-threw');
-    expect(r.violations.find((v) => v.rule === 'callback-threw')?.context).toContain('interval notifier "knob"');
+    const v = r.violations.find((x) => x.rule === 'callback-threw');
+    expect(v?.context).toContain('interval notifier "knob"');
+    // The munmap's task (cpu1) ran the callback.
+    expect(v?.task).toMatch(/^cpu1#\d+$/);
   });
 
   it('should not blame the driver for the model breaking its own invariant in its callback: the run has no verdict', async () => {
@@ -303,9 +325,10 @@ describe('callback-threw and callback-hung', () => {
     });
   });
 
-  it('should report a callback that never settles and return', async () => {
+  it('should report a callback that never settles and return, naming the task it hung in', async () => {
     const r = await sequential({ hangInInvalidate: true }, mapThenUnmap);
     expect(r).toViolate('callback-hung');
+    expect(r.violations.find((x) => x.rule === 'callback-hung')?.task).toMatch(/^cpu1#\d+$/);
   });
 
   it('should stay silent for a driver that neither throws nor hangs', async () => {

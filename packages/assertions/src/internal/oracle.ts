@@ -81,9 +81,19 @@ function checkOracleOptions(o: { maxViolations: number; traceWindow: number }, r
   if (!(Number.isSafeInteger(o.traceWindow) && o.traceWindow >= 1)) bad(`traceWindow ${String(o.traceWindow)}: expected an integer ≥ 1`);
 }
 
-/** Reports a run-level rule once, at the last event of the run. */
-function runRule(ctx: OracleContext, last: TraceEvent, rule: RuleId, explanation: string, context: string | null): void {
-  ctx.report({ rule, explanation, context, dedupKey: `run:${rule}` }, last);
+/**
+ * Reports a run-level rule once, at the last event of the run, naming `task` (the task that failed,
+ * or the first of a deadlock's): once the run ended, the running task is the setup task.
+ */
+function runRule(
+  ctx: OracleContext,
+  last: TraceEvent,
+  rule: RuleId,
+  explanation: string,
+  context: string | null,
+  task: { readonly name: string; readonly id: number } | null | undefined,
+): void {
+  ctx.report({ rule, explanation, context, dedupKey: `run:${rule}`, task: task ?? null }, last);
 }
 
 /** Options of a {@link FlushOracle}. */
@@ -563,7 +573,7 @@ export class FlushOracle implements Observer {
     const ctx = this.ctx as OracleContext;
     switch (run.status) {
       case 'deadlock':
-        runRule(ctx, last, 'deadlock', run.message, null);
+        runRule(ctx, last, 'deadlock', run.message, null, run.deadlock[0]?.task);
         break;
       case 'step-limit':
         // Named after the last task to run: a loop that only yields leaves no trace of its own.
@@ -573,13 +583,20 @@ export class FlushOracle implements Observer {
         );
         break;
       case 'hung':
-        runRule(ctx, last, 'callback-hung', run.message, run.failedContext);
+        runRule(ctx, last, 'callback-hung', run.message, run.failedContext, run.failedTask);
         break;
       case 'error':
         // The model broke its own state: a bug of hmmlab, not of the driver, and the run has no verdict.
         if (internalError(run.error) !== null)
           throw new HmmlabError('ERR_INTERNAL', `${run.message} (at step ${run.steps}; please report it)`);
-        runRule(ctx, last, 'callback-threw', run.error instanceof DriverCallbackError ? run.error.message : run.message, run.failedContext);
+        runRule(
+          ctx,
+          last,
+          'callback-threw',
+          run.error instanceof DriverCallbackError ? run.error.message : run.message,
+          run.failedContext,
+          run.failedTask,
+        );
         break;
       case 'done':
         checkLeaksAtExit(ctx, last, this.lifecycle.releaseRan);
