@@ -9,6 +9,8 @@ import { arrayDecisions, firstRunnable } from '@hmmlab/core';
 import { exploreSchedules, runCampaign } from '@hmmlab/fuzz';
 import { type DriverDefinition, loadDriver, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
+import { BindMirror } from './lib/svm-bind.js';
+import { svmDriver } from './lib/svm-driver.js';
 
 const root = new URL('.', import.meta.url).pathname;
 const load = (dir: string): Promise<DriverDefinition> => loadDriver(`${root}${dir}/driver.ts`);
@@ -133,4 +135,40 @@ describe('s23-store-after-unlock', () => {
     expect(fixed.failure?.violation.rule ?? 'none').toBe('none');
     expect(fixed.runs).toBe(1000);
   });
+});
+
+/**
+ * Device entries written by bind jobs whose fences the invalidation waits for (xe). A job that
+ * signals its fence before it writes lets the callback zap first and the write land after: a race
+ * on the entry. Signalled after the writes, every write is ordered before the zap; and `unbind`,
+ * after waiting out the faults in flight, is ordered after every job, since each fault counts
+ * itself out with `atomic_dec_and_test` (a plain count orders only the last fault's, and the
+ * correct driver was reported).
+ */
+describe('bind jobs and their fences', () => {
+  const bindDriver = (name: string, fenceFirst: boolean, nonblock: 'bail' | 'trywait') =>
+    svmDriver({
+      name,
+      description: `bind jobs, fence ${fenceFirst ? 'before' : 'after'} the writes, ${nonblock} when non-blockable`,
+      memoryPages: 0,
+      mirror: class extends BindMirror {
+        protected override fenceFirst = fenceFirst;
+        protected override nonblock = nonblock;
+      },
+    });
+
+  it('should report a fence signalled before the writes it stands for as a data race on the entry', async () => {
+    const found = await runCampaign(bindDriver('fence-first', true, 'bail'), { runs: 500, seed: 1, shrink: false });
+    expect(found.failure?.violation.rule).toBe('data-race');
+    expect(found.failure?.violation.explanation).toMatch(/^the gpu0 device PTE of 0x[0-9a-f]+: .* in work gpu0 bind job .* invalidate/);
+  });
+
+  it.each(['bail', 'trywait'] as const)(
+    'should pass 1,000 runs with the fence signalled after the writes (%s when non-blockable)',
+    async (nonblock) => {
+      const fixed = await runCampaign(bindDriver('fence-after', false, nonblock), { runs: 1000, seed: 1, shrink: false });
+      expect(fixed.failure?.violation.explanation ?? 'none').toBe('none');
+      expect(fixed.runs).toBe(1000);
+    },
+  );
 });

@@ -4,6 +4,7 @@
  * its own `ib_umem_odp` and interval notifier, created on the first fault in their span.
  */
 import {
+  type Atomic,
   EFAULT,
   EINVAL,
   HMM_PFN_WRITE,
@@ -42,7 +43,8 @@ export class Mlx5ImplicitMr implements Binding {
    * tears the children down: the NIC raises faults whether or not the MR is going.
    */
   private registered = true;
-  private faultsInFlight = 0;
+  /** `mmkey->usecount` of the faults in flight: `refcount_dec_and_test` orders each fault's work before the waiter's. */
+  private readonly faultsInFlight: Atomic;
   private readonly faultsDone: WaitQueue;
 
   constructor(dev: Device, mm: Mm) {
@@ -52,6 +54,7 @@ export class Mlx5ImplicitMr implements Binding {
     this.vm = dev.createVm(mm, { fault: (_vm, f) => this.pageFault(f) });
     this.childrenLock = this.kernel.mutex(`mlx5 implicit mr children (mm ${mm.id})`);
     this.faultsDone = this.kernel.waitQueue(`mlx5 odp mkey usecount (mm ${mm.id})`);
+    this.faultsInFlight = this.kernel.atomic(`mlx5 odp mkey usecount (mm ${mm.id})`);
     this.children = new SharedMap(this.kernel, `mlx5 implicit mr children (mm ${mm.id})`);
   }
 
@@ -121,21 +124,21 @@ export class Mlx5ImplicitMr implements Binding {
   async pageFault(f: DeviceFault): Promise<number> {
     // xa_load(&dev->odp_mkeys) and refcount_inc(&mmkey->usecount), with nothing in between.
     if (!this.registered) return -EFAULT;
-    this.faultsInFlight++;
+    this.faultsInFlight.inc();
     try {
       const ps = this.kernel.pageSize;
       const start = this.kernel.pageAlignDown(f.va);
       return await this.pagefaultImplicitMr(start, start + ps, f.kind !== 'read');
     } finally {
       // mlx5r_deref_odp_mkey.
-      if (--this.faultsInFlight === 0) this.faultsDone.wakeUpAll();
+      if (this.faultsInFlight.decAndTest()) this.faultsDone.wakeUpAll();
     }
   }
 
   /** The mkey out of reach of new faults (`xa_erase(&dev->odp_mkeys)`), and those in flight done (`mlx5r_deref_wait_odp_mkey`). */
   private async stopFaults(): Promise<void> {
     this.registered = false;
-    await this.faultsDone.waitEvent(() => this.faultsInFlight === 0);
+    await this.faultsDone.waitEvent(() => this.faultsInFlight.read() === 0);
   }
 
   /** `ibv_advise_mr(IBV_ADVISE_MR_ADVICE_PREFETCH[_WRITE])`: `mlx5_ib_advise_mr_prefetch` of `[start, end)`. */

@@ -9,6 +9,7 @@
  * The migration paths live in svm-migrate.ts, the device-exclusive path in svm-exclusive.ts.
  */
 import {
+  type Atomic,
   EFAULT,
   HMM_PFN_REQ_FAULT,
   HMM_PFN_REQ_WRITE,
@@ -102,7 +103,8 @@ export class SvmMirror implements Binding {
    * the flush of a fault worker do) before it tears anything down.
    */
   private faultsOpen = true;
-  private faultsInFlight = 0;
+  /** Counted in with `atomic_inc`, out with `atomic_dec_and_test`, which orders each fault's work before the waiter's. */
+  private readonly faultsInFlight: Atomic;
   private readonly faultsDone: WaitQueue;
 
   constructor(device: Device, mm: Mm, policy: Partial<SvmPolicy> = {}) {
@@ -117,24 +119,25 @@ export class SvmMirror implements Binding {
     this.dmaMapped = new SharedMap(this.kernel, `${device.name} svm dma-mapped`);
     this.notifier = new MmuIntervalNotifier(`${device.name} svm`);
     this.faultsDone = this.kernel.waitQueue(`${device.name} svm faults`);
+    this.faultsInFlight = this.kernel.atomic(`${device.name} svm faults in flight`);
     this.vm = device.createVm(mm, { fault: (_vm, f) => this.takeFault(f) });
   }
 
   /** A device fault, handled while faults are taken (a fault after {@link SvmMirror.stopFaults} fails). */
   async takeFault(f: DeviceFault): Promise<number> {
     if (!this.faultsOpen) return -EFAULT;
-    this.faultsInFlight++;
+    this.faultsInFlight.inc();
     try {
       return await this.fault(f);
     } finally {
-      if (--this.faultsInFlight === 0) this.faultsDone.wakeUpAll();
+      if (this.faultsInFlight.decAndTest()) this.faultsDone.wakeUpAll();
     }
   }
 
   /** The first step of every `unbind`: no new device fault reaches the driver, and those in flight are done. */
   async stopFaults(): Promise<void> {
     this.faultsOpen = false;
-    await this.faultsDone.waitEvent(() => this.faultsInFlight === 0);
+    await this.faultsDone.waitEvent(() => this.faultsInFlight.read() === 0);
   }
 
   /** See {@link SvmMirror.convertingCell}. */

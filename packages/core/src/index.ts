@@ -148,6 +148,7 @@ export {
   mmuNotifierRangeBlockable,
 } from './internal/notifier/range.js';
 export { type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } from './internal/profile.js';
+export { Atomic } from './internal/sched/atomic.js';
 export { arrayDecisions, type DecisionSource, firstRunnable, seededDecisions, type TaskInfo } from './internal/sched/decisions.js';
 export { epochOf, happensBefore } from './internal/sched/happens-before.js';
 export { Mutex } from './internal/sched/mutex.js';

@@ -11,6 +11,7 @@ import { PageAllocator } from './mm/page.js';
 import { SwapSpace } from './mm/swap.js';
 import type { Srcu } from './notifier/srcu.js';
 import { type KernelProfile, kernelProfile, type ProfileName } from './profile.js';
+import { Atomic } from './sched/atomic.js';
 import type { DecisionSource } from './sched/decisions.js';
 import { Mutex } from './sched/mutex.js';
 import { RwSemaphore } from './sched/rwsem.js';
@@ -206,6 +207,11 @@ export class Kernel {
   /** A `wait_queue_head_t`. */
   waitQueue(name: string): WaitQueue {
     return new WaitQueue(this.sched, name);
+  }
+
+  /** An `atomic_t` (see {@link Atomic} for which operations order what). */
+  atomic(name: string, initial = 0): Atomic {
+    return new Atomic(this.sched, name, initial);
   }
 
   /** A `struct completion`. */

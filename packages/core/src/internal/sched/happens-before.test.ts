@@ -202,3 +202,88 @@ describe('happensBefore', () => {
     },
   );
 });
+
+describe('happensBefore through an atomic_t and a completion tested without waiting', () => {
+  /**
+   * Two workers finish in either order and count themselves out; the waiter passes when the count
+   * reaches 0 (`atomic_dec_and_test` + `wake_up_all`). `ordered` says whether both workers' work
+   * happens before the waiter's.
+   */
+  async function countOut(seed: number, ordered: boolean): Promise<boolean[]> {
+    const k = new Kernel();
+    k.sched.trackHappensBefore();
+    const inFlight = k.atomic('in flight', 2);
+    const wq = k.waitQueue('done');
+    const marks: Mark[] = [];
+    const seen: boolean[] = [];
+    for (let i = 0; i < 2; i++) {
+      k.spawn(`worker${i}`, 'cpu', async () => {
+        await k.yieldPoint();
+        marks.push(mark(k));
+        if (ordered ? inFlight.decAndTest() : (inFlight.dec(), inFlight.read() === 0)) wq.wakeUpAll();
+      });
+    }
+    k.spawn('waiter', 'cpu', async () => {
+      await wq.waitEvent(() => inFlight.read() === 0);
+      for (const m of marks) seen.push(happensBefore(m.task.id, m.epoch, k.sched.current));
+    });
+    expect((await k.run(seededDecisions(seed))).status).toBe('done');
+    return seen;
+  }
+
+  test.prop([fc.integer()], { numRuns: 30 })(
+    "should order every finisher's work before the waiter when each counts out with atomic_dec_and_test (fully ordered)",
+    async (seed) => {
+      expect(await countOut(seed, true)).toEqual([true, true]);
+    },
+  );
+
+  test.prop([fc.integer()], { numRuns: 30 })(
+    "should order only the last finisher's work when they count out with atomic_dec (unordered) and a read",
+    async (seed) => {
+      expect(await countOut(seed, false)).toEqual([false, true]);
+    },
+  );
+
+  it('should order a cmpxchg that succeeds and not one that fails', async () => {
+    const k = new Kernel();
+    k.sched.trackHappensBefore();
+    const a = k.atomic('state');
+    let before: Mark | null = null;
+    const seen: boolean[] = [];
+    k.spawn('first', 'cpu', async () => {
+      before = mark(k);
+      expect(a.cmpxchg(0, 1)).toBe(0);
+    });
+    k.spawn('second', 'cpu', async () => {
+      while (a.read() === 0) await k.yieldPoint();
+      expect(a.cmpxchg(0, 2)).toBe(1);
+      seen.push(happensBefore((before as Mark).task.id, (before as Mark).epoch, k.sched.current));
+      expect(a.cmpxchg(1, 2)).toBe(1);
+      seen.push(happensBefore((before as Mark).task.id, (before as Mark).epoch, k.sched.current));
+    });
+    expect((await k.run(seededDecisions(1))).status).toBe('done');
+    expect(seen).toEqual([false, true]);
+  });
+
+  it.each(['tryWaitForCompletion', 'isDone'] as const)(
+    'should order what came before complete() before a %s that finds it done, as the completion lock does',
+    async (test) => {
+      const k = new Kernel();
+      k.sched.trackHappensBefore();
+      const c = k.completion('bound');
+      let before: Mark | null = null;
+      const seen: boolean[] = [];
+      k.spawn('completer', 'cpu', async () => {
+        before = mark(k);
+        c.complete();
+      });
+      k.spawn('tester', 'cpu', async () => {
+        while (!c[test]()) await k.yieldPoint();
+        seen.push(happensBefore((before as Mark).task.id, (before as Mark).epoch, k.sched.current));
+      });
+      expect((await k.run(seededDecisions(3))).status).toBe('done');
+      expect(seen).toEqual([true]);
+    },
+  );
+});

@@ -48,15 +48,22 @@ export class WaitQueue implements Waitable {
   }
 }
 
-/** A `struct completion`. */
+/**
+ * A `struct completion`. `complete` and the tests that find it done (`try_wait_for_completion`,
+ * `completion_done`) all take `x->wait.lock` (kernel/sched/completion.c): a test that finds it done
+ * is ordered after the `complete` that did it, as a wait that returns is.
+ */
 export class Completion implements Waitable {
   /** Name, for traces and deadlock reports. */
   readonly name: string;
   private done = 0;
   private readonly wq: WaitQueue;
+  private readonly sched: Scheduler;
+  private readonly clock = new SyncClock();
 
   constructor(sched: Scheduler, name: string) {
     this.name = name;
+    this.sched = sched;
     this.wq = new WaitQueue(sched, name);
   }
 
@@ -74,24 +81,29 @@ export class Completion implements Waitable {
   tryWaitForCompletion(): boolean {
     if (this.done === 0) return false;
     if (this.done !== Number.POSITIVE_INFINITY) this.done--;
+    hbAcquire(this.sched, this.clock);
     return true;
   }
 
   /** `complete`: wakes one waiter. */
   complete(): void {
     if (this.done !== Number.POSITIVE_INFINITY) this.done++;
+    hbRelease(this.sched, this.clock);
     this.wq.wakeUpAll();
   }
 
   /** `complete_all`: every present and future waiter passes. */
   completeAll(): void {
     this.done = Number.POSITIVE_INFINITY;
+    hbRelease(this.sched, this.clock);
     this.wq.wakeUpAll();
   }
 
   /** `completion_done`. */
   isDone(): boolean {
-    return this.done > 0;
+    if (this.done === 0) return false;
+    hbAcquire(this.sched, this.clock);
+    return true;
   }
 
   /** `reinit_completion`. */
