@@ -220,7 +220,13 @@ describe('happensBefore through an atomic_t and a completion tested without wait
       k.spawn(`worker${i}`, 'cpu', async () => {
         await k.yieldPoint();
         marks.push(mark(k));
-        if (ordered ? inFlight.decAndTest() : (inFlight.dec(), inFlight.read() === 0)) wq.wakeUpAll();
+        let last: boolean;
+        if (ordered) last = inFlight.decAndTest();
+        else {
+          inFlight.dec();
+          last = inFlight.read() === 0;
+        }
+        if (last) wq.wakeUpAll();
       });
     }
     k.spawn('waiter', 'cpu', async () => {
