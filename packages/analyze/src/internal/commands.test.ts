@@ -24,7 +24,7 @@ describe('lintCommand', () => {
     expect(out.findings[0]).toMatchObject({ rule: 'skip-before-set-seq', severity: 'warning' });
   });
 
-  it('should say that nothing was checked in a file that registers no notifier callback', () => {
+  it('should say that nothing was checked in a file that registers no notifier callback, as text and as JSON', () => {
     const dir = tempDir('lint-none');
     try {
       const file = join(dir.path, 'helpers.ts');
@@ -32,6 +32,12 @@ describe('lintCommand', () => {
       const r = lintCommand({ paths: [file] });
       expect(r.exitCode).toBe(0);
       expect(r.stdout).toMatch(/^no notifier callback found: nothing was checked\. The ops may be registered in another file/);
+      const json = lintCommand({ paths: [file], json: true });
+      expect(json.exitCode).toBe(0);
+      expect(JSON.parse(json.stdout)).toEqual({
+        findings: [],
+        note: expect.stringMatching(/^no notifier callback found: nothing was checked\./),
+      });
       expect(explainCommand({ paths: [file] }).stdout).toMatch(/^no invalidate callback found\. The ops may be registered in another file/);
     } finally {
       dir.dispose();

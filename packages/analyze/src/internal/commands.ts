@@ -96,7 +96,11 @@ export function needPaths(command: string, paths: readonly string[] | undefined,
   return { exitCode: 2, stdout: `hmmlab ${command}: no paths given; for example: hmmlab ${example}\n` };
 }
 
-/** `hmmlab lint <paths> [--json]`: exit 1 when a finding is an error. */
+/**
+ * `hmmlab lint <paths> [--json]`: exit 1 when a finding is an error. When the files register no
+ * notifier callback and nothing is found, the output says that nothing was checked (`note` in
+ * JSON); the exit code stays 0.
+ */
 export function lintCommand(opts: (CommonOptions & { readonly paths?: readonly string[]; readonly json?: boolean }) | Argv): CommandResult {
   const o = isArgv(opts) ? fromArgv(opts) : opts;
   const missing = needPaths('lint', o.paths, 'lint examples/dmirror');
@@ -104,11 +108,14 @@ export function lintCommand(opts: (CommonOptions & { readonly paths?: readonly s
   try {
     const { findings, callbacks } = lint(o.paths ?? [], o.cwd === undefined ? {} : { cwd: o.cwd });
     const exitCode = findings.some((f) => f.severity === 'error') ? 1 : 0;
-    if (o.json === true) return { exitCode, stdout: `${JSON.stringify({ findings }, null, 2)}\n` };
+    // No finding because nothing was checked must not read as a pass, in either format.
+    const unchecked = findings.length === 0 && callbacks === 0;
+    if (o.json === true)
+      return { exitCode, stdout: `${JSON.stringify(unchecked ? { findings, note: NO_CALLBACKS } : { findings }, null, 2)}\n` };
     const errors = findings.filter((f) => f.severity === 'error').length;
     const lines = findings.map((f) => `${f.file}:${f.line}  ${f.severity}  ${f.rule}  ${f.message}`);
     lines.push(
-      findings.length > 0 ? `${errors} error(s), ${findings.length - errors} warning(s)` : callbacks === 0 ? NO_CALLBACKS : 'no findings',
+      findings.length > 0 ? `${errors} error(s), ${findings.length - errors} warning(s)` : unchecked ? NO_CALLBACKS : 'no findings',
     );
     return { exitCode, stdout: `${lines.join('\n')}\n` };
   } catch (e) {

@@ -1,11 +1,12 @@
 /**
  * The driver sources as ts-morph sees them, without a type checker: files are loaded as they are
- * reached through relative imports, and names are resolved lexically (locals, top-level
+ * reached through imports by path (relative, absolute or `file:` URL), and names are resolved lexically (locals, top-level
  * declarations, imports). Package imports (`@hmmlab/core`, `@hmmlab/harness`) are not loaded:
  * the interpreter knows their API by name.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   type ClassDeclaration,
   type FunctionDeclaration,
@@ -69,10 +70,14 @@ export class Program {
     return this.project.createSourceFile(resolve(path), text, { overwrite: true });
   }
 
-  /** The file a relative module specifier of `from` names (`./x.js` → `./x.ts`), or undefined. */
+  /**
+   * The file a module specifier of `from` names by path (`./x.js` → `./x.ts`, `/abs/x.js`,
+   * `file:///abs/x.js`), or undefined for a package or a path with no TypeScript source.
+   */
   resolveModule(from: SourceFile, spec: string): SourceFile | undefined {
-    if (!spec.startsWith('.')) return undefined;
-    const base = resolve(dirname(from.getFilePath()), spec);
+    const path = modulePath(spec);
+    if (path === undefined) return undefined;
+    const base = resolve(dirname(from.getFilePath()), path);
     const stem = base.replace(/\.(m|c)?js$/, '');
     for (const c of [`${stem}.ts`, `${stem}.mts`, `${stem}.tsx`, base, `${base}/index.ts`]) {
       const known = this.project.getSourceFile(c);
@@ -170,6 +175,18 @@ export class Program {
     }
     return undefined;
   }
+}
+
+/** The path a module specifier names: relative or absolute, or a `file:` URL; undefined for a package. */
+function modulePath(spec: string): string | undefined {
+  if (spec.startsWith('file:')) {
+    try {
+      return fileURLToPath(spec);
+    } catch {
+      return undefined;
+    }
+  }
+  return spec.startsWith('.') || isAbsolute(spec) ? spec : undefined;
 }
 
 function isFunctionInit(v: VariableDeclaration): boolean {
