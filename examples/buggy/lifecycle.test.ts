@@ -4,7 +4,20 @@
  * mirror without the bug must pass the same campaign.
  */
 import type { RuleId } from '@hmmlab/assertions';
-import { type MmuIntervalNotifier, type MmuNotifierRange, mmuIntervalSetSeq, ULONG_MAX } from '@hmmlab/core';
+import {
+  EAGAIN,
+  type Mm,
+  type MmuIntervalNotifier,
+  MmuNotifier,
+  type MmuNotifierOps,
+  type MmuNotifierRange,
+  mmuIntervalNotifierRemove,
+  mmuIntervalSetSeq,
+  mmuNotifierGet,
+  mmuNotifierPut,
+  mmuNotifierUnregister,
+  ULONG_MAX,
+} from '@hmmlab/core';
 import { runCampaign } from '@hmmlab/fuzz';
 import type { DriverDefinition } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
@@ -50,6 +63,67 @@ class FaultsNotStopped extends SvmMirror {
   override async stopFaults(): Promise<void> {}
 }
 
+/** Unbind starts the removal of its notifier without waiting for it, then frees the page table. */
+class RemovalNotAwaited extends SvmMirror {
+  override async unbind(): Promise<void> {
+    await this.stopFaults();
+    await this.evict();
+    await this.lock.lock();
+    this.revoke(0, ULONG_MAX);
+    this.lock.unlock();
+    void mmuIntervalNotifierRemove(this.notifier);
+    this.vm.destroy('free right after starting the removal');
+  }
+}
+
+/**
+ * A second, classic notifier revokes too (taken with `mmu_notifier_get`); unbind drops it with
+ * `mmu_notifier_put`, which does not wait for its callbacks in flight (the free is the
+ * `free_notifier` op's, after SRCU), and frees the page table at once (mm/mmu_notifier.c).
+ */
+class ClassicPutThenFree extends SvmMirror {
+  svmm: MmuNotifier | null = null;
+  readonly ops: MmuNotifierOps = {
+    allocNotifier: (_mm: Mm) => new MmuNotifier(this.ops, `${this.device.name} svmm`),
+    invalidateRangeStart: async (_sub: MmuNotifier, range: MmuNotifierRange) => {
+      if (!(await this.lockFor(range))) return -EAGAIN;
+      this.vm.clearRange(range.start, range.end);
+      this.vm.flushTlb(range.start, range.end);
+      this.lock.unlock();
+      return 0;
+    },
+    release: () => this.destroyQueues(),
+  };
+
+  override async open(): Promise<void> {
+    await super.open();
+    this.svmm = await mmuNotifierGet(this.ops, this.mm);
+  }
+
+  override async unbind(): Promise<void> {
+    await this.stopFaults();
+    await this.evict();
+    await this.lock.lock();
+    this.vm.clearRange(0, ULONG_MAX);
+    this.vm.flushTlb(0, ULONG_MAX);
+    this.lock.unlock();
+    await mmuIntervalNotifierRemove(this.notifier);
+    await this.dropClassic();
+    this.vm.destroy('free right after dropping the classic notifier');
+  }
+
+  async dropClassic(): Promise<void> {
+    mmuNotifierPut(this.svmm as MmuNotifier);
+  }
+}
+
+/** The same, unregistering the classic notifier: `synchronize_srcu` waits for its callbacks in flight. */
+class ClassicUnregisterThenFree extends ClassicPutThenFree {
+  override async dropClassic(): Promise<void> {
+    await mmuNotifierUnregister(this.svmm as MmuNotifier, this.mm);
+  }
+}
+
 const variants: [string, DriverDefinition, readonly RuleId[]][] = [
   [
     'a state word checked after set_seq',
@@ -72,6 +146,30 @@ describe('lifecycle bugs written another way', () => {
   it.each(variants)('should find %s with a default campaign', async (_name, driver, rules) => {
     const r = await runCampaign(driver, { runs: 2000, seed: 1, shrink: false });
     expect(r.failure?.violation.rule).toSatisfy((x: RuleId | undefined) => x !== undefined && rules.includes(x));
+  });
+
+  it("should end the run at the removal left unawaited, blaming unbind's task, not at the callback that then finds the page table freed", async () => {
+    const driver = svmDriver({ name: 'removal-not-awaited', description: 'the removal not waited for', mirror: RemovalNotAwaited });
+    const r = await runCampaign(driver, { runs: 2000, seed: 1, shrink: false });
+    expect(r.failure?.violation.rule).toBe('callback-threw');
+    expect(r.failure?.violation.explanation).toMatch(
+      /^task driver\d#\d+ threw at step \d+: the code of task driver\d#\d+ went on after it blocked on mm \d+ notifier seq, and reached DeviceVm\.destroy/,
+    );
+  });
+
+  it('should tell a classic callback reaching the page table after mmu_notifier_put to unregister first, and pass the unregistering twin', async () => {
+    const put = svmDriver({ name: 'classic-put-then-free', description: 'put, then free', mirror: ClassicPutThenFree });
+    const found = await runCampaign(put, { runs: 3000, seed: 1, shrink: false });
+    expect(found.failure?.violation.rule).toBe('vm-use-after-free');
+    expect(found.failure?.violation.explanation).toMatch(/the notifier must be unregistered first \(mmu_notifier_unregister waits/);
+    const unregister = svmDriver({
+      name: 'classic-unregister-then-free',
+      description: 'unregister, then free',
+      mirror: ClassicUnregisterThenFree,
+    });
+    const fixed = await runCampaign(unregister, { runs: 3000, seed: 1, shrink: false });
+    expect(fixed.failure?.violation.explanation ?? 'pass').toBe('pass');
+    expect(fixed.runs).toBe(3000);
   });
 
   it('should pass the same campaign with the mirror they were written from', async () => {

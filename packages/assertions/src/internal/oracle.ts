@@ -249,8 +249,16 @@ export class FlushOracle implements Observer {
       this.races = new RaceShadow();
       world.kernel.sched.trackHappensBefore();
     }
-    // No rule reads scheduler switches, and the reports' trace windows leave them out.
-    world.kernel.trace.subscribe((e) => this.onEvent(ctx, e), { switches: false });
+    // No rule reads scheduler switches, and the reports' trace windows leave them out. Events after
+    // the run ended come from code going on to its next wait on a stopped machine (after a
+    // violation stopped the run, or past a wait it did not await, which ended it): not the run's.
+    const sched = world.kernel.sched;
+    world.kernel.trace.subscribe(
+      (e) => {
+        if (!sched.hasEnded) this.onEvent(ctx, e);
+      },
+      { switches: false },
+    );
   }
 
   private counts(event: number): FlushCounts {

@@ -118,6 +118,9 @@ export class DeviceVm {
    * oracle, and a device access through it fails with -ENODEV.
    */
   destroy(why = 'free'): void {
+    // Code that went on past a wait it did not await (a removal of the notifier dropped with
+    // `void`): that is what gets reported, blaming its task, and the page table stays.
+    if (this.device.kernel.sched.strayCode(`DeviceVm.destroy (${why})`)) return;
     if (this.destroyed) {
       this.usedAfterFree(`destroy (${why})`);
       return;

@@ -52,7 +52,7 @@ export class LifecycleShadow {
     const how =
       inv === null
         ? 'driver code still reaches it after its binding let it go'
-        : `a callback of the ${inv.id >= 0 ? `invalidation #${inv.id}` : 'invalidation'} still reaches it: the notifier must be removed (mmu_interval_notifier_remove waits for callbacks in flight) before the page table is freed`;
+        : `a callback of the ${inv.id >= 0 ? `invalidation #${inv.id}` : 'invalidation'} still reaches it: ${removalAdvice(ctx)}`;
     ctx.report(
       {
         rule: 'vm-use-after-free',
@@ -65,6 +65,20 @@ export class LifecycleShadow {
       ev,
     );
   }
+}
+
+/**
+ * What must come before the page table is freed, for the kind of notifier whose callback reached
+ * it: `mmu_interval_notifier_remove` waits for the interval callbacks in flight, and
+ * `mmu_notifier_unregister` for the classic ones (`synchronize_srcu`), where `mmu_notifier_put`
+ * does not wait and leaves the freeing to the `free_notifier` op (mm/mmu_notifier.c).
+ */
+function removalAdvice(ctx: OracleContext): string {
+  const contexts = ctx.world.kernel.sched.current.contexts;
+  const cb = contexts[contexts.length - 1] ?? '';
+  if (cb.startsWith('mmu notifier'))
+    return 'the notifier must be unregistered first (mmu_notifier_unregister waits for callbacks in flight; after mmu_notifier_put, free it in the free_notifier op, which runs once they are done)';
+  return 'the notifier must be removed (mmu_interval_notifier_remove waits for callbacks in flight) before the page table is freed';
 }
 
 /** `unbind` returned: a running device must hold no translation of the process any more. */

@@ -404,6 +404,15 @@ export class Scheduler {
     return this.running;
   }
 
+  /**
+   * True once {@link Scheduler.run} has ended. Code of a task may still run then, up to its next
+   * wait (code that went on past a wait it did not await, or a task stopped at a violation): the
+   * machine has stopped, and what that code does is no event of the run.
+   */
+  get hasEnded(): boolean {
+    return this.finished && !this.running;
+  }
+
   /** All tasks spawned so far, in spawn order. */
   allTasks(): readonly Task[] {
     return this.tasks;
