@@ -168,6 +168,30 @@ describe('data-race', () => {
     );
   });
 
+  it('should say when a lock both sides name is two locks of one name, or one held for read by both', async () => {
+    const k = new Kernel();
+    const oracle = new FlushOracle();
+    oracle.attach(world(k));
+    const cell = new SharedCell(k, 'range list', 0);
+    const sem = k.rwsem('mmap_lock');
+    // One lock per range, made twice for one range: both are "range lock".
+    const locks = [k.mutex('range lock'), k.mutex('range lock')];
+    for (const [i, m] of locks.entries()) {
+      k.spawn(`t${i}`, 'driver', async () => {
+        await sem.downRead();
+        await m.lock();
+        cell.set(i);
+        m.unlock();
+        sem.upRead();
+      });
+    }
+    const v = oracle.finish(await k.run(firstRunnable)).violations[0];
+    expect(v?.rule).toBe('data-race');
+    expect(v?.explanation).toMatch(
+      /; no lock in common \("mmap_lock" held by both in shared \(read\) mode, which orders nothing; "range lock" names two different locks, one taken by each\) and nothing orders/,
+    );
+  });
+
   describe('DMA mappings', () => {
     type Page = ReturnType<Kernel['pages']['allocPage']>;
     interface Ctx {

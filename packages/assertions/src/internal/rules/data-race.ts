@@ -11,7 +11,7 @@
  * machine the notifier callback runs on another CPU at the same time as the fault path
  * (the shadow state follows FastTrack: the last write, and the last read of each task).
  */
-import { epochOf, happensBefore, hex, type Task, type TraceEvent } from '@hmmlab/core';
+import { epochOf, happensBefore, hex, type Task, type TraceEvent, type Waitable } from '@hmmlab/core';
 import type { Device } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 
@@ -26,6 +26,8 @@ interface Access {
   /** Of a device entry change: {@link ROLE_INSTALL}, {@link ROLE_REVOKE}, or {@link ROLE_OTHER}. */
   role: Role;
   locks: readonly string[];
+  /** The locks themselves: two of one name are told apart in the report. */
+  held: readonly Waitable[];
   context: string | null;
 }
 
@@ -310,7 +312,16 @@ export class RaceShadow {
     va: number | null,
     device: Device | null,
   ): void {
-    const unordered = 'no lock in common and nothing orders the two (unlock → lock, wake-up → wait, queue_work → work)';
+    // Locks are named by their names: two objects of one name (a lock per range, made twice for one
+    // range) look like one lock held on both sides.
+    const shared = prior.held.filter((l) => cur.held.includes(l)).map((l) => `"${l.name}"`);
+    const twins = [...new Set(prior.locks.filter((n) => cur.locks.includes(n) && !shared.includes(`"${n}"`)))].map((n) => `"${n}"`);
+    const notes = [
+      ...(shared.length > 0 ? [`${shared.join(', ')} held by both in shared (read) mode, which orders nothing`] : []),
+      ...(twins.length > 0 ? [`${twins.join(', ')} ${twins.length === 1 ? 'names' : 'name'} two different locks, one taken by each`] : []),
+    ];
+    const common = notes.length === 0 ? 'no lock in common' : `no lock in common (${notes.join('; ')})`;
+    const unordered = `${common} and nothing orders the two (unlock → lock, wake-up → wait, queue_work → work)`;
     ctx.report(
       {
         rule: 'data-race',
@@ -345,6 +356,7 @@ function accessOf(
     atomic,
     role,
     locks: t.held.namesSnapshot(),
+    held: t.held.heldSnapshot(),
     context: t.contexts[t.contexts.length - 1] ?? null,
   };
 }
@@ -358,6 +370,7 @@ function refill(a: Access, t: Task, ev: DevPteEvent | SharedEvent | SeqEvent, wr
   a.atomic = atomic;
   a.role = role;
   a.locks = t.held.namesSnapshot();
+  a.held = t.held.heldSnapshot();
   a.context = t.contexts[t.contexts.length - 1] ?? null;
 }
 

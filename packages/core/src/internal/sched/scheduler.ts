@@ -88,6 +88,7 @@ export class HeldLocks {
   private ownedTail: OwnedLock | null = null;
 
   private cachedNames: readonly string[] | null = null;
+  private cachedHeld: readonly Waitable[] | null = null;
 
   /** Records the hold of an owned lock (a page lock, whose holder records the hold on the lock). */
   addOwned(lock: OwnedLock): void {
@@ -97,7 +98,7 @@ export class HeldLocks {
     if (this.ownedTail === null) this.ownedHead = lock;
     else this.ownedTail.heldNext = lock;
     this.ownedTail = lock;
-    this.cachedNames = null;
+    this.changed();
   }
 
   /** Drops the hold of an owned lock. */
@@ -111,7 +112,7 @@ export class HeldLocks {
     else next.heldPrev = prev;
     lock.heldPrev = null;
     lock.heldNext = null;
-    this.cachedNames = null;
+    this.changed();
   }
 
   /** Every lock held whose hold is numbered `mark` or later, oldest first. */
@@ -132,7 +133,7 @@ export class HeldLocks {
     if (this.locks.has(lock)) this.extra.set(lock, (this.extra.get(lock) ?? 0) + 1);
     else {
       this.locks.set(lock, nextHoldSeq++);
-      this.cachedNames = null;
+      this.changed();
     }
   }
 
@@ -146,7 +147,7 @@ export class HeldLocks {
         return;
       }
     }
-    if (this.locks.delete(lock)) this.cachedNames = null;
+    if (this.locks.delete(lock)) this.changed();
   }
 
   /** A mark: locks taken after it are listed by {@link HeldLocks.takenSince}. */
@@ -166,8 +167,19 @@ export class HeldLocks {
 
   /** The same names, as one array shared until the set of locks changes (for observers that keep many). */
   namesSnapshot(): readonly string[] {
-    if (this.cachedNames === null) this.cachedNames = Object.freeze(this.names());
+    if (this.cachedNames === null) this.cachedNames = Object.freeze(this.heldSnapshot().map((l) => l.name));
     return this.cachedNames;
+  }
+
+  /** Every lock held, oldest first, as one array shared until the set of locks changes. */
+  heldSnapshot(): readonly Waitable[] {
+    if (this.cachedHeld === null) this.cachedHeld = Object.freeze(this.ordered(0));
+    return this.cachedHeld;
+  }
+
+  private changed(): void {
+    this.cachedNames = null;
+    this.cachedHeld = null;
   }
 }
 
