@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Kernel } from '../kernel.js';
+import { firstRunnable } from '../sched/decisions.js';
 import { mapAnon } from '../test-helpers.js';
 import { checkMmInvariants } from '../test-invariants.js';
 import { MAP_SHARED, PROT_READ, PROT_WRITE } from './constants.js';
@@ -44,5 +45,25 @@ describe('Mm.exit', () => {
     expect([mm.dead, mm.vmas.length, mm.pt.size, k.pages.allocated]).toEqual([true, 0, 0, 0]);
     await expect(mm.mmput()).rejects.toMatchObject({ code: 'ERR_STATE' });
     expect(mm.mmgetNotZero()).toBe(false);
+  });
+
+  it('should refuse, in a run, an mmput that would take the reference the running process holds, and accept one after an mmget', async () => {
+    const k = new Kernel();
+    const mm = k.createMm();
+    const errors: unknown[] = [];
+    k.spawn('driver', 'driver', async () => {
+      mm.mmget();
+      await mm.mmput();
+      await mm.mmput().catch((e: unknown) => errors.push(e));
+      await mm.exit();
+    });
+    expect((await k.run(firstRunnable)).status).toBe('done');
+    expect(errors).toMatchObject([
+      {
+        code: 'ERR_STATE',
+        message: expect.stringMatching(/^mmput: mm \d+ has mm_users 1, the reference its process holds until it exits/),
+      },
+    ]);
+    expect(mm.dead).toBe(true);
   });
 });

@@ -47,6 +47,8 @@ export class Mm {
   readonly mmapLock: RwSemaphore;
   /** `mm_users`: the address space is alive while it is above zero. */
   users = 1;
+  /** The process still holds its `mm_users` reference: it has not exited. */
+  private processHolds = true;
   /** `mm_users` as an atomic, for happens-before: its value-returning updates are fully ordered. */
   private readonly usersClock = new SyncClock();
 
@@ -138,7 +140,8 @@ export class Mm {
 
   /** Process exit: drops the process's `mm_users` reference (`mmput`). */
   exit(): Promise<void> {
-    return this.mmput();
+    this.processHolds = false;
+    return this.put();
   }
 
   /** CPU load of the word at `va`, through the fault path. Throws a `SignalError` on SIGSEGV/SIGBUS. */
@@ -196,6 +199,20 @@ export class Mm {
 
   /** `mmput`: the last user runs `exit_mmap`, in the caller's context as in the kernel. */
   async mmput(): Promise<void> {
+    // The process holds one reference until it exits (`exit_mm`, kernel/exit.c): a put that would
+    // take the last one while it runs drops a reference nobody took, and exit_mmap would tear the
+    // address space down under the running process (the kernel does not notice; every later use
+    // of the mm is a use after free).
+    if (this.users === 1 && this.processHolds && this.kernel.sched.isRunning) {
+      throw new HmmlabError(
+        'ERR_STATE',
+        `mmput: mm ${this.id} has mm_users 1, the reference its process holds until it exits: this mmput has no mmget (or mmgetNotZero) of its own, and exit_mmap would tear the address space down under the running process`,
+      );
+    }
+    await this.put();
+  }
+
+  private async put(): Promise<void> {
     if (this.users <= 0) {
       throw new HmmlabError('ERR_STATE', `mmput: mm ${this.id} has mm_users ${this.users}; every mmput needs an mmget`);
     }
