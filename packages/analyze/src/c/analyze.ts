@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { AnalyzeError } from '../internal/errors.js';
 import { expandSourcePaths } from '../internal/files.js';
-import { CInterp, type CPath, declName, type FnDef, type CInterp as Interp } from './interp.js';
+import { CInterp, type CPath, declName, type FnDef, type CInterp as Interp, lastName } from './interp.js';
 import { type CNode, cParser, kids, lineOf } from './parse.js';
 
 /** The kind of a C callback, by its ops field. */
@@ -19,7 +19,8 @@ export type CCallbackKind = 'interval' | 'start' | 'end' | 'release';
 export interface CRun {
   /** `ops_table.field` for a callback, the function's name for a fault path. */
   readonly name: string;
-  readonly kind: CCallbackKind | 'fault';
+  /** A callback's kind; `fault` for a fault path, `teardown` for a function that removes a notifier. */
+  readonly kind: CCallbackKind | 'fault' | 'teardown';
   readonly fn: FnDef;
   readonly line: number;
   readonly paths: readonly CPath[];
@@ -32,6 +33,16 @@ export interface CRun {
 export interface CAnalysis {
   readonly callbacks: readonly CRun[];
   readonly entries: readonly CRun[];
+  /**
+   * The functions that call `mmu_interval_notifier_remove` or `mmu_notifier_unregister` (callbacks
+   * aside), taken from their outermost caller in the files as fault paths are, so the locks the
+   * caller holds are seen.
+   */
+  readonly teardowns: readonly CRun[];
+  /** Work functions by the last name of their work item (`INIT_WORK(&p->gc_work, fn)`), by the folder of the driver. */
+  readonly works: ReadonlyMap<string, ReadonlyMap<string, string>>;
+  /** Functions of the files that call `mmu_interval_notifier_remove` or `mmu_notifier_unregister`, directly or not: name → which. */
+  readonly removers: ReadonlyMap<string, string>;
   /** Last names of the locks held where `mmu_interval_read_retry` is checked, by the folder of the driver. */
   readonly retryLocks: ReadonlyMap<string, ReadonlySet<string>>;
   /** Last names of the locks held where callbacks call `mmu_interval_set_seq`, by the folder of the driver. */
@@ -112,6 +123,8 @@ interface ParsedFile {
   readonly fns: FnDef[];
   readonly tables: { name: string; field: string; fn: string; line: number }[];
   readonly calls: Map<string, Set<string>>;
+  /** `INIT_WORK(&p->work, fn)` and `INIT_DELAYED_WORK`: the work item's last name → `fn`. */
+  readonly works: Map<string, string>;
 }
 
 function parseFile(parser: Awaited<ReturnType<typeof cParser>>, file: string, text: string): ParsedFile {
@@ -120,16 +133,20 @@ function parseFile(parser: Awaited<ReturnType<typeof cParser>>, file: string, te
   const fns: FnDef[] = [];
   const tables: ParsedFile['tables'] = [];
   const calls = new Map<string, Set<string>>();
+  const works = new Map<string, string>();
   for (const top of kids(tree.rootNode)) collectTop(top, file, fns, tables);
   for (const f of fns) {
     const called = new Set<string>();
     for (const c of f.node.descendantsOfType('call_expression')) {
       const fn = c?.childForFieldName('function');
       if (fn?.type === 'identifier') called.add(fn.text);
+      if (c === null || !/^INIT_(DELAYED_)?WORK$/.test(fn?.text ?? '')) continue;
+      const [item, handler] = kids(c.childForFieldName('arguments') as CNode).filter((a) => a.type !== 'comment');
+      if (item !== undefined && handler?.type === 'identifier') works.set(lastName(item.text), handler.text);
     }
     calls.set(f.name, called);
   }
-  return { file, fns, tables, calls };
+  return { file, fns, tables, calls, works };
 }
 
 /** Functions and ops initialisers at file level (also inside `#ifdef` blocks). */
@@ -198,7 +215,20 @@ export async function analyzeC(api: string, paths: readonly string[]): Promise<C
       callbacks.push(runOne(interp, `${t.name}.${t.field}`, kind, def));
     }
   }
-  const entries = faultPaths(parsed, fns).map((def) => ({ ...runOne(interp, def.name, 'fault', def), external: !isStatic(def) }));
+  const entries = outermostCallers(parsed, fns, ['mmu_interval_read_retry']).map((def) => ({
+    ...runOne(interp, def.name, 'fault', def),
+    external: !isStatic(def),
+  }));
+  const callbackFns = new Set(callbacks.map((c) => c.fn.name));
+  const teardowns = outermostCallers(parsed, fns, REMOVALS)
+    .filter((def) => !callbackFns.has(def.name))
+    .map((def) => runOne(interp, def.name, 'teardown', def));
+  const works = new Map<string, Map<string, string>>();
+  for (const p of parsed) {
+    const m = works.get(dirname(p.file)) ?? new Map<string, string>();
+    works.set(dirname(p.file), m);
+    for (const [k, v] of p.works) if (!m.has(k)) m.set(k, v);
+  }
   // A driver is the folder of its files: lock names are matched within it, never across drivers.
   const locksOf = (runs: readonly CRun[], t: 'read-retry' | 'set-seq') => {
     const m = new Map<string, Set<string>>();
@@ -211,14 +241,25 @@ export async function analyzeC(api: string, paths: readonly string[]): Promise<C
   };
   const retryLocks = locksOf(entries, 'read-retry');
   const seqLocks = locksOf(callbacks, 'set-seq');
-  return { callbacks, entries, retryLocks, seqLocks, unresolved, read: files.length, parsed: parsed.length };
+  return {
+    callbacks,
+    entries,
+    teardowns,
+    works,
+    removers: removers(parsed, REMOVALS),
+    retryLocks,
+    seqLocks,
+    unresolved,
+    read: files.length,
+    parsed: parsed.length,
+  };
 }
 
-function runOne(interp: Interp, name: string, kind: CCallbackKind | 'fault', def: FnDef): CRun {
+function runOne(interp: Interp, name: string, kind: CRun['kind'], def: FnDef): CRun {
   const params = new Map<number, 'range' | 'mni'>();
   if (kind === 'interval') params.set(0, 'mni').set(1, 'range');
   if (kind === 'start' || kind === 'end') params.set(1, 'range');
-  const ret = kind === 'interval' ? 'bool' : kind === 'start' ? 'int' : kind === 'fault' ? 'int' : 'void';
+  const ret = kind === 'interval' ? 'bool' : kind === 'start' || kind === 'fault' || kind === 'teardown' ? 'int' : 'void';
   const paths = interp.run(def, params, ret);
   return { name, kind, fn: def, line: lineOf(def.node), paths, truncated: interp.truncated, external: false };
 }
@@ -228,11 +269,34 @@ function isStatic(def: FnDef): boolean {
   return kids(def.node).some((k) => k.type === 'storage_class_specifier' && k.text === 'static');
 }
 
+/** The kernel functions that remove a notifier and wait for its callbacks. */
+const REMOVALS = ['mmu_interval_notifier_remove', 'mmu_notifier_unregister'] as const;
+
+/** Every function that reaches one of `callees` through calls in the files: name → the callee it reaches. */
+function removers(parsed: readonly ParsedFile[], callees: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const calls = parsed.flatMap((p) => [...p.calls]);
+  for (const c of callees) out.set(c, c);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [name, called] of calls) {
+      if (out.has(name)) continue;
+      const hit = [...called].find((c) => out.has(c));
+      if (hit === undefined) continue;
+      out.set(name, out.get(hit) as string);
+      changed = true;
+    }
+  }
+  for (const c of callees) out.delete(c);
+  return out;
+}
+
 /**
- * The fault paths: each function that checks `mmu_interval_read_retry` itself, or, when it takes
- * no lock (its caller holds it), its callers in the files, up to the first that takes one.
+ * The functions to run from their start for calls of `callees`: each function that calls one
+ * itself, or, when it takes no lock (its caller holds it), its callers in the files, up to the
+ * first that takes one. For `mmu_interval_read_retry`, these are the fault paths.
  */
-function faultPaths(parsed: readonly ParsedFile[], fns: ReadonlyMap<string, FnDef>): FnDef[] {
+function outermostCallers(parsed: readonly ParsedFile[], fns: ReadonlyMap<string, FnDef>, callees: readonly string[]): FnDef[] {
   const calls = new Map<string, Set<string>>();
   for (const p of parsed) for (const [k, v] of p.calls) calls.set(k, v);
   const takesLock = (name: string) => [...(calls.get(name) ?? [])].some((c) => LOCKS.test(c));
@@ -244,7 +308,7 @@ function faultPaths(parsed: readonly ParsedFile[], fns: ReadonlyMap<string, FnDe
     if (takesLock(name) || callers.length === 0) out.add(name);
     else for (const c of callers) up(c, seen);
   };
-  for (const [name, c] of calls) if (c.has('mmu_interval_read_retry')) up(name, new Set());
+  for (const [name, c] of calls) if (callees.some((x) => c.has(x))) up(name, new Set());
   return [...out].map((n) => fns.get(n)).filter((f): f is FnDef => f !== undefined);
 }
 

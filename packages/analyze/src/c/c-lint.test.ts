@@ -105,9 +105,64 @@ describe('lint on kernel C', () => {
       42,
       /`fx_dev_zap_range\(\)` at dma-unmap-while-mapped\.bad\.c:43 comes after it/,
     ],
+    [
+      'remove-in-callback.bad',
+      'remove-in-callback',
+      46,
+      /^fx_ops\.invalidate calls mmu_interval_notifier_remove: it waits \(wait_event on subscriptions->wq\) for the invalidation in progress/,
+    ],
+    [
+      'remove-in-callback.under-lock',
+      'remove-in-callback',
+      58,
+      /^fx_destroy calls mmu_interval_notifier_remove holding `fx->lock` \(taken at remove-in-callback\.under-lock\.c:54\), which fx_ops\.invalidate takes/,
+    ],
+    [
+      'remove-in-callback.flush-work',
+      'remove-in-callback',
+      55,
+      /^fx_ops\.invalidate waits in flush_work\(\) for the work item `&fx->remove_work`, whose function fx_remove_work_fn calls mmu_interval_notifier_remove/,
+    ],
   ])('should place and explain the finding of %s', async (name, rule, line, message) => {
     const f = (await findings(name)).filter((x) => x.rule === rule);
     expect(f).toEqual([expect.objectContaining({ line, message: expect.stringMatching(message) })]);
+  });
+
+  it('should report mmu_notifier_unregister from release and under the lock start takes, and not mmu_notifier_put', async () => {
+    const f = await findings('remove-in-callback.unregister');
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['32 remove-in-callback', '45 remove-in-callback']);
+    expect(f[1]?.message).toMatch(/which fx_mn_ops\.invalidate_range_start takes at remove-in-callback\.unregister\.c:15/);
+    const put = await lintEdited('remove-in-callback.unregister', '\tmmu_notifier_unregister(mn, mm); /*', '\tmmu_notifier_put(mn); /*');
+    expect(put.map((x) => `${x.line} ${x.rule}`)).toEqual(['45 remove-in-callback']);
+    const released = await lintEdited(
+      'remove-in-callback.unregister',
+      '\tmmu_notifier_unregister(&fx->mn, mm); /* BUG: a start in progress waits for the lock */\n\tmutex_unlock(&fx->lock);\n',
+      '\tmutex_unlock(&fx->lock);\n\tmmu_notifier_unregister(&fx->mn, mm);\n',
+    );
+    expect(released.map((x) => `${x.line} ${x.rule}`)).toEqual(['32 remove-in-callback']);
+  });
+
+  // amdkfd's deferred list work removes holding `svms->lock` (struct svm_range_list); its callback takes `pchild->lock` (struct svm_range).
+  it('should not take a lock of another struct with the same last name for the lock the callback takes', async () => {
+    const destroy = (param: string, lock: string) =>
+      `void fx_destroy(${param})\n{\n\tmutex_lock(&${lock});\n\tfx->dead = true;\n\tfx_dev_zap_range(fx->dev, 0, ULONG_MAX);\n` +
+      `\tfx_dev_flush_tlb(fx->dev, 0, ULONG_MAX);\n\tmmu_interval_notifier_remove(&fx->notifier); /* BUG: an invalidation in progress waits for the lock */\n` +
+      `\tmutex_unlock(&${lock});\n}`;
+    const f = await lintEdited(
+      'remove-in-callback.under-lock',
+      destroy('struct fx *fx', 'fx->lock'),
+      destroy('struct fx *fx, struct fx_list *list', 'list->lock'),
+    );
+    expect(f).toEqual([]);
+  });
+
+  it('should not report a callback that only queues the work item that removes the notifier', async () => {
+    const f = await lintEdited(
+      'remove-in-callback.flush-work',
+      "\t\tflush_work(&fx->remove_work); /* BUG: the work's remove waits for this callback */\n",
+      '',
+    );
+    expect(f).toEqual([]);
   });
 
   it('should report nothing on a correct driver written with guard, scoped_guard, a loop macro, goto unwinding and helpers', async () => {

@@ -29,6 +29,8 @@ export interface Held {
   readonly at: Site;
   /** For `guard()`: the block depth at which it is dropped. */
   readonly scope?: number;
+  /** The struct the lock is a field of (`&svms->lock` → `struct svm_range_list`), when the pointer's declaration says. */
+  readonly struct?: string;
 }
 
 /** How a driver call changes the device's view, judged by its name. */
@@ -38,10 +40,13 @@ export type OpClass = 'revoke' | 'tlb' | 'invalidate' | 'dma-unmap' | 'program' 
 export type CEffect =
   | { readonly t: 'event-test'; readonly at: Site; readonly comments: readonly string[] }
   | { readonly t: 'owner-test'; readonly at: Site; readonly events: number }
-  | { readonly t: 'acquire'; readonly at: Site; readonly key: string }
+  /** A lock taken; `trylock` when taking it cannot wait; `struct` as in {@link Held}. */
+  | { readonly t: 'acquire'; readonly at: Site; readonly key: string; readonly trylock?: true; readonly struct?: string }
   | { readonly t: 'release'; readonly at: Site; readonly key: string; readonly name: string }
   | { readonly t: 'set-seq'; readonly at: Site; readonly held: readonly Held[] }
   | { readonly t: 'read-retry'; readonly at: Site; readonly held: readonly Held[] }
+  /** `mmu_interval_notifier_remove` or `mmu_notifier_unregister` (`fn`): both wait for callbacks in progress. */
+  | { readonly t: 'unregister'; readonly at: Site; readonly fn: string; readonly held: readonly Held[] }
   | {
       readonly t: 'sleep';
       readonly at: Site;
@@ -806,11 +811,33 @@ export class CInterp {
     }
   }
 
-  private acquire(s: CState, lock: CNode, scope?: number): void {
+  private acquire(s: CState, lock: CNode, scope?: number, trylock = false): void {
     const key = lockKey(lock);
-    const h: Held = { key, name: lastName(key), at: this.site(this.cur, lock), ...(scope === undefined ? {} : { scope }) };
+    const struct = this.lockStruct(lock);
+    const h: Held = {
+      key,
+      name: lastName(key),
+      at: this.site(this.cur, lock),
+      ...(scope === undefined ? {} : { scope }),
+      ...(struct === undefined ? {} : { struct }),
+    };
     s.held.push(h);
-    s.effects.push({ t: 'acquire', at: h.at, key });
+    s.effects.push({
+      t: 'acquire',
+      at: h.at,
+      key,
+      ...(trylock ? { trylock: true as const } : {}),
+      ...(struct === undefined ? {} : { struct }),
+    });
+  }
+
+  /** The struct a lock is a field of (`&svms->lock` → `struct svm_range_list`), by the declaration of its pointer. */
+  private lockStruct(lock: CNode): string | undefined {
+    let x = strip(lock);
+    if (x.type === 'pointer_expression' && x.childForFieldName('operator')?.text === '&')
+      x = strip(x.childForFieldName('argument') as CNode);
+    const base = x.type === 'field_expression' ? x.childForFieldName('argument') : null;
+    return base !== null && strip(base).type === 'identifier' ? this.structOf(strip(base)) : undefined;
   }
 
   private release(s: CState, lock: CNode): void {
@@ -880,7 +907,7 @@ export class CInterp {
       for (const got of [true, false]) {
         const st = clone(s);
         if (!this.decide(st, text, got)) continue;
-        if (got) this.acquire(st, lock);
+        if (got) this.acquire(st, lock, undefined, true);
         out.push([st, got ? '1' : '0']);
       }
       return out;
@@ -931,6 +958,10 @@ export class CInterp {
         if (this.decide(st, textOf(x), v)) out.push([st, v ? '1' : '0']);
       }
       return out;
+    }
+    if (name === 'mmu_interval_notifier_remove' || name === 'mmu_notifier_unregister') {
+      s.effects.push({ t: 'unregister', at, fn: name, held: [...s.held] });
+      return [[s, undefined]];
     }
     const macro = /^[A-Z][A-Z0-9_]*$/.test(name) && classify(name) === 'other';
     if (name === '' || macro || NEUTRAL.test(name) || SLEEPS.test(name) || LOOP_MACRO.test(name) || name === 'scoped_guard')
@@ -1064,8 +1095,8 @@ function lockKey(n: CNode): string {
     .replace(/^\((.*)\)$/, '$1');
 }
 
-/** The last field of a lock expression (`dmirror->mutex` → `mutex`). */
-function lastName(key: string): string {
+/** The last name of a lock or field expression (`dmirror->mutex` → `mutex`). */
+export function lastName(key: string): string {
   const m = key.match(/([A-Za-z_]\w*)\W*$/);
   return m?.[1] ?? key;
 }

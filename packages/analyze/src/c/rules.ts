@@ -10,8 +10,8 @@ import { dirname } from 'node:path';
 import { type Access, collectAccesses, lockSetRaces, locksText } from '../internal/lockset.js';
 import { ALL_EVENTS, EV, EVENT_NAMES, eventNames, eventSetText, NONBLOCKABLE_EVENTS } from '../internal/model/values.js';
 import type { Severity } from '../rules/rule.js';
-import type { CAnalysis, CRun } from './analyze.js';
-import type { CEffect, CPath, CState, Held, Site } from './interp.js';
+import type { CAnalysis, CCallbackKind, CRun } from './analyze.js';
+import { type CEffect, type CPath, type CState, type Held, lastName, type Site } from './interp.js';
 
 /** A finding before it is made relative to the working folder. */
 export interface CRawFinding {
@@ -354,6 +354,110 @@ const lockLeak: CRule = {
   },
 };
 
+/** The callback kinds each removal waits for (see rules/remove-in-callback.ts). */
+const REMOVAL_WAITS_FOR: Readonly<Record<string, readonly CCallbackKind[]>> = {
+  mmu_interval_notifier_remove: ['interval', 'start'],
+  mmu_notifier_unregister: ['start', 'end', 'release'],
+};
+
+const REMOVAL_HOW: Readonly<Record<string, string>> = {
+  mmu_interval_notifier_remove: 'it waits (wait_event on subscriptions->wq) for the invalidation in progress on the mm to end',
+  mmu_notifier_unregister: "it calls the notifier's release and waits in synchronize_srcu for every callback in progress",
+};
+
+function removalWaitsFor(fn: string, kind: CRun['kind']): boolean {
+  return REMOVAL_WAITS_FOR[fn]?.some((k) => k === kind) ?? false;
+}
+
+/**
+ * The first lock that a callback of the driver (folder) which `fn` waits for takes and can wait for,
+ * and that is `h`: the same last name, and the same struct when both are known (`svms->lock` of
+ * `struct svm_range_list` is not `pchild->lock` of `struct svm_range`).
+ */
+function callbackTakes(a: CAnalysis, fn: string, dir: string, h: Held): { cb: string; at: Site } | undefined {
+  for (const cb of a.callbacks) {
+    if (!removalWaitsFor(fn, cb.kind) || dirname(cb.fn.file) !== dir) continue;
+    for (const p of cb.paths) {
+      for (const e of p.state.effects) {
+        if (e.t !== 'acquire' || e.trylock === true || lastName(e.key) !== h.name) continue;
+        if (e.struct !== undefined && h.struct !== undefined && e.struct !== h.struct) continue;
+        return { cb: cb.name, at: e.at };
+      }
+    }
+  }
+  return undefined;
+}
+
+const removeInCallback: CRule = {
+  id: 'remove-in-callback',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const cb of a.callbacks) {
+      for (const p of cb.paths) {
+        for (const e of p.state.effects) {
+          if (e.t !== 'unregister') continue;
+          if (removalWaitsFor(e.fn, cb.kind)) {
+            const instead =
+              e.fn === 'mmu_notifier_unregister'
+                ? 'drop the reference with mmu_notifier_put, which frees the notifier after the callbacks return without waiting, or unregister in the driver teardown'
+                : 'remove the notifier in the driver teardown, or queue a work item that does it and do not wait for that work here';
+            out.push({
+              at: e.at,
+              message:
+                `${cb.name} calls ${e.fn}: ${REMOVAL_HOW[e.fn]}, and this callback is one of them, so the removal waits for itself ` +
+                `and never returns: a deadlock, and every later invalidation of the mm hangs behind it. Never call ${e.fn} from a callback: ${instead}`,
+            });
+          } else if (e.fn === 'mmu_interval_notifier_remove') {
+            out.push({
+              at: e.at,
+              message:
+                `${cb.name} calls mmu_interval_notifier_remove, which the kernel forbids from any notifier callback (mm/mmu_notifier.c: ` +
+                'it waits for the invalidations in progress, and lockdep reports it). Remove the notifier in the driver teardown, or from a work item this callback does not wait for',
+            });
+          }
+        }
+      }
+    }
+    for (const t of a.teardowns) {
+      for (const p of t.paths) {
+        for (const e of p.state.effects) {
+          if (e.t !== 'unregister') continue;
+          const dir = dirname(t.fn.file);
+          const h = e.held.find((x) => callbackTakes(a, e.fn, dir, x) !== undefined);
+          const taken = h === undefined ? undefined : callbackTakes(a, e.fn, dir, h);
+          if (h === undefined || taken === undefined) continue;
+          out.push({
+            at: e.at,
+            message:
+              `${t.name} calls ${e.fn} holding \`${h.key}\` (taken at ${where(h.at)}), which ${taken.cb} takes at ${where(taken.at)}: ` +
+              `${REMOVAL_HOW[e.fn]}, and a callback in progress blocks on the lock this path holds: a deadlock. Release \`${h.key}\` ` +
+              'before the removal (mm/mmu_notifier.c: the caller must not hold any lock the callbacks take)',
+          });
+        }
+      }
+    }
+    for (const cb of a.callbacks) {
+      const works = a.works.get(dirname(cb.fn.file));
+      for (const p of cb.paths) {
+        for (const e of p.state.effects) {
+          if (e.t !== 'sleep' || !/^(flush_work|cancel_work_sync|flush_delayed_work|cancel_delayed_work_sync)\(\)$/.test(e.what)) continue;
+          const fn = works?.get(lastName(e.target ?? ''));
+          const removal = fn === undefined ? undefined : a.removers.get(fn);
+          if (fn === undefined || removal === undefined || !removalWaitsFor(removal, cb.kind)) continue;
+          out.push({
+            at: e.at,
+            message:
+              `${cb.name} waits in ${e.what} for the work item \`${e.target}\`, whose function ${fn} calls ${removal}: ${REMOVAL_HOW[removal]}, ` +
+              'which is this callback: a deadlock. Queue the work and return without waiting for it',
+          });
+        }
+      }
+    }
+    return out;
+  },
+};
+
 const WATCHED = [EV.PROTECTION_VMA, EV.PROTECTION_PAGE, EV.SOFT_DIRTY, EV.RELEASE] as const;
 
 function shortName(ev: number): string {
@@ -510,6 +614,7 @@ export const C_RULES: readonly CRule[] = [
   sleepWhenNonblockable,
   trueWhenNonblockable,
   lockLeak,
+  removeInCallback,
   eventFallthrough,
   clearWithoutFlush,
   dmaUnmapWhileMapped,

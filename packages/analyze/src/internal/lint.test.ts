@@ -102,6 +102,7 @@ describe('lint', () => {
       'sleep-when-nonblockable',
       'true-when-nonblockable',
       'lock-leak',
+      'remove-in-callback',
       'event-fallthrough',
       'clear-without-flush',
       'dma-unmap-while-mapped',

@@ -4,6 +4,7 @@ import { dmaUnmapWhileMapped } from './dma-unmap-while-mapped.js';
 import { eventFallthrough } from './event-fallthrough.js';
 import { lockLeak } from './lock-leak.js';
 import { ownerWithoutEvent } from './owner-without-event.js';
+import { removeInCallback } from './remove-in-callback.js';
 import { retryOutsideLock } from './retry-outside-lock.js';
 import type { Rule } from './rule.js';
 import { setSeqOutsideLock } from './set-seq-outside-lock.js';
@@ -23,6 +24,7 @@ export const RULES: readonly Rule[] = [
   sleepWhenNonblockable,
   trueWhenNonblockable,
   lockLeak,
+  removeInCallback,
   eventFallthrough,
   clearWithoutFlush,
   dmaUnmapWhileMapped,

@@ -236,6 +236,72 @@ describe('lint rules', () => {
     }
   });
 
+  describe('remove-in-callback', () => {
+    /** Lints a fixture after one edit (the edit must apply). */
+    const lintEdited = (name: string, from: string, to: string) => {
+      const text = readFileSync(fixture(name), 'utf8');
+      const edited = text.replace(from, to);
+      expect(edited).not.toBe(text);
+      const dir = tempDir('remove');
+      try {
+        writeFileSync(join(dir.path, 'driver.ts'), edited);
+        return lint([join(dir.path, 'driver.ts')]).findings;
+      } finally {
+        dir.dispose();
+      }
+    };
+
+    it('should report an unbind that removes the notifier holding the lock the callback takes, and not once it releases the lock first', () => {
+      const f = rulesOf('remove-in-callback.under-lock');
+      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['89 remove-in-callback']);
+      expect(f[0]?.message).toMatch(
+        /^FxMirror\.unbind calls mmuIntervalNotifierRemove holding `this\.lock` \(taken at remove-in-callback\.under-lock\.ts:85\), which FxMirror\.invalidate takes at remove-in-callback\.under-lock\.ts:49: mmu_interval_notifier_remove waits/,
+      );
+      const released = lintEdited(
+        'remove-in-callback.under-lock',
+        '    await mmuIntervalNotifierRemove(this.notifier); // BUG: an invalidation in progress waits for the lock\n    this.lock.unlock();\n',
+        '    this.lock.unlock();\n    await mmuIntervalNotifierRemove(this.notifier);\n',
+      );
+      expect(released).toEqual([]);
+    });
+
+    it('should report mmuNotifierUnregister from release and under the lock start takes, and not mmuNotifierPut', () => {
+      const f = rulesOf('remove-in-callback.unregister');
+      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['58 remove-in-callback', '65 remove-in-callback']);
+      expect(f[0]?.message).toMatch(/^FxSecondaryMmu\.release calls mmuNotifierUnregister: .* synchronize_srcu .* mmuNotifierPut/);
+      expect(f[1]?.message).toMatch(/which FxSecondaryMmu\.invalidateRangeStart takes at remove-in-callback\.unregister\.ts:45/);
+      const put = lintEdited(
+        'remove-in-callback.unregister',
+        '    await mmuNotifierUnregister(this.mn, this.mm); // BUG: waits for this release',
+        '    mmuNotifierPut(this.mn);',
+      );
+      expect(put.map((x) => `${x.line} ${x.rule}`)).toEqual(['65 remove-in-callback']);
+    });
+
+    it('should report a callback that waits for a work item that removes the notifier, and not one that only queues it', () => {
+      const f = rulesOf('remove-in-callback.flush-work');
+      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['59 remove-in-callback']);
+      expect(f[0]?.message).toMatch(
+        /^FxMirror\.invalidate waits in flushWork for the work item `this\.removeWork`, which calls mmuIntervalNotifierRemove at remove-in-callback\.flush-work\.ts:33/,
+      );
+      const queued = lintEdited(
+        'remove-in-callback.flush-work',
+        '      await this.wq.flushWork(this.removeWork); // BUG: waits for a removal that waits for this callback\n',
+        '',
+      );
+      expect(queued).toEqual([]);
+    });
+
+    it('should not report mmuNotifierUnregister from an interval callback: it runs outside the SRCU section unregister waits for', () => {
+      const f = lintEdited(
+        'remove-in-callback.bad',
+        'await mmuIntervalNotifierRemove(sub); // BUG: waits for itself',
+        'await mmuNotifierUnregister(new MmuNotifier({}), this.mm);',
+      );
+      expect(f).toEqual([]);
+    });
+  });
+
   it('should run only the rules asked for', () => {
     expect(lint([fixture('owner-without-event.bad')], { rules: ['lock-leak'] }).findings).toEqual([]);
     expect(() => lint([fixture('correct-mirror')], { rules: ['no-such-rule'] })).toThrow(

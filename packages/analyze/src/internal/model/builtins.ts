@@ -1,7 +1,9 @@
 /**
  * The kernel and harness API, by name, as the rules need it: locks taken and released (and
  * whether taking them sleeps), sleeping primitives, `mmuIntervalSetSeq` and
- * `mmuIntervalReadRetry`, blockability, device invalidations and device programming.
+ * `mmuIntervalReadRetry`, the removals that wait for callbacks (`mmuIntervalNotifierRemove`,
+ * `mmuNotifierUnregister`; `mmuNotifierPut` waits for nothing), blockability, device
+ * invalidations and device programming.
  */
 import type { CallExpression } from 'ts-morph';
 import type { Interp } from './interp.js';
@@ -148,6 +150,10 @@ export function builtinFunction(ip: Interp, name: string, args: readonly Value[]
       return [[s, { k: 'cond', c: { k: 'atom', key: `mmuIntervalReadRetry@${call.getStartLineNumber()}` } }]];
     case 'mmuIntervalCheckRetry':
       return [[s, { k: 'cond', c: { k: 'atom', key: `mmuIntervalCheckRetry@${call.getStartLineNumber()}` } }]];
+    case 'mmuIntervalNotifierRemove':
+    case 'mmuNotifierUnregister':
+      s.effects.push({ t: 'unregister', fn: name, held: ip.held(s), node: call, stack });
+      return [[s, UNDEF]];
     case 'mmuNotifierRangeBlockable':
       return [[s, args[0]?.k === 'range' ? { k: 'cond', c: { k: 'blockable' } } : sym('blockable')]];
     case 'hmmRangeFaultLoop':

@@ -34,6 +34,12 @@ export type Effect =
   /** The device is programmed (a PTE written, a page DMA-mapped). */
   | (At & { readonly t: 'program'; readonly op: string; readonly held: readonly Held[] })
   | (At & { readonly t: 'sleep'; readonly what: string })
+  /**
+   * `mmuIntervalNotifierRemove` or `mmuNotifierUnregister` (`fn`): both wait for notifier
+   * callbacks in progress (mm/mmu_notifier.c: `wait_event` on the invalidation sequence,
+   * `synchronize_srcu`).
+   */
+  | (At & { readonly t: 'unregister'; readonly fn: string; readonly held: readonly Held[] })
   /** The owner was tested while the path allowed these events. */
   | (At & { readonly t: 'owner-test'; readonly events: number })
   /** The event was tested; `positive` when this path is the one where it matched the named events. */
