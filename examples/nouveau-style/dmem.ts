@@ -237,11 +237,27 @@ export async function nouveauDmemMigrateVmaToRam(svmm: NouveauSvmm, start: numbe
 }
 
 /**
+ * Whether a VRAM page in use still names `svmm` as its `zone_device_data`: a CPU fault on it would
+ * reach `svmm` through `nouveau_dmem_migrate_to_ram`. A page whose struct page the model never made
+ * was never handed out (`peek`: looking does not make it).
+ */
+export function nouveauDmemPagesOf(svmm: NouveauSvmm): boolean {
+  const pgmap = svmm.drm.device.pgmap;
+  if (pgmap === null) return false;
+  const pages = svmm.kernel.pages;
+  for (let pfn = pgmap.startPfn; pfn < pgmap.startPfn + pgmap.nrPages; pfn++) {
+    const p = pages.peek(pfn);
+    if (p !== undefined && !p.free && p.zoneDeviceData === svmm) return true;
+  }
+  return false;
+}
+
+/**
  * `nouveau_dmem_evict_chunk`: every VRAM page in use goes back to system memory through
  * `migrate_device_range`. Its `try_to_migrate` sends a CLEAR (no owner) for each CPU mapping,
  * which the classic notifier does not skip: the GPU's translations are gone before the copy.
  */
-export async function nouveauDmemEvictChunk(drm: NouveauDrm): Promise<number> {
+export async function nouveauDmemEvictChunk(drm: NouveauDrm, only?: NouveauSvmm): Promise<number> {
   const k = drm.kernel;
   const pgmap = drm.device.pgmap;
   if (pgmap === null) return 0;
@@ -253,6 +269,8 @@ export async function nouveauDmemEvictChunk(drm: NouveauDrm): Promise<number> {
     const s = src[i] as number;
     const spage = migratePfnToPage(k, s);
     if (spage === null || (s & MIGRATE_PFN_MIGRATE) === 0) continue;
+    // A page left without a destination is not migrated (migrate_device_finalize restores it).
+    if (only !== undefined && spage.zoneDeviceData !== only) continue;
     // alloc_page(GFP_HIGHUSER | __GFP_NOFAIL): eviction cannot fail.
     const dpage = k.pages.allocPage({ zero: false });
     await k.pages.lockPage(dpage);

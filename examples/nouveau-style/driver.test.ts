@@ -8,6 +8,7 @@ import {
   MAP_PRIVATE,
   MMU_NOTIFY_MIGRATE,
   type Mm,
+  mmuNotifierPut,
   oomReap,
   PROT_READ,
   PROT_WRITE,
@@ -317,5 +318,54 @@ describe('nouveau-style', () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true } });
     expect(r.failure?.violation ?? null).toBeNull();
     expect(r.verdict).toBe('pass');
+  });
+});
+
+/**
+ * Closing the client frees the svmm after `mmu_notifier_put` (`nouveau_svmm_free_notifier`), and
+ * every VRAM page it migrated names it as `zone_device_data`: a CPU touch after the close runs
+ * `nouveau_dmem_migrate_to_ram` on it (docs/findings/nouveau-svmm-freed-under-vram.md). The
+ * template brings the client's VRAM pages back before the put; nouveau 6.1 does not.
+ */
+describe('nouveau-style closing a client with pages in VRAM', () => {
+  const scenario: Scenario = {
+    regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      { kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1 }, { op: 'unbind' }] },
+      { kind: 'cpu', ops: [{ op: 'read', region: 0, page: 0 }] },
+    ],
+  };
+
+  it("should bring the client's VRAM pages back at close, so that a later CPU touch reads system memory", async () => {
+    const r = await checkScenario(driver, scenario, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.violations).toEqual([]);
+  });
+
+  it('should report the CPU touch as a use of the freed svmm when the close leaves them in VRAM, as nouveau 6.1 does', async () => {
+    const asIn61 = {
+      ...driver,
+      name: 'nouveau-style-6.1-close',
+      probe(kernel: Kernel) {
+        const inner = driver.probe(kernel) as ReturnType<typeof driver.probe> & Awaited<ReturnType<typeof driver.probe>>;
+        return {
+          ...inner,
+          async bind(mm: Mm, options?: { device?: number }) {
+            const svmm = await inner.bind(mm, options);
+            // nouveau_svmm_fini: svmm->vmm = NULL, then mmu_notifier_put, nothing evicted.
+            svmm.unbind = async () => {
+              await svmm.release();
+              mmuNotifierPut(svmm.notifier);
+            };
+            return svmm;
+          },
+        };
+      },
+    };
+    const r = await checkScenario(asIn61, scenario, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['vm-use-after-free']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /calls migrate_to_ram for device page pfn \d+, whose zone_device_data is the binding whose unbind returned at step \d+/,
+    );
   });
 });

@@ -46,7 +46,7 @@ import {
   VM_FAULT_SIGSEGV,
 } from '@hmmlab/core';
 import { type Binding, type DeviceFault, type DeviceVm, HMM_RANGE_DEFAULT_TIMEOUT, hmmRangeFaultLoop, SharedCell } from '@hmmlab/harness';
-import { nouveauDmemEvictChunk, nouveauDmemMigrateVma, nouveauDmemMigrateVmaToRam } from './dmem.js';
+import { nouveauDmemEvictChunk, nouveauDmemMigrateVma, nouveauDmemMigrateVmaToRam, nouveauDmemPagesOf } from './dmem.js';
 import type { NouveauDrm } from './drm.js';
 
 /** What `commit` returns when a write fault got a read-only VRAM page: fault it back to RAM first. */
@@ -168,9 +168,22 @@ export class NouveauSvmm implements Binding {
    * `nouveau_svmm_fini`: closing the client. The GPU's translations go under the mutex (`svmm->vmm
    * = NULL`), then `mmu_notifier_put` drops the registration's reference on the mm, whether or not
    * `exit_mmap` already unhashed the notifier: only the put (or an unregister) does `mmdrop`.
+   *
+   * Fix (docs/findings/nouveau-svmm-freed-under-vram.md): the put frees the svmm once its SRCU
+   * grace period ends (`nouveau_svmm_free_notifier`), but every VRAM page this svmm migrated keeps
+   * it as its `zone_device_data`, and a CPU fault on one of them runs `nouveau_dmem_migrate_to_ram`,
+   * which takes `svmm->mutex`: after the client closed, on freed memory. Nouveau 6.1 evicts VRAM
+   * only when the device goes (`nouveau_dmem_fini`); here the client's own pages come back first,
+   * again until none is left (a fault holding one's lock makes `migrate_device_range` skip it,
+   * as dmirror-fixed's release does).
    */
   async unbind(): Promise<void> {
     await this.release();
+    await nouveauDmemEvictChunk(this.drm, this);
+    while (nouveauDmemPagesOf(this)) {
+      await this.kernel.yieldPoint();
+      await nouveauDmemEvictChunk(this.drm, this);
+    }
     mmuNotifierPut(this.notifier);
   }
 

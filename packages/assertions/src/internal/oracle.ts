@@ -367,6 +367,7 @@ export class FlushOracle implements Observer {
         return;
       case 'private-fault':
         coverPrivateFault(ctx, e);
+        this.lifecycle.onPrivateFault(ctx, e);
         return;
       case 'cpu-access':
         checkCpuAccess(ctx, this.ghost, e);

@@ -24,6 +24,8 @@ export class LifecycleShadow {
   private readonly freed = new Map<number, { step: number; what: string }>();
   /** A classic notifier's `release` callback returned (`exit_mmap`, or an unregister). */
   releaseRan = false;
+  /** The step the main binding's `unbind` returned at, once it has. */
+  private unboundAt: number | null = null;
 
   onVmEvent(ctx: OracleContext, ev: VmEvent): void {
     switch (ev.op) {
@@ -34,11 +36,43 @@ export class LifecycleShadow {
         this.useAfterFree(ctx, ev);
         return;
       case 'unbind-end':
+        this.unboundAt ??= ev.step;
         checkUnbindEnd(ctx, ev);
         return;
       default:
         return;
     }
+  }
+
+  /**
+   * A CPU fault on a device-private page calls its pgmap's `migrate_to_ram`, which finds the driver
+   * through the page's `zone_device_data`: once the binding it points to was let go (its `unbind`
+   * returned: the file's private data is freed, as `dmirror_fops_release` does `kfree(dmirror)`),
+   * the fault runs on freed driver state, whatever it then touches (lib/test_hmm.c before v6.1,
+   * where release did not evict the device pages).
+   */
+  onPrivateFault(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'private-fault' }>): void {
+    const w = ctx.world;
+    if (ev.phase !== 'begin' || this.unboundAt === null || w.binding === null || w.bindingState !== 'closed') return;
+    const page = ctx.world.kernel.pages.pfnToPage(ev.pfn);
+    if (page === undefined || (page.zoneDeviceData !== w.binding && page.folio.zoneDeviceData !== w.binding)) return;
+    const vm = w.binding.vms[0];
+    ctx.report(
+      {
+        rule: 'vm-use-after-free',
+        explanation:
+          `a CPU fault at ${hex(ev.va)} (mm ${ev.mm}) calls migrate_to_ram for device page pfn ${ev.pfn}, whose zone_device_data is the binding ` +
+          `whose unbind returned at step ${this.unboundAt}: the fault runs on the driver's freed state. Unbind must first bring back every device ` +
+          'page that points to the binding, by pfn and whichever process maps it (migrate_device_range, as dmirror_fops_release evicts its ' +
+          'chunks since v6.1), or zone_device_data must point to state that outlives the file',
+        mm: ev.mm,
+        va: ev.va,
+        pfn: ev.pfn,
+        device: vm?.device ?? null,
+        dedupKey: `vm-use-after-free:private-fault:${ev.pfn}`,
+      },
+      ev,
+    );
   }
 
   private useAfterFree(ctx: OracleContext, ev: VmEvent): void {
