@@ -212,6 +212,36 @@ describe('lint rules', () => {
     }
   });
 
+  it('should follow a plain field read and written through get and set accessors, and judge it as the field itself', () => {
+    const dir = tempDir('accessor');
+    try {
+      const text = readFileSync(fixture('unshared-driver-state.bad'), 'utf8');
+      const accessed = text
+        .replace(
+          '  closed = false;\n',
+          '  private closedFlag = false;\n  get closed(): boolean {\n    return this.closedFlag;\n  }\n  set closed(v: boolean) {\n    this.closedFlag = v;\n  }\n',
+        )
+        .replace('/** Set when the device file closes. */\n', '/** Set when the device file closes (through its accessors). */\n');
+      expect(accessed).not.toBe(text);
+      writeFileSync(join(dir.path, 'driver.ts'), accessed);
+      const f = lint([join(dir.path, 'driver.ts')]).findings;
+      expect(f.map((x) => x.rule)).toEqual(['unshared-driver-state']);
+      expect(f[0]?.message).toMatch(
+        /^`FxMirror\.closedFlag` is written in FxMirror\.unbind with no lock held and read in FxMirror\.invalidate/,
+      );
+      // The same accessors, the flag set under the lock: no finding.
+      const locked = accessed.replace(
+        '    this.closed = true;\n    await this.lock.lock();\n',
+        '    await this.lock.lock();\n    this.closed = true;\n',
+      );
+      expect(locked).not.toBe(accessed);
+      writeFileSync(join(dir.path, 'driver.ts'), locked);
+      expect(lint([join(dir.path, 'driver.ts')]).findings).toEqual([]);
+    } finally {
+      dir.dispose();
+    }
+  });
+
   it("should follow driver state through declared types: a parameter's, a field's, a cast's class", () => {
     // The callback reaches the mirror through `(mni as FxNotifier).mirror`, a field declared
     // `FxMirror`; `unbind` sets the flag without the lock the callback reads it under.

@@ -5,11 +5,13 @@
 import { type CallExpression, type Identifier, Node, type PropertyAccessExpression, SyntaxKind, VariableDeclarationKind } from 'ts-morph';
 import { classNamed, evalCall, evalNew, plainField, property, touchField } from './calls.js';
 import { closure, type Frame, type Interp } from './interp.js';
+import { findSetter } from './program.js';
 import { decide, type State } from './state.js';
 import {
   asCond,
   type Cond,
   FALSE,
+  type FnValue,
   keyOf,
   knownConstant,
   type Located,
@@ -211,11 +213,17 @@ function assignTo(ip: Interp, fr: Frame, target: Node, value: Value, s: State): 
   }
   if (Node.isPropertyAccessExpression(target)) {
     const name = target.getName();
-    return evalExpr(ip, fr, target.getExpression(), s).map(([t, base]): [State, Located] => {
+    return evalExpr(ip, fr, target.getExpression(), s).flatMap(([t, base]): Out => {
+      // `this.count = v` through `set count(v)`: the setter's body is what runs.
+      const setter = base.k === 'sym' && base.cls !== undefined ? findSetter(base.cls, name) : undefined;
+      if (setter !== undefined) {
+        const fn: FnValue = { k: 'fn', node: setter.node, env: null, thisValue: base, owner: setter.owner };
+        return ip.call(fn, [value], t, target).map(([u]): [State, Located] => [u, value]);
+      }
       const cls = base.k === 'sym' ? (base.cls ?? base.fcls) : undefined;
       const field = cls !== undefined ? plainField(cls, name) : undefined;
       if (field !== undefined) touchField(ip, t, target, field, true);
-      return [t, value];
+      return [[t, value]];
     });
   }
   if (Node.isElementAccessExpression(target)) {

@@ -115,7 +115,7 @@ function bodyOf(n: Node): Node | undefined {
   if (Node.isArrowFunction(n) || Node.isFunctionExpression(n) || Node.isFunctionDeclaration(n) || Node.isMethodDeclaration(n)) {
     return n.getBody();
   }
-  if (Node.isGetAccessorDeclaration(n) || Node.isConstructorDeclaration(n)) return n.getBody();
+  if (Node.isGetAccessorDeclaration(n) || Node.isSetAccessorDeclaration(n) || Node.isConstructorDeclaration(n)) return n.getBody();
   return undefined;
 }
 
@@ -126,6 +126,7 @@ function paramsOf(n: Node): Node[] {
     Node.isFunctionExpression(n) ||
     Node.isFunctionDeclaration(n) ||
     Node.isMethodDeclaration(n) ||
+    Node.isSetAccessorDeclaration(n) ||
     Node.isConstructorDeclaration(n)
   ) {
     return n.getParameters();

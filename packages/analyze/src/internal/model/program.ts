@@ -265,6 +265,16 @@ export function findMember(cls: ClassInfo | null, name: string): Member | undefi
   return cls === null ? undefined : perClassAndName(members, cls, name, memberOf);
 }
 
+/** The `set name(v)` accessor `cls` or a base class declares, unless a field of that name comes first. */
+export function findSetter(cls: ClassInfo, name: string): { readonly node: Node; readonly owner: ClassInfo } | undefined {
+  for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
+    const s = c.decl.getSetAccessor(name);
+    if (s !== undefined) return s.getBody() === undefined ? undefined : { node: s, owner: c };
+    if (c.decl.getProperty(name) !== undefined) return undefined;
+  }
+  return undefined;
+}
+
 function memberOf(cls: ClassInfo, name: string): Member | undefined {
   for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
     const m = c.decl.getMethod(name);
