@@ -234,7 +234,7 @@ program
   .command('lint')
   .description('check driver callbacks statically against the flush contract, TypeScript models or kernel C (exit 1 on an error finding)')
   .argument('<paths...>', 'driver files or folders (.ts, or .c/.h)')
-  .option('--json', 'print { "findings": [...] }')
+  .option('--json', 'print { "findings": [...] }, with a "note" when no callback was found to check')
   .action(async (paths: string[], opts: { json?: boolean }) => {
     const a = await analyze();
     emit(
