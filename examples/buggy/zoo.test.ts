@@ -191,7 +191,7 @@ const CASES: Case[] = [
         cpu({ op: 'mprotect', ...page0, prot: 'r' }, { op: 'madvise', ...page0, advice: 'dontneed' }),
       ],
     },
-    decisions: () => seededDecisions(25),
+    decisions: () => seededDecisions(12),
     rule: 'stale-install',
     check: (v) => {
       expect(v.device).toBe('gpu0');
@@ -300,7 +300,7 @@ const CASES: Case[] = [
         cpu({ op: 'mprotect', ...page0, prot: 'r' }),
       ],
     },
-    decisions: () => seededDecisions(23),
+    decisions: () => seededDecisions(83),
     rule: 'missed-flush',
     check: (v) => {
       expect(v.invalidation?.event).toBe('MMU_NOTIFY_PROTECTION_VMA');

@@ -379,14 +379,16 @@ export class Device {
     if (this.kernel.trace.on) this.kernel.trace.emit({ type: 'dma', dev: this.name, pfn: page.pfn, op: 'map', write });
   }
 
-  /** `dma_unmap_page`. */
+  /**
+   * `dma_unmap_page`. Of a page the device has no mapping of, the DMA API's debug check WARNs and
+   * unmaps nothing (kernel/dma/debug.c, `check_unmap`: "device driver tries to free DMA memory it
+   * has not allocated"); without it the IOMMU unmaps whatever the address now stands for.
+   */
   dmaUnmap(page: Page): void {
     const n = this.dma.get(page.pfn) ?? 0;
     if (n === 0) {
-      throw new HmmlabError(
-        'ERR_STATE',
-        `${this.name}: dma_unmap_page of ${String(page)}, which is not mapped; unmap only what you mapped`,
-      );
+      this.kernel.warn('dma-unmap-unmapped', `${this.name}: dma_unmap_page of ${String(page)}, which it has not mapped`);
+      return;
     }
     if (n === 1) this.dma.delete(page.pfn);
     else this.dma.set(page.pfn, n - 1);

@@ -30,6 +30,8 @@ export const KERNEL_WARNS: Readonly<Record<string, string>> = {
     'the kernel WARNs and returns -EINVAL (mm/mmu_notifier.c, __mmu_interval_notifier_insert: "Must call with a mmget() held"): insert notifiers only while holding a user reference to the mm (mmget_not_zero), never once its last user is gone',
   'register-both':
     'the kernel WARNs and returns -EINVAL (mm/mmu_notifier.c, __mmu_notifier_register, from v6.6): a subscription implements arch_invalidate_secondary_tlbs or invalidate_range_start/end, not both',
+  'dma-unmap-unmapped':
+    'the DMA API WARNs, "device driver tries to free DMA memory it has not allocated" (kernel/dma/debug.c, check_unmap), and without its debug checks the IOMMU unmaps whatever the address now stands for: unmap only what the device mapped, after the mapping is made (a mapping made after the lock was dropped can come after the callback that unmaps it)',
   'bad-page':
     'the kernel reports a bad page state, "nonzero mapcount" (mm/page_alloc.c, free_page_is_bad, bad_page): the last reference went while a CPU entry still maps the page, a put_page without its get_page',
 };

@@ -40,7 +40,8 @@ export interface RangeFaultLoopArgs {
 
 /**
  * Runs the loop until `commit` ran under the lock with an unchanged seq. Returns 0, `-EBUSY` on
- * timeout, or the error `hmmRangeFault` returned.
+ * timeout, or the error `hmmRangeFault` returned. Its return after the unlock is a preemption
+ * point: another task may run before the caller's next step.
  */
 export async function hmmRangeFaultLoop(args: RangeFaultLoopArgs): Promise<number> {
   const { mm, range } = args;
@@ -67,6 +68,10 @@ export async function hmmRangeFaultLoop(args: RangeFaultLoopArgs): Promise<numbe
     }
     const r = await args.commit(range);
     args.unlock();
+    // The caller goes on with the lock dropped, where another CPU may take it first: an
+    // invalidation can run before the caller's next step (what it records of the fault after
+    // the unlock, as a count of mapped pages, comes after that invalidation's decision).
+    await k.yieldPoint();
     return typeof r === 'number' ? r : 0;
   }
 }
