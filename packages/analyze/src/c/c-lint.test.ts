@@ -43,6 +43,38 @@ describe('lint on kernel C', () => {
     expect(await findings(`${id}.good`)).toEqual([]);
   });
 
+  it('should report an interval callback that never calls mmu_interval_set_seq while the fault path checks the sequence', async () => {
+    const f = await lintEdited('owner-without-event.good', '\tmmu_interval_set_seq(mni, cur_seq);\n', '');
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['31 skip-before-set-seq']);
+    expect(f[0]?.message).toMatch(/^fx_ops\.invalidate never calls mmu_interval_set_seq, on any path, while the driver checks mmu_interval_read_retry \(owner-without-event\.good\.c:22\)/);
+  });
+
+  it('should forget what a path decided of a variable once it is assigned again', async () => {
+    // `ret` was 0 after hmm_range_fault; a second call's result tested with `if (ret)` is a new decision.
+    const f = await lintEdited(
+      'owner-without-event.good',
+      '\tfx_dev_map_range(fx->dev, range);\n\tmutex_unlock(&fx->lock);\n',
+      '\tret = fx_dev_map_range(fx->dev, range);\n\tif (ret)\n\t\treturn ret;\n\tmutex_unlock(&fx->lock);\n',
+    );
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['28 lock-leak']);
+  });
+
+  it('should take a DMA mapping made before the retry check as no device programming, and one made after the unlock as one', async () => {
+    const before = await lintEdited(
+      'owner-without-event.good',
+      '\tif (ret)\n\t\treturn ret;\n\tmutex_lock(&fx->lock);\n',
+      '\tif (ret)\n\t\treturn ret;\n\tdma_map_page(fx->dev, range);\n\tmutex_lock(&fx->lock);\n',
+    );
+    expect(before).toEqual([]);
+    const after = await lintEdited(
+      'owner-without-event.good',
+      '\tfx_dev_map_range(fx->dev, range);\n\tmutex_unlock(&fx->lock);\n',
+      '\tmutex_unlock(&fx->lock);\n\tdma_map_page(fx->dev, range);\n',
+    );
+    expect(after.map((x) => x.rule)).toEqual(['retry-outside-lock']);
+    expect(after[0]?.message).toMatch(/programmed \(dma_map_page\) after `fx->lock` was released/);
+  });
+
   it.each([
     ['NULL != range->owner', /its only test of the owner, `NULL != range->owner`, holds for other owners too/],
     ['range->owner', /its only test of the owner, `range->owner`, holds/],

@@ -33,8 +33,13 @@ export interface Held {
   readonly struct?: string;
 }
 
-/** How a driver call changes the device's view, judged by its name. */
-export type OpClass = 'revoke' | 'tlb' | 'invalidate' | 'dma-unmap' | 'program' | 'other';
+/**
+ * How a driver call changes the device's view, judged by its name. `dma-map` (`dma_map_page`,
+ * `dma_map_sgtable`) makes a page reachable for DMA but writes no device entry: mapping before the
+ * retry check is the usual order (the entries that use the address are written after it, under the
+ * lock), mapping after the lock was dropped is not.
+ */
+export type OpClass = 'revoke' | 'tlb' | 'invalidate' | 'dma-unmap' | 'dma-map' | 'program' | 'other';
 
 /** What a path did, in order. */
 export type CEffect =
@@ -168,6 +173,7 @@ const LOOP_MACRO =
 export function classify(name: string): OpClass {
   const n = name.toLowerCase();
   if (/dma_unmap|unmap_dma/.test(n)) return 'dma-unmap';
+  if (/(^|_)dma_map(_|$)/.test(n)) return 'dma-map';
   if (/tlb/.test(n) && /(flush|inval|sync|shootdown)/.test(n)) return 'tlb';
   if (/inval/.test(n)) return 'invalidate';
   if (/evict|quiesce|suspend|stop_queues/.test(n)) return 'invalidate';
@@ -465,6 +471,10 @@ export class CInterp {
     else f.kinds.delete(name);
     if (v !== undefined) f.vals.set(name, v);
     else f.vals.delete(name);
+    // What the path decided about the variable's old value says nothing of the new one (`ret =
+    // f(); if (ret) …` after an earlier `if (ret)`).
+    const word = new RegExp(`(^|[^A-Za-z0-9_>.])${name}($|[^A-Za-z0-9_])`);
+    if (s.decisions.some((d) => word.test(d.text))) s.decisions = s.decisions.filter((d) => !word.test(d.text));
   }
 
   /** What an expression stands for: `range`, `range->event`, `range->owner`, `mni`. */

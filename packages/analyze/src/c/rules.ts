@@ -95,7 +95,23 @@ const skipBeforeSetSeq: CRule = {
   check(a) {
     const out: ReturnType<CRule['check']> = [];
     for (const cb of a.callbacks) {
-      if (cb.kind !== 'interval' || !cb.paths.some((p) => did(p, 'set-seq'))) continue;
+      if (cb.kind !== 'interval') continue;
+      if (!cb.paths.some((p) => did(p, 'set-seq'))) {
+        // A fault path of the same driver checks the sequence: a callback that never moves it defeats every check.
+        const retry = a.entries
+          .filter((e) => dirname(e.fn.file) === dirname(cb.fn.file))
+          .flatMap((e) => e.paths.flatMap((p) => p.state.effects.filter((x): x is Eff<'read-retry'> => x.t === 'read-retry')))[0];
+        if (retry !== undefined && cb.paths.some((p) => p.outcome === 'ok' && (p.state.events & ~EV.RELEASE) !== 0)) {
+          out.push({
+            at: { file: cb.fn.file, line: cb.line, text: cb.name },
+            message:
+              `${cb.name} never calls mmu_interval_set_seq, on any path, while the driver checks mmu_interval_read_retry (${where(retry.at)}): ` +
+              'the check never sees an invalidation, and a fault that read its pfns before one maps pages the CPU no longer maps. ' +
+              'Take the lock and call mmu_interval_set_seq(mni, cur_seq) before returning true',
+          });
+        }
+        continue;
+      }
       for (const p of cb.paths) {
         const s = p.state;
         if (p.outcome !== 'ok' || did(p, 'set-seq') || s.blockable === false) continue;
@@ -267,7 +283,7 @@ const retryOutsideLock: CRule = {
             } else checked = { held, at: e.at, released: undefined };
           } else if (e.t === 'release' && checked !== undefined && checked.released === undefined) {
             checked.released = checked.held.find((h) => h.key === e.key || h.name === e.name);
-          } else if (e.t === 'op' && e.cls === 'program' && !e.defined && checked?.released !== undefined) {
+          } else if (e.t === 'op' && (e.cls === 'program' || e.cls === 'dma-map') && !e.defined && checked?.released !== undefined) {
             const lock = checked.released;
             if (e.held.some((h) => h.name === lock.name)) continue;
             out.push({

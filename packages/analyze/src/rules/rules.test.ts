@@ -212,6 +212,21 @@ describe('lint rules', () => {
     }
   });
 
+  it('should report an interval callback that never calls mmuIntervalSetSeq while the fault path checks the sequence', () => {
+    const dir = tempDir('no-set-seq');
+    try {
+      const text = readFileSync(fixture('correct-mirror'), 'utf8');
+      const without = text.replace('            mmuIntervalSetSeq(sub, curSeq);\n', '');
+      expect(without).not.toBe(text);
+      writeFileSync(join(dir.path, 'driver.ts'), without);
+      const f = lint([join(dir.path, 'driver.ts')]).findings;
+      expect(f.map((x) => `${x.line} ${x.rule} ${x.severity}`)).toEqual(['53 skip-before-set-seq error']);
+      expect(f[0]?.message).toMatch(/^never calls mmuIntervalSetSeq, on any path, while the driver checks mmuIntervalReadRetry \(driver\.ts:40\)/);
+    } finally {
+      dir.dispose();
+    }
+  });
+
   it('should follow a plain field read and written through get and set accessors, and judge it as the field itself', () => {
     const dir = tempDir('accessor');
     try {

@@ -8,7 +8,7 @@
  * fault path can tell its own migrations some other way (examples/dmirror-fixed, fix 2; N8).
  */
 import { EV } from '../internal/model/values.js';
-import { blameReturn, did, pathConditions, type RawFinding, type Rule } from './rule.js';
+import { at, blame, blameReturn, did, pathConditions, type RawFinding, type Rule } from './rule.js';
 
 /** The `skip-before-set-seq` rule (see the file comment). */
 export const skipBeforeSetSeq: Rule = {
@@ -17,8 +17,22 @@ export const skipBeforeSetSeq: Rule = {
   description: 'an interval invalidate path returns true before mmuIntervalSetSeq without being a legal self-skip',
   check(a) {
     const out: RawFinding[] = [];
+    // Where a fault path checks the sequence: a callback that never moves it defeats every check.
+    const retry = a.entries.flatMap((e) => e.paths.flatMap((p) => p.state.effects.filter((x) => x.t === 'read-retry')))[0];
     for (const cb of a.callbacks) {
-      if (cb.kind !== 'interval' || !cb.paths.some((p) => did(p, 'set-seq'))) continue;
+      if (cb.kind !== 'interval') continue;
+      if (!cb.paths.some((p) => did(p, 'set-seq'))) {
+        if (retry !== undefined && cb.paths.some((p) => p.outcome === 'ok' && (p.state.events & ~EV.RELEASE) !== 0)) {
+          out.push({
+            node: cb.fn.node,
+            message:
+              `never calls mmuIntervalSetSeq, on any path, while the driver checks mmuIntervalReadRetry (${at(blame(a, retry.node, retry.stack))}): ` +
+              'the check never sees an invalidation, and a fault that read its pfns before one maps pages the CPU no longer maps. ' +
+              'Take the lock and call mmuIntervalSetSeq(mni, curSeq) before returning true',
+          });
+        }
+        continue;
+      }
       for (const p of cb.paths) {
         const s = p.state;
         if (p.outcome !== 'ok' || did(p, 'set-seq') || s.blockable === false) continue;
