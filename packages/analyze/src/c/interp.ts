@@ -471,10 +471,13 @@ export class CInterp {
     else f.kinds.delete(name);
     if (v !== undefined) f.vals.set(name, v);
     else f.vals.delete(name);
-    // What the path decided about the variable's old value says nothing of the new one (`ret =
-    // f(); if (ret) …` after an earlier `if (ret)`).
-    const word = new RegExp(`(^|[^A-Za-z0-9_>.])${name}($|[^A-Za-z0-9_])`);
-    if (s.decisions.some((d) => word.test(d.text))) s.decisions = s.decisions.filter((d) => !word.test(d.text));
+    // What the path decided about the variable's old value says nothing of a call's result stored
+    // in it (`ret = f(); if (ret) …` after an earlier `if (ret)`). Other stores (a loop's `addr =
+    // next`) keep the decisions: forgetting them would unroll every loop to the path budget.
+    if (strip(value).type === 'call_expression') {
+      const word = new RegExp(`(^|[^A-Za-z0-9_>.])${name}($|[^A-Za-z0-9_])`);
+      if (s.decisions.some((d) => word.test(d.text))) s.decisions = s.decisions.filter((d) => !word.test(d.text));
+    }
   }
 
   /** What an expression stands for: `range`, `range->event`, `range->owner`, `mni`. */
