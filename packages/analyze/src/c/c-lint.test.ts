@@ -46,7 +46,9 @@ describe('lint on kernel C', () => {
   it('should report an interval callback that never calls mmu_interval_set_seq while the fault path checks the sequence', async () => {
     const f = await lintEdited('owner-without-event.good', '\tmmu_interval_set_seq(mni, cur_seq);\n', '');
     expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['31 skip-before-set-seq']);
-    expect(f[0]?.message).toMatch(/^fx_ops\.invalidate never calls mmu_interval_set_seq, on any path, while the driver checks mmu_interval_read_retry \(owner-without-event\.good\.c:22\)/);
+    expect(f[0]?.message).toMatch(
+      /^fx_ops\.invalidate never calls mmu_interval_set_seq, on any path, while the driver checks mmu_interval_read_retry \(owner-without-event\.good\.c:22\)/,
+    );
   });
 
   it('should forget what a path decided of a variable once it is assigned again', async () => {

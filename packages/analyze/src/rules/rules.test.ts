@@ -221,7 +221,9 @@ describe('lint rules', () => {
       writeFileSync(join(dir.path, 'driver.ts'), without);
       const f = lint([join(dir.path, 'driver.ts')]).findings;
       expect(f.map((x) => `${x.line} ${x.rule} ${x.severity}`)).toEqual(['53 skip-before-set-seq error']);
-      expect(f[0]?.message).toMatch(/^never calls mmuIntervalSetSeq, on any path, while the driver checks mmuIntervalReadRetry \(driver\.ts:40\)/);
+      expect(f[0]?.message).toMatch(
+        /^never calls mmuIntervalSetSeq, on any path, while the driver checks mmuIntervalReadRetry \(driver\.ts:40\)/,
+      );
     } finally {
       dir.dispose();
     }
