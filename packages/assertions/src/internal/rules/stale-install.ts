@@ -83,7 +83,7 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
     facts.push(`pfn ${pfn} is device-private memory of another owner, which ${dev.name} cannot reach`);
   } else if (former !== undefined && former.pfn === pfn && !(mapsPage(pte) && ptePfn(pte) === pfn)) {
     facts.push(
-      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.invId < 0 ? '' : `, invalidation #${former.invId} ${eventName(former.invEvent)}`}), and the device was given it after that change: pfns from hmm_range_fault stay valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
+      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.invId < 0 ? '' : `, invalidation #${former.invId} ${eventName(former.invEvent)}`}), and the device was given it after that change: a pfn from hmm_range_fault, or kept by the driver since (a cache of its own, a snapshot a worker maps), stays valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
     );
   } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
     facts.push(samePageWhy(ctx, pte, entry, ctx.lostWrite.get(mm)?.get(Math.floor(va / k.pageSize))));
