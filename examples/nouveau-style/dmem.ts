@@ -237,19 +237,44 @@ export async function nouveauDmemMigrateVmaToRam(svmm: NouveauSvmm, start: numbe
 }
 
 /**
- * Whether a VRAM page in use still names `svmm` as its `zone_device_data`: a CPU fault on it would
+ * The VRAM pages in use that name `svmm` as their `zone_device_data`: a CPU fault on one would
  * reach `svmm` through `nouveau_dmem_migrate_to_ram`. A page whose struct page the model never made
  * was never handed out (`peek`: looking does not make it).
  */
-export function nouveauDmemPagesOf(svmm: NouveauSvmm): boolean {
+export function nouveauDmemPagesOf(svmm: NouveauSvmm): number[] {
   const pgmap = svmm.drm.device.pgmap;
-  if (pgmap === null) return false;
+  if (pgmap === null) return [];
   const pages = svmm.kernel.pages;
+  const out: number[] = [];
   for (let pfn = pgmap.startPfn; pfn < pgmap.startPfn + pgmap.nrPages; pfn++) {
     const p = pages.peek(pfn);
-    if (p !== undefined && !p.free && p.zoneDeviceData === svmm) return true;
+    if (p !== undefined && !p.free && p.zoneDeviceData === svmm) out.push(pfn);
   }
-  return false;
+  return out;
+}
+
+/**
+ * `nouveau_dmem_evict_chunk`'s steps for the VRAM pages of one svmm only (`migrate_device_range`
+ * of each page): the pages other clients migrated stay where they are.
+ */
+export async function nouveauDmemEvictSvmm(svmm: NouveauSvmm, pfns: readonly number[]): Promise<void> {
+  const k = svmm.kernel;
+  for (const pfn of pfns) {
+    const src: PfnArray = [0];
+    const dst: PfnArray = [0];
+    await migrateDeviceRange(k, src, pfn, 1);
+    const s = src[0] as number;
+    const spage = migratePfnToPage(k, s);
+    if (spage !== null && (s & MIGRATE_PFN_MIGRATE) !== 0) {
+      // alloc_page(GFP_HIGHUSER | __GFP_NOFAIL): eviction cannot fail.
+      const dpage = k.pages.allocPage({ zero: false });
+      await k.pages.lockPage(dpage);
+      svmm.drm.device.copyPage(dpage, spage);
+      dst[0] = migratePfn(dpage.pfn) | (s & MIGRATE_PFN_WRITE);
+    }
+    await migrateDevicePages(k, src, dst, 1);
+    migrateDeviceFinalize(k, src, dst, 1);
+  }
 }
 
 /**
@@ -257,7 +282,7 @@ export function nouveauDmemPagesOf(svmm: NouveauSvmm): boolean {
  * `migrate_device_range`. Its `try_to_migrate` sends a CLEAR (no owner) for each CPU mapping,
  * which the classic notifier does not skip: the GPU's translations are gone before the copy.
  */
-export async function nouveauDmemEvictChunk(drm: NouveauDrm, only?: NouveauSvmm): Promise<number> {
+export async function nouveauDmemEvictChunk(drm: NouveauDrm): Promise<number> {
   const k = drm.kernel;
   const pgmap = drm.device.pgmap;
   if (pgmap === null) return 0;
@@ -269,8 +294,6 @@ export async function nouveauDmemEvictChunk(drm: NouveauDrm, only?: NouveauSvmm)
     const s = src[i] as number;
     const spage = migratePfnToPage(k, s);
     if (spage === null || (s & MIGRATE_PFN_MIGRATE) === 0) continue;
-    // A page left without a destination is not migrated (migrate_device_finalize restores it).
-    if (only !== undefined && spage.zoneDeviceData !== only) continue;
     // alloc_page(GFP_HIGHUSER | __GFP_NOFAIL): eviction cannot fail.
     const dpage = k.pages.allocPage({ zero: false });
     await k.pages.lockPage(dpage);

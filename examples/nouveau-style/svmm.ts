@@ -46,7 +46,13 @@ import {
   VM_FAULT_SIGSEGV,
 } from '@hmmlab/core';
 import { type Binding, type DeviceFault, type DeviceVm, HMM_RANGE_DEFAULT_TIMEOUT, hmmRangeFaultLoop, SharedCell } from '@hmmlab/harness';
-import { nouveauDmemEvictChunk, nouveauDmemMigrateVma, nouveauDmemMigrateVmaToRam, nouveauDmemPagesOf } from './dmem.js';
+import {
+  nouveauDmemEvictChunk,
+  nouveauDmemEvictSvmm,
+  nouveauDmemMigrateVma,
+  nouveauDmemMigrateVmaToRam,
+  nouveauDmemPagesOf,
+} from './dmem.js';
 import type { NouveauDrm } from './drm.js';
 
 /** What `commit` returns when a write fault got a read-only VRAM page: fault it back to RAM first. */
@@ -174,15 +180,15 @@ export class NouveauSvmm implements Binding {
    * it as its `zone_device_data`, and a CPU fault on one of them runs `nouveau_dmem_migrate_to_ram`,
    * which takes `svmm->mutex`: after the client closed, on freed memory. Nouveau 6.1 evicts VRAM
    * only when the device goes (`nouveau_dmem_fini`); here the client's own pages come back first,
-   * again until none is left (a fault holding one's lock makes `migrate_device_range` skip it,
-   * as dmirror-fixed's release does).
+   * one `migrate_device_range` each, again until none is left (a fault holding one's lock makes
+   * `migrate_device_range` skip it, as dmirror-fixed's release handles).
    */
   async unbind(): Promise<void> {
     await this.release();
-    await nouveauDmemEvictChunk(this.drm, this);
-    while (nouveauDmemPagesOf(this)) {
-      await this.kernel.yieldPoint();
-      await nouveauDmemEvictChunk(this.drm, this);
+    for (let pfns = nouveauDmemPagesOf(this); pfns.length > 0; pfns = nouveauDmemPagesOf(this)) {
+      await nouveauDmemEvictSvmm(this, pfns);
+      // A page a CPU fault holds locked was skipped: its fault finishes first.
+      if (nouveauDmemPagesOf(this).length > 0) await this.kernel.yieldPoint();
     }
     mmuNotifierPut(this.notifier);
   }
