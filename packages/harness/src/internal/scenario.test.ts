@@ -38,6 +38,11 @@ describe('validateScenario', () => {
       'scenario: tasks[0].ops[0].through: page is 9; expected an integer in [0, 1]',
     ],
     [withOps('driver', [{ op: 'evict', device: 99 }]), 'scenario: tasks[0].ops[0]: device is 99; expected an integer in [0, 63]'],
+    [
+      { regions: [region], tasks: [], wordsPerPage: 100000 },
+      'scenario: wordsPerPage: 100000; expected a positive integer dividing the page size, 4096',
+    ],
+    [{ regions: [region], tasks: [], pageSize: 1000 }, 'scenario: pageSize: 1000; expected a power of two of at least 64'],
     [withOps('cpu', [{ op: 'write', region: 0, page: 0 }]), 'scenario: tasks[0].ops[0]: op "write" needs value'],
     [withOps('cpu', [{ op: 'munmap', region: 0, page: 0 }]), 'scenario: tasks[0].ops[0]: op "munmap" needs pages'],
     [withOps('cpu', [{ op: 'read', region: 0, page: 0, word: -1 }]), 'scenario: tasks[0].ops[0]: word -1 must be an integer ≥ 0'],

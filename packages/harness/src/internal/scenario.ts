@@ -289,6 +289,13 @@ export function validateScenario(s: Scenario): void {
     }
   }
   if (s.deviceMemory !== undefined) checkMemoryHold(s.deviceMemory);
+  // What the kernel model takes (kernel.ts): refused here, as the scenario's, not later as the model's.
+  const ps = s.pageSize;
+  if (ps !== undefined && !(Number.isInteger(ps) && ps >= 64 && (ps & (ps - 1)) === 0))
+    fail('pageSize', `${JSON.stringify(ps)}; expected a power of two of at least 64`);
+  const w = s.wordsPerPage;
+  if (w !== undefined && !(Number.isInteger(w) && w >= 1 && (ps ?? 4096) % w === 0))
+    fail('wordsPerPage', `${JSON.stringify(w)}; expected a positive integer dividing the page size, ${ps ?? 4096}`);
   if (s.exitAtEnd !== undefined && typeof s.exitAtEnd !== 'boolean')
     fail('exitAtEnd', `${JSON.stringify(s.exitAtEnd)}; expected true or false`);
   if (!Array.isArray(s.regions) || s.regions.length === 0) fail('regions', 'expected at least one region');
