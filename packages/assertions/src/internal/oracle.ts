@@ -187,6 +187,8 @@ export class FlushOracle implements Observer {
   private readonly options: Required<Omit<OracleOptions, 'rules'>>;
   private readonly enabled: ReadonlySet<RuleId>;
   private readonly recent: RecentEvents;
+  /** The last event of the run the oracle saw (the anchor of run-level reports). */
+  private lastSeen: TraceEvent | undefined;
   /** Made anew with the kernel's page size by {@link FlushOracle.attach}. */
   private ghost = new GhostMemory(4096, 4);
   private layout: LayoutTracker | null = null;
@@ -213,6 +215,7 @@ export class FlushOracle implements Observer {
   /** Observer hook: subscribes to the kernel's trace. */
   attach(world: World): void {
     this.world = world;
+    this.lastSeen = undefined;
     this.ghost = new GhostMemory(world.kernel.pageSize, world.kernel.wordSize);
     this.layout = new LayoutTracker(this.ghost, world.kernel.pageSize);
     const oracle = this;
@@ -255,7 +258,9 @@ export class FlushOracle implements Observer {
     const sched = world.kernel.sched;
     world.kernel.trace.subscribe(
       (e) => {
-        if (!sched.hasEnded) this.onEvent(ctx, e);
+        if (sched.hasEnded) return;
+        this.lastSeen = e;
+        this.onEvent(ctx, e);
       },
       { switches: false },
     );
@@ -578,11 +583,21 @@ export class FlushOracle implements Observer {
   /** Adds the run-level rules (deadlock, livelock, driver failures) and returns the verdict. */
   finish(run: RunResult): OracleReport {
     const k = (this.world as World).kernel;
-    const last = k.trace.last() ?? ({ type: 'warn', what: '', detail: '', seq: k.trace.length, step: run.steps, task: -1 } as TraceEvent);
+    // The run's last event the oracle saw: code still running once the run ended emits more, which are no events of the run.
+    const last = this.lastSeen ?? ({ type: 'warn', what: '', detail: '', seq: k.trace.length, step: run.steps, task: -1 } as TraceEvent);
     const ctx = this.ctx as OracleContext;
     switch (run.status) {
       case 'deadlock':
-        runRule(ctx, last, 'deadlock', run.message, null, run.deadlock[0]?.task);
+        // Named after a blocked task that holds what another blocked task waits for, else the first.
+        runRule(
+          ctx,
+          last,
+          'deadlock',
+          run.message,
+          null,
+          (run.deadlock.find((d) => run.deadlock.some((o) => o !== d && o.heldBy.some((h) => h.id === d.task.id))) ?? run.deadlock[0])
+            ?.task,
+        );
         break;
       case 'step-limit':
         // Named after the last task to run: a loop that only yields leaves no trace of its own.

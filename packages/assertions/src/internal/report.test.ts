@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatOwner } from './report.js';
+import { formatEvent, formatOwner } from './report.js';
 
 class GpuDevice {
   readonly device = { name: 'gpu1' };
@@ -21,5 +21,17 @@ describe('formatOwner', () => {
     expect(formatOwner(null)).toBe('none');
     expect(formatOwner(undefined)).toBe('none');
     expect(formatOwner(7)).toBe('7');
+  });
+});
+
+describe('formatEvent', () => {
+  it('should say what a shared-state access read or wrote, and whether atomically', () => {
+    const at = { seq: 1, step: 2, task: 3 };
+    expect(formatEvent({ ...at, type: 'shared-access', obj: 1, name: 'gpu0 bind fences', key: '', write: true, atomic: false })).toBe(
+      'write shared "gpu0 bind fences"',
+    );
+    expect(formatEvent({ ...at, type: 'shared-access', obj: 2, name: 'gpu0 tile_present', key: '7', write: false, atomic: true })).toBe(
+      'read shared "gpu0 tile_present"[7] (atomic)',
+    );
   });
 });

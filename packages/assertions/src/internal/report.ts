@@ -177,6 +177,8 @@ export function formatEvent(e: TraceEvent): string {
       return `sleeping ${e.what} in non-blockable ${e.context}`;
     case 'lock-leak':
       return `${e.context} returned holding ${e.locks.join(', ')}`;
+    case 'shared-access':
+      return `${e.write ? 'write' : 'read'} shared "${e.name}"${e.key === '' ? '' : `[${e.key}]`}${e.atomic ? ' (atomic)' : ''}`;
     default:
       return (e as { type: string }).type;
   }

@@ -601,7 +601,8 @@ export class Scheduler {
       case 'hung':
         return `task ${String(failed)} is hung${where} at step ${this.step}: it awaits a promise that no model primitive will settle (a timer, I/O, or a promise that never resolves)`;
       case 'deadlock':
-        return `deadlock at step ${this.step}: ${deadlock
+        // The step the dispatch that found no task to run had begun: the last one ran the step before.
+        return `deadlock at step ${this.step - 1}: ${deadlock
           .map(
             (d) =>
               `${d.task.name}#${d.task.id} waits for ${d.waitsFor}${
