@@ -587,18 +587,13 @@ export class FlushOracle implements Observer {
     const last = this.lastSeen ?? ({ type: 'warn', what: '', detail: '', seq: k.trace.length, step: run.steps, task: -1 } as TraceEvent);
     const ctx = this.ctx as OracleContext;
     switch (run.status) {
-      case 'deadlock':
+      case 'deadlock': {
         // Named after a blocked task that holds what another blocked task waits for, else the first.
-        runRule(
-          ctx,
-          last,
-          'deadlock',
-          run.message,
-          null,
-          (run.deadlock.find((d) => run.deadlock.some((o) => o !== d && o.heldBy.some((h) => h.id === d.task.id))) ?? run.deadlock[0])
-            ?.task,
-        );
+        const named =
+          run.deadlock.find((d) => run.deadlock.some((o) => o !== d && o.heldBy.some((h) => h.id === d.task.id))) ?? run.deadlock[0];
+        runRule(ctx, last, 'deadlock', run.message, named?.context ?? null, named?.task);
         break;
+      }
       case 'step-limit':
         // Named after the last task to run: a loop that only yields leaves no trace of its own.
         ctx.report(

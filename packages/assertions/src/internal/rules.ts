@@ -57,7 +57,11 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
     holds:
       "a device's DMA mapping of a page is torn down only once the device holds no translation that reaches the page (its entry cleared and its TLB flushed)",
   },
-  'vm-use-after-free': { family: 'failure', holds: 'no driver code updates, walks or flushes a device address space after it was freed' },
+  'vm-use-after-free': {
+    family: 'failure',
+    holds:
+      'no driver code updates, walks or flushes a device address space after it was freed, and no CPU fault reaches a binding through a device page after its unbind returned',
+  },
   'lost-write': { family: 'data', holds: 'no write is lost: every write lands on the page that holds the memory' },
   'stale-read': { family: 'data', holds: 'every read returns the last value written to that address' },
   'data-race': {

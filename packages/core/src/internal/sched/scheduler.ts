@@ -248,6 +248,8 @@ export interface DeadlockEntry {
   heldBy: TaskInfo[];
   /** Names of the locks the blocked task holds. */
   holds: string[];
+  /** The driver callback the blocked task is in, if any. */
+  context: string | null;
 }
 
 /** The result of {@link Scheduler.run}. */
@@ -622,6 +624,7 @@ export class Scheduler {
         waitsFor: t.waitingOn?.name ?? 'an event',
         heldBy: t.waitingOn?.holders().slice() ?? [],
         holds: t.held.names(),
+        context: t.contexts[t.contexts.length - 1] ?? null,
       });
     }
     return out;
