@@ -83,7 +83,7 @@ function checkOracleOptions(o: { maxViolations: number; traceWindow: number }, r
 
 /**
  * Reports a run-level rule once, at the last event of the run, naming `task` (the task that failed,
- * or the first of a deadlock's): once the run ended, the running task is the setup task.
+ * or the deadlock's task chosen by the caller): once the run ended, the running task is the setup task.
  */
 function runRule(
   ctx: OracleContext,
