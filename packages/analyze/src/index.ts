@@ -15,7 +15,7 @@ export { type Argv, type CommandResult, codemodCommand, explainCommand, initComm
 export { AnalyzeError, type AnalyzeErrorCode } from './internal/errors.js';
 export { type DecisionRow, type DecisionTable, type ExplainResult, explain } from './internal/explain.js';
 export { type InitOptions, type InitResult, init, TEMPLATE_NAMES, type TemplateName } from './internal/init/init.js';
-export { type Finding, type LintOptions, type LintResult, lint, lintRules } from './internal/lint.js';
+export { type Finding, type Incomplete, type LintOptions, type LintResult, lint, lintRules } from './internal/lint.js';
 export {
   EQUIVALENTS_FILE,
   type Equivalent,

@@ -43,6 +43,32 @@ describe('lint on kernel C', () => {
     expect(await findings(`${id}.good`)).toEqual([]);
   });
 
+  it('should list a function with more paths than it follows, as text and as JSON, and not a twin with few', async () => {
+    // Each `if` doubles the fault path's paths: ten give 1,024, past the budget; three give 8.
+    const dir = tempDir('c-lint-budget');
+    try {
+      const text = readFileSync(fixture('retry-outside-lock.good'), 'utf8');
+      const withIfs = (n: number) =>
+        text.replace(
+          '\tint ret;\n',
+          `\tint ret;\n\n${Array.from({ length: n }, (_, i) => `\tif (fx->a${i})\n\t\tfx->n${i}++;\n`).join('')}`,
+        );
+      writeFileSync(join(dir.path, 'many.c'), withIfs(10));
+      writeFileSync(join(dir.path, 'few.c'), withIfs(3));
+      const many = await lintCCommand({ paths: [join(dir.path, 'many.c')], cwd: dir.path });
+      expect(many.exitCode).toBe(0);
+      expect(many.stdout).toMatch(
+        /^note: 1 function\(s\) have more paths than lint follows; the paths past the budget were not checked:\n {2}many\.c:12 {2}fx_fault\nno findings\n/,
+      );
+      const json = JSON.parse((await lintCCommand({ paths: [join(dir.path, 'many.c')], cwd: dir.path, json: true })).stdout);
+      expect(json.incomplete).toEqual([{ name: 'fx_fault', file: 'many.c', line: 12 }]);
+      const few = await lintCCommand({ paths: [join(dir.path, 'few.c')], cwd: dir.path, json: true });
+      expect(JSON.parse(few.stdout)).toMatchObject({ findings: [], incomplete: [] });
+    } finally {
+      dir.dispose();
+    }
+  });
+
   it('should report an interval callback that never calls mmu_interval_set_seq while the fault path checks the sequence', async () => {
     const f = await lintEdited('owner-without-event.good', '\tmmu_interval_set_seq(mni, cur_seq);\n', '');
     expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['31 skip-before-set-seq']);

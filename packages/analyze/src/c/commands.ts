@@ -4,7 +4,7 @@
  * 2 with one line.
  */
 import type { CommandResult } from '../internal/commands.js';
-import { needPaths, usage } from '../internal/commands.js';
+import { incompleteNote, needPaths, usage } from '../internal/commands.js';
 import { formatTables } from '../internal/explain.js';
 import { initFromC } from './init-c.js';
 import { explainC, lintC } from './lint-c.js';
@@ -27,10 +27,14 @@ export async function lintCCommand(o: COptions): Promise<CommandResult> {
     const { findings } = r;
     const exitCode = findings.some((f) => f.severity === 'error') ? 1 : 0;
     if (o.json === true)
-      return { exitCode, stdout: `${JSON.stringify({ findings, stats: r.stats, unresolved: r.unresolved }, null, 2)}\n` };
+      return {
+        exitCode,
+        stdout: `${JSON.stringify({ findings, stats: r.stats, unresolved: r.unresolved, incomplete: r.incomplete }, null, 2)}\n`,
+      };
     const errors = findings.filter((f) => f.severity === 'error').length;
     const lines = findings.map((f) => `${f.file}:${f.line}  ${f.severity}  ${f.rule}  ${f.message}`);
     for (const u of r.unresolved) lines.push(`note: ops callback ${u} is not defined in the files linted`);
+    lines.push(...incompleteNote(r.incomplete));
     lines.push(findings.length === 0 ? 'no findings' : `${errors} error(s), ${findings.length - errors} warning(s)`);
     lines.push(
       `${r.stats.files} C file(s) read, ${r.stats.parsed} using the notifier API parsed, ${r.stats.callbacks} callback(s) and ` +

@@ -6,7 +6,7 @@
 import { AnalyzeError } from '../internal/errors.js';
 import { type DecisionRow, type DecisionTable, type ExplainResult, rowHeader } from '../internal/explain.js';
 import { displayPath } from '../internal/files.js';
-import type { Finding, LintOptions } from '../internal/lint.js';
+import type { Finding, Incomplete, LintOptions } from '../internal/lint.js';
 import { analyzeC, type CAnalysis } from './analyze.js';
 import type { CEffect, CPath } from './interp.js';
 import { C_RULES, checkC } from './rules.js';
@@ -28,6 +28,8 @@ export interface CLintResult {
   };
   /** Callbacks named by an ops table but defined in none of the files (`table.field → function`). */
   readonly unresolved: readonly string[];
+  /** Callbacks and functions with more paths than the analysis follows: the paths past the budget were not checked. */
+  readonly incomplete: readonly Incomplete[];
 }
 
 /**
@@ -51,10 +53,16 @@ export async function lintC(paths: readonly string[], options: LintOptions = {})
   findings.sort((x, y) =>
     x.file < y.file ? -1 : x.file > y.file ? 1 : x.line - y.line || (x.rule < y.rule ? -1 : x.rule > y.rule ? 1 : 0),
   );
+  const incomplete: Incomplete[] = [];
+  for (const r of [...a.callbacks, ...a.entries, ...a.teardowns]) {
+    const at = { name: r.name, file: displayPath(r.fn.file, cwd), line: r.line };
+    if (r.truncated && !incomplete.some((x) => x.file === at.file && x.line === at.line)) incomplete.push(at);
+  }
   return {
     findings,
     stats: { files: a.read, parsed: a.parsed, callbacks: a.callbacks.length, faultPaths: a.entries.length },
     unresolved: a.unresolved,
+    incomplete,
   };
 }
 

@@ -44,6 +44,39 @@ describe('lintCommand', () => {
     }
   });
 
+  it('should list a function with more paths than it follows, as text and as JSON, and not a twin with few', () => {
+    // Each `if` doubles the fault path's paths: twelve give 4,096, past the budget; three give 8.
+    const dir = tempDir('lint-budget');
+    try {
+      const text = readFileSync(fixture('correct-mirror'), 'utf8');
+      const start = '            const start = kernel.pageAlignDown(f.va);\n';
+      const withIfs = (n: number) =>
+        text.replace(
+          start,
+          `${Array.from({ length: n }, (_, i) => `            if (f.va === ${i + 1} * kernel.pageSize) v.flushTlb(0, ${i + 1});\n`).join('')}${start}`,
+        );
+      const many = join(dir.path, 'many.ts');
+      const few = join(dir.path, 'few.ts');
+      writeFileSync(many, withIfs(12));
+      writeFileSync(few, withIfs(3));
+      const r = lintCommand({ paths: [many], cwd: dir.path });
+      expect(r).toEqual({
+        exitCode: 0,
+        stdout:
+          'note: 1 function(s) have more paths than lint follows; the paths past the budget were not checked:\n' +
+          '  many.ts:28  many device fault\nno findings\n',
+      });
+      expect(JSON.parse(lintCommand({ paths: [many], cwd: dir.path, json: true }).stdout)).toEqual({
+        findings: [],
+        incomplete: [{ name: 'many device fault', file: 'many.ts', line: 28 }],
+      });
+      expect(lintCommand({ paths: [few], cwd: dir.path })).toEqual({ exitCode: 0, stdout: 'no findings\n' });
+      expect(JSON.parse(lintCommand({ paths: [few], cwd: dir.path, json: true }).stdout)).toEqual({ findings: [] });
+    } finally {
+      dir.dispose();
+    }
+  });
+
   it('should say "no findings" for a correct driver', () => {
     expect(lintCommand({ paths: [fixture('correct-mirror')] })).toEqual({ exitCode: 0, stdout: 'no findings\n' });
   });

@@ -7,7 +7,7 @@ import { codemod } from './codemod/codemod.js';
 import { AnalyzeError } from './errors.js';
 import { explain } from './explain.js';
 import { init, TEMPLATE_NAMES } from './init/init.js';
-import { lint } from './lint.js';
+import { type Incomplete, lint } from './lint.js';
 
 /** What a command returns. */
 export interface CommandResult {
@@ -83,6 +83,18 @@ function fromArgv(argv: Argv): {
 const NO_CALLBACKS =
   'no notifier callback found: nothing was checked. The ops may be registered in another file of the driver (mmuIntervalNotifierInsert, mmuNotifierRegister): give its folder';
 
+/**
+ * The lines that list the functions lint did not follow to the end of every path: a finding may
+ * hide in the paths past the budget, so their silence is not a pass.
+ */
+export function incompleteNote(incomplete: readonly Incomplete[]): string[] {
+  if (incomplete.length === 0) return [];
+  return [
+    `note: ${incomplete.length} function(s) have more paths than lint follows; the paths past the budget were not checked:`,
+    ...incomplete.map((x) => `  ${x.file}:${x.line}  ${x.name}`),
+  ];
+}
+
 export function usage(command: string, e: unknown): CommandResult {
   if (e instanceof AnalyzeError) {
     const msg = e.message.startsWith(`${command}:`) ? e.message : `${command}: ${e.message}`;
@@ -106,14 +118,17 @@ export function lintCommand(opts: (CommonOptions & { readonly paths?: readonly s
   const missing = needPaths('lint', o.paths, 'lint examples/dmirror');
   if (missing !== undefined) return missing;
   try {
-    const { findings, callbacks } = lint(o.paths ?? [], o.cwd === undefined ? {} : { cwd: o.cwd });
+    const { findings, callbacks, incomplete } = lint(o.paths ?? [], o.cwd === undefined ? {} : { cwd: o.cwd });
     const exitCode = findings.some((f) => f.severity === 'error') ? 1 : 0;
     // No finding because nothing was checked must not read as a pass, in either format.
     const unchecked = findings.length === 0 && callbacks === 0;
-    if (o.json === true)
-      return { exitCode, stdout: `${JSON.stringify(unchecked ? { findings, note: NO_CALLBACKS } : { findings }, null, 2)}\n` };
+    if (o.json === true) {
+      const doc = { findings, ...(unchecked ? { note: NO_CALLBACKS } : {}), ...(incomplete.length > 0 ? { incomplete } : {}) };
+      return { exitCode, stdout: `${JSON.stringify(doc, null, 2)}\n` };
+    }
     const errors = findings.filter((f) => f.severity === 'error').length;
     const lines = findings.map((f) => `${f.file}:${f.line}  ${f.severity}  ${f.rule}  ${f.message}`);
+    lines.push(...incompleteNote(incomplete));
     lines.push(
       findings.length > 0 ? `${errors} error(s), ${findings.length - errors} warning(s)` : unchecked ? NO_CALLBACKS : 'no findings',
     );

@@ -34,6 +34,19 @@ export interface LintResult {
   readonly findings: Finding[];
   /** How many notifier callbacks the drivers register were checked: 0 means nothing was. */
   readonly callbacks: number;
+  /**
+   * Callbacks and functions whose paths outnumbered the analysis's budget: the paths past it were
+   * not checked, so no finding there does not mean they pass.
+   */
+  readonly incomplete: readonly Incomplete[];
+}
+
+/** A function the analysis did not follow to the end of every path. */
+export interface Incomplete {
+  /** `Class.member` or the function's name. */
+  readonly name: string;
+  readonly file: string;
+  readonly line: number;
 }
 
 /**
@@ -82,5 +95,11 @@ export function lint(paths: readonly string[], options: LintOptions = {}): LintR
   findings.sort((x, y) =>
     x.file < y.file ? -1 : x.file > y.file ? 1 : x.line - y.line || (x.rule < y.rule ? -1 : x.rule > y.rule ? 1 : 0),
   );
-  return { findings, callbacks: analysis.callbacks.length };
+  const incomplete: Incomplete[] = [];
+  for (const r of [...analysis.callbacks, ...analysis.entries]) {
+    if (!r.truncated) continue;
+    const at = { file: displayPath(r.fn.node.getSourceFile().getFilePath(), cwd), line: r.fn.node.getStartLineNumber() };
+    if (!incomplete.some((x) => x.file === at.file && x.line === at.line)) incomplete.push({ name: r.name, ...at });
+  }
+  return { findings, callbacks: analysis.callbacks.length, incomplete };
 }
