@@ -6,6 +6,7 @@ import {
   Kernel,
   MAP_ANONYMOUS,
   MAP_PRIVATE,
+  MMU_NOTIFY_EXCLUSIVE,
   MMU_NOTIFY_MIGRATE,
   type Mm,
   mmuNotifierPut,
@@ -318,6 +319,51 @@ describe('nouveau-style', () => {
     const r = await runCampaign(driver, { runs: 300, seed: 7, shape: { exit: true } });
     expect(r.failure?.violation ?? null).toBeNull();
     expect(r.verdict).toBe('pass');
+  });
+});
+
+/**
+ * Two GPUs of one process: GPU 1 takes a page device-exclusive while GPU 0 maps it. The
+ * `MMU_NOTIFY_EXCLUSIVE` invalidation carries GPU 1's owner; GPU 0 must zap its translation, or it
+ * keeps writing a page whose atomics GPU 1 now holds.
+ */
+describe('nouveau-style with a page another GPU takes device-exclusive', () => {
+  const scenario: Scenario = {
+    regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 1 }] },
+      { kind: 'driver', ops: [{ op: 'make-exclusive', region: 0, page: 0, pages: 1, device: 1 }] },
+    ],
+  };
+
+  it("should zap GPU 0's translation in the other GPU's EXCLUSIVE invalidation", async () => {
+    const r = await checkScenario(driver, scenario, { decisions: firstRunnable });
+    expect(r.run.status, r.run.message).toBe('done');
+    expect(r.violations).toEqual([]);
+  });
+
+  it('should report GPU 0 keeping its translation when its callback skips every EXCLUSIVE, whatever the owner', async () => {
+    const skipsEveryExclusive = {
+      ...driver,
+      name: 'nouveau-style-skips-every-exclusive',
+      probe(kernel: Kernel) {
+        const inner = driver.probe(kernel) as ReturnType<typeof driver.probe> & Awaited<ReturnType<typeof driver.probe>>;
+        return {
+          ...inner,
+          async bind(mm: Mm, options?: { device?: number }) {
+            const svmm = await inner.bind(mm, options);
+            const start = svmm.invalidateRangeStart.bind(svmm);
+            svmm.invalidateRangeStart = async (update) => (update.event === MMU_NOTIFY_EXCLUSIVE ? 0 : start(update));
+            return svmm;
+          },
+        };
+      },
+    };
+    const r = await checkScenario(skipsEveryExclusive, scenario, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['missed-flush']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /^nouveau0 still translates 0x[0-9a-f]+ → pfn \d+ rw after MMU_NOTIFY_EXCLUSIVE \(owner of nouveau1\) changed the CPU entry to device-exclusive/,
+    );
   });
 });
 

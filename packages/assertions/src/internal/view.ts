@@ -149,9 +149,21 @@ function ownerOf(page: Page | undefined): unknown {
 }
 
 /**
+ * True if a device-exclusive entry of `page` is `device`'s: the owner `make_device_exclusive` was
+ * given is the device's pgmap owner (devices that share one share the access). The kernel keeps no
+ * owner in the entry (mm/rmap.c, `page_make_device_exclusive_one`: the owner goes to the
+ * `MMU_NOTIFY_EXCLUSIVE` invalidation only), so a conversion with a NULL owner, as test_hmm's, says
+ * nothing of which device holds the access: every device is taken to.
+ */
+function exclusiveFor(page: Page | undefined, device: Device): boolean {
+  const owner = page?.exclusiveOwner;
+  return owner === undefined || owner === null || owner === device.owner;
+}
+
+/**
  * True if the CPU entry `pte` allows `device` a translation `entry`: same page, and at least the
  * translation's permissions. A device may use its own device-private page where the CPU has a
- * device-private entry, any page the CPU holds device-exclusive for it, and atomics only there.
+ * device-private entry, any page the CPU holds device-exclusive for it ({@link exclusiveFor}), and atomics only there.
  */
 export function cpuAllows(k: Kernel, pte: number, entry: number, device: Device): boolean {
   const pfn = devPtePfn(entry);
@@ -165,7 +177,7 @@ export function cpuAllows(k: Kernel, pte: number, entry: number, device: Device)
     case PTE_DEVICE_PRIVATE:
       return ownerOf(k.pages.pfnToPage(pfn)) === device.owner && (!write || pteWrite(pte));
     case PTE_DEVICE_EXCLUSIVE:
-      return true;
+      return exclusiveFor(k.pages.pfnToPage(pfn), device);
     default:
       return false;
   }

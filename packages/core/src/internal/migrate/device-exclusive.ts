@@ -45,8 +45,9 @@ async function convert(mm: Mm, addr: number, page: Page, owner: unknown): Promis
   const e = mm.pt.get(vpn) ?? 0;
   let ok = false;
   if (pteAccessible(e) && ptePfn(e) === page.pfn && pteWrite(e)) {
-    mm.setPte(vpn, mkPte(PTE_DEVICE_EXCLUSIVE, page.pfn, PTE_WRITE | (pteFlags(e) & PTE_SOFT_DIRTY)), range.id, 'make-device-exclusive');
+    // The owner first: observers of the entry change ask the page whose the access is.
     rememberExclusiveOwner(page, owner);
+    mm.setPte(vpn, mkPte(PTE_DEVICE_EXCLUSIVE, page.pfn, PTE_WRITE | (pteFlags(e) & PTE_SOFT_DIRTY)), range.id, 'make-device-exclusive');
     ok = true;
   }
   await mmuNotifierInvalidateRangeEnd(range);
@@ -83,8 +84,8 @@ async function convertFolio(mm: Mm, addr: number, head: Page, owner: unknown): P
       const e = mm.pt.get(vpn) ?? 0;
       if (!pteAccessible(e) || ptePfn(e) !== page.pfn) continue;
       const w = pteWrite(e) ? PTE_WRITE : 0;
-      mm.setPte(vpn, mkPte(PTE_DEVICE_EXCLUSIVE, page.pfn, w | (pteFlags(e) & PTE_SOFT_DIRTY)), range.id, 'make-device-exclusive');
       rememberExclusiveOwner(page, owner);
+      mm.setPte(vpn, mkPte(PTE_DEVICE_EXCLUSIVE, page.pfn, w | (pteFlags(e) & PTE_SOFT_DIRTY)), range.id, 'make-device-exclusive');
       if (va === addr && w !== 0) valid = true;
     }
   }

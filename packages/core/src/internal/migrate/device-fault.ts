@@ -13,7 +13,7 @@ import { invokeDriver } from '../notifier/invoke.js';
 import { mmuNotifierInvalidateRangeEnd, mmuNotifierInvalidateRangeStart, mmuNotifierRangeInitOwner } from '../notifier/mmu-notifier.js';
 import type { DevPagemap, VmFault } from './memremap.js';
 
-/** @internal Remembers who made a page device-exclusive (only for the `'caller'` what-if). */
+/** @internal Remembers who made a page device-exclusive (the oracle, and the `'caller'` what-if). */
 export function rememberExclusiveOwner(page: Page, owner: unknown): void {
   page.exclusiveOwner = owner;
 }

@@ -262,8 +262,9 @@ export class Page implements OwnedLock {
   }
 
   /**
-   * @internal The owner that last made the page device-exclusive (`make_device_exclusive`), for
-   * the what-if profiles whose restore carries it; undefined if none ever did.
+   * @internal The owner that last made the page device-exclusive (`make_device_exclusive`): the
+   * oracle's test of which device the access belongs to, and the restore's owner in the what-if
+   * profiles whose restore carries it; undefined if none ever did.
    */
   get exclusiveOwner(): unknown {
     return this.rare === null ? undefined : this.rare.exclusiveOwner;
