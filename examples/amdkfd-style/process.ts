@@ -20,6 +20,7 @@ import {
   mmuIntervalNotifierRemove,
   mmuNotifierPut,
   mmuNotifierRegister,
+  type SpinLock,
   ULONG_MAX,
   Work,
   type Workqueue,
@@ -78,7 +79,7 @@ export class KfdProcess implements Binding {
    * lock, the worker takes from it under none, so the list has a lock of its own. Never held across
    * a sleep, so taking it never waits here.
    */
-  private readonly deferredListLock: Mutex;
+  private readonly deferredListLock: SpinLock;
   readonly deferredWork: Work;
   /** `p->mmu_notifier`: `release`, and `free_notifier` once the last reference is put. */
   readonly notifier: MmuNotifier;
@@ -94,7 +95,7 @@ export class KfdProcess implements Binding {
     this.wq = this.kernel.workqueue(`kfd_svm (mm ${mm.id})`);
     this.restoreWork = new DelayedWork('svm_range_restore_work', () => this.restoreWorker());
     this.deferredList = new SharedCell<readonly SvmRange[]>(this.kernel, `kfd svms deferred_list (mm ${mm.id})`, []);
-    this.deferredListLock = this.kernel.mutex(`kfd svms deferred_list_lock (mm ${mm.id})`);
+    this.deferredListLock = this.kernel.spinlock(`kfd svms deferred_list_lock (mm ${mm.id})`);
     this.deferredWork = new Work('svm_range_deferred_list_work', () => this.deferredListWork());
     this.releaseWq = this.kernel.workqueue(`kfd_process_wq (mm ${mm.id})`);
     // kfd_process_free_notifier drops the process's reference; the last one queues
@@ -347,7 +348,7 @@ export class KfdProcess implements Binding {
 
   /** `spin_lock(&svms->deferred_list_lock)`. */
   protected deferredSpinLock(): void {
-    if (!this.deferredListLock.tryLock()) throw new Error(`${this.deferredListLock.name} is held across a sleep`);
+    this.deferredListLock.lock();
   }
 
   /** `spin_unlock(&svms->deferred_list_lock)`. */

@@ -15,6 +15,7 @@ import {
   type MmuNotifierRange,
   type Mutex,
   mmuIntervalNotifierRemove,
+  type SpinLock,
   ULONG_MAX,
   Work,
   type Workqueue,
@@ -75,7 +76,7 @@ export class XeVm implements Binding {
    * notifier lock, the collector takes from it under `vm->lock`, so the list has a lock of its own.
    * Never held across a sleep, so taking it never waits here.
    */
-  private readonly gcLock: Mutex;
+  private readonly gcLock: SpinLock;
   /** The workqueue the garbage collector's work runs on (the next fault also runs it first). */
   readonly wq: Workqueue;
   private readonly gcWork: Work;
@@ -88,7 +89,7 @@ export class XeVm implements Binding {
     this.lock = this.kernel.mutex(`xe vm lock (mm ${mm.id})`);
     this.closed = new SharedCell(this.kernel, `xe vm closed (mm ${mm.id})`, false);
     this.gcList = new SharedCell<readonly DrmGpusvmRange[]>(this.kernel, `xe svm garbage collector list (mm ${mm.id})`, []);
-    this.gcLock = this.kernel.mutex(`xe svm garbage collector lock (mm ${mm.id})`);
+    this.gcLock = this.kernel.spinlock(`xe svm garbage collector lock (mm ${mm.id})`);
     this.gpusvm = new DrmGpusvm(xe.tiles[0] as Device, mm, xe.pgmapOwner, { invalidate: (n, r) => this.invalidate(n, r) });
     this.wq = this.kernel.workqueue(`xe_svm gc (mm ${mm.id})`);
     this.gcWork = new Work('xe_svm_garbage_collector_work_func', async () => {
@@ -151,7 +152,7 @@ export class XeVm implements Binding {
 
   /** `spin_lock(&vm->svm.garbage_collector.lock)`. */
   protected gcSpinLock(): void {
-    if (!this.gcLock.tryLock()) throw new Error(`${this.gcLock.name} is held across a sleep`);
+    this.gcLock.lock();
   }
 
   /** `spin_unlock(&vm->svm.garbage_collector.lock)`. */

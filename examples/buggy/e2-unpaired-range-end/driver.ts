@@ -44,11 +44,11 @@ export class CountingSecondaryMmu extends SvmMirror {
   );
 
   /** `kvm->mmu_lock`, a spinlock: never held across a sleep, so taking it never waits here. */
-  private readonly mmuLock = this.kernel.mutex(`${this.device.name} kvm mmu_lock`);
+  private readonly mmuLock = this.kernel.spinlock(`${this.device.name} kvm mmu_lock`);
 
   /** `KVM_MMU_LOCK`. */
   private spinLock(): void {
-    if (!this.mmuLock.tryLock()) throw new Error(`${this.mmuLock.name} is held across a sleep`);
+    this.mmuLock.lock();
   }
 
   override async open(): Promise<void> {

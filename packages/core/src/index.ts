@@ -151,7 +151,7 @@ export { type KernelProfile, kernelProfile, PROFILE_NAMES, type ProfileName } fr
 export { Atomic } from './internal/sched/atomic.js';
 export { arrayDecisions, type DecisionSource, firstRunnable, seededDecisions, type TaskInfo } from './internal/sched/decisions.js';
 export { epochOf, happensBefore } from './internal/sched/happens-before.js';
-export { Mutex } from './internal/sched/mutex.js';
+export { Mutex, SpinLock } from './internal/sched/mutex.js';
 export { RwSemaphore } from './internal/sched/rwsem.js';
 export {
   currentScheduler,

@@ -13,7 +13,7 @@ import type { Srcu } from './notifier/srcu.js';
 import { type KernelProfile, kernelProfile, type ProfileName } from './profile.js';
 import { Atomic } from './sched/atomic.js';
 import type { DecisionSource } from './sched/decisions.js';
-import { Mutex } from './sched/mutex.js';
+import { Mutex, SpinLock } from './sched/mutex.js';
 import { RwSemaphore } from './sched/rwsem.js';
 import { type RunOptions, type RunResult, Scheduler, type Task } from './sched/scheduler.js';
 import { Completion, WaitQueue } from './sched/wait-queue.js';
@@ -197,6 +197,11 @@ export class Kernel {
   /** A `struct mutex`. */
   mutex(name: string): Mutex {
     return new Mutex(this.sched, name);
+  }
+
+  /** A `spinlock_t`: taken without sleeping (see {@link SpinLock}). */
+  spinlock(name: string): SpinLock {
+    return new SpinLock(this.sched, name);
   }
 
   /** A `struct rw_semaphore`. */

@@ -323,6 +323,7 @@ async function callInterval(
       atomic,
       () => (ops.invalidateStart as NonNullable<MmuIntervalNotifierOps['invalidateStart']>)(sub, range, curSeq),
       facts,
+      true,
     );
     ok = checkBool(context, r?.ok);
     if (ok && r.finish !== null) {
@@ -336,6 +337,7 @@ async function callInterval(
       atomic,
       () => (ops.invalidate as NonNullable<MmuIntervalNotifierOps['invalidate']>)(sub, range, curSeq),
       facts,
+      true,
     );
     ok = checkBool(context, r);
   }
@@ -375,6 +377,7 @@ async function finishPasses(range: MutableRange, finishes: MmuIntervalNotifierFi
       !mmuNotifierRangeBlockable(range),
       () => ops.invalidateFinish?.(f),
       facts,
+      true,
     );
   }
 }

@@ -19,7 +19,8 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 
 /**
  * Calls `fn` as driver code named `context`. `atomic` marks a context where sleeping is not
- * allowed. Returns the callback's result and the locks it leaked.
+ * allowed. `contendable` marks a callback whose failed trylock the kernel can take (see
+ * `Scheduler.trylockContended`). Returns the callback's result and the locks it leaked.
  */
 export async function invokeDriver<R>(
   sched: Scheduler,
@@ -27,10 +28,13 @@ export async function invokeDriver<R>(
   atomic: boolean,
   fn: () => R | Promise<R>,
   facts: InvokeFacts = { leaked: [] },
+  contendable = false,
 ): Promise<R> {
   const t = sched.current;
   const mark = t.held.mark();
   t.contexts.push(context);
+  t.contendable.push(contendable);
+  t.contendedIn?.clear();
   if (atomic) t.atomicDepth++;
   let threw = false;
   try {
@@ -51,6 +55,7 @@ export async function invokeDriver<R>(
   } finally {
     if (atomic) t.atomicDepth--;
     t.contexts.pop();
+    t.contendable.pop();
     facts.leaked = t.held.mark() > mark ? t.held.takenSince(mark) : NO_LEAKS;
     // A callback that threw ends the run with its error (an oops in C): the locks the throw left
     // held are its consequence, and reporting them first would hide the cause. So are the locks

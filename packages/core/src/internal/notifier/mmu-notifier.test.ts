@@ -5,7 +5,7 @@ import { MADV_DONTNEED } from '../mm/constants.js';
 import { oomReap } from '../mm/exit.js';
 import type { Mm } from '../mm/mm.js';
 import type { ProfileName } from '../profile.js';
-import { firstRunnable } from '../sched/decisions.js';
+import { firstRunnable, seededDecisions } from '../sched/decisions.js';
 import { eventsOf, mapAnon, runDone } from '../test-helpers.js';
 import {
   MmuIntervalNotifier,
@@ -177,6 +177,69 @@ describe('mmu_notifier_invalidate_range_start_nonblock', () => {
       code: 'ERR_STATE',
       message: expect.stringContaining('__mmu_notifier_register'),
     });
+  });
+
+  /**
+   * A classic start under the OOM reaper trylocks a lock a fault task took and dropped: on an SMP
+   * machine that task may hold it on another CPU. `spin` retries the trylock; `itree` also inserts
+   * an interval notifier on the mm. Returns, per seed, whether the reaper reaped and how many of
+   * the callback's trylocks failed.
+   */
+  async function classicTrylock(opts: { spin: boolean; itree: boolean }): Promise<{ reaped: boolean; failed: number }[]> {
+    const out: { reaped: boolean; failed: number }[] = [];
+    for (let seed = 1; seed <= 12; seed++) {
+      const { k, mm } = await world();
+      const lock = k.mutex('mmu_lock');
+      let failed = 0;
+      await mmuNotifierRegister(
+        new MmuNotifier(
+          {
+            async invalidateRangeStart(_s, r) {
+              if (mmuNotifierRangeBlockable(r)) return 0;
+              while (!lock.tryLock()) {
+                failed++;
+                if (!opts.spin) return -EAGAIN;
+                await k.yieldPoint();
+              }
+              lock.unlock();
+              return 0;
+            },
+          },
+          'kvm',
+        ),
+        mm,
+      );
+      if (opts.itree) await mmuIntervalNotifierInsert(new MmuIntervalNotifier('mirror'), mm, 0, 1 << 30, { invalidate: () => true });
+      k.spawn('fault', 'driver', async () => {
+        await lock.lock();
+        lock.unlock();
+        for (let i = 0; i < 4; i++) await k.yieldPoint();
+      });
+      let reaped: boolean | null = null;
+      k.spawn('oom', 'kernel', async () => {
+        await k.yieldPoint();
+        reaped = await oomReap(mm);
+      });
+      await runDone(k, seededDecisions(seed));
+      out.push({ reaped: reaped === true, failed });
+    }
+    return out;
+  }
+
+  it("should let a classic start's trylock under the OOM reaper fail on some schedules when no interval notifier is registered", async () => {
+    const runs = await classicTrylock({ spin: false, itree: false });
+    expect(runs.some((r) => r.reaped)).toBe(true);
+    expect(runs.some((r) => !r.reaped && r.failed === 1)).toBe(true);
+  });
+
+  it("should keep a classic start's trylock uncontended when an interval notifier is registered (the tree's invalidation would stay open)", async () => {
+    expect((await classicTrylock({ spin: false, itree: true })).every((r) => r.reaped && r.failed === 0)).toBe(true);
+  });
+
+  it('should let a classic start that spins on its trylock take the lock at its second try', async () => {
+    const runs = await classicTrylock({ spin: true, itree: false });
+    expect(runs.every((r) => r.reaped && r.failed <= 1)).toBe(true);
+    expect(runs.some((r) => r.failed === 1)).toBe(true);
   });
 
   it('should WARN start-failed-with-end when a failing subscription also implements invalidate_range_end', async () => {

@@ -309,6 +309,9 @@ async function hlistStart(subs: MmuNotifierSubscriptions, range: MutableRange): 
 async function hlistStartLocked(subs: MmuNotifierSubscriptions, range: MutableRange): Promise<number> {
   const k = range.mm.kernel;
   const blockable = mmuNotifierRangeBlockable(range);
+  // A trylock may fail here when the kernel survives the failure: no interval tree left
+  // invalidating by it (or the what-if that ends the tree's part, see invalidateStart).
+  const contendable = !subs.hasItree || range.mm.profile.classicFailureItree === 'end';
   let ret = 0;
   for (const sub of subs.list.slice()) {
     const start = sub.ops.invalidateRangeStart;
@@ -331,6 +334,7 @@ async function hlistStartLocked(subs: MmuNotifierSubscriptions, range: MutableRa
       !blockable,
       () => start.call(sub.ops, sub, range),
       facts,
+      contendable,
     );
     if (typeof r !== 'number') {
       throw new HmmlabError(

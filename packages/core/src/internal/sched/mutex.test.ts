@@ -143,6 +143,7 @@ describe('Mutex', () => {
         if (atomic) {
           t.atomicDepth++;
           t.contexts.push('interval notifier "n" invalidate, inv #1');
+          t.contendable.push(true);
         }
         try {
           outcome.got = m.tryLock();
@@ -153,6 +154,7 @@ describe('Mutex', () => {
         if (atomic) {
           t.atomicDepth--;
           t.contexts.pop();
+          t.contendable.pop();
         }
       });
       return { k, outcome };
@@ -211,5 +213,77 @@ describe('Mutex', () => {
         expect((await trylockOnce(seededDecisions(seed), true, false)).got).toBe(true);
       }
     });
+  });
+});
+
+describe('SpinLock', () => {
+  it('should take and drop a free lock without a preemption point, tracing both as a mutex does', async () => {
+    const k = new Kernel({ trace: 'all' });
+    const l = k.spinlock('mmu_lock');
+    const seen: boolean[] = [];
+    k.spawn('t', 'driver', async () => {
+      l.lock();
+      seen.push(l.isLocked(), l.holders()[0] === k.sched.current);
+      l.unlock();
+      seen.push(l.isLocked());
+    });
+    const r = await k.run(firstRunnable);
+    expect(r.status).toBe('done');
+    expect(seen).toEqual([true, true, false]);
+    expect(eventsOf(k, 'lock').map((e) => `${e.lock} ${e.op}`)).toEqual(['mmu_lock acquire', 'mmu_lock release']);
+  });
+
+  it('should throw, naming the holder, when the holder awaited with the lock held; and its fixed twin should pass', async () => {
+    for (const yieldsHolding of [true, false]) {
+      const k = new Kernel();
+      const l = k.spinlock('mmu_lock');
+      let threw: unknown = null;
+      k.spawn('holder', 'driver', async () => {
+        l.lock();
+        if (yieldsHolding) await k.yieldPoint();
+        l.unlock();
+        if (!yieldsHolding) await k.yieldPoint();
+      });
+      k.spawn('taker', 'driver', async () => {
+        try {
+          l.lock();
+          l.unlock();
+        } catch (e) {
+          threw = e;
+        }
+      });
+      // Round robin: the taker runs while the holder is at its yield.
+      await k.run(arrayDecisions([], 'round-robin'));
+      if (yieldsHolding) {
+        expect((threw as HmmlabError).message).toMatch(
+          /^spin_lock\(mmu_lock\): held by task holder#\d+; a spinlock's holder must not await \(sleep or yield\) before spin_unlock$/,
+        );
+      } else expect(threw).toBeNull();
+    }
+  });
+
+  it('should throw when a task takes a spinlock it holds, and name spin_unlock when a task drops one it does not hold', async () => {
+    const k = new Kernel();
+    const l = k.spinlock('s');
+    const errors: string[] = [];
+    k.spawn('t', 'driver', async () => {
+      l.lock();
+      try {
+        l.lock();
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+      l.unlock();
+      try {
+        l.unlock();
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+    });
+    await k.run(firstRunnable);
+    expect(errors).toEqual([
+      "spin_lock(s): held by this task, which takes it again (a spinlock does not nest); a spinlock's holder must not await (sleep or yield) before spin_unlock",
+      expect.stringMatching(/^spin_unlock\(s\): task t#\d+ does not hold it \(holder: none\); unlock only a lock your task locked$/),
+    ]);
   });
 });

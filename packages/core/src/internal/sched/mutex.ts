@@ -18,9 +18,14 @@ export class Mutex implements Waitable {
   /** Tasks that have taken it: those that may hold it on another CPU when a trylock runs. */
   private readonly lockers = new Set<Task>();
 
-  constructor(sched: Scheduler, name: string) {
+  /** The API's prefix in messages: `mutex` (`mutex_unlock`), or `spin` for a {@link SpinLock}'s. */
+  private readonly api: string;
+
+  /** @param api - @internal the prefix of the calls named in errors */
+  constructor(sched: Scheduler, name: string, api = 'mutex') {
     this.sched = sched;
     this.name = name;
+    this.api = api;
   }
 
   holders(): readonly Task[] {
@@ -63,25 +68,32 @@ export class Mutex implements Waitable {
       if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'excl' });
       return false;
     }
+    this.take();
+    return true;
+  }
+
+  /** @internal Takes the lock, free, for the running task. */
+  take(): void {
+    const s = this.sched;
     this.owner = s.current;
     hbAcquire(s, this.clock);
     this.lockers.add(s.current);
     s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
-    return true;
   }
 
   /** `mutex_unlock`: only the owner may call it. */
   unlock(): void {
     const s = this.sched;
     const t = s.current;
+    const api = this.api;
     if (this.owner !== t) {
-      if (s.checkAwaited('mutex_unlock', this, this.holders())) return;
+      if (s.checkAwaited(`${api}_unlock`, this, this.holders())) return;
       throw new HmmlabError(
         'ERR_NOT_OWNER',
-        `mutex_unlock(${this.name}): task ${String(t)} does not hold it (holder: ${
+        `${api}_unlock(${this.name}): task ${String(t)} does not hold it (holder: ${
           this.owner === null ? 'none' : String(this.owner)
-        }); unlock only a mutex your task locked`,
+        }); unlock only a lock your task locked`,
       );
     }
     releaseHeld(t, this);
@@ -96,4 +108,58 @@ export class Mutex implements Waitable {
 /** @internal Removes `lock` from the task's held locks. */
 export function releaseHeld(t: Task, lock: Waitable): void {
   t.held.remove(lock);
+}
+
+/**
+ * A `spinlock_t` (include/linux/spinlock.h): `lock` never sleeps and never fails. Code between two
+ * awaits runs atomically here, so the lock is always free when `lock` runs unless its holder
+ * awaited while holding it, which a spinlock's holder must not do (it runs with preemption off):
+ * that throws, naming the holder. `tryLock` may fail as a mutex's does (another CPU may hold the
+ * lock at that moment, see {@link Mutex.tryLock}). For a lock a driver takes in a notifier callback
+ * without sleeping, as KVM's `mmu_lock`, amdkfd's `deferred_list_lock` or xe's garbage-collector
+ * lock.
+ */
+export class SpinLock implements Waitable {
+  /** Name, for traces and reports. */
+  readonly name: string;
+  private readonly sched: Scheduler;
+  private readonly m: Mutex;
+
+  constructor(sched: Scheduler, name: string) {
+    this.sched = sched;
+    this.name = name;
+    this.m = new Mutex(sched, name, 'spin');
+  }
+
+  holders(): readonly Task[] {
+    return this.m.holders();
+  }
+
+  /** True when some task holds it (`spin_is_locked`). */
+  isLocked(): boolean {
+    return this.m.isLocked();
+  }
+
+  /** `spin_lock`: takes the lock, which must be free (see the class). */
+  lock(): void {
+    const owner = this.m.owner;
+    if (owner !== null) {
+      const who = owner === this.sched.current ? 'this task, which takes it again (a spinlock does not nest)' : `task ${String(owner)}`;
+      throw new HmmlabError(
+        'ERR_STATE',
+        `spin_lock(${this.name}): held by ${who}; a spinlock's holder must not await (sleep or yield) before spin_unlock`,
+      );
+    }
+    this.m.take();
+  }
+
+  /** `spin_trylock`: never spins; true if the lock was taken (see {@link Mutex.tryLock}). */
+  tryLock(): boolean {
+    return this.m.tryLock();
+  }
+
+  /** `spin_unlock`: only the holder may call it. */
+  unlock(): void {
+    this.m.unlock();
+  }
 }

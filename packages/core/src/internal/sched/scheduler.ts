@@ -206,6 +206,13 @@ export class Task implements TaskInfo {
    * "dmirror" invalidate, inv #4`). Reports name the innermost one.
    */
   readonly contexts: string[] = [];
+  /** For each of {@link Task.contexts}: whether a trylock there may find the lock contended. */
+  readonly contendable: boolean[] = [];
+  /**
+   * @internal The lockers of each lock a trylock of this callback found held on another CPU
+   * ({@link Scheduler.trylockContended}); emptied when a callback is entered.
+   */
+  contendedIn: Set<ReadonlySet<Task>> | null = null;
   /** Depth of contexts in which the task must not sleep (non-blockable notifier ranges). */
   atomicDepth = 0;
   /** How it ended, once done. */
@@ -709,22 +716,27 @@ export class Scheduler {
   }
 
   /**
-   * @internal A trylock of a free lock by a task in a non-blockable interval notifier callback
-   * (`atomicDepth > 0`, as the OOM reaper's `__oom_reap_task_mm` →
+   * @internal A trylock of a free lock by a task in a non-blockable notifier callback whose
+   * failure the kernel can take (an interval notifier's, or a classic start's where no interval
+   * tree is invalidating; `atomicDepth > 0`, as the OOM reaper's `__oom_reap_task_mm` →
    * `mmu_notifier_invalidate_range_start_nonblock` runs it, mm/oom_kill.c). Critical sections
    * between awaits are atomic here, so the lock is always free when such a trylock runs; on an SMP
    * machine another CPU may hold it at that moment. If another live task has taken the lock
    * before (`lockers`), which of the two gets it is a scheduling decision like any other: the
    * decision source picks between the running task and the lowest-numbered such task, the choice
    * is recorded in the run's decisions (replay stays exact), and true means the other one holds it:
-   * the trylock fails.
+   * the trylock fails. The other CPU lets go: a later trylock of the same lock in the same callback
+   * (a spin) is uncontended.
    */
   trylockContended(lockers: ReadonlySet<Task>): boolean {
     const t = this.current;
     if (!this.running || t.atomicDepth === 0 || this.decisions === null) return false;
-    // Classic subscribers' trylocks stay uncontended: a classic start that fails after the
-    // interval tree's succeeded leaves the tree's invalidation open (__mmu_notifier_invalidate_range_start).
-    if (!(t.contexts[t.contexts.length - 1] ?? '').startsWith('interval notifier')) return false;
+    // Only callbacks whose failure the kernel can take: interval notifiers, and classic starts
+    // where no interval tree is invalidating (a classic start that fails after the tree's
+    // succeeded leaves the tree's invalidation open: __mmu_notifier_invalidate_range_start).
+    if (t.contendable[t.contendable.length - 1] !== true) return false;
+    // The other CPU lets go: a callback that spins on the trylock takes it the next time.
+    if (t.contendedIn?.has(lockers) === true) return false;
     let other: Task | null = null;
     for (const o of lockers) if (o !== t && o.state !== 'done' && (other === null || o.id < other.id)) other = o;
     if (other === null) return false;
@@ -733,7 +745,9 @@ export class Scheduler {
     // The run ends at the next scheduling point; until then the trylock is uncontended.
     if (this.endsRun(idx, 2)) return false;
     this.decisionLog.push(idx);
-    return pair[idx] === other;
+    if (pair[idx] !== other) return false;
+    (t.contendedIn ??= new Set()).add(lockers);
+    return true;
   }
 
   /**
