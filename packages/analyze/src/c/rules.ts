@@ -347,6 +347,34 @@ const trueWhenNonblockable: CRule = {
   },
 };
 
+const startFailsWithEnd: CRule = {
+  id: 'start-fails-with-end',
+  severity: 'error',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    for (const cb of a.callbacks) {
+      if (cb.kind !== 'start') continue;
+      const table = cb.name.slice(0, cb.name.lastIndexOf('.'));
+      const field = `${table}.invalidate_range_end`;
+      const end =
+        a.callbacks.find((e) => e.kind === 'end' && e.name === field)?.fn.name ?? a.unresolved.find((u) => u.startsWith(`${field} `));
+      if (end === undefined) continue;
+      for (const p of cb.paths) {
+        if (p.outcome !== 'fail') continue;
+        out.push({
+          at: returnSite(cb, p),
+          message:
+            `returns ${p.returned} while ${table} also has invalidate_range_end (${end}): the kernel WARNs ` +
+            `(mm/mmu_notifier.c, mn_hlist_invalidate_range_start: "a start that does EAGAIN can't also do end") and then calls ` +
+            'invalidate_range_end for this start too, which did nothing. Make the start unable to fail (spin_lock, not ' +
+            'spin_trylock), or do without invalidate_range_end',
+        });
+      }
+    }
+    return out;
+  },
+};
+
 const lockLeak: CRule = {
   id: 'lock-leak',
   severity: 'error',
@@ -629,6 +657,7 @@ export const C_RULES: readonly CRule[] = [
   retryOutsideLock,
   sleepWhenNonblockable,
   trueWhenNonblockable,
+  startFailsWithEnd,
   lockLeak,
   removeInCallback,
   eventFallthrough,

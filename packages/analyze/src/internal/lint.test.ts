@@ -101,6 +101,7 @@ describe('lint', () => {
       'retry-outside-lock',
       'sleep-when-nonblockable',
       'true-when-nonblockable',
+      'start-fails-with-end',
       'lock-leak',
       'remove-in-callback',
       'event-fallthrough',

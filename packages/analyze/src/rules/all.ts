@@ -11,6 +11,7 @@ import { setSeqOutsideLock } from './set-seq-outside-lock.js';
 import { skipAnyOwner } from './skip-any-owner.js';
 import { skipBeforeSetSeq } from './skip-before-set-seq.js';
 import { sleepWhenNonblockable } from './sleep-when-nonblockable.js';
+import { startFailsWithEnd } from './start-fails-with-end.js';
 import { trueWhenNonblockable } from './true-when-nonblockable.js';
 import { unsharedDriverState } from './unshared-driver-state.js';
 
@@ -23,6 +24,7 @@ export const RULES: readonly Rule[] = [
   retryOutsideLock,
   sleepWhenNonblockable,
   trueWhenNonblockable,
+  startFailsWithEnd,
   lockLeak,
   removeInCallback,
   eventFallthrough,

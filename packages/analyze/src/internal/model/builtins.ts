@@ -5,7 +5,7 @@
  * `mmuNotifierUnregister`; `mmuNotifierPut` waits for nothing), blockability, device
  * invalidations and device programming.
  */
-import type { CallExpression } from 'ts-morph';
+import { type CallExpression, Node } from 'ts-morph';
 import type { Interp } from './interp.js';
 import { branches, type State } from './state.js';
 import { FALSE, keyOf, type Located, sym, TRUE, UNDEF, type Value } from './values.js';
@@ -92,6 +92,33 @@ function tryAcquire(ip: Interp, s: State, key: string, call: CallExpression): Ou
   }).map(([t, ok]) => [t, ok ? TRUE : FALSE]);
 }
 
+/** Whether each declaration of a lock declares a `SpinLock`, by declaration. */
+const spinLockDecls = new WeakMap<Node, boolean>();
+
+/**
+ * True if the receiver of `call` (`this.mmuLock.lock()`) is declared a `SpinLock`, by its type
+ * (`lock: SpinLock`) or its initialiser (`= kernel.spinlock(...)`): its `lock()` never sleeps.
+ */
+function isSpinLock(call: CallExpression): boolean {
+  const e = call.getExpression();
+  if (!Node.isPropertyAccessExpression(e)) return false;
+  const decl = e.getExpression().getSymbol()?.getDeclarations()[0];
+  if (decl === undefined) return false;
+  let v = spinLockDecls.get(decl);
+  if (v === undefined) {
+    v = declaresSpinLock(decl);
+    spinLockDecls.set(decl, v);
+  }
+  return v;
+}
+
+function declaresSpinLock(d: Node): boolean {
+  if (!Node.isPropertyDeclaration(d) && !Node.isVariableDeclaration(d) && !Node.isParameterDeclaration(d)) return false;
+  const type = d.getTypeNode()?.getText();
+  if (type !== undefined) return /^SpinLock$/.test(type);
+  return /\.spinlock\(/.test(d.getInitializer()?.getText() ?? '');
+}
+
 /** A method of the kernel or harness API, or undefined. */
 export function builtinMethod(
   ip: Interp,
@@ -114,7 +141,7 @@ export function builtinMethod(
     return [[s, UNDEF]];
   }
   if (LOCKS.has(name)) {
-    acquire(ip, s, key, call, true);
+    acquire(ip, s, key, call, !(name === 'lock' && isSpinLock(call)));
     return [[s, UNDEF]];
   }
   if (TRYLOCKS.has(name)) return tryAcquire(ip, s, key, call);
