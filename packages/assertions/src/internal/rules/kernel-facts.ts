@@ -83,7 +83,9 @@ export function checkKernelFact(ctx: OracleContext, ev: TraceEvent): void {
         ctx.report(
           {
             rule: 'freed-page-mapped',
-            explanation: `${ev.detail}: the reference keeps nothing alive, so the page may be reused while the driver uses it (a pfn kept across the free: pfns from hmm_range_fault stay valid only until mmu_interval_read_retry says to retry)`,
+            explanation: ev.detail.startsWith('get_page')
+              ? `${ev.detail}: the reference keeps nothing alive, so the page may be reused while the driver uses it (a pfn kept across the free: pfns from hmm_range_fault stay valid only until mmu_interval_read_retry says to retry)`
+              : `${ev.detail}: the CPU now maps a free, soon reused page. A destination page handed to migrate_vma_pages belongs to the migration until migrate_vma_finalize, which frees those that did not migrate: the driver must not free or put it before then`,
             dedupKey: `get-free-page:${ev.seq}`,
           },
           ev,

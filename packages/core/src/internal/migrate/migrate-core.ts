@@ -259,7 +259,7 @@ function removeMigrationPte(k: Kernel, src: Page, dst: Page, m: Mm, va: number):
     if (m.lookupVma(va)?.readable === false) n = mkPte(PTE_PRESENT, dst.pfn, (f & MIGRATION_KEEP) | PTE_PROTNONE);
   }
   if (dst.anon && (writable || (f & PTE_EXCLUSIVE) !== 0)) dst.anonExclusive = true;
-  k.pages.getPage(dst);
+  k.pages.getPage(dst, 'remove_migration_pte maps the migration destination');
   m.rmapReplace(src, dst, va, false, true);
   m.setPte(vpn, n, -1, 'remove-migration-ptes');
 }
@@ -347,7 +347,7 @@ function insertPage(k: Kernel, m: HoleFill, addr: number, page: Page, src: PfnAr
   page.anon = true;
   page.anonExclusive = true;
   mm.rmapAdd(page, addr);
-  k.pages.getPage(page);
+  k.pages.getPage(page, 'migrate_vma_insert_page maps the migration destination');
   mm.setPte(vpn, entry, inv, 'migrate-insert-page');
   src[i] = MIGRATE_PFN_MIGRATE;
 }

@@ -817,13 +817,15 @@ export class PageAllocator {
    * `VM_BUG_ON_FOLIO` in `folio_get` (include/linux/mm.h, debug kernels); otherwise the reference
    * revives a page the allocator still holds. That is a driver's contract breach, not a model
    * error: the model takes no reference, emits a `warn` `get-free-page` for the oracle, and lets
-   * the matching `put_page` go by while the page stays free.
+   * the matching `put_page` go by while the page stays free. `by` names the kernel path that takes
+   * the reference when it is not the driver's own `get_page` (a migration mapping its destination).
    */
-  getPage(p: Page): void {
+  getPage(p: Page, by?: string): void {
     if (p.free) {
       p.staleRefs++;
       if (this.trace.on) {
-        this.trace.emit({ type: 'warn', what: 'get-free-page', detail: `get_page of pfn ${p.pfn}, which is free` });
+        const detail = by === undefined ? `get_page of pfn ${p.pfn}, which is free` : `${by} pfn ${p.pfn}, which is free`;
+        this.trace.emit({ type: 'warn', what: 'get-free-page', detail });
       }
       return;
     }
