@@ -1,5 +1,17 @@
-import { firstRunnable, hex, seededDecisions } from '@hmmlab/core';
-import type { Scenario } from '@hmmlab/harness';
+import {
+  EFAULT,
+  firstRunnable,
+  handleMmFault,
+  hex,
+  type Kernel,
+  type Mm,
+  MmuNotifier,
+  mmuNotifierRegister,
+  ptePfn,
+  seededDecisions,
+  VM_FAULT_SIGSEGV,
+} from '@hmmlab/core';
+import { Device, defineDriver, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import '../vitest.js';
 import { checkScenario } from './check.js';
@@ -129,6 +141,50 @@ describe('sleep-in-nonblockable explanation', () => {
   });
 });
 
+/**
+ * A secondary MMU on a classic notifier only: its start clears and flushes the device, and its
+ * fault path maps the page it looked up without checking whether an invalidation ran meanwhile.
+ */
+const classicMirror = defineDriver({
+  name: 'classic-no-retry',
+  probe(kernel: Kernel) {
+    const dev = new Device(kernel, { name: 'gpu0' });
+    return {
+      devices: [dev],
+      async bind(mm: Mm) {
+        const vm = dev.createVm(mm, {
+          async fault(v, f) {
+            const va = kernel.pageAlignDown(f.va);
+            await mm.mmapLock.downRead();
+            const vma = mm.findVma(va);
+            if (vma === undefined || (await handleMmFault(mm, vma, va, false)) & VM_FAULT_SIGSEGV) {
+              mm.mmapLock.upRead();
+              return -EFAULT;
+            }
+            const page = kernel.pages.page(ptePfn(mm.pte(va)));
+            mm.mmapLock.upRead();
+            await kernel.yieldPoint();
+            v.setPte(va, page, { write: false });
+            return 0;
+          },
+        });
+        const mn = new MmuNotifier(
+          {
+            invalidateRangeStart(_s, range) {
+              vm.clearRange(range.start, range.end);
+              vm.flushTlb(range.start, range.end);
+              return 0;
+            },
+          },
+          'classic',
+        );
+        await mmuNotifierRegister(mn, mm);
+        return { vms: [vm] };
+      },
+    };
+  },
+});
+
 describe('stale-install explanation', () => {
   const race: Scenario = {
     regions: [{ ...anon, pages: 1 }],
@@ -146,6 +202,26 @@ describe('stale-install explanation', () => {
     }
     return out;
   }
+
+  it('should tell a driver with classic notifiers only to record invalidations itself, and one with interval notifiers to check mmu_interval_read_retry', async () => {
+    const classic = [];
+    for (let seed = 1; seed <= 80; seed++) {
+      const r = await checkScenario(classicMirror, race, { decisions: seededDecisions(seed), rules: ['stale-install'] });
+      for (const v of r.violations) classic.push(v.explanation);
+    }
+    expect(classic.length).toBeGreaterThan(0);
+    for (const t of classic) {
+      expect(t).toMatch(/classic notifier/);
+      expect(t).not.toContain('mmu_interval_read_retry, checked');
+    }
+    // An install after the invalidation ended: the pfn went stale, and how the driver learns it.
+    expect(classic.some((t) => t.includes('with classic notifiers the fault path must find out, under the lock the callbacks take'))).toBe(
+      true,
+    );
+    const interval = await explanations({ setSeq: false });
+    expect(interval.length).toBeGreaterThan(0);
+    for (const t of interval) expect(t).not.toContain('with classic notifiers');
+  });
 
   it('should say set_seq was never called when the callback skips it', async () => {
     const texts = await explanations({ setSeq: false });

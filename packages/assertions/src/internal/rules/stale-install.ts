@@ -14,6 +14,7 @@ import {
   eventName,
   formatPte,
   hex,
+  type Mm,
   PTE_DEVICE_EXCLUSIVE,
   PTE_DEVICE_PRIVATE,
   PTE_MIGRATION,
@@ -69,8 +70,10 @@ export function trackFormerPage(ctx: OracleContext, ev: PteEvent): void {
 }
 
 /** Why an installed entry is not what the CPU entry allows, from what the oracle saw of this page and address. */
-function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, pte: number, entry: number): string {
+function whyNotAllowed(ctx: OracleContext, dev: Device, mmObj: Mm, va: number, pte: number, entry: number): string {
   const k = ctx.world.kernel;
+  const mm = mmObj.id;
+  const retry = retryAdvice(mmObj);
   const pfn = devPtePfn(entry);
   const page = k.pages.pfnToPage(pfn);
   const facts: string[] = [];
@@ -83,10 +86,10 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
     facts.push(`pfn ${pfn} is device-private memory of another owner, which ${dev.name} cannot reach`);
   } else if (former !== undefined && former.pfn === pfn && !(mapsPage(pte) && ptePfn(pte) === pfn)) {
     facts.push(
-      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.invId < 0 ? '' : `, invalidation #${former.invId} ${eventName(former.invEvent)}`}), and the device was given it after that change: a pfn from hmm_range_fault, or kept by the driver since (a cache of its own, a snapshot a worker maps), stays valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so`,
+      `the CPU entry of ${hex(va)} stopped mapping pfn ${pfn} at step ${former.step} (${former.why}${former.invId < 0 ? '' : `, invalidation #${former.invId} ${eventName(former.invEvent)}`}), and the device was given it after that change: a pfn from hmm_range_fault or get_user_pages, or kept by the driver since (a cache of its own, a snapshot a worker maps), ${retry}`,
     );
   } else if (mapsPage(pte) && ptePfn(pte) === pfn) {
-    facts.push(samePageWhy(ctx, pte, entry, ctx.lostWrite.get(mm)?.get(Math.floor(va / k.pageSize))));
+    facts.push(samePageWhy(ctx, pte, entry, ctx.lostWrite.get(mm)?.get(Math.floor(va / k.pageSize)), retry));
   } else if (facts.length === 0) {
     facts.push(`pfn ${pfn} is not the page the CPU maps at ${hex(va)}`);
   }
@@ -94,10 +97,28 @@ function whyNotAllowed(ctx: OracleContext, dev: Device, mm: number, va: number, 
 }
 
 /**
+ * How a fault path learns that a pfn it looked up went stale: `mmu_interval_read_retry` on an mm
+ * with interval notifiers; on one with classic notifiers only, the driver's own record of the
+ * invalidations (KVM's `mmu_invalidate_retry`: a count raised in `invalidate_range_start`, a
+ * sequence moved in `invalidate_range_end`).
+ */
+function retryAdvice(mm: Mm): string {
+  const subs = mm.notifierSubscriptions;
+  if (subs === null || subs.hasItree || subs.list.length === 0) {
+    return 'stays valid only while mmu_interval_read_retry, checked under the lock the callback takes, says so';
+  }
+  return (
+    'stays valid only until the next invalidation starts: with classic notifiers the fault path must find out, under the ' +
+    'lock the callbacks take, that one started or ran since it looked the page up (a count raised in invalidate_range_start ' +
+    "and a sequence moved in invalidate_range_end, as KVM's mmu_invalidate_retry)"
+  );
+}
+
+/**
  * Why an entry for the very page the CPU entry refers to is not allowed; `lost`: the last change
  * that took write access from the CPU entry, if the oracle saw one.
  */
-function samePageWhy(ctx: OracleContext, pte: number, entry: number, lost: FormerPage | undefined): string {
+function samePageWhy(ctx: OracleContext, pte: number, entry: number, lost: FormerPage | undefined, retry: string): string {
   const pfn = devPtePfn(entry);
   if (pteKindOf(pte) === PTE_MIGRATION) {
     const copied = ctx.copiedOut.get(pfn);
@@ -112,7 +133,7 @@ function samePageWhy(ctx: OracleContext, pte: number, entry: number, lost: Forme
   }
   const readOnly = `the CPU entry maps pfn ${pfn} read-only, but the device was given it writable`;
   if (lost === undefined || lost.pfn !== pfn) return readOnly;
-  return `${readOnly}; the CPU entry lost write access at step ${lost.step} (${lost.why}${lost.invId < 0 ? '' : `, invalidation #${lost.invId} ${eventName(lost.invEvent)}`}): a fault path that got the pfn writable before that change must find mmu_interval_read_retry, checked under the lock the callback takes, saying to retry, and one that got it read-only (HMM_PFN_WRITE clear) must map it read-only`;
+  return `${readOnly}; the CPU entry lost write access at step ${lost.step} (${lost.why}${lost.invId < 0 ? '' : `, invalidation #${lost.invId} ${eventName(lost.invEvent)}`}): a pfn a fault path got writable before that change ${retry}, and one got read-only (HMM_PFN_WRITE clear) must be mapped read-only`;
 }
 
 /** What the callbacks of an invalidation in progress did to the fault path's seq check. */
@@ -159,7 +180,7 @@ export function checkInstall(ctx: OracleContext, ev: DevPteEvent): void {
     ctx.report(
       {
         rule: 'stale-install',
-        explanation: `${dev.name} installed ${hex(ev.va)} → ${describeEntry(ev.new)}, but the CPU entry is ${formatPte(pte)}: ${whyNotAllowed(ctx, dev, mm.id, ev.va, pte, ev.new)}`,
+        explanation: `${dev.name} installed ${hex(ev.va)} → ${describeEntry(ev.new)}, but the CPU entry is ${formatPte(pte)}: ${whyNotAllowed(ctx, dev, mm, ev.va, pte, ev.new)}`,
         mm: mm.id,
         va: ev.va,
         pfn,
