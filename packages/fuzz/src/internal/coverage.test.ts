@@ -25,6 +25,17 @@ describe('coverage cells', () => {
   });
 });
 
+describe('expectedCells', () => {
+  it("should expect the device's own migrations only of a driver with device memory", () => {
+    const own = (cells: string[]) => cells.filter((c) => c.startsWith('MMU_NOTIFY_MIGRATE|own|'));
+    expect(own(expectedCells({ deviceMemory: false, coherent: false, foreignOwners: false }))).toEqual([]);
+    expect(own(expectedCells({ deviceMemory: true, coherent: false, foreignOwners: false }))).toEqual([
+      'MMU_NOTIFY_MIGRATE|own|system|blockable|mapped',
+      'MMU_NOTIFY_MIGRATE|own|own-device-private|blockable|mapped',
+    ]);
+  });
+});
+
 describe('summarizeCoverage', () => {
   const u = { deviceMemory: false, coherent: false, foreignOwners: false };
 

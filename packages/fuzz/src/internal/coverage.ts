@@ -143,7 +143,7 @@ export function coverageNotes(
 /**
  * The cells a campaign should reach for a driver: every event the kernel sends with device
  * translations present, on every page kind the driver can meet, in the blockability and owner
- * variants the kernel uses for that event.
+ * variants the kernel uses for that event (its own migrations only with device memory).
  */
 export function expectedCells(u: CoverageUniverse): string[] {
   const kinds = ['system', 'zero'];
@@ -157,8 +157,9 @@ export function expectedCells(u: CoverageUniverse): string[] {
     ['MMU_NOTIFY_PROTECTION_VMA', 'none', 'blockable'],
     ['MMU_NOTIFY_PROTECTION_PAGE', 'none', 'blockable'],
     ['MMU_NOTIFY_SOFT_DIRTY', 'none', 'blockable'],
-    ['MMU_NOTIFY_MIGRATE', 'own', 'blockable'],
   ];
+  // Its own migrations move pages to or from its own memory: none without device memory.
+  if (u.deviceMemory) variants.push(['MMU_NOTIFY_MIGRATE', 'own', 'blockable']);
   if (u.foreignOwners) variants.push(['MMU_NOTIFY_MIGRATE', 'foreign', 'blockable']);
   const out: string[] = [];
   for (const [ev, own, blk] of variants) {
