@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { AnalyzeError } from '../internal/errors.js';
 import { expandSourcePaths } from '../internal/files.js';
-import { CInterp, type CPath, declName, type FnDef, type CInterp as Interp, lastName } from './interp.js';
+import { CInterp, type CPath, declName, type FnDef, type CInterp as Interp, lastName, XA_ERASE } from './interp.js';
 import { type CNode, cParser, kids, lineOf } from './parse.js';
 
 /** The kind of a C callback, by its ops field. */
@@ -215,7 +215,26 @@ export async function analyzeC(api: string, paths: readonly string[]): Promise<C
       callbacks.push(runOne(interp, `${t.name}.${t.field}`, kind, def));
     }
   }
-  const entries = outermostCallers(parsed, fns, ['mmu_interval_read_retry']).map((def) => ({
+  // An xarray the invalidate callbacks erase from is the device's page table (test_hmm's
+  // `dmirror->pt`): the fault paths' stores into it program the device.
+  for (const cb of callbacks) {
+    if (cb.kind !== 'interval' && cb.kind !== 'start') continue;
+    for (const p of cb.paths) {
+      for (const e of p.state.effects) {
+        if (e.t !== 'op' || !XA_ERASE.test(e.name) || e.target === '') continue;
+        const dir = dirname(e.at.file);
+        const set = interp.deviceTables.get(dir) ?? new Set<string>();
+        interp.deviceTables.set(dir, set.add(lastName(e.target)));
+      }
+    }
+  }
+  // Fault paths: the functions that check the sequence, and those that read it and never check it
+  // (a finding of their own), each from its outermost caller.
+  const checks = outermostCallers(parsed, fns, ['mmu_interval_read_retry']);
+  const readsOnly = outermostCallers(parsed, fns, ['mmu_interval_read_begin']).filter(
+    (def) => !checks.includes(def) && !reaches(parsed, def.name, 'mmu_interval_read_retry'),
+  );
+  const entries = [...checks, ...readsOnly].map((def) => ({
     ...runOne(interp, def.name, 'fault', def),
     external: !isStatic(def),
   }));
@@ -310,6 +329,20 @@ function outermostCallers(parsed: readonly ParsedFile[], fns: ReadonlyMap<string
   };
   for (const [name, c] of calls) if (callees.some((x) => c.has(x))) up(name, new Set());
   return [...out].map((n) => fns.get(n)).filter((f): f is FnDef => f !== undefined);
+}
+
+/** True if `name` calls `callee`, directly or through functions of the files. */
+function reaches(parsed: readonly ParsedFile[], name: string, callee: string): boolean {
+  const calls = new Map<string, Set<string>>();
+  for (const p of parsed) for (const [k, v] of p.calls) calls.set(k, v);
+  const seen = new Set<string>();
+  const go = (n: string): boolean => {
+    if (seen.has(n)) return false;
+    seen.add(n);
+    const c = calls.get(n);
+    return c !== undefined && (c.has(callee) || [...c].some(go));
+  };
+  return go(name);
 }
 
 const LOCKS = /^(mutex_lock|mutex_trylock|spin_lock|spin_trylock|down_read|down_write|read_lock|write_lock|raw_spin_lock)/;

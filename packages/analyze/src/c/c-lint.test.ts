@@ -43,6 +43,78 @@ describe('lint on kernel C', () => {
     expect(await findings(`${id}.good`)).toEqual([]);
   });
 
+  describe("a device page table in an xarray the callback erases from (test_hmm's dmirror->pt)", () => {
+    it('should report nothing on the fault path that stores into it under the lock after the retry check', async () => {
+      expect(await findings('retry-outside-lock.xarray')).toEqual([]);
+    });
+
+    it('should report the store made after the lock was dropped', async () => {
+      const f = await lintEdited(
+        'retry-outside-lock.xarray',
+        '\tret = fx_do_fault(fx, range);\n\n\tmutex_unlock(&fx->mutex);\n',
+        '\tmutex_unlock(&fx->mutex);\n\tret = fx_do_fault(fx, range);\n',
+      );
+      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['43 retry-outside-lock']);
+      expect(f[0]?.message).toMatch(/^the device is programmed \(xa_store\) after `fx->mutex` was released/);
+    });
+
+    it('should report the store on a path that never checks mmu_interval_read_retry', async () => {
+      const f = await lintEdited(
+        'retry-outside-lock.xarray',
+        '\t\tif (mmu_interval_read_retry(range->notifier, range->notifier_seq)) {\n\t\t\tmutex_unlock(&fx->mutex);\n\t\t\tcontinue;\n\t\t}\n',
+        '',
+      );
+      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['43 retry-outside-lock']);
+      expect(f[0]?.message).toMatch(/never checked mmu_interval_read_retry/);
+    });
+
+    it('should not take a store into an xarray no callback erases from for programming the device', async () => {
+      // The store after the unlock, and the callback's erase turned into a call of its own.
+      const text = readFileSync(fixture('retry-outside-lock.xarray'), 'utf8')
+        .replace(
+          '\tret = fx_do_fault(fx, range);\n\n\tmutex_unlock(&fx->mutex);\n',
+          '\tmutex_unlock(&fx->mutex);\n\tret = fx_do_fault(fx, range);\n',
+        )
+        .replace('\t\txa_erase(&fx->pt, pfn);\n', '\t\tfx_forget(fx, pfn);\n');
+      const dir = tempDir('c-lint-xarray');
+      try {
+        writeFileSync(join(dir.path, 'fx.c'), text);
+        expect((await lintC([join(dir.path, 'fx.c')])).findings).toEqual([]);
+      } finally {
+        dir.dispose();
+      }
+    });
+  });
+
+  it('should take a field written before the notifier is inserted as ordered before its callbacks, and one written after as racing', async () => {
+    const publish = (writeFirst: boolean) => {
+      const write = '\tfx->start = start;\n';
+      const insert = '\tret = mmu_interval_notifier_insert(&fx->notifier, mm, start, len, &fx_ops);\n';
+      return `${[
+        'struct fx {\n\tstruct mmu_interval_notifier notifier;\n\tstruct mutex lock;\n\tstruct fx_dev *dev;\n\tunsigned long start;\n};\n',
+        'static bool fx_invalidate(struct mmu_interval_notifier *mni, const struct mmu_notifier_range *range, unsigned long cur_seq)\n{',
+        '\tstruct fx *fx = container_of(mni, struct fx, notifier);\n\tunsigned long s = fx->start;\n',
+        '\tif (!mmu_notifier_range_blockable(range))\n\t\treturn false;\n\tmutex_lock(&fx->lock);\n\tmmu_interval_set_seq(mni, cur_seq);',
+        '\tfx_dev_zap_range(fx->dev, s, range->end);\n\tfx_dev_flush_tlb(fx->dev, s, range->end);\n\tmutex_unlock(&fx->lock);\n\treturn true;\n}\n',
+        'static const struct mmu_interval_notifier_ops fx_ops = {\n\t.invalidate = fx_invalidate,\n};\n',
+        'int fx_bind(struct fx *fx, struct mm_struct *mm, unsigned long start, unsigned long len)\n{\n\tint ret;\n\n',
+        writeFirst ? write + insert : insert + write,
+        '\tif (ret)\n\t\treturn ret;\n\tmmu_interval_read_begin(&fx->notifier);\n\treturn 0;\n}\n',
+      ].join('\n')}`;
+    };
+    const dir = tempDir('c-lint-publish');
+    try {
+      const rules = async (writeFirst: boolean) => {
+        writeFileSync(join(dir.path, 'fx.c'), publish(writeFirst));
+        return (await lintC([join(dir.path, 'fx.c')])).findings.map((f) => f.rule);
+      };
+      expect(await rules(true)).toEqual([]);
+      expect(await rules(false)).toEqual(['unshared-driver-state']);
+    } finally {
+      dir.dispose();
+    }
+  });
+
   it('should list a function with more paths than it follows, as text and as JSON, and not a twin with few', async () => {
     // Each `if` doubles the fault path's paths: ten give 1,024, past the budget; three give 8.
     const dir = tempDir('c-lint-budget');

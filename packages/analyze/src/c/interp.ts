@@ -12,6 +12,8 @@
  * second time); `static` functions of the analysed files are inlined, with `range`, `mni` and
  * event values followed through their parameters.
  */
+
+import { dirname } from 'node:path';
 import { EV, NONBLOCKABLE_EVENTS } from '../internal/model/values.js';
 import { type CNode, kids, lineOf, textOf } from './parse.js';
 
@@ -52,6 +54,8 @@ export type CEffect =
   | { readonly t: 'read-retry'; readonly at: Site; readonly held: readonly Held[] }
   /** `mmu_interval_notifier_remove` or `mmu_notifier_unregister` (`fn`): both wait for callbacks in progress. */
   | { readonly t: 'unregister'; readonly at: Site; readonly fn: string; readonly held: readonly Held[] }
+  /** A notifier registered (`mmu_interval_notifier_insert*`, `mmu_notifier_register`): its callbacks may run from here on. */
+  | { readonly t: 'publish'; readonly at: Site; readonly fn: string }
   | {
       readonly t: 'sleep';
       readonly at: Site;
@@ -169,6 +173,17 @@ const NEUTRAL =
 const LOOP_MACRO =
   /(^|_)for_each(_|$)|^list_for_each|^hlist_for_each|^xa_for_each|^idr_for_each|^interval_tree_for_each|^drm_for_each|^mn_itree_for_each/;
 
+/** Registrations of a notifier, after which its callbacks may run. */
+const PUBLISH = /^(mmu_interval_notifier_insert\w*|(__)?mmu_notifier_register\w*|mmu_notifier_get\w*)$/;
+
+/** The condition of a loop that ends only by `break`: `while (true)`, `while (1)`. */
+const FOREVER = /^\(?\s*(true|1)\s*\)?$/;
+
+/** Stores into an xarray (include/linux/xarray.h). */
+export const XA_STORE = /^(__)?xa_(store|insert|cmpxchg)(_\w+)?$/;
+/** Erases from an xarray: `xa_erase`, or a store of NULL. */
+export const XA_ERASE = /^(__)?xa_erase(_\w+)?$/;
+
 /** How a driver call changes the device's view, from its name (see the guide's table). */
 export function classify(name: string): OpClass {
   const n = name.toLowerCase();
@@ -208,6 +223,12 @@ export interface CPath {
 /** Runs functions of one set of files. */
 export class CInterp {
   truncated = false;
+  /**
+   * The device's page tables that live in kernel data structures (test_hmm's `xa_store(&dmirror->pt,
+   * …)`), by the folder of the driver: the last names of the xarrays its invalidate callbacks erase
+   * from. A store into one of them programs the device. Filled by the analysis once the callbacks ran.
+   */
+  readonly deviceTables = new Map<string, Set<string>>();
   private steps = 0;
 
   private readonly fns: ReadonlyMap<string, FnDef>;
@@ -345,6 +366,21 @@ export class CInterp {
     return this.loopBody(body, s);
   }
 
+  /**
+   * The body of a loop without an end condition (`while (true)`, `for (;;)`), run once: it ends
+   * only by `break` (or a `return` or `goto` out of it). A path that reaches `continue` or the end
+   * of the body goes round again, where the path from the top covers it.
+   */
+  private foreverBody(body: CNode | null, s: CState): Out[] {
+    if (body === null) return [];
+    const out: Out[] = [];
+    for (const o of this.exec(body, s)) {
+      if (o.sig.k === 'break') out.push({ s: o.s, sig: NORMAL });
+      else if (o.sig.k !== 'continue' && o.sig.k !== 'normal') out.push(o);
+    }
+    return out;
+  }
+
   /** A loop body run zero times or once; `break` and `continue` end the loop. */
   private loopBody(body: CNode | null, s: CState): Out[] {
     if (body === null) return [{ s, sig: NORMAL }];
@@ -397,8 +433,10 @@ export class CInterp {
       case 'switch_statement':
         return this.execSwitch(n, s);
       case 'while_statement': {
+        const cond = n.childForFieldName('condition') as CNode;
+        if (FOREVER.test(textOf(cond))) return this.limit(this.foreverBody(n.childForFieldName('body'), s));
         const out: Out[] = [];
-        for (const [st, v] of this.evalCond(n.childForFieldName('condition') as CNode, s)) {
+        for (const [st, v] of this.evalCond(cond, s)) {
           if (v) out.push(...this.loopBody(n.childForFieldName('body'), st).slice(1));
           else out.push({ s: st, sig: NORMAL });
         }
@@ -418,6 +456,8 @@ export class CInterp {
               ? this.execDecl(init, s).map((o) => o.s)
               : this.evalExpr(init, s).map(([st]) => st);
         const cond = n.childForFieldName('condition');
+        if (cond === null || FOREVER.test(textOf(cond)))
+          return this.limit(starts.flatMap((st) => this.foreverBody(n.childForFieldName('body'), st)));
         const out: Out[] = [];
         for (const st of starts) {
           const decided = cond === null ? [[st, true] as [CState, boolean]] : this.evalCond(cond, st);
@@ -972,6 +1012,10 @@ export class CInterp {
       }
       return out;
     }
+    if (PUBLISH.test(name)) {
+      s.effects.push({ t: 'publish', at, fn: name });
+      return [[s, undefined]];
+    }
     if (name === 'mmu_interval_notifier_remove' || name === 'mmu_notifier_unregister') {
       s.effects.push({ t: 'unregister', at, fn: name, held: [...s.held] });
       return [[s, undefined]];
@@ -988,7 +1032,7 @@ export class CInterp {
       at,
       name,
       target,
-      cls: classify(name),
+      cls: this.classifyCall(name, target),
       inlined: inline,
       defined: def !== undefined,
       depth: s.frames.length - 1,
@@ -997,6 +1041,14 @@ export class CInterp {
     });
     if (!inline || def === undefined) return [[s, undefined]];
     return this.inline(def, args, s);
+  }
+
+  /** {@link classify}, and a store into one of the driver's {@link CInterp.deviceTables} as `program`. */
+  private classifyCall(name: string, target: string): OpClass {
+    if (XA_STORE.test(name) && this.cur !== undefined) {
+      if (this.deviceTables.get(dirname(this.cur.file))?.has(lastName(target)) === true) return 'program';
+    }
+    return classify(name);
   }
 
   private inline(def: FnDef, args: readonly CNode[], s: CState): [CState, string | undefined][] {

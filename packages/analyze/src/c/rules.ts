@@ -630,6 +630,19 @@ const placeOf = (e: FieldEff): string => `${e.at.file}:${e.at.line}:${e.at.text}
  * by an invalidate callback and read or written by a fault path, or the other way round, with no
  * lock held in common and no `READ_ONCE`/`WRITE_ONCE` (internal/lockset.ts).
  */
+/**
+ * A path without the field accesses that come before it registers the notifier: no callback runs
+ * before the registration, which orders them (gntdev_mmap sets `map->pages_vm_start`, then inserts
+ * the notifier whose callback reads it).
+ */
+function afterPublish(p: CPath): CPath {
+  const fx = p.state.effects;
+  let last = -1;
+  for (let i = 0; i < fx.length; i++) if (fx[i]?.t === 'publish') last = i;
+  if (last < 0) return p;
+  return { ...p, state: { ...p.state, effects: fx.filter((e, i) => i > last || e.t !== 'field') } };
+}
+
 const unsharedDriverState: CRule = {
   id: 'unshared-driver-state',
   severity: 'warning',
@@ -638,7 +651,7 @@ const unsharedDriverState: CRule = {
     const inEntries = new Map<string, Access<FieldEff>[]>();
     for (const cb of a.callbacks)
       collectAccesses(cb.paths, inCallbacks, { where: `${cb.name}()`, release: cb.kind === 'release', mmget: MMGET, placeOf });
-    for (const en of a.entries) collectAccesses(en.paths, inEntries, { where: `${en.name}()`, mmget: MMGET, placeOf });
+    for (const en of a.entries) collectAccesses(en.paths.map(afterPublish), inEntries, { where: `${en.name}()`, mmget: MMGET, placeOf });
     return lockSetRaces(inCallbacks, inEntries).map(({ field, write: w, other: o }) => ({
       at: w.e.at,
       message:
