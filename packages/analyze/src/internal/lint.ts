@@ -45,7 +45,9 @@ export interface LintResult {
 export interface Incomplete {
   /** `Class.member` or the function's name. */
   readonly name: string;
+  /** The file it is defined in, relative to the working folder. */
   readonly file: string;
+  /** The line its definition starts on. */
   readonly line: number;
 }
 
