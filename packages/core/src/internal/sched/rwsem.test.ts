@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { HmmlabError } from '../errors.js';
 import { Kernel } from '../kernel.js';
-import { firstRunnable } from './decisions.js';
+import { firstRunnable, seededDecisions } from './decisions.js';
 
 describe('RwSemaphore', () => {
   it('should let several readers hold it at once', async () => {
@@ -140,5 +140,66 @@ describe('RwSemaphore', () => {
     const r = await k.run(firstRunnable);
     expect(r.status).toBe('done');
     expect(log).toEqual(['w sees 2 readers', 'r-in, writer none']);
+  });
+});
+
+describe('RwSemaphore trylocks in a non-blockable callback', () => {
+  /**
+   * "holder" takes the semaphore (`mode`) and drops it, then stays live; "reaper" trylocks it once
+   * (`want`) inside a non-blockable callback whose trylocks may be contended. Returns, per seed,
+   * whether the trylock succeeded.
+   */
+  async function trylocks(mode: 'read' | 'write', want: 'read' | 'write'): Promise<boolean[]> {
+    const out: boolean[] = [];
+    for (let seed = 1; seed <= 12; seed++) {
+      const k = new Kernel();
+      const sem = k.rwsem('sem');
+      let got = false;
+      k.spawn('holder', 'driver', async () => {
+        if (mode === 'read') {
+          await sem.downRead();
+          sem.upRead();
+        } else {
+          await sem.downWrite();
+          sem.upWrite();
+        }
+        for (let i = 0; i < 4; i++) await k.yieldPoint();
+      });
+      k.spawn('reaper', 'kernel', async () => {
+        await k.yieldPoint();
+        const t = k.sched.current;
+        t.atomicDepth++;
+        t.contexts.push('interval notifier "n" invalidate, inv #1');
+        t.contendable.push(true);
+        got = want === 'read' ? sem.downReadTrylock() : sem.downWriteTrylock();
+        if (got) {
+          if (want === 'read') sem.upRead();
+          else sem.upWrite();
+        }
+        t.contendable.pop();
+        t.contexts.pop();
+        t.atomicDepth--;
+      });
+      const r = await k.run(seededDecisions(seed));
+      expect(r.status).toBe('done');
+      out.push(got);
+    }
+    return out;
+  }
+
+  it('should let a read trylock fail on some schedules after another task held it for writing', async () => {
+    const got = await trylocks('write', 'read');
+    expect(got).toContain(true);
+    expect(got).toContain(false);
+  });
+
+  it('should never fail a read trylock when other tasks only ever read it', async () => {
+    expect(await trylocks('read', 'read')).not.toContain(false);
+  });
+
+  it('should let a write trylock fail on some schedules after another task held it for reading', async () => {
+    const got = await trylocks('read', 'write');
+    expect(got).toContain(true);
+    expect(got).toContain(false);
   });
 });

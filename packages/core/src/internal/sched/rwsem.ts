@@ -27,6 +27,10 @@ export class RwSemaphore implements Waitable {
   private readonly writeClock = new SyncClock();
   /** Released by readers: the next writer acquires it (readers are not ordered among themselves). */
   private readonly readClock = new SyncClock();
+  /** Tasks that have taken it for writing: those that may hold it so on another CPU when a trylock runs. */
+  private readonly writers = new Set<Task>();
+  /** Tasks that have taken it, either way. */
+  private readonly lockers = new Set<Task>();
 
   constructor(sched: Scheduler, name: string) {
     this.sched = sched;
@@ -67,6 +71,7 @@ export class RwSemaphore implements Waitable {
       this.readers.push(t);
     }
     hbAcquire(s, this.writeClock);
+    this.lockers.add(t);
     t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
   }
@@ -86,34 +91,45 @@ export class RwSemaphore implements Waitable {
     }
     hbAcquire(s, this.writeClock);
     hbAcquire(s, this.readClock);
+    this.lockers.add(t);
+    this.writers.add(t);
     t.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
   }
 
-  /** `down_read_trylock`: never sleeps. */
+  /**
+   * `down_read_trylock`: never sleeps. In a non-blockable notifier callback it may also fail when
+   * another live task has taken it for writing before (see `Mutex.tryLock`).
+   */
   downReadTrylock(): boolean {
     const s = this.sched;
-    if (this.writer !== null || this.waiters.length > 0) {
+    if (this.writer !== null || this.waiters.length > 0 || s.trylockContended(this.writers)) {
       if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'read' });
       return false;
     }
     this.readers.push(s.current);
     hbAcquire(s, this.writeClock);
+    this.lockers.add(s.current);
     s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
     return true;
   }
 
-  /** `down_write_trylock`: never sleeps. */
+  /**
+   * `down_write_trylock`: never sleeps. In a non-blockable notifier callback it may also fail when
+   * another live task has taken it before, either way (see `Mutex.tryLock`).
+   */
   downWriteTrylock(): boolean {
     const s = this.sched;
-    if (this.writer !== null || this.readers.length > 0 || this.waiters.length > 0) {
+    if (this.writer !== null || this.readers.length > 0 || this.waiters.length > 0 || s.trylockContended(this.lockers)) {
       if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'write' });
       return false;
     }
     this.writer = s.current;
     hbAcquire(s, this.writeClock);
     hbAcquire(s, this.readClock);
+    this.lockers.add(s.current);
+    this.writers.add(s.current);
     s.current.held.add(this);
     if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
     return true;
