@@ -180,7 +180,7 @@ const PUBLISH = /^(mmu_interval_notifier_insert\w*|(__)?mmu_notifier_register\w*
 const FOREVER = /^\(?\s*(true|1)\s*\)?$/;
 
 /** Stores into an xarray (include/linux/xarray.h). */
-export const XA_STORE = /^(__)?xa_(store|insert|cmpxchg)(_\w+)?$/;
+const XA_STORE = /^(__)?xa_(store|insert|cmpxchg)(_\w+)?$/;
 /** Erases from an xarray: `xa_erase`, or a store of NULL. */
 export const XA_ERASE = /^(__)?xa_erase(_\w+)?$/;
 
