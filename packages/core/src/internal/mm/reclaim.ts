@@ -22,15 +22,6 @@ export async function reclaimVa(mm: Mm, va: number): Promise<number> {
   return shrinkPage(mm.kernel, page);
 }
 
-/** True if a mapping dirtied the page again since `MADV_FREE` cleaned it. */
-function anyDirtyPte(page: Page): boolean {
-  for (let i = 0; i < page.rmapCount; i++) {
-    const e = page.rmapMmAt(i).pte(page.rmapVaAt(i));
-    if (pteKindOf(e) === PTE_PRESENT && ptePfn(e) === page.pfn && (pteFlags(e) & PTE_DIRTY) !== 0) return true;
-  }
-  return false;
-}
-
 /** Reclaims one page: 0 when it was freed, `-EBUSY` when it is locked, pinned or still mapped. */
 export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
   if (page.free || page.isZero || page.isZoneDevice) return -EINVAL;
@@ -58,9 +49,11 @@ export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
   const me = k.sched.current;
   try {
     if (page.pins > 0) return -EBUSY; // folio_maybe_dma_pinned
-    const discard = page.anon && page.lazyfree && !anyDirtyPte(page);
+    // A lazily freed page (MADV_FREE) gets no swap slot: try_to_unmap_one decides for each
+    // mapping, once the invalidation started, whether it may be discarded.
+    const lazy = page.anon && page.lazyfree;
     let slot = 0;
-    if (page.anon && !discard) {
+    if (page.anon && !lazy) {
       // add_to_swap: the swap cache holds the page (with a reference) while it is unmapped.
       if (page.swapSlot === 0) {
         slot = k.swap.alloc(page.words, 0);
@@ -84,6 +77,14 @@ export async function shrinkPage(k: Kernel, page: Page): Promise<number> {
       const e = m.pt.get(vpn) ?? 0;
       if (pteKindOf(e) === PTE_PRESENT && ptePfn(e) === page.pfn) {
         if ((pteFlags(e) & PTE_DIRTY) !== 0) page.dirty = true;
+        // mm/rmap.c try_to_unmap_one, "MADV_FREE page check": after the callbacks ran (a device
+        // that wrote the page marks it dirty there), a page dirtied again or referenced beyond its
+        // mappings is not discarded: its entry is put back and it becomes swap-backed.
+        if (lazy && (page.dirty || page.refcount !== page.mapcount)) {
+          page.lazyfree = false;
+          await mmuNotifierInvalidateRangeEnd(range);
+          return -EBUSY;
+        }
         if (slot !== 0) {
           m.setPte(vpn, mkPte(PTE_SWAP, slot, 0), range.id, 'reclaim');
           k.swap.dup(slot);
