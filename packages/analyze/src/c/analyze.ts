@@ -87,22 +87,26 @@ export function isCTarget(paths: readonly string[]): boolean {
     const abs = resolve(p);
     if (/\.[ch]$/.test(p)) return true;
     if (!existsSync(abs) || !statSync(abs).isDirectory()) return false;
-    let c = false;
-    let ts = false;
-    const look = (d: string, depth: number) => {
-      for (const name of readdirSync(d)) {
-        if (name === 'node_modules' || name.startsWith('.')) continue;
-        const q = join(d, name);
-        const st = statSync(q, { throwIfNoEntry: false });
-        if (st?.isDirectory() === true) {
-          if (depth < 3) look(q, depth + 1);
-        } else if (/\.[ch]$/.test(name)) c = true;
-        else if (/\.(m|c)?ts$/.test(name)) ts = true;
-        if (ts) return;
+    // Level by level, to the first level that holds C sources (a driver may sit deep in a tree,
+    // drivers/gpu/drm/amd/amdkfd): C sources and no TypeScript down to that level.
+    let level = [abs];
+    while (level.length > 0) {
+      let c = false;
+      const next: string[] = [];
+      for (const d of level) {
+        for (const name of readdirSync(d)) {
+          if (name === 'node_modules' || name.startsWith('.')) continue;
+          const q = join(d, name);
+          const st = statSync(q, { throwIfNoEntry: false });
+          if (st?.isDirectory() === true) next.push(q);
+          else if (/\.[ch]$/.test(name)) c = true;
+          else if (/\.(m|c)?ts$/.test(name)) return false;
+        }
       }
-    };
-    look(abs, 0);
-    return c && !ts;
+      if (c) return true;
+      level = next;
+    }
+    return false;
   });
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -139,6 +139,15 @@ describe('lint on kernel C', () => {
     } finally {
       dir.dispose();
     }
+  });
+
+  it('should take a call whose value initialises a pointer for an accessor, not for invalidating work (to_i915, amdgpu_ttm_adev)', async () => {
+    const f = await lintEdited(
+      'true-when-nonblockable.bad',
+      '\tstruct fx *fx = container_of(mni, struct fx, notifier);\n',
+      '\tstruct fx *fx = container_of(mni, struct fx, notifier);\n\tstruct fx_dev *dev = to_fx_dev(fx);\n',
+    );
+    expect(f.map((x) => x.rule)).toEqual(['true-when-nonblockable']);
   });
 
   it('should report an interval callback that never calls mmu_interval_set_seq while the fault path checks the sequence', async () => {
@@ -401,6 +410,20 @@ describe('the C commands', () => {
     expect(isCTarget([dir])).toBe(true);
     expect(isCTarget([fileURLToPath(new URL('../rules/fixtures', import.meta.url))])).toBe(false);
     expect(isCTarget([])).toBe(false);
+  });
+
+  it('should take a folder whose C sources sit deep in it as C, and one with TypeScript above them as TypeScript', () => {
+    const dir = tempDir('c-deep');
+    try {
+      const deep = join(dir.path, 'drivers', 'gpu', 'drm', 'amd', 'amdkfd');
+      mkdirSync(deep, { recursive: true });
+      copyFileSync(fixture('lock-leak.bad'), join(deep, 'kfd_svm.c'));
+      expect(isCTarget([dir.path])).toBe(true);
+      writeFileSync(join(dir.path, 'drivers', 'driver.ts'), 'export {};\n');
+      expect(isCTarget([dir.path])).toBe(false);
+    } finally {
+      dir.dispose();
+    }
   });
 
   it('should print findings as file:line severity rule message, then totals; exit 1 on an error', async () => {

@@ -40,7 +40,8 @@ function deviceOps(p: CPath): Eff<'op'>[] {
 
 /** Any driver call (the callback's own work): what "invalidated something" means in C. */
 function didWork(p: CPath): boolean {
-  return p.state.effects.some((e) => e.t === 'op');
+  // A call whose value is an operand (`struct drm_i915_private *i915 = to_i915(dev)`) is an accessor.
+  return p.state.effects.some((e) => e.t === 'op' && !e.operand);
 }
 
 /** The conditions of a path, as a reader would say them. */
