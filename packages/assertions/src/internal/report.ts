@@ -205,9 +205,14 @@ export function formatViolation(v: Violation): string {
   if (v.callbacks.length > 0) {
     lines.push('  callbacks:');
     for (const c of v.callbacks) {
+      // An entry the callback changed without clearing it (write-protected) is listed apart.
+      const CHANGED = ' (changed, not cleared)';
+      const cleared = c.cleared.filter((x) => !x.endsWith(CHANGED));
+      const changed = c.cleared.filter((x) => x.endsWith(CHANGED)).map((x) => x.slice(0, -CHANGED.length));
       const did = [
         c.setSeq ? 'set_seq' : 'no set_seq',
-        c.cleared.length > 0 ? `cleared ${c.cleared.join(', ')}` : 'cleared nothing',
+        cleared.length > 0 ? `cleared ${cleared.join(', ')}` : 'cleared nothing',
+        ...(changed.length > 0 ? [`changed without clearing ${changed.join(', ')}`] : []),
         c.flushes.length > 0 ? `flushed ${c.flushes.join(', ')}` : 'no flush',
       ];
       lines.push(`    ${c.sub} ${c.op} → ${c.result}: ${did.join('; ')}`);
