@@ -5,6 +5,17 @@ import { firstRunnable } from '../sched/decisions.js';
 import { eventsOf } from '../test-helpers.js';
 
 describe('PageAllocator', () => {
+  it('should align a folio of order n to 2^n pfns, as the buddy allocator does, and keep allocating base pages after it', () => {
+    const k = new Kernel();
+    k.pages.allocPage();
+    const thp = k.pages.allocFolio(9);
+    expect(thp.pfn % 512).toBe(0);
+    expect(k.pages.page(thp.pfn + 511).folio).toBe(thp);
+    const small = k.pages.allocFolio(2);
+    expect(small.pfn % 4).toBe(0);
+    expect(k.pages.allocPage().pfn).toBeGreaterThan(thp.pfn + 511);
+  });
+
   it('should hand out zeroed pages with one reference and free them at the last put', () => {
     const k = new Kernel({ trace: 'all' });
     const p = k.pages.allocPage();

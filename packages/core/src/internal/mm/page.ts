@@ -743,6 +743,10 @@ export class PageAllocator {
    */
   allocFolio(order: number): Page {
     const n = 2 ** order;
+    // The buddy allocator hands out a block of 2^order pages aligned to its size (mm/page_alloc.c,
+    // __rmqueue_smallest): a PMD-sized folio starts on a 2 MiB boundary, as a device's huge entry
+    // needs. The pfns skipped to get there are never made.
+    this.nextPfn = Math.ceil(this.nextPfn / n) * n;
     let head: Page | null = null;
     for (let i = 0; i < n; i++) {
       const p = this.newPage(this.nextPfn++, 'system');
