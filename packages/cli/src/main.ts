@@ -62,7 +62,8 @@ Exit status:
   0    no violation (or every known bug caught as its expected.json says); mutate: the score
   1    a violation was found (including callback-hung: driver code that spins or never settles);
        mutate: a score below --min-score
-  2    bad usage, an unwritable output path, or a driver that does not load (its module or probe throws)
+  2    bad usage, an unwritable output path, a driver that does not load (its module or probe throws)
+       or that calls an API its run's --profile lacks
   3    replay, report: the replay diverged from its token; any command: internal error, a bug of hmmlab
   130  interrupted (SIGINT or SIGTERM): what was found so far is printed
 `;

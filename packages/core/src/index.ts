@@ -23,6 +23,8 @@ export {
   type HmmlabErrorCode,
   hex,
   internalError,
+  ProfileMismatchError,
+  profileError,
 } from './internal/errors.js';
 export {
   HMM_PFN_ERROR,

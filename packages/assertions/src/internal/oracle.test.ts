@@ -327,6 +327,22 @@ describe('callback-threw and callback-hung', () => {
     });
   });
 
+  it("should give no verdict on a driver that calls an API its run's kernel profile lacks, and a verdict on its own profile", async () => {
+    const migrate: Scenario = {
+      regions: [anon(1)],
+      tasks: [{ kind: 'driver', ops: [{ op: 'migrate-to-device', region: 0, page: 0, pages: 1 }] }],
+    };
+    // The knob driver passes pgmapOwner and flags, which 5.8's migrate_vma (src_owner) does not have.
+    await expect(sequential({}, { ...migrate, profile: '5.8' })).rejects.toMatchObject({
+      name: 'ProfileMismatchError',
+      code: 'ERR_PROFILE',
+      message: expect.stringMatching(
+        /^migrate_vma_setup: flags and pgmapOwner do not exist in profile 5\.8 .*\(task driver\d#\d+ at step \d+\): the driver is not written for this kernel profile$/,
+      ),
+    });
+    expect(await sequential({}, { ...migrate, profile: '5.9' })).toRunWithoutDriverFailure();
+  });
+
   it('should report a callback that never settles and return, naming the task it hung in', async () => {
     const r = await sequential({ hangInInvalidate: true }, mapThenUnmap);
     expect(r).toViolate('callback-hung');

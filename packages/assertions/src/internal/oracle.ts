@@ -2,7 +2,16 @@
  * The flush-contract oracle: watches a run's trace online, with the devices' state, and reports
  * every broken rule at the exact step it breaks.
  */
-import { DriverCallbackError, eventName, HmmlabError, internalError, type RunResult, type TraceEvent } from '@hmmlab/core';
+import {
+  DriverCallbackError,
+  eventName,
+  HmmlabError,
+  internalError,
+  ProfileMismatchError,
+  profileError,
+  type RunResult,
+  type TraceEvent,
+} from '@hmmlab/core';
 import type { Device, DeviceVm, Observer, World } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
 import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
@@ -604,10 +613,16 @@ export class FlushOracle implements Observer {
       case 'hung':
         runRule(ctx, last, 'callback-hung', run.message, run.failedContext, run.failedTask);
         break;
-      case 'error':
+      case 'error': {
         // The model broke its own state: a bug of hmmlab, not of the driver, and the run has no verdict.
         if (internalError(run.error) !== null)
           throw new HmmlabError('ERR_INTERNAL', `${run.message} (at step ${run.steps}; please report it)`);
+        // A call the kernel profile lacks would not compile against that kernel: no verdict either.
+        const lacked = profileError(run.error);
+        if (lacked !== null) {
+          const who = run.failedTask === null ? '' : ` (task ${run.failedTask.name}#${run.failedTask.id} at step ${run.steps})`;
+          throw new ProfileMismatchError(`${lacked.message}${who}: the driver is not written for this kernel profile`);
+        }
         runRule(
           ctx,
           last,
@@ -617,6 +632,7 @@ export class FlushOracle implements Observer {
           run.failedTask,
         );
         break;
+      }
       case 'done':
         checkLeaksAtExit(ctx, last, this.lifecycle.releaseRan);
         break;

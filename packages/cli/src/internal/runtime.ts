@@ -64,6 +64,8 @@ export function watchedFailure(e: unknown, label: string): unknown {
   if (e instanceof WorkerJobError && (e.errorName === 'DriverLoadError' || e.errorName === 'UsageError')) return new UsageError(e.message);
   // A campaign's options that do not fit its driver (a shape that asks more devices than it binds).
   if (e instanceof WorkerJobError && e.errorName === 'CampaignOptionsError') return new UsageError(`${label}: ${e.message}`);
+  // A driver run on a kernel profile that lacks an API it calls: the driver does not fit the command's --profile.
+  if (e instanceof WorkerJobError && e.errorName === 'ProfileMismatchError') return new UsageError(`${label}: ${e.message}`);
   if (e instanceof WorkerStallError && e.stall.phase === 'loading')
     return new UsageError(`${label}: ${e.message} while its modules loaded`);
   if (e instanceof WorkerStallError && e.stall.phase === 'probing') return new UsageError(`${label}: ${e.message} in its probe`);

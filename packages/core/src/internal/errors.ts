@@ -86,10 +86,35 @@ export class HmmlabError extends Error {
 
 /** The `ERR_INTERNAL` error in `e` or in its chain of causes, if any. */
 export function internalError(e: unknown): HmmlabError | null {
+  return errorWithCode(e, 'ERR_INTERNAL');
+}
+
+/**
+ * The `ERR_PROFILE` error in `e` or in its chain of causes, if any: driver code called an API, or
+ * passed an argument, that the run's kernel profile does not have. Such a driver does not build for
+ * that kernel (the C call would not compile), so a run that meets it has no verdict.
+ */
+export function profileError(e: unknown): HmmlabError | null {
+  return errorWithCode(e, 'ERR_PROFILE');
+}
+
+function errorWithCode(e: unknown, code: HmmlabErrorCode): HmmlabError | null {
   for (let x = e, depth = 0; x instanceof Error && depth < 8; x = x.cause, depth++) {
-    if (x instanceof HmmlabError && x.code === 'ERR_INTERNAL') return x;
+    if (x instanceof HmmlabError && x.code === code) return x;
   }
   return null;
+}
+
+/**
+ * A run ended on a call the kernel profile lacks ({@link profileError}): the driver is not written
+ * for that kernel. Its own class, so that a process that only sees the class name (a watched worker's
+ * caller) tells it from the driver's failures and from hmmlab's.
+ */
+export class ProfileMismatchError extends HmmlabError {
+  constructor(message: string) {
+    super('ERR_PROFILE', message);
+    this.name = 'ProfileMismatchError';
+  }
 }
 
 /**

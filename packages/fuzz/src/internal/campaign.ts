@@ -13,7 +13,16 @@ import {
   type OracleReport,
   type Violation,
 } from '@hmmlab/assertions';
-import { arrayDecisions, checkOptionNames, HmmlabError, internalError, Kernel, PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
+import {
+  arrayDecisions,
+  checkOptionNames,
+  HmmlabError,
+  internalError,
+  Kernel,
+  PROFILE_NAMES,
+  ProfileMismatchError,
+  type ProfileName,
+} from '@hmmlab/core';
 import type { DriverDefinition, Scenario } from '@hmmlab/harness';
 import fc from 'fast-check';
 import { xoroshiro128plus } from 'pure-rand/generator/xoroshiro128plus';
@@ -728,10 +737,15 @@ export function freshWhatever(options: CampaignOptions, replays: number, index: 
   return index >= replays && !(feedbackOn(options) && mutatesOnceFed(options.seed ?? 1, index - replays, runSeed));
 }
 
-/** What a campaign reports of run `index` that threw `e`: an internal error names the run to replay; anything else is the driver's. */
+/**
+ * What a campaign reports of run `index` that threw `e`: an internal error, or a call the kernel
+ * profile lacks, names the run; anything else is the driver's.
+ */
 function runFailure(driver: DriverDefinition, options: CampaignOptions, index: number, origin: RunOrigin, e: unknown): unknown {
+  const where = `${driver.name}: run ${index} of seed ${options.seed ?? 1} (${origin})`;
+  if (e instanceof ProfileMismatchError) return new ProfileMismatchError(`${where}: ${e.message}`);
   if (internalError(e) === null) return e;
-  return new HmmlabError('ERR_INTERNAL', `${driver.name}: run ${index} of seed ${options.seed ?? 1} (${origin}): ${(e as Error).message}`);
+  return new HmmlabError('ERR_INTERNAL', `${where}: ${(e as Error).message}`);
 }
 
 /**

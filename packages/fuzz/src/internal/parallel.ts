@@ -191,7 +191,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           const other = declared === null ? [] : (given.profiles ?? []).filter((p) => !declared.includes(p));
           if (other.length > 0)
             onWarning?.(
-              `${note.name} declares profiles ${declared?.join(', ')}; this campaign runs it on ${other.join(', ')}, a kernel it is not written for: a call of an API that profile lacks fails as callback-threw`,
+              `${note.name} declares profiles ${declared?.join(', ')}; this campaign runs it on ${other.join(', ')}, a kernel it is not written for: a call of an API that profile lacks stops the campaign`,
             );
           onReady?.(note.name);
         }
