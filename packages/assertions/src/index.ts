@@ -34,4 +34,4 @@ export {
 } from './internal/report.js';
 export { SHAPE_WINDOWS } from './internal/rules/shape-windows.js';
 export { RULE_IDS, RULES, type RuleFamily, type RuleId } from './internal/rules.js';
-export type { FlushCounts } from './internal/state.js';
+export type { ElidedEvents, FlushCounts } from './internal/state.js';

@@ -9,6 +9,7 @@ import {
   mmuNotifierRegister,
   type Page,
   seededDecisions,
+  type TraceEvent,
   ULONG_MAX,
   yieldPoint,
 } from '@hmmlab/core';
@@ -16,6 +17,7 @@ import { Device, defineDriver, HMM_RANGE_DEFAULT_TIMEOUT, type Scenario } from '
 import { describe, expect, it } from 'vitest';
 import '../vitest.js';
 import { checkScenario } from './check.js';
+import { formatViolation, type Violation } from './report.js';
 import { SELF_RETRY_LIMIT } from './rules/self-retry.js';
 import type { RuleId } from './rules.js';
 import { type Knobs, knobDriver } from './test-driver.js';
@@ -503,7 +505,7 @@ describe('own EXCLUSIVE skips', () => {
 
 describe("a report's trace window", () => {
   // The oracle does without scheduler switches: with a trace that keeps nothing they are not made,
-  // and each still takes its sequence number, so a report's window is the same either way.
+  // and the window counts the other events only, so a report's window is the same either way.
   it('should be the same whether or not the trace makes switch events', async () => {
     let reported = 0;
     for (const seed of [0, 1, 2, 3, 4, 5, 6]) {
@@ -520,11 +522,58 @@ describe("a report's trace window", () => {
       expect(without.violations).toEqual(made.violations);
       for (const v of without.violations) {
         reported++;
-        expect(v.trace.length).toBeGreaterThan(0);
-        expect(v.trace.every((e) => e.type !== 'switch' && e.seq > v.seq - 8 && e.seq <= v.seq)).toBe(true);
+        // Two pages: no run of like events is long enough to leave one out.
+        expect(v.elided).toBeUndefined();
+        const before = made.result.world.kernel.trace.events().filter((e) => e.type !== 'switch' && e.seq <= v.seq);
+        expect(v.trace.map((e) => e.seq)).toEqual(before.slice(-8).map((e) => e.seq));
       }
     }
     expect(reported).toBeGreaterThan(0);
+  });
+
+  const thp = (ops: Scenario['tasks'][number]['ops']): Scenario => ({
+    regions: [{ pages: 512, prot: 'rw', share: 'private', backing: 'anon', populate: 'write', thp: true }],
+    tasks: [
+      { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 3, value: 5 }] },
+      { kind: 'cpu', ops },
+    ],
+  });
+
+  it("should keep the events that explain a report past a THP's 512 entry changes and page frees", async () => {
+    const r = await sequential({ flush: 'none' }, thp([{ op: 'munmap', region: 0, page: 0, pages: 512 }]));
+    // At the free of the device's page: the whole region's entries were cleared, then its pages freed.
+    const v = r.violations.find((x) => x.rule === 'freed-page-mapped');
+    expect(v).toBeDefined();
+    const text = formatViolation(v as Violation);
+    // The device's own entry and the callback that did not flush are in the window...
+    expect(text).toMatch(/knob0 pte 0x[0-9a-f]+: none -> pfn \d+ rw \[map\]/);
+    expect(text).toMatch(/knob invalidate returned true/);
+    // ...and the exit's entry changes are their first and last, with what was left out between.
+    expect(text).toMatch(/cpu pte .*-> none \[munmap, inv #\d+\]\n {16}… 510 more like these\n.*cpu pte .*-> none \[munmap/);
+    expect(v?.elided?.map((g) => g.count)).toContain(510);
+    expect(v?.trace.length).toBeLessThanOrEqual(40);
+    // What was left out is exactly the events between two kept ones, all of the same kind.
+    const events = r.result.world.kernel.trace.events();
+    for (const g of v?.elided ?? []) {
+      const i = v?.trace.findIndex((e) => e.seq === g.before) as number;
+      const prev = v?.trace[i - 1] as TraceEvent;
+      const between = events.filter((e) => e.seq > prev.seq && e.seq < g.before && e.type !== 'switch');
+      expect(between).toHaveLength(g.count);
+      expect(between.every((e) => e.type === prev.type && e.task === prev.task)).toBe(true);
+    }
+  });
+
+  it('should leave out only the middle of a run of like events, and keep every event before it', async () => {
+    const r = await sequential({ flush: 'none' }, thp([{ op: 'munmap', region: 0, page: 0, pages: 512 }]));
+    const v = r.violations.find((x) => x.rule === 'missed-flush');
+    // At the 4th entry change: the first of the run kept, the 2nd and 3rd left out.
+    expect(v?.elided?.at(-1)).toEqual({ before: v?.seq, count: 2 });
+    // The populating writes are a run too; every event from the last of them on is kept.
+    const events = r.result.world.kernel.trace.events().filter((e) => e.type !== 'switch' && e.seq <= (v?.seq as number));
+    const lastWrite = events.findLast((e) => e.type === 'cpu-access')?.seq as number;
+    const clears = events.filter((e) => e.type === 'pte' && e.why === 'munmap').map((e) => e.seq);
+    const expected = events.filter((e) => e.seq >= lastWrite && !clears.slice(1, 3).includes(e.seq)).map((e) => e.seq);
+    expect(v?.trace.map((e) => e.seq).slice(-expected.length)).toEqual(expected);
   });
 });
 

@@ -111,7 +111,11 @@ export interface OracleOptions {
   readonly stopOnFirst?: boolean;
   /** Stop recording after this many violations. @defaultValue 50 */
   readonly maxViolations?: number;
-  /** Events of trace kept in each report. @defaultValue 40 */
+  /**
+   * Entries of trace kept in each report: events other than scheduler switches, a run of the same
+   * bulk work (a THP's 512 entry changes) counting as two, its first and last event
+   * (`Violation.elided`). @defaultValue 40
+   */
   readonly traceWindow?: number;
   /** Rules to check. @defaultValue every rule */
   readonly rules?: readonly RuleId[];
@@ -539,6 +543,7 @@ export class FlushOracle implements Observer {
     const task = v.task ?? k.sched.current;
     const page = v.pfn === null || v.pfn === undefined ? null : k.pages.pfnToPage(v.pfn);
     const inv = v.inv ?? null;
+    const recent = this.recent.list();
     this.violations.push({
       rule: v.rule,
       explanation: v.explanation,
@@ -553,7 +558,8 @@ export class FlushOracle implements Observer {
       callbacks: inv === null ? [] : this.callbackSummaries(inv),
       translations: v.translations ?? [],
       context: v.context ?? null,
-      trace: this.recent.list(k.trace.length).map(plainEvent),
+      trace: recent.events.map(plainEvent),
+      ...(recent.elided.length > 0 ? { elided: recent.elided } : {}),
     });
     if (this.options.stopOnFirst) k.sched.requestStop(`${v.rule}: ${v.explanation}`);
   }

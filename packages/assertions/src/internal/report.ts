@@ -6,6 +6,7 @@
 import { eventName, formatPte, hex, type TraceEvent } from '@hmmlab/core';
 import { formatDevPte } from '@hmmlab/harness';
 import { RULES, type RuleId } from './rules.js';
+import type { ElidedEvents } from './state.js';
 
 /** An invalidation as a report shows it. */
 export interface InvalidationInfo {
@@ -85,8 +86,14 @@ export interface Violation {
   readonly translations: readonly TranslationInfo[];
   /** The driver callback involved, for driver failures. */
   readonly context: string | null;
-  /** Events before (and at) the step. */
+  /**
+   * Events before (and at) the step: the last entries of the trace (40 by default, scheduler
+   * switches left out), where a run of the same bulk work (a THP's 512 entry changes) keeps its
+   * first and last event; `elided` says how many were left out between them.
+   */
   readonly trace: readonly TraceEvent[];
+  /** The runs of like events left out of `trace` (absent: none). */
+  readonly elided?: readonly ElidedEvents[];
 }
 
 function owner(o: unknown): string {
@@ -225,7 +232,12 @@ export function formatViolation(v: Violation): string {
   }
   if (v.trace.length > 0) {
     lines.push('  trace:');
-    for (const e of v.trace) lines.push(`    ${String(e.step).padStart(5)} ${e.seq === v.seq ? '▶' : ' '} ${formatEvent(e)}`);
+    const left = new Map((v.elided ?? []).map((g) => [g.before, g.count]));
+    for (const e of v.trace) {
+      const n = left.get(e.seq);
+      if (n !== undefined) lines.push(`                … ${n} more like these`);
+      lines.push(`    ${String(e.step).padStart(5)} ${e.seq === v.seq ? '▶' : ' '} ${formatEvent(e)}`);
+    }
   }
   return lines.join('\n');
 }

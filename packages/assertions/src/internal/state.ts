@@ -71,32 +71,111 @@ export function emptyCounts(): FlushCounts {
   return { needed: 0, performed: 0, missed: 0, unnecessary: 0, legalSkips: 0 };
 }
 
-/** Fixed-size ring of the last events. */
+/**
+ * Whether `b`, which came right after `a` (scheduler switches aside), is one more of the same bulk
+ * work: the same kind of event by the same task, differing only in the page it is about (a THP's
+ * 512 entry changes at an exit, the 512 stores that populate it, a migration's page copies). Only the
+ * kinds the model emits page by page qualify; their fields other than the page's are compared.
+ */
+export function sameBulkWork(a: TraceEvent, b: TraceEvent): boolean {
+  if (a.type !== b.type || a.task !== b.task) return false;
+  switch (b.type) {
+    case 'pte': {
+      const x = a as typeof b;
+      return x.mm === b.mm && x.inv === b.inv && x.why === b.why;
+    }
+    case 'page-alloc':
+      return (a as typeof b).kind === b.kind;
+    case 'page-free':
+      return true;
+    case 'cpu-access': {
+      const x = a as typeof b;
+      return x.mm === b.mm && x.write === b.write;
+    }
+    case 'page-copy':
+      return (a as typeof b).by === b.by;
+    case 'migrate-pair':
+      return (a as typeof b).owner === b.owner;
+    case 'dev-pte': {
+      const x = a as typeof b;
+      return x.dev === b.dev && x.vm === b.vm && x.why === b.why;
+    }
+    case 'dev-tlb': {
+      const x = a as typeof b;
+      return b.op === 'fill' && x.op === 'fill' && x.dev === b.dev && x.vm === b.vm;
+    }
+    case 'dev-access': {
+      const x = a as typeof b;
+      return x.dev === b.dev && x.vm === b.vm && x.kind === b.kind && x.via === b.via && x.driver === b.driver;
+    }
+    case 'dma': {
+      const x = a as typeof b;
+      return x.dev === b.dev && x.op === b.op && x.write === b.write;
+    }
+    default:
+      return false;
+  }
+}
+
+/** Events of a report's trace window left out between two it keeps ({@link RecentEvents}). */
+export interface ElidedEvents {
+  /** Sequence number of the kept event they came before. */
+  readonly before: number;
+  /** How many there were: all {@link sameBulkWork} as the kept events on either side. */
+  readonly count: number;
+}
+
+/**
+ * The last `size` entries of the trace, scheduler switches left out. A run of events that are the
+ * same bulk work ({@link sameBulkWork}) takes two entries, its first and its last event, whatever
+ * its length: a THP's 512 entry changes would otherwise fill the window and push out the events
+ * that explain the report.
+ */
 export class RecentEvents {
   private readonly buf: (TraceEvent | undefined)[];
+  /** For each slot, how many events of a bulk run were left out just before its event. */
+  private readonly gaps: number[];
   private head = 0;
+  private last: TraceEvent | undefined = undefined;
+  /** The length of the bulk run {@link last} ends (1: it starts none). */
+  private run = 0;
 
   constructor(size: number) {
     this.buf = new Array(size);
+    this.gaps = new Array<number>(size).fill(0);
   }
 
   push(e: TraceEvent): void {
+    if (e.type === 'switch') return;
+    const last = this.last;
+    this.last = e;
+    if (last !== undefined && this.run >= 2 && sameBulkWork(last, e)) {
+      // The run's last event so far becomes one of those left out; `e` takes its slot.
+      const slot = (this.head + this.buf.length - 1) % this.buf.length;
+      this.buf[slot] = e;
+      this.gaps[slot] = (this.gaps[slot] as number) + 1;
+      this.run++;
+      return;
+    }
+    this.run = last !== undefined && this.run >= 1 && sameBulkWork(last, e) ? 2 : 1;
     this.buf[this.head] = e;
+    this.gaps[this.head] = 0;
     this.head = (this.head + 1) % this.buf.length;
   }
 
-  /**
-   * The events among the last `size` of the trace (sequence numbers from `length - size`, `length`
-   * being the trace's), oldest first, without scheduler switches. A listener that does without
-   * switches keeps the same window: each switch still takes its sequence number.
-   */
-  list(length: number): TraceEvent[] {
-    const out: TraceEvent[] = [];
-    const from = length - this.buf.length;
+  /** The events kept, oldest first, and the runs left out between them. */
+  list(): { events: TraceEvent[]; elided: ElidedEvents[] } {
+    const events: TraceEvent[] = [];
+    const elided: ElidedEvents[] = [];
     for (let i = 0; i < this.buf.length; i++) {
-      const e = this.buf[(this.head + i) % this.buf.length];
-      if (e !== undefined && e.type !== 'switch' && e.seq >= from) out.push(e);
+      const slot = (this.head + i) % this.buf.length;
+      const e = this.buf[slot];
+      if (e === undefined) continue;
+      const gap = this.gaps[slot] as number;
+      // A run whose first event left the window is shown from the event that is left.
+      if (gap > 0 && events.length > 0) elided.push({ before: e.seq, count: gap });
+      events.push(e);
     }
-    return out;
+    return { events, elided };
   }
 }
