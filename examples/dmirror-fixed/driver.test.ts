@@ -193,6 +193,34 @@ const skipsEveryMigration = (bindDevices: number) =>
     probe: (kernel) => dmirrorProbe(kernel, SkipsEveryMigration),
   });
 
+/**
+ * Fix 7: the device writes a page MADV_FREE left lazily freeable, reclaim runs, the CPU reads it.
+ * test_hmm erases the mirror entry without marking the page dirty, so reclaim discards the
+ * device's write with the page; dmirror-fixed marks it dirty and reclaim keeps it.
+ */
+describe('a device write to a page MADV_FREE left lazily freeable', () => {
+  const scenario: Scenario = {
+    regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'free' }] },
+      { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 7 }] },
+      { kind: 'kernel', ops: [{ op: 'reclaim', region: 0, page: 0 }] },
+      { kind: 'cpu', ops: [{ op: 'read', region: 0, page: 0 }] },
+    ],
+  };
+
+  it('should report the write dmirror loses, as test_hmm does', async () => {
+    const r = await checkScenario(dmirror, scenario, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['lost-write']);
+    expect(r.violations[0]?.explanation).toMatch(/^reclaim discarded pfn \d+ of 0x[0-9a-f]+ as a clean MADV_FREE page/);
+  });
+
+  it('should keep the page dmirror-fixed marks dirty', async () => {
+    const r = await checkScenario(fixed, scenario, { decisions: firstRunnable });
+    expect(r).toKeepFlushContract();
+  });
+});
+
 describe('a process using two dmirror devices', () => {
   const campaign = (driver: DriverDefinition) => runCampaign(driver, { runs: 300, seed: 1, shrink: false });
 

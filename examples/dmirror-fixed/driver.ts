@@ -1,5 +1,5 @@
 /**
- * dmirror-fixed: examples/dmirror with its three races fixed, for the current kernel (profile
+ * dmirror-fixed: examples/dmirror with its races fixed, for the current kernel (profile
  * `latest`). test_hmm has them; they are the kernel's own (see docs/findings/):
  *
  * 1. A1: dmirror skips its own `MMU_NOTIFY_MIGRATE` invalidation. That is safe for its
@@ -37,6 +37,12 @@
  *    that loaded the entry of a device page before the erase can store into it after the copy:
  *    the write is lost when the migration completes. The fix revokes the entries of the pages
  *    that migrate under the mutex before the copy, as fix 1 does for the other direction.
+ * 7. `dmirror_do_update` erases the entries of pages the device may have written (through
+ *    `dmirror_do_write`'s `memcpy` into the page) without marking them dirty. A device's write
+ *    leaves the CPU entry clean, so after `MADV_FREE` reclaim takes the page for clean and discards
+ *    it with the device's data (mm/rmap.c, `try_to_unmap_one`, "MADV_FREE page check", which looks
+ *    at the folio's dirty flag once the callbacks ran). The fix marks the system page of every
+ *    writable entry it erases dirty (`set_page_dirty`), as `ib_umem_odp_unmap_dma_pages` does.
  *
  * Everything else is examples/dmirror, imported.
  */
@@ -59,7 +65,7 @@ import {
   ULONG_MAX,
   yieldPoint,
 } from '@hmmlab/core';
-import { defineDriver, SharedCell } from '@hmmlab/harness';
+import { DEV_PTE_WRITE, defineDriver, devPteFlags, devPtePfn, SharedCell } from '@hmmlab/harness';
 import { DMIRROR_COMMANDS, Dmirror } from '../dmirror/dmirror.js';
 import { dmirrorMigrateFinalizeAndMapLocked } from '../dmirror/migrate.js';
 import { dmirrorProbe } from '../dmirror/probe.js';
@@ -88,6 +94,20 @@ export class DmirrorFixed extends Dmirror {
     }
     this.mutex.unlock();
     return true;
+  }
+
+  /** Fix 7: the system pages of the writable entries it erases are marked dirty first. */
+  override doUpdate(start: number, end: number): void {
+    const k = this.mdevice.kernel;
+    const ps = k.pageSize;
+    const from = start - (start % ps);
+    const to = (Math.floor(end / ps) + 1) * ps;
+    for (const [vpn, e] of this.pt.pt) {
+      if (vpn * ps < from || vpn * ps >= to || (devPteFlags(e) & DEV_PTE_WRITE) === 0) continue;
+      const page = k.pages.pfnToPage(devPtePfn(e));
+      if (page !== undefined && !page.isZoneDevice) page.dirty = true; // set_page_dirty
+    }
+    super.doUpdate(start, end);
   }
 
   /**

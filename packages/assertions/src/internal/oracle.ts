@@ -16,7 +16,7 @@ import type { Device, DeviceVm, Observer, World } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
 import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
 import { RaceShadow } from './rules/data-race.js';
-import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker } from './rules/ghost-memory.js';
+import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker, reportDiscardedWrite } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkLeaksAtExit, LifecycleShadow } from './rules/lifecycle.js';
 import { checkPteChange, checkResume, coverAborted } from './rules/missed-flush.js';
@@ -336,7 +336,7 @@ export class FlushOracle implements Observer {
         coverPte(ctx, e);
         trackMigrationEntries(ctx, e);
         trackFormerPage(ctx, e);
-        this.layout?.onEvent(e);
+        this.layout?.onEvent(e, (w) => reportDiscardedWrite(ctx, e, w));
         return;
       case 'dev-pte':
         this.recordCallbackEvent(ctx, e);

@@ -35,7 +35,16 @@ import {
   ULONG_MAX,
   type VmFault,
 } from '@hmmlab/core';
-import { type Binding, Device, type DeviceVm, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
+import {
+  type Binding,
+  DEV_PTE_WRITE,
+  Device,
+  type DeviceVm,
+  defineDriver,
+  devPteFlags,
+  devPtePfn,
+  hmmRangeFaultLoop,
+} from '@hmmlab/harness';
 
 /** Bug switches; every default is the correct behaviour. */
 export interface Knobs {
@@ -90,6 +99,8 @@ export interface Knobs {
    * until its timeout), or on the first pass only (`once`: it collides once and then maps).
    */
   selfInvalidate?: 'always' | 'once';
+  /** The callback marks dirty (`set_page_dirty`) the pages the device maps writable before it revokes them. */
+  dirtyOnRevoke?: boolean;
 }
 
 /** Builds the driver with `knobs`. */
@@ -139,6 +150,11 @@ export function knobDriver(knobs: Knobs = {}) {
           };
           // The DMA mappings go last: the device must reach no page through them any more.
           const unmapRange = async (start: number, end: number): Promise<void> => {
+            if (kn.zap && kn.dirtyOnRevoke === true) {
+              for (const [vpn, e] of vm.pt)
+                if (vpn * ps >= start && vpn * ps < end && (devPteFlags(e) & DEV_PTE_WRITE) !== 0)
+                  kernel.pages.page(devPtePfn(e)).dirty = true;
+            }
             if (kn.zap && kn.dmaUnmapFirst === true) dmaUnmapRange(start, end);
             if (kn.zap && kn.flushBeforeClear !== true) vm.clearRange(start, end);
             if (kn.flush === 'sync') vm.flushTlb(start, end);

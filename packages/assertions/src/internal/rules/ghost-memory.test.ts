@@ -1,5 +1,9 @@
-import { Kernel, type Mm } from '@hmmlab/core';
+import { firstRunnable, Kernel, type Mm } from '@hmmlab/core';
+import type { Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
+import '../../vitest.js';
+import { checkScenario } from '../check.js';
+import { knobDriver } from '../test-driver.js';
 import { GhostMemory } from './ghost-memory.js';
 
 /** An mm and a ghost; addresses without a VMA are private memory to the ghost. */
@@ -56,5 +60,31 @@ describe('GhostMemory', () => {
     expect(ghost.get(child, to)).toEqual({ value: 7, pfn: 10, step: 1 });
     ghost.write(child, to, 9, 12, 3);
     expect(ghost.get(mm, to)?.value).toBe(7);
+  });
+});
+
+describe('a device write to a page MADV_FREE left lazily freeable', () => {
+  // MADV_FREE, then a device write through a translation made after it, then reclaim, then a CPU read.
+  const scenario: Scenario = {
+    regions: [{ pages: 1, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+    tasks: [
+      { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'free' }] },
+      { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 7 }] },
+      { kind: 'kernel', ops: [{ op: 'reclaim', region: 0, page: 0 }] },
+      { kind: 'cpu', ops: [{ op: 'read', region: 0, page: 0 }] },
+    ],
+  };
+
+  it('should report the write lost when the callback revokes the writable translation without marking the page dirty', async () => {
+    const r = await checkScenario(knobDriver({}), scenario, { decisions: firstRunnable });
+    expect(r.violations.map((v) => v.rule)).toEqual(['lost-write']);
+    expect(r.violations[0]?.explanation).toMatch(
+      /^reclaim discarded pfn \d+ of 0x[0-9a-f]+ as a clean MADV_FREE page \(MADV_FREE at step \d+\), but 0x[0-9a-f]+ was written \(7\) at step \d+, after it, without dirtying the page/,
+    );
+  });
+
+  it('should pass when the callback marks the page dirty: reclaim keeps it and the CPU reads the write', async () => {
+    const r = await checkScenario(knobDriver({ dirtyOnRevoke: true }), scenario, { decisions: firstRunnable });
+    expect(r).toKeepFlushContract();
   });
 });

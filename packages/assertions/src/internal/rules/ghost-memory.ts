@@ -3,7 +3,7 @@
  * word, and the page it landed on. Private memory is keyed by (mm, va), shared file and shmem
  * memory by (file, offset), so forked children and shared mappings see what they should.
  */
-import { hex, type Mm, type TraceEvent } from '@hmmlab/core';
+import { hex, type Mm, ptePfn, type TraceEvent } from '@hmmlab/core';
 import type { OracleContext } from '../context.js';
 import { backingPfn, isMigrating } from '../view.js';
 
@@ -134,6 +134,15 @@ export class GhostMemory {
     this.remove(mm, start, end);
   }
 
+  /** Forgets private words of `mm` in `[start, end)`, returning the first one written after `step`. */
+  forgetAfter(mm: number, start: number, end: number, step: number): { va: number; value: number; step: number } | null {
+    let first: { va: number; value: number; step: number } | null = null;
+    this.remove(mm, start, end, (va, w) => {
+      if (w.step > step && (first === null || w.step < first.step)) first = { va, value: w.value, step: w.step };
+    });
+    return first;
+  }
+
   /** fork: the child starts with the parent's private memory. */
   fork(parent: number, child: number): void {
     const from = this.private.get(parent);
@@ -173,18 +182,54 @@ const FORGET_WHY = new Set([
   'reclaim',
 ]);
 
+/** A write reclaim discarded: the page was lazily freed at step `freedAt`, and written after it. */
+export interface DiscardedWrite {
+  readonly mm: number;
+  readonly va: number;
+  readonly value: number;
+  readonly writtenAt: number;
+  readonly freedAt: number;
+}
+
 /** Keeps the ghost in step with mappings, at the entry changes themselves: zaps, moves, forks. */
 export class LayoutTracker {
   private moving: { mm: number; va: number } | null = null;
   private readonly ghost: GhostMemory;
   private readonly pageSize: number;
+  /** Pages MADV_FREE left mapped, lazily freeable: mm id → virtual page number → the step. */
+  private readonly lazy = new Map<number, Map<number, number>>();
 
   constructor(ghost: GhostMemory, pageSize: number) {
     this.ghost = ghost;
     this.pageSize = pageSize;
   }
 
-  onEvent(ev: TraceEvent): void {
+  /**
+   * `discarded` is told of a word written after a MADV_FREE that reclaim then discarded: a CPU
+   * write dirties the entry, and the kernel keeps the page (mm/rmap.c, try_to_unmap_one), so the
+   * write was a device's that nothing marked dirty.
+   */
+  onEvent(ev: TraceEvent, discarded?: (w: DiscardedWrite) => void): void {
+    if (ev.type === 'pte' && (ev.why === 'madvise-free' || ev.why === 'reclaim' || ev.new === 0)) {
+      const vpn = Math.floor(ev.va / this.pageSize);
+      const byVpn = this.lazy.get(ev.mm);
+      const freedAt = byVpn?.get(vpn);
+      if (ev.why === 'madvise-free' && ev.new !== 0) {
+        let m = byVpn;
+        if (m === undefined) {
+          m = new Map();
+          this.lazy.set(ev.mm, m);
+        }
+        m.set(vpn, ev.step);
+      } else if (freedAt !== undefined) {
+        byVpn?.delete(vpn);
+        if (ev.why === 'reclaim' && ev.new === 0) {
+          const w = this.ghost.forgetAfter(ev.mm, vpn * this.pageSize, (vpn + 1) * this.pageSize, freedAt);
+          if (w !== null) discarded?.({ mm: ev.mm, va: w.va, value: w.value, writtenAt: w.step, freedAt });
+          return;
+        }
+      }
+    }
     if (ev.type === 'fork') {
       this.ghost.fork(ev.parent, ev.child);
       return;
@@ -286,4 +331,22 @@ function checkRead(
   );
   // Resynchronise with memory so one lost value is reported once.
   ghost.write(mm, va, value, pfn, ev.step);
+}
+
+/** Reports a write that reclaim discarded with a lazily freed page ({@link LayoutTracker}). */
+export function reportDiscardedWrite(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'pte' }>, w: DiscardedWrite): void {
+  ctx.report(
+    {
+      rule: 'lost-write',
+      explanation:
+        `reclaim discarded pfn ${ptePfn(ev.old)} of ${hex(ev.va)} as a clean MADV_FREE page (MADV_FREE at step ${w.freedAt}), but ${hex(w.va)} ` +
+        `was written (${w.value}) at step ${w.writtenAt}, after it, without dirtying the page: a CPU write dirties its entry, a device's does not. ` +
+        'A driver whose device may write a page marks it dirty (set_page_dirty) when it revokes the writable translation, as ' +
+        'ib_umem_odp_unmap_dma_pages does; otherwise the kernel frees the data (mm/rmap.c, try_to_unmap_one)',
+      mm: w.mm,
+      va: w.va,
+      pfn: ptePfn(ev.old),
+    },
+    ev,
+  );
 }
