@@ -95,10 +95,13 @@ export class SvmRange extends MmuIntervalNotifier {
  * Clears `[start, end)` on the GPUs and waits for their TLB invalidations
  * (`svm_range_unmap_from_gpus`: `amdgpu_vm_update_range` then `kfd_flush_tlb(TLB_FLUSH_HEAVYWEIGHT)`).
  * The flush is issued even when nothing was cleared here: the queue teardown may have cleared
- * these entries without the range lock and still be waiting for its own flush.
+ * these entries without the range lock and still be waiting for its own flush. The system pages
+ * the GPUs could write are marked dirty first (kfd_svm.c 6.1 does not: a GPU's write after
+ * `MADV_FREE` is then discarded by reclaim; docs/findings/device-writes-not-dirtied.md).
  */
 export async function svmRangeUnmapFromGpus(p: KfdProcess, start: number, end: number): Promise<void> {
   const fences = p.vms.map((vm) => {
+    vm.dirtyWritable(start, end);
     vm.clearRange(start, end, 'svm_range_unmap_from_gpus');
     return vm.flushTlbAsync(start, end);
   });
@@ -117,6 +120,9 @@ async function svmRangeEvict(prange: SvmRange, start: number, end: number): Prom
     return;
   }
   prange.invalid++;
+  // The queues stop below and the tables stay: what the GPUs wrote is marked dirty now, before
+  // reclaim can take the pages for clean.
+  for (const vm of p.vms) vm.dirtyWritable(start, end);
   if (++p.evictedRanges === 1) {
     // kgd2kfd_quiesce_mm, then schedule_delayed_work(&svms->restore_work).
     p.quiesceMm();

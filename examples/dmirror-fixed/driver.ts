@@ -65,7 +65,7 @@ import {
   ULONG_MAX,
   yieldPoint,
 } from '@hmmlab/core';
-import { DEV_PTE_WRITE, defineDriver, devPteFlags, devPtePfn, SharedCell } from '@hmmlab/harness';
+import { defineDriver, SharedCell } from '@hmmlab/harness';
 import { DMIRROR_COMMANDS, Dmirror } from '../dmirror/dmirror.js';
 import { dmirrorMigrateFinalizeAndMapLocked } from '../dmirror/migrate.js';
 import { dmirrorProbe } from '../dmirror/probe.js';
@@ -96,17 +96,10 @@ export class DmirrorFixed extends Dmirror {
     return true;
   }
 
-  /** Fix 7: the system pages of the writable entries it erases are marked dirty first. */
+  /** Fix 7: the system pages of the writable entries it erases are marked dirty first (`set_page_dirty`). */
   override doUpdate(start: number, end: number): void {
-    const k = this.mdevice.kernel;
-    const ps = k.pageSize;
-    const from = start - (start % ps);
-    const to = (Math.floor(end / ps) + 1) * ps;
-    for (const [vpn, e] of this.pt.pt) {
-      if (vpn * ps < from || vpn * ps >= to || (devPteFlags(e) & DEV_PTE_WRITE) === 0) continue;
-      const page = k.pages.pfnToPage(devPtePfn(e));
-      if (page !== undefined && !page.isZoneDevice) page.dirty = true; // set_page_dirty
-    }
+    const ps = this.mdevice.kernel.pageSize;
+    this.pt.dirtyWritable(start - (start % ps), (Math.floor(end / ps) + 1) * ps);
     super.doUpdate(start, end);
   }
 

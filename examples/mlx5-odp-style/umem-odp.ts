@@ -105,7 +105,7 @@ export async function mlx5ZapAndUnmap(umem: IbUmemOdp, start: number, end: numbe
     const page = umem.dmaList[i];
     if (((umem.pfnList[i] as number) & HMM_PFN_VALID) === 0 || page === null || page === undefined) continue;
     umem.vm.device.dmaUnmap(page);
-    if (((umem.pfnList[i] as number) & HMM_PFN_WRITE) !== 0) page.dirty = true; // set_page_dirty
+    if (((umem.pfnList[i] as number) & HMM_PFN_WRITE) !== 0) umem.vm.device.kernel.pages.setPageDirty(page);
     umem.pfnList[i] = 0;
     umem.dmaList[i] = null;
     umem.npages--;

@@ -123,9 +123,14 @@ export class NouveauSvmm implements Binding {
     return [this.vmm];
   }
 
-  /** `nouveau_svmm_invalidate`: `NVIF_VMM_V0_PFNCLR`, a synchronous method that also invalidates the GPU TLB. Caller holds the mutex. */
+  /**
+   * `nouveau_svmm_invalidate`: `NVIF_VMM_V0_PFNCLR`, a synchronous method that also invalidates
+   * the GPU TLB. Caller holds the mutex. The system pages the GPU could write are marked dirty
+   * first (nouveau 6.1 does not; docs/findings/device-writes-not-dirtied.md).
+   */
   invalidate(start: number, limit: number): void {
     if (limit <= start) return;
+    this.vmm.dirtyWritable(start, limit);
     this.vmm.clearRange(start, limit, 'PFNCLR');
     this.vmm.flushTlb(start, limit);
   }

@@ -114,7 +114,10 @@ export class XeVm implements Binding {
       adjStart = Math.min(adjStart, r.start);
       adjEnd = Math.max(adjEnd, r.end);
       this.vms.forEach((vm, t) => {
-        if ((live & (1 << t)) !== 0) vm.clearRange(r.start, r.end, 'xe_pt_zap_ptes_range');
+        if ((live & (1 << t)) === 0) return;
+        // The system pages the GPU could write are marked dirty first (docs/findings/device-writes-not-dirtied.md).
+        vm.dirtyWritable(r.start, r.end);
+        vm.clearRange(r.start, r.end, 'xe_pt_zap_ptes_range');
       });
       tileMask |= live;
       r.tileInvalidated |= live;

@@ -248,9 +248,13 @@ export class SvmMirror implements Binding {
     return this.lock.tryLock();
   }
 
-  /** With `L` held: clears the device entries of `[start, end)`, flushes the TLB and waits, and unmaps DMA (nothing once detached). */
+  /**
+   * With `L` held: marks dirty the system pages the device could write, clears the device entries
+   * of `[start, end)`, flushes the TLB and waits, and unmaps DMA (nothing once detached).
+   */
   revoke(start: number, end: number): void {
     if (this.detached) return;
+    this.vm.dirtyWritable(start, end);
     this.vm.clearRange(start, end);
     this.vm.flushTlb(start, end);
     this.dmaUnmapRange(start, end);

@@ -29,8 +29,12 @@ export class QuiesceMirror extends SvmMirror {
   /** The file is closing: restores stop (set before the restore work is cancelled). */
   private closed = false;
 
-  /** svm_range_evict: stop the queues, keep the page table, and schedule the restore. */
-  override invalidateLocked(_range: MmuNotifierRange): void {
+  /**
+   * svm_range_evict: stop the queues, keep the page table, and schedule the restore. What the
+   * device wrote is marked dirty, as the table stays.
+   */
+  override invalidateLocked(range: MmuNotifierRange): void {
+    this.vm.dirtyWritable(range.start, range.end);
     this.device.quiesce();
     this.wq.queueWork(this.restoreWork);
   }

@@ -35,16 +35,7 @@ import {
   ULONG_MAX,
   type VmFault,
 } from '@hmmlab/core';
-import {
-  type Binding,
-  DEV_PTE_WRITE,
-  Device,
-  type DeviceVm,
-  defineDriver,
-  devPteFlags,
-  devPtePfn,
-  hmmRangeFaultLoop,
-} from '@hmmlab/harness';
+import { type Binding, Device, type DeviceVm, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
 
 /** Bug switches; every default is the correct behaviour. */
 export interface Knobs {
@@ -150,11 +141,7 @@ export function knobDriver(knobs: Knobs = {}) {
           };
           // The DMA mappings go last: the device must reach no page through them any more.
           const unmapRange = async (start: number, end: number): Promise<void> => {
-            if (kn.zap && kn.dirtyOnRevoke === true) {
-              for (const [vpn, e] of vm.pt)
-                if (vpn * ps >= start && vpn * ps < end && (devPteFlags(e) & DEV_PTE_WRITE) !== 0)
-                  kernel.pages.page(devPtePfn(e)).dirty = true;
-            }
+            if (kn.zap && kn.dirtyOnRevoke === true) vm.dirtyWritable(start, end);
             if (kn.zap && kn.dmaUnmapFirst === true) dmaUnmapRange(start, end);
             if (kn.zap && kn.flushBeforeClear !== true) vm.clearRange(start, end);
             if (kn.flush === 'sync') vm.flushTlb(start, end);

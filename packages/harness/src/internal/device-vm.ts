@@ -5,7 +5,7 @@
  */
 import { ENODEV, HmmlabError, hex, invokeDriver, type Mm, type Page, SignalError } from '@hmmlab/core';
 import type { Device, Fence } from './device.js';
-import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, devPteAllows, devPtePfn, mkDevPte } from './device-pte.js';
+import { DEV_PTE_ATOMIC, DEV_PTE_WRITE, devPteAllows, devPteFlags, devPtePfn, mkDevPte } from './device-pte.js';
 
 /** Where a device translation lives: its leaf TLB, its page-walk cache (a freed table), or its page table. */
 export type TranslationSource = 'tlb' | 'walk' | 'pt';
@@ -197,6 +197,31 @@ export class DeviceVm {
     let n = 0;
     for (const vpn of this.vpnsIn(this.pt, start, end)) {
       this.clearPte(vpn * this.pageSize, why);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * `set_page_dirty` of the system page of every writable entry in `[start, end)` (device memory
+   * pages aside); returns how many. A driver calls it before it revokes writable translations
+   * (clears them, write-protects them, or stops the device that holds them): the device may have
+   * written those pages, and a device's write leaves the CPU entry clean, so after `MADV_FREE`
+   * reclaim would take them for clean and discard the data (`Pages.setPageDirty`).
+   */
+  dirtyWritable(start: number, end: number): number {
+    if (this.destroyed) {
+      this.usedAfterFree(`dirtyWritable [${hex(start)}, ${hex(end)})`);
+      return 0;
+    }
+    const pages = this.device.kernel.pages;
+    let n = 0;
+    for (const vpn of this.vpnsIn(this.pt, start, end)) {
+      const e = this.pt.get(vpn) as number;
+      if ((devPteFlags(e) & DEV_PTE_WRITE) === 0) continue;
+      const page = pages.pfnToPage(devPtePfn(e));
+      if (page === undefined || page.isZoneDevice) continue;
+      pages.setPageDirty(page);
       n++;
     }
     return n;

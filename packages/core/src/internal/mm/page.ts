@@ -843,6 +843,20 @@ export class PageAllocator {
     return true;
   }
 
+  /**
+   * `set_page_dirty` (`folio_mark_dirty` of its folio): the page holds data that memory does not
+   * have elsewhere. A driver whose device wrote a system page through its own translation calls it
+   * when it revokes that translation, as `ib_umem_odp_unmap_dma_pages` does
+   * (drivers/infiniband/core/umem_odp.c): a device's write leaves the CPU entry clean, and reclaim
+   * discards a clean page that `MADV_FREE` made lazily freeable (mm/rmap.c, `try_to_unmap_one`,
+   * "MADV_FREE page check"), the device's data with it. Marks the page and its folio's head.
+   */
+  setPageDirty(p: Page): void {
+    p.dirty = true;
+    const head = p.folio;
+    if (head !== p) head.dirty = true;
+  }
+
   /** `put_page`: frees the page when the last reference goes. */
   putPage(p: Page): void {
     if (p.kind === 'zero') return;
