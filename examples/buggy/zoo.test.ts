@@ -318,7 +318,7 @@ const CASES: Case[] = [
     rule: 'vm-use-after-free',
     check: (v) => {
       expect(v.invalidation?.event).toBe('MMU_NOTIFY_UNMAP');
-      expect(v.explanation).toMatch(/clearRange .* on a device address space freed at step \d+ \(page table freed\)/);
+      expect(v.explanation).toMatch(/(dirtyWritable|clearRange) .* on a device address space freed at step \d+ \(page table freed\)/);
     },
     fixed: l2Fixed,
   },

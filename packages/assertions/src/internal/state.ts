@@ -77,7 +77,7 @@ export function emptyCounts(): FlushCounts {
  * 512 entry changes at an exit, the 512 stores that populate it, a migration's page copies). Only the
  * kinds the model emits page by page qualify; their fields other than the page's are compared.
  */
-export function sameBulkWork(a: TraceEvent, b: TraceEvent): boolean {
+function sameBulkWork(a: TraceEvent, b: TraceEvent): boolean {
   if (a.type !== b.type || a.task !== b.task) return false;
   switch (b.type) {
     case 'pte': {
@@ -117,11 +117,11 @@ export function sameBulkWork(a: TraceEvent, b: TraceEvent): boolean {
   }
 }
 
-/** Events of a report's trace window left out between two it keeps ({@link RecentEvents}). */
+/** Events of a report's trace window left out between two it keeps (`Violation.elided`). */
 export interface ElidedEvents {
   /** Sequence number of the kept event they came before. */
   readonly before: number;
-  /** How many there were: all {@link sameBulkWork} as the kept events on either side. */
+  /** How many there were: all the same bulk work (the same kind of event by the same task, other pages) as the kept events on either side. */
   readonly count: number;
 }
 
