@@ -11,7 +11,8 @@ export const RACE_WINDOWS = ['device-access-during-invalidation', 'invalidation-
 /**
  * Race windows the oracle recognises, then the workload shapes it counts beside them (the zero
  * page mapped by a device and filled under it, a partial migration, one invalidation over several
- * VMAs or notifiers, two CPU faults on one device page: `SHAPE_WINDOWS` of @hmmlab/assertions, which a test keeps in step).
+ * VMAs or notifiers, two CPU faults on one device page, a device writing a page MADV_FREE left
+ * lazily freeable: `SHAPE_WINDOWS` of @hmmlab/assertions, which a test keeps in step).
  */
 export const WINDOWS = [
   ...RACE_WINDOWS,
@@ -25,4 +26,5 @@ export const WINDOWS = [
   'multi-vma-invalidation',
   'multi-notifier-invalidation',
   'cpu-faults-on-one-device-page',
+  'device-write-to-lazyfree-page',
 ] as const;

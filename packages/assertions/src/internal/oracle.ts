@@ -24,6 +24,7 @@ import { checkCopy, checkDmaMap, checkFree, trackMigrationEntries } from './rule
 import { SelfRetries } from './rules/self-retry.js';
 import {
   coverCallbacks,
+  coverDevAccess,
   coverDevPte,
   coverFolioSplit,
   coverInvalidationStart,
@@ -392,6 +393,7 @@ export class FlushOracle implements Observer {
         return;
       case 'dev-access':
         checkDevAccess(ctx, this.ghost, e);
+        coverDevAccess(ctx, e);
         if (e.driver === true) this.races?.onMappedAccess(ctx, e);
         return;
       case 'fork':

@@ -87,3 +87,37 @@ describe('multi-notifier-invalidation', () => {
     expect(covered([enter('nouveau svmm0'), enter('nouveau svmm0', 'invalidate-range-end')])).toEqual([]);
   });
 });
+
+describe('device-write-to-lazyfree-page', () => {
+  const inOrder = (first: Scenario['tasks'][number]): Scenario => ({
+    regions: [anon(1)],
+    tasks: [first, { kind: 'device', ops: [{ op: 'dev-write', region: 0, page: 0, value: 7 }] }],
+  });
+
+  it('should count a device write to a page MADV_FREE left lazily freeable', async () => {
+    const r = await checkScenario(
+      knobDriver({ dirtyOnRevoke: true }),
+      inOrder({ kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'free' }] }),
+      { decisions: firstRunnable },
+    );
+    expect(r).toKeepFlushContract();
+    expect(r.coverage.windows['device-write-to-lazyfree-page']).toBe(1);
+  });
+
+  it('should not count one after a CPU write took the page back, nor one after MADV_DONTNEED', async () => {
+    for (const first of [
+      {
+        kind: 'cpu',
+        ops: [
+          { op: 'madvise', region: 0, page: 0, pages: 1, advice: 'free' },
+          { op: 'write', region: 0, page: 0, value: 3 },
+        ],
+      },
+      { kind: 'cpu', ops: [{ op: 'madvise', region: 0, page: 0, pages: 1, advice: 'dontneed' }] },
+    ] as const) {
+      const r = await checkScenario(knobDriver({ dirtyOnRevoke: true }), inOrder(first), { decisions: firstRunnable });
+      expect(r).toKeepFlushContract();
+      expect(r.coverage.windows['device-write-to-lazyfree-page']).toBeUndefined();
+    }
+  });
+});

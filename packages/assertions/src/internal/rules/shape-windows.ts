@@ -3,9 +3,10 @@
  * a device mapping the shared zero page and the hole filled under it, a migration that dropped an
  * entry it had collected, a migration entry zapped while its migration runs, a transparent huge
  * page migrated whole or split for a migration, one invalidation over several VMAs or several
- * notifiers, and two CPU faults on one device-private page at once.
+ * notifiers, two CPU faults on one device-private page at once, and a device writing a page
+ * `MADV_FREE` left lazily freeable.
  */
-import { PTE_MIGRATION, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
+import { PTE_DIRTY, PTE_MIGRATION, pteFlags, pteKindOf, ptePfn, type TraceEvent } from '@hmmlab/core';
 import { devPtePfn } from '@hmmlab/harness';
 import type { OracleContext } from '../context.js';
 import type { ActiveInvalidation } from '../state.js';
@@ -51,7 +52,27 @@ export const SHAPE_WINDOWS = [
   'multi-vma-invalidation',
   'multi-notifier-invalidation',
   'cpu-faults-on-one-device-page',
+  'device-write-to-lazyfree-page',
 ] as const;
+
+/**
+ * A device writes a system page that `MADV_FREE` left lazily freeable and that nothing has
+ * dirtied since (no CPU write, no `set_page_dirty`): the write leaves the CPU entry clean, so
+ * reclaim may still discard the page unless the driver marks it dirty when it revokes the
+ * translation (mm/rmap.c `try_to_unmap_one`, "MADV_FREE page check").
+ */
+export function coverDevAccess(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'dev-access' }>): void {
+  if (ev.kind === 'read') return;
+  const page = ctx.world.kernel.pages.pfnToPage(ev.pfn);
+  if (page === undefined || !page.lazyfree || page.dirty) return;
+  const ps = ctx.world.kernel.pageSize;
+  const mms = page.rmapMm;
+  for (let i = 0; i < mms.length; i++) {
+    const e = mms[i]?.pt.get(Math.floor((page.rmapVa[i] as number) / ps)) ?? 0;
+    if ((pteFlags(e) & PTE_DIRTY) !== 0) return;
+  }
+  ctx.cover('window|device-write-to-lazyfree-page');
+}
 
 /** A device installs a translation of the shared zero page (a read fault of untouched anonymous memory). */
 export function coverDevPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'dev-pte' }>): void {
