@@ -149,7 +149,8 @@ export class RecentEvents {
     if (e.type === 'switch') return;
     const last = this.last;
     this.last = e;
-    if (last !== undefined && this.run >= 2 && sameBulkWork(last, e)) {
+    const like = last !== undefined && last.type === e.type && sameBulkWork(last, e);
+    if (like && this.run >= 2) {
       // The run's last event so far becomes one of those left out; `e` takes its slot.
       const slot = (this.head + this.buf.length - 1) % this.buf.length;
       this.buf[slot] = e;
@@ -157,7 +158,7 @@ export class RecentEvents {
       this.run++;
       return;
     }
-    this.run = last !== undefined && this.run >= 1 && sameBulkWork(last, e) ? 2 : 1;
+    this.run = like ? 2 : 1;
     this.buf[this.head] = e;
     this.gaps[this.head] = 0;
     this.head = (this.head + 1) % this.buf.length;
