@@ -13,6 +13,7 @@ export const DEVICE_PAGE_SIZE = 64 * 1024;
 class FlushFirstGranule extends SvmMirror {
   override revoke(start: number, end: number): void {
     if (this.detached) return;
+    this.vm.dirtyWritable(start, end);
     this.vm.clearRange(start, end);
     // S21: one invalidation, for the device page of `start`; the rest of the range stays cached.
     const first = this.vm.granuleOf(start);

@@ -14,6 +14,7 @@ const MAX_RANGE_PAGES = 64;
 class FlushEveryGranule extends SvmMirror {
   override revoke(start: number, end: number): void {
     if (this.detached) return;
+    this.vm.dirtyWritable(start, end);
     this.vm.clearRange(start, end);
     const first = this.vm.granuleOf(start).start;
     const last = this.vm.granuleOf(end - 1).end;

@@ -19,6 +19,7 @@ class LeafOnlyFlush extends SvmMirror {
   override revoke(start: number, end: number): void {
     if (this.detached) return;
     this.vm.freeTables(start, end);
+    this.vm.dirtyWritable(start, end);
     this.vm.clearRange(start, end);
     // S22: a leaf-only invalidation, though whole tables were just freed.
     this.vm.flushTlb(start, end, { leafOnly: true });

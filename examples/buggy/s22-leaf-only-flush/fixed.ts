@@ -11,6 +11,7 @@ class WalkFlush extends SvmMirror {
   override revoke(start: number, end: number): void {
     if (this.detached) return;
     const freed = this.vm.freeTables(start, end) > 0;
+    this.vm.dirtyWritable(start, end);
     this.vm.clearRange(start, end);
     this.vm.flushTlb(start, end, { leafOnly: !freed });
     this.dmaUnmapRange(start, end);

@@ -19,6 +19,7 @@ class DmaUnmapBeforeFlush extends OdpNothingMapped {
     if (this.detached) return;
     // S24: the DMA mappings go while the device entries and the TLB still reach the pages.
     this.dmaUnmapRange(start, end);
+    this.vm.dirtyWritable(start, end);
     this.vm.clearRange(start, end);
     this.vm.flushTlb(start, end);
   }

@@ -8,6 +8,7 @@ import { SvmMirror } from '../lib/svm-mirror.js';
 
 class FlushNotWaited extends SvmMirror {
   override revoke(start: number, end: number): void {
+    this.vm.dirtyWritable(start, end);
     this.vm.clearRange(start, end);
     // S7: the invalidation is queued on the TLB engine and never waited for (no fence wait, no ack).
     this.vm.flushTlbAsync(start, end);
