@@ -341,8 +341,9 @@ export function reportDiscardedWrite(ctx: OracleContext, ev: Extract<TraceEvent,
       explanation:
         `reclaim discarded pfn ${ptePfn(ev.old)} of ${hex(ev.va)} as a clean MADV_FREE page (MADV_FREE at step ${w.freedAt}), but ${hex(w.va)} ` +
         `was written (${w.value}) at step ${w.writtenAt}, after it, without dirtying the page: a CPU write dirties its entry, a device's does not. ` +
-        'A driver whose device may write a page marks it dirty (set_page_dirty) when it revokes the writable translation, as ' +
-        'ib_umem_odp_unmap_dma_pages does; otherwise the kernel frees the data (mm/rmap.c, try_to_unmap_one)',
+        'A driver whose device may write a page marks it dirty (set_page_dirty: kernel.pages.setPageDirty, or vm.dirtyWritable ' +
+        'for a range) when it revokes the writable translation, as ib_umem_odp_unmap_dma_pages does; otherwise the kernel ' +
+        'frees the data (mm/rmap.c, try_to_unmap_one)',
       mm: w.mm,
       va: w.va,
       pfn: ptePfn(ev.old),
