@@ -54,7 +54,7 @@ describe('lint on kernel C', () => {
         '\tret = fx_do_fault(fx, range);\n\n\tmutex_unlock(&fx->mutex);\n',
         '\tmutex_unlock(&fx->mutex);\n\tret = fx_do_fault(fx, range);\n',
       );
-      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['43 retry-outside-lock']);
+      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['45 retry-outside-lock']);
       expect(f[0]?.message).toMatch(/^the device is programmed \(xa_store\) after `fx->mutex` was released/);
     });
 
@@ -64,7 +64,7 @@ describe('lint on kernel C', () => {
         '\t\tif (mmu_interval_read_retry(range->notifier, range->notifier_seq)) {\n\t\t\tmutex_unlock(&fx->mutex);\n\t\t\tcontinue;\n\t\t}\n',
         '',
       );
-      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['43 retry-outside-lock']);
+      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['45 retry-outside-lock']);
       expect(f[0]?.message).toMatch(/never checked mmu_interval_read_retry/);
     });
 
@@ -232,36 +232,36 @@ describe('lint on kernel C', () => {
       43,
       /returns true \(when blockable, fx->dead is true\) with `fx->lock` \(taken at lock-leak\.bad\.c:38\)/,
     ],
-    ['lock-leak.goto', 'lock-leak', 48, /fx->dead is true\) with `fx->lock`/],
+    ['lock-leak.goto', 'lock-leak', 49, /fx->dead is true\) with `fx->lock`/],
     [
       'event-fallthrough.bad',
       'event-fallthrough',
-      50,
+      51,
       /MMU_NOTIFY_PROTECTION_VMA, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_SOFT_DIRTY, MMU_NOTIFY_RELEASE fall through/,
     ],
-    ['clear-without-flush.bad', 'clear-without-flush', 42, /fx_ops\.invalidate returns after `fx_dev_zap_range\(\)` .* with no TLB flush/],
+    ['clear-without-flush.bad', 'clear-without-flush', 43, /fx_ops\.invalidate returns after `fx_dev_zap_range\(\)` .* with no TLB flush/],
     [
       'dma-unmap-while-mapped.bad',
       'dma-unmap-while-mapped',
       42,
-      /`fx_dev_zap_range\(\)` at dma-unmap-while-mapped\.bad\.c:43 comes after it/,
+      /`fx_dev_zap_range\(\)` at dma-unmap-while-mapped\.bad\.c:44 comes after it/,
     ],
     [
       'remove-in-callback.bad',
       'remove-in-callback',
-      46,
+      47,
       /^fx_ops\.invalidate calls mmu_interval_notifier_remove: it waits \(wait_event on subscriptions->wq\) for the invalidation in progress/,
     ],
     [
       'remove-in-callback.under-lock',
       'remove-in-callback',
-      58,
-      /^fx_destroy calls mmu_interval_notifier_remove holding `fx->lock` \(taken at remove-in-callback\.under-lock\.c:54\), which fx_ops\.invalidate takes/,
+      59,
+      /^fx_destroy calls mmu_interval_notifier_remove holding `fx->lock` \(taken at remove-in-callback\.under-lock\.c:55\), which fx_ops\.invalidate takes/,
     ],
     [
       'remove-in-callback.flush-work',
       'remove-in-callback',
-      55,
+      56,
       /^fx_ops\.invalidate waits in flush_work\(\) for the work item `&fx->remove_work`, whose function fx_remove_work_fn calls mmu_interval_notifier_remove/,
     ],
   ])('should place and explain the finding of %s', async (name, rule, line, message) => {
@@ -395,7 +395,7 @@ describe('lint on kernel C', () => {
       writeFileSync(join(dir.path, 'waits.c'), text);
       const r = await explainC([join(dir.path, 'waits.c')], formatTables);
       const flushes = r.tables[0]?.rows.map((x) => x.flushes);
-      expect(flushes).toContainEqual(['fx_dev_zap_range(fx->dev)', 'dma_resv_wait_timeout(fx->resv)']);
+      expect(flushes).toContainEqual(['fx_dev_dirty_range(fx->dev)', 'fx_dev_zap_range(fx->dev)', 'dma_resv_wait_timeout(fx->resv)']);
       expect(flushes?.flat().some((f) => /to_fx_dev|fx_start/.test(f))).toBe(false);
     } finally {
       dir.dispose();

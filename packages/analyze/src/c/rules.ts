@@ -663,6 +663,64 @@ const unsharedDriverState: CRule = {
 };
 
 /** The C rules, in the TypeScript checker's report order. */
+/** `set_page_dirty` and its kin (include/linux/mm.h, page-flags.h), or a driver helper that says it dirties pages. */
+const DIRTIES =
+  /^(set_page_dirty(_lock)?|folio_mark_dirty|folio_set_dirty|SetPageDirty)$|_(set|mark)_(page_|pages_)?dirty|_dirty_(range|pages|writable)$/;
+/** Erases from an xarray the driver keeps its device table in (test_hmm's `dmirror->pt`). */
+const XA_ERASES = /^(__)?xa_erase(_\w+)?$/;
+
+/**
+ * `revoke-without-dirty` (see rules/revoke-without-dirty.ts): an interval notifier's `invalidate`
+ * of a driver whose fault path fills its device table from `hmm_range_fault` (unpinned pages)
+ * revokes translations on a path the kernel takes for `MMU_NOTIFY_CLEAR`, and no path of it
+ * calls `set_page_dirty`: a device's write after `MADV_FREE` is discarded with the page by
+ * reclaim (mm/rmap.c, `try_to_unmap_one`). Drivers that pin the pages they map are not mirrors
+ * here: reclaim never discards a pinned page.
+ */
+const revokeWithoutDirty: CRule = {
+  id: 'revoke-without-dirty',
+  severity: 'warning',
+  check(a) {
+    const out: ReturnType<CRule['check']> = [];
+    // The folders of the fault paths that call hmm_range_fault, and of the functions that call it.
+    const mirrors = new Set<string>();
+    for (const r of a.entries) {
+      if (r.kind !== 'fault') continue;
+      for (const p of r.paths) {
+        for (const e of p.state.effects) {
+          if (e.t !== 'op' || e.name !== 'hmm_range_fault') continue;
+          mirrors.add(dirname(r.fn.file));
+          mirrors.add(dirname(e.at.file));
+        }
+      }
+    }
+    for (const cb of a.callbacks) {
+      if (cb.kind !== 'interval' || !mirrors.has(dirname(cb.fn.file))) continue;
+      const paths = cb.paths.filter((p) => p.state.cut !== true);
+      if (paths.some((p) => p.state.effects.some((e) => e.t === 'op' && DIRTIES.test(e.name)))) continue;
+      const reported = new Set<string>();
+      for (const p of paths) {
+        if ((p.state.events & EV.CLEAR) === 0) continue;
+        const op = deviceOps(p).find((e) => e.cls === 'revoke' || e.cls === 'invalidate' || XA_ERASES.test(e.name));
+        if (op === undefined) continue;
+        const site = `${op.at.file}:${op.at.line}`;
+        if (reported.has(site)) continue;
+        reported.add(site);
+        out.push({
+          at: op.at,
+          message:
+            `${cb.name} revokes the device's translations with \`${op.name}()\` (${pathConditions(p.state, false)}) and no path of it ` +
+            'calls set_page_dirty: the device reaches pages hmm_range_fault gave it, unpinned, and its write leaves the CPU entry ' +
+            'clean, so after MADV_FREE reclaim (a CLEAR) discards the page with what the device wrote (mm/rmap.c, try_to_unmap_one). ' +
+            'If the device can write system memory, set_page_dirty() the pages of the writable entries it revokes, as ' +
+            'ib_umem_odp_unmap_dma_pages does',
+        });
+      }
+    }
+    return out;
+  },
+};
+
 export const C_RULES: readonly CRule[] = [
   ownerWithoutEvent,
   skipBeforeSetSeq,
@@ -677,6 +735,7 @@ export const C_RULES: readonly CRule[] = [
   eventFallthrough,
   clearWithoutFlush,
   dmaUnmapWhileMapped,
+  revokeWithoutDirty,
   unsharedDriverState,
 ];
 

@@ -107,6 +107,7 @@ describe('lint', () => {
       'event-fallthrough',
       'clear-without-flush',
       'dma-unmap-while-mapped',
+      'revoke-without-dirty',
       'unshared-driver-state',
     ]);
   });

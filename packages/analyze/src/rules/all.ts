@@ -6,6 +6,7 @@ import { lockLeak } from './lock-leak.js';
 import { ownerWithoutEvent } from './owner-without-event.js';
 import { removeInCallback } from './remove-in-callback.js';
 import { retryOutsideLock } from './retry-outside-lock.js';
+import { revokeWithoutDirty } from './revoke-without-dirty.js';
 import type { Rule } from './rule.js';
 import { setSeqOutsideLock } from './set-seq-outside-lock.js';
 import { skipAnyOwner } from './skip-any-owner.js';
@@ -30,5 +31,6 @@ export const RULES: readonly Rule[] = [
   eventFallthrough,
   clearWithoutFlush,
   dmaUnmapWhileMapped,
+  revokeWithoutDirty,
   unsharedDriverState,
 ];

@@ -62,7 +62,7 @@ describe('lint rules', () => {
 
   it('should report an asynchronous TLB flush whose fence is dropped, as a statement or through a wait not awaited', () => {
     const f = rulesOf('clear-without-flush.fence-dropped');
-    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['62 clear-without-flush', '64 clear-without-flush']);
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['63 clear-without-flush', '65 clear-without-flush']);
     expect(f[0]?.message).toMatch(/issues `vm\.flushTlbAsync\(\)` and drops its fence/);
   });
 
@@ -77,7 +77,7 @@ describe('lint rules', () => {
   // drm_gpusvm's shape: the helper's callback calls the driver's op through a table it was given.
   it('should follow a call through an ops table to the op the driver gave, and judge the op in its caller', () => {
     const f = rulesOf('clear-without-flush.ops-table');
-    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['69 clear-without-flush']);
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['70 clear-without-flush']);
     // Found on the callback's path, not only in the op run alone (which the split twin shows is not enough).
     expect(f[0]?.message).toMatch(/^clear-without-flush\.ops-table\.invalidate returns after `this\.vm\.clearRange\(\)`/);
   });
@@ -139,23 +139,23 @@ describe('lint rules', () => {
     ['retry-outside-lock.bad', 'retry-outside-lock', 49, /programmed \(setPte\) after `lock` was released/],
     ['retry-outside-lock.unlocked', 'retry-outside-lock', 44, /checked without `lock` held/],
     ['owner-without-event.bad', 'owner-without-event', 54, /test the event first/],
-    ['event-fallthrough.bad', 'event-fallthrough', 65, /PROTECTION_VMA, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_SOFT_DIRTY/],
+    ['event-fallthrough.bad', 'event-fallthrough', 66, /PROTECTION_VMA, MMU_NOTIFY_PROTECTION_PAGE, MMU_NOTIFY_SOFT_DIRTY/],
     [
       'clear-without-flush.bad',
       'clear-without-flush',
-      57,
+      58,
       /invalidate returns after `vm\.clearRange\(\)` \(.*not blockable\) with no TLB flush/,
     ],
     [
       'dma-unmap-while-mapped.bad',
       'dma-unmap-while-mapped',
       67,
-      /`dev\.dmaUnmap\(\)` runs before .*`vm\.clearRange\(\)` at dma-unmap-while-mapped\.bad\.ts:70 comes after it/,
+      /`dev\.dmaUnmap\(\)` runs before .*`vm\.clearRange\(\)` at dma-unmap-while-mapped\.bad\.ts:71 comes after it/,
     ],
     [
       'unshared-driver-state.bad',
       'unshared-driver-state',
-      86,
+      87,
       /`FxMirror\.closed` is written in FxMirror\.unbind with no lock held and read in FxMirror\.invalidate at unshared-driver-state\.bad\.ts:53 with `this\.lock`/,
     ],
   ])('should place and explain the finding of %s', (name, rule, line, message) => {
@@ -300,9 +300,9 @@ describe('lint rules', () => {
 
     it('should report an unbind that removes the notifier holding the lock the callback takes, and not once it releases the lock first', () => {
       const f = rulesOf('remove-in-callback.under-lock');
-      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['89 remove-in-callback']);
+      expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['90 remove-in-callback']);
       expect(f[0]?.message).toMatch(
-        /^FxMirror\.unbind calls mmuIntervalNotifierRemove holding `this\.lock` \(taken at remove-in-callback\.under-lock\.ts:85\), which FxMirror\.invalidate takes at remove-in-callback\.under-lock\.ts:49: mmu_interval_notifier_remove waits/,
+        /^FxMirror\.unbind calls mmuIntervalNotifierRemove holding `this\.lock` \(taken at remove-in-callback\.under-lock\.ts:86\), which FxMirror\.invalidate takes at remove-in-callback\.under-lock\.ts:49: mmu_interval_notifier_remove waits/,
       );
       const released = lintEdited(
         'remove-in-callback.under-lock',

@@ -34,6 +34,8 @@ const SLEEPS = new Set([
 ]);
 /** Device invalidations: a PTE cleared or write-protected, a TLB flush, a quiesce, a DMA unmap. */
 const FLUSH_OPS = new Set(['clearRange', 'clearPte', 'flushTlb', 'flushTlbAsync', 'writeProtectRange', 'quiesce', 'dmaUnmap']);
+/** Pages marked dirty: `set_page_dirty`, and a device address space's writable entries at once. */
+const DIRTY_OPS = new Set(['setPageDirty', 'dirtyWritable']);
 /** Device programming. */
 const PROGRAM_OPS = new Set(['setPte', 'dmaMap']);
 /** Kernel functions that sleep. */
@@ -156,6 +158,10 @@ export function builtinMethod(
   if (FLUSH_OPS.has(name)) {
     s.effects.push({ t: 'flush', op: name, target: key, node: call, stack: ip.where() });
     return [[s, sym(`${key}.${name}()`, name === 'flushTlbAsync' ? 'object' : 'number')]];
+  }
+  if (DIRTY_OPS.has(name)) {
+    s.effects.push({ t: 'dirty', op: name, node: call, stack: ip.where() });
+    return [[s, sym(`${key}.${name}()`, 'number')]];
   }
   if (PROGRAM_OPS.has(name)) {
     s.effects.push({ t: 'program', op: name, held: ip.held(s), node: call, stack: ip.where() });

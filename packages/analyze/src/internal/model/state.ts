@@ -31,6 +31,8 @@ export type Effect =
   | (At & { readonly t: 'read-retry'; readonly held: readonly Held[] })
   /** A device invalidation: a PTE cleared or write-protected, a TLB flush, a quiesce, a DMA unmap. */
   | (At & { readonly t: 'flush'; readonly op: string; readonly target: string })
+  /** Pages marked dirty (`setPageDirty`, `DeviceVm.dirtyWritable`): what the device wrote is kept. */
+  | (At & { readonly t: 'dirty'; readonly op: string })
   /** The device is programmed (a PTE written, a page DMA-mapped). */
   | (At & { readonly t: 'program'; readonly op: string; readonly held: readonly Held[] })
   | (At & { readonly t: 'sleep'; readonly what: string })
