@@ -670,10 +670,10 @@ const DIRTIES =
 const XA_ERASES = /^(__)?xa_erase(_\w+)?$/;
 
 /**
- * `revoke-without-dirty` (see rules/revoke-without-dirty.ts): an interval notifier's `invalidate`
- * of a driver whose fault path fills its device table from `hmm_range_fault` (unpinned pages)
- * revokes translations on a path the kernel takes for `MMU_NOTIFY_CLEAR`, and no path of it
- * calls `set_page_dirty`: a device's write after `MADV_FREE` is discarded with the page by
+ * `revoke-without-dirty` (see rules/revoke-without-dirty.ts): an invalidate callback (interval or
+ * classic start) of a driver whose fault path fills its device table from `hmm_range_fault`
+ * (unpinned pages) revokes translations on a path the kernel takes for `MMU_NOTIFY_CLEAR`, and no
+ * path through that revoke calls `set_page_dirty`: a device's write after `MADV_FREE` is discarded with the page by
  * reclaim (mm/rmap.c, `try_to_unmap_one`). Drivers that pin the pages they map are not mirrors
  * here: reclaim never discards a pinned page.
  */
@@ -695,25 +695,30 @@ const revokeWithoutDirty: CRule = {
       }
     }
     for (const cb of a.callbacks) {
-      if (cb.kind !== 'interval' || !mirrors.has(dirname(cb.fn.file))) continue;
-      const paths = cb.paths.filter((p) => p.state.cut !== true);
-      if (paths.some((p) => p.state.effects.some((e) => e.t === 'op' && DIRTIES.test(e.name)))) continue;
-      const reported = new Set<string>();
-      for (const p of paths) {
-        if ((p.state.events & EV.CLEAR) === 0) continue;
-        const op = deviceOps(p).find((e) => e.cls === 'revoke' || e.cls === 'invalidate' || XA_ERASES.test(e.name));
-        if (op === undefined) continue;
-        const site = `${op.at.file}:${op.at.line}`;
-        if (reported.has(site)) continue;
-        reported.add(site);
+      if ((cb.kind !== 'interval' && cb.kind !== 'start') || !mirrors.has(dirname(cb.fn.file))) continue;
+      // Each revoke site, and whether some path through it calls set_page_dirty (before or after it).
+      const sites = new Map<string, { dirtied: boolean; op: Eff<'op'>; p: CPath }>();
+      for (const p of cb.paths) {
+        if (p.state.cut === true || (p.state.events & EV.CLEAR) === 0) continue;
+        const dirtied = p.state.effects.some((e) => e.t === 'op' && DIRTIES.test(e.name));
+        for (const op of deviceOps(p)) {
+          if (op.cls !== 'revoke' && op.cls !== 'invalidate' && !XA_ERASES.test(op.name)) continue;
+          const site = `${op.at.file}:${op.at.line}`;
+          const g = sites.get(site);
+          if (g === undefined) sites.set(site, { dirtied, op, p });
+          else g.dirtied ||= dirtied;
+        }
+      }
+      for (const { dirtied, op, p } of sites.values()) {
+        if (dirtied) continue;
         out.push({
           at: op.at,
           message:
-            `${cb.name} revokes the device's translations with \`${op.name}()\` (${pathConditions(p.state, false)}) and no path of it ` +
-            'calls set_page_dirty: the device reaches pages hmm_range_fault gave it, unpinned, and its write leaves the CPU entry ' +
-            'clean, so after MADV_FREE reclaim (a CLEAR) discards the page with what the device wrote (mm/rmap.c, try_to_unmap_one). ' +
-            'If the device can write system memory, set_page_dirty() the pages of the writable entries it revokes, as ' +
-            'ib_umem_odp_unmap_dma_pages does',
+            `${cb.name} revokes the device's translations with \`${op.name}()\` (${pathConditions(p.state, false)}) and no path ` +
+            'through it calls set_page_dirty: the device reaches pages hmm_range_fault gave it, unpinned, and its write leaves ' +
+            'the CPU entry clean, so after MADV_FREE reclaim (a CLEAR) discards the page with what the device wrote (mm/rmap.c, ' +
+            'try_to_unmap_one). If the device can write system memory, set_page_dirty() the pages of the writable entries it ' +
+            'revokes, as ib_umem_odp_unmap_dma_pages does',
         });
       }
     }

@@ -1,7 +1,8 @@
 /**
- * `revoke-without-dirty`: an interval notifier's `invalidate` revokes the device's translations
- * (clears or write-protects device PTEs, or stops the device while its table stays) on a path the
- * kernel takes for `MMU_NOTIFY_CLEAR`, and no path of it marks pages dirty
+ * `revoke-without-dirty`: an invalidate callback (interval `invalidate`, classic
+ * `invalidateRangeStart`) revokes the device's translations (clears or write-protects device PTEs,
+ * or stops the device while its table stays) on a path the kernel takes for `MMU_NOTIFY_CLEAR`,
+ * and no path through that revoke marks pages dirty
  * (`kernel.pages.setPageDirty`, `vm.dirtyWritable`). The device reaches pages `hmmRangeFault` gave
  * it, unpinned; its write leaves the CPU entry clean. After `MADV_FREE`, reclaim's invalidation
  * is a CLEAR, and once the callbacks ran it discards a page still clean, the device's write with
@@ -15,7 +16,7 @@
  * paths that run only for other events (an UNMAP's memory goes away).
  */
 import { type Node, SyntaxKind } from 'ts-morph';
-import type { Analysis } from '../internal/model/analyze.js';
+import type { Analysis, PathResult } from '../internal/model/analyze.js';
 import { EV } from '../internal/model/values.js';
 import { type DeviceOp, PTE_REVOKES, siteKey } from './device-tlb.js';
 import { blame, kernelConditions, type RawFinding, type Rule } from './rule.js';
@@ -48,28 +49,36 @@ export const revokeWithoutDirty: Rule = {
   id: 'revoke-without-dirty',
   severity: 'warning',
   description:
-    'an interval invalidate revokes device translations on a CLEAR path and no path of it marks pages dirty: a device write after MADV_FREE is lost at reclaim',
+    'an invalidate callback revokes device translations on a CLEAR path and no path through the revoke marks pages dirty: a device write after MADV_FREE is lost at reclaim',
   check(a) {
     const out: RawFinding[] = [];
     if (!mapsWritable(a)) return out;
     for (const cb of a.callbacks) {
-      if (cb.kind !== 'interval') continue;
-      const paths = cb.paths.filter((p) => p.outcome !== 'throw');
-      if (paths.some((p) => p.state.effects.some((e) => e.t === 'dirty'))) continue;
-      const reported = new Set<string>();
-      for (const p of paths) {
-        if ((p.state.events & EV.CLEAR) === 0) continue;
-        const op = p.state.effects.find((e): e is DeviceOp => e.t === 'flush' && REVOKES.has(e.op));
-        if (op === undefined || reported.has(siteKey(op))) continue;
-        reported.add(siteKey(op));
+      if (cb.kind !== 'interval' && cb.kind !== 'start') continue;
+      // Each revoke site, and whether some path through it marks pages dirty (before or after it:
+      // what counts is that the page is dirty when reclaim looks, once the callbacks returned).
+      const sites = new Map<string, { dirtied: boolean; op: DeviceOp; path: PathResult }>();
+      for (const p of cb.paths) {
+        if (p.outcome === 'throw' || (p.state.events & EV.CLEAR) === 0) continue;
+        const dirtied = p.state.effects.some((e) => e.t === 'dirty');
+        for (const e of p.state.effects) {
+          if (e.t !== 'flush' || !REVOKES.has(e.op)) continue;
+          const key = siteKey(e);
+          const s = sites.get(key);
+          if (s === undefined) sites.set(key, { dirtied, op: e, path: p });
+          else s.dirtied ||= dirtied;
+        }
+      }
+      for (const { dirtied, op, path } of sites.values()) {
+        if (dirtied) continue;
         out.push({
           node: blame(a, op.node, op.stack),
           message:
-            `${cb.name} revokes the device's translations with \`${op.target}.${op.op}()\` (${kernelConditions(p.state)}) and ` +
-            'marks no page dirty: a device write leaves the CPU entry clean, so after MADV_FREE reclaim (a CLEAR) discards the ' +
-            'page with what the device wrote (mm/rmap.c, try_to_unmap_one). If the device can write system memory, call ' +
-            `\`${op.target}.dirtyWritable(start, end)\` (set_page_dirty of each writable entry's page) before revoking, as ` +
-            'ib_umem_odp_unmap_dma_pages does',
+            `${cb.name} revokes the device's translations with \`${op.target}.${op.op}()\` (${kernelConditions(path.state)}) and ` +
+            'marks no page dirty on any path through it: a device write leaves the CPU entry clean, so after MADV_FREE reclaim ' +
+            '(a CLEAR) discards the page with what the device wrote (mm/rmap.c, try_to_unmap_one). If the device can write ' +
+            `system memory, call \`${op.target}.dirtyWritable(start, end)\` (set_page_dirty of each writable entry's page) ` +
+            'before revoking, as ib_umem_odp_unmap_dma_pages does',
         });
       }
     }

@@ -356,3 +356,46 @@ describe('lint rules', () => {
     );
   });
 });
+
+describe('revoke-without-dirty', () => {
+  /** The negative fixture with `edits` applied, linted from a temporary folder. */
+  const lintWith = (edits: readonly (readonly [string, string])[]) => {
+    let text = readFileSync(fixture('revoke-without-dirty.good'), 'utf8');
+    for (const [from, to] of edits) {
+      const next = text.replace(from, to);
+      expect(next).not.toBe(text);
+      text = next;
+    }
+    const dir = tempDir('dirty');
+    try {
+      writeFileSync(join(dir.path, 'driver.ts'), text);
+      return lint([join(dir.path, 'driver.ts')]).findings.filter((f) => f.rule === 'revoke-without-dirty');
+    } finally {
+      dir.dispose();
+    }
+  };
+  const withUnmap: [string, string] = ['  ULONG_MAX,\n} from', '  MMU_NOTIFY_UNMAP,\n  ULONG_MAX,\n} from'];
+  const dirtyOnly = (test: string): [string, string] => [
+    '            vm.dirtyWritable(range.start, range.end);\n',
+    `            if (${test}) vm.dirtyWritable(range.start, range.end);\n`,
+  ];
+
+  it('should report a revoke whose CLEAR paths never mark pages dirty, though another event does', () => {
+    const f = lintWith([withUnmap, dirtyOnly('range.event === MMU_NOTIFY_UNMAP')]);
+    expect(f.map((x) => x.line)).toEqual([60]);
+    expect(f[0]?.message).toMatch(
+      /revokes the device's translations with `vm\.clearRange\(\)` .* marks no page dirty on any path through it/,
+    );
+  });
+
+  it('should not report it when the CLEAR paths mark them, whatever other events do', () => {
+    expect(lintWith([withUnmap, dirtyOnly('range.event !== MMU_NOTIFY_UNMAP')])).toEqual([]);
+  });
+
+  it('should leave a device that maps every page read-only alone', () => {
+    const readOnly: [string, string] = ['{ write: (e & HMM_PFN_WRITE) !== 0 }', '{ write: false }'];
+    const noDirty: [string, string] = ['            vm.dirtyWritable(range.start, range.end);\n', ''];
+    expect(lintWith([noDirty]).map((x) => x.rule)).toEqual(['revoke-without-dirty']);
+    expect(lintWith([noDirty, readOnly])).toEqual([]);
+  });
+});
