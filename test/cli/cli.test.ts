@@ -224,7 +224,7 @@ describe('hmmlab lint, explain, codemod, init', () => {
   it('should lint and explain kernel C, and write a skeleton from it with init --from', () => {
     const c = 'packages/analyze/src/c/fixtures';
     const bad = hmmlab('lint', `${c}/clear-without-flush.bad.c`);
-    expect(bad.stdout).toMatch(/clear-without-flush\.bad\.c:42 {2}error {2}clear-without-flush {2}/);
+    expect(bad.stdout).toMatch(/clear-without-flush\.bad\.c:43 {2}error {2}clear-without-flush {2}/);
     expect(bad.status).toBe(1);
     expect(hmmlab('lint', `${c}/clear-without-flush.good.c`).status).toBe(0);
     expect(hmmlab('explain', `${c}/correct-kernel-c.c`).stdout).toMatch(
