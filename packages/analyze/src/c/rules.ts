@@ -11,7 +11,7 @@ import { type Access, collectAccesses, lockSetRaces, locksText } from '../intern
 import { ALL_EVENTS, EV, EVENT_NAMES, eventNames, eventSetText, NONBLOCKABLE_EVENTS } from '../internal/model/values.js';
 import type { Severity } from '../rules/rule.js';
 import type { CAnalysis, CCallbackKind, CRun } from './analyze.js';
-import { type CEffect, type CPath, type CState, type Held, lastName, type Site } from './interp.js';
+import { type CEffect, type CPath, type CState, type Held, lastName, type Site, XA_ERASE } from './interp.js';
 
 /** A finding before it is made relative to the working folder. */
 export interface CRawFinding {
@@ -666,8 +666,6 @@ const unsharedDriverState: CRule = {
 /** `set_page_dirty` and its kin (include/linux/mm.h, page-flags.h), or a driver helper that says it dirties pages. */
 const DIRTIES =
   /^(set_page_dirty(_lock)?|folio_mark_dirty|folio_set_dirty|SetPageDirty)$|_(set|mark)_(page_|pages_)?dirty|_dirty_(range|pages|writable)$/;
-/** Erases from an xarray the driver keeps its device table in (test_hmm's `dmirror->pt`). */
-const XA_ERASES = /^(__)?xa_erase(_\w+)?$/;
 
 /**
  * `revoke-without-dirty` (see rules/revoke-without-dirty.ts): an invalidate callback (interval or
@@ -702,7 +700,7 @@ const revokeWithoutDirty: CRule = {
         if (p.state.cut === true || (p.state.events & EV.CLEAR) === 0) continue;
         const dirtied = p.state.effects.some((e) => e.t === 'op' && DIRTIES.test(e.name));
         for (const op of deviceOps(p)) {
-          if (op.cls !== 'revoke' && op.cls !== 'invalidate' && !XA_ERASES.test(op.name)) continue;
+          if (op.cls !== 'revoke' && op.cls !== 'invalidate' && !XA_ERASE.test(op.name)) continue;
           const site = `${op.at.file}:${op.at.line}`;
           const g = sites.get(site);
           if (g === undefined) sites.set(site, { dirtied, op, p });

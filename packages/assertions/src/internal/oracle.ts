@@ -331,14 +331,16 @@ export class FlushOracle implements Observer {
         this.races?.onSeq(ctx, e);
         this.selfRetries?.onReadRetry(ctx, e);
         return;
-      case 'pte':
+      case 'pte': {
         // Always: besides missed-flush, it counts flushes and records legal skips for own-migration-unrevoked.
         if (e.inv >= 0) checkPteChange(ctx, e);
         coverPte(ctx, e);
         trackMigrationEntries(ctx, e);
         trackFormerPage(ctx, e);
-        this.layout?.onEvent(e, (w) => reportDiscardedWrite(ctx, e, w));
+        const discarded = this.layout?.onEvent(e) ?? null;
+        if (discarded !== null) reportDiscardedWrite(ctx, e, discarded);
         return;
+      }
       case 'dev-pte':
         this.recordCallbackEvent(ctx, e);
         // Always: it also records installs under a legal skip, for own-migration-unrevoked.

@@ -205,11 +205,11 @@ export class LayoutTracker {
   }
 
   /**
-   * `discarded` is told of a word written after a MADV_FREE that reclaim then discarded: a CPU
-   * write dirties the entry, and the kernel keeps the page (mm/rmap.c, try_to_unmap_one), so the
-   * write was a device's that nothing marked dirty.
+   * Returns the word written after a MADV_FREE that reclaim then discarded, if any: a CPU write
+   * dirties the entry, and the kernel keeps the page (mm/rmap.c, try_to_unmap_one), so the write
+   * was a device's that nothing marked dirty.
    */
-  onEvent(ev: TraceEvent, discarded?: (w: DiscardedWrite) => void): void {
+  onEvent(ev: TraceEvent): DiscardedWrite | null {
     if (ev.type === 'pte' && (ev.why === 'madvise-free' || ev.why === 'reclaim' || ev.new === 0)) {
       const vpn = Math.floor(ev.va / this.pageSize);
       const byVpn = this.lazy.get(ev.mm);
@@ -225,16 +225,15 @@ export class LayoutTracker {
         byVpn?.delete(vpn);
         if (ev.why === 'reclaim' && ev.new === 0) {
           const w = this.ghost.forgetAfter(ev.mm, vpn * this.pageSize, (vpn + 1) * this.pageSize, freedAt);
-          if (w !== null) discarded?.({ mm: ev.mm, va: w.va, value: w.value, writtenAt: w.step, freedAt });
-          return;
+          return w === null ? null : { mm: ev.mm, va: w.va, value: w.value, writtenAt: w.step, freedAt };
         }
       }
     }
     if (ev.type === 'fork') {
       this.ghost.fork(ev.parent, ev.child);
-      return;
+      return null;
     }
-    if (ev.type !== 'pte') return;
+    if (ev.type !== 'pte') return null;
     if (ev.why === 'mremap-move') {
       // move_page_tables clears the old entry, then sets the new one: the words follow.
       if (ev.new === 0) this.moving = { mm: ev.mm, va: ev.va };
@@ -242,9 +241,10 @@ export class LayoutTracker {
         this.ghost.move(ev.mm, this.moving.va, ev.va, this.pageSize);
         this.moving = null;
       }
-      return;
+      return null;
     }
     if (ev.new === 0 && FORGET_WHY.has(ev.why)) this.ghost.forget(ev.mm, ev.va, ev.va + this.pageSize);
+    return null;
   }
 }
 
