@@ -3,7 +3,8 @@
  * the workload alone (not the startup), written to `<workload>.cpuprofile` (open it in Chrome
  * DevTools or VS Code), with the functions of most self time printed. Workloads: `hmm-tests` (the
  * port's cases), `migrate` (the migrate round trip of `size` pages, 131,072 by default), `fuzz`
- * (a campaign of `size` runs of amdkfd-style, 1000 by default), `detect` (a campaign of one case of
+ * (a campaign of `size` runs of amdkfd-style, 1000 by default), `fuzz-thp` (the same with only
+ * THP layouts, 200 runs by default), `fuzz-small` (the same without THP layouts, 3000 runs by default), `detect` (a campaign of one case of
  * `examples/buggy/`, given as `size`, with the shape its expected.json asks for: `pnpm bench:profile
  * detect h2-lock-in-migrate-to-ram [runs] [seed]`, 1000 runs of seed 1 by default), `round` (`size`
  * rounds of the model's side of the bench's model-against-bare-Map round, 20,000 by default).
@@ -36,6 +37,22 @@ const workloads: Record<string, () => Promise<unknown>> = {
     return { rounds: n, usPerRound: ((performance.now() - t) * 1000) / n };
   },
   fuzz: async () => throughput(await load('examples/amdkfd-style/driver.ts'), Number(sizeArg ?? 1000)),
+  'fuzz-thp': async () => {
+    const scan = await scanRuns(await load('examples/amdkfd-style/driver.ts'), {
+      runs: Number(sizeArg ?? 200),
+      seed: 7,
+      shape: { thp: true },
+    });
+    return { runs: scan.done, steps: scan.steps };
+  },
+  'fuzz-small': async () => {
+    const scan = await scanRuns(await load('examples/amdkfd-style/driver.ts'), {
+      runs: Number(sizeArg ?? 3000),
+      seed: 7,
+      shape: { thp: false },
+    });
+    return { runs: scan.done, steps: scan.steps };
+  },
   detect: async () => {
     const scan = await scanRuns(await load(caseFile), {
       runs: Number(runsArg ?? 1000),
@@ -50,7 +67,7 @@ if (run === undefined) {
   process.stderr.write(`bench:profile: give a workload: ${Object.keys(workloads).join(', ')}\n`);
   process.exit(2);
 }
-if (workload === 'fuzz' || workload === 'round') await workloads[workload]?.(); // warm-up: the JIT compiles the workload's code (driver, oracle, model) first
+if (workload === 'fuzz' || workload === 'fuzz-thp' || workload === 'fuzz-small' || workload === 'round') await workloads[workload]?.(); // warm-up: the JIT compiles the workload's code (driver, oracle, model) first
 const s = new Session();
 s.connect();
 await s.post('Profiler.enable');
