@@ -65,7 +65,7 @@ import {
   ULONG_MAX,
   yieldPoint,
 } from '@hmmlab/core';
-import { defineDriver, SharedCell } from '@hmmlab/harness';
+import { defineDriver, faultInUserPage, SharedCell } from '@hmmlab/harness';
 import { DMIRROR_COMMANDS, Dmirror } from '../dmirror/dmirror.js';
 import { dmirrorMigrateFinalizeAndMapLocked } from '../dmirror/migrate.js';
 import { dmirrorProbe } from '../dmirror/probe.js';
@@ -161,8 +161,14 @@ export class DmirrorFixed extends Dmirror {
     return this.mdevice;
   }
 
-  /** …whose invalidation the callback skips without `set_seq`, so that a sequence read before the conversion… */
-  override exclusiveStart(): Promise<number | null> {
+  /**
+   * …whose invalidation the callback skips without `set_seq`, so that a sequence read before the
+   * conversion… (The pages are faulted in writable first: an entry an earlier conversion left
+   * device-exclusive would be undone inside the read section, by an invalidation without the
+   * owner that moves the sequence, and every attempt on that page would fail alike.)
+   */
+  override async exclusiveStart(start: number, end: number): Promise<number | null> {
+    for (let va = start; va < end; va += this.mdevice.kernel.pageSize) if ((await faultInUserPage(this.mm, va, true)) !== 0) break;
     return mmuIntervalReadBegin(this.notifier);
   }
 

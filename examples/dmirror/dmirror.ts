@@ -188,10 +188,11 @@ export class Dmirror implements Binding {
   }
 
   /**
-   * Called before each `make_device_exclusive` (or `make_device_exclusive_range`); handed to
-   * {@link Dmirror.atomicMap} (or {@link Dmirror.atomicMapRange}). test_hmm does nothing here.
+   * Called before each `make_device_exclusive` (or `make_device_exclusive_range`) of `[start,
+   * end)`, with the mmap read lock held; handed to {@link Dmirror.atomicMap} (or
+   * {@link Dmirror.atomicMapRange}). test_hmm does nothing here.
    */
-  exclusiveStart(): Promise<number | null> {
+  exclusiveStart(_start: number, _end: number): Promise<number | null> {
     return Promise.resolve(null);
   }
 

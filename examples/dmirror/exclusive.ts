@@ -49,7 +49,7 @@ async function exclusiveSingle(dmirror: Dmirror, start: number, end: number): Pr
   for (let addr = start; ret === 0 && addr < end; addr += k.pageSize) {
     // A variant may retry a page its atomicMap refused; test_hmm maps each page once.
     for (let attempt = 0; ; attempt++) {
-      const token = await dmirror.exclusiveStart();
+      const token = await dmirror.exclusiveStart(addr, addr + k.pageSize);
       const page = await makeDeviceExclusive(dmirror.mm, addr, dmirror.exclusiveOwner());
       if (typeof page === 'number') return page;
       ret = await dmirror.atomicMap(addr, page, token);
@@ -69,7 +69,7 @@ async function exclusiveRange(dmirror: Dmirror, start: number, end: number): Pro
   for (let addr = start; addr < end; ) {
     const next = Math.min(end, addr + EXCLUSIVE_CHUNK * ps);
     pages.fill(null);
-    const token = await dmirror.exclusiveStart();
+    const token = await dmirror.exclusiveStart(addr, next);
     const ret = await makeDeviceExclusiveRange(dmirror.mm, addr, next, pages, dmirror.exclusiveOwner());
     // 6.1 maps only when every page was made exclusive ("Do dmirror_atomic_map() iff all pages
     // are marked for exclusive access", lib/test_hmm.c dmirror_exclusive); the pages converted

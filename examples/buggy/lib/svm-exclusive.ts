@@ -5,6 +5,7 @@
  * (bug-classes N2), or the conversion would invalidate the sequence it is checked against.
  */
 import { EBUSY, makeDeviceExclusive, makeDeviceExclusiveRange, mmuIntervalReadBegin, mmuIntervalReadRetry, type Page } from '@hmmlab/core';
+import { faultInUserPage } from '@hmmlab/harness';
 import type { SvmMirror } from './svm-mirror.js';
 
 /** `-EOPNOTSUPP`: the kernel has no device-exclusive entries (before v5.14). */
@@ -42,10 +43,26 @@ export function svmReleaseExclusive(m: SvmMirror, page: Page): void {
   m.kernel.pages.putPage(page);
 }
 
+/**
+ * Undoes a device-exclusive entry an earlier attempt left, before the read section: the GUP of
+ * the conversion would undo it inside the section, under an invalidation that moves the sequence
+ * (one without the device's owner), and every attempt would fail alike. 0 or -EFAULT.
+ */
+async function faultInWritable(m: SvmMirror, va: number): Promise<number> {
+  await m.mm.mmapLock.downRead();
+  try {
+    return await faultInUserPage(m.mm, va, true);
+  } finally {
+    m.mm.mmapLock.upRead();
+  }
+}
+
 /** Takes the page at `va` for device atomics; 0 or a negative errno. */
 export async function svmExclusiveFault(m: SvmMirror, va: number): Promise<number> {
   if (m.kernel.profile.exclusive === null) return -EOPNOTSUPP;
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const r = await faultInWritable(m, va);
+    if (r !== 0) return r;
     const seq = await mmuIntervalReadBegin(m.notifier);
     m.converting++;
     const page = await takeExclusive(m, va).finally(() => m.converting--);

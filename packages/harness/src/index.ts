@@ -37,6 +37,7 @@ export {
   driverModuleOf,
   loadDriver,
 } from './internal/driver.js';
+export { faultInUserPage } from './internal/helpers/fault-in.js';
 export { kernelBuffer } from './internal/helpers/kernel-buffer.js';
 export { HMM_RANGE_DEFAULT_TIMEOUT, hmmRangeFaultLoop, type RangeFaultLoopArgs } from './internal/helpers/range-fault.js';
 export { forEachVmaChunk } from './internal/helpers/vma-chunks.js';
