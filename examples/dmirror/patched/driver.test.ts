@@ -6,11 +6,35 @@
  * the plain port is caught. HMMLAB_PATCHED_RUNS raises the campaign's run count (the finding page
  * quotes 10,000).
  */
+import { firstRunnable, mmuIntervalReadBegin } from '@hmmlab/core';
 import { exploreSchedules, runCampaign } from '@hmmlab/fuzz';
-import type { DriverDefinition, Scenario } from '@hmmlab/harness';
+import { type DriverDefinition, defineDriver, runScenario, type Scenario } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import dmirror from '../driver.js';
-import patched from './driver.js';
+import { dmirrorProbe } from '../probe.js';
+import patched, { DmirrorPatched } from './driver.js';
+
+/** 0004 as first written: the sequence read before the conversion, the pages not faulted in first. */
+class NoFaultInFirst extends DmirrorPatched {
+  override exclusiveStart(): Promise<number | null> {
+    return mmuIntervalReadBegin(this.notifier);
+  }
+}
+
+/** `HMM_DMIRROR_EXCLUSIVE` of `pages` pages, then again while they are still device-exclusive (docs/findings/exclusive-again.c). */
+const exclusiveAgain = (profile: '6.1' | 'latest', pages: number): Scenario => ({
+  profile,
+  regions: [{ pages, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' }],
+  tasks: [
+    {
+      kind: 'driver',
+      ops: [
+        { op: 'make-exclusive', region: 0, page: 0, pages },
+        { op: 'make-exclusive', region: 0, page: 0, pages },
+      ],
+    },
+  ],
+});
 
 const RUNS = Number(process.env.HMMLAB_PATCHED_RUNS ?? 500);
 
@@ -75,6 +99,26 @@ describe('dmirror-patched', () => {
     // dmirror_migrate_finalize_and_map mirrors the destination, which the CPU no longer maps.
     expect(plain.failure?.violations[0]?.page?.kind).toBe('device-private');
   });
+
+  it.each(['6.1', 'latest'] as const)(
+    'should take pages again while they are still device-exclusive on %s, as the kernel does (0004)',
+    async (profile) => {
+      // The kernel with 0001-0004: 20 of 20 second calls return 0, and 20 of 20 return -EBUSY with
+      // 0004 as first written (docs/findings/oracle/exclusive-again-6.1-0001-0004*.txt).
+      const v1 = defineDriver({
+        name: 'dmirror-patched-0004-v1',
+        description: '0004 without the fault-in',
+        profiles: ['6.1', 'latest'],
+        probe: (kernel) => dmirrorProbe(kernel, NoFaultInFirst),
+      });
+      for (const pages of [1, 64]) {
+        const r = await runScenario(patched as DriverDefinition, exclusiveAgain(profile, pages), { decisions: firstRunnable });
+        expect(r.outcomes.map((o) => o.ret)).toEqual([0, 0]);
+        const first = await runScenario(v1, exclusiveAgain(profile, pages), { decisions: firstRunnable });
+        expect(first.outcomes.map((o) => o.ret)).toEqual([0, -16]);
+      }
+    },
+  );
 
   it.each(['6.1', 'latest'] as const)('should not store an ATOMIC entry a zap made stale on %s (0004)', async (profile) => {
     const x = await explore(patched, zapDuringExclusive(profile));

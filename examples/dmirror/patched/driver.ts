@@ -16,11 +16,11 @@
  *   `mmu_interval_read_begin` for those in progress), and `dmirror_migrate_finalize_and_map` maps
  *   the new pages only if it is unchanged: a zap under the mmap read lock (`MADV_DONTNEED`, the
  *   OOM reaper) may have removed their CPU entries, and `migrate_vma_finalize` then frees them.
- * - 0004 reads the interval sequence before `make_device_exclusive_range` (one page at a time with
- *   `make_device_exclusive` on `latest`), passes its own device as owner, skips that own
- *   `MMU_NOTIFY_EXCLUSIVE` without moving the sequence, and stores the ATOMIC entries only if
- *   `mmu_interval_read_retry` under the mutex says nothing changed; otherwise it maps nothing and
- *   `HMM_DMIRROR_EXCLUSIVE` returns `-EBUSY`.
+ * - 0004 faults the pages in writable, then reads the interval sequence before
+ *   `make_device_exclusive_range` (one page at a time with `make_device_exclusive` on `latest`),
+ *   passes its own device as owner, skips that own `MMU_NOTIFY_EXCLUSIVE` without moving the
+ *   sequence, and stores the ATOMIC entries only if `mmu_interval_read_retry` under the mutex says
+ *   nothing changed; otherwise it maps nothing and `HMM_DMIRROR_EXCLUSIVE` returns `-EBUSY`.
  */
 import {
   EBUSY,
@@ -36,14 +36,14 @@ import {
   mmuNotifierRangeBlockable,
   type Page,
 } from '@hmmlab/core';
-import { defineDriver, SharedCell } from '@hmmlab/harness';
+import { defineDriver, faultInUserPage, SharedCell } from '@hmmlab/harness';
 import { Dmirror } from '../dmirror.js';
 import { dmirrorAtomicMapRangeLocked } from '../exclusive.js';
 import { dmirrorMigrateFinalizeAndMapLocked } from '../migrate.js';
 import { dmirrorProbe } from '../probe.js';
 
 /** `struct dmirror` with 0002, 0003 and 0004 applied. */
-class DmirrorPatched extends Dmirror {
+export class DmirrorPatched extends Dmirror {
   /** `dmirror->invalidations` (0003): every invalidation but its own migrations, under the mutex. */
   private readonly invalidations = new SharedCell(this.mdevice.kernel, `${this.notifier.name} invalidations`, 0);
 
@@ -96,8 +96,15 @@ class DmirrorPatched extends Dmirror {
     return this.mdevice;
   }
 
-  /** …the sequence read before it… */
-  override exclusiveStart(): Promise<number | null> {
+  /**
+   * …the sequence read before it, once the pages are faulted in writable
+   * (`get_user_pages_remote(…, FOLL_WRITE, NULL, …)`): a page still device-exclusive from an
+   * earlier call would otherwise be restored by the GUP inside the conversion, under an
+   * `MMU_NOTIFY_EXCLUSIVE` without an owner that moves the sequence, and every later call on it
+   * would return `-EBUSY`…
+   */
+  override async exclusiveStart(start: number, end: number): Promise<number | null> {
+    for (let va = start; va < end; va += this.mdevice.kernel.pageSize) if ((await faultInUserPage(this.mm, va, true)) !== 0) break;
     return mmuIntervalReadBegin(this.notifier);
   }
 
