@@ -16,6 +16,7 @@ import type { Device, DeviceVm, Observer, World } from '@hmmlab/harness';
 import { legalSkip, type OracleContext, type ViolationInput } from './context.js';
 import { type CallbackSummary, formatOwner, type InvalidationInfo, type Violation } from './report.js';
 import { RaceShadow } from './rules/data-race.js';
+import { StuckFaults } from './rules/fault-stuck.js';
 import { checkCpuAccess, checkDevAccess, GhostMemory, LayoutTracker, reportDiscardedWrite } from './rules/ghost-memory.js';
 import { checkKernelFact } from './rules/kernel-facts.js';
 import { checkLeaksAtExit, LifecycleShadow } from './rules/lifecycle.js';
@@ -213,6 +214,7 @@ export class FlushOracle implements Observer {
   private ctx: OracleContext | null = null;
   private races: RaceShadow | null = null;
   private selfRetries: SelfRetries | null = null;
+  private stuckFaults: StuckFaults | null = null;
   private readonly lifecycle = new LifecycleShadow();
 
   constructor(options: OracleOptions = {}) {
@@ -262,6 +264,7 @@ export class FlushOracle implements Observer {
     };
     this.ctx = ctx;
     if (this.enabled.has('livelock')) this.selfRetries = new SelfRetries();
+    if (this.enabled.has('fault-stuck')) this.stuckFaults = new StuckFaults();
     if (this.enabled.has('data-race')) {
       this.races = new RaceShadow();
       world.kernel.sched.trackHappensBefore();
@@ -365,6 +368,10 @@ export class FlushOracle implements Observer {
       case 'dev-fault':
         this.faultsInFlight += e.phase === 'begin' ? 1 : e.fatal ? 0 : -1;
         this.selfRetries?.onFault(e.task);
+        this.stuckFaults?.onFault(e);
+        return;
+      case 'dev-retry':
+        this.stuckFaults?.onRetry(ctx, e);
         return;
       case 'page-copy':
         checkCopy(ctx, e);

@@ -3,7 +3,7 @@
  * and why, the step, the address and page, the invalidation, what the callbacks did, the
  * translations still reachable, and the trace around the step. Text for terminals, JSON for tools.
  */
-import { eventName, formatPte, hex, type TraceEvent } from '@hmmlab/core';
+import { errnoName, eventName, formatPte, hex, type TraceEvent } from '@hmmlab/core';
 import { formatDevPte } from '@hmmlab/harness';
 import { RULES, type RuleId } from './rules.js';
 import type { ElidedEvents } from './state.js';
@@ -146,6 +146,8 @@ export function formatEvent(e: TraceEvent): string {
       return `cpu fault on device page pfn ${e.pfn} at ${hex(e.va)} (mm ${e.mm}) ${e.phase === 'begin' ? 'begins' : 'ends'}`;
     case 'dev-fault':
       return `${e.dev} fault ${e.kind} ${hex(e.va)} ${e.phase}${e.phase === 'end' ? ` -> ${e.result}${e.fatal ? ' (fatal)' : ''}` : ''}`;
+    case 'dev-retry':
+      return `${e.dev} ${e.kind} ${hex(e.va)} retried at rest (failed ${errnoName(e.errno)} at step ${e.failedAt}) ${e.phase}${e.phase === 'end' ? ` -> ${e.result === 0 ? 'ok' : errnoName(e.result)}` : ''}`;
     case 'dev-queue':
       return `${e.dev} queues ${e.op}`;
     case 'dev-vm':

@@ -22,6 +22,7 @@ export type RuleId =
   | 'leak-at-exit'
   | 'deadlock'
   | 'livelock'
+  | 'fault-stuck'
   | 'callback-threw'
   | 'callback-hung'
   | 'kernel-warn';
@@ -86,6 +87,11 @@ export const RULES: Readonly<Record<RuleId, { family: RuleFamily; holds: string 
   },
   deadlock: { family: 'liveness', holds: 'some task can always run' },
   livelock: { family: 'liveness', holds: 'retry loops make progress within their bound' },
+  'fault-stuck': {
+    family: 'liveness',
+    holds:
+      'a device access the driver failed with "try again" (-EBUSY, -EAGAIN) succeeds when made again once every program is done and the driver is at rest, if the process can still access that memory',
+  },
   'callback-threw': { family: 'failure', holds: 'driver code does not throw' },
   'callback-hung': { family: 'failure', holds: 'driver code awaits only model primitives, and they settle' },
   'kernel-warn': {

@@ -113,6 +113,29 @@ declare module '@hmmlab/core' {
       /** For 'end': the fault could not be resolved and kills the device context. */
       fatal: boolean;
     };
+    /**
+     * A device access the driver failed with `-EBUSY` or `-EAGAIN` made again once every program
+     * of the run is done (`World.failedAccesses`): `begin` before it, `end` with its result (0,
+     * or the errno it failed with again).
+     */
+    'dev-retry': {
+      /** The device's name. */
+      dev: string;
+      /** The device address space's id. */
+      vm: number;
+      /** The address. */
+      va: number;
+      /** The kind of access. */
+      kind: 'read' | 'write' | 'atomic';
+      /** The errno the access failed with first. */
+      errno: number;
+      /** The step it failed at first. */
+      failedAt: number;
+      /** Before or after the retry. */
+      phase: 'begin' | 'end';
+      /** For 'end': 0, or the errno the retry failed with. */
+      result: number;
+    };
   }
 }
 

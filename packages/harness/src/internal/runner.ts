@@ -8,6 +8,8 @@ import {
   checkOptionNames,
   compactPage,
   type DecisionSource,
+  EAGAIN,
+  EBUSY,
   EFAULT,
   EINVAL,
   ENODEV,
@@ -29,6 +31,7 @@ import {
   PROT_READ,
   PROT_WRITE,
   type ProfileName,
+  PTE_DEVICE_EXCLUSIVE,
   PTE_PRESENT,
   pinUserPage,
   pteKindOf,
@@ -38,11 +41,13 @@ import {
   type Trace,
   type TraceRecordMode,
   unpinUserPage,
+  type Vma,
   type WaitQueue,
 } from '@hmmlab/core';
 import type { Device } from './device.js';
-import type { AccessResult, DeviceVm } from './device-vm.js';
+import type { AccessKind, AccessResult, DeviceVm } from './device-vm.js';
 import type { Binding, DriverDefinition, DriverInstance } from './driver.js';
+import { HMM_RANGE_DEFAULT_TIMEOUT } from './helpers/range-fault.js';
 import { type OpSpec, type Prot, type Scenario, validateScenario } from './scenario.js';
 
 /** Everything a run builds; observers see it fill in. */
@@ -89,7 +94,29 @@ export interface World {
   bindingState?: 'open' | 'closing' | 'releasing' | 'closed';
   /** The bindings of other devices (`peers`) whose `unbind` runs now. */
   readonly releasingPeers?: Set<Binding>;
+  /**
+   * Device accesses of the programs that the driver failed with `-EBUSY` or `-EAGAIN` ("try
+   * again"), the first {@link RETRIES_AT_REST} of distinct address spaces, pages and kinds: a run
+   * that ends as a program ends tries them again once its programs are done ({@link retryAtRest}).
+   */
+  failedAccesses?: FailedAccess[];
 }
+
+/** A device access the driver failed with a "try again" errno ({@link World.failedAccesses}). */
+export interface FailedAccess {
+  readonly vm: DeviceVm;
+  readonly kind: AccessKind;
+  readonly va: number;
+  /** The word a write stores. */
+  readonly value: number;
+  /** The errno the access failed with. */
+  readonly errno: number;
+  /** The step it failed at. */
+  readonly step: number;
+}
+
+/** At most this many failed accesses are tried again at rest: a stuck fault path fails them all alike. */
+const RETRIES_AT_REST = 4;
 
 /** Something that watches a run (the oracle): attached before the driver is probed. */
 export interface Observer {
@@ -322,7 +349,76 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
 
 /** A program ended: the last one to end spawns the end of the run, when the scenario asks for it. */
 function taskEnded(world: World, life: Holds, left: { tasks: number }): void {
-  if (--left.tasks === 0 && world.scenario.exitAtEnd === true) world.kernel.spawn('exit at end', 'cpu', () => exitAtEnd(world, life));
+  if (--left.tasks !== 0 || world.scenario.exitAtEnd !== true) return;
+  if (world.failedAccesses === undefined) world.kernel.spawn('exit at end', 'cpu', () => exitAtEnd(world, life));
+  else
+    world.kernel.spawn('device retry at rest', 'device', async () => {
+      await retryAtRest(world, life);
+      world.kernel.spawn('exit at end', 'cpu', () => exitAtEnd(world, life));
+    });
+}
+
+/** Notes a device access of a program that the driver failed with "try again" ({@link World.failedAccesses}). */
+function noteFailedAccess(
+  world: World,
+  vm: DeviceVm,
+  op: Extract<OpSpec, { op: 'dev-read' | 'dev-write' | 'dev-atomic' }>,
+  va: number,
+  errno: number,
+): void {
+  if (errno !== -EBUSY && errno !== -EAGAIN) return;
+  const kind: AccessKind = op.op === 'dev-read' ? 'read' : op.op === 'dev-write' ? 'write' : 'atomic';
+  const k = world.kernel;
+  const list = (world.failedAccesses ??= []);
+  if (list.length >= RETRIES_AT_REST) return;
+  const vpn = Math.floor(va / k.pageSize);
+  if (list.some((f) => f.vm === vm && f.kind === kind && Math.floor(f.va / k.pageSize) === vpn)) return;
+  list.push({ vm, kind, va, value: op.op === 'dev-write' ? op.value : 0, errno, step: k.sched.step });
+}
+
+/**
+ * True where `make_device_exclusive` can convert the page at `va`: private anonymous memory, not
+ * hugetlb (mm/rmap.c, `page_make_device_exclusive`, "anonymous non-hugetlb folios only"); on
+ * 5.14–6.13 (`make_device_exclusive_range`, which refuses a tail page of a large folio:
+ * `PageTail(page)`), only a small page mapped there now.
+ */
+function exclusiveConvertible(mm: Mm, vma: Vma, va: number): boolean {
+  if (!vma.anonymous || vma.shared || vma.hugetlb) return false;
+  if (mm.profile.exclusive !== 'range') return true;
+  const e = mm.pte(va);
+  const kind = pteKindOf(e);
+  if (kind !== PTE_PRESENT && kind !== PTE_DEVICE_EXCLUSIVE) return false;
+  const p = mm.kernel.pages.page(ptePfn(e));
+  return p.head === null && !p.large;
+}
+
+/**
+ * Once every program of a run that ends as a program ends is done, and before the exit, each
+ * device access the driver failed with "try again" is made once more, after the driver's own work
+ * had `HMM_RANGE_DEFAULT_TIMEOUT` of model time to finish (the bound its own waits use): nothing
+ * else runs then, so a fault path that still says "try again" says it for ever (a count, flag or
+ * state left set). Only accesses the process's memory allows are tried (a VMA with the access's
+ * protection; for an atomic of a device that needs device-exclusive entries, private anonymous
+ * memory, the only kind `make_device_exclusive` converts: mm/rmap.c, `page_make_device_exclusive`),
+ * and only while the binding is open, the process alive and the device running. Each retry is a
+ * `dev-retry` event pair, which the oracle's `fault-stuck` rule reads.
+ */
+async function retryAtRest(world: World, life: Holds): Promise<void> {
+  const k = world.kernel;
+  const mm = world.processes[0] as Mm;
+  await k.sched.sleep(HMM_RANGE_DEFAULT_TIMEOUT, 'retry at rest');
+  for (const f of world.failedAccesses ?? []) {
+    if (world.bindingState !== 'open' || world.dead.has(mm) || f.vm.destroyed || f.vm.device.quiesced) return;
+    const vma = f.vm.mm.lookupVma(f.va);
+    if (vma === undefined || !(f.kind === 'read' ? vma.readable : vma.writable)) continue;
+    if (f.kind === 'atomic' && f.vm.device.atomics === 'exclusive' && !exclusiveConvertible(f.vm.mm, vma, f.va)) continue;
+    const ev = { type: 'dev-retry', dev: f.vm.device.name, vm: f.vm.id, va: f.va, kind: f.kind, errno: f.errno, failedAt: f.step } as const;
+    if (k.trace.on) k.trace.emit({ ...ev, phase: 'begin', result: 0 });
+    const access = (): Promise<AccessResult> =>
+      f.kind === 'read' ? f.vm.tryRead(f.va) : f.kind === 'write' ? f.vm.tryWrite(f.va, f.value) : f.vm.tryAtomic(f.va, increment);
+    const r = world.binding?.accessesAreSyscalls === true ? await life.hold(access) : await access();
+    if (k.trace.on) k.trace.emit({ ...ev, phase: 'end', result: r.ok ? 0 : r.errno });
+  }
 }
 
 type Result = { ret: number | null; status: OpOutcome['status'] };
@@ -567,6 +663,7 @@ async function doOp(world: World, life: Holds, op: OpSpec): Promise<Result> {
         if (op.op !== 'dev-atomic' && op.pages !== undefined) return await rangeAccess(world, life, b as Binding, vm, op, op.pages);
         const a = va(world, op.region, op.page, op.word);
         const r = b?.accessesAreSyscalls === true ? await life.hold(() => devAccess(vm, op, a)) : await devAccess(vm, op, a);
+        if (!r.ok) noteFailedAccess(world, vm, op, a, r.errno);
         return r.ok ? OK(r.value) : { ret: r.errno, status: 'signal' };
       }
       case 'migrate-to-device':
@@ -757,6 +854,7 @@ async function rangeAccess(
   for (let p = 0; p < pages && r.ok; p++) {
     const a = va(world, op.region, op.page + p, op.word);
     r = b.accessesAreSyscalls === true ? await life.hold(() => devAccess(vm, op, a)) : await devAccess(vm, op, a);
+    if (!r.ok) noteFailedAccess(world, vm, op, a, r.errno);
   }
   return r.ok ? OK(r.value) : { ret: r.errno, status: 'signal' };
 }

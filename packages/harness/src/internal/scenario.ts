@@ -163,10 +163,11 @@ export interface Scenario {
    */
   readonly deviceMemory?: MemoryHold;
   /**
-   * End the run as a program ends: once every task is done, each process that has not exited
-   * does, children first, and the device files close (`do_exit` runs `exit_mm`, then `exit_files`;
-   * kernel/exit.c), so what the driver leaks or leaves running shows at its release. Generated
-   * scenarios set it. @defaultValue false
+   * End the run as a program ends: once every task is done, the device accesses the driver failed
+   * with `-EAGAIN` or `-EBUSY` are made once more (the oracle's `fault-stuck`), then each process
+   * that has not exited does, children first, and the device files close (`do_exit` runs
+   * `exit_mm`, then `exit_files`; kernel/exit.c), so what the driver leaks or leaves running shows
+   * at its release. Generated scenarios set it. @defaultValue false
    */
   readonly exitAtEnd?: boolean;
   /** The process's mappings, mapped in order before the tasks start. */
@@ -270,7 +271,8 @@ export function describeDeviceMemory(m: MemoryHold): string {
 }
 
 /** What `exitAtEnd` adds to a run, as a person reads it, for reports. */
-export const EXIT_AT_END_TEXT = 'at the end: every process that has not exited does (OOM-killed ones too), then the device files close';
+export const EXIT_AT_END_TEXT =
+  'at the end: device accesses the driver failed with -EAGAIN or -EBUSY are made again, then every process that has not exited does (OOM-killed ones too), then the device files close';
 
 /** Checks a scenario and throws an error naming the first bad field. */
 export function validateScenario(s: Scenario): void {

@@ -38,6 +38,8 @@ export function eventGlyph(e: TraceEvent): { readonly cat: EventCategory; readon
       return { cat: 'access', glyph: e.kind === 'read' ? 'dR' : e.kind === 'write' ? 'dW' : 'dA' };
     case 'dev-fault':
       return { cat: 'device', glyph: e.phase === 'begin' ? 'flt' : e.fatal ? 'FLT' : 'f✓' };
+    case 'dev-retry':
+      return { cat: 'device', glyph: e.phase === 'begin' ? 'rty' : e.result === 0 ? 'r✓' : 'RTY' };
     case 'dev-queue':
       return { cat: 'device', glyph: e.op === 'quiesce' ? 'Q■' : 'Q▶' };
     case 'dev-vm':
@@ -124,6 +126,7 @@ export function touchesFocus(e: TraceEvent, f: FocusPage): boolean {
     case 'dev-pte':
     case 'dev-access':
     case 'dev-fault':
+    case 'dev-retry':
       return onPage(e.va);
     case 'dev-tlb':
       return inRange(e.start, e.end);
