@@ -6,6 +6,7 @@
 import type { RuleId } from '@hmmlab/assertions';
 import {
   EAGAIN,
+  EBUSY,
   type Mm,
   type MmuIntervalNotifier,
   MmuNotifier,
@@ -19,7 +20,7 @@ import {
   ULONG_MAX,
 } from '@hmmlab/core';
 import { runCampaign } from '@hmmlab/fuzz';
-import type { DriverDefinition } from '@hmmlab/harness';
+import type { DeviceFault, DriverDefinition } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 import { svmDriver } from './lib/svm-driver.js';
 import { SvmMirror } from './lib/svm-mirror.js';
@@ -124,6 +125,48 @@ class ClassicUnregisterThenFree extends ClassicPutThenFree {
   }
 }
 
+/**
+ * S25 another way: a classic notifier beside the interval one counts the invalidations in
+ * progress (as KVM's `mmu_invalidate_in_progress`), and the fault path answers "try again" while
+ * the count is raised. Its end returns early when the device maps nothing in the range, before it
+ * lowers the count: after one such invalidation every device fault fails.
+ */
+class CountLeftRaised extends SvmMirror {
+  inProgress = 0;
+  readonly counter = new MmuNotifier(
+    {
+      invalidateRangeStart: () => {
+        this.inProgress++;
+        return 0;
+      },
+      invalidateRangeEnd: (_sub: MmuNotifier, range: MmuNotifierRange) => this.rangeEnd(range),
+    },
+    `${this.device.name} in-progress count`,
+  );
+
+  override classicNotifiers(): readonly MmuNotifier[] {
+    return [this.counter];
+  }
+
+  override fault(f: DeviceFault): Promise<number> {
+    return this.inProgress > 0 ? Promise.resolve(-EBUSY) : super.fault(f);
+  }
+
+  rangeEnd(range: MmuNotifierRange): void {
+    let mapped = false;
+    for (const vpn of this.vm.pt.keys()) mapped ||= vpn * this.kernel.pageSize >= range.start && vpn * this.kernel.pageSize < range.end;
+    if (!mapped) return;
+    this.inProgress--;
+  }
+}
+
+/** The same count, lowered by every end. */
+class CountLowered extends CountLeftRaised {
+  override rangeEnd(): void {
+    this.inProgress--;
+  }
+}
+
 const variants: [string, DriverDefinition, readonly RuleId[]][] = [
   [
     'a state word checked after set_seq',
@@ -170,6 +213,21 @@ describe('lifecycle bugs written another way', () => {
     const fixed = await runCampaign(unregister, { runs: 3000, seed: 1, shrink: false });
     expect(fixed.failure?.violation.explanation ?? 'pass').toBe('pass');
     expect(fixed.runs).toBe(3000);
+  });
+
+  it('should find a count that an end left raised as fault-stuck, and pass the count every end lowers', async () => {
+    const raised = svmDriver({
+      name: 'count-left-raised',
+      description: 'an end that returns before lowering the count',
+      mirror: CountLeftRaised,
+    });
+    const found = await runCampaign(raised, { runs: 2000, seed: 1, shrink: false });
+    expect(found.failure?.violation.rule).toBe('fault-stuck');
+    expect(found.failure?.violation.explanation).toMatch(/failed it again with -EBUSY/);
+    const lowered = svmDriver({ name: 'count-lowered', description: 'every end lowers the count', mirror: CountLowered });
+    const fixed = await runCampaign(lowered, { runs: 2000, seed: 1, shrink: false });
+    expect(fixed.failure?.violation.explanation ?? 'pass').toBe('pass');
+    expect(fixed.runs).toBe(2000);
   });
 
   it('should pass the same campaign with the mirror they were written from', async () => {

@@ -26,6 +26,7 @@ import { SvmMirror } from './lib/svm-mirror.js';
 import { ReleaseNothingToDo } from './s16-release-nothing-to-do/driver.js';
 import s21Fixed from './s21-flush-first-granule/fixed.js';
 import s22Fixed from './s22-leaf-only-flush/fixed.js';
+import { type BusyRange, BusyWhileMigrating } from './s25-busy-after-failed-migration/driver.js';
 
 const region = (pages = 1): RegionSpec => ({ pages, prot: 'rw', share: 'private', backing: 'anon', populate: 'write' });
 const dev = (...ops: OpSpec[]) => ({ kind: 'device' as const, ops });
@@ -108,6 +109,14 @@ interface Case {
 class FlushesAnyway extends CountingSecondaryMmu {
   override cannotFlushNow(): boolean {
     return false;
+  }
+}
+
+/** S25 fixed: the mark is cleared whatever the migration returned. */
+class UnmarksOnEveryPath extends BusyWhileMigrating {
+  override moved(mark: BusyRange, r: number): number {
+    this.unmark(mark);
+    return r;
   }
 }
 
@@ -462,6 +471,30 @@ const CASES: Case[] = [
       expect(v.explanation).toMatch(/was leaf-only/);
     },
     fixed: s22Fixed,
+  },
+  {
+    dir: 's25-busy-after-failed-migration',
+    // Page 1 unmapped; the migration of pages 0-2 moves page 0, fails at the hole and leaves the
+    // three marked busy; a device read of page 2 fails, and fails again once the programs are done.
+    scenario: {
+      exitAtEnd: true,
+      regions: [region(3)],
+      tasks: [
+        cpu({ op: 'munmap', region: 0, page: 1, pages: 1 }),
+        drv({ op: 'migrate-to-device', region: 0, page: 0, pages: 3 }),
+        dev({ op: 'dev-read', region: 0, page: 2 }),
+      ],
+    },
+    decisions: () => firstRunnable,
+    rule: 'fault-stuck',
+    check: (v, r) => {
+      expect(r.result.outcomes.find((o) => o.op === 'migrate-to-device')?.ret).toBeLessThan(0);
+      expect(v.explanation).toMatch(
+        /^gpu0 vm \d+: a device read at 0x[0-9a-f]+ failed with -EAGAIN at step \d+; .* failed it again with -EAGAIN/,
+      );
+      expect(v.task).toMatch(/^device retry at rest/);
+    },
+    fixed: svmDriver({ name: 's25-fixed', description: 'the mark cleared on every path', mirror: UnmarksOnEveryPath }),
   },
 ];
 
