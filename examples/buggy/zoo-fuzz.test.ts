@@ -51,6 +51,7 @@ describe('fuzzing the bug zoo', () => {
         'S22',
         'S23',
         'S24',
+        'S25',
       ].sort(),
     );
   });

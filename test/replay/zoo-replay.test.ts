@@ -46,7 +46,7 @@ beforeAll(async () => {
 
 describe('replaying the bug zoo', () => {
   it('should have every case of examples/buggy', () => {
-    expect(cases.length).toBe(31);
+    expect(cases.length).toBe(32);
     expect(cases).toEqual(expect.arrayContaining(CLI_CASES));
   });
 

@@ -45,6 +45,7 @@ export {
   BindingMismatchError,
   checkProbedDevices,
   describeOp,
+  type FailedAccess,
   initialValue,
   type Observer,
   type OpOutcome,

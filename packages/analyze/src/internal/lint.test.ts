@@ -26,7 +26,7 @@ const controls = dirsWithDriver(join(EXAMPLES, 'buggy', 'controls'));
 
 describe('lint on examples/', () => {
   it('should find the zoo cases, the templates and the controls', () => {
-    expect(zoo).toHaveLength(31);
+    expect(zoo).toHaveLength(32);
     expect(templates).toEqual([
       'amdkfd-style',
       'amdkfd-style-xnack-off',

@@ -96,16 +96,19 @@ export interface World {
   readonly releasingPeers?: Set<Binding>;
   /**
    * Device accesses of the programs that the driver failed with `-EBUSY` or `-EAGAIN` ("try
-   * again"), the first {@link RETRIES_AT_REST} of distinct address spaces, pages and kinds: a run
-   * that ends as a program ends tries them again once its programs are done ({@link retryAtRest}).
+   * again"), the first four of distinct address spaces, pages and kinds: a run that ends as a
+   * program ends makes them again once its programs are done (the oracle's `fault-stuck`).
    */
   failedAccesses?: FailedAccess[];
 }
 
 /** A device access the driver failed with a "try again" errno ({@link World.failedAccesses}). */
 export interface FailedAccess {
+  /** The device address space that made the access. */
   readonly vm: DeviceVm;
+  /** The kind of access. */
   readonly kind: AccessKind;
+  /** The address. */
   readonly va: number;
   /** The word a write stores. */
   readonly value: number;
