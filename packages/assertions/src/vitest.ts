@@ -27,7 +27,7 @@ export const flushContractMatchers = {
   toKeepDataIntact: (r: HasViolations) => keepsDataIntact(r),
   /** Passes when blockability was respected. */
   toRespectBlockability: (r: HasViolations) => respectsBlockability(r),
-  /** Passes when there was no deadlock, livelock or lock leak. */
+  /** Passes when there was no deadlock, livelock, stuck fault path, lock leak or leak at exit. */
   toStayLive: (r: HasViolations) => staysLive(r),
   /** Passes when driver code neither threw nor hung. */
   toRunWithoutDriverFailure: (r: HasViolations) => runsWithoutDriverFailure(r),
@@ -46,7 +46,7 @@ interface FlushContractMatchers<R = unknown> {
   toKeepDataIntact(): R;
   /** Blockability respected. */
   toRespectBlockability(): R;
-  /** No deadlock, livelock or lock leak. */
+  /** No deadlock, livelock, stuck fault path, lock leak or leak at exit. */
   toStayLive(): R;
   /** Driver code neither threw nor hung. */
   toRunWithoutDriverFailure(): R;

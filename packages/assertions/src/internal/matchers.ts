@@ -54,7 +54,7 @@ export function respectsBlockability(report: HasViolations): MatcherResult {
   return family(report, 'blocking', 'the blockability rules');
 }
 
-/** Passes when the run stays live (no deadlock, livelock or lock leak). */
+/** Passes when the run stays live (no deadlock, livelock, stuck fault path, lock leak or leak at exit). */
 export function staysLive(report: HasViolations): MatcherResult {
   return family(report, 'liveness', 'liveness');
 }
