@@ -86,6 +86,27 @@ describe('lint on kernel C', () => {
     });
   });
 
+  describe('a device method that says by a constant among its arguments that it clears (nouveau PFNCLR, mlx5 UMR ZAP)', () => {
+    const zapAndFlush = '\tfx_dev_zap_range(fx->dev, range->start, range->end);\n\tfx_dev_flush_tlb(fx->dev, range->start, range->end);\n';
+    const revokes = async (call: string) =>
+      (await lintEdited('revoke-without-dirty.bad', zapAndFlush, `\t${call};\n`)).map((x) => `${x.line} ${x.rule}`);
+
+    it.each([
+      ['nvif_object_mthd(&fx->dev->vmm, NVIF_VMM_V0_PFNCLR, range->start, range->end)'],
+      ['fx_umr_update_xlt(fx->dev, range->start, range->end, FX_UPD_XLT_ZAP | FX_UPD_XLT_ATOMIC)'],
+    ])('should take %s for a whole invalidation: revoked and not dirtied, flushed by the method', async (call) => {
+      expect(await revokes(call)).toEqual(['42 revoke-without-dirty']);
+    });
+
+    it.each([
+      ['nvif_object_mthd(&fx->dev->vmm, NVIF_VMM_V0_PFNMAP, range->start, range->end)'],
+      ['fx_update_stats(fx->dev, MMU_NOTIFY_UNMAP, range->start)'],
+      ['fx_trace_event(fx->dev, FX_EVENT_ZAP)'],
+    ])('should not take %s for a revoke', async (call) => {
+      expect(await revokes(call)).toEqual([]);
+    });
+  });
+
   it('should take a field written before the notifier is inserted as ordered before its callbacks, and one written after as racing', async () => {
     const publish = (writeFirst: boolean) => {
       const write = '\tfx->start = start;\n';

@@ -4,8 +4,8 @@
  * HMMLAB_LINUX_SRC to its folder (Debian: `apt-get install linux-source-6.1`, then unpack
  * /usr/src/linux-source-6.1.tar.xz). Skipped with a message when it is not set.
  */
-import { existsSync, symlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lint } from '../internal/lint.js';
 import { REPO, tempDir, typeErrors } from '../internal/testing/temp.js';
@@ -19,7 +19,7 @@ if (!present) console.log('c-real.test.ts: skipped; set HMMLAB_LINUX_SRC to an u
 /** Each file, and its findings as `line severity rule` (see docs/findings/c-lint-6.1.md). */
 const EXPECTED: readonly (readonly [string, readonly string[]])[] = [
   ['lib/test_hmm.c', ['303 warning revoke-without-dirty', '318 warning skip-before-set-seq']],
-  ['drivers/gpu/drm/nouveau/nouveau_svm.c', []],
+  ['drivers/gpu/drm/nouveau/nouveau_svm.c', ['245 warning revoke-without-dirty']],
   ['drivers/gpu/drm/nouveau/nouveau_dmem.c', []],
   ['drivers/gpu/drm/amd/amdgpu/amdgpu_mn.c', ['114 warning revoke-without-dirty', '250 warning retry-outside-lock']],
   ['drivers/gpu/drm/amd/amdkfd/kfd_svm.c', ['2351 error sleep-when-nonblockable', '2404 warning event-fallthrough']],
@@ -44,6 +44,40 @@ describe.skipIf(!present)('lint on the drivers of linux-source-6.1', () => {
   it.each(EXPECTED)('should report on %s exactly the findings judged in the note', async (file, expected) => {
     const r = await lintC([join(SRC as string, file)], { cwd: SRC as string });
     expect(r.findings.map((f) => `${f.line} ${f.severity} ${f.rule}`)).toEqual(expected);
+  });
+});
+
+describe.skipIf(!present)('lint on mlx5 ODP with its core helpers, and with set_page_dirty deleted', () => {
+  /** mlx5's odp.c and the ODP core's umem_odp.c, copied to a temp folder with `edit` applied to the second. */
+  async function lintOdp(edit: (text: string) => string) {
+    const d = tempDir('mlx5-odp');
+    try {
+      const files = ['drivers/infiniband/hw/mlx5/odp.c', 'drivers/infiniband/core/umem_odp.c'];
+      for (const [i, f] of files.entries()) {
+        mkdirSync(dirname(join(d.path, f)), { recursive: true });
+        const text = readFileSync(join(SRC as string, f), 'utf8');
+        writeFileSync(join(d.path, f), i === 1 ? edit(text) : text);
+      }
+      const r = await lintC(
+        files.map((f) => join(d.path, f)),
+        { cwd: d.path },
+      );
+      return r.findings.map((f) => `${f.file} ${f.line} ${f.rule}: ${f.message}`);
+    } finally {
+      d.dispose();
+    }
+  }
+
+  it('should see the UMR zap (mlx5r_umr_update_xlt with MLX5_IB_UPD_XLT_ZAP) as a revoke that ib_umem_odp_unmap_dma_pages dirties', async () => {
+    expect(await lintOdp((t) => t)).toEqual([]);
+  });
+
+  it('should report the zap once ib_umem_odp_unmap_dma_pages no longer calls set_page_dirty', async () => {
+    const found = await lintOdp((t) => t.replace('set_page_dirty(head_page);', ';'));
+    expect(found).toHaveLength(1);
+    expect(found[0]).toMatch(
+      /odp\.c 293 revoke-without-dirty: mlx5_mn_ops\.invalidate revokes the device's translations with `mlx5r_umr_update_xlt\(\)`/,
+    );
   });
 });
 

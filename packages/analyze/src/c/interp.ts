@@ -197,6 +197,29 @@ export function classify(name: string): OpClass {
   return 'other';
 }
 
+/**
+ * A constant among a call's arguments that names a clear of the device's translations: a method
+ * or table update that says what it does by an argument, as nouveau's
+ * `nvif_object_mthd(…, NVIF_VMM_V0_PFNCLR, …)` and mlx5's `mlx5r_umr_update_xlt(…,
+ * MLX5_IB_UPD_XLT_ZAP | …)` do. The invalidation events (`MMU_NOTIFY_*`) are not such a constant.
+ */
+const CLEARING_CONSTANT = /^(?!MMU_NOTIFY_)[A-Z][A-Z0-9_]*?(^|_|PFN)(ZAP|CLR|CLEAR|UNMAP|INVAL|INVALIDATE)(_[A-Z0-9_]*)?$/;
+
+/** A call that does what its arguments say: a device method, command, ioctl or table update. */
+const GENERIC_DEVICE_CALL = /(^|_)(update|ioctl|mthd|method|cmd|exec|submit)(_|$)/i;
+
+/**
+ * The class of a generic device call by its arguments: `invalidate` when a constant among them
+ * names a clear ({@link CLEARING_CONSTANT}). Such a call is a whole invalidation: the device's own
+ * method flushes what it cleared (nvkm's PFNCLR, mlx5's UMR, which the driver waits for). Null
+ * when no argument says.
+ */
+function classifyByArguments(args: readonly CNode[]): OpClass | null {
+  for (const a of args)
+    for (const t of textOf(a).match(/\b[A-Z][A-Z0-9_]{2,}\b/g) ?? []) if (CLEARING_CONSTANT.test(t)) return 'invalidate';
+  return null;
+}
+
 /** Whether the value of call `x` is an operand of an enclosing expression or initializes a pointer (see the `op` effect). */
 function isOperand(x: CNode): boolean {
   let p = x.parent;
@@ -1032,7 +1055,7 @@ export class CInterp {
       at,
       name,
       target,
-      cls: this.classifyCall(name, target),
+      cls: this.classifyCall(name, target, args),
       inlined: inline,
       defined: def !== undefined,
       depth: s.frames.length - 1,
@@ -1043,12 +1066,17 @@ export class CInterp {
     return this.inline(def, args, s);
   }
 
-  /** {@link classify}, and a store into one of the driver's {@link CInterp.deviceTables} as `program`. */
-  private classifyCall(name: string, target: string): OpClass {
+  /**
+   * {@link classify}, a store into one of the driver's {@link CInterp.deviceTables} as `program`,
+   * and a generic device call (one that programs the device, or a method, command or update) by
+   * its arguments ({@link classifyByArguments}).
+   */
+  private classifyCall(name: string, target: string, args: readonly CNode[]): OpClass {
     if (XA_STORE.test(name) && this.cur !== undefined) {
       if (this.deviceTables.get(dirname(this.cur.file))?.has(lastName(target)) === true) return 'program';
     }
-    return classify(name);
+    const cls = classify(name);
+    return cls === 'program' || (cls === 'other' && GENERIC_DEVICE_CALL.test(name)) ? (classifyByArguments(args) ?? cls) : cls;
   }
 
   private inline(def: FnDef, args: readonly CNode[], s: CState): [CState, string | undefined][] {

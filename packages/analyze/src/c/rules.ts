@@ -692,8 +692,13 @@ const revokeWithoutDirty: CRule = {
         }
       }
     }
+    // A callback is a mirror's when it, or code it runs (ODP's core helpers for mlx5), lives in
+    // such a folder.
+    const mirrorCode = (cb: (typeof a.callbacks)[number]): boolean =>
+      mirrors.has(dirname(cb.fn.file)) ||
+      cb.paths.some((p) => p.state.effects.some((e) => e.t === 'op' && mirrors.has(dirname(e.at.file))));
     for (const cb of a.callbacks) {
-      if ((cb.kind !== 'interval' && cb.kind !== 'start') || !mirrors.has(dirname(cb.fn.file))) continue;
+      if ((cb.kind !== 'interval' && cb.kind !== 'start') || !mirrorCode(cb)) continue;
       // Each revoke site, and whether some path through it calls set_page_dirty (before or after it).
       const sites = new Map<string, { dirtied: boolean; op: Eff<'op'>; p: CPath }>();
       for (const p of cb.paths) {
