@@ -12,7 +12,8 @@ export const RACE_WINDOWS = ['device-access-during-invalidation', 'invalidation-
  * Race windows the oracle recognises, then the workload shapes it counts beside them (the zero
  * page mapped by a device and filled under it, a partial migration, one invalidation over several
  * VMAs or notifiers, two CPU faults on one device page, a device writing a page MADV_FREE left
- * lazily freeable: `SHAPE_WINDOWS` of @hmmlab/assertions, which a test keeps in step).
+ * lazily freeable, a device access failed with "try again" made again at rest: `SHAPE_WINDOWS` of
+ * @hmmlab/assertions, which a test keeps in step).
  */
 export const WINDOWS = [
   ...RACE_WINDOWS,
@@ -27,4 +28,5 @@ export const WINDOWS = [
   'multi-notifier-invalidation',
   'cpu-faults-on-one-device-page',
   'device-write-to-lazyfree-page',
+  'device-fault-retried-at-rest',
 ] as const;

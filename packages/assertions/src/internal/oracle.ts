@@ -371,6 +371,8 @@ export class FlushOracle implements Observer {
         this.stuckFaults?.onFault(e);
         return;
       case 'dev-retry':
+        // The liveness check of fault-stuck ran: a campaign without it never tried a failed access again.
+        if (e.phase === 'begin') this.cover('window|device-fault-retried-at-rest');
         this.stuckFaults?.onRetry(ctx, e);
         return;
       case 'page-copy':

@@ -139,6 +139,8 @@ describe('fault-stuck', () => {
       ['begin', 0],
       ['end', 0],
     ]);
+    // The campaign's coverage says the check ran.
+    expect(r.coverage.windows['device-fault-retried-at-rest']).toBe(1);
   });
 
   it('should not retry an access failed with another errno', async () => {
@@ -146,6 +148,7 @@ describe('fault-stuck', () => {
     expect(r.result.outcomes.find((o) => o.task === 2)).toMatchObject({ status: 'signal', ret: -EFAULT });
     expect(r.violations).toEqual([]);
     expect(r.result.world.kernel.trace.events().some((e) => e.type === 'dev-retry')).toBe(false);
+    expect(r.coverage.windows['device-fault-retried-at-rest']).toBeUndefined();
   });
 
   it('should not retry an access to memory the process no longer maps, nor when the run does not end as a program ends', async () => {

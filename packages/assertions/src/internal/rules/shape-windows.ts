@@ -53,6 +53,7 @@ export const SHAPE_WINDOWS = [
   'multi-notifier-invalidation',
   'cpu-faults-on-one-device-page',
   'device-write-to-lazyfree-page',
+  'device-fault-retried-at-rest',
 ] as const;
 
 /**
