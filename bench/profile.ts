@@ -23,6 +23,12 @@ interface ProfileNode {
 }
 
 const [workload, sizeArg, runsArg, seedArg] = process.argv.slice(2);
+
+/** A campaign of amdkfd-style with only THP layouts (`thp`) or none. */
+async function layoutCampaign(thp: boolean, runs: number): Promise<{ runs: number; steps: number }> {
+  const scan = await scanRuns(await load('examples/amdkfd-style/driver.ts'), { runs, seed: 7, shape: { thp } });
+  return { runs: scan.done, steps: scan.steps };
+}
 const caseFile = `examples/buggy/${sizeArg ?? ''}/driver.ts`;
 const workloads: Record<string, () => Promise<unknown>> = {
   'hmm-tests': async () => {
@@ -37,22 +43,8 @@ const workloads: Record<string, () => Promise<unknown>> = {
     return { rounds: n, usPerRound: ((performance.now() - t) * 1000) / n };
   },
   fuzz: async () => throughput(await load('examples/amdkfd-style/driver.ts'), Number(sizeArg ?? 1000)),
-  'fuzz-thp': async () => {
-    const scan = await scanRuns(await load('examples/amdkfd-style/driver.ts'), {
-      runs: Number(sizeArg ?? 200),
-      seed: 7,
-      shape: { thp: true },
-    });
-    return { runs: scan.done, steps: scan.steps };
-  },
-  'fuzz-small': async () => {
-    const scan = await scanRuns(await load('examples/amdkfd-style/driver.ts'), {
-      runs: Number(sizeArg ?? 3000),
-      seed: 7,
-      shape: { thp: false },
-    });
-    return { runs: scan.done, steps: scan.steps };
-  },
+  'fuzz-thp': () => layoutCampaign(true, Number(sizeArg ?? 200)),
+  'fuzz-small': () => layoutCampaign(false, Number(sizeArg ?? 3000)),
   detect: async () => {
     const scan = await scanRuns(await load(caseFile), {
       runs: Number(runsArg ?? 1000),
