@@ -106,12 +106,12 @@ export interface World {
 export interface FailedAccess {
   /** The device address space that made the access. */
   readonly vm: DeviceVm;
+  /** The op that made it: a `dev-read`, `dev-write` or `dev-atomic`. */
+  readonly op: OpSpec;
   /** The kind of access. */
   readonly kind: AccessKind;
   /** The address. */
   readonly va: number;
-  /** The word a write stores. */
-  readonly value: number;
   /** The errno the access failed with. */
   readonly errno: number;
   /** The step it failed at. */
@@ -362,13 +362,7 @@ function taskEnded(world: World, life: Holds, left: { tasks: number }): void {
 }
 
 /** Notes a device access of a program that the driver failed with "try again" ({@link World.failedAccesses}). */
-function noteFailedAccess(
-  world: World,
-  vm: DeviceVm,
-  op: Extract<OpSpec, { op: 'dev-read' | 'dev-write' | 'dev-atomic' }>,
-  va: number,
-  errno: number,
-): void {
+function noteFailedAccess(world: World, vm: DeviceVm, op: DeviceAccessOp, va: number, errno: number): void {
   if (errno !== -EBUSY && errno !== -EAGAIN) return;
   const kind: AccessKind = op.op === 'dev-read' ? 'read' : op.op === 'dev-write' ? 'write' : 'atomic';
   const k = world.kernel;
@@ -376,7 +370,7 @@ function noteFailedAccess(
   if (list.length >= RETRIES_AT_REST) return;
   const vpn = Math.floor(va / k.pageSize);
   if (list.some((f) => f.vm === vm && f.kind === kind && Math.floor(f.va / k.pageSize) === vpn)) return;
-  list.push({ vm, kind, va, value: op.op === 'dev-write' ? op.value : 0, errno, step: k.sched.step });
+  list.push({ vm, op, kind, va, errno, step: k.sched.step });
 }
 
 /**
@@ -417,9 +411,10 @@ async function retryAtRest(world: World, life: Holds): Promise<void> {
     if (f.kind === 'atomic' && f.vm.device.atomics === 'exclusive' && !exclusiveConvertible(f.vm.mm, vma, f.va)) continue;
     const ev = { type: 'dev-retry', dev: f.vm.device.name, vm: f.vm.id, va: f.va, kind: f.kind, errno: f.errno, failedAt: f.step } as const;
     if (k.trace.on) k.trace.emit({ ...ev, phase: 'begin', result: 0 });
-    const access = (): Promise<AccessResult> =>
-      f.kind === 'read' ? f.vm.tryRead(f.va) : f.kind === 'write' ? f.vm.tryWrite(f.va, f.value) : f.vm.tryAtomic(f.va, increment);
-    const r = world.binding?.accessesAreSyscalls === true ? await life.hold(access) : await access();
+    // Only device accesses are noted (noteFailedAccess).
+    const op = f.op as DeviceAccessOp;
+    const r =
+      world.binding?.accessesAreSyscalls === true ? await life.hold(() => devAccess(f.vm, op, f.va)) : await devAccess(f.vm, op, f.va);
     if (k.trace.on) k.trace.emit({ ...ev, phase: 'end', result: r.ok ? 0 : r.errno });
   }
 }
@@ -459,8 +454,11 @@ const CLOSED: Result = { ret: -ENODEV, status: 'skipped' };
 
 const increment = (x: number): number => x + 1;
 
+/** An op of a device program that accesses memory. */
+type DeviceAccessOp = Extract<OpSpec, { op: 'dev-read' | 'dev-write' | 'dev-atomic' }>;
+
 /** The device access of a `dev-*` op at `a` (the closures that call it are made only where needed, not per access). */
-function devAccess(vm: DeviceVm, op: Extract<OpSpec, { op: 'dev-read' | 'dev-write' | 'dev-atomic' }>, a: number): Promise<AccessResult> {
+function devAccess(vm: DeviceVm, op: DeviceAccessOp, a: number): Promise<AccessResult> {
   return op.op === 'dev-read' ? vm.tryRead(a) : op.op === 'dev-write' ? vm.tryWrite(a, op.value) : vm.tryAtomic(a, increment);
 }
 
