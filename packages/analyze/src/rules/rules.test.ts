@@ -124,6 +124,15 @@ describe('lint rules', () => {
     expect(f[0]?.message).toMatch(/^MMU_NOTIFY_RELEASE falls through this test of range\.event/);
   });
 
+  // A lock's type comes from its declaration, found through the types of the expressions that
+  // reach it: a field of a class stored in a Map or an array, as a driver keeps its ranges.
+  it('should take a spinlock reached through a Map or an array for one that never sleeps, and a mutex reached so for one that may', () => {
+    expect(rulesOf('sleep-when-nonblockable.collections')).toEqual([]);
+    const f = rulesOf('sleep-when-nonblockable.collections-mutex');
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['69 sleep-when-nonblockable', '75 sleep-when-nonblockable']);
+    expect(f[0]?.message).toMatch(/`element of ranges\.values\(\)\.lock\.lock\(\)` may sleep/);
+  });
+
   it('should see through a const that renames a lock: the renamed lock is the lock, another one is not', () => {
     const f = rulesOf('set-seq-outside-lock.alias');
     expect(f.map((x) => x.rule).sort()).toEqual(['retry-outside-lock', 'set-seq-outside-lock']);

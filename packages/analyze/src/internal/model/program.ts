@@ -1,5 +1,6 @@
 /**
- * The driver sources as ts-morph sees them, without a type checker: files are loaded as they are
+ * The driver sources as ts-morph sees them, the type checker asked only for a lock's declaration
+ * (see the compiler options of {@link Program}): files are loaded as they are
  * reached through imports by path (relative, absolute or `file:` URL), and names are resolved lexically (locals, top-level
  * declarations, imports). Package imports (`@hmmlab/core`, `@hmmlab/harness`) are not loaded:
  * the interpreter knows their API by name.
@@ -41,7 +42,11 @@ export class Program {
   readonly project = new Project({
     skipAddingFilesFromTsConfig: true,
     skipFileDependencyResolution: true,
-    compilerOptions: { allowJs: false },
+    // The type checker is asked only where a lock's declaration is found from an expression
+    // (builtins.ts, isSpinLock): it needs the ECMAScript library (a field reached through a Map or
+    // an array), not the DOM library, which TypeScript's default adds (lib.es2025.full.d.ts) and
+    // which was most of the text a lint parsed: a driver runs in Node.js.
+    compilerOptions: { allowJs: false, lib: ['lib.es2025.d.ts'] },
   });
   private readonly classes = new Map<ClassDeclaration, ClassInfo>();
 
