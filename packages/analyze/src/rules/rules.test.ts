@@ -125,11 +125,16 @@ describe('lint rules', () => {
   });
 
   // A lock's type comes from its declaration, found through the types of the expressions that
-  // reach it: a field of a class stored in a Map or an array, as a driver keeps its ranges.
-  it('should take a spinlock reached through a Map or an array for one that never sleeps, and a mutex reached so for one that may', () => {
+  // reach it: a field of a class stored in a Map or an array, as a driver keeps its ranges, or of
+  // an interface.
+  it('should take a spinlock reached through a Map, an array or an interface for one that never sleeps, and a mutex reached so for one that may', () => {
     expect(rulesOf('sleep-when-nonblockable.collections')).toEqual([]);
     const f = rulesOf('sleep-when-nonblockable.collections-mutex');
-    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual(['69 sleep-when-nonblockable', '75 sleep-when-nonblockable']);
+    expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual([
+      '75 sleep-when-nonblockable',
+      '81 sleep-when-nonblockable',
+      '86 sleep-when-nonblockable',
+    ]);
     expect(f[0]?.message).toMatch(/`element of ranges\.values\(\)\.lock\.lock\(\)` may sleep/);
   });
 

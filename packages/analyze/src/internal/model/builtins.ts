@@ -5,8 +5,9 @@
  * `mmuNotifierUnregister`; `mmuNotifierPut` waits for nothing), blockability, device
  * invalidations and device programming.
  */
-import { type CallExpression, Node } from 'ts-morph';
+import { type CallExpression, type ClassDeclaration, Node, SyntaxKind } from 'ts-morph';
 import type { Interp } from './interp.js';
+import type { ClassInfo, Program } from './program.js';
 import { branches, type State } from './state.js';
 import { FALSE, keyOf, type Located, sym, TRUE, UNDEF, type Value } from './values.js';
 
@@ -97,14 +98,30 @@ function tryAcquire(ip: Interp, s: State, key: string, call: CallExpression): Ou
 /** Whether each declaration of a lock declares a `SpinLock`, by declaration. */
 const spinLockDecls = new WeakMap<Node, boolean>();
 
+/** Answers of {@link isSpinLock} by call: the analysis evaluates the same call on every path. */
+const spinLockCalls = new WeakMap<CallExpression, boolean>();
+
 /**
  * True if the receiver of `call` (`this.mmuLock.lock()`) is declared a `SpinLock`, by its type
  * (`lock: SpinLock`) or its initialiser (`= kernel.spinlock(...)`): its `lock()` never sleeps.
  */
-function isSpinLock(call: CallExpression): boolean {
+function isSpinLock(program: Program, call: CallExpression): boolean {
+  let v = spinLockCalls.get(call);
+  if (v === undefined) {
+    v = receiverIsSpinLock(program, call);
+    spinLockCalls.set(call, v);
+  }
+  return v;
+}
+
+function receiverIsSpinLock(program: Program, call: CallExpression): boolean {
   const e = call.getExpression();
   if (!Node.isPropertyAccessExpression(e)) return false;
-  const decl = e.getExpression().getSymbol()?.getDeclarations()[0];
+  const recv = e.getExpression();
+  // The declaration found from the source where the lexical scope or the class of `this` names it;
+  // the type checker otherwise (a field reached through a parameter, a Map, an array), which costs
+  // a TypeScript program of the sources and the ECMAScript library.
+  const decl = declarationOf(program, recv) ?? recv.getSymbol()?.getDeclarations()[0];
   if (decl === undefined) return false;
   let v = spinLockDecls.get(decl);
   if (v === undefined) {
@@ -114,7 +131,60 @@ function isSpinLock(call: CallExpression): boolean {
   return v;
 }
 
+/**
+ * The declaration the type checker would find for `recv`, when the source alone says it: a local,
+ * parameter or top-level variable named by an identifier, or a field of the class `this` is in
+ * (declared in it or a base, or a parameter property). Undefined when it takes types to say.
+ */
+function declarationOf(program: Program, recv: Node): Node | undefined {
+  if (Node.isIdentifier(recv)) {
+    const b = program.lookup(recv.getText(), recv);
+    if (b === undefined || (b.kind !== 'outer' && b.kind !== 'variable')) return undefined;
+    const n = b.node;
+    // A name bound by a destructuring pattern is declared by its binding element, not the declaration.
+    if ((Node.isVariableDeclaration(n) || Node.isParameterDeclaration(n)) && n.getNameNode().getText() === recv.getText()) return n;
+    return undefined;
+  }
+  if (!Node.isPropertyAccessExpression(recv) || recv.getExpression().getKind() !== SyntaxKind.ThisKeyword) return undefined;
+  const member = thisMember(recv);
+  if (member === undefined) return undefined;
+  const name = recv.getName();
+  const isStatic = Node.isStaticable(member) && member.isStatic();
+  for (let c: ClassInfo | null = program.classInfo(member.getParentOrThrow() as ClassDeclaration); c !== null; c = c.base) {
+    const p = c.decl.getProperty(name);
+    if (p !== undefined) return p.isStatic() === isStatic ? p : undefined;
+    if (isStatic) continue;
+    for (const ctor of c.decl.getConstructors()) {
+      const pp = ctor.getParameters().find((q) => q.isParameterProperty() && q.getName() === name);
+      if (pp !== undefined) return pp;
+    }
+    // A base class the program cannot resolve (a package's) may declare it.
+    if (c.base === null && c.decl.getExtends() !== undefined) return undefined;
+  }
+  return undefined;
+}
+
+/** The member of a class declaration whose code `node` is in, with `this` its instance (or class); undefined for any other `this`. */
+function thisMember(node: Node): Node | undefined {
+  for (let n = node.getParent(); n !== undefined; n = n.getParent()) {
+    if (Node.isArrowFunction(n)) continue;
+    if (
+      Node.isMethodDeclaration(n) ||
+      Node.isConstructorDeclaration(n) ||
+      Node.isGetAccessorDeclaration(n) ||
+      Node.isSetAccessorDeclaration(n) ||
+      Node.isPropertyDeclaration(n)
+    )
+      return Node.isClassDeclaration(n.getParent()) ? n : undefined;
+    if (Node.isFunctionLikeDeclaration(n) || Node.isFunctionExpression(n) || Node.isClassStaticBlockDeclaration(n) || Node.isSourceFile(n))
+      return undefined;
+  }
+  return undefined;
+}
+
 function declaresSpinLock(d: Node): boolean {
+  // A field of a class or of an interface (`readonly lock: SpinLock`), a variable or a parameter.
+  if (Node.isPropertySignature(d)) return /^SpinLock$/.test(d.getTypeNode()?.getText() ?? '');
   if (!Node.isPropertyDeclaration(d) && !Node.isVariableDeclaration(d) && !Node.isParameterDeclaration(d)) return false;
   const type = d.getTypeNode()?.getText();
   if (type !== undefined) return /^SpinLock$/.test(type);
@@ -143,7 +213,7 @@ export function builtinMethod(
     return [[s, UNDEF]];
   }
   if (LOCKS.has(name)) {
-    acquire(ip, s, key, call, !(name === 'lock' && isSpinLock(call)));
+    acquire(ip, s, key, call, !(name === 'lock' && isSpinLock(ip.program, call)));
     return [[s, UNDEF]];
   }
   if (TRYLOCKS.has(name)) return tryAcquire(ip, s, key, call);
