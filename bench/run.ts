@@ -2,8 +2,8 @@
  * `pnpm bench`: every benchmark of hmmlab, side by side with its baseline in the same run. Prints
  * a summary, writes bench/results.json and docs/performance.md (with the machine it ran on).
  * Options: --quick (small sizes, for a smoke run), --skip-scale, --skip-fuzz, --skip-race,
- * --skip-layout, --skip-oracle, --skip-startup, --skip-cli, --skip-hmm-tests, --skip-detect (fuzz time to detect); --only=<sections>
- * (comma-separated: handoff, model, scale, fuzz, detect, race, layout, oracle, startup, cli, hmm-tests) runs those sections alone and keeps the other sections' last
+ * --skip-layout, --skip-oracle, --skip-startup, --skip-cli, --skip-hmm-tests, --skip-lint, --skip-detect (fuzz time to detect); --only=<sections>
+ * (comma-separated: handoff, model, scale, fuzz, detect, race, layout, oracle, startup, cli, hmm-tests, lint) runs those sections alone and keeps the other sections' last
  * figures in both files; --startup-only measures the startup alone and updates only its figures
  * in both files (it needs the build: npx tsc -b); --render-only writes docs/performance.md again
  * from bench/results.json.
@@ -26,6 +26,7 @@ import {
 import { asyncHandoff, generatorHandoff, syncHandoff } from './src/handoff.js';
 import type { HmmTestsRun } from './src/hmm-tests.js';
 import { type LayoutCost, layoutCost } from './src/layout-cost.js';
+import { type LintCost, lintCost } from './src/lint-cost.js';
 import { type MachineProbe, machineProbe } from './src/machine-probe.js';
 import { median, memoryUsed } from './src/measure.js';
 import { PAGES, type PairedRounds, pairedRounds } from './src/mixed-workload.js';
@@ -47,7 +48,7 @@ import { type Startup, startup } from './src/startup.js';
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const startupOnly = args.has('--startup-only');
-const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'layout', 'oracle', 'startup', 'cli', 'hmm-tests'];
+const SECTIONS = ['handoff', 'model', 'scale', 'fuzz', 'detect', 'race', 'layout', 'oracle', 'startup', 'cli', 'hmm-tests', 'lint'];
 const onlyArg = [...args].find((a) => a.startsWith('--only='));
 const only = onlyArg === undefined ? null : new Set(onlyArg.slice('--only='.length).split(','));
 for (const o of only ?? []) {
@@ -360,6 +361,15 @@ if (want('hmm-tests')) {
   if (r.failed.length > 0) process.exitCode = 1;
 }
 
+// 8. The static checks: every example driver linted, against parsing its sources alone
+if (want('lint')) {
+  const c = await lintCost(quick ? 1 : 5);
+  results.lint = c;
+  log(
+    `lint of the ${c.drivers} example drivers (${c.files} files; medians of ${c.rounds} alternating rounds): ${c.lintMs} ms a round, parsing the same files ${c.parseMs} ms (${c.ratio}×); ${c.findings} findings a round`,
+  );
+}
+
 results.loadAverage = { before: loadBefore, after: Number((loadavg()[0] ?? 0).toFixed(1)) };
 const probeAfter = await machineProbe();
 log(`machine probe after the run: ${probeText(probeAfter)}`);
@@ -601,6 +611,20 @@ function renderMarkdown(r: Record<string, unknown>): string {
       ...Object.entries(hmm.msByFile).map(([f, ms]) => `| ${f} | ${(ms / 1000).toFixed(2)} s |`),
       '',
       `Slowest cases: ${hmm.slowest.map((c) => `${c.name.split(' > ').pop()} (${c.ms} ms)`).join('; ')}.`,
+      '',
+    );
+  }
+  const lintFig = r.lint as LintCost | undefined;
+  if (lintFig) {
+    lines.push(
+      '## Static checks',
+      '',
+      `\`lint\` of every example driver (${lintFig.drivers} drivers, ${lintFig.files} source files), in one process (\`bench/src/lint-cost.ts\`), side by side with parsing the same files into a ts-morph project per driver and nothing else: medians of ${lintFig.rounds} alternating rounds, after one of each to warm up.`,
+      '',
+      '| | a round |',
+      '|---|---|',
+      `| lint (${lintFig.findings} findings) | ${lintFig.lintMs.toLocaleString('en')} ms (**${lintFig.ratio}×** the parse, the median of the rounds' own ratios) |`,
+      `| parse only | ${lintFig.parseMs.toLocaleString('en')} ms |`,
       '',
     );
   }
