@@ -5,7 +5,14 @@
  * `mmuNotifierUnregister`; `mmuNotifierPut` waits for nothing), blockability, device
  * invalidations and device programming.
  */
-import { type CallExpression, type ClassDeclaration, Node, SyntaxKind } from 'ts-morph';
+import {
+  type CallExpression,
+  type ClassDeclaration,
+  Node,
+  type ParameterDeclaration,
+  SyntaxKind,
+  type VariableDeclaration,
+} from 'ts-morph';
 import type { Interp } from './interp.js';
 import type { ClassInfo, Program } from './program.js';
 import { branches, type State } from './state.js';
@@ -133,26 +140,62 @@ function receiverIsSpinLock(program: Program, call: CallExpression): boolean {
 
 /**
  * The declaration the type checker would find for `recv`, when the source alone says it: a local,
- * parameter or top-level variable named by an identifier, or a field of the class `this` is in
- * (declared in it or a base, or a parameter property). Undefined when it takes types to say.
+ * parameter or top-level variable named by an identifier, or a field of the class `this` is in or
+ * of a class a variable or parameter is declared (declared in it or a base, or a parameter
+ * property). Undefined when it takes types to say.
  */
-function declarationOf(program: Program, recv: Node): Node | undefined {
-  if (Node.isIdentifier(recv)) {
-    const b = program.lookup(recv.getText(), recv);
-    if (b === undefined || (b.kind !== 'outer' && b.kind !== 'variable')) return undefined;
-    const n = b.node;
-    // A name bound by a destructuring pattern is declared by its binding element, not the declaration.
-    if ((Node.isVariableDeclaration(n) || Node.isParameterDeclaration(n)) && n.getNameNode().getText() === recv.getText()) return n;
-    return undefined;
+export function declarationOf(program: Program, recv: Node): Node | undefined {
+  if (Node.isIdentifier(recv)) return variableOf(program, recv);
+  if (!Node.isPropertyAccessExpression(recv)) return undefined;
+  const obj = recv.getExpression();
+  if (obj.getKind() === SyntaxKind.ThisKeyword) {
+    const member = thisMember(recv);
+    if (member === undefined) return undefined;
+    const isStatic = Node.isStaticable(member) && member.isStatic();
+    return fieldOf(program.classInfo(member.getParentOrThrow() as ClassDeclaration), recv.getName(), isStatic);
   }
-  if (!Node.isPropertyAccessExpression(recv) || recv.getExpression().getKind() !== SyntaxKind.ThisKeyword) return undefined;
-  const member = thisMember(recv);
-  if (member === undefined) return undefined;
-  const name = recv.getName();
-  const isStatic = Node.isStaticable(member) && member.isStatic();
-  for (let c: ClassInfo | null = program.classInfo(member.getParentOrThrow() as ClassDeclaration); c !== null; c = c.base) {
+  // A variable or parameter declared a class of the program (`m: SvmMirror`, `= mni as SvmRange`,
+  // `= new SvmRange(…)`).
+  if (!Node.isIdentifier(obj)) return undefined;
+  const v = variableOf(program, obj);
+  if (v === undefined) return undefined;
+  const cls = declaredClass(program, v);
+  return cls === undefined ? undefined : fieldOf(cls, recv.getName(), false);
+}
+
+/** The class of the program a variable or parameter is declared, cast to or made as, if any. */
+function declaredClass(program: Program, v: VariableDeclaration | ParameterDeclaration): ClassInfo | undefined {
+  const type = v.getTypeNode();
+  if (type !== undefined) return program.classNamed(type);
+  const init = Node.isVariableDeclaration(v) ? v.getInitializer() : undefined;
+  if (init !== undefined && Node.isAsExpression(init)) {
+    const t = init.getTypeNode();
+    return t === undefined ? undefined : program.classNamed(t);
+  }
+  if (init !== undefined && Node.isNewExpression(init) && Node.isIdentifier(init.getExpression())) {
+    const b = program.lookup(init.getExpression().getText(), init);
+    return b?.kind === 'class' ? b.info : undefined;
+  }
+  return undefined;
+}
+
+/** The variable or parameter declaration an identifier names, when its scope says. */
+function variableOf(program: Program, id: Node): VariableDeclaration | ParameterDeclaration | undefined {
+  const b = program.lookup(id.getText(), id);
+  if (b === undefined || (b.kind !== 'outer' && b.kind !== 'variable')) return undefined;
+  const n = b.node;
+  // A name bound by a destructuring pattern is declared by its binding element, not the declaration.
+  if ((Node.isVariableDeclaration(n) || Node.isParameterDeclaration(n)) && n.getNameNode().getText() === id.getText()) return n;
+  return undefined;
+}
+
+/** The declaration of field `name` of `cls` or a base (a parameter property included); undefined when it takes more to say. */
+function fieldOf(cls: ClassInfo, name: string, isStatic: boolean): Node | undefined {
+  for (let c: ClassInfo | null = cls; c !== null; c = c.base) {
     const p = c.decl.getProperty(name);
     if (p !== undefined) return p.isStatic() === isStatic ? p : undefined;
+    // An accessor or a method of that name is what the checker finds.
+    if (c.decl.getGetAccessor(name) !== undefined || c.decl.getMethod(name) !== undefined) return undefined;
     if (isStatic) continue;
     for (const ctor of c.decl.getConstructors()) {
       const pp = ctor.getParameters().find((q) => q.isParameterProperty() && q.getName() === name);

@@ -136,15 +136,7 @@ function readFieldClass(ip: Interp, cls: ClassInfo, name: string): ClassInfo | u
 
 /** The class of the program a type annotation names (`Foo`, `Foo | null`, `Foo | undefined`), or undefined. */
 export function classNamed(ip: Interp, type: Node): ClassInfo | undefined {
-  const names = type
-    .getText()
-    .split('|')
-    .map((t) => t.trim())
-    .filter((t) => t !== 'null' && t !== 'undefined');
-  const only = names.length === 1 ? names[0] : undefined;
-  if (only === undefined || !/^[A-Z]\w*$/.test(only)) return undefined;
-  const b = ip.program.lookup(only, type);
-  return b?.kind === 'class' ? b.info : undefined;
+  return ip.program.classNamed(type);
 }
 
 /** Records that the path read or wrote the plain driver field `field` (`Class.field`) at `at`. */

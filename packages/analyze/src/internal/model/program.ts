@@ -143,6 +143,19 @@ export class Program {
     return undefined;
   }
 
+  /** The class of the program a type annotation names (`Foo`, `Foo | null`, `Foo | undefined`), or undefined. */
+  classNamed(type: Node): ClassInfo | undefined {
+    const names = type
+      .getText()
+      .split('|')
+      .map((t) => t.trim())
+      .filter((t) => t !== 'null' && t !== 'undefined');
+    const only = names.length === 1 ? names[0] : undefined;
+    if (only === undefined || !/^[A-Z]\w*$/.test(only)) return undefined;
+    const b = this.lookup(only, type);
+    return b?.kind === 'class' ? b.info : undefined;
+  }
+
   /** A top-level declaration of `file` named `name` (following imports and re-exports). */
   topLevel(file: SourceFile, name: string, depth: number): Binding | undefined {
     if (depth > 8) return undefined;

@@ -1,0 +1,118 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type CallExpression, Node, SyntaxKind } from 'ts-morph';
+import { describe, expect, it } from 'vitest';
+import { REPO } from '../testing/temp.js';
+import { declarationOf } from './builtins.js';
+import { Program } from './program.js';
+
+/** Receivers of every `.lock()` call of `files`: what the source says they are, and what the type checker says. */
+function receivers(
+  program: Program,
+  files: readonly string[],
+): { text: string; fromSource: Node | undefined; checker: Node | undefined }[] {
+  const out: { text: string; fromSource: Node | undefined; checker: Node | undefined }[] = [];
+  for (const f of files) {
+    for (const call of program.file(f).getDescendantsOfKind(SyntaxKind.CallExpression) as CallExpression[]) {
+      const e = call.getExpression();
+      if (!Node.isPropertyAccessExpression(e) || e.getName() !== 'lock') continue;
+      const recv = e.getExpression();
+      out.push({ text: recv.getText(), fromSource: declarationOf(program, recv), checker: recv.getSymbol()?.getDeclarations()[0] });
+    }
+  }
+  return out;
+}
+
+/** The receiver's text when both found the same declaration (one node, not two alike), else what each found. */
+function agree(r: { text: string; fromSource: Node | undefined; checker: Node | undefined }): string {
+  return r.fromSource === r.checker
+    ? r.text
+    : `${r.text}: ${r.fromSource?.getText()} from the source, ${r.checker?.getText()} from the checker`;
+}
+
+/** Driver modules under `dir`, recursively. */
+function driverFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (!e.isDirectory() || e.name === 'node_modules') continue;
+    const d = join(dir, e.name);
+    if (existsSync(join(d, 'driver.ts'))) out.push(join(d, 'driver.ts'));
+    out.push(...driverFiles(d));
+  }
+  return out;
+}
+
+const FORMS = `
+import { type Kernel, type Mutex, type SpinLock } from '@hmmlab/core';
+declare const kernel: Kernel;
+class Base { readonly lock: SpinLock = kernel.spinlock('b'); static lock: Mutex = kernel.mutex('s'); }
+class Derived extends Base { other = kernel.mutex('o'); }
+class Getter extends Base { override get lock(): SpinLock { return kernel.spinlock('g'); } }
+class Params { constructor(private readonly lock: Mutex) {} take() { this.lock.lock(); } }
+class Holder {
+  readonly lock = kernel.spinlock('h');
+  f(d: Derived, g: Getter, x: unknown) {
+    this.lock.lock();
+    const arrow = () => this.lock.lock();
+    arrow();
+    d.lock.lock();
+    g.lock.lock();
+    const made = new Derived();
+    made.lock.lock();
+    const cast = x as Base;
+    cast.lock.lock();
+    const { lock } = this;
+    lock.lock();
+    const local = kernel.mutex('l');
+    local.lock();
+    Base.lock.lock();
+    function inner(this: Base) { this.lock.lock(); }
+    inner.call(new Base());
+  }
+  static s() { this.lock.lock(); }
+}
+const ops = { lock: kernel.spinlock('o'), go() { this.lock.lock(); } };
+ops.go();
+`;
+
+describe('declarationOf (the source, for the type checker)', () => {
+  it('should find what the type checker finds, or leave it to the checker, for every form of receiver', () => {
+    const program = new Program('lint', REPO);
+    program.addText(join(REPO, 'forms.ts'), FORMS);
+    const rs = receivers(program, [join(REPO, 'forms.ts')]);
+    expect(rs).toHaveLength(13);
+    for (const r of rs) if (r.fromSource !== undefined) expect(agree(r)).toBe(r.text);
+    // The forms the source answers: locals, parameters, fields of this, of a declared, cast or made class.
+    expect(rs.filter((r) => r.fromSource !== undefined).map((r) => r.text)).toEqual([
+      'this.lock', // Params: a parameter property
+      'this.lock',
+      'this.lock', // in an arrow function
+      'd.lock', // a field of Derived's base
+      'made.lock',
+      'cast.lock',
+      'local',
+    ]);
+  });
+
+  it('should find what the type checker finds for the receiver of every lock() of the example drivers', () => {
+    let answered = 0;
+    for (const driver of driverFiles(join(REPO, 'examples'))) {
+      const program = new Program('lint', REPO);
+      program.file(driver);
+      const files = new Set<string>([driver]);
+      // The files the driver imports by relative path, as lint loads them.
+      for (const f of program.project.getSourceFiles()) files.add(f.getFilePath());
+      for (const sf of [...files].map((f) => program.file(f)))
+        for (const d of sf.getImportDeclarations()) {
+          const target = program.resolveModule(sf, d.getModuleSpecifierValue());
+          if (target !== undefined) files.add(target.getFilePath());
+        }
+      for (const r of receivers(program, [...files])) {
+        if (r.fromSource === undefined) continue;
+        answered++;
+        expect(`${driver}: ${agree(r)}`).toBe(`${driver}: ${r.text}`);
+      }
+    }
+    expect(answered).toBeGreaterThan(100);
+  });
+});
