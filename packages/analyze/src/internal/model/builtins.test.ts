@@ -95,24 +95,24 @@ describe('declarationOf (the source, for the type checker)', () => {
   });
 
   it('should find what the type checker finds for the receiver of every lock() of the example drivers', () => {
-    let answered = 0;
-    for (const driver of driverFiles(join(REPO, 'examples'))) {
-      const program = new Program('lint', REPO);
-      program.file(driver);
-      const files = new Set<string>([driver]);
-      // The files the driver imports by relative path, as lint loads them.
-      for (const f of program.project.getSourceFiles()) files.add(f.getFilePath());
-      for (const sf of [...files].map((f) => program.file(f)))
-        for (const d of sf.getImportDeclarations()) {
-          const target = program.resolveModule(sf, d.getModuleSpecifierValue());
-          if (target !== undefined) files.add(target.getFilePath());
-        }
-      for (const r of receivers(program, [...files])) {
-        if (r.fromSource === undefined) continue;
-        answered++;
-        expect(`${driver}: ${agree(r)}`).toBe(`${driver}: ${r.text}`);
+    // One program of every example driver and what it imports: one type checker for all of them.
+    const program = new Program('lint', REPO);
+    const files = new Set<string>();
+    const queue = driverFiles(join(REPO, 'examples'));
+    while (queue.length > 0) {
+      const f = queue.pop() as string;
+      if (files.has(f)) continue;
+      files.add(f);
+      const sf = program.file(f);
+      for (const d of sf.getImportDeclarations()) {
+        const target = program.resolveModule(sf, d.getModuleSpecifierValue());
+        if (target !== undefined) queue.push(target.getFilePath());
       }
     }
-    expect(answered).toBeGreaterThan(100);
+    const all = receivers(program, [...files]);
+    const rs = all.filter((r) => r.fromSource !== undefined);
+    for (const r of rs) expect(agree(r)).toBe(r.text);
+    // The source answers for nearly all of them (74 of 78 when written): the checker is the exception.
+    expect(rs.length / all.length).toBeGreaterThan(0.9);
   });
 });
