@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type CallExpression, Node, SyntaxKind } from 'ts-morph';
 import { describe, expect, it } from 'vitest';
 import { REPO } from '../testing/temp.js';
-import { declarationOf } from './builtins.js';
+import { checkerDeclaration, declarationOf } from './builtins.js';
 import { Program } from './program.js';
 
 /** Receivers of every `.lock()` call of `files`: what the source says they are, and what the type checker says. */
@@ -17,7 +17,7 @@ function receivers(
       const e = call.getExpression();
       if (!Node.isPropertyAccessExpression(e) || e.getName() !== 'lock') continue;
       const recv = e.getExpression();
-      out.push({ text: recv.getText(), fromSource: declarationOf(program, recv), checker: recv.getSymbol()?.getDeclarations()[0] });
+      out.push({ text: recv.getText(), fromSource: declarationOf(program, recv), checker: checkerDeclaration(recv) });
     }
   }
   return out;
@@ -42,8 +42,15 @@ function driverFiles(dir: string): string[] {
   return out;
 }
 
+const LOCKS = `
+import type { Kernel } from '@hmmlab/core';
+declare const kernel: Kernel;
+export const shared = kernel.spinlock('shared');
+`;
+
 const FORMS = `
 import { type Kernel, type Mutex, type SpinLock } from '@hmmlab/core';
+import { shared } from './locks.js';
 declare const kernel: Kernel;
 class Base { readonly lock: SpinLock = kernel.spinlock('b'); static lock: Mutex = kernel.mutex('s'); }
 class Derived extends Base { other = kernel.mutex('o'); }
@@ -65,6 +72,7 @@ class Holder {
     lock.lock();
     const local = kernel.mutex('l');
     local.lock();
+    shared.lock();
     Base.lock.lock();
     function inner(this: Base) { this.lock.lock(); }
     inner.call(new Base());
@@ -78,9 +86,10 @@ ops.go();
 describe('declarationOf (the source, for the type checker)', () => {
   it('should find what the type checker finds, or leave it to the checker, for every form of receiver', () => {
     const program = new Program('lint', REPO);
+    program.addText(join(REPO, 'locks.ts'), LOCKS);
     program.addText(join(REPO, 'forms.ts'), FORMS);
     const rs = receivers(program, [join(REPO, 'forms.ts')]);
-    expect(rs).toHaveLength(13);
+    expect(rs).toHaveLength(14);
     for (const r of rs) if (r.fromSource !== undefined) expect(agree(r)).toBe(r.text);
     // The forms the source answers: locals, parameters, fields of this, of a declared, cast or made class.
     expect(rs.filter((r) => r.fromSource !== undefined).map((r) => r.text)).toEqual([
@@ -91,6 +100,7 @@ describe('declarationOf (the source, for the type checker)', () => {
       'made.lock',
       'cast.lock',
       'local',
+      'shared', // imported: the exported declaration
     ]);
   });
 

@@ -125,10 +125,10 @@ function receiverIsSpinLock(program: Program, call: CallExpression): boolean {
   const e = call.getExpression();
   if (!Node.isPropertyAccessExpression(e)) return false;
   const recv = e.getExpression();
-  // The declaration found from the source where the lexical scope or the class of `this` names it;
-  // the type checker otherwise (a field reached through a parameter, a Map, an array), which costs
-  // a TypeScript program of the sources and the ECMAScript library.
-  const decl = declarationOf(program, recv) ?? recv.getSymbol()?.getDeclarations()[0];
+  // The declaration found from the source where the lexical scope or a class names it; the type
+  // checker otherwise (a field reached through a Map, an array, an interface), which costs a
+  // TypeScript program of the sources and the ECMAScript library.
+  const decl = declarationOf(program, recv) ?? checkerDeclaration(recv);
   if (decl === undefined) return false;
   let v = spinLockDecls.get(decl);
   if (v === undefined) {
@@ -138,8 +138,14 @@ function receiverIsSpinLock(program: Program, call: CallExpression): boolean {
   return v;
 }
 
+/** The type checker's declaration of `recv`: of what an import names, the exported declaration. */
+export function checkerDeclaration(recv: Node): Node | undefined {
+  const sym = recv.getSymbol();
+  return (sym?.isAlias() === true ? sym.getAliasedSymbol() : sym)?.getDeclarations()[0];
+}
+
 /**
- * The declaration the type checker would find for `recv`, when the source alone says it: a local,
+ * The declaration the type checker would find for `recv` ({@link checkerDeclaration}), when the source alone says it: a local,
  * parameter or top-level variable named by an identifier, or a field of the class `this` is in or
  * of a class a variable or parameter is declared (declared in it or a base, or a parameter
  * property). Undefined when it takes types to say.
