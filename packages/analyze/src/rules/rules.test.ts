@@ -127,13 +127,17 @@ describe('lint rules', () => {
   // A lock's type comes from its declaration, found through the types of the expressions that
   // reach it: a field of a class stored in a Map or an array, as a driver keeps its ranges, or of
   // an interface.
-  it('should take a spinlock reached through a Map, an array or an interface for one that never sleeps, and a mutex reached so for one that may', () => {
+  // A field may also be null until bind makes its lock (`spare: SpinLock | null`), or name its type
+  // through a namespace import (`core.SpinLock`).
+  it('should take a spinlock reached through a Map, an array or an interface, or declared nullable or through a namespace, for one that never sleeps, and a mutex so for one that may', () => {
     expect(rulesOf('sleep-when-nonblockable.collections')).toEqual([]);
     const f = rulesOf('sleep-when-nonblockable.collections-mutex');
     expect(f.map((x) => `${x.line} ${x.rule}`)).toEqual([
-      '75 sleep-when-nonblockable',
-      '81 sleep-when-nonblockable',
-      '86 sleep-when-nonblockable',
+      '82 sleep-when-nonblockable',
+      '88 sleep-when-nonblockable',
+      '93 sleep-when-nonblockable',
+      '98 sleep-when-nonblockable',
+      '103 sleep-when-nonblockable',
     ]);
     expect(f[0]?.message).toMatch(/`element of ranges\.values\(\)\.lock\.lock\(\)` may sleep/);
   });

@@ -233,11 +233,20 @@ function thisMember(node: Node): Node | undefined {
 
 function declaresSpinLock(d: Node): boolean {
   // A field of a class or of an interface (`readonly lock: SpinLock`), a variable or a parameter.
-  if (Node.isPropertySignature(d)) return /^SpinLock$/.test(d.getTypeNode()?.getText() ?? '');
+  if (Node.isPropertySignature(d)) return spinLockType(d.getTypeNode()?.getText() ?? '');
   if (!Node.isPropertyDeclaration(d) && !Node.isVariableDeclaration(d) && !Node.isParameterDeclaration(d)) return false;
   const type = d.getTypeNode()?.getText();
-  if (type !== undefined) return /^SpinLock$/.test(type);
+  if (type !== undefined) return spinLockType(type);
   return /\.spinlock\(/.test(d.getInitializer()?.getText() ?? '');
+}
+
+/** A type annotation naming `SpinLock`, maybe through a namespace import (`core.SpinLock`), maybe with `| null` or `| undefined` (a lock made at bind). */
+function spinLockType(text: string): boolean {
+  const parts = text
+    .split('|')
+    .map((t) => t.trim())
+    .filter((t) => t !== 'null' && t !== 'undefined');
+  return parts.length === 1 && /^(\w+\.)?SpinLock$/.test(parts[0] as string);
 }
 
 /** A method of the kernel or harness API, or undefined. */
