@@ -145,10 +145,11 @@ export function checkerDeclaration(recv: Node): Node | undefined {
 }
 
 /**
- * The declaration the type checker would find for `recv` ({@link checkerDeclaration}), when the source alone says it: a local,
- * parameter or top-level variable named by an identifier, or a field of the class `this` is in or
- * of a class a variable or parameter is declared (declared in it or a base, or a parameter
- * property). Undefined when it takes types to say.
+ * The declaration the type checker would find for `recv` ({@link checkerDeclaration}), when the
+ * source alone says it: a local, parameter or top-level variable named by an identifier (an
+ * imported one included), or a field of the class `this` is in or of a class a variable or
+ * parameter is declared (declared in it or a base, or a parameter property). Undefined when it
+ * takes types to say.
  */
 export function declarationOf(program: Program, recv: Node): Node | undefined {
   if (Node.isIdentifier(recv)) return variableOf(program, recv);
