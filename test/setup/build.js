@@ -17,11 +17,6 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-// Each project of vitest.config.ts loads this module anew, in the one main process: a flag on
-// globalThis makes it one build per run (and one per watch-mode rerun), not one per project.
-const BUILT = Symbol.for('hmmlab.test.built');
-const state = /** @type {{ [BUILT]?: true }} */ (globalThis);
-
 /**
  * `tsc -b`. When it fails (a type error in code under work), the processes tests start run from
  * the TypeScript sources instead: slower, but never a stale build. Vitest's workers, and the
@@ -48,10 +43,8 @@ function withoutSource(options) {
     .join(' ');
 }
 
-/** @param {import('vitest/node').TestProject} project */
+/** Once per run, and again before each rerun of watch mode. @param {import('vitest/node').TestProject} project */
 export default function setup(project) {
-  if (state[BUILT]) return;
-  state[BUILT] = true;
   build();
   project.onTestsRerun(() => build());
 }

@@ -1,11 +1,10 @@
 /**
- * The order the test files run in: the heaviest project first, and in each project the longest
- * file first, by the seconds `durations.json` records for each file (it lists the files that
- * took a second or more; any other counts zero). Longest first keeps both workers busy to the end: vitest's own order puts
- * files it has no timing for largest first, and on a fresh clone that started the 10,000-run
- * campaigns of the correct examples, whose files are three lines long, last. Files of one
- * project stay together, so that a worker keeps the packages it imported for the project's next
- * file. Rewrite durations.json after a run that changed the heavy files:
+ * The order the test files run in: the longest file first, by the seconds `durations.json`
+ * records for each file (it lists the files that took a second or more; any other counts zero).
+ * Longest first keeps both workers busy to the end: vitest's own order puts files it has no
+ * timing for largest first, and on a fresh clone that started the 10,000-run campaigns of the
+ * correct examples, whose files are three lines long, last. Rewrite durations.json after a run
+ * that changed the heavy files:
  * `npx vitest run --reporter=json --outputFile=/tmp/report.json && npx tsx test/setup/durations.ts /tmp/report.json`.
  */
 import { readFileSync } from 'node:fs';
@@ -24,14 +23,6 @@ function secondsOf(spec: TestSpecification): number {
 
 export default class LongestFirst extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const byProject = new Map<string, number>();
-    for (const f of files) byProject.set(f.project.name, (byProject.get(f.project.name) ?? 0) + secondsOf(f));
-    return [...files].sort(
-      (a, b) =>
-        (byProject.get(b.project.name) ?? 0) - (byProject.get(a.project.name) ?? 0) ||
-        a.project.name.localeCompare(b.project.name) ||
-        secondsOf(b) - secondsOf(a) ||
-        a.moduleId.localeCompare(b.moduleId),
-    );
+    return [...files].sort((a, b) => secondsOf(b) - secondsOf(a) || a.moduleId.localeCompare(b.moduleId));
   }
 }
