@@ -43,7 +43,10 @@ function withoutSource(options) {
     .join(' ');
 }
 
-/** Once per run, and again before each rerun of watch mode. @param {import('vitest/node').TestProject} project */
+/**
+ * Builds once per run, and again before each rerun of watch mode.
+ * @param {import('vitest/node').TestProject} project
+ */
 export default function setup(project) {
   build();
   project.onTestsRerun(() => build());

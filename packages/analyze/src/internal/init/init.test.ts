@@ -82,7 +82,8 @@ describe('init', () => {
 /**
  * These tests install each template's project from the npm registry (its third-party dependencies;
  * the hmmlab packages come from this checkout's builds), so they run only when asked:
- * `HMMLAB_INSTALL_TESTS=1 pnpm vitest run init`, after `tsc -b`.
+ * `HMMLAB_INSTALL_TESTS=1 pnpm vitest run packages/analyze/src/internal/init/init.test.ts`, after
+ * `tsc -b`.
  */
 const installTests = process.env.HMMLAB_INSTALL_TESTS === '1';
 
