@@ -43,7 +43,7 @@ import {
   type ScalePoint,
   sparse,
 } from './src/scaling.js';
-import { type Startup, startup } from './src/startup.js';
+import { type ShortCampaigns, type Startup, shortCampaigns, startup } from './src/startup.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -327,6 +327,16 @@ if (want('cli')) {
   log(
     `hmmlab fuzz of ${c.driver}, ${c.runs} runs (medians of ${c.rounds} rounds): ${Object.entries(c.byWorkers)
       .map(([w, f]) => `${w} worker(s) ${f.medianMs} ms, ${f.scenariosPerSec} scenarios/s (launch ${f.launchMedianMs} ms)`)
+      .join('; ')}`,
+  );
+  const s = shortCampaigns('examples/amdkfd-style', quick ? [300] : [20, 300, 1000, 3000], quick ? 2 : 6);
+  results.shortCampaigns = s;
+  log(
+    `short campaigns of ${s.driver}, wall / CPU ms (medians of ${s.rounds}), hosts' tiers against --turbofan: ${Object.entries(s.byRuns)
+      .map(
+        ([n, f]) =>
+          `${n} runs ${f.deferred.medianMs} / ${f.deferred.cpuMedianMs} against ${f.turbofan.medianMs} / ${f.turbofan.cpuMedianMs}`,
+      )
       .join('; ')}`,
   );
 }
@@ -690,6 +700,24 @@ function renderMarkdown(r: Record<string, unknown>): string {
       ...Object.entries(cli.byWorkers).map(
         ([w, f]) =>
           `| ${w} | ${(f.medianMs / 1000).toFixed(2)} s | ${f.scenariosPerSec.toLocaleString('en')}${one !== undefined && w !== '1' ? ` (${(one.medianMs / f.medianMs).toFixed(2)}× one worker)` : ''} | ${(f.launchMedianMs / 1000).toFixed(2)} s |`,
+      ),
+      '',
+    );
+  }
+  const short = r.shortCampaigns as ShortCampaigns | undefined;
+  if (short) {
+    const ratio = (a: number | null, b: number | null): string => (a === null || b === null ? '–' : `${(a / b).toFixed(2)}×`);
+    const cpu = (ms: number | null): string => (ms === null ? '–' : `${(ms / 1000).toFixed(2)} s`);
+    lines.push(
+      '### TurboFan in a host',
+      '',
+      `\`hmmlab fuzz ${short.driver} --runs N --no-corpus --no-typecheck --quiet\` in fresh processes, as launched (a host starts without TurboFan, and its thread turns it on when a campaign of more than 500 runs starts, or after 2 s of runs) and with \`node --turbofan\` before the command (the host keeps a caller's choice: V8's tiers from the start). Medians of ${short.rounds} launches each, alternating; CPU of all the processes and threads. Load average ${short.loadAverage[0]} → ${short.loadAverage[1]}.`,
+      '',
+      '| runs | wall, as launched | wall, --turbofan | ratio | CPU, as launched | CPU, --turbofan | ratio |',
+      '|---|---|---|---|---|---|---|',
+      ...Object.entries(short.byRuns).map(
+        ([n, f]) =>
+          `| ${Number(n).toLocaleString('en')} | ${(f.deferred.medianMs / 1000).toFixed(2)} s | ${(f.turbofan.medianMs / 1000).toFixed(2)} s | ${ratio(f.deferred.medianMs, f.turbofan.medianMs)} | ${cpu(f.deferred.cpuMedianMs)} | ${cpu(f.turbofan.cpuMedianMs)} | ${ratio(f.deferred.cpuMedianMs, f.turbofan.cpuMedianMs)} |`,
       ),
       '',
     );

@@ -108,3 +108,39 @@ export function startup(driver: string, rounds: number): Startup {
     loadAverage: [Number(loadBefore.toFixed(1)), Number(loadAfter.toFixed(1))],
   };
 }
+
+/** Launches of short campaigns in fresh processes, by run count: the hosts' own tiers against V8's. */
+export interface ShortCampaigns {
+  readonly driver: string;
+  readonly rounds: number;
+  /** Run count → launches as hmmlab starts its hosts (TurboFan off until a long campaign or 2 s of runs) and with `node --turbofan` (V8's tiers from the start). */
+  readonly byRuns: Readonly<Record<string, { readonly deferred: Launches; readonly turbofan: Launches }>>;
+  readonly loadAverage: readonly [number, number];
+}
+
+/**
+ * `hmmlab fuzz <driver> --runs N` for each N of `runs`, launched as a user launches it and with
+ * `node --turbofan` before the command, which the hosts then keep (a caller's choice of tiers),
+ * alternating which goes first in each round.
+ */
+export function shortCampaigns(driver: string, runs: readonly number[], rounds: number): ShortCampaigns {
+  if (!existsSync('packages/cli/dist/main.js')) throw new Error('bench: packages/cli/dist is missing; build first (npx tsc -b)');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const args = (n: number): string[] => [BIN, 'fuzz', driver, '--runs', String(n), '--no-corpus', '--no-typecheck', '--quiet'];
+  const loadBefore = loadavg()[0] ?? 0;
+  launch(args(1), env);
+  const byRuns: Record<string, { deferred: Launches; turbofan: Launches }> = {};
+  for (const n of runs) {
+    const deferred: Launch[] = [];
+    const turbofan: Launch[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const pair = [() => deferred.push(launch(args(n), env)), () => turbofan.push(launch(['--turbofan', ...args(n)], env))];
+      if (i % 2 === 1) pair.reverse();
+      for (const go of pair) go();
+    }
+    byRuns[String(n)] = { deferred: launches(deferred), turbofan: launches(turbofan) };
+  }
+  const loadAfter = loadavg()[0] ?? 0;
+  return { driver, rounds, byRuns, loadAverage: [Number(loadBefore.toFixed(1)), Number(loadAfter.toFixed(1))] };
+}

@@ -51,7 +51,7 @@ import {
 } from './coverage.js';
 import { defaultMaxSteps, exploreSchedules } from './explore.js';
 import * as g from './gen.js';
-import { beatDraw, markDrawing, markDrawn } from './heartbeat.js';
+import { beatDraw, expectRuns, markDrawing, markDrawn } from './heartbeat.js';
 import { type RunInputs, recordToken } from './replay.js';
 import { type Schedule, type ScheduleShape, STRATEGIES, type StrategyName, scheduleDecisions, scheduleGen } from './schedule.js';
 import { checkShard, inShard, type Shard, shardRuns } from './shard.js';
@@ -855,6 +855,7 @@ export async function scanRuns(
   checkCampaignOptions(options);
   const t0 = performance.now();
   const runs = options.runs ?? 1000;
+  expectRuns(runs);
   const replays = replaysOf(options);
   const total = emptyScan();
   const pool: CorpusEntry[] = [...(resume.from?.pool ?? replays)];

@@ -7,6 +7,7 @@
  *
  * Outside a watched worker every function here is a no-op.
  */
+import { setFlagsFromString } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type DecisionSource, Kernel, type RunOptions } from '@hmmlab/core';
 import { DECISION_CAPACITY, SLOT } from './beat.js';
@@ -15,6 +16,42 @@ const shared: Int32Array | null =
   workerData !== null && typeof workerData === 'object' && (workerData as { beat?: unknown }).beat instanceof SharedArrayBuffer
     ? new Int32Array((workerData as { beat: SharedArrayBuffer }).beat)
     : null;
+
+const tierUpMs: number | null =
+  shared !== null && typeof (workerData as { tierUpMs?: unknown }).tierUpMs === 'number'
+    ? (workerData as { tierUpMs: number }).tierUpMs
+    : null;
+/** When the first run started (ms), while TurboFan is still off; -1 before that run; null once it is on. */
+let tierStart = tierUpMs === null ? null : -1;
+
+/**
+ * Campaigns of more runs than this turn TurboFan on when they start. A campaign of 300 runs of
+ * amdkfd-style in a fresh host took a third less CPU without it and no longer; one of 1,000 runs
+ * a quarter less CPU but 6% longer (docs/performance.md, "TurboFan in a host").
+ */
+const SHORT_CAMPAIGN_RUNS = 500;
+
+function tierUp(): void {
+  setFlagsFromString('--turbofan');
+  tierStart = null;
+}
+
+/**
+ * Turns TurboFan on once runs have gone on for `tierUpMs` (the host started without it: see
+ * `TIER_UP_MS` in watchdog.ts). V8 reads the flag whenever a function's budget runs out, so code
+ * that is hot by then is optimized from that moment, the code of the first runs included.
+ */
+function tierCheck(): void {
+  if (tierStart === null) return;
+  const now = performance.now();
+  if (tierStart < 0) tierStart = now;
+  else if (now - tierStart >= (tierUpMs as number)) tierUp();
+}
+
+/** A campaign of `runs` runs starts in this thread: a long one has TurboFan from its first run. */
+export function expectRuns(runs: number): void {
+  if (tierStart !== null && runs > SHORT_CAMPAIGN_RUNS) tierUp();
+}
 
 /**
  * Says that module loading is over and driver code runs from now on: the watchdog's tight bound
@@ -76,6 +113,8 @@ function recording(source: DecisionSource, mem: Int32Array): DecisionSource {
       }
       Atomics.store(mem, SLOT.step, step);
       Atomics.add(mem, SLOT.beat, 1);
+      // A run of many decisions also counts toward turning TurboFan on.
+      if ((n & 4095) === 4095) tierCheck();
       return choice;
     },
   };
@@ -94,6 +133,7 @@ export function installHeartbeat(): void {
   Kernel.prototype.run = function watchedRun(this: Kernel, decisions: DecisionSource, options?: RunOptions) {
     Atomics.store(mem, SLOT.phase, 2);
     Atomics.add(mem, SLOT.beat, 1);
+    tierCheck();
     return run.call(this, recording(decisions, mem), options);
   };
 }

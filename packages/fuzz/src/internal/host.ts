@@ -12,7 +12,7 @@ import { WatchedThread } from './watched-thread.js';
 
 /** What the caller sends. */
 type Request =
-  | { type: 'init'; options: Omit<WatchOptions, 'onNote'> }
+  | { type: 'init'; options: Omit<WatchOptions, 'onNote'>; tierUpMs: number | null }
   | { type: 'job'; id: number; module: string; fn: string; args: unknown }
   | { type: 'note'; note: unknown }
   | { type: 'stop' };
@@ -67,7 +67,7 @@ function reply(id: number, e: unknown): void {
 process.on('message', (m: Request) => {
   switch (m.type) {
     case 'init': {
-      const t = new WatchedThread({ ...m.options, onNote: (note) => send({ type: 'note', note }) });
+      const t = new WatchedThread({ ...m.options, onNote: (note) => send({ type: 'note', note }) }, m.tierUpMs);
       thread = t;
       watchBeats(t);
       return;

@@ -40,7 +40,7 @@ import {
 } from './campaign.js';
 import { type CorpusEntry, nextEpoch } from './corpus.js';
 import { emptyCounts } from './counts.js';
-import { markLoaded, markRun, onParentNote, send } from './heartbeat.js';
+import { expectRuns, markLoaded, markRun, onParentNote, send } from './heartbeat.js';
 import { UNFINISHED_FINGERPRINT } from './replay.js';
 import { inShard, shardPosition } from './shard.js';
 import { encodeToken } from './token.js';
@@ -214,6 +214,7 @@ function stopNotes(): { stopAt: () => number; stop: () => void } {
  */
 export async function scanJob(a: ScanJob): Promise<Scan> {
   const before = await stopAhead();
+  expectRuns(a.options.runs ?? 1000);
   const driver = await loadProbed(a.file);
   send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
   const feed = feedOf(a.feed);

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fatalMessage, hostExecArgv, WatchedWorker, WorkerJobError, WorkerStallError } from './watchdog.js';
+import { fatalMessage, hostExecArgv, hostFlags, WatchedWorker, WorkerJobError, WorkerStallError } from './watchdog.js';
 
 // The worker runs hmmlab's TypeScript sources, as the CLI's do: with tsx's loader.
 const loader = import.meta.resolve('tsx/esm/api');
@@ -99,6 +99,35 @@ describe('hostExecArgv', () => {
         '--max-old-space-size=4096',
       ]),
     ).toEqual(['--conditions=@hmmlab/source', '--import', 'tsx', '--max-old-space-size=4096']);
+  });
+});
+
+describe('hostFlags', () => {
+  it('should start the host without TurboFan, for its thread to turn on, unless the caller chose the tiers', () => {
+    expect(hostFlags(['--conditions=@hmmlab/source', '--cpu-prof'])).toEqual({
+      execArgv: ['--conditions=@hmmlab/source', '--no-turbofan'],
+      tierUp: true,
+    });
+    for (const own of ['--turbofan', '--no-opt', '--max-opt=1', '--jitless', '--maglev']) {
+      expect(hostFlags(['--import', 'tsx', own])).toEqual({ execArgv: ['--import', 'tsx', own], tierUp: false });
+    }
+    // A flag that only starts like one of them is not one.
+    expect(hostFlags(['--optimize-for-size']).tierUp).toBe(true);
+  });
+});
+
+// V8's own view (%GetOptimizationStatus) of a function the job has it optimize, in the host's thread.
+describe('TurboFan in a watched worker', () => {
+  it.each([
+    [501, true],
+    [500, false],
+  ])('should optimize code from the start of a campaign of %i runs only when it is long: %s', async (runs, optimized) => {
+    const w = new WatchedWorker({ loader, hangTimeoutMs: 10_000 });
+    try {
+      expect(await w.call(jobs, 'tiers', runs)).toEqual({ noTurbofan: true, before: false, after: optimized });
+    } finally {
+      await w.stop();
+    }
   });
 });
 

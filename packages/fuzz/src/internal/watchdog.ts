@@ -112,6 +112,21 @@ export function fatalMessage(lines: readonly string[]): string {
   return lines.find((l) => l.trim() !== '' && l.trim() !== '#')?.trim() ?? 'V8 aborted the process';
 }
 
+/**
+ * V8 flags that choose the optimizing tiers. A caller that sets one of them keeps its choice in
+ * the host; otherwise the host starts without TurboFan, and its thread turns it on when a campaign
+ * of more than 500 runs starts, or after {@link TIER_UP_MS} of runs (heartbeat.ts).
+ */
+const TIER_FLAG = /^--(no-)?(opt|turbofan|maglev)$|^--(max-opt|jitless)\b/;
+
+/**
+ * Milliseconds of runs after which a host's thread turns TurboFan on in any case. Until then its
+ * code runs in the interpreter and the baseline compiler: a replay, or a campaign of a few hundred
+ * runs in a fresh process, ends before what TurboFan compiles has paid back its compilation
+ * (docs/performance.md, "TurboFan in a host").
+ */
+const TIER_UP_MS = 2_000;
+
 /** Flags of the caller's that would make a second process debug or profile the same way: an inspector on the same port, one waiting for a debugger. */
 const NOT_FOR_HOST = /^--(inspect|debug|cpu-prof|heap-prof|prof)/;
 /** Those of them whose value may be the next argument. */
@@ -135,6 +150,18 @@ export function hostExecArgv(argv: readonly string[]): string[] {
     else if (TAKES_VALUE.has(a)) i++;
   }
   return out;
+}
+
+/**
+ * The host's flags for a caller's `argv`: {@link hostExecArgv}, and `--no-turbofan` unless the
+ * caller chose its optimizing tiers itself; `tierUp` says whether the host's thread is to turn
+ * TurboFan on.
+ */
+export function hostFlags(argv: readonly string[]): { execArgv: string[]; tierUp: boolean } {
+  const execArgv = hostExecArgv(argv);
+  const tierUp = !execArgv.some((a) => TIER_FLAG.test(a));
+  if (tierUp) execArgv.push('--no-turbofan');
+  return { execArgv, tierUp };
 }
 
 /**
@@ -167,7 +194,8 @@ export class WatchedWorker {
     // The host itself needs the loader only when it runs from hmmlab's TypeScript sources; the
     // thread registers it on its own, for the driver.
     const boot = JSON.stringify([source ? (options.loader ?? null) : null, host]);
-    this.host = spawn(process.execPath, [...hostExecArgv(process.execArgv), '-e', HOST_BOOT, boot], {
+    const { execArgv, tierUp } = hostFlags(process.execArgv);
+    this.host = spawn(process.execPath, [...execArgv, '-e', HOST_BOOT, boot], {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
@@ -184,7 +212,7 @@ export class WatchedWorker {
         resolve();
       });
     });
-    this.host.send({ type: 'init', options: rest });
+    this.host.send({ type: 'init', options: rest, tierUpMs: tierUp ? TIER_UP_MS : null });
   }
 
   /** False once the worker was stopped or died. */

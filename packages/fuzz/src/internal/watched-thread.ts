@@ -46,7 +46,11 @@ export class WatchedThread {
   private timer: NodeJS.Timeout | null = null;
   private dead: Error | null = null;
 
-  constructor(options: WatchOptions = {}) {
+  /**
+   * `tierUpMs`: the process started without TurboFan, and the thread turns it on after that many
+   * milliseconds of runs (heartbeat.ts); null when the process's tiers are as V8 or the user set them.
+   */
+  constructor(options: WatchOptions = {}, tierUpMs: number | null = null) {
     this.hangTimeoutMs = options.hangTimeoutMs ?? 10_000;
     this.heapMb = options.heapMb ?? 2048;
     const beat = new SharedArrayBuffer((SLOT.decisions + DECISION_CAPACITY) * 4);
@@ -55,7 +59,7 @@ export class WatchedThread {
     const server = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href;
     this.worker = new Worker(BOOT, {
       eval: true,
-      workerData: { beat, server, loader: options.loader ?? null },
+      workerData: { beat, server, loader: options.loader ?? null, tierUpMs },
       resourceLimits: { maxOldGenerationSizeMb: this.heapMb },
       stdout: false,
       stderr: false,
