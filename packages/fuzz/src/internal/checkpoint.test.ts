@@ -58,10 +58,21 @@ describe('runParallelCampaign with a checkpoint', () => {
     expect(outcome(again)).toEqual(outcome(whole));
   });
 
+  // The checkpoint of a finished 100-run campaign, made once for the tests below.
+  let intact: Promise<string> | null = null;
+  const checkpointText = (): Promise<string> => {
+    intact ??= (async () => {
+      const file = join(dir, 'intact.json');
+      await runParallelCampaign(driver, { ...campaign, runs: 100, checkpoint: file });
+      return readFileSync(file, 'utf8');
+    })();
+    return intact;
+  };
+
   it("should refuse another campaign's checkpoint", async () => {
     const file = join(dir, 'd.json');
-    await runParallelCampaign(driver, { ...campaign, runs: 60, checkpoint: file });
-    const e = await runParallelCampaign(driver, { ...campaign, runs: 60, seed: 4, checkpoint: file }).catch((x: unknown) => x);
+    writeFileSync(file, await checkpointText());
+    const e = await runParallelCampaign(driver, { ...campaign, runs: 100, seed: 4, checkpoint: file }).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(CheckpointError);
     expect((e as Error).message).toBe(
       `checkpoint ${file} is of another campaign (another driver, seed, runs, option or corpus); delete it, or give another file`,
@@ -101,9 +112,7 @@ describe('runParallelCampaign with a checkpoint', () => {
     ],
   ])('should refuse a damaged checkpoint of its own campaign (%s), not resume it', async (_what, damage, why) => {
     const file = join(dir, 'e.json');
-    rmSync(file, { force: true });
-    await runParallelCampaign(driver, { ...campaign, runs: 100, checkpoint: file });
-    const c = JSON.parse(readFileSync(file, 'utf8')) as Body;
+    const c = JSON.parse(await checkpointText()) as Body;
     expect(c.pool.length).toBeGreaterThan(0);
     damage(c);
     writeFileSync(file, JSON.stringify(c));
