@@ -84,9 +84,13 @@ function callbackLocks(a: Analysis, fn: string): Map<string, { cb: string; node:
   return out;
 }
 
-/** Case 2: an entry point removes while holding a lock a callback it waits for takes. */
-function underLock(a: Analysis, entry: EntryPaths, e: Unregister): RawFinding | undefined {
-  const locks = callbackLocks(a, e.fn);
+/** Case 2: an entry point removes while holding a lock a callback it waits for takes (`locks`: {@link callbackLocks} of its removal). */
+function underLock(
+  a: Analysis,
+  entry: EntryPaths,
+  e: Unregister,
+  locks: ReadonlyMap<string, { cb: string; node: Node }>,
+): RawFinding | undefined {
   for (const h of e.held) {
     const taken = locks.get(h.name);
     if (taken === undefined) continue;
@@ -157,6 +161,8 @@ export const removeInCallback: Rule = {
       }
     }
     const removers = new Map<string, Unregister>();
+    // The locks the callbacks take, by removal: the same for every path of every entry point.
+    const locksOf = new Map<string, Map<string, { cb: string; node: Node }>>();
     for (const entry of a.entries) {
       if (callbackFns.has(entry.fn.node)) continue;
       for (const p of entry.paths) {
@@ -164,7 +170,12 @@ export const removeInCallback: Rule = {
           if (e.t !== 'unregister') continue;
           const name = workName(entry.fn.node);
           if (name !== undefined && !removers.has(name)) removers.set(name, e);
-          const f = underLock(a, entry, e);
+          let locks = locksOf.get(e.fn);
+          if (locks === undefined) {
+            locks = callbackLocks(a, e.fn);
+            locksOf.set(e.fn, locks);
+          }
+          const f = underLock(a, entry, e, locks);
           if (f !== undefined) out.push(f);
         }
       }
