@@ -11,9 +11,10 @@ export { explainCCommand, initFromCCommand, lintCCommand } from './c/commands.js
 export { type InitFromCResult, initFromC } from './c/init-c.js';
 export { type CLintResult, explainC, lintC } from './c/lint-c.js';
 export { type CodemodNote, type CodemodOptions, type CodemodResult, codemod } from './internal/codemod/codemod.js';
-export { type Argv, type CommandResult, codemodCommand, explainCommand, initCommand, lintCommand } from './internal/commands.js';
+export type { CommandResult } from './internal/command-result.js';
+export { type Argv, codemodCommand, explainCommand, initCommand, lintCommand } from './internal/commands.js';
 export { AnalyzeError, type AnalyzeErrorCode } from './internal/errors.js';
-export { type DecisionRow, type DecisionTable, type ExplainResult, explain } from './internal/explain.js';
+export { explain } from './internal/explain.js';
 export { type InitOptions, type InitResult, init, TEMPLATE_NAMES, type TemplateName } from './internal/init/init.js';
 export { type Finding, type Incomplete, type LintOptions, type LintResult, lint, lintRules } from './internal/lint.js';
 export {
@@ -27,3 +28,4 @@ export {
   readEquivalents,
 } from './internal/mutate/mutants.js';
 export type { Severity } from './rules/rule.js';
+export type { DecisionRow, DecisionTable, ExplainResult } from './internal/tables.js';

@@ -217,12 +217,21 @@ function analyze(): Promise<typeof import('@hmmlab/analyze')> {
   return import('@hmmlab/analyze');
 }
 
-/** True if `paths` are C (`.c`/`.h`, folders of C); a usage error when C and TypeScript are mixed. */
-function cPaths(a: typeof import('@hmmlab/analyze'), command: string, paths: readonly string[]): boolean {
-  const c = a.isCTarget(paths);
-  if (!c && paths.some((p) => /\.[ch]$/.test(p)))
+/** The static commands on kernel C, which load the C parser and not ts-morph. */
+function analyzeC(): Promise<typeof import('@hmmlab/analyze/c')> {
+  return import('@hmmlab/analyze/c');
+}
+
+/**
+ * The C commands when `paths` are C (`.c`/`.h`, folders of C), else null; a usage error when C and
+ * TypeScript are mixed.
+ */
+async function cCommands(command: string, paths: readonly string[]): Promise<typeof import('@hmmlab/analyze/c') | null> {
+  const c = await analyzeC();
+  if (c.isCTarget(paths)) return c;
+  if (paths.some((p) => /\.[ch]$/.test(p)))
     throw new UsageError(`${command}: C files and TypeScript drivers in one run; ${command} them apart`);
-  return c;
+  return null;
 }
 
 /** Prints what a static command returned; usage errors (exit 2) go to stderr, like the other commands'. */
@@ -237,11 +246,11 @@ program
   .argument('<paths...>', 'driver files or folders (.ts, or .c/.h)')
   .option('--json', 'print { "findings": [...] }, with a "note" when no callback was found to check')
   .action(async (paths: string[], opts: { json?: boolean }) => {
-    const a = await analyze();
+    const c = await cCommands('lint', paths);
     emit(
-      cPaths(a, 'lint', paths)
-        ? await a.lintCCommand({ paths, json: opts.json === true })
-        : a.lintCommand({ paths, json: opts.json === true }),
+      c !== null
+        ? await c.lintCCommand({ paths, json: opts.json === true })
+        : (await analyze()).lintCommand({ paths, json: opts.json === true }),
     );
   });
 
@@ -251,11 +260,11 @@ program
   .argument('<paths...>', 'driver files or folders (.ts, or .c/.h)')
   .option('--json', 'print the tables as JSON')
   .action(async (paths: string[], opts: { json?: boolean }) => {
-    const a = await analyze();
+    const c = await cCommands('explain', paths);
     emit(
-      cPaths(a, 'explain', paths)
-        ? await a.explainCCommand({ paths, json: opts.json === true })
-        : a.explainCommand({ paths, json: opts.json === true }),
+      c !== null
+        ? await c.explainCCommand({ paths, json: opts.json === true })
+        : (await analyze()).explainCommand({ paths, json: opts.json === true }),
     );
   });
 
@@ -267,13 +276,12 @@ program
   .requiredOption('--to <profile>', 'the profile to rewrite it for')
   .option('--dry-run', 'print the diff and change nothing')
   .action(async (paths: string[], opts: { from: string; to: string; dryRun?: boolean }) => {
-    const a = await analyze();
-    const c = a.isCTarget(paths) ? paths : paths.filter((p) => /\.[ch]$/.test(p));
+    const c = (await analyzeC()).isCTarget(paths) ? paths : paths.filter((p) => /\.[ch]$/.test(p));
     if (c.length > 0)
       throw new UsageError(
         `codemod: ${c.join(' ')}: kernel C; codemod rewrites TypeScript driver models between profiles (lint and explain read C, init --from writes a model of it)`,
       );
-    emit(a.codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
+    emit((await analyze()).codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
   });
 
 program
@@ -294,7 +302,7 @@ program
       opts: { template?: string; from?: string; ci?: boolean; shards: string; runs: string; drivers: string },
     ) => {
       if (opts.from !== undefined) {
-        emit(await (await analyze()).initFromCCommand({ ...(dir !== undefined ? { dir } : {}), from: opts.from }));
+        emit(await (await analyzeC()).initFromCCommand({ ...(dir !== undefined ? { dir } : {}), from: opts.from }));
         return;
       }
       if (opts.template !== undefined || opts.ci !== true) {

@@ -2,7 +2,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { formatTables } from '../internal/explain.js';
+import { formatTables } from '../internal/tables.js';
 import { tempDir } from '../internal/testing/temp.js';
 import { RULES } from '../rules/all.js';
 import { isCTarget } from './analyze.js';

@@ -9,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type DecisionTable, explain, formatTables } from '../internal/explain.js';
+import { explain } from '../internal/explain.js';
+import { type DecisionTable, formatTables } from '../internal/tables.js';
 import { explainC } from './lint-c.js';
 
 const SRC = process.env.HMMLAB_LINUX_SRC;

@@ -3,9 +3,8 @@
  * name `.c`/`.h` files or folders of C sources. Same output as for TypeScript; usage errors exit
  * 2 with one line.
  */
-import type { CommandResult } from '../internal/commands.js';
-import { incompleteNote, needPaths, usage } from '../internal/commands.js';
-import { formatTables } from '../internal/explain.js';
+import { type CommandResult, incompleteNote, needPaths, usage } from '../internal/command-result.js';
+import { formatTables } from '../internal/tables.js';
 import { initFromC } from './init-c.js';
 import { explainC, lintC } from './lint-c.js';
 

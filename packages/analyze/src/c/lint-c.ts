@@ -4,7 +4,7 @@
  */
 
 import { AnalyzeError } from '../internal/errors.js';
-import { type DecisionRow, type DecisionTable, type ExplainResult, rowHeader } from '../internal/explain.js';
+import { type DecisionRow, type DecisionTable, type ExplainResult, rowHeader } from '../internal/tables.js';
 import { displayPath } from '../internal/files.js';
 import type { Finding, Incomplete, LintOptions } from '../internal/lint.js';
 import { analyzeC, type CAnalysis } from './analyze.js';

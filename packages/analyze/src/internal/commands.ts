@@ -4,18 +4,10 @@
  * missing file, an unknown profile or template) exit 2 with one line saying what to do.
  */
 import { codemod } from './codemod/codemod.js';
-import { AnalyzeError } from './errors.js';
+import { type CommandResult, incompleteNote, needPaths, usage } from './command-result.js';
 import { explain } from './explain.js';
 import { init, TEMPLATE_NAMES } from './init/init.js';
-import { type Incomplete, lint } from './lint.js';
-
-/** What a command returns. */
-export interface CommandResult {
-  /** 0 success, 1 findings with an error (lint), 2 bad usage. */
-  readonly exitCode: number;
-  /** What the command prints on standard output. */
-  readonly stdout: string;
-}
+import { lint } from './lint.js';
 
 /** Shared options: paths in output are relative to `cwd`. */
 interface CommonOptions {
@@ -82,31 +74,6 @@ function fromArgv(argv: Argv): {
  */
 const NO_CALLBACKS =
   'no notifier callback found: nothing was checked. The ops may be registered in another file of the driver (mmuIntervalNotifierInsert, mmuNotifierRegister): give its folder';
-
-/**
- * The lines that list the functions lint did not follow to the end of every path: a finding may
- * hide in the paths past the budget, so their silence is not a pass.
- */
-export function incompleteNote(incomplete: readonly Incomplete[]): string[] {
-  if (incomplete.length === 0) return [];
-  return [
-    `note: ${incomplete.length} function(s) have more paths than lint follows; the paths past the budget were not checked:`,
-    ...incomplete.map((x) => `  ${x.file}:${x.line}  ${x.name}`),
-  ];
-}
-
-export function usage(command: string, e: unknown): CommandResult {
-  if (e instanceof AnalyzeError) {
-    const msg = e.message.startsWith(`${command}:`) ? e.message : `${command}: ${e.message}`;
-    return { exitCode: 2, stdout: `hmmlab ${msg}\n` };
-  }
-  throw e;
-}
-
-export function needPaths(command: string, paths: readonly string[] | undefined, example: string): CommandResult | undefined {
-  if (paths !== undefined && paths.length > 0) return undefined;
-  return { exitCode: 2, stdout: `hmmlab ${command}: no paths given; for example: hmmlab ${example}\n` };
-}
 
 /**
  * `hmmlab lint <paths> [--json]`: exit 1 when a finding is an error. When the files register no

@@ -1,0 +1,39 @@
+/**
+ * What the static commands return, and the lines and usage errors they share: a module without
+ * ts-morph, so that the C commands load none of it.
+ */
+import { AnalyzeError } from './errors.js';
+import type { Incomplete } from './lint.js';
+
+/** What a command returns. */
+export interface CommandResult {
+  /** 0 success, 1 findings with an error (lint), 2 bad usage. */
+  readonly exitCode: number;
+  /** What the command prints on standard output. */
+  readonly stdout: string;
+}
+
+/**
+ * The lines that list the functions lint did not follow to the end of every path: a finding may
+ * hide in the paths past the budget, so their silence is not a pass.
+ */
+export function incompleteNote(incomplete: readonly Incomplete[]): string[] {
+  if (incomplete.length === 0) return [];
+  return [
+    `note: ${incomplete.length} function(s) have more paths than lint follows; the paths past the budget were not checked:`,
+    ...incomplete.map((x) => `  ${x.file}:${x.line}  ${x.name}`),
+  ];
+}
+
+export function usage(command: string, e: unknown): CommandResult {
+  if (e instanceof AnalyzeError) {
+    const msg = e.message.startsWith(`${command}:`) ? e.message : `${command}: ${e.message}`;
+    return { exitCode: 2, stdout: `hmmlab ${msg}\n` };
+  }
+  throw e;
+}
+
+export function needPaths(command: string, paths: readonly string[] | undefined, example: string): CommandResult | undefined {
+  if (paths !== undefined && paths.length > 0) return undefined;
+  return { exitCode: 2, stdout: `hmmlab ${command}: no paths given; for example: hmmlab ${example}\n` };
+}
