@@ -355,7 +355,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     await writeCampaignTimeline(outcomes, html, async (file, token) => {
       await runWatchedJob(
         { module: TIMELINE_MODULE, fn: 'timelineJob', args: [file, token, html] },
-        { ...watch, ...loaderFor([file]) },
+        { ...watch, ...loaderFor([file]), runs: 1 },
         signal,
       );
     });

@@ -121,7 +121,8 @@ export async function runWatchedCommand(
 ): Promise<number> {
   try {
     const watch = watchOptions(opts.hangTimeout, opts.maxHeap);
-    const r = await runWatchedJob(c, { ...watch, ...loaderFor([label]) }, signal);
+    // One run: the replayed one (WatchOptions.runs).
+    const r = await runWatchedJob(c, { ...watch, ...loaderFor([label]), runs: 1 }, signal);
     process.stdout.write(r.stdout);
     return r.exitCode;
   } catch (e) {

@@ -22,3 +22,11 @@ export const SLOT = {
 
 /** Decisions one run may record: enough for a replay's step limit (200 000 steps). */
 export const DECISION_CAPACITY = 1 << 18;
+
+/**
+ * Campaigns of at most this many runs start their host without TurboFan (watchdog.ts), and longer
+ * ones that come to such a host turn it on (heartbeat.ts). A campaign of 300 runs of amdkfd-style
+ * in a fresh host took about a third less CPU without it and no longer; one of 1,000 runs a quarter
+ * less CPU but 6% longer (docs/performance.md, "TurboFan in a host").
+ */
+export const SHORT_CAMPAIGN_RUNS = 500;

@@ -10,7 +10,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { type DecisionSource, Kernel, type RunOptions } from '@hmmlab/core';
-import { DECISION_CAPACITY, SLOT } from './beat.js';
+import { DECISION_CAPACITY, SHORT_CAMPAIGN_RUNS, SLOT } from './beat.js';
 
 const shared: Int32Array | null =
   workerData !== null && typeof workerData === 'object' && (workerData as { beat?: unknown }).beat instanceof SharedArrayBuffer
@@ -23,13 +23,6 @@ const tierUpMs: number | null =
     : null;
 /** When the first run started (ms), while TurboFan is still off; -1 before that run; null once it is on. */
 let tierStart = tierUpMs === null ? null : -1;
-
-/**
- * Campaigns of more runs than this turn TurboFan on when they start. A campaign of 300 runs of
- * amdkfd-style in a fresh host took a third less CPU without it and no longer; one of 1,000 runs
- * a quarter less CPU but 6% longer (docs/performance.md, "TurboFan in a host").
- */
-const SHORT_CAMPAIGN_RUNS = 500;
 
 function tierUp(): void {
   setFlagsFromString('--turbofan');

@@ -154,6 +154,8 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     ...(hangTimeoutMs !== undefined ? { hangTimeoutMs } : {}),
     ...(heapMb !== undefined ? { heapMb } : {}),
     ...(loader !== undefined ? { loader } : {}),
+    // A short campaign's hosts start without TurboFan (WatchOptions.runs).
+    runs: given.runs ?? 1000,
   };
   const progress = new Array<number>(count).fill(0);
   // Runs done before a resumed campaign's checkpoint.

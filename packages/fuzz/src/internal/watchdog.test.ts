@@ -103,16 +103,21 @@ describe('hostExecArgv', () => {
 });
 
 describe('hostFlags', () => {
-  it('should start the host without TurboFan, for its thread to turn on, unless the caller chose the tiers', () => {
-    expect(hostFlags(['--conditions=@hmmlab/source', '--cpu-prof'])).toEqual({
+  it('should start the host of a short campaign without TurboFan, for its thread to turn on, unless the caller chose the tiers', () => {
+    expect(hostFlags(['--conditions=@hmmlab/source', '--cpu-prof'], 500)).toEqual({
       execArgv: ['--conditions=@hmmlab/source', '--no-turbofan'],
       tierUp: true,
     });
     for (const own of ['--turbofan', '--no-opt', '--max-opt=1', '--jitless', '--maglev']) {
-      expect(hostFlags(['--import', 'tsx', own])).toEqual({ execArgv: ['--import', 'tsx', own], tierUp: false });
+      expect(hostFlags(['--import', 'tsx', own], 1)).toEqual({ execArgv: ['--import', 'tsx', own], tierUp: false });
     }
     // A flag that only starts like one of them is not one.
-    expect(hostFlags(['--optimize-for-size']).tierUp).toBe(true);
+    expect(hostFlags(['--optimize-for-size'], 1).tierUp).toBe(true);
+  });
+
+  it('should keep TurboFan from the start for a longer campaign, or one of runs unknown', () => {
+    expect(hostFlags(['--import', 'tsx'], 501)).toEqual({ execArgv: ['--import', 'tsx'], tierUp: false });
+    expect(hostFlags(['--import', 'tsx'])).toEqual({ execArgv: ['--import', 'tsx'], tierUp: false });
   });
 });
 
@@ -122,7 +127,8 @@ describe('TurboFan in a watched worker', () => {
     [501, true],
     [500, false],
   ])('should optimize code from the start of a campaign of %i runs only when it is long: %s', async (runs, optimized) => {
-    const w = new WatchedWorker({ loader, hangTimeoutMs: 10_000 });
+    // A host for one run starts without TurboFan; a campaign of more than 500 that comes to it turns it on.
+    const w = new WatchedWorker({ loader, hangTimeoutMs: 10_000, runs: 1 });
     try {
       expect(await w.call(jobs, 'tiers', runs)).toEqual({ noTurbofan: true, before: false, after: optimized });
     } finally {

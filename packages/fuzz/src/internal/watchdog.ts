@@ -11,6 +11,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { SHORT_CAMPAIGN_RUNS } from './beat.js';
 
 /** Options of a watched worker. */
 export interface WatchOptions {
@@ -25,6 +26,13 @@ export interface WatchOptions {
   readonly loader?: string;
   /** Messages the job sends with `send()` (progress, readiness). */
   readonly onNote?: (note: unknown) => void;
+  /**
+   * The runs the worker's jobs make in all, when the caller knows them (a campaign's `runs`, 1 for
+   * a replay). A host for at most 500 starts without V8's optimizing compiler, TurboFan, and turns
+   * it on if its runs go on for 2 s: a short campaign in a fresh process ends before what TurboFan
+   * compiles pays back. Unknown, or more: TurboFan from the start.
+   */
+  readonly runs?: number;
 }
 
 /** Where a worker was when it was stopped. */
@@ -114,8 +122,8 @@ export function fatalMessage(lines: readonly string[]): string {
 
 /**
  * V8 flags that choose the optimizing tiers. A caller that sets one of them keeps its choice in
- * the host; otherwise the host starts without TurboFan, and its thread turns it on when a campaign
- * of more than 500 runs starts, or after {@link TIER_UP_MS} of runs (heartbeat.ts).
+ * the host; otherwise a host for a short campaign starts without TurboFan, and its thread turns
+ * it on when a campaign of more runs comes, or after {@link TIER_UP_MS} of runs (heartbeat.ts).
  */
 const TIER_FLAG = /^--(no-)?(opt|turbofan|maglev)$|^--(max-opt|jitless)\b/;
 
@@ -153,13 +161,13 @@ export function hostExecArgv(argv: readonly string[]): string[] {
 }
 
 /**
- * The host's flags for a caller's `argv`: {@link hostExecArgv}, and `--no-turbofan` unless the
- * caller chose its optimizing tiers itself; `tierUp` says whether the host's thread is to turn
- * TurboFan on.
+ * The host's flags for a caller's `argv` and the runs its jobs make (`runs`, when known):
+ * {@link hostExecArgv}, and `--no-turbofan` for a short campaign unless the caller chose its
+ * optimizing tiers itself; `tierUp` says whether the host's thread is to turn TurboFan on.
  */
-export function hostFlags(argv: readonly string[]): { execArgv: string[]; tierUp: boolean } {
+export function hostFlags(argv: readonly string[], runs?: number): { execArgv: string[]; tierUp: boolean } {
   const execArgv = hostExecArgv(argv);
-  const tierUp = !execArgv.some((a) => TIER_FLAG.test(a));
+  const tierUp = runs !== undefined && runs <= SHORT_CAMPAIGN_RUNS && !execArgv.some((a) => TIER_FLAG.test(a));
   if (tierUp) execArgv.push('--no-turbofan');
   return { execArgv, tierUp };
 }
@@ -187,14 +195,14 @@ export class WatchedWorker {
   private held: string[] = [];
 
   constructor(options: WatchOptions = {}) {
-    const { onNote, ...rest } = options;
+    const { onNote, runs, ...rest } = options;
     this.onNote = onNote;
     const source = import.meta.url.endsWith('.ts');
     const host = new URL(source ? './host.ts' : './host.js', import.meta.url).href;
     // The host itself needs the loader only when it runs from hmmlab's TypeScript sources; the
     // thread registers it on its own, for the driver.
     const boot = JSON.stringify([source ? (options.loader ?? null) : null, host]);
-    const { execArgv, tierUp } = hostFlags(process.execArgv);
+    const { execArgv, tierUp } = hostFlags(process.execArgv, runs);
     this.host = spawn(process.execPath, [...execArgv, '-e', HOST_BOOT, boot], {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       serialization: 'advanced',
