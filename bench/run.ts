@@ -711,7 +711,7 @@ function renderMarkdown(r: Record<string, unknown>): string {
     lines.push(
       '### TurboFan in a host',
       '',
-      `\`hmmlab fuzz ${short.driver} --runs N --no-corpus --no-typecheck --quiet\` in fresh processes, as launched (a host starts without TurboFan, and its thread turns it on when a campaign of more than 500 runs starts, or after 2 s of runs) and with \`node --turbofan\` before the command (the host keeps a caller's choice: V8's tiers from the start). Medians of ${short.rounds} launches each, alternating; CPU of all the processes and threads. Load average ${short.loadAverage[0]} → ${short.loadAverage[1]}.`,
+      `\`hmmlab fuzz ${short.driver} --runs N --no-corpus --no-typecheck --quiet\` in fresh processes, as launched (the host of a campaign of at most 500 runs starts without TurboFan, and its thread turns it on after 2 s of runs; a longer campaign's host starts with it) and with \`node --turbofan\` before the command (the host keeps a caller's choice: V8's tiers from the start). Medians of ${short.rounds} launches each, alternating; CPU of all the processes and threads. Load average ${short.loadAverage[0]} → ${short.loadAverage[1]}.`,
       '',
       '| runs | wall, as launched | wall, --turbofan | ratio | CPU, as launched | CPU, --turbofan | ratio |',
       '|---|---|---|---|---|---|---|',
