@@ -27,5 +27,5 @@ export {
   OPERATOR_NAMES,
   readEquivalents,
 } from './internal/mutate/mutants.js';
-export type { Severity } from './rules/rule.js';
 export type { DecisionRow, DecisionTable, ExplainResult } from './internal/tables.js';
+export type { Severity } from './rules/rule.js';

@@ -4,9 +4,9 @@
  */
 
 import { AnalyzeError } from '../internal/errors.js';
-import { type DecisionRow, type DecisionTable, type ExplainResult, rowHeader } from '../internal/tables.js';
 import { displayPath } from '../internal/files.js';
 import type { Finding, Incomplete, LintOptions } from '../internal/lint.js';
+import { type DecisionRow, type DecisionTable, type ExplainResult, rowHeader } from '../internal/tables.js';
 import { analyzeC, type CAnalysis } from './analyze.js';
 import type { CEffect, CPath } from './interp.js';
 import { C_RULES, checkC } from './rules.js';
