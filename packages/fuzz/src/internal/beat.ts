@@ -25,8 +25,8 @@ export const DECISION_CAPACITY = 1 << 18;
 
 /**
  * Campaigns of at most this many runs start their host without TurboFan (watchdog.ts), and longer
- * ones that come to such a host turn it on (heartbeat.ts). A campaign of 300 runs of amdkfd-style
- * in a fresh host took about a third less CPU without it and no longer; one of 1,000 runs a quarter
- * less CPU but 6% longer (docs/performance.md, "TurboFan in a host").
+ * ones that come to such a host turn it on (heartbeat.ts). Without it, 300 runs of amdkfd-style in
+ * a fresh host took about a quarter less CPU and no longer, 1,000 runs less CPU but longer
+ * (docs/performance.md, "TurboFan in a host").
  */
 export const SHORT_CAMPAIGN_RUNS = 500;
