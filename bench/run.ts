@@ -10,7 +10,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { type CliCampaigns, cliCampaigns } from './src/cli-campaigns.js';
 import {
   type Detection,
@@ -43,7 +43,7 @@ import {
   type ScalePoint,
   sparse,
 } from './src/scaling.js';
-import { type ShortCampaigns, type Startup, shortCampaigns, startup } from './src/startup.js';
+import { type SeveralDrivers, type ShortCampaigns, type Startup, severalDrivers, shortCampaigns, startup } from './src/startup.js';
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -327,6 +327,22 @@ if (want('cli')) {
   log(
     `hmmlab fuzz of ${c.driver}, ${c.runs} runs (medians of ${c.rounds} rounds): ${Object.entries(c.byWorkers)
       .map(([w, f]) => `${w} worker(s) ${f.medianMs} ms, ${f.scenariosPerSec} scenarios/s (launch ${f.launchMedianMs} ms)`)
+      .join('; ')}`,
+  );
+  const templates = ['amdkfd-style', 'amdkfd-style-xnack-off', 'dmirror-fixed', 'mlx5-odp-style', 'nouveau-style', 'xe-style'];
+  const cores = availableParallelism();
+  const several = severalDrivers(
+    templates.map((t) => `examples/${t}`),
+    quick ? 500 : 3000,
+    cores > 1 ? [1, Math.min(cores, 8)] : [1],
+    quick ? 1 : 3,
+  );
+  results.severalDrivers = several;
+  log(
+    `hmmlab fuzz of ${several.drivers.length} drivers, ${several.runs} runs each, wall / CPU ms (medians of ${several.rounds}): ${Object.entries(
+      several.byJobs,
+    )
+      .map(([j, f]) => `--jobs ${j} ${f.medianMs} / ${f.cpuMedianMs}`)
       .join('; ')}`,
   );
   const s = shortCampaigns('examples/amdkfd-style', quick ? [300] : [20, 300, 1000, 3000], quick ? 2 : 6);
@@ -700,6 +716,24 @@ function renderMarkdown(r: Record<string, unknown>): string {
       ...Object.entries(cli.byWorkers).map(
         ([w, f]) =>
           `| ${w} | ${(f.medianMs / 1000).toFixed(2)} s | ${f.scenariosPerSec.toLocaleString('en')}${one !== undefined && w !== '1' ? ` (${(one.medianMs / f.medianMs).toFixed(2)}× one worker)` : ''} | ${(f.launchMedianMs / 1000).toFixed(2)} s |`,
+      ),
+      '',
+    );
+  }
+  const several = r.severalDrivers as SeveralDrivers | undefined;
+  if (several) {
+    const one = several.byJobs['1'];
+    const cpu = (ms: number | null): string => (ms === null ? '–' : `${(ms / 1000).toFixed(1)} s`);
+    lines.push(
+      '### Several drivers at once',
+      '',
+      `\`hmmlab fuzz <the ${several.drivers.length} correct templates> --runs ${several.runs} --jobs J --no-corpus --no-typecheck --quiet\` (${several.drivers.map((d) => d.replace(/^examples\//, '')).join(', ')}), the built command; medians of ${several.rounds} launches of each, the order rotating; CPU of all its processes and threads. Load average ${several.loadAverage[0]} → ${several.loadAverage[1]}.`,
+      '',
+      '| --jobs | wall | CPU | wall against --jobs 1 |',
+      '|---|---|---|---|',
+      ...Object.entries(several.byJobs).map(
+        ([j, f]) =>
+          `| ${j} | ${(f.medianMs / 1000).toFixed(1)} s | ${cpu(f.cpuMedianMs)} | ${one !== undefined && j !== '1' ? `${(one.medianMs / f.medianMs).toFixed(2)}× faster` : '–'} |`,
       ),
       '',
     );

@@ -144,3 +144,47 @@ export function shortCampaigns(driver: string, runs: readonly number[], rounds: 
   const loadAfter = loadavg()[0] ?? 0;
   return { driver, rounds, byRuns, loadAverage: [Number(loadBefore.toFixed(1)), Number(loadAfter.toFixed(1))] };
 }
+
+/** Launches of one `hmmlab fuzz` of several drivers, one driver at a time and several at once. */
+export interface SeveralDrivers {
+  readonly drivers: readonly string[];
+  readonly runs: number;
+  readonly rounds: number;
+  /** `--jobs` → its launches. */
+  readonly byJobs: Readonly<Record<string, Launches>>;
+  readonly loadAverage: readonly [number, number];
+}
+
+/**
+ * `hmmlab fuzz <drivers…> --runs N --jobs J` for each J of `jobs`, `rounds` times, the order of
+ * the J rotating from round to round: the wall clock of the whole command, and its CPU.
+ */
+export function severalDrivers(drivers: readonly string[], runs: number, jobs: readonly number[], rounds: number): SeveralDrivers {
+  if (!existsSync('packages/cli/dist/main.js')) throw new Error('bench: packages/cli/dist is missing; build first (npx tsc -b)');
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  const args = (j: number): string[] => [
+    BIN,
+    'fuzz',
+    ...drivers,
+    '--runs',
+    String(runs),
+    '--jobs',
+    String(j),
+    '--no-corpus',
+    '--no-typecheck',
+    '--quiet',
+  ];
+  const loadBefore = loadavg()[0] ?? 0;
+  const got = new Map<number, Launch[]>(jobs.map((j) => [j, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (let k = 0; k < jobs.length; k++) {
+      const j = jobs[(i + k) % jobs.length] as number;
+      got.get(j)?.push(launch(args(j), env));
+    }
+  }
+  const loadAfter = loadavg()[0] ?? 0;
+  const byJobs: Record<string, Launches> = {};
+  for (const [j, xs] of got) byJobs[String(j)] = launches(xs);
+  return { drivers, runs, rounds, byJobs, loadAverage: [Number(loadBefore.toFixed(1)), Number(loadAfter.toFixed(1))] };
+}

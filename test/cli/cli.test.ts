@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -143,11 +143,31 @@ describe('hmmlab fuzz', () => {
     expect(whatIf.status).toBe(0);
   });
 
-  it('should judge a folder of drivers against their expected.json', () => {
-    const r = hmmlab('fuzz', `${fixtures}/known-bug`, `${fixtures}/correct`, '--runs', '200', '--no-typecheck');
-    expect(r.stdout).toContain('caught');
-    expect(r.stdout).toContain('all drivers as expected');
-    expect(r.status).toBe(0);
+  it('should judge a folder of drivers against their expected.json, the same with the drivers fuzzed one at a time and at once', () => {
+    // The slowest campaign first: at once, the others finish before it.
+    const drivers = [`${fixtures}/correct`, `${fixtures}/known-bug`, `${fixtures}/no-flush`];
+    // The campaigns' times aside (the table's time column and its width, the reports' elapsed time).
+    const timeless = (s: string): string =>
+      s
+        .replace(/\d+(\.\d+)? (ms|s)\b/g, 'T')
+        .replace(/ +/g, ' ')
+        .replace(/-+/g, '-');
+    const one = hmmlab('fuzz', ...drivers, '--runs', '200', '--no-typecheck', '--no-corpus', '--jobs', '1');
+    const all = hmmlab('fuzz', ...drivers, '--runs', '200', '--no-typecheck', '--no-corpus', '--jobs', '3');
+    expect(one.stdout).toMatch(
+      /^pass +test\/cli\/fixtures\/correct\/driver\.ts \(200 runs\): no violation\ncaught +test\/cli\/fixtures\/known-bug\/driver\.ts .*\nfail +test\/cli\/fixtures\/no-flush\/driver\.ts .*\n/,
+    );
+    expect(one.stdout).toContain('1 of 1 driver bugs caught, 1 of 2 correct drivers pass: 1 driver(s) not as expected');
+    expect(one.status).toBe(1);
+    expect(timeless(all.stdout)).toBe(timeless(one.stdout));
+    // Three at once is more than a machine of fewer cores holds: that is said, and nothing else differs.
+    const cores = availableParallelism();
+    const over =
+      cores < 3
+        ? `hmmlab: warning: --jobs 3 on a machine with ${cores} core(s): campaigns beyond the cores share them, which makes each slower and the command no faster\n`
+        : '';
+    expect(all.stderr).toBe(over + one.stderr);
+    expect(all.status).toBe(1);
   });
 });
 
@@ -397,6 +417,7 @@ describe('hmmlab bad usage', () => {
       ['fuzz', `${fixtures}/correct`, '--no-typecheck', '--corpus', `${fixtures}/correct/driver.ts`],
       /--corpus .*driver\.ts: cannot write it \(.*driver\.ts is not a folder\); --no-corpus fuzzes without one\n$/,
     ],
+    ['--jobs 0', ['fuzz', `${fixtures}/correct`, '--no-typecheck', '--jobs', '0'], /^hmmlab: --jobs 0: expected an integer ≥ 1\n$/],
     ['an unknown template', ['init', 'never-created', '--template', 'nope'], /unknown template "nope"; expected one of dmirror/],
     ['an unknown profile', ['codemod', '--from', '4.19', '--to', 'latest', 'examples/dmirror'], /4\.19/],
     ['lint of a missing path', ['lint', 'examples/nowhere'], /nowhere/],

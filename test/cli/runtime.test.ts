@@ -268,6 +268,48 @@ describe('hmmlab fuzz interrupted', () => {
     expect(stdout).toMatch(/interrupted: 1 driver\(s\) done, test\/cli\/fixtures\/correct\/driver\.ts stopped after \d+ run\(s\)/);
   });
 
+  it('should name every campaign SIGINT cut short when drivers are fuzzed at once, and the drivers not started', async () => {
+    const child = spawn(
+      process.execPath,
+      [
+        bin,
+        'fuzz',
+        `${fixtures}/correct`,
+        'examples/dmirror-fixed',
+        `${fixtures}/no-flush`,
+        '--runs',
+        '1000000',
+        '--no-typecheck',
+        '--no-corpus',
+        '--jobs',
+        '2',
+      ],
+      { cwd: root, env: { ...process.env, HMMLAB_PROGRESS_INTERVAL: '0' } },
+    );
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (s: string) => {
+      stdout += s;
+    });
+    child.stderr.on('data', (s: string) => {
+      stderr += s;
+      // Both campaigns have made runs: interrupt them.
+      if (!sent && /correct\/driver\.ts: [1-9]/.test(stderr) && /dmirror-fixed\/driver\.ts: [1-9]/.test(stderr)) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    expect(sent).toBe(true);
+    expect(status).toBe(130);
+    expect(stdout).toMatch(
+      /\ninterrupted: 0 driver\(s\) done, test\/cli\/fixtures\/correct\/driver\.ts stopped after [1-9]\d* run\(s\) and examples\/dmirror-fixed\/driver\.ts after [1-9]\d* without a result, 1 driver\(s\) not started\n$/,
+    );
+  });
+
   it('should print the JSON document with interrupted: true, valid against the schema, on SIGINT', async () => {
     const child = spawn(
       process.execPath,

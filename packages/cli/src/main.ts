@@ -90,6 +90,7 @@ program
   .option('--strategy <name>', 'schedule strategy: pct, random or exhaustive', 'pct')
   .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
   .option('--workers <n>', 'watched workers the runs are split over (each a thread in a process of its own)', '1')
+  .option('--jobs <n>', 'drivers fuzzed at once, each with its --workers (default: as many as the cores hold, at most 8)')
   .option('--require-window <names...>', `fail if a race window was never reached (${WINDOWS.join(', ')})`)
   .option('--corpus <dir>', "keep each driver's corpus in <dir>/<driver name>/ (default .hmmlab/corpus, or $HMMLAB_CORPUS)")
   .option('--no-corpus', 'neither read nor write a corpus')

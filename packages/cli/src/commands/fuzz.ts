@@ -5,6 +5,7 @@
  * included); 2: bad usage or a driver that does not load; 130: interrupted.
  */
 import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import {
   type CampaignResult,
@@ -17,11 +18,12 @@ import {
   shardRuns,
   WINDOWS,
 } from '@hmmlab/fuzz';
-import { SingleBar } from 'cli-progress';
+import { MultiBar, SingleBar } from 'cli-progress';
 import { saveCounterexample } from '../internal/counterexamples.js';
 import { DEFAULT_RUNS, defaultCorpus } from '../internal/defaults.js';
 import { campaignShape, type DriverTarget, findDrivers, parseShapeOption, shapeOrigin, summaryLine } from '../internal/drivers.js';
 import { formatCampaign, formatMs, table } from '../internal/format.js';
+import { defaultJobs, InOrder, inSlots } from '../internal/in-order.js';
 import { prepareFolder, prepareOutput } from '../internal/output.js';
 import { ProgressLines, progressIntervalMs } from '../internal/progress.js';
 import { type CampaignIdentity, fuzzJson, type NotLoaded } from '../internal/result-json.js';
@@ -46,6 +48,8 @@ export interface FuzzCommandOptions {
   profile?: string;
   /** `--workers`: number of watched worker threads. */
   workers?: string;
+  /** `--jobs`: drivers fuzzed at once. */
+  jobs?: string;
   /** `--json`: print the results as JSON. */
   json?: boolean;
   /** `--no-typecheck` sets it false: skip type-checking the driver. */
@@ -114,23 +118,46 @@ function progressLine(x: Outcome): string {
   return `${x.status.padEnd(10)} ${x.target.label} (${x.result.runs} runs): ${found}`;
 }
 
-/** What an interrupted campaign prints: the drivers finished so far, and the one cut short. Exit 130. */
+/** A campaign SIGINT cut short: its driver, and the runs it had done. */
+interface CutShort {
+  label: string;
+  runs: number;
+}
+
+/**
+ * What was left undone: `a stopped after 12 run(s) without a result`, `a stopped after 12 run(s)
+ * and b after 40 without a result`, `3 driver(s) not started`.
+ */
+function undoneText(cut: readonly CutShort[], notStarted: number): string {
+  const parts: string[] = [];
+  const [first, ...rest] = cut;
+  if (first !== undefined) {
+    const others = rest.map((c) => ` and ${c.label} after ${c.runs}`).join('');
+    parts.push(`${first.label} stopped after ${first.runs} run(s)${others} without a result`);
+  }
+  if (notStarted > 0) parts.push(`${notStarted} driver(s) not started`);
+  return parts.join(', ');
+}
+
+/**
+ * What an interrupted campaign prints: the drivers finished so far, the ones cut short (one,
+ * unless several drivers were fuzzed at once), and how many were not started. Exit 130.
+ */
 function printInterrupted(
   outcomes: readonly Outcome[],
-  cut: { label: string; runs: number },
+  undone: { cut: readonly CutShort[]; notStarted: number },
   json: boolean,
   notLoaded: readonly NotLoaded[],
 ): number {
+  const text = undoneText(undone.cut, undone.notStarted);
   if (json) {
     process.stdout.write(fuzzJson(outcomes, true, notLoaded));
-    process.stderr.write(`hmmlab: interrupted: ${cut.label} stopped after ${cut.runs} run(s) without a result\n`);
+    process.stderr.write(`hmmlab: interrupted: ${text === '' ? `${outcomes.length} driver(s) done` : text}\n`);
   } else {
     for (const x of outcomes.filter((y) => y.result.failure !== null)) {
       process.stdout.write(`\n${x.status.toUpperCase()}: ${x.target.label}\n${formatCampaign(x.result, x.target.label)}\n`);
     }
-    process.stdout.write(
-      `\ninterrupted: ${outcomes.length} driver(s) done, ${cut.label} stopped after ${cut.runs} run(s) without a result\n`,
-    );
+    process.stdout.write(`\ninterrupted: ${outcomes.length} driver(s) done${text === '' ? '' : `, ${text}`}\n`);
   }
   return INTERRUPTED_EXIT;
 }
@@ -163,6 +190,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   const seed = intOption('seed', o.seed, 0, MAX_SEED) ?? 1;
   const workers = intOption('workers', o.workers, 1) ?? 1;
   warnOverCores(workers);
+  const jobsOption = intOption('jobs', o.jobs, 1);
   const shard = o.shard === undefined ? undefined : parseShard(o.shard);
   const watch = watchOptions(o.hangTimeout, o.maxHeap);
   const strategy = (o.strategy ?? 'pct') as StrategyName;
@@ -186,23 +214,39 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   if (o.checkpoint !== undefined && targets.length > 1) {
     throw new UsageError(`--checkpoint: one driver at a time (${targets.length} found); give each driver its own checkpoint file`);
   }
+  const cores = availableParallelism();
+  const jobs = jobsOption ?? defaultJobs(targets.length, workers, cores);
+  // Beyond the cores, the campaigns share them: each is slower, and the command no faster.
+  if (jobsOption !== undefined && workers <= cores && Math.min(jobs, targets.length) * workers > cores) {
+    const what = workers > 1 ? `--jobs ${jobs} with --workers ${workers}` : `--jobs ${jobs}`;
+    process.stderr.write(
+      `hmmlab: warning: ${what} on a machine with ${cores} core(s): campaigns beyond the cores share them, which makes each slower and the command no faster\n`,
+    );
+  }
   // The drivers are type-checked once the first campaign has started: its worker process starts,
   // loads the driver and probes it on another core meanwhile (after an edit, the check takes about
   // 0.6 s, as long as that start). Nothing of the campaign is shown before the check passes; a
-  // driver that does not type-check stops it, and only the type error is reported.
+  // driver that does not type-check stops it, and only the type error is reported. The other
+  // campaigns start after the check.
   let unchecked = o.typecheck !== false;
-  const outcomes: Outcome[] = [];
+  // By driver, in the drivers' order: what the campaigns found, and of several drivers, those that
+  // did not load or probe (the others are fuzzed and reported).
+  const found: (Outcome | undefined)[] = [];
+  const failedToLoad: (NotLoaded | undefined)[] = [];
   const tty = process.stderr.isTTY === true && o.json !== true && o.quiet !== true;
   // Without a terminal (CI), a line every few seconds instead of a bar.
   const lines = process.stderr.isTTY !== true && o.quiet !== true;
   const intervalMs = progressIntervalMs(process.env.HMMLAB_PROGRESS_INTERVAL);
-  let interrupted: { label: string; runs: number } | null = null;
-  // Of several drivers, those that did not load or probe: the others are fuzzed and reported.
-  const notLoaded: NotLoaded[] = [];
-  // Stops a campaign: SIGINT, or the drivers' type check failing.
+  const bars = tty && jobs > 1 && targets.length > 1 ? new MultiBar({ hideCursor: true, clearOnComplete: true }) : null;
+  // By driver: the campaigns SIGINT cut short, with the runs each had done.
+  const cutShort: (CutShort | undefined)[] = [];
+  // Stops the campaigns: SIGINT, the drivers' type check failing, or another campaign failing.
   const typeError = new AbortController();
-  const stop = signal === undefined ? typeError.signal : AbortSignal.any([signal, typeError.signal]);
-  for (const target of targets) {
+  const halt = new AbortController();
+  const stop = AbortSignal.any(signal === undefined ? [typeError.signal, halt.signal] : [signal, typeError.signal, halt.signal]);
+  const order = new InOrder(targets.length, (stream, text) => process[stream].write(text));
+  const fuzzOne = async (i: number): Promise<void> => {
+    const target = targets[i] as DriverTarget;
     let bar: SingleBar | null = null;
     let printer: ProgressLines | null = null;
     let done = 0;
@@ -221,7 +265,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       ...(o.feedback === false ? { feedback: false } : {}),
       ...(shard !== undefined ? { shard } : {}),
       ...(o.checkpoint !== undefined ? { checkpoint: o.checkpoint } : {}),
-      onWarning: (line: string) => process.stderr.write(`hmmlab: warning: ${line}\n`),
+      onWarning: (line: string) => order.write(i, 'stderr', `hmmlab: warning: ${line}\n`),
       // A known bug's expected.json may say how a campaign reaches it (a kernel what-if, an op);
       // --shape narrows or widens every driver's scenarios.
       ...(shape !== undefined ? { shape } : {}),
@@ -233,8 +277,13 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
           printer = new ProgressLines(target.label, { intervalMs, now: () => performance.now(), write });
         }
         if (!tty) return;
+        const total = shardRuns(runs, shard);
+        if (bars !== null) {
+          bar = bars.create(total, 0, {}, { format: `  ${name.padEnd(24)} [{bar}] {value}/{total} runs` });
+          return;
+        }
         bar = new SingleBar({ format: `  ${name.padEnd(24)} [{bar}] {value}/{total} runs`, hideCursor: true, clearOnComplete: true });
-        bar.start(shardRuns(runs, shard), 0);
+        bar.start(total, 0);
       },
       onProgress: (n: number, total: number, reached: { cells: number; violations: number }) => {
         done = n;
@@ -259,20 +308,28 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       result = await campaign;
     } catch (e) {
       if (typeError.signal.aborted) throw typeError.signal.reason;
+      // Another driver's campaign failed: that failure is the command's.
+      if (halt.signal.aborted) {
+        order.finish(i);
+        return;
+      }
       if (signal?.aborted === true && e instanceof Interrupted) {
-        interrupted = { label: target.label, runs: done };
-        break;
+        cutShort[i] = { label: target.label, runs: done };
+        order.finish(i);
+        return;
       }
-      if (e instanceof CheckpointError) throw new UsageError(e.message);
-      const failure = watchedFailure(e, target.label);
-      if (failure instanceof UsageError && targets.length > 1) {
-        notLoaded.push({ file: target.label, error: failure.message });
-        process.stderr.write(`hmmlab: ${failure.message}\n`);
-        continue;
+      const failure = e instanceof CheckpointError ? new UsageError(e.message) : watchedFailure(e, target.label);
+      if (failure instanceof UsageError && !(e instanceof CheckpointError) && targets.length > 1) {
+        failedToLoad[i] = { file: target.label, error: failure.message };
+        order.write(i, 'stderr', `hmmlab: ${failure.message}\n`);
+        order.finish(i);
+        return;
       }
+      halt.abort(failure);
       throw failure;
     } finally {
-      (bar as SingleBar | null)?.stop();
+      if (bars !== null && bar !== null) bars.remove(bar);
+      else (bar as SingleBar | null)?.stop();
     }
     const campaign: CampaignIdentity = {
       runs,
@@ -298,12 +355,22 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
           })
         : null;
     const outcome: Outcome = { target, result, status, campaign, shard: shard ?? null, saved };
-    outcomes.push(outcome);
+    found[i] = outcome;
     // With --json, stdout holds only the JSON document: the early findings go to stderr.
-    if (targets.length > 1) (o.json === true ? process.stderr : process.stdout).write(`${progressLine(outcome)}\n`);
+    if (targets.length > 1) order.write(i, o.json === true ? 'stderr' : 'stdout', `${progressLine(outcome)}\n`);
+    order.finish(i);
+  };
+  try {
+    await inSlots(targets.length, jobs, fuzzOne, () => stop.aborted);
+  } finally {
+    bars?.stop();
   }
-  if (interrupted !== null) {
-    const code = printInterrupted(outcomes, interrupted, o.json === true, notLoaded);
+  const outcomes = found.filter((x): x is Outcome => x !== undefined);
+  const notLoaded = failedToLoad.filter((x): x is NotLoaded => x !== undefined);
+  const cut = cutShort.filter((x): x is CutShort => x !== undefined);
+  if (signal?.aborted === true) {
+    const notStarted = targets.length - outcomes.length - notLoaded.length - cut.length;
+    const code = printInterrupted(outcomes, { cut, notStarted }, o.json === true, notLoaded);
     if (o.checkpoint !== undefined && existsSync(o.checkpoint)) {
       process.stderr.write(`hmmlab: the campaign's last checkpoint is in ${o.checkpoint}: run the same command to resume it\n`);
     }
