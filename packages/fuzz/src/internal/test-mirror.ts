@@ -84,6 +84,8 @@ export function mirror(flush: boolean, spinsOn?: (range: MmuNotifierRange) => bo
               if (mmuNotifierRangeBlockable(range)) await lock.lock();
               else if (!lock.tryLock()) return false;
               mmuIntervalSetSeq(sub, curSeq);
+              // What the device may have written is dirty (set_page_dirty): reclaim keeps it.
+              vm.dirtyWritable(range.start, range.end);
               vm.clearRange(range.start, range.end);
               if (flush) vm.flushTlb(range.start, range.end);
               lock.unlock();
