@@ -6,6 +6,7 @@
  * so short a campaign does not build: the default campaign's run 35 of seed 1 does), which `--min-score` turns into exit 1.
  */
 import { spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -42,6 +43,8 @@ describe('hmmlab mutate', () => {
     expect(doc.counts).toMatchObject({ total: 3, killed: 1, survived: 1, equivalent: 1, invalid: 0, 'timed-out': 0 });
     expect(doc.score).toEqual({ percent: 50, detected: 1, counted: 2 });
     expect(r.stderr).toMatch(/\[3\/3\] /);
+    // Without --workers, as many mutants at once as the cores hold.
+    expect(r.stderr).toContain(`, 30 runs each (seed 1), ${Math.min(3, availableParallelism())} at once\n`);
     expect(r.status).toBe(1);
   });
 

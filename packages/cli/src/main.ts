@@ -141,7 +141,10 @@ program
   .option('--runs <n>', 'runs per mutant', String(DEFAULT_RUNS))
   .option('--seed <n>', 'campaign seed, 0 to 4294967295', '1')
   .option('--profile <name>', 'kernel API profile (default: the profiles the driver declares)')
-  .option('--workers <n>', 'mutants fuzzed at once, each in its own watched worker (a thread in a process of its own)', '1')
+  .option(
+    '--workers <n>',
+    'mutants fuzzed at once, each in its own watched worker (a thread in a process of its own) (default: as many as the cores, at most 8)',
+  )
   .option('--operator <names...>', 'only these mutation operators')
   .option('--shape <json|file>', 'scenario shape fields for every campaign, as hmmlab fuzz --shape')
   .option('--tests', "also run the driver's driver.test.ts (vitest) on each mutant the fuzzer does not kill")

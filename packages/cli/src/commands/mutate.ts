@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { AnalyzeError, type Equivalent, type Mutant, type MutantSet, mutants, OPERATOR_NAMES, readEquivalents } from '@hmmlab/analyze';
 import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
@@ -16,6 +17,7 @@ import { type CampaignResult, MAX_SEED, runParallelCampaign, WatchedWorker, Work
 import { DEFAULT_RUNS } from '../internal/defaults.js';
 import { campaignShape, findDrivers, parseShapeOption } from '../internal/drivers.js';
 import { formatMs, table } from '../internal/format.js';
+import { defaultJobs } from '../internal/in-order.js';
 import type { MutantRun } from '../internal/mutant-job.js';
 import { mutantTrees } from '../internal/mutant-tree.js';
 import { loaderFor, watchedFailure, watchOptions } from '../internal/runtime.js';
@@ -105,8 +107,8 @@ function vitestOf(driver: string): string {
 export async function mutateCommand(path: string, o: MutateCommandOptions, signal?: AbortSignal): Promise<number> {
   const runs = intOption('runs', o.runs, 1) ?? DEFAULT_RUNS;
   const seed = intOption('seed', o.seed, 0, MAX_SEED) ?? 1;
-  const workers = intOption('workers', o.workers, 1) ?? 1;
-  warnOverCores(workers);
+  const workersOption = intOption('workers', o.workers, 1);
+  if (workersOption !== undefined) warnOverCores(workersOption);
   const minScore = o.minScore === undefined ? undefined : Number(o.minScore);
   if (minScore !== undefined && !(Number.isFinite(minScore) && minScore >= 0 && minScore <= 100))
     throw new UsageError(`--min-score ${o.minScore}: expected a percentage between 0 and 100`);
@@ -143,9 +145,13 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
     ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
     ...(shape !== undefined ? { shape } : {}),
   };
+  // By default, as many mutants at once as the cores hold (at most 8).
+  const workers = workersOption ?? defaultJobs(set.mutants.length, 1, availableParallelism());
   const t0 = performance.now();
   const log = (s: string): void => void process.stderr.write(`${s}\n`);
-  log(`mutate ${target.label}: ${set.mutants.length} mutants in ${set.files.length} file(s), ${runs} runs each (seed ${seed})`);
+  log(
+    `mutate ${target.label}: ${set.mutants.length} mutants in ${set.files.length} file(s), ${runs} runs each (seed ${seed}), ${workers} at once`,
+  );
   let baseline: CampaignResult;
   try {
     baseline = await runParallelCampaign(target.file, { ...options, workers: 1, ...watch, ...(signal !== undefined ? { signal } : {}) });

@@ -54,9 +54,10 @@ export async function inSlots(n: number, jobs: number, run: (i: number) => Promi
 }
 
 /**
- * The drivers fuzzed at once: `--jobs`, else as many as the cores hold with `workers` workers each,
- * at most 8 (each campaign is a process of its own, with its own heap) and at most the drivers.
+ * How many campaigns to run at once when the user did not say (`hmmlab fuzz --jobs` of several
+ * drivers, `hmmlab mutate --workers` of mutants): as many as the cores hold with `workers` workers
+ * each, at most 8 (each campaign is a process of its own, with its own heap) and at most `campaigns`.
  */
-export function defaultJobs(drivers: number, workers: number, cores: number): number {
-  return Math.max(1, Math.min(drivers, 8, Math.floor(cores / workers)));
+export function defaultJobs(campaigns: number, workers: number, cores: number): number {
+  return Math.max(1, Math.min(campaigns, 8, Math.floor(cores / workers)));
 }
