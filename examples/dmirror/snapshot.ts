@@ -53,7 +53,8 @@ function dmirrorMkentry(dmirror: Dmirror, entry: number): number {
   const local = page.pgmap?.owner === dmirror.mdevice;
   if (page.isDevicePrivate) perm = local ? HMM_DMIRROR_PROT_DEV_PRIVATE_LOCAL : HMM_DMIRROR_PROT_DEV_PRIVATE_REMOTE;
   else if (page.isDeviceCoherent) perm = local ? HMM_DMIRROR_PROT_DEV_COHERENT_LOCAL : HMM_DMIRROR_PROT_DEV_COHERENT_REMOTE;
-  else if (page.isZero) perm = HMM_DMIRROR_PROT_ZERO;
+  // is_zero_pfn: the zero page, not a page of the huge zero page.
+  else if (page === k.pages.zeroPage) perm = HMM_DMIRROR_PROT_ZERO;
   else perm = HMM_DMIRROR_PROT_NONE;
   perm |= (entry & HMM_PFN_WRITE) !== 0 ? HMM_DMIRROR_PROT_WRITE : HMM_DMIRROR_PROT_READ;
   // hmm_pfn_to_map_order() + PAGE_SHIFT == PMD_SHIFT (or PUD_SHIFT): a table level holds

@@ -77,7 +77,7 @@ export function coverDevAccess(ctx: OracleContext, ev: Extract<TraceEvent, { typ
 
 /** A device installs a translation of the shared zero page (a read fault of untouched anonymous memory). */
 export function coverDevPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'dev-pte' }>): void {
-  if (ev.new !== 0 && devPtePfn(ev.new) === ctx.world.kernel.pages.zeroPage.pfn) ctx.cover('window|zero-page-mapped-by-device');
+  if (ev.new !== 0 && ctx.world.kernel.pages.isAnyZeroPfn(devPtePfn(ev.new))) ctx.cover('window|zero-page-mapped-by-device');
 }
 
 /**
@@ -87,8 +87,11 @@ export function coverDevPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 
  * restore of `migrate_vma_unmap`/`migrate_vma_finalize`, mm/migrate_device.c).
  */
 export function coverPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'pte' }>): void {
-  const zero = ctx.world.kernel.pages.zeroPage.pfn;
-  if (ev.inv >= 0 && ev.old !== 0 && ptePfn(ev.old) === zero && (ev.new === 0 || ptePfn(ev.new) !== zero)) {
+  // The zero page or a page of the huge zero page, replaced by anything but a zero page (a split
+  // of the huge zero page maps the zero page instead: no data changes).
+  const pages = ctx.world.kernel.pages;
+  const zero = ptePfn(ev.old);
+  if (ev.inv >= 0 && ev.old !== 0 && pages.isAnyZeroPfn(zero) && (ev.new === 0 || !pages.isAnyZeroPfn(ptePfn(ev.new)))) {
     // Held when the invalidation started: a correct driver has dropped it by now.
     const vpn = Math.floor(ev.va / ctx.world.kernel.pageSize);
     const held = ctx.invs.get(ev.inv)?.before;

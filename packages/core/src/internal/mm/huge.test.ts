@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { EBUSY, EINVAL, ENOMEM } from '../errors.js';
-import { HMM_PFN_REQ_FAULT, HMM_PFN_REQ_WRITE, type HmmRange, hmmPfnToMapOrder, hmmRangeFault } from '../hmm/hmm-range-fault.js';
+import {
+  HMM_PFN_REQ_FAULT,
+  HMM_PFN_REQ_WRITE,
+  type HmmRange,
+  hmmPfnToMapOrder,
+  hmmPfnToPfn,
+  hmmRangeFault,
+} from '../hmm/hmm-range-fault.js';
 import { Kernel, type KernelOptions } from '../kernel.js';
 import { makeDeviceExclusive, makeDeviceExclusiveRange } from '../migrate/device-exclusive.js';
 import { MmuIntervalNotifier, mmuIntervalNotifierInsert, mmuIntervalReadBegin, mmuIntervalSetSeq } from '../notifier/interval-notifier.js';
@@ -127,6 +134,64 @@ describe('anonymous THP (do_huge_pmd_anonymous_page)', () => {
     await w.mm.write(w.huge, 3);
     expect(w.mm.hugePmds.has(w.huge / HUGE)).toBe(false);
     expect(splitEvents(w)).toHaveLength(1);
+    expect(checkMmInvariants(w.k)).toEqual([]);
+  });
+});
+
+describe('the huge zero page (get_huge_zero_page, __split_huge_zero_page_pmd)', () => {
+  /** hmm_range_fault of `n` pages from `start` for reading only: what a device's read fault asks. */
+  async function readFault(w: World, start: number, n: number): Promise<number[]> {
+    const range: HmmRange = {
+      notifier: w.sub,
+      notifierSeq: await mmuIntervalReadBegin(w.sub),
+      start,
+      end: start + n * w.k.pageSize,
+      hmmPfns: new Array(n).fill(0),
+      defaultFlags: HMM_PFN_REQ_FAULT,
+      pfnFlagsMask: 0,
+      devPrivateOwner: null,
+    };
+    await w.mm.mmapLock.downRead();
+    expect(await hmmRangeFault(range)).toBe(0);
+    w.mm.mmapLock.upRead();
+    return Array.from({ length: n }, (_, i) => range.hmmPfns[i] as number);
+  }
+
+  it('should report 512 consecutive pfns of zero pages with map order 9, each a struct page a driver can take', async () => {
+    const w = await world();
+    const ps = w.k.pageSize;
+    const pfns = await readFault(w, w.huge + 7 * ps, 1);
+    expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('zero');
+    const entry = pfns[0] as number;
+    expect(hmmPfnToMapOrder(entry)).toBe(9);
+    // As nouveau_range_fault does: the head of the PMD's pages from the faulting page's offset.
+    const head = hmmPfnToPfn(entry) - 7;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) {
+      const page = w.k.pages.page(head + i);
+      expect(page.isZero).toBe(true);
+      expect(ptePfn(w.mm.pte(w.huge + i * ps))).toBe(head + i);
+    }
+    // is_zero_pfn holds for the zero page only.
+    expect(head).not.toBe(w.k.pages.zeroPage.pfn);
+    expect(await w.mm.read(w.huge + 300 * ps)).toBe(0);
+    expect(checkMmInvariants(w.k)).toEqual([]);
+  });
+
+  it('should map the zero page in its place when the PMD splits, inside the split invalidation', async () => {
+    const w = await world();
+    const ps = w.k.pageSize;
+    await readFault(w, w.huge, 1);
+    const hugeZero = ptePfn(w.mm.pte(w.huge + 5 * ps));
+    // A partial MADV_DONTNEED splits the PMD first, then zaps its part.
+    expect(await w.mm.madvise(w.huge, ps, MADV_DONTNEED)).toBe(0);
+    expect(w.mm.hugePmds.has(w.huge / HUGE)).toBe(false);
+    expect(w.mm.pte(w.huge)).toBe(0);
+    for (let i = 1; i < HPAGE_PMD_NR; i++) expect(ptePfn(w.mm.pte(w.huge + i * ps))).toBe(w.k.pages.zeroPage.pfn);
+    const changes = w.k.trace.events().filter((e) => e.type === 'pte' && e.why === 'split-huge-zero-pmd');
+    expect(changes).toHaveLength(HPAGE_PMD_NR);
+    expect(changes.every((e) => e.type === 'pte' && e.inv >= 0)).toBe(true);
+    expect(hugeZero).not.toBe(w.k.pages.zeroPage.pfn);
+    expect(await w.mm.read(w.huge + 5 * ps)).toBe(0);
     expect(checkMmInvariants(w.k)).toEqual([]);
   });
 });

@@ -24,6 +24,7 @@ import {
   PTE_SOFT_DIRTY,
   PTE_WRITE,
   PTE_YOUNG,
+  pteFlags,
   pteKindOf,
   ptePfn,
 } from './pte.js';
@@ -93,8 +94,9 @@ export function doHugePmdAnonymousPage(mm: Mm, va: number, write: boolean): void
   const vma = mm.lookupVma(haddr);
   if (vma !== undefined) vma.anonVma = true;
   if (!write) {
-    const z = mkPte(PTE_PRESENT, k.pages.zeroPage.pfn, PTE_YOUNG);
-    for (let i = 0; i < HPAGE_PMD_NR; i++) mm.setPte(first + i, z, -1, 'huge-zero-page');
+    // set_huge_zero_page: one PMD maps the huge zero folio, page i at its pfn + i.
+    const zero = k.pages.hugeZeroPage(HPAGE_PMD_ORDER).pfn;
+    for (let i = 0; i < HPAGE_PMD_NR; i++) mm.setPte(first + i, mkPte(PTE_PRESENT, zero + i, PTE_YOUNG), -1, 'huge-zero-page');
     mm.hugePmds.set(haddr / size, 'zero');
     return;
   }
@@ -139,6 +141,16 @@ export async function splitHugePmd(mm: Mm, va: number): Promise<boolean> {
   const now = mm.hugePmds.get(haddr / size);
   if (now !== undefined && now !== 'hugetlb') {
     mm.hugePmds.delete(haddr / size);
+    // __split_huge_zero_page_pmd: the huge zero page's entries become entries of the zero page
+    // (`my_zero_pfn`), inside the invalidation.
+    if (now === 'zero') {
+      const first = haddr / k.pageSize;
+      for (let i = 0; i < HPAGE_PMD_NR; i++) {
+        const e = mm.pt.get(first + i) ?? 0;
+        if (pteKindOf(e) === PTE_PRESENT)
+          mm.setPte(first + i, mkPte(PTE_PRESENT, k.pages.zeroPage.pfn, pteFlags(e)), range.id, 'split-huge-zero-pmd');
+      }
+    }
     if (k.trace.on) k.trace.emit({ type: 'vma', mm: mm.id, op: 'split-huge-pmd', start: haddr, end: haddr + size, detail: now });
   }
   await mmuNotifierInvalidateRangeEnd(range);
@@ -310,9 +322,10 @@ export function checkHugePmds(mm: Mm): string[] {
       const ok =
         pteKindOf(e) === entryKind &&
         head !== undefined &&
-        (kind === 'zero'
-          ? ptePfn(e) === k.pages.zeroPage.pfn
-          : ptePfn(e) === head.pfn + i && head.order === HPAGE_PMD_ORDER && (i === 0 || k.pages.peek(ptePfn(e))?.head === head));
+        ptePfn(e) === head.pfn + i &&
+        head.order === HPAGE_PMD_ORDER &&
+        head.isZero === (kind === 'zero') &&
+        (i === 0 || k.pages.peek(ptePfn(e))?.head === head);
       if (!ok) {
         out.push(`${String(mm)}: the ${kind} PMD at 0x${(idx * size).toString(16)} has a stray entry at page ${i}`);
         break;

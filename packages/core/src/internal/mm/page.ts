@@ -561,6 +561,8 @@ export class PageAllocator {
   readonly wordsPerPage: number;
   /** The shared zero page (`ZERO_PAGE(0)`). */
   readonly zeroPage: Page;
+  /** The huge zero page's head, once a read fault has mapped it ({@link PageAllocator.hugeZeroPage}). */
+  private hugeZero: Page | null = null;
   /** Pages per full-sized contents slab (a power of two). */
   private readonly pagesPerSlab: number;
   /** Number of the slabs below {@link PageAllocator.pagesPerSlab}, which double in size. */
@@ -599,6 +601,43 @@ export class PageAllocator {
     this.zeroPage.free = false;
     this.zeroPage.refcount = 1;
     this.store(this.zeroPage);
+  }
+
+  /**
+   * The huge zero page (mm/huge_memory.c, `mm_get_huge_zero_page` → `get_huge_zero_page`): a
+   * zeroed folio of `2^order` pages that a read fault of an untouched PMD-sized range maps whole
+   * (`set_huge_zero_page`). Allocated on first use, as the kernel does, and then kept: the
+   * kernel's shrinker frees it only once no mm maps it. Its pages are zero pages (`isZero`) at
+   * consecutive pfns, as `hmm_vma_handle_pmd` reports them (`pmd_pfn(pmd)` plus the offset), but
+   * `is_zero_pfn` holds only for {@link PageAllocator.zeroPage}.
+   */
+  hugeZeroPage(order: number): Page {
+    if (this.hugeZero !== null) return this.hugeZero;
+    const n = 2 ** order;
+    // Aligned to its size, as any block of the buddy allocator (see allocFolio).
+    this.nextPfn = Math.ceil(this.nextPfn / n) * n;
+    let head: Page | null = null;
+    for (let i = 0; i < n; i++) {
+      const p = this.newPage(this.nextPfn++, 'zero');
+      p.free = false;
+      p.refcount = 1;
+      this.store(p);
+      if (head === null) {
+        head = p;
+        p.order = order;
+      } else {
+        p.head = head;
+      }
+    }
+    this.hugeZero = head;
+    return head as Page;
+  }
+
+  /** True for the pfn of the zero page or of a page of the huge zero page (a zero page either way). */
+  isAnyZeroPfn(pfn: number): boolean {
+    if (pfn === this.zeroPage.pfn) return true;
+    const h = this.hugeZero;
+    return h !== null && pfn >= h.pfn && pfn < h.pfn + 2 ** h.order;
   }
 
   /** The struct page of `pfn` if it exists. */
