@@ -32,7 +32,9 @@ export default defineConfig({
     // No module mocking or in-source tests here: no module loader for them either (Node 20 has no
     // `module.registerHooks`, and Vitest warns at each start when asked for one).
     experimental: { viteModuleRunner: false, nodeLoader: false },
-    execArgv: ['--conditions=@hmmlab/source', '--import', 'tsx'],
+    // The young generation of the threads that run campaigns in `hmmlab fuzz`
+    // (YOUNG_GENERATION_MB, packages/fuzz/src/internal/watched-thread.ts): 32 MB semi-spaces.
+    execArgv: ['--conditions=@hmmlab/source', '--import', 'tsx', '--max-semi-space-size=32'],
     // `hmmlab fuzz` keeps a corpus under the working directory unless told otherwise: tests that
     // run the CLI must neither write into the repo nor depend on a corpus an earlier run left.
     env: { HMMLAB_CORPUS: 'off' },

@@ -11,6 +11,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { resolve } from 'node:path';
+import { YOUNG_GENERATION_MB } from '../packages/fuzz/src/internal/watched-thread.js';
 import { type CliCampaigns, cliCampaigns } from './src/cli-campaigns.js';
 import {
   type Detection,
@@ -30,6 +32,7 @@ import { type LintCost, lintCost } from './src/lint-cost.js';
 import { type MachineProbe, machineProbe } from './src/machine-probe.js';
 import { median, memoryUsed } from './src/measure.js';
 import { PAGES, type PairedRounds, pairedRounds } from './src/mixed-workload.js';
+import { type Nursery, nursery } from './src/nursery.js';
 import { type OracleCost, oracleCost } from './src/oracle-cost.js';
 import { type TrackingCost, trackingCost } from './src/race-tracking.js';
 import {
@@ -307,6 +310,15 @@ if (want('layout')) {
   results.layoutCost = { driver: 'amdkfd-style', ...cost };
   log(
     `runs by layout on amdkfd-style (medians of ${cost.rounds} rounds): ${cost.usPerRunWithoutThp} µs a run without a THP region, ${cost.usPerRunThpOnly} µs with one (${(cost.usPerRunThpOnly / cost.usPerRunWithoutThp).toFixed(1)}×; rounds' median ratio ${cost.thpRunCost}×), ${cost.usPerRunDefault} µs in the default mix (${cost.usPerRunDefaultPredicted} µs predicted); THP layouts take ${Math.round(cost.thpShareOfDefault * 100)}% of a default campaign's time`,
+  );
+}
+
+// 5b'. The young generation of a campaign's thread, against V8's default
+if (want('layout')) {
+  const n = nursery(resolve('examples/amdkfd-style/driver.ts'), YOUNG_GENERATION_MB, quick ? 2 : 16, quick ? 0.2 : 1);
+  results.nursery = n;
+  log(
+    `young generation ${n.campaignMb} MB against ${n.defaultMb} MB on ${n.driver} (medians of ${n.thpOnly.rounds} alternating rounds): THP layouts only ${n.thpOnly.defaultUs} against ${n.thpOnly.campaignUs} µs a run, ${n.thpOnly.ratio}× (${n.thpOnly.range.join(' to ')}); default mix ${n.defaultMix.defaultUs} against ${n.defaultMix.campaignUs} µs, ${n.defaultMix.ratio}× (${n.defaultMix.range.join(' to ')})`,
   );
 }
 
@@ -684,6 +696,22 @@ function renderMarkdown(r: Record<string, unknown>): string {
       `| default mix | ${layout.usPerRunDefault.toLocaleString('en')} (predicted from the two: ${layout.usPerRunDefaultPredicted.toLocaleString('en')}) |`,
       '',
       `The THP layouts' runs take about **${Math.round(layout.thpShareOfDefault * 100)}%** of a default campaign's time (\`t / (t + 15 f)\` of the two rates above).`,
+      '',
+    );
+  }
+  const young = r.nursery as Nursery | undefined;
+  if (young) {
+    const row = (name: string, f: Nursery['thpOnly']): string =>
+      `| ${name} | ${f.runsPerRound} | ${f.defaultUs.toLocaleString('en')} µs | ${f.campaignUs.toLocaleString('en')} µs | **${f.ratio}×** (${f.range[0]} to ${f.range[1]}) |`;
+    lines.push(
+      "## A campaign thread's young generation",
+      '',
+      `Campaigns of \`${young.driver}\` in two worker threads of a child process with V8's default flags (a \`--max-semi-space-size\` of the process would set both), one with V8's default young generation (${young.defaultMb} MB) and one with the ${young.campaignMb} MB that \`hmmlab fuzz\` gives its campaign threads (\`YOUNG_GENERATION_MB\`), in turn, the order alternating, a fresh pair for each layout: medians of ${young.thpOnly.rounds} rounds after 3 to warm up. Ratio: the median of the rounds' own ratios, and their range.`,
+      '',
+      '| campaign | runs per round | default | campaign thread | ratio |',
+      '|---|---|---|---|---|',
+      row('THP layouts only', young.thpOnly),
+      row('default mix', young.defaultMix),
       '',
     );
   }
