@@ -240,27 +240,46 @@ describe('hmmlab fuzz under a shape of large scenarios', () => {
   });
 });
 
+/**
+ * Runs `hmmlab <args>` and sends it SIGINT once `ready(stdout, stderr)` holds (checked as output
+ * arrives); its exit status, its output, and whether the signal was sent.
+ */
+async function interruptWhen(
+  args: readonly string[],
+  ready: (stdout: string, stderr: string) => boolean,
+  env: Record<string, string> = {},
+): Promise<{ status: number | null; stdout: string; stderr: string; sent: boolean }> {
+  const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: { ...process.env, ...env } });
+  let stdout = '';
+  let stderr = '';
+  let sent = false;
+  const check = (): void => {
+    if (!sent && ready(stdout, stderr)) {
+      sent = true;
+      child.kill('SIGINT');
+    }
+  };
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (s: string) => {
+    stdout += s;
+    check();
+  });
+  child.stderr.on('data', (s: string) => {
+    stderr += s;
+    check();
+  });
+  const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { status, stdout, stderr, sent };
+}
+
 describe('hmmlab fuzz interrupted', () => {
   it('should print the violations found so far with their tokens and exit 130 on SIGINT', async () => {
-    const child = spawn(
-      process.execPath,
-      [bin, 'fuzz', `${fixtures}/no-flush`, `${fixtures}/correct`, '--runs', '1000000', '--no-typecheck'],
-      {
-        cwd: root,
-      },
-    );
-    let stdout = '';
-    let sent = false;
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (s: string) => {
-      stdout += s;
+    const { status, stdout, sent } = await interruptWhen(
+      ['fuzz', `${fixtures}/no-flush`, `${fixtures}/correct`, '--runs', '1000000', '--no-typecheck'],
       // The first driver's result is out: interrupt the second, long campaign.
-      if (!sent && /no-flush.*replay: hmmlab replay/.test(stdout)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      (out) => /no-flush.*replay: hmmlab replay/.test(out),
+    );
     expect(sent).toBe(true);
     expect(status).toBe(130);
     expect(stdout).toContain('missed-flush');
@@ -269,10 +288,8 @@ describe('hmmlab fuzz interrupted', () => {
   });
 
   it('should name every campaign SIGINT cut short when drivers are fuzzed at once, and the drivers not started', async () => {
-    const child = spawn(
-      process.execPath,
+    const { status, stdout, sent } = await interruptWhen(
       [
-        bin,
         'fuzz',
         `${fixtures}/correct`,
         'examples/dmirror-fixed',
@@ -284,25 +301,10 @@ describe('hmmlab fuzz interrupted', () => {
         '--jobs',
         '2',
       ],
-      { cwd: root, env: { ...process.env, HMMLAB_PROGRESS_INTERVAL: '0' } },
-    );
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.on('data', (s: string) => {
-      stderr += s;
       // Both campaigns have made runs: interrupt them.
-      if (!sent && /correct\/driver\.ts: [1-9]/.test(stderr) && /dmirror-fixed\/driver\.ts: [1-9]/.test(stderr)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      (_out, err) => /correct\/driver\.ts: [1-9]/.test(err) && /dmirror-fixed\/driver\.ts: [1-9]/.test(err),
+      { HMMLAB_PROGRESS_INTERVAL: '0' },
+    );
     expect(sent).toBe(true);
     expect(status).toBe(130);
     expect(stdout).toMatch(
@@ -311,10 +313,8 @@ describe('hmmlab fuzz interrupted', () => {
   });
 
   it('should print the JSON document with interrupted: true, valid against the schema, on SIGINT', async () => {
-    const child = spawn(
-      process.execPath,
+    const { status, stdout, stderr, sent } = await interruptWhen(
       [
-        bin,
         'fuzz',
         `${fixtures}/throws-at-load`,
         `${fixtures}/no-flush`,
@@ -324,25 +324,9 @@ describe('hmmlab fuzz interrupted', () => {
         '--no-typecheck',
         '--json',
       ],
-      { cwd: root },
-    );
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (s: string) => {
-      stdout += s;
-    });
-    child.stderr.on('data', (s: string) => {
-      stderr += s;
       // The first driver's line is out (on stderr with --json): interrupt the second campaign.
-      if (!sent && /no-flush.*replay: hmmlab replay/.test(stderr)) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      (_out, err) => /no-flush.*replay: hmmlab replay/.test(err),
+    );
     expect(sent).toBe(true);
     expect(status).toBe(130);
     const doc = JSON.parse(stdout) as Doc;

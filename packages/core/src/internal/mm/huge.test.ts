@@ -70,8 +70,8 @@ async function world(options: KernelOptions = {}, advise = true): Promise<World>
   return { k, mm, huge, seen, sub };
 }
 
-/** hmm_range_fault of `n` pages from `start`, asking for write access; the output entries. */
-async function hmmFault(w: World, start: number, n: number): Promise<number[]> {
+/** hmm_range_fault of `n` pages from `start`, asking for write access unless `write` is false; the output entries. */
+async function hmmFault(w: World, start: number, n: number, write = true): Promise<number[]> {
   for (;;) {
     const range: HmmRange = {
       notifier: w.sub,
@@ -79,7 +79,7 @@ async function hmmFault(w: World, start: number, n: number): Promise<number[]> {
       start,
       end: start + n * w.k.pageSize,
       hmmPfns: new Array(n).fill(0),
-      defaultFlags: HMM_PFN_REQ_FAULT | HMM_PFN_REQ_WRITE,
+      defaultFlags: HMM_PFN_REQ_FAULT | (write ? HMM_PFN_REQ_WRITE : 0),
       pfnFlagsMask: 0,
       devPrivateOwner: null,
     };
@@ -139,28 +139,11 @@ describe('anonymous THP (do_huge_pmd_anonymous_page)', () => {
 });
 
 describe('the huge zero page (get_huge_zero_page, __split_huge_zero_page_pmd)', () => {
-  /** hmm_range_fault of `n` pages from `start` for reading only: what a device's read fault asks. */
-  async function readFault(w: World, start: number, n: number): Promise<number[]> {
-    const range: HmmRange = {
-      notifier: w.sub,
-      notifierSeq: await mmuIntervalReadBegin(w.sub),
-      start,
-      end: start + n * w.k.pageSize,
-      hmmPfns: new Array(n).fill(0),
-      defaultFlags: HMM_PFN_REQ_FAULT,
-      pfnFlagsMask: 0,
-      devPrivateOwner: null,
-    };
-    await w.mm.mmapLock.downRead();
-    expect(await hmmRangeFault(range)).toBe(0);
-    w.mm.mmapLock.upRead();
-    return Array.from({ length: n }, (_, i) => range.hmmPfns[i] as number);
-  }
-
   it('should report 512 consecutive pfns of zero pages with map order 9, each a struct page a driver can take', async () => {
     const w = await world();
     const ps = w.k.pageSize;
-    const pfns = await readFault(w, w.huge + 7 * ps, 1);
+    // A device's read fault: no write access asked.
+    const pfns = await hmmFault(w, w.huge + 7 * ps, 1, false);
     expect(w.mm.hugePmds.get(w.huge / HUGE)).toBe('zero');
     const entry = pfns[0] as number;
     expect(hmmPfnToMapOrder(entry)).toBe(9);
@@ -180,7 +163,7 @@ describe('the huge zero page (get_huge_zero_page, __split_huge_zero_page_pmd)', 
   it('should map the zero page in its place when the PMD splits, inside the split invalidation', async () => {
     const w = await world();
     const ps = w.k.pageSize;
-    await readFault(w, w.huge, 1);
+    await hmmFault(w, w.huge, 1, false);
     const hugeZero = ptePfn(w.mm.pte(w.huge + 5 * ps));
     // A partial MADV_DONTNEED splits the PMD first, then zaps its part.
     expect(await w.mm.madvise(w.huge, ps, MADV_DONTNEED)).toBe(0);
