@@ -90,13 +90,13 @@ export function coverPte(ctx: OracleContext, ev: Extract<TraceEvent, { type: 'pt
   // The zero page or a page of the huge zero page, replaced by anything but a zero page (a split
   // of the huge zero page maps the zero page instead: no data changes).
   const pages = ctx.world.kernel.pages;
-  const zero = ptePfn(ev.old);
-  if (ev.inv >= 0 && ev.old !== 0 && pages.isAnyZeroPfn(zero) && (ev.new === 0 || !pages.isAnyZeroPfn(ptePfn(ev.new)))) {
+  const oldPfn = ptePfn(ev.old);
+  if (ev.inv >= 0 && ev.old !== 0 && pages.isAnyZeroPfn(oldPfn) && (ev.new === 0 || !pages.isAnyZeroPfn(ptePfn(ev.new)))) {
     // Held when the invalidation started: a correct driver has dropped it by now.
     const vpn = Math.floor(ev.va / ctx.world.kernel.pageSize);
     const held = ctx.invs.get(ev.inv)?.before;
     for (const b of held?.values() ?? []) {
-      if (b.vpn === vpn && devPtePfn(b.entry) === zero) {
+      if (b.vpn === vpn && devPtePfn(b.entry) === oldPfn) {
         ctx.cover('window|zero-page-filled-under-device');
         break;
       }
