@@ -3,8 +3,10 @@
  * `latest`). It migrates whole PMD-aligned blocks with `MIGRATE_VMA_SELECT_COMPOUND`, so a THP
  * becomes one device-private folio under a device-private PMD; a device fault that
  * `hmm_range_fault` reports with map order 9, and the migration itself (as test_hmm's
- * `dmirror_migrate_finalize_and_map`), map all 512 pages of the huge page as small device entries. `zapFirstOnly` is the bug: an invalidation of a block it mapped that way clears only the
- * first page of the range, as if one entry covered the whole huge page.
+ * `dmirror_migrate_finalize_and_map`, with the check examples/dmirror-fixed adds: no invalidation
+ * but its own since before the setup), map all 512 pages of the huge page as small device
+ * entries. `zapFirstOnly` is the bug: an invalidation of a block it mapped that way clears only
+ * the first page of the range, as if one entry covered the whole huge page.
  */
 import {
   EFAULT,
@@ -21,6 +23,7 @@ import {
   MIGRATE_VMA_SELECT_DEVICE_PRIVATE,
   MIGRATE_VMA_SELECT_SYSTEM,
   MigrateVma,
+  MMU_NOTIFY_MIGRATE,
   type Mm,
   MmuIntervalNotifier,
   migratePfn,
@@ -29,6 +32,7 @@ import {
   migrateVmaPages,
   migrateVmaSetup,
   mmuIntervalNotifierInsert,
+  mmuIntervalReadBegin,
   mmuIntervalSetSeq,
   mmuNotifierRangeBlockable,
   type Page,
@@ -41,6 +45,12 @@ import {
 } from '@hmmlab/core';
 import { Device, defineDriver, hmmRangeFaultLoop } from '@hmmlab/harness';
 import { onePageRange } from './test-mirror.js';
+
+/** What a migration to the device maps of its new pages: `begin` before the setup, `map` before the finalize. */
+interface MapMigrated {
+  begin(): Promise<number>;
+  map(args: MigrateVma, seen: number): Promise<void>;
+}
 
 /** The mirror; `zapFirstOnly` is the bug described above. */
 export function devThpMirror(zapFirstOnly: boolean) {
@@ -110,7 +120,7 @@ export function devThpMirror(zapFirstOnly: boolean) {
         end: number,
         flags: number,
         faultPage: Page | null,
-        map: (args: MigrateVma) => Promise<void> = async () => {},
+        map: MapMigrated | null = null,
       ): Promise<number> {
         const n = (end - start) / ps;
         const args = new MigrateVma({
@@ -123,6 +133,9 @@ export function devThpMirror(zapFirstOnly: boolean) {
           flags,
         });
         if (faultPage !== null) args.faultPage = faultPage;
+        // Before the setup, once no invalidation is in progress: a MADV_DONTNEED whose callback
+        // has run may yet zap the entries the setup is about to collect.
+        const seq = map === null ? 0 : await map.begin();
         const r = await migrateVmaSetup(args);
         if (r !== 0) return r;
         const toDevice = (flags & MIGRATE_VMA_SELECT_SYSTEM) !== 0;
@@ -131,7 +144,7 @@ export function devThpMirror(zapFirstOnly: boolean) {
           toDevice ? allocDevice : (huge) => (huge ? kernel.pages.allocFolio(HPAGE_PMD_ORDER) : kernel.pages.allocPage({ zero: false })),
         );
         await migrateVmaPages(args);
-        await map(args);
+        if (map !== null) await map.map(args, seq);
         migrateVmaFinalize(args);
         return 0;
       }
@@ -142,6 +155,8 @@ export function devThpMirror(zapFirstOnly: boolean) {
           const lock = kernel.mutex('gpu0.lock');
           /** PMD indexes of the blocks the device mapped whole from an order-9 fault. */
           const hugeMapped = new Set<number>();
+          /** Invalidations other than its own migrations' (under `lock`). */
+          let others = 0;
           const mni = new MmuIntervalNotifier('gpu0 mirror');
           const vm = gpu.createVm(mm, {
             fault(_v, f) {
@@ -178,6 +193,10 @@ export function devThpMirror(zapFirstOnly: boolean) {
               if (mmuNotifierRangeBlockable(range)) await lock.lock();
               else if (!lock.tryLock()) return false;
               mmuIntervalSetSeq(sub, curSeq);
+              // Its own migrations revoke what the device maps of the range too, but a migration
+              // to the device may then map the new pages it is making; any other invalidation
+              // forbids that.
+              if (range.event !== MMU_NOTIFY_MIGRATE || range.owner !== gpu.owner) others++;
               let zapEnd = range.end;
               const blk = Math.floor(range.start / pmd);
               if (hugeMapped.has(blk)) {
@@ -186,6 +205,8 @@ export function devThpMirror(zapFirstOnly: boolean) {
                 if (zapFirstOnly) zapEnd = Math.min(range.end, range.start - (range.start % ps) + ps);
                 else hugeMapped.delete(blk);
               }
+              // What the device may have written is dirty before its entries go (set_page_dirty).
+              vm.dirtyWritable(range.start, zapEnd);
               vm.clearRange(range.start, zapEnd);
               vm.flushTlb(range.start, zapEnd);
               lock.unlock();
@@ -195,29 +216,44 @@ export function devThpMirror(zapFirstOnly: boolean) {
           /**
            * Between `migrate_vma_pages` and `migrate_vma_finalize`, while the new pages are
            * locked (as `dmirror_migrate_finalize_and_map`): a device folio that moved whole is
-           * mapped at once, as 512 small device entries.
+           * mapped at once, as 512 small device entries, unless an invalidation other than the
+           * migration's own came since before the setup (a concurrent MADV_DONTNEED may zap the
+           * migration entries after its callback cleared the range, and the new pages are then
+           * mapped by nothing on the CPU side): then the device faults the pages in when it
+           * touches them. test_hmm maps without this check.
            */
-          const mapMigrated = async (args: MigrateVma): Promise<void> => {
-            await lock.lock();
-            for (let i = 0; i < args.npages; i++) {
-              const d = args.dst[i] as number;
-              if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) === 0 || (d & MIGRATE_PFN_COMPOUND) === 0) continue;
-              const head = migratePfnToPage(kernel, d) as Page;
-              const va = args.start + i * ps;
-              for (let j = 0; j < HPAGE_PMD_NR; j++)
-                vm.setPte(va + j * ps, kernel.pages.page(head.pfn + j), { write: (d & MIGRATE_PFN_WRITE) !== 0 });
-              hugeMapped.add(va / pmd);
-              i += HPAGE_PMD_NR - 1;
-            }
-            lock.unlock();
+          const mapMigrated: MapMigrated = {
+            async begin() {
+              // The count first, then read_begin (as examples/dmirror-fixed does): an
+              // invalidation whose callback runs after the count changes it; one whose callback
+              // ran before may not have zapped yet, and read_begin sleeps until it has ended.
+              await lock.lock();
+              const seen = others;
+              lock.unlock();
+              await mmuIntervalReadBegin(mni);
+              return seen;
+            },
+            map: async (args, seen) => {
+              await lock.lock();
+              if (others !== seen) {
+                lock.unlock();
+                return;
+              }
+              for (let i = 0; i < args.npages; i++) {
+                const d = args.dst[i] as number;
+                if (((args.src[i] as number) & MIGRATE_PFN_MIGRATE) === 0 || (d & MIGRATE_PFN_COMPOUND) === 0) continue;
+                const head = migratePfnToPage(kernel, d) as Page;
+                const va = args.start + i * ps;
+                for (let j = 0; j < HPAGE_PMD_NR; j++)
+                  vm.setPte(va + j * ps, kernel.pages.page(head.pfn + j), { write: (d & MIGRATE_PFN_WRITE) !== 0 });
+                hugeMapped.add(va / pmd);
+                i += HPAGE_PMD_NR - 1;
+              }
+              lock.unlock();
+            },
           };
           /** Migrates the whole PMD-aligned blocks around `[start, end)`, each clipped to its VMA. */
-          const migrateBlocks = async (
-            start: number,
-            end: number,
-            select: number,
-            map: (args: MigrateVma) => Promise<void>,
-          ): Promise<number> => {
+          const migrateBlocks = async (start: number, end: number, select: number, map: MapMigrated | null): Promise<number> => {
             await mm.mmapLock.downRead();
             try {
               for (let b = start - (start % pmd); b < end; b += pmd) {
@@ -250,7 +286,7 @@ export function devThpMirror(zapFirstOnly: boolean) {
           return {
             vms: [vm],
             migrateToDevice: (start: number, end: number) => migrateBlocks(start, end, MIGRATE_VMA_SELECT_SYSTEM, mapMigrated),
-            migrateToRam: (start: number, end: number) => migrateBlocks(start, end, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, async () => {}),
+            migrateToRam: (start: number, end: number) => migrateBlocks(start, end, MIGRATE_VMA_SELECT_DEVICE_PRIVATE, null),
           };
         },
       };
