@@ -135,7 +135,7 @@ export function devThpMirror(zapFirstOnly: boolean) {
         if (faultPage !== null) args.faultPage = faultPage;
         // Before the setup, once no invalidation is in progress: a MADV_DONTNEED whose callback
         // has run may yet zap the entries the setup is about to collect.
-        const seq = map === null ? 0 : await map.begin();
+        const seen = map === null ? 0 : await map.begin();
         const r = await migrateVmaSetup(args);
         if (r !== 0) return r;
         const toDevice = (flags & MIGRATE_VMA_SELECT_SYSTEM) !== 0;
@@ -144,7 +144,7 @@ export function devThpMirror(zapFirstOnly: boolean) {
           toDevice ? allocDevice : (huge) => (huge ? kernel.pages.allocFolio(HPAGE_PMD_ORDER) : kernel.pages.allocPage({ zero: false })),
         );
         await migrateVmaPages(args);
-        if (map !== null) await map.map(args, seq);
+        if (map !== null) await map.map(args, seen);
         migrateVmaFinalize(args);
         return 0;
       }
