@@ -1,8 +1,9 @@
 /**
- * Builds the workspace (`tsc -b`: incremental, nearly free when dist is current) before the test
+ * Builds the workspace (`tsc -b`: incremental, nearly free when dist is current; then the packages'
+ * bundles of scripts/bundle.js, when the build changed) before the test
  * files run, and again before each rerun of watch mode. Tests that start the `hmmlab` command run
  * it as an installed copy runs, from the built JavaScript (packages/cli/bin/hmmlab.js →
- * dist/main.js, and the packages' dist in its worker threads); tests that import the packages get
+ * dist/main.js, and the model's packages from their bundles in lib/); tests that import the packages get
  * their TypeScript sources (the "@hmmlab/source" condition of vitest.config.ts).
  *
  * Starting from the build instead of the sources saves tsx's compile hooks at every start: about
@@ -14,21 +15,25 @@
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { bundle } from '../../scripts/bundle.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
- * `tsc -b`. When it fails (a type error in code under work), the processes tests start run from
- * the TypeScript sources instead: slower, but never a stale build. Vitest's workers, and the
+ * `tsc -b` and the bundles. When it fails (a type error in code under work), the processes tests
+ * start run from the TypeScript sources instead: slower, but never a stale build. Vitest's workers, and the
  * processes they start, inherit this process's environment.
  */
-function build() {
+async function build() {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   try {
     execFileSync(process.execPath, [tsc, '-b'], { cwd: root, stdio: 'inherit' });
+    await bundle();
     process.env.NODE_OPTIONS = withoutSource(process.env.NODE_OPTIONS);
-  } catch {
-    process.stderr.write('test/setup/build.js: tsc -b failed (above); the hmmlab processes tests start run from source\n');
+  } catch (e) {
+    process.stderr.write(
+      `test/setup/build.js: the build failed (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); the hmmlab processes tests start run from source\n`,
+    );
     process.env.NODE_OPTIONS = `${withoutSource(process.env.NODE_OPTIONS)} ${SOURCE}`.trim();
   }
 }
@@ -47,7 +52,7 @@ function withoutSource(options) {
  * Builds once per run, and again before each rerun of watch mode.
  * @param {import('vitest/node').TestProject} project
  */
-export default function setup(project) {
-  build();
+export default async function setup(project) {
+  await build();
   project.onTestsRerun(() => build());
 }

@@ -3,6 +3,8 @@
 // loaded only where it is needed: tsx registers in the worker threads that import a TypeScript
 // driver module (src/internal/runtime.ts), in this process only when it runs from source.
 //
+// The packages the model is made of load from their bundles (lib/, scripts/bundle.js).
+//
 // From source: in a checkout, with the "@hmmlab/source" export condition
 // (NODE_OPTIONS=--conditions=@hmmlab/source), "#main" resolves to src/main.ts and hmmlab's own
 // packages to their sources; tsx then registers in this process before anything is imported.
@@ -26,5 +28,21 @@ if (main.endsWith('.ts')) {
     `hmmlab: ${fileURLToPath(main)} is missing: build the checkout (npx tsc -b) or run from source (NODE_OPTIONS=--conditions=@hmmlab/source)\n`,
   );
   process.exit(2);
+} else {
+  // In a checkout built with `tsc -b` (its dist has the build's record, which the published
+  // package leaves out), hmmlab's packages load from their bundles (scripts/bundle.js):
+  // bundle again those older than the build.
+  const bundler = new URL('../../../scripts/bundle.js', import.meta.url);
+  if (existsSync(new URL('../dist/.tsbuildinfo', import.meta.url)) && existsSync(bundler)) {
+    try {
+      await (await import(bundler.href)).bundle();
+    } catch (e) {
+      // A failure of the checkout's build, not of a driver: the exit status of an internal error.
+      process.stderr.write(
+        `hmmlab: bundling the checkout's packages (scripts/bundle.js) failed: ${e instanceof Error ? e.message : String(e)}\n`,
+      );
+      process.exit(3);
+    }
+  }
 }
 await import(main);
