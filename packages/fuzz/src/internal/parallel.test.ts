@@ -8,7 +8,7 @@ import { mirror } from './test-mirror.js';
 const loader = import.meta.resolve('tsx/esm/api');
 const flushed = fileURLToPath(new URL('./test-flushed.ts', import.meta.url));
 const unflushed = fileURLToPath(new URL('./test-unflushed.ts', import.meta.url));
-const spinsLate = fileURLToPath(new URL('./test-spin-late.ts', import.meta.url));
+const hangsLate = fileURLToPath(new URL('./test-hang-late.ts', import.meta.url));
 
 /** What a campaign found, without its times. */
 function outcome(r: CampaignResult) {
@@ -70,10 +70,10 @@ describe('runParallelCampaign: a run that hangs', () => {
   it.each([1, 2])('should report the runs made before a run that hangs, and what they found (%i workers)', async (workers) => {
     const options: ParallelOptions = { seed: 9, loader, shrink: false, hangTimeoutMs: 2000, workers: 1 };
     // The runs before it: the same driver passes them all.
-    const before = await runParallelCampaign(spinsLate, { ...options, runs: 87 });
+    const before = await runParallelCampaign(hangsLate, { ...options, runs: 87 });
     expect(before.verdict).toBe('pass');
     expect(before.runs).toBe(87);
-    const hung = await runParallelCampaign(spinsLate, { ...options, workers, runs: workers === 1 ? 400 : 88 });
+    const hung = await runParallelCampaign(hangsLate, { ...options, workers, runs: workers === 1 ? 400 : 88 });
     expect(hung.failure?.violation.rule).toBe('callback-hung');
     expect(hung.failure?.runIndex).toBe(87);
     expect(hung.runs).toBe(88);
@@ -81,25 +81,25 @@ describe('runParallelCampaign: a run that hangs', () => {
     expect(hung.flushes).toEqual(before.flushes);
   });
 
-  // Seeded 2002, run 49 spins, and run 50, the first of the other worker's runs made ahead of the
+  // Seeded 2002, run 49 hangs, and run 50, the first of the other worker's runs made ahead of the
   // next epoch: the finishing job, given to that worker, stops responding; a new worker does it.
   it('should finish on a new worker when the one it was given hangs in a run made ahead', async () => {
     const options: ParallelOptions = { seed: 2002, loader, shrink: false, hangTimeoutMs: 2000 };
-    const before = await runParallelCampaign(spinsLate, { ...options, runs: 49, workers: 1 });
-    const hung = await runParallelCampaign(spinsLate, { ...options, runs: 400, workers: 2 });
+    const before = await runParallelCampaign(hangsLate, { ...options, runs: 49, workers: 1 });
+    const hung = await runParallelCampaign(hangsLate, { ...options, runs: 400, workers: 2 });
     expect(hung.failure?.violation.rule).toBe('callback-hung');
     expect(hung.failure?.runIndex).toBe(49);
     expect(hung.runs).toBe(50);
     expect(hung.coverage).toEqual(before.coverage);
   });
 
-  // Seeded 9, runs 110 and 130 spin as well: the other worker, its share of runs 50 to 99 done,
-  // makes its runs of the next epoch ahead and spins in run 110, which the campaign never makes;
+  // Seeded 9, runs 110 and 130 hang as well: the other worker, its share of runs 50 to 99 done,
+  // makes its runs of the next epoch ahead and hangs in run 110, which the campaign never makes;
   // its share before run 87 is then scanned again by a new worker.
   it('should report the first hung run when another worker hangs in a run made ahead of an epoch that never comes', async () => {
     const options: ParallelOptions = { seed: 9, loader, shrink: false, hangTimeoutMs: 2000 };
-    const before = await runParallelCampaign(spinsLate, { ...options, runs: 87, workers: 1 });
-    const hung = await runParallelCampaign(spinsLate, { ...options, runs: 400, workers: 2 });
+    const before = await runParallelCampaign(hangsLate, { ...options, runs: 87, workers: 1 });
+    const hung = await runParallelCampaign(hangsLate, { ...options, runs: 400, workers: 2 });
     expect(hung.failure?.violation.rule).toBe('callback-hung');
     expect(hung.failure?.runIndex).toBe(87);
     expect(hung.runs).toBe(88);

@@ -64,9 +64,12 @@ export function onePageFault(
 
 /**
  * A one-device mirror whose callback clears its page table; `flush` decides whether it also
- * flushes the TLB. `spinsOn`: invalidations on which the callback spins instead (a hung driver).
+ * flushes the TLB. `hangsOn`: invalidations on which the callback never returns instead (a hung
+ * driver): it blocks in `Atomics.wait` on a word nothing changes, which stops its heartbeats as a
+ * spinning loop does without keeping a CPU busy until the watchdog stops the thread (the
+ * watchdog's own specs, watchdog.test.ts, spin).
  */
-export function mirror(flush: boolean, spinsOn?: (range: MmuNotifierRange) => boolean) {
+export function mirror(flush: boolean, hangsOn?: (range: MmuNotifierRange) => boolean) {
   return defineDriver({
     name: flush ? 'flushing-mirror' : 'unflushed-mirror',
     probe(kernel: Kernel) {
@@ -80,7 +83,7 @@ export function mirror(flush: boolean, spinsOn?: (range: MmuNotifierRange) => bo
           const vm = gpu.createVm(mm, { fault: onePageFault(kernel, mm, mni, lock, gpu.owner) });
           await mmuIntervalNotifierInsert(mni, mm, 0, ULONG_MAX - (ULONG_MAX % ps), {
             async invalidate(sub, range, curSeq) {
-              if (spinsOn?.(range) === true) for (;;) {}
+              if (hangsOn?.(range) === true) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
               if (mmuNotifierRangeBlockable(range)) await lock.lock();
               else if (!lock.tryLock()) return false;
               mmuIntervalSetSeq(sub, curSeq);

@@ -1,5 +1,5 @@
 /**
- * A driver module for the fuzz package's specs: the flushing mirror, whose callback spins on a
+ * A driver module for the fuzz package's specs: the flushing mirror, whose callback hangs on a
  * soft-dirty invalidation (`clear-refs`), which a campaign seeded 9 first makes in its run 87.
  */
 import { MMU_NOTIFY_SOFT_DIRTY } from '@hmmlab/core';
