@@ -6,10 +6,9 @@
 import { formatEvent, formatViolation } from '@hmmlab/assertions';
 import { loadProbedDriver, replayToken } from '@hmmlab/fuzz';
 import { DriverLoadError } from '@hmmlab/harness';
-import { findDrivers } from '../internal/drivers.js';
+import { replayArguments } from '../internal/drivers.js';
 import { formatScenario } from '../internal/format.js';
 import { type ReplayOutcome, replayJson } from '../internal/result-json.js';
-import { tokenData } from '../internal/timeline.js';
 import { UsageError } from '../internal/usage.js';
 
 /** Exit code of a replay that does not end as its token records. */
@@ -17,16 +16,7 @@ const EXIT_DIVERGED = 3;
 
 /** Finds and loads the driver, decodes the token and replays its run exactly. */
 export async function replayTarget(driverPath: string, token: string): Promise<ReplayOutcome> {
-  const targets = findDrivers([driverPath]);
-  const [target] = targets;
-  if (target === undefined) throw new UsageError(`${driverPath}: no driver`);
-  // A token is a run of one driver: a folder of several would have to be guessed from.
-  if (targets.length > 1) {
-    throw new UsageError(
-      `${driverPath}: holds ${targets.length} drivers; give the one the token was recorded with (its folder or driver.ts)`,
-    );
-  }
-  const data = tokenData(token);
+  const { target, data } = replayArguments(driverPath, token);
   let driver: Awaited<ReturnType<typeof loadProbedDriver>>;
   try {
     driver = await loadProbedDriver(target.file);

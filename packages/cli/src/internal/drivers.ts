@@ -5,7 +5,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { RULE_IDS, type RuleId } from '@hmmlab/assertions';
-import { checkScenarioShape, type ScenarioShape } from '@hmmlab/fuzz';
+import { checkScenarioShape, type ReplayData, type ScenarioShape } from '@hmmlab/fuzz';
+import { tokenData } from './timeline.js';
 import { UsageError } from './usage.js';
 
 /** What a driver's `expected.json` says. */
@@ -214,4 +215,21 @@ export function findDrivers(paths: readonly string[]): DriverTarget[] {
     const isFolderDriver = DRIVER_FILES.includes(file.slice(dir.length + 1));
     return { file, label: relative(process.cwd(), file) || file, expected: isFolderDriver ? readExpected(dir) : null };
   });
+}
+
+/**
+ * The driver and the run of a replay (`hmmlab replay`, `hmmlab report`): the one driver at
+ * `driverPath`, and the token's data. Checked before anything starts: a usage error, not a run.
+ */
+export function replayArguments(driverPath: string, token: string): { target: DriverTarget; data: ReplayData } {
+  const targets = findDrivers([driverPath]);
+  const [target] = targets;
+  if (target === undefined) throw new UsageError(`${driverPath}: no driver`);
+  // A token is a run of one driver: a folder of several would have to be guessed from.
+  if (targets.length > 1) {
+    throw new UsageError(
+      `${driverPath}: holds ${targets.length} drivers; give the one the token was recorded with (its folder or driver.ts)`,
+    );
+  }
+  return { target, data: tokenData(token) };
 }

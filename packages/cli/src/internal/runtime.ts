@@ -14,7 +14,7 @@ import {
   WorkerJobError,
   WorkerStallError,
 } from '@hmmlab/fuzz';
-import { driverIn, findDrivers } from './drivers.js';
+import { driverIn, findDrivers, replayArguments } from './drivers.js';
 import { formatScenario } from './format.js';
 import { stalledReplayJson } from './result-json.js';
 import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted } from './signals.js';
@@ -119,6 +119,8 @@ export async function runWatchedCommand(
   label: string,
   signal: AbortSignal,
 ): Promise<number> {
+  // What the command line names is checked here, before a host process starts for the driver.
+  replayArguments(label, token);
   try {
     const watch = watchOptions(opts.hangTimeout, opts.maxHeap);
     // One run: the replayed one (WatchOptions.runs).
