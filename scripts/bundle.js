@@ -12,8 +12,11 @@
  * - the places modules find each other by `new URL('./x.js', import.meta.url)`: those modules
  *   are entry points of their own, beside the chunks (`entries` below);
  * - every import made for its side effects, though the packages say they have none
- *   (`ignoreAnnotations`), and the names of functions and classes (`keepNames`);
+ *   (`ignoreAnnotations`: harness's device module imports its events module for that alone);
  * - the TypeScript lines a stack maps to (source maps through tsc's own).
+ *
+ * A function whose name collides with another module's is renamed in the bundle (`check2`):
+ * nothing of hmmlab reads its own functions' names, and the stack's lines still map to the source.
  *
  * `bundle()` bundles the packages whose `lib` is older than their last `tsc -b`; bin/hmmlab.js
  * calls it in a checkout, so that a command never runs older code than the build. `pnpm build`
@@ -96,7 +99,6 @@ export async function bundle({ force = false, root = ROOT } = {}) {
       packages: 'external',
       chunkNames: 'internal/chunk-[hash]',
       ignoreAnnotations: true,
-      keepNames: true,
       sourcemap: true,
       logLevel: 'warning',
     });
