@@ -5,7 +5,7 @@
  * which the `hmmlab` processes of other tests load meanwhile.
  */
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -36,6 +36,29 @@ describe('the packages a hmmlab process loads', () => {
     for (const name of NAMES) {
       expect(resolved(name, [])).toBe(pathToFileURL(join(root, 'packages', name, 'lib', 'internal', 'index.js')).href);
       expect(resolved(name, ['--conditions=@hmmlab/source'])).toBe(pathToFileURL(join(root, 'packages', name, 'src', 'index.ts')).href);
+    }
+  });
+});
+
+/** `src` files of a package, tests left out, relative to its `src`. */
+function sources(dir: string, under = ''): string[] {
+  return readdirSync(join(dir, under), { withFileTypes: true }).flatMap((e) => {
+    const rel = under === '' ? e.name : `${under}/${e.name}`;
+    if (e.isDirectory()) return sources(dir, rel);
+    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [rel] : [];
+  });
+}
+
+describe('the modules a package finds by URL', () => {
+  it('should all be entry points of its bundle', () => {
+    for (const name of NAMES) {
+      const src = join(root, 'packages', name, 'src');
+      const found = sources(src).flatMap((file) => {
+        const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/') + 1) : '';
+        // `new URL(… './jobs.ts' : './jobs.js', import.meta.url)`: the built module's path in dist.
+        return [...readFileSync(join(src, file), 'utf8').matchAll(/new URL\([^;]*?'\.\/([\w-]+\.js)'/g)].map((m) => `${dir}${m[1]}`);
+      });
+      expect(found.sort(), name).toEqual([...BUNDLED[name as keyof typeof BUNDLED]].sort());
     }
   });
 });
