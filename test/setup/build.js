@@ -30,11 +30,15 @@ async function build() {
     execFileSync(process.execPath, [tsc, '-b'], { cwd: root, stdio: 'inherit' });
     await bundle();
     process.env.NODE_OPTIONS = withoutSource(process.env.NODE_OPTIONS);
+    // The campaign hosts that tests start in process (runParallelCampaign from the sources) run
+    // this build too: packages/fuzz/src/internal/watchdog.ts, `hostsFromBuild`.
+    process.env.HMMLAB_HOSTS_FROM_BUILD = '1';
   } catch (e) {
     process.stderr.write(
       `test/setup/build.js: the build failed (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); the hmmlab processes tests start run from source\n`,
     );
     process.env.NODE_OPTIONS = `${withoutSource(process.env.NODE_OPTIONS)} ${SOURCE}`.trim();
+    delete process.env.HMMLAB_HOSTS_FROM_BUILD;
   }
 }
 

@@ -55,10 +55,14 @@ describe('the modules a package finds by URL', () => {
       const src = join(root, 'packages', name, 'src');
       const found = sources(src).flatMap((file) => {
         const dir = file.includes('/') ? file.slice(0, file.lastIndexOf('/') + 1) : '';
-        // `new URL(… './jobs.ts' : './jobs.js', import.meta.url)`: the built module's path in dist.
-        return [...readFileSync(join(src, file), 'utf8').matchAll(/new URL\([^;]*?'\.\/([\w-]+\.js)'/g)].map((m) => `${dir}${m[1]}`);
+        const text = readFileSync(join(src, file), 'utf8');
+        // `new URL(… './worker.ts' : './worker.js', import.meta.url)`: the built module's path in dist.
+        const byUrl = [...text.matchAll(/new URL\([^;]*?'\.\/([\w-]+\.js)'/g)].map((m) => `${dir}${m[1]}`);
+        // `ownModule('jobs', …)` (fuzz's watchdog.ts): `./jobs.js` beside it, or the bundle's.
+        const own = [...text.matchAll(/ownModule\('([\w-]+)'/g)].map((m) => `${dir}${m[1]}.js`);
+        return [...byUrl, ...own];
       });
-      expect(found.sort(), name).toEqual([...BUNDLED[name as keyof typeof BUNDLED]].sort());
+      expect([...new Set(found)].sort(), name).toEqual([...BUNDLED[name as keyof typeof BUNDLED]].sort());
     }
   });
 });

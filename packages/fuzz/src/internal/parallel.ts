@@ -37,11 +37,11 @@ import {
 } from './corpus.js';
 import type { CampaignJob, FinishJob, ScanJob } from './jobs.js';
 import { checkShard, inShard, shardPosition, shardRuns } from './shard.js';
-import { type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
+import { hostsFromBuild, ownModule, type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
 
 /** Options of a parallel campaign (functions cannot cross into workers, so only data). */
 export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> &
-  Omit<WatchOptions, 'onNote'> & {
+  Omit<WatchOptions, 'onNote' | 'build'> & {
     /** Worker threads. @defaultValue the machine's available parallelism */
     readonly workers?: number;
     /** Called as runs complete: runs done, runs asked for, cells reached and runs that broke a rule, over all workers. */
@@ -126,7 +126,6 @@ class EpochStream {
 /** Campaigns started in this process, to name each one to its workers. */
 let campaigns = 0;
 
-const JOBS = new URL(import.meta.url.endsWith('.ts') ? './jobs.ts' : './jobs.js', import.meta.url).href;
 
 /**
  * Runs a campaign of the driver module `file` in watched worker threads. Rejects with a
@@ -150,7 +149,11 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     checkpoint,
     ...given
   } = options;
+  // The workers' jobs are hmmlab's own: from the build when the caller says it is current.
+  const build = hostsFromBuild();
+  const jobs = ownModule('jobs', build);
   const watch: WatchOptions = {
+    build,
     ...(hangTimeoutMs !== undefined ? { hangTimeoutMs } : {}),
     ...(heapMb !== undefined ? { heapMb } : {}),
     ...(loader !== undefined ? { loader } : {}),
@@ -214,7 +217,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     let data: typeof given = given;
     let store: { dir: string; loaded: number; skipped: number; digest: string } | null = null;
     if (base !== undefined) {
-      const name = await (workers[0] as WatchedWorker).call<string>(JOBS, 'nameJob', { file });
+      const name = await (workers[0] as WatchedWorker).call<string>(jobs, 'nameJob', { file });
       const dir = corpusDir(base, name);
       const found = readCorpus(dir);
       for (const b of found.skipped) onWarning?.(`corpus file ${b.file} skipped: ${b.reason}`);
@@ -252,7 +255,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     // worker does not have of it yet), the epoch's pool weights.
     const scanShare = async (index: number, from: number, to: number, weights: readonly number[], options: CampaignOptions) => {
       const knownList = [...known];
-      const s = await (workers[index] as WatchedWorker).call<Scan>(JOBS, 'scanJob', {
+      const s = await (workers[index] as WatchedWorker).call<Scan>(jobs, 'scanJob', {
         file,
         options,
         index,
@@ -342,7 +345,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     if (count === 1) {
       const left = data.timeMs === undefined ? null : data.timeMs - (performance.now() - t0);
       stream = new EpochStream(
-        (workers[0] as WatchedWorker).call<void>(JOBS, 'campaignJob', {
+        (workers[0] as WatchedWorker).call<void>(jobs, 'campaignJob', {
           file,
           options: data,
           start: { next: resumed?.next ?? 0, pool, known: [...known], coverage: total.coverage },
@@ -423,7 +426,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     // come (jobs.ts, `makeAhead`); when one of them stops responding (the finishing job makes no
     // numbered run), the job is done again by a new worker.
     const job = (on: WatchedWorker, opts: CampaignOptions): Promise<CampaignResult> =>
-      on.call<CampaignResult>(JOBS, 'finishJob', { file, options: opts, scan: total, stall } satisfies FinishJob);
+      on.call<CampaignResult>(jobs, 'finishJob', { file, options: opts, scan: total, stall } satisfies FinishJob);
     const finish = async (opts: CampaignOptions): Promise<CampaignResult> => {
       const owner = workers[failingWorker];
       try {

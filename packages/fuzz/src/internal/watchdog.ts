@@ -33,6 +33,37 @@ export interface WatchOptions {
    * compiles pays back. Unknown, or more: TurboFan from the start.
    */
   readonly runs?: number;
+  /**
+   * @internal The host runs hmmlab's build (the bundles in the packages' `lib`) even though this
+   * process runs hmmlab's TypeScript sources: for callers whose jobs are hmmlab's own
+   * ({@link hostsFromBuild}). The host then takes neither the source export condition nor the
+   * caller's `--import tsx`; its thread registers {@link WatchOptions.loader} for the driver.
+   */
+  readonly build?: boolean;
+}
+
+/** Whether this module is hmmlab's TypeScript source (run through tsx), not its build. */
+const SOURCE = import.meta.url.endsWith('.ts');
+
+/**
+ * Whether the hosts of hmmlab's own jobs (a campaign's) are to run hmmlab's build although this
+ * process runs the TypeScript sources: when `HMMLAB_HOSTS_FROM_BUILD` is `1`, which the test
+ * suite's setup sets once it has built the workspace (test/setup/build.js). Such a host starts on
+ * about half the CPU of one that loads the sources through tsx (docs/performance.md, "Campaign
+ * hosts of the tests from the build").
+ */
+export function hostsFromBuild(): boolean {
+  return SOURCE && process.env.HMMLAB_HOSTS_FROM_BUILD === '1';
+}
+
+/**
+ * The URL of hmmlab's module `name` of this folder (`host`, `jobs`) for a host to load: the
+ * source beside this one, its build beside this one, or (`build`, this module being the source)
+ * the package's bundle of it.
+ */
+export function ownModule(name: 'host' | 'jobs', build = false): string {
+  const file = !SOURCE ? `./${name}.js` : build ? `../../lib/internal/${name}.js` : `./${name}.ts`;
+  return new URL(file, import.meta.url).href;
 }
 
 /** Where a worker was when it was stopped. */
@@ -161,6 +192,23 @@ export function hostExecArgv(argv: readonly string[]): string[] {
 }
 
 /**
+ * A source caller's flags without what loads hmmlab's sources: the `@hmmlab/source` export
+ * condition and tsx's `--import`, for a host that runs the build. With the condition, the
+ * driver's `@hmmlab/harness` would be the sources while the host's thread has the build's.
+ */
+export function withoutSources(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--conditions=@hmmlab/source' || a === '--import=tsx') continue;
+    if ((a === '--conditions' || a === '-C') && argv[i + 1] === '@hmmlab/source') i++;
+    else if (a === '--import' && argv[i + 1] === 'tsx') i++;
+    else out.push(a);
+  }
+  return out;
+}
+
+/**
  * The host's flags for a caller's `argv` and the runs its jobs make (`runs`, when known):
  * {@link hostExecArgv}, and `--no-turbofan` for a short campaign unless the caller chose its
  * optimizing tiers itself; `tierUp` says whether the host's thread is to turn TurboFan on.
@@ -195,14 +243,14 @@ export class WatchedWorker {
   private held: string[] = [];
 
   constructor(options: WatchOptions = {}) {
-    const { onNote, runs, ...rest } = options;
+    const { onNote, runs, build = false, ...rest } = options;
     this.onNote = onNote;
-    const source = import.meta.url.endsWith('.ts');
-    const host = new URL(source ? './host.ts' : './host.js', import.meta.url).href;
+    const source = SOURCE && !build;
+    const host = ownModule('host', build);
     // The host itself needs the loader only when it runs from hmmlab's TypeScript sources; the
     // thread registers it on its own, for the driver.
     const boot = JSON.stringify([source ? (options.loader ?? null) : null, host]);
-    const { execArgv, tierUp } = hostFlags(process.execArgv, runs);
+    const { execArgv, tierUp } = hostFlags(SOURCE && build ? withoutSources(process.execArgv) : process.execArgv, runs);
     this.host = spawn(process.execPath, [...execArgv, '-e', HOST_BOOT, boot], {
       stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
       serialization: 'advanced',
