@@ -126,7 +126,6 @@ class EpochStream {
 /** Campaigns started in this process, to name each one to its workers. */
 let campaigns = 0;
 
-
 /**
  * Runs a campaign of the driver module `file` in watched worker threads. Rejects with a
  * `WorkerJobError` whose `errorName` is `DriverLoadError` when the module or its probe fails.

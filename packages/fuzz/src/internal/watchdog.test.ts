@@ -1,7 +1,18 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { fatalMessage, hostExecArgv, hostFlags, WatchedWorker, WorkerJobError, WorkerStallError } from './watchdog.js';
+import {
+  fatalMessage,
+  hostExecArgv,
+  hostFlags,
+  hostsFromBuild,
+  ownModule,
+  WatchedWorker,
+  WorkerJobError,
+  WorkerStallError,
+  withoutSources,
+} from './watchdog.js';
 
 // The worker runs hmmlab's TypeScript sources, as the CLI's do: with tsx's loader.
 const loader = import.meta.resolve('tsx/esm/api');
@@ -99,6 +110,54 @@ describe('hostExecArgv', () => {
         '--max-old-space-size=4096',
       ]),
     ).toEqual(['--conditions=@hmmlab/source', '--import', 'tsx', '--max-old-space-size=4096']);
+  });
+});
+
+describe('hosts of hmmlab from the build', () => {
+  it("should take out of a source caller's flags the source condition and tsx, in each spelling, and nothing else", () => {
+    expect(
+      withoutSources([
+        '--conditions=@hmmlab/source',
+        '--import',
+        'tsx',
+        '--conditions',
+        '@hmmlab/source',
+        '-C',
+        '@hmmlab/source',
+        '--import=tsx',
+        '--conditions=other',
+        '--import',
+        './mine.js',
+        '--max-semi-space-size=32',
+      ]),
+    ).toEqual(['--conditions=other', '--import', './mine.js', '--max-semi-space-size=32']);
+  });
+
+  it('should find the host and the jobs beside this module, or in the bundles of the build', () => {
+    // This file runs from the sources: the modules beside it are TypeScript.
+    expect(ownModule('host')).toBe(new URL('./host.ts', import.meta.url).href);
+    expect(ownModule('jobs')).toBe(new URL('./jobs.ts', import.meta.url).href);
+    for (const name of ['host', 'jobs'] as const) {
+      const built = ownModule(name, true);
+      expect(built).toBe(new URL(`../../lib/internal/${name}.js`, import.meta.url).href);
+      // The test suite's setup says so once it has built them (test/setup/build.js).
+      if (hostsFromBuild()) expect(existsSync(fileURLToPath(built)), built).toBe(true);
+    }
+  });
+
+  it('should start hosts from the build only when HMMLAB_HOSTS_FROM_BUILD is 1', () => {
+    const was = process.env.HMMLAB_HOSTS_FROM_BUILD;
+    try {
+      process.env.HMMLAB_HOSTS_FROM_BUILD = '1';
+      expect(hostsFromBuild()).toBe(true);
+      process.env.HMMLAB_HOSTS_FROM_BUILD = 'yes';
+      expect(hostsFromBuild()).toBe(false);
+      delete process.env.HMMLAB_HOSTS_FROM_BUILD;
+      expect(hostsFromBuild()).toBe(false);
+    } finally {
+      if (was === undefined) delete process.env.HMMLAB_HOSTS_FROM_BUILD;
+      else process.env.HMMLAB_HOSTS_FROM_BUILD = was;
+    }
   });
 });
 
