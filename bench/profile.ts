@@ -7,7 +7,9 @@
  * THP layouts, 200 runs by default), `fuzz-small` (the same without THP layouts, 3000 runs by default), `detect` (a campaign of one case of
  * `examples/buggy/`, given as `size`, with the shape its expected.json asks for: `pnpm bench:profile
  * detect h2-lock-in-migrate-to-ram [runs] [seed]`, 1000 runs of seed 1 by default), `round` (`size`
- * rounds of the model's side of the bench's model-against-bare-Map round, 20,000 by default).
+ * rounds of the model's side of the bench's model-against-bare-Map round, 20,000 by default),
+ * `oracle-thp` (`size` fixed runs of amdkfd-style with the oracle, a THP region populated and then
+ * the exit: the bench's oracle case where the oracle costs most, 600 by default).
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -15,6 +17,7 @@ import { scanRuns } from '@hmmlab/fuzz';
 import { expectedShape, load, throughput } from './src/fuzzing.js';
 import { hmmTestsPort } from './src/hmm-tests.js';
 import { modelRound } from './src/mixed-workload.js';
+import { oracleCaseRuns } from './src/oracle-cost.js';
 import { migrateRoundTrip } from './src/scaling.js';
 
 interface ProfileNode {
@@ -42,6 +45,10 @@ const workloads: Record<string, () => Promise<unknown>> = {
     for (let i = 0; i < n; i++) await modelRound();
     return { rounds: n, usPerRound: ((performance.now() - t) * 1000) / n };
   },
+  'oracle-thp': async () => {
+    const driver = await load('examples/amdkfd-style/driver.ts');
+    return { usPerRun: await oracleCaseRuns(driver, 1, Number(sizeArg ?? 600), true) };
+  },
   fuzz: async () => throughput(await load('examples/amdkfd-style/driver.ts'), Number(sizeArg ?? 1000)),
   'fuzz-thp': () => layoutCampaign(true, Number(sizeArg ?? 200)),
   'fuzz-small': () => layoutCampaign(false, Number(sizeArg ?? 3000)),
@@ -59,7 +66,8 @@ if (run === undefined) {
   process.stderr.write(`bench:profile: give a workload: ${Object.keys(workloads).join(', ')}\n`);
   process.exit(2);
 }
-if (workload === 'fuzz' || workload === 'fuzz-thp' || workload === 'fuzz-small' || workload === 'round') await workloads[workload]?.(); // warm-up: the JIT compiles the workload's code (driver, oracle, model) first
+if (workload === 'fuzz' || workload === 'fuzz-thp' || workload === 'fuzz-small' || workload === 'round' || workload === 'oracle-thp')
+  await workloads[workload]?.(); // warm-up: the JIT compiles the workload's code (driver, oracle, model) first
 const s = new Session();
 s.connect();
 await s.post('Profiler.enable');

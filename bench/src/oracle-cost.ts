@@ -73,6 +73,13 @@ const CASES: readonly { name: string; scenario: Scenario; runs: number }[] = [
   },
 ];
 
+/** µs a run of `runs` runs of case `index` of {@link oracleCost} (0 small, 1 THP and exit, 2 THP read), with the oracle or the model alone. */
+export function oracleCaseRuns(driver: DriverDefinition, index: number, runs: number, oracle: boolean): Promise<number> {
+  const c = CASES[index];
+  if (c === undefined) throw new Error(`oracle-cost: no case ${index}`);
+  return timeRuns(driver, c.scenario, runs, oracle);
+}
+
 async function timeRuns(driver: DriverDefinition, s: Scenario, runs: number, oracle: boolean): Promise<number> {
   const t = performance.now();
   for (let i = 0; i < runs; i++) {
