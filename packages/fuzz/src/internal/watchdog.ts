@@ -49,7 +49,7 @@ const SOURCE = import.meta.url.endsWith('.ts');
  * Whether the hosts of hmmlab's own jobs (a campaign's) are to run hmmlab's build although this
  * process runs the TypeScript sources: when `HMMLAB_HOSTS_FROM_BUILD` is `1`, which the test
  * suite's setup sets once it has built the workspace (test/setup/build.js). Such a host loads
- * hmmlab's modules without tsx: the test files that start those campaigns took about an eighth
+ * hmmlab's modules without tsx: the test files that start those campaigns took 13 to 25%
  * less CPU (docs/performance.md, "Campaign hosts of the tests from the build").
  */
 export function hostsFromBuild(): boolean {
