@@ -41,7 +41,7 @@ import { hostsFromBuild, ownModule, type Stall, WatchedWorker, type WatchOptions
 
 /** Options of a parallel campaign (functions cannot cross into workers, so only data). */
 export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> &
-  Omit<WatchOptions, 'onNote' | 'build'> & {
+  Omit<WatchOptions, 'onNote' | 'build' | 'preload'> & {
     /** Worker threads. @defaultValue the machine's available parallelism */
     readonly workers?: number;
     /** Called as runs complete: runs done, runs asked for, cells reached and runs that broke a rule, over all workers. */
@@ -156,6 +156,8 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     ...(hangTimeoutMs !== undefined ? { hangTimeoutMs } : {}),
     ...(heapMb !== undefined ? { heapMb } : {}),
     ...(loader !== undefined ? { loader } : {}),
+    // hmmlab's modules load before the driver's loader, when they are JavaScript (WatchOptions.preload).
+    ...(loader !== undefined && jobs.endsWith('.js') ? { preload: [jobs] } : {}),
     // A short campaign's hosts start without TurboFan (WatchOptions.runs).
     runs: given.runs ?? 1000,
   };

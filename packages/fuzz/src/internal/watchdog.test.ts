@@ -161,6 +161,30 @@ describe('hosts of hmmlab from the build', () => {
   });
 });
 
+describe('modules loaded before the loader', () => {
+  const loaderFixture = new URL('./watchdog-loader.test-fixture.mjs', import.meta.url).href;
+  const preloaded = new URL('./watchdog-preload.test-fixture.mjs', import.meta.url).href;
+  // The host and its thread from the build (the suite's setup made it): its job server needs no loader then.
+
+  it('should import the preload modules before it registers the loader', async () => {
+    const w = new WatchedWorker({ loader: loaderFixture, preload: [preloaded], build: true, hangTimeoutMs: 10_000 });
+    try {
+      expect(await w.call(preloaded, 'loadOrder', null)).toEqual(['preload', 'loader']);
+    } finally {
+      await w.stop();
+    }
+  });
+
+  it('should import a module after the loader when it is not preloaded', async () => {
+    const w = new WatchedWorker({ loader: loaderFixture, build: true, hangTimeoutMs: 10_000 });
+    try {
+      expect(await w.call(preloaded, 'loadOrder', null)).toEqual(['loader', 'preload']);
+    } finally {
+      await w.stop();
+    }
+  });
+});
+
 describe('hostFlags', () => {
   it('should start the host of a short campaign without TurboFan, for its thread to turn on, unless the caller chose the tiers', () => {
     expect(hostFlags(['--conditions=@hmmlab/source', '--cpu-prof'], 500)).toEqual({

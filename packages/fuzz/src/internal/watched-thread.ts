@@ -17,11 +17,12 @@ import { type Stall, type WatchOptions, WorkerJobError, WorkerStallError } from 
 const LOAD_FACTOR = 6;
 const LOAD_MIN_MS = 60_000;
 
-// Evaluated as the worker's entry: registers the loader, then starts the job server. A string,
-// so that it needs no loader itself.
+// Evaluated as the worker's entry: imports the modules to load before the loader, registers the
+// loader, then starts the job server. A string, so that it needs no loader itself.
 const BOOT = `
 const { workerData } = require('node:worker_threads');
 (async () => {
+  for (const m of workerData.preload) await import(m);
   if (workerData.loader) (await import(workerData.loader)).register();
   await import(workerData.server);
 })().catch((e) => { setImmediate(() => { throw e; }); });
@@ -68,7 +69,7 @@ export class WatchedThread {
     const server = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href;
     this.worker = new Worker(BOOT, {
       eval: true,
-      workerData: { beat, server, loader: options.loader ?? null, tierUpMs },
+      workerData: { beat, server, loader: options.loader ?? null, preload: options.preload ?? [], tierUpMs },
       resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
       stdout: false,
       stderr: false,
