@@ -161,10 +161,11 @@ describe('hosts of hmmlab from the build', () => {
   });
 });
 
-describe('modules loaded before the loader', () => {
+// The host and its thread from the build, which the suite's setup made (a job server from the
+// sources would need tsx, which this loader does not register).
+describe.runIf(hostsFromBuild())('modules loaded before the loader', () => {
   const loaderFixture = new URL('./watchdog-loader.test-fixture.mjs', import.meta.url).href;
   const preloaded = new URL('./watchdog-preload.test-fixture.mjs', import.meta.url).href;
-  // The host and its thread from the build (the suite's setup made it): its job server needs no loader then.
 
   it('should import the preload modules before it registers the loader', async () => {
     const w = new WatchedWorker({ loader: loaderFixture, preload: [preloaded], build: true, hangTimeoutMs: 10_000 });
