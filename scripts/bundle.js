@@ -34,7 +34,7 @@ export const BUNDLED = {
   core: [],
   harness: [],
   assertions: [],
-  fuzz: ['internal/worker.js', 'internal/host.js', 'internal/jobs.js'],
+  fuzz: ['internal/worker.js', 'internal/host.js', 'internal/jobs.js', 'internal/heartbeat.js'],
 };
 
 /** Written into `lib` when a bundle is complete: its time is the bundle's. */

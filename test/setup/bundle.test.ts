@@ -40,12 +40,15 @@ describe('the packages a hmmlab process loads', () => {
   });
 });
 
-/** `src` files of a package, tests left out, relative to its `src`. */
+/**
+ * TypeScript files of a package's `src`, relative to it. Tests are in: a test's own jobs may load
+ * one of the package's modules into a host from the build (fuzz's watchdog.test.ts, the heartbeat).
+ */
 function sources(dir: string, under = ''): string[] {
   return readdirSync(join(dir, under), { withFileTypes: true }).flatMap((e) => {
     const rel = under === '' ? e.name : `${under}/${e.name}`;
     if (e.isDirectory()) return sources(dir, rel);
-    return e.name.endsWith('.ts') && !e.name.endsWith('.test.ts') ? [rel] : [];
+    return e.name.endsWith('.ts') ? [rel] : [];
   });
 }
 

@@ -1,6 +1,7 @@
-// Jobs for watchdog.test.ts. Driver code starts once a job says its modules have loaded.
+// Jobs for watchdog.test.ts. Driver code starts once a job says its modules have loaded. A job
+// that beats is given the URL of the heartbeat module the host's thread runs (the source, or the
+// bundle of a host from the build: `ownModule('heartbeat', …)`), so that it shares its state.
 import { setFlagsFromString } from 'node:v8';
-import { beatDraw, expectRuns, markDrawing, markDrawn, markLoaded, markRun } from './heartbeat.ts';
 
 export function echo(x) {
   return x;
@@ -8,27 +9,32 @@ export function echo(x) {
 export function fail() {
   throw new RangeError('bad job');
 }
-export function spin() {
+export async function spin(heartbeat) {
+  const { markLoaded } = await import(heartbeat);
   markLoaded();
   for (;;) {}
 }
-export function hoard() {
+export async function hoard(heartbeat) {
+  const { markLoaded } = await import(heartbeat);
   markLoaded();
   const all = [];
   for (;;) all.push(new Array(1 << 16).fill(all.length));
 }
-export function grow() {
+export async function grow(heartbeat) {
+  const { markLoaded } = await import(heartbeat);
   markLoaded();
   const one = [];
   for (let i = 0; ; i++) one.push(i);
 }
-export function drawForever() {
+export async function drawForever(heartbeat) {
+  const { markDrawing, markLoaded, markRun } = await import(heartbeat);
   markLoaded();
   markRun(7);
   markDrawing();
   for (;;) {}
 }
-export function drawThenSpin() {
+export async function drawThenSpin(heartbeat) {
+  const { beatDraw, markDrawing, markDrawn, markLoaded, markRun } = await import(heartbeat);
   markLoaded();
   markRun(7);
   const was = markDrawing();
@@ -41,7 +47,8 @@ export function drawThenSpin() {
 // %OptimizeFunctionOnNextCall compiles it at its next call, at once, with the tiers the flags
 // allow, and %GetOptimizationStatus says whether it is optimized (its bit 16). Natives syntax is
 // on for code parsed from then on.
-export function tiers(runs) {
+export async function tiers({ runs, heartbeat }) {
+  const { expectRuns } = await import(heartbeat);
   setFlagsFromString('--allow-natives-syntax');
   const natives = (body) => new Function('f', body);
   const prepare = natives('%PrepareFunctionForOptimization(f)');

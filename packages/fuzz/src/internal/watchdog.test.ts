@@ -14,13 +14,17 @@ import {
   withoutSources,
 } from './watchdog.js';
 
-// The worker runs hmmlab's TypeScript sources, as the CLI's do: with tsx's loader.
+// The worker's loader is tsx's, as the CLI's is. Its host runs hmmlab's build when the suite's
+// setup built it (`hostsFromBuild`), the sources otherwise; the jobs that beat are given the
+// heartbeat module that host's thread has.
 const loader = import.meta.resolve('tsx/esm/api');
 const jobs = new URL('./watchdog-jobs.test-fixture.mjs', import.meta.url).href;
+const build = hostsFromBuild();
+const heartbeat = ownModule('heartbeat', build);
 
 describe('WatchedWorker', () => {
   it('should return what the job returns', async () => {
-    const w = new WatchedWorker({ loader, hangTimeoutMs: 1000 });
+    const w = new WatchedWorker({ loader, build, hangTimeoutMs: 1000 });
     try {
       expect(await w.call(jobs, 'echo', { n: 3 })).toEqual({ n: 3 });
     } finally {
@@ -29,7 +33,7 @@ describe('WatchedWorker', () => {
   });
 
   it('should reject with what the job threw', async () => {
-    const w = new WatchedWorker({ loader, hangTimeoutMs: 1000 });
+    const w = new WatchedWorker({ loader, build, hangTimeoutMs: 1000 });
     try {
       const e = await w.call(jobs, 'fail', null).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(WorkerJobError);
@@ -44,9 +48,9 @@ describe('WatchedWorker', () => {
     ['hung', 'spin', { hangTimeoutMs: 300 }],
     ['out-of-memory', 'hoard', { heapMb: 32 }],
   ] as const)('should stop a job that never returns control and report it as %s', async (kind, fn, bound) => {
-    const w = new WatchedWorker({ loader, ...bound });
+    const w = new WatchedWorker({ loader, build, ...bound });
     try {
-      const e = await w.call(jobs, fn, null).catch((x: unknown) => x);
+      const e = await w.call(jobs, fn, heartbeat).catch((x: unknown) => x);
       expect(e).toBeInstanceOf(WorkerStallError);
       expect((e as WorkerStallError).stall.kind).toBe(kind);
       expect(w.alive).toBe(false);
@@ -63,9 +67,9 @@ describe('a watched worker drawing scenarios', () => {
   ] as const)(
     'should tell a stall while drawing (hmmlab work) from one in the run it interrupted (%s)',
     async (fn, phase, run, message) => {
-      const w = new WatchedWorker({ loader, hangTimeoutMs: 300 });
+      const w = new WatchedWorker({ loader, build, hangTimeoutMs: 300 });
       try {
-        const e = await w.call(jobs, fn, null).catch((x: unknown) => x);
+        const e = await w.call(jobs, fn, heartbeat).catch((x: unknown) => x);
         expect(e).toBeInstanceOf(WorkerStallError);
         expect((e as WorkerStallError).stall).toMatchObject({ kind: 'hung', phase, run });
         expect((e as WorkerStallError).message).toContain(message);
@@ -133,11 +137,12 @@ describe('hosts of hmmlab from the build', () => {
     ).toEqual(['--conditions=other', '--import', './mine.js', '--max-semi-space-size=32']);
   });
 
-  it('should find the host and the jobs beside this module, or in the bundles of the build', () => {
+  it('should find the host, the jobs and the heartbeat beside this module, or in the bundles of the build', () => {
     // This file runs from the sources: the modules beside it are TypeScript.
     expect(ownModule('host')).toBe(new URL('./host.ts', import.meta.url).href);
     expect(ownModule('jobs')).toBe(new URL('./jobs.ts', import.meta.url).href);
-    for (const name of ['host', 'jobs'] as const) {
+    expect(ownModule('heartbeat')).toBe(new URL('./heartbeat.ts', import.meta.url).href);
+    for (const name of ['host', 'jobs', 'heartbeat'] as const) {
       const built = ownModule(name, true);
       expect(built).toBe(new URL(`../../lib/internal/${name}.js`, import.meta.url).href);
       // The test suite's setup says so once it has built them (test/setup/build.js).
@@ -212,9 +217,9 @@ describe('TurboFan in a watched worker', () => {
     [500, false],
   ])('should optimize code from the start of a campaign of %i runs only when it is long: %s', async (runs, optimized) => {
     // A host for one run starts without TurboFan; a campaign of more than 500 that comes to it turns it on.
-    const w = new WatchedWorker({ loader, hangTimeoutMs: 10_000, runs: 1 });
+    const w = new WatchedWorker({ loader, build, hangTimeoutMs: 10_000, runs: 1 });
     try {
-      expect(await w.call(jobs, 'tiers', runs)).toEqual({ noTurbofan: true, before: false, after: optimized });
+      expect(await w.call(jobs, 'tiers', { runs, heartbeat })).toEqual({ noTurbofan: true, before: false, after: optimized });
     } finally {
       await w.stop();
     }

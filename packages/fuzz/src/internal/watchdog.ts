@@ -65,11 +65,12 @@ export function hostsFromBuild(): boolean {
 }
 
 /**
- * The URL of hmmlab's module `name` of this folder (`host`, `jobs`) for a host to load: the
- * source beside this one, its build beside this one, or (`build`, this module being the source)
- * the package's bundle of it.
+ * The URL of hmmlab's module `name` of this folder (`host`, `jobs`, `heartbeat`) for a host to
+ * load: the source beside this one, its build beside this one, or (`build`, this module being the
+ * source) the package's bundle of it. A job module of a caller's own imports `heartbeat` from
+ * where the host's thread has it, so that both share its state.
  */
-export function ownModule(name: 'host' | 'jobs', build = false): string {
+export function ownModule(name: 'host' | 'jobs' | 'heartbeat', build = false): string {
   const file = !SOURCE ? `./${name}.js` : build ? `../../lib/internal/${name}.js` : `./${name}.ts`;
   return new URL(file, import.meta.url).href;
 }
