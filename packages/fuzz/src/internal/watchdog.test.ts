@@ -189,6 +189,19 @@ describe.runIf(hostsFromBuild())('modules loaded before the loader', () => {
       await w.stop();
     }
   });
+
+  it("should ask the loader to resolve a job's module once, however many jobs it runs", async () => {
+    // A loader registered in the thread resolves every `import()` in a thread of its own: a job
+    // server that imported its module again for each job made a round trip to it each time.
+    const counting = new URL('./watchdog-counting-loader.test-fixture.mjs', import.meta.url).href;
+    const w = new WatchedWorker({ loader: counting, build: true, hangTimeoutMs: 10_000 });
+    try {
+      for (let i = 0; i < 3; i++) expect(await w.call(preloaded, 'loadOrder', null)).toEqual(['preload']);
+      expect(await w.call(counting, 'resolutions', null)).toBe(1);
+    } finally {
+      await w.stop();
+    }
+  });
 });
 
 describe('hostFlags', () => {

@@ -16,6 +16,13 @@ interface Job {
   note: unknown;
 }
 
+/**
+ * The job modules imported so far, by URL. A module is imported once: with a loader registered
+ * (tsx, for a TypeScript driver), every `import()` asks the loader's own thread to resolve its URL
+ * again, a round trip per job that a campaign of per-epoch jobs made hundreds of times.
+ */
+const modules = new Map<string, Record<string, unknown>>();
+
 const port = parentPort;
 port?.on('message', async (m: Job) => {
   if (m.type === 'note') {
@@ -23,7 +30,11 @@ port?.on('message', async (m: Job) => {
     return;
   }
   try {
-    const mod = (await import(m.module)) as Record<string, unknown>;
+    let mod = modules.get(m.module);
+    if (mod === undefined) {
+      mod = (await import(m.module)) as Record<string, unknown>;
+      modules.set(m.module, mod);
+    }
     const fn = mod[m.fn];
     if (typeof fn !== 'function') throw new Error(`watched job: ${m.module} has no function ${m.fn}`);
     const value: unknown = await (fn as (a: unknown) => unknown)(m.args);
