@@ -39,6 +39,7 @@ export {
 export { CheckpointError } from './internal/checkpoint.js';
 export { type CoverageUniverse, coverageNotes, expectedCells, mergeCoverage, mergeFlushes, WINDOWS } from './internal/coverage.js';
 export { defaultMaxSteps, type ExploreOptions, type ExploreResult, exploreSchedules } from './internal/explore.js';
+export { HostPool } from './internal/host-pool.js';
 export { loadProbedDriver, stallViolation } from './internal/jobs.js';
 export { type ParallelOptions, runParallelCampaign } from './internal/parallel.js';
 export {

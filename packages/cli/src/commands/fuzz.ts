@@ -10,6 +10,7 @@ import { PROFILE_NAMES, type ProfileName } from '@hmmlab/core';
 import {
   type CampaignResult,
   CheckpointError,
+  HostPool,
   MAX_SEED,
   runParallelCampaign,
   type Shard,
@@ -245,6 +246,9 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   const halt = new AbortController();
   const stop = AbortSignal.any(signal === undefined ? [typeError.signal, halt.signal] : [signal, typeError.signal, halt.signal]);
   const order = new InOrder(targets.length, (stream, text) => process[stream].write(text));
+  // The campaigns' hosts, kept from one driver's campaign to the next: V8 compiles hmmlab's code
+  // once per host rather than once per driver.
+  const hosts = new HostPool();
   const fuzzOne = async (i: number): Promise<void> => {
     const target = targets[i] as DriverTarget;
     let bar: SingleBar | null = null;
@@ -270,6 +274,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       // --shape narrows or widens every driver's scenarios.
       ...(shape !== undefined ? { shape } : {}),
       signal: stop,
+      hosts,
       onReady: (name: string) => {
         if (unchecked) return;
         if (lines) {
@@ -364,6 +369,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     await inSlots(targets.length, jobs, fuzzOne, () => stop.aborted);
   } finally {
     bars?.stop();
+    await hosts.close();
   }
   const outcomes = found.filter((x): x is Outcome => x !== undefined);
   const notLoaded = failedToLoad.filter((x): x is NotLoaded => x !== undefined);

@@ -110,6 +110,7 @@ function loadProbed(file: string): Promise<DriverDefinition> {
 
 /** Loads and probes the driver; notes `ready` and returns its name. */
 export async function nameJob(a: { readonly file: string }): Promise<string> {
+  await stopAhead();
   const driver = await loadProbed(a.file);
   send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
   return driver.name;
@@ -338,6 +339,7 @@ export interface CampaignJob {
  * epoch, or when the time left is up.
  */
 export async function campaignJob(a: CampaignJob): Promise<void> {
+  await stopAhead();
   const driver = await loadProbed(a.file);
   send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
   if (a.timeLeft !== null && a.timeLeft <= 0) return;
@@ -356,6 +358,15 @@ export async function campaignJob(a: CampaignJob): Promise<void> {
     flush();
     markRun(-1);
   }
+}
+
+/**
+ * Waits until this worker makes no run: it stops making runs ahead of an epoch (`makeAhead`) and
+ * waits for the run in progress to end. A host is kept for another campaign only after this job
+ * returned: a run of the campaign before that hangs would be taken for one of the next.
+ */
+export async function quiesceJob(): Promise<void> {
+  await stopAhead();
 }
 
 /** Arguments of {@link finishJob}. */

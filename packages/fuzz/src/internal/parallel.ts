@@ -35,6 +35,7 @@ import {
   readCorpus,
   writeCorpus,
 } from './corpus.js';
+import type { HostPool } from './host-pool.js';
 import type { CampaignJob, FinishJob, ScanJob } from './jobs.js';
 import { checkShard, inShard, shardPosition, shardRuns } from './shard.js';
 import { hostsFromBuild, ownModule, type Stall, WatchedWorker, type WatchOptions, WorkerStallError } from './watchdog.js';
@@ -63,6 +64,12 @@ export type ParallelOptions = Omit<CampaignOptions, 'onProgress' | 'runFilter'> 
      * campaign's. A file of another campaign is a `CheckpointError`.
      */
     readonly checkpoint?: string;
+    /**
+     * Hosts to take the workers from and give back when the campaign has ended: the campaigns of a
+     * command share them one after another, and only a host's first campaign waits while V8
+     * compiles hmmlab's code. Unset: the campaign starts its hosts and stops them at its end.
+     */
+    readonly hosts?: HostPool;
   };
 
 /** Every field of {@link ParallelOptions} (the compiler checks it), for the check of option names. */
@@ -77,6 +84,7 @@ const PARALLEL_FIELDS = {
   corpusDir: true,
   onWarning: true,
   checkpoint: true,
+  hosts: true,
 } as const satisfies Record<keyof ParallelOptions, true>;
 
 /** What a worker running `campaignJob` (jobs.ts) notes after each epoch. */
@@ -123,6 +131,29 @@ class EpochStream {
   }
 }
 
+/**
+ * The module of a campaign's jobs, and the options of its hosts (but for where their notes go):
+ * the jobs are hmmlab's own, from the build when the caller says it is current.
+ */
+export function campaignHosts(o: Pick<ParallelOptions, 'hangTimeoutMs' | 'heapMb' | 'loader' | 'runs'>): {
+  jobs: string;
+  watch: WatchOptions;
+} {
+  const build = hostsFromBuild();
+  const jobs = ownModule('jobs', build);
+  const watch: WatchOptions = {
+    build,
+    ...(o.hangTimeoutMs !== undefined ? { hangTimeoutMs: o.hangTimeoutMs } : {}),
+    ...(o.heapMb !== undefined ? { heapMb: o.heapMb } : {}),
+    ...(o.loader !== undefined ? { loader: o.loader } : {}),
+    // hmmlab's modules load before the driver's loader, when they are JavaScript (WatchOptions.preload).
+    ...(o.loader !== undefined && jobs.endsWith('.js') ? { preload: [jobs] } : {}),
+    // A short campaign's hosts start without TurboFan (WatchOptions.runs).
+    runs: o.runs ?? 1000,
+  };
+  return { jobs, watch };
+}
+
 /** Campaigns started in this process, to name each one to its workers. */
 let campaigns = 0;
 
@@ -140,27 +171,16 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     onReady,
     signal,
     workers: _w,
-    hangTimeoutMs,
-    heapMb,
-    loader,
+    hangTimeoutMs: _h,
+    heapMb: _m,
+    loader: _l,
     corpusDir: base,
     onWarning,
     checkpoint,
+    hosts,
     ...given
   } = options;
-  // The workers' jobs are hmmlab's own: from the build when the caller says it is current.
-  const build = hostsFromBuild();
-  const jobs = ownModule('jobs', build);
-  const watch: WatchOptions = {
-    build,
-    ...(hangTimeoutMs !== undefined ? { hangTimeoutMs } : {}),
-    ...(heapMb !== undefined ? { heapMb } : {}),
-    ...(loader !== undefined ? { loader } : {}),
-    // hmmlab's modules load before the driver's loader, when they are JavaScript (WatchOptions.preload).
-    ...(loader !== undefined && jobs.endsWith('.js') ? { preload: [jobs] } : {}),
-    // A short campaign's hosts start without TurboFan (WatchOptions.runs).
-    runs: given.runs ?? 1000,
-  };
+  const { jobs, watch } = campaignHosts(options);
   const progress = new Array<number>(count).fill(0);
   // Runs done before a resumed campaign's checkpoint.
   let restored = 0;
@@ -170,7 +190,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
   const live: WatchedWorker[] = [];
   let stream: EpochStream | null = null;
   const spawn = (i: number): WatchedWorker => {
-    const w = new WatchedWorker({
+    const options: WatchOptions = {
       ...watch,
       onNote: (n) => {
         const note = n as {
@@ -202,10 +222,13 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
           onReady?.(note.name);
         }
       },
-    });
+    };
+    const w = hosts?.take(options) ?? new WatchedWorker(options);
     live.push(w);
     return w;
   };
+  // Set once the campaign has its result: only then are its workers given back to `hosts`.
+  let ended = false;
   const abort = (): void => {
     for (const w of live) void w.stop(signal?.reason instanceof Error ? signal.reason : new Error('the campaign was interrupted'));
   };
@@ -446,6 +469,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
       result = await finish({ ...data, shrink: false });
     }
     const added = store === null ? 0 : writeCorpus(store.dir, result.corpus.kept, result.driver);
+    ended = true;
     return {
       ...result,
       elapsedMs: Math.round(performance.now() - t0),
@@ -454,6 +478,8 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     };
   } finally {
     signal?.removeEventListener('abort', abort);
-    await Promise.all(live.map((w) => w.stop()));
+    // A campaign that did not end (it threw, or was interrupted) may have a job still running in
+    // a worker: its hosts are stopped, never given back.
+    await Promise.all(live.map((w) => (hosts !== undefined && ended ? hosts.give(w, watch) : w.stop())));
   }
 }

@@ -237,7 +237,7 @@ export function hostFlags(argv: readonly string[], runs?: number): { execArgv: s
 export class WatchedWorker {
   private readonly host: ChildProcess;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>();
-  private readonly onNote: ((note: unknown) => void) | undefined;
+  private onNote: ((note: unknown) => void) | undefined;
   private readonly exited: Promise<void>;
   private nextId = 0;
   private dead: Error | null = null;
@@ -283,6 +283,11 @@ export class WatchedWorker {
   /** False once the worker was stopped or died. */
   get alive(): boolean {
     return this.dead === null;
+  }
+
+  /** Hands the notes of the jobs from now on to `onNote` ({@link WatchOptions.onNote}): the next campaign of a host kept for it (`HostPool`). */
+  listen(onNote: ((note: unknown) => void) | undefined): void {
+    this.onNote = onNote;
   }
 
   /** Runs `fn(args)` of module `module` in the worker; resolves with what it returns. */
