@@ -1,30 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { CampaignResult } from './campaign.js';
 import { HostPool } from './host-pool.js';
 import type { ScanJob } from './jobs.js';
 import { campaignHosts, type ParallelOptions, runParallelCampaign } from './parallel.js';
-
-// The workers run hmmlab's TypeScript sources, as the CLI's do: with tsx's loader.
-const loader = import.meta.resolve('tsx/esm/api');
-const flushed = fileURLToPath(new URL('./test-flushed.ts', import.meta.url));
-const unflushed = fileURLToPath(new URL('./test-unflushed.ts', import.meta.url));
-const hangsLate = fileURLToPath(new URL('./test-hang-late.ts', import.meta.url));
-
-/** What a campaign found, without its times. */
-function outcome(r: CampaignResult) {
-  return {
-    verdict: r.verdict,
-    runs: r.runs,
-    steps: r.steps,
-    failingRun: r.failure?.runIndex ?? null,
-    failure: r.failure?.token ?? null,
-    rule: r.failure?.violation.rule ?? null,
-    coverage: r.coverage,
-    flushes: r.flushes,
-    corpus: { replayed: r.corpus.replayed, mutants: r.corpus.mutants, kept: r.corpus.kept },
-  };
-}
+import { flushed, hangsLate, loader, outcome, unflushed } from './test-campaigns.js';
 
 const pools: HostPool[] = [];
 afterEach(async () => {

@@ -1,28 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { type CampaignResult, runCampaign } from './campaign.js';
+import { runCampaign } from './campaign.js';
 import { type ParallelOptions, runParallelCampaign } from './parallel.js';
+import { flushed, hangsLate, loader, outcome, unflushed } from './test-campaigns.js';
 import { mirror } from './test-mirror.js';
-
-// The workers run hmmlab's TypeScript sources, as the CLI's do: with tsx's loader.
-const loader = import.meta.resolve('tsx/esm/api');
-const flushed = fileURLToPath(new URL('./test-flushed.ts', import.meta.url));
-const unflushed = fileURLToPath(new URL('./test-unflushed.ts', import.meta.url));
-const hangsLate = fileURLToPath(new URL('./test-hang-late.ts', import.meta.url));
-
-/** What a campaign found, without its times. */
-function outcome(r: CampaignResult) {
-  return {
-    verdict: r.verdict,
-    runs: r.runs,
-    steps: r.steps,
-    failingRun: r.failure?.runIndex ?? null,
-    failure: r.failure?.token ?? null,
-    coverage: r.coverage,
-    flushes: r.flushes,
-    corpus: { replayed: r.corpus.replayed, mutants: r.corpus.mutants, kept: r.corpus.kept },
-  };
-}
 
 // One worker runs the whole campaign in one job and notes each epoch's scan; more workers get a
 // job per epoch. Both merge the same candidates in the same order, as the in-process campaign does.
