@@ -190,7 +190,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
   const live: WatchedWorker[] = [];
   let stream: EpochStream | null = null;
   const spawn = (i: number): WatchedWorker => {
-    const options: WatchOptions = {
+    const host: WatchOptions = {
       ...watch,
       onNote: (n) => {
         const note = n as {
@@ -223,7 +223,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
         }
       },
     };
-    const w = hosts?.take(options) ?? new WatchedWorker(options);
+    const w = hosts?.take(host) ?? new WatchedWorker(host);
     live.push(w);
     return w;
   };
