@@ -7,7 +7,7 @@
  * still breaks one. Exit 0: none reproduces; 1: one does (or hangs); 2: a file or a driver that
  * cannot be read or loaded.
  */
-import { WorkerStallError } from '@hmmlab/fuzz';
+import { HostPool, WorkerStallError } from '@hmmlab/fuzz';
 import { findCounterexamples, readCounterexample } from '../internal/counterexamples.js';
 import { loaderFor, runWatchedJob, watchedFailure, watchOptions } from '../internal/runtime.js';
 
@@ -32,24 +32,32 @@ export async function testCorpusCommand(dir: string, o: { hangTimeout?: string; 
   const watch = watchOptions(o.hangTimeout, o.maxHeap);
   const files = findCounterexamples(dir);
   let reproduced = 0;
-  for (const path of files) {
-    try {
-      const r = await runWatchedJob(
-        { module: JOB_MODULE, fn: 'counterexampleJob', args: [path] },
-        { ...watch, ...loaderFor([driverModule(path)]) },
-        signal,
-      );
-      process.stdout.write(r.stdout);
-      if (r.exitCode === REPRODUCED) reproduced++;
-    } catch (e) {
-      // Driver code that stops returning control while the run replays: the race still hangs it.
-      if (e instanceof WorkerStallError && e.stall.phase === 'running') {
-        process.stdout.write(`reproduced  ${path}: the replay stopped: ${e.message}\n`);
-        reproduced++;
-        continue;
+  // One host replays one counterexample after another (a new one after a replay that stopped it):
+  // a replay is one run, and a fresh host's start is most of its time.
+  const hosts = new HostPool();
+  try {
+    for (const path of files) {
+      try {
+        const r = await runWatchedJob(
+          { module: JOB_MODULE, fn: 'counterexampleJob', args: [path] },
+          { ...watch, ...loaderFor([driverModule(path)]), runs: 1 },
+          signal,
+          hosts,
+        );
+        process.stdout.write(r.stdout);
+        if (r.exitCode === REPRODUCED) reproduced++;
+      } catch (e) {
+        // Driver code that stops returning control while the run replays: the race still hangs it.
+        if (e instanceof WorkerStallError && e.stall.phase === 'running') {
+          process.stdout.write(`reproduced  ${path}: the replay stopped: ${e.message}\n`);
+          reproduced++;
+          continue;
+        }
+        throw watchedFailure(e, path);
       }
-      throw watchedFailure(e, path);
     }
+  } finally {
+    await hosts.close();
   }
   process.stdout.write(
     `${files.length} saved counterexample(s) in ${dir}: ${reproduced === 0 ? 'none reproduces' : `${reproduced} reproduce(s)`}\n`,

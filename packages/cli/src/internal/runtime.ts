@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { formatViolation } from '@hmmlab/assertions';
 import {
+  type HostPool,
   type ParallelOptions,
   stallViolation,
   UNFINISHED_FINGERPRINT,
@@ -88,21 +89,27 @@ export interface WatchedCommand {
 /**
  * Runs `fn(...args)` of `module` in a watched worker and returns its exit status and what it
  * printed. Rejects with a `WorkerStallError` when the watchdog stops it, with {@link Interrupted}
- * when `signal` aborts it.
+ * when `signal` aborts it. With `hosts`, the worker's host comes from them, and goes back to them
+ * when the job returned (a command that runs many jobs starts one host, not one a job).
  */
 export async function runWatchedJob(
   c: WatchedCommand,
   watch: WatchOptions,
   signal: AbortSignal | undefined,
+  hosts?: HostPool,
 ): Promise<{ exitCode: number; stdout: string }> {
-  const w = new WatchedWorker(watch);
+  const w = hosts?.take(watch) ?? new WatchedWorker(watch);
   const abort = (): void => void w.stop(signal?.reason instanceof Error ? signal.reason : new Interrupted('a signal'));
   signal?.addEventListener('abort', abort, { once: true });
+  let returned = false;
   try {
-    return await w.call<{ exitCode: number; stdout: string }>(COMMAND_JOB, 'commandJob', c);
+    const r = await w.call<{ exitCode: number; stdout: string }>(COMMAND_JOB, 'commandJob', c);
+    returned = true;
+    return r;
   } finally {
     signal?.removeEventListener('abort', abort);
-    await w.stop();
+    // A job that threw or was stopped: its host is not used again.
+    await (hosts !== undefined && returned ? hosts.give(w, watch) : w.stop());
   }
 }
 
