@@ -22,6 +22,39 @@ describe('Trace', () => {
     expect(t.events()).toEqual([]);
   });
 
+  it('should make lock events only for a listener that wants them, numbering the others the same either way', () => {
+    const events = (locks: boolean | undefined) => {
+      const t = new Trace('none');
+      const seen: string[] = [];
+      t.subscribe((e) => seen.push(`${e.type}#${e.seq}`), locks === undefined ? {} : { locks });
+      t.emit({ type: 'warn', what: 'a', detail: '' });
+      t.lockEvent('mm->mmap_lock', 'acquire', 'read');
+      t.emit({ type: 'warn', what: 'b', detail: '' });
+      t.lockEvent('mm->mmap_lock', 'release', 'read');
+      t.emit({ type: 'warn', what: 'c', detail: '' });
+      return { locks: t.locks, seen, length: t.length };
+    };
+    expect(events(undefined)).toEqual({ locks: true, seen: ['warn#0', 'lock#1', 'warn#2', 'lock#3', 'warn#4'], length: 5 });
+    expect(events(false)).toEqual({ locks: false, seen: ['warn#0', 'warn#2', 'warn#4'], length: 5 });
+  });
+
+  it('should make lock events while it keeps them or any listener wants them', () => {
+    const kept = new Trace('ring');
+    kept.subscribe(() => {}, { locks: false });
+    expect(kept.locks).toBe(true);
+    const t = new Trace('none');
+    expect(t.locks).toBe(false);
+    const offWith = t.subscribe(() => {});
+    t.subscribe(() => {}, { locks: false });
+    expect(t.locks).toBe(true);
+    offWith();
+    expect(t.locks).toBe(false);
+    // Nobody listens: not even a sequence number is taken.
+    const quiet = new Trace('none');
+    quiet.lockEvent('l', 'acquire', 'excl');
+    expect(quiet.length).toBe(0);
+  });
+
   it('should stamp events with sequence, step and task', () => {
     const t = new Trace('all');
     t.attachClock({ step: 7, currentTaskId: () => 3 });

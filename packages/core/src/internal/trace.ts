@@ -266,9 +266,17 @@ export class Trace {
    * (see {@link Trace.subscribe}). The scheduler makes one at most steps.
    */
   switches: boolean;
+  /**
+   * True when a `lock` event would be observed: the trace keeps events, or a listener wants them
+   * (see {@link Trace.subscribe}). Locks are taken and released at most steps; the model makes
+   * their events through {@link Trace.lockEvent}.
+   */
+  locks: boolean;
   private readonly listeners: TraceListener[] = [];
   /** Whether each listener, by index, wants `switch` events. */
   private readonly wantSwitches: boolean[] = [];
+  /** Whether each listener, by index, wants `lock` events. */
+  private readonly wantLocks: boolean[] = [];
   private readonly ring: (TraceEvent | undefined)[];
   private ringHead = 0;
   private readonly all: TraceEvent[] = [];
@@ -290,6 +298,7 @@ export class Trace {
     this.ring = mode === 'ring' ? new Array(ringSize) : [];
     this.on = mode !== 'none';
     this.switches = this.on;
+    this.locks = this.on;
   }
 
   /** @internal Connects the trace to the scheduler that stamps its events. */
@@ -299,20 +308,24 @@ export class Trace {
 
   /**
    * Adds a listener called synchronously for each event; returns a function that removes it. With
-   * `switches: false` the listener does without `switch` events: while no listener wants them and
-   * the trace keeps nothing, the scheduler does not make them, though each still takes its
-   * sequence number ({@link Trace.skip}), so the other events keep theirs.
+   * `switches: false` the listener does without `switch` events, and with `locks: false` without
+   * `lock` events: while no listener wants them and the trace keeps nothing, the model does not
+   * make them, though each still takes its sequence number ({@link Trace.skip}), so the other
+   * events keep theirs.
    * @param options.switches - @defaultValue true
+   * @param options.locks - @defaultValue true
    */
-  subscribe(listener: TraceListener, options: { readonly switches?: boolean } = {}): () => void {
+  subscribe(listener: TraceListener, options: { readonly switches?: boolean; readonly locks?: boolean } = {}): () => void {
     this.listeners.push(listener);
     this.wantSwitches.push(options.switches ?? true);
+    this.wantLocks.push(options.locks ?? true);
     this.listenersChanged();
     return () => {
       const i = this.listeners.indexOf(listener);
       if (i >= 0) {
         this.listeners.splice(i, 1);
         this.wantSwitches.splice(i, 1);
+        this.wantLocks.splice(i, 1);
       }
       this.listenersChanged();
     };
@@ -321,11 +334,21 @@ export class Trace {
   private listenersChanged(): void {
     this.on = this.mode !== 'none' || this.listeners.length > 0;
     this.switches = this.mode !== 'none' || this.wantSwitches.includes(true);
+    this.locks = this.mode !== 'none' || this.wantLocks.includes(true);
   }
 
-  /** Takes the sequence number of an event no one observes (a `switch` no listener wants). */
+  /** Takes the sequence number of an event no one observes (a `switch` or `lock` no listener wants). */
   skip(): void {
     this.seq++;
+  }
+
+  /**
+   * A task took, released, waited for or failed to try-lock lock `lock`: records the `lock` event
+   * when one is observed ({@link Trace.locks}), else takes its sequence number.
+   */
+  lockEvent(lock: string, op: TraceEventMap['lock']['op'], mode: TraceEventMap['lock']['mode']): void {
+    if (this.locks) this.emit({ type: 'lock', lock, op, mode });
+    else if (this.on) this.seq++;
   }
 
   /** Records an event and hands it to every listener. Callers check {@link Trace.on} first. */

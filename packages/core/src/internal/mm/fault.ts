@@ -364,10 +364,10 @@ function accessAlone(mm: Mm, va: number, write: boolean): Page | null {
   s.tick(); // the access
   s.tick(); // down_read's preemption point
   const tr = k.trace;
-  if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'acquire', mode: 'read' });
+  tr.lockEvent(lock.name, 'acquire', 'read');
   lock.readSectionSync();
   const n = anonymousPte(mm, vma, vpn, write);
-  if (tr.on) tr.emit({ type: 'lock', lock: lock.name, op: 'release', mode: 'read' });
+  tr.lockEvent(lock.name, 'release', 'read');
   // The access itself; the fresh entry usually has these bits already.
   const m = pteSet(n, write ? PTE_YOUNG | PTE_DIRTY | PTE_SOFT_DIRTY : PTE_YOUNG);
   if (m !== n) mm.pt.set(vpn, m);

@@ -44,7 +44,7 @@ export class Mutex implements Waitable {
     await s.yield();
     const t = s.current;
     if (this.owner !== null) {
-      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'wait', mode: 'excl' });
+      s.trace.lockEvent(this.name, 'wait', 'excl');
       this.waiters.push(t);
       await s.park('blocked', this);
       // unlock() handed the lock over to us.
@@ -54,7 +54,7 @@ export class Mutex implements Waitable {
     hbAcquire(s, this.clock);
     this.lockers.add(t);
     t.held.add(this);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
+    s.trace.lockEvent(this.name, 'acquire', 'excl');
   }
 
   /**
@@ -65,7 +65,7 @@ export class Mutex implements Waitable {
   tryLock(): boolean {
     const s = this.sched;
     if (this.owner !== null || s.trylockContended(this.lockers)) {
-      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'excl' });
+      s.trace.lockEvent(this.name, 'trylock-fail', 'excl');
       return false;
     }
     this.take();
@@ -79,7 +79,7 @@ export class Mutex implements Waitable {
     hbAcquire(s, this.clock);
     this.lockers.add(s.current);
     s.current.held.add(this);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'excl' });
+    s.trace.lockEvent(this.name, 'acquire', 'excl');
   }
 
   /** `mutex_unlock`: only the owner may call it. */
@@ -98,7 +98,7 @@ export class Mutex implements Waitable {
     }
     releaseHeld(t, this);
     hbRelease(s, this.clock);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'excl' });
+    s.trace.lockEvent(this.name, 'release', 'excl');
     const next = this.waiters.shift();
     this.owner = next ?? null;
     if (next !== undefined) s.wake(next);

@@ -64,7 +64,7 @@ export class RwSemaphore implements Waitable {
     await s.yield();
     const t = s.current;
     if (this.writer !== null || this.waiters.length > 0) {
-      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'wait', mode: 'read' });
+      s.trace.lockEvent(this.name, 'wait', 'read');
       this.waiters.push({ task: t, write: false });
       await s.park('blocked', this);
     } else {
@@ -73,7 +73,7 @@ export class RwSemaphore implements Waitable {
     hbAcquire(s, this.writeClock);
     this.lockers.add(t);
     t.held.add(this);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
+    s.trace.lockEvent(this.name, 'acquire', 'read');
   }
 
   /** `down_write`: may sleep. */
@@ -83,7 +83,7 @@ export class RwSemaphore implements Waitable {
     await s.yield();
     const t = s.current;
     if (this.writer !== null || this.readers.length > 0 || this.waiters.length > 0) {
-      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'wait', mode: 'write' });
+      s.trace.lockEvent(this.name, 'wait', 'write');
       this.waiters.push({ task: t, write: true });
       await s.park('blocked', this);
     } else {
@@ -94,7 +94,7 @@ export class RwSemaphore implements Waitable {
     this.lockers.add(t);
     this.writers.add(t);
     t.held.add(this);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
+    s.trace.lockEvent(this.name, 'acquire', 'write');
   }
 
   /**
@@ -104,14 +104,14 @@ export class RwSemaphore implements Waitable {
   downReadTrylock(): boolean {
     const s = this.sched;
     if (this.writer !== null || this.waiters.length > 0 || s.trylockContended(this.writers)) {
-      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'read' });
+      s.trace.lockEvent(this.name, 'trylock-fail', 'read');
       return false;
     }
     this.readers.push(s.current);
     hbAcquire(s, this.writeClock);
     this.lockers.add(s.current);
     s.current.held.add(this);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'read' });
+    s.trace.lockEvent(this.name, 'acquire', 'read');
     return true;
   }
 
@@ -122,7 +122,7 @@ export class RwSemaphore implements Waitable {
   downWriteTrylock(): boolean {
     const s = this.sched;
     if (this.writer !== null || this.readers.length > 0 || this.waiters.length > 0 || s.trylockContended(this.lockers)) {
-      if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'trylock-fail', mode: 'write' });
+      s.trace.lockEvent(this.name, 'trylock-fail', 'write');
       return false;
     }
     this.writer = s.current;
@@ -131,7 +131,7 @@ export class RwSemaphore implements Waitable {
     this.lockers.add(s.current);
     this.writers.add(s.current);
     s.current.held.add(this);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'acquire', mode: 'write' });
+    s.trace.lockEvent(this.name, 'acquire', 'write');
     return true;
   }
 
@@ -150,7 +150,7 @@ export class RwSemaphore implements Waitable {
     this.readers.splice(i, 1);
     releaseHeld(t, this);
     hbRelease(s, this.readClock);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'read' });
+    s.trace.lockEvent(this.name, 'release', 'read');
     this.grant();
   }
 
@@ -170,7 +170,7 @@ export class RwSemaphore implements Waitable {
     this.writer = null;
     releaseHeld(t, this);
     hbRelease(s, this.writeClock);
-    if (s.trace.on) s.trace.emit({ type: 'lock', lock: this.name, op: 'release', mode: 'write' });
+    s.trace.lockEvent(this.name, 'release', 'write');
     this.grant();
   }
 
