@@ -65,6 +65,11 @@ export interface OracleContext {
   readonly lostWrite: Map<number, Map<number, FormerPage>>;
   /** Free pages: pfn → step of the free (forgotten when the page is allocated again). */
   readonly freedAt: Map<number, number>;
+  /**
+   * False for a verdict-only oracle (`OracleOptions.verdictOnly`): what only explanations read
+   * ({@link OracleContext.formerPage}, {@link OracleContext.lostWrite}, {@link OracleContext.freedAt}) stays empty.
+   */
+  readonly explain: boolean;
   /** Device entries that may still be cached after they left the page table (tlb-walk.ts). */
   readonly stale: StaleEntries;
   /** What the shape windows follow (rules/shape-windows.ts). */

@@ -45,10 +45,11 @@ describe('oracle options', () => {
     ['no trace window', { traceWindow: 0 }, /traceWindow 0: expected an integer ≥ 1/],
     ['a negative trace window', { traceWindow: -1 }, /traceWindow -1/],
     ['no violations kept', { maxViolations: 0 }, /maxViolations 0: expected an integer ≥ 1/],
+    ['a verdict-only flag that is no boolean', { verdictOnly: 'yes' }, /verdictOnly yes: expected true or false/],
     [
       'a misspelt option',
       { rule: ['missed-flush'] },
-      /checkScenario: unknown option "rule"; the options are decisions, observers, maxSteps, trace, stopOnFirst, maxViolations, traceWindow, rules/,
+      /checkScenario: unknown option "rule"; the options are decisions, observers, maxSteps, trace, stopOnFirst, maxViolations, traceWindow, verdictOnly, rules/,
     ],
   ])('should refuse %s rather than give a verdict that checked less than it says', async (_what, options, message) => {
     await expect(checkScenario(knobDriver({}), mapThenUnmap, { decisions: firstRunnable, ...(options as object) })).rejects.toThrow(
@@ -65,6 +66,32 @@ describe('oracle options', () => {
     });
     expect(r.violations.map((v) => v.rule)).toEqual(['missed-flush']);
     expect(r.violations[0]?.trace).toHaveLength(1);
+  });
+});
+
+describe('a verdict-only oracle', () => {
+  it.each<[string, Knobs, 'pass' | 'fail']>([
+    ['a driver that never flushes', { flush: 'none' }, 'fail'],
+    ['a driver that neither zaps nor flushes', { zap: false, flush: 'none' }, 'fail'],
+    ['the fixed driver', {}, 'pass'],
+  ])('should give %s the verdict and rules of the whole oracle, without a trace window or lock events', async (_what, knobs, verdict) => {
+    const run = (verdictOnly: boolean) =>
+      checkScenario(knobDriver(knobs), mapThenUnmap, { decisions: firstRunnable, trace: 'none', verdictOnly });
+    const whole = await run(false);
+    const only = await run(true);
+    expect(only.verdict).toBe(verdict);
+    expect(only.verdict).toBe(whole.verdict);
+    expect(only.violations.map((v) => [v.rule, v.step, v.seq, v.va])).toEqual(whole.violations.map((v) => [v.rule, v.step, v.seq, v.va]));
+    expect({ coverage: only.coverage, metrics: only.metrics, run: only.run }).toEqual({
+      coverage: whole.coverage,
+      metrics: whole.metrics,
+      run: whole.run,
+    });
+    for (const v of only.violations) expect(v.trace).toEqual([]);
+    for (const v of whole.violations) expect(v.trace.length).toBeGreaterThan(0);
+    // The lock events only a trace window shows: made for the whole oracle, not for this one.
+    expect(whole.result.world.kernel.trace.locks).toBe(true);
+    expect(only.result.world.kernel.trace.locks).toBe(false);
   });
 });
 

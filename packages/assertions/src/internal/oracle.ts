@@ -76,10 +76,14 @@ export const ORACLE_FIELDS = {
   stopOnFirst: true,
   maxViolations: true,
   traceWindow: true,
+  verdictOnly: true,
   rules: true,
 } as const satisfies Record<keyof OracleOptions, true>;
 
-function checkOracleOptions(o: { maxViolations: number; traceWindow: number }, rules: readonly RuleId[] | undefined): void {
+function checkOracleOptions(
+  o: { maxViolations: number; traceWindow: number; verdictOnly: unknown },
+  rules: readonly RuleId[] | undefined,
+): void {
   const bad = (what: string): never => {
     throw new HmmlabError('ERR_BAD_ARGUMENT', `oracle options: ${what}`);
   };
@@ -90,6 +94,7 @@ function checkOracleOptions(o: { maxViolations: number; traceWindow: number }, r
   if (!(Number.isSafeInteger(o.maxViolations) && o.maxViolations >= 1))
     bad(`maxViolations ${String(o.maxViolations)}: expected an integer ≥ 1`);
   if (!(Number.isSafeInteger(o.traceWindow) && o.traceWindow >= 1)) bad(`traceWindow ${String(o.traceWindow)}: expected an integer ≥ 1`);
+  if (typeof o.verdictOnly !== 'boolean') bad(`verdictOnly ${String(o.verdictOnly)}: expected true or false`);
 }
 
 /**
@@ -119,6 +124,15 @@ export interface OracleOptions {
    * (`Violation.elided`). @defaultValue 40
    */
   readonly traceWindow?: number;
+  /**
+   * For runs whose verdict alone is read, as the runs a campaign scans and shrinks (what it shows
+   * of a failure comes from a replay of the run without this option). The verdict, and each
+   * violation's rule, are the same; the reports keep no trace window (`trace` is empty), and their
+   * explanations leave out what only the history of a page tells (when a CPU entry stopped
+   * mapping it, when it was freed). The oracle then keeps neither, and does without the trace's
+   * `lock` events, which no rule reads: the model makes none. @defaultValue false
+   */
+  readonly verdictOnly?: boolean;
   /** Rules to check. @defaultValue every rule */
   readonly rules?: readonly RuleId[];
 }
@@ -195,13 +209,17 @@ function issuedFence(inv: ActiveInvalidation, e: TraceEvent): boolean {
     if (x.type === 'dev-tlb' && x.op === 'flush-issue' && x.fence === e.fence && x.dev === e.dev) return true;
   return false;
 }
+/** The trace of a report made without a trace window (`verdictOnly`). */
+const NO_WINDOW: ReturnType<RecentEvents['list']> = { events: [], elided: [] };
+
 export class FlushOracle implements Observer {
   /** The violations found so far. */
   readonly violations: Violation[] = [];
   private world: World | null = null;
   private readonly options: Required<Omit<OracleOptions, 'rules'>>;
   private readonly enabled: ReadonlySet<RuleId>;
-  private readonly recent: RecentEvents;
+  /** The trace window, or null for a verdict-only oracle. */
+  private readonly recent: RecentEvents | null;
   /** The last event of the run the oracle saw (the anchor of run-level reports). */
   private lastSeen: TraceEvent | undefined;
   /** Made anew with the kernel's page size by {@link FlushOracle.attach}. */
@@ -222,10 +240,11 @@ export class FlushOracle implements Observer {
       stopOnFirst: options.stopOnFirst ?? false,
       maxViolations: options.maxViolations ?? 50,
       traceWindow: options.traceWindow ?? 40,
+      verdictOnly: options.verdictOnly ?? false,
     };
     checkOracleOptions(this.options, options.rules);
     this.enabled = options.rules === undefined ? ALL_RULES : new Set(options.rules);
-    this.recent = new RecentEvents(this.options.traceWindow);
+    this.recent = this.options.verdictOnly ? null : new RecentEvents(this.options.traceWindow);
   }
 
   /** Observer hook: subscribes to the kernel's trace. */
@@ -243,6 +262,7 @@ export class FlushOracle implements Observer {
       pairs: new Map(),
       migrating: new Map(),
       freedAt: new Map(),
+      explain: !this.options.verdictOnly,
       formerPage: new Map(),
       lostWrite: new Map(),
       stale: new StaleEntries(),
@@ -269,9 +289,10 @@ export class FlushOracle implements Observer {
       this.races = new RaceShadow();
       world.kernel.sched.trackHappensBefore();
     }
-    // No rule reads scheduler switches, and the reports' trace windows leave them out. Events after
-    // the run ended come from code going on to its next wait on a stopped machine (after a
-    // violation stopped the run, or past a wait it did not await, which ended it): not the run's.
+    // No rule reads scheduler switches, and the reports' trace windows leave them out; only the
+    // windows show lock events. Events after the run ended come from code going on to its next
+    // wait on a stopped machine (after a violation stopped the run, or past a wait it did not
+    // await, which ended it): not the run's.
     const sched = world.kernel.sched;
     world.kernel.trace.subscribe(
       (e) => {
@@ -279,7 +300,7 @@ export class FlushOracle implements Observer {
         this.lastSeen = e;
         this.onEvent(ctx, e);
       },
-      { switches: false },
+      { switches: false, locks: this.recent !== null },
     );
   }
 
@@ -306,7 +327,7 @@ export class FlushOracle implements Observer {
   }
 
   private onEvent(ctx: OracleContext, e: TraceEvent): void {
-    this.recent.push(e);
+    this.recent?.push(e);
     switch (e.type) {
       case 'inv-start':
         this.selfRetries?.onInvStart(e);
@@ -339,7 +360,7 @@ export class FlushOracle implements Observer {
         if (e.inv >= 0) checkPteChange(ctx, e);
         coverPte(ctx, e);
         trackMigrationEntries(ctx, e);
-        trackFormerPage(ctx, e);
+        if (ctx.explain) trackFormerPage(ctx, e);
         const discarded = this.layout?.onEvent(e) ?? null;
         if (discarded !== null) reportDiscardedWrite(ctx, e, discarded);
         return;
@@ -382,7 +403,7 @@ export class FlushOracle implements Observer {
         checkFree(ctx, e);
         return;
       case 'page-alloc':
-        ctx.freedAt.delete(e.pfn);
+        if (ctx.explain) ctx.freedAt.delete(e.pfn);
         return;
       case 'dma':
         checkDmaMap(ctx, e);
@@ -556,7 +577,7 @@ export class FlushOracle implements Observer {
     const task = v.task ?? k.sched.current;
     const page = v.pfn === null || v.pfn === undefined ? null : k.pages.pfnToPage(v.pfn);
     const inv = v.inv ?? null;
-    const recent = this.recent.list();
+    const recent = this.recent?.list() ?? NO_WINDOW;
     this.violations.push({
       rule: v.rule,
       explanation: v.explanation,

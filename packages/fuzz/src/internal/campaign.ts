@@ -342,11 +342,36 @@ export function runInputs(options: CampaignOptions, scenario: Scenario): RunInpu
 }
 
 /** Runs one sample under the oracle. */
-export async function runSample(
+export function runSample(
   driver: DriverDefinition,
   sample: Sample,
   options: CampaignOptions,
   keep: 'none' | 'all' = 'none',
+): Promise<OracleReport> {
+  return judgeSample(driver, sample, options, keep, {});
+}
+
+/**
+ * Runs one sample whose verdict alone is read: a run a campaign scans, or one it tries while it
+ * shrinks. Its oracle is verdict-only (`OracleOptions.verdictOnly`): no trace window, no history
+ * of pages kept for explanations, and no `lock` events made (docs/performance.md, "Runs that only
+ * give a verdict"). What a campaign shows of a failure comes from the replay of its
+ * counterexample ({@link recordToken}), with all of them.
+ */
+export function scanSample(driver: DriverDefinition, sample: Sample, options: CampaignOptions): Promise<OracleReport> {
+  return judgeSample(driver, sample, options, 'none', VERDICT_ONLY);
+}
+
+/** The oracle options of {@link scanSample}. */
+const VERDICT_ONLY = { verdictOnly: true } as const;
+
+/** {@link runSample} with the given oracle options. */
+async function judgeSample(
+  driver: DriverDefinition,
+  sample: Sample,
+  options: CampaignOptions,
+  keep: 'none' | 'all',
+  oracle: { readonly verdictOnly?: boolean },
 ): Promise<OracleReport> {
   const [scenario, schedule] = sample;
   const rules = options.rules ? { rules: options.rules } : {};
@@ -363,7 +388,14 @@ export async function runSample(
       ...rules,
     });
   }
-  return checkScenario(driver, scenario, { decisions: scheduleDecisions(schedule), stopOnFirst: true, trace: keep, maxSteps, ...rules });
+  return checkScenario(driver, scenario, {
+    decisions: scheduleDecisions(schedule),
+    stopOnFirst: true,
+    trace: keep,
+    maxSteps,
+    ...rules,
+    ...oracle,
+  });
 }
 
 /** Shrinks a failing sample while it keeps failing with the same rule. */
@@ -383,7 +415,7 @@ async function shrink(
     improved = false;
     for (const cand of arb.shrink(cur.value_, cur.context)) {
       if (++attempts > budget) break;
-      const r = await runSample(driver, prep(cand.value_), options);
+      const r = await scanSample(driver, prep(cand.value_), options);
       if (r.violations.some((v) => v.rule === rule)) {
         cur = cand;
         improved = true;
@@ -418,7 +450,7 @@ async function dropOps(
   /** Runs `cand` under the schedule; keeps it if the rule still fires. */
   const keepIfFails = async (cand: Scenario): Promise<boolean> => {
     attempts++;
-    const r = await runSample(driver, [cand, schedule], options);
+    const r = await scanSample(driver, [cand, schedule], options);
     if (!r.violations.some((v) => v.rule === rule)) return false;
     scenario = cand;
     changed = true;
@@ -604,7 +636,7 @@ export async function counterexample(
   const gen = runGen(driver, options);
   const arb = gen.arb;
   const { value: start, origin } = planRun(gen, replaysOf(options), options, index, pool, weights, true);
-  const first = await runSample(driver, start.value_, options);
+  const first = await scanSample(driver, start.value_, options);
   const rule = (first.violations[0] as Violation).rule;
   let value = start;
   let attempts = 0;
@@ -615,7 +647,7 @@ export async function counterexample(
     if (start.value_[0].exitAtEnd === true) {
       attempts++;
       const endless = withoutEnd(start.value_);
-      if ((await runSample(driver, endless, options)).violations.some((v) => v.rule === rule)) prep = withoutEnd;
+      if ((await scanSample(driver, endless, options)).violations.some((v) => v.rule === rule)) prep = withoutEnd;
     }
     if (origin === 'fresh') ({ value, attempts } = await shrink(driver, arb, start, rule, options, prep, attempts));
     const dropped = await dropOps(driver, new fc.Value<Sample>(prep(value.value_), undefined), rule, options);
@@ -624,7 +656,7 @@ export async function counterexample(
   }
   const [scenario, schedule] = prep(value.value_);
   // The token's run: the shrunk sample's decisions, replayed exactly with the whole trace kept.
-  const decided = await runSample(driver, value.value_, options);
+  const decided = await scanSample(driver, value.value_, options);
   const { run: report, violation, token } = await recordToken(driver, scenario, decided.run.decisions, runInputs(options, scenario), rule);
   return {
     runIndex: index,
@@ -785,7 +817,7 @@ export async function scanEpoch(
       sample = plan.value.value_;
       origin = plan.origin;
       try {
-        r = await runSample(driver, sample, options);
+        r = await scanSample(driver, sample, options);
       } catch (e) {
         // A broken model has no verdict to give: the campaign stops, naming the run to replay.
         throw runFailure(driver, options, i, origin, e);

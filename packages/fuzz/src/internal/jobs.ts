@@ -31,11 +31,11 @@ import {
   replaysOf,
   runGen,
   runInputs,
-  runSample,
   type Scan,
   type ScanResume,
   scanEpoch,
   scanRuns,
+  scanSample,
   summarize,
 } from './campaign.js';
 import { type CorpusEntry, nextEpoch } from './corpus.js';
@@ -301,7 +301,7 @@ function makeAhead(driver: DriverDefinition, a: ScanJob, next: [number, number],
       markRun(i);
       let report: OracleReport;
       try {
-        report = await runSample(driver, sample, a.options);
+        report = await scanSample(driver, sample, a.options);
       } catch (error) {
         state.made.set(i, { sample, report: null, error });
         break;

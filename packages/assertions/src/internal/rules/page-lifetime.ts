@@ -115,7 +115,7 @@ export function trackMigrationEntries(ctx: OracleContext, ev: PteEvent): void {
 /** A page is freed: nothing on a running device may still point at it. */
 export function checkFree(ctx: OracleContext, ev: FreeEvent): void {
   const k = ctx.world.kernel;
-  ctx.freedAt.set(ev.pfn, ev.step);
+  if (ctx.explain) ctx.freedAt.set(ev.pfn, ev.step);
   ctx.copiedOut.delete(ev.pfn);
   ctx.pairs.delete(ev.pfn);
   ctx.migrating.delete(ev.pfn);
