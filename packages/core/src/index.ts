@@ -182,4 +182,5 @@ export {
   type TraceListener,
   type TraceRecordMode,
   type TraceStamp,
+  type TraceSubscription,
 } from './internal/trace.js';

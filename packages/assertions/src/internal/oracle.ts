@@ -130,7 +130,7 @@ export interface OracleOptions {
    * violation's rule, are the same; the reports keep no trace window (`trace` is empty), and their
    * explanations leave out what only the history of a page tells (when a CPU entry stopped
    * mapping it, when it was freed). The oracle then keeps neither, and does without the trace's
-   * `lock` events, which no rule reads: the model makes none. @defaultValue false
+   * `lock` and `page-alloc` events, which no rule reads: the model makes none. @defaultValue false
    */
   readonly verdictOnly?: boolean;
   /** Rules to check. @defaultValue every rule */
@@ -290,9 +290,10 @@ export class FlushOracle implements Observer {
       world.kernel.sched.trackHappensBefore();
     }
     // No rule reads scheduler switches, and the reports' trace windows leave them out; only the
-    // windows show lock events. Events after the run ended come from code going on to its next
-    // wait on a stopped machine (after a violation stopped the run, or past a wait it did not
-    // await, which ended it): not the run's.
+    // windows show lock events, and page allocations only tell explanations when a page stopped
+    // being free. Events after the run ended come from code going on to its next wait on a
+    // stopped machine (after a violation stopped the run, or past a wait it did not await, which
+    // ended it): not the run's.
     const sched = world.kernel.sched;
     world.kernel.trace.subscribe(
       (e) => {
@@ -300,7 +301,7 @@ export class FlushOracle implements Observer {
         this.lastSeen = e;
         this.onEvent(ctx, e);
       },
-      { switches: false, locks: this.recent !== null },
+      { switches: false, locks: ctx.explain, allocs: ctx.explain },
     );
   }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Trace } from './trace.js';
+import { Trace, type TraceSubscription } from './trace.js';
 
 describe('Trace', () => {
   it('should keep only the last ringSize events in ring mode', () => {
@@ -22,36 +22,50 @@ describe('Trace', () => {
     expect(t.events()).toEqual([]);
   });
 
-  it('should make lock events only for a listener that wants them, numbering the others the same either way', () => {
-    const events = (locks: boolean | undefined) => {
+  it.each([
+    ['lock', { locks: false }],
+    ['page-alloc', { allocs: false }],
+  ] as const)('should make %s events only for a listener that wants them, numbering the others the same either way', (type, without) => {
+    const events = (options: TraceSubscription) => {
       const t = new Trace('none');
       const seen: string[] = [];
-      t.subscribe((e) => seen.push(`${e.type}#${e.seq}`), locks === undefined ? {} : { locks });
+      t.subscribe((e) => seen.push(`${e.type}#${e.seq}`), options);
       t.emit({ type: 'warn', what: 'a', detail: '' });
       t.lockEvent('mm->mmap_lock', 'acquire', 'read');
+      t.allocEvent(7, 'system');
       t.emit({ type: 'warn', what: 'b', detail: '' });
-      t.lockEvent('mm->mmap_lock', 'release', 'read');
-      t.emit({ type: 'warn', what: 'c', detail: '' });
-      return { locks: t.locks, seen, length: t.length };
+      return { locks: t.locks, allocs: t.allocs, seen, length: t.length };
     };
-    expect(events(undefined)).toEqual({ locks: true, seen: ['warn#0', 'lock#1', 'warn#2', 'lock#3', 'warn#4'], length: 5 });
-    expect(events(false)).toEqual({ locks: false, seen: ['warn#0', 'warn#2', 'warn#4'], length: 5 });
+    expect(events({})).toEqual({ locks: true, allocs: true, seen: ['warn#0', 'lock#1', 'page-alloc#2', 'warn#3'], length: 4 });
+    const all = ['warn#0', 'lock#1', 'page-alloc#2', 'warn#3'];
+    expect(events(without)).toEqual({
+      locks: type !== 'lock',
+      allocs: type !== 'page-alloc',
+      seen: all.filter((e) => !e.startsWith(`${type}#`)),
+      length: 4,
+    });
   });
 
-  it('should make lock events while it keeps them or any listener wants them', () => {
-    const kept = new Trace('ring');
-    kept.subscribe(() => {}, { locks: false });
-    expect(kept.locks).toBe(true);
-    const t = new Trace('none');
-    expect(t.locks).toBe(false);
-    const offWith = t.subscribe(() => {});
-    t.subscribe(() => {}, { locks: false });
-    expect(t.locks).toBe(true);
-    offWith();
-    expect(t.locks).toBe(false);
-    // Nobody listens: not even a sequence number is taken.
+  it.each(['locks', 'allocs', 'switches'] as const)(
+    'should make the events of %s while it keeps them or any listener wants them',
+    (kind) => {
+      const kept = new Trace('ring');
+      kept.subscribe(() => {}, { [kind]: false });
+      expect(kept[kind]).toBe(true);
+      const t = new Trace('none');
+      expect(t[kind]).toBe(false);
+      const offWith = t.subscribe(() => {});
+      t.subscribe(() => {}, { [kind]: false });
+      expect(t[kind]).toBe(true);
+      offWith();
+      expect(t[kind]).toBe(false);
+    },
+  );
+
+  it('should take no sequence number for an event while nobody listens', () => {
     const quiet = new Trace('none');
     quiet.lockEvent('l', 'acquire', 'excl');
+    quiet.allocEvent(1, 'system');
     expect(quiet.length).toBe(0);
   });
 

@@ -239,6 +239,16 @@ export type TraceEventInput = {
   [K in keyof TraceEventMap]: TraceEventMap[K] & { readonly type: K };
 }[keyof TraceEventMap];
 
+/** What a listener of {@link Trace.subscribe} may do without. */
+export interface TraceSubscription {
+  /** `switch` events (the scheduler makes one at most steps). @defaultValue true */
+  readonly switches?: boolean;
+  /** `lock` events (locks are taken and released at most steps). @defaultValue true */
+  readonly locks?: boolean;
+  /** `page-alloc` events (a THP is 512 of them). @defaultValue true */
+  readonly allocs?: boolean;
+}
+
 /** A function called synchronously for every event, at the moment it happens. */
 export type TraceListener = (event: TraceEvent) => void;
 
@@ -272,11 +282,14 @@ export class Trace {
    * their events through {@link Trace.lockEvent}.
    */
   locks: boolean;
+  /**
+   * True when a `page-alloc` event would be observed: the trace keeps events, or a listener wants
+   * them (see {@link Trace.subscribe}). The model makes them through {@link Trace.allocEvent}.
+   */
+  allocs: boolean;
   private readonly listeners: TraceListener[] = [];
-  /** Whether each listener, by index, wants `switch` events. */
-  private readonly wantSwitches: boolean[] = [];
-  /** Whether each listener, by index, wants `lock` events. */
-  private readonly wantLocks: boolean[] = [];
+  /** The events each listener, by index, wants of those it may do without. */
+  private readonly wants: Required<TraceSubscription>[] = [];
   private readonly ring: (TraceEvent | undefined)[];
   private ringHead = 0;
   private readonly all: TraceEvent[] = [];
@@ -299,6 +312,7 @@ export class Trace {
     this.on = mode !== 'none';
     this.switches = this.on;
     this.locks = this.on;
+    this.allocs = this.on;
   }
 
   /** @internal Connects the trace to the scheduler that stamps its events. */
@@ -307,37 +321,34 @@ export class Trace {
   }
 
   /**
-   * Adds a listener called synchronously for each event; returns a function that removes it. With
-   * `switches: false` the listener does without `switch` events, and with `locks: false` without
-   * `lock` events: while no listener wants them and the trace keeps nothing, the model does not
-   * make them, though each still takes its sequence number ({@link Trace.skip}), so the other
-   * events keep theirs.
-   * @param options.switches - @defaultValue true
-   * @param options.locks - @defaultValue true
+   * Adds a listener called synchronously for each event; returns a function that removes it. A
+   * listener may do without the events the model makes most of, which {@link TraceSubscription}
+   * lists: while no listener wants them and the trace keeps nothing, the model does not make them,
+   * though each still takes its sequence number ({@link Trace.skip}), so the other events keep theirs.
    */
-  subscribe(listener: TraceListener, options: { readonly switches?: boolean; readonly locks?: boolean } = {}): () => void {
+  subscribe(listener: TraceListener, options: TraceSubscription = {}): () => void {
     this.listeners.push(listener);
-    this.wantSwitches.push(options.switches ?? true);
-    this.wantLocks.push(options.locks ?? true);
+    this.wants.push({ switches: options.switches ?? true, locks: options.locks ?? true, allocs: options.allocs ?? true });
     this.listenersChanged();
     return () => {
       const i = this.listeners.indexOf(listener);
       if (i >= 0) {
         this.listeners.splice(i, 1);
-        this.wantSwitches.splice(i, 1);
-        this.wantLocks.splice(i, 1);
+        this.wants.splice(i, 1);
       }
       this.listenersChanged();
     };
   }
 
   private listenersChanged(): void {
-    this.on = this.mode !== 'none' || this.listeners.length > 0;
-    this.switches = this.mode !== 'none' || this.wantSwitches.includes(true);
-    this.locks = this.mode !== 'none' || this.wantLocks.includes(true);
+    const kept = this.mode !== 'none';
+    this.on = kept || this.listeners.length > 0;
+    this.switches = kept || this.wants.some((w) => w.switches);
+    this.locks = kept || this.wants.some((w) => w.locks);
+    this.allocs = kept || this.wants.some((w) => w.allocs);
   }
 
-  /** Takes the sequence number of an event no one observes (a `switch` or `lock` no listener wants). */
+  /** Takes the sequence number of an event no one observes (a `switch`, `lock` or `page-alloc` no listener wants). */
   skip(): void {
     this.seq++;
   }
@@ -348,6 +359,15 @@ export class Trace {
    */
   lockEvent(lock: string, op: TraceEventMap['lock']['op'], mode: TraceEventMap['lock']['mode']): void {
     if (this.locks) this.emit({ type: 'lock', lock, op, mode });
+    else if (this.on) this.seq++;
+  }
+
+  /**
+   * Page `pfn` was allocated: records the `page-alloc` event when one is observed
+   * ({@link Trace.allocs}), else takes its sequence number.
+   */
+  allocEvent(pfn: number, kind: string): void {
+    if (this.allocs) this.emit({ type: 'page-alloc', pfn, kind });
     else if (this.on) this.seq++;
   }
 

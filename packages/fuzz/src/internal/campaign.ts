@@ -354,9 +354,9 @@ export function runSample(
 /**
  * Runs one sample whose verdict alone is read: a run a campaign scans, or one it tries while it
  * shrinks. Its oracle is verdict-only (`OracleOptions.verdictOnly`): no trace window, no history
- * of pages kept for explanations, and no `lock` events made (docs/performance.md, "Runs that only
- * give a verdict"). What a campaign shows of a failure comes from the replay of its
- * counterexample ({@link recordToken}), with all of them.
+ * of pages kept for explanations, and no `lock` or `page-alloc` events made (docs/performance.md,
+ * "Runs that only give a verdict"). What a campaign shows of a failure comes from the replay of
+ * its counterexample ({@link recordToken}), with all of them.
  */
 export function scanSample(driver: DriverDefinition, sample: Sample, options: CampaignOptions): Promise<OracleReport> {
   return judgeSample(driver, sample, options, 'none', VERDICT_ONLY);

@@ -6,7 +6,7 @@
  * counts and the run itself (status, steps, scheduler decisions) are the same. Not the
  * explanations, which leave out the history of pages, nor the step of a violation of the whole
  * run (a deadlock, a leak at exit): it is the last event the oracle saw, which may be an earlier
- * one when the last was a lock event.
+ * one when the last was a lock or page-alloc event.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

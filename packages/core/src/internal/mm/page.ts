@@ -772,7 +772,7 @@ export class PageAllocator {
 
   /** The `page-alloc` event of a system page (apart, so that the allocation path stays small to inline). */
   private traceAlloc(p: Page): void {
-    this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
+    this.trace.allocEvent(p.pfn, 'system');
   }
 
   /**
@@ -798,7 +798,7 @@ export class PageAllocator {
         p.head = head;
       }
       this.allocated++;
-      if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: 'system' });
+      if (this.trace.on) this.trace.allocEvent(p.pfn, 'system');
     }
     return head as Page;
   }
@@ -852,7 +852,7 @@ export class PageAllocator {
   /** @internal Marks a device page allocated by its driver (`zone_device_page_init`). */
   initDevicePage(p: Page): void {
     p.clearOnAlloc();
-    if (this.trace.on) this.trace.emit({ type: 'page-alloc', pfn: p.pfn, kind: p.kind });
+    if (this.trace.on) this.trace.allocEvent(p.pfn, p.kind);
   }
 
   /**
