@@ -66,11 +66,6 @@ function unprefixed(key: string, prefix: number): string {
 /** Every rule: what an oracle checks unless told otherwise (one set for all: an oracle is made per run). */
 const ALL_RULES: ReadonlySet<RuleId> = new Set(RULE_IDS);
 
-/**
- * Refuses oracle options that would make its verdict mean less than it says: a rule list that is
- * empty or names no rule (the oracle checked nothing, and the run passed), and bounds that are
- * not positive integers.
- */
 /** Every field of {@link OracleOptions} (the compiler checks it), for the check of option names. */
 export const ORACLE_FIELDS = {
   stopOnFirst: true,
@@ -80,13 +75,24 @@ export const ORACLE_FIELDS = {
   rules: true,
 } as const satisfies Record<keyof OracleOptions, true>;
 
+/**
+ * Refuses bad oracle options. A function of the module, not one made at each check: run from
+ * TypeScript sources (tsx, esbuild's keepNames), each function made gets its name set at run time,
+ * and the oracle's options are checked at every run.
+ */
+function bad(what: string): never {
+  throw new HmmlabError('ERR_BAD_ARGUMENT', `oracle options: ${what}`);
+}
+
+/**
+ * Refuses oracle options that would make its verdict mean less than it says: a rule list that is
+ * empty or names no rule (the oracle checked nothing, and the run passed), bounds that are not
+ * positive integers, and a verdict-only flag that is no boolean.
+ */
 function checkOracleOptions(
   o: { maxViolations: number; traceWindow: number; verdictOnly: unknown },
   rules: readonly RuleId[] | undefined,
 ): void {
-  const bad = (what: string): never => {
-    throw new HmmlabError('ERR_BAD_ARGUMENT', `oracle options: ${what}`);
-  };
   if (rules !== undefined) {
     if (!Array.isArray(rules) || rules.length === 0) bad(`rules: expected at least one of ${RULE_IDS.join(', ')}`);
     for (const r of rules) if (!ALL_RULES.has(r)) bad(`rule ${JSON.stringify(r)}: expected one of ${RULE_IDS.join(', ')}`);
