@@ -566,6 +566,12 @@ export class FreshDraws {
   /** Samples per batch: 512 samples of amdkfd-style's default shape hold 1.3 to 1.9 MiB of heap (after a full collection). */
   static readonly BATCH = 512;
   /**
+   * Samples of a campaign's first batch; each next one is twice as large, up to {@link BATCH}. A
+   * whole first batch took 10 to 20 ms to draw before the first run: most of the time to detect a
+   * bug the first runs find.
+   */
+  static readonly FIRST_BATCH = 16;
+  /**
    * Regions and ops a batch holds at most: 32 a sample over a whole batch, where amdkfd-style's
    * default shape draws 8.5 on average and 18 at most, so only shapes of large scenarios reach it.
    */
@@ -578,6 +584,8 @@ export class FreshDraws {
   private readonly fresh: number;
   private start = 0;
   private batch: (Sample | undefined)[] = [];
+  /** Samples of the next batch. */
+  private batchSize = FreshDraws.FIRST_BATCH;
 
   constructor(driver: DriverDefinition, options: CampaignOptions, replays: number) {
     this.gen = runGen(driver, options);
@@ -596,7 +604,7 @@ export class FreshDraws {
   }
 
   /**
-   * Draws the batch from `from` on. The watchdog sees it as hmmlab's drawing, not a run (a shape
+   * Draws the next batch, from `from` on. The watchdog sees it as hmmlab's drawing, not a run (a shape
    * whose scenarios exhaust the heap is the campaign's, not the driver's), with a beat per sample.
    * A batch also stops once it holds `BATCH_OPS` ops and regions (a shape of large scenarios draws
    * few at a time), which changes no sample: each depends on the seed and its index alone.
@@ -605,10 +613,12 @@ export class FreshDraws {
     const mutants = fed && feedbackOn(this.options);
     this.start = from;
     this.batch = [];
+    const n = this.batchSize;
+    this.batchSize = Math.min(2 * n, FreshDraws.BATCH);
     const was = markDrawing();
     try {
       let size = 0;
-      for (let f = from; f < Math.min(from + FreshDraws.BATCH, this.fresh) && size < FreshDraws.BATCH_OPS; f++) {
+      for (let f = from; f < Math.min(from + n, this.fresh) && size < FreshDraws.BATCH_OPS; f++) {
         const skip = !inShard(f + this.firstFresh, this.options.shard) || (mutants && mutatesOnceFed(seed, f, runSeed));
         const s = skip ? undefined : this.gen.draw(freshRandom(seed, f));
         if (s !== undefined) size += s[0].regions.length + opsOf(s[0]);

@@ -78,7 +78,8 @@ describe('coverage feedback', () => {
       const gen = runGen(driver, options);
       const ahead = new FreshDraws(driver, options, 0);
       const origins = new Set<string>();
-      // Past one batch, and with the corpus empty, then holding entries.
+      // Over batches of every size (16 samples, then twice as many each time up to 512), with the
+      // corpus empty, then holding entries.
       for (let i = 0; i < options.runs; i += 7) {
         const fed = i < 600 ? [] : pool;
         const one = planRun(gen, [], options, i, fed);
