@@ -67,7 +67,8 @@ export interface OracleContext {
   readonly freedAt: Map<number, number>;
   /**
    * False for a verdict-only oracle (`OracleOptions.verdictOnly`): what only explanations read
-   * ({@link OracleContext.formerPage}, {@link OracleContext.lostWrite}, {@link OracleContext.freedAt}) stays empty.
+   * ({@link OracleContext.formerPage}, {@link OracleContext.lostWrite},
+   * {@link OracleContext.freedAt}) stays empty.
    */
   readonly explain: boolean;
   /** Device entries that may still be cached after they left the page table (tlb-walk.ts). */

@@ -604,10 +604,11 @@ export class FreshDraws {
   }
 
   /**
-   * Draws the next batch, from `from` on. The watchdog sees it as hmmlab's drawing, not a run (a shape
-   * whose scenarios exhaust the heap is the campaign's, not the driver's), with a beat per sample.
-   * A batch also stops once it holds `BATCH_OPS` ops and regions (a shape of large scenarios draws
-   * few at a time), which changes no sample: each depends on the seed and its index alone.
+   * Draws the next batch, from `from` on. The watchdog sees it as hmmlab's drawing, not a run (a
+   * shape whose scenarios exhaust the heap is the campaign's, not the driver's), with a beat per
+   * sample. A batch also stops once it holds `BATCH_OPS` ops and regions (a shape of large
+   * scenarios draws few at a time), which changes no sample: each depends on the seed and its
+   * index alone.
    */
   private fill(seed: number, from: number, fed: boolean): void {
     const mutants = fed && feedbackOn(this.options);
