@@ -567,8 +567,8 @@ export class FreshDraws {
   static readonly BATCH = 512;
   /**
    * Samples of a campaign's first batch; each next one is twice as large, up to {@link BATCH}. A
-   * whole first batch took 10 to 20 ms to draw before the first run: most of the time to detect a
-   * bug the first runs find.
+   * whole first batch was drawn before the first run: most of the time to detect a bug the first
+   * runs find (docs/performance.md, "A campaign's first batch of draws").
    */
   static readonly FIRST_BATCH = 16;
   /**
