@@ -1,8 +1,12 @@
 /**
  * Every correct example (each examples/* driver without an expected.json, and the controls of the
- * bug zoo) keeps the flush contract over 10,000 random scenarios: campaigns of the default
- * strategy, seeded, stopping at the first violation. HMMLAB_EXAMPLE_RUNS lowers the count for a
- * quick local run.
+ * bug zoo) keeps the flush contract over 2,000 random scenarios: campaigns of the default
+ * strategy, seeded, stopping at the first violation. HMMLAB_EXAMPLE_RUNS sets another count.
+ *
+ * The 10,000-run campaign of every example is the main job's (`pnpm fuzz`, the Quick start's first
+ * command: `hmmlab fuzz examples`, which exits 1 when a correct driver breaks a rule), and `.ci/run`
+ * runs it after the tests. These shorter campaigns keep a check of every correct example in
+ * `pnpm test`.
  *
  * The campaigns are split over several test files (the groups below), so that the test runner's
  * workers share them; `correct-drivers.test.ts` checks that every correct example is in a group.
@@ -16,7 +20,7 @@ import { loadDriver } from '@hmmlab/harness';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../examples', import.meta.url));
-const RUNS = Number(process.env.HMMLAB_EXAMPLE_RUNS ?? 10_000);
+const RUNS = Number(process.env.HMMLAB_EXAMPLE_RUNS ?? 2_000);
 
 /** The correct examples, by test file. Each group is run by `correct-<group>.test.ts`. */
 export const GROUPS: Readonly<Record<string, readonly string[]>> = {
