@@ -68,15 +68,17 @@ export interface World {
    * Kept only when a program of the scenario has an `exit` op (the exit at the end comes after
    * every program ended).
    */
-  readonly threads?: Map<
-    Mm,
-    {
-      /** Ops in flight. */
-      inFlight: number;
-      /** Where an exit waits for `inFlight` to drop to 0, made by the first exit that waits. */
-      idle: WaitQueue | null;
-    }
-  >;
+  readonly threads?:
+    | Map<
+        Mm,
+        {
+          /** Ops in flight. */
+          inFlight: number;
+          /** Where an exit waits for `inFlight` to drop to 0, made by the first exit that waits. */
+          idle: WaitQueue | null;
+        }
+      >
+    | undefined;
   /** The driver, once probed. */
   driver: DriverInstance | null;
   /** The driver's binding to the main process, once bound. */
@@ -99,7 +101,7 @@ export interface World {
    * again"), the first four of distinct address spaces, pages and kinds: a run that ends as a
    * program ends makes them again once its programs are done (the oracle's `fault-stuck`).
    */
-  failedAccesses?: FailedAccess[];
+  failedAccesses?: FailedAccess[] | undefined;
 }
 
 /** A device access the driver failed with a "try again" errno ({@link World.failedAccesses}). */
@@ -268,20 +270,25 @@ export async function runScenario(driver: DriverDefinition, scenario: Scenario, 
       ? { profileOverrides: { ...driver.profileOverrides, ...scenario.profileOverrides } }
       : {}),
   });
+  // Every world has the same properties in the same order, set or not: one hidden class for all
+  // of them, so that the harness's and the oracle's code that reads a world meets one shape
+  // whatever the scenario and the driver (a property added to some worlds only made that code
+  // polymorphic, and optimized again each time a new shape reached it).
   const world: World = {
     kernel,
     scenario,
     processes: [kernel.createMm()],
     dead: new Set(),
-    ...(scenario.tasks.some((t) => t.ops.some((o) => o.op === 'exit')) ? { threads: new Map() } : {}),
     exited: new Set(),
+    threads: scenario.tasks.some((t) => t.ops.some((o) => o.op === 'exit')) ? new Map() : undefined,
     driver: null,
     binding: null,
     devices: [],
+    peers: new Map(),
     regionBase: scenario.regions.map(() => 0),
     bindingState: 'open',
-    peers: new Map(),
     releasingPeers: new Set(),
+    failedAccesses: undefined,
   };
   const life = new Holds(kernel);
   for (const o of options.observers ?? []) o.attach(world);
