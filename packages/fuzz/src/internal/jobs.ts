@@ -208,16 +208,24 @@ function stopNotes(): { stopAt: () => number; stop: () => void } {
   return { stopAt: () => stopAt, stop };
 }
 
+/** The campaign whose `ready` this worker has noted (scanJob). */
+let readyFor: string | null = null;
+
 /**
- * Scans this worker's share of the runs; notes `ready` (the driver's name) and `progress`: the
- * runs done, the cells reached for the first time in this epoch, and the runs that broke a rule,
- * since the last note.
+ * Scans this worker's share of the runs; notes `ready` (the driver's name, in its first job of the
+ * campaign) and `progress`: the runs done, the cells reached for the first time in this epoch, and
+ * the runs that broke a rule, since the last note.
  */
 export async function scanJob(a: ScanJob): Promise<Scan> {
   const before = await stopAhead();
   expectRuns(a.options.runs ?? 1000);
   const driver = await loadProbed(a.file);
-  send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
+  // Once a campaign: its caller takes the first `ready` of all its workers, and an epoch's job
+  // comes to every worker (three hops, from this thread to the command, for each).
+  if (readyFor !== a.feed.campaign) {
+    readyFor = a.feed.campaign;
+    send({ type: 'ready', name: driver.name, profiles: driver.profiles ?? null });
+  }
   const feed = feedOf(a.feed);
   const { stopAt, stop } = stopNotes();
   const { progress, flush } = progressNotes(a.doneBefore);
