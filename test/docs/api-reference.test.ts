@@ -6,7 +6,7 @@
  * The packages' reference is made by TypeDoc's command, as `pnpm docs:build` makes it. The small
  * packages are checked through TypeDoc's API in this process, with the readers its command uses
  * (typedoc.json, package.json, tsconfig.json): a process for each would load TypeDoc, its plugins
- * and TypeScript again, 1.5 s of CPU each, for a conversion that takes a tenth of that.
+ * and TypeScript again, 1.5 s of CPU each, for the conversion of one small file.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
