@@ -249,6 +249,8 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
   // The campaigns' hosts, kept from one driver's campaign to the next: V8 compiles hmmlab's code
   // once per host rather than once per driver.
   const hosts = new HostPool();
+  // Every driver's modules at once: the same loader options for all, so that the pool's hosts serve every campaign.
+  const loading = await loaderFor(targets.map((t) => t.file));
   const fuzzOne = async (i: number): Promise<void> => {
     const target = targets[i] as DriverTarget;
     let bar: SingleBar | null = null;
@@ -261,7 +263,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
       strategy,
       workers,
       ...watch,
-      ...loaderFor([target.file]),
+      ...loading,
       ...(time !== undefined ? { timeMs: time * 1000 } : {}),
       ...(o.profile !== undefined ? { profiles: [o.profile as ProfileName] } : {}),
       ...(o.requireWindow !== undefined ? { requireWindows: o.requireWindow } : {}),
@@ -428,7 +430,7 @@ export async function fuzzCommand(paths: string[], o: FuzzCommandOptions, signal
     await writeCampaignTimeline(outcomes, html, async (file, token) => {
       await runWatchedJob(
         { module: TIMELINE_MODULE, fn: 'timelineJob', args: [file, token, html] },
-        { ...watch, ...loaderFor([file]), runs: 1 },
+        { ...watch, ...(await loaderFor([file])), runs: 1 },
         signal,
       );
     });

@@ -121,7 +121,8 @@ export async function mutateCommand(path: string, o: MutateCommandOptions, signa
   const targets = findDrivers([path]);
   if (targets.length !== 1) throw new UsageError(`${path}: holds ${targets.length} drivers; mutate one driver at a time`);
   const target = targets[0] as (typeof targets)[number];
-  const watch = { ...limits, ...loaderFor([target.file]) };
+  // Each mutant is a copy of the driver's files, loaded in the same worker: tsx compiles them as they come.
+  const watch = { ...limits, ...(await loaderFor([target.file], { ahead: false })) };
   let set: MutantSet;
   let equivalents: Map<string, string>;
   try {

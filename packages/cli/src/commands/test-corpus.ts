@@ -35,12 +35,14 @@ export async function testCorpusCommand(dir: string, o: { hangTimeout?: string; 
   // One host replays one counterexample after another (a new one after a replay that stopped it):
   // a replay is one run, and a fresh host's start is most of its time.
   const hosts = new HostPool();
+  // Every driver's modules at once: the same loader options for all, so one host serves them all.
+  const loading = await loaderFor([...new Set(files.map(driverModule))]);
   try {
     for (const path of files) {
       try {
         const r = await runWatchedJob(
           { module: JOB_MODULE, fn: 'counterexampleJob', args: [path] },
-          { ...watch, ...loaderFor([driverModule(path)]), runs: 1 },
+          { ...watch, ...loading, runs: 1 },
           signal,
           hosts,
         );

@@ -17,6 +17,7 @@ import {
 } from '@hmmlab/fuzz';
 import { driverIn, findDrivers, replayArguments } from './drivers.js';
 import { formatScenario } from './format.js';
+import { type Precompiled, precompile } from './precompile.js';
 import { stalledReplayJson } from './result-json.js';
 import { DEFAULT_HANG_TIMEOUT_S, DEFAULT_MAX_HEAP_MB, Interrupted } from './signals.js';
 import { tokenData } from './timeline.js';
@@ -32,16 +33,24 @@ const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const JAVASCRIPT = /\.[mc]?js$/;
 
 /**
- * The worker `loader` option for driver modules `paths` (files, or folders holding one): tsx
- * unless every one of them is JavaScript.
+ * The worker `loader` options for driver modules `paths` (files, or folders holding one): none
+ * when every one of them is JavaScript; else the TypeScript loader, with the modules compiled
+ * ahead (precompile.ts) when they all can be, or tsx. The same modules give the same options, so
+ * that a host pool serves the campaigns of one command with the same hosts: a command that runs
+ * several drivers passes them all at once. Not `ahead`: tsx, for a worker that loads other
+ * copies of the modules than `paths` (mutants).
  */
-export function loaderFor(paths: readonly string[]): { loader?: string } {
-  const javascript = (p: string): boolean => {
-    const file = existsSync(p) && statSync(p).isDirectory() ? driverIn(p) : p;
-    return file !== null && JAVASCRIPT.test(file);
-  };
+export async function loaderFor(
+  paths: readonly string[],
+  { ahead = true }: { ahead?: boolean } = {},
+): Promise<{ loader?: string; loaderData?: Precompiled }> {
+  const files = paths.map((p) => (existsSync(p) && statSync(p).isDirectory() ? driverIn(p) : p));
   if (FROM_SOURCE) return { loader: import.meta.resolve('tsx/esm/api') };
-  return paths.every(javascript) ? {} : { loader: new URL('./typescript-loader.js', import.meta.url).href };
+  if (files.every((f) => f !== null && JAVASCRIPT.test(f))) return {};
+  const loader = new URL('./typescript-loader.js', import.meta.url).href;
+  const typescript = files.filter((f): f is string => f !== null && !JAVASCRIPT.test(f));
+  const compiled = ahead && typescript.length === files.length ? await precompile(typescript) : null;
+  return compiled === null ? { loader } : { loader, loaderData: compiled };
 }
 
 /** The watchdog settings of `--hang-timeout <seconds>` and `--max-heap <mb>`. */
@@ -131,7 +140,7 @@ export async function runWatchedCommand(
   try {
     const watch = watchOptions(opts.hangTimeout, opts.maxHeap);
     // One run: the replayed one (WatchOptions.runs).
-    const r = await runWatchedJob(c, { ...watch, ...loaderFor([label]), runs: 1 }, signal);
+    const r = await runWatchedJob(c, { ...watch, ...(await loaderFor([label])), runs: 1 }, signal);
     process.stdout.write(r.stdout);
     return r.exitCode;
   } catch (e) {

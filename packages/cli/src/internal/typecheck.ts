@@ -6,11 +6,12 @@
  * without loading the compiler.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as TS from 'typescript';
+import { type Stamp, stamp, unchanged } from './stamps.js';
 
 // The compiler takes a few hundred milliseconds to load: only `hmmlab fuzz` with type checking on needs it.
 let compiler: typeof TS | null = null;
@@ -43,7 +44,7 @@ export function typecheck(modules: readonly string[]): string[] {
 }
 
 /** What a check passed on: each file read, with its size and modification time. */
-type Stamps = readonly (readonly [file: string, size: number, mtimeMs: number])[];
+type Stamps = readonly Stamp[];
 
 /** Where the passing check of `files`, run from this working directory, is remembered. */
 function recordFile(files: readonly string[]): string {
@@ -54,15 +55,6 @@ function recordFile(files: readonly string[]): string {
   return join(tmpdir(), `hmmlab-typecheck-${process.getuid?.() ?? 'user'}`, `${key}.json`);
 }
 
-function stamp(file: string): readonly [string, number, number] | null {
-  try {
-    const st = statSync(file);
-    return [file, st.size, st.mtimeMs];
-  } catch {
-    return null;
-  }
-}
-
 /** True when the record says the check passed and no file it read has changed since. */
 function stillPasses(record: string): boolean {
   let read: Stamps;
@@ -71,14 +63,7 @@ function stillPasses(record: string): boolean {
   } catch {
     return false; // no record yet, or an unreadable one: check
   }
-  return (
-    Array.isArray(read) &&
-    read.length > 0 &&
-    read.every(([file, size, mtimeMs]) => {
-      const now = stamp(file);
-      return now !== null && now[1] === size && now[2] === mtimeMs;
-    })
-  );
+  return Array.isArray(read) && read.length > 0 && unchanged(read);
 }
 
 function remember(record: string, read: readonly string[]): void {

@@ -78,6 +78,7 @@ const PARALLEL_FIELDS = {
   hangTimeoutMs: true,
   heapMb: true,
   loader: true,
+  loaderData: true,
   workers: true,
   onReady: true,
   signal: true,
@@ -135,7 +136,7 @@ class EpochStream {
  * The module of a campaign's jobs, and the options of its hosts (but for where their notes go):
  * the jobs are hmmlab's own, from the build when the caller says it is current.
  */
-export function campaignHosts(o: Pick<ParallelOptions, 'hangTimeoutMs' | 'heapMb' | 'loader' | 'runs'>): {
+export function campaignHosts(o: Pick<ParallelOptions, 'hangTimeoutMs' | 'heapMb' | 'loader' | 'loaderData' | 'runs'>): {
   jobs: string;
   watch: WatchOptions;
 } {
@@ -146,6 +147,7 @@ export function campaignHosts(o: Pick<ParallelOptions, 'hangTimeoutMs' | 'heapMb
     ...(o.hangTimeoutMs !== undefined ? { hangTimeoutMs: o.hangTimeoutMs } : {}),
     ...(o.heapMb !== undefined ? { heapMb: o.heapMb } : {}),
     ...(o.loader !== undefined ? { loader: o.loader } : {}),
+    ...(o.loaderData !== undefined ? { loaderData: o.loaderData } : {}),
     // hmmlab's modules load before the driver's loader, when they are JavaScript (WatchOptions.preload).
     ...(o.loader !== undefined && jobs.endsWith('.js') ? { preload: [jobs] } : {}),
     // A short campaign's hosts start without TurboFan (WatchOptions.runs).
@@ -174,6 +176,7 @@ export async function runParallelCampaign(file: string, options: ParallelOptions
     hangTimeoutMs: _h,
     heapMb: _m,
     loader: _l,
+    loaderData: _d,
     corpusDir: base,
     onWarning,
     checkpoint,

@@ -20,10 +20,16 @@ export interface WatchOptions {
   /** Heap limit of the worker, in MB. @defaultValue 2048 */
   readonly heapMb?: number;
   /**
-   * A module whose `register()` the worker calls before anything else: the TypeScript loader that
-   * lets it import `.ts` driver modules (the CLI passes `tsx/esm/api`).
+   * A module whose `register()` the worker calls (and awaits) before it imports a job's module:
+   * the TypeScript loader that lets it import `.ts` driver modules (`tsx/esm/api`, or the CLI's
+   * own, which registers tsx or a loader of modules it compiled ahead).
    */
   readonly loader?: string;
+  /**
+   * What the worker passes to the loader's `register()` (plain data, sent to the host process):
+   * the CLI's TypeScript modules compiled ahead. None: `register()` gets no argument.
+   */
+  readonly loaderData?: unknown;
   /**
    * JavaScript modules the worker imports before it registers {@link WatchOptions.loader}: the
    * modules of its jobs. What they import (hmmlab's packages) then loads without passing through

@@ -23,7 +23,7 @@ const BOOT = `
 const { workerData } = require('node:worker_threads');
 (async () => {
   for (const m of workerData.preload) await import(m);
-  if (workerData.loader) (await import(workerData.loader)).register();
+  if (workerData.loader) await (await import(workerData.loader)).register(workerData.loaderData ?? undefined);
   await import(workerData.server);
 })().catch((e) => { setImmediate(() => { throw e; }); });
 `;
@@ -69,7 +69,14 @@ export class WatchedThread {
     const server = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url).href;
     this.worker = new Worker(BOOT, {
       eval: true,
-      workerData: { beat, server, loader: options.loader ?? null, preload: options.preload ?? [], tierUpMs },
+      workerData: {
+        beat,
+        server,
+        loader: options.loader ?? null,
+        loaderData: options.loaderData ?? null,
+        preload: options.preload ?? [],
+        tierUpMs,
+      },
       resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
       stdout: false,
       stderr: false,

@@ -1,0 +1,27 @@
+/**
+ * What a remembered result was made from: each file or folder read, with its size and
+ * modification time (the type check's record, typecheck.ts; the compiled driver modules,
+ * precompile.ts). While none of them changes, the result holds.
+ */
+import { statSync } from 'node:fs';
+
+/** A file or folder, its size and its modification time. */
+export type Stamp = readonly [path: string, size: number, mtimeMs: number];
+
+/** The stamp of `path` now; null when it does not exist. */
+export function stamp(path: string): Stamp | null {
+  try {
+    const st = statSync(path);
+    return [path, st.size, st.mtimeMs];
+  } catch {
+    return null;
+  }
+}
+
+/** Whether every file and folder of `stamps` is as it was. */
+export function unchanged(stamps: readonly Stamp[]): boolean {
+  return stamps.every(([path, size, mtimeMs]) => {
+    const now = stamp(path);
+    return now !== null && now[1] === size && now[2] === mtimeMs;
+  });
+}
