@@ -52,6 +52,15 @@ describe('precompile', () => {
     expect(readFileSync(second?.modules[helper] as string, 'utf8')).toContain('n+2');
   });
 
+  it('should compile again once a compiled module was removed (a cleaned temporary folder)', async () => {
+    const dir = project({ 'driver.ts': DRIVER, 'lib/helper.ts': HELPER });
+    const helper = pathToFileURL(join(dir, 'lib/helper.ts')).href;
+    const first = await precompile([join(dir, 'driver.ts')]);
+    rmSync(first?.modules[helper] as string);
+    const second = await precompile([join(dir, 'driver.ts')]);
+    expect(readFileSync(second?.modules[helper] as string, 'utf8')).toContain('function helper(n){return n+1}');
+  });
+
   it.each([
     ['a package without "type": "module" (Node.js loads its .ts as CommonJS)', { 'driver.ts': DRIVER, 'lib/helper.ts': HELPER }, null],
     ['a syntax error', { 'driver.ts': 'export default {\n  probe(kernel) { return kernel. ; },\n};\n' }, 'module'],

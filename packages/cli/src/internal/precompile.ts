@@ -29,7 +29,7 @@ import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TsconfigRaw } from 'esbuild';
 import { createFilesMatcher, getTsconfig, parseTsconfig, type TsConfigJsonResolved, type TsConfigResult } from 'get-tsconfig';
-import { type Stamp, stamp, unchanged } from './stamps.js';
+import { absent, type Stamp, stamp, unchanged } from './stamps.js';
 
 /** What the worker's loader needs (precompiled-hooks.ts): plain strings, sent to the host process and its threads. */
 export interface Precompiled {
@@ -252,7 +252,7 @@ async function compile(entries: readonly string[], conditions: string[]): Promis
   else
     for (let dir = process.cwd(); ; dir = dirname(dir)) {
       // A tsconfig.json made later where tsx looks for one changes how it compiles.
-      read(dir);
+      stamps.push(absent(join(dir, 'tsconfig.json')));
       if (dirname(dir) === dir) break;
     }
   const dir = cacheDir();
@@ -289,6 +289,8 @@ async function compile(entries: readonly string[], conditions: string[]): Promis
       writeFileSync(tmp, out.code);
       renameSync(tmp, file);
     }
+    // A compiled module removed since (a cleaned temporary folder) is compiled again.
+    read(file);
     modules[url(source)] = file;
   }
   return { stamps, result: { modules, resolved: graph.resolved } };
