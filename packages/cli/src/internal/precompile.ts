@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { TsconfigRaw } from 'esbuild';
-import { createFilesMatcher, getTsconfig, parseTsconfig, type TsConfigJsonResolved, type TsConfigResult } from 'get-tsconfig';
+import type { TsConfigJsonResolved, TsConfigResult } from 'get-tsconfig';
 import { absent, type Stamp, stamp, unchanged } from './stamps.js';
 
 /** What the worker's loader needs (precompiled-hooks.ts): plain strings, sent to the host process and its threads. */
@@ -154,7 +154,8 @@ function remember(file: string, record: Compilation): void {
  * The tsconfig tsx compiles with: the file TSX_TSCONFIG_PATH names, else the first tsconfig.json
  * from the working folder up; it applies to the files it includes, and no tsconfig to the others.
  */
-function tsxTsconfig(): TsConfigResult | null {
+async function tsxTsconfig(): Promise<TsConfigResult | null> {
+  const { getTsconfig, parseTsconfig } = await import('get-tsconfig');
   const named = process.env.TSX_TSCONFIG_PATH;
   if (named !== undefined && named !== '') {
     const path = resolvePath(named);
@@ -169,11 +170,11 @@ function extendsAnother(path: string): boolean {
 }
 
 async function compile(entries: readonly string[], conditions: string[]): Promise<Compilation | null> {
-  const tsconfig = tsxTsconfig();
+  const tsconfig = await tsxTsconfig();
   // tsx resolves `paths` aliases itself: a driver that may use them goes to tsx.
   if (tsconfig?.config.compilerOptions?.paths !== undefined || tsconfig?.config.compilerOptions?.baseUrl !== undefined) return null;
   if (tsconfig !== null && extendsAnother(tsconfig.path)) return null;
-  const includes = tsconfig === null ? null : createFilesMatcher(tsconfig);
+  const includes = tsconfig === null ? null : (await import('get-tsconfig')).createFilesMatcher(tsconfig);
   const esbuild = await import('esbuild');
   const url = (path: string): string => pathToFileURL(path).href;
   // The imports the modules keep depend on the tsconfig (`verbatimModuleSyntax` keeps an import
