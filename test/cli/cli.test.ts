@@ -279,6 +279,28 @@ describe('hmmlab lint, explain, codemod, init', () => {
     }
   });
 
+  it.each([
+    ['lint', 'examples/nowhere'],
+    ['lint', 'README.md'],
+    ['explain', 'examples/nowhere'],
+    ['codemod', '--from', '5.8', '--to', 'latest', 'examples/nowhere'],
+  ])('should say that %s of a path without driver sources is bad usage before it loads ts-morph', (...args) => {
+    const r = hmmlabWithEnv({ NODE_OPTIONS: `--require ${join(root, fixtures, 'report-ts-morph.cjs')}` }, ...args);
+    expect(r.stderr).toMatch(new RegExp(`^hmmlab ${args[0]}: .*(no such file or folder|is not one of the \\.ts driver sources)`));
+    expect(r.stderr).not.toContain('ts-morph loaded');
+    expect(r.status).toBe(2);
+  });
+
+  it('should load ts-morph for a path of driver sources (the twin of the above)', () => {
+    const r = hmmlabWithEnv(
+      { NODE_OPTIONS: `--require ${join(root, fixtures, 'report-ts-morph.cjs')}` },
+      'lint',
+      'examples/buggy/s1-owner-any-event',
+    );
+    expect(r.stderr).toContain('ts-morph loaded');
+    expect(r.status).toBe(1);
+  });
+
   it('should exit 2 with file:line:col and the parser message when a driver does not parse', () => {
     const dir = mkdtempSync(join(tmpdir(), 'hmmlab-syntax-'));
     try {

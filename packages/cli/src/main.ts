@@ -238,6 +238,14 @@ async function cCommands(command: string, paths: readonly string[]): Promise<typ
   return null;
 }
 
+/**
+ * The usage error of a TypeScript command whose paths name no driver source, found before ts-morph
+ * loads (the command's own words); undefined when they name sources.
+ */
+async function tsPathsUsage(command: string, paths: readonly string[]): Promise<CommandResult | undefined> {
+  return (await analyzeC()).driverPathsUsage(command, paths);
+}
+
 /** Prints what a static command returned; usage errors (exit 2) go to stderr, like the other commands'. */
 function emit(r: CommandResult): void {
   (r.exitCode === 2 ? process.stderr : process.stdout).write(r.stdout);
@@ -254,7 +262,7 @@ program
     emit(
       c !== null
         ? await c.lintCCommand({ paths, json: opts.json === true })
-        : (await analyze()).lintCommand({ paths, json: opts.json === true }),
+        : ((await tsPathsUsage('lint', paths)) ?? (await analyze()).lintCommand({ paths, json: opts.json === true })),
     );
   });
 
@@ -268,7 +276,7 @@ program
     emit(
       c !== null
         ? await c.explainCCommand({ paths, json: opts.json === true })
-        : (await analyze()).explainCommand({ paths, json: opts.json === true }),
+        : ((await tsPathsUsage('explain', paths)) ?? (await analyze()).explainCommand({ paths, json: opts.json === true })),
     );
   });
 
@@ -285,7 +293,10 @@ program
       throw new UsageError(
         `codemod: ${c.join(' ')}: kernel C; codemod rewrites TypeScript driver models between profiles (lint and explain read C, init --from writes a model of it)`,
       );
-    emit((await analyze()).codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }));
+    emit(
+      (await tsPathsUsage('codemod', paths)) ??
+        (await analyze()).codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }),
+    );
   });
 
 program

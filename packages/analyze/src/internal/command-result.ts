@@ -3,6 +3,7 @@
  * ts-morph, so that the C commands load none of it.
  */
 import { AnalyzeError } from './errors.js';
+import { expandPaths } from './files.js';
 import type { Incomplete } from './lint.js';
 
 /** What a command returns. */
@@ -36,4 +37,19 @@ export function usage(command: string, e: unknown): CommandResult {
 export function needPaths(command: string, paths: readonly string[] | undefined, example: string): CommandResult | undefined {
   if (paths !== undefined && paths.length > 0) return undefined;
   return { exitCode: 2, stdout: `hmmlab ${command}: no paths given; for example: hmmlab ${example}\n` };
+}
+
+/**
+ * The usage error of `hmmlab <command>` (lint, explain, codemod) whose `paths` name no TypeScript
+ * driver source (a path that does not exist, a folder without sources, a file that is none), as
+ * the command itself reports it; undefined when they name sources. A module without ts-morph: the
+ * command line checks its paths before it loads the TypeScript checker.
+ */
+export function driverPathsUsage(command: string, paths: readonly string[]): CommandResult | undefined {
+  try {
+    expandPaths(command, paths);
+    return undefined;
+  } catch (e) {
+    return usage(command, e);
+  }
 }
