@@ -2,7 +2,8 @@
  * TypeScript driver modules compiled in the command's process, before a watched worker imports
  * them: the worker then registers a loader that only hands out the compiled JavaScript
  * (precompiled-hooks.ts) instead of tsx, whose hooks thread loads esbuild and its own resolver in
- * every host (docs/performance.md, "Driver modules compiled by the command").
+ * every host (docs/performance.md, "Driver modules compiled by the command, and a bad path said before
+ * ts-morph loads").
  *
  * The modules are those a driver imports, found the way a bundler finds them (esbuild, the
  * compiler tsx runs): every TypeScript module its static and literal dynamic imports reach by a
