@@ -76,7 +76,7 @@ describe('precompile', () => {
     expect(await precompile([join(dir, 'driver.ts')])).toBeNull();
   });
 
-  it('should compile the driver beside those when the same modules are imported literally', async () => {
+  it('should compile a driver whose import() names its module literally (the twin of the computed name)', async () => {
     const dir = project({ 'driver.ts': "export default await import('./lib/helper.js');\n", 'lib/helper.ts': HELPER });
     expect(Object.keys((await precompile([join(dir, 'driver.ts')]))?.modules ?? {})).toHaveLength(2);
   });
