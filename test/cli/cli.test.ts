@@ -280,15 +280,35 @@ describe('hmmlab lint, explain, codemod, init', () => {
   });
 
   it.each([
-    ['lint', 'examples/nowhere'],
-    ['lint', 'README.md'],
-    ['explain', 'examples/nowhere'],
-    ['codemod', '--from', '5.8', '--to', 'latest', 'examples/nowhere'],
-  ])('should say that %s of a path without driver sources is bad usage before it loads ts-morph', (...args) => {
+    [['lint', 'examples/nowhere'], /^hmmlab lint: no such file or folder: examples\/nowhere;/],
+    [['lint', 'README.md'], /^hmmlab lint: README\.md is not one of the \.ts driver sources;/],
+    [['explain', 'examples/nowhere'], /^hmmlab explain: no such file or folder: examples\/nowhere;/],
+    [['codemod', '--from', '5.8', '--to', 'latest', 'examples/nowhere'], /^hmmlab codemod: no such file or folder: examples\/nowhere;/],
+    [['codemod', '--from', '4.19', '--to', 'latest', 'examples/nowhere'], /^hmmlab codemod: unknown source \(--from\) profile "4\.19";/],
+    [['init', 'never-created', '--template', 'nope'], /^hmmlab init: unknown template "nope";/],
+  ])('should say that %j is bad usage before it loads ts-morph', (args, message) => {
     const r = hmmlabWithEnv({ NODE_OPTIONS: `--require ${join(root, fixtures, 'report-ts-morph.cjs')}` }, ...args);
-    expect(r.stderr).toMatch(new RegExp(`^hmmlab ${args[0]}: .*(no such file or folder|is not one of the \\.ts driver sources)`));
+    expect(r.stderr).toMatch(message);
     expect(r.stderr).not.toContain('ts-morph loaded');
     expect(r.status).toBe(2);
+  });
+
+  it('should scaffold from a template without loading ts-morph (it copies the template)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hmmlab-template-'));
+    try {
+      const r = hmmlabWithEnv(
+        { NODE_OPTIONS: `--require ${join(root, fixtures, 'report-ts-morph.cjs')}` },
+        'init',
+        join(dir, 'drv'),
+        '--template',
+        'xe',
+      );
+      expect(r.stdout).toMatch(/^created .*drv from template xe: /);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('should load ts-morph for a path of driver sources (the twin of the above)', () => {

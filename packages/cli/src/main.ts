@@ -239,11 +239,16 @@ async function cCommands(command: string, paths: readonly string[]): Promise<typ
 }
 
 /**
- * The usage error of a TypeScript command whose paths name no driver source, found before ts-morph
- * loads (the command's own words); undefined when they name sources.
+ * The usage error of a TypeScript command whose paths name no driver source (or codemod's
+ * `profiles` no profile), found before ts-morph loads (the command's own words); undefined when
+ * they are good.
  */
-async function tsPathsUsage(command: string, paths: readonly string[]): Promise<CommandResult | undefined> {
-  return (await analyzeC()).driverPathsUsage(command, paths);
+async function tsPathsUsage(
+  command: string,
+  paths: readonly string[],
+  profiles?: { from: string; to: string },
+): Promise<CommandResult | undefined> {
+  return (await analyzeC()).driverPathsUsage(command, paths, profiles);
 }
 
 /** Prints what a static command returned; usage errors (exit 2) go to stderr, like the other commands'. */
@@ -294,7 +299,7 @@ program
         `codemod: ${c.join(' ')}: kernel C; codemod rewrites TypeScript driver models between profiles (lint and explain read C, init --from writes a model of it)`,
       );
     emit(
-      (await tsPathsUsage('codemod', paths)) ??
+      (await tsPathsUsage('codemod', paths, { from: opts.from, to: opts.to })) ??
         (await analyze()).codemodCommand({ paths, from: opts.from, to: opts.to, dryRun: opts.dryRun === true }),
     );
   });
@@ -322,7 +327,7 @@ program
       }
       if (opts.template !== undefined || opts.ci !== true) {
         emit(
-          (await analyze()).initCommand({
+          (await analyzeC()).initCommand({
             ...(dir !== undefined ? { dir } : {}),
             ...(opts.template !== undefined ? { template: opts.template } : {}),
           }),

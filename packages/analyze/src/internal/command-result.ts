@@ -2,6 +2,7 @@
  * What the static commands return, and the lines and usage errors they share: a module without
  * ts-morph, so that the C commands load none of it.
  */
+import { profileApi } from './codemod/profiles.js';
 import { AnalyzeError } from './errors.js';
 import { expandPaths } from './files.js';
 import type { Incomplete } from './lint.js';
@@ -41,12 +42,21 @@ export function needPaths(command: string, paths: readonly string[] | undefined,
 
 /**
  * The usage error of `hmmlab <command>` (lint, explain, codemod) whose `paths` name no TypeScript
- * driver source (a path that does not exist, a folder without sources, a file that is none), as
- * the command itself reports it; undefined when they name sources. A module without ts-morph: the
- * command line checks its paths before it loads the TypeScript checker.
+ * driver source (a path that does not exist, a folder without sources, a file that is none), or
+ * of codemod whose `profiles` (`--from`, `--to`) name none, as the command itself reports it and
+ * in its order; undefined when they are good. A module without ts-morph: the command line checks
+ * its arguments before it loads the TypeScript checker.
  */
-export function driverPathsUsage(command: string, paths: readonly string[]): CommandResult | undefined {
+export function driverPathsUsage(
+  command: string,
+  paths: readonly string[],
+  profiles?: { readonly from: string; readonly to: string },
+): CommandResult | undefined {
   try {
+    if (profiles !== undefined) {
+      profileApi(command, 'source (--from)', profiles.from);
+      profileApi(command, 'target (--to)', profiles.to);
+    }
     expandPaths(command, paths);
     return undefined;
   } catch (e) {

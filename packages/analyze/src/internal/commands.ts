@@ -3,70 +3,15 @@
  * options a CLI framework parsed and returns the exit code and what to print. Usage errors (a
  * missing file, an unknown profile or template) exit 2 with one line saying what to do.
  */
+
+import { type Argv, type CommonOptions, fromArgv, isArgv } from './argv.js';
 import { codemod } from './codemod/codemod.js';
 import { type CommandResult, incompleteNote, needPaths, usage } from './command-result.js';
 import { explain } from './explain.js';
-import { init, TEMPLATE_NAMES } from './init/init.js';
 import { lint } from './lint.js';
 
-/** Shared options: paths in output are relative to `cwd`. */
-interface CommonOptions {
-  readonly cwd?: string;
-}
-
-/** Command-line words after the command name, as an alternative to parsed options. */
-export type Argv = readonly string[];
-
-/** Parsed options from argv words: `--flag`, `--name value`, `--name=value`, the rest positional. */
-function parseArgv(argv: Argv, valued: readonly string[]): { flags: Map<string, string | true>; positional: string[] } {
-  const flags = new Map<string, string | true>();
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const w = argv[i] as string;
-    if (!w.startsWith('--')) {
-      positional.push(w);
-      continue;
-    }
-    const [name, value] = w.slice(2).split('=', 2) as [string, string | undefined];
-    if (value !== undefined) flags.set(name, value);
-    else if (valued.includes(name) && i + 1 < argv.length) flags.set(name, argv[++i] as string);
-    else flags.set(name, true);
-  }
-  return { flags, positional };
-}
-
-function str(v: string | true | undefined): string | undefined {
-  return typeof v === 'string' ? v : undefined;
-}
-
-function isArgv(o: unknown): o is Argv {
-  return Array.isArray(o);
-}
-
-/** Options of every command from argv words (`--json`, `--dry-run`, `--from`, `--to`, `--template`, paths). */
-function fromArgv(argv: Argv): {
-  cwd?: string;
-  hmmlabRoot?: string;
-  paths: string[];
-  json: boolean;
-  dryRun: boolean;
-  from?: string;
-  to?: string;
-  dir?: string;
-  template?: string;
-} {
-  const { flags, positional } = parseArgv(argv, ['from', 'to', 'template']);
-  const opt = <K extends string>(k: K, v: string | undefined) => (v === undefined ? {} : ({ [k]: v } as Record<K, string>));
-  return {
-    paths: positional,
-    json: flags.get('json') === true,
-    dryRun: flags.get('dry-run') === true,
-    ...opt('from', str(flags.get('from'))),
-    ...opt('to', str(flags.get('to'))),
-    ...opt('template', str(flags.get('template'))),
-    ...opt('dir', positional[0]),
-  };
-}
+export type { Argv } from './argv.js';
+export { initCommand } from './init-command.js';
 
 /**
  * What lint and explain say when the files hold no notifier callback a driver registers: the
@@ -150,27 +95,5 @@ export function codemodCommand(
     return { exitCode: 0, stdout: `${lines.join('\n')}\n` };
   } catch (e) {
     return usage('codemod', e);
-  }
-}
-
-/** `hmmlab init <dir> --template <name>`: scaffolds a driver package. */
-export function initCommand(
-  opts: { readonly dir?: string; readonly template?: string; readonly hmmlabRoot?: string } | Argv,
-): CommandResult {
-  const o = isArgv(opts) ? fromArgv(opts) : opts;
-  if (o.dir === undefined || o.dir === '' || o.template === undefined) {
-    return {
-      exitCode: 2,
-      stdout: `hmmlab init: a folder and --template are required; for example: hmmlab init my-driver --template ${TEMPLATE_NAMES.join('|')}\n`,
-    };
-  }
-  try {
-    const r = init(o.dir, { template: o.template, ...(o.hmmlabRoot === undefined ? {} : { hmmlabRoot: o.hmmlabRoot }) });
-    return {
-      exitCode: 0,
-      stdout: `created ${r.dir} from template ${r.template}: ${r.files.join(', ')}\nnext: cd ${o.dir} && npm install && npm test\n`,
-    };
-  } catch (e) {
-    return usage('init', e);
   }
 }
