@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HostPool } from './host-pool.js';
+import { HostPool, hostKey } from './host-pool.js';
 import type { ScanJob } from './jobs.js';
 import { campaignHosts, type ParallelOptions, runParallelCampaign } from './parallel.js';
 import { flushed, hangsLate, loader, outcome, unflushed } from './test-campaigns.js';
@@ -14,6 +14,15 @@ function pool(): HostPool {
   pools.push(p);
   return p;
 }
+
+describe('hostKey', () => {
+  it("should tell hosts apart by their loader's data, and not by where notes go or the runs", () => {
+    const a = { loader: 'file:///l.js', loaderData: { modules: { 'file:///a.ts': '/tmp/a.mjs' }, resolved: {} } };
+    const b = { loader: 'file:///l.js', loaderData: { modules: { 'file:///b.ts': '/tmp/b.mjs' }, resolved: {} } };
+    expect(hostKey(a)).not.toBe(hostKey(b));
+    expect(hostKey({ ...a, runs: 10, onNote: () => {} })).toBe(hostKey({ loaderData: a.loaderData, loader: a.loader, runs: 5000 }));
+  });
+});
 
 describe('HostPool', () => {
   it("should give each campaign the result it has on hosts of its own, and start a host only for a campaign's first worker", async () => {

@@ -17,11 +17,18 @@ import { ownModule, WatchedWorker, type WatchOptions } from './watchdog.js';
  * The options that make two hosts interchangeable: all but where the notes go, and the runs the
  * first campaign makes. A host started without TurboFan for a short campaign turns it on when a
  * campaign of more runs comes (`expectRuns`, heartbeat.ts).
+ * @internal
  */
-function hostKey(options: WatchOptions): string {
+export function hostKey(options: WatchOptions): string {
   const { onNote: _n, runs: _r, build = false, ...rest } = options;
-  const key = { ...rest, build };
-  return JSON.stringify(key, Object.keys(key).sort());
+  const key: Record<string, unknown> = { ...rest, build };
+  // The options in one order, each whole (a list of keys given to JSON.stringify would also drop
+  // the fields of a nested value, such as the loader's data).
+  return JSON.stringify(
+    Object.keys(key)
+      .sort()
+      .map((k) => [k, key[k]]),
+  );
 }
 
 /**
